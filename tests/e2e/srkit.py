@@ -1,0 +1,810 @@
+"""Helpers for the strongroom end-to-end suite.
+
+Everything here is plain Python (stdlib + requests) so that the tests read like what a user does:
+start `strongroom serve`, run its CLI, run twine/pip/uv/bandersnatch against it, or send raw
+HTTP requests. Nothing in here skips a test: a missing service or tool is a test failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import gzip
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.parse
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+SIMPLE_HTML = "application/vnd.pypi.simple.v1+html"
+LISTEN_RE = re.compile(r"strongroom listening on (http://[^\s/]+)/")
+SERVER_START_TIMEOUT = 30.0
+
+
+# --------------------------------------------------------------------------------------------
+# environment
+
+
+def require_env(name: str) -> str:
+    """The value of an environment variable the suite needs; a missing one fails the test."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        pytest.fail(
+            f"{name} is not set: the PostgreSQL + S3 backend cannot be tested. "
+            "Run the suite through `bash scripts/test.sh`, which starts the services.",
+            pytrace=False,
+        )
+    return value
+
+
+def strongroom_bin() -> Path:
+    path = Path(os.environ.get("STRONGROOM_BIN") or REPO_ROOT / "target/debug/strongroom")
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not path.exists():
+        pytest.fail(f"strongroom binary not found at {path} (build it: cargo build -p strongroom)", pytrace=False)
+    return path
+
+
+def tool(name: str) -> str:
+    """Path of a console script of the test venv (twine, uv, bandersnatch, ...)."""
+    path = VENV_BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if found:
+        return found
+    pytest.fail(f"required tool {name!r} is missing; install tests/requirements.txt", pytrace=False)
+    raise AssertionError  # unreachable
+
+
+def client_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment for client subprocesses: no user config, no caches, no proxies, no keyring."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "UV_", "TWINE_", "STRONGROOM_"))
+        and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    }
+    uv_cache = tmp / "uv-cache"
+    uv_cache.mkdir(parents=True, exist_ok=True)
+    env.update(
+        PIP_CONFIG_FILE="/dev/null",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        PIP_ROOT_USER_ACTION="ignore",
+        UV_CACHE_DIR=str(uv_cache),
+        UV_NO_CONFIG="1",
+        UV_PYTHON_DOWNLOADS="never",
+        TWINE_NON_INTERACTIVE="1",
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+        NO_COLOR="1",
+        NO_PROXY="127.0.0.1,localhost",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run(cmd, *, env=None, timeout=180, input=None, check=True, cwd=None) -> subprocess.CompletedProcess:
+    """Run a command, capture output; with check=True a non-zero exit fails the test with its output."""
+    cmd = [str(c) for c in cmd]
+    try:
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"command timed out after {timeout}s: {' '.join(cmd)}\nstdout:\n{e.stdout}\nstderr:\n{e.stderr}")
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"command failed with exit {proc.returncode}: {' '.join(cmd)}\n"
+            f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def output(proc: subprocess.CompletedProcess) -> str:
+    return (proc.stdout or "") + (proc.stderr or "")
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL and S3 (the services scripts/test.sh starts)
+
+
+def psql_bin() -> str:
+    found = shutil.which("psql")
+    if found:
+        return found
+    for cand in sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"), reverse=True):
+        return str(cand)
+    pytest.fail("psql not found (install postgresql-client)", pytrace=False)
+    raise AssertionError
+
+
+def pg_url_with_db(base_url: str, dbname: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+def pg_exec(base_url: str, sql: str) -> str:
+    proc = run([psql_bin(), base_url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql], timeout=60, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"psql failed on {base_url!r} ({sql}):\n{proc.stderr}", pytrace=False)
+    return proc.stdout
+
+
+def create_pg_database() -> str:
+    """A fresh, empty database on the test cluster; returns its URL."""
+    base = require_env("STRONGROOM_TEST_PG_URL")
+    name = "sr_" + uuid.uuid4().hex[:16]
+    pg_exec(base, f"CREATE DATABASE {name}")
+    return pg_url_with_db(base, name)
+
+
+def drop_pg_database(url: str) -> None:
+    base = require_env("STRONGROOM_TEST_PG_URL")
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    if re.fullmatch(r"sr_[0-9a-f]{16}", name):
+        subprocess.run(
+            [psql_bin(), base, "-At", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+            capture_output=True,
+            timeout=60,
+        )
+
+
+@dataclass
+class S3:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_env(cls) -> S3:
+        return cls(
+            endpoint=require_env("STRONGROOM_TEST_S3_ENDPOINT").rstrip("/"),
+            access_key=require_env("STRONGROOM_TEST_S3_ACCESS_KEY"),
+            secret_key=require_env("STRONGROOM_TEST_S3_SECRET_KEY"),
+        )
+
+    def request(self, method: str, path: str, *, query: dict | None = None, body: bytes = b"",
+                secret_key: str | None = None) -> requests.Response:
+        """A SigV4-signed path-style request (the same signing object_store uses)."""
+        url = urllib.parse.urlsplit(self.endpoint)
+        host = url.netloc
+        now = _dt.datetime.now(_dt.timezone.utc)
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        datestamp = now.strftime("%Y%m%d")
+        canonical_uri = urllib.parse.quote(path, safe="/-_.~")
+        query = query or {}
+        canonical_query = "&".join(
+            f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(str(v), safe='-_.~')}"
+            for k, v in sorted(query.items())
+        )
+        payload_hash = hashlib.sha256(body).hexdigest()
+        headers = {"host": host, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date}
+        signed = ";".join(sorted(headers))
+        canonical_headers = "".join(f"{k}:{headers[k]}\n" for k in sorted(headers))
+        canonical = "\n".join([method, canonical_uri, canonical_query, canonical_headers, signed, payload_hash])
+        scope = f"{datestamp}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+
+        def _h(key: bytes, msg: str) -> bytes:
+            return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+        k = _h(("AWS4" + (secret_key or self.secret_key)).encode(), datestamp)
+        k = _h(_h(_h(k, self.region), "s3"), "aws4_request")
+        signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+        auth = f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+        send = {"x-amz-content-sha256": payload_hash, "x-amz-date": amz_date, "Authorization": auth}
+        full = f"{self.endpoint}{canonical_uri}" + (f"?{canonical_query}" if canonical_query else "")
+        return requests.request(method, full, headers=send, data=body, timeout=30)
+
+    def create_bucket(self) -> str:
+        name = "sr-" + uuid.uuid4().hex[:20]
+        resp = self.request("PUT", f"/{name}")
+        if resp.status_code != 200:
+            pytest.fail(f"S3 CreateBucket {name} failed: {resp.status_code} {resp.text}", pytrace=False)
+        return name
+
+    def list_keys(self, bucket: str) -> list[str]:
+        keys: list[str] = []
+        token = None
+        while True:
+            q = {"list-type": "2"}
+            if token:
+                q["continuation-token"] = token
+            resp = self.request("GET", f"/{bucket}", query=q)
+            assert resp.status_code == 200, resp.text
+            keys += re.findall(r"<Key>([^<]*)</Key>", resp.text)
+            m = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", resp.text)
+            if not m or "<IsTruncated>true</IsTruncated>" not in resp.text:
+                return keys
+            token = m.group(1)
+
+    def server_env(self) -> dict[str, str]:
+        return {
+            "STRONGROOM_S3__ENDPOINT": self.endpoint,
+            "STRONGROOM_S3__REGION": self.region,
+            "STRONGROOM_S3__ACCESS_KEY_ID": self.access_key,
+            "STRONGROOM_S3__SECRET_ACCESS_KEY": self.secret_key,
+            "STRONGROOM_S3__ALLOW_HTTP": "true",
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# the strongroom server
+
+
+@dataclass
+class Backend:
+    """Where one index keeps its state: `sqlite` (only --data) or `pg_s3` (PostgreSQL + S3)."""
+
+    kind: str
+    database: str | None = None
+    bucket: str | None = None
+    s3: S3 | None = None
+
+    @classmethod
+    def fresh(cls, kind: str) -> Backend:
+        if kind == "sqlite":
+            return cls(kind)
+        if kind == "pg_s3":
+            s3 = S3.from_env()
+            return cls(kind, database=create_pg_database(), bucket=s3.create_bucket(), s3=s3)
+        raise ValueError(kind)
+
+    def args(self, data_dir: Path) -> list[str]:
+        out = ["--data", str(data_dir)]
+        if self.database:
+            out += ["--database", self.database]
+        if self.bucket:
+            out += ["--storage", f"s3://{self.bucket}"]
+        return out
+
+    def env(self) -> dict[str, str]:
+        return self.s3.server_env() if self.s3 else {}
+
+    def cleanup(self) -> None:
+        if self.database:
+            drop_pg_database(self.database)
+
+
+class Server:
+    """One `strongroom serve` process plus its CLI bound to the same data dir / database / storage."""
+
+    def __init__(self, backend: Backend, data_dir: Path, extra_env: dict[str, str] | None = None):
+        self.backend = backend
+        self.data_dir = data_dir
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.extra_env = dict(extra_env or {})
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.stdout_lines: list[str] = []
+        self.stderr_path = data_dir.parent / f"{data_dir.name}.stderr.log"
+        self._stderr = None
+        self._ready = threading.Event()
+
+    # -- process
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+        env.update(self.backend.env())
+        env.setdefault("RUST_BACKTRACE", "1")
+        env.update(self.extra_env)
+        return env
+
+    def global_args(self) -> list[str]:
+        return self.backend.args(self.data_dir)
+
+    def start(self) -> Server:
+        self._stderr = open(self.stderr_path, "wb")
+        cmd = [str(strongroom_bin()), "serve", *self.global_args(), "--bind", "127.0.0.1:0"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, env=self.env(), text=True)
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(SERVER_START_TIMEOUT) or not self.url:
+            code = self.proc.poll()
+            self.kill()
+            pytest.fail(
+                f"strongroom serve did not print 'strongroom listening on http://HOST:PORT/' within "
+                f"{SERVER_START_TIMEOUT:.0f}s (exit code {code}).\ncommand: {' '.join(cmd)}\n"
+                f"--- stdout ---\n{''.join(self.stdout_lines)[-3000:]}\n--- stderr ---\n{self.stderr_text()[-6000:]}",
+                pytrace=False,
+            )
+        return self
+
+    def _pump(self) -> None:
+        assert self.proc and self.proc.stdout
+        for line in self.proc.stdout:
+            self.stdout_lines.append(line)
+            if not self.url:
+                m = LISTEN_RE.search(line)
+                if m:
+                    self.url = m.group(1)
+                    self._ready.set()
+        self._ready.set()
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self._stderr:
+            self._stderr.close()
+            self._stderr = None
+
+    def problems(self) -> str | None:
+        """A panic in the server log is a bug whatever the HTTP client saw."""
+        text = self.stderr_text()
+        if "panicked at" in text:
+            idx = text.index("panicked at")
+            return text[max(0, idx - 500): idx + 3000]
+        return None
+
+    # -- addresses
+    @property
+    def host(self) -> str:
+        return urllib.parse.urlsplit(self.url).netloc
+
+    @property
+    def simple_url(self) -> str:
+        return f"{self.url}/simple/"
+
+    @property
+    def upload_url(self) -> str:
+        return f"{self.url}/legacy/"
+
+    def get(self, path: str, **kw) -> requests.Response:
+        kw.setdefault("allow_redirects", False)
+        kw.setdefault("timeout", 30)
+        return requests.get(self.url + path, **kw)
+
+    # -- CLI
+    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return run([strongroom_bin(), *args, *self.global_args()], env=self.env(), input=input, check=check, timeout=60)
+
+    def create_user(self, name: str, password: str = "correct horse battery staple 42", *,
+                    email: str | None = None, admin: bool = False) -> str:
+        args = ["user", "create", name, "--email", email or f"{name}@example.test", "--password-stdin"]
+        if admin:
+            args.append("--admin")
+        self.cli(*args, input=password + "\n")
+        return password
+
+    def create_token(self, user: str, project: str | None = None, expires_days: int | None = None) -> str:
+        args = ["token", "create", "--user", user]
+        if project:
+            args += ["--project", project]
+        if expires_days is not None:
+            args += ["--expires-days", str(expires_days)]
+        proc = self.cli(*args)
+        lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
+        assert len(lines) == 1, f"token create must print the token alone on one line, got {proc.stdout!r}"
+        token = lines[0]
+        assert re.fullmatch(r"strongroom-[A-Za-z0-9_-]+", token), token
+        return token
+
+    def user_with_token(self, name: str, project: str | None = None) -> str:
+        self.create_user(name)
+        return self.create_token(name, project)
+
+    def yank(self, project: str, version: str, reason: str | None = None) -> None:
+        args = ["yank", project, version]
+        if reason is not None:
+            args += ["--reason", reason]
+        self.cli(*args)
+
+    def unyank(self, project: str, version: str) -> None:
+        self.cli("unyank", project, version)
+
+    # -- common reads
+    def simple_json(self, project: str | None = None) -> requests.Response:
+        path = f"/simple/{project}/" if project else "/simple/"
+        return self.get(path, headers={"Accept": SIMPLE_JSON})
+
+    def global_serial(self) -> int:
+        resp = self.simple_json()
+        assert resp.status_code == 200, resp.text
+        return int(resp.headers["X-PyPI-Last-Serial"])
+
+    def project_files(self, project: str) -> list[dict]:
+        resp = self.simple_json(project)
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+        return resp.json()["files"]
+
+
+class ServerPool:
+    """Starts servers (and their backends) and tears all of them down, checking for panics."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.servers: list[Server] = []
+        self.backends: list[Backend] = []
+        self.n = 0
+
+    def backend(self, kind: str) -> Backend:
+        b = Backend.fresh(kind)
+        self.backends.append(b)
+        return b
+
+    def start(self, kind_or_backend: str | Backend = "sqlite", *, env: dict[str, str] | None = None,
+              data_dir: Path | None = None) -> Server:
+        backend = self.backend(kind_or_backend) if isinstance(kind_or_backend, str) else kind_or_backend
+        self.n += 1
+        server = Server(backend, data_dir or self.tmp / f"server{self.n}", env)
+        self.servers.append(server)
+        return server.start()
+
+    def close(self) -> None:
+        problems = []
+        for s in self.servers:
+            s.stop()
+            p = s.problems()
+            if p:
+                problems.append(f"server {s.url} ({s.backend.kind}) panicked:\n{p}")
+        for b in self.backends:
+            b.cleanup()
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+# --------------------------------------------------------------------------------------------
+# digests and uploads
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def blake2_256(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def blob_path(data: bytes, filename: str) -> str:
+    h = blake2_256(data)
+    return f"/packages/{h[0:2]}/{h[2:4]}/{h[4:]}/{filename}"
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def dist_escape(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@dataclass
+class Dist:
+    """One distribution file in memory plus the form twine would send for it."""
+
+    filename: str
+    data: bytes
+    name: str
+    version: str
+    filetype: str  # sdist | bdist_wheel
+    metadata: bytes = b""
+    metadata_version: str = "2.1"
+    requires_python: str | None = None
+    requires_dist: list[str] = field(default_factory=list)
+    summary: str = "a test package"
+
+    @property
+    def sha256(self) -> str:
+        return sha256(self.data)
+
+    @property
+    def blake2(self) -> str:
+        return blake2_256(self.data)
+
+    @property
+    def path(self) -> str:
+        return blob_path(self.data, self.filename)
+
+    def form(self) -> list[tuple[str, str]]:
+        """The fields twine 7 sends (RawMetadata keys + file info + digests)."""
+        fields = [
+            ("metadata_version", self.metadata_version),
+            ("name", self.name),
+            ("version", self.version),
+            ("summary", self.summary),
+            ("filetype", self.filetype),
+            ("pyversion", "py3" if self.filetype == "bdist_wheel" else "source"),
+            ("sha256_digest", self.sha256),
+            ("blake2_256_digest", self.blake2),
+            (":action", "file_upload"),
+            ("protocol_version", "1"),
+        ]
+        if self.requires_python:
+            fields.append(("requires_python", self.requires_python))
+        fields += [("requires_dist", r) for r in self.requires_dist]
+        return fields
+
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        p = directory / self.filename
+        p.write_bytes(self.data)
+        return p
+
+
+def upload_raw(server: Server, token: str | None, dist: Dist | None, *, fields=None, set_fields=None,
+               drop_fields=(), content_type: str | None = "application/octet-stream", filename=None,
+               data=None, auth=None, headers=None, include_content: bool = True) -> requests.Response:
+    """POST /legacy/ like twine does, with knobs to break any part of the request."""
+    form = list(fields) if fields is not None else (dist.form() if dist else [])
+    if set_fields:
+        keys = set(set_fields)
+        form = [(k, v) for k, v in form if k not in keys] + [(k, v) for k, v in set_fields.items() if v is not None]
+    form = [(k, v) for k, v in form if k not in set(drop_fields)]
+    files = None
+    if include_content:
+        fn = filename if filename is not None else dist.filename
+        body = data if data is not None else dist.data
+        part = (fn, body, content_type) if content_type is not None else (fn, body)
+        files = [("content", part)]
+    if auth is None and token is not None:
+        auth = ("__token__", token)
+    return requests.post(server.upload_url, data=form, files=files, auth=auth, headers=headers,
+                         allow_redirects=False, timeout=120)
+
+
+def ok_upload(server: Server, token: str, dist: Dist) -> requests.Response:
+    resp = upload_raw(server, token, dist)
+    assert resp.status_code == 200, f"upload of {dist.filename} failed: {resp.status_code} {resp.reason}: {resp.text}"
+    return resp
+
+
+# --------------------------------------------------------------------------------------------
+# generated distributions (deterministic, stdlib only)
+
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def metadata_text(name: str, version: str, *, requires_dist=(), requires_python=None, summary="a test package",
+                  metadata_version="2.1", extra_headers=()) -> bytes:
+    lines = [f"Metadata-Version: {metadata_version}", f"Name: {name}", f"Version: {version}", f"Summary: {summary}"]
+    if requires_python:
+        lines.append(f"Requires-Python: {requires_python}")
+    lines += [f"Requires-Dist: {r}" for r in requires_dist]
+    lines += list(extra_headers)
+    return ("\n".join(lines) + "\n\nGenerated by the strongroom test suite.\n").encode()
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=None, payload: bytes | str = b"",
+               meta_name: str | None = None, meta_version: str | None = None, filename: str | None = None,
+               tag: str = "py3-none-any", extra_members=(), omit=(), duplicate: str | None = None,
+               trailing: bytes = b"", form_name: str | None = None, form_version: str | None = None,
+               summary: str = "a test package") -> Dist:
+    """A valid (unless told otherwise) pure-Python wheel.
+
+    meta_name/meta_version: what METADATA says (default: name/version).
+    extra_members: (arcname, bytes) added (e.g. zip-slip names); omit: member suffixes to leave out
+    (e.g. "RECORD"); duplicate: an arcname written twice; trailing: bytes appended after the archive.
+    """
+    if isinstance(payload, str):
+        payload = payload.encode()
+    esc = dist_escape(name)
+    distinfo = f"{esc}-{version}.dist-info"
+    metadata = metadata_text(meta_name or name, meta_version or version, requires_dist=requires_dist,
+                             requires_python=requires_python, summary=summary)
+    members = [
+        (f"{esc}/__init__.py", b'"""test package"""\nVERSION = %r\nPAYLOAD = %r\n' % (version, payload)),
+        (f"{distinfo}/METADATA", metadata),
+        (f"{distinfo}/WHEEL", f"Wheel-Version: 1.0\nGenerator: strongroom-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()),
+        (f"{distinfo}/top_level.txt", f"{esc}\n".encode()),
+    ]
+    members += list(extra_members)
+    members = [(p, d) for p, d in members if not any(p.endswith("/" + o) for o in omit)]
+    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in members) + f"{distinfo}/RECORD,,\n"
+    if "RECORD" not in omit:
+        members.append((f"{distinfo}/RECORD", record.encode()))
+    buf = io.BytesIO()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns on duplicate names
+        with zipfile.ZipFile(buf, "w") as zf:
+            for p, d in members:
+                zi = zipfile.ZipInfo(p, ZIP_DATE)
+                zi.external_attr = 0o644 << 16
+                zi.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(zi, d)
+                if duplicate and p == duplicate:
+                    zf.writestr(zi, d + b"\n# second copy\n")
+    data = buf.getvalue() + trailing
+    fn = filename or f"{esc}-{version}-{tag}.whl"
+    return Dist(fn, data, form_name or name, form_version or version, "bdist_wheel", metadata=metadata,
+                requires_python=requires_python, requires_dist=list(requires_dist), summary=summary)
+
+
+def make_sdist(name: str, version: str, *, requires_dist=(), requires_python=None, payload: bytes | str = b"",
+               filename: str | None = None, symlink: tuple[str, str] | None = None, hardlink: tuple[str, str] | None = None,
+               extra_members=(), omit_pkg_info: bool = False, form_name: str | None = None,
+               form_version: str | None = None, meta_name: str | None = None, meta_version: str | None = None,
+               summary: str = "a test package") -> Dist:
+    """A valid (unless told otherwise) PEP 625 sdist (.tar.gz) with PKG-INFO and pyproject.toml."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    esc = dist_escape(name)
+    top = f"{esc}-{version}"
+    pkg_info = metadata_text(meta_name or name, meta_version or version, requires_dist=requires_dist,
+                             requires_python=requires_python, summary=summary)
+    pyproject = (
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\n'
+    ).encode()
+    members = [(f"{top}/pyproject.toml", pyproject), (f"{top}/{esc}/__init__.py", b"PAYLOAD = %r\n" % payload)]
+    if not omit_pkg_info:
+        members.insert(0, (f"{top}/PKG-INFO", pkg_info))
+    members += list(extra_members)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for p, d in members:
+            ti = tarfile.TarInfo(p)
+            ti.size, ti.mtime, ti.mode = len(d), 315532800, 0o644
+            tf.addfile(ti, io.BytesIO(d))
+        for link, kind in ((symlink, tarfile.SYMTYPE), (hardlink, tarfile.LNKTYPE)):
+            if link:
+                ti = tarfile.TarInfo(f"{top}/{link[0]}")
+                ti.type, ti.linkname, ti.mtime, ti.mode = kind, link[1], 315532800, 0o777
+                tf.addfile(ti)
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+        gz.write(raw.getvalue())
+    fn = filename or f"{top}.tar.gz"
+    return Dist(fn, out.getvalue(), form_name or name, form_version or version, "sdist", metadata=pkg_info,
+                requires_python=requires_python, requires_dist=list(requires_dist), summary=summary)
+
+
+# --------------------------------------------------------------------------------------------
+# projects built with real build backends (python -m build --no-isolation)
+
+
+def write_project(root: Path, name: str, version: str, *, backend: str = "setuptools", dependencies=(),
+                  optional: dict[str, list[str]] | None = None, requires_python: str | None = None) -> Path:
+    """A small source tree: pyproject.toml, README.md and one module that knows its version."""
+    mod = dist_escape(name)
+    proj = root / f"{mod}-{version}-src"
+    (proj / "src" / mod).mkdir(parents=True, exist_ok=True)
+    (proj / "src" / mod / "__init__.py").write_text(f'"""{name} test module."""\n\nVERSION = "{version}"\n')
+    (proj / "README.md").write_text(f"# {name}\n\nA package built by the strongroom e2e suite.\n")
+    deps = ", ".join(json.dumps(d) for d in dependencies)
+    lines = []
+    if backend == "setuptools":
+        lines += ['[build-system]', 'requires = ["setuptools>=61"]', 'build-backend = "setuptools.build_meta"', ""]
+    elif backend == "hatchling":
+        lines += ['[build-system]', 'requires = ["hatchling"]', 'build-backend = "hatchling.build"', ""]
+    else:
+        raise ValueError(backend)
+    lines += [
+        "[project]",
+        f'name = "{name}"',
+        f'version = "{version}"',
+        f'description = "{name} built for the strongroom e2e suite"',
+        'readme = "README.md"',
+        f"dependencies = [{deps}]",
+    ]
+    if requires_python:
+        lines.append(f"requires-python = {json.dumps(requires_python)}")
+    if optional:
+        lines.append("")
+        lines.append("[project.optional-dependencies]")
+        for extra, reqs in optional.items():
+            lines.append(f"{extra} = [{', '.join(json.dumps(r) for r in reqs)}]")
+    if backend == "setuptools":
+        lines += ["", "[tool.setuptools.packages.find]", 'where = ["src"]']
+    else:
+        lines += ["", "[tool.hatch.build.targets.wheel]", f'packages = ["src/{mod}"]']
+    (proj / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    return proj
+
+
+def build_project(proj: Path, outdir: Path) -> list[Path]:
+    """Wheel + sdist with `python -m build --no-isolation` (the venv's python and backends)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    before = set(outdir.iterdir())
+    run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(outdir), str(proj)],
+        env=client_env(proj.parent), timeout=300)
+    new = sorted(set(outdir.iterdir()) - before)
+    assert any(p.suffix == ".whl" for p in new) and any(p.name.endswith(".tar.gz") for p in new), new
+    return new
+
+
+def wheel_metadata(path: Path | bytes) -> bytes:
+    src = io.BytesIO(path) if isinstance(path, bytes) else path
+    with zipfile.ZipFile(src) as zf:
+        names = [n for n in zf.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
+        assert len(names) == 1, names
+        return zf.read(names[0])
+
+
+# --------------------------------------------------------------------------------------------
+# clients
+
+
+def twine_upload(server: Server, token: str, files, tmp: Path, *, extra=(), check=True, user="__token__"):
+    cmd = [tool("twine"), "upload", "--repository-url", server.upload_url, "-u", user, "-p", token,
+           "--non-interactive", "--disable-progress-bar", *extra, *[str(f) for f in files]]
+    return run(cmd, env=client_env(tmp), timeout=300, check=check)
+
+
+def pip(args, tmp: Path, *, check=True, timeout=300):
+    return run([sys.executable, "-m", "pip", *args], env=client_env(tmp), timeout=timeout, check=check)
+
+
+def pip_install(server: Server, reqs, target: Path, tmp: Path, *, extra=(), check=True):
+    return pip(["install", "--no-cache-dir", "--index-url", server.simple_url, "--target", str(target),
+                *extra, *reqs], tmp, check=check)
+
+
+def uv_install(server: Server, reqs, target: Path, tmp: Path, *, extra=(), check=True):
+    cmd = [tool("uv"), "pip", "install", "--no-cache", "--index-url", server.simple_url,
+           "--python", sys.executable, "--target", str(target), *extra, *reqs]
+    return run(cmd, env=client_env(tmp), timeout=300, check=check)
+
+
+def installed(target: Path) -> dict[str, str]:
+    """{normalized name: version} of the dists installed in a --target dir."""
+    out = {}
+    for d in target.glob("*.dist-info"):
+        meta = (d / "METADATA").read_text()
+        name = re.search(r"^Name: (.+)$", meta, re.M).group(1).strip()
+        version = re.search(r"^Version: (.+)$", meta, re.M).group(1).strip()
+        out[normalize(name)] = version
+    return out
+
+
+def import_check(target: Path, module: str, tmp: Path) -> str:
+    proc = run([sys.executable, "-c", f"import {module}; print({module}.VERSION)"],
+               env=client_env(tmp, PYTHONPATH=str(target)), timeout=60)
+    return proc.stdout.strip()
+
+
+def wait_until(pred, timeout=10.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
