@@ -1,0 +1,352 @@
+//! The blob store: distribution files and their `.metadata` companions, content-addressed.
+//!
+//! A local folder is written directly (temp file, fsync, rename: the upload's temp file is renamed
+//! into place without a copy); S3-compatible storage goes through object_store (one PUT, or a
+//! multipart upload for large files). A blob without a row is invisible (downloads are served only
+//! for files the database knows) and harmless; a row without a blob cannot happen because the row
+//! is written only after the blob is durable.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use object_store::path::Path as ObjPath;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::StoreError;
+
+/// Where a blob lives, relative to the store root: `aa/bb/rest/filename` (PyPI's layout).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    /// The key of a distribution file with the given blake2b-256 hex digest.
+    pub fn for_file(blake2_hex: &str, filename: &str) -> Option<BlobKey> {
+        if blake2_hex.len() != 64 || !blake2_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        if filename.is_empty() || filename.contains(['/', '\\']) || filename.starts_with('.') {
+            return None;
+        }
+        Some(BlobKey(format!(
+            "{}/{}/{}/{}",
+            &blake2_hex[0..2],
+            &blake2_hex[2..4],
+            &blake2_hex[4..],
+            filename
+        )))
+    }
+
+    /// Parse a key from a URL path tail; `None` unless it has exactly the layout above.
+    pub fn parse(s: &str) -> Option<BlobKey> {
+        let mut parts = s.split('/');
+        let (a, b, c, f) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || a.len() != 2 || b.len() != 2 {
+            return None;
+        }
+        BlobKey::for_file(&format!("{a}{b}{c}"), f)
+    }
+
+    /// The key of the PEP 658 metadata file beside this one.
+    pub fn metadata(&self) -> String {
+        format!("{}.metadata", self.0)
+    }
+
+    /// The key as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// S3 connection settings.
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: bool,
+}
+
+/// An inclusive byte range request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    /// Exclusive end.
+    pub end: u64,
+}
+
+/// What is known about a stored blob.
+#[derive(Debug, Clone)]
+pub struct BlobMeta {
+    pub size: u64,
+}
+
+/// A blob's bytes as a stream.
+pub type BlobBody = BoxStream<'static, Result<Bytes, StoreError>>;
+
+#[derive(Debug)]
+enum Backend {
+    Local { root: PathBuf },
+    S3 { store: Arc<dyn ObjectStore> },
+}
+
+/// The blob store.
+#[derive(Debug, Clone)]
+pub struct Blobs {
+    backend: Arc<Backend>,
+}
+
+const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+const CHUNK: usize = 8 * 1024 * 1024;
+
+impl Blobs {
+    /// A store in a local folder (created if missing).
+    pub fn local(root: impl Into<PathBuf>) -> Result<Blobs, StoreError> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join(".tmp"))?;
+        Ok(Blobs {
+            backend: Arc::new(Backend::Local { root }),
+        })
+    }
+
+    /// A store in an S3-compatible bucket.
+    pub fn s3(s: &S3Settings) -> Result<Blobs, StoreError> {
+        let mut b = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&s.bucket)
+            .with_region(&s.region)
+            .with_allow_http(s.allow_http)
+            .with_virtual_hosted_style_request(false);
+        if let Some(e) = &s.endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let Some(k) = &s.access_key_id {
+            b = b.with_access_key_id(k);
+        }
+        if let Some(k) = &s.secret_access_key {
+            b = b.with_secret_access_key(k);
+        }
+        let store = b.build().map_err(|e| StoreError::Config(e.to_string()))?;
+        Ok(Blobs {
+            backend: Arc::new(Backend::S3 {
+                store: Arc::new(store),
+            }),
+        })
+    }
+
+    /// A folder for temporary upload files on the same filesystem as the blobs when local
+    /// (so the final move is a rename), else `fallback`.
+    pub fn temp_dir(&self, fallback: &Path) -> PathBuf {
+        match &*self.backend {
+            Backend::Local { root } => root.join(".tmp"),
+            Backend::S3 { .. } => fallback.to_path_buf(),
+        }
+    }
+
+    /// Move a finished temp file into place at `key`. The file is fsynced first.
+    /// Re-putting an existing key with the same content is harmless (content-addressed).
+    pub async fn put_file(&self, key: &BlobKey, file: &Path) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Local { root } => {
+                let dest = root.join(key.as_str());
+                if let Some(parent) = dest.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                let f = tokio::fs::File::open(file).await?;
+                f.sync_all().await?;
+                drop(f);
+                // Keep the caller's temp file path valid for its own cleanup: hard-link, else copy.
+                let staged = root.join(".tmp").join(format!("put-{}", unique_suffix()));
+                if tokio::fs::hard_link(file, &staged).await.is_err() {
+                    tokio::fs::copy(file, &staged).await?;
+                    tokio::fs::File::open(&staged).await?.sync_all().await?;
+                }
+                tokio::fs::rename(&staged, &dest).await?;
+                sync_dir(dest.parent()).await;
+                Ok(())
+            }
+            Backend::S3 { store } => {
+                let path = ObjPath::from(key.as_str());
+                let len = tokio::fs::metadata(file).await?.len();
+                let mut f = tokio::fs::File::open(file).await?;
+                if len <= MULTIPART_THRESHOLD {
+                    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                    f.read_to_end(&mut buf).await?;
+                    store
+                        .put(&path, PutPayload::from(buf))
+                        .await
+                        .map_err(blob_err)?;
+                } else {
+                    let upload = store.put_multipart(&path).await.map_err(blob_err)?;
+                    let mut w = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+                    let mut buf = vec![0u8; 1024 * 1024];
+                    loop {
+                        let n = f.read(&mut buf).await?;
+                        if n == 0 {
+                            break;
+                        }
+                        w.wait_for_capacity(4).await.map_err(blob_err)?;
+                        w.write(&buf[..n]);
+                    }
+                    w.finish().await.map_err(blob_err)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Store a small blob (e.g. a `.metadata` file) at `key`.
+    pub async fn put_bytes(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Local { root } => {
+                let dest = root.join(key);
+                if let Some(parent) = dest.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                let staged = root.join(".tmp").join(format!("put-{}", unique_suffix()));
+                tokio::fs::write(&staged, &data).await?;
+                tokio::fs::File::open(&staged).await?.sync_all().await?;
+                tokio::fs::rename(&staged, &dest).await?;
+                sync_dir(dest.parent()).await;
+                Ok(())
+            }
+            Backend::S3 { store } => {
+                store
+                    .put(&ObjPath::from(key), PutPayload::from(data))
+                    .await
+                    .map_err(blob_err)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Size of a blob, or `None` if absent.
+    pub async fn head(&self, key: &str) -> Result<Option<BlobMeta>, StoreError> {
+        match &*self.backend {
+            Backend::Local { root } => match tokio::fs::metadata(root.join(key)).await {
+                Ok(m) => Ok(Some(BlobMeta { size: m.len() })),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+            Backend::S3 { store } => match store.head(&ObjPath::from(key)).await {
+                Ok(m) => Ok(Some(BlobMeta { size: m.size })),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(blob_err(e)),
+            },
+        }
+    }
+
+    /// Read a blob (or a range of it) as a stream.
+    pub async fn get(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<Option<BlobBody>, StoreError> {
+        match &*self.backend {
+            Backend::Local { root } => {
+                let mut f = match tokio::fs::File::open(root.join(key)).await {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
+                let len = f.metadata().await?.len();
+                let (start, end) = range.map_or((0, len), |r| (r.start, r.end.min(len)));
+                f.seek(std::io::SeekFrom::Start(start)).await?;
+                let reader = tokio::io::BufReader::with_capacity(
+                    256 * 1024,
+                    f.take(end.saturating_sub(start)),
+                );
+                let stream = tokio_util_stream(reader);
+                Ok(Some(stream))
+            }
+            Backend::S3 { store } => {
+                let opts = GetOptions {
+                    range: range.map(|r| GetRange::Bounded(r.start..r.end)),
+                    ..GetOptions::default()
+                };
+                match store.get_opts(&ObjPath::from(key), opts).await {
+                    Ok(r) => Ok(Some(r.into_stream().map(|c| c.map_err(blob_err)).boxed())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(blob_err(e)),
+                }
+            }
+        }
+    }
+
+    /// Read a whole small blob into memory.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let Some(mut s) = self.get(key, None).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(Some(Bytes::from(out)))
+    }
+
+    /// Delete a blob if present.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Local { root } => match tokio::fs::remove_file(root.join(key)).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e.into()),
+            },
+            Backend::S3 { store } => match store.delete(&ObjPath::from(key)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(blob_err(e)),
+            },
+        }
+    }
+}
+
+fn blob_err(e: object_store::Error) -> StoreError {
+    StoreError::Blob(e.to_string())
+}
+
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        crate::model::now_micros(),
+        n
+    )
+}
+
+async fn sync_dir(dir: Option<&Path>) {
+    if let Some(d) = dir
+        && let Ok(f) = tokio::fs::File::open(d).await
+    {
+        // Best effort: not every filesystem supports fsync on directories.
+        let _ = f.sync_all().await;
+    }
+}
+
+fn tokio_util_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R) -> BlobBody {
+    futures_util::stream::unfold(reader, |mut r| async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        match r.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), r))
+            }
+            Err(e) => Some((Err(StoreError::Io(e)), r)),
+        }
+    })
+    .boxed()
+}

@@ -1,0 +1,49 @@
+//! The store test-suite, run against every backend: SQLite (a temp file) and PostgreSQL (a fresh
+//! database on the server named by `STRONGROOM_TEST_PG_URL`); blobs on a local folder and on the
+//! S3-compatible server named by `STRONGROOM_TEST_S3_*`. A missing service fails the suite.
+
+mod blobs;
+mod meta;
+
+use sqlx::Executor;
+
+use crate::Db;
+
+/// Every database backend, each freshly created and migrated.
+pub(crate) async fn backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .expect("sqlite");
+    sqlite.migrate().await.expect("migrate sqlite");
+    let pg_url = std::env::var("STRONGROOM_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!("STRONGROOM_TEST_PG_URL is not set: the store suite needs PostgreSQL (bash scripts/test.sh starts one)")
+    });
+    let admin = Db::connect(&pg_url).await.expect("connect to PostgreSQL");
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        crate::model::now_micros() % 1_000_000_000_000 + i64::from(rand_u16())
+    );
+    admin
+        .write
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create database");
+    admin.close().await;
+    let base = pg_url.rsplit_once('/').map_or(pg_url.as_str(), |(b, _)| b);
+    let pg = Db::connect(&format!("{base}/{name}"))
+        .await
+        .expect("connect to the test database");
+    pg.migrate().await.expect("migrate postgres");
+    vec![
+        ("sqlite", sqlite, dir),
+        ("postgres", pg, tempfile::tempdir().expect("tempdir")),
+    ]
+}
+
+fn rand_u16() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static N: AtomicU16 = AtomicU16::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}

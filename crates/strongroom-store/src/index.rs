@@ -1,0 +1,101 @@
+//! Reads that build the simple and JSON indexes and serve downloads.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::model::{DistFile, Release};
+use crate::{Db, StoreError};
+
+const RELEASE_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.requires_python, r.core_metadata, r.yanked_at, r.yanked_reason";
+const FILE_COLS: &str = "f.id, f.release_id, f.project_id, f.filename, f.packagetype, f.python_version, f.size, f.md5, f.sha256, f.blake2_256, f.blob_key, f.metadata_sha256, f.comment_text, f.uploaded_at";
+
+pub(crate) fn release_from_row(r: &AnyRow) -> Result<Release, sqlx::Error> {
+    Ok(Release {
+        id: r.try_get("id")?,
+        project_id: r.try_get("project_id")?,
+        version: r.try_get("version")?,
+        canonical_version: r.try_get("canonical_version")?,
+        created_at: r.try_get("created_at")?,
+        requires_python: r.try_get("requires_python")?,
+        core_metadata: r.try_get("core_metadata")?,
+        yanked_at: r.try_get("yanked_at")?,
+        yanked_reason: r.try_get("yanked_reason")?,
+    })
+}
+
+pub(crate) fn file_from_row(r: &AnyRow) -> Result<DistFile, sqlx::Error> {
+    Ok(DistFile {
+        id: r.try_get("id")?,
+        release_id: r.try_get("release_id")?,
+        project_id: r.try_get("project_id")?,
+        filename: r.try_get("filename")?,
+        packagetype: r.try_get("packagetype")?,
+        python_version: r.try_get("python_version")?,
+        size: r.try_get("size")?,
+        md5: r.try_get("md5")?,
+        sha256: r.try_get("sha256")?,
+        blake2_256: r.try_get("blake2_256")?,
+        blob_key: r.try_get("blob_key")?,
+        metadata_sha256: r.try_get("metadata_sha256")?,
+        comment_text: r.try_get("comment_text")?,
+        uploaded_at: r.try_get("uploaded_at")?,
+    })
+}
+
+impl Db {
+    /// The project's visible releases (not removed), in no particular order.
+    pub async fn releases_of(&self, project_id: i64) -> Result<Vec<Release>, StoreError> {
+        let sql = format!(
+            "SELECT {RELEASE_COLS} FROM releases r WHERE r.project_id = $1 AND r.removed_at IS NULL"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(project_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(release_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The project's visible files, ordered by filename.
+    pub async fn files_of(&self, project_id: i64) -> Result<Vec<DistFile>, StoreError> {
+        let sql = format!(
+            "SELECT {FILE_COLS} FROM files f JOIN releases r ON r.id = f.release_id \
+             WHERE f.project_id = $1 AND f.removed_at IS NULL AND r.removed_at IS NULL ORDER BY f.filename"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(project_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(file_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The visible file stored under `blob_key`, with its project's status.
+    pub async fn file_by_blob_key(
+        &self,
+        blob_key: &str,
+    ) -> Result<Option<(DistFile, String)>, StoreError> {
+        let sql = format!(
+            "SELECT {FILE_COLS}, p.status AS project_status FROM files f JOIN releases r ON r.id = f.release_id \
+             JOIN projects p ON p.id = f.project_id \
+             WHERE f.blob_key = $1 AND f.removed_at IS NULL AND r.removed_at IS NULL"
+        );
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(blob_key.to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        match r {
+            Some(r) => Ok(Some((file_from_row(&r)?, r.try_get("project_status")?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The highest journal serial (0 for an empty index).
+    pub async fn global_serial(&self) -> Result<i64, StoreError> {
+        let s: Option<i64> = sqlx::query_scalar("SELECT MAX(serial) FROM journal")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(s.unwrap_or(0))
+    }
+}

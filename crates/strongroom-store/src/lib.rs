@@ -1,0 +1,29 @@
+//! Storage ports and adapters: the metadata database (SQLite or PostgreSQL through sqlx's `Any`
+//! driver, one SQL text with `$n` parameters and a [`Dialect`] for the few differences) and the
+//! blob store (a local folder, or S3 through object_store).
+//!
+//! Every business write is one transaction inside this crate; unique constraints, not
+//! application checks, decide races. Times are microseconds since the Unix epoch (UTC).
+
+mod blobs;
+mod db;
+mod error;
+mod events;
+mod index;
+mod journal;
+mod migrations;
+pub mod model;
+mod projects;
+mod publish;
+mod users;
+
+pub use blobs::{BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, S3Settings};
+pub use db::{Db, Dialect};
+pub use error::StoreError;
+pub use events::{GENESIS_HASH, NewEvent};
+pub use publish::Refusal;
+pub use publish::{NewFile, PublishOutcome};
+pub use users::{NewToken, NewUser};
+
+#[cfg(test)]
+mod conformance;

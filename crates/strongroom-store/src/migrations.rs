@@ -1,0 +1,57 @@
+//! Forward-only schema migrations, one numbered file per change and per database.
+
+use sqlx::Executor;
+
+use crate::{Db, Dialect, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "index",
+    sqlite: include_str!("../migrations/sqlite/0001_index.sql"),
+    postgres: include_str!("../migrations/postgres/0001_index.sql"),
+}];
+
+/// Apply every migration not yet recorded; returns the names applied.
+pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
+    let mut tx = db.write.begin().await?;
+    if db.dialect == Dialect::Postgres {
+        // Several servers may start at once: one migrates, the others wait.
+        tx.execute("SELECT pg_advisory_xact_lock(7265000)").await?;
+    }
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut applied = Vec::new();
+    for m in MIGRATIONS {
+        if done.contains(&m.version) {
+            continue;
+        }
+        let sql = match db.dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        tx.execute(sql).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(crate::model::now_micros())
+        .execute(&mut *tx)
+        .await?;
+        applied.push(format!("{:04}_{}", m.version, m.name));
+    }
+    tx.commit().await?;
+    Ok(applied)
+}

@@ -1,0 +1,101 @@
+//! Projects and the roles people hold on them.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::model::{Project, Role};
+use crate::{Db, StoreError};
+
+pub(crate) const PROJECT_COLS: &str =
+    "id, name, normalized_name, created_at, status, last_serial, total_size";
+
+pub(crate) fn project_from_row(r: &AnyRow) -> Result<Project, sqlx::Error> {
+    Ok(Project {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        normalized_name: r.try_get("normalized_name")?,
+        created_at: r.try_get("created_at")?,
+        status: r.try_get("status")?,
+        last_serial: r.try_get("last_serial")?,
+        total_size: r.try_get("total_size")?,
+    })
+}
+
+impl Db {
+    /// Look a project up by its normalised name.
+    pub async fn project_by_normalized(
+        &self,
+        normalized: &str,
+    ) -> Result<Option<Project>, StoreError> {
+        let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE normalized_name = $1");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(normalized.to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(r.as_ref().map(project_from_row).transpose()?)
+    }
+
+    /// Whether a project with this ultranormalised (confusable) name exists, and its name.
+    pub async fn project_by_ultranormalized(
+        &self,
+        ultra: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r: Option<String> =
+            sqlx::query_scalar("SELECT name FROM projects WHERE ultranormalized_name = $1")
+                .bind(ultra.to_owned())
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(r)
+    }
+
+    /// Every project shown in the root index: (display name, normalised name, last serial), by normalised name.
+    pub async fn index_projects(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, normalized_name, last_serial FROM projects WHERE status IN ('active', 'archived', 'deprecated') ORDER BY normalized_name",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The role `user_id` holds on `project_id`, if any.
+    pub async fn role_of(
+        &self,
+        project_id: i64,
+        user_id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let r: Option<String> =
+            sqlx::query_scalar("SELECT role FROM roles WHERE project_id = $1 AND user_id = $2")
+                .bind(project_id)
+                .bind(user_id)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(r)
+    }
+
+    /// Everyone with a role on the project.
+    pub async fn roles_of_project(&self, project_id: i64) -> Result<Vec<Role>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.project_id, r.user_id, u.username, r.role, r.granted_at FROM roles r JOIN users u ON u.id = r.user_id \
+             WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_lower",
+        )
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Role {
+                    project_id: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                    username: r.try_get(2)?,
+                    role: r.try_get(3)?,
+                    granted_at: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

@@ -1,0 +1,459 @@
+//! The one transaction that makes an uploaded file visible: project (if new), role, release,
+//! file, filename registry, journal entries and events — or none of them.
+
+use sqlx::{Any, Row, Transaction};
+
+use crate::events::{NewEvent, append, lock_tail};
+use crate::{Db, StoreError};
+
+/// Everything needed to record one uploaded file. The blob must already be durable.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub project_name: String,
+    pub normalized_name: String,
+    pub ultranormalized_name: String,
+    pub user_id: i64,
+    pub username: String,
+    /// The scope of the token used, if project-scoped.
+    pub token_project_id: Option<i64>,
+    /// The token used, recorded in the upload event.
+    pub token_id: Option<i64>,
+    pub version: String,
+    pub canonical_version: String,
+    pub requires_python: Option<String>,
+    pub core_metadata: String,
+    pub filename: String,
+    pub packagetype: String,
+    pub python_version: String,
+    pub size: i64,
+    pub md5: String,
+    pub sha256: String,
+    pub blake2_256: String,
+    pub blob_key: String,
+    pub metadata_sha256: Option<String>,
+    pub metadata_blake2_256: Option<String>,
+    pub comment_text: Option<String>,
+    pub at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Files may be added to a release only this long (µs) after it was created.
+    pub release_window_micros: i64,
+    pub max_project_size: i64,
+}
+
+/// Why the upload was refused by the database's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A project whose name folds to the same confusable form exists.
+    TooSimilar { existing: String },
+    /// The user holds no role on the project.
+    UserNotAllowed { project: String },
+    /// The token is scoped to another project.
+    TokenNotAllowed { project: String },
+    /// The project is not accepting uploads (quarantined, archived, ...).
+    ProjectNotActive { project: String, status: String },
+    /// Same filename or same content with different bytes.
+    FileExists {
+        filename: String,
+        blake2_256: String,
+    },
+    /// The filename was used by a file since deleted.
+    FilenamePreviouslyUsed,
+    /// A second sdist for one release.
+    OnlyOneSdist,
+    /// The release is older than the window for new files.
+    ReleaseTooOld,
+    /// The project would exceed its size limit.
+    ProjectTooLarge,
+}
+
+/// What the publish transaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// The file is now visible at this journal serial.
+    Published {
+        serial: i64,
+        project_created: bool,
+        release_created: bool,
+    },
+    /// The identical file already exists: nothing changed.
+    Duplicate,
+    /// Refused; nothing changed.
+    Refused(Refusal),
+}
+
+impl Db {
+    /// Record an uploaded file, atomically. Races are decided by unique constraints.
+    pub async fn publish_file(&self, f: &NewFile) -> Result<PublishOutcome, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let outcome = publish_in(&mut tx, self, f).await?;
+        match outcome {
+            PublishOutcome::Published { .. } => tx.commit().await?,
+            _ => tx.rollback().await?,
+        }
+        Ok(outcome)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn write_journal(
+    tx: &mut Transaction<'_, Any>,
+    project_id: i64,
+    project_name: &str,
+    version: Option<&str>,
+    filename: Option<&str>,
+    action: &str,
+    by: &str,
+    at: i64,
+) -> Result<i64, StoreError> {
+    let serial: i64 = sqlx::query_scalar(
+        "INSERT INTO journal (serial, project_id, project_name, version, filename, action, submitted_by, at) \
+         SELECT COALESCE(MAX(serial), 0) + 1, $1, $2, $3, $4, $5, $6, $7 FROM journal RETURNING serial",
+    )
+    .bind(project_id)
+    .bind(project_name.to_owned())
+    .bind(version.map(str::to_owned))
+    .bind(filename.map(str::to_owned))
+    .bind(action.to_owned())
+    .bind(by.to_owned())
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE projects SET last_serial = $1 WHERE id = $2")
+        .bind(serial)
+        .bind(project_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(serial)
+}
+
+async fn publish_in(
+    tx: &mut Transaction<'_, Any>,
+    db: &Db,
+    f: &NewFile,
+) -> Result<PublishOutcome, StoreError> {
+    // 1. The project: find it, or create it with the uploader as Owner.
+    let mut project_created = false;
+    let existing =
+        sqlx::query("SELECT id, name, status, total_size FROM projects WHERE normalized_name = $1")
+            .bind(f.normalized_name.clone())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (project_id, project_name, status, total_size) = match existing {
+        Some(r) => (
+            r.try_get::<i64, _>(0)?,
+            r.try_get::<String, _>(1)?,
+            r.try_get::<String, _>(2)?,
+            r.try_get::<i64, _>(3)?,
+        ),
+        None => {
+            if f.token_project_id.is_some() {
+                return Ok(PublishOutcome::Refused(Refusal::TokenNotAllowed {
+                    project: f.project_name.clone(),
+                }));
+            }
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(f.project_name.clone())
+            .bind(f.normalized_name.clone())
+            .bind(f.ultranormalized_name.clone())
+            .bind(f.at)
+            .bind(f.user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            match id {
+                Some(id) => {
+                    sqlx::query("INSERT INTO roles (project_id, user_id, role, granted_at) VALUES ($1, $2, 'Owner', $3)")
+                        .bind(id)
+                        .bind(f.user_id)
+                        .bind(f.at)
+                        .execute(&mut **tx)
+                        .await?;
+                    project_created = true;
+                    (id, f.project_name.clone(), "active".to_owned(), 0)
+                }
+                None => {
+                    // Lost a race, or a confusable name exists.
+                    let r = sqlx::query("SELECT id, name, status, total_size FROM projects WHERE normalized_name = $1")
+                        .bind(f.normalized_name.clone())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    match r {
+                        Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
+                        None => {
+                            let existing: String = sqlx::query_scalar(
+                                "SELECT name FROM projects WHERE ultranormalized_name = $1",
+                            )
+                            .bind(f.ultranormalized_name.clone())
+                            .fetch_optional(&mut **tx)
+                            .await?
+                            .unwrap_or_default();
+                            return Ok(PublishOutcome::Refused(Refusal::TooSimilar { existing }));
+                        }
+                    }
+                }
+            }
+        }
+    };
+
+    // 2. Permission, by database identity.
+    if !project_created {
+        if let Some(scope) = f.token_project_id
+            && scope != project_id
+        {
+            return Ok(PublishOutcome::Refused(Refusal::TokenNotAllowed {
+                project: project_name,
+            }));
+        }
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM roles WHERE project_id = $1 AND user_id = $2")
+                .bind(project_id)
+                .bind(f.user_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if role.is_none() {
+            return Ok(PublishOutcome::Refused(Refusal::UserNotAllowed {
+                project: project_name,
+            }));
+        }
+        if status != "active" {
+            return Ok(PublishOutcome::Refused(Refusal::ProjectNotActive {
+                project: project_name,
+                status,
+            }));
+        }
+    }
+
+    // 3. Duplicates: identical file → no-op; same name or content with other bytes → refused.
+    if let Some(outcome) = duplicate_check(tx, f).await? {
+        return Ok(outcome);
+    }
+    let used: Option<String> =
+        sqlx::query_scalar("SELECT filename FROM filename_registry WHERE filename = $1")
+            .bind(f.filename.clone())
+            .fetch_optional(&mut **tx)
+            .await?;
+    if used.is_some() {
+        return Ok(PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed));
+    }
+    if total_size.saturating_add(f.size) > f.max_project_size {
+        return Ok(PublishOutcome::Refused(Refusal::ProjectTooLarge));
+    }
+
+    // 4. The release: find it by canonical version or create it.
+    let mut release_created = false;
+    let release = sqlx::query(
+        "SELECT id, created_at FROM releases WHERE project_id = $1 AND canonical_version = $2",
+    )
+    .bind(project_id)
+    .bind(f.canonical_version.clone())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let release_id: i64 = match release {
+        Some(r) => {
+            let created_at: i64 = r.try_get(1)?;
+            if f.at.saturating_sub(created_at) > f.release_window_micros {
+                return Ok(PublishOutcome::Refused(Refusal::ReleaseTooOld));
+            }
+            r.try_get(0)?
+        }
+        None => {
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO releases (project_id, version, canonical_version, created_at, requires_python, core_metadata) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(project_id)
+            .bind(f.version.clone())
+            .bind(f.canonical_version.clone())
+            .bind(f.at)
+            .bind(f.requires_python.clone())
+            .bind(f.core_metadata.clone())
+            .fetch_optional(&mut **tx)
+            .await?;
+            match id {
+                Some(id) => {
+                    release_created = true;
+                    id
+                }
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT id FROM releases WHERE project_id = $1 AND canonical_version = $2",
+                    )
+                    .bind(project_id)
+                    .bind(f.canonical_version.clone())
+                    .fetch_one(&mut **tx)
+                    .await?
+                }
+            }
+        }
+    };
+    if f.packagetype == "sdist" {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM files WHERE release_id = $1 AND packagetype = 'sdist'",
+        )
+        .bind(release_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if n > 0 {
+            return Ok(PublishOutcome::Refused(Refusal::OnlyOneSdist));
+        }
+    }
+
+    // 5. The file row; a concurrent winner shows up as "nothing inserted".
+    let file_id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO files (release_id, project_id, filename, packagetype, python_version, size, md5, sha256, blake2_256, \
+         blob_key, metadata_sha256, metadata_blake2_256, comment_text, uploaded_at, uploaded_by, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(release_id)
+    .bind(project_id)
+    .bind(f.filename.clone())
+    .bind(f.packagetype.clone())
+    .bind(f.python_version.clone())
+    .bind(f.size)
+    .bind(f.md5.clone())
+    .bind(f.sha256.clone())
+    .bind(f.blake2_256.clone())
+    .bind(f.blob_key.clone())
+    .bind(f.metadata_sha256.clone())
+    .bind(f.metadata_blake2_256.clone())
+    .bind(f.comment_text.clone())
+    .bind(f.at)
+    .bind(f.user_id)
+    .bind(f.user_agent.clone())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(file_id) = file_id else {
+        if let Some(outcome) = duplicate_check(tx, f).await? {
+            return Ok(outcome);
+        }
+        if f.packagetype == "sdist" {
+            return Ok(PublishOutcome::Refused(Refusal::OnlyOneSdist));
+        }
+        return Err(StoreError::Conflict("file".into()));
+    };
+    sqlx::query("INSERT INTO filename_registry (filename, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(f.filename.clone())
+        .bind(f.at)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE projects SET total_size = total_size + $1 WHERE id = $2")
+        .bind(f.size)
+        .bind(project_id)
+        .execute(&mut **tx)
+        .await?;
+
+    // 6. Journal and events, serialised so serials follow commit order without gaps.
+    lock_tail(tx, db.dialect).await?;
+    let by = f.username.as_str();
+    if project_created {
+        write_journal(
+            tx,
+            project_id,
+            &project_name,
+            None,
+            None,
+            "create",
+            by,
+            f.at,
+        )
+        .await?;
+    }
+    if release_created {
+        write_journal(
+            tx,
+            project_id,
+            &project_name,
+            Some(&f.version),
+            None,
+            "new release",
+            by,
+            f.at,
+        )
+        .await?;
+    }
+    let action = format!("add {} file {}", f.python_version, f.filename);
+    let serial = write_journal(
+        tx,
+        project_id,
+        &project_name,
+        Some(&f.version),
+        Some(&f.filename),
+        &action,
+        by,
+        f.at,
+    )
+    .await?;
+    let base = NewEvent {
+        at: f.at,
+        actor_id: Some(f.user_id),
+        actor_name: Some(f.username.clone()),
+        ip: f.ip.clone(),
+        user_agent: f.user_agent.clone(),
+        ..NewEvent::default()
+    };
+    if project_created {
+        append(
+            tx,
+            &NewEvent {
+                action: "project:create".into(),
+                subject_kind: "project".into(),
+                subject_id: Some(project_id),
+                subject_name: Some(project_name.clone()),
+                details: serde_json::json!({"role": "Owner", "user": f.username}),
+                ..base.clone()
+            },
+        )
+        .await?;
+    }
+    append(
+        tx,
+        &NewEvent {
+            action: "file:upload".into(),
+            subject_kind: "project".into(),
+            subject_id: Some(project_id),
+            subject_name: Some(project_name.clone()),
+            details: serde_json::json!({
+                "file_id": file_id, "filename": f.filename, "version": f.version,
+                "sha256": f.sha256, "blake2_256": f.blake2_256, "size": f.size,
+                "token_scope": f.token_project_id, "token_id": f.token_id,
+            }),
+            ..base
+        },
+    )
+    .await?;
+    Ok(PublishOutcome::Published {
+        serial,
+        project_created,
+        release_created,
+    })
+}
+
+async fn duplicate_check(
+    tx: &mut Transaction<'_, Any>,
+    f: &NewFile,
+) -> Result<Option<PublishOutcome>, StoreError> {
+    let rows = sqlx::query("SELECT filename, sha256, blake2_256 FROM files WHERE filename = $1 OR blake2_256 = $2 OR sha256 = $3")
+        .bind(f.filename.clone())
+        .bind(f.blake2_256.clone())
+        .bind(f.sha256.clone())
+        .fetch_all(&mut **tx)
+        .await?;
+    for r in &rows {
+        let filename: String = r.try_get(0)?;
+        let sha256: String = r.try_get(1)?;
+        let blake2: String = r.try_get(2)?;
+        if filename == f.filename && sha256 == f.sha256 && blake2 == f.blake2_256 {
+            return Ok(Some(PublishOutcome::Duplicate));
+        }
+    }
+    if let Some(r) = rows.first() {
+        return Ok(Some(PublishOutcome::Refused(Refusal::FileExists {
+            filename: r.try_get(0)?,
+            blake2_256: r.try_get(2)?,
+        })));
+    }
+    Ok(None)
+}
