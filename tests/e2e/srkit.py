@@ -808,3 +808,69 @@ def wait_until(pred, timeout=10.0, interval=0.1):
             return True
         time.sleep(interval)
     return pred()
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+
+
+class _Anchors(__import__("html.parser").parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict, str]] = []
+        self.metas: list[dict] = []
+        self._cur: dict | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._cur = dict(attrs)
+            self._text = []
+        elif tag == "meta":
+            self.metas.append(dict(attrs))
+
+    def handle_data(self, data):
+        if self._cur is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._cur is not None:
+            self.anchors.append((self._cur, "".join(self._text)))
+            self._cur = None
+
+
+def parse_html(text: str) -> _Anchors:
+    p = _Anchors()
+    p.feed(text)
+    p.close()
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# races
+
+
+def race(fns):
+    """Run the callables at the same moment (a barrier per thread); return their results in order."""
+    barrier = threading.Barrier(len(fns))
+    results = [None] * len(fns)
+
+    def go(i):
+        barrier.wait(30)
+        try:
+            results[i] = fns[i]()
+        except Exception as e:  # noqa: BLE001 - a transport error is a result too
+            results[i] = e
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(fns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    return results
+
+
+def describe(r):
+    if isinstance(r, Exception):
+        return f"exception {r!r}"
+    return f"{r.status_code} {r.reason!r} {r.text[:200]!r}"
