@@ -47,12 +47,14 @@ die() { printf '\n\033[31mFATAL: %s\033[0m\n' "$*" >&2; exit 1; }
 # stage bookkeeping
 RESULTS=()
 FAILED=()
-run_stage() { # name, command...
+LOGDIR="$WORK/logs"
+rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
+run_stage() { # name, command...   (output is also kept in .test-work/logs/<name>.log)
     local name="$1"; shift
     log "stage $name: $*"
     local t0=$(date +%s)
-    "$@"
-    local rc=$?
+    "$@" 2>&1 | tee "$LOGDIR/$name.log"
+    local rc=${PIPESTATUS[0]}
     local dt=$(( $(date +%s) - t0 ))
     if [ $rc -eq 0 ]; then
         RESULTS+=("PASS  $name (${dt}s)")
@@ -63,16 +65,42 @@ run_stage() { # name, command...
     return 0
 }
 
+count_tests() { # prints "passed failed" summed over the Rust and pytest logs
+    local passed=0 failed=0 line n
+    if [ -f "$LOGDIR/rust-tests.log" ]; then
+        # nextest: "Summary [ 1.2s] 20 tests run: 18 passed, 2 failed, 0 skipped"
+        # cargo test: "test result: ok. 5 passed; 0 failed; ..." (one per test binary)
+        while IFS= read -r line; do
+            n=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' | head -1); passed=$((passed + ${n:-0}))
+            n=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' | head -1); failed=$((failed + ${n:-0}))
+            n=$(grep -oE '[0-9]+ timed out' <<<"$line" | grep -oE '[0-9]+' | head -1); failed=$((failed + ${n:-0}))
+        done < <(sed 's/\x1b\[[0-9;]*m//g' "$LOGDIR/rust-tests.log" | grep -E '^ *Summary \[|^test result:')
+    fi
+    if [ -f "$LOGDIR/e2e.log" ]; then
+        # pytest -q: "3 failed, 240 passed, 2 errors in 100.00s"
+        line=$(sed 's/\x1b\[[0-9;]*m//g' "$LOGDIR/e2e.log" | grep -E '[0-9]+ (passed|failed|errors?) .*in [0-9.]+s' | tail -1)
+        n=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); passed=$((passed + ${n:-0}))
+        n=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); failed=$((failed + ${n:-0}))
+        n=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+'); failed=$((failed + ${n:-0}))
+    fi
+    echo "$passed $failed"
+}
+
 summary() {
     local total=$(( $(date +%s) - START_ALL ))
     printf '\n\033[1m==================== test summary (%ss) ====================\033[0m\n' "$total"
     local r
     for r in "${RESULTS[@]}"; do echo "  $r"; done
+    echo "  logs: $LOGDIR"
     if [ ${#FAILED[@]} -gt 0 ]; then
         printf '\033[31m  FAILED stages: %s\033[0m\n' "${FAILED[*]}"
     else
         printf '\033[32m  all stages passed\033[0m\n'
     fi
+    local counts
+    counts=$(count_tests)
+    # the plain closing line: Rust tests and end-to-end tests together
+    echo "tests: ${counts% *} passed, ${counts#* } failed"
 }
 
 # ---------------------------------------------------------------------------------------------
