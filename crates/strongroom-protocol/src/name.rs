@@ -1,0 +1,197 @@
+//! Project names: validation, PEP 503 normalisation, Warehouse's confusable
+//! ("ultranormalized") form and the standard-library name check.
+//!
+//! * Valid name: ASCII only, case-insensitive `^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$`
+//!   (Warehouse `PROJECT_NAME_RE`).
+//! * Normalized name (PEP 503): lowercase, every run of `-`, `_`, `.` becomes one `-`.
+//! * Ultranormalized name: lowercase, `.`/`_`/`-` deleted, `l`/`i` → `1`, `o` → `0`.
+//! * Standard-library names: the set Warehouse builds from the `stdlib-list` package
+//!   (every module and dotted prefix of every CPython 2.6–3.14 release, normalised).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::pyrepr::py_repr;
+
+/// Why a project name was refused. Display strings are Warehouse's upload messages
+/// (callers append `" See <help-url> for more information."` where PyPI does).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Not matching the project-name regex (empty, non-ASCII, bad characters, bad ends).
+    #[error("The name {} is invalid.", py_repr(.name))]
+    Invalid {
+        /// The name as given.
+        name: String,
+    },
+    /// The normalised name is a Python standard-library module name.
+    #[error(
+        "The name {} isn't allowed (conflict with Python Standard Library module name).",
+        py_repr(.name)
+    )]
+    StdlibConflict {
+        /// The name as given.
+        name: String,
+    },
+}
+
+/// True when `name` matches Warehouse's project-name regex.
+pub fn is_valid_project_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    first.is_ascii_alphanumeric()
+        && last.is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// PEP 503 normalisation of any string (no validation): lowercase, runs of `-_.` → `-`.
+pub fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_run {
+                out.push('-');
+            }
+            in_run = true;
+        } else {
+            out.extend(c.to_lowercase());
+            in_run = false;
+        }
+    }
+    out
+}
+
+/// Warehouse's `ultranormalize_name`: lowercase, delete `.`, `_`, `-`, then map `l`/`i` → `1`
+/// and `o` → `0`. Two names with the same ultranormalized form are "too similar".
+pub fn ultranormalize(name: &str) -> String {
+    name.chars()
+        .flat_map(char::to_lowercase)
+        .filter(|c| !matches!(c, '.' | '_' | '-'))
+        .map(|c| match c {
+            'l' | 'i' => '1',
+            'o' => '0',
+            other => other,
+        })
+        .collect()
+}
+
+/// A valid project name, keeping the display spelling the uploader used.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    /// Validate `name` against the project-name regex.
+    pub fn new(name: &str) -> Result<Self, NameError> {
+        if is_valid_project_name(name) {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(NameError::Invalid {
+                name: name.to_owned(),
+            })
+        }
+    }
+
+    /// Validate a name for a *new* project: the regex, then the standard-library check
+    /// (Warehouse's first two `check_project_name` steps; the database steps are the caller's).
+    pub fn new_project(name: &str) -> Result<Self, NameError> {
+        let valid = Self::new(name)?;
+        if is_stdlib_module_name(&valid.normalized()) {
+            return Err(NameError::StdlibConflict {
+                name: name.to_owned(),
+            });
+        }
+        Ok(valid)
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The PEP 503 normalized form.
+    pub fn normalized(&self) -> NormalizedName {
+        NormalizedName(normalize(&self.0))
+    }
+
+    /// The confusable-check form, see [`ultranormalize`].
+    pub fn ultranormalized(&self) -> String {
+        ultranormalize(&self.0)
+    }
+}
+
+/// A PEP 503 normalized project name (`foo-bar`), always derived from a valid name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NormalizedName(String);
+
+impl NormalizedName {
+    /// Validate `name` (any spelling) and normalise it: `Foo_Bar` → `foo-bar`.
+    pub fn new(name: &str) -> Result<Self, NameError> {
+        ProjectName::new(name).map(|n| n.normalized())
+    }
+
+    /// The normalized name, e.g. `foo-bar`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form used in wheel and PEP 625 sdist filenames: `foo_bar`.
+    pub fn underscored(&self) -> String {
+        self.0.replace('-', "_")
+    }
+}
+
+/// True when the (normalized) name is a Python standard-library module or package name
+/// in any CPython release Warehouse knows (e.g. `json`, `asyncio`, `os-path`).
+pub fn is_stdlib_module_name(name: &NormalizedName) -> bool {
+    STDLIB_MODULES.binary_search(&name.as_str()).is_ok()
+}
+
+/// Sorted, one per line; generated from `stdlib-list` exactly as Warehouse's
+/// `STDLIB_PROHIBITED` (every dotted prefix, canonicalised).
+static STDLIB_MODULES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| include_str!("name/stdlib_modules.txt").lines().collect());
+
+macro_rules! string_newtype_impls {
+    ($ty:ident) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl FromStr for $ty {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(deserializer)?;
+                Self::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_newtype_impls!(ProjectName);
+string_newtype_impls!(NormalizedName);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! Tests for project-name validation and normalisation.
+
+use super::*;
+
+#[test]
+fn valid_and_invalid_names() {
+    let valid = [
+        "a",
+        "A",
+        "0",
+        "requests",
+        "Flask",
+        "zope.interface",
+        "foo_bar-baz.qux",
+        "Foo__Bar",
+        "1password",
+        "a-b",
+    ];
+    for name in valid {
+        assert!(ProjectName::new(name).is_ok(), "{name} should be valid");
+    }
+    let invalid = [
+        "",
+        "-foo",
+        "foo-",
+        "_foo",
+        "foo.",
+        ".",
+        "foo bar",
+        "foo/bar",
+        "foo\0",
+        "foo\n",
+        "reqшests",         // Cyrillic
+        "rеquests",         // Cyrillic е that looks like e
+        "ｒｅｑｕｅｓｔｓ", // full-width letters
+        "foo!",
+        "café",
+        "foo+bar",
+    ];
+    for name in invalid {
+        let err = ProjectName::new(name).expect_err(name);
+        assert_eq!(
+            err,
+            NameError::Invalid {
+                name: name.to_owned()
+            }
+        );
+    }
+}
+
+#[test]
+fn invalid_name_message_is_pypis() {
+    let err = ProjectName::new("foo bar").expect_err("space");
+    assert_eq!(err.to_string(), "The name 'foo bar' is invalid.");
+    let err = ProjectName::new("it's").expect_err("quote");
+    assert_eq!(err.to_string(), "The name \"it's\" is invalid.");
+}
+
+#[test]
+fn normalisation_table() {
+    let cases = [
+        ("Foo_Bar", "foo-bar"),
+        ("foo.bar", "foo-bar"),
+        ("FOO-BAR", "foo-bar"),
+        ("foo--bar", "foo-bar"),
+        ("foo-_.-bar", "foo-bar"),
+        ("Django", "django"),
+        ("zope.interface", "zope-interface"),
+        ("A", "a"),
+        ("ruamel.yaml.clib", "ruamel-yaml-clib"),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(normalize(raw), want, "normalize({raw})");
+        let n = NormalizedName::new(raw).expect(raw);
+        assert_eq!(n.as_str(), want);
+        assert_eq!(ProjectName::new(raw).expect(raw).normalized(), n);
+    }
+    assert_eq!(
+        NormalizedName::new("Foo.Bar").expect("valid").underscored(),
+        "foo_bar"
+    );
+    assert!(NormalizedName::new("foo bar").is_err());
+}
+
+#[test]
+fn display_name_is_kept() {
+    let name = ProjectName::new("Foo_Bar").expect("valid");
+    assert_eq!(name.as_str(), "Foo_Bar");
+    assert_eq!(name.to_string(), "Foo_Bar");
+    assert_eq!(name.normalized().to_string(), "foo-bar");
+}
+
+#[test]
+fn ultranormalize_table() {
+    let cases = [
+        ("requests", "requests"),
+        ("Foo.Bar_Baz-Qux", "f00barbazqux"),
+        ("cli", "c11"),
+        ("CLI", "c11"),
+        ("cl1", "c11"),
+        ("LOL", "101"),
+        ("I-O", "10"),
+        ("api", "ap1"),
+        ("apl", "ap1"),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(ultranormalize(raw), want, "ultranormalize({raw})");
+    }
+    assert_eq!(
+        ProjectName::new("Pil-Low")
+            .expect("valid")
+            .ultranormalized(),
+        ultranormalize("p1ll0w")
+    );
+}
+
+#[test]
+fn stdlib_names_are_refused_for_new_projects() {
+    for name in [
+        "json",
+        "asyncio",
+        "JSON",
+        "os.path",
+        "os_path",
+        "xml.etree",
+        "distutils",
+        "tomllib",
+        "urllib2",
+    ] {
+        let n = NormalizedName::new(name).expect(name);
+        assert!(is_stdlib_module_name(&n), "{name} is stdlib");
+        let err = ProjectName::new_project(name).expect_err(name);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "The name '{name}' isn't allowed (conflict with Python Standard Library module name)."
+            )
+        );
+    }
+    for name in ["requests", "pip", "jsonx", "asyncio-extras", "numpy"] {
+        let n = NormalizedName::new(name).expect(name);
+        assert!(!is_stdlib_module_name(&n), "{name} is not stdlib");
+        assert!(ProjectName::new_project(name).is_ok());
+    }
+}
+
+#[test]
+fn stdlib_list_is_sorted_and_normalized() {
+    let list = &*STDLIB_MODULES;
+    assert!(list.len() > 2000);
+    assert!(list.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
+    assert!(
+        list.iter()
+            .all(|m| normalize(m) == *m && is_valid_project_name(m))
+    );
+}
+
+#[test]
+fn serde_round_trip_validates() {
+    let n: NormalizedName = serde_json::from_str("\"Foo_Bar\"").expect("valid");
+    assert_eq!(n.as_str(), "foo-bar");
+    assert_eq!(serde_json::to_string(&n).expect("ser"), "\"foo-bar\"");
+    assert!(serde_json::from_str::<ProjectName>("\"bad name\"").is_err());
+    assert_eq!("Foo".parse::<ProjectName>().expect("valid").as_str(), "Foo");
+}
