@@ -1,0 +1,38 @@
+//! The core's error: a kind the HTTP layer maps to a status, and the message the user sees.
+
+use strongroom_store::StoreError;
+
+/// A use case's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The request is malformed or breaks a rule (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Not allowed, or not authenticated (HTTP 403, as PyPI answers uploads).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicts with existing state (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The endpoint or action is gone (HTTP 410).
+    #[error("{0}")]
+    Gone(String),
+    /// Too many requests (HTTP 429).
+    #[error("{0}")]
+    TooMany(String),
+    /// Storage failed (HTTP 5xx); the message is for logs only.
+    #[error("storage failure: {0}")]
+    Storage(#[from] StoreError),
+    /// Anything else unexpected (HTTP 500); the message is for logs only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<std::io::Error> for CoreError {
+    fn from(e: std::io::Error) -> Self {
+        CoreError::Storage(StoreError::Io(e))
+    }
+}

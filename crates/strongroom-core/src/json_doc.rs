@@ -1,0 +1,145 @@
+//! PyPI's JSON API document (`/pypi/<p>/json`, `/pypi/<p>/<v>/json`) from a project's rows.
+
+use std::collections::BTreeMap;
+
+use strongroom_protocol::json_api::{
+    CoreMetadataRef, Digests, FileJson, Info, Ownership, ProjectJson, ReleaseLinks, RoleJson,
+    latest_version, legacy_upload_time,
+};
+use strongroom_protocol::version::Version;
+use strongroom_store::model::{DistFile, Project, Release, Role};
+
+use crate::CoreError;
+use crate::clock::iso8601_micros;
+use crate::index::{file_url, release_metadata};
+
+fn file_json(base: &str, f: &DistFile, r: &Release) -> FileJson {
+    let iso = iso8601_micros(f.uploaded_at);
+    FileJson {
+        comment_text: f.comment_text.clone(),
+        core_metadata: CoreMetadataRef::from_sha256(f.metadata_sha256.as_deref()),
+        digests: Digests {
+            md5: f.md5.clone(),
+            sha256: f.sha256.clone(),
+            blake2b_256: f.blake2_256.clone(),
+        },
+        downloads: -1,
+        filename: f.filename.clone(),
+        has_sig: false,
+        md5_digest: f.md5.clone(),
+        packagetype: f.packagetype.clone(),
+        python_version: f.python_version.clone(),
+        requires_python: r.requires_python.clone(),
+        size: u64::try_from(f.size).unwrap_or(0),
+        upload_time: legacy_upload_time(&iso),
+        upload_time_iso_8601: iso,
+        url: file_url(base, f),
+        yanked: r.yanked_at.is_some(),
+        yanked_reason: r
+            .yanked_at
+            .and(r.yanked_reason.clone())
+            .filter(|s| !s.is_empty()),
+    }
+}
+
+/// Build and serialise the document; `Ok(None)` when `version` names no release.
+pub(crate) fn build(
+    project: &Project,
+    releases: &[Release],
+    files: &[DistFile],
+    roles: &[Role],
+    version: Option<&str>,
+    base: &str,
+) -> Result<Option<String>, CoreError> {
+    let parsed: Vec<(Version, bool, &Release)> = releases
+        .iter()
+        .filter_map(|r| {
+            Version::parse(&r.version)
+                .ok()
+                .map(|v| (v, r.yanked_at.is_some(), r))
+        })
+        .collect();
+    let chosen: &Release = match version {
+        Some(v) => {
+            let Ok(want) = Version::parse(v) else {
+                return Ok(None);
+            };
+            match parsed.iter().find(|(pv, _, _)| *pv == want) {
+                Some((_, _, r)) => r,
+                None => return Ok(None),
+            }
+        }
+        None => {
+            // Releases without files do not count (PyPI derives releases from files).
+            let with_files: Vec<(Version, bool)> = parsed
+                .iter()
+                .filter(|(_, _, r)| files.iter().any(|f| f.release_id == r.id))
+                .map(|(v, y, _)| (v.clone(), *y))
+                .collect();
+            let Some(latest) = latest_version(&with_files) else {
+                return Ok(None);
+            };
+            match parsed.iter().find(|(pv, _, _)| pv == latest) {
+                Some((_, _, r)) => r,
+                None => return Ok(None),
+            }
+        }
+    };
+    let md = release_metadata(chosen);
+    let links = ReleaseLinks::new(base, &project.name, &chosen.version);
+    let yanked = chosen
+        .yanked_at
+        .map(|_| chosen.yanked_reason.clone().unwrap_or_default());
+    let info = Info::from_metadata(
+        &md,
+        &project.name,
+        &chosen.version,
+        links,
+        yanked.as_deref(),
+    );
+    let urls: Vec<FileJson> = files
+        .iter()
+        .filter(|f| f.release_id == chosen.id)
+        .map(|f| file_json(base, f, chosen))
+        .collect();
+    let releases_map = if version.is_none() {
+        let mut map: BTreeMap<String, Vec<FileJson>> = BTreeMap::new();
+        for (_, _, r) in &parsed {
+            map.insert(
+                r.version.clone(),
+                files
+                    .iter()
+                    .filter(|f| f.release_id == r.id)
+                    .map(|f| file_json(base, f, r))
+                    .collect(),
+            );
+        }
+        Some(map)
+    } else {
+        None
+    };
+    let mut roles: Vec<RoleJson> = roles
+        .iter()
+        .map(|r| RoleJson {
+            role: r.role.clone(),
+            user: r.username.clone(),
+        })
+        .collect();
+    roles.sort_by(|a, b| {
+        (a.role != "Owner", a.user.to_lowercase()).cmp(&(b.role != "Owner", b.user.to_lowercase()))
+    });
+    let doc = ProjectJson {
+        info,
+        last_serial: project.last_serial,
+        releases: releases_map,
+        urls,
+        vulnerabilities: Vec::new(),
+        ownership: Ownership {
+            roles,
+            organization: None,
+        },
+    };
+    serde_json::to_string(&doc)
+        .map(Some)
+        .map_err(|e| CoreError::Internal(e.to_string()))
+}

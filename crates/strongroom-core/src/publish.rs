@@ -1,0 +1,385 @@
+//! The upload use case (`POST /legacy/`): check the form, the file and the archive, store the
+//! blob, then record everything in one transaction. Nothing becomes visible unless all of it worked.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use strongroom_dist::{Digests, Limits};
+use strongroom_protocol::filename::DistFilename;
+use strongroom_protocol::metadata::CoreMetadata;
+use strongroom_protocol::name::ProjectName;
+use strongroom_store::{BlobKey, NewFile, PublishOutcome, Refusal};
+
+use crate::tokens::Principal;
+pub use crate::upload_checks::UploadForm;
+use crate::upload_checks::{CheckedForm, check_digests, check_filename, check_form};
+use crate::{CoreError, RequestMeta, Services};
+
+const NAME_HELP: &str = "See https://pypi.org/help/#project-name for more information.";
+const REUSE_HELP: &str = "See https://pypi.org/help/#file-name-reuse for more information.";
+
+/// The `content` part, already streamed to a temporary file and hashed.
+#[derive(Debug, Clone)]
+pub struct ReceivedFile {
+    pub path: PathBuf,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub size: u64,
+    pub digests: Digests,
+}
+
+/// What an accepted upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// New file, visible at this serial.
+    New { serial: i64 },
+    /// The identical file was already there; nothing changed.
+    AlreadyThere,
+}
+
+/// PyPI's message for a file over the size limit.
+pub fn file_too_large(project: &str, limit: u64) -> String {
+    format!(
+        "File too large. Limit for project '{project}' is {} MB. See https://docs.pypi.org/project-management/storage-limits#requesting-a-file-size-limit-increase for more information.",
+        limit / (1024 * 1024)
+    )
+}
+
+fn blob_blake2(d: &Digests) -> String {
+    d.blake2b_256_hex()
+}
+
+impl Services {
+    /// The checks that need only the form and the principal (run before the file is read,
+    /// so a refused upload costs nothing). Returns the project name from the form.
+    pub async fn precheck_upload(
+        &self,
+        who: &Principal,
+        form: &UploadForm,
+    ) -> Result<String, CoreError> {
+        let checked = check_form(form)?;
+        self.check_project_access(who, &checked.name).await?;
+        Ok(checked.name.as_str().to_owned())
+    }
+
+    async fn check_project_access(
+        &self,
+        who: &Principal,
+        name: &ProjectName,
+    ) -> Result<(), CoreError> {
+        let normalized = name.normalized();
+        match self.db.project_by_normalized(normalized.as_str()).await? {
+            Some(p) => {
+                if let Some(scope) = who.token.project_id
+                    && scope != p.id
+                {
+                    return Err(token_not_allowed(&p.name));
+                }
+                if self.db.role_of(p.id, who.user.id).await?.is_none() {
+                    return Err(user_not_allowed(&who.user.username, &p.name));
+                }
+                if p.status != "active" {
+                    return Err(CoreError::Forbidden(format!(
+                        "The project '{}' is {} and does not accept uploads.",
+                        p.name, p.status
+                    )));
+                }
+                Ok(())
+            }
+            None => {
+                if who.token.project_id.is_some() {
+                    return Err(token_not_allowed(name.as_str()));
+                }
+                if strongroom_protocol::name::is_stdlib_module_name(&normalized) {
+                    return Err(CoreError::Invalid(format!(
+                        "The name '{}' isn't allowed (conflict with Python Standard Library module name). {NAME_HELP}",
+                        name.as_str()
+                    )));
+                }
+                if self
+                    .db
+                    .project_by_ultranormalized(&name.ultranormalized())
+                    .await?
+                    .is_some()
+                {
+                    return Err(too_similar(name.as_str()));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Publish one file.
+    pub async fn publish(
+        &self,
+        who: &Principal,
+        form: &UploadForm,
+        file: Option<&ReceivedFile>,
+        meta: &RequestMeta,
+    ) -> Result<Published, CoreError> {
+        let checked = check_form(form)?;
+        let Some(file) = file else {
+            return Err(CoreError::Invalid(
+                "Upload payload does not have a file.".into(),
+            ));
+        };
+        match file.content_type.as_deref() {
+            None => return Err(CoreError::Invalid("Invalid distribution file.".into())),
+            Some(ct) if ct.trim().to_ascii_lowercase().starts_with("image/") => {
+                return Err(CoreError::Invalid("Invalid distribution file.".into()));
+            }
+            Some(_) => {}
+        }
+        self.check_project_access(who, &checked.name).await?;
+        let parsed = check_filename(&file.filename, &checked, self.settings.strict_filenames)?;
+        if file.size > self.settings.max_file_size {
+            return Err(CoreError::Invalid(file_too_large(
+                checked.name.as_str(),
+                self.settings.max_file_size,
+            )));
+        }
+        check_digests(&checked, &file.digests)?;
+
+        let inspected = inspect(file.path.clone(), parsed.clone()).await?;
+        let metadata = check_metadata(&checked, &parsed, &inspected)?;
+
+        // The blob (and the wheel's .metadata) first: a row without a blob must be impossible.
+        let blake2 = blob_blake2(&file.digests);
+        let key = BlobKey::for_file(&blake2, &file.filename)
+            .ok_or_else(|| CoreError::Invalid("Invalid file name.".into()))?;
+        let (metadata_sha256, metadata_blake2) = match (&parsed, &inspected) {
+            (DistFilename::Wheel(_), Inspected::Wheel(w)) => {
+                let bytes = Bytes::from(w.metadata.clone());
+                let sha = hex::encode(Sha256::digest(&bytes));
+                let b2 = {
+                    let mut h = strongroom_dist::Hasher::new();
+                    h.update(&bytes);
+                    h.finish().blake2b_256_hex()
+                };
+                self.blobs.put_bytes(&key.metadata(), bytes).await?;
+                (Some(sha), Some(b2))
+            }
+            _ => (None, None),
+        };
+        self.blobs.put_file(&key, &file.path).await?;
+
+        let normalized = checked.name.normalized();
+        let new = NewFile {
+            project_name: checked.name.as_str().to_owned(),
+            normalized_name: normalized.as_str().to_owned(),
+            ultranormalized_name: checked.name.ultranormalized(),
+            user_id: who.user.id,
+            username: who.user.username.clone(),
+            token_project_id: who.token.project_id,
+            token_id: Some(who.token.id),
+            version: checked.version.normalized(),
+            canonical_version: checked.version.canonical(),
+            requires_python: metadata.requires_python.clone(),
+            core_metadata: String::from_utf8_lossy(inspected.metadata_bytes()).into_owned(),
+            filename: file.filename.clone(),
+            packagetype: checked.filetype.clone(),
+            python_version: checked.pyversion.clone(),
+            size: i64::try_from(file.size).unwrap_or(i64::MAX),
+            md5: file.digests.md5_hex(),
+            sha256: file.digests.sha256_hex(),
+            blake2_256: blake2.clone(),
+            blob_key: key.as_str().to_owned(),
+            metadata_sha256,
+            metadata_blake2_256: metadata_blake2,
+            comment_text: checked.comment.clone(),
+            at: self.now(),
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            release_window_micros: i64::try_from(self.settings.release_file_window_days)
+                .unwrap_or(i64::MAX / 86_400_000_000)
+                .saturating_mul(86_400_000_000),
+            max_project_size: i64::try_from(self.settings.max_project_size).unwrap_or(i64::MAX),
+        };
+        match self.db.publish_file(&new).await? {
+            PublishOutcome::Published { serial, .. } => Ok(Published::New { serial }),
+            PublishOutcome::Duplicate => Ok(Published::AlreadyThere),
+            PublishOutcome::Refused(r) => Err(self.refusal(r, &checked, &who.user.username)),
+        }
+    }
+
+    fn refusal(&self, r: Refusal, form: &CheckedForm, username: &str) -> CoreError {
+        match r {
+            Refusal::TooSimilar { .. } => too_similar(form.name.as_str()),
+            Refusal::UserNotAllowed { project } => user_not_allowed(username, &project),
+            Refusal::TokenNotAllowed { project } => token_not_allowed(&project),
+            Refusal::ProjectNotActive { project, status } => CoreError::Forbidden(format!(
+                "The project '{project}' is {status} and does not accept uploads."
+            )),
+            Refusal::FileExists {
+                filename,
+                blake2_256,
+            } => CoreError::Invalid(format!(
+                "File already exists ('{filename}', with blake2_256 hash '{blake2_256}'). {REUSE_HELP}"
+            )),
+            Refusal::FilenamePreviouslyUsed => CoreError::Invalid(format!(
+                "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP}"
+            )),
+            Refusal::OnlyOneSdist => {
+                CoreError::Invalid("Only one sdist may be uploaded per release.".into())
+            }
+            Refusal::ReleaseTooOld => CoreError::Invalid(format!(
+                "Uploading new files to releases older than {} days is not allowed.",
+                self.settings.release_file_window_days
+            )),
+            Refusal::ProjectTooLarge => CoreError::Invalid(format!(
+                "Project size too large. Limit for project '{}' total size is {} GB. See https://docs.pypi.org/project-management/storage-limits#requesting-a-project-size-limit-increase",
+                form.name.as_str(),
+                self.settings.max_project_size / (1024 * 1024 * 1024)
+            )),
+        }
+    }
+}
+
+fn too_similar(name: &str) -> CoreError {
+    CoreError::Invalid(format!(
+        "The name '{name}' is too similar to an existing project. {NAME_HELP}"
+    ))
+}
+
+fn user_not_allowed(user: &str, project: &str) -> CoreError {
+    CoreError::Forbidden(format!(
+        "The user '{user}' isn't allowed to upload to project '{project}'. {NAME_HELP}"
+    ))
+}
+
+fn token_not_allowed(project: &str) -> CoreError {
+    CoreError::Forbidden(format!(
+        "The given token isn't allowed to upload to project '{project}'. {NAME_HELP}"
+    ))
+}
+
+/// What the archive inspection found.
+enum Inspected {
+    Wheel(strongroom_dist::WheelInfo),
+    Sdist(strongroom_dist::SdistInfo),
+}
+
+impl Inspected {
+    fn metadata_bytes(&self) -> &[u8] {
+        match self {
+            Inspected::Wheel(w) => &w.metadata,
+            Inspected::Sdist(s) => &s.pkg_info,
+        }
+    }
+
+    fn members(&self) -> &[String] {
+        match self {
+            Inspected::Wheel(w) => &w.members,
+            Inspected::Sdist(s) => &s.members,
+        }
+    }
+}
+
+async fn inspect(path: PathBuf, parsed: DistFilename) -> Result<Inspected, CoreError> {
+    let limits = Limits::default();
+    let result = tokio::task::spawn_blocking(move || match parsed {
+        DistFilename::Wheel(_) => {
+            strongroom_dist::inspect_wheel(&path, &limits).map(Inspected::Wheel)
+        }
+        DistFilename::Sdist(s) => {
+            let kind = match s.kind {
+                strongroom_protocol::filename::SdistKind::TarGz => {
+                    strongroom_dist::SdistKind::TarGz
+                }
+                strongroom_protocol::filename::SdistKind::Zip => strongroom_dist::SdistKind::Zip,
+            };
+            strongroom_dist::inspect_sdist(&path, kind, &limits).map(Inspected::Sdist)
+        }
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("inspection task failed: {e}")))?;
+    result.map_err(|e| CoreError::Invalid(format!("Invalid distribution file. {e}")))
+}
+
+/// Parse and validate the file's own metadata and make sure it agrees with the form and filename.
+fn check_metadata(
+    form: &CheckedForm,
+    parsed: &DistFilename,
+    inspected: &Inspected,
+) -> Result<CoreMetadata, CoreError> {
+    let md = CoreMetadata::parse(inspected.metadata_bytes())
+        .map_err(|e| CoreError::Invalid(format!("Invalid distribution file. {e}")))?;
+    md.validate()
+        .map_err(|e| CoreError::Invalid(e.to_string()))?;
+    let file_name = md.name.clone().unwrap_or_default();
+    if strongroom_protocol::name::normalize(&file_name) != form.name.normalized().as_str() {
+        return Err(CoreError::Invalid(format!(
+            "The name in the file's metadata ('{file_name}') does not match the upload form ('{}').",
+            form.name.as_str()
+        )));
+    }
+    let file_version = md.version.clone().unwrap_or_default();
+    let same_version = strongroom_protocol::version::Version::parse(&file_version)
+        .map(|v| v.canonical() == form.version.canonical())
+        .unwrap_or(false);
+    if !same_version {
+        return Err(CoreError::Invalid(format!(
+            "The version in the file's metadata ('{file_version}') does not match the upload form ('{}').",
+            form.version.raw()
+        )));
+    }
+    match (parsed, inspected) {
+        (DistFilename::Wheel(w), Inspected::Wheel(info)) => check_wheel(form, w, info, &md)?,
+        (DistFilename::Sdist(_), Inspected::Sdist(info)) => {
+            for lic in &md.license_files {
+                let path = format!("{}/{}", info.top_dir, lic);
+                if !inspected.members().iter().any(|m| m == &path) {
+                    return Err(CoreError::Invalid(format!(
+                        "License-File {lic} does not exist in distribution file."
+                    )));
+                }
+            }
+        }
+        _ => return Err(CoreError::Internal("inspection kind mismatch".into())),
+    }
+    Ok(md)
+}
+
+fn check_wheel(
+    form: &CheckedForm,
+    w: &strongroom_protocol::filename::WheelFilename,
+    info: &strongroom_dist::WheelInfo,
+    md: &CoreMetadata,
+) -> Result<(), CoreError> {
+    let dir = info.dist_info_dir.trim_end_matches(".dist-info");
+    let ok = dir.rsplit_once('-').is_some_and(|(n, v)| {
+        strongroom_protocol::name::normalize(n) == form.name.normalized().as_str()
+            && strongroom_protocol::version::Version::parse(v)
+                .is_ok_and(|v| v.canonical() == form.version.canonical())
+    });
+    if !ok {
+        return Err(CoreError::Invalid(format!(
+            "Invalid distribution file. The .dist-info directory '{}' does not match the project and version.",
+            info.dist_info_dir
+        )));
+    }
+    if !info.tags.is_empty() {
+        for py in &w.python_tags {
+            for abi in &w.abi_tags {
+                for plat in &w.platform_tags {
+                    let tag = format!("{py}-{abi}-{plat}");
+                    if !info.tags.iter().any(|t| t == &tag) {
+                        return Err(CoreError::Invalid(format!(
+                            "Invalid distribution file. The wheel's filename tag '{tag}' is not listed in its WHEEL file."
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    for lic in &md.license_files {
+        let path = format!("{}/licenses/{}", info.dist_info_dir, lic);
+        if !info.members.iter().any(|m| m == &path) {
+            return Err(CoreError::Invalid(format!(
+                "License-File {lic} does not exist in distribution file."
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! API tokens: random secrets shown once, stored as SHA-256, looked up by hash; and upload authentication.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use strongroom_store::model::{ApiToken, User};
+use strongroom_store::{NewEvent, NewToken};
+
+use crate::{CoreError, RequestMeta, Services};
+
+/// Every token starts with this, so secret scanners can find leaked ones.
+pub const TOKEN_PREFIX: &str = "strongroom-";
+
+/// PyPI's answer to Basic auth with a real username and password.
+pub const PASSWORD_AUTH_GONE: &str = "Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead. See https://pypi.org/help/#apitoken and https://pypi.org/help/#trusted-publishers";
+/// PyPI's answer to a request with no usable credentials.
+pub const NO_AUTH: &str = "Invalid or non-existent authentication information. See https://pypi.org/help/#invalid-auth for more information.";
+
+/// Who is uploading: the account and the token used.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub token: ApiToken,
+}
+
+/// The SHA-256 (hex) under which a token secret is stored.
+pub fn hash_token(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn generate_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// Credentials as presented on an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `Authorization: Basic` with username `__token__`, or `token`/`Bearer` schemes.
+    Token(String),
+    /// Basic auth with any other username (refused, as PyPI does).
+    Password,
+    /// Nothing usable.
+    None,
+}
+
+/// Read an `Authorization` header value.
+pub fn parse_authorization(header: Option<&str>) -> Credentials {
+    let Some(h) = header.map(str::trim) else {
+        return Credentials::None;
+    };
+    let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+    let rest = rest.trim();
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => {
+            let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(rest) else {
+                return Credentials::None;
+            };
+            let Ok(text) = String::from_utf8(raw) else {
+                return Credentials::None;
+            };
+            match text.split_once(':') {
+                Some(("__token__", tok)) if !tok.is_empty() => Credentials::Token(tok.to_owned()),
+                Some((user, _)) if !user.is_empty() => Credentials::Password,
+                _ => Credentials::None,
+            }
+        }
+        "token" | "bearer" if !rest.is_empty() => Credentials::Token(rest.to_owned()),
+        _ => Credentials::None,
+    }
+}
+
+impl Services {
+    /// Authenticate an upload. Cookies are never consulted: uploads take tokens only.
+    pub async fn authenticate_upload(&self, creds: &Credentials) -> Result<Principal, CoreError> {
+        let secret = match creds {
+            Credentials::Token(t) => t,
+            Credentials::Password => return Err(CoreError::Forbidden(PASSWORD_AUTH_GONE.into())),
+            Credentials::None => return Err(CoreError::Forbidden(NO_AUTH.into())),
+        };
+        let invalid = || {
+            CoreError::Forbidden(
+                "Invalid API Token: the token is not valid (unknown, revoked or expired).".into(),
+            )
+        };
+        if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 200 {
+            return Err(invalid());
+        }
+        // Looked up by the hash of the secret: the comparison never touches the secret itself.
+        let Some((token, user)) = self.db.token_by_hash(&hash_token(secret)).await? else {
+            return Err(invalid());
+        };
+        let now = self.now();
+        if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
+            return Err(invalid());
+        }
+        if user.frozen_at.is_some() || user.deleted_at.is_some() {
+            return Err(CoreError::Forbidden(NO_AUTH.into()));
+        }
+        self.db.touch_token(token.id, now).await?;
+        Ok(Principal { user, token })
+    }
+
+    /// Create an API token for `username`, optionally scoped to one project; returns the secret (shown once).
+    pub async fn create_token(
+        &self,
+        username: &str,
+        name: &str,
+        project: Option<&str>,
+        expires_days: Option<u32>,
+        meta: &RequestMeta,
+    ) -> Result<String, CoreError> {
+        let user = self
+            .db
+            .user_by_name(username)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or_else(|| CoreError::NotFound(format!("no such user: {username}")))?;
+        let project_row = match project {
+            Some(p) => {
+                let n = strongroom_protocol::name::normalize(p);
+                let row = self
+                    .db
+                    .project_by_normalized(&n)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("no such project: {p}")))?;
+                if self.db.role_of(row.id, user.id).await?.is_none() {
+                    return Err(CoreError::Forbidden(format!(
+                        "{} has no role on project {}",
+                        user.username, row.name
+                    )));
+                }
+                Some(row)
+            }
+            None => None,
+        };
+        let now = self.now();
+        let secret = generate_secret();
+        let expires_at = expires_days.map(|d| now + i64::from(d) * 86_400_000_000);
+        let event = NewEvent {
+            at: now,
+            actor_id: Some(user.id),
+            actor_name: Some(user.username.clone()),
+            action: "token:create".into(),
+            subject_kind: "user".into(),
+            subject_id: Some(user.id),
+            subject_name: Some(user.username.clone()),
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            details: serde_json::json!({
+                "name": name,
+                "project": project_row.as_ref().map(|p| p.name.clone()),
+                "expires_at": expires_at,
+            }),
+        };
+        self.db
+            .create_token(
+                &NewToken {
+                    user_id: user.id,
+                    name: name.to_owned(),
+                    token_hash: hash_token(&secret),
+                    project_id: project_row.map(|p| p.id),
+                    expires_at,
+                    at: now,
+                },
+                event,
+            )
+            .await?;
+        Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_header_forms() {
+        let b = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        assert_eq!(
+            parse_authorization(Some(&b("__token__:strongroom-abc"))),
+            Credentials::Token("strongroom-abc".into())
+        );
+        assert_eq!(
+            parse_authorization(Some(&b("alice:hunter2"))),
+            Credentials::Password
+        );
+        assert_eq!(
+            parse_authorization(Some(&b("__token__:"))),
+            Credentials::None
+        );
+        assert_eq!(
+            parse_authorization(Some("Bearer strongroom-x")),
+            Credentials::Token("strongroom-x".into())
+        );
+        assert_eq!(
+            parse_authorization(Some("token strongroom-y")),
+            Credentials::Token("strongroom-y".into())
+        );
+        assert_eq!(parse_authorization(Some("Basic !!!")), Credentials::None);
+        assert_eq!(parse_authorization(None), Credentials::None);
+    }
+
+    #[test]
+    fn secrets_are_prefixed_random_and_hashed() {
+        let a = generate_secret();
+        let b = generate_secret();
+        assert!(a.starts_with(TOKEN_PREFIX));
+        assert_ne!(a, b);
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_ne!(hash_token(&a), hash_token(&b));
+    }
+}

@@ -1,0 +1,50 @@
+//! Yanking and unyanking releases (PEP 592).
+
+use strongroom_store::{NewEvent, StoreError};
+
+use crate::{CoreError, RequestMeta, Services};
+
+impl Services {
+    /// Yank (`reason` = `Some`) or unyank (`None`) a release; returns the journal serial.
+    pub async fn set_yanked(
+        &self,
+        project: &str,
+        version: &str,
+        reason: Option<&str>,
+        actor: &str,
+        meta: &RequestMeta,
+    ) -> Result<i64, CoreError> {
+        let normalized = strongroom_protocol::name::normalize(project);
+        let p = self
+            .db
+            .project_by_normalized(&normalized)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("no such project: {project}")))?;
+        let v = strongroom_protocol::version::Version::parse(version)
+            .map_err(|e| CoreError::Invalid(format!("invalid version '{version}': {e}")))?;
+        let event = NewEvent {
+            at: self.now(),
+            actor_name: Some(actor.to_owned()),
+            action: if reason.is_some() {
+                "release:yank"
+            } else {
+                "release:unyank"
+            }
+            .into(),
+            subject_kind: "project".into(),
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            details: serde_json::json!({"reason": reason}),
+            ..NewEvent::default()
+        };
+        self.db
+            .set_yanked(p.id, &v.canonical(), reason, actor, event)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    CoreError::NotFound(format!("no release {version} of {}", p.name))
+                }
+                other => other.into(),
+            })
+    }
+}

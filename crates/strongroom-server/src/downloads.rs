@@ -1,0 +1,182 @@
+//! `GET /packages/<aa>/<bb>/<rest>/<filename>` (and `.metadata`): files the database knows, with
+//! Range, ETag and conditional requests. Blobs without a visible row are never served.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use strongroom_store::{BlobKey, ByteRange};
+
+use crate::error::ApiError;
+use crate::headers::etag_matches;
+use crate::state::AppState;
+
+/// Parse a single `bytes=` range against a length. `Err(())` = unsatisfiable.
+fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRange, ()>> {
+    let v = headers.get(header::RANGE)?.to_str().ok()?;
+    let spec = v.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None; // multiple ranges: answer the whole file
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 {
+            return Some(Err(()));
+        }
+        ByteRange {
+            start: len.saturating_sub(n),
+            end: len,
+        }
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = if b.is_empty() {
+            len
+        } else {
+            b.parse::<u64>().ok()?.saturating_add(1).min(len)
+        };
+        if start >= len || end <= start {
+            return Some(Err(()));
+        }
+        ByteRange { start, end }
+    };
+    Some(Ok(range))
+}
+
+/// `GET /packages/{*path}`
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (file_path, is_metadata) = match path.strip_suffix(".metadata") {
+        Some(p) => (p, true),
+        None => (path.as_str(), false),
+    };
+    let key = BlobKey::parse(file_path).ok_or_else(ApiError::not_found)?;
+    let (file, project_status) = state
+        .services
+        .db
+        .file_by_blob_key(key.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if project_status == "quarantined" || project_status == "removed" {
+        return Err(ApiError::not_found());
+    }
+    let (blob_key, etag_hash, len) = if is_metadata {
+        let sha = file
+            .metadata_sha256
+            .clone()
+            .ok_or_else(ApiError::not_found)?;
+        let meta = state
+            .services
+            .blobs
+            .head(&key.metadata())
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        (key.metadata(), sha, meta.size)
+    } else {
+        (
+            key.as_str().to_owned(),
+            file.sha256.clone(),
+            u64::try_from(file.size).unwrap_or(0),
+        )
+    };
+    let etag = format!("\"{etag_hash}\"");
+    let mut resp_headers = HeaderMap::new();
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    resp_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=86400, public"),
+    );
+    resp_headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp_headers.insert(header::ETAG, v);
+    }
+    if etag_matches(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
+    }
+    let (status, range) = match parse_range(&headers, len) {
+        None => (StatusCode::OK, None),
+        Some(Ok(r)) => (StatusCode::PARTIAL_CONTENT, Some(r)),
+        Some(Err(())) => {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                resp_headers.insert(header::CONTENT_RANGE, v);
+            }
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, resp_headers).into_response());
+        }
+    };
+    let body = state
+        .services
+        .blobs
+        .get(&blob_key, range)
+        .await?
+        .ok_or_else(|| {
+            ApiError::from(strongroom_core::CoreError::Internal(format!(
+                "blob missing for {}",
+                file.filename
+            )))
+        })?;
+    let content_len = range.map_or(len, |r| r.end - r.start);
+    resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_len));
+    if let Some(r) = range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{len}", r.start, r.end - 1))
+    {
+        resp_headers.insert(header::CONTENT_RANGE, v);
+    }
+    let body = Body::from_stream(body.map_err(std::io::Error::other));
+    Ok((status, resp_headers, body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, HeaderValue::from_str(v).expect("header"));
+        h
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            parse_range(&h("bytes=0-9"), 100),
+            Some(Ok(ByteRange { start: 0, end: 10 }))
+        );
+        assert_eq!(
+            parse_range(&h("bytes=90-"), 100),
+            Some(Ok(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            parse_range(&h("bytes=-10"), 100),
+            Some(Ok(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            parse_range(&h("bytes=95-200"), 100),
+            Some(Ok(ByteRange {
+                start: 95,
+                end: 100
+            }))
+        );
+        assert_eq!(parse_range(&h("bytes=100-"), 100), Some(Err(())));
+        assert_eq!(parse_range(&h("bytes=0-1,5-6"), 100), None);
+        assert_eq!(parse_range(&h("items=0-1"), 100), None);
+        assert_eq!(parse_range(&HeaderMap::new(), 100), None);
+    }
+}

@@ -1,0 +1,106 @@
+//! The one place where errors become HTTP responses. Upload errors carry PyPI's message in the
+//! body *and* in the status line's reason phrase (sanitised), because twine shows the latter.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use strongroom_core::CoreError;
+
+/// An error answered to pip, twine or a mirror: plain text, with the message as reason phrase.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "Not Found")
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        let status = match &e {
+            CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            CoreError::Conflict(_) => StatusCode::CONFLICT,
+            CoreError::Gone(_) => StatusCode::GONE,
+            CoreError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            CoreError::Storage(_) | CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+            return ApiError::new(status, "Internal server error. The error has been logged.");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<strongroom_store::StoreError> for ApiError {
+    fn from(e: strongroom_store::StoreError) -> Self {
+        CoreError::from(e).into()
+    }
+}
+
+/// Make `message` safe for a status line: printable ASCII only, bounded length.
+pub(crate) fn reason_phrase(message: &str) -> String {
+    let mut s: String = message
+        .chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(1024)
+        .collect();
+    if s.is_empty() {
+        s.push_str("Error");
+    }
+    s
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = format!(
+            "{} {}\n\n{}\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or(""),
+            self.message
+        );
+        let mut resp = (self.status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Ok(phrase) =
+            hyper::ext::ReasonPhrase::try_from(reason_phrase(&self.message).into_bytes())
+        {
+            resp.extensions_mut().insert(phrase);
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_phrase_cannot_split_the_status_line() {
+        let p = reason_phrase("bad\r\nSet-Cookie: x=1 \u{e9}\u{0}");
+        assert!(!p.contains('\r') && !p.contains('\n') && !p.contains('\0'));
+        assert_eq!(p, "bad??Set-Cookie: x=1 ??");
+        assert!(hyper::ext::ReasonPhrase::try_from(p.into_bytes()).is_ok());
+        assert_eq!(reason_phrase(""), "Error");
+    }
+}

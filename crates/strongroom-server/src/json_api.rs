@@ -1,0 +1,79 @@
+//! `GET /pypi/<project>/json` and `GET /pypi/<project>/<version>/json` (PyPI's JSON API).
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::cache::CachedPage;
+use crate::error::ApiError;
+use crate::simple::page_response;
+use crate::state::AppState;
+
+async fn render(
+    state: &AppState,
+    name: &str,
+    version: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let normalized = strongroom_protocol::name::normalize(name);
+    if !strongroom_protocol::name::is_valid_project_name(name) {
+        return Err(ApiError::not_found());
+    }
+    if normalized != name {
+        let target = match version {
+            Some(v) => format!("/pypi/{normalized}/{v}/json"),
+            None => format!("/pypi/{normalized}/json"),
+        };
+        return Ok(Redirect::permanent(&target).into_response());
+    }
+    let project = state
+        .services
+        .visible_project(&normalized)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let base = state.base_url(headers);
+    let key = format!("{base}|json|{normalized}|{}", version.unwrap_or(""));
+    let page = match state.cache.get(&key, project.last_serial) {
+        Some(p) => p,
+        None => {
+            let body = state
+                .services
+                .json_document(&project, version, &base)
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            let page = CachedPage::new(project.last_serial, "pypi-json", body);
+            state.cache.put(key, page.clone());
+            page
+        }
+    };
+    let mut resp = page_response(
+        &page,
+        "application/json",
+        project.last_serial,
+        headers,
+        false,
+    );
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("max-age=900, public"),
+    );
+    Ok(resp)
+}
+
+/// `GET /pypi/<project>/json`
+pub(crate) async fn project(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    render(&state, &name, None, &headers).await
+}
+
+/// `GET /pypi/<project>/<version>/json`
+pub(crate) async fn release(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    render(&state, &name, Some(&version), &headers).await
+}

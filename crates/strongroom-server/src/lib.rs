@@ -1,0 +1,19 @@
+//! strongroom's HTTP surface (axum): the simple API (PEP 503/691), the JSON API, uploads
+//! (`POST /legacy/`) and downloads. Every route is listed in [`routes`]; every error becomes a
+//! response in [`error`].
+
+mod cache;
+mod downloads;
+mod error;
+mod headers;
+mod json_api;
+mod negotiate;
+pub mod routes;
+mod serve;
+mod simple;
+mod state;
+mod upload;
+
+pub use routes::router;
+pub use serve::serve;
+pub use state::AppState;

@@ -1,0 +1,155 @@
+//! `GET /simple/` and `GET /simple/<project>/`: PEP 503 HTML and PEP 691 JSON from the page cache.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use strongroom_protocol::simple;
+
+use crate::cache::CachedPage;
+use crate::error::ApiError;
+use crate::headers::{accepts_gzip, etag_matches};
+use crate::negotiate::{SimpleFormat, choose};
+use crate::state::AppState;
+
+fn format_of(params: &HashMap<String, String>, headers: &HeaderMap) -> SimpleFormat {
+    choose(
+        params.get("format").map(String::as_str),
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Answer with a cached page: 304 when the ETag matches, gzip when accepted.
+pub(crate) fn page_response(
+    page: &CachedPage,
+    content_type: &'static str,
+    serial: i64,
+    headers: &HeaderMap,
+    vary_accept: bool,
+) -> Response {
+    let mut resp = if etag_matches(headers, &page.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(gz) = page.gzip.as_ref().filter(|_| accepts_gzip(headers)) {
+        let mut r = gz.clone().into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        page.body.clone().into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static(if vary_accept {
+            "Accept, Accept-Encoding"
+        } else {
+            "Accept-Encoding"
+        }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&page.etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert("x-pypi-last-serial", HeaderValue::from(serial));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=600, public"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("X-PyPI-Last-Serial"),
+    );
+    resp
+}
+
+/// `GET /simple/`
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let fmt = format_of(&params, &headers);
+    let serial = state.services.db.global_serial().await?;
+    let key = format!("index|{}", fmt.content_type());
+    let page = match state.cache.get(&key, serial) {
+        Some(p) => p,
+        None => {
+            let entries = state.services.simple_index_entries().await?;
+            let body = if fmt.is_json() {
+                simple::index_json(&entries, serial)
+            } else {
+                simple::index_html(&entries, serial)
+            };
+            let page = CachedPage::new(serial, if fmt.is_json() { "json" } else { "html" }, body);
+            state.cache.put(key, page.clone());
+            page
+        }
+    };
+    Ok(page_response(
+        &page,
+        fmt.content_type(),
+        serial,
+        &headers,
+        true,
+    ))
+}
+
+/// `GET /simple/<project>/`
+pub(crate) async fn project(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let normalized = strongroom_protocol::name::normalize(&name);
+    if !strongroom_protocol::name::is_valid_project_name(&name) {
+        return Err(ApiError::not_found());
+    }
+    if normalized != name {
+        return Ok(Redirect::permanent(&format!("/simple/{normalized}/")).into_response());
+    }
+    let project = state
+        .services
+        .visible_project(&normalized)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let fmt = format_of(&params, &headers);
+    let base = state.base_url(&headers);
+    let key = format!("{base}|simple|{normalized}|{}", fmt.content_type());
+    let page = match state.cache.get(&key, project.last_serial) {
+        Some(p) => p,
+        None => {
+            let model = state.services.simple_project_page(&project, &base).await?;
+            let body = if fmt.is_json() {
+                simple::project_json(&model)
+            } else {
+                simple::project_html(&model)
+            };
+            let page = CachedPage::new(
+                project.last_serial,
+                if fmt.is_json() { "json" } else { "html" },
+                body,
+            );
+            state.cache.put(key, page.clone());
+            page
+        }
+    };
+    Ok(page_response(
+        &page,
+        fmt.content_type(),
+        project.last_serial,
+        &headers,
+        true,
+    ))
+}
+
+/// `GET /simple/<project>` (no slash) → 301 to the normalised, slashed URL.
+pub(crate) async fn project_no_slash(Path(name): Path<String>) -> Response {
+    let normalized = strongroom_protocol::name::normalize(&name);
+    Redirect::permanent(&format!("/simple/{normalized}/")).into_response()
+}

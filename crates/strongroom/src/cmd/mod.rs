@@ -1,0 +1,135 @@
+//! The subcommands' bodies.
+
+mod serve;
+
+use std::io::Read;
+
+use anyhow::Context;
+use strongroom_core::{RequestMeta, Services};
+use strongroom_store::{Blobs, Db};
+
+use crate::Command;
+use crate::config::{Config, Storage};
+
+/// Open the database (migrating it) and the blob store.
+pub(crate) async fn open(config: &Config) -> anyhow::Result<Services> {
+    // One TLS provider for the whole tree (ring), installed before any client is built.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if config.database.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data)
+            .with_context(|| format!("creating {}", config.data.display()))?;
+    }
+    let db = Db::connect(&config.database).await.with_context(|| {
+        format!(
+            "connecting to {}",
+            crate::config::redact_url(&config.database)
+        )
+    })?;
+    db.migrate().await.context("migrating the database")?;
+    let blobs = match &config.storage {
+        Storage::Local(p) => Blobs::local(p).with_context(|| format!("opening {}", p.display()))?,
+        Storage::S3(s) => Blobs::s3(s).context("configuring S3")?,
+    };
+    Ok(Services::new(db, blobs, config.core_settings()))
+}
+
+fn cli_meta() -> RequestMeta {
+    RequestMeta {
+        ip: None,
+        user_agent: Some(format!("strongroom-cli/{}", env!("CARGO_PKG_VERSION"))),
+    }
+}
+
+fn cli_actor() -> String {
+    "cli".to_owned()
+}
+
+pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { .. } => serve::serve(config).await,
+        Command::Migrate => {
+            let db = Db::connect(&config.database).await?;
+            let applied = db.migrate().await?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            } else {
+                for m in applied {
+                    println!("applied {m}");
+                }
+            }
+            Ok(())
+        }
+        Command::Config {
+            command: crate::ConfigCommand::Show,
+        } => {
+            print!("{}", config.show());
+            Ok(())
+        }
+        Command::User {
+            command:
+                crate::UserCommand::Create {
+                    name,
+                    email,
+                    admin,
+                    password_stdin: _,
+                },
+        } => {
+            let mut pw = String::new();
+            std::io::stdin()
+                .read_to_string(&mut pw)
+                .context("reading the password from stdin")?;
+            let pw = pw
+                .strip_suffix('\n')
+                .map(|p| p.strip_suffix('\r').unwrap_or(p))
+                .unwrap_or(&pw);
+            let services = open(&config).await?;
+            let user = services
+                .create_user(&name, &email, pw, admin, &cli_meta())
+                .await?;
+            println!(
+                "created user {} (id {}){}",
+                user.username,
+                user.id,
+                if admin { " as administrator" } else { "" }
+            );
+            Ok(())
+        }
+        Command::Token {
+            command:
+                crate::TokenCommand::Create {
+                    user,
+                    project,
+                    expires_days,
+                    name,
+                },
+        } => {
+            let services = open(&config).await?;
+            let secret = services
+                .create_token(&user, &name, project.as_deref(), expires_days, &cli_meta())
+                .await?;
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Yank {
+            project,
+            version,
+            reason,
+        } => {
+            let services = open(&config).await?;
+            let reason = reason.unwrap_or_default();
+            let serial = services
+                .set_yanked(&project, &version, Some(&reason), &cli_actor(), &cli_meta())
+                .await?;
+            println!("yanked {project} {version} (serial {serial})");
+            Ok(())
+        }
+        Command::Unyank { project, version } => {
+            let services = open(&config).await?;
+            let serial = services
+                .set_yanked(&project, &version, None, &cli_actor(), &cli_meta())
+                .await?;
+            println!("unyanked {project} {version} (serial {serial})");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! Configuration: defaults < `strongroom.toml` < `STRONGROOM_*` environment < command-line flags.
+//! Nested keys use `__` in the environment (`STRONGROOM_S3__ENDPOINT` = `[s3] endpoint`), and any
+//! secret may be given as `KEY_FILE` (a path whose contents are the value). This is the only
+//! module that reads the environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(k) => write!(f, "env {k}"),
+            Source::Flag => f.write_str("flag"),
+        }
+    }
+}
+
+struct Key {
+    name: &'static str,
+    secret: bool,
+    help: &'static str,
+}
+
+const KEYS: &[Key] = &[
+    Key {
+        name: "data",
+        secret: false,
+        help: "data folder (SQLite database, files, temp)",
+    },
+    Key {
+        name: "bind",
+        secret: false,
+        help: "address to listen on",
+    },
+    Key {
+        name: "database",
+        secret: true,
+        help: "sqlite://PATH or postgres://...",
+    },
+    Key {
+        name: "storage",
+        secret: false,
+        help: "file://FOLDER or s3://BUCKET",
+    },
+    Key {
+        name: "public_url",
+        secret: false,
+        help: "absolute base URL for links (else from the Host header)",
+    },
+    Key {
+        name: "log",
+        secret: false,
+        help: "log filter (tracing EnvFilter syntax)",
+    },
+    Key {
+        name: "s3.endpoint",
+        secret: false,
+        help: "S3 endpoint URL (omit for AWS)",
+    },
+    Key {
+        name: "s3.region",
+        secret: false,
+        help: "S3 region",
+    },
+    Key {
+        name: "s3.access_key_id",
+        secret: false,
+        help: "S3 access key id",
+    },
+    Key {
+        name: "s3.secret_access_key",
+        secret: true,
+        help: "S3 secret access key",
+    },
+    Key {
+        name: "s3.allow_http",
+        secret: false,
+        help: "allow plain-HTTP S3 endpoints",
+    },
+    Key {
+        name: "limits.max_file_size",
+        secret: false,
+        help: "largest file, bytes",
+    },
+    Key {
+        name: "limits.max_project_size",
+        secret: false,
+        help: "largest project total, bytes",
+    },
+    Key {
+        name: "upload.strict_filenames",
+        secret: false,
+        help: "refuse legacy (non-normalised) filenames",
+    },
+    Key {
+        name: "upload.release_file_window_days",
+        secret: false,
+        help: "days after a release's creation during which files may be added",
+    },
+];
+
+/// Command-line overrides.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub data: Option<String>,
+    pub database: Option<String>,
+    pub storage: Option<String>,
+    pub bind: Option<String>,
+}
+
+/// The effective, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data: PathBuf,
+    pub bind: String,
+    pub database: String,
+    pub storage: Storage,
+    pub public_url: Option<String>,
+    pub log: String,
+    pub max_file_size: u64,
+    pub max_project_size: u64,
+    pub strict_filenames: bool,
+    pub release_file_window_days: u64,
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+/// Where blobs go.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    Local(PathBuf),
+    S3(strongroom_store::S3Settings),
+}
+
+fn env_name(key: &str) -> String {
+    format!("STRONGROOM_{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> anyhow::Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{key}: expected true or false, got '{v}'"),
+    }
+}
+
+fn parse_u64(key: &str, v: &str) -> anyhow::Result<u64> {
+    v.trim()
+        .replace('_', "")
+        .parse::<u64>()
+        .with_context(|| format!("{key}: expected a whole number, got '{v}'"))
+}
+
+impl Config {
+    /// Load from the environment of this process.
+    pub fn load(flags: &Flags) -> anyhow::Result<Config> {
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("STRONGROOM_"))
+            .collect();
+        Config::load_from(flags, &env)
+    }
+
+    /// Load with an explicit environment (tests).
+    pub fn load_from(flags: &Flags, env: &BTreeMap<String, String>) -> anyhow::Result<Config> {
+        let mut values: BTreeMap<&'static str, (String, Source)> = BTreeMap::new();
+        // File: explicit flag/env, else ./strongroom.toml if present.
+        let file = flags
+            .config
+            .clone()
+            .map(|p| (p, true))
+            .or_else(|| {
+                env.get("STRONGROOM_CONFIG")
+                    .map(|p| (PathBuf::from(p), true))
+            })
+            .or_else(|| {
+                Path::new("strongroom.toml")
+                    .exists()
+                    .then(|| (PathBuf::from("strongroom.toml"), false))
+            });
+        if let Some((path, _explicit)) = &file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let parsed: toml::Value =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let mut flat = BTreeMap::new();
+            flatten("", &parsed, &mut flat);
+            for (k, v) in flat {
+                let Some(key) = KEYS.iter().find(|key| key.name == k) else {
+                    bail!("{}: unknown setting '{k}'", path.display());
+                };
+                values.insert(key.name, (v, Source::File(path.clone())));
+            }
+        }
+        for key in KEYS {
+            let name = env_name(key.name);
+            if let Some(v) = env.get(&name) {
+                values.insert(key.name, (v.clone(), Source::Env(name.clone())));
+            }
+            let file_var = format!("{name}_FILE");
+            if let Some(p) = env.get(&file_var) {
+                let v = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {file_var}={p}"))?;
+                values.insert(
+                    key.name,
+                    (
+                        v.trim_end_matches(['\n', '\r']).to_owned(),
+                        Source::Env(file_var),
+                    ),
+                );
+            }
+        }
+        for (name, v) in [
+            ("data", &flags.data),
+            ("database", &flags.database),
+            ("storage", &flags.storage),
+            ("bind", &flags.bind),
+        ] {
+            if let Some(v) = v {
+                let key = KEYS
+                    .iter()
+                    .find(|k| k.name == name)
+                    .map_or("data", |k| k.name);
+                values.insert(key, (v.clone(), Source::Flag));
+            }
+        }
+        // Defaults, some derived from `data`.
+        let data = values
+            .get("data")
+            .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
+        let defaults: [(&'static str, String); 10] = [
+            ("data", "./strongroom-data".into()),
+            ("bind", "127.0.0.1:8080".into()),
+            (
+                "database",
+                format!(
+                    "sqlite://{}",
+                    Path::new(&data).join("strongroom.db").display()
+                ),
+            ),
+            (
+                "storage",
+                format!("file://{}", Path::new(&data).join("files").display()),
+            ),
+            ("log", "info".into()),
+            ("s3.region", "us-east-1".into()),
+            ("s3.allow_http", "false".into()),
+            ("limits.max_file_size", (100u64 * 1024 * 1024).to_string()),
+            (
+                "limits.max_project_size",
+                (10u64 * 1024 * 1024 * 1024).to_string(),
+            ),
+            ("upload.release_file_window_days", "14".into()),
+        ];
+        for (k, v) in defaults {
+            values.entry(k).or_insert((v, Source::Default));
+        }
+        values
+            .entry("upload.strict_filenames")
+            .or_insert(("false".into(), Source::Default));
+        let get = |k: &str| values.get(k).map(|(v, _)| v.clone());
+        let storage_url = get("storage").unwrap_or_default();
+        let storage = if let Some(path) = storage_url.strip_prefix("file://") {
+            Storage::Local(PathBuf::from(path))
+        } else if let Some(bucket) = storage_url.strip_prefix("s3://") {
+            let bucket = bucket.trim_end_matches('/');
+            if bucket.is_empty() || bucket.contains('/') {
+                bail!("storage: expected s3://BUCKET, got '{storage_url}'");
+            }
+            Storage::S3(strongroom_store::S3Settings {
+                bucket: bucket.to_owned(),
+                endpoint: get("s3.endpoint"),
+                region: get("s3.region").unwrap_or_else(|| "us-east-1".into()),
+                access_key_id: get("s3.access_key_id"),
+                secret_access_key: get("s3.secret_access_key"),
+                allow_http: parse_bool("s3.allow_http", &get("s3.allow_http").unwrap_or_default())?,
+            })
+        } else {
+            bail!("storage: expected file://FOLDER or s3://BUCKET, got '{storage_url}'");
+        };
+        let database = get("database").unwrap_or_default();
+        if !(database.starts_with("sqlite:")
+            || database.starts_with("postgres:")
+            || database.starts_with("postgresql:"))
+        {
+            bail!(
+                "database: expected sqlite://PATH or postgres://..., got '{}'",
+                redact_url(&database)
+            );
+        }
+        let public_url = get("public_url").filter(|u| !u.is_empty());
+        if let Some(u) = &public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            bail!("public_url: expected an http(s) URL, got '{u}'");
+        }
+        Ok(Config {
+            data: PathBuf::from(&data),
+            bind: get("bind").unwrap_or_default(),
+            database,
+            storage,
+            public_url,
+            log: get("log").unwrap_or_else(|| "info".into()),
+            max_file_size: parse_u64(
+                "limits.max_file_size",
+                &get("limits.max_file_size").unwrap_or_default(),
+            )?,
+            max_project_size: parse_u64(
+                "limits.max_project_size",
+                &get("limits.max_project_size").unwrap_or_default(),
+            )?,
+            strict_filenames: parse_bool(
+                "upload.strict_filenames",
+                &get("upload.strict_filenames").unwrap_or_default(),
+            )?,
+            release_file_window_days: parse_u64(
+                "upload.release_file_window_days",
+                &get("upload.release_file_window_days").unwrap_or_default(),
+            )?,
+            values,
+        })
+    }
+
+    /// Every setting, its effective value (secrets redacted) and where it came from.
+    pub fn show(&self) -> String {
+        let mut out = String::new();
+        for key in KEYS {
+            let (value, source) = match self.values.get(key.name) {
+                Some((v, s)) => (v.clone(), s.to_string()),
+                None => ("(unset)".to_owned(), "default".to_owned()),
+            };
+            let shown = if key.secret && key.name == "database" {
+                redact_url(&value)
+            } else if key.secret && value != "(unset)" {
+                "********".to_owned()
+            } else {
+                value
+            };
+            out.push_str(&format!(
+                "{:<34} = {:<44} # {} ({})\n",
+                key.name, shown, source, key.help
+            ));
+        }
+        out
+    }
+
+    /// The core's policy settings.
+    pub fn core_settings(&self) -> strongroom_core::Settings {
+        strongroom_core::Settings {
+            max_file_size: self.max_file_size,
+            max_project_size: self.max_project_size,
+            strict_filenames: self.strict_filenames,
+            release_file_window_days: self.release_file_window_days,
+            public_url: self.public_url.clone(),
+        }
+    }
+}
+
+/// Hide the password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((cred, host)) = rest.split_once('@')
+    {
+        let user = cred.split(':').next().unwrap_or("");
+        if cred.contains(':') {
+            return format!("{scheme}://{user}:********@{host}");
+        }
+    }
+    url.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_derive_from_data() {
+        let c = Config::load_from(
+            &Flags {
+                data: Some("/srv/x".into()),
+                ..Flags::default()
+            },
+            &env(&[]),
+        )
+        .expect("config");
+        assert_eq!(c.database, "sqlite:///srv/x/strongroom.db");
+        assert!(matches!(c.storage, Storage::Local(ref p) if p == Path::new("/srv/x/files")));
+        assert_eq!(c.max_file_size, 104_857_600);
+        assert!(
+            c.show()
+                .contains("data                               = /srv/x")
+        );
+        assert!(c.show().contains("# flag"));
+    }
+
+    #[test]
+    fn precedence_and_sources() {
+        let dir = tempfile_dir();
+        let file = dir.join("s.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:1\"\n[limits]\nmax_file_size = 10\n[s3]\nsecret_access_key = \"topsecret\"\n").expect("write");
+        let e = env(&[
+            ("STRONGROOM_BIND", "127.0.0.1:2"),
+            ("STRONGROOM_STORAGE", "s3://bucket"),
+        ]);
+        let c = Config::load_from(
+            &Flags {
+                config: Some(file.clone()),
+                ..Flags::default()
+            },
+            &e,
+        )
+        .expect("config");
+        assert_eq!(c.bind, "127.0.0.1:2");
+        assert_eq!(c.max_file_size, 10);
+        assert!(
+            matches!(&c.storage, Storage::S3(s) if s.bucket == "bucket" && s.secret_access_key.as_deref() == Some("topsecret"))
+        );
+        let shown = c.show();
+        assert!(!shown.contains("topsecret"), "{shown}");
+        assert!(shown.contains("env STRONGROOM_BIND"));
+        let c = Config::load_from(
+            &Flags {
+                config: Some(file),
+                bind: Some("127.0.0.1:3".into()),
+                ..Flags::default()
+            },
+            &e,
+        )
+        .expect("config");
+        assert_eq!(c.bind, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = env(&[("STRONGROOM_LIMITS__MAX_FILE_SIZE", "lots")]);
+        let err = Config::load_from(&Flags::default(), &e)
+            .expect_err("must fail")
+            .to_string();
+        assert!(err.contains("limits.max_file_size"), "{err}");
+        let e = env(&[("STRONGROOM_STORAGE", "ftp://x")]);
+        assert!(Config::load_from(&Flags::default(), &e).is_err());
+        assert_eq!(
+            redact_url("postgres://u:pw@h/db"),
+            "postgres://u:********@h/db"
+        );
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("strongroom-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+}

@@ -1,0 +1,153 @@
+//! The `strongroom` binary: `serve`, `migrate`, `config show`, `user`, `token`, `yank`/`unyank`.
+
+mod cmd;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "strongroom",
+    version,
+    about = "A Python package index that resists takeovers."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct GlobalArgs {
+    /// Configuration file (TOML). Default: ./strongroom.toml if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data folder (default ./strongroom-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<String>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    /// Blob storage: file://FOLDER or s3://BUCKET.
+    #[arg(long, global = true, value_name = "URL")]
+    storage: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the index.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Inspect configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Yank a release (PEP 592): installers skip it unless pinned.
+    Yank {
+        project: String,
+        version: String,
+        /// Why (shown to installers).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Undo a yank.
+    Unyank { project: String, version: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print every setting, its value and where it came from (secrets redacted).
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create an account (its email counts as verified).
+    Create {
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create an API token and print it once.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// Limit the token to one project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Expire after this many days.
+        #[arg(long, value_name = "N")]
+        expires_days: Option<u32>,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let flags = config::Flags {
+        config: cli.global.config.clone(),
+        data: cli.global.data.clone(),
+        database: cli.global.database.clone(),
+        storage: cli.global.storage.clone(),
+        bind: match &cli.command {
+            Command::Serve { bind } => bind.clone(),
+            _ => None,
+        },
+    };
+    let config = match config::Config::load(&flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cmd::run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
