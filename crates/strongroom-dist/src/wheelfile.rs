@@ -1,0 +1,81 @@
+//! `.dist-info/WHEEL`: the `Key: value` header block with `Wheel-Version`, `Root-Is-Purelib`
+//! and one `Tag:` line per expanded compatibility tag.
+
+use crate::DistError;
+
+/// The facts in a WHEEL file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WheelFile {
+    pub version: String,
+    pub root_is_purelib: Option<bool>,
+    pub tags: Vec<String>,
+}
+
+fn is_tag_part(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+/// Parse WHEEL; `path` only labels error messages.
+pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<WheelFile, DistError> {
+    let invalid = |reason: String| DistError::InvalidWheelFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| invalid("not valid UTF-8".to_owned()))?;
+    let mut version: Option<String> = None;
+    let mut purelib: Option<bool> = None;
+    let mut tags = Vec::new();
+    for raw in text.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.is_empty() {
+            // The header block ends at the first blank line.
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            return Err(invalid("continuation lines are not supported".to_owned()));
+        }
+        let (key, value) = line
+            .split_once(':')
+            .ok_or_else(|| invalid(format!("malformed line {line:?}")))?;
+        let value = value.trim();
+        if key.eq_ignore_ascii_case("Wheel-Version") {
+            let valid = value.split_once('.').is_some_and(|(major, minor)| {
+                [major, minor]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            });
+            if !valid {
+                return Err(invalid(format!("invalid Wheel-Version {value:?}")));
+            }
+            if version.replace(value.to_owned()).is_some() {
+                return Err(invalid("Wheel-Version appears twice".to_owned()));
+            }
+        } else if key.eq_ignore_ascii_case("Root-Is-Purelib") {
+            let flag = if value.eq_ignore_ascii_case("true") {
+                true
+            } else if value.eq_ignore_ascii_case("false") {
+                false
+            } else {
+                return Err(invalid(format!("invalid Root-Is-Purelib {value:?}")));
+            };
+            if purelib.replace(flag).is_some() {
+                return Err(invalid("Root-Is-Purelib appears twice".to_owned()));
+            }
+        } else if key.eq_ignore_ascii_case("Tag") {
+            let parts: Vec<&str> = value.split('-').collect();
+            if parts.len() != 3 || !parts.iter().all(|p| is_tag_part(p)) {
+                return Err(invalid(format!("invalid Tag {value:?}")));
+            }
+            tags.push(value.to_owned());
+        }
+    }
+    let version = version.ok_or_else(|| invalid("no Wheel-Version".to_owned()))?;
+    Ok(WheelFile {
+        version,
+        root_is_purelib: purelib,
+        tags,
+    })
+}
