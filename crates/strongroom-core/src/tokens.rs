@@ -62,7 +62,8 @@ pub fn parse_authorization(header: Option<&str>) -> Credentials {
                 return Credentials::None;
             };
             match text.split_once(':') {
-                Some(("__token__", tok)) if !tok.is_empty() => Credentials::Token(tok.to_owned()),
+                Some(("__token__", "")) => Credentials::None,
+                Some(("__token__", tok)) => Credentials::Token(tok.to_owned()),
                 Some((user, _)) if !user.is_empty() => Credentials::Password,
                 _ => Credentials::None,
             }

@@ -149,35 +149,39 @@ pub(crate) fn check_form(form: &UploadForm) -> Result<CheckedForm, CoreError> {
 }
 
 /// Parse the filename and check it against the form: extension for the file type, the project
-/// name and the version.
+/// name and the version. With `strict`, PyPI's current rules (PEP 625 sdist names, normalised
+/// wheel names) apply as well; without, legacy names that normalise to the project are accepted
+/// (private indexes hold copies of files PyPI already hosts).
 pub(crate) fn check_filename(
     filename: &str,
     form: &CheckedForm,
     strict: bool,
 ) -> Result<DistFilename, CoreError> {
-    let parsed = DistFilename::parse(filename).map_err(|e| CoreError::Invalid(e.to_string()))?;
-    let ext_err = || {
-        CoreError::Invalid(
-            "Invalid file extension: Use .tar.gz, .whl or .zip extension. See https://www.python.org/dev/peps/pep-0527 and https://peps.python.org/pep-0715/ for more information"
-                .into(),
-        )
-    };
+    let invalid =
+        |e: strongroom_protocol::filename::FilenameError| CoreError::Invalid(e.to_string());
+    strongroom_protocol::filename::check_basic(filename).map_err(invalid)?;
+    strongroom_protocol::filename::check_extension_for_filetype(filename, &form.filetype)
+        .map_err(invalid)?;
+    let mut parsed = DistFilename::parse(filename).map_err(invalid)?;
+    if let DistFilename::Sdist(_) = parsed {
+        // A version may itself contain '-' (ctx's `0.1.2-1`): prefer the split the form names.
+        if let Ok(s) =
+            strongroom_protocol::filename::SdistFilename::parse_for_version(filename, &form.version)
+        {
+            parsed = DistFilename::Sdist(s);
+        }
+    }
     let normalized = form.name.normalized();
+    if strict {
+        parsed
+            .check_release(filename, form.name.as_str(), &normalized, &form.version)
+            .map_err(invalid)?;
+    }
     let (name_part, file_version) = match &parsed {
-        DistFilename::Wheel(w) => {
-            if form.filetype != "bdist_wheel" {
-                return Err(ext_err());
-            }
-            (w.name.clone(), w.version.clone())
-        }
-        DistFilename::Sdist(s) => {
-            if form.filetype != "sdist" {
-                return Err(ext_err());
-            }
-            (s.name.clone(), s.version.clone())
-        }
+        DistFilename::Wheel(w) => (w.name.as_str(), &w.version),
+        DistFilename::Sdist(s) => (s.name.as_str(), &s.version),
     };
-    if strongroom_protocol::name::normalize(&name_part) != normalized.as_str() {
+    if !strongroom_protocol::filename::name_matches_project(name_part, &normalized) {
         return Err(CoreError::Invalid(format!(
             "Start filename for '{}' with '{}'.",
             form.name.as_str(),
@@ -188,41 +192,15 @@ pub(crate) fn check_filename(
         return Err(CoreError::Invalid(format!(
             "Version in filename should be '{}' not '{}'.",
             form.version.normalized(),
-            file_version.raw()
+            file_version.normalized()
         )));
     }
-    if strict {
-        let expected = match &parsed {
-            DistFilename::Sdist(_) => {
-                strongroom_protocol::filename::expected_sdist_filename(&normalized, &form.version)
-            }
-            DistFilename::Wheel(w) => {
-                let want = strongroom_protocol::filename::expected_wheel_name_part(&normalized);
-                if w.name == want && w.version.raw() == form.version.normalized() {
-                    filename.to_owned()
-                } else {
-                    filename.replacen(
-                        &format!("{}-{}", w.name, w.version.raw()),
-                        &format!("{want}-{}", form.version.normalized()),
-                        1,
-                    )
-                }
-            }
-        };
-        if expected != filename {
-            return Err(CoreError::Invalid(format!(
-                "Filename '{filename}' is invalid, should be '{expected}'."
-            )));
-        }
-    }
-    if let DistFilename::Wheel(w) = &parsed {
-        for tag in &w.platform_tags {
-            if !strongroom_protocol::filename::is_allowed_platform_tag(tag) {
-                return Err(CoreError::Invalid(format!(
-                    "Binary wheel '{filename}' has an unsupported platform tag '{tag}'."
-                )));
-            }
-        }
+    if let DistFilename::Wheel(w) = &parsed
+        && let Some(tag) = w.unsupported_platform_tag()
+    {
+        return Err(CoreError::Invalid(format!(
+            "Binary wheel '{filename}' has an unsupported platform tag '{tag}'."
+        )));
     }
     Ok(parsed)
 }
@@ -245,4 +223,164 @@ pub(crate) fn check_digests(form: &CheckedForm, d: &Digests) -> Result<(), CoreE
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> UploadForm {
+        let mut f = UploadForm::default();
+        let base = [
+            (":action", "file_upload"),
+            ("protocol_version", "1"),
+            ("metadata_version", "2.1"),
+            ("name", "Demo.Pkg"),
+            ("version", "1.0"),
+            ("filetype", "bdist_wheel"),
+            ("pyversion", "py3"),
+            ("sha256_digest", "aa"),
+        ];
+        for (k, v) in base {
+            let v = pairs
+                .iter()
+                .find(|(pk, _)| *pk == k)
+                .map_or(v, |(_, pv)| *pv);
+            f.fields.push((k.to_owned(), v.to_owned()));
+        }
+        for (k, v) in pairs {
+            if !base.iter().any(|(bk, _)| bk == k) {
+                f.fields.push(((*k).to_owned(), (*v).to_owned()));
+            }
+        }
+        f
+    }
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn err(r: Result<CheckedForm, CoreError>) -> String {
+        match r {
+            Err(CoreError::Invalid(m)) => m,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn form_rules_and_messages() {
+        let ok = check_form(&form(&[("sha256_digest", SHA)])).expect("valid");
+        assert_eq!(
+            (ok.name.as_str(), ok.pyversion.as_str()),
+            ("Demo.Pkg", "py3")
+        );
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("protocol_version", "2")], "Unknown protocol version."),
+            (
+                &[("name", "")],
+                "'' is an invalid value for Name. Error: This field is required.",
+            ),
+            (
+                &[("name", "bad name!")],
+                "'bad name!' is an invalid value for Name.",
+            ),
+            (
+                &[("version", "")],
+                "'' is an invalid value for Version. Error: This field is required.",
+            ),
+            (
+                &[("version", "not a version")],
+                "'not a version' is an invalid value for Version.",
+            ),
+            (
+                &[("version", "1.0+evil")],
+                "The use of local versions in <Version('1.0+evil')> is not allowed.",
+            ),
+            (&[("filetype", "bdist_egg")], "Use a known file type."),
+            (
+                &[("pyversion", "")],
+                "Python version is required for binary distribution uploads.",
+            ),
+            (
+                &[("filetype", "sdist"), ("pyversion", "py3")],
+                "Use 'source' as Python version for an sdist.",
+            ),
+            (
+                &[("sha256_digest", "")],
+                "Include at least one message digest.",
+            ),
+            (
+                &[("sha256_digest", "xyz")],
+                "Use a valid, hex-encoded, SHA256 message digest.",
+            ),
+            (
+                &[("sha256_digest", SHA), ("blake2_256_digest", "12")],
+                "Use a valid, hex-encoded, BLAKE2 message digest.",
+            ),
+            (
+                &[("metadata_version", "")],
+                "is an invalid value for Metadata-Version",
+            ),
+        ];
+        for (pairs, want) in cases {
+            let got = err(check_form(&form(pairs)));
+            assert!(got.contains(want), "{pairs:?}: {got}");
+        }
+    }
+
+    #[test]
+    fn filenames_against_the_form() {
+        let wheel = check_form(&form(&[("sha256_digest", SHA)])).expect("form");
+        let sdist = check_form(&form(&[
+            ("sha256_digest", SHA),
+            ("filetype", "sdist"),
+            ("pyversion", "source"),
+        ]))
+        .expect("form");
+        // Accepted, including legacy names that normalise to the project.
+        for (f, name) in [
+            (&wheel, "demo_pkg-1.0-py3-none-any.whl"),
+            (&wheel, "Demo.Pkg-1.0.0-py3-none-any.whl"),
+            (&sdist, "demo_pkg-1.0.tar.gz"),
+            (&sdist, "Demo.Pkg-1.0.tar.gz"),
+        ] {
+            assert!(check_filename(name, f, false).is_ok(), "{name}");
+        }
+        let bad = |f: &CheckedForm, name: &str, strict: bool| match check_filename(name, f, strict)
+        {
+            Err(CoreError::Invalid(m)) => m,
+            other => panic!("{name}: expected Invalid, got {other:?}"),
+        };
+        assert!(
+            bad(&wheel, "other-1.0-py3-none-any.whl", false)
+                .contains("Start filename for 'Demo.Pkg' with 'demo_pkg'.")
+        );
+        assert!(
+            bad(&wheel, "demo_pkg-2.0-py3-none-any.whl", false)
+                .contains("Version in filename should be '1.0' not '2.0'.")
+        );
+        assert!(bad(&wheel, "demo_pkg-1.0.tar.gz", false).contains("Invalid file extension"));
+        assert!(
+            bad(&sdist, "demo_pkg-1.0-py3-none-any.whl", false).contains("Invalid file extension")
+        );
+        assert!(
+            bad(&wheel, "demo_pkg-1.0-py3-none-linux_x86_64.whl", false)
+                .contains("unsupported platform tag 'linux_x86_64'")
+        );
+        assert!(bad(&wheel, "demo_pkg-1.0.exe", false).contains("Invalid file extension"));
+        assert!(bad(&wheel, "../demo_pkg-1.0-py3-none-any.whl", false).contains("'/'"));
+        // Strict: PEP 625 / normalised wheel names only.
+        assert!(
+            bad(&sdist, "Demo.Pkg-1.0.tar.gz", true).contains("should be 'demo_pkg-1.0.tar.gz'")
+        );
+        assert!(check_filename("demo_pkg-1.0.tar.gz", &sdist, true).is_ok());
+        // A version containing '-' (ctx's 0.1.2-1 is 0.1.2.post1).
+        let ctx = check_form(&form(&[
+            ("sha256_digest", SHA),
+            ("filetype", "sdist"),
+            ("pyversion", "source"),
+            ("name", "ctx"),
+            ("version", "0.1.2-1"),
+        ]))
+        .expect("form");
+        assert!(check_filename("ctx-0.1.2-1.tar.gz", &ctx, false).is_ok());
+    }
 }
