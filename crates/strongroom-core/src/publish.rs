@@ -294,7 +294,12 @@ async fn inspect(path: PathBuf, parsed: DistFilename) -> Result<Inspected, CoreE
     })
     .await
     .map_err(|e| CoreError::Internal(format!("inspection task failed: {e}")))?;
-    result.map_err(|e| CoreError::Invalid(format!("Invalid distribution file. {e}")))
+    result.map_err(|e| match e {
+        strongroom_dist::DistError::Io(io) => {
+            CoreError::Internal(format!("reading the uploaded file: {io}"))
+        }
+        other => CoreError::Invalid(format!("Invalid distribution file. {other}")),
+    })
 }
 
 /// Parse and validate the file's own metadata and make sure it agrees with the form and filename.

@@ -17,8 +17,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         crate::config::Storage::Local(_) => services.blobs.temp_dir(&temp),
         crate::config::Storage::S3(_) => temp,
     };
-    let state =
-        strongroom_server::AppState::new(services, temp).context("creating the temp folder")?;
+    let state = strongroom_server::AppState::new(services, temp.clone())
+        .context("creating the temp folder")?;
+    // Uploads interrupted by a crash leave temp files behind: sweep them now and periodically.
+    tokio::spawn(sweep_temp_files(temp));
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -50,4 +52,30 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     };
     strongroom_server::serve(listener, app, shutdown).await?;
     Ok(())
+}
+
+/// Remove temp files older than an hour (no upload takes that long to stream), every ten minutes.
+async fn sweep_temp_files(dir: std::path::PathBuf) {
+    let max_age = std::time::Duration::from_secs(3600);
+    loop {
+        if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+            while let Ok(Some(e)) = entries.next_entry().await {
+                let old = e
+                    .metadata()
+                    .await
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > max_age);
+                if old {
+                    if let Err(err) = tokio::fs::remove_file(e.path()).await {
+                        tracing::warn!(path = %e.path().display(), error = %err, "cannot remove stale temp file");
+                    } else {
+                        tracing::info!(path = %e.path().display(), "removed stale temp file");
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+    }
 }
