@@ -13,6 +13,7 @@ mod serve;
 mod simple;
 mod state;
 mod upload;
+mod xmlrpc;
 
 pub use routes::router;
 pub use serve::serve;

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::{downloads, json_api, simple, upload};
+use crate::{downloads, json_api, simple, upload, xmlrpc};
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     match state.services.db.ping().await {
@@ -59,6 +59,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/legacy",
             post(|| async { Redirect::permanent("/legacy/") }),
+        )
+        .route(
+            "/pypi",
+            post(xmlrpc::call).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route(
+            "/RPC2",
+            post(xmlrpc::call).layer(DefaultBodyLimit::max(64 * 1024)),
         )
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::headers::security_headers))
