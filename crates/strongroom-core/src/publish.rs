@@ -142,7 +142,8 @@ impl Services {
         check_digests(&checked, &file.digests)?;
 
         let inspected = inspect(file.path.clone(), parsed.clone()).await?;
-        let metadata = check_metadata(&checked, &parsed, &inspected)?;
+        let metadata =
+            check_metadata(&checked, &parsed, &inspected, self.settings.strict_metadata)?;
 
         // The blob (and the wheel's .metadata) first: a row without a blob must be impossible.
         let blake2 = blob_blake2(&file.digests);
@@ -302,16 +303,29 @@ async fn inspect(path: PathBuf, parsed: DistFilename) -> Result<Inspected, CoreE
     })
 }
 
+/// Rules PyPI added after many of the files it hosts were published: a field newer than the
+/// declared Metadata-Version, classifiers unknown or deprecated since. Private indexes hold
+/// copies of those files, so these are enforced only with `strict_metadata`.
+fn is_historical_rule(e: &strongroom_protocol::metadata::MetadataError) -> bool {
+    e.field() == Some("classifier") || e.to_string().contains("introduced in metadata version")
+}
+
 /// Parse and validate the file's own metadata and make sure it agrees with the form and filename.
 fn check_metadata(
     form: &CheckedForm,
     parsed: &DistFilename,
     inspected: &Inspected,
+    strict_metadata: bool,
 ) -> Result<CoreMetadata, CoreError> {
     let md = CoreMetadata::parse(inspected.metadata_bytes())
         .map_err(|e| CoreError::Invalid(format!("Invalid distribution file. {e}")))?;
-    md.validate()
-        .map_err(|e| CoreError::Invalid(e.to_string()))?;
+    let errors = md.validate_all();
+    if let Some(e) = errors
+        .iter()
+        .find(|e| strict_metadata || !is_historical_rule(e))
+    {
+        return Err(CoreError::Invalid(e.upload_message()));
+    }
     let file_name = md.name.clone().unwrap_or_default();
     if strongroom_protocol::name::normalize(&file_name) != form.name.normalized().as_str() {
         return Err(CoreError::Invalid(format!(
@@ -329,9 +343,17 @@ fn check_metadata(
             form.version.raw()
         )));
     }
+    // License-File must name real files only from Metadata 2.4 (PEP 639) on: older metadata
+    // (setuptools wrote License-File into 2.1/2.2 for years) put them elsewhere, as PyPI allows.
+    let pep639 = md.metadata_version.as_deref().is_some_and(|v| {
+        let mut it = v.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (2, 4)
+    });
     match (parsed, inspected) {
-        (DistFilename::Wheel(w), Inspected::Wheel(info)) => check_wheel(form, w, info, &md)?,
-        (DistFilename::Sdist(_), Inspected::Sdist(info)) => {
+        (DistFilename::Wheel(w), Inspected::Wheel(info)) => {
+            check_wheel(form, w, info, &md, pep639)?
+        }
+        (DistFilename::Sdist(_), Inspected::Sdist(info)) if pep639 => {
             for lic in &md.license_files {
                 let path = format!("{}/{}", info.top_dir, lic);
                 if !inspected.members().iter().any(|m| m == &path) {
@@ -341,6 +363,7 @@ fn check_metadata(
                 }
             }
         }
+        (DistFilename::Sdist(_), Inspected::Sdist(_)) => {}
         _ => return Err(CoreError::Internal("inspection kind mismatch".into())),
     }
     Ok(md)
@@ -351,6 +374,7 @@ fn check_wheel(
     w: &strongroom_protocol::filename::WheelFilename,
     info: &strongroom_dist::WheelInfo,
     md: &CoreMetadata,
+    pep639: bool,
 ) -> Result<(), CoreError> {
     let dir = info.dist_info_dir.trim_end_matches(".dist-info");
     let ok = dir.rsplit_once('-').is_some_and(|(n, v)| {
@@ -365,20 +389,22 @@ fn check_wheel(
         )));
     }
     if !info.tags.is_empty() {
-        for py in &w.python_tags {
-            for abi in &w.abi_tags {
-                for plat in &w.platform_tags {
-                    let tag = format!("{py}-{abi}-{plat}");
-                    if !info.tags.iter().any(|t| t == &tag) {
-                        return Err(CoreError::Invalid(format!(
-                            "Invalid distribution file. The wheel's filename tag '{tag}' is not listed in its WHEEL file."
-                        )));
-                    }
-                }
+        // Tag lines may themselves be compressed tag sets (maturin writes `cp311-cp311-a.b`).
+        let listed = expand_tags(&info.tags);
+        for tag in expand_tags(&[format!(
+            "{}-{}-{}",
+            w.python_tags.join("."),
+            w.abi_tags.join("."),
+            w.platform_tags.join(".")
+        )]) {
+            if !listed.contains(&tag) {
+                return Err(CoreError::Invalid(format!(
+                    "Invalid distribution file. The wheel's filename tag '{tag}' is not listed in its WHEEL file."
+                )));
             }
         }
     }
-    for lic in &md.license_files {
+    for lic in md.license_files.iter().filter(|_| pep639) {
         let path = format!("{}/licenses/{}", info.dist_info_dir, lic);
         if !info.members.iter().any(|m| m == &path) {
             return Err(CoreError::Invalid(format!(
@@ -387,4 +413,40 @@ fn check_wheel(
         }
     }
     Ok(())
+}
+
+/// Expand compressed tag sets (`py2.py3-none-any` → `py2-none-any`, `py3-none-any`).
+fn expand_tags(tags: &[String]) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for t in tags {
+        let mut parts = t.trim().splitn(3, '-');
+        let (Some(py), Some(abi), Some(plat)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        for p in py.split('.') {
+            for a in abi.split('.') {
+                for pl in plat.split('.') {
+                    out.insert(format!("{p}-{a}-{pl}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_tags;
+
+    #[test]
+    fn tag_sets_expand_on_both_sides() {
+        let a = expand_tags(&["cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64".to_owned()]);
+        assert_eq!(a.len(), 2);
+        assert!(a.contains("cp311-cp311-manylinux2014_x86_64"));
+        let b = expand_tags(&["py2.py3-none-any".to_owned(), "garbage".to_owned()]);
+        assert_eq!(
+            b.into_iter().collect::<Vec<_>>(),
+            vec!["py2-none-any", "py3-none-any"]
+        );
+    }
 }

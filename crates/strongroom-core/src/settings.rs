@@ -9,6 +9,9 @@ pub struct Settings {
     pub max_project_size: u64,
     /// Refuse legacy (non-normalised) filenames, as PyPI now does for new uploads.
     pub strict_filenames: bool,
+    /// Enforce today's metadata rules on every file, including ones PyPI added after files it
+    /// still hosts were published (see `publish::is_historical_rule`).
+    pub strict_metadata: bool,
     /// New files may be added to a release for this many days after it was created.
     pub release_file_window_days: u64,
     /// Absolute base URL for links (`https://pypi.example.org`), if configured.
@@ -21,6 +24,7 @@ impl Default for Settings {
             max_file_size: 100 * 1024 * 1024,
             max_project_size: 10 * 1024 * 1024 * 1024,
             strict_filenames: false,
+            strict_metadata: false,
             release_file_window_days: 14,
             public_url: None,
         }

@@ -106,6 +106,11 @@ const KEYS: &[Key] = &[
         help: "refuse legacy (non-normalised) filenames",
     },
     Key {
+        name: "upload.strict_metadata",
+        secret: false,
+        help: "also enforce metadata rules newer than files PyPI hosts",
+    },
+    Key {
         name: "upload.release_file_window_days",
         secret: false,
         help: "days after a release's creation during which files may be added",
@@ -134,6 +139,7 @@ pub struct Config {
     pub max_file_size: u64,
     pub max_project_size: u64,
     pub strict_filenames: bool,
+    pub strict_metadata: bool,
     pub release_file_window_days: u64,
     values: BTreeMap<&'static str, (String, Source)>,
 }
@@ -288,9 +294,9 @@ impl Config {
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
         }
-        values
-            .entry("upload.strict_filenames")
-            .or_insert(("false".into(), Source::Default));
+        for k in ["upload.strict_filenames", "upload.strict_metadata"] {
+            values.entry(k).or_insert(("false".into(), Source::Default));
+        }
         let get = |k: &str| values.get(k).map(|(v, _)| v.clone());
         let storage_url = get("storage").unwrap_or_default();
         let storage = if let Some(path) = storage_url.strip_prefix("file://") {
@@ -346,6 +352,10 @@ impl Config {
                 "upload.strict_filenames",
                 &get("upload.strict_filenames").unwrap_or_default(),
             )?,
+            strict_metadata: parse_bool(
+                "upload.strict_metadata",
+                &get("upload.strict_metadata").unwrap_or_default(),
+            )?,
             release_file_window_days: parse_u64(
                 "upload.release_file_window_days",
                 &get("upload.release_file_window_days").unwrap_or_default(),
@@ -383,6 +393,7 @@ impl Config {
             max_file_size: self.max_file_size,
             max_project_size: self.max_project_size,
             strict_filenames: self.strict_filenames,
+            strict_metadata: self.strict_metadata,
             release_file_window_days: self.release_file_window_days,
             public_url: self.public_url.clone(),
         }
