@@ -130,9 +130,17 @@ pub(crate) async fn upload(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
-    let who: Principal = state.services.authenticate_upload(&creds).await?;
     let mut multipart =
         multipart.map_err(|e| bad(format!("Invalid multipart body: {}", e.body_text())))?;
+    let who: Principal = match state.services.authenticate_upload(&creds).await {
+        Ok(who) => who,
+        Err(e) => {
+            // Nothing is stored; the body is read and dropped so the client sees the 403
+            // instead of a reset connection halfway through its upload.
+            drain(multipart).await;
+            return Err(e.into());
+        }
+    };
 
     let mut form = UploadForm::default();
     let mut budget = MAX_TEXT_BYTES;
