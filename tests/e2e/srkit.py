@@ -98,6 +98,8 @@ def client_env(tmp: Path, **extra: str) -> dict[str, str]:
         TWINE_NON_INTERACTIVE="1",
         PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
         NO_COLOR="1",
+        COLUMNS="400",
+        TERM="dumb",
         NO_PROXY="127.0.0.1,localhost",
         PYTHONDONTWRITEBYTECODE="1",
     )
@@ -128,8 +130,13 @@ def run(cmd, *, env=None, timeout=180, input=None, check=True, cwd=None) -> subp
     return proc
 
 
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def output(proc: subprocess.CompletedProcess) -> str:
-    return (proc.stdout or "") + (proc.stderr or "")
+    """stdout + stderr without colour codes and with whitespace runs (rich's line wrapping) collapsed."""
+    text = ANSI_RE.sub("", (proc.stdout or "") + "\n" + (proc.stderr or ""))
+    return re.sub(r"\s+", " ", text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,15 +580,16 @@ def upload_raw(server: Server, token: str | None, dist: Dist | None, *, fields=N
         keys = set(set_fields)
         form = [(k, v) for k, v in form if k not in keys] + [(k, v) for k, v in set_fields.items() if v is not None]
     form = [(k, v) for k, v in form if k not in set(drop_fields)]
-    files = None
+    # every field as a multipart part (as twine does), so the body is multipart even without a file
+    files = [(k, (None, v)) for k, v in form]
     if include_content:
         fn = filename if filename is not None else dist.filename
         body = data if data is not None else dist.data
         part = (fn, body, content_type) if content_type is not None else (fn, body)
-        files = [("content", part)]
+        files.append(("content", part))
     if auth is None and token is not None:
         auth = ("__token__", token)
-    return requests.post(server.upload_url, data=form, files=files, auth=auth, headers=headers,
+    return requests.post(server.upload_url, files=files, auth=auth, headers=headers,
                          allow_redirects=False, timeout=120)
 
 
@@ -615,7 +623,7 @@ def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=Non
                meta_name: str | None = None, meta_version: str | None = None, filename: str | None = None,
                tag: str = "py3-none-any", extra_members=(), omit=(), duplicate: str | None = None,
                trailing: bytes = b"", form_name: str | None = None, form_version: str | None = None,
-               summary: str = "a test package") -> Dist:
+               summary: str = "a test package", metadata_version: str = "2.1") -> Dist:
     """A valid (unless told otherwise) pure-Python wheel.
 
     meta_name/meta_version: what METADATA says (default: name/version).
@@ -627,7 +635,7 @@ def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=Non
     esc = dist_escape(name)
     distinfo = f"{esc}-{version}.dist-info"
     metadata = metadata_text(meta_name or name, meta_version or version, requires_dist=requires_dist,
-                             requires_python=requires_python, summary=summary)
+                             requires_python=requires_python, summary=summary, metadata_version=metadata_version)
     members = [
         (f"{esc}/__init__.py", b'"""test package"""\nVERSION = %r\nPAYLOAD = %r\n' % (version, payload)),
         (f"{distinfo}/METADATA", metadata),
@@ -655,7 +663,8 @@ def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=Non
     data = buf.getvalue() + trailing
     fn = filename or f"{esc}-{version}-{tag}.whl"
     return Dist(fn, data, form_name or name, form_version or version, "bdist_wheel", metadata=metadata,
-                requires_python=requires_python, requires_dist=list(requires_dist), summary=summary)
+                requires_python=requires_python, requires_dist=list(requires_dist), summary=summary,
+                metadata_version=metadata_version)
 
 
 def make_sdist(name: str, version: str, *, requires_dist=(), requires_python=None, payload: bytes | str = b"",
@@ -766,6 +775,12 @@ def wheel_metadata(path: Path | bytes) -> bytes:
 def twine_upload(server: Server, token: str, files, tmp: Path, *, extra=(), check=True, user="__token__"):
     cmd = [tool("twine"), "upload", "--repository-url", server.upload_url, "-u", user, "-p", token,
            "--non-interactive", "--disable-progress-bar", *extra, *[str(f) for f in files]]
+    return run(cmd, env=client_env(tmp), timeout=300, check=check)
+
+
+def uv_publish(server: Server, token: str, files, tmp: Path, *, extra=(), check=True):
+    cmd = [tool("uv"), "publish", "--no-cache", "--publish-url", server.upload_url, "--token", token,
+           *extra, *[str(f) for f in files]]
     return run(cmd, env=client_env(tmp), timeout=300, check=check)
 
 
