@@ -76,12 +76,18 @@ count_tests() { # prints "passed failed" summed over the Rust and pytest logs
             n=$(grep -oE '[0-9]+ timed out' <<<"$line" | grep -oE '[0-9]+' | head -1); failed=$((failed + ${n:-0}))
         done < <(sed 's/\x1b\[[0-9;]*m//g' "$LOGDIR/rust-tests.log" | grep -E '^ *Summary \[|^test result:')
     fi
-    if [ -f "$LOGDIR/e2e.log" ]; then
-        # pytest -q: "3 failed, 240 passed, 2 errors in 100.00s"
-        line=$(sed 's/\x1b\[[0-9;]*m//g' "$LOGDIR/e2e.log" | grep -E '[0-9]+ (passed|failed|errors?) .*in [0-9.]+s' | tail -1)
-        n=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); passed=$((passed + ${n:-0}))
-        n=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); failed=$((failed + ${n:-0}))
-        n=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+'); failed=$((failed + ${n:-0}))
+    if [ -f "$LOGDIR/e2e-junit.xml" ]; then
+        read -r n m < <("$PYTHON" - "$LOGDIR/e2e-junit.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else list(root)
+t = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - bad - skipped, bad)
+PY
+)
+        passed=$((passed + ${n:-0})); failed=$((failed + ${m:-0}))
     fi
     echo "$passed $failed"
 }
@@ -263,7 +269,8 @@ stage_e2e() {
     for a in "${PYTEST_EXTRA[@]}"; do
         case "$a" in tests/*) paths=() ;; esac   # the caller named what to run
     done
-    STRONGROOM_BIN="$bin" timeout 1800 "$VENV/bin/python" -m pytest "${paths[@]}" -q "${PYTEST_EXTRA[@]}"
+    STRONGROOM_BIN="$bin" timeout 1800 "$VENV/bin/python" -m pytest "${paths[@]}" -q \
+        --junitxml="$LOGDIR/e2e-junit.xml" "${PYTEST_EXTRA[@]}"
     local rc=$?
     [ $rc -eq 124 ] && echo "pytest was killed after 30 minutes" >&2
     [ $rc -eq 5 ] && echo "pytest collected no tests: that is a failure" >&2
