@@ -3,6 +3,7 @@ and the journal's serials under 200 parallel uploads. On both backends."""
 
 from __future__ import annotations
 
+import xmlrpc.client
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -107,6 +108,22 @@ def test_parallel_uploads_across_50_projects_keep_journal_serials_consistent(ser
         assert sorted(body["versions"]) == versions
         assert len(body["files"]) == 4
         assert server.get(f"/pypi/{p}/json").json()["last_serial"] == serials[p]
+
+    # the journal itself (XML-RPC changelog, as mirrors read it): gap-free, in order, ending at the
+    # global serial, with one entry naming every uploaded file
+    rpc = xmlrpc.client.ServerProxy(server.url + "/pypi")
+    log = rpc.changelog_since_serial(0)
+    got = [entry[4] for entry in log]
+    assert got == list(range(1, global_serial + 1)), "journal serials are not 1..N without gaps"
+    assert rpc.changelog_last_serial() == global_serial
+    assert {srkit.normalize(k): v for k, v in rpc.list_packages_with_serial().items()} == serials
+    actions = " ".join(entry[3] for entry in log)
+    missing = [d.filename for d in dists if d.filename not in actions]
+    assert not missing, missing[:10]
+    last_by_project = {}
+    for name, _version, _ts, _action, serial in log:
+        last_by_project[srkit.normalize(name)] = serial
+    assert last_by_project == serials
 
     # afterwards every new event gets a serial above everything before it
     last = global_serial

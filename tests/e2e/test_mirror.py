@@ -1,5 +1,6 @@
 """bandersnatch (6.x) mirrors the index: it lists projects and serials from the /simple/ JSON
-(api-method = simple, which reads `_last-serial`), fetches /pypi/<p>/json, checks
+(api-method = simple, which reads `_last-serial`) or from XML-RPC (api-method = xmlrpc, its default:
+list_packages_with_serial, changelog_since_serial), fetches /pypi/<p>/json, checks
 X-PyPI-Last-Serial against the serial it expects, downloads every file and writes simple pages."""
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ import threading
 import urllib.parse
 from pathlib import Path
 
+import pytest
+
 import srkit
 
 
-def bandersnatch_conf(tmp: Path, server: srkit.Server, mirror: Path) -> Path:
+def bandersnatch_conf(tmp: Path, server: srkit.Server, mirror: Path, api_method: str) -> Path:
     conf = tmp / "bandersnatch.conf"
     conf.write_text(
         "[mirror]\n"
         f"directory = {mirror}\n"
         f"master = {server.url}\n"
         "allow-non-https = true\n"
-        "api-method = simple\n"
+        f"api-method = {api_method}\n"
         "json = true\n"
         "release-files = true\n"
         "simple-format = ALL\n"
@@ -65,11 +68,12 @@ def check_mirror(server: srkit.Server, mirror: Path, projects: list[str]) -> Non
     assert int((mirror / "status").read_text().strip()) == server.global_serial()
 
 
-def test_bandersnatch_mirrors_the_index_and_then_syncs_only_changes(server, dists, tmp_path):
+@pytest.mark.parametrize("api_method", ["simple", "xmlrpc"])
+def test_bandersnatch_mirrors_the_index_and_then_syncs_only_changes(server, dists, tmp_path, api_method):
     token = server.user_with_token("alice")
     srkit.twine_upload(server, token, [*dists.demo_v1, *dists.app_v1, *dists.yank_v1], tmp_path)
     mirror = tmp_path / "mirror"
-    conf = bandersnatch_conf(tmp_path, server, mirror)
+    conf = bandersnatch_conf(tmp_path, server, mirror, api_method)
 
     mirror_once(conf, tmp_path)
     check_mirror(server, mirror, ["sr-demo", "sr-app", "sr-yank"])

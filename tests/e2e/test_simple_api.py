@@ -501,6 +501,21 @@ def test_post_to_legacy_without_slash_is_a_308_to_legacy_slash(pop):
     assert resp.headers["Location"].endswith("/legacy/")
 
 
+def test_xmlrpc_refuses_entity_expansion(pop):
+    """Billion laughs / external entities in an XML-RPC body: refused quickly, nothing expanded."""
+    body = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">'
+        '<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        "<methodCall><methodName>changelog_since_serial</methodName><params><param><value><string>&lol2;&xxe;"
+        "</string></value></param></params></methodCall>"
+    )
+    resp = requests.post(pop.server.url + "/pypi", data=body, headers={"Content-Type": "text/xml"}, timeout=30)
+    assert resp.status_code in (200, 400)
+    assert "root:" not in resp.text and "lollol" not in resp.text
+    if resp.status_code == 200:
+        assert "<fault>" in resp.text
+
+
 def test_healthz(pop):
     resp = pop.server.get("/healthz")
     assert resp.status_code == 200 and resp.text.strip() == "ok"
