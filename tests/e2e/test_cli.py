@@ -1,0 +1,51 @@
+"""The CLI contract (docs/contracts.md): exit 0 on success, 1 with a one-line `error: ...` on
+stderr otherwise; tokens printed once with their prefix; secrets redacted in `config show`."""
+
+from __future__ import annotations
+
+import re
+
+import srkit
+
+
+def assert_cli_error(proc):
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+
+
+def test_cli_refuses_a_token_for_an_unknown_user(server):
+    assert_cli_error(server.cli("token", "create", "--user", "nobody", check=False))
+
+
+def test_cli_refuses_a_duplicate_user(server):
+    server.create_user("alice")
+    proc = server.cli("user", "create", "alice", "--email", "other@example.test", "--password-stdin",
+                      input="another password 123\n", check=False)
+    assert_cli_error(proc)
+
+
+def test_cli_refuses_to_yank_an_unknown_release(server):
+    token = server.user_with_token("alice")
+    srkit.ok_upload(server, token, srkit.make_wheel("sr-cli", "1.0"))
+    assert_cli_error(server.cli("yank", "sr-cli", "9.9", check=False))
+    assert_cli_error(server.cli("yank", "no-such-project", "1.0", check=False))
+    assert all(f["yanked"] is False for f in server.project_files("sr-cli"))
+
+
+def test_each_token_is_new_and_works_for_uploads(server):
+    server.create_user("alice")
+    t1, t2 = server.create_token("alice"), server.create_token("alice")
+    assert t1 != t2
+    assert srkit.upload_raw(server, t1, srkit.make_wheel("sr-tok", "1.0")).status_code == 200
+    assert srkit.upload_raw(server, t2, srkit.make_wheel("sr-tok", "1.1")).status_code == 200
+
+
+def test_config_show_redacts_the_s3_secret(strongroom):
+    server = strongroom("pg_s3")
+    secret = server.backend.s3.secret_key
+    proc = server.cli("config", "show")
+    out = proc.stdout + proc.stderr
+    assert secret not in out
+    assert server.backend.s3.access_key in out or "access_key" in out
+    assert re.search(r"s3://" + re.escape(server.backend.bucket), out), out
