@@ -319,7 +319,15 @@ fn check_metadata(
 ) -> Result<CoreMetadata, CoreError> {
     let md = CoreMetadata::parse(inspected.metadata_bytes())
         .map_err(|e| CoreError::Invalid(format!("Invalid distribution file. {e}")))?;
-    let errors = md.validate_all();
+    // Metadata-Version 2.0 was never a standard but bdist_wheel wrote it for years, and PyPI
+    // hosts those files: outside strict mode they are checked by the 2.1 rules.
+    let errors = if !strict_metadata && md.metadata_version.as_deref() == Some("2.0") {
+        let mut as_21 = md.clone();
+        as_21.metadata_version = Some("2.1".into());
+        as_21.validate_all()
+    } else {
+        md.validate_all()
+    };
     if let Some(e) = errors
         .iter()
         .find(|e| strict_metadata || !is_historical_rule(e))
