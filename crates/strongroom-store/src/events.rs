@@ -97,7 +97,7 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Any>, e: &NewEvent) -> Resul
     Ok(seq)
 }
 
-fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, sqlx::Error> {
+pub(crate) fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, sqlx::Error> {
     Ok(Event {
         seq: r.try_get("seq")?,
         at: r.try_get("at")?,

@@ -5,24 +5,33 @@
 //! Every business write is one transaction inside this crate; unique constraints, not
 //! application checks, decide races. Times are microseconds since the Unix epoch (UTC).
 
+mod account_tx;
 mod blobs;
 mod db;
+mod email_tokens;
 mod error;
 mod events;
 mod index;
 mod journal;
 mod migrations;
 pub mod model;
+mod outbox;
 mod projects;
 mod publish;
+mod rate_limits;
+mod second_factor;
+mod sessions;
 mod users;
 
+pub use account_tx::{AccountTx, NewMail};
 pub use blobs::{BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, S3Settings};
 pub use db::{Db, Dialect};
 pub use error::StoreError;
 pub use events::{GENESIS_HASH, NewEvent};
 pub use publish::Refusal;
 pub use publish::{NewFile, PublishOutcome};
+pub use second_factor::NewCredential;
+pub use sessions::NewSession;
 pub use users::{NewToken, NewUser};
 
 #[cfg(test)]

@@ -11,12 +11,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "index",
-    sqlite: include_str!("../migrations/sqlite/0001_index.sql"),
-    postgres: include_str!("../migrations/postgres/0001_index.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "index",
+        sqlite: include_str!("../migrations/sqlite/0001_index.sql"),
+        postgres: include_str!("../migrations/postgres/0001_index.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "accounts",
+        sqlite: include_str!("../migrations/sqlite/0002_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0002_accounts.sql"),
+    },
+];
 
 /// Apply every migration not yet recorded; returns the names applied.
 pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {

@@ -20,6 +20,12 @@ pub struct User {
     pub created_at: i64,
     pub frozen_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// When the password was last set (a reset token made before this is dead).
+    pub password_changed_at: Option<i64>,
+    /// When the account last completed a login (a reset token made before this is dead).
+    pub last_login_at: Option<i64>,
+    /// Why the password may not be used (e.g. `compromised`), until it is reset.
+    pub password_disabled: Option<String>,
 }
 
 /// An email address of an account.
@@ -129,4 +135,91 @@ pub struct Event {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// A server-side login session (the cookie holds the secret; only its SHA-256 is stored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub reauth_at: i64,
+    pub two_factor_ok: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub ended_at: Option<i64>,
+}
+
+/// A user's TOTP seed; `enabled_at` is None while the first enrolment awaits email confirmation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TotpSecret {
+    pub user_id: i64,
+    pub secret: String,
+    pub last_used_step: Option<i64>,
+    pub created_at: i64,
+    pub enabled_at: Option<i64>,
+}
+
+/// One recovery code (Argon2 hash), single use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoveryCode {
+    pub id: i64,
+    pub user_id: i64,
+    pub code_hash: String,
+    pub created_at: i64,
+    pub burned_at: Option<i64>,
+}
+
+/// A WebAuthn credential (security key or passkey).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebauthnCredential {
+    pub id: i64,
+    pub user_id: i64,
+    /// Base64url credential id (unique across all users).
+    pub credential_id: String,
+    /// webauthn-rs `Passkey` as JSON.
+    pub passkey: String,
+    pub sign_count: i64,
+    pub label: String,
+    pub created_at: i64,
+    pub enabled_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A single-use token sent by mail (only its SHA-256 is stored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmailToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub email_id: Option<i64>,
+    pub purpose: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// A short-lived, single-use server-side state (login ticket, WebAuthn ceremony, TOTP enrolment).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthState {
+    pub kind: String,
+    pub user_id: Option<i64>,
+    pub data: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A mail waiting in (or delivered from) the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub to_addr: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
 }

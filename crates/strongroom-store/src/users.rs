@@ -39,6 +39,9 @@ pub(crate) fn user_from_row(r: &AnyRow) -> Result<User, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         frozen_at: r.try_get("frozen_at")?,
         deleted_at: r.try_get("deleted_at")?,
+        password_changed_at: r.try_get("password_changed_at")?,
+        last_login_at: r.try_get("last_login_at")?,
+        password_disabled: r.try_get("password_disabled")?,
     })
 }
 
@@ -57,7 +60,7 @@ fn token_from_row(r: &AnyRow) -> Result<ApiToken, sqlx::Error> {
     })
 }
 
-const USER_COLS: &str = "id, username, password_hash, is_admin, created_at, frozen_at, deleted_at";
+pub(crate) const USER_COLS: &str = "id, username, password_hash, is_admin, created_at, frozen_at, deleted_at, password_changed_at, last_login_at, password_disabled";
 
 impl Db {
     /// Create an account and its primary address, with an event, in one transaction.

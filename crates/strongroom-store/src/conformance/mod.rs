@@ -2,6 +2,7 @@
 //! database on the server named by `STRONGROOM_TEST_PG_URL`); blobs on a local folder and on the
 //! S3-compatible server named by `STRONGROOM_TEST_S3_*`. A missing service fails the suite.
 
+mod accounts;
 mod blobs;
 mod meta;
 

@@ -1,0 +1,85 @@
+//! The mail outbox: mails are queued in the transaction of the change that caused them and
+//! delivered later, with retries; a mail leaves the table's pending set only when sent.
+
+use sqlx::Row;
+
+use crate::model::OutboxMail;
+use crate::{Db, StoreError};
+
+fn mail_from_row(r: &sqlx::any::AnyRow) -> Result<OutboxMail, sqlx::Error> {
+    Ok(OutboxMail {
+        id: r.try_get("id")?,
+        to_addr: r.try_get("to_addr")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        created_at: r.try_get("created_at")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        sent_at: r.try_get("sent_at")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+impl Db {
+    /// Unsent mails whose next attempt is due, oldest first.
+    pub async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<OutboxMail>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(mail_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Every mail, newest first (sent or not).
+    pub async fn outbox_recent(&self, limit: i64) -> Result<Vec<OutboxMail>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM outbox ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(mail_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Claim a due mail for sending by pushing its next attempt to `retry_at` (so another server
+    /// does not send it at the same time); false when someone else claimed it first.
+    pub async fn outbox_claim(&self, id: i64, now: i64, retry_at: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1, attempts = attempts + 1 WHERE id = $2 AND sent_at IS NULL AND next_attempt_at <= $3",
+        )
+        .bind(retry_at)
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Mark a mail sent.
+    pub async fn outbox_sent(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Record a failed attempt (the mail stays pending until `retry_at`).
+    pub async fn outbox_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET last_error = $1, next_attempt_at = $2 WHERE id = $3")
+            .bind(error.to_owned())
+            .bind(retry_at)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
