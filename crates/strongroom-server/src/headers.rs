@@ -1,14 +1,48 @@
 //! Response headers every answer carries (security) and helpers for conditional requests.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// Add the security headers to every response.
-pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
+use crate::state::AppState;
+
+/// The CSP of the web UI's HTML pages: own scripts, styles and images only, no framing.
+pub(crate) const HTML_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The CSP of everything else (API documents, files): nothing may load.
+pub(crate) const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Add the security headers to every response: the HTML CSP for UI pages (marked with
+/// `web::UiPage`), the strict one for the rest; HSTS when the request came over HTTPS.
+pub(crate) async fn security_headers(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let https = state.is_https(req.headers());
     let mut resp = next.run(req).await;
+    let ui = resp.extensions().get::<crate::web::UiPage>().is_some();
     let h = resp.headers_mut();
+    if ui {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(HTML_CSP),
+        );
+        h.insert(
+            "permissions-policy",
+            HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+        );
+        h.insert(
+            "cross-origin-opener-policy",
+            HeaderValue::from_static("same-origin"),
+        );
+    }
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -19,9 +53,7 @@ pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
     h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
-        ));
+        .or_insert(HeaderValue::from_static(API_CSP));
     resp
 }
 

@@ -1,5 +1,6 @@
 //! strongroom's HTTP surface (axum): the simple API (PEP 503/691), the JSON API, uploads
-//! (`POST /legacy/`) and downloads. Every route is listed in [`routes`]; every error becomes a
+//! (`POST /legacy/`), downloads and the server-rendered web UI (`web`). Every route is listed
+//! in [`routes`]; every error becomes a
 //! response in [`error`].
 
 mod cache;
@@ -13,6 +14,7 @@ mod serve;
 mod simple;
 mod state;
 mod upload;
+mod web;
 mod xmlrpc;
 
 pub use routes::router;

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
+use crate::web::{accounts, admin, assets, manage, pages};
 use crate::{downloads, json_api, simple, upload, xmlrpc};
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -19,19 +20,15 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
     }
 }
 
-async fn home() -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>strongroom</title></head><body>\
-         <h1>strongroom</h1><p>A Python package index. Install with \
-         <code>pip install --index-url &lt;this host&gt;/simple/ PACKAGE</code>; \
-         upload with <code>twine upload --repository-url &lt;this host&gt;/legacy/</code>.</p>\
-         <p><a href=\"/simple/\">Simple index</a></p></body></html>",
-    )
-        .into_response()
-}
-
-async fn not_found() -> Response {
+/// 404: an HTML page for browsers, PyPI's plain text for everything else.
+async fn not_found(headers: axum::http::HeaderMap) -> Response {
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return crate::web::pages::not_found().await.into_response();
+    }
     crate::error::ApiError::not_found().into_response()
 }
 
@@ -41,7 +38,80 @@ pub fn router(state: AppState) -> Router {
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024 * 1024);
     Router::new()
-        .route("/", get(home))
+        .route("/", get(pages::home))
+        // the web UI: public pages
+        .route("/projects/", get(pages::projects))
+        .route(
+            "/projects",
+            get(|| async { Redirect::permanent("/projects/") }),
+        )
+        .route("/project/{name}/", get(pages::project))
+        .route("/project/{name}/{version}/", get(pages::release))
+        .route("/static/{file}", get(assets::serve))
+        // the web UI: accounts (anonymous forms)
+        .route(
+            "/account/login/",
+            get(accounts::login_page).post(accounts::login_submit),
+        )
+        .route(
+            "/account/two-factor/",
+            get(accounts::two_factor_page).post(accounts::two_factor_submit),
+        )
+        .route("/account/logout/", post(accounts::logout))
+        .route(
+            "/account/register/",
+            get(accounts::register_page).post(accounts::register_submit),
+        )
+        .route("/account/verify-email/", get(accounts::verify_email))
+        .route(
+            "/account/forgot-password/",
+            get(accounts::forgot_page).post(accounts::forgot_submit),
+        )
+        .route(
+            "/account/reset-password/",
+            get(accounts::reset_page).post(accounts::reset_submit),
+        )
+        // the web UI: account settings (logged in)
+        .route("/manage/account/", get(manage::account_page))
+        .route("/manage/account/email/", post(manage::email_post))
+        .route("/manage/account/password/", post(manage::password_post))
+        .route(
+            "/manage/account/sessions/end/",
+            post(manage::end_session_post),
+        )
+        .route("/manage/account/two-factor/", get(manage::two_factor_page))
+        .route(
+            "/manage/account/totp/",
+            get(manage::totp_page).post(manage::totp_confirm_post),
+        )
+        .route(
+            "/manage/account/totp/remove/",
+            post(manage::totp_remove_post),
+        )
+        .route(
+            "/manage/account/recovery-codes/",
+            post(manage::recovery_codes_post),
+        )
+        .route(
+            "/manage/account/webauthn/remove/",
+            post(manage::webauthn_remove_post),
+        )
+        .route(
+            "/manage/account/tokens/",
+            get(manage::tokens_page).post(manage::token_create_post),
+        )
+        .route(
+            "/manage/account/tokens/revoke/",
+            post(manage::token_revoke_post),
+        )
+        .route(
+            "/manage/account/reauth/",
+            get(manage::reauth_page).post(manage::reauth_post),
+        )
+        // the web UI: admin area (404 for non-admins)
+        .route("/admin/", get(admin::index))
+        .route("/admin/users/", get(admin::users))
+        .route("/admin/projects/", get(admin::projects))
         .route("/healthz", get(healthz))
         .route("/simple", get(|| async { Redirect::permanent("/simple/") }))
         .route("/simple/", get(simple::index))
@@ -69,6 +139,9 @@ pub fn router(state: AppState) -> Router {
             post(xmlrpc::call).layer(DefaultBodyLimit::max(64 * 1024)),
         )
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(crate::headers::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::headers::security_headers,
+        ))
         .with_state(state)
 }

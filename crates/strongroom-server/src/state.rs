@@ -15,6 +15,10 @@ pub struct AppState {
     pub(crate) cache: Arc<PageCache>,
     /// Where uploads are streamed before they are checked.
     pub(crate) temp_dir: PathBuf,
+    /// Key of the web UI's signed values (anonymous CSRF tokens); random per process.
+    pub(crate) web_key: Arc<[u8; 32]>,
+    /// Believe `X-Forwarded-Proto` (set only behind a proxy that sets it).
+    pub(crate) trust_forwarded_proto: bool,
 }
 
 impl AppState {
@@ -25,7 +29,32 @@ impl AppState {
             services,
             cache: Arc::new(PageCache::new(50_000)),
             temp_dir,
+            web_key: Arc::new(rand::random()),
+            trust_forwarded_proto: false,
         })
+    }
+
+    /// Trust the proxy's `X-Forwarded-Proto: https` (HSTS and secure-origin decisions).
+    #[must_use]
+    pub fn trust_forwarded_proto(mut self, yes: bool) -> AppState {
+        self.trust_forwarded_proto = yes;
+        self
+    }
+
+    /// Whether this request reached us over HTTPS (public URL, or a trusted proxy's word).
+    pub(crate) fn is_https(&self, headers: &HeaderMap) -> bool {
+        let public = self
+            .services
+            .settings
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"));
+        public
+            || (self.trust_forwarded_proto
+                && headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
     }
 
     /// The absolute base URL for links: the configured public URL, else this request's host.

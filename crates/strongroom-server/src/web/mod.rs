@@ -1,0 +1,108 @@
+//! The server-rendered web UI: public project pages, account pages, account settings and the
+//! admin area. Templates are minijinja (auto-escaped), CSS and JS are static files (the CSP
+//! forbids inline script and style). Every form POST passes [`csrf::check_post`] first.
+
+pub(crate) mod accounts;
+pub(crate) mod admin;
+pub(crate) mod assets;
+pub(crate) mod csrf;
+pub(crate) mod describe;
+pub(crate) mod errors;
+pub(crate) mod manage;
+pub(crate) mod pages;
+pub(crate) mod read;
+pub(crate) mod redirect;
+pub(crate) mod session;
+pub(crate) mod templates;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::{Value, context};
+
+use self::errors::WebError;
+use self::session::Viewer;
+use crate::state::AppState;
+
+/// Marks a response as a UI page: `headers::security_headers` gives it the HTML CSP.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UiPage;
+
+/// What every page needs: the viewer, the forms' CSRF token and cookies to set.
+pub(crate) struct PageCx {
+    pub viewer: Option<Viewer>,
+    pub csrf_token: String,
+    set_cookies: Vec<HeaderValue>,
+}
+
+impl PageCx {
+    /// Load the viewer from the session cookie and prepare the CSRF token.
+    pub async fn load(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebError> {
+        let viewer = session::viewer(state, headers).await?;
+        let (csrf_token, set) = csrf::form_token(state, headers, viewer.as_ref());
+        Ok(PageCx {
+            viewer,
+            csrf_token,
+            set_cookies: set.into_iter().collect(),
+        })
+    }
+
+    /// Add a `Set-Cookie` to the response.
+    #[allow(dead_code)] // used once the backend's login functions exist
+    pub fn set_cookie(&mut self, v: HeaderValue) {
+        self.set_cookies.push(v);
+    }
+
+    /// Render `template` with the page's own context plus `viewer` and `csrf_token`.
+    pub fn render(self, template: &str, ctx: Value) -> Result<Response, WebError> {
+        self.render_status(StatusCode::OK, template, ctx)
+    }
+
+    /// Like [`PageCx::render`], with another status (a form shown again with its errors).
+    pub fn render_status(
+        self,
+        status: StatusCode,
+        template: &str,
+        ctx: Value,
+    ) -> Result<Response, WebError> {
+        let full = context! {
+            viewer => ser(&self.viewer),
+            csrf_token => self.csrf_token,
+            ..ctx
+        };
+        let body = templates::render(template, full).map_err(WebError::internal)?;
+        let mut resp = (status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for c in self.set_cookies {
+            h.append(header::SET_COOKIE, c);
+        }
+        resp.extensions_mut().insert(UiPage);
+        Ok(resp)
+    }
+}
+
+/// `303 See Other` to a path of this site, with cookies to set.
+pub(crate) fn see_other(path: &str, cookies: Vec<HeaderValue>) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(path) {
+        h.insert(header::LOCATION, v);
+    } else {
+        h.insert(header::LOCATION, HeaderValue::from_static("/"));
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in cookies {
+        h.append(header::SET_COOKIE, c);
+    }
+    resp.extensions_mut().insert(UiPage);
+    resp
+}
+
+/// A serde value as a template value.
+pub(crate) fn ser<T: serde::Serialize>(v: &T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}

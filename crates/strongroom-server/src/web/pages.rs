@@ -1,0 +1,142 @@
+//! Public browsing: the home page, the project list, a project's page and a release's page.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::errors::WebError;
+use super::{PageCx, read};
+use crate::state::AppState;
+
+const PAGE_SIZE: usize = 100;
+
+/// `GET /`
+pub(crate) async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let cx = PageCx::load(&state, &headers).await?;
+    let projects = state.services.db.index_projects().await?;
+    let base = state.base_url(&headers);
+    cx.render(
+        "home.html",
+        context! {
+            project_count => projects.len(),
+            base_url => base,
+        },
+    )
+}
+
+/// Query of the project list.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// `GET /projects/` (filter with `?q=`, 100 a page)
+pub(crate) async fn projects(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    let cx = PageCx::load(&state, &headers).await?;
+    let mut rows = state.services.db.index_projects().await?;
+    rows.sort_by(|a, b| a.1.cmp(&b.1));
+    let q = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let needle = strongroom_protocol::name::normalize(&q);
+    let matching: Vec<_> = rows
+        .into_iter()
+        .filter(|(_, normalized, _)| needle.is_empty() || normalized.contains(&needle))
+        .collect();
+    let pages = matching.len().div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let shown: Vec<_> = matching
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|(name, normalized, _)| context! { name => name, normalized => normalized })
+        .collect();
+    cx.render(
+        "projects.html",
+        context! {
+            projects => shown,
+            total => matching.len(),
+            q => q,
+            page => page,
+            pages => pages,
+        },
+    )
+}
+
+async fn project_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Response, WebError> {
+    if !strongroom_protocol::name::is_valid_project_name(name) {
+        return Err(WebError::not_found());
+    }
+    let normalized = strongroom_protocol::name::normalize(name);
+    if normalized != name {
+        let target = match version {
+            Some(v) => format!("/project/{normalized}/{v}/"),
+            None => format!("/project/{normalized}/"),
+        };
+        if target
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/.+-_!".contains(&b))
+        {
+            return Ok(Redirect::permanent(&target).into_response());
+        }
+        return Err(WebError::not_found());
+    }
+    let cx = PageCx::load(state, headers).await?;
+    let project = state
+        .services
+        .visible_project(&normalized)
+        .await?
+        .ok_or_else(WebError::not_found)?;
+    let base = state.base_url(headers);
+    let view = read::project_view(state, &project, version, &base)
+        .await?
+        .ok_or_else(WebError::not_found)?;
+    cx.render("project.html", context! { p => super::ser(&view) })
+}
+
+/// `GET /project/<name>/`
+pub(crate) async fn project(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, WebError> {
+    project_page(&state, &headers, &name, None).await
+}
+
+/// `GET /project/<name>/<version>/`
+pub(crate) async fn release(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    if version.len() > 200 {
+        return Err(WebError::not_found());
+    }
+    project_page(&state, &headers, &name, Some(&version)).await
+}
+
+/// Any path nobody answers: an HTML 404 for browsers.
+pub(crate) async fn not_found() -> WebError {
+    WebError::not_found()
+}

@@ -1,0 +1,244 @@
+//! Read models of the public pages, built from the store's rows (`releases_of`, `files_of`)
+//! and each release's stored core metadata.
+
+use serde::Serialize;
+use strongroom_protocol::metadata::CoreMetadata;
+use strongroom_protocol::version::Version;
+use strongroom_store::model::{DistFile, Project, Release};
+
+use super::describe;
+use super::errors::WebError;
+use crate::state::AppState;
+
+/// One row of the release history.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReleaseRow {
+    pub version: String,
+    pub created_at: i64,
+    pub yanked: bool,
+    pub yanked_reason: Option<String>,
+    pub prerelease: bool,
+    pub shown: bool,
+}
+
+/// One file of the shown release.
+#[derive(Debug, Serialize)]
+pub(crate) struct FileRow {
+    pub filename: String,
+    pub url: String,
+    pub packagetype: String,
+    pub python_version: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_at: i64,
+}
+
+/// A labelled link from the metadata; `href` only for http(s) URLs.
+#[derive(Debug, Serialize)]
+pub(crate) struct Link {
+    pub label: String,
+    pub text: String,
+    pub href: Option<String>,
+}
+
+/// Everything a project page shows.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProjectView {
+    pub name: String,
+    pub normalized: String,
+    pub status: String,
+    pub version: String,
+    pub is_latest: bool,
+    pub latest_version: String,
+    pub created_at: i64,
+    pub yanked: bool,
+    pub yanked_reason: Option<String>,
+    pub summary: Option<String>,
+    pub description_html: String,
+    pub author: Option<String>,
+    pub maintainer: Option<String>,
+    pub license: Option<String>,
+    pub requires_python: Option<String>,
+    pub keywords: Vec<String>,
+    pub classifiers: Vec<String>,
+    pub requires_dist: Vec<String>,
+    pub links: Vec<Link>,
+    pub files: Vec<FileRow>,
+    pub releases: Vec<ReleaseRow>,
+    pub install: String,
+}
+
+fn http_link(url: &str) -> Option<String> {
+    let t = url.trim();
+    let lower = t.to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then(|| t.to_owned())
+}
+
+fn person(name: Option<&String>, email: Option<&String>) -> Option<String> {
+    match (
+        name.filter(|s| !s.is_empty()),
+        email.filter(|s| !s.is_empty()),
+    ) {
+        (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
+        (Some(n), None) => Some(n.clone()),
+        (None, Some(e)) => Some(e.clone()),
+        (None, None) => None,
+    }
+}
+
+/// Releases newest first (PEP 440 order; unparseable versions last).
+fn sort_newest_first(releases: &mut [Release]) {
+    releases.sort_by(
+        |a, b| match (Version::parse(&a.version), Version::parse(&b.version)) {
+            (Ok(x), Ok(y)) => y.cmp(&x),
+            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+            (Err(_), Err(_)) => b.version.cmp(&a.version),
+        },
+    );
+}
+
+fn is_prerelease(v: &str) -> bool {
+    Version::parse(v).is_ok_and(|v| v.is_prerelease())
+}
+
+/// The project page model: `version` None = the latest release (newest final non-yanked,
+/// else newest non-yanked, else newest). None when the version does not exist.
+pub(crate) async fn project_view(
+    state: &AppState,
+    project: &Project,
+    version: Option<&str>,
+    base: &str,
+) -> Result<Option<ProjectView>, WebError> {
+    let mut releases = state.services.db.releases_of(project.id).await?;
+    let files = state.services.db.files_of(project.id).await?;
+    sort_newest_first(&mut releases);
+    let latest = releases
+        .iter()
+        .find(|r| r.yanked_at.is_none() && !is_prerelease(&r.version))
+        .or_else(|| releases.iter().find(|r| r.yanked_at.is_none()))
+        .or_else(|| releases.first());
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    let shown = match version {
+        None => latest,
+        Some(v) => {
+            let canonical = Version::parse(v).map(|v| v.canonical()).ok();
+            match releases
+                .iter()
+                .find(|r| r.version == v || canonical.as_deref() == Some(&r.canonical_version))
+            {
+                Some(r) => r,
+                None => return Ok(None),
+            }
+        }
+    };
+    let meta = CoreMetadata::parse(shown.core_metadata.as_bytes()).unwrap_or_default();
+    let description_html = match meta.description.as_deref() {
+        Some(d) if !d.trim().is_empty() => {
+            let d = d.to_owned();
+            let ct = meta.description_content_type.clone();
+            tokio::task::spawn_blocking(move || describe::render(&d, ct.as_deref()))
+                .await
+                .map_err(WebError::internal)?
+        }
+        _ => String::new(),
+    };
+    let mut links = Vec::new();
+    if let Some(h) = meta.home_page.as_deref().filter(|h| !h.trim().is_empty()) {
+        links.push(Link {
+            label: "Homepage".into(),
+            text: h.to_owned(),
+            href: http_link(h),
+        });
+    }
+    for (label, url) in meta.project_urls() {
+        links.push(Link {
+            label,
+            href: http_link(&url),
+            text: url,
+        });
+    }
+    let file_rows = files
+        .iter()
+        .filter(|f| f.release_id == shown.id)
+        .map(|f: &DistFile| FileRow {
+            filename: f.filename.clone(),
+            url: strongroom_core::index::file_url(base, f),
+            packagetype: f.packagetype.clone(),
+            python_version: f.python_version.clone(),
+            size: f.size,
+            sha256: f.sha256.clone(),
+            uploaded_at: f.uploaded_at,
+        })
+        .collect();
+    let is_latest = shown.id == latest.id;
+    let install = if is_latest {
+        format!("pip install --index-url {base}/simple/ {}", project.name)
+    } else {
+        format!(
+            "pip install --index-url {base}/simple/ {}=={}",
+            project.name, shown.version
+        )
+    };
+    Ok(Some(ProjectView {
+        name: project.name.clone(),
+        normalized: project.normalized_name.clone(),
+        status: project.status.clone(),
+        version: shown.version.clone(),
+        is_latest,
+        latest_version: latest.version.clone(),
+        created_at: shown.created_at,
+        yanked: shown.yanked_at.is_some(),
+        yanked_reason: shown.yanked_reason.clone().filter(|r| !r.is_empty()),
+        summary: meta.summary.clone().filter(|s| !s.is_empty()),
+        description_html,
+        author: person(meta.author.as_ref(), meta.author_email.as_ref()),
+        maintainer: person(meta.maintainer.as_ref(), meta.maintainer_email.as_ref()),
+        license: meta
+            .license_expression
+            .clone()
+            .or_else(|| meta.license.clone())
+            .filter(|l| !l.is_empty())
+            .map(|l| l.chars().take(200).collect()),
+        requires_python: shown.requires_python.clone().filter(|s| !s.is_empty()),
+        keywords: meta.keywords_list(),
+        classifiers: meta.classifiers.clone(),
+        requires_dist: meta.requires_dist.clone(),
+        links,
+        files: file_rows,
+        releases: releases
+            .iter()
+            .map(|r| ReleaseRow {
+                version: r.version.clone(),
+                created_at: r.created_at,
+                yanked: r.yanked_at.is_some(),
+                yanked_reason: r.yanked_reason.clone().filter(|s| !s.is_empty()),
+                prerelease: is_prerelease(&r.version),
+                shown: r.id == shown.id,
+            })
+            .collect(),
+        install,
+    }))
+}
+
+/// Every account, for the admin list (the backend's `list_users` is not there yet: empty).
+pub(crate) async fn all_users(
+    state: &AppState,
+) -> Result<Vec<strongroom_store::model::User>, WebError> {
+    let _ = state;
+    Ok(Vec::new())
+}
+
+/// Every project with its status and size, for the admin list.
+pub(crate) async fn all_projects(state: &AppState) -> Result<Vec<Project>, WebError> {
+    let rows = state.services.db.index_projects().await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (_, normalized, _) in rows {
+        if let Some(p) = state.services.db.project_by_normalized(&normalized).await? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
