@@ -2,8 +2,8 @@
 # The one test command of strongroom:   bash scripts/test.sh
 #
 # On a fresh Debian machine (root, apt, Rust toolchain with cargo-nextest, Python 3.11) it
-#   1. installs what is missing: PostgreSQL (apt) and a venv at .test-work/venv with the pinned
-#      Python clients of tests/requirements.txt (reused when the pins have not changed);
+#   1. installs what is missing: PostgreSQL and Chromium (apt) and a venv at .test-work/venv with
+#      the pinned Python clients of tests/requirements.txt (reused when the pins have not changed);
 #   2. runs cargo fmt --check, clippy -D warnings and a debug build of every target;
 #   3. starts a throwaway PostgreSQL cluster and an S3 server (s3s-fs, SigV4) on 127.0.0.1,
 #      both stopped on exit;
@@ -169,6 +169,17 @@ setup_postgres() {
     echo "PostgreSQL binaries: $PG_BIN"
 }
 
+setup_browser() {
+    # the browser tests (tests/e2e/test_browser*.py) drive the Debian chromium with Playwright;
+    # Playwright's own browser download is never used
+    if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null 2>&1; then
+        log "installing Chromium (apt)"
+        apt_install chromium chromium-driver
+    fi
+    [ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
+    echo "Chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+}
+
 setup_venv() {
     if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; sys.exit(0)' 2>/dev/null; then
         log "creating the test venv at $VENV"
@@ -281,6 +292,7 @@ log "setup"
 command -v cargo >/dev/null || die "cargo is not installed"
 command -v curl >/dev/null || apt_install curl
 setup_postgres
+setup_browser
 setup_venv
 
 want fmt && run_stage fmt cargo fmt --all -- --check

@@ -1,0 +1,69 @@
+"""The web UI in headless Chromium (Playwright over the Debian chromium package): public pages
+render without CSP violations, forms carry CSRF tokens, and screenshots of the main pages land
+in .test-work/artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import srkit
+from browserkit import browser, mail_sink, probe, web_server  # noqa: F401  (fixtures)
+
+
+def test_public_pages_in_a_browser(web_server, probe, dists, tmp_path):
+    srv = web_server()
+    token = srv.user_with_token("maintainer")
+    srkit.twine_upload(srv, token, dists.demo_v1, tmp_path)
+    page = probe.page
+
+    page.goto(srv.web_url + "/")
+    assert page.title() == "Home · strongroom"
+    assert "1 project hosted" in page.inner_text("main")
+    probe.screenshot("home")
+
+    page.fill("#q", "demo")
+    page.click("form.search button")
+    page.wait_for_url("**/projects/?q=demo")
+    page.click("text=sr-demo")
+    page.wait_for_url("**/project/sr-demo/")
+    assert page.inner_text("#project-title").startswith("sr-demo")
+    files = page.inner_text("table.files")
+    assert "sr_demo-1.0-py3-none-any.whl" in files and "sha256" in files
+    assert "pip install --index-url http://localhost:" in page.inner_text("pre.command")
+    # the stylesheet was applied (it is a separate file: the CSP forbids inline styles)
+    bg = page.eval_on_selector(".site-header", "e => getComputedStyle(e).backgroundColor")
+    assert bg == "rgb(22, 33, 58)", bg
+    probe.screenshot("project")
+
+    page.goto(srv.web_url + "/projects/")
+    probe.screenshot("projects")
+    page.goto(srv.web_url + "/account/login/")
+    assert page.get_attribute("input[name=csrf_token]", "value")
+    assert page.is_visible("#passkey-login")
+    probe.screenshot("login")
+    page.goto(srv.web_url + "/account/register/")
+    probe.screenshot("register")
+    probe.assert_no_errors()
+    resp = page.goto(srv.web_url + "/project/no-such-thing/")
+    assert resp.status == 404
+    probe.screenshot("not-found")
+
+
+def test_cross_site_form_post_is_refused(web_server, probe):
+    """A page on another site that auto-submits a form to our login gets 403: its Origin is
+    foreign and it cannot know the CSRF token."""
+    srv = web_server()
+    page = probe.page
+    page.goto(srv.web_url + "/account/login/")  # the visitor holds our CSRF cookie
+    evil_html = f"""<!DOCTYPE html><html><body>
+        <form id=f method=post action="{srv.web_url}/account/login/">
+        <input name=username value=victim><input name=password value=x>
+        <input name=csrf_token value=guess></form>
+        <script>document.getElementById('f').submit()</script></body></html>"""
+    page.route("http://evil.test/**", lambda route: route.fulfill(status=200, content_type="text/html", body=evil_html))
+    with page.expect_navigation(url=srv.web_url + "/account/login/") as nav:
+        page.goto("http://evil.test/attack")
+    assert nav.value.status == 403
+    assert "cross-site request check failed" in page.inner_text("main")
+    probe.screenshot("csrf-refused")
