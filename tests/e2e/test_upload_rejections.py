@@ -215,6 +215,32 @@ def test_content_part_without_content_type_is_accepted_as_uv_publish_sends_it(ct
     assert dist.filename in {f["filename"] for f in ctx.server.project_files("sr-victim")}
 
 
+def test_upload_announcing_a_huge_body_is_refused_before_the_body_is_read(ctx):
+    """Content-Length of 10 GiB: the server answers (413, or 400) without waiting for the body."""
+    import socket
+
+    host, port = ctx.server.host.split(":")
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(
+            b"POST /legacy/ HTTP/1.1\r\nHost: " + ctx.server.host.encode() + b"\r\n"
+            b"Authorization: Basic " + __import__("base64").b64encode(f"__token__:{ctx.alice}".encode()) + b"\r\n"
+            b"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 10737418240\r\n\r\n"
+            b"--xyz\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nsr-victim\r\n"
+        )
+        sock.settimeout(15)
+        head = b""
+        try:
+            while b"\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+        except TimeoutError:
+            pass
+    status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    assert re.match(r"HTTP/1\.1 (413|400) ", status_line), f"no early refusal, got {status_line!r}"
+
+
 def test_reason_phrase_never_carries_crlf_from_a_hostile_filename(ctx):
     dist = srkit.make_wheel("sr-victim", "3.0")
     resp = srkit.upload_raw(ctx.server, ctx.alice, dist,
