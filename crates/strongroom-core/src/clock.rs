@@ -16,6 +16,29 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock tests move by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// A clock showing `micros`.
+    pub fn new(micros: i64) -> ManualClock {
+        ManualClock(std::sync::atomic::AtomicI64::new(micros))
+    }
+
+    /// Move forward by `micros`.
+    pub fn advance(&self, micros: i64) {
+        self.0
+            .fetch_add(micros, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_micros(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Format microseconds since the epoch as PyPI's ISO-8601 form `2024-01-02T03:04:05.123456Z`.
 pub fn iso8601_micros(micros: i64) -> String {
     let (date, secs_of_day, us) = split(micros);

@@ -20,15 +20,30 @@ pub enum CoreError {
     /// The endpoint or action is gone (HTTP 410).
     #[error("{0}")]
     Gone(String),
-    /// Too many requests (HTTP 429).
-    #[error("{0}")]
-    TooMany(String),
+    /// Too many requests (HTTP 429, with `Retry-After`).
+    #[error("{message}")]
+    TooMany {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Storage failed (HTTP 5xx); the message is for logs only.
     #[error("storage failure: {0}")]
     Storage(#[from] StoreError),
     /// Anything else unexpected (HTTP 500); the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl CoreError {
+    /// The seconds to put in `Retry-After`, for a rate-limit refusal.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            CoreError::TooMany {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
 }
 
 impl From<std::io::Error> for CoreError {

@@ -59,14 +59,43 @@ impl Services {
         form: &UploadForm,
     ) -> Result<String, CoreError> {
         let checked = check_form(form)?;
-        self.check_project_access(who, &checked.name).await?;
+        self.check_project_access(who, &checked.name, None).await?;
+        self.check_uploader(who).await?;
         Ok(checked.name.as_str().to_owned())
+    }
+
+    /// PyPI's step 7: an account uploads only with a verified primary address and (when 2FA is
+    /// required) two-factor authentication enabled.
+    async fn check_uploader(&self, who: &Principal) -> Result<(), CoreError> {
+        if !self.settings.require_2fa {
+            return Ok(());
+        }
+        let verified_primary = self
+            .db
+            .emails_of(who.user.id)
+            .await?
+            .iter()
+            .any(|e| e.is_primary && e.verified_at.is_some());
+        if !verified_primary {
+            return Err(CoreError::Forbidden(format!(
+                "User '{}' does not have a verified primary email address. Please add a verified primary email before attempting to upload to PyPI. See https://pypi.org/help/#verified-email for more information.",
+                who.user.username
+            )));
+        }
+        if !self.has_two_factor(who.user.id).await? {
+            return Err(CoreError::Forbidden(format!(
+                "User '{}' does not have two-factor authentication enabled. Please enable two-factor authentication before attempting to upload to PyPI. See https://pypi.org/help/#two-factor-authentication for more information.",
+                who.user.username
+            )));
+        }
+        Ok(())
     }
 
     async fn check_project_access(
         &self,
         who: &Principal,
         name: &ProjectName,
+        ip: Option<&str>,
     ) -> Result<(), CoreError> {
         let normalized = name.normalized();
         match self.db.project_by_normalized(normalized.as_str()).await? {
@@ -105,6 +134,21 @@ impl Services {
                 {
                     return Err(too_similar(name.as_str()));
                 }
+                let msg = "Too many new projects created.";
+                self.rate_check(
+                    &format!("project:create:user:{}", who.user.id),
+                    crate::ratelimit::PROJECT_CREATE_USER,
+                    msg,
+                )
+                .await?;
+                if let Some(ip) = ip {
+                    self.rate_check(
+                        &format!("project:create:ip:{ip}"),
+                        crate::ratelimit::PROJECT_CREATE_IP,
+                        msg,
+                    )
+                    .await?;
+                }
                 Ok(())
             }
         }
@@ -131,7 +175,9 @@ impl Services {
             }
             Some(_) => {}
         }
-        self.check_project_access(who, &checked.name).await?;
+        self.check_project_access(who, &checked.name, meta.ip.as_deref())
+            .await?;
+        self.check_uploader(who).await?;
         let parsed = check_filename(&file.filename, &checked, self.settings.strict_filenames)?;
         if file.size > self.settings.max_file_size {
             return Err(CoreError::Invalid(file_too_large(
@@ -198,7 +244,20 @@ impl Services {
             max_project_size: i64::try_from(self.settings.max_project_size).unwrap_or(i64::MAX),
         };
         match self.db.publish_file(&new).await? {
-            PublishOutcome::Published { serial, .. } => Ok(Published::New { serial }),
+            PublishOutcome::Published {
+                serial,
+                project_created,
+                ..
+            } => {
+                if project_created {
+                    self.rate_hit(&format!("project:create:user:{}", who.user.id))
+                        .await?;
+                    if let Some(ip) = &meta.ip {
+                        self.rate_hit(&format!("project:create:ip:{ip}")).await?;
+                    }
+                }
+                Ok(Published::New { serial })
+            }
             PublishOutcome::Duplicate => Ok(Published::AlreadyThere),
             PublishOutcome::Refused(r) => Err(self.refusal(r, &checked, &who.user.username)),
         }

@@ -156,19 +156,32 @@ impl Services {
                 "expires_at": expires_at,
             }),
         };
-        self.db
-            .create_token(
-                &NewToken {
-                    user_id: user.id,
-                    name: name.to_owned(),
-                    token_hash: hash_token(&secret),
-                    project_id: project_row.map(|p| p.id),
-                    expires_at,
-                    at: now,
-                },
-                event,
-            )
+        let mut tx = self.db.begin_account().await?;
+        let token_id = tx
+            .insert_token(&NewToken {
+                user_id: user.id,
+                name: name.to_owned(),
+                token_hash: hash_token(&secret),
+                project_id: project_row.as_ref().map(|p| p.id),
+                expires_at,
+                at: now,
+            })
             .await?;
+        let mut event = event;
+        event.details["token_id"] = serde_json::json!(token_id);
+        let mails = crate::mail::notice(
+            &crate::mail::notice_recipients(&tx.emails(user.id).await?),
+            "An API token was created",
+            &format!(
+                "An API token named \"{name}\" ({}) was created for the account {}.",
+                project_row.as_ref().map_or_else(
+                    || "all projects".to_owned(),
+                    |p| format!("project {}", p.name)
+                ),
+                user.username
+            ),
+        );
+        tx.commit(&[event], &mails).await?;
         Ok(secret)
     }
 }

@@ -10,6 +10,8 @@ use strongroom_core::CoreError;
 pub(crate) struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429s).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -33,14 +36,23 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound(_) => StatusCode::NOT_FOUND,
             CoreError::Conflict(_) => StatusCode::CONFLICT,
             CoreError::Gone(_) => StatusCode::GONE,
-            CoreError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            CoreError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             CoreError::Storage(_) | CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
             return ApiError::new(status, "Internal server error. The error has been logged.");
         }
-        ApiError::new(status, e.to_string())
+        let retry_after = match &e {
+            CoreError::TooMany {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        ApiError {
+            retry_after,
+            ..ApiError::new(status, e.to_string())
+        }
     }
 }
 
@@ -86,6 +98,10 @@ impl IntoResponse for ApiError {
             hyper::ext::ReasonPhrase::try_from(reason_phrase(&self.message).into_bytes())
         {
             resp.extensions_mut().insert(phrase);
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

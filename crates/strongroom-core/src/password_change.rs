@@ -1,0 +1,233 @@
+//! Changing and resetting passwords. A reset link goes only to verified addresses, answers the
+//! same whether or not the account exists, dies on any later login or password change, and never
+//! logs in (the next login still asks for the second factor). A new password ends every other
+//! session and every API token.
+
+use strongroom_store::model::User;
+
+use crate::accounts::{BREACHED_NEW, hash_password, purpose};
+use crate::mail::{notice, notice_recipients};
+use crate::passwords::{check_new_password, verify_secret};
+use crate::ratelimit;
+use crate::sessions::SessionInfo;
+use crate::{CoreError, RequestMeta, Services};
+
+impl Services {
+    async fn check_new(&self, user: &User, pw: &str) -> Result<String, CoreError> {
+        let primary = self
+            .db
+            .emails_of(user.id)
+            .await?
+            .into_iter()
+            .next()
+            .map(|e| e.address)
+            .unwrap_or_default();
+        check_new_password(pw, &user.username, &primary)?;
+        if crate::breached::is_breached(&self.settings, pw).await {
+            return Err(CoreError::Invalid(BREACHED_NEW.into()));
+        }
+        hash_password(&self.settings, pw)
+    }
+
+    /// Ask for a reset link by username or address. Always `Ok(())` (unless rate-limited, which
+    /// also happens for unknown names): the answer never tells whether the account exists.
+    pub async fn request_password_reset(
+        &self,
+        username_or_email: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let typed = username_or_email.trim().to_lowercase();
+        if typed.is_empty() || typed.len() > 254 {
+            return Ok(());
+        }
+        self.rate_take(
+            &format!("reset:name:{typed}"),
+            ratelimit::PASSWORD_RESET,
+            "Too many password reset requests.",
+        )
+        .await?;
+        let user = match self.db.user_by_name(&typed).await? {
+            Some(u) => Some(u),
+            None => match self.db.email_by_address(&typed).await? {
+                Some(e) => self.db.user_by_id(e.user_id).await?,
+                None => None,
+            },
+        }
+        .filter(|u| u.deleted_at.is_none() && u.frozen_at.is_none());
+        let mut tx = self.db.begin_account().await?;
+        let mut mails = Vec::new();
+        let mut event = strongroom_store::NewEvent {
+            at: self.now(),
+            action: "account:password:reset_request".into(),
+            subject_kind: "user".into(),
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            details: serde_json::json!({"found": user.is_some()}),
+            ..Default::default()
+        };
+        // The same work either way: a token and a transaction, a mail only when there is
+        // somewhere verified to send it and the account's own budget allows.
+        let link = match &user {
+            Some(u) => {
+                event.subject_id = Some(u.id);
+                event.subject_name = Some(u.username.clone());
+                self.issue_mail_token(&mut tx, u.id, None, purpose::RESET_PASSWORD)
+                    .await?
+            }
+            None => {
+                let _ = crate::accounts::random_secret(32);
+                String::new()
+            }
+        };
+        if let Some(u) = &user {
+            let verified: Vec<String> = tx
+                .emails(u.id)
+                .await?
+                .into_iter()
+                .filter(|e| e.verified_at.is_some())
+                .map(|e| e.address)
+                .collect();
+            let budget = self
+                .rate_check(
+                    &format!("reset:user:{}", u.id),
+                    ratelimit::PASSWORD_RESET,
+                    "",
+                )
+                .await
+                .is_ok();
+            if budget && !verified.is_empty() {
+                mails = notice(
+                    &verified[..1],
+                    "Reset your password",
+                    &format!(
+                        "Someone asked to reset the password of the account {}. If it was you, follow this link (it expires in 1 hour and works once):\n\n{link}\n\nIf it was not you, ignore this mail: your password is unchanged.",
+                        u.username
+                    ),
+                );
+            }
+            event.details = serde_json::json!({"found": true, "mailed": !mails.is_empty()});
+        }
+        tx.commit(&[event], &mails).await?;
+        if let Some(u) = &user {
+            self.rate_hit(&format!("reset:user:{}", u.id)).await?;
+        }
+        Ok(())
+    }
+
+    /// Set a new password from a reset link. Does not log in.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        meta: &RequestMeta,
+    ) -> Result<User, CoreError> {
+        // Check the token's account first (without using it up), so a weak password can be retried.
+        let probe = self
+            .db
+            .email_token_by_hash(&crate::tokens::hash_token(token))
+            .await?
+            .filter(|t| t.purpose == purpose::RESET_PASSWORD && t.used_at.is_none());
+        let Some(probe) = probe else {
+            return Err(CoreError::Invalid(
+                "This link is invalid or has expired. Request a new one.".into(),
+            ));
+        };
+        let owner = self.user_or_404(probe.user_id).await?;
+        let hash = self.check_new(&owner, new_password).await?;
+        let (_t, user, mut tx) = self
+            .consume_mail_token(token, purpose::RESET_PASSWORD)
+            .await?;
+        let now = self.now();
+        tx.set_password(user.id, &hash, now).await?;
+        let sessions = tx.end_sessions(user.id, None, now).await?;
+        let tokens = tx.revoke_all_tokens(user.id, now).await?;
+        tx.invalidate_email_tokens(
+            user.id,
+            &[
+                purpose::RESET_PASSWORD,
+                purpose::VERIFY_EMAIL,
+                purpose::CONFIRM_2FA_EMAIL,
+            ],
+            now,
+        )
+        .await?;
+        let mails = notice(
+            &notice_recipients(&tx.emails(user.id).await?),
+            "Your password was changed",
+            &format!(
+                "The password of the account {} was reset. Every session was logged out and {tokens} API token(s) were revoked.",
+                user.username
+            ),
+        );
+        let ev = self.user_event(
+            "account:password:reset",
+            &user,
+            meta,
+            serde_json::json!({"sessions_ended": sessions, "tokens_revoked": tokens}),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(user)
+    }
+
+    /// Change the password while logged in (the current session stays; all others and every API
+    /// token end).
+    pub async fn change_password(
+        &self,
+        session: &SessionInfo,
+        old: &str,
+        new: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let user = self.user_or_404(session.user.id).await?;
+        let bucket = format!("login:user:{}", user.username.to_lowercase());
+        self.rate_check(
+            &bucket,
+            ratelimit::LOGIN_USER,
+            "There have been too many unsuccessful attempts.",
+        )
+        .await?;
+        let ok = user
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| verify_secret(h, old));
+        if !ok {
+            self.rate_hit(&bucket).await?;
+            return Err(CoreError::Forbidden(
+                "The current password is incorrect.".into(),
+            ));
+        }
+        let hash = self.check_new(&user, new).await?;
+        let now = self.now();
+        let mut tx = self.db.begin_account().await?;
+        tx.set_password(user.id, &hash, now).await?;
+        let sessions = tx.end_sessions(user.id, Some(session.id), now).await?;
+        let tokens = tx.revoke_all_tokens(user.id, now).await?;
+        tx.invalidate_email_tokens(
+            user.id,
+            &[
+                purpose::RESET_PASSWORD,
+                purpose::VERIFY_EMAIL,
+                purpose::CONFIRM_2FA_EMAIL,
+            ],
+            now,
+        )
+        .await?;
+        tx.set_reauth(session.id, now).await?;
+        let mails = notice(
+            &notice_recipients(&tx.emails(user.id).await?),
+            "Your password was changed",
+            &format!(
+                "The password of the account {} was changed. Other sessions were logged out and {tokens} API token(s) were revoked.",
+                user.username
+            ),
+        );
+        let ev = self.user_event(
+            "account:password:change",
+            &user,
+            meta,
+            serde_json::json!({"sessions_ended": sessions, "tokens_revoked": tokens}),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! Server-side sessions: a random secret in the cookie, its SHA-256 in the database; idle and
+//! absolute timeouts; a re-authentication time for sensitive changes.
+
+use strongroom_store::model::{Session, User};
+use strongroom_store::{AccountTx, NewSession};
+
+use crate::accounts::random_secret;
+use crate::tokens::hash_token;
+use crate::{CoreError, RequestMeta, Services};
+
+/// What a completed login hands the web layer.
+#[derive(Debug, Clone)]
+pub struct SessionGrant {
+    /// The cookie value (shown once; only its hash is stored).
+    pub secret: String,
+    pub user: User,
+}
+
+/// A live session, as the web layer sees it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub user: User,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub reauth_at: i64,
+    /// The login passed a second factor (or a passkey).
+    pub two_factor_ok: bool,
+    /// 2FA is required and the account has none: only enrolment is allowed.
+    pub restricted_to_2fa_enrolment: bool,
+}
+
+/// The message when a sensitive change needs a fresh password or code.
+pub const REAUTH_REQUIRED: &str = "Confirm your password to continue.";
+
+impl Services {
+    /// Create a session inside an account change; returns the cookie secret and the row id.
+    pub(crate) async fn open_session(
+        &self,
+        tx: &mut AccountTx,
+        user_id: i64,
+        two_factor_ok: bool,
+        meta: &RequestMeta,
+    ) -> Result<(String, i64), CoreError> {
+        let secret = random_secret(32);
+        let id = tx
+            .insert_session(&NewSession {
+                secret_hash: hash_token(&secret),
+                user_id,
+                csrf_token: random_secret(32),
+                at: self.now(),
+                two_factor_ok,
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+            })
+            .await?;
+        Ok((secret, id))
+    }
+
+    fn session_alive(&self, s: &Session, now: i64) -> bool {
+        let idle = i64::try_from(self.settings.session_idle_minutes)
+            .unwrap_or(i64::MAX / 60_000_000)
+            .saturating_mul(60_000_000);
+        let absolute = i64::try_from(self.settings.session_absolute_hours)
+            .unwrap_or(i64::MAX / 3_600_000_000)
+            .saturating_mul(3_600_000_000);
+        s.ended_at.is_none()
+            && now.saturating_sub(s.last_seen_at) < idle
+            && now.saturating_sub(s.created_at) < absolute
+    }
+
+    /// The live session behind a cookie value, with timeouts applied and activity recorded.
+    /// Frozen or deleted accounts have no sessions.
+    pub async fn session(&self, secret: &str) -> Result<Option<SessionInfo>, CoreError> {
+        if secret.is_empty() || secret.len() > 200 {
+            return Ok(None);
+        }
+        let Some(s) = self.db.session_by_hash(&hash_token(secret)).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        if !self.session_alive(&s, now) {
+            return Ok(None);
+        }
+        let Some(user) = self.db.user_by_id(s.user_id).await? else {
+            return Ok(None);
+        };
+        if user.frozen_at.is_some() || user.deleted_at.is_some() {
+            return Ok(None);
+        }
+        self.db.touch_session(s.id, now).await?;
+        let restricted = self.settings.require_2fa && !self.has_two_factor(user.id).await?;
+        Ok(Some(SessionInfo {
+            id: s.id,
+            user,
+            csrf_token: s.csrf_token,
+            created_at: s.created_at,
+            last_seen_at: now,
+            reauth_at: s.reauth_at,
+            two_factor_ok: s.two_factor_ok,
+            restricted_to_2fa_enrolment: restricted,
+        }))
+    }
+
+    /// End the session behind a cookie value (nothing happens for an unknown one).
+    pub async fn logout(&self, secret: &str, meta: &RequestMeta) -> Result<(), CoreError> {
+        let Some(s) = self.db.session_by_hash(&hash_token(secret)).await? else {
+            return Ok(());
+        };
+        let Some(user) = self.db.user_by_id(s.user_id).await? else {
+            return Ok(());
+        };
+        let mut tx = self.db.begin_account().await?;
+        if tx.end_session(user.id, s.id, self.now()).await? {
+            let ev = self.user_event(
+                "account:logout",
+                &user,
+                meta,
+                serde_json::json!({"session_id": s.id}),
+            );
+            tx.commit(&[ev], &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn list_sessions(&self, user_id: i64) -> Result<Vec<Session>, CoreError> {
+        let now = self.now();
+        Ok(self
+            .db
+            .sessions_of(user_id)
+            .await?
+            .into_iter()
+            .filter(|s| self.session_alive(s, now))
+            .collect())
+    }
+
+    /// End one of the user's sessions (404 for anyone else's).
+    pub async fn end_session(
+        &self,
+        user_id: i64,
+        session_id: i64,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let user = self.user_or_404(user_id).await?;
+        let mut tx = self.db.begin_account().await?;
+        if !tx.end_session(user_id, session_id, self.now()).await? {
+            return Err(CoreError::NotFound("No such session.".into()));
+        }
+        let ev = self.user_event(
+            "account:session:end",
+            &user,
+            meta,
+            serde_json::json!({"session_id": session_id}),
+        );
+        tx.commit(&[ev], &[]).await?;
+        Ok(())
+    }
+
+    /// Whether a sensitive change in this session needs a fresh password or code first.
+    pub fn needs_reauth(&self, session: &SessionInfo) -> bool {
+        let window = i64::try_from(self.settings.reauth_minutes)
+            .unwrap_or(0)
+            .saturating_mul(60_000_000);
+        self.now().saturating_sub(session.reauth_at) >= window
+    }
+
+    /// Refuse a sensitive change when the session's proof of identity is too old.
+    pub(crate) fn require_recent_auth(&self, session: &SessionInfo) -> Result<(), CoreError> {
+        if self.needs_reauth(session) {
+            return Err(CoreError::Forbidden(REAUTH_REQUIRED.into()));
+        }
+        Ok(())
+    }
+
+    /// Prove identity again with the password or a TOTP code; sets `reauth_at`.
+    pub async fn reauthenticate(
+        &self,
+        session: &SessionInfo,
+        password_or_code: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let user = &session.user;
+        let bucket = format!("2fa:user:{}", user.id);
+        self.rate_check(
+            &bucket,
+            crate::ratelimit::TWO_FACTOR_USER,
+            "Too many failed attempts.",
+        )
+        .await?;
+        let by_password = user.password_disabled.is_none()
+            && user
+                .password_hash
+                .as_deref()
+                .is_some_and(|h| crate::passwords::verify_secret(h, password_or_code));
+        let ok = by_password || self.totp_accepts(user.id, password_or_code).await?;
+        if !ok {
+            self.rate_hit(&bucket).await?;
+            return Err(CoreError::Forbidden(
+                "The password or code is incorrect.".into(),
+            ));
+        }
+        let mut tx = self.db.begin_account().await?;
+        tx.set_reauth(session.id, self.now()).await?;
+        let ev = self.user_event(
+            "account:reauthenticate",
+            user,
+            meta,
+            serde_json::json!({"session_id": session.id, "with": if by_password { "password" } else { "totp" }}),
+        );
+        tx.commit(&[ev], &[]).await?;
+        Ok(())
+    }
+}
