@@ -57,7 +57,23 @@ pub fn router(state: AppState) -> Router {
             "/account/two-factor/",
             get(accounts::two_factor_page).post(accounts::two_factor_submit),
         )
+        .route(
+            "/account/webauthn/login/begin/",
+            post(accounts::webauthn_login_begin),
+        )
+        .route(
+            "/account/webauthn/login/finish/",
+            post(accounts::webauthn_login_finish),
+        )
         .route("/account/logout/", post(accounts::logout))
+        .route(
+            "/account/confirm-two-factor/",
+            get(accounts::confirm_two_factor),
+        )
+        .route(
+            "/account/freeze/",
+            get(accounts::freeze_page).post(accounts::freeze_submit),
+        )
         .route(
             "/account/register/",
             get(accounts::register_page).post(accounts::register_submit),
@@ -91,6 +107,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/manage/account/recovery-codes/",
             post(manage::recovery_codes_post),
+        )
+        .route(
+            "/manage/account/webauthn/begin/",
+            post(manage::webauthn_begin),
+        )
+        .route(
+            "/manage/account/webauthn/finish/",
+            post(manage::webauthn_finish),
         )
         .route(
             "/manage/account/webauthn/remove/",

@@ -18,6 +18,11 @@
   }
   function creationOptions(pk) {
     pk.challenge = b64urlToBuf(pk.challenge);
+    // a passkey must be discoverable to log in without a username
+    pk.authenticatorSelection = pk.authenticatorSelection || {};
+    if (pk.authenticatorSelection.residentKey !== "required") {
+      pk.authenticatorSelection.residentKey = "preferred";
+    }
     pk.user.id = b64urlToBuf(pk.user.id);
     (pk.excludeCredentials || []).forEach(function (c) { c.id = b64urlToBuf(c.id); });
     return pk;
@@ -46,11 +51,41 @@
       body: JSON.stringify(body || {})
     }).then(function (res) {
       return res.json().catch(function () { return {}; }).then(function (data) {
+        if (data.redirect && !res.ok) { window.location.assign(data.redirect); throw new Error(data.error || "redirecting"); }
         if (!res.ok) throw new Error(data.error || ("The server answered " + res.status));
         return data;
       });
     });
   }
+  // recovery codes made with a first security key: shown once, in the page (text only)
+  function showCodes(codes, next) {
+    var main = document.getElementById("main");
+    while (main.firstChild) main.removeChild(main.firstChild);
+    var section = document.createElement("section");
+    section.className = "panel narrow";
+    var h = document.createElement("h1");
+    h.textContent = "Your recovery codes";
+    var warn = document.createElement("p");
+    warn.className = "warning";
+    warn.textContent = "Save these codes somewhere safe now. They are shown only once. Each works once.";
+    var list = document.createElement("ul");
+    list.className = "codes";
+    list.id = "recovery-codes";
+    codes.forEach(function (c) {
+      var li = document.createElement("li"), code = document.createElement("code");
+      code.textContent = c;
+      li.appendChild(code);
+      list.appendChild(li);
+    });
+    var done = document.createElement("a");
+    done.className = "button";
+    done.id = "recovery-done";
+    done.href = next;
+    done.textContent = "I have saved them";
+    section.appendChild(h); section.appendChild(warn); section.appendChild(list); section.appendChild(done);
+    main.appendChild(section);
+  }
+
   function run(button) {
     var status = document.getElementById("webauthn-status");
     var say = function (msg) { if (status) status.textContent = msg; };
@@ -76,6 +111,11 @@
         return post(button.getAttribute("data-finish"), csrf, { state_id: begin.state_id, next: button.getAttribute("data-next") || "", response: credentialJson(cred) });
       });
     }).then(function (done) {
+      var codes = done.recovery_codes || [];
+      if (codes.length) {
+        showCodes(codes, done.redirect || "/");
+        return;
+      }
       say("Done.");
       window.location.assign(done.redirect || "/");
     }).catch(function (err) {

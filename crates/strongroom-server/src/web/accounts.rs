@@ -1,24 +1,33 @@
 //! Account pages for people not (fully) logged in: register, verify email, log in (password,
-//! then a second factor; or a passkey alone), log out, forgot and reset password.
+//! then a second factor; or a passkey alone), log out, forgot and reset password, and the
+//! links mailed by core (confirm two-factor, "this wasn't me").
 
 use axum::Form;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
+use strongroom_core::{CoreError, LoginStep, SessionGrant};
 
 use super::errors::WebError;
 use super::redirect::safe_next;
-use super::session::clear_session_cookie;
-use super::{PageCx, csrf, see_other, session};
+use super::session::{SESSION_COOKIE, clear_session_cookie, set_session_cookie, short_cookie};
+use super::{Meta, PageCx, csrf, json, json_error, see_other, session};
 use crate::state::AppState;
+
+/// The cookie that carries the login ticket between the password and the second factor
+/// (`<ticket>.<methods>`, methods a subset of `t` TOTP, `w` WebAuthn, `r` recovery codes).
+pub(crate) const TICKET_COOKIE: &str = "__Host-strongroom-2fa";
 
 /// `?next=` of the login pages.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct NextQuery {
     #[serde(default)]
     next: Option<String>,
+    #[serde(default)]
+    second_factor: Option<String>,
 }
 
 /// `?token=` of the links in mail.
@@ -29,7 +38,6 @@ pub(crate) struct TokenQuery {
 }
 
 /// Any form: every field optional, so a missing CSRF token is a 403, not a 422.
-#[allow(dead_code)] // fields are read once the backend's account functions exist
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct AccountForm {
     #[serde(default)]
@@ -54,12 +62,29 @@ pub(crate) struct AccountForm {
     pub recovery_code: Option<String>,
 }
 
-/// The answer to an action whose backend function is not there yet.
-pub(crate) fn not_available() -> WebError {
-    WebError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "This action is not available on this server yet.",
-    )
+fn field(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// A form error shown on the form itself (4xx), anything else as an error page.
+fn form_error(e: CoreError) -> Result<(StatusCode, String), WebError> {
+    let w = WebError::from(e);
+    if w.status.is_client_error() && w.status != StatusCode::TOO_MANY_REQUESTS {
+        Ok((w.status, w.message))
+    } else {
+        Err(w)
+    }
+}
+
+/// Log `grant` in: its cookie, the end of any ticket, and where to go.
+fn logged_in(grant: &SessionGrant, next: &str) -> Result<Response, WebError> {
+    Ok(see_other(
+        next,
+        vec![
+            set_session_cookie(&grant.secret)?,
+            short_cookie(TICKET_COOKIE, "", 0)?,
+        ],
+    ))
 }
 
 /// `GET /account/login/`
@@ -80,11 +105,61 @@ pub(crate) async fn login_page(
 pub(crate) async fn login_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(_q): Query<NextQuery>,
+    Meta(meta): Meta,
+    Query(q): Query<NextQuery>,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, WebError> {
     csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
-    Err(not_available())
+    let next = safe_next(q.next.as_deref());
+    let username = field(&form.username).trim();
+    match state
+        .services
+        .login_password(username, field(&form.password), &meta)
+        .await
+    {
+        Ok(LoginStep::Done(grant)) => logged_in(&grant, &next),
+        Ok(LoginStep::EnrolTwoFactor(grant)) => logged_in(&grant, "/manage/account/two-factor/"),
+        Ok(LoginStep::NeedTwoFactor { ticket, methods }) => {
+            let mut flags = String::new();
+            for (on, c) in [
+                (methods.totp, 't'),
+                (methods.webauthn, 'w'),
+                (methods.recovery_codes, 'r'),
+            ] {
+                if on {
+                    flags.push(c);
+                }
+            }
+            let target = format!(
+                "/account/two-factor/?next={}",
+                form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            );
+            Ok(see_other(
+                &target,
+                vec![short_cookie(
+                    TICKET_COOKIE,
+                    &format!("{ticket}.{flags}"),
+                    300,
+                )?],
+            ))
+        }
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let cx = PageCx::load(&state, &headers).await?;
+            cx.render_status(
+                status,
+                "login.html",
+                context! { next => next, username => username, error => message },
+            )
+        }
+    }
+}
+
+/// The ticket and method flags from the ticket cookie.
+fn ticket(headers: &HeaderMap) -> Option<(String, String)> {
+    let raw = session::cookie(headers, TICKET_COOKIE)?;
+    let (t, flags) = raw.rsplit_once('.').unwrap_or((raw.as_str(), ""));
+    Some((t.to_owned(), flags.to_owned()))
 }
 
 /// `GET /account/two-factor/`
@@ -93,38 +168,156 @@ pub(crate) async fn two_factor_page(
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, WebError> {
-    let cx = PageCx::load(&state, &headers).await?;
     let next = safe_next(q.next.as_deref());
-    if session::cookie(&headers, TICKET_COOKIE).is_none() {
+    let Some((_, flags)) = ticket(&headers) else {
         return Ok(see_other("/account/login/", Vec::new()));
-    }
-    cx.render(
+    };
+    let cx = PageCx::load(&state, &headers).await?;
+    render_two_factor(cx, StatusCode::OK, &next, &flags, None)
+}
+
+fn render_two_factor(
+    cx: PageCx,
+    status: StatusCode,
+    next: &str,
+    flags: &str,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    cx.render_status(
+        status,
         "two_factor.html",
         context! {
             next => next,
-            methods => context! { totp => true, webauthn => true, recovery => true },
+            error => error,
+            methods => context! {
+                totp => flags.contains('t'),
+                webauthn => flags.contains('w'),
+                recovery => flags.contains('r') || flags.is_empty(),
+            },
         },
     )
 }
-
-/// The cookie that carries the login ticket between the password and the second factor.
-pub(crate) const TICKET_COOKIE: &str = "__Host-strongroom-2fa";
 
 /// `POST /account/two-factor/`
 pub(crate) async fn two_factor_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(_q): Query<NextQuery>,
+    Meta(meta): Meta,
+    Query(q): Query<NextQuery>,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, WebError> {
     csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
-    Err(not_available())
+    let next = safe_next(q.next.as_deref());
+    let Some((t, flags)) = ticket(&headers) else {
+        return Ok(see_other("/account/login/", Vec::new()));
+    };
+    let result = match field(&form.method) {
+        "recovery" => {
+            state
+                .services
+                .login_recovery_code(&t, field(&form.recovery_code), &meta)
+                .await
+        }
+        _ => {
+            state
+                .services
+                .login_totp(&t, field(&form.totp_code), &meta)
+                .await
+        }
+    };
+    match result {
+        Ok(grant) => logged_in(&grant, &next),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let cx = PageCx::load(&state, &headers).await?;
+            render_two_factor(cx, status, &next, &flags, Some(message))
+        }
+    }
+}
+
+/// Body of the WebAuthn finish calls.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct WebauthnFinish {
+    #[serde(default)]
+    pub state_id: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub next: String,
+    #[serde(default)]
+    pub response: serde_json::Value,
+}
+
+/// The CSRF token of a JSON call (header `X-CSRF-Token`).
+pub(crate) fn header_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
+}
+
+/// `{"state_id": …, "options": <challenge>}`
+pub(crate) fn challenge_json(challenge: &str, state_id: &str) -> Result<Response, WebError> {
+    let options: serde_json::Value = serde_json::from_str(challenge).map_err(WebError::internal)?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "state_id": state_id, "options": options }),
+    ))
+}
+
+/// `POST /account/webauthn/login/begin/` (`?second_factor=1` after the password step)
+pub(crate) async fn webauthn_login_begin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let run = async {
+        csrf::check_post(&state, &headers, None, header_token(&headers))?;
+        let t = match q.second_factor.as_deref() {
+            Some(_) => Some(
+                ticket(&headers)
+                    .ok_or_else(|| WebError::forbidden("Log in with your password first."))?
+                    .0,
+            ),
+            None => None,
+        };
+        let (challenge, state_id) = state.services.webauthn_login_start(t.as_deref()).await?;
+        challenge_json(&challenge, &state_id)
+    };
+    run.await.unwrap_or_else(json_error)
+}
+
+/// `POST /account/webauthn/login/finish/`
+pub(crate) async fn webauthn_login_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        csrf::check_post(&state, &headers, None, header_token(&headers))?;
+        let body: WebauthnFinish = serde_json::from_slice(&body)
+            .map_err(|_| WebError::new(StatusCode::BAD_REQUEST, "Malformed request."))?;
+        let grant = state
+            .services
+            .webauthn_login_finish(&body.state_id, &body.response.to_string(), &meta)
+            .await?;
+        let next = safe_next(
+            Some(&body.next)
+                .filter(|n| !n.is_empty())
+                .map(String::as_str),
+        );
+        let mut resp = json(StatusCode::OK, &serde_json::json!({ "redirect": next }));
+        let h = resp.headers_mut();
+        h.append(header::SET_COOKIE, set_session_cookie(&grant.secret)?);
+        h.append(header::SET_COOKIE, short_cookie(TICKET_COOKIE, "", 0)?);
+        Ok::<_, WebError>(resp)
+    };
+    run.await.unwrap_or_else(json_error)
 }
 
 /// `POST /account/logout/`
 pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Meta(meta): Meta,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, WebError> {
     let viewer = session::viewer(&state, &headers).await?;
@@ -134,6 +327,9 @@ pub(crate) async fn logout(
         viewer.as_ref(),
         form.csrf_token.as_deref(),
     )?;
+    if let Some(secret) = session::cookie(&headers, SESSION_COOKIE) {
+        state.services.logout(&secret, &meta).await?;
+    }
     Ok(see_other("/", vec![clear_session_cookie()]))
 }
 
@@ -150,20 +346,155 @@ pub(crate) async fn register_page(
 pub(crate) async fn register_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Meta(meta): Meta,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, WebError> {
     csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
-    Err(not_available())
+    let username = field(&form.username).trim();
+    let email = field(&form.email).trim();
+    let result = if field(&form.password) != field(&form.password_confirm) {
+        Err(CoreError::Invalid("The passwords do not match.".into()))
+    } else {
+        state
+            .services
+            .register(username, email, field(&form.password), &meta)
+            .await
+    };
+    let cx = PageCx::load(&state, &headers).await?;
+    match result {
+        Ok(_) => cx.render(
+            "message.html",
+            context! {
+                heading => "Check your email",
+                message => format!("We sent a link to {email}. Follow it to verify your address, then log in."),
+                link => context! { href => "/account/login/", text => "Go to the login page" },
+            },
+        ),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            cx.render_status(
+                status,
+                "register.html",
+                context! { username => username, email => email, error => message },
+            )
+        }
+    }
 }
 
-/// `GET /account/verify-email/?token=`
+/// A page telling the outcome of following a mailed link.
+async fn link_outcome(
+    state: &AppState,
+    headers: &HeaderMap,
+    result: Result<&str, CoreError>,
+    heading: &str,
+    link: (&str, &str),
+) -> Result<Response, WebError> {
+    let cx = PageCx::load(state, headers).await?;
+    match result {
+        Ok(message) => cx.render(
+            "message.html",
+            context! { heading => heading, message => message,
+            link => context! { href => link.0, text => link.1 } },
+        ),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            cx.render_status(
+                status,
+                "message.html",
+                context! { heading => "This link does not work", message => message },
+            )
+        }
+    }
+}
+
+fn query_token(q: &TokenQuery) -> Result<&str, CoreError> {
+    q.token
+        .as_deref()
+        .filter(|t| !t.is_empty() && t.len() <= 200)
+        .ok_or_else(|| CoreError::Invalid("This link is not valid.".into()))
+}
+
+/// `GET /account/verify-email/?token=` (the link in the verification mail)
 pub(crate) async fn verify_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    let result = match query_token(&q) {
+        Ok(t) => state
+            .services
+            .verify_email(t, &meta)
+            .await
+            .map(|_| "Your email address is verified."),
+        Err(e) => Err(e),
+    };
+    link_outcome(
+        &state,
+        &headers,
+        result,
+        "Email verified",
+        ("/account/login/", "Log in"),
+    )
+    .await
+}
+
+/// `GET /account/confirm-two-factor/?token=` (the link that completes a first 2FA enrolment)
+pub(crate) async fn confirm_two_factor(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    let result = match query_token(&q) {
+        Ok(t) => state
+            .services
+            .confirm_2fa_email(t, &meta)
+            .await
+            .map(|_| "Two-factor authentication is now on for your account."),
+        Err(e) => Err(e),
+    };
+    link_outcome(
+        &state,
+        &headers,
+        result,
+        "Two-factor authentication is on",
+        ("/manage/account/two-factor/", "Two-factor settings"),
+    )
+    .await
+}
+
+/// `GET /account/freeze/?token=` ("this wasn't me": asks before freezing)
+pub(crate) async fn freeze_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
-    let _ = (&state, &headers, q.token);
-    Err(not_available())
+    let cx = PageCx::load(&state, &headers).await?;
+    let token = query_token(&q)?.to_owned();
+    cx.render("freeze.html", context! { token => token })
+}
+
+/// `POST /account/freeze/`
+pub(crate) async fn freeze_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Form(form): Form<AccountForm>,
+) -> Result<Response, WebError> {
+    let viewer = session::viewer(&state, &headers).await?;
+    csrf::check_post(
+        &state,
+        &headers,
+        viewer.as_ref(),
+        form.csrf_token.as_deref(),
+    )?;
+    let result = state
+        .services
+        .freeze_from_mail(field(&form.token), &meta)
+        .await
+        .map(|_| "Your account is frozen: every session and API token was ended. Contact an administrator to recover it.");
+    link_outcome(&state, &headers, result, "Account frozen", ("/", "Home")).await
 }
 
 /// `GET /account/forgot-password/`
@@ -175,14 +506,26 @@ pub(crate) async fn forgot_page(
     cx.render("forgot_password.html", context! {})
 }
 
-/// `POST /account/forgot-password/`
+/// `POST /account/forgot-password/` (the same answer whether or not the account exists)
 pub(crate) async fn forgot_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Meta(meta): Meta,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, WebError> {
     csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
-    Err(not_available())
+    state
+        .services
+        .request_password_reset(field(&form.username_or_email), &meta)
+        .await?;
+    let cx = PageCx::load(&state, &headers).await?;
+    cx.render(
+        "message.html",
+        context! {
+            heading => "Check your email",
+            message => "If this account exists and has a verified email address, we sent it a link to reset the password.",
+        },
+    )
 }
 
 /// `GET /account/reset-password/?token=`
@@ -192,13 +535,7 @@ pub(crate) async fn reset_page(
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
     let cx = PageCx::load(&state, &headers).await?;
-    let token = q.token.unwrap_or_default();
-    if token.is_empty() || token.len() > 200 {
-        return Err(WebError::new(
-            StatusCode::BAD_REQUEST,
-            "This reset link is not valid.",
-        ));
-    }
+    let token = query_token(&q)?.to_owned();
     cx.render("reset_password.html", context! { token => token })
 }
 
@@ -206,8 +543,36 @@ pub(crate) async fn reset_page(
 pub(crate) async fn reset_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Meta(meta): Meta,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, WebError> {
     csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
-    Err(not_available())
+    let token = field(&form.token);
+    let result = if field(&form.password) != field(&form.password_confirm) {
+        Err(CoreError::Invalid("The passwords do not match.".into()))
+    } else {
+        state
+            .services
+            .reset_password(token, field(&form.password), &meta)
+            .await
+    };
+    let cx = PageCx::load(&state, &headers).await?;
+    match result {
+        Ok(_) => cx.render(
+            "message.html",
+            context! {
+                heading => "Password changed",
+                message => "Your password was changed. Log in with the new one.",
+                link => context! { href => "/account/login/", text => "Log in" },
+            },
+        ),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            cx.render_status(
+                status,
+                "reset_password.html",
+                context! { token => token, error => message },
+            )
+        }
+    }
 }

@@ -14,6 +14,8 @@ pub(crate) struct WebError {
     pub status: StatusCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// Not an error page but a redirect (to the re-authentication prompt).
+    pub location: Option<String>,
 }
 
 impl WebError {
@@ -22,6 +24,17 @@ impl WebError {
             status,
             message: message.into(),
             retry_after: None,
+            location: None,
+        }
+    }
+
+    /// Send the browser to `path` (a path of this site) instead of showing an error.
+    pub fn redirect(path: &str) -> WebError {
+        WebError {
+            status: StatusCode::SEE_OTHER,
+            message: "Confirm your password to continue.".into(),
+            retry_after: None,
+            location: Some(path.to_owned()),
         }
     }
 
@@ -42,20 +55,6 @@ impl WebError {
     }
 }
 
-/// The seconds at the end of a rate-limit message ("… try again in 120 seconds" → 120).
-pub(crate) fn retry_after_secs(message: &str) -> u64 {
-    let digits: String = message
-        .trim_end_matches(|c: char| !c.is_ascii_digit())
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    digits.parse().unwrap_or(60)
-}
-
 impl From<CoreError> for WebError {
     fn from(e: CoreError) -> Self {
         let status = match &e {
@@ -64,17 +63,22 @@ impl From<CoreError> for WebError {
             CoreError::NotFound(_) => StatusCode::NOT_FOUND,
             CoreError::Conflict(_) => StatusCode::CONFLICT,
             CoreError::Gone(_) => StatusCode::GONE,
-            CoreError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            CoreError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             CoreError::Storage(_) | CoreError::Internal(_) => {
                 return WebError::internal(e);
             }
         };
-        let retry_after =
-            matches!(e, CoreError::TooMany(_)).then(|| retry_after_secs(&e.to_string()));
+        let retry_after = match &e {
+            CoreError::TooMany {
+                retry_after_secs, ..
+            } => Some((*retry_after_secs).max(1)),
+            _ => None,
+        };
         WebError {
             status,
             message: e.to_string(),
             retry_after,
+            location: None,
         }
     }
 }
@@ -87,6 +91,9 @@ impl From<strongroom_store::StoreError> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        if let Some(path) = &self.location {
+            return super::see_other(path, Vec::new());
+        }
         let title = self.status.canonical_reason().unwrap_or("Error");
         let body = super::templates::render(
             "error.html",
@@ -115,20 +122,5 @@ impl IntoResponse for WebError {
         }
         resp.extensions_mut().insert(UiPage);
         resp
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::retry_after_secs;
-
-    #[test]
-    fn retry_after_from_message() {
-        assert_eq!(
-            retry_after_secs("Too many attempts; try again in 300 seconds"),
-            300
-        );
-        assert_eq!(retry_after_secs("locked for 42"), 42);
-        assert_eq!(retry_after_secs("no number"), 60);
     }
 }

@@ -15,9 +15,14 @@ pub(crate) mod redirect;
 pub(crate) mod session;
 pub(crate) mod templates;
 
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::{Value, context};
+use strongroom_core::RequestMeta;
 
 use self::errors::WebError;
 use self::session::Viewer;
@@ -44,12 +49,6 @@ impl PageCx {
             csrf_token,
             set_cookies: set.into_iter().collect(),
         })
-    }
-
-    /// Add a `Set-Cookie` to the response.
-    #[allow(dead_code)] // used once the backend's login functions exist
-    pub fn set_cookie(&mut self, v: HeaderValue) {
-        self.set_cookies.push(v);
     }
 
     /// Render `template` with the page's own context plus `viewer` and `csrf_token`.
@@ -105,4 +104,69 @@ pub(crate) fn see_other(path: &str, cookies: Vec<HeaderValue>) -> Response {
 /// A serde value as a template value.
 pub(crate) fn ser<T: serde::Serialize>(v: &T) -> Value {
     Value::from(minijinja::value::Serde(v))
+}
+
+/// The requester's address and agent, for core's event log.
+pub(crate) struct Meta(pub RequestMeta);
+
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        Ok(Meta(crate::state::request_meta(&parts.headers, peer)))
+    }
+}
+
+/// A JSON answer (the WebAuthn endpoints).
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut resp = (status, value.to_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// A failed JSON request: `{"error": message}` with the error's status.
+pub(crate) fn json_error(e: WebError) -> Response {
+    if let Some(path) = &e.location {
+        return json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({ "error": e.message, "redirect": path }),
+        );
+    }
+    let mut resp = json(e.status, &serde_json::json!({ "error": e.message }));
+    if let Some(s) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// The fixed confirmations shown after a settings change (`?done=<key>`; never reflected text).
+pub(crate) fn done_message(key: Option<&str>) -> Option<&'static str> {
+    Some(match key? {
+        "email-added" => "Email address added. Check your inbox for the verification link.",
+        "email-removed" => "Email address removed.",
+        "email-primary" => "Primary email address changed.",
+        "email-sent" => "Verification email sent.",
+        "password" => "Your password was changed.",
+        "session-ended" => "The session was ended.",
+        "totp-removed" => "The authentication app was removed.",
+        "key-added" => "Security key added.",
+        "key-removed" => "Security key removed.",
+        "token-revoked" => "The token was revoked.",
+        "reauth" => "Thanks, you can continue.",
+        "two-factor-pending" => {
+            "Almost done: follow the link we mailed to your primary address to turn on two-factor authentication."
+        }
+        _ => return None,
+    })
 }

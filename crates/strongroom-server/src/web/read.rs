@@ -223,12 +223,11 @@ pub(crate) async fn project_view(
     }))
 }
 
-/// Every account, for the admin list (the backend's `list_users` is not there yet: empty).
+/// Every account, for the admin list.
 pub(crate) async fn all_users(
     state: &AppState,
 ) -> Result<Vec<strongroom_store::model::User>, WebError> {
-    let _ = state;
-    Ok(Vec::new())
+    Ok(state.services.list_users().await?)
 }
 
 /// Every project with its status and size, for the admin list.

@@ -4,6 +4,8 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
+use strongroom_core::SessionInfo;
+
 use super::errors::WebError;
 use crate::state::AppState;
 
@@ -22,6 +24,22 @@ pub(crate) struct Viewer {
     pub csrf_token: String,
     /// The session may only enrol a second factor (2FA required, none yet).
     pub restricted: bool,
+    /// The session as core sees it (passed back to core's account functions).
+    #[serde(skip)]
+    pub info: SessionInfo,
+}
+
+impl Viewer {
+    fn from_session(info: SessionInfo) -> Viewer {
+        Viewer {
+            user_id: info.user.id,
+            username: info.user.username.clone(),
+            is_admin: info.user.is_admin,
+            csrf_token: info.csrf_token.clone(),
+            restricted: info.restricted_to_2fa_enrolment,
+            info,
+        }
+    }
 }
 
 /// The value of cookie `name` in the request, if any (the first one).
@@ -38,10 +56,17 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `Set-Cookie` for a fresh session.
-#[allow(dead_code)] // used once the backend's login functions exist
 pub(crate) fn set_session_cookie(secret: &str) -> Result<HeaderValue, WebError> {
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={secret}; Secure; HttpOnly; SameSite=Lax; Path=/"
+    ))
+    .map_err(WebError::internal)
+}
+
+/// `Set-Cookie` for a short-lived helper cookie (login ticket), or its removal (`max_age` 0).
+pub(crate) fn short_cookie(name: &str, value: &str, max_age: u32) -> Result<HeaderValue, WebError> {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}"
     ))
     .map_err(WebError::internal)
 }
@@ -58,13 +83,14 @@ pub(crate) async fn viewer(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Viewer>, WebError> {
-    let Some(_secret) = cookie(headers, SESSION_COOKIE) else {
+    let Some(secret) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    // The backend's `Services::session(secret)` (docs/accounts-contract.md) is not there yet:
-    // until it is, no cookie identifies anyone.
-    let _ = state;
-    Ok(None)
+    Ok(state
+        .services
+        .session(&secret)
+        .await?
+        .map(Viewer::from_session))
 }
 
 #[cfg(test)]

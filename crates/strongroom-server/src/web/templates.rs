@@ -54,6 +54,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/token_created.html"),
     ),
     ("admin.html", include_str!("../../templates/admin.html")),
+    ("freeze.html", include_str!("../../templates/freeze.html")),
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock::new(build);
