@@ -115,6 +115,91 @@ const KEYS: &[Key] = &[
         secret: false,
         help: "days after a release's creation during which files may be added",
     },
+    Key {
+        name: "require_2fa",
+        secret: false,
+        help: "two-factor authentication needed for everything but enrolment, and for uploads",
+    },
+    Key {
+        name: "rate_limits",
+        secret: false,
+        help: "enforce login/2FA/mail/registration/project rate limits",
+    },
+    Key {
+        name: "session_idle_minutes",
+        secret: false,
+        help: "a session ends after this long without a request",
+    },
+    Key {
+        name: "session_absolute_hours",
+        secret: false,
+        help: "a session ends this long after login",
+    },
+    Key {
+        name: "reauth_minutes",
+        secret: false,
+        help: "sensitive changes need a password entered this recently",
+    },
+    Key {
+        name: "hibp.url",
+        secret: false,
+        help: "HaveIBeenPwned range API base (empty = off)",
+    },
+    Key {
+        name: "hibp.offline_dir",
+        secret: false,
+        help: "folder of HIBP range files ABCDE.txt",
+    },
+    Key {
+        name: "smtp.host",
+        secret: false,
+        help: "SMTP relay (unset = mail goes to <data>/outbox as .eml files)",
+    },
+    Key {
+        name: "smtp.port",
+        secret: false,
+        help: "SMTP port",
+    },
+    Key {
+        name: "smtp.tls",
+        secret: false,
+        help: "none | starttls | tls",
+    },
+    Key {
+        name: "smtp.username",
+        secret: false,
+        help: "SMTP user",
+    },
+    Key {
+        name: "smtp.password",
+        secret: true,
+        help: "SMTP password",
+    },
+    Key {
+        name: "smtp.from",
+        secret: false,
+        help: "From: of every mail",
+    },
+    Key {
+        name: "webauthn.rp_id",
+        secret: false,
+        help: "WebAuthn relying-party id (default: host of public_url, else localhost)",
+    },
+    Key {
+        name: "webauthn.origin",
+        secret: false,
+        help: "WebAuthn origin (default: public_url, else http://localhost:<port>)",
+    },
+    Key {
+        name: "password.argon2_memory_kib",
+        secret: false,
+        help: "Argon2id memory cost, KiB",
+    },
+    Key {
+        name: "password.argon2_iterations",
+        secret: false,
+        help: "Argon2id passes",
+    },
 ];
 
 /// Command-line overrides.
@@ -141,7 +226,27 @@ pub struct Config {
     pub strict_filenames: bool,
     pub strict_metadata: bool,
     pub release_file_window_days: u64,
+    /// The account-security part of the core's settings.
+    pub accounts: AccountSettings,
     values: BTreeMap<&'static str, (String, Source)>,
+}
+
+/// Account-security settings (sessions, 2FA, breach checks, mail, WebAuthn, rate limits).
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    pub require_2fa: bool,
+    pub rate_limits: bool,
+    pub session_idle_minutes: u64,
+    pub session_absolute_hours: u64,
+    pub reauth_minutes: u64,
+    pub hibp_url: Option<String>,
+    pub hibp_offline_dir: Option<PathBuf>,
+    pub smtp: Option<strongroom_core::SmtpSettings>,
+    pub mail_from: String,
+    pub webauthn_rp_id: String,
+    pub webauthn_origin: String,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
 }
 
 /// Where blobs go.
@@ -267,7 +372,15 @@ impl Config {
         let data = values
             .get("data")
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
-        let defaults: [(&'static str, String); 10] = [
+        let defaults: [(&'static str, String); 18] = [
+            ("require_2fa", "true".into()),
+            ("rate_limits", "true".into()),
+            ("session_idle_minutes", (60 * 12).to_string()),
+            ("session_absolute_hours", (24 * 14).to_string()),
+            ("reauth_minutes", "10".into()),
+            ("hibp.url", "https://api.pwnedpasswords.com/range/".into()),
+            ("password.argon2_memory_kib", (19 * 1024).to_string()),
+            ("password.argon2_iterations", "2".into()),
             ("data", "./strongroom-data".into()),
             ("bind", "127.0.0.1:8080".into()),
             (
@@ -333,7 +446,13 @@ impl Config {
         {
             bail!("public_url: expected an http(s) URL, got '{u}'");
         }
+        let accounts = account_settings(
+            &get,
+            public_url.as_deref(),
+            &get("bind").unwrap_or_default(),
+        )?;
         Ok(Config {
+            accounts,
             data: PathBuf::from(&data),
             bind: get("bind").unwrap_or_default(),
             database,
@@ -396,8 +515,101 @@ impl Config {
             strict_metadata: self.strict_metadata,
             release_file_window_days: self.release_file_window_days,
             public_url: self.public_url.clone(),
+            bind: self.bind.clone(),
+            require_2fa: self.accounts.require_2fa,
+            session_idle_minutes: self.accounts.session_idle_minutes,
+            session_absolute_hours: self.accounts.session_absolute_hours,
+            reauth_minutes: self.accounts.reauth_minutes,
+            hibp_url: self.accounts.hibp_url.clone(),
+            hibp_offline_dir: self.accounts.hibp_offline_dir.clone(),
+            smtp: self.accounts.smtp.clone(),
+            mail_from: self.accounts.mail_from.clone(),
+            outbox_dir: self.data.join("outbox"),
+            webauthn_rp_id: self.accounts.webauthn_rp_id.clone(),
+            webauthn_origin: self.accounts.webauthn_origin.clone(),
+            rate_limits: self.accounts.rate_limits,
+            argon2_memory_kib: self.accounts.argon2_memory_kib,
+            argon2_iterations: self.accounts.argon2_iterations,
         }
     }
+}
+
+fn account_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+    public_url: Option<&str>,
+    bind: &str,
+) -> anyhow::Result<AccountSettings> {
+    let num = |k: &str| parse_u64(k, &get(k).unwrap_or_default());
+    let flag = |k: &str| parse_bool(k, &get(k).unwrap_or_default());
+    let nonempty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    let smtp = match nonempty("smtp.host") {
+        None => None,
+        Some(host) => {
+            let tls = match nonempty("smtp.tls").as_deref().unwrap_or("starttls") {
+                "none" => strongroom_core::SmtpTls::None,
+                "starttls" => strongroom_core::SmtpTls::StartTls,
+                "tls" => strongroom_core::SmtpTls::Tls,
+                other => bail!("smtp.tls: expected none, starttls or tls, got '{other}'"),
+            };
+            let default_port = match tls {
+                strongroom_core::SmtpTls::Tls => 465,
+                strongroom_core::SmtpTls::StartTls => 587,
+                strongroom_core::SmtpTls::None => 25,
+            };
+            let port = match nonempty("smtp.port") {
+                Some(p) => u16::try_from(parse_u64("smtp.port", &p)?)
+                    .with_context(|| format!("smtp.port: out of range: {p}"))?,
+                None => default_port,
+            };
+            Some(strongroom_core::SmtpSettings {
+                host,
+                port,
+                tls,
+                username: nonempty("smtp.username"),
+                password: nonempty("smtp.password"),
+            })
+        }
+    };
+    let public_host = public_url.and_then(|u| url_host(u)).map(str::to_owned);
+    let port = bind.rsplit_once(':').map_or("8080", |(_, p)| p);
+    let webauthn_rp_id = nonempty("webauthn.rp_id")
+        .or(public_host)
+        .unwrap_or_else(|| "localhost".into());
+    let webauthn_origin = nonempty("webauthn.origin")
+        .or_else(|| public_url.map(|u| u.trim_end_matches('/').to_owned()))
+        .unwrap_or_else(|| format!("http://localhost:{port}"));
+    let u32_of = |k: &str| -> anyhow::Result<u32> {
+        u32::try_from(num(k)?).with_context(|| format!("{k}: out of range"))
+    };
+    Ok(AccountSettings {
+        require_2fa: flag("require_2fa")?,
+        rate_limits: flag("rate_limits")?,
+        session_idle_minutes: num("session_idle_minutes")?,
+        session_absolute_hours: num("session_absolute_hours")?,
+        reauth_minutes: num("reauth_minutes")?,
+        hibp_url: nonempty("hibp.url"),
+        hibp_offline_dir: nonempty("hibp.offline_dir").map(PathBuf::from),
+        smtp,
+        mail_from: nonempty("smtp.from").unwrap_or_else(|| {
+            format!(
+                "strongroom <noreply@{}>",
+                public_url.and_then(url_host).unwrap_or("localhost")
+            )
+        }),
+        webauthn_rp_id,
+        webauthn_origin,
+        argon2_memory_kib: u32_of("password.argon2_memory_kib")?,
+        argon2_iterations: u32_of("password.argon2_iterations")?,
+    })
+}
+
+/// The host of an `http(s)://host[:port]/...` URL.
+fn url_host(u: &str) -> Option<&str> {
+    let rest = u.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host.split(':').next()?;
+    (!host.is_empty()).then_some(host)
 }
 
 /// Hide the password in a database URL.
@@ -494,6 +706,55 @@ mod tests {
             redact_url("postgres://u:pw@h/db"),
             "postgres://u:********@h/db"
         );
+    }
+
+    #[test]
+    fn account_settings_and_their_defaults() {
+        let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+        let s = c.core_settings();
+        assert!(s.require_2fa && s.rate_limits);
+        assert_eq!(
+            (
+                s.session_idle_minutes,
+                s.session_absolute_hours,
+                s.reauth_minutes
+            ),
+            (720, 336, 10)
+        );
+        assert_eq!(
+            s.hibp_url.as_deref(),
+            Some("https://api.pwnedpasswords.com/range/")
+        );
+        assert!(s.smtp.is_none());
+        assert_eq!(
+            (s.webauthn_rp_id.as_str(), s.webauthn_origin.as_str()),
+            ("localhost", "http://localhost:8080")
+        );
+        assert_eq!(s.link_base(), "http://127.0.0.1:8080");
+        assert!(s.outbox_dir.ends_with("outbox"));
+        let e = env(&[
+            ("STRONGROOM_REQUIRE_2FA", "false"),
+            ("STRONGROOM_HIBP__URL", ""),
+            ("STRONGROOM_PUBLIC_URL", "https://pypi.example.org/"),
+            ("STRONGROOM_SMTP__HOST", "mail.example.org"),
+            ("STRONGROOM_SMTP__TLS", "tls"),
+            ("STRONGROOM_SMTP__PASSWORD", "hunter2"),
+        ]);
+        let c = Config::load_from(&Flags::default(), &e).expect("config");
+        let s = c.core_settings();
+        assert!(!s.require_2fa);
+        assert!(s.hibp_url.is_none(), "empty turns the online check off");
+        assert_eq!(s.webauthn_rp_id, "pypi.example.org");
+        assert_eq!(s.webauthn_origin, "https://pypi.example.org");
+        assert_eq!(s.link_base(), "https://pypi.example.org");
+        let smtp = s.smtp.expect("smtp");
+        assert_eq!((smtp.port, smtp.tls), (465, strongroom_core::SmtpTls::Tls));
+        assert!(!c.show().contains("hunter2"));
+        let bad = env(&[
+            ("STRONGROOM_SMTP__HOST", "h"),
+            ("STRONGROOM_SMTP__TLS", "ssl3"),
+        ]);
+        assert!(Config::load_from(&Flags::default(), &bad).is_err());
     }
 
     fn tempfile_dir() -> PathBuf {

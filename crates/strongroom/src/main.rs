@@ -1,4 +1,4 @@
-//! The `strongroom` binary: `serve`, `migrate`, `config show`, `user`, `token`, `yank`/`unyank`.
+//! The `strongroom` binary: `serve`, `migrate`, `config show`, `user`, `token`, `yank`/`unyank`, `outbox`.
 
 mod cmd;
 mod config;
@@ -72,6 +72,8 @@ enum Command {
     },
     /// Undo a yank.
     Unyank { project: String, version: String },
+    /// List the mail written to <data>/outbox (when no SMTP relay is configured).
+    Outbox,
 }
 
 #[derive(Subcommand, Debug)]

@@ -123,6 +123,18 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             println!("yanked {project} {version} (serial {serial})");
             Ok(())
         }
+        Command::Outbox => {
+            let dir = config.data.join("outbox");
+            let files = strongroom_core::mail::list_outbox_files(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?;
+            if files.is_empty() {
+                println!("no mail in {}", dir.display());
+            }
+            for f in files {
+                println!("{}\t{}\t{}\t{}", f.date, f.to, f.subject, f.file.display());
+            }
+            Ok(())
+        }
         Command::Unyank { project, version } => {
             let services = open(&config).await?;
             let serial = services

@@ -17,6 +17,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         crate::config::Storage::Local(_) => services.blobs.temp_dir(&temp),
         crate::config::Storage::S3(_) => temp,
     };
+    // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
+    tokio::spawn(services.clone().deliver_outbox_forever());
     let state = strongroom_server::AppState::new(services, temp.clone())
         .context("creating the temp folder")?;
     // Uploads interrupted by a crash leave temp files behind: sweep them now and periodically.
