@@ -920,3 +920,150 @@ async fn undeliverable_mail_is_retried_with_backoff_not_dropped() {
     let pending = h.s.db.outbox_due(i64::MAX, 10).await.expect("due");
     assert!(pending.iter().all(|m| m.attempts == 2), "retried");
 }
+
+/// A minimal SMTP sink: accepts one session at a time, records each message's DATA.
+async fn smtp_sink() -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        let mut messages = Vec::new();
+        while let Ok(Ok((sock, _))) =
+            tokio::time::timeout(std::time::Duration::from_millis(1500), listener.accept()).await
+        {
+            let (r, mut w) = sock.into_split();
+            let mut lines = BufReader::new(r).lines();
+            let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+            let mut data: Option<String> = None;
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(d) = data.as_mut() {
+                    if line == "." {
+                        messages.push(data.take().unwrap_or_default());
+                        let _ = w.write_all(b"250 queued\r\n").await;
+                    } else {
+                        d.push_str(&line);
+                        d.push('\n');
+                    }
+                    continue;
+                }
+                let verb = line.to_ascii_uppercase();
+                let reply: &[u8] = if verb.starts_with("EHLO") || verb.starts_with("HELO") {
+                    b"250 sink\r\n"
+                } else if verb.starts_with("DATA") {
+                    data = Some(String::new());
+                    b"354 go ahead\r\n"
+                } else if verb.starts_with("QUIT") {
+                    let _ = w.write_all(b"221 bye\r\n").await;
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                let _ = w.write_all(reply).await;
+            }
+        }
+        messages
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn mail_goes_out_over_smtp_when_a_relay_is_configured() {
+    let mut h = harness(false).await;
+    h.user("alice").await;
+    let (port, sink) = smtp_sink().await;
+    let mut settings = (*h.s.settings).clone();
+    settings.smtp = Some(crate::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        tls: crate::SmtpTls::None,
+        username: None,
+        password: None,
+    });
+    h.s.settings = Arc::new(settings);
+    let sent = h.s.deliver_outbox().await.expect("deliver");
+    assert!(sent >= 1, "delivered {sent}");
+    assert!(
+        h.s.db
+            .outbox_due(i64::MAX, 10)
+            .await
+            .expect("due")
+            .is_empty(),
+        "nothing left pending"
+    );
+    let messages = sink.await.expect("sink");
+    assert_eq!(messages.len(), sent);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Subject: Verify your email address")
+                && m.contains("To: alice@example.org")),
+        "{messages:?}"
+    );
+    assert!(
+        crate::mail::list_outbox_files(&h.s.settings.outbox_dir)
+            .expect("list")
+            .is_empty(),
+        "no files when SMTP works"
+    );
+}
+
+#[tokio::test]
+async fn webauthn_ceremony_states_are_single_use() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let (challenge, state) = h.s.webauthn_register_start(&info).await.expect("start");
+    let c: serde_json::Value = serde_json::from_str(&challenge).expect("json");
+    assert_eq!(c["publicKey"]["rp"]["id"], "localhost", "{c}");
+    assert!(c["publicKey"]["challenge"].is_string());
+    let r =
+        h.s.webauthn_register_finish(
+            &info,
+            &state,
+            "key",
+            "{\"not\":\"a credential\"}",
+            &meta("192.0.2.1"),
+        )
+        .await;
+    assert!(is_forbidden(&r, "malformed"), "{r:?}");
+    let r =
+        h.s.webauthn_register_finish(&info, &state, "key", "{}", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, "expired"), "the state was used up: {r:?}");
+    // Another user's state is not yours.
+    let b = h.user("bob").await;
+    let (_, bob_state) =
+        h.s.webauthn_register_start(&h.session(&b).await)
+            .await
+            .expect("start");
+    let r =
+        h.s.webauthn_register_finish(&info, &bob_state, "key", "{}", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, "expired"), "{r:?}");
+    // Passwordless: a conditional-mediation challenge; a state answers once, and expires.
+    let (challenge, state) = h.s.webauthn_login_start(None).await.expect("start");
+    assert!(challenge.contains("conditional"), "{challenge}");
+    assert!(
+        h.s.webauthn_login_finish(&state, "garbage", &meta("192.0.2.1"))
+            .await
+            .is_err()
+    );
+    let r =
+        h.s.webauthn_login_finish(&state, "garbage", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, "expired"), "{r:?}");
+    let (_, state) = h.s.webauthn_login_start(None).await.expect("start");
+    h.clock.advance(5 * MIN + 1);
+    let r =
+        h.s.webauthn_login_finish(&state, "garbage", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, "expired"), "{r:?}");
+    // A ticket-bound ceremony needs an account with a key.
+    assert!(
+        h.s.webauthn_login_start(Some("no such ticket"))
+            .await
+            .is_err()
+    );
+}
