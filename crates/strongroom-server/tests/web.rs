@@ -24,8 +24,12 @@ struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-async fn app_with(settings: Settings, trust_proxy: bool) -> TestApp {
+async fn app_with(mut settings: Settings, trust_proxy: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    settings.hibp_url = None;
+    settings.outbox_dir = dir.path().join("outbox");
+    settings.argon2_memory_kib = 1024;
+    settings.argon2_iterations = 1;
     let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
         .unwrap();
@@ -594,5 +598,449 @@ async fn upload_ignores_session_cookies() {
         r.body.contains("Invalid or non-existent authentication"),
         "{}",
         r.body
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// logged-in flows (require_2fa off unless said otherwise)
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn accounts_app(require_2fa: bool) -> TestApp {
+    app_with(
+        Settings {
+            require_2fa,
+            ..Settings::default()
+        },
+        false,
+    )
+    .await
+}
+
+struct Browser {
+    cookies: Vec<String>,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies.join("; ")
+    }
+
+    fn absorb(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all(header::SET_COOKIE) {
+            let pair = v.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            if !v.to_str().unwrap().contains("Max-Age=0") {
+                self.cookies.push(pair);
+            }
+        }
+    }
+
+    async fn get(&mut self, app: &TestApp, path: &str) -> Resp {
+        let r = app
+            .send(
+                Request::get(path)
+                    .header(header::HOST, "localhost:8000")
+                    .header(header::COOKIE, self.cookie_header())
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        self.absorb(&r.headers);
+        r
+    }
+
+    async fn post(&mut self, app: &TestApp, path: &str, body: &str) -> Resp {
+        let cookie = self.cookie_header();
+        let r = app
+            .post_form(
+                path,
+                &[("origin", ORIGIN), ("cookie", cookie.as_str())],
+                body,
+            )
+            .await;
+        self.absorb(&r.headers);
+        r
+    }
+
+    async fn login(app: &TestApp, username: &str) -> (Browser, String) {
+        let mut b = Browser {
+            cookies: Vec::new(),
+        };
+        let page = b.get(app, "/account/login/").await;
+        let token = form_token(&page.body);
+        let r = b
+            .post(
+                app,
+                "/account/login/",
+                &format!(
+                    "csrf_token={token}&username={username}&password={}",
+                    enc(PASSWORD)
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert!(b.cookie_header().contains("__Host-strongroom-session="));
+        let set = r
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        let session = set
+            .iter()
+            .find(|c| c.starts_with("__Host-strongroom-session="))
+            .unwrap();
+        for part in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(session.contains(part), "{session}");
+        }
+        let location = r.headers[header::LOCATION].to_str().unwrap().to_owned();
+        let page = b.get(app, "/manage/account/").await;
+        let csrf = if page.status == StatusCode::OK {
+            form_token(&page.body)
+        } else {
+            String::new()
+        };
+        let _ = location;
+        (b, csrf)
+    }
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+async fn user(app: &TestApp, name: &str) -> strongroom_store::model::User {
+    app.services
+        .create_user(
+            name,
+            &format!("{name}@example.org"),
+            PASSWORD,
+            false,
+            &RequestMeta::default(),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn login_session_settings_and_logout() {
+    let app = accounts_app(false).await;
+    let alice = user(&app, "alice").await;
+    let (mut b, csrf) = Browser::login(&app, "alice").await;
+    assert!(!csrf.is_empty());
+
+    let account = b.get(&app, "/manage/account/").await;
+    assert_eq!(account.status, StatusCode::OK);
+    assert!(account.body.contains("alice@example.org"));
+    assert!(account.body.contains("this session"));
+    assert!(account.body.contains("account:login"), "{}", account.body);
+
+    // the anonymous CSRF token is not accepted for a logged-in user's form
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/",
+            "csrf_token=deadbeef&name=x",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // create a token: shown once
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/",
+            &format!("csrf_token={csrf}&name=ci&scope=&expires_days=30"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("strongroom-"), "{}", r.body);
+    let tokens = app.services.tokens_of(alice.id).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    let list = b.get(&app, "/manage/account/tokens/").await;
+    assert!(list.body.contains(">ci<"));
+    assert!(
+        !list.body.contains("strongroom-"),
+        "the secret is never shown again"
+    );
+
+    // revoke it
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/revoke/",
+            &format!("csrf_token={csrf}&token_id={}", tokens[0].id),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        app.services.tokens_of(alice.id).await.unwrap()[0]
+            .revoked_at
+            .is_some()
+    );
+
+    // the admin area stays hidden from non-admins
+    assert_eq!(
+        b.get(&app, "/admin/users/").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // log out: the old cookie names nobody any more
+    let old = b.cookie_header();
+    let r = b
+        .post(&app, "/account/logout/", &format!("csrf_token={csrf}"))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let mut replay = Browser { cookies: vec![old] };
+    let r = replay.get(&app, "/manage/account/").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/account/login/")
+    );
+}
+
+#[tokio::test]
+async fn admins_see_the_admin_area() {
+    let app = accounts_app(false).await;
+    app.services
+        .create_user(
+            "root",
+            "root@example.org",
+            PASSWORD,
+            true,
+            &RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    user(&app, "bob").await;
+    app.publish(
+        "listed",
+        "1.0",
+        &metadata("listed", "1.0", "s", "d", "text/plain"),
+    )
+    .await;
+    let (mut b, _) = Browser::login(&app, "root").await;
+    let users = b.get(&app, "/admin/users/").await;
+    assert_eq!(users.status, StatusCode::OK);
+    assert!(users.body.contains("bob") && users.body.contains("root"));
+    let projects = b.get(&app, "/admin/projects/").await;
+    assert!(projects.body.contains("listed"), "{}", projects.body);
+    assert!(b.get(&app, "/").await.body.contains("href=\"/admin/\""));
+}
+
+#[tokio::test]
+async fn idor_on_tokens_emails_sessions_and_keys_is_a_404() {
+    let app = accounts_app(false).await;
+    let alice = user(&app, "alice").await;
+    user(&app, "bob").await;
+    let (mut a, a_csrf) = Browser::login(&app, "alice").await;
+    let r = a
+        .post(
+            &app,
+            "/manage/account/tokens/",
+            &format!("csrf_token={a_csrf}&name=ci&scope=&expires_days="),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let a_token = app.services.tokens_of(alice.id).await.unwrap()[0].id;
+    let a_email = app.services.db.emails_of(alice.id).await.unwrap()[0].id;
+    let a_session = app.services.list_sessions(alice.id).await.unwrap()[0].id;
+    let before = app.event_count().await;
+
+    let (mut b, b_csrf) = Browser::login(&app, "bob").await;
+    let after_login = app.event_count().await;
+    assert!(after_login >= before);
+    for (path, body) in [
+        (
+            "/manage/account/tokens/revoke/",
+            format!("token_id={a_token}"),
+        ),
+        (
+            "/manage/account/email/",
+            format!("action=remove&email_id={a_email}"),
+        ),
+        (
+            "/manage/account/email/",
+            format!("action=primary&email_id={a_email}"),
+        ),
+        (
+            "/manage/account/email/",
+            format!("action=resend&email_id={a_email}"),
+        ),
+        (
+            "/manage/account/sessions/end/",
+            format!("session_id={a_session}"),
+        ),
+        (
+            "/manage/account/webauthn/remove/",
+            "credential_id=1".to_owned(),
+        ),
+        (
+            "/manage/account/tokens/revoke/",
+            "token_id=not-a-number".to_owned(),
+        ),
+    ] {
+        let r = b
+            .post(&app, path, &format!("csrf_token={b_csrf}&{body}"))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path} {body}: {}", r.body);
+    }
+    // nothing of alice's changed
+    assert!(
+        app.services.tokens_of(alice.id).await.unwrap()[0]
+            .revoked_at
+            .is_none()
+    );
+    assert_eq!(app.services.db.emails_of(alice.id).await.unwrap().len(), 1);
+    assert_eq!(a.get(&app, "/manage/account/").await.status, StatusCode::OK);
+    // and bob's CSRF token does not work in alice's session
+    let r = a
+        .post(
+            &app,
+            "/manage/account/tokens/revoke/",
+            &format!("csrf_token={b_csrf}&token_id={a_token}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_session_without_second_factor_may_only_enrol() {
+    let app = accounts_app(true).await;
+    user(&app, "carol").await;
+    let mut b = Browser {
+        cookies: Vec::new(),
+    };
+    let page = b.get(&app, "/account/login/").await;
+    let token = form_token(&page.body);
+    let r = b
+        .post(
+            &app,
+            "/account/login/",
+            &format!(
+                "csrf_token={token}&username=carol&password={}",
+                enc(PASSWORD)
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/manage/account/two-factor/");
+    let tf = b.get(&app, "/manage/account/two-factor/").await;
+    assert_eq!(tf.status, StatusCode::OK);
+    let csrf = form_token(&tf.body);
+    let r = b.get(&app, "/manage/account/tokens/").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/manage/account/two-factor/");
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/",
+            &format!("csrf_token={csrf}&name=x"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // TOTP enrolment page: a QR code as a data: image and the secret
+    let totp = b.get(&app, "/manage/account/totp/").await;
+    assert_eq!(totp.status, StatusCode::OK, "{}", totp.body);
+    assert!(
+        totp.body.contains("src=\"data:image/svg+xml;base64,"),
+        "{}",
+        totp.body
+    );
+    assert!(totp.body.contains("id=\"totp-secret\""));
+}
+
+#[tokio::test]
+async fn failed_logins_end_in_a_429_with_retry_after() {
+    let app = accounts_app(false).await;
+    user(&app, "dave").await;
+    let mut b = Browser {
+        cookies: Vec::new(),
+    };
+    let page = b.get(&app, "/account/login/").await;
+    let token = form_token(&page.body);
+    let mut last = None;
+    for _ in 0..15 {
+        let r = b
+            .post(
+                &app,
+                "/account/login/",
+                &format!("csrf_token={token}&username=dave&password=wrong-password"),
+            )
+            .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            last = Some(r);
+            break;
+        }
+        assert!(r.status.is_client_error(), "{}", r.status);
+        assert!(r.body.contains("id=\"form-error\""));
+    }
+    let r = last.expect("no 429 after 15 wrong passwords");
+    let secs: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs > 0);
+    assert!(r.body.contains("Please wait"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn register_then_verify_by_the_mailed_link() {
+    let app = accounts_app(true).await;
+    let mut b = Browser {
+        cookies: Vec::new(),
+    };
+    let page = b.get(&app, "/account/register/").await;
+    let token = form_token(&page.body);
+    let pw = enc("a long and unusual passphrase 7");
+    let r = b
+        .post(
+            &app,
+            "/account/register/",
+            &format!("csrf_token={token}&username=erin&email=erin%40example.org&password={pw}&password_confirm={pw}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Check your email"));
+    // mismatched confirmation: the form again, with the error and the typed values
+    let r = b
+        .post(
+            &app,
+            "/account/register/",
+            &format!("csrf_token={token}&username=frank&email=f%40example.org&password={pw}&password_confirm=other"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("do not match") && r.body.contains("value=\"frank\""));
+    // no SMTP configured: the mail is a file in the outbox
+    app.services.deliver_outbox().await.unwrap();
+    let outbox = app.services.settings.outbox_dir.clone();
+    let mut link = None;
+    for entry in std::fs::read_dir(&outbox).unwrap() {
+        // quoted-printable: join soft line breaks, decode `=3D`
+        let text = std::fs::read_to_string(entry.unwrap().path())
+            .unwrap_or_default()
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=");
+        if let Some(at) = text.find("/account/verify-email/?token=") {
+            let rest = &text[at..];
+            link = Some(rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())].to_owned());
+        }
+    }
+    let link = link.expect("a verification mail in the outbox");
+    let r = b.get(&app, &link).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("verified"));
+    let again = b.get(&app, &link).await;
+    assert!(
+        again.status.is_client_error(),
+        "a verification link works once"
     );
 }
