@@ -1067,3 +1067,29 @@ async fn webauthn_ceremony_states_are_single_use() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn the_code_that_proved_a_totp_seed_cannot_log_in() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let enrol = h.s.totp_begin(&info).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&info, &enrol.secret_base32, &code, &meta("192.0.2.1"))
+        .await
+        .expect("confirm");
+    let t = h
+        .mailed_token("alice@example.org", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &meta("192.0.2.1"))
+        .await
+        .expect("confirm mail");
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    let r = h.s.login_totp(&ticket, &code, &meta("192.0.2.1")).await;
+    assert!(is_forbidden(&r, "Invalid authentication code"), "{r:?}");
+    h.clock.advance(30_000_000);
+    let next = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.login_totp(&ticket, &next, &meta("192.0.2.1"))
+        .await
+        .expect("the next step works");
+}

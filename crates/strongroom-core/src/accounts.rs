@@ -539,6 +539,16 @@ impl Services {
             .await?;
         let sessions = tx.end_sessions(user.id, None, now).await?;
         let tokens = tx.revoke_all_tokens(user.id, now).await?;
+        tx.invalidate_email_tokens(
+            user.id,
+            &[
+                purpose::RESET_PASSWORD,
+                purpose::VERIFY_EMAIL,
+                purpose::CONFIRM_2FA_EMAIL,
+            ],
+            now,
+        )
+        .await?;
         let to = notice_recipients(&tx.emails(user.id).await?);
         let mails = notice(
             &to,

@@ -185,6 +185,8 @@ impl Services {
     async fn disable_compromised(&self, user: &User, meta: &RequestMeta) -> Result<(), CoreError> {
         let mut tx = self.db.begin_account().await?;
         tx.disable_password(user.id, "compromised").await?;
+        // Someone else may know the password: nobody stays logged in with it.
+        let sessions = tx.end_sessions(user.id, None, self.now()).await?;
         let link = self
             .issue_mail_token(&mut tx, user.id, None, purpose::RESET_PASSWORD)
             .await?;
@@ -201,7 +203,7 @@ impl Services {
             "account:password:disabled",
             user,
             meta,
-            serde_json::json!({"reason": "compromised"}),
+            serde_json::json!({"reason": "compromised", "sessions_ended": sessions}),
         );
         tx.commit(&[ev], &mails).await?;
         Ok(())

@@ -273,7 +273,9 @@ impl Services {
         let first = !self.has_two_factor(user.id).await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
-        tx.put_totp(user.id, &secret, now, !first).await?;
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        tx.put_totp(user.id, &secret, now, !first, Some(step))
+            .await?;
         let (enrolled, mails) = self
             .finish_enrolment_pub(&mut tx, user, first, "TOTP")
             .await?;
@@ -288,12 +290,6 @@ impl Services {
             serde_json::json!({"recovery_codes_generated": !enrolled.recovery_codes.is_empty()}),
         );
         tx.commit(&[ev], &mails).await?;
-        if !first {
-            // The code that proved the seed is spent.
-            self.db
-                .totp_claim_step(user.id, i64::try_from(step).unwrap_or(i64::MAX))
-                .await?;
-        }
         Ok(enrolled)
     }
 

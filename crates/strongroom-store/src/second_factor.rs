@@ -159,23 +159,26 @@ impl Db {
 }
 
 impl AccountTx {
-    /// Set (replace) the user's TOTP seed.
+    /// Set (replace) the user's TOTP seed; `used_step` is the step of the code that proved it
+    /// (spent, so it cannot log in afterwards).
     pub async fn put_totp(
         &mut self,
         user_id: i64,
         secret: &str,
         at: i64,
         enabled: bool,
+        used_step: Option<i64>,
     ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM totp_secrets WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *self.tx)
             .await?;
         sqlx::query(
-            "INSERT INTO totp_secrets (user_id, secret, last_used_step, created_at, enabled_at) VALUES ($1, $2, NULL, $3, $4)",
+            "INSERT INTO totp_secrets (user_id, secret, last_used_step, created_at, enabled_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(user_id)
         .bind(secret.to_owned())
+        .bind(used_step)
         .bind(at)
         .bind(if enabled { Some(at) } else { None })
         .execute(&mut *self.tx)

@@ -168,7 +168,9 @@ async fn totp_steps_are_claimed_once_and_only_forward() {
     for (name, db, _d) in backends().await {
         let a = user(&db, "alice").await;
         let mut tx = db.begin_account().await.expect("begin");
-        tx.put_totp(a, "SECRET", 1, false).await.expect("put");
+        tx.put_totp(a, "SECRET", 1, false, Some(90))
+            .await
+            .expect("put");
         assert_eq!(
             tx.count_second_factors(a).await.expect("count"),
             0,
