@@ -24,7 +24,15 @@ struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-async fn app_with(mut settings: Settings, trust_proxy: bool) -> TestApp {
+async fn app_with(settings: Settings, trust_proxy: bool) -> TestApp {
+    app_with_clock(settings, trust_proxy, None).await
+}
+
+async fn app_with_clock(
+    mut settings: Settings,
+    trust_proxy: bool,
+    clock: Option<std::sync::Arc<strongroom_core::ManualClock>>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     settings.hibp_url = None;
     settings.outbox_dir = dir.path().join("outbox");
@@ -35,7 +43,10 @@ async fn app_with(mut settings: Settings, trust_proxy: bool) -> TestApp {
         .unwrap();
     db.migrate().await.unwrap();
     let blobs = Blobs::local(dir.path().join("blobs")).unwrap();
-    let services = Services::new(db, blobs, settings);
+    let mut services = Services::new(db, blobs, settings);
+    if let Some(c) = clock {
+        services.clock = c;
+    }
     let state = AppState::new(services.clone(), dir.path().join("tmp"))
         .unwrap()
         .trust_forwarded_proto(trust_proxy);
@@ -1043,4 +1054,92 @@ async fn register_then_verify_by_the_mailed_link() {
         again.status.is_client_error(),
         "a verification link works once"
     );
+}
+
+#[tokio::test]
+async fn sensitive_actions_ask_for_the_password_again() {
+    let clock = std::sync::Arc::new(strongroom_core::ManualClock::new(1_800_000_000_000_000));
+    let app = app_with_clock(
+        Settings {
+            require_2fa: false,
+            ..Settings::default()
+        },
+        false,
+        Some(clock.clone()),
+    )
+    .await;
+    let gina = user(&app, "gina").await;
+    let (mut b, csrf) = Browser::login(&app, "gina").await;
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/",
+            &format!("csrf_token={csrf}&name=ci"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let token_id = app.services.tokens_of(gina.id).await.unwrap()[0].id;
+    clock.advance(11 * 60_000_000);
+    // the revoke is held back: re-authenticate first, then come back
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/revoke/",
+            &format!("csrf_token={csrf}&token_id={token_id}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let prompt = r.headers[header::LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(
+        prompt,
+        "/manage/account/reauth/?next=%2Fmanage%2Faccount%2Ftokens%2F"
+    );
+    assert!(
+        app.services.tokens_of(gina.id).await.unwrap()[0]
+            .revoked_at
+            .is_none()
+    );
+    let page = b.get(&app, &prompt).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Confirm it is you"));
+    let wrong = b
+        .post(&app, &prompt, &format!("csrf_token={csrf}&password=not-it"))
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(wrong.body.contains("id=\"form-error\""));
+    let ok = b
+        .post(
+            &app,
+            &prompt,
+            &format!("csrf_token={csrf}&password={}", enc(PASSWORD)),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers[header::LOCATION], "/manage/account/tokens/");
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/revoke/",
+            &format!("csrf_token={csrf}&token_id={token_id}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers[header::LOCATION],
+        "/manage/account/tokens/?done=token-revoked"
+    );
+    assert!(
+        app.services.tokens_of(gina.id).await.unwrap()[0]
+            .revoked_at
+            .is_some()
+    );
+    // an unsafe next= after re-authentication goes home
+    let r = b
+        .post(
+            &app,
+            "/manage/account/reauth/?next=%2F%2Fevil.com",
+            &format!("csrf_token={csrf}&password={}", enc(PASSWORD)),
+        )
+        .await;
+    assert_eq!(r.headers[header::LOCATION], "/");
 }
