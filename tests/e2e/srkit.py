@@ -322,7 +322,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
         env.update(self.backend.env())
         env.setdefault("RUST_BACKTRACE", "1")
-        env["STRONGROOM_REQUIRE_2FA"] = "false"  # CLI-made accounts upload here; tests that need 2FA pass extra_env
+        env.update(STRONGROOM_REQUIRE_2FA="false", STRONGROOM_RATE_LIMITS="false")  # CLI accounts without 2FA upload many projects; tests of either pass extra_env
         env.update(self.extra_env)
         return env
 
