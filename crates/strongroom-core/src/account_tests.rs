@@ -1093,3 +1093,70 @@ async fn the_code_that_proved_a_totp_seed_cannot_log_in() {
         .await
         .expect("the next step works");
 }
+
+#[tokio::test]
+async fn mail_sending_actions_are_rate_limited() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    // Verification mails: 3 per 6 hours per user.
+    h.s.add_email(&info, "a2@example.org", &meta("192.0.2.1"))
+        .await
+        .expect("add");
+    let e2 =
+        h.s.db
+            .email_by_address("a2@example.org")
+            .await
+            .expect("get")
+            .expect("row")
+            .id;
+    for _ in 0..3 {
+        h.s.resend_verification(info.user.id, e2, &meta("192.0.2.1"))
+            .await
+            .expect("resend");
+    }
+    let r =
+        h.s.resend_verification(info.user.id, e2, &meta("192.0.2.1"))
+            .await;
+    assert!(
+        matches!(r, Err(CoreError::TooMany { retry_after_secs, .. }) if retry_after_secs > 5 * 3600),
+        "{r:?}"
+    );
+    // Address additions: 2 per day per IP.
+    h.s.add_email(&info, "a3@example.org", &meta("192.0.2.1"))
+        .await
+        .expect("second add");
+    let r =
+        h.s.add_email(&info, "a4@example.org", &meta("192.0.2.1"))
+            .await;
+    assert!(matches!(r, Err(CoreError::TooMany { .. })), "{r:?}");
+    assert!(
+        h.s.db
+            .email_by_address("a4@example.org")
+            .await
+            .expect("get")
+            .is_none(),
+        "nothing added"
+    );
+    // Registrations: 10 per hour per IP.
+    for i in 0..9 {
+        h.s.register(
+            &format!("user{i}"),
+            &format!("user{i}@example.org"),
+            PW,
+            &meta("192.0.2.1"),
+        )
+        .await
+        .expect("register");
+    }
+    let r =
+        h.s.register("one-more", "one-more@example.org", PW, &meta("192.0.2.1"))
+            .await;
+    assert!(
+        matches!(r, Err(CoreError::TooMany { .. })),
+        "alice was the 1st, this is the 11th: {r:?}"
+    );
+    h.s.register("one-more", "one-more@example.org", PW, &meta("192.0.2.77"))
+        .await
+        .expect("another IP");
+}
