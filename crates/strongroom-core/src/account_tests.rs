@@ -699,6 +699,23 @@ async fn login_is_rate_limited_per_user_and_per_ip_including_unknown_names() {
     }
     let r = h.s.login_password("alice", PW, &meta("203.0.113.3")).await;
     assert!(matches!(r, Err(CoreError::TooMany { .. })), "{r:?}");
+    // Failures are logged, but a typed unknown name (maybe a password) is not.
+    let events = h.s.db.events(0, 1000).await.expect("events");
+    let failures: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "account:login:failure")
+        .collect();
+    assert_eq!(failures.len(), 20);
+    assert!(
+        failures
+            .iter()
+            .all(|e| e.subject_name.as_deref().is_none_or(|n| n == "alice"))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.details.contains("ghost") && !e.details.contains("wrong password"))
+    );
 }
 
 #[tokio::test]

@@ -96,16 +96,19 @@ impl Services {
                 false
             }
         };
+        let known = user.as_ref().map(|u| (u.id, u.username.clone()));
         let Some(user) = user.filter(|_| ok) else {
             for b in ["login:global", ip_bucket.as_str(), user_bucket.as_str()] {
                 self.rate_hit(b).await?;
             }
+            // An unknown name is not recorded: people type passwords into the username field.
             let tx = self.db.begin_account().await?;
             let ev = strongroom_store::NewEvent {
                 at: self.now(),
                 action: "account:login:failure".into(),
                 subject_kind: "user".into(),
-                subject_name: Some(username.chars().take(64).collect()),
+                subject_id: known.as_ref().map(|k| k.0),
+                subject_name: known.map(|k| k.1),
                 ip: meta.ip.clone(),
                 user_agent: meta.user_agent.clone(),
                 details: serde_json::json!({"reason": "bad credentials"}),
