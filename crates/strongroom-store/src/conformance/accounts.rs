@@ -635,3 +635,51 @@ async fn account_rows_change_only_for_their_owner() {
         assert_eq!(db.list_users().await.expect("users").len(), 2, "{name}");
     }
 }
+
+#[tokio::test]
+async fn spent_and_expired_secrets_are_pruned() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let st = |exp: i64| AuthState {
+            kind: "login_ticket".into(),
+            user_id: Some(a),
+            data: "{}".into(),
+            created_at: 1,
+            expires_at: exp,
+        };
+        db.put_state("old", &st(50)).await.expect("put");
+        db.put_state("live", &st(500)).await.expect("put");
+        let mut tx = db.begin_account().await.expect("begin");
+        let used = tx
+            .insert_email_token("used", a, None, "verify_email", 1, 1000)
+            .await
+            .expect("t");
+        tx.insert_email_token("expired", a, None, "verify_email", 1, 20)
+            .await
+            .expect("t");
+        tx.insert_email_token("fresh", a, None, "verify_email", 1, 1000)
+            .await
+            .expect("t");
+        tx.use_email_token(used, 10).await.expect("use");
+        tx.commit(&[], &[]).await.expect("commit");
+        assert_eq!(db.prune_secrets(100, 30).await.expect("prune"), 3, "{name}");
+        assert!(
+            db.peek_state("live", "login_ticket", 100)
+                .await
+                .expect("peek")
+                .is_some(),
+            "{name}"
+        );
+        assert!(
+            db.email_token_by_hash("fresh")
+                .await
+                .expect("get")
+                .is_some(),
+            "{name}"
+        );
+        assert!(
+            db.email_token_by_hash("used").await.expect("get").is_none(),
+            "{name}"
+        );
+    }
+}
