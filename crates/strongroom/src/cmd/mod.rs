@@ -92,6 +92,12 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
                 user.id,
                 if admin { " as administrator" } else { "" }
             );
+            if config.accounts.require_2fa {
+                eprintln!(
+                    "note: two-factor authentication is required (require_2fa): {} must log in on the web and set it up before uploading",
+                    user.username
+                );
+            }
             Ok(())
         }
         Command::Token {
