@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -51,21 +52,39 @@ def free_port() -> int:
 
 
 class MailSink:
-    """aiosmtpd on 127.0.0.1 writing every mail into a Maildir."""
+    """aiosmtpd on 127.0.0.1 (its own process) writing every mail into a Maildir."""
 
     def __init__(self, root: Path):
-        from aiosmtpd.controller import Controller
-        from aiosmtpd.handlers import Mailbox
-
         self.dir = root / "maildir"
-        for sub in ("tmp", "new", "cur"):
+        for sub in ("tmp", "new", "cur"):  # the Mailbox handler needs all three
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.controller = Controller(Mailbox(str(self.dir)), hostname="127.0.0.1", port=self.port)
-        self.controller.start()
+        self.log = open(root / "aiosmtpd.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+             "-c", "aiosmtpd.handlers.Mailbox", str(self.dir)],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"aiosmtpd exited with {self.proc.returncode}", pytrace=False)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("aiosmtpd did not listen within 20 s", pytrace=False)
 
     def stop(self) -> None:
-        self.controller.stop()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
 
     def messages(self) -> list[email.message.EmailMessage]:
         box = mailbox.Maildir(str(self.dir), factory=None, create=False)
@@ -162,19 +181,32 @@ def web_server(tmp_path):
 # Chromium
 
 
+_BROWSER: dict = {}
+
+
 @pytest.fixture(scope="session")
-def browser():
+def browser(request):
+    """One Chromium for the whole session (test modules import this fixture, so it may be
+    requested under several names; the Playwright driver must start only once)."""
+    if "browser" in _BROWSER:
+        return _BROWSER["browser"]
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install the chromium package (scripts/test.sh does)", pytrace=False)
     try:
         from playwright.sync_api import sync_playwright
-    except ImportError as e:  # pragma: no cover - a broken venv is a failure, not a skip
+    except ImportError as e:  # a broken venv is a failure, not a skip
         pytest.fail(f"playwright is not installed in the test venv: {e}", pytrace=False)
     pw = sync_playwright().start()
     b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield b
-    b.close()
-    pw.stop()
+    _BROWSER.update(browser=b, playwright=pw)
+
+    def close() -> None:
+        _BROWSER.clear()
+        b.close()
+        pw.stop()
+
+    request.session.config.add_cleanup(close)
+    return b
 
 
 class PageProbe:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import pyotp
+import pytest
 
 import srkit
 from browserkit import browser, mail_sink, probe, web_server  # noqa: F401  (fixtures)
@@ -30,6 +31,7 @@ def fresh_totp(secret: str, used: set[str]) -> str:
     raise AssertionError("no fresh TOTP code within 40 s")
 
 
+@pytest.mark.timeout(420)
 def test_register_verify_totp_passkey_tokens_and_upload(web_server, mail_sink, probe, dists, tmp_path):
     srv = web_server({
         "STRONGROOM_REQUIRE_2FA": "true",
@@ -125,6 +127,39 @@ def test_register_verify_totp_passkey_tokens_and_upload(web_server, mail_sink, p
     page.wait_for_url(base + "/")
     assert user in page.inner_text("header")
     assert probe.credentials()[0]["signCount"] >= 1
+
+    def password_step() -> None:
+        page.click("#logout-button")
+        page.wait_for_url(base + "/")
+        page.goto(base + "/account/login/")
+        page.fill("#username", user)
+        page.fill("#password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url("**/account/two-factor/**")
+
+    # password, then the security key as second factor
+    password_step()
+    probe.screenshot("login-second-factor-with-key")
+    page.click("#webauthn-2fa")
+    page.wait_for_url(base + "/")
+    assert user in page.inner_text("header")
+
+    # password, then a recovery code (each works once)
+    password_step()
+    page.click("details summary")
+    page.fill("#recovery_code", codes[0])
+    page.click("#recovery-submit")
+    page.wait_for_url(base + "/")
+    assert user in page.inner_text("header")
+    password_step()
+    page.click("details summary")
+    page.fill("#recovery_code", codes[0])
+    page.click("#recovery-submit")
+    assert page.is_visible("#form-error")
+    probe.console_errors.clear()  # the refused code's 403 page was expected
+    page.fill("#totp_code", fresh_totp(secret, used))
+    page.click("#totp-submit")
+    page.wait_for_url(base + "/")
 
     # account page: emails, sessions, history with time/IP/UA
     page.goto(base + "/manage/account/")
