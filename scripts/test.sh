@@ -205,8 +205,36 @@ setup_venv() {
 
 # ---------------------------------------------------------------------------------------------
 # 3. services
+sweep_stale_services() {
+    # A run killed with SIGKILL cannot stop its services. Each run records its pid (owner.pid) in
+    # the folders it makes; stop the services of runs whose owner is gone. Folders without an
+    # owner record are left alone.
+    local d pid s3pid
+    for d in /tmp/strongroom-pg.*; do
+        [ -f "$d/owner.pid" ] || continue
+        pid=$(cat "$d/owner.pid" 2>/dev/null)
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
+        echo "stopping the PostgreSQL cluster of a killed run ($d)"
+        [ -f "$d/data/postmaster.pid" ] && \
+            timeout 30 "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$d/data" -m immediate -w -t 20 stop >/dev/null 2>&1
+        rm -rf "$d"
+    done
+    for d in "$WORK"/run.*; do
+        [ -f "$d/owner.pid" ] || continue
+        pid=$(cat "$d/owner.pid" 2>/dev/null)
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
+        s3pid=$(cat "$d/s3.pid" 2>/dev/null)
+        if [ -n "$s3pid" ] && tr '\0' ' ' < "/proc/$s3pid/cmdline" 2>/dev/null | grep -q -- "--root $d/s3"; then
+            echo "stopping the S3 server of a killed run ($d)"
+            kill "$s3pid" 2>/dev/null
+        fi
+        rm -rf "$d"
+    done
+}
+
 start_postgres() {
     PG_DIR=$(mktemp -d /tmp/strongroom-pg.XXXXXX)
+    echo $$ > "$PG_DIR/owner.pid"
     [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PG_DIR"
     chmod 700 "$PG_DIR"
     PG_PORT=$(free_port)
@@ -231,11 +259,13 @@ start_s3() {
         cargo build -p strongroom-testkit || die "cannot build strongroom-s3-test-server"
     fi
     RUN_DIR=$(mktemp -d "$WORK/run.XXXXXX")
+    echo $$ > "$RUN_DIR/owner.pid"
     local key="strongroom-test-access" secret="strongroom-test-secret-key-0123456789"
     local bucket="strongroom-test"
     "$bin" --root "$RUN_DIR/s3" --host 127.0.0.1 --port 0 --access-key "$key" --secret-key "$secret" \
         --bucket "$bucket" >"$RUN_DIR/s3.out" 2>"$RUN_DIR/s3.err" &
     S3_PID=$!
+    echo "$S3_PID" > "$RUN_DIR/s3.pid"
     local i url=""
     for i in $(seq 1 300); do
         url=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$RUN_DIR/s3.out" 2>/dev/null | head -1)
@@ -301,6 +331,7 @@ want build && run_stage build cargo build --workspace --all-targets
 
 if want rust || want e2e; then
     log "starting services"
+    sweep_stale_services
     start_postgres
     start_s3
 fi
