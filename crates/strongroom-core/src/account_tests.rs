@@ -1177,3 +1177,77 @@ async fn mail_sending_actions_are_rate_limited() {
         .await
         .expect("another IP");
 }
+
+#[tokio::test]
+async fn uploads_need_a_verified_primary_address_and_2fa_when_required() {
+    let h = harness(true).await;
+    let principal = |name: &'static str| {
+        let s = &h.s;
+        async move {
+            let secret = s
+                .create_token(name, "ci", None, None, &meta("192.0.2.1"))
+                .await
+                .expect("token");
+            s.authenticate_upload(&Credentials::Token(secret))
+                .await
+                .expect("token works")
+        }
+    };
+    // CLI-made: verified address, no 2FA.
+    h.s.create_user("cli", "cli@example.org", PW, false, &meta("192.0.2.1"))
+        .await
+        .expect("cli user");
+    let r = h.s.check_uploader(&principal("cli").await).await;
+    assert!(
+        is_forbidden(
+            &r,
+            "User 'cli' does not have two-factor authentication enabled"
+        ),
+        "{r:?}"
+    );
+    // Registered, never verified.
+    h.s.register("fresh", "fresh@example.org", PW, &meta("192.0.2.1"))
+        .await
+        .expect("register");
+    let r = h.s.check_uploader(&principal("fresh").await).await;
+    assert!(
+        is_forbidden(
+            &r,
+            "User 'fresh' does not have a verified primary email address"
+        ),
+        "{r:?}"
+    );
+    // Verified, with 2FA pending confirmation: still refused; confirmed: allowed.
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let enrol = h.s.totp_begin(&info).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&info, &enrol.secret_base32, &code, &meta("192.0.2.1"))
+        .await
+        .expect("confirm");
+    let p = principal("alice").await;
+    assert!(is_forbidden(&h.s.check_uploader(&p).await, "two-factor"));
+    let t = h
+        .mailed_token("alice@example.org", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &meta("192.0.2.1"))
+        .await
+        .expect("confirm mail");
+    h.s.check_uploader(&p)
+        .await
+        .expect("2FA on: uploads allowed");
+
+    let h = harness(false).await;
+    h.s.create_user("cli", "cli@example.org", PW, false, &meta("192.0.2.1"))
+        .await
+        .expect("cli user");
+    let secret =
+        h.s.create_token("cli", "ci", None, None, &meta("192.0.2.1"))
+            .await
+            .expect("token");
+    let p =
+        h.s.authenticate_upload(&Credentials::Token(secret))
+            .await
+            .expect("token works");
+    h.s.check_uploader(&p).await.expect("require_2fa off");
+}

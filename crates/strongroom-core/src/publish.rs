@@ -66,7 +66,7 @@ impl Services {
 
     /// PyPI's step 7: an account uploads only with a verified primary address and (when 2FA is
     /// required) two-factor authentication enabled.
-    async fn check_uploader(&self, who: &Principal) -> Result<(), CoreError> {
+    pub(crate) async fn check_uploader(&self, who: &Principal) -> Result<(), CoreError> {
         if !self.settings.require_2fa {
             return Ok(());
         }
