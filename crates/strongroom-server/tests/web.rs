@@ -1143,3 +1143,168 @@ async fn sensitive_actions_ask_for_the_password_again() {
         .await;
     assert_eq!(r.headers[header::LOCATION], "/");
 }
+
+/// The last mailed link containing `path`, from the outbox files (quoted-printable undone).
+async fn mailed_link(app: &TestApp, path: &str) -> Option<String> {
+    app.services.deliver_outbox().await.unwrap();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&app.services.settings.outbox_dir).ok()? {
+        let p = entry.ok()?.path();
+        let modified = std::fs::metadata(&p).ok()?.modified().ok()?;
+        let text = std::fs::read_to_string(&p)
+            .unwrap_or_default()
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=");
+        if let Some(at) = text.find(path) {
+            let rest = &text[at..];
+            found.push((
+                modified,
+                p,
+                rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())].to_owned(),
+            ));
+        }
+    }
+    found.sort();
+    found.pop().map(|(_, _, l)| l)
+}
+
+#[tokio::test]
+async fn emails_password_change_and_reset_by_mail() {
+    let app = accounts_app(false).await;
+    let hank = user(&app, "hank").await;
+    let (mut b, csrf) = Browser::login(&app, "hank").await;
+
+    // add a second address: unverified, cannot become primary, can be removed
+    let r = b
+        .post(
+            &app,
+            "/manage/account/email/",
+            &format!("csrf_token={csrf}&action=add&address=hank2%40example.org"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        r.headers[header::LOCATION],
+        "/manage/account/?done=email-added"
+    );
+    let page = b.get(&app, "/manage/account/?done=email-added").await;
+    assert!(page.body.contains("hank2@example.org") && page.body.contains("unverified"));
+    assert!(page.body.contains("Email address added."));
+    let second = app
+        .services
+        .db
+        .emails_of(hank.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.address == "hank2@example.org")
+        .unwrap();
+    let r = b
+        .post(
+            &app,
+            "/manage/account/email/",
+            &format!("csrf_token={csrf}&action=primary&email_id={}", second.id),
+        )
+        .await;
+    assert!(
+        r.status.is_client_error(),
+        "an unverified address cannot be primary: {}",
+        r.status
+    );
+    let r = b
+        .post(
+            &app,
+            "/manage/account/email/",
+            &format!("csrf_token={csrf}&action=remove&email_id={}", second.id),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.services.db.emails_of(hank.id).await.unwrap().len(), 1);
+
+    // change the password: the new one logs in
+    let new_pw = "another quite long passphrase 9";
+    let r = b
+        .post(
+            &app,
+            "/manage/account/password/",
+            &format!(
+                "csrf_token={csrf}&old_password={}&new_password={}&new_password_confirm={}",
+                enc(PASSWORD),
+                enc(new_pw),
+                enc(new_pw)
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let mut fresh = Browser {
+        cookies: Vec::new(),
+    };
+    let page = fresh.get(&app, "/account/login/").await;
+    let t = form_token(&page.body);
+    let r = fresh
+        .post(
+            &app,
+            "/account/login/",
+            &format!("csrf_token={t}&username=hank&password={}", enc(new_pw)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+    // forgot → mailed link → new password
+    let mut anon = Browser {
+        cookies: Vec::new(),
+    };
+    let page = anon.get(&app, "/account/forgot-password/").await;
+    let t = form_token(&page.body);
+    let r = anon
+        .post(
+            &app,
+            "/account/forgot-password/",
+            &format!("csrf_token={t}&username_or_email=hank"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let same = anon
+        .post(
+            &app,
+            "/account/forgot-password/",
+            &format!("csrf_token={t}&username_or_email=nobody-here"),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK);
+    assert_eq!(
+        r.body.replace(&t, ""),
+        same.body.replace(&t, ""),
+        "the answer does not tell whether the account exists"
+    );
+    let link = mailed_link(&app, "/account/reset-password/?token=")
+        .await
+        .expect("a reset mail");
+    let page = anon.get(&app, &link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let reset_token = link.split("token=").nth(1).unwrap().to_owned();
+    let third = "yet another long passphrase 123";
+    let r = anon
+        .post(
+            &app,
+            "/account/reset-password/",
+            &format!(
+                "csrf_token={t}&token={}&password={}&password_confirm={}",
+                enc(&reset_token),
+                enc(third),
+                enc(third)
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Password changed"));
+    let r = anon
+        .post(
+            &app,
+            "/account/login/",
+            &format!("csrf_token={t}&username=hank&password={}", enc(third)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+}

@@ -1,6 +1,7 @@
 //! Project descriptions as PyPI renders them, chosen by `Description-Content-Type`: Markdown
-//! (raw HTML is escaped, never passed through), reStructuredText and plain text (escaped `<pre>`,
-//! readme_renderer's fallback), then an ammonia allow-list over the result. Bounded in size.
+//! (raw HTML is escaped, never passed through), reStructuredText (a safe subset, [`super::rst`];
+//! PyPI's default when no type is given) and plain text (escaped `<pre>`), then an ammonia
+//! allow-list over the result. Bounded in size.
 
 use std::collections::HashSet;
 
@@ -24,8 +25,13 @@ pub(crate) fn render(description: &str, content_type: Option<&str>) -> String {
     }
     match kind.as_str() {
         "text/markdown" => sanitize(&markdown(description)),
-        // No complete rST renderer exists in Rust: readme_renderer's plain-text fallback.
-        _ => preformatted(description),
+        "text/plain" => preformatted(description),
+        // text/x-rst, and PyPI's default for a missing or unknown type
+        _ => match std::panic::catch_unwind(|| super::rst::render(description)) {
+            Ok(html) => sanitize(&html),
+            // a bug in the subset renderer must not lose the page: readme_renderer's fallback
+            Err(_) => preformatted(description),
+        },
     }
 }
 
@@ -111,11 +117,18 @@ mod tests {
     }
 
     #[test]
-    fn rst_and_plain_are_escaped_pre() {
-        for ct in [Some("text/x-rst"), Some("text/plain"), None] {
-            let out = render("Title\n=====\n\n<b>x</b> & y", ct);
-            assert!(out.starts_with("<pre"), "{out}");
+    fn plain_is_escaped_pre_and_rst_a_safe_subset() {
+        let out = render("Title\n=====\n\n<b>x</b> & y", Some("text/plain"));
+        assert!(out.starts_with("<pre"), "{out}");
+        assert!(out.contains("&lt;b&gt;x&lt;/b&gt; &amp; y"), "{out}");
+        for ct in [Some("text/x-rst"), None] {
+            let out = render(
+                "Title\n=====\n\n<b>x</b> & y `l <javascript:alert(1)>`_",
+                ct,
+            );
+            assert!(out.contains("<h1>Title</h1>"), "{out}");
             assert!(out.contains("&lt;b&gt;x&lt;/b&gt; &amp; y"), "{out}");
+            assert!(!out.contains("javascript:"), "{out}");
         }
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod manage;
 pub(crate) mod pages;
 pub(crate) mod read;
 pub(crate) mod redirect;
+pub(crate) mod rst;
 pub(crate) mod session;
 pub(crate) mod templates;
 

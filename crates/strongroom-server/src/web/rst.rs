@@ -1,0 +1,320 @@
+//! A small, safe subset of reStructuredText for project descriptions (no complete rST renderer
+//! exists in Rust): section titles, paragraphs, bullet and enumerated lists, literal blocks
+//! (`::` and `code-block`), block quotes, and inline literals, emphasis, strong emphasis and
+//! `` `text <url>`_ `` links. Other directives and comments are dropped. Every piece of text is
+//! escaped here, and the result still goes through the ammonia allow-list.
+
+use super::describe::escape;
+
+const UNDERLINE: &[u8] = b"=-~^\"'`#*+:._";
+
+fn is_underline(line: &str, min_len: usize) -> bool {
+    let t = line.trim_end();
+    let Some(&first) = t.as_bytes().first() else {
+        return false;
+    };
+    UNDERLINE.contains(&first) && t.len() >= min_len.max(2) && t.bytes().all(|b| b == first)
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+fn list_marker(line: &str) -> Option<(bool, usize)> {
+    let t = line.trim_start_matches(' ');
+    if t.starts_with("- ") || t.starts_with("* ") || t.starts_with("+ ") {
+        return Some((false, indent(line) + 2));
+    }
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &t[digits..];
+    if (digits > 0 || rest.starts_with('#')) && (rest.starts_with(". ") || rest.starts_with("# ")) {
+        return Some((true, indent(line) + digits + 2));
+    }
+    if digits == 0 && rest.starts_with("#. ") {
+        return Some((true, indent(line) + 3));
+    }
+    None
+}
+
+/// Render `src` as HTML (escaped text in a few safe tags).
+pub(crate) fn render(src: &str) -> String {
+    let text = src.replace("\r\n", "\n").replace('\t', "    ");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(src.len() + src.len() / 4);
+    let mut styles: Vec<(u8, bool)> = Vec::new();
+    let mut i = 0;
+    let mut literal_next = false;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.trim().is_empty() {
+            i += 1;
+            continue;
+        }
+        // an indented block: literal after `::`, else a quote
+        if indent(line) > 0 {
+            let base = indent(line);
+            let start = i;
+            while i < lines.len() && (lines[i].trim().is_empty() || indent(lines[i]) >= base.min(1))
+            {
+                if !lines[i].trim().is_empty() && indent(lines[i]) == 0 {
+                    break;
+                }
+                i += 1;
+            }
+            let block: Vec<&str> = lines[start..i]
+                .iter()
+                .map(|l| {
+                    if indent(l) >= base {
+                        &l[base..]
+                    } else {
+                        l.trim_start_matches(' ')
+                    }
+                })
+                .collect();
+            let body = block.join("\n");
+            let body = body.trim_end_matches('\n');
+            if literal_next {
+                out.push_str("<pre><code>");
+                out.push_str(&escape(body));
+                out.push_str("</code></pre>\n");
+            } else {
+                out.push_str("<blockquote>");
+                out.push_str(&render(body));
+                out.push_str("</blockquote>\n");
+            }
+            literal_next = false;
+            continue;
+        }
+        literal_next = false;
+        // directives and comments: `.. code-block::` keeps its body as a literal block
+        if let Some(rest) = line.strip_prefix(".. ") {
+            let code = rest.starts_with("code-block::")
+                || rest.starts_with("code::")
+                || rest.starts_with("sourcecode::");
+            i += 1;
+            // the directive's options (`:linenos:`) are not content
+            while code && i < lines.len() && lines[i].trim_start().starts_with(':') {
+                i += 1;
+            }
+            if code {
+                literal_next = true;
+            } else {
+                while i < lines.len() && (lines[i].trim().is_empty() || indent(lines[i]) > 0) {
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        // section title, with or without an overline
+        let over = is_underline(line, 2)
+            && i + 2 < lines.len()
+            && !lines[i + 1].trim().is_empty()
+            && is_underline(lines[i + 2], lines[i + 1].trim().len());
+        let under = !over && i + 1 < lines.len() && is_underline(lines[i + 1], line.trim().len());
+        if over || under {
+            let (title, ch) = if over {
+                (lines[i + 1].trim(), line.as_bytes()[0])
+            } else {
+                (line.trim(), lines[i + 1].as_bytes()[0])
+            };
+            let style = (ch, over);
+            let level = match styles.iter().position(|s| *s == style) {
+                Some(p) => p + 1,
+                None => {
+                    styles.push(style);
+                    styles.len()
+                }
+            }
+            .min(6);
+            out.push_str(&format!("<h{level}>{}</h{level}>\n", inline(title)));
+            i += if over { 3 } else { 2 };
+            continue;
+        }
+        // lists
+        if let Some((ordered, _)) = list_marker(line) {
+            let tag = if ordered { "ol" } else { "ul" };
+            out.push_str(&format!("<{tag}>\n"));
+            while i < lines.len() {
+                let Some((o, width)) = list_marker(lines[i]) else {
+                    break;
+                };
+                if o != ordered || indent(lines[i]) != 0 {
+                    break;
+                }
+                let mut item = vec![lines[i][width.min(lines[i].len())..].trim()];
+                i += 1;
+                while i < lines.len() && !lines[i].trim().is_empty() && indent(lines[i]) > 0 {
+                    item.push(lines[i].trim());
+                    i += 1;
+                }
+                out.push_str("<li>");
+                out.push_str(&inline(&item.join(" ")));
+                out.push_str("</li>\n");
+                while i < lines.len() && lines[i].trim().is_empty() {
+                    if i + 1 < lines.len() && list_marker(lines[i + 1]).is_some() {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            out.push_str(&format!("</{tag}>\n"));
+            continue;
+        }
+        // a paragraph
+        let start = i;
+        while i < lines.len() && !lines[i].trim().is_empty() && indent(lines[i]) == 0 {
+            if i > start
+                && (i + 1 < lines.len() && is_underline(lines[i + 1], lines[i].trim().len()))
+            {
+                break;
+            }
+            i += 1;
+        }
+        let mut para = lines[start..i].join(" ");
+        if para.ends_with("::") {
+            literal_next = true;
+            para.truncate(para.len() - 1);
+            if para.trim() == ":" {
+                continue;
+            }
+            if para.ends_with(" :") {
+                para.truncate(para.len() - 2);
+            }
+        }
+        out.push_str("<p>");
+        out.push_str(&inline(para.trim()));
+        out.push_str("</p>\n");
+    }
+    out
+}
+
+/// Inline markup of one paragraph; everything else escaped.
+fn inline(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut rest = s;
+    while !rest.is_empty() {
+        if let Some(body) = rest.strip_prefix("``")
+            && let Some(end) = body.find("``")
+        {
+            out.push_str("<code>");
+            out.push_str(&escape(&body[..end]));
+            out.push_str("</code>");
+            rest = &body[end + 2..];
+            continue;
+        }
+        if let Some(body) = rest.strip_prefix('`')
+            && let Some(end) = body.find("`_")
+        {
+            let inner = &body[..end];
+            let after = body[end + 2..].trim_start_matches('_');
+            match (inner.rfind('<'), inner.ends_with('>')) {
+                (Some(lt), true) => {
+                    let url = inner[lt + 1..inner.len() - 1].trim();
+                    let text = inner[..lt].trim();
+                    let text = if text.is_empty() { url } else { text };
+                    out.push_str(&format!("<a href=\"{}\">{}</a>", escape(url), escape(text)));
+                }
+                _ => out.push_str(&escape(inner)),
+            }
+            rest = after;
+            continue;
+        }
+        if let Some(body) = rest.strip_prefix("**")
+            && let Some(end) = body.find("**")
+            && end > 0
+        {
+            out.push_str("<strong>");
+            out.push_str(&escape(&body[..end]));
+            out.push_str("</strong>");
+            rest = &body[end + 2..];
+            continue;
+        }
+        if let Some(body) = rest.strip_prefix('*')
+            && let Some(end) = body.find('*')
+            && end > 0
+            && !body.starts_with(' ')
+        {
+            out.push_str("<em>");
+            out.push_str(&escape(&body[..end]));
+            out.push_str("</em>");
+            rest = &body[end + 1..];
+            continue;
+        }
+        let first = rest.chars().next().map_or(1, char::len_utf8);
+        let next = rest[first..]
+            .find(['`', '*'])
+            .map_or(rest.len(), |p| p + first);
+        out.push_str(&escape(&rest[..next]));
+        rest = &rest[next..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[test]
+    fn the_common_readme_shapes() {
+        let out = render(
+            "=======\nProject\n=======\n\nIntro with ``code``, *em*, **strong** and `a link <https://example.org/>`_.\n\nUsage\n-----\n\nInstall it::\n\n    pip install project\n\n- one\n- two\n  continued\n\n1. first\n2. second\n\n.. code-block:: python\n\n    import project\n\n.. image:: https://example.org/badge.svg\n   :alt: badge\n\n.. a comment\n\nEnd.",
+        );
+        assert!(out.contains("<h1>Project</h1>"), "{out}");
+        assert!(out.contains("<h2>Usage</h2>"), "{out}");
+        assert!(out.contains("<code>code</code>"), "{out}");
+        assert!(
+            out.contains("<em>em</em>") && out.contains("<strong>strong</strong>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<a href=\"https://example.org/\">a link</a>"),
+            "{out}"
+        );
+        assert!(out.contains("<p>Install it:</p>"), "{out}");
+        assert!(
+            out.contains("<pre><code>pip install project</code></pre>"),
+            "{out}"
+        );
+        assert!(out.contains("<li>two continued</li>"), "{out}");
+        assert!(
+            out.contains("<ol>") && out.contains("<li>second</li>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<pre><code>import project</code></pre>"),
+            "{out}"
+        );
+        assert!(!out.contains("badge") && !out.contains("comment"), "{out}");
+        assert!(out.contains("<p>End.</p>"), "{out}");
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        let pieces = [
+            "é", "`", "``", "*", "**", "::", "\n", "  ", "\t", "- ", "1. ", "#. ", ".. ", "====",
+            "<", ">", "`a <b>`_", "\u{3000}", "日本", "_", ":x:", "\r\n",
+        ];
+        let mut seed = 7_u64;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..12 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                s.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let _ = render(&s);
+        }
+    }
+
+    #[test]
+    fn everything_is_escaped() {
+        let out = render(
+            "<script>alert(1)</script>\n\n`x <javascript:alert(1)>`_ and ``<b>``\n\nT<i>\n=====",
+        );
+        assert!(
+            !out.contains("<script") && !out.contains("<b>") && !out.contains("<i>"),
+            "{out}"
+        );
+        assert!(out.contains("&lt;script&gt;"), "{out}");
+    }
+}
