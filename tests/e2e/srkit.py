@@ -322,6 +322,11 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
         env.update(self.backend.env())
         env.setdefault("RUST_BACKTRACE", "1")
+        # The index suite publishes as accounts made with `strongroom user create`, which have no
+        # second factor; the account policy (require_2fa, rate limits on logins and new projects)
+        # has its own tests. A test can turn either back on through extra_env.
+        env["STRONGROOM_REQUIRE_2FA"] = "false"
+        env["STRONGROOM_RATE_LIMITS"] = "false"
         env.update(STRONGROOM_REQUIRE_2FA="false", STRONGROOM_RATE_LIMITS="false")  # CLI accounts without 2FA upload many projects; tests of either pass extra_env
         env.update(self.extra_env)
         return env
