@@ -1308,3 +1308,59 @@ async fn emails_password_change_and_reset_by_mail() {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
 }
+
+#[tokio::test]
+async fn webauthn_json_calls_need_the_csrf_header() {
+    let app = accounts_app(false).await;
+    let mut b = Browser {
+        cookies: Vec::new(),
+    };
+    let page = b.get(&app, "/account/login/").await;
+    let token = form_token(&page.body);
+    let call = |token: Option<String>, origin: &'static str, cookies: String| {
+        let mut req = Request::post("/account/webauthn/login/begin/")
+            .header(header::HOST, "localhost:8000")
+            .header(header::ORIGIN, origin)
+            .header(header::COOKIE, cookies)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        req.body(Body::from("{}")).unwrap()
+    };
+    let refused = app.send(call(None, ORIGIN, b.cookie_header())).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(refused.body.contains("\"error\""));
+    let foreign = app
+        .send(call(
+            Some(token.clone()),
+            "https://evil.example",
+            b.cookie_header(),
+        ))
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    let ok = app.send(call(Some(token), ORIGIN, b.cookie_header())).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let v: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
+    assert!(v["state_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(v["options"]["publicKey"]["challenge"].is_string(), "{v}");
+    // registration needs a session
+    let r = app
+        .send(
+            Request::post("/manage/account/webauthn/begin/")
+                .header(header::HOST, "localhost:8000")
+                .header(header::ORIGIN, ORIGIN)
+                .header(header::COOKIE, b.cookie_header())
+                .header("x-csrf-token", form_token(&page.body))
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
