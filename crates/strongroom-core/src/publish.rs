@@ -91,6 +91,28 @@ impl Services {
         Ok(())
     }
 
+    async fn check_existing_project(
+        &self,
+        who: &Principal,
+        p: &strongroom_store::model::Project,
+    ) -> Result<(), CoreError> {
+        if let Some(scope) = who.token.project_id
+            && scope != p.id
+        {
+            return Err(token_not_allowed(&p.name));
+        }
+        if self.db.role_of(p.id, who.user.id).await?.is_none() {
+            return Err(user_not_allowed(&who.user.username, &p.name));
+        }
+        if p.status != "active" {
+            return Err(CoreError::Forbidden(format!(
+                "The project '{}' is {} and does not accept uploads.",
+                p.name, p.status
+            )));
+        }
+        Ok(())
+    }
+
     async fn check_project_access(
         &self,
         who: &Principal,
@@ -99,23 +121,7 @@ impl Services {
     ) -> Result<(), CoreError> {
         let normalized = name.normalized();
         match self.db.project_by_normalized(normalized.as_str()).await? {
-            Some(p) => {
-                if let Some(scope) = who.token.project_id
-                    && scope != p.id
-                {
-                    return Err(token_not_allowed(&p.name));
-                }
-                if self.db.role_of(p.id, who.user.id).await?.is_none() {
-                    return Err(user_not_allowed(&who.user.username, &p.name));
-                }
-                if p.status != "active" {
-                    return Err(CoreError::Forbidden(format!(
-                        "The project '{}' is {} and does not accept uploads.",
-                        p.name, p.status
-                    )));
-                }
-                Ok(())
-            }
+            Some(p) => self.check_existing_project(who, &p).await,
             None => {
                 if who.token.project_id.is_some() {
                     return Err(token_not_allowed(name.as_str()));
@@ -132,6 +138,10 @@ impl Services {
                     .await?
                     .is_some()
                 {
+                    // A concurrent first upload may have just created this very project.
+                    if let Some(p) = self.db.project_by_normalized(normalized.as_str()).await? {
+                        return self.check_existing_project(who, &p).await;
+                    }
                     return Err(too_similar(name.as_str()));
                 }
                 let msg = "Too many new projects created.";
@@ -168,12 +178,13 @@ impl Services {
                 "Upload payload does not have a file.".into(),
             ));
         };
-        match file.content_type.as_deref() {
-            None => return Err(CoreError::Invalid("Invalid distribution file.".into())),
-            Some(ct) if ct.trim().to_ascii_lowercase().starts_with("image/") => {
-                return Err(CoreError::Invalid("Invalid distribution file.".into()));
-            }
-            Some(_) => {}
+        // uv sends the file part without a Content-Type; only image/* is refused, as PyPI does.
+        if file
+            .content_type
+            .as_deref()
+            .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("image/"))
+        {
+            return Err(CoreError::Invalid("Invalid distribution file.".into()));
         }
         self.check_project_access(who, &checked.name, meta.ip.as_deref())
             .await?;

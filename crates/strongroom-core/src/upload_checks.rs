@@ -67,6 +67,12 @@ pub(crate) fn check_form(form: &UploadForm) -> Result<CheckedForm, CoreError> {
             "This field is required.",
         ));
     }
+    // 2.0 was written by old bdist_wheel; the file's own metadata decides under strict_metadata.
+    if mv != "2.0" && !strongroom_protocol::metadata::SUPPORTED_METADATA_VERSIONS.contains(&mv) {
+        return Err(CoreError::Invalid(format!(
+            "'{mv}' is not a valid metadata version. {METADATA_HELP}"
+        )));
+    }
     let raw_name = form.non_empty("name").unwrap_or("");
     if raw_name.is_empty() {
         return Err(invalid_field("", "Name", "This field is required."));
@@ -318,6 +324,10 @@ mod tests {
             (
                 &[("metadata_version", "")],
                 "is an invalid value for Metadata-Version",
+            ),
+            (
+                &[("metadata_version", "3.0")],
+                "'3.0' is not a valid metadata version.",
             ),
         ];
         for (pairs, want) in cases {

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 
 use crate::cache::CachedPage;
 use crate::error::ApiError;
@@ -24,7 +24,7 @@ async fn render(
             Some(v) => format!("/pypi/{normalized}/{v}/json"),
             None => format!("/pypi/{normalized}/json"),
         };
-        return Ok(Redirect::permanent(&target).into_response());
+        return Ok(crate::simple::moved(&target));
     }
     let project = state
         .services

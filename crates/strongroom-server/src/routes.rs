@@ -137,7 +137,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/", get(admin::users))
         .route("/admin/projects/", get(admin::projects))
         .route("/healthz", get(healthz))
-        .route("/simple", get(|| async { Redirect::permanent("/simple/") }))
+        .route(
+            "/simple",
+            get(|| async { crate::simple::moved("/simple/") }),
+        )
         .route("/simple/", get(simple::index))
         .route("/simple/{name}", get(simple::project_no_slash))
         .route("/simple/{name}/", get(simple::project))

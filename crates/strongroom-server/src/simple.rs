@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use strongroom_protocol::simple;
 
 use crate::cache::CachedPage;
@@ -15,9 +15,17 @@ use crate::state::AppState;
 
 fn format_of(params: &HashMap<String, String>, headers: &HeaderMap) -> SimpleFormat {
     choose(
-        params.get("format").map(String::as_str),
+        params.get("format").map(|f| f.replace(' ', "+")).as_deref(),
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
     )
+}
+
+/// A 301 to `target` (PyPI answers name normalisation and the missing slash with 301, not 308).
+pub(crate) fn moved(target: &str) -> Response {
+    match HeaderValue::from_str(target) {
+        Ok(v) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, v)]).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Answer with a cached page: 304 when the ETag matches, gzip when accepted.
@@ -111,7 +119,7 @@ pub(crate) async fn project(
         return Err(ApiError::not_found());
     }
     if normalized != name {
-        return Ok(Redirect::permanent(&format!("/simple/{normalized}/")).into_response());
+        return Ok(moved(&format!("/simple/{normalized}/")));
     }
     let project = state
         .services
@@ -151,5 +159,5 @@ pub(crate) async fn project(
 /// `GET /simple/<project>` (no slash) → 301 to the normalised, slashed URL.
 pub(crate) async fn project_no_slash(Path(name): Path<String>) -> Response {
     let normalized = strongroom_protocol::name::normalize(&name);
-    Redirect::permanent(&format!("/simple/{normalized}/")).into_response()
+    moved(&format!("/simple/{normalized}/"))
 }

@@ -236,6 +236,11 @@ async fn publish_in(
             .fetch_optional(&mut **tx)
             .await?;
     if used.is_some() {
+        // The registry row may belong to a concurrent upload that committed after the duplicate
+        // check above: then the file is live and this is a duplicate, not a deleted name.
+        if let Some(outcome) = duplicate_check(tx, f).await? {
+            return Ok(outcome);
+        }
         return Ok(PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed));
     }
     if total_size.saturating_add(f.size) > f.max_project_size {
