@@ -230,6 +230,7 @@ async fn public_pages_render() {
     let home = app.get("/").await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("1 project hosted"), "{}", home.body);
+    assert!(home.body.contains("id=\"recent-projects\""));
     assert!(home.body.contains("/static/style."));
 
     let list = app.get("/projects/").await;
@@ -255,6 +256,7 @@ async fn public_pages_render() {
     assert!(p.body.contains("12.3 kB"));
     assert!(p.body.contains("2.0b1"));
     assert!(p.body.contains("pre-release"));
+    assert!(p.body.contains("<li>owner</li>"), "maintainers are listed");
     assert!(
         p.body
             .contains("pip install --index-url http://localhost:8000/simple/ Demo-Pkg")

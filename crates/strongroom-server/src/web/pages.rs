@@ -18,12 +18,21 @@ pub(crate) async fn home(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let cx = PageCx::load(&state, &headers).await?;
-    let projects = state.services.db.index_projects().await?;
+    let mut projects = state.services.db.index_projects().await?;
     let base = state.base_url(&headers);
+    let count = projects.len();
+    // the most recently changed projects first (the journal serial orders every change)
+    projects.sort_by_key(|p| std::cmp::Reverse(p.2));
+    let recent: Vec<_> = projects
+        .iter()
+        .take(10)
+        .map(|(name, normalized, _)| context! { name => name, normalized => normalized })
+        .collect();
     cx.render(
         "home.html",
         context! {
-            project_count => projects.len(),
+            project_count => count,
+            recent => recent,
             base_url => base,
         },
     )

@@ -63,6 +63,7 @@ pub(crate) struct ProjectView {
     pub classifiers: Vec<String>,
     pub requires_dist: Vec<String>,
     pub links: Vec<Link>,
+    pub maintainers: Vec<String>,
     pub files: Vec<FileRow>,
     pub releases: Vec<ReleaseRow>,
     pub install: String,
@@ -160,6 +161,16 @@ pub(crate) async fn project_view(
             text: url,
         });
     }
+    let mut maintainers: Vec<String> = state
+        .services
+        .db
+        .roles_of_project(project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.username)
+        .collect();
+    maintainers.sort();
+    maintainers.dedup();
     let file_rows = files
         .iter()
         .filter(|f| f.release_id == shown.id)
@@ -207,6 +218,7 @@ pub(crate) async fn project_view(
         classifiers: meta.classifiers.clone(),
         requires_dist: meta.requires_dist.clone(),
         links,
+        maintainers,
         files: file_rows,
         releases: releases
             .iter()

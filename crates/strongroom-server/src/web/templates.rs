@@ -140,6 +140,7 @@ mod tests {
             requires_python => ">=3.8", keywords => vec!["a", "b"], classifiers => vec!["X :: Y"],
             requires_dist => vec!["requests>=2"],
             links => vec![context! { label => "Source", text => "https://e.org", href => "https://e.org" }],
+            maintainers => vec!["alice"],
             files => vec![file], releases => vec![release],
             install => "pip install demo",
         };
@@ -149,7 +150,7 @@ mod tests {
             csrf_token => "tok", notice => "saved", error => "bad",
             status => 404, title => "Not Found", message => "gone", retry_after => 30,
             heading => "Done", link => context! { href => "/", text => "home" },
-            project_count => 2, base_url => "http://localhost",
+            project_count => 2, recent => vec![context! { name => "Demo", normalized => "demo" }], base_url => "http://localhost",
             projects => vec!["demo"], total => 1, q => "de", page => 1, pages => 2,
             p => project, next => "/manage/account/", username => "alice", email => "a@e.org",
             methods => context! { totp => true, webauthn => true, recovery => true },
