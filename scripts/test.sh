@@ -203,6 +203,33 @@ setup_venv() {
     fi
 }
 
+# Real files from PyPI for tests/e2e/test_pypi_files.py, fetched once (an install step, like the
+# venv: the tests themselves only talk to 127.0.0.1).
+setup_pypi_samples() {
+    local dir="$WORK/pypi-samples" stamp want
+    want=$(sha256sum tests/pypi-samples.txt | cut -d' ' -f1)
+    stamp="$dir/.samples.sha256"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "reusing the PyPI sample files in $dir"
+    else
+        log "fetching the PyPI sample files (tests/pypi-samples.txt)"
+        rm -rf "$dir"; mkdir -p "$dir"
+        local flags req failed=0 n=0
+        while IFS=$'\t' read -r flags req; do
+            case "$flags" in ''|'#'*) continue ;; esac
+            # shellcheck disable=SC2086
+            ( PIP_DISABLE_PIP_VERSION_CHECK=1 timeout 300 "$VENV/bin/python" -m pip download -q $flags -d "$dir" "$req" \
+                || { echo "cannot fetch $req from PyPI" >&2; exit 1; } ) &
+            n=$((n + 1))
+            if [ "$n" -ge 4 ]; then wait -n || failed=1; n=$((n - 1)); fi
+        done < tests/pypi-samples.txt
+        while [ "$n" -gt 0 ]; do wait -n || failed=1; n=$((n - 1)); done
+        [ "$failed" = 0 ] || die "fetching the PyPI sample files failed"
+        echo "$want" > "$stamp"
+    fi
+    export STRONGROOM_PYPI_SAMPLES="$dir"
+}
+
 # ---------------------------------------------------------------------------------------------
 # 3. services
 sweep_stale_services() {
@@ -324,6 +351,7 @@ command -v curl >/dev/null || apt_install curl
 setup_postgres
 setup_browser
 setup_venv
+setup_pypi_samples
 
 want fmt && run_stage fmt cargo fmt --all -- --check
 want clippy && run_stage clippy cargo clippy --workspace --all-targets -- -D warnings

@@ -7,6 +7,8 @@
 //! port. Once the socket is bound the server prints `listening on http://HOST:PORT` on stdout (and
 //! flushes it), then serves until it is killed.
 
+mod longkeys;
+
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -111,6 +113,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
     let fs = FileSystem::new(&opt.root)
         .map_err(|e| anyhow!("s3s-fs on {}: {e:?}", opt.root.display()))?;
     let service = {
+        let fs = longkeys::LongKeys::new(fs, &opt.root)
+            .with_context(|| format!("key map under {}", opt.root.display()))?;
         let mut b = S3ServiceBuilder::new(fs);
         b.set_auth(SimpleAuth::from_single(opt.access_key, opt.secret_key));
         b.build()
