@@ -178,6 +178,28 @@ mod tests {
         assert!(render("admin.html", admin_projects).is_ok_and(|o| o.contains("Demo")));
     }
 
+    /// The CSP forbids inline script and style: no template may rely on them.
+    #[test]
+    fn no_inline_script_or_style() {
+        for (name, source) in TEMPLATES {
+            let lower = source.to_ascii_lowercase();
+            for bad in [
+                " style=",
+                "<style",
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                "javascript:",
+            ] {
+                assert!(!lower.contains(bad), "{name} contains {bad}");
+            }
+            for (at, _) in lower.match_indices("<script") {
+                let tag = &lower[at..at + lower[at..].find('>').unwrap_or(0)];
+                assert!(tag.contains(" src="), "{name}: inline <script>");
+            }
+        }
+    }
+
     #[test]
     fn sizes_and_times() {
         assert_eq!(format_size(999), "999 bytes");
