@@ -67,3 +67,48 @@ def test_cross_site_form_post_is_refused(web_server, probe):
     assert nav.value.status == 403
     assert "cross-site request check failed" in page.inner_text("main")
     probe.screenshot("csrf-refused")
+
+
+def test_admin_area_and_the_429_page(web_server, probe, dists, tmp_path):
+    srv = web_server({"STRONGROOM_REQUIRE_2FA": "false", "STRONGROOM_RATE_LIMITS": "true", "STRONGROOM_HIBP__URL": ""})
+    password = srv.create_user("root", admin=True)
+    srv.create_user("plainuser")
+    token = srv.create_token("root")
+    srkit.twine_upload(srv, token, dists.demo_v1, tmp_path)
+    page = probe.page
+    base = srv.web_url
+
+    # an admin logs in and sees users and projects
+    page.goto(base + "/account/login/")
+    page.fill("#username", "root")
+    page.fill("#password", password)
+    page.click("#login-submit")
+    page.wait_for_url(base + "/")
+    page.click("text=Admin")
+    page.click("text=Users")
+    users = page.inner_text("#admin-users")
+    assert "root" in users and "plainuser" in users
+    probe.screenshot("admin-users")
+    page.goto(base + "/admin/projects/")
+    assert "sr-demo" in page.inner_text("#admin-projects")
+    probe.screenshot("admin-projects")
+    probe.assert_no_errors()
+    page.click("#logout-button")
+    page.wait_for_url(base + "/")
+    assert page.goto(base + "/admin/").status == 404
+
+    # wrong passwords, again and again: the login limiter answers 429 with Retry-After
+    status = None
+    for _ in range(15):
+        page.goto(base + "/account/login/")
+        page.fill("#username", "plainuser")
+        page.fill("#password", "not the password at all")
+        with page.expect_navigation() as nav:
+            page.click("#login-submit")
+        status = nav.value.status
+        if status == 429:
+            assert int(nav.value.headers["retry-after"]) > 0
+            break
+    assert status == 429
+    assert "Please wait" in page.inner_text("main")
+    probe.screenshot("too-many-requests")
