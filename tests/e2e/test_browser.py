@@ -12,7 +12,7 @@ from browserkit import browser, mail_sink, probe, web_server  # noqa: F401  (fix
 
 
 def test_public_pages_in_a_browser(web_server, probe, dists, tmp_path):
-    srv = web_server()
+    srv = web_server({"STRONGROOM_REQUIRE_2FA": "false"})  # a CLI account uploads with its token
     token = srv.user_with_token("maintainer")
     srkit.twine_upload(srv, token, dists.demo_v1, tmp_path)
     page = probe.page
