@@ -198,7 +198,18 @@ impl Services {
         }
         check_digests(&checked, &file.digests)?;
 
-        let inspected = inspect(file.path.clone(), parsed.clone()).await?;
+        // Flush the upload to disk while the archive is inspected: I/O and CPU overlap, and the
+        // blob store's own fsync before the rename then finds little left to write.
+        let early_flush = self.blobs.is_local().then(|| {
+            let p = file.path.clone();
+            tokio::task::spawn_blocking(move || std::fs::File::open(p).and_then(|f| f.sync_data()))
+        });
+        let inspected = inspect(file.path.clone(), parsed.clone()).await;
+        if let Some(flush) = early_flush {
+            // Errors surface again from put_file's fsync, which is what decides.
+            let _ = flush.await;
+        }
+        let inspected = inspected?;
         let metadata =
             check_metadata(&checked, &parsed, &inspected, self.settings.strict_metadata)?;
 

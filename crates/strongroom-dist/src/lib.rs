@@ -12,6 +12,7 @@ mod digest;
 mod entry_points;
 mod error;
 mod limits;
+mod parallel_digest;
 mod paths;
 mod record;
 mod sdist;
@@ -26,6 +27,7 @@ mod zipframe;
 pub use digest::{Digests, Hasher};
 pub use error::{DistError, ZipError};
 pub use limits::Limits;
+pub use parallel_digest::ParallelHasher;
 pub use sdist::{SdistInfo, SdistKind, inspect_sdist};
 pub use wheel::{WheelInfo, inspect_wheel};
 

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use strongroom_core::publish::{Published, ReceivedFile, UploadForm, file_too_large};
 use strongroom_core::tokens::{Principal, parse_authorization};
-use strongroom_dist::{Digests, Hasher};
+use strongroom_dist::{Digests, ParallelHasher};
 use tempfile::NamedTempFile;
 
 use crate::error::ApiError;
@@ -57,16 +57,17 @@ impl Spool {
         let tmp = NamedTempFile::new_in(dir)?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let done = tokio::task::spawn_blocking(move || {
-            let mut hasher = Hasher::new();
+            // MD5 and BLAKE2b here, SHA-256 on a second thread, while tokio receives.
+            let mut hasher = ParallelHasher::<Bytes>::new()?;
             let mut out = std::io::BufWriter::with_capacity(1024 * 1024, tmp);
             let mut size = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
+                hasher.update(&chunk)?;
                 out.write_all(&chunk)?;
                 size += chunk.len() as u64;
             }
             let tmp = out.into_inner().map_err(|e| e.into_error())?;
-            Ok((tmp, hasher.finish(), size))
+            Ok((tmp, hasher.finish()?, size))
         });
         Ok(Spool { tx, done })
     }

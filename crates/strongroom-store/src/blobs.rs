@@ -144,6 +144,11 @@ impl Blobs {
         })
     }
 
+    /// Whether blobs live in a local folder (where flushing the upload early pays off).
+    pub fn is_local(&self) -> bool {
+        matches!(&*self.backend, Backend::Local { .. })
+    }
+
     /// A folder for temporary upload files on the same filesystem as the blobs when local
     /// (so the final move is a rename), else `fallback`.
     pub fn temp_dir(&self, fallback: &Path) -> PathBuf {
