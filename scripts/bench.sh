@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Benchmark the release build of strongroom with the shared package-index harness
+# (run.sh / bench.py / upload_curl.sh, see docs/benchmarks.md).
+#
+# usage: scripts/bench.sh full     fresh data dir: every phase of run.sh (no authpw: tokens only)
+#        scripts/bench.sh reread   restart on the data left by `full`, redo the read phases
+#                                  (verify,wrk,root,install,download), merged into the same result
+#        scripts/bench.sh curl     fresh data dir: upload_curl.sh with the ~105 MB benchbig wheel
+#
+# env: HARNESS=/work/shared/bench  BENCH_WORK=/tmp/bench-work  RESULTS=$BENCH_WORK/results
+#      PORT=9000  STRONGROOM_BIN=target/release/strongroom  LABEL=strongroom
+#      MAX_FILE_SIZE=209715200 (the corpus's big wheel is 104,859,160 B, just over the default
+#      100 MiB limits.max_file_size)
+# Build first: cargo build --release -p strongroom. Listens on 127.0.0.1 only; the server it
+# starts is stopped (by its PID) on exit. Peak RSS (VmHWM) goes to $RESULTS/$LABEL-<mode>.vmhwm.
+set -euo pipefail
+MODE=${1:-full}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${STRONGROOM_BIN:-$ROOT/target/release/strongroom}
+HARNESS=${HARNESS:-/work/shared/bench}
+export BENCH_WORK=${BENCH_WORK:-/tmp/bench-work}
+export RESULTS=${RESULTS:-$BENCH_WORK/results}
+export CORPUS=${CORPUS:-$BENCH_WORK/corpus}
+PORT=${PORT:-9000}
+LABEL=${LABEL:-strongroom}
+BASE=http://127.0.0.1:$PORT
+export STRONGROOM_LIMITS__MAX_FILE_SIZE=${MAX_FILE_SIZE:-209715200}
+export STRONGROOM_LOG=${STRONGROOM_LOG:-warn}
+mkdir -p "$RESULTS"
+[ -x "$BIN" ] || { echo "no $BIN: cargo build --release -p strongroom" >&2; exit 1; }
+
+case "$MODE" in
+  full|reread) DATA=$BENCH_WORK/strongroom ;;
+  curl) DATA=$BENCH_WORK/strongroom-curl ;;
+  *) sed -n '2,16p' "$0"; exit 2 ;;
+esac
+if [ "$MODE" != reread ]; then rm -rf "$DATA"; fi
+[ -d "$DATA" ] || mkdir -p "$DATA"
+
+SR() { "$BIN" --data "$DATA" "$@"; }
+PID=""
+stop() {
+  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+    grep -E 'VmHWM|VmRSS' "/proc/$PID/status" | tee "$RESULTS/$LABEL-$MODE.vmhwm" || true
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+  fi
+}
+trap stop EXIT
+
+if [ "$MODE" != reread ]; then
+  # strongroom requires passwords of 8+ characters; uploads only accept API tokens anyway.
+  echo 'bench-password' | SR user create bench --email bench@example.org --password-stdin >/dev/null
+fi
+TOKEN=$(SR token create --user bench)
+if curl -s -o /dev/null --max-time 2 "$BASE/"; then echo "port $PORT is already in use" >&2; exit 1; fi
+"$BIN" --data "$DATA" serve --bind "127.0.0.1:$PORT" >"$RESULTS/$LABEL-$MODE.server.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "$BASE/healthz" >/dev/null || { cat "$RESULTS/$LABEL-$MODE.server.log" >&2; exit 1; }
+echo "strongroom $("$BIN" --version 2>/dev/null || true) pid $PID on $BASE, data $DATA" >&2
+
+case "$MODE" in
+  full)
+    LABEL=$LABEL SERVER_PID=$PID bash "$HARNESS/run.sh" \
+      "$BASE/legacy/" "$BASE/simple/" __token__ "$TOKEN" ;;
+  reread)
+    APPEND=1 PHASES=${PHASES:-verify,wrk,root,install,download} LABEL=$LABEL SERVER_PID=$PID \
+      bash "$HARNESS/run.sh" - "$BASE/simple/" x x ;;
+  curl)
+    bash "$HARNESS/upload_curl.sh" "$BASE/legacy/" __token__ "$TOKEN" \
+      "$CORPUS/big/benchbig-1.0.0-py3-none-any.whl" | tee "$RESULTS/$LABEL-curl.txt" ;;
+esac
