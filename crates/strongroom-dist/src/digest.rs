@@ -4,7 +4,7 @@ use std::io::{self, Read};
 
 use blake2::Blake2b256;
 use md5::Md5;
-use sha2::{Digest, Sha256};
+use sha2::Digest as _;
 
 /// The three digests PyPI records for every file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,11 +32,28 @@ impl Digests {
 }
 
 /// Streaming hasher computing all of [`Digests`] in one pass.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Hasher {
     md5: Md5,
-    sha256: Sha256,
+    sha256: ring::digest::Context,
     blake2b: Blake2b256,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher {
+            md5: Md5::default(),
+            sha256: ring::digest::Context::new(&ring::digest::SHA256),
+            blake2b: Blake2b256::default(),
+        }
+    }
+}
+
+/// Finish a ring SHA-256 context into bytes.
+pub(crate) fn sha256_bytes(ctx: ring::digest::Context) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 impl std::fmt::Debug for Hasher {
@@ -62,7 +79,7 @@ impl Hasher {
     pub fn finish(self) -> Digests {
         Digests {
             md5: self.md5.finalize().into(),
-            sha256: self.sha256.finalize().into(),
+            sha256: sha256_bytes(self.sha256),
             blake2b_256: self.blake2b.finalize().into(),
         }
     }
@@ -81,5 +98,27 @@ impl Hasher {
             hasher.update(&buf[..n]);
         }
         Ok(hasher.finish())
+    }
+}
+
+#[cfg(test)]
+mod known_answers {
+    use super::Hasher;
+
+    #[test]
+    fn digests_of_abc_match_the_standard_vectors() {
+        let mut h = Hasher::new();
+        h.update(b"a");
+        h.update(b"bc");
+        let d = h.finish();
+        assert_eq!(d.md5_hex(), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            d.sha256_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            d.blake2b_256_hex(),
+            "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
+        );
     }
 }

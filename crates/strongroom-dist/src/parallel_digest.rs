@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use blake2::Blake2b256;
 use md5::Md5;
-use sha2::{Digest, Sha256};
+use sha2::Digest as _;
 
 use crate::Digests;
 
@@ -33,11 +33,11 @@ impl<T: AsRef<[u8]> + Clone + Send + 'static> ParallelHasher<T> {
         let sha256 = std::thread::Builder::new()
             .name("sha256".into())
             .spawn(move || {
-                let mut h = Sha256::new();
+                let mut h = ring::digest::Context::new(&ring::digest::SHA256);
                 for chunk in rx {
                     h.update(chunk.as_ref());
                 }
-                h.finalize().into()
+                crate::digest::sha256_bytes(h)
             })?;
         Ok(ParallelHasher {
             md5: Md5::new(),

@@ -6,7 +6,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::DistError;
 use crate::paths::is_forbidden_char;
@@ -47,40 +46,26 @@ pub(crate) struct RecordRow {
 }
 
 /// Incremental digest of one member for comparison with its RECORD row.
-pub(crate) enum MemberHasher {
-    Sha256(Sha256),
-    Sha384(Sha384),
-    Sha512(Sha512),
-}
+pub(crate) struct MemberHasher(ring::digest::Context);
 
 impl MemberHasher {
     pub fn new(algo: HashAlgo) -> Self {
-        match algo {
-            HashAlgo::Sha256 => Self::Sha256(Sha256::new()),
-            HashAlgo::Sha384 => Self::Sha384(Sha384::new()),
-            HashAlgo::Sha512 => Self::Sha512(Sha512::new()),
-        }
+        Self(ring::digest::Context::new(match algo {
+            HashAlgo::Sha256 => &ring::digest::SHA256,
+            HashAlgo::Sha384 => &ring::digest::SHA384,
+            HashAlgo::Sha512 => &ring::digest::SHA512,
+        }))
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        match self {
-            Self::Sha256(h) => h.update(data),
-            Self::Sha384(h) => h.update(data),
-            Self::Sha512(h) => h.update(data),
-        }
+        self.0.update(data);
     }
 
     pub fn finish(self) -> Vec<u8> {
-        match self {
-            Self::Sha256(h) => h.finalize().to_vec(),
-            Self::Sha384(h) => h.finalize().to_vec(),
-            Self::Sha512(h) => h.finalize().to_vec(),
-        }
+        self.0.finish().as_ref().to_vec()
     }
 }
 
-/// Split one CSV line (Python's default "excel" dialect) into fields, strictly: a quoted field
-/// must be closed and followed by a comma or the end of the line.
 fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut chars = line.chars().peekable();
