@@ -280,7 +280,7 @@ start_postgres() {
 }
 
 start_s3() {
-    local bin="$REPO/target/debug/strongroom-s3-test-server"
+    local bin="${CARGO_TARGET_DIR:-$REPO/target}/debug/strongroom-s3-test-server"
     if [ ! -x "$bin" ]; then
         log "building the S3 test server (cargo build -p strongroom-testkit)"
         cargo build -p strongroom-testkit || die "cannot build strongroom-s3-test-server"
@@ -329,7 +329,7 @@ stage_rust_tests() {
 }
 
 stage_e2e() {
-    local bin="$REPO/target/debug/strongroom"
+    local bin="${CARGO_TARGET_DIR:-$REPO/target}/debug/strongroom"
     if [ ! -x "$bin" ]; then
         echo "target/debug/strongroom is missing (did the build stage fail?)" >&2
     fi
