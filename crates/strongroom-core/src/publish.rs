@@ -385,10 +385,13 @@ async fn inspect(path: PathBuf, parsed: DistFilename) -> Result<Inspected, CoreE
 }
 
 /// Rules PyPI added after many of the files it hosts were published: a field newer than the
-/// declared Metadata-Version, classifiers unknown or deprecated since. Private indexes hold
+/// declared Metadata-Version, classifiers deprecated since (unknown classifiers were never
+/// accepted, so they stay refused). Private indexes hold
 /// copies of those files, so these are enforced only with `strict_metadata`.
 fn is_historical_rule(e: &strongroom_protocol::metadata::MetadataError) -> bool {
-    e.field() == Some("classifier") || e.to_string().contains("introduced in metadata version")
+    let msg = e.to_string();
+    (e.field() == Some("classifier") && msg.contains("has been deprecated"))
+        || msg.contains("introduced in metadata version")
 }
 
 /// Parse and validate the file's own metadata and make sure it agrees with the form and filename.
@@ -526,6 +529,32 @@ fn expand_tags(tags: &[String]) -> std::collections::BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::expand_tags;
+
+    #[test]
+    fn only_rules_newer_than_hosted_files_are_relaxed() {
+        use strongroom_protocol::metadata::CoreMetadata;
+        let md = |extra: &str| {
+            CoreMetadata::parse(
+                format!("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n{extra}").as_bytes(),
+            )
+            .expect("parses")
+        };
+        let relaxed = |m: &CoreMetadata| m.validate_all().iter().all(super::is_historical_rule);
+        // Deprecated since: relaxed outside strict mode.
+        let deprecated = md("Classifier: License :: OSI Approved :: Intel Open Source License\n");
+        assert!(!deprecated.validate_all().is_empty());
+        assert!(relaxed(&deprecated));
+        // Never a classifier: always refused.
+        let bogus = md("Classifier: Totally :: Made Up\n");
+        assert!(!relaxed(&bogus));
+        // A 2.4 field in 2.1 metadata: relaxed.
+        let newer = md("License-Expression: MIT\n");
+        assert!(!newer.validate_all().is_empty());
+        assert!(relaxed(&newer));
+        // A direct URL dependency: always refused.
+        let direct = md("Requires-Dist: evil @ https://example.invalid/evil.whl\n");
+        assert!(!relaxed(&direct));
+    }
 
     #[test]
     fn tag_sets_expand_on_both_sides() {
