@@ -14,9 +14,9 @@ use s3s::dto::{
     AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
     CompleteMultipartUploadOutput, CreateBucketInput, CreateBucketOutput,
     CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteObjectInput, DeleteObjectOutput,
-    GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
-    HeadObjectOutput, ListObjectsV2Input, ListObjectsV2Output, PutObjectInput, PutObjectOutput,
-    UploadPartInput, UploadPartOutput,
+    DeleteObjectsInput, DeleteObjectsOutput, GetObjectInput, GetObjectOutput, HeadBucketInput,
+    HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListObjectsV2Input, ListObjectsV2Output,
+    PutObjectInput, PutObjectOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3, S3Request, S3Response, S3Result};
 use sha2::{Digest, Sha256};
@@ -109,6 +109,25 @@ impl<T: S3> S3 for LongKeys<T> {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         req.input.key = self.store_key(&req.input.key);
         self.inner.delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        mut req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        // object_store deletes through this bulk call.
+        for obj in &mut req.input.delete.objects {
+            obj.key = self.store_key(&obj.key);
+        }
+        let mut resp = self.inner.delete_objects(req).await?;
+        if let Some(deleted) = resp.output.deleted.as_mut() {
+            for d in deleted.iter_mut() {
+                if let Some(k) = d.key.as_ref() {
+                    d.key = Some(self.client_key(k));
+                }
+            }
+        }
+        Ok(resp)
     }
 
     async fn create_multipart_upload(
