@@ -1251,3 +1251,12 @@ async fn uploads_need_a_verified_primary_address_and_2fa_when_required() {
             .expect("token works");
     h.s.check_uploader(&p).await.expect("require_2fa off");
 }
+
+#[tokio::test]
+async fn the_web_signing_key_is_made_once_and_kept() {
+    let h = harness(false).await;
+    let a = h.s.web_signing_key().await.expect("key");
+    let b = h.s.web_signing_key().await.expect("key");
+    assert_eq!(a, b);
+    assert_ne!(a, [0u8; 32]);
+}

@@ -34,6 +34,9 @@ pub struct SessionInfo {
 /// The message when a sensitive change needs a fresh password or code.
 pub const REAUTH_REQUIRED: &str = "Confirm your password to continue.";
 
+/// Name of the web UI's signing key in `server_secrets`.
+const WEB_SIGNING_KEY: &str = "web-csrf-key";
+
 impl Services {
     /// Create a session inside an account change; returns the cookie secret and the row id.
     pub(crate) async fn open_session(
@@ -172,6 +175,23 @@ impl Services {
             return Err(CoreError::Forbidden(REAUTH_REQUIRED.into()));
         }
         Ok(())
+    }
+
+    /// The web UI's key for signing anonymous-form CSRF tokens: 32 random bytes created once
+    /// and kept in the database, so every server (and every restart) signs with the same key.
+    pub async fn web_signing_key(&self) -> Result<[u8; 32], CoreError> {
+        let candidate = hex::encode(rand::random::<[u8; 32]>());
+        let stored = self
+            .db
+            .server_secret(WEB_SIGNING_KEY, &candidate, self.now())
+            .await?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(stored.trim(), &mut key).map_err(|_| {
+            CoreError::Internal(format!(
+                "the stored server secret {WEB_SIGNING_KEY:?} is not 32 bytes of hex"
+            ))
+        })?;
+        Ok(key)
     }
 
     /// Prove identity again with the password or a TOTP code; sets `reauth_at`.

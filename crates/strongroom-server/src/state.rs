@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use strongroom_core::{RequestMeta, Services};
+use strongroom_core::{CoreError, RequestMeta, Services};
 
 use crate::cache::PageCache;
 
@@ -15,21 +15,25 @@ pub struct AppState {
     pub(crate) cache: Arc<PageCache>,
     /// Where uploads are streamed before they are checked.
     pub(crate) temp_dir: PathBuf,
-    /// Key of the web UI's signed values (anonymous CSRF tokens); random per process.
+    /// Key of the web UI's signed values (anonymous CSRF tokens): stored in the database, so
+    /// every server behind a load balancer, and this one after a restart, accepts the others'.
     pub(crate) web_key: Arc<[u8; 32]>,
     /// Believe `X-Forwarded-Proto` (set only behind a proxy that sets it).
     pub(crate) trust_forwarded_proto: bool,
 }
 
 impl AppState {
-    /// Build the state; `temp_dir` is created if missing.
-    pub fn new(services: Services, temp_dir: PathBuf) -> std::io::Result<AppState> {
-        std::fs::create_dir_all(&temp_dir)?;
+    /// Build the state; `temp_dir` is created if missing, and the web signing key is read from
+    /// the database (created there by the first server to start).
+    pub async fn new(services: Services, temp_dir: PathBuf) -> Result<AppState, CoreError> {
+        std::fs::create_dir_all(&temp_dir)
+            .map_err(|e| CoreError::Internal(format!("creating {}: {e}", temp_dir.display())))?;
+        let web_key = services.web_signing_key().await?;
         Ok(AppState {
             services,
             cache: Arc::new(PageCache::new(50_000)),
             temp_dir,
-            web_key: Arc::new(rand::random()),
+            web_key: Arc::new(web_key),
             trust_forwarded_proto: false,
         })
     }

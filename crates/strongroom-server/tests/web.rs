@@ -48,6 +48,7 @@ async fn app_with_clock(
         services.clock = c;
     }
     let state = AppState::new(services.clone(), dir.path().join("tmp"))
+        .await
         .unwrap()
         .trust_forwarded_proto(trust_proxy);
     TestApp {
@@ -539,6 +540,47 @@ async fn csrf_refusals_change_nothing() {
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     }
+}
+
+#[tokio::test]
+async fn anonymous_csrf_tokens_hold_across_servers_on_one_database() {
+    let first = app().await;
+    let page = first.get("/account/login/").await;
+    let cookie = set_cookie(&page.headers, "__Host-strongroom-csrf").unwrap();
+    let token = form_token(&page.body);
+    // A second server (or this one restarted) on the same database: its own connection,
+    // services and state.
+    let db = Db::connect(&format!(
+        "sqlite://{}",
+        first._dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    let blobs = Blobs::local(first._dir.path().join("blobs")).unwrap();
+    let services = Services::new(db, blobs, (*first.services.settings).clone());
+    let second = TestApp {
+        router: strongroom_server::router(
+            AppState::new(services.clone(), first._dir.path().join("tmp2"))
+                .await
+                .unwrap(),
+        ),
+        services,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let hs = [("origin", ORIGIN), ("cookie", cookie.as_str())];
+    let body = format!("csrf_token={token}");
+    let r = second.post_form("/account/logout/", &hs, &body).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // A server on another database has another key: the same form is refused there.
+    let other = app().await;
+    let r = other.post_form("/account/logout/", &hs, &body).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(
+        r.body.contains("cross-site request check failed"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]

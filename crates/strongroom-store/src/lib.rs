@@ -20,6 +20,7 @@ mod projects;
 mod publish;
 mod rate_limits;
 mod second_factor;
+mod server_secrets;
 mod sessions;
 mod users;
 

@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0002_accounts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "server_secrets",
+        sqlite: include_str!("../migrations/sqlite/0003_server_secrets.sql"),
+        postgres: include_str!("../migrations/postgres/0003_server_secrets.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

@@ -1,5 +1,5 @@
-//! Account-security store cases (migration 0002): sessions, second factors, mail tokens, auth
-//! states, rate-limit windows and the outbox, each run on SQLite and PostgreSQL.
+//! Account-security store cases (migrations 0002, 0003): sessions, second factors, mail tokens, auth
+//! states, rate-limit windows, the outbox and server secrets, each run on SQLite and PostgreSQL.
 
 use super::backends;
 use crate::model::AuthState;
@@ -679,6 +679,32 @@ async fn spent_and_expired_secrets_are_pruned() {
         );
         assert!(
             db.email_token_by_hash("used").await.expect("get").is_none(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_secrets_are_created_once_and_shared() {
+    for (name, db, _d) in backends().await {
+        // two servers starting at once with different candidates agree on one value
+        let (a, b) = tokio::join!(
+            db.server_secret("web-key", "aaaa", 1),
+            db.server_secret("web-key", "bbbb", 2)
+        );
+        let (a, b) = (a.expect("a"), b.expect("b"));
+        assert_eq!(a, b, "{name}");
+        assert!(a == "aaaa" || a == "bbbb", "{name}: {a}");
+        // a later start (or a restart) reads the stored value, whatever it would have made
+        assert_eq!(
+            db.server_secret("web-key", "cccc", 3).await.expect("c"),
+            a,
+            "{name}"
+        );
+        // names are independent
+        assert_eq!(
+            db.server_secret("other", "dddd", 4).await.expect("d"),
+            "dddd",
             "{name}"
         );
     }

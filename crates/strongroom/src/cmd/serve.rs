@@ -20,7 +20,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
     tokio::spawn(services.clone().deliver_outbox_forever());
     let state = strongroom_server::AppState::new(services, temp.clone())
-        .context("creating the temp folder")?;
+        .await
+        .context("preparing the server state (temp folder, web signing key)")?;
     // Uploads interrupted by a crash leave temp files behind: sweep them now and periodically.
     tokio::spawn(sweep_temp_files(temp));
     let listener = tokio::net::TcpListener::bind(&config.bind)
