@@ -1253,6 +1253,84 @@ async fn uploads_need_a_verified_primary_address_and_2fa_when_required() {
 }
 
 #[tokio::test]
+async fn web_tokens_need_a_recent_reauthentication() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let uid = info.user.id;
+    // The login itself is a proof of identity: a token right after it needs nothing more.
+    h.s.create_token_for_session(&info, "first", None, None, &meta("192.0.2.1"))
+        .await
+        .expect("fresh login");
+    h.clock.advance(11 * MIN);
+    let info = h.session(&s).await;
+    let r =
+        h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, crate::sessions::REAUTH_REQUIRED), "{r:?}");
+    assert_eq!(
+        h.s.tokens_of(uid).await.expect("tokens").len(),
+        1,
+        "nothing created"
+    );
+    h.s.reauthenticate(&info, PW, &meta("192.0.2.1"))
+        .await
+        .expect("reauth");
+    let info = h.session(&s).await;
+    let secret =
+        h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
+            .await
+            .expect("allowed after re-auth");
+    assert!(secret.starts_with(crate::tokens::TOKEN_PREFIX));
+    assert_eq!(h.s.tokens_of(uid).await.expect("tokens").len(), 2);
+}
+
+#[tokio::test]
+async fn web_tokens_need_a_verified_address_and_2fa_when_required() {
+    let h = harness(true).await;
+    // Registered, never verified.
+    h.s.register("fresh", "fresh@example.org", PW, &meta("192.0.2.1"))
+        .await
+        .expect("register");
+    let fresh = match h
+        .s
+        .login_password("fresh", PW, &meta("192.0.2.1"))
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) | LoginStep::EnrolTwoFactor(g) => h.session(&g.secret).await,
+        LoginStep::NeedTwoFactor { .. } => panic!("no 2FA yet"),
+    };
+    let r =
+        h.s.create_token_for_session(&fresh, "ci", None, None, &meta("192.0.2.1"))
+            .await;
+    assert!(
+        is_forbidden(&r, crate::tokens::TOKEN_NEEDS_VERIFIED_EMAIL),
+        "{r:?}"
+    );
+    // Verified, no 2FA: refused; the CLI (an administrator) may still make one.
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let r =
+        h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, crate::tokens::TOKEN_NEEDS_2FA), "{r:?}");
+    assert!(
+        h.s.tokens_of(info.user.id)
+            .await
+            .expect("tokens")
+            .is_empty()
+    );
+    // 2FA confirmed (still within the login's re-auth window): allowed.
+    h.with_totp(&s).await;
+    let info = h.session(&s).await;
+    h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
+        .await
+        .expect("verified address and 2FA");
+    assert_eq!(h.s.tokens_of(info.user.id).await.expect("tokens").len(), 1);
+}
+
+#[tokio::test]
 async fn the_web_signing_key_is_made_once_and_kept() {
     let h = harness(false).await;
     let a = h.s.web_signing_key().await.expect("key");

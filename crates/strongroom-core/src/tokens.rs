@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use strongroom_store::model::{ApiToken, User};
 use strongroom_store::{NewEvent, NewToken};
 
-use crate::{CoreError, RequestMeta, Services};
+use crate::{CoreError, RequestMeta, Services, SessionInfo};
 
 /// Every token starts with this, so secret scanners can find leaked ones.
 pub const TOKEN_PREFIX: &str = "strongroom-";
@@ -14,6 +14,12 @@ pub const TOKEN_PREFIX: &str = "strongroom-";
 pub const PASSWORD_AUTH_GONE: &str = "Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead. See https://pypi.org/help/#apitoken and https://pypi.org/help/#trusted-publishers";
 /// PyPI's answer to a request with no usable credentials.
 pub const NO_AUTH: &str = "Invalid or non-existent authentication information. See https://pypi.org/help/#invalid-auth for more information.";
+
+/// Refusal of a web-created token without a verified primary address (with `require_2fa`).
+pub const TOKEN_NEEDS_VERIFIED_EMAIL: &str =
+    "Verify your primary email address before creating an API token.";
+/// Refusal of a web-created token without two-factor authentication (with `require_2fa`).
+pub const TOKEN_NEEDS_2FA: &str = "Enable two-factor authentication before creating an API token.";
 
 /// Who is uploading: the account and the token used.
 #[derive(Debug, Clone)]
@@ -183,6 +189,40 @@ impl Services {
         );
         tx.commit(&[event], &mails).await?;
         Ok(secret)
+    }
+
+    /// Create an API token for the session's own account (the web UI). A token is a lasting
+    /// credential, so this is a sensitive change: with `require_2fa` the account needs a
+    /// verified primary address and 2FA enabled (as PyPI asks before creating a token), and
+    /// the session's last proof of identity must be recent (`Forbidden(REAUTH_REQUIRED)`).
+    /// Administrators creating tokens from the CLI use [`Services::create_token`].
+    pub async fn create_token_for_session(
+        &self,
+        session: &SessionInfo,
+        name: &str,
+        project: Option<&str>,
+        expires_days: Option<u32>,
+        meta: &RequestMeta,
+    ) -> Result<String, CoreError> {
+        let user = &session.user;
+        // Checked before the re-auth: asking for the password only to refuse anyway helps no one.
+        if self.settings.require_2fa {
+            let verified_primary = self
+                .db
+                .emails_of(user.id)
+                .await?
+                .iter()
+                .any(|e| e.is_primary && e.verified_at.is_some());
+            if !verified_primary {
+                return Err(CoreError::Forbidden(TOKEN_NEEDS_VERIFIED_EMAIL.into()));
+            }
+            if !self.has_two_factor(user.id).await? {
+                return Err(CoreError::Forbidden(TOKEN_NEEDS_2FA.into()));
+            }
+        }
+        self.require_recent_auth(session)?;
+        self.create_token(&user.username, name, project, expires_days, meta)
+            .await
     }
 }
 

@@ -1143,6 +1143,17 @@ async fn sensitive_actions_ask_for_the_password_again() {
             .revoked_at
             .is_none()
     );
+    // so is a new token: nothing is created before the password is given again
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/",
+            &format!("csrf_token={csrf}&name=late"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.headers[header::LOCATION].to_str().unwrap(), prompt);
+    assert_eq!(app.services.tokens_of(gina.id).await.unwrap().len(), 1);
     let page = b.get(&app, &prompt).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Confirm it is you"));
@@ -1177,6 +1188,19 @@ async fn sensitive_actions_ask_for_the_password_again() {
             .revoked_at
             .is_some()
     );
+    let r = b
+        .post(
+            &app,
+            "/manage/account/tokens/",
+            &format!("csrf_token={csrf}&name=late"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("strongroom-"),
+        "the new token is shown once"
+    );
+    assert_eq!(app.services.tokens_of(gina.id).await.unwrap().len(), 2);
     // an unsafe next= after re-authentication goes home
     let r = b
         .post(

@@ -576,7 +576,7 @@ pub(crate) async fn token_create_post(
     };
     let secret = state
         .services
-        .create_token(&v.username, name, scope, expires_days, &meta)
+        .create_token_for_session(&v.info, name, scope, expires_days, &meta)
         .await
         .map_err(|e| reauth_or(e, "/manage/account/tokens/"))?;
     let cx = PageCx::load(&state, &headers).await?;
