@@ -1,0 +1,9 @@
+//! The web UI over the real router and a temporary SQLite database (tower `oneshot`): every
+//! page renders, security headers, CSRF refusals that change nothing, escaping of hostile
+//! metadata, and the upload endpoint ignoring cookies.
+
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
+mod accounts;
+mod pages;
+mod support;
