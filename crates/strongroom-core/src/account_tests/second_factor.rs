@@ -1,0 +1,266 @@
+//! Second factors: enrolment confirmed by mail, TOTP windows and replay, recovery codes,
+//! the last method, WebAuthn ceremony states.
+
+use super::*;
+
+#[tokio::test]
+async fn required_2fa_restricts_the_session_until_enrolment_is_confirmed_by_mail() {
+    let h = harness(true).await;
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    assert!(info.restricted_to_2fa_enrolment && !info.two_factor_ok);
+    let enrol = h.s.totp_begin(&info).expect("begin");
+    assert!(
+        enrol.otpauth_uri.starts_with("otpauth://totp/"),
+        "{}",
+        enrol.otpauth_uri
+    );
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&info, &enrol.secret_base32, &code, &meta("192.0.2.1"))
+        .await
+        .expect("confirm");
+    assert!(
+        h.session(&s).await.restricted_to_2fa_enrolment,
+        "still pending: check your mail"
+    );
+    assert!(!h.s.has_two_factor(info.user.id).await.expect("2fa"));
+    let t = h
+        .mailed_token("alice@example.org", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &meta("192.0.2.1"))
+        .await
+        .expect("confirm mail");
+    assert!(!h.session(&s).await.restricted_to_2fa_enrolment);
+    assert!(
+        h.s.confirm_2fa_email(&t, &meta("192.0.2.1")).await.is_err(),
+        "the link works once"
+    );
+}
+
+#[tokio::test]
+async fn totp_window_normalisation_and_replay() {
+    let h = harness(true).await;
+    let s = h.user("alice").await;
+    let (seed, _) = h.with_totp(&s).await;
+    let now = h.secs();
+    // ±1 step, no more.
+    assert!(matching_step(&seed, &code_at(&seed, now - 30).expect("c"), now).is_some());
+    assert!(matching_step(&seed, &code_at(&seed, now + 30).expect("c"), now).is_some());
+    assert!(matching_step(&seed, &code_at(&seed, now - 60).expect("c"), now).is_none());
+    assert!(matching_step(&seed, &code_at(&seed, now + 60).expect("c"), now).is_none());
+    assert!(matching_step(&seed, "12345", now).is_none());
+    assert!(matching_step(&seed, "abcdef", now).is_none());
+
+    let code = code_at(&seed, now).expect("code");
+    let spaced = format!("{} {}\u{a0}", &code[..3], &code[3..]);
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    let g =
+        h.s.login_totp(&ticket, &spaced, &meta("192.0.2.1"))
+            .await
+            .expect("spaced code accepted");
+    assert!(h.session(&g.secret).await.two_factor_ok);
+    // The same code, in any spelling, is never accepted twice.
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    for replay in [code.clone(), spaced.clone(), format!(" {code} ")] {
+        let r = h.s.login_totp(&ticket, &replay, &meta("192.0.2.1")).await;
+        assert!(
+            is_forbidden(&r, "Invalid authentication code"),
+            "{replay:?}: {r:?}"
+        );
+    }
+    // Nor an older one once a newer step was used.
+    h.clock.advance(30_000_000);
+    let newer = code_at(&seed, h.secs()).expect("code");
+    h.s.login_totp(&ticket, &newer, &meta("192.0.2.1"))
+        .await
+        .expect("next step");
+    assert!(
+        h.s.login_totp(&ticket, &newer, &meta("192.0.2.1"))
+            .await
+            .is_err(),
+        "ticket used up"
+    );
+}
+
+#[tokio::test]
+async fn two_factor_attempts_are_rate_limited_per_user() {
+    let h = harness(true).await;
+    let s = h.user("alice").await;
+    let (seed, _) = h.with_totp(&s).await;
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    for _ in 0..5 {
+        let r = h.s.login_totp(&ticket, "000000", &meta("192.0.2.1")).await;
+        assert!(r.is_err());
+    }
+    let good = code_at(&seed, h.secs()).expect("code");
+    match h.s.login_totp(&ticket, &good, &meta("192.0.2.1")).await {
+        Err(CoreError::TooMany {
+            retry_after_secs, ..
+        }) => assert!((1..=300).contains(&retry_after_secs)),
+        other => panic!("the 6th attempt must wait, got {other:?}"),
+    }
+    h.clock.advance(5 * MIN);
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    let good = code_at(&seed, h.secs()).expect("code");
+    h.s.login_totp(&ticket, &good, &meta("192.0.2.1"))
+        .await
+        .expect("after the window");
+}
+
+#[tokio::test]
+async fn recovery_codes_are_single_use_and_mail_the_owner() {
+    let h = harness(true).await;
+    let s = h.user("alice").await;
+    let (_, codes) = h.with_totp(&s).await;
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 16 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+    );
+    let stored =
+        h.s.db
+            .recovery_codes_of(h.session(&s).await.user.id)
+            .await
+            .expect("codes");
+    assert!(
+        stored
+            .iter()
+            .all(|c| c.code_hash.starts_with("$argon2id$") && !codes.contains(&c.code_hash))
+    );
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    let spaced = format!("{}-{}", &codes[0][..8], &codes[0][8..].to_uppercase());
+    h.s.login_recovery_code(&ticket, &spaced, &meta("192.0.2.1"))
+        .await
+        .expect("first use");
+    assert_eq!(
+        h.mail_count("alice@example.org", "A recovery code was used")
+            .await,
+        1
+    );
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    let again =
+        h.s.login_recovery_code(&ticket, &codes[0], &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&again, "already been used"), "{again:?}");
+    assert_eq!(
+        h.mail_count("alice@example.org", "used recovery code was tried")
+            .await,
+        1
+    );
+    h.s.login_recovery_code(&ticket, &codes[1], &meta("192.0.2.1"))
+        .await
+        .expect("another code");
+}
+
+#[tokio::test]
+async fn the_last_second_factor_cannot_be_removed_while_2fa_is_required() {
+    let h = harness(true).await;
+    let s = h.user("alice").await;
+    h.with_totp(&s).await;
+    let info = h.session(&s).await;
+    let r = h.s.totp_remove(&info, &meta("192.0.2.1")).await;
+    assert!(is_forbidden(&r, LAST_METHOD), "{r:?}");
+    assert!(h.s.has_two_factor(info.user.id).await.expect("2fa"));
+
+    let h = harness(false).await;
+    let s = h.user("bob").await;
+    h.with_totp(&s).await;
+    let info = h.session(&s).await;
+    h.s.totp_remove(&info, &meta("192.0.2.1"))
+        .await
+        .expect("allowed when 2FA is optional");
+    assert!(!h.s.has_two_factor(info.user.id).await.expect("2fa"));
+    assert!(
+        h.s.db
+            .recovery_codes_of(info.user.id)
+            .await
+            .expect("codes")
+            .is_empty()
+    );
+    assert_eq!(h.mail_count("bob@example.org", "was removed").await, 1);
+}
+
+#[tokio::test]
+async fn webauthn_ceremony_states_are_single_use() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let (challenge, state) = h.s.webauthn_register_start(&info).await.expect("start");
+    let c: serde_json::Value = serde_json::from_str(&challenge).expect("json");
+    assert_eq!(c["publicKey"]["rp"]["id"], "localhost", "{c}");
+    assert!(c["publicKey"]["challenge"].is_string());
+    let r =
+        h.s.webauthn_register_finish(
+            &info,
+            &state,
+            "key",
+            "{\"not\":\"a credential\"}",
+            &meta("192.0.2.1"),
+        )
+        .await;
+    assert!(is_forbidden(&r, "malformed"), "{r:?}");
+    let r =
+        h.s.webauthn_register_finish(&info, &state, "key", "{}", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, "expired"), "the state was used up: {r:?}");
+    // Another user's state is not yours.
+    let b = h.user("bob").await;
+    let (_, bob_state) =
+        h.s.webauthn_register_start(&h.session(&b).await)
+            .await
+            .expect("start");
+    let r =
+        h.s.webauthn_register_finish(&info, &bob_state, "key", "{}", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, "expired"), "{r:?}");
+    // Passwordless: a conditional-mediation challenge; a state answers once, and expires.
+    let (challenge, state) = h.s.webauthn_login_start(None).await.expect("start");
+    assert!(challenge.contains("conditional"), "{challenge}");
+    assert!(
+        h.s.webauthn_login_finish(&state, "garbage", &meta("192.0.2.1"))
+            .await
+            .is_err()
+    );
+    let r =
+        h.s.webauthn_login_finish(&state, "garbage", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, "expired"), "{r:?}");
+    let (_, state) = h.s.webauthn_login_start(None).await.expect("start");
+    h.clock.advance(5 * MIN + 1);
+    let r =
+        h.s.webauthn_login_finish(&state, "garbage", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, "expired"), "{r:?}");
+    // A ticket-bound ceremony needs an account with a key.
+    assert!(
+        h.s.webauthn_login_start(Some("no such ticket"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn the_code_that_proved_a_totp_seed_cannot_log_in() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let enrol = h.s.totp_begin(&info).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&info, &enrol.secret_base32, &code, &meta("192.0.2.1"))
+        .await
+        .expect("confirm");
+    let t = h
+        .mailed_token("alice@example.org", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &meta("192.0.2.1"))
+        .await
+        .expect("confirm mail");
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    let r = h.s.login_totp(&ticket, &code, &meta("192.0.2.1")).await;
+    assert!(is_forbidden(&r, "Invalid authentication code"), "{r:?}");
+    h.clock.advance(30_000_000);
+    let next = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.login_totp(&ticket, &next, &meta("192.0.2.1"))
+        .await
+        .expect("the next step works");
+}

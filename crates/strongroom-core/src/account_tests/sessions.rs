@@ -1,0 +1,307 @@
+//! Sessions, re-authentication, password changes, web token rules and upload permissions.
+
+use super::*;
+
+#[tokio::test]
+async fn sensitive_changes_need_a_recent_reauthentication() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    h.clock.advance(11 * MIN);
+    let info = h.session(&s).await;
+    assert!(h.s.needs_reauth(&info));
+    let r =
+        h.s.add_email(&info, "alice2@example.org", &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, crate::sessions::REAUTH_REQUIRED), "{r:?}");
+    assert!(
+        h.s.reauthenticate(&info, "wrong password", &meta("192.0.2.1"))
+            .await
+            .is_err()
+    );
+    h.s.reauthenticate(&info, PW, &meta("192.0.2.1"))
+        .await
+        .expect("reauth");
+    let info = h.session(&s).await;
+    assert!(!h.s.needs_reauth(&info));
+    h.s.add_email(&info, "alice2@example.org", &meta("192.0.2.1"))
+        .await
+        .expect("add");
+    assert_eq!(h.mail_count("alice2@example.org", "Verify").await, 1);
+    assert_eq!(
+        h.mail_count("alice@example.org", "was added").await,
+        1,
+        "the old address is told"
+    );
+}
+
+#[tokio::test]
+async fn sessions_time_out_idle_and_absolute_and_end_on_logout() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    h.clock.advance(12 * 60 * MIN - MIN);
+    assert!(
+        h.s.session(&s).await.expect("get").is_some(),
+        "just inside the idle timeout"
+    );
+    h.clock.advance(12 * 60 * MIN);
+    assert!(
+        h.s.session(&s).await.expect("get").is_none(),
+        "idle timeout"
+    );
+    // Absolute: active every 11 hours, still ended after 14 days.
+    let s = match h
+        .s
+        .login_password("alice", PW, &meta("192.0.2.1"))
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) => g.secret,
+        other => panic!("{other:?}"),
+    };
+    for _ in 0..40 {
+        h.clock.advance(11 * 60 * MIN);
+        if h.s.session(&s).await.expect("get").is_none() {
+            break;
+        }
+    }
+    let created =
+        h.s.db
+            .session_by_hash(&hash_token(&s))
+            .await
+            .expect("get")
+            .expect("row")
+            .created_at;
+    let age = h.s.now() - created;
+    assert!(
+        (14 * 24 * 60 * MIN..=14 * 24 * 60 * MIN + 11 * 60 * MIN).contains(&age),
+        "ended by the absolute timeout, not before: {age}"
+    );
+    assert!(h.s.session(&s).await.expect("get").is_none());
+    let s = match h
+        .s
+        .login_password("alice", PW, &meta("192.0.2.1"))
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) => g.secret,
+        other => panic!("{other:?}"),
+    };
+    h.s.logout(&s, &meta("192.0.2.1")).await.expect("logout");
+    assert!(
+        h.s.session(&s).await.expect("get").is_none(),
+        "a replayed cookie is anonymous"
+    );
+}
+
+#[tokio::test]
+async fn password_change_keeps_this_session_and_ends_the_others_and_every_token() {
+    let h = harness(false).await;
+    let s1 = h.user("alice").await;
+    let s2 = match h
+        .s
+        .login_password("alice", PW, &meta("198.51.100.7"))
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) => g.secret,
+        other => panic!("{other:?}"),
+    };
+    let token =
+        h.s.create_token("alice", "ci", None, None, &meta("192.0.2.1"))
+            .await
+            .expect("token");
+    let info = h.session(&s1).await;
+    let r =
+        h.s.change_password(
+            &info,
+            "wrong old password",
+            "another fine long passphrase",
+            &meta("192.0.2.1"),
+        )
+        .await;
+    assert!(r.is_err());
+    h.s.change_password(
+        &info,
+        PW,
+        "another fine long passphrase",
+        &meta("192.0.2.1"),
+    )
+    .await
+    .expect("change");
+    assert!(
+        h.s.session(&s1).await.expect("get").is_some(),
+        "current session kept"
+    );
+    assert!(
+        h.s.session(&s2).await.expect("get").is_none(),
+        "other session ended"
+    );
+    let r = h.s.authenticate_upload(&Credentials::Token(token)).await;
+    assert!(r.is_err(), "tokens revoked");
+    assert_eq!(
+        h.mail_count("alice@example.org", "Your password was changed")
+            .await,
+        1
+    );
+    let weak =
+        h.s.change_password(
+            &h.session(&s1).await,
+            "another fine long passphrase",
+            "alice12345",
+            &meta("192.0.2.1"),
+        )
+        .await;
+    assert!(matches!(weak, Err(CoreError::Invalid(_))), "{weak:?}");
+}
+
+#[tokio::test]
+async fn uploads_need_a_verified_primary_address_and_2fa_when_required() {
+    let h = harness(true).await;
+    let principal = |name: &'static str| {
+        let s = &h.s;
+        async move {
+            let secret = s
+                .create_token(name, "ci", None, None, &meta("192.0.2.1"))
+                .await
+                .expect("token");
+            s.authenticate_upload(&Credentials::Token(secret))
+                .await
+                .expect("token works")
+        }
+    };
+    // CLI-made: verified address, no 2FA.
+    h.s.create_user("cli", "cli@example.org", PW, false, &meta("192.0.2.1"))
+        .await
+        .expect("cli user");
+    let r = h.s.check_uploader(&principal("cli").await).await;
+    assert!(
+        is_forbidden(
+            &r,
+            "User 'cli' does not have two-factor authentication enabled"
+        ),
+        "{r:?}"
+    );
+    // Registered, never verified.
+    h.s.register("fresh", "fresh@example.org", PW, &meta("192.0.2.1"))
+        .await
+        .expect("register");
+    let r = h.s.check_uploader(&principal("fresh").await).await;
+    assert!(
+        is_forbidden(
+            &r,
+            "User 'fresh' does not have a verified primary email address"
+        ),
+        "{r:?}"
+    );
+    // Verified, with 2FA pending confirmation: still refused; confirmed: allowed.
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let enrol = h.s.totp_begin(&info).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&info, &enrol.secret_base32, &code, &meta("192.0.2.1"))
+        .await
+        .expect("confirm");
+    let p = principal("alice").await;
+    assert!(is_forbidden(&h.s.check_uploader(&p).await, "two-factor"));
+    let t = h
+        .mailed_token("alice@example.org", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &meta("192.0.2.1"))
+        .await
+        .expect("confirm mail");
+    h.s.check_uploader(&p)
+        .await
+        .expect("2FA on: uploads allowed");
+
+    let h = harness(false).await;
+    h.s.create_user("cli", "cli@example.org", PW, false, &meta("192.0.2.1"))
+        .await
+        .expect("cli user");
+    let secret =
+        h.s.create_token("cli", "ci", None, None, &meta("192.0.2.1"))
+            .await
+            .expect("token");
+    let p =
+        h.s.authenticate_upload(&Credentials::Token(secret))
+            .await
+            .expect("token works");
+    h.s.check_uploader(&p).await.expect("require_2fa off");
+}
+
+#[tokio::test]
+async fn web_tokens_need_a_recent_reauthentication() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let uid = info.user.id;
+    // The login itself is a proof of identity: a token right after it needs nothing more.
+    h.s.create_token_for_session(&info, "first", None, None, &meta("192.0.2.1"))
+        .await
+        .expect("fresh login");
+    h.clock.advance(11 * MIN);
+    let info = h.session(&s).await;
+    let r =
+        h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, crate::sessions::REAUTH_REQUIRED), "{r:?}");
+    assert_eq!(
+        h.s.tokens_of(uid).await.expect("tokens").len(),
+        1,
+        "nothing created"
+    );
+    h.s.reauthenticate(&info, PW, &meta("192.0.2.1"))
+        .await
+        .expect("reauth");
+    let info = h.session(&s).await;
+    let secret =
+        h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
+            .await
+            .expect("allowed after re-auth");
+    assert!(secret.starts_with(crate::tokens::TOKEN_PREFIX));
+    assert_eq!(h.s.tokens_of(uid).await.expect("tokens").len(), 2);
+}
+
+#[tokio::test]
+async fn web_tokens_need_a_verified_address_and_2fa_when_required() {
+    let h = harness(true).await;
+    // Registered, never verified.
+    h.s.register("fresh", "fresh@example.org", PW, &meta("192.0.2.1"))
+        .await
+        .expect("register");
+    let fresh = match h
+        .s
+        .login_password("fresh", PW, &meta("192.0.2.1"))
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) | LoginStep::EnrolTwoFactor(g) => h.session(&g.secret).await,
+        LoginStep::NeedTwoFactor { .. } => panic!("no 2FA yet"),
+    };
+    let r =
+        h.s.create_token_for_session(&fresh, "ci", None, None, &meta("192.0.2.1"))
+            .await;
+    assert!(
+        is_forbidden(&r, crate::tokens::TOKEN_NEEDS_VERIFIED_EMAIL),
+        "{r:?}"
+    );
+    // Verified, no 2FA: refused; the CLI (an administrator) may still make one.
+    let s = h.user("alice").await;
+    let info = h.session(&s).await;
+    let r =
+        h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
+            .await;
+    assert!(is_forbidden(&r, crate::tokens::TOKEN_NEEDS_2FA), "{r:?}");
+    assert!(
+        h.s.tokens_of(info.user.id)
+            .await
+            .expect("tokens")
+            .is_empty()
+    );
+    // 2FA confirmed (still within the login's re-auth window): allowed.
+    h.with_totp(&s).await;
+    let info = h.session(&s).await;
+    h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
+        .await
+        .expect("verified address and 2FA");
+    assert_eq!(h.s.tokens_of(info.user.id).await.expect("tokens").len(), 1);
+}
