@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use strongroom_dist::{Digests, Limits};
 use strongroom_protocol::filename::DistFilename;
 use strongroom_protocol::metadata::CoreMetadata;
@@ -220,14 +219,11 @@ impl Services {
         let (metadata_sha256, metadata_blake2) = match (&parsed, &inspected) {
             (DistFilename::Wheel(_), Inspected::Wheel(w)) => {
                 let bytes = Bytes::from(w.metadata.clone());
-                let sha = hex::encode(Sha256::digest(&bytes));
-                let b2 = {
-                    let mut h = strongroom_dist::Hasher::new();
-                    h.update(&bytes);
-                    h.finish().blake2b_256_hex()
-                };
+                let mut h = strongroom_dist::Hasher::new();
+                h.update(&bytes);
+                let digests = h.finish();
                 self.blobs.put_bytes(&key.metadata(), bytes).await?;
-                (Some(sha), Some(b2))
+                (Some(digests.sha256_hex()), Some(digests.blake2b_256_hex()))
             }
             _ => (None, None),
         };
