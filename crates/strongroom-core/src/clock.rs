@@ -39,6 +39,22 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock plus an offset in seconds read from a file on every call (a missing or
+/// empty file is 0). Test suites move a started server's time with it (`testing.clock_offset_file`);
+/// never configure it in production.
+#[derive(Debug, Clone)]
+pub struct FileOffsetClock(pub std::path::PathBuf);
+
+impl Clock for FileOffsetClock {
+    fn now_micros(&self) -> i64 {
+        let offset_secs = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        strongroom_store::model::now_micros().saturating_add(offset_secs.saturating_mul(1_000_000))
+    }
+}
+
 /// Format microseconds since the epoch as PyPI's ISO-8601 form `2024-01-02T03:04:05.123456Z`.
 pub fn iso8601_micros(micros: i64) -> String {
     let (date, secs_of_day, us) = split(micros);

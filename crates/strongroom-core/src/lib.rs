@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod breached;
 pub mod clock;
 pub mod error;
+pub mod hold;
 pub mod index;
 mod json_doc;
 pub mod login;
@@ -16,6 +17,7 @@ pub mod ratelimit;
 pub mod second_factor;
 pub mod sessions;
 pub mod settings;
+pub mod site;
 pub mod tokens;
 mod upload_checks;
 pub mod webauthn;
@@ -26,12 +28,12 @@ mod account_tests;
 
 use std::sync::Arc;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, FileOffsetClock, ManualClock, SystemClock};
 pub use error::CoreError;
 pub use login::{LoginStep, TwoFactorMethods};
 pub use second_factor::{Enrolled, TotpEnrolment};
 pub use sessions::{SessionGrant, SessionInfo};
-pub use settings::{Settings, SmtpSettings, SmtpTls};
+pub use settings::{SafetySettings, Settings, SmtpSettings, SmtpTls};
 use strongroom_store::{Blobs, Db};
 
 /// Who is asking, as far as the event log cares.
@@ -39,6 +41,33 @@ use strongroom_store::{Blobs, Db};
 pub struct RequestMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+/// Who did something, for the event log: an account (web, API) or the operator at the CLI
+/// (`id` None, `name` like `cli:root`).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Option<i64>,
+    pub name: String,
+}
+
+impl Actor {
+    /// An account acting.
+    pub fn user(u: &strongroom_store::model::User) -> Actor {
+        Actor {
+            id: Some(u.id),
+            name: u.username.clone(),
+        }
+    }
+}
+
+/// The subject of an event.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// `user`, `project`, `site`, `name`.
+    pub kind: &'a str,
+    pub id: Option<i64>,
+    pub name: Option<&'a str>,
 }
 
 /// Everything the use cases need: storage, time and settings.
@@ -58,6 +87,29 @@ impl Services {
             blobs,
             clock: Arc::new(SystemClock),
             settings: Arc::new(settings),
+        }
+    }
+
+    /// An event by `actor` about `subject`, from this request, now.
+    pub fn event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        subject: Subject<'_>,
+        meta: &RequestMeta,
+        details: serde_json::Value,
+    ) -> strongroom_store::NewEvent {
+        strongroom_store::NewEvent {
+            at: self.now(),
+            actor_id: actor.id,
+            actor_name: Some(actor.name.clone()),
+            action: action.to_owned(),
+            subject_kind: subject.kind.to_owned(),
+            subject_id: subject.id,
+            subject_name: subject.name.map(str::to_owned),
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            details,
         }
     }
 

@@ -69,6 +69,65 @@ pub struct Settings {
     pub argon2_memory_kib: u32,
     /// Argon2id passes.
     pub argon2_iterations: u32,
+    /// Ownership, recovery and incident-response policy.
+    pub safety: SafetySettings,
+}
+
+/// Ownership, recovery-hold, retention and email-domain policy (issue 4).
+#[derive(Debug, Clone)]
+pub struct SafetySettings {
+    /// A role invitation expires this long after it was sent.
+    pub invitation_hours: u64,
+    /// An Owner who has held the role for less than this is a newcomer: removing or demoting
+    /// an Owner of longer standing is held for `pending_hours`.
+    pub newcomer_days: u64,
+    /// How long a held owner removal or demotion waits for a veto.
+    pub pending_hours: u64,
+    /// How long after a password reset, an email change or a 2FA (re)enrolment the account is held.
+    pub recovery_hold_hours: u64,
+    /// A project with no new release for this long is dormant.
+    pub dormant_project_days: u64,
+    /// For this long after a recovery event, a new release of a dormant project by the account
+    /// is quarantined for admin review instead of published.
+    pub recovery_watch_days: u64,
+    /// A deleted account's personal data is kept this long, then purged.
+    pub deleted_account_retention_days: u64,
+    /// How often verified addresses' domains are checked (0 = only by `admin check-domains`).
+    pub domain_check_interval_hours: u64,
+    /// DNS server (`IP:PORT`) for domain checks; None = the first nameserver of /etc/resolv.conf.
+    pub dns_resolver: Option<String>,
+    /// RDAP base URL (`https://rdap.org/`); None = no registration-data check.
+    pub rdap_url: Option<String>,
+}
+
+impl Default for SafetySettings {
+    fn default() -> Self {
+        SafetySettings {
+            invitation_hours: 72,
+            newcomer_days: 7,
+            pending_hours: 72,
+            recovery_hold_hours: 72,
+            dormant_project_days: 365,
+            recovery_watch_days: 30,
+            deleted_account_retention_days: 90,
+            domain_check_interval_hours: 24,
+            dns_resolver: None,
+            rdap_url: Some("https://rdap.org/".into()),
+        }
+    }
+}
+
+/// Microseconds in an hour.
+pub const HOUR_MICROS: i64 = 3_600_000_000;
+
+/// `n` hours in microseconds (saturating).
+pub fn hours(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX / HOUR_MICROS).saturating_mul(HOUR_MICROS)
+}
+
+/// `n` days in microseconds (saturating).
+pub fn days(n: u64) -> i64 {
+    hours(n.saturating_mul(24))
 }
 
 impl Default for Settings {
@@ -95,6 +154,7 @@ impl Default for Settings {
             rate_limits: true,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            safety: SafetySettings::default(),
         }
     }
 }

@@ -207,6 +207,29 @@ impl AccountTx {
         Ok(())
     }
 
+    /// Start (or extend) the recovery hold: until `until` the account may not publish to projects
+    /// it did not create during the hold, change owners or create tokens. `at` is the recovery
+    /// event's time (kept as `recovered_at` for the dormant-project quarantine).
+    pub async fn set_hold(
+        &mut self,
+        user_id: i64,
+        until: i64,
+        reason: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE users SET hold_until = CASE WHEN hold_until IS NULL OR hold_until < $1 THEN $1 ELSE hold_until END, \
+             hold_reason = $2, recovered_at = $3 WHERE id = $4",
+        )
+        .bind(until)
+        .bind(reason.to_owned())
+        .bind(at)
+        .bind(user_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// The account's addresses, primary first.
     pub async fn emails(&mut self, user_id: i64) -> Result<Vec<Email>, StoreError> {
         let rows = sqlx::query(

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use crate::model::{DistFile, Release};
 use crate::{Db, StoreError};
 
-const RELEASE_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.requires_python, r.core_metadata, r.yanked_at, r.yanked_reason";
+const RELEASE_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.requires_python, r.core_metadata, r.yanked_at, r.yanked_reason, r.quarantined_at, r.quarantine_reason";
 const FILE_COLS: &str = "f.id, f.release_id, f.project_id, f.filename, f.packagetype, f.python_version, f.size, f.md5, f.sha256, f.blake2_256, f.blob_key, f.metadata_sha256, f.comment_text, f.uploaded_at";
 
 pub(crate) fn release_from_row(r: &AnyRow) -> Result<Release, sqlx::Error> {
@@ -20,6 +20,8 @@ pub(crate) fn release_from_row(r: &AnyRow) -> Result<Release, sqlx::Error> {
         core_metadata: r.try_get("core_metadata")?,
         yanked_at: r.try_get("yanked_at")?,
         yanked_reason: r.try_get("yanked_reason")?,
+        quarantined_at: r.try_get("quarantined_at")?,
+        quarantine_reason: r.try_get("quarantine_reason")?,
     })
 }
 
@@ -43,10 +45,10 @@ pub(crate) fn file_from_row(r: &AnyRow) -> Result<DistFile, sqlx::Error> {
 }
 
 impl Db {
-    /// The project's visible releases (not removed), in no particular order.
+    /// The project's visible releases (not removed, not quarantined), in no particular order.
     pub async fn releases_of(&self, project_id: i64) -> Result<Vec<Release>, StoreError> {
         let sql = format!(
-            "SELECT {RELEASE_COLS} FROM releases r WHERE r.project_id = $1 AND r.removed_at IS NULL"
+            "SELECT {RELEASE_COLS} FROM releases r WHERE r.project_id = $1 AND r.removed_at IS NULL AND r.quarantined_at IS NULL"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project_id)
@@ -62,7 +64,7 @@ impl Db {
     pub async fn files_of(&self, project_id: i64) -> Result<Vec<DistFile>, StoreError> {
         let sql = format!(
             "SELECT {FILE_COLS} FROM files f JOIN releases r ON r.id = f.release_id \
-             WHERE f.project_id = $1 AND f.removed_at IS NULL AND r.removed_at IS NULL ORDER BY f.filename"
+             WHERE f.project_id = $1 AND f.removed_at IS NULL AND r.removed_at IS NULL AND r.quarantined_at IS NULL ORDER BY f.filename"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project_id)
@@ -79,7 +81,7 @@ impl Db {
         let sql = format!(
             "SELECT {FILE_COLS}, p.status AS project_status FROM files f JOIN releases r ON r.id = f.release_id \
              JOIN projects p ON p.id = f.project_id \
-             WHERE f.blob_key = $1 AND f.removed_at IS NULL AND r.removed_at IS NULL"
+             WHERE f.blob_key = $1 AND f.removed_at IS NULL AND r.removed_at IS NULL AND r.quarantined_at IS NULL"
         );
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(blob_key.to_owned())

@@ -22,6 +22,7 @@ mod rate_limits;
 mod second_factor;
 mod server_secrets;
 mod sessions;
+pub mod site_flags;
 mod users;
 
 pub use account_tx::{AccountTx, NewMail};

@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_server_secrets.sql"),
         postgres: include_str!("../migrations/postgres/0003_server_secrets.sql"),
     },
+    Migration {
+        version: 4,
+        name: "ownership",
+        sqlite: include_str!("../migrations/sqlite/0004_ownership.sql"),
+        postgres: include_str!("../migrations/postgres/0004_ownership.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

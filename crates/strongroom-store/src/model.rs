@@ -26,6 +26,17 @@ pub struct User {
     pub last_login_at: Option<i64>,
     /// Why the password may not be used (e.g. `compromised`), until it is reset.
     pub password_disabled: Option<String>,
+    /// Why an administrator (or the owner, from a mail link) froze the account.
+    pub frozen_reason: Option<String>,
+    /// Recovery hold: until this time the account may not publish to projects it did not
+    /// create during the hold, change owners or create tokens.
+    pub hold_until: Option<i64>,
+    /// What started the hold (`password reset`, `email change`, `2FA enrolment`, `2FA reset`).
+    pub hold_reason: Option<String>,
+    /// The last recovery event (reset, email change, 2FA enrolment or reset).
+    pub recovered_at: Option<i64>,
+    /// A deleted account's personal data is purged after this time.
+    pub purge_after: Option<i64>,
 }
 
 /// An email address of an account.
@@ -60,9 +71,12 @@ pub struct Project {
     pub name: String,
     pub normalized_name: String,
     pub created_at: i64,
+    /// `active`, `quarantined` or `removed`.
     pub status: String,
     pub last_serial: i64,
     pub total_size: i64,
+    /// Why the status was set (admin reason), if not active.
+    pub status_reason: Option<String>,
 }
 
 /// A role of a user on a project.
@@ -87,6 +101,9 @@ pub struct Release {
     pub core_metadata: String,
     pub yanked_at: Option<i64>,
     pub yanked_reason: Option<String>,
+    /// Held for admin review: invisible to installers until released.
+    pub quarantined_at: Option<i64>,
+    pub quarantine_reason: Option<String>,
 }
 
 /// A distribution file.
@@ -222,4 +239,50 @@ pub struct OutboxMail {
     pub next_attempt_at: i64,
     pub sent_at: Option<i64>,
     pub last_error: Option<String>,
+}
+
+/// An invitation to a role on a project.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: i64,
+    pub project_id: i64,
+    pub project_name: String,
+    pub invitee_id: i64,
+    pub invitee_name: String,
+    pub inviter_id: i64,
+    pub inviter_name: String,
+    pub role: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// `pending`, `accepted`, `declined`, `revoked`, `expired` or `voided`.
+    pub status: String,
+}
+
+/// A role change held for the cooling-off period.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleChange {
+    pub id: i64,
+    pub project_id: i64,
+    pub project_name: String,
+    pub target_id: i64,
+    pub target_name: String,
+    pub actor_id: i64,
+    pub actor_name: String,
+    /// `remove` or `demote`.
+    pub kind: String,
+    pub new_role: Option<String>,
+    pub created_at: i64,
+    pub effective_at: i64,
+    /// `pending`, `applied`, `vetoed`, `approved` or `cancelled`.
+    pub status: String,
+}
+
+/// A name nobody may register.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProhibitedName {
+    pub name: String,
+    pub normalized_name: String,
+    pub reason: String,
+    pub created_at: i64,
+    pub created_by: String,
 }

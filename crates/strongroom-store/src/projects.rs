@@ -7,7 +7,7 @@ use crate::model::{Project, Role};
 use crate::{Db, StoreError};
 
 pub(crate) const PROJECT_COLS: &str =
-    "id, name, normalized_name, created_at, status, last_serial, total_size";
+    "id, name, normalized_name, created_at, status, last_serial, total_size, status_reason";
 
 pub(crate) fn project_from_row(r: &AnyRow) -> Result<Project, sqlx::Error> {
     Ok(Project {
@@ -18,6 +18,7 @@ pub(crate) fn project_from_row(r: &AnyRow) -> Result<Project, sqlx::Error> {
         status: r.try_get("status")?,
         last_serial: r.try_get("last_serial")?,
         total_size: r.try_get("total_size")?,
+        status_reason: r.try_get("status_reason")?,
     })
 }
 

@@ -42,6 +42,11 @@ pub(crate) fn user_from_row(r: &AnyRow) -> Result<User, sqlx::Error> {
         password_changed_at: r.try_get("password_changed_at")?,
         last_login_at: r.try_get("last_login_at")?,
         password_disabled: r.try_get("password_disabled")?,
+        frozen_reason: r.try_get("frozen_reason")?,
+        hold_until: r.try_get("hold_until")?,
+        hold_reason: r.try_get("hold_reason")?,
+        recovered_at: r.try_get("recovered_at")?,
+        purge_after: r.try_get("purge_after")?,
     })
 }
 
@@ -60,7 +65,7 @@ fn token_from_row(r: &AnyRow) -> Result<ApiToken, sqlx::Error> {
     })
 }
 
-pub(crate) const USER_COLS: &str = "id, username, password_hash, is_admin, created_at, frozen_at, deleted_at, password_changed_at, last_login_at, password_disabled";
+pub(crate) const USER_COLS: &str = "id, username, password_hash, is_admin, created_at, frozen_at, deleted_at, password_changed_at, last_login_at, password_disabled, frozen_reason, hold_until, hold_reason, recovered_at, purge_after";
 
 impl Db {
     /// Create an account and its primary address, with an event, in one transaction.

@@ -200,6 +200,61 @@ const KEYS: &[Key] = &[
         secret: false,
         help: "Argon2id passes",
     },
+    Key {
+        name: "ownership.invitation_hours",
+        secret: false,
+        help: "a role invitation expires after this many hours",
+    },
+    Key {
+        name: "ownership.newcomer_days",
+        secret: false,
+        help: "an Owner for less than this many days is a newcomer (their removal of older Owners is held)",
+    },
+    Key {
+        name: "ownership.pending_hours",
+        secret: false,
+        help: "hours a held owner removal/demotion waits for a veto",
+    },
+    Key {
+        name: "recovery.hold_hours",
+        secret: false,
+        help: "hours after a reset, email change or 2FA (re)enrolment during which the account is held",
+    },
+    Key {
+        name: "recovery.dormant_project_days",
+        secret: false,
+        help: "a project with no new release for this many days is dormant",
+    },
+    Key {
+        name: "recovery.watch_days",
+        secret: false,
+        help: "days after a recovery event during which a new release of a dormant project is quarantined",
+    },
+    Key {
+        name: "retention.deleted_account_days",
+        secret: false,
+        help: "days a deleted account's personal data is kept for investigation",
+    },
+    Key {
+        name: "domains.check_interval_hours",
+        secret: false,
+        help: "hours between email-domain checks (0 = only `admin check-domains`)",
+    },
+    Key {
+        name: "domains.resolver",
+        secret: false,
+        help: "DNS server IP:PORT for domain checks (empty = /etc/resolv.conf)",
+    },
+    Key {
+        name: "domains.rdap_url",
+        secret: false,
+        help: "RDAP base URL for domain registration data (empty = off)",
+    },
+    Key {
+        name: "testing.clock_offset_file",
+        secret: false,
+        help: "TEST SUITES ONLY: file holding seconds added to the clock",
+    },
 ];
 
 /// Command-line overrides.
@@ -228,6 +283,10 @@ pub struct Config {
     pub release_file_window_days: u64,
     /// The account-security part of the core's settings.
     pub accounts: AccountSettings,
+    /// Ownership, recovery-hold, retention and domain-check policy.
+    pub safety: strongroom_core::SafetySettings,
+    /// TEST SUITES ONLY: the clock reads an offset (seconds) from this file.
+    pub clock_offset_file: Option<PathBuf>,
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
@@ -372,7 +431,7 @@ impl Config {
         let data = values
             .get("data")
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
-        let defaults: [(&'static str, String); 18] = [
+        let defaults: [(&'static str, String); 27] = [
             ("require_2fa", "true".into()),
             ("rate_limits", "true".into()),
             ("session_idle_minutes", (60 * 12).to_string()),
@@ -403,6 +462,15 @@ impl Config {
                 (10u64 * 1024 * 1024 * 1024).to_string(),
             ),
             ("upload.release_file_window_days", "14".into()),
+            ("ownership.invitation_hours", "72".into()),
+            ("ownership.newcomer_days", "7".into()),
+            ("ownership.pending_hours", "72".into()),
+            ("recovery.hold_hours", "72".into()),
+            ("recovery.dormant_project_days", "365".into()),
+            ("recovery.watch_days", "30".into()),
+            ("retention.deleted_account_days", "90".into()),
+            ("domains.check_interval_hours", "24".into()),
+            ("domains.rdap_url", "https://rdap.org/".into()),
         ];
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
@@ -451,8 +519,14 @@ impl Config {
             public_url.as_deref(),
             &get("bind").unwrap_or_default(),
         )?;
+        let safety = safety_settings(&get)?;
+        let clock_offset_file = get("testing.clock_offset_file")
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from);
         Ok(Config {
             accounts,
+            safety,
+            clock_offset_file,
             data: PathBuf::from(&data),
             bind: get("bind").unwrap_or_default(),
             database,
@@ -530,6 +604,7 @@ impl Config {
             rate_limits: self.accounts.rate_limits,
             argon2_memory_kib: self.accounts.argon2_memory_kib,
             argon2_iterations: self.accounts.argon2_iterations,
+            safety: self.safety.clone(),
         }
     }
 }
@@ -600,6 +675,25 @@ fn account_settings(
         webauthn_origin,
         argon2_memory_kib: u32_of("password.argon2_memory_kib")?,
         argon2_iterations: u32_of("password.argon2_iterations")?,
+    })
+}
+
+fn safety_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<strongroom_core::SafetySettings> {
+    let num = |k: &str| parse_u64(k, &get(k).unwrap_or_default());
+    let nonempty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    Ok(strongroom_core::SafetySettings {
+        invitation_hours: num("ownership.invitation_hours")?,
+        newcomer_days: num("ownership.newcomer_days")?,
+        pending_hours: num("ownership.pending_hours")?,
+        recovery_hold_hours: num("recovery.hold_hours")?,
+        dormant_project_days: num("recovery.dormant_project_days")?,
+        recovery_watch_days: num("recovery.watch_days")?,
+        deleted_account_retention_days: num("retention.deleted_account_days")?,
+        domain_check_interval_hours: num("domains.check_interval_hours")?,
+        dns_resolver: nonempty("domains.resolver"),
+        rdap_url: nonempty("domains.rdap_url"),
     })
 }
 

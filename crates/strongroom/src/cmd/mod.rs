@@ -30,7 +30,11 @@ pub(crate) async fn open(config: &Config) -> anyhow::Result<Services> {
         Storage::Local(p) => Blobs::local(p).with_context(|| format!("opening {}", p.display()))?,
         Storage::S3(s) => Blobs::s3(s).context("configuring S3")?,
     };
-    Ok(Services::new(db, blobs, config.core_settings()))
+    let mut services = Services::new(db, blobs, config.core_settings());
+    if let Some(f) = &config.clock_offset_file {
+        services.clock = std::sync::Arc::new(strongroom_core::FileOffsetClock(f.clone()));
+    }
+    Ok(services)
 }
 
 fn cli_meta() -> RequestMeta {

@@ -1,0 +1,105 @@
+//! The recovery hold: for a while after a password reset, an email change or a 2FA (re)enrolment
+//! an account may not publish to projects it did not create during the hold, add or remove
+//! owners, or create API tokens. A takeover through recovery is then slow and loud, not instant.
+
+use strongroom_store::model::User;
+use strongroom_store::{AccountTx, NewMail};
+
+use crate::clock::iso8601_seconds;
+use crate::mail::notice;
+use crate::settings::hours;
+use crate::{CoreError, Services};
+
+/// What started a hold (shown to the user and in the log).
+pub mod reason {
+    pub const PASSWORD_RESET: &str = "password reset";
+    pub const EMAIL_CHANGE: &str = "email change";
+    pub const TWO_FACTOR_ENROLMENT: &str = "first two-factor enrolment";
+    pub const TWO_FACTOR_RESET: &str = "two-factor reset";
+}
+
+/// What a held account is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldAction {
+    /// Upload to a project the account did not create during the hold.
+    Publish,
+    /// Invite or add an owner (or any role).
+    AddOwner,
+    /// Remove or demote an owner.
+    RemoveOwner,
+    /// Create an API token.
+    CreateToken,
+}
+
+impl HeldAction {
+    fn describe(self) -> &'static str {
+        match self {
+            HeldAction::Publish => "upload to projects it did not create during the hold",
+            HeldAction::AddOwner => "add owners or maintainers",
+            HeldAction::RemoveOwner => "remove or demote owners",
+            HeldAction::CreateToken => "create API tokens",
+        }
+    }
+}
+
+/// Whether the account is held at `now`.
+pub fn is_held(user: &User, now: i64) -> bool {
+    user.hold_until.is_some_and(|t| t > now)
+}
+
+/// The refusal a held account gets.
+pub fn held_message(user: &User, what: HeldAction) -> String {
+    format!(
+        "Your account is on a recovery hold until {} UTC after a recent {}: it cannot {} until then. If you did not make that change, contact the index administrators.",
+        iso8601_seconds(user.hold_until.unwrap_or_default()),
+        user.hold_reason.as_deref().unwrap_or("account recovery"),
+        what.describe()
+    )
+}
+
+impl Services {
+    /// Refuse `what` while the account is held.
+    pub fn check_hold(&self, user: &User, what: HeldAction) -> Result<(), CoreError> {
+        if is_held(user, self.now()) {
+            return Err(CoreError::Forbidden(held_message(user, what)));
+        }
+        Ok(())
+    }
+
+    /// Inside an account change: start the hold and tell every address the account has or had
+    /// (`extra` are addresses just removed or replaced, which must hear of it too).
+    /// Returns the mails to queue with the change.
+    pub(crate) async fn start_hold(
+        &self,
+        tx: &mut AccountTx,
+        user: &User,
+        why: &str,
+        extra: &[String],
+    ) -> Result<Vec<NewMail>, CoreError> {
+        let now = self.now();
+        let until = now.saturating_add(hours(self.settings.safety.recovery_hold_hours));
+        tx.set_hold(user.id, until, why, now).await?;
+        let mut to: Vec<String> = tx
+            .emails(user.id)
+            .await?
+            .into_iter()
+            .filter(|e| e.verified_at.is_some())
+            .map(|e| e.address)
+            .collect();
+        for e in extra {
+            if !to.iter().any(|t| t.eq_ignore_ascii_case(e)) {
+                to.push(e.clone());
+            }
+        }
+        Ok(notice(
+            &to,
+            "Your account is on a recovery hold",
+            &format!(
+                "A {why} was just made on the account {}. For the next {} hours it cannot upload to projects it did not create in that time, add or remove owners, or create API tokens (until {} UTC).",
+                user.username,
+                self.settings.safety.recovery_hold_hours,
+                iso8601_seconds(until)
+            ),
+        ))
+    }
+}
