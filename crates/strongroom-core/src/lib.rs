@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod hold;
 pub mod index;
+pub mod jobs;
 mod json_doc;
 pub mod login;
 pub mod mail;

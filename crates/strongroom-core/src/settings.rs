@@ -122,7 +122,9 @@ pub const HOUR_MICROS: i64 = 3_600_000_000;
 
 /// `n` hours in microseconds (saturating).
 pub fn hours(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX / HOUR_MICROS).saturating_mul(HOUR_MICROS)
+    i64::try_from(n)
+        .unwrap_or(i64::MAX / HOUR_MICROS)
+        .saturating_mul(HOUR_MICROS)
 }
 
 /// `n` days in microseconds (saturating).

@@ -251,6 +251,11 @@ const KEYS: &[Key] = &[
         help: "RDAP base URL for domain registration data (empty = off)",
     },
     Key {
+        name: "jobs.interval_seconds",
+        secret: false,
+        help: "seconds between runs of the periodic jobs (held role changes, expiry, purges, domain checks)",
+    },
+    Key {
         name: "testing.clock_offset_file",
         secret: false,
         help: "TEST SUITES ONLY: file holding seconds added to the clock",
@@ -287,6 +292,8 @@ pub struct Config {
     pub safety: strongroom_core::SafetySettings,
     /// TEST SUITES ONLY: the clock reads an offset (seconds) from this file.
     pub clock_offset_file: Option<PathBuf>,
+    /// Seconds between runs of the periodic jobs.
+    pub jobs_interval_secs: u64,
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
@@ -431,7 +438,7 @@ impl Config {
         let data = values
             .get("data")
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
-        let defaults: [(&'static str, String); 27] = [
+        let defaults: [(&'static str, String); 28] = [
             ("require_2fa", "true".into()),
             ("rate_limits", "true".into()),
             ("session_idle_minutes", (60 * 12).to_string()),
@@ -470,6 +477,7 @@ impl Config {
             ("recovery.watch_days", "30".into()),
             ("retention.deleted_account_days", "90".into()),
             ("domains.check_interval_hours", "24".into()),
+            ("jobs.interval_seconds", "60".into()),
             ("domains.rdap_url", "https://rdap.org/".into()),
         ];
         for (k, v) in defaults {
@@ -527,6 +535,10 @@ impl Config {
             accounts,
             safety,
             clock_offset_file,
+            jobs_interval_secs: parse_u64(
+                "jobs.interval_seconds",
+                &get("jobs.interval_seconds").unwrap_or_default(),
+            )?,
             data: PathBuf::from(&data),
             bind: get("bind").unwrap_or_default(),
             database,

@@ -19,6 +19,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
     tokio::spawn(services.clone().deliver_outbox_forever());
+    // Held role changes, invitation expiry, retention purges, email-domain checks.
+    tokio::spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
     let state = strongroom_server::AppState::new(services, temp.clone())
         .await
         .context("preparing the server state (temp folder, web signing key)")?;
