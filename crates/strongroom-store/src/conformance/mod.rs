@@ -5,6 +5,7 @@
 mod accounts;
 mod blobs;
 mod meta;
+mod roles;
 
 use sqlx::Executor;
 

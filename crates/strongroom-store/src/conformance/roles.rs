@@ -1,0 +1,413 @@
+//! Ownership store cases (migration 0004): roles and the last-Owner rule (also under a race),
+//! invitations (one pending per project and invitee, lazy expiry, voiding), held role changes
+//! and veto tokens, each run on SQLite and PostgreSQL.
+
+use sqlx::Row;
+
+use super::backends;
+use crate::{Db, NewEvent, NewMail, NewUser, OWNER, RoleOutcome, StoreError};
+
+fn ev(action: &str, at: i64) -> NewEvent {
+    NewEvent {
+        at,
+        action: action.into(),
+        subject_kind: "project".into(),
+        ..NewEvent::default()
+    }
+}
+
+async fn user(db: &Db, name: &str) -> i64 {
+    db.create_user(
+        &NewUser {
+            username: name.into(),
+            email: format!("{name}@example.org"),
+            email_verified: true,
+            password_hash: Some("h".into()),
+            is_admin: false,
+            at: 1,
+        },
+        ev("account:create", 1),
+    )
+    .await
+    .expect("create user")
+    .id
+}
+
+/// A project whose owners are `owners` (granted at time 10).
+async fn project(db: &Db, name: &str, owners: &[i64]) -> i64 {
+    let id: i64 = sqlx::query(
+        "INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) VALUES ($1, $2, $3, 1, $4) RETURNING id",
+    )
+    .bind(name.to_owned())
+    .bind(name.to_lowercase())
+    .bind(format!("u-{}", name.to_lowercase()))
+    .bind(owners[0])
+    .fetch_one(&db.write)
+    .await
+    .expect("project")
+    .get(0);
+    let mut tx = db.begin_account().await.expect("begin");
+    for o in owners {
+        tx.insert_role(id, *o, OWNER, 10, None).await.expect("role");
+    }
+    tx.commit(&[], &[]).await.expect("commit");
+    id
+}
+
+async fn owners(db: &Db, project_id: i64) -> Vec<String> {
+    db.roles_of_project(project_id)
+        .await
+        .expect("roles")
+        .into_iter()
+        .filter(|r| r.role == OWNER)
+        .map(|r| r.username)
+        .collect()
+}
+
+#[tokio::test]
+async fn last_owner_cannot_be_removed_or_demoted() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let b = user(&db, "bob").await;
+        let c = user(&db, "carol").await;
+        let p = project(&db, "proj", &[a, b]).await;
+        let mut tx = db.begin_account().await.expect("begin");
+        assert!(
+            matches!(tx.insert_role(p, a, "Maintainer", 11, None).await, Err(StoreError::Conflict(w)) if w == "role"),
+            "{name}: one role per user"
+        );
+        drop(tx);
+        let mut tx = db.begin_account().await.expect("begin");
+        assert_eq!(
+            tx.remove_role(p, c).await.expect("rm"),
+            RoleOutcome::NotMember,
+            "{name}"
+        );
+        assert_eq!(
+            tx.change_role(p, a, OWNER, 20, Some(b))
+                .await
+                .expect("same"),
+            RoleOutcome::Unchanged,
+            "{name}"
+        );
+        assert_eq!(
+            tx.change_role(p, a, "Maintainer", 20, Some(b))
+                .await
+                .expect("demote"),
+            RoleOutcome::Changed {
+                previous: OWNER.into()
+            },
+            "{name}"
+        );
+        assert_eq!(
+            tx.change_role(p, b, "Maintainer", 21, None)
+                .await
+                .expect("demote last"),
+            RoleOutcome::LastOwner,
+            "{name}: the last Owner stays"
+        );
+        assert_eq!(
+            tx.remove_role(p, b).await.expect("remove last"),
+            RoleOutcome::LastOwner,
+            "{name}"
+        );
+        // A Maintainer may go even when only one Owner is left.
+        assert_eq!(
+            tx.remove_role(p, a).await.expect("remove maintainer"),
+            RoleOutcome::Changed {
+                previous: "Maintainer".into()
+            },
+            "{name}"
+        );
+        tx.commit(&[ev("role:remove", 22)], &[])
+            .await
+            .expect("commit");
+        assert_eq!(owners(&db, p).await, vec!["bob".to_owned()], "{name}");
+        let role = db.role_of(p, a).await.expect("role");
+        assert!(role.is_none(), "{name}");
+        let mine = db.projects_of_user(b).await.expect("projects");
+        assert_eq!(mine.len(), 1, "{name}");
+        assert_eq!((mine[0].0.id, mine[0].1.as_str()), (p, OWNER), "{name}");
+        assert_eq!(
+            db.project_by_id(p).await.expect("p").map(|p| p.name),
+            Some("proj".into()),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_owners_removing_each_other_leave_one() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let b = user(&db, "bob").await;
+        for round in 0..8 {
+            let p = project(&db, &format!("race{round}"), &[a, b]).await;
+            let remove = |db: Db, target: i64| {
+                tokio::spawn(async move {
+                    let mut tx = db.begin_account().await.expect("begin");
+                    let out = tx.remove_role(p, target).await.expect("remove");
+                    // Hold the transaction open so the other removal overlaps it.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tx.commit(&[ev("role:remove", 30)], &[])
+                        .await
+                        .expect("commit");
+                    out
+                })
+            };
+            let (x, y) = tokio::join!(remove(db.clone(), a), remove(db.clone(), b));
+            let (x, y) = (x.expect("task"), y.expect("task"));
+            let left = owners(&db, p).await;
+            assert_eq!(left.len(), 1, "{name} round {round}: {x:?} {y:?}");
+            let refused = [&x, &y]
+                .iter()
+                .filter(|o| ***o == RoleOutcome::LastOwner)
+                .count();
+            assert_eq!(
+                refused, 1,
+                "{name} round {round}: exactly one removal loses"
+            );
+        }
+        assert_eq!(db.verify_events().await.expect("verify"), None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn invitations_one_pending_expire_void_and_end_once() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let b = user(&db, "bob").await;
+        let c = user(&db, "carol").await;
+        let p = project(&db, "proj", &[a]).await;
+        let mut tx = db.begin_account().await.expect("begin");
+        tx.insert_invitation(p, b, a, "Maintainer", 100, 200)
+            .await
+            .expect("invite");
+        assert!(
+            matches!(tx.insert_invitation(p, b, a, OWNER, 101, 201).await, Err(StoreError::Conflict(w)) if w == "invitation"),
+            "{name}: one pending per project and invitee"
+        );
+        drop(tx);
+        let mut tx = db.begin_account().await.expect("begin");
+        let i1 = tx
+            .insert_invitation(p, b, a, "Maintainer", 100, 200)
+            .await
+            .expect("the rolled-back duplicate left nothing");
+        let ic = tx
+            .insert_invitation(p, c, a, OWNER, 100, 500)
+            .await
+            .expect("invite carol");
+        tx.commit(
+            &[ev("role:invite", 100)],
+            &[NewMail {
+                to: "bob@example.org".into(),
+                subject: "Invitation".into(),
+                body: "b".into(),
+            }],
+        )
+        .await
+        .expect("commit");
+        let pending = db.pending_invitations_of_project(p).await.expect("pending");
+        assert_eq!(pending.len(), 2, "{name}");
+        let got = db.invitation(i1).await.expect("get").expect("found");
+        assert_eq!(
+            (
+                got.project_name.as_str(),
+                got.invitee_name.as_str(),
+                got.inviter_name.as_str(),
+                got.role.as_str(),
+                got.status.as_str(),
+                got.expires_at
+            ),
+            ("proj", "bob", "alice", "Maintainer", "pending", 200),
+            "{name}"
+        );
+        assert_eq!(
+            db.pending_invitations_for_user(b)
+                .await
+                .expect("mine")
+                .len(),
+            1,
+            "{name}"
+        );
+        // Lazy expiry: nothing before the deadline, then the row is marked and a new one fits.
+        let overdue = db.overdue_invitations(199).await.expect("overdue");
+        assert!(overdue.is_empty(), "{name}");
+        assert_eq!(
+            db.overdue_invitations(200).await.expect("overdue").len(),
+            1,
+            "{name}"
+        );
+        let mut tx = db.begin_account().await.expect("begin");
+        assert!(
+            tx.expire_invitations_to(p, b, 199)
+                .await
+                .expect("early")
+                .is_empty(),
+            "{name}"
+        );
+        let expired = tx.expire_invitations_to(p, b, 250).await.expect("expire");
+        assert_eq!(
+            expired
+                .iter()
+                .map(|i| (i.id, i.status.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(i1, "expired")],
+            "{name}"
+        );
+        let i2 = tx
+            .insert_invitation(p, b, a, OWNER, 250, 400)
+            .await
+            .expect("a new invitation after expiry");
+        assert!(
+            !tx.end_invitation(i1, "accepted", 251).await.expect("end"),
+            "{name}: an expired invitation cannot be accepted"
+        );
+        assert!(
+            tx.end_invitation(i2, "declined", 252)
+                .await
+                .expect("decline")
+        );
+        assert!(
+            !tx.end_invitation(i2, "accepted", 253).await.expect("again"),
+            "{name}: ends once"
+        );
+        // Voiding: only the inviter's pending invitations on this project.
+        let voided = tx.void_invitations_from(p, a, 260).await.expect("void");
+        assert_eq!(
+            voided
+                .iter()
+                .map(|i| (i.id, i.status.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(ic, "voided")],
+            "{name}"
+        );
+        assert!(
+            tx.void_invitations_from(p, a, 261)
+                .await
+                .expect("void again")
+                .is_empty(),
+            "{name}"
+        );
+        tx.commit(&[ev("role:invite:void", 260)], &[])
+            .await
+            .expect("commit");
+        assert!(
+            db.pending_invitations_of_project(p)
+                .await
+                .expect("pending")
+                .is_empty(),
+            "{name}"
+        );
+        let status = |id| {
+            let db = db.clone();
+            async move { db.invitation(id).await.expect("get").expect("found").status }
+        };
+        assert_eq!(status(i2).await, "declined", "{name}");
+        assert_eq!(status(ic).await, "voided", "{name}");
+        let mails = db.outbox_recent(10).await.expect("outbox");
+        assert_eq!(mails.len(), 1, "{name}: the mail committed with its change");
+    }
+}
+
+#[tokio::test]
+async fn held_changes_end_once_and_come_due() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let b = user(&db, "bob").await;
+        let p = project(&db, "proj", &[a, b]).await;
+        let mut tx = db.begin_account().await.expect("begin");
+        let c1 = tx
+            .insert_role_change(p, a, b, "remove", None, 100, 1000)
+            .await
+            .expect("hold");
+        let c2 = tx
+            .insert_role_change(p, a, b, "demote", Some("Maintainer"), 101, 2000)
+            .await
+            .expect("hold 2");
+        assert_eq!(
+            tx.pending_changes_for(p, a).await.expect("for").len(),
+            2,
+            "{name}"
+        );
+        assert_eq!(
+            tx.pending_changes_by(p, b).await.expect("by").len(),
+            2,
+            "{name}"
+        );
+        let tok = tx
+            .insert_subject_token("hash-veto", a, "veto_role_change", c1, 100, 1000)
+            .await
+            .expect("token");
+        assert!(tok > 0);
+        tx.commit(&[ev("role:change:pending", 100)], &[])
+            .await
+            .expect("commit");
+        assert_eq!(
+            db.email_token_subject("hash-veto").await.expect("subject"),
+            Some(c1),
+            "{name}"
+        );
+        assert_eq!(
+            db.email_token_subject("nope").await.expect("subject"),
+            None,
+            "{name}"
+        );
+        let ch = db.role_change(c2).await.expect("get").expect("found");
+        assert_eq!(
+            (
+                ch.target_name.as_str(),
+                ch.actor_name.as_str(),
+                ch.kind.as_str(),
+                ch.new_role.as_deref(),
+                ch.status.as_str()
+            ),
+            ("alice", "bob", "demote", Some("Maintainer"), "pending"),
+            "{name}"
+        );
+        assert_eq!(
+            db.pending_role_changes(p).await.expect("pending").len(),
+            2,
+            "{name}"
+        );
+        assert_eq!(
+            db.all_pending_role_changes().await.expect("all").len(),
+            2,
+            "{name}"
+        );
+        let due: Vec<i64> = db
+            .due_role_changes(1500)
+            .await
+            .expect("due")
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(due, vec![c1], "{name}");
+        let mut tx = db.begin_account().await.expect("begin");
+        assert!(
+            tx.end_role_change(c1, "vetoed", 1100, "alice")
+                .await
+                .expect("veto")
+        );
+        assert!(
+            !tx.end_role_change(c1, "applied", 1101, "job")
+                .await
+                .expect("apply"),
+            "{name}: a vetoed change is never applied"
+        );
+        tx.commit(&[], &[]).await.expect("commit");
+        assert!(
+            db.due_role_changes(1500).await.expect("due").is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            db.role_change(c1)
+                .await
+                .expect("get")
+                .expect("found")
+                .status,
+            "vetoed",
+            "{name}"
+        );
+    }
+}
