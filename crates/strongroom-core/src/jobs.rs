@@ -14,8 +14,13 @@ pub struct JobReport {
 impl Services {
     /// Run every periodic job once.
     pub async fn run_jobs(&self) -> Result<JobReport, CoreError> {
-        let report = JobReport::default();
+        let mut report = JobReport::default();
         // Each area appends its job here (ownership, retention, domains).
+        report.lines.extend(
+            self.domain_check_job()
+                .await
+                .unwrap_or_else(|e| vec![format!("domain check failed: {e}")]),
+        );
         Ok(report)
     }
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod breached;
 pub mod clock;
+pub mod domains;
 pub mod error;
 pub mod hold;
 pub mod index;

@@ -8,6 +8,7 @@
 mod account_tx;
 mod blobs;
 mod db;
+mod domains;
 mod email_tokens;
 mod error;
 mod events;
@@ -29,6 +30,7 @@ mod users;
 pub use account_tx::{AccountTx, NewMail};
 pub use blobs::{BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, S3Settings};
 pub use db::{Db, Dialect};
+pub use domains::{DomainCheckAddress, EmailDomainState};
 pub use error::StoreError;
 pub use events::{GENESIS_HASH, NewEvent};
 pub use publish::Refusal;

@@ -1,0 +1,123 @@
+//! Email-domain checks: which verified addresses are due, when each was last checked, and taking
+//! the verification away from an address whose domain lapsed or changed hands.
+
+use sqlx::Row;
+
+use crate::{AccountTx, Db, StoreError};
+
+/// A verified address whose domain is to be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainCheckAddress {
+    pub email_id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub address: String,
+    pub verified_at: i64,
+}
+
+/// An address's domain-check state (for the account page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailDomainState {
+    pub email_id: i64,
+    pub domain_checked_at: Option<i64>,
+    pub unverified_at: Option<i64>,
+    pub unverified_reason: Option<String>,
+}
+
+impl Db {
+    /// Verified addresses of live accounts not checked (nor verified) since `due_before`, least
+    /// recently checked first. A verification counts as a check: the mail reached the address.
+    pub async fn addresses_due_for_domain_check(
+        &self,
+        due_before: i64,
+        limit: i64,
+    ) -> Result<Vec<DomainCheckAddress>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.user_id, u.username, e.address, e.verified_at FROM emails e \
+             JOIN users u ON u.id = e.user_id \
+             WHERE e.verified_at IS NOT NULL AND u.deleted_at IS NULL \
+               AND COALESCE(e.domain_checked_at, e.verified_at) <= $1 \
+             ORDER BY COALESCE(e.domain_checked_at, e.verified_at), e.id LIMIT $2",
+        )
+        .bind(due_before)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DomainCheckAddress {
+                    email_id: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                    username: r.try_get(2)?,
+                    address: r.try_get(3)?,
+                    verified_at: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Record that these addresses' domains were found healthy at `at`.
+    pub async fn mark_domain_checked(&self, email_ids: &[i64], at: i64) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        for id in email_ids {
+            sqlx::query("UPDATE emails SET domain_checked_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The domain-check state of the account's addresses.
+    pub async fn email_domain_states(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<EmailDomainState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, domain_checked_at, unverified_at, unverified_reason FROM emails WHERE user_id = $1 ORDER BY id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EmailDomainState {
+                    email_id: r.try_get(0)?,
+                    domain_checked_at: r.try_get(1)?,
+                    unverified_at: r.try_get(2)?,
+                    unverified_reason: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
+
+impl AccountTx {
+    /// Take the verification away from an address whose domain check failed. Only if it is still
+    /// verified as of `verified_at` (a re-verification since the check read it wins); returns
+    /// whether it changed.
+    pub async fn unverify_email(
+        &mut self,
+        email_id: i64,
+        verified_at: i64,
+        reason: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE emails SET verified_at = NULL, unverified_at = $1, unverified_reason = $2, domain_checked_at = $1 \
+             WHERE id = $3 AND verified_at = $4",
+        )
+        .bind(at)
+        .bind(reason.to_owned())
+        .bind(email_id)
+        .bind(verified_at)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}
