@@ -2,6 +2,7 @@
 //! tokens, yanking. No HTTP and no SQL here: the server crate speaks HTTP, the store crate SQL.
 
 pub mod accounts;
+pub mod admin;
 pub mod breached;
 pub mod clock;
 pub mod domains;
@@ -12,14 +13,17 @@ pub mod jobs;
 mod json_doc;
 pub mod login;
 pub mod mail;
+pub mod names;
 mod password_change;
 pub mod passwords;
 pub mod publish;
 pub mod ratelimit;
+pub mod removal;
 pub mod second_factor;
 pub mod sessions;
 pub mod settings;
 pub mod site;
+pub mod timeline;
 pub mod tokens;
 mod upload_checks;
 pub mod webauthn;

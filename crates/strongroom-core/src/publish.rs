@@ -118,19 +118,25 @@ impl Services {
         name: &ProjectName,
         ip: Option<&str>,
     ) -> Result<(), CoreError> {
+        self.check_writable().await?;
         let normalized = name.normalized();
         match self.db.project_by_normalized(normalized.as_str()).await? {
+            Some(p) if p.status == "removed" => Err(CoreError::Forbidden(
+                crate::names::removed_name_message(name.as_str()),
+            )),
             Some(p) => self.check_existing_project(who, &p).await,
             None => {
                 if who.token.project_id.is_some() {
                     return Err(token_not_allowed(name.as_str()));
                 }
+                self.check_new_projects_allowed().await?;
                 if strongroom_protocol::name::is_stdlib_module_name(&normalized) {
                     return Err(CoreError::Invalid(format!(
                         "The name '{}' isn't allowed (conflict with Python Standard Library module name). {NAME_HELP}",
                         name.as_str()
                     )));
                 }
+                self.check_new_project_name(name).await?;
                 if self
                     .db
                     .project_by_ultranormalized(&name.ultranormalized())

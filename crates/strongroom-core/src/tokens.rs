@@ -119,6 +119,7 @@ impl Services {
         expires_days: Option<u32>,
         meta: &RequestMeta,
     ) -> Result<String, CoreError> {
+        self.check_writable().await?;
         let user = self
             .db
             .user_by_name(username)
@@ -204,6 +205,7 @@ impl Services {
         expires_days: Option<u32>,
         meta: &RequestMeta,
     ) -> Result<String, CoreError> {
+        self.check_writable().await?;
         let user = &session.user;
         // Checked before the re-auth: asking for the password only to refuse anyway helps no one.
         if self.settings.require_2fa {

@@ -14,6 +14,7 @@ impl Services {
         actor: &str,
         meta: &RequestMeta,
     ) -> Result<i64, CoreError> {
+        self.check_writable().await?;
         let normalized = strongroom_protocol::name::normalize(project);
         let p = self
             .db

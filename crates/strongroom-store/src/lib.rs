@@ -6,6 +6,7 @@
 //! application checks, decide races. Times are microseconds since the Unix epoch (UTC).
 
 mod account_tx;
+pub mod admin;
 mod blobs;
 mod db;
 mod domains;
@@ -16,6 +17,7 @@ mod index;
 mod journal;
 mod migrations;
 pub mod model;
+mod names;
 mod outbox;
 mod projects;
 mod publish;
@@ -25,6 +27,7 @@ mod second_factor;
 mod server_secrets;
 mod sessions;
 pub mod site_flags;
+pub mod timeline;
 mod users;
 
 pub use account_tx::{AccountTx, NewMail};

@@ -250,7 +250,7 @@ async fn publish_in(
     // 4. The release: find it by canonical version or create it.
     let mut release_created = false;
     let release = sqlx::query(
-        "SELECT id, created_at FROM releases WHERE project_id = $1 AND canonical_version = $2",
+        "SELECT id, created_at, removed_at FROM releases WHERE project_id = $1 AND canonical_version = $2",
     )
     .bind(project_id)
     .bind(f.canonical_version.clone())
@@ -258,6 +258,10 @@ async fn publish_in(
     .await?;
     let release_id: i64 = match release {
         Some(r) => {
+            // A removed release's version is burned like its filenames.
+            if r.try_get::<Option<i64>, _>(2)?.is_some() {
+                return Ok(PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed));
+            }
             let created_at: i64 = r.try_get(1)?;
             if f.at.saturating_sub(created_at) > f.release_window_micros {
                 return Ok(PublishOutcome::Refused(Refusal::ReleaseTooOld));
@@ -440,7 +444,7 @@ async fn duplicate_check(
     tx: &mut Transaction<'_, Any>,
     f: &NewFile,
 ) -> Result<Option<PublishOutcome>, StoreError> {
-    let rows = sqlx::query("SELECT filename, sha256, blake2_256 FROM files WHERE filename = $1 OR blake2_256 = $2 OR sha256 = $3")
+    let rows = sqlx::query("SELECT filename, sha256, blake2_256, removed_at FROM files WHERE filename = $1 OR blake2_256 = $2 OR sha256 = $3")
         .bind(f.filename.clone())
         .bind(f.blake2_256.clone())
         .bind(f.sha256.clone())
@@ -451,6 +455,12 @@ async fn duplicate_check(
         let sha256: String = r.try_get(1)?;
         let blake2: String = r.try_get(2)?;
         if filename == f.filename && sha256 == f.sha256 && blake2 == f.blake2_256 {
+            // The identical file was removed: its name stays burned.
+            if r.try_get::<Option<i64>, _>(3)?.is_some() {
+                return Ok(Some(PublishOutcome::Refused(
+                    Refusal::FilenamePreviouslyUsed,
+                )));
+            }
             return Ok(Some(PublishOutcome::Duplicate));
         }
     }

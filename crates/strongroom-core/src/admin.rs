@@ -1,0 +1,360 @@
+//! Admin interventions on accounts and the site: freeze and unfreeze, restore a deleted account
+//! with the roles it held (replayed from the event log), the site switches. Every change needs a
+//! reason, and is one transaction with its event (and its mails).
+
+use std::collections::BTreeMap;
+
+use strongroom_store::admin::AdminTx;
+use strongroom_store::model::User;
+use strongroom_store::site_flags::{NO_NEW_PROJECTS, READ_ONLY};
+
+use crate::mail::{notice, notice_recipients};
+use crate::{Actor, CoreError, RequestMeta, Services, Subject};
+
+/// Who removes a release, a file or a project: an administrator (web admin area or CLI), or an
+/// Owner of the project acting on it from the project's manage page.
+#[derive(Debug, Clone, Copy)]
+pub enum Authority<'a> {
+    /// An administrator (the caller checked it is one) or the CLI operator.
+    Admin(&'a Actor),
+    /// An account acting as an Owner: it must hold the Owner role on an active project.
+    Owner(&'a User),
+}
+
+impl Authority<'_> {
+    /// The event log's actor.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Authority::Admin(a) => (*a).clone(),
+            Authority::Owner(u) => Actor::user(u),
+        }
+    }
+
+    /// Whether an administrator acts.
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Authority::Admin(_))
+    }
+}
+
+/// The longest reason kept.
+const MAX_REASON: usize = 1000;
+
+/// A reason is required for every admin change.
+pub fn require_reason(reason: &str) -> Result<&str, CoreError> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return Err(CoreError::Invalid(
+            "A reason is required (--reason TEXT): it goes into the event log.".into(),
+        ));
+    }
+    if r.chars().count() > MAX_REASON {
+        return Err(CoreError::Invalid(format!(
+            "The reason is too long (at most {MAX_REASON} characters)."
+        )));
+    }
+    Ok(r)
+}
+
+/// A site switch an admin flips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteSwitch {
+    /// `read_only`: no change to the index (uploads refused); reads keep working.
+    ReadOnly,
+    /// `no_new_projects`: uploads that would create a project are refused.
+    NoNewProjects,
+}
+
+impl SiteSwitch {
+    /// The flag's name in `site_flags`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            SiteSwitch::ReadOnly => READ_ONLY,
+            SiteSwitch::NoNewProjects => NO_NEW_PROJECTS,
+        }
+    }
+}
+
+/// What restoring an account gave back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredUser {
+    pub username: String,
+    /// (project name, role) re-granted.
+    pub roles: Vec<(String, String)>,
+    /// (project name, role) held at the time but not re-granted (project removed or gone).
+    pub skipped: Vec<(String, String)>,
+}
+
+/// The roles `user_id` held, replaying role events in log order: project id → role.
+pub fn replay_roles(
+    events: &[strongroom_store::model::Event],
+    user_id: i64,
+) -> BTreeMap<i64, String> {
+    let mut held = BTreeMap::new();
+    for e in events {
+        let Some(project_id) = e.subject_id else {
+            continue;
+        };
+        let d: serde_json::Value = serde_json::from_str(&e.details).unwrap_or_default();
+        let about = d.get("user_id").and_then(serde_json::Value::as_i64);
+        let role = |k: &str| {
+            d.get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        match e.action.as_str() {
+            "project:create" => {
+                if about.or(e.actor_id) == Some(user_id) {
+                    held.insert(project_id, role("role").unwrap_or_else(|| "Owner".into()));
+                }
+            }
+            "role:add" if about == Some(user_id) => {
+                if let Some(r) = role("role") {
+                    held.insert(project_id, r);
+                }
+            }
+            "role:change" if about == Some(user_id) => {
+                if let Some(r) = role("to").or_else(|| role("role")) {
+                    held.insert(project_id, r);
+                }
+            }
+            "role:remove" if about == Some(user_id) => {
+                held.remove(&project_id);
+            }
+            _ => {}
+        }
+    }
+    held
+}
+
+impl Services {
+    pub(crate) async fn user_named(&self, username: &str) -> Result<User, CoreError> {
+        self.db
+            .user_by_name(username)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("no such user: {username}")))
+    }
+
+    /// Freeze an account: its sessions end now, its tokens and logins are refused with a
+    /// generic message until it is unfrozen. Its addresses are told.
+    pub async fn admin_freeze_user(
+        &self,
+        actor: &Actor,
+        username: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<User, CoreError> {
+        let reason = require_reason(reason)?;
+        let user = self.user_named(username).await?;
+        if user.frozen_at.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "{} is already frozen.",
+                user.username
+            )));
+        }
+        let now = self.now();
+        let mut tx = self.db.begin_admin().await?;
+        let sessions = tx.freeze_user(user.id, reason, &actor.name, now).await?;
+        let to = notice_recipients(&tx.emails(user.id).await?);
+        let mails = notice(
+            &to,
+            "Your account has been frozen",
+            &format!(
+                "The index administrators froze the account {}: its sessions were ended, and its API tokens and logins are refused until it is unfrozen. Contact the index administrators.",
+                user.username
+            ),
+        );
+        let ev = self.event(
+            actor,
+            "admin:user:freeze",
+            user_subject(&user),
+            meta,
+            serde_json::json!({"reason": reason, "sessions_ended": sessions}),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(user)
+    }
+
+    /// Lift a freeze: logins and the account's existing tokens work again.
+    pub async fn admin_unfreeze_user(
+        &self,
+        actor: &Actor,
+        username: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<User, CoreError> {
+        let reason = require_reason(reason)?;
+        let user = self.user_named(username).await?;
+        let mut tx = self.db.begin_admin().await?;
+        if !tx.unfreeze_user(user.id).await? {
+            return Err(CoreError::Conflict(format!(
+                "{} is not frozen.",
+                user.username
+            )));
+        }
+        let to = notice_recipients(&tx.emails(user.id).await?);
+        let mails = notice(
+            &to,
+            "Your account has been unfrozen",
+            &format!(
+                "The index administrators unfroze the account {}: you can log in again.",
+                user.username
+            ),
+        );
+        let ev = self.event(
+            actor,
+            "admin:user:unfreeze",
+            user_subject(&user),
+            meta,
+            serde_json::json!({"reason": reason}),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(user)
+    }
+
+    /// Restore a soft-deleted account: it comes back with its password disabled (it must be
+    /// reset) and with the roles it held at `roles_at` (default: just before the deletion),
+    /// replayed from the event log, on projects that still exist.
+    pub async fn admin_restore_user(
+        &self,
+        actor: &Actor,
+        username: &str,
+        roles_at: Option<i64>,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<RestoredUser, CoreError> {
+        let reason = require_reason(reason)?;
+        let user = self.user_named(username).await?;
+        let Some(deleted_at) = user.deleted_at else {
+            return Err(CoreError::Conflict(format!(
+                "{} is not deleted.",
+                user.username
+            )));
+        };
+        let until = roles_at.unwrap_or(deleted_at - 1);
+        let events = self.db.role_events_until(until).await?;
+        let held = replay_roles(&events, user.id);
+        let now = self.now();
+        let mut tx = self.db.begin_admin().await?;
+        if !tx.undelete_user(user.id).await? {
+            return Err(CoreError::Conflict(format!(
+                "{} is not deleted.",
+                user.username
+            )));
+        }
+        let mut out = RestoredUser {
+            username: user.username.clone(),
+            roles: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let mut evs = vec![self.event(
+            actor,
+            "admin:user:restore",
+            user_subject(&user),
+            meta,
+            serde_json::json!({"reason": reason, "roles_at": until}),
+        )];
+        for (project_id, role) in held {
+            let Some(p) = tx.project_by_id(project_id).await? else {
+                continue;
+            };
+            if p.status == "removed" {
+                out.skipped.push((p.name, role));
+                continue;
+            }
+            if !tx
+                .grant_role(project_id, user.id, &role, actor.id, now)
+                .await?
+            {
+                out.skipped.push((p.name, role));
+                continue;
+            }
+            evs.push(self.event(
+                actor,
+                "role:add",
+                Subject {
+                    kind: "project",
+                    id: Some(p.id),
+                    name: Some(&p.name),
+                },
+                meta,
+                serde_json::json!({"user_id": user.id, "user": user.username, "role": role, "via": "restore", "reason": reason}),
+            ));
+            out.roles.push((p.name, role));
+        }
+        let to = notice_recipients(&tx.emails(user.id).await?);
+        let mails = notice(
+            &to,
+            "Your account has been restored",
+            &format!(
+                "The index administrators restored the account {}. Its password must be reset before you can log in: use \"Forgot password\" on the login page.",
+                user.username
+            ),
+        );
+        tx.commit(&evs, &mails).await?;
+        Ok(out)
+    }
+
+    /// Turn a site switch on or off.
+    pub async fn admin_set_switch(
+        &self,
+        actor: &Actor,
+        switch: SiteSwitch,
+        enabled: bool,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let ev = self.event(
+            actor,
+            "admin:flag",
+            Subject {
+                kind: "site",
+                id: None,
+                name: Some(switch.flag()),
+            },
+            meta,
+            serde_json::json!({"flag": switch.flag(), "enabled": enabled, "reason": reason}),
+        );
+        self.db
+            .set_site_flag(switch.flag(), enabled, Some(reason), &actor.name, &ev)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a switch is on.
+    pub async fn switch_enabled(&self, switch: SiteSwitch) -> Result<bool, CoreError> {
+        Ok(self.db.site_flag(switch.flag()).await?)
+    }
+
+    /// Recompute the event log's hash chain: `Ok(entries)` when intact, `Err(seq)` naming the
+    /// first broken entry.
+    pub async fn verify_log(&self) -> Result<Result<i64, i64>, CoreError> {
+        match self.db.verify_events().await? {
+            Some(seq) => Ok(Err(seq)),
+            None => {
+                let mut n = 0;
+                let mut after = 0;
+                loop {
+                    let batch = self.db.events(after, 1000).await?;
+                    let Some(last) = batch.last() else { break };
+                    after = last.seq;
+                    n += i64::try_from(batch.len()).unwrap_or(0);
+                }
+                Ok(Ok(n))
+            }
+        }
+    }
+}
+
+pub(crate) fn user_subject(u: &User) -> Subject<'_> {
+    Subject {
+        kind: "user",
+        id: Some(u.id),
+        name: Some(&u.username),
+    }
+}
+
+/// Open an intervention (helper for the sibling modules).
+pub(crate) async fn begin(s: &Services) -> Result<AdminTx, CoreError> {
+    Ok(s.db.begin_admin().await?)
+}

@@ -1,0 +1,649 @@
+//! Taking things off the index and putting them back: quarantine and release of a project,
+//! approval of a quarantined release, soft removal and restore of projects, releases and files.
+//! Everything is resolved from the project by database identity; blobs are kept, filenames stay
+//! burned. A change visible to installers writes journal entries so mirrors and caches see it.
+
+use strongroom_store::NewMail;
+use strongroom_store::admin::{AdminTx, FileState, ProjectState, ReleaseState};
+
+use crate::admin::{Authority, begin, require_reason};
+use crate::mail::{notice, notice_recipients};
+use crate::{Actor, CoreError, RequestMeta, Services, Subject};
+
+/// Statuses a project shows to installers.
+fn project_visible(p: &ProjectState) -> bool {
+    !matches!(p.status.as_str(), "quarantined" | "removed")
+}
+
+fn release_visible(r: &ReleaseState) -> bool {
+    r.quarantined_at.is_none() && r.removed_at.is_none()
+}
+
+/// What a release or restore brings a project back to.
+fn status_to_restore(before: Option<&str>, allow_quarantined: bool) -> String {
+    match before {
+        Some(s @ ("active" | "archived" | "deprecated")) => s.to_owned(),
+        Some("quarantined") if allow_quarantined => "quarantined".to_owned(),
+        _ => "active".to_owned(),
+    }
+}
+
+fn subject(p: &ProjectState) -> Subject<'_> {
+    Subject {
+        kind: "project",
+        id: Some(p.id),
+        name: Some(&p.name),
+    }
+}
+
+fn parse_version(version: &str) -> Result<String, CoreError> {
+    strongroom_protocol::version::Version::parse(version)
+        .map(|v| v.canonical())
+        .map_err(|e| CoreError::Invalid(format!("invalid version '{version}': {e}")))
+}
+
+/// The event action for an admin or an owner.
+fn action(by: &Authority<'_>, admin: &'static str, owner: &'static str) -> &'static str {
+    if by.is_admin() { admin } else { owner }
+}
+
+impl Services {
+    /// The project an intervention acts on. Admins reach any status; an Owner only an active
+    /// project it owns, while the site is writable.
+    async fn intervention_project(
+        &self,
+        by: &Authority<'_>,
+        tx: &mut AdminTx,
+        project: &str,
+    ) -> Result<ProjectState, CoreError> {
+        let normalized = strongroom_protocol::name::normalize(project);
+        let not_found = || CoreError::NotFound(format!("no such project: {project}"));
+        let p = tx.project(&normalized).await?.ok_or_else(not_found)?;
+        if let Authority::Owner(user) = by {
+            self.check_writable().await?;
+            if p.status == "removed" {
+                return Err(not_found());
+            }
+            if self.db.role_of(p.id, user.id).await?.as_deref() != Some("Owner") {
+                return Err(CoreError::Forbidden(format!(
+                    "Only an Owner of '{}' can do this.",
+                    p.name
+                )));
+            }
+            if p.status != "active" {
+                return Err(CoreError::Forbidden(format!(
+                    "The project '{}' is {}: it cannot be changed until the index administrators release it.",
+                    p.name, p.status
+                )));
+            }
+        }
+        Ok(p)
+    }
+
+    async fn intervention_release(
+        &self,
+        tx: &mut AdminTx,
+        p: &ProjectState,
+        version: &str,
+    ) -> Result<ReleaseState, CoreError> {
+        let canonical = parse_version(version)?;
+        tx.release(p.id, &canonical)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("no release {version} of {}", p.name)))
+    }
+
+    /// Mails to every Owner of the project.
+    async fn owner_notice(
+        &self,
+        tx: &mut AdminTx,
+        p: &ProjectState,
+        subject: &str,
+        body: &str,
+    ) -> Result<Vec<NewMail>, CoreError> {
+        let mut to: Vec<String> = Vec::new();
+        for r in self.db.roles_of_project(p.id).await? {
+            if r.role != "Owner" {
+                continue;
+            }
+            for a in notice_recipients(&tx.emails(r.user_id).await?) {
+                if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
+                    to.push(a);
+                }
+            }
+        }
+        Ok(notice(&to, subject, body))
+    }
+
+    /// Quarantine a project: gone from every index and download, files kept (admins can still
+    /// fetch them), owners cannot change anything, until it is released.
+    pub async fn admin_quarantine_project(
+        &self,
+        actor: &Actor,
+        project: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let mut tx = begin(self).await?;
+        let p = self
+            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+            .await?;
+        if !project_visible(&p) {
+            return Err(CoreError::Conflict(format!(
+                "The project '{}' is already {}.",
+                p.name, p.status
+            )));
+        }
+        let now = self.now();
+        if !tx
+            .set_project_status(
+                p.id,
+                &p.status,
+                "quarantined",
+                Some(&p.status),
+                Some(reason),
+                now,
+            )
+            .await?
+        {
+            return Err(CoreError::Conflict(
+                "the project changed meanwhile; try again".into(),
+            ));
+        }
+        tx.journal(&p, None, None, "quarantine project", &actor.name, now)
+            .await?;
+        let mails = self
+            .owner_notice(
+                &mut tx,
+                &p,
+                &format!("The project {} has been quarantined", p.name),
+                &format!(
+                    "The index administrators quarantined the project {}: it is hidden from the index while they investigate, and it cannot be changed. Reason: {reason}",
+                    p.name
+                ),
+            )
+            .await?;
+        let ev = self.event(
+            actor,
+            "admin:project:quarantine",
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "status_before": p.status}),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(())
+    }
+
+    /// Release a quarantined project: it comes back exactly as it was.
+    pub async fn admin_release_project(
+        &self,
+        actor: &Actor,
+        project: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let mut tx = begin(self).await?;
+        let p = self
+            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+            .await?;
+        if p.status != "quarantined" {
+            return Err(CoreError::Conflict(format!(
+                "The project '{}' is not quarantined (it is {}).",
+                p.name, p.status
+            )));
+        }
+        let to = status_to_restore(p.status_before.as_deref(), false);
+        let now = self.now();
+        if !tx
+            .set_project_status(p.id, "quarantined", &to, None, None, now)
+            .await?
+        {
+            return Err(CoreError::Conflict(
+                "the project changed meanwhile; try again".into(),
+            ));
+        }
+        tx.journal(&p, None, None, "release project", &actor.name, now)
+            .await?;
+        let ev = self.event(
+            actor,
+            "admin:project:release",
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "status": to}),
+        );
+        tx.commit(&[ev], &[]).await?;
+        Ok(())
+    }
+
+    /// Publish a release held for review: it and its files appear in the index (and in the
+    /// journal, which did not list them while held).
+    pub async fn admin_approve_release(
+        &self,
+        actor: &Actor,
+        project: &str,
+        version: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let mut tx = begin(self).await?;
+        let p = self
+            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+            .await?;
+        let r = self.intervention_release(&mut tx, &p, version).await?;
+        if r.removed_at.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "{} {} was removed; restore it first.",
+                p.name, r.version
+            )));
+        }
+        if !tx.clear_release_quarantine(r.id).await? {
+            return Err(CoreError::Conflict(format!(
+                "{} {} is not quarantined.",
+                p.name, r.version
+            )));
+        }
+        let now = self.now();
+        let files = tx.files_of_release(r.id).await?;
+        if project_visible(&p) {
+            tx.journal(&p, Some(&r.version), None, "new release", &actor.name, now)
+                .await?;
+            for f in files.iter().filter(|f| f.removed_at.is_none()) {
+                let a = format!("add {} file {}", f.python_version, f.filename);
+                tx.journal(
+                    &p,
+                    Some(&r.version),
+                    Some(&f.filename),
+                    &a,
+                    &actor.name,
+                    now,
+                )
+                .await?;
+            }
+        }
+        let ev = self.event(
+            actor,
+            "admin:release:approve",
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id,
+                "quarantine_reason": r.quarantine_reason}),
+        );
+        let mails = self
+            .owner_notice(
+                &mut tx,
+                &p,
+                &format!("{} {} has been published", p.name, r.version),
+                &format!(
+                    "The index administrators reviewed and published the release {} of {}, which had been held for review.",
+                    r.version, p.name
+                ),
+            )
+            .await?;
+        tx.commit(&[ev], &mails).await?;
+        Ok(())
+    }
+
+    /// Remove a whole project (soft): hidden everywhere, files archived, its names and
+    /// filenames unusable. An Owner may do it too (`project:delete`).
+    pub async fn remove_project(
+        &self,
+        by: &Authority<'_>,
+        project: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = self.removal_reason(by, reason)?;
+        let mut tx = begin(self).await?;
+        let p = self.intervention_project(by, &mut tx, project).await?;
+        if p.status == "removed" {
+            return Err(CoreError::Conflict(format!(
+                "The project '{}' is already removed.",
+                p.name
+            )));
+        }
+        let actor = by.actor();
+        let now = self.now();
+        if !tx
+            .set_project_status(
+                p.id,
+                &p.status,
+                "removed",
+                Some(&p.status),
+                Some(&reason),
+                now,
+            )
+            .await?
+        {
+            return Err(CoreError::Conflict(
+                "the project changed meanwhile; try again".into(),
+            ));
+        }
+        if project_visible(&p) {
+            tx.journal(&p, None, None, "remove project", &actor.name, now)
+                .await?;
+        }
+        let mails = self
+            .owner_notice(
+                &mut tx,
+                &p,
+                &format!("The project {} has been removed", p.name),
+                &format!(
+                    "The project {} was removed by {}. Its name and filenames cannot be reused. Reason: {reason}",
+                    p.name,
+                    if by.is_admin() { "the index administrators" } else { actor.name.as_str() }
+                ),
+            )
+            .await?;
+        let ev = self.event(
+            &actor,
+            action(by, "admin:project:remove", "project:delete"),
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "status_before": p.status}),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(())
+    }
+
+    /// Bring a removed project back to the status it had.
+    pub async fn admin_restore_project(
+        &self,
+        actor: &Actor,
+        project: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let mut tx = begin(self).await?;
+        let p = self
+            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+            .await?;
+        if p.status != "removed" {
+            return Err(CoreError::Conflict(format!(
+                "The project '{}' is not removed (it is {}).",
+                p.name, p.status
+            )));
+        }
+        let to = status_to_restore(p.status_before.as_deref(), true);
+        // A quarantined project restored stays quarantined; its release goes to active.
+        let before = (to == "quarantined").then_some("active");
+        let now = self.now();
+        if !tx
+            .set_project_status(p.id, "removed", &to, before, None, now)
+            .await?
+        {
+            return Err(CoreError::Conflict(
+                "the project changed meanwhile; try again".into(),
+            ));
+        }
+        if to != "quarantined" {
+            tx.journal(&p, None, None, "restore project", &actor.name, now)
+                .await?;
+        }
+        let ev = self.event(
+            actor,
+            "admin:project:restore",
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "status": to}),
+        );
+        tx.commit(&[ev], &[]).await?;
+        Ok(())
+    }
+
+    /// Remove one release (soft). An Owner may do it too (`release:remove`); an admin also
+    /// removes quarantined releases this way (rejecting them).
+    pub async fn remove_release(
+        &self,
+        by: &Authority<'_>,
+        project: &str,
+        version: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = self.removal_reason(by, reason)?;
+        let mut tx = begin(self).await?;
+        let p = self.intervention_project(by, &mut tx, project).await?;
+        let r = self.intervention_release(&mut tx, &p, version).await?;
+        if r.removed_at.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "{} {} is already removed.",
+                p.name, r.version
+            )));
+        }
+        if !by.is_admin() && r.quarantined_at.is_some() {
+            return Err(CoreError::Forbidden(format!(
+                "{} {} is held for review by the index administrators.",
+                p.name, r.version
+            )));
+        }
+        let actor = by.actor();
+        let now = self.now();
+        tx.set_release_removed(r.id, Some((now, &reason))).await?;
+        if project_visible(&p) && release_visible(&r) {
+            tx.journal(
+                &p,
+                Some(&r.version),
+                None,
+                "remove release",
+                &actor.name,
+                now,
+            )
+            .await?;
+        }
+        let mails = self
+            .owner_notice(
+                &mut tx,
+                &p,
+                &format!("{} {} has been removed", p.name, r.version),
+                &format!(
+                    "The release {} of {} was removed by {}. Its filenames cannot be reused. Reason: {reason}",
+                    r.version,
+                    p.name,
+                    if by.is_admin() { "the index administrators" } else { actor.name.as_str() }
+                ),
+            )
+            .await?;
+        let ev = self.event(
+            &actor,
+            action(by, "admin:release:remove", "release:remove"),
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id,
+                "was_quarantined": r.quarantined_at.is_some()}),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(())
+    }
+
+    /// Bring a removed release back (its separately removed files stay removed).
+    pub async fn admin_restore_release(
+        &self,
+        actor: &Actor,
+        project: &str,
+        version: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let mut tx = begin(self).await?;
+        let p = self
+            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+            .await?;
+        let r = self.intervention_release(&mut tx, &p, version).await?;
+        if r.removed_at.is_none() {
+            return Err(CoreError::Conflict(format!(
+                "{} {} is not removed.",
+                p.name, r.version
+            )));
+        }
+        let now = self.now();
+        tx.set_release_removed(r.id, None).await?;
+        if project_visible(&p) && r.quarantined_at.is_none() {
+            tx.journal(
+                &p,
+                Some(&r.version),
+                None,
+                "restore release",
+                &actor.name,
+                now,
+            )
+            .await?;
+        }
+        let ev = self.event(
+            actor,
+            "admin:release:restore",
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id}),
+        );
+        tx.commit(&[ev], &[]).await?;
+        Ok(())
+    }
+
+    async fn intervention_file(
+        &self,
+        tx: &mut AdminTx,
+        p: &ProjectState,
+        r: &ReleaseState,
+        filename: &str,
+    ) -> Result<FileState, CoreError> {
+        tx.files_of_release(r.id)
+            .await?
+            .into_iter()
+            .find(|f| f.filename == filename)
+            .ok_or_else(|| {
+                CoreError::NotFound(format!("no file {filename} in {} {}", p.name, r.version))
+            })
+    }
+
+    /// Remove one file (soft). An Owner may do it too (`file:remove`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn remove_file(
+        &self,
+        by: &Authority<'_>,
+        project: &str,
+        version: &str,
+        filename: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = self.removal_reason(by, reason)?;
+        let mut tx = begin(self).await?;
+        let p = self.intervention_project(by, &mut tx, project).await?;
+        let r = self.intervention_release(&mut tx, &p, version).await?;
+        if !by.is_admin() && (r.quarantined_at.is_some() || r.removed_at.is_some()) {
+            return Err(CoreError::NotFound(format!(
+                "no file {filename} in {} {}",
+                p.name, r.version
+            )));
+        }
+        let f = self.intervention_file(&mut tx, &p, &r, filename).await?;
+        if f.removed_at.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "{} is already removed.",
+                f.filename
+            )));
+        }
+        let actor = by.actor();
+        let now = self.now();
+        tx.set_file_removed(f.id, Some((now, &reason))).await?;
+        if project_visible(&p) && release_visible(&r) {
+            tx.journal(
+                &p,
+                Some(&r.version),
+                Some(&f.filename),
+                &format!("remove file {}", f.filename),
+                &actor.name,
+                now,
+            )
+            .await?;
+        }
+        let mails = self
+            .owner_notice(
+                &mut tx,
+                &p,
+                &format!("{} has been removed from {}", f.filename, p.name),
+                &format!(
+                    "The file {} of {} {} was removed by {}. Its filename cannot be reused. Reason: {reason}",
+                    f.filename,
+                    p.name,
+                    r.version,
+                    if by.is_admin() { "the index administrators" } else { actor.name.as_str() }
+                ),
+            )
+            .await?;
+        let ev = self.event(
+            &actor,
+            action(by, "admin:file:remove", "file:remove"),
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "version": r.version, "filename": f.filename,
+                "file_id": f.id, "sha256": f.sha256}),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(())
+    }
+
+    /// Bring a removed file back.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn admin_restore_file(
+        &self,
+        actor: &Actor,
+        project: &str,
+        version: &str,
+        filename: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let mut tx = begin(self).await?;
+        let p = self
+            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+            .await?;
+        let r = self.intervention_release(&mut tx, &p, version).await?;
+        let f = self.intervention_file(&mut tx, &p, &r, filename).await?;
+        if f.removed_at.is_none() {
+            return Err(CoreError::Conflict(format!(
+                "{} is not removed.",
+                f.filename
+            )));
+        }
+        let now = self.now();
+        tx.set_file_removed(f.id, None).await?;
+        if project_visible(&p) && release_visible(&r) {
+            tx.journal(
+                &p,
+                Some(&r.version),
+                Some(&f.filename),
+                &format!("add {} file {}", f.python_version, f.filename),
+                &actor.name,
+                now,
+            )
+            .await?;
+        }
+        let ev = self.event(
+            actor,
+            "admin:file:restore",
+            subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "version": r.version, "filename": f.filename, "file_id": f.id}),
+        );
+        tx.commit(&[ev], &[]).await?;
+        Ok(())
+    }
+
+    /// Admins must give a reason; an Owner's removal may go without (one is recorded).
+    fn removal_reason(&self, by: &Authority<'_>, reason: &str) -> Result<String, CoreError> {
+        match by {
+            Authority::Admin(_) => require_reason(reason).map(str::to_owned),
+            Authority::Owner(u) => Ok(if reason.trim().is_empty() {
+                format!("removed by owner {}", u.username)
+            } else {
+                require_reason(reason)?.to_owned()
+            }),
+        }
+    }
+}

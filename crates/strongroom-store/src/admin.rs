@@ -1,0 +1,564 @@
+//! Interventions on the index and on accounts (admin actions, and an Owner removing releases,
+//! files or the project): one [`AdminTx`] per action, whose rows, journal entries, events and
+//! mails commit together. Removal is soft: rows get `removed_at`, blobs and filenames stay.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::events::{NewEvent, append, lock_tail};
+use crate::model::{Email, User};
+use crate::publish::write_journal;
+use crate::users::{USER_COLS, user_from_row};
+use crate::{Db, Dialect, NewMail, StoreError};
+
+/// A project as interventions see it (any status).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProjectState {
+    pub id: i64,
+    pub name: String,
+    pub normalized_name: String,
+    pub ultranormalized_name: String,
+    /// `active`, `quarantined`, `removed` (or `archived`, `deprecated`).
+    pub status: String,
+    /// What releasing (or restoring) the project brings back.
+    pub status_before: Option<String>,
+    pub status_reason: Option<String>,
+    pub status_changed_at: Option<i64>,
+    pub created_at: i64,
+    pub last_serial: i64,
+}
+
+/// A release in any state (quarantined, removed, visible).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReleaseState {
+    pub id: i64,
+    pub project_id: i64,
+    pub version: String,
+    pub canonical_version: String,
+    pub created_at: i64,
+    pub yanked_at: Option<i64>,
+    pub quarantined_at: Option<i64>,
+    pub quarantine_reason: Option<String>,
+    pub removed_at: Option<i64>,
+    pub removed_reason: Option<String>,
+}
+
+/// A file in any state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileState {
+    pub id: i64,
+    pub release_id: i64,
+    pub project_id: i64,
+    pub version: String,
+    pub filename: String,
+    pub packagetype: String,
+    pub python_version: String,
+    pub size: i64,
+    pub sha256: String,
+    pub blob_key: String,
+    pub uploaded_at: i64,
+    pub removed_at: Option<i64>,
+    pub removed_reason: Option<String>,
+}
+
+const PROJECT_STATE_COLS: &str = "id, name, normalized_name, ultranormalized_name, status, status_before, status_reason, status_changed_at, created_at, last_serial";
+const RELEASE_STATE_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.yanked_at, r.quarantined_at, r.quarantine_reason, r.removed_at, r.removed_reason";
+const FILE_STATE_COLS: &str = "f.id, f.release_id, f.project_id, r.version, f.filename, f.packagetype, f.python_version, f.size, f.sha256, f.blob_key, f.uploaded_at, f.removed_at, f.removed_reason";
+
+fn project_state(r: &AnyRow) -> Result<ProjectState, sqlx::Error> {
+    Ok(ProjectState {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        normalized_name: r.try_get("normalized_name")?,
+        ultranormalized_name: r.try_get("ultranormalized_name")?,
+        status: r.try_get("status")?,
+        status_before: r.try_get("status_before")?,
+        status_reason: r.try_get("status_reason")?,
+        status_changed_at: r.try_get("status_changed_at")?,
+        created_at: r.try_get("created_at")?,
+        last_serial: r.try_get("last_serial")?,
+    })
+}
+
+fn release_state(r: &AnyRow) -> Result<ReleaseState, sqlx::Error> {
+    Ok(ReleaseState {
+        id: r.try_get("id")?,
+        project_id: r.try_get("project_id")?,
+        version: r.try_get("version")?,
+        canonical_version: r.try_get("canonical_version")?,
+        created_at: r.try_get("created_at")?,
+        yanked_at: r.try_get("yanked_at")?,
+        quarantined_at: r.try_get("quarantined_at")?,
+        quarantine_reason: r.try_get("quarantine_reason")?,
+        removed_at: r.try_get("removed_at")?,
+        removed_reason: r.try_get("removed_reason")?,
+    })
+}
+
+fn file_state(r: &AnyRow) -> Result<FileState, sqlx::Error> {
+    Ok(FileState {
+        id: r.try_get("id")?,
+        release_id: r.try_get("release_id")?,
+        project_id: r.try_get("project_id")?,
+        version: r.try_get("version")?,
+        filename: r.try_get("filename")?,
+        packagetype: r.try_get("packagetype")?,
+        python_version: r.try_get("python_version")?,
+        size: r.try_get("size")?,
+        sha256: r.try_get("sha256")?,
+        blob_key: r.try_get("blob_key")?,
+        uploaded_at: r.try_get("uploaded_at")?,
+        removed_at: r.try_get("removed_at")?,
+        removed_reason: r.try_get("removed_reason")?,
+    })
+}
+
+fn collect<T>(
+    rows: &[AnyRow],
+    f: fn(&AnyRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, StoreError> {
+    Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
+}
+
+impl Db {
+    /// Start an intervention.
+    pub async fn begin_admin(&self) -> Result<AdminTx, StoreError> {
+        Ok(AdminTx {
+            tx: self.write.begin().await?,
+            dialect: self.dialect,
+            tail_locked: false,
+        })
+    }
+
+    /// A project by normalised name, whatever its status.
+    pub async fn project_state(
+        &self,
+        normalized: &str,
+    ) -> Result<Option<ProjectState>, StoreError> {
+        let sql = format!("SELECT {PROJECT_STATE_COLS} FROM projects WHERE normalized_name = $1");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(normalized.to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(r.as_ref().map(project_state).transpose()?)
+    }
+
+    /// A project by confusable (ultranormalised) name, whatever its status.
+    pub async fn project_state_by_ultra(
+        &self,
+        ultra: &str,
+    ) -> Result<Option<ProjectState>, StoreError> {
+        let sql =
+            format!("SELECT {PROJECT_STATE_COLS} FROM projects WHERE ultranormalized_name = $1");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ultra.to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(r.as_ref().map(project_state).transpose()?)
+    }
+
+    /// Every release of the project, in any state, oldest first.
+    pub async fn releases_any_state(
+        &self,
+        project_id: i64,
+    ) -> Result<Vec<ReleaseState>, StoreError> {
+        let sql = format!(
+            "SELECT {RELEASE_STATE_COLS} FROM releases r WHERE r.project_id = $1 ORDER BY r.created_at, r.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(project_id)
+            .fetch_all(&self.read)
+            .await?;
+        collect(&rows, release_state)
+    }
+
+    /// Every file of the project, in any state, by filename.
+    pub async fn files_any_state(&self, project_id: i64) -> Result<Vec<FileState>, StoreError> {
+        let sql = format!(
+            "SELECT {FILE_STATE_COLS} FROM files f JOIN releases r ON r.id = f.release_id \
+             WHERE f.project_id = $1 ORDER BY f.filename"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(project_id)
+            .fetch_all(&self.read)
+            .await?;
+        collect(&rows, file_state)
+    }
+
+    /// One file by id, in any state (the admin download).
+    pub async fn file_any_state(&self, file_id: i64) -> Result<Option<FileState>, StoreError> {
+        let sql = format!(
+            "SELECT {FILE_STATE_COLS} FROM files f JOIN releases r ON r.id = f.release_id WHERE f.id = $1"
+        );
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(file_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(r.as_ref().map(file_state).transpose()?)
+    }
+
+    /// Releases held for review (not removed), with their project's name, oldest first.
+    pub async fn quarantined_releases(&self) -> Result<Vec<(String, ReleaseState)>, StoreError> {
+        let sql = format!(
+            "SELECT {RELEASE_STATE_COLS}, p.name AS project_name FROM releases r JOIN projects p ON p.id = r.project_id \
+             WHERE r.quarantined_at IS NOT NULL AND r.removed_at IS NULL ORDER BY r.quarantined_at, r.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("project_name")?, release_state(r)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Projects not active (quarantined, removed, ...), by name.
+    pub async fn projects_not_active(&self) -> Result<Vec<ProjectState>, StoreError> {
+        let sql = format!(
+            "SELECT {PROJECT_STATE_COLS} FROM projects WHERE status <> 'active' ORDER BY normalized_name"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.read)
+            .await?;
+        collect(&rows, project_state)
+    }
+}
+
+/// An open intervention transaction. Nothing is visible until [`AdminTx::commit`]; dropping
+/// it rolls everything back.
+pub struct AdminTx {
+    pub(crate) tx: Transaction<'static, Any>,
+    dialect: Dialect,
+    tail_locked: bool,
+}
+
+impl AdminTx {
+    pub(crate) async fn lock_tail(&mut self) -> Result<(), StoreError> {
+        if !self.tail_locked {
+            lock_tail(&mut self.tx, self.dialect).await?;
+            self.tail_locked = true;
+        }
+        Ok(())
+    }
+
+    /// Append the events, queue the mails and commit.
+    pub async fn commit(
+        mut self,
+        events: &[NewEvent],
+        mails: &[NewMail],
+    ) -> Result<(), StoreError> {
+        let at = events
+            .first()
+            .map_or_else(crate::model::now_micros, |e| e.at);
+        for (i, m) in mails.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(m.to.clone())
+            .bind(m.subject.clone())
+            .bind(m.body.clone())
+            .bind(at)
+            .bind(at + i64::try_from(i).unwrap_or(0))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        if !events.is_empty() {
+            self.lock_tail().await?;
+            for e in events {
+                append(&mut self.tx, e).await?;
+            }
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Add a journal entry (mirrors see the change); returns its serial.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn journal(
+        &mut self,
+        project: &ProjectState,
+        version: Option<&str>,
+        filename: Option<&str>,
+        action: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<i64, StoreError> {
+        self.lock_tail().await?;
+        write_journal(
+            &mut self.tx,
+            project.id,
+            &project.name,
+            version,
+            filename,
+            action,
+            by,
+            at,
+        )
+        .await
+    }
+
+    // ---- projects ----
+
+    /// A project by normalised name, read inside the transaction.
+    pub async fn project(&mut self, normalized: &str) -> Result<Option<ProjectState>, StoreError> {
+        let sql = format!("SELECT {PROJECT_STATE_COLS} FROM projects WHERE normalized_name = $1");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(normalized.to_owned())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(r.as_ref().map(project_state).transpose()?)
+    }
+
+    /// Move the project from status `from` to `to`, recording `before` (what a later release
+    /// or restore brings back). `false` when its status was no longer `from` (a race lost).
+    pub async fn set_project_status(
+        &mut self,
+        project_id: i64,
+        from: &str,
+        to: &str,
+        before: Option<&str>,
+        reason: Option<&str>,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE projects SET status = $1, status_before = $2, status_reason = $3, status_changed_at = $4 \
+             WHERE id = $5 AND status = $6",
+        )
+        .bind(to.to_owned())
+        .bind(before.map(str::to_owned))
+        .bind(reason.map(str::to_owned))
+        .bind(at)
+        .bind(project_id)
+        .bind(from.to_owned())
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Free a removed project's names (its row and filenames stay): the normalised and
+    /// confusable names get `suffix` appended so a new project may take them.
+    pub async fn rename_names_away(
+        &mut self,
+        project_id: i64,
+        suffix: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE projects SET normalized_name = normalized_name || $1, ultranormalized_name = ultranormalized_name || $1 \
+             WHERE id = $2",
+        )
+        .bind(suffix.to_owned())
+        .bind(project_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Removed projects whose normalised or confusable name is this one.
+    pub async fn removed_projects_named(
+        &mut self,
+        normalized: &str,
+        ultra: &str,
+    ) -> Result<Vec<ProjectState>, StoreError> {
+        let sql = format!(
+            "SELECT {PROJECT_STATE_COLS} FROM projects WHERE status = 'removed' AND (normalized_name = $1 OR ultranormalized_name = $2)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(normalized.to_owned())
+            .bind(ultra.to_owned())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        collect(&rows, project_state)
+    }
+
+    // ---- releases ----
+
+    /// A release of the project by canonical version, in any state.
+    pub async fn release(
+        &mut self,
+        project_id: i64,
+        canonical_version: &str,
+    ) -> Result<Option<ReleaseState>, StoreError> {
+        let sql = format!(
+            "SELECT {RELEASE_STATE_COLS} FROM releases r WHERE r.project_id = $1 AND r.canonical_version = $2"
+        );
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(project_id)
+            .bind(canonical_version.to_owned())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(r.as_ref().map(release_state).transpose()?)
+    }
+
+    /// Mark the release removed (`Some((at, reason))`) or restore it (`None`).
+    pub async fn set_release_removed(
+        &mut self,
+        release_id: i64,
+        removed: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE releases SET removed_at = $1, removed_reason = $2 WHERE id = $3")
+            .bind(removed.map(|r| r.0))
+            .bind(removed.map(|r| r.1.to_owned()))
+            .bind(release_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Publish a quarantined release (clear its hold); `false` when it was not held.
+    pub async fn clear_release_quarantine(&mut self, release_id: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE releases SET quarantined_at = NULL, quarantine_reason = NULL WHERE id = $1 AND quarantined_at IS NOT NULL",
+        )
+        .bind(release_id)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    // ---- files ----
+
+    /// The files of a release, in any state, by filename.
+    pub async fn files_of_release(
+        &mut self,
+        release_id: i64,
+    ) -> Result<Vec<FileState>, StoreError> {
+        let sql = format!(
+            "SELECT {FILE_STATE_COLS} FROM files f JOIN releases r ON r.id = f.release_id WHERE f.release_id = $1 ORDER BY f.filename"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(release_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        collect(&rows, file_state)
+    }
+
+    /// Mark the file removed (`Some((at, reason))`) or restore it (`None`).
+    pub async fn set_file_removed(
+        &mut self,
+        file_id: i64,
+        removed: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE files SET removed_at = $1, removed_reason = $2 WHERE id = $3")
+            .bind(removed.map(|r| r.0))
+            .bind(removed.map(|r| r.1.to_owned()))
+            .bind(file_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    // ---- accounts ----
+
+    /// The account, read inside the transaction.
+    pub async fn user(&mut self, id: i64) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(r.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// The account's addresses, primary first.
+    pub async fn emails(&mut self, user_id: i64) -> Result<Vec<Email>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, address, is_primary, verified_at FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        collect(&rows, crate::account_tx::email_from_row)
+    }
+
+    /// Freeze the account (`frozen_at` kept from the first freeze) and end its sessions;
+    /// returns how many sessions ended. Tokens are kept and refused while frozen.
+    pub async fn freeze_user(
+        &mut self,
+        user_id: i64,
+        reason: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        sqlx::query(
+            "UPDATE users SET frozen_at = COALESCE(frozen_at, $1), frozen_reason = $2, frozen_by = $3 WHERE id = $4",
+        )
+        .bind(at)
+        .bind(reason.to_owned())
+        .bind(by.to_owned())
+        .bind(user_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(
+            sqlx::query(
+                "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL",
+            )
+            .bind(at)
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected(),
+        )
+    }
+
+    /// Lift a freeze; `false` when the account was not frozen.
+    pub async fn unfreeze_user(&mut self, user_id: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE users SET frozen_at = NULL, frozen_reason = NULL, frozen_by = NULL WHERE id = $1 AND frozen_at IS NOT NULL",
+        )
+        .bind(user_id)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Undo a soft deletion: the account comes back with its password disabled
+    /// (`restored`: it must be reset). `false` when the account was not deleted.
+    pub async fn undelete_user(&mut self, user_id: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE users SET deleted_at = NULL, delete_reason = NULL, purge_after = NULL, password_disabled = 'restored' \
+             WHERE id = $1 AND deleted_at IS NOT NULL",
+        )
+        .bind(user_id)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Grant a role unless the user already holds one on the project; `false` when it did.
+    pub async fn grant_role(
+        &mut self,
+        project_id: i64,
+        user_id: i64,
+        role: &str,
+        granted_by: Option<i64>,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "INSERT INTO roles (project_id, user_id, role, granted_at, granted_by) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .bind(role.to_owned())
+        .bind(at)
+        .bind(granted_by)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// A project by id (any status), read inside the transaction.
+    pub async fn project_by_id(&mut self, id: i64) -> Result<Option<ProjectState>, StoreError> {
+        let sql = format!("SELECT {PROJECT_STATE_COLS} FROM projects WHERE id = $1");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(r.as_ref().map(project_state).transpose()?)
+    }
+}

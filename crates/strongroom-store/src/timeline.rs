@@ -1,0 +1,107 @@
+//! Event log queries for investigations: everything about one account or one project, in order,
+//! and the role history replayed to restore a deleted account's roles.
+
+use crate::events::event_from_row;
+use crate::model::Event;
+use crate::{Db, StoreError};
+
+/// Role events (subject `project`), replayed to know who held which role when.
+pub const ROLE_ACTIONS: &[&str] = &["project:create", "role:add", "role:change", "role:remove"];
+
+fn details(e: &Event) -> serde_json::Value {
+    serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null)
+}
+
+/// Whether the event's details name this user id (`user_id`, or `target_id`/`actor_id` of
+/// role changes).
+pub fn details_mention_user(e: &Event, user_id: i64) -> bool {
+    let d = details(e);
+    ["user_id", "target_id", "inviter_id", "invitee_id"]
+        .iter()
+        .any(|k| d.get(k).and_then(serde_json::Value::as_i64) == Some(user_id))
+}
+
+fn details_mention_project(e: &Event, project_id: i64, names: &[String]) -> bool {
+    let d = details(e);
+    if d.get("project_id").and_then(serde_json::Value::as_i64) == Some(project_id) {
+        return true;
+    }
+    ["project", "project_name"].iter().any(|k| {
+        d.get(k)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|v| {
+                let n = strongroom_protocol::name::normalize(v);
+                names.iter().any(|x| *x == n)
+            })
+    })
+}
+
+impl Db {
+    /// Events by or about the account (actor, subject, or named in the details), from
+    /// `since` (µs, inclusive), in log order.
+    pub async fn events_about_user(
+        &self,
+        user_id: i64,
+        since: i64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE at >= $1 AND ((subject_kind = 'user' AND subject_id = $2) OR actor_id = $2 \
+             OR details LIKE $3) ORDER BY seq",
+        )
+        .bind(since)
+        .bind(user_id)
+        .bind(format!("%{user_id}%"))
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let e = event_from_row(r)?;
+            let direct = (e.subject_kind == "user" && e.subject_id == Some(user_id))
+                || e.actor_id == Some(user_id);
+            if direct || details_mention_user(&e, user_id) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events about the project (its subject, or naming it in the details), from `since`
+    /// (µs, inclusive), in log order. `normalized_names` are the names it went by.
+    pub async fn events_about_project(
+        &self,
+        project_id: i64,
+        normalized_names: &[String],
+        since: i64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE at >= $1 AND ((subject_kind = 'project' AND subject_id = $2) \
+             OR details LIKE '%project%') ORDER BY seq",
+        )
+        .bind(since)
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let e = event_from_row(r)?;
+            if (e.subject_kind == "project" && e.subject_id == Some(project_id))
+                || details_mention_project(&e, project_id, normalized_names)
+            {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Role events (see [`ROLE_ACTIONS`]) up to `until` (µs, inclusive), in log order.
+    pub async fn role_events_until(&self, until: i64) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE subject_kind = 'project' AND at <= $1 \
+             AND action IN ('project:create', 'role:add', 'role:change', 'role:remove') ORDER BY seq",
+        )
+        .bind(until)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+    }
+}
