@@ -74,6 +74,11 @@ enum Command {
     Unyank { project: String, version: String },
     /// List the mail written to <data>/outbox (when no SMTP relay is configured).
     Outbox,
+    /// Incident response and evidence (freeze, quarantine, remove, timeline, log verify, ...).
+    Admin {
+        #[command(subcommand)]
+        command: cmd::admin::AdminCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

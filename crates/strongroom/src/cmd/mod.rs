@@ -1,5 +1,6 @@
 //! The subcommands' bodies.
 
+pub(crate) mod admin;
 mod serve;
 
 use std::io::Read;
@@ -133,6 +134,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             println!("yanked {project} {version} (serial {serial})");
             Ok(())
         }
+        Command::Admin { command } => admin::run(&open(&config).await?, command).await,
         Command::Outbox => {
             let dir = config.data.join("outbox");
             let files = strongroom_core::mail::list_outbox_files(&dir)

@@ -1,0 +1,298 @@
+//! `strongroom admin ...`: the incident-response commands (freeze, quarantine, remove, restore,
+//! prohibit, site switches) and the evidence (timeline, log verify), each audited with the
+//! operator as actor (`cli:$USER`) and the `--reason` given.
+
+use clap::{Subcommand, ValueEnum};
+use strongroom_core::admin::{Authority, SiteSwitch};
+use strongroom_core::timeline::{TimelineOf, parse_time, timeline_text};
+use strongroom_core::{Actor, Services};
+
+use super::cli_meta;
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OnOff {
+    On,
+    Off,
+}
+
+/// The admin commands.
+#[derive(Subcommand, Debug)]
+pub(crate) enum AdminCommand {
+    /// Freeze an account: sessions end, logins and tokens are refused.
+    Freeze {
+        user: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a freeze.
+    Unfreeze {
+        user: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Hide a project from the index and installs (files kept) while it is investigated.
+    Quarantine {
+        project: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release a quarantined project, or (with VERSION) publish a release held for review.
+    Release {
+        project: String,
+        version: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Remove a project, a release or a file (soft: archived, restorable, names stay burned).
+    Remove {
+        project: String,
+        version: Option<String>,
+        filename: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Restore a removed project, release or file.
+    Restore {
+        project: String,
+        version: Option<String>,
+        filename: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Prohibit a project name (and names confusable with it).
+    Prohibit {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Allow a name again (a prohibited name, or a removed project's name).
+    Allow {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Restore a deleted account and the roles it held (default: just before its deletion).
+    RestoreUser {
+        user: String,
+        /// The moment whose roles to re-grant (RFC 3339, e.g. 2026-11-22T13:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        roles_at: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Read-only mode: uploads and other changes refused, installs keep working.
+    ReadOnly {
+        state: OnOff,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Allow or refuse uploads that create new projects.
+    NewProjects {
+        state: OnOff,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The event log.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+    /// The chronology of an account or a project, from the event log.
+    Timeline {
+        #[arg(long, conflicts_with = "project", required_unless_present = "project")]
+        user: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        /// Only events from this time on (RFC 3339).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// A JSON array instead of text lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the periodic jobs once (held role changes, expiries, purges, domain checks).
+    RunJobs,
+}
+
+/// `strongroom admin log ...`
+#[derive(Subcommand, Debug)]
+pub(crate) enum LogCommand {
+    /// Check the whole hash chain; names the first broken entry.
+    Verify,
+}
+
+/// The operator at the terminal.
+fn cli_admin() -> Actor {
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    Actor {
+        id: None,
+        name: format!("cli:{user}"),
+    }
+}
+
+/// Run one admin command.
+pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<()> {
+    let a = cli_admin();
+    let m = cli_meta();
+    match command {
+        AdminCommand::Freeze { user, reason } => {
+            let u = s.admin_freeze_user(&a, &user, &reason, &m).await?;
+            println!("froze {}", u.username);
+        }
+        AdminCommand::Unfreeze { user, reason } => {
+            let u = s.admin_unfreeze_user(&a, &user, &reason, &m).await?;
+            println!("unfroze {}", u.username);
+        }
+        AdminCommand::Quarantine { project, reason } => {
+            s.admin_quarantine_project(&a, &project, &reason, &m)
+                .await?;
+            println!("quarantined {project}");
+        }
+        AdminCommand::Release {
+            project,
+            version: None,
+            reason,
+        } => {
+            s.admin_release_project(&a, &project, &reason, &m).await?;
+            println!("released {project}");
+        }
+        AdminCommand::Release {
+            project,
+            version: Some(version),
+            reason,
+        } => {
+            s.admin_approve_release(&a, &project, &version, &reason, &m)
+                .await?;
+            println!("published the quarantined release {project} {version}");
+        }
+        AdminCommand::Remove {
+            project,
+            version,
+            filename,
+            reason,
+        } => {
+            let by = Authority::Admin(&a);
+            match (version, filename) {
+                (None, _) => {
+                    s.remove_project(&by, &project, &reason, &m).await?;
+                    println!("removed project {project}");
+                }
+                (Some(v), None) => {
+                    s.remove_release(&by, &project, &v, &reason, &m).await?;
+                    println!("removed release {project} {v}");
+                }
+                (Some(v), Some(f)) => {
+                    s.remove_file(&by, &project, &v, &f, &reason, &m).await?;
+                    println!("removed file {f} of {project} {v}");
+                }
+            }
+        }
+        AdminCommand::Restore {
+            project,
+            version,
+            filename,
+            reason,
+        } => match (version, filename) {
+            (None, _) => {
+                s.admin_restore_project(&a, &project, &reason, &m).await?;
+                println!("restored project {project}");
+            }
+            (Some(v), None) => {
+                s.admin_restore_release(&a, &project, &v, &reason, &m)
+                    .await?;
+                println!("restored release {project} {v}");
+            }
+            (Some(v), Some(f)) => {
+                s.admin_restore_file(&a, &project, &v, &f, &reason, &m)
+                    .await?;
+                println!("restored file {f} of {project} {v}");
+            }
+        },
+        AdminCommand::Prohibit { name, reason } => {
+            s.admin_prohibit_name(&a, &name, &reason, &m).await?;
+            println!("prohibited the name {name}");
+        }
+        AdminCommand::Allow { name, reason } => {
+            let done = s.admin_allow_name(&a, &name, &reason, &m).await?;
+            if done.prohibition {
+                println!("the name {name} is no longer prohibited");
+            }
+            for p in done.removed_projects {
+                println!("freed the name of the removed project {p} (its filenames stay unusable)");
+            }
+        }
+        AdminCommand::RestoreUser {
+            user,
+            roles_at,
+            reason,
+        } => {
+            let at = roles_at.as_deref().map(parse_time).transpose()?;
+            let r = s.admin_restore_user(&a, &user, at, &reason, &m).await?;
+            println!(
+                "restored {} (the password must be reset before logging in)",
+                r.username
+            );
+            for (p, role) in r.roles {
+                println!("re-granted {role} on {p}");
+            }
+            for (p, role) in r.skipped {
+                println!("not re-granted: {role} on {p} (project removed, or a role is held)");
+            }
+        }
+        AdminCommand::ReadOnly { state, reason } => {
+            let on = state == OnOff::On;
+            s.admin_set_switch(&a, SiteSwitch::ReadOnly, on, &reason, &m)
+                .await?;
+            println!("read-only mode {}", if on { "on" } else { "off" });
+        }
+        AdminCommand::NewProjects { state, reason } => {
+            let on = state == OnOff::On;
+            // The flag is "no new projects": `new-projects off` turns it on.
+            s.admin_set_switch(&a, SiteSwitch::NoNewProjects, !on, &reason, &m)
+                .await?;
+            println!("new projects {}", if on { "allowed" } else { "refused" });
+        }
+        AdminCommand::Log {
+            command: LogCommand::Verify,
+        } => match s.verify_log().await? {
+            Ok(n) => println!("event log intact: {n} entries"),
+            Err(seq) => {
+                println!("event log BROKEN at entry {seq}");
+                std::process::exit(1);
+            }
+        },
+        AdminCommand::Timeline {
+            user,
+            project,
+            since,
+            json,
+        } => {
+            let since = since.as_deref().map(parse_time).transpose()?;
+            let of = match (&user, &project) {
+                (Some(u), _) => TimelineOf::User(u),
+                (None, Some(p)) => TimelineOf::Project(p),
+                (None, None) => anyhow::bail!("give --user NAME or --project NAME"),
+            };
+            let entries = s.timeline(of, since).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                print!("{}", timeline_text(&entries));
+            }
+        }
+        AdminCommand::RunJobs => {
+            let report = s.run_jobs().await?;
+            if report.lines.is_empty() {
+                println!("nothing to do");
+            }
+            for l in report.lines {
+                println!("{l}");
+            }
+        }
+    }
+    Ok(())
+}
