@@ -16,6 +16,7 @@ impl Services {
     pub async fn run_jobs(&self) -> Result<JobReport, CoreError> {
         let mut report = JobReport::default();
         // Each area appends its job here (ownership, retention, domains).
+        report.lines.extend(self.ownership_jobs().await?);
         report.lines.extend(
             self.domain_check_job()
                 .await

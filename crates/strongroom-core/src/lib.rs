@@ -14,6 +14,7 @@ mod json_doc;
 pub mod login;
 pub mod mail;
 pub mod names;
+pub mod ownership;
 mod password_change;
 pub mod passwords;
 pub mod publish;
@@ -31,6 +32,8 @@ pub mod yank;
 
 #[cfg(test)]
 mod account_tests;
+#[cfg(test)]
+mod ownership_tests;
 
 use std::sync::Arc;
 
