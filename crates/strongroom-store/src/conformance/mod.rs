@@ -3,6 +3,7 @@
 //! S3-compatible server named by `STRONGROOM_TEST_S3_*`. A missing service fails the suite.
 
 mod accounts;
+mod admin;
 mod blobs;
 mod meta;
 mod roles;
