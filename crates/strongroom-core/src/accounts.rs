@@ -319,12 +319,8 @@ impl Services {
             .await?;
         let email_id = t.email_id.unwrap_or(-1);
         // The address must still belong to the account (a link for a removed address is dead).
-        let Some(email) = tx
-            .emails(user.id)
-            .await?
-            .into_iter()
-            .find(|e| e.id == email_id)
-        else {
+        let emails = tx.emails(user.id).await?;
+        let Some(email) = emails.iter().find(|e| e.id == email_id).cloned() else {
             return Err(CoreError::Invalid(
                 "This link is invalid or has expired. Request a new one.".into(),
             ));
@@ -336,6 +332,18 @@ impl Services {
             meta,
             serde_json::json!({"email": email.address}),
         );
+        // A newly verified address is an email change (recovery hold), except the first address
+        // of an account still being set up.
+        let had_other = emails
+            .iter()
+            .any(|e| e.id != email.id && e.verified_at.is_some());
+        if email.verified_at.is_none() && (had_other || !self.is_setup(&user)) {
+            let (mails, hold) = self
+                .start_hold_logged(&mut tx, &user, crate::hold::reason::EMAIL_CHANGE, &[], meta)
+                .await?;
+            tx.commit(&[ev, hold], &mails).await?;
+            return Ok(user);
+        }
         tx.commit(&[ev], &[]).await?;
         Ok(user)
     }
@@ -456,12 +464,20 @@ impl Services {
                     .into(),
             ));
         }
+        // Removing an address that is or was verified changes who hears about the account.
+        let was_verified = email.verified_at.is_some()
+            || self
+                .db
+                .email_domain_states(user.id)
+                .await?
+                .iter()
+                .any(|s| s.email_id == email.id && s.unverified_at.is_some());
         tx.remove_email(user.id, email_id).await?;
         let mut to = notice_recipients(&emails);
         if !to.contains(&email.address) {
             to.push(email.address.clone());
         }
-        let mails = notice(
+        let mut mails = notice(
             &to,
             "An email address was removed from your account",
             &format!(
@@ -469,13 +485,26 @@ impl Services {
                 email.address, user.username
             ),
         );
-        let ev = self.user_event(
+        let mut events = vec![self.user_event(
             "account:email:remove",
             user,
             meta,
             serde_json::json!({"email": email.address}),
-        );
-        tx.commit(&[ev], &mails).await?;
+        )];
+        if was_verified {
+            let (hold_mails, hold) = self
+                .start_hold_logged(
+                    &mut tx,
+                    user,
+                    crate::hold::reason::EMAIL_CHANGE,
+                    std::slice::from_ref(&email.address),
+                    meta,
+                )
+                .await?;
+            mails.extend(hold_mails);
+            events.push(hold);
+        }
+        tx.commit(&events, &mails).await?;
         Ok(())
     }
 
@@ -504,9 +533,9 @@ impl Services {
             .map(|e| e.address.clone())
             .collect();
         tx.set_primary_email(user.id, email_id).await?;
-        let mut to = old;
+        let mut to = old.clone();
         to.push(email.address.clone());
-        let mails = notice(
+        let mut mails = notice(
             &to,
             "Your primary email address changed",
             &format!(
@@ -520,7 +549,11 @@ impl Services {
             meta,
             serde_json::json!({"email": email.address}),
         );
-        tx.commit(&[ev], &mails).await?;
+        let (hold_mails, hold) = self
+            .start_hold_logged(&mut tx, user, crate::hold::reason::EMAIL_CHANGE, &old, meta)
+            .await?;
+        mails.extend(hold_mails);
+        tx.commit(&[ev, hold], &mails).await?;
         Ok(())
     }
 

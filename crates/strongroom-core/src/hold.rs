@@ -66,6 +66,37 @@ impl Services {
         Ok(())
     }
 
+    /// [`Services::start_hold`] plus its `account:hold` event (reason, until), done by `user`.
+    pub(crate) async fn start_hold_logged(
+        &self,
+        tx: &mut AccountTx,
+        user: &User,
+        why: &str,
+        extra: &[String],
+        meta: &crate::RequestMeta,
+    ) -> Result<(Vec<NewMail>, strongroom_store::NewEvent), CoreError> {
+        let mails = self.start_hold(tx, user, why, extra).await?;
+        let until = tx
+            .user(user.id)
+            .await?
+            .and_then(|u| u.hold_until)
+            .unwrap_or_default();
+        let ev = self.user_event(
+            "account:hold",
+            user,
+            meta,
+            serde_json::json!({"reason": why, "until": until, "until_utc": iso8601_seconds(until)}),
+        );
+        Ok((mails, ev))
+    }
+
+    /// Whether a verification or first 2FA enrolment is the account's setup rather than a
+    /// recovery: the account is younger than the hold itself and (for addresses) has no other
+    /// verified address. Setting up a new account is not a takeover and is not held.
+    pub(crate) fn is_setup(&self, user: &User) -> bool {
+        self.now().saturating_sub(user.created_at) < hours(self.settings.safety.recovery_hold_hours)
+    }
+
     /// Inside an account change: start the hold and tell every address the account has or had
     /// (`extra` are addresses just removed or replaced, which must hear of it too).
     /// Returns the mails to queue with the change.

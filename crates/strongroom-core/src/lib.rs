@@ -27,6 +27,7 @@ pub mod site;
 pub mod timeline;
 pub mod tokens;
 mod upload_checks;
+pub mod upload_safety;
 pub mod webauthn;
 pub mod yank;
 

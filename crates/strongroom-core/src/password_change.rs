@@ -151,7 +151,7 @@ impl Services {
             now,
         )
         .await?;
-        let mails = notice(
+        let mut mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),
             "Your password was changed",
             &format!(
@@ -165,7 +165,17 @@ impl Services {
             meta,
             serde_json::json!({"sessions_ended": sessions, "tokens_revoked": tokens}),
         );
-        tx.commit(&[ev], &mails).await?;
+        let (hold_mails, hold_ev) = self
+            .start_hold_logged(
+                &mut tx,
+                &user,
+                crate::hold::reason::PASSWORD_RESET,
+                &[],
+                meta,
+            )
+            .await?;
+        mails.extend(hold_mails);
+        tx.commit(&[ev, hold_ev], &mails).await?;
         Ok(user)
     }
 

@@ -35,6 +35,9 @@ pub enum Published {
     New { serial: i64 },
     /// The identical file was already there; nothing changed.
     AlreadyThere,
+    /// Recorded in a quarantined release (see `upload_safety`): not installable until an
+    /// administrator approves it. The body to answer with.
+    Quarantined { message: String },
 }
 
 /// PyPI's message for a file over the size limit.
@@ -60,6 +63,7 @@ impl Services {
         let checked = check_form(form)?;
         self.check_project_access(who, &checked.name, None).await?;
         self.check_uploader(who).await?;
+        self.check_upload_hold(who, &checked.name).await?;
         Ok(checked.name.as_str().to_owned())
     }
 
@@ -194,6 +198,7 @@ impl Services {
         self.check_project_access(who, &checked.name, meta.ip.as_deref())
             .await?;
         self.check_uploader(who).await?;
+        self.check_upload_hold(who, &checked.name).await?;
         let parsed = check_filename(&file.filename, &checked, self.settings.strict_filenames)?;
         if file.size > self.settings.max_file_size {
             return Err(CoreError::Invalid(file_too_large(
@@ -267,7 +272,15 @@ impl Services {
                 .saturating_mul(86_400_000_000),
             max_project_size: i64::try_from(self.settings.max_project_size).unwrap_or(i64::MAX),
         };
-        match self.db.publish_file(&new).await? {
+        let policy = self
+            .upload_policy(
+                &who.user,
+                checked.name.as_str(),
+                &new.version,
+                &new.filename,
+            )
+            .await?;
+        match self.db.publish_file_with(&new, &policy).await? {
             PublishOutcome::Published {
                 serial,
                 project_created,
@@ -282,7 +295,14 @@ impl Services {
                 }
                 Ok(Published::New { serial })
             }
+            PublishOutcome::Quarantined { .. } => Ok(Published::Quarantined {
+                message: crate::upload_safety::quarantined_answer(
+                    checked.name.as_str(),
+                    &new.version,
+                ),
+            }),
             PublishOutcome::Duplicate => Ok(Published::AlreadyThere),
+            PublishOutcome::Refused(Refusal::Held) => Err(self.held_refusal(who.user.id).await),
             PublishOutcome::Refused(r) => Err(self.refusal(r, &checked, &who.user.username)),
         }
     }
@@ -316,6 +336,9 @@ impl Services {
                 form.name.as_str(),
                 self.settings.max_project_size / (1024 * 1024 * 1024)
             )),
+            Refusal::Held => CoreError::Forbidden(
+                "Your account is on a recovery hold and cannot upload to this project.".into(),
+            ),
         }
     }
 }

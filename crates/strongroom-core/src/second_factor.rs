@@ -307,7 +307,7 @@ impl Services {
         if let Some(email_id) = t.email_id {
             tx.verify_email(email_id, now).await?;
         }
-        let mails = notice(
+        let mut mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),
             "Two-factor authentication is on",
             &format!(
@@ -315,13 +315,37 @@ impl Services {
                 user.username
             ),
         );
-        let ev = self.user_event(
+        let mut events = vec![self.user_event(
             "account:2fa:confirmed",
             &user,
             meta,
             serde_json::json!({"methods": enabled}),
-        );
-        tx.commit(&[ev], &mails).await?;
+        )];
+        // The first enrolment (unless the account is still being set up) and any re-enrolment
+        // after every factor was removed start the recovery hold.
+        if enabled > 0 {
+            let before = self
+                .db
+                .events_of_user(user.id, 1000)
+                .await?
+                .iter()
+                .any(|e| e.action == "account:2fa:confirmed" && e.subject_id == Some(user.id));
+            let why = if before {
+                Some(crate::hold::reason::TWO_FACTOR_RESET)
+            } else if !self.is_setup(&user) {
+                Some(crate::hold::reason::TWO_FACTOR_ENROLMENT)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let (hold_mails, hold) = self
+                    .start_hold_logged(&mut tx, &user, why, &[], meta)
+                    .await?;
+                mails.extend(hold_mails);
+                events.push(hold);
+            }
+        }
+        tx.commit(&events, &mails).await?;
         Ok(user)
     }
 

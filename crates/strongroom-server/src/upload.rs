@@ -232,6 +232,12 @@ pub(crate) async fn upload(
             tracing::info!(serial, user = %who.user.username, "upload accepted");
             Ok((StatusCode::OK, "OK\n").into_response())
         }
+        // Held for an administrator's review: 200 so twine does not fail or retry, with a body
+        // that says so (PyPI has no such state; see core's upload_safety).
+        Published::Quarantined { message } => {
+            tracing::warn!(user = %who.user.username, "upload quarantined for review");
+            Ok((StatusCode::OK, message).into_response())
+        }
         Published::AlreadyThere => Ok((
             StatusCode::OK,
             "OK (file already exists with the same content)\n",

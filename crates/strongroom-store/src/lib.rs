@@ -37,7 +37,7 @@ pub use domains::{DomainCheckAddress, EmailDomainState};
 pub use error::StoreError;
 pub use events::{GENESIS_HASH, NewEvent};
 pub use publish::Refusal;
-pub use publish::{NewFile, PublishOutcome};
+pub use publish::{NewFile, PublishOutcome, UploadPolicy};
 pub use roles::{MAINTAINER, OWNER, RoleOutcome};
 pub use second_factor::NewCredential;
 pub use sessions::NewSession;

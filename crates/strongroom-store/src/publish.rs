@@ -1,10 +1,13 @@
 //! The one transaction that makes an uploaded file visible: project (if new), role, release,
-//! file, filename registry, journal entries and events — or none of them.
+//! file, filename registry, journal entries and events — or none of them. A held account's upload
+//! to a project it did not create during the hold is refused here too (by database identity), and
+//! a new release of a dormant project may be quarantined: recorded, but with no journal entry and
+//! invisible to installers until an administrator approves it.
 
 use sqlx::{Any, Row, Transaction};
 
 use crate::events::{NewEvent, append, lock_tail};
-use crate::{Db, StoreError};
+use crate::{Db, NewMail, StoreError};
 
 /// Everything needed to record one uploaded file. The blob must already be durable.
 #[derive(Debug, Clone)]
@@ -65,6 +68,21 @@ pub enum Refusal {
     ReleaseTooOld,
     /// The project would exceed its size limit.
     ProjectTooLarge,
+    /// The account is on a recovery hold and did not create this project during it.
+    Held,
+}
+
+/// What the caller's policy adds to one upload (core decides; the store applies it inside the
+/// transaction).
+#[derive(Debug, Clone, Default)]
+pub struct UploadPolicy {
+    /// Quarantine a new release when the project's newest release that is not itself
+    /// quarantined was created before this time (a dormant project, a recently recovered account).
+    pub dormant_before: Option<i64>,
+    /// Why (stored in `releases.quarantine_reason` and the `release:quarantine` event).
+    pub quarantine_reason: String,
+    /// Mails queued when a release is quarantined by this upload.
+    pub quarantine_mails: Vec<NewMail>,
 }
 
 /// What the publish transaction did.
@@ -76,6 +94,9 @@ pub enum PublishOutcome {
         project_created: bool,
         release_created: bool,
     },
+    /// The file was recorded in a quarantined release: no journal entry, invisible to installers
+    /// until an administrator approves the release. `release_created`: this upload quarantined it.
+    Quarantined { release_created: bool },
     /// The identical file already exists: nothing changed.
     Duplicate,
     /// Refused; nothing changed.
@@ -85,10 +106,36 @@ pub enum PublishOutcome {
 impl Db {
     /// Record an uploaded file, atomically. Races are decided by unique constraints.
     pub async fn publish_file(&self, f: &NewFile) -> Result<PublishOutcome, StoreError> {
+        self.publish_file_with(f, &UploadPolicy::default()).await
+    }
+
+    /// Who created the project and when: `(created_by, created_at)`.
+    pub async fn project_origin(
+        &self,
+        project_id: i64,
+    ) -> Result<Option<(Option<i64>, i64)>, StoreError> {
+        let r = sqlx::query("SELECT created_by, created_at FROM projects WHERE id = $1")
+            .bind(project_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match r {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    /// [`Db::publish_file`] with the caller's quarantine rule.
+    pub async fn publish_file_with(
+        &self,
+        f: &NewFile,
+        policy: &UploadPolicy,
+    ) -> Result<PublishOutcome, StoreError> {
         let mut tx = self.write.begin().await?;
-        let outcome = publish_in(&mut tx, self, f).await?;
+        let outcome = publish_in(&mut tx, self, f, policy).await?;
         match outcome {
-            PublishOutcome::Published { .. } => tx.commit().await?,
+            PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {
+                tx.commit().await?
+            }
             _ => tx.rollback().await?,
         }
         Ok(outcome)
@@ -131,6 +178,7 @@ async fn publish_in(
     tx: &mut Transaction<'_, Any>,
     db: &Db,
     f: &NewFile,
+    policy: &UploadPolicy,
 ) -> Result<PublishOutcome, StoreError> {
     // 1. The project: find it, or create it with the uploader as Owner.
     let mut project_created = false;
@@ -224,6 +272,9 @@ async fn publish_in(
                 status,
             }));
         }
+        if held_out(tx, f, project_id).await? {
+            return Ok(PublishOutcome::Refused(Refusal::Held));
+        }
     }
 
     // 3. Duplicates: identical file → no-op; same name or content with other bytes → refused.
@@ -249,8 +300,9 @@ async fn publish_in(
 
     // 4. The release: find it by canonical version or create it.
     let mut release_created = false;
+    let mut quarantined = false;
     let release = sqlx::query(
-        "SELECT id, created_at, removed_at FROM releases WHERE project_id = $1 AND canonical_version = $2",
+        "SELECT id, created_at, removed_at, quarantined_at FROM releases WHERE project_id = $1 AND canonical_version = $2",
     )
     .bind(project_id)
     .bind(f.canonical_version.clone())
@@ -266,6 +318,8 @@ async fn publish_in(
             if f.at.saturating_sub(created_at) > f.release_window_micros {
                 return Ok(PublishOutcome::Refused(Refusal::ReleaseTooOld));
             }
+            // Files added to a quarantined release stay in quarantine with it.
+            quarantined = r.try_get::<Option<i64>, _>(3)?.is_some();
             r.try_get(0)?
         }
         None => {
@@ -298,6 +352,10 @@ async fn publish_in(
             }
         }
     };
+    let newly_quarantined = release_created
+        && !project_created
+        && quarantine_if_dormant(tx, policy, project_id, release_id, f.at).await?;
+    quarantined |= newly_quarantined;
     if f.packagetype == "sdist" {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM files WHERE release_id = $1 AND packagetype = 'sdist'",
@@ -355,8 +413,58 @@ async fn publish_in(
         .await?;
 
     // 6. Journal and events, serialised so serials follow commit order without gaps.
+    // A quarantined release gets no journal entry: mirrors learn of it when it is approved.
     lock_tail(tx, db.dialect).await?;
     let by = f.username.as_str();
+    let base = NewEvent {
+        at: f.at,
+        actor_id: Some(f.user_id),
+        actor_name: Some(f.username.clone()),
+        ip: f.ip.clone(),
+        user_agent: f.user_agent.clone(),
+        ..NewEvent::default()
+    };
+    if quarantined {
+        if newly_quarantined {
+            append(
+                tx,
+                &NewEvent {
+                    action: "release:quarantine".into(),
+                    subject_kind: "project".into(),
+                    subject_id: Some(project_id),
+                    subject_name: Some(project_name.clone()),
+                    details: serde_json::json!({
+                        "version": f.version, "release_id": release_id,
+                        "reason": policy.quarantine_reason, "user": f.username,
+                        "user_id": f.user_id,
+                    }),
+                    ..base.clone()
+                },
+            )
+            .await?;
+            queue_mails(tx, &policy.quarantine_mails, f.at).await?;
+        }
+        append(
+            tx,
+            &NewEvent {
+                action: "file:upload".into(),
+                subject_kind: "project".into(),
+                subject_id: Some(project_id),
+                subject_name: Some(project_name.clone()),
+                details: serde_json::json!({
+                    "file_id": file_id, "filename": f.filename, "version": f.version,
+                    "sha256": f.sha256, "blake2_256": f.blake2_256, "size": f.size,
+                    "token_scope": f.token_project_id, "token_id": f.token_id,
+                    "quarantined": true,
+                }),
+                ..base
+            },
+        )
+        .await?;
+        return Ok(PublishOutcome::Quarantined {
+            release_created: newly_quarantined,
+        });
+    }
     if project_created {
         write_journal(
             tx,
@@ -395,14 +503,6 @@ async fn publish_in(
         f.at,
     )
     .await?;
-    let base = NewEvent {
-        at: f.at,
-        actor_id: Some(f.user_id),
-        actor_name: Some(f.username.clone()),
-        ip: f.ip.clone(),
-        user_agent: f.user_agent.clone(),
-        ..NewEvent::default()
-    };
     if project_created {
         append(
             tx,
@@ -438,6 +538,85 @@ async fn publish_in(
         project_created,
         release_created,
     })
+}
+
+/// Whether the uploader is on a recovery hold that covers this (existing) project: held, and the
+/// project was not created by the uploader since the hold began.
+async fn held_out(
+    tx: &mut Transaction<'_, Any>,
+    f: &NewFile,
+    project_id: i64,
+) -> Result<bool, StoreError> {
+    let hold = sqlx::query("SELECT hold_until, recovered_at FROM users WHERE id = $1")
+        .bind(f.user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(hold) = hold else { return Ok(false) };
+    let until: Option<i64> = hold.try_get(0)?;
+    if until.is_none_or(|u| u <= f.at) {
+        return Ok(false);
+    }
+    let since: i64 = hold.try_get::<Option<i64>, _>(1)?.unwrap_or(i64::MIN);
+    let origin = sqlx::query("SELECT created_by, created_at FROM projects WHERE id = $1")
+        .bind(project_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let created_by: Option<i64> = origin.try_get(0)?;
+    let created_at: i64 = origin.try_get(1)?;
+    Ok(!(created_by == Some(f.user_id) && created_at >= since))
+}
+
+/// Quarantine the release just created when the policy says so and the project is dormant: its
+/// newest release that is not itself quarantined (removed ones count: removing old releases must
+/// not make a project look fresh) is older than `dormant_before`. True when quarantined.
+async fn quarantine_if_dormant(
+    tx: &mut Transaction<'_, Any>,
+    policy: &UploadPolicy,
+    project_id: i64,
+    release_id: i64,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let Some(before) = policy.dormant_before else {
+        return Ok(false);
+    };
+    let newest: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM releases WHERE project_id = $1 AND id <> $2 AND quarantined_at IS NULL",
+    )
+    .bind(project_id)
+    .bind(release_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if newest.is_none_or(|n| n >= before) {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE releases SET quarantined_at = $1, quarantine_reason = $2 WHERE id = $3")
+        .bind(at)
+        .bind(policy.quarantine_reason.clone())
+        .bind(release_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
+/// Queue mails in the outbox inside the upload's transaction.
+async fn queue_mails(
+    tx: &mut Transaction<'_, Any>,
+    mails: &[NewMail],
+    at: i64,
+) -> Result<(), StoreError> {
+    for (i, m) in mails.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(m.to.clone())
+        .bind(m.subject.clone())
+        .bind(m.body.clone())
+        .bind(at)
+        .bind(at + i64::try_from(i).unwrap_or(0))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn duplicate_check(

@@ -1,0 +1,171 @@
+//! What a recent account recovery means for an upload: during the recovery hold the account may
+//! publish only to projects it created during the hold; for `recovery.watch_days` after the
+//! recovery, a new release of a dormant project (no release for `recovery.dormant_project_days`)
+//! is quarantined for an administrator's review instead of published, and the project's owners
+//! and every administrator are told.
+//!
+//! PyPI has no such state, and twine treats anything but 200 as failure (and retries some), so a
+//! quarantined upload answers 200 with a body saying the release is held for review; the release
+//! stays out of the simple and JSON APIs and of the journal until an admin approves it.
+
+use strongroom_protocol::name::ProjectName;
+use strongroom_store::model::User;
+use strongroom_store::{NewMail, UploadPolicy};
+
+use crate::hold::{HeldAction, is_held};
+use crate::mail::{notice, notice_recipients};
+use crate::settings::days;
+use crate::tokens::Principal;
+use crate::{CoreError, Services};
+
+/// The answer body of an upload whose release was quarantined.
+pub fn quarantined_answer(project: &str, version: &str) -> String {
+    format!(
+        "OK, but held for review: the new release {version} of {project} was quarantined because the project had no release for a long time and this account was recently recovered. It is not installable until an administrator approves it; the project's owners were told.\n"
+    )
+}
+
+/// Whether an account recovered at `recovered_at` is still watched at `now`.
+pub fn under_watch(recovered_at: Option<i64>, now: i64, watch_days: u64) -> bool {
+    recovered_at.is_some_and(|r| r <= now && now.saturating_sub(r) < days(watch_days))
+}
+
+impl Services {
+    /// Refuse an upload to an existing project the held account did not create during its hold
+    /// (the store checks the same inside the upload's transaction).
+    pub(crate) async fn check_upload_hold(
+        &self,
+        who: &Principal,
+        name: &ProjectName,
+    ) -> Result<(), CoreError> {
+        let user = self
+            .db
+            .user_by_id(who.user.id)
+            .await?
+            .unwrap_or_else(|| who.user.clone());
+        if !is_held(&user, self.now()) {
+            return Ok(());
+        }
+        let Some(p) = self
+            .db
+            .project_by_normalized(name.normalized().as_str())
+            .await?
+        else {
+            return Ok(()); // a new project: created during the hold
+        };
+        let since = user.recovered_at.unwrap_or(i64::MIN);
+        let origin = self.db.project_origin(p.id).await?;
+        if origin.is_some_and(|(by, at)| by == Some(user.id) && at >= since) {
+            return Ok(());
+        }
+        self.check_hold(&user, HeldAction::Publish)
+    }
+
+    /// The refusal of a held upload, for the store's in-transaction verdict.
+    pub(crate) async fn held_refusal(&self, user_id: i64) -> CoreError {
+        match self.db.user_by_id(user_id).await {
+            Ok(Some(u)) if is_held(&u, self.now()) => self
+                .check_hold(&u, HeldAction::Publish)
+                .err()
+                .unwrap_or_else(|| {
+                    CoreError::Forbidden("Your account is on a recovery hold.".into())
+                }),
+            _ => CoreError::Forbidden(
+                "Your account is on a recovery hold and cannot upload to this project.".into(),
+            ),
+        }
+    }
+
+    /// The quarantine rule for this upload: only while the account is watched after a recovery.
+    pub(crate) async fn upload_policy(
+        &self,
+        user: &User,
+        project: &str,
+        version: &str,
+        filename: &str,
+    ) -> Result<UploadPolicy, CoreError> {
+        let now = self.now();
+        let fresh = self.db.user_by_id(user.id).await?;
+        let recovered_at = fresh.as_ref().and_then(|u| u.recovered_at);
+        let safety = &self.settings.safety;
+        if !under_watch(recovered_at, now, safety.recovery_watch_days) {
+            return Ok(UploadPolicy::default());
+        }
+        let reason = format!(
+            "new release of a project dormant for more than {} days, uploaded by {} within {} days of an account recovery",
+            safety.dormant_project_days, user.username, safety.recovery_watch_days
+        );
+        Ok(UploadPolicy {
+            dormant_before: Some(now.saturating_sub(days(safety.dormant_project_days))),
+            quarantine_mails: self
+                .quarantine_mails(project, version, filename, &user.username)
+                .await?,
+            quarantine_reason: reason,
+        })
+    }
+
+    /// The project's owners and every administrator (queued only if the release is quarantined).
+    async fn quarantine_mails(
+        &self,
+        project: &str,
+        version: &str,
+        filename: &str,
+        uploader: &str,
+    ) -> Result<Vec<NewMail>, CoreError> {
+        let mut to: Vec<String> = Vec::new();
+        let mut add = |addrs: Vec<String>| {
+            for a in addrs {
+                if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
+                    to.push(a);
+                }
+            }
+        };
+        if let Some(p) = self
+            .db
+            .project_by_normalized(&strongroom_protocol::name::normalize(project))
+            .await?
+        {
+            for r in self.db.roles_of_project(p.id).await? {
+                if r.role == strongroom_store::OWNER {
+                    add(notice_recipients(&self.db.emails_of(r.user_id).await?));
+                }
+            }
+        }
+        for admin in self
+            .db
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| u.is_admin && u.deleted_at.is_none())
+        {
+            add(notice_recipients(&self.db.emails_of(admin.id).await?));
+        }
+        Ok(notice(
+            &to,
+            &format!("Release {project} {version} was quarantined for review"),
+            &format!(
+                "{uploader} uploaded {filename}, a new release ({version}) of {project}, which had no release for a long time, shortly after a recovery of the account (password reset, email or two-factor change). The release is held for review and cannot be installed until an administrator approves it (strongroom admin area, or `strongroom admin` on the server). If this upload was not expected, freeze the account and remove the release."
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_lasts_watch_days_after_the_recovery() {
+        let day = days(1);
+        let t = 1_767_225_600_000_000;
+        assert!(!under_watch(None, t, 30));
+        assert!(under_watch(Some(t), t, 30));
+        assert!(under_watch(Some(t - 29 * day), t, 30));
+        assert!(!under_watch(Some(t - 30 * day), t, 30));
+        assert!(
+            !under_watch(Some(t + day), t, 30),
+            "a recovery in the future"
+        );
+        assert!(!under_watch(Some(t), t, 0), "watch turned off");
+    }
+}
