@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::web::{accounts, admin, assets, manage, pages};
+use crate::web::{accounts, admin, assets, manage, pages, project_manage};
 use crate::{downloads, json_api, simple, upload, xmlrpc};
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -131,6 +131,20 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/manage/account/reauth/",
             get(manage::reauth_page).post(manage::reauth_post),
+        )
+        // the web UI: project management (members, invitations, held changes, releases)
+        .route("/manage/projects/", get(project_manage::projects_page))
+        .route(
+            "/manage/project/{name}/",
+            get(project_manage::project_page_get).post(project_manage::project_post),
+        )
+        .route(
+            "/manage/account/invitations/",
+            get(project_manage::invitations_page).post(project_manage::invitations_post),
+        )
+        .route(
+            "/account/veto/",
+            get(project_manage::veto_page).post(project_manage::veto_post),
         )
         // the web UI: admin area (404 for non-admins)
         .route("/admin/", get(admin::index))

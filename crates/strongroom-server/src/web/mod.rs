@@ -10,6 +10,7 @@ pub(crate) mod describe;
 pub(crate) mod errors;
 pub(crate) mod manage;
 pub(crate) mod pages;
+pub(crate) mod project_manage;
 pub(crate) mod read;
 pub(crate) mod redirect;
 pub(crate) mod rst;

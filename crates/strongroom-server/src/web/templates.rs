@@ -55,6 +55,19 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("admin.html", include_str!("../../templates/admin.html")),
     ("freeze.html", include_str!("../../templates/freeze.html")),
+    (
+        "my_projects.html",
+        include_str!("../../templates/my_projects.html"),
+    ),
+    (
+        "manage_project.html",
+        include_str!("../../templates/manage_project.html"),
+    ),
+    (
+        "invitations.html",
+        include_str!("../../templates/invitations.html"),
+    ),
+    ("veto.html", include_str!("../../templates/veto.html")),
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock::new(build);
