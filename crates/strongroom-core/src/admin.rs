@@ -102,10 +102,8 @@ pub fn replay_roles(
                 .map(str::to_owned)
         };
         match e.action.as_str() {
-            "project:create" => {
-                if about.or(e.actor_id) == Some(user_id) {
-                    held.insert(project_id, role("role").unwrap_or_else(|| "Owner".into()));
-                }
+            "project:create" if about.or(e.actor_id) == Some(user_id) => {
+                held.insert(project_id, role("role").unwrap_or_else(|| "Owner".into()));
             }
             "role:add" if about == Some(user_id) => {
                 if let Some(r) = role("role") {

@@ -150,6 +150,25 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/", get(admin::index))
         .route("/admin/users/", get(admin::users))
         .route("/admin/projects/", get(admin::projects))
+        .route(
+            "/admin/users/{name}/",
+            get(admin::user_page).post(admin::user_post),
+        )
+        .route(
+            "/admin/projects/{name}/",
+            get(admin::project_page).post(admin::project_post),
+        )
+        .route("/admin/files/{id}", get(admin::download))
+        .route(
+            "/admin/names/",
+            get(admin::names_page).post(admin::names_post),
+        )
+        .route("/admin/site/", get(admin::site_page).post(admin::site_post))
+        .route("/admin/log/", get(admin::log_page))
+        .route(
+            "/admin/changes/",
+            get(admin::changes_page).post(admin::changes_post),
+        )
         .route("/healthz", get(healthz))
         .route(
             "/simple",

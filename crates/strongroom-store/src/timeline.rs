@@ -31,7 +31,7 @@ fn details_mention_project(e: &Event, project_id: i64, names: &[String]) -> bool
             .and_then(serde_json::Value::as_str)
             .is_some_and(|v| {
                 let n = strongroom_protocol::name::normalize(v);
-                names.iter().any(|x| *x == n)
+                names.contains(&n)
             })
     })
 }

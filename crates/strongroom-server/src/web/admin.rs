@@ -1,13 +1,23 @@
-//! The admin area: users and projects. Only admins see it; for anyone else every admin path
-//! is a 404 (its existence is not revealed).
+//! The admin area: users and projects, and the incident tools (freeze, quarantine, removal and
+//! restore, held releases, prohibited names, site switches, pending role changes, timelines,
+//! the log check). Only admins see it; for anyone else every admin path is a 404 (its existence
+//! is not revealed). Every change is a CSRF-checked POST with a required reason.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::Form;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
 use minijinja::context;
+use serde::Deserialize;
+use strongroom_core::admin::{Authority, SiteSwitch};
+use strongroom_core::timeline::{TimelineOf, parse_time};
+use strongroom_core::{Actor, CoreError};
 
 use super::errors::WebError;
-use super::{PageCx, read};
+use super::session::Viewer;
+use super::{Meta, PageCx, csrf, read, see_other, session};
 use crate::state::AppState;
 
 async fn admin_cx(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebError> {
@@ -18,13 +28,107 @@ async fn admin_cx(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebEr
     }
 }
 
+/// An admin's form POST: 404 for anyone else, then the CSRF check.
+async fn admin_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: Option<&str>,
+) -> Result<Viewer, WebError> {
+    let viewer = session::viewer(state, headers).await?;
+    let viewer = match viewer {
+        Some(v) if v.is_admin && !v.restricted => v,
+        _ => return Err(WebError::not_found()),
+    };
+    csrf::check_post(state, headers, Some(&viewer), token)?;
+    Ok(viewer)
+}
+
+fn actor(v: &Viewer) -> Actor {
+    Actor::user(&v.info.user)
+}
+
+/// Every admin form's fields.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct AdminForm {
+    #[serde(default)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    roles_at: Option<String>,
+    #[serde(default)]
+    switch: Option<String>,
+    #[serde(default)]
+    change_id: Option<String>,
+}
+
+fn field(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// `?done=` and `?since=` of the admin pages.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct AdminQuery {
+    #[serde(default)]
+    done: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+/// Fixed confirmations (never reflected text).
+fn done_message(key: Option<&str>) -> Option<&'static str> {
+    Some(match key? {
+        "freeze" => "The account was frozen.",
+        "unfreeze" => "The account was unfrozen.",
+        "restore-user" => "The account was restored; its password must be reset.",
+        "quarantine" => "The project was quarantined.",
+        "release" => "The project was released from quarantine.",
+        "remove" => "The project was removed.",
+        "restore" => "The project was restored.",
+        "approve" => "The release was published.",
+        "remove-release" => "The release was removed.",
+        "restore-release" => "The release was restored.",
+        "remove-file" => "The file was removed.",
+        "restore-file" => "The file was restored.",
+        "prohibit" => "The name is now prohibited.",
+        "allow" => "The name is allowed again.",
+        "switch" => "The switch was set.",
+        "approve-change" => "The role change was approved and applied.",
+        _ => return None,
+    })
+}
+
+fn done(page: &str, key: &str) -> Response {
+    see_other(&format!("{page}?done={key}"), Vec::new())
+}
+
+fn since_of(q: &AdminQuery) -> Result<Option<i64>, WebError> {
+    match q.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => Ok(Some(parse_time(s).map_err(WebError::from)?)),
+    }
+}
+
 /// `GET /admin/`
 pub(crate) async fn index(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let cx = admin_cx(&state, &headers).await?;
-    cx.render("admin.html", context! { section => "" })
+    let held = state.services.db.quarantined_releases().await?.len();
+    let changes = state.services.db.all_pending_role_changes().await?.len();
+    cx.render(
+        "admin.html",
+        context! { section => "", held_releases => held, pending_changes => changes },
+    )
 }
 
 /// `GET /admin/users/`
@@ -47,8 +151,434 @@ pub(crate) async fn projects(
 ) -> Result<Response, WebError> {
     let cx = admin_cx(&state, &headers).await?;
     let projects = read::all_projects(&state).await?;
+    let hidden = state.services.db.projects_not_active().await?;
+    let held = state.services.db.quarantined_releases().await?;
     cx.render(
         "admin.html",
-        context! { section => "projects", projects => super::ser(&projects) },
+        context! {
+            section => "projects",
+            projects => super::ser(&projects),
+            hidden => super::ser(&hidden),
+            held => super::ser(&held),
+        },
     )
+}
+
+/// `GET /admin/users/{name}/`
+pub(crate) async fn user_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let cx = admin_cx(&state, &headers).await?;
+    let user = state
+        .services
+        .db
+        .user_by_name(&name)
+        .await?
+        .ok_or_else(WebError::not_found)?;
+    let emails = state.services.db.emails_of(user.id).await?;
+    let timeline = state
+        .services
+        .timeline(TimelineOf::User(&user.username), since_of(&q)?)
+        .await?;
+    cx.render(
+        "admin.html",
+        context! {
+            section => "user",
+            user => super::ser(&user),
+            emails => super::ser(&emails),
+            timeline => super::ser(&timeline),
+            since => q.since,
+            done => done_message(q.done.as_deref()),
+        },
+    )
+}
+
+/// `POST /admin/users/{name}/`: `action` = freeze | unfreeze | restore.
+pub(crate) async fn user_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Meta(meta): Meta,
+    Form(form): Form<AdminForm>,
+) -> Result<Response, WebError> {
+    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
+    let a = actor(&v);
+    let s = &state.services;
+    let reason = field(&form.reason);
+    let page = format!("/admin/users/{}/", encode(&name));
+    let key = match field(&form.action) {
+        "freeze" => {
+            s.admin_freeze_user(&a, &name, reason, &meta).await?;
+            "freeze"
+        }
+        "unfreeze" => {
+            s.admin_unfreeze_user(&a, &name, reason, &meta).await?;
+            "unfreeze"
+        }
+        "restore" => {
+            let at = match field(&form.roles_at).trim() {
+                "" => None,
+                t => Some(parse_time(t)?),
+            };
+            s.admin_restore_user(&a, &name, at, reason, &meta).await?;
+            "restore-user"
+        }
+        _ => return Err(WebError::from(CoreError::Invalid("Unknown action.".into()))),
+    };
+    Ok(done(&page, key))
+}
+
+/// `GET /admin/projects/{name}/`
+pub(crate) async fn project_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let cx = admin_cx(&state, &headers).await?;
+    let db = &state.services.db;
+    let normalized = strongroom_protocol::name::normalize(&name);
+    let p = match db.project_state(&normalized).await? {
+        Some(p) => p,
+        // A removed project whose name was freed keeps its row under the moved-away name.
+        None => db
+            .project_state(&name)
+            .await?
+            .ok_or_else(WebError::not_found)?,
+    };
+    let releases = db.releases_any_state(p.id).await?;
+    let files = db.files_any_state(p.id).await?;
+    let roles = db.roles_of_project(p.id).await?;
+    let timeline = state
+        .services
+        .timeline(TimelineOf::Project(&p.normalized_name), since_of(&q)?)
+        .await?;
+    cx.render(
+        "admin.html",
+        context! {
+            section => "project",
+            project => super::ser(&p),
+            releases => super::ser(&releases),
+            files => super::ser(&files),
+            roles => super::ser(&roles),
+            timeline => super::ser(&timeline),
+            since => q.since,
+            done => done_message(q.done.as_deref()),
+        },
+    )
+}
+
+/// `POST /admin/projects/{name}/`: quarantine | release | remove | restore (the project),
+/// approve | remove-release | restore-release (`version`), remove-file | restore-file
+/// (`version`, `filename`).
+pub(crate) async fn project_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Meta(meta): Meta,
+    Form(form): Form<AdminForm>,
+) -> Result<Response, WebError> {
+    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
+    let a = actor(&v);
+    let by = Authority::Admin(&a);
+    let s = &state.services;
+    let reason = field(&form.reason);
+    let (version, filename) = (field(&form.version), field(&form.filename));
+    let action = field(&form.action);
+    match action {
+        "quarantine" => s.admin_quarantine_project(&a, &name, reason, &meta).await?,
+        "release" => s.admin_release_project(&a, &name, reason, &meta).await?,
+        "remove" => s.remove_project(&by, &name, reason, &meta).await?,
+        "restore" => s.admin_restore_project(&a, &name, reason, &meta).await?,
+        "approve" => {
+            s.admin_approve_release(&a, &name, version, reason, &meta)
+                .await?
+        }
+        "remove-release" => s.remove_release(&by, &name, version, reason, &meta).await?,
+        "restore-release" => {
+            s.admin_restore_release(&a, &name, version, reason, &meta)
+                .await?
+        }
+        "remove-file" => {
+            s.remove_file(&by, &name, version, filename, reason, &meta)
+                .await?
+        }
+        "restore-file" => {
+            s.admin_restore_file(&a, &name, version, filename, reason, &meta)
+                .await?
+        }
+        _ => return Err(WebError::from(CoreError::Invalid("Unknown action.".into()))),
+    }
+    Ok(done(&format!("/admin/projects/{}/", encode(&name)), action))
+}
+
+/// `GET /admin/files/{id}`: any file, whatever its state (quarantined, removed), for admins.
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    admin_cx(&state, &headers).await?;
+    let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
+    let f = state
+        .services
+        .db
+        .file_any_state(id)
+        .await?
+        .ok_or_else(WebError::not_found)?;
+    let body = state
+        .services
+        .blobs
+        .get(&f.blob_key, None)
+        .await?
+        .ok_or_else(|| WebError::internal(format!("blob missing for {}", f.filename)))?;
+    let mut resp = Body::from_stream(body.map_err(std::io::Error::other)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(f.size.max(0)));
+    // Filenames are checked at upload (no quotes or separators).
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", f.filename)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+/// `GET /admin/names/`
+pub(crate) async fn names_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let cx = admin_cx(&state, &headers).await?;
+    let names = state.services.db.prohibited_names().await?;
+    cx.render(
+        "admin.html",
+        context! { section => "names", names => super::ser(&names), done => done_message(q.done.as_deref()) },
+    )
+}
+
+/// `POST /admin/names/`: `action` = prohibit | allow, `name`.
+pub(crate) async fn names_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Form(form): Form<AdminForm>,
+) -> Result<Response, WebError> {
+    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
+    let a = actor(&v);
+    let (name, reason) = (field(&form.name), field(&form.reason));
+    let key = match field(&form.action) {
+        "prohibit" => {
+            state
+                .services
+                .admin_prohibit_name(&a, name, reason, &meta)
+                .await?;
+            "prohibit"
+        }
+        "allow" => {
+            state
+                .services
+                .admin_allow_name(&a, name, reason, &meta)
+                .await?;
+            "allow"
+        }
+        _ => return Err(WebError::from(CoreError::Invalid("Unknown action.".into()))),
+    };
+    Ok(done("/admin/names/", key))
+}
+
+/// `GET /admin/site/`: the switches, and (with `?verify=1`) the event log check.
+pub(crate) async fn site_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let cx = admin_cx(&state, &headers).await?;
+    let s = &state.services;
+    let read_only = s.switch_enabled(SiteSwitch::ReadOnly).await?;
+    let no_new = s.switch_enabled(SiteSwitch::NoNewProjects).await?;
+    let flags: Vec<serde_json::Value> =
+        s.db.site_flags()
+            .await?
+            .into_iter()
+            .map(|f| {
+                serde_json::json!({"name": f.name, "enabled": f.enabled, "reason": f.reason,
+                "updated_at": f.updated_at, "updated_by": f.updated_by})
+            })
+            .collect();
+    cx.render(
+        "admin.html",
+        context! {
+            section => "site",
+            read_only => read_only,
+            no_new_projects => no_new,
+            flags => super::ser(&flags),
+            done => done_message(q.done.as_deref()),
+        },
+    )
+}
+
+/// `POST /admin/site/`: `switch` = read_only | no_new_projects, `action` = on | off.
+pub(crate) async fn site_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Form(form): Form<AdminForm>,
+) -> Result<Response, WebError> {
+    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
+    let switch = match field(&form.switch) {
+        "read_only" => SiteSwitch::ReadOnly,
+        "no_new_projects" => SiteSwitch::NoNewProjects,
+        _ => return Err(WebError::from(CoreError::Invalid("Unknown switch.".into()))),
+    };
+    let on = match field(&form.action) {
+        "on" => true,
+        "off" => false,
+        _ => return Err(WebError::from(CoreError::Invalid("Unknown action.".into()))),
+    };
+    state
+        .services
+        .admin_set_switch(&actor(&v), switch, on, field(&form.reason), &meta)
+        .await?;
+    Ok(done("/admin/site/", "switch"))
+}
+
+/// `GET /admin/log/`: recompute the event log's hash chain.
+pub(crate) async fn log_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let cx = admin_cx(&state, &headers).await?;
+    let (intact, n) = match state.services.verify_log().await? {
+        Ok(n) => (true, n),
+        Err(seq) => (false, seq),
+    };
+    cx.render(
+        "admin.html",
+        context! { section => "log", intact => intact, n => n },
+    )
+}
+
+/// `GET /admin/changes/`: role changes held for cooling-off, every project.
+pub(crate) async fn changes_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let cx = admin_cx(&state, &headers).await?;
+    let changes = state.services.db.all_pending_role_changes().await?;
+    cx.render(
+        "admin.html",
+        context! { section => "changes", changes => super::ser(&changes), done => done_message(q.done.as_deref()) },
+    )
+}
+
+/// `POST /admin/changes/`: approve a pending change now (`change_id`, `reason`).
+pub(crate) async fn changes_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Form(form): Form<AdminForm>,
+) -> Result<Response, WebError> {
+    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
+    let id: i64 = field(&form.change_id)
+        .trim()
+        .parse()
+        .map_err(|_| WebError::not_found())?;
+    state
+        .services
+        .approve_role_change(&actor(&v), id, field(&form.reason), &meta)
+        .await?;
+    Ok(done("/admin/changes/", "approve-change"))
+}
+
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use minijinja::context;
+
+    use crate::web::templates::render;
+
+    /// Every admin section renders; every change form carries the CSRF token and a required reason.
+    #[test]
+    fn admin_sections_render_with_csrf_and_reason() {
+        let t = 1_700_000_000_000_000_i64;
+        let entry = context! { time => "2026-11-22T13:05:01Z", actor => "cli:root", action => "admin:user:freeze",
+        target => "user mallory", details => context! { reason => "takeover" }, ip => "192.0.2.1", user_agent => "UA" };
+        let base = context! {
+            viewer => context! { user_id => 1, username => "root", is_admin => true, restricted => false },
+            csrf_token => "tok-123",
+            timeline => vec![entry],
+        };
+        let cases = vec![
+            (
+                "user",
+                context! { section => "user", user => context! { username => "mallory", frozen_at => t, frozen_reason => "x" },
+                emails => vec![context! { address => "m@e.org", verified_at => t, is_primary => true }], ..base.clone() },
+                "unfreeze",
+            ),
+            (
+                "user-deleted",
+                context! { section => "user", user => context! { username => "bob", deleted_at => t }, ..base.clone() },
+                "roles_at",
+            ),
+            (
+                "project",
+                context! { section => "project",
+                project => context! { name => "Demo", normalized_name => "demo", status => "active" },
+                roles => vec![context! { username => "alice", role => "Owner" }],
+                releases => vec![context! { id => 1, version => "1.0", canonical_version => "1", quarantined_at => t, quarantine_reason => "dormant" }],
+                files => vec![context! { id => 9, release_id => 1, filename => "demo-1.0.tar.gz", size => 10 }],
+                ..base.clone() },
+                "/admin/files/9",
+            ),
+            (
+                "names",
+                context! { section => "names", names => vec![context! { name => "evil", reason => "r", created_at => t, created_by => "cli:x" }], ..base.clone() },
+                "prohibit",
+            ),
+            (
+                "site",
+                context! { section => "site", read_only => true, no_new_projects => false, flags => Vec::<i32>::new(), ..base.clone() },
+                "Turn read-only off",
+            ),
+            (
+                "log",
+                context! { section => "log", intact => false, n => 7, ..base.clone() },
+                "event log BROKEN at entry 7",
+            ),
+            (
+                "changes",
+                context! { section => "changes", changes => vec![context! { id => 3, project_name => "Demo", kind => "remove", target_name => "alice", actor_name => "eve", effective_at => t }], ..base.clone() },
+                "change_id",
+            ),
+        ];
+        for (name, ctx, expect) in cases {
+            let out = render("admin.html", ctx).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert!(out.contains(expect), "{name}: {expect} missing");
+            // The admin forms (base.html adds the logout form, which has no `action` field).
+            let forms = out.matches("name=\"action\" value=").count();
+            assert!(forms > 0 || name == "log", "{name}: no forms");
+            assert_eq!(
+                out.matches("method=\"post\"").count(),
+                out.matches("value=\"tok-123\"").count(),
+                "{name}: every form has the CSRF token"
+            );
+            assert_eq!(
+                out.matches("name=\"reason\" required").count(),
+                forms,
+                "{name}: every form asks a reason"
+            );
+        }
+    }
 }

@@ -113,6 +113,14 @@ pub(crate) enum AdminCommand {
     },
     /// Run the periodic jobs once (held role changes, expiries, purges, domain checks).
     RunJobs,
+    /// Apply a role change held for cooling-off now, before its veto window ends.
+    ApproveChange {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Check every verified address's email domain now (DNS and RDAP).
+    CheckDomains,
 }
 
 /// `strongroom admin log ...`
@@ -282,6 +290,20 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
                 print!("{}", timeline_text(&entries));
+            }
+        }
+        AdminCommand::ApproveChange { id, reason } => {
+            let c = s.approve_role_change(&a, id, &reason, &m).await?;
+            println!(
+                "role change {} on {} ({} {}): {}",
+                c.id, c.project_name, c.kind, c.target_name, c.status
+            );
+        }
+        AdminCommand::CheckDomains => {
+            let report = s.check_domains(&a, &m).await?;
+            println!("checked {} addresses", report.addresses);
+            for l in report.lines() {
+                println!("{l}");
             }
         }
         AdminCommand::RunJobs => {
