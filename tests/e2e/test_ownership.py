@@ -1,0 +1,259 @@
+"""Issue 4, ownership, against a started server through HTTP: an Owner invites from the project's
+manage page → the invitee is mailed → accepts on its invitations page → uploads as Maintainer with
+twine; a non-member is refused; an unverified account cannot be invited; invitations expire (clock
+offset file); a newcomer Owner removing an older Owner is held, shown on the manage page, vetoed by
+the mailed link (which also freezes the newcomer); an unvetoed change is applied by the periodic job
+after the window. Mail is read from the server's file outbox (<data>/outbox/*.eml)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+import srkit
+from webclient import Web, page_text
+
+PW = "correct horse battery staple 42"
+HOUR = 3600
+
+
+def outbox(server: srkit.Server) -> list[tuple[str, str, str]]:
+    """Every delivered mail as (to, subject, body)."""
+    out = []
+    for p in sorted((server.data_dir / "outbox").glob("*.eml")):
+        msg = email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        out.append((str(msg["To"]), str(msg["Subject"]), msg.get_content()))
+    return out
+
+
+def mail(server: srkit.Server, to: str, subject: str, *, count: int = 1) -> str:
+    """The body of the newest mail to `to` whose subject contains `subject` (waits for `count`)."""
+    found: list[str] = []
+
+    def ready():
+        found[:] = [b for t, s, b in outbox(server) if to in t and subject in s]
+        return len(found) >= count
+
+    if not srkit.wait_until(ready, timeout=20):
+        pytest.fail(f"no mail to {to} about {subject!r}; seen: {[(t, s) for t, s, _ in outbox(server)]}")
+    return found[-1]
+
+
+def mail_count(server: srkit.Server, to: str, subject: str) -> int:
+    return sum(1 for t, s, _ in outbox(server) if to in t and subject in s)
+
+
+def link_path(body: str, fragment: str) -> str:
+    """The path and query of the link containing `fragment` (the mail's host is the bind address)."""
+    for url in re.findall(r"https?://[^\s<>\"']+", body):
+        if fragment in url:
+            parts = urllib.parse.urlsplit(url)
+            return parts.path + ("?" + parts.query if parts.query else "")
+    pytest.fail(f"no link with {fragment!r} in:\n{body}")
+
+
+def login(server: srkit.Server, name: str) -> Web:
+    web = Web(server.url)
+    web.login(name, PW)
+    assert web.logged_in(), f"{name} could not log in: {page_text(web.last)[:300]}"
+    return web
+
+
+def manage(project: str) -> str:
+    return f"/manage/project/{project}/"
+
+
+def project_owned_by(server: srkit.Server, owner: str, project: str) -> str:
+    """Create `owner` and publish `project` 1.0 as it; returns its token."""
+    token = server.user_with_token(owner)
+    srkit.ok_upload(server, token, srkit.make_wheel(project, "1.0"))
+    return token
+
+
+def invite(web: Web, project: str, who: str, role: str):
+    return web.submit(manage(project), manage(project), {"username": who, "role": role},
+                      match={"action": "invite"})
+
+
+def members(web: Web, project: str) -> dict[str, str]:
+    resp = web.get(manage(project))
+    assert resp.status_code == 200, (resp.status_code, page_text(resp)[:300])
+    rows = re.findall(r'<tr id="member-([^"]+)">\s*<td>[^<]*</td><td class="role">([^<]+)</td>', resp.text)
+    return dict(rows)
+
+
+def accept_all(web: Web) -> None:
+    resp = web.submit("/manage/account/invitations/", "/manage/account/invitations/",
+                      match={"action": "accept"})
+    assert resp.status_code == 200, (resp.status_code, page_text(resp)[:300])
+
+
+def clocked(strongroom, backend_kind, tmp_path: Path, **env: str) -> tuple[srkit.Server, Path]:
+    offset = tmp_path / "clock-offset"
+    offset.write_text("0")
+    server = strongroom(backend_kind, env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(offset), **env})
+    return server, offset
+
+
+def test_invite_accept_and_the_maintainer_uploads_with_twine(server, tmp_path):
+    project_owned_by(server, "alice", "sr-own")
+    server.create_user("bob")
+    carol_token = server.user_with_token("carol")
+    # Not a member: refused.
+    resp = srkit.upload_raw(server, carol_token, srkit.make_wheel("sr-own", "1.1"))
+    assert resp.status_code == 403, (resp.status_code, resp.text)
+
+    alice = login(server, "alice")
+    resp = invite(alice, "sr-own", "bob", "Maintainer")
+    assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, resp.url)
+    assert "bob" in page_text(resp) and 'id="invitation-' in resp.text
+    body = mail(server, "bob@example.test", "Invitation to be Maintainer of sr-own")
+    assert link_path(body, "/manage/account/invitations/") == "/manage/account/invitations/"
+    mail(server, "alice@example.test", "bob was invited to sr-own")
+    # A second invitation while one is pending: refused.
+    resp = invite(alice, "sr-own", "bob", "Owner")
+    assert resp.status_code == 409, (resp.status_code, page_text(resp)[:300])
+
+    bob = login(server, "bob")
+    assert "sr-own" in page_text(bob.get("/manage/account/invitations/"))
+    accept_all(bob)
+    assert "done=accepted" in bob.last.url
+    assert members(bob, "sr-own") == {"alice": "Owner", "bob": "Maintainer"}
+    mail(server, "alice@example.test", "bob is now Maintainer of sr-own")
+    mail(server, "bob@example.test", "bob is now Maintainer of sr-own")
+    # The Maintainer uploads with twine; it cannot invite (no form, and a forged post is 403).
+    bob_token = server.create_token("bob")
+    wheel = srkit.make_wheel("sr-own", "1.1").write(tmp_path / "dist")
+    srkit.twine_upload(server, bob_token, [wheel], tmp_path)
+    assert any(f["filename"] == wheel.name for f in server.project_files("sr-own"))
+    assert 'id="invite-form"' not in bob.get(manage("sr-own")).text
+    form = bob.form(manage("sr-own"), manage("sr-own"), match={"action": "leave"})
+    resp = bob.request("POST", manage("sr-own"), data={"csrf_token": form.fields["csrf_token"],
+                                                       "action": "invite", "username": "carol",
+                                                       "role": "Owner"})
+    assert resp.status_code == 403, (resp.status_code, page_text(resp)[:300])
+    # Someone without a role does not even see the page.
+    carol = login(server, "carol")
+    assert carol.get(manage("sr-own")).status_code == 404
+    # The projects page lists the role.
+    assert re.search(r"sr-own.*Maintainer", page_text(bob.get("/manage/projects/")))
+    server.cli("admin", "log", "verify")
+
+
+def test_an_unverified_account_cannot_be_invited(strongroom, backend_kind):
+    server = strongroom(backend_kind, env={"STRONGROOM_HIBP__URL": ""})
+    project_owned_by(server, "alice", "sr-unv")
+    web = Web(server.url)
+    resp = web.submit("/account/register/", "/account/register/",
+                      {"username": "fresh", "email": "fresh@example.test", "password": PW,
+                       "password_confirm": PW})
+    assert resp.status_code == 200, (resp.status_code, page_text(resp)[:300])
+    alice = login(server, "alice")
+    resp = invite(alice, "sr-unv", "fresh", "Maintainer")
+    assert resp.status_code == 400, (resp.status_code, page_text(resp)[:300])
+    assert "does not have a verified email address" in page_text(resp)
+    assert mail_count(server, "fresh@example.test", "Invitation") == 0
+
+
+def test_invitations_expire(strongroom, backend_kind, tmp_path):
+    server, offset = clocked(strongroom, backend_kind, tmp_path)
+    project_owned_by(server, "alice", "sr-exp")
+    server.create_user("bob")
+    alice = login(server, "alice")
+    invite(alice, "sr-exp", "bob", "Maintainer")
+    bob = login(server, "bob")
+    form = bob.form("/manage/account/invitations/", "/manage/account/invitations/",
+                    match={"action": "accept"})
+    offset.write_text(str(72 * HOUR + 60))
+    bob = login(server, "bob")  # the old session idled out
+    assert "No pending invitations" in page_text(bob.get("/manage/account/invitations/"))
+    form.fields["csrf_token"] = bob.form("/manage/account/invitations/", "/account/logout/").fields["csrf_token"]
+    resp = bob.request("POST", "/manage/account/invitations/", data=form.fields)
+    assert resp.status_code == 400, (resp.status_code, page_text(resp)[:300])
+    assert "expired" in page_text(resp)
+    alice = login(server, "alice")
+    assert members(alice, "sr-exp") == {"alice": "Owner"}
+    # A new invitation may be sent once the old one expired.
+    resp = invite(alice, "sr-exp", "bob", "Maintainer")
+    assert "done=invited" in resp.url, (resp.status_code, page_text(resp)[:300])
+
+
+def newcomer_owner(server: srkit.Server, project: str) -> tuple[Web, Web]:
+    """alice owns `project` (from time 0), mallory is invited as Owner and accepts."""
+    project_owned_by(server, "alice", project)
+    server.create_user("mallory")
+    alice = login(server, "alice")
+    invite(alice, project, "mallory", "Owner")
+    mallory = login(server, "mallory")
+    accept_all(mallory)
+    assert members(mallory, project) == {"alice": "Owner", "mallory": "Owner"}
+    return alice, mallory
+
+
+def test_a_newcomer_removing_an_older_owner_is_held_and_vetoed_with_a_freeze(strongroom, backend_kind, tmp_path):
+    server, offset = clocked(strongroom, backend_kind, tmp_path)
+    _alice, mallory = newcomer_owner(server, "sr-veto")
+    mallory_token = server.create_token("mallory")
+    offset.write_text(str(HOUR))
+    mallory = login(server, "mallory")
+    resp = mallory.submit(manage("sr-veto"), manage("sr-veto"), match={"action": "remove", "username": "alice"})
+    assert resp.status_code == 200 and "done=pending" in resp.url, (resp.status_code, resp.url)
+    text = page_text(resp)
+    assert "Pending changes" in text and "remove alice" in text, text[:1000]
+    assert members(mallory, "sr-veto") == {"alice": "Owner", "mallory": "Owner"}
+    # The older Owner is mailed a veto link; the page asks before doing anything.
+    body = mail(server, "alice@example.test", "Veto: mallory wants to remove alice as Owner of sr-veto")
+    veto = link_path(body, "/account/veto/")
+    visitor = Web(server.url)
+    page = visitor.get(veto)
+    assert page.status_code == 200, (page.status_code, page_text(page)[:300])
+    assert "mallory asked to remove you (alice)" in page_text(page)
+    resp = visitor.submit(veto, "/account/veto/", {"action": "veto-freeze"})
+    assert resp.status_code == 200, (resp.status_code, page_text(resp)[:300])
+    assert "The change was vetoed" in page_text(resp) and "mallory is frozen" in page_text(resp)
+    alice = login(server, "alice")
+    assert members(alice, "sr-veto") == {"alice": "Owner", "mallory": "Owner"}
+    assert "Pending changes" not in page_text(alice.get(manage("sr-veto")))
+    # The frozen account's session and tokens are dead.
+    assert not mallory.logged_in()
+    resp = srkit.upload_raw(server, mallory_token, srkit.make_wheel("sr-veto", "2.0"))
+    assert resp.status_code == 403, (resp.status_code, resp.text)
+    mail(server, "mallory@example.test", "Your account has been frozen")
+    # The link is single use, and the job never applies a vetoed change.
+    assert Web(server.url).get(veto).status_code == 400
+    offset.write_text(str(80 * HOUR))
+    server.cli("admin", "run-jobs")
+    alice = login(server, "alice")
+    assert members(alice, "sr-veto") == {"alice": "Owner", "mallory": "Owner"}
+    server.cli("admin", "log", "verify")
+
+
+def test_the_job_applies_an_unvetoed_change_after_the_window(strongroom, backend_kind, tmp_path):
+    server, offset = clocked(strongroom, backend_kind, tmp_path, STRONGROOM_JOBS__INTERVAL_SECONDS="1")
+    _alice, mallory = newcomer_owner(server, "sr-apply")
+    resp = mallory.submit(manage("sr-apply"), manage("sr-apply"),
+                          match={"action": "role", "username": "alice"})
+    assert "done=pending" in resp.url, (resp.status_code, page_text(resp)[:300])
+    assert "demote alice to Maintainer" in page_text(resp)
+    mail(server, "alice@example.test", "Veto: mallory wants to demote alice to Maintainer")
+    offset.write_text(str(72 * HOUR - 120))
+    srkit.wait_until(lambda: False, timeout=2.5)  # a few job rounds: still inside the window
+    mallory = login(server, "mallory")
+    assert members(mallory, "sr-apply")["alice"] == "Owner"
+    offset.write_text(str(72 * HOUR + 5))
+
+    def applied():
+        return members(mallory, "sr-apply").get("alice") == "Maintainer"
+
+    assert srkit.wait_until(applied, timeout=20), members(mallory, "sr-apply")
+    mail(server, "alice@example.test", "alice is now Maintainer of sr-apply")
+    mail(server, "mallory@example.test", "alice is now Maintainer of sr-apply")
+    # The last Owner now cannot leave or be demoted.
+    resp = mallory.submit(manage("sr-apply"), manage("sr-apply"), match={"action": "leave"})
+    assert resp.status_code == 403 and "last Owner" in page_text(resp), (resp.status_code, page_text(resp)[:300])
+    server.cli("admin", "log", "verify")
