@@ -104,7 +104,12 @@ class Web:
                 self.cookies[name.strip()] = value
 
     def _url(self, path: str) -> str:
-        return path if path.startswith("http") else self.base + path
+        """Absolute links (from mails, which name the configured public URL or the bind address)
+        are followed on this client's server."""
+        if path.startswith("http"):
+            parts = urllib.parse.urlsplit(path)
+            return self.base + urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
+        return self.base + path
 
     def request(self, method: str, path: str, *, data=None, follow: bool = True, headers=None) -> requests.Response:
         url = self._url(path)
