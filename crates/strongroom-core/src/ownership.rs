@@ -112,6 +112,7 @@ async fn owners_and(
 
 impl Services {
     /// A project event with the role details every role event carries.
+    #[allow(clippy::too_many_arguments)]
     fn role_event(
         &self,
         actor: &Actor,
