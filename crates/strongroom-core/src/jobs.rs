@@ -17,6 +17,7 @@ impl Services {
         let mut report = JobReport::default();
         // Each area appends its job here (ownership, retention, domains).
         report.lines.extend(self.ownership_jobs().await?);
+        report.lines.extend(self.purge_job().await?);
         report.lines.extend(
             self.domain_check_job()
                 .await

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod breached;
 pub mod clock;
+pub mod deletion;
 pub mod domains;
 pub mod error;
 pub mod hold;
@@ -33,6 +34,8 @@ pub mod yank;
 
 #[cfg(test)]
 mod account_tests;
+#[cfg(test)]
+mod safety_tests;
 #[cfg(test)]
 mod ownership_tests;
 

@@ -92,6 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/manage/account/email/", post(manage::email_post))
         .route("/manage/account/password/", post(manage::password_post))
         .route(
+            "/manage/account/delete/",
+            post(crate::web::account_delete::delete_post),
+        )
+        .route(
             "/manage/account/sessions/end/",
             post(manage::end_session_post),
         )

@@ -343,6 +343,9 @@ impl Services {
                 None => report.retry.push(a.address),
             }
         }
+        // First every verdict, then the changes: a notice never goes to an address this very
+        // round is about to find bad.
+        let mut bad: Vec<(DomainCheckAddress, BadKind, String)> = Vec::new();
         for (domain, addresses) in by_domain {
             let (dns, rdap) = tokio::join!(probe.dns(&domain), probe.rdap(&domain));
             let now = self.now();
@@ -357,14 +360,7 @@ impl Services {
                     }
                     Verdict::Bad { kind, detail } => {
                         summary = format!("{}: {detail}", kind.as_str());
-                        if self.unverify(&a, kind, &detail, actor, meta).await? {
-                            report.unverified.push(Unverified {
-                                username: a.username,
-                                address: a.address,
-                                kind,
-                                reason: detail,
-                            });
-                        }
+                        bad.push((a, kind, detail));
                     }
                 }
             }
@@ -372,6 +368,20 @@ impl Services {
                 self.db.mark_domain_checked(&healthy, now).await?;
             }
             report.domains.push((domain, summary));
+        }
+        let bad_ids: Vec<i64> = bad.iter().map(|(a, _, _)| a.email_id).collect();
+        for (a, kind, detail) in bad {
+            if self
+                .unverify(&a, kind, &detail, &bad_ids, actor, meta)
+                .await?
+            {
+                report.unverified.push(Unverified {
+                    username: a.username,
+                    address: a.address,
+                    kind,
+                    reason: detail,
+                });
+            }
         }
         Ok(report)
     }
@@ -383,6 +393,7 @@ impl Services {
         a: &DomainCheckAddress,
         kind: BadKind,
         detail: &str,
+        also_bad: &[i64],
         actor: &Actor,
         meta: &RequestMeta,
     ) -> Result<bool, CoreError> {
@@ -405,7 +416,7 @@ impl Services {
             .emails(a.user_id)
             .await?
             .into_iter()
-            .filter(|e| e.verified_at.is_some() && e.id != a.email_id)
+            .filter(|e| e.verified_at.is_some() && e.id != a.email_id && !also_bad.contains(&e.id))
             .map(|e| e.address)
             .collect();
         let mails = notice(

@@ -188,7 +188,8 @@ pub(crate) async fn account_page(
     cx.render(
         "account.html",
         context! { emails => emails, sessions => sessions, events => events,
-        notice => done_message(q.done.as_deref()) },
+        notice => done_message(q.done.as_deref()),
+        safety => super::account_delete::account_safety(&state, v.user_id).await? },
     )
 }
 

@@ -2,6 +2,7 @@
 //! admin area. Templates are minijinja (auto-escaped), CSS and JS are static files (the CSP
 //! forbids inline script and style). Every form POST passes [`csrf::check_post`] first.
 
+pub(crate) mod account_delete;
 pub(crate) mod accounts;
 pub(crate) mod admin;
 pub(crate) mod assets;
