@@ -623,7 +623,8 @@ async fn duplicate_check(
     tx: &mut Transaction<'_, Any>,
     f: &NewFile,
 ) -> Result<Option<PublishOutcome>, StoreError> {
-    let rows = sqlx::query("SELECT filename, sha256, blake2_256, removed_at FROM files WHERE filename = $1 OR blake2_256 = $2 OR sha256 = $3")
+    let rows = sqlx::query("SELECT f.filename, f.sha256, f.blake2_256, f.removed_at, p.status FROM files f JOIN projects p ON p.id = f.project_id \
+         WHERE f.filename = $1 OR f.blake2_256 = $2 OR f.sha256 = $3")
         .bind(f.filename.clone())
         .bind(f.blake2_256.clone())
         .bind(f.sha256.clone())
@@ -634,8 +635,9 @@ async fn duplicate_check(
         let sha256: String = r.try_get(1)?;
         let blake2: String = r.try_get(2)?;
         if filename == f.filename && sha256 == f.sha256 && blake2 == f.blake2_256 {
-            // The identical file was removed: its name stays burned.
-            if r.try_get::<Option<i64>, _>(3)?.is_some() {
+            // The identical file was removed (or its project was): its name stays burned.
+            if r.try_get::<Option<i64>, _>(3)?.is_some() || r.try_get::<String, _>(4)? == "removed"
+            {
                 return Ok(Some(PublishOutcome::Refused(
                     Refusal::FilenamePreviouslyUsed,
                 )));
