@@ -7,6 +7,7 @@ mod admin;
 mod blobs;
 mod meta;
 mod roles;
+mod safety;
 
 use sqlx::Executor;
 

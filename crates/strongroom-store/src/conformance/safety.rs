@@ -1,0 +1,367 @@
+//! Recovery-hold, quarantine, soft-deletion/purge and domain-check cases, on every backend.
+
+use super::backends;
+use crate::publish::{NewFile, PublishOutcome, Refusal, UploadPolicy};
+use crate::users::NewUser;
+use crate::{Db, NewEvent, NewMail};
+
+const DAY: i64 = 86_400_000_000;
+const T0: i64 = 1_767_225_600_000_000;
+
+fn ev(action: &str) -> NewEvent {
+    NewEvent {
+        at: T0,
+        action: action.into(),
+        subject_kind: "user".into(),
+        ..NewEvent::default()
+    }
+}
+
+async fn user(db: &Db, name: &str, at: i64) -> i64 {
+    db.create_user(
+        &NewUser {
+            username: name.into(),
+            email: format!("{name}@example.org"),
+            email_verified: true,
+            password_hash: Some("hash".into()),
+            is_admin: false,
+            at,
+        },
+        ev("account:create"),
+    )
+    .await
+    .expect("create user")
+    .id
+}
+
+fn file(project: &str, user_id: i64, version: &str, n: u32, at: i64) -> NewFile {
+    let h = |salt: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(format!("{salt}{project}{version}{n}")))
+    };
+    let filename = format!("{project}-{version}-{n}.whl");
+    NewFile {
+        project_name: project.into(),
+        normalized_name: project.into(),
+        ultranormalized_name: project.replace('-', ""),
+        user_id,
+        username: format!("user{user_id}"),
+        token_project_id: None,
+        token_id: None,
+        version: version.into(),
+        canonical_version: version.into(),
+        requires_python: None,
+        core_metadata: "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n".into(),
+        filename,
+        packagetype: "bdist_wheel".into(),
+        python_version: "py3".into(),
+        size: 10,
+        md5: h("md5")[..32].to_owned(),
+        sha256: h("sha"),
+        blake2_256: h("b2"),
+        blob_key: h("key"),
+        metadata_sha256: None,
+        metadata_blake2_256: None,
+        comment_text: None,
+        at,
+        ip: None,
+        user_agent: None,
+        release_window_micros: 14 * DAY,
+        max_project_size: 1_000_000,
+    }
+}
+
+async fn hold(db: &Db, user_id: i64, from: i64, until: i64) {
+    let mut tx = db.begin_account().await.expect("tx");
+    tx.set_hold(user_id, until, "password reset", from)
+        .await
+        .expect("hold");
+    tx.commit(&[], &[]).await.expect("commit");
+}
+
+async fn actions(db: &Db) -> Vec<String> {
+    db.events(0, 1000)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_held_account_uploads_only_to_projects_it_created_during_the_hold() {
+    for (name, db, _dir) in backends().await {
+        let alice = user(&db, "alice", T0 - 400 * DAY).await;
+        let old = db
+            .publish_file(&file("old", alice, "1.0", 0, T0 - 10 * DAY))
+            .await
+            .expect("p");
+        assert!(matches!(old, PublishOutcome::Published { .. }), "{name}");
+        hold(&db, alice, T0, T0 + 3 * DAY).await;
+        assert_eq!(
+            db.publish_file(&file("old", alice, "1.1", 1, T0 + DAY))
+                .await
+                .expect("p"),
+            PublishOutcome::Refused(Refusal::Held),
+            "{name}"
+        );
+        for (v, n) in [("1.0", 2), ("1.1", 3)] {
+            let o = db
+                .publish_file(&file("fresh", alice, v, n, T0 + DAY))
+                .await
+                .expect("p");
+            assert!(
+                matches!(o, PublishOutcome::Published { .. }),
+                "{name}: {o:?}"
+            );
+        }
+        // After the hold: fine again.
+        let o = db
+            .publish_file(&file("old", alice, "1.1", 1, T0 + 3 * DAY + 1))
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Published { .. }),
+            "{name}: {o:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry() {
+    for (name, db, _dir) in backends().await {
+        let bob = user(&db, "bob", T0 - 400 * DAY).await;
+        db.publish_file(&file("sleepy", bob, "1.0", 0, T0 - 400 * DAY))
+            .await
+            .expect("p");
+        let p = db
+            .project_by_normalized("sleepy")
+            .await
+            .expect("p")
+            .expect("p");
+        let policy = UploadPolicy {
+            dormant_before: Some(T0 - 365 * DAY),
+            quarantine_reason: "dormant".into(),
+            quarantine_mails: vec![NewMail {
+                to: "admin@example.org".into(),
+                subject: "quarantined".into(),
+                body: "b".into(),
+            }],
+        };
+        let o = db
+            .publish_file_with(&file("sleepy", bob, "2.0", 1, T0), &policy)
+            .await
+            .expect("p");
+        assert_eq!(
+            o,
+            PublishOutcome::Quarantined {
+                release_created: true
+            },
+            "{name}"
+        );
+        let after = db
+            .project_by_normalized("sleepy")
+            .await
+            .expect("p")
+            .expect("p");
+        assert_eq!(after.last_serial, p.last_serial, "{name}: no journal entry");
+        assert_eq!(db.releases_of(p.id).await.expect("r").len(), 1, "{name}");
+        assert_eq!(db.files_of(p.id).await.expect("f").len(), 1, "{name}");
+        assert!(
+            actions(&db)
+                .await
+                .contains(&"release:quarantine".to_owned())
+        );
+        let mails = db.outbox_recent(10).await.expect("outbox");
+        assert_eq!(
+            mails
+                .iter()
+                .filter(|m| m.to_addr == "admin@example.org")
+                .count(),
+            1,
+            "{name}"
+        );
+        // Another file of the quarantined release: quarantined too, no second mail.
+        let o = db
+            .publish_file_with(&file("sleepy", bob, "2.0", 2, T0 + 1), &policy)
+            .await
+            .expect("p");
+        assert_eq!(
+            o,
+            PublishOutcome::Quarantined {
+                release_created: false
+            },
+            "{name}"
+        );
+        // Without the policy, a later file of the quarantined release still stays in it.
+        let o = db
+            .publish_file(&file("sleepy", bob, "2.0", 3, T0 + 2))
+            .await
+            .expect("p");
+        assert_eq!(
+            o,
+            PublishOutcome::Quarantined {
+                release_created: false
+            },
+            "{name}"
+        );
+        assert_eq!(db.outbox_recent(10).await.expect("o").len(), 1, "{name}");
+        // A project with a recent release is not dormant.
+        db.publish_file(&file("lively", bob, "1.0", 0, T0 - DAY))
+            .await
+            .expect("p");
+        let o = db
+            .publish_file_with(&file("lively", bob, "2.0", 1, T0), &policy)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Published { .. }),
+            "{name}: {o:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn soft_deletion_keeps_the_row_and_the_purge_waits_for_retention() {
+    for (name, db, _dir) in backends().await {
+        let carol = user(&db, "carol", T0 - DAY).await;
+        let mut tx = db.begin_account().await.expect("tx");
+        assert!(
+            tx.soft_delete_user(carol, "deleted by its owner", T0 + 90 * DAY, T0)
+                .await
+                .expect("delete")
+        );
+        assert!(
+            !tx.soft_delete_user(carol, "again", T0 + 90 * DAY, T0)
+                .await
+                .expect("delete"),
+            "{name}: only once"
+        );
+        tx.commit(&[], &[]).await.expect("commit");
+        let u = db.user_by_id(carol).await.expect("u").expect("row kept");
+        assert_eq!(u.deleted_at, Some(T0), "{name}");
+        // The username stays taken.
+        let again = db
+            .create_user(
+                &NewUser {
+                    username: "Carol".into(),
+                    email: "new@example.org".into(),
+                    email_verified: true,
+                    password_hash: None,
+                    is_admin: false,
+                    at: T0,
+                },
+                ev("account:create"),
+            )
+            .await;
+        assert!(again.is_err(), "{name}");
+        assert!(
+            db.accounts_due_for_purge(T0 + DAY, 10)
+                .await
+                .expect("due")
+                .is_empty()
+        );
+        let mut tx = db.begin_account().await.expect("tx");
+        assert_eq!(
+            tx.purge_user(carol, T0 + DAY).await.expect("purge"),
+            None,
+            "{name}: too early"
+        );
+        tx.commit(&[], &[]).await.expect("commit");
+        let due = db
+            .accounts_due_for_purge(T0 + 90 * DAY, 10)
+            .await
+            .expect("due");
+        assert_eq!(due.len(), 1, "{name}");
+        assert_eq!(due[0].username, "carol");
+        let mut tx = db.begin_account().await.expect("tx");
+        let gone = tx
+            .purge_user(carol, T0 + 90 * DAY)
+            .await
+            .expect("purge")
+            .expect("purged");
+        assert_eq!(gone.emails, 1, "{name}");
+        tx.commit(&[], &[]).await.expect("commit");
+        assert!(db.emails_of(carol).await.expect("e").is_empty(), "{name}");
+        let u = db.user_by_id(carol).await.expect("u").expect("row kept");
+        assert!(u.password_hash.is_none(), "{name}");
+        let (_, reason, _, purged) = db.deletion_state(carol).await.expect("s").expect("s");
+        assert_eq!(reason.as_deref(), Some("deleted by its owner"));
+        assert_eq!(purged, Some(T0 + 90 * DAY), "{name}");
+        assert!(
+            db.accounts_due_for_purge(T0 + 99 * DAY, 10)
+                .await
+                .expect("due")
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn domain_checks_pick_due_addresses_and_unverify_only_what_they_saw() {
+    for (name, db, _dir) in backends().await {
+        let dan = user(&db, "dan", T0 - 10 * DAY).await;
+        let erin = user(&db, "erin", T0).await;
+        let due = db
+            .addresses_due_for_domain_check(T0 - DAY, 100)
+            .await
+            .expect("due");
+        assert_eq!(
+            due.len(),
+            1,
+            "{name}: only the address verified before the cut-off"
+        );
+        assert_eq!(due[0].user_id, dan);
+        assert_eq!(due[0].verified_at, T0 - 10 * DAY);
+        db.mark_domain_checked(&[due[0].email_id], T0)
+            .await
+            .expect("mark");
+        assert!(
+            db.addresses_due_for_domain_check(T0 - DAY, 100)
+                .await
+                .expect("due")
+                .is_empty()
+        );
+        let all = db
+            .addresses_due_for_domain_check(i64::MAX, 100)
+            .await
+            .expect("due");
+        assert_eq!(all.len(), 2, "{name}");
+        let e = all
+            .iter()
+            .find(|a| a.user_id == erin)
+            .expect("erin")
+            .clone();
+        let mut tx = db.begin_account().await.expect("tx");
+        assert!(
+            !tx.unverify_email(e.email_id, e.verified_at + 1, "x", T0)
+                .await
+                .expect("u"),
+            "{name}: re-verified since the check read it"
+        );
+        assert!(
+            tx.unverify_email(e.email_id, e.verified_at, "lapsed: gone", T0 + 1)
+                .await
+                .expect("u")
+        );
+        tx.commit(&[], &[]).await.expect("commit");
+        assert!(
+            db.emails_of(erin).await.expect("e")[0]
+                .verified_at
+                .is_none()
+        );
+        let st = db.email_domain_states(erin).await.expect("s");
+        assert_eq!(
+            st[0].unverified_reason.as_deref(),
+            Some("lapsed: gone"),
+            "{name}"
+        );
+        assert_eq!(st[0].unverified_at, Some(T0 + 1));
+        // Unverified addresses are not checked any more.
+        let all = db
+            .addresses_due_for_domain_check(i64::MAX, 100)
+            .await
+            .expect("due");
+        assert_eq!(all.len(), 1, "{name}");
+    }
+}
