@@ -410,6 +410,35 @@ impl Services {
             )));
         }
         Self::check_active(&p)?;
+        // An invitation is only as good as its sender: a frozen or deleted inviter, or one who is
+        // no longer an Owner, voids it (a compromised account's invitations die with its freeze).
+        let inviter_ok = tx
+            .user(inv.inviter_id)
+            .await?
+            .is_some_and(|u| u.frozen_at.is_none() && u.deleted_at.is_none())
+            && tx
+                .role_in(p.id, inv.inviter_id)
+                .await?
+                .is_some_and(|r| r.role == strongroom_store::OWNER);
+        if !inviter_ok {
+            if tx.end_invitation(inv.id, "voided", now).await? {
+                let ev = self.role_event(
+                    &Actor::user(user),
+                    "role:invite:void",
+                    &p,
+                    meta,
+                    user.id,
+                    &user.username,
+                    &inv.role,
+                    serde_json::json!({"invitation_id": inv.id, "why": "inviter frozen, deleted or no longer an Owner"}),
+                );
+                tx.commit(&[ev], &[]).await?;
+            }
+            return Err(CoreError::Invalid(format!(
+                "This invitation to {} is no longer valid: the account that sent it can no longer grant roles.",
+                p.name
+            )));
+        }
         Ok((inv, p, tx))
     }
 

@@ -876,3 +876,33 @@ async fn yanking_from_the_web_names_the_release_by_id_within_the_project() {
         .expect("event");
     assert_eq!(y.actor_id, Some(alice.id));
 }
+
+#[tokio::test]
+async fn an_invitation_dies_with_its_senders_freeze() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.old_project(&alice).await;
+    let inv =
+        h.s.invite(&alice, "proj", "bob", "Owner", &meta())
+            .await
+            .expect("invite");
+    h.s.admin_freeze_user(
+        &Actor {
+            id: None,
+            name: "cli:test".into(),
+        },
+        "alice",
+        "compromised",
+        &meta(),
+    )
+    .await
+    .expect("freeze");
+    let r = h.s.accept_invitation(&bob, inv.id, &meta()).await;
+    assert!(is_invalid(&r, "no longer valid"), "{r:?}");
+    assert_eq!(h.roles().await, vec![("alice".into(), "Owner".into())]);
+    assert!(h.actions().await.contains(&"role:invite:void".to_owned()));
+    // and it stays dead after the sender is unfrozen
+    let r = h.s.accept_invitation(&bob, inv.id, &meta()).await;
+    assert!(is_invalid(&r, "voided"), "{r:?}");
+}
