@@ -35,9 +35,11 @@ pub mod yank;
 #[cfg(test)]
 mod account_tests;
 #[cfg(test)]
-mod safety_tests;
+mod admin_tests;
 #[cfg(test)]
 mod ownership_tests;
+#[cfg(test)]
+mod safety_tests;
 
 use std::sync::Arc;
 

@@ -1,0 +1,542 @@
+//! The admin use cases through `Services` on SQLite with a hand-moved clock: who may remove what,
+//! reasons, exact restores, approved releases reaching the journal, name rules, and restoring a
+//! deleted account with the roles the event log says it held.
+
+use std::sync::Arc;
+
+use strongroom_protocol::name::ProjectName;
+use strongroom_store::{Blobs, Db, NewEvent, NewFile, NewUser, PublishOutcome, UploadPolicy};
+
+use crate::admin::{Authority, SiteSwitch, replay_roles};
+use crate::{Actor, CoreError, ManualClock, RequestMeta, Services, Settings};
+
+const T0: i64 = 1_767_225_600_000_000;
+
+struct H {
+    s: Services,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+fn ops() -> Actor {
+    Actor {
+        id: None,
+        name: "cli:ops".into(),
+    }
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta::default()
+}
+
+async fn harness() -> H {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .expect("db");
+    db.migrate().await.expect("migrate");
+    let blobs = Blobs::local(dir.path().join("files")).expect("blobs");
+    let mut s = Services::new(db, blobs, Settings::default());
+    let clock = Arc::new(ManualClock::new(T0));
+    s.clock = clock.clone();
+    H {
+        s,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl H {
+    async fn user(&self, name: &str) -> strongroom_store::model::User {
+        self.s
+            .db
+            .create_user(
+                &NewUser {
+                    username: name.into(),
+                    email: format!("{name}@example.org"),
+                    email_verified: true,
+                    password_hash: None,
+                    is_admin: false,
+                    at: T0,
+                },
+                NewEvent {
+                    at: T0,
+                    action: "account:create".into(),
+                    subject_kind: "user".into(),
+                    ..NewEvent::default()
+                },
+            )
+            .await
+            .expect("user")
+    }
+
+    /// Publish `project` `version` as `user` (one wheel).
+    async fn publish(&self, user: &strongroom_store::model::User, project: &str, version: &str) {
+        self.publish_with(user, project, version, &UploadPolicy::default())
+            .await;
+    }
+
+    async fn publish_with(
+        &self,
+        user: &strongroom_store::model::User,
+        project: &str,
+        version: &str,
+        policy: &UploadPolicy,
+    ) {
+        let name = ProjectName::new(project).expect("name");
+        let filename = format!(
+            "{}-{version}-py3-none-any.whl",
+            name.normalized().underscored()
+        );
+        let digest = |salt: &str| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(format!("{salt}{filename}")))
+        };
+        let out = self
+            .s
+            .db
+            .publish_file_with(
+                &NewFile {
+                    project_name: project.into(),
+                    normalized_name: name.normalized().as_str().into(),
+                    ultranormalized_name: name.ultranormalized(),
+                    user_id: user.id,
+                    username: user.username.clone(),
+                    token_project_id: None,
+                    token_id: None,
+                    version: version.into(),
+                    canonical_version: strongroom_protocol::version::Version::parse(version)
+                        .expect("version")
+                        .canonical(),
+                    requires_python: None,
+                    core_metadata: format!(
+                        "Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"
+                    ),
+                    filename: filename.clone(),
+                    packagetype: "bdist_wheel".into(),
+                    python_version: "py3".into(),
+                    size: 10,
+                    md5: digest("md5")[..32].to_owned(),
+                    sha256: digest("sha"),
+                    blake2_256: digest("b2"),
+                    blob_key: format!("{}/{filename}", digest("b2")),
+                    metadata_sha256: None,
+                    metadata_blake2_256: None,
+                    comment_text: None,
+                    at: self.s.now(),
+                    ip: None,
+                    user_agent: None,
+                    release_window_micros: i64::MAX / 2,
+                    max_project_size: 1 << 30,
+                },
+                policy,
+            )
+            .await
+            .expect("publish");
+        assert!(
+            matches!(
+                out,
+                PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. }
+            ),
+            "{out:?}"
+        );
+    }
+
+    async fn project_id(&self, project: &str) -> i64 {
+        self.s
+            .db
+            .project_state(project)
+            .await
+            .expect("read")
+            .expect("project")
+            .id
+    }
+
+    async fn status(&self, project: &str) -> String {
+        self.s
+            .db
+            .project_state(project)
+            .await
+            .expect("read")
+            .expect("project")
+            .status
+    }
+
+    async fn role_event(&self, action: &str, project_id: i64, details: serde_json::Value) {
+        self.clock.advance(1_000_000);
+        self.s
+            .db
+            .append_event(&NewEvent {
+                at: self.s.now(),
+                action: action.into(),
+                subject_kind: "project".into(),
+                subject_id: Some(project_id),
+                details,
+                ..NewEvent::default()
+            })
+            .await
+            .expect("event");
+    }
+}
+
+fn forbidden(r: Result<(), CoreError>) -> String {
+    match r {
+        Err(CoreError::Forbidden(m)) => m,
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn owners_remove_only_on_active_projects_they_own_and_admins_need_a_reason() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.publish(&alice, "Demo", "1.0").await;
+    h.publish(&alice, "Demo", "2.0").await;
+    let p = h.s.db.project_state("demo").await.expect("r").expect("p");
+    sqlx_free_grant(&h, p.id, bob.id, "Maintainer").await;
+
+    let m = forbidden(
+        h.s.remove_release(&Authority::Owner(&bob), "demo", "1.0", "", &meta())
+            .await,
+    );
+    assert!(m.contains("Only an Owner"), "{m}");
+    let admin_no_reason =
+        h.s.remove_release(&Authority::Admin(&ops()), "demo", "1.0", "  ", &meta())
+            .await;
+    assert!(matches!(admin_no_reason, Err(CoreError::Invalid(_))));
+
+    h.s.remove_release(&Authority::Owner(&alice), "demo", "1.0", "", &meta())
+        .await
+        .expect("owner removes");
+    let versions: Vec<String> =
+        h.s.db
+            .releases_of(p.id)
+            .await
+            .expect("r")
+            .into_iter()
+            .map(|r| r.version)
+            .collect();
+    assert_eq!(versions, vec!["2.0".to_string()]);
+    let events = h.s.db.events(0, 100).await.expect("events");
+    let ev = events.last().expect("event");
+    assert_eq!(
+        (ev.action.as_str(), ev.actor_name.as_deref()),
+        ("release:remove", Some("alice"))
+    );
+    assert!(
+        ev.details.contains("removed by owner alice"),
+        "{}",
+        ev.details
+    );
+    let journal = h.s.db.journal_since(0, 100).await.expect("journal");
+    assert_eq!(journal.last().expect("entry").action, "remove release");
+
+    // Quarantined: the owner can change nothing; read-only: nobody but reads.
+    h.s.admin_quarantine_project(&ops(), "demo", "review", &meta())
+        .await
+        .expect("quarantine");
+    let m = forbidden(
+        h.s.remove_project(&Authority::Owner(&alice), "demo", "", &meta())
+            .await,
+    );
+    assert!(m.contains("quarantined"), "{m}");
+    h.s.admin_release_project(&ops(), "demo", "ok", &meta())
+        .await
+        .expect("release");
+    h.s.admin_set_switch(&ops(), SiteSwitch::ReadOnly, true, "incident", &meta())
+        .await
+        .expect("switch");
+    let m = forbidden(
+        h.s.remove_file(
+            &Authority::Owner(&alice),
+            "demo",
+            "2.0",
+            "demo-2.0-py3-none-any.whl",
+            "",
+            &meta(),
+        )
+        .await,
+    );
+    assert!(m.starts_with("Read-only mode"), "{m}");
+    let yank =
+        h.s.set_yanked("demo", "2.0", Some("x"), "alice", &meta())
+            .await;
+    assert!(matches!(yank, Err(CoreError::Forbidden(_))), "{yank:?}");
+}
+
+async fn sqlx_free_grant(h: &H, project_id: i64, user_id: i64, role: &str) {
+    let mut tx = h.s.db.begin_admin().await.expect("tx");
+    assert!(
+        tx.grant_role(project_id, user_id, role, None, h.s.now())
+            .await
+            .expect("grant")
+    );
+    tx.commit(&[], &[]).await.expect("commit");
+}
+
+#[tokio::test]
+async fn release_restores_the_exact_status_and_approval_reaches_the_journal() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.publish(&alice, "Demo", "1.0").await;
+    h.s.admin_quarantine_project(&ops(), "demo", "malware?", &meta())
+        .await
+        .expect("quarantine");
+    assert_eq!(h.status("demo").await, "quarantined");
+    let again =
+        h.s.admin_quarantine_project(&ops(), "demo", "again", &meta())
+            .await;
+    assert!(matches!(again, Err(CoreError::Conflict(_))));
+    // Removing a quarantined project and restoring it brings the quarantine back, not more.
+    h.s.remove_project(&Authority::Admin(&ops()), "demo", "gone", &meta())
+        .await
+        .expect("remove");
+    h.s.admin_restore_project(&ops(), "demo", "back", &meta())
+        .await
+        .expect("restore");
+    assert_eq!(h.status("demo").await, "quarantined");
+    h.s.admin_release_project(&ops(), "demo", "clean", &meta())
+        .await
+        .expect("release");
+    assert_eq!(h.status("demo").await, "active");
+
+    // A release held at upload is invisible and unjournaled until approved.
+    h.clock.advance(1_000_000);
+    let policy = UploadPolicy {
+        dormant_before: Some(h.s.now()),
+        quarantine_reason: "dormant project, recovered account".into(),
+        quarantine_mails: Vec::new(),
+    };
+    let serial_before_upload = h.s.db.global_serial().await.expect("serial");
+    h.publish_with(&alice, "Demo", "2.0", &policy).await;
+    let p = h.s.db.project_state("demo").await.expect("r").expect("p");
+    assert_eq!(h.s.db.releases_of(p.id).await.expect("r").len(), 1, "held");
+    assert_eq!(
+        h.s.db.global_serial().await.expect("s"),
+        serial_before_upload
+    );
+    let held = h.s.db.quarantined_releases().await.expect("held");
+    assert_eq!(held.len(), 1);
+    let serial = h.s.db.global_serial().await.expect("serial");
+    h.s.admin_approve_release(&ops(), "demo", "2.0", "reviewed", &meta())
+        .await
+        .expect("approve");
+    let entries = h.s.db.journal_since(serial, 10).await.expect("journal");
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec!["new release", "add py3 file demo-2.0-py3-none-any.whl"]
+    );
+    assert_eq!(h.s.db.releases_of(p.id).await.expect("r").len(), 2);
+    let twice =
+        h.s.admin_approve_release(&ops(), "demo", "2.0", "again", &meta())
+            .await;
+    assert!(matches!(twice, Err(CoreError::Conflict(_))));
+}
+
+#[tokio::test]
+async fn new_project_names_refuse_prohibited_confusable_and_removed_names() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.s.admin_prohibit_name(&ops(), "evil-pkg", "typosquat", &meta())
+        .await
+        .expect("prohibit");
+    let check = |n: &str| ProjectName::new(n).expect("name");
+    let m = forbidden(h.s.check_new_project_name(&check("Evil_Pkg")).await);
+    assert_eq!(
+        m,
+        "The name 'Evil_Pkg' isn't allowed. See https://pypi.org/help/#project-name for more information."
+    );
+    let m = forbidden(h.s.check_new_project_name(&check("evi1pkg")).await);
+    assert!(
+        m.contains("too similar to the prohibited name 'evil-pkg'"),
+        "{m}"
+    );
+    h.s.check_new_project_name(&check("good-pkg"))
+        .await
+        .expect("free");
+
+    h.publish(&alice, "Gone", "1.0").await;
+    h.s.remove_project(&Authority::Owner(&alice), "gone", "", &meta())
+        .await
+        .expect("owner deletes");
+    let m = forbidden(h.s.check_new_project_name(&check("g0ne")).await);
+    assert!(m.contains("belonged to a project that was removed"), "{m}");
+    let allowed =
+        h.s.admin_allow_name(&ops(), "gone", "released", &meta())
+            .await
+            .expect("allow");
+    assert_eq!(allowed.removed_projects, vec!["Gone".to_string()]);
+    assert!(!allowed.prohibition);
+    h.s.check_new_project_name(&check("Gone"))
+        .await
+        .expect("free again");
+    let nothing = h.s.admin_allow_name(&ops(), "other", "x", &meta()).await;
+    assert!(matches!(nothing, Err(CoreError::NotFound(_))));
+}
+
+#[test]
+fn role_replay_follows_the_log() {
+    let e = |action: &str, project: i64, actor: Option<i64>, d: serde_json::Value| {
+        strongroom_store::model::Event {
+            seq: 0,
+            at: 0,
+            actor_id: actor,
+            actor_name: None,
+            action: action.into(),
+            subject_kind: "project".into(),
+            subject_id: Some(project),
+            subject_name: None,
+            ip: None,
+            user_agent: None,
+            details: d.to_string(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    };
+    let log = vec![
+        e(
+            "project:create",
+            1,
+            Some(7),
+            serde_json::json!({"role": "Owner"}),
+        ),
+        e(
+            "project:create",
+            2,
+            Some(8),
+            serde_json::json!({"role": "Owner"}),
+        ),
+        e(
+            "role:add",
+            2,
+            Some(8),
+            serde_json::json!({"user_id": 7, "role": "Maintainer"}),
+        ),
+        e(
+            "role:change",
+            2,
+            Some(8),
+            serde_json::json!({"user_id": 7, "from": "Maintainer", "to": "Owner"}),
+        ),
+        e(
+            "role:add",
+            3,
+            Some(8),
+            serde_json::json!({"user_id": 7, "role": "Maintainer"}),
+        ),
+        e("role:remove", 3, Some(8), serde_json::json!({"user_id": 7})),
+        e(
+            "role:add",
+            4,
+            Some(8),
+            serde_json::json!({"user_id": 77, "role": "Owner"}),
+        ),
+    ];
+    let held = replay_roles(&log, 7);
+    assert_eq!(
+        held.into_iter().collect::<Vec<_>>(),
+        vec![(1, "Owner".to_string()), (2, "Owner".to_string())]
+    );
+    assert_eq!(
+        replay_roles(&log[..3], 7).get(&2).map(String::as_str),
+        Some("Maintainer")
+    );
+}
+
+#[tokio::test]
+async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.publish(&alice, "Kept", "1.0").await;
+    h.publish(&alice, "Other", "1.0").await;
+    h.publish(&bob, "Bobs", "1.0").await;
+    let (kept, other, bobs) = (
+        h.project_id("kept").await,
+        h.project_id("other").await,
+        h.project_id("bobs").await,
+    );
+    // Bob co-owns Alice's projects (so she may delete her account); Alice joins Bobs as a
+    // Maintainer and is later made an Owner.
+    for p in [kept, other] {
+        sqlx_free_grant(&h, p, bob.id, "Owner").await;
+    }
+    h.role_event(
+        "role:add",
+        bobs,
+        serde_json::json!({"user_id": alice.id, "role": "Maintainer"}),
+    )
+    .await;
+    let as_maintainer = h.s.now();
+    h.role_event(
+        "role:change",
+        bobs,
+        serde_json::json!({"user_id": alice.id, "from": "Maintainer", "to": "Owner"}),
+    )
+    .await;
+    sqlx_free_grant(&h, bobs, alice.id, "Owner").await;
+
+    h.clock.advance(1_000_000);
+    h.s.delete_account(&ops(), &alice, "asked by the owner", &meta())
+        .await
+        .expect("delete");
+    assert!(h.s.db.role_of(bobs, alice.id).await.expect("r").is_none());
+    h.s.remove_project(&Authority::Admin(&ops()), "other", "spam", &meta())
+        .await
+        .expect("remove other");
+
+    let not_deleted =
+        h.s.admin_restore_user(&ops(), "bob", None, "x", &meta())
+            .await;
+    assert!(matches!(not_deleted, Err(CoreError::Conflict(_))));
+    h.clock.advance(1_000_000);
+    let r =
+        h.s.admin_restore_user(&ops(), "alice", None, "mistaken deletion", &meta())
+            .await
+            .expect("restore");
+    assert_eq!(
+        r.roles,
+        vec![
+            ("Kept".to_string(), "Owner".to_string()),
+            ("Bobs".to_string(), "Owner".to_string())
+        ]
+    );
+    assert_eq!(r.skipped, vec![("Other".to_string(), "Owner".to_string())]);
+    let back = h.s.db.user_by_id(alice.id).await.expect("r").expect("u");
+    assert_eq!(
+        (back.deleted_at, back.password_disabled.as_deref()),
+        (None, Some("restored"))
+    );
+    assert_eq!(
+        h.s.db.role_of(bobs, alice.id).await.expect("r").as_deref(),
+        Some("Owner")
+    );
+    let events = h.s.db.events(0, 1000).await.expect("events");
+    let via_restore = events
+        .iter()
+        .filter(|e| e.action == "role:add" && e.details.contains("\"via\":\"restore\""))
+        .count();
+    assert_eq!(via_restore, 2);
+    assert!(events.iter().any(|e| e.action == "admin:user:restore"));
+
+    // Deleted again, restored with the roles of an earlier moment: only what was held then.
+    h.clock.advance(1_000_000);
+    let alice = h.s.db.user_by_id(alice.id).await.expect("r").expect("u");
+    h.s.delete_account(&ops(), &alice, "again", &meta())
+        .await
+        .expect("delete");
+    h.clock.advance(1_000_000);
+    let r =
+        h.s.admin_restore_user(&ops(), "alice", Some(as_maintainer), "earlier", &meta())
+            .await
+            .expect("restore");
+    assert_eq!(
+        r.roles,
+        vec![
+            ("Kept".to_string(), "Owner".to_string()),
+            ("Bobs".to_string(), "Maintainer".to_string())
+        ]
+    );
+}
