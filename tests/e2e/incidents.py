@@ -82,9 +82,10 @@ class Incident:
         return resp.status_code, text
 
     # -- state readers
-    def roles(self, project: str, admin_web: Web) -> dict[str, str]:
-        """{username: role} as the admin area's project page lists them."""
-        resp = admin_web.get(f"/admin/projects/{project}/")
+    def roles(self, project: str, admin: str = "admin") -> dict[str, str]:
+        """{username: role} as the admin area's project page lists them (a fresh admin login each
+        time: the clock moves by days between steps, and sessions expire)."""
+        resp = self.login(admin, "admin-browser/1").get(f"/admin/projects/{project}/")
         assert resp.status_code == 200, (project, resp.status_code, page_text(resp)[:300])
         return dict(re.findall(r'>([A-Za-z0-9._-]+)</a> \((Owner|Maintainer)\)', resp.text))
 

@@ -88,8 +88,8 @@ pub struct RestoredUser {
 pub fn replay_roles(
     events: &[strongroom_store::model::Event],
     user_id: i64,
-) -> BTreeMap<i64, String> {
-    let mut held = BTreeMap::new();
+) -> BTreeMap<i64, HeldRole> {
+    let mut held: BTreeMap<i64, HeldRole> = BTreeMap::new();
     for e in events {
         let Some(project_id) = e.subject_id else {
             continue;
@@ -101,18 +101,32 @@ pub fn replay_roles(
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_owned)
         };
+        let mut set = |r: String| {
+            // Tenure counts from when the account first held this role, so a restored Owner
+            // is not a "newcomer" for the cooling-off rule.
+            let keep = held.get(&project_id).is_some_and(|h| h.role == r);
+            if !keep {
+                held.insert(
+                    project_id,
+                    HeldRole {
+                        role: r,
+                        since: e.at,
+                    },
+                );
+            }
+        };
         match e.action.as_str() {
             "project:create" if about.or(e.actor_id) == Some(user_id) => {
-                held.insert(project_id, role("role").unwrap_or_else(|| "Owner".into()));
+                set(role("role").unwrap_or_else(|| "Owner".into()));
             }
             "role:add" if about == Some(user_id) => {
                 if let Some(r) = role("role") {
-                    held.insert(project_id, r);
+                    set(r);
                 }
             }
             "role:change" if about == Some(user_id) => {
                 if let Some(r) = role("to").or_else(|| role("role")) {
-                    held.insert(project_id, r);
+                    set(r);
                 }
             }
             "role:remove" if about == Some(user_id) => {
@@ -122,6 +136,14 @@ pub fn replay_roles(
         }
     }
     held
+}
+
+/// A role an account held on a project at some moment, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRole {
+    pub role: String,
+    /// When the account came to hold this role (its tenure, restored as `granted_at`).
+    pub since: i64,
 }
 
 impl Services {
@@ -231,7 +253,6 @@ impl Services {
         let until = roles_at.unwrap_or(deleted_at - 1);
         let events = self.db.role_events_until(until).await?;
         let held = replay_roles(&events, user.id);
-        let now = self.now();
         let mut tx = self.db.begin_admin().await?;
         if !tx.undelete_user(user.id).await? {
             return Err(CoreError::Conflict(format!(
@@ -251,7 +272,7 @@ impl Services {
             meta,
             serde_json::json!({"reason": reason, "roles_at": until}),
         )];
-        for (project_id, role) in held {
+        for (project_id, HeldRole { role, since }) in held {
             let Some(p) = tx.project_by_id(project_id).await? else {
                 continue;
             };
@@ -260,7 +281,7 @@ impl Services {
                 continue;
             }
             if !tx
-                .grant_role(project_id, user.id, &role, actor.id, now)
+                .grant_role(project_id, user.id, &role, actor.id, since)
                 .await?
             {
                 out.skipped.push((p.name, role));

@@ -395,7 +395,7 @@ fn role_replay_follows_the_log() {
             hash: String::new(),
         }
     };
-    let log = vec![
+    let mut log = vec![
         e(
             "project:create",
             1,
@@ -434,13 +434,21 @@ fn role_replay_follows_the_log() {
             serde_json::json!({"user_id": 77, "role": "Owner"}),
         ),
     ];
+    for (i, ev) in log.iter_mut().enumerate() {
+        ev.at = (i64::try_from(i).unwrap_or(0) + 1) * 1000;
+    }
     let held = replay_roles(&log, 7);
     assert_eq!(
-        held.into_iter().collect::<Vec<_>>(),
+        held.iter()
+            .map(|(p, h)| (*p, h.role.clone()))
+            .collect::<Vec<_>>(),
         vec![(1, "Owner".to_string()), (2, "Owner".to_string())]
     );
+    // Tenure: since the role was first held (project 2: since the change to Owner).
+    assert_eq!(held[&1].since, log[0].at);
+    assert_eq!(held[&2].since, log[3].at);
     assert_eq!(
-        replay_roles(&log[..3], 7).get(&2).map(String::as_str),
+        replay_roles(&log[..3], 7).get(&2).map(|h| h.role.as_str()),
         Some("Maintainer")
     );
 }

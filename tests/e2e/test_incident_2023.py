@@ -1,0 +1,174 @@
+"""Replay of the 2023 takeover (shared/seeds): a compromised account invited a fresh account onto
+four projects, the newcomer removed the original owner, then the original account was deleted and
+its data with it. Against a started server, through the web UI and the admin CLI, asserting after
+every step who owns what, what pip installs, which mails went to whom and what the log says.
+
+strongroom's answers: every invitation and acceptance is mailed to all owners; the newcomer's
+removal of an established Owner is held for 72 h and the victim vetoes it from the mail (freezing
+the newcomer); deleting the compromised account is refused while it is a sole owner, and otherwise
+is a soft delete that an admin undoes with the roles the account held; the history survives."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+import srkit
+from browserkit import mail_sink  # noqa: F401  (fixture)
+from incidents import DAY, HOUR, PASSWORD, Incident, actions, assert_in_order
+from webclient import page_text
+
+PROJECTS = ["acme-core", "acme-cli", "acme-web", "acme-utils"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_2023_takeover_is_held_told_logged_and_undone(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        replay(world)
+    finally:
+        world.close()
+
+
+def manage(project: str) -> str:
+    return f"/manage/project/{project}/"
+
+
+def replay(world: Incident) -> None:
+    server = world.server
+    alice_addr = world.user("alice")
+    world.user("admin", "admin@example.test", admin=True)
+    alice_token = server.create_token("alice")
+    for p in PROJECTS + ["alice-solo"]:
+        srkit.ok_upload(server, alice_token, srkit.make_wheel(p, "1.0"))
+    for p in PROJECTS:
+        assert world.roles(p) == {"alice": "Owner"}
+    world.advance(30 * DAY)
+
+    # -- 1. The attacker, logged in as alice, invites a fresh account onto four projects.
+    newbie_addr = world.user("newbie", "newbie@evil.test")
+    attacker = world.login("alice", "attacker-browser/6.6")
+    for p in PROJECTS:
+        resp = attacker.submit(manage(p), manage(p), {"username": "newbie", "role": "Owner"},
+                               match={"action": "invite"})
+        assert resp.status_code == 200, page_text(resp)[:400]
+    # All owners (alice) hear of every invitation; the invitee gets hers.
+    for p in PROJECTS:
+        world.mail.wait_for(alice_addr, p)
+        world.mail.wait_for(newbie_addr, p)
+    for p in PROJECTS:
+        assert world.roles(p) == {"alice": "Owner"}  # an invitation grants nothing
+
+    # -- 2. The newcomer accepts all four.
+    newbie = world.login("newbie", "attacker-browser/6.6")
+    for _ in PROJECTS:
+        resp = newbie.submit("/manage/account/invitations/", "/manage/account/invitations/",
+                             match={"action": "accept"})
+        assert resp.status_code == 200, page_text(resp)[:400]
+    for p in PROJECTS:
+        assert world.roles(p) == {"alice": "Owner", "newbie": "Owner"}
+        world.mail.wait_for(alice_addr, f"newbie is now Owner of {p}")
+    n_before = len(world.mails_to(alice_addr))
+
+    # -- 3. The newcomer removes the original owner: held for 72 h, the owner told with a veto link.
+    for p in PROJECTS:
+        resp = newbie.submit(manage(p), manage(p), match={"action": "remove", "username": "alice"})
+        assert resp.status_code == 200, page_text(resp)[:400]
+        assert "pending" in page_text(resp).lower() or "held" in page_text(resp).lower(), page_text(resp)[:600]
+    for p in PROJECTS:
+        assert world.roles(p) == {"alice": "Owner", "newbie": "Owner"}
+    world.advance(1 * HOUR)
+    alice = world.login("alice", "alice-laptop/1")
+    page = page_text(alice.get(manage("acme-core")))
+    assert "newbie" in page and "pending" in page.lower(), page[:800]
+    world.mail.wait_for(alice_addr, "Veto", after=len(PROJECTS) - 1)
+    veto_mails = [m for m in world.mails_to(alice_addr) if "/account/veto/" in world.mail.body(m)]
+    assert len(veto_mails) == len(PROJECTS), [m["Subject"] for m in world.mails_to(alice_addr)]
+    assert len(world.mails_to(alice_addr)) > n_before
+
+    # -- 4. Alice vetoes from the mail and freezes the newcomer.
+    link = world.mail.link(veto_mails[0], "/account/veto/")
+    resp = alice.submit(link, "/account/veto/", {"action": "veto-freeze"})
+    assert resp.status_code == 200, page_text(resp)[:400]
+    late = world.web("attacker-browser/6.6")
+    late.login("newbie", PASSWORD)
+    assert not late.logged_in()
+    # The frozen newcomer's other held removals never take effect, even after the window.
+    world.advance(73 * HOUR)
+    world.admin("run-jobs")
+    for p in PROJECTS:
+        assert world.roles(p)["alice"] == "Owner", p
+    assert world.installable("acme-core", "1.0")
+
+    # -- 5. The attacker, still in alice's account, tries to delete it: refused while sole owner.
+    attacker = world.login("alice", "attacker-browser/6.6")
+    page = page_text(attacker.get("/manage/account/"))
+    assert "alice-solo" in page and "only owner" in page.lower(), page[:600]
+    # The page offers no delete form; a crafted POST (with the session's CSRF token) is refused too.
+    csrf = attacker.form("/manage/account/", "/manage/account/email/").fields["csrf_token"]
+    resp = attacker.request("POST", "/manage/account/delete/", data={"csrf_token": csrf, "confirm_username": "alice"})
+    text = page_text(resp)
+    assert resp.status_code in (400, 403, 409), (resp.status_code, text[:600])
+    assert "alice-solo" in text and ("sole" in text.lower() or "only owner" in text.lower()), text[:600]
+    assert attacker.logged_in()
+    # The attacker deletes the solo project first (a soft delete too), then the account.
+    resp = attacker.submit(manage("alice-solo"), manage("alice-solo"),
+                           {"confirm": "alice-solo", "reason": "cleanup"}, match={"action": "delete"})
+    assert resp.status_code == 200, page_text(resp)[:400]
+    assert world.simple_versions("alice-solo") is None
+    deleted_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=world.offset)
+    before_deletion = (deleted_at - dt.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    world.advance(3 * 60)
+    resp = attacker.submit("/manage/account/", "/manage/account/delete/", {"confirm_username": "alice"})
+    assert resp.status_code == 200, page_text(resp)[:600]
+    assert not attacker.logged_in()
+    gone = world.web("x/1")
+    gone.login("alice", PASSWORD)
+    assert not gone.logged_in()
+    for p in PROJECTS:
+        assert "alice" not in world.roles(p)
+    # The username stays reserved; the evidence stays in the log.
+    r = server.cli("user", "create", "alice", "--email", "other@example.test", "--password-stdin",
+                   input=PASSWORD + "\n", check=False)
+    assert r.returncode != 0 and "already" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr
+    story = actions(world.timeline("--user", "alice"))
+    assert_in_order(story, ["account:create", "file:upload", "role:invite", "role:change:veto",
+                            "project:delete", "account:delete"])
+
+    # -- 6. The admin restores the project and the account with the roles it held before.
+    world.admin("restore", "alice-solo", "--reason", "deleted by the attacker")
+    world.admin("restore-user", "alice", "--roles-at", before_deletion, "--reason", "victim of takeover")
+    for p in PROJECTS:
+        assert world.roles(p)["alice"] == "Owner", p
+    assert world.roles("alice-solo") == {"alice": "Owner"}
+    assert world.installable("alice-solo", "1.0")
+    # A restored account sets a new password through its verified address.
+    stale = world.web("alice-laptop/1")
+    stale.login("alice", PASSWORD)
+    assert not stale.logged_in()
+    alice = world.web("alice-laptop/1")
+    alice.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": "alice"})
+    reset = world.mail.wait_for(alice_addr, "reset")
+    link = world.mail.link(reset, "/account/reset-password/")
+    new_pw = "a much newer passphrase 2023"
+    resp = alice.submit(link, "/account/reset-password/", {"password": new_pw, "password_confirm": new_pw})
+    assert resp.status_code == 200, page_text(resp)[:400]
+    alice = world.login("alice", "alice-laptop/1", password=new_pw)
+
+    # -- 7. Held after the reset, then alice removes the frozen newcomer at once (she is the
+    #       established owner; no cooling-off for that direction).
+    resp = alice.submit(manage("acme-core"), manage("acme-core"), match={"action": "remove", "username": "newbie"})
+    assert "recovery hold" in page_text(resp), page_text(resp)[:600]
+    world.advance(73 * HOUR)
+    alice = world.login("alice", "alice-laptop/1", password=new_pw)
+    for p in PROJECTS:
+        resp = alice.submit(manage(p), manage(p), match={"action": "remove", "username": "newbie"})
+        assert resp.status_code == 200, page_text(resp)[:400]
+        assert world.roles(p) == {"alice": "Owner"}, p
+    world.mail.wait_for(newbie_addr, "acme-core")  # the removed one is told too
+
+    story = actions(world.timeline("--user", "alice"))
+    assert_in_order(story, ["account:create", "role:change:veto", "account:delete",
+                            "admin:user:restore", "account:password:reset", "role:remove"])
+    assert "intact" in world.log_verify()
