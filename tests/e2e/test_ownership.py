@@ -257,3 +257,23 @@ def test_the_job_applies_an_unvetoed_change_after_the_window(strongroom, backend
     resp = mallory.submit(manage("sr-apply"), manage("sr-apply"), match={"action": "leave"})
     assert resp.status_code == 403 and "last Owner" in page_text(resp), (resp.status_code, page_text(resp)[:300])
     server.cli("admin", "log", "verify")
+
+
+def test_changing_who_owns_a_project_needs_a_recent_password(strongroom, backend_kind, tmp_path):
+    """A session cookie alone (stolen, or a laptop left open) cannot hand a project over: invites,
+    role changes, removals and deletion ask for the password again after `reauth_minutes`."""
+    server, offset = clocked(strongroom, backend_kind, tmp_path)
+    project_owned_by(server, "olga", "sr-reauth-proj")
+    server.create_user("pete", PW)
+    web = login(server, "olga")
+    offset.write_text(str(11 * 60))  # past the 10-minute re-authentication window, session alive
+    resp = invite(web, "sr-reauth-proj", "pete", "Owner")
+    assert "/manage/account/reauth/" in resp.url, resp.url
+    assert mail_count(server, "pete@", "Invitation") == 0
+    # the password again, then the same form goes through
+    resp = web.submit(resp.url, "/manage/account/reauth/", {"password": PW})
+    assert resp.url.endswith(manage("sr-reauth-proj")), resp.url
+    resp = invite(web, "sr-reauth-proj", "pete", "Owner")
+    assert resp.status_code == 200 and "/reauth/" not in resp.url, resp.url
+    assert "pete" in page_text(web.get(manage("sr-reauth-proj")))
+    mail(server, "pete@", "Invitation to be Owner of sr-reauth-proj")

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use strongroom_protocol::name::ProjectName;
-use strongroom_store::{Blobs, Db, NewEvent, NewFile, NewUser, PublishOutcome, UploadPolicy};
+use strongroom_store::{NewEvent, NewFile, NewUser, PublishOutcome, UploadPolicy};
 
 use crate::admin::{Authority, SiteSwitch, replay_roles};
-use crate::{Actor, CoreError, ManualClock, RequestMeta, Services, Settings};
+use crate::{Actor, CoreError, ManualClock, RequestMeta, Services};
 
-const T0: i64 = 1_767_225_600_000_000;
+use crate::test_harness::T0;
 
 struct H {
     s: Services,
@@ -30,20 +30,8 @@ fn meta() -> RequestMeta {
 }
 
 async fn harness() -> H {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("db");
-    db.migrate().await.expect("migrate");
-    let blobs = Blobs::local(dir.path().join("files")).expect("blobs");
-    let mut s = Services::new(db, blobs, Settings::default());
-    let clock = Arc::new(ManualClock::new(T0));
-    s.clock = clock.clone();
-    H {
-        s,
-        clock,
-        _dir: dir,
-    }
+    let (s, clock, _dir) = crate::test_harness::services(|_, _| {}).await;
+    H { s, clock, _dir }
 }
 
 impl H {

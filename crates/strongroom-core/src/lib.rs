@@ -40,6 +40,8 @@ mod admin_tests;
 mod ownership_tests;
 #[cfg(test)]
 mod safety_tests;
+#[cfg(test)]
+mod test_harness;
 
 use std::sync::Arc;
 

@@ -6,15 +6,14 @@
 use std::sync::Arc;
 
 use strongroom_store::model::User;
-use strongroom_store::{Blobs, Db, NewEvent, NewFile, PublishOutcome};
+use strongroom_store::{NewEvent, NewFile, PublishOutcome};
 
 use crate::login::LoginStep;
 use crate::ownership::ChangeOutcome;
 use crate::settings::{HOUR_MICROS, days};
-use crate::{Actor, CoreError, ManualClock, RequestMeta, Services, Settings};
+use crate::{Actor, CoreError, ManualClock, RequestMeta, Services};
 
-/// 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600_000_000;
+use crate::test_harness::T0;
 const PW: &str = "correct horse battery staple";
 
 struct H {
@@ -31,30 +30,8 @@ fn meta() -> RequestMeta {
 }
 
 async fn harness() -> H {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("db");
-    db.migrate().await.expect("migrate");
-    let settings = Settings {
-        require_2fa: false,
-        hibp_url: None,
-        outbox_dir: dir.path().join("outbox"),
-        public_url: Some("https://index.example".into()),
-        argon2_memory_kib: 64,
-        argon2_iterations: 1,
-        rate_limits: false,
-        ..Settings::default()
-    };
-    let blobs = Blobs::local(dir.path().join("files")).expect("blobs");
-    let mut s = Services::new(db, blobs, settings);
-    let clock = Arc::new(ManualClock::new(T0));
-    s.clock = clock.clone();
-    H {
-        s,
-        clock,
-        _dir: dir,
-    }
+    let (s, clock, _dir) = crate::test_harness::services(|_, _| {}).await;
+    H { s, clock, _dir }
 }
 
 fn is_forbidden<T: std::fmt::Debug>(r: &Result<T, CoreError>, needle: &str) -> bool {

@@ -6,17 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use strongroom_store::model::{ApiToken, User};
-use strongroom_store::{Blobs, Db, NewFile, PublishOutcome, Refusal};
+use strongroom_store::{NewFile, PublishOutcome, Refusal};
 
 use crate::domains::rdap::{RdapInfo, RdapOutcome};
 use crate::domains::{DnsOutcome, DomainProbe};
 use crate::login::{BAD_CREDENTIALS, LoginStep};
 use crate::settings::{HOUR_MICROS, days};
 use crate::tokens::Principal;
-use crate::{Actor, CoreError, ManualClock, RequestMeta, Services, SessionInfo, Settings};
+use crate::{Actor, CoreError, ManualClock, RequestMeta, Services, SessionInfo};
 
-/// 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600_000_000;
+use crate::test_harness::T0;
 const PW: &str = "correct horse battery staple";
 const NEW_PW: &str = "a completely different passphrase 42";
 
@@ -34,35 +33,8 @@ fn meta() -> RequestMeta {
 }
 
 async fn harness() -> H {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("db");
-    db.migrate().await.expect("migrate");
-    let settings = Settings {
-        require_2fa: false,
-        hibp_url: None,
-        outbox_dir: dir.path().join("outbox"),
-        public_url: Some("https://index.example".into()),
-        argon2_memory_kib: 64,
-        argon2_iterations: 1,
-        rate_limits: false,
-        safety: crate::SafetySettings {
-            // The jobs run here; DNS is not asked in unit tests (a table stands in for it).
-            domain_check_interval_hours: 0,
-            ..crate::SafetySettings::default()
-        },
-        ..Settings::default()
-    };
-    let blobs = Blobs::local(dir.path().join("files")).expect("blobs");
-    let mut s = Services::new(db, blobs, settings);
-    let clock = Arc::new(ManualClock::new(T0));
-    s.clock = clock.clone();
-    H {
-        s,
-        clock,
-        _dir: dir,
-    }
+    let (s, clock, _dir) = crate::test_harness::services(|_, _| {}).await;
+    H { s, clock, _dir }
 }
 
 fn forbidden<T: std::fmt::Debug>(r: &Result<T, CoreError>, needle: &str) -> bool {

@@ -3,18 +3,14 @@
 
 use std::sync::Arc;
 
-use strongroom_store::{Blobs, Db};
-
 use crate::breached::range_key;
 use crate::login::{BAD_CREDENTIALS, LoginStep, PASSWORD_COMPROMISED};
 use crate::second_factor::{LAST_METHOD, code_at, matching_step};
 use crate::sessions::SessionInfo;
 use crate::tokens::{Credentials, hash_token};
-use crate::{CoreError, ManualClock, RequestMeta, Services, Settings};
+use crate::{CoreError, ManualClock, RequestMeta, Services};
 
 const MIN: i64 = 60_000_000;
-/// 2026-01-01T00:00:00Z, on a 30 s step boundary.
-const T0: i64 = 1_767_225_600_000_000;
 const PW: &str = "correct horse battery staple";
 const BREACHED: &str = "monkey trousers 1987 lizard";
 
@@ -32,34 +28,19 @@ fn meta(ip: &str) -> RequestMeta {
 }
 
 async fn harness(require_2fa: bool) -> H {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("db");
-    db.migrate().await.expect("migrate");
-    let hibp = dir.path().join("hibp");
-    std::fs::create_dir_all(&hibp).expect("hibp dir");
-    let (prefix, suffix) = range_key(BREACHED);
-    std::fs::write(hibp.join(format!("{prefix}.txt")), format!("{suffix}:42\n")).expect("range");
-    let settings = Settings {
-        require_2fa,
-        hibp_url: None,
-        hibp_offline_dir: Some(hibp),
-        outbox_dir: dir.path().join("outbox"),
-        public_url: Some("https://index.example".into()),
-        argon2_memory_kib: 64,
-        argon2_iterations: 1,
-        ..Settings::default()
-    };
-    let blobs = Blobs::local(dir.path().join("files")).expect("blobs");
-    let mut s = Services::new(db, blobs, settings);
-    let clock = Arc::new(ManualClock::new(T0));
-    s.clock = clock.clone();
-    H {
-        s,
-        clock,
-        _dir: dir,
-    }
+    let (s, clock, _dir) = crate::test_harness::services(|dir, settings| {
+        let hibp = dir.join("hibp");
+        std::fs::create_dir_all(&hibp).expect("hibp dir");
+        let (prefix, suffix) = range_key(BREACHED);
+        std::fs::write(hibp.join(format!("{prefix}.txt")), format!("{suffix}:42\n"))
+            .expect("range");
+        settings.require_2fa = require_2fa;
+        settings.hibp_offline_dir = Some(hibp);
+        // the account suite tests the limits themselves
+        settings.rate_limits = true;
+    })
+    .await;
+    H { s, clock, _dir }
 }
 
 impl H {

@@ -15,6 +15,7 @@ use strongroom_core::CoreError;
 
 use super::accounts::{WebauthnFinish, challenge_json, header_token};
 use super::errors::WebError;
+use super::redirect::encoded;
 use super::redirect::safe_next;
 use super::session::Viewer;
 use super::{Meta, PageCx, csrf, done_message, json, json_error, see_other, session};
@@ -77,10 +78,6 @@ pub(crate) struct ManageQuery {
 
 fn here(uri: &Uri) -> String {
     uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()
-}
-
-fn encoded(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The logged-in viewer's page context, or a redirect: anonymous → login (coming back here);

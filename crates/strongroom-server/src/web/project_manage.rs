@@ -13,6 +13,7 @@ use strongroom_core::admin::Authority;
 use strongroom_core::ownership::ChangeOutcome;
 
 use super::errors::WebError;
+use super::redirect::encoded;
 use super::session::Viewer;
 use super::{Meta, PageCx, csrf, see_other, session};
 use crate::state::AppState;
@@ -60,10 +61,6 @@ fn field(v: &Option<String>) -> &str {
 /// An object id from a form: anything that is not a number names nothing (404).
 fn id(v: &Option<String>) -> Result<i64, WebError> {
     field(v).trim().parse().map_err(|_| WebError::not_found())
-}
-
-fn encoded(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The fixed confirmations of these pages (`?done=<key>`; never reflected text).
@@ -240,6 +237,18 @@ pub(crate) async fn project_post(
         ChangeOutcome::Applied => back(done),
         ChangeOutcome::Pending { .. } => back("pending"),
     };
+    // Who may act on the project, and whether it exists, are changes only a recent proof of
+    // identity may make (a stolen session cookie alone cannot hand the project over).
+    let sensitive = matches!(
+        field(&form.action),
+        "invite" | "role" | "remove" | "leave" | "delete" | "remove-release" | "remove-file"
+    );
+    if sensitive && s.needs_reauth(&v.info) {
+        return Err(WebError::redirect(&format!(
+            "/manage/account/reauth/?next={}",
+            encoded(&page)
+        )));
+    }
     match field(&form.action) {
         "invite" => {
             s.invite(user, &name, field(&form.username), field(&form.role), &meta)

@@ -1,6 +1,11 @@
 //! `next=` targets: only paths on this site, as Warehouse's `is_safe_url` (no `//host`, no
 //! backslashes, no schemes, no control or whitespace characters, also after percent-decoding).
 
+/// `s` percent-encoded for a query value (`next=`).
+pub(crate) fn encoded(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 /// The path to go to after a form, or `/` when `next` is missing or unsafe.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
