@@ -21,75 +21,102 @@ pub(crate) enum OnOff {
 pub(crate) enum AdminCommand {
     /// Freeze an account: sessions end, logins and tokens are refused.
     Freeze {
+        /// The account (username).
         user: String,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Lift a freeze.
     Unfreeze {
+        /// The account (username).
         user: String,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Hide a project from the index and installs (files kept) while it is investigated.
     Quarantine {
+        /// The project (any spelling of its name).
         project: String,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Release a quarantined project, or (with VERSION) publish a release held for review.
     Release {
+        /// The project (any spelling of its name).
         project: String,
+        /// One release of it (its version).
         version: Option<String>,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Remove a project, a release or a file (soft: archived, restorable, names stay burned).
     Remove {
+        /// The project (any spelling of its name).
         project: String,
+        /// One release of it (its version).
         version: Option<String>,
+        /// One file of that release.
         filename: Option<String>,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Restore a removed project, release or file.
     Restore {
+        /// The project (any spelling of its name).
         project: String,
+        /// One release of it (its version).
         version: Option<String>,
+        /// One file of that release.
         filename: Option<String>,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Prohibit a project name (and names confusable with it).
     Prohibit {
+        /// A project name (its normalised and confusable forms are covered).
         name: String,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Allow a name again (a prohibited name, or a removed project's name).
     Allow {
+        /// A project name (its normalised and confusable forms are covered).
         name: String,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Restore a deleted account and the roles it held (default: just before its deletion).
     RestoreUser {
+        /// The account (username).
         user: String,
         /// The moment whose roles to re-grant (RFC 3339, e.g. 2026-11-22T13:00:00Z).
         #[arg(long, value_name = "TIME")]
         roles_at: Option<String>,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Read-only mode: uploads and other changes refused, installs keep working.
     ReadOnly {
+        /// `on` or `off`.
         state: OnOff,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
     /// Allow or refuse uploads that create new projects.
     NewProjects {
+        /// `on` or `off`.
         state: OnOff,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
@@ -100,8 +127,10 @@ pub(crate) enum AdminCommand {
     },
     /// The chronology of an account or a project, from the event log.
     Timeline {
+        /// Everything this account did or was subject to.
         #[arg(long, conflicts_with = "project", required_unless_present = "project")]
         user: Option<String>,
+        /// Everything that happened to this project.
         #[arg(long)]
         project: Option<String>,
         /// Only events from this time on (RFC 3339).
@@ -115,7 +144,9 @@ pub(crate) enum AdminCommand {
     RunJobs,
     /// Apply a role change held for cooling-off now, before its veto window ends.
     ApproveChange {
+        /// The change's number (shown on the project's manage page and in /admin/changes/).
         id: i64,
+        /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
     },
