@@ -7,7 +7,7 @@ use strongroom_core::admin::{Authority, SiteSwitch};
 use strongroom_core::timeline::{TimelineOf, parse_time, timeline_text};
 use strongroom_core::{Actor, Services};
 
-use super::cli_meta;
+use super::{cli_actor, cli_meta};
 
 /// `on` or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,21 +161,9 @@ pub(crate) enum LogCommand {
     Verify,
 }
 
-/// The operator at the terminal.
-fn cli_admin() -> Actor {
-    let user = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "unknown".into());
-    Actor {
-        id: None,
-        name: format!("cli:{user}"),
-    }
-}
-
 /// Run one admin command.
 pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<()> {
-    let a = cli_admin();
+    let a = cli_actor();
     let m = cli_meta();
     match command {
         AdminCommand::Freeze { user, reason } => {

@@ -45,8 +45,34 @@ fn cli_meta() -> RequestMeta {
     }
 }
 
-fn cli_actor() -> String {
-    "cli".to_owned()
+/// The operator at the terminal, as the event log names them: `cli:<OS user>`.
+pub(crate) fn cli_actor() -> strongroom_core::Actor {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|u| !u.is_empty()))
+        .or_else(os_user_of_uid)
+        .unwrap_or_else(|| "unknown".into());
+    strongroom_core::Actor {
+        id: None,
+        name: format!("cli:{user}"),
+    }
+}
+
+/// The login name of this process's real uid, from /proc and /etc/passwd (no libc call).
+fn os_user_of_uid() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -129,7 +155,13 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             let services = open(&config).await?;
             let reason = reason.unwrap_or_default();
             let serial = services
-                .set_yanked(&project, &version, Some(&reason), &cli_actor(), &cli_meta())
+                .set_yanked(
+                    &project,
+                    &version,
+                    Some(&reason),
+                    &cli_actor().name,
+                    &cli_meta(),
+                )
                 .await?;
             println!("yanked {project} {version} (serial {serial})");
             Ok(())
@@ -150,7 +182,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Unyank { project, version } => {
             let services = open(&config).await?;
             let serial = services
-                .set_yanked(&project, &version, None, &cli_actor(), &cli_meta())
+                .set_yanked(&project, &version, None, &cli_actor().name, &cli_meta())
                 .await?;
             println!("unyanked {project} {version} (serial {serial})");
             Ok(())
