@@ -47,6 +47,34 @@ fn action(by: &Authority<'_>, admin: &'static str, owner: &'static str) -> &'sta
     if by.is_admin() { admin } else { owner }
 }
 
+/// Who removed something, as the owners' notice names them.
+fn remover<'a>(by: &Authority<'_>, actor: &'a Actor) -> &'a str {
+    if by.is_admin() {
+        "the index administrators"
+    } else {
+        actor.name.as_str()
+    }
+}
+
+/// A status change that found the project in another status than the one it was read in.
+fn changed_meanwhile(changed: bool) -> Result<(), CoreError> {
+    if changed {
+        Ok(())
+    } else {
+        Err(CoreError::Conflict(
+            "the project changed meanwhile; try again".into(),
+        ))
+    }
+}
+
+/// What an intervention records when it commits: its event, and for what owners must hear of,
+/// the notice (subject, body) mailed to every Owner of the project.
+struct Outcome {
+    action: &'static str,
+    details: serde_json::Value,
+    notice: Option<(String, String)>,
+}
+
 impl Services {
     /// The project an intervention acts on. Admins reach any status; an Owner only an active
     /// project it owns, while the site is writable.
@@ -78,6 +106,47 @@ impl Services {
             }
         }
         Ok(p)
+    }
+
+    /// The transaction an intervention runs in and the project it acts on.
+    async fn open(
+        &self,
+        by: &Authority<'_>,
+        project: &str,
+    ) -> Result<(AdminTx, ProjectState), CoreError> {
+        let mut tx = begin(self).await?;
+        let p = self.intervention_project(by, &mut tx, project).await?;
+        Ok((tx, p))
+    }
+
+    /// [`Self::open`], and the release it acts on.
+    async fn open_release(
+        &self,
+        by: &Authority<'_>,
+        project: &str,
+        version: &str,
+    ) -> Result<(AdminTx, ProjectState, ReleaseState), CoreError> {
+        let (mut tx, p) = self.open(by, project).await?;
+        let r = self.intervention_release(&mut tx, &p, version).await?;
+        Ok((tx, p, r))
+    }
+
+    /// Commit an intervention with its event and its notice to the owners.
+    async fn finish(
+        &self,
+        mut tx: AdminTx,
+        actor: &Actor,
+        p: &ProjectState,
+        meta: &RequestMeta,
+        outcome: Outcome,
+    ) -> Result<(), CoreError> {
+        let mails = match &outcome.notice {
+            Some((subject, body)) => self.owner_notice(&mut tx, p, subject, body).await?,
+            None => Vec::new(),
+        };
+        let ev = self.event(actor, outcome.action, subject(p), meta, outcome.details);
+        tx.commit(&[ev], &mails).await?;
+        Ok(())
     }
 
     async fn intervention_release(
@@ -124,10 +193,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = require_reason(reason)?;
-        let mut tx = begin(self).await?;
-        let p = self
-            .intervention_project(&Authority::Admin(actor), &mut tx, project)
-            .await?;
+        let (mut tx, p) = self.open(&Authority::Admin(actor), project).await?;
         if !project_visible(&p) {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is already {}.",
@@ -135,8 +201,8 @@ impl Services {
             )));
         }
         let now = self.now();
-        if !tx
-            .set_project_status(
+        changed_meanwhile(
+            tx.set_project_status(
                 p.id,
                 &p.status,
                 "quarantined",
@@ -144,34 +210,22 @@ impl Services {
                 Some(reason),
                 now,
             )
-            .await?
-        {
-            return Err(CoreError::Conflict(
-                "the project changed meanwhile; try again".into(),
-            ));
-        }
+            .await?,
+        )?;
         tx.journal(&p, None, None, "quarantine project", &actor.name, now)
             .await?;
-        let mails = self
-            .owner_notice(
-                &mut tx,
-                &p,
-                &format!("The project {} has been quarantined", p.name),
-                &format!(
+        let outcome = Outcome {
+            action: "admin:project:quarantine",
+            details: serde_json::json!({"reason": reason, "status_before": p.status}),
+            notice: Some((
+                format!("The project {} has been quarantined", p.name),
+                format!(
                     "The index administrators quarantined the project {}: it is hidden from the index while they investigate, and it cannot be changed. Reason: {reason}",
                     p.name
                 ),
-            )
-            .await?;
-        let ev = self.event(
-            actor,
-            "admin:project:quarantine",
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "status_before": p.status}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        Ok(())
+            )),
+        };
+        self.finish(tx, actor, &p, meta, outcome).await
     }
 
     /// Release a quarantined project: it comes back exactly as it was.
@@ -183,10 +237,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = require_reason(reason)?;
-        let mut tx = begin(self).await?;
-        let p = self
-            .intervention_project(&Authority::Admin(actor), &mut tx, project)
-            .await?;
+        let (mut tx, p) = self.open(&Authority::Admin(actor), project).await?;
         if p.status != "quarantined" {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is not quarantined (it is {}).",
@@ -195,25 +246,18 @@ impl Services {
         }
         let to = status_to_restore(p.status_before.as_deref(), false);
         let now = self.now();
-        if !tx
-            .set_project_status(p.id, "quarantined", &to, None, None, now)
-            .await?
-        {
-            return Err(CoreError::Conflict(
-                "the project changed meanwhile; try again".into(),
-            ));
-        }
+        changed_meanwhile(
+            tx.set_project_status(p.id, "quarantined", &to, None, None, now)
+                .await?,
+        )?;
         tx.journal(&p, None, None, "release project", &actor.name, now)
             .await?;
-        let ev = self.event(
-            actor,
-            "admin:project:release",
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "status": to}),
-        );
-        tx.commit(&[ev], &[]).await?;
-        Ok(())
+        let outcome = Outcome {
+            action: "admin:project:release",
+            details: serde_json::json!({"reason": reason, "status": to}),
+            notice: None,
+        };
+        self.finish(tx, actor, &p, meta, outcome).await
     }
 
     /// Publish a release held for review: it and its files appear in the index (and in the
@@ -227,11 +271,9 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = require_reason(reason)?;
-        let mut tx = begin(self).await?;
-        let p = self
-            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+        let (mut tx, p, r) = self
+            .open_release(&Authority::Admin(actor), project, version)
             .await?;
-        let r = self.intervention_release(&mut tx, &p, version).await?;
         if r.removed_at.is_some() {
             return Err(CoreError::Conflict(format!(
                 "{} {} was removed; restore it first.",
@@ -262,27 +304,19 @@ impl Services {
                 .await?;
             }
         }
-        let ev = self.event(
-            actor,
-            "admin:release:approve",
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id,
+        let outcome = Outcome {
+            action: "admin:release:approve",
+            details: serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id,
                 "quarantine_reason": r.quarantine_reason}),
-        );
-        let mails = self
-            .owner_notice(
-                &mut tx,
-                &p,
-                &format!("{} {} has been published", p.name, r.version),
-                &format!(
+            notice: Some((
+                format!("{} {} has been published", p.name, r.version),
+                format!(
                     "The index administrators reviewed and published the release {} of {}, which had been held for review.",
                     r.version, p.name
                 ),
-            )
-            .await?;
-        tx.commit(&[ev], &mails).await?;
-        Ok(())
+            )),
+        };
+        self.finish(tx, actor, &p, meta, outcome).await
     }
 
     /// Remove a whole project (soft): hidden everywhere, files archived, its names and
@@ -295,8 +329,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = self.removal_reason(by, reason)?;
-        let mut tx = begin(self).await?;
-        let p = self.intervention_project(by, &mut tx, project).await?;
+        let (mut tx, p) = self.open(by, project).await?;
         if p.status == "removed" {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is already removed.",
@@ -305,8 +338,8 @@ impl Services {
         }
         let actor = by.actor();
         let now = self.now();
-        if !tx
-            .set_project_status(
+        changed_meanwhile(
+            tx.set_project_status(
                 p.id,
                 &p.status,
                 "removed",
@@ -314,37 +347,25 @@ impl Services {
                 Some(&reason),
                 now,
             )
-            .await?
-        {
-            return Err(CoreError::Conflict(
-                "the project changed meanwhile; try again".into(),
-            ));
-        }
+            .await?,
+        )?;
         if project_visible(&p) {
             tx.journal(&p, None, None, "remove project", &actor.name, now)
                 .await?;
         }
-        let mails = self
-            .owner_notice(
-                &mut tx,
-                &p,
-                &format!("The project {} has been removed", p.name),
-                &format!(
+        let outcome = Outcome {
+            action: action(by, "admin:project:remove", "project:delete"),
+            details: serde_json::json!({"reason": reason, "status_before": p.status}),
+            notice: Some((
+                format!("The project {} has been removed", p.name),
+                format!(
                     "The project {} was removed by {}. Its name and filenames cannot be reused. Reason: {reason}",
                     p.name,
-                    if by.is_admin() { "the index administrators" } else { actor.name.as_str() }
+                    remover(by, &actor)
                 ),
-            )
-            .await?;
-        let ev = self.event(
-            &actor,
-            action(by, "admin:project:remove", "project:delete"),
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "status_before": p.status}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        Ok(())
+            )),
+        };
+        self.finish(tx, &actor, &p, meta, outcome).await
     }
 
     /// Bring a removed project back to the status it had.
@@ -356,10 +377,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = require_reason(reason)?;
-        let mut tx = begin(self).await?;
-        let p = self
-            .intervention_project(&Authority::Admin(actor), &mut tx, project)
-            .await?;
+        let (mut tx, p) = self.open(&Authority::Admin(actor), project).await?;
         if p.status != "removed" {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is not removed (it is {}).",
@@ -370,27 +388,20 @@ impl Services {
         // A quarantined project restored stays quarantined; its release goes to active.
         let before = (to == "quarantined").then_some("active");
         let now = self.now();
-        if !tx
-            .set_project_status(p.id, "removed", &to, before, None, now)
-            .await?
-        {
-            return Err(CoreError::Conflict(
-                "the project changed meanwhile; try again".into(),
-            ));
-        }
+        changed_meanwhile(
+            tx.set_project_status(p.id, "removed", &to, before, None, now)
+                .await?,
+        )?;
         if to != "quarantined" {
             tx.journal(&p, None, None, "restore project", &actor.name, now)
                 .await?;
         }
-        let ev = self.event(
-            actor,
-            "admin:project:restore",
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "status": to}),
-        );
-        tx.commit(&[ev], &[]).await?;
-        Ok(())
+        let outcome = Outcome {
+            action: "admin:project:restore",
+            details: serde_json::json!({"reason": reason, "status": to}),
+            notice: None,
+        };
+        self.finish(tx, actor, &p, meta, outcome).await
     }
 
     /// Remove one release (soft). An Owner may do it too (`release:remove`); an admin also
@@ -404,9 +415,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = self.removal_reason(by, reason)?;
-        let mut tx = begin(self).await?;
-        let p = self.intervention_project(by, &mut tx, project).await?;
-        let r = self.intervention_release(&mut tx, &p, version).await?;
+        let (mut tx, p, r) = self.open_release(by, project, version).await?;
         if r.removed_at.is_some() {
             return Err(CoreError::Conflict(format!(
                 "{} {} is already removed.",
@@ -433,29 +442,21 @@ impl Services {
             )
             .await?;
         }
-        let mails = self
-            .owner_notice(
-                &mut tx,
-                &p,
-                &format!("{} {} has been removed", p.name, r.version),
-                &format!(
+        let outcome = Outcome {
+            action: action(by, "admin:release:remove", "release:remove"),
+            details: serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id,
+                "was_quarantined": r.quarantined_at.is_some()}),
+            notice: Some((
+                format!("{} {} has been removed", p.name, r.version),
+                format!(
                     "The release {} of {} was removed by {}. Its filenames cannot be reused. Reason: {reason}",
                     r.version,
                     p.name,
-                    if by.is_admin() { "the index administrators" } else { actor.name.as_str() }
+                    remover(by, &actor)
                 ),
-            )
-            .await?;
-        let ev = self.event(
-            &actor,
-            action(by, "admin:release:remove", "release:remove"),
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id,
-                "was_quarantined": r.quarantined_at.is_some()}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        Ok(())
+            )),
+        };
+        self.finish(tx, &actor, &p, meta, outcome).await
     }
 
     /// Bring a removed release back (its separately removed files stay removed).
@@ -468,11 +469,9 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = require_reason(reason)?;
-        let mut tx = begin(self).await?;
-        let p = self
-            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+        let (mut tx, p, r) = self
+            .open_release(&Authority::Admin(actor), project, version)
             .await?;
-        let r = self.intervention_release(&mut tx, &p, version).await?;
         if r.removed_at.is_none() {
             return Err(CoreError::Conflict(format!(
                 "{} {} is not removed.",
@@ -492,15 +491,12 @@ impl Services {
             )
             .await?;
         }
-        let ev = self.event(
-            actor,
-            "admin:release:restore",
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id}),
-        );
-        tx.commit(&[ev], &[]).await?;
-        Ok(())
+        let outcome = Outcome {
+            action: "admin:release:restore",
+            details: serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id}),
+            notice: None,
+        };
+        self.finish(tx, actor, &p, meta, outcome).await
     }
 
     async fn intervention_file(
@@ -531,9 +527,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = self.removal_reason(by, reason)?;
-        let mut tx = begin(self).await?;
-        let p = self.intervention_project(by, &mut tx, project).await?;
-        let r = self.intervention_release(&mut tx, &p, version).await?;
+        let (mut tx, p, r) = self.open_release(by, project, version).await?;
         if !by.is_admin() && (r.quarantined_at.is_some() || r.removed_at.is_some()) {
             return Err(CoreError::NotFound(format!(
                 "no file {filename} in {} {}",
@@ -561,30 +555,22 @@ impl Services {
             )
             .await?;
         }
-        let mails = self
-            .owner_notice(
-                &mut tx,
-                &p,
-                &format!("{} has been removed from {}", f.filename, p.name),
-                &format!(
+        let outcome = Outcome {
+            action: action(by, "admin:file:remove", "file:remove"),
+            details: serde_json::json!({"reason": reason, "version": r.version, "filename": f.filename,
+                "file_id": f.id, "sha256": f.sha256}),
+            notice: Some((
+                format!("{} has been removed from {}", f.filename, p.name),
+                format!(
                     "The file {} of {} {} was removed by {}. Its filename cannot be reused. Reason: {reason}",
                     f.filename,
                     p.name,
                     r.version,
-                    if by.is_admin() { "the index administrators" } else { actor.name.as_str() }
+                    remover(by, &actor)
                 ),
-            )
-            .await?;
-        let ev = self.event(
-            &actor,
-            action(by, "admin:file:remove", "file:remove"),
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "version": r.version, "filename": f.filename,
-                "file_id": f.id, "sha256": f.sha256}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        Ok(())
+            )),
+        };
+        self.finish(tx, &actor, &p, meta, outcome).await
     }
 
     /// Bring a removed file back.
@@ -599,11 +585,9 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = require_reason(reason)?;
-        let mut tx = begin(self).await?;
-        let p = self
-            .intervention_project(&Authority::Admin(actor), &mut tx, project)
+        let (mut tx, p, r) = self
+            .open_release(&Authority::Admin(actor), project, version)
             .await?;
-        let r = self.intervention_release(&mut tx, &p, version).await?;
         let f = self.intervention_file(&mut tx, &p, &r, filename).await?;
         if f.removed_at.is_none() {
             return Err(CoreError::Conflict(format!(
@@ -624,15 +608,12 @@ impl Services {
             )
             .await?;
         }
-        let ev = self.event(
-            actor,
-            "admin:file:restore",
-            subject(&p),
-            meta,
-            serde_json::json!({"reason": reason, "version": r.version, "filename": f.filename, "file_id": f.id}),
-        );
-        tx.commit(&[ev], &[]).await?;
-        Ok(())
+        let outcome = Outcome {
+            action: "admin:file:restore",
+            details: serde_json::json!({"reason": reason, "version": r.version, "filename": f.filename, "file_id": f.id}),
+            notice: None,
+        };
+        self.finish(tx, actor, &p, meta, outcome).await
     }
 
     /// Admins must give a reason; an Owner's removal may go without (one is recorded).
