@@ -133,6 +133,8 @@ def replay(world: Incident, tmp) -> None:
     assert_in_order(user_story, ["account:create", "file:upload", "account:email:unverified",
                                  "account:login", "account:email:add", "account:email:verified",
                                  "account:hold", "token:create", "admin:user:freeze"])
+    # the attacker's token after the freeze: refused, and the attempt is on record
+    assert_in_order(user_story, ["admin:user:freeze", "token:use:refused"])
     # the held upload: its quarantine and its file, both after the attacker's token
     after_token = user_story[user_story.index("account:hold"):]
     assert "release:quarantine" in after_token and "file:upload" in after_token, user_story

@@ -81,7 +81,14 @@ pub fn parse_authorization(header: Option<&str>) -> Credentials {
 
 impl Services {
     /// Authenticate an upload. Cookies are never consulted: uploads take tokens only.
-    pub async fn authenticate_upload(&self, creds: &Credentials) -> Result<Principal, CoreError> {
+    /// Every use of a known token is logged (`token:use`), and so is every refused use of a
+    /// known token (`token:use:refused`: revoked, expired, or its account frozen or deleted) —
+    /// an old token tried after a reset is evidence.
+    pub async fn authenticate_upload(
+        &self,
+        creds: &Credentials,
+        meta: &RequestMeta,
+    ) -> Result<Principal, CoreError> {
         let secret = match creds {
             Credentials::Token(t) => t,
             Credentials::Password => return Err(CoreError::Forbidden(PASSWORD_AUTH_GONE.into())),
@@ -100,13 +107,32 @@ impl Services {
             return Err(invalid());
         };
         let now = self.now();
-        if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
-            return Err(invalid());
-        }
-        if user.frozen_at.is_some() || user.deleted_at.is_some() {
-            return Err(CoreError::Forbidden(NO_AUTH.into()));
+        let why = if token.revoked_at.is_some() {
+            Some("revoked")
+        } else if token.expires_at.is_some_and(|e| e <= now) {
+            Some("expired")
+        } else if user.frozen_at.is_some() {
+            Some("account frozen")
+        } else if user.deleted_at.is_some() {
+            Some("account deleted")
+        } else {
+            None
+        };
+        let details = serde_json::json!({
+            "token_id": token.id, "name": token.name, "token_scope": token.project_name, "why": why,
+        });
+        let mut event = self.user_event("token:use", &user, meta, details);
+        if let Some(why) = why {
+            event.action = "token:use:refused".into();
+            self.db.append_event(&event).await?;
+            return Err(if why.starts_with("account") {
+                CoreError::Forbidden(NO_AUTH.into())
+            } else {
+                invalid()
+            });
         }
         self.db.touch_token(token.id, now).await?;
+        self.db.append_event(&event).await?;
         Ok(Principal { user, token })
     }
 

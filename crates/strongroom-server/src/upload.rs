@@ -133,7 +133,7 @@ pub(crate) async fn upload(
     );
     let mut multipart =
         multipart.map_err(|e| bad(format!("Invalid multipart body: {}", e.body_text())))?;
-    let who: Principal = match state.services.authenticate_upload(&creds).await {
+    let who: Principal = match state.services.authenticate_upload(&creds, &meta).await {
         Ok(who) => who,
         Err(e) => {
             // Nothing is stored; the body is read and dropped so the client sees the 403

@@ -295,7 +295,7 @@ async fn a_login_from_a_new_device_mails_a_link_that_freezes_the_account() {
         "sessions ended"
     );
     assert!(
-        h.s.authenticate_upload(&Credentials::Token(token))
+        h.s.authenticate_upload(&Credentials::Token(token), &meta("192.0.2.1"))
             .await
             .is_err(),
         "tokens ended"

@@ -110,6 +110,15 @@ async fn password_change_keeps_this_session_and_ends_the_others_and_every_token(
         h.s.create_token("alice", "ci", None, None, &meta("192.0.2.1"))
             .await
             .expect("token");
+    h.s.authenticate_upload(&Credentials::Token(token.clone()), &meta("192.0.2.1"))
+        .await
+        .expect("a live token works");
+    let used = h.s.db.events(0, 1000).await.expect("events");
+    assert!(
+        used.iter()
+            .any(|e| e.action == "token:use" && e.ip.as_deref() == Some("192.0.2.1")),
+        "every use is logged"
+    );
     let info = h.session(&s1).await;
     let r =
         h.s.change_password(
@@ -136,8 +145,27 @@ async fn password_change_keeps_this_session_and_ends_the_others_and_every_token(
         h.s.session(&s2).await.expect("get").is_none(),
         "other session ended"
     );
-    let r = h.s.authenticate_upload(&Credentials::Token(token)).await;
+    let r =
+        h.s.authenticate_upload(&Credentials::Token(token), &meta("203.0.113.9"))
+            .await;
     assert!(r.is_err(), "tokens revoked");
+    // The old token tried after the change is evidence: logged with where it came from.
+    let events = h.s.db.events(0, 1000).await.expect("events");
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "token:use:refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].ip.as_deref(), Some("203.0.113.9"));
+    assert!(
+        refused[0].details.contains("\"why\":\"revoked\""),
+        "{}",
+        refused[0].details
+    );
+    assert!(
+        !refused[0].details.contains("strongroom-"),
+        "no secret in the log"
+    );
     assert_eq!(
         h.mail_count("alice@example.org", "Your password was changed")
             .await,
@@ -164,7 +192,7 @@ async fn uploads_need_a_verified_primary_address_and_2fa_when_required() {
                 .create_token(name, "ci", None, None, &meta("192.0.2.1"))
                 .await
                 .expect("token");
-            s.authenticate_upload(&Credentials::Token(secret))
+            s.authenticate_upload(&Credentials::Token(secret), &meta("192.0.2.1"))
                 .await
                 .expect("token works")
         }
@@ -222,7 +250,7 @@ async fn uploads_need_a_verified_primary_address_and_2fa_when_required() {
             .await
             .expect("token");
     let p =
-        h.s.authenticate_upload(&Credentials::Token(secret))
+        h.s.authenticate_upload(&Credentials::Token(secret), &meta("192.0.2.1"))
             .await
             .expect("token works");
     h.s.check_uploader(&p).await.expect("require_2fa off");

@@ -3,9 +3,9 @@
 //! operator as actor (`cli:$USER`) and the `--reason` given.
 
 use clap::{Subcommand, ValueEnum};
+use strongroom_core::Services;
 use strongroom_core::admin::{Authority, SiteSwitch};
 use strongroom_core::timeline::{TimelineOf, parse_time, timeline_text};
-use strongroom_core::{Actor, Services};
 
 use super::{cli_actor, cli_meta};
 
