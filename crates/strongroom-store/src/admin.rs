@@ -8,6 +8,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::events::{NewEvent, append, lock_tail};
 use crate::model::{Email, User};
 use crate::publish::write_journal;
+use crate::rows::{all, optional, query};
 use crate::users::{USER_COLS, user_from_row};
 use crate::{Db, Dialect, NewMail, StoreError};
 
@@ -113,13 +114,6 @@ fn file_state(r: &AnyRow) -> Result<FileState, sqlx::Error> {
     })
 }
 
-fn collect<T>(
-    rows: &[AnyRow],
-    f: fn(&AnyRow) -> Result<T, sqlx::Error>,
-) -> Result<Vec<T>, StoreError> {
-    Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
-}
-
 impl Db {
     /// Start an intervention.
     pub async fn begin_admin(&self) -> Result<AdminTx, StoreError> {
@@ -136,11 +130,12 @@ impl Db {
         normalized: &str,
     ) -> Result<Option<ProjectState>, StoreError> {
         let sql = format!("SELECT {PROJECT_STATE_COLS} FROM projects WHERE normalized_name = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(normalized.to_owned())
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(r.as_ref().map(project_state).transpose()?)
+        optional(
+            query(sql).bind(normalized.to_owned()),
+            &self.read,
+            project_state,
+        )
+        .await
     }
 
     /// A project by confusable (ultranormalised) name, whatever its status.
@@ -150,11 +145,7 @@ impl Db {
     ) -> Result<Option<ProjectState>, StoreError> {
         let sql =
             format!("SELECT {PROJECT_STATE_COLS} FROM projects WHERE ultranormalized_name = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ultra.to_owned())
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(r.as_ref().map(project_state).transpose()?)
+        optional(query(sql).bind(ultra.to_owned()), &self.read, project_state).await
     }
 
     /// Every release of the project, in any state, oldest first.
@@ -165,11 +156,7 @@ impl Db {
         let sql = format!(
             "SELECT {RELEASE_STATE_COLS} FROM releases r WHERE r.project_id = $1 ORDER BY r.created_at, r.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, release_state)
+        all(query(sql).bind(project_id), &self.read, release_state).await
     }
 
     /// Every file of the project, in any state, by filename.
@@ -178,11 +165,7 @@ impl Db {
             "SELECT {FILE_STATE_COLS} FROM files f JOIN releases r ON r.id = f.release_id \
              WHERE f.project_id = $1 ORDER BY f.filename"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, file_state)
+        all(query(sql).bind(project_id), &self.read, file_state).await
     }
 
     /// One file by id, in any state (the admin download).
@@ -190,11 +173,7 @@ impl Db {
         let sql = format!(
             "SELECT {FILE_STATE_COLS} FROM files f JOIN releases r ON r.id = f.release_id WHERE f.id = $1"
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(file_id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(r.as_ref().map(file_state).transpose()?)
+        optional(query(sql).bind(file_id), &self.read, file_state).await
     }
 
     /// Releases held for review (not removed), with their project's name, oldest first.
@@ -203,13 +182,10 @@ impl Db {
             "SELECT {RELEASE_STATE_COLS}, p.name AS project_name FROM releases r JOIN projects p ON p.id = r.project_id \
              WHERE r.quarantined_at IS NOT NULL AND r.removed_at IS NULL ORDER BY r.quarantined_at, r.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("project_name")?, release_state(r)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        all(query(sql), &self.read, |r| {
+            Ok((r.try_get("project_name")?, release_state(r)?))
+        })
+        .await
     }
 
     /// Projects not active (quarantined, removed, ...), by name.
@@ -217,10 +193,7 @@ impl Db {
         let sql = format!(
             "SELECT {PROJECT_STATE_COLS} FROM projects WHERE status <> 'active' ORDER BY normalized_name"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, project_state)
+        all(query(sql), &self.read, project_state).await
     }
 }
 
@@ -302,11 +275,12 @@ impl AdminTx {
     /// A project by normalised name, read inside the transaction.
     pub async fn project(&mut self, normalized: &str) -> Result<Option<ProjectState>, StoreError> {
         let sql = format!("SELECT {PROJECT_STATE_COLS} FROM projects WHERE normalized_name = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(normalized.to_owned())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(r.as_ref().map(project_state).transpose()?)
+        optional(
+            query(sql).bind(normalized.to_owned()),
+            &mut *self.tx,
+            project_state,
+        )
+        .await
     }
 
     /// Move the project from status `from` to `to`, recording `before` (what a later release
@@ -363,12 +337,14 @@ impl AdminTx {
         let sql = format!(
             "SELECT {PROJECT_STATE_COLS} FROM projects WHERE status = 'removed' AND (normalized_name = $1 OR ultranormalized_name = $2)"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(normalized.to_owned())
-            .bind(ultra.to_owned())
-            .fetch_all(&mut *self.tx)
-            .await?;
-        collect(&rows, project_state)
+        all(
+            query(sql)
+                .bind(normalized.to_owned())
+                .bind(ultra.to_owned()),
+            &mut *self.tx,
+            project_state,
+        )
+        .await
     }
 
     // ---- releases ----
@@ -382,12 +358,14 @@ impl AdminTx {
         let sql = format!(
             "SELECT {RELEASE_STATE_COLS} FROM releases r WHERE r.project_id = $1 AND r.canonical_version = $2"
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .bind(canonical_version.to_owned())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(r.as_ref().map(release_state).transpose()?)
+        optional(
+            query(sql)
+                .bind(project_id)
+                .bind(canonical_version.to_owned()),
+            &mut *self.tx,
+            release_state,
+        )
+        .await
     }
 
     /// Mark the release removed (`Some((at, reason))`) or restore it (`None`).
@@ -427,11 +405,7 @@ impl AdminTx {
         let sql = format!(
             "SELECT {FILE_STATE_COLS} FROM files f JOIN releases r ON r.id = f.release_id WHERE f.release_id = $1 ORDER BY f.filename"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(release_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        collect(&rows, file_state)
+        all(query(sql).bind(release_id), &mut *self.tx, file_state).await
     }
 
     /// Mark the file removed (`Some((at, reason))`) or restore it (`None`).
@@ -454,22 +428,20 @@ impl AdminTx {
     /// The account, read inside the transaction.
     pub async fn user(&mut self, id: i64) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(r.as_ref().map(user_from_row).transpose()?)
+        optional(query(sql).bind(id), &mut *self.tx, user_from_row).await
     }
 
     /// The account's addresses, primary first.
     pub async fn emails(&mut self, user_id: i64) -> Result<Vec<Email>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, address, is_primary, verified_at FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
+        all(
+            sqlx::query(
+                "SELECT id, user_id, address, is_primary, verified_at FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
+            )
+            .bind(user_id),
+            &mut *self.tx,
+            crate::account_tx::email_from_row,
         )
-        .bind(user_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        collect(&rows, crate::account_tx::email_from_row)
+        .await
     }
 
     /// Freeze the account (`frozen_at` kept from the first freeze) and end its sessions;
@@ -555,10 +527,6 @@ impl AdminTx {
     /// A project by id (any status), read inside the transaction.
     pub async fn project_by_id(&mut self, id: i64) -> Result<Option<ProjectState>, StoreError> {
         let sql = format!("SELECT {PROJECT_STATE_COLS} FROM projects WHERE id = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(r.as_ref().map(project_state).transpose()?)
+        optional(query(sql).bind(id), &mut *self.tx, project_state).await
     }
 }

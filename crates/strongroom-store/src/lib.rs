@@ -24,6 +24,7 @@ mod projects;
 mod publish;
 mod rate_limits;
 mod roles;
+mod rows;
 mod second_factor;
 mod server_secrets;
 mod sessions;

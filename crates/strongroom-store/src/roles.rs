@@ -12,6 +12,7 @@ use crate::account_tx::AccountTx;
 use crate::error::conflict_or;
 use crate::model::{Invitation, Project, Role, RoleChange};
 use crate::projects::{PROJECT_COLS, project_from_row};
+use crate::rows::{all, optional, query};
 use crate::{Db, StoreError};
 
 /// The two roles.
@@ -91,22 +92,11 @@ fn role_from_row(r: &AnyRow) -> Result<Role, sqlx::Error> {
     })
 }
 
-fn collect<T>(
-    rows: &[AnyRow],
-    f: fn(&AnyRow) -> Result<T, sqlx::Error>,
-) -> Result<Vec<T>, StoreError> {
-    Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
-}
-
 impl Db {
     /// A project by id (any status).
     pub async fn project_by_id(&self, id: i64) -> Result<Option<Project>, StoreError> {
         let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(r.as_ref().map(project_from_row).transpose()?)
+        optional(query(sql).bind(id), &self.read, project_from_row).await
     }
 
     /// The projects a user holds a role on, with the role: (project, role, granted_at), by name.
@@ -123,30 +113,20 @@ impl Db {
             "SELECT {cols}, r.role AS role, r.granted_at AS granted_at FROM roles r \
              JOIN projects p ON p.id = r.project_id WHERE r.user_id = $1 ORDER BY p.normalized_name"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id)
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    project_from_row(r)?,
-                    r.try_get("role")?,
-                    r.try_get("granted_at")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        all(query(sql).bind(user_id), &self.read, |r| {
+            Ok((
+                project_from_row(r)?,
+                r.try_get("role")?,
+                r.try_get("granted_at")?,
+            ))
+        })
+        .await
     }
 
     /// One invitation by id (any status).
     pub async fn invitation(&self, id: i64) -> Result<Option<Invitation>, StoreError> {
         let sql = format!("{INVITATION_SELECT} WHERE i.id = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(r.as_ref().map(invitation_from_row).transpose()?)
+        optional(query(sql).bind(id), &self.read, invitation_from_row).await
     }
 
     /// The project's pending invitations (expired ones included until the job marks them), oldest first.
@@ -157,11 +137,7 @@ impl Db {
         let sql = format!(
             "{INVITATION_SELECT} WHERE i.project_id = $1 AND i.status = 'pending' ORDER BY i.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, invitation_from_row)
+        all(query(sql).bind(project_id), &self.read, invitation_from_row).await
     }
 
     /// The invitations addressed to a user that are still pending, oldest first.
@@ -172,11 +148,7 @@ impl Db {
         let sql = format!(
             "{INVITATION_SELECT} WHERE i.invitee_id = $1 AND i.status = 'pending' ORDER BY i.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id)
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, invitation_from_row)
+        all(query(sql).bind(user_id), &self.read, invitation_from_row).await
     }
 
     /// Pending invitations whose time ran out at `now`.
@@ -184,21 +156,13 @@ impl Db {
         let sql = format!(
             "{INVITATION_SELECT} WHERE i.status = 'pending' AND i.expires_at <= $1 ORDER BY i.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, invitation_from_row)
+        all(query(sql).bind(now), &self.read, invitation_from_row).await
     }
 
     /// One held role change by id (any status).
     pub async fn role_change(&self, id: i64) -> Result<Option<RoleChange>, StoreError> {
         let sql = format!("{CHANGE_SELECT} WHERE c.id = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(r.as_ref().map(change_from_row).transpose()?)
+        optional(query(sql).bind(id), &self.read, change_from_row).await
     }
 
     /// The project's pending role changes, soonest first.
@@ -209,11 +173,7 @@ impl Db {
         let sql = format!(
             "{CHANGE_SELECT} WHERE c.project_id = $1 AND c.status = 'pending' ORDER BY c.effective_at, c.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, change_from_row)
+        all(query(sql).bind(project_id), &self.read, change_from_row).await
     }
 
     /// Every pending role change whose veto window has passed at `now`, soonest first.
@@ -221,21 +181,14 @@ impl Db {
         let sql = format!(
             "{CHANGE_SELECT} WHERE c.status = 'pending' AND c.effective_at <= $1 ORDER BY c.effective_at, c.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, change_from_row)
+        all(query(sql).bind(now), &self.read, change_from_row).await
     }
 
     /// Every pending role change on any project (admin listing), soonest first.
     pub async fn all_pending_role_changes(&self) -> Result<Vec<RoleChange>, StoreError> {
         let sql =
             format!("{CHANGE_SELECT} WHERE c.status = 'pending' ORDER BY c.effective_at, c.id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.read)
-            .await?;
-        collect(&rows, change_from_row)
+        all(query(sql), &self.read, change_from_row).await
     }
 }
 
@@ -253,22 +206,14 @@ impl AccountTx {
                 .await?;
         }
         let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(r.as_ref().map(project_from_row).transpose()?)
+        optional(query(sql).bind(project_id), &mut *self.tx, project_from_row).await
     }
 
     /// Everyone with a role on the project, read inside the transaction (Owners first).
     pub async fn project_roles(&mut self, project_id: i64) -> Result<Vec<Role>, StoreError> {
         let sql =
             format!("{ROLE_SELECT} WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_lower");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        collect(&rows, role_from_row)
+        all(query(sql).bind(project_id), &mut *self.tx, role_from_row).await
     }
 
     /// The user's role on the project, read inside the transaction.
@@ -278,12 +223,12 @@ impl AccountTx {
         user_id: i64,
     ) -> Result<Option<Role>, StoreError> {
         let sql = format!("{ROLE_SELECT} WHERE r.project_id = $1 AND r.user_id = $2");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .bind(user_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(r.as_ref().map(role_from_row).transpose()?)
+        optional(
+            query(sql).bind(project_id).bind(user_id),
+            &mut *self.tx,
+            role_from_row,
+        )
+        .await
     }
 
     /// Grant a role; `Conflict("role")` when the user already holds one on the project.
@@ -379,11 +324,7 @@ impl AccountTx {
     /// One invitation by id, read inside the transaction.
     pub async fn invitation(&mut self, id: i64) -> Result<Option<Invitation>, StoreError> {
         let sql = format!("{INVITATION_SELECT} WHERE i.id = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(r.as_ref().map(invitation_from_row).transpose()?)
+        optional(query(sql).bind(id), &mut *self.tx, invitation_from_row).await
     }
 
     /// Mark the pending invitations of this project to this invitee whose time ran out as
@@ -397,23 +338,13 @@ impl AccountTx {
         let sql = format!(
             "{INVITATION_SELECT} WHERE i.project_id = $1 AND i.invitee_id = $2 AND i.status = 'pending' AND i.expires_at <= $3"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .bind(invitee_id)
-            .bind(now)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        let mut out = collect(&rows, invitation_from_row)?;
-        let mut ended = Vec::new();
-        for i in out.drain(..) {
-            if self.end_invitation(i.id, "expired", now).await? {
-                ended.push(Invitation {
-                    status: "expired".into(),
-                    ..i
-                });
-            }
-        }
-        Ok(ended)
+        let overdue = all(
+            query(sql).bind(project_id).bind(invitee_id).bind(now),
+            &mut *self.tx,
+            invitation_from_row,
+        )
+        .await?;
+        self.end_invitations(overdue, "expired", now).await
     }
 
     /// Send an invitation; `Conflict("invitation")` when one is already pending for this
@@ -463,6 +394,25 @@ impl AccountTx {
         Ok(n == 1)
     }
 
+    /// End each of these invitations with `status`; returns the ones this call ended (as ended).
+    async fn end_invitations(
+        &mut self,
+        invitations: Vec<Invitation>,
+        status: &str,
+        at: i64,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let mut ended = Vec::new();
+        for i in invitations {
+            if self.end_invitation(i.id, status, at).await? {
+                ended.push(Invitation {
+                    status: status.to_owned(),
+                    ..i
+                });
+            }
+        }
+        Ok(ended)
+    }
+
     /// Void every pending invitation `inviter_id` sent on the project (they stopped being an
     /// Owner); returns the voided invitations.
     pub async fn void_invitations_from(
@@ -474,21 +424,13 @@ impl AccountTx {
         let sql = format!(
             "{INVITATION_SELECT} WHERE i.project_id = $1 AND i.inviter_id = $2 AND i.status = 'pending' ORDER BY i.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .bind(inviter_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        let mut voided = Vec::new();
-        for i in collect(&rows, invitation_from_row)? {
-            if self.end_invitation(i.id, "voided", at).await? {
-                voided.push(Invitation {
-                    status: "voided".into(),
-                    ..i
-                });
-            }
-        }
-        Ok(voided)
+        let sent = all(
+            query(sql).bind(project_id).bind(inviter_id),
+            &mut *self.tx,
+            invitation_from_row,
+        )
+        .await?;
+        self.end_invitations(sent, "voided", at).await
     }
 
     /// Hold a removal (`kind` `remove`) or demotion (`demote`, with `new_role`) for the
@@ -522,11 +464,7 @@ impl AccountTx {
     /// One held role change by id, read inside the transaction.
     pub async fn role_change(&mut self, id: i64) -> Result<Option<RoleChange>, StoreError> {
         let sql = format!("{CHANGE_SELECT} WHERE c.id = $1");
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(r.as_ref().map(change_from_row).transpose()?)
+        optional(query(sql).bind(id), &mut *self.tx, change_from_row).await
     }
 
     /// The pending changes on the project that target this user.
@@ -538,12 +476,12 @@ impl AccountTx {
         let sql = format!(
             "{CHANGE_SELECT} WHERE c.project_id = $1 AND c.target_id = $2 AND c.status = 'pending' ORDER BY c.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .bind(target_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        collect(&rows, change_from_row)
+        all(
+            query(sql).bind(project_id).bind(target_id),
+            &mut *self.tx,
+            change_from_row,
+        )
+        .await
     }
 
     /// The pending changes on the project made by this user.
@@ -555,12 +493,12 @@ impl AccountTx {
         let sql = format!(
             "{CHANGE_SELECT} WHERE c.project_id = $1 AND c.actor_id = $2 AND c.status = 'pending' ORDER BY c.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project_id)
-            .bind(actor_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        collect(&rows, change_from_row)
+        all(
+            query(sql).bind(project_id).bind(actor_id),
+            &mut *self.tx,
+            change_from_row,
+        )
+        .await
     }
 
     /// End a pending change with `status` (`applied`, `vetoed`, `approved`, `cancelled`);
