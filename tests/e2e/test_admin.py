@@ -152,7 +152,7 @@ def test_removed_files_releases_and_projects_vanish_stay_burned_and_restore(serv
     squatter = server.user_with_token("squatter")
     for name in ("sr-demo", "SR_Demo", "sr-dem0"):
         resp = upload(server, squatter, srkit.make_wheel(name, "9.0"))
-        assert resp.status_code == 403, (name, resp.status_code, resp.text)
+        assert resp.status_code == 400, (name, resp.status_code, resp.text)
         assert "belonged to a project that was removed" in resp.text, resp.text
     admin(server, "restore", "sr-demo", "--reason", "owner recovered")
     assert listed(server, "sr-demo")
@@ -173,7 +173,7 @@ def test_prohibited_names_and_confusable_variants_are_refused_until_allowed(serv
     admin(server, "prohibit", "evil-pkg", "--reason", "typosquat of a popular package")
     for name, similar in (("evil_pkg", False), ("Evil.Pkg", False), ("evi1-pkg", True), ("EVILPKG", True)):
         resp = upload(server, token, srkit.make_wheel(name, "1.0"))
-        assert resp.status_code == 403, (name, resp.status_code, resp.text)
+        assert resp.status_code == 400, (name, resp.status_code, resp.text)
         assert f"The name '{name}' isn't allowed" in resp.text, resp.text
         assert ("too similar to the prohibited name 'evil-pkg'" in resp.text) == similar, resp.text
     proc = admin(server, "prohibit", "EVIL_pkg", "--reason", "twice", check=False)

@@ -47,7 +47,7 @@ impl Services {
             .await?
         {
             let similar = (p.normalized_name != normalized.as_str()).then_some(p.name.as_str());
-            return Err(CoreError::Forbidden(prohibited_message(
+            return Err(CoreError::Invalid(prohibited_message(
                 name.as_str(),
                 similar,
             )));
@@ -60,7 +60,7 @@ impl Services {
         .flatten()
         {
             if p.status == "removed" {
-                return Err(CoreError::Forbidden(removed_name_message(name.as_str())));
+                return Err(CoreError::Invalid(removed_name_message(name.as_str())));
             }
         }
         Ok(())

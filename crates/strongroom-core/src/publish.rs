@@ -125,7 +125,7 @@ impl Services {
         self.check_writable().await?;
         let normalized = name.normalized();
         match self.db.project_by_normalized(normalized.as_str()).await? {
-            Some(p) if p.status == "removed" => Err(CoreError::Forbidden(
+            Some(p) if p.status == "removed" => Err(CoreError::Invalid(
                 crate::names::removed_name_message(name.as_str()),
             )),
             Some(p) => self.check_existing_project(who, &p).await,
@@ -339,6 +339,7 @@ impl Services {
             Refusal::Held => CoreError::Forbidden(
                 "Your account is on a recovery hold and cannot upload to this project.".into(),
             ),
+            Refusal::CredentialsGone => CoreError::Forbidden(crate::tokens::NO_AUTH.into()),
         }
     }
 }

@@ -70,6 +70,9 @@ pub enum Refusal {
     ProjectTooLarge,
     /// The account is on a recovery hold and did not create this project during it.
     Held,
+    /// The account was frozen or deleted, or the token revoked or expired, while the file
+    /// streamed in (the credentials were good when the request began).
+    CredentialsGone,
 }
 
 /// What the caller's policy adds to one upload (core decides; the store applies it inside the
@@ -174,6 +177,36 @@ pub(crate) async fn write_journal(
     Ok(serial)
 }
 
+/// Whether the uploading account is no longer live (frozen, deleted) or its token no longer
+/// valid (revoked, expired), read inside the publish transaction.
+async fn credentials_gone(tx: &mut Transaction<'_, Any>, f: &NewFile) -> Result<bool, StoreError> {
+    let user = sqlx::query("SELECT frozen_at, deleted_at FROM users WHERE id = $1")
+        .bind(f.user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(user) = user else {
+        return Ok(true);
+    };
+    if user.try_get::<Option<i64>, _>(0)?.is_some() || user.try_get::<Option<i64>, _>(1)?.is_some()
+    {
+        return Ok(true);
+    }
+    let Some(token_id) = f.token_id else {
+        return Ok(false);
+    };
+    let token = sqlx::query("SELECT revoked_at, expires_at FROM api_tokens WHERE id = $1")
+        .bind(token_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match token {
+        None => true,
+        Some(t) => {
+            t.try_get::<Option<i64>, _>(0)?.is_some()
+                || t.try_get::<Option<i64>, _>(1)?.is_some_and(|e| e <= f.at)
+        }
+    })
+}
+
 async fn publish_in(
     tx: &mut Transaction<'_, Any>,
     db: &Db,
@@ -246,7 +279,11 @@ async fn publish_in(
         }
     };
 
-    // 2. Permission, by database identity.
+    // 2. Permission, by database identity. The account and the token are read again here: a
+    //    freeze, a deletion or a revocation that landed while the body streamed wins.
+    if credentials_gone(tx, f).await? {
+        return Ok(PublishOutcome::Refused(Refusal::CredentialsGone));
+    }
     if !project_created {
         if let Some(scope) = f.token_project_id
             && scope != project_id
@@ -341,13 +378,20 @@ async fn publish_in(
                     id
                 }
                 None => {
-                    sqlx::query_scalar(
-                        "SELECT id FROM releases WHERE project_id = $1 AND canonical_version = $2",
+                    // A concurrent upload created it first: take its state as well as its id,
+                    // so a file never joins a quarantined or removed release as a published one.
+                    let r = sqlx::query(
+                        "SELECT id, removed_at, quarantined_at FROM releases WHERE project_id = $1 AND canonical_version = $2",
                     )
                     .bind(project_id)
                     .bind(f.canonical_version.clone())
                     .fetch_one(&mut **tx)
-                    .await?
+                    .await?;
+                    if r.try_get::<Option<i64>, _>(1)?.is_some() {
+                        return Ok(PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed));
+                    }
+                    quarantined = r.try_get::<Option<i64>, _>(2)?.is_some();
+                    r.try_get(0)?
                 }
             }
         }

@@ -489,3 +489,67 @@ async fn concurrent_uploads_race_safely_and_serials_have_no_gaps() {
         assert_eq!(db.verify_events().await.expect("verify"), None, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_freeze_or_revocation_during_the_upload_wins() {
+    for (name, db, _d) in backends().await {
+        let uid = user(&db, "carol").await;
+        let token_id = db
+            .create_token(
+                &NewToken {
+                    user_id: uid,
+                    name: "ci".into(),
+                    token_hash: "ef".repeat(32),
+                    project_id: None,
+                    expires_at: None,
+                    at: 5,
+                },
+                ev("token:create"),
+            )
+            .await
+            .expect("token");
+        let with_token = |filename: &str, content: &str| NewFile {
+            token_id: Some(token_id),
+            ..file("Streamed", uid, filename, content)
+        };
+        assert!(
+            published(
+                &db.publish_file(&with_token("streamed-1.0.tar.gz", "a"))
+                    .await
+                    .expect("publish")
+            ),
+            "{name}"
+        );
+        // The token is revoked while the next file streams in: refused, nothing written.
+        let mut tx = db.begin_account().await.expect("tx");
+        assert!(tx.revoke_token(uid, token_id, 6).await.expect("revoke"));
+        tx.commit(&[ev("token:revoke")], &[]).await.expect("commit");
+        let o = db
+            .publish_file(&with_token("streamed-1.0-py3-none-any.whl", "b"))
+            .await
+            .expect("publish");
+        assert_eq!(
+            o,
+            PublishOutcome::Refused(Refusal::CredentialsGone),
+            "{name}"
+        );
+        // A frozen account (no token in play, e.g. the CLI) is refused the same way.
+        let mut tx = db.begin_account().await.expect("tx");
+        tx.freeze_user(uid, "investigation", 7)
+            .await
+            .expect("freeze");
+        tx.commit(&[ev("account:freeze")], &[])
+            .await
+            .expect("commit");
+        let o = db
+            .publish_file(&file("Streamed", uid, "streamed-1.0-py2-none-any.whl", "c"))
+            .await
+            .expect("publish");
+        assert_eq!(
+            o,
+            PublishOutcome::Refused(Refusal::CredentialsGone),
+            "{name}"
+        );
+        assert_eq!(db.files_of(1).await.expect("files").len(), 1, "{name}");
+    }
+}
