@@ -226,8 +226,8 @@ def test_timeline_lists_actions_in_order_with_actors_text_and_json(server):
 
     text = admin(server, "timeline", "--user", "mallory").stdout.splitlines()
     actions = [ln.split("  ")[2] for ln in text]
-    assert actions == ["account:create", "token:create", "project:create", "file:upload", "file:upload",
-                       "admin:user:freeze"], text
+    assert actions == ["account:create", "token:create", "token:use", "project:create", "file:upload",
+                       "token:use", "file:upload", "admin:user:freeze"], text
     since = entries[-1]["time"]
     later = admin(server, "timeline", "--project", "tl-pkg", "--since", since).stdout.splitlines()
     assert later and all(ln.split("  ")[0].replace(" ", "T") >= since for ln in later)
@@ -235,7 +235,10 @@ def test_timeline_lists_actions_in_order_with_actors_text_and_json(server):
 
 
 def _tamper(server: srkit.Server, seq: int) -> None:
-    sql = f"UPDATE events SET details = '{{\"reason\":\"nothing happened\"}}' WHERE seq = {seq}"
+    _sql(server, f"UPDATE events SET details = '{{\"reason\":\"nothing happened\"}}' WHERE seq = {seq}")
+
+
+def _sql(server: srkit.Server, sql: str) -> None:
     if server.backend.database:
         srkit.pg_exec(server.backend.database, sql)
     else:
@@ -251,16 +254,28 @@ def test_log_verify_passes_and_names_the_first_tampered_entry(strongroom, backen
     srkit.ok_upload(server, token, srkit.make_wheel("lv-pkg", "1.0"))
     admin(server, "freeze", "alice", "--reason", "test")
     out = admin(server, "log", "verify").stdout
-    m = re.fullmatch(r"event log intact: (\d+) entries\n", out)
-    assert m and int(m.group(1)) >= 5, out
+    m = re.fullmatch(r"event log intact: (\d+) entries, head (\d+):([0-9a-f]{64})\n", out)
+    assert m and int(m.group(1)) >= 5 and m.group(2) == m.group(1), out
+    head = f"{m.group(2)}:{m.group(3)}"
+    out = admin(server, "log", "verify", "--expect-head", head).stdout
+    assert f"recorded head {m.group(2)} is present" in out, out
     freeze = json.loads(admin(server, "timeline", "--user", "alice", "--json").stdout)[-1]
     assert freeze["action"] == "admin:user:freeze"
     server.stop()
 
-    _tamper(server, freeze["seq"])
+    # Cutting entries off the end leaves a valid chain; only the recorded head shows it.
+    _sql(server, f"DELETE FROM events WHERE seq >= {freeze['seq']}")
+    assert admin(server, "log", "verify").returncode == 0
+    proc = admin(server, "log", "verify", "--expect-head", head, check=False)
+    assert proc.returncode == 1, proc.stdout
+    assert f"recorded head entry {m.group(2)} is gone" in proc.stdout, proc.stdout
+
+    # Changing any remaining entry breaks the chain at that entry.
+    victim = freeze["seq"] - 1
+    _tamper(server, victim)
     proc = admin(server, "log", "verify", check=False)
     assert proc.returncode == 1, proc.stdout
-    assert proc.stdout.strip() == f"event log BROKEN at entry {freeze['seq']}"
+    assert proc.stdout.strip() == f"event log BROKEN at entry {victim}"
 
 
 def test_admin_area_freezes_quarantines_and_verifies_through_the_web(server):

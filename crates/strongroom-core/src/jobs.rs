@@ -9,30 +9,54 @@ use crate::{CoreError, Services};
 pub struct JobReport {
     /// One line per thing done.
     pub lines: Vec<String>,
+    /// One line per job that failed (the others still ran).
+    pub failures: Vec<String>,
+}
+
+impl JobReport {
+    fn take(&mut self, job: &str, r: Result<Vec<String>, CoreError>) {
+        match r {
+            Ok(lines) => self.lines.extend(lines),
+            Err(e) => self.failures.push(format!("{job} failed: {e}")),
+        }
+    }
 }
 
 impl Services {
-    /// Run every periodic job once.
+    /// Run every periodic job once. The jobs are independent: one failing (a database hiccup
+    /// in the purge, an unreachable resolver) never keeps the others from running.
     pub async fn run_jobs(&self) -> Result<JobReport, CoreError> {
         let mut report = JobReport::default();
-        // Each area appends its job here (ownership, retention, domains).
-        report.lines.extend(self.ownership_jobs().await?);
-        report.lines.extend(self.purge_job().await?);
-        report.lines.extend(
-            self.domain_check_job()
-                .await
-                .unwrap_or_else(|e| vec![format!("domain check failed: {e}")]),
+        report.take(
+            "held role changes and invitations",
+            self.ownership_jobs().await,
         );
+        report.take("retention purge", self.purge_job().await);
+        report.take("email-domain check", self.domain_check_job().await);
         Ok(report)
     }
 
     /// Run the jobs every `interval_secs`, forever (from `serve`). Failures are logged and retried.
     pub async fn run_jobs_forever(self, interval_secs: u64) {
+        let mut logged_head = None;
         loop {
+            // The event log's head goes to the server's own log whenever it moves: an anchor
+            // outside the database for `strongroom admin log verify --expect-head`.
+            if let Ok(head) = self.log_head().await
+                && head != logged_head
+            {
+                if let Some(h) = &head {
+                    tracing::info!(head = %h, "event log head");
+                }
+                logged_head = head;
+            }
             match self.run_jobs().await {
                 Ok(r) => {
                     for l in &r.lines {
                         tracing::info!(job = %l, "periodic job");
+                    }
+                    for l in &r.failures {
+                        tracing::warn!(job = %l, "periodic job failed; retrying next round");
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "periodic jobs failed; retrying next round"),

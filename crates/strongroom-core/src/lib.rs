@@ -8,6 +8,7 @@ pub mod clock;
 pub mod deletion;
 pub mod domains;
 pub mod error;
+pub mod evidence;
 pub mod hold;
 pub mod index;
 pub mod jobs;

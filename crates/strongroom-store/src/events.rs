@@ -135,6 +135,26 @@ impl Db {
         Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// The newest entry's `(seq, hash)`: the anchor to keep outside the database, so that
+    /// cutting entries off the end of the log is detectable later.
+    pub async fn event_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let r = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match r {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    /// The hash of entry `seq`, if it exists.
+    pub async fn event_hash(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
     /// Recompute the chain; `Ok(None)` when intact, `Ok(Some(seq))` names the first broken entry.
     pub async fn verify_events(&self) -> Result<Option<i64>, StoreError> {
         let mut prev = GENESIS_HASH.to_owned();

@@ -157,8 +157,14 @@ pub(crate) enum AdminCommand {
 /// `strongroom admin log ...`
 #[derive(Subcommand, Debug)]
 pub(crate) enum LogCommand {
-    /// Check the whole hash chain; names the first broken entry.
-    Verify,
+    /// Check the whole hash chain; names the first broken entry. Prints the newest entry as
+    /// SEQ:HASH: keep it elsewhere and pass it back with --expect-head to prove later that
+    /// nothing was cut off the end.
+    Verify {
+        /// A head printed earlier (SEQ:HASH) that must still be in the log, unchanged.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
+    },
 }
 
 /// Run one admin command.
@@ -284,14 +290,46 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             println!("new projects {}", if on { "allowed" } else { "refused" });
         }
         AdminCommand::Log {
-            command: LogCommand::Verify,
-        } => match s.verify_log().await? {
-            Ok(n) => println!("event log intact: {n} entries"),
-            Err(seq) => {
-                println!("event log BROKEN at entry {seq}");
-                std::process::exit(1);
+            command: LogCommand::Verify { expect_head },
+        } => {
+            let expected = expect_head
+                .as_deref()
+                .map(str::parse::<strongroom_core::evidence::Head>)
+                .transpose()?;
+            match s.verify_log().await? {
+                Ok(n) => {
+                    let head = s.log_head().await?;
+                    match &head {
+                        Some(h) => println!("event log intact: {n} entries, head {h}"),
+                        None => println!("event log intact: {n} entries"),
+                    }
+                }
+                Err(seq) => {
+                    println!("event log BROKEN at entry {seq}");
+                    std::process::exit(1);
+                }
             }
-        },
+            if let Some(e) = expected {
+                use strongroom_core::evidence::HeadCheck;
+                match s.check_head(&e).await? {
+                    HeadCheck::Present => println!("recorded head {} is present", e.seq),
+                    HeadCheck::Missing => {
+                        println!(
+                            "event log BROKEN: recorded head entry {} is gone (entries were cut off the end)",
+                            e.seq
+                        );
+                        std::process::exit(1);
+                    }
+                    HeadCheck::Changed => {
+                        println!(
+                            "event log BROKEN at entry {}: it no longer has the recorded hash",
+                            e.seq
+                        );
+                        std::process::exit(1);
+                    }
+                }
+            }
+        }
         AdminCommand::Timeline {
             user,
             project,
@@ -327,11 +365,14 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         }
         AdminCommand::RunJobs => {
             let report = s.run_jobs().await?;
-            if report.lines.is_empty() {
+            if report.lines.is_empty() && report.failures.is_empty() {
                 println!("nothing to do");
             }
-            for l in report.lines {
+            for l in &report.lines {
                 println!("{l}");
+            }
+            if !report.failures.is_empty() {
+                anyhow::bail!("{}", report.failures.join("; "));
             }
         }
     }
