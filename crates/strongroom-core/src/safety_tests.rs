@@ -908,7 +908,12 @@ async fn failures_to_find_out_change_nothing_and_healthy_domains_wait_for_the_in
             .is_some()
     );
     let state = h.s.db.email_domain_states(max.id).await.expect("s");
-    assert!(state[0].domain_checked_at.is_none(), "retried next round");
+    assert_eq!(
+        state[0].domain_checked_at,
+        Some(h.s.now()),
+        "every attempt is recorded"
+    );
+    assert_eq!(state[0].domain_failures, 1, "retried later, with backoff");
 
     // Healthy: checked now, not due again until the interval passed.
     let healthy = Table::default();
@@ -923,7 +928,7 @@ async fn failures_to_find_out_change_nothing_and_healthy_domains_wait_for_the_in
     let due = |at: i64| {
         let db = h.s.db.clone();
         async move {
-            db.addresses_due_for_domain_check(at, 100)
+            db.addresses_due_for_domain_check(at, at, 100)
                 .await
                 .expect("due")
                 .len()

@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_ownership.sql"),
         postgres: include_str!("../migrations/postgres/0004_ownership.sql"),
     },
+    Migration {
+        version: 5,
+        name: "domain_retries",
+        sqlite: include_str!("../migrations/sqlite/0005_domain_retries.sql"),
+        postgres: include_str!("../migrations/postgres/0005_domain_retries.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

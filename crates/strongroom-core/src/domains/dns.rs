@@ -39,6 +39,8 @@ pub enum DnsError {
     Truncated,
     #[error("server failure (rcode {0})")]
     Rcode(u8),
+    #[error("the server does not resolve recursively (RA not set)")]
+    NoRecursion,
 }
 
 const CLASS_IN: u16 = 1;
@@ -179,9 +181,10 @@ impl<'a> Reader<'a> {
 
 /// Read the response to the query `id` for `name`/`qtype`.
 ///
-/// Errors for anything but a well-formed answer to exactly that question: another id, not a
-/// response, another question, truncation without a usable answer, or an rcode other than
-/// NOERROR and NXDOMAIN (SERVFAIL, REFUSED, ... say nothing about the domain).
+/// Errors for anything but a well-formed recursive answer to exactly that question: another id,
+/// not a response, another question, recursion not available, truncation without a usable
+/// answer, or an rcode other than NOERROR and NXDOMAIN (SERVFAIL, REFUSED, ... say nothing about
+/// the domain).
 pub fn parse_response(
     buf: &[u8],
     id: u16,
@@ -215,6 +218,11 @@ pub fn parse_response(
     let wanted = name.trim_end_matches('.').to_ascii_lowercase();
     if qname != wanted || qt != qtype as u16 || qc != CLASS_IN {
         return Err(DnsError::Malformed("answer to another question"));
+    }
+    // A server that does not recurse for us (an authoritative server, a resolver refusing us
+    // with an empty NOERROR referral) answers "no records" for every name: not an answer.
+    if flags & 0x0080 == 0 {
+        return Err(DnsError::NoRecursion);
     }
     match rcode {
         0 => {}
@@ -430,6 +438,31 @@ mod tests {
                 count: 0,
                 null_mx: false
             })
+        );
+    }
+
+    #[test]
+    fn an_answer_without_recursion_is_not_an_answer() {
+        // An authoritative-only server's referral: NOERROR, no answers, RA clear. Taken as "no
+        // records" it would unverify every address; it is an error instead.
+        let mut referral = NXDOMAIN.to_vec();
+        referral[2] = 0x81;
+        referral[3] = 0x00;
+        assert_eq!(
+            parse_response(&referral, 7, "gone.example", QType::A),
+            Err(DnsError::NoRecursion)
+        );
+        let mut nx = NXDOMAIN.to_vec();
+        nx[3] = 0x03;
+        assert_eq!(
+            parse_response(&nx, 7, "gone.example", QType::A),
+            Err(DnsError::NoRecursion)
+        );
+        let mut mx = MX_ANSWER.to_vec();
+        mx[3] = 0x00;
+        assert_eq!(
+            parse_response(&mx, 0x1a2b, "example.org", QType::Mx),
+            Err(DnsError::NoRecursion)
         );
     }
 

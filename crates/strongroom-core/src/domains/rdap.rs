@@ -1,6 +1,7 @@
-//! RDAP (RFC 9083) domain lookups: `{base}domain/{name}` over HTTP(S), redirects followed (rdap.org
-//! redirects to the registry), and the parts of the answer the domain check reads: the
-//! registration, re-registration, expiration and last-changed events, and the status values.
+//! RDAP (RFC 9083) domain lookups: `{base}domain/{name}` over HTTP(S), redirects followed to HTTPS
+//! only (rdap.org redirects to the registry), bodies capped at 1 MiB, every request timed out, and
+//! the parts of the answer the domain check reads: the registration, re-registration, expiration
+//! and last-changed events, and the status values.
 
 use std::time::Duration;
 
@@ -100,27 +101,92 @@ pub fn parse_domain(body: &[u8]) -> Result<RdapInfo, String> {
     Ok(info)
 }
 
-/// An HTTP client for RDAP: 10 s per request, redirects followed (at most 5).
-pub fn client() -> Result<reqwest::Client, String> {
+/// The largest RDAP document read (registries answer a few KiB).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Redirects followed per request (rdap.org → the registry, maybe once more).
+const MAX_REDIRECTS: usize = 5;
+
+/// Whether a redirect to `to` may be followed: to HTTPS, or back to the configured base's own
+/// scheme, host and port (a plain-HTTP base on a test or internal server). Never elsewhere over
+/// plain HTTP, never to another scheme.
+pub fn redirect_allowed(base: &str, to: &reqwest::Url) -> bool {
+    if to.scheme() == "https" {
+        return true;
+    }
+    reqwest::Url::parse(base).is_ok_and(|b| {
+        b.scheme() == to.scheme()
+            && b.host_str() == to.host_str()
+            && b.port_or_known_default() == to.port_or_known_default()
+    })
+}
+
+/// An HTTP client for RDAP at `base`: 5 s to connect, 10 s per request in all (redirects and
+/// the body included), at most 5 redirects, each one [`redirect_allowed`].
+pub fn client(base: &str) -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let base = base.to_owned();
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if redirect_allowed(&base, attempt.url()) {
+            attempt.follow()
+        } else {
+            let to = attempt.url().to_string();
+            attempt.error(format!("redirect to {to} refused (not HTTPS)"))
+        }
+    });
     reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(policy)
         .user_agent(concat!("strongroom/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("no HTTP client: {e}"))
 }
 
+/// The names to ask the registry about, most specific first: the registrable domain is at most
+/// the last three labels (`example.co.uk`) and at least the last two; never a bare TLD.
+pub fn candidates(domain: &str) -> Vec<String> {
+    let name = domain.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(2);
+    if labels.len() >= 3 {
+        out.push(labels[labels.len() - 3..].join("."));
+    }
+    out.push(labels[labels.len() - 2..].join("."));
+    out
+}
+
+/// Read a response body, refusing one larger than `max` bytes (announced or actual).
+async fn read_capped(mut r: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    if r.content_length()
+        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+    {
+        return Err(format!("response larger than {max} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = r.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("response larger than {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Look `domain` up at `base` (`https://rdap.org/`). A 404 retries with the parent domain (an
-/// address at `mail.example.co.uk` is registered as `example.co.uk`), down to two labels.
+/// address at `mail.example.co.uk` is registered as `example.co.uk`), down to two labels: see
+/// [`candidates`]. A document for another domain than the one asked is an error, not an answer.
 pub async fn lookup(client: &reqwest::Client, base: &str, domain: &str) -> RdapOutcome {
     let base = if base.ends_with('/') {
         base.to_owned()
     } else {
         format!("{base}/")
     };
-    let mut name = domain.trim_end_matches('.').to_ascii_lowercase();
-    loop {
+    for name in candidates(domain) {
         let url = format!("{base}domain/{name}");
         let resp = client
             .get(&url)
@@ -130,31 +196,40 @@ pub async fn lookup(client: &reqwest::Client, base: &str, domain: &str) -> RdapO
             )
             .send()
             .await;
-        match resp {
+        let r = match resp {
             Err(e) => return RdapOutcome::Error(format!("{url}: {e}")),
-            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => match name.split_once('.') {
-                Some((_, parent)) if parent.contains('.') => name = parent.to_owned(),
-                _ => return RdapOutcome::NotFound,
-            },
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => continue,
             Ok(r) if !r.status().is_success() => {
                 return RdapOutcome::Error(format!("{url}: HTTP {}", r.status()));
             }
-            Ok(r) => {
-                return match r.bytes().await {
-                    Err(e) => RdapOutcome::Error(format!("{url}: {e}")),
-                    Ok(body) => match parse_domain(&body) {
-                        Ok(mut info) => {
-                            if info.domain.is_empty() {
-                                info.domain = name;
-                            }
-                            RdapOutcome::Found(info)
-                        }
-                        Err(e) => RdapOutcome::Error(format!("{url}: {e}")),
-                    },
-                };
-            }
-        }
+            Ok(r) => r,
+        };
+        let body = match read_capped(r, MAX_BODY).await {
+            Ok(b) => b,
+            Err(e) => return RdapOutcome::Error(format!("{url}: {e}")),
+        };
+        return match parse_domain(&body) {
+            Ok(info) => answer_for(info, &name).map_or_else(
+                |e| RdapOutcome::Error(format!("{url}: {e}")),
+                RdapOutcome::Found,
+            ),
+            Err(e) => RdapOutcome::Error(format!("{url}: {e}")),
+        };
     }
+    RdapOutcome::NotFound
+}
+
+/// The document as the answer for `asked`: its `ldhName` (when given) must name that domain.
+pub fn answer_for(mut info: RdapInfo, asked: &str) -> Result<RdapInfo, String> {
+    if info.domain.is_empty() {
+        info.domain = asked.to_owned();
+    } else if info.domain != asked {
+        return Err(format!(
+            "the registry answered for {} instead of {asked}",
+            info.domain
+        ));
+    }
+    Ok(info)
 }
 
 #[cfg(test)]
@@ -187,6 +262,175 @@ mod tests {
             i.statuses,
             vec!["client delete prohibited", "redemption period"]
         );
+    }
+
+    #[test]
+    fn climbs_to_the_registrable_domain_never_to_a_tld() {
+        assert_eq!(
+            candidates("a.b.mail.Example.co.uk."),
+            vec!["example.co.uk", "co.uk"]
+        );
+        assert_eq!(
+            candidates("mail.example.org"),
+            vec!["mail.example.org", "example.org"]
+        );
+        assert_eq!(candidates("example.org"), vec!["example.org"]);
+        assert!(candidates("org").is_empty());
+        assert!(candidates("a..org").is_empty());
+        assert!(candidates("").is_empty());
+    }
+
+    #[test]
+    fn redirects_go_to_https_or_back_to_the_base() {
+        let u = |s: &str| reqwest::Url::parse(s).expect("url");
+        let base = "https://rdap.org/";
+        assert!(redirect_allowed(
+            base,
+            &u("https://rdap.verisign.com/com/v1/domain/x.com")
+        ));
+        assert!(!redirect_allowed(
+            base,
+            &u("http://rdap.verisign.com/domain/x.com")
+        ));
+        assert!(!redirect_allowed(base, &u("ftp://rdap.org/domain/x.com")));
+        let local = "http://127.0.0.1:8080/";
+        assert!(redirect_allowed(
+            local,
+            &u("http://127.0.0.1:8080/other/domain/x.test")
+        ));
+        assert!(!redirect_allowed(
+            local,
+            &u("http://127.0.0.1:8081/domain/x.test")
+        ));
+        assert!(!redirect_allowed(
+            local,
+            &u("http://169.254.169.254/latest/meta-data")
+        ));
+    }
+
+    #[test]
+    fn a_document_for_another_domain_is_no_answer() {
+        let doc = |name: &str| RdapInfo {
+            domain: name.into(),
+            ..RdapInfo::default()
+        };
+        assert_eq!(
+            answer_for(doc("example.org"), "example.org").map(|i| i.domain),
+            Ok("example.org".into())
+        );
+        assert_eq!(
+            answer_for(doc(""), "example.org").map(|i| i.domain),
+            Ok("example.org".into())
+        );
+        assert!(answer_for(doc("attacker.example"), "example.org").is_err());
+    }
+
+    /// A one-connection-at-a-time HTTP server on loopback: `route(path)` gives the raw response.
+    async fn serve(
+        route: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}/", listener.local_addr().expect("addr"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                log.lock().expect("lock").push(path.clone());
+                let _ = sock.write_all(&route(&path)).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        (base, seen)
+    }
+
+    fn http(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[tokio::test]
+    async fn lookups_climb_on_404_stop_at_two_labels_and_refuse_bad_answers() {
+        let (base, seen) = serve(|path| match path {
+            "/domain/example.org" => http(
+                "200 OK",
+                "Content-Type: application/rdap+json\r\n",
+                br#"{"objectClassName":"domain","ldhName":"example.org","status":["active"]}"#,
+            ),
+            "/domain/moved.org" => {
+                http("302 Found", "Location: /registry/domain/moved.org\r\n", b"")
+            }
+            "/registry/domain/moved.org" => http(
+                "200 OK",
+                "",
+                br#"{"objectClassName":"domain","ldhName":"MOVED.ORG."}"#,
+            ),
+            "/domain/leak.org" => http(
+                "302 Found",
+                "Location: http://192.0.2.1:9/domain/leak.org\r\n",
+                b"",
+            ),
+            "/domain/big.org" => {
+                let mut body = br#"{"objectClassName":"domain","ldhName":"big.org","x":""#.to_vec();
+                body.extend(std::iter::repeat_n(b'x', MAX_BODY));
+                body.extend_from_slice(br#""}"#);
+                http("200 OK", "", &body)
+            }
+            "/domain/other.org" => http(
+                "200 OK",
+                "",
+                br#"{"objectClassName":"domain","ldhName":"evil.org"}"#,
+            ),
+            _ => http("404 Not Found", "", br#"{"errorCode":404}"#),
+        })
+        .await;
+        let c = client(&base).expect("client");
+        match lookup(&c, &base, "a.b.mail.example.org").await {
+            RdapOutcome::Found(i) => assert_eq!(i.domain, "example.org"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            vec!["/domain/mail.example.org", "/domain/example.org"],
+            "at most the last three labels, then two"
+        );
+        seen.lock().expect("lock").clear();
+        assert_eq!(
+            lookup(&c, &base, "x.unknown.test").await,
+            RdapOutcome::NotFound
+        );
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            vec!["/domain/x.unknown.test", "/domain/unknown.test"],
+            "never the bare TLD"
+        );
+        // A redirect back to the base's own origin is followed; elsewhere over plain HTTP it is
+        // not; an oversized body and a document about another domain are no answer.
+        match lookup(&c, &base, "moved.org").await {
+            RdapOutcome::Found(i) => assert_eq!(i.domain, "moved.org"),
+            other => panic!("{other:?}"),
+        }
+        for (d, why) in [
+            ("leak.org", "redirect"),
+            ("big.org", "larger than"),
+            ("other.org", "instead of"),
+        ] {
+            match lookup(&c, &base, d).await {
+                RdapOutcome::Error(e) => assert!(e.contains(why), "{d}: {e}"),
+                other => panic!("{d}: {other:?}"),
+            }
+        }
     }
 
     #[test]

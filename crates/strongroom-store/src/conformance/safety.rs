@@ -303,7 +303,7 @@ async fn domain_checks_pick_due_addresses_and_unverify_only_what_they_saw() {
         let dan = user(&db, "dan", T0 - 10 * DAY).await;
         let erin = user(&db, "erin", T0).await;
         let due = db
-            .addresses_due_for_domain_check(T0 - DAY, 100)
+            .addresses_due_for_domain_check(T0 - DAY, T0, 100)
             .await
             .expect("due");
         assert_eq!(
@@ -317,13 +317,13 @@ async fn domain_checks_pick_due_addresses_and_unverify_only_what_they_saw() {
             .await
             .expect("mark");
         assert!(
-            db.addresses_due_for_domain_check(T0 - DAY, 100)
+            db.addresses_due_for_domain_check(T0 - DAY, T0, 100)
                 .await
                 .expect("due")
                 .is_empty()
         );
         let all = db
-            .addresses_due_for_domain_check(i64::MAX, 100)
+            .addresses_due_for_domain_check(i64::MAX, i64::MAX, 100)
             .await
             .expect("due");
         assert_eq!(all.len(), 2, "{name}");
@@ -359,9 +359,109 @@ async fn domain_checks_pick_due_addresses_and_unverify_only_what_they_saw() {
         assert_eq!(st[0].unverified_at, Some(T0 + 1));
         // Unverified addresses are not checked any more.
         let all = db
-            .addresses_due_for_domain_check(i64::MAX, 100)
+            .addresses_due_for_domain_check(i64::MAX, i64::MAX, 100)
             .await
             .expect("due");
         assert_eq!(all.len(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn every_domain_attempt_is_recorded_and_retries_wait_their_turn() {
+    const MIN: i64 = 60_000_000;
+    for (name, db, _dir) in backends().await {
+        let hung = user(&db, "hung", T0 - 10 * DAY).await;
+        let fine = user(&db, "fine", T0 - 9 * DAY).await;
+        let due = db
+            .addresses_due_for_domain_check(T0 - DAY, T0, 100)
+            .await
+            .expect("due");
+        assert_eq!(due.len(), 2, "{name}");
+        // Least recently attempted first.
+        assert_eq!(due[0].user_id, hung, "{name}");
+        assert_eq!((due[0].failures, due[0].suspect_at), (0, None));
+        let h = due[0].clone();
+        // No answer: attempted now, retried in an hour, not after the interval.
+        db.record_domain_attempt(h.email_id, h.verified_at, T0, T0 + 60 * MIN, 1, None)
+            .await
+            .expect("attempt");
+        let due = db
+            .addresses_due_for_domain_check(T0 - DAY, T0, 100)
+            .await
+            .expect("due");
+        assert_eq!(
+            due.iter().map(|a| a.user_id).collect::<Vec<_>>(),
+            vec![fine],
+            "{name}: the hung address waits for its retry, the other one is not starved"
+        );
+        let due = db
+            .addresses_due_for_domain_check(T0 + 60 * MIN - DAY, T0 + 60 * MIN, 100)
+            .await
+            .expect("due");
+        // Both due an hour later; the one attempted long ago comes first.
+        assert_eq!(
+            due.iter().map(|a| a.user_id).collect::<Vec<_>>(),
+            vec![fine, hung],
+            "{name}"
+        );
+        assert_eq!(due[1].failures, 1);
+        // A bad sighting to confirm later.
+        db.record_domain_attempt(
+            h.email_id,
+            h.verified_at,
+            T0 + 60 * MIN,
+            T0 + 70 * MIN,
+            0,
+            Some((T0 + 60 * MIN, "unresolvable: NXDOMAIN")),
+        )
+        .await
+        .expect("attempt");
+        let a = db
+            .addresses_due_for_domain_check(i64::MAX, i64::MAX, 100)
+            .await
+            .expect("due")
+            .into_iter()
+            .find(|a| a.user_id == hung)
+            .expect("hung");
+        assert_eq!(a.suspect_at, Some(T0 + 60 * MIN), "{name}");
+        assert_eq!(a.suspect_reason.as_deref(), Some("unresolvable: NXDOMAIN"));
+        let st = &db.email_domain_states(hung).await.expect("s")[0];
+        assert_eq!(
+            (
+                st.domain_checked_at,
+                st.domain_retry_at,
+                st.domain_suspect_at
+            ),
+            (
+                Some(T0 + 60 * MIN),
+                Some(T0 + 70 * MIN),
+                Some(T0 + 60 * MIN)
+            )
+        );
+        // An attempt recorded against an older verification changes nothing.
+        db.record_domain_attempt(h.email_id, h.verified_at - 1, T0, T0, 9, None)
+            .await
+            .expect("attempt");
+        assert_eq!(
+            db.email_domain_states(hung).await.expect("s")[0].domain_failures,
+            0
+        );
+        // A healthy answer clears retry, failures and suspicion.
+        db.mark_domain_checked(&[h.email_id], T0 + 70 * MIN)
+            .await
+            .expect("mark");
+        let st = &db.email_domain_states(hung).await.expect("s")[0];
+        assert_eq!(
+            (st.domain_retry_at, st.domain_failures, st.domain_suspect_at),
+            (None, 0, None),
+            "{name}"
+        );
+        assert!(
+            db.addresses_due_for_domain_check(T0 + 70 * MIN - DAY, T0 + 70 * MIN, 100)
+                .await
+                .expect("due")
+                .iter()
+                .all(|a| a.user_id != hung)
+        );
     }
 }
