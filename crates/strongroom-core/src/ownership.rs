@@ -110,25 +110,122 @@ async fn owners_and(
     Ok(dedup(to))
 }
 
+/// `base` with the fields of `extra` added (both JSON objects).
+fn merged(mut base: serde_json::Value, mut extra: serde_json::Value) -> serde_json::Value {
+    if let (Some(d), Some(x)) = (base.as_object_mut(), extra.as_object_mut()) {
+        d.append(x);
+    }
+    base
+}
+
+/// Whom a role event is about: the account and the role in question.
+#[derive(Debug, Clone, Copy)]
+struct Member<'a> {
+    id: i64,
+    name: &'a str,
+    role: &'a str,
+}
+
+impl<'a> Member<'a> {
+    /// An account and a role.
+    fn user(u: &'a User, role: &'a str) -> Self {
+        Member {
+            id: u.id,
+            name: &u.username,
+            role,
+        }
+    }
+
+    /// A member with the role it holds.
+    fn holding(r: &'a Role) -> Self {
+        Member {
+            id: r.user_id,
+            name: &r.username,
+            role: &r.role,
+        }
+    }
+
+    /// An invitation's invitee with the role offered.
+    fn invitee(i: &'a Invitation) -> Self {
+        Member {
+            id: i.invitee_id,
+            name: &i.invitee_name,
+            role: &i.role,
+        }
+    }
+
+    /// The Owner a held change is about.
+    fn change_target(c: &'a RoleChange) -> Self {
+        Member {
+            id: c.target_id,
+            name: &c.target_name,
+            role: OWNER,
+        }
+    }
+}
+
+/// Who acts for the periodic job and for what follows from another change.
+fn system_actor() -> Actor {
+    Actor {
+        id: None,
+        name: "system".into(),
+    }
+}
+
+/// How many Owners the project has, read in `tx` (role lock held).
+async fn owner_count(tx: &mut AccountTx, project_id: i64) -> Result<usize, CoreError> {
+    Ok(tx
+        .project_roles(project_id)
+        .await?
+        .iter()
+        .filter(|r| r.role == OWNER)
+        .count())
+}
+
+/// Take the role lock of the project a held change is on, and read the project.
+async fn lock_change_project(tx: &mut AccountTx, c: &RoleChange) -> Result<Project, CoreError> {
+    tx.lock_project_roles(c.project_id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound("No such project.".into()))
+}
+
+/// End a held change as `status`; refused when it was settled meanwhile (one outcome only).
+async fn end_pending_change(
+    tx: &mut AccountTx,
+    c: &RoleChange,
+    status: &str,
+    at: i64,
+    by: &str,
+) -> Result<(), CoreError> {
+    if !tx.end_role_change(c.id, status, at, by).await? {
+        return Err(CoreError::Invalid(format!(
+            "This change is no longer pending (it was {}).",
+            c.status
+        )));
+    }
+    Ok(())
+}
+
 impl Services {
     /// A project event with the role details every role event carries.
-    #[allow(clippy::too_many_arguments)]
     fn role_event(
         &self,
         actor: &Actor,
         action: &str,
         p: &Project,
         meta: &RequestMeta,
-        user_id: i64,
-        user: &str,
-        role: &str,
-        mut extra: serde_json::Value,
+        about: Member<'_>,
+        extra: serde_json::Value,
     ) -> NewEvent {
-        let mut details = serde_json::json!({"user_id": user_id, "user": user, "role": role});
-        if let (Some(d), Some(x)) = (details.as_object_mut(), extra.as_object_mut()) {
-            d.append(x);
-        }
-        self.event(actor, action, project_subject(p), meta, details)
+        let details =
+            serde_json::json!({"user_id": about.id, "user": about.name, "role": about.role});
+        self.event(
+            actor,
+            action,
+            project_subject(p),
+            meta,
+            merged(details, extra),
+        )
     }
 
     /// The project by name; removed projects do not exist.
@@ -287,9 +384,7 @@ impl Services {
                 "role:invite:expire",
                 &p,
                 meta,
-                target.id,
-                &target.username,
-                &old.role,
+                Member::user(&target, &old.role),
                 serde_json::json!({"invitation_id": old.id}),
             ));
         }
@@ -309,9 +404,7 @@ impl Services {
             "role:invite",
             &p,
             meta,
-            target.id,
-            &target.username,
-            role,
+            Member::user(&target, role),
             serde_json::json!({"invitation_id": id, "expires_at": expires_at}),
         ));
         let link = format!("{}/manage/account/invitations/", self.settings.link_base());
@@ -396,9 +489,7 @@ impl Services {
                     "role:invite:expire",
                     &p,
                     meta,
-                    user.id,
-                    &user.username,
-                    &inv.role,
+                    Member::user(user, &inv.role),
                     serde_json::json!({"invitation_id": inv.id}),
                 );
                 tx.commit(&[ev], &[]).await?;
@@ -427,10 +518,9 @@ impl Services {
                     "role:invite:void",
                     &p,
                     meta,
-                    user.id,
-                    &user.username,
-                    &inv.role,
-                    serde_json::json!({"invitation_id": inv.id, "why": "inviter frozen, deleted or no longer an Owner"}),
+                    Member::user(user, &inv.role),
+                    serde_json::json!({"invitation_id": inv.id,
+                        "why": "inviter frozen, deleted or no longer an Owner"}),
                 );
                 tx.commit(&[ev], &[]).await?;
             }
@@ -474,9 +564,7 @@ impl Services {
                 "role:invite:accept",
                 &p,
                 meta,
-                user.id,
-                &user.username,
-                &inv.role,
+                Member::user(user, &inv.role),
                 serde_json::json!({"invitation_id": inv.id, "inviter": inv.inviter_name}),
             ),
             self.role_event(
@@ -484,10 +572,9 @@ impl Services {
                 "role:add",
                 &p,
                 meta,
-                user.id,
-                &user.username,
-                &inv.role,
-                serde_json::json!({"via": "invitation", "invitation_id": inv.id, "granted_by": inv.inviter_name}),
+                Member::user(user, &inv.role),
+                serde_json::json!({"via": "invitation", "invitation_id": inv.id,
+                    "granted_by": inv.inviter_name}),
             ),
         ];
         let to = owners_and(&mut tx, p.id, &[user.id]).await?;
@@ -521,9 +608,7 @@ impl Services {
             "role:invite:decline",
             &p,
             meta,
-            user.id,
-            &user.username,
-            &inv.role,
+            Member::user(user, &inv.role),
             serde_json::json!({"invitation_id": inv.id}),
         );
         let mails = notice(
@@ -563,9 +648,7 @@ impl Services {
             "role:invite:revoke",
             &p,
             meta,
-            inv.invitee_id,
-            &inv.invitee_name,
-            &inv.role,
+            Member::invitee(&inv),
             serde_json::json!({"invitation_id": inv.id}),
         );
         let mails = notice(
@@ -662,12 +745,7 @@ impl Services {
         } else if target.role == OWNER && !self_change {
             self.check_hold(actor, HeldAction::RemoveOwner)?;
         }
-        let owners = tx
-            .project_roles(p.id)
-            .await?
-            .iter()
-            .filter(|r| r.role == OWNER)
-            .count();
+        let owners = owner_count(&mut tx, p.id).await?;
         if target.role == OWNER && owners <= 1 {
             return Err(last_owner(&target.username, &p.name));
         }
@@ -721,9 +799,7 @@ impl Services {
                 "role:change:pending",
                 &p,
                 meta,
-                target.user_id,
-                &target.username,
-                &target.role,
+                Member::holding(&target),
                 serde_json::json!({"change_id": change_id, "kind": kind, "to": new_role,
                     "effective_at": effective_at}),
             );
@@ -826,9 +902,7 @@ impl Services {
                     "role:remove",
                     p,
                     meta,
-                    target.user_id,
-                    &target.username,
-                    &target.role,
+                    Member::holding(target),
                     serde_json::json!({"reason": reason}),
                 ));
                 (
@@ -845,9 +919,10 @@ impl Services {
                     "role:change",
                     p,
                     meta,
-                    target.user_id,
-                    &target.username,
-                    r,
+                    Member {
+                        role: r,
+                        ..Member::holding(target)
+                    },
                     serde_json::json!({"from": target.role, "to": r}),
                 ));
                 (
@@ -882,19 +957,14 @@ impl Services {
         events: &mut Vec<NewEvent>,
     ) -> Result<(), CoreError> {
         let now = self.now();
-        let system = Actor {
-            id: None,
-            name: "system".into(),
-        };
+        let system = system_actor();
         for inv in tx.void_invitations_from(p.id, target.user_id, now).await? {
             events.push(self.role_event(
                 &system,
                 "role:invite:void",
                 p,
                 meta,
-                inv.invitee_id,
-                &inv.invitee_name,
-                &inv.role,
+                Member::invitee(&inv),
                 serde_json::json!({"invitation_id": inv.id, "inviter": target.username,
                     "reason": "the inviter is no longer an Owner"}),
             ));
@@ -906,9 +976,7 @@ impl Services {
                     "role:change:cancel",
                     p,
                     meta,
-                    c.target_id,
-                    &c.target_name,
-                    OWNER,
+                    Member::change_target(&c),
                     serde_json::json!({"change_id": c.id,
                         "reason": "the Owner who asked for it is no longer an Owner"}),
                 ));
@@ -931,23 +999,13 @@ impl Services {
             .await?
             .filter(|c| c.project_id == p.id)
             .ok_or_else(|| CoreError::NotFound("No such pending change.".into()))?;
-        if !tx
-            .end_role_change(c.id, "cancelled", self.now(), &actor.username)
-            .await?
-        {
-            return Err(CoreError::Invalid(format!(
-                "This change is no longer pending (it was {}).",
-                c.status
-            )));
-        }
+        end_pending_change(&mut tx, &c, "cancelled", self.now(), &actor.username).await?;
         let ev = self.role_event(
             &Actor::user(actor),
             "role:change:cancel",
             &p,
             meta,
-            c.target_id,
-            &c.target_name,
-            OWNER,
+            Member::change_target(&c),
             serde_json::json!({"change_id": c.id}),
         );
         let mails = notice(
@@ -1006,29 +1064,16 @@ impl Services {
             .role_change(view.change.id)
             .await?
             .ok_or_else(|| CoreError::Internal("role change vanished".into()))?;
-        let p = tx
-            .lock_project_roles(c.project_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("No such project.".into()))?;
+        let p = lock_change_project(&mut tx, &c).await?;
         let now = self.now();
-        if !tx
-            .end_role_change(c.id, "vetoed", now, &target.username)
-            .await?
-        {
-            return Err(CoreError::Invalid(format!(
-                "This change is no longer pending (it was {}).",
-                c.status
-            )));
-        }
+        end_pending_change(&mut tx, &c, "vetoed", now, &target.username).await?;
         let who = Actor::user(&target);
         let mut events = vec![self.role_event(
             &who,
             "role:change:veto",
             &p,
             meta,
-            c.target_id,
-            &c.target_name,
-            OWNER,
+            Member::change_target(&c),
             serde_json::json!({"change_id": c.id, "kind": c.kind, "by_owner": c.actor_name,
                 "freeze": freeze_actor}),
         )];
@@ -1136,10 +1181,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<RoleChange, CoreError> {
         let mut tx = self.db.begin_account().await?;
-        let p = tx
-            .lock_project_roles(c.project_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("No such project.".into()))?;
+        let p = lock_change_project(&mut tx, c).await?;
         let c = tx
             .role_change(c.id)
             .await?
@@ -1156,12 +1198,7 @@ impl Services {
         let asker_ok = asker.is_some_and(|r| r.role == OWNER)
             && asker_user.is_some_and(|u| u.frozen_at.is_none() && u.deleted_at.is_none());
         let target = tx.role_in(p.id, c.target_id).await?;
-        let owners = tx
-            .project_roles(p.id)
-            .await?
-            .iter()
-            .filter(|r| r.role == OWNER)
-            .count();
+        let owners = owner_count(&mut tx, p.id).await?;
         let mut events = Vec::new();
         let mut mails = Vec::new();
         let why_not = if p.status != "active" {
@@ -1184,9 +1221,7 @@ impl Services {
                 "role:change:cancel",
                 &p,
                 meta,
-                c.target_id,
-                &c.target_name,
-                OWNER,
+                Member::change_target(&c),
                 serde_json::json!({"change_id": c.id, "reason": why}),
             ));
             mails.extend(notice(
@@ -1209,19 +1244,16 @@ impl Services {
         } else {
             "role:change:apply"
         };
-        let mut details = serde_json::json!({"change_id": c.id, "kind": c.kind,
-            "asked_by": c.actor_name});
-        if let (Some(d), Some(x)) = (details.as_object_mut(), extra.clone().as_object_mut()) {
-            d.append(x);
-        }
+        let details = merged(
+            serde_json::json!({"change_id": c.id, "kind": c.kind, "asked_by": c.actor_name}),
+            extra,
+        );
         events.push(self.role_event(
             actor,
             action,
             &p,
             meta,
-            c.target_id,
-            &c.target_name,
-            OWNER,
+            Member::change_target(&c),
             details.clone(),
         ));
         if status == "approved" {
@@ -1262,10 +1294,7 @@ impl Services {
     pub async fn ownership_jobs(&self) -> Result<Vec<String>, CoreError> {
         let mut lines = Vec::new();
         let now = self.now();
-        let system = Actor {
-            id: None,
-            name: "system".into(),
-        };
+        let system = system_actor();
         let meta = RequestMeta::default();
         for inv in self.db.overdue_invitations(now).await? {
             let mut tx = self.db.begin_account().await?;
@@ -1280,9 +1309,7 @@ impl Services {
                 "role:invite:expire",
                 &p,
                 &meta,
-                inv.invitee_id,
-                &inv.invitee_name,
-                &inv.role,
+                Member::invitee(&inv),
                 serde_json::json!({"invitation_id": inv.id}),
             );
             tx.commit(&[ev], &[]).await?;
