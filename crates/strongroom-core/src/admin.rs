@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use strongroom_store::NewMail;
 use strongroom_store::admin::AdminTx;
 use strongroom_store::model::User;
 use strongroom_store::site_flags::{NO_NEW_PROJECTS, READ_ONLY};
@@ -174,15 +175,16 @@ impl Services {
         let now = self.now();
         let mut tx = self.db.begin_admin().await?;
         let sessions = tx.freeze_user(user.id, reason, &actor.name, now).await?;
-        let to = notice_recipients(&tx.emails(user.id).await?);
-        let mails = notice(
-            &to,
+        let mails = account_notice(
+            &mut tx,
+            &user,
             "Your account has been frozen",
             &format!(
                 "The index administrators froze the account {}: its sessions were ended, and its API tokens and logins are refused until it is unfrozen. Contact the index administrators.",
                 user.username
             ),
-        );
+        )
+        .await?;
         let ev = self.event(
             actor,
             "admin:user:freeze",
@@ -211,15 +213,16 @@ impl Services {
                 user.username
             )));
         }
-        let to = notice_recipients(&tx.emails(user.id).await?);
-        let mails = notice(
-            &to,
+        let mails = account_notice(
+            &mut tx,
+            &user,
             "Your account has been unfrozen",
             &format!(
                 "The index administrators unfroze the account {}: you can log in again.",
                 user.username
             ),
-        );
+        )
+        .await?;
         let ev = self.event(
             actor,
             "admin:user:unfreeze",
@@ -300,15 +303,16 @@ impl Services {
             ));
             out.roles.push((p.name, role));
         }
-        let to = notice_recipients(&tx.emails(user.id).await?);
-        let mails = notice(
-            &to,
+        let mails = account_notice(
+            &mut tx,
+            &user,
             "Your account has been restored",
             &format!(
                 "The index administrators restored the account {}. Its password must be reset before you can log in: use \"Forgot password\" on the login page.",
                 user.username
             ),
-        );
+        )
+        .await?;
         tx.commit(&evs, &mails).await?;
         Ok(out)
     }
@@ -371,6 +375,20 @@ pub(crate) fn user_subject(u: &User) -> Subject<'_> {
         id: Some(u.id),
         name: Some(&u.username),
     }
+}
+
+/// Mails to the account's own addresses (freeze, unfreeze, restore).
+async fn account_notice(
+    tx: &mut AdminTx,
+    user: &User,
+    subject: &str,
+    body: &str,
+) -> Result<Vec<NewMail>, CoreError> {
+    Ok(notice(
+        &notice_recipients(&tx.emails(user.id).await?),
+        subject,
+        body,
+    ))
 }
 
 /// Open an intervention (helper for the sibling modules).
