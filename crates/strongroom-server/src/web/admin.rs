@@ -9,14 +9,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
-use minijinja::context;
+use minijinja::{Value, context};
 use serde::Deserialize;
 use strongroom_core::admin::{Authority, SiteSwitch};
 use strongroom_core::timeline::{TimelineOf, parse_time};
 use strongroom_core::{Actor, CoreError};
 
 use super::errors::WebError;
-use super::session::Viewer;
+use super::signed_in::field;
 use super::{Meta, PageCx, csrf, read, see_other, session};
 use crate::state::AppState;
 
@@ -28,23 +28,32 @@ async fn admin_cx(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebEr
     }
 }
 
-/// An admin's form POST: 404 for anyone else, then the CSRF check.
+/// An admin's form POST: 404 for anyone else, then the CSRF check; the admin as the actor.
 async fn admin_post(
     state: &AppState,
     headers: &HeaderMap,
-    token: Option<&str>,
-) -> Result<Viewer, WebError> {
+    form: &AdminForm,
+) -> Result<Actor, WebError> {
     let viewer = session::viewer(state, headers).await?;
     let viewer = match viewer {
         Some(v) if v.is_admin && !v.restricted => v,
         _ => return Err(WebError::not_found()),
     };
-    csrf::check_post(state, headers, Some(&viewer), token)?;
-    Ok(viewer)
+    csrf::check_post(state, headers, Some(&viewer), form.csrf_token.as_deref())?;
+    Ok(Actor::user(&viewer.info.user))
 }
 
-fn actor(v: &Viewer) -> Actor {
-    Actor::user(&v.info.user)
+/// An admin section with the `?done=` confirmation.
+fn section_page(cx: PageCx, q: &AdminQuery, ctx: Value) -> Result<Response, WebError> {
+    cx.render(
+        "admin.html",
+        context! { done => done_message(q.done.as_deref()), ..ctx },
+    )
+}
+
+/// A form's `action` (or `switch`) that names nothing.
+fn unknown(what: &str) -> WebError {
+    WebError::from(CoreError::Invalid(format!("Unknown {what}.")))
 }
 
 /// Every admin form's fields.
@@ -68,10 +77,6 @@ pub(crate) struct AdminForm {
     switch: Option<String>,
     #[serde(default)]
     change_id: Option<String>,
-}
-
-fn field(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
 }
 
 /// `?done=` and `?since=` of the admin pages.
@@ -183,15 +188,15 @@ pub(crate) async fn user_page(
         .services
         .timeline(TimelineOf::User(&user.username), since_of(&q)?)
         .await?;
-    cx.render(
-        "admin.html",
+    section_page(
+        cx,
+        &q,
         context! {
             section => "user",
             user => super::ser(&user),
             emails => super::ser(&emails),
             timeline => super::ser(&timeline),
-            since => q.since,
-            done => done_message(q.done.as_deref()),
+            since => &q.since,
         },
     )
 }
@@ -204,8 +209,7 @@ pub(crate) async fn user_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
-    let a = actor(&v);
+    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
     let reason = field(&form.reason);
     let page = format!("/admin/users/{}/", encode(&name));
@@ -226,7 +230,7 @@ pub(crate) async fn user_post(
             s.admin_restore_user(&a, &name, at, reason, &meta).await?;
             "restore-user"
         }
-        _ => return Err(WebError::from(CoreError::Invalid("Unknown action.".into()))),
+        _ => return Err(unknown("action")),
     };
     Ok(done(&page, key))
 }
@@ -256,8 +260,9 @@ pub(crate) async fn project_page(
         .services
         .timeline(TimelineOf::Project(&p.normalized_name), since_of(&q)?)
         .await?;
-    cx.render(
-        "admin.html",
+    section_page(
+        cx,
+        &q,
         context! {
             section => "project",
             project => super::ser(&p),
@@ -265,8 +270,7 @@ pub(crate) async fn project_page(
             files => super::ser(&files),
             roles => super::ser(&roles),
             timeline => super::ser(&timeline),
-            since => q.since,
-            done => done_message(q.done.as_deref()),
+            since => &q.since,
         },
     )
 }
@@ -281,8 +285,7 @@ pub(crate) async fn project_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
-    let a = actor(&v);
+    let a = admin_post(&state, &headers, &form).await?;
     let by = Authority::Admin(&a);
     let s = &state.services;
     let reason = field(&form.reason);
@@ -310,7 +313,7 @@ pub(crate) async fn project_post(
             s.admin_restore_file(&a, &name, version, filename, reason, &meta)
                 .await?
         }
-        _ => return Err(WebError::from(CoreError::Invalid("Unknown action.".into()))),
+        _ => return Err(unknown("action")),
     }
     Ok(done(&format!("/admin/projects/{}/", encode(&name)), action))
 }
@@ -358,9 +361,10 @@ pub(crate) async fn names_page(
 ) -> Result<Response, WebError> {
     let cx = admin_cx(&state, &headers).await?;
     let names = state.services.db.prohibited_names().await?;
-    cx.render(
-        "admin.html",
-        context! { section => "names", names => super::ser(&names), done => done_message(q.done.as_deref()) },
+    section_page(
+        cx,
+        &q,
+        context! { section => "names", names => super::ser(&names) },
     )
 }
 
@@ -371,8 +375,7 @@ pub(crate) async fn names_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
-    let a = actor(&v);
+    let a = admin_post(&state, &headers, &form).await?;
     let (name, reason) = (field(&form.name), field(&form.reason));
     let key = match field(&form.action) {
         "prohibit" => {
@@ -389,7 +392,7 @@ pub(crate) async fn names_post(
                 .await?;
             "allow"
         }
-        _ => return Err(WebError::from(CoreError::Invalid("Unknown action.".into()))),
+        _ => return Err(unknown("action")),
     };
     Ok(done("/admin/names/", key))
 }
@@ -413,14 +416,14 @@ pub(crate) async fn site_page(
                 "updated_at": f.updated_at, "updated_by": f.updated_by})
             })
             .collect();
-    cx.render(
-        "admin.html",
+    section_page(
+        cx,
+        &q,
         context! {
             section => "site",
             read_only => read_only,
             no_new_projects => no_new,
             flags => super::ser(&flags),
-            done => done_message(q.done.as_deref()),
         },
     )
 }
@@ -432,20 +435,20 @@ pub(crate) async fn site_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
+    let a = admin_post(&state, &headers, &form).await?;
     let switch = match field(&form.switch) {
         "read_only" => SiteSwitch::ReadOnly,
         "no_new_projects" => SiteSwitch::NoNewProjects,
-        _ => return Err(WebError::from(CoreError::Invalid("Unknown switch.".into()))),
+        _ => return Err(unknown("switch")),
     };
     let on = match field(&form.action) {
         "on" => true,
         "off" => false,
-        _ => return Err(WebError::from(CoreError::Invalid("Unknown action.".into()))),
+        _ => return Err(unknown("action")),
     };
     state
         .services
-        .admin_set_switch(&actor(&v), switch, on, field(&form.reason), &meta)
+        .admin_set_switch(&a, switch, on, field(&form.reason), &meta)
         .await?;
     Ok(done("/admin/site/", "switch"))
 }
@@ -474,9 +477,10 @@ pub(crate) async fn changes_page(
 ) -> Result<Response, WebError> {
     let cx = admin_cx(&state, &headers).await?;
     let changes = state.services.db.all_pending_role_changes().await?;
-    cx.render(
-        "admin.html",
-        context! { section => "changes", changes => super::ser(&changes), done => done_message(q.done.as_deref()) },
+    section_page(
+        cx,
+        &q,
+        context! { section => "changes", changes => super::ser(&changes) },
     )
 }
 
@@ -487,14 +491,14 @@ pub(crate) async fn changes_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let v = admin_post(&state, &headers, form.csrf_token.as_deref()).await?;
+    let a = admin_post(&state, &headers, &form).await?;
     let id: i64 = field(&form.change_id)
         .trim()
         .parse()
         .map_err(|_| WebError::not_found())?;
     state
         .services
-        .approve_role_change(&actor(&v), id, field(&form.reason), &meta)
+        .approve_role_change(&a, id, field(&form.reason), &meta)
         .await?;
     Ok(done("/admin/changes/", "approve-change"))
 }

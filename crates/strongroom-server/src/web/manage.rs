@@ -6,7 +6,7 @@
 use axum::Form;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine;
 use minijinja::context;
@@ -17,8 +17,8 @@ use super::accounts::{WebauthnFinish, challenge_json, header_token};
 use super::errors::WebError;
 use super::redirect::encoded;
 use super::redirect::safe_next;
-use super::session::Viewer;
-use super::{Meta, PageCx, csrf, done_message, json, json_error, see_other, session};
+use super::signed_in::{field, id, post_viewer, require_login};
+use super::{Meta, PageCx, done_message, json, json_error, see_other};
 use crate::state::AppState;
 
 /// Any settings form: every field optional, so a missing CSRF token is a 403, not a 422.
@@ -58,15 +58,6 @@ pub(crate) struct ManageForm {
     pub expires_days: Option<String>,
 }
 
-fn field(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
-}
-
-/// An object id from a form: anything that is not a number names nothing (404).
-fn id(v: &Option<String>) -> Result<i64, WebError> {
-    field(v).trim().parse().map_err(|_| WebError::not_found())
-}
-
 /// `?done=` and `?next=` of the settings pages.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct ManageQuery {
@@ -74,47 +65,6 @@ pub(crate) struct ManageQuery {
     done: Option<String>,
     #[serde(default)]
     next: Option<String>,
-}
-
-fn here(uri: &Uri) -> String {
-    uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()
-}
-
-/// The logged-in viewer's page context, or a redirect: anonymous → login (coming back here);
-/// a session that may only enrol 2FA → the two-factor page, unless `enrolment` allows it.
-async fn require_login(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    enrolment: bool,
-) -> Result<Result<(PageCx, Viewer), Response>, WebError> {
-    let cx = PageCx::load(state, headers).await?;
-    let Some(viewer) = cx.viewer.clone() else {
-        let target = format!("/account/login/?next={}", encoded(&here(uri)));
-        return Ok(Err(see_other(&target, Vec::new())));
-    };
-    if viewer.restricted && !enrolment {
-        return Ok(Err(see_other("/manage/account/two-factor/", Vec::new())));
-    }
-    Ok(Ok((cx, viewer)))
-}
-
-/// A POST of the logged-in viewer: origin and CSRF checked first; anonymous → 403.
-async fn post_viewer(
-    state: &AppState,
-    headers: &HeaderMap,
-    token: Option<&str>,
-    enrolment: bool,
-) -> Result<Viewer, WebError> {
-    let viewer = session::viewer(state, headers).await?;
-    csrf::check_post(state, headers, viewer.as_ref(), token)?;
-    let viewer = viewer.ok_or_else(|| WebError::forbidden("You need to log in first."))?;
-    if viewer.restricted && !enrolment {
-        return Err(WebError::forbidden(
-            "Set up two-factor authentication before doing anything else.",
-        ));
-    }
-    Ok(viewer)
 }
 
 /// Where a settings POST goes: `page?done=key` on success; the re-authentication prompt when

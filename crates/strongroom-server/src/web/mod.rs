@@ -16,6 +16,7 @@ pub(crate) mod read;
 pub(crate) mod redirect;
 pub(crate) mod rst;
 pub(crate) mod session;
+pub(crate) mod signed_in;
 pub(crate) mod templates;
 
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@
 
 use axum::Form;
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use strongroom_core::ownership::ChangeOutcome;
 
 use super::errors::WebError;
 use super::redirect::encoded;
-use super::session::Viewer;
+use super::signed_in::{field, id, post_viewer, require_login};
 use super::{Meta, PageCx, csrf, see_other, session};
 use crate::state::AppState;
 
@@ -54,15 +54,6 @@ pub(crate) struct DoneQuery {
     token: Option<String>,
 }
 
-fn field(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
-}
-
-/// An object id from a form: anything that is not a number names nothing (404).
-fn id(v: &Option<String>) -> Result<i64, WebError> {
-    field(v).trim().parse().map_err(|_| WebError::not_found())
-}
-
 /// The fixed confirmations of these pages (`?done=<key>`; never reflected text).
 fn done_message(key: Option<&str>) -> Option<&'static str> {
     Some(match key? {
@@ -86,42 +77,6 @@ fn done_message(key: Option<&str>) -> Option<&'static str> {
     })
 }
 
-/// The logged-in viewer's page context, or a redirect to the login (coming back here) or to
-/// the two-factor enrolment page.
-async fn page_viewer(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<Result<(PageCx, Viewer), Response>, WebError> {
-    let cx = PageCx::load(state, headers).await?;
-    let Some(viewer) = cx.viewer.clone() else {
-        let here = uri.path_and_query().map_or("/", |p| p.as_str());
-        let target = format!("/account/login/?next={}", encoded(here));
-        return Ok(Err(see_other(&target, Vec::new())));
-    };
-    if viewer.restricted {
-        return Ok(Err(see_other("/manage/account/two-factor/", Vec::new())));
-    }
-    Ok(Ok((cx, viewer)))
-}
-
-/// A POST of the logged-in viewer: origin and CSRF checked first; anonymous → 403.
-async fn post_viewer(
-    state: &AppState,
-    headers: &HeaderMap,
-    token: Option<&str>,
-) -> Result<Viewer, WebError> {
-    let viewer = session::viewer(state, headers).await?;
-    csrf::check_post(state, headers, viewer.as_ref(), token)?;
-    let viewer = viewer.ok_or_else(|| WebError::forbidden("You need to log in first."))?;
-    if viewer.restricted {
-        return Err(WebError::forbidden(
-            "Set up two-factor authentication before doing anything else.",
-        ));
-    }
-    Ok(viewer)
-}
-
 fn project_page(name: &str) -> String {
     format!("/manage/project/{}/", encoded(name))
 }
@@ -133,7 +88,7 @@ pub(crate) async fn projects_page(
     OriginalUri(uri): OriginalUri,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match page_viewer(&state, &headers, &uri).await? {
+    let (cx, v) = match require_login(&state, &headers, &uri, false).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -163,7 +118,7 @@ pub(crate) async fn project_page_get(
     Path(name): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match page_viewer(&state, &headers, &uri).await? {
+    let (cx, v) = match require_login(&state, &headers, &uri, false).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -228,7 +183,7 @@ pub(crate) async fn project_post(
     Path(name): Path<String>,
     Form(form): Form<ProjectForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref()).await?;
+    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), false).await?;
     let s = &state.services;
     let user = &v.info.user;
     let page = project_page(&name);
@@ -360,7 +315,7 @@ pub(crate) async fn invitations_page(
     OriginalUri(uri): OriginalUri,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match page_viewer(&state, &headers, &uri).await? {
+    let (cx, v) = match require_login(&state, &headers, &uri, false).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -387,7 +342,7 @@ pub(crate) async fn invitations_post(
     Meta(meta): Meta,
     Form(form): Form<ProjectForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref()).await?;
+    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), false).await?;
     let s = &state.services;
     let iid = id(&form.invitation_id)?;
     match field(&form.action) {
