@@ -167,6 +167,14 @@ impl H {
     }
 }
 
+/// Warehouse answers "The name ... isn't allowed" with 400.
+fn bad_request(r: Result<(), CoreError>) -> String {
+    match r {
+        Err(CoreError::Invalid(m)) => m,
+        other => panic!("expected Invalid (400), got {other:?}"),
+    }
+}
+
 fn forbidden(r: Result<(), CoreError>) -> String {
     match r {
         Err(CoreError::Forbidden(m)) => m,
@@ -331,12 +339,12 @@ async fn new_project_names_refuse_prohibited_confusable_and_removed_names() {
         .await
         .expect("prohibit");
     let check = |n: &str| ProjectName::new(n).expect("name");
-    let m = forbidden(h.s.check_new_project_name(&check("Evil_Pkg")).await);
+    let m = bad_request(h.s.check_new_project_name(&check("Evil_Pkg")).await);
     assert_eq!(
         m,
         "The name 'Evil_Pkg' isn't allowed. See https://pypi.org/help/#project-name for more information."
     );
-    let m = forbidden(h.s.check_new_project_name(&check("evi1pkg")).await);
+    let m = bad_request(h.s.check_new_project_name(&check("evi1pkg")).await);
     assert!(
         m.contains("too similar to the prohibited name 'evil-pkg'"),
         "{m}"
@@ -349,7 +357,7 @@ async fn new_project_names_refuse_prohibited_confusable_and_removed_names() {
     h.s.remove_project(&Authority::Owner(&alice), "gone", "", &meta())
         .await
         .expect("owner deletes");
-    let m = forbidden(h.s.check_new_project_name(&check("g0ne")).await);
+    let m = bad_request(h.s.check_new_project_name(&check("g0ne")).await);
     assert!(m.contains("belonged to a project that was removed"), "{m}");
     let allowed =
         h.s.admin_allow_name(&ops(), "gone", "released", &meta())

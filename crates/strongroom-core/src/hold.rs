@@ -16,6 +16,8 @@ pub mod reason {
     pub const EMAIL_CHANGE: &str = "email change";
     pub const TWO_FACTOR_ENROLMENT: &str = "first two-factor enrolment";
     pub const TWO_FACTOR_RESET: &str = "two-factor reset";
+    /// A second factor added beside existing ones on an established account.
+    pub const TWO_FACTOR_CHANGE: &str = "two-factor change";
 }
 
 /// What a held account is refused.

@@ -183,14 +183,24 @@ impl Services {
     }
 
     /// Store a method added in `tx` and finish the enrolment rules: recovery codes for a first
-    /// method, and (first method) a confirmation mail to the primary address.
+    /// method, and (first method) a confirmation mail to the primary address. A method added
+    /// beside existing ones on an established account starts the recovery hold: adding one's
+    /// own factor, then removing the owner's, is a 2FA reset by other means.
     pub(crate) async fn finish_enrolment_pub(
         &self,
         tx: &mut AccountTx,
         user: &User,
         first: bool,
         method: &str,
-    ) -> Result<(Enrolled, Vec<strongroom_store::NewMail>), CoreError> {
+        meta: &RequestMeta,
+    ) -> Result<
+        (
+            Enrolled,
+            Vec<strongroom_store::NewMail>,
+            Vec<strongroom_store::NewEvent>,
+        ),
+        CoreError,
+    > {
         let now = self.now();
         let has_codes = self
             .db
@@ -230,9 +240,10 @@ impl Services {
                     pending_email_confirmation: true,
                 },
                 vec![mail],
+                Vec::new(),
             ));
         }
-        let mails = notice(
+        let mut mails = notice(
             &notice_recipients(&emails),
             "A two-factor method was added to your account",
             &format!(
@@ -240,12 +251,21 @@ impl Services {
                 user.username
             ),
         );
+        let mut events = Vec::new();
+        if !self.is_setup(user) {
+            let (hold_mails, hold) = self
+                .start_hold_logged(tx, user, crate::hold::reason::TWO_FACTOR_CHANGE, &[], meta)
+                .await?;
+            mails.extend(hold_mails);
+            events.push(hold);
+        }
         Ok((
             Enrolled {
                 recovery_codes: codes,
                 pending_email_confirmation: false,
             },
             mails,
+            events,
         ))
     }
 
@@ -276,8 +296,8 @@ impl Services {
         let step = i64::try_from(step).unwrap_or(i64::MAX);
         tx.put_totp(user.id, &secret, now, !first, Some(step))
             .await?;
-        let (enrolled, mails) = self
-            .finish_enrolment_pub(&mut tx, user, first, "TOTP")
+        let (enrolled, mails, mut events) = self
+            .finish_enrolment_pub(&mut tx, user, first, "TOTP", meta)
             .await?;
         let ev = self.user_event(
             if first {
@@ -289,7 +309,8 @@ impl Services {
             meta,
             serde_json::json!({"recovery_codes_generated": !enrolled.recovery_codes.is_empty()}),
         );
-        tx.commit(&[ev], &mails).await?;
+        events.insert(0, ev);
+        tx.commit(&events, &mails).await?;
         Ok(enrolled)
     }
 

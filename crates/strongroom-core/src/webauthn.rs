@@ -160,8 +160,8 @@ impl Services {
             }
             other => other.into(),
         })?;
-        let (enrolled, mails) = self
-            .finish_enrolment_pub(&mut tx, user, first, "security key")
+        let (enrolled, mails, mut events) = self
+            .finish_enrolment_pub(&mut tx, user, first, "security key", meta)
             .await?;
         let ev = self.user_event(
             if first {
@@ -173,7 +173,8 @@ impl Services {
             meta,
             serde_json::json!({"label": label}),
         );
-        tx.commit(&[ev], &mails).await?;
+        events.insert(0, ev);
+        tx.commit(&events, &mails).await?;
         Ok(enrolled)
     }
 

@@ -264,3 +264,58 @@ async fn the_code_that_proved_a_totp_seed_cannot_log_in() {
         .await
         .expect("the next step works");
 }
+
+#[tokio::test]
+async fn a_factor_added_beside_others_on_an_established_account_holds_it() {
+    let h = harness(false).await;
+    let s = h.user("erin").await;
+    let info = h.session(&s).await;
+    // An account that already has a security key...
+    let mut tx = h.s.db.begin_account().await.expect("tx");
+    tx.insert_credential(&strongroom_store::NewCredential {
+        user_id: info.user.id,
+        credential_id: "Y3JlZC0x".into(),
+        passkey: "{}".into(),
+        sign_count: 0,
+        label: "the owner's key".into(),
+        at: h.s.now(),
+        enabled: true,
+    })
+    .await
+    .expect("key");
+    tx.commit(&[], &[]).await.expect("commit");
+    // ...and is past its setup window; the session (a stolen one, say) stays alive.
+    for _ in 0..16 {
+        h.clock.advance(6 * 3_600_000_000);
+        h.session(&s).await;
+    }
+    let info = h.session(&s).await;
+    h.s.reauthenticate(&info, PW, &meta("192.0.2.1"))
+        .await
+        .expect("reauth");
+    let info = h.session(&s).await;
+    assert!(info.user.hold_until.is_none());
+    let enrol = h.s.totp_begin(&info).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    let done =
+        h.s.totp_confirm(&info, &enrol.secret_base32, &code, &meta("192.0.2.1"))
+            .await
+            .expect("added");
+    assert!(!done.pending_email_confirmation, "not the first method");
+    let user =
+        h.s.db
+            .user_by_id(info.user.id)
+            .await
+            .expect("user")
+            .expect("row");
+    assert_eq!(user.hold_reason.as_deref(), Some("two-factor change"));
+    assert!(user.hold_until.is_some_and(|t| t > h.s.now()));
+    let token =
+        h.s.create_token("erin", "ci", None, None, &meta("192.0.2.1"))
+            .await;
+    assert!(
+        matches!(&token, Err(CoreError::Forbidden(m)) if m.contains("recovery hold")),
+        "{token:?}"
+    );
+    assert!(h.mail_count("erin@example.org", "recovery hold").await >= 1);
+}
