@@ -1,8 +1,9 @@
 """Email-domain checks against a local DNS server (UDP, RFC 1035) and a local RDAP server (RFC 9083
-documents) on 127.0.0.1: a healthy domain stays verified; NXDOMAIN, a redemption status or a
-registration after the address was verified unverify it and tell the account's other verified
-addresses (never the suspicious one); RDAP or DNS being down changes nothing; a password reset is
-never sent to an unverified address. Through `strongroom admin check-domains` and the periodic job."""
+documents) on 127.0.0.1: a healthy domain stays verified; a redemption status or a registration
+after the address was verified unverify it at once, NXDOMAIN only when confirmed (a second round
+minutes later, or the registry has no such domain), and the account's other verified addresses are
+told (never the suspicious one); RDAP or DNS being down changes nothing; a password reset is never
+sent to an unverified address. Through `strongroom admin check-domains` and the periodic job."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def unverified_events(world: Incident, user: str) -> list[dict]:
 def test_domain_checks_unverify_only_on_evidence(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
     world = Incident(strongroom, mail_sink, tmp_path, kind)
     try:
-        for d in ("good.test", "rereg.test", "redeem.test", "down.test"):
+        for d in ("good.test", "rereg.test", "redeem.test", "down.test", "flaky.test"):
             healthy(world, d)
         # re-registered an hour after the addresses below are verified
         world.rdap.domains["rereg.test"] = rdap_domain("rereg.test", registered=NOW + dt.timedelta(hours=1),
@@ -47,6 +48,8 @@ def test_domain_checks_unverify_only_on_evidence(strongroom, mail_sink, tmp_path
         world.user("rex", "rex@rereg.test")
         world.user("rita", "rita@redeem.test")
         world.user("dan", "dan@down.test")
+        world.user("fay", "fay@flaky.test")
+        flaky = world.dns.zone.pop("flaky.test")  # a resolver glitch: NXDOMAIN for a while
         # nora has a second, healthy address, verified through the web
         nora = world.login("nora")
         nora.submit("/manage/account/", "/manage/account/email/", {"address": "nora@good.test"},
@@ -54,29 +57,43 @@ def test_domain_checks_unverify_only_on_evidence(strongroom, mail_sink, tmp_path
         link = world.mail.link(world.mail.wait_for("nora@good.test", "Verify"), "/account/verify-email/")
         assert nora.get(link).status_code == 200
 
-        # -- RDAP down: the domains that resolve get no verdict, nothing changes.
+        # -- RDAP down: the domains that resolve get no verdict; NXDOMAIN is only a suspicion.
         world.rdap.down = True
         out = world.admin("check-domains").stdout
         assert "unknown" in out and "down.test" in out, out
-        for u in ("gail", "rex", "rita", "dan"):
+        assert "domain gone.test: suspect: unresolvable" in out, out
+        assert "domain flaky.test: suspect: unresolvable" in out, out
+        for u in ("gail", "nora", "rex", "rita", "dan", "fay"):
             assert unverified_events(world, u) == [], u
-        # NXDOMAIN is an answer even while RDAP is down.
+        # A quarter of an hour later: flaky.test resolves again, gone.test still does not. The
+        # second sighting takes nora's address; fay's glitch is forgotten.
+        world.dns.zone["flaky.test"] = flaky
+        world.advance(15 * 60)
+        out = world.admin("check-domains").stdout
+        assert "domain flaky.test: unknown" in out, out  # resolves; RDAP still down
         assert [e["details"]["address"] for e in unverified_events(world, "nora")] == ["nora@gone.test"]
+        assert "also seen on" in unverified_events(world, "nora")[0]["details"]["detail"]
         world.rdap.down = False
+        # An address at a domain that neither DNS nor the registry knows: confirmed at once.
+        world.user("olga", "olga@vanished.test")
 
         # -- Everything reachable: verdicts by evidence.
         out = world.admin("check-domains").stdout
         assert "domain good.test: healthy" in out, out
         assert "domain down.test: healthy" in out, out
+        assert "domain flaky.test: healthy" in out, out
         got = {u: [(e["details"]["address"], e["details"]["reason"]) for e in unverified_events(world, u)]
-               for u in ("gail", "nora", "rex", "rita", "dan")}
+               for u in ("gail", "nora", "rex", "rita", "dan", "fay", "olga")}
         assert got == {
             "gail": [],
             "nora": [("nora@gone.test", "unresolvable")],
             "rex": [("rex@rereg.test", "re-registered")],
             "rita": [("rita@redeem.test", "lapsed")],
             "dan": [],
+            "fay": [],
+            "olga": [("olga@vanished.test", "unresolvable")],
         }, got
+        assert "registry has no such domain" in unverified_events(world, "olga")[0]["details"]["detail"]
         assert all(e["actor"].startswith("cli:") for e in unverified_events(world, "rex"))
         # nora's other address is told; the suspicious ones never are.
         m = world.mail.wait_for("nora@good.test", "no longer verified")
@@ -102,7 +119,7 @@ def test_domain_checks_unverify_only_on_evidence(strongroom, mail_sink, tmp_path
 
         # -- A second round changes nothing more (unverified addresses are not checked again).
         out = world.admin("check-domains").stdout
-        assert "checked 3 addresses" in out, out
+        assert "checked 4 addresses" in out, out
         assert not any(line.startswith("unverified") for line in out.splitlines()), out
         assert len(unverified_events(world, "rex")) == 1
         assert "intact" in world.log_verify()
@@ -129,13 +146,16 @@ def test_the_periodic_job_checks_addresses_once_per_interval(strongroom, mail_si
         })
         server.create_user("vera", email="vera@good.test")
         server.create_user("walt", email="walt@lapsing.test")
+        # flicker.test is registered but missing from DNS: a suspicion the job confirms later.
+        rdap.domains["flicker.test"] = rdap_domain("flicker.test", registered=LONG_AGO, expires=LATER)
+        server.create_user("xena", email="xena@flicker.test")
         time.sleep(2.5)
         assert dns.queries == [], "addresses verified less than an interval ago are not checked"
         # A day later the job checks both; lapsing.test has vanished from DNS.
         clock.write_text(str(25 * HOUR))
 
-        def unverified():
-            r = server.cli("admin", "timeline", "--user", "walt", "--json")
+        def unverified(user="walt"):
+            r = server.cli("admin", "timeline", "--user", user, "--json")
             return [e for e in json.loads(r.stdout) if e["action"] == "account:email:unverified"]
 
         deadline = time.monotonic() + 30
@@ -147,7 +167,15 @@ def test_the_periodic_job_checks_addresses_once_per_interval(strongroom, mail_si
         assert ("good.test", "MX") in dns.queries
         n = len(dns.queries)
         time.sleep(2.5)
-        assert len(dns.queries) == n, "healthy addresses wait for the next interval"
+        assert len(dns.queries) == n, "healthy addresses and the suspicion wait for their time"
+        assert unverified("xena") == [], "one NXDOMAIN sighting changes nothing"
+        # Ten minutes after the first sighting the job asks again and confirms it.
+        clock.write_text(str(25 * HOUR + 11 * 60))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not unverified("xena"):
+            time.sleep(0.5)
+        events = unverified("xena")
+        assert len(events) == 1 and events[0]["details"]["address"] == "xena@flicker.test", events
     finally:
         dns.stop()
         rdap.stop()
