@@ -77,7 +77,7 @@ impl Services {
         extra: &[String],
         meta: &crate::RequestMeta,
     ) -> Result<(Vec<NewMail>, strongroom_store::NewEvent), CoreError> {
-        let mails = self.start_hold(tx, user, why, extra).await?;
+        let mails = self.start_hold(tx, user, why, extra, meta).await?;
         let until = tx
             .user(user.id)
             .await?
@@ -108,10 +108,49 @@ impl Services {
         user: &User,
         why: &str,
         extra: &[String],
+        meta: &crate::RequestMeta,
     ) -> Result<Vec<NewMail>, CoreError> {
         let now = self.now();
         let until = now.saturating_add(hours(self.settings.safety.recovery_hold_hours));
         tx.set_hold(user.id, until, why, now).await?;
+        // What the account set in motion before the recovery dies with it: invitations it sent
+        // (a sock invited from a compromised account must not become Owner after the owner
+        // takes the account back) and held role changes it asked for.
+        let why_void = format!(
+            "{} sent it, then went on a recovery hold ({why})",
+            user.username
+        );
+        for i in tx.void_all_invitations_from(user.id, now).await? {
+            tx.note_event(strongroom_store::NewEvent {
+                at: now,
+                actor_id: Some(user.id),
+                actor_name: Some(user.username.clone()),
+                action: "role:invite:void".into(),
+                subject_kind: "project".into(),
+                subject_id: Some(i.project_id),
+                subject_name: Some(i.project_name.clone()),
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+                details: serde_json::json!({"invitation_id": i.id, "user_id": i.invitee_id, "user": i.invitee_name, "role": i.role, "why": why_void}),
+            });
+        }
+        for c in tx
+            .cancel_all_changes_by(user.id, now, &format!("hold:{}", user.username))
+            .await?
+        {
+            tx.note_event(strongroom_store::NewEvent {
+                at: now,
+                actor_id: Some(user.id),
+                actor_name: Some(user.username.clone()),
+                action: "role:change:cancel".into(),
+                subject_kind: "project".into(),
+                subject_id: Some(c.project_id),
+                subject_name: Some(c.project_name.clone()),
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+                details: serde_json::json!({"change_id": c.id, "user_id": c.target_id, "user": c.target_name, "kind": c.kind, "why": why_void}),
+            });
+        }
         let mut to: Vec<String> = tx
             .emails(user.id)
             .await?

@@ -3,23 +3,24 @@
 //! cooling-off hold with its veto link, admin approval and the job, who is mailed, the recovery
 //! hold's refusals, and yanking by release id. Every test names the rule it pins.
 
-use std::sync::Arc;
-
 use strongroom_store::model::User;
-use strongroom_store::{NewEvent, NewFile, PublishOutcome};
+use strongroom_store::{NewEvent, PublishOutcome};
 
 use crate::login::LoginStep;
 use crate::ownership::ChangeOutcome;
 use crate::settings::{HOUR_MICROS, days};
-use crate::{Actor, CoreError, ManualClock, RequestMeta, Services};
+use crate::{Actor, CoreError, RequestMeta};
 
-use crate::test_harness::T0;
-const PW: &str = "correct horse battery staple";
+use crate::test_harness::{Harness, PW, T0, is_forbidden, is_invalid, sdist};
 
-struct H {
-    s: Services,
-    clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+/// The shared harness with this suite's fixtures.
+struct H(Harness);
+
+impl std::ops::Deref for H {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.0
+    }
 }
 
 fn meta() -> RequestMeta {
@@ -30,16 +31,7 @@ fn meta() -> RequestMeta {
 }
 
 async fn harness() -> H {
-    let (s, clock, _dir) = crate::test_harness::services(|_, _| {}).await;
-    H { s, clock, _dir }
-}
-
-fn is_forbidden<T: std::fmt::Debug>(r: &Result<T, CoreError>, needle: &str) -> bool {
-    matches!(r, Err(CoreError::Forbidden(m)) if m.contains(needle))
-}
-
-fn is_invalid<T: std::fmt::Debug>(r: &Result<T, CoreError>, needle: &str) -> bool {
-    matches!(r, Err(CoreError::Invalid(m)) if m.contains(needle))
+    H(Harness::new().await)
 }
 
 impl H {
@@ -51,59 +43,14 @@ impl H {
             .expect("create user")
     }
 
-    async fn fresh(&self, u: &User) -> User {
-        self.s
-            .db
-            .user_by_id(u.id)
-            .await
-            .expect("get")
-            .expect("exists")
-    }
-
     /// Publish a file of `project` as `owner` at time `at` (creating the project, `owner`
     /// becoming its Owner at `at`).
     async fn publish(&self, project: &str, version: &str, owner: &User, at: i64) -> PublishOutcome {
-        let h = |salt: &str| {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(format!(
-                "{salt}{project}{version}{}",
-                owner.id
-            )))
-        };
         let filename = format!("{}-{version}.tar.gz", project.replace('-', "_"));
+        let seed = format!("{project}{version}{}", owner.id);
         self.s
             .db
-            .publish_file(&NewFile {
-                project_name: project.into(),
-                normalized_name: strongroom_protocol::name::normalize(project),
-                ultranormalized_name: format!("u-{project}"),
-                user_id: owner.id,
-                username: owner.username.clone(),
-                token_project_id: None,
-                token_id: None,
-                version: version.into(),
-                canonical_version: version.into(),
-                requires_python: None,
-                core_metadata: format!(
-                    "Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"
-                ),
-                filename,
-                packagetype: "sdist".into(),
-                python_version: "source".into(),
-                size: 10,
-                md5: h("md5")[..32].into(),
-                sha256: h("sha"),
-                blake2_256: h("b2"),
-                blob_key: h("key"),
-                metadata_sha256: None,
-                metadata_blake2_256: None,
-                comment_text: None,
-                at,
-                ip: None,
-                user_agent: None,
-                release_window_micros: days(14),
-                max_project_size: 1 << 30,
-            })
+            .publish_file(&sdist(project, version, owner, at, filename, &seed))
             .await
             .expect("publish")
     }
@@ -133,27 +80,7 @@ impl H {
     }
 
     async fn mails_to(&self, name: &str, subject: &str) -> Vec<String> {
-        let to = format!("{name}@example.org");
-        self.s
-            .db
-            .outbox_recent(1000)
-            .await
-            .expect("outbox")
-            .into_iter()
-            .filter(|m| m.to_addr == to && m.subject.contains(subject))
-            .map(|m| m.body)
-            .collect()
-    }
-
-    async fn actions(&self) -> Vec<String> {
-        self.s
-            .db
-            .events(0, 10_000)
-            .await
-            .expect("events")
-            .into_iter()
-            .map(|e| e.action)
-            .collect()
+        self.mails(&format!("{name}@example.org"), subject).await
     }
 
     /// Invite and accept.
@@ -171,17 +98,8 @@ impl H {
 
     /// The token of the newest veto mail to `name`.
     async fn veto_token(&self, name: &str) -> String {
-        let body = self
-            .mails_to(name, "Veto")
+        self.token_in_mail(&format!("{name}@example.org"), "Veto")
             .await
-            .into_iter()
-            .next()
-            .expect("a veto mail");
-        let at = body.find("token=").expect("a link") + 6;
-        body[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect()
     }
 }
 
@@ -882,4 +800,42 @@ async fn an_invitation_dies_with_its_senders_freeze() {
     // and it stays dead after the sender is unfrozen
     let r = h.s.accept_invitation(&bob, inv.id, &meta()).await;
     assert!(is_invalid(&r, "voided"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_hold_voids_the_accounts_invitations_and_cancels_its_held_changes() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.old_project(&alice).await;
+    // Sent from the account before its owner took it back with a password reset.
+    let inv =
+        h.s.invite(&alice, "proj", "bob", "Owner", &meta())
+            .await
+            .expect("invite");
+    let alice = h.fresh(&alice).await;
+    let mut tx = h.s.db.begin_account().await.expect("tx");
+    let (mails, ev) =
+        h.s.start_hold_logged(
+            &mut tx,
+            &alice,
+            crate::hold::reason::PASSWORD_RESET,
+            &[],
+            &meta(),
+        )
+        .await
+        .expect("hold");
+    tx.commit(&[ev], &mails).await.expect("commit");
+    let r = h.s.accept_invitation(&bob, inv.id, &meta()).await;
+    assert!(is_invalid(&r, "voided"), "{r:?}");
+    assert_eq!(h.roles().await, vec![("alice".into(), "Owner".into())]);
+    let actions = h.actions().await;
+    let hold = actions
+        .iter()
+        .position(|a| a == "account:hold")
+        .expect("hold");
+    assert!(
+        actions[hold..].iter().any(|a| a == "role:invite:void"),
+        "{actions:?}"
+    );
 }

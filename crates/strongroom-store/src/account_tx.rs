@@ -23,6 +23,8 @@ pub struct NewMail {
 pub struct AccountTx {
     pub(crate) tx: Transaction<'static, Any>,
     dialect: Dialect,
+    /// Events a step of the change noted on its own (appended after the caller's at commit).
+    noted: Vec<NewEvent>,
 }
 
 pub(crate) fn email_from_row(r: &sqlx::any::AnyRow) -> Result<Email, sqlx::Error> {
@@ -41,6 +43,7 @@ impl Db {
         Ok(AccountTx {
             tx: self.write.begin().await?,
             dialect: self.dialect,
+            noted: Vec::new(),
         })
     }
 
@@ -86,6 +89,12 @@ impl Db {
 }
 
 impl AccountTx {
+    /// Record an event that a step inside this change caused (e.g. invitations voided by a
+    /// hold): it commits with the change, after the caller's own events, or not at all.
+    pub fn note_event(&mut self, e: NewEvent) {
+        self.noted.push(e);
+    }
+
     /// Append the events, queue the mails and commit.
     pub async fn commit(
         mut self,
@@ -107,9 +116,9 @@ impl AccountTx {
             .execute(&mut *self.tx)
             .await?;
         }
-        if !events.is_empty() {
+        if !events.is_empty() || !self.noted.is_empty() {
             lock_tail(&mut self.tx, self.dialect).await?;
-            for e in events {
+            for e in events.iter().chain(self.noted.iter()) {
                 append(&mut self.tx, e).await?;
             }
         }

@@ -433,6 +433,47 @@ impl AccountTx {
         self.end_invitations(sent, "voided", at).await
     }
 
+    /// Void every pending invitation `inviter_id` sent, on any project (its account went on a
+    /// recovery hold); returns the voided invitations.
+    pub async fn void_all_invitations_from(
+        &mut self,
+        inviter_id: i64,
+        at: i64,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let sql = format!(
+            "{INVITATION_SELECT} WHERE i.inviter_id = $1 AND i.status = 'pending' ORDER BY i.id"
+        );
+        let sent = all(
+            query(sql).bind(inviter_id),
+            &mut *self.tx,
+            invitation_from_row,
+        )
+        .await?;
+        self.end_invitations(sent, "voided", at).await
+    }
+
+    /// Cancel every pending held change `actor_id` asked for, on any project; returns them.
+    pub async fn cancel_all_changes_by(
+        &mut self,
+        actor_id: i64,
+        at: i64,
+        by: &str,
+    ) -> Result<Vec<RoleChange>, StoreError> {
+        let sql =
+            format!("{CHANGE_SELECT} WHERE c.actor_id = $1 AND c.status = 'pending' ORDER BY c.id");
+        let asked = all(query(sql).bind(actor_id), &mut *self.tx, change_from_row).await?;
+        let mut cancelled = Vec::new();
+        for c in asked {
+            if self.end_role_change(c.id, "cancelled", at, by).await? {
+                cancelled.push(RoleChange {
+                    status: "cancelled".into(),
+                    ..c
+                });
+            }
+        }
+        Ok(cancelled)
+    }
+
     /// Hold a removal (`kind` `remove`) or demotion (`demote`, with `new_role`) for the
     /// cooling-off period; returns the change's id.
     #[allow(clippy::too_many_arguments)]
