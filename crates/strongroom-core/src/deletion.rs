@@ -91,6 +91,13 @@ impl Services {
         confirm_username: &str,
         meta: &RequestMeta,
     ) -> Result<Deleted, CoreError> {
+        self.check_writable().await?;
+        if session.restricted_to_2fa_enrolment {
+            return Err(CoreError::Forbidden(
+                "Set up two-factor authentication first: until then this session may only enrol it."
+                    .into(),
+            ));
+        }
         let user = self.user_or_404(session.user.id).await?;
         let sole = self.sole_owned_projects(user.id).await?;
         if !sole.is_empty() {
