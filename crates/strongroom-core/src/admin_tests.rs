@@ -2,20 +2,22 @@
 //! reasons, exact restores, approved releases reaching the journal, name rules, and restoring a
 //! deleted account with the roles the event log says it held.
 
-use std::sync::Arc;
-
 use strongroom_protocol::name::ProjectName;
 use strongroom_store::{NewEvent, NewFile, NewUser, PublishOutcome, UploadPolicy};
 
 use crate::admin::{Authority, SiteSwitch, replay_roles};
-use crate::{Actor, CoreError, ManualClock, RequestMeta, Services};
+use crate::{Actor, CoreError, RequestMeta};
 
-use crate::test_harness::T0;
+use crate::test_harness::{Harness, T0};
 
-struct H {
-    s: Services,
-    clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+/// The shared harness with this suite's fixtures.
+struct H(Harness);
+
+impl std::ops::Deref for H {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.0
+    }
 }
 
 fn ops() -> Actor {
@@ -30,8 +32,7 @@ fn meta() -> RequestMeta {
 }
 
 async fn harness() -> H {
-    let (s, clock, _dir) = crate::test_harness::services(|_, _| {}).await;
-    H { s, clock, _dir }
+    H(Harness::new().await)
 }
 
 impl H {
@@ -130,24 +131,21 @@ impl H {
         );
     }
 
-    async fn project_id(&self, project: &str) -> i64 {
+    async fn project(&self, project: &str) -> strongroom_store::admin::ProjectState {
         self.s
             .db
             .project_state(project)
             .await
             .expect("read")
             .expect("project")
-            .id
+    }
+
+    async fn project_id(&self, project: &str) -> i64 {
+        self.project(project).await.id
     }
 
     async fn status(&self, project: &str) -> String {
-        self.s
-            .db
-            .project_state(project)
-            .await
-            .expect("read")
-            .expect("project")
-            .status
+        self.project(project).await.status
     }
 
     async fn role_event(&self, action: &str, project_id: i64, details: serde_json::Value) {

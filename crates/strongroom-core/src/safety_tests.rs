@@ -3,7 +3,6 @@
 //! clock (and a table instead of DNS and RDAP). Every test names the rule it pins.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use strongroom_store::model::{ApiToken, User};
 use strongroom_store::{NewFile, PublishOutcome, Refusal};
@@ -13,16 +12,19 @@ use crate::domains::{DnsOutcome, DomainProbe};
 use crate::login::{BAD_CREDENTIALS, LoginStep};
 use crate::settings::{HOUR_MICROS, days};
 use crate::tokens::Principal;
-use crate::{Actor, CoreError, ManualClock, RequestMeta, Services, SessionInfo};
+use crate::{Actor, CoreError, RequestMeta, SessionInfo};
 
-use crate::test_harness::T0;
-const PW: &str = "correct horse battery staple";
+use crate::test_harness::{Harness, PW, T0, is_forbidden as forbidden, sdist};
 const NEW_PW: &str = "a completely different passphrase 42";
 
-struct H {
-    s: Services,
-    clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+/// The shared harness with this suite's fixtures.
+struct H(Harness);
+
+impl std::ops::Deref for H {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.0
+    }
 }
 
 fn meta() -> RequestMeta {
@@ -33,12 +35,7 @@ fn meta() -> RequestMeta {
 }
 
 async fn harness() -> H {
-    let (s, clock, _dir) = crate::test_harness::services(|_, _| {}).await;
-    H { s, clock, _dir }
-}
-
-fn forbidden<T: std::fmt::Debug>(r: &Result<T, CoreError>, needle: &str) -> bool {
-    matches!(r, Err(CoreError::Forbidden(m)) if m.contains(needle))
+    H(Harness::new().await)
 }
 
 impl H {
@@ -58,15 +55,6 @@ impl H {
         self.user_aged(name, days(400)).await
     }
 
-    async fn fresh(&self, u: &User) -> User {
-        self.s
-            .db
-            .user_by_id(u.id)
-            .await
-            .expect("get")
-            .expect("exists")
-    }
-
     async fn login(&self, name: &str) -> SessionInfo {
         let secret = match self
             .s
@@ -84,55 +72,6 @@ impl H {
             .expect("live")
     }
 
-    async fn mails(&self, to: &str, subject: &str) -> Vec<String> {
-        self.s
-            .db
-            .outbox_recent(1000)
-            .await
-            .expect("outbox")
-            .into_iter()
-            .filter(|m| m.to_addr == to && m.subject.contains(subject))
-            .map(|m| m.body)
-            .collect()
-    }
-
-    async fn token_in_mail(&self, to: &str, subject: &str) -> String {
-        let body = self
-            .mails(to, subject)
-            .await
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no '{subject}' mail to {to}"));
-        let at = body.find("token=").expect("a link") + 6;
-        body[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect()
-    }
-
-    async fn actions(&self) -> Vec<String> {
-        self.s
-            .db
-            .events(0, 10_000)
-            .await
-            .expect("events")
-            .into_iter()
-            .map(|e| e.action)
-            .collect()
-    }
-
-    async fn event_details(&self, action: &str) -> Vec<serde_json::Value> {
-        self.s
-            .db
-            .events(0, 10_000)
-            .await
-            .expect("events")
-            .into_iter()
-            .filter(|e| e.action == action)
-            .map(|e| serde_json::from_str(&e.details).expect("json"))
-            .collect()
-    }
-
     async fn reset_password(&self, u: &User) {
         self.s
             .request_password_reset(&u.username, &meta())
@@ -148,40 +87,17 @@ impl H {
     }
 
     fn new_file(&self, project: &str, version: &str, u: &User, at: i64) -> NewFile {
-        let h = |salt: &str| {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(format!(
-                "{salt}{project}{version}{at}"
-            )))
-        };
+        let filename = format!("{project}-{version}-{at}.tar.gz");
         NewFile {
-            project_name: project.into(),
-            normalized_name: strongroom_protocol::name::normalize(project),
-            ultranormalized_name: format!("u-{project}"),
-            user_id: u.id,
-            username: u.username.clone(),
-            token_project_id: None,
-            token_id: None,
-            version: version.into(),
-            canonical_version: version.into(),
-            requires_python: None,
-            core_metadata: format!("Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"),
-            filename: format!("{project}-{version}-{at}.tar.gz"),
             packagetype: if at % 2 == 0 { "sdist" } else { "bdist_wheel" }.into(),
-            python_version: "source".into(),
-            size: 10,
-            md5: h("md5")[..32].into(),
-            sha256: h("sha"),
-            blake2_256: h("b2"),
-            blob_key: h("key"),
-            metadata_sha256: None,
-            metadata_blake2_256: None,
-            comment_text: None,
-            at,
-            ip: None,
-            user_agent: None,
-            release_window_micros: days(14),
-            max_project_size: 1 << 30,
+            ..sdist(
+                project,
+                version,
+                u,
+                at,
+                filename,
+                &format!("{project}{version}{at}"),
+            )
         }
     }
 

@@ -1,13 +1,16 @@
 //! What the core's use-case tests share: a SQLite database and a blob folder in a temp dir, a
 //! hand-moved clock, and settings that never reach the network (no HIBP, no RDAP, no DNS) and
-//! hash passwords cheaply.
+//! hash passwords cheaply; the readers the suites check outcomes through (mails, events) and
+//! their upload fixture.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use strongroom_store::{Blobs, Db};
+use strongroom_store::model::User;
+use strongroom_store::{Blobs, Db, NewFile};
 
-use crate::{ManualClock, SafetySettings, Services, Settings};
+use crate::settings::days;
+use crate::{CoreError, ManualClock, SafetySettings, Services, Settings};
 
 /// 2026-01-01T00:00:00Z, where every test clock starts.
 pub(crate) const T0: i64 = 1_767_225_600_000_000;
@@ -48,4 +51,136 @@ pub(crate) async fn services(
     let clock = Arc::new(ManualClock::new(T0));
     s.clock = clock.clone();
     (s, clock, dir)
+}
+
+/// The password of every account the suites make.
+pub(crate) const PW: &str = "correct horse battery staple";
+
+/// A suite's services and clock over a fresh database (the temp dir lives as long as it does),
+/// with the readers the suites check outcomes through. Suites wrap it in their own `H` (which
+/// derefs to it) to add their fixtures.
+pub(crate) struct Harness {
+    pub s: Services,
+    pub clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// [`services`] with the test [`settings`] unchanged.
+    pub async fn new() -> Harness {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        Harness { s, clock, _dir }
+    }
+
+    /// The account as the database has it now.
+    pub async fn fresh(&self, u: &User) -> User {
+        self.s
+            .db
+            .user_by_id(u.id)
+            .await
+            .expect("get")
+            .expect("exists")
+    }
+
+    /// The bodies of the queued mails to `to` whose subject contains `subject`, newest first.
+    pub async fn mails(&self, to: &str, subject: &str) -> Vec<String> {
+        self.s
+            .db
+            .outbox_recent(1000)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter(|m| m.to_addr == to && m.subject.contains(subject))
+            .map(|m| m.body)
+            .collect()
+    }
+
+    /// The `token=` of the newest such mail's link.
+    pub async fn token_in_mail(&self, to: &str, subject: &str) -> String {
+        let body = self
+            .mails(to, subject)
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no '{subject}' mail to {to}"));
+        let at = body.find("token=").expect("a link") + 6;
+        body[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    }
+
+    /// Every event's action, in log order.
+    pub async fn actions(&self) -> Vec<String> {
+        self.events().await.into_iter().map(|e| e.action).collect()
+    }
+
+    /// The details of every `action` event, in log order.
+    pub async fn event_details(&self, action: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|e| e.action == action)
+            .map(|e| serde_json::from_str(&e.details).expect("json"))
+            .collect()
+    }
+
+    async fn events(&self) -> Vec<strongroom_store::model::Event> {
+        self.s.db.events(0, 10_000).await.expect("events")
+    }
+}
+
+/// Whether `r` is a `Forbidden` refusal whose message contains `needle`.
+pub(crate) fn is_forbidden<T: std::fmt::Debug>(r: &Result<T, CoreError>, needle: &str) -> bool {
+    matches!(r, Err(CoreError::Forbidden(m)) if m.contains(needle))
+}
+
+/// Whether `r` is an `Invalid` refusal whose message contains `needle`.
+pub(crate) fn is_invalid<T: std::fmt::Debug>(r: &Result<T, CoreError>, needle: &str) -> bool {
+    matches!(r, Err(CoreError::Invalid(m)) if m.contains(needle))
+}
+
+/// A 10-byte source distribution `filename` of `project` `version` uploaded by `u` at `at`,
+/// straight to the store (no archive); its digests come from `seed` (same seed, same file).
+pub(crate) fn sdist(
+    project: &str,
+    version: &str,
+    u: &User,
+    at: i64,
+    filename: String,
+    seed: &str,
+) -> NewFile {
+    let h = |salt: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(format!("{salt}{seed}")))
+    };
+    NewFile {
+        project_name: project.into(),
+        normalized_name: strongroom_protocol::name::normalize(project),
+        ultranormalized_name: format!("u-{project}"),
+        user_id: u.id,
+        username: u.username.clone(),
+        token_project_id: None,
+        token_id: None,
+        version: version.into(),
+        canonical_version: version.into(),
+        requires_python: None,
+        core_metadata: format!("Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"),
+        filename,
+        packagetype: "sdist".into(),
+        python_version: "source".into(),
+        size: 10,
+        md5: h("md5")[..32].into(),
+        sha256: h("sha"),
+        blake2_256: h("b2"),
+        blob_key: h("key"),
+        metadata_sha256: None,
+        metadata_blake2_256: None,
+        comment_text: None,
+        at,
+        ip: None,
+        user_agent: None,
+        release_window_micros: days(14),
+        max_project_size: 1 << 30,
+    }
 }
