@@ -1,9 +1,8 @@
 //! Interventions: project status changes with journal entries, soft removal that keeps names
 //! burned, prohibited names, account freeze/undelete with role grants, and the timeline queries.
 
-use super::backends;
+use super::{backends, verified_user};
 use crate::publish::{NewFile, PublishOutcome, Refusal};
-use crate::users::NewUser;
 use crate::{Db, NewEvent};
 
 fn ev(action: &str, kind: &str, id: Option<i64>, details: serde_json::Value) -> NewEvent {
@@ -19,20 +18,8 @@ fn ev(action: &str, kind: &str, id: Option<i64>, details: serde_json::Value) -> 
 }
 
 async fn user(db: &Db, name: &str) -> i64 {
-    db.create_user(
-        &NewUser {
-            username: name.into(),
-            email: format!("{name}@example.org"),
-            email_verified: true,
-            password_hash: None,
-            is_admin: false,
-            at: 1,
-        },
-        ev("account:create", "user", None, serde_json::json!({})),
-    )
-    .await
-    .expect("create user")
-    .id
+    let event = ev("account:create", "user", None, serde_json::json!({}));
+    verified_user(db, name, None, 1, event).await
 }
 
 fn file(user_id: i64, version: &str, filename: &str, content: &str) -> NewFile {

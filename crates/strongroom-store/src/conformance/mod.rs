@@ -11,7 +11,8 @@ mod safety;
 
 use sqlx::Executor;
 
-use crate::Db;
+use crate::users::NewUser;
+use crate::{Db, NewEvent};
 
 /// Every database backend, each freshly created and migrated.
 pub(crate) async fn backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
@@ -44,6 +45,31 @@ pub(crate) async fn backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
         ("sqlite", sqlite, dir),
         ("postgres", pg, tempfile::tempdir().expect("tempdir")),
     ]
+}
+
+/// A verified account `name` (address `<name>@example.org`) created at `at` with its
+/// `account:create` event; returns its id.
+pub(crate) async fn verified_user(
+    db: &Db,
+    name: &str,
+    password_hash: Option<&str>,
+    at: i64,
+    event: NewEvent,
+) -> i64 {
+    db.create_user(
+        &NewUser {
+            username: name.into(),
+            email: format!("{name}@example.org"),
+            email_verified: true,
+            password_hash: password_hash.map(str::to_owned),
+            is_admin: false,
+            at,
+        },
+        event,
+    )
+    .await
+    .expect("create user")
+    .id
 }
 
 fn rand_u16() -> u16 {

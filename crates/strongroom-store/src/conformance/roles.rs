@@ -4,8 +4,8 @@
 
 use sqlx::Row;
 
-use super::backends;
-use crate::{Db, NewEvent, NewMail, NewUser, OWNER, RoleOutcome, StoreError};
+use super::{backends, verified_user};
+use crate::{Db, NewEvent, NewMail, OWNER, RoleOutcome, StoreError};
 
 fn ev(action: &str, at: i64) -> NewEvent {
     NewEvent {
@@ -17,20 +17,7 @@ fn ev(action: &str, at: i64) -> NewEvent {
 }
 
 async fn user(db: &Db, name: &str) -> i64 {
-    db.create_user(
-        &NewUser {
-            username: name.into(),
-            email: format!("{name}@example.org"),
-            email_verified: true,
-            password_hash: Some("h".into()),
-            is_admin: false,
-            at: 1,
-        },
-        ev("account:create", 1),
-    )
-    .await
-    .expect("create user")
-    .id
+    verified_user(db, name, Some("h"), 1, ev("account:create", 1)).await
 }
 
 /// A project whose owners are `owners` (granted at time 10).

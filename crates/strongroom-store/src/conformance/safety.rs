@@ -1,6 +1,6 @@
 //! Recovery-hold, quarantine, soft-deletion/purge and domain-check cases, on every backend.
 
-use super::backends;
+use super::{backends, verified_user};
 use crate::publish::{NewFile, PublishOutcome, Refusal, UploadPolicy};
 use crate::users::NewUser;
 use crate::{Db, NewEvent, NewMail};
@@ -18,20 +18,7 @@ fn ev(action: &str) -> NewEvent {
 }
 
 async fn user(db: &Db, name: &str, at: i64) -> i64 {
-    db.create_user(
-        &NewUser {
-            username: name.into(),
-            email: format!("{name}@example.org"),
-            email_verified: true,
-            password_hash: Some("hash".into()),
-            is_admin: false,
-            at,
-        },
-        ev("account:create"),
-    )
-    .await
-    .expect("create user")
-    .id
+    verified_user(db, name, Some("hash"), at, ev("account:create")).await
 }
 
 fn file(project: &str, user_id: i64, version: &str, n: u32, at: i64) -> NewFile {
