@@ -786,7 +786,9 @@ impl Services {
                 VETO_ROLE_CHANGE,
                 change_id,
                 now,
-                effective_at,
+                // Valid past the window: a change still pending then (held back by read-only
+                // mode) can still be vetoed; an applied one refuses the veto by its status.
+                effective_at.saturating_add(crate::settings::days(7)),
             )
             .await?;
             let link = format!("{}/account/veto/?token={secret}", self.settings.link_base());
@@ -1057,7 +1059,8 @@ impl Services {
         freeze_actor: bool,
         meta: &RequestMeta,
     ) -> Result<RoleChange, CoreError> {
-        self.check_writable().await?;
+        // No read-only check: a veto only undoes, and read-only mode is what an admin turns on
+        // during exactly the incident the veto answers.
         let view = self.veto_view(token).await?;
         let (_t, target, mut tx) = self.consume_mail_token(token, VETO_ROLE_CHANGE).await?;
         let c = tx
@@ -1318,7 +1321,18 @@ impl Services {
                 inv.id, inv.invitee_name, p.name
             ));
         }
-        for c in self.db.due_role_changes(now).await? {
+        // While the index is read-only (an incident is being handled) nothing held is applied:
+        // the changes wait, still vetoable, until the switch is off again.
+        let due = if self
+            .db
+            .site_flag(strongroom_store::site_flags::READ_ONLY)
+            .await?
+        {
+            Vec::new()
+        } else {
+            self.db.due_role_changes(now).await?
+        };
+        for c in due {
             match self
                 .settle_change(&c, "applied", &system, serde_json::json!({}), &meta)
                 .await

@@ -839,3 +839,43 @@ async fn a_hold_voids_the_accounts_invitations_and_cancels_its_held_changes() {
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn during_read_only_mode_a_held_change_waits_and_can_still_be_vetoed() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let mallory = h.user("mallory").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &mallory, "Owner").await;
+    let out =
+        h.s.remove_member(&mallory, "proj", "alice", &meta())
+            .await
+            .expect("remove");
+    assert!(matches!(out, ChangeOutcome::Pending { .. }), "{out:?}");
+    let flag = |on: bool| NewEvent {
+        at: T0,
+        action: "admin:flag".into(),
+        subject_kind: "site".into(),
+        details: serde_json::json!({"enabled": on}),
+        ..NewEvent::default()
+    };
+    h.s.db
+        .set_site_flag("read_only", true, Some("incident"), "cli:root", &flag(true))
+        .await
+        .expect("flag");
+    // The window passes during the incident: the job applies nothing.
+    h.clock.advance(73 * HOUR_MICROS);
+    assert!(h.s.ownership_jobs().await.expect("jobs").is_empty());
+    assert!(h.roles().await.contains(&("alice".into(), "Owner".into())));
+    // The victim's veto goes through even now.
+    let token = h.veto_token("alice").await;
+    h.s.veto_role_change(&token, true, &meta())
+        .await
+        .expect("a veto is allowed in read-only mode");
+    h.s.db
+        .set_site_flag("read_only", false, None, "cli:root", &flag(false))
+        .await
+        .expect("flag");
+    assert!(h.s.ownership_jobs().await.expect("jobs").is_empty());
+    assert!(h.roles().await.contains(&("alice".into(), "Owner".into())));
+}
