@@ -310,3 +310,23 @@ def test_admin_area_freezes_quarantines_and_verifies_through_the_web(server):
     entries = json.loads(admin(server, "timeline", "--user", "eve", "--json").stdout)
     freeze = next(e for e in entries if e["action"] == "admin:user:freeze")
     assert freeze["actor"] == "root" and freeze["ip"] == "127.0.0.1"
+
+
+def test_admin_interventions_need_a_recent_password(strongroom, backend_kind, tmp_path):
+    """A stolen admin cookie alone cannot unfreeze, approve or allow: after `reauth_minutes` every
+    admin POST goes through the password prompt first, and nothing changes until it is answered."""
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    server = strongroom(backend_kind, env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
+    token = server.user_with_token("ivan")
+    srkit.ok_upload(server, token, srkit.make_wheel("ra-pkg", "1.0"))
+    web = admin_web(server)
+    clock.write_text(str(11 * 60))
+    resp = web.submit("/admin/users/ivan/", "", {"reason": "report"}, match={"action": "freeze"})
+    assert "/manage/account/reauth/" in resp.url, resp.url
+    assert upload(server, token, srkit.make_wheel("ra-pkg", "1.1")).status_code == 200  # not frozen
+    resp = web.submit(resp.url, "/manage/account/reauth/", {"password": PW})
+    assert resp.url.endswith("/admin/users/ivan/"), resp.url
+    resp = web.submit("/admin/users/ivan/", "", {"reason": "report"}, match={"action": "freeze"})
+    assert "The account was frozen." in page_text(resp), page_text(resp)[:300]
+    assert upload(server, token, srkit.make_wheel("ra-pkg", "1.2")).status_code == 403

@@ -154,7 +154,9 @@ class Web:
         action = f.action or path
         if f.method == "get":
             return self.get(action + "?" + urllib.parse.urlencode(data), follow=follow)
-        return self.request("POST", urllib.parse.urljoin(self._url(path), action), data=data, follow=follow)
+        # like a browser: the page that held the form is the Referer
+        return self.request("POST", urllib.parse.urljoin(self._url(path), action), data=data, follow=follow,
+                            headers={"Referer": self._url(path)})
 
     # -- account flows
     def login(self, username: str, password: str, *, totp=None) -> requests.Response:

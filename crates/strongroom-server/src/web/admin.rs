@@ -40,6 +40,22 @@ async fn admin_post(
         _ => return Err(WebError::not_found()),
     };
     csrf::check_post(state, headers, Some(&viewer), form.csrf_token.as_deref())?;
+    // Every intervention needs a recent password: a stolen admin cookie alone must not unfreeze
+    // an account, approve a held removal or allow a prohibited name.
+    if state.services.needs_reauth(&viewer.info) {
+        let back = headers
+            .get(axum::http::header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+            .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+            .filter(|path| path.starts_with("/admin/"))
+            .unwrap_or("/admin/");
+        let back = super::redirect::safe_next(Some(back));
+        return Err(WebError::redirect(&format!(
+            "/manage/account/reauth/?next={}",
+            super::redirect::encoded(&back)
+        )));
+    }
     Ok(Actor::user(&viewer.info.user))
 }
 

@@ -196,7 +196,15 @@ pub(crate) async fn project_post(
     // identity may make (a stolen session cookie alone cannot hand the project over).
     let sensitive = matches!(
         field(&form.action),
-        "invite" | "role" | "remove" | "leave" | "delete" | "remove-release" | "remove-file"
+        "invite"
+            | "role"
+            | "remove"
+            | "leave"
+            | "delete"
+            | "remove-release"
+            | "remove-file"
+            | "yank"
+            | "unyank"
     );
     if sensitive && s.needs_reauth(&v.info) {
         return Err(WebError::redirect(&format!(
