@@ -15,7 +15,9 @@ use crate::settings::SmtpTls;
 use crate::{CoreError, Services};
 
 /// The addresses that get security notices: every verified one, else the primary (a notice about
-/// the account must reach its owner even before verification).
+/// the account must reach its owner even before verification) — but never an address a domain
+/// check unverified: its domain may belong to someone else now (the `ctx` door), and notices
+/// carry links (veto, freeze) that act on the account.
 pub fn notice_recipients(emails: &[Email]) -> Vec<String> {
     let verified: Vec<String> = emails
         .iter()
@@ -27,9 +29,30 @@ pub fn notice_recipients(emails: &[Email]) -> Vec<String> {
     }
     emails
         .iter()
-        .filter(|e| e.is_primary)
+        .filter(|e| e.is_primary && e.unverified_at.is_none())
         .map(|e| e.address.clone())
         .collect()
+}
+
+impl Services {
+    /// The notice addresses of every live administrator (for what needs a human decision).
+    pub(crate) async fn admin_addresses(&self) -> Result<Vec<String>, CoreError> {
+        let mut to: Vec<String> = Vec::new();
+        for admin in self
+            .db
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| u.is_admin && u.deleted_at.is_none() && u.frozen_at.is_none())
+        {
+            for a in notice_recipients(&self.db.emails_of(admin.id).await?) {
+                if !to.contains(&a) {
+                    to.push(a);
+                }
+            }
+        }
+        Ok(to)
+    }
 }
 
 /// One notice to each address.
@@ -199,5 +222,44 @@ impl Services {
             rounds = rounds.wrapping_add(1);
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod recipient_tests {
+    use super::*;
+
+    fn addr(a: &str, primary: bool, verified: bool, domain_unverified: bool) -> Email {
+        Email {
+            id: 0,
+            user_id: 1,
+            address: a.into(),
+            is_primary: primary,
+            verified_at: verified.then_some(1),
+            unverified_at: domain_unverified.then_some(2),
+        }
+    }
+
+    #[test]
+    fn notices_go_to_verified_addresses_never_to_a_domain_unverified_one() {
+        let both = [
+            addr("a@x.test", true, true, false),
+            addr("b@y.test", false, true, false),
+        ];
+        assert_eq!(notice_recipients(&both), vec!["a@x.test", "b@y.test"]);
+        // a new account: its unverified primary still hears about itself
+        assert_eq!(
+            notice_recipients(&[addr("new@x.test", true, false, false)]),
+            vec!["new@x.test"]
+        );
+        // the ctx door: the only address lost its verification to a domain check
+        assert!(notice_recipients(&[addr("owner@lapsed.test", true, false, true)]).is_empty());
+        assert_eq!(
+            notice_recipients(&[
+                addr("owner@lapsed.test", true, false, true),
+                addr("other@ok.test", false, true, false)
+            ]),
+            vec!["other@ok.test"]
+        );
     }
 }

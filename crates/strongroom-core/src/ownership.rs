@@ -820,6 +820,22 @@ impl Services {
                     ),
                 })
                 .collect();
+            if target_to.is_empty() {
+                // Nobody can receive the veto link (the target's addresses are unverified, maybe
+                // by a domain check): the administrators decide instead.
+                mails.extend(notice(
+                    &self.admin_addresses().await?,
+                    &format!("Review a held change on {}: {what}", p.name),
+                    &format!(
+                        "{} asked to {what} of the project {}. {} has no verified address to receive the veto link, so the change needs your review before {} UTC: veto it by freezing {} or let it apply (admin area: /admin/changes/).",
+                        actor.username,
+                        p.name,
+                        target.username,
+                        iso8601_seconds(effective_at),
+                        actor.username
+                    ),
+                ));
+            }
             let others: Vec<String> = owners_and(&mut tx, p.id, &[])
                 .await?
                 .into_iter()

@@ -131,15 +131,7 @@ impl Services {
                 }
             }
         }
-        for admin in self
-            .db
-            .list_users()
-            .await?
-            .into_iter()
-            .filter(|u| u.is_admin && u.deleted_at.is_none())
-        {
-            add(notice_recipients(&self.db.emails_of(admin.id).await?));
-        }
+        add(self.admin_addresses().await?);
         Ok(notice(
             &to,
             &format!("Release {project} {version} was quarantined for review"),

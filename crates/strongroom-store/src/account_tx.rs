@@ -27,6 +27,9 @@ pub struct AccountTx {
     noted: Vec<NewEvent>,
 }
 
+/// The columns [`email_from_row`] reads.
+pub(crate) const EMAIL_COLS: &str = "id, user_id, address, is_primary, verified_at, unverified_at";
+
 pub(crate) fn email_from_row(r: &sqlx::any::AnyRow) -> Result<Email, sqlx::Error> {
     Ok(Email {
         id: r.try_get("id")?,
@@ -34,6 +37,7 @@ pub(crate) fn email_from_row(r: &sqlx::any::AnyRow) -> Result<Email, sqlx::Error
         address: r.try_get("address")?,
         is_primary: r.try_get::<i64, _>("is_primary")? != 0,
         verified_at: r.try_get("verified_at")?,
+        unverified_at: r.try_get("unverified_at")?,
     })
 }
 
@@ -49,12 +53,11 @@ impl Db {
 
     /// The address row with this (case-insensitive) address, if any.
     pub async fn email_by_address(&self, address: &str) -> Result<Option<Email>, StoreError> {
-        let r = sqlx::query(
-            "SELECT id, user_id, address, is_primary, verified_at FROM emails WHERE address_lower = $1",
-        )
-        .bind(address.to_lowercase())
-        .fetch_optional(&self.read)
-        .await?;
+        let sql = format!("SELECT {EMAIL_COLS} FROM emails WHERE address_lower = $1");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(address.to_lowercase())
+            .fetch_optional(&self.read)
+            .await?;
         Ok(r.as_ref().map(email_from_row).transpose()?)
     }
 
@@ -241,12 +244,13 @@ impl AccountTx {
 
     /// The account's addresses, primary first.
     pub async fn emails(&mut self, user_id: i64) -> Result<Vec<Email>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, address, is_primary, verified_at FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let sql = format!(
+            "SELECT {EMAIL_COLS} FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
         Ok(rows.iter().map(email_from_row).collect::<Result<_, _>>()?)
     }
 

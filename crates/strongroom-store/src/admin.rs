@@ -433,11 +433,12 @@ impl AdminTx {
 
     /// The account's addresses, primary first.
     pub async fn emails(&mut self, user_id: i64) -> Result<Vec<Email>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
+            crate::account_tx::EMAIL_COLS
+        );
         all(
-            sqlx::query(
-                "SELECT id, user_id, address, is_primary, verified_at FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
-            )
-            .bind(user_id),
+            query(sql).bind(user_id),
             &mut *self.tx,
             crate::account_tx::email_from_row,
         )

@@ -47,6 +47,9 @@ pub struct Email {
     pub address: String,
     pub is_primary: bool,
     pub verified_at: Option<i64>,
+    /// When a domain check took the verification away (the address may belong to someone
+    /// else now: nothing is ever mailed to it).
+    pub unverified_at: Option<i64>,
 }
 
 /// An API token row (the secret itself is never stored, only its SHA-256).

@@ -130,24 +130,18 @@ impl Db {
 
     /// The account's addresses, primary first.
     pub async fn emails_of(&self, user_id: i64) -> Result<Vec<Email>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, address, is_primary, verified_at FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Email {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    address: r.try_get("address")?,
-                    is_primary: r.try_get::<i64, _>("is_primary")? != 0,
-                    verified_at: r.try_get("verified_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        let sql = format!(
+            "SELECT {} FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
+            crate::account_tx::EMAIL_COLS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(crate::account_tx::email_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Store a new API token (hash only) with an event.
