@@ -142,6 +142,7 @@ def replay(world: Incident) -> None:
     for p in PROJECTS:
         assert world.roles(p)["alice"] == "Owner", p
     assert world.roles("alice-solo") == {"alice": "Owner"}
+    world.mail.wait_for(newbie_addr, "alice is again Owner of acme-core")  # every owner is told
     assert world.installable("alice-solo", "1.0")
     # A restored account sets a new password through its verified address.
     stale = world.web("alice-laptop/1")

@@ -303,7 +303,7 @@ impl Services {
             ));
             out.roles.push((p.name, role));
         }
-        let mails = account_notice(
+        let mut mails = account_notice(
             &mut tx,
             &user,
             "Your account has been restored",
@@ -313,6 +313,34 @@ impl Services {
             ),
         )
         .await?;
+        // Every role change is told to the project's Owners, this one too.
+        for (name, role) in &out.roles {
+            let Some(p) = self
+                .db
+                .project_by_normalized(&strongroom_protocol::name::normalize(name))
+                .await?
+            else {
+                continue;
+            };
+            let mut to = Vec::new();
+            for r in self.db.roles_of_project(p.id).await? {
+                if r.role == strongroom_store::OWNER && r.user_id != user.id {
+                    to.extend(crate::mail::notice_recipients(
+                        &self.db.emails_of(r.user_id).await?,
+                    ));
+                }
+            }
+            mails.extend(crate::mail::notice(
+                &to,
+                &format!("{} is again {role} of {}", user.username, p.name),
+                &format!(
+                    "The index administrators restored the account {} with the roles it held before, so it is again {role} of the project {} ({}).",
+                    user.username,
+                    p.name,
+                    reason
+                ),
+            ));
+        }
         tx.commit(&evs, &mails).await?;
         Ok(out)
     }
