@@ -542,3 +542,29 @@ async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() 
         ]
     );
 }
+
+#[tokio::test]
+async fn a_newcomer_owner_cannot_remove_what_an_older_owner_published() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.publish(&alice, "Demo", "1.0").await;
+    h.clock.advance(30 * 86_400_000_000);
+    let p = h.s.db.project_state("demo").await.expect("r").expect("p");
+    sqlx_free_grant(&h, p.id, bob.id, "Owner").await;
+    let m = forbidden(
+        h.s.remove_release(&Authority::Owner(&bob), "demo", "1.0", "cleanup", &meta())
+            .await,
+    );
+    assert!(m.contains("less than 7 days") && m.contains("alice"), "{m}");
+    let m = forbidden(
+        h.s.remove_project(&Authority::Owner(&bob), "demo", "cleanup", &meta())
+            .await,
+    );
+    assert!(m.contains("alice"), "{m}");
+    // The older Owner may; so may the newcomer once it is one no longer.
+    h.clock.advance(7 * 86_400_000_000);
+    h.s.remove_release(&Authority::Owner(&bob), "demo", "1.0", "cleanup", &meta())
+        .await
+        .expect("no longer a newcomer");
+}
