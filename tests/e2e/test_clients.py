@@ -2,6 +2,7 @@
 on both backends (SQLite + local folder, PostgreSQL + S3)."""
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -143,6 +144,11 @@ def test_yanked_release_is_skipped_unless_pinned_and_unyank_restores_it(server, 
     t = tmp_path / "after-unyank"
     srkit.pip_install(server, ["sr-yank"], t, tmp_path)
     assert srkit.installed(t) == {"sr-yank": "1.1"}
+    # both are in the project's history, with the version and the reason
+    story = json.loads(server.cli("admin", "timeline", "--project", "sr-yank", "--json").stdout)
+    yanks = [(e["action"], e["details"].get("version"), e["details"].get("reason")) for e in story
+             if e["action"].startswith("release:")]
+    assert yanks == [("release:yank", "1.1", "broken build"), ("release:unyank", "1.1", None)], yanks
 
 
 def test_pep658_metadata_file_equals_the_wheels_metadata_and_its_advertised_hash(server, dists, tmp_path):

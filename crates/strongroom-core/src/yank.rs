@@ -33,9 +33,11 @@ impl Services {
             }
             .into(),
             subject_kind: "project".into(),
+            subject_id: Some(p.id),
+            subject_name: Some(p.name.clone()),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
-            details: serde_json::json!({"reason": reason}),
+            details: serde_json::json!({"version": v.normalized(), "reason": reason}),
             ..NewEvent::default()
         };
         self.db
