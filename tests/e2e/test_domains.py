@@ -179,3 +179,29 @@ def test_the_periodic_job_checks_addresses_once_per_interval(strongroom, mail_si
     finally:
         dns.stop()
         rdap.stop()
+
+
+def test_the_admin_area_runs_the_check_and_shows_what_it_found(strongroom, mail_sink, tmp_path):  # noqa: F811
+    world = Incident(strongroom, mail_sink, tmp_path, "sqlite")
+    try:
+        healthy(world, "fine.test")
+        healthy(world, "example.test")
+        world.user("pat", "pat@fine.test")
+        world.user("quin", "quin@lapsed.test")
+        world.dns.zone["lapsed.test"] = {"MX": ["mx.lapsed.test"]}
+        world.rdap.domains["lapsed.test"] = rdap_domain(
+            "lapsed.test", registered=LONG_AGO, expires=NOW - dt.timedelta(days=40),
+            status=["redemption period"])
+        world.user("admin", "admin@example.test", admin=True)
+        web = world.login("admin", "admin-browser/1")
+        resp = web.submit("/admin/site/", "/admin/site/domains/")
+        assert resp.status_code == 200, page_text(resp)[:300]
+        report = page_text(resp)
+        assert "domain fine.test: healthy" in report, report[:2000]
+        assert "unverified quin@lapsed.test of quin" in report, report[:2000]
+        assert len(unverified_events(world, "quin")) == 1
+        assert unverified_events(world, "pat") == []
+        assert any(e["action"] == "admin:domains:check" and e["actor"] == "admin"
+                   for e in world.timeline("--user", "admin")), world.timeline("--user", "admin")
+    finally:
+        world.close()

@@ -168,6 +168,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::names_page).post(admin::names_post),
         )
         .route("/admin/site/", get(admin::site_page).post(admin::site_post))
+        .route("/admin/site/domains/", post(admin::domains_post))
         .route("/admin/log/", get(admin::log_page))
         .route(
             "/admin/changes/",

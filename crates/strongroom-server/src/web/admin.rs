@@ -420,6 +420,15 @@ pub(crate) async fn site_page(
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
     let cx = admin_cx(&state, &headers).await?;
+    let ctx = site_context(&state, None).await?;
+    section_page(cx, &q, ctx)
+}
+
+/// The site section: switches, their history, and (after a check) the email-domain report.
+async fn site_context(
+    state: &AppState,
+    domain_report: Option<Vec<String>>,
+) -> Result<Value, WebError> {
     let s = &state.services;
     let read_only = s.switch_enabled(SiteSwitch::ReadOnly).await?;
     let no_new = s.switch_enabled(SiteSwitch::NoNewProjects).await?;
@@ -432,16 +441,28 @@ pub(crate) async fn site_page(
                 "updated_at": f.updated_at, "updated_by": f.updated_by})
             })
             .collect();
-    section_page(
-        cx,
-        &q,
-        context! {
-            section => "site",
-            read_only => read_only,
-            no_new_projects => no_new,
-            flags => super::ser(&flags),
-        },
-    )
+    Ok(context! {
+        section => "site",
+        read_only => read_only,
+        no_new_projects => no_new,
+        flags => super::ser(&flags),
+        domain_report => domain_report,
+    })
+}
+
+/// `POST /admin/site/domains/`: check every verified address's email domain now (DNS and RDAP),
+/// as `strongroom admin check-domains` does, and show what was found.
+pub(crate) async fn domains_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Form(form): Form<AdminForm>,
+) -> Result<Response, WebError> {
+    let a = admin_post(&state, &headers, &form).await?;
+    let report = state.services.check_domains(&a, &meta).await?;
+    let cx = admin_cx(&state, &headers).await?;
+    let ctx = site_context(&state, Some(report.lines())).await?;
+    section_page(cx, &AdminQuery::default(), ctx)
 }
 
 /// `POST /admin/site/`: `switch` = read_only | no_new_projects, `action` = on | off.
