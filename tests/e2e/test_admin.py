@@ -330,3 +330,19 @@ def test_admin_interventions_need_a_recent_password(strongroom, backend_kind, tm
     resp = web.submit("/admin/users/ivan/", "", {"reason": "report"}, match={"action": "freeze"})
     assert "The account was frozen." in page_text(resp), page_text(resp)[:300]
     assert upload(server, token, srkit.make_wheel("ra-pkg", "1.2")).status_code == 403
+
+
+def test_events_name_the_client_behind_a_trusted_proxy_only(strongroom, backend_kind):
+    """Behind a reverse proxy every request comes from the proxy: with `proxy.trusted_ips` the
+    log records the client from X-Forwarded-For (the right-most hop the proxy added), and a
+    client's own X-Forwarded-For is never believed from anyone else."""
+    for trusted, expected in (("127.0.0.1", "203.0.113.7"), ("", "127.0.0.1")):
+        server = strongroom(backend_kind, env={"STRONGROOM_PROXY__TRUSTED_IPS": trusted})
+        token = server.user_with_token("pia")
+        resp = srkit.upload_raw(server, token, srkit.make_wheel("xff-pkg", "1.0"),
+                                headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"})
+        assert resp.status_code == 200, resp.text
+        events = json.loads(admin(server, "timeline", "--user", "pia", "--json").stdout)
+        used = [e for e in events if e["action"] == "token:use"]
+        assert used and used[-1]["ip"] == expected, (trusted, used)
+        server.stop()

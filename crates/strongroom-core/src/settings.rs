@@ -71,6 +71,8 @@ pub struct Settings {
     pub argon2_iterations: u32,
     /// Ownership, recovery and incident-response policy.
     pub safety: SafetySettings,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (events, rate limits).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Ownership, recovery-hold, retention and email-domain policy (issue 4).
@@ -157,6 +159,7 @@ impl Default for Settings {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             safety: SafetySettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -80,12 +80,86 @@ impl AppState {
 }
 
 /// The requester's address and agent, for the event log.
-pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> RequestMeta {
+pub(crate) fn request_meta(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trusted_proxies: &[std::net::IpAddr],
+) -> RequestMeta {
     RequestMeta {
-        ip: peer.map(|p| p.ip().to_string()),
+        ip: client_ip(headers, peer.map(|p| p.ip()), trusted_proxies).map(|ip| ip.to_string()),
         user_agent: headers
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect()),
+    }
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted reverse proxy; then the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left
+/// are whatever the client claimed and are never believed).
+fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        let Ok(v) = v.to_str() else { return Some(peer) };
+        for part in v.split(',') {
+            match part.trim().parse() {
+                Ok(ip) => hops.push(ip),
+                Err(_) => return Some(peer),
+            }
+        }
+    }
+    Some(
+        hops.into_iter()
+            .rev()
+            .find(|ip| !trusted.contains(ip))
+            .unwrap_or(peer),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(v: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for x in v {
+            h.append("x-forwarded-for", x.parse().expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: std::net::IpAddr = "10.0.0.2".parse().expect("ip");
+        let other: std::net::IpAddr = "192.0.2.9".parse().expect("ip");
+        let trusted = [proxy];
+        let ip = |h: &HeaderMap, peer| client_ip(h, Some(peer), &trusted).map(|i| i.to_string());
+        // a direct client's header is ignored
+        assert_eq!(ip(&xff(&["203.0.113.7"]), other), Some("192.0.2.9".into()));
+        // through the proxy: the right-most untrusted hop, whatever the client prepended
+        assert_eq!(
+            ip(&xff(&["1.2.3.4, 203.0.113.7"]), proxy),
+            Some("203.0.113.7".into())
+        );
+        assert_eq!(
+            ip(&xff(&["1.2.3.4", "203.0.113.7, 10.0.0.2"]), proxy),
+            Some("203.0.113.7".into())
+        );
+        // no header, or garbage: the proxy itself
+        assert_eq!(ip(&HeaderMap::new(), proxy), Some("10.0.0.2".into()));
+        assert_eq!(ip(&xff(&["not-an-ip"]), proxy), Some("10.0.0.2".into()));
+        // nothing trusted: always the peer
+        assert_eq!(
+            client_ip(&xff(&["203.0.113.7"]), Some(proxy), &[]).map(|i| i.to_string()),
+            Some("10.0.0.2".into())
+        );
     }
 }

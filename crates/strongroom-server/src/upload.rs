@@ -108,7 +108,11 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let meta = request_meta(&headers, Some(peer));
+    let meta = request_meta(
+        &headers,
+        Some(peer),
+        &state.services.settings.trusted_proxies,
+    );
     let settings = state.services.settings.clone();
     let limit = settings.max_file_size;
     if let Some(len) = headers

@@ -251,6 +251,11 @@ const KEYS: &[Key] = &[
         help: "RDAP base URL for domain registration data (empty = off)",
     },
     Key {
+        name: "proxy.trusted_ips",
+        secret: false,
+        help: "comma-separated IPs of reverse proxies whose X-Forwarded-For names the client",
+    },
+    Key {
         name: "jobs.interval_seconds",
         secret: false,
         help: "seconds between runs of the periodic jobs (held role changes, expiry, purges, domain checks)",
@@ -294,6 +299,8 @@ pub struct Config {
     pub clock_offset_file: Option<PathBuf>,
     /// Seconds between runs of the periodic jobs.
     pub jobs_interval_secs: u64,
+    /// Reverse proxies trusted for `X-Forwarded-For`.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
@@ -353,6 +360,17 @@ fn parse_bool(key: &str, v: &str) -> anyhow::Result<bool> {
         "0" | "false" | "no" | "off" => Ok(false),
         _ => bail!("{key}: expected true or false, got '{v}'"),
     }
+}
+
+fn parse_ips(key: &str, v: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .with_context(|| format!("{key}: '{s}' is not an IP address"))
+        })
+        .collect()
 }
 
 fn parse_u64(key: &str, v: &str) -> anyhow::Result<u64> {
@@ -535,6 +553,10 @@ impl Config {
             accounts,
             safety,
             clock_offset_file,
+            trusted_proxies: parse_ips(
+                "proxy.trusted_ips",
+                &get("proxy.trusted_ips").unwrap_or_default(),
+            )?,
             jobs_interval_secs: parse_u64(
                 "jobs.interval_seconds",
                 &get("jobs.interval_seconds").unwrap_or_default(),
@@ -617,6 +639,7 @@ impl Config {
             argon2_memory_kib: self.accounts.argon2_memory_kib,
             argon2_iterations: self.accounts.argon2_iterations,
             safety: self.safety.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }

@@ -113,15 +113,22 @@ pub(crate) fn ser<T: serde::Serialize>(v: &T) -> Value {
 /// The requester's address and agent, for core's event log.
 pub(crate) struct Meta(pub RequestMeta);
 
-impl<S: Send + Sync> FromRequestParts<S> for Meta {
+impl FromRequestParts<AppState> for Meta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        Ok(Meta(crate::state::request_meta(&parts.headers, peer)))
+        Ok(Meta(crate::state::request_meta(
+            &parts.headers,
+            peer,
+            &state.services.settings.trusted_proxies,
+        )))
     }
 }
 
