@@ -1,0 +1,370 @@
+//! Held role changes after they are asked for: cancel, the veto link (and freezing the asker),
+//! admin approval, and the periodic job that applies them or lets invitations expire.
+
+use super::*;
+
+impl Services {
+    /// An Owner cancels a pending change on the project.
+    pub async fn cancel_role_change(
+        &self,
+        actor: &User,
+        project: &str,
+        change_id: i64,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let (p, _mine, mut tx) = self.begin_project(actor, project, false).await?;
+        let c = tx
+            .role_change(change_id)
+            .await?
+            .filter(|c| c.project_id == p.id)
+            .ok_or_else(|| CoreError::NotFound("No such pending change.".into()))?;
+        end_pending_change(&mut tx, &c, "cancelled", self.now(), &actor.username).await?;
+        let ev = self.role_event(
+            &Actor::user(actor),
+            "role:change:cancel",
+            &p,
+            meta,
+            Member::change_target(&c),
+            serde_json::json!({"change_id": c.id}),
+        );
+        let mails = notice(
+            &owners_and(&mut tx, p.id, &[c.target_id]).await?,
+            &format!("Pending change on {} cancelled", p.name),
+            &format!(
+                "{} cancelled the pending change asked by {} to {} {}.",
+                actor.username, c.actor_name, c.kind, c.target_name
+            ),
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(())
+    }
+
+    /// The veto link's change, without using the link up (for the confirmation page).
+    pub async fn veto_view(&self, token: &str) -> Result<VetoView, CoreError> {
+        let invalid = || CoreError::Invalid("This link is invalid or has expired.".into());
+        if token.is_empty() || token.len() > 200 {
+            return Err(invalid());
+        }
+        let hash = hash_token(token);
+        let t = self
+            .db
+            .email_token_by_hash(&hash)
+            .await?
+            .ok_or_else(invalid)?;
+        if t.purpose != VETO_ROLE_CHANGE || t.used_at.is_some() || t.expires_at <= self.now() {
+            return Err(invalid());
+        }
+        let id = self
+            .db
+            .email_token_subject(&hash)
+            .await?
+            .ok_or_else(invalid)?;
+        let change = self
+            .db
+            .role_change(id)
+            .await?
+            .filter(|c| c.target_id == t.user_id)
+            .ok_or_else(invalid)?;
+        Ok(VetoView { change })
+    }
+
+    /// Follow a veto link: the pending change is vetoed; with `freeze_actor` the account that
+    /// asked for it is frozen too (sessions and tokens ended). Every Owner is told.
+    pub async fn veto_role_change(
+        &self,
+        token: &str,
+        freeze_actor: bool,
+        meta: &RequestMeta,
+    ) -> Result<RoleChange, CoreError> {
+        // No read-only check: a veto only undoes, and read-only mode is what an admin turns on
+        // during exactly the incident the veto answers.
+        let view = self.veto_view(token).await?;
+        let (_t, target, mut tx) = self.consume_mail_token(token, VETO_ROLE_CHANGE).await?;
+        let c = tx
+            .role_change(view.change.id)
+            .await?
+            .ok_or_else(|| CoreError::Internal("role change vanished".into()))?;
+        let p = lock_change_project(&mut tx, &c).await?;
+        let now = self.now();
+        end_pending_change(&mut tx, &c, "vetoed", now, &target.username).await?;
+        let who = Actor::user(&target);
+        let mut events = vec![self.role_event(
+            &who,
+            "role:change:veto",
+            &p,
+            meta,
+            Member::change_target(&c),
+            serde_json::json!({"change_id": c.id, "kind": c.kind, "by_owner": c.actor_name,
+                "freeze": freeze_actor}),
+        )];
+        let mut mails = notice(
+            &owners_and(&mut tx, p.id, &[c.target_id]).await?,
+            &format!("Pending change on {} vetoed", p.name),
+            &format!(
+                "{} vetoed the change {} asked for ({} {}) on the project {}.{}",
+                target.username,
+                c.actor_name,
+                c.kind,
+                c.target_name,
+                p.name,
+                if freeze_actor {
+                    format!(" The account {} was frozen.", c.actor_name)
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        if freeze_actor {
+            let reason = format!(
+                "{} vetoed its change to {} on {}",
+                target.username, c.target_name, p.name
+            );
+            tx.freeze_user(c.actor_id, &reason, now).await?;
+            let sessions = tx.end_sessions(c.actor_id, None, now).await?;
+            let tokens = tx.revoke_all_tokens(c.actor_id, now).await?;
+            tx.invalidate_email_tokens(
+                c.actor_id,
+                &[
+                    purpose::RESET_PASSWORD,
+                    purpose::VERIFY_EMAIL,
+                    purpose::CONFIRM_2FA_EMAIL,
+                ],
+                now,
+            )
+            .await?;
+            events.push(self.event(
+                &who,
+                "account:freeze",
+                Subject {
+                    kind: "user",
+                    id: Some(c.actor_id),
+                    name: Some(&c.actor_name),
+                },
+                meta,
+                serde_json::json!({"via": "veto", "change_id": c.id, "project": p.name,
+                    "reason": reason, "sessions_ended": sessions, "tokens_revoked": tokens}),
+            ));
+            mails.extend(notice(
+                &notice_recipients(&tx.emails(c.actor_id).await?),
+                "Your account has been frozen",
+                &format!(
+                    "An Owner of {} vetoed the change your account {} asked for and reported it, so the account is frozen: every session and API token was ended. Contact the index administrators.",
+                    p.name, c.actor_name
+                ),
+            ));
+        }
+        tx.commit(&events, &mails).await?;
+        Ok(RoleChange {
+            status: "vetoed".into(),
+            ..c
+        })
+    }
+
+    /// An admin applies a pending change before its veto window ends (`reason` is logged).
+    /// The CLI operator (`actor.id` None) or an admin account may do it.
+    pub async fn approve_role_change(
+        &self,
+        actor: &Actor,
+        change_id: i64,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<RoleChange, CoreError> {
+        self.check_writable().await?;
+        if let Some(id) = actor.id {
+            let u = self.db.user_by_id(id).await?;
+            if !u.is_some_and(|u| u.is_admin && u.frozen_at.is_none() && u.deleted_at.is_none()) {
+                return Err(CoreError::Forbidden(
+                    "Only administrators can approve a pending change.".into(),
+                ));
+            }
+        }
+        if reason.trim().is_empty() {
+            return Err(CoreError::Invalid("Give a reason.".into()));
+        }
+        let c = self
+            .db
+            .role_change(change_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("No pending change {change_id}.")))?;
+        let extra = serde_json::json!({"reason": reason});
+        self.settle_change(&c, "approved", actor, extra, meta).await
+    }
+
+    /// End a pending change as `applied` (job) or `approved` (admin): it is applied unless the
+    /// project lost its other Owners, or the Owner who asked is no longer one (then cancelled).
+    pub(super) async fn settle_change(
+        &self,
+        c: &RoleChange,
+        status: &str,
+        actor: &Actor,
+        extra: serde_json::Value,
+        meta: &RequestMeta,
+    ) -> Result<RoleChange, CoreError> {
+        let mut tx = self.db.begin_account().await?;
+        let p = lock_change_project(&mut tx, c).await?;
+        let c = tx
+            .role_change(c.id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("No such change.".into()))?;
+        if c.status != "pending" {
+            return Err(CoreError::Invalid(format!(
+                "This change is no longer pending (it was {}).",
+                c.status
+            )));
+        }
+        let now = self.now();
+        let asker = tx.role_in(p.id, c.actor_id).await?;
+        let asker_user = tx.user(c.actor_id).await?;
+        let asker_ok = asker.is_some_and(|r| r.role == OWNER)
+            && asker_user.is_some_and(|u| u.frozen_at.is_none() && u.deleted_at.is_none());
+        let target = tx.role_in(p.id, c.target_id).await?;
+        let owners = owner_count(&mut tx, p.id).await?;
+        let mut events = Vec::new();
+        let mut mails = Vec::new();
+        let why_not = if p.status != "active" {
+            Some(format!("the project is {}", p.status))
+        } else if !asker_ok {
+            Some(format!("{} is no longer an active Owner", c.actor_name))
+        } else if target.as_ref().is_none_or(|t| t.role != OWNER) {
+            Some(format!("{} is no longer an Owner", c.target_name))
+        } else if owners <= 1 {
+            Some(format!("{} is the last Owner", c.target_name))
+        } else {
+            None
+        };
+        let ended_by = actor.name.clone();
+        if let Some(why) = why_not {
+            tx.end_role_change(c.id, "cancelled", now, &ended_by)
+                .await?;
+            events.push(self.role_event(
+                actor,
+                "role:change:cancel",
+                &p,
+                meta,
+                Member::change_target(&c),
+                serde_json::json!({"change_id": c.id, "reason": why}),
+            ));
+            mails.extend(notice(
+                &owners_and(&mut tx, p.id, &[c.target_id, c.actor_id]).await?,
+                &format!("Pending change on {} cancelled", p.name),
+                &format!(
+                    "The change {} asked for ({} {}) on the project {} was not applied: {why}.",
+                    c.actor_name, c.kind, c.target_name, p.name
+                ),
+            ));
+            tx.commit(&events, &mails).await?;
+            return Err(CoreError::Conflict(format!(
+                "The change was cancelled instead: {why}."
+            )));
+        }
+        let target = target.ok_or_else(|| CoreError::Internal("target vanished".into()))?;
+        tx.end_role_change(c.id, status, now, &ended_by).await?;
+        let action = if status == "approved" {
+            "role:change:approve"
+        } else {
+            "role:change:apply"
+        };
+        let details = merged(
+            serde_json::json!({"change_id": c.id, "kind": c.kind, "asked_by": c.actor_name}),
+            extra,
+        );
+        events.push(self.role_event(
+            actor,
+            action,
+            &p,
+            meta,
+            Member::change_target(&c),
+            details.clone(),
+        ));
+        if status == "approved" {
+            events.push(self.event(
+                actor,
+                "admin:role_change:approve",
+                project_subject(&p),
+                meta,
+                details,
+            ));
+        }
+        // The change is the asker's: log it as theirs.
+        let asker_actor = Actor {
+            id: Some(c.actor_id),
+            name: c.actor_name.clone(),
+        };
+        self.apply_change(
+            &mut tx,
+            &asker_actor,
+            &p,
+            &target,
+            c.new_role.as_deref(),
+            "removed by an Owner after the cooling-off period",
+            meta,
+            &mut events,
+            &mut mails,
+        )
+        .await?;
+        tx.commit(&events, &mails).await?;
+        Ok(RoleChange {
+            status: status.into(),
+            ..c
+        })
+    }
+
+    /// The periodic ownership job: expire overdue invitations and apply the held changes whose
+    /// veto window has passed. Returns one line per thing done.
+    pub async fn ownership_jobs(&self) -> Result<Vec<String>, CoreError> {
+        let mut lines = Vec::new();
+        let now = self.now();
+        let system = system_actor();
+        let meta = RequestMeta::default();
+        for inv in self.db.overdue_invitations(now).await? {
+            let mut tx = self.db.begin_account().await?;
+            if !tx.end_invitation(inv.id, "expired", now).await? {
+                continue;
+            }
+            let Some(p) = self.db.project_by_id(inv.project_id).await? else {
+                continue;
+            };
+            let ev = self.role_event(
+                &system,
+                "role:invite:expire",
+                &p,
+                &meta,
+                Member::invitee(&inv),
+                serde_json::json!({"invitation_id": inv.id}),
+            );
+            tx.commit(&[ev], &[]).await?;
+            lines.push(format!(
+                "invitation {} of {} to {} expired",
+                inv.id, inv.invitee_name, p.name
+            ));
+        }
+        // While the index is read-only (an incident is being handled) nothing held is applied:
+        // the changes wait, still vetoable, until the switch is off again.
+        let due = if self
+            .db
+            .site_flag(strongroom_store::site_flags::READ_ONLY)
+            .await?
+        {
+            Vec::new()
+        } else {
+            self.db.due_role_changes(now).await?
+        };
+        for c in due {
+            match self
+                .settle_change(&c, "applied", &system, serde_json::json!({}), &meta)
+                .await
+            {
+                Ok(_) => lines.push(format!(
+                    "role change {} applied: {} {} of {}",
+                    c.id, c.kind, c.target_name, c.project_name
+                )),
+                Err(CoreError::Conflict(m)) => {
+                    lines.push(format!("role change {} not applied: {m}", c.id));
+                }
+                Err(CoreError::Invalid(_)) => {} // settled by someone else meanwhile
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(lines)
+    }
+}

@@ -1,0 +1,341 @@
+//! Project ownership: Owners invite by username (the invitee must have a verified address; the
+//! invitation expires, is bound to the invitee and is voided when the inviter stops being an
+//! Owner), change roles and remove members; the last Owner stays. A newcomer Owner removing or
+//! demoting an Owner of longer standing is held for a cooling-off period the target can veto by
+//! mail (and freeze the acting account); an admin may approve it early; the periodic job applies
+//! it. Every change is mailed to all Owners (the removed one included) and logged, in the same
+//! transaction as the change.
+
+use strongroom_store::model::{Invitation, Project, Release, Role, RoleChange, User};
+use strongroom_store::{AccountTx, MAINTAINER, NewEvent, NewMail, OWNER, RoleOutcome, StoreError};
+
+use crate::accounts::{purpose, random_secret};
+use crate::clock::iso8601_seconds;
+use crate::hold::HeldAction;
+use crate::mail::{notice, notice_recipients};
+use crate::settings::{days, hours};
+use crate::tokens::hash_token;
+use crate::{Actor, CoreError, RequestMeta, Services, Subject};
+
+mod changes;
+mod held_changes;
+mod invitations;
+mod releases;
+
+/// The mail-token purpose of a veto link (`email_tokens.subject_id` = the role change).
+pub const VETO_ROLE_CHANGE: &str = "veto_role_change";
+
+/// What a removal or demotion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Applied at once.
+    Applied,
+    /// Held for the cooling-off period: applied at `effective_at` unless vetoed.
+    Pending { change_id: i64, effective_at: i64 },
+}
+
+/// Everything the project's manage page shows.
+#[derive(Debug, Clone)]
+pub struct ProjectManage {
+    pub project: Project,
+    /// The viewer's role.
+    pub my_role: String,
+    pub members: Vec<Role>,
+    /// Pending, unexpired invitations.
+    pub invitations: Vec<Invitation>,
+    /// Removals and demotions waiting for their veto window.
+    pub pending_changes: Vec<RoleChange>,
+    /// Visible releases, newest first.
+    pub releases: Vec<Release>,
+}
+
+/// A veto link's change, as the veto page shows it before anything is done.
+#[derive(Debug, Clone)]
+pub struct VetoView {
+    pub change: RoleChange,
+}
+
+/// `Owner` or `Maintainer`, exactly (form input may be lowercase).
+pub fn parse_role(role: &str) -> Result<&'static str, CoreError> {
+    match role.trim() {
+        r if r.eq_ignore_ascii_case(OWNER) => Ok(OWNER),
+        r if r.eq_ignore_ascii_case(MAINTAINER) => Ok(MAINTAINER),
+        other => Err(CoreError::Invalid(format!(
+            "Unknown role '{other}': choose Owner or Maintainer."
+        ))),
+    }
+}
+
+fn last_owner(user: &str, project: &str) -> CoreError {
+    CoreError::Forbidden(format!(
+        "{user} is the last Owner of {project}: a project must keep at least one Owner. Make someone else an Owner first."
+    ))
+}
+
+fn not_member(user: &str, project: &str) -> CoreError {
+    CoreError::NotFound(format!("{user} has no role on {project}."))
+}
+
+fn project_subject(p: &Project) -> Subject<'_> {
+    Subject {
+        kind: "project",
+        id: Some(p.id),
+        name: Some(&p.name),
+    }
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|a| seen.insert(a.to_lowercase()));
+    v
+}
+
+/// The addresses of every Owner of the project (read in `tx`), plus those of `extra` accounts.
+async fn owners_and(
+    tx: &mut AccountTx,
+    project_id: i64,
+    extra: &[i64],
+) -> Result<Vec<String>, CoreError> {
+    let mut ids: Vec<i64> = tx
+        .project_roles(project_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.role == OWNER)
+        .map(|r| r.user_id)
+        .collect();
+    for e in extra {
+        if !ids.contains(e) {
+            ids.push(*e);
+        }
+    }
+    let mut to = Vec::new();
+    for id in ids {
+        to.extend(notice_recipients(&tx.emails(id).await?));
+    }
+    Ok(dedup(to))
+}
+
+/// `base` with the fields of `extra` added (both JSON objects).
+fn merged(mut base: serde_json::Value, mut extra: serde_json::Value) -> serde_json::Value {
+    if let (Some(d), Some(x)) = (base.as_object_mut(), extra.as_object_mut()) {
+        d.append(x);
+    }
+    base
+}
+
+/// Whom a role event is about: the account and the role in question.
+#[derive(Debug, Clone, Copy)]
+struct Member<'a> {
+    id: i64,
+    name: &'a str,
+    role: &'a str,
+}
+
+impl<'a> Member<'a> {
+    /// An account and a role.
+    fn user(u: &'a User, role: &'a str) -> Self {
+        Member {
+            id: u.id,
+            name: &u.username,
+            role,
+        }
+    }
+
+    /// A member with the role it holds.
+    fn holding(r: &'a Role) -> Self {
+        Member {
+            id: r.user_id,
+            name: &r.username,
+            role: &r.role,
+        }
+    }
+
+    /// An invitation's invitee with the role offered.
+    fn invitee(i: &'a Invitation) -> Self {
+        Member {
+            id: i.invitee_id,
+            name: &i.invitee_name,
+            role: &i.role,
+        }
+    }
+
+    /// The Owner a held change is about.
+    fn change_target(c: &'a RoleChange) -> Self {
+        Member {
+            id: c.target_id,
+            name: &c.target_name,
+            role: OWNER,
+        }
+    }
+}
+
+/// Who acts for the periodic job and for what follows from another change.
+fn system_actor() -> Actor {
+    Actor {
+        id: None,
+        name: "system".into(),
+    }
+}
+
+/// How many Owners the project has, read in `tx` (role lock held).
+async fn owner_count(tx: &mut AccountTx, project_id: i64) -> Result<usize, CoreError> {
+    Ok(tx
+        .project_roles(project_id)
+        .await?
+        .iter()
+        .filter(|r| r.role == OWNER)
+        .count())
+}
+
+/// Take the role lock of the project a held change is on, and read the project.
+async fn lock_change_project(tx: &mut AccountTx, c: &RoleChange) -> Result<Project, CoreError> {
+    tx.lock_project_roles(c.project_id)
+        .await?
+        .ok_or_else(|| CoreError::NotFound("No such project.".into()))
+}
+
+/// End a held change as `status`; refused when it was settled meanwhile (one outcome only).
+async fn end_pending_change(
+    tx: &mut AccountTx,
+    c: &RoleChange,
+    status: &str,
+    at: i64,
+    by: &str,
+) -> Result<(), CoreError> {
+    if !tx.end_role_change(c.id, status, at, by).await? {
+        return Err(CoreError::Invalid(format!(
+            "This change is no longer pending (it was {}).",
+            c.status
+        )));
+    }
+    Ok(())
+}
+
+impl Services {
+    /// A project event with the role details every role event carries.
+    fn role_event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        p: &Project,
+        meta: &RequestMeta,
+        about: Member<'_>,
+        extra: serde_json::Value,
+    ) -> NewEvent {
+        let details =
+            serde_json::json!({"user_id": about.id, "user": about.name, "role": about.role});
+        self.event(
+            actor,
+            action,
+            project_subject(p),
+            meta,
+            merged(details, extra),
+        )
+    }
+
+    /// The project by name; removed projects do not exist.
+    async fn project_named(&self, name: &str) -> Result<Project, CoreError> {
+        let normalized = strongroom_protocol::name::normalize(name);
+        self.db
+            .project_by_normalized(&normalized)
+            .await?
+            .filter(|p| p.status != "removed")
+            .ok_or_else(|| CoreError::NotFound(format!("No such project: {name}")))
+    }
+
+    /// Refuse any change to a project that is not active (quarantined by an admin).
+    fn check_active(p: &Project) -> Result<(), CoreError> {
+        if p.status != "active" {
+            return Err(CoreError::Forbidden(format!(
+                "The project {} is {} by the index administrators: its owners cannot change anything until it is released.",
+                p.name, p.status
+            )));
+        }
+        Ok(())
+    }
+
+    /// Open a change on the project: writable site, active project, role lock taken, and the
+    /// actor's role read inside the transaction (must be Owner unless `any_member`).
+    async fn begin_project(
+        &self,
+        actor: &User,
+        project: &str,
+        any_member: bool,
+    ) -> Result<(Project, Role, AccountTx), CoreError> {
+        self.check_writable().await?;
+        let p = self.project_named(project).await?;
+        let mut tx = self.db.begin_account().await?;
+        let p = tx
+            .lock_project_roles(p.id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("No such project: {project}")))?;
+        let Some(mine) = tx.role_in(p.id, actor.id).await? else {
+            return Err(CoreError::NotFound(format!("No such project: {project}")));
+        };
+        Self::check_active(&p)?;
+        if !any_member && mine.role != OWNER {
+            return Err(CoreError::Forbidden(format!(
+                "Only Owners of {} can do this; you are a {}.",
+                p.name, mine.role
+            )));
+        }
+        Ok((p, mine, tx))
+    }
+
+    /// The projects the user holds a role on: (project, role, since), by name.
+    pub async fn my_projects(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<(Project, String, i64)>, CoreError> {
+        Ok(self
+            .db
+            .projects_of_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|(p, _, _)| p.status != "removed")
+            .collect())
+    }
+
+    /// What the manage page of a project shows to one of its members (404 for anyone else).
+    pub async fn project_manage(
+        &self,
+        viewer: &User,
+        project: &str,
+    ) -> Result<ProjectManage, CoreError> {
+        let p = self.project_named(project).await?;
+        let my_role = self
+            .db
+            .role_of(p.id, viewer.id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("No such project: {project}")))?;
+        let now = self.now();
+        let mut releases = self.db.releases_of(p.id).await?;
+        releases.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(ProjectManage {
+            members: self.db.roles_of_project(p.id).await?,
+            invitations: self
+                .db
+                .pending_invitations_of_project(p.id)
+                .await?
+                .into_iter()
+                .filter(|i| i.expires_at > now)
+                .collect(),
+            pending_changes: self.db.pending_role_changes(p.id).await?,
+            releases,
+            my_role,
+            project: p,
+        })
+    }
+
+    /// The invitations waiting for the user (unexpired), oldest first.
+    pub async fn my_invitations(&self, user_id: i64) -> Result<Vec<Invitation>, CoreError> {
+        let now = self.now();
+        Ok(self
+            .db
+            .pending_invitations_for_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|i| i.expires_at > now)
+            .collect())
+    }
+}

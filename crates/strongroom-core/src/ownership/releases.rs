@@ -1,0 +1,54 @@
+//! Yanking from the project's manage page: the release is named by its database id inside the
+//! project the Owner manages.
+
+use super::*;
+
+impl Services {
+    /// Yank (`reason` Some) or unyank (None) a release from the web: the release is named by its
+    /// id and must belong to the project the Owner manages. Returns the journal serial.
+    pub async fn set_yanked_by_id(
+        &self,
+        actor: &User,
+        project: &str,
+        release_id: i64,
+        reason: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<i64, CoreError> {
+        let (p, _mine, tx) = self.begin_project(actor, project, false).await?;
+        drop(tx);
+        let release = self
+            .db
+            .releases_of(p.id)
+            .await?
+            .into_iter()
+            .find(|r| r.id == release_id)
+            .ok_or_else(|| CoreError::NotFound(format!("No such release of {}.", p.name)))?;
+        let action = if reason.is_some() {
+            "release:yank"
+        } else {
+            "release:unyank"
+        };
+        let ev = self.event(
+            &Actor::user(actor),
+            action,
+            project_subject(&p),
+            meta,
+            serde_json::json!({"reason": reason, "release_id": release.id}),
+        );
+        self.db
+            .set_yanked(
+                p.id,
+                &release.canonical_version,
+                reason,
+                &actor.username,
+                ev,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    CoreError::NotFound(format!("No such release of {}.", p.name))
+                }
+                other => other.into(),
+            })
+    }
+}
