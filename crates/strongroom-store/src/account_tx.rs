@@ -45,7 +45,7 @@ impl Db {
     /// Start an account change.
     pub async fn begin_account(&self) -> Result<AccountTx, StoreError> {
         Ok(AccountTx {
-            tx: self.write.begin().await?,
+            tx: self.begin_write().await?,
             dialect: self.dialect,
             noted: Vec::new(),
         })

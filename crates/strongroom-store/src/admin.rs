@@ -118,7 +118,7 @@ impl Db {
     /// Start an intervention.
     pub async fn begin_admin(&self) -> Result<AdminTx, StoreError> {
         Ok(AdminTx {
-            tx: self.write.begin().await?,
+            tx: self.begin_write().await?,
             dialect: self.dialect,
             tail_locked: false,
         })

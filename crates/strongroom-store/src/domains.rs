@@ -80,7 +80,7 @@ impl Db {
     /// Record that these addresses' domains were found healthy at `at`: no retry, no failures,
     /// no suspicion; due again after the interval.
     pub async fn mark_domain_checked(&self, email_ids: &[i64], at: i64) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         for id in email_ids {
             sqlx::query(
                 "UPDATE emails SET domain_checked_at = $1, domain_retry_at = NULL, domain_failures = 0, \

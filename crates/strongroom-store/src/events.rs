@@ -27,7 +27,8 @@ pub struct NewEvent {
 
 /// Serialise appends to the journal and the event log for the rest of this transaction.
 ///
-/// SQLite writes already go through one connection; PostgreSQL takes a transaction-scoped
+/// SQLite write transactions begin IMMEDIATE (the file's write lock, across processes, see
+/// [`Db::begin_write`]); PostgreSQL takes a transaction-scoped
 /// advisory lock so serials are assigned in commit order, without gaps.
 pub(crate) async fn lock_tail(
     tx: &mut Transaction<'_, Any>,
@@ -118,7 +119,7 @@ pub(crate) fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, sqlx::Error
 impl Db {
     /// Append one event in its own transaction.
     pub async fn append_event(&self, e: &NewEvent) -> Result<i64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_tail(&mut tx, self.dialect).await?;
         let seq = append(&mut tx, e).await?;
         tx.commit().await?;

@@ -18,7 +18,7 @@ impl Db {
         by: &str,
         event: NewEvent,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "SELECT r.id, r.version, p.name FROM releases r JOIN projects p ON p.id = r.project_id \
              WHERE r.project_id = $1 AND r.canonical_version = $2 AND r.removed_at IS NULL",

@@ -46,7 +46,7 @@ const MIGRATIONS: &[Migration] = &[
 
 /// Apply every migration not yet recorded; returns the names applied.
 pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
-    let mut tx = db.write.begin().await?;
+    let mut tx = db.begin_write().await?;
     if db.dialect == Dialect::Postgres {
         // Several servers may start at once: one migrates, the others wait.
         tx.execute("SELECT pg_advisory_xact_lock(7265000)").await?;

@@ -133,7 +133,7 @@ impl Db {
         f: &NewFile,
         policy: &UploadPolicy,
     ) -> Result<PublishOutcome, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let outcome = publish_in(&mut tx, self, f, policy).await?;
         match outcome {
             PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {

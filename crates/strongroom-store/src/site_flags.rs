@@ -60,7 +60,7 @@ impl Db {
         by: &str,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO site_flags (name, enabled, reason, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, reason = excluded.reason, \

@@ -70,7 +70,7 @@ pub(crate) const USER_COLS: &str = "id, username, password_hash, is_admin, creat
 impl Db {
     /// Create an account and its primary address, with an event, in one transaction.
     pub async fn create_user(&self, u: &NewUser, event: NewEvent) -> Result<User, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, username_lower, password_hash, password_changed_at, is_admin, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -146,7 +146,7 @@ impl Db {
 
     /// Store a new API token (hash only) with an event.
     pub async fn create_token(&self, t: &NewToken, event: NewEvent) -> Result<i64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_tokens (user_id, name, token_hash, project_id, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

@@ -136,7 +136,7 @@ fn main() -> ExitCode {
     let config = match config::Config::load(&flags) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -153,8 +153,47 @@ fn main() -> ExitCode {
     match runtime.block_on(cmd::run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, joined with ": ", skipping a cause whose text the message before it
+/// already ends with (typed errors embed their source's text and also expose it as `source()`).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("storage failure: {0}")]
+    struct Outer(#[from] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database is locked")]
+    struct Inner;
+
+    #[test]
+    fn error_chain_says_each_cause_once_and_keeps_context() {
+        let e = anyhow::Error::from(Outer(Inner)).context("cannot remove sr-demo");
+        assert_eq!(
+            error_chain(&e),
+            "cannot remove sr-demo: storage failure: database is locked"
+        );
     }
 }
