@@ -133,6 +133,10 @@ def replay(world: Incident, tmp) -> None:
     assert_in_order(user_story, ["account:create", "file:upload", "account:email:unverified",
                                  "account:login", "account:email:add", "account:email:verified",
                                  "account:hold", "token:create", "admin:user:freeze"])
+    # both token requests during the hold were refused, and each refusal is on record
+    assert_in_order(user_story, ["account:hold", "account:hold:refused", "account:hold:refused",
+                                 "token:create"])
+    assert user_story.count("account:hold:refused") == 2, user_story
     # the attacker's token after the freeze: refused, and the attempt is on record
     assert_in_order(user_story, ["admin:user:freeze", "token:use:refused"])
     # the held upload: its quarantine and its file, both after the attacker's token

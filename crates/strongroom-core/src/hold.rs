@@ -34,6 +34,16 @@ pub enum HeldAction {
 }
 
 impl HeldAction {
+    /// The name the event log gives it.
+    pub fn code(self) -> &'static str {
+        match self {
+            HeldAction::Publish => "upload",
+            HeldAction::AddOwner => "add-role",
+            HeldAction::RemoveOwner => "remove-owner",
+            HeldAction::CreateToken => "create-token",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             HeldAction::Publish => "upload to projects it did not create during the hold",
@@ -60,12 +70,92 @@ pub fn held_message(user: &User, what: HeldAction) -> String {
 }
 
 impl Services {
-    /// Refuse `what` while the account is held.
-    pub fn check_hold(&self, user: &User, what: HeldAction) -> Result<(), CoreError> {
-        if is_held(user, self.now()) {
-            return Err(CoreError::Forbidden(held_message(user, what)));
+    /// The refusal `what` gets while the account is held, if it is.
+    pub(crate) fn hold_refusal(&self, user: &User, what: HeldAction) -> Option<CoreError> {
+        is_held(user, self.now()).then(|| CoreError::Forbidden(held_message(user, what)))
+    }
+
+    /// Refuse `what` while the account is held, and log the refusal: a recovered account
+    /// reaching for a project, a token or an owner during its hold is the evidence a takeover
+    /// leaves. `project` (id, name) is what it reached for, so the project's timeline shows it.
+    pub async fn check_hold(
+        &self,
+        user: &User,
+        what: HeldAction,
+        project: Option<(i64, &str)>,
+        meta: &crate::RequestMeta,
+    ) -> Result<(), CoreError> {
+        match self.hold_refusal(user, what) {
+            None => Ok(()),
+            Some(refusal) => Err(self
+                .log_hold_refusal(user, what, project, meta, refusal)
+                .await),
         }
-        Ok(())
+    }
+
+    /// Append `account:hold:refused` for a refusal already decided, then hand the refusal back.
+    /// A failing append is logged and does not change the answer.
+    pub(crate) async fn log_hold_refusal(
+        &self,
+        user: &User,
+        what: HeldAction,
+        project: Option<(i64, &str)>,
+        meta: &crate::RequestMeta,
+        refusal: CoreError,
+    ) -> CoreError {
+        let ev = self.hold_refusal_event(user, what, project, meta);
+        if let Err(e) = self.db.append_event(&ev).await {
+            tracing::warn!(error = %e, user = %user.username, "could not log a refusal during a recovery hold");
+        }
+        refusal
+    }
+
+    /// [`Services::check_hold`] inside a change that has written nothing yet: the transaction
+    /// ends with the refusal's event as its only write.
+    pub(crate) async fn check_hold_in(
+        &self,
+        tx: AccountTx,
+        user: &User,
+        what: HeldAction,
+        project: (i64, &str),
+        meta: &crate::RequestMeta,
+    ) -> Result<AccountTx, CoreError> {
+        let Some(refusal) = self.hold_refusal(user, what) else {
+            return Ok(tx);
+        };
+        let ev = self.hold_refusal_event(user, what, Some(project), meta);
+        if let Err(e) = tx.commit(&[ev], &[]).await {
+            tracing::warn!(error = %e, user = %user.username, "could not log a refusal during a recovery hold");
+        }
+        Err(refusal)
+    }
+
+    fn hold_refusal_event(
+        &self,
+        user: &User,
+        what: HeldAction,
+        project: Option<(i64, &str)>,
+        meta: &crate::RequestMeta,
+    ) -> strongroom_store::NewEvent {
+        let until = user.hold_until.unwrap_or_default();
+        let mut ev = self.user_event(
+            "account:hold:refused",
+            user,
+            meta,
+            serde_json::json!({
+                "refused": what.code(),
+                "hold_reason": user.hold_reason,
+                "until": until,
+                "until_utc": iso8601_seconds(until),
+                "user_id": user.id,
+            }),
+        );
+        if let Some((id, name)) = project {
+            ev.subject_kind = "project".into();
+            ev.subject_id = Some(id);
+            ev.subject_name = Some(name.to_owned());
+        }
+        ev
     }
 
     /// [`Services::start_hold`] plus its `account:hold` event (reason, until), done by `user`.

@@ -648,6 +648,29 @@ async fn a_held_account_cannot_invite_or_remove_owners() {
             .await;
     assert!(is_forbidden(&r, "recovery hold"), "{r:?}");
     assert_eq!(h.roles().await.len(), 2);
+    // Each refusal is in the project's log (the transaction that refused wrote only that).
+    let refused: Vec<(String, Option<String>, String)> =
+        h.s.db
+            .events(0, 1000)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.action == "account:hold:refused")
+            .map(|e| {
+                let d: serde_json::Value = serde_json::from_str(&e.details).expect("json");
+                (
+                    d["refused"].as_str().unwrap_or_default().to_owned(),
+                    e.subject_name,
+                    e.actor_name.unwrap_or_default(),
+                )
+            })
+            .collect();
+    let row = |what: &str| (what.to_owned(), Some("proj".to_owned()), "alice".to_owned());
+    assert_eq!(
+        refused,
+        vec![row("add-role"), row("remove-owner"), row("remove-owner")]
+    );
+    assert_eq!(h.s.db.verify_events().await.expect("verify"), None);
 }
 
 #[tokio::test]

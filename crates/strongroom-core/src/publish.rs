@@ -59,11 +59,12 @@ impl Services {
         &self,
         who: &Principal,
         form: &UploadForm,
+        meta: &RequestMeta,
     ) -> Result<String, CoreError> {
         let checked = check_form(form)?;
         self.check_project_access(who, &checked.name, None).await?;
         self.check_uploader(who).await?;
-        self.check_upload_hold(who, &checked.name).await?;
+        self.check_upload_hold(who, &checked.name, meta).await?;
         Ok(checked.name.as_str().to_owned())
     }
 
@@ -198,7 +199,7 @@ impl Services {
         self.check_project_access(who, &checked.name, meta.ip.as_deref())
             .await?;
         self.check_uploader(who).await?;
-        self.check_upload_hold(who, &checked.name).await?;
+        self.check_upload_hold(who, &checked.name, meta).await?;
         let parsed = check_filename(&file.filename, &checked, self.settings.strict_filenames)?;
         if file.size > self.settings.max_file_size {
             return Err(CoreError::Invalid(file_too_large(
@@ -302,7 +303,9 @@ impl Services {
                 ),
             }),
             PublishOutcome::Duplicate => Ok(Published::AlreadyThere),
-            PublishOutcome::Refused(Refusal::Held) => Err(self.held_refusal(who.user.id).await),
+            PublishOutcome::Refused(Refusal::Held) => {
+                Err(self.held_refusal(who.user.id, &checked.name, meta).await)
+            }
             PublishOutcome::Refused(r) => Err(self.refusal(r, &checked, &who.user.username)),
         }
     }

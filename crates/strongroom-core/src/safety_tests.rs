@@ -160,13 +160,15 @@ async fn a_password_reset_holds_tokens_and_uploads_to_older_projects_for_the_hol
     assert!(forbidden(&r, "recovery hold"), "{r:?}");
     assert!(forbidden(&r, "create API tokens"), "{r:?}");
     let who = h.principal(&held);
-    let r = h.s.check_upload_hold(&who, &name("old-proj")).await;
+    let r =
+        h.s.check_upload_hold(&who, &name("old-proj"), &meta())
+            .await;
     assert!(
         forbidden(&r, "upload to projects it did not create"),
         "{r:?}"
     );
     assert!(
-        h.s.check_upload_hold(&who, &name("brand-new"))
+        h.s.check_upload_hold(&who, &name("brand-new"), &meta())
             .await
             .is_ok()
     );
@@ -175,8 +177,54 @@ async fn a_password_reset_holds_tokens_and_uploads_to_older_projects_for_the_hol
         h.publish("old-proj", "1.1", &held, T0 + HOUR_MICROS).await,
         PublishOutcome::Refused(Refusal::Held)
     );
-    let msg = h.s.held_refusal(held.id).await;
+    let msg = h.s.held_refusal(held.id, &name("old-proj"), &meta()).await;
     assert!(msg.to_string().contains("password reset"), "{msg}");
+    // Every refusal is evidence: the token, and both upload refusals against old-proj (the
+    // project's timeline shows them); allowed checks log nothing.
+    let refused: Vec<_> =
+        h.s.db
+            .events(0, 1000)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.action == "account:hold:refused")
+            .collect();
+    let details: Vec<serde_json::Value> = refused
+        .iter()
+        .map(|e| serde_json::from_str(&e.details).expect("details are JSON"))
+        .collect();
+    let seen: Vec<_> = refused
+        .iter()
+        .map(|e| {
+            (
+                serde_json::from_str::<serde_json::Value>(&e.details).expect("json")["refused"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e.subject_kind.clone(),
+                e.subject_name.clone().unwrap_or_default(),
+                e.actor_name.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let row = |what: &str, kind: &str, subject: &str| {
+        (
+            what.to_owned(),
+            kind.to_owned(),
+            subject.to_owned(),
+            "alice".to_owned(),
+        )
+    };
+    assert_eq!(
+        seen,
+        vec![
+            row("create-token", "user", "alice"),
+            row("upload", "project", "old-proj"),
+            row("upload", "project", "old-proj"),
+        ]
+    );
+    assert_eq!(details[0]["hold_reason"], "password reset");
+    assert_eq!(details[0]["until"], T0 + 72 * HOUR_MICROS);
     // A project created during the hold by the account accepts more files and releases.
     assert!(matches!(
         h.publish("brand-new", "1.0", &held, T0 + HOUR_MICROS).await,
@@ -188,7 +236,7 @@ async fn a_password_reset_holds_tokens_and_uploads_to_older_projects_for_the_hol
         PublishOutcome::Published { .. }
     ));
     assert!(
-        h.s.check_upload_hold(&who, &name("brand-new"))
+        h.s.check_upload_hold(&who, &name("brand-new"), &meta())
             .await
             .is_ok()
     );
@@ -200,7 +248,11 @@ async fn a_password_reset_holds_tokens_and_uploads_to_older_projects_for_the_hol
             .await
             .is_ok()
     );
-    assert!(h.s.check_upload_hold(&who, &name("old-proj")).await.is_ok());
+    assert!(
+        h.s.check_upload_hold(&who, &name("old-proj"), &meta())
+            .await
+            .is_ok()
+    );
     assert!(matches!(
         h.publish("old-proj", "1.1", &held, h.s.now()).await,
         PublishOutcome::Published { .. }

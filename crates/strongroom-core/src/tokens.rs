@@ -152,7 +152,8 @@ impl Services {
             .await?
             .filter(|u| u.deleted_at.is_none())
             .ok_or_else(|| CoreError::NotFound(format!("no such user: {username}")))?;
-        self.check_hold(&user, crate::hold::HeldAction::CreateToken)?;
+        self.check_hold(&user, crate::hold::HeldAction::CreateToken, None, meta)
+            .await?;
         let project_row = match project {
             Some(p) => {
                 let n = strongroom_protocol::name::normalize(p);
@@ -249,7 +250,8 @@ impl Services {
                 return Err(CoreError::Forbidden(TOKEN_NEEDS_2FA.into()));
             }
         }
-        self.check_hold(user, crate::hold::HeldAction::CreateToken)?;
+        self.check_hold(user, crate::hold::HeldAction::CreateToken, None, meta)
+            .await?;
         self.require_recent_auth(session)?;
         self.create_token(&user.username, name, project, expires_days, meta)
             .await

@@ -37,6 +37,7 @@ impl Services {
         &self,
         who: &Principal,
         name: &ProjectName,
+        meta: &crate::RequestMeta,
     ) -> Result<(), CoreError> {
         let user = self
             .db
@@ -58,22 +59,43 @@ impl Services {
         if origin.is_some_and(|(by, at)| by == Some(user.id) && at >= since) {
             return Ok(());
         }
-        self.check_hold(&user, HeldAction::Publish)
+        self.check_hold(&user, HeldAction::Publish, Some((p.id, &p.name)), meta)
+            .await
     }
 
-    /// The refusal of a held upload, for the store's in-transaction verdict.
-    pub(crate) async fn held_refusal(&self, user_id: i64) -> CoreError {
-        match self.db.user_by_id(user_id).await {
-            Ok(Some(u)) if is_held(&u, self.now()) => self
-                .check_hold(&u, HeldAction::Publish)
-                .err()
-                .unwrap_or_else(|| {
-                    CoreError::Forbidden("Your account is on a recovery hold.".into())
-                }),
-            _ => CoreError::Forbidden(
+    /// The refusal of a held upload, for the store's in-transaction verdict (logged like
+    /// [`Services::check_upload_hold`]'s).
+    pub(crate) async fn held_refusal(
+        &self,
+        user_id: i64,
+        name: &ProjectName,
+        meta: &crate::RequestMeta,
+    ) -> CoreError {
+        let generic = || {
+            CoreError::Forbidden(
                 "Your account is on a recovery hold and cannot upload to this project.".into(),
-            ),
-        }
+            )
+        };
+        let Ok(Some(user)) = self.db.user_by_id(user_id).await else {
+            return generic();
+        };
+        let refusal = self
+            .hold_refusal(&user, HeldAction::Publish)
+            .unwrap_or_else(generic);
+        let project = self
+            .db
+            .project_by_normalized(name.normalized().as_str())
+            .await
+            .ok()
+            .flatten();
+        self.log_hold_refusal(
+            &user,
+            HeldAction::Publish,
+            project.as_ref().map(|p| (p.id, p.name.as_str())),
+            meta,
+            refusal,
+        )
+        .await
     }
 
     /// The quarantine rule for this upload: only while the account is watched after a recovery.

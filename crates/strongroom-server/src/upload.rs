@@ -166,7 +166,7 @@ pub(crate) async fn upload(
                 if received.is_some() {
                     return Err(bad("content: Should not be a tuple."));
                 }
-                let project = state.services.precheck_upload(&who, &form).await?;
+                let project = state.services.precheck_upload(&who, &form, &meta).await?;
                 let filename = field.file_name().unwrap_or("").to_owned();
                 let content_type = field.content_type().map(str::to_owned);
                 let spool =

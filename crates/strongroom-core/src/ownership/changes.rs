@@ -81,10 +81,17 @@ impl Services {
             )));
         }
         let self_change = target.user_id == actor.id;
-        if new_role == Some(OWNER) {
-            self.check_hold(actor, HeldAction::AddOwner)?;
+        let held = if new_role == Some(OWNER) {
+            Some(HeldAction::AddOwner)
         } else if target.role == OWNER && !self_change {
-            self.check_hold(actor, HeldAction::RemoveOwner)?;
+            Some(HeldAction::RemoveOwner)
+        } else {
+            None
+        };
+        if let Some(what) = held {
+            tx = self
+                .check_hold_in(tx, actor, what, (p.id, &p.name), meta)
+                .await?;
         }
         let owners = owner_count(&mut tx, p.id).await?;
         if target.role == OWNER && owners <= 1 {

@@ -15,8 +15,10 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<Invitation, CoreError> {
         let role = parse_role(role)?;
-        self.check_hold(actor, HeldAction::AddOwner)?;
-        let (p, _mine, mut tx) = self.begin_project(actor, project, false).await?;
+        let (p, _mine, tx) = self.begin_project(actor, project, false).await?;
+        let mut tx = self
+            .check_hold_in(tx, actor, HeldAction::AddOwner, (p.id, &p.name), meta)
+            .await?;
         let invitee = invitee.trim();
         let target = self
             .db
