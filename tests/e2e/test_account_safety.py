@@ -13,6 +13,9 @@ through its web UI, the upload API, pip and the CLI, with real SMTP and a movabl
 
 from __future__ import annotations
 
+import time
+
+import pyotp
 import pytest
 
 import srkit
@@ -31,6 +34,17 @@ def reset_password(world: Incident, name: str, addr: str, new_pw: str) -> None:
     link = world.mail.link(mail, "/account/reset-password/")
     resp = web.submit(link, "/account/reset-password/", {"password": new_pw, "password_confirm": new_pw})
     assert resp.status_code == 200, page_text(resp)[:400]
+
+
+class ServerTimeTotp:
+    """The authenticator app's code for the server's (moved) clock."""
+
+    def __init__(self, secret: str, world: Incident):
+        self.totp = pyotp.TOTP(secret)
+        self.world = world
+
+    def now(self) -> str:
+        return self.totp.at(time.time() + self.world.offset)
 
 
 def upload(world: Incident, token: str, name: str, version: str):
@@ -196,6 +210,64 @@ def test_account_deletion_is_refused_for_a_sole_owner_and_soft_otherwise(strongr
         assert_in_order(story, ["account:create", "role:invite:accept", "account:delete", "account:purge"])
         removals = [e for e in world.timeline("--user", "carol") if e["action"] == "role:remove"]
         assert len(removals) == 3, removals
+        assert "intact" in world.log_verify()
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_an_admin_two_factor_reset_sends_the_owner_back_through_a_verified_reset(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """An owner lost their phone and recovery codes: the admin resets 2FA (web admin area), which
+    ends the sessions and disables the password; the way back is the reset link mailed to the
+    verified address, under a recovery hold; a second reset (CLI) finds nothing to remove."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        world.user("admin", admin=True)
+        addr = world.user("dora")
+        dora = world.login("dora")
+        form = dora.form("/manage/account/totp/", "/manage/account/totp/")
+        totp = ServerTimeTotp(form.fields["secret"], world)
+        data = dict(form.fields, code=totp.now())
+        resp = dora.request("POST", "/manage/account/totp/", data=data,
+                            headers={"Referer": world.server.url + "/manage/account/totp/"})
+        assert resp.status_code == 200, page_text(resp)[:400]
+        confirm = world.mail.wait_for(addr, "Confirm two-factor")
+        assert dora.get(world.mail.link(confirm, "/account/confirm-two-factor/")).status_code == 200
+        world.advance(60)  # a fresh TOTP step for the next login
+        second = world.web("dora-laptop/2")
+        second.login("dora", PASSWORD, totp=totp)
+        assert second.logged_in(), page_text(second.last)[:400]
+
+        admin = world.login("admin")
+        page = page_text(admin.get("/admin/users/dora/"))
+        assert "two-factor: on" in page, page[:600]
+        resp = admin.submit("/admin/users/dora/", "", {"reason": "lost phone and codes, ticket 7"},
+                            match={"action": "reset-2fa"})
+        assert "Two-factor authentication was reset" in page_text(resp), page_text(resp)[:400]
+        assert "two-factor: off" in page_text(resp)
+        assert not dora.logged_in() and not second.logged_in(), "every session ended"
+        again = world.web("dora-laptop/3")
+        resp = again.login("dora", PASSWORD)
+        assert not again.logged_in() and "Reset your password" in page_text(resp), page_text(resp)[:400]
+
+        # The way back: the link in the mail, then a password-only login, held.
+        mail = world.mail.wait_for(addr, "two-factor authentication was reset")
+        assert "ticket 7" in world.mail.body(mail)
+        assert "two-factor reset" in world.mail.body(world.mail.wait_for(addr, "recovery hold"))
+        link = world.mail.link(mail, "/account/reset-password/")
+        resp = again.submit(link, "/account/reset-password/", {"password": NEW_PW, "password_confirm": NEW_PW})
+        assert resp.status_code == 200, page_text(resp)[:400]
+        dora = world.login("dora", password=NEW_PW)
+        status, text = world.web_token(dora)
+        assert status == 403 and "recovery hold" in text, (status, text[:400])
+
+        proc = world.admin("reset-2fa", "dora", "--reason", "again", check=False)
+        assert proc.returncode == 1 and "no second factor" in proc.stderr, proc.stderr
+        story = world.timeline("--user", "dora")
+        reset = [e for e in story if e["action"] == "admin:user:reset-2fa"]
+        assert len(reset) == 1 and reset[0]["actor"] == "admin", reset
+        assert_in_order(actions(story), ["account:2fa:confirmed", "admin:user:reset-2fa", "account:hold",
+                                         "account:password:reset", "account:hold:refused"])
         assert "intact" in world.log_verify()
     finally:
         world.close()

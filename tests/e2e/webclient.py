@@ -162,7 +162,7 @@ class Web:
     def login(self, username: str, password: str, *, totp=None) -> requests.Response:
         resp = self.submit("/account/login/", "/account/login/", {"username": username, "password": password})
         if "/account/two-factor/" in resp.url and totp is not None:
-            resp = self.submit("/account/two-factor/", "/account/two-factor/", {"totp_value": totp.now()})
+            resp = self.submit("/account/two-factor/", "/account/two-factor/", {"totp_code": totp.now()})
         return resp
 
     def logged_in(self) -> bool:

@@ -28,6 +28,7 @@ pub mod settings;
 pub mod site;
 pub mod timeline;
 pub mod tokens;
+pub mod two_factor_reset;
 mod upload_checks;
 pub mod upload_safety;
 pub mod webauthn;

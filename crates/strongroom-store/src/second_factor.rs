@@ -300,6 +300,17 @@ impl AccountTx {
         .map_err(|e| conflict_or(e, "credential"))
     }
 
+    /// Delete every WebAuthn credential of the user (an administrator's 2FA reset); how many.
+    pub async fn delete_all_credentials(&mut self, user_id: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM webauthn_credentials WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Delete one of the user's credentials; false when it is not theirs.
     pub async fn delete_credential(&mut self, user_id: i64, id: i64) -> Result<bool, StoreError> {
         let n = sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1 AND user_id = $2")

@@ -319,3 +319,93 @@ async fn a_factor_added_beside_others_on_an_established_account_holds_it() {
     );
     assert!(h.mail_count("erin@example.org", "recovery hold").await >= 1);
 }
+
+#[tokio::test]
+async fn an_admin_two_factor_reset_wipes_factors_ends_sessions_holds_and_sends_the_way_back() {
+    let h = harness(true).await;
+    let s = h.user("alice").await;
+    h.with_totp(&s).await;
+    let ops = crate::Actor {
+        id: None,
+        name: "cli:ops".into(),
+    };
+    let m = meta("198.51.100.7");
+    let r = h.s.admin_reset_two_factor(&ops, "alice", "  ", &m).await;
+    assert!(
+        matches!(r, Err(CoreError::Invalid(_))),
+        "a reason is required: {r:?}"
+    );
+    let r = h.s.admin_reset_two_factor(&ops, "nobody", "x", &m).await;
+    assert!(matches!(r, Err(CoreError::NotFound(_))), "{r:?}");
+
+    let out =
+        h.s.admin_reset_two_factor(&ops, "alice", "lost phone and codes, ticket 42", &m)
+            .await
+            .expect("reset");
+    assert!(
+        out.totp && out.security_keys == 0 && out.sessions_ended >= 1,
+        "{out:?}"
+    );
+    // The factors, the codes, the sessions and the password are gone.
+    let alice =
+        h.s.db
+            .user_by_name("alice")
+            .await
+            .expect("get")
+            .expect("alice");
+    assert!(h.s.db.totp_of(alice.id).await.expect("totp").is_none());
+    assert!(
+        h.s.db
+            .recovery_codes_of(alice.id)
+            .await
+            .expect("codes")
+            .is_empty()
+    );
+    assert!(
+        h.s.session(&s).await.expect("lookup").is_none(),
+        "session ended"
+    );
+    let r = h.s.login_password("alice", PW, &meta("192.0.2.1")).await;
+    assert!(is_forbidden(&r, crate::login::PASSWORD_DISABLED), "{r:?}");
+    // Held, and told (with the reset link) at the verified address.
+    assert_eq!(alice.hold_reason.as_deref(), Some("two-factor reset"));
+    assert!(alice.hold_until.is_some_and(|t| t > h.s.now()));
+    assert_eq!(h.mail_count("alice@example.org", "recovery hold").await, 1);
+    let link = h
+        .mailed_token("alice@example.org", "two-factor authentication was reset")
+        .await;
+    // The events name the admin and the reason.
+    let events = h.s.db.events(0, 1000).await.expect("events");
+    let reset = events
+        .iter()
+        .find(|e| e.action == "admin:user:reset-2fa")
+        .expect("reset event");
+    assert_eq!(reset.actor_name.as_deref(), Some("cli:ops"));
+    assert_eq!(reset.subject_name.as_deref(), Some("alice"));
+    assert_eq!(reset.ip.as_deref(), Some("198.51.100.7"));
+    assert!(reset.details.contains("ticket 42"), "{}", reset.details);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "account:hold" && e.actor_name.as_deref() == Some("cli:ops"))
+    );
+    // A second reset has nothing to remove.
+    let r = h.s.admin_reset_two_factor(&ops, "alice", "again", &m).await;
+    assert!(matches!(r, Err(CoreError::Conflict(_))), "{r:?}");
+
+    // The way back: the mailed link sets a password, and the next login must enrol again.
+    h.clock.advance(MIN);
+    h.s.reset_password(&link, "a brand new long passphrase", &meta("192.0.2.1"))
+        .await
+        .expect("reset through the mailed link");
+    match h
+        .s
+        .login_password("alice", "a brand new long passphrase", &meta("192.0.2.1"))
+        .await
+        .expect("login")
+    {
+        crate::login::LoginStep::EnrolTwoFactor(_) => {}
+        other => panic!("expected enrolment, got {other:?}"),
+    }
+    assert_eq!(h.s.db.verify_events().await.expect("verify"), None);
+}

@@ -109,6 +109,9 @@ fn done_message(key: Option<&str>) -> Option<&'static str> {
     Some(match key? {
         "freeze" => "The account was frozen.",
         "unfreeze" => "The account was unfrozen.",
+        "reset-2fa" => {
+            "Two-factor authentication was reset; a password reset link went to the account's verified addresses."
+        }
         "restore-user" => "The account was restored; its password must be reset.",
         "quarantine" => "The project was quarantined.",
         "release" => "The project was released from quarantine.",
@@ -200,6 +203,7 @@ pub(crate) async fn user_page(
         .await?
         .ok_or_else(WebError::not_found)?;
     let emails = state.services.db.emails_of(user.id).await?;
+    let two_factor = state.services.has_two_factor(user.id).await?;
     let timeline = state
         .services
         .timeline(TimelineOf::User(&user.username), since_of(&q)?)
@@ -211,13 +215,14 @@ pub(crate) async fn user_page(
             section => "user",
             user => super::ser(&user),
             emails => super::ser(&emails),
+            two_factor => two_factor,
             timeline => super::ser(&timeline),
             since => &q.since,
         },
     )
 }
 
-/// `POST /admin/users/{name}/`: `action` = freeze | unfreeze | restore.
+/// `POST /admin/users/{name}/`: `action` = freeze | unfreeze | reset-2fa | restore.
 pub(crate) async fn user_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -237,6 +242,10 @@ pub(crate) async fn user_post(
         "unfreeze" => {
             s.admin_unfreeze_user(&a, &name, reason, &meta).await?;
             "unfreeze"
+        }
+        "reset-2fa" => {
+            s.admin_reset_two_factor(&a, &name, reason, &meta).await?;
+            "reset-2fa"
         }
         "restore" => {
             let at = match field(&form.roles_at).trim() {

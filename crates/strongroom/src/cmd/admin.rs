@@ -35,6 +35,17 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Remove an account's second factors and recovery codes (owner lost them all): its
+    /// password stops working, sessions end, a reset link goes to its verified addresses, and
+    /// the account is on a recovery hold.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// The account (username).
+        user: String,
+        /// Why (required; recorded in the event log with you as actor).
+        #[arg(long)]
+        reason: String,
+    },
     /// Hide a project from the index and installs (files kept) while it is investigated.
     Quarantine {
         /// The project (any spelling of its name).
@@ -179,6 +190,15 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::Unfreeze { user, reason } => {
             let u = s.admin_unfreeze_user(&a, &user, &reason, &m).await?;
             println!("unfroze {}", u.username);
+        }
+        AdminCommand::ResetTwoFactor { user, reason } => {
+            let r = s.admin_reset_two_factor(&a, &user, &reason, &m).await?;
+            println!(
+                "reset two-factor authentication of {user}: TOTP {}, {} security key(s), {} session(s) ended; a password reset link went to its verified addresses",
+                if r.totp { "removed" } else { "none" },
+                r.security_keys,
+                r.sessions_ended
+            );
         }
         AdminCommand::Quarantine { project, reason } => {
             s.admin_quarantine_project(&a, &project, &reason, &m)
