@@ -1,0 +1,531 @@
+//! The domain check's rules: verdicts, backoff, and rounds against a scripted probe.
+
+use super::*;
+use crate::domains::rdap::RdapInfo;
+use crate::settings::HOUR_MICROS;
+
+const DAY: i64 = 86_400_000_000;
+const NOW: i64 = 1_767_225_600_000_000;
+const VERIFIED: i64 = NOW - 400 * DAY;
+
+fn found(f: impl FnOnce(&mut RdapInfo)) -> RdapOutcome {
+    let mut i = RdapInfo {
+        domain: "example.org".into(),
+        registered_at: Some(NOW - 4000 * DAY),
+        expires_at: Some(NOW + 100 * DAY),
+        last_changed_at: Some(NOW - DAY),
+        statuses: vec!["active".into()],
+    };
+    f(&mut i);
+    RdapOutcome::Found(i)
+}
+
+fn kind(v: Verdict) -> Option<BadKind> {
+    match v {
+        Verdict::Bad { kind, .. } => Some(kind),
+        _ => None,
+    }
+}
+
+fn suspect(v: Verdict) -> Option<BadKind> {
+    match v {
+        Verdict::Suspect { kind, .. } => Some(kind),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_healthy_domain_stays_verified() {
+    assert_eq!(
+        verdict(&DnsOutcome::Resolves, &found(|_| {}), VERIFIED, NOW),
+        Verdict::Healthy
+    );
+    // Without RDAP (not configured, or no registry object) DNS decides alone.
+    for r in [RdapOutcome::Disabled, RdapOutcome::NotFound] {
+        assert_eq!(
+            verdict(&DnsOutcome::Resolves, &r, VERIFIED, NOW),
+            Verdict::Healthy
+        );
+    }
+    // A change to the registration (renewal) is not a re-registration.
+    assert_eq!(
+        verdict(
+            &DnsOutcome::Resolves,
+            &found(|i| i.last_changed_at = Some(NOW)),
+            VERIFIED,
+            NOW
+        ),
+        Verdict::Healthy
+    );
+}
+
+#[test]
+fn dns_alone_is_a_suspicion_the_registry_confirms() {
+    for d in [
+        DnsOutcome::NxDomain,
+        DnsOutcome::NoRecords,
+        DnsOutcome::NullMx,
+    ] {
+        // A resolver glitch looks the same: without the registry, only a suspicion (an
+        // answer, not an error: a second round confirms it).
+        for r in [
+            RdapOutcome::Disabled,
+            RdapOutcome::Error("down".into()),
+            found(|_| {}),
+        ] {
+            assert_eq!(
+                suspect(verdict(&d, &r, VERIFIED, NOW)),
+                Some(BadKind::Unresolvable),
+                "{d:?} {r:?}"
+            );
+        }
+        // The registry has no such domain either: confirmed at once.
+        let v = verdict(&d, &RdapOutcome::NotFound, VERIFIED, NOW);
+        assert_eq!(kind(v.clone()), Some(BadKind::Unresolvable), "{d:?}");
+        let Verdict::Bad { detail, .. } = v else {
+            unreachable!()
+        };
+        assert!(detail.contains("registry has no such domain"), "{detail}");
+    }
+    // Registry documents stay immediate whatever DNS says.
+    assert_eq!(
+        kind(verdict(
+            &DnsOutcome::Error("timeout".into()),
+            &found(|i| i.statuses = vec!["pending delete".into()]),
+            VERIFIED,
+            NOW
+        )),
+        Some(BadKind::Lapsed)
+    );
+    assert_eq!(
+        kind(verdict(
+            &DnsOutcome::Resolves,
+            &found(|i| i.statuses = vec!["inactive".into()]),
+            VERIFIED,
+            NOW
+        )),
+        Some(BadKind::Unresolvable)
+    );
+}
+
+#[test]
+fn lapsing_and_expired_domains() {
+    for s in ["redemption period", "pending delete", "pendingdelete"] {
+        let r = found(|i| i.statuses = vec!["client transfer prohibited".into(), s.into()]);
+        assert_eq!(
+            kind(verdict(&DnsOutcome::Resolves, &r, VERIFIED, NOW)),
+            Some(BadKind::Lapsed),
+            "{s}"
+        );
+    }
+    let expired = found(|i| i.expires_at = Some(NOW - DAY));
+    assert_eq!(
+        kind(verdict(&DnsOutcome::Resolves, &expired, VERIFIED, NOW)),
+        Some(BadKind::Lapsed)
+    );
+}
+
+#[test]
+fn registered_after_verification_is_a_new_owner() {
+    let r = found(|i| i.registered_at = Some(VERIFIED + DAY));
+    let v = verdict(&DnsOutcome::Resolves, &r, VERIFIED, NOW);
+    assert_eq!(kind(v.clone()), Some(BadKind::ReRegistered));
+    let Verdict::Bad { detail, .. } = v else {
+        unreachable!()
+    };
+    assert!(detail.contains("example.org"), "{detail}");
+    // Registered before the verification: fine.
+    let r = found(|i| i.registered_at = Some(VERIFIED - 1));
+    assert_eq!(
+        verdict(&DnsOutcome::Resolves, &r, VERIFIED, NOW),
+        Verdict::Healthy
+    );
+}
+
+#[test]
+fn errors_are_never_a_verdict() {
+    assert!(matches!(
+        verdict(
+            &DnsOutcome::Error("timeout".into()),
+            &found(|_| {}),
+            VERIFIED,
+            NOW
+        ),
+        Verdict::Unknown(_)
+    ));
+    assert!(matches!(
+        verdict(
+            &DnsOutcome::Resolves,
+            &RdapOutcome::Error("HTTP 503".into()),
+            VERIFIED,
+            NOW
+        ),
+        Verdict::Unknown(_)
+    ));
+    assert!(matches!(
+        verdict(
+            &DnsOutcome::Error("SERVFAIL".into()),
+            &RdapOutcome::Error("down".into()),
+            VERIFIED,
+            NOW
+        ),
+        Verdict::Unknown(_)
+    ));
+}
+
+#[test]
+fn domains_of_addresses() {
+    assert_eq!(
+        address_domain("a@Example.ORG").as_deref(),
+        Some("example.org")
+    );
+    assert_eq!(
+        address_domain("a@b@mail.example.org.").as_deref(),
+        Some("mail.example.org")
+    );
+    assert_eq!(
+        address_domain("a@bücher.de").as_deref(),
+        Some("xn--bcher-kva.de")
+    );
+    assert_eq!(address_domain("a@localhost"), None);
+    assert_eq!(address_domain("a@[192.0.2.1]"), None);
+    assert_eq!(address_domain("nobody"), None);
+}
+
+#[test]
+fn unknowns_back_off_up_to_the_interval() {
+    let h = HOUR_MICROS;
+    assert_eq!(retry_delay(1, 24 * h), h);
+    assert_eq!(retry_delay(2, 24 * h), 2 * h);
+    assert_eq!(retry_delay(4, 24 * h), 8 * h);
+    assert_eq!(
+        retry_delay(6, 24 * h),
+        24 * h,
+        "never later than the interval"
+    );
+    assert_eq!(retry_delay(i64::MAX, 24 * h), 24 * h);
+    assert_eq!(retry_delay(0, 24 * h), h);
+    assert_eq!(retry_delay(3, 2 * h), 2 * h);
+    // No interval (checks by hand only): a day at most.
+    assert_eq!(retry_delay(10, 0), 24 * h);
+}
+
+/// Rounds against a fake probe on a SQLite database with a hand-moved clock.
+mod rounds {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::super::*;
+    use crate::domains::rdap::RdapInfo;
+    use crate::settings::HOUR_MICROS;
+    use crate::test_harness::{T0, services};
+
+    const MIN: i64 = 60_000_000;
+
+    /// DNS and RDAP answers by domain (default: resolves, no registry object); counts the
+    /// DNS questions per domain; `hang` never answers.
+    #[derive(Default)]
+    struct Fake {
+        dns: Mutex<HashMap<String, DnsOutcome>>,
+        rdap: Mutex<HashMap<String, RdapOutcome>>,
+        asked: Mutex<HashMap<String, usize>>,
+        hang: Vec<String>,
+        calls: AtomicUsize,
+    }
+
+    impl Fake {
+        fn set_dns(&self, d: &str, o: DnsOutcome) {
+            self.dns.lock().expect("lock").insert(d.into(), o);
+        }
+        fn set_rdap(&self, d: &str, o: RdapOutcome) {
+            self.rdap.lock().expect("lock").insert(d.into(), o);
+        }
+        fn asked(&self, d: &str) -> usize {
+            self.asked
+                .lock()
+                .expect("lock")
+                .get(d)
+                .copied()
+                .unwrap_or(0)
+        }
+    }
+
+    impl DomainProbe for Fake {
+        async fn dns(&self, domain: &str) -> DnsOutcome {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            *self
+                .asked
+                .lock()
+                .expect("lock")
+                .entry(domain.into())
+                .or_default() += 1;
+            if self.hang.iter().any(|h| h == domain) {
+                std::future::pending::<()>().await;
+            }
+            let got = self.dns.lock().expect("lock").get(domain).cloned();
+            got.unwrap_or(DnsOutcome::Resolves)
+        }
+        async fn rdap(&self, domain: &str) -> RdapOutcome {
+            let got = self.rdap.lock().expect("lock").get(domain).cloned();
+            got.unwrap_or(RdapOutcome::NotFound)
+        }
+    }
+
+    fn actor() -> Actor {
+        Actor {
+            id: None,
+            name: "job:test".into(),
+        }
+    }
+
+    async fn add_user(s: &Services, name: &str, address: &str) -> i64 {
+        s.create_user(
+            name,
+            address,
+            "a long test passphrase 42",
+            false,
+            &RequestMeta::default(),
+        )
+        .await
+        .expect("user")
+        .id
+    }
+
+    async fn verified(s: &Services, user_id: i64) -> bool {
+        s.db.emails_of(user_id).await.expect("e")[0]
+            .verified_at
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn a_dns_only_bad_answer_needs_a_second_round_minutes_later() {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        let ann = add_user(&s, "ann", "ann@glitch.example").await;
+        let bo = add_user(&s, "bo", "bo@gone.example").await;
+        let fake = Fake::default();
+        // glitch.example: the registry knows it, DNS says NXDOMAIN (a resolver glitch?).
+        fake.set_dns("glitch.example", DnsOutcome::NxDomain);
+        fake.set_rdap(
+            "glitch.example",
+            RdapOutcome::Found(RdapInfo {
+                domain: "glitch.example".into(),
+                statuses: vec!["active".into()],
+                ..RdapInfo::default()
+            }),
+        );
+        // gone.example: NXDOMAIN and no registry object: confirmed at once.
+        fake.set_dns("gone.example", DnsOutcome::NxDomain);
+        let r = s
+            .check_domains_with(&fake, &actor(), &RequestMeta::default(), i64::MAX, 100)
+            .await
+            .expect("round");
+        assert_eq!(
+            r.unverified
+                .iter()
+                .map(|u| u.address.as_str())
+                .collect::<Vec<_>>(),
+            vec!["bo@gone.example"]
+        );
+        assert!(verified(&s, ann).await, "one sighting changes nothing");
+        assert!(!verified(&s, bo).await);
+        let glitch = r
+            .domains
+            .iter()
+            .find(|(d, _)| d == "glitch.example")
+            .expect("d");
+        assert!(glitch.1.starts_with("suspect: unresolvable"), "{glitch:?}");
+        let st = &s.db.email_domain_states(ann).await.expect("s")[0];
+        assert_eq!(st.domain_suspect_at, Some(T0));
+        assert_eq!(
+            st.domain_retry_at,
+            Some(T0 + CONFIRM_AFTER),
+            "rechecked soon"
+        );
+
+        // A second look too soon (an operator running the check twice) confirms nothing.
+        clock.advance(MIN);
+        let r = s
+            .check_domains_with(&fake, &actor(), &RequestMeta::default(), i64::MAX, 100)
+            .await
+            .expect("round");
+        assert!(r.unverified.is_empty());
+        assert_eq!(
+            s.db.email_domain_states(ann).await.expect("s")[0].domain_suspect_at,
+            Some(T0),
+            "the first sighting is kept"
+        );
+
+        // The glitch passes: healthy, the suspicion is forgotten.
+        fake.set_dns("glitch.example", DnsOutcome::Resolves);
+        clock.advance(20 * MIN);
+        s.check_domains_with(&fake, &actor(), &RequestMeta::default(), i64::MAX, 100)
+            .await
+            .expect("round");
+        let st = &s.db.email_domain_states(ann).await.expect("s")[0];
+        assert_eq!((st.domain_suspect_at, st.domain_retry_at), (None, None));
+
+        // Bad again: a new first sighting; the periodic round picks the confirmation up when
+        // it is due, and the second sighting takes the verification away.
+        fake.set_dns("glitch.example", DnsOutcome::NoRecords);
+        s.check_domains_with(&fake, &actor(), &RequestMeta::default(), i64::MAX, 100)
+            .await
+            .expect("round");
+        assert!(verified(&s, ann).await);
+        let first = s.now();
+        clock.advance(CONFIRM_AFTER - 1);
+        let job = |s: &Services| {
+            let due_before = s.now() - 24 * HOUR_MICROS;
+            let round = Round {
+                due_before,
+                limit: 100,
+                budget: None,
+            };
+            (due_before, round)
+        };
+        let (_, rnd) = job(&s);
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), rnd)
+            .await
+            .expect("round");
+        assert_eq!(r.addresses, 0, "the confirmation is not due yet");
+        clock.advance(1);
+        let (_, rnd) = job(&s);
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), rnd)
+            .await
+            .expect("round");
+        assert_eq!(r.addresses, 1);
+        assert_eq!(r.unverified.len(), 1);
+        assert!(!verified(&s, ann).await);
+        assert!(
+            r.unverified[0].reason.contains(&iso8601_seconds(first)),
+            "{:?}",
+            r.unverified[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn unknowns_are_recorded_backed_off_and_starve_no_one() {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        // Three addresses at a domain whose nameservers fail, verified first (so oldest),
+        // and one at a healthy domain; rounds of two addresses.
+        let mut stuck = Vec::new();
+        for n in ["a", "b", "c"] {
+            stuck.push(add_user(&s, n, &format!("{n}@servfail.example")).await);
+            clock.advance(1);
+        }
+        let ok = add_user(&s, "okay", "okay@fine.example").await;
+        clock.advance(48 * HOUR_MICROS);
+        let fake = Fake::default();
+        fake.set_dns("servfail.example", DnsOutcome::Error("SERVFAIL".into()));
+        let job = |s: &Services| Round {
+            due_before: s.now() - 24 * HOUR_MICROS,
+            limit: 2,
+            budget: None,
+        };
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), job(&s))
+            .await
+            .expect("round");
+        assert_eq!(r.retry.len(), 2);
+        assert_eq!(fake.asked("servfail.example"), 1, "one question per domain");
+        let st = &s.db.email_domain_states(stuck[0]).await.expect("s")[0];
+        assert_eq!(
+            st.domain_checked_at,
+            Some(s.now()),
+            "the attempt is recorded"
+        );
+        assert_eq!(st.domain_failures, 1);
+        assert_eq!(st.domain_retry_at, Some(s.now() + HOUR_MICROS));
+        // The next round takes the ones not yet attempted: the healthy domain gets its turn.
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), job(&s))
+            .await
+            .expect("round");
+        assert_eq!(r.addresses, 2);
+        assert_eq!(fake.asked("fine.example"), 1);
+        assert!(
+            s.db.email_domain_states(ok).await.expect("s")[0]
+                .domain_checked_at
+                .is_some()
+        );
+        // Nothing is due until the retry time: the resolver is not hammered.
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), job(&s))
+            .await
+            .expect("round");
+        assert_eq!(r.addresses, 0);
+        assert_eq!(fake.asked("servfail.example"), 2);
+        // An hour on, the first two are retried; the second failure waits two hours.
+        clock.advance(HOUR_MICROS);
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), job(&s))
+            .await
+            .expect("round");
+        assert_eq!(r.retry.len(), 2);
+        let st = &s.db.email_domain_states(stuck[0]).await.expect("s")[0];
+        assert_eq!(st.domain_failures, 2);
+        assert_eq!(st.domain_retry_at, Some(s.now() + 2 * HOUR_MICROS));
+        for id in stuck.iter().chain([&ok]) {
+            assert!(verified(&s, *id).await, "no answer is never a verdict");
+        }
+        // An answer resets the count.
+        fake.set_dns("servfail.example", DnsOutcome::Resolves);
+        clock.advance(2 * HOUR_MICROS);
+        s.check_domains_round(&fake, &actor(), &RequestMeta::default(), job(&s))
+            .await
+            .expect("round");
+        let st = &s.db.email_domain_states(stuck[0]).await.expect("s")[0];
+        assert_eq!((st.domain_failures, st.domain_retry_at), (0, None));
+    }
+
+    #[tokio::test]
+    async fn a_hanging_probe_is_cut_off_and_the_round_has_a_budget() {
+        let (s, _clock, _dir) = services(|_, _| {}).await;
+        let a = add_user(&s, "hang", "hang@slow.example").await;
+        add_user(&s, "zed", "zed@zz.example").await;
+        let fake = Fake {
+            hang: vec!["slow.example".into()],
+            ..Fake::default()
+        };
+        let round = Round {
+            due_before: i64::MAX,
+            limit: 100,
+            budget: Some(Duration::from_millis(300)),
+        };
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), round)
+            .await
+            .expect("round");
+        assert_eq!(r.retry, vec!["hang@slow.example".to_owned()]);
+        assert!(
+            r.domains[0].1.contains("no answer within"),
+            "{:?}",
+            r.domains
+        );
+        // The budget was spent on the hanging domain: the other waits for the next round.
+        assert_eq!(r.deferred, 1);
+        assert_eq!(fake.asked("zz.example"), 0);
+        assert!(verified(&s, a).await);
+    }
+
+    #[tokio::test]
+    async fn addresses_without_a_public_domain_do_not_come_back_every_round() {
+        let (s, _clock, _dir) = services(|_, _| {}).await;
+        let u = add_user(&s, "local", "root@192.0.2.1").await;
+        let fake = Fake::default();
+        let r = s
+            .check_domains_with(&fake, &actor(), &RequestMeta::default(), s.now(), 100)
+            .await
+            .expect("round");
+        assert_eq!(r.addresses, 1);
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 0);
+        assert!(verified(&s, u).await);
+        let r = s
+            .check_domains_with(&fake, &actor(), &RequestMeta::default(), s.now() - 1, 100)
+            .await
+            .expect("round");
+        assert_eq!(r.addresses, 0);
+    }
+}
