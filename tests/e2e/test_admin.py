@@ -335,7 +335,8 @@ def test_admin_interventions_need_a_recent_password(strongroom, backend_kind, tm
 def test_events_name_the_client_behind_a_trusted_proxy_only(strongroom, backend_kind):
     """Behind a reverse proxy every request comes from the proxy: with `proxy.trusted_ips` the
     log records the client from X-Forwarded-For (the right-most hop the proxy added), and a
-    client's own X-Forwarded-For is never believed from anyone else."""
+    client's own X-Forwarded-For is never believed from anyone else; the proxy's
+    X-Forwarded-Proto turns HSTS on."""
     for trusted, expected in (("127.0.0.1", "203.0.113.7"), ("", "127.0.0.1")):
         server = strongroom(backend_kind, env={"STRONGROOM_PROXY__TRUSTED_IPS": trusted})
         token = server.user_with_token("pia")
@@ -345,4 +346,8 @@ def test_events_name_the_client_behind_a_trusted_proxy_only(strongroom, backend_
         events = json.loads(admin(server, "timeline", "--user", "pia", "--json").stdout)
         used = [e for e in events if e["action"] == "token:use"]
         assert used and used[-1]["ip"] == expected, (trusted, used)
+        # The proxy terminates TLS and says so: HSTS goes out only when the proxy is trusted.
+        page = server.get("/account/login/", headers={"X-Forwarded-Proto": "https"})
+        assert ("strict-transport-security" in page.headers) == bool(trusted), (trusted, page.headers)
+        assert "strict-transport-security" not in server.get("/account/login/").headers
         server.stop()

@@ -253,7 +253,7 @@ const KEYS: &[Key] = &[
     Key {
         name: "proxy.trusted_ips",
         secret: false,
-        help: "comma-separated IPs of reverse proxies whose X-Forwarded-For names the client",
+        help: "comma-separated IPs of reverse proxies whose X-Forwarded-For names the client (X-Forwarded-Proto: https then turns HSTS on)",
     },
     Key {
         name: "jobs.interval_seconds",

@@ -21,9 +21,14 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(services.clone().deliver_outbox_forever());
     // Held role changes, invitation expiry, retention purges, email-domain checks.
     tokio::spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
+    // Behind a TLS-terminating reverse proxy its X-Forwarded-Proto says whether the client used
+    // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
+    // forging the header gains nothing.
+    let behind_proxy = !config.trusted_proxies.is_empty();
     let state = strongroom_server::AppState::new(services, temp.clone())
         .await
-        .context("preparing the server state (temp folder, web signing key)")?;
+        .context("preparing the server state (temp folder, web signing key)")?
+        .trust_forwarded_proto(behind_proxy);
     // Uploads interrupted by a crash leave temp files behind: sweep them now and periodically.
     tokio::spawn(sweep_temp_files(temp));
     let listener = tokio::net::TcpListener::bind(&config.bind)
