@@ -7,7 +7,7 @@ use strongroom_store::{AccountTx, NewMail};
 
 use crate::clock::iso8601_seconds;
 use crate::mail::notice;
-use crate::settings::hours;
+use crate::settings::{HOUR_MICROS, hours};
 use crate::{CoreError, Services};
 
 /// What started a hold (shown to the user and in the log).
@@ -52,6 +52,13 @@ impl HeldAction {
             HeldAction::CreateToken => "create API tokens",
         }
     }
+}
+
+/// At most this many `account:hold:refused` events per account per hour.
+pub const REFUSALS_LOGGED_PER_HOUR: i64 = 20;
+
+fn refusal_bucket(user: &User) -> String {
+    format!("hold:refused:logged:user:{}", user.id)
 }
 
 /// Whether the account is held at `now`.
@@ -103,9 +110,14 @@ impl Services {
         meta: &crate::RequestMeta,
         refusal: CoreError,
     ) -> CoreError {
-        let ev = self.hold_refusal_event(user, what, project, meta);
-        if let Err(e) = self.db.append_event(&ev).await {
-            tracing::warn!(error = %e, user = %user.username, "could not log a refusal during a recovery hold");
+        if self.refusal_log_budget_left(user).await {
+            let ev = self.hold_refusal_event(user, what, project, meta);
+            match self.db.append_event(&ev).await {
+                Ok(_) => self.refusal_logged(user).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, user = %user.username, "could not log a refusal during a recovery hold");
+                }
+            }
         }
         refusal
     }
@@ -123,11 +135,37 @@ impl Services {
         let Some(refusal) = self.hold_refusal(user, what) else {
             return Ok(tx);
         };
-        let ev = self.hold_refusal_event(user, what, Some(project), meta);
-        if let Err(e) = tx.commit(&[ev], &[]).await {
-            tracing::warn!(error = %e, user = %user.username, "could not log a refusal during a recovery hold");
+        if self.refusal_log_budget_left(user).await {
+            let ev = self.hold_refusal_event(user, what, Some(project), meta);
+            match tx.commit(&[ev], &[]).await {
+                Ok(()) => self.refusal_logged(user).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, user = %user.username, "could not log a refusal during a recovery hold");
+                }
+            }
         }
         Err(refusal)
+    }
+
+    /// Whether another refusal of this account may go into the log this hour: a held account
+    /// retrying in a loop must not bury the rest of the project's timeline (the refusals
+    /// themselves never stop).
+    async fn refusal_log_budget_left(&self, user: &User) -> bool {
+        let since = self.now().saturating_sub(HOUR_MICROS);
+        match self
+            .db
+            .rate_window(&refusal_bucket(user), since, REFUSALS_LOGGED_PER_HOUR)
+            .await
+        {
+            Ok((count, _)) => count < REFUSALS_LOGGED_PER_HOUR,
+            Err(_) => true,
+        }
+    }
+
+    async fn refusal_logged(&self, user: &User) {
+        if let Err(e) = self.db.rate_hit(&refusal_bucket(user), self.now()).await {
+            tracing::warn!(error = %e, "could not count a logged refusal");
+        }
     }
 
     fn hold_refusal_event(

@@ -217,14 +217,44 @@ async fn a_password_reset_holds_tokens_and_uploads_to_older_projects_for_the_hol
     };
     assert_eq!(
         seen,
+        // the CLI's token refusal is the operator's, not the account's: not logged as one
         vec![
-            row("create-token", "user", "alice"),
             row("upload", "project", "old-proj"),
             row("upload", "project", "old-proj"),
         ]
     );
     assert_eq!(details[0]["hold_reason"], "password reset");
     assert_eq!(details[0]["until"], T0 + 72 * HOUR_MICROS);
+    // A retry loop is refused every time but logged at most REFUSALS_LOGGED_PER_HOUR times an hour.
+    for _ in 0..30 {
+        let r =
+            h.s.check_upload_hold(&who, &name("old-proj"), &meta())
+                .await;
+        assert!(forbidden(&r, "recovery hold"), "{r:?}");
+    }
+    let logged = |h: &crate::test_harness::Harness| {
+        let db = h.s.db.clone();
+        async move {
+            db.events(0, 10_000)
+                .await
+                .expect("events")
+                .iter()
+                .filter(|e| e.action == "account:hold:refused")
+                .count()
+        }
+    };
+    let cap = usize::try_from(crate::hold::REFUSALS_LOGGED_PER_HOUR).expect("cap");
+    assert_eq!(logged(&h).await, cap);
+    h.clock.advance(HOUR_MICROS + 1);
+    let r =
+        h.s.check_upload_hold(&who, &name("old-proj"), &meta())
+            .await;
+    assert!(forbidden(&r, "recovery hold"), "{r:?}");
+    assert_eq!(
+        logged(&h).await,
+        cap + 1,
+        "an hour later the next one is logged"
+    );
     // A project created during the hold by the account accepts more files and releases.
     assert!(matches!(
         h.publish("brand-new", "1.0", &held, T0 + HOUR_MICROS).await,

@@ -152,8 +152,11 @@ impl Services {
             .await?
             .filter(|u| u.deleted_at.is_none())
             .ok_or_else(|| CoreError::NotFound(format!("no such user: {username}")))?;
-        self.check_hold(&user, crate::hold::HeldAction::CreateToken, None, meta)
-            .await?;
+        // Not logged as a refusal here: on this path (the CLI) an operator asked, not the
+        // account; the web path checked and logged already.
+        if let Some(refusal) = self.hold_refusal(&user, crate::hold::HeldAction::CreateToken) {
+            return Err(refusal);
+        }
         let project_row = match project {
             Some(p) => {
                 let n = strongroom_protocol::name::normalize(p);

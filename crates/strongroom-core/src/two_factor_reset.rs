@@ -8,12 +8,13 @@
 //! API tokens stay: they are the owner's and the hold stops new ones; freeze the account instead
 //! when a takeover is suspected.
 
-use strongroom_store::model::User;
+use strongroom_store::model::{Email, User};
 
 use crate::accounts::purpose;
 use crate::admin::{require_reason, user_subject};
+use crate::hold::is_held;
 use crate::hold::reason::TWO_FACTOR_RESET;
-use crate::mail::{notice, notice_recipients};
+use crate::mail::notice;
 use crate::{Actor, CoreError, RequestMeta, Services};
 
 /// What an administrator's 2FA reset removed.
@@ -42,24 +43,57 @@ impl Services {
                 user.username
             )));
         }
-        let now = self.now();
-        let mut tx = self.db.begin_account().await?;
-        let to = notice_recipients(&tx.emails(user.id).await?);
-        if to.is_empty() {
-            // Nobody could ever use the reset link: the account would be locked for good.
-            return Err(CoreError::Invalid(format!(
-                "{} has no verified email address to send the password reset to; restore an address first.",
+        if user.frozen_at.is_some() {
+            // The hold would run out during the freeze and the account come back without
+            // factors and without a hold.
+            return Err(CoreError::Conflict(format!(
+                "{} is frozen: unfreeze it first, then reset its two-factor authentication.",
                 user.username
             )));
         }
-        let totp = tx.delete_totp(user.id).await?;
-        let security_keys = tx.delete_all_credentials(user.id).await?;
-        if !totp && security_keys == 0 {
+        if !self.has_two_factor(user.id).await? {
             return Err(CoreError::Conflict(format!(
                 "{} has no second factor to reset.",
                 user.username
             )));
         }
+        let now = self.now();
+        let mut tx = self.db.begin_account().await?;
+        let emails = tx.emails(user.id).await?;
+        let (to, doubtful) = reset_link_recipients(&emails, &user, now);
+        if to.is_empty() {
+            // Nobody trustworthy could use the reset link: refuse rather than lock the account
+            // for good or hand it to whoever added an address during a recovery.
+            return Err(CoreError::Invalid(format!(
+                "{} has no verified email address that predates its current recovery hold to send the password reset to.",
+                user.username
+            )));
+        }
+        // An address verified during the current recovery hold may be the attacker's: with the
+        // factors gone, "Forgot password" to it would hand the account over. It loses its
+        // verification (the owner can verify it again, which holds the account again).
+        let mut unverified = Vec::new();
+        for e in doubtful {
+            if let Some(v) = e.verified_at
+                && tx.unverify_email(e.id, v, UNVERIFY_REASON, now).await?
+            {
+                unverified.push(e.address.clone());
+            }
+        }
+        // Links mailed before the reset die with it: an address added from a hijacked session
+        // must not be verified (and then sent a reset) afterwards.
+        tx.invalidate_email_tokens(
+            user.id,
+            &[
+                purpose::RESET_PASSWORD,
+                purpose::VERIFY_EMAIL,
+                purpose::CONFIRM_2FA_EMAIL,
+            ],
+            now,
+        )
+        .await?;
+        let totp = tx.delete_totp(user.id).await?;
+        let security_keys = tx.delete_all_credentials(user.id).await?;
         tx.delete_recovery_codes(user.id).await?;
         tx.disable_password(user.id, "two-factor reset").await?;
         let sessions_ended = tx.end_sessions(user.id, None, now).await?;
@@ -88,6 +122,7 @@ impl Services {
             "security_keys": security_keys,
             "sessions_ended": sessions_ended,
             "hold_until": until,
+            "addresses_unverified": unverified,
         });
         let reset = self.event(
             actor,
@@ -110,4 +145,29 @@ impl Services {
             sessions_ended,
         })
     }
+}
+
+const UNVERIFY_REASON: &str =
+    "verified during a recovery hold that an administrator's two-factor reset interrupted";
+
+/// Who may receive the reset link, and which verified addresses are doubtful. Only verified
+/// addresses (never a domain-unverified or never-verified one); while the account is on a
+/// recovery hold, only those verified before that recovery: one verified since is doubtful.
+fn reset_link_recipients<'a>(
+    emails: &'a [Email],
+    user: &User,
+    now: i64,
+) -> (Vec<String>, Vec<&'a Email>) {
+    let recovery = user.recovered_at.filter(|_| is_held(user, now));
+    let (trusted, doubtful): (Vec<&Email>, Vec<&Email>) = emails
+        .iter()
+        .filter(|e| e.unverified_at.is_none() && e.verified_at.is_some())
+        .partition(|e| {
+            e.verified_at
+                .is_some_and(|v| recovery.is_none_or(|r| v < r))
+        });
+    (
+        trusted.iter().map(|e| e.address.clone()).collect(),
+        doubtful,
+    )
 }

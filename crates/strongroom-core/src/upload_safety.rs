@@ -79,9 +79,9 @@ impl Services {
         let Ok(Some(user)) = self.db.user_by_id(user_id).await else {
             return generic();
         };
-        let refusal = self
-            .hold_refusal(&user, HeldAction::Publish)
-            .unwrap_or_else(generic);
+        let Some(refusal) = self.hold_refusal(&user, HeldAction::Publish) else {
+            return generic(); // the hold ended in between: nothing to log
+        };
         let project = self
             .db
             .project_by_normalized(name.normalized().as_str())

@@ -409,3 +409,112 @@ async fn an_admin_two_factor_reset_wipes_factors_ends_sessions_holds_and_sends_t
     }
     assert_eq!(h.s.db.verify_events().await.expect("verify"), None);
 }
+
+#[tokio::test]
+async fn a_two_factor_reset_trusts_only_addresses_older_than_the_hold_and_kills_old_links() {
+    let h = harness(true).await;
+    let s = h.user("alice").await;
+    let (seed, _) = h.with_totp(&s).await;
+    let ops = crate::Actor {
+        id: None,
+        name: "cli:ops".into(),
+    };
+    let m = meta("198.51.100.7");
+    // An established account; someone in its session adds and verifies an address (held).
+    h.clock.advance(5 * 24 * 60 * MIN);
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    let code = code_at(&seed, h.secs()).expect("code");
+    let grant =
+        h.s.login_totp(&ticket, &code, &meta("192.0.2.1"))
+            .await
+            .expect("login");
+    let info = h.session(&grant.secret).await;
+    h.s.add_email(&info, "mallory@evil.test", &meta("203.0.113.9"))
+        .await
+        .expect("add");
+    let t = h.mailed_token("mallory@evil.test", "Verify").await;
+    h.s.verify_email(&t, &meta("203.0.113.9"))
+        .await
+        .expect("verify");
+    let held =
+        h.s.db
+            .user_by_name("alice")
+            .await
+            .expect("get")
+            .expect("alice");
+    assert_eq!(held.hold_reason.as_deref(), Some("email change"));
+    // A reset link asked for before the admin's reset.
+    h.s.request_password_reset("alice@example.org", &meta("192.0.2.1"))
+        .await
+        .expect("forgot");
+    let old_link = h.mailed_token("alice@example.org", "Reset").await;
+
+    h.clock.advance(MIN);
+    let out =
+        h.s.admin_reset_two_factor(&ops, "alice", "owner called, ticket 9", &m)
+            .await
+            .expect("reset");
+    assert!(out.totp);
+    // The address verified during the hold lost its verification and got no link.
+    let emails = h.s.db.emails_of(held.id).await.expect("emails");
+    let mallory = emails
+        .iter()
+        .find(|e| e.address == "mallory@evil.test")
+        .expect("address");
+    assert!(
+        mallory.verified_at.is_none() && mallory.unverified_at.is_some(),
+        "{mallory:?}"
+    );
+    assert_eq!(
+        h.mail_count("mallory@evil.test", "two-factor authentication was reset")
+            .await,
+        0
+    );
+    let link = h
+        .mailed_token("alice@example.org", "two-factor authentication was reset")
+        .await;
+    let ev =
+        h.s.db
+            .events(0, 1000)
+            .await
+            .expect("events")
+            .into_iter()
+            .find(|e| e.action == "admin:user:reset-2fa")
+            .expect("event");
+    assert!(ev.details.contains("mallory@evil.test"), "{}", ev.details);
+    // "Forgot password" now reaches only the trusted address; the old link is dead.
+    let r =
+        h.s.reset_password(
+            &old_link,
+            "some other long passphrase",
+            &meta("203.0.113.9"),
+        )
+        .await;
+    assert!(matches!(r, Err(CoreError::Invalid(_))), "{r:?}");
+    h.s.request_password_reset("mallory@evil.test", &meta("203.0.113.9"))
+        .await
+        .expect("answers the same either way");
+    assert_eq!(h.mail_count("mallory@evil.test", "Reset").await, 0);
+    h.s.reset_password(&link, "a brand new long passphrase", &meta("192.0.2.1"))
+        .await
+        .expect("the admin's link works");
+
+    // A frozen account is not reset (its hold would run out during the freeze).
+    let s2 = h.user("bob").await;
+    h.with_totp(&s2).await;
+    h.s.admin_freeze_user(&ops, "bob", "investigating", &m)
+        .await
+        .expect("freeze");
+    let r =
+        h.s.admin_reset_two_factor(&ops, "bob", "lost phone", &m)
+            .await;
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(msg)) if msg.contains("unfreeze")),
+        "{r:?}"
+    );
+    let bob = h.s.db.user_by_name("bob").await.expect("get").expect("bob");
+    assert!(
+        h.s.db.totp_of(bob.id).await.expect("totp").is_some(),
+        "nothing changed"
+    );
+}
