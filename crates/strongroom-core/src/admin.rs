@@ -253,6 +253,20 @@ impl Services {
                 user.username
             )));
         };
+        if let Some(Some(purged)) = self
+            .db
+            .deletion_state(user.id)
+            .await?
+            .map(|(_, _, _, purged_at)| purged_at)
+        {
+            // Its addresses are gone: nobody could ever reset the password, and roles granted
+            // to an account nobody can reach only confuse the last-Owner rule.
+            return Err(CoreError::Conflict(format!(
+                "{}'s personal data was purged on {} UTC (the retention period had ended): there is nothing left to restore it to. Its history stays in the event log.",
+                user.username,
+                crate::clock::iso8601_seconds(purged)
+            )));
+        }
         let until = roles_at.unwrap_or(deleted_at - 1);
         let events = self.db.role_events_until(until).await?;
         let held = replay_roles(&events, user.id);

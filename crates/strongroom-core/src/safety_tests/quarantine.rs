@@ -1,0 +1,129 @@
+//! The dormant-project quarantine of a release uploaded by a recently recovered account.
+
+use super::*;
+
+#[tokio::test]
+async fn dormant_projects_new_releases_are_quarantined_for_a_recovered_account() {
+    let h = harness().await;
+    let erin = h.user("erin").await;
+    let admin =
+        h.s.create_user("root", "root@example.org", PW, true, &meta())
+            .await
+            .expect("admin");
+    assert!(admin.is_admin);
+    assert!(matches!(
+        h.publish("sleepy", "1.0", &erin, T0 - days(400)).await,
+        PublishOutcome::Published { .. }
+    ));
+    assert!(matches!(
+        h.publish("lively", "1.0", &erin, T0 - days(10)).await,
+        PublishOutcome::Published { .. }
+    ));
+    // Not recovered: no quarantine rule at all.
+    let p =
+        h.s.upload_policy(&erin, "sleepy", "2.0", "f")
+            .await
+            .expect("policy");
+    assert!(p.dormant_before.is_none());
+
+    h.reset_password(&erin).await;
+    h.clock.advance(73 * HOUR_MICROS);
+    let erin = h.fresh(&erin).await;
+    let now = h.s.now();
+    let policy =
+        h.s.upload_policy(&erin, "sleepy", "2.0", "sleepy-2.0.tar.gz")
+            .await
+            .expect("policy");
+    assert_eq!(policy.dormant_before, Some(now - days(365)));
+    let to: Vec<&str> = policy
+        .quarantine_mails
+        .iter()
+        .map(|m| m.to.as_str())
+        .collect();
+    assert!(
+        to.contains(&"erin@example.org") && to.contains(&"root@example.org"),
+        "{to:?}"
+    );
+
+    let sleepy =
+        h.s.db
+            .project_by_normalized("sleepy")
+            .await
+            .expect("p")
+            .expect("p");
+    let serial_before = sleepy.last_serial;
+    let out =
+        h.s.db
+            .publish_file_with(&h.new_file("sleepy", "2.0", &erin, now), &policy)
+            .await
+            .expect("publish");
+    assert_eq!(
+        out,
+        PublishOutcome::Quarantined {
+            release_created: true
+        }
+    );
+    let sleepy =
+        h.s.db
+            .project_by_normalized("sleepy")
+            .await
+            .expect("p")
+            .expect("p");
+    assert_eq!(sleepy.last_serial, serial_before, "no journal entry");
+    let visible: Vec<String> =
+        h.s.db
+            .releases_of(sleepy.id)
+            .await
+            .expect("r")
+            .into_iter()
+            .map(|r| r.version)
+            .collect();
+    assert_eq!(visible, vec!["1.0"]);
+    assert_eq!(h.mails("root@example.org", "quarantined").await.len(), 1);
+    let q = h.event_details("release:quarantine").await;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["version"], "2.0");
+    // More files of the quarantined release stay in quarantine, with no new mail.
+    let out =
+        h.s.db
+            .publish_file_with(&h.new_file("sleepy", "2.0", &erin, now + 1), &policy)
+            .await
+            .expect("publish");
+    assert_eq!(
+        out,
+        PublishOutcome::Quarantined {
+            release_created: false
+        }
+    );
+    assert_eq!(h.mails("root@example.org", "quarantined").await.len(), 1);
+    // A quarantined release does not make the project look alive: 2.1 is held too.
+    let out =
+        h.s.db
+            .publish_file_with(&h.new_file("sleepy", "2.1", &erin, now + 2), &policy)
+            .await
+            .expect("publish");
+    assert_eq!(
+        out,
+        PublishOutcome::Quarantined {
+            release_created: true
+        }
+    );
+    // A project with a recent release publishes normally.
+    let policy =
+        h.s.upload_policy(&erin, "lively", "2.0", "f")
+            .await
+            .expect("policy");
+    let out =
+        h.s.db
+            .publish_file_with(&h.new_file("lively", "2.0", &erin, now + 3), &policy)
+            .await
+            .expect("publish");
+    assert!(matches!(out, PublishOutcome::Published { .. }), "{out:?}");
+    // After the watch, the dormant project publishes normally again.
+    h.clock.advance(days(30));
+    let policy =
+        h.s.upload_policy(&erin, "sleepy", "3.0", "f")
+            .await
+            .expect("policy");
+    assert!(policy.dormant_before.is_none() && policy.quarantine_mails.is_empty());
+}
