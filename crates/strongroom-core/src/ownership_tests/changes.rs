@@ -1,0 +1,304 @@
+//! Role changes: the last Owner, and the cooling-off that holds a newcomer's removal of an
+//! established Owner (veto and freeze, the job, admin approval, cancellation, read-only mode).
+
+use super::*;
+
+#[tokio::test]
+async fn the_last_owner_cannot_be_removed_demoted_or_leave() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &bob, "Maintainer").await;
+    let r = h.s.remove_member(&alice, "proj", "alice", &meta()).await;
+    assert!(is_forbidden(&r, "last Owner"), "{r:?}");
+    let r =
+        h.s.change_role(&alice, "proj", "alice", "Maintainer", &meta())
+            .await;
+    assert!(is_forbidden(&r, "last Owner"), "{r:?}");
+    let r = h.s.leave_project(&alice, "proj", &meta()).await;
+    assert!(is_forbidden(&r, "last Owner"), "{r:?}");
+    // A Maintainer may leave; every Owner and the one who left hear of it.
+    h.s.leave_project(&bob, "proj", &meta())
+        .await
+        .expect("leave");
+    assert_eq!(h.roles().await, vec![("alice".into(), "Owner".into())]);
+    assert_eq!(
+        h.mails_to("alice", "bob was removed from proj").await.len(),
+        1
+    );
+    assert_eq!(
+        h.mails_to("bob", "bob was removed from proj").await.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_newcomer_removing_an_older_owner_waits_and_the_target_vetoes_and_freezes() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let mallory = h.user("mallory").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &mallory, "Owner").await;
+    let session = match h
+        .s
+        .login_password("mallory", PW, &meta())
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) | LoginStep::EnrolTwoFactor(g) => g.secret,
+        LoginStep::NeedTwoFactor { .. } => panic!("no 2FA"),
+    };
+    h.clock.advance(HOUR_MICROS);
+    let out =
+        h.s.remove_member(&mallory, "proj", "alice", &meta())
+            .await
+            .expect("remove");
+    let ChangeOutcome::Pending {
+        change_id,
+        effective_at,
+    } = out
+    else {
+        panic!("expected a held change, got {out:?}");
+    };
+    assert_eq!(effective_at, h.s.now() + 72 * HOUR_MICROS);
+    assert_eq!(h.roles().await.len(), 2, "alice is still an Owner");
+    let view = h.s.project_manage(&alice, "proj").await.expect("manage");
+    assert_eq!(view.pending_changes.len(), 1);
+    assert_eq!(view.pending_changes[0].target_name, "alice");
+    // A second hold on the same Owner is refused while one waits.
+    let r =
+        h.s.change_role(&mallory, "proj", "alice", "Maintainer", &meta())
+            .await;
+    assert!(matches!(r, Err(CoreError::Conflict(_))), "{r:?}");
+    let token = h.veto_token("alice").await;
+    let v = h.s.veto_view(&token).await.expect("view");
+    assert_eq!(
+        (v.change.id, v.change.actor_name.as_str()),
+        (change_id, "mallory")
+    );
+    // The link of another purpose does not veto.
+    let r = h.s.veto_role_change("not-a-token", true, &meta()).await;
+    assert!(is_invalid(&r, "invalid"), "{r:?}");
+    let vetoed =
+        h.s.veto_role_change(&token, true, &meta())
+            .await
+            .expect("veto");
+    assert_eq!(vetoed.status, "vetoed");
+    assert_eq!(h.roles().await.len(), 2);
+    assert!(
+        h.fresh(&mallory).await.frozen_at.is_some(),
+        "mallory frozen"
+    );
+    assert!(
+        h.s.session(&session).await.expect("session").is_none(),
+        "mallory's sessions ended"
+    );
+    // Single use; and the job never applies a vetoed change.
+    let r = h.s.veto_role_change(&token, false, &meta()).await;
+    assert!(r.is_err());
+    h.clock.advance(100 * HOUR_MICROS);
+    h.s.ownership_jobs().await.expect("jobs");
+    assert_eq!(h.roles().await.len(), 2);
+    let acts = h.actions().await;
+    for a in ["role:change:pending", "role:change:veto", "account:freeze"] {
+        assert!(acts.contains(&a.to_owned()), "{a} in {acts:?}");
+    }
+    assert!(!acts.contains(&"role:remove".to_owned()));
+    assert_eq!(
+        h.mails_to("mallory", "Your account has been frozen")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(h.mails_to("mallory", "vetoed").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unvetoed_change_is_applied_by_the_job_after_the_window() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let mallory = h.user("mallory").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &mallory, "Owner").await;
+    let out =
+        h.s.change_role(&mallory, "proj", "alice", "Maintainer", &meta())
+            .await
+            .expect("demote");
+    assert!(matches!(out, ChangeOutcome::Pending { .. }), "{out:?}");
+    h.clock.advance(72 * HOUR_MICROS - 1);
+    assert!(h.s.ownership_jobs().await.expect("jobs").is_empty());
+    h.clock.advance(1);
+    let lines = h.s.ownership_jobs().await.expect("jobs");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        h.roles().await,
+        vec![
+            ("mallory".into(), "Owner".into()),
+            ("alice".into(), "Maintainer".into())
+        ]
+    );
+    assert_eq!(
+        h.mails_to("alice", "alice is now Maintainer of proj")
+            .await
+            .len(),
+        1
+    );
+    let acts = h.actions().await;
+    assert!(acts.contains(&"role:change:apply".to_owned()), "{acts:?}");
+    assert!(acts.contains(&"role:change".to_owned()), "{acts:?}");
+    // Applied once.
+    assert!(h.s.ownership_jobs().await.expect("jobs").is_empty());
+    assert_eq!(h.s.db.verify_events().await.expect("verify"), None);
+}
+
+#[tokio::test]
+async fn an_admin_approves_early_and_only_an_admin() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let mallory = h.user("mallory").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &mallory, "Owner").await;
+    let ChangeOutcome::Pending { change_id, .. } =
+        h.s.remove_member(&mallory, "proj", "alice", &meta())
+            .await
+            .expect("remove")
+    else {
+        panic!("held");
+    };
+    let r =
+        h.s.approve_role_change(&Actor::user(&mallory), change_id, "please", &meta())
+            .await;
+    assert!(is_forbidden(&r, "administrators"), "{r:?}");
+    let admin = Actor {
+        id: None,
+        name: "cli:root".into(),
+    };
+    let c =
+        h.s.approve_role_change(&admin, change_id, "confirmed by phone", &meta())
+            .await
+            .expect("approve");
+    assert_eq!(c.status, "approved");
+    assert_eq!(h.roles().await, vec![("mallory".into(), "Owner".into())]);
+    let acts = h.actions().await;
+    for a in [
+        "admin:role_change:approve",
+        "role:change:approve",
+        "role:remove",
+    ] {
+        assert!(acts.contains(&a.to_owned()), "{a} in {acts:?}");
+    }
+    assert_eq!(
+        h.mails_to("alice", "alice was removed from proj")
+            .await
+            .len(),
+        1
+    );
+    let r =
+        h.s.approve_role_change(&admin, change_id, "again", &meta())
+            .await;
+    assert!(is_invalid(&r, "no longer pending"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_held_change_is_cancelled_when_its_asker_loses_the_owner_role() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let mallory = h.user("mallory").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &mallory, "Owner").await;
+    let out =
+        h.s.remove_member(&mallory, "proj", "alice", &meta())
+            .await
+            .expect("remove");
+    let ChangeOutcome::Pending { change_id, .. } = out else {
+        panic!("held");
+    };
+    // alice has owned the project longer: her removal of mallory is immediate.
+    assert_eq!(
+        h.s.remove_member(&alice, "proj", "mallory", &meta())
+            .await
+            .expect("remove mallory"),
+        ChangeOutcome::Applied
+    );
+    assert_eq!(
+        h.s.db
+            .role_change(change_id)
+            .await
+            .expect("get")
+            .expect("row")
+            .status,
+        "cancelled"
+    );
+    h.clock.advance(100 * HOUR_MICROS);
+    h.s.ownership_jobs().await.expect("jobs");
+    assert_eq!(h.roles().await, vec![("alice".into(), "Owner".into())]);
+}
+
+#[tokio::test]
+async fn the_cooling_off_needs_a_newcomer_acting_on_an_older_owner() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &bob, "Owner").await;
+    // Past newcomer_days bob is no longer a newcomer: his change applies at once.
+    h.clock.advance(days(7));
+    let out =
+        h.s.change_role(&bob, "proj", "alice", "Maintainer", &meta())
+            .await
+            .expect("demote");
+    assert_eq!(out, ChangeOutcome::Applied);
+    // A promotion is never held.
+    let out =
+        h.s.change_role(&bob, "proj", "alice", "Owner", &meta())
+            .await
+            .expect("promote");
+    assert_eq!(out, ChangeOutcome::Applied);
+    // Self-demotion is never held either.
+    let out =
+        h.s.change_role(&alice, "proj", "alice", "Maintainer", &meta())
+            .await
+            .expect("self");
+    assert_eq!(out, ChangeOutcome::Applied);
+}
+
+#[tokio::test]
+async fn during_read_only_mode_a_held_change_waits_and_can_still_be_vetoed() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let mallory = h.user("mallory").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &mallory, "Owner").await;
+    let out =
+        h.s.remove_member(&mallory, "proj", "alice", &meta())
+            .await
+            .expect("remove");
+    assert!(matches!(out, ChangeOutcome::Pending { .. }), "{out:?}");
+    let flag = |on: bool| NewEvent {
+        at: T0,
+        action: "admin:flag".into(),
+        subject_kind: "site".into(),
+        details: serde_json::json!({"enabled": on}),
+        ..NewEvent::default()
+    };
+    h.s.db
+        .set_site_flag("read_only", true, Some("incident"), "cli:root", &flag(true))
+        .await
+        .expect("flag");
+    // The window passes during the incident: the job applies nothing.
+    h.clock.advance(73 * HOUR_MICROS);
+    assert!(h.s.ownership_jobs().await.expect("jobs").is_empty());
+    assert!(h.roles().await.contains(&("alice".into(), "Owner".into())));
+    // The victim's veto goes through even now.
+    let token = h.veto_token("alice").await;
+    h.s.veto_role_change(&token, true, &meta())
+        .await
+        .expect("a veto is allowed in read-only mode");
+    h.s.db
+        .set_site_flag("read_only", false, None, "cli:root", &flag(false))
+        .await
+        .expect("flag");
+    assert!(h.s.ownership_jobs().await.expect("jobs").is_empty());
+    assert!(h.roles().await.contains(&("alice".into(), "Owner".into())));
+}
