@@ -21,6 +21,9 @@ pub mod purpose {
     pub const CONFIRM_2FA_EMAIL: &str = "confirm_2fa_email";
     /// "This wasn't me": freeze the account.
     pub const FREEZE_ACCOUNT: &str = "freeze_account";
+    /// The mailed links that let someone into the account (a new password, a new verified
+    /// address, a confirmed factor): they all die when its password, factors or standing change.
+    pub const ACCESS_LINKS: &[&str] = &[RESET_PASSWORD, VERIFY_EMAIL, CONFIRM_2FA_EMAIL];
 }
 
 const HOUR: i64 = 3_600_000_000;
@@ -572,16 +575,8 @@ impl Services {
             .await?;
         let sessions = tx.end_sessions(user.id, None, now).await?;
         let tokens = tx.revoke_all_tokens(user.id, now).await?;
-        tx.invalidate_email_tokens(
-            user.id,
-            &[
-                purpose::RESET_PASSWORD,
-                purpose::VERIFY_EMAIL,
-                purpose::CONFIRM_2FA_EMAIL,
-            ],
-            now,
-        )
-        .await?;
+        tx.invalidate_email_tokens(user.id, purpose::ACCESS_LINKS, now)
+            .await?;
         let to = notice_recipients(&tx.emails(user.id).await?);
         let mails = notice(
             &to,

@@ -141,16 +141,8 @@ impl Services {
         tx.set_password(user.id, &hash, now).await?;
         let sessions = tx.end_sessions(user.id, None, now).await?;
         let tokens = tx.revoke_all_tokens(user.id, now).await?;
-        tx.invalidate_email_tokens(
-            user.id,
-            &[
-                purpose::RESET_PASSWORD,
-                purpose::VERIFY_EMAIL,
-                purpose::CONFIRM_2FA_EMAIL,
-            ],
-            now,
-        )
-        .await?;
+        tx.invalidate_email_tokens(user.id, purpose::ACCESS_LINKS, now)
+            .await?;
         let mut mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),
             "Your password was changed",
@@ -212,16 +204,8 @@ impl Services {
         tx.set_password(user.id, &hash, now).await?;
         let sessions = tx.end_sessions(user.id, Some(session.id), now).await?;
         let tokens = tx.revoke_all_tokens(user.id, now).await?;
-        tx.invalidate_email_tokens(
-            user.id,
-            &[
-                purpose::RESET_PASSWORD,
-                purpose::VERIFY_EMAIL,
-                purpose::CONFIRM_2FA_EMAIL,
-            ],
-            now,
-        )
-        .await?;
+        tx.invalidate_email_tokens(user.id, purpose::ACCESS_LINKS, now)
+            .await?;
         tx.set_reauth(session.id, now).await?;
         let mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),

@@ -82,16 +82,8 @@ impl Services {
         }
         // Links mailed before the reset die with it: an address added from a hijacked session
         // must not be verified (and then sent a reset) afterwards.
-        tx.invalidate_email_tokens(
-            user.id,
-            &[
-                purpose::RESET_PASSWORD,
-                purpose::VERIFY_EMAIL,
-                purpose::CONFIRM_2FA_EMAIL,
-            ],
-            now,
-        )
-        .await?;
+        tx.invalidate_email_tokens(user.id, purpose::ACCESS_LINKS, now)
+            .await?;
         let totp = tx.delete_totp(user.id).await?;
         let security_keys = tx.delete_all_credentials(user.id).await?;
         tx.delete_recovery_codes(user.id).await?;

@@ -122,16 +122,8 @@ impl Services {
             tx.freeze_user(c.actor_id, &reason, now).await?;
             let sessions = tx.end_sessions(c.actor_id, None, now).await?;
             let tokens = tx.revoke_all_tokens(c.actor_id, now).await?;
-            tx.invalidate_email_tokens(
-                c.actor_id,
-                &[
-                    purpose::RESET_PASSWORD,
-                    purpose::VERIFY_EMAIL,
-                    purpose::CONFIRM_2FA_EMAIL,
-                ],
-                now,
-            )
-            .await?;
+            tx.invalidate_email_tokens(c.actor_id, purpose::ACCESS_LINKS, now)
+                .await?;
             events.push(self.event(
                 &who,
                 "account:freeze",
