@@ -1,0 +1,240 @@
+//! Every configuration key: its name (`section.key`), whether it is a secret, and its help.
+
+pub(super) struct Key {
+    pub(super) name: &'static str,
+    pub(super) secret: bool,
+    pub(super) help: &'static str,
+}
+
+pub(super) const KEYS: &[Key] = &[
+    Key {
+        name: "data",
+        secret: false,
+        help: "data folder (SQLite database, files, temp)",
+    },
+    Key {
+        name: "bind",
+        secret: false,
+        help: "address to listen on",
+    },
+    Key {
+        name: "database",
+        secret: true,
+        help: "sqlite://PATH or postgres://...",
+    },
+    Key {
+        name: "storage",
+        secret: false,
+        help: "file://FOLDER or s3://BUCKET",
+    },
+    Key {
+        name: "public_url",
+        secret: false,
+        help: "absolute base URL for links (else from the Host header)",
+    },
+    Key {
+        name: "log",
+        secret: false,
+        help: "log filter (tracing EnvFilter syntax)",
+    },
+    Key {
+        name: "s3.endpoint",
+        secret: false,
+        help: "S3 endpoint URL (omit for AWS)",
+    },
+    Key {
+        name: "s3.region",
+        secret: false,
+        help: "S3 region",
+    },
+    Key {
+        name: "s3.access_key_id",
+        secret: false,
+        help: "S3 access key id",
+    },
+    Key {
+        name: "s3.secret_access_key",
+        secret: true,
+        help: "S3 secret access key",
+    },
+    Key {
+        name: "s3.allow_http",
+        secret: false,
+        help: "allow plain-HTTP S3 endpoints",
+    },
+    Key {
+        name: "limits.max_file_size",
+        secret: false,
+        help: "largest file, bytes",
+    },
+    Key {
+        name: "limits.max_project_size",
+        secret: false,
+        help: "largest project total, bytes",
+    },
+    Key {
+        name: "upload.strict_filenames",
+        secret: false,
+        help: "refuse legacy (non-normalised) filenames",
+    },
+    Key {
+        name: "upload.strict_metadata",
+        secret: false,
+        help: "also enforce metadata rules newer than files PyPI hosts",
+    },
+    Key {
+        name: "upload.release_file_window_days",
+        secret: false,
+        help: "days after a release's creation during which files may be added",
+    },
+    Key {
+        name: "require_2fa",
+        secret: false,
+        help: "two-factor authentication needed for everything but enrolment, and for uploads",
+    },
+    Key {
+        name: "rate_limits",
+        secret: false,
+        help: "enforce login/2FA/mail/registration/project rate limits",
+    },
+    Key {
+        name: "session_idle_minutes",
+        secret: false,
+        help: "a session ends after this long without a request",
+    },
+    Key {
+        name: "session_absolute_hours",
+        secret: false,
+        help: "a session ends this long after login",
+    },
+    Key {
+        name: "reauth_minutes",
+        secret: false,
+        help: "sensitive changes need a password entered this recently",
+    },
+    Key {
+        name: "hibp.url",
+        secret: false,
+        help: "HaveIBeenPwned range API base (empty = off)",
+    },
+    Key {
+        name: "hibp.offline_dir",
+        secret: false,
+        help: "folder of HIBP range files ABCDE.txt",
+    },
+    Key {
+        name: "smtp.host",
+        secret: false,
+        help: "SMTP relay (unset = mail goes to <data>/outbox as .eml files)",
+    },
+    Key {
+        name: "smtp.port",
+        secret: false,
+        help: "SMTP port",
+    },
+    Key {
+        name: "smtp.tls",
+        secret: false,
+        help: "none | starttls | tls",
+    },
+    Key {
+        name: "smtp.username",
+        secret: false,
+        help: "SMTP user",
+    },
+    Key {
+        name: "smtp.password",
+        secret: true,
+        help: "SMTP password",
+    },
+    Key {
+        name: "smtp.from",
+        secret: false,
+        help: "From: of every mail",
+    },
+    Key {
+        name: "webauthn.rp_id",
+        secret: false,
+        help: "WebAuthn relying-party id (default: host of public_url, else localhost)",
+    },
+    Key {
+        name: "webauthn.origin",
+        secret: false,
+        help: "WebAuthn origin (default: public_url, else http://localhost:<port>)",
+    },
+    Key {
+        name: "password.argon2_memory_kib",
+        secret: false,
+        help: "Argon2id memory cost, KiB",
+    },
+    Key {
+        name: "password.argon2_iterations",
+        secret: false,
+        help: "Argon2id passes",
+    },
+    Key {
+        name: "ownership.invitation_hours",
+        secret: false,
+        help: "a role invitation expires after this many hours",
+    },
+    Key {
+        name: "ownership.newcomer_days",
+        secret: false,
+        help: "an Owner for less than this many days is a newcomer (their removal of older Owners is held)",
+    },
+    Key {
+        name: "ownership.pending_hours",
+        secret: false,
+        help: "hours a held owner removal/demotion waits for a veto",
+    },
+    Key {
+        name: "recovery.hold_hours",
+        secret: false,
+        help: "hours after a reset, email change or 2FA (re)enrolment during which the account is held",
+    },
+    Key {
+        name: "recovery.dormant_project_days",
+        secret: false,
+        help: "a project with no new release for this many days is dormant",
+    },
+    Key {
+        name: "recovery.watch_days",
+        secret: false,
+        help: "days after a recovery event during which a new release of a dormant project is quarantined",
+    },
+    Key {
+        name: "retention.deleted_account_days",
+        secret: false,
+        help: "days a deleted account's personal data is kept for investigation",
+    },
+    Key {
+        name: "domains.check_interval_hours",
+        secret: false,
+        help: "hours between email-domain checks (0 = only `admin check-domains`)",
+    },
+    Key {
+        name: "domains.resolver",
+        secret: false,
+        help: "DNS server IP:PORT for domain checks (empty = /etc/resolv.conf)",
+    },
+    Key {
+        name: "domains.rdap_url",
+        secret: false,
+        help: "RDAP base URL for domain registration data (empty = off)",
+    },
+    Key {
+        name: "proxy.trusted_ips",
+        secret: false,
+        help: "comma-separated IPs of reverse proxies whose X-Forwarded-For names the client (X-Forwarded-Proto: https then turns HSTS on)",
+    },
+    Key {
+        name: "jobs.interval_seconds",
+        secret: false,
+        help: "seconds between runs of the periodic jobs (held role changes, expiry, purges, domain checks)",
+    },
+    Key {
+        name: "testing.clock_offset_file",
+        secret: false,
+        help: "TEST SUITES ONLY: file holding seconds added to the clock",
+    },
+];
