@@ -92,6 +92,14 @@ def replay(world: Incident, tmp) -> None:
     mallory = world.login("ctxowner", "attacker-browser/6.6")
     status, text = world.web_token(mallory)
     assert status != 200 and "recovery hold" in text, (status, text[:400])
+    # The admin's start page shows it at once: the held account and its refused attempts.
+    admin_web = world.login("admin", "admin-browser/1")
+    start = admin_web.get("/admin/")
+    assert start.status_code == 200, start.status_code
+    page = page_text(start)
+    assert "on a recovery hold: ctxowner" in page, page[:1200]
+    signals = start.text[start.text.index('id="signals"'):]
+    assert signals.count("account:hold:refused") == 2 and "account:email:unverified" in signals, page[:2000]
 
     # -- 5. After the hold the attacker publishes ctx 0.2: the project is dormant and the account
     #       was recovered recently, so the release is quarantined for review, not published.

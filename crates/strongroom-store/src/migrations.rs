@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_domain_retries.sql"),
         postgres: include_str!("../migrations/postgres/0005_domain_retries.sql"),
     },
+    Migration {
+        version: 6,
+        name: "event_actions",
+        sqlite: include_str!("../migrations/sqlite/0006_event_actions.sql"),
+        postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

@@ -37,6 +37,31 @@ fn details_mention_project(e: &Event, project_id: i64, names: &[String]) -> bool
 }
 
 impl Db {
+    /// The newest `limit` events whose action is one of `actions`, newest first.
+    pub async fn recent_events_of(
+        &self,
+        actions: &[&str],
+        limit: i64,
+    ) -> Result<Vec<Event>, StoreError> {
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (2..actions.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT * FROM events WHERE action IN ({}) ORDER BY seq DESC LIMIT $1",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit);
+        for a in actions {
+            q = q.bind((*a).to_owned());
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        rows.iter()
+            .map(event_from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Events by or about the account (actor, subject, or named in the details), from
     /// `since` (µs, inclusive), in log order.
     pub async fn events_about_user(

@@ -141,17 +141,40 @@ fn since_of(q: &AdminQuery) -> Result<Option<i64>, WebError> {
     }
 }
 
+/// How many of the newest takeover signals the admin start page lists.
+const SIGNALS_SHOWN: i64 = 25;
+
 /// `GET /admin/`
 pub(crate) async fn index(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let cx = admin_cx(&state, &headers).await?;
-    let held = state.services.db.quarantined_releases().await?.len();
-    let changes = state.services.db.all_pending_role_changes().await?.len();
+    let s = &state.services;
+    let held = s.db.quarantined_releases().await?.len();
+    let changes = s.db.all_pending_role_changes().await?.len();
+    let now = s.now();
+    let users = read::all_users(&state).await?;
+    let on_hold: Vec<String> = users
+        .iter()
+        .filter(|u| u.deleted_at.is_none() && strongroom_core::hold::is_held(u, now))
+        .map(|u| u.username.clone())
+        .collect();
+    let frozen = users
+        .iter()
+        .filter(|u| u.deleted_at.is_none() && u.frozen_at.is_some())
+        .count();
+    let signals = s.signals(SIGNALS_SHOWN).await?;
     cx.render(
         "admin.html",
-        context! { section => "", held_releases => held, pending_changes => changes },
+        context! {
+            section => "",
+            held_releases => held,
+            pending_changes => changes,
+            on_hold => on_hold,
+            frozen => frozen,
+            signals => super::ser(&signals),
+        },
     )
 }
 

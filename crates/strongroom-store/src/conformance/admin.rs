@@ -595,3 +595,43 @@ async fn timelines_find_events_by_subject_actor_and_details() {
         );
     }
 }
+
+#[tokio::test]
+async fn recent_events_of_lists_the_newest_of_the_given_actions_first() {
+    for (name, db, _dir) in backends().await {
+        for (i, action) in ["a:one", "a:two", "a:three", "a:one", "a:two"]
+            .iter()
+            .enumerate()
+        {
+            let mut e = ev(action, "site", None, serde_json::json!({"i": i}));
+            e.at = 1_000 + i64::try_from(i).expect("i");
+            db.append_event(&e).await.expect("append");
+        }
+        let got: Vec<(String, i64)> = db
+            .recent_events_of(&["a:one", "a:three"], 10)
+            .await
+            .expect("recent")
+            .into_iter()
+            .map(|e| (e.action, e.at))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a:one".into(), 1_003),
+                ("a:three".into(), 1_002),
+                ("a:one".into(), 1_000)
+            ],
+            "{name}"
+        );
+        let newest = db
+            .recent_events_of(&["a:two", "a:one"], 1)
+            .await
+            .expect("recent");
+        assert_eq!(newest.len(), 1, "{name}");
+        assert_eq!(newest[0].action, "a:two", "{name}");
+        assert!(
+            db.recent_events_of(&[], 5).await.expect("none").is_empty(),
+            "{name}"
+        );
+    }
+}
