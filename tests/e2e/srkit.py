@@ -339,6 +339,15 @@ class Server:
     def global_args(self) -> list[str]:
         return self.backend.args(self.data_dir)
 
+    def blob_keys(self) -> set[str]:
+        """Every object in the blob store (the bucket, or the local files folder without its
+        temp folder): what a refused upload must not leave behind."""
+        if self.backend.s3:
+            return set(self.backend.s3.list_keys(self.backend.bucket))
+        root = self.data_dir / "files"
+        return {p.relative_to(root).as_posix() for p in root.rglob("*")
+                if p.is_file() and p.relative_to(root).parts[0] != ".tmp"}
+
     def start(self) -> Server:
         self._stderr = open(self.stderr_path, "wb")
         cmd = [str(strongroom_bin()), "serve", *self.global_args(), "--bind", "127.0.0.1:0"]

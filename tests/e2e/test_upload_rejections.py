@@ -187,6 +187,7 @@ def test_upload_is_rejected_with_pypis_status_and_message_and_changes_nothing(ct
         spec["filename"] = filename_fn(version)
     projects = ["sr-victim", *case.projects]
     before = snapshot(ctx.server, projects)
+    blobs_before = ctx.server.blob_keys()
 
     resp = srkit.upload_raw(ctx.server, token, dist, **spec)
 
@@ -204,6 +205,7 @@ def test_upload_is_rejected_with_pypis_status_and_message_and_changes_nothing(ct
     data = spec.get("data", dist.data)
     fn = spec.get("filename", dist.filename)
     assert ctx.server.get(srkit.blob_path(data, fn.rsplit("/", 1)[-1])).status_code == 404
+    assert ctx.server.blob_keys() == blobs_before, "a rejected upload left a file in the blob store"
 
 
 def test_content_part_without_content_type_is_accepted_as_uv_publish_sends_it(ctx):

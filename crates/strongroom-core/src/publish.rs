@@ -224,22 +224,22 @@ impl Services {
         let metadata =
             check_metadata(&checked, &parsed, &inspected, self.settings.strict_metadata)?;
 
-        // The blob (and the wheel's .metadata) first: a row without a blob must be impossible.
         let blake2 = blob_blake2(&file.digests);
         let key = BlobKey::for_file(&blake2, &file.filename)
             .ok_or_else(|| CoreError::Invalid("Invalid file name.".into()))?;
-        let (metadata_sha256, metadata_blake2) = match (&parsed, &inspected) {
+        let wheel_metadata = match (&parsed, &inspected) {
             (DistFilename::Wheel(_), Inspected::Wheel(w)) => {
                 let bytes = Bytes::from(w.metadata.clone());
                 let mut h = strongroom_dist::Hasher::new();
                 h.update(&bytes);
-                let digests = h.finish();
-                self.blobs.put_bytes(&key.metadata(), bytes).await?;
-                (Some(digests.sha256_hex()), Some(digests.blake2b_256_hex()))
+                Some((bytes, h.finish()))
             }
-            _ => (None, None),
+            _ => None,
         };
-        self.blobs.put_file(&key, &file.path).await?;
+        let (metadata_sha256, metadata_blake2) = match &wheel_metadata {
+            Some((_, d)) => (Some(d.sha256_hex()), Some(d.blake2b_256_hex())),
+            None => (None, None),
+        };
 
         let normalized = checked.name.normalized();
         let new = NewFile {
@@ -281,6 +281,19 @@ impl Services {
                 &new.filename,
             )
             .await?;
+        // Ask before writing the blob: a refused upload must leave nothing in the blob store.
+        match self.db.check_publish(&new, &policy).await? {
+            PublishOutcome::Duplicate => return Ok(Published::AlreadyThere),
+            PublishOutcome::Refused(r) => {
+                return Err(self.publish_refusal(r, &checked, who, meta).await);
+            }
+            PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {}
+        }
+        // Then the blob (and the wheel's .metadata): a row without a blob must be impossible.
+        if let Some((bytes, _)) = wheel_metadata {
+            self.blobs.put_bytes(&key.metadata(), bytes).await?;
+        }
+        self.blobs.put_file(&key, &file.path).await?;
         match self.db.publish_file_with(&new, &policy).await? {
             PublishOutcome::Published {
                 serial,
@@ -303,10 +316,21 @@ impl Services {
                 ),
             }),
             PublishOutcome::Duplicate => Ok(Published::AlreadyThere),
-            PublishOutcome::Refused(Refusal::Held) => {
-                Err(self.held_refusal(who.user.id, &checked.name, meta).await)
-            }
-            PublishOutcome::Refused(r) => Err(self.refusal(r, &checked, &who.user.username)),
+            PublishOutcome::Refused(r) => Err(self.publish_refusal(r, &checked, who, meta).await),
+        }
+    }
+
+    /// The answer to a refused publish (a held account's refusal is logged).
+    async fn publish_refusal(
+        &self,
+        r: Refusal,
+        checked: &CheckedForm,
+        who: &Principal,
+        meta: &RequestMeta,
+    ) -> CoreError {
+        match r {
+            Refusal::Held => self.held_refusal(who.user.id, &checked.name, meta).await,
+            r => self.refusal(r, checked, &who.user.username),
         }
     }
 

@@ -127,6 +127,20 @@ impl Db {
         })
     }
 
+    /// What [`Db::publish_file_with`] would answer now, without changing anything (the same
+    /// checks, rolled back). The upload asks before writing its blob, so a refused upload leaves
+    /// nothing in the blob store; the real publish decides again (a race may still lose).
+    pub async fn check_publish(
+        &self,
+        f: &NewFile,
+        policy: &UploadPolicy,
+    ) -> Result<PublishOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome = publish_in(&mut tx, self, f, policy).await?;
+        tx.rollback().await?;
+        Ok(outcome)
+    }
+
     /// [`Db::publish_file`] with the caller's quarantine rule.
     pub async fn publish_file_with(
         &self,
