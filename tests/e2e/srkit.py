@@ -327,7 +327,6 @@ class Server:
         # has its own tests. A test can turn either back on through extra_env.
         env["STRONGROOM_REQUIRE_2FA"] = "false"
         env["STRONGROOM_RATE_LIMITS"] = "false"
-        env.update(STRONGROOM_REQUIRE_2FA="false", STRONGROOM_RATE_LIMITS="false")  # CLI accounts without 2FA upload many projects; tests of either pass extra_env
         # The suite's addresses (example.test) do not resolve, and tests move the clock by days:
         # the periodic email-domain check would unverify them. Tests of the check start their own
         # DNS and RDAP servers and turn it on (`admin check-domains` runs regardless).
