@@ -6,7 +6,7 @@ use strongroom_store::model::User;
 use strongroom_store::{AccountTx, NewMail};
 
 use crate::clock::iso8601_seconds;
-use crate::mail::notice;
+use crate::mail::{notice, notice_recipients};
 use crate::settings::{HOUR_MICROS, hours};
 use crate::{CoreError, Services};
 
@@ -291,7 +291,7 @@ impl Services {
                 to.push(e.clone());
             }
         }
-        Ok(notice(
+        let mut mails = notice(
             &to,
             "Your account is on a recovery hold",
             &format!(
@@ -300,6 +300,43 @@ impl Services {
                 self.settings.safety.recovery_hold_hours,
                 iso8601_seconds(until)
             ),
-        ))
+        );
+        mails.extend(self.co_owner_notices(tx, user, why, until).await?);
+        Ok(mails)
+    }
+
+    /// The other Owners of every project the account owns hear of its recovery: if it was not
+    /// their co-owner who recovered it, they are the ones who can veto and call the admins.
+    async fn co_owner_notices(
+        &self,
+        tx: &mut AccountTx,
+        user: &User,
+        why: &str,
+        until: i64,
+    ) -> Result<Vec<NewMail>, CoreError> {
+        let mut mails = Vec::new();
+        for (p, role, _) in self.db.projects_of_user(user.id).await? {
+            if role != strongroom_store::OWNER {
+                continue;
+            }
+            let mut to = Vec::new();
+            for r in tx.project_roles(p.id).await? {
+                if r.role == strongroom_store::OWNER && r.user_id != user.id {
+                    to.extend(notice_recipients(&tx.emails(r.user_id).await?));
+                }
+            }
+            mails.extend(notice(
+                &to,
+                &format!("{}, an Owner of {}, recovered their account", user.username, p.name),
+                &format!(
+                    "A {why} was just made on the account {}, an Owner of the project {}. The account is on a recovery hold until {} UTC, and for {} days it counts as a newcomer Owner: its removals of established Owners wait for their veto. If you did not expect this, contact the index administrators.",
+                    user.username,
+                    p.name,
+                    iso8601_seconds(until),
+                    self.settings.safety.recovery_watch_days
+                ),
+            ));
+        }
+        Ok(mails)
     }
 }

@@ -106,22 +106,18 @@ impl Services {
             }
             // The cooling-off's other half: a newcomer Owner cannot destroy what an Owner of
             // longer standing published (removals burn filenames for good).
+            // A recently recovered account counts as a newcomer too (see `is_newcomer`).
             let roles = self.db.roles_of_project(p.id).await?;
-            let mine = roles.iter().find(|r| r.user_id == user.id);
-            let newcomer_until = mine.map_or(i64::MAX, |r| {
-                r.granted_at
-                    .saturating_add(crate::settings::days(self.settings.safety.newcomer_days))
-            });
-            if self.now() < newcomer_until
-                && let Some(elder) = roles.iter().find(|r| {
-                    r.role == strongroom_store::OWNER
-                        && r.user_id != user.id
-                        && mine.is_some_and(|m| r.granted_at < m.granted_at)
-                })
+            if let Some(mine) = roles.iter().find(|r| r.user_id == user.id)
+                && self.is_newcomer(user, mine.granted_at)
+                && let Some(elder) = roles.iter().find(|r| self.is_elder_owner(r, mine))
             {
                 return Err(CoreError::Forbidden(format!(
-                    "You became an Owner of '{}' less than {} days ago: removing releases, files or the project is for {} (an Owner of longer standing) or the index administrators until then.",
-                    p.name, self.settings.safety.newcomer_days, elder.username
+                    "You became an Owner of '{}' less than {} days ago, or your account was recovered less than {} days ago: removing releases, files or the project is for {} (an established Owner) or the index administrators until then.",
+                    p.name,
+                    self.settings.safety.newcomer_days,
+                    self.settings.safety.recovery_watch_days,
+                    elder.username
                 )));
             }
         }

@@ -163,7 +163,8 @@ pub(crate) fn sdist(
         token_project_id: None,
         token_id: None,
         version: version.into(),
-        canonical_version: version.into(),
+        canonical_version: strongroom_protocol::version::Version::parse(version)
+            .map_or_else(|_| version.to_owned(), |v| v.canonical()),
         requires_python: None,
         core_metadata: format!("Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"),
         filename,

@@ -110,12 +110,24 @@ impl Services {
         let fresh = self.db.user_by_id(user.id).await?;
         let recovered_at = fresh.as_ref().and_then(|u| u.recovered_at);
         let safety = &self.settings.safety;
-        if !under_watch(recovered_at, now, safety.recovery_watch_days) {
+        let why = if under_watch(recovered_at, now, safety.recovery_watch_days) {
+            format!(
+                "within {} days of an account recovery",
+                safety.recovery_watch_days
+            )
+        } else if self.role_is_new(user.id, project, now).await? {
+            // An account invited by a recovered (or compromised) one must not publish to the
+            // dormant project in its place: the newcomer's first releases wait for review too.
+            format!(
+                "who has held a role on the project for less than {} days",
+                safety.newcomer_days
+            )
+        } else {
             return Ok(UploadPolicy::default());
-        }
+        };
         let reason = format!(
-            "new release of a project dormant for more than {} days, uploaded by {} within {} days of an account recovery",
-            safety.dormant_project_days, user.username, safety.recovery_watch_days
+            "new release of a project dormant for more than {} days, uploaded by {} {why}",
+            safety.dormant_project_days, user.username
         );
         Ok(UploadPolicy {
             dormant_before: Some(now.saturating_sub(days(safety.dormant_project_days))),
@@ -124,6 +136,23 @@ impl Services {
                 .await?,
             quarantine_reason: reason,
         })
+    }
+
+    /// Whether the user's role on the (existing) project is younger than the newcomer window.
+    async fn role_is_new(&self, user_id: i64, project: &str, now: i64) -> Result<bool, CoreError> {
+        let normalized = strongroom_protocol::name::normalize(project);
+        let Some(p) = self.db.project_by_normalized(&normalized).await? else {
+            return Ok(false); // a new project has nothing dormant to protect
+        };
+        Ok(self
+            .db
+            .roles_of_project(p.id)
+            .await?
+            .iter()
+            .find(|r| r.user_id == user_id)
+            .is_some_and(|r| {
+                now.saturating_sub(r.granted_at) < days(self.settings.safety.newcomer_days)
+            }))
     }
 
     /// The project's owners and every administrator (queued only if the release is quarantined).

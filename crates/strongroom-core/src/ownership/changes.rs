@@ -81,9 +81,11 @@ impl Services {
             )));
         }
         let self_change = target.user_id == actor.id;
+        // A held account may still remove or demote a newcomer Owner: the owner who took the
+        // account back must be able to throw out whoever the attacker invited before the reset.
         let held = if new_role == Some(OWNER) {
             Some(HeldAction::AddOwner)
-        } else if target.role == OWNER && !self_change {
+        } else if target.role == OWNER && !self_change && self.is_established(target.granted_at) {
             Some(HeldAction::RemoveOwner)
         } else {
             None
@@ -98,10 +100,9 @@ impl Services {
             return Err(last_owner(&target.username, &p.name));
         }
         let now = self.now();
-        let newcomer =
-            now.saturating_sub(mine.granted_at) < days(self.settings.safety.newcomer_days);
-        let held =
-            target.role == OWNER && !self_change && newcomer && target.granted_at < mine.granted_at;
+        let held = !self_change
+            && self.is_newcomer(actor, mine.granted_at)
+            && self.is_elder_owner(&target, &mine);
         if held {
             if let Some(c) = tx.pending_changes_for(p.id, target.user_id).await?.first() {
                 return Err(CoreError::Conflict(format!(

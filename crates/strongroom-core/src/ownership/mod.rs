@@ -66,6 +66,36 @@ pub fn parse_role(role: &str) -> Result<&'static str, CoreError> {
     }
 }
 
+/// Who counts as new to a project's ownership, and who as established. An account is a
+/// newcomer while its role is younger than `ownership.newcomer_days`, and also while it is
+/// watched after an account recovery (`recovery.watch_days`): whoever just took an old account
+/// back, owner or attacker, gets the newcomer's limits, not the old account's standing.
+impl Services {
+    pub(crate) fn is_newcomer(&self, actor: &User, granted_at: i64) -> bool {
+        let now = self.now();
+        let safety = &self.settings.safety;
+        now.saturating_sub(granted_at) < days(safety.newcomer_days)
+            || crate::upload_safety::under_watch(
+                actor.recovered_at,
+                now,
+                safety.recovery_watch_days,
+            )
+    }
+
+    /// Whether a role granted at `granted_at` is established (older than the newcomer window).
+    pub(crate) fn is_established(&self, granted_at: i64) -> bool {
+        self.now().saturating_sub(granted_at) >= days(self.settings.safety.newcomer_days)
+    }
+
+    /// Whether `target` is an Owner a newcomer (`mine` its role) must not remove, demote or
+    /// outrun: older in the role than the newcomer, or established.
+    pub(crate) fn is_elder_owner(&self, target: &Role, mine: &Role) -> bool {
+        target.role == OWNER
+            && target.user_id != mine.user_id
+            && (target.granted_at < mine.granted_at || self.is_established(target.granted_at))
+    }
+}
+
 fn last_owner(user: &str, project: &str) -> CoreError {
     CoreError::Forbidden(format!(
         "{user} is the last Owner of {project}: a project must keep at least one Owner. Make someone else an Owner first."

@@ -302,3 +302,52 @@ async fn during_read_only_mode_a_held_change_waits_and_can_still_be_vetoed() {
     assert!(h.s.ownership_jobs().await.expect("jobs").is_empty());
     assert!(h.roles().await.contains(&("alice".into(), "Owner".into())));
 }
+
+#[tokio::test]
+async fn a_recently_recovered_owner_is_a_newcomer_for_the_cooling_off_and_removals() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &bob, "Owner").await;
+    h.clock.advance(days(30)); // both established
+    // alice's account is taken back through a reset; the hold passes, the watch goes on.
+    let now = h.s.now();
+    let mut tx = h.s.db.begin_account().await.expect("begin");
+    tx.set_hold(alice.id, now + 72 * HOUR_MICROS, "password reset", now)
+        .await
+        .expect("hold");
+    tx.commit(&[], &[]).await.expect("commit");
+    h.clock.advance(73 * HOUR_MICROS);
+    let alice = h.fresh(&alice).await;
+    // Removing bob waits for his veto instead of happening at once...
+    let out =
+        h.s.remove_member(&alice, "proj", "bob", &meta())
+            .await
+            .expect("asked");
+    assert!(matches!(out, ChangeOutcome::Pending { .. }), "{out:?}");
+    assert!(!h.veto_token("bob").await.is_empty());
+    // ... and releases stay while an established Owner is there.
+    let r =
+        h.s.remove_release(
+            &crate::admin::Authority::Owner(&alice),
+            "proj",
+            "1.0",
+            "",
+            &meta(),
+        )
+        .await;
+    assert!(is_forbidden(&r, "recovered less than"), "{r:?}");
+    // After the watch, alice is established again.
+    h.clock.advance(days(31));
+    let alice = h.fresh(&alice).await;
+    h.s.remove_release(
+        &crate::admin::Authority::Owner(&alice),
+        "proj",
+        "1.0",
+        "",
+        &meta(),
+    )
+    .await
+    .expect("removed");
+}

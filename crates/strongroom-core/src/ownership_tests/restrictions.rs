@@ -8,11 +8,16 @@ async fn a_held_account_cannot_invite_or_remove_owners() {
     let h = harness().await;
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
+    let sock = h.user("sock").await;
     h.user("carol").await;
     h.old_project(&alice).await;
     h.member(&alice, &bob, "Owner").await;
+    h.clock.advance(days(8)); // bob is an established Owner now
+    // Invited from the account just before its owner took it back with a reset:
+    h.member(&alice, &sock, "Owner").await;
+    let now = h.s.now();
     let mut tx = h.s.db.begin_account().await.expect("begin");
-    tx.set_hold(alice.id, T0 + 72 * HOUR_MICROS, "password reset", T0)
+    tx.set_hold(alice.id, now + 72 * HOUR_MICROS, "password reset", now)
         .await
         .expect("hold");
     tx.commit(&[], &[]).await.expect("commit");
@@ -27,6 +32,13 @@ async fn a_held_account_cannot_invite_or_remove_owners() {
         h.s.change_role(&alice, "proj", "bob", "Maintainer", &meta())
             .await;
     assert!(is_forbidden(&r, "recovery hold"), "{r:?}");
+    assert_eq!(h.roles().await.len(), 3);
+    // ... but the owner who took the account back can throw out the newcomer it invited.
+    let out =
+        h.s.remove_member(&alice, "proj", "sock", &meta())
+            .await
+            .expect("a held account removes a newcomer Owner");
+    assert_eq!(out, ChangeOutcome::Applied);
     assert_eq!(h.roles().await.len(), 2);
     // Each refusal is in the project's log (the transaction that refused wrote only that).
     let refused: Vec<(String, Option<String>, String)> =

@@ -278,3 +278,41 @@ async fn first_2fa_on_an_old_account_and_any_re_enrolment_hold() {
     assert_eq!(u.hold_reason.as_deref(), Some("two-factor reset"));
     assert!(u.hold_until.is_some_and(|t| t > h.s.now()));
 }
+
+#[tokio::test]
+async fn a_recovery_is_told_to_the_other_owners_of_the_accounts_projects() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    let carol = h.user("carol").await;
+    h.publish("shared", "1.0", &alice, T0 - days(10)).await;
+    h.publish("alone", "1.0", &alice, T0 - days(10)).await;
+    let inv =
+        h.s.invite(&alice, "shared", "bob", "Owner", &meta())
+            .await
+            .expect("invite");
+    h.s.accept_invitation(&bob, inv.id, &meta())
+        .await
+        .expect("accept");
+    let inv =
+        h.s.invite(&alice, "shared", "carol", "Maintainer", &meta())
+            .await
+            .expect("invite");
+    h.s.accept_invitation(&carol, inv.id, &meta())
+        .await
+        .expect("accept");
+    h.reset_password(&alice).await;
+    let told = h
+        .mails("bob@example.org", "alice, an Owner of shared, recovered")
+        .await;
+    assert_eq!(told.len(), 1, "the co-Owner hears of it");
+    assert!(told[0].contains("password reset"), "{}", told[0]);
+    assert!(
+        h.mails("carol@example.org", "recovered").await.is_empty(),
+        "Maintainers are not Owners"
+    );
+    assert!(
+        h.mails("alice@example.org", "an Owner of").await.is_empty(),
+        "the account itself gets its own notice"
+    );
+}

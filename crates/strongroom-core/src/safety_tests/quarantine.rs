@@ -127,3 +127,51 @@ async fn dormant_projects_new_releases_are_quarantined_for_a_recovered_account()
             .expect("policy");
     assert!(policy.dormant_before.is_none() && policy.quarantine_mails.is_empty());
 }
+
+#[tokio::test]
+async fn a_newcomer_invited_to_a_dormant_project_has_its_release_quarantined_too() {
+    let h = harness().await;
+    let erin = h.user("erin").await;
+    let sock = h.user("sock").await;
+    assert!(matches!(
+        h.publish("sleepy", "1.0", &erin, T0 - days(400)).await,
+        PublishOutcome::Published { .. }
+    ));
+    // erin (never recovered) invites a fresh account, which publishes at once.
+    let inv =
+        h.s.invite(&erin, "sleepy", "sock", "Maintainer", &meta())
+            .await
+            .expect("invite");
+    h.s.accept_invitation(&sock, inv.id, &meta())
+        .await
+        .expect("accept");
+    let now = h.s.now();
+    let policy =
+        h.s.upload_policy(&sock, "sleepy", "2.0", "sleepy-2.0.tar.gz")
+            .await
+            .expect("policy");
+    assert_eq!(policy.dormant_before, Some(now - days(365)));
+    assert!(
+        policy.quarantine_reason.contains("less than 7 days"),
+        "{}",
+        policy.quarantine_reason
+    );
+    let out =
+        h.s.db
+            .publish_file_with(&h.new_file("sleepy", "2.0", &sock, now), &policy)
+            .await
+            .expect("publish");
+    assert!(matches!(out, PublishOutcome::Quarantined { .. }), "{out:?}");
+    // The project's own old hand is not held; nor is the newcomer once established.
+    let p =
+        h.s.upload_policy(&erin, "sleepy", "2.1", "f")
+            .await
+            .expect("policy");
+    assert!(p.dormant_before.is_none());
+    h.clock.advance(days(8));
+    let p =
+        h.s.upload_policy(&sock, "sleepy", "2.1", "f")
+            .await
+            .expect("policy");
+    assert!(p.dormant_before.is_none());
+}
