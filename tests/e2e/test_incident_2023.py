@@ -69,6 +69,11 @@ def replay(world: Incident) -> None:
     for p in PROJECTS:
         assert world.roles(p) == {"alice": "Owner", "newbie": "Owner"}
         world.mail.wait_for(alice_addr, f"newbie is now Owner of {p}")
+    # A newcomer's new release is never quiet: the established Owner is told of it.
+    newbie_token = server.create_token("newbie")
+    srkit.ok_upload(server, newbie_token, srkit.make_wheel("acme-core", "1.1"))
+    told = world.mail.wait_for(alice_addr, "newbie published acme-core 1.1")
+    assert "less than 7 days" in world.mail.body(told), world.mail.body(told)
     n_before = len(world.mails_to(alice_addr))
 
     # -- 3. The newcomer removes the original owner: held for 72 h, the owner told with a veto link.

@@ -110,12 +110,20 @@ impl Services {
         let fresh = self.db.user_by_id(user.id).await?;
         let recovered_at = fresh.as_ref().and_then(|u| u.recovered_at);
         let safety = &self.settings.safety;
+        let newcomer = self.role_is_new(user.id, project, now).await?;
+        // A newcomer's new release of a lively project is published, and told to the other
+        // Owners: a sock's first release is never quiet.
+        let release_mails = if newcomer {
+            self.newcomer_release_mails(user, project, version).await?
+        } else {
+            Vec::new()
+        };
         let why = if under_watch(recovered_at, now, safety.recovery_watch_days) {
             format!(
                 "within {} days of an account recovery",
                 safety.recovery_watch_days
             )
-        } else if self.role_is_new(user.id, project, now).await? {
+        } else if newcomer {
             // An account invited by a recovered (or compromised) one must not publish to the
             // dormant project in its place: the newcomer's first releases wait for review too.
             format!(
@@ -123,7 +131,10 @@ impl Services {
                 safety.newcomer_days
             )
         } else {
-            return Ok(UploadPolicy::default());
+            return Ok(UploadPolicy {
+                release_mails,
+                ..UploadPolicy::default()
+            });
         };
         let reason = format!(
             "new release of a project dormant for more than {} days, uploaded by {} {why}",
@@ -135,7 +146,35 @@ impl Services {
                 .quarantine_mails(project, version, filename, &user.username)
                 .await?,
             quarantine_reason: reason,
+            release_mails,
         })
+    }
+
+    /// The notice to the project's other Owners of a newcomer's new release.
+    async fn newcomer_release_mails(
+        &self,
+        user: &User,
+        project: &str,
+        version: &str,
+    ) -> Result<Vec<NewMail>, CoreError> {
+        let normalized = strongroom_protocol::name::normalize(project);
+        let Some(p) = self.db.project_by_normalized(&normalized).await? else {
+            return Ok(Vec::new());
+        };
+        let mut to = Vec::new();
+        for r in self.db.roles_of_project(p.id).await? {
+            if r.role == strongroom_store::OWNER && r.user_id != user.id {
+                to.extend(notice_recipients(&self.db.emails_of(r.user_id).await?));
+            }
+        }
+        Ok(notice(
+            &to,
+            &format!("{} published {} {version}", user.username, p.name),
+            &format!(
+                "{} has held a role on the project {} for less than {} days and just published its new release {version}. If you did not expect this, remove {} on the project's manage page, yank or remove the release, and contact the index administrators.",
+                user.username, p.name, self.settings.safety.newcomer_days, user.username
+            ),
+        ))
     }
 
     /// Whether the user's role on the (existing) project is younger than the newcomer window.

@@ -86,6 +86,9 @@ pub struct UploadPolicy {
     pub quarantine_reason: String,
     /// Mails queued when a release is quarantined by this upload.
     pub quarantine_mails: Vec<NewMail>,
+    /// Mails queued when this upload publishes a new release (a newcomer's release, told to the
+    /// project's other Owners).
+    pub release_mails: Vec<NewMail>,
 }
 
 /// What the publish transaction did.
@@ -548,6 +551,7 @@ async fn publish_in(
             f.at,
         )
         .await?;
+        queue_mails(tx, &policy.release_mails, f.at).await?;
     }
     let action = format!("add {} file {}", f.python_version, f.filename);
     let serial = write_journal(

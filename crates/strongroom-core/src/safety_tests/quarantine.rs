@@ -175,3 +175,58 @@ async fn a_newcomer_invited_to_a_dormant_project_has_its_release_quarantined_too
             .expect("policy");
     assert!(p.dormant_before.is_none());
 }
+
+#[tokio::test]
+async fn a_newcomers_new_release_of_a_lively_project_is_told_to_the_other_owners() {
+    let h = harness().await;
+    let erin = h.user("erin").await;
+    let sock = h.user("sock").await;
+    assert!(matches!(
+        h.publish("lively", "1.0", &erin, T0 - days(10)).await,
+        PublishOutcome::Published { .. }
+    ));
+    let inv =
+        h.s.invite(&erin, "lively", "sock", "Maintainer", &meta())
+            .await
+            .expect("invite");
+    h.s.accept_invitation(&sock, inv.id, &meta())
+        .await
+        .expect("accept");
+    let now = h.s.now();
+    let policy =
+        h.s.upload_policy(&sock, "lively", "1.1", "lively-1.1.tar.gz")
+            .await
+            .expect("policy");
+    let out =
+        h.s.db
+            .publish_file_with(&h.new_file("lively", "1.1", &sock, now), &policy)
+            .await
+            .expect("publish");
+    assert!(matches!(out, PublishOutcome::Published { .. }), "{out:?}");
+    let told = h
+        .mails("erin@example.org", "sock published lively 1.1")
+        .await;
+    assert_eq!(told.len(), 1, "the Owner hears of the newcomer's release");
+    assert!(h.mails("sock@example.org", "published").await.is_empty());
+    // The same release's next file is not a new release: no second notice.
+    let mut second = h.new_file("lively", "1.1", &sock, now);
+    second.filename = "lively-1.1-py3-none-any.whl".into();
+    second.packagetype = "bdist_wheel".into();
+    second.blake2_256 = "ab".repeat(32);
+    second.sha256 = "cd".repeat(32);
+    second.md5 = "ef".repeat(16);
+    second.blob_key = format!("ab/ab/{}/{}", "ab".repeat(30), second.filename);
+    let out =
+        h.s.db
+            .publish_file_with(&second, &policy)
+            .await
+            .expect("publish");
+    assert!(matches!(out, PublishOutcome::Published { .. }), "{out:?}");
+    assert_eq!(h.mails("erin@example.org", "sock published").await.len(), 1);
+    // An established Owner's releases are not announced.
+    let p =
+        h.s.upload_policy(&erin, "lively", "1.2", "f")
+            .await
+            .expect("policy");
+    assert!(p.release_mails.is_empty());
+}

@@ -134,6 +134,7 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
                 subject: "quarantined".into(),
                 body: "b".into(),
             }],
+            release_mails: Vec::new(),
         };
         let o = db
             .publish_file_with(&file("sleepy", bob, "2.0", 1, T0), &policy)
