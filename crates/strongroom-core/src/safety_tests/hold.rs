@@ -287,20 +287,8 @@ async fn a_recovery_is_told_to_the_other_owners_of_the_accounts_projects() {
     let carol = h.user("carol").await;
     h.publish("shared", "1.0", &alice, T0 - days(10)).await;
     h.publish("alone", "1.0", &alice, T0 - days(10)).await;
-    let inv =
-        h.s.invite(&alice, "shared", "bob", "Owner", &meta())
-            .await
-            .expect("invite");
-    h.s.accept_invitation(&bob, inv.id, &meta())
-        .await
-        .expect("accept");
-    let inv =
-        h.s.invite(&alice, "shared", "carol", "Maintainer", &meta())
-            .await
-            .expect("invite");
-    h.s.accept_invitation(&carol, inv.id, &meta())
-        .await
-        .expect("accept");
+    h.join(&alice, "shared", &bob, "Owner").await;
+    h.join(&alice, "shared", &carol, "Maintainer").await;
     h.reset_password(&alice).await;
     let told = h
         .mails("bob@example.org", "alice, an Owner of shared, recovered")

@@ -109,6 +109,19 @@ impl H {
             .expect("publish")
     }
 
+    /// `by` invites `who` to `role` on `project`, and `who` accepts.
+    async fn join(&self, by: &User, project: &str, who: &User, role: &str) {
+        let inv = self
+            .s
+            .invite(by, project, &who.username, role, &meta())
+            .await
+            .expect("invite");
+        self.s
+            .accept_invitation(who, inv.id, &meta())
+            .await
+            .expect("accept");
+    }
+
     fn principal(&self, u: &User) -> Principal {
         Principal {
             user: u.clone(),

@@ -138,13 +138,7 @@ async fn a_newcomer_invited_to_a_dormant_project_has_its_release_quarantined_too
         PublishOutcome::Published { .. }
     ));
     // erin (never recovered) invites a fresh account, which publishes at once.
-    let inv =
-        h.s.invite(&erin, "sleepy", "sock", "Maintainer", &meta())
-            .await
-            .expect("invite");
-    h.s.accept_invitation(&sock, inv.id, &meta())
-        .await
-        .expect("accept");
+    h.join(&erin, "sleepy", &sock, "Maintainer").await;
     let now = h.s.now();
     let policy =
         h.s.upload_policy(&sock, "sleepy", "2.0", "sleepy-2.0.tar.gz")
@@ -185,13 +179,7 @@ async fn a_newcomers_new_release_of_a_lively_project_is_told_to_the_other_owners
         h.publish("lively", "1.0", &erin, T0 - days(10)).await,
         PublishOutcome::Published { .. }
     ));
-    let inv =
-        h.s.invite(&erin, "lively", "sock", "Maintainer", &meta())
-            .await
-            .expect("invite");
-    h.s.accept_invitation(&sock, inv.id, &meta())
-        .await
-        .expect("accept");
+    h.join(&erin, "lively", &sock, "Maintainer").await;
     let now = h.s.now();
     let policy =
         h.s.upload_policy(&sock, "lively", "1.1", "lively-1.1.tar.gz")
