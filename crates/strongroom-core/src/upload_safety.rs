@@ -9,7 +9,7 @@
 //! stays out of the simple and JSON APIs and of the journal until an admin approves it.
 
 use strongroom_protocol::name::ProjectName;
-use strongroom_store::model::User;
+use strongroom_store::model::{Project, Role, User};
 use strongroom_store::{NewMail, UploadPolicy};
 
 use crate::hold::{HeldAction, is_held};
@@ -98,7 +98,8 @@ impl Services {
         .await
     }
 
-    /// The quarantine rule for this upload: only while the account is watched after a recovery.
+    /// The rules for this upload: the dormant-project quarantine while the account is watched
+    /// after a recovery or its role on the project is new, and the notice of a newcomer's release.
     pub(crate) async fn upload_policy(
         &self,
         user: &User,
@@ -110,13 +111,29 @@ impl Services {
         let fresh = self.db.user_by_id(user.id).await?;
         let recovered_at = fresh.as_ref().and_then(|u| u.recovered_at);
         let safety = &self.settings.safety;
-        let newcomer = self.role_is_new(user.id, project, now).await?;
+        // The project and its members, read once (a new project has neither: nothing dormant
+        // to protect, nobody else to tell).
+        let existing = match self
+            .db
+            .project_by_normalized(&strongroom_protocol::name::normalize(project))
+            .await?
+        {
+            Some(p) => Some((self.db.roles_of_project(p.id).await?, p)),
+            None => None,
+        };
+        let newcomer = existing.as_ref().is_some_and(|(roles, _)| {
+            roles.iter().any(|r| {
+                r.user_id == user.id
+                    && now.saturating_sub(r.granted_at) < days(safety.newcomer_days)
+            })
+        });
         // A newcomer's new release of a lively project is published, and told to the other
         // Owners: a sock's first release is never quiet.
-        let release_mails = if newcomer {
-            self.newcomer_release_mails(user, project, version).await?
-        } else {
-            Vec::new()
+        let release_mails = match &existing {
+            Some((roles, p)) if newcomer => {
+                self.newcomer_release_mails(user, p, roles, version).await?
+            }
+            _ => Vec::new(),
         };
         let why = if under_watch(recovered_at, now, safety.recovery_watch_days) {
             format!(
@@ -140,10 +157,11 @@ impl Services {
             "new release of a project dormant for more than {} days, uploaded by {} {why}",
             safety.dormant_project_days, user.username
         );
+        let owners = existing.as_ref().map_or(&[][..], |(roles, _)| &roles[..]);
         Ok(UploadPolicy {
             dormant_before: Some(now.saturating_sub(days(safety.dormant_project_days))),
             quarantine_mails: self
-                .quarantine_mails(project, version, filename, &user.username)
+                .quarantine_mails(owners, project, version, filename, &reason)
                 .await?,
             quarantine_reason: reason,
             release_mails,
@@ -154,15 +172,12 @@ impl Services {
     async fn newcomer_release_mails(
         &self,
         user: &User,
-        project: &str,
+        p: &Project,
+        roles: &[Role],
         version: &str,
     ) -> Result<Vec<NewMail>, CoreError> {
-        let normalized = strongroom_protocol::name::normalize(project);
-        let Some(p) = self.db.project_by_normalized(&normalized).await? else {
-            return Ok(Vec::new());
-        };
         let mut to = Vec::new();
-        for r in self.db.roles_of_project(p.id).await? {
+        for r in roles {
             if r.role == strongroom_store::OWNER && r.user_id != user.id {
                 to.extend(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
@@ -177,30 +192,15 @@ impl Services {
         ))
     }
 
-    /// Whether the user's role on the (existing) project is younger than the newcomer window.
-    async fn role_is_new(&self, user_id: i64, project: &str, now: i64) -> Result<bool, CoreError> {
-        let normalized = strongroom_protocol::name::normalize(project);
-        let Some(p) = self.db.project_by_normalized(&normalized).await? else {
-            return Ok(false); // a new project has nothing dormant to protect
-        };
-        Ok(self
-            .db
-            .roles_of_project(p.id)
-            .await?
-            .iter()
-            .find(|r| r.user_id == user_id)
-            .is_some_and(|r| {
-                now.saturating_sub(r.granted_at) < days(self.settings.safety.newcomer_days)
-            }))
-    }
-
-    /// The project's owners and every administrator (queued only if the release is quarantined).
+    /// The project's owners (`roles`) and every administrator (queued only if the release is
+    /// quarantined); `why` says whose upload it was.
     async fn quarantine_mails(
         &self,
+        roles: &[Role],
         project: &str,
         version: &str,
         filename: &str,
-        uploader: &str,
+        why: &str,
     ) -> Result<Vec<NewMail>, CoreError> {
         let mut to: Vec<String> = Vec::new();
         let mut add = |addrs: Vec<String>| {
@@ -210,15 +210,9 @@ impl Services {
                 }
             }
         };
-        if let Some(p) = self
-            .db
-            .project_by_normalized(&strongroom_protocol::name::normalize(project))
-            .await?
-        {
-            for r in self.db.roles_of_project(p.id).await? {
-                if r.role == strongroom_store::OWNER {
-                    add(notice_recipients(&self.db.emails_of(r.user_id).await?));
-                }
+        for r in roles {
+            if r.role == strongroom_store::OWNER {
+                add(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }
         add(self.admin_addresses().await?);
@@ -226,7 +220,7 @@ impl Services {
             &to,
             &format!("Release {project} {version} was quarantined for review"),
             &format!(
-                "{uploader} uploaded {filename}, a new release ({version}) of {project}, which had no release for a long time, shortly after a recovery of the account (password reset, email or two-factor change). The release is held for review and cannot be installed until an administrator approves it (strongroom admin area, or `strongroom admin` on the server). If this upload was not expected, freeze the account and remove the release."
+                "{filename}, the release {version} of {project}, is a {why}. The release is held for review and cannot be installed until an administrator approves it (strongroom admin area, or `strongroom admin` on the server). If this upload was not expected, freeze the account and remove the release."
             ),
         ))
     }
