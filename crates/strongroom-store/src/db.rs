@@ -7,6 +7,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::StoreError;
+use crate::private_fs::{self, Tightened};
 
 /// Which SQL database is behind the pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,18 @@ impl Db {
         };
         match dialect {
             Dialect::Sqlite => {
+                // The file exists, owner-only, before SQLite opens it: SQLite gives its -wal,
+                // -shm and -journal files the database file's mode.
+                let file = private_fs::sqlite_file(url);
+                if let Some(f) = &file {
+                    let t = private_fs::prepare_sqlite_file(f).map_err(|e| {
+                        StoreError::Config(format!(
+                            "cannot create the database file {}: {e}",
+                            f.display()
+                        ))
+                    })?;
+                    log_tightened(&t);
+                }
                 let url = if url.contains('?') {
                     url.to_owned()
                 } else {
@@ -62,6 +75,10 @@ impl Db {
                     .after_connect(sqlite_setup)
                     .connect_with(opts)
                     .await?;
+                // Check: the journals SQLite just made have the database file's mode.
+                if let Some(f) = &file {
+                    log_tightened(&private_fs::tighten_files(&private_fs::sqlite_files(f)));
+                }
                 Ok(Db {
                     read,
                     write,
@@ -117,6 +134,16 @@ impl Db {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// Say what was tightened (group/world-readable database files left by an older version).
+fn log_tightened(t: &Tightened) {
+    for c in &t.changed {
+        tracing::warn!(change = %c, "the database file was readable by others: made owner-only");
+    }
+    for (p, why) in &t.left_alone {
+        tracing::warn!(path = %p.display(), reason = %why, "database file left as it was");
     }
 }
 

@@ -20,6 +20,7 @@ mod migrations;
 pub mod model;
 mod names;
 mod outbox;
+pub mod private_fs;
 mod projects;
 mod publish;
 mod rate_limits;
