@@ -1,10 +1,13 @@
 //! One account change as one transaction: the rows, its events and its mails commit together.
 
+use std::sync::Arc;
+
 use sqlx::{Any, Row, Transaction};
 
 use crate::error::conflict_or;
 use crate::events::{NewEvent, append, lock_tail};
 use crate::model::{Email, User};
+use crate::sealing::{Binding, Keyring, SealError};
 use crate::users::{USER_COLS, user_from_row};
 use crate::{Db, Dialect, StoreError};
 
@@ -25,6 +28,8 @@ pub struct AccountTx {
     dialect: Dialect,
     /// Events a step of the change noted on its own (appended after the caller's at commit).
     noted: Vec<NewEvent>,
+    /// Seals the secrets this change writes (TOTP seeds, mail bodies).
+    keyring: Option<Arc<Keyring>>,
 }
 
 /// The columns [`email_from_row`] reads.
@@ -48,6 +53,7 @@ impl Db {
             tx: self.begin_write().await?,
             dialect: self.dialect,
             noted: Vec::new(),
+            keyring: self.keyring.clone(),
         })
     }
 
@@ -98,7 +104,15 @@ impl AccountTx {
         self.noted.push(e);
     }
 
+    /// The keyring, or [`SealError::NoKey`].
+    pub(crate) fn keyring(&self) -> Result<&Keyring, SealError> {
+        self.keyring.as_deref().ok_or(SealError::NoKey)
+    }
+
     /// Append the events, queue the mails and commit.
+    ///
+    /// A mail's body (it may carry a live reset or veto link) is stored sealed for its row and
+    /// recipient, so the row is inserted first for its id.
     pub async fn commit(
         mut self,
         events: &[NewEvent],
@@ -108,16 +122,23 @@ impl AccountTx {
             let at = events
                 .first()
                 .map_or_else(crate::model::now_micros, |e| e.at);
-            sqlx::query(
-                "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, '', $3, $4) RETURNING id",
             )
             .bind(m.to.clone())
             .bind(m.subject.clone())
-            .bind(m.body.clone())
             .bind(at)
             .bind(at + i64::try_from(i).unwrap_or(0))
-            .execute(&mut *self.tx)
+            .fetch_one(&mut *self.tx)
             .await?;
+            let body = self
+                .keyring()?
+                .seal(Binding::MailBody { id, to: &m.to }, &m.body)?;
+            sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2")
+                .bind(body)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
         }
         if !events.is_empty() || !self.noted.is_empty() {
             lock_tail(&mut self.tx, self.dialect).await?;

@@ -1,6 +1,7 @@
 //! The database handle: pools for SQLite or PostgreSQL behind sqlx's `Any` driver.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -8,6 +9,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::StoreError;
 use crate::private_fs::{self, Tightened};
+use crate::sealing::{Keyring, SealError};
 
 /// Which SQL database is behind the pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct Db {
     pub(crate) read: AnyPool,
     pub(crate) write: AnyPool,
     pub(crate) dialect: Dialect,
+    /// The key sealed secrets are sealed and opened with (never stored in the database).
+    pub(crate) keyring: Option<Arc<Keyring>>,
 }
 
 impl Db {
@@ -83,6 +87,7 @@ impl Db {
                     read,
                     write,
                     dialect,
+                    keyring: None,
                 })
             }
             Dialect::Postgres => {
@@ -96,6 +101,7 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     dialect,
+                    keyring: None,
                 })
             }
         }
@@ -104,6 +110,24 @@ impl Db {
     /// Which database this is.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// This handle with the keyring that seals and opens secrets (TOTP seeds, server secrets,
+    /// queued mail). Without one, reading or writing them fails with [`SealError::NoKey`].
+    #[must_use]
+    pub fn with_keyring(mut self, keyring: Keyring) -> Db {
+        self.keyring = Some(Arc::new(keyring));
+        self
+    }
+
+    /// The id of the key secrets are sealed with (safe to print), when there is a keyring.
+    pub fn secrets_key_id(&self) -> Option<&str> {
+        self.keyring.as_deref().map(Keyring::primary_id)
+    }
+
+    /// The keyring, or [`SealError::NoKey`].
+    pub(crate) fn keyring(&self) -> Result<&Keyring, SealError> {
+        self.keyring.as_deref().ok_or(SealError::NoKey)
     }
 
     /// Bring the schema to the newest migration.

@@ -1,0 +1,190 @@
+//! The at-start pass over sealed secrets: it checks that the configured key is the one the
+//! database's secrets were sealed with (a wrong key stops the start instead of failing every 2FA
+//! check), and seals every value an older version stored in plaintext, in one transaction.
+
+use std::collections::BTreeSet;
+
+use sqlx::{Executor, Row};
+
+use crate::sealing::{Binding, SEALED_PREFIX, SealError, key_id_of};
+use crate::{Db, Dialect, StoreError};
+
+/// The columns that hold sealed values.
+const SEALED_COLUMNS: [(&str, &str); 3] = [
+    ("totp_secrets", "secret"),
+    ("server_secrets", "value"),
+    ("outbox", "body"),
+];
+
+/// What the at-start pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// TOTP seeds found in plaintext and sealed.
+    pub totp_seeds: u64,
+    /// Server secrets found in plaintext and sealed.
+    pub server_secrets: u64,
+    /// Queued or sent mail bodies found in plaintext and sealed.
+    pub mails: u64,
+}
+
+impl SealReport {
+    /// How many values were sealed.
+    pub fn sealed(&self) -> u64 {
+        self.totp_seeds + self.server_secrets + self.mails
+    }
+}
+
+impl std::fmt::Display for SealReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} TOTP seed(s), {} server secret(s) and {} mail bodies",
+            self.totp_seeds, self.server_secrets, self.mails
+        )
+    }
+}
+
+impl Db {
+    /// The ids of the keys the database's sealed values name (empty for a new database, or one
+    /// an older version filled with plaintext only).
+    pub async fn sealed_key_ids(&self) -> Result<BTreeSet<String>, StoreError> {
+        let mut ids = BTreeSet::new();
+        for (table, column) in SEALED_COLUMNS {
+            // "sealed:v1:" and the 16 hex digits of the key id
+            let sql = format!(
+                "SELECT DISTINCT substr({column}, 1, 26) AS head FROM {table} WHERE {column} LIKE 'sealed:%'"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&self.read)
+                .await?;
+            for r in rows {
+                let head: String = r.try_get("head")?;
+                match key_id_of(&head) {
+                    Some(id) => {
+                        ids.insert(id.to_owned());
+                    }
+                    None => {
+                        return Err(
+                            SealError::Malformed(format!("a value of {table}.{column}")).into()
+                        );
+                    }
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Check the keyring against the database, then seal every plaintext TOTP seed, server
+    /// secret and mail body in one transaction (idempotent: a second run, or another server
+    /// running it at the same time, finds nothing left). When something was sealed, the
+    /// database is compacted so the plaintext does not linger in free pages (SQLite `VACUUM` and
+    /// a truncated WAL; PostgreSQL `VACUUM FULL` of the tables changed).
+    pub async fn seal_stored_secrets(&self) -> Result<SealReport, StoreError> {
+        let keyring = self.keyring()?;
+        if let Some(found) = self
+            .sealed_key_ids()
+            .await?
+            .into_iter()
+            .find(|id| !keyring.holds(id))
+        {
+            return Err(SealError::UnknownKey {
+                found,
+                configured: keyring.primary_id().to_owned(),
+            }
+            .into());
+        }
+        let mut report = SealReport::default();
+        let mut tx = self.begin_write().await?;
+        if self.dialect == Dialect::Postgres {
+            // Servers starting at once: one seals, the others then find nothing to do.
+            tx.execute("SELECT pg_advisory_xact_lock(7265011)").await?;
+        }
+        let unsealed = format!("NOT LIKE '{SEALED_PREFIX}%'");
+        let seeds = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT user_id, secret FROM totp_secrets WHERE secret {unsealed}"
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in seeds {
+            let user_id: i64 = r.try_get("user_id")?;
+            let plain: String = r.try_get("secret")?;
+            let sealed = keyring.seal(Binding::TotpSeed { user_id }, &plain)?;
+            report.totp_seeds += sqlx::query(
+                "UPDATE totp_secrets SET secret = $1 WHERE user_id = $2 AND secret = $3",
+            )
+            .bind(sealed)
+            .bind(user_id)
+            .bind(plain)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        let secrets = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT name, value FROM server_secrets WHERE value {unsealed}"
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in secrets {
+            let name: String = r.try_get("name")?;
+            let plain: String = r.try_get("value")?;
+            let sealed = keyring.seal(Binding::ServerSecret { name: &name }, &plain)?;
+            report.server_secrets +=
+                sqlx::query("UPDATE server_secrets SET value = $1 WHERE name = $2 AND value = $3")
+                    .bind(sealed)
+                    .bind(name)
+                    .bind(plain)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
+        let mails = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, to_addr, body FROM outbox WHERE body {unsealed}"
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in mails {
+            let id: i64 = r.try_get("id")?;
+            let to: String = r.try_get("to_addr")?;
+            let plain: String = r.try_get("body")?;
+            let sealed = keyring.seal(Binding::MailBody { id, to: &to }, &plain)?;
+            report.mails += sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2 AND body = $3")
+                .bind(sealed)
+                .bind(id)
+                .bind(plain)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        if report.sealed() > 0 {
+            self.compact_after_sealing(&report).await?;
+        }
+        Ok(report)
+    }
+
+    /// Rewrite what held plaintext so it does not survive in free space of the file.
+    async fn compact_after_sealing(&self, report: &SealReport) -> Result<(), StoreError> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let mut conn = self.write.acquire().await?;
+                conn.execute("VACUUM").await?;
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+            }
+            Dialect::Postgres => {
+                let changed = [
+                    ("totp_secrets", report.totp_seeds),
+                    ("server_secrets", report.server_secrets),
+                    ("outbox", report.mails),
+                ];
+                for (table, n) in changed {
+                    if n > 0 {
+                        self.write
+                            .execute(sqlx::AssertSqlSafe(format!("VACUUM FULL {table}")))
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
