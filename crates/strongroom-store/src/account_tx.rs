@@ -7,7 +7,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::error::conflict_or;
 use crate::events::{NewEvent, append, lock_tail};
 use crate::model::{Email, User};
-use crate::sealing::{Binding, Keyring, SealError};
+use crate::sealing::{Keyring, SealError};
 use crate::users::{USER_COLS, user_from_row};
 use crate::{Db, Dialect, StoreError};
 
@@ -109,37 +109,16 @@ impl AccountTx {
         self.keyring.as_deref().ok_or(SealError::NoKey)
     }
 
-    /// Append the events, queue the mails and commit.
-    ///
-    /// A mail's body (it may carry a live reset or veto link) is stored sealed for its row and
-    /// recipient, so the row is inserted first for its id.
+    /// Append the events, queue the mails (bodies sealed: they may carry live links) and commit.
     pub async fn commit(
         mut self,
         events: &[NewEvent],
         mails: &[NewMail],
     ) -> Result<(), StoreError> {
-        for (i, m) in mails.iter().enumerate() {
-            let at = events
-                .first()
-                .map_or_else(crate::model::now_micros, |e| e.at);
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, '', $3, $4) RETURNING id",
-            )
-            .bind(m.to.clone())
-            .bind(m.subject.clone())
-            .bind(at)
-            .bind(at + i64::try_from(i).unwrap_or(0))
-            .fetch_one(&mut *self.tx)
-            .await?;
-            let body = self
-                .keyring()?
-                .seal(Binding::MailBody { id, to: &m.to }, &m.body)?;
-            sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2")
-                .bind(body)
-                .bind(id)
-                .execute(&mut *self.tx)
-                .await?;
-        }
+        let at = events
+            .first()
+            .map_or_else(crate::model::now_micros, |e| e.at);
+        crate::outbox::queue(&mut self.tx, self.keyring.as_deref(), mails, at).await?;
         if !events.is_empty() || !self.noted.is_empty() {
             lock_tail(&mut self.tx, self.dialect).await?;
             for e in events.iter().chain(self.noted.iter()) {

@@ -5,8 +5,41 @@
 use sqlx::Row;
 
 use crate::model::OutboxMail;
-use crate::sealing::{Binding, SealError};
-use crate::{Db, StoreError};
+use crate::sealing::{Binding, Keyring, SealError};
+use crate::{Db, NewMail, StoreError};
+
+/// Queue mails inside an open write transaction: the one way mail enters the outbox. Each row is
+/// inserted first for its id, then its body is sealed for that row and recipient. Mails of one
+/// change are due `at`, one microsecond apart (so they go out in order).
+pub(crate) async fn queue(
+    conn: &mut sqlx::AnyConnection,
+    keyring: Option<&Keyring>,
+    mails: &[NewMail],
+    at: i64,
+) -> Result<(), StoreError> {
+    if mails.is_empty() {
+        return Ok(());
+    }
+    let keyring = keyring.ok_or(SealError::NoKey)?;
+    for (i, m) in mails.iter().enumerate() {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, '', $3, $4) RETURNING id",
+        )
+        .bind(m.to.clone())
+        .bind(m.subject.clone())
+        .bind(at)
+        .bind(at + i64::try_from(i).unwrap_or(0))
+        .fetch_one(&mut *conn)
+        .await?;
+        let body = keyring.seal(Binding::MailBody { id, to: &m.to }, &m.body)?;
+        sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2")
+            .bind(body)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
 
 /// A mail row with its body still sealed.
 fn mail_from_row(r: &sqlx::any::AnyRow) -> Result<OutboxMail, sqlx::Error> {
