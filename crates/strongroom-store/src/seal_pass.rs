@@ -2,8 +2,6 @@
 //! database's secrets were sealed with (a wrong key stops the start instead of failing every 2FA
 //! check), and seals every value an older version stored in plaintext, in one transaction.
 
-use std::collections::BTreeSet;
-
 use sqlx::{Executor, Row};
 
 use crate::sealing::{Binding, SEALED_PREFIX, SealError, key_id_of};
@@ -45,70 +43,66 @@ impl std::fmt::Display for SealReport {
 }
 
 impl Db {
-    /// The ids of the keys the database's sealed values name (empty for a new database, or one
-    /// an older version filled with plaintext only).
-    pub async fn sealed_key_ids(&self) -> Result<BTreeSet<String>, StoreError> {
-        let mut ids = BTreeSet::new();
+    /// The id of a key the database's sealed values name, if any value is sealed (`None` for a
+    /// new database, or one an older version filled with plaintext only). Stops at the first.
+    pub async fn a_sealed_key_id(&self) -> Result<Option<String>, StoreError> {
         for (table, column) in SEALED_COLUMNS {
-            // "sealed:v1:" and the 16 hex digits of the key id
-            let sql = format!(
-                "SELECT DISTINCT substr({column}, 1, 26) AS head FROM {table} WHERE {column} LIKE 'sealed:%'"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&self.read)
+            let sql =
+                format!("SELECT {column} FROM {table} WHERE {column} LIKE 'sealed:%' LIMIT 1");
+            let found: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_optional(&self.read)
                 .await?;
-            for r in rows {
-                let head: String = r.try_get("head")?;
-                match key_id_of(&head) {
-                    Some(id) => {
-                        ids.insert(id.to_owned());
-                    }
-                    None => {
-                        return Err(
-                            SealError::Malformed(format!("a value of {table}.{column}")).into()
-                        );
-                    }
-                }
+            if let Some(v) = found {
+                let id = key_id_of(&v)
+                    .ok_or_else(|| SealError::Malformed(format!("a value of {table}.{column}")))?;
+                return Ok(Some(id.to_owned()));
             }
         }
-        Ok(ids)
+        Ok(None)
     }
 
-    /// Check the keyring against the database, then seal every plaintext TOTP seed, server
-    /// secret and mail body in one transaction (idempotent: a second run, or another server
-    /// running it at the same time, finds nothing left). When something was sealed, the
-    /// database is compacted so the plaintext does not linger in free pages (SQLite `VACUUM` and
-    /// a truncated WAL; PostgreSQL `VACUUM FULL` of the tables changed).
+    /// Check the keyring against the database and seal every plaintext TOTP seed, server secret
+    /// and mail body, in one transaction and one pass over each table (the rows not sealed with
+    /// the current key): a value sealed with another key stops it, naming both ids. Idempotent:
+    /// a second run, or another server running it at the same time, finds nothing left. When
+    /// something was sealed, the database is compacted so the plaintext does not linger in free
+    /// pages (SQLite `VACUUM` and a truncated WAL; PostgreSQL `VACUUM FULL` of the tables changed).
     pub async fn seal_stored_secrets(&self) -> Result<SealReport, StoreError> {
         let keyring = self.keyring()?;
-        if let Some(found) = self
-            .sealed_key_ids()
-            .await?
-            .into_iter()
-            .find(|id| !keyring.holds(id))
-        {
-            return Err(SealError::UnknownKey {
-                found,
-                configured: keyring.primary_id().to_owned(),
+        let not_current = format!("sealed:v1:{}:%", keyring.primary_id());
+        // a sealed value whose key is not ours; else whether it is plaintext
+        let check = |stored: &str, what: String| -> Result<bool, SealError> {
+            if !stored.starts_with(SEALED_PREFIX) {
+                return Ok(true);
             }
-            .into());
-        }
+            match key_id_of(stored) {
+                Some(id) if !keyring.holds(id) => Err(SealError::UnknownKey {
+                    found: id.to_owned(),
+                    configured: keyring.primary_id().to_owned(),
+                }),
+                Some(_) => Ok(false),
+                None => Err(SealError::Malformed(what)),
+            }
+        };
         let mut report = SealReport::default();
         let mut tx = self.begin_write().await?;
         if self.dialect == Dialect::Postgres {
             // Servers starting at once: one seals, the others then find nothing to do.
             tx.execute("SELECT pg_advisory_xact_lock(7265011)").await?;
         }
-        let unsealed = format!("NOT LIKE '{SEALED_PREFIX}%'");
-        let seeds = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT user_id, secret FROM totp_secrets WHERE secret {unsealed}"
-        )))
-        .fetch_all(&mut *tx)
-        .await?;
+        let seeds =
+            sqlx::query("SELECT user_id, secret FROM totp_secrets WHERE secret NOT LIKE $1")
+                .bind(not_current.clone())
+                .fetch_all(&mut *tx)
+                .await?;
         for r in seeds {
             let user_id: i64 = r.try_get("user_id")?;
+            let binding = Binding::TotpSeed { user_id };
             let plain: String = r.try_get("secret")?;
-            let sealed = keyring.seal(Binding::TotpSeed { user_id }, &plain)?;
+            if !check(&plain, binding.describe())? {
+                continue;
+            }
+            let sealed = keyring.seal(binding, &plain)?;
             report.totp_seeds += sqlx::query(
                 "UPDATE totp_secrets SET secret = $1 WHERE user_id = $2 AND secret = $3",
             )
@@ -119,34 +113,40 @@ impl Db {
             .await?
             .rows_affected();
         }
-        let secrets = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT name, value FROM server_secrets WHERE value {unsealed}"
-        )))
-        .fetch_all(&mut *tx)
-        .await?;
+        let secrets = sqlx::query("SELECT name, value FROM server_secrets WHERE value NOT LIKE $1")
+            .bind(not_current.clone())
+            .fetch_all(&mut *tx)
+            .await?;
         for r in secrets {
             let name: String = r.try_get("name")?;
+            let binding = Binding::ServerSecret { name: &name };
             let plain: String = r.try_get("value")?;
-            let sealed = keyring.seal(Binding::ServerSecret { name: &name }, &plain)?;
+            if !check(&plain, binding.describe())? {
+                continue;
+            }
+            let sealed = keyring.seal(binding, &plain)?;
             report.server_secrets +=
                 sqlx::query("UPDATE server_secrets SET value = $1 WHERE name = $2 AND value = $3")
                     .bind(sealed)
-                    .bind(name)
+                    .bind(name.clone())
                     .bind(plain)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
         }
-        let mails = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, to_addr, body FROM outbox WHERE body {unsealed}"
-        )))
-        .fetch_all(&mut *tx)
-        .await?;
+        let mails = sqlx::query("SELECT id, to_addr, body FROM outbox WHERE body NOT LIKE $1")
+            .bind(not_current)
+            .fetch_all(&mut *tx)
+            .await?;
         for r in mails {
             let id: i64 = r.try_get("id")?;
             let to: String = r.try_get("to_addr")?;
+            let binding = Binding::MailBody { id, to: &to };
             let plain: String = r.try_get("body")?;
-            let sealed = keyring.seal(Binding::MailBody { id, to: &to }, &plain)?;
+            if !check(&plain, binding.describe())? {
+                continue;
+            }
+            let sealed = keyring.seal(binding, &plain)?;
             report.mails += sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2 AND body = $3")
                 .bind(sealed)
                 .bind(id)

@@ -46,15 +46,13 @@ async fn default_key(path: &Path, db: &Db) -> anyhow::Result<SecretsKey> {
         return read_key_file(path).with_context(|| format!("reading {}", path.display()));
     }
     let sealed = db
-        .sealed_key_ids()
+        .a_sealed_key_id()
         .await
         .context("reading the database's sealed secrets")?;
-    if !sealed.is_empty() {
-        let ids: Vec<String> = sealed.into_iter().collect();
+    if let Some(id) = sealed {
         bail!(
-            "the secrets key file {} is missing, and this database holds secrets sealed with key {}: restore the key file that belongs to this database (it is kept apart from database backups), or give that key as STRONGROOM_SECRETS__KEY or secrets.key_file; without it, TOTP seeds and the server's signing key cannot be read",
-            path.display(),
-            ids.join(", ")
+            "the secrets key file {} is missing, and this database holds secrets sealed with key {id}: restore the key file that belongs to this database (it is kept apart from database backups), or give that key as STRONGROOM_SECRETS__KEY or secrets.key_file; without it, TOTP seeds and the server's signing key cannot be read",
+            path.display()
         );
     }
     let key = SecretsKey::generate().context("generating a secrets key")?;
