@@ -9,7 +9,7 @@ use std::io::Read;
 
 use anyhow::Context;
 use strongroom_core::{RequestMeta, Services};
-use strongroom_store::{Blobs, Db};
+use strongroom_store::{Blobs, Db, SealError, StoreError};
 
 use crate::Command;
 use crate::config::{Config, Storage};
@@ -40,12 +40,16 @@ pub(crate) async fn open(config: &Config) -> anyhow::Result<Services> {
     db.migrate().await.context("migrating the database")?;
     let keyring = secrets_key::load(config, &db).await?;
     let db = db.with_keyring(keyring);
-    let sealed = db.seal_stored_secrets().await.with_context(|| {
-        format!(
-            "the secrets key from {} does not fit this database: start strongroom with the key its secrets were sealed with (without it, TOTP seeds and the server's signing key cannot be read)",
-            config.secrets_key
-        )
-    })?;
+    let sealed = match db.seal_stored_secrets().await {
+        Ok(report) => report,
+        Err(e @ StoreError::Sealing(SealError::UnknownKey { .. })) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "the secrets key from {} does not fit this database: start strongroom with the key its secrets were sealed with (without it, TOTP seeds and the server's signing key cannot be read)",
+                config.secrets_key
+            )));
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("checking the sealed secrets")),
+    };
     if sealed.sealed() > 0 {
         note(&format!(
             "sealed {sealed} that an older version had stored in plaintext (key id {})",
