@@ -268,6 +268,11 @@ class S3:
 # the strongroom server
 
 
+def new_secrets_key() -> str:
+    """32 random bytes as base64, as `openssl rand -base64 32` writes them."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
 @dataclass
 class Backend:
     """Where one index keeps its state: `sqlite` (only --data) or `pg_s3` (PostgreSQL + S3)."""
@@ -276,6 +281,9 @@ class Backend:
     database: str | None = None
     bucket: str | None = None
     s3: S3 | None = None
+    # The key sealing secrets in the database: PostgreSQL needs one configured, shared by every
+    # server of the backend (SQLite makes <data>/secret.key at first start).
+    secrets_key: str | None = None
 
     @classmethod
     def fresh(cls, kind: str) -> Backend:
@@ -283,7 +291,8 @@ class Backend:
             return cls(kind)
         if kind == "pg_s3":
             s3 = S3.from_env()
-            return cls(kind, database=create_pg_database(), bucket=s3.create_bucket(), s3=s3)
+            return cls(kind, database=create_pg_database(), bucket=s3.create_bucket(), s3=s3,
+                       secrets_key=new_secrets_key())
         raise ValueError(kind)
 
     def args(self, data_dir: Path) -> list[str]:
@@ -295,7 +304,10 @@ class Backend:
         return out
 
     def env(self) -> dict[str, str]:
-        return self.s3.server_env() if self.s3 else {}
+        env = self.s3.server_env() if self.s3 else {}
+        if self.secrets_key:
+            env["STRONGROOM_SECRETS__KEY"] = self.secrets_key
+        return env
 
     def cleanup(self) -> None:
         if self.database:

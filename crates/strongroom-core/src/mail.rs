@@ -8,8 +8,8 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use strongroom_store::NewMail;
 use strongroom_store::model::{Email, OutboxMail};
+use strongroom_store::{NewMail, private_fs};
 
 use crate::settings::SmtpTls;
 use crate::{CoreError, Services};
@@ -137,13 +137,14 @@ impl Services {
         let message = build_message(&self.settings.mail_from, m)?;
         match &self.settings.smtp {
             None => {
+                // Owner-only: the mail may carry a live reset link.
                 let dir = &self.settings.outbox_dir;
-                tokio::fs::create_dir_all(dir)
+                private_fs::create_dir_all_async(dir)
                     .await
                     .map_err(|e| format!("creating {}: {e}", dir.display()))?;
                 let name = format!("{:020}-{:08}.eml", m.created_at, m.id);
                 let tmp = dir.join(format!(".{name}.tmp"));
-                tokio::fs::write(&tmp, message.formatted())
+                private_fs::write_async(&tmp, &message.formatted())
                     .await
                     .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
                 tokio::fs::rename(&tmp, dir.join(&name))

@@ -42,7 +42,10 @@ pub(crate) async fn services(
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
-        .expect("db");
+        .expect("db")
+        .with_keyring(strongroom_store::Keyring::new(
+            strongroom_store::SecretsKey::generate().expect("key"),
+        ));
     db.migrate().await.expect("migrate");
     let mut settings = settings(dir.path());
     adjust(dir.path(), &mut settings);

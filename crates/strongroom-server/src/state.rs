@@ -26,7 +26,7 @@ impl AppState {
     /// Build the state; `temp_dir` is created if missing, and the web signing key is read from
     /// the database (created there by the first server to start).
     pub async fn new(services: Services, temp_dir: PathBuf) -> Result<AppState, CoreError> {
-        std::fs::create_dir_all(&temp_dir)
+        strongroom_store::private_fs::create_dir_all(&temp_dir)
             .map_err(|e| CoreError::Internal(format!("creating {}: {e}", temp_dir.display())))?;
         let web_key = services.web_signing_key().await?;
         Ok(AppState {

@@ -1,10 +1,13 @@
 //! One account change as one transaction: the rows, its events and its mails commit together.
 
+use std::sync::Arc;
+
 use sqlx::{Any, Row, Transaction};
 
 use crate::error::conflict_or;
 use crate::events::{NewEvent, append, lock_tail};
 use crate::model::{Email, User};
+use crate::sealing::{Keyring, SealError};
 use crate::users::{USER_COLS, user_from_row};
 use crate::{Db, Dialect, StoreError};
 
@@ -25,6 +28,8 @@ pub struct AccountTx {
     dialect: Dialect,
     /// Events a step of the change noted on its own (appended after the caller's at commit).
     noted: Vec<NewEvent>,
+    /// Seals the secrets this change writes (TOTP seeds, mail bodies).
+    keyring: Option<Arc<Keyring>>,
 }
 
 /// The columns [`email_from_row`] reads.
@@ -48,6 +53,7 @@ impl Db {
             tx: self.begin_write().await?,
             dialect: self.dialect,
             noted: Vec::new(),
+            keyring: self.keyring.clone(),
         })
     }
 
@@ -98,27 +104,21 @@ impl AccountTx {
         self.noted.push(e);
     }
 
-    /// Append the events, queue the mails and commit.
+    /// The keyring, or [`SealError::NoKey`].
+    pub(crate) fn keyring(&self) -> Result<&Keyring, SealError> {
+        self.keyring.as_deref().ok_or(SealError::NoKey)
+    }
+
+    /// Append the events, queue the mails (bodies sealed: they may carry live links) and commit.
     pub async fn commit(
         mut self,
         events: &[NewEvent],
         mails: &[NewMail],
     ) -> Result<(), StoreError> {
-        for (i, m) in mails.iter().enumerate() {
-            let at = events
-                .first()
-                .map_or_else(crate::model::now_micros, |e| e.at);
-            sqlx::query(
-                "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(m.to.clone())
-            .bind(m.subject.clone())
-            .bind(m.body.clone())
-            .bind(at)
-            .bind(at + i64::try_from(i).unwrap_or(0))
-            .execute(&mut *self.tx)
-            .await?;
-        }
+        let at = events
+            .first()
+            .map_or_else(crate::model::now_micros, |e| e.at);
+        crate::outbox::queue(&mut self.tx, self.keyring.as_deref(), mails, at).await?;
         if !events.is_empty() || !self.noted.is_empty() {
             lock_tail(&mut self.tx, self.dialect).await?;
             for e in events.iter().chain(self.noted.iter()) {

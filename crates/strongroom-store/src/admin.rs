@@ -121,6 +121,7 @@ impl Db {
             tx: self.begin_write().await?,
             dialect: self.dialect,
             tail_locked: false,
+            keyring: self.keyring.clone(),
         })
     }
 
@@ -203,6 +204,8 @@ pub struct AdminTx {
     pub(crate) tx: Transaction<'static, Any>,
     dialect: Dialect,
     tail_locked: bool,
+    /// Seals the bodies of the mails this intervention queues.
+    keyring: Option<std::sync::Arc<crate::Keyring>>,
 }
 
 impl AdminTx {
@@ -223,18 +226,7 @@ impl AdminTx {
         let at = events
             .first()
             .map_or_else(crate::model::now_micros, |e| e.at);
-        for (i, m) in mails.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(m.to.clone())
-            .bind(m.subject.clone())
-            .bind(m.body.clone())
-            .bind(at)
-            .bind(at + i64::try_from(i).unwrap_or(0))
-            .execute(&mut *self.tx)
-            .await?;
-        }
+        crate::outbox::queue(&mut self.tx, self.keyring.as_deref(), mails, at).await?;
         if !events.is_empty() {
             self.lock_tail().await?;
             for e in events {

@@ -114,7 +114,7 @@ impl Blobs {
     /// A store in a local folder (created if missing).
     pub fn local(root: impl Into<PathBuf>) -> Result<Blobs, StoreError> {
         let root = root.into();
-        std::fs::create_dir_all(root.join(".tmp"))?;
+        crate::private_fs::create_dir_all(&root.join(".tmp"))?;
         Ok(Blobs {
             backend: Arc::new(Backend::Local { root }),
         })
@@ -165,7 +165,7 @@ impl Blobs {
             Backend::Local { root } => {
                 let dest = root.join(key.as_str());
                 if let Some(parent) = dest.parent() {
-                    tokio::fs::create_dir_all(parent).await?;
+                    crate::private_fs::create_dir_all_async(parent).await?;
                 }
                 let f = tokio::fs::File::open(file).await?;
                 f.sync_all().await?;
@@ -176,6 +176,12 @@ impl Blobs {
                     tokio::fs::copy(file, &staged).await?;
                     tokio::fs::File::open(&staged).await?.sync_all().await?;
                 }
+                // a link or a copy has the source's mode: blobs are owner-only whatever it was
+                tokio::fs::set_permissions(
+                    &staged,
+                    std::os::unix::fs::PermissionsExt::from_mode(crate::private_fs::FILE_MODE),
+                )
+                .await?;
                 tokio::fs::rename(&staged, &dest).await?;
                 sync_dir(dest.parent()).await;
                 Ok(())
@@ -216,10 +222,10 @@ impl Blobs {
             Backend::Local { root } => {
                 let dest = root.join(key);
                 if let Some(parent) = dest.parent() {
-                    tokio::fs::create_dir_all(parent).await?;
+                    crate::private_fs::create_dir_all_async(parent).await?;
                 }
                 let staged = root.join(".tmp").join(format!("put-{}", unique_suffix()));
-                tokio::fs::write(&staged, &data).await?;
+                crate::private_fs::write_async(&staged, &data).await?;
                 tokio::fs::File::open(&staged).await?.sync_all().await?;
                 tokio::fs::rename(&staged, &dest).await?;
                 sync_dir(dest.parent()).await;

@@ -1,12 +1,15 @@
 //! The database handle: pools for SQLite or PostgreSQL behind sqlx's `Any` driver.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::StoreError;
+use crate::private_fs::{self, Tightened};
+use crate::sealing::{Keyring, SealError};
 
 /// Which SQL database is behind the pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,8 @@ pub struct Db {
     pub(crate) read: AnyPool,
     pub(crate) write: AnyPool,
     pub(crate) dialect: Dialect,
+    /// The key sealed secrets are sealed and opened with (never stored in the database).
+    pub(crate) keyring: Option<Arc<Keyring>>,
 }
 
 impl Db {
@@ -44,6 +49,18 @@ impl Db {
         };
         match dialect {
             Dialect::Sqlite => {
+                // The file exists, owner-only, before SQLite opens it: SQLite gives its -wal,
+                // -shm and -journal files the database file's mode.
+                let file = private_fs::sqlite_file(url);
+                if let Some(f) = &file {
+                    let t = private_fs::prepare_sqlite_file(f).map_err(|e| {
+                        StoreError::Config(format!(
+                            "cannot create the database file {}: {e}",
+                            f.display()
+                        ))
+                    })?;
+                    log_tightened(&t);
+                }
                 let url = if url.contains('?') {
                     url.to_owned()
                 } else {
@@ -62,10 +79,15 @@ impl Db {
                     .after_connect(sqlite_setup)
                     .connect_with(opts)
                     .await?;
+                // Check: the journals SQLite just made have the database file's mode.
+                if let Some(f) = &file {
+                    log_tightened(&private_fs::tighten_files(&private_fs::sqlite_files(f)));
+                }
                 Ok(Db {
                     read,
                     write,
                     dialect,
+                    keyring: None,
                 })
             }
             Dialect::Postgres => {
@@ -79,6 +101,7 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     dialect,
+                    keyring: None,
                 })
             }
         }
@@ -87,6 +110,24 @@ impl Db {
     /// Which database this is.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// This handle with the keyring that seals and opens secrets (TOTP seeds, server secrets,
+    /// queued mail). Without one, reading or writing them fails with [`SealError::NoKey`].
+    #[must_use]
+    pub fn with_keyring(mut self, keyring: Keyring) -> Db {
+        self.keyring = Some(Arc::new(keyring));
+        self
+    }
+
+    /// The id of the key secrets are sealed with (safe to print), when there is a keyring.
+    pub fn secrets_key_id(&self) -> Option<&str> {
+        self.keyring.as_deref().map(Keyring::primary_id)
+    }
+
+    /// The keyring, or [`SealError::NoKey`].
+    pub(crate) fn keyring(&self) -> Result<&Keyring, SealError> {
+        self.keyring.as_deref().ok_or(SealError::NoKey)
     }
 
     /// Bring the schema to the newest migration.
@@ -117,6 +158,16 @@ impl Db {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// Say what was tightened (group/world-readable database files left by an older version).
+fn log_tightened(t: &Tightened) {
+    for c in &t.changed {
+        tracing::warn!(change = %c, "the database file was readable by others: made owner-only");
+    }
+    for (p, why) in &t.left_alone {
+        tracing::warn!(path = %p.display(), reason = %why, "database file left as it was");
     }
 }
 

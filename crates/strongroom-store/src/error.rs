@@ -18,6 +18,9 @@ pub enum StoreError {
     /// Local file I/O failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A sealed secret could not be sealed or opened (no key, another key, altered).
+    #[error(transparent)]
+    Sealing(#[from] crate::sealing::SealError),
     /// Configuration of a backend is invalid.
     #[error("invalid storage configuration: {0}")]
     Config(String),

@@ -1,11 +1,47 @@
 //! The mail outbox: mails are queued in the transaction of the change that caused them and
-//! delivered later, with retries; a mail leaves the table's pending set only when sent.
+//! delivered later, with retries; a mail leaves the table's pending set only when sent. Bodies
+//! are stored sealed (they carry live reset, freeze and veto links).
 
 use sqlx::Row;
 
 use crate::model::OutboxMail;
-use crate::{Db, StoreError};
+use crate::sealing::{Binding, Keyring, SealError};
+use crate::{Db, NewMail, StoreError};
 
+/// Queue mails inside an open write transaction: the one way mail enters the outbox. Each row is
+/// inserted first for its id, then its body is sealed for that row and recipient. Mails of one
+/// change are due `at`, one microsecond apart (so they go out in order).
+pub(crate) async fn queue(
+    conn: &mut sqlx::AnyConnection,
+    keyring: Option<&Keyring>,
+    mails: &[NewMail],
+    at: i64,
+) -> Result<(), StoreError> {
+    if mails.is_empty() {
+        return Ok(());
+    }
+    let keyring = keyring.ok_or(SealError::NoKey)?;
+    for (i, m) in mails.iter().enumerate() {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, '', $3, $4) RETURNING id",
+        )
+        .bind(m.to.clone())
+        .bind(m.subject.clone())
+        .bind(at)
+        .bind(at + i64::try_from(i).unwrap_or(0))
+        .fetch_one(&mut *conn)
+        .await?;
+        let body = keyring.seal(Binding::MailBody { id, to: &m.to }, &m.body)?;
+        sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2")
+            .bind(body)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A mail row with its body still sealed.
 fn mail_from_row(r: &sqlx::any::AnyRow) -> Result<OutboxMail, sqlx::Error> {
     Ok(OutboxMail {
         id: r.try_get("id")?,
@@ -21,7 +57,22 @@ fn mail_from_row(r: &sqlx::any::AnyRow) -> Result<OutboxMail, sqlx::Error> {
 }
 
 impl Db {
-    /// Unsent mails whose next attempt is due, oldest first.
+    /// Open a mail's sealed body in place.
+    fn open_mail(&self, mut m: OutboxMail) -> Result<OutboxMail, SealError> {
+        m.body = self.keyring()?.open(
+            Binding::MailBody {
+                id: m.id,
+                to: &m.to_addr,
+            },
+            &m.body,
+        )?;
+        Ok(m)
+    }
+
+    /// Unsent mails whose next attempt is due, oldest first, bodies opened.
+    ///
+    /// A mail whose body does not open (altered, or moved from another row) is never sent: it
+    /// is set aside for an hour with the reason as its last error, and the others go out.
     pub async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<OutboxMail>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
@@ -30,16 +81,32 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        Ok(rows.iter().map(mail_from_row).collect::<Result<_, _>>()?)
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let m = mail_from_row(r)?;
+            let id = m.id;
+            match self.open_mail(m) {
+                Ok(m) => out.push(m),
+                Err(SealError::NoKey) => return Err(SealError::NoKey.into()),
+                Err(e) => {
+                    tracing::error!(mail = id, error = %e, "a queued mail cannot be opened; not sending it");
+                    self.outbox_failed(id, &e.to_string(), now.saturating_add(3_600_000_000))
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
     }
 
-    /// Every mail, newest first (sent or not).
+    /// Every mail, newest first (sent or not), bodies opened.
     pub async fn outbox_recent(&self, limit: i64) -> Result<Vec<OutboxMail>, StoreError> {
         let rows = sqlx::query("SELECT * FROM outbox ORDER BY id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.iter().map(mail_from_row).collect::<Result<_, _>>()?)
+        rows.iter()
+            .map(|r| Ok(self.open_mail(mail_from_row(r)?)?))
+            .collect()
     }
 
     /// Claim a due mail for sending by pushing its next attempt to `retry_at` (so another server

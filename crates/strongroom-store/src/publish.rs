@@ -503,7 +503,7 @@ async fn publish_in(
                 },
             )
             .await?;
-            queue_mails(tx, &policy.quarantine_mails, f.at).await?;
+            crate::outbox::queue(tx, db.keyring.as_deref(), &policy.quarantine_mails, f.at).await?;
         }
         append(
             tx,
@@ -551,7 +551,7 @@ async fn publish_in(
             f.at,
         )
         .await?;
-        queue_mails(tx, &policy.release_mails, f.at).await?;
+        crate::outbox::queue(tx, db.keyring.as_deref(), &policy.release_mails, f.at).await?;
     }
     let action = format!("add {} file {}", f.python_version, f.filename);
     let serial = write_journal(
@@ -658,27 +658,6 @@ async fn quarantine_if_dormant(
         .execute(&mut **tx)
         .await?;
     Ok(true)
-}
-
-/// Queue mails in the outbox inside the upload's transaction.
-async fn queue_mails(
-    tx: &mut Transaction<'_, Any>,
-    mails: &[NewMail],
-    at: i64,
-) -> Result<(), StoreError> {
-    for (i, m) in mails.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(m.to.clone())
-        .bind(m.subject.clone())
-        .bind(m.body.clone())
-        .bind(at)
-        .bind(at + i64::try_from(i).unwrap_or(0))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }
 
 async fn duplicate_check(

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use crate::account_tx::AccountTx;
 use crate::error::conflict_or;
 use crate::model::{RecoveryCode, TotpSecret, WebauthnCredential};
+use crate::sealing::Binding;
 use crate::{Db, StoreError};
 
 /// A WebAuthn credential to store.
@@ -39,7 +40,8 @@ fn cred_from_row(r: &AnyRow) -> Result<WebauthnCredential, sqlx::Error> {
 }
 
 impl Db {
-    /// The user's TOTP seed, enabled or pending.
+    /// The user's TOTP seed, enabled or pending, opened with the keyring (the row holds it
+    /// sealed: a copy of the database alone does not give the seed away).
     pub async fn totp_of(&self, user_id: i64) -> Result<Option<TotpSecret>, StoreError> {
         let r = sqlx::query(
             "SELECT user_id, secret, last_used_step, created_at, enabled_at FROM totp_secrets WHERE user_id = $1",
@@ -47,16 +49,18 @@ impl Db {
         .bind(user_id)
         .fetch_optional(&self.read)
         .await?;
-        Ok(r.map(|r| -> Result<TotpSecret, sqlx::Error> {
-            Ok(TotpSecret {
-                user_id: r.try_get("user_id")?,
-                secret: r.try_get("secret")?,
-                last_used_step: r.try_get("last_used_step")?,
-                created_at: r.try_get("created_at")?,
-                enabled_at: r.try_get("enabled_at")?,
-            })
-        })
-        .transpose()?)
+        let Some(r) = r else { return Ok(None) };
+        let sealed: String = r.try_get("secret")?;
+        let secret = self
+            .keyring()?
+            .open(Binding::TotpSeed { user_id }, &sealed)?;
+        Ok(Some(TotpSecret {
+            user_id: r.try_get("user_id")?,
+            secret,
+            last_used_step: r.try_get("last_used_step")?,
+            created_at: r.try_get("created_at")?,
+            enabled_at: r.try_get("enabled_at")?,
+        }))
     }
 
     /// The user's recovery codes (burned ones included).
@@ -159,8 +163,8 @@ impl Db {
 }
 
 impl AccountTx {
-    /// Set (replace) the user's TOTP seed; `used_step` is the step of the code that proved it
-    /// (spent, so it cannot log in afterwards).
+    /// Set (replace) the user's TOTP seed, stored sealed for this user's row; `used_step` is the
+    /// step of the code that proved it (spent, so it cannot log in afterwards).
     pub async fn put_totp(
         &mut self,
         user_id: i64,
@@ -173,11 +177,14 @@ impl AccountTx {
             .bind(user_id)
             .execute(&mut *self.tx)
             .await?;
+        let sealed = self
+            .keyring()?
+            .seal(Binding::TotpSeed { user_id }, secret)?;
         sqlx::query(
             "INSERT INTO totp_secrets (user_id, secret, last_used_step, created_at, enabled_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(user_id)
-        .bind(secret.to_owned())
+        .bind(sealed)
         .bind(used_step)
         .bind(at)
         .bind(if enabled { Some(at) } else { None })

@@ -1,5 +1,7 @@
-//! Installation-wide secrets (signing keys), shared by every server on the same database.
+//! Installation-wide secrets (signing keys), shared by every server on the same database and
+//! stored sealed (`crate::sealing`): the key that opens them is not in the database.
 
+use crate::sealing::Binding;
 use crate::{Db, StoreError};
 
 impl Db {
@@ -11,20 +13,21 @@ impl Db {
         candidate: &str,
         at: i64,
     ) -> Result<String, StoreError> {
+        let keyring = self.keyring()?;
+        let binding = Binding::ServerSecret { name };
         sqlx::query(
             "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name.to_owned())
-        .bind(candidate.to_owned())
+        .bind(keyring.seal(binding, candidate)?)
         .bind(at)
         .execute(&self.write)
         .await?;
         // Read through the writer: it has certainly seen the row, whoever inserted it.
-        Ok(
-            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
-                .bind(name.to_owned())
-                .fetch_one(&self.write)
-                .await?,
-        )
+        let stored: String = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_one(&self.write)
+            .await?;
+        Ok(keyring.open(binding, &stored)?)
     }
 }

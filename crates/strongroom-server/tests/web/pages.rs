@@ -351,7 +351,8 @@ async fn anonymous_csrf_tokens_hold_across_servers_on_one_database() {
         first._dir.path().join("t.db").display()
     ))
     .await
-    .unwrap();
+    .unwrap()
+    .with_keyring(test_keyring());
     db.migrate().await.unwrap();
     let blobs = Blobs::local(first._dir.path().join("blobs")).unwrap();
     let services = Services::new(db, blobs, (*first.services.settings).clone());

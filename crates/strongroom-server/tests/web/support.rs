@@ -15,6 +15,11 @@ pub(crate) use tower::ServiceExt;
 
 pub(crate) const ORIGIN: &str = "http://localhost:8000";
 
+/// The secrets key of the test databases (every app, and a second server on one database).
+pub(crate) fn test_keyring() -> strongroom_store::Keyring {
+    strongroom_store::Keyring::new(strongroom_store::SecretsKey::from_bytes([5; 32]))
+}
+
 pub(crate) struct TestApp {
     pub(crate) router: Router,
     pub(crate) services: Services,
@@ -37,7 +42,8 @@ pub(crate) async fn app_with_clock(
     settings.argon2_iterations = 1;
     let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
-        .unwrap();
+        .unwrap()
+        .with_keyring(test_keyring());
     db.migrate().await.unwrap();
     let blobs = Blobs::local(dir.path().join("blobs")).unwrap();
     let mut services = Services::new(db, blobs, settings);

@@ -124,3 +124,30 @@ fn keys_refuse_traversal() {
     assert!(BlobKey::parse(&format!("aa/aa/{}/../x.whl", "a".repeat(60))).is_none());
     assert!(BlobKey::parse("aa/aa/x.whl").is_none());
 }
+
+/// The local folder store keeps blobs owner-only (issue 8, finding 7): files 0600 and folders
+/// 0700, whatever the mode of the caller's temp file and the umask.
+#[tokio::test]
+async fn local_blobs_and_their_folders_are_owner_only() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("stat").mode() & 0o777;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("blobs");
+    let b = Blobs::local(&root).expect("local");
+    let key = BlobKey::for_file(&"ab".repeat(32), "demo-1.0-py3-none-any.whl").expect("key");
+    let src = dir.path().join("src");
+    std::fs::write(&src, b"wheel bytes").expect("write");
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    b.put_file(&key, &src).await.expect("put");
+    let meta_key = format!("{}.metadata", key.as_str());
+    b.put_bytes(&meta_key, Bytes::from_static(b"Metadata-Version: 2.1\n"))
+        .await
+        .expect("put bytes");
+    assert_eq!(mode(&root.join(key.as_str())), 0o600);
+    assert_eq!(mode(&root.join(&meta_key)), 0o600);
+    assert_eq!(mode(&root.join(".tmp")), 0o700);
+    let mut d = root.join(key.as_str());
+    while d.pop() && d.starts_with(&root) {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+    }
+}

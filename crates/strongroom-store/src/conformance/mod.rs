@@ -8,14 +8,29 @@ mod blobs;
 mod meta;
 mod roles;
 mod safety;
+mod secrets;
 
 use sqlx::Executor;
 
 use crate::users::NewUser;
 use crate::{Db, NewEvent};
 
-/// Every database backend, each freshly created and migrated.
+/// The secrets key of the suite's databases (a fixed test key; `secrets` cases use others).
+pub(crate) fn test_keyring() -> crate::Keyring {
+    crate::Keyring::new(crate::SecretsKey::from_bytes([42; crate::sealing::KEY_LEN]))
+}
+
+/// Every database backend, each freshly created and migrated, with the suite's secrets key.
 pub(crate) async fn backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
+    raw_backends()
+        .await
+        .into_iter()
+        .map(|(name, db, dir)| (name, db.with_keyring(test_keyring()), dir))
+        .collect()
+}
+
+/// Every database backend, freshly created and migrated, without a secrets key.
+pub(crate) async fn raw_backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await

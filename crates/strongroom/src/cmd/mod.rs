@@ -1,25 +1,36 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod data_dir;
+mod secrets_key;
 mod serve;
 
 use std::io::Read;
 
 use anyhow::Context;
 use strongroom_core::{RequestMeta, Services};
-use strongroom_store::{Blobs, Db};
+use strongroom_store::{Blobs, Db, SealError, StoreError};
 
 use crate::Command;
 use crate::config::{Config, Storage};
 
-/// Open the database (migrating it) and the blob store.
+/// Say something the operator should know about the start (what was tightened, a key made):
+/// in the log when serving, else on stderr.
+pub(crate) fn note(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!("{message}");
+    } else {
+        eprintln!("note: {message}");
+    }
+}
+
+/// Open the database (migrating it, checking the secrets key and sealing what an older version
+/// left in plaintext) and the blob store; the data folder is made owner-only first.
 pub(crate) async fn open(config: &Config) -> anyhow::Result<Services> {
     // One TLS provider for the whole tree (ring), installed before any client is built.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if config.database.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data)
-            .with_context(|| format!("creating {}", config.data.display()))?;
-    }
+    secrets_key::require_configured(config)?;
+    data_dir::prepare(config)?;
     let db = Db::connect(&config.database).await.with_context(|| {
         format!(
             "connecting to {}",
@@ -27,6 +38,24 @@ pub(crate) async fn open(config: &Config) -> anyhow::Result<Services> {
         )
     })?;
     db.migrate().await.context("migrating the database")?;
+    let keyring = secrets_key::load(config, &db).await?;
+    let db = db.with_keyring(keyring);
+    let sealed = match db.seal_stored_secrets().await {
+        Ok(report) => report,
+        Err(e @ StoreError::Sealing(SealError::UnknownKey { .. })) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "the secrets key from {} does not fit this database: start strongroom with the key its secrets were sealed with (without it, TOTP seeds and the server's signing key cannot be read)",
+                config.secrets_key
+            )));
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("checking the sealed secrets")),
+    };
+    if sealed.sealed() > 0 {
+        note(&format!(
+            "sealed {sealed} that an older version had stored in plaintext (key id {})",
+            db.secrets_key_id().unwrap_or("?")
+        ));
+    }
     let blobs = match &config.storage {
         Storage::Local(p) => Blobs::local(p).with_context(|| format!("opening {}", p.display()))?,
         Storage::S3(s) => Blobs::s3(s).context("configuring S3")?,
@@ -79,6 +108,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
     match command {
         Command::Serve { .. } => serve::serve(config).await,
         Command::Migrate => {
+            data_dir::prepare(&config)?;
             let db = Db::connect(&config.database).await?;
             let applied = db.migrate().await?;
             if applied.is_empty() {

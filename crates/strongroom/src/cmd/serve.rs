@@ -12,6 +12,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
     let services = super::open(&config).await?;
+    let key_id = services.db.secrets_key_id().unwrap_or("?").to_owned();
     let temp = config.data.join("tmp");
     let temp = match &config.storage {
         crate::config::Storage::Local(_) => services.blobs.temp_dir(&temp),
@@ -49,6 +50,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         "  data:    {} (database {})",
         config.data.display(),
         crate::config::redact_url(&config.database)
+    );
+    println!(
+        "  secrets: {} (key id {}; back it up apart from the database)",
+        config.secrets_key, key_id
     );
     let app = strongroom_server::router(state);
     let shutdown = async {

@@ -23,6 +23,16 @@ pub(super) const KEYS: &[Key] = &[
         help: "sqlite://PATH or postgres://...",
     },
     Key {
+        name: "secrets.key",
+        secret: true,
+        help: "key sealing TOTP seeds, server secrets and queued mail in the database: 32 bytes as base64 or hex (`openssl rand -base64 32`); or secrets.key_file",
+    },
+    Key {
+        name: "secrets.key_file",
+        secret: false,
+        help: "file holding the secrets key (SQLite default: <data>/secret.key, made at first start; PostgreSQL needs this or secrets.key); keep it out of database backups",
+    },
+    Key {
         name: "storage",
         secret: false,
         help: "file://FOLDER or s3://BUCKET",

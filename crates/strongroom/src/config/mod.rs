@@ -68,7 +68,47 @@ pub struct Config {
     pub jobs_interval_secs: u64,
     /// Reverse proxies trusted for `X-Forwarded-For`.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where the key that seals secrets in the database comes from.
+    pub secrets_key: KeySource,
     values: BTreeMap<&'static str, (String, Source)>,
+}
+
+/// Where the secrets key (sealing TOTP seeds, server secrets and queued mail) comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The key itself, in `secrets.key`.
+    Inline { text: String, from: Source },
+    /// A key file named by `secrets.key_file`: it must exist.
+    File { path: PathBuf, from: Source },
+    /// The embedded default (`<data>/secret.key`): made at first start when the database holds
+    /// no sealed secret yet.
+    DefaultFile { path: PathBuf },
+    /// Nothing configured on PostgreSQL: the start is refused.
+    Missing,
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeySource({self})")
+    }
+}
+
+impl std::fmt::Display for KeySource {
+    /// Where the key comes from; never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Inline { from, .. } => write!(f, "secrets.key ({from})"),
+            KeySource::File { path, from } => {
+                write!(f, "key file {} ({from})", path.display())
+            }
+            KeySource::DefaultFile { path } => write!(
+                f,
+                "key file {} (default; made at first start)",
+                path.display()
+            ),
+            KeySource::Missing => f.write_str("none configured"),
+        }
+    }
 }
 
 /// Account-security settings (sessions, 2FA, breach checks, mail, WebAuthn, rate limits).
@@ -193,7 +233,9 @@ impl Config {
                 values.insert(key.name, (v.clone(), Source::Env(name.clone())));
             }
             let file_var = format!("{name}_FILE");
-            if let Some(p) = env.get(&file_var) {
+            // `secrets.key_file` is a key of its own: STRONGROOM_SECRETS__KEY_FILE names it
+            let file_is_a_key = KEYS.iter().any(|k| env_name(k.name) == file_var);
+            if let Some(p) = env.get(&file_var).filter(|_| !file_is_a_key) {
                 let v = std::fs::read_to_string(p)
                     .with_context(|| format!("reading {file_var}={p}"))?;
                 values.insert(
@@ -301,6 +343,14 @@ impl Config {
                 redact_url(&database)
             );
         }
+        let secrets_key = key_source(&values, &database, Path::new(&data))?;
+        if let KeySource::DefaultFile { path } = &secrets_key {
+            values.insert(
+                "secrets.key_file",
+                (path.display().to_string(), Source::Default),
+            );
+        }
+        let get = |k: &str| values.get(k).map(|(v, _)| v.clone());
         let public_url = get("public_url").filter(|u| !u.is_empty());
         if let Some(u) = &public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
@@ -320,6 +370,7 @@ impl Config {
             accounts,
             safety,
             clock_offset_file,
+            secrets_key,
             trusted_proxies: parse_ips(
                 "proxy.trusted_ips",
                 &get("proxy.trusted_ips").unwrap_or_default(),
@@ -378,6 +429,10 @@ impl Config {
                 key.name, shown, source, key.help
             ));
         }
+        out.push_str(&format!(
+            "# the secrets key (seals TOTP seeds, server secrets and queued mail in the database; never in backups of it) comes from: {}\n",
+            self.secrets_key
+        ));
         out
     }
 
@@ -408,6 +463,30 @@ impl Config {
             safety: self.safety.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
         }
+    }
+}
+
+/// Where the secrets key comes from: `secrets.key`, else `secrets.key_file`, else (SQLite only)
+/// `<data>/secret.key`.
+fn key_source(
+    values: &BTreeMap<&'static str, (String, Source)>,
+    database: &str,
+    data: &Path,
+) -> anyhow::Result<KeySource> {
+    let set = |k: &str| values.get(k).filter(|(v, _)| !v.trim().is_empty()).cloned();
+    match (set("secrets.key"), set("secrets.key_file")) {
+        (Some((_, a)), Some((_, b))) => {
+            bail!("secrets.key ({a}) and secrets.key_file ({b}) are both set: give the key one way")
+        }
+        (Some((text, from)), None) => Ok(KeySource::Inline { text, from }),
+        (None, Some((path, from))) => Ok(KeySource::File {
+            path: PathBuf::from(path.trim()),
+            from,
+        }),
+        (None, None) if database.starts_with("sqlite:") => Ok(KeySource::DefaultFile {
+            path: data.join("secret.key"),
+        }),
+        (None, None) => Ok(KeySource::Missing),
     }
 }
 

@@ -135,3 +135,77 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&d).expect("mkdir");
     d
 }
+
+#[test]
+fn the_secrets_key_source_is_named_and_the_key_never_shown() {
+    let flags = Flags {
+        data: Some("/srv/x".into()),
+        ..Flags::default()
+    };
+    // the embedded default: a key file in the data folder, made at first start
+    let c = Config::load_from(&flags, &env(&[])).expect("config");
+    assert_eq!(
+        c.secrets_key,
+        KeySource::DefaultFile {
+            path: PathBuf::from("/srv/x/secret.key")
+        }
+    );
+    let shown = c.show();
+    assert!(
+        shown.contains("secrets.key_file                   = /srv/x/secret.key"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("comes from: key file /srv/x/secret.key (default; made at first start)"),
+        "{shown}"
+    );
+    // PostgreSQL: nothing is made up (servers must share one key)
+    let pg = env(&[("STRONGROOM_DATABASE", "postgres://u@h/db")]);
+    let c = Config::load_from(&flags, &pg).expect("config");
+    assert_eq!(c.secrets_key, KeySource::Missing);
+    assert!(c.show().contains("comes from: none configured"));
+    // the key in the environment: redacted, its source named
+    let key = "q6v3hKx0o5YbS0m8bXw2yK8m1p7T7yQm3r2b1s0a9Zc=";
+    let e = env(&[
+        ("STRONGROOM_DATABASE", "postgres://u@h/db"),
+        ("STRONGROOM_SECRETS__KEY", key),
+    ]);
+    let c = Config::load_from(&flags, &e).expect("config");
+    assert!(
+        matches!(&c.secrets_key, KeySource::Inline { text, from: Source::Env(v) }
+        if text == key && v == "STRONGROOM_SECRETS__KEY")
+    );
+    let shown = c.show();
+    assert!(
+        !shown.contains(key) && !shown.contains(&key[..12]),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("comes from: secrets.key (env STRONGROOM_SECRETS__KEY)"),
+        "{shown}"
+    );
+    assert!(
+        !format!("{:?}", c.secrets_key).contains(key),
+        "Debug never shows the key"
+    );
+    // STRONGROOM_SECRETS__KEY_FILE names the key file (it is not read as secrets.key's value)
+    let e = env(&[(
+        "STRONGROOM_SECRETS__KEY_FILE",
+        "/run/secrets/strongroom.key",
+    )]);
+    let c = Config::load_from(&flags, &e).expect("config");
+    assert_eq!(
+        c.secrets_key,
+        KeySource::File {
+            path: PathBuf::from("/run/secrets/strongroom.key"),
+            from: Source::Env("STRONGROOM_SECRETS__KEY_FILE".into())
+        }
+    );
+    // both at once is ambiguous
+    let e = env(&[
+        ("STRONGROOM_SECRETS__KEY", key),
+        ("STRONGROOM_SECRETS__KEY_FILE", "/run/k"),
+    ]);
+    let err = Config::load_from(&flags, &e).expect_err("both");
+    assert!(err.to_string().contains("both set"), "{err}");
+}

@@ -1,0 +1,387 @@
+//! Owner-only files and folders: everything strongroom writes under its data folder (the SQLite
+//! database and its journals, blobs, temp files, outbox mail, the secrets key) is created 0600
+//! (folders 0700), whatever the umask; and an existing folder left group- or world-accessible by
+//! an older version is tightened at start, without following symlinks.
+//!
+//! No `umask` call (the workspace forbids `unsafe`): every creation passes its mode explicitly.
+
+use std::fs::{DirBuilder, File, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Mode of every folder strongroom creates.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of every file strongroom creates.
+pub const FILE_MODE: u32 = 0o600;
+/// The bits nobody but the owner may have.
+const NOT_OWNER: u32 = 0o077;
+
+/// Create `path` and its missing parents as 0700 folders (existing ones are left as they are).
+pub fn create_dir_all(path: &Path) -> io::Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
+
+/// [`create_dir_all`] for async callers.
+pub async fn create_dir_all_async(path: &Path) -> io::Result<()> {
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+        .await
+}
+
+/// Create a new 0600 file (fails if it exists).
+pub fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
+/// Write `data` to a new or truncated file, made 0600 (also when it existed with another mode).
+pub async fn write_async(path: &Path, data: &[u8]) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut f = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .await?;
+    f.set_permissions(Permissions::from_mode(FILE_MODE)).await?;
+    f.write_all(data).await?;
+    f.flush().await
+}
+
+/// One mode that was tightened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeChange {
+    pub path: PathBuf,
+    pub from: u32,
+    pub to: u32,
+}
+
+impl std::fmt::Display for ModeChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {:04o} -> {:04o}",
+            self.path.display(),
+            self.from,
+            self.to
+        )
+    }
+}
+
+/// What tightening a folder did.
+#[derive(Debug, Default, Clone)]
+pub struct Tightened {
+    /// Modes that had group or world bits and now do not.
+    pub changed: Vec<ModeChange>,
+    /// Entries left as they were, and why (another owner, extra hard links, a symlink's
+    /// target outside, an error).
+    pub left_alone: Vec<(PathBuf, String)>,
+}
+
+impl Tightened {
+    /// Nothing changed and nothing was left alone.
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.left_alone.is_empty()
+    }
+
+    fn merge(&mut self, other: Tightened) {
+        self.changed.extend(other.changed);
+        self.left_alone.extend(other.left_alone);
+    }
+}
+
+/// Remove the group and world bits of one entry (`meta` is its `lstat`); records what it did.
+fn tighten_one(path: &Path, meta: &std::fs::Metadata, out: &mut Tightened) -> bool {
+    let mode = meta.mode() & 0o7777;
+    if mode & NOT_OWNER == 0 {
+        return true;
+    }
+    let to = mode & !NOT_OWNER & 0o777;
+    match std::fs::set_permissions(path, Permissions::from_mode(to)) {
+        Ok(()) => {
+            out.changed.push(ModeChange {
+                path: path.to_path_buf(),
+                from: mode,
+                to,
+            });
+            true
+        }
+        Err(e) => {
+            out.left_alone
+                .push((path.to_path_buf(), format!("cannot change its mode: {e}")));
+            false
+        }
+    }
+}
+
+/// Tighten `root` (a folder; the configured path itself may be a symlink) and everything in it:
+/// group and world bits are removed from folders and files that belong to the folder's owner.
+///
+/// Symlinks inside are never followed (nor changed); entries of another owner and files with
+/// more than one hard link (which could be a file elsewhere) are left alone and reported. Each
+/// folder is tightened before it is listed, so once a folder is owner-only nobody else can swap
+/// its entries between the check and the change. A missing `root` is not an error.
+pub fn tighten_tree(root: &Path) -> io::Result<Tightened> {
+    let mut out = Tightened::default();
+    let meta = match std::fs::metadata(root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a folder", root.display()),
+        ));
+    }
+    let owner = meta.uid();
+    if !tighten_one(root, &meta, &mut out) {
+        return Ok(out);
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                out.left_alone
+                    .push((dir.clone(), format!("cannot list it: {e}")));
+                continue;
+            }
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    out.left_alone.push((path, format!("cannot read it: {e}")));
+                    continue;
+                }
+            };
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                continue; // never followed: its target is not ours to change
+            }
+            if meta.uid() != owner {
+                out.left_alone.push((
+                    path,
+                    format!("owned by uid {}, not the folder's owner", meta.uid()),
+                ));
+                continue;
+            }
+            if kind.is_dir() {
+                if tighten_one(&path, &meta, &mut out) {
+                    stack.push(path);
+                }
+            } else if kind.is_file() {
+                if meta.nlink() > 1 && meta.mode() & NOT_OWNER != 0 {
+                    out.left_alone.push((
+                        path,
+                        format!("it has {} hard links (one may be outside)", meta.nlink()),
+                    ));
+                    continue;
+                }
+                tighten_one(&path, &meta, &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Tighten single files (e.g. a database outside the data folder); missing ones are skipped,
+/// symlinks are not followed.
+pub fn tighten_files(paths: &[PathBuf]) -> Tightened {
+    let mut out = Tightened::default();
+    for p in paths {
+        match std::fs::symlink_metadata(p) {
+            Ok(m) if m.file_type().is_file() => {
+                tighten_one(p, &m, &mut out);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => out
+                .left_alone
+                .push((p.clone(), format!("cannot read it: {e}"))),
+        }
+    }
+    out
+}
+
+/// Tighten several folders (the data folder, a blob folder elsewhere), each once.
+pub fn tighten_trees(roots: &[PathBuf]) -> io::Result<Tightened> {
+    let mut out = Tightened::default();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for r in roots {
+        let canon = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
+        if seen.iter().any(|s| canon.starts_with(s)) {
+            continue;
+        }
+        seen.push(canon);
+        out.merge(tighten_tree(r)?);
+    }
+    Ok(out)
+}
+
+/// The file of an `sqlite:` database URL (`None` for an in-memory database).
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+/// The database file and the journals SQLite keeps beside it.
+pub fn sqlite_files(db: &Path) -> Vec<PathBuf> {
+    let mut out = vec![db.to_path_buf()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut s = db.as_os_str().to_owned();
+        s.push(suffix);
+        out.push(PathBuf::from(s));
+    }
+    out
+}
+
+/// Make sure the SQLite database at `db` exists as an owner-only file before SQLite opens it
+/// (SQLite gives its `-wal`/`-shm`/`-journal` files the database file's mode), and tighten the
+/// ones an older version left readable. A zero-length file is an empty database to SQLite.
+pub fn prepare_sqlite_file(db: &Path) -> io::Result<Tightened> {
+    match create_new(db) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    Ok(tighten_files(&sqlite_files(db)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).expect("stat").mode() & 0o7777
+    }
+
+    #[test]
+    fn created_files_and_folders_are_owner_only_whatever_the_umask_allows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("a/b/c");
+        create_dir_all(&deep).expect("mkdir");
+        for d in ["a", "a/b", "a/b/c"] {
+            assert_eq!(mode(&dir.path().join(d)), 0o700, "{d}");
+        }
+        let f = deep.join("f");
+        drop(create_new(&f).expect("create"));
+        assert_eq!(mode(&f), 0o600);
+        assert!(create_new(&f).is_err(), "create_new never reuses a file");
+    }
+
+    #[test]
+    fn an_open_tree_is_tightened_without_following_symlinks_out() {
+        let outside = tempfile::tempdir().expect("outside");
+        let secret_elsewhere = outside.path().join("elsewhere.txt");
+        std::fs::write(&secret_elsewhere, "x").expect("write");
+        std::fs::set_permissions(&secret_elsewhere, Permissions::from_mode(0o644)).expect("chmod");
+        std::fs::set_permissions(outside.path(), Permissions::from_mode(0o755)).expect("chmod");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(root.join("outbox")).expect("mkdir");
+        for (p, m) in [("", 0o755), ("outbox", 0o777)] {
+            std::fs::set_permissions(root.join(p), Permissions::from_mode(m)).expect("chmod");
+        }
+        std::fs::write(root.join("strongroom.db"), "db").expect("write");
+        std::fs::set_permissions(root.join("strongroom.db"), Permissions::from_mode(0o644))
+            .expect("chmod");
+        std::fs::write(root.join("outbox/1.eml"), "mail").expect("write");
+        std::fs::set_permissions(root.join("outbox/1.eml"), Permissions::from_mode(0o664))
+            .expect("chmod");
+        std::os::unix::fs::symlink(&secret_elsewhere, root.join("link-file")).expect("symlink");
+        std::os::unix::fs::symlink(outside.path(), root.join("link-dir")).expect("symlink");
+        // a hard link to a file elsewhere is not ours to change either
+        std::fs::hard_link(&secret_elsewhere, root.join("hard")).expect("hard link");
+
+        let t = tighten_tree(&root).expect("tighten");
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("outbox")), 0o700);
+        assert_eq!(mode(&root.join("strongroom.db")), 0o600);
+        assert_eq!(mode(&root.join("outbox/1.eml")), 0o600);
+        assert_eq!(
+            mode(&secret_elsewhere),
+            0o644,
+            "a symlink's target is left alone"
+        );
+        assert_eq!(
+            mode(outside.path()),
+            0o755,
+            "a symlinked folder is left alone"
+        );
+        let changed: Vec<_> = t
+            .changed
+            .iter()
+            .map(|c| (c.path.clone(), c.from, c.to))
+            .collect();
+        assert!(
+            changed.contains(&(root.clone(), 0o755, 0o700)),
+            "{changed:?}"
+        );
+        assert!(
+            changed.contains(&(root.join("outbox/1.eml"), 0o664, 0o600)),
+            "{changed:?}"
+        );
+        assert_eq!(t.changed.len(), 4, "{changed:?}");
+        assert_eq!(t.left_alone.len(), 1, "{:?}", t.left_alone);
+        assert!(
+            t.left_alone[0].1.contains("hard links"),
+            "{:?}",
+            t.left_alone
+        );
+        // a second pass has nothing to do
+        let again = tighten_tree(&root).expect("again");
+        assert!(again.changed.is_empty(), "{:?}", again.changed);
+        assert!(
+            tighten_tree(&dir.path().join("missing"))
+                .expect("missing")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_sqlite_file_is_created_owner_only_and_its_journals_tightened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("s.db");
+        prepare_sqlite_file(&db).expect("prepare");
+        assert_eq!(mode(&db), 0o600);
+        let wal = dir.path().join("s.db-wal");
+        std::fs::write(&wal, "").expect("wal");
+        std::fs::set_permissions(&wal, Permissions::from_mode(0o644)).expect("chmod");
+        let t = prepare_sqlite_file(&db).expect("again");
+        assert_eq!(mode(&wal), 0o600);
+        assert_eq!(t.changed.len(), 1, "{:?}", t.changed);
+        assert_eq!(
+            sqlite_file("sqlite:///var/x.db?mode=rwc"),
+            Some(PathBuf::from("/var/x.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite://./d/x.db"),
+            Some(PathBuf::from("./d/x.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);
+        assert_eq!(sqlite_file("postgres://h/db"), None);
+    }
+}
