@@ -47,6 +47,18 @@ pub enum InviteState {
     Revoked,
 }
 
+impl InviteState {
+    /// As listed (`pending`, `used`, `expired`, `revoked`).
+    pub fn name(self) -> &'static str {
+        match self {
+            InviteState::Pending => "pending",
+            InviteState::Used => "used",
+            InviteState::Expired => "expired",
+            InviteState::Revoked => "revoked",
+        }
+    }
+}
+
 /// Where `invite` stands at `now`.
 pub fn invite_state(invite: &RegistrationInvite, now: i64) -> InviteState {
     if invite.used_at.is_some() {

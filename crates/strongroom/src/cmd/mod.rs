@@ -1,6 +1,7 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod invites;
 mod serve;
 
 use std::io::Read;
