@@ -373,11 +373,15 @@ impl Services {
                 "email add: the address conflicted but no account has it".into(),
             ));
         };
+        if existing.user_id == adder.id {
+            // Their own address: nothing to hide from them.
+            return Err(CoreError::Invalid(
+                "This address is already on your account.".into(),
+            ));
+        }
         let tx = self.db.begin_account().await?;
         let bucket = format!("register:taken:{}", existing.address.to_lowercase());
-        let same_account = existing.user_id == adder.id;
-        let mailable = !same_account
-            && existing.unverified_at.is_none()
+        let mailable = existing.unverified_at.is_none()
             && self
                 .rate_check(&bucket, ratelimit::TAKEN_ADDRESS_NOTICE, "")
                 .await

@@ -166,6 +166,16 @@ async fn domains_admit_the_domain_and_its_subdomains_and_refuse_look_alikes() {
         assert!(!user_exists(&h, &format!("bad{i}")).await, "{bad}");
         assert!(h.mails(bad, "").await.is_empty(), "{bad}");
     }
+    // An administrator's invitation admits an address outside the list.
+    let made =
+        h.s.invite_user(&root(), "guest@partner.test", None, "contractor", &meta())
+            .await
+            .expect("invite");
+    let secret = made.link.rsplit_once("invite=").expect("link").1;
+    h.s.register_invited("guest", "guest@partner.test", PW, secret, &meta())
+        .await
+        .expect("invited from outside the domains");
+    assert!(user_exists(&h, "guest").await);
 }
 
 #[tokio::test]
@@ -488,6 +498,9 @@ async fn adding_an_address_another_account_has_answers_as_for_a_free_one() {
         told.len() == 1 && told[0].contains("add it to another account"),
         "{told:?}"
     );
+    // Their own address again: said plainly (nothing to hide from its owner).
+    let r = h.s.add_email(&info, "BOB@example.org", &meta()).await;
+    assert!(matches!(r, Err(CoreError::Invalid(m)) if m.contains("already on your account")));
     assert!(h.mails("Alice@example.org", "Verify").await.is_empty());
     assert_eq!(h.event_details("account:email:add_taken").await.len(), 1);
 }
