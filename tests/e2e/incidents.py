@@ -23,7 +23,7 @@ HOUR = 3_600
 class Incident:
     """One replay's world: server, mail, clock, DNS, RDAP."""
 
-    def __init__(self, strongroom, mail_sink, tmp: Path, kind: str):
+    def __init__(self, strongroom, mail_sink, tmp: Path, kind: str, env: dict[str, str] | None = None):
         self.tmp = tmp
         self.mail = mail_sink
         self.dns = FakeDNS()
@@ -43,6 +43,7 @@ class Incident:
             "STRONGROOM_DOMAINS__CHECK_INTERVAL_HOURS": "0",
             "STRONGROOM_JOBS__INTERVAL_SECONDS": "3600",
             "STRONGROOM_PASSWORD__ARGON2_MEMORY_KIB": "1024",
+            **(env or {}),
         })
 
     def close(self) -> None:

@@ -137,7 +137,8 @@ def test_recovery_hold_and_dormant_quarantine(strongroom, mail_sink, tmp_path, k
 
 @pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
 def test_account_deletion_is_refused_for_a_sole_owner_and_soft_otherwise(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
-    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    # registration open: the deleted account's name must stay taken on the registration page too
+    world = Incident(strongroom, mail_sink, tmp_path, kind, env={"STRONGROOM_ACCOUNTS__REGISTRATION": "open"})
     try:
         server = world.server
         world.user("admin", admin=True)

@@ -12,7 +12,8 @@ from browserkit import browser, mail_sink, probe, web_server  # noqa: F401  (fix
 
 
 def test_public_pages_in_a_browser(web_server, probe, dists, tmp_path):
-    srv = web_server({"STRONGROOM_REQUIRE_2FA": "false"})  # a CLI account uploads with its token
+    # a CLI account uploads with its token; registration open for the registration form's screenshot
+    srv = web_server({"STRONGROOM_REQUIRE_2FA": "false", "STRONGROOM_ACCOUNTS__REGISTRATION": "open"})
     token = srv.user_with_token("maintainer")
     srkit.twine_upload(srv, token, dists.demo_v1, tmp_path)
     page = probe.page
@@ -92,6 +93,9 @@ def test_admin_area_and_the_429_page(web_server, probe, dists, tmp_path):
     page.goto(base + "/admin/projects/")
     assert "sr-demo" in page.inner_text("#admin-projects")
     probe.screenshot("admin-projects")
+    page.goto(base + "/admin/invitations/")
+    assert "Registration mode: closed" in page.inner_text("#registration-mode")
+    probe.screenshot("admin-invitations")
     probe.assert_no_errors()
     page.click("#logout-button")
     page.wait_for_url(base + "/")

@@ -40,6 +40,7 @@ def test_register_verify_totp_passkey_tokens_and_upload(web_server, mail_sink, p
         "STRONGROOM_SMTP__TLS": "none",
         "STRONGROOM_SMTP__FROM": "strongroom <noreply@localhost>",
         "STRONGROOM_HIBP__URL": "",
+        "STRONGROOM_ACCOUNTS__REGISTRATION": "open",  # the journey starts on the registration page
     })
     page = probe.page
     base = srv.web_url

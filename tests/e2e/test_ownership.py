@@ -146,7 +146,7 @@ def test_invite_accept_and_the_maintainer_uploads_with_twine(server, tmp_path):
 
 
 def test_an_unverified_account_cannot_be_invited(strongroom, backend_kind):
-    server = strongroom(backend_kind, env={"STRONGROOM_HIBP__URL": ""})
+    server = strongroom(backend_kind, env={"STRONGROOM_HIBP__URL": "", "STRONGROOM_ACCOUNTS__REGISTRATION": "open"})
     project_owned_by(server, "alice", "sr-unv")
     web = Web(server.url)
     resp = web.submit("/account/register/", "/account/register/",

@@ -1,5 +1,5 @@
-//! Accounts: creation (CLI and self-registration), addresses and their verification, password
-//! change and reset, freezing from a mail link, tokens and the account's event history.
+//! Accounts: creation by operators (CLI; self-registration is `registration`), addresses and
+//! their verification, freezing from a mail link, tokens and the account's event history.
 
 use base64::Engine;
 use strongroom_store::model::{ApiToken, EmailToken, Event, User};
@@ -33,20 +33,6 @@ pub(crate) fn random_secret(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     rand::fill(&mut bytes[..]);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn conflict_message(e: StoreError) -> CoreError {
-    match e {
-        StoreError::Conflict(what) if what == "username" => CoreError::Conflict(
-            "This username is already being used by another account. Choose a different username."
-                .into(),
-        ),
-        StoreError::Conflict(_) => CoreError::Conflict(
-            "This email address is already being used by another account. Use a different email."
-                .into(),
-        ),
-        other => other.into(),
-    }
 }
 
 /// Usernames: PyPI's rule (ASCII letters, digits, `.`, `_`, `-`; starts and ends alphanumeric; ≤ 50).
@@ -269,52 +255,6 @@ impl Services {
         Ok((t, user, tx))
     }
 
-    /// Self-registration: a new account with an unverified address and a verification mail.
-    pub async fn register(
-        &self,
-        username: &str,
-        email: &str,
-        password: &str,
-        meta: &RequestMeta,
-    ) -> Result<User, CoreError> {
-        validate_username(username)?;
-        validate_email(email)?;
-        crate::passwords::check_new_password(password, username, email)?;
-        let ip = meta.ip.clone().unwrap_or_default();
-        self.rate_take(
-            &format!("register:ip:{ip}"),
-            ratelimit::REGISTER_IP,
-            "Too many accounts were created from your address.",
-        )
-        .await?;
-        if crate::breached::is_breached(&self.settings, password).await {
-            return Err(CoreError::Invalid(BREACHED_NEW.into()));
-        }
-        let hash = hash_password(&self.settings, password)?;
-        let now = self.now();
-        let mut tx = self.db.begin_account().await?;
-        let (user_id, email_id) = tx
-            .insert_user(username, email, &hash, now)
-            .await
-            .map_err(conflict_message)?;
-        let link = self
-            .issue_mail_token(&mut tx, user_id, Some(email_id), purpose::VERIFY_EMAIL)
-            .await?;
-        let user = tx
-            .user(user_id)
-            .await?
-            .ok_or_else(|| CoreError::Internal("new user vanished".into()))?;
-        let ev = self.user_event(
-            "account:create",
-            &user,
-            meta,
-            serde_json::json!({"email": email, "via": "register"}),
-        );
-        let mail = verification_mail(email, &link);
-        tx.commit(&[ev], &[mail]).await?;
-        Ok(user)
-    }
-
     /// Follow a verification link.
     pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User, CoreError> {
         let (t, user, mut tx) = self
@@ -418,10 +358,20 @@ impl Services {
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
         let others = notice_recipients(&tx.emails(user.id).await?);
-        let email_id = tx
-            .add_email(user.id, address, false, now)
-            .await
-            .map_err(conflict_message)?;
+        let email_id = match tx.add_email(user.id, address, false, now).await {
+            Ok(id) => id,
+            // Another account has it: the same answer as for a free address (the address is
+            // told instead), counted against the same limits.
+            Err(StoreError::Conflict(_)) => {
+                drop(tx);
+                self.email_add_taken(user, address, meta).await?;
+                self.rate_hit(&format!("email:add:ip:{ip}")).await?;
+                self.rate_hit(&format!("email:change:user:{}", user.id))
+                    .await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let link = self
             .issue_mail_token(&mut tx, user.id, Some(email_id), purpose::VERIFY_EMAIL)
             .await?;
@@ -646,7 +596,7 @@ impl Services {
 /// The refusal of a new password found in a breach.
 pub const BREACHED_NEW: &str = "This password appears in a security breach or has been compromised and cannot be used. Choose a different password.";
 
-fn verification_mail(to: &str, link: &str) -> NewMail {
+pub(crate) fn verification_mail(to: &str, link: &str) -> NewMail {
     NewMail {
         to: to.to_owned(),
         subject: "Verify your email address".into(),

@@ -21,6 +21,8 @@ mod password_change;
 pub mod passwords;
 pub mod publish;
 pub mod ratelimit;
+pub mod registration;
+pub mod registration_invites;
 pub mod removal;
 pub mod second_factor;
 pub mod sessions;
@@ -40,6 +42,8 @@ mod account_tests;
 mod admin_tests;
 #[cfg(test)]
 mod ownership_tests;
+#[cfg(test)]
+mod registration_tests;
 #[cfg(test)]
 mod safety_tests;
 #[cfg(test)]

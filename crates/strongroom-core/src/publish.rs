@@ -71,7 +71,8 @@ impl Services {
     /// PyPI's step 7: an account uploads only with a verified primary address and (when 2FA is
     /// required) two-factor authentication enabled.
     pub(crate) async fn check_uploader(&self, who: &Principal) -> Result<(), CoreError> {
-        if !self.settings.require_2fa {
+        // Registration by address (`domains`, `invite`) needs it proven, whatever `require_2fa` says.
+        if !self.settings.require_2fa && !self.settings.registration.needs_proven_address() {
             return Ok(());
         }
         let verified_primary = self
@@ -85,6 +86,9 @@ impl Services {
                 "User '{}' does not have a verified primary email address. Please add a verified primary email before attempting to upload to PyPI. See https://pypi.org/help/#verified-email for more information.",
                 who.user.username
             )));
+        }
+        if !self.settings.require_2fa {
+            return Ok(());
         }
         if !self.has_two_factor(who.user.id).await? {
             return Err(CoreError::Forbidden(format!(

@@ -38,6 +38,9 @@ pub const EMAIL_ADD_IP: &[Window] = &[w(2, DAY)];
 pub const EMAIL_CHANGE_USER: &[Window] = &[w(5, 5 * MINUTE), w(20, HOUR)];
 /// Registrations per IP (not a PyPI number: PyPI relies on a captcha).
 pub const REGISTER_IP: &[Window] = &[w(10, HOUR)];
+/// Mails telling an address that someone tried to register it (or add it to another account):
+/// a few a day, so registration cannot be used to flood someone's mailbox.
+pub const TAKEN_ADDRESS_NOTICE: &[Window] = &[w(3, DAY)];
 /// New projects per user.
 pub const PROJECT_CREATE_USER: &[Window] = &[w(20, HOUR)];
 /// New projects per IP.

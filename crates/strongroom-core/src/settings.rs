@@ -73,6 +73,8 @@ pub struct Settings {
     pub safety: SafetySettings,
     /// Reverse proxies whose `X-Forwarded-For` names the client (events, rate limits).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Who may create an account from the registration page (`accounts.registration`).
+    pub registration: crate::registration::Registration,
 }
 
 /// Ownership, recovery-hold, retention and email-domain policy (issue 4).
@@ -160,6 +162,7 @@ impl Default for Settings {
             argon2_iterations: 2,
             safety: SafetySettings::default(),
             trusted_proxies: Vec::new(),
+            registration: crate::registration::Registration::Closed,
         }
     }
 }

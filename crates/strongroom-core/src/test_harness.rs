@@ -16,7 +16,8 @@ use crate::{CoreError, ManualClock, SafetySettings, Services, Settings};
 pub(crate) const T0: i64 = 1_767_225_600_000_000;
 
 /// Settings for tests: 2FA and rate limits off, mail to `<dir>/outbox`, links under
-/// `https://index.example`, no network checks.
+/// `https://index.example`, no network checks, registration open (the suites register their
+/// accounts; the registration suite sets each mode itself and tests the default).
 pub(crate) fn settings(dir: &Path) -> Settings {
     Settings {
         require_2fa: false,
@@ -26,6 +27,7 @@ pub(crate) fn settings(dir: &Path) -> Settings {
         argon2_memory_kib: 64,
         argon2_iterations: 1,
         rate_limits: false,
+        registration: crate::registration::Registration::Open,
         safety: SafetySettings {
             domain_check_interval_hours: 0,
             rdap_url: None,
@@ -72,6 +74,12 @@ impl Harness {
     /// [`services`] with the test [`settings`] unchanged.
     pub async fn new() -> Harness {
         let (s, clock, _dir) = services(|_, _| {}).await;
+        Harness { s, clock, _dir }
+    }
+
+    /// [`services`] with `adjust` applied to the test [`settings`].
+    pub async fn with(adjust: impl FnOnce(&Path, &mut Settings)) -> Harness {
+        let (s, clock, _dir) = services(adjust).await;
         Harness { s, clock, _dir }
     }
 

@@ -15,7 +15,8 @@ pub const PASSWORD_AUTH_GONE: &str = "Username/Password authentication is no lon
 /// PyPI's answer to a request with no usable credentials.
 pub const NO_AUTH: &str = "Invalid or non-existent authentication information. See https://pypi.org/help/#invalid-auth for more information.";
 
-/// Refusal of a web-created token without a verified primary address (with `require_2fa`).
+/// Refusal of a web-created token without a verified primary address (with `require_2fa`, or
+/// registration by address: `domains`, `invite`).
 pub const TOKEN_NEEDS_VERIFIED_EMAIL: &str =
     "Verify your primary email address before creating an API token.";
 /// Refusal of a web-created token without two-factor authentication (with `require_2fa`).
@@ -239,7 +240,9 @@ impl Services {
         self.check_writable().await?;
         let user = &session.user;
         // Checked before the re-auth: asking for the password only to refuse anyway helps no one.
-        if self.settings.require_2fa {
+        // Registration by address (`domains`, `invite`) admits an address only once it is proven
+        // (else anyone could type an address at an allowed domain), so it needs it verified too.
+        if self.settings.require_2fa || self.settings.registration.needs_proven_address() {
             let verified_primary = self
                 .db
                 .emails_of(user.id)
@@ -249,9 +252,9 @@ impl Services {
             if !verified_primary {
                 return Err(CoreError::Forbidden(TOKEN_NEEDS_VERIFIED_EMAIL.into()));
             }
-            if !self.has_two_factor(user.id).await? {
-                return Err(CoreError::Forbidden(TOKEN_NEEDS_2FA.into()));
-            }
+        }
+        if self.settings.require_2fa && !self.has_two_factor(user.id).await? {
+            return Err(CoreError::Forbidden(TOKEN_NEEDS_2FA.into()));
         }
         self.check_hold(user, crate::hold::HeldAction::CreateToken, None, meta)
             .await?;

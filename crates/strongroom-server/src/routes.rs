@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::web::{accounts, admin, assets, manage, pages, project_manage};
+use crate::web::{accounts, admin, admin_invites, assets, manage, pages, project_manage};
 use crate::{downloads, json_api, simple, upload, xmlrpc};
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -169,6 +169,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/site/", get(admin::site_page).post(admin::site_post))
         .route("/admin/site/domains/", post(admin::domains_post))
+        .route(
+            "/admin/invitations/",
+            get(admin_invites::page).post(admin_invites::post),
+        )
         .route("/admin/log/", get(admin::log_page))
         .route(
             "/admin/changes/",

@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_event_actions.sql"),
         postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
     },
+    Migration {
+        version: 10,
+        name: "registration_invites",
+        sqlite: include_str!("../migrations/sqlite/0010_registration_invites.sql"),
+        postgres: include_str!("../migrations/postgres/0010_registration_invites.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

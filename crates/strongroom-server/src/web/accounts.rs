@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
+use strongroom_core::registration::RegisterPage;
 use strongroom_core::{CoreError, LoginStep, SessionGrant};
 
 use super::errors::WebError;
@@ -60,6 +61,8 @@ pub(crate) struct AccountForm {
     pub totp_code: Option<String>,
     #[serde(default)]
     pub recovery_code: Option<String>,
+    #[serde(default)]
+    pub invite: Option<String>,
 }
 
 fn field(v: &Option<String>) -> &str {
@@ -333,16 +336,63 @@ pub(crate) async fn logout(
     Ok(see_other("/", vec![clear_session_cookie()]))
 }
 
-/// `GET /account/register/`
+/// `?invite=` of the registration page (an administrator's invitation link).
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct RegisterQuery {
+    #[serde(default)]
+    invite: Option<String>,
+}
+
+/// The registration page in the state core decided: the form (open, for some domains, or for
+/// an invited address) or, when registration is not possible, only why (no form that would
+/// fail on submit).
+fn render_register(
+    cx: PageCx,
+    status: StatusCode,
+    page: &RegisterPage,
+    invite: &str,
+    typed: (&str, &str),
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    let (refused, domains, invited) = match page {
+        RegisterPage::Refused(why) => (Some(why.as_str()), Vec::new(), None),
+        RegisterPage::Domains(list) => (None, list.clone(), None),
+        RegisterPage::Invited { email } => (None, Vec::new(), Some(email.as_str())),
+        RegisterPage::Open => (None, Vec::new(), None),
+    };
+    cx.render_status(
+        status,
+        "register.html",
+        context! {
+            refused => refused,
+            domains => domains,
+            invited => invited,
+            invite => invite,
+            username => typed.0,
+            email => invited.unwrap_or(typed.1),
+            error => error,
+        },
+    )
+}
+
+/// `GET /account/register/` (`?invite=` from an invitation mail)
 pub(crate) async fn register_page(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(q): Query<RegisterQuery>,
 ) -> Result<Response, WebError> {
+    let invite = q.invite.as_deref().unwrap_or("");
+    let page = state.services.register_page(Some(invite)).await?;
+    let status = match page {
+        RegisterPage::Refused(_) => StatusCode::FORBIDDEN,
+        _ => StatusCode::OK,
+    };
     let cx = PageCx::load(&state, &headers).await?;
-    cx.render("register.html", context! { username => "", email => "" })
+    render_register(cx, status, &page, invite, ("", ""), None)
 }
 
-/// `POST /account/register/`
+/// `POST /account/register/`: core decides again whether registration is possible (the page is
+/// never trusted), and answers a taken address exactly as a free one.
 pub(crate) async fn register_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -352,31 +402,40 @@ pub(crate) async fn register_submit(
     csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
     let username = field(&form.username).trim();
     let email = field(&form.email).trim();
+    let invite = field(&form.invite).trim();
+    let s = &state.services;
     let result = if field(&form.password) != field(&form.password_confirm) {
         Err(CoreError::Invalid("The passwords do not match.".into()))
+    } else if invite.is_empty() {
+        s.register(username, email, field(&form.password), &meta)
+            .await
     } else {
-        state
-            .services
-            .register(username, email, field(&form.password), &meta)
+        s.register_invited(username, email, field(&form.password), invite, &meta)
             .await
     };
-    let cx = PageCx::load(&state, &headers).await?;
     match result {
-        Ok(_) => cx.render(
-            "message.html",
-            context! {
-                heading => "Check your email",
-                message => format!("We sent a link to {email}. Follow it to verify your address, then log in."),
-                link => context! { href => "/account/login/", text => "Go to the login page" },
-            },
-        ),
+        Ok(()) => {
+            let cx = PageCx::load(&state, &headers).await?;
+            cx.render(
+                "message.html",
+                context! {
+                    heading => "Check your email",
+                    message => format!("We sent a message to {email} telling you how to continue."),
+                    link => context! { href => "/account/login/", text => "Go to the login page" },
+                },
+            )
+        }
         Err(e) => {
             let (status, message) = form_error(e)?;
-            cx.render_status(
-                status,
-                "register.html",
-                context! { username => username, email => email, error => message },
-            )
+            // The page as it stands now (a link used up meanwhile shows no form), with the
+            // reason this attempt failed.
+            let page = s.register_page(Some(invite)).await?;
+            let cx = PageCx::load(&state, &headers).await?;
+            let error = match &page {
+                RegisterPage::Refused(why) if *why == message => None,
+                _ => Some(message),
+            };
+            render_register(cx, status, &page, invite, (username, email), error)
         }
     }
 }

@@ -20,7 +20,7 @@ use super::signed_in::field;
 use super::{Meta, PageCx, csrf, read, see_other, session};
 use crate::state::AppState;
 
-async fn admin_cx(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebError> {
+pub(super) async fn admin_cx(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebError> {
     let cx = PageCx::load(state, headers).await?;
     match &cx.viewer {
         Some(v) if v.is_admin && !v.restricted => Ok(cx),
@@ -29,7 +29,7 @@ async fn admin_cx(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebEr
 }
 
 /// An admin's form POST: 404 for anyone else, then the CSRF check; the admin as the actor.
-async fn admin_post(
+pub(super) async fn admin_post(
     state: &AppState,
     headers: &HeaderMap,
     form: &AdminForm,
@@ -570,6 +570,24 @@ pub(crate) async fn changes_post(
         .approve_role_change(&a, id, field(&form.reason), &meta)
         .await?;
     Ok(done("/admin/changes/", "approve-change"))
+}
+
+impl AdminForm {
+    /// A form carrying only its CSRF token, for sections with forms of their own
+    /// (`admin_invites`) that pass the same [`admin_post`] gate.
+    pub(super) fn with_csrf(csrf_token: Option<String>) -> AdminForm {
+        AdminForm {
+            csrf_token,
+            ..AdminForm::default()
+        }
+    }
+}
+
+impl AdminQuery {
+    /// The `?done=` key.
+    pub(super) fn done(&self) -> Option<&str> {
+        self.done.as_deref()
+    }
 }
 
 fn encode(s: &str) -> String {

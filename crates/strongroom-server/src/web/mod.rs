@@ -5,6 +5,7 @@
 pub(crate) mod account_delete;
 pub(crate) mod accounts;
 pub(crate) mod admin;
+pub(crate) mod admin_invites;
 pub(crate) mod assets;
 pub(crate) mod csrf;
 pub(crate) mod describe;
@@ -41,6 +42,8 @@ pub(crate) struct PageCx {
     pub viewer: Option<Viewer>,
     pub csrf_token: String,
     set_cookies: Vec<HeaderValue>,
+    /// `accounts.registration = closed`: no page links to the registration page.
+    registration_closed: bool,
 }
 
 impl PageCx {
@@ -52,6 +55,8 @@ impl PageCx {
             viewer,
             csrf_token,
             set_cookies: set.into_iter().collect(),
+            registration_closed: state.services.settings.registration
+                == strongroom_core::registration::Registration::Closed,
         })
     }
 
@@ -70,6 +75,7 @@ impl PageCx {
         let full = context! {
             viewer => ser(&self.viewer),
             csrf_token => self.csrf_token,
+            registration_closed => self.registration_closed,
             ..ctx
         };
         let body = templates::render(template, full).map_err(WebError::internal)?;

@@ -271,7 +271,14 @@ async fn failed_logins_end_in_a_429_with_retry_after() {
 
 #[tokio::test]
 async fn register_then_verify_by_the_mailed_link() {
-    let app = accounts_app(true).await;
+    let app = app_with(
+        Settings {
+            registration: Registration::Open,
+            ..Settings::default()
+        },
+        false,
+    )
+    .await;
     let mut b = Browser {
         cookies: Vec::new(),
     };

@@ -6,4 +6,5 @@
 
 mod accounts;
 mod pages;
+mod registration;
 mod support;

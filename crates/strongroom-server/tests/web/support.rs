@@ -8,6 +8,7 @@ pub(crate) use axum::body::Body;
 pub(crate) use axum::extract::ConnectInfo;
 pub(crate) use axum::http::{HeaderMap, Request, StatusCode, header};
 pub(crate) use http_body_util::BodyExt;
+pub(crate) use strongroom_core::registration::Registration;
 pub(crate) use strongroom_core::{RequestMeta, Services, Settings};
 pub(crate) use strongroom_server::AppState;
 pub(crate) use strongroom_store::{Blobs, Db, NewFile};

@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod blobs;
 mod meta;
+mod registration;
 mod roles;
 mod safety;
 mod secrets;

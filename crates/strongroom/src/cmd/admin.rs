@@ -163,6 +163,29 @@ pub(crate) enum AdminCommand {
     },
     /// Check every verified address's email domain now (DNS and RDAP).
     CheckDomains,
+    /// Invite someone to register (accounts.registration = invite; also works in open and
+    /// domains, never in closed): a single-use link for ADDR only, mailed to it and printed.
+    InviteUser {
+        /// The address the invitation is for (the only one it registers).
+        #[arg(long)]
+        email: String,
+        /// How long the link works, in hours (1 to 720).
+        #[arg(long, value_name = "N", default_value_t = strongroom_core::registration_invites::DEFAULT_HOURS)]
+        expires_hours: u64,
+        /// Why (required; recorded in the event log with you as actor).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List invitations to register, newest first, with their state.
+    Invites,
+    /// Revoke an unused invitation: its link stops working at once.
+    RevokeInvite {
+        /// The invitation's number (from `admin invites` or the admin area).
+        id: i64,
+        /// Why (required; recorded in the event log with you as actor).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// `strongroom admin log ...`
@@ -382,6 +405,15 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             for l in report.lines() {
                 println!("{l}");
             }
+        }
+        AdminCommand::InviteUser {
+            email,
+            expires_hours,
+            reason,
+        } => super::invites::invite(s, &a, &m, &email, expires_hours, &reason).await?,
+        AdminCommand::Invites => super::invites::list(s).await?,
+        AdminCommand::RevokeInvite { id, reason } => {
+            super::invites::revoke(s, &a, &m, id, &reason).await?;
         }
         AdminCommand::RunJobs => {
             let report = s.run_jobs().await?;

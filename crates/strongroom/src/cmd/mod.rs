@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 mod data_dir;
+mod invites;
 mod secrets_key;
 mod serve;
 

@@ -183,6 +183,16 @@ pub(super) const KEYS: &[Key] = &[
         help: "Argon2id passes",
     },
     Key {
+        name: "accounts.registration",
+        secret: false,
+        help: "who may register on the web: open | domains (accounts.allowed_email_domains) | invite (admin links: admin invite-user) | closed (only `user create`)",
+    },
+    Key {
+        name: "accounts.allowed_email_domains",
+        secret: false,
+        help: "for registration = domains: list of domains whose addresses (and subdomains') may register, e.g. [\"example.org\"] or example.org,corp.example",
+    },
+    Key {
         name: "ownership.invitation_hours",
         secret: false,
         help: "a role invitation expires after this many hours",

@@ -127,6 +127,8 @@ pub struct AccountSettings {
     pub webauthn_origin: String,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// Who may register (`accounts.registration`, `accounts.allowed_email_domains`).
+    pub registration: strongroom_core::registration::Registration,
 }
 
 /// Where blobs go.
@@ -313,6 +315,10 @@ impl Config {
         for k in ["upload.strict_filenames", "upload.strict_metadata"] {
             values.entry(k).or_insert(("false".into(), Source::Default));
         }
+        // Registration is closed unless the operator opens it (the first admin comes from the CLI).
+        values
+            .entry("accounts.registration")
+            .or_insert(("closed".into(), Source::Default));
         let get = |k: &str| values.get(k).map(|(v, _)| v.clone());
         let storage_url = get("storage").unwrap_or_default();
         let storage = if let Some(path) = storage_url.strip_prefix("file://") {
@@ -462,6 +468,7 @@ impl Config {
             argon2_iterations: self.accounts.argon2_iterations,
             safety: self.safety.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
+            registration: self.accounts.registration.clone(),
         }
     }
 }
@@ -556,7 +563,39 @@ fn account_settings(
         webauthn_origin,
         argon2_memory_kib: u32_of("password.argon2_memory_kib")?,
         argon2_iterations: u32_of("password.argon2_iterations")?,
+        registration: strongroom_core::registration::Registration::from_config(
+            &get("accounts.registration").unwrap_or_default(),
+            &parse_list(
+                "accounts.allowed_email_domains",
+                &get("accounts.allowed_email_domains").unwrap_or_default(),
+            )?,
+        )
+        .map_err(anyhow::Error::msg)?,
     })
+}
+
+/// A list: a TOML array (`["a", "b"]`, as in `strongroom.toml`) or comma-separated (`a,b`).
+fn parse_list(key: &str, v: &str) -> anyhow::Result<Vec<String>> {
+    let v = v.trim();
+    if v.starts_with('[') {
+        let t: toml::Table = toml::from_str(&format!("v = {v}"))
+            .with_context(|| format!("{key}: expected a list of strings, got '{v}'"))?;
+        return match t.get("v") {
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|i| match i {
+                    toml::Value::String(s) => Ok(s.trim().to_owned()),
+                    other => bail!("{key}: expected strings, got {other}"),
+                })
+                .collect(),
+            _ => bail!("{key}: expected a list of strings, got '{v}'"),
+        };
+    }
+    Ok(v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 fn safety_settings(

@@ -130,6 +130,62 @@ fn account_settings_and_their_defaults() {
     assert!(Config::load_from(&Flags::default(), &bad).is_err());
 }
 
+#[test]
+fn registration_is_closed_by_default_and_typed_from_env_or_file() {
+    use strongroom_core::registration::Registration;
+    let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+    assert_eq!(c.core_settings().registration, Registration::Closed);
+    let shown = c.show();
+    assert!(
+        shown.contains("accounts.registration              = closed"),
+        "{shown}"
+    );
+    assert!(shown.contains("accounts.allowed_email_domains"), "{shown}");
+    let e = env(&[
+        ("STRONGROOM_ACCOUNTS__REGISTRATION", "domains"),
+        (
+            "STRONGROOM_ACCOUNTS__ALLOWED_EMAIL_DOMAINS",
+            "Example.org, bücher.example",
+        ),
+    ]);
+    let c = Config::load_from(&Flags::default(), &e).expect("config");
+    assert_eq!(
+        c.core_settings().registration,
+        Registration::Domains(vec!["example.org".into(), "xn--bcher-kva.example".into()])
+    );
+    let dir = tempfile_dir();
+    let file = dir.join("registration.toml");
+    std::fs::write(
+        &file,
+        "[accounts]\nregistration = \"domains\"\nallowed_email_domains = [\"corp.example\"]\n",
+    )
+    .expect("write");
+    let c = Config::load_from(
+        &Flags {
+            config: Some(file),
+            ..Flags::default()
+        },
+        &env(&[]),
+    )
+    .expect("config");
+    assert_eq!(
+        c.core_settings().registration,
+        Registration::Domains(vec!["corp.example".into()])
+    );
+    for (mode, domains) in [
+        ("domains", ""),
+        ("domains", "*.example.org"),
+        ("public", ""),
+    ] {
+        let e = env(&[
+            ("STRONGROOM_ACCOUNTS__REGISTRATION", mode),
+            ("STRONGROOM_ACCOUNTS__ALLOWED_EMAIL_DOMAINS", domains),
+        ]);
+        let err = Config::load_from(&Flags::default(), &e).expect_err(mode);
+        assert!(err.to_string().contains("accounts."), "{err}");
+    }
+}
+
 fn tempfile_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("strongroom-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("mkdir");
