@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_event_actions.sql"),
         postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
     },
+    Migration {
+        version: 12,
+        name: "changelog_release_index",
+        sqlite: include_str!("../migrations/sqlite/0012_changelog_release_index.sql"),
+        postgres: include_str!("../migrations/postgres/0012_changelog_release_index.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

@@ -8,6 +8,7 @@ mod blobs;
 mod meta;
 mod roles;
 mod safety;
+mod visibility;
 
 use sqlx::Executor;
 
