@@ -234,7 +234,7 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
                 .iter()
                 .filter(|r| state_of(r.id).sight(Viewer::Member) == Sight::Listed)
                 .collect();
-            rs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            rs.sort_by_key(|r| std::cmp::Reverse(r.created_at));
             rs.into_iter().map(|r| r.version.clone()).collect()
         };
         let got =

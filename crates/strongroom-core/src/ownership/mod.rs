@@ -279,7 +279,7 @@ impl Services {
         self.db
             .project_by_normalized(&normalized)
             .await?
-            .filter(|p| member_sees(p))
+            .filter(member_sees)
             .ok_or_else(|| CoreError::NotFound(format!("No such project: {name}")))
     }
 
