@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import sys
 import threading
 import urllib.parse
 from pathlib import Path
@@ -103,3 +104,58 @@ def test_bandersnatch_mirrors_the_index_and_then_syncs_only_changes(server, dist
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+
+# bandersnatch's `verify` and `delete` refuse an http:// master (its `mirror` honours
+# `allow-non-https`, they do not): run the real command with only that check lifted, for the
+# loopback test server.
+VERIFY_OVER_HTTP = """
+import sys
+import bandersnatch.master as master
+from bandersnatch.main import main
+plain = master.Master.__init__
+def allow_http(self, *args, **kw):
+    kw["allow_non_https"] = True
+    plain(self, *args, **kw)
+master.Master.__init__ = allow_http
+sys.argv = ["bandersnatch", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("api_method", ["simple", "xmlrpc"])
+def test_a_quarantined_project_leaves_the_mirror(server, tmp_path, api_method):
+    """The mirror learns of a quarantine and drops the project's files. bandersnatch's `mirror`
+    never deletes (a project that answers 404 is logged and kept: pypa/bandersnatch#1273); what
+    drops files is its garbage collection, `verify --json-update --delete`, which re-reads every
+    mirrored project's JSON and deletes the files no live project owns. With XML-RPC the sync
+    itself re-reads the project, because the quarantine's journal entry names it."""
+    token = server.user_with_token("alice")
+    bad = [srkit.make_wheel("vz-bad", "1.0"), srkit.make_sdist("vz-bad", "1.0")]
+    good = [srkit.make_wheel("vz-good", "1.0"), srkit.make_sdist("vz-good", "1.0")]
+    for d in bad + good:
+        srkit.ok_upload(server, token, d)
+    mirror = tmp_path / "mirror"
+    web = mirror / "web"
+    conf = bandersnatch_conf(tmp_path, server, mirror, api_method)
+    mirror_once(conf, tmp_path)
+    check_mirror(server, mirror, ["vz-bad", "vz-good"])
+
+    server.cli("admin", "quarantine", "vz-bad", "--reason", "malware report")
+    out = mirror_once(conf, tmp_path)
+    if api_method == "xmlrpc":
+        assert "vz-bad no longer exists" in out, out[-4000:]
+        assert int((mirror / "status").read_text().strip()) == server.global_serial()
+    proc = srkit.run([sys.executable, "-c", VERIFY_OVER_HTTP, "-c", str(conf), "verify", "--json-update", "--delete"],
+                     env=srkit.client_env(tmp_path), timeout=300, check=False)
+    assert proc.returncode == 0, srkit.output(proc)[-6000:]
+    assert "vz-bad" in srkit.output(proc)
+    for d in bad:
+        assert not (web / d.path.lstrip("/")).exists(), f"{d.filename} is still on the mirror"
+    assert not (web / "json" / "vz-bad").exists()
+    # (In simple mode the mirror's serial stays at the last one the index lists: the quarantine's
+    # entry belongs to a project the index no longer shows.)
+    for d in good:
+        assert (web / d.path.lstrip("/")).read_bytes() == d.data
+    left = {p.name for p in (web / "packages").rglob("*") if p.is_file() and not p.name.endswith(".metadata")}
+    assert left == {d.filename for d in good}, left

@@ -7,9 +7,10 @@ use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::name::NormalizedName;
 use strongroom_protocol::simple::{IndexEntry, ProjectPage, ProjectStatus, SimpleFile};
 use strongroom_protocol::version::Version;
-use strongroom_store::model::{DistFile, Project, Release};
+use strongroom_store::model::{DistFile, JournalEntry, Project, Release};
 
 use crate::clock::iso8601_micros;
+use crate::visibility::State;
 use crate::{CoreError, Services};
 
 /// The URL of a file (or, with `.metadata`, of its core metadata).
@@ -84,16 +85,38 @@ pub fn build_project_page(
 }
 
 impl Services {
-    /// A project that the public indexes show (not quarantined or removed).
+    /// A project the public sees ([`crate::visibility`]), by normalised name.
     pub async fn visible_project(&self, normalized: &str) -> Result<Option<Project>, CoreError> {
         Ok(self
             .db
             .project_by_normalized(normalized)
             .await?
-            .filter(|p| !matches!(p.status.as_str(), "quarantined" | "removed")))
+            .filter(|p| State::of_project(&p.status).is_public()))
     }
 
-    /// The root index's entries.
+    /// The public file stored under `blob_key` (a download or its `.metadata`).
+    pub async fn public_file(&self, blob_key: &str) -> Result<Option<DistFile>, CoreError> {
+        Ok(self.db.file_by_blob_key(blob_key).await?)
+    }
+
+    /// The changelog after `since` (at most `limit` entries) as the public may read it: every
+    /// serial, but an entry whose project, release or file the public does not see now keeps
+    /// only its project's name ([`crate::visibility::public_entry`]).
+    pub async fn public_changelog(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, CoreError> {
+        Ok(self
+            .db
+            .changelog_since(since, limit)
+            .await?
+            .into_iter()
+            .map(crate::visibility::public_entry)
+            .collect())
+    }
+
+    /// The public projects: the root index, the XML-RPC list and the web lists and search.
     pub async fn simple_index_entries(&self) -> Result<Vec<IndexEntry>, CoreError> {
         let rows = self.db.index_projects().await?;
         rows.into_iter()

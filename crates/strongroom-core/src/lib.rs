@@ -33,6 +33,7 @@ pub mod tokens;
 pub mod two_factor_reset;
 mod upload_checks;
 pub mod upload_safety;
+pub mod visibility;
 pub mod webauthn;
 pub mod yank;
 
@@ -48,6 +49,8 @@ mod registration_tests;
 mod safety_tests;
 #[cfg(test)]
 mod test_harness;
+#[cfg(test)]
+mod visibility_tests;
 
 use std::sync::Arc;
 

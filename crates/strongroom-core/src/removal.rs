@@ -8,15 +8,18 @@ use strongroom_store::admin::{AdminTx, FileState, ProjectState, ReleaseState};
 
 use crate::admin::{Authority, begin, require_reason};
 use crate::mail::{notice, notice_recipients};
+use crate::visibility::State;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
-/// Statuses a project shows to installers.
+/// Whether the public sees the project ([`crate::visibility`]): only then do its changes reach
+/// the journal.
 fn project_visible(p: &ProjectState) -> bool {
-    !matches!(p.status.as_str(), "quarantined" | "removed")
+    State::of_project(&p.status).is_public()
 }
 
+/// Whether the public sees the release, its project aside.
 fn release_visible(r: &ReleaseState) -> bool {
-    r.quarantined_at.is_none() && r.removed_at.is_none()
+    State::of_release(r.quarantined_at.is_some(), r.removed_at.is_some(), false).is_public()
 }
 
 /// What a release or restore brings a project back to.

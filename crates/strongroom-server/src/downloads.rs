@@ -1,5 +1,6 @@
 //! `GET /packages/<aa>/<bb>/<rest>/<filename>` (and `.metadata`): files the database knows, with
-//! Range, ETag and conditional requests. Blobs without a visible row are never served.
+//! Range, ETag and conditional requests. Only files the public sees are served
+//! (`core::visibility`); a blob without such a row is never read.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -56,15 +57,11 @@ pub(crate) async fn download(
         None => (path.as_str(), false),
     };
     let key = BlobKey::parse(file_path).ok_or_else(ApiError::not_found)?;
-    let (file, project_status) = state
+    let file = state
         .services
-        .db
-        .file_by_blob_key(key.as_str())
+        .public_file(key.as_str())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    if project_status == "quarantined" || project_status == "removed" {
-        return Err(ApiError::not_found());
-    }
     let (blob_key, etag_hash, len) = if is_metadata {
         let sha = file
             .metadata_sha256

@@ -1,5 +1,7 @@
 //! The read-only part of PyPI's XML-RPC API that mirrors still use (bandersnatch's default):
-//! `list_packages_with_serial`, `changelog_last_serial`, `changelog_since_serial`.
+//! `list_packages_with_serial`, `changelog_last_serial`, `changelog_since_serial`. The lists are
+//! the public view (`core::visibility`): hidden projects are not listed, and changelog entries of
+//! what the public does not see carry only their project's name.
 //! The request parser is deliberately tiny: no DTDs, no entities beyond the five predefined
 //! ones, bounded size — so billion-laughs and external-entity payloads have nothing to expand.
 
@@ -105,15 +107,21 @@ pub(crate) async fn call(State(state): State<AppState>, body: Bytes) -> Response
     let Some(call) = std::str::from_utf8(&body).ok().and_then(parse_call) else {
         return (StatusCode::BAD_REQUEST, "Invalid XML-RPC request.\n").into_response();
     };
-    let db = &state.services.db;
+    let services = &state.services;
     let result = match call.method.as_str() {
-        "changelog_last_serial" => db.global_serial().await.map(|s| format!("<int>{s}</int>")),
-        "list_packages_with_serial" => db.index_projects().await.map(|rows| {
+        "changelog_last_serial" => services
+            .db
+            .global_serial()
+            .await
+            .map(|s| format!("<int>{s}</int>"))
+            .map_err(strongroom_core::CoreError::from),
+        "list_packages_with_serial" => services.simple_index_entries().await.map(|rows| {
             let mut out = String::from("<struct>\n");
-            for (name, _, serial) in rows {
+            for p in rows {
                 out.push_str(&format!(
-                    "<member><name>{}</name><value><int>{serial}</int></value></member>\n",
-                    esc(&name)
+                    "<member><name>{}</name><value><int>{}</int></value></member>\n",
+                    esc(&p.name),
+                    p.last_serial
                 ));
             }
             out.push_str("</struct>");
@@ -123,21 +131,24 @@ pub(crate) async fn call(State(state): State<AppState>, body: Bytes) -> Response
             let Some(since) = call.params.first().and_then(|p| p.parse::<i64>().ok()) else {
                 return fault(-32602, "changelog_since_serial takes one integer");
             };
-            db.journal_since(since, MAX_CHANGELOG).await.map(|entries| {
-                let mut out = String::from("<array><data>\n");
-                for e in entries {
-                    out.push_str(&format!(
-                        "<value><array><data><value><string>{}</string></value><value><string>{}</string></value><value><int>{}</int></value><value><string>{}</string></value><value><int>{}</int></value></data></array></value>\n",
-                        esc(&e.project_name),
-                        esc(e.version.as_deref().unwrap_or("")),
-                        e.at.div_euclid(1_000_000),
-                        esc(&e.action),
-                        e.serial
-                    ));
-                }
-                out.push_str("</data></array>");
-                out
-            })
+            services
+                .public_changelog(since, MAX_CHANGELOG)
+                .await
+                .map(|entries| {
+                    let mut out = String::from("<array><data>\n");
+                    for e in entries {
+                        out.push_str(&format!(
+                            "<value><array><data><value><string>{}</string></value><value><string>{}</string></value><value><int>{}</int></value><value><string>{}</string></value><value><int>{}</int></value></data></array></value>\n",
+                            esc(&e.project_name),
+                            esc(e.version.as_deref().unwrap_or("")),
+                            e.at.div_euclid(1_000_000),
+                            esc(&e.action),
+                            e.serial
+                        ));
+                    }
+                    out.push_str("</data></array>");
+                    out
+                })
         }
         other => return fault(-32601, &format!("method \"{other}\" is not supported")),
     };

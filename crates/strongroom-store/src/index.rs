@@ -1,9 +1,11 @@
-//! Reads that build the simple and JSON indexes and serve downloads.
+//! Reads that build the simple and JSON indexes and serve downloads: public rows only, through
+//! the fragments of [`crate::visibility`].
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::{DistFile, Release};
+use crate::visibility::{PUBLIC_FILE, PUBLIC_PROJECT, PUBLIC_RELEASE};
 use crate::{Db, StoreError};
 
 const RELEASE_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.requires_python, r.core_metadata, r.yanked_at, r.yanked_reason, r.quarantined_at, r.quarantine_reason";
@@ -45,10 +47,12 @@ pub(crate) fn file_from_row(r: &AnyRow) -> Result<DistFile, sqlx::Error> {
 }
 
 impl Db {
-    /// The project's visible releases (not removed, not quarantined), in no particular order.
+    /// The project's public releases (the project, and each release, public), in no particular
+    /// order. Empty for a project the public does not see.
     pub async fn releases_of(&self, project_id: i64) -> Result<Vec<Release>, StoreError> {
         let sql = format!(
-            "SELECT {RELEASE_COLS} FROM releases r WHERE r.project_id = $1 AND r.removed_at IS NULL AND r.quarantined_at IS NULL"
+            "SELECT {RELEASE_COLS} FROM releases r JOIN projects p ON p.id = r.project_id \
+             WHERE r.project_id = $1 AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project_id)
@@ -60,11 +64,13 @@ impl Db {
             .collect::<Result<_, _>>()?)
     }
 
-    /// The project's visible files, ordered by filename.
+    /// The project's public files (project, release and file public), ordered by filename.
     pub async fn files_of(&self, project_id: i64) -> Result<Vec<DistFile>, StoreError> {
         let sql = format!(
             "SELECT {FILE_COLS} FROM files f JOIN releases r ON r.id = f.release_id \
-             WHERE f.project_id = $1 AND f.removed_at IS NULL AND r.removed_at IS NULL AND r.quarantined_at IS NULL ORDER BY f.filename"
+             JOIN projects p ON p.id = f.project_id \
+             WHERE f.project_id = $1 AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} AND {PUBLIC_FILE} \
+             ORDER BY f.filename"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project_id)
@@ -73,24 +79,19 @@ impl Db {
         Ok(rows.iter().map(file_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// The visible file stored under `blob_key`, with its project's status.
-    pub async fn file_by_blob_key(
-        &self,
-        blob_key: &str,
-    ) -> Result<Option<(DistFile, String)>, StoreError> {
+    /// The public file stored under `blob_key` (a download): none for a file the public does
+    /// not see, whether the file, its release or its project is what hides it.
+    pub async fn file_by_blob_key(&self, blob_key: &str) -> Result<Option<DistFile>, StoreError> {
         let sql = format!(
-            "SELECT {FILE_COLS}, p.status AS project_status FROM files f JOIN releases r ON r.id = f.release_id \
+            "SELECT {FILE_COLS} FROM files f JOIN releases r ON r.id = f.release_id \
              JOIN projects p ON p.id = f.project_id \
-             WHERE f.blob_key = $1 AND f.removed_at IS NULL AND r.removed_at IS NULL AND r.quarantined_at IS NULL"
+             WHERE f.blob_key = $1 AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} AND {PUBLIC_FILE}"
         );
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(blob_key.to_owned())
             .fetch_optional(&self.read)
             .await?;
-        match r {
-            Some(r) => Ok(Some((file_from_row(&r)?, r.try_get("project_status")?))),
-            None => Ok(None),
-        }
+        Ok(r.as_ref().map(file_from_row).transpose()?)
     }
 
     /// The highest journal serial (0 for an empty index).

@@ -35,6 +35,7 @@ mod sessions;
 pub mod site_flags;
 pub mod timeline;
 mod users;
+pub mod visibility;
 
 pub use account_tx::{AccountTx, NewMail};
 pub use blobs::{BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, S3Settings};
@@ -43,6 +44,7 @@ pub use deletion::{DuePurge, Purged};
 pub use domains::{DomainCheckAddress, EmailDomainState};
 pub use error::StoreError;
 pub use events::{GENESIS_HASH, NewEvent};
+pub use journal::{ChangelogRow, ReleaseFlags};
 pub use publish::Refusal;
 pub use publish::{NewFile, PublishOutcome, UploadPolicy};
 pub use registration::{NewRegistrationInvite, RegistrationInvite};

@@ -54,6 +54,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_registration_invites.sql"),
         postgres: include_str!("../migrations/postgres/0010_registration_invites.sql"),
     },
+    Migration {
+        version: 12,
+        name: "changelog_release_index",
+        sqlite: include_str!("../migrations/sqlite/0012_changelog_release_index.sql"),
+        postgres: include_str!("../migrations/postgres/0012_changelog_release_index.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::{Project, Role};
+use crate::visibility::PUBLIC_PROJECT;
 use crate::{Db, StoreError};
 
 pub(crate) const PROJECT_COLS: &str =
@@ -49,13 +50,15 @@ impl Db {
         Ok(r)
     }
 
-    /// Every project shown in the root index: (display name, normalised name, last serial), by normalised name.
+    /// Every public project (the root index, the XML-RPC list, the web lists): (display name,
+    /// normalised name, last serial), by normalised name.
     pub async fn index_projects(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, normalized_name, last_serial FROM projects WHERE status IN ('active', 'archived', 'deprecated') ORDER BY normalized_name",
-        )
-        .fetch_all(&self.read)
-        .await?;
+        let sql = format!(
+            "SELECT p.name, p.normalized_name, p.last_serial FROM projects p WHERE {PUBLIC_PROJECT} ORDER BY p.normalized_name"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.read)
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<Result<_, sqlx::Error>>()

@@ -15,6 +15,7 @@ use crate::hold::HeldAction;
 use crate::mail::{notice, notice_recipients};
 use crate::settings::{days, hours};
 use crate::tokens::hash_token;
+use crate::visibility::{ListedRelease, Sight, State, Viewer};
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 mod changes;
@@ -45,8 +46,11 @@ pub struct ProjectManage {
     pub invitations: Vec<Invitation>,
     /// Removals and demotions waiting for their veto window.
     pub pending_changes: Vec<RoleChange>,
-    /// Visible releases, newest first.
+    /// Public releases (the ones Owners act on), newest first.
     pub releases: Vec<Release>,
+    /// Releases the members see but the public does not (held for review, or the whole
+    /// project quarantined), newest first: listed, no actions, no downloads.
+    pub listed: Vec<ListedRelease>,
 }
 
 /// A veto link's change, as the veto page shows it before anything is done.
@@ -217,6 +221,11 @@ async fn owner_count(tx: &mut AccountTx, project_id: i64) -> Result<usize, CoreE
         .count())
 }
 
+/// Whether the project's members see it (its manage page, their project list).
+fn member_sees(p: &Project) -> bool {
+    State::of_project(&p.status).sight(Viewer::Member) != Sight::Hidden
+}
+
 /// Take the role lock of the project a held change is on, and read the project.
 async fn lock_change_project(tx: &mut AccountTx, c: &RoleChange) -> Result<Project, CoreError> {
     tx.lock_project_roles(c.project_id)
@@ -263,13 +272,14 @@ impl Services {
         )
     }
 
-    /// The project by name; removed projects do not exist.
+    /// The project by name, if its members see it at all ([`crate::visibility`]: removed
+    /// projects do not exist for them).
     async fn project_named(&self, name: &str) -> Result<Project, CoreError> {
         let normalized = strongroom_protocol::name::normalize(name);
         self.db
             .project_by_normalized(&normalized)
             .await?
-            .filter(|p| p.status != "removed")
+            .filter(member_sees)
             .ok_or_else(|| CoreError::NotFound(format!("No such project: {name}")))
     }
 
@@ -322,7 +332,7 @@ impl Services {
             .projects_of_user(user_id)
             .await?
             .into_iter()
-            .filter(|(p, _, _)| p.status != "removed")
+            .filter(|(p, _, _)| member_sees(p))
             .collect())
     }
 
@@ -341,7 +351,9 @@ impl Services {
         let now = self.now();
         let mut releases = self.db.releases_of(p.id).await?;
         releases.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let listed = self.member_listed_releases(&p).await?;
         Ok(ProjectManage {
+            listed,
             members: self.db.roles_of_project(p.id).await?,
             invitations: self
                 .db

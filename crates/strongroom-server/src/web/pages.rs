@@ -1,4 +1,5 @@
-//! Public browsing: the home page, the project list, a project's page and a release's page.
+//! Public browsing: the home page, the project list, a project's page and a release's page, all
+//! the public view (`core::visibility`) whoever is signed in.
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -18,15 +19,15 @@ pub(crate) async fn home(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let cx = PageCx::load(&state, &headers).await?;
-    let mut projects = state.services.db.index_projects().await?;
+    let mut projects = state.services.simple_index_entries().await?;
     let base = state.base_url(&headers);
     let count = projects.len();
     // the most recently changed projects first (the journal serial orders every change)
-    projects.sort_by_key(|p| std::cmp::Reverse(p.2));
+    projects.sort_by_key(|p| std::cmp::Reverse(p.last_serial));
     let recent: Vec<_> = projects
         .iter()
         .take(10)
-        .map(|(name, normalized, _)| context! { name => name, normalized => normalized })
+        .map(|p| context! { name => &p.name, normalized => p.normalized.as_str() })
         .collect();
     cx.render(
         "home.html",
@@ -54,8 +55,8 @@ pub(crate) async fn projects(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let cx = PageCx::load(&state, &headers).await?;
-    let mut rows = state.services.db.index_projects().await?;
-    rows.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut rows = state.services.simple_index_entries().await?;
+    rows.sort_by(|a, b| a.normalized.cmp(&b.normalized));
     let q = query
         .q
         .unwrap_or_default()
@@ -66,7 +67,7 @@ pub(crate) async fn projects(
     let needle = strongroom_protocol::name::normalize(&q);
     let matching: Vec<_> = rows
         .into_iter()
-        .filter(|(_, normalized, _)| needle.is_empty() || normalized.contains(&needle))
+        .filter(|p| needle.is_empty() || p.normalized.as_str().contains(&needle))
         .collect();
     let pages = matching.len().div_ceil(PAGE_SIZE).max(1);
     let page = query.page.unwrap_or(1).clamp(1, pages);
@@ -74,7 +75,7 @@ pub(crate) async fn projects(
         .iter()
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
-        .map(|(name, normalized, _)| context! { name => name, normalized => normalized })
+        .map(|p| context! { name => &p.name, normalized => p.normalized.as_str() })
         .collect();
     cx.render(
         "projects.html",

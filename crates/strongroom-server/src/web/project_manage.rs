@@ -169,7 +169,8 @@ pub(crate) async fn project_page_get(
                 status => m.project.status },
             my_role => &m.my_role, is_owner => m.my_role == strongroom_store::OWNER,
             members => members, invitations => invitations, changes => changes,
-            releases => releases, notice => done_message(q.done.as_deref()),
+            releases => releases, listed => super::ser(&m.listed),
+            notice => done_message(q.done.as_deref()),
         },
     )
 }

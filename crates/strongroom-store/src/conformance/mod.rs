@@ -10,6 +10,7 @@ mod registration;
 mod roles;
 mod safety;
 mod secrets;
+mod visibility;
 
 use sqlx::Executor;
 

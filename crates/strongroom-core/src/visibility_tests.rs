@@ -1,0 +1,436 @@
+//! The visibility rule against a real database: one project per stored status, each with a live,
+//! a yanked, a removed and a held release and a removed file; every public read the store offers
+//! (root index, releases, files, downloads by blob key, the changelog) must return exactly what
+//! `core::visibility` calls public, the members' manage view exactly what it calls listed, and
+//! hiding a project must journal its name (and nothing more) for mirrors.
+
+use std::collections::BTreeSet;
+
+use strongroom_store::model::User;
+use strongroom_store::visibility::ProjectStatus;
+use strongroom_store::{NewEvent, NewFile, NewUser, PublishOutcome, UploadPolicy};
+
+use crate::admin::Authority;
+use crate::test_harness::{Harness, T0, sdist};
+use crate::visibility::{REDACTED_ACTION, Sight, State, Viewer};
+use crate::{Actor, RequestMeta};
+
+fn ops() -> Actor {
+    Actor {
+        id: None,
+        name: "cli:ops".into(),
+    }
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta::default()
+}
+
+async fn user(h: &Harness, name: &str) -> User {
+    h.s.db
+        .create_user(
+            &NewUser {
+                username: name.into(),
+                email: format!("{name}@example.org"),
+                email_verified: true,
+                password_hash: None,
+                is_admin: false,
+                at: T0,
+            },
+            NewEvent {
+                at: T0,
+                action: "account:create".into(),
+                subject_kind: "user".into(),
+                ..NewEvent::default()
+            },
+        )
+        .await
+        .expect("user")
+}
+
+fn file(h: &Harness, u: &User, project: &str, version: &str, wheel: bool) -> NewFile {
+    let stem = format!("{}-{version}", project.replace('-', "_"));
+    let (filename, seed) = if wheel {
+        (format!("{stem}-py3-none-any.whl"), format!("{stem}-whl"))
+    } else {
+        (format!("{stem}.tar.gz"), format!("{stem}-sdist"))
+    };
+    let mut f = sdist(project, version, u, h.s.now(), filename, &seed);
+    if wheel {
+        f.packagetype = "bdist_wheel".into();
+        f.python_version = "py3".into();
+    }
+    f
+}
+
+async fn publish(h: &Harness, f: &NewFile, policy: &UploadPolicy) {
+    h.clock.advance(1_000_000);
+    let f = NewFile {
+        at: h.s.now(),
+        ..f.clone()
+    };
+    let out = h.s.db.publish_file_with(&f, policy).await.expect("publish");
+    assert!(
+        matches!(
+            out,
+            PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. }
+        ),
+        "{out:?}"
+    );
+}
+
+/// `p-<status>`: 1.0 (wheel live, sdist removed), 2.0 yanked, 3.0 removed, 4.0 held; then the
+/// project is put in `status`.
+async fn project_in(h: &Harness, u: &User, status: ProjectStatus) -> String {
+    let name = format!("p-{}", status.as_str());
+    let live = UploadPolicy::default();
+    publish(h, &file(h, u, &name, "1.0", true), &live).await;
+    publish(h, &file(h, u, &name, "1.0", false), &live).await;
+    publish(h, &file(h, u, &name, "2.0", false), &live).await;
+    publish(h, &file(h, u, &name, "3.0", false), &live).await;
+    h.clock.advance(1_000_000);
+    let held = UploadPolicy {
+        dormant_before: Some(h.s.now()),
+        quarantine_reason: "dormant project, newcomer".into(),
+        ..UploadPolicy::default()
+    };
+    publish(h, &file(h, u, &name, "4.0", false), &held).await;
+    let admin = Authority::Admin(&ops());
+    h.s.remove_file(
+        &admin,
+        &name,
+        "1.0",
+        &format!("{}-1.0.tar.gz", name.replace('-', "_")),
+        "bad build",
+        &meta(),
+    )
+    .await
+    .expect("remove file");
+    h.s.set_yanked(&name, "2.0", Some("broken"), "alice", &meta())
+        .await
+        .expect("yank");
+    h.s.remove_release(&admin, &name, "3.0", "bad release", &meta())
+        .await
+        .expect("remove release");
+    match status {
+        ProjectStatus::Active => {}
+        ProjectStatus::Archived | ProjectStatus::Deprecated => {
+            let p = h.s.db.project_state(&name).await.expect("r").expect("p");
+            let mut tx = h.s.db.begin_admin().await.expect("tx");
+            assert!(
+                tx.set_project_status(p.id, "active", status.as_str(), None, None, h.s.now())
+                    .await
+                    .expect("status")
+            );
+            tx.commit(&[], &[]).await.expect("commit");
+        }
+        ProjectStatus::Quarantined => {
+            h.s.admin_quarantine_project(&ops(), &name, "malware report", &meta())
+                .await
+                .expect("quarantine")
+        }
+        ProjectStatus::Removed => {
+            h.s.remove_project(&admin, &name, "malware", &meta())
+                .await
+                .expect("remove")
+        }
+    }
+    name
+}
+
+#[tokio::test]
+async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
+    let h = Harness::new().await;
+    let alice = user(&h, "alice").await;
+    let mut names = Vec::new();
+    for status in ProjectStatus::ALL {
+        names.push((status, project_in(&h, &alice, status).await));
+    }
+    let db = &h.s.db;
+    let listed: BTreeSet<String> = db
+        .index_projects()
+        .await
+        .expect("index")
+        .into_iter()
+        .map(|(_, n, _)| n)
+        .collect();
+    let entries: BTreeSet<String> =
+        h.s.simple_index_entries()
+            .await
+            .expect("entries")
+            .into_iter()
+            .map(|e| e.normalized.as_str().to_owned())
+            .collect();
+    assert_eq!(listed, entries);
+    let mut public_files_seen = 0;
+    for (status, name) in &names {
+        let p = db.project_state(name).await.expect("r").expect("p");
+        let project = State::of_project(&p.status);
+        assert_eq!(p.status, status.as_str());
+        assert_eq!(listed.contains(name), project.is_public(), "{name}");
+        assert_eq!(
+            h.s.visible_project(name).await.expect("v").is_some(),
+            project.is_public(),
+            "{name}"
+        );
+        let releases = db.releases_any_state(p.id).await.expect("releases");
+        let state_of = |release_id: i64| {
+            let r = releases
+                .iter()
+                .find(|r| r.id == release_id)
+                .expect("release");
+            State::of_release(
+                r.quarantined_at.is_some(),
+                r.removed_at.is_some(),
+                r.yanked_at.is_some(),
+            )
+            .within(project)
+        };
+        // Releases.
+        let want: BTreeSet<String> = releases
+            .iter()
+            .filter(|r| state_of(r.id).is_public())
+            .map(|r| r.version.clone())
+            .collect();
+        let got: BTreeSet<String> = db
+            .releases_of(p.id)
+            .await
+            .expect("public releases")
+            .into_iter()
+            .map(|r| r.version)
+            .collect();
+        assert_eq!(got, want, "{name}: releases");
+        // Files, and downloads by blob key.
+        let all_files = db.files_any_state(p.id).await.expect("files");
+        assert_eq!(all_files.len(), 5, "{name}");
+        let file_state = |f: &strongroom_store::admin::FileState| {
+            State::of_file(f.removed_at.is_some()).within(state_of(f.release_id))
+        };
+        let want: BTreeSet<String> = all_files
+            .iter()
+            .filter(|f| file_state(f).is_public())
+            .map(|f| f.filename.clone())
+            .collect();
+        let got: BTreeSet<String> = db
+            .files_of(p.id)
+            .await
+            .expect("public files")
+            .into_iter()
+            .map(|f| f.filename)
+            .collect();
+        assert_eq!(got, want, "{name}: files");
+        for f in &all_files {
+            assert_eq!(
+                h.s.public_file(&f.blob_key).await.expect("dl").is_some(),
+                file_state(f).is_public(),
+                "{name}: download of {}",
+                f.filename
+            );
+        }
+        public_files_seen += want.len();
+        // The members' manage view: exactly the releases the rule lists for them.
+        let want: Vec<String> = {
+            let mut rs: Vec<_> = releases
+                .iter()
+                .filter(|r| state_of(r.id).sight(Viewer::Member) == Sight::Listed)
+                .collect();
+            rs.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+            rs.into_iter().map(|r| r.version.clone()).collect()
+        };
+        let got =
+            h.s.member_listed_releases(&project_row(&h, name).await)
+                .await
+                .expect("listed");
+        assert_eq!(
+            got.iter().map(|r| r.version.clone()).collect::<Vec<_>>(),
+            want,
+            "{name}: member view"
+        );
+        for r in &got {
+            assert!(
+                r.filenames.iter().all(|f| !f.ends_with("1.0.tar.gz")),
+                "{name}: a removed file is not listed: {r:?}"
+            );
+        }
+    }
+    // live 1.0 wheel and yanked 2.0 sdist, in each of active, archived, deprecated
+    assert_eq!(public_files_seen, 6);
+}
+
+async fn project_row(h: &Harness, name: &str) -> strongroom_store::model::Project {
+    h.s.db
+        .project_by_normalized(name)
+        .await
+        .expect("read")
+        .expect("project")
+}
+
+#[tokio::test]
+async fn the_changelog_keeps_every_serial_but_only_names_what_is_hidden() {
+    let h = Harness::new().await;
+    let alice = user(&h, "alice").await;
+    let mut names = Vec::new();
+    for status in ProjectStatus::ALL {
+        names.push(project_in(&h, &alice, status).await);
+    }
+    let raw = h.s.db.journal_since(0, 10_000).await.expect("journal");
+    let public = h.s.public_changelog(0, 10_000).await.expect("changelog");
+    assert_eq!(
+        public.iter().map(|e| e.serial).collect::<Vec<_>>(),
+        raw.iter().map(|e| e.serial).collect::<Vec<_>>(),
+        "no serial is dropped: mirrors see a gap-free feed"
+    );
+    let mut redacted = 0;
+    for (e, r) in public.iter().zip(&raw) {
+        let p =
+            h.s.db
+                .project_state(&strongroom_protocol::name::normalize(&r.project_name))
+                .await
+                .expect("r")
+                .expect("p");
+        let project = State::of_project(&p.status);
+        // The state of what the raw entry names, from the rows in any state.
+        let state = if let Some(fname) = &r.filename {
+            let f =
+                h.s.db
+                    .files_any_state(p.id)
+                    .await
+                    .expect("files")
+                    .into_iter()
+                    .find(|f| &f.filename == fname)
+                    .expect("file");
+            let rel =
+                h.s.db
+                    .releases_any_state(p.id)
+                    .await
+                    .expect("r")
+                    .into_iter()
+                    .find(|x| x.id == f.release_id)
+                    .expect("release");
+            State::of_file(f.removed_at.is_some()).within(
+                State::of_release(
+                    rel.quarantined_at.is_some(),
+                    rel.removed_at.is_some(),
+                    rel.yanked_at.is_some(),
+                )
+                .within(project),
+            )
+        } else if let Some(v) = &r.version {
+            let rel =
+                h.s.db
+                    .releases_any_state(p.id)
+                    .await
+                    .expect("r")
+                    .into_iter()
+                    .find(|x| &x.version == v)
+                    .expect("release");
+            State::of_release(
+                rel.quarantined_at.is_some(),
+                rel.removed_at.is_some(),
+                rel.yanked_at.is_some(),
+            )
+            .within(project)
+        } else {
+            project
+        };
+        assert_eq!(e.project_name, r.project_name);
+        assert_eq!(e.at, r.at);
+        if state.is_public() {
+            assert_eq!(
+                (&e.version, &e.filename, &e.action),
+                (&r.version, &r.filename, &r.action),
+                "{r:?}"
+            );
+        } else {
+            redacted += 1;
+            assert_eq!(
+                (
+                    e.version.as_deref(),
+                    e.filename.as_deref(),
+                    e.action.as_str()
+                ),
+                (None, None, REDACTED_ACTION),
+                "{r:?} is {state:?}"
+            );
+        }
+    }
+    assert!(redacted > 0);
+    // No public entry names a file of a hidden project, or a hidden file of a public one.
+    for name in &names {
+        let stem = name.replace('-', "_");
+        let shown_files: BTreeSet<String> = public
+            .iter()
+            .filter(|e| e.project_name == *name)
+            .filter_map(|e| e.filename.clone())
+            .collect();
+        let expected: BTreeSet<String> = match name.as_str() {
+            "p-active" | "p-archived" | "p-deprecated" => [
+                format!("{stem}-1.0-py3-none-any.whl"),
+                format!("{stem}-2.0.tar.gz"),
+            ]
+            .into(),
+            _ => BTreeSet::new(),
+        };
+        assert_eq!(shown_files, expected, "{name}");
+        // Nor does an action text: the removed sdist's "add"/"remove" entries, the held and
+        // removed releases' files, a hidden project's files.
+        for e in public.iter().filter(|e| e.project_name == *name) {
+            let named: Vec<&String> = [
+                format!("{stem}-1.0.tar.gz"),
+                format!("{stem}-3.0.tar.gz"),
+                format!("{stem}-4.0.tar.gz"),
+                format!("{stem}-1.0-py3-none-any.whl"),
+                format!("{stem}-2.0.tar.gz"),
+            ]
+            .iter()
+            .filter(|f| e.action.contains(f.as_str()))
+            .map(|_| &e.action)
+            .collect();
+            assert!(
+                named.is_empty() || e.filename.as_ref().is_some_and(|f| expected.contains(f)),
+                "{e:?}"
+            );
+        }
+    }
+    // Hiding a project journals its name, and nothing more, so mirrors re-read it.
+    for (name, action) in [
+        ("p-quarantined", "quarantine project"),
+        ("p-removed", "remove project"),
+    ] {
+        let last = raw
+            .iter()
+            .rev()
+            .find(|e| e.project_name == name)
+            .expect("an entry");
+        assert_eq!(
+            (
+                last.action.as_str(),
+                last.version.as_deref(),
+                last.filename.as_deref()
+            ),
+            (action, None, None)
+        );
+        let shown = public
+            .iter()
+            .find(|e| e.serial == last.serial)
+            .expect("kept");
+        assert_eq!(shown.project_name, name);
+    }
+
+    // Released, the quarantined project's history reads whole again (it was filtered at read
+    // time, not rewritten).
+    h.s.admin_release_project(&ops(), "p-quarantined", "false alarm", &meta())
+        .await
+        .expect("release");
+    let again = h.s.public_changelog(0, 10_000).await.expect("changelog");
+    assert!(
+        again
+            .iter()
+            .any(|e| e.filename.as_deref() == Some("p_quarantined-1.0-py3-none-any.whl"))
+    );
+    assert!(
+        !again
+            .iter()
+            .any(|e| e.filename.as_deref() == Some("p_quarantined-1.0.tar.gz"))
+    );
+}
