@@ -48,6 +48,6 @@ impl CoreError {
 
 impl From<std::io::Error> for CoreError {
     fn from(e: std::io::Error) -> Self {
-        CoreError::Storage(StoreError::Io(e))
+        CoreError::Storage(StoreError::from(e))
     }
 }

@@ -350,7 +350,7 @@ fn tokio_util_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R
                 buf.truncate(n);
                 Some((Ok(Bytes::from(buf)), r))
             }
-            Err(e) => Some((Err(StoreError::Io(e)), r)),
+            Err(e) => Some((Err(StoreError::from(e)), r)),
         }
     })
     .boxed()
