@@ -30,6 +30,14 @@ impl ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
+        if e.is_out_of_space() {
+            // Not a bug to hide: the client may retry, and twine shows the reason phrase.
+            tracing::error!(error = %e, "out of storage space; answered 507");
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                strongroom_core::error::OUT_OF_SPACE,
+            );
+        }
         let status = match &e {
             CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
             CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
