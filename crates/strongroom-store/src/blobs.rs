@@ -17,6 +17,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::StoreError;
+use crate::tempfiles::LockedTempFile;
 
 /// Where a blob lives, relative to the store root: `aa/bb/rest/filename` (PyPI's layout).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -92,6 +93,15 @@ pub struct BlobMeta {
     pub size: u64,
 }
 
+/// One object found by [`Blobs::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBlob {
+    /// The object's key (`aa/bb/rest/filename`, `….metadata`, or anything else found there).
+    pub key: String,
+    /// When it was last written, microseconds since the epoch.
+    pub modified_micros: i64,
+}
+
 /// A blob's bytes as a stream.
 pub type BlobBody = BoxStream<'static, Result<Bytes, StoreError>>;
 
@@ -160,6 +170,11 @@ impl Blobs {
 
     /// Move a finished temp file into place at `key`. The file is fsynced first.
     /// Re-putting an existing key with the same content is harmless (content-addressed).
+    ///
+    /// On a folder the file is staged in `.tmp` as a hard link (no copy; the caller's
+    /// [`crate::tempfiles::LockedTempFile`] lock covers the link too) or, across file systems,
+    /// as a locked copy, then renamed into place. Whatever fails, nothing partial is left: a
+    /// staged file is removed, an S3 multipart upload is aborted.
     pub async fn put_file(&self, key: &BlobKey, file: &Path) -> Result<(), StoreError> {
         match &*self.backend {
             Backend::Local { root } => {
@@ -167,16 +182,10 @@ impl Blobs {
                 if let Some(parent) = dest.parent() {
                     tokio::fs::create_dir_all(parent).await?;
                 }
-                let f = tokio::fs::File::open(file).await?;
-                f.sync_all().await?;
-                drop(f);
-                // Keep the caller's temp file path valid for its own cleanup: hard-link, else copy.
-                let staged = root.join(".tmp").join(format!("put-{}", unique_suffix()));
-                if tokio::fs::hard_link(file, &staged).await.is_err() {
-                    tokio::fs::copy(file, &staged).await?;
-                    tokio::fs::File::open(&staged).await?.sync_all().await?;
-                }
-                tokio::fs::rename(&staged, &dest).await?;
+                let (src, tmp, to) = (file.to_path_buf(), root.join(".tmp"), dest.clone());
+                tokio::task::spawn_blocking(move || stage_file(&src, &tmp, &to))
+                    .await
+                    .map_err(|e| StoreError::Blob(format!("staging task: {e}")))??;
                 sync_dir(dest.parent()).await;
                 Ok(())
             }
@@ -195,14 +204,25 @@ impl Blobs {
                     let upload = store.put_multipart(&path).await.map_err(blob_err)?;
                     let mut w = WriteMultipart::new_with_chunk_size(upload, CHUNK);
                     let mut buf = vec![0u8; 1024 * 1024];
-                    loop {
-                        let n = f.read(&mut buf).await?;
-                        if n == 0 {
-                            break;
+                    let sent: Result<(), StoreError> = async {
+                        loop {
+                            let n = f.read(&mut buf).await?;
+                            if n == 0 {
+                                return Ok(());
+                            }
+                            w.wait_for_capacity(4).await.map_err(blob_err)?;
+                            w.write(&buf[..n]);
                         }
-                        w.wait_for_capacity(4).await.map_err(blob_err)?;
-                        w.write(&buf[..n]);
                     }
+                    .await;
+                    if let Err(e) = sent {
+                        // Parts already sent would stay (and be billed) without this.
+                        if let Err(abort) = w.abort().await {
+                            tracing::warn!(key = %key, error = %abort, "aborting a failed multipart upload failed");
+                        }
+                        return Err(e);
+                    }
+                    // finish() aborts by itself when it fails.
                     w.finish().await.map_err(blob_err)?;
                 }
                 Ok(())
@@ -218,10 +238,17 @@ impl Blobs {
                 if let Some(parent) = dest.parent() {
                     tokio::fs::create_dir_all(parent).await?;
                 }
-                let staged = root.join(".tmp").join(format!("put-{}", unique_suffix()));
-                tokio::fs::write(&staged, &data).await?;
-                tokio::fs::File::open(&staged).await?.sync_all().await?;
-                tokio::fs::rename(&staged, &dest).await?;
+                let (tmp, to) = (root.join(".tmp"), dest.clone());
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    use std::io::Write;
+                    let mut t = LockedTempFile::create_in(&tmp, "put-")?;
+                    t.write_all(&data)?;
+                    t.as_file().sync_all()?;
+                    t.persist(&to)?;
+                    Ok(())
+                })
+                .await
+                .map_err(|e| StoreError::Blob(format!("staging task: {e}")))??;
                 sync_dir(dest.parent()).await;
                 Ok(())
             }
@@ -232,6 +259,24 @@ impl Blobs {
                     .map_err(blob_err)?;
                 Ok(())
             }
+        }
+    }
+
+    /// Every object in the store (the folder without its `.tmp`, or the bucket), with its
+    /// last-modified time, in no particular order. Keys are relative, `/`-separated.
+    pub fn list(&self) -> BoxStream<'static, Result<ListedBlob, StoreError>> {
+        match &*self.backend {
+            Backend::Local { root } => list_folder(root.clone()),
+            Backend::S3 { store } => store
+                .list(None)
+                .map(|r| {
+                    r.map(|m| ListedBlob {
+                        key: m.location.to_string(),
+                        modified_micros: m.last_modified.timestamp_micros(),
+                    })
+                    .map_err(blob_err)
+                })
+                .boxed(),
         }
     }
 
@@ -330,6 +375,89 @@ fn unique_suffix() -> String {
         crate::model::now_micros(),
         n
     )
+}
+
+/// Stage `src` in `tmp` and rename it to `dest`: a hard link when both are on one file system,
+/// else a locked copy. A staged name never outlives a failure.
+fn stage_file(src: &Path, tmp: &Path, dest: &Path) -> std::io::Result<()> {
+    std::fs::File::open(src)?.sync_all()?;
+    let staged = tmp.join(format!("put-{}", unique_suffix()));
+    if std::fs::hard_link(src, &staged).is_ok() {
+        match std::fs::rename(&staged, dest) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                // A sweep may have taken an unlocked link; copying below still works.
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let mut t = LockedTempFile::create_in(tmp, "put-")?;
+    std::io::copy(&mut std::fs::File::open(src)?, &mut t)?;
+    t.as_file().sync_all()?;
+    t.persist(dest)?;
+    Ok(())
+}
+
+/// Walk the folder store depth-first, skipping `.tmp`, one directory read at a time.
+fn list_folder(root: PathBuf) -> BoxStream<'static, Result<ListedBlob, StoreError>> {
+    struct Walk {
+        root: PathBuf,
+        dirs: Vec<PathBuf>,
+        found: std::collections::VecDeque<ListedBlob>,
+    }
+    let start = Walk {
+        dirs: vec![root.clone()],
+        root,
+        found: std::collections::VecDeque::new(),
+    };
+    futures_util::stream::try_unfold(start, |mut w| async move {
+        loop {
+            if let Some(b) = w.found.pop_front() {
+                return Ok(Some((b, w)));
+            }
+            let Some(dir) = w.dirs.pop() else {
+                return Ok(None);
+            };
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::from(e)),
+            };
+            while let Some(e) = entries.next_entry().await? {
+                let path = e.path();
+                let ft = e.file_type().await?;
+                if ft.is_dir() {
+                    if dir != w.root || e.file_name() != ".tmp" {
+                        w.dirs.push(path);
+                    }
+                } else if ft.is_file() {
+                    let Ok(rel) = path.strip_prefix(&w.root) else {
+                        continue;
+                    };
+                    let key = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    let modified_micros = e
+                        .metadata()
+                        .await?
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+                    w.found.push_back(ListedBlob {
+                        key,
+                        modified_micros,
+                    });
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 async fn sync_dir(dir: Option<&Path>) {

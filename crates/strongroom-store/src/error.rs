@@ -15,6 +15,11 @@ pub enum StoreError {
     /// same request succeeds once space is freed. The text says where, for the log.
     #[error("out of space: {0}")]
     OutOfSpace(String),
+    /// An upload's claim on its blob key was gone when its publish transaction ran: a collector
+    /// took it as expired (the upload stalled longer than the claim grace period), so the blob
+    /// may be deleted and nothing was recorded. Uploading again works.
+    #[error("the claim on blob {0} expired before the upload was recorded")]
+    ClaimExpired(String),
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(sqlx::Error),

@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_event_actions.sql"),
         postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
     },
+    Migration {
+        version: 8,
+        name: "blob_claims",
+        sqlite: include_str!("../migrations/sqlite/0008_blob_claims.sql"),
+        postgres: include_str!("../migrations/postgres/0008_blob_claims.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

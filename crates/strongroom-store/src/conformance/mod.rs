@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod blobs;
+mod claims;
 mod faults;
 mod meta;
 mod roles;
