@@ -10,8 +10,9 @@
 //! 2. **Put**, then **publish**: the publish transaction deletes the claim (settles it) in the
 //!    same transaction that inserts the file row; if the claim is no longer there, it records
 //!    nothing (`StoreError::ClaimExpired`).
-//! 3. **Release.** A refused, duplicate or failed upload deletes its claim and collects its key
-//!    right away (step 4), so the loser of a race leaves nothing even before the collector runs.
+//! 3. **Release.** A refused, duplicate or failed upload gives its claim up in the transaction of
+//!    step 4 for its key, so the loser of a race leaves nothing even before the collector runs
+//!    (and if that transaction fails, the claim stays and expires into the job's hands).
 //! 4. **Collect a key.** In one transaction: if no file row references the key, no live claim
 //!    protects it and no other collector announced a deletion of it within the lease, announce
 //!    the deletion (`blob_deletions`) and drop the key's expired claims; commit. Then delete
@@ -131,25 +132,29 @@ impl Services {
     }
 
     /// The upload is over without its claim being settled (refused, duplicate, failed): give the
-    /// claim up and delete the key's blobs now if nothing else protects them. Best effort: what
-    /// fails here (the database being full, say) is left to the collector after the grace period.
+    /// claim up and delete the key's blobs now if nothing else protects them, in one transaction.
+    /// Best effort: if it fails (the database being full, say), the claim stays, expires, and
+    /// the collector deletes the blobs after the grace period.
     pub(crate) async fn release_claim(&self, claim: &BlobClaim, still_held: bool) {
-        if still_held && let Err(e) = self.db.release_blob_claim(claim).await {
-            tracing::warn!(key = %claim.blob_key, error = %e, "cannot release a blob claim; the collector will");
-            return;
-        }
         let live_after = self.now().saturating_sub(self.claim_grace_micros());
-        if let Err(e) = self.collect_key(&claim.blob_key, live_after).await {
-            tracing::warn!(key = %claim.blob_key, error = %e, "cannot delete an unused blob now; the collector will");
+        let release = still_held.then_some(claim);
+        if let Err(e) = self.collect_key(&claim.blob_key, live_after, release).await {
+            tracing::warn!(key = %claim.blob_key, error = %e, "cannot delete an unused blob now; the collector will after the grace period");
         }
     }
 
-    /// Step 4 of the module doc for one key. True when its blobs were deleted.
-    async fn collect_key(&self, key: &str, live_after: i64) -> Result<bool, CoreError> {
+    /// Step 4 of the module doc for one key (giving up `release` first). True when its blobs
+    /// were deleted.
+    async fn collect_key(
+        &self,
+        key: &str,
+        live_after: i64,
+        release: Option<&BlobClaim>,
+    ) -> Result<bool, CoreError> {
         let lease_micros = micros(DELETION_LEASE);
         let Some(lease) = self
             .db
-            .begin_blob_deletion(key, self.now(), live_after, lease_micros)
+            .begin_blob_deletion(key, self.now(), live_after, lease_micros, release)
             .await?
         else {
             return Ok(false);
@@ -177,7 +182,7 @@ impl Services {
             .expired_blob_claims(live_after, EXPIRED_CLAIMS_PER_RUN)
             .await?
         {
-            if self.collect_key(&key, live_after).await? {
+            if self.collect_key(&key, live_after, None).await? {
                 out.deleted.push(key);
             }
         }
@@ -223,7 +228,7 @@ impl Services {
             }
         }
         for (key, newest) in orphans {
-            if newest < live_after && self.collect_key(&key, live_after).await? {
+            if newest < live_after && self.collect_key(&key, live_after, None).await? {
                 out.deleted.push(key);
             }
         }

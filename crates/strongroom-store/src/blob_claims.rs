@@ -173,15 +173,27 @@ impl Db {
     /// other collector announced a deletion less than `lease_micros` ago. If so, the deletion is
     /// announced (so a new claim waits) and the key's expired claims are dropped; the caller
     /// deletes the blobs, then calls [`Db::finish_blob_deletion`]. `None`: leave the key alone.
+    ///
+    /// `release`: the caller's own claim on the key, given up in the same transaction (an
+    /// upload that ended without a row). Should this transaction fail, the claim stays and
+    /// expires, and the collector finds the key through it.
     pub async fn begin_blob_deletion(
         &self,
         key: &str,
         now: i64,
         live_after: i64,
         lease_micros: i64,
+        release: Option<&BlobClaim>,
     ) -> Result<Option<DeletionLease>, StoreError> {
         let mut tx = self.begin_write().await?;
         lock_key(&mut tx, self.dialect, key).await?;
+        if let Some(c) = release {
+            sqlx::query("DELETE FROM blob_claims WHERE id = $1 AND blob_key = $2")
+                .bind(c.id)
+                .bind(key.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
         let referenced: Option<i64> =
             sqlx::query_scalar("SELECT id FROM files WHERE blob_key = $1")
                 .bind(key.to_owned())
@@ -213,7 +225,7 @@ impl Db {
         .fetch_optional(&mut *tx)
         .await?;
         if live.is_some() || other.is_some() {
-            tx.rollback().await?;
+            tx.commit().await?; // the released claim, if any, is gone either way
             return Ok(None);
         }
         sqlx::query("DELETE FROM blob_deletions WHERE blob_key = $1")

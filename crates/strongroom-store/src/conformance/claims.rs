@@ -29,7 +29,7 @@ async fn a_live_claim_or_a_file_row_protects_a_key() {
         assert_eq!(db.blob_claim_counts().await.expect("n"), (1, 0), "{name}");
         // Live (made after live_after): protected.
         assert_eq!(
-            db.begin_blob_deletion(&f.blob_key, t + 1, t - GRACE, LEASE)
+            db.begin_blob_deletion(&f.blob_key, t + 1, t - GRACE, LEASE, None)
                 .await
                 .expect("decide"),
             None,
@@ -51,7 +51,7 @@ async fn a_live_claim_or_a_file_row_protects_a_key() {
         );
         // Referenced: never deleted, however old.
         assert_eq!(
-            db.begin_blob_deletion(&f.blob_key, t + 10 * GRACE, t + 9 * GRACE, LEASE)
+            db.begin_blob_deletion(&f.blob_key, t + 10 * GRACE, t + 9 * GRACE, LEASE, None)
                 .await
                 .expect("decide"),
             None,
@@ -95,16 +95,34 @@ async fn a_refused_publish_keeps_its_claim_for_the_uploader_to_release() {
             "{name}: {o:?}"
         );
         assert_eq!(db.blob_claim_counts().await.expect("n"), (1, 0), "{name}");
-        db.release_blob_claim(&c).await.expect("release");
-        assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 0), "{name}");
-        // Nothing protects it now: it may go at once, without waiting for the grace period.
+        // A retry of the same bytes has claimed the key too: giving up the first claim
+        // deletes nothing while the second one lives.
+        let retry = claim(&db, &f.blob_key, f.at + 1).await;
+        assert_eq!(
+            db.begin_blob_deletion(&f.blob_key, f.at + 2, f.at + 2 - GRACE, LEASE, Some(&c))
+                .await
+                .expect("decide"),
+            None,
+            "{name}"
+        );
+        assert_eq!(
+            db.blob_claim_counts().await.expect("n"),
+            (1, 0),
+            "{name}: only the retry's"
+        );
+        // The retry is refused too and gives up its claim: nothing protects the key now, so it
+        // goes at once, without waiting for the grace period.
         let lease = db
-            .begin_blob_deletion(&f.blob_key, f.at + 1, f.at + 1 - GRACE, LEASE)
+            .begin_blob_deletion(&f.blob_key, f.at + 3, f.at + 3 - GRACE, LEASE, Some(&retry))
             .await
             .expect("decide")
             .expect("collectable");
         assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 1), "{name}");
         db.finish_blob_deletion(&lease).await.expect("finish");
+        assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 0), "{name}");
+        // release_blob_claim alone (no deletion) works too.
+        let c = claim(&db, &f.blob_key, f.at + 4).await;
+        db.release_blob_claim(&c).await.expect("release");
         assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 0), "{name}");
     }
 }
@@ -125,7 +143,7 @@ async fn an_expired_claim_is_taken_and_its_publish_records_nothing() {
             "{name}"
         );
         let lease = db
-            .begin_blob_deletion(&f.blob_key, later, later - GRACE, LEASE)
+            .begin_blob_deletion(&f.blob_key, later, later - GRACE, LEASE, None)
             .await
             .expect("decide")
             .expect("the upload stalled past the grace period");
@@ -156,13 +174,13 @@ async fn an_announced_deletion_holds_off_new_claims_until_done_or_stale() {
         let key = format!("ab/cd/{}/demo-1.0.tar.gz", "e".repeat(60));
         let t = 1_000_000_000;
         let lease = db
-            .begin_blob_deletion(&key, t, t - GRACE, LEASE)
+            .begin_blob_deletion(&key, t, t - GRACE, LEASE, None)
             .await
             .expect("decide")
             .expect("unknown key: collectable");
         // A second collector leaves it to the first.
         assert_eq!(
-            db.begin_blob_deletion(&key, t + 1, t + 1 - GRACE, LEASE)
+            db.begin_blob_deletion(&key, t + 1, t + 1 - GRACE, LEASE, None)
                 .await
                 .expect("decide"),
             None,
@@ -181,7 +199,7 @@ async fn an_announced_deletion_holds_off_new_claims_until_done_or_stale() {
         // A collector that died mid-deletion: once its lease is over, its announcement is
         // taken over, by an upload or by another collector.
         let dead = db
-            .begin_blob_deletion(&key, t + 10, t + 10 - GRACE, LEASE)
+            .begin_blob_deletion(&key, t + 10, t + 10 - GRACE, LEASE, None)
             .await
             .expect("decide")
             .expect("collectable");
@@ -191,12 +209,18 @@ async fn an_announced_deletion_holds_off_new_claims_until_done_or_stale() {
         db.finish_blob_deletion(&dead).await.expect("finish");
         db.release_blob_claim(&c).await.expect("release");
         let again = db
-            .begin_blob_deletion(&key, t + 20, t + 20 - GRACE, LEASE)
+            .begin_blob_deletion(&key, t + 20, t + 20 - GRACE, LEASE, None)
             .await
             .expect("decide")
             .expect("collectable");
         let taken = db
-            .begin_blob_deletion(&key, t + 20 + LEASE + 1, t + 20 + LEASE + 1 - GRACE, LEASE)
+            .begin_blob_deletion(
+                &key,
+                t + 20 + LEASE + 1,
+                t + 20 + LEASE + 1 - GRACE,
+                LEASE,
+                None,
+            )
             .await
             .expect("decide")
             .expect("a stale announcement is taken over");
@@ -255,7 +279,7 @@ async fn uploads_of_one_key_racing_collectors_never_lose_a_referenced_blob() {
                     let now = 3_000_000_000 + i * 100 + round;
                     // live_after in the future: every claim counts as expired.
                     if let Some(lease) = db
-                        .begin_blob_deletion(&key, now, i64::MAX, LEASE)
+                        .begin_blob_deletion(&key, now, i64::MAX, LEASE, None)
                         .await
                         .expect("decide")
                     {
