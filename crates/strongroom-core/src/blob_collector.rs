@@ -262,7 +262,134 @@ impl Services {
 
 #[cfg(test)]
 mod tests {
-    use super::owning_key;
+    use std::path::Path;
+
+    use strongroom_store::{BlobKey, ClaimOutcome, NewEvent, NewUser};
+
+    use super::{DELETION_LEASE, micros, owning_key};
+    use crate::test_harness::{Harness, T0, sdist};
+
+    const HOUR: i64 = 3_600_000_000;
+
+    fn key(seed: &str, filename: &str) -> BlobKey {
+        use sha2::Digest;
+        BlobKey::for_file(&hex::encode(sha2::Sha256::digest(seed)), filename).expect("key")
+    }
+
+    /// Write `key` and its `.metadata` into the folder store, last modified at `at` (µs).
+    fn write(root: &Path, key: &BlobKey, at: i64) {
+        for name in [key.as_str().to_owned(), key.metadata()] {
+            let p = root.join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, b"bytes").expect("write");
+            let t = std::time::UNIX_EPOCH
+                + std::time::Duration::from_micros(u64::try_from(at).expect("positive"));
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .expect("open")
+                .set_modified(t)
+                .expect("mtime");
+        }
+    }
+
+    fn present(root: &Path, key: &BlobKey) -> (bool, bool) {
+        (
+            root.join(key.as_str()).exists(),
+            root.join(key.metadata()).exists(),
+        )
+    }
+
+    /// Every kind of blob through one collector: a published file's (kept, however old), an
+    /// abandoned claim's (kept while the claim lives, deleted after), one the database never
+    /// heard of (kept while young, deleted once older than the grace period), one whose upload
+    /// is in flight (its live claim protects it), and an object that is no blob (never touched).
+    #[tokio::test]
+    async fn the_collector_deletes_exactly_what_nothing_protects() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let u =
+            h.s.db
+                .create_user(
+                    &NewUser {
+                        username: "alice".into(),
+                        email: "alice@example.org".into(),
+                        email_verified: true,
+                        password_hash: None,
+                        is_admin: false,
+                        at: T0,
+                    },
+                    NewEvent {
+                        at: T0,
+                        action: "account:create".into(),
+                        subject_kind: "user".into(),
+                        ..NewEvent::default()
+                    },
+                )
+                .await
+                .expect("user");
+        let mut f = sdist("demo", "1.0", &u, T0, "demo-1.0.tar.gz".into(), "pub");
+        let published = key("pub", "demo-1.0.tar.gz");
+        f.blob_key = published.as_str().to_owned();
+        write(&root, &published, T0 - 48 * HOUR);
+        h.s.db.publish_file(&f).await.expect("publish");
+
+        let abandoned = key("abandoned", "demo-2.0.tar.gz");
+        let ClaimOutcome::Claimed(_) =
+            h.s.db
+                .claim_blob(abandoned.as_str(), T0, micros(DELETION_LEASE))
+                .await
+                .expect("claim")
+        else {
+            panic!("claimed")
+        };
+        write(&root, &abandoned, T0);
+        let stray_old = key("stray old", "demo-3.0.tar.gz");
+        write(&root, &stray_old, T0 - 2 * HOUR);
+        let stray_young = key("stray young", "demo-4.0.tar.gz");
+        write(&root, &stray_young, T0);
+        std::fs::create_dir_all(root.join("notes")).expect("mkdir");
+        std::fs::write(root.join("notes/README"), b"mine").expect("write");
+
+        // Now: the old stray goes (no claim, older than the grace period); the rest stays.
+        let c = h.s.collect_blobs(true).await.expect("collect");
+        assert_eq!(c.deleted, vec![stray_old.as_str().to_owned()]);
+        assert_eq!((c.listed, c.foreign), (9, 1));
+        assert_eq!(present(&root, &stray_old), (false, false));
+        assert_eq!(present(&root, &abandoned), (true, true), "its claim lives");
+        assert_eq!(present(&root, &stray_young), (true, true), "young");
+
+        // Two hours on, a new upload is in flight on the young stray's key (same bytes again).
+        h.clock.advance(2 * HOUR);
+        let ClaimOutcome::Claimed(live) =
+            h.s.db
+                .claim_blob(stray_young.as_str(), T0 + 2 * HOUR, micros(DELETION_LEASE))
+                .await
+                .expect("claim")
+        else {
+            panic!("claimed")
+        };
+        // Without a listing only expired claims are looked at: the abandoned claim's blobs go.
+        let c = h.s.collect_blobs(false).await.expect("collect");
+        assert_eq!(c.deleted, vec![abandoned.as_str().to_owned()]);
+        assert_eq!(present(&root, &abandoned), (false, false));
+        let c = h.s.collect_blobs(true).await.expect("collect");
+        assert!(c.deleted.is_empty(), "{c:?}");
+        assert_eq!(
+            present(&root, &stray_young),
+            (true, true),
+            "a live claim protects it"
+        );
+        assert_eq!(present(&root, &published), (true, true), "referenced");
+        assert!(root.join("notes/README").exists());
+        // The upload is refused: giving up its claim deletes its blobs at once.
+        h.s.release_claim(&live, true).await;
+        assert_eq!(present(&root, &stray_young), (false, false));
+        assert_eq!(h.s.db.blob_claim_counts().await.expect("n"), (0, 0));
+        // Nothing left to do, and the job says what it looked at.
+        let lines = h.s.blob_collector_job(true).await.expect("job");
+        assert_eq!(lines, vec!["blob collector: listed 3 object(s) in the blob store, 1 not named like blobs (left alone)".to_owned()]);
+    }
 
     #[test]
     fn only_blob_names_are_collected() {

@@ -3,8 +3,9 @@
 //! A local folder is written directly (temp file, fsync, rename: the upload's temp file is renamed
 //! into place without a copy); S3-compatible storage goes through object_store (one PUT, or a
 //! multipart upload for large files). A blob without a row is invisible (downloads are served only
-//! for files the database knows) and harmless; a row without a blob cannot happen because the row
-//! is written only after the blob is durable.
+//! for files the database knows) and is deleted (claims and the collector: `blob_claims`,
+//! `core::blob_collector`); a row without a blob cannot happen because the row is written only
+//! after the blob is durable, under a claim no collector has taken.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
