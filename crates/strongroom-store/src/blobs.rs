@@ -268,11 +268,13 @@ impl Blobs {
     pub fn list(&self) -> BoxStream<'static, Result<ListedBlob, StoreError>> {
         match &*self.backend {
             Backend::Local { root } => list_folder(root.clone()),
+            // object_store percent-encodes a few characters of each key part on the way in
+            // (`ObjPath::from`); decoding gives back the key the database names.
             Backend::S3 { store } => store
                 .list(None)
                 .map(|r| {
                     r.map(|m| ListedBlob {
-                        key: m.location.to_string(),
+                        key: percent_decode(m.location.as_ref()),
                         modified_micros: m.last_modified.timestamp_micros(),
                     })
                     .map_err(blob_err)
@@ -360,6 +362,27 @@ impl Blobs {
             },
         }
     }
+}
+
+/// Undo `%XX` escapes (invalid or non-UTF-8 sequences are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
 fn blob_err(e: object_store::Error) -> StoreError {
