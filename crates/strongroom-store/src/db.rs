@@ -144,8 +144,8 @@ impl Db {
 /// Whether a connection coming back to its pool may be reused: only outside any transaction.
 ///
 /// A dropped `Transaction` queues its ROLLBACK; on SQLite the connection's worker thread runs it
-/// (and updates sqlx's transaction count) asynchronously, so a ping goes through the worker
-/// first and the count is read after it. On PostgreSQL the count is updated when the ROLLBACK is
+/// (and updates sqlx's transaction count) asynchronously, so when the count is not zero a ping
+/// goes through the worker first and the count is read again after it. On PostgreSQL the count is updated when the ROLLBACK is
 /// queued, and the pool's own ping after this hook sends it. A failed ping makes the pool drop
 /// the connection without reusing it.
 fn release_check(
@@ -153,7 +153,9 @@ fn release_check(
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
     Box::pin(async move {
-        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        if conn.is_in_transaction() && conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            // A ROLLBACK may be queued behind the count: let the worker run it, then look again.
+            // (A BEGIN whose caller went away is rolled back by the worker itself.)
             conn.ping().await?;
         }
         let clean = !conn.is_in_transaction();
