@@ -15,7 +15,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// An open temp file, locked while this value lives; removed on drop unless persisted.
@@ -35,6 +35,7 @@ impl LockedTempFile {
                 .read(true)
                 .write(true)
                 .create_new(true)
+                .mode(0o600) // owner-only, as tempfile made them
                 .open(&path)
             {
                 Ok(f) => f,
@@ -182,6 +183,8 @@ fn unique_name() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
@@ -189,6 +192,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut held = LockedTempFile::create_in(dir.path(), "up-").expect("create");
         held.write_all(b"in flight").expect("write");
+        let mode = std::fs::metadata(held.path())
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only");
         // A hard link (the folder store's staging of a blob) is protected by the same lock.
         let staged = dir.path().join("put-link");
         std::fs::hard_link(held.path(), &staged).expect("link");
