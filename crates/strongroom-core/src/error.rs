@@ -34,7 +34,17 @@ pub enum CoreError {
     Internal(String),
 }
 
+/// What a client is told when a write failed because a disk is full (HTTP 507). The request
+/// changed nothing and may simply be repeated once the operator has freed space.
+pub const OUT_OF_SPACE: &str = "The package index is out of storage space, so nothing was stored. \
+Try again later; if this persists, tell the index's administrator.";
+
 impl CoreError {
+    /// Whether a full disk (database, blob store or temp folder) caused this failure.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, CoreError::Storage(e) if e.is_out_of_space())
+    }
+
     /// The seconds to put in `Retry-After`, for a rate-limit refusal.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -48,6 +58,6 @@ impl CoreError {
 
 impl From<std::io::Error> for CoreError {
     fn from(e: std::io::Error) -> Self {
-        CoreError::Storage(StoreError::Io(e))
+        CoreError::Storage(StoreError::from(e))
     }
 }

@@ -1,6 +1,7 @@
 //! Periodic work: applying held role changes whose veto window passed, expiring invitations,
-//! purging deleted accounts' personal data after retention, checking email domains. Every job
-//! is idempotent and transactional, so several servers may run them at once.
+//! purging deleted accounts' personal data after retention, checking email domains, deleting
+//! blobs no file references (`blob_collector`). Every job is idempotent and transactional, so
+//! several servers may run them at once.
 
 use crate::{CoreError, Services};
 
@@ -23,9 +24,16 @@ impl JobReport {
 }
 
 impl Services {
-    /// Run every periodic job once. The jobs are independent: one failing (a database hiccup
-    /// in the purge, an unreachable resolver) never keeps the others from running.
+    /// Run every periodic job once, the blob collector with a listing of the whole store (what
+    /// `strongroom admin run-jobs` does). The jobs are independent: one failing (a database
+    /// hiccup in the purge, an unreachable resolver) never keeps the others from running.
     pub async fn run_jobs(&self) -> Result<JobReport, CoreError> {
+        self.run_jobs_with(true).await
+    }
+
+    /// [`Services::run_jobs`]; `scan_blobs`: whether the collector lists the whole blob store
+    /// (expired claims are collected either way).
+    async fn run_jobs_with(&self, scan_blobs: bool) -> Result<JobReport, CoreError> {
         let mut report = JobReport::default();
         report.take(
             "held role changes and invitations",
@@ -33,12 +41,18 @@ impl Services {
         );
         report.take("retention purge", self.purge_job().await);
         report.take("email-domain check", self.domain_check_job().await);
+        report.take("blob collector", self.blob_collector_job(scan_blobs).await);
         Ok(report)
     }
 
     /// Run the jobs every `interval_secs`, forever (from `serve`). Failures are logged and retried.
     pub async fn run_jobs_forever(self, interval_secs: u64) {
         let mut logged_head = None;
+        // The whole blob store is listed at start, then every `blobs.scan_interval_hours`.
+        let scan_every = std::time::Duration::from_secs(
+            self.settings.blobs.scan_interval_hours.saturating_mul(3600),
+        );
+        let mut last_scan: Option<std::time::Instant> = None;
         loop {
             // The event log's head goes to the server's own log whenever it moves: an anchor
             // outside the database for `strongroom admin log verify --expect-head`.
@@ -50,7 +64,14 @@ impl Services {
                 }
                 logged_head = head;
             }
-            match self.run_jobs().await {
+            let scan = match last_scan {
+                None => true,
+                Some(t) => !scan_every.is_zero() && t.elapsed() >= scan_every,
+            };
+            if scan {
+                last_scan = Some(std::time::Instant::now());
+            }
+            match self.run_jobs_with(scan).await {
                 Ok(r) => {
                     for l in &r.lines {
                         tracing::info!(job = %l, "periodic job");

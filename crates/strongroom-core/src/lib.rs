@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod blob_collector;
 pub mod breached;
 pub mod clock;
 pub mod deletion;
@@ -59,7 +60,7 @@ pub use error::CoreError;
 pub use login::{LoginStep, TwoFactorMethods};
 pub use second_factor::{Enrolled, TotpEnrolment};
 pub use sessions::{SessionGrant, SessionInfo};
-pub use settings::{SafetySettings, Settings, SmtpSettings, SmtpTls};
+pub use settings::{BlobSettings, SafetySettings, Settings, SmtpSettings, SmtpTls};
 use strongroom_store::{Blobs, Db};
 
 /// Who is asking, as far as the event log cares.

@@ -1,5 +1,7 @@
-//! The upload use case (`POST /legacy/`): check the form, the file and the archive, store the
-//! blob, then record everything in one transaction. Nothing becomes visible unless all of it worked.
+//! The upload use case (`POST /legacy/`): check the form, the file and the archive, claim the
+//! blob key, store the blob, then record everything in one transaction that also settles the
+//! claim. Nothing becomes visible unless all of it worked, and a blob whose upload did not end in
+//! a row is deleted (`blob_collector`).
 
 use std::path::PathBuf;
 
@@ -8,7 +10,7 @@ use strongroom_dist::{Digests, Limits};
 use strongroom_protocol::filename::DistFilename;
 use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::name::ProjectName;
-use strongroom_store::{BlobKey, NewFile, PublishOutcome, Refusal};
+use strongroom_store::{BlobKey, NewFile, PublishOutcome, Refusal, StoreError};
 
 use crate::tokens::Principal;
 pub use crate::upload_checks::UploadForm;
@@ -293,12 +295,31 @@ impl Services {
             }
             PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {}
         }
-        // Then the blob (and the wheel's .metadata): a row without a blob must be impossible.
-        if let Some((bytes, _)) = wheel_metadata {
-            self.blobs.put_bytes(&key.metadata(), bytes).await?;
+        // Then the blob (and the wheel's .metadata), under a claim committed first: a row without
+        // a blob must be impossible, and a blob without a row must not stay (blob_collector).
+        let claim = self.claim_blob_key(&key).await?;
+        let stored: Result<(), CoreError> = async {
+            if let Some((bytes, _)) = wheel_metadata {
+                self.blobs.put_bytes(&key.metadata(), bytes).await?;
+            }
+            self.blobs.put_file(&key, &file.path).await?;
+            Ok(())
         }
-        self.blobs.put_file(&key, &file.path).await?;
-        match self.db.publish_file_with(&new, &policy).await? {
+        .await;
+        if let Err(e) = stored {
+            self.release_claim(&claim, true).await;
+            return Err(e);
+        }
+        let outcome = match self.db.publish_claimed(&new, &policy, &claim).await {
+            Ok(o) => o,
+            Err(e) => {
+                // ClaimExpired: a collector took the claim; the blob is ours alone to collect.
+                let still_held = !matches!(e, StoreError::ClaimExpired(_));
+                self.release_claim(&claim, still_held).await;
+                return Err(e.into());
+            }
+        };
+        match outcome {
             PublishOutcome::Published {
                 serial,
                 project_created,
@@ -319,8 +340,16 @@ impl Services {
                     &new.version,
                 ),
             }),
-            PublishOutcome::Duplicate => Ok(Published::AlreadyThere),
-            PublishOutcome::Refused(r) => Err(self.publish_refusal(r, &checked, who, meta).await),
+            PublishOutcome::Duplicate => {
+                // The identical file's row protects the blob; only the claim goes.
+                self.release_claim(&claim, true).await;
+                Ok(Published::AlreadyThere)
+            }
+            PublishOutcome::Refused(r) => {
+                // A race lost after the check: the blob just written goes again.
+                self.release_claim(&claim, true).await;
+                Err(self.publish_refusal(r, &checked, who, meta).await)
+            }
         }
     }
 

@@ -75,6 +75,29 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Who may create an account from the registration page (`accounts.registration`).
     pub registration: crate::registration::Registration,
+    /// Blob claims and the collector of unreferenced blobs (issue 8, finding 6).
+    pub blobs: BlobSettings,
+}
+
+/// Blob claims and the collector (`core::blob_collector`).
+#[derive(Debug, Clone)]
+pub struct BlobSettings {
+    /// An upload's claim on its blob key protects the blob this long (far longer than any
+    /// upload takes from its claim to its publish); a blob the database has never heard of is
+    /// left alone until it is this old.
+    pub claim_grace_minutes: u64,
+    /// How often `serve` lists the whole blob store for blobs no file references (0 = only at
+    /// start and by `strongroom admin run-jobs`). Expired claims are collected on every jobs run.
+    pub scan_interval_hours: u64,
+}
+
+impl Default for BlobSettings {
+    fn default() -> Self {
+        BlobSettings {
+            claim_grace_minutes: 60,
+            scan_interval_hours: 24,
+        }
+    }
 }
 
 /// Ownership, recovery-hold, retention and email-domain policy (issue 4).
@@ -163,6 +186,7 @@ impl Default for Settings {
             safety: SafetySettings::default(),
             trusted_proxies: Vec::new(),
             registration: crate::registration::Registration::Closed,
+            blobs: BlobSettings::default(),
         }
     }
 }

@@ -83,6 +83,11 @@ impl Harness {
         Harness { s, clock, _dir }
     }
 
+    /// The temp folder holding the database, the folder blob store (`files/`) and the outbox.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// The account as the database has it now.
     pub async fn fresh(&self, u: &User) -> User {
         self.s

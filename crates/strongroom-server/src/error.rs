@@ -30,6 +30,14 @@ impl ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
+        if e.is_out_of_space() {
+            // Not a bug to hide: the client may retry, and twine shows the reason phrase.
+            tracing::error!(error = %e, "out of storage space; answered 507");
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                strongroom_core::error::OUT_OF_SPACE,
+            );
+        }
         let status = match &e {
             CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
             CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -118,5 +126,25 @@ mod tests {
         assert_eq!(p, "bad??Set-Cookie: x=1 ??");
         assert!(hyper::ext::ReasonPhrase::try_from(p.into_bytes()).is_ok());
         assert_eq!(reason_phrase(""), "Error");
+    }
+
+    #[test]
+    fn a_full_disk_is_507_with_a_message_in_the_reason_phrase_and_the_body() {
+        let full =
+            strongroom_store::StoreError::OutOfSpace("database: database or disk is full".into());
+        let resp = ApiError::from(CoreError::from(full)).into_response();
+        assert_eq!(resp.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let phrase = resp
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .expect("reason phrase");
+        assert_eq!(
+            phrase.as_bytes(),
+            strongroom_core::error::OUT_OF_SPACE.as_bytes()
+        );
+        // Other storage failures stay a logged 500 that reveals nothing.
+        let other = strongroom_store::StoreError::Blob("s3: connection refused".into());
+        let resp = ApiError::from(CoreError::from(other)).into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -1,6 +1,7 @@
 //! `POST /legacy/`: twine's multipart upload. The token is checked before the body is read; the
 //! file part is streamed to a temporary file while md5, sha256 and blake2b-256 are computed in one
-//! pass on a blocking thread, and the size limit is enforced as bytes arrive.
+//! pass on a blocking thread, and the size limit is enforced as bytes arrive. A full temp folder
+//! answers 507 (`CoreError::is_out_of_space`), like a full database or blob store.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use strongroom_core::publish::{Published, ReceivedFile, UploadForm, file_too_large};
 use strongroom_core::tokens::{Principal, parse_authorization};
 use strongroom_dist::{Digests, ParallelHasher};
-use tempfile::NamedTempFile;
+use strongroom_store::tempfiles::LockedTempFile;
 
 use crate::error::ApiError;
 use crate::state::{AppState, request_meta};
@@ -48,13 +49,15 @@ fn check_action(action: &str) -> Result<(), ApiError> {
 /// A file part being written to disk by a blocking thread.
 struct Spool {
     tx: tokio::sync::mpsc::Sender<Bytes>,
-    done: tokio::task::JoinHandle<std::io::Result<(NamedTempFile, Digests, u64)>>,
+    done: tokio::task::JoinHandle<std::io::Result<(LockedTempFile, Digests, u64)>>,
 }
 
 impl Spool {
     fn start(dir: &std::path::Path) -> std::io::Result<Spool> {
         use std::io::Write;
-        let tmp = NamedTempFile::new_in(dir)?;
+        // Locked while this upload holds it: the sweep at the next start (after a crash) or the
+        // periodic one removes it only once no live process does.
+        let tmp = LockedTempFile::create_in(dir, "upload-")?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let done = tokio::task::spawn_blocking(move || {
             // MD5 and BLAKE2b here, SHA-256 on a second thread, while tokio receives.
@@ -149,7 +152,7 @@ pub(crate) async fn upload(
 
     let mut form = UploadForm::default();
     let mut budget = MAX_TEXT_BYTES;
-    let mut received: Option<(NamedTempFile, ReceivedFile)> = None;
+    let mut received: Option<(LockedTempFile, ReceivedFile)> = None;
     let mut n = 0usize;
     let outcome: Result<(), ApiError> = async {
         while let Some(mut field) = multipart

@@ -3,8 +3,9 @@
 //! A local folder is written directly (temp file, fsync, rename: the upload's temp file is renamed
 //! into place without a copy); S3-compatible storage goes through object_store (one PUT, or a
 //! multipart upload for large files). A blob without a row is invisible (downloads are served only
-//! for files the database knows) and harmless; a row without a blob cannot happen because the row
-//! is written only after the blob is durable.
+//! for files the database knows) and is deleted (claims and the collector: `blob_claims`,
+//! `core::blob_collector`); a row without a blob cannot happen because the row is written only
+//! after the blob is durable, under a claim no collector has taken.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::StoreError;
+use crate::tempfiles::LockedTempFile;
 
 /// Where a blob lives, relative to the store root: `aa/bb/rest/filename` (PyPI's layout).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -92,6 +94,15 @@ pub struct BlobMeta {
     pub size: u64,
 }
 
+/// One object found by [`Blobs::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBlob {
+    /// The object's key (`aa/bb/rest/filename`, `….metadata`, or anything else found there).
+    pub key: String,
+    /// When it was last written, microseconds since the epoch.
+    pub modified_micros: i64,
+}
+
 /// A blob's bytes as a stream.
 pub type BlobBody = BoxStream<'static, Result<Bytes, StoreError>>;
 
@@ -160,6 +171,11 @@ impl Blobs {
 
     /// Move a finished temp file into place at `key`. The file is fsynced first.
     /// Re-putting an existing key with the same content is harmless (content-addressed).
+    ///
+    /// On a folder the file is staged in `.tmp` as a hard link (no copy; the caller's
+    /// [`crate::tempfiles::LockedTempFile`] lock covers the link too) or, across file systems,
+    /// as a locked copy, then renamed into place. Whatever fails, nothing partial is left: a
+    /// staged file is removed, an S3 multipart upload is aborted.
     pub async fn put_file(&self, key: &BlobKey, file: &Path) -> Result<(), StoreError> {
         match &*self.backend {
             Backend::Local { root } => {
@@ -167,22 +183,10 @@ impl Blobs {
                 if let Some(parent) = dest.parent() {
                     crate::private_fs::create_dir_all_async(parent).await?;
                 }
-                let f = tokio::fs::File::open(file).await?;
-                f.sync_all().await?;
-                drop(f);
-                // Keep the caller's temp file path valid for its own cleanup: hard-link, else copy.
-                let staged = root.join(".tmp").join(format!("put-{}", unique_suffix()));
-                if tokio::fs::hard_link(file, &staged).await.is_err() {
-                    tokio::fs::copy(file, &staged).await?;
-                    tokio::fs::File::open(&staged).await?.sync_all().await?;
-                }
-                // a link or a copy has the source's mode: blobs are owner-only whatever it was
-                tokio::fs::set_permissions(
-                    &staged,
-                    std::os::unix::fs::PermissionsExt::from_mode(crate::private_fs::FILE_MODE),
-                )
-                .await?;
-                tokio::fs::rename(&staged, &dest).await?;
+                let (src, tmp, to) = (file.to_path_buf(), root.join(".tmp"), dest.clone());
+                tokio::task::spawn_blocking(move || stage_file(&src, &tmp, &to))
+                    .await
+                    .map_err(|e| StoreError::Blob(format!("staging task: {e}")))??;
                 sync_dir(dest.parent()).await;
                 Ok(())
             }
@@ -201,14 +205,25 @@ impl Blobs {
                     let upload = store.put_multipart(&path).await.map_err(blob_err)?;
                     let mut w = WriteMultipart::new_with_chunk_size(upload, CHUNK);
                     let mut buf = vec![0u8; 1024 * 1024];
-                    loop {
-                        let n = f.read(&mut buf).await?;
-                        if n == 0 {
-                            break;
+                    let sent: Result<(), StoreError> = async {
+                        loop {
+                            let n = f.read(&mut buf).await?;
+                            if n == 0 {
+                                return Ok(());
+                            }
+                            w.wait_for_capacity(4).await.map_err(blob_err)?;
+                            w.write(&buf[..n]);
                         }
-                        w.wait_for_capacity(4).await.map_err(blob_err)?;
-                        w.write(&buf[..n]);
                     }
+                    .await;
+                    if let Err(e) = sent {
+                        // Parts already sent would stay (and be billed) without this.
+                        if let Err(abort) = w.abort().await {
+                            tracing::warn!(key = %key, error = %abort, "aborting a failed multipart upload failed");
+                        }
+                        return Err(e);
+                    }
+                    // finish() aborts by itself when it fails.
                     w.finish().await.map_err(blob_err)?;
                 }
                 Ok(())
@@ -224,10 +239,17 @@ impl Blobs {
                 if let Some(parent) = dest.parent() {
                     crate::private_fs::create_dir_all_async(parent).await?;
                 }
-                let staged = root.join(".tmp").join(format!("put-{}", unique_suffix()));
-                crate::private_fs::write_async(&staged, &data).await?;
-                tokio::fs::File::open(&staged).await?.sync_all().await?;
-                tokio::fs::rename(&staged, &dest).await?;
+                let (tmp, to) = (root.join(".tmp"), dest.clone());
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    use std::io::Write;
+                    let mut t = LockedTempFile::create_in(&tmp, "put-")?;
+                    t.write_all(&data)?;
+                    t.as_file().sync_all()?;
+                    t.persist(&to)?;
+                    Ok(())
+                })
+                .await
+                .map_err(|e| StoreError::Blob(format!("staging task: {e}")))??;
                 sync_dir(dest.parent()).await;
                 Ok(())
             }
@@ -238,6 +260,26 @@ impl Blobs {
                     .map_err(blob_err)?;
                 Ok(())
             }
+        }
+    }
+
+    /// Every object in the store (the folder without its `.tmp`, or the bucket), with its
+    /// last-modified time, in no particular order. Keys are relative, `/`-separated.
+    pub fn list(&self) -> BoxStream<'static, Result<ListedBlob, StoreError>> {
+        match &*self.backend {
+            Backend::Local { root } => list_folder(root.clone()),
+            // object_store percent-encodes a few characters of each key part on the way in
+            // (`ObjPath::from`); decoding gives back the key the database names.
+            Backend::S3 { store } => store
+                .list(None)
+                .map(|r| {
+                    r.map(|m| ListedBlob {
+                        key: percent_decode(m.location.as_ref()),
+                        modified_micros: m.last_modified.timestamp_micros(),
+                    })
+                    .map_err(blob_err)
+                })
+                .boxed(),
         }
     }
 
@@ -322,6 +364,27 @@ impl Blobs {
     }
 }
 
+/// Undo `%XX` escapes (invalid or non-UTF-8 sequences are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
 fn blob_err(e: object_store::Error) -> StoreError {
     StoreError::Blob(e.to_string())
 }
@@ -336,6 +399,94 @@ fn unique_suffix() -> String {
         crate::model::now_micros(),
         n
     )
+}
+
+/// Stage `src` in `tmp` and rename it to `dest`: a hard link when both are on one file system,
+/// else a locked copy. A staged name never outlives a failure.
+fn stage_file(src: &Path, tmp: &Path, dest: &Path) -> std::io::Result<()> {
+    std::fs::File::open(src)?.sync_all()?;
+    let staged = tmp.join(format!("put-{}", unique_suffix()));
+    if std::fs::hard_link(src, &staged).is_ok() {
+        // a link has the source's mode: blobs are owner-only whatever it was
+        std::fs::set_permissions(
+            &staged,
+            std::os::unix::fs::PermissionsExt::from_mode(crate::private_fs::FILE_MODE),
+        )?;
+        match std::fs::rename(&staged, dest) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                // A sweep may have taken an unlocked link; copying below still works.
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let mut t = LockedTempFile::create_in(tmp, "put-")?;
+    std::io::copy(&mut std::fs::File::open(src)?, &mut t)?;
+    t.as_file().sync_all()?;
+    t.persist(dest)?;
+    Ok(())
+}
+
+/// Walk the folder store depth-first, skipping `.tmp`, one directory read at a time.
+fn list_folder(root: PathBuf) -> BoxStream<'static, Result<ListedBlob, StoreError>> {
+    struct Walk {
+        root: PathBuf,
+        dirs: Vec<PathBuf>,
+        found: std::collections::VecDeque<ListedBlob>,
+    }
+    let start = Walk {
+        dirs: vec![root.clone()],
+        root,
+        found: std::collections::VecDeque::new(),
+    };
+    futures_util::stream::try_unfold(start, |mut w| async move {
+        loop {
+            if let Some(b) = w.found.pop_front() {
+                return Ok(Some((b, w)));
+            }
+            let Some(dir) = w.dirs.pop() else {
+                return Ok(None);
+            };
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::from(e)),
+            };
+            while let Some(e) = entries.next_entry().await? {
+                let path = e.path();
+                let ft = e.file_type().await?;
+                if ft.is_dir() {
+                    if dir != w.root || e.file_name() != ".tmp" {
+                        w.dirs.push(path);
+                    }
+                } else if ft.is_file() {
+                    let Ok(rel) = path.strip_prefix(&w.root) else {
+                        continue;
+                    };
+                    let key = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    let modified_micros = e
+                        .metadata()
+                        .await?
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+                    w.found.push_back(ListedBlob {
+                        key,
+                        modified_micros,
+                    });
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 async fn sync_dir(dir: Option<&Path>) {
@@ -356,7 +507,7 @@ fn tokio_util_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R
                 buf.truncate(n);
                 Some((Ok(Bytes::from(buf)), r))
             }
-            Err(e) => Some((Err(StoreError::Io(e)), r)),
+            Err(e) => Some((Err(StoreError::from(e)), r)),
         }
     })
     .boxed()

@@ -1,11 +1,23 @@
 //! The database handle: pools for SQLite or PostgreSQL behind sqlx's `Any` driver.
+//!
+//! A pooled connection is only ever handed out outside any transaction. sqlx counts the
+//! transactions it opened on each connection; when the database ends one behind its back (SQLite
+//! rolls the whole transaction back on `SQLITE_FULL`, `SQLITE_IOERR` or `SQLITE_NOMEM`, so the
+//! ROLLBACK of the dropped `Transaction` then fails) the count stays above zero, and every later
+//! `BEGIN IMMEDIATE` on that connection failed with "attempted to call begin_with at non-zero
+//! transaction depth" until a restart. The pools therefore check every connection when it comes
+//! back ([`release_check`]) and again before it goes out ([`acquire_check`]): one still in a
+//! transaction after its pending ROLLBACK ran is closed, and the pool opens a fresh one. A broken
+//! connection (a PostgreSQL backend terminated, the server restarted) fails its ping and is
+//! replaced the same way. Whatever failed (BEGIN, a statement, COMMIT, ROLLBACK, or a future
+//! dropped mid-transaction), the next request gets a clean connection.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::StoreError;
 use crate::private_fs::{self, Tightened};
@@ -71,12 +83,16 @@ impl Db {
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(60))
                     .after_connect(sqlite_setup)
+                    .after_release(release_check)
+                    .before_acquire(acquire_check)
                     .connect_with(opts.clone())
                     .await?;
                 let read = AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(sqlite_setup)
+                    .after_release(release_check)
+                    .before_acquire(acquire_check)
                     .connect_with(opts)
                     .await?;
                 // Check: the journals SQLite just made have the database file's mode.
@@ -92,9 +108,14 @@ impl Db {
             }
             Dialect::Postgres => {
                 let opts = AnyConnectOptions::from_str(url)?;
+                // `test_before_acquire` (sqlx's default, kept) pings an idle connection before
+                // handing it out, so connections to a restarted server are replaced.
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .test_before_acquire(true)
+                    .after_release(release_check)
+                    .before_acquire(acquire_check)
                     .connect_with(opts)
                     .await?;
                 Ok(Db {
@@ -171,6 +192,43 @@ fn log_tightened(t: &Tightened) {
     }
 }
 
+/// Whether a connection coming back to its pool may be reused: only outside any transaction.
+///
+/// A dropped `Transaction` queues its ROLLBACK; on SQLite the connection's worker thread runs it
+/// (and updates sqlx's transaction count) asynchronously, so when the count is not zero a ping
+/// goes through the worker first and the count is read again after it. On PostgreSQL the count is updated when the ROLLBACK is
+/// queued, and the pool's own ping after this hook sends it. A failed ping makes the pool drop
+/// the connection without reusing it.
+fn release_check(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        if conn.is_in_transaction() && conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            // A ROLLBACK may be queued behind the count: let the worker run it, then look again.
+            // (A BEGIN whose caller went away is rolled back by the worker itself.)
+            conn.ping().await?;
+        }
+        let clean = !conn.is_in_transaction();
+        if !clean {
+            tracing::warn!(
+                "a database connection came back inside a transaction the database had already \
+                 ended (after a failed COMMIT or ROLLBACK); closing it instead of reusing it"
+            );
+        }
+        Ok(clean)
+    })
+}
+
+/// Whether an idle connection may be handed out: the same rule as [`release_check`], checked
+/// again so that no path can give a request a connection inside a transaction.
+fn acquire_check(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move { Ok(!conn.is_in_transaction()) })
+}
+
 fn sqlite_setup<'c>(
     conn: &'c mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
@@ -189,6 +247,67 @@ fn sqlite_setup<'c>(
 mod tests {
     use super::*;
     use crate::NewEvent;
+
+    /// `SQLITE_FULL` (here from `PRAGMA max_page_count`, exactly what a full disk gives) rolls
+    /// the whole transaction back inside SQLite. The error is typed as out of space, and once
+    /// space is back the very next write works, without a restart.
+    #[tokio::test]
+    async fn sqlite_full_is_typed_and_the_next_write_works_once_space_is_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        db.write
+            .execute("CREATE TABLE filler (b BLOB NOT NULL)")
+            .await
+            .expect("table");
+        // The write pool's one connection may grow the file by a few pages only (the limit is
+        // per connection: set again on whichever connection the pool has now).
+        let fill_disk = |db: Db| async move {
+            let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                .fetch_one(&db.write)
+                .await
+                .expect("page count");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PRAGMA max_page_count = {}",
+                pages + 4
+            )))
+            .execute(&db.write)
+            .await
+            .expect("limit");
+        };
+        let big = |db: Db| async move {
+            let mut tx = db.begin_write().await?;
+            sqlx::query("INSERT INTO filler (b) VALUES (randomblob(200000))")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        };
+        for attempt in 0..3 {
+            fill_disk(db.clone()).await;
+            let err = big(db.clone()).await.expect_err("the database is full");
+            assert!(
+                err.is_out_of_space(),
+                "attempt {attempt}: typed as out of space: {err:?}"
+            );
+            // Reads keep working while the disk is full.
+            db.ping().await.expect("reads work");
+        }
+        // Space comes back: whichever connection the pool hands out next, no limit applies.
+        sqlx::query("PRAGMA max_page_count = 1073741823")
+            .execute(&db.write)
+            .await
+            .expect("lift the limit");
+        big(db.clone()).await.expect("the next write works");
+        let e = NewEvent {
+            at: 1,
+            action: "test:after-full".into(),
+            subject_kind: "site".into(),
+            ..NewEvent::default()
+        };
+        db.append_event(&e).await.expect("store writes work too");
+    }
 
     /// Two processes on one SQLite file (a server and the admin CLI) must both get their writes
     /// in: the event log reads its tail then appends, which under a deferred `BEGIN` fails with

@@ -1,4 +1,5 @@
-//! The store's error type: conflicts and absences are typed so the core can map them to PyPI's answers.
+//! The store's error type: conflicts and absences are typed so the core can map them to PyPI's
+//! answers, and a full disk is typed so the server can answer 507 instead of 500.
 
 /// What went wrong in a storage operation.
 #[derive(Debug, thiserror::Error)]
@@ -9,15 +10,25 @@ pub enum StoreError {
     /// The row the operation needs does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The volume holding the database, the blob store or the temp folder is full (SQLite
+    /// `SQLITE_FULL`, PostgreSQL `53100 disk_full`, `ENOSPC`/`EDQUOT`). Nothing was written; the
+    /// same request succeeds once space is freed. The text says where, for the log.
+    #[error("out of space: {0}")]
+    OutOfSpace(String),
+    /// An upload's claim on its blob key was gone when its publish transaction ran: a collector
+    /// took it as expired (the upload stalled longer than the claim grace period), so the blob
+    /// may be deleted and nothing was recorded. Uploading again works.
+    #[error("the claim on blob {0} expired before the upload was recorded")]
+    ClaimExpired(String),
     /// The database refused or failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// The blob store refused or failed.
     #[error("blob store error: {0}")]
     Blob(String),
     /// Local file I/O failed.
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// A sealed secret could not be sealed or opened (no key, another key, altered).
     #[error(transparent)]
     Sealing(#[from] crate::sealing::SealError),
@@ -31,6 +42,59 @@ impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict(_))
     }
+
+    /// Whether a full disk caused this error.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, StoreError::OutOfSpace(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if sql_out_of_space(&e) {
+            return StoreError::OutOfSpace(format!("database: {e}"));
+        }
+        StoreError::Database(e)
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        if io_out_of_space(&e) {
+            return StoreError::OutOfSpace(format!("file system: {e}"));
+        }
+        StoreError::Io(e)
+    }
+}
+
+/// Whether a file-system error means "no space left" (`ENOSPC`, or a quota: `EDQUOT`).
+pub fn io_out_of_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+}
+
+/// Whether a database error means "no space left": SQLite's `SQLITE_FULL` (13, which SQLite
+/// also answers for `ENOSPC` on its files), PostgreSQL's `53100 disk_full`, or an I/O error
+/// that is itself out of space.
+fn sql_out_of_space(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                return pg.code() == "53100";
+            }
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The code is SQLite's extended result code; the primary code is its low byte.
+                const SQLITE_FULL: i32 = 13;
+                return db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| c & 0xff == SQLITE_FULL);
+            }
+            false
+        }
+        sqlx::Error::Io(io) => io_out_of_space(io),
+        _ => false,
+    }
 }
 
 /// Turn a unique violation into [`StoreError::Conflict`], keep everything else.
@@ -40,5 +104,5 @@ pub(crate) fn conflict_or(e: sqlx::Error, what: &str) -> StoreError {
     {
         return StoreError::Conflict(what.to_owned());
     }
-    StoreError::Database(e)
+    StoreError::from(e)
 }

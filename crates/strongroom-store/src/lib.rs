@@ -7,6 +7,7 @@
 
 mod account_tx;
 pub mod admin;
+mod blob_claims;
 mod blobs;
 mod db;
 mod deletion;
@@ -33,12 +34,14 @@ mod second_factor;
 mod server_secrets;
 mod sessions;
 pub mod site_flags;
+pub mod tempfiles;
 pub mod timeline;
 mod users;
 pub mod visibility;
 
 pub use account_tx::{AccountTx, NewMail};
-pub use blobs::{BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, S3Settings};
+pub use blob_claims::{BlobClaim, ClaimOutcome, DeletionLease};
+pub use blobs::{BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, S3Settings};
 pub use db::{Db, Dialect};
 pub use deletion::{DuePurge, Purged};
 pub use domains::{DomainCheckAddress, EmailDomainState};

@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
     },
     Migration {
+        version: 8,
+        name: "blob_claims",
+        sqlite: include_str!("../migrations/sqlite/0008_blob_claims.sql"),
+        postgres: include_str!("../migrations/postgres/0008_blob_claims.sql"),
+    },
+    Migration {
         version: 10,
         name: "registration_invites",
         sqlite: include_str!("../migrations/sqlite/0010_registration_invites.sql"),

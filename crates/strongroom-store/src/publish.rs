@@ -6,6 +6,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
+use crate::blob_claims::BlobClaim;
 use crate::events::{NewEvent, append, lock_tail};
 use crate::{Db, NewMail, StoreError};
 
@@ -141,6 +142,33 @@ impl Db {
         let mut tx = self.begin_write().await?;
         let outcome = publish_in(&mut tx, self, f, policy).await?;
         tx.rollback().await?;
+        Ok(outcome)
+    }
+
+    /// [`Db::publish_file_with`] for an upload whose blob was written under `claim`: the same
+    /// transaction settles the claim (the file row protects the blob from then on). A refused
+    /// or duplicate outcome leaves the claim in place for the caller to release. If a collector
+    /// has meanwhile taken the claim as expired (the upload stalled for longer than the grace
+    /// period), nothing is recorded and [`StoreError::ClaimExpired`] is returned: the blob may
+    /// already be gone, so the row must not point at it.
+    pub async fn publish_claimed(
+        &self,
+        f: &NewFile,
+        policy: &UploadPolicy,
+        claim: &BlobClaim,
+    ) -> Result<PublishOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !crate::blob_claims::settle(&mut tx, self.dialect, claim).await? {
+            tx.rollback().await?;
+            return Err(StoreError::ClaimExpired(claim.blob_key.clone()));
+        }
+        let outcome = publish_in(&mut tx, self, f, policy).await?;
+        match outcome {
+            PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {
+                tx.commit().await?
+            }
+            _ => tx.rollback().await?,
+        }
         Ok(outcome)
     }
 

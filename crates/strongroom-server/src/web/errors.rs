@@ -57,6 +57,13 @@ impl WebError {
 
 impl From<CoreError> for WebError {
     fn from(e: CoreError) -> Self {
+        if e.is_out_of_space() {
+            tracing::error!(error = %e, "out of storage space; answered 507");
+            return WebError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                strongroom_core::error::OUT_OF_SPACE,
+            );
+        }
         let status = match &e {
             CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
             CoreError::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -18,7 +18,7 @@ fn ev(action: &str) -> NewEvent {
     }
 }
 
-async fn user(db: &Db, name: &str) -> i64 {
+pub(super) async fn user(db: &Db, name: &str) -> i64 {
     db.create_user(
         &NewUser {
             username: name.into(),
@@ -35,7 +35,7 @@ async fn user(db: &Db, name: &str) -> i64 {
     .id
 }
 
-fn file(project: &str, user_id: i64, filename: &str, content: &str) -> NewFile {
+pub(super) fn file(project: &str, user_id: i64, filename: &str, content: &str) -> NewFile {
     let h = |s: &str, salt: &str| {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(format!("{salt}{s}")))

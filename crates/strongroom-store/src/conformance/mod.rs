@@ -5,6 +5,8 @@
 mod accounts;
 mod admin;
 mod blobs;
+mod claims;
+mod faults;
 mod meta;
 mod registration;
 mod roles;

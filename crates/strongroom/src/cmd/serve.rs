@@ -13,11 +13,20 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .try_init();
     let services = super::open(&config).await?;
     let key_id = services.db.secrets_key_id().unwrap_or("?").to_owned();
-    let temp = config.data.join("tmp");
+    let data_temp = config.data.join("tmp");
     let temp = match &config.storage {
-        crate::config::Storage::Local(_) => services.blobs.temp_dir(&temp),
-        crate::config::Storage::S3(_) => temp,
+        crate::config::Storage::Local(_) => services.blobs.temp_dir(&data_temp),
+        crate::config::Storage::S3(_) => data_temp.clone(),
     };
+    // Temp files of uploads cut short by a crash or a kill: every file no live process holds
+    // goes now, before the first request (both folders: the storage may have changed).
+    let mut temp_dirs = vec![temp.clone()];
+    if temp != data_temp {
+        temp_dirs.push(data_temp);
+    }
+    for dir in &temp_dirs {
+        sweep_temp_dir(dir);
+    }
     // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
     tokio::spawn(services.clone().deliver_outbox_forever());
     // Held role changes, invitation expiry, retention purges, email-domain checks.
@@ -30,8 +39,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("preparing the server state (temp folder, web signing key)")?
         .trust_forwarded_proto(behind_proxy);
-    // Uploads interrupted by a crash leave temp files behind: sweep them now and periodically.
-    tokio::spawn(sweep_temp_files(temp));
+    // And again periodically (another process sharing the folder may have been killed).
+    tokio::spawn(sweep_temp_files(temp_dirs));
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -69,28 +78,29 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Remove temp files older than an hour (no upload takes that long to stream), every ten minutes.
-async fn sweep_temp_files(dir: std::path::PathBuf) {
-    let max_age = std::time::Duration::from_secs(3600);
-    loop {
-        if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
-            while let Ok(Some(e)) = entries.next_entry().await {
-                let old = e
-                    .metadata()
-                    .await
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > max_age);
-                if old {
-                    if let Err(err) = tokio::fs::remove_file(e.path()).await {
-                        tracing::warn!(path = %e.path().display(), error = %err, "cannot remove stale temp file");
-                    } else {
-                        tracing::info!(path = %e.path().display(), "removed stale temp file");
-                    }
-                }
-            }
+/// Remove the temp files in `dir` that no live process holds (see `store::tempfiles`).
+fn sweep_temp_dir(dir: &std::path::Path) {
+    match strongroom_store::tempfiles::sweep(dir) {
+        Ok(r) if r.removed > 0 => tracing::info!(
+            folder = %dir.display(),
+            removed = r.removed,
+            bytes = r.bytes,
+            "removed temp files no live process holds (uploads cut short by a crash)"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(folder = %dir.display(), error = %e, "cannot sweep the temp folder")
         }
+    }
+}
+
+/// Sweep the temp folders every ten minutes.
+async fn sweep_temp_files(dirs: Vec<std::path::PathBuf>) {
+    loop {
         tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        for dir in &dirs {
+            let dir = dir.clone();
+            let _ = tokio::task::spawn_blocking(move || sweep_temp_dir(&dir)).await;
+        }
     }
 }

@@ -253,6 +253,16 @@ pub(super) const KEYS: &[Key] = &[
         help: "seconds between runs of the periodic jobs (held role changes, expiry, purges, domain checks)",
     },
     Key {
+        name: "blobs.claim_grace_minutes",
+        secret: false,
+        help: "an upload's claim protects its blob this long; a blob no row names is kept until this old (then the collector deletes it)",
+    },
+    Key {
+        name: "blobs.scan_interval_hours",
+        secret: false,
+        help: "hours between listings of the whole blob store for blobs no file references (0 = only at start and by `admin run-jobs`)",
+    },
+    Key {
         name: "testing.clock_offset_file",
         secret: false,
         help: "TEST SUITES ONLY: file holding seconds added to the clock",

@@ -70,6 +70,8 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Where the key that seals secrets in the database comes from.
     pub secrets_key: KeySource,
+    /// Blob claims and the collector of unreferenced blobs.
+    pub blobs: strongroom_core::BlobSettings,
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
@@ -267,7 +269,7 @@ impl Config {
         let data = values
             .get("data")
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
-        let defaults: [(&'static str, String); 28] = [
+        let defaults: [(&'static str, String); 30] = [
             ("require_2fa", "true".into()),
             ("rate_limits", "true".into()),
             ("session_idle_minutes", (60 * 12).to_string()),
@@ -307,6 +309,8 @@ impl Config {
             ("retention.deleted_account_days", "90".into()),
             ("domains.check_interval_hours", "24".into()),
             ("jobs.interval_seconds", "60".into()),
+            ("blobs.claim_grace_minutes", "60".into()),
+            ("blobs.scan_interval_hours", "24".into()),
             ("domains.rdap_url", "https://rdap.org/".into()),
         ];
         for (k, v) in defaults {
@@ -385,6 +389,17 @@ impl Config {
                 "jobs.interval_seconds",
                 &get("jobs.interval_seconds").unwrap_or_default(),
             )?,
+            blobs: strongroom_core::BlobSettings {
+                claim_grace_minutes: parse_u64(
+                    "blobs.claim_grace_minutes",
+                    &get("blobs.claim_grace_minutes").unwrap_or_default(),
+                )?
+                .max(1),
+                scan_interval_hours: parse_u64(
+                    "blobs.scan_interval_hours",
+                    &get("blobs.scan_interval_hours").unwrap_or_default(),
+                )?,
+            },
             data: PathBuf::from(&data),
             bind: get("bind").unwrap_or_default(),
             database,
@@ -469,6 +484,7 @@ impl Config {
             safety: self.safety.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             registration: self.accounts.registration.clone(),
+            blobs: self.blobs.clone(),
         }
     }
 }
