@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_event_actions.sql"),
         postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
     },
+    Migration {
+        version: 9,
+        name: "incidents",
+        sqlite: include_str!("../migrations/sqlite/0009_incidents.sql"),
+        postgres: include_str!("../migrations/postgres/0009_incidents.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod blobs;
+mod incidents;
 mod meta;
 mod roles;
 mod safety;
