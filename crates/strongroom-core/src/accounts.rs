@@ -476,7 +476,9 @@ impl Services {
                 .any(|s| s.email_id == email.id && s.unverified_at.is_some());
         tx.remove_email(user.id, email_id).await?;
         let mut to = notice_recipients(&emails);
-        if !to.contains(&email.address) {
+        // A suspect address (left by an incident) hears nothing, not even of its removal.
+        let tell_removed = email.suspect_at.is_none();
+        if tell_removed && !to.contains(&email.address) {
             to.push(email.address.clone());
         }
         let mut mails = notice(
@@ -499,7 +501,11 @@ impl Services {
                     &mut tx,
                     user,
                     crate::hold::reason::EMAIL_CHANGE,
-                    std::slice::from_ref(&email.address),
+                    if tell_removed {
+                        std::slice::from_ref(&email.address)
+                    } else {
+                        &[]
+                    },
                     meta,
                 )
                 .await?;

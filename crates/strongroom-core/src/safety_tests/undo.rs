@@ -129,6 +129,11 @@ async fn a_freeze_revokes_every_token_and_session_for_good_and_an_unfreeze_reviv
     assert_eq!(freeze["tokens_revoked"], 2);
     assert_eq!(freeze["invitations_voided"], 1);
     assert_eq!(freeze["window_opened_by"], "account:login");
+    // Nor can an operator mint one that the unfreeze would bring to life.
+    let r =
+        h.s.create_token("alice", "during", None, None, &meta())
+            .await;
+    assert!(matches!(&r, Err(CoreError::Conflict(m)) if m.contains("frozen")), "{r:?}");
 
     h.clock.advance(HOUR_MICROS);
     let back = h.unfreeze("alice").await;

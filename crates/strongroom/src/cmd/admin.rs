@@ -215,11 +215,15 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::ResetTwoFactor { user, reason } => {
             let r = s.admin_reset_two_factor(&a, &user, &reason, &m).await?;
             println!(
-                "reset two-factor authentication of {user}: TOTP {}, {} security key(s), {} session(s) ended; a password reset link went to its verified addresses",
+                "reset two-factor authentication of {user}: TOTP {}, {} security key(s), {} session(s) ended, {} API token(s) created inside the incident window revoked; a password reset link went to its addresses verified before that window",
                 if r.totp { "removed" } else { "none" },
                 r.security_keys,
-                r.sessions_ended
+                r.sessions_ended,
+                r.tokens_revoked.len()
             );
+            for a in &r.addresses_suspect {
+                println!("suspect until the owner keeps it: address {a}");
+            }
         }
         AdminCommand::Quarantine { project, reason } => {
             s.admin_quarantine_project(&a, &project, &reason, &m)
