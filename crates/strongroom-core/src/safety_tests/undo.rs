@@ -133,7 +133,10 @@ async fn a_freeze_revokes_every_token_and_session_for_good_and_an_unfreeze_reviv
     let r =
         h.s.create_token("alice", "during", None, None, &meta())
             .await;
-    assert!(matches!(&r, Err(CoreError::Conflict(m)) if m.contains("frozen")), "{r:?}");
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(m)) if m.contains("frozen")),
+        "{r:?}"
+    );
 
     h.clock.advance(HOUR_MICROS);
     let back = h.unfreeze("alice").await;
