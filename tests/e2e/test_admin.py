@@ -1,5 +1,6 @@
 """Issue 4, admin and evidence, against a started server through the CLI, HTTP, pip and twine:
-freeze refuses tokens and logins with a generic message until unfrozen; quarantine takes a
+freeze ends every session and revokes every token for good, and unfreeze hands the account back
+only through a password reset mailed to its address (issue 8); quarantine takes a
 project out of every index and install (files kept, admins can fetch them) and release brings it
 back exactly; removed files, releases and projects vanish, keep their names burned and come back
 on restore; prohibited names (and confusable variants) are refused until allowed; read-only and
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import srkit
+from test_ownership import link_path, mail
 from webclient import Web, page_text
 
 PW = "correct horse battery staple 42"
@@ -43,7 +45,7 @@ def admin_web(server: srkit.Server, name: str = "root") -> Web:
     return web
 
 
-def test_freeze_refuses_tokens_and_logins_until_unfrozen(server):
+def test_freeze_ends_tokens_and_sessions_for_good_and_unfreeze_needs_a_reset(server):
     token = server.user_with_token("alice")
     srkit.ok_upload(server, token, srkit.make_wheel("fz-pkg", "1.0"))
     web = Web(server.url)
@@ -54,8 +56,7 @@ def test_freeze_refuses_tokens_and_logins_until_unfrozen(server):
     assert "froze alice" in out
     assert not web.logged_in(), "freezing ends the live session at once"
     resp = upload(server, token, srkit.make_wheel("fz-pkg", "1.1"))
-    assert resp.status_code == 403, (resp.status_code, resp.text)
-    assert GENERIC in resp.text and "frozen" not in resp.text.lower(), resp.text
+    assert resp.status_code == 403 and "frozen" not in resp.text.lower(), resp.text
     again = Web(server.url)
     again.login("alice", PW)
     assert not again.logged_in(), "a frozen account cannot log in"
@@ -65,15 +66,28 @@ def test_freeze_refuses_tokens_and_logins_until_unfrozen(server):
     proc = admin(server, "unfreeze", "alice", "--reason", " ", check=False)
     assert proc.returncode == 1 and "reason is required" in proc.stderr
 
-    admin(server, "unfreeze", "alice", "--reason", "owner verified by phone")
-    srkit.ok_upload(server, token, srkit.make_wheel("fz-pkg", "1.1"))
+    out = admin(server, "unfreeze", "alice", "--reason", "owner verified by phone").stdout
+    # Nothing the freeze ended comes back: the token stays revoked, the password alone is not
+    # enough.
+    resp = upload(server, token, srkit.make_wheel("fz-pkg", "1.1"))
+    assert resp.status_code == 403 and "revoked" in resp.text, resp.text
     web2 = Web(server.url)
-    web2.login("alice", PW)
-    assert web2.logged_in(), "the same password works again"
+    resp = web2.login("alice", PW)
+    assert not web2.logged_in() and "Reset your password" in page_text(resp), page_text(resp)[:400]
+    assert "password reset link sent to: alice@example.test" in out, out
+    body = mail(server, "alice@example.test", "Set a new password")
+    new_pw = "a new passphrase after the freeze"
+    resp = web2.submit(link_path(body, "/account/reset-password/"), "/account/reset-password/",
+                       {"password": new_pw, "password_confirm": new_pw})
+    assert resp.status_code == 200, page_text(resp)[:400]
+    web2.login("alice", new_pw)
+    assert web2.logged_in()
+    resp = upload(server, token, srkit.make_wheel("fz-pkg", "1.1"))
+    assert resp.status_code == 403, "still revoked after the reset"
 
     lines = admin(server, "timeline", "--user", "alice").stdout.splitlines()
     actions = [ln.split("  ")[2] for ln in lines]
-    assert actions.index("admin:user:freeze") < actions.index("admin:user:unfreeze")
+    assert actions.index("admin:user:freeze") < actions.index("token:revoke") < actions.index("admin:user:unfreeze")
     freeze_line = next(ln for ln in lines if "admin:user:freeze" in ln)
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  cli:\S+  admin:user:freeze  user alice  ", freeze_line)
     assert 'reason="suspected takeover"' in freeze_line
@@ -227,7 +241,7 @@ def test_timeline_lists_actions_in_order_with_actors_text_and_json(server):
     text = admin(server, "timeline", "--user", "mallory").stdout.splitlines()
     actions = [ln.split("  ")[2] for ln in text]
     assert actions == ["account:create", "token:create", "token:use", "project:create", "file:upload",
-                       "token:use", "file:upload", "admin:user:freeze"], text
+                       "token:use", "file:upload", "admin:user:freeze", "token:revoke"], text
     since = entries[-1]["time"]
     later = admin(server, "timeline", "--project", "tl-pkg", "--since", since).stdout.splitlines()
     assert later and all(ln.split("  ")[0].replace(" ", "T") >= since for ln in later)
@@ -259,8 +273,9 @@ def test_log_verify_passes_and_names_the_first_tampered_entry(strongroom, backen
     head = f"{m.group(2)}:{m.group(3)}"
     out = admin(server, "log", "verify", "--expect-head", head).stdout
     assert f"recorded head {m.group(2)} is present" in out, out
-    freeze = json.loads(admin(server, "timeline", "--user", "alice", "--json").stdout)[-1]
-    assert freeze["action"] == "admin:user:freeze"
+    story = json.loads(admin(server, "timeline", "--user", "alice", "--json").stdout)
+    freeze = next(e for e in story if e["action"] == "admin:user:freeze")
+    assert [e["action"] for e in story[-2:]] == ["admin:user:freeze", "token:revoke"], story
     server.stop()
 
     # Cutting entries off the end leaves a valid chain; only the recorded head shows it.

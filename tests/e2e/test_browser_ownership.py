@@ -2,7 +2,8 @@
 a newcomer from the project's manage page, the newcomer accepts on the invitations page and asks
 to remove the Owner, the manage page shows the held change, the Owner vetoes it from the mailed
 link and freezes the newcomer, and an administrator sees the frozen account, unfreezes it with a
-reason, reads the project's timeline and checks the log. No console errors or CSP violations on
+reason (which mails a password reset to the newcomer's address and revives neither its session
+nor its password), reads the project's timeline and checks the log. No console errors or CSP violations on
 any page; screenshots go to .test-work/artifacts/screenshots/."""
 
 from __future__ import annotations
@@ -108,7 +109,18 @@ def test_invite_accept_held_removal_veto_freeze_and_admin(web_server, mail_sink,
         root.page.fill("#unfreeze-form input[name=reason]", "spoke to bob: lost laptop, new password set")
         root.page.click("#unfreeze-form button")
         assert "frozen" not in root.page.inner_text("#user-status").lower()
+        assert "password reset" in root.page.inner_text("#done"), root.page.inner_text("#done")
         root.screenshot("admin-user-unfrozen")
+        # bob is back only through the reset mailed to him: his password alone does not sign in.
+        mail_sink.wait_for("bob@example.test", "Set a new password")
+        bob.page.goto(base + "/account/login/")
+        bob.page.fill("#username", "bob")
+        bob.page.fill("#password", PASSWORD)
+        bob.page.click("#login-submit")
+        assert "Reset your password" in bob.page.inner_text("main")
+        # that refusal is a 403 page, which Chromium logs as a failed load: expected here
+        assert bob.console_errors == ["Failed to load resource: the server responded with a status of 403 (Forbidden)"], bob.console_errors
+        bob.console_errors.clear()
         root.page.goto(base + f"/admin/projects/{PROJECT}/")
         text = root.page.inner_text("main")
         for action in ("project:create", "role:invite", "role:invite:accept", "role:change:pending", "role:change:veto"):

@@ -6,7 +6,9 @@ every step who owns what, what pip installs, which mails went to whom and what t
 strongroom's answers: every invitation and acceptance is mailed to all owners; the newcomer's
 removal of an established Owner is held for 72 h and the victim vetoes it from the mail (freezing
 the newcomer); deleting the compromised account is refused while it is a sole owner, and otherwise
-is a soft delete that an admin undoes with the roles the account held; the history survives."""
+is a soft delete that an admin undoes with the roles the account held, mailing the password reset
+only to the address the account had before the attacker came (the one the attacker added gets
+nothing until the owner keeps it); the history survives."""
 
 from __future__ import annotations
 
@@ -117,7 +119,12 @@ def replay(world: Incident) -> None:
     assert resp.status_code in (400, 403, 409), (resp.status_code, text[:600])
     assert "alice-solo" in text and ("sole" in text.lower() or "only owner" in text.lower()), text[:600]
     assert attacker.logged_in()
-    # The attacker deletes the solo project first (a soft delete too), then the account.
+    # The attacker adds an address of theirs (a way back in after any restore) ...
+    resp = attacker.submit("/manage/account/", "/manage/account/email/", {"address": "mallory@evil.test"},
+                           match={"action": "add"})
+    assert resp.status_code == 200, page_text(resp)[:400]
+    attacker.get(world.mail.link(world.mail.wait_for("mallory@evil.test", "verify"), "/account/verify-email/"))
+    # ... and deletes the solo project first (a soft delete too), then the account.
     resp = attacker.submit(manage("alice-solo"), manage("alice-solo"),
                            {"confirm": "alice-solo", "reason": "cleanup"}, match={"action": "delete"})
     assert resp.status_code == 200, page_text(resp)[:400]
@@ -143,16 +150,21 @@ def replay(world: Incident) -> None:
 
     # -- 6. The admin restores the project and the account with the roles it held before.
     world.admin("restore", "alice-solo", "--reason", "deleted by the attacker")
-    world.admin("restore-user", "alice", "--roles-at", before_deletion, "--reason", "victim of takeover")
+    out = world.admin("restore-user", "alice", "--roles-at", before_deletion, "--reason", "victim of takeover").stdout
+    assert f"password reset link sent to: {alice_addr}" in out, out
+    assert "suspect until the owner keeps it: address mallory@evil.test" in out, out
     for p in PROJECTS:
         assert world.roles(p)["alice"] == "Owner", p
     assert world.roles("alice-solo") == {"alice": "Owner"}
     world.mail.wait_for(newbie_addr, "alice is again Owner of acme-core")  # every owner is told
     assert world.installable("alice-solo", "1.0")
-    # A restored account sets a new password through its verified address.
+    # A restored account sets a new password through the address it had before the attacker;
+    # the attacker's address gets no link (nor any other mail) until alice keeps it.
     stale = world.web("alice-laptop/1")
     stale.login("alice", PASSWORD)
     assert not stale.logged_in()
+    world.mail.wait_for(alice_addr, "Set a new password")
+    assert world.mails_to("mallory@evil.test", "Set a new password") == []
     alice = world.web("alice-laptop/1")
     alice.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": "alice"})
     reset = world.mail.wait_for(alice_addr, "reset")
@@ -161,6 +173,11 @@ def replay(world: Incident) -> None:
     resp = alice.submit(link, "/account/reset-password/", {"password": new_pw, "password_confirm": new_pw})
     assert resp.status_code == 200, page_text(resp)[:400]
     alice = world.login("alice", "alice-laptop/1", password=new_pw)
+    # First the review: the attacker's address is listed, and alice drops it.
+    review = page_text(alice.get("/manage/account/review/"))
+    assert "mallory@evil.test" in review, review[:600]
+    alice.submit("/manage/account/review/", "/manage/account/review/", match={"kind": "address", "decision": "drop"})
+    assert "mallory@evil.test" not in page_text(alice.get("/manage/account/"))
 
     # -- 7. Held after the reset: alice cannot add owners, but she can throw out the newcomer the
     #       attacker brought in, at once (a held account may remove newcomer Owners, and she
@@ -175,6 +192,7 @@ def replay(world: Incident) -> None:
     world.mail.wait_for(newbie_addr, "acme-core")  # the removed one is told too
 
     story = actions(world.timeline("--user", "alice"))
-    assert_in_order(story, ["account:create", "role:change:veto", "account:delete",
-                            "admin:user:restore", "account:password:reset", "role:remove"])
+    assert_in_order(story, ["account:create", "role:change:veto", "account:email:add", "account:delete",
+                            "admin:user:restore", "account:password:reset", "account:review:drop",
+                            "role:remove"])
     assert "intact" in world.log_verify()

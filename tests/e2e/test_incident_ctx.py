@@ -6,8 +6,10 @@ after each step who can do what, what pip installs, which mails went where and w
 strongroom's answers: the domain check unverifies the address (so a reset sends nothing); an
 attacker who gets in anyway is held for 72 h (no tokens, no uploads to the project); after the hold
 the new release of the dormant project is quarantined for review instead of published; the admin
-freezes the account, removes the releases and the project, prohibits the name; the timeline shows
-it all and the log verifies."""
+freezes the account (the attacker's token dies for good), cannot publish the held release by
+mistake (it was uploaded inside the account's incident window) and cannot unfreeze the account
+into the attacker's hands (no address verified before the incident is left), removes the releases
+and the project, prohibits the name; the timeline shows it all and the log verifies."""
 
 from __future__ import annotations
 
@@ -125,6 +127,15 @@ def replay(world: Incident, tmp) -> None:
     relogin = world.web("attacker-browser/6.6")
     relogin.login("ctxowner", "correct horse battery staple 42")
     assert not relogin.logged_in()
+    # No undo hands anything back to the attacker: the held release was uploaded inside the
+    # account's incident window, and the only verified address is the attacker's (the owner's
+    # lapsed), so an unfreeze would mail the reset to the attacker: both are refused.
+    proc = world.admin("release", "ctx", "0.2", "--reason", "looks fine", check=False)
+    assert proc.returncode == 1 and "incident window" in proc.stderr, proc.stderr
+    proc = world.admin("unfreeze", "ctxowner", "--reason", "the owner called", check=False)
+    assert proc.returncode == 1 and "no email address verified before its incident window" in proc.stderr, proc.stderr
+    assert ATTACKER_ADDR in proc.stderr and "--trust-address" in proc.stderr, proc.stderr
+    assert world.mails_to(ATTACKER_ADDR, "Set a new password") == []
     world.admin("remove", "ctx", "0.2", "--reason", "malicious: exfiltrates environment variables")
     world.admin("remove", "ctx", "--reason", "ctx takeover")
     world.admin("prohibit", "ctx", "--reason", "ctx takeover 2022 replay")
@@ -146,7 +157,7 @@ def replay(world: Incident, tmp) -> None:
                                  "token:create"])
     assert user_story.count("account:hold:refused") == 2, user_story
     # the attacker's token after the freeze: refused, and the attempt is on record
-    assert_in_order(user_story, ["admin:user:freeze", "token:use:refused"])
+    assert_in_order(user_story, ["admin:user:freeze", "token:revoke", "token:use:refused"])
     # the held upload: its quarantine and its file, both after the attacker's token
     after_token = user_story[user_story.index("account:hold"):]
     assert "release:quarantine" in after_token and "file:upload" in after_token, user_story

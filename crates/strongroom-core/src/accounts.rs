@@ -165,14 +165,10 @@ impl Services {
             .ok_or_else(|| CoreError::NotFound("No such user.".into()))
     }
 
-    /// Whether the account has an enabled second factor (TOTP or WebAuthn).
+    /// Whether the account has a usable second factor (TOTP or WebAuthn: enabled, and not left
+    /// suspect by an incident).
     pub async fn has_two_factor(&self, user_id: i64) -> Result<bool, CoreError> {
-        let totp = self
-            .db
-            .totp_of(user_id)
-            .await?
-            .is_some_and(|t| t.enabled_at.is_some());
-        if totp {
+        if self.db.totp_usable(user_id).await? {
             return Ok(true);
         }
         Ok(self
@@ -180,7 +176,7 @@ impl Services {
             .webauthn_of(user_id)
             .await?
             .iter()
-            .any(|c| c.enabled_at.is_some()))
+            .any(|c| c.enabled_at.is_some() && c.suspect_at.is_none()))
     }
 
     /// The link a mail token is sent in.
@@ -311,6 +307,9 @@ impl Services {
                 "This email address is already verified.".into(),
             ));
         }
+        if email.suspect_at.is_some() {
+            return Err(suspect_address(&email.address));
+        }
         self.rate_take(
             &format!("verify:user:{user_id}"),
             ratelimit::VERIFY_EMAIL,
@@ -427,7 +426,9 @@ impl Services {
                 .any(|s| s.email_id == email.id && s.unverified_at.is_some());
         tx.remove_email(user.id, email_id).await?;
         let mut to = notice_recipients(&emails);
-        if !to.contains(&email.address) {
+        // A suspect address (left by an incident) hears nothing, not even of its removal.
+        let tell_removed = email.suspect_at.is_none();
+        if tell_removed && !to.contains(&email.address) {
             to.push(email.address.clone());
         }
         let mut mails = notice(
@@ -450,7 +451,11 @@ impl Services {
                     &mut tx,
                     user,
                     crate::hold::reason::EMAIL_CHANGE,
-                    std::slice::from_ref(&email.address),
+                    if tell_removed {
+                        std::slice::from_ref(&email.address)
+                    } else {
+                        &[]
+                    },
                     meta,
                 )
                 .await?;
@@ -480,6 +485,9 @@ impl Services {
                 "Verify this email address before making it primary.".into(),
             ));
         }
+        if email.suspect_at.is_some() {
+            return Err(suspect_address(&email.address));
+        }
         let old: Vec<String> = emails
             .iter()
             .filter(|e| e.is_primary && e.id != email_id)
@@ -508,42 +516,6 @@ impl Services {
         mails.extend(hold_mails);
         tx.commit(&[ev, hold], &mails).await?;
         Ok(())
-    }
-
-    /// "This wasn't me": the link in a new-login mail freezes the account and ends every
-    /// session and API token.
-    pub async fn freeze_from_mail(
-        &self,
-        token: &str,
-        meta: &RequestMeta,
-    ) -> Result<User, CoreError> {
-        let (_t, user, mut tx) = self
-            .consume_mail_token(token, purpose::FREEZE_ACCOUNT)
-            .await?;
-        let now = self.now();
-        tx.freeze_user(user.id, "owner reported an unrecognised login", now)
-            .await?;
-        let sessions = tx.end_sessions(user.id, None, now).await?;
-        let tokens = tx.revoke_all_tokens(user.id, now).await?;
-        tx.invalidate_email_tokens(user.id, purpose::ACCESS_LINKS, now)
-            .await?;
-        let to = notice_recipients(&tx.emails(user.id).await?);
-        let mails = notice(
-            &to,
-            "Your account has been frozen",
-            &format!(
-                "You reported a login you did not recognise, so the account {} is frozen: every session and API token was ended. Contact the index administrators to recover it.",
-                user.username
-            ),
-        );
-        let ev = self.user_event(
-            "account:freeze",
-            &user,
-            meta,
-            serde_json::json!({"via": "mail", "sessions_ended": sessions, "tokens_revoked": tokens}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        Ok(user)
     }
 
     /// The user's API tokens, newest first.
@@ -591,6 +563,13 @@ impl Services {
     pub async fn list_projects(&self) -> Result<Vec<(String, String, i64)>, CoreError> {
         Ok(self.db.index_projects().await?)
     }
+}
+
+/// The refusal to use an address an incident left suspect before the owner kept it.
+fn suspect_address(address: &str) -> CoreError {
+    CoreError::Forbidden(format!(
+        "{address} was added while someone else may have held your account: keep it on the review page (/manage/account/review/) before using it."
+    ))
 }
 
 /// The refusal of a new password found in a breach.

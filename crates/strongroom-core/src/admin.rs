@@ -1,15 +1,14 @@
-//! Admin interventions on accounts and the site: freeze and unfreeze, restore a deleted account
-//! with the roles it held (replayed from the event log), the site switches. Every change needs a
-//! reason, and is one transaction with its event (and its mails).
+//! Admin interventions on accounts and the site: restore a deleted account with the roles it
+//! held (replayed from the event log), the site switches (freezing is `crate::freeze`, handing
+//! an account back `crate::handback`). Every change needs a reason, and is one transaction with
+//! its event (and its mails).
 
 use std::collections::BTreeMap;
 
-use strongroom_store::NewMail;
 use strongroom_store::admin::AdminTx;
 use strongroom_store::model::User;
 use strongroom_store::site_flags::{NO_NEW_PROJECTS, READ_ONLY};
 
-use crate::mail::{notice, notice_recipients};
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 /// Who removes a release, a file or a project: an administrator (web admin area or CLI), or an
@@ -83,6 +82,11 @@ pub struct RestoredUser {
     pub roles: Vec<(String, String)>,
     /// (project name, role) held at the time but not re-granted (project removed or gone).
     pub skipped: Vec<(String, String)>,
+    /// (project name, role) held at the time but gained inside the account's incident window
+    /// (whoever held the account then may have been the attacker): never re-granted.
+    pub withheld: Vec<(String, String)>,
+    /// Where the password reset went and what waits for the owner's decision.
+    pub handed_back: crate::handback::HandedBack,
 }
 
 /// The roles `user_id` held, replaying role events in log order: project id → role.
@@ -155,93 +159,18 @@ impl Services {
             .ok_or_else(|| CoreError::NotFound(format!("no such user: {username}")))
     }
 
-    /// Freeze an account: its sessions end now, its tokens and logins are refused with a
-    /// generic message until it is unfrozen. Its addresses are told.
-    pub async fn admin_freeze_user(
-        &self,
-        actor: &Actor,
-        username: &str,
-        reason: &str,
-        meta: &RequestMeta,
-    ) -> Result<User, CoreError> {
-        let reason = require_reason(reason)?;
-        let user = self.user_named(username).await?;
-        if user.frozen_at.is_some() {
-            return Err(CoreError::Conflict(format!(
-                "{} is already frozen.",
-                user.username
-            )));
-        }
-        let now = self.now();
-        let mut tx = self.db.begin_admin().await?;
-        let sessions = tx.freeze_user(user.id, reason, &actor.name, now).await?;
-        let mails = account_notice(
-            &mut tx,
-            &user,
-            "Your account has been frozen",
-            &format!(
-                "The index administrators froze the account {}: its sessions were ended, and its API tokens and logins are refused until it is unfrozen. Contact the index administrators.",
-                user.username
-            ),
-        )
-        .await?;
-        let ev = self.event(
-            actor,
-            "admin:user:freeze",
-            user_subject(&user),
-            meta,
-            serde_json::json!({"reason": reason, "sessions_ended": sessions}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        Ok(user)
-    }
-
-    /// Lift a freeze: logins and the account's existing tokens work again.
-    pub async fn admin_unfreeze_user(
-        &self,
-        actor: &Actor,
-        username: &str,
-        reason: &str,
-        meta: &RequestMeta,
-    ) -> Result<User, CoreError> {
-        let reason = require_reason(reason)?;
-        let user = self.user_named(username).await?;
-        let mut tx = self.db.begin_admin().await?;
-        if !tx.unfreeze_user(user.id).await? {
-            return Err(CoreError::Conflict(format!(
-                "{} is not frozen.",
-                user.username
-            )));
-        }
-        let mails = account_notice(
-            &mut tx,
-            &user,
-            "Your account has been unfrozen",
-            &format!(
-                "The index administrators unfroze the account {}: you can log in again.",
-                user.username
-            ),
-        )
-        .await?;
-        let ev = self.event(
-            actor,
-            "admin:user:unfreeze",
-            user_subject(&user),
-            meta,
-            serde_json::json!({"reason": reason}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        Ok(user)
-    }
-
-    /// Restore a soft-deleted account: it comes back with its password disabled (it must be
-    /// reset) and with the roles it held at `roles_at` (default: just before the deletion),
-    /// replayed from the event log, on projects that still exist.
+    /// Restore a soft-deleted account without handing it to whoever deleted it: it comes back
+    /// with its password disabled and a reset link mailed only to addresses verified before its
+    /// incident window (refused when none is left; see [`crate::handback`]), with the roles it
+    /// held at `roles_at` (default: just before the deletion, replayed from the event log) on
+    /// projects that still exist, except roles it gained inside the window.
+    #[allow(clippy::too_many_arguments)]
     pub async fn admin_restore_user(
         &self,
         actor: &Actor,
         username: &str,
         roles_at: Option<i64>,
+        trust: Option<&str>,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<RestoredUser, CoreError> {
@@ -267,9 +196,11 @@ impl Services {
                 crate::clock::iso8601_seconds(purged)
             )));
         }
+        let window = self.incident_window(&user, deleted_at).await?;
         let until = roles_at.unwrap_or(deleted_at - 1);
         let events = self.db.role_events_until(until).await?;
         let held = replay_roles(&events, user.id);
+        let now = self.now();
         let mut tx = self.db.begin_admin().await?;
         if !tx.undelete_user(user.id).await? {
             return Err(CoreError::Conflict(format!(
@@ -277,31 +208,27 @@ impl Services {
                 user.username
             )));
         }
-        let mut out = RestoredUser {
-            username: user.username.clone(),
-            roles: Vec::new(),
-            skipped: Vec::new(),
-        };
-        let mut evs = vec![self.event(
-            actor,
-            "admin:user:restore",
-            user_subject(&user),
-            meta,
-            serde_json::json!({"reason": reason, "roles_at": until}),
-        )];
+        let mut granted: Vec<(String, String)> = Vec::new();
+        let mut skipped = Vec::new();
+        let mut withheld = Vec::new();
+        let mut evs = Vec::new();
         for (project_id, HeldRole { role, since }) in held {
             let Some(p) = tx.project_by_id(project_id).await? else {
                 continue;
             };
             if p.status == "removed" {
-                out.skipped.push((p.name, role));
+                skipped.push((p.name, role));
+                continue;
+            }
+            if !window.is_empty() && since >= window.start {
+                withheld.push((p.name, role));
                 continue;
             }
             if !tx
                 .grant_role(project_id, user.id, &role, actor.id, since)
                 .await?
             {
-                out.skipped.push((p.name, role));
+                skipped.push((p.name, role));
                 continue;
             }
             evs.push(self.event(
@@ -315,20 +242,56 @@ impl Services {
                 meta,
                 serde_json::json!({"user_id": user.id, "user": user.username, "role": role, "via": "restore", "reason": reason}),
             ));
-            out.roles.push((p.name, role));
+            granted.push((p.name, role));
         }
-        let mut mails = account_notice(
-            &mut tx,
-            &user,
-            "Your account has been restored",
-            &format!(
-                "The index administrators restored the account {}. Its password must be reset before you can log in: use \"Forgot password\" on the login page.",
-                user.username
+        let mut tx = tx.into_account();
+        let incident = tx
+            .record_incident(
+                user.id,
+                strongroom_store::model::IncidentKind::Restore,
+                window.start,
+                window.end,
+                now,
+                &actor.name,
+            )
+            .await?;
+        tx.mark_incident_returned(incident, now, &actor.name)
+            .await?;
+        let (handed_back, mut mails) = self
+            .hand_back_in(
+                &mut tx,
+                &user,
+                window,
+                window.start,
+                trust,
+                &format!(
+                    "The index administrators restored the account {}",
+                    user.username
+                ),
+            )
+            .await?;
+        let mut details = serde_json::json!({
+            "reason": reason,
+            "roles_at": until,
+            "roles_withheld": withheld.iter().map(|(p, r)| format!("{r} of {p}")).collect::<Vec<_>>(),
+            "reset_sent_to": handed_back.reset_sent_to,
+            "suspect": crate::handback::suspect_details(&handed_back.suspect),
+            "primary_moved_to": handed_back.primary_moved_to,
+            "address_trusted_by_admin": trust.map(str::trim).filter(|t| !t.is_empty()),
+        });
+        crate::handback::merge(&mut details, window.details());
+        evs.insert(
+            0,
+            self.event(
+                actor,
+                "admin:user:restore",
+                user_subject(&user),
+                meta,
+                details,
             ),
-        )
-        .await?;
+        );
         // Every role change is told to the project's Owners, this one too.
-        for (name, role) in &out.roles {
+        for (name, role) in &granted {
             let Some(p) = self
                 .db
                 .project_by_normalized(&strongroom_protocol::name::normalize(name))
@@ -337,11 +300,9 @@ impl Services {
                 continue;
             };
             let mut to = Vec::new();
-            for r in self.db.roles_of_project(p.id).await? {
+            for r in tx.project_roles(p.id).await? {
                 if r.role == strongroom_store::OWNER && r.user_id != user.id {
-                    to.extend(crate::mail::notice_recipients(
-                        &self.db.emails_of(r.user_id).await?,
-                    ));
+                    to.extend(crate::mail::notice_recipients(&tx.emails(r.user_id).await?));
                 }
             }
             mails.extend(crate::mail::notice(
@@ -356,7 +317,13 @@ impl Services {
             ));
         }
         tx.commit(&evs, &mails).await?;
-        Ok(out)
+        Ok(RestoredUser {
+            username: user.username.clone(),
+            roles: granted,
+            skipped,
+            withheld,
+            handed_back,
+        })
     }
 
     /// Turn a site switch on or off.
@@ -417,20 +384,6 @@ pub(crate) fn user_subject(u: &User) -> Subject<'_> {
         id: Some(u.id),
         name: Some(&u.username),
     }
-}
-
-/// Mails to the account's own addresses (freeze, unfreeze, restore).
-async fn account_notice(
-    tx: &mut AdminTx,
-    user: &User,
-    subject: &str,
-    body: &str,
-) -> Result<Vec<NewMail>, CoreError> {
-    Ok(notice(
-        &notice_recipients(&tx.emails(user.id).await?),
-        subject,
-        body,
-    ))
 }
 
 /// Open an intervention (helper for the sibling modules).

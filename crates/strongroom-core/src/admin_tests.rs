@@ -491,12 +491,12 @@ async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() 
         .expect("remove other");
 
     let not_deleted =
-        h.s.admin_restore_user(&ops(), "bob", None, "x", &meta())
+        h.s.admin_restore_user(&ops(), "bob", None, None, "x", &meta())
             .await;
     assert!(matches!(not_deleted, Err(CoreError::Conflict(_))));
     h.clock.advance(1_000_000);
     let r =
-        h.s.admin_restore_user(&ops(), "alice", None, "mistaken deletion", &meta())
+        h.s.admin_restore_user(&ops(), "alice", None, None, "mistaken deletion", &meta())
             .await
             .expect("restore");
     assert_eq!(
@@ -532,9 +532,16 @@ async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() 
         .expect("delete");
     h.clock.advance(1_000_000);
     let r =
-        h.s.admin_restore_user(&ops(), "alice", Some(as_maintainer), "earlier", &meta())
-            .await
-            .expect("restore");
+        h.s.admin_restore_user(
+            &ops(),
+            "alice",
+            Some(as_maintainer),
+            None,
+            "earlier",
+            &meta(),
+        )
+        .await
+        .expect("restore");
     assert_eq!(
         r.roles,
         vec![

@@ -248,42 +248,19 @@ impl Services {
             "{} sent it, then went on a recovery hold ({why})",
             user.username
         );
-        for i in tx.void_all_invitations_from(user.id, now).await? {
-            tx.note_event(strongroom_store::NewEvent {
-                at: now,
-                actor_id: Some(user.id),
-                actor_name: Some(user.username.clone()),
-                action: "role:invite:void".into(),
-                subject_kind: "project".into(),
-                subject_id: Some(i.project_id),
-                subject_name: Some(i.project_name.clone()),
-                ip: meta.ip.clone(),
-                user_agent: meta.user_agent.clone(),
-                details: serde_json::json!({"invitation_id": i.id, "user_id": i.invitee_id, "user": i.invitee_name, "role": i.role, "why": why_void}),
-            });
-        }
-        for c in tx
-            .cancel_all_changes_by(user.id, now, &format!("hold:{}", user.username))
-            .await?
-        {
-            tx.note_event(strongroom_store::NewEvent {
-                at: now,
-                actor_id: Some(user.id),
-                actor_name: Some(user.username.clone()),
-                action: "role:change:cancel".into(),
-                subject_kind: "project".into(),
-                subject_id: Some(c.project_id),
-                subject_name: Some(c.project_name.clone()),
-                ip: meta.ip.clone(),
-                user_agent: meta.user_agent.clone(),
-                details: serde_json::json!({"change_id": c.id, "user_id": c.target_id, "user": c.target_name, "kind": c.kind, "why": why_void}),
-            });
-        }
+        self.end_what_it_started(
+            tx,
+            user,
+            &why_void,
+            &format!("hold:{}", user.username),
+            meta,
+        )
+        .await?;
         let mut to: Vec<String> = tx
             .emails(user.id)
             .await?
             .into_iter()
-            .filter(|e| e.verified_at.is_some())
+            .filter(|e| e.verified_at.is_some() && e.suspect_at.is_none())
             .map(|e| e.address)
             .collect();
         for e in extra {
@@ -303,6 +280,53 @@ impl Services {
         );
         mails.extend(self.co_owner_notices(tx, user, why, until).await?);
         Ok(mails)
+    }
+
+    /// Inside an account change: void every invitation the account sent and cancel every held
+    /// role change it asked for (`why` goes into each `role:invite:void` / `role:change:cancel`
+    /// event, `ended_by` onto each change). A hold and a freeze both do this, so nothing the
+    /// account set in motion takes effect after the owner has it back. Returns (voided,
+    /// cancelled).
+    pub(crate) async fn end_what_it_started(
+        &self,
+        tx: &mut AccountTx,
+        user: &User,
+        why: &str,
+        ended_by: &str,
+        meta: &crate::RequestMeta,
+    ) -> Result<(usize, usize), CoreError> {
+        let now = self.now();
+        let voided = tx.void_all_invitations_from(user.id, now).await?;
+        for i in &voided {
+            tx.note_event(strongroom_store::NewEvent {
+                at: now,
+                actor_id: Some(user.id),
+                actor_name: Some(user.username.clone()),
+                action: "role:invite:void".into(),
+                subject_kind: "project".into(),
+                subject_id: Some(i.project_id),
+                subject_name: Some(i.project_name.clone()),
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+                details: serde_json::json!({"invitation_id": i.id, "user_id": i.invitee_id, "user": i.invitee_name, "role": i.role, "why": why}),
+            });
+        }
+        let cancelled = tx.cancel_all_changes_by(user.id, now, ended_by).await?;
+        for c in &cancelled {
+            tx.note_event(strongroom_store::NewEvent {
+                at: now,
+                actor_id: Some(user.id),
+                actor_name: Some(user.username.clone()),
+                action: "role:change:cancel".into(),
+                subject_kind: "project".into(),
+                subject_id: Some(c.project_id),
+                subject_name: Some(c.project_name.clone()),
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+                details: serde_json::json!({"change_id": c.id, "user_id": c.target_id, "user": c.target_name, "kind": c.kind, "why": why}),
+            });
+        }
+        Ok((voided.len(), cancelled.len()))
     }
 
     /// The other Owners of every project the account owns hear of its recovery: if it was not

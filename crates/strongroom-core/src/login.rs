@@ -133,6 +133,7 @@ impl Services {
             self.disable_compromised(&user, meta).await?;
             return Err(CoreError::Forbidden(PASSWORD_COMPROMISED.into()));
         }
+        // Only usable factors count: one left suspect by an incident signs nobody in.
         let methods = self.two_factor_methods(user.id).await?;
         if methods.totp || methods.webauthn {
             let ticket = random_secret(32);
@@ -159,25 +160,22 @@ impl Services {
         }
     }
 
-    /// The enabled second factors of an account.
+    /// The usable second factors of an account: enabled, and not left suspect by an incident
+    /// (see [`crate::handback`]) until the owner keeps them.
     pub async fn two_factor_methods(&self, user_id: i64) -> Result<TwoFactorMethods, CoreError> {
-        let totp = self
-            .db
-            .totp_of(user_id)
-            .await?
-            .is_some_and(|t| t.enabled_at.is_some());
+        let totp = self.db.totp_usable(user_id).await?;
         let webauthn = self
             .db
             .webauthn_of(user_id)
             .await?
             .iter()
-            .any(|c| c.enabled_at.is_some());
+            .any(|c| c.enabled_at.is_some() && c.suspect_at.is_none());
         let recovery_codes = self
             .db
             .recovery_codes_of(user_id)
             .await?
             .iter()
-            .any(|c| c.burned_at.is_none());
+            .any(|c| c.burned_at.is_none() && c.suspect_at.is_none());
         Ok(TwoFactorMethods {
             totp,
             webauthn,
@@ -314,7 +312,9 @@ impl Services {
     }
 
     /// Finish a login: a new session (new id: no fixation), last-login time, dead reset links,
-    /// cleared failure counts, and a mail when the IP/device is new for the account.
+    /// cleared failure counts, and a mail when the IP/device is new for the account. Every
+    /// sign-in method ends here, so an account handed back after an incident signs in by none
+    /// of them (a passkey included) before its password reset.
     pub(crate) async fn complete_login(
         &self,
         user: &User,
@@ -322,6 +322,13 @@ impl Services {
         method: &str,
         meta: &RequestMeta,
     ) -> Result<SessionGrant, CoreError> {
+        let current = self.user_or_404(user.id).await?;
+        if current.frozen_at.is_some() {
+            return Err(CoreError::Forbidden(FROZEN.into()));
+        }
+        if crate::handback::reset_required(&current) {
+            return Err(CoreError::Forbidden(PASSWORD_DISABLED.into()));
+        }
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
         let (secret, session_id) = self
@@ -346,7 +353,12 @@ impl Services {
             .rate_clear(&format!("login:user:{}", user.username.to_lowercase()))
             .await?;
         let user = self.user_or_404(user.id).await?;
-        Ok(SessionGrant { secret, user })
+        let review_pending = self.review_pending(user.id).await?;
+        Ok(SessionGrant {
+            secret,
+            user,
+            review_pending,
+        })
     }
 
     async fn new_login_mail(

@@ -17,8 +17,10 @@ use crate::{CoreError, Services};
 /// The addresses that get security notices: every verified one, else the primary (a notice about
 /// the account must reach its owner even before verification) — but never an address a domain
 /// check unverified: its domain may belong to someone else now (the `ctx` door), and notices
-/// carry links (veto, freeze) that act on the account.
+/// carry links (veto, freeze) that act on the account. Nor an address an incident window left
+/// suspect, until the owner keeps it (it may be the attacker's).
 pub fn notice_recipients(emails: &[Email]) -> Vec<String> {
+    let emails: Vec<&Email> = emails.iter().filter(|e| e.suspect_at.is_none()).collect();
     let verified: Vec<String> = emails
         .iter()
         .filter(|e| e.verified_at.is_some())
@@ -238,6 +240,7 @@ mod recipient_tests {
             is_primary: primary,
             verified_at: verified.then_some(1),
             unverified_at: domain_unverified.then_some(2),
+            suspect_at: None,
         }
     }
 
@@ -262,5 +265,19 @@ mod recipient_tests {
             ]),
             vec!["other@ok.test"]
         );
+    }
+
+    #[test]
+    fn notices_never_go_to_a_suspect_address() {
+        let mut mallory = addr("mallory@evil.test", false, true, false);
+        mallory.suspect_at = Some(5);
+        assert_eq!(
+            notice_recipients(&[addr("a@x.test", true, true, false), mallory.clone()]),
+            vec!["a@x.test"]
+        );
+        // not even as the fallback primary
+        mallory.is_primary = true;
+        mallory.verified_at = None;
+        assert!(notice_recipients(&[mallory]).is_empty());
     }
 }

@@ -2,6 +2,10 @@
 //! approval of a quarantined release, soft removal and restore of projects, releases and files.
 //! Everything is resolved from the project by database identity; blobs are kept, filenames stay
 //! burned. A change visible to installers writes journal entries so mirrors and caches see it.
+//!
+//! No undo here (release from quarantine, approval of a held release, restore) brings back a
+//! file uploaded inside its uploader's incident window (`crate::incident`): the undo is
+//! refused and names the files, which an admin removes first.
 
 use strongroom_store::NewMail;
 use strongroom_store::admin::{AdminTx, FileState, ProjectState, ReleaseState};
@@ -247,7 +251,37 @@ impl Services {
         self.finish(tx, actor, &p, meta, outcome).await
     }
 
-    /// Release a quarantined project: it comes back exactly as it was.
+    /// The files installers would see if the project were visible: in releases neither
+    /// removed nor held, not removed themselves.
+    async fn files_shown_when_visible(
+        &self,
+        p: &ProjectState,
+    ) -> Result<Vec<FileState>, CoreError> {
+        let shown: Vec<i64> = self
+            .db
+            .releases_any_state(p.id)
+            .await?
+            .into_iter()
+            .filter(release_visible)
+            .map(|r| r.id)
+            .collect();
+        Ok(self
+            .db
+            .files_any_state(p.id)
+            .await?
+            .into_iter()
+            .filter(|f| f.removed_at.is_none() && shown.contains(&f.release_id))
+            .collect())
+    }
+
+    /// Refuse `what` if it would show `files` uploaded inside an incident window.
+    async fn no_incident_uploads(&self, what: &str, files: &[FileState]) -> Result<(), CoreError> {
+        let found = self.incident_uploads(files).await?;
+        self.refuse_incident_uploads(what, &found)
+    }
+
+    /// Release a quarantined project: it comes back exactly as it was (never with files its
+    /// uploader's incident window left suspect: see the module docs).
     pub async fn admin_release_project(
         &self,
         actor: &Actor,
@@ -264,6 +298,9 @@ impl Services {
             )));
         }
         let to = status_to_restore(p.status_before.as_deref(), false);
+        let files = self.files_shown_when_visible(&p).await?;
+        self.no_incident_uploads(&format!("Releasing '{}'", p.name), &files)
+            .await?;
         let now = self.now();
         changed_meanwhile(
             tx.set_project_status(p.id, "quarantined", &to, None, None, now)
@@ -299,6 +336,14 @@ impl Services {
                 p.name, r.version
             )));
         }
+        let held: Vec<FileState> = tx
+            .files_of_release(r.id)
+            .await?
+            .into_iter()
+            .filter(|f| f.removed_at.is_none())
+            .collect();
+        self.no_incident_uploads(&format!("Publishing {} {}", p.name, r.version), &held)
+            .await?;
         if !tx.clear_release_quarantine(r.id).await? {
             return Err(CoreError::Conflict(format!(
                 "{} {} is not quarantined.",
@@ -404,6 +449,11 @@ impl Services {
             )));
         }
         let to = status_to_restore(p.status_before.as_deref(), true);
+        if to != "quarantined" {
+            let files = self.files_shown_when_visible(&p).await?;
+            self.no_incident_uploads(&format!("Restoring '{}'", p.name), &files)
+                .await?;
+        }
         // A quarantined project restored stays quarantined; its release goes to active.
         let before = (to == "quarantined").then_some("active");
         let now = self.now();
@@ -496,6 +546,16 @@ impl Services {
                 "{} {} is not removed.",
                 p.name, r.version
             )));
+        }
+        if r.quarantined_at.is_none() {
+            let files: Vec<FileState> = tx
+                .files_of_release(r.id)
+                .await?
+                .into_iter()
+                .filter(|f| f.removed_at.is_none())
+                .collect();
+            self.no_incident_uploads(&format!("Restoring {} {}", p.name, r.version), &files)
+                .await?;
         }
         let now = self.now();
         tx.set_release_removed(r.id, None).await?;
@@ -614,6 +674,11 @@ impl Services {
                 f.filename
             )));
         }
+        self.no_incident_uploads(
+            &format!("Restoring {}", f.filename),
+            std::slice::from_ref(&f),
+        )
+        .await?;
         let now = self.now();
         tx.set_file_removed(f.id, None).await?;
         if project_visible(&p) && release_visible(&r) {

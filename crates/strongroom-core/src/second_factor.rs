@@ -107,7 +107,14 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let code = normalize_code(code);
-        let codes = self.db.recovery_codes_of(user.id).await?;
+        // A code left suspect by an incident is not one (until the owner keeps the set).
+        let codes: Vec<_> = self
+            .db
+            .recovery_codes_of(user.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.suspect_at.is_none())
+            .collect();
         let found = if code.len() == 16 && code.bytes().all(|b| b.is_ascii_hexdigit()) {
             codes.iter().find(|c| verify_secret(&c.code_hash, &code))
         } else {

@@ -14,6 +14,9 @@ pub struct SessionGrant {
     /// The cookie value (shown once; only its hash is stored).
     pub secret: String,
     pub user: User,
+    /// Addresses or factors an incident left suspect wait for the owner's decision: show the
+    /// review page (`/manage/account/review/`) first.
+    pub review_pending: bool,
 }
 
 /// A live session, as the web layer sees it.

@@ -117,6 +117,9 @@ pub struct SafetySettings {
     /// For this long after a recovery event, a new release of a dormant project by the account
     /// is quarantined for admin review instead of published.
     pub recovery_watch_days: u64,
+    /// How far before a freeze (or a deletion being undone, or an admin's 2FA reset) the
+    /// incident window may start: its earliest suspicious change within this many days.
+    pub incident_lookback_days: u64,
     /// A deleted account's personal data is kept this long, then purged.
     pub deleted_account_retention_days: u64,
     /// How often verified addresses' domains are checked (0 = only by `admin check-domains`).
@@ -136,6 +139,7 @@ impl Default for SafetySettings {
             recovery_hold_hours: 72,
             dormant_project_days: 365,
             recovery_watch_days: 30,
+            incident_lookback_days: 30,
             deleted_account_retention_days: 90,
             domain_check_interval_hours: 24,
             dns_resolver: None,

@@ -153,6 +153,13 @@ impl Services {
             .await?
             .filter(|u| u.deleted_at.is_none())
             .ok_or_else(|| CoreError::NotFound(format!("no such user: {username}")))?;
+        if user.frozen_at.is_some() {
+            // A token made now would come back to life with the unfreeze.
+            return Err(CoreError::Conflict(format!(
+                "{} is frozen: no token can be created for it until it is unfrozen and its password reset.",
+                user.username
+            )));
+        }
         // Not logged as a refusal here: on this path (the CLI) an operator asked, not the
         // account; the web path checked and logged already.
         if let Some(refusal) = self.hold_refusal(&user, crate::hold::HeldAction::CreateToken) {

@@ -5,10 +5,15 @@
 //! It is the support path an attacker would most like to talk an administrator into, so it is
 //! deliberately loud: every verified address is told (with the reset link), the account is held
 //! (reason "two-factor reset") and the reset is one event with the admin as actor and a reason.
-//! API tokens stay: they are the owner's and the hold stops new ones; freeze the account instead
-//! when a takeover is suspected.
+//!
+//! Nothing an attacker may have added comes back with it: the reset link goes only to addresses
+//! verified before the account's incident window as of now (`crate::incident`; during a
+//! recovery hold, before that recovery too); addresses added or verified since are left suspect
+//! (no mail, listed for the owner to keep or drop after signing in), and API tokens created in
+//! that window are revoked. Older tokens stay: they are the owner's and the hold stops new
+//! ones; freeze the account instead when a takeover is suspected.
 
-use strongroom_store::model::{Email, User};
+use strongroom_store::model::User;
 
 use crate::accounts::purpose;
 use crate::admin::{require_reason, user_subject};
@@ -23,6 +28,10 @@ pub struct TwoFactorReset {
     pub totp: bool,
     pub security_keys: u64,
     pub sessions_ended: u64,
+    /// Tokens created inside the incident window, revoked: (id, name).
+    pub tokens_revoked: Vec<(i64, String)>,
+    /// Addresses left suspect (verified or added inside the window).
+    pub addresses_suspect: Vec<String>,
 }
 
 impl Services {
@@ -58,28 +67,50 @@ impl Services {
             )));
         }
         let now = self.now();
+        let window = self.incident_window(&user, now).await?;
+        // During a hold, the recovery that started it counts too, however long ago.
+        let since = match user.recovered_at.filter(|_| is_held(&user, now)) {
+            Some(r) => r.min(window.start),
+            None => window.start,
+        };
         let mut tx = self.db.begin_account().await?;
         let emails = tx.emails(user.id).await?;
-        let (to, doubtful) = reset_link_recipients(&emails, &user, now);
+        let to: Vec<String> = emails
+            .iter()
+            .filter(|e| {
+                e.unverified_at.is_none()
+                    && e.suspect_at.is_none()
+                    && e.verified_at.is_some_and(|v| v < since)
+            })
+            .map(|e| e.address.clone())
+            .collect();
         if to.is_empty() {
             // Nobody trustworthy could use the reset link: refuse rather than lock the account
             // for good or hand it to whoever added an address during a recovery.
             return Err(CoreError::Invalid(format!(
-                "{} has no verified email address that predates its current recovery hold to send the password reset to.",
-                user.username
+                "{} has no verified email address that predates its recent account changes ({}) to send the password reset to.",
+                user.username,
+                window.describe()
             )));
         }
-        // An address verified during the current recovery hold may be the attacker's: with the
-        // factors gone, "Forgot password" to it would hand the account over. It loses its
-        // verification (the owner can verify it again, which holds the account again).
-        let mut unverified = Vec::new();
-        for e in doubtful {
-            if let Some(v) = e.verified_at
-                && tx.unverify_email(e.id, v, UNVERIFY_REASON, now).await?
-            {
-                unverified.push(e.address.clone());
-            }
+        // An address verified (or added) inside the window may be the attacker's: with the
+        // factors gone, "Forgot password" to it would hand the account over. It stays on the
+        // account but gets no mail until the owner keeps it.
+        let addresses_suspect: Vec<String> = tx
+            .flag_suspect(user.id, since, now, None)
+            .await?
+            .into_iter()
+            .filter(|s| s.kind == strongroom_store::model::SuspectKind::Address)
+            .map(|s| s.label)
+            .collect();
+        if let Some(p) = emails.iter().find(|e| e.is_primary)
+            && addresses_suspect.contains(&p.address)
+            && let Some(first) = emails.iter().find(|e| to.contains(&e.address))
+        {
+            // The first enrolment's confirmation goes to the primary address: a trusted one.
+            tx.set_primary_email(user.id, first.id).await?;
         }
+        let tokens_revoked = tx.revoke_tokens_since(user.id, since, now).await?;
         // Links mailed before the reset die with it: an address added from a hijacked session
         // must not be verified (and then sent a reset) afterwards.
         tx.invalidate_email_tokens(user.id, purpose::ACCESS_LINKS, now)
@@ -114,8 +145,11 @@ impl Services {
             "security_keys": security_keys,
             "sessions_ended": sessions_ended,
             "hold_until": until,
-            "addresses_unverified": unverified,
+            "addresses_suspect": addresses_suspect,
+            "tokens_revoked": tokens_revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
         });
+        let mut details = details;
+        crate::handback::merge(&mut details, window.details());
         let reset = self.event(
             actor,
             "admin:user:reset-2fa",
@@ -130,36 +164,24 @@ impl Services {
             meta,
             serde_json::json!({"reason": TWO_FACTOR_RESET, "until": until, "until_utc": crate::clock::iso8601_seconds(until)}),
         );
-        tx.commit(&[reset, hold], &mails).await?;
+        let mut events = vec![reset, hold];
+        for (id, name) in &tokens_revoked {
+            events.push(self.event(
+                actor,
+                "token:revoke",
+                user_subject(&user),
+                meta,
+                serde_json::json!({"token_id": id, "name": name,
+                    "reason": "created inside the window an administrator's two-factor reset distrusts"}),
+            ));
+        }
+        tx.commit(&events, &mails).await?;
         Ok(TwoFactorReset {
             totp,
             security_keys,
             sessions_ended,
+            tokens_revoked,
+            addresses_suspect,
         })
     }
-}
-
-const UNVERIFY_REASON: &str =
-    "verified during a recovery hold that an administrator's two-factor reset interrupted";
-
-/// Who may receive the reset link, and which verified addresses are doubtful. Only verified
-/// addresses (never a domain-unverified or never-verified one); while the account is on a
-/// recovery hold, only those verified before that recovery: one verified since is doubtful.
-fn reset_link_recipients<'a>(
-    emails: &'a [Email],
-    user: &User,
-    now: i64,
-) -> (Vec<String>, Vec<&'a Email>) {
-    let recovery = user.recovered_at.filter(|_| is_held(user, now));
-    let (trusted, doubtful): (Vec<&Email>, Vec<&Email>) = emails
-        .iter()
-        .filter(|e| e.unverified_at.is_none() && e.verified_at.is_some())
-        .partition(|e| {
-            e.verified_at
-                .is_some_and(|v| recovery.is_none_or(|r| v < r))
-        });
-    (
-        trusted.iter().map(|e| e.address.clone()).collect(),
-        doubtful,
-    )
 }

@@ -246,7 +246,7 @@ impl Services {
                     .webauthn_of(user.id)
                     .await?
                     .iter()
-                    .filter(|c| c.enabled_at.is_some())
+                    .filter(|c| c.enabled_at.is_some() && c.suspect_at.is_none())
                     .filter_map(|c| serde_json::from_str(&c.passkey).ok())
                     .collect();
                 if keys.is_empty() {
@@ -332,7 +332,8 @@ impl Services {
             .db
             .webauthn_by_credential_id(&cred_id)
             .await?
-            .filter(|c| c.enabled_at.is_some())
+            // A key left suspect by an incident signs nobody in until the owner keeps it.
+            .filter(|c| c.enabled_at.is_some() && c.suspect_at.is_none())
             .ok_or_else(|| refused("unknown key"))?;
         let user = self
             .user_or_404(cred.user_id)

@@ -133,6 +133,10 @@ pub fn router(state: AppState) -> Router {
             post(manage::token_revoke_post),
         )
         .route(
+            "/manage/account/review/",
+            get(crate::web::review::review_page).post(crate::web::review::review_post),
+        )
+        .route(
             "/manage/account/reauth/",
             get(manage::reauth_page).post(manage::reauth_post),
         )

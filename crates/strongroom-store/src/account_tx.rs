@@ -33,7 +33,8 @@ pub struct AccountTx {
 }
 
 /// The columns [`email_from_row`] reads.
-pub(crate) const EMAIL_COLS: &str = "id, user_id, address, is_primary, verified_at, unverified_at";
+pub(crate) const EMAIL_COLS: &str =
+    "id, user_id, address, is_primary, verified_at, unverified_at, suspect_at";
 
 pub(crate) fn email_from_row(r: &sqlx::any::AnyRow) -> Result<Email, sqlx::Error> {
     Ok(Email {
@@ -43,6 +44,7 @@ pub(crate) fn email_from_row(r: &sqlx::any::AnyRow) -> Result<Email, sqlx::Error
         is_primary: r.try_get::<i64, _>("is_primary")? != 0,
         verified_at: r.try_get("verified_at")?,
         unverified_at: r.try_get("unverified_at")?,
+        suspect_at: r.try_get("suspect_at")?,
     })
 }
 
@@ -98,6 +100,20 @@ impl Db {
 }
 
 impl AccountTx {
+    /// An account change over an open write transaction (an intervention going on as one).
+    pub(crate) fn from_parts(
+        tx: Transaction<'static, Any>,
+        dialect: Dialect,
+        keyring: Option<Arc<Keyring>>,
+    ) -> AccountTx {
+        AccountTx {
+            tx,
+            dialect,
+            keyring,
+            noted: Vec::new(),
+        }
+    }
+
     /// Record an event that a step inside this change caused (e.g. invitations voided by a
     /// hold): it commits with the change, after the caller's own events, or not at all.
     pub fn note_event(&mut self, e: NewEvent) {
@@ -198,24 +214,6 @@ impl AccountTx {
             .bind(user_id)
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
-    }
-
-    /// Freeze the account (idempotent: the first freeze time is kept).
-    pub async fn freeze_user(
-        &mut self,
-        user_id: i64,
-        reason: &str,
-        at: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE users SET frozen_at = COALESCE(frozen_at, $1), frozen_reason = $2 WHERE id = $3",
-        )
-        .bind(at)
-        .bind(reason.to_owned())
-        .bind(user_id)
-        .execute(&mut *self.tx)
-        .await?;
         Ok(())
     }
 

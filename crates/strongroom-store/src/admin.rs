@@ -58,13 +58,15 @@ pub struct FileState {
     pub sha256: String,
     pub blob_key: String,
     pub uploaded_at: i64,
+    /// The account whose token uploaded it.
+    pub uploaded_by: Option<i64>,
     pub removed_at: Option<i64>,
     pub removed_reason: Option<String>,
 }
 
 const PROJECT_STATE_COLS: &str = "id, name, normalized_name, ultranormalized_name, status, status_before, status_reason, status_changed_at, created_at, last_serial";
 const RELEASE_STATE_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.yanked_at, r.quarantined_at, r.quarantine_reason, r.removed_at, r.removed_reason";
-const FILE_STATE_COLS: &str = "f.id, f.release_id, f.project_id, r.version, f.filename, f.packagetype, f.python_version, f.size, f.sha256, f.blob_key, f.uploaded_at, f.removed_at, f.removed_reason";
+const FILE_STATE_COLS: &str = "f.id, f.release_id, f.project_id, r.version, f.filename, f.packagetype, f.python_version, f.size, f.sha256, f.blob_key, f.uploaded_at, f.uploaded_by, f.removed_at, f.removed_reason";
 
 fn project_state(r: &AnyRow) -> Result<ProjectState, sqlx::Error> {
     Ok(ProjectState {
@@ -109,6 +111,7 @@ fn file_state(r: &AnyRow) -> Result<FileState, sqlx::Error> {
         sha256: r.try_get("sha256")?,
         blob_key: r.try_get("blob_key")?,
         uploaded_at: r.try_get("uploaded_at")?,
+        uploaded_by: r.try_get("uploaded_by")?,
         removed_at: r.try_get("removed_at")?,
         removed_reason: r.try_get("removed_reason")?,
     })
@@ -202,10 +205,10 @@ impl Db {
 /// it rolls everything back.
 pub struct AdminTx {
     pub(crate) tx: Transaction<'static, Any>,
-    dialect: Dialect,
+    pub(crate) dialect: Dialect,
     tail_locked: bool,
     /// Seals the bodies of the mails this intervention queues.
-    keyring: Option<std::sync::Arc<crate::Keyring>>,
+    pub(crate) keyring: Option<std::sync::Arc<crate::Keyring>>,
 }
 
 impl AdminTx {
@@ -435,48 +438,6 @@ impl AdminTx {
             crate::account_tx::email_from_row,
         )
         .await
-    }
-
-    /// Freeze the account (`frozen_at` kept from the first freeze) and end its sessions;
-    /// returns how many sessions ended. Tokens are kept and refused while frozen.
-    pub async fn freeze_user(
-        &mut self,
-        user_id: i64,
-        reason: &str,
-        by: &str,
-        at: i64,
-    ) -> Result<u64, StoreError> {
-        sqlx::query(
-            "UPDATE users SET frozen_at = COALESCE(frozen_at, $1), frozen_reason = $2, frozen_by = $3 WHERE id = $4",
-        )
-        .bind(at)
-        .bind(reason.to_owned())
-        .bind(by.to_owned())
-        .bind(user_id)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(
-            sqlx::query(
-                "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL",
-            )
-            .bind(at)
-            .bind(user_id)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected(),
-        )
-    }
-
-    /// Lift a freeze; `false` when the account was not frozen.
-    pub async fn unfreeze_user(&mut self, user_id: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE users SET frozen_at = NULL, frozen_reason = NULL, frozen_by = NULL WHERE id = $1 AND frozen_at IS NOT NULL",
-        )
-        .bind(user_id)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
     }
 
     /// Undo a soft deletion: the account comes back with its password disabled

@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0008_blob_claims.sql"),
     },
     Migration {
+        version: 9,
+        name: "incidents",
+        sqlite: include_str!("../migrations/sqlite/0009_incidents.sql"),
+        postgres: include_str!("../migrations/postgres/0009_incidents.sql"),
+    },
+    Migration {
         version: 10,
         name: "registration_invites",
         sqlite: include_str!("../migrations/sqlite/0010_registration_invites.sql"),

@@ -50,6 +50,9 @@ pub struct Email {
     /// When a domain check took the verification away (the address may belong to someone
     /// else now: nothing is ever mailed to it).
     pub unverified_at: Option<i64>,
+    /// Added or verified inside an incident window: no mail goes to it until the owner keeps
+    /// it on the review page (see `incidents`).
+    pub suspect_at: Option<i64>,
 }
 
 /// An API token row (the secret itself is never stored, only its SHA-256).
@@ -190,6 +193,8 @@ pub struct RecoveryCode {
     pub code_hash: String,
     pub created_at: i64,
     pub burned_at: Option<i64>,
+    /// Generated inside an incident window: unusable until the owner keeps the set.
+    pub suspect_at: Option<i64>,
 }
 
 /// A WebAuthn credential (security key or passkey).
@@ -206,6 +211,8 @@ pub struct WebauthnCredential {
     pub created_at: i64,
     pub enabled_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// Added inside an incident window: signs nobody in until the owner keeps it.
+    pub suspect_at: Option<i64>,
 }
 
 /// A single-use token sent by mail (only its SHA-256 is stored).
@@ -288,4 +295,106 @@ pub struct ProhibitedName {
     pub reason: String,
     pub created_at: i64,
     pub created_by: String,
+}
+
+/// What an account's incident window was recorded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IncidentKind {
+    /// An administrator froze the account (CLI or admin area), the owner froze it from a mail
+    /// ("this wasn't me"), or an Owner froze it from a veto link.
+    Freeze,
+    /// An administrator restored the deleted account (`restore-user`).
+    Restore,
+}
+
+impl IncidentKind {
+    /// The value stored in `account_incidents.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentKind::Freeze => "freeze",
+            IncidentKind::Restore => "restore",
+        }
+    }
+
+    /// The kind a stored value names.
+    pub fn parse(s: &str) -> Option<IncidentKind> {
+        match s {
+            "freeze" => Some(IncidentKind::Freeze),
+            "restore" => Some(IncidentKind::Restore),
+            _ => None,
+        }
+    }
+}
+
+/// An account's incident window: from its earliest suspicious change to the moment the
+/// incident was caught (the freeze, or the deletion a restore undoes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: i64,
+    pub user_id: i64,
+    pub kind: IncidentKind,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub opened_at: i64,
+    pub opened_by: String,
+    /// When the account was handed back (unfrozen, or restored).
+    pub returned_at: Option<i64>,
+    pub returned_by: Option<String>,
+}
+
+impl Incident {
+    /// Whether `at` falls inside the window (both ends included).
+    pub fn covers(&self, at: i64) -> bool {
+        self.window_start <= at && at <= self.window_end
+    }
+}
+
+/// What kind of thing an incident window left suspect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SuspectKind {
+    /// An email address (row id).
+    Address,
+    /// The TOTP application (one per account; id 0).
+    Totp,
+    /// A WebAuthn security key or passkey (row id).
+    SecurityKey,
+    /// The set of recovery codes (id 0).
+    RecoveryCodes,
+}
+
+impl SuspectKind {
+    /// The name forms and events use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuspectKind::Address => "address",
+            SuspectKind::Totp => "totp",
+            SuspectKind::SecurityKey => "security-key",
+            SuspectKind::RecoveryCodes => "recovery-codes",
+        }
+    }
+
+    /// The kind a form value names.
+    pub fn parse(s: &str) -> Option<SuspectKind> {
+        match s {
+            "address" => Some(SuspectKind::Address),
+            "totp" => Some(SuspectKind::Totp),
+            "security-key" => Some(SuspectKind::SecurityKey),
+            "recovery-codes" => Some(SuspectKind::RecoveryCodes),
+            _ => None,
+        }
+    }
+}
+
+/// An address or factor added inside an incident window, waiting for the owner's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspectItem {
+    pub kind: SuspectKind,
+    /// The address's or key's row id; 0 for the TOTP application and the recovery codes.
+    pub id: i64,
+    /// The address, the key's name, or a fixed name for TOTP and recovery codes.
+    pub label: String,
+    /// When it was added (or, for an address, verified if later).
+    pub added_at: i64,
+    /// When the incident left it suspect.
+    pub flagged_at: i64,
 }

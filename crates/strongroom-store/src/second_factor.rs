@@ -22,8 +22,7 @@ pub struct NewCredential {
     pub enabled: bool,
 }
 
-const CRED_COLS: &str =
-    "id, user_id, credential_id, passkey, sign_count, label, created_at, enabled_at, last_used_at";
+const CRED_COLS: &str = "id, user_id, credential_id, passkey, sign_count, label, created_at, enabled_at, last_used_at, suspect_at";
 
 fn cred_from_row(r: &AnyRow) -> Result<WebauthnCredential, sqlx::Error> {
     Ok(WebauthnCredential {
@@ -36,6 +35,7 @@ fn cred_from_row(r: &AnyRow) -> Result<WebauthnCredential, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         enabled_at: r.try_get("enabled_at")?,
         last_used_at: r.try_get("last_used_at")?,
+        suspect_at: r.try_get("suspect_at")?,
     })
 }
 
@@ -63,10 +63,21 @@ impl Db {
         }))
     }
 
+    /// Whether the user has an enabled TOTP seed that is not suspect (one that can sign in).
+    pub async fn totp_usable(&self, user_id: i64) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL AND suspect_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// The user's recovery codes (burned ones included).
     pub async fn recovery_codes_of(&self, user_id: i64) -> Result<Vec<RecoveryCode>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, user_id, code_hash, created_at, burned_at FROM recovery_codes WHERE user_id = $1 ORDER BY id",
+            "SELECT id, user_id, code_hash, created_at, burned_at, suspect_at FROM recovery_codes WHERE user_id = $1 ORDER BY id",
         )
         .bind(user_id)
         .fetch_all(&self.read)
@@ -79,6 +90,7 @@ impl Db {
                     code_hash: r.try_get("code_hash")?,
                     created_at: r.try_get("created_at")?,
                     burned_at: r.try_get("burned_at")?,
+                    suspect_at: r.try_get("suspect_at")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -111,11 +123,12 @@ impl Db {
 
     /// Accept TOTP `step` for the user only if it is later than every step accepted before.
     ///
-    /// One conditional UPDATE, so two requests racing with the same code cannot both win.
+    /// One conditional UPDATE, so two requests racing with the same code cannot both win. A
+    /// suspect seed (added inside an incident window, not yet kept by the owner) never matches.
     pub async fn totp_claim_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError> {
         let n = sqlx::query(
             "UPDATE totp_secrets SET last_used_step = $1 WHERE user_id = $2 AND enabled_at IS NOT NULL \
-             AND (last_used_step IS NULL OR last_used_step < $1)",
+             AND suspect_at IS NULL AND (last_used_step IS NULL OR last_used_step < $1)",
         )
         .bind(step)
         .bind(user_id)
@@ -125,10 +138,10 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Burn a recovery code; false when it was already burned (a race or a reuse).
+    /// Burn a recovery code; false when it was already burned (a race or a reuse) or is suspect.
     pub async fn burn_recovery_code(&self, id: i64, at: i64) -> Result<bool, StoreError> {
         let n = sqlx::query(
-            "UPDATE recovery_codes SET burned_at = $1 WHERE id = $2 AND burned_at IS NULL",
+            "UPDATE recovery_codes SET burned_at = $1 WHERE id = $2 AND burned_at IS NULL AND suspect_at IS NULL",
         )
         .bind(at)
         .bind(id)
@@ -203,14 +216,15 @@ impl AccountTx {
         Ok(n == 1)
     }
 
-    /// Enable every second factor of the user still waiting for email confirmation; returns how many.
+    /// Enable every second factor of the user still waiting for email confirmation (never a
+    /// suspect one); returns how many.
     pub async fn enable_pending_second_factors(
         &mut self,
         user_id: i64,
         at: i64,
     ) -> Result<u64, StoreError> {
         let a = sqlx::query(
-            "UPDATE totp_secrets SET enabled_at = $1 WHERE user_id = $2 AND enabled_at IS NULL",
+            "UPDATE totp_secrets SET enabled_at = $1 WHERE user_id = $2 AND enabled_at IS NULL AND suspect_at IS NULL",
         )
         .bind(at)
         .bind(user_id)
@@ -218,7 +232,7 @@ impl AccountTx {
         .await?
         .rows_affected();
         let b = sqlx::query(
-            "UPDATE webauthn_credentials SET enabled_at = $1 WHERE user_id = $2 AND enabled_at IS NULL",
+            "UPDATE webauthn_credentials SET enabled_at = $1 WHERE user_id = $2 AND enabled_at IS NULL AND suspect_at IS NULL",
         )
         .bind(at)
         .bind(user_id)
@@ -228,16 +242,17 @@ impl AccountTx {
         Ok(a + b)
     }
 
-    /// How many enabled second factors (TOTP seed + WebAuthn credentials) the user has.
+    /// How many usable second factors (enabled, not suspect: TOTP seed + WebAuthn credentials)
+    /// the user has.
     pub async fn count_second_factors(&mut self, user_id: i64) -> Result<i64, StoreError> {
         let a: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL",
+            "SELECT COUNT(*) FROM totp_secrets WHERE user_id = $1 AND enabled_at IS NOT NULL AND suspect_at IS NULL",
         )
         .bind(user_id)
         .fetch_one(&mut *self.tx)
         .await?;
         let b: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = $1 AND enabled_at IS NOT NULL",
+            "SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = $1 AND enabled_at IS NOT NULL AND suspect_at IS NULL",
         )
         .bind(user_id)
         .fetch_one(&mut *self.tx)

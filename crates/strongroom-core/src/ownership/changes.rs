@@ -81,11 +81,23 @@ impl Services {
             )));
         }
         let self_change = target.user_id == actor.id;
+        // What the account granted inside one of its incident windows (a sock the attacker
+        // invited from it) it may take back at once: neither its hold nor the cooling-off
+        // stands between the owner who got the account back and whoever the attacker let in.
+        let taking_back = !self_change
+            && new_role != Some(OWNER)
+            && self
+                .granted_in_incident(&mut tx, p.id, &target, actor)
+                .await?;
         // A held account may still remove or demote a newcomer Owner: the owner who took the
         // account back must be able to throw out whoever the attacker invited before the reset.
         let held = if new_role == Some(OWNER) {
             Some(HeldAction::AddOwner)
-        } else if target.role == OWNER && !self_change && self.is_established(target.granted_at) {
+        } else if target.role == OWNER
+            && !self_change
+            && !taking_back
+            && self.is_established(target.granted_at)
+        {
             Some(HeldAction::RemoveOwner)
         } else {
             None
@@ -101,6 +113,7 @@ impl Services {
         }
         let now = self.now();
         let held = !self_change
+            && !taking_back
             && self.is_newcomer(actor, mine.granted_at)
             && self.is_elder_owner(&target, &mine);
         if held {

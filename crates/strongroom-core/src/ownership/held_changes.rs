@@ -115,35 +115,41 @@ impl Services {
             ),
         );
         if freeze_actor {
+            // A frozen or deleted account's mailbox may be read by whoever took it: its veto
+            // keeps things as they were, but it does not freeze anyone else.
+            let holder = tx.user(target.id).await?;
+            if holder.is_none_or(|u| u.frozen_at.is_some() || u.deleted_at.is_some()) {
+                return Err(CoreError::Forbidden(format!(
+                    "The account {} is frozen, so its links cannot freeze other accounts. Veto without freezing, or ask the index administrators.",
+                    target.username
+                )));
+            }
+            let asker = tx
+                .user(c.actor_id)
+                .await?
+                .ok_or_else(|| CoreError::Internal("the asking account vanished".into()))?;
             let reason = format!(
                 "{} vetoed its change to {} on {}",
                 target.username, c.target_name, p.name
             );
-            tx.freeze_user(c.actor_id, &reason, now).await?;
-            let sessions = tx.end_sessions(c.actor_id, None, now).await?;
-            let tokens = tx.revoke_all_tokens(c.actor_id, now).await?;
-            tx.invalidate_email_tokens(c.actor_id, purpose::ACCESS_LINKS, now)
+            let body = format!(
+                "An Owner of {} vetoed the change your account {} asked for and reported it, so the account is frozen: every session was ended and every API token revoked for good. Contact the index administrators.",
+                p.name, c.actor_name
+            );
+            let frozen = self
+                .freeze_in(
+                    &mut tx,
+                    &who,
+                    &asker,
+                    crate::freeze::FreezeVia::Veto,
+                    &reason,
+                    serde_json::json!({"change_id": c.id, "project": p.name}),
+                    &body,
+                    meta,
+                )
                 .await?;
-            events.push(self.event(
-                &who,
-                "account:freeze",
-                Subject {
-                    kind: "user",
-                    id: Some(c.actor_id),
-                    name: Some(&c.actor_name),
-                },
-                meta,
-                serde_json::json!({"via": "veto", "change_id": c.id, "project": p.name,
-                    "reason": reason, "sessions_ended": sessions, "tokens_revoked": tokens}),
-            ));
-            mails.extend(notice(
-                &notice_recipients(&tx.emails(c.actor_id).await?),
-                "Your account has been frozen",
-                &format!(
-                    "An Owner of {} vetoed the change your account {} asked for and reported it, so the account is frozen: every session and API token was ended. Contact the index administrators.",
-                    p.name, c.actor_name
-                ),
-            ));
+            events.extend(frozen.events);
+            mails.extend(frozen.mails);
         }
         tx.commit(&events, &mails).await?;
         Ok(RoleChange {

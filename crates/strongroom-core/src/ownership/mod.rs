@@ -9,7 +9,7 @@
 use strongroom_store::model::{Invitation, Project, Release, Role, RoleChange, User};
 use strongroom_store::{AccountTx, MAINTAINER, NewEvent, NewMail, OWNER, RoleOutcome, StoreError};
 
-use crate::accounts::{purpose, random_secret};
+use crate::accounts::random_secret;
 use crate::clock::iso8601_seconds;
 use crate::hold::HeldAction;
 use crate::mail::{notice, notice_recipients};
@@ -84,6 +84,27 @@ impl Services {
                 now,
                 safety.recovery_watch_days,
             )
+    }
+
+    /// Whether `target`'s role was granted by `actor`'s account inside one of that account's
+    /// incident windows (recorded by a freeze or a restore): whoever held the account then may
+    /// have been the attacker, so the owner may take it back without a cooling-off or a hold.
+    pub(crate) async fn granted_in_incident(
+        &self,
+        tx: &mut AccountTx,
+        project_id: i64,
+        target: &Role,
+        actor: &User,
+    ) -> Result<bool, CoreError> {
+        if tx.role_granted_by(project_id, target.user_id).await? != Some(actor.id) {
+            return Ok(false);
+        }
+        Ok(self
+            .db
+            .incidents_of(actor.id)
+            .await?
+            .iter()
+            .any(|i| i.window_start < i.window_end && i.covers(target.granted_at)))
     }
 
     /// Whether a role granted at `granted_at` is established (older than the newcomer window).

@@ -108,7 +108,9 @@ async fn invitee_needs_a_verified_address_and_a_live_account() {
     assert!(is_invalid(&r, "Unknown role"), "{r:?}");
     let frosty = h.user("frosty").await;
     let mut tx = h.s.db.begin_account().await.expect("begin");
-    tx.freeze_user(frosty.id, "test", T0).await.expect("freeze");
+    tx.freeze_account(frosty.id, "test", None, &[], T0)
+        .await
+        .expect("freeze");
     tx.commit(&[], &[]).await.expect("commit");
     let r =
         h.s.invite(&alice, "proj", "frosty", "Maintainer", &meta())

@@ -141,7 +141,7 @@ async fn deletion_is_refused_for_a_sole_owner_and_soft_otherwise() {
         name: "cli:ops".into(),
     };
     let r =
-        h.s.admin_restore_user(&ops, "frank", None, "asked too late", &meta())
+        h.s.admin_restore_user(&ops, "frank", None, None, "asked too late", &meta())
             .await;
     assert!(
         matches!(&r, Err(CoreError::Conflict(m)) if m.contains("purged")),

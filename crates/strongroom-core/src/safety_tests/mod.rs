@@ -180,3 +180,4 @@ mod deletion;
 mod domain_checks;
 mod hold;
 mod quarantine;
+mod undo;

@@ -79,10 +79,20 @@ fn form_error(e: CoreError) -> Result<(StatusCode, String), WebError> {
     }
 }
 
+/// Where a sign-in goes: the review page first when an incident left addresses or factors
+/// waiting for the owner's decision.
+fn after_login<'a>(grant: &SessionGrant, next: &'a str) -> &'a str {
+    if grant.review_pending {
+        "/manage/account/review/"
+    } else {
+        next
+    }
+}
+
 /// Log `grant` in: its cookie, the end of any ticket, and where to go.
 fn logged_in(grant: &SessionGrant, next: &str) -> Result<Response, WebError> {
     Ok(see_other(
-        next,
+        after_login(grant, next),
         vec![
             set_session_cookie(&grant.secret)?,
             short_cookie(TICKET_COOKIE, "", 0)?,
@@ -307,7 +317,10 @@ pub(crate) async fn webauthn_login_finish(
                 .filter(|n| !n.is_empty())
                 .map(String::as_str),
         );
-        let mut resp = json(StatusCode::OK, &serde_json::json!({ "redirect": next }));
+        let mut resp = json(
+            StatusCode::OK,
+            &serde_json::json!({ "redirect": after_login(&grant, &next) }),
+        );
         let h = resp.headers_mut();
         h.append(header::SET_COOKIE, set_session_cookie(&grant.secret)?);
         h.append(header::SET_COOKIE, short_cookie(TICKET_COOKIE, "", 0)?);

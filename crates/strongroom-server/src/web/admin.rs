@@ -90,6 +90,8 @@ pub(crate) struct AdminForm {
     #[serde(default)]
     roles_at: Option<String>,
     #[serde(default)]
+    trust_address: Option<String>,
+    #[serde(default)]
     switch: Option<String>,
     #[serde(default)]
     change_id: Option<String>,
@@ -108,11 +110,15 @@ pub(crate) struct AdminQuery {
 fn done_message(key: Option<&str>) -> Option<&'static str> {
     Some(match key? {
         "freeze" => "The account was frozen.",
-        "unfreeze" => "The account was unfrozen.",
+        "unfreeze" => {
+            "The account was unfrozen. Its tokens and sessions stay ended; it signs in only after a password reset, whose link went to the addresses it had before the incident (the timeline's admin:user:unfreeze entry names them and what is left for the owner to review)."
+        }
         "reset-2fa" => {
             "Two-factor authentication was reset; a password reset link went to the account's verified addresses."
         }
-        "restore-user" => "The account was restored; its password must be reset.",
+        "restore-user" => {
+            "The account was restored; it signs in only after a password reset, whose link went to the addresses it had before the incident."
+        }
         "quarantine" => "The project was quarantined.",
         "release" => "The project was released from quarantine.",
         "remove" => "The project was removed.",
@@ -263,7 +269,9 @@ pub(crate) async fn user_post(
             "freeze"
         }
         "unfreeze" => {
-            s.admin_unfreeze_user(&a, &name, reason, &meta).await?;
+            let trust = Some(field(&form.trust_address)).filter(|t| !t.trim().is_empty());
+            s.admin_unfreeze_user(&a, &name, trust, reason, &meta)
+                .await?;
             "unfreeze"
         }
         "reset-2fa" => {
@@ -275,7 +283,9 @@ pub(crate) async fn user_post(
                 "" => None,
                 t => Some(parse_time(t)?),
             };
-            s.admin_restore_user(&a, &name, at, reason, &meta).await?;
+            let trust = Some(field(&form.trust_address)).filter(|t| !t.trim().is_empty());
+            s.admin_restore_user(&a, &name, at, trust, reason, &meta)
+                .await?;
             "restore-user"
         }
         _ => return Err(unknown("action")),

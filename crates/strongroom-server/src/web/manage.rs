@@ -62,7 +62,7 @@ pub(crate) struct ManageForm {
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct ManageQuery {
     #[serde(default)]
-    done: Option<String>,
+    pub(crate) done: Option<String>,
     #[serde(default)]
     next: Option<String>,
 }
@@ -81,7 +81,7 @@ fn is_reauth(e: &CoreError) -> bool {
 }
 
 /// A core error as a page; "confirm your password" becomes a redirect to the prompt.
-fn reauth_or(e: CoreError, back_to: &str) -> WebError {
+pub(crate) fn reauth_or(e: CoreError, back_to: &str) -> WebError {
     if is_reauth(&e) {
         return WebError::redirect(&format!(
             "/manage/account/reauth/?next={}",
@@ -110,7 +110,7 @@ pub(crate) async fn account_page(
         .into_iter()
         .map(|e| {
             context! { id => e.id, address => e.address, is_primary => e.is_primary,
-            verified => e.verified_at.is_some() }
+            verified => e.verified_at.is_some(), suspect => e.suspect_at.is_some() }
         })
         .collect();
     let sessions: Vec<_> = state
@@ -136,6 +136,7 @@ pub(crate) async fn account_page(
         "account.html",
         context! { emails => emails, sessions => sessions, events => events,
         notice => done_message(q.done.as_deref()),
+        review_pending => state.services.review_pending(v.user_id).await?,
         safety => super::account_delete::account_safety(&state, v.user_id).await? },
     )
 }

@@ -15,6 +15,7 @@ pub(crate) mod pages;
 pub(crate) mod project_manage;
 pub(crate) mod read;
 pub(crate) mod redirect;
+pub(crate) mod review;
 pub(crate) mod rst;
 pub(crate) mod session;
 pub(crate) mod signed_in;
@@ -180,6 +181,8 @@ pub(crate) fn done_message(key: Option<&str>) -> Option<&'static str> {
         "key-added" => "Security key added.",
         "key-removed" => "Security key removed.",
         "token-revoked" => "The token was revoked.",
+        "review-kept" => "Kept: it works again.",
+        "review-dropped" => "Removed from your account.",
         "reauth" => "Thanks, you can continue.",
         "two-factor-pending" => {
             "Almost done: follow the link we mailed to your primary address to turn on two-factor authentication."

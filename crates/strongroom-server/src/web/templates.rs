@@ -72,6 +72,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/invitations.html"),
     ),
     ("veto.html", include_str!("../../templates/veto.html")),
+    ("review.html", include_str!("../../templates/review.html")),
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock::new(build);

@@ -597,7 +597,6 @@ async fn account_rows_change_only_for_their_owner() {
             !tx.remember_login(a, "fp", 5).await.expect("known"),
             "{name}"
         );
-        tx.freeze_user(a, "mail", 6).await.expect("freeze");
         tx.disable_password(a, "compromised")
             .await
             .expect("disable");
@@ -607,6 +606,9 @@ async fn account_rows_change_only_for_their_owner() {
             1,
             "{name}"
         );
+        tx.freeze_account(a, "mail", None, &[], 9)
+            .await
+            .expect("freeze");
         tx.commit(&[], &[]).await.expect("commit");
         let emails = db.emails_of(a).await.expect("emails");
         assert_eq!(emails[0].id, e2, "{name}: new primary first");
@@ -623,7 +625,7 @@ async fn account_rows_change_only_for_their_owner() {
         let u = db.user_by_id(a).await.expect("get").expect("u");
         assert_eq!(
             (u.frozen_at, u.password_disabled.as_deref(), u.last_login_at),
-            (Some(6), Some("compromised"), Some(7)),
+            (Some(9), Some("compromised"), Some(7)),
             "{name}"
         );
         assert!(

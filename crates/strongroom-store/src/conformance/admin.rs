@@ -434,11 +434,12 @@ async fn freeze_ends_sessions_and_undelete_regrants_roles() {
         .execute(&db.write)
         .await
         .expect("session");
-        let mut tx = db.begin_admin().await.expect("begin");
+        let mut tx = db.begin_account().await.expect("begin");
         assert_eq!(
-            tx.freeze_user(u, "takeover", "cli:a", 9)
+            tx.freeze_account(u, "takeover", Some("cli:a"), &[], 9)
                 .await
-                .expect("freeze"),
+                .expect("freeze")
+                .sessions_ended,
             1
         );
         tx.commit(&[], &[]).await.expect("commit");
@@ -454,12 +455,14 @@ async fn freeze_ends_sessions_and_undelete_regrants_roles() {
             .await
             .expect("frozen_by");
         assert_eq!(by.as_deref(), Some("cli:a"), "{name}");
-        let mut tx = db.begin_admin().await.expect("begin");
-        assert!(tx.unfreeze_user(u).await.expect("unfreeze"));
+        let mut tx = db.begin_account().await.expect("begin");
+        assert!(tx.unfreeze_account(u, "unfrozen").await.expect("unfreeze"));
         assert!(
-            !tx.unfreeze_user(u).await.expect("unfreeze"),
+            !tx.unfreeze_account(u, "unfrozen").await.expect("unfreeze"),
             "{name}: once"
         );
+        tx.commit(&[], &[]).await.expect("commit");
+        let mut tx = db.begin_admin().await.expect("begin");
         assert!(
             !tx.undelete_user(u).await.expect("undelete"),
             "{name}: not deleted"

@@ -535,7 +535,7 @@ async fn a_freeze_or_revocation_during_the_upload_wins() {
         );
         // A frozen account (no token in play, e.g. the CLI) is refused the same way.
         let mut tx = db.begin_account().await.expect("tx");
-        tx.freeze_user(uid, "investigation", 7)
+        tx.freeze_account(uid, "investigation", None, &[], 7)
             .await
             .expect("freeze");
         tx.commit(&[ev("account:freeze")], &[])

@@ -7,6 +7,7 @@ mod admin;
 mod blobs;
 mod claims;
 mod faults;
+mod incidents;
 mod meta;
 mod registration;
 mod roles;

@@ -19,7 +19,8 @@ pub(crate) enum OnOff {
 /// The admin commands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum AdminCommand {
-    /// Freeze an account: sessions end, logins and tokens are refused.
+    /// Freeze an account: every session ends and every API token is revoked for good, mailed
+    /// links that could hand the account back die, logins are refused.
     Freeze {
         /// The account (username).
         user: String,
@@ -27,10 +28,16 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Lift a freeze.
+    /// Lift a freeze: the password stays disabled and a reset link goes only to addresses
+    /// verified before the incident window (refused when none is left); what was added in the
+    /// window waits for the owner's decision.
     Unfreeze {
         /// The account (username).
         user: String,
+        /// One of the account's verified addresses you have confirmed the owner controls (out
+        /// of band): it gets the reset link even if it was added inside the incident window.
+        #[arg(long, value_name = "ADDRESS")]
+        trust_address: Option<String>,
         /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
@@ -111,6 +118,10 @@ pub(crate) enum AdminCommand {
         /// The moment whose roles to re-grant (RFC 3339, e.g. 2026-11-22T13:00:00Z).
         #[arg(long, value_name = "TIME")]
         roles_at: Option<String>,
+        /// One of the account's verified addresses you have confirmed the owner controls (out
+        /// of band): it gets the reset link even if it was added inside the incident window.
+        #[arg(long, value_name = "ADDRESS")]
+        trust_address: Option<String>,
         /// Why (required; recorded in the event log with you as actor).
         #[arg(long)]
         reason: String,
@@ -210,18 +221,32 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             let u = s.admin_freeze_user(&a, &user, &reason, &m).await?;
             println!("froze {}", u.username);
         }
-        AdminCommand::Unfreeze { user, reason } => {
-            let u = s.admin_unfreeze_user(&a, &user, &reason, &m).await?;
-            println!("unfroze {}", u.username);
+        AdminCommand::Unfreeze {
+            user,
+            trust_address,
+            reason,
+        } => {
+            let back = s
+                .admin_unfreeze_user(&a, &user, trust_address.as_deref(), &reason, &m)
+                .await?;
+            println!(
+                "unfroze {} (it signs in only after a password reset)",
+                back.username
+            );
+            print_handed_back(&back);
         }
         AdminCommand::ResetTwoFactor { user, reason } => {
             let r = s.admin_reset_two_factor(&a, &user, &reason, &m).await?;
             println!(
-                "reset two-factor authentication of {user}: TOTP {}, {} security key(s), {} session(s) ended; a password reset link went to its verified addresses",
+                "reset two-factor authentication of {user}: TOTP {}, {} security key(s), {} session(s) ended, {} API token(s) created inside the incident window revoked; a password reset link went to its addresses verified before that window",
                 if r.totp { "removed" } else { "none" },
                 r.security_keys,
-                r.sessions_ended
+                r.sessions_ended,
+                r.tokens_revoked.len()
             );
+            for a in &r.addresses_suspect {
+                println!("suspect until the owner keeps it: address {a}");
+            }
         }
         AdminCommand::Quarantine { project, reason } => {
             s.admin_quarantine_project(&a, &project, &reason, &m)
@@ -304,12 +329,15 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::RestoreUser {
             user,
             roles_at,
+            trust_address,
             reason,
         } => {
             let at = roles_at.as_deref().map(parse_time).transpose()?;
-            let r = s.admin_restore_user(&a, &user, at, &reason, &m).await?;
+            let r = s
+                .admin_restore_user(&a, &user, at, trust_address.as_deref(), &reason, &m)
+                .await?;
             println!(
-                "restored {} (the password must be reset before logging in)",
+                "restored {} (it signs in only after a password reset)",
                 r.username
             );
             for (p, role) in r.roles {
@@ -318,6 +346,10 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             for (p, role) in r.skipped {
                 println!("not re-granted: {role} on {p} (project removed, or a role is held)");
             }
+            for (p, role) in r.withheld {
+                println!("not re-granted: {role} on {p} (gained inside the incident window)");
+            }
+            print_handed_back(&r.handed_back);
         }
         AdminCommand::ReadOnly { state, reason } => {
             let on = state == OnOff::On;
@@ -429,4 +461,23 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// What an unfreeze or a restore handed back, as the operator reads it.
+fn print_handed_back(back: &strongroom_core::handback::HandedBack) {
+    println!("incident window: {}", back.window.describe());
+    println!(
+        "password reset link sent to: {}",
+        back.reset_sent_to.join(", ")
+    );
+    if let Some(p) = &back.primary_moved_to {
+        println!("primary address is now {p}");
+    }
+    for item in &back.suspect {
+        println!(
+            "suspect until the owner keeps it: {} {}",
+            item.kind.as_str(),
+            item.label
+        );
+    }
 }

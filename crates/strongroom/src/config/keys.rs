@@ -222,6 +222,12 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "days after a recovery event during which a new release of a dormant project is quarantined",
     },
+    // -- incident response (issue 8, finding 3)
+    Key {
+        name: "recovery.incident_lookback_days",
+        secret: false,
+        help: "days before a freeze (or a deletion being undone) in which the earliest suspicious change opens the incident window",
+    },
     Key {
         name: "retention.deleted_account_days",
         secret: false,

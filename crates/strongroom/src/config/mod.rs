@@ -269,7 +269,7 @@ impl Config {
         let data = values
             .get("data")
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
-        let defaults: [(&'static str, String); 30] = [
+        let defaults: [(&'static str, String); _] = [
             ("require_2fa", "true".into()),
             ("rate_limits", "true".into()),
             ("session_idle_minutes", (60 * 12).to_string()),
@@ -306,6 +306,7 @@ impl Config {
             ("recovery.hold_hours", "72".into()),
             ("recovery.dormant_project_days", "365".into()),
             ("recovery.watch_days", "30".into()),
+            ("recovery.incident_lookback_days", "30".into()),
             ("retention.deleted_account_days", "90".into()),
             ("domains.check_interval_hours", "24".into()),
             ("jobs.interval_seconds", "60".into()),
@@ -626,6 +627,7 @@ fn safety_settings(
         recovery_hold_hours: num("recovery.hold_hours")?,
         dormant_project_days: num("recovery.dormant_project_days")?,
         recovery_watch_days: num("recovery.watch_days")?,
+        incident_lookback_days: num("recovery.incident_lookback_days")?,
         deleted_account_retention_days: num("retention.deleted_account_days")?,
         domain_check_interval_hours: num("domains.check_interval_hours")?,
         dns_resolver: nonempty("domains.resolver"),

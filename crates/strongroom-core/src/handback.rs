@@ -1,0 +1,391 @@
+//! Handing an account back after an incident (an unfreeze, a `restore-user`) without handing it
+//! to whoever held it during the incident: the attacker may know the password and may have
+//! added addresses and factors.
+//!
+//! - The password stays disabled until it is reset, and no sign-in works before that (not even
+//!   a passkey): [`reset_required`].
+//! - The reset link goes only to addresses verified **before** the incident window (and not
+//!   unverified by a domain check since); with none left, the undo is refused and the account
+//!   stays as it was. An administrator who has confirmed the owner out of band may vouch for one
+//!   of the account's verified addresses (`--trust-address`), which is logged.
+//! - Addresses added or verified, and factors and recovery codes added, inside the window are
+//!   left **suspect**: no mail goes to a suspect address and a suspect factor signs nobody in,
+//!   until the owner keeps or drops each on the review page after signing in
+//!   ([`crate::review`]). A suspect primary address gives way to a trusted one.
+//! - Devices first seen inside the window are forgotten (a login from them mails the owner).
+
+use strongroom_store::model::{Email, IncidentKind, SuspectItem, User};
+use strongroom_store::{AccountTx, NewMail};
+
+use crate::accounts::purpose;
+use crate::admin::{require_reason, user_subject};
+use crate::clock::iso8601_seconds;
+use crate::freeze::LINKS_A_FREEZE_KILLS;
+use crate::incident::IncidentWindow;
+use crate::mail::notice;
+use crate::{Actor, CoreError, RequestMeta, Services};
+
+/// Why a password is disabled (`users.password_disabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordDisabled {
+    /// Found in a breach: the owner resets it; a passkey still signs in.
+    Compromised,
+    /// The account was restored after a deletion.
+    Restored,
+    /// An administrator reset the account's second factors.
+    TwoFactorReset,
+    /// The account was unfrozen after an incident.
+    Unfrozen,
+}
+
+impl PasswordDisabled {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordDisabled::Compromised => "compromised",
+            PasswordDisabled::Restored => "restored",
+            PasswordDisabled::TwoFactorReset => "two-factor reset",
+            PasswordDisabled::Unfrozen => "unfrozen",
+        }
+    }
+
+    /// The reason a stored value names (an unknown one is treated as an incident's: the safe
+    /// side).
+    pub fn parse(s: &str) -> PasswordDisabled {
+        match s {
+            "compromised" => PasswordDisabled::Compromised,
+            "restored" => PasswordDisabled::Restored,
+            "two-factor reset" => PasswordDisabled::TwoFactorReset,
+            _ => PasswordDisabled::Unfrozen,
+        }
+    }
+}
+
+/// Whether the account may sign in only after a password reset, by any method: its password
+/// was disabled by an incident's undo (not merely found in a breach).
+pub fn reset_required(user: &User) -> bool {
+    user.password_disabled
+        .as_deref()
+        .is_some_and(|r| PasswordDisabled::parse(r) != PasswordDisabled::Compromised)
+}
+
+/// What handing an account back did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedBack {
+    pub username: String,
+    pub window: IncidentWindow,
+    /// The addresses the reset link went to.
+    pub reset_sent_to: Vec<String>,
+    /// What waits for the owner's decision.
+    pub suspect: Vec<SuspectItem>,
+    /// The primary address, when a suspect one gave way.
+    pub primary_moved_to: Option<String>,
+}
+
+/// The addresses a reset may go to: verified before `since`, not unverified by a domain check,
+/// not suspect.
+fn trusted_addresses(emails: &[Email], since: i64) -> Vec<&Email> {
+    emails
+        .iter()
+        .filter(|e| {
+            e.unverified_at.is_none()
+                && e.suspect_at.is_none()
+                && e.verified_at.is_some_and(|v| v < since)
+        })
+        .collect()
+}
+
+impl Services {
+    /// Inside `tx`: the part every hand-back shares (see the module docs). `since` is where
+    /// suspicion starts (the window's start); `trust` an address an administrator vouched for;
+    /// `intro` opens the mail ("The index administrators unfroze the account x").
+    pub(crate) async fn hand_back_in(
+        &self,
+        tx: &mut AccountTx,
+        user: &User,
+        window: IncidentWindow,
+        since: i64,
+        trust: Option<&str>,
+        intro: &str,
+    ) -> Result<(HandedBack, Vec<NewMail>), CoreError> {
+        let now = self.now();
+        let emails = tx.emails(user.id).await?;
+        let vouched = match trust.map(str::trim).filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => Some(
+                emails
+                    .iter()
+                    .find(|e| {
+                        e.address.eq_ignore_ascii_case(t)
+                            && e.verified_at.is_some()
+                            && e.unverified_at.is_none()
+                    })
+                    .ok_or_else(|| {
+                        CoreError::Invalid(format!(
+                            "{t} is not a verified address of {}.",
+                            user.username
+                        ))
+                    })?,
+            ),
+        };
+        let mut to: Vec<&Email> = trusted_addresses(&emails, since);
+        if let Some(v) = vouched
+            && !to.iter().any(|e| e.id == v.id)
+        {
+            to.push(v);
+        }
+        if to.is_empty() {
+            let others = emails
+                .iter()
+                .map(|e| e.address.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(CoreError::Conflict(format!(
+                "{} has no email address verified before its incident window ({}): the password reset could only go to an address whoever held the account may have added ({}). Nothing was changed. Confirm the owner's identity out of band, then name the address they control with --trust-address.",
+                user.username,
+                window.describe(),
+                if others.is_empty() {
+                    "none left"
+                } else {
+                    &others
+                }
+            )));
+        }
+        let trusted_ids: Vec<i64> = to.iter().map(|e| e.id).collect();
+        let reset_sent_to: Vec<String> = to.iter().map(|e| e.address.clone()).collect();
+        let suspect = tx
+            .flag_suspect(user.id, since, now, vouched.map(|v| v.id))
+            .await?;
+        // A suspect primary gives way to the first trusted address (mail about the account,
+        // and a first 2FA enrolment's confirmation, go to the primary).
+        let primary_moved_to = match emails.iter().find(|e| e.is_primary) {
+            Some(p) if !trusted_ids.contains(&p.id) && suspect.iter().any(|s| s.id == p.id) => {
+                let first = to[0];
+                tx.set_primary_email(user.id, first.id).await?;
+                Some(first.address.clone())
+            }
+            _ => None,
+        };
+        tx.invalidate_email_tokens(user.id, LINKS_A_FREEZE_KILLS, now)
+            .await?;
+        tx.end_sessions(user.id, None, now).await?;
+        tx.forget_logins_since(user.id, since).await?;
+        let link = self
+            .issue_mail_token(tx, user.id, None, purpose::RESET_PASSWORD)
+            .await?;
+        let listed = if suspect.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n\nThese were added to the account between {} and {} UTC, when someone else may have held it. Until you keep them on the page you are shown after signing in, they do not work (no mail goes to such an address, and such a factor does not sign in):\n\n{}",
+                iso8601_seconds(window.start),
+                iso8601_seconds(window.end),
+                suspect
+                    .iter()
+                    .map(|s| format!("  - {}: {}", s.kind.as_str(), s.label))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        };
+        let mails = notice(
+            &reset_sent_to,
+            "Set a new password to get your account back",
+            &format!(
+                "{intro}. Your old password no longer works, and every session and API token of the account was ended for good (make new tokens after you sign in). Set a new password here (the link expires in 1 hour; \"Forgot password\" on the login page sends a new one to this address):\n\n{link}{listed}"
+            ),
+        );
+        Ok((
+            HandedBack {
+                username: user.username.clone(),
+                window,
+                reset_sent_to,
+                suspect,
+                primary_moved_to,
+            },
+            mails,
+        ))
+    }
+
+    /// Lift a freeze without handing the account to whoever knows its password (see the
+    /// module docs): its password stays disabled and the reset link goes only to addresses
+    /// verified before the incident window; refused, and the account stays frozen, when none
+    /// is left. Tokens and sessions ended by the freeze stay ended.
+    pub async fn admin_unfreeze_user(
+        &self,
+        actor: &Actor,
+        username: &str,
+        trust: Option<&str>,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<HandedBack, CoreError> {
+        let reason = require_reason(reason)?;
+        let user = self.user_named(username).await?;
+        if user.deleted_at.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "{} is deleted: restore it instead (strongroom admin restore-user).",
+                user.username
+            )));
+        }
+        let Some(frozen_at) = user.frozen_at else {
+            return Err(CoreError::Conflict(format!(
+                "{} is not frozen.",
+                user.username
+            )));
+        };
+        let now = self.now();
+        let mut tx = self.db.begin_account().await?;
+        let (incident, window) = match tx.open_incident(user.id, IncidentKind::Freeze).await? {
+            Some(i) => {
+                let w = self.incident_window(&user, i.window_end).await?;
+                let w = crate::incident::IncidentWindow {
+                    start: i.window_start,
+                    end: i.window_end,
+                    opened_by_change: w.opened_by_change.filter(|_| w.start == i.window_start),
+                };
+                (i.id, w)
+            }
+            // Frozen before windows were recorded: the window ends at the freeze.
+            None => {
+                let w = self.incident_window(&user, frozen_at).await?;
+                let id = tx
+                    .record_incident(
+                        user.id,
+                        IncidentKind::Freeze,
+                        w.start,
+                        w.end,
+                        now,
+                        &actor.name,
+                    )
+                    .await?;
+                (id, w)
+            }
+        };
+        let (back, mails) = self
+            .hand_back_in(
+                &mut tx,
+                &user,
+                window,
+                window.start,
+                trust,
+                &format!(
+                    "The index administrators unfroze the account {}",
+                    user.username
+                ),
+            )
+            .await?;
+        if !tx
+            .unfreeze_account(user.id, PasswordDisabled::Unfrozen.as_str())
+            .await?
+        {
+            return Err(CoreError::Conflict(format!(
+                "{} is not frozen.",
+                user.username
+            )));
+        }
+        tx.mark_incident_returned(incident, now, &actor.name)
+            .await?;
+        let mut details = serde_json::json!({
+            "reason": reason,
+            "password_disabled": PasswordDisabled::Unfrozen.as_str(),
+            "reset_sent_to": back.reset_sent_to,
+            "suspect": suspect_details(&back.suspect),
+            "primary_moved_to": back.primary_moved_to,
+            "address_trusted_by_admin": trust.map(str::trim).filter(|t| !t.is_empty()),
+        });
+        merge(&mut details, window.details());
+        let ev = self.event(
+            actor,
+            "admin:user:unfreeze",
+            user_subject(&user),
+            meta,
+            details,
+        );
+        tx.commit(&[ev], &mails).await?;
+        Ok(back)
+    }
+}
+
+/// The suspect items as an event lists them.
+pub(crate) fn suspect_details(items: &[SuspectItem]) -> serde_json::Value {
+    serde_json::Value::Array(
+        items
+            .iter()
+            .map(|s| serde_json::json!({"kind": s.kind.as_str(), "id": s.id, "label": s.label}))
+            .collect(),
+    )
+}
+
+/// Copy `extra`'s fields into `into` (both objects).
+pub(crate) fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (Some(a), serde_json::Value::Object(b)) = (into.as_object_mut(), extra) {
+        a.extend(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(id: i64, verified: Option<i64>, domain_bad: bool, suspect: bool) -> Email {
+        Email {
+            id,
+            user_id: 1,
+            address: format!("a{id}@x.test"),
+            is_primary: id == 1,
+            verified_at: verified,
+            unverified_at: domain_bad.then_some(1),
+            suspect_at: suspect.then_some(1),
+        }
+    }
+
+    #[test]
+    fn only_addresses_verified_before_the_window_are_trusted() {
+        let emails = [
+            email(1, Some(10), false, false),  // before: trusted
+            email(2, Some(100), false, false), // verified at the window's start: not
+            email(3, None, false, false),      // never verified
+            email(4, None, true, false),       // a domain check took it away
+            email(5, Some(5), false, true),    // left suspect by an earlier incident
+        ];
+        let ids: Vec<i64> = trusted_addresses(&emails, 100)
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, vec![1]);
+        assert!(trusted_addresses(&emails, 10).is_empty());
+    }
+
+    #[test]
+    fn every_incident_reason_but_a_breach_blocks_every_sign_in() {
+        let mut u = User {
+            id: 1,
+            username: "a".into(),
+            password_hash: None,
+            is_admin: false,
+            created_at: 0,
+            frozen_at: None,
+            deleted_at: None,
+            password_changed_at: None,
+            last_login_at: None,
+            password_disabled: None,
+            frozen_reason: None,
+            hold_until: None,
+            hold_reason: None,
+            recovered_at: None,
+            purge_after: None,
+        };
+        assert!(!reset_required(&u));
+        for (r, blocks) in [
+            (PasswordDisabled::Compromised, false),
+            (PasswordDisabled::Restored, true),
+            (PasswordDisabled::TwoFactorReset, true),
+            (PasswordDisabled::Unfrozen, true),
+        ] {
+            u.password_disabled = Some(r.as_str().into());
+            assert_eq!(reset_required(&u), blocks, "{r:?}");
+            assert_eq!(PasswordDisabled::parse(r.as_str()), r);
+        }
+        u.password_disabled = Some("something new".into());
+        assert!(reset_required(&u), "an unknown reason is the safe side");
+    }
+}

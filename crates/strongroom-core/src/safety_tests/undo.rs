@@ -1,0 +1,593 @@
+//! Undoing an incident without bringing the attacker back (issue 8, finding 3): a freeze ends
+//! every token and session for good through every door; an unfreeze or a restore hands the
+//! account back only through a reset to an address that predates the incident window, with
+//! what was added in the window listed for the owner and unusable until kept; no other undo
+//! revives what the account did or granted inside its window.
+
+use strongroom_store::UploadPolicy;
+use strongroom_store::model::SuspectKind;
+
+use super::*;
+use crate::admin::Authority;
+use crate::handback::HandedBack;
+use crate::login::PASSWORD_DISABLED;
+use crate::ownership::ChangeOutcome;
+use crate::review::Decision;
+use crate::second_factor::code_at;
+use crate::tokens::Credentials;
+
+fn ops() -> Actor {
+    Actor {
+        id: None,
+        name: "cli:ops".into(),
+    }
+}
+
+fn elsewhere() -> RequestMeta {
+    RequestMeta {
+        ip: Some("203.0.113.66".into()),
+        user_agent: Some("attacker-browser/6.6".into()),
+    }
+}
+
+impl H {
+    async fn token(&self, user: &str, name: &str) -> String {
+        self.s
+            .create_token(user, name, None, None, &meta())
+            .await
+            .expect("token")
+    }
+
+    async fn upload_auth(&self, secret: &str) -> Result<crate::tokens::Principal, CoreError> {
+        self.s
+            .authenticate_upload(&Credentials::Token(secret.into()), &meta())
+            .await
+    }
+
+    async fn unfreeze(&self, name: &str) -> HandedBack {
+        self.s
+            .admin_unfreeze_user(&ops(), name, None, "owner confirmed by phone", &meta())
+            .await
+            .expect("unfreeze")
+    }
+
+    /// The owner follows the reset link the hand-back mailed to `addr`.
+    async fn reset_through(&self, addr: &str) {
+        let link = self.token_in_mail(addr, "Set a new password").await;
+        self.s
+            .reset_password(&link, NEW_PW, &meta())
+            .await
+            .expect("reset through the mailed link");
+    }
+
+    fn secs(&self) -> u64 {
+        u64::try_from(self.s.now() / 1_000_000).expect("secs")
+    }
+
+    async fn email_id(&self, u: &User, addr: &str) -> i64 {
+        self.s
+            .db
+            .emails_of(u.id)
+            .await
+            .expect("emails")
+            .iter()
+            .find(|e| e.address == addr)
+            .expect("address")
+            .id
+    }
+
+    /// Someone in `session` adds `addr`, verifies it from the mail and makes it primary.
+    async fn swap_in_address(&self, session: &SessionInfo, addr: &str) {
+        self.s
+            .add_email(session, addr, &elsewhere())
+            .await
+            .expect("add");
+        let t = self.token_in_mail(addr, "Verify").await;
+        self.s.verify_email(&t, &elsewhere()).await.expect("verify");
+        let id = self.email_id(&session.user, addr).await;
+        self.s
+            .make_primary(session, id, &elsewhere())
+            .await
+            .expect("primary");
+    }
+}
+
+#[tokio::test]
+async fn a_freeze_revokes_every_token_and_session_for_good_and_an_unfreeze_revives_nothing() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.publish("proj", "1.0", &alice, h.s.now()).await;
+    let owners_token = h.token("alice", "ci").await;
+    // Long after (the owner's own token is older than the lookback), someone signs in as alice
+    h.clock.advance(days(40));
+    // Someone signs in as alice, mints a token and invites an account of theirs.
+    let session = h.login("alice").await;
+    let minted = h.token("alice", "minted").await;
+    let inv =
+        h.s.invite(&alice, "proj", "bob", "Owner", &meta())
+            .await
+            .expect("invite");
+    h.clock.advance(HOUR_MICROS);
+    h.s.admin_freeze_user(&ops(), "alice", "takeover suspected", &meta())
+        .await
+        .expect("freeze");
+
+    assert!(
+        h.s.list_sessions(session.user.id)
+            .await
+            .expect("s")
+            .is_empty()
+    );
+    let tokens = h.s.db.tokens_of(alice.id).await.expect("tokens");
+    assert!(
+        tokens.len() == 2 && tokens.iter().all(|t| t.revoked_at.is_some()),
+        "revoked, not merely refused: {tokens:?}"
+    );
+    assert_eq!(h.event_details("token:revoke").await.len(), 2);
+    let freeze = &h.event_details("admin:user:freeze").await[0];
+    assert_eq!(freeze["tokens_revoked"], 2);
+    assert_eq!(freeze["invitations_voided"], 1);
+    assert_eq!(freeze["window_opened_by"], "account:login");
+    // Nor can an operator mint one that the unfreeze would bring to life.
+    let r =
+        h.s.create_token("alice", "during", None, None, &meta())
+            .await;
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(m)) if m.contains("frozen")),
+        "{r:?}"
+    );
+
+    h.clock.advance(HOUR_MICROS);
+    let back = h.unfreeze("alice").await;
+    assert_eq!(back.reset_sent_to, vec!["alice@example.org".to_string()]);
+    // Nothing the freeze ended works again: not the owner's token, not the minted one, not
+    // the invitation, not the old password, not a passkey (every sign-in ends in
+    // `complete_login`).
+    for t in [&owners_token, &minted] {
+        let r = h.upload_auth(t).await;
+        assert!(forbidden(&r, "revoked"), "{r:?}");
+    }
+    let r = h.s.accept_invitation(&bob, inv.id, &meta()).await;
+    assert!(
+        matches!(&r, Err(CoreError::Invalid(m)) if m.contains("voided")),
+        "{r:?}"
+    );
+    let r = h.s.login_password("alice", PW, &meta()).await;
+    assert!(forbidden(&r, PASSWORD_DISABLED), "{r:?}");
+    let fresh = h.fresh(&alice).await;
+    let r = h.s.complete_login(&fresh, true, "passkey", &meta()).await;
+    assert!(forbidden(&r, PASSWORD_DISABLED), "{r:?}");
+    assert_eq!(fresh.password_disabled.as_deref(), Some("unfrozen"));
+
+    // The owner's way back: the mailed reset, then a login; the old tokens stay dead.
+    h.reset_through("alice@example.org").await;
+    match h
+        .s
+        .login_password("alice", NEW_PW, &meta())
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) => assert!(!g.review_pending, "nothing was added in the window"),
+        other => panic!("{other:?}"),
+    }
+    assert!(forbidden(&h.upload_auth(&minted).await, "revoked"));
+    let unfreeze = &h.event_details("admin:user:unfreeze").await[0];
+    assert_eq!(unfreeze["reset_sent_to"][0], "alice@example.org");
+    assert_eq!(unfreeze["password_disabled"], "unfrozen");
+    assert_eq!(h.s.db.verify_events().await.expect("verify"), None);
+}
+
+#[tokio::test]
+async fn the_this_wasnt_me_link_freezes_the_same_way_and_kills_the_links_that_hand_it_back() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let token = h.token("alice", "ci").await;
+    h.login("alice").await;
+    // A login from somewhere new mails a "this wasn't me" link; a reset link is outstanding.
+    let grant = match h
+        .s
+        .login_password("alice", PW, &elsewhere())
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) => g,
+        other => panic!("{other:?}"),
+    };
+    h.s.request_password_reset("alice", &elsewhere())
+        .await
+        .expect("forgot");
+    let reset = h.token_in_mail("alice@example.org", "Reset").await;
+    let freeze = h.token_in_mail("alice@example.org", "New login").await;
+    h.s.freeze_from_mail(&freeze, &meta())
+        .await
+        .expect("freeze from the mail");
+    assert!(h.s.session(&grant.secret).await.expect("s").is_none());
+    assert!(forbidden(&h.upload_auth(&token).await, "revoked"));
+    let r = h.s.reset_password(&reset, NEW_PW, &elsewhere()).await;
+    assert!(matches!(r, Err(CoreError::Invalid(_))), "{r:?}");
+    let frozen = &h.event_details("account:freeze").await[0];
+    assert_eq!(
+        (frozen["via"].as_str(), frozen["tokens_revoked"].as_i64()),
+        (Some("mail"), Some(1))
+    );
+    assert_eq!(h.s.db.incidents_of(alice.id).await.expect("w").len(), 1);
+    h.unfreeze("alice").await;
+    assert!(forbidden(&h.upload_auth(&token).await, "revoked"));
+}
+
+#[tokio::test]
+async fn an_unfreeze_resets_through_a_pre_incident_address_only_and_lists_what_was_added() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.clock.advance(days(1));
+    // The attacker signs in from a new device, swaps in their address and enrols their own
+    // authenticator (confirmed through their address, now the primary one).
+    let s = h.login("alice").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    let enrol = h.s.totp_begin(&s).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &elsewhere())
+        .await
+        .expect("totp");
+    let t = h
+        .token_in_mail("mallory@evil.test", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &elsewhere()).await.expect("on");
+    h.clock.advance(HOUR_MICROS);
+    h.s.admin_freeze_user(&ops(), "alice", "report #7", &meta())
+        .await
+        .expect("freeze");
+    h.clock.advance(HOUR_MICROS);
+
+    let back = h.unfreeze("alice").await;
+    assert_eq!(back.reset_sent_to, vec!["alice@example.org".to_string()]);
+    assert_eq!(back.primary_moved_to.as_deref(), Some("alice@example.org"));
+    let kinds: Vec<SuspectKind> = back.suspect.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            SuspectKind::Address,
+            SuspectKind::Totp,
+            SuspectKind::RecoveryCodes
+        ]
+    );
+    assert!(
+        h.mails("mallory@evil.test", "Set a new password")
+            .await
+            .is_empty()
+    );
+    let mail = &h.mails("alice@example.org", "Set a new password").await[0];
+    assert!(
+        mail.contains("mallory@evil.test") && mail.contains("totp"),
+        "{mail}"
+    );
+    // The suspect address gets nothing, not even "Forgot password".
+    h.s.request_password_reset("mallory@evil.test", &elsewhere())
+        .await
+        .expect("answers the same");
+    assert!(h.mails("mallory@evil.test", "Reset").await.is_empty());
+
+    // The owner resets and signs in: the attacker's authenticator is not asked for (it would
+    // not be accepted), the review is pending.
+    h.reset_through("alice@example.org").await;
+    let grant = match h
+        .s
+        .login_password("alice", NEW_PW, &meta())
+        .await
+        .expect("login")
+    {
+        LoginStep::Done(g) => g,
+        other => panic!("the suspect TOTP must not be asked for: {other:?}"),
+    };
+    assert!(grant.review_pending);
+    h.clock.advance(30_000_000);
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    assert!(!h.s.totp_accepts(alice.id, &code).await.expect("check"));
+    assert!(!h.s.has_two_factor(alice.id).await.expect("2fa"));
+    let info = h.s.session(&grant.secret).await.expect("s").expect("live");
+    let id = h.email_id(&alice, "mallory@evil.test").await;
+    let r = h.s.make_primary(&info, id, &meta()).await;
+    assert!(forbidden(&r, "review"), "{r:?}");
+
+    // The owner decides: the address and the authenticator go, the codes stay.
+    h.s.decide_suspect(&info, SuspectKind::Address, id, Decision::Drop, &meta())
+        .await
+        .expect("drop address");
+    h.s.decide_suspect(&info, SuspectKind::Totp, 0, Decision::Drop, &meta())
+        .await
+        .expect("drop totp");
+    let r =
+        h.s.decide_suspect(&info, SuspectKind::Totp, 0, Decision::Keep, &meta())
+            .await;
+    assert!(
+        matches!(r, Err(CoreError::NotFound(_))),
+        "decided once: {r:?}"
+    );
+    h.s.decide_suspect(
+        &info,
+        SuspectKind::RecoveryCodes,
+        0,
+        Decision::Keep,
+        &meta(),
+    )
+    .await
+    .expect("keep codes");
+    assert!(!h.s.review_pending(alice.id).await.expect("pending"));
+    assert_eq!(h.s.db.emails_of(alice.id).await.expect("e").len(), 1);
+    assert!(h.s.db.totp_of(alice.id).await.expect("totp").is_none());
+    let actions = h.actions().await;
+    for a in [
+        "account:review:drop",
+        "account:review:keep",
+        "account:review:done",
+    ] {
+        assert!(actions.contains(&a.to_owned()), "{a}: {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unfreeze_is_refused_when_no_address_predates_the_window_unless_an_admin_vouches() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.clock.advance(days(1));
+    let s = h.login("alice").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    let old = h.email_id(&alice, "alice@example.org").await;
+    h.s.remove_email(&s, old, &elsewhere())
+        .await
+        .expect("remove");
+    h.s.admin_freeze_user(&ops(), "alice", "report", &meta())
+        .await
+        .expect("freeze");
+    let r =
+        h.s.admin_unfreeze_user(&ops(), "alice", None, "asked", &meta())
+            .await;
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(m)) if m.contains("mallory@evil.test") && m.contains("--trust-address")),
+        "{r:?}"
+    );
+    assert!(h.fresh(&alice).await.frozen_at.is_some(), "still frozen");
+    assert!(
+        h.mails("mallory@evil.test", "Set a new password")
+            .await
+            .is_empty()
+    );
+    // An administrator who confirmed the owner out of band vouches for the address.
+    let r =
+        h.s.admin_unfreeze_user(&ops(), "alice", Some("nobody@else.test"), "asked", &meta())
+            .await;
+    assert!(matches!(r, Err(CoreError::Invalid(_))), "{r:?}");
+    let back =
+        h.s.admin_unfreeze_user(
+            &ops(),
+            "alice",
+            Some("mallory@evil.test"),
+            "owner proved control by phone",
+            &meta(),
+        )
+        .await
+        .expect("vouched");
+    assert_eq!(back.reset_sent_to, vec!["mallory@evil.test".to_string()]);
+    let ev = &h.event_details("admin:user:unfreeze").await[0];
+    assert_eq!(ev["address_trusted_by_admin"], "mallory@evil.test");
+}
+
+#[tokio::test]
+async fn restore_user_hands_back_through_a_pre_incident_address_and_withholds_roles_gained_in_the_window()
+ {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    let carol = h.user("carol").await;
+    h.publish("kept", "1.0", &alice, h.s.now()).await;
+    h.publish("gained", "1.0", &carol, h.s.now()).await;
+    h.join(&alice, "kept", &bob, "Owner").await;
+    h.clock.advance(days(1));
+    // Inside the window: the account joins carol's project and gets the attacker's address.
+    let s = h.login("alice").await;
+    h.clock.advance(60_000_000);
+    h.join(&carol, "gained", &alice, "Owner").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    h.clock.advance(60_000_000);
+    let alice_now = h.fresh(&alice).await;
+    h.s.delete_account(&Actor::user(&alice_now), &alice_now, "bye", &elsewhere())
+        .await
+        .expect("delete");
+    h.clock.advance(HOUR_MICROS);
+    let r =
+        h.s.admin_restore_user(&ops(), "alice", None, None, "victim of #9", &meta())
+            .await
+            .expect("restore");
+    assert_eq!(
+        r.roles,
+        vec![("kept".to_string(), "Owner".to_string())],
+        "{r:?}"
+    );
+    assert_eq!(
+        r.withheld,
+        vec![("gained".to_string(), "Owner".to_string())],
+        "{r:?}"
+    );
+    assert_eq!(
+        r.handed_back.reset_sent_to,
+        vec!["alice@example.org".to_string()]
+    );
+    assert_eq!(r.handed_back.suspect[0].label, "mallory@evil.test");
+    assert!(
+        h.mails("mallory@evil.test", "Set a new password")
+            .await
+            .is_empty()
+    );
+    let back = h.fresh(&alice).await;
+    let r = h.s.complete_login(&back, true, "passkey", &meta()).await;
+    assert!(forbidden(&r, PASSWORD_DISABLED), "{r:?}");
+    assert_eq!(h.s.db.incidents_of(alice.id).await.expect("w").len(), 1);
+}
+
+#[tokio::test]
+async fn no_undo_brings_back_what_was_uploaded_inside_an_incident_window() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.publish("proj", "1.0", &alice, h.s.now()).await;
+    h.clock.advance(days(1));
+    h.login("alice").await;
+    h.clock.advance(60_000_000);
+    h.publish("proj", "2.0", &alice, h.s.now()).await;
+    let held = h.new_file("proj", "3.0", &alice, h.s.now() + 1);
+    let policy = UploadPolicy {
+        dormant_before: Some(h.s.now() + 10),
+        quarantine_reason: "recovered account".into(),
+        ..UploadPolicy::default()
+    };
+    let o =
+        h.s.db
+            .publish_file_with(&held, &policy)
+            .await
+            .expect("held");
+    assert!(matches!(o, PublishOutcome::Quarantined { .. }), "{o:?}");
+    h.clock.advance(60_000_000);
+    h.s.admin_quarantine_project(&ops(), "proj", "report", &meta())
+        .await
+        .expect("quarantine");
+    h.s.admin_freeze_user(&ops(), "alice", "takeover", &meta())
+        .await
+        .expect("freeze");
+    let admin = Authority::Admin(&ops());
+    let conflict = |r: Result<(), CoreError>, needle: &str| {
+        assert!(
+            matches!(&r, Err(CoreError::Conflict(m)) if m.contains(needle)),
+            "{needle}: {r:?}"
+        );
+    };
+    // Releasing the project would show 2.0 again: refused, naming the file.
+    conflict(
+        h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
+            .await,
+        "proj-2.0",
+    );
+    conflict(
+        h.s.admin_approve_release(&ops(), "proj", "3.0", "looks fine", &meta())
+            .await,
+        "incident window",
+    );
+    h.s.remove_release(&admin, "proj", "2.0", "malicious", &meta())
+        .await
+        .expect("remove");
+    h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
+        .await
+        .expect("release what predates the window");
+    // After the unfreeze, the window still speaks for the uploads inside it.
+    h.unfreeze("alice").await;
+    conflict(
+        h.s.admin_restore_release(&ops(), "proj", "2.0", "oops", &meta())
+            .await,
+        "incident window",
+    );
+    conflict(
+        h.s.admin_approve_release(&ops(), "proj", "3.0", "looks fine", &meta())
+            .await,
+        "incident window",
+    );
+    // What predates the window comes back as before.
+    h.s.remove_release(&admin, "proj", "1.0", "by mistake", &meta())
+        .await
+        .expect("remove");
+    h.s.admin_restore_release(&ops(), "proj", "1.0", "mistake", &meta())
+        .await
+        .expect("restore");
+}
+
+#[tokio::test]
+async fn the_owner_takes_back_at_once_what_the_account_granted_inside_its_window() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    let sock = h.user("sock").await;
+    h.publish("proj", "1.0", &alice, h.s.now()).await;
+    h.join(&alice, "proj", &bob, "Owner").await;
+    h.clock.advance(days(1));
+    h.login("alice").await;
+    h.join(&alice, "proj", &sock, "Owner").await;
+    // The sock is established by the time the account is caught.
+    h.clock.advance(days(8));
+    h.s.admin_freeze_user(&ops(), "alice", "takeover", &meta())
+        .await
+        .expect("freeze");
+    h.unfreeze("alice").await;
+    h.reset_through("alice@example.org").await;
+    let alice = h.fresh(&alice).await;
+    assert!(alice.hold_until.is_some_and(|t| t > h.s.now()), "held");
+    // The sock goes at once (no hold, no cooling-off, no veto link for it) ...
+    let out =
+        h.s.remove_member(&alice, "proj", "sock", &meta())
+            .await
+            .expect("remove the sock");
+    assert_eq!(out, ChangeOutcome::Applied);
+    assert!(h.mails("sock@example.org", "Veto").await.is_empty());
+    // ... but an Owner the account brought in before the window keeps its protection.
+    let r = h.s.remove_member(&alice, "proj", "bob", &meta()).await;
+    assert!(forbidden(&r, "recovery hold"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_frozen_accounts_veto_link_still_vetoes_but_freezes_nobody() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let newbie = h.user_aged("newbie", days(1)).await;
+    h.publish("proj", "1.0", &alice, h.s.now()).await;
+    h.clock.advance(days(30));
+    h.join(&alice, "proj", &newbie, "Owner").await;
+    let out =
+        h.s.remove_member(&newbie, "proj", "alice", &meta())
+            .await
+            .expect("ask");
+    assert!(matches!(out, ChangeOutcome::Pending { .. }), "{out:?}");
+    let veto = h.token_in_mail("alice@example.org", "Veto").await;
+    h.s.admin_freeze_user(&ops(), "alice", "takeover", &meta())
+        .await
+        .expect("freeze");
+    let r = h.s.veto_role_change(&veto, true, &meta()).await;
+    assert!(forbidden(&r, "cannot freeze"), "{r:?}");
+    assert!(h.fresh(&newbie).await.frozen_at.is_none());
+    h.s.veto_role_change(&veto, false, &meta())
+        .await
+        .expect("a plain veto");
+}
+
+#[tokio::test]
+async fn an_admin_two_factor_reset_revokes_tokens_minted_inside_the_window_only() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let old = h.token("alice", "ci").await;
+    let s = h.login("alice").await;
+    let enrol = h.s.totp_begin(&s).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &meta())
+        .await
+        .expect("totp");
+    let t = h
+        .token_in_mail("alice@example.org", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &meta()).await.expect("on");
+    // Long after (past the lookback and the hold), a token appears; then "I lost my phone".
+    h.clock.advance(days(40));
+    let minted = h.token("alice", "minted").await;
+    h.clock.advance(HOUR_MICROS);
+    let out =
+        h.s.admin_reset_two_factor(&ops(), "alice", "lost phone, ticket 3", &meta())
+            .await
+            .expect("reset");
+    assert_eq!(out.tokens_revoked.len(), 1, "{out:?}");
+    assert!(forbidden(&h.upload_auth(&minted).await, "revoked"));
+    assert!(
+        h.upload_auth(&old).await.is_ok(),
+        "the owner's older token stays"
+    );
+    assert!(
+        !h.mails("alice@example.org", "two-factor authentication was reset")
+            .await
+            .is_empty()
+    );
+    let _ = alice;
+}
