@@ -106,7 +106,8 @@ def pg_database_in(mnt: Path):
     try:
         srkit.pg_exec(base, f"CREATE DATABASE {name} TABLESPACE {tablespace}")
         s3 = srkit.S3.from_env()
-        yield srkit.Backend("pg_s3", database=url, bucket=s3.create_bucket(), s3=s3)
+        yield srkit.Backend("pg_s3", database=url, bucket=s3.create_bucket(), s3=s3,
+                            secrets_key=srkit.new_secrets_key())
     finally:
         srkit.drop_pg_database(url)
         subprocess.run([srkit.psql_bin(), base, "-At", "-c", f"DROP TABLESPACE IF EXISTS {tablespace}"],
