@@ -6,7 +6,6 @@ use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::version::Version;
 use strongroom_store::model::{DistFile, Project, Release};
 
-use super::describe;
 use super::errors::WebError;
 use crate::state::AppState;
 
@@ -140,7 +139,7 @@ pub(crate) async fn project_view(
         Some(d) if !d.trim().is_empty() => {
             let d = d.to_owned();
             let ct = meta.description_content_type.clone();
-            tokio::task::spawn_blocking(move || describe::render(&d, ct.as_deref()))
+            tokio::task::spawn_blocking(move || strongroom_render::render(&d, ct.as_deref()))
                 .await
                 .map_err(WebError::internal)?
         }

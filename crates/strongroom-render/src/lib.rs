@@ -1,7 +1,9 @@
 //! Project descriptions as PyPI renders them, chosen by `Description-Content-Type`: Markdown
-//! (raw HTML is escaped, never passed through), reStructuredText (a safe subset, [`super::rst`];
+//! (raw HTML is escaped, never passed through), reStructuredText (a safe subset, [`rst`];
 //! PyPI's default when no type is given) and plain text (escaped `<pre>`), then an ammonia
 //! allow-list over the result. Bounded in size.
+
+mod rst;
 
 use std::collections::HashSet;
 
@@ -11,7 +13,7 @@ use pulldown_cmark::{Event, Options, Parser};
 const MAX_RENDERED: usize = 512 * 1024;
 
 /// Render a description to sanitised HTML.
-pub(crate) fn render(description: &str, content_type: Option<&str>) -> String {
+pub fn render(description: &str, content_type: Option<&str>) -> String {
     let kind = content_type
         .and_then(|c| c.split(';').next())
         .map(|c| c.trim().to_ascii_lowercase())
@@ -27,7 +29,7 @@ pub(crate) fn render(description: &str, content_type: Option<&str>) -> String {
         "text/markdown" => sanitize(&markdown(description)),
         "text/plain" => preformatted(description),
         // text/x-rst, and PyPI's default for a missing or unknown type
-        _ => match std::panic::catch_unwind(|| super::rst::render(description)) {
+        _ => match std::panic::catch_unwind(|| rst::render(description)) {
             Ok(html) => sanitize(&html),
             // a bug in the subset renderer must not lose the page: readme_renderer's fallback
             Err(_) => preformatted(description),
@@ -60,7 +62,7 @@ fn preformatted(text: &str) -> String {
 }
 
 /// HTML-escape text (also quotes, so it is safe in attributes).
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -4,7 +4,7 @@
 //! `` `text <url>`_ `` links. Other directives and comments are dropped. Every piece of text is
 //! escaped here, and the result still goes through the ammonia allow-list.
 
-use super::describe::escape;
+use crate::escape;
 
 const UNDERLINE: &[u8] = b"=-~^\"'`#*+:._";
 
