@@ -49,8 +49,8 @@ fn main() {
             };
             let cpu0 = thread_cpu_ms().unwrap_or(0);
             let t0 = Instant::now();
-            let out = if stage == "ammonia" {
-                ammonia::clean(&pre)
+            let (out, fallback) = if stage == "ammonia" {
+                (ammonia::clean(&pre).to_string(), None)
             } else if stage == "pulldown" {
                 // pulldown-cmark alone (no sanitiser), to tell the two apart
                 let mut s = String::new();
@@ -59,14 +59,13 @@ fn main() {
                     &mut s,
                     pulldown_cmark::Parser::new_ext(&input, opts),
                 );
-                s
+                (s, None)
             } else {
-                strongroom_render::render(&input, Some(f.kind.content_type())).to_string()
+                let r = strongroom_render::render(&input, Some(f.kind.content_type()));
+                (r.html, r.fallback)
             };
             let wall = t0.elapsed().as_millis();
             let cpu = thread_cpu_ms().unwrap_or(0).saturating_sub(cpu0);
-            let html = format!("{out}");
-            let fallback = html.contains("<pre class=\"description-plain\"");
             println!(
                 "{:<28} n={:<7} in={:<8} cpu_ms={:<7} wall_ms={:<7} out={:<9} fallback={}",
                 f.name,
@@ -74,8 +73,8 @@ fn main() {
                 input.len(),
                 cpu,
                 wall,
-                html.len(),
-                fallback
+                out.len(),
+                fallback.map_or_else(|| "no".to_owned(), |f| format!("{f:?}"))
             );
         }
     }

@@ -9,6 +9,7 @@
 pub enum Kind {
     Markdown,
     Rst,
+    Plain,
 }
 
 impl Kind {
@@ -16,6 +17,7 @@ impl Kind {
         match self {
             Kind::Markdown => "text/markdown",
             Kind::Rst => "text/x-rst",
+            Kind::Plain => "text/plain",
         }
     }
 }
@@ -84,6 +86,43 @@ pub const FAMILIES: &[Family] = &[
         name: "md_list_items",
         kind: Kind::Markdown,
         make: |n| rep("- a\n", n),
+    },
+    // just inside the bounds: every line as deep as allowed
+    Family {
+        name: "md_quote_max_lines",
+        kind: Kind::Markdown,
+        make: |n| rep(&(rep("> ", 31) + "a\n"), n / 64),
+    },
+    Family {
+        name: "md_list_max_lines",
+        kind: Kind::Markdown,
+        make: |n| rep(&(rep("- ", 31) + "a\n"), n / 64),
+    },
+    Family {
+        name: "md_list_quote_max_lines",
+        kind: Kind::Markdown,
+        make: |n| rep(&(rep("- > ", 15) + "*a*\n"), n / 64),
+    },
+    Family {
+        name: "md_emph_max_lines",
+        kind: Kind::Markdown,
+        make: |n| rep(&(rep("*", 60) + "a" + &rep("*", 60) + "\n\n"), n / 128),
+    },
+    // past a bound, with a fallback full of entities
+    Family {
+        name: "md_fallback_amps",
+        kind: Kind::Markdown,
+        make: |n| rep("> ", 40) + &rep("&", n),
+    },
+    Family {
+        name: "plain_amps",
+        kind: Kind::Plain,
+        make: |n| rep("&", n),
+    },
+    Family {
+        name: "plain_nbsp",
+        kind: Kind::Plain,
+        make: |n| rep("\u{a0}", n),
     },
     Family {
         name: "md_task_nested",
@@ -437,6 +476,16 @@ pub const FAMILIES: &[Family] = &[
             }
             s
         },
+    },
+    Family {
+        name: "rst_indent_max",
+        kind: Kind::Rst,
+        make: |n| staircase(n / 16, " ", 32, "a"),
+    },
+    Family {
+        name: "rst_amps",
+        kind: Kind::Rst,
+        make: |n| rep("&#", n),
     },
     Family {
         name: "rst_tab_staircase",
