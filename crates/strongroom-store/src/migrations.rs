@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_event_actions.sql"),
         postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
     },
+    Migration {
+        version: 7,
+        name: "release_descriptions",
+        sqlite: include_str!("../migrations/sqlite/0007_release_descriptions.sql"),
+        postgres: include_str!("../migrations/postgres/0007_release_descriptions.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod blobs;
+mod descriptions;
 mod meta;
 mod roles;
 mod safety;
