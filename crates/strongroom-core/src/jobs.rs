@@ -1,5 +1,6 @@
 //! Periodic work: applying held role changes whose veto window passed, expiring invitations,
-//! purging deleted accounts' personal data after retention, checking email domains. Every job
+//! purging deleted accounts' personal data after retention, checking email domains, rendering
+//! descriptions stored without HTML or by an older renderer. Every job
 //! is idempotent and transactional, so several servers may run them at once.
 
 use crate::{CoreError, Services};
@@ -33,6 +34,7 @@ impl Services {
         );
         report.take("retention purge", self.purge_job().await);
         report.take("email-domain check", self.domain_check_job().await);
+        report.take("description rendering", self.description_job().await);
         Ok(report)
     }
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod breached;
 pub mod clock;
 pub mod deletion;
+pub mod descriptions;
 pub mod domains;
 pub mod error;
 pub mod evidence;

@@ -1,5 +1,5 @@
 //! Read models of the public pages, built from the store's rows (`releases_of`, `files_of`)
-//! and each release's stored core metadata.
+//! and each release's stored core metadata; the description is the HTML stored at publish.
 
 use serde::Serialize;
 use strongroom_protocol::metadata::CoreMetadata;
@@ -135,16 +135,11 @@ pub(crate) async fn project_view(
         }
     };
     let meta = CoreMetadata::parse(shown.core_metadata.as_bytes()).unwrap_or_default();
-    let description_html = match meta.description.as_deref() {
-        Some(d) if !d.trim().is_empty() => {
-            let d = d.to_owned();
-            let ct = meta.description_content_type.clone();
-            tokio::task::spawn_blocking(move || strongroom_render::render(&d, ct.as_deref()))
-                .await
-                .map_err(WebError::internal)?
-        }
-        _ => String::new(),
-    };
+    // rendered when the release was published: a page view only reads it
+    let description_html = state
+        .services
+        .description_html(shown.id, meta.description.as_deref())
+        .await?;
     let mut links = Vec::new();
     if let Some(h) = meta.home_page.as_deref().filter(|h| !h.trim().is_empty()) {
         links.push(Link {
