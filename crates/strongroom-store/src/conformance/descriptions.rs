@@ -168,3 +168,38 @@ async fn descriptions_are_stored_at_publish_and_brought_up_to_date() {
         );
     }
 }
+
+#[tokio::test]
+async fn release_lists_leave_the_metadata_out() {
+    for (name, db, _d) in backends().await {
+        let uid = owner(&db).await;
+        for version in ["1.0", "2.0"] {
+            db.publish_file(&file(uid, version, None))
+                .await
+                .expect("publish");
+        }
+        let p = db
+            .project_by_normalized("described")
+            .await
+            .expect("project")
+            .expect("exists");
+        let mut full = db.releases_of(p.id).await.expect("releases");
+        let mut listed = db.release_list_of(p.id).await.expect("list");
+        full.sort_by_key(|r| r.id);
+        listed.sort_by_key(|r| r.id);
+        assert_eq!(listed.len(), 2, "{name}");
+        for (f, l) in full.iter().zip(&listed) {
+            assert_eq!(
+                (f.id, &f.version, f.created_at),
+                (l.id, &l.version, l.created_at)
+            );
+            assert!(l.core_metadata.is_empty(), "{name}");
+            assert_eq!(
+                db.release_core_metadata(l.id).await.expect("metadata"),
+                Some(f.core_metadata.clone()),
+                "{name}"
+            );
+        }
+        assert_eq!(db.release_core_metadata(-1).await.expect("metadata"), None);
+    }
+}
