@@ -51,6 +51,8 @@
 //! real descriptions render exactly as they did before the bounds.
 
 pub mod escape;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod limits;
 mod markdown;
 mod rst;
