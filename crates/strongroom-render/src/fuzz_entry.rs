@@ -6,7 +6,7 @@
 //! the size bound, and it is sanitised (no active element, no event handler or style, links and
 //! images only to http(s), mailto or relative URLs).
 
-use crate::{Exceeded, MAX_INPUT, render};
+use crate::{Exceeded, MAX_HTML, render};
 
 /// Elements that must never come out of the sanitiser.
 const ACTIVE: &[&str] = &[
@@ -15,8 +15,9 @@ const ACTIVE: &[&str] = &[
     "portal",
 ];
 
-/// No output is larger than the escaped fallback of the largest input.
-pub const MAX_OUTPUT: usize = 5 * MAX_INPUT + 1024;
+/// No output is larger than this: a rendering is refused above twice [`MAX_HTML`], a fallback
+/// shows at most [`MAX_HTML`] bytes of text and its note.
+pub const MAX_OUTPUT: usize = 2 * MAX_HTML;
 
 /// A Markdown description.
 pub fn markdown(data: &[u8]) {

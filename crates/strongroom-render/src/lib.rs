@@ -41,7 +41,8 @@
 //!   the paragraph: 400 KB of `` `a < `` took 6.3 s, `` ` `` 18 s at 200 KB) and in nested
 //!   indentation (each level copied and re-rendered the rest). Closing delimiters are now found
 //!   once per paragraph, and nesting is refused beyond [`MAX_INDENT_NESTING`] levels.
-//! * Above [`MAX_INPUT`] bytes nothing is parsed: the text is shown, cut at that size.
+//! * Above [`MAX_INPUT`] bytes nothing is parsed: the text is shown escaped. Every fallback
+//!   shows at most [`MAX_HTML`] bytes of escaped text, so what a page view sends is bounded too.
 //!
 //! A description that passes a bound is shown as escaped text in a `<pre>`, after a note that
 //! says which bound ([`Exceeded`]); that output is sanitised too. With every bound in place
@@ -120,8 +121,11 @@ pub fn render(description: &str, content_type: Option<&str>) -> Rendered {
         match format {
             Format::Plain => {
                 let mut html = String::new();
-                escape::preformatted(&mut html, description);
-                Ok(html)
+                if escape::preformatted(&mut html, description) {
+                    Err(Exceeded::Output)
+                } else {
+                    Ok(html)
+                }
             }
             Format::Markdown => std::panic::catch_unwind(|| markdown::render(description))
                 .unwrap_or(Err(Exceeded::RendererFailed)),
@@ -129,30 +133,51 @@ pub fn render(description: &str, content_type: Option<&str>) -> Rendered {
                 .unwrap_or(Err(Exceeded::RendererFailed)),
         }
     };
+    // the sanitiser writes U+00A0 as `&nbsp;`: its output may outgrow what was counted
+    let result = result.map(|html| sanitize(&html)).and_then(|html| {
+        if html.len() > 2 * MAX_HTML {
+            Err(Exceeded::Output)
+        } else {
+            Ok(html)
+        }
+    });
     match result {
         Ok(html) => Rendered {
-            html: sanitize(&html),
+            html,
             fallback: None,
         },
-        Err(why) => {
-            let mut html = String::from("<p class=\"description-note\">");
-            escape::escape_text(
-                &mut html,
-                &format!("This description is shown as plain text: {why}."),
-            );
-            html.push_str("</p>");
-            escape::preformatted(&mut html, description);
-            Rendered {
-                html: sanitize(&html),
-                fallback: Some(why),
-            }
-        }
+        Err(why) => Rendered {
+            html: fallback(description, why),
+            fallback: Some(why),
+        },
     }
+}
+
+/// The escaped text, after a note that says why, sanitised: at most [`MAX_HTML`] bytes of text
+/// (and the note).
+fn fallback(description: &str, why: Exceeded) -> String {
+    let mut pre = String::new();
+    let cut = escape::preformatted(&mut pre, description);
+    let mut html = String::with_capacity(pre.len() + 200);
+    html.push_str("<p class=\"description-note\">");
+    let only = if cut {
+        " Only its beginning is shown."
+    } else {
+        ""
+    };
+    escape::escape_text(
+        &mut html,
+        &format!("This description is shown as plain text: {why}.{only}"),
+    );
+    html.push_str("</p>");
+    html.push_str(&pre);
+    sanitize(&html)
 }
 
 /// The cheap stand-in for a description not rendered yet (a release stored before rendering
 /// at publish time existed, until the re-render job reaches it): the text escaped in a `<pre>`,
-/// cut at [`MAX_INPUT`] bytes. Linear and sanitiser-free; it is escaped text in one element.
+/// at most [`MAX_HTML`] bytes of it. Linear and sanitiser-free: it is escaped text in one
+/// element.
 pub fn unrendered(description: &str) -> String {
     if description.trim().is_empty() {
         return String::new();
@@ -220,8 +245,12 @@ mod tests {
             "{}",
             &out[..200]
         );
-        assert!(out.contains("the first 512 KiB are shown"));
-        assert!(out.len() < 600 * 1024);
+        assert!(
+            out.contains("more than the 512 KiB rendered as markup"),
+            "{}",
+            &out[..300]
+        );
+        assert!(out.len() < super::MAX_HTML + 1024);
         assert_eq!(
             render(&big, Some("text/markdown")).fallback,
             Some(Exceeded::Size { len: big.len() })

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-/// Longest description rendered as markup (bytes); longer ones are shown as text, cut here.
+/// Longest description rendered as markup (bytes); longer ones are shown as text.
 pub const MAX_INPUT: usize = 512 * 1024;
 
 /// Most block containers (block quotes and list items) a Markdown line may open or continue,
@@ -18,7 +18,9 @@ pub const MAX_ELEMENT_NESTING: usize = 128;
 /// Most nested indented blocks in reStructuredText (each level is one block quote).
 pub const MAX_INDENT_NESTING: usize = 32;
 
-/// Largest rendered HTML (bytes) handed to the sanitiser.
+/// Largest rendered HTML (bytes) handed to the sanitiser, and the most escaped text a fallback
+/// shows (a sanitised rendering may reach twice this, as the sanitiser writes U+00A0 as
+/// `&nbsp;`). What a page view sends is bounded by it.
 pub const MAX_HTML: usize = 1024 * 1024;
 
 /// Longest attribute value kept (link and image URLs, titles, image alt text, code languages);
@@ -51,9 +53,8 @@ impl fmt::Display for Exceeded {
         match self {
             Exceeded::Size { len } => write!(
                 f,
-                "it is {} KiB long, more than the {} KiB rendered as markup; the first {} KiB are shown",
+                "it is {} KiB long, more than the {} KiB rendered as markup",
                 len / 1024,
-                MAX_INPUT / 1024,
                 MAX_INPUT / 1024
             ),
             Exceeded::BlockNesting { line } => write!(

@@ -17,8 +17,9 @@ use strongroom_render::{
 /// release build), far below what the unbounded renderers cost at these sizes.
 const CEILING: Duration = Duration::from_secs(3);
 
-/// No output is larger than the escaped fallback of the largest input (every byte `&amp;`).
-const MAX_OUTPUT: usize = 5 * MAX_INPUT + 1024;
+/// No output is larger than this (a rendering is refused above it, a fallback shows at most
+/// half of it).
+const MAX_OUTPUT: usize = 2 * MAX_HTML;
 
 fn family(name: &str) -> &'static Family {
     FAMILIES
@@ -223,9 +224,26 @@ fn size_bound_is_exact_and_the_fallback_is_cut() {
         let over = render(&text(MAX_INPUT + 1), ct);
         assert_eq!(over.fallback, Some(Exceeded::Size { len: MAX_INPUT + 1 }));
         assert_fallback(&over, "size");
-        assert!(over.html.contains(&text(MAX_INPUT)));
-        assert!(!over.html.contains(&text(MAX_INPUT + 1)));
+        assert!(over.html.contains(&text(MAX_INPUT + 1)));
+        assert!(!over.html.contains("Only its beginning is shown"));
+        // what a fallback shows is cut at MAX_HTML bytes
+        let long = render(&text(3 * MAX_HTML), ct);
+        assert!(long.html.contains(&text(MAX_HTML)));
+        assert!(!long.html.contains(&text(MAX_HTML + 1)));
+        assert!(
+            long.html.contains("Only its beginning is shown."),
+            "{kind:?}"
+        );
+        assert!(long.html.len() < MAX_HTML + 1024);
     }
+    // escaping counts: 512 KiB of `&` is 2.5 MiB escaped
+    let amps = render(&"&".repeat(MAX_INPUT), Some("text/plain"));
+    assert_eq!(amps.fallback, Some(Exceeded::Output));
+    assert!(amps.html.len() < MAX_HTML + 1024, "{}", amps.html.len());
+    assert!(amps.html.contains("Only its beginning is shown."));
+    assert!(amps.html.contains(&"&amp;".repeat(1000)));
+    // a page's stand-in for a release not rendered yet is bounded the same way
+    assert!(strongroom_render::unrendered(&"&".repeat(MAX_INPUT)).len() < MAX_HTML + 64);
 }
 
 #[test]
