@@ -101,6 +101,7 @@ impl H {
                     core_metadata: format!(
                         "Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"
                     ),
+                    description: None,
                     filename: filename.clone(),
                     packagetype: "bdist_wheel".into(),
                     python_version: "py3".into(),

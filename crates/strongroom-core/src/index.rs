@@ -137,7 +137,8 @@ impl Services {
         project: &Project,
         base: &str,
     ) -> Result<ProjectPage, CoreError> {
-        let releases = self.db.releases_of(project.id).await?;
+        // the simple page needs no core metadata: do not read every release's
+        let releases = self.db.release_list_of(project.id).await?;
         let files = self.db.files_of(project.id).await?;
         build_project_page(project, &releases, &files, base)
     }

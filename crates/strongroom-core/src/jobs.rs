@@ -1,7 +1,8 @@
 //! Periodic work: applying held role changes whose veto window passed, expiring invitations,
 //! purging deleted accounts' personal data after retention, checking email domains, deleting
-//! blobs no file references (`blob_collector`). Every job is idempotent and transactional, so
-//! several servers may run them at once.
+//! blobs no file references (`blob_collector`), rendering descriptions stored without HTML or by
+//! an older renderer. Every job is idempotent and transactional, so several servers may run them
+//! at once.
 
 use crate::{CoreError, Services};
 
@@ -42,6 +43,7 @@ impl Services {
         report.take("retention purge", self.purge_job().await);
         report.take("email-domain check", self.domain_check_job().await);
         report.take("blob collector", self.blob_collector_job(scan_blobs).await);
+        report.take("description rendering", self.description_job().await);
         Ok(report)
     }
 

@@ -7,6 +7,7 @@ pub mod blob_collector;
 pub mod breached;
 pub mod clock;
 pub mod deletion;
+pub mod descriptions;
 pub mod domains;
 pub mod error;
 pub mod evidence;

@@ -248,7 +248,7 @@ impl Services {
         };
 
         let normalized = checked.name.normalized();
-        let new = NewFile {
+        let mut new = NewFile {
             project_name: checked.name.as_str().to_owned(),
             normalized_name: normalized.as_str().to_owned(),
             ultranormalized_name: checked.name.ultranormalized(),
@@ -260,6 +260,7 @@ impl Services {
             canonical_version: checked.version.canonical(),
             requires_python: metadata.requires_python.clone(),
             core_metadata: String::from_utf8_lossy(inspected.metadata_bytes()).into_owned(),
+            description: None,
             filename: file.filename.clone(),
             packagetype: checked.filetype.clone(),
             python_version: checked.pyversion.clone(),
@@ -288,12 +289,26 @@ impl Services {
             )
             .await?;
         // Ask before writing the blob: a refused upload must leave nothing in the blob store.
-        match self.db.check_publish(&new, &policy).await? {
+        let release_created = match self.db.check_publish(&new, &policy).await? {
             PublishOutcome::Duplicate => return Ok(Published::AlreadyThere),
             PublishOutcome::Refused(r) => {
                 return Err(self.publish_refusal(r, &checked, who, meta).await);
             }
-            PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {}
+            PublishOutcome::Published {
+                release_created, ..
+            }
+            | PublishOutcome::Quarantined { release_created } => release_created,
+        };
+        // A new release stores its description rendered (bounded work, on a blocking thread):
+        // pages only read it. A file joining an existing release keeps that release's.
+        if release_created {
+            new.description = Some(
+                crate::descriptions::render_blocking(
+                    metadata.description.clone(),
+                    metadata.description_content_type.clone(),
+                )
+                .await?,
+            );
         }
         // Then the blob (and the wheel's .metadata), under a claim committed first: a row without
         // a blob must be impossible, and a blob without a row must not stay (blob_collector).

@@ -183,6 +183,7 @@ pub(crate) fn sdist(
             .map_or_else(|_| version.to_owned(), |v| v.canonical()),
         requires_python: None,
         core_metadata: format!("Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"),
+        description: None,
         filename,
         packagetype: "sdist".into(),
         python_version: "source".into(),

@@ -64,6 +64,39 @@ impl Db {
             .collect::<Result<_, _>>()?)
     }
 
+    /// [`Db::releases_of`] without each release's core metadata (`core_metadata` is left
+    /// empty): what a page that lists releases reads, so its cost does not grow with the
+    /// metadata every release stores (up to 8 MiB each). The one release a page shows is read
+    /// with [`Db::release_core_metadata`].
+    pub async fn release_list_of(&self, project_id: i64) -> Result<Vec<Release>, StoreError> {
+        let cols = RELEASE_COLS.replace("r.core_metadata", "'' AS core_metadata");
+        let sql = format!(
+            "SELECT {cols} FROM releases r JOIN projects p ON p.id = r.project_id \
+             WHERE r.project_id = $1 AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(project_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(release_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// One release's stored core metadata.
+    pub async fn release_core_metadata(
+        &self,
+        release_id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT core_metadata FROM releases WHERE id = $1")
+                .bind(release_id)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
     /// The project's public files (project, release and file public), ordered by filename.
     pub async fn files_of(&self, project_id: i64) -> Result<Vec<DistFile>, StoreError> {
         let sql = format!(

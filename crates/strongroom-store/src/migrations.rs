@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
     },
     Migration {
+        version: 7,
+        name: "release_descriptions",
+        sqlite: include_str!("../migrations/sqlite/0007_release_descriptions.sql"),
+        postgres: include_str!("../migrations/postgres/0007_release_descriptions.sql"),
+    },
+    Migration {
         version: 8,
         name: "blob_claims",
         sqlite: include_str!("../migrations/sqlite/0008_blob_claims.sql"),

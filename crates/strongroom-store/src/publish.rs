@@ -26,6 +26,9 @@ pub struct NewFile {
     pub canonical_version: String,
     pub requires_python: Option<String>,
     pub core_metadata: String,
+    /// The description rendered from `core_metadata`, stored with the release this file creates
+    /// (None: the periodic job renders it).
+    pub description: Option<crate::RenderedDescription>,
     pub filename: String,
     pub packagetype: String,
     pub python_version: String,
@@ -424,8 +427,8 @@ async fn publish_in(
         }
         None => {
             let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO releases (project_id, version, canonical_version, created_at, requires_python, core_metadata) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+                "INSERT INTO releases (project_id, version, canonical_version, created_at, requires_python, core_metadata, description_html, description_renderer) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(project_id)
             .bind(f.version.clone())
@@ -433,6 +436,8 @@ async fn publish_in(
             .bind(f.at)
             .bind(f.requires_python.clone())
             .bind(f.core_metadata.clone())
+            .bind(f.description.as_ref().map(|d| d.html.clone()))
+            .bind(f.description.as_ref().map(|d| d.renderer))
             .fetch_optional(&mut **tx)
             .await?;
             match id {

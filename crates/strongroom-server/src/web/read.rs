@@ -1,12 +1,11 @@
-//! Read models of the public pages, built from the store's rows (`releases_of`, `files_of`)
-//! and each release's stored core metadata.
+//! Read models of the public pages, built from the store's rows (`release_list_of`, `files_of`)
+//! and the shown release's stored core metadata; the description is the HTML stored at publish.
 
 use serde::Serialize;
 use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::version::Version;
 use strongroom_store::model::{DistFile, Project, Release};
 
-use super::describe;
 use super::errors::WebError;
 use crate::state::AppState;
 
@@ -111,7 +110,8 @@ pub(crate) async fn project_view(
     version: Option<&str>,
     base: &str,
 ) -> Result<Option<ProjectView>, WebError> {
-    let mut releases = state.services.db.releases_of(project.id).await?;
+    // the list without every release's metadata: only the shown release's is read
+    let mut releases = state.services.db.release_list_of(project.id).await?;
     let files = state.services.db.files_of(project.id).await?;
     sort_newest_first(&mut releases);
     let latest = releases
@@ -135,17 +135,18 @@ pub(crate) async fn project_view(
             }
         }
     };
-    let meta = CoreMetadata::parse(shown.core_metadata.as_bytes()).unwrap_or_default();
-    let description_html = match meta.description.as_deref() {
-        Some(d) if !d.trim().is_empty() => {
-            let d = d.to_owned();
-            let ct = meta.description_content_type.clone();
-            tokio::task::spawn_blocking(move || describe::render(&d, ct.as_deref()))
-                .await
-                .map_err(WebError::internal)?
-        }
-        _ => String::new(),
-    };
+    let core_metadata = state
+        .services
+        .db
+        .release_core_metadata(shown.id)
+        .await?
+        .unwrap_or_default();
+    let meta = CoreMetadata::parse(core_metadata.as_bytes()).unwrap_or_default();
+    // rendered when the release was published: a page view only reads it
+    let description_html = state
+        .services
+        .description_html(shown.id, meta.description.as_deref())
+        .await?;
     let mut links = Vec::new();
     if let Some(h) = meta.home_page.as_deref().filter(|h| !h.trim().is_empty()) {
         links.push(Link {

@@ -151,6 +151,29 @@ async fn hostile_metadata_is_escaped() {
 }
 
 #[tokio::test]
+async fn a_page_view_never_renders_the_description() {
+    let app = app().await;
+    let md = metadata("old", "1.0", "s", "# Hello\n\n<b>x</b>", "text/markdown");
+    app.publish_rendered("old", "1.0", &md, false).await;
+    // stored before rendering at publish: shown escaped, as text, until the job renders it
+    let before = app.get("/project/old/").await;
+    assert_eq!(before.status, StatusCode::OK);
+    assert!(
+        before
+            .body
+            .contains("<pre class=\"description-plain\"># Hello\n\n&lt;b&gt;x&lt;/b&gt;</pre>"),
+        "{}",
+        before.body
+    );
+    assert!(!before.body.contains("<h1>Hello</h1>"));
+    let report = app.services.run_jobs().await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let after = app.get("/project/old/").await;
+    assert!(after.body.contains("<h1>Hello</h1>"), "{}", after.body);
+    assert!(after.body.contains("&lt;b&gt;x&lt;/b&gt;"));
+}
+
+#[tokio::test]
 async fn security_headers() {
     let app = app().await;
     let html = app.get("/").await;

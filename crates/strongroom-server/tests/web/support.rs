@@ -117,6 +117,18 @@ impl TestApp {
 
     /// Publish `name` `version` with `metadata` straight through the store.
     pub(crate) async fn publish(&self, name: &str, version: &str, metadata: &str) {
+        self.publish_rendered(name, version, metadata, true).await
+    }
+
+    /// [`Self::publish`], with the description rendered as the upload path does, or not (as
+    /// releases stored before descriptions were rendered at publish).
+    pub(crate) async fn publish_rendered(
+        &self,
+        name: &str,
+        version: &str,
+        metadata: &str,
+        rendered: bool,
+    ) {
         let user = match self.services.db.user_by_name("owner").await.unwrap() {
             Some(u) => u,
             None => self
@@ -157,6 +169,9 @@ impl TestApp {
                 canonical_version: version.into(),
                 requires_python: Some(">=3.8".into()),
                 core_metadata: metadata.into(),
+                // what the upload path stores: the description rendered at publish
+                description: rendered
+                    .then(|| strongroom_core::descriptions::render_metadata(metadata)),
                 filename: filename.clone(),
                 packagetype: "bdist_wheel".into(),
                 python_version: "py3".into(),

@@ -39,6 +39,7 @@ fn file(user_id: i64, version: &str, filename: &str, content: &str) -> NewFile {
         canonical_version: version.into(),
         requires_python: None,
         core_metadata: "Metadata-Version: 2.1\nName: acme\n".into(),
+        description: None,
         filename: filename.into(),
         packagetype: "bdist_wheel".into(),
         python_version: "py3".into(),

@@ -52,6 +52,7 @@ pub(super) fn file(project: &str, user_id: i64, filename: &str, content: &str) -
         canonical_version: "1".into(),
         requires_python: Some(">=3.8".into()),
         core_metadata: "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n".into(),
+        description: None,
         filename: filename.into(),
         packagetype: if filename.ends_with(".whl") {
             "bdist_wheel".into()

@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod blobs;
 mod claims;
+mod descriptions;
 mod faults;
 mod incidents;
 mod meta;

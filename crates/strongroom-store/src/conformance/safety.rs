@@ -39,6 +39,7 @@ fn file(project: &str, user_id: i64, version: &str, n: u32, at: i64) -> NewFile 
         canonical_version: version.into(),
         requires_python: None,
         core_metadata: "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n".into(),
+        description: None,
         filename,
         packagetype: "bdist_wheel".into(),
         python_version: "py3".into(),

@@ -31,6 +31,7 @@ fn file(project: &str, user_id: i64, version: &str, tag: &str) -> NewFile {
         canonical_version: version.into(),
         requires_python: None,
         core_metadata: "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n".into(),
+        description: None,
         blob_key: format!("{}/{filename}", h("b2")),
         filename,
         packagetype: "bdist_wheel".into(),

@@ -2,9 +2,11 @@
 //! exists in Rust): section titles, paragraphs, bullet and enumerated lists, literal blocks
 //! (`::` and `code-block`), block quotes, and inline literals, emphasis, strong emphasis and
 //! `` `text <url>`_ `` links. Other directives and comments are dropped. Every piece of text is
-//! escaped here, and the result still goes through the ammonia allow-list.
+//! escaped here, and the result still goes through the ammonia allow-list. Linear in its input
+//! (see [`render`]); indentation deeper than [`MAX_INDENT_NESTING`] levels is refused.
 
-use super::describe::escape;
+use crate::escape::{escape_attribute, escape_text};
+use crate::limits::{Exceeded, MAX_ATTRIBUTE, MAX_HTML, MAX_INDENT_NESTING};
 
 const UNDERLINE: &[u8] = b"=-~^\"'`#*+:._";
 
@@ -36,11 +38,22 @@ fn list_marker(line: &str) -> Option<(bool, usize)> {
     None
 }
 
-/// Render `src` as HTML (escaped text in a few safe tags).
-pub(crate) fn render(src: &str) -> String {
+/// Render `src` as HTML (escaped text in a few safe tags). Linear in the input: every line is
+/// looked at a bounded number of times per nesting level, and nesting is at most
+/// [`MAX_INDENT_NESTING`] levels.
+pub(crate) fn render(src: &str) -> Result<String, Exceeded> {
     let text = src.replace("\r\n", "\n").replace('\t', "    ");
     let lines: Vec<&str> = text.lines().collect();
     let mut out = String::with_capacity(src.len() + src.len() / 4);
+    blocks(&lines, 0, &mut out)?;
+    if out.len() > MAX_HTML {
+        return Err(Exceeded::Output);
+    }
+    Ok(out)
+}
+
+/// The blocks of `lines`, `depth` block quotes deep.
+fn blocks(lines: &[&str], depth: usize, out: &mut String) -> Result<(), Exceeded> {
     let mut styles: Vec<(u8, bool)> = Vec::new();
     let mut i = 0;
     let mut literal_next = false;
@@ -54,14 +67,10 @@ pub(crate) fn render(src: &str) -> String {
         if indent(line) > 0 {
             let base = indent(line);
             let start = i;
-            while i < lines.len() && (lines[i].trim().is_empty() || indent(lines[i]) >= base.min(1))
-            {
-                if !lines[i].trim().is_empty() && indent(lines[i]) == 0 {
-                    break;
-                }
+            while i < lines.len() && (lines[i].trim().is_empty() || indent(lines[i]) > 0) {
                 i += 1;
             }
-            let block: Vec<&str> = lines[start..i]
+            let mut block: Vec<&str> = lines[start..i]
                 .iter()
                 .map(|l| {
                     if indent(l) >= base {
@@ -71,15 +80,24 @@ pub(crate) fn render(src: &str) -> String {
                     }
                 })
                 .collect();
-            let body = block.join("\n");
-            let body = body.trim_end_matches('\n');
+            while block.last().is_some_and(|l| l.is_empty()) {
+                block.pop();
+            }
             if literal_next {
                 out.push_str("<pre><code>");
-                out.push_str(&escape(body));
+                for (n, l) in block.iter().enumerate() {
+                    if n > 0 {
+                        out.push('\n');
+                    }
+                    escape_text(out, l);
+                }
                 out.push_str("</code></pre>\n");
             } else {
+                if depth + 1 > MAX_INDENT_NESTING {
+                    return Err(Exceeded::IndentNesting);
+                }
                 out.push_str("<blockquote>");
-                out.push_str(&render(body));
+                blocks(&block, depth + 1, out)?;
                 out.push_str("</blockquote>\n");
             }
             literal_next = false;
@@ -126,7 +144,9 @@ pub(crate) fn render(src: &str) -> String {
                 }
             }
             .min(6);
-            out.push_str(&format!("<h{level}>{}</h{level}>\n", inline(title)));
+            out.push_str(&format!("<h{level}>"));
+            inline(title, out);
+            out.push_str(&format!("</h{level}>\n"));
             i += if over { 3 } else { 2 };
             continue;
         }
@@ -148,7 +168,7 @@ pub(crate) fn render(src: &str) -> String {
                     i += 1;
                 }
                 out.push_str("<li>");
-                out.push_str(&inline(&item.join(" ")));
+                inline(&item.join(" "), out);
                 out.push_str("</li>\n");
                 while i < lines.len() && lines[i].trim().is_empty() {
                     if i + 1 < lines.len() && list_marker(lines[i + 1]).is_some() {
@@ -183,72 +203,123 @@ pub(crate) fn render(src: &str) -> String {
             }
         }
         out.push_str("<p>");
-        out.push_str(&inline(para.trim()));
+        inline(para.trim(), out);
         out.push_str("</p>\n");
     }
-    out
+    Ok(())
+}
+
+/// The first occurrence of a closing delimiter at or after a position, remembered: the
+/// positions asked for only grow, so each delimiter's text is searched once in all (an
+/// opener without a closer no longer rescans the rest of the paragraph).
+struct Closer {
+    pat: &'static str,
+    next: Option<usize>,
+    none_left: bool,
+}
+
+impl Closer {
+    const fn new(pat: &'static str) -> Self {
+        Closer {
+            pat,
+            next: None,
+            none_left: false,
+        }
+    }
+
+    fn find(&mut self, s: &str, at: usize) -> Option<usize> {
+        if self.none_left {
+            return None;
+        }
+        if let Some(p) = self.next
+            && p >= at
+        {
+            return Some(p);
+        }
+        match s[at..].find(self.pat) {
+            Some(p) => {
+                self.next = Some(at + p);
+                self.next
+            }
+            None => {
+                self.none_left = true;
+                None
+            }
+        }
+    }
 }
 
 /// Inline markup of one paragraph; everything else escaped.
-fn inline(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut rest = s;
-    while !rest.is_empty() {
-        if let Some(body) = rest.strip_prefix("``")
-            && let Some(end) = body.find("``")
+fn inline(s: &str, out: &mut String) {
+    let mut literal = Closer::new("``");
+    let mut link = Closer::new("`_");
+    let mut strong = Closer::new("**");
+    let mut em = Closer::new("*");
+    let mut pos = 0;
+    while pos < s.len() {
+        let rest = &s[pos..];
+        if rest.starts_with("``")
+            && let Some(end) = literal.find(s, pos + 2)
         {
             out.push_str("<code>");
-            out.push_str(&escape(&body[..end]));
+            escape_text(out, &s[pos + 2..end]);
             out.push_str("</code>");
-            rest = &body[end + 2..];
+            pos = end + 2;
             continue;
         }
-        if let Some(body) = rest.strip_prefix('`')
-            && let Some(end) = body.find("`_")
+        if rest.starts_with('`')
+            && let Some(end) = link.find(s, pos + 1)
         {
-            let inner = &body[..end];
-            let after = body[end + 2..].trim_start_matches('_');
+            let inner = &s[pos + 1..end];
+            pos = end + 2;
+            pos += s[pos..].len() - s[pos..].trim_start_matches('_').len();
             match (inner.rfind('<'), inner.ends_with('>')) {
-                (Some(lt), true) => {
+                (Some(lt), true) if inner.len() - lt - 2 <= MAX_ATTRIBUTE => {
                     let url = inner[lt + 1..inner.len() - 1].trim();
                     let text = inner[..lt].trim();
                     let text = if text.is_empty() { url } else { text };
-                    out.push_str(&format!("<a href=\"{}\">{}</a>", escape(url), escape(text)));
+                    out.push_str("<a href=\"");
+                    out.push_str(&escape_attribute(url));
+                    out.push_str("\">");
+                    escape_text(out, text);
+                    out.push_str("</a>");
                 }
-                _ => out.push_str(&escape(inner)),
+                // no URL, or one too long to keep: the text alone
+                (Some(lt), true) if !inner[..lt].trim().is_empty() => {
+                    escape_text(out, inner[..lt].trim())
+                }
+                _ => escape_text(out, inner),
             }
-            rest = after;
             continue;
         }
-        if let Some(body) = rest.strip_prefix("**")
-            && let Some(end) = body.find("**")
-            && end > 0
+        if rest.starts_with("**")
+            && let Some(end) = strong.find(s, pos + 2)
+            && end > pos + 2
         {
             out.push_str("<strong>");
-            out.push_str(&escape(&body[..end]));
+            escape_text(out, &s[pos + 2..end]);
             out.push_str("</strong>");
-            rest = &body[end + 2..];
+            pos = end + 2;
             continue;
         }
-        if let Some(body) = rest.strip_prefix('*')
-            && let Some(end) = body.find('*')
-            && end > 0
-            && !body.starts_with(' ')
+        if rest.starts_with('*')
+            && !rest[1..].starts_with(' ')
+            && let Some(end) = em.find(s, pos + 1)
+            && end > pos + 1
         {
             out.push_str("<em>");
-            out.push_str(&escape(&body[..end]));
+            escape_text(out, &s[pos + 1..end]);
             out.push_str("</em>");
-            rest = &body[end + 1..];
+            pos = end + 1;
             continue;
         }
         let first = rest.chars().next().map_or(1, char::len_utf8);
         let next = rest[first..]
             .find(['`', '*'])
             .map_or(rest.len(), |p| p + first);
-        out.push_str(&escape(&rest[..next]));
-        rest = &rest[next..];
+        escape_text(out, &rest[..next]);
+        pos += next;
     }
-    out
 }
 
 #[cfg(test)]
@@ -259,7 +330,8 @@ mod tests {
     fn the_common_readme_shapes() {
         let out = render(
             "=======\nProject\n=======\n\nIntro with ``code``, *em*, **strong** and `a link <https://example.org/>`_.\n\nUsage\n-----\n\nInstall it::\n\n    pip install project\n\n- one\n- two\n  continued\n\n1. first\n2. second\n\n.. code-block:: python\n\n    import project\n\n.. image:: https://example.org/badge.svg\n   :alt: badge\n\n.. a comment\n\nEnd.",
-        );
+        )
+        .expect("renders");
         assert!(out.contains("<h1>Project</h1>"), "{out}");
         assert!(out.contains("<h2>Usage</h2>"), "{out}");
         assert!(out.contains("<code>code</code>"), "{out}");
@@ -310,7 +382,8 @@ mod tests {
     fn everything_is_escaped() {
         let out = render(
             "<script>alert(1)</script>\n\n`x <javascript:alert(1)>`_ and ``<b>``\n\nT<i>\n=====",
-        );
+        )
+        .expect("renders");
         assert!(
             !out.contains("<script") && !out.contains("<b>") && !out.contains("<i>"),
             "{out}"

@@ -1,0 +1,128 @@
+//! The sanitiser every rendered description goes through (an ammonia allow-list), fed so that
+//! its cost stays linear in its input: text runs are cut into short pieces first.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use crate::limits::MAX_TEXT_RUN;
+
+/// ammonia's default tags; links only to http(s)/mailto (no `javascript:` or `data:`),
+/// external links marked `nofollow noopener noreferrer`, comments stripped, and the two
+/// classes the fallback uses.
+static BUILDER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let schemes: HashSet<&str> = ["http", "https", "mailto"].into_iter().collect();
+    let classes: HashMap<&str, HashSet<&str>> = [
+        ("pre", ["description-plain"].into_iter().collect()),
+        ("p", ["description-note"].into_iter().collect()),
+    ]
+    .into_iter()
+    .collect();
+    let mut b = ammonia::Builder::default();
+    b.url_schemes(schemes)
+        .link_rel(Some("nofollow noopener noreferrer"))
+        .strip_comments(true)
+        .allowed_classes(classes);
+    b
+});
+
+/// Sanitise `html` (which this crate produced: every tag well formed, attribute values quoted).
+pub(crate) fn sanitize(html: &str) -> String {
+    BUILDER.clean(&cut_text_runs(html)).to_string()
+}
+
+/// Insert an empty comment after every [`MAX_TEXT_RUN`] bytes of text between two tags (never
+/// inside a tag, an entity or a character). html5ever's serialiser looks for the next `<`/`>`
+/// in the rest of a text node for every `&` or U+0080–U+00BF it escapes, so one long text node
+/// costs quadratic time; the sanitiser drops the comments and keeps the pieces as separate
+/// nodes, so the output is the same and the cost linear.
+pub(crate) fn cut_text_runs(html: &str) -> String {
+    let bytes = html.as_bytes();
+    let mut out = String::with_capacity(html.len() + html.len() / MAX_TEXT_RUN * 7 + 16);
+    let mut in_tag = false;
+    let mut quote: Option<u8> = None;
+    let mut in_entity = false;
+    let mut run = 0usize;
+    let mut copied = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_tag {
+            match (quote, b) {
+                (Some(q), _) if b == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'"' | b'\'') => quote = Some(b),
+                (None, b'>') => in_tag = false,
+                _ => {}
+            }
+            continue;
+        }
+        if b == b'<' {
+            in_tag = true;
+            in_entity = false;
+            run = 0;
+            continue;
+        }
+        if in_entity && !(b.is_ascii_alphanumeric() || b == b'#') {
+            in_entity = false;
+            if b == b';' {
+                run += 1;
+                continue;
+            }
+        }
+        if run >= MAX_TEXT_RUN && !in_entity && html.is_char_boundary(i) {
+            out.push_str(&html[copied..i]);
+            out.push_str("<!---->");
+            copied = i;
+            run = 0;
+        }
+        if b == b'&' {
+            in_entity = true;
+        }
+        run += 1;
+    }
+    out.push_str(&html[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_cut_between_characters_and_entities_only() {
+        let text = "é&amp;x".repeat(200);
+        let html = format!(
+            "<p title=\"{}\">{text}</p><pre>{text}</pre>",
+            "a>b".repeat(300)
+        );
+        let cut = cut_text_runs(&html);
+        assert!(cut.matches("<!---->").count() >= 8, "{cut}");
+        assert_eq!(cut.replace("<!---->", ""), html);
+        for piece in cut.split("<!---->") {
+            // no entity is cut in two
+            assert_eq!(
+                piece.matches('&').count(),
+                piece.matches("&amp;").count(),
+                "{piece}"
+            );
+        }
+        // the attribute (with its `>`) is never cut
+        assert!(cut.starts_with(&format!("<p title=\"{}\">", "a>b".repeat(300))));
+        // the sanitiser's output is the same as without the cuts
+        assert_eq!(
+            BUILDER.clean(&cut).to_string(),
+            BUILDER.clean(&html).to_string()
+        );
+    }
+
+    #[test]
+    fn classes_and_schemes() {
+        let out = sanitize(
+            "<p class=\"description-note\">n</p><pre class=\"description-plain x\">t</pre><p class=\"evil\">e</p><a href=\"javascript:x\">j</a>",
+        );
+        assert!(out.contains("<p class=\"description-note\">"), "{out}");
+        assert!(out.contains("<pre class=\"description-plain\">"), "{out}");
+        assert!(
+            !out.contains("evil") && !out.contains("javascript"),
+            "{out}"
+        );
+    }
+}
