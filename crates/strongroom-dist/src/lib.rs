@@ -8,6 +8,7 @@
 //! Error messages ([`DistError`]) follow PyPI's wording where PyPI has one and stand alone, so
 //! the core can prefix "Invalid distribution file. " as PyPI does.
 
+mod collisions;
 mod digest;
 mod entry_points;
 mod error;
