@@ -16,10 +16,7 @@ use crate::config::{Config, Storage};
 pub(crate) async fn open(config: &Config) -> anyhow::Result<Services> {
     // One TLS provider for the whole tree (ring), installed before any client is built.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if config.database.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data)
-            .with_context(|| format!("creating {}", config.data.display()))?;
-    }
+    create_data_folder(config)?;
     let db = Db::connect(&config.database).await.with_context(|| {
         format!(
             "connecting to {}",
@@ -36,6 +33,16 @@ pub(crate) async fn open(config: &Config) -> anyhow::Result<Services> {
         services.clock = std::sync::Arc::new(strongroom_core::FileOffsetClock(f.clone()));
     }
     Ok(services)
+}
+
+/// The data folder holds the SQLite database: create it (as `serve` and `migrate` both may be
+/// the first command run on a new installation).
+fn create_data_folder(config: &Config) -> anyhow::Result<()> {
+    if config.database.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data)
+            .with_context(|| format!("creating {}", config.data.display()))?;
+    }
+    Ok(())
 }
 
 fn cli_meta() -> RequestMeta {
@@ -79,6 +86,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
     match command {
         Command::Serve { .. } => serve::serve(config).await,
         Command::Migrate => {
+            create_data_folder(&config)?;
             let db = Db::connect(&config.database).await?;
             let applied = db.migrate().await?;
             if applied.is_empty() {
