@@ -9,6 +9,8 @@ pub mod deletion;
 pub mod domains;
 pub mod error;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod hold;
 pub mod index;
 pub mod jobs;

@@ -12,6 +12,8 @@ mod collisions;
 mod digest;
 mod entry_points;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 mod limits;
 mod parallel_digest;
 mod paths;

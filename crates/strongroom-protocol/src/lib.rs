@@ -13,6 +13,8 @@
 //! pass them to clients unchanged (twine prints the HTTP reason phrase).
 
 pub mod filename;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod json_api;
 pub mod metadata;
 pub mod name;

@@ -13,7 +13,7 @@ use crate::headers::etag_matches;
 use crate::state::AppState;
 
 /// Parse a single `bytes=` range against a length. `Err(())` = unsatisfiable.
-fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRange, ()>> {
+pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRange, ()>> {
     let v = headers.get(header::RANGE)?.to_str().ok()?;
     let spec = v.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
