@@ -36,13 +36,22 @@ fi
 # Every target, and the ones that need the `full` feature (the server stack).
 mapfile -t ALL < <(awk -F'"' '/^\[\[bin\]\]/{bin=1} bin && /^name = /{print $2; bin=0}' fuzz/Cargo.toml)
 mapfile -t FULL < <(awk -F'"' '/^name = /{name=$2} /^required-features = \[.*"full"/{print name}' fuzz/Cargo.toml)
+# `contains WORD LIST...` (no pipe: grep -q would end the pipe early under pipefail).
+contains() {
+    local want="$1" item
+    shift
+    for item in "$@"; do
+        [ "$item" = "$want" ] && return 0
+    done
+    return 1
+}
 if [ "$#" -gt 0 ]; then
     TARGETS=("$@")
 else
     TARGETS=("${ALL[@]}")
 fi
 for t in "${TARGETS[@]}"; do
-    if ! printf '%s\n' "${ALL[@]}" | grep -qx "$t"; then
+    if ! contains "$t" "${ALL[@]}"; then
         echo "unknown target '$t'; targets: ${ALL[*]}" >&2
         exit 2
     fi
@@ -58,7 +67,7 @@ RSS_MB="${FUZZ_RSS_MB:-2048}"
 found=()
 for t in "${TARGETS[@]}"; do
     features=()
-    if printf '%s\n' "${FULL[@]}" | grep -qx "$t"; then
+    if contains "$t" "${FULL[@]}"; then
         features=(--features full)
     fi
     work="fuzz/.work/$t"

@@ -35,7 +35,7 @@ pub fn upload_form(data: &[u8]) {
 }
 
 /// This crate's fuzz targets: `fuzz/fuzz_targets/<name>.rs` calls `fuzz_entry::<name>`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("upload_form", upload_form)];
+pub const TARGETS: &[strongroom_protocol::fuzz_entry::Target] = &[("upload_form", upload_form)];
 
 #[cfg(test)]
 mod tests {

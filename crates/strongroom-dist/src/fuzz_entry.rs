@@ -206,8 +206,11 @@ pub fn member_names(data: &[u8]) {
     }
 }
 
+/// A fuzz target: its name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`) and body.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// This crate's fuzz targets: `fuzz/fuzz_targets/<name>.rs` calls `fuzz_entry::<name>`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("zip_archive", zip_archive),
     ("wheel", wheel),
     ("sdist", sdist),

@@ -131,8 +131,11 @@ pub fn accept(data: &[u8]) {
     let _ = (chosen.content_type(), chosen.is_html());
 }
 
+/// A fuzz target: its name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`) and body.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// This crate's fuzz targets: `fuzz/fuzz_targets/<name>.rs` calls `fuzz_entry::<name>`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("version", version),
     ("name", name),
     ("filename", filename),
@@ -145,7 +148,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 /// and check that `fuzz/fuzz_targets/<name>.rs` calls that same body. Used by the test suite of
 /// every crate that has fuzz targets; panics name the target and the file. Returns the number
 /// of inputs replayed.
-pub fn replay_corpus(crate_name: &str, targets: &[(&str, fn(&[u8]))]) -> usize {
+pub fn replay_corpus(crate_name: &str, targets: &[Target]) -> usize {
     let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut replayed = 0;
     for (name, body) in targets {

@@ -58,7 +58,8 @@ pub fn xmlrpc(data: &[u8]) {
 }
 
 /// This crate's fuzz targets: `fuzz/fuzz_targets/<name>.rs` calls `fuzz_entry::<name>`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("headers", headers), ("xmlrpc", xmlrpc)];
+pub const TARGETS: &[strongroom_protocol::fuzz_entry::Target] =
+    &[("headers", headers), ("xmlrpc", xmlrpc)];
 
 #[cfg(test)]
 mod tests {
