@@ -141,6 +141,9 @@ CASES = [
          r"is not a valid metadata version", regex=True),
     Case("direct-url-dependency", W(requires_dist=["evil @ https://example.invalid/evil-1.0.whl"]), 400,
          r"direct dependency", regex=True),
+    # pep508_rs panicked on a requirement name ending in a separator (found by fuzzing).
+    Case("requirement-name-ending-in-a-separator", W(requires_dist=["foo_ >=1.0"]), 400,
+         "is invalid for 'requires-dist'"),
     Case("zip-slip-dotdot", W(extra_members=[("../../evil.py", b"x = 1\n")]), 400, r"invalid|path", regex=True),
     Case("zip-slip-absolute", W(extra_members=[("/etc/evil.py", b"x = 1\n")]), 400, r"invalid|path", regex=True),
     Case("zip-slip-backslash", W(extra_members=[("sr_victim\\..\\..\\evil.py", b"x = 1\n")]), 400,

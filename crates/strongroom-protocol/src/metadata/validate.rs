@@ -213,8 +213,31 @@ fn field_error(meta: &CoreMetadata, field: Field) -> Option<MetadataError> {
     }
 }
 
+/// pep508_rs 0.9 panics ("`PackageName` validation should match PEP 508 parsing") when the
+/// leading name ends in `.`, `-` or `_` and something else follows (`foo_ >=1`, `idna. `,
+/// `a-[x]`): it reads the name and only then validates it with `expect`. Found by fuzzing the
+/// `metadata` target. Refuse such names first, with the message pep508_rs gives when the name
+/// is the whole string.
+fn bad_name_ending(req: &str) -> Option<char> {
+    let name_end = req
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .last()?;
+    matches!(name_end, '.' | '-' | '_').then_some(name_end)
+}
+
 fn parse_requirement(req: &str) -> Result<pep508_rs::Requirement, String> {
-    pep508_rs::Requirement::from_str(req).map_err(|e| {
+    if let Some(c) = bad_name_ending(req) {
+        return Err(format!(
+            "Package name must end with an alphanumeric character, not '{c}'"
+        ));
+    }
+    // Any other panic of the third-party parser on attacker input is a refusal, not a 500 (under
+    // the fuzzer, libFuzzer's panic hook still reports it).
+    let parsed = std::panic::catch_unwind(|| pep508_rs::Requirement::from_str(req))
+        .map_err(|_| "invalid requirement".to_owned())?;
+    parsed.map_err(|e| {
         e.to_string()
             .lines()
             .next()
