@@ -345,7 +345,14 @@ fn error_priority_is_pypis() {
 /// inputs are in fuzz/corpus): a name ending in `.`, `-` or `_` followed by anything else.
 #[test]
 fn requirement_names_ending_in_a_separator_are_refused_not_a_panic() {
-    for req in ["L_\u{f}", "idna. ", "foo_ >=1.0", "a-[x]", "b.;python_version>'3'", "  c_ (>=1)"] {
+    for req in [
+        "L_\u{f}",
+        "idna. ",
+        "foo_ >=1.0",
+        "a-[x]",
+        "b.;python_version>'3'",
+        "  c_ (>=1)",
+    ] {
         let mut m = minimal();
         m.requires_dist = vec![req.to_owned()];
         let errors = m.validate_all();
