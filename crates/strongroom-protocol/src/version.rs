@@ -7,8 +7,8 @@
 //! * `canonical()` is `packaging.utils.canonicalize_version(v)`: the normal form with
 //!   trailing zero release components removed, so `1.0` and `1.0.0` are one release.
 //! * Parsing is strict and bounded: ASCII only, no whitespace, at most
-//!   [`MAX_VERSION_LEN`] characters (as given and in normal form), and numeric components that do not fit in 64 bits
-//!   are a clean error, never a panic.
+//!   [`MAX_VERSION_LEN`] characters (as given and in normal form), and numeric components
+//!   that do not fit in 64 bits are a clean error, never a panic.
 
 use std::cmp::Ordering;
 use std::fmt;
