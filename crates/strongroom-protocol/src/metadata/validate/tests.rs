@@ -374,8 +374,31 @@ fn requirement_names_ending_in_a_separator_are_refused_not_a_panic() {
             "{req:?}"
         );
     }
+    // The same in extras (pep508_rs's `ExtraName` expect).
+    for req in ["t[a.", "e[s_", "x[ok, b- ]", "y [c.]; python_version > '3'"] {
+        let mut m = minimal();
+        m.requires_dist = vec![req.to_owned()];
+        let errors = m.validate_all();
+        assert_eq!(errors.len(), 1, "{req:?}: {errors:?}");
+        assert_eq!(errors[0].field(), Some("requires-dist"));
+        // Refused by our check, not by catching pep508_rs's panic ("invalid requirement").
+        let mut m = minimal();
+        m.provides_dist = vec![req.to_owned()];
+        assert!(
+            m.validate_all().iter().any(|e| e
+                .to_string()
+                .contains("Extra name must end with an alphanumeric character")),
+            "{req:?}: {:?}",
+            m.validate_all()
+        );
+    }
     // Names that end well still parse, with or without a space before the specifier.
     let mut m = minimal();
-    m.requires_dist = vec!["foo_bar >=1.0".into(), "a.b[x]".into(), "c-d".into()];
+    m.requires_dist = vec![
+        "foo_bar >=1.0".into(),
+        "a.b[x]".into(),
+        "c-d".into(),
+        "e [x_y, z.1] ; extra == 'q'".into(),
+    ];
     assert!(m.validate_all().is_empty(), "{:?}", m.validate_all());
 }
