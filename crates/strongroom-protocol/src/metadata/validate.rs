@@ -247,6 +247,12 @@ fn bad_name_ending(req: &str) -> Option<String> {
 }
 
 fn parse_requirement(req: &str) -> Result<pep508_rs::Requirement, String> {
+    // PEP 508's grammar is ASCII (names, operators, marker strings), and pep508_rs 0.9 slices
+    // inside multi-byte characters when it meets one (`p[t →`, a marker string `'ú'`): a panic
+    // found by the third fuzz round.
+    if !req.is_ascii() {
+        return Err("requirements must be ASCII (PEP 508)".to_owned());
+    }
     if let Some(reason) = bad_name_ending(req) {
         return Err(reason);
     }

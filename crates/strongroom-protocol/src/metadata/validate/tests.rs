@@ -392,6 +392,18 @@ fn requirement_names_ending_in_a_separator_are_refused_not_a_panic() {
             m.validate_all()
         );
     }
+    // Non-ASCII anywhere (pep508_rs sliced inside the character).
+    for req in ["p[t \u{2192}", "i;extra=='.'g\u{7da}", "caf\u{e9}>=1"] {
+        let mut m = minimal();
+        m.provides_dist = vec![req.to_owned()];
+        assert!(
+            m.validate_all()
+                .iter()
+                .any(|e| e.to_string().contains("requirements must be ASCII")),
+            "{req:?}: {:?}",
+            m.validate_all()
+        );
+    }
     // Names that end well still parse, with or without a space before the specifier.
     let mut m = minimal();
     m.requires_dist = vec![
