@@ -679,7 +679,7 @@ def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=Non
                tag: str = "py3-none-any", extra_members=(), omit=(), duplicate: str | None = None,
                trailing: bytes = b"", form_name: str | None = None, form_version: str | None = None,
                summary: str = "a test package", metadata_version: str = "2.1",
-               description: str | None = None) -> Dist:
+               description: str | None = None, wheel_version: str = "1.0") -> Dist:
     """A valid (unless told otherwise) pure-Python wheel.
 
     meta_name/meta_version: what METADATA says (default: name/version).
@@ -696,7 +696,7 @@ def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=Non
     members = [
         (f"{esc}/__init__.py", b'"""test package"""\nVERSION = %r\nPAYLOAD = %r\n' % (version, payload)),
         (f"{distinfo}/METADATA", metadata),
-        (f"{distinfo}/WHEEL", f"Wheel-Version: 1.0\nGenerator: strongroom-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()),
+        (f"{distinfo}/WHEEL", f"Wheel-Version: {wheel_version}\nGenerator: strongroom-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()),
         (f"{distinfo}/top_level.txt", f"{esc}\n".encode()),
     ]
     members += list(extra_members)
@@ -728,12 +728,15 @@ def make_sdist(name: str, version: str, *, requires_dist=(), requires_python=Non
                filename: str | None = None, symlink: tuple[str, str] | None = None, hardlink: tuple[str, str] | None = None,
                extra_members=(), omit_pkg_info: bool = False, form_name: str | None = None,
                form_version: str | None = None, meta_name: str | None = None, meta_version: str | None = None,
-               summary: str = "a test package") -> Dist:
-    """A valid (unless told otherwise) PEP 625 sdist (.tar.gz) with PKG-INFO and pyproject.toml."""
+               summary: str = "a test package", top: str | None = None) -> Dist:
+    """A valid (unless told otherwise) PEP 625 sdist (.tar.gz) with PKG-INFO and pyproject.toml.
+
+    top: the top-level folder every member is in (default: `{name}-{version}` as in the filename).
+    """
     if isinstance(payload, str):
         payload = payload.encode()
     esc = dist_escape(name)
-    top = f"{esc}-{version}"
+    top = top or f"{esc}-{version}"
     pkg_info = metadata_text(meta_name or name, meta_version or version, requires_dist=requires_dist,
                              requires_python=requires_python, summary=summary)
     pyproject = (
@@ -758,7 +761,7 @@ def make_sdist(name: str, version: str, *, requires_dist=(), requires_python=Non
     out = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
         gz.write(raw.getvalue())
-    fn = filename or f"{top}.tar.gz"
+    fn = filename or f"{esc}-{version}.tar.gz"
     return Dist(fn, out.getvalue(), form_name or name, form_version or version, "sdist", metadata=pkg_info,
                 requires_python=requires_python, requires_dist=list(requires_dist), summary=summary)
 

@@ -3,6 +3,7 @@ stderr otherwise; tokens printed once with their prefix; secrets redacted in `co
 
 from __future__ import annotations
 
+import os
 import re
 
 import srkit
@@ -49,3 +50,18 @@ def test_config_show_redacts_the_s3_secret(strongroom):
     assert secret not in out
     assert server.backend.s3.access_key in out or "access_key" in out
     assert re.search(r"s3://" + re.escape(server.backend.bucket), out), out
+
+
+def test_migrate_creates_a_data_folder_that_does_not_exist_yet(tmp_path):
+    """`migrate` may be the first command run on a new installation, as `serve` may: it creates
+    the (nested) data folder with the default SQLite database in it, and a second run has
+    nothing left to do."""
+    data = tmp_path / "not" / "yet" / "there"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    first = srkit.run([srkit.strongroom_bin(), "migrate", "--data", str(data)], env=env, check=False, timeout=60)
+    assert first.returncode == 0, (first.stdout, first.stderr)
+    assert "applied" in first.stdout, first.stdout
+    assert (data / "strongroom.db").is_file()
+    again = srkit.run([srkit.strongroom_bin(), "migrate", "--data", str(data)], env=env, check=False, timeout=60)
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    assert again.stdout.strip() == "database is up to date", again.stdout

@@ -9,8 +9,11 @@ matrix; each case uses its own version number so one wrongly accepted upload can
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 
 import pytest
@@ -68,6 +71,33 @@ def upload_with(dist_fn, **upload_kw):
     return build
 
 
+def zip_sdist(v, members, top=None):
+    """A legacy .zip sdist of sr-victim holding `members` ((arcname, bytes)) and `<top>/PKG-INFO`."""
+    top = top or f"sr_victim-{v}"
+    pkg_info = srkit.metadata_text("sr-victim", v, requires_dist=(), requires_python=None,
+                                   summary="a test package", metadata_version="2.1")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p, d in [(f"{top}/PKG-INFO", pkg_info), *members]:
+            zi = zipfile.ZipInfo(p, srkit.ZIP_DATE)
+            zi.external_attr = 0o644 << 16
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zi, d)
+    return srkit.Dist(f"sr_victim-{v}.zip", buf.getvalue(), "sr-victim", v, "sdist", metadata=pkg_info,
+                      summary="a test package")
+
+
+def S(**kw):
+    """A case builder around make_sdist("sr-victim", version, **kw); callables get the version."""
+    def build(c, v):
+        return {"dist": srkit.make_sdist("sr-victim", v, **{k: f(v) if callable(f) else f for k, f in kw.items()})}
+    return build
+
+
+CASE_MSG = "differ only in letter case or Unicode normalization"
+TOP_MSG = "top-level directory"
+CAFE_NFC, CAFE_NFD = unicodedata.normalize("NFC", "caf\u00e9.py"), unicodedata.normalize("NFD", "caf\u00e9.py")
+
 DIGEST_MSG = "The digest supplied does not match a digest calculated from the uploaded file."
 INVALID_DIST = "Invalid distribution file."
 
@@ -111,6 +141,9 @@ CASES = [
          r"is not a valid metadata version", regex=True),
     Case("direct-url-dependency", W(requires_dist=["evil @ https://example.invalid/evil-1.0.whl"]), 400,
          r"direct dependency", regex=True),
+    # pep508_rs panicked on a requirement name ending in a separator (found by fuzzing).
+    Case("requirement-name-ending-in-a-separator", W(requires_dist=["foo_ >=1.0"]), 400,
+         "is invalid for 'requires-dist'"),
     Case("zip-slip-dotdot", W(extra_members=[("../../evil.py", b"x = 1\n")]), 400, r"invalid|path", regex=True),
     Case("zip-slip-absolute", W(extra_members=[("/etc/evil.py", b"x = 1\n")]), 400, r"invalid|path", regex=True),
     Case("zip-slip-backslash", W(extra_members=[("sr_victim\\..\\..\\evil.py", b"x = 1\n")]), 400,
@@ -140,6 +173,34 @@ CASES = [
          400, r"link|entry|invalid", regex=True),
     Case("sdist-without-pkg-info", lambda c, v: {"dist": srkit.make_sdist("sr-victim", v, omit_pkg_info=True)},
          400, r"PKG-INFO", regex=True),
+    # Finding 10: an sdist's one top folder names the release; Wheel-Version 1.x only; no two
+    # members that are one path on a case-insensitive or normalising file system.
+    Case("sdist-top-folder-of-another-project", S(top=lambda v: f"sr_evil-{v}"), 400,
+         f"{TOP_MSG} 'sr_evil-"),
+    Case("sdist-top-folder-of-another-version", S(top=lambda v: "sr_victim-9.9"), 400,
+         f"{TOP_MSG} 'sr_victim-9.9' does not match the project and version"),
+    Case("sdist-top-folder-without-version", S(top=lambda v: "src"), 400, f"{TOP_MSG} 'src'"),
+    Case("zip-sdist-top-folder-of-another-project",
+         lambda c, v: {"dist": zip_sdist(v, [(f"sr_evil-{v}/setup.py", b"")], top=f"sr_evil-{v}")},
+         400, f"{TOP_MSG} 'sr_evil-"),
+    Case("sdist-member-outside-the-top-folder",
+         S(extra_members=lambda v: [("sr_evil/setup.py", b"import os\n")]), 400,
+         "Incorrect number of top-level directories in sdist"),
+    Case("wheel-version-major-2", W(wheel_version="2.0"), 400, "only Wheel-Version 1.x is supported"),
+    Case("wheel-members-differing-only-in-case",
+         W(extra_members=[("sr_victim/__INIT__.py", b"evil = True\n")]), 400, CASE_MSG),
+    Case("wheel-directories-differing-only-in-case",
+         W(extra_members=[("SR_Victim/evil.py", b"evil = True\n")]), 400, CASE_MSG),
+    Case("sdist-members-differing-only-in-case",
+         S(extra_members=lambda v: [(f"sr_victim-{v}/PyProject.toml", b"[project]\nname = 'evil'\n")]), 400,
+         CASE_MSG),
+    Case("sdist-members-differing-only-in-unicode-normalization",
+         S(extra_members=lambda v: [(f"sr_victim-{v}/{CAFE_NFC}", b"good = 1\n"),
+                                    (f"sr_victim-{v}/{CAFE_NFD}", b"evil = 1\n")]), 400, CASE_MSG),
+    Case("zip-sdist-members-differing-only-in-case",
+         lambda c, v: {"dist": zip_sdist(v, [(f"sr_victim-{v}/setup.py", b"good = 1\n"),
+                                             (f"sr_victim-{v}/Setup.py", b"evil = 1\n")])},
+         400, CASE_MSG),
     Case("content-part-is-image-png", upload_with(lambda c, v: srkit.make_wheel("sr-victim", v),
                                                   content_type="image/png"), 400, INVALID_DIST),
     Case("missing-content", upload_with(lambda c, v: srkit.make_wheel("sr-victim", v), include_content=False),

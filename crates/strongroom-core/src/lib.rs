@@ -12,6 +12,8 @@ pub mod domains;
 pub mod error;
 pub mod evidence;
 pub mod freeze;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod handback;
 pub mod hold;
 pub mod incident;

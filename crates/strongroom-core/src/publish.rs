@@ -546,8 +546,9 @@ fn check_metadata(
         (DistFilename::Wheel(w), Inspected::Wheel(info)) => {
             check_wheel(form, w, info, &md, pep639)?
         }
-        (DistFilename::Sdist(_), Inspected::Sdist(info)) if pep639 => {
-            for lic in &md.license_files {
+        (DistFilename::Sdist(_), Inspected::Sdist(info)) => {
+            check_sdist_top_dir(form, info)?;
+            for lic in md.license_files.iter().filter(|_| pep639) {
                 let path = format!("{}/{}", info.top_dir, lic);
                 if !inspected.members().iter().any(|m| m == &path) {
                     return Err(CoreError::Invalid(format!(
@@ -556,10 +557,27 @@ fn check_metadata(
                 }
             }
         }
-        (DistFilename::Sdist(_), Inspected::Sdist(_)) => {}
         _ => return Err(CoreError::Internal("inspection kind mismatch".into())),
     }
     Ok(md)
+}
+
+/// The sdist's single top-level folder (every member is inside it; `strongroom-dist` checked
+/// that) must be `{name}-{version}` of this release, in any spelling real sdists use.
+fn check_sdist_top_dir(
+    form: &CheckedForm,
+    info: &strongroom_dist::SdistInfo,
+) -> Result<(), CoreError> {
+    let project = form.name.normalized();
+    if strongroom_protocol::dist_dir_matches(&info.top_dir, &project, &form.version) {
+        return Ok(());
+    }
+    Err(CoreError::Invalid(format!(
+        "Invalid distribution file. The sdist's top-level directory '{}' does not match the project and version (expected '{}-{}').",
+        info.top_dir,
+        project.underscored(),
+        form.version.normalized()
+    )))
 }
 
 fn check_wheel(
@@ -569,12 +587,12 @@ fn check_wheel(
     md: &CoreMetadata,
     pep639: bool,
 ) -> Result<(), CoreError> {
-    let dir = info.dist_info_dir.trim_end_matches(".dist-info");
-    let ok = dir.rsplit_once('-').is_some_and(|(n, v)| {
-        strongroom_protocol::name::normalize(n) == form.name.normalized().as_str()
-            && strongroom_protocol::version::Version::parse(v)
-                .is_ok_and(|v| v.canonical() == form.version.canonical())
-    });
+    let ok = info
+        .dist_info_dir
+        .strip_suffix(".dist-info")
+        .is_some_and(|dir| {
+            strongroom_protocol::dist_dir_matches(dir, &form.name.normalized(), &form.version)
+        });
     if !ok {
         return Err(CoreError::Invalid(format!(
             "Invalid distribution file. The .dist-info directory '{}' does not match the project and version.",
@@ -655,6 +673,42 @@ mod tests {
         // A direct URL dependency: always refused.
         let direct = md("Requires-Dist: evil @ https://example.invalid/evil.whl\n");
         assert!(!relaxed(&direct));
+    }
+
+    #[test]
+    fn sdist_top_dir_must_name_the_release() {
+        use crate::upload_checks::CheckedForm;
+        use strongroom_protocol::{ProjectName, Version};
+        let form = |name: &str, version: &str| CheckedForm {
+            name: ProjectName::new(name).expect("name"),
+            version: Version::parse(version).expect("version"),
+            filetype: "sdist".into(),
+            pyversion: "source".into(),
+            md5: None,
+            sha256: None,
+            blake2: None,
+            comment: None,
+        };
+        let info = |top: &str| strongroom_dist::SdistInfo {
+            top_dir: top.into(),
+            pkg_info: Vec::new(),
+            members: vec![format!("{top}/PKG-INFO")],
+        };
+        for (top, name, version) in [
+            ("Django-1.11.29", "Django", "1.11.29"),
+            ("zope.interface-4.1.3", "zope.interface", "4.1.3"),
+            ("demo_pkg-1.0", "demo-pkg", "1.0.0"),
+        ] {
+            super::check_sdist_top_dir(&form(name, version), &info(top)).expect(top);
+        }
+        let e = super::check_sdist_top_dir(&form("demo-pkg", "1.0"), &info("evil-1.0"))
+            .expect_err("another project's folder");
+        assert_eq!(
+            e.to_string(),
+            "Invalid distribution file. The sdist's top-level directory 'evil-1.0' does not match the project and version (expected 'demo_pkg-1.0')."
+        );
+        super::check_sdist_top_dir(&form("demo-pkg", "1.0"), &info("demo_pkg-2.0"))
+            .expect_err("another version's folder");
     }
 
     #[test]

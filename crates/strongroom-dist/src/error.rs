@@ -46,6 +46,15 @@ pub enum DistError {
     #[error("Duplicate filename in archive: {path:?}")]
     DuplicateMember { path: String },
 
+    /// Two member paths that differ only in letter case or Unicode normalisation.
+    #[error(
+        "Archive members {first:?} and {second:?} differ only in letter case or Unicode normalization: they are one path on case-insensitive file systems"
+    )]
+    CaseCollision { first: String, second: String },
+    /// A member path that is a file and also a directory holding other members.
+    #[error("Archive member {path:?} is both a file and a directory")]
+    FileIsDirectory { path: String },
+
     /// More members than `Limits::max_entries`.
     #[error("Archive contains more than {limit} entries")]
     TooManyEntries { limit: usize },
@@ -127,6 +136,11 @@ pub enum DistError {
     /// The `.dist-info/WHEEL` file is malformed.
     #[error("Invalid WHEEL file {path}: {reason}")]
     InvalidWheelFile { path: String, reason: String },
+    /// A `Wheel-Version` whose major version is above the one installers read (1).
+    #[error(
+        "{path} declares Wheel-Version {version}, which installers cannot install: only Wheel-Version 1.x is supported"
+    )]
+    UnsupportedWheelVersion { path: String, version: String },
     /// `entry_points.txt` is malformed or names a path-like script.
     #[error("Wheel has invalid entry points: {reason}")]
     InvalidEntryPoints { reason: String },

@@ -8,9 +8,12 @@
 //! Error messages ([`DistError`]) follow PyPI's wording where PyPI has one and stand alone, so
 //! the core can prefix "Invalid distribution file. " as PyPI does.
 
+mod collisions;
 mod digest;
 mod entry_points;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 mod limits;
 mod parallel_digest;
 mod paths;

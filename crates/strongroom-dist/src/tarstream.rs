@@ -6,10 +6,12 @@
 //! pax `size` must equal the ustar size (TARmageddon, CVE-2025-62518). Anything two tar readers
 //! could interpret differently is refused: bad checksums, ambiguous name prefixes, NULs inside
 //! long names, two extended headers for one member, directories carrying data, duplicate names,
-//! and non-zero data after the end-of-archive marker.
+//! non-zero data after the end-of-archive marker, and names that differ only in case or Unicode
+//! normalisation or make a file a directory (`collisions`).
 
 use std::collections::HashSet;
 
+use crate::collisions::NameSet;
 use crate::paths::{check_member_path, decode_name};
 use crate::{DistError, Limits};
 
@@ -286,6 +288,7 @@ pub(crate) fn walk<S: BlockSource, V: TarVisitor>(
     let mut pax: Option<Pax> = None;
     let mut longname: Option<String> = None;
     let mut seen: HashSet<String> = HashSet::new();
+    let mut names = NameSet::default();
     let mut block = [0u8; HEADER_SIZE];
     let mut first = true;
     loop {
@@ -403,6 +406,7 @@ pub(crate) fn walk<S: BlockSource, V: TarVisitor>(
         if !seen.insert(name.clone()) {
             return Err(DistError::DuplicateMember { path: name });
         }
+        names.add(&name, is_dir);
         limits.check_member(&name, size)?;
         if visitor.member(&name, is_dir, size)? {
             w.data(size, Some(&mut |chunk: &[u8]| visitor.data(chunk)))?;
@@ -419,7 +423,7 @@ pub(crate) fn walk<S: BlockSource, V: TarVisitor>(
     loop {
         let n = w.src.read_some(&mut scratch)?;
         if n == 0 {
-            return Ok(());
+            return names.check();
         }
         if scratch[..n].iter().any(|&b| b != 0) {
             return Err(malformed("data after the end-of-archive marker"));

@@ -1,5 +1,6 @@
 //! `.dist-info/WHEEL`: the `Key: value` header block with `Wheel-Version`, `Root-Is-Purelib`
-//! and one `Tag:` line per expanded compatibility tag.
+//! and one `Tag:` line per expanded compatibility tag. Only `Wheel-Version` 1.x is accepted
+//! (installers refuse a newer major version; a newer minor version is fine).
 
 use crate::DistError;
 
@@ -73,6 +74,19 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<WheelFile, DistError> {
         }
     }
     let version = version.ok_or_else(|| invalid("no Wheel-Version".to_owned()))?;
+    // pip and uv refuse a major version above the one they know (and only warn about a newer
+    // minor version), so such a wheel could never be installed.
+    let major = version
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('0');
+    if major.len() > 1 || major > "1" {
+        return Err(DistError::UnsupportedWheelVersion {
+            path: path.to_owned(),
+            version,
+        });
+    }
     Ok(WheelFile {
         version,
         root_is_purelib: purelib,

@@ -6,12 +6,14 @@
 //! match exactly one local header on name, offset, method, flags, CRC-32 and both sizes; records
 //! must come in order (locals, central directory, optional ZIP64 end record and locator, end
 //! record); nothing may follow the end record; comments, data descriptors, encryption, symlinks,
-//! devices and inconsistent ZIP64 fields are refused.
+//! devices, inconsistent ZIP64 fields and names that collide on other file systems
+//! (`collisions`) are refused.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
+use crate::collisions::NameSet;
 use crate::paths::check_member_path;
 use crate::zipfields::{
     SENTINEL_16, SENTINEL_32, check_flags, check_method, check_mode, check_unicode_path, malformed,
@@ -126,6 +128,7 @@ pub(crate) fn validate(file: &File, limits: &Limits) -> Result<ZipLayout, DistEr
     };
     let mut locals: Vec<Local> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut names = NameSet::default();
     let mut central_order: Vec<String> = Vec::new();
     let mut cd_start: Option<u64> = None;
     let mut cd_end: Option<u64> = None;
@@ -148,6 +151,7 @@ pub(crate) fn validate(file: &File, limits: &Limits) -> Result<ZipLayout, DistEr
                     }
                     .into());
                 }
+                names.add(&local.entry.name, local.entry.is_dir);
                 by_name.insert(local.entry.name.clone(), locals.len());
                 locals.push(local);
             }
@@ -201,6 +205,7 @@ pub(crate) fn validate(file: &File, limits: &Limits) -> Result<ZipLayout, DistEr
         }
         .into());
     }
+    names.check()?;
     Ok(ZipLayout {
         entries: locals.into_iter().map(|l| l.entry).collect(),
         central_order,

@@ -7,9 +7,9 @@
 
 use std::fmt;
 
-use crate::name::{NormalizedName, normalize};
+use crate::name::{NormalizedName, is_valid_project_name, normalize};
 use crate::pyrepr::py_repr;
-use crate::version::Version;
+use crate::version::{MAX_VERSION_LEN, Version};
 
 mod platform;
 pub use platform::is_allowed_platform_tag;
@@ -497,6 +497,25 @@ pub fn expected_sdist_filename(project: &NormalizedName, version: &Version) -> S
 /// The exact wheel name part PyPI requires: the normalized name with `_` for `-`.
 pub fn expected_wheel_name_part(project: &NormalizedName) -> String {
     project.underscored()
+}
+
+/// True when `dir` is the `{name}-{version}` folder of this release: an sdist's single top-level
+/// folder, or a wheel's `.dist-info` folder without its suffix.
+///
+/// The name part must be a valid project name that normalises (PEP 503) to the project, so the
+/// legacy spellings old tools wrote (`Django-1.11.29`, `zope.interface-4.1.3`,
+/// `python-dateutil-2.2`) match as well as the PEP 625 one (`zope_interface-4.1.3`); the version
+/// part must equal the release's version under PEP 440 (`1.0` = `1.0.0`, `1.0b1` = `1.0beta1`).
+/// Every `-` is tried as the split, since both the name and (legacy) the version may contain one.
+pub fn dist_dir_matches(dir: &str, project: &NormalizedName, version: &Version) -> bool {
+    dir.rmatch_indices('-')
+        .take_while(|(at, _)| dir.len() - at - 1 <= MAX_VERSION_LEN)
+        .any(|(at, _)| {
+            let (name, ver) = (&dir[..at], &dir[at + 1..]);
+            Version::parse(ver).is_ok_and(|v| v == *version)
+                && is_valid_project_name(name)
+                && normalize(name) == project.as_str()
+        })
 }
 
 /// True when the filename's name part normalises to the project.

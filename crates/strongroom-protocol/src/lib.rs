@@ -13,6 +13,8 @@
 //! pass them to clients unchanged (twine prints the HTTP reason phrase).
 
 pub mod filename;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod json_api;
 pub mod metadata;
 pub mod name;
@@ -21,8 +23,9 @@ pub mod simple;
 pub mod version;
 
 pub use filename::{
-    DistFilename, FilenameError, SdistFilename, SdistKind, WheelFilename, expected_sdist_filename,
-    expected_wheel_name_part, is_allowed_platform_tag, name_matches_project,
+    DistFilename, FilenameError, SdistFilename, SdistKind, WheelFilename, dist_dir_matches,
+    expected_sdist_filename, expected_wheel_name_part, is_allowed_platform_tag,
+    name_matches_project,
 };
 pub use json_api::{FileJson, Info, ProjectJson, latest_version};
 pub use metadata::{CoreMetadata, MetadataError};

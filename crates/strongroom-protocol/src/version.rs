@@ -7,8 +7,8 @@
 //! * `canonical()` is `packaging.utils.canonicalize_version(v)`: the normal form with
 //!   trailing zero release components removed, so `1.0` and `1.0.0` are one release.
 //! * Parsing is strict and bounded: ASCII only, no whitespace, at most
-//!   [`MAX_VERSION_LEN`] characters, and numeric components that do not fit in 64 bits
-//!   are a clean error, never a panic.
+//!   [`MAX_VERSION_LEN`] characters (as given and in normal form), and numeric components
+//!   that do not fit in 64 bits are a clean error, never a panic.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -63,6 +63,12 @@ impl Version {
         }
         let parsed =
             pep440_rs::Version::from_str(raw).map_err(|_| VersionError::Invalid(raw.to_owned()))?;
+        // The normal form is what is stored and typed back (`yank`, URLs): it must parse too,
+        // and it can be longer than the spelling given (`1c` → `1rc0`, `1-1` → `1.post1`).
+        let normal_len = parsed.to_string().len();
+        if normal_len > MAX_VERSION_LEN {
+            return Err(VersionError::TooLong { len: normal_len });
+        }
         Ok(Self {
             raw: raw.to_owned(),
             parsed,

@@ -14,7 +14,7 @@ use crate::headers::etag_matches;
 use crate::state::AppState;
 
 /// Parse a single `bytes=` range against a length. `Err(())` = unsatisfiable.
-fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRange, ()>> {
+pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRange, ()>> {
     let v = headers.get(header::RANGE)?.to_str().ok()?;
     let spec = v.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
@@ -24,7 +24,9 @@ fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRange, ()>> {
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
         let n: u64 = b.parse().ok()?;
-        if n == 0 {
+        // A suffix range is satisfiable only with a non-zero length and a non-empty file
+        // (RFC 9110 14.1.1); an empty range would be answered as `bytes 0--1/0`.
+        if n == 0 || len == 0 {
             return Some(Err(()));
         }
         ByteRange {
@@ -172,6 +174,9 @@ mod tests {
             }))
         );
         assert_eq!(parse_range(&h("bytes=100-"), 100), Some(Err(())));
+        // Found by the fuzz seed replay: a suffix range of an empty file was an empty range.
+        assert_eq!(parse_range(&h("bytes=-500"), 0), Some(Err(())));
+        assert_eq!(parse_range(&h("bytes=0-"), 0), Some(Err(())));
         assert_eq!(parse_range(&h("bytes=0-1,5-6"), 100), None);
         assert_eq!(parse_range(&h("items=0-1"), 100), None);
         assert_eq!(parse_range(&HeaderMap::new(), 100), None);

@@ -6,6 +6,8 @@
 mod cache;
 mod downloads;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 mod headers;
 mod json_api;
 mod negotiate;

@@ -88,7 +88,24 @@ pub fn base_wheel() -> RawZip {
     wheel_zip(&base_files())
 }
 
+/// With `STRONGROOM_WRITE_CORPUS=<dir>`, every archive these tests inspect is also written to
+/// `<dir>/<fuzz target>/` (how the committed seed corpora under `fuzz/corpus/` were made).
+fn capture(target: &str, bytes: &[u8]) {
+    let Some(root) = std::env::var_os("STRONGROOM_WRITE_CORPUS") else {
+        return;
+    };
+    if bytes.len() > 64 * 1024 {
+        return;
+    }
+    let dir = std::path::Path::new(&root).join(target);
+    std::fs::create_dir_all(&dir).expect("corpus folder");
+    let name = hex::encode(&Sha256::digest(bytes)[..10]);
+    std::fs::write(dir.join(name), bytes).expect("corpus file");
+}
+
 pub fn wheel_with(bytes: &[u8], limits: &Limits) -> Result<WheelInfo, DistError> {
+    capture("wheel", bytes);
+    capture("zip_archive", bytes);
     let f = temp_with(bytes);
     inspect_wheel(f.path(), limits)
 }
@@ -98,6 +115,20 @@ pub fn wheel(bytes: &[u8]) -> Result<WheelInfo, DistError> {
 }
 
 pub fn sdist_with(bytes: &[u8], kind: SdistKind, limits: &Limits) -> Result<SdistInfo, DistError> {
+    let selector = match kind {
+        SdistKind::TarGz => 0u8,
+        SdistKind::Zip => 1u8,
+    };
+    capture("sdist", &[&[selector], bytes].concat());
+    if kind == SdistKind::Zip {
+        capture("zip_archive", bytes);
+    } else {
+        let mut tar = Vec::new();
+        let mut gz = flate2::read::GzDecoder::new(bytes);
+        if std::io::Read::read_to_end(&mut gz, &mut tar).is_ok() {
+            capture("tar_walker", &tar);
+        }
+    }
     let f = temp_with(bytes);
     inspect_sdist(f.path(), kind, limits)
 }

@@ -440,3 +440,60 @@ fn legacy_zip_sdists() {
     let e = err(sdist(&gz(&base_sdist().finish()), SdistKind::Zip));
     assert!(matches!(e, DistError::NotZip), "{e:?}");
 }
+
+#[test]
+fn members_differing_only_in_case_are_refused_in_tar_and_zip_sdists() {
+    let expected = "Archive members \"demo_pkg-1.0/setup.py\" and \"demo_pkg-1.0/SETUP.py\" differ only in letter case or Unicode normalization: they are one path on case-insensitive file systems";
+    let mut t = base_sdist();
+    t.file("demo_pkg-1.0/setup.py", b"print('good')\n")
+        .file("demo_pkg-1.0/SETUP.py", b"print('evil')\n");
+    assert_eq!(err(targz(&t)).to_string(), expected);
+
+    let zip = RawZip::new(vec![
+        RawEntry::deflated("demo_pkg-1.0/PKG-INFO", PKG_INFO),
+        RawEntry::deflated("demo_pkg-1.0/setup.py", b"print('good')\n"),
+        RawEntry::deflated("demo_pkg-1.0/SETUP.py", b"print('evil')\n"),
+    ])
+    .build();
+    assert_eq!(err(sdist(&zip, SdistKind::Zip)).to_string(), expected);
+
+    // The PKG-INFO the index reads and the one a case-insensitive extractor keeps could differ.
+    let mut t = base_sdist();
+    t.file("demo_pkg-1.0/pkg-info", b"Name: other\n");
+    assert!(matches!(
+        err(targz(&t)),
+        DistError::CaseCollision { ref first, ref second }
+            if first == "demo_pkg-1.0/PKG-INFO" && second == "demo_pkg-1.0/pkg-info"
+    ));
+    // NFC and NFD spellings of one name (one file on APFS and HFS+).
+    let mut t = base_sdist();
+    t.file("demo_pkg-1.0/caf\u{e9}.py", b"")
+        .file("demo_pkg-1.0/cafe\u{301}.py", b"");
+    assert!(matches!(err(targz(&t)), DistError::CaseCollision { .. }));
+    // A top folder spelled twice is one folder there too (and two top folders here).
+    let mut t = base_sdist();
+    t.file("Demo_Pkg-1.0/x.py", b"");
+    assert!(matches!(err(targz(&t)), DistError::SdistTopLevel));
+}
+
+#[test]
+fn a_member_that_is_a_file_and_a_directory_is_refused() {
+    let mut t = base_sdist();
+    t.file("demo_pkg-1.0/src/demo.py/inner.py", b"");
+    let e = err(targz(&t));
+    assert_eq!(
+        e.to_string(),
+        "Archive member \"demo_pkg-1.0/src/demo.py\" is both a file and a directory"
+    );
+    let zip = RawZip::new(vec![
+        RawEntry::deflated("demo_pkg-1.0/PKG-INFO", PKG_INFO),
+        RawEntry::deflated("demo_pkg-1.0/a", b"file\n"),
+        RawEntry::dir("demo_pkg-1.0/a/"),
+    ])
+    .build();
+    let e = err(sdist(&zip, SdistKind::Zip));
+    assert!(
+        matches!(e, DistError::FileIsDirectory { ref path } if path == "demo_pkg-1.0/a"),
+        "{e:?}"
+    );
+}

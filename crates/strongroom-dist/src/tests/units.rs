@@ -129,3 +129,105 @@ fn entry_point_rules() {
         );
     }
 }
+
+mod collisions {
+    use crate::DistError;
+    use crate::collisions::NameSet;
+
+    fn check(names: &[&str]) -> Result<(), DistError> {
+        let mut set = NameSet::default();
+        for name in names {
+            set.add(name, name.ends_with('/'));
+        }
+        set.check()
+    }
+
+    fn collision(names: &[&str]) -> (String, String) {
+        match check(names) {
+            Err(DistError::CaseCollision { first, second }) => (first, second),
+            other => panic!("{names:?}: expected a collision, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn distinct_names_pass() {
+        check(&[
+            "a/",
+            "a/b.py",
+            "a/b/",
+            "a/b/c.py",
+            "a/b-c.py",
+            "a/b.pyc",
+            "A1/x",
+            "caf\u{e9}/x",
+            "strasse.txt",
+            "\u{3a3}.txt",
+            "x/\u{1f600}.txt",
+        ])
+        .expect("no collision");
+        // A name only in NFD (as macOS writes archives) is fine on its own.
+        check(&["pkg/cafe\u{301}.py", "pkg/other.py"]).expect("NFD alone is fine");
+    }
+
+    #[test]
+    fn case_only_differences_collide() {
+        assert_eq!(
+            collision(&["a/Foo.py", "a/foo.py"]),
+            ("a/Foo.py".into(), "a/foo.py".into())
+        );
+        assert_eq!(
+            collision(&["pkg/readme", "pkg/x", "pkg/README"]),
+            ("pkg/readme".into(), "pkg/README".into())
+        );
+        // An implicit directory against another spelling of it.
+        assert_eq!(
+            collision(&["Pkg/a.py", "pkg/b.py"]),
+            ("Pkg".into(), "pkg".into())
+        );
+        assert_eq!(
+            collision(&["p/Sub/", "p/sub/x.py"]),
+            ("p/Sub".into(), "p/sub".into())
+        );
+        // Non-ASCII letters fold too (NTFS, APFS): Greek sigma forms, German sharp s, Kelvin.
+        collision(&["\u{3a3}.txt", "\u{3c3}.txt"]);
+        collision(&["\u{3c2}.txt", "\u{3c3}.txt"]);
+        collision(&["stra\u{df}e", "STRASSE"]);
+        collision(&["\u{212a}.py", "k.py"]);
+    }
+
+    #[test]
+    fn unicode_normalisation_look_alikes_collide() {
+        // NFC and NFD spellings of one name are one file on APFS and HFS+.
+        let (first, second) = collision(&["pkg/caf\u{e9}.py", "pkg/cafe\u{301}.py"]);
+        assert_ne!(first, second);
+        assert_eq!(
+            check(&["pkg/caf\u{e9}.py", "pkg/cafe\u{301}.py"])
+                .expect_err("collision")
+                .to_string(),
+            format!(
+                "Archive members {first:?} and {second:?} differ only in letter case or Unicode normalization: they are one path on case-insensitive file systems"
+            )
+        );
+        collision(&["\u{212b}", "\u{c5}"]);
+    }
+
+    #[test]
+    fn a_file_that_is_also_a_directory_is_refused() {
+        for names in [
+            &["a/b", "a/b/c"][..],
+            &["a/b", "a/b-x", "a/b/c"][..],
+            &["a/b", "a/b/"][..],
+            &["a/b/", "a/b"][..],
+        ] {
+            let e = check(names).expect_err("file and directory");
+            assert!(
+                matches!(e, DistError::FileIsDirectory { ref path } if path == "a/b"),
+                "{names:?}: {e:?}"
+            );
+            assert_eq!(
+                e.to_string(),
+                "Archive member \"a/b\" is both a file and a directory"
+            );
+        }
+    }
+}

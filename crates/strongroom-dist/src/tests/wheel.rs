@@ -357,3 +357,51 @@ fn entry_count_is_capped() {
     let e = err(wheel_with(&base_wheel().build(), &limits));
     assert!(matches!(e, DistError::TooManyEntries { limit: 5 }), "{e:?}");
 }
+
+#[test]
+fn wheel_version_major_above_one_is_refused_and_newer_minor_accepted() {
+    for version in ["2.0", "10.0", "0002.1", "99999999999999999999999.0"] {
+        let mut files = base_files();
+        let text = format!("Wheel-Version: {version}\nTag: py3-none-any\n");
+        replace_file(&mut files, "/WHEEL", text.as_bytes());
+        let e = err(wheel(&wheel_zip(&files).build()));
+        assert!(
+            matches!(e, DistError::UnsupportedWheelVersion { version: ref v, .. } if v == version),
+            "{version}: {e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{DIST}/WHEEL declares Wheel-Version {version}, which installers cannot install: only Wheel-Version 1.x is supported"
+            )
+        );
+    }
+    // pip only warns about a newer minor version; 0.x was never refused either.
+    for version in ["1.0", "1.9", "1.10", "01.0", "0.1"] {
+        let mut files = base_files();
+        let text = format!("Wheel-Version: {version}\nTag: py3-none-any\n");
+        replace_file(&mut files, "/WHEEL", text.as_bytes());
+        let info = wheel(&wheel_zip(&files).build()).expect(version);
+        assert_eq!(info.wheel_version, version);
+    }
+}
+
+#[test]
+fn members_differing_only_in_case_are_refused() {
+    let mut files = base_files();
+    files.push(("demo_pkg/Core.py".into(), b"evil = True\n".to_vec()));
+    let e = err(wheel(&wheel_zip(&files).build()));
+    assert_eq!(
+        e.to_string(),
+        "Archive members \"demo_pkg/core.py\" and \"demo_pkg/Core.py\" differ only in letter case or Unicode normalization: they are one path on case-insensitive file systems"
+    );
+    // Directories count too: `Demo_Pkg/x.py` would land in `demo_pkg/` on those systems.
+    let mut files = base_files();
+    files.push(("Demo_Pkg/extra.py".into(), b"x = 1\n".to_vec()));
+    let e = err(wheel(&wheel_zip(&files).build()));
+    assert!(
+        matches!(e, DistError::CaseCollision { ref first, ref second }
+            if first == "demo_pkg" && second == "Demo_Pkg"),
+        "{e:?}"
+    );
+}

@@ -291,3 +291,63 @@ fn release_checks_in_pypi_order() {
         Err("Start filename for 'Foo-Bar' with 'foo_bar'.".to_owned())
     );
 }
+
+#[test]
+fn dist_dirs_match_their_release_in_every_spelling_real_files_use() {
+    // (folder, project, version): top folders of real sdists published over the years, and
+    // `.dist-info` stems of real wheels.
+    let real = [
+        ("Django-1.11.29", "Django", "1.11.29"),
+        ("zope.interface-4.1.3", "zope.interface", "4.1.3"),
+        ("zope_interface-4.1.3", "zope.interface", "4.1.3"),
+        ("python-dateutil-2.2", "python-dateutil", "2.2"),
+        (
+            "backports.ssl_match_hostname-3.4.0.2",
+            "backports-ssl-match-hostname",
+            "3.4.0.2",
+        ),
+        ("jaraco_functools-4.1.0", "jaraco.functools", "4.1.0"),
+        ("markupsafe-3.0.2", "MarkupSafe", "3.0.2"),
+        ("pyOpenSSL-0.13", "pyopenssl", "0.13"),
+        ("setuptools-40.0.0", "setuptools", "40.0.0"),
+        ("mock-1.0b1", "mock", "1.0b1"),
+        ("pyramid-1.0a1", "pyramid", "1.0a1"),
+        ("sphinx_rtd_theme-0.1.9", "sphinx-rtd-theme", "0.1.9"),
+        ("MarkupSafe-3.0.2", "markupsafe", "3.0.2"),
+        // PEP 440 equal spellings of one version, and a legacy `-` post-release.
+        ("demo-1.0", "demo", "1.0.0"),
+        ("demo-1.0.0", "demo", "1.0"),
+        ("demo-1.0-beta.1", "demo", "1.0b1"),
+        ("demo-1.0-1", "demo", "1.0.post1"),
+        ("demo-2-1.0", "demo-2", "1.0"),
+    ];
+    for (dir, name, version) in real {
+        assert!(
+            dist_dir_matches(dir, &project(name), &ver(version)),
+            "{dir} should name {name} {version}"
+        );
+    }
+    let wrong = [
+        ("evil-1.0", "demo", "1.0"),
+        ("demo-1.1", "demo", "1.0"),
+        ("demo", "demo", "1.0"),
+        ("demo-", "demo", "1.0"),
+        ("-1.0", "demo", "1.0"),
+        ("demo1.0", "demo", "1.0"),
+        ("demo-1.0-extra", "demo", "1.0"),
+        ("src", "demo", "1.0"),
+        ("demo-1.0.dist-info", "demo", "1.0"),
+        // A name that only normalises to the project through Unicode case mapping (Kelvin sign).
+        ("\u{212a}it-1.0", "kit", "1.0"),
+        ("d\u{e9}mo-1.0", "demo", "1.0"),
+    ];
+    for (dir, name, version) in wrong {
+        assert!(
+            !dist_dir_matches(dir, &project(name), &ver(version)),
+            "{dir} must not name {name} {version}"
+        );
+    }
+    // Cheap however many dashes a hostile folder name has.
+    let long = format!("{}-1.0", "a-".repeat(40_000));
+    assert!(!dist_dir_matches(&long, &project("demo"), &ver("1.0")));
+}

@@ -213,8 +213,54 @@ fn field_error(meta: &CoreMetadata, field: Field) -> Option<MetadataError> {
     }
 }
 
+/// pep508_rs 0.9 panics ("`PackageName`/`ExtraName` validation should match PEP 508 parsing")
+/// when the leading name or an extra name ends in `.`, `-` or `_` and the parser stops there
+/// (`foo_ >=1`, `idna. `, `t[a.`, `e[s_, x]`): it reads the name and only then validates it with
+/// `expect`. Found by fuzzing the `metadata` and `form_metadata` targets. Refuse such names
+/// first, with the message pep508_rs gives where it does not panic.
+fn bad_name_ending(req: &str) -> Option<String> {
+    fn is_name_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+    }
+    /// The separator a leading run of name characters ends with, if it does.
+    fn ends_badly(text: &str) -> Option<char> {
+        let last = text
+            .trim_start()
+            .chars()
+            .take_while(|&c| is_name_char(c))
+            .last()?;
+        matches!(last, '.' | '-' | '_').then_some(last)
+    }
+    let req = req.trim_start();
+    if let Some(c) = ends_badly(req) {
+        return Some(format!(
+            "Package name must end with an alphanumeric character, not '{c}'"
+        ));
+    }
+    let after_name = req.trim_start_matches(is_name_char).trim_start();
+    let extras = after_name.strip_prefix('[')?;
+    let extras = extras.split_once(']').map_or(extras, |(inside, _)| inside);
+    extras
+        .split(',')
+        .find_map(ends_badly)
+        .map(|c| format!("Extra name must end with an alphanumeric character, not '{c}'"))
+}
+
 fn parse_requirement(req: &str) -> Result<pep508_rs::Requirement, String> {
-    pep508_rs::Requirement::from_str(req).map_err(|e| {
+    // PEP 508's grammar is ASCII (names, operators, marker strings), and pep508_rs 0.9 slices
+    // inside multi-byte characters when it meets one (`p[t →`, a marker string `'ú'`): a panic
+    // found by the third fuzz round.
+    if !req.is_ascii() {
+        return Err("requirements must be ASCII (PEP 508)".to_owned());
+    }
+    if let Some(reason) = bad_name_ending(req) {
+        return Err(reason);
+    }
+    // Any other panic of the third-party parser on attacker input is a refusal, not a 500 (under
+    // the fuzzer, libFuzzer's panic hook still reports it).
+    let parsed = std::panic::catch_unwind(|| pep508_rs::Requirement::from_str(req))
+        .map_err(|_| "invalid requirement".to_owned())?;
+    parsed.map_err(|e| {
         e.to_string()
             .lines()
             .next()

@@ -102,6 +102,18 @@ fn length_cap() {
     let ok = format!("1{}", ".0".repeat(49));
     assert_eq!(ok.len(), 99);
     assert!(Version::parse(&ok).is_ok());
+    // The normal form counts too (found by the `version` fuzz target's invariant: a 100-character
+    // spelling whose normal form is longer could never be parsed back, e.g. by `yank`).
+    let grows = format!("1{}c", ".1".repeat(49));
+    assert_eq!(grows.len(), 100);
+    assert!(matches!(
+        Version::parse(&grows),
+        Err(VersionError::TooLong { len: 102 })
+    ));
+    let fits = format!("1{}c", ".1".repeat(48));
+    let v = Version::parse(&fits).expect("normal form of 100 characters");
+    assert_eq!(v.normalized().len(), 100);
+    assert_eq!(Version::parse(&v.normalized()).expect("parses back"), v);
 }
 
 #[test]

@@ -340,3 +340,77 @@ fn error_priority_is_pypis() {
     m.summary = None;
     assert_eq!(m.validate().expect_err("local").field(), Some("version"));
 }
+
+/// pep508_rs panicked on these (found by the `metadata` and `form_metadata` fuzz targets; the
+/// inputs are in fuzz/corpus): a name ending in `.`, `-` or `_` followed by anything else.
+#[test]
+fn requirement_names_ending_in_a_separator_are_refused_not_a_panic() {
+    for req in [
+        "L_\u{f}",
+        "idna. ",
+        "foo_ >=1.0",
+        "a-[x]",
+        "b.;python_version>'3'",
+        "  c_ (>=1)",
+    ] {
+        let mut m = minimal();
+        m.requires_dist = vec![req.to_owned()];
+        let errors = m.validate_all();
+        assert_eq!(errors.len(), 1, "{req:?}: {errors:?}");
+        assert_eq!(errors[0].field(), Some("requires-dist"));
+        assert!(
+            errors[0]
+                .to_string()
+                .ends_with("is invalid for 'requires-dist'"),
+            "{req:?}: {}",
+            errors[0]
+        );
+        let mut m = minimal();
+        m.provides_dist = vec![req.to_owned()];
+        assert!(
+            m.validate_all().iter().any(|e| e
+                .to_string()
+                .contains("Package name must end with an alphanumeric character")),
+            "{req:?}"
+        );
+    }
+    // The same in extras (pep508_rs's `ExtraName` expect).
+    for req in ["t[a.", "e[s_", "x[ok, b- ]", "y [c.]; python_version > '3'"] {
+        let mut m = minimal();
+        m.requires_dist = vec![req.to_owned()];
+        let errors = m.validate_all();
+        assert_eq!(errors.len(), 1, "{req:?}: {errors:?}");
+        assert_eq!(errors[0].field(), Some("requires-dist"));
+        // Refused by our check, not by catching pep508_rs's panic ("invalid requirement").
+        let mut m = minimal();
+        m.provides_dist = vec![req.to_owned()];
+        assert!(
+            m.validate_all().iter().any(|e| e
+                .to_string()
+                .contains("Extra name must end with an alphanumeric character")),
+            "{req:?}: {:?}",
+            m.validate_all()
+        );
+    }
+    // Non-ASCII anywhere (pep508_rs sliced inside the character).
+    for req in ["p[t \u{2192}", "i;extra=='.'g\u{7da}", "caf\u{e9}>=1"] {
+        let mut m = minimal();
+        m.provides_dist = vec![req.to_owned()];
+        assert!(
+            m.validate_all()
+                .iter()
+                .any(|e| e.to_string().contains("requirements must be ASCII")),
+            "{req:?}: {:?}",
+            m.validate_all()
+        );
+    }
+    // Names that end well still parse, with or without a space before the specifier.
+    let mut m = minimal();
+    m.requires_dist = vec![
+        "foo_bar >=1.0".into(),
+        "a.b[x]".into(),
+        "c-d".into(),
+        "e [x_y, z.1] ; extra == 'q'".into(),
+    ];
+    assert!(m.validate_all().is_empty(), "{:?}", m.validate_all());
+}

@@ -1,0 +1,188 @@
+//! The bodies of the `fuzz/` targets for this crate, called by the cargo-fuzz targets and by
+//! the corpus replay test (`cargo test`), so the two can never drift apart.
+//!
+//! Each function takes attacker bytes, runs the parser an upload or a request runs, must never
+//! panic, and asserts the invariants that are cheap to state (a parsed filename renders back to
+//! itself, normalisation is idempotent, a normalised version parses to the same version).
+
+use crate::filename::{DistFilename, check_basic, check_extension_for_filetype};
+use crate::metadata::CoreMetadata;
+use crate::name::{self, NormalizedName, ProjectName};
+use crate::simple::SimpleFormat;
+use crate::version::{Version, validate_requires_python};
+use crate::{dist_dir_matches, is_stdlib_module_name};
+
+/// PEP 440 versions and Requires-Python specifier sets.
+pub fn version(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(v) = Version::parse(text) {
+        assert_eq!(v.raw(), text);
+        let normal = Version::parse(&v.normalized()).expect("the normal form parses");
+        assert_eq!(normal, v, "normalising keeps the version");
+        assert_eq!(
+            normal.normalized(),
+            v.normalized(),
+            "normalising is idempotent"
+        );
+        let canonical = Version::parse(&v.canonical()).expect("the canonical form parses");
+        assert_eq!(canonical.canonical(), v.canonical());
+        assert_eq!(canonical, v, "trailing zeros do not change a release");
+        let _ = (
+            v.is_local(),
+            v.is_prerelease(),
+            v.is_postrelease(),
+            v.epoch(),
+        );
+    }
+    let _ = validate_requires_python(text);
+}
+
+/// Project names: validation, PEP 503 and "ultranormal" forms, the stdlib check.
+pub fn name(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let normal = name::normalize(text);
+    assert_eq!(name::normalize(&normal), normal, "normalize is idempotent");
+    let ultra = name::ultranormalize(text);
+    assert_eq!(name::ultranormalize(&ultra), ultra);
+    if let Ok(valid) = ProjectName::new(text) {
+        let normalized = valid.normalized();
+        assert_eq!(normalized.as_str(), normal);
+        assert_eq!(
+            NormalizedName::new(normalized.as_str()).expect("a normalised valid name is valid"),
+            normalized
+        );
+        assert_eq!(valid.ultranormalized(), ultra);
+        let _ = is_stdlib_module_name(&normalized);
+        let _ = ProjectName::new_project(text);
+    }
+}
+
+/// Upload filenames (wheel and sdist): a filename that parses renders back to itself, and its
+/// parts pass the release checks against themselves.
+pub fn filename(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = check_basic(text);
+    for filetype in ["sdist", "bdist_wheel"] {
+        let _ = check_extension_for_filetype(text, filetype);
+    }
+    let Ok(parsed) = DistFilename::parse(text) else {
+        return;
+    };
+    let rendered = match &parsed {
+        DistFilename::Wheel(w) => {
+            let _ = (w.unsupported_platform_tag(), w.expanded_tags());
+            w.to_string()
+        }
+        DistFilename::Sdist(s) => s.to_string(),
+    };
+    assert_eq!(rendered, text, "a parsed filename renders back to itself");
+    let version = parsed.version().clone();
+    if let Ok(project) = ProjectName::new(parsed.name()) {
+        let normalized = project.normalized();
+        let _ = parsed.check_release(text, project.as_str(), &normalized, &version);
+        let stem = format!("{}-{}", parsed.name(), version.raw());
+        assert!(
+            dist_dir_matches(&stem, &normalized, &version),
+            "{stem} names its own release"
+        );
+    }
+}
+
+/// Core metadata (METADATA / PKG-INFO): parsing and every validation rule with its message.
+pub fn metadata(data: &[u8]) {
+    let Ok(md) = CoreMetadata::parse(data) else {
+        return;
+    };
+    for error in md.validate_all() {
+        let _ = (error.field(), error.upload_message());
+    }
+    let _ = (md.validate(), md.project_urls(), md.keywords_list());
+}
+
+/// Upload form fields (`key=value` lines) as metadata, the way the upload form is read.
+pub fn form_metadata(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let pairs: Vec<(&str, &str)> = text
+        .split('\n')
+        .take(512)
+        .filter_map(|line| line.split_once('='))
+        .collect();
+    if let Ok(md) = CoreMetadata::from_form(&pairs) {
+        for error in md.validate_all() {
+            let _ = error.upload_message();
+        }
+    }
+}
+
+/// The simple API's `Accept` negotiation (protocol's).
+pub fn accept(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let chosen = SimpleFormat::negotiate(Some(text));
+    let _ = (chosen.content_type(), chosen.is_html());
+}
+
+/// A fuzz target: its name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`) and body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// This crate's fuzz targets: `fuzz/fuzz_targets/<name>.rs` calls `fuzz_entry::<name>`.
+pub const TARGETS: &[Target] = &[
+    ("version", version),
+    ("name", name),
+    ("filename", filename),
+    ("metadata", metadata),
+    ("form_metadata", form_metadata),
+    ("accept", accept),
+];
+
+/// Replay every committed corpus file of `targets` (`fuzz/corpus/<name>/*`) through its body,
+/// and check that `fuzz/fuzz_targets/<name>.rs` calls that same body. Used by the test suite of
+/// every crate that has fuzz targets; panics name the target and the file. Returns the number
+/// of inputs replayed.
+pub fn replay_corpus(crate_name: &str, targets: &[Target]) -> usize {
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut replayed = 0;
+    for (name, body) in targets {
+        let target = fuzz.join("fuzz_targets").join(format!("{name}.rs"));
+        let source = std::fs::read_to_string(&target)
+            .unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+        let call = format!("{crate_name}::fuzz_entry::{name}(");
+        assert!(
+            source.contains(&call),
+            "{} must call {call}..)",
+            target.display()
+        );
+        let dir = fuzz.join("corpus").join(name);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("corpus entry").path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "{} has no seed inputs", dir.display());
+        for file in files {
+            let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            if std::panic::catch_unwind(|| body(&data)).is_err() {
+                panic!("fuzz target {name} panicked on {}", file.display());
+            }
+            replayed += 1;
+        }
+    }
+    replayed
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_corpora_replay_without_a_panic() {
+        assert!(super::replay_corpus("strongroom_protocol", super::TARGETS) > 0);
+    }
+}
