@@ -472,9 +472,14 @@ class Server:
         return int(resp.headers["X-PyPI-Last-Serial"])
 
     def project_files(self, project: str) -> list[dict]:
+        """The PEP 691 file list, each `url` resolved against the page as pip and uv do (the
+        server links files relative to the page unless public_url is set)."""
         resp = self.simple_json(project)
         assert resp.status_code == 200, (resp.status_code, resp.text)
-        return resp.json()["files"]
+        files = resp.json()["files"]
+        for f in files:
+            f["url"] = urllib.parse.urljoin(resp.url, f["url"])
+        return files
 
 
 class ServerPool:

@@ -26,6 +26,21 @@ impl ApiError {
     pub fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "Not Found")
     }
+
+    /// 421: the request names a host this index does not answer for (`host::check_host`).
+    pub fn misdirected(host: Option<&str>) -> ApiError {
+        let named = match host {
+            Some(h) => format!("'{}'", h.chars().take(100).collect::<String>()),
+            None => "no host".to_owned(),
+        };
+        ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "This index does not answer for {named}. Use its public address, or ask the \
+                 administrator to add the name to http.allowed_hosts."
+            ),
+        )
+    }
 }
 
 impl From<CoreError> for ApiError {

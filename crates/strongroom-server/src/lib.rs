@@ -7,6 +7,7 @@ mod cache;
 mod downloads;
 mod error;
 mod headers;
+mod host;
 mod json_api;
 mod negotiate;
 pub mod routes;
