@@ -3,7 +3,9 @@
 //! in [`routes`]; every error becomes a
 //! response in [`error`].
 
+mod body_rate;
 mod cache;
+mod conn_io;
 mod downloads;
 mod error;
 mod headers;
@@ -19,5 +21,5 @@ mod web;
 mod xmlrpc;
 
 pub use routes::router;
-pub use serve::serve;
+pub use serve::{ConnLimits, serve};
 pub use state::AppState;

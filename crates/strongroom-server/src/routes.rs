@@ -206,6 +206,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            crate::body_rate::min_body_rate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::host::check_host,
         ))
         .layer(axum::middleware::from_fn_with_state(

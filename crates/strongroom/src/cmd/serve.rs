@@ -50,6 +50,11 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         config.data.display(),
         crate::config::redact_url(&config.database)
     );
+    let limits = strongroom_server::ConnLimits::new(
+        &config.http,
+        &config.trusted_proxies,
+        strongroom_server::ConnLimits::open_files_limit(),
+    );
     let app = strongroom_server::router(state);
     let shutdown = async {
         let mut term =
@@ -60,7 +65,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
     };
-    strongroom_server::serve(listener, app, shutdown).await?;
+    strongroom_server::serve(listener, app, limits, shutdown).await?;
     Ok(())
 }
 
