@@ -30,7 +30,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "public_url",
         secret: false,
-        help: "absolute base URL for links (else from the Host header)",
+        help: "absolute base URL for links; requests for other Host names then get 421 (see http.allowed_hosts). Unset: simple pages link relative to themselves",
     },
     Key {
         name: "log",
