@@ -4,9 +4,9 @@ Against a started server with short configured limits (so each test runs in seco
 what happens rather than how fast: an idle connection (before its first byte and between
 keep-alive requests) and a slow request head are closed; a body slower than
 http.body_min_bytes per http.body_window_seconds is cut off with 408 (also on unauthenticated
-/legacy/) while a slow but steady upload passes; an address over http.max_connections_per_ip gets
-503 and is closed, except a trusted proxy; at http.max_connections new connections wait until
-a slot frees; a client that stops reading a response is dropped after
+/legacy/) while a slow but steady upload passes; at http.max_connections_per_ip (per address,
+trusted proxies exempt) and http.max_connections (in total) the oldest idle connection makes
+room, and when all are busy a new one gets 503 (per address) or waits (in total); a client that stops reading a response is dropped after
 http.write_timeout_seconds; cleartext HTTP/2 is not spoken; and under a 256-descriptor limit
 hundreds of idle sockets neither stop service nor flood the log.
 """
@@ -189,35 +189,78 @@ def _ignore_errors(fn, *args):
         pass
 
 
+def busy(server: srkit.Server, source: str) -> socket.socket:
+    """A connection with a request in flight: an upload whose body has not come yet."""
+    s = connect(server, source)
+    s.sendall(b"POST /legacy/ HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+              b"Content-Length: 100000\r\n\r\n--b\r\n")
+    return s
+
+
 def test_per_address_cap_refuses_the_next_connection_but_not_a_trusted_proxy(strongroom):
     server = strongroom("sqlite", env={"STRONGROOM_HTTP__MAX_CONNECTIONS_PER_IP": "4",
                                        "STRONGROOM_PROXY__TRUSTED_IPS": "127.0.0.3"})
-    held = [connect(server, "127.0.0.2") for _ in range(4)]
+    # four requests in flight from one address: the fifth connection is told 503 and closed
+    held = [busy(server, "127.0.0.2") for _ in range(4)]
     time.sleep(0.5)
     assert all(still_open(s) for s in held)
     extra = connect(server, "127.0.0.2")
     closed, got = closed_within(extra, CLOSE_WITHIN)
     assert closed, "the fifth connection from one address was kept"
-    assert got.startswith(b"HTTP/1.1 503 ") or got == b"", got[:200]
-    assert all(still_open(s) for s in held), "the first four are untouched"
-    # another address is not affected, and the proxy is not capped
+    assert got.startswith(b"HTTP/1.1 503 ") and b"Too many open connections" in got, got[:200]
+    assert all(still_open(s) for s in held), "the four in flight are untouched"
+    # another address is not affected, and the trusted proxy has no cap
     assert server.get("/healthz").status_code == 200
-    proxied = [connect(server, "127.0.0.3") for _ in range(10)]
+    proxied = [busy(server, "127.0.0.3") for _ in range(10)]
     time.sleep(0.5)
     assert all(still_open(s) for s in proxied)
-    assert http_get(proxied[-1], "/healthz").startswith(b"HTTP/1.1 200")
+    assert http_get(connect(server, "127.0.0.3"), "/healthz").startswith(b"HTTP/1.1 200")
     # a closed connection gives its slot back
     held.pop().close()
+    time.sleep(0.5)
     again = connect(server, "127.0.0.2")
     assert http_get(again, "/healthz").startswith(b"HTTP/1.1 200")
     for s in held + proxied + [again, extra]:
         s.close()
 
 
-def test_at_the_total_cap_new_connections_wait_until_a_slot_frees(strongroom):
+def test_at_an_address_cap_idle_keep_alive_connections_make_room(strongroom):
+    # a client that leaves its keep-alive connections open (like requests' Response objects kept
+    # alive) is not locked out: the oldest idle one is closed for the new one
+    server = strongroom("sqlite", env={"STRONGROOM_HTTP__MAX_CONNECTIONS_PER_IP": "4"})
+    held = []
+    for _ in range(4):
+        s = connect(server, "127.0.0.2")
+        assert http_get(s, "/healthz").startswith(b"HTTP/1.1 200")
+        held.append(s)
+        time.sleep(0.1)
+    for _ in range(6):
+        s = connect(server, "127.0.0.2")
+        assert http_get(s, "/simple/").startswith(b"HTTP/1.1 200")
+        held.append(s)
+        time.sleep(0.1)
+    time.sleep(0.5)
+    open_now = [still_open(s, 0.1) for s in held]
+    assert open_now == [False] * 6 + [True] * 4, open_now
+    for s in held:
+        s.close()
+
+
+def test_at_the_total_cap_idle_connections_make_room_and_busy_ones_make_new_ones_wait(strongroom):
     # 8 in total: at most 2 per address (a quarter)
     server = strongroom("sqlite", env={"STRONGROOM_HTTP__MAX_CONNECTIONS": "8"})
-    held = [connect(server, f"127.0.0.{n}") for n in (2, 3, 4, 5) for _ in range(2)]
+    sources = [f"127.0.0.{n}" for n in (2, 3, 4, 5) for _ in range(2)]
+    idle = [connect(server, src) for src in sources]
+    time.sleep(0.5)
+    assert all(still_open(s) for s in idle)
+    # all idle: a ninth connection is served at once, and one idle connection closed for it
+    assert server.get("/healthz").status_code == 200
+    assert sum(not still_open(s, 0.1) for s in idle) >= 1
+    for s in idle:
+        s.close()
+    time.sleep(0.5)
+
+    held = [busy(server, src) for src in sources]
     time.sleep(0.5)
     assert all(still_open(s) for s in held)
     result = {}
@@ -227,8 +270,9 @@ def test_at_the_total_cap_new_connections_wait_until_a_slot_frees(strongroom):
 
     t = threading.Thread(target=fetch, daemon=True)
     t.start()
-    t.join(2)
-    assert t.is_alive() and not result, "a ninth connection was served while eight were open"
+    t.join(2.5)
+    assert t.is_alive() and not result, "a ninth connection was served while eight requests were in flight"
+    assert all(still_open(s, 0.1) for s in held), "a connection with a request in flight was closed"
     for s in held[:2]:
         s.close()
     t.join(20)

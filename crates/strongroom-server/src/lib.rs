@@ -6,6 +6,7 @@
 mod body_rate;
 mod cache;
 mod conn_io;
+mod connections;
 mod downloads;
 mod error;
 mod headers;
@@ -20,6 +21,7 @@ mod upload;
 mod web;
 mod xmlrpc;
 
+pub use connections::ConnLimits;
 pub use routes::router;
-pub use serve::{ConnLimits, serve};
+pub use serve::serve;
 pub use state::AppState;

@@ -266,12 +266,12 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "http.max_connections",
         secret: false,
-        help: "open connections in total (lowered at start to fit the open-files limit; more wait in the listen queue)",
+        help: "open connections in total (lowered at start to fit the open-files limit); at the cap the oldest idle one is closed, or new ones wait in the listen queue",
     },
     Key {
         name: "http.max_connections_per_ip",
         secret: false,
-        help: "open connections per client address (at most a quarter of the total; proxy.trusted_ips exempt); more get 503",
+        help: "open connections per client address (at most a quarter of the total; proxy.trusted_ips exempt); at the cap the oldest idle one is closed, or, all busy, the new one gets 503",
     },
     Key {
         name: "testing.clock_offset_file",
