@@ -18,8 +18,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
 
+use strongroom_core::settings::HttpSettings;
+
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The error a too-slow body ends with.
 #[derive(Debug, thiserror::Error)]
@@ -104,21 +105,33 @@ where
     }
 }
 
+/// The minimum rate (the middleware's state: plain numbers, cheap to copy per request).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MinBodyRate {
+    min: u64,
+    window: Duration,
+}
+
+impl MinBodyRate {
+    pub(crate) fn of(http: &HttpSettings) -> MinBodyRate {
+        MinBodyRate {
+            min: http.body_min_bytes,
+            window: Duration::from_secs(http.body_window_secs.max(1)),
+        }
+    }
+}
+
 /// Wrap every request body in [`MinRate`]; answer 408 (and close) when it tripped.
 pub(crate) async fn min_body_rate(
-    State(state): State<AppState>,
+    State(rate): State<MinBodyRate>,
     req: Request,
     next: Next,
 ) -> Response {
-    let http = &state.services.settings.http;
-    if req.body().is_end_stream() || http.body_min_bytes == 0 {
+    if req.body().is_end_stream() || rate.min == 0 {
         return next.run(req).await;
     }
     let tripped = Arc::new(AtomicBool::new(false));
-    let (min, window) = (
-        http.body_min_bytes,
-        Duration::from_secs(http.body_window_secs),
-    );
+    let MinBodyRate { min, window } = rate;
     let flag = tripped.clone();
     let req = req.map(|b| Body::new(MinRate::new(b, min, window, flag)));
     let resp = next.run(req).await;

@@ -167,14 +167,16 @@ impl Registry {
         let mut t = self.table();
         if let Some(cap) = cap {
             let n = t.per_address.get(&ip).copied().unwrap_or(0);
-            // connections already asked to close still count until they are gone
-            let closing = t
-                .open
-                .values()
-                .filter(|c| c.capped && c.ip == ip && c.closing.load(Ordering::Acquire))
-                .count();
-            if n.saturating_sub(closing) >= cap && !t.evict_oldest_idle(Some(ip)) {
-                return None;
+            if n >= cap {
+                // connections already asked to close still count until they are gone
+                let closing = t
+                    .open
+                    .values()
+                    .filter(|c| c.capped && c.ip == ip && c.closing.load(Ordering::Acquire))
+                    .count();
+                if n.saturating_sub(closing) >= cap && !t.evict_oldest_idle(Some(ip)) {
+                    return None;
+                }
             }
             *t.per_address.entry(ip).or_insert(0) += 1;
         }

@@ -9,7 +9,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The host name a request names (`Host`, or the authority of an absolute-form target),
 /// as the allow-list holds it: lowercase, port and trailing dot removed, IPv6 in brackets.
@@ -42,13 +41,17 @@ fn is_allowed(req: &Request, allowed: &[String]) -> Result<(), Option<String>> {
     }
 }
 
+/// The allowed host names (the middleware's state; the router adds the middleware only when
+/// there are any).
+pub(crate) type AllowedHosts = std::sync::Arc<[String]>;
+
 /// Refuse requests for hosts this index does not answer for (421 Misdirected Request).
 pub(crate) async fn check_host(
-    State(state): State<AppState>,
+    State(allowed): State<AllowedHosts>,
     req: Request,
     next: Next,
 ) -> Response {
-    match is_allowed(&req, &state.services.settings.http.allowed_hosts) {
+    match is_allowed(&req, &allowed) {
         Ok(()) => next.run(req).await,
         Err(named) => ApiError::misdirected(named.as_deref()).into_response(),
     }

@@ -251,7 +251,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "http.body_min_bytes",
         secret: false,
-        help: "a request body must deliver at least this many bytes every http.body_window_seconds, else it is cut off (408)",
+        help: "a request body must deliver at least this many bytes every http.body_window_seconds, else it is cut off (408); 0 = no minimum",
     },
     Key {
         name: "http.body_window_seconds",
