@@ -1,9 +1,9 @@
 //! The accept loop. HTTP/1.1 only (cleartext HTTP/2 is not offered: pip, uv and twine speak
 //! HTTP/1.1 over http://, and h2's own resource limits then need no tuning). Connections are
 //! capped in total and per client address (`connections`: at a cap the oldest idle connection
-//! makes room; when all are busy, a new one waits in the listen queue for the total, or gets 503
-//! for its address). A failing accept (EMFILE, ENFILE) backs off instead of spinning, with at
-//! most one warning per interval. Each connection has hyper's request-head timer (idle
+//! makes room; when all are busy, a new one gets 503 for its address, or waits for a slot in
+//! total, the next ones in the kernel's listen queue). A failing accept (EMFILE, ENFILE) backs
+//! off instead of spinning, with at most one warning per interval. Each connection has hyper's request-head timer (idle
 //! keep-alive and slow headers, from the first byte on) and a write deadline (`conn_io`);
 //! request bodies have a minimum rate (`body_rate`). Shutdown is graceful.
 
