@@ -137,6 +137,9 @@ class LocalhostServer(srkit.Server):
         self.port = free_port()
         env = dict(extra_env or {})
         env.setdefault("STRONGROOM_PUBLIC_URL", f"http://localhost:{self.port}")
+        # with public_url set, other Host names get 421: the suite's HTTP helpers (twine, srkit)
+        # reach the same server as 127.0.0.1
+        env.setdefault("STRONGROOM_HTTP__ALLOWED_HOSTS", "127.0.0.1")
         super().__init__(backend, data_dir, env)
 
     def start(self):

@@ -329,6 +329,8 @@ class Server:
         self.stderr_path = data_dir.parent / f"{data_dir.name}.stderr.log"
         self._stderr = None
         self._ready = threading.Event()
+        # run in the child before exec (e.g. resource.setrlimit for a low open-files limit)
+        self.preexec_fn = None
 
     # -- process
     def env(self) -> dict[str, str]:
@@ -385,7 +387,8 @@ class Server:
     def start(self) -> Server:
         self._stderr = open(self.stderr_path, "wb")
         cmd = [str(strongroom_bin()), "serve", *self.global_args(), "--bind", "127.0.0.1:0"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, env=self.env(), text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, env=self.env(), text=True,
+                                     preexec_fn=self.preexec_fn)
         threading.Thread(target=self._pump, daemon=True).start()
         if not self._ready.wait(SERVER_START_TIMEOUT) or not self.url:
             code = self.proc.poll()
@@ -507,9 +510,14 @@ class Server:
         return int(resp.headers["X-PyPI-Last-Serial"])
 
     def project_files(self, project: str) -> list[dict]:
+        """The PEP 691 file list, each `url` resolved against the page as pip and uv do (the
+        server links files relative to the page unless public_url is set)."""
         resp = self.simple_json(project)
         assert resp.status_code == 200, (resp.status_code, resp.text)
-        return resp.json()["files"]
+        files = resp.json()["files"]
+        for f in files:
+            f["url"] = urllib.parse.urljoin(resp.url, f["url"])
+        return files
 
 
 class ServerPool:
@@ -527,10 +535,11 @@ class ServerPool:
         return b
 
     def start(self, kind_or_backend: str | Backend = "sqlite", *, env: dict[str, str] | None = None,
-              data_dir: Path | None = None) -> Server:
+              data_dir: Path | None = None, preexec_fn=None) -> Server:
         backend = self.backend(kind_or_backend) if isinstance(kind_or_backend, str) else kind_or_backend
         self.n += 1
         server = Server(backend, data_dir or self.tmp / f"server{self.n}", env)
+        server.preexec_fn = preexec_fn
         self.servers.append(server)
         return server.start()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.parser
 import hashlib
 import tarfile
+import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -77,10 +78,11 @@ def test_every_pypi_sample_uploads_and_serves_pypis_digests(server, tmp_path):
         assert entry is not None, f"{path.name} missing from /simple/{project}/"
         assert entry["hashes"]["sha256"] == hashlib.sha256(dist.data).hexdigest()
         assert entry["size"] == len(dist.data)
-        got = requests.get(entry["url"], timeout=60)
+        url = urllib.parse.urljoin(server.url + f"/simple/{project}/", entry["url"])
+        got = requests.get(url, timeout=60)
         assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == entry["hashes"]["sha256"], path.name
         if path.name.endswith(".whl"):
-            meta = requests.get(entry["url"] + ".metadata", timeout=30)
+            meta = requests.get(url + ".metadata", timeout=30)
             assert meta.status_code == 200, path.name
             assert meta.content == core_metadata(path), f"{path.name}: PEP 658 metadata differs from the wheel's"
             assert entry["core-metadata"] == {"sha256": hashlib.sha256(meta.content).hexdigest()}

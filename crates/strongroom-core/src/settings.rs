@@ -77,6 +77,8 @@ pub struct Settings {
     pub registration: crate::registration::Registration,
     /// Blob claims and the collector of unreferenced blobs (issue 8, finding 6).
     pub blobs: BlobSettings,
+    /// The HTTP front door: page cache budget, Host names, connection timeouts and caps.
+    pub http: HttpSettings,
 }
 
 /// Blob claims and the collector (`core::blob_collector`).
@@ -191,6 +193,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             registration: crate::registration::Registration::Closed,
             blobs: BlobSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -203,5 +206,46 @@ impl Settings {
             .unwrap_or_else(|| format!("http://{}", self.bind))
             .trim_end_matches('/')
             .to_owned()
+    }
+}
+
+/// The HTTP front door (issue 8): what a request may make the server keep (memory, connections,
+/// time). Every bound is a number an operator can raise; none depends on what a client sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Bytes the rendered-page cache may hold (bodies, gzip copies, keys); larger pages are
+    /// served without being kept.
+    pub cache_max_bytes: u64,
+    /// Host names (lowercase, no port; IPv6 in brackets) requests may name; empty = any. Holds
+    /// `public_url`'s host and `http.allowed_hosts`.
+    pub allowed_hosts: Vec<String>,
+    /// A connection is closed when no complete request head arrives this long after it opened
+    /// or after the previous response (idle keep-alive, slow headers).
+    pub idle_timeout_secs: u64,
+    /// A request body must deliver at least this many bytes in every `body_window_secs`.
+    pub body_min_bytes: u64,
+    /// The window of `body_min_bytes`, seconds.
+    pub body_window_secs: u64,
+    /// A response write that makes no progress for this long ends the connection.
+    pub write_timeout_secs: u64,
+    /// Open connections in total (lowered at start to what the open-files limit allows).
+    pub max_connections: u64,
+    /// Open connections per client address (at most a quarter of the total; reverse proxies in
+    /// `trusted_proxies` are exempt).
+    pub max_connections_per_ip: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            cache_max_bytes: 64 * 1024 * 1024,
+            allowed_hosts: Vec::new(),
+            idle_timeout_secs: 30,
+            body_min_bytes: 8 * 1024,
+            body_window_secs: 30,
+            write_timeout_secs: 60,
+            max_connections: 1024,
+            max_connections_per_ip: 128,
+        }
     }
 }

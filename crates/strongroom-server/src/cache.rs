@@ -1,11 +1,45 @@
-//! Rendered pages kept in memory, keyed by what they depend on and valid for one serial.
-//! A page is a pure function of its project's rows, so a serial change is the only invalidation.
+//! Rendered pages kept in memory. Keys are made only of what the index controls (page kind,
+//! project, format, canonical version), never of a request header; a page is valid for one
+//! serial. The cache is bounded in bytes (body, gzip copy, key) and evicts with CLOCK (second
+//! chance): a page read since the hand last passed survives one more round, so hot pages stay
+//! while a scan of cold ones pushes out only cold ones, and nothing is ever flushed at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+
+/// What a cached page is: a closed set of kinds, named by index-controlled values only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum PageKey {
+    /// `/simple/` in HTML (both HTML media types share one body) or JSON.
+    Index { json: bool },
+    /// `/simple/<project>/` (the normalised name of an existing, visible project).
+    Simple { project: String, json: bool },
+    /// `/pypi/<project>/json` (`version: None`) or `/pypi/<project>/<version>/json`, by the
+    /// version's canonical form, so `1.0` and `1.0.0` share an entry.
+    PypiJson {
+        project: String,
+        version: Option<String>,
+    },
+}
+
+impl PageKey {
+    fn heap_bytes(&self) -> usize {
+        match self {
+            PageKey::Index { .. } => 0,
+            PageKey::Simple { project, .. } => project.len(),
+            PageKey::PypiJson { project, version } => {
+                project.len() + version.as_ref().map_or(0, String::len)
+            }
+        }
+    }
+}
+
+/// Bookkeeping per entry (map slot, ring slot, struct fields), counted against the budget.
+const ENTRY_OVERHEAD: usize = 256;
 
 /// A rendered page and its gzip copy.
 #[derive(Debug, Clone)]
@@ -14,63 +48,204 @@ pub(crate) struct CachedPage {
     pub etag: String,
     pub body: Bytes,
     pub gzip: Option<Bytes>,
+    /// Offsets in `body` where each request's own base URL goes (pages with absolute links
+    /// when no `public_url` is set). Such pages have no gzip copy: it would differ per base.
+    base_slots: Arc<[usize]>,
+}
+
+fn gzip_of(body: &Bytes) -> Option<Bytes> {
+    if body.len() <= 512 {
+        return None;
+    }
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(body)
+        .ok()
+        .and_then(|()| enc.finish().ok())
+        .map(Bytes::from)
+}
+
+fn etag_of(serial: i64, tag: &str) -> String {
+    format!("\"{serial}-{tag}-{}\"", env!("CARGO_PKG_VERSION"))
 }
 
 impl CachedPage {
     /// Wrap a freshly rendered body (gzip copy made once here, for bodies worth compressing).
     pub fn new(serial: i64, tag: &str, body: String) -> CachedPage {
         let body = Bytes::from(body);
-        let gzip = if body.len() > 512 {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 4),
-                flate2::Compression::fast(),
-            );
-            enc.write_all(&body)
-                .ok()
-                .and_then(|()| enc.finish().ok())
-                .map(Bytes::from)
-        } else {
-            None
-        };
-        let etag = format!("\"{serial}-{tag}-{}\"", env!("CARGO_PKG_VERSION"));
         CachedPage {
             serial,
-            etag,
+            etag: etag_of(serial, tag),
+            gzip: gzip_of(&body),
             body,
-            gzip,
+            base_slots: Arc::from([]),
         }
+    }
+
+    /// Wrap a body rendered with `marker` where the base URL goes: the markers are cut out and
+    /// their offsets kept, so each request gets its own base without it being stored.
+    pub fn with_base_slots(serial: i64, tag: &str, body: &str, marker: &str) -> CachedPage {
+        let mut out = String::with_capacity(body.len());
+        let mut slots = Vec::new();
+        let mut rest = body;
+        while let Some(at) = rest.find(marker) {
+            out.push_str(&rest[..at]);
+            slots.push(out.len());
+            rest = &rest[at + marker.len()..];
+        }
+        out.push_str(rest);
+        if slots.is_empty() {
+            return CachedPage::new(serial, tag, out);
+        }
+        CachedPage {
+            serial,
+            etag: etag_of(serial, tag),
+            body: Bytes::from(out),
+            gzip: None,
+            base_slots: Arc::from(slots),
+        }
+    }
+
+    /// The body for a request whose base URL is `base` (the stored bytes when the page has no
+    /// base slots; a fresh copy, never kept, when it has).
+    pub fn body_for(&self, base: &str) -> Bytes {
+        if self.base_slots.is_empty() {
+            return self.body.clone();
+        }
+        let mut out = BytesMut::with_capacity(self.body.len() + base.len() * self.base_slots.len());
+        let mut from = 0;
+        for &at in self.base_slots.iter() {
+            out.extend_from_slice(&self.body[from..at]);
+            out.extend_from_slice(base.as_bytes());
+            from = at;
+        }
+        out.extend_from_slice(&self.body[from..]);
+        out.freeze()
+    }
+
+    /// Bytes this page costs in the cache under `key`.
+    fn cost(&self, key: &PageKey) -> usize {
+        ENTRY_OVERHEAD
+            + key.heap_bytes()
+            + self.etag.len()
+            + self.body.len()
+            + self.gzip.as_ref().map_or(0, Bytes::len)
+            + self.base_slots.len() * std::mem::size_of::<usize>()
     }
 }
 
+struct Slot {
+    page: CachedPage,
+    cost: usize,
+    /// Read since the clock hand last passed (set by readers under the shared lock).
+    referenced: AtomicBool,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<PageKey, Slot>,
+    /// The clock: every key in `map` exactly once; the hand is the front.
+    ring: VecDeque<PageKey>,
+    bytes: usize,
+}
+
 /// The cache.
-#[derive(Debug)]
 pub(crate) struct PageCache {
-    pages: RwLock<HashMap<String, CachedPage>>,
-    capacity: usize,
+    inner: RwLock<Inner>,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for PageCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageCache")
+            .field("max_bytes", &self.max_bytes)
+            .field("bytes", &self.bytes())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PageCache {
-    pub fn new(capacity: usize) -> PageCache {
+    pub fn new(max_bytes: u64) -> PageCache {
         PageCache {
-            pages: RwLock::new(HashMap::new()),
-            capacity,
+            inner: RwLock::new(Inner::default()),
+            max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
         }
     }
 
     /// The page for `key` if it was rendered at `serial`.
-    pub fn get(&self, key: &str, serial: i64) -> Option<CachedPage> {
-        let pages = self.pages.read().ok()?;
-        pages.get(key).filter(|p| p.serial == serial).cloned()
+    pub fn get(&self, key: &PageKey, serial: i64) -> Option<CachedPage> {
+        let inner = self.inner.read().ok()?;
+        let slot = inner.map.get(key).filter(|s| s.page.serial == serial)?;
+        slot.referenced.store(true, Ordering::Relaxed);
+        Some(slot.page.clone())
     }
 
-    /// Remember a page (a full cache is emptied: simple and bounded).
-    pub fn put(&self, key: String, page: CachedPage) {
-        if let Ok(mut pages) = self.pages.write() {
-            if pages.len() >= self.capacity && !pages.contains_key(&key) {
-                pages.clear();
+    /// Remember a page; a page larger than the whole budget is not kept (and drops an older
+    /// copy under the same key). Evicts unreferenced pages, oldest first, until within budget.
+    pub fn put(&self, key: PageKey, page: CachedPage) {
+        let cost = page.cost(&key);
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
+        let inner = &mut *inner;
+        if cost > self.max_bytes {
+            if let Some(old) = inner.map.remove(&key) {
+                inner.bytes -= old.cost;
+                inner.ring.retain(|k| k != &key);
             }
-            pages.insert(key, page);
+            return;
         }
+        match inner.map.get_mut(&key) {
+            Some(slot) => {
+                inner.bytes = inner.bytes - slot.cost + cost;
+                slot.page = page;
+                slot.cost = cost;
+                *slot.referenced.get_mut() = true;
+            }
+            None => {
+                inner.ring.push_back(key.clone());
+                inner.map.insert(
+                    key.clone(),
+                    Slot {
+                        page,
+                        cost,
+                        // unreferenced until read again: a scan of pages read once
+                        // passes through without pushing out the ones read often
+                        referenced: AtomicBool::new(false),
+                    },
+                );
+                inner.bytes += cost;
+            }
+        }
+        while inner.bytes > self.max_bytes {
+            let Some(k) = inner.ring.pop_front() else {
+                break;
+            };
+            // the page just put is passed over (it is being served now); the rest are
+            // given a second chance if read since the hand last passed
+            let keep = k == key
+                || inner
+                    .map
+                    .get_mut(&k)
+                    .is_some_and(|s| std::mem::replace(s.referenced.get_mut(), false));
+            if keep {
+                inner.ring.push_back(k);
+            } else if let Some(old) = inner.map.remove(&k) {
+                inner.bytes -= old.cost;
+            }
+        }
+    }
+
+    /// Bytes held now (pages, gzip copies, keys, bookkeeping).
+    pub fn bytes(&self) -> usize {
+        self.inner.read().map_or(0, |i| i.bytes)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.read().map_or(0, |i| i.map.len())
     }
 }
 
@@ -78,17 +253,135 @@ impl PageCache {
 mod tests {
     use super::*;
 
+    fn key(p: &str) -> PageKey {
+        PageKey::Simple {
+            project: p.into(),
+            json: false,
+        }
+    }
+
+    fn page(serial: i64, len: usize) -> CachedPage {
+        // letters from a small LCG: deterministic, and the gzip copy is not nothing
+        let mut x: u32 = 12_345;
+        let body: String = (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                char::from(b'a' + u8::try_from((x >> 16) % 26).unwrap_or(0))
+            })
+            .collect();
+        CachedPage::new(serial, "html", body)
+    }
+
     #[test]
     fn pages_are_valid_for_one_serial_only() {
-        let c = PageCache::new(2);
-        c.put("a".into(), CachedPage::new(5, "html", "x".repeat(1000)));
-        assert!(c.get("a", 5).is_some());
-        assert!(c.get("a", 6).is_none());
-        let p = c.get("a", 5).expect("cached");
+        let c = PageCache::new(1 << 20);
+        c.put(key("a"), CachedPage::new(5, "html", "x".repeat(1000)));
+        assert!(c.get(&key("a"), 5).is_some());
+        assert!(c.get(&key("a"), 6).is_none());
+        let p = c.get(&key("a"), 5).expect("cached");
         assert!(p.gzip.as_ref().is_some_and(|g| g.len() < 100));
-        c.put("b".into(), CachedPage::new(1, "html", "y".into()));
-        c.put("c".into(), CachedPage::new(1, "html", "z".into()));
-        assert!(c.get("a", 5).is_none(), "a full cache is emptied");
-        assert!(c.get("c", 1).is_some());
+        c.put(key("a"), CachedPage::new(6, "html", "y".repeat(1000)));
+        assert!(c.get(&key("a"), 5).is_none());
+        assert_eq!(c.len(), 1, "a new serial replaces the entry");
+    }
+
+    #[test]
+    fn the_budget_counts_bytes_not_entries() {
+        let max = 100_000;
+        let c = PageCache::new(max);
+        let one = page(1, 10_000);
+        let cost = one.cost(&key("p0"));
+        assert!(
+            cost > 10_000 + 256,
+            "body, gzip copy and overhead all count: {cost}"
+        );
+        for i in 0..1_000 {
+            c.put(key(&format!("p{i}")), page(1, 10_000));
+            assert!(
+                c.bytes() <= usize::try_from(max).unwrap_or(0),
+                "over budget after {i}"
+            );
+        }
+        let per = usize::try_from(max).unwrap_or(0) / cost;
+        assert!(
+            c.len() <= per && c.len() + 1 >= per,
+            "{} pages of {cost} in {max}",
+            c.len()
+        );
+        // never flushed at once: the newest pages are all still there
+        for i in 1_000 - c.len()..1_000 {
+            assert!(
+                c.get(&key(&format!("p{i}")), 1).is_some(),
+                "p{i} evicted early"
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_larger_than_the_budget_is_not_kept() {
+        let c = PageCache::new(50_000);
+        c.put(key("small"), page(1, 1_000));
+        c.put(key("big"), page(1, 60_000));
+        assert!(c.get(&key("big"), 1).is_none());
+        assert!(c.get(&key("small"), 1).is_some(), "others stay");
+        // a page that grew past the budget drops its older copy
+        c.put(key("small"), page(2, 60_000));
+        assert!(c.get(&key("small"), 1).is_none());
+        assert_eq!((c.len(), c.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn eviction_spares_pages_read_since_the_hand_passed() {
+        let one = page(1, 1_000).cost(&key("k0"));
+        // room for exactly four pages
+        let c = PageCache::new(u64::try_from(one * 4 + one / 2).unwrap_or(0));
+        for k in ["a", "b", "c", "d"] {
+            c.put(key(k), page(1, 1_000));
+        }
+        // the first insert beyond the budget evicts the oldest unread page: a
+        c.put(key("e"), page(1, 1_000));
+        assert!(
+            c.get(&key("a"), 1).is_none(),
+            "oldest unread page goes first"
+        );
+        // b is read again; c is not: the next eviction skips b and takes c
+        assert!(c.get(&key("b"), 1).is_some());
+        c.put(key("f"), page(1, 1_000));
+        assert!(c.get(&key("c"), 1).is_none(), "unread c evicted");
+        assert!(c.get(&key("b"), 1).is_some(), "read b kept");
+        for k in ["d", "e", "f"] {
+            assert!(c.get(&key(k), 1).is_some(), "{k} kept");
+        }
+        assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn a_scan_of_cold_pages_does_not_push_out_a_hot_one() {
+        let one = page(1, 1_000).cost(&key("k0"));
+        let c = PageCache::new(u64::try_from(one * 8).unwrap_or(0));
+        c.put(key("hot"), page(1, 1_000));
+        for i in 0..200 {
+            assert!(c.get(&key("hot"), 1).is_some(), "hot page lost at {i}");
+            c.put(key(&format!("cold{i}")), page(1, 1_000));
+        }
+    }
+
+    #[test]
+    fn base_slots_are_filled_per_request_and_never_stored() {
+        let marker = "MARKERxyz";
+        let body = format!("{{\"url\":\"{marker}/packages/a\",\"b\":\"{marker}/project/x/\"}}");
+        let p = CachedPage::with_base_slots(3, "pypi-json", &body, marker);
+        assert!(p.gzip.is_none());
+        assert!(!String::from_utf8_lossy(&p.body).contains(marker));
+        assert_eq!(
+            p.body_for("http://h1:8080"),
+            "{\"url\":\"http://h1:8080/packages/a\",\"b\":\"http://h1:8080/project/x/\"}"
+        );
+        assert_eq!(
+            p.body_for("https://h2"),
+            "{\"url\":\"https://h2/packages/a\",\"b\":\"https://h2/project/x/\"}"
+        );
+        let plain = CachedPage::with_base_slots(3, "t", "no links", marker);
+        assert_eq!(plain.body_for("http://x"), "no links");
     }
 }

@@ -26,7 +26,36 @@ impl ApiError {
     pub fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "Not Found")
     }
+
+    /// 421: the request names a host this index does not answer for (`host::check_host`).
+    pub fn misdirected(host: Option<&str>) -> ApiError {
+        let named = match host {
+            Some(h) => format!("'{}'", h.chars().take(100).collect::<String>()),
+            None => "no host".to_owned(),
+        };
+        ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "This index does not answer for {named}. Use its public address, or ask the \
+                 administrator to add the name to http.allowed_hosts."
+            ),
+        )
+    }
+
+    /// 408: the request body arrived more slowly than `http.body_min_bytes` per window.
+    pub fn body_too_slow() -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "The request body arrived too slowly; the connection is closed.",
+        )
+    }
 }
+
+/// What a connection over its address's cap reads before it is closed (`serve`): a complete
+/// HTTP/1.1 503 that pip and uv retry, written before the request is read.
+pub(crate) const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Too many connections from your address\r\n\
+content-type: text/plain; charset=utf-8\r\nretry-after: 2\r\nconnection: close\r\ncontent-length: 70\r\n\r\n\
+503 Service Unavailable\n\nToo many open connections from your address.\n";
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
@@ -118,6 +147,17 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_connection_cap_answer_is_a_complete_response() {
+        let text = std::str::from_utf8(TOO_MANY_CONNECTIONS).expect("ascii");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 503 "));
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+    }
 
     #[test]
     fn reason_phrase_cannot_split_the_status_line() {

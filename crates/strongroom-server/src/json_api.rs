@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use crate::cache::CachedPage;
+use crate::cache::{CachedPage, PageKey};
 use crate::error::ApiError;
 use crate::simple::page_response;
 use crate::state::AppState;
@@ -31,23 +31,54 @@ async fn render(
         .visible_project(&normalized)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let base = state.base_url(headers);
-    let key = format!("{base}|json|{normalized}|{}", version.unwrap_or(""));
+    // Equal versions (`1.0`, `1.0.0`) name one document: the key is the canonical form.
+    let canonical = match version {
+        None => None,
+        Some(v) => Some(
+            strongroom_protocol::version::Version::parse(v)
+                .map_err(|_| ApiError::not_found())?
+                .canonical(),
+        ),
+    };
+    let key = PageKey::PypiJson {
+        project: normalized,
+        version: canonical,
+    };
+    // PyPI's JSON API links are absolute. With a public URL they are fixed; without one the
+    // cached document keeps slots that each response fills from its own Host, uncached.
+    let public = state.public_base();
     let page = match state.cache.get(&key, project.last_serial) {
         Some(p) => p,
         None => {
             let body = state
                 .services
-                .json_document(&project, version, &base)
+                .json_document(
+                    &project,
+                    version,
+                    public.as_deref().unwrap_or(&state.base_marker),
+                )
                 .await?
                 .ok_or_else(ApiError::not_found)?;
-            let page = CachedPage::new(project.last_serial, "pypi-json", body);
+            let page = match &public {
+                Some(_) => CachedPage::new(project.last_serial, "pypi-json", body),
+                None => CachedPage::with_base_slots(
+                    project.last_serial,
+                    "pypi-json",
+                    &body,
+                    &state.base_marker,
+                ),
+            };
             state.cache.put(key, page.clone());
             page
         }
     };
+    let base = match public {
+        Some(b) => b,
+        None => state.base_url(headers),
+    };
     let mut resp = page_response(
         &page,
+        &base,
         "application/json",
         project.last_serial,
         headers,

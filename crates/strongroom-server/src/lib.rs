@@ -3,12 +3,16 @@
 //! in [`routes`]; every error becomes a
 //! response in [`error`].
 
+mod body_rate;
 mod cache;
+mod conn_io;
+mod connections;
 mod downloads;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_entry;
 mod headers;
+mod host;
 mod json_api;
 mod negotiate;
 pub mod routes;
@@ -19,6 +23,7 @@ mod upload;
 mod web;
 mod xmlrpc;
 
+pub use connections::ConnLimits;
 pub use routes::router;
 pub use serve::serve;
 pub use state::AppState;

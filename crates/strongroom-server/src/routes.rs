@@ -37,7 +37,8 @@ pub fn router(state: AppState) -> Router {
     let upload_limit = usize::try_from(state.services.settings.max_file_size)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024 * 1024);
-    Router::new()
+    let http = state.services.settings.http.clone();
+    let app = Router::new()
         .route("/", get(pages::home))
         // the web UI: public pages
         .route("/projects/", get(pages::projects))
@@ -213,8 +214,22 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::headers::security_headers,
+            crate::body_rate::MinBodyRate::of(&http),
+            crate::body_rate::min_body_rate,
+        ));
+    // The Host check exists only when there is a list (public_url or http.allowed_hosts).
+    let app = if http.allowed_hosts.is_empty() {
+        app
+    } else {
+        let allowed: crate::host::AllowedHosts = http.allowed_hosts.clone().into();
+        app.layer(axum::middleware::from_fn_with_state(
+            allowed,
+            crate::host::check_host,
         ))
-        .with_state(state)
+    };
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::headers::security_headers,
+    ))
+    .with_state(state)
 }

@@ -1,53 +1,194 @@
-//! The accept loop: hyper with a header-read timeout (axum::serve installs no timer, so hyper's
-//! own timeout would silently do nothing) and graceful shutdown.
+//! The accept loop. HTTP/1.1 only (cleartext HTTP/2 is not offered: pip, uv and twine speak
+//! HTTP/1.1 over http://, and h2's own resource limits then need no tuning). Connections are
+//! capped in total and per client address (`connections`: at a cap the oldest idle connection
+//! makes room; when all are busy, a new one gets 503 for its address, or waits for a slot in
+//! total, the next ones in the kernel's listen queue). A failing accept (EMFILE, ENFILE) backs
+//! off instead of spinning, with at most one warning per interval. Each connection has hyper's request-head timer (idle
+//! keep-alive and slow headers, from the first byte on) and a write deadline (`conn_io`);
+//! request bodies have a minimum rate (`body_rate`). Shutdown is graceful.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tower::Service;
 
-/// Serve `app` on `listener` until `shutdown` resolves, then let open requests finish.
+use crate::conn_io::WriteDeadline;
+use crate::connections::{ConnLimits, Registry, Tracked};
+
+/// Warnings of one kind (accept failures, refused connections) at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A warning that is logged at most once per `WARN_EVERY`, with the count it stood for.
+struct RateLimitedLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn new() -> Self {
+        RateLimitedLog {
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether to log now; if so, how many were suppressed since the last one.
+    fn due(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// Accept errors that concern one connection only (retry at once, no back-off).
+fn is_per_connection(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// Tell a connection over its address's cap so (best effort, never blocking) and close it.
+fn refuse(stream: TcpStream) {
+    let _ = stream.try_write(crate::error::TOO_MANY_CONNECTIONS);
+    drop(stream);
+}
+
+/// Serve `app` on `listener` within `limits` until `shutdown` resolves, then let open
+/// requests finish (30 s at most).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    limits: ConnLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Some(why) = &limits.lowered_by {
+        tracing::warn!("{why}; raise the limit (systemd: LimitNOFILE=) to allow more");
+    }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        per_address = limits.max_per_address,
+        idle_timeout_s = limits.idle_timeout.as_secs(),
+        "accepting connections"
+    );
     let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tasks = tokio::task::JoinSet::new();
-    loop {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let registry = Arc::new(Registry::default());
+    let mut backoff = Duration::ZERO;
+    let mut accept_log = RateLimitedLog::new();
+    let mut refuse_log = RateLimitedLog::new();
+    'accept: loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok(x) => x,
+                Ok(x) => {
+                    backoff = Duration::ZERO;
+                    x
+                }
+                Err(e) if is_per_connection(&e) => {
+                    tracing::debug!(error = %e, "accept: connection gone");
+                    continue;
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of descriptors or memory: the pending connection stays queued, so
+                    // retrying at once would spin. Back off, and say so now and then.
+                    backoff = (backoff * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
+                    if let Some(suppressed) = accept_log.due() {
+                        tracing::warn!(
+                            error = %e,
+                            suppressed,
+                            open = limits.max_connections - slots.available_permits(),
+                            "accept failed; backing off (raise the open-files limit or lower http.max_connections)"
+                        );
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = &mut shutdown => break,
+                    }
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            // At the total cap: the oldest idle connection makes room for this one. With none
+            // idle, this one waits (and the next ones in the kernel's listen queue).
+            Err(_) => loop {
+                registry.make_room();
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => match p {
+                        Ok(p) => break p,
+                        Err(_) => break 'accept,
+                    },
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = &mut shutdown => break 'accept,
+                }
+            },
+        };
+        let ip = peer.ip().to_canonical();
+        let cap = (!limits.exempt.contains(&ip)).then_some(limits.max_per_address);
+        let Some(registered) = registry.admit(ip, cap) else {
+            if let Some(suppressed) = refuse_log.due() {
+                tracing::warn!(
+                    %ip,
+                    suppressed,
+                    cap = limits.max_per_address,
+                    "connection refused: too many open connections from this address (http.max_connections_per_ip)"
+                );
+            }
+            refuse(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let Ok(svc) = make.call(peer).await;
+        let svc = Tracked {
+            inner: svc,
+            conn: registered.conn.clone(),
+        };
         let mut stop = stop_rx.clone();
+        let (idle, write) = (limits.idle_timeout, limits.write_timeout);
         tasks.spawn(async move {
-            let mut builder = auto::Builder::new(TokioExecutor::new());
+            let conn_state = registered.conn.clone();
+            let _held = (permit, registered);
+            let io = TokioIo::new(WriteDeadline::new(stream, write));
+            let mut builder = http1::Builder::new();
             builder
-                .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(idle)
                 .keep_alive(true);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc));
+            let conn = builder.serve_connection(io, TowerToHyperService::new(svc));
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(error = %e, "connection ended"); } }
                 _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+                () = conn_state.close_requested() => {
+                    tracing::debug!("idle connection closed to make room");
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
                 }
@@ -65,4 +206,20 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_rate_limited_and_count_what_they_stood_for() {
+        let mut log = RateLimitedLog::new();
+        assert_eq!(log.due(), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(log.due(), None);
+        }
+        log.last = Instant::now().checked_sub(WARN_EVERY);
+        assert_eq!(log.due(), Some(1000));
+    }
 }

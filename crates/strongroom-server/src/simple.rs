@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use strongroom_protocol::simple;
 
-use crate::cache::CachedPage;
+use crate::cache::{CachedPage, PageKey};
 use crate::error::ApiError;
 use crate::headers::{accepts_gzip, etag_matches};
 use crate::negotiate::{SimpleFormat, choose};
@@ -28,9 +28,11 @@ pub(crate) fn moved(target: &str) -> Response {
     }
 }
 
-/// Answer with a cached page: 304 when the ETag matches, gzip when accepted.
+/// Answer with a cached page: 304 when the ETag matches, gzip when accepted. `base` fills
+/// the page's base slots, if it has any (see `CachedPage::with_base_slots`).
 pub(crate) fn page_response(
     page: &CachedPage,
+    base: &str,
     content_type: &'static str,
     serial: i64,
     headers: &HeaderMap,
@@ -44,7 +46,7 @@ pub(crate) fn page_response(
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
     } else {
-        page.body.clone().into_response()
+        page.body_for(base).into_response()
     };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -83,7 +85,9 @@ pub(crate) async fn index(
 ) -> Result<Response, ApiError> {
     let fmt = format_of(&params, &headers);
     let serial = state.services.db.global_serial().await?;
-    let key = format!("index|{}", fmt.content_type());
+    let key = PageKey::Index {
+        json: fmt.is_json(),
+    };
     let page = match state.cache.get(&key, serial) {
         Some(p) => p,
         None => {
@@ -100,6 +104,7 @@ pub(crate) async fn index(
     };
     Ok(page_response(
         &page,
+        "",
         fmt.content_type(),
         serial,
         &headers,
@@ -127,12 +132,17 @@ pub(crate) async fn project(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let fmt = format_of(&params, &headers);
-    let base = state.base_url(&headers);
-    let key = format!("{base}|simple|{normalized}|{}", fmt.content_type());
+    let key = PageKey::Simple {
+        project: normalized,
+        json: fmt.is_json(),
+    };
     let page = match state.cache.get(&key, project.last_serial) {
         Some(p) => p,
         None => {
-            let model = state.services.simple_project_page(&project, &base).await?;
+            let model = state
+                .services
+                .simple_project_page(&project, &state.simple_link_base())
+                .await?;
             let body = if fmt.is_json() {
                 simple::project_json(&model)
             } else {
@@ -149,6 +159,7 @@ pub(crate) async fn project(
     };
     Ok(page_response(
         &page,
+        "",
         fmt.content_type(),
         project.last_serial,
         &headers,

@@ -20,6 +20,9 @@ pub struct AppState {
     pub(crate) web_key: Arc<[u8; 32]>,
     /// Believe `X-Forwarded-Proto` (set only behind a proxy that sets it).
     pub(crate) trust_forwarded_proto: bool,
+    /// Stands for the request's base URL in cached pages with absolute links when no
+    /// `public_url` is set (random per process, so no uploaded text can contain it).
+    pub(crate) base_marker: Arc<str>,
 }
 
 impl AppState {
@@ -29,12 +32,14 @@ impl AppState {
         strongroom_store::private_fs::create_dir_all(&temp_dir)
             .map_err(|e| CoreError::Internal(format!("creating {}: {e}", temp_dir.display())))?;
         let web_key = services.web_signing_key().await?;
+        let marker: [u8; 16] = rand::random();
         Ok(AppState {
+            cache: Arc::new(PageCache::new(services.settings.http.cache_max_bytes)),
             services,
-            cache: Arc::new(PageCache::new(50_000)),
             temp_dir,
             web_key: Arc::new(web_key),
             trust_forwarded_proto: false,
+            base_marker: Arc::from(format!("strongroombase{}", hex::encode(marker))),
         })
     }
 
@@ -61,7 +66,24 @@ impl AppState {
                     .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
     }
 
-    /// The absolute base URL for links: the configured public URL, else this request's host.
+    /// The configured public URL without a trailing slash, if any.
+    pub(crate) fn public_base(&self) -> Option<String> {
+        self.services
+            .settings
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned())
+    }
+
+    /// The base of file links in simple pages (`/simple/<p>/`): the public URL, else relative
+    /// to the page (PEP 503 allows relative URLs; pip, uv and mirrors resolve them), so a page
+    /// never depends on the request's Host and one cached copy serves every client.
+    pub(crate) fn simple_link_base(&self) -> String {
+        self.public_base().unwrap_or_else(|| "../..".to_owned())
+    }
+
+    /// The absolute base URL for links built per request and never cached (web pages, the
+    /// base slots of JSON API documents): the configured public URL, else this request's host.
     pub(crate) fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(u) = &self.services.settings.public_url {
             return u.trim_end_matches('/').to_owned();

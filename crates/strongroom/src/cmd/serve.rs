@@ -64,6 +64,11 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         "  secrets: {} (key id {}; back it up apart from the database)",
         config.secrets_key, key_id
     );
+    let limits = strongroom_server::ConnLimits::new(
+        &config.http,
+        &config.trusted_proxies,
+        strongroom_server::ConnLimits::open_files_limit(),
+    );
     let app = strongroom_server::router(state);
     let shutdown = async {
         let mut term =
@@ -74,7 +79,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
     };
-    strongroom_server::serve(listener, app, shutdown).await?;
+    strongroom_server::serve(listener, app, limits, shutdown).await?;
     Ok(())
 }
 

@@ -40,7 +40,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "public_url",
         secret: false,
-        help: "absolute base URL for links (else from the Host header)",
+        help: "absolute base URL for links; requests for other Host names then get 421 (see http.allowed_hosts). Unset: simple pages link relative to themselves",
     },
     Key {
         name: "log",
@@ -257,6 +257,47 @@ pub(super) const KEYS: &[Key] = &[
         name: "jobs.interval_seconds",
         secret: false,
         help: "seconds between runs of the periodic jobs (held role changes, expiry, purges, domain checks)",
+    },
+    // The HTTP front door (issue 8): page cache budget, Host names, timeouts, connection caps.
+    Key {
+        name: "cache.max_bytes",
+        secret: false,
+        help: "bytes of rendered pages kept in memory (bodies, gzip copies, keys); a larger page is served uncached",
+    },
+    Key {
+        name: "http.allowed_hosts",
+        secret: false,
+        help: "comma-separated host names requests may use besides public_url's host (others get 421; checked only when public_url or this is set)",
+    },
+    Key {
+        name: "http.idle_timeout_seconds",
+        secret: false,
+        help: "close a connection with no complete request head this long after it opened or after its last response (idle keep-alive, slow headers)",
+    },
+    Key {
+        name: "http.body_min_bytes",
+        secret: false,
+        help: "a request body must deliver at least this many bytes every http.body_window_seconds, else it is cut off (408); 0 = no minimum",
+    },
+    Key {
+        name: "http.body_window_seconds",
+        secret: false,
+        help: "the window of http.body_min_bytes, seconds",
+    },
+    Key {
+        name: "http.write_timeout_seconds",
+        secret: false,
+        help: "close a connection whose client reads nothing of a response for this long",
+    },
+    Key {
+        name: "http.max_connections",
+        secret: false,
+        help: "open connections in total (lowered at start to fit the open-files limit); at the cap the oldest idle one is closed, or new ones wait in the listen queue",
+    },
+    Key {
+        name: "http.max_connections_per_ip",
+        secret: false,
+        help: "open connections per client address (at most a quarter of the total; proxy.trusted_ips exempt); at the cap the oldest idle one is closed, or, all busy, the new one gets 503",
     },
     Key {
         name: "blobs.claim_grace_minutes",

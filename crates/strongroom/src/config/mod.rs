@@ -72,6 +72,8 @@ pub struct Config {
     pub secrets_key: KeySource,
     /// Blob claims and the collector of unreferenced blobs.
     pub blobs: strongroom_core::BlobSettings,
+    /// Page cache budget, Host names, connection timeouts and caps.
+    pub http: strongroom_core::settings::HttpSettings,
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
@@ -317,6 +319,11 @@ impl Config {
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
         }
+        for (k, v) in HTTP_DEFAULTS {
+            values
+                .entry(k)
+                .or_insert(((*v).to_owned(), Source::Default));
+        }
         for k in ["upload.strict_filenames", "upload.strict_metadata"] {
             values.entry(k).or_insert(("false".into(), Source::Default));
         }
@@ -374,12 +381,14 @@ impl Config {
             &get("bind").unwrap_or_default(),
         )?;
         let safety = safety_settings(&get)?;
+        let http = http_settings(&get, public_url.as_deref())?;
         let clock_offset_file = get("testing.clock_offset_file")
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
         Ok(Config {
             accounts,
             safety,
+            http,
             clock_offset_file,
             secrets_key,
             trusted_proxies: parse_ips(
@@ -486,6 +495,7 @@ impl Config {
             trusted_proxies: self.trusted_proxies.clone(),
             registration: self.accounts.registration.clone(),
             blobs: self.blobs.clone(),
+            http: self.http.clone(),
         }
     }
 }
@@ -633,6 +643,83 @@ fn safety_settings(
         dns_resolver: nonempty("domains.resolver"),
         rdap_url: nonempty("domains.rdap_url"),
     })
+}
+
+/// Defaults of the HTTP front door (`strongroom_core::settings::HttpSettings`).
+const HTTP_DEFAULTS: &[(&str, &str)] = &[
+    ("cache.max_bytes", "67108864"),
+    ("http.allowed_hosts", ""),
+    ("http.idle_timeout_seconds", "30"),
+    ("http.body_min_bytes", "8192"),
+    ("http.body_window_seconds", "30"),
+    ("http.write_timeout_seconds", "60"),
+    ("http.max_connections", "1024"),
+    ("http.max_connections_per_ip", "128"),
+];
+
+fn http_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+    public_url: Option<&str>,
+) -> anyhow::Result<strongroom_core::settings::HttpSettings> {
+    let num = |k: &str| parse_u64(k, &get(k).unwrap_or_default());
+    let positive = |k: &str| -> anyhow::Result<u64> {
+        match num(k)? {
+            0 => bail!("{k}: must be at least 1"),
+            n => Ok(n),
+        }
+    };
+    let mut allowed_hosts = Vec::new();
+    if let Some(u) = public_url {
+        let authority = u.split_once("://").map_or("", |(_, rest)| {
+            rest.split(['/', '?', '#']).next().unwrap_or("")
+        });
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.split(':').next().unwrap_or(""),
+        };
+        allowed_hosts.push(host_name("public_url", host)?);
+    }
+    for entry in get("http.allowed_hosts").unwrap_or_default().split(',') {
+        let entry = entry.trim();
+        if !entry.is_empty() {
+            let h = host_name("http.allowed_hosts", entry)?;
+            if !allowed_hosts.contains(&h) {
+                allowed_hosts.push(h);
+            }
+        }
+    }
+    Ok(strongroom_core::settings::HttpSettings {
+        cache_max_bytes: num("cache.max_bytes")?,
+        allowed_hosts,
+        idle_timeout_secs: positive("http.idle_timeout_seconds")?,
+        body_min_bytes: num("http.body_min_bytes")?,
+        body_window_secs: positive("http.body_window_seconds")?,
+        write_timeout_secs: positive("http.write_timeout_seconds")?,
+        max_connections: positive("http.max_connections")?,
+        max_connections_per_ip: positive("http.max_connections_per_ip")?,
+    })
+}
+
+/// A host name as the Host check compares it: lowercase, no trailing dot, IPv6 in brackets.
+/// Ports are not part of it (the listener fixes the port).
+fn host_name(key: &str, raw: &str) -> anyhow::Result<String> {
+    let bare = raw.trim().trim_end_matches('.');
+    let inner = bare
+        .strip_prefix('[')
+        .and_then(|b| b.strip_suffix(']'))
+        .unwrap_or(bare);
+    if let Ok(v6) = inner.parse::<std::net::Ipv6Addr>() {
+        return Ok(format!("[{v6}]"));
+    }
+    if bare.is_empty()
+        || !bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        bail!("{key}: '{raw}' is not a host name (give names or addresses without scheme or port)");
+    }
+    Ok(bare.to_ascii_lowercase())
 }
 
 /// The host of an `http(s)://host[:port]/...` URL.

@@ -186,6 +186,67 @@ fn registration_is_closed_by_default_and_typed_from_env_or_file() {
     }
 }
 
+#[test]
+fn http_settings_defaults_host_names_and_bad_values() {
+    let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+    let h = c.core_settings().http;
+    assert_eq!(h, strongroom_core::settings::HttpSettings::default());
+    assert!(h.allowed_hosts.is_empty(), "no public_url: any Host");
+    for key in [
+        "cache.max_bytes",
+        "http.idle_timeout_seconds",
+        "http.max_connections_per_ip",
+    ] {
+        assert!(c.show().contains(key), "{key} missing from config show");
+    }
+    let e = env(&[
+        (
+            "STRONGROOM_PUBLIC_URL",
+            "https://PyPI.example.org:8443/index/",
+        ),
+        (
+            "STRONGROOM_HTTP__ALLOWED_HOSTS",
+            "127.0.0.1, Internal.example.org., ::1, pypi.example.org",
+        ),
+        ("STRONGROOM_CACHE__MAX_BYTES", "1_000_000"),
+        ("STRONGROOM_HTTP__IDLE_TIMEOUT_SECONDS", "2"),
+    ]);
+    let h = Config::load_from(&Flags::default(), &e)
+        .expect("config")
+        .core_settings()
+        .http;
+    assert_eq!(
+        h.allowed_hosts,
+        [
+            "pypi.example.org",
+            "127.0.0.1",
+            "internal.example.org",
+            "[::1]"
+        ]
+    );
+    assert_eq!((h.cache_max_bytes, h.idle_timeout_secs), (1_000_000, 2));
+    let v6 = env(&[("STRONGROOM_PUBLIC_URL", "http://[::1]:8080/")]);
+    let h = Config::load_from(&Flags::default(), &v6)
+        .expect("config")
+        .http;
+    assert_eq!(h.allowed_hosts, ["[::1]"]);
+    for (k, v) in [
+        ("STRONGROOM_HTTP__ALLOWED_HOSTS", "pypi.example.org:443"),
+        ("STRONGROOM_HTTP__ALLOWED_HOSTS", "https://pypi.example.org"),
+        ("STRONGROOM_HTTP__IDLE_TIMEOUT_SECONDS", "0"),
+        ("STRONGROOM_HTTP__MAX_CONNECTIONS", "-1"),
+    ] {
+        let err = Config::load_from(&Flags::default(), &env(&[(k, v)]))
+            .expect_err(v)
+            .to_string();
+        let key = k
+            .trim_start_matches("STRONGROOM_")
+            .replace("__", ".")
+            .to_lowercase();
+        assert!(err.contains(&key), "{err}");
+    }
+}
+
 fn tempfile_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("strongroom-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("mkdir");

@@ -1,0 +1,190 @@
+//! Request bodies must keep moving: every route's body (including unauthenticated `/legacy/`,
+//! which drains a refused upload so twine can read the message) must deliver at least
+//! `http.body_min_bytes` in every `http.body_window_seconds`, counted from the first read. A
+//! slower body is cut off: the handler sees a body error and the client gets 408, and the
+//! connection closes. A real upload, however slow its link, moves far faster than this.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio::time::{Instant, Sleep};
+
+use strongroom_core::settings::HttpSettings;
+
+use crate::error::ApiError;
+
+/// The error a too-slow body ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("request body slower than {min} bytes per {window:?}")]
+pub(crate) struct TooSlow {
+    min: u64,
+    window: Duration,
+}
+
+/// A body that fails when a window passes with fewer than `min` bytes received.
+pub(crate) struct MinRate<B> {
+    inner: B,
+    min: u64,
+    window: Duration,
+    got: u64,
+    /// The current window's end; started at the first poll (a handler that reads the body late,
+    /// or a client waiting for `100 Continue`, is not the client being slow).
+    deadline: Option<Pin<Box<Sleep>>>,
+    tripped: Arc<AtomicBool>,
+}
+
+impl<B> MinRate<B> {
+    pub(crate) fn new(inner: B, min: u64, window: Duration, tripped: Arc<AtomicBool>) -> Self {
+        MinRate {
+            inner,
+            min,
+            window,
+            got: 0,
+            deadline: None,
+            tripped,
+        }
+    }
+}
+
+impl<B> HttpBody for MinRate<B>
+where
+    B: HttpBody<Data = Bytes, Error = axum::Error> + Unpin,
+{
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let window = this.window;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(window)));
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.got += data.len() as u64;
+                    if this.got >= this.min {
+                        this.got = 0;
+                        deadline.as_mut().reset(Instant::now() + window);
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(other) => Poll::Ready(other),
+            Poll::Pending => {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    this.tripped.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(axum::Error::new(TooSlow {
+                        min: this.min,
+                        window,
+                    }))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The minimum rate (the middleware's state: plain numbers, cheap to copy per request).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MinBodyRate {
+    min: u64,
+    window: Duration,
+}
+
+impl MinBodyRate {
+    pub(crate) fn of(http: &HttpSettings) -> MinBodyRate {
+        MinBodyRate {
+            min: http.body_min_bytes,
+            window: Duration::from_secs(http.body_window_secs.max(1)),
+        }
+    }
+}
+
+/// Wrap every request body in [`MinRate`]; answer 408 (and close) when it tripped.
+pub(crate) async fn min_body_rate(
+    State(rate): State<MinBodyRate>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.body().is_end_stream() || rate.min == 0 {
+        return next.run(req).await;
+    }
+    let tripped = Arc::new(AtomicBool::new(false));
+    let MinBodyRate { min, window } = rate;
+    let flag = tripped.clone();
+    let req = req.map(|b| Body::new(MinRate::new(b, min, window, flag)));
+    let resp = next.run(req).await;
+    if !tripped.load(Ordering::Relaxed) {
+        return resp;
+    }
+    tracing::info!(min, ?window, "request body too slow: cut off");
+    let mut resp = ApiError::body_too_slow().into_response();
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn slow_body(chunks: Vec<(u64, &'static [u8])>) -> Body {
+        // each chunk arrives after its delay (ms), like a client that sends slowly
+        let stream = futures_util::stream::unfold(chunks.into_iter(), |mut it| async move {
+            let (ms, data) = it.next()?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Some((Ok::<_, std::io::Error>(Bytes::from_static(data)), it))
+        });
+        Body::from_stream(stream)
+    }
+
+    #[tokio::test]
+    async fn a_body_slower_than_the_minimum_is_cut_off() {
+        let tripped = Arc::new(AtomicBool::new(false));
+        // one byte per 100 ms against a minimum of 10 bytes per 300 ms (load only slows it)
+        let chunks = vec![(100, &b"a"[..]); 30];
+        let window = Duration::from_millis(300);
+        let body = MinRate::new(slow_body(chunks), 10, window, tripped.clone());
+        let err = Body::new(body).collect().await.expect_err("cut off");
+        assert!(err.to_string().contains("slower than 10 bytes"), "{err}");
+        assert!(tripped.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn a_slow_but_steady_body_passes_however_long_it_takes() {
+        let tripped = Arc::new(AtomicBool::new(false));
+        // 12 bytes per 20 ms, for many windows, against 10 bytes per 500 ms
+        let chunks = vec![(20, &b"abcdefghijkl"[..]); 100];
+        let window = Duration::from_millis(500);
+        let body = MinRate::new(slow_body(chunks), 10, window, tripped.clone());
+        let got = Body::new(body)
+            .collect()
+            .await
+            .expect("whole body")
+            .to_bytes();
+        assert_eq!(got.len(), 1_200);
+        assert!(!tripped.load(Ordering::Relaxed));
+    }
+}

@@ -1,0 +1,413 @@
+//! The open connections and their limits: how many in total and per client address, and which
+//! of them are idle (no request in flight: before the first request, or between keep-alive
+//! requests). At a cap, the oldest idle connection (of that address, or of anyone for the total)
+//! is asked to close, which HTTP allows at any time, so a client that leaves keep-alive
+//! connections open cannot lock itself or others out; only when every connection at the cap is
+//! busy is a new one refused (per address) or left waiting (in total).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use strongroom_core::settings::HttpSettings;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Descriptors kept back from connections for the database pool, blob and temp files, logs.
+const RESERVED_FDS: u64 = 64;
+
+/// The connection limits `serve` enforces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// No complete request head for this long (after connecting or a response): closed.
+    pub idle_timeout: Duration,
+    /// A response write without progress for this long: closed.
+    pub write_timeout: Duration,
+    /// Open connections in total.
+    pub max_connections: usize,
+    /// Open connections per client address.
+    pub max_per_address: usize,
+    /// Addresses without a per-address cap (reverse proxies).
+    pub exempt: Vec<IpAddr>,
+    /// Why `max_connections` is lower than configured, if it is.
+    pub lowered_by: Option<String>,
+}
+
+impl ConnLimits {
+    /// The limits of `http`, with the total fitted to `open_files` (the soft RLIMIT_NOFILE:
+    /// half of what is left after a reserve, as a connection may hold a file too) and the
+    /// per-address cap at most a quarter of the total, so no single address fills the server.
+    pub fn new(http: &HttpSettings, trusted_proxies: &[IpAddr], open_files: Option<u64>) -> Self {
+        let configured = http.max_connections.max(1);
+        let fitted = open_files.map(|n| (n.saturating_sub(RESERVED_FDS) / 2).max(8));
+        let (total, lowered_by) = match fitted {
+            Some(f) if f < configured => (
+                f,
+                Some(format!(
+                    "http.max_connections lowered from {configured} to {f} by the open-files limit ({})",
+                    open_files.unwrap_or_default()
+                )),
+            ),
+            _ => (configured, None),
+        };
+        let per_address = http.max_connections_per_ip.clamp(1, (total / 4).max(1));
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        ConnLimits {
+            idle_timeout: Duration::from_secs(http.idle_timeout_secs.max(1)),
+            write_timeout: Duration::from_secs(http.write_timeout_secs.max(1)),
+            max_connections: as_usize(total),
+            max_per_address: as_usize(per_address),
+            exempt: trusted_proxies.iter().map(IpAddr::to_canonical).collect(),
+            lowered_by,
+        }
+    }
+
+    /// This process's soft limit on open files (Linux `/proc/self/limits`), if known.
+    pub fn open_files_limit() -> Option<u64> {
+        let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+        let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+        let soft = line
+            .trim_start_matches("Max open files")
+            .split_whitespace()
+            .next()?;
+        soft.parse().ok()
+    }
+}
+
+/// One open connection as the registry sees it.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    id: u64,
+    ip: IpAddr,
+    /// Counted against its address's cap (not a trusted proxy).
+    capped: bool,
+    /// Requests in flight (from the parsed head until the response body is dropped).
+    busy: AtomicUsize,
+    /// When it last became idle (or opened).
+    idle_since: Mutex<Instant>,
+    /// Asked to close (chosen once).
+    closing: AtomicBool,
+    /// Wakes the connection's task to close gracefully.
+    close: Notify,
+}
+
+impl Conn {
+    fn is_idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0 && !self.closing.load(Ordering::Acquire)
+    }
+
+    fn idle_since(&self) -> Instant {
+        *self
+            .idle_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Resolves when the registry asks this connection to close.
+    pub(crate) async fn close_requested(&self) {
+        self.close.notified().await;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    next_id: u64,
+    open: HashMap<u64, Arc<Conn>>,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+impl Table {
+    /// Ask the oldest idle connection (of `ip`, or of anyone) to close.
+    fn evict_oldest_idle(&self, ip: Option<IpAddr>) -> bool {
+        let victim = self
+            .open
+            .values()
+            .filter(|c| ip.is_none_or(|ip| c.capped && c.ip == ip) && c.is_idle())
+            .min_by_key(|c| c.idle_since());
+        match victim {
+            Some(c) => {
+                c.closing.store(true, Ordering::Release);
+                c.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Every open connection.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    table: Mutex<Table>,
+}
+
+/// An open connection's place in the registry; leaves it on drop.
+pub(crate) struct Registered {
+    registry: Arc<Registry>,
+    pub(crate) conn: Arc<Conn>,
+}
+
+impl Registry {
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Register a connection from `ip`. At the address's cap (`None` = no cap), the address's
+    /// oldest idle connection is asked to close to make room; `None` when all of them are busy.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr, cap: Option<usize>) -> Option<Registered> {
+        let mut t = self.table();
+        if let Some(cap) = cap {
+            let n = t.per_address.get(&ip).copied().unwrap_or(0);
+            if n >= cap {
+                // connections already asked to close still count until they are gone
+                let closing = t
+                    .open
+                    .values()
+                    .filter(|c| c.capped && c.ip == ip && c.closing.load(Ordering::Acquire))
+                    .count();
+                if n.saturating_sub(closing) >= cap && !t.evict_oldest_idle(Some(ip)) {
+                    return None;
+                }
+            }
+            *t.per_address.entry(ip).or_insert(0) += 1;
+        }
+        t.next_id += 1;
+        let conn = Arc::new(Conn {
+            id: t.next_id,
+            ip,
+            capped: cap.is_some(),
+            busy: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+            closing: AtomicBool::new(false),
+            close: Notify::new(),
+        });
+        t.open.insert(conn.id, conn.clone());
+        Some(Registered {
+            registry: self.clone(),
+            conn,
+        })
+    }
+
+    /// At the total cap: ask the oldest idle connection of anyone to close.
+    pub(crate) fn make_room(&self) -> bool {
+        self.table().evict_oldest_idle(None)
+    }
+
+    #[cfg(test)]
+    fn open_from(&self, ip: IpAddr) -> usize {
+        self.table().per_address.get(&ip).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut t = self.registry.table();
+        t.open.remove(&self.conn.id);
+        if self.conn.capped
+            && let Some(n) = t.per_address.get_mut(&self.conn.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                t.per_address.remove(&self.conn.ip);
+            }
+        }
+    }
+}
+
+/// A request in flight on `Conn`: counted from the parsed head until the response body is
+/// dropped (sent, or the connection gone).
+struct Busy(Arc<Conn>);
+
+impl Busy {
+    fn start(conn: Arc<Conn>) -> Busy {
+        conn.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(conn)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self
+            .0
+            .idle_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request counted as in flight.
+struct BusyBody {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl HttpBody for BusyBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The app's service for one connection, marking it busy while a request is in flight.
+#[derive(Clone)]
+pub(crate) struct Tracked<S> {
+    pub(crate) inner: S,
+    pub(crate) conn: Arc<Conn>,
+}
+
+impl<S, R> tower::Service<R> for Tracked<S>
+where
+    S: tower::Service<R, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let busy = Busy::start(self.conn.clone());
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            Ok(resp.map(|b| {
+                Body::new(BusyBody {
+                    inner: b,
+                    _busy: busy,
+                })
+            }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_fit_the_open_files_limit_and_leave_room_for_four_addresses() {
+        let http = HttpSettings::default();
+        let roomy = ConnLimits::new(&http, &[], Some(1_048_576));
+        assert_eq!((roomy.max_connections, roomy.max_per_address), (1024, 128));
+        assert!(roomy.lowered_by.is_none());
+        let tight = ConnLimits::new(&http, &[], Some(256));
+        assert_eq!((tight.max_connections, tight.max_per_address), (96, 24));
+        assert!(
+            tight
+                .lowered_by
+                .as_deref()
+                .is_some_and(|w| w.contains("256"))
+        );
+        let unknown = ConnLimits::new(&http, &[], None);
+        assert_eq!(unknown.max_connections, 1024);
+        let v4: IpAddr = "10.0.0.2".parse().expect("ip");
+        let mapped: IpAddr = "::ffff:10.0.0.2".parse().expect("ip");
+        assert_eq!(ConnLimits::new(&http, &[mapped], None).exempt, [v4]);
+    }
+
+    #[test]
+    fn the_open_files_limit_is_read() {
+        assert!(ConnLimits::open_files_limit().is_some_and(|n| n > 0));
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[tokio::test]
+    async fn at_an_address_cap_the_oldest_idle_connection_makes_room() {
+        let r = Arc::new(Registry::default());
+        let a = ip("192.0.2.1");
+        let first = r.admit(a, Some(2)).expect("under cap");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = r.admit(a, Some(2)).expect("under cap");
+        // both idle: the third asks the older one to close
+        let third = r.admit(a, Some(2)).expect("room made");
+        assert!(first.conn.closing.load(Ordering::Acquire));
+        assert!(!second.conn.closing.load(Ordering::Acquire));
+        tokio::time::timeout(Duration::from_secs(1), first.conn.close_requested())
+            .await
+            .expect("the chosen connection is told");
+        drop(first);
+        assert_eq!(r.open_from(a), 2);
+        // both left are busy: the next is refused, and nobody is asked to close
+        let _b2 = Busy::start(second.conn.clone());
+        let _b3 = Busy::start(third.conn.clone());
+        assert!(r.admit(a, Some(2)).is_none());
+        assert!(!second.conn.closing.load(Ordering::Acquire));
+        // other addresses and uncapped (proxy) connections are unaffected
+        assert!(r.admit(ip("192.0.2.2"), Some(2)).is_some());
+        let proxied: Vec<_> = (0..10).map(|_| r.admit(a, None).expect("no cap")).collect();
+        assert_eq!(
+            r.open_from(a),
+            2,
+            "proxy connections are not counted per address"
+        );
+        drop(proxied);
+    }
+
+    #[tokio::test]
+    async fn at_the_total_cap_the_oldest_idle_connection_of_anyone_goes() {
+        let r = Arc::new(Registry::default());
+        let busy_one = r.admit(ip("192.0.2.1"), Some(4)).expect("admitted");
+        let _busy = Busy::start(busy_one.conn.clone());
+        assert!(!r.make_room(), "nothing idle: nobody is closed");
+        let idle_one = r.admit(ip("192.0.2.2"), None).expect("admitted");
+        assert!(r.make_room());
+        assert!(idle_one.conn.closing.load(Ordering::Acquire));
+        assert!(!busy_one.conn.closing.load(Ordering::Acquire));
+        assert!(!r.make_room(), "a connection is chosen once");
+    }
+
+    #[tokio::test]
+    async fn a_response_keeps_its_connection_busy_until_its_body_is_dropped() {
+        use tower::{Service, ServiceExt};
+        let r = Arc::new(Registry::default());
+        let reg = r.admit(ip("192.0.2.1"), Some(1)).expect("admitted");
+        let app = tower::service_fn(|_req: ()| async {
+            Ok::<_, Infallible>(Response::new(Body::from("hello")))
+        });
+        let mut svc = Tracked {
+            inner: app,
+            conn: reg.conn.clone(),
+        };
+        let resp = svc
+            .ready()
+            .await
+            .expect("ready")
+            .call(())
+            .await
+            .expect("response");
+        assert!(!reg.conn.is_idle(), "busy while the body is unsent");
+        assert!(r.admit(ip("192.0.2.1"), Some(1)).is_none());
+        drop(resp);
+        assert!(reg.conn.is_idle());
+        assert!(r.admit(ip("192.0.2.1"), Some(1)).is_some());
+    }
+}

@@ -1,0 +1,205 @@
+"""Issue 8, finding 1: no request header may make the server keep memory, and links never come
+from an attacker's Host.
+
+- Default (no public_url): simple pages link files relative to the page, so one cached copy serves
+  every Host; the JSON API's absolute links are filled in per response and never cached. A few
+  hundred distinct, long Host values against one large project page leave the server's RSS
+  where it was (before: one cached copy of every page per Host, 160 MB → 1.8 GB → abort).
+- With public_url: links come from it, and a request naming any other Host (not in
+  http.allowed_hosts) is refused with 421 on every route; pip and uv install as before.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+import browserkit
+import srkit
+from srkit import SIMPLE_JSON
+
+FILES = 300
+HOSTS = 200
+# RSS growth allowed over the whole loop of HOSTS distinct Hosts (the old cache kept roughly
+# 2 MB per Host here: HTML and JSON page with the Host in every link, plus the JSON API document)
+RSS_GROWTH_CEILING_MB = 120
+
+
+def vm_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def upload_many(server: srkit.Server, token: str, dists: list[srkit.Dist]) -> None:
+    def one(d):
+        resp = srkit.upload_raw(server, token, d)
+        return d.filename, resp.status_code, resp.text[:200]
+
+    with ThreadPoolExecutor(4) as ex:
+        failed = [r for r in ex.map(one, dists) if r[1] != 200]
+    assert not failed, failed[:5]
+
+
+def long_host(i: int) -> str:
+    # distinct and long: each character would have been repeated in every link of the page
+    return f"h{i:04d}-{'x' * 1500}.example"
+
+
+def get_as(server: srkit.Server, path: str, host: str, **headers) -> requests.Response:
+    return server.get(path, headers={"Host": host, "Accept-Encoding": "gzip", **headers})
+
+
+def test_distinct_hosts_do_not_grow_memory_and_links_are_relative(server):
+    token = server.user_with_token("owner")
+    dists = [srkit.make_wheel("sr-bigpage", f"1.0.{i}") for i in range(FILES)]
+    upload_many(server, token, dists)
+    by_name = {d.filename: d for d in dists}
+
+    def check_simple_json(resp, host):
+        assert resp.status_code == 200, resp.text[:300]
+        files = resp.json()["files"]
+        assert len(files) == FILES
+        for f in files:
+            assert f["url"] == "../.." + by_name[f["filename"]].path, f["url"]
+        assert host not in resp.text
+
+    def check_simple_html(resp, host):
+        assert resp.status_code == 200
+        doc = srkit.parse_html(resp.text)
+        assert len(doc.anchors) == FILES
+        for attrs, text in doc.anchors:
+            assert attrs["href"] == f"../..{by_name[text].path}#sha256={by_name[text].sha256}"
+        assert host not in resp.text
+
+    def check_pypi_json(resp, host):
+        # PyPI's JSON API links are absolute: built from this request's Host, per response
+        assert resp.status_code == 200
+        doc = resp.json()
+        assert len(doc["releases"]) == FILES
+        assert doc["info"]["project_url"] == f"http://{host}/project/sr-bigpage/"
+        for f in doc["urls"]:
+            assert f["url"] == f"http://{host}{by_name[f['filename']].path}"
+
+    # warm up with the ordinary Host: every page rendered and cached once
+    for _ in range(3):
+        check_simple_json(server.simple_json("sr-bigpage"), server.host)
+        check_simple_html(server.get("/simple/sr-bigpage/", headers={"Accept": "text/html"}), server.host)
+        check_pypi_json(server.get("/pypi/sr-bigpage/json"), server.host)
+    page_kb = len(server.get("/simple/sr-bigpage/", headers={"Host": long_host(9999)}).content) // 1024
+    before = vm_rss_mb(server.proc.pid)
+
+    for i in range(HOSTS):
+        host = long_host(i)
+        check_simple_json(get_as(server, "/simple/sr-bigpage/", host, Accept=SIMPLE_JSON), host)
+        check_simple_html(get_as(server, "/simple/sr-bigpage/", host, Accept="text/html"), host)
+        check_pypi_json(get_as(server, "/pypi/sr-bigpage/json", host), host)
+        assert get_as(server, "/pypi/sr-bigpage/1.0.7/json", host).json()["info"]["version"] == "1.0.7"
+
+    after = vm_rss_mb(server.proc.pid)
+    print(f"RSS {before:.0f} MB -> {after:.0f} MB over {HOSTS} Hosts")
+    assert after - before < RSS_GROWTH_CEILING_MB, (
+        f"RSS grew {after - before:.0f} MB over {HOSTS} distinct Hosts ({before:.0f} → {after:.0f} MB; "
+        f"a page is {page_kb} KB)")
+    # the links still resolve where pip and uv resolve them: against the page
+    f = server.project_files("sr-bigpage")[0]
+    got = requests.get(f["url"], timeout=30)
+    assert got.status_code == 200 and srkit.sha256(got.content) == f["hashes"]["sha256"]
+
+
+def start_public(strongroom, kind: str, env: dict[str, str] | None = None) -> browserkit.LocalhostServer:
+    """A server with public_url http://localhost:PORT (and 127.0.0.1 allowed, as the suite's
+    helpers use it), torn down with the test's other servers."""
+    pool = strongroom.pool
+    backend = pool.backend(kind)
+    pool.n += 1
+    srv = browserkit.LocalhostServer(backend, pool.tmp / f"public{pool.n}", env)
+    pool.servers.append(srv)
+    return srv.start()
+
+
+ROUTES = [
+    ("GET", "/"),
+    ("GET", "/healthz"),
+    ("GET", "/simple/"),
+    ("GET", "/simple/sr-pub/"),
+    ("GET", "/simple/sr-pub"),
+    ("GET", "/pypi/sr-pub/json"),
+    ("GET", "/project/sr-pub/"),
+    ("GET", "/account/login/"),
+    ("POST", "/account/login/"),
+    ("POST", "/legacy/"),
+    ("POST", "/RPC2"),
+    ("GET", "/no/such/page"),
+]
+
+
+def test_with_public_url_links_come_from_it_and_other_hosts_are_refused(strongroom, backend_kind, tmp_path):
+    server = start_public(strongroom, backend_kind)
+    public = server.web_url  # http://localhost:PORT
+    token = server.user_with_token("owner")
+    wheel = srkit.make_wheel("sr-pub", "1.0")
+    srkit.ok_upload(server, token, wheel)  # through 127.0.0.1: allowed by http.allowed_hosts
+
+    # links come from public_url whichever allowed name the request used
+    for host in (server.host, f"localhost:{server.port}", "LOCALHOST"):
+        page = server.get("/simple/sr-pub/", headers={"Host": host, "Accept": SIMPLE_JSON})
+        assert page.status_code == 200, (host, page.status_code, page.text)
+        assert [f["url"] for f in page.json()["files"]] == [public + wheel.path]
+        doc = server.get("/pypi/sr-pub/json", headers={"Host": host}).json()
+        assert doc["urls"][0]["url"] == public + wheel.path
+        assert doc["info"]["project_url"] == f"{public}/project/sr-pub/"
+
+    # every route refuses a Host it does not answer for, before doing anything
+    for method, path in ROUTES:
+        for host in ("evil.example", f"evil.example:{server.port}", "localhost.evil.example", "127.0.0.2"):
+            resp = requests.request(method, server.url + path, headers={"Host": host}, timeout=30,
+                                    allow_redirects=False, data=b"x=1" if method == "POST" else None)
+            assert resp.status_code == 421, (method, path, host, resp.status_code, resp.text[:200])
+            assert f"does not answer for '{host.split(':')[0]}'" in resp.text, resp.text
+    # an absolute-form request target names its host too, and a request without any Host is refused
+    for raw in (
+        f"GET http://evil.example/simple/sr-pub/ HTTP/1.1\r\nHost: {server.host}\r\nConnection: close\r\n\r\n",
+        "GET /simple/sr-pub/ HTTP/1.0\r\n\r\n",
+    ):
+        status = raw_status(server, raw.encode())
+        assert status == 421, (raw, status)
+    # nothing was published or changed by the refused POSTs
+    assert [f["filename"] for f in server.project_files("sr-pub")] == [wheel.filename]
+
+    # pip and uv install through the public links (localhost → the same server)
+    for tool in (srkit.pip_install, srkit.uv_install):
+        target = tmp_path / f"t-{tool.__name__}"
+        tool(server, ["sr-pub"], target, tmp_path)
+        assert srkit.installed(target) == {"sr-pub": "1.0"}
+
+
+def raw_status(server: srkit.Server, request: bytes) -> int:
+    host, port = urllib.parse.urlsplit(server.url).hostname, urllib.parse.urlsplit(server.url).port
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1."), data[:100]
+    return int(data.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("kind", ["sqlite"])
+def test_allowed_hosts_without_public_url_are_enforced_and_links_stay_relative(strongroom, kind):
+    server = strongroom(kind, env={"STRONGROOM_HTTP__ALLOWED_HOSTS": "127.0.0.1,index.internal"})
+    token = server.user_with_token("owner")
+    wheel = srkit.make_wheel("sr-rel", "1.0")
+    srkit.ok_upload(server, token, wheel)
+    ok = server.get("/simple/sr-rel/", headers={"Host": "index.internal", "Accept": SIMPLE_JSON})
+    assert ok.status_code == 200 and ok.json()["files"][0]["url"] == "../.." + wheel.path
+    assert server.get("/simple/sr-rel/", headers={"Host": "other.internal"}).status_code == 421
