@@ -263,7 +263,7 @@ def test_username_and_password_basic_auth_is_refused_like_pypi(server, dists, tm
     out = srkit.output(proc)
     assert proc.returncode != 0 and "403" in out, out
     assert ("Username/Password authentication is no longer supported. "
-            "Migrate to API Tokens or Trusted Publishers instead.") in out, out
+            "Migrate to API Tokens instead") in out, out
     assert server.get("/simple/sr-demo/").status_code == 404
 
 

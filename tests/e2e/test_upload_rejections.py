@@ -218,7 +218,7 @@ CASES = [
          r"Invalid API Token|Invalid or non-existent authentication", regex=True),
     Case("password-basic-auth", upload_with(lambda c, v: srkit.make_wheel("sr-victim", v), auth=("alice", PASSWORD)),
          403, "Username/Password authentication is no longer supported. "
-              "Migrate to API Tokens or Trusted Publishers instead."),
+              "Migrate to API Tokens instead"),
     Case("other-users-token", upload_with(lambda c, v: srkit.make_wheel("sr-victim", v), token="@bob"), 403,
          "The user 'bob' isn't allowed to upload to project 'sr-victim'."),
 ]

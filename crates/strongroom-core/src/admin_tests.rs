@@ -342,7 +342,7 @@ async fn new_project_names_refuse_prohibited_confusable_and_removed_names() {
     let m = bad_request(h.s.check_new_project_name(&check("Evil_Pkg")).await);
     assert_eq!(
         m,
-        "The name 'Evil_Pkg' isn't allowed. See https://pypi.org/help/#project-name for more information."
+        "The name 'Evil_Pkg' isn't allowed. The index's administrators decide which names are allowed."
     );
     let m = bad_request(h.s.check_new_project_name(&check("evi1pkg")).await);
     assert!(

@@ -7,7 +7,7 @@ use strongroom_store::StoreError;
 use crate::admin::{begin, require_reason};
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
-const NAME_HELP: &str = "See https://pypi.org/help/#project-name for more information.";
+const NAME_HELP: &str = "The index's administrators decide which names are allowed.";
 
 /// The refusal for a name that belonged to a removed project.
 pub fn removed_name_message(name: &str) -> String {

@@ -17,8 +17,8 @@ pub use crate::upload_checks::UploadForm;
 use crate::upload_checks::{CheckedForm, check_digests, check_filename, check_form};
 use crate::{CoreError, RequestMeta, Services};
 
-const NAME_HELP: &str = "See https://pypi.org/help/#project-name for more information.";
-const REUSE_HELP: &str = "See https://pypi.org/help/#file-name-reuse for more information.";
+const NAME_HELP: &str = "Project names are first come, first served: choose another name, or ask an Owner of the project or the index's administrators.";
+const REUSE_HELP: &str = "A published file can never be replaced, even after it is deleted: publish a new version instead.";
 
 /// The `content` part, already streamed to a temporary file and hashed.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub enum Published {
 /// PyPI's message for a file over the size limit.
 pub fn file_too_large(project: &str, limit: u64) -> String {
     format!(
-        "File too large. Limit for project '{project}' is {} MB. See https://docs.pypi.org/project-management/storage-limits#requesting-a-file-size-limit-increase for more information.",
+        "File too large. Limit for project '{project}' is {} MB. The index's administrators can raise it (limits.max_file_size).",
         limit / (1024 * 1024)
     )
 }
@@ -85,7 +85,7 @@ impl Services {
             .any(|e| e.is_primary && e.verified_at.is_some());
         if !verified_primary {
             return Err(CoreError::Forbidden(format!(
-                "User '{}' does not have a verified primary email address. Please add a verified primary email before attempting to upload to PyPI. See https://pypi.org/help/#verified-email for more information.",
+                "User '{}' does not have a verified primary email address. Please add a verified primary email before attempting to upload: verify an address under Account settings.",
                 who.user.username
             )));
         }
@@ -94,7 +94,7 @@ impl Services {
         }
         if !self.has_two_factor(who.user.id).await? {
             return Err(CoreError::Forbidden(format!(
-                "User '{}' does not have two-factor authentication enabled. Please enable two-factor authentication before attempting to upload to PyPI. See https://pypi.org/help/#two-factor-authentication for more information.",
+                "User '{}' does not have two-factor authentication enabled. Please enable two-factor authentication before attempting to upload: set up an authenticator app or a security key under Account settings.",
                 who.user.username
             )));
         }
@@ -407,7 +407,7 @@ impl Services {
                 self.settings.release_file_window_days
             )),
             Refusal::ProjectTooLarge => CoreError::Invalid(format!(
-                "Project size too large. Limit for project '{}' total size is {} GB. See https://docs.pypi.org/project-management/storage-limits#requesting-a-project-size-limit-increase",
+                "Project size too large. Limit for project '{}' total size is {} GB. The index's administrators can raise it (limits.max_project_size).",
                 form.name.as_str(),
                 self.settings.max_project_size / (1024 * 1024 * 1024)
             )),

@@ -8,7 +8,7 @@ use crate::{CoreError, Services};
 /// Warehouse's refusal while uploads are disabled.
 pub const READ_ONLY_MESSAGE: &str = "Read-only mode: Uploads are temporarily disabled.";
 /// Warehouse's refusal while new projects are disabled.
-pub const NO_NEW_PROJECTS_MESSAGE: &str = "New project registration temporarily disabled. See https://pypi.org/help#admin-intervention for details.";
+pub const NO_NEW_PROJECTS_MESSAGE: &str = "New project registration temporarily disabled by the index's administrators. Uploads to existing projects still work.";
 
 impl Services {
     /// Refuse a change to the index while read-only mode is on.

@@ -11,9 +11,9 @@ use crate::{CoreError, RequestMeta, Services, SessionInfo};
 pub const TOKEN_PREFIX: &str = "strongroom-";
 
 /// PyPI's answer to Basic auth with a real username and password.
-pub const PASSWORD_AUTH_GONE: &str = "Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead. See https://pypi.org/help/#apitoken and https://pypi.org/help/#trusted-publishers";
+pub const PASSWORD_AUTH_GONE: &str = "Username/Password authentication is no longer supported. Migrate to API Tokens instead: create one under Account settings, then upload with the username __token__ and the token as the password.";
 /// PyPI's answer to a request with no usable credentials.
-pub const NO_AUTH: &str = "Invalid or non-existent authentication information. See https://pypi.org/help/#invalid-auth for more information.";
+pub const NO_AUTH: &str = "Invalid or non-existent authentication information. Upload with the username __token__ and an API token as the password.";
 
 /// Refusal of a web-created token without a verified primary address (with `require_2fa`, or
 /// registration by address: `domains`, `invite`).
