@@ -151,10 +151,30 @@ impl Services {
         version: Option<&str>,
         base: &str,
     ) -> Result<Option<String>, CoreError> {
-        let releases = self.db.releases_of(project.id).await?;
+        // Only the described release's core metadata is read (each may be megabytes): the
+        // cost of a document does not grow with the project's history.
+        let mut releases = self.db.release_list_of(project.id).await?;
         let files = self.db.files_of(project.id).await?;
+        let Some(chosen) = crate::json_doc::choose(&releases, &files, version) else {
+            return Ok(None);
+        };
+        let release = &mut releases[chosen];
+        release.core_metadata = self
+            .db
+            .release_core_metadata(release.id)
+            .await?
+            .unwrap_or_default();
         let roles = self.db.roles_of_project(project.id).await?;
-        crate::json_doc::build(project, &releases, &files, &roles, version, base)
+        crate::json_doc::build(
+            project,
+            &releases,
+            &files,
+            &roles,
+            chosen,
+            version.is_none(),
+            base,
+        )
+        .map(Some)
     }
 }
 

@@ -42,49 +42,66 @@ fn file_json(base: &str, f: &DistFile, r: &Release) -> FileJson {
     }
 }
 
-/// Build and serialise the document; `Ok(None)` when `version` names no release.
-pub(crate) fn build(
-    project: &Project,
+/// Which release the document describes: `version` (by PEP 440 equality), else the latest
+/// release with files (yanked ones only when nothing else is left); `None` when there is none.
+pub(crate) fn choose(
     releases: &[Release],
     files: &[DistFile],
-    roles: &[Role],
     version: Option<&str>,
-    base: &str,
-) -> Result<Option<String>, CoreError> {
-    let parsed: Vec<(Version, bool, &Release)> = releases
+) -> Option<usize> {
+    let parsed: Vec<(Version, bool, usize)> = releases
         .iter()
-        .filter_map(|r| {
+        .enumerate()
+        .filter_map(|(i, r)| {
             Version::parse(&r.version)
                 .ok()
-                .map(|v| (v, r.yanked_at.is_some(), r))
+                .map(|v| (v, r.yanked_at.is_some(), i))
         })
         .collect();
-    let chosen: &Release = match version {
+    match version {
         Some(v) => {
-            let Ok(want) = Version::parse(v) else {
-                return Ok(None);
-            };
-            match parsed.iter().find(|(pv, _, _)| *pv == want) {
-                Some((_, _, r)) => r,
-                None => return Ok(None),
-            }
+            let want = Version::parse(v).ok()?;
+            parsed
+                .iter()
+                .find(|(pv, _, _)| *pv == want)
+                .map(|(_, _, i)| *i)
         }
         None => {
             // Releases without files do not count (PyPI derives releases from files).
             let with_files: Vec<(Version, bool)> = parsed
                 .iter()
-                .filter(|(_, _, r)| files.iter().any(|f| f.release_id == r.id))
+                .filter(|(_, _, i)| files.iter().any(|f| f.release_id == releases[*i].id))
                 .map(|(v, y, _)| (v.clone(), *y))
                 .collect();
-            let Some(latest) = latest_version(&with_files) else {
-                return Ok(None);
-            };
-            match parsed.iter().find(|(pv, _, _)| pv == latest) {
-                Some((_, _, r)) => r,
-                None => return Ok(None),
-            }
+            let latest = latest_version(&with_files)?;
+            parsed
+                .iter()
+                .find(|(pv, _, _)| pv == latest)
+                .map(|(_, _, i)| *i)
         }
-    };
+    }
+}
+
+/// Build and serialise the document of `releases[chosen]` (see [`choose`]), whose
+/// `core_metadata` must be loaded; the other releases' may be empty (only their versions and
+/// files are listed). `whole_project`: the project route, which also lists every release.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build(
+    project: &Project,
+    releases: &[Release],
+    files: &[DistFile],
+    roles: &[Role],
+    chosen: usize,
+    whole_project: bool,
+    base: &str,
+) -> Result<String, CoreError> {
+    let chosen = releases
+        .get(chosen)
+        .ok_or_else(|| CoreError::Internal("chosen release out of range".into()))?;
+    let parsed: Vec<&Release> = releases
+        .iter()
+        .filter(|r| Version::parse(&r.version).is_ok())
+        .collect();
     let md = release_metadata(chosen);
     let links = ReleaseLinks::new(base, &project.name, &chosen.version);
     let yanked = chosen
@@ -102,9 +119,9 @@ pub(crate) fn build(
         .filter(|f| f.release_id == chosen.id)
         .map(|f| file_json(base, f, chosen))
         .collect();
-    let releases_map = if version.is_none() {
+    let releases_map = if whole_project {
         let mut map: BTreeMap<String, Vec<FileJson>> = BTreeMap::new();
-        for (_, _, r) in &parsed {
+        for r in &parsed {
             map.insert(
                 r.version.clone(),
                 files
@@ -133,13 +150,12 @@ pub(crate) fn build(
         last_serial: project.last_serial,
         releases: releases_map,
         urls,
-        vulnerabilities: Vec::new(),
+        // Not looked up yet: left out rather than claimed empty.
+        vulnerabilities: None,
         ownership: Ownership {
             roles,
             organization: None,
         },
     };
-    serde_json::to_string(&doc)
-        .map(Some)
-        .map_err(|e| CoreError::Internal(e.to_string()))
+    serde_json::to_string(&doc).map_err(|e| CoreError::Internal(e.to_string()))
 }

@@ -22,9 +22,10 @@ pub struct ProjectJson {
     pub releases: Option<BTreeMap<String, Vec<FileJson>>>,
     /// Files of the chosen release.
     pub urls: Vec<FileJson>,
-    /// Known vulnerabilities (OSV), always empty here.
-    #[serde(default)]
-    pub vulnerabilities: Vec<Vulnerability>,
+    /// Known vulnerabilities (OSV). `None` (left out of the document) until a lookup has
+    /// really been made: an empty list would claim the release was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<Vec<Vulnerability>>,
     /// Roles on the project.
     #[serde(default)]
     pub ownership: Ownership,

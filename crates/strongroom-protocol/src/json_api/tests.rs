@@ -108,7 +108,7 @@ fn serialised_keys_match_pypi() {
         last_serial: 99,
         releases: Some(BTreeMap::from([("1.0".to_owned(), vec![sample_file()])])),
         urls: vec![sample_file()],
-        vulnerabilities: Vec::new(),
+        vulnerabilities: Some(Vec::new()),
         ownership: Ownership::default(),
     };
     let value: Value = serde_json::to_value(&doc).expect("serialise");
@@ -179,6 +179,13 @@ fn serialised_keys_match_pypi() {
         json!({"roles": [], "organization": null})
     );
     assert_eq!(value["vulnerabilities"], json!([]));
+    // never looked up: the key is left out, not claimed empty
+    let unchecked = ProjectJson {
+        vulnerabilities: None,
+        ..doc.clone()
+    };
+    let value: Value = serde_json::to_value(&unchecked).expect("serialise");
+    assert!(value.get("vulnerabilities").is_none(), "{value}");
 
     let file = value["urls"][0].as_object().expect("file");
     let file_keys = [
@@ -227,7 +234,7 @@ fn release_route_has_no_releases_key() {
         last_serial: 1,
         releases: None,
         urls: Vec::new(),
-        vulnerabilities: Vec::new(),
+        vulnerabilities: None,
         ownership: Ownership::default(),
     };
     let value = serde_json::to_value(&doc).expect("serialise");
