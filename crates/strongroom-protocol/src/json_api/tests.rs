@@ -184,8 +184,8 @@ fn serialised_keys_match_pypi() {
         vulnerabilities: None,
         ..doc.clone()
     };
-    let value: Value = serde_json::to_value(&unchecked).expect("serialise");
-    assert!(value.get("vulnerabilities").is_none(), "{value}");
+    let unchecked: Value = serde_json::to_value(&unchecked).expect("serialise");
+    assert!(unchecked.get("vulnerabilities").is_none(), "{unchecked}");
 
     let file = value["urls"][0].as_object().expect("file");
     let file_keys = [
