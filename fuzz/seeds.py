@@ -98,7 +98,7 @@ def from_unit_tests() -> None:
     for s in literals(proto / "metadata/tests.rs"):
         if ":" in s:
             put("metadata", s)
-    for s in literals(proto / "simple/tests.rs") + literals(ROOT / "crates/strongroom-server/src/negotiate.rs"):
+    for s in literals(proto / "simple/tests.rs") + literals(proto / "simple/negotiate.rs"):
         if "/" in s:
             put("accept", s)
             put("headers", s)

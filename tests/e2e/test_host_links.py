@@ -6,7 +6,10 @@ from an attacker's Host.
   hundred distinct, long Host values against one large project page leave the server's RSS
   where it was (before: one cached copy of every page per Host, 160 MB → 1.8 GB → abort).
 - With public_url: links come from it, and a request naming any other Host (not in
-  http.allowed_hosts) is refused with 421 on every route; pip and uv install as before.
+  http.allowed_hosts) is refused with 421 on every route but /healthz, which probes reach by
+  address; pip and uv install as before.
+- http.allowed_hosts without public_url is refused at start (mail links would name
+  http://<bind>, a host the list refuses), naming both keys.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def start_public(strongroom, kind: str, env: dict[str, str] | None = None) -> br
 
 ROUTES = [
     ("GET", "/"),
-    ("GET", "/healthz"),
+    ("GET", "/healthz/"),
     ("GET", "/simple/"),
     ("GET", "/simple/sr-pub/"),
     ("GET", "/simple/sr-pub"),
@@ -173,6 +176,17 @@ def test_with_public_url_links_come_from_it_and_other_hosts_are_refused(strongro
     # nothing was published or changed by the refused POSTs
     assert [f["filename"] for f in server.project_files("sr-pub")] == [wheel.filename]
 
+    # the health check answers whatever the Host: a probe or load balancer names the server by
+    # its address (and it says nothing but whether the database answers)
+    for host in ("127.0.0.2", f"10.1.2.3:{server.port}", "[fd00::7]:8080", "evil.example"):
+        resp = requests.get(server.url + "/healthz", headers={"Host": host}, timeout=30)
+        assert (resp.status_code, resp.text) == (200, "ok\n"), (host, resp.status_code, resp.text)
+    for raw in (
+        f"GET http://evil.example/healthz HTTP/1.1\r\nHost: {server.host}\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.0\r\n\r\n",
+    ):
+        assert raw_status(server, raw.encode()) == 200, raw
+
     # pip and uv install through the public links (localhost → the same server)
     for tool in (srkit.pip_install, srkit.uv_install):
         target = tmp_path / f"t-{tool.__name__}"
@@ -194,12 +208,19 @@ def raw_status(server: srkit.Server, request: bytes) -> int:
     return int(data.split(b" ", 2)[1])
 
 
-@pytest.mark.parametrize("kind", ["sqlite"])
-def test_allowed_hosts_without_public_url_are_enforced_and_links_stay_relative(strongroom, kind):
-    server = strongroom(kind, env={"STRONGROOM_HTTP__ALLOWED_HOSTS": "127.0.0.1,index.internal"})
-    token = server.user_with_token("owner")
-    wheel = srkit.make_wheel("sr-rel", "1.0")
-    srkit.ok_upload(server, token, wheel)
-    ok = server.get("/simple/sr-rel/", headers={"Host": "index.internal", "Accept": SIMPLE_JSON})
-    assert ok.status_code == 200 and ok.json()["files"][0]["url"] == "../.." + wheel.path
-    assert server.get("/simple/sr-rel/", headers={"Host": "other.internal"}).status_code == 421
+def test_allowed_hosts_without_public_url_are_refused_at_start(strongroom):
+    """Mail links (resets, invitations, vetoes) fall back to http://<bind> without public_url; a
+    Host list would refuse them with 421, so the combination is refused before anything runs."""
+    srv = srkit.Server(strongroom.pool.backend("sqlite"), strongroom.pool.tmp / "allowed-only",
+                       {"STRONGROOM_HTTP__ALLOWED_HOSTS": "127.0.0.1,index.internal"})
+    for args in (["serve", *srv.global_args(), "--bind", "127.0.0.1:0"], ["config", "show"]):
+        proc = srkit.run([srkit.strongroom_bin(), *args], env=srv.env(), check=False, timeout=60)
+        assert proc.returncode == 1, (args, proc.returncode, proc.stdout, proc.stderr)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert "http.allowed_hosts" in lines[0] and "public_url" in lines[0], lines[0]
+        assert "listening" not in proc.stdout
+    # with public_url the same list starts, and a listed name is answered
+    server = start_public(strongroom, "sqlite", {"STRONGROOM_HTTP__ALLOWED_HOSTS": "127.0.0.1,index.internal"})
+    assert server.get("/simple/", headers={"Host": "index.internal"}).status_code == 200
+    assert server.get("/simple/", headers={"Host": "other.internal"}).status_code == 421

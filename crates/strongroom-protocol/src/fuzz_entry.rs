@@ -122,13 +122,22 @@ pub fn form_metadata(data: &[u8]) {
     }
 }
 
-/// The simple API's `Accept` negotiation (protocol's).
+/// The simple API's content negotiation, as `GET /simple/...` runs it: the input as an `Accept`
+/// header and as a `?format=` value. A format the `?format=` value names wins over any `Accept`.
 pub fn accept(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let chosen = SimpleFormat::negotiate(Some(text));
-    let _ = (chosen.content_type(), chosen.is_html());
+    let text = String::from_utf8_lossy(data);
+    let by_accept = SimpleFormat::negotiate(None, Some(&text));
+    let by_param = SimpleFormat::negotiate(Some(&text), None);
+    let _ = (by_accept.content_type(), by_param.is_json());
+    for accept in ["text/html", "application/vnd.pypi.simple.v1+json", &*text] {
+        let both = SimpleFormat::negotiate(Some(&text), Some(accept));
+        if by_param != SimpleFormat::TextHtml {
+            assert_eq!(
+                both, by_param,
+                "?format= names a format: it wins over {accept:?}"
+            );
+        }
+    }
 }
 
 /// A fuzz target: its name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`) and body.

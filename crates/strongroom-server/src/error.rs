@@ -1,5 +1,8 @@
-//! The one place where errors become HTTP responses. Upload errors carry PyPI's message in the
-//! body *and* in the status line's reason phrase (sanitised), because twine shows the latter.
+//! Where errors become HTTP statuses. `core_error` is the one mapping of a `CoreError` to a
+//! status, message and `Retry-After`, for the API's plain-text answers and the web UI's pages
+//! alike; the front door's own refusals (421, 408, the connection cap's 503) are here too.
+//! Upload errors carry their message in the body *and* in the status line's reason phrase
+//! (sanitised), because twine shows the latter.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -57,39 +60,47 @@ pub(crate) const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Too many connectio
 content-type: text/plain; charset=utf-8\r\nretry-after: 2\r\nconnection: close\r\ncontent-length: 70\r\n\r\n\
 503 Service Unavailable\n\nToo many open connections from your address.\n";
 
+/// What a failure the client cannot act on is told (5xx): the details go to the log only.
+pub(crate) const INTERNAL: &str = "Something went wrong on our side. The error has been logged.";
+
+/// The one mapping of a core error to an HTTP answer (status, the message shown, `Retry-After`),
+/// for every surface: the plain-text answers of the API (`ApiError`), the web UI's error pages
+/// and form errors (`web::errors::WebError`) and the JSON of its WebAuthn calls. A full disk is
+/// 507 with `core::error::OUT_OF_SPACE`; other storage and internal failures are a logged 500
+/// that reveals nothing.
+pub(crate) fn core_error(e: CoreError) -> ApiError {
+    if e.is_out_of_space() {
+        // Not a bug to hide: the client may retry, and twine shows the reason phrase.
+        tracing::error!(error = %e, "out of storage space; answered 507");
+        return ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            strongroom_core::error::OUT_OF_SPACE,
+        );
+    }
+    let status = match &e {
+        CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+        CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+        CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        CoreError::Conflict(_) => StatusCode::CONFLICT,
+        CoreError::Gone(_) => StatusCode::GONE,
+        CoreError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+        CoreError::Storage(_) | CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status.is_server_error() {
+        tracing::error!(error = %e, "request failed");
+        return ApiError::new(status, INTERNAL);
+    }
+    // `Retry-After: 0` would invite an immediate retry of a refused request.
+    let retry_after = e.retry_after().map(|s| s.max(1));
+    ApiError {
+        retry_after,
+        ..ApiError::new(status, e.to_string())
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
-        if e.is_out_of_space() {
-            // Not a bug to hide: the client may retry, and twine shows the reason phrase.
-            tracing::error!(error = %e, "out of storage space; answered 507");
-            return ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                strongroom_core::error::OUT_OF_SPACE,
-            );
-        }
-        let status = match &e {
-            CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-            CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            CoreError::Conflict(_) => StatusCode::CONFLICT,
-            CoreError::Gone(_) => StatusCode::GONE,
-            CoreError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
-            CoreError::Storage(_) | CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
-            return ApiError::new(status, "Internal server error. The error has been logged.");
-        }
-        let retry_after = match &e {
-            CoreError::TooMany {
-                retry_after_secs, ..
-            } => Some(*retry_after_secs),
-            _ => None,
-        };
-        ApiError {
-            retry_after,
-            ..ApiError::new(status, e.to_string())
-        }
+        core_error(e)
     }
 }
 
@@ -166,6 +177,61 @@ mod tests {
         assert_eq!(p, "bad??Set-Cookie: x=1 ??");
         assert!(hyper::ext::ReasonPhrase::try_from(p.into_bytes()).is_ok());
         assert_eq!(reason_phrase(""), "Error");
+    }
+
+    /// Every kind of core error, built afresh (`CoreError` is not `Clone`).
+    fn every_kind() -> Vec<fn() -> CoreError> {
+        vec![
+            || CoreError::Invalid("bad field".into()),
+            || CoreError::Forbidden("not yours".into()),
+            || CoreError::NotFound("no such project".into()),
+            || CoreError::Conflict("File already exists".into()),
+            || CoreError::Gone("no longer supported".into()),
+            || CoreError::TooMany {
+                message: "slow down".into(),
+                retry_after_secs: 30,
+            },
+            || CoreError::TooMany {
+                message: "slow down".into(),
+                retry_after_secs: 0,
+            },
+            || {
+                CoreError::from(strongroom_store::StoreError::OutOfSpace(
+                    "database: database or disk is full".into(),
+                ))
+            },
+            || CoreError::from(strongroom_store::StoreError::Blob("s3: refused".into())),
+            || CoreError::Internal("secret detail".into()),
+        ]
+    }
+
+    #[test]
+    fn the_api_and_the_web_ui_answer_a_core_error_alike() {
+        use crate::web::errors::WebError;
+        for make in every_kind() {
+            let api = ApiError::from(make());
+            let web = WebError::from(make());
+            let what = format!("{:?}", make());
+            assert_eq!(api.status, web.status, "{what}");
+            assert_eq!(api.message, web.message, "{what}");
+            assert_eq!(api.retry_after, web.retry_after, "{what}");
+            assert!(web.location.is_none());
+            if api.status.is_server_error() && api.status != StatusCode::INSUFFICIENT_STORAGE {
+                assert_eq!(api.message, INTERNAL, "{what}: details stay in the log");
+            }
+            if api.status == StatusCode::TOO_MANY_REQUESTS {
+                assert!(api.retry_after.is_some_and(|s| s >= 1), "{what}");
+            }
+        }
+        let web = crate::web::errors::WebError::from(make_full());
+        assert_eq!(web.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(web.message, strongroom_core::error::OUT_OF_SPACE);
+    }
+
+    fn make_full() -> CoreError {
+        CoreError::from(strongroom_store::StoreError::OutOfSpace(
+            "file system: No space left on device".into(),
+        ))
     }
 
     #[test]

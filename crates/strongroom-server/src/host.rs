@@ -1,7 +1,9 @@
-//! Which Host a request may name. When `public_url` or `http.allowed_hosts` is set, only their
-//! host names are answered; a request for any other Host (DNS rebinding, a forged header, a
-//! misrouted proxy) gets 421 on every route before anything else runs. Without them any Host is
-//! answered, and nothing kept by the server depends on it (see `state::simple_link_base`).
+//! Which Host a request may name. When `public_url` is set (with `http.allowed_hosts` besides),
+//! only their host names are answered; a request for any other Host (DNS rebinding, a forged
+//! header, a misrouted proxy) gets 421 on every route before anything else runs, except the
+//! health check (`HEALTH_PATH`), which load balancers and probes reach by address and which
+//! reveals nothing. Without `public_url` any Host is answered, and nothing kept by the server
+//! depends on it (see `state::simple_link_base`).
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -30,9 +32,13 @@ fn requested_host(req: &Request) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
-/// Whether `req` names an allowed host (`allowed` empty = any).
+/// The one route answered whatever the Host: the health check (`routes::healthz`) says only
+/// whether the database answers, and probes name the server by its address.
+pub(crate) const HEALTH_PATH: &str = "/healthz";
+
+/// Whether `req` names an allowed host (`allowed` empty = any), or asks for the health check.
 fn is_allowed(req: &Request, allowed: &[String]) -> Result<(), Option<String>> {
-    if allowed.is_empty() {
+    if allowed.is_empty() || req.uri().path() == HEALTH_PATH {
         return Ok(());
     }
     match requested_host(req) {
@@ -106,5 +112,39 @@ mod tests {
         // no list: anything
         assert_eq!(is_allowed(&req(Some("evil.example"), "/"), &[]), Ok(()));
         assert_eq!(is_allowed(&req(None, "/"), &[]), Ok(()));
+    }
+
+    #[test]
+    fn only_the_health_check_is_answered_for_any_host() {
+        let allowed = vec!["pypi.example.org".to_owned()];
+        for host in [
+            Some("10.0.0.7:8080"),
+            Some("[fd00::7]"),
+            Some("evil.example"),
+            None,
+        ] {
+            assert_eq!(
+                is_allowed(&req(host, "/healthz"), &allowed),
+                Ok(()),
+                "{host:?}"
+            );
+            assert_eq!(
+                is_allowed(&req(host, "/healthz?probe=1"), &allowed),
+                Ok(()),
+                "{host:?}"
+            );
+            for other in [
+                "/healthz/",
+                "/healthz/x",
+                "/HEALTHZ",
+                "/simple/",
+                "/healthzz",
+            ] {
+                assert!(
+                    is_allowed(&req(host, other), &allowed).is_err(),
+                    "{host:?} {other}"
+                );
+            }
+        }
     }
 }

@@ -14,7 +14,6 @@ pub mod fuzz_entry;
 mod headers;
 mod host;
 mod json_api;
-mod negotiate;
 pub mod routes;
 mod serve;
 mod simple;

@@ -183,7 +183,7 @@ pub fn router(state: AppState) -> Router {
             "/admin/changes/",
             get(admin::changes_page).post(admin::changes_post),
         )
-        .route("/healthz", get(healthz))
+        .route(crate::host::HEALTH_PATH, get(healthz))
         .route(
             "/simple",
             get(|| async { crate::simple::moved("/simple/") }),
@@ -217,7 +217,8 @@ pub fn router(state: AppState) -> Router {
             crate::body_rate::MinBodyRate::of(&http),
             crate::body_rate::min_body_rate,
         ));
-    // The Host check exists only when there is a list (public_url or http.allowed_hosts).
+    // The Host check exists only when there is a list (public_url, and http.allowed_hosts
+    // besides); it answers /healthz for any Host.
     let app = if http.allowed_hosts.is_empty() {
         app
     } else {

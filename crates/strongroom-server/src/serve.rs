@@ -3,9 +3,11 @@
 //! capped in total and per client address (`connections`: at a cap the oldest idle connection
 //! makes room; when all are busy, a new one gets 503 for its address, or waits for a slot in
 //! total, the next ones in the kernel's listen queue). A failing accept (EMFILE, ENFILE) backs
-//! off instead of spinning, with at most one warning per interval. Each connection has hyper's request-head timer (idle
-//! keep-alive and slow headers, from the first byte on) and a write deadline (`conn_io`);
-//! request bodies have a minimum rate (`body_rate`). Shutdown is graceful.
+//! off instead of spinning, with at most one warning per interval. Each connection has hyper's
+//! request-head timer (`http.idle_timeout_seconds`: it starts at the accept, before any byte
+//! arrives, and again at the end of each response, so it bounds a silent connection, idle
+//! keep-alive and a slow request head alike) and a write deadline (`conn_io`); request bodies
+//! have a minimum rate (`body_rate`). Shutdown is graceful.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -5,17 +5,16 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use strongroom_protocol::simple;
+use strongroom_protocol::simple::{self, SimpleFormat};
 
 use crate::cache::{CachedPage, PageKey};
 use crate::error::ApiError;
 use crate::headers::{accepts_gzip, etag_matches};
-use crate::negotiate::{SimpleFormat, choose};
 use crate::state::AppState;
 
 fn format_of(params: &HashMap<String, String>, headers: &HeaderMap) -> SimpleFormat {
-    choose(
-        params.get("format").map(|f| f.replace(' ', "+")).as_deref(),
+    SimpleFormat::negotiate(
+        params.get("format").map(String::as_str),
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
     )
 }

@@ -1,8 +1,9 @@
-//! Server-driven content negotiation for the simple API, as PyPI does it: offers
-//! `text/html`, `v1+html`, `v1+json` (in that order) to WebOb's `acceptable_offers`,
-//! takes the best, and falls back to `text/html` when nothing matches (never 406).
+//! Content negotiation for the simple API (PEP 691), the one the server runs: `?format=` first,
+//! then `Accept` q-values (the most specific matching range decides an offer's quality; ties go
+//! to the first offer: `text/html`, `v1+html`, `v1+json`); like PyPI, an unacceptable request
+//! falls back to `text/html` rather than 406. `latest` names v1.
 
-use super::{CONTENT_TYPE_TEXT_HTML, CONTENT_TYPE_V1_HTML, CONTENT_TYPE_V1_JSON};
+use super::{CONTENT_TYPE_V1_HTML, CONTENT_TYPE_V1_JSON};
 
 /// One of the three simple-API representations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -15,6 +16,7 @@ pub enum SimpleFormat {
     V1Json,
 }
 
+/// The offers, in order of preference for ties.
 const OFFERS: [SimpleFormat; 3] = [
     SimpleFormat::TextHtml,
     SimpleFormat::V1Html,
@@ -22,109 +24,96 @@ const OFFERS: [SimpleFormat; 3] = [
 ];
 
 impl SimpleFormat {
-    /// The `Content-Type` to send (without parameters).
+    /// The `Content-Type` header of a response in this format.
     pub fn content_type(self) -> &'static str {
         match self {
-            Self::TextHtml => CONTENT_TYPE_TEXT_HTML,
-            Self::V1Html => CONTENT_TYPE_V1_HTML,
-            Self::V1Json => CONTENT_TYPE_V1_JSON,
+            SimpleFormat::TextHtml => "text/html; charset=utf-8",
+            SimpleFormat::V1Html => CONTENT_TYPE_V1_HTML,
+            SimpleFormat::V1Json => CONTENT_TYPE_V1_JSON,
         }
     }
 
-    /// True for the two HTML formats.
-    pub fn is_html(self) -> bool {
-        !matches!(self, Self::V1Json)
+    /// True for the JSON format (false for both HTML ones).
+    pub fn is_json(self) -> bool {
+        self == SimpleFormat::V1Json
     }
 
-    /// Pick the format for an `Accept` header (`None` = header absent).
-    pub fn negotiate(accept: Option<&str>) -> Self {
-        let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
-            return Self::TextHtml;
+    /// The format a `?format=` value names exactly, if any.
+    fn from_media(m: &str) -> Option<SimpleFormat> {
+        match m {
+            "text/html" => Some(SimpleFormat::TextHtml),
+            "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.latest+html" => {
+                Some(SimpleFormat::V1Html)
+            }
+            "application/vnd.pypi.simple.v1+json" | "application/vnd.pypi.simple.latest+json" => {
+                Some(SimpleFormat::V1Json)
+            }
+            _ => None,
+        }
+    }
+
+    /// The media type and subtype an `Accept` range is compared with.
+    fn media(self) -> (&'static str, &'static str) {
+        match self {
+            SimpleFormat::TextHtml => ("text", "html"),
+            SimpleFormat::V1Html => ("application", "vnd.pypi.simple.v1+html"),
+            SimpleFormat::V1Json => ("application", "vnd.pypi.simple.v1+json"),
+        }
+    }
+
+    /// Pick the format for a request: `format` is the `?format=` query value as decoded (a `+`
+    /// written unescaped arrives as a space), `accept` the `Accept` header (`None` = absent).
+    pub fn negotiate(format: Option<&str>, accept: Option<&str>) -> SimpleFormat {
+        if let Some(f) = format.and_then(|f| SimpleFormat::from_media(&f.trim().replace(' ', "+")))
+        {
+            return f;
+        }
+        let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
+            return SimpleFormat::TextHtml;
         };
-        let Some(ranges) = parse_accept(accept) else {
-            return Self::TextHtml;
-        };
-        let mut best: Option<(Self, u32)> = None;
+        let mut best: Option<(f32, SimpleFormat)> = None;
         for offer in OFFERS {
-            let Some(q) = quality(&ranges, offer.content_type()) else {
-                continue;
-            };
-            if q > 0 && best.is_none_or(|(_, best_q)| q > best_q) {
-                best = Some((offer, q));
+            if let Some(q) = quality(accept, offer)
+                && q > 0.0
+                && best.is_none_or(|(bq, _)| q > bq)
+            {
+                best = Some((q, offer));
             }
         }
-        best.map_or(Self::TextHtml, |(offer, _)| offer)
+        best.map_or(SimpleFormat::TextHtml, |(_, f)| f)
     }
 }
 
-/// A media range: type, subtype (lower case), quality in thousandths.
-struct Range {
-    kind: String,
-    subtype: String,
-    q: u32,
-}
-
-/// Parse an Accept header; `None` when it is malformed (treated as absent, like WebOb).
-fn parse_accept(header: &str) -> Option<Vec<Range>> {
-    let mut ranges = Vec::new();
-    for item in header.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let mut parts = item.split(';').map(str::trim);
-        let (kind, subtype) = parts.next()?.split_once('/')?;
-        let mut q = 1000;
-        let mut extra_params = false;
-        for param in parts.filter(|p| !p.is_empty()) {
-            let (key, value) = param.split_once('=')?;
-            if key.trim().eq_ignore_ascii_case("q") {
-                q = parse_q(value.trim())?;
-            } else {
-                extra_params = true;
+/// The quality `accept` gives `offer`: that of its most specific matching range, if any matches
+/// (an unparseable `q` counts as 0; values are clamped to 0–1).
+fn quality(accept: &str, offer: SimpleFormat) -> Option<f32> {
+    let (otype, osub) = offer.media();
+    let mut found: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1.0f32;
+        for p in parts {
+            if let Some(v) = p.trim().strip_prefix("q=") {
+                q = v.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
             }
         }
-        // Offers carry no parameters, so ranges with parameters never match them.
-        if !extra_params {
-            ranges.push(Range {
-                kind: kind.trim().to_ascii_lowercase(),
-                subtype: subtype.trim().to_ascii_lowercase(),
-                q,
-            });
-        }
-    }
-    Some(ranges)
-}
-
-/// `q` values are 0–1 with at most three decimals.
-fn parse_q(value: &str) -> Option<u32> {
-    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let thousandths: u32 = format!("{frac:0<3}").parse().ok()?;
-    match int {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
-}
-
-/// The quality of `offer` under the most specific matching range, if any matches.
-fn quality(ranges: &[Range], offer: &str) -> Option<u32> {
-    let (kind, subtype) = offer.split_once('/')?;
-    let mut best: Option<(u8, u32)> = None;
-    for range in ranges {
-        let specificity = if range.kind == kind && range.subtype == subtype {
+        let (rtype, rsub) = media.split_once('/').unwrap_or((media.as_str(), ""));
+        let rsub = rsub.replace("latest", "v1");
+        let specificity = if rtype == otype && rsub == osub {
             3
-        } else if range.kind == kind && range.subtype == "*" {
+        } else if rtype == otype && rsub == "*" {
             2
-        } else if range.kind == "*" && range.subtype == "*" {
+        } else if rtype == "*" && rsub == "*" {
             1
         } else {
             continue;
         };
-        if best.is_none_or(|(s, _)| specificity > s) {
-            best = Some((specificity, range.q));
+        if found.is_none_or(|(s, _)| specificity > s) {
+            found = Some((specificity, q));
         }
     }
-    best.map(|(_, q)| q)
+    found.map(|(_, q)| q)
 }
 
 #[cfg(test)]
@@ -133,37 +122,73 @@ mod tests {
 
     #[test]
     fn negotiation_table() {
-        let cases: [(Option<&str>, SimpleFormat); 14] = [
-            (None, TextHtml),
-            (Some(""), TextHtml),
-            (Some("*/*"), TextHtml),
-            (Some("text/html"), TextHtml),
-            (Some("application/vnd.pypi.simple.v1+json"), V1Json),
-            (Some("application/vnd.pypi.simple.v1+html"), V1Html),
+        let cases: &[(Option<&str>, Option<&str>, SimpleFormat)] = &[
+            (None, None, TextHtml),
+            (None, Some(""), TextHtml),
+            (None, Some("*/*"), TextHtml),
+            (None, Some("text/html"), TextHtml),
+            (None, Some("application/vnd.pypi.simple.v1+json"), V1Json),
+            (None, Some("application/vnd.pypi.simple.v1+html"), V1Html),
             (
+                None,
+                Some("application/vnd.pypi.simple.latest+json"),
+                V1Json,
+            ),
+            // pip's header
+            (
+                None,
                 Some(
-                    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01",
+                    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01",
                 ),
                 V1Json,
             ),
             (
+                None,
+                Some("text/html;q=0.01, application/vnd.pypi.simple.v1+json;q=0.5"),
+                V1Json,
+            ),
+            (
+                None,
                 Some("application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"),
                 V1Html,
             ),
-            (Some("application/vnd.pypi.simple.latest+json"), TextHtml),
-            (Some("application/json"), TextHtml),
-            (Some("application/*"), V1Html),
             (
+                None,
+                Some("application/vnd.pypi.simple.v1+json;q=0"),
+                TextHtml,
+            ),
+            (
+                None,
                 Some("*/*;q=0.1, application/vnd.pypi.simple.v1+json"),
                 V1Json,
             ),
-            (Some("text/html;q=0, */*"), V1Html),
-            (Some("garbage;;q=x"), TextHtml),
+            (None, Some("text/html;q=0, */*"), V1Html),
+            (None, Some("application/json"), TextHtml),
+            (None, Some("image/png"), TextHtml),
+            (None, Some("garbage;;;q=x"), TextHtml),
+            (None, Some("application/*"), V1Html),
+            (
+                Some("application/vnd.pypi.simple.v1+json"),
+                Some("text/html"),
+                V1Json,
+            ),
+            // `?format=application/vnd.pypi.simple.v1+json` with the `+` unescaped
+            (Some("application/vnd.pypi.simple.v1 json"), None, V1Json),
+            (
+                Some("nonsense"),
+                Some("application/vnd.pypi.simple.v1+json"),
+                V1Json,
+            ),
         ];
-        for (accept, want) in cases {
-            assert_eq!(SimpleFormat::negotiate(accept), want, "{accept:?}");
+        for (fmt, accept, want) in cases {
+            assert_eq!(
+                SimpleFormat::negotiate(*fmt, *accept),
+                *want,
+                "format={fmt:?} accept={accept:?}"
+            );
         }
         assert_eq!(V1Json.content_type(), "application/vnd.pypi.simple.v1+json");
-        assert!(V1Html.is_html() && TextHtml.is_html() && !V1Json.is_html());
+        assert_eq!(TextHtml.content_type(), "text/html; charset=utf-8");
+        assert!(V1Json.is_json() && !V1Html.is_json() && !TextHtml.is_json());
     }
 }

@@ -1,5 +1,6 @@
-//! HTML error pages: the web UI's counterpart of `crate::error` (same status for each
-//! `CoreError` kind; 429 carries `Retry-After`; 5xx details go to the log, not the page).
+//! HTML error pages: the web UI's counterpart of `crate::error`. A `CoreError` gets its status,
+//! message and `Retry-After` from `crate::error::core_error`, the one mapping; this module only
+//! renders them (5xx details go to the log, not the page).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -48,43 +49,18 @@ impl WebError {
 
     pub fn internal(what: impl std::fmt::Display) -> WebError {
         tracing::error!(error = %what, "page failed");
-        WebError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong on our side. The error has been logged.",
-        )
+        WebError::new(StatusCode::INTERNAL_SERVER_ERROR, crate::error::INTERNAL)
     }
 }
 
 impl From<CoreError> for WebError {
+    /// The status, message and `Retry-After` of `crate::error::core_error`, shown as a page.
     fn from(e: CoreError) -> Self {
-        if e.is_out_of_space() {
-            tracing::error!(error = %e, "out of storage space; answered 507");
-            return WebError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                strongroom_core::error::OUT_OF_SPACE,
-            );
-        }
-        let status = match &e {
-            CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-            CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            CoreError::Conflict(_) => StatusCode::CONFLICT,
-            CoreError::Gone(_) => StatusCode::GONE,
-            CoreError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
-            CoreError::Storage(_) | CoreError::Internal(_) => {
-                return WebError::internal(e);
-            }
-        };
-        let retry_after = match &e {
-            CoreError::TooMany {
-                retry_after_secs, ..
-            } => Some((*retry_after_secs).max(1)),
-            _ => None,
-        };
+        let answer = crate::error::core_error(e);
         WebError {
-            status,
-            message: e.to_string(),
-            retry_after,
+            status: answer.status,
+            message: answer.message,
+            retry_after: answer.retry_after,
             location: None,
         }
     }

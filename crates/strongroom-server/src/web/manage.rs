@@ -327,6 +327,7 @@ pub(crate) async fn totp_confirm_post(
         Ok(enrolled) => enrolled_page(cx, &enrolled),
         Err(e) if !is_reauth(&e) && matches!(e, CoreError::Invalid(_)) => {
             // Show the same seed again with the error, so the app entry stays valid.
+            let refused = WebError::from(e);
             let secret = field(&form.secret).to_owned();
             let uri = format!(
                 "otpauth://totp/strongroom:{}?secret={}&issuer=strongroom",
@@ -335,9 +336,9 @@ pub(crate) async fn totp_confirm_post(
             );
             let qr = qr_data_url(&uri)?;
             cx.render_status(
-                StatusCode::BAD_REQUEST,
+                refused.status,
                 "totp_enrol.html",
-                context! { secret => secret, qr_data_url => qr, error => e.to_string() },
+                context! { secret => secret, qr_data_url => qr, error => refused.message },
             )
         }
         Err(e) => Err(reauth_or(e, "/manage/account/totp/")),

@@ -267,21 +267,38 @@ impl Config {
                 values.insert(key, (v.clone(), Source::Flag));
             }
         }
-        // Defaults, some derived from `data`.
+        // Defaults. Every policy value the core has a default for is rendered from
+        // `strongroom_core::Settings::default()`, the one source (`config show` prints these, and
+        // parsing them back gives that default); the rest belong to this binary, some derived
+        // from `data`.
         let data = values
             .get("data")
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
+        let core = strongroom_core::Settings::default();
+        let (safety, blobs, http) = (&core.safety, &core.blobs, &core.http);
         let defaults: [(&'static str, String); _] = [
-            ("require_2fa", "true".into()),
-            ("rate_limits", "true".into()),
-            ("session_idle_minutes", (60 * 12).to_string()),
-            ("session_absolute_hours", (24 * 14).to_string()),
-            ("reauth_minutes", "10".into()),
-            ("hibp.url", "https://api.pwnedpasswords.com/range/".into()),
-            ("password.argon2_memory_kib", (19 * 1024).to_string()),
-            ("password.argon2_iterations", "2".into()),
+            ("require_2fa", core.require_2fa.to_string()),
+            ("rate_limits", core.rate_limits.to_string()),
+            (
+                "session_idle_minutes",
+                core.session_idle_minutes.to_string(),
+            ),
+            (
+                "session_absolute_hours",
+                core.session_absolute_hours.to_string(),
+            ),
+            ("reauth_minutes", core.reauth_minutes.to_string()),
+            ("hibp.url", core.hibp_url.clone().unwrap_or_default()),
+            (
+                "password.argon2_memory_kib",
+                core.argon2_memory_kib.to_string(),
+            ),
+            (
+                "password.argon2_iterations",
+                core.argon2_iterations.to_string(),
+            ),
             ("data", "./strongroom-data".into()),
-            ("bind", "127.0.0.1:8080".into()),
+            ("bind", core.bind.clone()),
             (
                 "database",
                 format!(
@@ -296,36 +313,80 @@ impl Config {
             ("log", "info".into()),
             ("s3.region", "us-east-1".into()),
             ("s3.allow_http", "false".into()),
-            ("limits.max_file_size", (100u64 * 1024 * 1024).to_string()),
+            ("limits.max_file_size", core.max_file_size.to_string()),
+            ("limits.max_project_size", core.max_project_size.to_string()),
+            ("upload.strict_filenames", core.strict_filenames.to_string()),
+            ("upload.strict_metadata", core.strict_metadata.to_string()),
             (
-                "limits.max_project_size",
-                (10u64 * 1024 * 1024 * 1024).to_string(),
+                "upload.release_file_window_days",
+                core.release_file_window_days.to_string(),
             ),
-            ("upload.release_file_window_days", "14".into()),
-            ("ownership.invitation_hours", "72".into()),
-            ("ownership.newcomer_days", "7".into()),
-            ("ownership.pending_hours", "72".into()),
-            ("recovery.hold_hours", "72".into()),
-            ("recovery.dormant_project_days", "365".into()),
-            ("recovery.watch_days", "30".into()),
-            ("recovery.incident_lookback_days", "30".into()),
-            ("retention.deleted_account_days", "90".into()),
-            ("domains.check_interval_hours", "24".into()),
+            (
+                "ownership.invitation_hours",
+                safety.invitation_hours.to_string(),
+            ),
+            ("ownership.newcomer_days", safety.newcomer_days.to_string()),
+            ("ownership.pending_hours", safety.pending_hours.to_string()),
+            (
+                "recovery.hold_hours",
+                safety.recovery_hold_hours.to_string(),
+            ),
+            (
+                "recovery.dormant_project_days",
+                safety.dormant_project_days.to_string(),
+            ),
+            (
+                "recovery.watch_days",
+                safety.recovery_watch_days.to_string(),
+            ),
+            (
+                "recovery.incident_lookback_days",
+                safety.incident_lookback_days.to_string(),
+            ),
+            (
+                "retention.deleted_account_days",
+                safety.deleted_account_retention_days.to_string(),
+            ),
+            (
+                "domains.check_interval_hours",
+                safety.domain_check_interval_hours.to_string(),
+            ),
+            (
+                "domains.rdap_url",
+                safety.rdap_url.clone().unwrap_or_default(),
+            ),
             ("jobs.interval_seconds", "60".into()),
-            ("blobs.claim_grace_minutes", "60".into()),
-            ("blobs.scan_interval_hours", "24".into()),
-            ("domains.rdap_url", "https://rdap.org/".into()),
+            (
+                "blobs.claim_grace_minutes",
+                blobs.claim_grace_minutes.to_string(),
+            ),
+            (
+                "blobs.scan_interval_hours",
+                blobs.scan_interval_hours.to_string(),
+            ),
+            ("cache.max_bytes", http.cache_max_bytes.to_string()),
+            ("http.allowed_hosts", http.allowed_hosts.join(",")),
+            (
+                "http.idle_timeout_seconds",
+                http.idle_timeout_secs.to_string(),
+            ),
+            ("http.body_min_bytes", http.body_min_bytes.to_string()),
+            (
+                "http.body_window_seconds",
+                http.body_window_secs.to_string(),
+            ),
+            (
+                "http.write_timeout_seconds",
+                http.write_timeout_secs.to_string(),
+            ),
+            ("http.max_connections", http.max_connections.to_string()),
+            (
+                "http.max_connections_per_ip",
+                http.max_connections_per_ip.to_string(),
+            ),
         ];
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
-        }
-        for (k, v) in HTTP_DEFAULTS {
-            values
-                .entry(k)
-                .or_insert(((*v).to_owned(), Source::Default));
-        }
-        for k in ["upload.strict_filenames", "upload.strict_metadata"] {
-            values.entry(k).or_insert(("false".into(), Source::Default));
         }
         // Registration is closed unless the operator opens it (the first admin comes from the CLI).
         values
@@ -375,13 +436,15 @@ impl Config {
         {
             bail!("public_url: expected an http(s) URL, got '{u}'");
         }
-        let accounts = account_settings(
-            &get,
-            public_url.as_deref(),
-            &get("bind").unwrap_or_default(),
-        )?;
+        let public_host = public_url
+            .as_deref()
+            .map(|u| url_host("public_url", u))
+            .transpose()?;
+        let bind = get("bind").unwrap_or_default();
+        let accounts =
+            account_settings(&get, public_url.as_deref(), public_host.as_deref(), &bind)?;
         let safety = safety_settings(&get)?;
-        let http = http_settings(&get, public_url.as_deref())?;
+        let http = http_settings(&get, public_host.as_deref(), &bind)?;
         let clock_offset_file = get("testing.clock_offset_file")
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
@@ -524,9 +587,11 @@ fn key_source(
     }
 }
 
+/// `public_host` is `public_url`'s host as `url_host` gives it.
 fn account_settings(
     get: &dyn Fn(&str) -> Option<String>,
     public_url: Option<&str>,
+    public_host: Option<&str>,
     bind: &str,
 ) -> anyhow::Result<AccountSettings> {
     let num = |k: &str| parse_u64(k, &get(k).unwrap_or_default());
@@ -560,10 +625,9 @@ fn account_settings(
             })
         }
     };
-    let public_host = public_url.and_then(|u| url_host(u)).map(str::to_owned);
     let port = bind.rsplit_once(':').map_or("8080", |(_, p)| p);
     let webauthn_rp_id = nonempty("webauthn.rp_id")
-        .or(public_host)
+        .or_else(|| public_host.map(str::to_owned))
         .unwrap_or_else(|| "localhost".into());
     let webauthn_origin = nonempty("webauthn.origin")
         .or_else(|| public_url.map(|u| u.trim_end_matches('/').to_owned()))
@@ -583,7 +647,7 @@ fn account_settings(
         mail_from: nonempty("smtp.from").unwrap_or_else(|| {
             format!(
                 "strongroom <noreply@{}>",
-                public_url.and_then(url_host).unwrap_or("localhost")
+                public_host.unwrap_or("localhost")
             )
         }),
         webauthn_rp_id,
@@ -645,21 +709,12 @@ fn safety_settings(
     })
 }
 
-/// Defaults of the HTTP front door (`strongroom_core::settings::HttpSettings`).
-const HTTP_DEFAULTS: &[(&str, &str)] = &[
-    ("cache.max_bytes", "67108864"),
-    ("http.allowed_hosts", ""),
-    ("http.idle_timeout_seconds", "30"),
-    ("http.body_min_bytes", "8192"),
-    ("http.body_window_seconds", "30"),
-    ("http.write_timeout_seconds", "60"),
-    ("http.max_connections", "1024"),
-    ("http.max_connections_per_ip", "128"),
-];
-
+/// `public_host` is `public_url`'s host as `url_host` gives it; `bind` names the address mail
+/// links fall back to without `public_url`.
 fn http_settings(
     get: &dyn Fn(&str) -> Option<String>,
-    public_url: Option<&str>,
+    public_host: Option<&str>,
+    bind: &str,
 ) -> anyhow::Result<strongroom_core::settings::HttpSettings> {
     let num = |k: &str| parse_u64(k, &get(k).unwrap_or_default());
     let positive = |k: &str| -> anyhow::Result<u64> {
@@ -668,25 +723,26 @@ fn http_settings(
             n => Ok(n),
         }
     };
-    let mut allowed_hosts = Vec::new();
-    if let Some(u) = public_url {
-        let authority = u.split_once("://").map_or("", |(_, rest)| {
-            rest.split(['/', '?', '#']).next().unwrap_or("")
-        });
-        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => authority.split(':').next().unwrap_or(""),
-        };
-        allowed_hosts.push(host_name("public_url", host)?);
-    }
+    let mut listed = Vec::new();
     for entry in get("http.allowed_hosts").unwrap_or_default().split(',') {
         let entry = entry.trim();
         if !entry.is_empty() {
-            let h = host_name("http.allowed_hosts", entry)?;
-            if !allowed_hosts.contains(&h) {
-                allowed_hosts.push(h);
-            }
+            listed.push(host_name("http.allowed_hosts", entry)?);
+        }
+    }
+    // Mail links (password resets, invitations, vetoes) come from public_url, else
+    // http://<bind>, which a list without public_url's host would refuse with 421.
+    if public_host.is_none() && !listed.is_empty() {
+        bail!(
+            "http.allowed_hosts is set but public_url is not: links in mail would name \
+             http://{bind}, which the Host check would then refuse. Set public_url to the address \
+             users reach (its host is always allowed), or unset http.allowed_hosts"
+        );
+    }
+    let mut allowed_hosts: Vec<String> = public_host.map(str::to_owned).into_iter().collect();
+    for h in listed {
+        if !allowed_hosts.contains(&h) {
+            allowed_hosts.push(h);
         }
     }
     Ok(strongroom_core::settings::HttpSettings {
@@ -722,13 +778,34 @@ fn host_name(key: &str, raw: &str) -> anyhow::Result<String> {
     Ok(bare.to_ascii_lowercase())
 }
 
-/// The host of an `http(s)://host[:port]/...` URL.
-fn url_host(u: &str) -> Option<&str> {
-    let rest = u.split_once("://")?.1;
-    let authority = rest.split('/').next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = host.split(':').next()?;
-    (!host.is_empty()).then_some(host)
+/// The host of an `http(s)://[user@]host[:port][/...]` URL, as `host_name` gives it (lowercase,
+/// no trailing dot, IPv6 in brackets): the one reading of `public_url`'s host, for the Host
+/// allow-list, the default WebAuthn RP id and the default `From:` domain.
+fn url_host(key: &str, url: &str) -> anyhow::Result<String> {
+    let bad = || anyhow::anyhow!("{key}: '{url}' has no valid host[:port] after the scheme");
+    let rest = url.split_once("://").ok_or_else(bad)?.1;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (inner, after) = v6.split_once(']').ok_or_else(bad)?;
+            // only an IPv6 address goes in brackets
+            inner.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(bad)?),
+            };
+            (format!("[{inner}]"), port)
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
+        },
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(bad());
+    }
+    host_name(key, &host)
 }
 
 /// Hide the password in a database URL.

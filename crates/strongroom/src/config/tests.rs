@@ -247,6 +247,104 @@ fn http_settings_defaults_host_names_and_bad_values() {
     }
 }
 
+#[test]
+fn public_url_host_is_read_once_ipv6_included() {
+    for (url, host) in [
+        ("https://PyPI.Example.org/", "pypi.example.org"),
+        (
+            "https://pypi.example.org.:8443/index/?x#y",
+            "pypi.example.org",
+        ),
+        ("https://user:pw@pypi.example.org:443", "pypi.example.org"),
+        ("http://127.0.0.1:8080", "127.0.0.1"),
+        ("http://[::1]:8080/", "[::1]"),
+        ("http://[2001:DB8:0::1]/simple/", "[2001:db8::1]"),
+        ("http://u@[::1]", "[::1]"),
+    ] {
+        assert_eq!(url_host("public_url", url).expect(url), host, "{url}");
+    }
+    for bad in [
+        "https://",
+        "http://[::1",
+        "http://[::1]x/",
+        "http://[pypi.example.org]/",
+        "http://pypi.example.org:https/",
+        "http://pypi.example.org:99999/",
+        "http://pypi example.org/",
+    ] {
+        let err = url_host("public_url", bad).expect_err(bad).to_string();
+        assert!(err.starts_with("public_url: "), "{err}");
+    }
+    // every use of the host agrees: the allow-list, the WebAuthn RP id, the From: domain
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[("STRONGROOM_PUBLIC_URL", "http://[::1]:8080/")]),
+    )
+    .expect("config");
+    let s = c.core_settings();
+    assert_eq!(s.http.allowed_hosts, ["[::1]"]);
+    assert_eq!(s.webauthn_rp_id, "[::1]");
+    assert_eq!(s.webauthn_origin, "http://[::1]:8080");
+    assert_eq!(s.mail_from, "strongroom <noreply@[::1]>");
+    let err = Config::load_from(
+        &Flags::default(),
+        &env(&[("STRONGROOM_PUBLIC_URL", "http://[::1/")]),
+    )
+    .expect_err("unclosed bracket")
+    .to_string();
+    assert!(err.contains("public_url"), "{err}");
+}
+
+#[test]
+fn allowed_hosts_without_public_url_are_refused_naming_both_keys() {
+    let e = env(&[("STRONGROOM_HTTP__ALLOWED_HOSTS", "127.0.0.1,index.internal")]);
+    let err = Config::load_from(&Flags::default(), &e)
+        .expect_err("mail links would name a refused host")
+        .to_string();
+    assert!(
+        err.contains("http.allowed_hosts") && err.contains("public_url"),
+        "{err}"
+    );
+    assert!(err.contains("http://127.0.0.1:8080"), "{err}");
+    // with public_url the same list is fine, and the links are allowed
+    let e = env(&[
+        ("STRONGROOM_HTTP__ALLOWED_HOSTS", "127.0.0.1,index.internal"),
+        ("STRONGROOM_PUBLIC_URL", "https://pypi.example.org"),
+    ]);
+    let s = Config::load_from(&Flags::default(), &e)
+        .expect("config")
+        .core_settings();
+    assert_eq!(
+        s.http.allowed_hosts,
+        ["pypi.example.org", "127.0.0.1", "index.internal"]
+    );
+    assert_eq!(s.link_base(), "https://pypi.example.org");
+}
+
+#[test]
+fn defaults_are_the_cores_defaults() {
+    // `config show` and the settings the server runs with, both from core's Default
+    let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+    assert_eq!(
+        format!("{:?}", c.core_settings()),
+        format!("{:?}", strongroom_core::Settings::default())
+    );
+    let shown = c.show();
+    let core = strongroom_core::Settings::default();
+    for (key, value) in [
+        ("cache.max_bytes", core.http.cache_max_bytes),
+        ("http.idle_timeout_seconds", core.http.idle_timeout_secs),
+        ("blobs.claim_grace_minutes", core.blobs.claim_grace_minutes),
+        ("blobs.scan_interval_hours", core.blobs.scan_interval_hours),
+        ("recovery.hold_hours", core.safety.recovery_hold_hours),
+    ] {
+        assert!(
+            shown.contains(&format!("{key:<34} = {value:<44} # default")),
+            "{key}: {shown}"
+        );
+    }
+}
+
 fn tempfile_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("strongroom-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("mkdir");
