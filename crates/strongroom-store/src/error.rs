@@ -1,5 +1,5 @@
-//! The store's error type: conflicts and absences are typed so the core can map them to PyPI's
-//! answers, and a full disk is typed so the server can answer 507 instead of 500.
+//! The store's error type: conflicts and absences are typed so the core can map them to the
+//! upload protocol's answers, and a full disk is typed so the server can answer 507, not 500.
 
 /// What went wrong in a storage operation.
 #[derive(Debug, thiserror::Error)]
