@@ -84,7 +84,7 @@ impl Services {
                 .emails(u.id)
                 .await?
                 .into_iter()
-                .filter(|e| e.verified_at.is_some() && e.suspect_at.is_none())
+                .filter(|e| e.verified_recipient())
                 .map(|e| e.address)
                 .collect();
             let budget = self

@@ -7,7 +7,7 @@
 //! operator's), restored by admins (`admin restore-user`), and by nothing else: no API creates
 //! accounts.
 
-use strongroom_store::model::Email;
+use strongroom_store::model::{Email, User};
 use strongroom_store::{AccountTx, NewEvent, NewMail, StoreError};
 
 use crate::accounts::{
@@ -309,62 +309,24 @@ impl Services {
     }
 
     /// Someone registered with an address an account already has: nothing is created, the
-    /// address is told (unless a domain check unverified it: its domain may be someone else's
-    /// now), and the caller answers exactly as for a new account.
+    /// address is told, and the caller answers exactly as for a new account.
     async fn address_taken(
         &self,
-        mut tx: AccountTx,
+        tx: AccountTx,
         existing: &Email,
         typed: &str,
         invite_id: Option<i64>,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        let owner = tx.user(existing.user_id).await?;
-        let bucket = format!("register:taken:{}", existing.address.to_lowercase());
-        let mailable = existing.unverified_at.is_none()
-            && self
-                .rate_check(&bucket, ratelimit::TAKEN_ADDRESS_NOTICE, "")
-                .await
-                .is_ok();
-        let live_owner = owner
-            .as_ref()
-            .filter(|u| u.deleted_at.is_none() && existing.verified_at.is_some());
-        let mails = if mailable {
-            vec![taken_mail(
-                &existing.address,
-                live_owner.map(|u| u.username.as_str()),
-                &self.settings.link_base(),
-                "create a new account",
-            )]
-        } else {
-            Vec::new()
-        };
-        let mut events = vec![NewEvent {
-            at: self.now(),
-            action: "account:register:address_taken".into(),
-            subject_kind: "user".into(),
-            subject_id: Some(existing.user_id),
-            subject_name: owner.as_ref().map(|u| u.username.clone()),
-            ip: meta.ip.clone(),
-            user_agent: meta.user_agent.clone(),
-            details: serde_json::json!({"email": typed, "mailed": !mails.is_empty()}),
-            ..NewEvent::default()
-        }];
-        if let Some(id) = invite_id {
-            events.push(self.invite_used_event(id, None, typed, "address_taken", meta));
-        }
-        tx.commit(&events, &mails).await?;
-        if !mails.is_empty() {
-            self.rate_hit(&bucket).await?;
-        }
-        Ok(())
+        self.taken_address_tried(tx, existing, typed, TakenAt::Registration { invite_id }, meta)
+            .await
     }
 
     /// Someone signed in tried to add an address another account has: nothing is added, the
     /// address is told, and the caller answers exactly as for a free address.
     pub(crate) async fn email_add_taken(
         &self,
-        adder: &strongroom_store::model::User,
+        adder: &User,
         typed: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
@@ -380,37 +342,93 @@ impl Services {
             ));
         }
         let tx = self.db.begin_account().await?;
+        self.taken_address_tried(tx, &existing, typed, TakenAt::EmailAdd { adder }, meta)
+            .await
+    }
+
+    /// The one flow behind both doors: the address's holder is mailed "someone tried to use
+    /// your email address" only when the address [`Email::receives_mail`] (never one a domain
+    /// check unverified, whose domain may be someone else's now, nor one an incident left
+    /// suspect, which may be the attacker's) and within the per-address budget; the account is
+    /// named only to a verified, live one ([`Email::verified_recipient`]). The attempt is
+    /// logged either way, in `tx`.
+    async fn taken_address_tried(
+        &self,
+        mut tx: AccountTx,
+        existing: &Email,
+        typed: &str,
+        at: TakenAt<'_>,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let owner = tx.user(existing.user_id).await?;
         let bucket = format!("register:taken:{}", existing.address.to_lowercase());
-        let mailable = existing.unverified_at.is_none()
+        let mailable = existing.receives_mail()
             && self
                 .rate_check(&bucket, ratelimit::TAKEN_ADDRESS_NOTICE, "")
                 .await
                 .is_ok();
-        let owner = self.db.user_by_id(existing.user_id).await?;
-        let live_owner = owner
+        let named = owner
             .as_ref()
-            .filter(|u| u.deleted_at.is_none() && existing.verified_at.is_some());
+            .filter(|u| u.deleted_at.is_none() && existing.verified_recipient());
         let mails = if mailable {
             vec![taken_mail(
                 &existing.address,
-                live_owner.map(|u| u.username.as_str()),
+                named.map(|u| u.username.as_str()),
                 &self.settings.link_base(),
-                "add it to another account",
+                at.tried(),
             )]
         } else {
             Vec::new()
         };
-        let ev = self.user_event(
-            "account:email:add_taken",
-            adder,
-            meta,
-            serde_json::json!({"email": typed, "owner_id": existing.user_id, "mailed": !mails.is_empty()}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        if !mails.is_empty() {
+        let mailed = !mails.is_empty();
+        let events = match at {
+            TakenAt::Registration { invite_id } => {
+                let mut events = vec![NewEvent {
+                    at: self.now(),
+                    action: "account:register:address_taken".into(),
+                    subject_kind: "user".into(),
+                    subject_id: Some(existing.user_id),
+                    subject_name: owner.as_ref().map(|u| u.username.clone()),
+                    ip: meta.ip.clone(),
+                    user_agent: meta.user_agent.clone(),
+                    details: serde_json::json!({"email": typed, "mailed": mailed}),
+                    ..NewEvent::default()
+                }];
+                if let Some(id) = invite_id {
+                    events.push(self.invite_used_event(id, None, typed, "address_taken", meta));
+                }
+                events
+            }
+            TakenAt::EmailAdd { adder } => vec![self.user_event(
+                "account:email:add_taken",
+                adder,
+                meta,
+                serde_json::json!({"email": typed, "owner_id": existing.user_id, "mailed": mailed}),
+            )],
+        };
+        tx.commit(&events, &mails).await?;
+        if mailed {
             self.rate_hit(&bucket).await?;
         }
         Ok(())
+    }
+}
+
+/// Where someone tried an address another account has.
+enum TakenAt<'a> {
+    /// Self-registration (with the invitation it used up, if any).
+    Registration { invite_id: Option<i64> },
+    /// A signed-in account adding an address.
+    EmailAdd { adder: &'a User },
+}
+
+impl TakenAt<'_> {
+    /// What the mail says was tried.
+    fn tried(&self) -> &'static str {
+        match self {
+            TakenAt::Registration { .. } => "create a new account",
+            TakenAt::EmailAdd { .. } => "add it to another account",
+        }
     }
 }
 
