@@ -194,9 +194,12 @@ def test_invitation_links_register_their_address_once(strongroom, backend_kind, 
     assert not exists(server, "walkin")
 
     # The CLI: the link is printed once and mailed to the address.
-    out = server.cli("admin", "invite-user", "--email", "New@example.test", "--expires-hours", "24",
-                     "--reason", "new colleague").stdout
+    made = server.cli("admin", "invite-user", "--email", "New@example.test", "--expires-hours", "24",
+                      "--reason", "new colleague")
+    out = made.stdout
     printed = link_path(out, "/account/register/?invite=")
+    # public_url is not set in the suite: the CLI can only name its bind address, and says so
+    assert "note: public_url is not set, so this link names http://127.0.0.1:8080" in made.stderr, made.stderr
     mailed = link_path(wait_mail(server, "New@example.test", "invited"), "/account/register/?invite=")
     assert printed == mailed, (printed, mailed)
     invite = urllib.parse.parse_qs(urllib.parse.urlsplit(printed).query)["invite"][0]
@@ -242,6 +245,11 @@ def test_invitation_links_register_their_address_once(strongroom, backend_kind, 
                        match={"action": "create"})
     assert resp.status_code == 200, page_text(resp)[:300]
     gone = link_path(resp.text.replace("&#x2f;", "/").replace("&amp;", "&"), "?invite=")
+    # the server's own mail names the address it is listening on (not the `--bind ...:0` it was
+    # given), like every other mail it sends
+    assert server.url.rstrip("/") + gone in wait_mail(server, "gone@example.test", "invited"), \
+        (server.url, wait_mail(server, "gone@example.test", "invited"))
+    assert "public_url is not set: links in mail name " + server.url.rstrip("/") + "/" in "".join(server.stdout_lines)
     assert gone.split("invite=")[1] not in root.get("/admin/invitations/").text, "shown once"
     assert web.get(gone).status_code == 200
     resp = root.submit("/admin/invitations/", "/admin/invitations/", {"reason": "sent by mistake"},
