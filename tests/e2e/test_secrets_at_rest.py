@@ -3,7 +3,11 @@
 - Everything a server creates in its data folder is owner-only (folders 0700, files 0600): the
   SQLite database with its -wal and -shm, the secrets key file, blobs, outbox mail, temp folders.
   A data folder an older version left 0755/0644 is tightened at start (by `serve` and by the CLI),
-  symlinks are not followed out of it, and the log says what changed.
+  symlinks are not followed out of it, and the log says what changed. The database files and the
+  default key file are followed through a symlink and their targets tightened the same way.
+- A data folder, database or key file another local user owns (planted before the first start,
+  red-team S1) is refused by `serve`, `migrate` and the CLI, naming the path, both owners and the
+  fix, and nothing in it is changed; so is a configured key file others may read.
 - A TOTP seed enrolled through the web UI is stored sealed: neither the SQL row nor the raw bytes of
   the database hold it. A copy of the database alone (no key, or another key) does not start, with
   a message naming the key ids; with the right key, 2FA still works. A plaintext seed an older
@@ -18,6 +22,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import pwd
 import re
 import shutil
 import sqlite3
@@ -259,6 +264,131 @@ def test_an_open_data_folder_left_by_an_older_version_is_tightened_at_start(stro
     assert f"{data / 'outbox' / 'old.eml'} 0644 -> 0600" in proc.stderr, proc.stderr
     assert proc.stderr.startswith("note: "), proc.stderr
     assert mode(data / "outbox" / "old.eml") == 0o600
+
+
+# --------------------------------------------------------------------------------------------
+# another owner (red-team S1, S2)
+
+NOBODY = 65534
+
+
+def as_root() -> None:
+    # Planting a file owned by another user needs chown: the suite runs as root (scripts/test.sh).
+    assert os.geteuid() == 0, "these tests plant files owned by `nobody`: run the e2e suite as root"
+
+
+def who(uid: int) -> str:
+    try:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def refused(server: srkit.Server, env: dict[str, str], args: list[str], path: Path, owner: int,
+            fix: Path) -> None:
+    """`serve`, `migrate` and a CLI command all refuse, naming `path`, both owners and the fix."""
+    msg = serve_fails(server, env, *args)
+    want = f"refusing to start: {path} is owned by {who(owner)} but strongroom runs as {who(0)}"
+    assert want in msg, msg
+    assert f"`chown -R 0 {fix}`" in msg and "remove it" in msg, msg
+    for cmd in (["migrate"], ["admin", "invites"]):
+        proc = srkit.run([srkit.strongroom_bin(), *cmd, *args], env=env, check=False, timeout=60)
+        assert proc.returncode == 1 and want in proc.stderr, (cmd, proc.stdout, proc.stderr)
+
+
+def test_a_data_folder_another_user_planted_is_refused_and_left_as_it_was(strongroom, backend_kind, tmp_path):
+    as_root()
+    server = strongroom(backend_kind)  # its database, bucket and key; the planted folder is new
+    env = server.env()
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    planted.chmod(0o777)
+    key = planted / "secret.key"
+    key.write_text(srkit.new_secrets_key() + "\n")  # a key the planter knows
+    key.chmod(0o644)
+    for p in (planted, key):
+        os.chown(p, NOBODY, NOBODY)
+    args = server.backend.args(planted)
+
+    refused(server, env, args, planted, NOBODY, planted)
+    assert sorted(os.listdir(planted)) == ["secret.key"], "nothing was made in it"
+    assert (os.stat(planted).st_uid, mode(planted)) == (NOBODY, 0o777), "nothing was changed"
+    assert (os.stat(key).st_uid, mode(key)) == (NOBODY, 0o644)
+
+    # the folder given to this user: the planted key inside is still someone else's
+    os.chown(planted, 0, 0)
+    refused(server, env, args, key, NOBODY, key)
+    assert (os.stat(key).st_uid, mode(key)) == (NOBODY, 0o644)
+    # without it, the start goes ahead (a key of our own is made on SQLite)
+    key.unlink()
+    again = strongroom.pool.start(server.backend, data_dir=planted)
+    assert again.cli("admin", "invites").returncode == 0
+    assert loose_entries(planted) == [], loose_entries(planted)
+    again.stop()
+
+    # a database file another user owns (SQLite) or any entry deeper in the folder
+    if backend_kind == "sqlite":
+        victim = planted / "strongroom.db"
+    else:
+        victim = planted / "outbox"
+        victim.mkdir(exist_ok=True)
+    os.chown(victim, NOBODY, NOBODY)
+    refused(server, env, args, victim, NOBODY, victim)
+
+
+def test_a_database_and_key_reached_through_symlinks_are_checked_at_their_targets(strongroom, tmp_path):
+    as_root()
+    server = strongroom("sqlite")
+    server.create_user("sym", PW, email="sym@example.test")
+    data = server.data_dir
+    server.stop()
+    con = sqlite3.connect(data / "strongroom.db")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    # the operator moved the database and key to a bigger disk with cp under umask 022
+    big = tmp_path / "bigdisk"
+    big.mkdir()
+    for name in ("strongroom.db", "secret.key"):
+        shutil.copy(data / name, big / name)
+        (big / name).chmod(0o644)
+        (data / name).unlink()
+        os.symlink(big / name, data / name)
+    for extra in ("strongroom.db-wal", "strongroom.db-shm"):
+        (data / extra).unlink(missing_ok=True)
+
+    again = strongroom.pool.start(server.backend, data_dir=data)
+    log = again.stderr_text()
+    for name in ("strongroom.db", "secret.key"):
+        assert mode(big / name) == 0o600, name
+        assert f"{data / name} (-> {big / name}) 0644 -> 0600" in log, (name, log[-3000:])
+    assert again.cli("admin", "invites").returncode == 0
+    again.stop()
+
+    # a target another user owns is refused, naming the link and its target
+    os.chown(big / "secret.key", NOBODY, NOBODY)
+    msg = serve_fails(server, server.env(), *server.global_args())
+    assert (f"{data / 'secret.key'} (a symlink to {big / 'secret.key'}) is owned by {who(NOBODY)}"
+            in msg), msg
+    assert f"`chown -R 0 {big / 'secret.key'}`" in msg, msg
+    assert mode(big / "secret.key") == 0o600 and os.stat(big / "secret.key").st_uid == NOBODY
+
+
+def test_a_configured_key_file_others_may_read_is_refused(strongroom, tmp_path):
+    server = strongroom("sqlite")
+    server.stop()
+    keyfile = tmp_path / "strongroom.key"
+    keyfile.write_text(srkit.new_secrets_key() + "\n")
+    keyfile.chmod(0o640)
+    data = tmp_path / "withkeyfile"
+    env = {**server.env(), "STRONGROOM_SECRETS__KEY_FILE": str(keyfile)}
+    msg = serve_fails(server, env, "--data", str(data))
+    assert f"refusing the secrets key file {keyfile}: other users may read or change it (mode 0640)" in msg, msg
+    assert "chmod 600" in msg, msg
+    keyfile.chmod(0o600)
+    again = strongroom.pool.start(srkit.Backend("sqlite"), data_dir=data,
+                                  env={"STRONGROOM_SECRETS__KEY_FILE": str(keyfile)})
+    assert not (data / "secret.key").exists(), "the configured key file is used"
+    again.stop()
 
 
 # --------------------------------------------------------------------------------------------

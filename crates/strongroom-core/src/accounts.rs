@@ -60,26 +60,10 @@ pub fn validate_username(name: &str) -> Result<(), CoreError> {
     }
 }
 
-/// A syntactically plausible email address (one `@`, a dotted domain, no spaces or controls).
+/// A plausible email address at a DNS name (see [`crate::email_address::canonical_address`],
+/// which callers use to get the form that is stored).
 pub fn validate_email(addr: &str) -> Result<(), CoreError> {
-    let bad = || {
-        CoreError::Invalid(format!(
-            "The email address '{addr}' isn't valid. Try again."
-        ))
-    };
-    if addr.len() > 254 || addr.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad());
-    }
-    let (local, domain) = addr.split_once('@').ok_or_else(bad)?;
-    if local.is_empty()
-        || domain.contains('@')
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-    {
-        return Err(bad());
-    }
-    Ok(())
+    crate::email_address::canonical_address(addr).map(|_| ())
 }
 
 pub use crate::passwords::validate_password;
@@ -100,7 +84,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<User, CoreError> {
         validate_username(username)?;
-        validate_email(email)?;
+        let email = &crate::email_address::canonical_address(email)?;
         validate_password(password)?;
         let hash = hash_password(&self.settings, password)?;
         let now = self.now();
@@ -251,8 +235,12 @@ impl Services {
         Ok((t, user, tx))
     }
 
-    /// Follow a verification link.
+    /// Follow a verification link: a pending registration's (the account is made now, see
+    /// `pending_registration`) or an added address's.
     pub async fn verify_email(&self, token: &str, meta: &RequestMeta) -> Result<User, CoreError> {
+        if let Some(user) = self.confirm_pending_registration(token, meta).await? {
+            return Ok(user);
+        }
         let (t, user, mut tx) = self
             .consume_mail_token(token, purpose::VERIFY_EMAIL)
             .await?;
@@ -339,7 +327,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         self.require_recent_auth(session)?;
-        validate_email(address)?;
+        let address = &crate::email_address::canonical_address(address)?;
         let user = &session.user;
         let ip = meta.ip.clone().unwrap_or_default();
         self.rate_check(

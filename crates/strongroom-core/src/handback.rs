@@ -14,7 +14,7 @@
 //!   ([`crate::review`]). A suspect primary address gives way to a trusted one.
 //! - Devices first seen inside the window are forgotten (a login from them mails the owner).
 
-use strongroom_store::model::{Email, IncidentKind, SuspectItem, User};
+use strongroom_store::model::{Email, IncidentKind, SuspectItem, SuspectKind, User};
 use strongroom_store::{AccountTx, NewMail};
 
 use crate::accounts::purpose;
@@ -82,17 +82,36 @@ pub struct HandedBack {
     pub primary_moved_to: Option<String>,
 }
 
-/// The addresses a reset may go to: verified before `since`, not unverified by a domain check,
-/// not suspect.
-fn trusted_addresses(emails: &[Email], since: i64) -> Vec<&Email> {
-    emails
+/// The addresses a reset may go to after an incident whose window starts at `since`: those
+/// [`Email::trusted_before`] it (verified before it, not unverified by a domain check, not
+/// suspect). An unfreeze, a restore and an admin's 2FA reset all choose by this.
+pub(crate) fn trusted_addresses(emails: &[Email], since: i64) -> Vec<&Email> {
+    emails.iter().filter(|e| e.trusted_before(since)).collect()
+}
+
+/// Inside `tx`: when `suspect` (just flagged) holds the primary address, the first of
+/// `trusted` becomes the primary instead (mail about the account, and a first 2FA enrolment's
+/// confirmation, go to the primary). Returns the new primary, if it moved.
+pub(crate) async fn move_suspect_primary(
+    tx: &mut AccountTx,
+    user_id: i64,
+    emails: &[Email],
+    suspect: &[SuspectItem],
+    trusted: &[&Email],
+) -> Result<Option<String>, CoreError> {
+    let Some(p) = emails.iter().find(|e| e.is_primary) else {
+        return Ok(None);
+    };
+    let flagged = suspect
         .iter()
-        .filter(|e| {
-            e.unverified_at.is_none()
-                && e.suspect_at.is_none()
-                && e.verified_at.is_some_and(|v| v < since)
-        })
-        .collect()
+        .any(|s| s.kind == SuspectKind::Address && s.id == p.id);
+    match trusted.first() {
+        Some(first) if flagged && !trusted.iter().any(|t| t.id == p.id) => {
+            tx.set_primary_email(user_id, first.id).await?;
+            Ok(Some(first.address.clone()))
+        }
+        _ => Ok(None),
+    }
 }
 
 impl Services {
@@ -115,11 +134,9 @@ impl Services {
             Some(t) => Some(
                 emails
                     .iter()
-                    .find(|e| {
-                        e.address.eq_ignore_ascii_case(t)
-                            && e.verified_at.is_some()
-                            && e.unverified_at.is_none()
-                    })
+                    // Verified (a domain check clears that); a suspect one may be vouched for:
+                    // the administrator confirmed the owner controls it.
+                    .find(|e| e.address.eq_ignore_ascii_case(t) && e.verified_at.is_some())
                     .ok_or_else(|| {
                         CoreError::Invalid(format!(
                             "{t} is not a verified address of {}.",
@@ -151,21 +168,11 @@ impl Services {
                 }
             )));
         }
-        let trusted_ids: Vec<i64> = to.iter().map(|e| e.id).collect();
         let reset_sent_to: Vec<String> = to.iter().map(|e| e.address.clone()).collect();
         let suspect = tx
             .flag_suspect(user.id, since, now, vouched.map(|v| v.id))
             .await?;
-        // A suspect primary gives way to the first trusted address (mail about the account,
-        // and a first 2FA enrolment's confirmation, go to the primary).
-        let primary_moved_to = match emails.iter().find(|e| e.is_primary) {
-            Some(p) if !trusted_ids.contains(&p.id) && suspect.iter().any(|s| s.id == p.id) => {
-                let first = to[0];
-                tx.set_primary_email(user.id, first.id).await?;
-                Some(first.address.clone())
-            }
-            _ => None,
-        };
+        let primary_moved_to = move_suspect_primary(tx, user.id, &emails, &suspect, &to).await?;
         tx.invalidate_email_tokens(user.id, LINKS_A_FREEZE_KILLS, now)
             .await?;
         tx.end_sessions(user.id, None, now).await?;

@@ -260,7 +260,7 @@ impl Services {
             .emails(user.id)
             .await?
             .into_iter()
-            .filter(|e| e.verified_at.is_some() && e.suspect_at.is_none())
+            .filter(|e| e.verified_recipient())
             .map(|e| e.address)
             .collect();
         for e in extra {

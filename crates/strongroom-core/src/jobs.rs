@@ -41,6 +41,10 @@ impl Services {
             self.ownership_jobs().await,
         );
         report.take("retention purge", self.purge_job().await);
+        report.take(
+            "pending registrations and unverified addresses",
+            self.unverified_job().await,
+        );
         report.take("email-domain check", self.domain_check_job().await);
         report.take("blob collector", self.blob_collector_job(scan_blobs).await);
         report.take("description rendering", self.description_job().await);

@@ -15,15 +15,15 @@ use crate::settings::SmtpTls;
 use crate::{CoreError, Services};
 
 /// The addresses that get security notices: every verified one, else the primary (a notice about
-/// the account must reach its owner even before verification) — but never an address a domain
-/// check unverified: its domain may belong to someone else now (the `ctx` door), and notices
-/// carry links (veto, freeze) that act on the account. Nor an address an incident window left
-/// suspect, until the owner keeps it (it may be the attacker's).
+/// the account must reach its owner even before verification) — but only addresses that
+/// [`Email::receives_mail`]: never one a domain check unverified (its domain may belong to
+/// someone else now: the `ctx` door; notices carry links, veto and freeze, that act on the
+/// account), nor one an incident window left suspect until the owner keeps it (it may be the
+/// attacker's).
 pub fn notice_recipients(emails: &[Email]) -> Vec<String> {
-    let emails: Vec<&Email> = emails.iter().filter(|e| e.suspect_at.is_none()).collect();
     let verified: Vec<String> = emails
         .iter()
-        .filter(|e| e.verified_at.is_some())
+        .filter(|e| e.verified_recipient())
         .map(|e| e.address.clone())
         .collect();
     if !verified.is_empty() {
@@ -31,7 +31,7 @@ pub fn notice_recipients(emails: &[Email]) -> Vec<String> {
     }
     emails
         .iter()
-        .filter(|e| e.is_primary && e.unverified_at.is_none())
+        .filter(|e| e.is_primary && e.receives_mail())
         .map(|e| e.address.clone())
         .collect()
 }

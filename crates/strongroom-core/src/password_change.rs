@@ -36,7 +36,11 @@ impl Services {
         username_or_email: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        let typed = username_or_email.trim().to_lowercase();
+        // An address is looked up in its canonical form (as stored); a username as typed.
+        let typed = match crate::email_address::canonical_address(username_or_email) {
+            Ok(addr) if username_or_email.contains('@') => addr.to_lowercase(),
+            _ => username_or_email.trim().to_lowercase(),
+        };
         if typed.is_empty() || typed.len() > 254 {
             return Ok(());
         }
@@ -84,7 +88,7 @@ impl Services {
                 .emails(u.id)
                 .await?
                 .into_iter()
-                .filter(|e| e.verified_at.is_some() && e.suspect_at.is_none())
+                .filter(|e| e.verified_recipient())
                 .map(|e| e.address)
                 .collect();
             let budget = self

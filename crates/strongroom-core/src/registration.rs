@@ -7,13 +7,11 @@
 //! operator's), restored by admins (`admin restore-user`), and by nothing else: no API creates
 //! accounts.
 
-use strongroom_store::model::Email;
-use strongroom_store::{AccountTx, NewEvent, NewMail, StoreError};
+use strongroom_store::model::{Email, User};
+use strongroom_store::{AccountTx, NewEvent, NewMail};
 
-use crate::accounts::{
-    BREACHED_NEW, hash_password, purpose, validate_email, validate_username, verification_mail,
-};
-use crate::domains::address_domain;
+use crate::accounts::{BREACHED_NEW, hash_password, validate_username, verification_mail};
+use crate::email_address::{ascii_domain, canonical_address};
 use crate::ratelimit;
 use crate::{CoreError, RequestMeta, Services};
 
@@ -94,13 +92,7 @@ pub fn allowed_domain(entry: &str) -> Result<String, String> {
 /// A domain in its ASCII (IDNA) form, lower case, without a trailing dot; None unless it is a
 /// plain dotted domain name (no percent escapes, ports, paths or IP addresses).
 fn strict_domain(d: &str) -> Option<String> {
-    let plain = !d.is_empty()
-        && d.chars()
-            .all(|c| !c.is_ascii() || c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    if !plain {
-        return None;
-    }
-    address_domain(&format!("x@{d}"))
+    ascii_domain(d)
 }
 
 /// Whether `address`'s domain is one of `allowed` or a subdomain of one, compared label by
@@ -215,9 +207,12 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         // The mode first: a refused visitor costs nothing and learns nothing.
-        let invite_hash = self.admission(email, invite).await?;
+        let canonical = canonical_address(email);
+        let invite_hash = self
+            .admission(canonical.as_deref().unwrap_or(email), invite)
+            .await?;
         validate_username(username)?;
-        validate_email(email)?;
+        let email = &canonical?;
         crate::passwords::check_new_password(password, username, email)?;
         let ip = meta.ip.clone().unwrap_or_default();
         self.rate_take(
@@ -231,77 +226,51 @@ impl Services {
         }
         // The expensive work, done whether or not the address turns out to be taken.
         let hash = hash_password(&self.settings, password)?;
-        // A second attempt only when a concurrent registration took the address between the
-        // check and the insert (the unique index decided): then it is a taken address.
-        for _ in 0..2 {
-            let mut tx = self.db.begin_account().await?;
-            // Usernames are public (project pages name their maintainers), so a taken one is
-            // said plainly, before anything else is looked at or used up.
-            if tx.username_taken(username).await? {
-                return Err(CoreError::Conflict(USERNAME_TAKEN.into()));
-            }
-            let invite_id = match &invite_hash {
-                Some(h) => Some(
-                    tx.use_registration_invite(h, email, self.now())
-                        .await?
-                        .ok_or_else(|| {
-                            CoreError::Forbidden(crate::registration_invites::USED.into())
-                        })?,
-                ),
-                None => None,
-            };
-            if let Some(existing) = tx.email_by_address(email).await? {
-                return self
-                    .address_taken(tx, &existing, email, invite_id, meta)
-                    .await;
-            }
-            match tx.insert_user(username, email, &hash, self.now()).await {
-                Ok((user_id, email_id)) => {
-                    return self
-                        .created(tx, user_id, email_id, email, invite_id, meta)
-                        .await;
-                }
-                Err(StoreError::Conflict(what)) if what == "username" => {
-                    return Err(CoreError::Conflict(USERNAME_TAKEN.into()));
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        let now = self.now();
+        let mut tx = self.db.begin_account().await?;
+        // Usernames are public (project pages name their maintainers), so a taken one is said
+        // plainly, before anything else is looked at or used up. A pending registration
+        // reserves its name whatever its address, so this answer never depends on the address.
+        if tx.username_reserved(username, now).await? {
+            return Err(CoreError::Conflict(USERNAME_TAKEN.into()));
         }
-        Err(CoreError::Internal(
-            "registration: the address conflicted but no account has it".into(),
-        ))
-    }
-
-    /// The new account's verification mail and events, committed with its rows.
-    async fn created(
-        &self,
-        mut tx: AccountTx,
-        user_id: i64,
-        email_id: i64,
-        email: &str,
-        invite_id: Option<i64>,
-        meta: &RequestMeta,
-    ) -> Result<(), CoreError> {
-        let link = self
-            .issue_mail_token(&mut tx, user_id, Some(email_id), purpose::VERIFY_EMAIL)
-            .await?;
-        let user = tx
-            .user(user_id)
+        let invite_id = match &invite_hash {
+            Some(h) => Some(
+                tx.use_registration_invite(h, email, now)
+                    .await?
+                    .ok_or_else(|| {
+                        CoreError::Forbidden(crate::registration_invites::USED.into())
+                    })?,
+            ),
+            None => None,
+        };
+        let Some(link) = self
+            .reserve_pending(&mut tx, username, email, &hash, invite_id)
             .await?
-            .ok_or_else(|| CoreError::Internal("new user vanished".into()))?;
-        let mut events = vec![self.user_event(
-            "account:create",
-            &user,
-            meta,
-            match invite_id {
-                None => serde_json::json!({"email": email, "via": "register"}),
-                Some(id) => serde_json::json!({"email": email, "via": "invite", "invite_id": id}),
-            },
-        )];
+        else {
+            return Err(CoreError::Conflict(USERNAME_TAKEN.into()));
+        };
+        // An address held by a proven owner is told; one held only by a claim (never verified)
+        // gets the link like a free one, and following it overrides the claim.
+        if let Some(existing) = tx.email_by_address(email).await?
+            && tx.address_held_by_claim(email).await?.is_none()
+        {
+            return self
+                .address_taken(tx, &existing, email, invite_id, meta)
+                .await;
+        }
+        let mut events = vec![NewEvent {
+            at: now,
+            action: "account:register:pending".into(),
+            subject_kind: "user".into(),
+            subject_name: Some(username.to_owned()),
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            details: serde_json::json!({"email": email, "expires_in_hours": self.settings.unverified_address_hours}),
+            ..NewEvent::default()
+        }];
         if let Some(id) = invite_id {
-            tx.set_registration_invite_user(id, user_id).await?;
-            events.push(self.invite_used_event(id, Some(&user), email, "created", meta));
+            events.push(self.invite_used_event(id, None, email, "pending", meta));
         }
         tx.commit(&events, &[verification_mail(email, &link)])
             .await?;
@@ -309,62 +278,30 @@ impl Services {
     }
 
     /// Someone registered with an address an account already has: nothing is created, the
-    /// address is told (unless a domain check unverified it: its domain may be someone else's
-    /// now), and the caller answers exactly as for a new account.
+    /// address is told, and the caller answers exactly as for a new account.
     async fn address_taken(
         &self,
-        mut tx: AccountTx,
+        tx: AccountTx,
         existing: &Email,
         typed: &str,
         invite_id: Option<i64>,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        let owner = tx.user(existing.user_id).await?;
-        let bucket = format!("register:taken:{}", existing.address.to_lowercase());
-        let mailable = existing.unverified_at.is_none()
-            && self
-                .rate_check(&bucket, ratelimit::TAKEN_ADDRESS_NOTICE, "")
-                .await
-                .is_ok();
-        let live_owner = owner
-            .as_ref()
-            .filter(|u| u.deleted_at.is_none() && existing.verified_at.is_some());
-        let mails = if mailable {
-            vec![taken_mail(
-                &existing.address,
-                live_owner.map(|u| u.username.as_str()),
-                &self.settings.link_base(),
-                "create a new account",
-            )]
-        } else {
-            Vec::new()
-        };
-        let mut events = vec![NewEvent {
-            at: self.now(),
-            action: "account:register:address_taken".into(),
-            subject_kind: "user".into(),
-            subject_id: Some(existing.user_id),
-            subject_name: owner.as_ref().map(|u| u.username.clone()),
-            ip: meta.ip.clone(),
-            user_agent: meta.user_agent.clone(),
-            details: serde_json::json!({"email": typed, "mailed": !mails.is_empty()}),
-            ..NewEvent::default()
-        }];
-        if let Some(id) = invite_id {
-            events.push(self.invite_used_event(id, None, typed, "address_taken", meta));
-        }
-        tx.commit(&events, &mails).await?;
-        if !mails.is_empty() {
-            self.rate_hit(&bucket).await?;
-        }
-        Ok(())
+        self.taken_address_tried(
+            tx,
+            existing,
+            typed,
+            TakenAt::Registration { invite_id },
+            meta,
+        )
+        .await
     }
 
     /// Someone signed in tried to add an address another account has: nothing is added, the
     /// address is told, and the caller answers exactly as for a free address.
     pub(crate) async fn email_add_taken(
         &self,
-        adder: &strongroom_store::model::User,
+        adder: &User,
         typed: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
@@ -380,37 +317,93 @@ impl Services {
             ));
         }
         let tx = self.db.begin_account().await?;
+        self.taken_address_tried(tx, &existing, typed, TakenAt::EmailAdd { adder }, meta)
+            .await
+    }
+
+    /// The one flow behind both doors: the address's holder is mailed "someone tried to use
+    /// your email address" only when the address [`Email::receives_mail`] (never one a domain
+    /// check unverified, whose domain may be someone else's now, nor one an incident left
+    /// suspect, which may be the attacker's) and within the per-address budget; the account is
+    /// named only to a verified, live one ([`Email::verified_recipient`]). The attempt is
+    /// logged either way, in `tx`.
+    async fn taken_address_tried(
+        &self,
+        mut tx: AccountTx,
+        existing: &Email,
+        typed: &str,
+        at: TakenAt<'_>,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let owner = tx.user(existing.user_id).await?;
         let bucket = format!("register:taken:{}", existing.address.to_lowercase());
-        let mailable = existing.unverified_at.is_none()
+        let mailable = existing.receives_mail()
             && self
                 .rate_check(&bucket, ratelimit::TAKEN_ADDRESS_NOTICE, "")
                 .await
                 .is_ok();
-        let owner = self.db.user_by_id(existing.user_id).await?;
-        let live_owner = owner
+        let named = owner
             .as_ref()
-            .filter(|u| u.deleted_at.is_none() && existing.verified_at.is_some());
+            .filter(|u| u.deleted_at.is_none() && existing.verified_recipient());
         let mails = if mailable {
             vec![taken_mail(
                 &existing.address,
-                live_owner.map(|u| u.username.as_str()),
+                named.map(|u| u.username.as_str()),
                 &self.settings.link_base(),
-                "add it to another account",
+                at.tried(),
             )]
         } else {
             Vec::new()
         };
-        let ev = self.user_event(
-            "account:email:add_taken",
-            adder,
-            meta,
-            serde_json::json!({"email": typed, "owner_id": existing.user_id, "mailed": !mails.is_empty()}),
-        );
-        tx.commit(&[ev], &mails).await?;
-        if !mails.is_empty() {
+        let mailed = !mails.is_empty();
+        let events = match at {
+            TakenAt::Registration { invite_id } => {
+                let mut events = vec![NewEvent {
+                    at: self.now(),
+                    action: "account:register:address_taken".into(),
+                    subject_kind: "user".into(),
+                    subject_id: Some(existing.user_id),
+                    subject_name: owner.as_ref().map(|u| u.username.clone()),
+                    ip: meta.ip.clone(),
+                    user_agent: meta.user_agent.clone(),
+                    details: serde_json::json!({"email": typed, "mailed": mailed}),
+                    ..NewEvent::default()
+                }];
+                if let Some(id) = invite_id {
+                    events.push(self.invite_used_event(id, None, typed, "address_taken", meta));
+                }
+                events
+            }
+            TakenAt::EmailAdd { adder } => vec![self.user_event(
+                "account:email:add_taken",
+                adder,
+                meta,
+                serde_json::json!({"email": typed, "owner_id": existing.user_id, "mailed": mailed}),
+            )],
+        };
+        tx.commit(&events, &mails).await?;
+        if mailed {
             self.rate_hit(&bucket).await?;
         }
         Ok(())
+    }
+}
+
+/// Where someone tried an address another account has.
+enum TakenAt<'a> {
+    /// Self-registration (with the invitation it used up, if any).
+    Registration { invite_id: Option<i64> },
+    /// A signed-in account adding an address.
+    EmailAdd { adder: &'a User },
+}
+
+impl TakenAt<'_> {
+    /// What the mail says was tried.
+    fn tried(&self) -> &'static str {
+        match self {
+            TakenAt::Registration { .. } => "create a new account",
+            TakenAt::EmailAdd { .. } => "add it to another account",
+        }
     }
 }
 

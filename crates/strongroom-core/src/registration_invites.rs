@@ -7,7 +7,7 @@
 use strongroom_store::model::User;
 use strongroom_store::{NewEvent, NewMail, NewRegistrationInvite, RegistrationInvite};
 
-use crate::accounts::{random_secret, validate_email};
+use crate::accounts::random_secret;
 use crate::admin::require_reason;
 use crate::registration::Registration;
 use crate::settings::hours;
@@ -102,8 +102,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<CreatedInvite, CoreError> {
         let reason = require_reason(reason)?;
-        let email = email.trim();
-        validate_email(email)?;
+        let email = &crate::email_address::canonical_address(email)?;
         if self.settings.registration == Registration::Closed {
             return Err(CoreError::Invalid(
                 "Registration is closed (accounts.registration = closed): an invitation link could not be used. Set accounts.registration to invite first.".into(),
@@ -115,7 +114,11 @@ impl Services {
                 "An invitation works for 1 to {MAX_HOURS} hours."
             )));
         }
-        if let Some(e) = self.db.email_by_address(email).await? {
+        // An address added to an account but never verified is a claim, not a proof: it does
+        // not block the invitation (the invited person's followed link overrides it).
+        if let Some(e) = self.db.email_by_address(email).await?
+            && !(e.verified_at.is_none() && e.unverified_at.is_none() && !e.is_primary)
+        {
             let who = self
                 .db
                 .user_by_id(e.user_id)
@@ -264,7 +267,8 @@ impl Services {
             return Err(CoreError::Forbidden(why.into()));
         }
         if let Some(e) = email
-            && e.trim().to_lowercase() != invite.email.to_lowercase()
+            && crate::email_address::canonical_address(e)
+                .map_or(true, |e| e.to_lowercase() != invite.email.to_lowercase())
         {
             return Err(CoreError::Forbidden(OTHER_ADDRESS.into()));
         }

@@ -1,7 +1,9 @@
 //! Registration, end to end through `Services` on SQLite with a hand-moved clock: every mode
 //! (the default `closed`, `open`, `domains`, `invite` with admin links), the answer that never
-//! tells a taken address from a free one, and the verified address that registration by address
-//! needs before an account acts. Every test names the rule it pins.
+//! tells a taken address from a free one (verify-first: the account is made only when the link
+//! mailed to the address is followed, and the username is reserved either way), and the verified
+//! address that registration by address needs before an account acts. Every test names the rule
+//! it pins.
 
 use std::sync::Arc;
 
@@ -47,6 +49,13 @@ fn with_mode(s: &Services, mode: Registration) -> Services {
 
 async fn user_exists(h: &Harness, name: &str) -> bool {
     h.s.db.user_by_name(name).await.expect("get").is_some()
+}
+
+/// Follow the newest registration link mailed to `to` (its canonical address): the account is
+/// made now.
+async fn confirm(h: &Harness, to: &str) {
+    let t = h.token_in_mail(to, "Verify").await;
+    h.s.verify_email(&t, &meta()).await.expect("confirm");
 }
 
 /// The secret of the newest invitation link mailed to `to`.
@@ -105,7 +114,7 @@ async fn the_default_is_closed_and_refuses_the_page_the_post_and_invitation_link
 }
 
 #[tokio::test]
-async fn open_registration_creates_an_unverified_account_and_mails_the_link() {
+async fn open_registration_makes_the_account_only_when_the_mailed_link_is_followed() {
     let h = harness(Registration::Open).await;
     assert_eq!(
         h.s.register_page(None).await.expect("page"),
@@ -114,6 +123,18 @@ async fn open_registration_creates_an_unverified_account_and_mails_the_link() {
     h.s.register("erin", "erin@example.org", PW, &meta())
         .await
         .expect("register");
+    // Pending: no account, a login answers as for an unknown name, the name is reserved.
+    assert!(!user_exists(&h, "erin").await);
+    let unknown = h.s.login_password("nobody-at-all", PW, &meta()).await;
+    let pending = h.s.login_password("erin", PW, &meta()).await;
+    assert_eq!(format!("{unknown:?}"), format!("{pending:?}"));
+    let r = h.s.register("Erin", "other@example.org", PW, &meta()).await;
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(m)) if m == USERNAME_TAKEN),
+        "{r:?}"
+    );
+    let t = h.token_in_mail("erin@example.org", "Verify").await;
+    h.s.verify_email(&t, &meta()).await.expect("verify");
     let u =
         h.s.db
             .user_by_name("erin")
@@ -121,11 +142,46 @@ async fn open_registration_creates_an_unverified_account_and_mails_the_link() {
             .expect("get")
             .expect("created");
     let emails = h.s.db.emails_of(u.id).await.expect("emails");
-    assert!(emails[0].verified_at.is_none());
-    let t = h.token_in_mail("erin@example.org", "Verify").await;
-    h.s.verify_email(&t, &meta()).await.expect("verify");
+    assert!(
+        emails[0].verified_at.is_some(),
+        "the link proved the address"
+    );
     let details = h.event_details("account:create").await;
     assert_eq!(details[0]["via"], "register");
+    // A link works once.
+    assert!(h.s.verify_email(&t, &meta()).await.is_err());
+}
+
+#[tokio::test]
+async fn a_pending_registration_expires_and_its_name_is_free_again() {
+    let h = harness(Registration::Open).await;
+    h.s.register("gil", "gil@example.org", PW, &meta())
+        .await
+        .expect("register");
+    let t = h.token_in_mail("gil@example.org", "Verify").await;
+    h.clock
+        .advance(hours(h.s.settings.unverified_address_hours));
+    assert!(h.s.verify_email(&t, &meta()).await.is_err(), "expired");
+    assert!(!user_exists(&h, "gil").await);
+    let report = h.s.run_jobs().await.expect("jobs");
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("expired pending registration")),
+        "{:?}",
+        report.lines
+    );
+    assert_eq!(
+        h.s.db
+            .live_pending_registrations(h.s.now())
+            .await
+            .expect("n"),
+        0
+    );
+    h.s.register("gil", "gil2@example.org", PW, &meta())
+        .await
+        .expect("the name is free again");
 }
 
 #[tokio::test]
@@ -135,11 +191,12 @@ async fn domains_admit_the_domain_and_its_subdomains_and_refuse_look_alikes() {
         h.s.register_page(None).await.expect("page"),
         RegisterPage::Domains(vec!["example.org".into(), "xn--bcher-kva.example".into()])
     );
-    for (i, ok) in [
-        "ann@example.org",
-        "bob@EXAMPLE.ORG",
-        "cy@mail.example.org",
-        "di@BÜCHER.example",
+    for (i, (ok, canonical)) in [
+        ("ann@example.org", "ann@example.org"),
+        ("bob@EXAMPLE.ORG", "bob@example.org"),
+        ("cy@mail.example.org", "cy@mail.example.org"),
+        ("di@BÜCHER.example", "di@xn--bcher-kva.example"),
+        ("ed@\u{ff45}xample.org", "ed@example.org"),
     ]
     .iter()
     .enumerate()
@@ -147,6 +204,7 @@ async fn domains_admit_the_domain_and_its_subdomains_and_refuse_look_alikes() {
         h.s.register(&format!("ok{i}"), ok, PW, &meta())
             .await
             .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        confirm(&h, canonical).await;
         assert!(user_exists(&h, &format!("ok{i}")).await, "{ok}");
     }
     for (i, bad) in [
@@ -175,6 +233,7 @@ async fn domains_admit_the_domain_and_its_subdomains_and_refuse_look_alikes() {
     h.s.register_invited("guest", "guest@partner.test", PW, secret, &meta())
         .await
         .expect("invited from outside the domains");
+    confirm(&h, "guest@partner.test").await;
     assert!(user_exists(&h, "guest").await);
 }
 
@@ -201,7 +260,7 @@ async fn an_invitation_registers_its_address_once_before_it_expires_unless_revok
         )
         .await
         .expect("invite");
-    let secret = invite_secret(&h, "New.Hire@Example.org").await;
+    let secret = invite_secret(&h, "New.Hire@example.org").await;
     assert!(
         made.link.ends_with(&secret),
         "the link shown once is the one mailed"
@@ -239,7 +298,7 @@ async fn an_invitation_registers_its_address_once_before_it_expires_unless_revok
     assert_eq!(
         h.s.register_page(Some(&secret)).await.expect("page"),
         RegisterPage::Invited {
-            email: "New.Hire@Example.org".into()
+            email: "New.Hire@example.org".into()
         }
     );
     assert_eq!(
@@ -264,6 +323,7 @@ async fn an_invitation_registers_its_address_once_before_it_expires_unless_revok
     h.s.register_invited("hire", "new.hire@EXAMPLE.org", PW, &secret, &meta())
         .await
         .expect("register");
+    confirm(&h, "new.hire@example.org").await;
     let hire =
         h.s.db
             .user_by_name("hire")
@@ -279,11 +339,13 @@ async fn an_invitation_registers_its_address_once_before_it_expires_unless_revok
         h.event_details("account:create").await.last().expect("ev")["via"],
         "invite"
     );
-    assert_eq!(
-        h.event_details("account:invite:use").await[0]["outcome"],
-        "created"
-    );
-    assert!(!h.mails("new.hire@EXAMPLE.org", "Verify").await.is_empty());
+    let outcomes: Vec<_> = h
+        .event_details("account:invite:use")
+        .await
+        .iter()
+        .map(|d| d["outcome"].clone())
+        .collect();
+    assert_eq!(outcomes, vec!["pending", "created"]);
     // Replayed: refused, page and post.
     assert_eq!(
         h.s.register_page(Some(&secret)).await.expect("page"),
@@ -361,7 +423,17 @@ async fn a_taken_address_gets_the_same_answer_and_its_owner_is_mailed() {
         .await
         .expect("free");
     assert!(!user_exists(&h, "mallory").await, "nothing created");
+    assert!(!user_exists(&h, "frank").await, "not before the link");
+    confirm(&h, "free@example.org").await;
     assert!(user_exists(&h, "frank").await);
+    // Both usernames are reserved alike: a second try tells nothing about the addresses.
+    for name in ["mallory", "frank"] {
+        let r = h.s.register(name, "third@example.org", PW, &meta()).await;
+        assert!(
+            matches!(&r, Err(CoreError::Conflict(m)) if m == USERNAME_TAKEN),
+            "{name}: {r:?}"
+        );
+    }
     // The owner hears of it, by name; no verification link goes to the taken address.
     let told = h
         .mails(
@@ -413,10 +485,9 @@ async fn taken_address_mails_are_bounded_and_skip_addresses_a_domain_check_unver
         3,
         "three a day at most"
     );
-    // An address registered but never verified: told without naming the account.
-    h.s.register("squatter", "victim@example.org", PW, &meta())
-        .await
-        .expect("squat");
+    // The primary address of an account an older version registered and nobody verified: told
+    // without naming the account.
+    crate::test_harness::legacy_unverified(&h.s, "squatter", "victim@example.org").await;
     h.s.register(
         "victim",
         "victim@example.org",
@@ -512,9 +583,9 @@ async fn registration_by_address_needs_the_address_verified_before_tokens_and_up
         s.require_2fa = false;
     })
     .await;
-    h.s.register("typo", "someone.else@example.org", PW, &meta())
-        .await
-        .expect("register");
+    // Registered by an older version, which made the account before the address was proven.
+    let typo =
+        crate::test_harness::legacy_unverified(&h.s, "typo", "someone.else@example.org").await;
     let secret = match h
         .s
         .login_password("typo", PW, &meta())
@@ -544,6 +615,10 @@ async fn registration_by_address_needs_the_address_verified_before_tokens_and_up
         "{r:?}"
     );
     // Verified: both work.
+    let e = h.s.db.emails_of(typo.id).await.expect("emails").remove(0);
+    h.s.resend_verification(typo.id, e.id, &meta())
+        .await
+        .expect("resend");
     let v = h.token_in_mail("someone.else@example.org", "Verify").await;
     h.s.verify_email(&v, &meta()).await.expect("verify");
     h.s.check_uploader(&p).await.expect("verified: uploads");
@@ -552,6 +627,7 @@ async fn registration_by_address_needs_the_address_verified_before_tokens_and_up
     open.register("plain", "plain@elsewhere.test", PW, &meta())
         .await
         .expect("open");
+    confirm(&h, "plain@elsewhere.test").await;
     let t = open
         .create_token("plain", "cli", None, None, &meta())
         .await
@@ -563,4 +639,105 @@ async fn registration_by_address_needs_the_address_verified_before_tokens_and_up
     open.check_uploader(&p)
         .await
         .expect("open mode keeps the old rule");
+}
+
+#[tokio::test]
+async fn a_disguised_form_of_a_taken_address_is_the_taken_address() {
+    let h = harness(Registration::Open).await;
+    h.s.create_user("alice", "alice@example.org", PW, false, &meta())
+        .await
+        .expect("alice");
+    for (i, typed) in [
+        "alice@\u{ff45}xample.org",
+        "alice@exa\u{ad}mple.org",
+        "alice@example\u{3002}org",
+    ]
+    .iter()
+    .enumerate()
+    {
+        h.s.register(&format!("m{i}"), typed, PW, &meta())
+            .await
+            .expect("the same answer");
+        assert!(h.mails(typed, "Verify").await.is_empty(), "{typed:?}");
+    }
+    assert!(h.mails("alice@example.org", "Verify").await.is_empty());
+    assert_eq!(h.mails("alice@example.org", "Someone tried").await.len(), 3);
+    let r =
+        h.s.create_user("bob", "ALICE@\u{ff45}xample.org", PW, false, &meta())
+            .await;
+    assert!(
+        r.is_err(),
+        "the CLI refuses the same address in disguise: {r:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_address_added_but_never_verified_expires_and_never_blocks_the_real_owner() {
+    let h = harness(Registration::Open).await;
+    let bob =
+        h.s.create_user("bob", "bob@example.org", PW, false, &meta())
+            .await
+            .expect("bob");
+    let secret = match h.s.login_password("bob", PW, &meta()).await.expect("login") {
+        LoginStep::Done(g) | LoginStep::EnrolTwoFactor(g) => g.secret,
+        LoginStep::NeedTwoFactor { .. } => panic!("no 2FA"),
+    };
+    let info = h.s.session(&secret).await.expect("session").expect("live");
+    // bob claims two colleagues' addresses without being able to verify them
+    for addr in ["carol@example.org", "dave@example.org"] {
+        h.s.add_email(&info, addr, &meta()).await.expect("add");
+    }
+    // the claim blocks neither an invitation nor the owner's own registration
+    h.s.invite_user(&root(), "carol@example.org", None, "hire", &meta())
+        .await
+        .expect("a claim does not block an invitation");
+    h.s.register("carol", "carol@example.org", PW, &meta())
+        .await
+        .expect("register");
+    let carol_link = h
+        .mails("carol@example.org", "Verify")
+        .await
+        .into_iter()
+        .find(|b| b.contains("/account/verify-email/"))
+        .expect("carol gets a link, as for a free address");
+    assert!(!carol_link.is_empty());
+    confirm(&h, "carol@example.org").await;
+    assert!(
+        user_exists(&h, "carol").await,
+        "the proof overrides the claim"
+    );
+    let left: Vec<String> =
+        h.s.db
+            .emails_of(bob.id)
+            .await
+            .expect("emails")
+            .into_iter()
+            .map(|e| e.address)
+            .collect();
+    assert_eq!(left, vec!["bob@example.org", "dave@example.org"]);
+    assert_eq!(
+        h.event_details("account:email:claim_released").await.len(),
+        1
+    );
+    // the other claim expires
+    h.clock
+        .advance(hours(h.s.settings.unverified_address_hours) + 1);
+    h.s.run_jobs().await.expect("jobs");
+    let left: Vec<String> =
+        h.s.db
+            .emails_of(bob.id)
+            .await
+            .expect("emails")
+            .into_iter()
+            .map(|e| e.address)
+            .collect();
+    assert_eq!(
+        left,
+        vec!["bob@example.org"],
+        "a verified address never expires"
+    );
+    assert_eq!(
+        h.event_details("account:email:expired").await[0]["email"],
+        "dave@example.org"
+    );
 }

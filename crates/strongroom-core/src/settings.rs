@@ -75,6 +75,10 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Who may create an account from the registration page (`accounts.registration`).
     pub registration: crate::registration::Registration,
+    /// A pending registration (its username reserved, its address not yet proven) and an
+    /// address added but never verified are dropped after this many hours
+    /// (`accounts.unverified_address_hours`).
+    pub unverified_address_hours: u64,
     /// Blob claims and the collector of unreferenced blobs (issue 8, finding 6).
     pub blobs: BlobSettings,
     /// The HTTP front door: page cache budget, Host names, connection timeouts and caps.
@@ -192,6 +196,7 @@ impl Default for Settings {
             safety: SafetySettings::default(),
             trusted_proxies: Vec::new(),
             registration: crate::registration::Registration::Closed,
+            unverified_address_hours: 72,
             blobs: BlobSettings::default(),
             http: HttpSettings::default(),
         }

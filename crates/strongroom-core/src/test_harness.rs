@@ -202,3 +202,16 @@ pub(crate) fn sdist(
         max_project_size: 1 << 30,
     }
 }
+
+/// An account whose primary address was never verified, as self-registration made them before
+/// it became verify-first (older databases still hold such accounts). Password: [`PW`].
+pub async fn legacy_unverified(s: &Services, name: &str, address: &str) -> User {
+    let hash = crate::accounts::hash_password(&s.settings, PW).expect("hash");
+    let mut tx = s.db.begin_account().await.expect("begin");
+    let (id, _) = tx
+        .insert_user(name, address, &hash, s.now())
+        .await
+        .expect("insert");
+    tx.commit(&[], &[]).await.expect("commit");
+    s.db.user_by_id(id).await.expect("get").expect("exists")
+}

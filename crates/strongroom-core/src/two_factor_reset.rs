@@ -17,6 +17,7 @@ use strongroom_store::model::User;
 
 use crate::accounts::purpose;
 use crate::admin::{require_reason, user_subject};
+use crate::handback::{move_suspect_primary, trusted_addresses};
 use crate::hold::is_held;
 use crate::hold::reason::TWO_FACTOR_RESET;
 use crate::mail::notice;
@@ -75,15 +76,9 @@ impl Services {
         };
         let mut tx = self.db.begin_account().await?;
         let emails = tx.emails(user.id).await?;
-        let to: Vec<String> = emails
-            .iter()
-            .filter(|e| {
-                e.unverified_at.is_none()
-                    && e.suspect_at.is_none()
-                    && e.verified_at.is_some_and(|v| v < since)
-            })
-            .map(|e| e.address.clone())
-            .collect();
+        // The same choice as an unfreeze's (`crate::handback`).
+        let trusted = trusted_addresses(&emails, since);
+        let to: Vec<String> = trusted.iter().map(|e| e.address.clone()).collect();
         if to.is_empty() {
             // Nobody trustworthy could use the reset link: refuse rather than lock the account
             // for good or hand it to whoever added an address during a recovery.
@@ -96,20 +91,14 @@ impl Services {
         // An address verified (or added) inside the window may be the attacker's: with the
         // factors gone, "Forgot password" to it would hand the account over. It stays on the
         // account but gets no mail until the owner keeps it.
-        let addresses_suspect: Vec<String> = tx
-            .flag_suspect(user.id, since, now, None)
-            .await?
-            .into_iter()
+        let suspect = tx.flag_suspect(user.id, since, now, None).await?;
+        let addresses_suspect: Vec<String> = suspect
+            .iter()
             .filter(|s| s.kind == strongroom_store::model::SuspectKind::Address)
-            .map(|s| s.label)
+            .map(|s| s.label.clone())
             .collect();
-        if let Some(p) = emails.iter().find(|e| e.is_primary)
-            && addresses_suspect.contains(&p.address)
-            && let Some(first) = emails.iter().find(|e| to.contains(&e.address))
-        {
-            // The first enrolment's confirmation goes to the primary address: a trusted one.
-            tx.set_primary_email(user.id, first.id).await?;
-        }
+        // The first enrolment's confirmation goes to the primary address: a trusted one.
+        move_suspect_primary(&mut tx, user.id, &emails, &suspect, &trusted).await?;
         let tokens_revoked = tx.revoke_tokens_since(user.id, since, now).await?;
         // Links mailed before the reset die with it: an address added from a hijacked session
         // must not be verified (and then sent a reset) afterwards.

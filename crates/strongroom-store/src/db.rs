@@ -71,6 +71,7 @@ impl Db {
                             f.display()
                         ))
                     })?;
+                    refuse_foreign(&t)?;
                     log_tightened(&t);
                 }
                 let url = if url.contains('?') {
@@ -97,7 +98,12 @@ impl Db {
                     .await?;
                 // Check: the journals SQLite just made have the database file's mode.
                 if let Some(f) = &file {
-                    log_tightened(&private_fs::tighten_files(&private_fs::sqlite_files(f)));
+                    let uid = private_fs::effective_uid().map_err(|e| {
+                        StoreError::Config(format!("reading this process's uid: {e}"))
+                    })?;
+                    let t = private_fs::tighten_files(&private_fs::sqlite_files(f), uid);
+                    refuse_foreign(&t)?;
+                    log_tightened(&t);
                 }
                 Ok(Db {
                     read,
@@ -179,6 +185,23 @@ impl Db {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// Refuse a database file another local user owns (they could read it, or swap it for theirs).
+fn refuse_foreign(t: &Tightened) -> Result<(), StoreError> {
+    match t.foreign.first() {
+        None => Ok(()),
+        Some(f) => Err(StoreError::Config(format!(
+            "the database file {}{} belongs to uid {}, not to uid {} that strongroom runs as: another local user could read or replace it; if it is yours, chown it to this uid, else remove it",
+            f.path.display(),
+            f.target
+                .as_ref()
+                .map(|t| format!(" (-> {})", t.display()))
+                .unwrap_or_default(),
+            f.uid,
+            private_fs::effective_uid().map_or_else(|_| "?".into(), |u| u.to_string()),
+        ))),
     }
 }
 

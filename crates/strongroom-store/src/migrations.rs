@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_changelog_release_index.sql"),
         postgres: include_str!("../migrations/postgres/0012_changelog_release_index.sql"),
     },
+    Migration {
+        version: 14,
+        name: "pending_registrations",
+        sqlite: include_str!("../migrations/sqlite/0014_pending_registrations.sql"),
+        postgres: include_str!("../migrations/postgres/0014_pending_registrations.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.

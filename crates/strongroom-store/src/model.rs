@@ -55,6 +55,28 @@ pub struct Email {
     pub suspect_at: Option<i64>,
 }
 
+/// The rules of who may be mailed and who is trusted, in one place: every mail to an account's
+/// address and every undo's choice of where a reset link goes asks these.
+impl Email {
+    /// Whether anything may be mailed to it: not left suspect by an incident (it may be the
+    /// attacker's) and not unverified by a domain check (its domain may be someone else's now;
+    /// such a check clears `verified_at`, so an address verified again since counts as proven).
+    pub fn receives_mail(&self) -> bool {
+        self.suspect_at.is_none() && (self.verified_at.is_some() || self.unverified_at.is_none())
+    }
+
+    /// Verified and [`Email::receives_mail`]: where security notices and reset links go.
+    pub fn verified_recipient(&self) -> bool {
+        self.verified_at.is_some() && self.receives_mail()
+    }
+
+    /// Whether it proves its owner to an undo whose incident window starts at `t`: a verified
+    /// recipient verified **before** `t` (one verified at or after it may be the attacker's).
+    pub fn trusted_before(&self, t: i64) -> bool {
+        self.receives_mail() && self.verified_at.is_some_and(|v| v < t)
+    }
+}
+
 /// An API token row (the secret itself is never stored, only its SHA-256).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiToken {
@@ -397,4 +419,41 @@ pub struct SuspectItem {
     pub added_at: i64,
     /// When the incident left it suspect.
     pub flagged_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Email;
+
+    fn email(verified: Option<i64>, unverified: Option<i64>, suspect: Option<i64>) -> Email {
+        Email {
+            id: 1,
+            user_id: 1,
+            address: "a@x.test".into(),
+            is_primary: true,
+            verified_at: verified,
+            unverified_at: unverified,
+            suspect_at: suspect,
+        }
+    }
+
+    #[test]
+    fn who_gets_mail_and_who_is_trusted() {
+        // (verified, unverified by a domain check, suspect) -> (mail, verified recipient, trusted before 100)
+        let cases = [
+            ((Some(10), None, None), (true, true, true)),
+            ((Some(100), None, None), (true, true, false)), // verified at the window's start
+            ((None, None, None), (true, false, false)),     // never verified: mail, no trust
+            ((None, Some(50), None), (false, false, false)), // a domain check took it away
+            ((Some(60), Some(50), None), (true, true, true)), // verified again since
+            ((Some(10), None, Some(120)), (false, false, false)), // left suspect by an incident
+            ((None, None, Some(120)), (false, false, false)),
+        ];
+        for ((v, u, s), (mail, recipient, trusted)) in cases {
+            let e = email(v, u, s);
+            assert_eq!(e.receives_mail(), mail, "{v:?} {u:?} {s:?}");
+            assert_eq!(e.verified_recipient(), recipient, "{v:?} {u:?} {s:?}");
+            assert_eq!(e.trusted_before(100), trusted, "{v:?} {u:?} {s:?}");
+        }
+    }
 }

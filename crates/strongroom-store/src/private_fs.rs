@@ -1,7 +1,12 @@
 //! Owner-only files and folders: everything strongroom writes under its data folder (the SQLite
 //! database and its journals, blobs, temp files, outbox mail, the secrets key) is created 0600
 //! (folders 0700), whatever the umask; and an existing folder left group- or world-accessible by
-//! an older version is tightened at start, without following symlinks.
+//! an older version is tightened at start, without following symlinks out of the folder (the
+//! database files and the key are followed to their targets: they are what strongroom reads).
+//!
+//! Ownership is compared with this process's effective uid, never with the folder's owner: a
+//! folder, database or key another local user made (and can therefore read, chmod or replace)
+//! is reported in [`Tightened::foreign`], left unchanged, and the caller refuses to start.
 //!
 //! No `umask` call (the workspace forbids `unsafe`): every creation passes its mode explicitly.
 
@@ -58,6 +63,34 @@ pub async fn write_async(path: &Path, data: &[u8]) -> io::Result<()> {
     f.flush().await
 }
 
+/// The effective uid of this process: the owner every entry of the data folder must have.
+///
+/// Read from `/proc/self/status` (its second `Uid:` field), else from the owner of `/proc/self`
+/// (no libc call: the workspace forbids `unsafe`).
+pub fn effective_uid() -> io::Result<u32> {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(uid) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            .and_then(|e| e.parse().ok())
+    {
+        return Ok(uid);
+    }
+    std::fs::metadata("/proc/self").map(|m| m.uid())
+}
+
+/// An entry owned by someone other than this process: not changed, and a reason to refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreign {
+    /// The path as strongroom reaches it.
+    pub path: PathBuf,
+    /// Where a symlink led (`None` when `path` is not a symlink).
+    pub target: Option<PathBuf>,
+    /// Its owner.
+    pub uid: u32,
+}
+
 /// One mode that was tightened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModeChange {
@@ -86,17 +119,22 @@ pub struct Tightened {
     /// Entries left as they were, and why (another owner, extra hard links, a symlink's
     /// target outside, an error).
     pub left_alone: Vec<(PathBuf, String)>,
+    /// Entries owned by another uid than this process's (never changed): strongroom must not
+    /// start on them.
+    pub foreign: Vec<Foreign>,
 }
 
 impl Tightened {
     /// Nothing changed and nothing was left alone.
     pub fn is_empty(&self) -> bool {
-        self.changed.is_empty() && self.left_alone.is_empty()
+        self.changed.is_empty() && self.left_alone.is_empty() && self.foreign.is_empty()
     }
 
-    fn merge(&mut self, other: Tightened) {
+    /// Add what another pass did.
+    pub fn merge(&mut self, other: Tightened) {
         self.changed.extend(other.changed);
         self.left_alone.extend(other.left_alone);
+        self.foreign.extend(other.foreign);
     }
 }
 
@@ -125,13 +163,15 @@ fn tighten_one(path: &Path, meta: &std::fs::Metadata, out: &mut Tightened) -> bo
 }
 
 /// Tighten `root` (a folder; the configured path itself may be a symlink) and everything in it:
-/// group and world bits are removed from folders and files that belong to the folder's owner.
+/// group and world bits are removed from folders and files owned by `uid` (this process's
+/// effective uid, [`effective_uid`]).
 ///
-/// Symlinks inside are never followed (nor changed); entries of another owner and files with
-/// more than one hard link (which could be a file elsewhere) are left alone and reported. Each
-/// folder is tightened before it is listed, so once a folder is owner-only nobody else can swap
-/// its entries between the check and the change. A missing `root` is not an error.
-pub fn tighten_tree(root: &Path) -> io::Result<Tightened> {
+/// Symlinks inside are never followed (nor changed); files with more than one hard link (which
+/// could be a file elsewhere) are left alone and reported; entries of another owner are left
+/// alone and reported in [`Tightened::foreign`] (a foreign `root` is not entered). Each folder is
+/// tightened before it is listed, so once a folder is owner-only nobody else can swap its entries
+/// between the check and the change. A missing `root` is not an error.
+pub fn tighten_tree(root: &Path, uid: u32) -> io::Result<Tightened> {
     let mut out = Tightened::default();
     let meta = match std::fs::metadata(root) {
         Ok(m) => m,
@@ -144,7 +184,14 @@ pub fn tighten_tree(root: &Path) -> io::Result<Tightened> {
             format!("{} is not a folder", root.display()),
         ));
     }
-    let owner = meta.uid();
+    if meta.uid() != uid {
+        out.foreign.push(Foreign {
+            path: root.to_path_buf(),
+            target: link_target(root),
+            uid: meta.uid(),
+        });
+        return Ok(out);
+    }
     if !tighten_one(root, &meta, &mut out) {
         return Ok(out);
     }
@@ -173,11 +220,12 @@ pub fn tighten_tree(root: &Path) -> io::Result<Tightened> {
             if kind.is_symlink() {
                 continue; // never followed: its target is not ours to change
             }
-            if meta.uid() != owner {
-                out.left_alone.push((
+            if meta.uid() != uid {
+                out.foreign.push(Foreign {
                     path,
-                    format!("owned by uid {}, not the folder's owner", meta.uid()),
-                ));
+                    target: None,
+                    uid: meta.uid(),
+                });
                 continue;
             }
             if kind.is_dir() {
@@ -199,14 +247,53 @@ pub fn tighten_tree(root: &Path) -> io::Result<Tightened> {
     Ok(out)
 }
 
-/// Tighten single files (e.g. a database outside the data folder); missing ones are skipped,
-/// symlinks are not followed.
-pub fn tighten_files(paths: &[PathBuf]) -> Tightened {
+/// Where `path` leads when it is a symlink (its canonical target), else `None`.
+fn link_target(path: &Path) -> Option<PathBuf> {
+    let is_link = std::fs::symlink_metadata(path)
+        .ok()?
+        .file_type()
+        .is_symlink();
+    if is_link {
+        Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+    } else {
+        None
+    }
+}
+
+/// Tighten single files strongroom reads (the database and its journals, the secrets key),
+/// following symlinks to their targets: a target owned by `uid` is made owner-only (reported
+/// as `path -> target`), one owned by anybody else is reported in [`Tightened::foreign`] and left
+/// unchanged. Missing files are skipped.
+pub fn tighten_files(paths: &[PathBuf], uid: u32) -> Tightened {
     let mut out = Tightened::default();
     for p in paths {
-        match std::fs::symlink_metadata(p) {
+        match std::fs::metadata(p) {
             Ok(m) if m.file_type().is_file() => {
-                tighten_one(p, &m, &mut out);
+                let target = link_target(p);
+                if m.uid() != uid {
+                    out.foreign.push(Foreign {
+                        path: p.clone(),
+                        target,
+                        uid: m.uid(),
+                    });
+                    continue;
+                }
+                match target {
+                    // chmod follows the link; the report names both
+                    Some(t) => {
+                        let mut one = Tightened::default();
+                        tighten_one(&t, &m, &mut one);
+                        for mut c in one.changed {
+                            c.path =
+                                PathBuf::from(format!("{} (-> {})", p.display(), c.path.display()));
+                            out.changed.push(c);
+                        }
+                        out.left_alone.extend(one.left_alone);
+                    }
+                    None => {
+                        tighten_one(p, &m, &mut out);
+                    }
+                }
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -219,7 +306,7 @@ pub fn tighten_files(paths: &[PathBuf]) -> Tightened {
 }
 
 /// Tighten several folders (the data folder, a blob folder elsewhere), each once.
-pub fn tighten_trees(roots: &[PathBuf]) -> io::Result<Tightened> {
+pub fn tighten_trees(roots: &[PathBuf], uid: u32) -> io::Result<Tightened> {
     let mut out = Tightened::default();
     let mut seen: Vec<PathBuf> = Vec::new();
     for r in roots {
@@ -228,7 +315,7 @@ pub fn tighten_trees(roots: &[PathBuf]) -> io::Result<Tightened> {
             continue;
         }
         seen.push(canon);
-        out.merge(tighten_tree(r)?);
+        out.merge(tighten_tree(r, uid)?);
     }
     Ok(out)
 }
@@ -259,13 +346,14 @@ pub fn sqlite_files(db: &Path) -> Vec<PathBuf> {
 /// Make sure the SQLite database at `db` exists as an owner-only file before SQLite opens it
 /// (SQLite gives its `-wal`/`-shm`/`-journal` files the database file's mode), and tighten the
 /// ones an older version left readable. A zero-length file is an empty database to SQLite.
+/// The files are checked against this process's effective uid ([`tighten_files`]).
 pub fn prepare_sqlite_file(db: &Path) -> io::Result<Tightened> {
     match create_new(db) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    Ok(tighten_files(&sqlite_files(db)))
+    Ok(tighten_files(&sqlite_files(db), effective_uid()?))
 }
 
 #[cfg(test)]
@@ -315,7 +403,8 @@ mod tests {
         // a hard link to a file elsewhere is not ours to change either
         std::fs::hard_link(&secret_elsewhere, root.join("hard")).expect("hard link");
 
-        let t = tighten_tree(&root).expect("tighten");
+        let me = effective_uid().expect("euid");
+        let t = tighten_tree(&root, me).expect("tighten");
         assert_eq!(mode(&root), 0o700);
         assert_eq!(mode(&root.join("outbox")), 0o700);
         assert_eq!(mode(&root.join("strongroom.db")), 0o600);
@@ -351,13 +440,87 @@ mod tests {
             t.left_alone
         );
         // a second pass has nothing to do
-        let again = tighten_tree(&root).expect("again");
+        let again = tighten_tree(&root, me).expect("again");
         assert!(again.changed.is_empty(), "{:?}", again.changed);
         assert!(
-            tighten_tree(&dir.path().join("missing"))
+            tighten_tree(&dir.path().join("missing"), me)
                 .expect("missing")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_effective_uid_is_the_owner_of_what_this_process_creates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("mine");
+        drop(create_new(&f).expect("create"));
+        let owner = std::fs::metadata(&f).expect("stat").uid();
+        assert_eq!(effective_uid().expect("euid"), owner);
+    }
+
+    #[test]
+    fn entries_of_another_uid_are_reported_and_never_changed() {
+        // Another owner is simulated by checking against a uid that is not ours (the e2e tests
+        // plant a folder owned by `nobody` for real).
+        let me = effective_uid().expect("euid");
+        let other = me.wrapping_add(1);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("data");
+        std::fs::create_dir(&root).expect("mkdir");
+        std::fs::set_permissions(&root, Permissions::from_mode(0o777)).expect("chmod");
+        std::fs::write(root.join("secret.key"), "k").expect("write");
+        std::fs::set_permissions(root.join("secret.key"), Permissions::from_mode(0o644))
+            .expect("chmod");
+        // a folder of another owner: reported, not entered, not tightened
+        let t = tighten_tree(&root, other).expect("tighten");
+        assert_eq!(t.foreign.len(), 1, "{:?}", t.foreign);
+        assert_eq!(t.foreign[0].path, root);
+        assert_eq!(t.foreign[0].uid, me);
+        assert!(t.changed.is_empty(), "{:?}", t.changed);
+        assert_eq!(
+            mode(&root),
+            0o777,
+            "another owner's folder is left as it was"
+        );
+        // single files too, also through a symlink (the target's owner counts)
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(root.join("secret.key"), &link).expect("symlink");
+        let t = tighten_files(&[root.join("secret.key"), link.clone()], other);
+        assert_eq!(t.foreign.len(), 2, "{:?}", t.foreign);
+        assert_eq!(
+            t.foreign[1].target.as_deref(),
+            Some(root.join("secret.key").as_path())
+        );
+        assert_eq!(mode(&root.join("secret.key")), 0o644);
+    }
+
+    #[test]
+    fn a_database_reached_through_a_symlink_is_tightened_at_its_target() {
+        let me = effective_uid().expect("euid");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("bigdisk");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&big).expect("mkdir");
+        create_dir_all(&data).expect("mkdir");
+        for name in ["s.db", "s.db-wal"] {
+            std::fs::write(big.join(name), "x").expect("write");
+            std::fs::set_permissions(big.join(name), Permissions::from_mode(0o644)).expect("chmod");
+            std::os::unix::fs::symlink(big.join(name), data.join(name)).expect("symlink");
+        }
+        let t = tighten_files(&sqlite_files(&data.join("s.db")), me);
+        assert_eq!(mode(&big.join("s.db")), 0o600);
+        assert_eq!(mode(&big.join("s.db-wal")), 0o600);
+        assert_eq!(t.changed.len(), 2, "{:?}", t.changed);
+        let shown = t.changed[0].to_string();
+        assert!(
+            shown.contains(&format!("{} (-> ", data.join("s.db").display()))
+                && shown.contains("0644 -> 0600"),
+            "{shown}"
+        );
+        assert!(t.foreign.is_empty() && t.left_alone.is_empty(), "{t:?}");
+        // the walk of the data folder still does not follow them
+        let walk = tighten_tree(&data, me).expect("walk");
+        assert!(walk.is_empty(), "{walk:?}");
     }
 
     #[test]

@@ -209,10 +209,8 @@ async fn uploads_need_a_verified_primary_address_and_2fa_when_required() {
         ),
         "{r:?}"
     );
-    // Registered, never verified.
-    h.s.register("fresh", "fresh@example.org", PW, &meta("192.0.2.1"))
-        .await
-        .expect("register");
+    // Registered by an older version, never verified.
+    crate::test_harness::legacy_unverified(&h.s, "fresh", "fresh@example.org").await;
     let r = h.s.check_uploader(&principal("fresh").await).await;
     assert!(
         is_forbidden(
@@ -292,10 +290,8 @@ async fn web_tokens_need_a_recent_reauthentication() {
 #[tokio::test]
 async fn web_tokens_need_a_verified_address_and_2fa_when_required() {
     let h = harness(true).await;
-    // Registered, never verified.
-    h.s.register("fresh", "fresh@example.org", PW, &meta("192.0.2.1"))
-        .await
-        .expect("register");
+    // Registered by an older version, never verified.
+    crate::test_harness::legacy_unverified(&h.s, "fresh", "fresh@example.org").await;
     let fresh = match h
         .s
         .login_password("fresh", PW, &meta("192.0.2.1"))

@@ -431,7 +431,7 @@ impl Services {
             .emails(a.user_id)
             .await?
             .into_iter()
-            .filter(|e| e.verified_at.is_some() && e.id != a.email_id && !also_bad.contains(&e.id))
+            .filter(|e| e.verified_recipient() && e.id != a.email_id && !also_bad.contains(&e.id))
             .map(|e| e.address)
             .collect();
         let mails = notice(

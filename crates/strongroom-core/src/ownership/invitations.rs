@@ -35,12 +35,12 @@ impl Services {
             )));
         }
         let emails = tx.emails(target.id).await?;
-        let Some(primary) = emails.iter().find(|e| e.verified_at.is_some()).cloned() else {
+        if !emails.iter().any(|e| e.verified_at.is_some()) {
             return Err(CoreError::Invalid(format!(
                 "User '{}' does not have a verified email address and cannot be added as a {role} for project {}.",
                 target.username, p.name
             )));
-        };
+        }
         if let Some(r) = tx.role_in(p.id, target.id).await? {
             return Err(CoreError::Conflict(format!(
                 "User '{}' already has the {} role for project {}.",
@@ -80,14 +80,13 @@ impl Services {
             serde_json::json!({"invitation_id": id, "expires_at": expires_at}),
         ));
         let link = format!("{}/manage/account/invitations/", self.settings.link_base());
-        let mut to: Vec<String> = emails
+        // Never to an address an incident left suspect or a domain check unverified: the
+        // invitation still waits on the account page.
+        let to: Vec<String> = emails
             .iter()
-            .filter(|e| e.verified_at.is_some())
+            .filter(|e| e.verified_recipient())
             .map(|e| e.address.clone())
             .collect();
-        if to.is_empty() {
-            to.push(primary.address.clone());
-        }
         let mut mails: Vec<NewMail> = to
             .iter()
             .map(|addr| NewMail {

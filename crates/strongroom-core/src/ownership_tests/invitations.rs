@@ -88,9 +88,7 @@ async fn invitee_needs_a_verified_address_and_a_live_account() {
     let h = harness().await;
     let alice = h.user("alice").await;
     h.old_project(&alice).await;
-    h.s.register("fresh", "fresh@example.org", PW, &meta())
-        .await
-        .expect("register");
+    crate::test_harness::legacy_unverified(&h.s, "fresh", "fresh@example.org").await;
     let r =
         h.s.invite(&alice, "proj", "fresh", "Maintainer", &meta())
             .await;

@@ -327,6 +327,54 @@ async fn an_unfreeze_resets_through_a_pre_incident_address_only_and_lists_what_w
 }
 
 #[tokio::test]
+async fn an_address_left_suspect_hears_nothing_when_someone_tries_it_elsewhere() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let bob = h.user("bob").await;
+    h.clock.advance(days(1));
+    // The attacker swaps in their address (verified, primary), then the account is frozen and
+    // handed back: the address stays on it, suspect.
+    let s = h.login("alice").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    h.clock.advance(HOUR_MICROS);
+    h.s.admin_freeze_user(&ops(), "alice", "report #7", &meta())
+        .await
+        .expect("freeze");
+    h.unfreeze("alice").await;
+    let tried = "Someone tried to use your email address";
+
+    // Registering with it, or adding it to another account, answers as for a free address; the
+    // attacker's mailbox learns nothing (not even that "alice" holds it).
+    h.s.register("newcomer", "Mallory@Evil.test", NEW_PW, &elsewhere())
+        .await
+        .expect("the same answer as for a new address");
+    let b = h.login("bob").await;
+    h.s.add_email(&b, "mallory@evil.test", &meta())
+        .await
+        .expect("the same answer as for a free address");
+    assert!(h.mails("mallory@evil.test", tried).await.is_empty());
+    assert_eq!(
+        h.event_details("account:register:address_taken").await[0]["mailed"],
+        false
+    );
+    assert_eq!(
+        h.event_details("account:email:add_taken").await[0]["mailed"],
+        false
+    );
+    // The owner's address from before the incident is still told, and named.
+    h.s.add_email(&b, "alice@example.org", &meta())
+        .await
+        .expect("answers the same");
+    let told = h.mails("alice@example.org", tried).await;
+    assert!(
+        told.len() == 1 && told[0].contains("your account alice"),
+        "{told:?}"
+    );
+    assert!(h.s.db.emails_of(bob.id).await.expect("e").len() == 1);
+    assert!(h.fresh(&alice).await.frozen_at.is_none());
+}
+
+#[tokio::test]
 async fn an_unfreeze_is_refused_when_no_address_predates_the_window_unless_an_admin_vouches() {
     let h = harness().await;
     let alice = h.user("alice").await;

@@ -1,6 +1,7 @@
 //! Registration over the router: the default (closed) page and POST refuse, a taken address
-//! gets the very page a free one gets, and an admin's invitation link from the admin area
-//! registers its address once.
+//! gets the very page a free one gets (and both usernames are reserved alike: registration is
+//! verify-first), and an admin's invitation link from the admin area registers its address once
+//! when the link mailed to it is followed.
 
 use crate::support::*;
 
@@ -20,6 +21,21 @@ fn form(token: &str, user: &str, email: &str, extra: &str) -> String {
         "csrf_token={token}&username={user}&email={}&password={pw}&password_confirm={pw}{extra}",
         enc(email)
     )
+}
+
+/// The path of the newest verification link mailed to `to`.
+async fn verify_link(app: &TestApp, to: &str) -> String {
+    let mails = app.services.db.outbox_recent(50).await.unwrap();
+    let body = mails
+        .iter()
+        .find(|m| m.to_addr == to && m.body.contains("/account/verify-email/?token="))
+        .map(|m| m.body.clone())
+        .unwrap_or_else(|| panic!("no verification mail to {to}"));
+    let at = body.find("/account/verify-email/?token=").unwrap();
+    body[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect()
 }
 
 fn open_settings() -> Settings {
@@ -88,7 +104,7 @@ async fn a_taken_address_gets_the_same_page_as_a_free_one() {
         .post(
             &app,
             "/account/register/",
-            &form(&token, "mallory", "zed@example.org", ""),
+            &form(&token, "zed", "zed@example.org", ""),
         )
         .await;
     assert_eq!(
@@ -102,7 +118,29 @@ async fn a_taken_address_gets_the_same_page_as_a_free_one() {
     );
     assert!(!taken.body.contains("already"), "{}", taken.body);
     let users = app.services.list_users().await.unwrap();
-    assert_eq!(users.len(), 2, "alice and the new mallory only");
+    assert_eq!(
+        users.len(),
+        1,
+        "alice only: no account before the link is followed"
+    );
+    // Both names are reserved, whatever their addresses: one answer for both.
+    let again: Vec<_> = [("mallory", "m2@example.org"), ("zed", "z2@example.org")]
+        .iter()
+        .map(|(u, a)| form(&token, u, a, ""))
+        .collect();
+    let (m, z) = (
+        b.post(&app, "/account/register/", &again[0]).await,
+        b.post(&app, "/account/register/", &again[1]).await,
+    );
+    assert_eq!(
+        (m.status, z.status),
+        (StatusCode::CONFLICT, StatusCode::CONFLICT)
+    );
+    // The free address's link makes its account, verified.
+    let link = verify_link(&app, "zed@example.org").await;
+    let page = b.get(&app, &link).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(app.services.list_users().await.unwrap().len(), 2);
     let mails = app.services.db.outbox_recent(50).await.unwrap();
     assert!(mails.iter().any(|m| {
         m.to_addr == "alice@example.org"
@@ -199,6 +237,8 @@ async fn an_admin_invitation_registers_its_address_once() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let verify = verify_link(&app, "new@example.org").await;
+    assert_eq!(v.get(&app, &verify).await.status, StatusCode::OK);
     assert!(
         app.services
             .db

@@ -10,6 +10,7 @@ mod descriptions;
 mod faults;
 mod incidents;
 mod meta;
+mod pending;
 mod registration;
 mod roles;
 mod safety;

@@ -1,18 +1,24 @@
 //! The data folder at start: created owner-only, and whatever an older version (or an operator's
-//! umask) left group- or world-accessible in it made owner-only, saying what changed.
+//! umask) left group- or world-accessible in it made owner-only, saying what changed. A folder,
+//! database or key file that another local user owns (planted before the first start, or left
+//! by a run under another account) is refused: whoever owns it can read it, change its mode
+//! back, or swap it for theirs, so no chmod makes it safe.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use strongroom_store::private_fs::{self, Tightened};
+use strongroom_store::private_fs::{self, Foreign, Tightened};
 
-use crate::config::{Config, Storage};
+use crate::config::{Config, KeySource, Storage};
 
 /// Lines of detail printed before the rest is summed up.
 const SHOWN: usize = 10;
 
-/// Create the data folder (SQLite) and tighten it, the blob folder and the database files.
+/// Create the data folder (SQLite) and tighten it, the blob folder, the database files and the
+/// default key file (the last two followed through symlinks); refuse when any of them belongs to
+/// another uid than this process's.
 pub(crate) fn prepare(config: &Config) -> anyhow::Result<()> {
+    let uid = private_fs::effective_uid().context("reading this process's effective uid")?;
     let sqlite = private_fs::sqlite_file(&config.database);
     if config.database.starts_with("sqlite:") {
         private_fs::create_dir_all(&config.data)
@@ -22,20 +28,54 @@ pub(crate) fn prepare(config: &Config) -> anyhow::Result<()> {
     if let Storage::Local(p) = &config.storage {
         roots.push(p.clone());
     }
-    let mut t = private_fs::tighten_trees(&roots)
+    let mut t = private_fs::tighten_trees(&roots, uid)
         .with_context(|| format!("checking the modes in {}", config.data.display()))?;
-    if let Some(db) = &sqlite {
-        // a database outside the data folder (inside it, the walk above saw it)
-        let files: Vec<PathBuf> = private_fs::sqlite_files(db)
-            .into_iter()
-            .filter(|f| !t.changed.iter().any(|c| &c.path == f))
-            .collect();
-        let more = private_fs::tighten_files(&files);
-        t.changed.extend(more.changed);
-        t.left_alone.extend(more.left_alone);
+    // The files strongroom reads, followed to their targets (the walk above leaves symlinks
+    // alone, and a database may live outside the data folder). A regular file inside the folder
+    // was already seen by the walk: checking it again finds nothing to do.
+    let mut files: Vec<PathBuf> = sqlite
+        .as_deref()
+        .map(private_fs::sqlite_files)
+        .unwrap_or_default();
+    if let KeySource::DefaultFile { path } = &config.secrets_key {
+        files.push(path.clone());
+    }
+    if t.foreign.is_empty() {
+        t.merge(private_fs::tighten_files(&files, uid));
+    }
+    if let Some(f) = t.foreign.first() {
+        return Err(refusal(f, uid, t.foreign.len()));
     }
     report(&t);
     Ok(())
+}
+
+/// Why strongroom will not start on an entry another uid owns, and what to do.
+fn refusal(f: &Foreign, uid: u32, count: usize) -> anyhow::Error {
+    let path = match &f.target {
+        Some(t) => format!("{} (a symlink to {})", f.path.display(), t.display()),
+        None => f.path.display().to_string(),
+    };
+    let fix_path = f.target.as_ref().unwrap_or(&f.path);
+    let others = if count > 1 {
+        format!(" ({} more entries are not ours either)", count - 1)
+    } else {
+        String::new()
+    };
+    anyhow::anyhow!(
+        "refusing to start: {path} is owned by {} but strongroom runs as {}{others}; whoever owns it can read the database, sealed secrets and queued mail in it, or replace them. If you made it under another account, give it to this one (`chown -R {uid} {}`); if you did not make it, remove it and start again",
+        describe_uid(f.uid),
+        describe_uid(uid),
+        fix_path.display(),
+    )
+}
+
+/// `uid 65534 (nobody)`: the number, and the login name when /etc/passwd has it.
+pub(crate) fn describe_uid(uid: u32) -> String {
+    match super::user_name_of(uid) {
+        Some(name) => format!("uid {uid} ({name})"),
+        None => format!("uid {uid}"),
+    }
 }
 
 /// Say what changed and what was left alone (log when serving, stderr otherwise).

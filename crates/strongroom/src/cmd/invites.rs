@@ -24,6 +24,12 @@ pub(super) async fn invite(
         iso8601_seconds(made.expires_at)
     );
     println!("{}", made.link);
+    if s.settings.public_url.is_none() {
+        eprintln!(
+            "note: public_url is not set, so this link names {} (this configuration's bind address, which may not be where people reach the index): set public_url (STRONGROOM_PUBLIC_URL) to the index's address; every link in mail needs it",
+            s.settings.link_base()
+        );
+    }
     Ok(())
 }
 

@@ -96,7 +96,14 @@ fn os_user_of_uid() -> Option<String> {
         .find_map(|l| l.strip_prefix("Uid:"))?
         .split_whitespace()
         .next()?
-        .to_owned();
+        .parse()
+        .ok()?;
+    user_name_of(uid)
+}
+
+/// The login name of `uid` in /etc/passwd.
+pub(crate) fn user_name_of(uid: u32) -> Option<String> {
+    let uid = uid.to_string();
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|l| {
         let mut f = l.split(':');

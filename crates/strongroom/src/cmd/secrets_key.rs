@@ -76,18 +76,34 @@ async fn default_key(path: &Path, db: &Db) -> anyhow::Result<SecretsKey> {
     }
 }
 
-/// A key file: the key as base64 or hex text. Warns when others may read it.
+/// A key file: the key as base64 or hex text. Refused unless this process's uid owns it (its
+/// target, when it is a symlink) and nobody else may read or write it: a key another user can
+/// read opens every sealed secret, and one they own may be a key they chose.
 fn read_key_file(path: &Path) -> anyhow::Result<SecretsKey> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         bail!("not a file");
     }
+    let shown = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::canonicalize(path)?;
+            format!("{} (a symlink to {})", path.display(), target.display())
+        }
+        _ => path.display().to_string(),
+    };
+    let uid = private_fs::effective_uid().context("reading this process's effective uid")?;
+    if meta.uid() != uid {
+        bail!(
+            "refusing the secrets key file {shown}: it is owned by {} but strongroom runs as {}, so another local user may know the key; make a new key file as this user (`openssl rand -base64 32`, mode 600) if you did not make this one, or `chown {uid}` it if you did",
+            super::data_dir::describe_uid(meta.uid()),
+            super::data_dir::describe_uid(uid),
+        );
+    }
     if meta.mode() & 0o077 != 0 {
-        super::note(&format!(
-            "the secrets key file {} can be read by other users (mode {:04o}): make it owner-only (chmod 600)",
-            path.display(),
+        bail!(
+            "refusing the secrets key file {shown}: other users may read or change it (mode {:04o}); make it owner-only (`chmod 600`)",
             meta.mode() & 0o7777
-        ));
+        );
     }
     let text = std::fs::read_to_string(path)?;
     Ok(SecretsKey::from_text(&text)?)

@@ -11,7 +11,16 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let services = super::open(&config).await?;
+    let mut services = super::open(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    if config.public_url.is_none() {
+        // Links in mail (resets, verifications, invitations) name the address actually bound
+        // (`--bind 127.0.0.1:0` gets its real port), before any job or request can make one.
+        std::sync::Arc::make_mut(&mut services.settings).bind = addr.to_string();
+    }
     let key_id = services.db.secrets_key_id().unwrap_or("?").to_owned();
     let data_temp = config.data.join("tmp");
     let temp = match &config.storage {
@@ -41,10 +50,6 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .trust_forwarded_proto(behind_proxy);
     // And again periodically (another process sharing the folder may have been killed).
     tokio::spawn(sweep_temp_files(temp_dirs));
-    let listener = tokio::net::TcpListener::bind(&config.bind)
-        .await
-        .with_context(|| format!("binding {}", config.bind))?;
-    let addr = listener.local_addr()?;
     let base = config
         .public_url
         .clone()
@@ -55,6 +60,11 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     println!(
         "  upload:  twine upload --repository-url {base}/legacy/ -u __token__ -p <token> dist/*"
     );
+    if config.public_url.is_none() {
+        println!(
+            "  links:   public_url is not set: links in mail name {base}/, which works only where that address reaches this server; set public_url to the address users reach the index at"
+        );
+    }
     println!(
         "  data:    {} (database {})",
         config.data.display(),

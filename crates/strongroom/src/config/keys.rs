@@ -193,6 +193,11 @@ pub(super) const KEYS: &[Key] = &[
         help: "for registration = domains: list of domains whose addresses (and subdomains') may register, e.g. [\"example.org\"] or example.org,corp.example",
     },
     Key {
+        name: "accounts.unverified_address_hours",
+        secret: false,
+        help: "a registration waiting for its verification link (its username reserved) and an address added but never verified are dropped after this many hours, so neither squats an address or a name",
+    },
+    Key {
         name: "ownership.invitation_hours",
         secret: false,
         help: "a role invitation expires after this many hours",

@@ -133,6 +133,8 @@ pub struct AccountSettings {
     pub argon2_iterations: u32,
     /// Who may register (`accounts.registration`, `accounts.allowed_email_domains`).
     pub registration: strongroom_core::registration::Registration,
+    /// Pending registrations and never-verified addresses are dropped after this long.
+    pub unverified_address_hours: u64,
 }
 
 /// Where blobs go.
@@ -288,6 +290,10 @@ impl Config {
                 core.session_absolute_hours.to_string(),
             ),
             ("reauth_minutes", core.reauth_minutes.to_string()),
+            (
+                "accounts.unverified_address_hours",
+                core.unverified_address_hours.to_string(),
+            ),
             ("hibp.url", core.hibp_url.clone().unwrap_or_default()),
             (
                 "password.argon2_memory_kib",
@@ -557,6 +563,7 @@ impl Config {
             safety: self.safety.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             registration: self.accounts.registration.clone(),
+            unverified_address_hours: self.accounts.unverified_address_hours,
             blobs: self.blobs.clone(),
             http: self.http.clone(),
         }
@@ -662,6 +669,10 @@ fn account_settings(
             )?,
         )
         .map_err(anyhow::Error::msg)?,
+        unverified_address_hours: match num("accounts.unverified_address_hours")? {
+            0 => bail!("accounts.unverified_address_hours must be at least 1"),
+            n => n,
+        },
     })
 }
 
