@@ -76,7 +76,7 @@ async fn publish(h: &Harness, f: &NewFile, policy: &UploadPolicy) {
         at: h.s.now(),
         ..f.clone()
     };
-    let out = h.s.db.publish_file_with(&f, policy).await.expect("publish");
+    let out = h.s.db.publish(&f, policy, None).await.expect("publish");
     assert!(
         matches!(
             out,
