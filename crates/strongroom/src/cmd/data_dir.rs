@@ -1,5 +1,11 @@
-//! The data folder at start: created owner-only, and whatever an older version (or an operator's
-//! umask) left group- or world-accessible in it made owner-only, saying what changed.
+//! The data folder at start: created owner-only by every command, and, when the server starts
+//! (`serve`) or the database is upgraded (`migrate`), whatever an older version (or an
+//! operator's umask) left group- or world-accessible in it made owner-only, saying what changed.
+//!
+//! The other commands (`user create`, `admin ...`) do not walk the folder: they run beside a
+//! live server, whose temp files and blobs come and go under the walk, and a walk of a large
+//! blob folder on every command would cost minutes. Everything they create is owner-only anyway
+//! (`store::private_fs`).
 
 use std::path::PathBuf;
 
@@ -11,13 +17,21 @@ use crate::config::{Config, Storage};
 /// Lines of detail printed before the rest is summed up.
 const SHOWN: usize = 10;
 
-/// Create the data folder (SQLite) and tighten it, the blob folder and the database files.
-pub(crate) fn prepare(config: &Config) -> anyhow::Result<()> {
-    let sqlite = private_fs::sqlite_file(&config.database);
+/// Create the data folder (SQLite) owner-only when it is missing; nothing else is touched.
+pub(crate) fn create(config: &Config) -> anyhow::Result<()> {
     if config.database.starts_with("sqlite:") {
         private_fs::create_dir_all(&config.data)
             .with_context(|| format!("creating {}", config.data.display()))?;
     }
+    Ok(())
+}
+
+/// [`create`], then tighten the data folder, the blob folder and the database files (`serve`
+/// and `migrate` only). Entries that vanish during the walk (a live server's temp files) are
+/// skipped.
+pub(crate) fn prepare(config: &Config) -> anyhow::Result<()> {
+    let sqlite = private_fs::sqlite_file(&config.database);
+    create(config)?;
     let mut roots = vec![config.data.clone()];
     if let Storage::Local(p) = &config.storage {
         roots.push(p.clone());

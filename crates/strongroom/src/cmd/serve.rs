@@ -11,7 +11,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let services = super::open(&config).await?;
+    let services = super::open(&config, super::DataFolder::Tighten).await?;
     let key_id = services.db.secrets_key_id().unwrap_or("?").to_owned();
     let data_temp = config.data.join("tmp");
     let temp = match &config.storage {
