@@ -314,6 +314,7 @@ impl Config {
             ("jobs.interval_seconds", "60".into()),
             ("blobs.claim_grace_minutes", "60".into()),
             ("blobs.scan_interval_hours", "24".into()),
+            ("blobs.scan_at_start", "true".into()),
             ("domains.rdap_url", "https://rdap.org/".into()),
         ];
         for (k, v) in defaults {
@@ -408,6 +409,10 @@ impl Config {
                 scan_interval_hours: parse_u64(
                     "blobs.scan_interval_hours",
                     &get("blobs.scan_interval_hours").unwrap_or_default(),
+                )?,
+                scan_at_start: parse_bool(
+                    "blobs.scan_at_start",
+                    &get("blobs.scan_at_start").unwrap_or_default(),
                 )?,
             },
             data: PathBuf::from(&data),
