@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -116,6 +117,41 @@ def test_blobs_no_row_references_are_collected_after_the_grace_period(strongroom
     assert "blob collector" in out, out
     assert server.get(kept.path).status_code == 200
     assert server.get(kept.path + ".metadata").status_code == 200
+
+
+def wait_until(what: str, check, server: srkit.Server, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout:.0f}s\n{server.stderr_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+def test_the_blob_store_is_listed_at_start_unless_turned_off(strongroom, backend_kind, tmp_path):
+    """By default `serve` lists the blob store when it starts and collects what is old and
+    unreferenced; `blobs.scan_at_start = false` skips that listing (a large bucket makes every
+    start list it all), leaving it to `blobs.scan_interval_hours` and `admin run-jobs`."""
+    server, clock = clocked(strongroom, backend_kind, tmp_path)
+    env = {"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)}
+    strays = []
+    for i in range(2):
+        d = srkit.make_wheel("sr-stray-start", f"{i}.0", payload=f"stray {i}")
+        key = d.path.removeprefix("/packages/")
+        put_object(server, key, d.data)
+        strays.append(key)
+    server.stop()
+    clock.write_text(str(2 * HOUR))  # the strays are now older than the grace period
+
+    off = strongroom.pool.start(server.backend, data_dir=server.data_dir,
+                                env={**env, "STRONGROOM_BLOBS__SCAN_AT_START": "false"})
+    wait_until("the first jobs run", lambda: "first jobs run done without listing" in off.stderr_text(), off)
+    assert set(strays) <= off.blob_keys(), "not listed at start: nothing collected"
+    assert "blob collector: listed" not in off.stderr_text()
+    off.stop()
+
+    on = strongroom.pool.start(server.backend, data_dir=server.data_dir, env=env)  # the default
+    wait_until("the strays collected at start", lambda: not (set(strays) & on.blob_keys()), on)
+    assert "blob collector: listed" in on.stderr_text()
 
 
 def start_stalled_upload(server: srkit.Server, token: str, dist: srkit.Dist) -> tuple[socket.socket, bytes]:

@@ -84,7 +84,7 @@ impl H {
         let out = self
             .s
             .db
-            .publish_file_with(
+            .publish(
                 &NewFile {
                     project_name: project.into(),
                     normalized_name: name.normalized().as_str().into(),
@@ -120,6 +120,7 @@ impl H {
                     max_project_size: 1 << 30,
                 },
                 policy,
+                None,
             )
             .await
             .expect("publish");

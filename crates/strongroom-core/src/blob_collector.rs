@@ -76,6 +76,15 @@ const EXPIRED_CLAIMS_PER_RUN: i64 = 10_000;
 /// Listed objects looked up in the database at once.
 const SCAN_BATCH: usize = 500;
 
+/// Unreferenced keys a listing holds before it collects them (and forgets them): the memory of
+/// a scan is bounded by this and [`SCAN_BATCH`], not by the store's size or its orphans.
+const ORPHANS_HELD: usize = 10_000;
+
+/// The folder part of an object's name (`None` at the top).
+fn folder_of(key: &str) -> Option<&str> {
+    key.rsplit_once('/').map(|(folder, _)| folder)
+}
+
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
@@ -175,6 +184,21 @@ impl Services {
     /// One collector run: the keys of expired claims, and with `scan` every key the store lists
     /// that no row references and whose objects are all older than the grace period.
     pub async fn collect_blobs(&self, scan: bool) -> Result<Collected, CoreError> {
+        self.collect_blobs_holding(scan, SCAN_BATCH, ORPHANS_HELD)
+            .await
+    }
+
+    /// [`Services::collect_blobs`], collecting the unreferenced keys found so far whenever
+    /// `orphans_held` of them are waiting (after a database batch), except those of the folder
+    /// being listed, whose `.metadata` sibling may be next: a key goes only when all its
+    /// objects are older than the grace period, as in one pass over everything.
+    pub(crate) async fn collect_blobs_holding(
+        &self,
+        scan: bool,
+        scan_batch: usize,
+        orphans_held: usize,
+    ) -> Result<Collected, CoreError> {
+        let scan_batch = scan_batch.max(1);
         let live_after = self.now().saturating_sub(self.claim_grace_micros());
         let mut out = Collected::default();
         for key in self
@@ -189,10 +213,10 @@ impl Services {
         if !scan {
             return Ok(out);
         }
-        // Unreferenced keys with the newest write time of their objects (only orphans are kept
-        // in memory, however large the store).
+        // Unreferenced keys with the newest write time of their objects: at most
+        // `orphans_held` in memory, however large the store and however many orphans it holds.
         let mut orphans: BTreeMap<String, i64> = BTreeMap::new();
-        let mut batch: Vec<(String, i64)> = Vec::with_capacity(SCAN_BATCH);
+        let mut batch: Vec<(String, i64)> = Vec::with_capacity(scan_batch);
         let mut listing = self.blobs.list();
         loop {
             let next = listing.next().await.transpose()?;
@@ -203,7 +227,7 @@ impl Services {
                     None => out.foreign += 1,
                 }
             }
-            if batch.len() >= SCAN_BATCH || (next.is_none() && !batch.is_empty()) {
+            if batch.len() >= scan_batch || (next.is_none() && !batch.is_empty()) {
                 let keys: Vec<String> = batch
                     .iter()
                     .map(|(k, _)| k.clone())
@@ -223,13 +247,23 @@ impl Services {
                     }
                 }
             }
+            if batch.is_empty() && (next.is_none() || orphans.len() >= orphans_held.max(1)) {
+                // A key's objects (`<key>`, `<key>.metadata`) share a folder, listed together
+                // (folder store) or as adjacent names (bucket): the keys of the folder being
+                // listed may still meet a sibling, and wait; the others are judged now.
+                let open = next.as_ref().and_then(|o| folder_of(&o.key));
+                for (key, newest) in std::mem::take(&mut orphans) {
+                    if open.is_some() && folder_of(&key) == open {
+                        orphans.insert(key, newest);
+                    } else if newest < live_after
+                        && self.collect_key(&key, live_after, None).await?
+                    {
+                        out.deleted.push(key);
+                    }
+                }
+            }
             if next.is_none() {
                 break;
-            }
-        }
-        for (key, newest) in orphans {
-            if newest < live_after && self.collect_key(&key, live_after, None).await? {
-                out.deleted.push(key);
             }
         }
         Ok(out)
@@ -389,6 +423,46 @@ mod tests {
         // Nothing left to do, and the job says what it looked at.
         let lines = h.s.blob_collector_job(true).await.expect("job");
         assert_eq!(lines, vec!["blob collector: listed 3 object(s) in the blob store, 1 not named like blobs (left alone)".to_owned()]);
+    }
+
+    /// A listing that looks up one object at a time and holds at most one orphan (in
+    /// production 500 and ten thousand) collects
+    /// the same as one pass over everything: every old orphan, and never a key one of whose
+    /// objects is young (here the wheel is young and its `.metadata` old, in one folder).
+    #[tokio::test]
+    async fn a_scan_holding_few_orphans_collects_exactly_what_a_whole_pass_does() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let old: Vec<BlobKey> = (0..6)
+            .map(|i| key(&format!("old {i}"), &format!("demo-{i}.0.tar.gz")))
+            .collect();
+        for k in &old {
+            write(&root, k, T0 - 2 * HOUR);
+        }
+        let young = key("young", "demo-9.0-py3-none-any.whl");
+        write(&root, &young, T0 - 2 * HOUR);
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::from_micros(u64::try_from(T0).expect("positive"));
+        std::fs::File::options()
+            .write(true)
+            .open(root.join(young.as_str()))
+            .expect("open")
+            .set_modified(t)
+            .expect("mtime");
+        let c =
+            h.s.collect_blobs_holding(true, 1, 1)
+                .await
+                .expect("collect");
+        let mut deleted = c.deleted.clone();
+        deleted.sort();
+        let mut want: Vec<String> = old.iter().map(|k| k.as_str().to_owned()).collect();
+        want.sort();
+        assert_eq!(deleted, want);
+        assert_eq!(c.listed, 14);
+        for k in &old {
+            assert_eq!(present(&root, k), (false, false));
+        }
+        assert_eq!(present(&root, &young), (true, true), "young wheel");
     }
 
     #[test]

@@ -12,8 +12,11 @@ pub use strongroom_render::RENDERER_VERSION;
 
 use crate::{CoreError, Services};
 
-/// Releases read per batch by the re-render job.
+/// Releases read per batch by the re-render job ...
 const JOB_BATCH: i64 = 50;
+/// ... holding at most this much core metadata together (each release's may be up to the
+/// upload's 8 MiB: fifty of those would be 400 MiB at once).
+const JOB_BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// At most this many batches per pass of the periodic jobs ...
 const JOB_MAX_BATCHES: usize = 20;
 /// ... and no new batch after this long (each render is bounded, see strongroom-render).
@@ -75,7 +78,7 @@ impl Services {
             }
             let batch = self
                 .db
-                .releases_to_render(RENDERER_VERSION, after, JOB_BATCH)
+                .releases_to_render(RENDERER_VERSION, after, JOB_BATCH, JOB_BATCH_BYTES)
                 .await?;
             let Some(&(last, _)) = batch.last() else {
                 break;
@@ -213,7 +216,7 @@ mod tests {
         );
         assert!(
             h.s.db
-                .releases_to_render(super::RENDERER_VERSION, 0, 10)
+                .releases_to_render(super::RENDERER_VERSION, 0, 10, usize::MAX)
                 .await
                 .expect("todo")
                 .is_empty()

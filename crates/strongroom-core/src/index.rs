@@ -7,7 +7,7 @@ use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::name::NormalizedName;
 use strongroom_protocol::simple::{IndexEntry, ProjectPage, ProjectStatus, SimpleFile};
 use strongroom_protocol::version::Version;
-use strongroom_store::model::{DistFile, JournalEntry, Project, Release};
+use strongroom_store::model::{DistFile, JournalEntry, Project, ReleaseSummary};
 
 use crate::clock::iso8601_micros;
 use crate::visibility::State;
@@ -18,17 +18,24 @@ pub fn file_url(base: &str, f: &DistFile) -> String {
     format!("{base}/packages/{}", f.blob_key)
 }
 
-fn status_of(p: &Project) -> ProjectStatus {
-    match p.status.as_str() {
-        "archived" => ProjectStatus::Archived,
-        "deprecated" => ProjectStatus::Deprecated,
-        "quarantined" => ProjectStatus::Quarantined,
-        _ => ProjectStatus::Active,
+/// The PEP 792 marker of a project the public sees, from the visibility rule; `None` for every
+/// other project, a status text no version of strongroom writes included (fail closed, as the
+/// rule does: such a project is hidden, never shown as active).
+fn status_of(p: &Project) -> Option<ProjectStatus> {
+    let state = State::of_project(&p.status);
+    if !state.is_public() {
+        return None;
+    }
+    match state {
+        State::Live => Some(ProjectStatus::Active),
+        State::Archived => Some(ProjectStatus::Archived),
+        State::Deprecated => Some(ProjectStatus::Deprecated),
+        _ => None,
     }
 }
 
 /// Releases by id, for joining files to them.
-fn releases_by_id(releases: &[Release]) -> BTreeMap<i64, &Release> {
+fn releases_by_id(releases: &[ReleaseSummary]) -> BTreeMap<i64, &ReleaseSummary> {
     releases.iter().map(|r| (r.id, r)).collect()
 }
 
@@ -42,13 +49,20 @@ pub(crate) fn sort_versions(versions: &mut [String]) {
     });
 }
 
-/// Build the simple-API model of a project.
+/// Build the simple-API model of a project; a project the public does not see has none
+/// ([`CoreError::NotFound`]).
 pub fn build_project_page(
     project: &Project,
-    releases: &[Release],
+    releases: &[ReleaseSummary],
     files: &[DistFile],
     base: &str,
 ) -> Result<ProjectPage, CoreError> {
+    let Some(status) = status_of(project) else {
+        return Err(CoreError::NotFound(format!(
+            "No such project: {}",
+            project.name
+        )));
+    };
     let by_id = releases_by_id(releases);
     let mut versions: Vec<String> = Vec::new();
     let mut out = Vec::with_capacity(files.len());
@@ -77,7 +91,7 @@ pub fn build_project_page(
         .map_err(|e| CoreError::Internal(e.to_string()))?;
     Ok(ProjectPage {
         name,
-        status: status_of(project),
+        status,
         last_serial: project.last_serial,
         versions,
         files: out,
@@ -137,8 +151,7 @@ impl Services {
         project: &Project,
         base: &str,
     ) -> Result<ProjectPage, CoreError> {
-        // the simple page needs no core metadata: do not read every release's
-        let releases = self.db.release_list_of(project.id).await?;
+        let releases = self.db.releases_of(project.id).await?;
         let files = self.db.files_of(project.id).await?;
         build_project_page(project, &releases, &files, base)
     }
@@ -153,24 +166,25 @@ impl Services {
     ) -> Result<Option<String>, CoreError> {
         // Only the described release's core metadata is read (each may be megabytes): the
         // cost of a document does not grow with the project's history.
-        let mut releases = self.db.release_list_of(project.id).await?;
+        let releases = self.db.releases_of(project.id).await?;
         let files = self.db.files_of(project.id).await?;
         let Some(chosen) = crate::json_doc::choose(&releases, &files, version) else {
             return Ok(None);
         };
-        let release = &mut releases[chosen];
-        release.core_metadata = self
-            .db
-            .release_core_metadata(release.id)
-            .await?
-            .unwrap_or_default();
+        // Hidden since the list was read: as if it did not exist.
+        let Some(core_metadata) = self.db.release_core_metadata(releases[chosen].id).await? else {
+            return Ok(None);
+        };
         let roles = self.db.roles_of_project(project.id).await?;
         crate::json_doc::build(
             project,
-            &releases,
-            &files,
-            &roles,
-            chosen,
+            &crate::json_doc::Described {
+                releases: &releases,
+                files: &files,
+                roles: &roles,
+                chosen,
+                metadata: &release_metadata(&core_metadata),
+            },
             version.is_none(),
             base,
         )
@@ -179,6 +193,86 @@ impl Services {
 }
 
 /// Parse a release's stored core metadata (it was validated at upload).
-pub(crate) fn release_metadata(r: &Release) -> CoreMetadata {
-    CoreMetadata::parse(r.core_metadata.as_bytes()).unwrap_or_default()
+pub(crate) fn release_metadata(core_metadata: &str) -> CoreMetadata {
+    CoreMetadata::parse(core_metadata.as_bytes()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use strongroom_protocol::simple::ProjectStatus;
+    use strongroom_store::model::{DistFile, Project, ReleaseSummary};
+
+    use super::build_project_page;
+    use crate::CoreError;
+
+    fn project(status: &str) -> Project {
+        Project {
+            id: 1,
+            name: "Demo".into(),
+            normalized_name: "demo".into(),
+            created_at: 1,
+            status: status.into(),
+            last_serial: 3,
+            total_size: 10,
+            status_reason: None,
+        }
+    }
+
+    /// The simple page's status marker comes from the visibility rule: a status text no version
+    /// of strongroom writes (a newer version's, a hand edit) hides the project as the rule does,
+    /// instead of showing it, files and all, as active.
+    #[test]
+    fn a_page_exists_only_for_public_statuses_and_unknown_ones_fail_closed() {
+        let release = ReleaseSummary {
+            id: 7,
+            project_id: 1,
+            version: "1.0".into(),
+            canonical_version: "1".into(),
+            created_at: 1,
+            requires_python: None,
+            yanked_at: None,
+            yanked_reason: None,
+            quarantined_at: None,
+            quarantine_reason: None,
+        };
+        let file = DistFile {
+            id: 1,
+            release_id: 7,
+            project_id: 1,
+            filename: "demo-1.0.tar.gz".into(),
+            packagetype: "sdist".into(),
+            python_version: "source".into(),
+            size: 10,
+            md5: String::new(),
+            sha256: "00".into(),
+            blake2_256: "00".into(),
+            blob_key: "k".into(),
+            metadata_sha256: None,
+            comment_text: None,
+            uploaded_at: 1,
+        };
+        let page = |status: &str| {
+            build_project_page(
+                &project(status),
+                std::slice::from_ref(&release),
+                std::slice::from_ref(&file),
+                "",
+            )
+        };
+        for (status, marker) in [
+            ("active", ProjectStatus::Active),
+            ("archived", ProjectStatus::Archived),
+            ("deprecated", ProjectStatus::Deprecated),
+        ] {
+            let p = page(status).expect("a public project has a page");
+            assert_eq!(p.status, marker);
+            assert_eq!(p.files.len(), 1);
+        }
+        for status in ["quarantined", "removed", "frozen", "Active", ""] {
+            assert!(
+                matches!(page(status), Err(CoreError::NotFound(_))),
+                "{status:?}"
+            );
+        }
+    }
 }

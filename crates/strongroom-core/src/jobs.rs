@@ -54,11 +54,14 @@ impl Services {
     /// Run the jobs every `interval_secs`, forever (from `serve`). Failures are logged and retried.
     pub async fn run_jobs_forever(self, interval_secs: u64) {
         let mut logged_head = None;
-        // The whole blob store is listed at start, then every `blobs.scan_interval_hours`.
+        let mut logged_first_round = false;
+        // The whole blob store is listed at start (unless `blobs.scan_at_start` is off), then
+        // every `blobs.scan_interval_hours`.
         let scan_every = std::time::Duration::from_secs(
             self.settings.blobs.scan_interval_hours.saturating_mul(3600),
         );
-        let mut last_scan: Option<std::time::Instant> = None;
+        let mut last_scan: Option<std::time::Instant> =
+            (!self.settings.blobs.scan_at_start).then(std::time::Instant::now);
         loop {
             // The event log's head goes to the server's own log whenever it moves: an anchor
             // outside the database for `strongroom admin log verify --expect-head`.
@@ -77,6 +80,8 @@ impl Services {
             if scan {
                 last_scan = Some(std::time::Instant::now());
             }
+            let first = logged_first_round;
+            logged_first_round = true;
             match self.run_jobs_with(scan).await {
                 Ok(r) => {
                     for l in &r.lines {
@@ -87,6 +92,11 @@ impl Services {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "periodic jobs failed; retrying next round"),
+            }
+            if !first && !scan {
+                tracing::info!(
+                    "first jobs run done without listing the blob store (blobs.scan_at_start is off)"
+                );
             }
             tokio::time::sleep(std::time::Duration::from_secs(interval_secs.max(1))).await;
         }

@@ -6,14 +6,15 @@ use strongroom_protocol::json_api::{
     CoreMetadataRef, Digests, FileJson, Info, Ownership, ProjectJson, ReleaseLinks, RoleJson,
     latest_version, legacy_upload_time,
 };
+use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::version::Version;
-use strongroom_store::model::{DistFile, Project, Release, Role};
+use strongroom_store::model::{DistFile, Project, ReleaseSummary, Role};
 
 use crate::CoreError;
 use crate::clock::iso8601_micros;
-use crate::index::{file_url, release_metadata};
+use crate::index::file_url;
 
-fn file_json(base: &str, f: &DistFile, r: &Release) -> FileJson {
+fn file_json(base: &str, f: &DistFile, r: &ReleaseSummary) -> FileJson {
     let iso = iso8601_micros(f.uploaded_at);
     FileJson {
         comment_text: f.comment_text.clone(),
@@ -45,7 +46,7 @@ fn file_json(base: &str, f: &DistFile, r: &Release) -> FileJson {
 /// Which release the document describes: `version` (by PEP 440 equality), else the latest
 /// release with files (yanked ones only when nothing else is left); `None` when there is none.
 pub(crate) fn choose(
-    releases: &[Release],
+    releases: &[ReleaseSummary],
     files: &[DistFile],
     version: Option<&str>,
 ) -> Option<usize> {
@@ -82,38 +83,44 @@ pub(crate) fn choose(
     }
 }
 
-/// Build and serialise the document of `releases[chosen]` (see [`choose`]), whose
-/// `core_metadata` must be loaded; the other releases' may be empty (only their versions and
-/// files are listed). `whole_project`: the project route, which also lists every release.
-#[allow(clippy::too_many_arguments)]
+/// What one document describes: the project's public releases and files, its roles, and the
+/// release chosen by [`choose`] with its parsed core metadata (the only release whose metadata
+/// is read: the others are listed by version and files only).
+pub(crate) struct Described<'a> {
+    pub releases: &'a [ReleaseSummary],
+    pub files: &'a [DistFile],
+    pub roles: &'a [Role],
+    pub chosen: usize,
+    pub metadata: &'a CoreMetadata,
+}
+
+/// Build and serialise the document of `d.releases[d.chosen]`. `whole_project`: the project
+/// route, which also lists every release.
 pub(crate) fn build(
     project: &Project,
-    releases: &[Release],
-    files: &[DistFile],
-    roles: &[Role],
-    chosen: usize,
+    d: &Described<'_>,
     whole_project: bool,
     base: &str,
 ) -> Result<String, CoreError> {
+    let Described {
+        releases,
+        files,
+        roles,
+        chosen,
+        metadata: md,
+    } = *d;
     let chosen = releases
         .get(chosen)
         .ok_or_else(|| CoreError::Internal("chosen release out of range".into()))?;
-    let parsed: Vec<&Release> = releases
+    let parsed: Vec<&ReleaseSummary> = releases
         .iter()
         .filter(|r| Version::parse(&r.version).is_ok())
         .collect();
-    let md = release_metadata(chosen);
     let links = ReleaseLinks::new(base, &project.name, &chosen.version);
     let yanked = chosen
         .yanked_at
         .map(|_| chosen.yanked_reason.clone().unwrap_or_default());
-    let info = Info::from_metadata(
-        &md,
-        &project.name,
-        &chosen.version,
-        links,
-        yanked.as_deref(),
-    );
+    let info = Info::from_metadata(md, &project.name, &chosen.version, links, yanked.as_deref());
     let urls: Vec<FileJson> = files
         .iter()
         .filter(|f| f.release_id == chosen.id)

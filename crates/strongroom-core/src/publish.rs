@@ -325,7 +325,7 @@ impl Services {
             self.release_claim(&claim, true).await;
             return Err(e);
         }
-        let outcome = match self.db.publish_claimed(&new, &policy, &claim).await {
+        let outcome = match self.db.publish(&new, &policy, Some(&claim)).await {
             Ok(o) => o,
             Err(e) => {
                 // ClaimExpired: a collector took the claim; the blob is ours alone to collect.

@@ -95,6 +95,9 @@ pub struct BlobSettings {
     /// How often `serve` lists the whole blob store for blobs no file references (0 = only at
     /// start and by `strongroom admin run-jobs`). Expired claims are collected on every jobs run.
     pub scan_interval_hours: u64,
+    /// Whether `serve` lists the whole blob store when it starts (else the first listing waits
+    /// for `scan_interval_hours`): a large bucket makes every start list it all.
+    pub scan_at_start: bool,
 }
 
 impl Default for BlobSettings {
@@ -102,6 +105,7 @@ impl Default for BlobSettings {
         BlobSettings {
             claim_grace_minutes: 60,
             scan_interval_hours: 24,
+            scan_at_start: true,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The visibility rule against a real database: one project per stored status, each with a live,
 //! a yanked, a removed and a held release and a removed file; every public read the store offers
-//! (root index, releases, files, downloads by blob key, the changelog) must return exactly what
-//! `core::visibility` calls public, the members' manage view exactly what it calls listed, and
-//! hiding a project must journal its name (and nothing more) for mirrors.
+//! (root index, the release list, one release, one release's metadata and description, files,
+//! downloads by blob key, the changelog) and the models core builds from them (the simple page,
+//! the JSON documents) must return exactly what `core::visibility` calls public, the members'
+//! manage view exactly what it calls listed, and hiding a project must journal its name (and
+//! nothing more) for mirrors. A source check keeps the list complete: every store read built on
+//! the SQL form of the rule must be called here.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +16,7 @@ use strongroom_store::{NewEvent, NewFile, NewUser, PublishOutcome, UploadPolicy}
 use crate::admin::Authority;
 use crate::test_harness::{Harness, T0, sdist};
 use crate::visibility::{REDACTED_ACTION, Sight, State, Viewer};
-use crate::{Actor, RequestMeta};
+use crate::{Actor, CoreError, RequestMeta};
 
 fn ops() -> Actor {
     Actor {
@@ -56,6 +59,10 @@ fn file(h: &Harness, u: &User, project: &str, version: &str, wheel: bool) -> New
         (format!("{stem}.tar.gz"), format!("{stem}-sdist"))
     };
     let mut f = sdist(project, version, u, h.s.now(), filename, &seed);
+    f.description = Some(strongroom_store::RenderedDescription {
+        html: format!("<p>{project} {version}</p>"),
+        renderer: crate::descriptions::RENDERER_VERSION,
+    });
     if wheel {
         f.packagetype = "bdist_wheel".into();
         f.python_version = "py3".into();
@@ -69,7 +76,7 @@ async fn publish(h: &Harness, f: &NewFile, policy: &UploadPolicy) {
         at: h.s.now(),
         ..f.clone()
     };
-    let out = h.s.db.publish_file_with(&f, policy).await.expect("publish");
+    let out = h.s.db.publish(&f, policy, None).await.expect("publish");
     assert!(
         matches!(
             out,
@@ -165,6 +172,7 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
     let mut public_files_seen = 0;
     for (status, name) in &names {
         let p = db.project_state(name).await.expect("r").expect("p");
+        let p_row = project_row(&h, name).await;
         let project = State::of_project(&p.status);
         assert_eq!(p.status, status.as_str());
         assert_eq!(listed.contains(name), project.is_public(), "{name}");
@@ -200,6 +208,41 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
             .map(|r| r.version)
             .collect();
         assert_eq!(got, want, "{name}: releases");
+        // One release, its metadata and its description: only while the public sees it.
+        for r in &releases {
+            let public = state_of(r.id).is_public();
+            let what = format!("{name} {}", r.version);
+            assert_eq!(
+                db.public_release(p.id, r.id)
+                    .await
+                    .expect("one release")
+                    .map(|x| x.version),
+                public.then(|| r.version.clone()),
+                "{what}: one release"
+            );
+            assert_eq!(
+                db.release_core_metadata(r.id)
+                    .await
+                    .expect("metadata")
+                    .is_some(),
+                public,
+                "{what}: its metadata"
+            );
+            assert_eq!(
+                db.release_description(r.id)
+                    .await
+                    .expect("description")
+                    .is_some(),
+                public,
+                "{what}: its description"
+            );
+            // The JSON document of that version.
+            let doc =
+                h.s.json_document(&p_row, Some(&r.version), "http://x")
+                    .await
+                    .expect("json");
+            assert_eq!(doc.is_some(), public, "{what}: /pypi/<p>/<v>/json");
+        }
         // Files, and downloads by blob key.
         let all_files = db.files_any_state(p.id).await.expect("files");
         assert_eq!(all_files.len(), 5, "{name}");
@@ -226,6 +269,62 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
                 "{name}: download of {}",
                 f.filename
             );
+            assert_eq!(
+                db.file_by_blob_key(&f.blob_key)
+                    .await
+                    .expect("by key")
+                    .map(|x| x.filename),
+                file_state(f).is_public().then(|| f.filename.clone()),
+                "{name}: the file behind {}",
+                f.blob_key
+            );
+        }
+        // The models built from those reads: the simple page and the project's JSON document
+        // (none for a project the public does not see).
+        match h.s.simple_project_page(&p_row, "http://x").await {
+            Ok(page) => {
+                assert!(project.is_public(), "{name}: a page for a hidden project");
+                let files: BTreeSet<String> =
+                    page.files.iter().map(|f| f.filename.clone()).collect();
+                assert_eq!(files, want, "{name}: simple page files");
+                let versions: BTreeSet<String> = page.versions.into_iter().collect();
+                let public_versions: BTreeSet<String> = releases
+                    .iter()
+                    .filter(|r| state_of(r.id).is_public())
+                    .filter(|r| {
+                        all_files
+                            .iter()
+                            .any(|f| f.release_id == r.id && want.contains(&f.filename))
+                    })
+                    .map(|r| r.version.clone())
+                    .collect();
+                assert_eq!(versions, public_versions, "{name}: simple page versions");
+            }
+            Err(CoreError::NotFound(_)) => {
+                assert!(!project.is_public(), "{name}: no page for a public project")
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+        let doc =
+            h.s.json_document(&p_row, None, "http://x")
+                .await
+                .expect("json");
+        match doc {
+            Some(doc) => {
+                let doc: serde_json::Value = serde_json::from_str(&doc).expect("a document");
+                let files: BTreeSet<String> = doc["releases"]
+                    .as_object()
+                    .expect("releases")
+                    .values()
+                    .flat_map(|fs| fs.as_array().expect("files").clone())
+                    .map(|f| f["filename"].as_str().expect("filename").to_owned())
+                    .collect();
+                assert_eq!(files, want, "{name}: JSON document files");
+            }
+            None => assert!(
+                !project.is_public(),
+                "{name}: no document for a public project"
+            ),
         }
         public_files_seen += want.len();
         // The members' manage view: exactly the releases the rule lists for them.
@@ -433,4 +532,54 @@ async fn the_changelog_keeps_every_serial_but_only_names_what_is_hidden() {
             .iter()
             .any(|e| e.filename.as_deref() == Some("p_quarantined-1.0.tar.gz"))
     );
+}
+
+/// Every store method whose SQL filters rows through the public rule (`store::visibility`'s
+/// fragments, or the release reads built on them) is a public read, and is called by the test
+/// above: a new one cannot be added without being held to the rule state by state.
+#[test]
+fn every_public_read_of_the_store_is_tested_here() {
+    let store = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strongroom-store/src");
+    let tests = include_str!("visibility_tests.rs");
+    let markers = [
+        "PUBLIC_PROJECT",
+        "PUBLIC_RELEASE",
+        "PUBLIC_FILE",
+        "public_releases_sql(",
+    ];
+    let mut reads = Vec::new();
+    for entry in std::fs::read_dir(&store).expect("store sources") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("visibility.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for piece in text.split("pub async fn ").skip(1) {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            // the method's body ends at its closing brace (rustfmt: four spaces in)
+            let body = piece.split("\n    }\n").next().unwrap_or_default();
+            if markers.iter().any(|m| body.contains(m)) {
+                reads.push(name);
+            }
+        }
+    }
+    reads.sort();
+    for expected in [
+        "index_projects",
+        "releases_of",
+        "files_of",
+        "file_by_blob_key",
+    ] {
+        assert!(reads.iter().any(|r| r == expected), "{expected}: {reads:?}");
+    }
+    for read in &reads {
+        assert!(
+            tests.contains(&format!(".{read}(")),
+            "Db::{read} filters by the public rule but visibility_tests.rs does not check it"
+        );
+    }
 }

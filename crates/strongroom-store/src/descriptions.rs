@@ -14,17 +14,20 @@ pub struct RenderedDescription {
 }
 
 impl Db {
-    /// The stored HTML of a release's description; None when it was never rendered.
+    /// The stored HTML of a public release's description; None when it was never rendered or
+    /// the public does not see the release.
     pub async fn release_description(
         &self,
         release_id: i64,
     ) -> Result<Option<RenderedDescription>, StoreError> {
-        let row = sqlx::query(
-            "SELECT description_html, description_renderer FROM releases WHERE id = $1",
-        )
-        .bind(release_id)
-        .fetch_optional(&self.read)
-        .await?;
+        let sql = crate::index::public_releases_sql(
+            "r.description_html, r.description_renderer",
+            "r.id = $1",
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(release_id)
+            .fetch_optional(&self.read)
+            .await?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -35,17 +38,23 @@ impl Db {
             .map(|(html, renderer)| RenderedDescription { html, renderer }))
     }
 
-    /// Up to `limit` releases with an id above `after_id` whose description was never rendered
-    /// or was rendered by a version older than `current`, in id order: `(id, core_metadata)`.
-    /// Every release counts (quarantined and removed ones may come back).
+    /// The re-render job's next batch: releases with an id above `after_id` whose description
+    /// was never rendered or was rendered by a version older than `current`, in id order, with
+    /// their core metadata: at most `limit` of them, holding at most `max_bytes` of metadata
+    /// together (but always the first one, whatever its size: the upload bounds each). Every
+    /// release counts (quarantined and removed ones may come back). `(id, core_metadata)`.
+    ///
+    /// The sizes are read first and only the metadata that fits is fetched, so a batch of
+    /// releases with megabytes of metadata each never sits in memory at once.
     pub async fn releases_to_render(
         &self,
         current: i64,
         after_id: i64,
         limit: i64,
+        max_bytes: usize,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, core_metadata FROM releases \
+        let sizes = sqlx::query(
+            "SELECT id, octet_length(core_metadata) FROM releases \
              WHERE (description_renderer IS NULL OR description_renderer < $1) AND id > $2 \
              ORDER BY id LIMIT $3",
         )
@@ -54,6 +63,29 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
+        let mut ids: Vec<i64> = Vec::new();
+        let mut total: usize = 0;
+        for r in &sizes {
+            let id: i64 = r.try_get(0)?;
+            let size = usize::try_from(r.try_get::<i64, _>(1)?).unwrap_or(usize::MAX);
+            total = total.saturating_add(size);
+            if !ids.is_empty() && total > max_bytes {
+                break;
+            }
+            ids.push(id);
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let mut q = crate::rows::query(format!(
+            "SELECT id, core_metadata FROM releases WHERE id IN ({}) ORDER BY id",
+            params.join(", ")
+        ));
+        for id in ids {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()

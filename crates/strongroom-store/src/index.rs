@@ -4,22 +4,33 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::model::{DistFile, Release};
+use crate::model::{DistFile, ReleaseSummary};
 use crate::visibility::{PUBLIC_FILE, PUBLIC_PROJECT, PUBLIC_RELEASE};
 use crate::{Db, StoreError};
 
-const RELEASE_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.requires_python, r.core_metadata, r.yanked_at, r.yanked_reason, r.quarantined_at, r.quarantine_reason";
+/// The columns of a [`ReleaseSummary`] (never `core_metadata`: lists do not carry it).
+const SUMMARY_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.requires_python, r.yanked_at, r.yanked_reason, r.quarantined_at, r.quarantine_reason";
 const FILE_COLS: &str = "f.id, f.release_id, f.project_id, f.filename, f.packagetype, f.python_version, f.size, f.md5, f.sha256, f.blake2_256, f.blob_key, f.metadata_sha256, f.comment_text, f.uploaded_at";
 
-pub(crate) fn release_from_row(r: &AnyRow) -> Result<Release, sqlx::Error> {
-    Ok(Release {
+/// The one SQL form of "releases the public sees": `cols` of the releases `r` matching `filter`
+/// (over `r`, with its own parameters) that are public and whose project `p` is. Every
+/// public read of releases (the list, one release, one release's metadata or description) is
+/// built here, so none can drift from the rule.
+pub(crate) fn public_releases_sql(cols: &str, filter: &str) -> String {
+    format!(
+        "SELECT {cols} FROM releases r JOIN projects p ON p.id = r.project_id \
+         WHERE ({filter}) AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE}"
+    )
+}
+
+fn summary_from_row(r: &AnyRow) -> Result<ReleaseSummary, sqlx::Error> {
+    Ok(ReleaseSummary {
         id: r.try_get("id")?,
         project_id: r.try_get("project_id")?,
         version: r.try_get("version")?,
         canonical_version: r.try_get("canonical_version")?,
         created_at: r.try_get("created_at")?,
         requires_python: r.try_get("requires_python")?,
-        core_metadata: r.try_get("core_metadata")?,
         yanked_at: r.try_get("yanked_at")?,
         yanked_reason: r.try_get("yanked_reason")?,
         quarantined_at: r.try_get("quarantined_at")?,
@@ -48,53 +59,46 @@ pub(crate) fn file_from_row(r: &AnyRow) -> Result<DistFile, sqlx::Error> {
 
 impl Db {
     /// The project's public releases (the project, and each release, public), in no particular
-    /// order. Empty for a project the public does not see.
-    pub async fn releases_of(&self, project_id: i64) -> Result<Vec<Release>, StoreError> {
-        let sql = format!(
-            "SELECT {RELEASE_COLS} FROM releases r JOIN projects p ON p.id = r.project_id \
-             WHERE r.project_id = $1 AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE}"
-        );
+    /// order, without their core metadata. Empty for a project the public does not see.
+    pub async fn releases_of(&self, project_id: i64) -> Result<Vec<ReleaseSummary>, StoreError> {
+        let sql = public_releases_sql(SUMMARY_COLS, "r.project_id = $1");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project_id)
             .fetch_all(&self.read)
             .await?;
         Ok(rows
             .iter()
-            .map(release_from_row)
+            .map(summary_from_row)
             .collect::<Result<_, _>>()?)
     }
 
-    /// [`Db::releases_of`] without each release's core metadata (`core_metadata` is left
-    /// empty): what a page that lists releases reads, so its cost does not grow with the
-    /// metadata every release stores (up to 8 MiB each). The one release a page shows is read
-    /// with [`Db::release_core_metadata`].
-    pub async fn release_list_of(&self, project_id: i64) -> Result<Vec<Release>, StoreError> {
-        let cols = RELEASE_COLS.replace("r.core_metadata", "'' AS core_metadata");
-        let sql = format!(
-            "SELECT {cols} FROM releases r JOIN projects p ON p.id = r.project_id \
-             WHERE r.project_id = $1 AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE}"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    /// One public release of the project, by id (`None` when it is not the project's, or the
+    /// public does not see it or its project).
+    pub async fn public_release(
+        &self,
+        project_id: i64,
+        release_id: i64,
+    ) -> Result<Option<ReleaseSummary>, StoreError> {
+        let sql = public_releases_sql(SUMMARY_COLS, "r.project_id = $1 AND r.id = $2");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project_id)
-            .fetch_all(&self.read)
+            .bind(release_id)
+            .fetch_optional(&self.read)
             .await?;
-        Ok(rows
-            .iter()
-            .map(release_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(r.as_ref().map(summary_from_row).transpose()?)
     }
 
-    /// One release's stored core metadata.
+    /// The stored core metadata of one public release (`None` when the public does not see it):
+    /// what a page or document describing that release parses.
     pub async fn release_core_metadata(
         &self,
         release_id: i64,
     ) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT core_metadata FROM releases WHERE id = $1")
-                .bind(release_id)
-                .fetch_optional(&self.read)
-                .await?,
-        )
+        let sql = public_releases_sql("r.core_metadata", "r.id = $1");
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(release_id)
+            .fetch_optional(&self.read)
+            .await?)
     }
 
     /// The project's public files (project, release and file public), ordered by filename.

@@ -73,10 +73,10 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0010_registration_invites.sql"),
     },
     Migration {
-        version: 12,
+        version: 11,
         name: "changelog_release_index",
-        sqlite: include_str!("../migrations/sqlite/0012_changelog_release_index.sql"),
-        postgres: include_str!("../migrations/postgres/0012_changelog_release_index.sql"),
+        sqlite: include_str!("../migrations/sqlite/0011_changelog_release_index.sql"),
+        postgres: include_str!("../migrations/postgres/0011_changelog_release_index.sql"),
     },
     Migration {
         version: 14,
@@ -122,4 +122,76 @@ pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
     }
     tx.commit().await?;
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::MIGRATIONS;
+
+    /// The `NNNN_name.sql` files of one dialect's folder, with their text.
+    fn files(dialect: &str) -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("the migrations folder")
+            .map(|e| {
+                let p = e.expect("entry").path();
+                let name = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .expect("a UTF-8 name")
+                    .to_owned();
+                (name, std::fs::read_to_string(&p).expect("read"))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A migration is applied once, in `MIGRATIONS` order, and recorded by number: a file left
+    /// out would never run, a number below one already applied would be skipped on databases
+    /// migrated before it (or run after a later one), and a number only one engine has would make
+    /// the two schemas differ.
+    #[test]
+    fn every_migration_file_is_listed_once_in_order_without_gaps_in_both_dialects() {
+        let versions: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(
+            versions,
+            (1..=i64::try_from(MIGRATIONS.len()).expect("few")).collect::<Vec<_>>(),
+            "versions start at 1 and strictly increase without gaps"
+        );
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{:04}_{}.sql", m.version, m.name))
+            .collect();
+        let sqlite = files("sqlite");
+        let postgres = files("postgres");
+        for (dialect, found) in [("sqlite", &sqlite), ("postgres", &postgres)] {
+            let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
+            assert_eq!(
+                names, listed,
+                "migrations/{dialect} holds exactly the files MIGRATIONS lists"
+            );
+            for ((name, text), m) in found.iter().zip(MIGRATIONS) {
+                let included = if dialect == "sqlite" {
+                    m.sqlite
+                } else {
+                    m.postgres
+                };
+                assert_eq!(
+                    text, included,
+                    "{dialect}/{name} is the file MIGRATIONS includes for version {}",
+                    m.version
+                );
+            }
+        }
+        let names = |f: &[(String, String)]| -> BTreeSet<String> {
+            f.iter().map(|(n, _)| n.clone()).collect()
+        };
+        assert_eq!(names(&sqlite), names(&postgres), "both dialects, same set");
+    }
 }

@@ -117,16 +117,17 @@ pub struct Role {
     pub granted_at: i64,
 }
 
-/// A release (all the files of one version).
+/// A release (all the files of one version) as lists show it: everything but its stored core
+/// metadata, which may be megabytes and is read for one release at a time
+/// ([`crate::Db::release_core_metadata`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Release {
+pub struct ReleaseSummary {
     pub id: i64,
     pub project_id: i64,
     pub version: String,
     pub canonical_version: String,
     pub created_at: i64,
     pub requires_python: Option<String>,
-    pub core_metadata: String,
     pub yanked_at: Option<i64>,
     pub yanked_reason: Option<String>,
     /// Held for admin review: invisible to installers until released.

@@ -139,6 +139,7 @@ impl Tightened {
 }
 
 /// Remove the group and world bits of one entry (`meta` is its `lstat`); records what it did.
+/// An entry gone since its `lstat` (a live server's temp file) is skipped silently.
 fn tighten_one(path: &Path, meta: &std::fs::Metadata, out: &mut Tightened) -> bool {
     let mode = meta.mode() & 0o7777;
     if mode & NOT_OWNER == 0 {
@@ -154,6 +155,7 @@ fn tighten_one(path: &Path, meta: &std::fs::Metadata, out: &mut Tightened) -> bo
             });
             true
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => {
             out.left_alone
                 .push((path.to_path_buf(), format!("cannot change its mode: {e}")));
@@ -170,7 +172,8 @@ fn tighten_one(path: &Path, meta: &std::fs::Metadata, out: &mut Tightened) -> bo
 /// could be a file elsewhere) are left alone and reported; entries of another owner are left
 /// alone and reported in [`Tightened::foreign`] (a foreign `root` is not entered). Each folder is
 /// tightened before it is listed, so once a folder is owner-only nobody else can swap its entries
-/// between the check and the change. A missing `root` is not an error.
+/// between the check and the change. A missing `root` is not an error, nor is an entry that
+/// vanishes during the walk (it is skipped, not reported): the folder may belong to a live server.
 pub fn tighten_tree(root: &Path, uid: u32) -> io::Result<Tightened> {
     let mut out = Tightened::default();
     let meta = match std::fs::metadata(root) {
@@ -199,6 +202,8 @@ pub fn tighten_tree(root: &Path, uid: u32) -> io::Result<Tightened> {
     while let Some(dir) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
+            // removed since it was seen (entries may vanish underneath the walk)
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
                 out.left_alone
                     .push((dir.clone(), format!("cannot list it: {e}")));
@@ -206,7 +211,17 @@ pub fn tighten_tree(root: &Path, uid: u32) -> io::Result<Tightened> {
             }
         };
         for entry in entries {
-            let entry = entry?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    // a folder removed while it is listed ends its listing; the walk goes on
+                    if e.kind() != io::ErrorKind::NotFound {
+                        out.left_alone
+                            .push((dir.clone(), format!("cannot list all of it: {e}")));
+                    }
+                    break;
+                }
+            };
             let path = entry.path();
             let meta = match std::fs::symlink_metadata(&path) {
                 Ok(m) => m,
@@ -446,6 +461,73 @@ mod tests {
             tighten_tree(&dir.path().join("missing"), me)
                 .expect("missing")
                 .is_empty()
+        );
+    }
+
+    /// An entry removed between its `lstat` and its `chmod` (a live server's temp file) is
+    /// skipped: not reported as left alone, not an error.
+    #[test]
+    fn an_entry_gone_before_its_mode_is_changed_is_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("upload.tmp");
+        std::fs::write(&f, "x").expect("write");
+        std::fs::set_permissions(&f, Permissions::from_mode(0o644)).expect("chmod");
+        let meta = std::fs::symlink_metadata(&f).expect("stat");
+        std::fs::remove_file(&f).expect("remove");
+        let mut out = Tightened::default();
+        assert!(!tighten_one(&f, &meta, &mut out));
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    /// Folders and files vanish and reappear while the walk runs (a live server's temp folders
+    /// and uploads): every walk succeeds and reports nothing about what vanished.
+    #[test]
+    fn a_tree_changing_underneath_the_walk_is_walked_without_errors() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("data");
+        std::fs::create_dir(&root).expect("mkdir");
+        let make = |root: &Path| {
+            for i in 0..40 {
+                let d = root.join(format!("tmp{i}"));
+                if std::fs::create_dir(&d).is_ok() {
+                    for j in 0..20 {
+                        let _ = std::fs::write(d.join(format!("f{j}")), "x");
+                    }
+                    let _ = std::fs::set_permissions(&d, Permissions::from_mode(0o755));
+                }
+            }
+        };
+        make(&root);
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let (root, stop) = (root.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for i in 0..40 {
+                        let _ = std::fs::remove_dir_all(root.join(format!("tmp{i}")));
+                    }
+                    make(&root);
+                }
+            })
+        };
+        let mut walks = 0;
+        let mut problems = Vec::new();
+        while walks < 300 {
+            match tighten_tree(&root, effective_uid().expect("euid")) {
+                Ok(t) => problems.extend(t.left_alone),
+                Err(e) => problems.push((root.clone(), format!("walk failed: {e}"))),
+            }
+            walks += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        churn.join().expect("churn");
+        assert!(
+            problems.is_empty(),
+            "{} problems: {:?}",
+            problems.len(),
+            &problems[..problems.len().min(5)]
         );
     }
 

@@ -114,9 +114,10 @@ pub enum PublishOutcome {
 }
 
 impl Db {
-    /// Record an uploaded file, atomically. Races are decided by unique constraints.
+    /// [`Db::publish`] with the default policy and no blob claim: the same path, for callers
+    /// whose blob is not collected (tests, imports).
     pub async fn publish_file(&self, f: &NewFile) -> Result<PublishOutcome, StoreError> {
-        self.publish_file_with(f, &UploadPolicy::default()).await
+        self.publish(f, &UploadPolicy::default(), None).await
     }
 
     /// Who created the project and when: `(created_by, created_at)`.
@@ -134,7 +135,7 @@ impl Db {
         })
     }
 
-    /// What [`Db::publish_file_with`] would answer now, without changing anything (the same
+    /// What [`Db::publish`] would answer now, without changing anything (the same
     /// checks, rolled back). The upload asks before writing its blob, so a refused upload leaves
     /// nothing in the blob store; the real publish decides again (a race may still lose).
     pub async fn check_publish(
@@ -148,40 +149,29 @@ impl Db {
         Ok(outcome)
     }
 
-    /// [`Db::publish_file_with`] for an upload whose blob was written under `claim`: the same
-    /// transaction settles the claim (the file row protects the blob from then on). A refused
-    /// or duplicate outcome leaves the claim in place for the caller to release. If a collector
-    /// has meanwhile taken the claim as expired (the upload stalled for longer than the grace
-    /// period), nothing is recorded and [`StoreError::ClaimExpired`] is returned: the blob may
-    /// already be gone, so the row must not point at it.
-    pub async fn publish_claimed(
+    /// Record an uploaded file, atomically: the one publish path. Races are decided by unique
+    /// constraints and, on PostgreSQL, by the lock of the project row (see `publish_in`), which
+    /// makes the size quota exact under concurrent uploads.
+    ///
+    /// With `claim` (the upload wrote its blob under it), the same transaction settles the claim
+    /// (the file row protects the blob from then on). A refused or duplicate outcome leaves the
+    /// claim in place for the caller to release. If a collector has meanwhile taken the claim as
+    /// expired (the upload stalled for longer than the grace period), nothing is recorded and
+    /// [`StoreError::ClaimExpired`] is returned: the blob may already be gone, so the row must
+    /// not point at it.
+    pub async fn publish(
         &self,
         f: &NewFile,
         policy: &UploadPolicy,
-        claim: &BlobClaim,
+        claim: Option<&BlobClaim>,
     ) -> Result<PublishOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !crate::blob_claims::settle(&mut tx, self.dialect, claim).await? {
+        if let Some(claim) = claim
+            && !crate::blob_claims::settle(&mut tx, self.dialect, claim).await?
+        {
             tx.rollback().await?;
             return Err(StoreError::ClaimExpired(claim.blob_key.clone()));
         }
-        let outcome = publish_in(&mut tx, self, f, policy).await?;
-        match outcome {
-            PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {
-                tx.commit().await?
-            }
-            _ => tx.rollback().await?,
-        }
-        Ok(outcome)
-    }
-
-    /// [`Db::publish_file`] with the caller's quarantine rule.
-    pub async fn publish_file_with(
-        &self,
-        f: &NewFile,
-        policy: &UploadPolicy,
-    ) -> Result<PublishOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
         let outcome = publish_in(&mut tx, self, f, policy).await?;
         match outcome {
             PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {

@@ -1,10 +1,10 @@
 //! The at-start pass over sealed secrets: it checks that the configured key is the one the
 //! database's secrets were sealed with (a wrong key stops the start instead of failing every 2FA
-//! check), and seals every value an older version stored in plaintext, in one transaction.
+//! check), and seals every value an older version stored in plaintext, in bounded batches.
 
 use sqlx::{Executor, Row};
 
-use crate::sealing::{Binding, SEALED_PREFIX, SealError, key_id_of};
+use crate::sealing::{Binding, SealError, key_id_of};
 use crate::{Db, Dialect, StoreError};
 
 /// The columns that hold sealed values.
@@ -13,6 +13,14 @@ const SEALED_COLUMNS: [(&str, &str); 3] = [
     ("server_secrets", "value"),
     ("outbox", "body"),
 ];
+
+/// Rows sealed per transaction by the at-start pass.
+const SEAL_BATCH: i64 = 500;
+
+/// `batch` as a row count.
+fn batch_len(batch: i64) -> usize {
+    usize::try_from(batch).unwrap_or(usize::MAX)
+}
 
 /// What the at-start pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,104 +70,152 @@ impl Db {
     }
 
     /// Check the keyring against the database and seal every plaintext TOTP seed, server secret
-    /// and mail body, in one transaction and one pass over each table (the rows not sealed with
-    /// the current key): a value sealed with another key stops it, naming both ids. Idempotent:
-    /// a second run, or another server running it at the same time, finds nothing left. When
-    /// something was sealed, the database is compacted so the plaintext does not linger in free
-    /// pages (SQLite `VACUUM` and a truncated WAL; PostgreSQL `VACUUM FULL` of the tables changed).
+    /// and mail body: a value sealed with another key stops it, naming both ids, before anything
+    /// is sealed. The plaintext is sealed in batches of [`SEAL_BATCH`] rows, one transaction
+    /// each, so neither memory nor a transaction grows with the tables (an old database may hold
+    /// years of mail). Idempotent: a second run, or another server running it at the same time,
+    /// finds nothing left. When something was sealed, the database is compacted so the
+    /// plaintext does not linger in free pages (SQLite `VACUUM` and a truncated WAL; PostgreSQL
+    /// `VACUUM FULL` of the tables changed).
     pub async fn seal_stored_secrets(&self) -> Result<SealReport, StoreError> {
+        self.seal_stored_secrets_in_batches(SEAL_BATCH).await
+    }
+
+    /// [`Db::seal_stored_secrets`] with batches of `batch` rows.
+    pub(crate) async fn seal_stored_secrets_in_batches(
+        &self,
+        batch: i64,
+    ) -> Result<SealReport, StoreError> {
         let keyring = self.keyring()?;
-        let not_current = format!("sealed:v1:{}:%", keyring.primary_id());
-        // a sealed value whose key is not ours; else whether it is plaintext
-        let check = |stored: &str, what: String| -> Result<bool, SealError> {
-            if !stored.starts_with(SEALED_PREFIX) {
-                return Ok(true);
-            }
-            match key_id_of(stored) {
-                Some(id) if !keyring.holds(id) => Err(SealError::UnknownKey {
-                    found: id.to_owned(),
-                    configured: keyring.primary_id().to_owned(),
-                }),
-                Some(_) => Ok(false),
-                None => Err(SealError::Malformed(what)),
-            }
-        };
-        let mut report = SealReport::default();
-        let mut tx = self.begin_write().await?;
-        if self.dialect == Dialect::Postgres {
-            // Servers starting at once: one seals, the others then find nothing to do.
-            tx.execute("SELECT pg_advisory_xact_lock(7265011)").await?;
-        }
-        let seeds =
-            sqlx::query("SELECT user_id, secret FROM totp_secrets WHERE secret NOT LIKE $1")
-                .bind(not_current.clone())
-                .fetch_all(&mut *tx)
+        // 1. One value sealed with a key we do not hold stops the pass before anything changes
+        //    (sealing with the wrong key would leave values no key opens once the right one is
+        //    configured). One row per table, whatever the table's size.
+        let current = format!("sealed:v1:{}:%", keyring.primary_id());
+        for (table, column) in SEALED_COLUMNS {
+            let sql = format!(
+                "SELECT {column} FROM {table} WHERE {column} LIKE 'sealed:%' AND {column} NOT LIKE $1 LIMIT 1"
+            );
+            let other: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(current.clone())
+                .fetch_optional(&self.read)
                 .await?;
-        for r in seeds {
-            let user_id: i64 = r.try_get("user_id")?;
-            let binding = Binding::TotpSeed { user_id };
-            let plain: String = r.try_get("secret")?;
-            if !check(&plain, binding.describe())? {
-                continue;
+            if let Some(v) = other {
+                return Err(match key_id_of(&v) {
+                    Some(id) if !keyring.holds(id) => SealError::UnknownKey {
+                        found: id.to_owned(),
+                        configured: keyring.primary_id().to_owned(),
+                    },
+                    _ => SealError::Malformed(format!("a value of {table}.{column}")),
+                }
+                .into());
             }
-            let sealed = keyring.seal(binding, &plain)?;
-            report.totp_seeds += sqlx::query(
-                "UPDATE totp_secrets SET secret = $1 WHERE user_id = $2 AND secret = $3",
+        }
+        // 2. The plaintext, in batches in key order.
+        let mut report = SealReport::default();
+        let mut after: i64 = i64::MIN;
+        loop {
+            let mut tx = self.begin_sealing().await?;
+            let rows = sqlx::query(
+                "SELECT user_id, secret FROM totp_secrets WHERE secret NOT LIKE 'sealed:%' AND user_id > $1 ORDER BY user_id LIMIT $2",
             )
-            .bind(sealed)
-            .bind(user_id)
-            .bind(plain)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        let secrets = sqlx::query("SELECT name, value FROM server_secrets WHERE value NOT LIKE $1")
-            .bind(not_current.clone())
+            .bind(after)
+            .bind(batch)
             .fetch_all(&mut *tx)
             .await?;
-        for r in secrets {
-            let name: String = r.try_get("name")?;
-            let binding = Binding::ServerSecret { name: &name };
-            let plain: String = r.try_get("value")?;
-            if !check(&plain, binding.describe())? {
-                continue;
-            }
-            let sealed = keyring.seal(binding, &plain)?;
-            report.server_secrets +=
-                sqlx::query("UPDATE server_secrets SET value = $1 WHERE name = $2 AND value = $3")
-                    .bind(sealed)
-                    .bind(name.clone())
-                    .bind(plain)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-        }
-        let mails = sqlx::query("SELECT id, to_addr, body FROM outbox WHERE body NOT LIKE $1")
-            .bind(not_current)
-            .fetch_all(&mut *tx)
-            .await?;
-        for r in mails {
-            let id: i64 = r.try_get("id")?;
-            let to: String = r.try_get("to_addr")?;
-            let binding = Binding::MailBody { id, to: &to };
-            let plain: String = r.try_get("body")?;
-            if !check(&plain, binding.describe())? {
-                continue;
-            }
-            let sealed = keyring.seal(binding, &plain)?;
-            report.mails += sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2 AND body = $3")
+            for r in &rows {
+                let user_id: i64 = r.try_get("user_id")?;
+                let plain: String = r.try_get("secret")?;
+                let sealed = keyring.seal(Binding::TotpSeed { user_id }, &plain)?;
+                report.totp_seeds += sqlx::query(
+                    "UPDATE totp_secrets SET secret = $1 WHERE user_id = $2 AND secret = $3",
+                )
                 .bind(sealed)
-                .bind(id)
+                .bind(user_id)
                 .bind(plain)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                after = user_id;
+            }
+            tx.commit().await?;
+            if rows.len() < batch_len(batch) {
+                break;
+            }
         }
-        tx.commit().await?;
+        let mut after = String::new();
+        loop {
+            let mut tx = self.begin_sealing().await?;
+            let rows = sqlx::query(
+                "SELECT name, value FROM server_secrets WHERE value NOT LIKE 'sealed:%' AND name > $1 ORDER BY name LIMIT $2",
+            )
+            .bind(after.clone())
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                let name: String = r.try_get("name")?;
+                let plain: String = r.try_get("value")?;
+                let sealed = keyring.seal(Binding::ServerSecret { name: &name }, &plain)?;
+                report.server_secrets += sqlx::query(
+                    "UPDATE server_secrets SET value = $1 WHERE name = $2 AND value = $3",
+                )
+                .bind(sealed)
+                .bind(name.clone())
+                .bind(plain)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                after = name;
+            }
+            tx.commit().await?;
+            if rows.len() < batch_len(batch) {
+                break;
+            }
+        }
+        let mut after: i64 = i64::MIN;
+        loop {
+            let mut tx = self.begin_sealing().await?;
+            let rows = sqlx::query(
+                "SELECT id, to_addr, body FROM outbox WHERE body NOT LIKE 'sealed:%' AND id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                let id: i64 = r.try_get("id")?;
+                let to: String = r.try_get("to_addr")?;
+                let plain: String = r.try_get("body")?;
+                let sealed = keyring.seal(Binding::MailBody { id, to: &to }, &plain)?;
+                report.mails +=
+                    sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2 AND body = $3")
+                        .bind(sealed)
+                        .bind(id)
+                        .bind(plain)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                after = id;
+            }
+            tx.commit().await?;
+            if rows.len() < batch_len(batch) {
+                break;
+            }
+        }
         if report.sealed() > 0 {
             self.compact_after_sealing(&report).await?;
         }
         Ok(report)
+    }
+
+    /// A write transaction of the sealing pass; on PostgreSQL servers starting at once take
+    /// turns (one seals a batch, the others then find it done).
+    async fn begin_sealing(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if self.dialect == Dialect::Postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(7265011)").await?;
+        }
+        Ok(tx)
     }
 
     /// Rewrite what held plaintext so it does not survive in free space of the file.

@@ -6,7 +6,7 @@
 //! it. Every change is mailed to all Owners (the removed one included) and logged, in the same
 //! transaction as the change.
 
-use strongroom_store::model::{Invitation, Project, Release, Role, RoleChange, User};
+use strongroom_store::model::{Invitation, Project, ReleaseSummary, Role, RoleChange, User};
 use strongroom_store::{AccountTx, MAINTAINER, NewEvent, NewMail, OWNER, RoleOutcome, StoreError};
 
 use crate::accounts::random_secret;
@@ -46,8 +46,8 @@ pub struct ProjectManage {
     pub invitations: Vec<Invitation>,
     /// Removals and demotions waiting for their veto window.
     pub pending_changes: Vec<RoleChange>,
-    /// Public releases (the ones Owners act on), newest first.
-    pub releases: Vec<Release>,
+    /// Public releases (the ones Owners act on), newest first, without their metadata.
+    pub releases: Vec<ReleaseSummary>,
     /// Releases the members see but the public does not (held for review, or the whole
     /// project quarantined), newest first: listed, no actions, no downloads.
     pub listed: Vec<ListedRelease>,

@@ -18,10 +18,8 @@ impl Services {
         drop(tx);
         let release = self
             .db
-            .releases_of(p.id)
+            .public_release(p.id, release_id)
             .await?
-            .into_iter()
-            .find(|r| r.id == release_id)
             .ok_or_else(|| CoreError::NotFound(format!("No such release of {}.", p.name)))?;
         let action = if reason.is_some() {
             "release:yank"

@@ -54,7 +54,7 @@ async fn dormant_projects_new_releases_are_quarantined_for_a_recovered_account()
     let serial_before = sleepy.last_serial;
     let out =
         h.s.db
-            .publish_file_with(&h.new_file("sleepy", "2.0", &erin, now), &policy)
+            .publish(&h.new_file("sleepy", "2.0", &erin, now), &policy, None)
             .await
             .expect("publish");
     assert_eq!(
@@ -86,7 +86,7 @@ async fn dormant_projects_new_releases_are_quarantined_for_a_recovered_account()
     // More files of the quarantined release stay in quarantine, with no new mail.
     let out =
         h.s.db
-            .publish_file_with(&h.new_file("sleepy", "2.0", &erin, now + 1), &policy)
+            .publish(&h.new_file("sleepy", "2.0", &erin, now + 1), &policy, None)
             .await
             .expect("publish");
     assert_eq!(
@@ -99,7 +99,7 @@ async fn dormant_projects_new_releases_are_quarantined_for_a_recovered_account()
     // A quarantined release does not make the project look alive: 2.1 is held too.
     let out =
         h.s.db
-            .publish_file_with(&h.new_file("sleepy", "2.1", &erin, now + 2), &policy)
+            .publish(&h.new_file("sleepy", "2.1", &erin, now + 2), &policy, None)
             .await
             .expect("publish");
     assert_eq!(
@@ -115,7 +115,7 @@ async fn dormant_projects_new_releases_are_quarantined_for_a_recovered_account()
             .expect("policy");
     let out =
         h.s.db
-            .publish_file_with(&h.new_file("lively", "2.0", &erin, now + 3), &policy)
+            .publish(&h.new_file("lively", "2.0", &erin, now + 3), &policy, None)
             .await
             .expect("publish");
     assert!(matches!(out, PublishOutcome::Published { .. }), "{out:?}");
@@ -152,7 +152,7 @@ async fn a_newcomer_invited_to_a_dormant_project_has_its_release_quarantined_too
     );
     let out =
         h.s.db
-            .publish_file_with(&h.new_file("sleepy", "2.0", &sock, now), &policy)
+            .publish(&h.new_file("sleepy", "2.0", &sock, now), &policy, None)
             .await
             .expect("publish");
     assert!(matches!(out, PublishOutcome::Quarantined { .. }), "{out:?}");
@@ -187,7 +187,7 @@ async fn a_newcomers_new_release_of_a_lively_project_is_told_to_the_other_owners
             .expect("policy");
     let out =
         h.s.db
-            .publish_file_with(&h.new_file("lively", "1.1", &sock, now), &policy)
+            .publish(&h.new_file("lively", "1.1", &sock, now), &policy, None)
             .await
             .expect("publish");
     assert!(matches!(out, PublishOutcome::Published { .. }), "{out:?}");
@@ -206,7 +206,7 @@ async fn a_newcomers_new_release_of_a_lively_project_is_told_to_the_other_owners
     second.blob_key = format!("ab/ab/{}/{}", "ab".repeat(30), second.filename);
     let out =
         h.s.db
-            .publish_file_with(&second, &policy)
+            .publish(&second, &policy, None)
             .await
             .expect("publish");
     assert!(matches!(out, PublishOutcome::Published { .. }), "{out:?}");

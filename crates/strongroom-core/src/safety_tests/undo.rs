@@ -488,11 +488,7 @@ async fn no_undo_brings_back_what_was_uploaded_inside_an_incident_window() {
         quarantine_reason: "recovered account".into(),
         ..UploadPolicy::default()
     };
-    let o =
-        h.s.db
-            .publish_file_with(&held, &policy)
-            .await
-            .expect("held");
+    let o = h.s.db.publish(&held, &policy, None).await.expect("held");
     assert!(matches!(o, PublishOutcome::Quarantined { .. }), "{o:?}");
     h.clock.advance(60_000_000);
     h.s.admin_quarantine_project(&ops(), "proj", "report", &meta())

@@ -1,10 +1,10 @@
-//! Read models of the public pages, built from the store's rows (`release_list_of`, `files_of`)
+//! Read models of the public pages, built from the store's rows (`releases_of`, `files_of`)
 //! and the shown release's stored core metadata; the description is the HTML stored at publish.
 
 use serde::Serialize;
 use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::version::Version;
-use strongroom_store::model::{DistFile, Project, Release};
+use strongroom_store::model::{DistFile, Project, ReleaseSummary};
 
 use super::errors::WebError;
 use crate::state::AppState;
@@ -87,7 +87,7 @@ fn person(name: Option<&String>, email: Option<&String>) -> Option<String> {
 }
 
 /// Releases newest first (PEP 440 order; unparseable versions last).
-fn sort_newest_first(releases: &mut [Release]) {
+fn sort_newest_first(releases: &mut [ReleaseSummary]) {
     releases.sort_by(
         |a, b| match (Version::parse(&a.version), Version::parse(&b.version)) {
             (Ok(x), Ok(y)) => y.cmp(&x),
@@ -110,8 +110,8 @@ pub(crate) async fn project_view(
     version: Option<&str>,
     base: &str,
 ) -> Result<Option<ProjectView>, WebError> {
-    // the list without every release's metadata: only the shown release's is read
-    let mut releases = state.services.db.release_list_of(project.id).await?;
+    // the list carries no metadata: only the shown release's is read
+    let mut releases = state.services.db.releases_of(project.id).await?;
     let files = state.services.db.files_of(project.id).await?;
     sort_newest_first(&mut releases);
     let latest = releases

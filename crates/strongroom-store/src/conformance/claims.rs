@@ -37,7 +37,7 @@ async fn a_live_claim_or_a_file_row_protects_a_key() {
         );
         // The publish settles the claim in its own transaction.
         let o = db
-            .publish_claimed(&f, &UploadPolicy::default(), &c)
+            .publish(&f, &UploadPolicy::default(), Some(&c))
             .await
             .expect("publish");
         assert!(
@@ -87,7 +87,7 @@ async fn a_refused_publish_keeps_its_claim_for_the_uploader_to_release() {
         let f = file("demo", mallory, "demo-1.0-py3-none-any.whl", "m");
         let c = claim(&db, &f.blob_key, f.at).await;
         let o = db
-            .publish_claimed(&f, &UploadPolicy::default(), &c)
+            .publish(&f, &UploadPolicy::default(), Some(&c))
             .await
             .expect("publish");
         assert!(
@@ -148,7 +148,7 @@ async fn an_expired_claim_is_taken_and_its_publish_records_nothing() {
             .expect("decide")
             .expect("the upload stalled past the grace period");
         // The stalled upload wakes up: its publish must not point a row at a deleted blob.
-        let r = db.publish_claimed(&f, &UploadPolicy::default(), &c).await;
+        let r = db.publish(&f, &UploadPolicy::default(), Some(&c)).await;
         assert!(
             matches!(r, Err(StoreError::ClaimExpired(_))),
             "{name}: {r:?}"
@@ -260,7 +260,7 @@ async fn uploads_of_one_key_racing_collectors_never_lose_a_referenced_blob() {
                     tokio::task::yield_now().await;
                     store.lock().expect("lock").insert(f.blob_key.clone());
                     tokio::task::yield_now().await;
-                    match db.publish_claimed(&f, &UploadPolicy::default(), &c).await {
+                    match db.publish(&f, &UploadPolicy::default(), Some(&c)).await {
                         Ok(PublishOutcome::Published { .. }) => {}
                         Ok(PublishOutcome::Duplicate) => {
                             db.release_blob_claim(&c).await.expect("release")

@@ -106,17 +106,23 @@ async fn descriptions_are_stored_at_publish_and_brought_up_to_date() {
 
         // the job's view: never rendered or older than the current renderer, in id order,
         // in batches
-        let todo = db.releases_to_render(2, 0, 10).await.expect("to render");
+        let todo = db
+            .releases_to_render(2, 0, 10, usize::MAX)
+            .await
+            .expect("to render");
         assert_eq!(
             todo.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             vec![ids[1], ids[2]],
             "{name}"
         );
         assert!(todo[0].1.contains("# Hello 2.0"), "{name}");
-        let first = db.releases_to_render(2, 0, 1).await.expect("to render");
+        let first = db
+            .releases_to_render(2, 0, 1, usize::MAX)
+            .await
+            .expect("to render");
         assert_eq!(first.len(), 1);
         let next = db
-            .releases_to_render(2, first[0].0, 1)
+            .releases_to_render(2, first[0].0, 1, usize::MAX)
             .await
             .expect("to render");
         assert_eq!(next[0].0, ids[2], "{name}");
@@ -153,14 +159,14 @@ async fn descriptions_are_stored_at_publish_and_brought_up_to_date() {
             "{name}"
         );
         assert!(
-            db.releases_to_render(2, 0, 10)
+            db.releases_to_render(2, 0, 10, usize::MAX)
                 .await
                 .expect("to render")
                 .is_empty()
         );
         // a renderer upgrade finds them all again
         assert_eq!(
-            db.releases_to_render(3, 0, 10)
+            db.releases_to_render(3, 0, 10, usize::MAX)
                 .await
                 .expect("to render")
                 .len(),
@@ -169,34 +175,101 @@ async fn descriptions_are_stored_at_publish_and_brought_up_to_date() {
     }
 }
 
+/// The job's batches hold a bounded amount of metadata (each release's may be megabytes): the
+/// first release always, the others while their sizes fit in the budget, the rest next batch.
 #[tokio::test]
-async fn release_lists_leave_the_metadata_out() {
+async fn a_render_batch_holds_at_most_its_byte_budget_of_metadata() {
+    const KIB: usize = 1024;
     for (name, db, _d) in backends().await {
         let uid = owner(&db).await;
-        for version in ["1.0", "2.0"] {
-            db.publish_file(&file(uid, version, None))
+        for version in ["1.0", "2.0", "3.0", "4.0"] {
+            let mut f = file(uid, version, None);
+            // ~100 KiB of description each
+            f.core_metadata.push_str(&"x".repeat(100 * KIB));
+            db.publish_file(&f).await.expect("publish");
+        }
+        let size = |batch: &[(i64, String)]| batch.iter().map(|(_, m)| m.len()).sum::<usize>();
+        let all = db
+            .releases_to_render(2, 0, 50, usize::MAX)
+            .await
+            .expect("all");
+        assert_eq!(all.len(), 4, "{name}");
+        let one = all[0].1.len();
+        assert!(one > 100 * KIB, "{name}");
+        // room for two and a half: two
+        let batch = db
+            .releases_to_render(2, 0, 50, one * 5 / 2)
+            .await
+            .expect("batch");
+        assert_eq!(batch.len(), 2, "{name}");
+        assert!(size(&batch) <= one * 5 / 2, "{name}");
+        assert_eq!(batch, all[..2].to_vec(), "{name}");
+        // a budget below one release's size still makes progress, one at a time
+        let mut after = 0;
+        let mut seen = Vec::new();
+        loop {
+            let b = db
+                .releases_to_render(2, after, 50, KIB)
                 .await
-                .expect("publish");
+                .expect("batch");
+            let Some(last) = b.last() else { break };
+            assert_eq!(b.len(), 1, "{name}");
+            after = last.0;
+            seen.extend(b);
+        }
+        assert_eq!(seen, all, "{name}");
+        // the row limit still holds
+        assert_eq!(
+            db.releases_to_render(2, 0, 3, usize::MAX)
+                .await
+                .expect("limit")
+                .len(),
+            3,
+            "{name}"
+        );
+    }
+}
+
+/// Lists of releases carry no metadata ([`crate::model::ReleaseSummary`] has no field for it):
+/// the one release a page describes has its metadata read alone, and only while the public sees
+/// it.
+#[tokio::test]
+async fn one_public_release_at_a_time_has_its_metadata_read() {
+    for (name, db, _d) in backends().await {
+        let uid = owner(&db).await;
+        let files: Vec<NewFile> = ["1.0", "2.0"]
+            .into_iter()
+            .map(|v| file(uid, v, None))
+            .collect();
+        for f in &files {
+            db.publish_file(f).await.expect("publish");
         }
         let p = db
             .project_by_normalized("described")
             .await
             .expect("project")
             .expect("exists");
-        let mut full = db.releases_of(p.id).await.expect("releases");
-        let mut listed = db.release_list_of(p.id).await.expect("list");
-        full.sort_by_key(|r| r.id);
+        let mut listed = db.releases_of(p.id).await.expect("list");
         listed.sort_by_key(|r| r.id);
         assert_eq!(listed.len(), 2, "{name}");
-        for (f, l) in full.iter().zip(&listed) {
-            assert_eq!(
-                (f.id, &f.version, f.created_at),
-                (l.id, &l.version, l.created_at)
-            );
-            assert!(l.core_metadata.is_empty(), "{name}");
+        for (f, l) in files.iter().zip(&listed) {
+            assert_eq!(l.version, f.version, "{name}");
             assert_eq!(
                 db.release_core_metadata(l.id).await.expect("metadata"),
                 Some(f.core_metadata.clone()),
+                "{name}"
+            );
+            let one = db
+                .public_release(p.id, l.id)
+                .await
+                .expect("one")
+                .expect("public");
+            assert_eq!((one.id, &one.version), (l.id, &l.version), "{name}");
+            assert!(
+                db.public_release(p.id + 1, l.id)
+                    .await
+                    .expect("other project")
+                    .is_none(),
                 "{name}"
             );
         }

@@ -491,6 +491,64 @@ async fn concurrent_uploads_race_safely_and_serials_have_no_gaps() {
     }
 }
 
+/// The project size quota is exact under concurrent uploads to one project: each publish reads
+/// the total it checks under the lock of the project row (PostgreSQL `FOR NO KEY UPDATE`; SQLite
+/// has one writer), so of 24 uploads racing for room for 6, exactly 6 are published and the
+/// stored total never passes the quota. (Without the lock, each transaction checked the total
+/// it read before the others committed, and several more fit "under" it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_size_quota_holds_under_concurrent_uploads() {
+    const SIZE: i64 = 1_000;
+    const QUOTA: i64 = 7 * SIZE;
+    for (name, db, _d) in backends().await {
+        let db = Arc::new(db);
+        let alice = user(&db, "alice").await;
+        let sized = |filename: &str, content: &str| {
+            let mut f = file("quota", alice, filename, content);
+            f.size = SIZE;
+            f.max_project_size = QUOTA;
+            f
+        };
+        // The project exists (one file of the quota used) before the race.
+        let first = db
+            .publish_file(&sized("quota-1.0.tar.gz", "first"))
+            .await
+            .expect("publish");
+        assert!(published(&first), "{name}: {first:?}");
+        let barrier = Arc::new(tokio::sync::Barrier::new(24));
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let (db, barrier) = (db.clone(), barrier.clone());
+            let f = sized(&format!("quota-1.0-{i}-py3-none-any.whl"), &format!("w{i}"));
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                db.publish_file(&f).await
+            }));
+        }
+        let (mut won, mut full) = (0, 0);
+        for t in tasks {
+            match t.await.expect("join").expect("publish") {
+                PublishOutcome::Published { .. } => won += 1,
+                PublishOutcome::Refused(Refusal::ProjectTooLarge) => full += 1,
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert_eq!((won, full), (6, 18), "{name}");
+        let p = db
+            .project_by_normalized("quota")
+            .await
+            .expect("q")
+            .expect("p");
+        assert_eq!(p.total_size, QUOTA, "{name}: the stored total");
+        let files = db.files_of(p.id).await.expect("files");
+        assert_eq!(
+            files.iter().map(|f| f.size).sum::<i64>(),
+            QUOTA,
+            "{name}: the files"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_freeze_or_revocation_during_the_upload_wins() {
     for (name, db, _d) in backends().await {

@@ -138,7 +138,7 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
             release_mails: Vec::new(),
         };
         let o = db
-            .publish_file_with(&file("sleepy", bob, "2.0", 1, T0), &policy)
+            .publish(&file("sleepy", bob, "2.0", 1, T0), &policy, None)
             .await
             .expect("p");
         assert_eq!(
@@ -172,7 +172,7 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
         );
         // Another file of the quarantined release: quarantined too, no second mail.
         let o = db
-            .publish_file_with(&file("sleepy", bob, "2.0", 2, T0 + 1), &policy)
+            .publish(&file("sleepy", bob, "2.0", 2, T0 + 1), &policy, None)
             .await
             .expect("p");
         assert_eq!(
@@ -200,7 +200,7 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
             .await
             .expect("p");
         let o = db
-            .publish_file_with(&file("lively", bob, "2.0", 1, T0), &policy)
+            .publish(&file("lively", bob, "2.0", 1, T0), &policy, None)
             .await
             .expect("p");
         assert!(

@@ -319,3 +319,96 @@ async fn a_mail_whose_body_does_not_open_is_set_aside_and_the_others_go_out() {
         assert!(err.contains("does not open"), "{name}: {err}");
     }
 }
+
+/// The at-start pass seals in batches (here of two rows, one transaction each) and finds every
+/// plaintext row whatever the batch size; a value sealed with a key the server does not hold
+/// stops it before anything is sealed, even one that the batches would reach last (sealing the
+/// rest with the wrong key would leave them unreadable once the right key is configured).
+#[tokio::test]
+async fn the_seal_pass_works_in_batches_and_a_wrong_key_seals_nothing() {
+    for (name, db, _d) in backends().await {
+        let mut users = Vec::new();
+        for u in ["ann", "ben", "cid"] {
+            let id = user(&db, u).await;
+            exec(&db, &format!(
+                "INSERT INTO totp_secrets (user_id, secret, last_used_step, created_at, enabled_at) VALUES ({id}, '{SEED_A}', NULL, 1, 1)"
+            ))
+            .await;
+            users.push(id);
+        }
+        for s in ["k1", "k2", "k3"] {
+            exec(&db, &format!(
+                "INSERT INTO server_secrets (name, value, created_at) VALUES ('{s}', 'plain-{s}', 1)"
+            ))
+            .await;
+        }
+        for i in 0..5 {
+            exec(&db, &format!(
+                "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ('m{i}@example.org', 'Reset', 'Reset it: {LINK}', 1, 1)"
+            ))
+            .await;
+        }
+        let report = db.seal_stored_secrets_in_batches(2).await.expect("seal");
+        assert_eq!(
+            report,
+            SealReport {
+                totp_seeds: 3,
+                server_secrets: 3,
+                mails: 5
+            },
+            "{name}"
+        );
+        for sql in [
+            "SELECT COUNT(*) FROM totp_secrets WHERE secret NOT LIKE 'sealed:%'",
+            "SELECT COUNT(*) FROM server_secrets WHERE value NOT LIKE 'sealed:%'",
+            "SELECT COUNT(*) FROM outbox WHERE body NOT LIKE 'sealed:%'",
+        ] {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&db.write)
+                .await
+                .expect("count");
+            assert_eq!(n, 0, "{name}: {sql}");
+        }
+        for u in &users {
+            assert_eq!(
+                db.totp_of(*u).await.expect("open").expect("seed").secret,
+                SEED_A,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            db.outbox_due(i64::MAX, 10).await.expect("due").len(),
+            5,
+            "{name}"
+        );
+
+        // New plaintext (first in the pass's order) and, last, a mail sealed with another key.
+        let dan = user(&db, "dan").await;
+        exec(&db, &format!(
+            "INSERT INTO totp_secrets (user_id, secret, last_used_step, created_at, enabled_at) VALUES ({dan}, '{SEED_B}', NULL, 1, 1)"
+        ))
+        .await;
+        let foreign = format!("sealed:v1:{}:AAAA", other_key().primary_id());
+        exec(&db, &format!(
+            "INSERT INTO outbox (to_addr, subject, body, created_at, next_attempt_at) VALUES ('x@example.org', 'Old', '{foreign}', 1, 1)"
+        ))
+        .await;
+        assert_eq!(
+            sealing(db.seal_stored_secrets_in_batches(2).await),
+            SealError::UnknownKey {
+                found: other_key().primary_id().to_owned(),
+                configured: test_keyring().primary_id().to_owned(),
+            },
+            "{name}"
+        );
+        assert_eq!(
+            raw(
+                &db,
+                &format!("SELECT secret FROM totp_secrets WHERE user_id = {dan}")
+            )
+            .await,
+            SEED_B,
+            "{name}: nothing was sealed with a key that may be the wrong one"
+        );
+    }
+}

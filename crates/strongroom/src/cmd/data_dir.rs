@@ -1,9 +1,18 @@
-//! The data folder at start: created owner-only, and whatever an older version (or an operator's
-//! umask) left group- or world-accessible in it made owner-only, saying what changed. A folder,
-//! database or key file that another local user owns (planted before the first start, or left
-//! by a run under another account) is refused: whoever owns it can read it, change its mode
-//! back, or swap it for theirs, so no chmod makes it safe.
+//! The data folder at start: created owner-only by every command, and refused when the folder,
+//! the blob folder, the database files or the key file belong to another local user (planted
+//! before the first start, or left by a run under another account): whoever owns them can read
+//! them, change their mode back or swap them for theirs, so no chmod makes them safe. When the
+//! server starts (`serve`) or the database is upgraded (`migrate`), whatever an older version (or
+//! an operator's umask) left group- or world-accessible in the folders is also made owner-only,
+//! saying what changed.
+//!
+//! The other commands (`user create`, `admin ...`) do not walk the folders: they run beside a
+//! live server, whose temp files and blobs come and go under the walk, and a walk of a large
+//! blob folder on every command would cost minutes. They check the owners of the folders and of
+//! the files strongroom reads, which costs a few `stat`s. Everything they create is owner-only
+//! anyway (`store::private_fs`).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -14,40 +23,81 @@ use crate::config::{Config, KeySource, Storage};
 /// Lines of detail printed before the rest is summed up.
 const SHOWN: usize = 10;
 
-/// Create the data folder (SQLite) and tighten it, the blob folder, the database files and the
-/// default key file (the last two followed through symlinks); refuse when any of them belongs to
-/// another uid than this process's.
-pub(crate) fn prepare(config: &Config) -> anyhow::Result<()> {
+/// Create the data folder (SQLite) owner-only when it is missing, then refuse when it, the blob
+/// folder, the database files or the default key file (the last two followed through symlinks)
+/// belong to another uid than this process's; tighten those files. No folder is walked.
+pub(crate) fn create(config: &Config) -> anyhow::Result<()> {
     let uid = private_fs::effective_uid().context("reading this process's effective uid")?;
-    let sqlite = private_fs::sqlite_file(&config.database);
-    if config.database.starts_with("sqlite:") {
-        private_fs::create_dir_all(&config.data)
-            .with_context(|| format!("creating {}", config.data.display()))?;
-    }
-    let mut roots = vec![config.data.clone()];
-    if let Storage::Local(p) = &config.storage {
-        roots.push(p.clone());
-    }
-    let mut t = private_fs::tighten_trees(&roots, uid)
-        .with_context(|| format!("checking the modes in {}", config.data.display()))?;
-    // The files strongroom reads, followed to their targets (the walk above leaves symlinks
-    // alone, and a database may live outside the data folder). A regular file inside the folder
-    // was already seen by the walk: checking it again finds nothing to do.
-    let mut files: Vec<PathBuf> = sqlite
-        .as_deref()
-        .map(private_fs::sqlite_files)
-        .unwrap_or_default();
-    if let KeySource::DefaultFile { path } = &config.secrets_key {
-        files.push(path.clone());
+    make_folder(config)?;
+    let mut t = Tightened::default();
+    for root in roots(config) {
+        match std::fs::metadata(&root) {
+            Ok(m) if m.uid() != uid => t.foreign.push(Foreign {
+                path: root.clone(),
+                target: std::fs::canonicalize(&root).ok().filter(|c| c != &root),
+                uid: m.uid(),
+            }),
+            _ => {}
+        }
     }
     if t.foreign.is_empty() {
-        t.merge(private_fs::tighten_files(&files, uid));
+        t.merge(private_fs::tighten_files(&files(config), uid));
     }
     if let Some(f) = t.foreign.first() {
         return Err(refusal(f, uid, t.foreign.len()));
     }
     report(&t);
     Ok(())
+}
+
+/// [`create`]'s checks, and tighten the data folder and the blob folder with everything in them
+/// (`serve` and `migrate` only). Entries that vanish during the walk (a live server's temp
+/// files) are skipped.
+pub(crate) fn prepare(config: &Config) -> anyhow::Result<()> {
+    let uid = private_fs::effective_uid().context("reading this process's effective uid")?;
+    make_folder(config)?;
+    let mut t = private_fs::tighten_trees(&roots(config), uid)
+        .with_context(|| format!("checking the modes in {}", config.data.display()))?;
+    // The files strongroom reads, followed to their targets (the walk above leaves symlinks
+    // alone, and a database may live outside the data folder). A regular file inside the folder
+    // was already seen by the walk: checking it again finds nothing to do.
+    if t.foreign.is_empty() {
+        t.merge(private_fs::tighten_files(&files(config), uid));
+    }
+    if let Some(f) = t.foreign.first() {
+        return Err(refusal(f, uid, t.foreign.len()));
+    }
+    report(&t);
+    Ok(())
+}
+
+fn make_folder(config: &Config) -> anyhow::Result<()> {
+    if config.database.starts_with("sqlite:") {
+        private_fs::create_dir_all(&config.data)
+            .with_context(|| format!("creating {}", config.data.display()))?;
+    }
+    Ok(())
+}
+
+/// The data folder and the local blob folder.
+fn roots(config: &Config) -> Vec<PathBuf> {
+    let mut roots = vec![config.data.clone()];
+    if let Storage::Local(p) = &config.storage {
+        roots.push(p.clone());
+    }
+    roots
+}
+
+/// The SQLite database files and the default key file.
+fn files(config: &Config) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = private_fs::sqlite_file(&config.database)
+        .as_deref()
+        .map(private_fs::sqlite_files)
+        .unwrap_or_default();
+    if let KeySource::DefaultFile { path } = &config.secrets_key {
+        files.push(path.clone());
+    }
+    files
 }
 
 /// Why strongroom will not start on an entry another uid owns, and what to do.

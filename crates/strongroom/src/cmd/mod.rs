@@ -25,13 +25,26 @@ pub(crate) fn note(message: &str) {
     }
 }
 
+/// How much of the data folder a command looks at before opening it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DataFolder {
+    /// Create it when missing (every command).
+    Create,
+    /// And make what is in it owner-only (`serve`; `migrate` does it without [`open`]).
+    Tighten,
+}
+
 /// Open the database (migrating it, checking the secrets key and sealing what an older version
-/// left in plaintext) and the blob store; the data folder is made owner-only first.
-pub(crate) async fn open(config: &Config) -> anyhow::Result<Services> {
+/// left in plaintext) and the blob store; the data folder is created first, and with
+/// [`DataFolder::Tighten`] made owner-only.
+pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<Services> {
     // One TLS provider for the whole tree (ring), installed before any client is built.
     let _ = rustls::crypto::ring::default_provider().install_default();
     secrets_key::require_configured(config)?;
-    data_dir::prepare(config)?;
+    match folder {
+        DataFolder::Create => data_dir::create(config)?,
+        DataFolder::Tighten => data_dir::prepare(config)?,
+    }
     let db = Db::connect(&config.database).await.with_context(|| {
         format!(
             "connecting to {}",
@@ -151,7 +164,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
                 .strip_suffix('\n')
                 .map(|p| p.strip_suffix('\r').unwrap_or(p))
                 .unwrap_or(&pw);
-            let services = open(&config).await?;
+            let services = open(&config, DataFolder::Create).await?;
             let user = services
                 .create_user(&name, &email, pw, admin, &cli_meta())
                 .await?;
@@ -178,7 +191,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
                     name,
                 },
         } => {
-            let services = open(&config).await?;
+            let services = open(&config, DataFolder::Create).await?;
             let secret = services
                 .create_token(&user, &name, project.as_deref(), expires_days, &cli_meta())
                 .await?;
@@ -190,7 +203,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             version,
             reason,
         } => {
-            let services = open(&config).await?;
+            let services = open(&config, DataFolder::Create).await?;
             let reason = reason.unwrap_or_default();
             let serial = services
                 .set_yanked(
@@ -204,7 +217,9 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             println!("yanked {project} {version} (serial {serial})");
             Ok(())
         }
-        Command::Admin { command } => admin::run(&open(&config).await?, command).await,
+        Command::Admin { command } => {
+            admin::run(&open(&config, DataFolder::Create).await?, command).await
+        }
         Command::Outbox => {
             let dir = config.data.join("outbox");
             let files = strongroom_core::mail::list_outbox_files(&dir)
@@ -218,7 +233,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             Ok(())
         }
         Command::Unyank { project, version } => {
-            let services = open(&config).await?;
+            let services = open(&config, DataFolder::Create).await?;
             let serial = services
                 .set_yanked(&project, &version, None, &cli_actor().name, &cli_meta())
                 .await?;

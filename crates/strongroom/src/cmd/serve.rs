@@ -11,7 +11,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let mut services = super::open(&config).await?;
+    let mut services = super::open(&config, super::DataFolder::Tighten).await?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;

@@ -315,6 +315,11 @@ pub(super) const KEYS: &[Key] = &[
         help: "hours between listings of the whole blob store for blobs no file references (0 = only at start and by `admin run-jobs`)",
     },
     Key {
+        name: "blobs.scan_at_start",
+        secret: false,
+        help: "list the whole blob store when `serve` starts (false: the first listing waits for blobs.scan_interval_hours; with 0 there, only `admin run-jobs` lists it)",
+    },
+    Key {
         name: "testing.clock_offset_file",
         secret: false,
         help: "TEST SUITES ONLY: file holding seconds added to the clock",

@@ -370,6 +370,7 @@ impl Config {
                 "blobs.scan_interval_hours",
                 blobs.scan_interval_hours.to_string(),
             ),
+            ("blobs.scan_at_start", blobs.scan_at_start.to_string()),
             ("cache.max_bytes", http.cache_max_bytes.to_string()),
             ("http.allowed_hosts", http.allowed_hosts.join(",")),
             (
@@ -477,6 +478,10 @@ impl Config {
                 scan_interval_hours: parse_u64(
                     "blobs.scan_interval_hours",
                     &get("blobs.scan_interval_hours").unwrap_or_default(),
+                )?,
+                scan_at_start: parse_bool(
+                    "blobs.scan_at_start",
+                    &get("blobs.scan_at_start").unwrap_or_default(),
                 )?,
             },
             data: PathBuf::from(&data),
