@@ -45,6 +45,15 @@ impl ApiError {
         )
     }
 
+    /// 400: the `Host` header (or the target's authority) is not a host name or address with an
+    /// optional port, of at most `host::MAX_AUTHORITY` bytes (`host::check_authority`).
+    pub fn bad_host() -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid Host header: expected a host name or address, with an optional port.",
+        )
+    }
+
     /// 408: the request body arrived more slowly than `http.body_min_bytes` per window.
     pub fn body_too_slow() -> ApiError {
         ApiError::new(

@@ -83,7 +83,9 @@ impl AppState {
     }
 
     /// The absolute base URL for links built per request and never cached (web pages, the
-    /// base slots of JSON API documents): the configured public URL, else this request's host.
+    /// base slots of JSON API documents): the configured public URL, else this request's host,
+    /// which `host::check_authority` has already bounded to `host::MAX_AUTHORITY` bytes of a
+    /// plain authority (checked again here, so this can never carry more).
     pub(crate) fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(u) = &self.services.settings.public_url {
             return u.trim_end_matches('/').to_owned();
@@ -91,11 +93,7 @@ impl AppState {
         let host = headers
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-            })
+            .filter(|h| crate::host::is_valid_authority(h))
             .unwrap_or("localhost");
         format!("http://{host}")
     }
