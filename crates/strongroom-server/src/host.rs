@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn an_authority_is_a_short_host_name_or_address_with_an_optional_port() {
         let long_label = "a".repeat(63);
-        let near_max = format!("{}.b", vec![long_label.as_str(); 3].join("."));
+        let near_max = format!("{}.b", [long_label.as_str(); 3].join("."));
         let max = format!("{near_max}.{}:65535", "c".repeat(255 - near_max.len() - 7));
         assert_eq!(max.len(), MAX_AUTHORITY);
         for ok in [

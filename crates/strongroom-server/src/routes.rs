@@ -234,5 +234,5 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::headers::security_headers,
         ))
-    .with_state(state)
+        .with_state(state)
 }

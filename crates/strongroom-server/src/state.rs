@@ -23,6 +23,8 @@ pub struct AppState {
     /// Stands for the request's base URL in cached pages with absolute links when no
     /// `public_url` is set (random per process, so no uploaded text can contain it).
     pub(crate) base_marker: Arc<str>,
+    /// Uploads in progress per account (`http.max_uploads_per_user`).
+    pub(crate) upload_slots: Arc<crate::upload_slots::UploadSlots>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             web_key: Arc::new(web_key),
             trust_forwarded_proto: false,
             base_marker: Arc::from(format!("strongroombase{}", hex::encode(marker))),
+            upload_slots: Arc::default(),
         })
     }
 
