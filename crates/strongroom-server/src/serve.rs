@@ -29,6 +29,10 @@ use crate::connections::{ConnLimits, Registry, Tracked};
 const WARN_EVERY: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Largest read buffer a connection may grow, and so the largest request head (431 beyond):
+/// hyper's default (~400 KiB) let every connection hold that much of headers no route needs
+/// (a 300 KB Host); nginx's default head limit is 32 KiB.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// A warning that is logged at most once per `WARN_EVERY`, with the count it stood for.
 struct RateLimitedLog {
@@ -180,6 +184,7 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(idle)
+                .max_buf_size(MAX_HEAD_BYTES)
                 .keep_alive(true);
             let conn = builder.serve_connection(io, TowerToHyperService::new(svc));
             let mut conn = std::pin::pin!(conn);
