@@ -178,6 +178,24 @@ fn is_credentialed_upload(req: &Request) -> bool {
     req.uri().path() == "/legacy/" && req.headers().contains_key(header::AUTHORIZATION)
 }
 
+/// When the last cut-off was logged, and how many since were not: one line per 10 s at most,
+/// so a client trickling bodies on many connections cannot flood the log.
+static CUT_OFF_LOG: std::sync::Mutex<(Option<std::time::Instant>, u64)> =
+    std::sync::Mutex::new((None, 0));
+
+/// Whether to log a cut-off now; if so, how many went unlogged since the last line.
+fn cut_off_log_due() -> Option<u64> {
+    let mut g = CUT_OFF_LOG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if g.0.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+        g.1 += 1;
+        return None;
+    }
+    g.0 = Some(std::time::Instant::now());
+    Some(std::mem::take(&mut g.1))
+}
+
 /// Wrap every request body in [`MinRate`]; answer 408 (and close) when it tripped.
 pub(crate) async fn min_body_rate(
     State(rate): State<MinBodyRate>,
@@ -210,13 +228,16 @@ pub(crate) async fn min_body_rate(
     if !tripped.load(Ordering::Relaxed) {
         return resp;
     }
-    tracing::info!(
-        min,
-        ?window,
-        ?total,
-        anonymous,
-        "request body too slow: cut off"
-    );
+    if let Some(suppressed) = cut_off_log_due() {
+        tracing::info!(
+            min,
+            ?window,
+            ?total,
+            anonymous,
+            suppressed,
+            "request body too slow: cut off"
+        );
+    }
     let mut resp = ApiError::body_too_slow().into_response();
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
