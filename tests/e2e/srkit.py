@@ -318,7 +318,7 @@ class Backend:
 class Server:
     """One `strongroom serve` process plus its CLI bound to the same data dir / database / storage."""
 
-    def __init__(self, backend: Backend, data_dir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(self, backend: Backend, data_dir: Path, extra_env: dict[str, str | None] | None = None):
         self.backend = backend
         self.data_dir = data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -347,7 +347,14 @@ class Server:
         # DNS and RDAP servers and turn it on (`admin check-domains` runs regardless).
         env["STRONGROOM_DOMAINS__CHECK_INTERVAL_HOURS"] = "0"
         env["STRONGROOM_DOMAINS__RDAP_URL"] = ""
-        env.update(self.extra_env)
+        # The race tests upload 20 files at once as one account; the per-account limit of uploads
+        # in progress has its own test, which unsets this (a None in extra_env removes a key).
+        env["STRONGROOM_HTTP__MAX_UPLOADS_PER_USER"] = "1000"
+        for k, v in self.extra_env.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         return env
 
     def global_args(self) -> list[str]:

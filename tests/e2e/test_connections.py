@@ -9,6 +9,13 @@ trusted proxies exempt) and http.max_connections (in total) the oldest idle conn
 room, and when all are busy a new one gets 503 (per address) or waits (in total); a client that stops reading a response is dropped after
 http.write_timeout_seconds; cleartext HTTP/2 is not spoken; and under a 256-descriptor limit
 hundreds of idle sockets neither stop service nor flood the log.
+
+Red-team round (trickled bodies): a body no account stands behind (anonymous /legacy/, web forms,
+XML-RPC) must be complete within http.body_timeout_seconds however steadily it trickles; an upload
+refused for its credentials is drained only so far (8 MiB, the same deadline) and the connection
+closed; at a cap, with nothing idle, the connection receiving an anonymous body longest is closed
+for the new one (authenticated uploads in flight are not); IPv6 clients are counted per /64 (a
+Rust test: loopback has one IPv6 address).
 """
 
 from __future__ import annotations
@@ -189,19 +196,27 @@ def _ignore_errors(fn, *args):
         pass
 
 
-def busy(server: srkit.Server, source: str) -> socket.socket:
-    """A connection with a request in flight: an upload whose body has not come yet."""
+def busy(server: srkit.Server, source: str, token: str) -> socket.socket:
+    """A connection with a request in flight: an authenticated upload whose body has not come
+    yet (an anonymous one may be closed to make room; see the trickled-body tests)."""
     s = connect(server, source)
-    s.sendall(b"POST /legacy/ HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-              b"Content-Length: 100000\r\n\r\n--b\r\n")
+    auth = requests.auth._basic_auth_str("__token__", token)
+    s.sendall(f"POST /legacy/ HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n"
+              "Content-Type: multipart/form-data; boundary=b\r\n"
+              "Content-Length: 100000\r\n\r\n--b\r\n".encode())
     return s
+
+
+# uploads in flight from one account in the cap tests (the per-account limit is tested elsewhere)
+MANY_UPLOADS = {"STRONGROOM_HTTP__MAX_UPLOADS_PER_USER": "100"}
 
 
 def test_per_address_cap_refuses_the_next_connection_but_not_a_trusted_proxy(strongroom):
     server = strongroom("sqlite", env={"STRONGROOM_HTTP__MAX_CONNECTIONS_PER_IP": "4",
-                                       "STRONGROOM_PROXY__TRUSTED_IPS": "127.0.0.3"})
+                                       "STRONGROOM_PROXY__TRUSTED_IPS": "127.0.0.3", **MANY_UPLOADS})
+    token = server.user_with_token("owner")
     # four requests in flight from one address: the fifth connection is told 503 and closed
-    held = [busy(server, "127.0.0.2") for _ in range(4)]
+    held = [busy(server, "127.0.0.2", token) for _ in range(4)]
     time.sleep(0.5)
     assert all(still_open(s) for s in held)
     extra = connect(server, "127.0.0.2")
@@ -211,7 +226,7 @@ def test_per_address_cap_refuses_the_next_connection_but_not_a_trusted_proxy(str
     assert all(still_open(s) for s in held), "the four in flight are untouched"
     # another address is not affected, and the trusted proxy has no cap
     assert server.get("/healthz").status_code == 200
-    proxied = [busy(server, "127.0.0.3") for _ in range(10)]
+    proxied = [busy(server, "127.0.0.3", token) for _ in range(10)]
     time.sleep(0.5)
     assert all(still_open(s) for s in proxied)
     assert http_get(connect(server, "127.0.0.3"), "/healthz").startswith(b"HTTP/1.1 200")
@@ -248,7 +263,8 @@ def test_at_an_address_cap_idle_keep_alive_connections_make_room(strongroom):
 
 def test_at_the_total_cap_idle_connections_make_room_and_busy_ones_make_new_ones_wait(strongroom):
     # 8 in total: at most 2 per address (a quarter)
-    server = strongroom("sqlite", env={"STRONGROOM_HTTP__MAX_CONNECTIONS": "8"})
+    server = strongroom("sqlite", env={"STRONGROOM_HTTP__MAX_CONNECTIONS": "8", **MANY_UPLOADS})
+    token = server.user_with_token("owner")
     sources = [f"127.0.0.{n}" for n in (2, 3, 4, 5) for _ in range(2)]
     idle = [connect(server, src) for src in sources]
     time.sleep(0.5)
@@ -260,7 +276,7 @@ def test_at_the_total_cap_idle_connections_make_room_and_busy_ones_make_new_ones
         s.close()
     time.sleep(0.5)
 
-    held = [busy(server, src) for src in sources]
+    held = [busy(server, src, token) for src in sources]
     time.sleep(0.5)
     assert all(still_open(s) for s in held)
     result = {}
@@ -350,3 +366,151 @@ def test_idle_sockets_under_a_low_open_files_limit_neither_stop_service_nor_floo
     assert len(log) < 20_000, f"{len(log)} bytes of log:\n{log[-3000:]}"
     assert log.count("accept failed") <= 3, log[-3000:]
     assert "lowered from 1024 to 96 by the open-files limit (256)" in log
+
+
+def anonymous_upload(server: srkit.Server, source: str = "127.0.0.1", auth: str | None = None,
+                     length: int = 100_000_000) -> socket.socket:
+    """An upload without (or with bad) credentials whose body has begun: a form field opened."""
+    s = connect(server, source)
+    extra = f"Authorization: {auth}\r\n" if auth else ""
+    s.sendall(f"POST /legacy/ HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: multipart/form-data; boundary=b\r\n"
+              f"Content-Length: {length}\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"pad\"\r\n\r\n".encode()
+              + b"x" * 9000)
+    return s
+
+
+class Trickle:
+    """Sends 9,000 bytes every `every` seconds to each socket (above the default minimum rate of
+    8 KiB per 30 s, as the red team's slowbody.py did) until stopped."""
+
+    def __init__(self, socks: list[socket.socket], every: float = 1.0):
+        self.socks, self.every = list(socks), every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.wait(self.every):
+            for s in self.socks:
+                try:
+                    s.send(b"x" * 9000)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        for s in self.socks:
+            s.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_an_anonymous_body_has_a_total_deadline_however_steady(strongroom, kind):
+    # default minimum rate (8 KiB per 30 s), which 9,000 bytes a second passes easily
+    server = strongroom(kind, env={"STRONGROOM_HTTP__BODY_TIMEOUT_SECONDS": "3"})
+    token = server.user_with_token("owner")
+    bad_auth = requests.auth._basic_auth_str("__token__", "pypi-not-a-token")
+    socks = {
+        "anonymous upload": anonymous_upload(server),
+        "upload with a bad token": anonymous_upload(server, auth=bad_auth),
+        "web form": connect(server),
+        "xml-rpc": connect(server),
+    }
+    socks["web form"].sendall(b"POST /account/login/ HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000000\r\n\r\na=")
+    socks["xml-rpc"].sendall(b"POST /pypi HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
+                             b"Content-Length: 60000\r\n\r\n<?xml version='1.0'?>")
+    for what, s in socks.items():
+        closed, got = closed_within(s, CLOSE_WITHIN, trickle=b"y" * 1000 if what == "xml-rpc" else b"y" * 9000)
+        assert closed, f"{what}: a steadily trickled body was kept past its deadline"
+        status = got.split(b" ", 2)[1] if got.startswith(b"HTTP/1.1 ") else got[:40]
+        # 408 (the deadline), or for the bad token the 403 after its bounded drain
+        assert status in (b"408", b"403") or got == b"", (what, got[:300])
+        s.close()
+    # cut-offs are logged at most once per 10 s, with the count of those not logged
+    assert server.stderr_text().count("request body too slow") <= 2, server.stderr_text()[-2000:]
+    # an authenticated upload as slow is not held to the deadline: 9,000 bytes a second for 6 s
+    wheel = srkit.make_wheel("sr-steady", "1.0", extra_members=[("sr_steady/blob.bin", random.Random(2).randbytes(40_000))])
+    body, ctype = multipart(wheel.form(), wheel.filename, wheel.data)
+    s = connect(server)
+    auth = requests.auth._basic_auth_str("__token__", token)
+    s.sendall(f"POST /legacy/ HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Type: {ctype}\r\n"
+              f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+    started = time.monotonic()
+    send_slowly(s, body, 9000, 1.0)
+    assert time.monotonic() - started > 4
+    got = response_of(s, 30)
+    assert got.startswith(b"HTTP/1.1 200 "), got[:300]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_a_refused_upload_is_drained_only_so_far(strongroom, kind):
+    server = strongroom(kind)
+    bad_auth = requests.auth._basic_auth_str("__token__", "pypi-not-a-token")
+    # 100 MB: the default max_file_size, a body the server would accept from an account
+    s = anonymous_upload(server, auth=bad_auth, length=100_000_000)
+    sent, chunk = 0, b"z" * (1 << 20)
+    s.settimeout(10)
+    try:
+        while sent < 99_000_000:
+            s.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass
+    got = b""
+    try:
+        got = s.recv(65536)
+    except OSError:
+        pass
+    s.close()
+    print(f"sent {sent / 1e6:.0f} MB before the server stopped reading; answer {got[:60]!r}")
+    # before: all of it was read (up to max_file_size + 64 MiB), at any pace the client chose
+    assert sent < 48_000_000, f"the server read {sent / 1e6:.0f} MB of a refused upload"
+    assert got == b"" or got.startswith(b"HTTP/1.1 403 "), got[:200]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_trickled_anonymous_bodies_cannot_hold_the_caps(strongroom, kind):
+    server = strongroom(kind, env={"STRONGROOM_HTTP__MAX_CONNECTIONS": "8",
+                                   "STRONGROOM_HTTP__MAX_CONNECTIONS_PER_IP": "2", **MANY_UPLOADS})
+    token = server.user_with_token("owner")
+    # the red team's attack on a small scale: every slot held by a trickled anonymous upload
+    sources = [f"127.0.0.{n}" for n in (2, 3, 4, 5) for _ in range(2)]
+    slow = []
+    for src in sources:
+        slow.append(anonymous_upload(server, src))
+        time.sleep(0.05)
+    trickle = Trickle(slow)
+    time.sleep(1.5)
+    assert sum(still_open(s, 0.05) for s in slow) == 8
+    # a new client (in total) and a new connection of a holding address (per address) are served
+    result = {}
+
+    def fetch():
+        result["status"] = requests.get(server.url + "/healthz", timeout=30).status_code
+
+    t = threading.Thread(target=fetch, daemon=True)
+    t.start()
+    t.join(CLOSE_WITHIN)
+    assert result.get("status") == 200, "every slot stayed held by trickled anonymous bodies"
+    time.sleep(0.5)
+    gone = [not still_open(s, 0.05) for s in slow]
+    assert gone[0], f"the longest anonymous body of all was not the one closed: {gone}"
+    extra = connect(server, "127.0.0.3")
+    assert http_get(extra, "/healthz").startswith(b"HTTP/1.1 200")
+    time.sleep(0.5)
+    gone = [not still_open(s, 0.05) for s in slow]
+    assert gone[2], f"the longest anonymous body of 127.0.0.3 was not the one closed: {gone}"
+    assert sum(gone) == 2, gone
+    trickle.close()
+    extra.close()
+
+    # authenticated uploads in flight are not closed for anyone: the new connection gets 503
+    held = [busy(server, "127.0.0.6", token) for _ in range(2)]
+    time.sleep(0.5)
+    refused = connect(server, "127.0.0.6")
+    closed, got = closed_within(refused, CLOSE_WITHIN)
+    assert closed and got.startswith(b"HTTP/1.1 503 "), got[:200]
+    assert all(still_open(s) for s in held)
+    for s in held:
+        s.close()

@@ -1,6 +1,13 @@
 """Issue 8, finding 1: no request header may make the server keep memory, and links never come
 from an attacker's Host.
 
+- Any Host that is not a host name or address with an optional port, of at most 255 bytes, is
+  refused with 400 before routing, so the base URL a response carries is bounded; a request head
+  over 64 KiB is refused with 431 while it is read (hyper's default let each connection buffer
+  ~400 KiB of headers). Sixteen
+  connections asking for the JSON API, the project page and the home page with a 300 KB Host and
+  not reading the answer leave RSS where it was (before: each response held slots x 300 KB,
+  tens of MB per request, GBs for a handful of connections).
 - Default (no public_url): simple pages link files relative to the page, so one cached copy serves
   every Host; the JSON API's absolute links are filled in per response and never cached. A few
   hundred distinct, long Host values against one large project page leave the server's RSS
@@ -15,6 +22,7 @@ from an attacker's Host.
 from __future__ import annotations
 
 import socket
+import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
@@ -51,8 +59,11 @@ def upload_many(server: srkit.Server, token: str, dists: list[srkit.Dist]) -> No
 
 
 def long_host(i: int) -> str:
-    # distinct and long: each character would have been repeated in every link of the page
-    return f"h{i:04d}-{'x' * 1500}.example"
+    # distinct and as long as a Host may be (255 bytes with the port): each character would have
+    # been repeated in every link of the page
+    host = f"h{i:04d}-{'x' * 56}.{'y' * 63}.{'z' * 63}.{'w' * 40}.example"
+    assert len(host) + len(":65535") <= 255
+    return host + ":65535"
 
 
 def get_as(server: srkit.Server, path: str, host: str, **headers) -> requests.Response:
@@ -71,7 +82,7 @@ def test_distinct_hosts_do_not_grow_memory_and_links_are_relative(server):
         assert len(files) == FILES
         for f in files:
             assert f["url"] == "../.." + by_name[f["filename"]].path, f["url"]
-        assert host not in resp.text
+        assert host.split(":")[0] not in resp.text
 
     def check_simple_html(resp, host):
         assert resp.status_code == 200
@@ -79,7 +90,7 @@ def test_distinct_hosts_do_not_grow_memory_and_links_are_relative(server):
         assert len(doc.anchors) == FILES
         for attrs, text in doc.anchors:
             assert attrs["href"] == f"../..{by_name[text].path}#sha256={by_name[text].sha256}"
-        assert host not in resp.text
+        assert host.split(":")[0] not in resp.text
 
     def check_pypi_json(resp, host):
         # PyPI's JSON API links are absolute: built from this request's Host, per response
@@ -192,6 +203,80 @@ def test_with_public_url_links_come_from_it_and_other_hosts_are_refused(strongro
         target = tmp_path / f"t-{tool.__name__}"
         tool(server, ["sr-pub"], target, tmp_path)
         assert srkit.installed(target) == {"sr-pub": "1.0"}
+
+
+BAD_HOSTS = [
+    "h" * 256,                      # longer than any authority
+    "a." * 150 + "example",         # 300+ bytes of short labels
+    "x" * 300_000,                  # the red team's 300 KB Host
+    "a" * 64 + ".example",          # a label longer than DNS allows
+    "evil.example:99999",           # not a port
+    "evil.example:80:80",
+    "user@evil.example",            # user info
+    "evil example",
+    "[::1",                         # unclosed IPv6 literal
+    "[not-v6]:80",
+]
+
+
+def raw_response(server: srkit.Server, request: bytes) -> bytes:
+    host, port = urllib.parse.urlsplit(server.url).hostname, urllib.parse.urlsplit(server.url).port
+    with socket.create_connection((host, port), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_a_malformed_or_long_host_is_refused_before_routing_and_holds_no_memory(server):
+    token = server.user_with_token("owner")
+    dists = [srkit.make_wheel("sr-amp", f"1.0.{i}") for i in range(150)]
+    upload_many(server, token, dists)
+    paths = ["/pypi/sr-amp/json", "/pypi/sr-amp/1.0.3/json", "/project/sr-amp/", "/", "/simple/sr-amp/",
+             "/healthz", "/no/such/route"]
+    for host in BAD_HOSTS:
+        for path in paths:
+            got = raw_response(server, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            if len(host) > 64 * 1024:
+                # a request head over 64 KiB is refused while it is read, before any route
+                assert got.startswith(b"HTTP/1.1 431 "), (host[:40], path, got[:200])
+                continue
+            assert got.startswith(b"HTTP/1.1 400 "), (host[:40], path, got[:200])
+            assert b"Invalid Host header" in got
+            assert len(got) < 4096, (host[:40], path, len(got))
+    # two Host headers, and an absolute-form target naming a bad authority
+    assert raw_status(server, b"GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n") == 400
+    assert raw_status(server, b"GET http://bad..host:99999/ HTTP/1.1\r\nHost: ok.example\r\nConnection: close\r\n\r\n") == 400
+    # what stays answered: names, addresses, IPv6 literals, ports, and HTTP/1.0 without a Host
+    for host in ["pypi.internal", "pypi.internal.", "my_service:8080", "10.0.0.7", "[fd00::7]:8443",
+                 long_host(1)]:
+        resp = get_as(server, "/pypi/sr-amp/json", host)
+        assert resp.status_code == 200, (host, resp.status_code)
+        assert resp.json()["info"]["project_url"] == f"http://{host}/project/sr-amp/"
+    assert raw_response(server, b"GET /simple/ HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
+
+    # the red team's attack: responses with a 300 KB Host in every link, left unread
+    port = urllib.parse.urlsplit(server.url).port
+    before = vm_rss_mb(server.proc.pid)
+    socks = []
+    for round_ in range(3):
+        for path in ["/pypi/sr-amp/json", "/project/sr-amp/", "/"]:
+            for i in range(16):
+                c = socket.create_connection(("127.0.0.1", port), timeout=30)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.sendall(f"GET {path} HTTP/1.1\r\nHost: {round_}{i}{'a' * 300_000}\r\n\r\n".encode())
+                socks.append(c)
+        time.sleep(1)
+    after = vm_rss_mb(server.proc.pid)
+    for c in socks:
+        c.close()
+    print(f"RSS {before:.0f} MB -> {after:.0f} MB with {len(socks)} unread 300 KB-Host requests")
+    # the old server built each answer with the Host in every slot: ~300 links x 300 KB each
+    assert after - before < 100, f"RSS grew {after - before:.0f} MB ({before:.0f} → {after:.0f} MB)"
 
 
 def raw_status(server: srkit.Server, request: bytes) -> int:

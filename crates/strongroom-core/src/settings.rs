@@ -242,6 +242,11 @@ pub struct HttpSettings {
     /// Open connections per client address (at most a quarter of the total; reverse proxies in
     /// `trusted_proxies` are exempt).
     pub max_connections_per_ip: u64,
+    /// A request body that is not an authenticated upload (web forms, XML-RPC, a refused
+    /// upload's drain) must be complete within this many seconds.
+    pub body_timeout_secs: u64,
+    /// Uploads one account may have in progress at once (more: 429).
+    pub max_uploads_per_user: u64,
 }
 
 impl Default for HttpSettings {
@@ -255,6 +260,8 @@ impl Default for HttpSettings {
             write_timeout_secs: 60,
             max_connections: 1024,
             max_connections_per_ip: 128,
+            body_timeout_secs: 30,
+            max_uploads_per_user: 4,
         }
     }
 }

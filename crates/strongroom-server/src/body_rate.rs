@@ -3,6 +3,10 @@
 //! `http.body_min_bytes` in every `http.body_window_seconds`, counted from the first read. A
 //! slower body is cut off: the handler sees a body error and the client gets 408, and the
 //! connection closes. A real upload, however slow its link, moves far faster than this.
+//! A body no account stands behind (anything but an upload with credentials: web forms, XML-RPC;
+//! an upload refused for its credentials is drained under the same deadline, `upload::drain`)
+//! must moreover be complete within `http.body_timeout_seconds`, and while it arrives its
+//! connection may be closed to make room at a connection cap (`connections::BodyMark`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,10 +28,11 @@ use crate::error::ApiError;
 
 /// The error a too-slow body ends with.
 #[derive(Debug, thiserror::Error)]
-#[error("request body slower than {min} bytes per {window:?}")]
-pub(crate) struct TooSlow {
-    min: u64,
-    window: Duration,
+pub(crate) enum TooSlow {
+    #[error("request body slower than {min} bytes per {window:?}")]
+    Rate { min: u64, window: Duration },
+    #[error("request body not complete within {0:?}")]
+    Total(Duration),
 }
 
 /// A body that fails when a window passes with fewer than `min` bytes received.
@@ -39,6 +44,10 @@ pub(crate) struct MinRate<B> {
     /// The current window's end; started at the first poll (a handler that reads the body late,
     /// or a client waiting for `100 Continue`, is not the client being slow).
     deadline: Option<Pin<Box<Sleep>>>,
+    /// The whole body's deadline (anonymous bodies), and its timer once started.
+    total: Option<(Duration, Option<Pin<Box<Sleep>>>)>,
+    /// Held while an anonymous body is incomplete (its connection is then evictable).
+    mark: Option<crate::connections::BodyMark>,
     tripped: Arc<AtomicBool>,
 }
 
@@ -50,8 +59,31 @@ impl<B> MinRate<B> {
             window,
             got: 0,
             deadline: None,
+            total: None,
+            mark: None,
             tripped,
         }
+    }
+
+    /// Also require the whole body within `total` (from the first read), holding `mark` until
+    /// it is complete.
+    pub(crate) fn with_total(
+        mut self,
+        total: Duration,
+        mark: Option<crate::connections::BodyMark>,
+    ) -> Self {
+        self.total = Some((total, None));
+        self.mark = mark;
+        self
+    }
+
+    fn trip(
+        &mut self,
+        why: TooSlow,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        self.tripped.store(true, Ordering::Relaxed);
+        self.mark = None;
+        Poll::Ready(Some(Err(axum::Error::new(why))))
     }
 }
 
@@ -68,6 +100,13 @@ where
     ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
         let window = this.window;
+        if let Some((limit, timer)) = &mut this.total {
+            let limit = *limit;
+            let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            if timer.as_mut().poll(cx).is_ready() {
+                return this.trip(TooSlow::Total(limit));
+            }
+        }
         let deadline = this
             .deadline
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(window)));
@@ -80,16 +119,19 @@ where
                         deadline.as_mut().reset(Instant::now() + window);
                     }
                 }
+                if this.inner.is_end_stream() {
+                    this.mark = None;
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(other) => Poll::Ready(other),
+            Poll::Ready(other) => {
+                this.mark = None;
+                Poll::Ready(other)
+            }
             Poll::Pending => {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    this.tripped.store(true, Ordering::Relaxed);
-                    return Poll::Ready(Some(Err(axum::Error::new(TooSlow {
-                        min: this.min,
-                        window,
-                    }))));
+                if this.min > 0 && deadline.as_mut().poll(cx).is_ready() {
+                    let min = this.min;
+                    return this.trip(TooSlow::Rate { min, window });
                 }
                 Poll::Pending
             }
@@ -105,11 +147,13 @@ where
     }
 }
 
-/// The minimum rate (the middleware's state: plain numbers, cheap to copy per request).
+/// The minimum rate and the anonymous bodies' deadline (the middleware's state: plain numbers,
+/// cheap to copy per request).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MinBodyRate {
     min: u64,
     window: Duration,
+    total: Duration,
 }
 
 impl MinBodyRate {
@@ -117,8 +161,39 @@ impl MinBodyRate {
         MinBodyRate {
             min: http.body_min_bytes,
             window: Duration::from_secs(http.body_window_secs.max(1)),
+            total: body_deadline(http),
         }
     }
+}
+
+/// How long a body no account stands behind may take in all (`http.body_timeout_seconds`).
+pub(crate) fn body_deadline(http: &HttpSettings) -> Duration {
+    Duration::from_secs(http.body_timeout_secs.max(1))
+}
+
+/// Whether a body may take longer than `http.body_timeout_seconds`: only an upload with
+/// credentials (checked by the handler before it reads a byte; refused ones are drained under
+/// the deadline all the same).
+fn is_credentialed_upload(req: &Request) -> bool {
+    req.uri().path() == "/legacy/" && req.headers().contains_key(header::AUTHORIZATION)
+}
+
+/// When the last cut-off was logged, and how many since were not: one line per 10 s at most,
+/// so a client trickling bodies on many connections cannot flood the log.
+static CUT_OFF_LOG: std::sync::Mutex<(Option<std::time::Instant>, u64)> =
+    std::sync::Mutex::new((None, 0));
+
+/// Whether to log a cut-off now; if so, how many went unlogged since the last line.
+fn cut_off_log_due() -> Option<u64> {
+    let mut g = CUT_OFF_LOG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if g.0.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+        g.1 += 1;
+        return None;
+    }
+    g.0 = Some(std::time::Instant::now());
+    Some(std::mem::take(&mut g.1))
 }
 
 /// Wrap every request body in [`MinRate`]; answer 408 (and close) when it tripped.
@@ -127,18 +202,42 @@ pub(crate) async fn min_body_rate(
     req: Request,
     next: Next,
 ) -> Response {
-    if req.body().is_end_stream() || rate.min == 0 {
+    if req.body().is_end_stream() {
         return next.run(req).await;
     }
     let tripped = Arc::new(AtomicBool::new(false));
-    let MinBodyRate { min, window } = rate;
+    let MinBodyRate { min, window, total } = rate;
     let flag = tripped.clone();
-    let req = req.map(|b| Body::new(MinRate::new(b, min, window, flag)));
+    let anonymous = !is_credentialed_upload(&req);
+    let mark = anonymous
+        .then(|| {
+            req.extensions()
+                .get::<crate::connections::ConnHandle>()
+                .map(crate::connections::ConnHandle::anonymous_body)
+        })
+        .flatten();
+    let req = req.map(|b| {
+        let body = MinRate::new(b, min, window, flag);
+        Body::new(if anonymous {
+            body.with_total(total, mark)
+        } else {
+            body
+        })
+    });
     let resp = next.run(req).await;
     if !tripped.load(Ordering::Relaxed) {
         return resp;
     }
-    tracing::info!(min, ?window, "request body too slow: cut off");
+    if let Some(suppressed) = cut_off_log_due() {
+        tracing::info!(
+            min,
+            ?window,
+            ?total,
+            anonymous,
+            suppressed,
+            "request body too slow: cut off"
+        );
+    }
     let mut resp = ApiError::body_too_slow().into_response();
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -169,6 +268,23 @@ mod tests {
         let body = MinRate::new(slow_body(chunks), 10, window, tripped.clone());
         let err = Body::new(body).collect().await.expect_err("cut off");
         assert!(err.to_string().contains("slower than 10 bytes"), "{err}");
+        assert!(tripped.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn an_anonymous_body_must_be_complete_within_its_deadline_however_steady() {
+        let tripped = Arc::new(AtomicBool::new(false));
+        // steady and well above the rate, but it takes 2 s against a 500 ms deadline
+        let chunks = vec![(20, &b"abcdefghijkl"[..]); 100];
+        let body = MinRate::new(
+            slow_body(chunks),
+            10,
+            Duration::from_millis(500),
+            tripped.clone(),
+        )
+        .with_total(Duration::from_millis(500), None);
+        let err = Body::new(body).collect().await.expect_err("cut off");
+        assert!(err.to_string().contains("not complete within"), "{err}");
         assert!(tripped.load(Ordering::Relaxed));
     }
 

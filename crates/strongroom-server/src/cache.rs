@@ -24,12 +24,17 @@ pub(crate) enum PageKey {
         project: String,
         version: Option<String>,
     },
+    /// XML-RPC `list_packages_with_serial` (the members of its struct).
+    XmlRpcPackages,
+    /// XML-RPC `changelog_since_serial`: the journal entries of one block of serials
+    /// (`xmlrpc::CHANGELOG_PAGE` serials; only blocks below the global serial exist).
+    Changelog { block: i64 },
 }
 
 impl PageKey {
     fn heap_bytes(&self) -> usize {
         match self {
-            PageKey::Index { .. } => 0,
+            PageKey::Index { .. } | PageKey::XmlRpcPackages | PageKey::Changelog { .. } => 0,
             PageKey::Simple { project, .. } => project.len(),
             PageKey::PypiJson { project, version } => {
                 project.len() + version.as_ref().map_or(0, String::len)
@@ -51,6 +56,9 @@ pub(crate) struct CachedPage {
     /// Offsets in `body` where each request's own base URL goes (pages with absolute links
     /// when no `public_url` is set). Such pages have no gzip copy: it would differ per base.
     base_slots: Arc<[usize]>,
+    /// For a list of entries (`PageKey::Changelog`): each entry's serial and where it starts in
+    /// `body`, so an answer can begin at any entry without rendering again.
+    pub rows: Arc<[(i64, usize)]>,
 }
 
 fn gzip_of(body: &Bytes) -> Option<Bytes> {
@@ -81,7 +89,37 @@ impl CachedPage {
             gzip: gzip_of(&body),
             body,
             base_slots: Arc::from([]),
+            rows: Arc::from([]),
         }
+    }
+
+    /// Wrap a list of entries rendered one after another, with each one's serial and start.
+    pub fn with_rows(serial: i64, tag: &str, body: String, rows: Vec<(i64, usize)>) -> CachedPage {
+        CachedPage {
+            serial,
+            etag: etag_of(serial, tag),
+            body: Bytes::from(body),
+            gzip: None,
+            base_slots: Arc::from([]),
+            rows: Arc::from(rows),
+        }
+    }
+
+    /// The entries with a serial in `after+1..=upto` (a slice of the stored bytes, nothing
+    /// copied), how many there are, and the last one's serial.
+    pub fn rows_between(&self, after: i64, upto: i64) -> (Bytes, usize, Option<i64>) {
+        let first = self.rows.partition_point(|(serial, _)| *serial <= after);
+        let end = self.rows.partition_point(|(serial, _)| *serial <= upto);
+        if first >= end {
+            return (Bytes::new(), 0, None);
+        }
+        let start = self.rows[first].1;
+        let stop = self.rows.get(end).map_or(self.body.len(), |&(_, at)| at);
+        (
+            self.body.slice(start..stop),
+            end - first,
+            Some(self.rows[end - 1].0),
+        )
     }
 
     /// Wrap a body rendered with `marker` where the base URL goes: the markers are cut out and
@@ -105,6 +143,7 @@ impl CachedPage {
             body: Bytes::from(out),
             gzip: None,
             base_slots: Arc::from(slots),
+            rows: Arc::from([]),
         }
     }
 
@@ -133,6 +172,7 @@ impl CachedPage {
             + self.body.len()
             + self.gzip.as_ref().map_or(0, Bytes::len)
             + self.base_slots.len() * std::mem::size_of::<usize>()
+            + self.rows.len() * std::mem::size_of::<(i64, usize)>()
     }
 }
 
@@ -364,6 +404,27 @@ mod tests {
             assert!(c.get(&key("hot"), 1).is_some(), "hot page lost at {i}");
             c.put(key(&format!("cold{i}")), page(1, 1_000));
         }
+    }
+
+    #[test]
+    fn a_list_of_entries_is_answered_from_any_entry_on() {
+        let p = CachedPage::with_rows(
+            9,
+            "t",
+            "<a>3</a><a>5</a><a>8</a>".into(),
+            vec![(3, 0), (5, 8), (8, 16)],
+        );
+        let text = |after, upto| {
+            let (b, n, last) = p.rows_between(after, upto);
+            (String::from_utf8_lossy(&b).into_owned(), n, last)
+        };
+        assert_eq!(text(0, 99), ("<a>3</a><a>5</a><a>8</a>".into(), 3, Some(8)));
+        assert_eq!(text(3, 99), ("<a>5</a><a>8</a>".into(), 2, Some(8)));
+        assert_eq!(text(4, 7), ("<a>5</a>".into(), 1, Some(5)));
+        assert_eq!(text(0, 5), ("<a>3</a><a>5</a>".into(), 2, Some(5)));
+        assert_eq!(text(8, 99), (String::new(), 0, None));
+        assert_eq!(text(5, 7), (String::new(), 0, None));
+        assert!(p.cost(&PageKey::Changelog { block: 0 }) > 24 + 3 * 16);
     }
 
     #[test]

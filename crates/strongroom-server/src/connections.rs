@@ -3,7 +3,12 @@
 //! requests). At a cap, the oldest idle connection (of that address, or of anyone for the total)
 //! is asked to close, which HTTP allows at any time, so a client that leaves keep-alive
 //! connections open cannot lock itself or others out; only when every connection at the cap is
-//! busy is a new one refused (per address) or left waiting (in total).
+//! busy is a new one refused (per address) or left waiting (in total). A connection busy only
+//! receiving a body the server will not keep for an account (an anonymous form, XML-RPC, a
+//! refused upload being drained: `BodyMark`) counts as idle's next of kin: with nothing idle,
+//! the one that has been at it longest is closed at once, so trickled bodies cannot hold the
+//! caps. Addresses are counted per IPv4 address and per IPv6 /64 (`address_key`), the
+//! smallest block one client is usually given.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -83,6 +88,18 @@ impl ConnLimits {
     }
 }
 
+/// What the per-address cap counts connections by: an IPv4 address, or an IPv6 address's /64
+/// (one host is routinely given a whole /64, so one address each would be no cap at all).
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
 /// One open connection as the registry sees it.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -96,6 +113,10 @@ pub(crate) struct Conn {
     idle_since: Mutex<Instant>,
     /// Asked to close (chosen once).
     closing: AtomicBool,
+    /// Chosen while busy with an evictable body: close without finishing the request.
+    hard_close: AtomicBool,
+    /// Since when a body no account stands behind is being received (`BodyMark`), if one is.
+    anon_body_since: Mutex<Option<Instant>>,
     /// Wakes the connection's task to close gracefully.
     close: Notify,
 }
@@ -103,6 +124,23 @@ pub(crate) struct Conn {
 impl Conn {
     fn is_idle(&self) -> bool {
         self.busy.load(Ordering::Acquire) == 0 && !self.closing.load(Ordering::Acquire)
+    }
+
+    /// Busy only with receiving an anonymous body (see `BodyMark`), and since when.
+    fn anon_body_since(&self) -> Option<Instant> {
+        if self.closing.load(Ordering::Acquire) {
+            return None;
+        }
+        *self
+            .anon_body_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the registry chose this connection while it had a request in flight: it is to be
+    /// dropped at once, not closed gracefully after the request.
+    pub(crate) fn must_close_now(&self) -> bool {
+        self.hard_close.load(Ordering::Acquire)
     }
 
     fn idle_since(&self) -> Instant {
@@ -126,15 +164,26 @@ struct Table {
 }
 
 impl Table {
-    /// Ask the oldest idle connection (of `ip`, or of anyone) to close.
+    /// Ask the oldest idle connection (of `ip`'s block, or of anyone) to close; with none idle,
+    /// the one receiving an anonymous body for longest is closed at once.
     fn evict_oldest_idle(&self, ip: Option<IpAddr>) -> bool {
-        let victim = self
+        let mine = |c: &&Arc<Conn>| ip.is_none_or(|ip| c.capped && c.ip == ip);
+        let idle = self
             .open
             .values()
-            .filter(|c| ip.is_none_or(|ip| c.capped && c.ip == ip) && c.is_idle())
+            .filter(|c| mine(c) && c.is_idle())
             .min_by_key(|c| c.idle_since());
+        let victim = idle.map(|c| (c, false)).or_else(|| {
+            self.open
+                .values()
+                .filter(mine)
+                .filter_map(|c| c.anon_body_since().map(|t| (c, t)))
+                .min_by_key(|(_, t)| *t)
+                .map(|(c, _)| (c, true))
+        });
         match victim {
-            Some(c) => {
+            Some((c, hard)) => {
+                c.hard_close.store(hard, Ordering::Release);
                 c.closing.store(true, Ordering::Release);
                 c.close.notify_one();
                 true
@@ -161,7 +210,7 @@ impl Registry {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Register a connection from `ip`. At the address's cap (`None` = no cap), the address's
+    /// Register a connection from `ip` (an `address_key`). At the address's cap (`None` = no cap), the address's
     /// oldest idle connection is asked to close to make room; `None` when all of them are busy.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr, cap: Option<usize>) -> Option<Registered> {
         let mut t = self.table();
@@ -188,6 +237,8 @@ impl Registry {
             busy: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
             closing: AtomicBool::new(false),
+            hard_close: AtomicBool::new(false),
+            anon_body_since: Mutex::new(None),
             close: Notify::new(),
         });
         t.open.insert(conn.id, conn.clone());
@@ -245,6 +296,36 @@ impl Drop for Busy {
     }
 }
 
+/// The connection a request came on, in the request's extensions (set by `Tracked`).
+#[derive(Clone)]
+pub(crate) struct ConnHandle(Arc<Conn>);
+
+impl ConnHandle {
+    /// Mark the connection as receiving a body no account stands behind, until the mark drops.
+    pub(crate) fn anonymous_body(&self) -> BodyMark {
+        *self
+            .0
+            .anon_body_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        BodyMark(self.0.clone())
+    }
+}
+
+/// While alive, its connection may be closed to make room at a cap even though a request is in
+/// flight (see the module comment).
+pub(crate) struct BodyMark(Arc<Conn>);
+
+impl Drop for BodyMark {
+    fn drop(&mut self) {
+        *self
+            .0
+            .anon_body_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
 /// A response body that keeps its request counted as in flight.
 struct BusyBody {
     inner: Body,
@@ -278,9 +359,9 @@ pub(crate) struct Tracked<S> {
     pub(crate) conn: Arc<Conn>,
 }
 
-impl<S, R> tower::Service<R> for Tracked<S>
+impl<S, B> tower::Service<axum::http::Request<B>> for Tracked<S>
 where
-    S: tower::Service<R, Response = Response, Error = Infallible>,
+    S: tower::Service<axum::http::Request<B>, Response = Response, Error = Infallible>,
     S::Future: Send + 'static,
 {
     type Response = Response;
@@ -291,8 +372,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: R) -> Self::Future {
+    fn call(&mut self, mut req: axum::http::Request<B>) -> Self::Future {
         let busy = Busy::start(self.conn.clone());
+        req.extensions_mut().insert(ConnHandle(self.conn.clone()));
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await?;
@@ -385,12 +467,63 @@ mod tests {
         assert!(!r.make_room(), "a connection is chosen once");
     }
 
+    #[test]
+    fn ipv6_addresses_are_counted_per_64_and_ipv4_per_address() {
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:aaaa::1")),
+            address_key(ip("2001:db8:1:2:ffff:1:2:3"))
+        );
+        assert_eq!(address_key(ip("2001:db8:1:2::9")), ip("2001:db8:1:2::"));
+        assert_ne!(
+            address_key(ip("2001:db8:1:2::1")),
+            address_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(address_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_ne!(address_key(ip("192.0.2.7")), address_key(ip("192.0.2.8")));
+        assert_eq!(address_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+    }
+
+    #[tokio::test]
+    async fn with_nothing_idle_the_longest_anonymous_body_is_closed_at_once() {
+        let r = Arc::new(Registry::default());
+        let a = ip("192.0.2.1");
+        let authed = r.admit(a, Some(3)).expect("admitted");
+        let _b1 = Busy::start(authed.conn.clone());
+        let old = r.admit(a, Some(3)).expect("admitted");
+        let _b2 = Busy::start(old.conn.clone());
+        let _m2 = ConnHandle(old.conn.clone()).anonymous_body();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let young = r.admit(a, Some(3)).expect("admitted");
+        let _b3 = Busy::start(young.conn.clone());
+        let m3 = ConnHandle(young.conn.clone()).anonymous_body();
+        // at the cap, all busy: the anonymous body that started first goes, at once
+        let fourth = r.admit(a, Some(3)).expect("room made");
+        assert!(old.conn.must_close_now() && old.conn.closing.load(Ordering::Acquire));
+        assert!(!authed.conn.closing.load(Ordering::Acquire));
+        assert!(!young.conn.closing.load(Ordering::Acquire));
+        drop(old);
+        // once its body is complete, a connection is busy like any other
+        drop(m3);
+        let _b4 = Busy::start(fourth.conn.clone());
+        assert!(
+            r.admit(a, Some(3)).is_none(),
+            "nothing idle, nothing anonymous"
+        );
+        // an idle connection is still preferred to an anonymous body (and closed gracefully)
+        let _m3 = ConnHandle(young.conn.clone()).anonymous_body();
+        let other = r.admit(ip("192.0.2.9"), None).expect("admitted");
+        assert!(r.make_room());
+        assert!(other.conn.closing.load(Ordering::Acquire) && !other.conn.must_close_now());
+        assert!(r.make_room());
+        assert!(young.conn.must_close_now());
+    }
+
     #[tokio::test]
     async fn a_response_keeps_its_connection_busy_until_its_body_is_dropped() {
         use tower::{Service, ServiceExt};
         let r = Arc::new(Registry::default());
         let reg = r.admit(ip("192.0.2.1"), Some(1)).expect("admitted");
-        let app = tower::service_fn(|_req: ()| async {
+        let app = tower::service_fn(|_req: axum::http::Request<()>| async {
             Ok::<_, Infallible>(Response::new(Body::from("hello")))
         });
         let mut svc = Tracked {
@@ -401,7 +534,7 @@ mod tests {
             .ready()
             .await
             .expect("ready")
-            .call(())
+            .call(axum::http::Request::new(()))
             .await
             .expect("response");
         assert!(!reg.conn.is_idle(), "busy while the body is unsent");

@@ -45,6 +45,39 @@ impl ApiError {
         )
     }
 
+    /// 400: the `Host` header (or the target's authority) is not a host name or address with an
+    /// optional port, of at most `host::MAX_AUTHORITY` bytes (`host::check_authority`).
+    pub fn bad_host() -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid Host header: expected a host name or address, with an optional port.",
+        )
+    }
+
+    /// 429: the account already has `max` uploads in progress (`http.max_uploads_per_user`).
+    pub fn too_many_uploads(max: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(10),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "This account already has {max} uploads in progress; try again when one has finished."
+                ),
+            )
+        }
+    }
+
+    /// 413: a text field of the upload form is longer than its bound (`upload`).
+    pub fn form_field_too_large(name: &str, max: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "Form field '{}' is longer than {max} bytes.",
+                name.chars().take(64).collect::<String>()
+            ),
+        )
+    }
+
     /// 408: the request body arrived more slowly than `http.body_min_bytes` per window.
     pub fn body_too_slow() -> ApiError {
         ApiError::new(

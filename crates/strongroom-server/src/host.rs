@@ -3,7 +3,9 @@
 //! header, a misrouted proxy) gets 421 on every route before anything else runs, except the
 //! health check (`HEALTH_PATH`), which load balancers and probes reach by address and which
 //! reveals nothing. Without `public_url` any Host is answered, and nothing kept by the server
-//! depends on it (see `state::simple_link_base`).
+//! depends on it (see `state::simple_link_base`). Whatever the list, a Host (or absolute-form
+//! authority) that is not a well-formed authority of at most `MAX_AUTHORITY` bytes gets 400
+//! before routing (`check_authority`), so the base URL a response may carry is small and plain.
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -30,6 +32,86 @@ fn requested_host(req: &Request) -> Option<String> {
     };
     let host = host.trim_end_matches('.');
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// Longest `Host` accepted (a DNS name is at most 253 bytes; with a port, 255 is plenty).
+pub(crate) const MAX_AUTHORITY: usize = 255;
+
+/// Whether `s` is a well-formed authority without user info: a DNS-style host name (labels of
+/// 1–63 letters, digits, `-` or `_`, an optional trailing dot), an IPv4 address or a bracketed
+/// IPv6 address, then an optional `:port` (1–65535), at most `MAX_AUTHORITY` bytes in all.
+pub(crate) fn is_valid_authority(s: &str) -> bool {
+    if s.is_empty() || s.len() > MAX_AUTHORITY {
+        return false;
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let Some((inner, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if inner.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            a => match a.strip_prefix(':') {
+                Some(p) => (None, Some(p)),
+                None => return false,
+            },
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(s), None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65_535).contains(&n))
+    });
+    let host_ok = host.is_none_or(|h| {
+        let h = h.strip_suffix('.').unwrap_or(h);
+        !h.is_empty()
+            && h.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+    });
+    port_ok && host_ok
+}
+
+/// What a request names as its authority, checked: `Ok(())` when every `Host` header (at most
+/// one) and an absolute-form target's authority are well formed. An empty `Host` (allowed by
+/// HTTP/1.1 for a target without authority) and no `Host` at all (HTTP/1.0) pass: links then
+/// use `localhost`.
+fn authority_is_acceptable(req: &Request) -> bool {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return false;
+    }
+    let header_ok = first.is_none_or(|v| {
+        v.to_str()
+            .is_ok_and(|h| h.is_empty() || is_valid_authority(h))
+    });
+    let target_ok = req
+        .uri()
+        .authority()
+        .is_none_or(|a| is_valid_authority(a.as_str()));
+    header_ok && target_ok
+}
+
+/// Refuse (400) a request whose Host is not a well-formed authority, before it reaches a route.
+pub(crate) async fn check_authority(req: Request, next: Next) -> Response {
+    if authority_is_acceptable(&req) {
+        next.run(req).await
+    } else {
+        ApiError::bad_host().into_response()
+    }
 }
 
 /// The one route answered whatever the Host: the health check (`routes::healthz`) says only
@@ -112,6 +194,68 @@ mod tests {
         // no list: anything
         assert_eq!(is_allowed(&req(Some("evil.example"), "/"), &[]), Ok(()));
         assert_eq!(is_allowed(&req(None, "/"), &[]), Ok(()));
+    }
+
+    #[test]
+    fn an_authority_is_a_short_host_name_or_address_with_an_optional_port() {
+        let long_label = "a".repeat(63);
+        let near_max = format!("{}.b", [long_label.as_str(); 3].join("."));
+        let max = format!("{near_max}.{}:65535", "c".repeat(255 - near_max.len() - 7));
+        assert_eq!(max.len(), MAX_AUTHORITY);
+        for ok in [
+            "localhost",
+            "pypi.example.org",
+            "pypi.example.org.",
+            "PyPI.Example.org:8443",
+            "my_service:8080",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "[fd00::7]:1",
+            near_max.as_str(),
+            max.as_str(),
+        ] {
+            assert!(is_valid_authority(ok), "{ok}");
+        }
+        let too_long = format!("{}.{}", "a".repeat(60), "b.".repeat(100));
+        for bad in [
+            "",
+            ":80",
+            "a:",
+            "a:0",
+            "a:65536",
+            "a:+80",
+            "a:8080:1",
+            "a..b",
+            ".a",
+            "user@host",
+            "a b",
+            "a/b",
+            "a%2e",
+            "[::1",
+            "[::1]x",
+            "[::1]:",
+            "[zz]",
+            "[::1]:99999",
+            "::1",
+            &"a".repeat(64),
+            &format!("{max}x"),
+            &too_long,
+        ] {
+            assert!(!is_valid_authority(bad), "{bad}");
+        }
+        let mut two = req(Some("a.example"), "/");
+        two.headers_mut()
+            .append(header::HOST, "b.example".parse().expect("value"));
+        assert!(!authority_is_acceptable(&two));
+        assert!(authority_is_acceptable(&req(None, "/")));
+        assert!(authority_is_acceptable(&req(Some(""), "/")));
+        assert!(!authority_is_acceptable(&req(Some(&"h".repeat(300)), "/")));
+        assert!(!authority_is_acceptable(&req(
+            Some("ok.example"),
+            "http://bad..host:99999/simple/"
+        )));
     }
 
     #[test]

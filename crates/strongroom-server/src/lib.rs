@@ -19,6 +19,7 @@ mod serve;
 mod simple;
 mod state;
 mod upload;
+mod upload_slots;
 mod web;
 mod xmlrpc;
 

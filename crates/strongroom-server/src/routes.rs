@@ -228,9 +228,11 @@ pub fn router(state: AppState) -> Router {
             crate::host::check_host,
         ))
     };
-    app.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::headers::security_headers,
-    ))
-    .with_state(state)
+    // Every Host is checked for shape before anything else (400), list or not.
+    app.layer(axum::middleware::from_fn(crate::host::check_authority))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::headers::security_headers,
+        ))
+        .with_state(state)
 }

@@ -1,7 +1,7 @@
 //! The accept loop. HTTP/1.1 only (cleartext HTTP/2 is not offered: pip, uv and twine speak
 //! HTTP/1.1 over http://, and h2's own resource limits then need no tuning). Connections are
 //! capped in total and per client address (`connections`: at a cap the oldest idle connection
-//! makes room; when all are busy, a new one gets 503 for its address, or waits for a slot in
+//! makes room, else the one receiving an anonymous body longest; when all are busy, a new one gets 503 for its address, or waits for a slot in
 //! total, the next ones in the kernel's listen queue). A failing accept (EMFILE, ENFILE) backs
 //! off instead of spinning, with at most one warning per interval. Each connection has hyper's
 //! request-head timer (`http.idle_timeout_seconds`: it starts at the accept, before any byte
@@ -29,6 +29,10 @@ use crate::connections::{ConnLimits, Registry, Tracked};
 const WARN_EVERY: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Largest read buffer a connection may grow, and so the largest request head (431 beyond):
+/// hyper's default (~400 KiB) let every connection hold that much of headers no route needs
+/// (a 300 KB Host); nginx's default head limit is 32 KiB.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// A warning that is logged at most once per `WARN_EVERY`, with the count it stood for.
 struct RateLimitedLog {
@@ -152,7 +156,7 @@ pub async fn serve(
         };
         let ip = peer.ip().to_canonical();
         let cap = (!limits.exempt.contains(&ip)).then_some(limits.max_per_address);
-        let Some(registered) = registry.admit(ip, cap) else {
+        let Some(registered) = registry.admit(crate::connections::address_key(ip), cap) else {
             if let Some(suppressed) = refuse_log.due() {
                 tracing::warn!(
                     %ip,
@@ -180,6 +184,7 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(idle)
+                .max_buf_size(MAX_HEAD_BYTES)
                 .keep_alive(true);
             let conn = builder.serve_connection(io, TowerToHyperService::new(svc));
             let mut conn = std::pin::pin!(conn);
@@ -190,9 +195,14 @@ pub async fn serve(
                     let _ = conn.await;
                 }
                 () = conn_state.close_requested() => {
-                    tracing::debug!("idle connection closed to make room");
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    if conn_state.must_close_now() {
+                        // receiving an anonymous body: dropped with its request
+                        tracing::debug!("connection receiving an anonymous body closed to make room");
+                    } else {
+                        tracing::debug!("idle connection closed to make room");
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
                 }
             }
         });

@@ -23,6 +23,8 @@ pub struct AppState {
     /// Stands for the request's base URL in cached pages with absolute links when no
     /// `public_url` is set (random per process, so no uploaded text can contain it).
     pub(crate) base_marker: Arc<str>,
+    /// Uploads in progress per account (`http.max_uploads_per_user`).
+    pub(crate) upload_slots: Arc<crate::upload_slots::UploadSlots>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             web_key: Arc::new(web_key),
             trust_forwarded_proto: false,
             base_marker: Arc::from(format!("strongroombase{}", hex::encode(marker))),
+            upload_slots: Arc::default(),
         })
     }
 
@@ -83,7 +86,9 @@ impl AppState {
     }
 
     /// The absolute base URL for links built per request and never cached (web pages, the
-    /// base slots of JSON API documents): the configured public URL, else this request's host.
+    /// base slots of JSON API documents): the configured public URL, else this request's host,
+    /// which `host::check_authority` has already bounded to `host::MAX_AUTHORITY` bytes of a
+    /// plain authority (checked again here, so this can never carry more).
     pub(crate) fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(u) = &self.services.settings.public_url {
             return u.trim_end_matches('/').to_owned();
@@ -91,11 +96,7 @@ impl AppState {
         let host = headers
             .get(axum::http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-            })
+            .filter(|h| crate::host::is_valid_authority(h))
             .unwrap_or("localhost");
         format!("http://{host}")
     }

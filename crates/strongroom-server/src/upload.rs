@@ -2,6 +2,12 @@
 //! file part is streamed to a temporary file while md5, sha256 and blake2b-256 are computed in one
 //! pass on a blocking thread, and the size limit is enforced as bytes arrive. A full temp folder
 //! answers 507 (`CoreError::is_out_of_space`), like a full database or blob store.
+//! Text fields are bounded by what they are for: the few that core reads are kept, at most
+//! `MAX_KEPT_FIELD` bytes each; the rest (description, classifiers and every other copy of the
+//! archive's own metadata, which is read from the archive) are counted and dropped as they
+//! arrive, within `MAX_DESCRIPTION` for the description, `MAX_OTHER_FIELD` for others and
+//! `MAX_TEXT_BYTES` in all. An account has at most `http.max_uploads_per_user` uploads in
+//! progress (429). A refused upload's body is drained only so far (`drain`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,8 +26,34 @@ use crate::error::ApiError;
 use crate::state::{AppState, request_meta};
 
 const MAX_FIELDS: usize = 1_000;
-const MAX_FIELD_BYTES: usize = 8 * 1024 * 1024;
-const MAX_TEXT_BYTES: usize = 32 * 1024 * 1024;
+/// The form fields core reads (`core::upload_checks`); the others are not kept.
+const KEPT_FIELDS: &[&str] = &[
+    ":action",
+    "protocol_version",
+    "metadata_version",
+    "name",
+    "version",
+    "filetype",
+    "pyversion",
+    "md5_digest",
+    "sha256_digest",
+    "blake2_256_digest",
+    "comment",
+    "filename",
+];
+/// Longest kept field (names, versions, digests, a comment).
+const MAX_KEPT_FIELD: usize = 16 * 1024;
+/// Kept text of one form in all (what stays in memory while the file part arrives).
+const MAX_KEPT_TEXT: usize = 64 * 1024;
+/// Longest `description`: the largest core metadata file an archive may carry, which it copies.
+const MAX_DESCRIPTION: usize = strongroom_protocol::metadata::MAX_METADATA_BYTES;
+/// Longest other (dropped) field.
+const MAX_OTHER_FIELD: usize = 1024 * 1024;
+/// Text bytes of one form in all (kept or dropped).
+const MAX_TEXT_BYTES: usize = 16 * 1024 * 1024;
+/// Most of a refused upload's body read (and dropped) so the client can see the answer, within
+/// `http.body_timeout_seconds`; after that the connection is closed (as nginx's lingering close).
+const DRAIN_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, msg)
@@ -76,31 +108,112 @@ impl Spool {
     }
 }
 
-async fn read_text(field: &mut Field<'_>, budget: &mut usize) -> Result<String, ApiError> {
+/// What is left of a form's text bounds.
+struct TextBudget {
+    /// Text bytes read, kept or not (`MAX_TEXT_BYTES`).
+    all: usize,
+    /// Text bytes kept (`MAX_KEPT_TEXT`).
+    kept: usize,
+}
+
+/// Read a text field named `name`: `Some(value)` for a field core reads, `None` (its bytes
+/// counted against `budget` and dropped as they arrive) for any other.
+async fn read_text(
+    field: &mut Field<'_>,
+    name: &str,
+    budget: &mut TextBudget,
+) -> Result<Option<String>, ApiError> {
+    let keep = KEPT_FIELDS.contains(&name);
+    let max = if keep {
+        MAX_KEPT_FIELD
+    } else if name == "description" {
+        MAX_DESCRIPTION
+    } else {
+        MAX_OTHER_FIELD
+    };
     let mut buf = Vec::new();
+    let mut len = 0usize;
     while let Some(chunk) = field
         .chunk()
         .await
         .map_err(|e| bad(format!("Invalid multipart body: {e}")))?
     {
-        buf.extend_from_slice(&chunk);
-        if buf.len() > MAX_FIELD_BYTES || buf.len() > *budget {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Form field too large.",
+        len += chunk.len();
+        if len > max {
+            return Err(ApiError::form_field_too_large(name, max));
+        }
+        if len > budget.all {
+            return Err(ApiError::form_field_too_large(
+                "all text fields together",
+                MAX_TEXT_BYTES,
             ));
         }
+        if keep && len > budget.kept {
+            return Err(ApiError::form_field_too_large(
+                "all metadata fields together",
+                MAX_KEPT_TEXT,
+            ));
+        }
+        if keep {
+            buf.extend_from_slice(&chunk);
+        }
     }
-    *budget -= buf.len();
+    budget.all -= len;
+    if !keep {
+        return Ok(None);
+    }
+    budget.kept -= len;
     // Core metadata is UTF-8; NUL bytes are neutralised as Warehouse does.
     let s = String::from_utf8(buf).map_err(|_| bad("Form fields must be UTF-8."))?;
-    Ok(s.replace('\0', "\\x00"))
+    Ok(Some(s.replace('\0', "\\x00")))
 }
 
-async fn drain(mut multipart: Multipart) {
-    while let Ok(Some(mut f)) = multipart.next_field().await {
-        while let Ok(Some(_)) = f.chunk().await {}
+/// Read and drop what is left of a refused upload's body so the client sees the answer rather
+/// than a reset, but at most `DRAIN_MAX_BYTES` and for at most `within`; the connection may be
+/// closed to make room meanwhile (`conn`). Whether the body was read to its end (if not, the
+/// answer closes the connection).
+async fn drain(
+    mut multipart: Multipart,
+    within: std::time::Duration,
+    conn: Option<&crate::connections::ConnHandle>,
+) -> bool {
+    let _mark = conn.map(crate::connections::ConnHandle::anonymous_body);
+    let mut left = DRAIN_MAX_BYTES;
+    let all = async {
+        loop {
+            match multipart.next_field().await {
+                Ok(Some(mut f)) => loop {
+                    match f.chunk().await {
+                        Ok(Some(c)) if c.len() < left => left -= c.len(),
+                        Ok(Some(_)) | Err(_) => return false,
+                        Ok(None) => break,
+                    }
+                },
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    };
+    tokio::time::timeout(within, all).await.unwrap_or(false)
+}
+
+/// The answer to a refused upload, after a bounded drain of its body.
+async fn refuse(
+    e: ApiError,
+    multipart: Multipart,
+    state: &AppState,
+    conn: Option<&crate::connections::ConnHandle>,
+) -> Response {
+    let within = crate::body_rate::body_deadline(&state.services.settings.http);
+    let complete = drain(multipart, within, conn).await;
+    let mut resp = e.into_response();
+    if !complete {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
+    resp
 }
 
 /// `POST /legacy/`
@@ -109,8 +222,10 @@ pub(crate) async fn upload(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    conn: Option<axum::Extension<crate::connections::ConnHandle>>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let conn = conn.map(|axum::Extension(c)| c);
     let meta = request_meta(
         &headers,
         Some(peer),
@@ -143,15 +258,23 @@ pub(crate) async fn upload(
     let who: Principal = match state.services.authenticate_upload(&creds, &meta).await {
         Ok(who) => who,
         Err(e) => {
-            // Nothing is stored; the body is read and dropped so the client sees the 403
-            // instead of a reset connection halfway through its upload.
-            drain(multipart).await;
-            return Err(e.into());
+            // Nothing is stored; some of the body is read and dropped so the client sees the
+            // 403 instead of a reset connection halfway through its upload.
+            return Ok(refuse(e.into(), multipart, &state, conn.as_ref()).await);
         }
+    };
+    let max_uploads = settings.http.max_uploads_per_user;
+    let Some(_slot) = state.upload_slots.take(who.user.id, max_uploads) else {
+        tracing::info!(user = %who.user.username, max_uploads, "upload refused: too many in progress");
+        let e = ApiError::too_many_uploads(max_uploads);
+        return Ok(refuse(e, multipart, &state, conn.as_ref()).await);
     };
 
     let mut form = UploadForm::default();
-    let mut budget = MAX_TEXT_BYTES;
+    let mut budget = TextBudget {
+        all: MAX_TEXT_BYTES,
+        kept: MAX_KEPT_TEXT,
+    };
     let mut received: Option<(LockedTempFile, ReceivedFile)> = None;
     let mut n = 0usize;
     let outcome: Result<(), ApiError> = async {
@@ -212,8 +335,7 @@ pub(crate) async fn upload(
                 ));
             } else if field.file_name().is_some() && name != "gpg_signature" {
                 return Err(bad(format!("{name}: Should not be a tuple.")));
-            } else {
-                let value = read_text(&mut field, &mut budget).await?;
+            } else if let Some(value) = read_text(&mut field, &name, &mut budget).await? {
                 if name == ":action" {
                     check_action(&value)?;
                 }
@@ -224,9 +346,8 @@ pub(crate) async fn upload(
     }
     .await;
     if let Err(e) = outcome {
-        // Read (and discard) the rest so the client sees our answer rather than a reset.
-        drain(multipart).await;
-        return Err(e);
+        // Read (and discard) some of the rest so the client sees our answer, not a reset.
+        return Ok(refuse(e, multipart, &state, conn.as_ref()).await);
     }
     if form.get(":action").is_none() && !query.contains_key(":action") {
         return Err(bad("Missing :action."));

@@ -305,6 +305,16 @@ pub(super) const KEYS: &[Key] = &[
         help: "open connections per client address (at most a quarter of the total; proxy.trusted_ips exempt); at the cap the oldest idle one is closed, or, all busy, the new one gets 503",
     },
     Key {
+        name: "http.body_timeout_seconds",
+        secret: false,
+        help: "a request body that is not an authenticated upload (web forms, XML-RPC, a refused upload being drained) must be complete within this many seconds, else 408; such a connection may also be closed to make room at a connection cap",
+    },
+    Key {
+        name: "http.max_uploads_per_user",
+        secret: false,
+        help: "uploads one account may have in progress at once; one more gets 429 with Retry-After",
+    },
+    Key {
         name: "blobs.claim_grace_minutes",
         secret: false,
         help: "an upload's claim protects its blob this long; a blob no row names is kept until this old (then the collector deletes it)",

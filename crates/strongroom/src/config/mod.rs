@@ -391,6 +391,14 @@ impl Config {
                 "http.max_connections_per_ip",
                 http.max_connections_per_ip.to_string(),
             ),
+            (
+                "http.body_timeout_seconds",
+                http.body_timeout_secs.to_string(),
+            ),
+            (
+                "http.max_uploads_per_user",
+                http.max_uploads_per_user.to_string(),
+            ),
         ];
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
@@ -770,6 +778,8 @@ fn http_settings(
         write_timeout_secs: positive("http.write_timeout_seconds")?,
         max_connections: positive("http.max_connections")?,
         max_connections_per_ip: positive("http.max_connections_per_ip")?,
+        body_timeout_secs: positive("http.body_timeout_seconds")?,
+        max_uploads_per_user: positive("http.max_uploads_per_user")?,
     })
 }
 
