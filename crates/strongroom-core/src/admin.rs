@@ -278,8 +278,10 @@ impl Services {
             "suspect": crate::handback::suspect_details(&handed_back.suspect),
             "primary_moved_to": handed_back.primary_moved_to,
             "address_trusted_by_admin": trust.map(str::trim).filter(|t| !t.is_empty()),
+            "tokens_revoked": handed_back.tokens_revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
         });
         crate::handback::merge(&mut details, window.details());
+        evs.extend(self.handback_token_events(actor, &user, &handed_back, meta));
         evs.insert(
             0,
             self.event(

@@ -80,6 +80,10 @@ pub struct HandedBack {
     pub suspect: Vec<SuspectItem>,
     /// The primary address, when a suspect one gave way.
     pub primary_moved_to: Option<String>,
+    /// API tokens still live that were made since the window's start, revoked: (id, name).
+    /// The freeze or deletion revoked every token; one made while it was being decided is
+    /// caught here (see [`crate::credential_gate`]).
+    pub tokens_revoked: Vec<(i64, String)>,
 }
 
 /// The addresses a reset may go to after an incident whose window starts at `since`: those
@@ -176,6 +180,9 @@ impl Services {
         tx.invalidate_email_tokens(user.id, LINKS_A_FREEZE_KILLS, now)
             .await?;
         tx.end_sessions(user.id, None, now).await?;
+        // A backstop: nothing made since the window opened comes back live, even a token that
+        // raced the freeze or the deletion.
+        let tokens_revoked = tx.revoke_tokens_since(user.id, since, now).await?;
         tx.forget_logins_since(user.id, since).await?;
         let link = self
             .issue_mail_token(tx, user.id, None, purpose::RESET_PASSWORD)
@@ -208,9 +215,33 @@ impl Services {
                 reset_sent_to,
                 suspect,
                 primary_moved_to,
+                tokens_revoked,
             },
             mails,
         ))
+    }
+
+    /// One `token:revoke` event per token a hand-back revoked.
+    pub(crate) fn handback_token_events(
+        &self,
+        actor: &Actor,
+        user: &User,
+        back: &HandedBack,
+        meta: &RequestMeta,
+    ) -> Vec<strongroom_store::NewEvent> {
+        back.tokens_revoked
+            .iter()
+            .map(|(id, name)| {
+                self.event(
+                    actor,
+                    "token:revoke",
+                    user_subject(user),
+                    meta,
+                    serde_json::json!({"token_id": id, "name": name,
+                        "reason": "created inside the incident window of an account handed back"}),
+                )
+            })
+            .collect()
     }
 
     /// Lift a freeze without handing the account to whoever knows its password (see the
@@ -298,16 +329,18 @@ impl Services {
             "suspect": suspect_details(&back.suspect),
             "primary_moved_to": back.primary_moved_to,
             "address_trusted_by_admin": trust.map(str::trim).filter(|t| !t.is_empty()),
+            "tokens_revoked": back.tokens_revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
         });
         merge(&mut details, window.details());
-        let ev = self.event(
+        let mut events = vec![self.event(
             actor,
             "admin:user:unfreeze",
             user_subject(&user),
             meta,
             details,
-        );
-        tx.commit(&[ev], &mails).await?;
+        )];
+        events.extend(self.handback_token_events(actor, &user, &back, meta));
+        tx.commit(&events, &mails).await?;
         Ok(back)
     }
 }

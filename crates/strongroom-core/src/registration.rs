@@ -318,8 +318,14 @@ impl Services {
         invite_id: Option<i64>,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        self.taken_address_tried(tx, existing, typed, TakenAt::Registration { invite_id }, meta)
-            .await
+        self.taken_address_tried(
+            tx,
+            existing,
+            typed,
+            TakenAt::Registration { invite_id },
+            meta,
+        )
+        .await
     }
 
     /// Someone signed in tried to add an address another account has: nothing is added, the

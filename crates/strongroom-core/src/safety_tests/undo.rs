@@ -178,6 +178,117 @@ async fn a_freeze_revokes_every_token_and_session_for_good_and_an_unfreeze_reviv
     assert_eq!(h.s.db.verify_events().await.expect("verify"), None);
 }
 
+/// Run `race` while a freeze of `user` is written but not yet committed, then commit the
+/// freeze; returns what `race` returned. `race` runs as far as it can before the commit (it
+/// checks the account first, then waits for the database's write side).
+async fn during_a_freeze<T: Send + 'static>(
+    h: &H,
+    user: &User,
+    race: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let mut tx = h.s.db.begin_account().await.expect("begin");
+    let frozen =
+        h.s.freeze_in(
+            &mut tx,
+            &ops(),
+            user,
+            crate::freeze::FreezeVia::Admin,
+            "takeover suspected",
+            serde_json::json!({}),
+            "frozen",
+            &meta(),
+        )
+        .await
+        .expect("freeze");
+    let mut racing = tokio::spawn(race);
+    // Let it check the account (not frozen yet, as far as anyone outside can see) and reach
+    // the write it waits for.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut racing).await;
+    assert!(early.is_err(), "it waits for the freeze's transaction");
+    tx.commit(&frozen.events, &frozen.mails)
+        .await
+        .expect("commit the freeze");
+    racing.await.expect("join")
+}
+
+#[tokio::test]
+async fn a_token_or_session_racing_a_freeze_is_refused_never_left_for_the_unfreeze() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.clock.advance(days(1));
+    // An operator (or the attacker's session) asks for a token while the freeze is being made.
+    let s = h.s.clone();
+    let r = during_a_freeze(&h, &alice, async move {
+        s.create_token("alice", "racing", None, None, &meta()).await
+    })
+    .await;
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(m)) if m.contains("frozen")),
+        "{r:?}"
+    );
+    let tokens = h.s.db.tokens_of(alice.id).await.expect("tokens");
+    assert!(
+        tokens.iter().all(|t| t.revoked_at.is_some()),
+        "no live token: {tokens:?}"
+    );
+
+    // A sign-in whose password was checked before the freeze committed gets no session.
+    let bob = h.user("bob").await;
+    let s = h.s.clone();
+    let b = bob.clone();
+    let r = during_a_freeze(&h, &bob, async move {
+        s.complete_login(&b, false, "password", &meta()).await
+    })
+    .await;
+    assert!(forbidden(&r, crate::login::FROZEN), "{r:?}");
+    assert!(h.s.list_sessions(bob.id).await.expect("s").is_empty());
+}
+
+#[tokio::test]
+async fn an_unfreeze_revokes_any_token_made_since_the_window_opened() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.clock.advance(days(1));
+    h.s.admin_freeze_user(&ops(), "alice", "takeover suspected", &meta())
+        .await
+        .expect("freeze");
+    // A token that slipped past the freeze (written straight to the store: no path of the
+    // index makes one for a frozen account any more).
+    let secret = "strongroom-slipped-past-the-freeze";
+    h.s.db
+        .create_token(
+            &strongroom_store::NewToken {
+                user_id: alice.id,
+                name: "slipped".into(),
+                token_hash: crate::tokens::hash_token(secret),
+                project_id: None,
+                expires_at: None,
+                at: h.s.now(),
+            },
+            strongroom_store::NewEvent {
+                at: h.s.now(),
+                action: "token:create".into(),
+                subject_kind: "user".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("token");
+    h.clock.advance(HOUR_MICROS);
+    let back = h.unfreeze("alice").await;
+    assert_eq!(back.tokens_revoked.len(), 1, "{back:?}");
+    let r = h.upload_auth(secret).await;
+    assert!(forbidden(&r, "revoked"), "{r:?}");
+    let ev = &h.event_details("admin:user:unfreeze").await[0];
+    assert_eq!(ev["tokens_revoked"].as_array().map(Vec::len), Some(1));
+    assert!(
+        h.event_details("token:revoke")
+            .await
+            .iter()
+            .any(|d| d["name"] == "slipped")
+    );
+}
+
 #[tokio::test]
 async fn the_this_wasnt_me_link_freezes_the_same_way_and_kills_the_links_that_hand_it_back() {
     let h = harness().await;
