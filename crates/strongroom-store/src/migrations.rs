@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_changelog_release_index.sql"),
         postgres: include_str!("../migrations/postgres/0012_changelog_release_index.sql"),
     },
+    Migration {
+        version: 13,
+        name: "registration_invites_by_maker",
+        sqlite: include_str!("../migrations/sqlite/0013_registration_invites_by_maker.sql"),
+        postgres: include_str!("../migrations/postgres/0013_registration_invites_by_maker.sql"),
+    },
 ];
 
 /// Apply every migration not yet recorded; returns the names applied.
