@@ -324,6 +324,7 @@ impl Services {
                     "deleted_at": due.deleted_at,
                     "emails": gone.emails, "second_factors": gone.second_factors,
                     "recovery_codes": gone.recovery_codes, "sessions": gone.sessions,
+                    "registration_invites": gone.registration_invites,
                     "reason": "retention period over",
                 }),
             );

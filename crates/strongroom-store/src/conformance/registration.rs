@@ -295,3 +295,75 @@ async fn the_invitations_an_account_made_are_revoked_together_and_only_those_sti
         );
     }
 }
+
+#[tokio::test]
+async fn a_purge_forgets_the_addresses_of_the_invitations_the_account_made_used_or_was_sent() {
+    for (name, db, _d) in backends().await {
+        let carol = super::verified_user(&db, "carol", None, 1, ev("account:create", 1)).await;
+        let made = make(
+            &db,
+            &NewRegistrationInvite {
+                created_by_id: Some(carol),
+                created_by: "carol".into(),
+                ..invite("p1", "friend@example.org", 10, 100)
+            },
+        )
+        .await;
+        // Sent to her address (another registration, revoked later), and one she used.
+        let sent = make(&db, &invite("p2", "CAROL@example.org", 10, 100)).await;
+        let used = make(&db, &invite("p3", "other@example.org", 10, 100)).await;
+        let mut tx = db.begin_account().await.expect("begin");
+        tx.set_registration_invite_user(used, carol)
+            .await
+            .expect("used by");
+        tx.commit(&[], &[]).await.expect("commit");
+        let unrelated = make(&db, &invite("p4", "stranger@example.org", 10, 100)).await;
+
+        let mut tx = db.begin_account().await.expect("begin");
+        assert!(
+            tx.soft_delete_user(carol, "left", 50, 20)
+                .await
+                .expect("delete")
+        );
+        tx.commit(&[ev("account:delete", 20)], &[])
+            .await
+            .expect("commit");
+        let mut tx = db.begin_account().await.expect("begin");
+        let gone = tx
+            .purge_user(carol, 60)
+            .await
+            .expect("purge")
+            .expect("purged");
+        tx.commit(&[ev("account:purge", 60)], &[])
+            .await
+            .expect("commit");
+        assert_eq!(gone.registration_invites, 3, "{name}");
+        for id in [made, sent, used] {
+            let row = db.registration_invite(id).await.expect("get").expect("row");
+            assert_eq!(row.email, "(purged)", "{name}: #{id}");
+        }
+        let row = db
+            .registration_invite(used)
+            .await
+            .expect("get")
+            .expect("row");
+        assert_eq!(
+            row.used_by_id,
+            Some(carol),
+            "{name}: who invited whom stays"
+        );
+        assert!(
+            db.live_registration_invites_for("carol@example.org", 70)
+                .await
+                .expect("live")
+                .is_empty(),
+            "{name}"
+        );
+        let other = db
+            .registration_invite(unrelated)
+            .await
+            .expect("get")
+            .expect("row");
+        assert_eq!(other.email, "stranger@example.org", "{name}");
+    }
+}
