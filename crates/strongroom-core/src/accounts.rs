@@ -452,7 +452,9 @@ impl Services {
             "account:email:remove",
             user,
             meta,
-            serde_json::json!({"email": email.address}),
+            // Whether it was verified: an unfreeze refuses to hand back by the oldest address
+            // left when a verified one was removed after it (`crate::handback`).
+            serde_json::json!({"email": email.address, "verified": was_verified}),
         )];
         if was_verified {
             let (hold_mails, hold) = self

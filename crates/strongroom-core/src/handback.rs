@@ -4,12 +4,16 @@
 //!
 //! - The password stays disabled until it is reset, and no sign-in works before that (not even
 //!   a passkey): [`reset_required`].
-//! - The reset link goes only to addresses verified **before** the incident window (and not
-//!   unverified by a domain check since); with none left, the undo is refused and the account
-//!   stays as it was. An administrator who has confirmed the owner out of band may vouch for one
-//!   of the account's verified addresses (`--trust-address`), which is logged.
-//! - Addresses added or verified, and factors and recovery codes added, inside the window are
-//!   left **suspect**: no mail goes to a suspect address and a suspect factor signs nobody in,
+//! - The reset link goes only to the account's **anchor** ([`anchor`]): its oldest verified
+//!   address that receives mail, which must predate the incident window. The undo is refused,
+//!   and the account stays as it was, when there is none, or when a verified address was
+//!   removed after the anchor was added (the attacker may have removed the owner's address and
+//!   let one of theirs age past the lookback). An administrator who has confirmed the owner
+//!   out of band may name the address to hand back to (`--trust-address`), which is logged;
+//!   the reset then goes there alone.
+//! - Every other address, and every factor and recovery code set added after the anchor (after
+//!   nothing, when an administrator vouched), is left **suspect**, however long before the
+//!   window: no mail goes to a suspect address and a suspect factor signs nobody in,
 //!   until the owner keeps or drops each on the review page after signing in
 //!   ([`crate::review`]). A suspect primary address gives way to a trusted one.
 //! - Devices first seen inside the window are forgotten (a login from them mails the owner).
@@ -78,6 +82,8 @@ pub struct HandedBack {
     pub reset_sent_to: Vec<String>,
     /// What waits for the owner's decision.
     pub suspect: Vec<SuspectItem>,
+    /// The account's anchor the reset went to (None: an administrator named the address).
+    pub anchor: Option<String>,
     /// The primary address, when a suspect one gave way.
     pub primary_moved_to: Option<String>,
     /// API tokens still live that were made since the window's start, revoked: (id, name).
@@ -118,7 +124,44 @@ pub(crate) async fn move_suspect_primary(
     }
 }
 
+/// The account's **anchor**: its oldest verified address that receives mail (not left suspect
+/// by an earlier incident, not unverified by a domain check). A hand-back's reset goes to it
+/// alone: an address the attacker added and let age past the incident lookback is younger than
+/// the anchor, so it is suspect like every factor and recovery code set added after the anchor.
+pub(crate) fn anchor(emails: &[Email]) -> Option<&Email> {
+    emails
+        .iter()
+        .filter(|e| e.verified_recipient())
+        .min_by_key(|e| (e.verified_at, e.id))
+}
+
 impl Services {
+    /// The verified addresses the account removed at or after `since` (from the event log:
+    /// `account:email:remove`; one logged before removals said whether the address was verified
+    /// counts as verified). An attacker may have removed the owner's address after adding one
+    /// of their own, which would then be the anchor.
+    pub(crate) async fn verified_addresses_removed_since(
+        &self,
+        user_id: i64,
+        since: i64,
+    ) -> Result<Vec<String>, CoreError> {
+        let events = self
+            .db
+            .account_events_between(user_id, &["account:email:remove"], since, i64::MAX)
+            .await?;
+        Ok(events
+            .iter()
+            .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
+            .filter(|d| d.get("verified").and_then(serde_json::Value::as_bool) != Some(false))
+            .map(|d| {
+                d.get("email")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?")
+                    .to_owned()
+            })
+            .collect())
+    }
+
     /// Inside `tx`: the part every hand-back shares (see the module docs). `since` is where
     /// suspicion starts (the window's start); `trust` an address an administrator vouched for;
     /// `intro` opens the mail ("The index administrators unfroze the account x").
@@ -149,11 +192,30 @@ impl Services {
                     })?,
             ),
         };
-        let mut to: Vec<&Email> = trusted_addresses(&emails, since);
-        if let Some(v) = vouched
-            && !to.iter().any(|e| e.id == v.id)
+        // The reset goes to one address only: the one an administrator vouched for, else the
+        // account's anchor (see [`anchor`]). Suspicion starts where trust does: everything
+        // added after it waits for the owner's decision.
+        let (to, suspect_since): (Vec<&Email>, i64) = match vouched {
+            Some(v) => (vec![v], i64::MIN),
+            None => match anchor(&emails).filter(|a| a.trusted_before(since)) {
+                Some(a) => (vec![a], a.verified_at.unwrap_or(i64::MIN)),
+                None => (Vec::new(), since),
+            },
+        };
+        if vouched.is_none()
+            && let Some(a) = to.first()
         {
-            to.push(v);
+            let removed = self
+                .verified_addresses_removed_since(user.id, a.verified_at.unwrap_or(i64::MIN))
+                .await?;
+            if !removed.is_empty() {
+                return Err(CoreError::Conflict(format!(
+                    "{} had verified email addresses removed after its oldest remaining one, {}, was added ({}): whoever held the account may have removed the owner's address and kept one of theirs. Nothing was changed. Confirm the owner's identity out of band, then name the address they control with --trust-address.",
+                    user.username,
+                    a.address,
+                    removed.join(", ")
+                )));
+            }
         }
         if to.is_empty() {
             let others = emails
@@ -174,7 +236,7 @@ impl Services {
         }
         let reset_sent_to: Vec<String> = to.iter().map(|e| e.address.clone()).collect();
         let suspect = tx
-            .flag_suspect(user.id, since, now, vouched.map(|v| v.id))
+            .flag_suspect(user.id, suspect_since, now, to.first().map(|e| e.id))
             .await?;
         let primary_moved_to = move_suspect_primary(tx, user.id, &emails, &suspect, &to).await?;
         tx.invalidate_email_tokens(user.id, LINKS_A_FREEZE_KILLS, now)
@@ -212,6 +274,7 @@ impl Services {
             HandedBack {
                 username: user.username.clone(),
                 window,
+                anchor: reset_sent_to.first().filter(|_| vouched.is_none()).cloned(),
                 reset_sent_to,
                 suspect,
                 primary_moved_to,
@@ -219,6 +282,31 @@ impl Services {
             },
             mails,
         ))
+    }
+
+    /// A hand-back refused (no anchor, or a verified address removed after it): logged as
+    /// `action` with the reason, then returned. The caller's transaction is gone already.
+    pub(crate) async fn handback_refused(
+        &self,
+        actor: &Actor,
+        user: &User,
+        action: &str,
+        e: CoreError,
+        meta: &RequestMeta,
+    ) -> CoreError {
+        if let CoreError::Conflict(why) = &e {
+            let ev = self.event(
+                actor,
+                action,
+                user_subject(user),
+                meta,
+                serde_json::json!({"why": why}),
+            );
+            if let Err(log) = self.db.append_event(&ev).await {
+                return log.into();
+            }
+        }
+        e
     }
 
     /// One `token:revoke` event per token a hand-back revoked.
@@ -298,7 +386,7 @@ impl Services {
                 (id, w)
             }
         };
-        let (back, mails) = self
+        let handed = self
             .hand_back_in(
                 &mut tx,
                 &user,
@@ -310,7 +398,16 @@ impl Services {
                     user.username
                 ),
             )
-            .await?;
+            .await;
+        let (back, mails) = match handed {
+            Ok(b) => b,
+            Err(e) => {
+                drop(tx);
+                return Err(self
+                    .handback_refused(actor, &user, "admin:user:unfreeze:refused", e, meta)
+                    .await);
+            }
+        };
         if !tx
             .unfreeze_account(user.id, PasswordDisabled::Unfrozen.as_str())
             .await?
@@ -329,6 +426,7 @@ impl Services {
             "suspect": suspect_details(&back.suspect),
             "primary_moved_to": back.primary_moved_to,
             "address_trusted_by_admin": trust.map(str::trim).filter(|t| !t.is_empty()),
+            "anchor": back.anchor,
             "tokens_revoked": back.tokens_revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
         });
         merge(&mut details, window.details());

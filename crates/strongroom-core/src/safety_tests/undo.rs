@@ -750,3 +750,133 @@ async fn an_admin_two_factor_reset_revokes_tokens_minted_inside_the_window_only(
     );
     let _ = alice;
 }
+
+/// Red-team U3: an address and factors the attacker added and then let age past
+/// `recovery.incident_lookback_days` are not trusted by the hand-back: the reset goes to the
+/// account's anchor (its oldest verified address) alone, and everything added after it is
+/// suspect until the owner keeps it.
+#[tokio::test]
+async fn an_address_and_factors_aged_past_the_lookback_are_still_suspect_at_the_hand_back() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.clock.advance(days(1));
+    // Day 0: the attacker signs in, puts in an address of theirs (primary) and an authenticator
+    // with its recovery codes, then waits out the lookback doing nothing.
+    let s = h.login("alice").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    let enrol = h.s.totp_begin(&s).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &elsewhere())
+        .await
+        .expect("totp");
+    let t = h
+        .token_in_mail("mallory@evil.test", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &elsewhere()).await.expect("on");
+    h.clock.advance(days(31));
+    let minted = h.token("alice", "minted").await;
+    h.clock.advance(HOUR_MICROS);
+    h.s.admin_freeze_user(&ops(), "alice", "report #3", &meta())
+        .await
+        .expect("freeze");
+    h.clock.advance(HOUR_MICROS);
+    let window_start = h.event_details("admin:user:freeze").await[0]["window_start"].clone();
+    assert!(
+        window_start.as_i64().expect("start") > h.s.now() - days(30),
+        "the attacker's changes are older than the window: {window_start}"
+    );
+
+    let back = h.unfreeze("alice").await;
+    assert_eq!(back.reset_sent_to, vec!["alice@example.org".to_string()]);
+    assert_eq!(back.anchor.as_deref(), Some("alice@example.org"));
+    assert_eq!(back.primary_moved_to.as_deref(), Some("alice@example.org"));
+    let kinds: Vec<SuspectKind> = back.suspect.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            SuspectKind::Address,
+            SuspectKind::Totp,
+            SuspectKind::RecoveryCodes
+        ]
+    );
+    assert!(
+        h.mails("mallory@evil.test", "Set a new password")
+            .await
+            .is_empty()
+    );
+    let ev = &h.event_details("admin:user:unfreeze").await[0];
+    assert_eq!(ev["anchor"], "alice@example.org");
+    let r = h.upload_auth(&minted).await;
+    assert!(forbidden(&r, "revoked"), "{r:?}");
+    // The attacker's authenticator no longer signs in; the owner resets through the anchor.
+    assert!(!h.s.has_two_factor(alice.id).await.expect("2fa"));
+    h.reset_through("alice@example.org").await;
+}
+
+/// Red-team U3, second half: when a verified address was removed after the oldest one left
+/// (the attacker may have removed the owner's and kept theirs, aged), the unfreeze is refused,
+/// logged, and the account stays frozen, unless an administrator names the address.
+#[tokio::test]
+async fn an_unfreeze_is_refused_when_a_verified_address_was_removed_after_the_anchor() {
+    let h = harness().await;
+    let bob = h.user_aged("bob", days(400)).await;
+    h.clock.advance(-days(200));
+    // Long ago the owner added a second address; the attacker adds theirs, makes it primary,
+    // removes the owner's original one and the second, and lets everything age.
+    let owner = h.login("bob").await;
+    h.swap_in_address(&owner, "bob@second.example").await;
+    h.clock.advance(days(100));
+    let s = h.login("bob").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    let old = h.email_id(&bob, "bob@example.org").await;
+    h.s.remove_email(&s, old, &elsewhere())
+        .await
+        .expect("remove");
+    h.clock.advance(days(100));
+    h.token("bob", "minted").await;
+    h.s.admin_freeze_user(&ops(), "bob", "report #4", &meta())
+        .await
+        .expect("freeze");
+    let r =
+        h.s.admin_unfreeze_user(&ops(), "bob", None, "owner confirmed", &meta())
+            .await;
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(m)) if m.contains("bob@example.org") && m.contains("--trust-address")),
+        "{r:?}"
+    );
+    let still = h.s.db.user_by_id(bob.id).await.expect("u").expect("bob");
+    assert!(still.frozen_at.is_some());
+    assert!(
+        h.mails("bob@second.example", "Set a new password")
+            .await
+            .is_empty()
+    );
+    let refused = h.event_details("admin:user:unfreeze:refused").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("bob@example.org"))
+    );
+
+    // The administrator confirmed the owner controls the second address: it alone gets the
+    // reset, and every other address is suspect.
+    let back =
+        h.s.admin_unfreeze_user(
+            &ops(),
+            "bob",
+            Some("bob@second.example"),
+            "owner confirmed by phone",
+            &meta(),
+        )
+        .await
+        .expect("unfreeze");
+    assert_eq!(back.reset_sent_to, vec!["bob@second.example".to_string()]);
+    assert_eq!(back.anchor, None);
+    assert!(
+        back.suspect
+            .iter()
+            .any(|s| s.kind == SuspectKind::Address && s.label == "mallory@evil.test"),
+        "{back:?}"
+    );
+}
