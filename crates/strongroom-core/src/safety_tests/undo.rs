@@ -589,7 +589,8 @@ async fn no_undo_brings_back_what_was_uploaded_inside_an_incident_window() {
     let h = harness().await;
     let alice = h.user("alice").await;
     h.publish("proj", "1.0", &alice, h.s.now()).await;
-    h.clock.advance(days(1));
+    // Older than the lookback before the freeze: 1.0 predates anything an undo doubts.
+    h.clock.advance(days(40));
     h.login("alice").await;
     h.clock.advance(60_000_000);
     h.publish("proj", "2.0", &alice, h.s.now()).await;
@@ -879,4 +880,112 @@ async fn an_unfreeze_is_refused_when_a_verified_address_was_removed_after_the_an
             .any(|s| s.kind == SuspectKind::Address && s.label == "mallory@evil.test"),
         "{back:?}"
     );
+}
+
+/// Red-team U1 and U2: an upload the computed window misses (a stolen token changes nothing on
+/// the account; a sock acts only in its setup hours) is still held back by every undo: the
+/// frozen account's uploads from the lookback before its freeze until its unfreeze come back
+/// only file by file, once an administrator kept each (`admin keep-file`).
+#[tokio::test]
+async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empty_window() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let t1 = h.s.now();
+    h.publish("proj", "1.0", &alice, t1).await;
+    h.publish("other", "0.1", &alice, t1).await;
+    h.clock.advance(days(40));
+    // U1: a stolen token uploads; nothing about the account changes.
+    h.publish("proj", "6.6.6", &alice, h.s.now()).await;
+    // U2: a sock registered an hour ago (its setup period) uploads to another project.
+    let sock = h.user_aged("sock", HOUR_MICROS).await;
+    h.join(&alice, "other", &sock, "Owner").await;
+    let t2 = h.s.now();
+    h.publish("other", "0.2", &sock, t2).await;
+    h.clock.advance(HOUR_MICROS);
+    for (user, project) in [("alice", "proj"), ("sock", "other")] {
+        h.s.admin_quarantine_project(&ops(), project, "report", &meta())
+            .await
+            .expect("quarantine");
+        h.s.admin_freeze_user(&ops(), user, "takeover", &meta())
+            .await
+            .expect("freeze");
+    }
+    let window = &h.event_details("admin:user:freeze").await;
+    assert!(
+        window.iter().all(|w| w["window_opened_by"].is_null()),
+        "the computed windows are empty: {window:?}"
+    );
+    let conflict = |r: Result<(), CoreError>, needle: &str| {
+        assert!(
+            matches!(&r, Err(CoreError::Conflict(m)) if m.contains(needle) && m.contains("keep-file")),
+            "{needle}: {r:?}"
+        );
+    };
+    conflict(
+        h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
+            .await,
+        "proj-6.6.6",
+    );
+    conflict(
+        h.s.admin_release_project(&ops(), "other", "cleaned", &meta())
+            .await,
+        "other-0.2",
+    );
+    // A file nothing holds back cannot be "kept"; the sock's file, reviewed, can.
+    let r =
+        h.s.admin_keep_file(
+            &ops(),
+            "proj",
+            "1.0",
+            &format!("proj-1.0-{t1}.tar.gz"),
+            "ok",
+            &meta(),
+        )
+        .await;
+    assert!(matches!(&r, Err(CoreError::Conflict(_))), "{r:?}");
+    let reviewed = format!("other-0.2-{t2}.tar.gz");
+    h.s.admin_keep_file(
+        &ops(),
+        "other",
+        "0.2",
+        &reviewed,
+        "reviewed: harmless",
+        &meta(),
+    )
+    .await
+    .expect("keep");
+    h.s.admin_release_project(&ops(), "other", "cleaned", &meta())
+        .await
+        .expect("the kept file comes back");
+    let kept = h.event_details("admin:file:keep").await;
+    assert_eq!(kept[0]["filename"], reviewed.as_str());
+    assert_eq!(kept[0]["uploader"], "sock");
+
+    // After the unfreeze it is still held back; an upload after it is not.
+    h.unfreeze("alice").await;
+    conflict(
+        h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
+            .await,
+        "proj-6.6.6",
+    );
+    let admin = Authority::Admin(&ops());
+    h.s.remove_release(&admin, "proj", "6.6.6", "malicious", &meta())
+        .await
+        .expect("remove");
+    h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
+        .await
+        .expect("release what is left");
+    conflict(
+        h.s.admin_restore_release(&ops(), "proj", "6.6.6", "oops", &meta())
+            .await,
+        "proj-6.6.6",
+    );
+    h.clock.advance(HOUR_MICROS);
+    h.publish("proj", "7.0", &alice, h.s.now()).await;
+    h.s.remove_release(&admin, "proj", "7.0", "test", &meta())
+        .await
+        .expect("remove");
+    h.s.admin_restore_release(&ops(), "proj", "7.0", "back", &meta())
+        .await
+        .expect("an upload after the hand-back is the owner's");
 }
