@@ -90,6 +90,19 @@ pub struct HandedBack {
     /// The freeze or deletion revoked every token; one made while it was being decided is
     /// caught here (see [`crate::credential_gate`]).
     pub tokens_revoked: Vec<(i64, String)>,
+    /// Held changes targeting the account that waited out the freeze, each with a new pending
+    /// period and a new veto link mailed to the reset's address.
+    pub changes_postponed: Vec<PostponedChange>,
+}
+
+/// A held change a hand-back gave a new pending period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostponedChange {
+    pub change_id: i64,
+    pub project_id: i64,
+    pub project: String,
+    /// The new effective time.
+    pub effective_at: i64,
 }
 
 /// The addresses a reset may go to after an incident whose window starts at `since`: those
@@ -246,6 +259,8 @@ impl Services {
         // raced the freeze or the deletion.
         let tokens_revoked = tx.revoke_tokens_since(user.id, since, now).await?;
         tx.forget_logins_since(user.id, since).await?;
+        let (changes_postponed, veto_mails) =
+            self.postpone_held_changes(tx, user, &reset_sent_to).await?;
         let link = self
             .issue_mail_token(tx, user.id, None, purpose::RESET_PASSWORD)
             .await?;
@@ -263,13 +278,14 @@ impl Services {
                     .join("\n")
             )
         };
-        let mails = notice(
+        let mut mails = notice(
             &reset_sent_to,
             "Set a new password to get your account back",
             &format!(
                 "{intro}. Your old password no longer works, and every session and API token of the account was ended for good (make new tokens after you sign in). Set a new password here (the link expires in 1 hour; \"Forgot password\" on the login page sends a new one to this address):\n\n{link}{listed}"
             ),
         );
+        mails.extend(veto_mails);
         Ok((
             HandedBack {
                 username: user.username.clone(),
@@ -279,6 +295,7 @@ impl Services {
                 suspect,
                 primary_moved_to,
                 tokens_revoked,
+                changes_postponed,
             },
             mails,
         ))
@@ -309,7 +326,8 @@ impl Services {
         e
     }
 
-    /// One `token:revoke` event per token a hand-back revoked.
+    /// One `token:revoke` event per token a hand-back revoked, and one `role:change:postpone`
+    /// per held change it gave a new pending period.
     pub(crate) fn handback_token_events(
         &self,
         actor: &Actor,
@@ -329,6 +347,20 @@ impl Services {
                         "reason": "created inside the incident window of an account handed back"}),
                 )
             })
+            .chain(back.changes_postponed.iter().map(|c| {
+                self.event(
+                    actor,
+                    "role:change:postpone",
+                    crate::Subject {
+                        kind: "project",
+                        id: Some(c.project_id),
+                        name: Some(&c.project),
+                    },
+                    meta,
+                    serde_json::json!({"change_id": c.change_id, "user_id": user.id, "user": user.username,
+                        "effective_at": c.effective_at, "reason": "its target was frozen; the veto link was mailed again"}),
+                )
+            }))
             .collect()
     }
 
@@ -428,6 +460,7 @@ impl Services {
             "address_trusted_by_admin": trust.map(str::trim).filter(|t| !t.is_empty()),
             "anchor": back.anchor,
             "tokens_revoked": back.tokens_revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            "changes_postponed": back.changes_postponed.iter().map(|c| c.change_id).collect::<Vec<_>>(),
         });
         merge(&mut details, window.details());
         let mut events = vec![self.event(

@@ -989,3 +989,81 @@ async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empt
         .await
         .expect("an upload after the hand-back is the owner's");
 }
+
+/// Red-team U4: a held removal aimed at a frozen account is not applied while it is frozen
+/// (its owner cannot veto then); the unfreeze gives it a new pending period and mails a new
+/// veto link to the anchor, which still vetoes it.
+#[tokio::test]
+async fn a_held_change_against_a_frozen_account_waits_and_the_unfreeze_mails_a_new_veto() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let newbie = h.user_aged("newbie", days(1)).await;
+    h.publish("proj", "1.0", &alice, h.s.now()).await;
+    h.clock.advance(days(30));
+    // The attacker, as alice, lets its sock in; the sock asks to remove alice (held 72 h).
+    h.join(&alice, "proj", &newbie, "Owner").await;
+    let out =
+        h.s.remove_member(&newbie, "proj", "alice", &meta())
+            .await
+            .expect("ask");
+    assert!(matches!(out, ChangeOutcome::Pending { .. }), "{out:?}");
+    h.clock.advance(HOUR_MICROS);
+    h.s.admin_freeze_user(&ops(), "alice", "takeover", &meta())
+        .await
+        .expect("freeze");
+    let owner_of_proj = |u: User| {
+        let db = h.s.db.clone();
+        async move {
+            db.projects_of_user(u.id)
+                .await
+                .expect("projects")
+                .iter()
+                .any(|(p, role, _)| p.name == "proj" && role == "Owner")
+        }
+    };
+    h.clock.advance(days(4));
+    let lines = h.s.ownership_jobs().await.expect("jobs");
+    assert!(
+        lines.iter().any(|l| l.contains("frozen")),
+        "the job says why it waits: {lines:?}"
+    );
+    assert!(
+        owner_of_proj(alice.clone()).await,
+        "applied during the freeze"
+    );
+
+    let vetos_before = h.mails("alice@example.org", "Veto").await.len();
+    let back = h.unfreeze("alice").await;
+    assert_eq!(back.changes_postponed.len(), 1, "{back:?}");
+    assert_eq!(
+        back.changes_postponed[0].effective_at,
+        h.s.now() + crate::settings::hours(h.s.settings.safety.pending_hours)
+    );
+    assert_eq!(
+        h.mails("alice@example.org", "Veto").await.len(),
+        vetos_before + 1
+    );
+    assert!(
+        h.event_details("role:change:postpone")
+            .await
+            .iter()
+            .any(|d| d["user"] == "alice")
+    );
+    // Right after the unfreeze the job still does not apply it: a new pending period runs.
+    h.clock.advance(HOUR_MICROS);
+    h.s.ownership_jobs().await.expect("jobs");
+    assert!(
+        owner_of_proj(alice.clone()).await,
+        "applied before the new period"
+    );
+    // The owner, back, vetoes through the new link.
+    let veto = h.token_in_mail("alice@example.org", "Veto").await;
+    let c =
+        h.s.veto_role_change(&veto, false, &meta())
+            .await
+            .expect("veto");
+    assert_eq!(c.status, "vetoed");
+    h.clock.advance(days(4));
+    h.s.ownership_jobs().await.expect("jobs");
+    assert!(owner_of_proj(alice).await);
+}
