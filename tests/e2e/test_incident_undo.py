@@ -448,7 +448,8 @@ def test_a_held_removal_of_a_frozen_owner_waits_and_the_unfreeze_mails_a_new_vet
     out = world.admin("run-jobs").stdout
     assert "frozen" in out, out
     assert world.roles("sr-held") == {"alice": "Owner", "newbie": "Owner"}
-    world.admin("unfreeze", "alice", "--reason", "owner confirmed by phone")
+    out = world.admin("unfreeze", "alice", "--reason", "owner confirmed by phone").stdout
+    assert "on sr-held that waited out the freeze: pending again until" in out, out
     again = world.mail.wait_for(ALICE, "Veto", after=1)
     world.advance(HOUR)
     world.admin("run-jobs")

@@ -503,4 +503,15 @@ fn print_handed_back(back: &strongroom_core::handback::HandedBack) {
             item.label
         );
     }
+    for (id, name) in &back.tokens_revoked {
+        println!("token made since the window opened, revoked: #{id} {name}");
+    }
+    for c in &back.changes_postponed {
+        println!(
+            "held change #{} on {} that waited out the freeze: pending again until {} UTC (a new veto link was mailed)",
+            c.change_id,
+            c.project,
+            strongroom_core::clock::iso8601_seconds(c.effective_at)
+        );
+    }
 }
