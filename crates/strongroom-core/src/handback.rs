@@ -105,13 +105,6 @@ pub struct PostponedChange {
     pub effective_at: i64,
 }
 
-/// The addresses a reset may go to after an incident whose window starts at `since`: those
-/// [`Email::trusted_before`] it (verified before it, not unverified by a domain check, not
-/// suspect). An unfreeze, a restore and an admin's 2FA reset all choose by this.
-pub(crate) fn trusted_addresses(emails: &[Email], since: i64) -> Vec<&Email> {
-    emails.iter().filter(|e| e.trusted_before(since)).collect()
-}
-
 /// Inside `tx`: when `suspect` (just flagged) holds the primary address, the first of
 /// `trusted` becomes the primary instead (mail about the account, and a first 2FA enrolment's
 /// confirmation, go to the primary). Returns the new primary, if it moved.
@@ -510,20 +503,21 @@ mod tests {
     }
 
     #[test]
-    fn only_addresses_verified_before_the_window_are_trusted() {
+    fn the_anchor_is_the_oldest_verified_address_that_receives_mail() {
         let emails = [
-            email(1, Some(10), false, false),  // before: trusted
-            email(2, Some(100), false, false), // verified at the window's start: not
+            email(1, Some(10), false, false),  // verified second
+            email(2, Some(100), false, false), // verified later still
             email(3, None, false, false),      // never verified
             email(4, None, true, false),       // a domain check took it away
             email(5, Some(5), false, true),    // left suspect by an earlier incident
+            email(6, Some(7), false, false),   // the oldest that counts
         ];
-        let ids: Vec<i64> = trusted_addresses(&emails, 100)
-            .iter()
-            .map(|e| e.id)
-            .collect();
-        assert_eq!(ids, vec![1]);
-        assert!(trusted_addresses(&emails, 10).is_empty());
+        let a = anchor(&emails).expect("anchor");
+        assert_eq!(a.id, 6);
+        // It must also predate the window to be handed the account.
+        assert!(a.trusted_before(100) && !a.trusted_before(7));
+        assert!(anchor(&emails[1..5]).is_some_and(|a| a.id == 2));
+        assert!(anchor(&emails[2..5]).is_none());
     }
 
     #[test]

@@ -1067,3 +1067,40 @@ async fn a_held_change_against_a_frozen_account_waits_and_the_unfreeze_mails_a_n
     h.s.ownership_jobs().await.expect("jobs");
     assert!(owner_of_proj(alice).await);
 }
+
+/// Red-team U3 through the support door: an admin's 2FA reset ("I lost my phone", asked by the
+/// attacker) mails its link to the anchor alone, never to an address aged past the lookback.
+#[tokio::test]
+async fn an_admin_two_factor_reset_mails_the_anchor_only_even_past_the_lookback() {
+    let h = harness().await;
+    h.user("alice").await;
+    h.clock.advance(days(1));
+    let s = h.login("alice").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    let enrol = h.s.totp_begin(&s).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &elsewhere())
+        .await
+        .expect("totp");
+    let t = h
+        .token_in_mail("mallory@evil.test", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &elsewhere()).await.expect("on");
+    h.clock.advance(days(40));
+    let out =
+        h.s.admin_reset_two_factor(&ops(), "alice", "lost phone, ticket 9", &meta())
+            .await
+            .expect("reset");
+    assert_eq!(out.addresses_suspect, vec!["mallory@evil.test".to_string()]);
+    assert!(
+        h.mails("mallory@evil.test", "two-factor authentication was reset")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        h.mails("alice@example.org", "two-factor authentication was reset")
+            .await
+            .len(),
+        1
+    );
+}
