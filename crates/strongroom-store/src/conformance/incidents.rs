@@ -555,3 +555,27 @@ async fn a_held_account_row_orders_a_credential_and_a_freeze_either_way() {
         assert_eq!(seen.frozen_at, Some(30), "{name}: read after the freeze");
     }
 }
+
+#[tokio::test]
+async fn the_files_an_admin_kept_are_read_from_the_log_by_project() {
+    for (name, db, _d) in backends().await {
+        let keep = |project: i64, file: i64, at: i64| crate::NewEvent {
+            at,
+            action: "admin:file:keep".into(),
+            subject_kind: "project".into(),
+            subject_id: Some(project),
+            details: serde_json::json!({"file_id": file, "reason": "reviewed"}),
+            ..crate::NewEvent::default()
+        };
+        let other = crate::NewEvent {
+            action: "admin:file:remove".into(),
+            ..keep(7, 99, 3)
+        };
+        for e in [keep(7, 11, 1), keep(8, 12, 2), other] {
+            db.append_event(&e).await.expect("event");
+        }
+        assert_eq!(db.files_kept(7).await.expect("kept"), vec![11], "{name}");
+        assert_eq!(db.files_kept(8).await.expect("kept"), vec![12], "{name}");
+        assert!(db.files_kept(9).await.expect("kept").is_empty(), "{name}");
+    }
+}
