@@ -13,6 +13,11 @@ server with real SMTP and a movable clock, on both backends.
   project, restoring a release or a file uploaded in it are refused (and pip never sees it); the
   owner takes back at once an Owner role the account granted in it; a frozen account's veto link
   freezes nobody; an admin's 2FA reset revokes the tokens minted in the window.
+- Red-team round: an address and recovery codes the attacker added and let age past the lookback
+  get nothing at the unfreeze (the reset goes to the account's anchor alone); a stolen token's
+  and a sock's uploads, whose computed windows are empty, come back only file by file once an
+  admin keeps them (`admin keep-file`); a held removal aimed at a frozen account waits out the
+  freeze and the unfreeze mails a new veto link.
 """
 
 from __future__ import annotations
@@ -347,3 +352,113 @@ def test_an_admin_two_factor_reset_revokes_tokens_minted_in_the_window(world):
     resp = srkit.upload_raw(server, old, srkit.make_wheel("sr-dora", "1.1"))
     assert resp.status_code == 403 and "recovery hold" in resp.text, resp.text
     world.mail.wait_for("dora@example.test", "two-factor authentication was reset")
+
+
+@both
+def test_an_address_and_codes_aged_past_the_lookback_get_nothing_at_the_unfreeze(world):
+    """Red-team U3: the attacker adds an address and an authenticator (with its recovery codes),
+    then waits out recovery.incident_lookback_days; the unfreeze still mails the reset to the
+    owner's original address only and lists the rest for review."""
+    world.user("alice", ALICE)
+    world.advance(40 * DAY)
+    mallory = world.login("alice", ATTACKER)
+    add_address(mallory, world, MALLORY, primary=True)
+    enrol_totp(mallory, world, MALLORY)
+    world.advance(31 * DAY)
+    world.admin("freeze", "alice", "--reason", "report #11: unexpected release")
+    freeze = next(e for e in world.timeline("--user", "alice") if e["action"] == "admin:user:freeze")
+    assert freeze["details"]["window_opened_by"] is None, freeze["details"]
+    world.advance(HOUR)
+    out = world.admin("unfreeze", "alice", "--reason", "owner confirmed by phone").stdout
+    assert out.split("sent to:")[1].splitlines()[0].strip() == ALICE, out
+    assert f"suspect until the owner keeps it: address {MALLORY}" in out, out
+    assert "totp" in out and "recovery-codes" in out, out
+    world.mail.wait_for(ALICE, "Set a new password")
+    time.sleep(2)
+    assert world.mails_to(MALLORY, "Set a new") == []
+    unfreeze = next(e for e in world.timeline("--user", "alice") if e["action"] == "admin:user:unfreeze")
+    assert unfreeze["details"]["anchor"] == ALICE and unfreeze["details"]["reset_sent_to"] == [ALICE]
+    # The owner resets and signs in: the attacker's authenticator is not asked for.
+    reset_from_mail(world, ALICE)
+    owner = world.web("owner-laptop/1")
+    resp = owner.login("alice", NEW_PW)
+    assert owner.logged_in() and resp.url.endswith("/manage/account/review/"), resp.url
+
+
+@both
+def test_a_stolen_tokens_and_a_socks_uploads_come_back_only_when_kept(world):
+    """Red-team U1 and U2: neither account's computed window covers its upload (a stolen token
+    changes nothing on the account; the sock acted in its setup hours), yet release refuses both
+    files; one comes back once an admin keeps it, the other is removed."""
+    server = world.server
+    world.user("alice", ALICE)
+    token = server.create_token("alice")
+    srkit.ok_upload(server, token, srkit.make_wheel("sr-stolen", "1.0"))
+    world.advance(40 * DAY)
+    bad = srkit.make_wheel("sr-stolen", "6.6.6", payload=b"import os; os.environ")
+    srkit.ok_upload(server, token, bad)
+    world.user("sock", "sock@evil.test")
+    socks = srkit.make_wheel("sr-sock", "0.1")
+    srkit.ok_upload(server, server.create_token("sock"), socks)
+    world.advance(HOUR)
+    for user, project in (("alice", "sr-stolen"), ("sock", "sr-sock")):
+        world.admin("quarantine", project, "--reason", "report #12")
+        world.admin("freeze", user, "--reason", "report #12")
+        freeze = next(e for e in world.timeline("--user", user) if e["action"] == "admin:user:freeze")
+        assert freeze["details"]["window_opened_by"] is None, (user, freeze["details"])
+    for project, dist in (("sr-stolen", bad), ("sr-sock", socks)):
+        proc = world.admin("release", project, "--reason", "cleaned", check=False)
+        assert proc.returncode == 1 and dist.filename in proc.stderr and "keep-file" in proc.stderr, proc.stderr
+    assert world.simple_versions("sr-sock") is None
+    # A file nothing holds back cannot be kept; the sock's, reviewed, can.
+    proc = world.admin("keep-file", "sr-stolen", "1.0", srkit.make_wheel("sr-stolen", "1.0").filename,
+                       "--reason", "x", check=False)
+    assert proc.returncode == 1 and "nothing to keep" in proc.stderr, proc.stderr
+    world.admin("keep-file", "sr-sock", "0.1", socks.filename, "--reason", "diffed: harmless")
+    world.admin("release", "sr-sock", "--reason", "reviewed")
+    assert world.simple_versions("sr-sock") == {"0.1"}
+    world.admin("remove", "sr-stolen", "6.6.6", "--reason", "exfiltrates the environment")
+    world.admin("release", "sr-stolen", "--reason", "what is left is the owner's")
+    assert world.simple_versions("sr-stolen") == {"1.0"}
+    assert world.installable("sr-stolen", "1.0") and not world.installable("sr-stolen", "6.6.6")
+    kept = [e for e in world.timeline("--project", "sr-sock") if e["action"] == "admin:file:keep"]
+    assert kept and kept[0]["details"]["filename"] == socks.filename and kept[0]["details"]["sha256"]
+
+
+@both
+def test_a_held_removal_of_a_frozen_owner_waits_and_the_unfreeze_mails_a_new_veto(world):
+    """Red-team U4: the sock's held removal of the frozen owner is not applied during the freeze;
+    the unfreeze restarts its pending period and mails the owner a new veto link, which works."""
+    world.user("admin", "admin@example.test", admin=True)
+    world.user("alice", ALICE)
+    world.user("newbie", "newbie@evil.test")
+    srkit.ok_upload(world.server, world.server.create_token("alice"), srkit.make_wheel("sr-held", "1.0"))
+    world.advance(30 * DAY)
+    manage = "/manage/project/sr-held/"
+    world.login("alice", ATTACKER).submit(manage, manage, {"username": "newbie", "role": "Owner"},
+                                          match={"action": "invite"})
+    newbie = world.login("newbie", ATTACKER)
+    newbie.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
+    resp = newbie.submit(manage, manage, match={"action": "remove", "username": "alice"})
+    assert resp.status_code == 200 and "pending" in page_text(resp).lower(), page_text(resp)[:400]
+    world.mail.wait_for(ALICE, "Veto")
+    world.advance(HOUR)
+    world.admin("freeze", "alice", "--reason", "report #13")
+    world.advance(73 * HOUR)
+    out = world.admin("run-jobs").stdout
+    assert "frozen" in out, out
+    assert world.roles("sr-held") == {"alice": "Owner", "newbie": "Owner"}
+    out = world.admin("unfreeze", "alice", "--reason", "owner confirmed by phone").stdout
+    assert "on sr-held that waited out the freeze: pending again until" in out, out
+    again = world.mail.wait_for(ALICE, "Veto", after=1)
+    world.advance(HOUR)
+    world.admin("run-jobs")
+    assert world.roles("sr-held") == {"alice": "Owner", "newbie": "Owner"}
+    postponed = [e for e in world.timeline("--project", "sr-held") if e["action"] == "role:change:postpone"]
+    assert postponed and postponed[0]["details"]["user"] == "alice", postponed
+    resp = world.web("alice-phone/1").submit(world.mail.link(again, "/account/veto/"), "/account/veto/",
+                                             {"action": "veto"})
+    assert resp.status_code == 200 and "vetoed" in page_text(resp), page_text(resp)[:400]
+    world.advance(4 * DAY)
+    world.admin("run-jobs")
+    assert world.roles("sr-held") == {"alice": "Owner", "newbie": "Owner"}

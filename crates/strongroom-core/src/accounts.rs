@@ -221,14 +221,20 @@ impl Services {
         if t.purpose != wanted || t.used_at.is_some() || t.expires_at <= now {
             return Err(invalid());
         }
-        let user = self.user_or_404(t.user_id).await.map_err(|_| invalid())?;
+        // The account's row is held first (`crate::credential_gate`), the order a freeze takes
+        // too (its account, then its links), and the link is judged on it.
+        let mut tx = self.db.begin_account().await?;
+        let user = tx
+            .lock_user(t.user_id)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or_else(invalid)?;
         if wanted == purpose::RESET_PASSWORD
             && (user.last_login_at.is_some_and(|l| l >= t.created_at)
                 || user.password_changed_at.is_some_and(|p| p > t.created_at))
         {
             return Err(invalid());
         }
-        let mut tx = self.db.begin_account().await?;
         if !tx.use_email_token(t.id, now).await? {
             return Err(invalid());
         }
@@ -344,6 +350,9 @@ impl Services {
         .await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
+        // The session was checked before; a freeze or deletion since refuses the address here
+        // (`crate::credential_gate`), and one committing later flags it with the rest.
+        self.lock_live_account(&mut tx, user.id).await?;
         let others = notice_recipients(&tx.emails(user.id).await?);
         let email_id = match tx.add_email(user.id, address, false, now).await {
             Ok(id) => id,
@@ -431,7 +440,9 @@ impl Services {
             "account:email:remove",
             user,
             meta,
-            serde_json::json!({"email": email.address}),
+            // Whether it was verified: an unfreeze refuses to hand back by the oldest address
+            // left when a verified one was removed after it (`crate::handback`).
+            serde_json::json!({"email": email.address, "verified": was_verified}),
         )];
         if was_verified {
             let (hold_mails, hold) = self

@@ -257,7 +257,7 @@ impl Services {
             .await?;
         tx.mark_incident_returned(incident, now, &actor.name)
             .await?;
-        let (handed_back, mut mails) = self
+        let handed = self
             .hand_back_in(
                 &mut tx,
                 &user,
@@ -269,7 +269,16 @@ impl Services {
                     user.username
                 ),
             )
-            .await?;
+            .await;
+        let (handed_back, mut mails) = match handed {
+            Ok(b) => b,
+            Err(e) => {
+                drop(tx);
+                return Err(self
+                    .handback_refused(actor, &user, "admin:user:restore:refused", e, meta)
+                    .await);
+            }
+        };
         let mut details = serde_json::json!({
             "reason": reason,
             "roles_at": until,
@@ -278,8 +287,11 @@ impl Services {
             "suspect": crate::handback::suspect_details(&handed_back.suspect),
             "primary_moved_to": handed_back.primary_moved_to,
             "address_trusted_by_admin": trust.map(str::trim).filter(|t| !t.is_empty()),
+            "anchor": handed_back.anchor,
+            "tokens_revoked": handed_back.tokens_revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
         });
         crate::handback::merge(&mut details, window.details());
+        evs.extend(self.handback_token_events(actor, &user, &handed_back, meta));
         evs.insert(
             0,
             self.event(

@@ -40,6 +40,8 @@ pub struct Deleted {
     pub invitations_voided: usize,
     pub sessions_ended: u64,
     pub tokens_revoked: u64,
+    /// Invitation links to register that the account made, revoked for good.
+    pub registration_invites_revoked: usize,
     pub purge_after: i64,
 }
 
@@ -243,6 +245,17 @@ impl Services {
         {
             return Err(CoreError::NotFound("No such user.".into()));
         }
+        let invites_revoked = self
+            .revoke_invites_made_by(
+                &mut tx,
+                actor,
+                user,
+                &format!("{} made it, then was deleted", user.username),
+                meta,
+            )
+            .await?;
+        done.registration_invites_revoked = invites_revoked.len();
+        events.extend(invites_revoked);
         done.sessions_ended = tx.end_sessions(user.id, None, now).await?;
         done.tokens_revoked = tx.revoke_all_tokens(user.id, now).await?;
         tx.invalidate_email_tokens(
@@ -278,6 +291,7 @@ impl Services {
                 "invitations_voided": done.invitations_voided,
                 "sessions_ended": done.sessions_ended,
                 "tokens_revoked": done.tokens_revoked,
+                "registration_invites_revoked": done.registration_invites_revoked,
             }),
         ));
         tx.commit(&events, &mails).await?;
@@ -310,6 +324,7 @@ impl Services {
                     "deleted_at": due.deleted_at,
                     "emails": gone.emails, "second_factors": gone.second_factors,
                     "recovery_codes": gone.recovery_codes, "sessions": gone.sessions,
+                    "registration_invites": gone.registration_invites,
                     "reason": "retention period over",
                 }),
             );

@@ -10,6 +10,7 @@
 //! - login tickets and WebAuthn ceremonies in flight are dropped, factors still waiting for
 //!   their confirmation mail are removed;
 //! - invitations the account sent are voided and held role changes it asked for cancelled;
+//!   invitation links to register that it made (as an administrator) are revoked for good;
 //! - the incident window (see [`crate::incident`]) is recorded, for the unfreeze and for every
 //!   later undo.
 
@@ -102,6 +103,15 @@ impl Services {
                 meta,
             )
             .await?;
+        let invites_revoked = self
+            .revoke_invites_made_by(
+                tx,
+                actor,
+                user,
+                &format!("{} made it, then was frozen", user.username),
+                meta,
+            )
+            .await?;
         // The window is recorded once per freeze: a second door on a frozen account adds no
         // new one (the first freeze's time stays the account's `frozen_at`).
         let end = current.frozen_at.unwrap_or(now);
@@ -130,6 +140,7 @@ impl Services {
             "pending_factors_removed": effects.pending_factors_removed,
             "invitations_voided": voided,
             "changes_cancelled": cancelled,
+            "registration_invites_revoked": invites_revoked.len(),
         });
         for (k, v) in window
             .details()
@@ -150,6 +161,7 @@ impl Services {
                 serde_json::json!({"token_id": id, "name": name, "reason": "account frozen"}),
             ));
         }
+        events.extend(invites_revoked);
         let mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),
             "Your account has been frozen",

@@ -4,12 +4,16 @@
 //!
 //! - The password stays disabled until it is reset, and no sign-in works before that (not even
 //!   a passkey): [`reset_required`].
-//! - The reset link goes only to addresses verified **before** the incident window (and not
-//!   unverified by a domain check since); with none left, the undo is refused and the account
-//!   stays as it was. An administrator who has confirmed the owner out of band may vouch for one
-//!   of the account's verified addresses (`--trust-address`), which is logged.
-//! - Addresses added or verified, and factors and recovery codes added, inside the window are
-//!   left **suspect**: no mail goes to a suspect address and a suspect factor signs nobody in,
+//! - The reset link goes only to the account's **anchor** ([`anchor`]): its oldest verified
+//!   address that receives mail, which must predate the incident window. The undo is refused,
+//!   and the account stays as it was, when there is none, or when a verified address was
+//!   removed after the anchor was added (the attacker may have removed the owner's address and
+//!   let one of theirs age past the lookback). An administrator who has confirmed the owner
+//!   out of band may name the address to hand back to (`--trust-address`), which is logged;
+//!   the reset then goes there alone.
+//! - Every other address, and every factor and recovery code set added after the anchor (after
+//!   nothing, when an administrator vouched), is left **suspect**, however long before the
+//!   window: no mail goes to a suspect address and a suspect factor signs nobody in,
 //!   until the owner keeps or drops each on the review page after signing in
 //!   ([`crate::review`]). A suspect primary address gives way to a trusted one.
 //! - Devices first seen inside the window are forgotten (a login from them mails the owner).
@@ -78,15 +82,27 @@ pub struct HandedBack {
     pub reset_sent_to: Vec<String>,
     /// What waits for the owner's decision.
     pub suspect: Vec<SuspectItem>,
+    /// The account's anchor the reset went to (None: an administrator named the address).
+    pub anchor: Option<String>,
     /// The primary address, when a suspect one gave way.
     pub primary_moved_to: Option<String>,
+    /// API tokens still live that were made since the window's start, revoked: (id, name).
+    /// The freeze or deletion revoked every token; one made while it was being decided is
+    /// caught here (see [`crate::credential_gate`]).
+    pub tokens_revoked: Vec<(i64, String)>,
+    /// Held changes targeting the account that waited out the freeze, each with a new pending
+    /// period and a new veto link mailed to the reset's address.
+    pub changes_postponed: Vec<PostponedChange>,
 }
 
-/// The addresses a reset may go to after an incident whose window starts at `since`: those
-/// [`Email::trusted_before`] it (verified before it, not unverified by a domain check, not
-/// suspect). An unfreeze, a restore and an admin's 2FA reset all choose by this.
-pub(crate) fn trusted_addresses(emails: &[Email], since: i64) -> Vec<&Email> {
-    emails.iter().filter(|e| e.trusted_before(since)).collect()
+/// A held change a hand-back gave a new pending period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostponedChange {
+    pub change_id: i64,
+    pub project_id: i64,
+    pub project: String,
+    /// The new effective time.
+    pub effective_at: i64,
 }
 
 /// Inside `tx`: when `suspect` (just flagged) holds the primary address, the first of
@@ -114,7 +130,44 @@ pub(crate) async fn move_suspect_primary(
     }
 }
 
+/// The account's **anchor**: its oldest verified address that receives mail (not left suspect
+/// by an earlier incident, not unverified by a domain check). A hand-back's reset goes to it
+/// alone: an address the attacker added and let age past the incident lookback is younger than
+/// the anchor, so it is suspect like every factor and recovery code set added after the anchor.
+pub(crate) fn anchor(emails: &[Email]) -> Option<&Email> {
+    emails
+        .iter()
+        .filter(|e| e.verified_recipient())
+        .min_by_key(|e| (e.verified_at, e.id))
+}
+
 impl Services {
+    /// The verified addresses the account removed at or after `since` (from the event log:
+    /// `account:email:remove`; one logged before removals said whether the address was verified
+    /// counts as verified). An attacker may have removed the owner's address after adding one
+    /// of their own, which would then be the anchor.
+    pub(crate) async fn verified_addresses_removed_since(
+        &self,
+        user_id: i64,
+        since: i64,
+    ) -> Result<Vec<String>, CoreError> {
+        let events = self
+            .db
+            .account_events_between(user_id, &["account:email:remove"], since, i64::MAX)
+            .await?;
+        Ok(events
+            .iter()
+            .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
+            .filter(|d| d.get("verified").and_then(serde_json::Value::as_bool) != Some(false))
+            .map(|d| {
+                d.get("email")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?")
+                    .to_owned()
+            })
+            .collect())
+    }
+
     /// Inside `tx`: the part every hand-back shares (see the module docs). `since` is where
     /// suspicion starts (the window's start); `trust` an address an administrator vouched for;
     /// `intro` opens the mail ("The index administrators unfroze the account x").
@@ -145,11 +198,30 @@ impl Services {
                     })?,
             ),
         };
-        let mut to: Vec<&Email> = trusted_addresses(&emails, since);
-        if let Some(v) = vouched
-            && !to.iter().any(|e| e.id == v.id)
+        // The reset goes to one address only: the one an administrator vouched for, else the
+        // account's anchor (see [`anchor`]). Suspicion starts where trust does: everything
+        // added after it waits for the owner's decision.
+        let (to, suspect_since): (Vec<&Email>, i64) = match vouched {
+            Some(v) => (vec![v], i64::MIN),
+            None => match anchor(&emails).filter(|a| a.trusted_before(since)) {
+                Some(a) => (vec![a], a.verified_at.unwrap_or(i64::MIN)),
+                None => (Vec::new(), since),
+            },
+        };
+        if vouched.is_none()
+            && let Some(a) = to.first()
         {
-            to.push(v);
+            let removed = self
+                .verified_addresses_removed_since(user.id, a.verified_at.unwrap_or(i64::MIN))
+                .await?;
+            if !removed.is_empty() {
+                return Err(CoreError::Conflict(format!(
+                    "{} had verified email addresses removed after its oldest remaining one, {}, was added ({}): whoever held the account may have removed the owner's address and kept one of theirs. Nothing was changed. Confirm the owner's identity out of band, then name the address they control with --trust-address.",
+                    user.username,
+                    a.address,
+                    removed.join(", ")
+                )));
+            }
         }
         if to.is_empty() {
             let others = emails
@@ -170,13 +242,18 @@ impl Services {
         }
         let reset_sent_to: Vec<String> = to.iter().map(|e| e.address.clone()).collect();
         let suspect = tx
-            .flag_suspect(user.id, since, now, vouched.map(|v| v.id))
+            .flag_suspect(user.id, suspect_since, now, to.first().map(|e| e.id))
             .await?;
         let primary_moved_to = move_suspect_primary(tx, user.id, &emails, &suspect, &to).await?;
         tx.invalidate_email_tokens(user.id, LINKS_A_FREEZE_KILLS, now)
             .await?;
         tx.end_sessions(user.id, None, now).await?;
+        // A backstop: nothing made since the window opened comes back live, even a token that
+        // raced the freeze or the deletion.
+        let tokens_revoked = tx.revoke_tokens_since(user.id, since, now).await?;
         tx.forget_logins_since(user.id, since).await?;
+        let (changes_postponed, veto_mails) =
+            self.postpone_held_changes(tx, user, &reset_sent_to).await?;
         let link = self
             .issue_mail_token(tx, user.id, None, purpose::RESET_PASSWORD)
             .await?;
@@ -194,23 +271,90 @@ impl Services {
                     .join("\n")
             )
         };
-        let mails = notice(
+        let mut mails = notice(
             &reset_sent_to,
             "Set a new password to get your account back",
             &format!(
                 "{intro}. Your old password no longer works, and every session and API token of the account was ended for good (make new tokens after you sign in). Set a new password here (the link expires in 1 hour; \"Forgot password\" on the login page sends a new one to this address):\n\n{link}{listed}"
             ),
         );
+        mails.extend(veto_mails);
         Ok((
             HandedBack {
                 username: user.username.clone(),
                 window,
+                anchor: reset_sent_to.first().filter(|_| vouched.is_none()).cloned(),
                 reset_sent_to,
                 suspect,
                 primary_moved_to,
+                tokens_revoked,
+                changes_postponed,
             },
             mails,
         ))
+    }
+
+    /// A hand-back refused (no anchor, or a verified address removed after it): logged as
+    /// `action` with the reason, then returned. The caller's transaction is gone already.
+    pub(crate) async fn handback_refused(
+        &self,
+        actor: &Actor,
+        user: &User,
+        action: &str,
+        e: CoreError,
+        meta: &RequestMeta,
+    ) -> CoreError {
+        if let CoreError::Conflict(why) = &e {
+            let ev = self.event(
+                actor,
+                action,
+                user_subject(user),
+                meta,
+                serde_json::json!({"why": why}),
+            );
+            if let Err(log) = self.db.append_event(&ev).await {
+                return log.into();
+            }
+        }
+        e
+    }
+
+    /// One `token:revoke` event per token a hand-back revoked, and one `role:change:postpone`
+    /// per held change it gave a new pending period.
+    pub(crate) fn handback_token_events(
+        &self,
+        actor: &Actor,
+        user: &User,
+        back: &HandedBack,
+        meta: &RequestMeta,
+    ) -> Vec<strongroom_store::NewEvent> {
+        back.tokens_revoked
+            .iter()
+            .map(|(id, name)| {
+                self.event(
+                    actor,
+                    "token:revoke",
+                    user_subject(user),
+                    meta,
+                    serde_json::json!({"token_id": id, "name": name,
+                        "reason": "created inside the incident window of an account handed back"}),
+                )
+            })
+            .chain(back.changes_postponed.iter().map(|c| {
+                self.event(
+                    actor,
+                    "role:change:postpone",
+                    crate::Subject {
+                        kind: "project",
+                        id: Some(c.project_id),
+                        name: Some(&c.project),
+                    },
+                    meta,
+                    serde_json::json!({"change_id": c.change_id, "user_id": user.id, "user": user.username,
+                        "effective_at": c.effective_at, "reason": "its target was frozen; the veto link was mailed again"}),
+                )
+            }))
+            .collect()
     }
 
     /// Lift a freeze without handing the account to whoever knows its password (see the
@@ -267,7 +411,7 @@ impl Services {
                 (id, w)
             }
         };
-        let (back, mails) = self
+        let handed = self
             .hand_back_in(
                 &mut tx,
                 &user,
@@ -279,7 +423,16 @@ impl Services {
                     user.username
                 ),
             )
-            .await?;
+            .await;
+        let (back, mails) = match handed {
+            Ok(b) => b,
+            Err(e) => {
+                drop(tx);
+                return Err(self
+                    .handback_refused(actor, &user, "admin:user:unfreeze:refused", e, meta)
+                    .await);
+            }
+        };
         if !tx
             .unfreeze_account(user.id, PasswordDisabled::Unfrozen.as_str())
             .await?
@@ -298,16 +451,20 @@ impl Services {
             "suspect": suspect_details(&back.suspect),
             "primary_moved_to": back.primary_moved_to,
             "address_trusted_by_admin": trust.map(str::trim).filter(|t| !t.is_empty()),
+            "anchor": back.anchor,
+            "tokens_revoked": back.tokens_revoked.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            "changes_postponed": back.changes_postponed.iter().map(|c| c.change_id).collect::<Vec<_>>(),
         });
         merge(&mut details, window.details());
-        let ev = self.event(
+        let mut events = vec![self.event(
             actor,
             "admin:user:unfreeze",
             user_subject(&user),
             meta,
             details,
-        );
-        tx.commit(&[ev], &mails).await?;
+        )];
+        events.extend(self.handback_token_events(actor, &user, &back, meta));
+        tx.commit(&events, &mails).await?;
         Ok(back)
     }
 }
@@ -346,20 +503,21 @@ mod tests {
     }
 
     #[test]
-    fn only_addresses_verified_before_the_window_are_trusted() {
+    fn the_anchor_is_the_oldest_verified_address_that_receives_mail() {
         let emails = [
-            email(1, Some(10), false, false),  // before: trusted
-            email(2, Some(100), false, false), // verified at the window's start: not
+            email(1, Some(10), false, false),  // verified second
+            email(2, Some(100), false, false), // verified later still
             email(3, None, false, false),      // never verified
             email(4, None, true, false),       // a domain check took it away
             email(5, Some(5), false, true),    // left suspect by an earlier incident
+            email(6, Some(7), false, false),   // the oldest that counts
         ];
-        let ids: Vec<i64> = trusted_addresses(&emails, 100)
-            .iter()
-            .map(|e| e.id)
-            .collect();
-        assert_eq!(ids, vec![1]);
-        assert!(trusted_addresses(&emails, 10).is_empty());
+        let a = anchor(&emails).expect("anchor");
+        assert_eq!(a.id, 6);
+        // It must also predate the window to be handed the account.
+        assert!(a.trusted_before(100) && !a.trusted_before(7));
+        assert!(anchor(&emails[1..5]).is_some_and(|a| a.id == 2));
+        assert!(anchor(&emails[2..5]).is_none());
     }
 
     #[test]

@@ -177,6 +177,7 @@ impl Services {
     ) -> Result<Vec<IncidentUpload>, CoreError> {
         let mut seen: std::collections::BTreeMap<i64, Option<(User, Vec<Incident>)>> =
             std::collections::BTreeMap::new();
+        let mut kept: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
         let mut out = Vec::new();
         for f in files {
             let Some(uid) = f.uploaded_by else { continue };
@@ -193,15 +194,44 @@ impl Services {
             let Some(Some((u, windows))) = seen.get(&uid) else {
                 continue;
             };
-            let why = windows.iter().find(|w| w.covers(f.uploaded_at)).map(|w| {
-                format!(
-                    "uploaded inside {}'s incident window ({} to {} UTC)",
-                    u.username,
-                    iso8601_seconds(w.window_start),
-                    iso8601_seconds(w.window_end)
-                )
+            let lookback = days(self.settings.safety.incident_lookback_days);
+            let why = windows.iter().find_map(|w| {
+                if w.covers(f.uploaded_at) {
+                    return Some(format!(
+                        "uploaded inside {}'s incident window ({} to {} UTC)",
+                        u.username,
+                        iso8601_seconds(w.window_start),
+                        iso8601_seconds(w.window_end)
+                    ));
+                }
+                // Whatever the computed window says (a stolen token's uploads change nothing
+                // on the account; a sock's first hours are setup), the account's own uploads
+                // from the lookback before the incident until it was handed back are suspect.
+                let from = w.window_end.saturating_sub(lookback);
+                let to = w.returned_at.unwrap_or(i64::MAX);
+                (from <= f.uploaded_at && f.uploaded_at <= to).then(|| {
+                    format!(
+                        "uploaded by {} in the {} days before its incident window closed at {} UTC{}",
+                        u.username,
+                        self.settings.safety.incident_lookback_days,
+                        iso8601_seconds(w.window_end),
+                        match w.returned_at {
+                            Some(r) => format!(", or before it was handed back at {} UTC", iso8601_seconds(r)),
+                            None => ", or since".into(),
+                        }
+                    )
+                })
             });
             if let Some(why) = why {
+                let ids = match kept.entry(f.project_id) {
+                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(self.db.files_kept(f.project_id).await?)
+                    }
+                };
+                if ids.contains(&f.id) {
+                    continue; // an administrator reviewed it and kept it
+                }
                 out.push(IncidentUpload {
                     filename: f.filename.clone(),
                     version: f.version.clone(),
@@ -229,7 +259,7 @@ impl Services {
             .collect::<Vec<_>>()
             .join("; ");
         Err(CoreError::Conflict(format!(
-            "{what} would bring back files whoever held their uploader's account may have put there: {list}. Remove them first (strongroom admin remove PROJECT VERSION [FILENAME]); an undo never brings back what was uploaded inside an incident window."
+            "{what} would bring back files whoever held their uploader's account may have put there: {list}. Remove them first (strongroom admin remove PROJECT VERSION [FILENAME]), or, having reviewed one, keep it (strongroom admin keep-file PROJECT VERSION FILENAME --reason ...); an undo never brings back on its own what was uploaded inside an incident window."
         )))
     }
 }

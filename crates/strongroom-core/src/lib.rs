@@ -6,6 +6,7 @@ pub mod admin;
 pub mod blob_collector;
 pub mod breached;
 pub mod clock;
+mod credential_gate;
 pub mod deletion;
 pub mod descriptions;
 pub mod domains;

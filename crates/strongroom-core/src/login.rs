@@ -322,15 +322,15 @@ impl Services {
         method: &str,
         meta: &RequestMeta,
     ) -> Result<SessionGrant, CoreError> {
-        let current = self.user_or_404(user.id).await?;
-        if current.frozen_at.is_some() {
-            return Err(CoreError::Forbidden(FROZEN.into()));
-        }
+        let now = self.now();
+        let mut tx = self.db.begin_account().await?;
+        // Decided on the row held by this transaction (`crate::credential_gate`): a freeze, a
+        // deletion or an unfreeze's disabled password committed since the password or factor
+        // was checked refuses the session here; one committing later sees (and ends) it.
+        let current = self.lock_live_account(&mut tx, user.id).await?;
         if crate::handback::reset_required(&current) {
             return Err(CoreError::Forbidden(PASSWORD_DISABLED.into()));
         }
-        let now = self.now();
-        let mut tx = self.db.begin_account().await?;
         let (secret, session_id) = self
             .open_session(&mut tx, user.id, two_factor_ok, meta)
             .await?;

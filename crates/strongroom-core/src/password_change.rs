@@ -59,6 +59,15 @@ impl Services {
         }
         .filter(|u| u.deleted_at.is_none() && u.frozen_at.is_none());
         let mut tx = self.db.begin_account().await?;
+        // Decided again on the row held by the transaction (`crate::credential_gate`): a link
+        // issued after a freeze committed would outlive the links the freeze killed.
+        let user = match user {
+            Some(u) => tx
+                .lock_user(u.id)
+                .await?
+                .filter(|u| u.deleted_at.is_none() && u.frozen_at.is_none()),
+            None => None,
+        };
         let mut mails = Vec::new();
         let mut event = strongroom_store::NewEvent {
             at: self.now(),
@@ -141,6 +150,11 @@ impl Services {
         let (_t, user, mut tx) = self
             .consume_mail_token(token, purpose::RESET_PASSWORD)
             .await?;
+        if user.frozen_at.is_some() {
+            // A link that escaped the freeze (issued just before it committed) sets nothing:
+            // the unfreeze mails its own.
+            return Err(CoreError::Forbidden(crate::login::FROZEN.into()));
+        }
         let now = self.now();
         tx.set_password(user.id, &hash, now).await?;
         let sessions = tx.end_sessions(user.id, None, now).await?;
@@ -205,6 +219,7 @@ impl Services {
         let hash = self.check_new(&user, new).await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
+        self.lock_live_account(&mut tx, user.id).await?;
         tx.set_password(user.id, &hash, now).await?;
         let sessions = tx.end_sessions(user.id, Some(session.id), now).await?;
         let tokens = tx.revoke_all_tokens(user.id, now).await?;

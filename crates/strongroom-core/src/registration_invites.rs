@@ -143,6 +143,11 @@ impl Services {
         let secret = random_secret(32);
         let expires_at = now.saturating_add(hours(valid_hours));
         let mut tx = self.db.begin_account().await?;
+        if let Some(maker) = actor.id {
+            // Decided on the maker's row held by this transaction (`crate::credential_gate`):
+            // a link made while the maker's freeze commits would escape the freeze's revocation.
+            self.lock_live_account(&mut tx, maker).await?;
+        }
         let id = tx
             .insert_registration_invite(&NewRegistrationInvite {
                 token_hash: hash_token(&secret),
@@ -181,6 +186,39 @@ impl Services {
             link,
             expires_at,
         })
+    }
+
+    /// Inside `tx`: revoke, for good, every invitation to register that `user` made and that
+    /// could still be used (a freeze or a deletion of its maker: an attacker holding an admin
+    /// account could otherwise leave links behind that register accounts of their own after
+    /// the owner has it back). One `admin:invite:revoke` event each, by `actor`, with `why`.
+    pub(crate) async fn revoke_invites_made_by(
+        &self,
+        tx: &mut strongroom_store::AccountTx,
+        actor: &Actor,
+        user: &User,
+        why: &str,
+        meta: &RequestMeta,
+    ) -> Result<Vec<NewEvent>, CoreError> {
+        let revoked = tx
+            .revoke_registration_invites_by(user.id, &actor.name, self.now())
+            .await?;
+        Ok(revoked
+            .iter()
+            .map(|(id, email)| {
+                self.event(
+                    actor,
+                    "admin:invite:revoke",
+                    Subject {
+                        kind: "invite",
+                        id: Some(*id),
+                        name: Some(email),
+                    },
+                    meta,
+                    serde_json::json!({"email": email, "reason": why, "made_by": user.username}),
+                )
+            })
+            .collect())
     }
 
     /// The newest invitations first, with their state.

@@ -741,3 +741,80 @@ async fn an_address_added_but_never_verified_expires_and_never_blocks_the_real_o
         "dave@example.org"
     );
 }
+
+#[tokio::test]
+async fn a_freeze_or_deletion_of_its_maker_revokes_an_invitation_link_for_good() {
+    let h = harness(Registration::Invite).await;
+    h.clock.advance(-crate::settings::days(400));
+    let admin =
+        h.s.create_user("boss", "boss@example.org", PW, true, &meta())
+            .await
+            .expect("admin");
+    let other =
+        h.s.create_user("deputy", "deputy@example.org", PW, true, &meta())
+            .await
+            .expect("admin");
+    h.clock.advance(crate::settings::days(400));
+    // Links made in the admin area by an account that an attacker may hold.
+    let by_admin = Actor::user(&admin);
+    h.s.invite_user(&by_admin, "sock@example.org", None, "hire", &meta())
+        .await
+        .expect("invite");
+    let sock = invite_secret(&h, "sock@example.org").await;
+    h.s.invite_user(
+        &Actor::user(&other),
+        "puppet@example.org",
+        None,
+        "hire",
+        &meta(),
+    )
+    .await
+    .expect("invite");
+    let puppet = invite_secret(&h, "puppet@example.org").await;
+    // One made at the CLI stays: no account made it.
+    h.s.invite_user(&root(), "ok@example.org", None, "hire", &meta())
+        .await
+        .expect("invite");
+    let ok = invite_secret(&h, "ok@example.org").await;
+
+    h.s.admin_freeze_user(&root(), "boss", "takeover suspected", &meta())
+        .await
+        .expect("freeze");
+    let r =
+        h.s.register_invited("sock", "sock@example.org", PW, &sock, &meta())
+            .await;
+    assert!(is_forbidden(&r, REVOKED), "{r:?}");
+    // Nor can the frozen account make another.
+    let r =
+        h.s.invite_user(&by_admin, "sock2@example.org", None, "x", &meta())
+            .await;
+    assert!(r.is_err(), "{r:?}");
+    // The unfreeze brings none back.
+    h.s.admin_unfreeze_user(&root(), "boss", None, "owner confirmed", &meta())
+        .await
+        .expect("unfreeze");
+    let r =
+        h.s.register_invited("sock", "sock@example.org", PW, &sock, &meta())
+            .await;
+    assert!(is_forbidden(&r, REVOKED), "{r:?}");
+    let revoked = h.event_details("admin:invite:revoke").await;
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["made_by"], "boss");
+    assert_eq!(
+        h.event_details("admin:user:freeze").await[0]["registration_invites_revoked"],
+        1
+    );
+
+    // A deletion does the same.
+    h.s.delete_account(&root(), &other, "left", &meta())
+        .await
+        .expect("delete");
+    let r =
+        h.s.register_invited("puppet", "puppet@example.org", PW, &puppet, &meta())
+            .await;
+    assert!(is_forbidden(&r, REVOKED), "{r:?}");
+
+    h.s.register_invited("okay", "ok@example.org", PW, &ok, &meta())
+        .await
+        .expect("the operator's link still works");
+}

@@ -652,6 +652,43 @@ impl Services {
         self.finish(tx, &actor, &p, meta, outcome).await
     }
 
+    /// An administrator's decision about one file an undo refuses to bring back (uploaded
+    /// while its uploader's account may have been someone else's: see
+    /// [`Services::incident_uploads`]): having reviewed its bytes, keep it, so that releasing,
+    /// restoring or publishing may show it again. One file at a time, logged
+    /// (`admin:file:keep`, with its SHA-256); refused for a file nothing holds back.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn admin_keep_file(
+        &self,
+        actor: &Actor,
+        project: &str,
+        version: &str,
+        filename: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let (mut tx, p, r) = self
+            .open_release(&Authority::Admin(actor), project, version)
+            .await?;
+        let f = self.intervention_file(&mut tx, &p, &r, filename).await?;
+        let found = self.incident_uploads(std::slice::from_ref(&f)).await?;
+        let Some(held) = found.first() else {
+            return Err(CoreError::Conflict(format!(
+                "{} is not held back by any incident window: there is nothing to keep.",
+                f.filename
+            )));
+        };
+        let outcome = Outcome {
+            action: "admin:file:keep",
+            details: serde_json::json!({"reason": reason, "version": r.version,
+                "filename": f.filename, "file_id": f.id, "sha256": f.sha256,
+                "uploader": held.uploader, "held_back_because": held.why}),
+            notice: None,
+        };
+        self.finish(tx, actor, &p, meta, outcome).await
+    }
+
     /// Bring a removed file back.
     #[allow(clippy::too_many_arguments)]
     pub async fn admin_restore_file(

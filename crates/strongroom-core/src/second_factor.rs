@@ -300,6 +300,9 @@ impl Services {
         let first = !self.has_two_factor(user.id).await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
+        // A freeze or deletion since the session was checked refuses the factor here
+        // (`crate::credential_gate`).
+        self.lock_live_account(&mut tx, user.id).await?;
         let step = i64::try_from(step).unwrap_or(i64::MAX);
         tx.put_totp(user.id, &secret, now, !first, Some(step))
             .await?;
@@ -433,6 +436,7 @@ impl Services {
             .map(|c| hash_secret(&self.settings, c))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.db.begin_account().await?;
+        self.lock_live_account(&mut tx, user.id).await?;
         tx.replace_recovery_codes(user.id, &hashes, self.now())
             .await?;
         let mails = notice(

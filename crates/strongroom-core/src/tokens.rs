@@ -151,18 +151,12 @@ impl Services {
             .db
             .user_by_name(username)
             .await?
-            .filter(|u| u.deleted_at.is_none())
             .ok_or_else(|| CoreError::NotFound(format!("no such user: {username}")))?;
-        if user.frozen_at.is_some() {
-            // A token made now would come back to life with the unfreeze.
-            return Err(CoreError::Conflict(format!(
-                "{} is frozen: no token can be created for it until it is unfrozen and its password reset.",
-                user.username
-            )));
-        }
+        // Checked here to refuse early, and again (deciding) on the row held inside the
+        // transaction below: a freeze committing in between must not miss the new token.
         // Not logged as a refusal here: on this path (the CLI) an operator asked, not the
         // account; the web path checked and logged already.
-        if let Some(refusal) = self.hold_refusal(&user, crate::hold::HeldAction::CreateToken) {
+        if let Some(refusal) = self.token_refusal(&user) {
             return Err(refusal);
         }
         let project_row = match project {
@@ -203,6 +197,22 @@ impl Services {
             }),
         };
         let mut tx = self.db.begin_account().await?;
+        let held = tx
+            .lock_user(user.id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("no such user: {username}")))?;
+        if let Some(refusal) = self.token_refusal(&held) {
+            return Err(refusal);
+        }
+        if let Some(p) = &project_row {
+            tx.lock_project_roles(p.id).await?;
+            if tx.role_in(p.id, user.id).await?.is_none() {
+                return Err(CoreError::Forbidden(format!(
+                    "{} has no role on project {}",
+                    user.username, p.name
+                )));
+            }
+        }
         let token_id = tx
             .insert_token(&NewToken {
                 user_id: user.id,
@@ -229,6 +239,25 @@ impl Services {
         );
         tx.commit(&[event], &mails).await?;
         Ok(secret)
+    }
+
+    /// Why no token may be made for `user` now, if so: it is deleted, frozen (a token made now
+    /// would come back to life with the unfreeze) or on a recovery hold. Asked before the
+    /// creating transaction and, deciding, on the row it holds ([`crate::credential_gate`]).
+    fn token_refusal(&self, user: &User) -> Option<CoreError> {
+        if user.deleted_at.is_some() {
+            return Some(CoreError::NotFound(format!(
+                "no such user: {}",
+                user.username
+            )));
+        }
+        if user.frozen_at.is_some() {
+            return Some(CoreError::Conflict(format!(
+                "{} is frozen: no token can be created for it until it is unfrozen and its password reset.",
+                user.username
+            )));
+        }
+        self.hold_refusal(user, crate::hold::HeldAction::CreateToken)
     }
 
     /// Create an API token for the session's own account (the web UI). A token is a lasting

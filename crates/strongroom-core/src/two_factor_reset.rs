@@ -17,7 +17,7 @@ use strongroom_store::model::User;
 
 use crate::accounts::purpose;
 use crate::admin::{require_reason, user_subject};
-use crate::handback::{move_suspect_primary, trusted_addresses};
+use crate::handback::{anchor, move_suspect_primary};
 use crate::hold::is_held;
 use crate::hold::reason::TWO_FACTOR_RESET;
 use crate::mail::notice;
@@ -76,8 +76,25 @@ impl Services {
         };
         let mut tx = self.db.begin_account().await?;
         let emails = tx.emails(user.id).await?;
-        // The same choice as an unfreeze's (`crate::handback`).
-        let trusted = trusted_addresses(&emails, since);
+        // The same choice as an unfreeze's (`crate::handback`): the account's anchor alone, so
+        // an address the attacker added and let age past the lookback gets no link.
+        let trusted: Vec<&strongroom_store::model::Email> = anchor(&emails)
+            .filter(|a| a.trusted_before(since))
+            .into_iter()
+            .collect();
+        if let Some(a) = trusted.first() {
+            let removed = self
+                .verified_addresses_removed_since(user.id, a.verified_at.unwrap_or(i64::MIN))
+                .await?;
+            if !removed.is_empty() {
+                return Err(CoreError::Invalid(format!(
+                    "{} had verified email addresses removed after its oldest remaining one, {}, was added ({}): whoever held the account may have removed the owner's address and kept one of theirs, so a reset link could reach them. Nothing was changed. Freeze the account instead, confirm the owner out of band, and unfreeze it naming the address they control (--trust-address).",
+                    user.username,
+                    a.address,
+                    removed.join(", ")
+                )));
+            }
+        }
         let to: Vec<String> = trusted.iter().map(|e| e.address.clone()).collect();
         if to.is_empty() {
             // Nobody trustworthy could use the reset link: refuse rather than lock the account
@@ -91,7 +108,10 @@ impl Services {
         // An address verified (or added) inside the window may be the attacker's: with the
         // factors gone, "Forgot password" to it would hand the account over. It stays on the
         // account but gets no mail until the owner keeps it.
-        let suspect = tx.flag_suspect(user.id, since, now, None).await?;
+        let suspect_since = trusted.first().and_then(|a| a.verified_at).unwrap_or(since);
+        let suspect = tx
+            .flag_suspect(user.id, suspect_since, now, trusted.first().map(|a| a.id))
+            .await?;
         let addresses_suspect: Vec<String> = suspect
             .iter()
             .filter(|s| s.kind == strongroom_store::model::SuspectKind::Address)

@@ -140,6 +140,9 @@ impl Services {
         let first = !self.has_two_factor(user.id).await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
+        // A freeze or deletion since the session was checked refuses the key here
+        // (`crate::credential_gate`).
+        self.lock_live_account(&mut tx, user.id).await?;
         tx.insert_credential(&NewCredential {
             user_id: user.id,
             credential_id: b64(passkey.cred_id()),

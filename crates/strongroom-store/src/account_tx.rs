@@ -155,6 +155,26 @@ impl AccountTx {
         Ok(r.as_ref().map(user_from_row).transpose()?)
     }
 
+    /// The account, read inside the transaction **and held** until it ends: what a change
+    /// decides on this row stays true until it commits. On PostgreSQL the row is locked (`FOR
+    /// NO KEY UPDATE`, the lock every `UPDATE users` takes, so foreign-key inserts elsewhere
+    /// are not held up): a concurrent freeze, deletion or hold either committed first and is
+    /// read here, or waits for this change and then sees what it made (a freeze's later
+    /// statements then revoke the token or end the session it created). On SQLite the single
+    /// write connection and `BEGIN IMMEDIATE` already give that.
+    pub async fn lock_user(&mut self, id: i64) -> Result<Option<User>, StoreError> {
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR NO KEY UPDATE",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1{lock}");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(r.as_ref().map(user_from_row).transpose()?)
+    }
+
     /// Create an account with an unverified primary address; returns (user id, email id).
     pub async fn insert_user(
         &mut self,

@@ -21,6 +21,9 @@ pub struct Purged {
     pub second_factors: u64,
     pub recovery_codes: u64,
     pub sessions: u64,
+    /// Invitations to register whose address was cleared: made by the account, used by it to
+    /// register, or made for one of its addresses.
+    pub registration_invites: u64,
 }
 
 impl Db {
@@ -142,6 +145,14 @@ impl AccountTx {
                 .await?
                 .rows_affected())
         };
+        // Before its addresses go: the invitations naming one of them are found through them.
+        // The row stays (who invited whom, by account number); the address does not.
+        gone.registration_invites = delete(
+            "UPDATE registration_invites SET email = '(purged)', email_lower = '(purged)' \
+             WHERE email_lower <> '(purged)' AND (created_by_id = $1 OR used_by_id = $1 \
+             OR email_lower IN (SELECT address_lower FROM emails WHERE user_id = $1))",
+        )
+        .await?;
         gone.emails = delete("DELETE FROM emails WHERE user_id = $1").await?;
         gone.second_factors = delete("DELETE FROM totp_secrets WHERE user_id = $1").await?
             + delete("DELETE FROM webauthn_credentials WHERE user_id = $1").await?;

@@ -137,6 +137,28 @@ async fn suspect_items_on(
 }
 
 impl Db {
+    /// The files of the project an administrator kept after reviewing them (`admin:file:keep`
+    /// events, whose details carry `file_id`): an undo may bring those back although they were
+    /// uploaded while their uploader's account may have been someone else's.
+    pub async fn files_kept(&self, project_id: i64) -> Result<Vec<i64>, StoreError> {
+        let events = all(
+            query(
+                "SELECT * FROM events WHERE action = 'admin:file:keep' AND subject_kind = 'project' \
+                 AND subject_id = $1 ORDER BY seq"
+                    .to_owned(),
+            )
+            .bind(project_id),
+            &self.read,
+            crate::events::event_from_row,
+        )
+        .await?;
+        Ok(events
+            .iter()
+            .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
+            .filter_map(|d| d.get("file_id").and_then(serde_json::Value::as_i64))
+            .collect())
+    }
+
     /// Every incident window recorded for the account, oldest first.
     pub async fn incidents_of(&self, user_id: i64) -> Result<Vec<Incident>, StoreError> {
         let sql =

@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0011_changelog_release_index.sql"),
     },
     Migration {
+        version: 13,
+        name: "registration_invites_by_maker",
+        sqlite: include_str!("../migrations/sqlite/0013_registration_invites_by_maker.sql"),
+        postgres: include_str!("../migrations/postgres/0013_registration_invites_by_maker.sql"),
+    },
+    Migration {
         version: 14,
         name: "pending_registrations",
         sqlite: include_str!("../migrations/sqlite/0014_pending_registrations.sql"),

@@ -208,6 +208,33 @@ impl AccountTx {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Revoke every invitation made by the account `user_id` that could still be used at `now`
+    /// (unused, unrevoked, unexpired), as `by`; returns (id, address) of each. A freeze and a
+    /// deletion do this for good: nothing un-revokes an invitation.
+    pub async fn revoke_registration_invites_by(
+        &mut self,
+        user_id: i64,
+        by: &str,
+        now: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE registration_invites SET revoked_at = $1, revoked_by = $2 \
+             WHERE created_by_id = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+             RETURNING id, email",
+        )
+        .bind(now)
+        .bind(by.to_owned())
+        .bind(user_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("email")?)))
+            .collect::<Result<Vec<(i64, String)>, sqlx::Error>>()?;
+        out.sort();
+        Ok(out)
+    }
+
     /// Whether an account (live or deleted: a deleted account keeps its name) has this username
     /// (case-insensitive), read inside the transaction.
     pub async fn username_taken(&mut self, username: &str) -> Result<bool, StoreError> {

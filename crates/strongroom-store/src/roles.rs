@@ -542,6 +542,34 @@ impl AccountTx {
         .await
     }
 
+    /// Every pending change targeting `target_id`, on any project (read in the change).
+    pub async fn pending_changes_targeting(
+        &mut self,
+        target_id: i64,
+    ) -> Result<Vec<RoleChange>, StoreError> {
+        let sql = format!(
+            "{CHANGE_SELECT} WHERE c.target_id = $1 AND c.status = 'pending' ORDER BY c.id"
+        );
+        all(query(sql).bind(target_id), &mut *self.tx, change_from_row).await
+    }
+
+    /// Move a pending change's effective time; `false` when it is not pending any more.
+    pub async fn reschedule_role_change(
+        &mut self,
+        id: i64,
+        effective_at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE role_changes SET effective_at = $1 WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(effective_at)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     /// End a pending change with `status` (`applied`, `vetoed`, `approved`, `cancelled`);
     /// false when it was not pending any more (single outcome, even under races).
     pub async fn end_role_change(

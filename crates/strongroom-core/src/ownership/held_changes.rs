@@ -210,6 +210,18 @@ impl Services {
                 c.status
             )));
         }
+        if status == "applied"
+            && let Some(t) = tx.user(c.target_id).await?
+            && t.frozen_at.is_some()
+        {
+            // Its owner cannot veto while the account is frozen (its mailbox may be read by
+            // someone else, its sessions are ended): the change waits, and the unfreeze gives
+            // the owner a new pending period and a new veto link (`postpone_held_changes`).
+            return Err(CoreError::Conflict(format!(
+                "it waits while {} is frozen",
+                c.target_name
+            )));
+        }
         let now = self.now();
         let asker = tx.role_in(p.id, c.actor_id).await?;
         let asker_user = tx.user(c.actor_id).await?;
@@ -305,6 +317,61 @@ impl Services {
             status: status.into(),
             ..c
         })
+    }
+
+    /// Inside `tx`, as `user` is handed back (an unfreeze or restore): every held change that
+    /// targets it and waited out the freeze gets a new pending period from now, and a new veto
+    /// link goes to `to` (the hand-back's anchor, or the address an administrator named): the
+    /// one mailed before may have gone to an address of the attacker's, or been missed while
+    /// the owner was locked out. Returns what it postponed and the mails.
+    pub(crate) async fn postpone_held_changes(
+        &self,
+        tx: &mut AccountTx,
+        user: &User,
+        to: &[String],
+    ) -> Result<(Vec<crate::handback::PostponedChange>, Vec<NewMail>), CoreError> {
+        let now = self.now();
+        let effective_at = now.saturating_add(hours(self.settings.safety.pending_hours));
+        let mut done = Vec::new();
+        let mut mails = Vec::new();
+        for c in tx.pending_changes_targeting(user.id).await? {
+            if !tx.reschedule_role_change(c.id, effective_at).await? {
+                continue;
+            }
+            let secret = random_secret(32);
+            tx.insert_subject_token(
+                &hash_token(&secret),
+                user.id,
+                VETO_ROLE_CHANGE,
+                c.id,
+                now,
+                effective_at.saturating_add(days(7)),
+            )
+            .await?;
+            let link = format!("{}/account/veto/?token={secret}", self.settings.link_base());
+            let what = match &c.new_role {
+                Some(r) => format!("demote {} to {r}", c.target_name),
+                None => format!("remove {} as Owner", c.target_name),
+            };
+            mails.extend(to.iter().map(|addr| NewMail {
+                to: addr.clone(),
+                subject: format!("Veto: {} wants to {what} of {}", c.actor_name, c.project_name),
+                body: format!(
+                    "{} asked to {what} of the project {} while your account was frozen. The change waited; it now waits until {} UTC.\n\nIf you did not agree to this, veto it here (you can also freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
+                    c.actor_name,
+                    c.project_name,
+                    iso8601_seconds(effective_at),
+                    c.actor_name
+                ),
+            }));
+            done.push(crate::handback::PostponedChange {
+                change_id: c.id,
+                project_id: c.project_id,
+                project: c.project_name.clone(),
+                effective_at,
+            });
+        }
+        Ok((done, mails))
     }
 
     /// The periodic ownership job: expire overdue invitations and apply the held changes whose

@@ -178,6 +178,117 @@ async fn a_freeze_revokes_every_token_and_session_for_good_and_an_unfreeze_reviv
     assert_eq!(h.s.db.verify_events().await.expect("verify"), None);
 }
 
+/// Run `race` while a freeze of `user` is written but not yet committed, then commit the
+/// freeze; returns what `race` returned. `race` runs as far as it can before the commit (it
+/// checks the account first, then waits for the database's write side).
+async fn during_a_freeze<T: Send + 'static>(
+    h: &H,
+    user: &User,
+    race: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let mut tx = h.s.db.begin_account().await.expect("begin");
+    let frozen =
+        h.s.freeze_in(
+            &mut tx,
+            &ops(),
+            user,
+            crate::freeze::FreezeVia::Admin,
+            "takeover suspected",
+            serde_json::json!({}),
+            "frozen",
+            &meta(),
+        )
+        .await
+        .expect("freeze");
+    let mut racing = tokio::spawn(race);
+    // Let it check the account (not frozen yet, as far as anyone outside can see) and reach
+    // the write it waits for.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut racing).await;
+    assert!(early.is_err(), "it waits for the freeze's transaction");
+    tx.commit(&frozen.events, &frozen.mails)
+        .await
+        .expect("commit the freeze");
+    racing.await.expect("join")
+}
+
+#[tokio::test]
+async fn a_token_or_session_racing_a_freeze_is_refused_never_left_for_the_unfreeze() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.clock.advance(days(1));
+    // An operator (or the attacker's session) asks for a token while the freeze is being made.
+    let s = h.s.clone();
+    let r = during_a_freeze(&h, &alice, async move {
+        s.create_token("alice", "racing", None, None, &meta()).await
+    })
+    .await;
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(m)) if m.contains("frozen")),
+        "{r:?}"
+    );
+    let tokens = h.s.db.tokens_of(alice.id).await.expect("tokens");
+    assert!(
+        tokens.iter().all(|t| t.revoked_at.is_some()),
+        "no live token: {tokens:?}"
+    );
+
+    // A sign-in whose password was checked before the freeze committed gets no session.
+    let bob = h.user("bob").await;
+    let s = h.s.clone();
+    let b = bob.clone();
+    let r = during_a_freeze(&h, &bob, async move {
+        s.complete_login(&b, false, "password", &meta()).await
+    })
+    .await;
+    assert!(forbidden(&r, crate::login::FROZEN), "{r:?}");
+    assert!(h.s.list_sessions(bob.id).await.expect("s").is_empty());
+}
+
+#[tokio::test]
+async fn an_unfreeze_revokes_any_token_made_since_the_window_opened() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.clock.advance(days(1));
+    h.s.admin_freeze_user(&ops(), "alice", "takeover suspected", &meta())
+        .await
+        .expect("freeze");
+    // A token that slipped past the freeze (written straight to the store: no path of the
+    // index makes one for a frozen account any more).
+    let secret = "strongroom-slipped-past-the-freeze";
+    h.s.db
+        .create_token(
+            &strongroom_store::NewToken {
+                user_id: alice.id,
+                name: "slipped".into(),
+                token_hash: crate::tokens::hash_token(secret),
+                project_id: None,
+                expires_at: None,
+                at: h.s.now(),
+            },
+            strongroom_store::NewEvent {
+                at: h.s.now(),
+                action: "token:create".into(),
+                subject_kind: "user".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("token");
+    h.clock.advance(HOUR_MICROS);
+    let back = h.unfreeze("alice").await;
+    assert_eq!(back.tokens_revoked.len(), 1, "{back:?}");
+    let r = h.upload_auth(secret).await;
+    assert!(forbidden(&r, "revoked"), "{r:?}");
+    let ev = &h.event_details("admin:user:unfreeze").await[0];
+    assert_eq!(ev["tokens_revoked"].as_array().map(Vec::len), Some(1));
+    assert!(
+        h.event_details("token:revoke")
+            .await
+            .iter()
+            .any(|d| d["name"] == "slipped")
+    );
+}
+
 #[tokio::test]
 async fn the_this_wasnt_me_link_freezes_the_same_way_and_kills_the_links_that_hand_it_back() {
     let h = harness().await;
@@ -478,7 +589,8 @@ async fn no_undo_brings_back_what_was_uploaded_inside_an_incident_window() {
     let h = harness().await;
     let alice = h.user("alice").await;
     h.publish("proj", "1.0", &alice, h.s.now()).await;
-    h.clock.advance(days(1));
+    // Older than the lookback before the freeze: 1.0 predates anything an undo doubts.
+    h.clock.advance(days(40));
     h.login("alice").await;
     h.clock.advance(60_000_000);
     h.publish("proj", "2.0", &alice, h.s.now()).await;
@@ -634,4 +746,357 @@ async fn an_admin_two_factor_reset_revokes_tokens_minted_inside_the_window_only(
             .is_empty()
     );
     let _ = alice;
+}
+
+/// Red-team U3: an address and factors the attacker added and then let age past
+/// `recovery.incident_lookback_days` are not trusted by the hand-back: the reset goes to the
+/// account's anchor (its oldest verified address) alone, and everything added after it is
+/// suspect until the owner keeps it.
+#[tokio::test]
+async fn an_address_and_factors_aged_past_the_lookback_are_still_suspect_at_the_hand_back() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.clock.advance(days(1));
+    // Day 0: the attacker signs in, puts in an address of theirs (primary) and an authenticator
+    // with its recovery codes, then waits out the lookback doing nothing.
+    let s = h.login("alice").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    let enrol = h.s.totp_begin(&s).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &elsewhere())
+        .await
+        .expect("totp");
+    let t = h
+        .token_in_mail("mallory@evil.test", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &elsewhere()).await.expect("on");
+    h.clock.advance(days(31));
+    let minted = h.token("alice", "minted").await;
+    h.clock.advance(HOUR_MICROS);
+    h.s.admin_freeze_user(&ops(), "alice", "report #3", &meta())
+        .await
+        .expect("freeze");
+    h.clock.advance(HOUR_MICROS);
+    let window_start = h.event_details("admin:user:freeze").await[0]["window_start"].clone();
+    assert!(
+        window_start.as_i64().expect("start") > h.s.now() - days(30),
+        "the attacker's changes are older than the window: {window_start}"
+    );
+
+    let back = h.unfreeze("alice").await;
+    assert_eq!(back.reset_sent_to, vec!["alice@example.org".to_string()]);
+    assert_eq!(back.anchor.as_deref(), Some("alice@example.org"));
+    assert_eq!(back.primary_moved_to.as_deref(), Some("alice@example.org"));
+    let kinds: Vec<SuspectKind> = back.suspect.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            SuspectKind::Address,
+            SuspectKind::Totp,
+            SuspectKind::RecoveryCodes
+        ]
+    );
+    assert!(
+        h.mails("mallory@evil.test", "Set a new password")
+            .await
+            .is_empty()
+    );
+    let ev = &h.event_details("admin:user:unfreeze").await[0];
+    assert_eq!(ev["anchor"], "alice@example.org");
+    let r = h.upload_auth(&minted).await;
+    assert!(forbidden(&r, "revoked"), "{r:?}");
+    // The attacker's authenticator no longer signs in; the owner resets through the anchor.
+    assert!(!h.s.has_two_factor(alice.id).await.expect("2fa"));
+    h.reset_through("alice@example.org").await;
+}
+
+/// Red-team U3, second half: when a verified address was removed after the oldest one left
+/// (the attacker may have removed the owner's and kept theirs, aged), the unfreeze is refused,
+/// logged, and the account stays frozen, unless an administrator names the address.
+#[tokio::test]
+async fn an_unfreeze_is_refused_when_a_verified_address_was_removed_after_the_anchor() {
+    let h = harness().await;
+    let bob = h.user_aged("bob", days(400)).await;
+    h.clock.advance(-days(200));
+    // Long ago the owner added a second address; the attacker adds theirs, makes it primary,
+    // removes the owner's original one and the second, and lets everything age.
+    let owner = h.login("bob").await;
+    h.swap_in_address(&owner, "bob@second.example").await;
+    h.clock.advance(days(100));
+    let s = h.login("bob").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    let old = h.email_id(&bob, "bob@example.org").await;
+    h.s.remove_email(&s, old, &elsewhere())
+        .await
+        .expect("remove");
+    h.clock.advance(days(100));
+    h.token("bob", "minted").await;
+    h.s.admin_freeze_user(&ops(), "bob", "report #4", &meta())
+        .await
+        .expect("freeze");
+    let r =
+        h.s.admin_unfreeze_user(&ops(), "bob", None, "owner confirmed", &meta())
+            .await;
+    assert!(
+        matches!(&r, Err(CoreError::Conflict(m)) if m.contains("bob@example.org") && m.contains("--trust-address")),
+        "{r:?}"
+    );
+    let still = h.s.db.user_by_id(bob.id).await.expect("u").expect("bob");
+    assert!(still.frozen_at.is_some());
+    assert!(
+        h.mails("bob@second.example", "Set a new password")
+            .await
+            .is_empty()
+    );
+    let refused = h.event_details("admin:user:unfreeze:refused").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("bob@example.org"))
+    );
+
+    // The administrator confirmed the owner controls the second address: it alone gets the
+    // reset, and every other address is suspect.
+    let back =
+        h.s.admin_unfreeze_user(
+            &ops(),
+            "bob",
+            Some("bob@second.example"),
+            "owner confirmed by phone",
+            &meta(),
+        )
+        .await
+        .expect("unfreeze");
+    assert_eq!(back.reset_sent_to, vec!["bob@second.example".to_string()]);
+    assert_eq!(back.anchor, None);
+    assert!(
+        back.suspect
+            .iter()
+            .any(|s| s.kind == SuspectKind::Address && s.label == "mallory@evil.test"),
+        "{back:?}"
+    );
+}
+
+/// Red-team U1 and U2: an upload the computed window misses (a stolen token changes nothing on
+/// the account; a sock acts only in its setup hours) is still held back by every undo: the
+/// frozen account's uploads from the lookback before its freeze until its unfreeze come back
+/// only file by file, once an administrator kept each (`admin keep-file`).
+#[tokio::test]
+async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empty_window() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let t1 = h.s.now();
+    h.publish("proj", "1.0", &alice, t1).await;
+    h.publish("other", "0.1", &alice, t1).await;
+    h.clock.advance(days(40));
+    // U1: a stolen token uploads; nothing about the account changes.
+    h.publish("proj", "6.6.6", &alice, h.s.now()).await;
+    // U2: a sock registered an hour ago (its setup period) uploads to another project.
+    let sock = h.user_aged("sock", HOUR_MICROS).await;
+    h.join(&alice, "other", &sock, "Owner").await;
+    let t2 = h.s.now();
+    h.publish("other", "0.2", &sock, t2).await;
+    h.clock.advance(HOUR_MICROS);
+    for (user, project) in [("alice", "proj"), ("sock", "other")] {
+        h.s.admin_quarantine_project(&ops(), project, "report", &meta())
+            .await
+            .expect("quarantine");
+        h.s.admin_freeze_user(&ops(), user, "takeover", &meta())
+            .await
+            .expect("freeze");
+    }
+    let window = &h.event_details("admin:user:freeze").await;
+    assert!(
+        window.iter().all(|w| w["window_opened_by"].is_null()),
+        "the computed windows are empty: {window:?}"
+    );
+    let conflict = |r: Result<(), CoreError>, needle: &str| {
+        assert!(
+            matches!(&r, Err(CoreError::Conflict(m)) if m.contains(needle) && m.contains("keep-file")),
+            "{needle}: {r:?}"
+        );
+    };
+    conflict(
+        h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
+            .await,
+        "proj-6.6.6",
+    );
+    conflict(
+        h.s.admin_release_project(&ops(), "other", "cleaned", &meta())
+            .await,
+        "other-0.2",
+    );
+    // A file nothing holds back cannot be "kept"; the sock's file, reviewed, can.
+    let r =
+        h.s.admin_keep_file(
+            &ops(),
+            "proj",
+            "1.0",
+            &format!("proj-1.0-{t1}.tar.gz"),
+            "ok",
+            &meta(),
+        )
+        .await;
+    assert!(matches!(&r, Err(CoreError::Conflict(_))), "{r:?}");
+    let reviewed = format!("other-0.2-{t2}.tar.gz");
+    h.s.admin_keep_file(
+        &ops(),
+        "other",
+        "0.2",
+        &reviewed,
+        "reviewed: harmless",
+        &meta(),
+    )
+    .await
+    .expect("keep");
+    h.s.admin_release_project(&ops(), "other", "cleaned", &meta())
+        .await
+        .expect("the kept file comes back");
+    let kept = h.event_details("admin:file:keep").await;
+    assert_eq!(kept[0]["filename"], reviewed.as_str());
+    assert_eq!(kept[0]["uploader"], "sock");
+
+    // After the unfreeze it is still held back; an upload after it is not.
+    h.unfreeze("alice").await;
+    conflict(
+        h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
+            .await,
+        "proj-6.6.6",
+    );
+    let admin = Authority::Admin(&ops());
+    h.s.remove_release(&admin, "proj", "6.6.6", "malicious", &meta())
+        .await
+        .expect("remove");
+    h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
+        .await
+        .expect("release what is left");
+    conflict(
+        h.s.admin_restore_release(&ops(), "proj", "6.6.6", "oops", &meta())
+            .await,
+        "proj-6.6.6",
+    );
+    h.clock.advance(HOUR_MICROS);
+    h.publish("proj", "7.0", &alice, h.s.now()).await;
+    h.s.remove_release(&admin, "proj", "7.0", "test", &meta())
+        .await
+        .expect("remove");
+    h.s.admin_restore_release(&ops(), "proj", "7.0", "back", &meta())
+        .await
+        .expect("an upload after the hand-back is the owner's");
+}
+
+/// Red-team U4: a held removal aimed at a frozen account is not applied while it is frozen
+/// (its owner cannot veto then); the unfreeze gives it a new pending period and mails a new
+/// veto link to the anchor, which still vetoes it.
+#[tokio::test]
+async fn a_held_change_against_a_frozen_account_waits_and_the_unfreeze_mails_a_new_veto() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let newbie = h.user_aged("newbie", days(1)).await;
+    h.publish("proj", "1.0", &alice, h.s.now()).await;
+    h.clock.advance(days(30));
+    // The attacker, as alice, lets its sock in; the sock asks to remove alice (held 72 h).
+    h.join(&alice, "proj", &newbie, "Owner").await;
+    let out =
+        h.s.remove_member(&newbie, "proj", "alice", &meta())
+            .await
+            .expect("ask");
+    assert!(matches!(out, ChangeOutcome::Pending { .. }), "{out:?}");
+    h.clock.advance(HOUR_MICROS);
+    h.s.admin_freeze_user(&ops(), "alice", "takeover", &meta())
+        .await
+        .expect("freeze");
+    let owner_of_proj = |u: User| {
+        let db = h.s.db.clone();
+        async move {
+            db.projects_of_user(u.id)
+                .await
+                .expect("projects")
+                .iter()
+                .any(|(p, role, _)| p.name == "proj" && role == "Owner")
+        }
+    };
+    h.clock.advance(days(4));
+    let lines = h.s.ownership_jobs().await.expect("jobs");
+    assert!(
+        lines.iter().any(|l| l.contains("frozen")),
+        "the job says why it waits: {lines:?}"
+    );
+    assert!(
+        owner_of_proj(alice.clone()).await,
+        "applied during the freeze"
+    );
+
+    let vetos_before = h.mails("alice@example.org", "Veto").await.len();
+    let back = h.unfreeze("alice").await;
+    assert_eq!(back.changes_postponed.len(), 1, "{back:?}");
+    assert_eq!(
+        back.changes_postponed[0].effective_at,
+        h.s.now() + crate::settings::hours(h.s.settings.safety.pending_hours)
+    );
+    assert_eq!(
+        h.mails("alice@example.org", "Veto").await.len(),
+        vetos_before + 1
+    );
+    assert!(
+        h.event_details("role:change:postpone")
+            .await
+            .iter()
+            .any(|d| d["user"] == "alice")
+    );
+    // Right after the unfreeze the job still does not apply it: a new pending period runs.
+    h.clock.advance(HOUR_MICROS);
+    h.s.ownership_jobs().await.expect("jobs");
+    assert!(
+        owner_of_proj(alice.clone()).await,
+        "applied before the new period"
+    );
+    // The owner, back, vetoes through the new link.
+    let veto = h.token_in_mail("alice@example.org", "Veto").await;
+    let c =
+        h.s.veto_role_change(&veto, false, &meta())
+            .await
+            .expect("veto");
+    assert_eq!(c.status, "vetoed");
+    h.clock.advance(days(4));
+    h.s.ownership_jobs().await.expect("jobs");
+    assert!(owner_of_proj(alice).await);
+}
+
+/// Red-team U3 through the support door: an admin's 2FA reset ("I lost my phone", asked by the
+/// attacker) mails its link to the anchor alone, never to an address aged past the lookback.
+#[tokio::test]
+async fn an_admin_two_factor_reset_mails_the_anchor_only_even_past_the_lookback() {
+    let h = harness().await;
+    h.user("alice").await;
+    h.clock.advance(days(1));
+    let s = h.login("alice").await;
+    h.swap_in_address(&s, "mallory@evil.test").await;
+    let enrol = h.s.totp_begin(&s).expect("begin");
+    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &elsewhere())
+        .await
+        .expect("totp");
+    let t = h
+        .token_in_mail("mallory@evil.test", "Confirm two-factor")
+        .await;
+    h.s.confirm_2fa_email(&t, &elsewhere()).await.expect("on");
+    h.clock.advance(days(40));
+    let out =
+        h.s.admin_reset_two_factor(&ops(), "alice", "lost phone, ticket 9", &meta())
+            .await
+            .expect("reset");
+    assert_eq!(out.addresses_suspect, vec!["mallory@evil.test".to_string()]);
+    assert!(
+        h.mails("mallory@evil.test", "two-factor authentication was reset")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        h.mails("alice@example.org", "two-factor authentication was reset")
+            .await
+            .len(),
+        1
+    );
 }

@@ -484,3 +484,98 @@ async fn an_intervention_goes_on_as_an_account_change_in_one_transaction() {
         assert_eq!(db.verify_events().await.expect("verify"), None, "{name}");
     }
 }
+
+/// How long a step that must wait is given to show it does not (it is blocked, so any machine
+/// shows it; a step that wrongly does not wait finishes in milliseconds).
+const WAITS: std::time::Duration = std::time::Duration::from_millis(400);
+
+#[tokio::test]
+async fn a_held_account_row_orders_a_credential_and_a_freeze_either_way() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let b = user(&db, "bob").await;
+
+        // The credential first: its transaction holds alice's row and is about to insert a
+        // token. A freeze started now waits for it, then revokes what it made.
+        let mut making = db.begin_account().await.expect("begin");
+        let held = making.lock_user(a).await.expect("lock").expect("alice");
+        assert!(held.frozen_at.is_none(), "{name}");
+        let freezer = db.clone();
+        let mut freeze = tokio::spawn(async move {
+            let mut tx = freezer.begin_account().await.expect("begin");
+            let fx = tx
+                .freeze_account(a, "takeover", Some("cli:ops"), &[], 20)
+                .await
+                .expect("freeze");
+            tx.commit(&[ev("admin:user:freeze", 20)], &[])
+                .await
+                .expect("commit");
+            fx
+        });
+        assert!(
+            tokio::time::timeout(WAITS, &mut freeze).await.is_err(),
+            "{name}: the freeze waits for the transaction holding the row"
+        );
+        let id = making
+            .insert_token(&token(a, "raced", 10))
+            .await
+            .expect("token");
+        making
+            .commit(&[ev("token:create", 10)], &[])
+            .await
+            .expect("commit");
+        let fx = freeze.await.expect("join");
+        assert_eq!(
+            fx.tokens_revoked,
+            vec![(id, "raced".to_string())],
+            "{name}: the freeze saw the token made before it"
+        );
+
+        // The freeze first: a credential's transaction holding bob's row waits for it and then
+        // reads bob frozen (and so refuses; the core decides that on this row).
+        let mut freezing = db.begin_account().await.expect("begin");
+        freezing
+            .freeze_account(b, "takeover", Some("cli:ops"), &[], 30)
+            .await
+            .expect("freeze");
+        let reader = db.clone();
+        let mut read = tokio::spawn(async move {
+            let mut tx = reader.begin_account().await.expect("begin");
+            tx.lock_user(b).await.expect("lock").expect("bob")
+        });
+        assert!(
+            tokio::time::timeout(WAITS, &mut read).await.is_err(),
+            "{name}: the credential waits for the freeze"
+        );
+        freezing
+            .commit(&[ev("admin:user:freeze", 30)], &[])
+            .await
+            .expect("commit");
+        let seen = read.await.expect("join");
+        assert_eq!(seen.frozen_at, Some(30), "{name}: read after the freeze");
+    }
+}
+
+#[tokio::test]
+async fn the_files_an_admin_kept_are_read_from_the_log_by_project() {
+    for (name, db, _d) in backends().await {
+        let keep = |project: i64, file: i64, at: i64| crate::NewEvent {
+            at,
+            action: "admin:file:keep".into(),
+            subject_kind: "project".into(),
+            subject_id: Some(project),
+            details: serde_json::json!({"file_id": file, "reason": "reviewed"}),
+            ..crate::NewEvent::default()
+        };
+        let other = crate::NewEvent {
+            action: "admin:file:remove".into(),
+            ..keep(7, 99, 3)
+        };
+        for e in [keep(7, 11, 1), keep(8, 12, 2), other] {
+            db.append_event(&e).await.expect("event");
+        }
+        assert_eq!(db.files_kept(7).await.expect("kept"), vec![11], "{name}");
+        assert_eq!(db.files_kept(8).await.expect("kept"), vec![12], "{name}");
+        assert!(db.files_kept(9).await.expect("kept").is_empty(), "{name}");
+    }
+}

@@ -255,3 +255,115 @@ async fn registration_reads_names_and_addresses_inside_its_transaction() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_invitations_an_account_made_are_revoked_together_and_only_those_still_usable() {
+    for (name, db, _d) in backends().await {
+        let maker = super::verified_user(&db, "boss", None, 1, ev("account:create", 1)).await;
+        let mine = |hash: &str, email: &str, expires_at: i64| NewRegistrationInvite {
+            created_by: "boss".into(),
+            created_by_id: Some(maker),
+            ..invite(hash, email, 10, expires_at)
+        };
+        let live = make(&db, &mine("m1", "a@example.org", 100)).await;
+        let used = make(&db, &mine("m2", "b@example.org", 100)).await;
+        assert_eq!(use_it(&db, "m2", "b@example.org", 20).await, Some(used));
+        make(&db, &mine("m3", "c@example.org", 30)).await; // expired by 50
+        let cli = make(&db, &invite("c1", "d@example.org", 10, 100)).await;
+
+        let mut tx = db.begin_account().await.expect("begin");
+        let revoked = tx
+            .revoke_registration_invites_by(maker, "cli:ops", 50)
+            .await
+            .expect("revoke");
+        tx.commit(&[ev("admin:user:freeze", 50)], &[])
+            .await
+            .expect("commit");
+        assert_eq!(revoked, vec![(live, "a@example.org".to_string())], "{name}");
+        assert_eq!(use_it(&db, "m1", "a@example.org", 60).await, None, "{name}");
+        let row = db
+            .registration_invite(live)
+            .await
+            .expect("get")
+            .expect("row");
+        assert_eq!(row.revoked_at, Some(50), "{name}");
+        assert_eq!(row.revoked_by.as_deref(), Some("cli:ops"), "{name}");
+        assert_eq!(
+            use_it(&db, "c1", "d@example.org", 60).await,
+            Some(cli),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_purge_forgets_the_addresses_of_the_invitations_the_account_made_used_or_was_sent() {
+    for (name, db, _d) in backends().await {
+        let carol = super::verified_user(&db, "carol", None, 1, ev("account:create", 1)).await;
+        let made = make(
+            &db,
+            &NewRegistrationInvite {
+                created_by_id: Some(carol),
+                created_by: "carol".into(),
+                ..invite("p1", "friend@example.org", 10, 100)
+            },
+        )
+        .await;
+        // Sent to her address (another registration, revoked later), and one she used.
+        let sent = make(&db, &invite("p2", "CAROL@example.org", 10, 100)).await;
+        let used = make(&db, &invite("p3", "other@example.org", 10, 100)).await;
+        let mut tx = db.begin_account().await.expect("begin");
+        tx.set_registration_invite_user(used, carol)
+            .await
+            .expect("used by");
+        tx.commit(&[], &[]).await.expect("commit");
+        let unrelated = make(&db, &invite("p4", "stranger@example.org", 10, 100)).await;
+
+        let mut tx = db.begin_account().await.expect("begin");
+        assert!(
+            tx.soft_delete_user(carol, "left", 50, 20)
+                .await
+                .expect("delete")
+        );
+        tx.commit(&[ev("account:delete", 20)], &[])
+            .await
+            .expect("commit");
+        let mut tx = db.begin_account().await.expect("begin");
+        let gone = tx
+            .purge_user(carol, 60)
+            .await
+            .expect("purge")
+            .expect("purged");
+        tx.commit(&[ev("account:purge", 60)], &[])
+            .await
+            .expect("commit");
+        assert_eq!(gone.registration_invites, 3, "{name}");
+        for id in [made, sent, used] {
+            let row = db.registration_invite(id).await.expect("get").expect("row");
+            assert_eq!(row.email, "(purged)", "{name}: #{id}");
+        }
+        let row = db
+            .registration_invite(used)
+            .await
+            .expect("get")
+            .expect("row");
+        assert_eq!(
+            row.used_by_id,
+            Some(carol),
+            "{name}: who invited whom stays"
+        );
+        assert!(
+            db.live_registration_invites_for("carol@example.org", 70)
+                .await
+                .expect("live")
+                .is_empty(),
+            "{name}"
+        );
+        let other = db
+            .registration_invite(unrelated)
+            .await
+            .expect("get")
+            .expect("row");
+        assert_eq!(other.email, "stranger@example.org", "{name}");
+    }
+}

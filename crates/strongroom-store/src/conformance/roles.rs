@@ -398,3 +398,63 @@ async fn held_changes_end_once_and_come_due() {
         );
     }
 }
+
+#[tokio::test]
+async fn held_changes_against_an_account_are_found_across_projects_and_rescheduled() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let b = user(&db, "bob").await;
+        let p = project(&db, "proj", &[a, b]).await;
+        let q = project(&db, "other", &[a, b]).await;
+        let mut tx = db.begin_account().await.expect("begin");
+        let c1 = tx
+            .insert_role_change(p, a, b, "remove", None, 100, 1000)
+            .await
+            .expect("hold");
+        let c2 = tx
+            .insert_role_change(q, a, b, "remove", None, 100, 1000)
+            .await
+            .expect("hold");
+        tx.insert_role_change(q, b, a, "remove", None, 100, 1000)
+            .await
+            .expect("the other way");
+        assert!(
+            tx.end_role_change(c2, "vetoed", 200, "alice")
+                .await
+                .expect("veto")
+        );
+        let mine: Vec<i64> = tx
+            .pending_changes_targeting(a)
+            .await
+            .expect("targeting")
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(mine, vec![c1], "{name}: pending ones aimed at alice only");
+        assert!(
+            tx.reschedule_role_change(c1, 5000).await.expect("move"),
+            "{name}"
+        );
+        assert!(
+            !tx.reschedule_role_change(c2, 5000).await.expect("move"),
+            "{name}: an ended change stays as it ended"
+        );
+        tx.commit(&[ev("role:change:postpone", 300)], &[])
+            .await
+            .expect("commit");
+        assert!(
+            !db.due_role_changes(1500)
+                .await
+                .expect("due")
+                .iter()
+                .any(|c| c.id == c1),
+            "{name}: not due before its new time"
+        );
+        let ch = db.role_change(c1).await.expect("get").expect("found");
+        assert_eq!(
+            (ch.effective_at, ch.status.as_str()),
+            (5000, "pending"),
+            "{name}"
+        );
+    }
+}

@@ -95,6 +95,19 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Keep one file that release and restore refuse to bring back (uploaded while its
+    /// uploader's account may have been someone else's), after reviewing its bytes.
+    KeepFile {
+        /// The project (any spelling of its name).
+        project: String,
+        /// The release (its version).
+        version: String,
+        /// The file.
+        filename: String,
+        /// Why (required; recorded in the event log with you as actor).
+        #[arg(long)]
+        reason: String,
+    },
     /// Prohibit a project name (and names confusable with it).
     Prohibit {
         /// A project name (its normalised and confusable forms are covered).
@@ -313,6 +326,16 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
                 println!("restored file {f} of {project} {v}");
             }
         },
+        AdminCommand::KeepFile {
+            project,
+            version,
+            filename,
+            reason,
+        } => {
+            s.admin_keep_file(&a, &project, &version, &filename, &reason, &m)
+                .await?;
+            println!("kept file {filename} of {project} {version}: an undo may bring it back");
+        }
         AdminCommand::Prohibit { name, reason } => {
             s.admin_prohibit_name(&a, &name, &reason, &m).await?;
             println!("prohibited the name {name}");
@@ -478,6 +501,17 @@ fn print_handed_back(back: &strongroom_core::handback::HandedBack) {
             "suspect until the owner keeps it: {} {}",
             item.kind.as_str(),
             item.label
+        );
+    }
+    for (id, name) in &back.tokens_revoked {
+        println!("token made since the window opened, revoked: #{id} {name}");
+    }
+    for c in &back.changes_postponed {
+        println!(
+            "held change #{} on {} that waited out the freeze: pending again until {} UTC (a new veto link was mailed)",
+            c.change_id,
+            c.project,
+            strongroom_core::clock::iso8601_seconds(c.effective_at)
         );
     }
 }
