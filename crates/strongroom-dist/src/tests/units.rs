@@ -106,6 +106,50 @@ fn wheel_file_fields() {
     assert_eq!(w.tags, ["py2-none-any", "py3-none-any"]);
 }
 
+/// WHEEL is read as Python's `email.parser` (pip, installer) reads it: the header block ends
+/// at the first line that is no header, so nothing after it counts, here or there.
+#[test]
+fn wheel_file_is_read_as_email_parsers_read_it() {
+    let msg = |bytes: &[u8]| match wheelfile::parse("x-1.0.dist-info/WHEEL", bytes) {
+        Ok(w) => panic!("{:?}: accepted as {w:?}", String::from_utf8_lossy(bytes)),
+        Err(e) => e.to_string(),
+    };
+    // pip sees no header at all here ("WHEEL is missing Wheel-Version"); so does strongroom.
+    assert_eq!(
+        msg(b"Wheel-Version : 2.0\nWheel-Version: 1.0\nGenerator: x\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+        "Invalid WHEEL file x-1.0.dist-info/WHEEL: no Wheel-Version before \"Wheel-Version : 2.0\", which ends the header block (it is not a 'Name: value' line)"
+    );
+    assert_eq!(
+        msg(b"Generator: x\n\nWheel-Version: 1.0\n"),
+        "Invalid WHEEL file x-1.0.dist-info/WHEEL: no Wheel-Version before \"Wheel-Version: 1.0\", which ends the header block (it is not a 'Name: value' line)"
+    );
+    msg(b"Generator: x\ngarbage\nWheel-Version: 1.0\n");
+    msg(b"\xef\xbb\xbfWheel-Version: 1.0\n");
+    // A bare CR ends a line for pip: the second Wheel-Version is a header to both.
+    assert_eq!(
+        msg(b"Wheel-Version: 1.0\rWheel-Version: 2.0\r\n"),
+        "Invalid WHEEL file x-1.0.dist-info/WHEEL: Wheel-Version appears twice"
+    );
+    assert_eq!(
+        msg(b"Generator: x\rWheel-Version: 2.0\n"),
+        "x-1.0.dist-info/WHEEL declares Wheel-Version 2.0, which installers cannot install: only Wheel-Version 1.x is supported"
+    );
+    // Lines pip drops silently are refused.
+    assert_eq!(
+        msg(b"From x\nWheel-Version: 1.0\n"),
+        "Invalid WHEEL file x-1.0.dist-info/WHEEL: the header line \"From x\" starts with 'From ', which email parsers do not read as a header"
+    );
+    msg(b": 2.0\nWheel-Version: 1.0\n");
+    msg(b"Wheel-Version: 1.0\n  2\n");
+    // CRLF files and a leading continuation (ignored by Python too) still read.
+    let w = wheelfile::parse(
+        "W",
+        b"  stray\r\nWheel-Version: 1.0\r\nTag: py3-none-any\r\n",
+    )
+    .expect("valid");
+    assert_eq!((w.version.as_str(), w.tags.len()), ("1.0", 1));
+}
+
 #[test]
 fn entry_point_rules() {
     entry_points::validate(b"").expect("empty is fine");
