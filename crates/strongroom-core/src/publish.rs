@@ -396,9 +396,12 @@ impl Services {
             } => CoreError::Invalid(format!(
                 "File already exists ('{filename}', with blake2_256 hash '{blake2_256}'). {REUSE_HELP}"
             )),
-            Refusal::FilenamePreviouslyUsed => CoreError::Invalid(format!(
-                "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP}"
-            )),
+            Refusal::FilenamePreviouslyUsed => previously_used(),
+            Refusal::IdenticalHidden {
+                file_removed,
+                release,
+                project_status,
+            } => identical_hidden(file_removed, release, &project_status, form),
             Refusal::OnlyOneSdist => {
                 CoreError::Invalid("Only one sdist may be uploaded per release.".into())
             }
@@ -417,6 +420,43 @@ impl Services {
             Refusal::CredentialsGone => CoreError::Forbidden(crate::tokens::NO_AUTH.into()),
         }
     }
+}
+
+/// The refusal of an identical re-upload of a file the public does not see. The one visibility
+/// rule decides what the file is; only a member gets here (the store checks the role first), so
+/// the precise state may be named. Nothing is resurrected either way.
+fn identical_hidden(
+    file_removed: bool,
+    release: strongroom_store::ReleaseFlags,
+    project_status: &str,
+    form: &CheckedForm,
+) -> CoreError {
+    use crate::visibility::State;
+    let state = State::of_file(file_removed)
+        .within(State::of_release(
+            release.held,
+            release.removed,
+            release.yanked,
+        ))
+        .within(State::of_project(project_status));
+    match state {
+        State::Held => CoreError::Invalid(format!(
+            "This file was already uploaded to release '{}', which is held for review: it is published when the index's administrators approve the release, and cannot be uploaded again meanwhile.",
+            form.version.normalized()
+        )),
+        State::Quarantined => CoreError::Forbidden(format!(
+            "The project '{}' is quarantined and does not accept uploads.",
+            form.name.as_str()
+        )),
+        // Removed, or anything the store did not call public: burned for good.
+        _ => previously_used(),
+    }
+}
+
+fn previously_used() -> CoreError {
+    CoreError::Invalid(format!(
+        "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP}"
+    ))
 }
 
 fn too_similar(name: &str) -> CoreError {
@@ -709,6 +749,50 @@ mod tests {
         );
         super::check_sdist_top_dir(&form("demo-pkg", "1.0"), &info("demo_pkg-2.0"))
             .expect_err("another version's folder");
+    }
+
+    #[test]
+    fn identical_uploads_of_hidden_files_are_refused_by_their_state() {
+        use crate::upload_checks::CheckedForm;
+        use strongroom_protocol::{ProjectName, Version};
+        use strongroom_store::ReleaseFlags;
+        let form = CheckedForm {
+            name: ProjectName::new("Demo").expect("name"),
+            version: Version::parse("1.0").expect("version"),
+            filetype: "bdist_wheel".into(),
+            pyversion: "py3".into(),
+            md5: None,
+            sha256: None,
+            blake2: None,
+            comment: None,
+        };
+        let live = ReleaseFlags {
+            held: false,
+            removed: false,
+            yanked: false,
+        };
+        let say = |file_removed: bool, release: ReleaseFlags, status: &str| {
+            super::identical_hidden(file_removed, release, status, &form).to_string()
+        };
+        let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead.";
+        assert_eq!(say(true, live, "active"), burned);
+        let removed = ReleaseFlags {
+            removed: true,
+            ..live
+        };
+        assert_eq!(say(false, removed, "active"), burned);
+        assert_eq!(say(false, live, "removed"), burned);
+        let held = ReleaseFlags { held: true, ..live };
+        assert_eq!(
+            say(false, held, "active"),
+            "This file was already uploaded to release '1.0', which is held for review: it is published when the index's administrators approve the release, and cannot be uploaded again meanwhile."
+        );
+        assert_eq!(say(true, held, "active"), burned, "removed wins over held");
+        assert_eq!(
+            say(false, live, "quarantined"),
+            "The project 'Demo' is quarantined and does not accept uploads."
+        );
+        assert_eq!(say(false, held, "removed"), burned);
     }
 
     #[test]
