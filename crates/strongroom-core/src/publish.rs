@@ -101,18 +101,33 @@ impl Services {
         Ok(())
     }
 
+    /// May `who` upload to the existing project `p` (`typed`: the name as the upload spells it)?
+    /// Whoever is not a member of `p` gets the answer every name they may not upload to gets,
+    /// whatever `p`'s state: a removed or quarantined project's state, and the stored spelling
+    /// of a name the public does not see, are told to its members only.
     async fn check_existing_project(
         &self,
         who: &Principal,
         p: &strongroom_store::model::Project,
+        typed: &ProjectName,
     ) -> Result<(), CoreError> {
+        let shown = if crate::visibility::State::of_project(&p.status).is_public() {
+            p.name.as_str()
+        } else {
+            typed.as_str()
+        };
         if let Some(scope) = who.token.project_id
             && scope != p.id
         {
-            return Err(token_not_allowed(&p.name));
+            return Err(token_not_allowed(shown));
         }
         if self.db.role_of(p.id, who.user.id).await?.is_none() {
-            return Err(user_not_allowed(&who.user.username, &p.name));
+            return Err(user_not_allowed(&who.user.username, shown));
+        }
+        if p.status == "removed" {
+            return Err(CoreError::Invalid(crate::names::removed_name_message(
+                typed.as_str(),
+            )));
         }
         if p.status != "active" {
             return Err(CoreError::Forbidden(format!(
@@ -132,10 +147,7 @@ impl Services {
         self.check_writable().await?;
         let normalized = name.normalized();
         match self.db.project_by_normalized(normalized.as_str()).await? {
-            Some(p) if p.status == "removed" => Err(CoreError::Invalid(
-                crate::names::removed_name_message(name.as_str()),
-            )),
-            Some(p) => self.check_existing_project(who, &p).await,
+            Some(p) => self.check_existing_project(who, &p, name).await,
             None => {
                 if who.token.project_id.is_some() {
                     return Err(token_not_allowed(name.as_str()));
@@ -147,7 +159,7 @@ impl Services {
                         name.as_str()
                     )));
                 }
-                self.check_new_project_name(name).await?;
+                self.check_new_project_name(name, Some(who.user.id)).await?;
                 if self
                     .db
                     .project_by_ultranormalized(&name.ultranormalized())
@@ -156,7 +168,7 @@ impl Services {
                 {
                     // A concurrent first upload may have just created this very project.
                     if let Some(p) = self.db.project_by_normalized(normalized.as_str()).await? {
-                        return self.check_existing_project(who, &p).await;
+                        return self.check_existing_project(who, &p, name).await;
                     }
                     return Err(too_similar(name.as_str()));
                 }
@@ -459,7 +471,7 @@ fn previously_used() -> CoreError {
     ))
 }
 
-fn too_similar(name: &str) -> CoreError {
+pub(crate) fn too_similar(name: &str) -> CoreError {
     CoreError::Invalid(format!(
         "The name '{name}' is too similar to an existing project. {NAME_HELP}"
     ))
