@@ -164,8 +164,14 @@ def test_removed_files_releases_and_projects_vanish_stay_burned_and_restore(serv
     proc = srkit.pip_install(server, ["sr-demo"], tmp_path / "t1", tmp_path, check=False)
     assert proc.returncode != 0
     squatter = server.user_with_token("squatter")
-    for name in ("sr-demo", "SR_Demo", "sr-dem0"):
+    # Its members are told it was removed; anyone else gets what any taken name gets.
+    for name, status, told in (("sr-demo", 403, "isn't allowed to upload to project 'sr-demo'"),
+                               ("SR_Demo", 403, "isn't allowed to upload to project 'SR_Demo'"),
+                               ("sr-dem0", 400, "too similar to an existing project")):
         resp = upload(server, squatter, srkit.make_wheel(name, "9.0"))
+        assert resp.status_code == status and told in resp.text, (name, resp.status_code, resp.text)
+        assert "removed" not in resp.text, resp.text
+        resp = upload(server, token, srkit.make_wheel(name, "9.0"))
         assert resp.status_code == 400, (name, resp.status_code, resp.text)
         assert "belonged to a project that was removed" in resp.text, resp.text
     admin(server, "restore", "sr-demo", "--reason", "owner recovered")

@@ -120,6 +120,9 @@ def build_world(server: srkit.Server, clock) -> dict[str, Case]:
     for d in held:
         resp = srkit.upload_raw(server, bob, d)
         assert resp.status_code == 200 and "held for review" in resp.text, (resp.status_code, resp.text)
+    # Its identical bytes again: refused by the held state, not answered "already there".
+    resp = srkit.upload_raw(server, bob, held[0])
+    assert resp.status_code == 400 and "cannot be uploaded again" in resp.text, (resp.status_code, resp.text)
     cases["held"].hidden = {d.filename: d for d in held}
 
     admin(server, "quarantine", "vz-quarantined", "--reason", "malware report")

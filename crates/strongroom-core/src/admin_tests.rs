@@ -340,17 +340,17 @@ async fn new_project_names_refuse_prohibited_confusable_and_removed_names() {
         .await
         .expect("prohibit");
     let check = |n: &str| ProjectName::new(n).expect("name");
-    let m = bad_request(h.s.check_new_project_name(&check("Evil_Pkg")).await);
+    let m = bad_request(h.s.check_new_project_name(&check("Evil_Pkg"), None).await);
     assert_eq!(
         m,
         "The name 'Evil_Pkg' isn't allowed. The index's administrators decide which names are allowed."
     );
-    let m = bad_request(h.s.check_new_project_name(&check("evi1pkg")).await);
+    let m = bad_request(h.s.check_new_project_name(&check("evi1pkg"), None).await);
     assert!(
         m.contains("too similar to the prohibited name 'evil-pkg'"),
         "{m}"
     );
-    h.s.check_new_project_name(&check("good-pkg"))
+    h.s.check_new_project_name(&check("good-pkg"), None)
         .await
         .expect("free");
 
@@ -358,15 +358,31 @@ async fn new_project_names_refuse_prohibited_confusable_and_removed_names() {
     h.s.remove_project(&Authority::Owner(&alice), "gone", "", &meta())
         .await
         .expect("owner deletes");
-    let m = bad_request(h.s.check_new_project_name(&check("g0ne")).await);
+    let m = bad_request(h.s.check_new_project_name(&check("g0ne"), None).await);
     assert!(m.contains("belonged to a project that was removed"), "{m}");
+    // Its member is told why; anyone else gets what any existing project's confusable name
+    // gets, not the removed project's state.
+    let m = bad_request(
+        h.s.check_new_project_name(&check("g0ne"), Some(alice.id))
+            .await,
+    );
+    assert!(m.contains("belonged to a project that was removed"), "{m}");
+    let bob = h.user("bob").await;
+    let m = bad_request(
+        h.s.check_new_project_name(&check("g0ne"), Some(bob.id))
+            .await,
+    );
+    assert_eq!(
+        m,
+        "The name 'g0ne' is too similar to an existing project. Project names are first come, first served: choose another name, or ask an Owner of the project or the index's administrators."
+    );
     let allowed =
         h.s.admin_allow_name(&ops(), "gone", "released", &meta())
             .await
             .expect("allow");
     assert_eq!(allowed.removed_projects, vec!["Gone".to_string()]);
     assert!(!allowed.prohibition);
-    h.s.check_new_project_name(&check("Gone"))
+    h.s.check_new_project_name(&check("Gone"), Some(bob.id))
         .await
         .expect("free again");
     let nothing = h.s.admin_allow_name(&ops(), "other", "x", &meta()).await;

@@ -37,8 +37,14 @@ pub struct Allowed {
 
 impl Services {
     /// Refuse a new project's name when it is prohibited, confusable with a prohibited name,
-    /// or the (normalised or confusable) name of a removed project.
-    pub async fn check_new_project_name(&self, name: &ProjectName) -> Result<(), CoreError> {
+    /// or the (normalised or confusable) name of a removed project. `uploader`: the account
+    /// asking, told that a project was removed only if it was a member (`None`: an internal
+    /// check, told the precise reason).
+    pub async fn check_new_project_name(
+        &self,
+        name: &ProjectName,
+        uploader: Option<i64>,
+    ) -> Result<(), CoreError> {
         let normalized = name.normalized();
         let ultra = name.ultranormalized();
         if let Some(p) = self
@@ -60,6 +66,15 @@ impl Services {
         .flatten()
         {
             if p.status == "removed" {
+                // An uploader who was no member of the removed project gets the answer any
+                // existing project's confusable name gets: its state is its members' business.
+                let member = match uploader {
+                    None => true,
+                    Some(u) => self.db.role_of(p.id, u).await?.is_some(),
+                };
+                if !member {
+                    return Err(crate::publish::too_similar(name.as_str()));
+                }
                 return Err(CoreError::Invalid(removed_name_message(name.as_str())));
             }
         }

@@ -101,18 +101,33 @@ impl Services {
         Ok(())
     }
 
+    /// May `who` upload to the existing project `p` (`typed`: the name as the upload spells it)?
+    /// Whoever is not a member of `p` gets the answer every name they may not upload to gets,
+    /// whatever `p`'s state: a removed or quarantined project's state, and the stored spelling
+    /// of a name the public does not see, are told to its members only.
     async fn check_existing_project(
         &self,
         who: &Principal,
         p: &strongroom_store::model::Project,
+        typed: &ProjectName,
     ) -> Result<(), CoreError> {
+        let shown = if crate::visibility::State::of_project(&p.status).is_public() {
+            p.name.as_str()
+        } else {
+            typed.as_str()
+        };
         if let Some(scope) = who.token.project_id
             && scope != p.id
         {
-            return Err(token_not_allowed(&p.name));
+            return Err(token_not_allowed(shown));
         }
         if self.db.role_of(p.id, who.user.id).await?.is_none() {
-            return Err(user_not_allowed(&who.user.username, &p.name));
+            return Err(user_not_allowed(&who.user.username, shown));
+        }
+        if p.status == "removed" {
+            return Err(CoreError::Invalid(crate::names::removed_name_message(
+                typed.as_str(),
+            )));
         }
         if p.status != "active" {
             return Err(CoreError::Forbidden(format!(
@@ -132,10 +147,7 @@ impl Services {
         self.check_writable().await?;
         let normalized = name.normalized();
         match self.db.project_by_normalized(normalized.as_str()).await? {
-            Some(p) if p.status == "removed" => Err(CoreError::Invalid(
-                crate::names::removed_name_message(name.as_str()),
-            )),
-            Some(p) => self.check_existing_project(who, &p).await,
+            Some(p) => self.check_existing_project(who, &p, name).await,
             None => {
                 if who.token.project_id.is_some() {
                     return Err(token_not_allowed(name.as_str()));
@@ -147,7 +159,7 @@ impl Services {
                         name.as_str()
                     )));
                 }
-                self.check_new_project_name(name).await?;
+                self.check_new_project_name(name, Some(who.user.id)).await?;
                 if self
                     .db
                     .project_by_ultranormalized(&name.ultranormalized())
@@ -156,7 +168,7 @@ impl Services {
                 {
                     // A concurrent first upload may have just created this very project.
                     if let Some(p) = self.db.project_by_normalized(normalized.as_str()).await? {
-                        return self.check_existing_project(who, &p).await;
+                        return self.check_existing_project(who, &p, name).await;
                     }
                     return Err(too_similar(name.as_str()));
                 }
@@ -396,9 +408,12 @@ impl Services {
             } => CoreError::Invalid(format!(
                 "File already exists ('{filename}', with blake2_256 hash '{blake2_256}'). {REUSE_HELP}"
             )),
-            Refusal::FilenamePreviouslyUsed => CoreError::Invalid(format!(
-                "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP}"
-            )),
+            Refusal::FilenamePreviouslyUsed => previously_used(),
+            Refusal::IdenticalHidden {
+                file_removed,
+                release,
+                project_status,
+            } => identical_hidden(file_removed, release, &project_status, form),
             Refusal::OnlyOneSdist => {
                 CoreError::Invalid("Only one sdist may be uploaded per release.".into())
             }
@@ -419,7 +434,44 @@ impl Services {
     }
 }
 
-fn too_similar(name: &str) -> CoreError {
+/// The refusal of an identical re-upload of a file the public does not see. The one visibility
+/// rule decides what the file is; only a member gets here (the store checks the role first), so
+/// the precise state may be named. Nothing is resurrected either way.
+fn identical_hidden(
+    file_removed: bool,
+    release: strongroom_store::ReleaseFlags,
+    project_status: &str,
+    form: &CheckedForm,
+) -> CoreError {
+    use crate::visibility::State;
+    let state = State::of_file(file_removed)
+        .within(State::of_release(
+            release.held,
+            release.removed,
+            release.yanked,
+        ))
+        .within(State::of_project(project_status));
+    match state {
+        State::Held => CoreError::Invalid(format!(
+            "This file was already uploaded to release '{}', which is held for review: it is published when the index's administrators approve the release, and cannot be uploaded again meanwhile.",
+            form.version.normalized()
+        )),
+        State::Quarantined => CoreError::Forbidden(format!(
+            "The project '{}' is quarantined and does not accept uploads.",
+            form.name.as_str()
+        )),
+        // Removed, or anything the store did not call public: burned for good.
+        _ => previously_used(),
+    }
+}
+
+fn previously_used() -> CoreError {
+    CoreError::Invalid(format!(
+        "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP}"
+    ))
+}
+
+pub(crate) fn too_similar(name: &str) -> CoreError {
     CoreError::Invalid(format!(
         "The name '{name}' is too similar to an existing project. {NAME_HELP}"
     ))
@@ -709,6 +761,50 @@ mod tests {
         );
         super::check_sdist_top_dir(&form("demo-pkg", "1.0"), &info("demo_pkg-2.0"))
             .expect_err("another version's folder");
+    }
+
+    #[test]
+    fn identical_uploads_of_hidden_files_are_refused_by_their_state() {
+        use crate::upload_checks::CheckedForm;
+        use strongroom_protocol::{ProjectName, Version};
+        use strongroom_store::ReleaseFlags;
+        let form = CheckedForm {
+            name: ProjectName::new("Demo").expect("name"),
+            version: Version::parse("1.0").expect("version"),
+            filetype: "bdist_wheel".into(),
+            pyversion: "py3".into(),
+            md5: None,
+            sha256: None,
+            blake2: None,
+            comment: None,
+        };
+        let live = ReleaseFlags {
+            held: false,
+            removed: false,
+            yanked: false,
+        };
+        let say = |file_removed: bool, release: ReleaseFlags, status: &str| {
+            super::identical_hidden(file_removed, release, status, &form).to_string()
+        };
+        let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead.";
+        assert_eq!(say(true, live, "active"), burned);
+        let removed = ReleaseFlags {
+            removed: true,
+            ..live
+        };
+        assert_eq!(say(false, removed, "active"), burned);
+        assert_eq!(say(false, live, "removed"), burned);
+        let held = ReleaseFlags { held: true, ..live };
+        assert_eq!(
+            say(false, held, "active"),
+            "This file was already uploaded to release '1.0', which is held for review: it is published when the index's administrators approve the release, and cannot be uploaded again meanwhile."
+        );
+        assert_eq!(say(true, held, "active"), burned, "removed wins over held");
+        assert_eq!(
+            say(false, live, "quarantined"),
+            "The project 'Demo' is quarantined and does not accept uploads."
+        );
+        assert_eq!(say(false, held, "removed"), burned);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! comparison key over-approximates every common file system (NFD, then upper- and
 //! lower-casing each character without context, then NFD again), so two names are refused when
 //! *any* of them would merge them. A name that is merely in NFD (as macOS writes archives) is
-//! fine; only two names that fold together are refused.
+//! fine; only two names that fold together are refused. Before folding, the key drops what
+//! some file system ignores (invisible code points, trailing dots and spaces), so `a.py` and
+//! `A.py.` or `a\u{200b}.py` collide too (`portable` refuses those names on their own as well).
 //!
 //! The check runs once over all names (sorted by folded path), so it costs O(n log n) in the
 //! number of members and linear memory in the total name length, whatever the paths' depth.
@@ -24,9 +26,16 @@ pub(crate) struct NameSet {
     names: Vec<(String, String, bool, usize)>,
 }
 
-/// The folding of one path component (see the module docs).
+/// The folding of one path component (see the module docs): invisible (default-ignorable)
+/// code points and trailing dots and spaces go first, as HFS+ and Windows drop them, then the
+/// case and normalisation folding.
 fn fold_component(component: &str) -> String {
-    component
+    let visible: String = component
+        .chars()
+        .filter(|&c| !crate::portable::is_default_ignorable(c))
+        .collect();
+    visible
+        .trim_end_matches(['.', ' '])
         .nfd()
         .flat_map(char::to_uppercase)
         .flat_map(char::to_lowercase)

@@ -39,6 +39,12 @@ pub enum DistError {
     /// A member name containing a control character (or a Unicode line/paragraph separator).
     #[error("Invalid character in filename: {path:?}")]
     InvalidCharacter { path: String },
+    /// A member name Windows or macOS cannot hold as written or would read as another name.
+    #[error("Archive member {path:?} is not a portable file name: {reason}")]
+    UnportableName {
+        path: String,
+        reason: crate::portable::Unportable,
+    },
     /// A member name that is not valid UTF-8 (shown lossily).
     #[error("Filename not valid UTF-8: {path:?}")]
     NonUtf8Filename { path: String },

@@ -17,6 +17,7 @@ pub mod fuzz_entry;
 mod limits;
 mod parallel_digest;
 mod paths;
+mod portable;
 mod record;
 mod sdist;
 mod sniff;
@@ -31,6 +32,7 @@ pub use digest::{Digests, Hasher};
 pub use error::{DistError, ZipError};
 pub use limits::Limits;
 pub use parallel_digest::ParallelHasher;
+pub use portable::Unportable;
 pub use sdist::{SdistInfo, SdistKind, inspect_sdist};
 pub use wheel::{WheelInfo, inspect_wheel};
 

@@ -29,8 +29,9 @@ pub(crate) fn decode_name(raw: &[u8]) -> Result<String, DistError> {
 
 /// Check a decoded member name (directories may end with one `/`).
 ///
-/// Refuses: empty names, absolute paths, backslashes, `..`, `.` and empty components, and any
-/// colon (drive letters such as `C:` and NTFS alternate data streams).
+/// Refuses: empty names, absolute paths, backslashes, `..`, `.` and empty components, any
+/// colon (drive letters such as `C:` and NTFS alternate data streams), and components another
+/// file system cannot hold as written (`portable`).
 pub(crate) fn check_member_path(path: &str) -> Result<(), DistError> {
     let invalid = || DistError::InvalidPath {
         path: path.to_owned(),
@@ -51,6 +52,14 @@ pub(crate) fn check_member_path(path: &str) -> Result<(), DistError> {
         if component.is_empty() || component == "." || component == ".." {
             return Err(invalid());
         }
+    }
+    for component in body.split('/') {
+        crate::portable::check_component(component).map_err(|reason| {
+            DistError::UnportableName {
+                path: path.to_owned(),
+                reason,
+            }
+        })?;
     }
     Ok(())
 }

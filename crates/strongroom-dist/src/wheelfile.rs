@@ -1,8 +1,15 @@
 //! `.dist-info/WHEEL`: the `Key: value` header block with `Wheel-Version`, `Root-Is-Purelib`
 //! and one `Tag:` line per expanded compatibility tag. Only `Wheel-Version` 1.x is accepted
 //! (installers refuse a newer major version; a newer minor version is fine).
+//!
+//! pip and installer read WHEEL with Python's `email.parser`; the header block is split by the
+//! same rules here (`strongroom_protocol::header_block`), so a `Wheel-Version` after a line
+//! that ends the block (`Wheel-Version : 2.0`, a blank line) is not read by either.
 
 use crate::DistError;
+
+/// Most header lines read from WHEEL (one per tag; real wheels have a few dozen at most).
+const MAX_HEADERS: usize = 10_000;
 
 /// The facts in a WHEEL file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,21 +33,16 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<WheelFile, DistError> {
         reason,
     };
     let text = std::str::from_utf8(bytes).map_err(|_| invalid("not valid UTF-8".to_owned()))?;
+    let block = strongroom_protocol::header_block::split(text, MAX_HEADERS)
+        .map_err(|e| invalid(e.to_string()))?;
     let mut version: Option<String> = None;
     let mut purelib: Option<bool> = None;
     let mut tags = Vec::new();
-    for raw in text.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.is_empty() {
-            // The header block ends at the first blank line.
-            break;
-        }
-        if line.starts_with([' ', '\t']) {
+    for header in &block.headers {
+        let [value] = header.lines[..] else {
             return Err(invalid("continuation lines are not supported".to_owned()));
-        }
-        let (key, value) = line
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("malformed line {line:?}")))?;
+        };
+        let key = header.name;
         let value = value.trim();
         if key.eq_ignore_ascii_case("Wheel-Version") {
             let valid = value.split_once('.').is_some_and(|(major, minor)| {
@@ -73,7 +75,15 @@ pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<WheelFile, DistError> {
             tags.push(value.to_owned());
         }
     }
-    let version = version.ok_or_else(|| invalid("no Wheel-Version".to_owned()))?;
+    let version = version.ok_or_else(|| {
+        // Say where the block ended when a line that is no header ended it early.
+        match block.body.lines().next().filter(|l| !l.trim().is_empty()) {
+            Some(line) => invalid(format!(
+                "no Wheel-Version before {line:?}, which ends the header block (it is not a 'Name: value' line)"
+            )),
+            None => invalid("no Wheel-Version".to_owned()),
+        }
+    })?;
     // pip and uv refuse a major version above the one they know (and only warn about a newer
     // minor version), so such a wheel could never be installed.
     let major = version

@@ -1,14 +1,16 @@
 //! Core metadata (versions 1.0–2.5): the `METADATA` / `PKG-INFO` email-header format,
 //! the upload form's field names, and Warehouse's validation rules and messages.
 //!
-//! Parsing follows what reaches PyPI through twine (`pkginfo`): header names are
-//! case-insensitive; folded header lines are joined with a space, except `Description`,
+//! Parsing follows what reaches PyPI through twine (`pkginfo`): the header block ends where
+//! Python's `email.parser` ends it ([`crate::header_block`]), so the index reads the fields
+//! installers read; header names are case-insensitive; folded header lines are joined with a space, except `Description`,
 //! whose continuation lines lose the 8-space (or `       |`) prefix old setuptools wrote;
 //! the body after the first blank line is the description. Values equal to `UNKNOWN` are
 //! dropped (as Warehouse does) and NUL bytes are rewritten as the text `\x00`.
 
 use serde::{Deserialize, Serialize};
 
+use crate::header_block::HeaderBlockError;
 use crate::pyrepr::py_repr;
 
 mod checks;
@@ -46,6 +48,12 @@ pub enum MetadataError {
     TooManyHeaders {
         /// The limit.
         limit: usize,
+    },
+    /// A header block email parsers read in odd ways (see [`crate::header_block`]).
+    #[error("Metadata cannot be read: {reason}.")]
+    Malformed {
+        /// What is wrong.
+        reason: String,
     },
     /// Not UTF-8.
     #[error("Metadata is not valid UTF-8 (invalid byte at offset {offset}).")]
@@ -171,30 +179,42 @@ impl CoreMetadata {
         let text = std::str::from_utf8(bytes).map_err(|e| MetadataError::NotUtf8 {
             offset: e.valid_up_to(),
         })?;
-        let text = text.replace('\0', "\\x00");
-        let (headers, body) = split_headers(&text)?;
+        // Split first, as Python does on the raw text: NUL is no name character, and the
+        // text it is rewritten to below would be.
+        let block = crate::header_block::split(text, MAX_HEADERS).map_err(|e| match e {
+            HeaderBlockError::TooMany { limit } => MetadataError::TooManyHeaders { limit },
+            other => MetadataError::Malformed {
+                reason: other.to_string(),
+            },
+        })?;
 
         let mut meta = Self::default();
         let mut description_header = false;
-        for (name, lines) in &headers {
-            let Some(field) = Field::from_header(name) else {
+        for header in &block.headers {
+            let Some(field) = Field::from_header(header.name) else {
                 continue;
             };
             let value = if field == Field::Description {
                 description_header = true;
-                join_description(lines)
+                join_description(&header.lines)
             } else {
-                lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+                header
+                    .lines
+                    .iter()
+                    .map(|l| l.trim())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             };
-            meta.store(field, value, field.email_name())?;
+            meta.store(field, value.replace('\0', "\\x00"), field.email_name())?;
         }
+        let body = block.body;
         if !body.trim().is_empty() {
             if description_header && meta.description.is_some() {
                 return Err(MetadataError::Unparsable {
                     field: "description".to_owned(),
                 });
             }
-            meta.description = Some(body.to_owned());
+            meta.description = Some(body.replace('\0', "\\x00"));
         }
         Ok(meta)
     }
@@ -391,50 +411,6 @@ impl CoreMetadata {
     pub fn validate_all(&self) -> Vec<MetadataError> {
         validate::validate_all(self)
     }
-}
-
-/// One header: lower-case name and its lines (first line's value, then raw continuations).
-type Header<'a> = (String, Vec<&'a str>);
-
-/// Split the document into headers and body, RFC 822 style.
-fn split_headers(text: &str) -> Result<(Vec<Header<'_>>, &str), MetadataError> {
-    let mut headers: Vec<Header<'_>> = Vec::new();
-    let mut offset = 0;
-    let mut body_start = text.len();
-    for raw_line in text.split_inclusive('\n') {
-        let line = raw_line.trim_end_matches(['\n', '\r']);
-        let line_start = offset;
-        offset += raw_line.len();
-        if line.is_empty() {
-            body_start = offset;
-            break;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, lines)) = headers.last_mut() {
-                lines.push(line);
-            }
-            continue;
-        }
-        match line.split_once(':') {
-            Some((name, value))
-                if !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b)) =>
-            {
-                if headers.len() >= MAX_HEADERS {
-                    return Err(MetadataError::TooManyHeaders { limit: MAX_HEADERS });
-                }
-                headers.push((
-                    name.to_ascii_lowercase(),
-                    vec![value.trim_start_matches([' ', '\t'])],
-                ));
-            }
-            _ => {
-                // Not a header: the body starts here (no blank separator line).
-                body_start = line_start;
-                break;
-            }
-        }
-    }
-    Ok((headers, text.get(body_start..).unwrap_or_default()))
 }
 
 /// Rebuild a `Description` header value: continuation lines lose the 8-space or

@@ -66,6 +66,15 @@ pub enum Refusal {
     },
     /// The filename was used by a file since deleted.
     FilenamePreviouslyUsed,
+    /// The identical file (same name, same bytes) is recorded, but the public does not see it:
+    /// the file, its release or its project is removed, held or quarantined. Nothing changes (it
+    /// is not resurrected); core words the refusal from the state these give (one visibility
+    /// rule, `core::visibility`).
+    IdenticalHidden {
+        file_removed: bool,
+        release: crate::ReleaseFlags,
+        project_status: String,
+    },
     /// A second sdist for one release.
     OnlyOneSdist,
     /// The release is older than the window for new files.
@@ -705,8 +714,14 @@ async fn duplicate_check(
     tx: &mut Transaction<'_, Any>,
     f: &NewFile,
 ) -> Result<Option<PublishOutcome>, StoreError> {
-    let rows = sqlx::query("SELECT f.filename, f.sha256, f.blake2_256, f.removed_at, p.status FROM files f JOIN projects p ON p.id = f.project_id \
-         WHERE f.filename = $1 OR f.blake2_256 = $2 OR f.sha256 = $3")
+    use crate::visibility::{PUBLIC_FILE, PUBLIC_PROJECT, PUBLIC_RELEASE};
+    let sql = format!(
+        "SELECT f.filename, f.sha256, f.blake2_256, f.removed_at, p.status, r.removed_at, r.quarantined_at, r.yanked_at, \
+         CAST(CASE WHEN {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} AND {PUBLIC_FILE} THEN 1 ELSE 0 END AS BIGINT) \
+         FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = f.project_id \
+         WHERE f.filename = $1 OR f.blake2_256 = $2 OR f.sha256 = $3"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(f.filename.clone())
         .bind(f.blake2_256.clone())
         .bind(f.sha256.clone())
@@ -717,14 +732,20 @@ async fn duplicate_check(
         let sha256: String = r.try_get(1)?;
         let blake2: String = r.try_get(2)?;
         if filename == f.filename && sha256 == f.sha256 && blake2 == f.blake2_256 {
-            // The identical file was removed (or its project was): its name stays burned.
-            if r.try_get::<Option<i64>, _>(3)?.is_some() || r.try_get::<String, _>(4)? == "removed"
-            {
-                return Ok(Some(PublishOutcome::Refused(
-                    Refusal::FilenamePreviouslyUsed,
-                )));
+            // Only a file the public sees is "already there": anything hidden refuses by its
+            // state, and nothing about it changes.
+            if r.try_get::<i64, _>(8)? == 1 {
+                return Ok(Some(PublishOutcome::Duplicate));
             }
-            return Ok(Some(PublishOutcome::Duplicate));
+            return Ok(Some(PublishOutcome::Refused(Refusal::IdenticalHidden {
+                file_removed: r.try_get::<Option<i64>, _>(3)?.is_some(),
+                release: crate::ReleaseFlags {
+                    held: r.try_get::<Option<i64>, _>(6)?.is_some(),
+                    removed: r.try_get::<Option<i64>, _>(5)?.is_some(),
+                    yanked: r.try_get::<Option<i64>, _>(7)?.is_some(),
+                },
+                project_status: r.try_get(4)?,
+            })));
         }
     }
     if let Some(r) = rows.first() {

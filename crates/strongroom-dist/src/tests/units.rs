@@ -106,6 +106,50 @@ fn wheel_file_fields() {
     assert_eq!(w.tags, ["py2-none-any", "py3-none-any"]);
 }
 
+/// WHEEL is read as Python's `email.parser` (pip, installer) reads it: the header block ends
+/// at the first line that is no header, so nothing after it counts, here or there.
+#[test]
+fn wheel_file_is_read_as_email_parsers_read_it() {
+    let msg = |bytes: &[u8]| match wheelfile::parse("x-1.0.dist-info/WHEEL", bytes) {
+        Ok(w) => panic!("{:?}: accepted as {w:?}", String::from_utf8_lossy(bytes)),
+        Err(e) => e.to_string(),
+    };
+    // pip sees no header at all here ("WHEEL is missing Wheel-Version"); so does strongroom.
+    assert_eq!(
+        msg(b"Wheel-Version : 2.0\nWheel-Version: 1.0\nGenerator: x\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
+        "Invalid WHEEL file x-1.0.dist-info/WHEEL: no Wheel-Version before \"Wheel-Version : 2.0\", which ends the header block (it is not a 'Name: value' line)"
+    );
+    assert_eq!(
+        msg(b"Generator: x\n\nWheel-Version: 1.0\n"),
+        "Invalid WHEEL file x-1.0.dist-info/WHEEL: no Wheel-Version before \"Wheel-Version: 1.0\", which ends the header block (it is not a 'Name: value' line)"
+    );
+    msg(b"Generator: x\ngarbage\nWheel-Version: 1.0\n");
+    msg(b"\xef\xbb\xbfWheel-Version: 1.0\n");
+    // A bare CR ends a line for pip: the second Wheel-Version is a header to both.
+    assert_eq!(
+        msg(b"Wheel-Version: 1.0\rWheel-Version: 2.0\r\n"),
+        "Invalid WHEEL file x-1.0.dist-info/WHEEL: Wheel-Version appears twice"
+    );
+    assert_eq!(
+        msg(b"Generator: x\rWheel-Version: 2.0\n"),
+        "x-1.0.dist-info/WHEEL declares Wheel-Version 2.0, which installers cannot install: only Wheel-Version 1.x is supported"
+    );
+    // Lines pip drops silently are refused.
+    assert_eq!(
+        msg(b"From x\nWheel-Version: 1.0\n"),
+        "Invalid WHEEL file x-1.0.dist-info/WHEEL: the header line \"From x\" starts with 'From ', which email parsers do not read as a header"
+    );
+    msg(b": 2.0\nWheel-Version: 1.0\n");
+    msg(b"Wheel-Version: 1.0\n  2\n");
+    // CRLF files and a leading continuation (ignored by Python too) still read.
+    let w = wheelfile::parse(
+        "W",
+        b"  stray\r\nWheel-Version: 1.0\r\nTag: py3-none-any\r\n",
+    )
+    .expect("valid");
+    assert_eq!((w.version.as_str(), w.tags.len()), ("1.0", 1));
+}
+
 #[test]
 fn entry_point_rules() {
     entry_points::validate(b"").expect("empty is fine");
@@ -227,6 +271,170 @@ mod collisions {
             assert_eq!(
                 e.to_string(),
                 "Archive member \"a/b\" is both a file and a directory"
+            );
+        }
+    }
+}
+
+/// Names Windows or macOS cannot hold as written, or would read as another name (`portable`).
+mod portable {
+    use crate::DistError;
+    use crate::paths::check_member_path;
+
+    fn message(path: &str) -> String {
+        match check_member_path(path) {
+            Err(e @ DistError::UnportableName { .. }) => e.to_string(),
+            other => panic!("{path:?}: expected an unportable name, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn portable_names_pass() {
+        for ok in [
+            "pkg/__init__.py",
+            "pkg/con_tools.py",
+            "pkg/console.py",
+            "pkg/com10.py",
+            "pkg/auxiliary/",
+            "pkg/nullable.py",
+            "pkg/.hidden",
+            "pkg/a.b.c.txt",
+            "pkg/file~",
+            "pkg/a~b.py",
+            "pkg/longer_name~1.py",
+            "pkg/x~1.tar.gz",
+            "pkg/caf\u{e9}.py",
+            "pkg/\u{1f600}.txt",
+            "pkg/ a.py",
+            "pkg-1.0.dist-info/RECORD",
+        ] {
+            check_member_path(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn trailing_dots_and_spaces_are_refused() {
+        assert_eq!(
+            message("names_0/__init__.py."),
+            "Archive member \"names_0/__init__.py.\" is not a portable file name: the name \"__init__.py.\" ends with a dot or a space, which Windows drops"
+        );
+        message("names_1/__init__.py ");
+        message("pkg./x.py");
+        message("pkg/sub /x.py");
+        message("pkg/.../x.py");
+    }
+
+    #[test]
+    fn windows_device_names_are_refused_in_any_case_and_with_any_extension() {
+        assert_eq!(
+            message("names_4/con.py"),
+            "Archive member \"names_4/con.py\" is not a portable file name: \"con.py\" is a reserved device name on Windows"
+        );
+        for bad in [
+            "pkg/CON",
+            "pkg/Prn.txt",
+            "pkg/aux/x.py",
+            "pkg/nul.tar.gz",
+            "pkg/COM1.py",
+            "pkg/com9",
+            "pkg/lpt1.c",
+            "pkg/LPT0",
+            "pkg/COM\u{b9}.py",
+            "pkg/lpt\u{b3}",
+            "pkg/conin$",
+            "pkg/CONOUT$.log",
+            "pkg/NUL .txt",
+            "AUX/x.py",
+        ] {
+            message(bad);
+        }
+    }
+
+    #[test]
+    fn characters_windows_refuses_are_refused() {
+        assert_eq!(
+            message("names_5/a<b>|c?.py"),
+            "Archive member \"names_5/a<b>|c?.py\" is not a portable file name: the character '<' is not allowed in file names on Windows"
+        );
+        for bad in ["p/a>b", "p/a\"b", "p/a|b", "p/a?b", "p/*.py"] {
+            message(bad);
+        }
+        // Controls, backslashes and colons keep their own (older) refusals.
+        assert!(matches!(
+            check_member_path("p/a\u{1}b"),
+            Err(DistError::InvalidCharacter { .. })
+        ));
+        assert!(matches!(
+            check_member_path("p/a\\b"),
+            Err(DistError::InvalidPath { .. })
+        ));
+        assert!(matches!(
+            check_member_path("p/a:b.py"),
+            Err(DistError::InvalidPath { .. })
+        ));
+    }
+
+    #[test]
+    fn short_name_forms_are_refused() {
+        assert_eq!(
+            message("names_2/LONGMO~1.PY"),
+            "Archive member \"names_2/LONGMO~1.PY\" is not a portable file name: \"LONGMO~1.PY\" has the form of a Windows 8.3 short name, which can refer to another file"
+        );
+        for bad in [
+            "PROGRA~1/x.py",
+            "p/progr~12",
+            "p/AB12C~1.TXT",
+            "p/~1",
+            "p/a~1.py",
+        ] {
+            check_member_path(bad).expect_err(bad);
+        }
+    }
+
+    #[test]
+    fn invisible_code_points_are_refused() {
+        assert_eq!(
+            message("names_3/__init\u{200d}__.py"),
+            "Archive member \"names_3/__init\\u{200d}__.py\" is not a portable file name: it contains the invisible character U+200D, which some file systems ignore"
+        );
+        for c in [
+            '\u{ad}',
+            '\u{34f}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200e}',
+            '\u{202e}',
+            '\u{2060}',
+            '\u{2066}',
+            '\u{fe0f}',
+            '\u{feff}',
+            '\u{e0001}',
+        ] {
+            let path = format!("pkg/a{c}b.py");
+            message(&path);
+        }
+    }
+}
+
+mod collision_keys {
+    use crate::DistError;
+    use crate::collisions::NameSet;
+
+    #[test]
+    fn invisible_characters_and_trailing_dots_are_dropped_before_folding() {
+        // The key of each pair is the same, whichever of the two the file system keeps.
+        for (a, b) in [
+            ("pkg/__init__.py", "pkg/__INIT\u{200d}__.py"),
+            ("pkg/a.py", "pkg/A.py."),
+            ("pkg/a.py", "pkg/a.py \u{feff}"),
+            ("pkg/caf\u{e9}.py", "pkg/CAFE\u{301}\u{ad}.py"),
+        ] {
+            let mut set = NameSet::default();
+            set.add(a, false);
+            set.add(b, false);
+            assert!(
+                matches!(set.check(), Err(DistError::CaseCollision { .. })),
+                "{a:?} {b:?}"
             );
         }
     }

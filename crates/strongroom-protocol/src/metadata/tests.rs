@@ -274,3 +274,45 @@ fn upload_message_has_pypi_suffix() {
             .starts_with("The use of local versions in '1.0+x' is not allowed. See ")
     );
 }
+
+/// The header block ends where Python's `email.parser` (pip, installer, packaging) ends it, so a
+/// field is read by the index exactly when installers read it.
+#[test]
+fn fields_are_read_as_python_email_parser_reads_them() {
+    // A bare CR ends a line: the dependency behind it is a header to pip, so it is one here.
+    let m = parse(
+        "Metadata-Version: 2.1\nName: md\nVersion: 1.0\nDescription: x\rRequires-Dist: evil-dep\n",
+    );
+    assert_eq!(m.requires_dist, ["evil-dep"]);
+    assert_eq!(m.description.as_deref(), Some("x"));
+    // A NUL in a name ends the block (the `\x00` text it is rewritten to must not make it a
+    // header): the lines after it are the body, for pip too.
+    let m = parse(
+        "Metadata-Version: 2.1\nName: md\nVersion: 1.0\nRequires\0-Dist: a\nRequires-Dist: evil-dep\n",
+    );
+    assert!(m.requires_dist.is_empty());
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Requires\\x00-Dist: a\nRequires-Dist: evil-dep\n")
+    );
+    // A space before the colon ends the block.
+    let m = parse(
+        "Metadata-Version: 2.1\nName: md\nVersion: 1.0\nSummary : x\nRequires-Dist: evil-dep\n\nbody\n",
+    );
+    assert!(m.requires_dist.is_empty() && m.summary.is_none());
+    // Lines Python drops silently are refused.
+    let err = CoreMetadata::parse(
+        b"Metadata-Version: 2.1\nName: md\nVersion: 1.0\nFrom here\nRequires-Dist: evil-dep\n",
+    )
+    .expect_err("envelope line");
+    assert_eq!(
+        err.to_string(),
+        "Metadata cannot be read: the header line \"From here\" starts with 'From ', which email parsers do not read as a header."
+    );
+    let err = CoreMetadata::parse(b"Metadata-Version: 2.1\nName: md\n: hidden\nVersion: 1.0\n")
+        .expect_err("nameless header");
+    assert_eq!(
+        err.to_string(),
+        "Metadata cannot be read: the header line \": hidden\" has no field name."
+    );
+}

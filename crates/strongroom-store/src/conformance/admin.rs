@@ -213,10 +213,19 @@ async fn removed_files_and_releases_keep_their_names_burned() {
             (Some(4), Some("malware")),
             "{name}: the row is archived, not deleted"
         );
-        // The identical bytes again: refused, not a silent duplicate.
+        // The identical bytes again: refused by the file's state, not a silent duplicate.
+        let live = crate::ReleaseFlags {
+            held: false,
+            removed: false,
+            yanked: false,
+        };
         assert_eq!(
             publish(&db, &whl).await,
-            PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed),
+            PublishOutcome::Refused(Refusal::IdenticalHidden {
+                file_removed: true,
+                release: live,
+                project_status: "active".into(),
+            }),
             "{name}"
         );
 
@@ -236,6 +245,21 @@ async fn removed_files_and_releases_keep_their_names_burned() {
             PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed),
             "{name}"
         );
+        // A file of the removed release that was not removed on its own: its identical bytes
+        // are refused too, and the release stays removed.
+        assert_eq!(
+            publish(&db, &other).await,
+            PublishOutcome::Refused(Refusal::IdenticalHidden {
+                file_removed: false,
+                release: crate::ReleaseFlags {
+                    removed: true,
+                    ..live
+                },
+                project_status: "active".into(),
+            }),
+            "{name}"
+        );
+        assert!(db.files_of(p.id).await.expect("files").is_empty(), "{name}");
         let all = db.releases_any_state(p.id).await.expect("all");
         assert_eq!(
             all[0].removed_reason.as_deref(),
@@ -280,6 +304,21 @@ async fn quarantined_releases_are_listed_until_cleared() {
         assert_eq!(held.len(), 1, "{name}");
         assert_eq!(held[0].0, "Acme", "{name}");
         assert!(db.files_of(p.id).await.expect("files").is_empty(), "{name}");
+        // The held file's identical bytes: refused by its state, and still held.
+        assert_eq!(
+            publish(&db, &file(u, "1.0", "acme-1.0-py3-none-any.whl", "a")).await,
+            PublishOutcome::Refused(Refusal::IdenticalHidden {
+                file_removed: false,
+                release: crate::ReleaseFlags {
+                    held: true,
+                    removed: false,
+                    yanked: false,
+                },
+                project_status: "active".into(),
+            }),
+            "{name}"
+        );
+        assert_eq!(db.quarantined_releases().await.expect("held").len(), 1);
         let mut tx = db.begin_admin().await.expect("begin");
         assert!(tx.clear_release_quarantine(rid).await.expect("clear"));
         assert!(
