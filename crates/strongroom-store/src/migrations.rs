@@ -4,14 +4,14 @@ use sqlx::Executor;
 
 use crate::{Db, Dialect, StoreError};
 
-struct Migration {
-    version: i64,
-    name: &'static str,
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) name: &'static str,
     sqlite: &'static str,
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "index",
@@ -79,18 +79,21 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0011_changelog_release_index.sql"),
     },
     Migration {
-        version: 13,
+        version: 12,
         name: "registration_invites_by_maker",
-        sqlite: include_str!("../migrations/sqlite/0013_registration_invites_by_maker.sql"),
-        postgres: include_str!("../migrations/postgres/0013_registration_invites_by_maker.sql"),
+        sqlite: include_str!("../migrations/sqlite/0012_registration_invites_by_maker.sql"),
+        postgres: include_str!("../migrations/postgres/0012_registration_invites_by_maker.sql"),
     },
     Migration {
-        version: 14,
+        version: 13,
         name: "pending_registrations",
-        sqlite: include_str!("../migrations/sqlite/0014_pending_registrations.sql"),
-        postgres: include_str!("../migrations/postgres/0014_pending_registrations.sql"),
+        sqlite: include_str!("../migrations/sqlite/0013_pending_registrations.sql"),
+        postgres: include_str!("../migrations/postgres/0013_pending_registrations.sql"),
     },
 ];
+
+/// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.
+const RENUMBERED: &[(i64, &str, i64)] = &[(12, "changelog_release_index", 11)];
 
 /// Apply every migration not yet recorded; returns the names applied.
 pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
@@ -103,6 +106,17 @@ pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
+    // Migrations a released version recorded under another number: the record follows the
+    // migration's name, so it is neither run twice nor taken for the migration now at its old
+    // number.
+    for (old_version, name, version) in RENUMBERED {
+        sqlx::query("UPDATE schema_migrations SET version = $1 WHERE version = $2 AND name = $3")
+            .bind(version)
+            .bind(old_version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+    }
     let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
         .fetch_all(&mut *tx)
         .await?;

@@ -1,4 +1,4 @@
-//! Verify-first registration's rows (migration 0014): a pending registration reserves its
+//! Verify-first registration's rows (migration 0013): a pending registration reserves its
 //! username until it expires and becomes an account only when its link is followed (taken once,
 //! by a conditional DELETE, so two clicks cannot make two accounts); and the expiry of addresses
 //! that were added but never verified, so they squat neither an address nor an invitation.

@@ -15,6 +15,7 @@ mod registration;
 mod roles;
 mod safety;
 mod secrets;
+mod upgrades;
 mod visibility;
 
 use sqlx::Executor;

@@ -1,4 +1,4 @@
-//! Verify-first registration store cases (migration 0014): a pending registration reserves its
+//! Verify-first registration store cases (migration 0013): a pending registration reserves its
 //! username (case-insensitively, alongside accounts) until it expires, is taken by its link once
 //! (two takers: one wins), an expired one frees its name and is purged; never-verified,
 //! non-primary addresses are dropped by age or by address, verified and primary ones never.

@@ -1,4 +1,4 @@
--- 0014: verify-first registration. The registration form makes a pending registration, not an
+-- 0013: verify-first registration. The registration form makes a pending registration, not an
 -- account: it reserves the username (whether or not the address already has an account, so the
 -- name's availability tells nothing about the address) until `expires_at`, and the account is
 -- made from it only when the link mailed to the address is followed. Only the SHA-256 of the
