@@ -194,6 +194,14 @@ impl CoreMetadata {
             let Some(field) = Field::from_header(header.name) else {
                 continue;
             };
+            if header.lines.len() > 1 && field.one_line() {
+                return Err(MetadataError::Malformed {
+                    reason: format!(
+                        "the {} field is folded over several lines, which installers do not read as one value; write it on one line",
+                        header.name
+                    ),
+                });
+            }
             let value = if field == Field::Description {
                 description_header = true;
                 join_description(&header.lines)

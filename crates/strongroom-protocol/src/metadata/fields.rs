@@ -42,6 +42,33 @@ pub(crate) enum Field {
     ImportNamespace,
 }
 
+impl Field {
+    /// Whether this field must be written on one line in `METADATA`: the fields installers parse
+    /// (requirements, names, versions, extras, expressions). Python's `email.parser` keeps a
+    /// folded value's line break, which packaging and current pip then refuse as invalid, so
+    /// joining it here would show a dependency nobody installs. Free text (description, summary,
+    /// license, people, keywords, URLs) may fold, as historical writers did.
+    pub(crate) fn one_line(self) -> bool {
+        matches!(
+            self,
+            Field::MetadataVersion
+                | Field::Name
+                | Field::Version
+                | Field::RequiresDist
+                | Field::RequiresPython
+                | Field::RequiresExternal
+                | Field::ProvidesExtra
+                | Field::ProvidesDist
+                | Field::ObsoletesDist
+                | Field::Dynamic
+                | Field::LicenseExpression
+                | Field::LicenseFile
+                | Field::ImportName
+                | Field::ImportNamespace
+        )
+    }
+}
+
 /// (field, lower-case header name, upload form key, arity, introduced in)
 const TABLE: &[(Field, &str, &str, Arity, &str)] = &[
     (

@@ -309,6 +309,38 @@ fn fields_are_read_as_python_email_parser_reads_them() {
         err.to_string(),
         "Metadata cannot be read: the header line \"From here\" starts with 'From ', which email parsers do not read as a header."
     );
+    // A folded requirement keeps its line break in Python (packaging, pip >= 24.1 refuse it):
+    // refused here rather than joined into a dependency no installer reads. Free text (the summary, the license, people) may fold.
+    let err = CoreMetadata::parse(
+        b"Metadata-Version: 2.1\nName: md\nVersion: 1.0\nRequires-Dist: ok-dep\n\t; extra == 'x'\n",
+    )
+    .expect_err("folded requirement");
+    assert_eq!(
+        err.to_string(),
+        "Metadata cannot be read: the Requires-Dist field is folded over several lines, which installers do not read as one value; write it on one line."
+    );
+    for field in [
+        "Name",
+        "Version",
+        "Requires-Python",
+        "Provides-Extra",
+        "requires-dist",
+    ] {
+        let text = format!("Metadata-Version: 2.1\nName: md\nVersion: 1.0\n{field}: a\n b\n");
+        assert!(
+            CoreMetadata::parse(text.as_bytes()).is_err(),
+            "a folded {field} is refused"
+        );
+    }
+    let m = parse(
+        "Metadata-Version: 2.1\nName: md\nVersion: 1.0\nLicense: MIT\n        \n        Copyright x\nAuthor: A\n B\n",
+    );
+    assert_eq!(m.author.as_deref(), Some("A B"));
+    assert!(
+        m.license
+            .as_deref()
+            .is_some_and(|l| l.contains("Copyright x"))
+    );
     let err = CoreMetadata::parse(b"Metadata-Version: 2.1\nName: md\n: hidden\nVersion: 1.0\n")
         .expect_err("nameless header");
     assert_eq!(
