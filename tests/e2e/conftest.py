@@ -8,7 +8,7 @@
   a panic in a server's log fails the test.
 - `server`: one started server of the test's backend.
 - `dists`: wheels + sdists built once per session with `python -m build --no-isolation`.
-- `corpus`: a 33-project dependency tree made by shared/bench/gen_corpus.py, once per session.
+- `corpus`: a 33-project dependency tree made by tests/tools/gen_corpus.py (a copy of the benchmark kit's generator), once per session.
 """
 
 from __future__ import annotations
@@ -117,10 +117,11 @@ class Corpus:
 
 
 def gen_corpus_script() -> Path:
-    # CI clones the repo with shared/ beside it: <repo>/../shared/bench/gen_corpus.py
-    path = srkit.REPO_ROOT.parent / "shared" / "bench" / "gen_corpus.py"
+    # A copy of the benchmark kit's generator lives in the repository (tests/tools), so a clone
+    # alone runs the suite; the same script makes the benchmark corpora.
+    path = srkit.REPO_ROOT / "tests" / "tools" / "gen_corpus.py"
     if not path.exists():
-        pytest.fail(f"{path} is missing (shared/ must sit beside the repository)", pytrace=False)
+        pytest.fail(f"{path} is missing from the repository", pytrace=False)
     return path
 
 
