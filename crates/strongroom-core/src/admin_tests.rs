@@ -88,7 +88,7 @@ impl H {
                 &NewFile {
                     project_name: project.into(),
                     normalized_name: name.normalized().as_str().into(),
-                    ultranormalized_name: name.ultranormalized(),
+                    ultranormalized_name: name.skeleton(),
                     user_id: user.id,
                     username: user.username.clone(),
                     token_project_id: None,
@@ -593,4 +593,43 @@ async fn a_newcomer_owner_cannot_remove_what_an_older_owner_published() {
     h.s.remove_release(&Authority::Owner(&bob), "demo", "1.0", "cleanup", &meta())
         .await
         .expect("no longer a newcomer");
+}
+
+/// The admin guide's promise: `prohibit acme-utils` covers `acrne-utils` and the other
+/// spellings, and a removed project's name is burned under the same skeleton.
+#[tokio::test]
+async fn prohibition_and_removed_names_use_the_confusable_skeleton() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.s.admin_prohibit_name(&ops(), "acme-utils", "malware", &meta())
+        .await
+        .expect("prohibit");
+    let check = |n: &str| ProjectName::new(n).expect("name");
+    let m = bad_request(h.s.check_new_project_name(&check("ACME.utils"), None).await);
+    assert!(m.starts_with("The name 'ACME.utils' isn't allowed."), "{m}");
+    for spelling in ["acrne-utils", "acme_uti1s", "acrne_uti1s"] {
+        let m = bad_request(h.s.check_new_project_name(&check(spelling), None).await);
+        assert!(
+            m.contains("too similar to the prohibited name 'acme-utils'"),
+            "{spelling}: {m}"
+        );
+    }
+    h.s.check_new_project_name(&check("acme-tools"), None)
+        .await
+        .expect("a different name is free");
+
+    h.publish(&alice, "modern-wheel", "1.0").await;
+    h.s.remove_project(&Authority::Owner(&alice), "modern-wheel", "", &meta())
+        .await
+        .expect("owner deletes");
+    for spelling in ["modem-wheel", "rnodern-vvheel", "modern_whee1"] {
+        let m = bad_request(
+            h.s.check_new_project_name(&check(spelling), Some(alice.id))
+                .await,
+        );
+        assert!(
+            m.contains("belonged to a project that was removed"),
+            "{spelling}: {m}"
+        );
+    }
 }

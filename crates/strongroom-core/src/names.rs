@@ -1,7 +1,7 @@
 //! Project names nobody may take: prohibited names (and anything confusable with them), and the
 //! names of removed projects, until an administrator allows them again.
 
-use strongroom_protocol::name::{ProjectName, normalize, ultranormalize};
+use strongroom_protocol::name::{ProjectName, normalize, skeleton};
 use strongroom_store::StoreError;
 
 use crate::admin::{begin, require_reason};
@@ -46,7 +46,7 @@ impl Services {
         uploader: Option<i64>,
     ) -> Result<(), CoreError> {
         let normalized = name.normalized();
-        let ultra = name.ultranormalized();
+        let ultra = name.skeleton();
         if let Some(p) = self
             .db
             .prohibited_match(normalized.as_str(), &ultra)
@@ -97,7 +97,7 @@ impl Services {
                 "'{name}' is not a valid project name."
             )));
         }
-        let (normalized, ultra) = (normalize(name), ultranormalize(name));
+        let (normalized, ultra) = (normalize(name), skeleton(name));
         let mut tx = begin(self).await?;
         match tx
             .prohibit_name(name, &normalized, &ultra, reason, &actor.name, self.now())
@@ -136,7 +136,7 @@ impl Services {
     ) -> Result<Allowed, CoreError> {
         let reason = require_reason(reason)?;
         let name = name.trim();
-        let (normalized, ultra) = (normalize(name), ultranormalize(name));
+        let (normalized, ultra) = (normalize(name), skeleton(name));
         let mut tx = begin(self).await?;
         let lifted = tx.allow_name(&normalized).await?;
         let removed = tx.removed_projects_named(&normalized, &ultra).await?;

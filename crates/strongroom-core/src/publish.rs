@@ -162,7 +162,7 @@ impl Services {
                 self.check_new_project_name(name, Some(who.user.id)).await?;
                 if self
                     .db
-                    .project_by_ultranormalized(&name.ultranormalized())
+                    .project_by_ultranormalized(&name.skeleton())
                     .await?
                     .is_some()
                 {
@@ -263,7 +263,7 @@ impl Services {
         let mut new = NewFile {
             project_name: checked.name.as_str().to_owned(),
             normalized_name: normalized.as_str().to_owned(),
-            ultranormalized_name: checked.name.ultranormalized(),
+            ultranormalized_name: checked.name.skeleton(),
             user_id: who.user.id,
             username: who.user.username.clone(),
             token_project_id: who.token.project_id,

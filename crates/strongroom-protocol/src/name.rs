@@ -1,10 +1,11 @@
-//! Project names: validation, PEP 503 normalisation, Warehouse's confusable
-//! ("ultranormalized") form and the standard-library name check.
+//! Project names: validation, PEP 503 normalisation, the confusable skeleton and the
+//! standard-library name check.
 //!
 //! * Valid name: ASCII only, case-insensitive `^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$`
 //!   (Warehouse `PROJECT_NAME_RE`).
 //! * Normalized name (PEP 503): lowercase, every run of `-`, `_`, `.` becomes one `-`.
-//! * Ultranormalized name: lowercase, `.`/`_`/`-` deleted, `l`/`i` → `1`, `o` → `0`.
+//! * Confusable skeleton ([`skeleton`]): script look-alikes folded, separators deleted, `0`/`o`,
+//!   `1`/`i`/`l`, `rn`/`m`, `vv`/`w`, `cl`/`d` made equal (stored as `ultranormalized_name`).
 //! * Standard-library names: the set Warehouse builds from the `stdlib-list` package
 //!   (every module and dotted prefix of every CPython 2.6–3.14 release, normalised).
 
@@ -15,6 +16,9 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::pyrepr::py_repr;
+
+mod skeleton;
+pub use skeleton::skeleton;
 
 /// Why a project name was refused. Display strings are Warehouse's upload messages
 /// (callers append `" See <help-url> for more information."` where PyPI does).
@@ -68,20 +72,6 @@ pub fn normalize(name: &str) -> String {
     out
 }
 
-/// Warehouse's `ultranormalize_name`: lowercase, delete `.`, `_`, `-`, then map `l`/`i` → `1`
-/// and `o` → `0`. Two names with the same ultranormalized form are "too similar".
-pub fn ultranormalize(name: &str) -> String {
-    name.chars()
-        .flat_map(char::to_lowercase)
-        .filter(|c| !matches!(c, '.' | '_' | '-'))
-        .map(|c| match c {
-            'l' | 'i' => '1',
-            'o' => '0',
-            other => other,
-        })
-        .collect()
-}
-
 /// A valid project name, keeping the display spelling the uploader used.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProjectName(String);
@@ -120,9 +110,9 @@ impl ProjectName {
         NormalizedName(normalize(&self.0))
     }
 
-    /// The confusable-check form, see [`ultranormalize`].
-    pub fn ultranormalized(&self) -> String {
-        ultranormalize(&self.0)
+    /// The confusable skeleton, see [`skeleton`].
+    pub fn skeleton(&self) -> String {
+        skeleton(&self.0)
     }
 }
 

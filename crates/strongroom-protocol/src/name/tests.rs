@@ -90,28 +90,127 @@ fn display_name_is_kept() {
     assert_eq!(name.normalized().to_string(), "foo-bar");
 }
 
+/// Each input and its skeleton: the admin guide's examples first (docs/admin-guide.md, step 4).
 #[test]
-fn ultranormalize_table() {
+fn skeleton_table() {
     let cases = [
+        ("acme-utils", "acmeutlls"),
+        ("acme_utils", "acmeutlls"),
+        ("ACME.utils", "acmeutlls"),
+        ("acrne-utils", "acmeutlls"),
+        ("acme-uti1s", "acmeutlls"),
         ("requests", "requests"),
-        ("Foo.Bar_Baz-Qux", "f00barbazqux"),
-        ("cli", "c11"),
-        ("CLI", "c11"),
-        ("cl1", "c11"),
-        ("LOL", "101"),
-        ("I-O", "10"),
-        ("api", "ap1"),
-        ("apl", "ap1"),
+        ("Foo.Bar_Baz-Qux", "foobarbazqux"),
+        ("cli", "dl"),
+        ("CLI", "dl"),
+        ("cl1", "dl"),
+        ("c1i", "dl"),
+        ("LOL", "lol"),
+        ("I-O", "lo"),
+        ("api", "apl"),
+        ("apl", "apl"),
+        ("vvheel", "wheel"),
+        ("wheel", "wheel"),
+        ("modern", "modem"),
+        ("c0ntrol", "control"),
+        ("Pil-Low", "plllow"),
+        // Script look-alikes (never valid project names, but the skeleton is total).
+        ("\u{430}cme-utils", "acmeutlls"), // Cyrillic a
+        ("\u{410}CME-UTILS", "acmeutlls"), // Cyrillic A
+        ("\u{3bf}penai", "openal"),        // Greek omicron
+        ("r\u{435}quests", "requests"),    // Cyrillic ie
+        ("\u{ff41}cme", "acme"),           // fullwidth a
+        ("\u{e9}clair", "edalr"),          // e with acute
+        ("", ""),
     ];
     for (raw, want) in cases {
-        assert_eq!(ultranormalize(raw), want, "ultranormalize({raw})");
+        assert_eq!(skeleton(raw), want, "skeleton({raw})");
+        assert_eq!(skeleton(want), want, "skeleton is idempotent on {want}");
     }
     assert_eq!(
-        ProjectName::new("Pil-Low")
-            .expect("valid")
-            .ultranormalized(),
-        ultranormalize("p1ll0w")
+        ProjectName::new("Pil-Low").expect("valid").skeleton(),
+        skeleton("p1ll0w")
     );
+}
+
+/// Pairs that must collide and pairs that must not.
+#[test]
+fn skeleton_collisions() {
+    let same = [
+        ("acme-utils", "acrne-utils"),
+        ("acme-utils", "ACME.utils"),
+        ("acme-utils", "acme_uti1s"),
+        ("wheel", "vvheel"),
+        ("django", "cljango"),
+        ("django", "c1jango"),
+        ("numpy", "nurnpy"),
+        ("pillow", "p1ll0w"),
+        ("requests", "r\u{435}quests"),
+    ];
+    for (a, b) in same {
+        assert_eq!(skeleton(a), skeleton(b), "{a} and {b} must collide");
+    }
+    let different = [
+        ("requests", "reqvests"),
+        ("acme-utils", "acme-util"),
+        ("numpy", "numba"),
+        ("six", "six2"),
+        ("wheel", "whee1s"),
+        ("django", "dj-ango-rest"),
+    ];
+    for (a, b) in different {
+        assert_ne!(skeleton(a), skeleton(b), "{a} and {b} must not collide");
+    }
+}
+
+/// Real project names (the sample distributions the e2e tests upload) keep distinct skeletons.
+#[test]
+fn real_names_do_not_collide() {
+    let names = [
+        "Click",
+        "Django",
+        "Flask",
+        "Jinja2",
+        "MarkupSafe",
+        "PyYAML",
+        "attrs",
+        "black",
+        "certifi",
+        "chardet",
+        "cryptography",
+        "flit_core",
+        "hatchling",
+        "idna",
+        "numpy",
+        "packaging",
+        "pdm_backend",
+        "poetry_core",
+        "pydantic_core",
+        "python-dateutil",
+        "pytz",
+        "requests",
+        "setuptools",
+        "simplejson",
+        "six",
+        "tomli",
+        "typing_extensions",
+        "urllib3",
+        "wheel",
+        "zope.interface",
+        // More names that contain the folded pairs.
+        "scikit-learn",
+        "modern",
+        "cloud",
+        "click-log",
+        "pyclip",
+        "dateparser",
+    ];
+    let mut seen = std::collections::BTreeMap::new();
+    for name in names {
+        if let Some(other) = seen.insert(skeleton(name), name) {
+            panic!("{name} and {other} share the skeleton {}", skeleton(name));
+        }
+    }
 }
 
 #[test]

@@ -160,7 +160,7 @@ impl TestApp {
             .publish_file(&NewFile {
                 project_name: name.into(),
                 normalized_name: normalized.clone(),
-                ultranormalized_name: strongroom_protocol::name::ultranormalize(name),
+                ultranormalized_name: strongroom_protocol::name::skeleton(name),
                 user_id: user.id,
                 username: user.username.clone(),
                 token_project_id: None,
