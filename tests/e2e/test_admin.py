@@ -202,6 +202,35 @@ def test_prohibited_names_and_confusable_variants_are_refused_until_allowed(serv
     srkit.ok_upload(server, token, srkit.make_wheel("evil_pkg", "1.0"))
 
 
+def test_prohibit_covers_the_guides_confusables_and_every_name_check_agrees(server, tmp_path):
+    """docs/admin-guide.md: `prohibit acme-utils` covers `acme_utils`, `ACME.utils`, `acrne-utils`.
+    The same skeleton (rn/m, vv/w, cl/d, 0/o, 1/i/l) refuses a name too similar to an existing
+    project, and keeps a removed project's name burned."""
+    token = server.user_with_token("dev")
+    admin(server, "prohibit", "acme-utils", "--reason", "malware 2026-11-22")
+    for name, similar in (("acme_utils", False), ("ACME.utils", False), ("acrne-utils", True),
+                          ("acrne_uti1s", True)):
+        wheel = srkit.make_wheel(name, "1.0").write(tmp_path / name)
+        proc = srkit.twine_upload(server, token, [wheel], tmp_path, check=False)
+        out = srkit.output(proc)
+        assert proc.returncode != 0, (name, out)
+        assert "isn't allowed" in out, (name, out)
+        assert ("too similar to the prohibited name 'acme-utils'" in out) == similar, (name, out)
+        assert not listed(server, name)
+    srkit.twine_upload(server, token, [srkit.make_wheel("acme-tools", "1.0").write(tmp_path / "ok")], tmp_path)
+
+    srkit.twine_upload(server, token, [srkit.make_wheel("modern-wheel", "1.0").write(tmp_path / "mw")], tmp_path)
+    for name in ("modem-wheel", "rnodern-vvheel"):
+        resp = upload(server, token, srkit.make_wheel(name, "1.0"))
+        assert resp.status_code == 400, (name, resp.text)
+        assert f"The name '{name}' is too similar to an existing project" in resp.text, resp.text
+    admin(server, "remove", "modern-wheel", "--reason", "typosquat")
+    resp = upload(server, token, srkit.make_wheel("modem-wheel", "1.0"))
+    assert resp.status_code == 400, resp.text
+    assert "belonged to a project that was removed" in resp.text, resp.text
+    assert not listed(server, "modem-wheel")
+
+
 def test_read_only_and_new_projects_switches(server, tmp_path):
     token = server.user_with_token("dev")
     srkit.ok_upload(server, token, srkit.make_wheel("ro-pkg", "1.0"))
