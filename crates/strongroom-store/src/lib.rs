@@ -37,6 +37,7 @@ mod second_factor;
 mod server_secrets;
 mod sessions;
 pub mod site_flags;
+mod skeletons;
 pub mod tempfiles;
 pub mod timeline;
 mod users;

@@ -140,6 +140,13 @@ pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
         .await?;
         applied.push(format!("{:04}_{}", m.version, m.name));
     }
+    let refolded = crate::skeletons::refold(&mut tx).await?;
+    if refolded > 0 {
+        tracing::info!(
+            rows = refolded,
+            "re-folded stored confusable skeletons of project and prohibited names"
+        );
+    }
     tx.commit().await?;
     Ok(applied)
 }

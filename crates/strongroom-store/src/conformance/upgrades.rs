@@ -49,3 +49,61 @@ async fn a_database_migrated_with_the_changelog_index_as_0012_upgrades() {
         assert!(db.migrate().await.expect("again").is_empty(), "{name}");
     }
 }
+
+/// A database written with the older confusable fold (`l`/`i` → `1`, `o` → `0` only) has its
+/// projects' and prohibited names' skeletons re-folded on migrate, so `acrne-utils` meets a
+/// prohibition of `acme-utils` stored before the fold grew; a skeleton two old projects would
+/// share goes to the older one, and moved-away names are left alone.
+#[tokio::test]
+async fn migrate_refolds_skeletons_stored_by_an_older_fold() {
+    use strongroom_protocol::name::skeleton;
+    for (name, db, _dir) in super::backends().await {
+        for sql in [
+            "INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) VALUES ('modern-kit', 'modern-kit', 'm0dernk1t', 1, NULL)",
+            "INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) VALUES ('modem-kit', 'modem-kit', 'modemkit', 1, NULL)",
+            "INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) VALUES ('Gone', 'gone~removed~9', 'g0ne~removed~9', 1, NULL)",
+            "INSERT INTO prohibited_names (normalized_name, ultranormalized_name, name, reason, created_at, created_by) VALUES ('acme-utils', 'acme1t11s', 'acme-utils', 'malware', 1, 'root')",
+        ] {
+            db.write
+                .execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {sql}: {e}"));
+        }
+        assert!(db.migrate().await.expect("migrate").is_empty(), "{name}");
+        let matched = db
+            .prohibited_match("acrne-utils", &skeleton("acrne-utils"))
+            .await
+            .expect("match");
+        assert_eq!(
+            matched.map(|p| p.name),
+            Some("acme-utils".to_owned()),
+            "{name}: the stored prohibition is re-folded"
+        );
+        let stored = |n: &'static str| {
+            let db = &db;
+            async move {
+                sqlx::query_scalar::<_, String>(
+                    "SELECT ultranormalized_name FROM projects WHERE name = $1",
+                )
+                .bind(n)
+                .fetch_one(&db.write)
+                .await
+                .expect("row")
+            }
+        };
+        assert_eq!(stored("modern-kit").await, "modemklt", "{name}");
+        assert_eq!(
+            stored("modem-kit").await,
+            "modemkit",
+            "{name}: the skeleton is held by the older modern-kit already"
+        );
+        assert_eq!(stored("Gone").await, "g0ne~removed~9", "{name}");
+        assert_eq!(
+            db.project_by_ultranormalized(&skeleton("rnodern-kit"))
+                .await
+                .expect("lookup"),
+            Some("modern-kit".to_owned()),
+            "{name}"
+        );
+    }
+}
