@@ -90,6 +90,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_pending_registrations.sql"),
         postgres: include_str!("../migrations/postgres/0013_pending_registrations.sql"),
     },
+    Migration {
+        version: 14,
+        name: "name_fold",
+        sqlite: include_str!("../migrations/sqlite/0014_name_fold.sql"),
+        postgres: include_str!("../migrations/postgres/0014_name_fold.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.
@@ -140,8 +146,15 @@ pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
         .await?;
         applied.push(format!("{:04}_{}", m.version, m.name));
     }
-    let refolded = crate::skeletons::refold(&mut tx).await?;
-    if refolded > 0 {
+    let folded_with: i64 = sqlx::query_scalar("SELECT version FROM name_fold")
+        .fetch_one(&mut *tx)
+        .await?;
+    if folded_with < crate::skeletons::FOLD_VERSION {
+        let refolded = crate::skeletons::refold(&mut tx).await?;
+        sqlx::query("UPDATE name_fold SET version = $1")
+            .bind(crate::skeletons::FOLD_VERSION)
+            .execute(&mut *tx)
+            .await?;
         tracing::info!(
             rows = refolded,
             "re-folded stored confusable skeletons of project and prohibited names"

@@ -6,6 +6,11 @@ use strongroom_protocol::name::skeleton;
 
 use crate::StoreError;
 
+/// The fold `strongroom_protocol::name::skeleton` implements: raise it whenever that function
+/// changes what it returns for any name, and `migrate` re-folds the stored skeletons once
+/// (migration 0014 records the fold they were made with; 0 = the older l/i/1, o/0 fold).
+pub(crate) const FOLD_VERSION: i64 = 1;
+
 /// Re-fold every stored skeleton that differs from today's fold of its name; returns how many
 /// rows changed. Projects whose names were moved out of the way (`~removed~`) are left alone.
 /// Projects are re-folded oldest first; one whose new skeleton another project already holds

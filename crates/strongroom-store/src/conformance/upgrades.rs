@@ -63,6 +63,8 @@ async fn migrate_refolds_skeletons_stored_by_an_older_fold() {
             "INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) VALUES ('modem-kit', 'modem-kit', 'modemkit', 1, NULL)",
             "INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) VALUES ('Gone', 'gone~removed~9', 'g0ne~removed~9', 1, NULL)",
             "INSERT INTO prohibited_names (normalized_name, ultranormalized_name, name, reason, created_at, created_by) VALUES ('acme-utils', 'acme1t11s', 'acme-utils', 'malware', 1, 'root')",
+            // as a database made by the older fold records it
+            "UPDATE name_fold SET version = 0",
         ] {
             db.write
                 .execute(sql)
@@ -104,6 +106,22 @@ async fn migrate_refolds_skeletons_stored_by_an_older_fold() {
                 .expect("lookup"),
             Some("modern-kit".to_owned()),
             "{name}"
+        );
+        // Once re-folded, later starts do not read every name again.
+        let fold: i64 = sqlx::query_scalar("SELECT version FROM name_fold")
+            .fetch_one(&db.write)
+            .await
+            .expect("fold");
+        assert_eq!(fold, crate::skeletons::FOLD_VERSION, "{name}");
+        db.write
+            .execute("INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) VALUES ('cl0ud', 'cl0ud', 'cl0ud-as-stored', 2, NULL)")
+            .await
+            .expect("insert");
+        assert!(db.migrate().await.expect("migrate").is_empty(), "{name}");
+        assert_eq!(
+            stored("cl0ud").await,
+            "cl0ud-as-stored",
+            "{name}: no re-fold at a later start"
         );
     }
 }
