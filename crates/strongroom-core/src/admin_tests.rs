@@ -588,6 +588,67 @@ async fn a_newcomer_owner_cannot_remove_what_an_older_owner_published() {
             .await,
     );
     assert!(m.contains("alice"), "{m}");
+    let from = RequestMeta {
+        ip: Some("203.0.113.5".into()),
+        user_agent: Some("test-browser".into()),
+    };
+    let m = forbidden(
+        h.s.remove_file(
+            &Authority::Owner(&bob),
+            "demo",
+            "1.0",
+            "demo-1.0-py3-none-any.whl",
+            "cleanup",
+            &from,
+        )
+        .await,
+    );
+    assert!(m.contains("alice"), "{m}");
+    // Each refusal is an event, with who, from where, and what it reached for.
+    let refused: Vec<_> =
+        h.s.db
+            .events(0, 10_000)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.action == "removal:refused:newcomer")
+            .collect();
+    let what: Vec<String> = refused
+        .iter()
+        .map(|e| {
+            assert_eq!(e.actor_name.as_deref(), Some("bob"));
+            assert_eq!(e.subject_name.as_deref(), Some("Demo"));
+            let d: serde_json::Value = serde_json::from_str(&e.details).expect("json");
+            assert_eq!(d["elder_owner"], "alice", "{d}");
+            d["refused"].as_str().expect("refused").to_owned()
+        })
+        .collect();
+    assert_eq!(what, ["remove-release", "remove-project", "remove-file"]);
+    let last = refused.last().expect("file");
+    assert_eq!(last.ip.as_deref(), Some("203.0.113.5"));
+    assert_eq!(last.user_agent.as_deref(), Some("test-browser"));
+    assert!(
+        last.details.contains("demo-1.0-py3-none-any.whl"),
+        "{}",
+        last.details
+    );
+    // A loop is refused every time and logged at most LOGGED_PER_HOUR times an hour.
+    for _ in 0..40 {
+        forbidden(
+            h.s.remove_project(&Authority::Owner(&bob), "demo", "cleanup", &meta())
+                .await,
+        );
+    }
+    assert_eq!(
+        h.s.db
+            .events(0, 10_000)
+            .await
+            .expect("events")
+            .iter()
+            .filter(|e| e.action == "removal:refused:newcomer")
+            .count() as i64,
+        crate::refusal_log::LOGGED_PER_HOUR
+    );
     // The older Owner may; so may the newcomer once it is one no longer.
     h.clock.advance(7 * 86_400_000_000);
     h.s.remove_release(&Authority::Owner(&bob), "demo", "1.0", "cleanup", &meta())

@@ -103,6 +103,8 @@ impl Services {
         let user = self.user_or_404(session.user.id).await?;
         let sole = self.sole_owned_projects(user.id).await?;
         if !sole.is_empty() {
+            self.log_sole_owner_refusal(&Actor::user(&user), &user, &sole, meta)
+                .await;
             return Err(CoreError::Forbidden(sole_owner_message(&sole)));
         }
         self.require_recent_auth(session)?;
@@ -113,6 +115,29 @@ impl Services {
         }
         self.delete_account(&Actor::user(&user), &user, "deleted by its owner", meta)
             .await
+    }
+
+    /// Log that deleting `user` was refused because it is the last Owner of `sole`.
+    async fn log_sole_owner_refusal(
+        &self,
+        actor: &Actor,
+        user: &User,
+        sole: &[String],
+        meta: &RequestMeta,
+    ) {
+        let kind = crate::refusal_log::RefusalKind::LastOwner;
+        let ev = self.event(
+            actor,
+            kind.action(),
+            Subject {
+                kind: "user",
+                id: Some(user.id),
+                name: Some(&user.username),
+            },
+            meta,
+            serde_json::json!({"refused": "delete-account", "projects": sole}),
+        );
+        self.log_refusal(kind, user.id, ev).await;
     }
 
     /// Soft-delete `user` (refused while it is the sole Owner of a project), done by `actor`.
@@ -220,6 +245,9 @@ impl Services {
             }
         }
         if !sole.is_empty() {
+            // Nothing is kept: end the transaction before the refusal's event goes in.
+            drop(tx);
+            self.log_sole_owner_refusal(actor, user, &sole, meta).await;
             return Err(CoreError::Forbidden(sole_owner_message(&sole)));
         }
         for (id, project_id, project_name) in tx.void_invitations_to(user.id, now).await? {

@@ -1,7 +1,10 @@
 //! Anchoring the event log outside the database. The hash chain proves that no entry was
 //! changed, inserted or removed *before* the newest one; only a copy of the newest entry's
 //! `(seq, hash)` kept elsewhere (the server's own log prints it, `log verify` prints it) proves
-//! that nothing was cut off the end.
+//! that nothing was cut off the end. `serve` writes the head to its own log within
+//! [`HEAD_ANCHOR_EVERY`] of every move ([`Services::anchor_head_forever`]) and once more at a
+//! graceful shutdown ([`Services::anchor_head_at_shutdown`]), so at most that last moment's
+//! entries can be cut off unnoticed.
 
 use crate::{CoreError, Services};
 
@@ -50,7 +53,43 @@ pub enum HeadCheck {
     Changed,
 }
 
+/// How soon after the log moves `serve` writes its new head (independent of the jobs' interval;
+/// one indexed read of the newest entry per tick).
+pub const HEAD_ANCHOR_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Services {
+    /// Write the event log's head to the server's own log whenever it moves, checking every
+    /// `every` (from `serve`, forever). Entries appended by any process sharing the database
+    /// count: the head is read from the database, not counted here.
+    pub async fn anchor_head_forever(self, every: std::time::Duration) {
+        let mut written: Option<Head> = None;
+        let mut ticks = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match self.log_head().await {
+                Ok(head) if head != written => {
+                    if let Some(h) = &head {
+                        tracing::info!(head = %h, "event log head");
+                    }
+                    written = head;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the event log head"),
+            }
+        }
+    }
+
+    /// Write the head once more as `serve` stops (after the last request finished), so that
+    /// the final anchor covers every entry the server wrote.
+    pub async fn anchor_head_at_shutdown(&self) {
+        match self.log_head().await {
+            Ok(Some(h)) => tracing::info!(head = %h, "event log head at shutdown"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the event log head at shutdown"),
+        }
+    }
+
     /// The newest entry of the event log (None while it is empty).
     pub async fn log_head(&self) -> Result<Option<Head>, CoreError> {
         Ok(self

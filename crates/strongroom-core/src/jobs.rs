@@ -53,7 +53,6 @@ impl Services {
 
     /// Run the jobs every `interval_secs`, forever (from `serve`). Failures are logged and retried.
     pub async fn run_jobs_forever(self, interval_secs: u64) {
-        let mut logged_head = None;
         let mut logged_first_round = false;
         // The whole blob store is listed at start (unless `blobs.scan_at_start` is off), then
         // every `blobs.scan_interval_hours`.
@@ -63,16 +62,6 @@ impl Services {
         let mut last_scan: Option<std::time::Instant> =
             (!self.settings.blobs.scan_at_start).then(std::time::Instant::now);
         loop {
-            // The event log's head goes to the server's own log whenever it moves: an anchor
-            // outside the database for `strongroom admin log verify --expect-head`.
-            if let Ok(head) = self.log_head().await
-                && head != logged_head
-            {
-                if let Some(h) = &head {
-                    tracing::info!(head = %h, "event log head");
-                }
-                logged_head = head;
-            }
             let scan = match last_scan {
                 None => true,
                 Some(t) => !scan_every.is_zero() && t.elapsed() >= scan_every,

@@ -31,6 +31,7 @@ pub mod passwords;
 pub mod pending_registration;
 pub mod publish;
 pub mod ratelimit;
+pub mod refusal_log;
 pub mod registration;
 pub mod registration_invites;
 pub mod removal;

@@ -12,6 +12,7 @@ use strongroom_store::admin::{AdminTx, FileState, ProjectState, ReleaseState};
 
 use crate::admin::{Authority, begin, require_reason};
 use crate::mail::{notice, notice_recipients};
+use crate::refusal_log::RefusalKind;
 use crate::visibility::State;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
@@ -111,24 +112,35 @@ impl Services {
                     p.name, p.status
                 )));
             }
-            // The cooling-off's other half: a newcomer Owner cannot destroy what an Owner of
-            // longer standing published (removals burn filenames for good).
-            // A recently recovered account counts as a newcomer too (see `is_newcomer`).
-            let roles = self.db.roles_of_project(p.id).await?;
-            if let Some(mine) = roles.iter().find(|r| r.user_id == user.id)
-                && self.is_newcomer(user, mine.granted_at)
-                && let Some(elder) = roles.iter().find(|r| self.is_elder_owner(r, mine))
-            {
-                return Err(CoreError::Forbidden(format!(
+        }
+        Ok(p)
+    }
+
+    /// The cooling-off's other half: a newcomer Owner cannot destroy what an Owner of longer
+    /// standing published (removals burn filenames for good). A recently recovered account
+    /// counts as a newcomer too (see `is_newcomer`). Some((refusal, elder's name)) when refused.
+    async fn newcomer_removal_refusal(
+        &self,
+        user: &strongroom_store::model::User,
+        p: &ProjectState,
+    ) -> Result<Option<(CoreError, String)>, CoreError> {
+        let roles = self.db.roles_of_project(p.id).await?;
+        if let Some(mine) = roles.iter().find(|r| r.user_id == user.id)
+            && self.is_newcomer(user, mine.granted_at)
+            && let Some(elder) = roles.iter().find(|r| self.is_elder_owner(r, mine))
+        {
+            return Ok(Some((
+                CoreError::Forbidden(format!(
                     "You became an Owner of '{}' less than {} days ago, or your account was recovered less than {} days ago: removing releases, files or the project is for {} (an established Owner) or the index administrators until then.",
                     p.name,
                     self.settings.safety.newcomer_days,
                     self.settings.safety.recovery_watch_days,
                     elder.username
-                )));
-            }
+                )),
+                elder.username.clone(),
+            )));
         }
-        Ok(p)
+        Ok(None)
     }
 
     /// The transaction an intervention runs in and the project it acts on.
@@ -137,8 +149,33 @@ impl Services {
         by: &Authority<'_>,
         project: &str,
     ) -> Result<(AdminTx, ProjectState), CoreError> {
+        self.open_logged(by, project, None).await
+    }
+
+    /// [`Self::open`]; `refused`: the request and what an Owner reaches for (`remove-project`,
+    /// …, with its version and file) for the `removal:refused:newcomer` event a newcomer's
+    /// refusal leaves.
+    async fn open_logged(
+        &self,
+        by: &Authority<'_>,
+        project: &str,
+        refused: Option<(&RequestMeta, serde_json::Value)>,
+    ) -> Result<(AdminTx, ProjectState), CoreError> {
         let mut tx = begin(self).await?;
         let p = self.intervention_project(by, &mut tx, project).await?;
+        if let Authority::Owner(user) = by
+            && let Some((refusal, elder)) = self.newcomer_removal_refusal(user, &p).await?
+        {
+            // Nothing was written: end the transaction before the event goes in on its own.
+            drop(tx);
+            if let Some((meta, mut details)) = refused {
+                details["elder_owner"] = serde_json::Value::from(elder);
+                let kind = RefusalKind::NewcomerRemoval;
+                let ev = self.event(&by.actor(), kind.action(), subject(&p), meta, details);
+                self.log_refusal(kind, user.id, ev).await;
+            }
+            return Err(refusal);
+        }
         Ok((tx, p))
     }
 
@@ -149,7 +186,18 @@ impl Services {
         project: &str,
         version: &str,
     ) -> Result<(AdminTx, ProjectState, ReleaseState), CoreError> {
-        let (mut tx, p) = self.open(by, project).await?;
+        self.open_release_logged(by, project, version, None).await
+    }
+
+    /// [`Self::open_release`], logging a newcomer's refusal (see [`Self::open_logged`]).
+    async fn open_release_logged(
+        &self,
+        by: &Authority<'_>,
+        project: &str,
+        version: &str,
+        refused: Option<(&RequestMeta, serde_json::Value)>,
+    ) -> Result<(AdminTx, ProjectState, ReleaseState), CoreError> {
+        let (mut tx, p) = self.open_logged(by, project, refused).await?;
         let r = self.intervention_release(&mut tx, &p, version).await?;
         Ok((tx, p, r))
     }
@@ -393,7 +441,8 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = self.removal_reason(by, reason)?;
-        let (mut tx, p) = self.open(by, project).await?;
+        let refused = serde_json::json!({"refused": "remove-project", "reason": reason});
+        let (mut tx, p) = self.open_logged(by, project, Some((meta, refused))).await?;
         if p.status == "removed" {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is already removed.",
@@ -484,7 +533,11 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = self.removal_reason(by, reason)?;
-        let (mut tx, p, r) = self.open_release(by, project, version).await?;
+        let refused =
+            serde_json::json!({"refused": "remove-release", "version": version, "reason": reason});
+        let (mut tx, p, r) = self
+            .open_release_logged(by, project, version, Some((meta, refused)))
+            .await?;
         if r.removed_at.is_some() {
             return Err(CoreError::Conflict(format!(
                 "{} {} is already removed.",
@@ -606,7 +659,11 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let reason = self.removal_reason(by, reason)?;
-        let (mut tx, p, r) = self.open_release(by, project, version).await?;
+        let refused = serde_json::json!({"refused": "remove-file", "version": version,
+            "filename": filename, "reason": reason});
+        let (mut tx, p, r) = self
+            .open_release_logged(by, project, version, Some((meta, refused)))
+            .await?;
         if !by.is_admin() && (r.quarantined_at.is_some() || r.removed_at.is_some()) {
             return Err(CoreError::NotFound(format!(
                 "no file {filename} in {} {}",

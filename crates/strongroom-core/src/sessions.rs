@@ -220,6 +220,15 @@ impl Services {
         let ok = by_password || self.totp_accepts(user.id, password_or_code).await?;
         if !ok {
             self.rate_hit(&bucket).await?;
+            // A stolen session guessing the password is what this gate exists to stop.
+            let ev = self.user_event(
+                "account:reauthenticate:failed",
+                user,
+                meta,
+                serde_json::json!({"session_id": session.id}),
+            );
+            self.log_refusal(crate::refusal_log::RefusalKind::Reauthenticate, user.id, ev)
+                .await;
             return Err(CoreError::Forbidden(
                 "The password or code is incorrect.".into(),
             ));

@@ -35,6 +35,53 @@ async fn sensitive_changes_need_a_recent_reauthentication() {
 }
 
 #[tokio::test]
+async fn a_failed_reauthentication_from_a_session_is_logged_with_its_source() {
+    let h = harness(false).await;
+    let s = h.user("alice").await;
+    h.clock.advance(11 * MIN);
+    let info = h.session(&s).await;
+    let failed = || async {
+        h.s.db
+            .events(0, 10_000)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.action == "account:reauthenticate:failed")
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..3 {
+        let r =
+            h.s.reauthenticate(&info, "wrong password", &meta("198.51.100.4"))
+                .await;
+        assert!(matches!(r, Err(CoreError::Forbidden(_))), "{r:?}");
+    }
+    let events = failed().await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    for e in &events {
+        assert_eq!(e.actor_name.as_deref(), Some("alice"));
+        assert_eq!(e.ip.as_deref(), Some("198.51.100.4"));
+        assert_eq!(e.user_agent.as_deref(), Some("test-browser"));
+        assert!(!e.details.contains("wrong password"), "no secret logged");
+        let d: serde_json::Value = serde_json::from_str(&e.details).expect("json");
+        assert_eq!(d["session_id"], info.id, "{d}");
+    }
+    // A loop is refused (first by the attempt limit) and logged at most LOGGED_PER_HOUR times.
+    for _ in 0..40 {
+        let r =
+            h.s.reauthenticate(&info, "wrong password", &meta("198.51.100.4"))
+                .await;
+        assert!(r.is_err());
+    }
+    assert!(failed().await.len() as i64 <= crate::refusal_log::LOGGED_PER_HOUR);
+    // A success logs no failure.
+    h.clock.advance(25 * 60 * MIN);
+    h.s.reauthenticate(&info, PW, &meta("198.51.100.4"))
+        .await
+        .expect("reauth");
+    assert!(failed().await.len() as i64 <= crate::refusal_log::LOGGED_PER_HOUR);
+}
+
+#[tokio::test]
 async fn sessions_time_out_idle_and_absolute_and_end_on_logout() {
     let h = harness(false).await;
     let s = h.user("alice").await;

@@ -2,6 +2,7 @@
 //! Owner's removal or demotion of an established Owner.
 
 use super::*;
+use crate::refusal_log::RefusalKind;
 
 impl Services {
     /// Change a member's role (Owner ↔ Maintainer). Demoting an Owner may be held (cooling-off).
@@ -38,6 +39,11 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let (p, mine, mut tx) = self.begin_project(user, project, true).await?;
+        if mine.role == OWNER && owner_count(&mut tx, p.id).await? <= 1 {
+            return Err(self
+                .refuse_last_owner(tx, user, &p, &mine, "leave", None, meta)
+                .await);
+        }
         let mut events = Vec::new();
         let mut mails = Vec::new();
         self.apply_change(
@@ -109,7 +115,14 @@ impl Services {
         }
         let owners = owner_count(&mut tx, p.id).await?;
         if target.role == OWNER && owners <= 1 {
-            return Err(last_owner(&target.username, &p.name));
+            let refused = match (self_change, new_role) {
+                (true, None) => "leave",
+                (false, None) => "remove-owner",
+                (_, Some(_)) => "demote-owner",
+            };
+            return Err(self
+                .refuse_last_owner(tx, actor, &p, &target, refused, new_role, meta)
+                .await);
         }
         let now = self.now();
         let held = !self_change
@@ -241,6 +254,33 @@ impl Services {
         .await?;
         tx.commit(&events, &mails).await?;
         Ok(ChangeOutcome::Applied)
+    }
+
+    /// The last-Owner refusal of `actor`'s change to `target` (`refused`: leave, remove-owner,
+    /// demote-owner), logged: `tx` wrote nothing and ends before the event goes in.
+    #[allow(clippy::too_many_arguments)]
+    async fn refuse_last_owner(
+        &self,
+        tx: AccountTx,
+        actor: &User,
+        p: &Project,
+        target: &Role,
+        refused: &str,
+        new_role: Option<&str>,
+        meta: &RequestMeta,
+    ) -> CoreError {
+        drop(tx);
+        let kind = RefusalKind::LastOwner;
+        let ev = self.role_event(
+            &Actor::user(actor),
+            kind.action(),
+            p,
+            meta,
+            Member::holding(target),
+            serde_json::json!({"refused": refused, "to": new_role}),
+        );
+        self.log_refusal(kind, actor.id, ev).await;
+        last_owner(&target.username, &p.name)
     }
 
     /// Remove `target` (`new_role` None) or set its role, inside `tx` (role lock held): the

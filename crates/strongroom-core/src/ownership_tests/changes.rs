@@ -34,6 +34,58 @@ async fn the_last_owner_cannot_be_removed_demoted_or_leave() {
 }
 
 #[tokio::test]
+async fn last_owner_refusals_are_logged_with_their_source_and_a_loop_cannot_flood_the_log() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.old_project(&alice).await;
+    // Removing oneself is leaving.
+    let r = h.s.remove_member(&alice, "proj", "alice", &meta()).await;
+    assert!(is_forbidden(&r, "last Owner"), "{r:?}");
+    let r =
+        h.s.change_role(&alice, "proj", "alice", "Maintainer", &meta())
+            .await;
+    assert!(is_forbidden(&r, "last Owner"), "{r:?}");
+    let r = h.s.leave_project(&alice, "proj", &meta()).await;
+    assert!(is_forbidden(&r, "last Owner"), "{r:?}");
+    let events: Vec<_> =
+        h.s.db
+            .events(0, 10_000)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.action == "role:refused:last-owner")
+            .collect();
+    let refused: Vec<String> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.actor_name.as_deref(), Some("alice"));
+            assert_eq!(e.subject_name.as_deref(), Some("proj"));
+            assert_eq!(e.ip.as_deref(), Some("192.0.2.7"));
+            assert_eq!(e.user_agent.as_deref(), Some("test-browser"));
+            let d: serde_json::Value = serde_json::from_str(&e.details).expect("json");
+            assert_eq!(d["user"], "alice", "{d}");
+            d["refused"].as_str().expect("refused").to_owned()
+        })
+        .collect();
+    assert_eq!(refused, ["leave", "demote-owner", "leave"]);
+    // Refused every time, logged at most LOGGED_PER_HOUR times an hour.
+    for _ in 0..40 {
+        let r = h.s.leave_project(&alice, "proj", &meta()).await;
+        assert!(is_forbidden(&r, "last Owner"), "{r:?}");
+    }
+    let logged = h.event_details("role:refused:last-owner").await.len() as i64;
+    assert_eq!(logged, crate::refusal_log::LOGGED_PER_HOUR);
+    h.clock.advance(61 * 60_000_000);
+    let r = h.s.leave_project(&alice, "proj", &meta()).await;
+    assert!(is_forbidden(&r, "last Owner"), "{r:?}");
+    assert_eq!(
+        h.event_details("role:refused:last-owner").await.len() as i64,
+        logged + 1,
+        "a new hour logs again"
+    );
+}
+
+#[tokio::test]
 async fn a_newcomer_removing_an_older_owner_waits_and_the_target_vetoes_and_freezes() {
     let h = harness().await;
     let alice = h.user("alice").await;

@@ -40,6 +40,24 @@ async fn deletion_is_refused_for_a_sole_owner_and_soft_otherwise() {
     let r = h.s.delete_own_account(&s, "frank", &meta()).await;
     assert!(forbidden(&r, "only Owner of this project: solo"), "{r:?}");
     assert!(h.fresh(&frank).await.deleted_at.is_none());
+    // The refusal is evidence too (a held or stolen account trying to delete itself).
+    let refused: Vec<_> =
+        h.s.db
+            .events(0, 10_000)
+            .await
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.action == "role:refused:last-owner")
+            .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let e = &refused[0];
+    assert_eq!(e.actor_name.as_deref(), Some("frank"));
+    assert_eq!(e.subject_name.as_deref(), Some("frank"));
+    assert_eq!(e.ip.as_deref(), Some("192.0.2.9"));
+    assert_eq!(e.user_agent.as_deref(), Some("test-browser"));
+    let d: serde_json::Value = serde_json::from_str(&e.details).expect("json");
+    assert_eq!(d["refused"], "delete-account", "{d}");
+    assert_eq!(d["projects"], serde_json::json!(["solo"]), "{d}");
 
     // Gina joins solo as Owner; now frank can go.
     let mut tx = h.s.db.begin_account().await.expect("tx");

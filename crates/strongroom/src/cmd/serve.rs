@@ -40,6 +40,14 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(services.clone().deliver_outbox_forever());
     // Held role changes, invitation expiry, retention purges, email-domain checks.
     tokio::spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
+    // The event log's head, written to this process's log whenever it moves: the anchor
+    // outside the database for `strongroom admin log verify --expect-head`.
+    tokio::spawn(
+        services
+            .clone()
+            .anchor_head_forever(strongroom_core::evidence::HEAD_ANCHOR_EVERY),
+    );
+    let anchor = services.clone();
     // Behind a TLS-terminating reverse proxy its X-Forwarded-Proto says whether the client used
     // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
     // forging the header gains nothing.
@@ -89,7 +97,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
     };
-    strongroom_server::serve(listener, app, limits, shutdown).await?;
+    let served = strongroom_server::serve(listener, app, limits, shutdown).await;
+    // Every request has finished (or the server failed): the final head covers all of them.
+    anchor.anchor_head_at_shutdown().await;
+    served?;
     Ok(())
 }
 
