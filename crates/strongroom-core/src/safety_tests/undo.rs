@@ -90,6 +90,20 @@ impl H {
             .await
             .expect("primary");
     }
+
+    /// Someone in `session` enrols an authenticator, confirmed through the mail sent to `addr`;
+    /// returns its secret.
+    async fn enrol_totp(&self, session: &SessionInfo, addr: &str, from: &RequestMeta) -> String {
+        let enrol = self.s.totp_begin(session).expect("begin");
+        let code = code_at(&enrol.secret_base32, self.secs()).expect("code");
+        self.s
+            .totp_confirm(session, &enrol.secret_base32, &code, from)
+            .await
+            .expect("totp");
+        let t = self.token_in_mail(addr, "Confirm two-factor").await;
+        self.s.confirm_2fa_email(&t, from).await.expect("on");
+        enrol.secret_base32
+    }
 }
 
 #[tokio::test]
@@ -336,15 +350,7 @@ async fn an_unfreeze_resets_through_a_pre_incident_address_only_and_lists_what_w
     // authenticator (confirmed through their address, now the primary one).
     let s = h.login("alice").await;
     h.swap_in_address(&s, "mallory@evil.test").await;
-    let enrol = h.s.totp_begin(&s).expect("begin");
-    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
-    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &elsewhere())
-        .await
-        .expect("totp");
-    let t = h
-        .token_in_mail("mallory@evil.test", "Confirm two-factor")
-        .await;
-    h.s.confirm_2fa_email(&t, &elsewhere()).await.expect("on");
+    let secret = h.enrol_totp(&s, "mallory@evil.test", &elsewhere()).await;
     h.clock.advance(HOUR_MICROS);
     h.s.admin_freeze_user(&ops(), "alice", "report #7", &meta())
         .await
@@ -393,7 +399,7 @@ async fn an_unfreeze_resets_through_a_pre_incident_address_only_and_lists_what_w
     };
     assert!(grant.review_pending);
     h.clock.advance(30_000_000);
-    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
+    let code = code_at(&secret, h.secs()).expect("code");
     assert!(!h.s.totp_accepts(alice.id, &code).await.expect("check"));
     assert!(!h.s.has_two_factor(alice.id).await.expect("2fa"));
     let info = h.s.session(&grant.secret).await.expect("s").expect("live");
@@ -717,15 +723,7 @@ async fn an_admin_two_factor_reset_revokes_tokens_minted_inside_the_window_only(
     let alice = h.user("alice").await;
     let old = h.token("alice", "ci").await;
     let s = h.login("alice").await;
-    let enrol = h.s.totp_begin(&s).expect("begin");
-    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
-    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &meta())
-        .await
-        .expect("totp");
-    let t = h
-        .token_in_mail("alice@example.org", "Confirm two-factor")
-        .await;
-    h.s.confirm_2fa_email(&t, &meta()).await.expect("on");
+    h.enrol_totp(&s, "alice@example.org", &meta()).await;
     // Long after (past the lookback and the hold), a token appears; then "I lost my phone".
     h.clock.advance(days(40));
     let minted = h.token("alice", "minted").await;
@@ -761,15 +759,7 @@ async fn an_address_and_factors_aged_past_the_lookback_are_still_suspect_at_the_
     // with its recovery codes, then waits out the lookback doing nothing.
     let s = h.login("alice").await;
     h.swap_in_address(&s, "mallory@evil.test").await;
-    let enrol = h.s.totp_begin(&s).expect("begin");
-    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
-    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &elsewhere())
-        .await
-        .expect("totp");
-    let t = h
-        .token_in_mail("mallory@evil.test", "Confirm two-factor")
-        .await;
-    h.s.confirm_2fa_email(&t, &elsewhere()).await.expect("on");
+    h.enrol_totp(&s, "mallory@evil.test", &elsewhere()).await;
     h.clock.advance(days(31));
     let minted = h.token("alice", "minted").await;
     h.clock.advance(HOUR_MICROS);
@@ -1073,15 +1063,7 @@ async fn an_admin_two_factor_reset_mails_the_anchor_only_even_past_the_lookback(
     h.clock.advance(days(1));
     let s = h.login("alice").await;
     h.swap_in_address(&s, "mallory@evil.test").await;
-    let enrol = h.s.totp_begin(&s).expect("begin");
-    let code = code_at(&enrol.secret_base32, h.secs()).expect("code");
-    h.s.totp_confirm(&s, &enrol.secret_base32, &code, &elsewhere())
-        .await
-        .expect("totp");
-    let t = h
-        .token_in_mail("mallory@evil.test", "Confirm two-factor")
-        .await;
-    h.s.confirm_2fa_email(&t, &elsewhere()).await.expect("on");
+    h.enrol_totp(&s, "mallory@evil.test", &elsewhere()).await;
     h.clock.advance(days(40));
     let out =
         h.s.admin_reset_two_factor(&ops(), "alice", "lost phone, ticket 9", &meta())
