@@ -155,10 +155,12 @@ pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
             .bind(crate::skeletons::FOLD_VERSION)
             .execute(&mut *tx)
             .await?;
-        tracing::info!(
-            rows = refolded,
-            "re-folded stored confusable skeletons of project and prohibited names"
-        );
+        if refolded > 0 {
+            tracing::info!(
+                rows = refolded,
+                "re-folded stored confusable skeletons of project and prohibited names"
+            );
+        }
     }
     tx.commit().await?;
     Ok(applied)
