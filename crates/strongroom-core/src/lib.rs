@@ -46,6 +46,7 @@ pub mod two_factor_reset;
 mod upload_checks;
 pub mod upload_safety;
 pub mod visibility;
+pub mod watch;
 pub mod webauthn;
 pub mod yank;
 

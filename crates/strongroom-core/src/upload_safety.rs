@@ -16,6 +16,7 @@ use crate::hold::{HeldAction, is_held};
 use crate::mail::{notice, notice_recipients};
 use crate::settings::days;
 use crate::tokens::Principal;
+use crate::watch::Watch;
 use crate::{CoreError, Services};
 
 /// The answer body of an upload whose release was quarantined.
@@ -108,8 +109,6 @@ impl Services {
         filename: &str,
     ) -> Result<UploadPolicy, CoreError> {
         let now = self.now();
-        let fresh = self.db.user_by_id(user.id).await?;
-        let recovered_at = fresh.as_ref().and_then(|u| u.recovered_at);
         let safety = &self.settings.safety;
         // The project and its members, read once (a new project has neither: nothing dormant
         // to protect, nobody else to tell).
@@ -121,11 +120,10 @@ impl Services {
             Some(p) => Some((self.db.roles_of_project(p.id).await?, p)),
             None => None,
         };
-        let newcomer = existing.as_ref().is_some_and(|(roles, _)| {
-            roles.iter().any(|r| {
-                r.user_id == user.id
-                    && now.saturating_sub(r.granted_at) < days(safety.newcomer_days)
-            })
+        let roles = existing.as_ref().map_or(&[][..], |(roles, _)| &roles[..]);
+        let watch = self.watch_on(user, roles).await?;
+        let newcomer = roles.iter().any(|r| {
+            r.user_id == user.id && now.saturating_sub(r.granted_at) < days(safety.newcomer_days)
         });
         // A newcomer's new release of a lively project is published, and told to the other
         // Owners: a sock's first release is never quiet.
@@ -135,23 +133,23 @@ impl Services {
             }
             _ => Vec::new(),
         };
-        let why = if under_watch(recovered_at, now, safety.recovery_watch_days) {
-            format!(
+        let why = match watch {
+            Some(Watch::Recovered { .. }) => format!(
                 "within {} days of an account recovery",
                 safety.recovery_watch_days
-            )
-        } else if newcomer {
+            ),
             // An account invited by a recovered (or compromised) one must not publish to the
             // dormant project in its place: the newcomer's first releases wait for review too.
-            format!(
+            Some(Watch::Newcomer { .. }) => format!(
                 "who has held a role on the project for less than {} days",
                 safety.newcomer_days
-            )
-        } else {
-            return Ok(UploadPolicy {
-                release_mails,
-                ..UploadPolicy::default()
-            });
+            ),
+            None => {
+                return Ok(UploadPolicy {
+                    release_mails,
+                    ..UploadPolicy::default()
+                });
+            }
         };
         let reason = format!(
             "new release of a project dormant for more than {} days, uploaded by {} {why}",
