@@ -401,8 +401,10 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         self.require_recent_auth(session)?;
-        let user = &session.user;
         let mut tx = self.db.begin_account().await?;
+        // The account as it is now, held until the change commits (`crate::credential_gate`).
+        let now_user = self.lock_live_account(&mut tx, session.user.id).await?;
+        let user = &now_user;
         let emails = tx.emails(user.id).await?;
         let Some(email) = emails.iter().find(|e| e.id == email_id).cloned() else {
             return Err(CoreError::NotFound("No such email address.".into()));
@@ -473,8 +475,10 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         self.require_recent_auth(session)?;
-        let user = &session.user;
         let mut tx = self.db.begin_account().await?;
+        // The account as it is now, held until the change commits (`crate::credential_gate`).
+        let now_user = self.lock_live_account(&mut tx, session.user.id).await?;
+        let user = &now_user;
         let emails = tx.emails(user.id).await?;
         let Some(email) = emails.iter().find(|e| e.id == email_id).cloned() else {
             return Err(CoreError::NotFound("No such email address.".into()));
@@ -530,8 +534,11 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         self.require_recent_auth(session)?;
-        let user = &session.user;
         let mut tx = self.db.begin_account().await?;
+        // The account as it is now (`crate::credential_gate`): a frozen or deleted account's
+        // session does not act, even to revoke.
+        let now_user = self.lock_live_account(&mut tx, session.user.id).await?;
+        let user = &now_user;
         if !tx.revoke_token(user.id, token_id, self.now()).await? {
             return Err(CoreError::NotFound("No such token.".into()));
         }

@@ -151,6 +151,16 @@ pub struct HeldRole {
     pub since: i64,
 }
 
+/// The moment whose roles a `restore-user` re-grants by default: just before the incident
+/// window opened, or, with an empty window, just before the deletion.
+pub fn default_roles_at(window: &crate::incident::IncidentWindow, deleted_at: i64) -> i64 {
+    if window.is_empty() {
+        deleted_at - 1
+    } else {
+        window.start.min(deleted_at) - 1
+    }
+}
+
 impl Services {
     pub(crate) async fn user_named(&self, username: &str) -> Result<User, CoreError> {
         self.db
@@ -162,8 +172,11 @@ impl Services {
     /// Restore a soft-deleted account without handing it to whoever deleted it: it comes back
     /// with its password disabled and a reset link mailed only to addresses verified before its
     /// incident window (refused when none is left; see [`crate::handback`]), with the roles it
-    /// held at `roles_at` (default: just before the deletion, replayed from the event log) on
-    /// projects that still exist, except roles it gained inside the window.
+    /// held at `roles_at` (replayed from the event log) on projects that still exist, except
+    /// roles it gained inside the window. By default `roles_at` is just before the window opened
+    /// (its first suspicious change, [`crate::incident`]): whatever the account left or gave up
+    /// inside the window, maybe at the attacker's hand, comes back. With an empty window (no
+    /// suspicious change before the deletion) it is just before the deletion.
     #[allow(clippy::too_many_arguments)]
     pub async fn admin_restore_user(
         &self,
@@ -197,7 +210,7 @@ impl Services {
             )));
         }
         let window = self.incident_window(&user, deleted_at).await?;
-        let until = roles_at.unwrap_or(deleted_at - 1);
+        let until = roles_at.unwrap_or_else(|| default_roles_at(&window, deleted_at));
         let events = self.db.role_events_until(until).await?;
         let held = replay_roles(&events, user.id);
         let now = self.now();

@@ -32,4 +32,21 @@ impl Services {
         }
         Ok(user)
     }
+
+    /// [`Services::lock_live_account`] inside an intervention (an Owner's removal).
+    pub(crate) async fn lock_live_actor(
+        &self,
+        tx: &mut strongroom_store::admin::AdminTx,
+        user_id: i64,
+    ) -> Result<User, CoreError> {
+        let user = tx
+            .lock_user(user_id)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or_else(|| CoreError::NotFound("No such user.".into()))?;
+        if user.frozen_at.is_some() {
+            return Err(CoreError::Forbidden(crate::login::FROZEN.into()));
+        }
+        Ok(user)
+    }
 }

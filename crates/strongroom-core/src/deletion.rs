@@ -5,6 +5,7 @@
 //! username stays reserved and the log keeps pointing at it; an administrator can restore it.
 //! After `retention.deleted_account_days` the periodic job purges its personal data.
 
+use crate::hold::HeldAction;
 use strongroom_store::model::User;
 use strongroom_store::{AccountTx, NewEvent, NewMail, OWNER, RoleOutcome};
 
@@ -101,6 +102,11 @@ impl Services {
             ));
         }
         let user = self.user_or_404(session.user.id).await?;
+        // Deleting the account removes every role it holds at once: during a recovery hold that
+        // is the attacker's last move, so it waits out the hold (decided again inside the
+        // deletion's transaction, see `delete_account`).
+        self.check_hold(&user, HeldAction::DeleteAccount, None, meta)
+            .await?;
         let sole = self.sole_owned_projects(user.id).await?;
         if !sole.is_empty() {
             self.log_sole_owner_refusal(&Actor::user(&user), &user, &sole, meta)
@@ -152,6 +158,17 @@ impl Services {
         let purge_after =
             now.saturating_add(days(self.settings.safety.deleted_account_retention_days));
         let mut tx = self.db.begin_account().await?;
+        if actor.id == Some(user.id) {
+            // The owner deleting its own account: decided on the row as it is now, held until
+            // the deletion commits (`crate::credential_gate`), not on the session's copy.
+            let now_user = self.lock_live_account(&mut tx, user.id).await?;
+            if let Some(refusal) = self.hold_refusal(&now_user, HeldAction::DeleteAccount) {
+                drop(tx);
+                return Err(self
+                    .log_hold_refusal(&now_user, HeldAction::DeleteAccount, None, meta, refusal)
+                    .await);
+            }
+        }
         let mut events: Vec<NewEvent> = Vec::new();
         let mut mails: Vec<NewMail> = Vec::new();
         let mut done = Deleted {

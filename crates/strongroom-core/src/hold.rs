@@ -18,6 +18,14 @@ pub mod reason {
     pub const TWO_FACTOR_RESET: &str = "two-factor reset";
     /// A second factor added beside existing ones on an established account.
     pub const TWO_FACTOR_CHANGE: &str = "two-factor change";
+    /// A second factor (TOTP application or passkey) removed: whoever removes the owner's
+    /// factor signs in later with less, or locks the owner out.
+    pub const TWO_FACTOR_REMOVAL: &str = "two-factor removal";
+    /// New recovery codes: the owner's old ones die, and a code with the password skips every
+    /// other factor.
+    pub const RECOVERY_CODES: &str = "recovery-code regeneration";
+    /// The password changed from a signed-in session: the owner's password no longer works.
+    pub const PASSWORD_CHANGE: &str = "password change";
 }
 
 /// What a held account is refused.
@@ -31,6 +39,18 @@ pub enum HeldAction {
     RemoveOwner,
     /// Create an API token.
     CreateToken,
+    /// Yank or unyank a release.
+    Yank,
+    /// Remove a release or a file (filenames burn for good).
+    RemoveRelease,
+    /// Remove (delete) a whole project.
+    DeleteProject,
+    /// Leave a project (an Owner leaving is an established Owner removed at once).
+    LeaveProject,
+    /// Accept an invitation to become Owner of another project.
+    AcceptOwner,
+    /// Delete the account itself.
+    DeleteAccount,
 }
 
 impl HeldAction {
@@ -41,15 +61,28 @@ impl HeldAction {
             HeldAction::AddOwner => "add-role",
             HeldAction::RemoveOwner => "remove-owner",
             HeldAction::CreateToken => "create-token",
+            HeldAction::Yank => "yank",
+            HeldAction::RemoveRelease => "remove-release",
+            HeldAction::DeleteProject => "remove-project",
+            HeldAction::LeaveProject => "leave",
+            HeldAction::AcceptOwner => "accept-owner",
+            HeldAction::DeleteAccount => "delete-account",
         }
     }
 
-    fn describe(self) -> &'static str {
+    /// What the refusal says the held account cannot do.
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             HeldAction::Publish => "upload to projects it did not create during the hold",
             HeldAction::AddOwner => "add owners or maintainers",
             HeldAction::RemoveOwner => "remove or demote owners",
             HeldAction::CreateToken => "create API tokens",
+            HeldAction::Yank => "yank or unyank releases",
+            HeldAction::RemoveRelease => "remove releases or files",
+            HeldAction::DeleteProject => "delete projects",
+            HeldAction::LeaveProject => "leave projects",
+            HeldAction::AcceptOwner => "become Owner of other projects",
+            HeldAction::DeleteAccount => "be deleted",
         }
     }
 }
@@ -220,6 +253,27 @@ impl Services {
         Ok((mails, ev))
     }
 
+    /// Inside a credential change (docs/ownership-contract.md, "Credential changes"): start the
+    /// hold for `why` unless the account is still being set up ([`Services::is_setup`]), adding
+    /// its mails (every verified address) and its `account:hold` event to the change's own.
+    pub(crate) async fn credential_hold(
+        &self,
+        tx: &mut AccountTx,
+        user: &User,
+        why: &str,
+        meta: &crate::RequestMeta,
+        mails: &mut Vec<NewMail>,
+        events: &mut Vec<strongroom_store::NewEvent>,
+    ) -> Result<(), CoreError> {
+        if self.is_setup(user) {
+            return Ok(());
+        }
+        let (hold_mails, hold) = self.start_hold_logged(tx, user, why, &[], meta).await?;
+        mails.extend(hold_mails);
+        events.push(hold);
+        Ok(())
+    }
+
     /// Whether a verification or first 2FA enrolment is the account's setup rather than a
     /// recovery: the account is younger than the hold itself and (for addresses) has no other
     /// verified address. Setting up a new account is not a takeover and is not held.
@@ -272,7 +326,7 @@ impl Services {
             &to,
             "Your account is on a recovery hold",
             &format!(
-                "A {why} was just made on the account {}. For the next {} hours it cannot upload to projects it did not create in that time, add or remove owners, or create API tokens (until {} UTC).",
+                "A {why} was just made on the account {}. For the next {} hours it cannot upload to projects it did not create in that time, add or remove owners, create API tokens, yank, remove releases, files or projects, leave projects, become Owner elsewhere or be deleted (until {} UTC).",
                 user.username,
                 self.settings.safety.recovery_hold_hours,
                 iso8601_seconds(until)

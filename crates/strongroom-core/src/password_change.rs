@@ -219,14 +219,14 @@ impl Services {
         let hash = self.check_new(&user, new).await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
-        self.lock_live_account(&mut tx, user.id).await?;
+        let user = self.lock_live_account(&mut tx, user.id).await?;
         tx.set_password(user.id, &hash, now).await?;
         let sessions = tx.end_sessions(user.id, Some(session.id), now).await?;
         let tokens = tx.revoke_all_tokens(user.id, now).await?;
         tx.invalidate_email_tokens(user.id, purpose::ACCESS_LINKS, now)
             .await?;
         tx.set_reauth(session.id, now).await?;
-        let mails = notice(
+        let mut mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),
             "Your password was changed",
             &format!(
@@ -234,13 +234,24 @@ impl Services {
                 user.username
             ),
         );
-        let ev = self.user_event(
+        let mut events = vec![self.user_event(
             "account:password:change",
             &user,
             meta,
             serde_json::json!({"sessions_ended": sessions, "tokens_revoked": tokens}),
-        );
-        tx.commit(&[ev], &mails).await?;
+        )];
+        // The owner's password no longer works: whoever changed it (a stolen session with a
+        // phished password) holds the account, so the change holds like a reset.
+        self.credential_hold(
+            &mut tx,
+            &user,
+            crate::hold::reason::PASSWORD_CHANGE,
+            meta,
+            &mut mails,
+            &mut events,
+        )
+        .await?;
+        tx.commit(&events, &mails).await?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use strongroom_store::NewMail;
 use strongroom_store::admin::{AdminTx, FileState, ProjectState, ReleaseState};
 
 use crate::admin::{Authority, begin, require_reason};
+use crate::hold::HeldAction;
 use crate::mail::{notice, notice_recipients};
 use crate::refusal_log::RefusalKind;
 use crate::visibility::State;
@@ -152,23 +153,41 @@ impl Services {
         self.open_logged(by, project, None).await
     }
 
-    /// [`Self::open`]; `refused`: the request and what an Owner reaches for (`remove-project`,
-    /// …, with its version and file) for the `removal:refused:newcomer` event a newcomer's
-    /// refusal leaves.
+    /// [`Self::open`]; `refused`: the request, what the recovery hold calls the action, and
+    /// what an Owner reaches for (`remove-project`, …, with its version and file) for the
+    /// `removal:refused:newcomer` event a newcomer's refusal leaves.
+    ///
+    /// An Owner's account is read again inside the intervention and held until it ends
+    /// ([`strongroom_store::admin::AdminTx::lock_user`]): frozen or deleted since the session
+    /// was loaded, it is refused; on a recovery hold, it is refused and the refusal logged
+    /// (`account:hold:refused`): removals burn filenames for good, so they wait out the hold
+    /// like creation does.
     async fn open_logged(
         &self,
         by: &Authority<'_>,
         project: &str,
-        refused: Option<(&RequestMeta, serde_json::Value)>,
+        refused: Option<(&RequestMeta, HeldAction, serde_json::Value)>,
     ) -> Result<(AdminTx, ProjectState), CoreError> {
         let mut tx = begin(self).await?;
+        let now_user = match by {
+            Authority::Owner(user) => Some(self.lock_live_actor(&mut tx, user.id).await?),
+            Authority::Admin(_) => None,
+        };
         let p = self.intervention_project(by, &mut tx, project).await?;
+        if let (Some(user), Some((meta, what, _))) = (&now_user, &refused)
+            && let Some(refusal) = self.hold_refusal(user, *what)
+        {
+            drop(tx);
+            return Err(self
+                .log_hold_refusal(user, *what, Some((p.id, &p.name)), meta, refusal)
+                .await);
+        }
         if let Authority::Owner(user) = by
             && let Some((refusal, elder)) = self.newcomer_removal_refusal(user, &p).await?
         {
             // Nothing was written: end the transaction before the event goes in on its own.
             drop(tx);
-            if let Some((meta, mut details)) = refused {
+            if let Some((meta, _, mut details)) = refused {
                 details["elder_owner"] = serde_json::Value::from(elder);
                 let kind = RefusalKind::NewcomerRemoval;
                 let ev = self.event(&by.actor(), kind.action(), subject(&p), meta, details);
@@ -195,7 +214,7 @@ impl Services {
         by: &Authority<'_>,
         project: &str,
         version: &str,
-        refused: Option<(&RequestMeta, serde_json::Value)>,
+        refused: Option<(&RequestMeta, HeldAction, serde_json::Value)>,
     ) -> Result<(AdminTx, ProjectState, ReleaseState), CoreError> {
         let (mut tx, p) = self.open_logged(by, project, refused).await?;
         let r = self.intervention_release(&mut tx, &p, version).await?;
@@ -442,7 +461,13 @@ impl Services {
     ) -> Result<(), CoreError> {
         let reason = self.removal_reason(by, reason)?;
         let refused = serde_json::json!({"refused": "remove-project", "reason": reason});
-        let (mut tx, p) = self.open_logged(by, project, Some((meta, refused))).await?;
+        let (mut tx, p) = self
+            .open_logged(
+                by,
+                project,
+                Some((meta, HeldAction::DeleteProject, refused)),
+            )
+            .await?;
         if p.status == "removed" {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is already removed.",
@@ -536,7 +561,12 @@ impl Services {
         let refused =
             serde_json::json!({"refused": "remove-release", "version": version, "reason": reason});
         let (mut tx, p, r) = self
-            .open_release_logged(by, project, version, Some((meta, refused)))
+            .open_release_logged(
+                by,
+                project,
+                version,
+                Some((meta, HeldAction::RemoveRelease, refused)),
+            )
             .await?;
         if r.removed_at.is_some() {
             return Err(CoreError::Conflict(format!(
@@ -662,7 +692,12 @@ impl Services {
         let refused = serde_json::json!({"refused": "remove-file", "version": version,
             "filename": filename, "reason": reason});
         let (mut tx, p, r) = self
-            .open_release_logged(by, project, version, Some((meta, refused)))
+            .open_release_logged(
+                by,
+                project,
+                version,
+                Some((meta, HeldAction::RemoveRelease, refused)),
+            )
             .await?;
         if !by.is_admin() && (r.quarantined_at.is_some() || r.removed_at.is_some()) {
             return Err(CoreError::NotFound(format!(

@@ -387,8 +387,10 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         self.require_recent_auth(session)?;
-        let user = &session.user;
         let mut tx = self.db.begin_account().await?;
+        // The account as it is now, held until the removal commits (`crate::credential_gate`).
+        let now_user = self.lock_live_account(&mut tx, session.user.id).await?;
+        let user = &now_user;
         let count = tx.count_second_factors(user.id).await?;
         let enabled = self
             .db
@@ -404,7 +406,7 @@ impl Services {
         if enabled && count <= 1 {
             tx.delete_recovery_codes(user.id).await?;
         }
-        let mails = notice(
+        let mut mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),
             "A two-factor method was removed from your account",
             &format!(
@@ -412,8 +414,20 @@ impl Services {
                 user.username
             ),
         );
-        let ev = self.user_event("account:2fa:totp:remove", user, meta, serde_json::json!({}));
-        tx.commit(&[ev], &mails).await?;
+        let mut events =
+            vec![self.user_event("account:2fa:totp:remove", user, meta, serde_json::json!({}))];
+        if enabled {
+            self.credential_hold(
+                &mut tx,
+                user,
+                crate::hold::reason::TWO_FACTOR_REMOVAL,
+                meta,
+                &mut mails,
+                &mut events,
+            )
+            .await?;
+        }
+        tx.commit(&events, &mails).await?;
         Ok(())
     }
 
@@ -436,10 +450,11 @@ impl Services {
             .map(|c| hash_secret(&self.settings, c))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.db.begin_account().await?;
-        self.lock_live_account(&mut tx, user.id).await?;
+        let now_user = self.lock_live_account(&mut tx, user.id).await?;
+        let user = &now_user;
         tx.replace_recovery_codes(user.id, &hashes, self.now())
             .await?;
-        let mails = notice(
+        let mut mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),
             "New recovery codes were generated",
             &format!(
@@ -447,13 +462,24 @@ impl Services {
                 user.username
             ),
         );
-        let ev = self.user_event(
+        let mut events = vec![self.user_event(
             "account:recovery_codes:generate",
             user,
             meta,
             serde_json::json!({}),
-        );
-        tx.commit(&[ev], &mails).await?;
+        )];
+        // New codes kill the owner's and, with the password, sign in without any other factor:
+        // a credential change like a reset (`hold::reason::RECOVERY_CODES`).
+        self.credential_hold(
+            &mut tx,
+            user,
+            crate::hold::reason::RECOVERY_CODES,
+            meta,
+            &mut mails,
+            &mut events,
+        )
+        .await?;
+        tx.commit(&events, &mails).await?;
         Ok(codes)
     }
 }

@@ -205,6 +205,9 @@ impl Services {
             return Err(CoreError::NotFound("No such security key.".into()));
         };
         let mut tx = self.db.begin_account().await?;
+        // The account as it is now, held until the removal commits (`crate::credential_gate`).
+        let now_user = self.lock_live_account(&mut tx, user.id).await?;
+        let user = &now_user;
         let count = tx.count_second_factors(user.id).await?;
         let enabled = cred.enabled_at.is_some();
         if enabled && count <= 1 && self.settings.require_2fa {
@@ -216,7 +219,7 @@ impl Services {
         if enabled && count <= 1 {
             tx.delete_recovery_codes(user.id).await?;
         }
-        let mails = notice(
+        let mut mails = notice(
             &notice_recipients(&tx.emails(user.id).await?),
             "A two-factor method was removed from your account",
             &format!(
@@ -224,13 +227,24 @@ impl Services {
                 cred.label, user.username
             ),
         );
-        let ev = self.user_event(
+        let mut events = vec![self.user_event(
             "account:2fa:webauthn:remove",
             user,
             meta,
             serde_json::json!({"label": cred.label}),
-        );
-        tx.commit(&[ev], &mails).await?;
+        )];
+        if enabled {
+            self.credential_hold(
+                &mut tx,
+                user,
+                crate::hold::reason::TWO_FACTOR_REMOVAL,
+                meta,
+                &mut mails,
+                &mut events,
+            )
+            .await?;
+        }
+        tx.commit(&events, &mails).await?;
         Ok(())
     }
 

@@ -25,7 +25,7 @@ pub struct NewMail {
 /// (hash-chained) and queues the mails; dropping it rolls everything back.
 pub struct AccountTx {
     pub(crate) tx: Transaction<'static, Any>,
-    dialect: Dialect,
+    pub(crate) dialect: Dialect,
     /// Events a step of the change noted on its own (appended after the caller's at commit).
     noted: Vec<NewEvent>,
     /// Seals the secrets this change writes (TOTP seeds, mail bodies).

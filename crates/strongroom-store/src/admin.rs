@@ -426,6 +426,18 @@ impl AdminTx {
         optional(query(sql).bind(id), &mut *self.tx, user_from_row).await
     }
 
+    /// The account, read inside the intervention **and held** until it ends (see
+    /// [`crate::AccountTx::lock_user`]): an Owner's removal decided on this row cannot commit
+    /// after a freeze, a deletion or a hold of the same account that it did not see.
+    pub async fn lock_user(&mut self, id: i64) -> Result<Option<User>, StoreError> {
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR NO KEY UPDATE",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1{lock}");
+        optional(query(sql).bind(id), &mut *self.tx, user_from_row).await
+    }
+
     /// The account's addresses, primary first.
     pub async fn emails(&mut self, user_id: i64) -> Result<Vec<Email>, StoreError> {
         let sql = format!(

@@ -20,50 +20,16 @@ impl Db {
         event: NewEvent,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let r = sqlx::query(
-            "SELECT r.id, r.version, p.name FROM releases r JOIN projects p ON p.id = r.project_id \
-             WHERE r.project_id = $1 AND r.canonical_version = $2 AND r.removed_at IS NULL",
-        )
-        .bind(project_id)
-        .bind(canonical_version.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound("release".into()))?;
-        let release_id: i64 = r.try_get(0)?;
-        let version: String = r.try_get(1)?;
-        let project_name: String = r.try_get(2)?;
-        let (at, reason) = match yanked {
-            Some(reason) => (Some(event.at), Some(reason.to_owned())),
-            None => (None, None),
-        };
-        sqlx::query("UPDATE releases SET yanked_at = $1, yanked_reason = $2 WHERE id = $3")
-            .bind(at)
-            .bind(reason)
-            .bind(release_id)
-            .execute(&mut *tx)
-            .await?;
-        lock_tail(&mut tx, self.dialect).await?;
-        let action = if yanked.is_some() {
-            "yank release"
-        } else {
-            "unyank release"
-        };
-        let serial = write_journal(
+        let serial = yank_in(
             &mut tx,
+            self.dialect,
             project_id,
-            &project_name,
-            Some(&version),
-            None,
-            action,
+            canonical_version,
+            yanked,
             by,
-            event.at,
+            event,
         )
         .await?;
-        let mut event = event;
-        event.subject_id = Some(project_id);
-        event.subject_name = Some(project_name);
-        event.details["version"] = serde_json::json!(version);
-        append(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(serial)
     }
@@ -193,4 +159,86 @@ impl Db {
         .await?;
         Ok(rows.iter().map(changelog_row).collect::<Result<_, _>>()?)
     }
+}
+
+impl crate::AccountTx {
+    /// [`Db::set_yanked`] inside an account change: the actor's row, locked by the caller
+    /// ([`crate::AccountTx::lock_user`]), stays as the yank read it until the yank commits.
+    pub async fn set_yanked(
+        &mut self,
+        project_id: i64,
+        canonical_version: &str,
+        yanked: Option<&str>,
+        by: &str,
+        event: NewEvent,
+    ) -> Result<i64, StoreError> {
+        let dialect = self.dialect;
+        yank_in(
+            &mut self.tx,
+            dialect,
+            project_id,
+            canonical_version,
+            yanked,
+            by,
+            event,
+        )
+        .await
+    }
+}
+
+/// Set or clear the yank flag inside `tx`, with its journal entry and event.
+async fn yank_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    dialect: crate::Dialect,
+    project_id: i64,
+    canonical_version: &str,
+    yanked: Option<&str>,
+    by: &str,
+    event: NewEvent,
+) -> Result<i64, StoreError> {
+    let r = sqlx::query(
+        "SELECT r.id, r.version, p.name FROM releases r JOIN projects p ON p.id = r.project_id \
+             WHERE r.project_id = $1 AND r.canonical_version = $2 AND r.removed_at IS NULL",
+    )
+    .bind(project_id)
+    .bind(canonical_version.to_owned())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| StoreError::NotFound("release".into()))?;
+    let release_id: i64 = r.try_get(0)?;
+    let version: String = r.try_get(1)?;
+    let project_name: String = r.try_get(2)?;
+    let (at, reason) = match yanked {
+        Some(reason) => (Some(event.at), Some(reason.to_owned())),
+        None => (None, None),
+    };
+    sqlx::query("UPDATE releases SET yanked_at = $1, yanked_reason = $2 WHERE id = $3")
+        .bind(at)
+        .bind(reason)
+        .bind(release_id)
+        .execute(&mut **tx)
+        .await?;
+    lock_tail(tx, dialect).await?;
+    let action = if yanked.is_some() {
+        "yank release"
+    } else {
+        "unyank release"
+    };
+    let serial = write_journal(
+        tx,
+        project_id,
+        &project_name,
+        Some(&version),
+        None,
+        action,
+        by,
+        event.at,
+    )
+    .await?;
+    let mut event = event;
+    event.subject_id = Some(project_id);
+    event.subject_name = Some(project_name);
+    event.details["version"] = serde_json::json!(version);
+    append(tx, &event).await?;
+    Ok(serial)
 }

@@ -38,7 +38,13 @@ impl Services {
         project: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        let (p, mine, mut tx) = self.begin_project(user, project, true).await?;
+        let (p, mine, tx, now_user) = self.begin_project(user, project, true).await?;
+        let user = &now_user;
+        // Leaving removes the account's role at once, with no veto: an attacker holding a
+        // recovered account would take an established Owner off the project with it.
+        let mut tx = self
+            .check_hold_in(tx, user, HeldAction::LeaveProject, (p.id, &p.name), meta)
+            .await?;
         if mine.role == OWNER && owner_count(&mut tx, p.id).await? <= 1 {
             return Err(self
                 .refuse_last_owner(tx, user, &p, &mine, "leave", None, meta)
@@ -70,7 +76,8 @@ impl Services {
         new_role: Option<&'static str>,
         meta: &RequestMeta,
     ) -> Result<ChangeOutcome, CoreError> {
-        let (p, mine, mut tx) = self.begin_project(actor, project, false).await?;
+        let (p, mine, mut tx, now_actor) = self.begin_project(actor, project, false).await?;
+        let actor = &now_actor;
         let target_user = self
             .db
             .user_by_name(username.trim())
@@ -99,6 +106,9 @@ impl Services {
         // account back must be able to throw out whoever the attacker invited before the reset.
         let held = if new_role == Some(OWNER) {
             Some(HeldAction::AddOwner)
+        } else if self_change && target.role == OWNER {
+            // Stepping down from Owner (removing or demoting oneself) is leaving.
+            Some(HeldAction::LeaveProject)
         } else if target.role == OWNER
             && !self_change
             && !taking_back

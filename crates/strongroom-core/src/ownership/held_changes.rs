@@ -12,7 +12,8 @@ impl Services {
         change_id: i64,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        let (p, _mine, mut tx) = self.begin_project(actor, project, false).await?;
+        let (p, _mine, mut tx, now_actor) = self.begin_project(actor, project, false).await?;
+        let actor = &now_actor;
         let c = tx
             .role_change(change_id)
             .await?

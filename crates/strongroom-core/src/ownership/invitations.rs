@@ -15,7 +15,8 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<Invitation, CoreError> {
         let role = parse_role(role)?;
-        let (p, _mine, tx) = self.begin_project(actor, project, false).await?;
+        let (p, _mine, tx, now_actor) = self.begin_project(actor, project, false).await?;
+        let actor = &now_actor;
         let mut tx = self
             .check_hold_in(tx, actor, HeldAction::AddOwner, (p.id, &p.name), meta)
             .await?;
@@ -141,6 +142,8 @@ impl Services {
             .filter(|p| p.status != "removed")
             .ok_or_else(|| CoreError::NotFound("No such invitation.".into()))?;
         let mut tx = self.db.begin_account().await?;
+        // The invitee as it is now, held until the answer commits (`crate::credential_gate`).
+        self.lock_live_account(&mut tx, user.id).await?;
         tx.lock_project_roles(p.id).await?;
         let inv = tx
             .invitation(invitation_id)
@@ -211,9 +214,18 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<Project, CoreError> {
         let (inv, p, mut tx) = self.open_invitation(user, invitation_id, meta).await?;
-        if user.frozen_at.is_some() {
-            return Err(CoreError::Forbidden("Your account is frozen.".into()));
-        }
+        // A held account does not become Owner elsewhere: a project the attacker gains through
+        // a recovered account stays theirs after the owner takes the account back. (Becoming a
+        // Maintainer adds no power to remove anyone; it is allowed.) The hold is read on the
+        // row `open_invitation` holds.
+        let mut tx = if inv.role == OWNER {
+            let now_user = tx.user(user.id).await?;
+            let now_user = now_user.as_ref().unwrap_or(user);
+            self.check_hold_in(tx, now_user, HeldAction::AcceptOwner, (p.id, &p.name), meta)
+                .await?
+        } else {
+            tx
+        };
         let now = self.now();
         if !tx.end_invitation(inv.id, "accepted", now).await? {
             return Err(CoreError::Invalid(
@@ -302,7 +314,8 @@ impl Services {
         invitation_id: i64,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        let (p, _mine, mut tx) = self.begin_project(actor, project, false).await?;
+        let (p, _mine, mut tx, now_actor) = self.begin_project(actor, project, false).await?;
+        let actor = &now_actor;
         let inv = tx
             .invitation(invitation_id)
             .await?

@@ -316,16 +316,20 @@ impl Services {
     }
 
     /// Open a change on the project: writable site, active project, role lock taken, and the
-    /// actor's role read inside the transaction (must be Owner unless `any_member`).
+    /// actor's role read inside the transaction (must be Owner unless `any_member`). The actor
+    /// comes back as its row is now, held until the change ends ([`crate::credential_gate`]):
+    /// a freeze or deletion committed after the session was loaded refuses the change here, and
+    /// the hold checks that follow decide on this row, not on the session's copy.
     async fn begin_project(
         &self,
         actor: &User,
         project: &str,
         any_member: bool,
-    ) -> Result<(Project, Role, AccountTx), CoreError> {
+    ) -> Result<(Project, Role, AccountTx, User), CoreError> {
         self.check_writable().await?;
         let p = self.project_named(project).await?;
         let mut tx = self.db.begin_account().await?;
+        let actor = self.lock_live_account(&mut tx, actor.id).await?;
         let p = tx
             .lock_project_roles(p.id)
             .await?
@@ -340,7 +344,7 @@ impl Services {
                 p.name, mine.role
             )));
         }
-        Ok((p, mine, tx))
+        Ok((p, mine, tx, actor))
     }
 
     /// The projects the user holds a role on: (project, role, since), by name.

@@ -14,8 +14,11 @@ impl Services {
         reason: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<i64, CoreError> {
-        let (p, _mine, tx) = self.begin_project(actor, project, false).await?;
-        drop(tx);
+        let (p, _mine, tx, now_actor) = self.begin_project(actor, project, false).await?;
+        let actor = &now_actor;
+        let mut tx = self
+            .check_hold_in(tx, actor, HeldAction::Yank, (p.id, &p.name), meta)
+            .await?;
         let release = self
             .db
             .public_release(p.id, release_id)
@@ -33,7 +36,9 @@ impl Services {
             meta,
             serde_json::json!({"reason": reason, "release_id": release.id}),
         );
-        self.db
+        // Inside the change whose transaction holds the actor's row: a freeze or hold that
+        // commits meanwhile waits for it, or was seen above.
+        let serial = tx
             .set_yanked(
                 p.id,
                 &release.canonical_version,
@@ -46,7 +51,9 @@ impl Services {
                 StoreError::NotFound(_) => {
                     CoreError::NotFound(format!("No such release of {}.", p.name))
                 }
-                other => other.into(),
-            })
+                other => CoreError::from(other),
+            })?;
+        tx.commit(&[], &[]).await?;
+        Ok(serial)
     }
 }

@@ -176,7 +176,9 @@ impl H {
     }
 }
 
+mod credential_changes;
 mod deletion;
+mod destruction;
 mod domain_checks;
 mod hold;
 mod quarantine;

@@ -195,7 +195,7 @@ async fn a_freeze_revokes_every_token_and_session_for_good_and_an_unfreeze_reviv
 /// Run `race` while a freeze of `user` is written but not yet committed, then commit the
 /// freeze; returns what `race` returned. `race` runs as far as it can before the commit (it
 /// checks the account first, then waits for the database's write side).
-async fn during_a_freeze<T: Send + 'static>(
+pub(super) async fn during_a_freeze<T: Send + 'static>(
     h: &H,
     user: &User,
     race: impl std::future::Future<Output = T> + Send + 'static,
@@ -554,16 +554,33 @@ async fn restore_user_hands_back_through_a_pre_incident_address_and_withholds_ro
     h.clock.advance(60_000_000);
     h.join(&carol, "gained", &alice, "Owner").await;
     h.swap_in_address(&s, "mallory@evil.test").await;
+    // The hold the new address started refuses the deletion; the attacker waits it out.
     h.clock.advance(60_000_000);
     let alice_now = h.fresh(&alice).await;
+    let r =
+        h.s.delete_account(&Actor::user(&alice_now), &alice_now, "bye", &elsewhere())
+            .await;
+    assert!(forbidden(&r, "recovery hold"), "{r:?}");
+    h.clock.advance(73 * HOUR_MICROS);
+    let alice_now = h.fresh(&alice).await;
+    let deleted_at = h.s.now();
     h.s.delete_account(&Actor::user(&alice_now), &alice_now, "bye", &elsewhere())
         .await
         .expect("delete");
     h.clock.advance(HOUR_MICROS);
+    // The roles held just before the deletion (by default it would be before the window,
+    // when alice did not hold "gained" at all): the one gained inside the window is withheld.
     let r =
-        h.s.admin_restore_user(&ops(), "alice", None, None, "victim of #9", &meta())
-            .await
-            .expect("restore");
+        h.s.admin_restore_user(
+            &ops(),
+            "alice",
+            Some(deleted_at - 1),
+            None,
+            "victim of #9",
+            &meta(),
+        )
+        .await
+        .expect("restore");
     assert_eq!(
         r.roles,
         vec![("kept".to_string(), "Owner".to_string())],

@@ -124,11 +124,14 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Restore a deleted account and the roles it held (default: just before its deletion).
+    /// Restore a deleted account and the roles it held (default: just before its incident
+    /// window opened, or before its deletion when nothing suspicious preceded it).
     RestoreUser {
         /// The account (username).
         user: String,
-        /// The moment whose roles to re-grant (RFC 3339, e.g. 2026-11-22T13:00:00Z).
+        /// The moment whose roles to re-grant (RFC 3339, e.g. 2026-11-22T13:00:00Z); default:
+        /// just before the account's first suspicious change in the lookback before its
+        /// deletion (a reset, a new address or factor, a hold, …), else just before the deletion.
         #[arg(long, value_name = "TIME")]
         roles_at: Option<String>,
         /// One of the account's verified addresses you have confirmed the owner controls (out
