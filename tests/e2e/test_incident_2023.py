@@ -5,8 +5,9 @@ every step who owns what, what pip installs, which mails went to whom and what t
 
 strongroom's answers: every invitation and acceptance is mailed to all owners; the newcomer's
 removal of an established Owner is held for 72 h and the victim vetoes it from the mail (freezing
-the newcomer); deleting the compromised account is refused while it is a sole owner, and otherwise
-is a soft delete that an admin undoes with the roles the account held, mailing the password reset
+the newcomer); deleting the compromised account is refused while it is a sole owner, and the
+attacker's address starts a recovery hold that refuses deleting the project or the account until
+it ends; a deletion is a soft delete that an admin undoes with the roles the account held, mailing the password reset
 only to the address the account had before the attacker came (the one the attacker added gets
 nothing until the owner keeps it); the history survives."""
 
@@ -124,7 +125,16 @@ def replay(world: Incident) -> None:
                            match={"action": "add"})
     assert resp.status_code == 200, page_text(resp)[:400]
     attacker.get(world.mail.link(world.mail.wait_for("mallory@evil.test", "verify"), "/account/verify-email/"))
-    # ... and deletes the solo project first (a soft delete too), then the account.
+    # The new address started a recovery hold, which refuses destruction as it refuses creation:
+    # the attacker must wait it out (and the owner hears of the hold meanwhile).
+    resp = attacker.submit(manage("alice-solo"), manage("alice-solo"),
+                           {"confirm": "alice-solo", "reason": "cleanup"}, match={"action": "delete"})
+    assert resp.status_code == 403 and "recovery hold" in page_text(resp), page_text(resp)[:400]
+    assert world.installable("alice-solo", "1.0")
+    world.mail.wait_for(alice_addr, "recovery hold")
+    world.advance(73 * HOUR)
+    attacker = world.login("alice", "attacker-browser/6.6")
+    # ... then deletes the solo project (a soft delete too), then the account.
     resp = attacker.submit(manage("alice-solo"), manage("alice-solo"),
                            {"confirm": "alice-solo", "reason": "cleanup"}, match={"action": "delete"})
     assert resp.status_code == 200, page_text(resp)[:400]
