@@ -59,8 +59,11 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         self.require_recent_auth(session)?;
-        let user = &session.user;
         let mut tx = self.db.begin_account().await?;
+        // Keeping an address or a factor trusts it again: decided on the account as it is now,
+        // held until the decision commits (`crate::credential_gate`).
+        let now_user = self.lock_live_account(&mut tx, session.user.id).await?;
+        let user = &now_user;
         let item = tx
             .suspect_items(user.id)
             .await?

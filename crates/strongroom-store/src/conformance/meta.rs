@@ -386,6 +386,93 @@ async fn yanking_bumps_the_serial() {
     }
 }
 
+/// An Owner's yank from the web runs inside the account change that holds the actor's row
+/// (`AccountTx::set_yanked`), and an Owner's removal reads the actor's row held in its
+/// intervention (`AdminTx::lock_user`): a freeze of the same account is ordered with either.
+#[tokio::test]
+async fn a_yank_or_removal_holding_its_actor_is_ordered_with_a_freeze() {
+    for (name, db, _d) in backends().await {
+        let alice = user(&db, "alice").await;
+        db.publish_file(&file("demo", alice, "demo-1.0.tar.gz", "a"))
+            .await
+            .expect("p");
+        let p = db
+            .project_by_normalized("demo")
+            .await
+            .expect("q")
+            .expect("p");
+        // The yank holds alice's row: a freeze waits for it.
+        let mut yank = db.begin_account().await.expect("begin");
+        assert!(
+            yank.lock_user(alice).await.expect("lock").is_some(),
+            "{name}"
+        );
+        let serial = yank
+            .set_yanked(p.id, "1", Some("broken"), "alice", ev("release:yank"))
+            .await
+            .expect("yank");
+        assert_eq!(serial, p.last_serial + 1, "{name}");
+        assert!(
+            matches!(
+                yank.set_yanked(p.id, "9", None, "a", ev("x")).await,
+                Err(StoreError::NotFound(_))
+            ),
+            "{name}"
+        );
+        let freezer = db.clone();
+        let mut freeze = tokio::spawn(async move {
+            let mut tx = freezer.begin_account().await.expect("begin");
+            tx.freeze_account(alice, "takeover", Some("cli:ops"), &[], 20)
+                .await
+                .expect("freeze");
+            tx.commit(&[ev("admin:user:freeze")], &[])
+                .await
+                .expect("commit");
+        });
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(400), &mut freeze)
+                .await
+                .is_err(),
+            "{name}: the freeze waits for the yank holding the row"
+        );
+        yank.commit(&[], &[]).await.expect("commit");
+        freeze.await.expect("join");
+        let r = &db.releases_of(p.id).await.expect("r")[0];
+        assert_eq!(r.yanked_reason.as_deref(), Some("broken"), "{name}");
+        let j = db.journal_since(0, 100).await.expect("journal");
+        assert_eq!(
+            j.last().map(|e| e.action.as_str()),
+            Some("yank release"),
+            "{name}"
+        );
+
+        // A freeze first: an intervention reading the Owner's row waits, then sees it frozen.
+        let bob = user(&db, "bob").await;
+        let mut freezing = db.begin_account().await.expect("begin");
+        freezing
+            .freeze_account(bob, "takeover", Some("cli:ops"), &[], 30)
+            .await
+            .expect("freeze");
+        let reader = db.clone();
+        let mut read = tokio::spawn(async move {
+            let mut tx = reader.begin_admin().await.expect("begin");
+            tx.lock_user(bob).await.expect("lock").expect("bob")
+        });
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(400), &mut read)
+                .await
+                .is_err(),
+            "{name}: the removal waits for the freeze"
+        );
+        freezing
+            .commit(&[ev("admin:user:freeze")], &[])
+            .await
+            .expect("commit");
+        assert_eq!(read.await.expect("join").frozen_at, Some(30), "{name}");
+        assert_eq!(db.verify_events().await.expect("verify"), None, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn tampering_with_the_event_log_is_detected() {
     for (name, db, _d) in backends().await {
