@@ -352,6 +352,42 @@ async fn an_action_under_way_when_its_account_is_frozen_is_refused_in_its_transa
     .await;
     assert!(frozen(&r), "leave: {r:?}");
 
+    // Inviting.
+    let u = h.user("u-invite").await;
+    h.publish("p-invite", "1.0", &u, old).await;
+    let (s, uu) = (h.s.clone(), u.clone());
+    let r = during_a_freeze(&h, &u, async move {
+        s.invite(&uu, "p-invite", "carol", "Owner", &meta()).await
+    })
+    .await;
+    assert!(frozen(&r), "invite: {r:?}");
+    assert!(h.s.my_invitations(carol.id).await.expect("i").is_empty());
+
+    // Removing an address (the owner's, by a session the freeze ended).
+    let u = h.user("u-email").await;
+    let session = h.login("u-email").await;
+    h.s.add_email(&session, "u-email@second.example", &meta())
+        .await
+        .expect("add");
+    let t = h.token_in_mail("u-email@second.example", "Verify").await;
+    h.s.verify_email(&t, &meta()).await.expect("verify");
+    let second =
+        h.s.db
+            .emails_of(u.id)
+            .await
+            .expect("emails")
+            .iter()
+            .find(|e| !e.is_primary)
+            .expect("second")
+            .id;
+    let s = h.s.clone();
+    let r = during_a_freeze(&h, &u, async move {
+        s.remove_email(&session, second, &meta()).await
+    })
+    .await;
+    assert!(frozen(&r), "remove address: {r:?}");
+    assert_eq!(h.s.db.emails_of(u.id).await.expect("emails").len(), 2);
+
     // Account changes from a session loaded before the freeze.
     for (name, what) in [
         ("u-password", "password"),
