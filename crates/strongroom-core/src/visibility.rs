@@ -32,8 +32,9 @@ pub enum State {
     /// PEP 592 yanked release: shown and served, marked (installers skip it unless pinned).
     Yanked,
     /// A release stored held for review (a recovered or newcomer account's new release of a
-    /// dormant project, `core::upload_safety`): never published, no journal entry, until an
-    /// administrator approves it.
+    /// dormant project, `core::upload_safety`), or a file a watched account added to an existing
+    /// release (`core::file_review`): never published, no journal entry, until an administrator
+    /// approves it.
     Held,
     /// A project quarantined by the administrators while they investigate.
     Quarantined,
@@ -130,9 +131,15 @@ impl State {
         }
     }
 
-    /// A file's own state, before its release's and project's.
-    pub fn of_file(removed: bool) -> State {
-        if removed { State::Removed } else { State::Live }
+    /// A file's own state (removed over held), before its release's and project's.
+    pub fn of_file(removed: bool, held: bool) -> State {
+        if removed {
+            State::Removed
+        } else if held {
+            State::Held
+        } else {
+            State::Live
+        }
     }
 
     /// What `viewer` gets of something in this state.
@@ -166,7 +173,8 @@ pub fn entry_state(row: &ChangelogRow) -> State {
         (None, false) => State::Live,
     };
     let file = match (row.file_removed, e.filename.is_some()) {
-        (Some(removed), _) => State::of_file(removed),
+        // A held file has no journal entry until it is approved (its hold cleared).
+        (Some(removed), _) => State::of_file(removed, false),
         (None, true) => State::Removed,
         (None, false) => State::Live,
     };
@@ -226,7 +234,7 @@ impl crate::Services {
                         .iter()
                         .filter(|f| {
                             f.release_id == r.id
-                                && State::of_file(f.removed_at.is_some())
+                                && State::of_file(f.removed_at.is_some(), f.held_at.is_some())
                                     .within(state)
                                     .sight(Viewer::Member)
                                     == Sight::Listed

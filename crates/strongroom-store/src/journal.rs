@@ -19,6 +19,21 @@ impl Db {
         by: &str,
         event: NewEvent,
     ) -> Result<i64, StoreError> {
+        self.set_yanked_noticed(project_id, canonical_version, yanked, by, event, None)
+            .await
+    }
+
+    /// [`Db::set_yanked`], telling the project's Owners in the same transaction (batched,
+    /// `owner_notices`).
+    pub async fn set_yanked_noticed(
+        &self,
+        project_id: i64,
+        canonical_version: &str,
+        yanked: Option<&str>,
+        by: &str,
+        event: NewEvent,
+        notice: Option<&crate::owner_notices::OwnerNotice>,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "SELECT r.id, r.version, p.name FROM releases r JOIN projects p ON p.id = r.project_id \
@@ -64,6 +79,9 @@ impl Db {
         event.subject_name = Some(project_name);
         event.details["version"] = serde_json::json!(version);
         append(&mut tx, &event).await?;
+        if let Some(n) = notice {
+            crate::owner_notices::record(&mut tx, self.keyring.as_deref(), project_id, n).await?;
+        }
         tx.commit().await?;
         Ok(serial)
     }

@@ -33,13 +33,23 @@ impl Services {
             meta,
             serde_json::json!({"reason": reason, "release_id": release.id}),
         );
+        let notice = self
+            .yank_notice(
+                &p,
+                &release.version,
+                reason,
+                &actor.username,
+                Some(actor.id),
+            )
+            .await?;
         self.db
-            .set_yanked(
+            .set_yanked_noticed(
                 p.id,
                 &release.canonical_version,
                 reason,
                 &actor.username,
                 ev,
+                notice.as_ref(),
             )
             .await
             .map_err(|e| match e {

@@ -136,6 +136,7 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
                 body: "b".into(),
             }],
             release_mails: Vec::new(),
+            ..UploadPolicy::default()
         };
         let o = db
             .publish(&file("sleepy", bob, "2.0", 1, T0), &policy, None)
