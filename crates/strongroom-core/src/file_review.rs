@@ -36,18 +36,21 @@ impl Services {
             return Ok(()); // a new project: no existing release, nobody else to tell
         };
         let roles = self.db.roles_of_project(p.id).await?;
-        if let Some(watch) = self.watch_on(user, &roles).await? {
-            let safety = &self.settings.safety;
-            let why = match watch {
-                Watch::Recovered { .. } => format!(
-                    "whose account was recovered less than {} days ago",
-                    safety.recovery_watch_days
-                ),
-                Watch::Newcomer { .. } => format!(
-                    "who has held a role on the project for less than {} days",
-                    safety.newcomer_days
-                ),
-            };
+        let safety = &self.settings.safety;
+        let why = match self.watch_on(user, &roles).await? {
+            Some(Watch::Recovered { .. }) => Some(format!(
+                "whose account was recovered less than {} days ago",
+                safety.recovery_watch_days
+            )),
+            // The account that created the project is new in its role too, but brought in by
+            // nobody: its own new project's files (an sdist, then its wheels) are not held.
+            Some(Watch::Newcomer { .. }) if !self.founded(user, p.id).await? => Some(format!(
+                "who has held a role on the project for less than {} days",
+                safety.newcomer_days
+            )),
+            Some(Watch::Newcomer { .. }) | None => None,
+        };
+        if let Some(why) = why {
             let reason = format!(
                 "file added to the existing release {} by {} {why}",
                 new.version, user.username
@@ -70,6 +73,15 @@ impl Services {
             )
             .await?;
         Ok(())
+    }
+
+    /// Whether `user` created the project (and so holds its first role, granted by nobody).
+    async fn founded(&self, user: &User, project_id: i64) -> Result<bool, CoreError> {
+        Ok(self
+            .db
+            .project_origin(project_id)
+            .await?
+            .is_some_and(|(by, _)| by == Some(user.id)))
     }
 
     /// The project's Owners and every administrator (queued only if the file is held).
