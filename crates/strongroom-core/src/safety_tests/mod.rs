@@ -178,6 +178,7 @@ impl H {
 
 mod deletion;
 mod domain_checks;
+mod file_review;
 mod hold;
 mod quarantine;
 mod undo;
