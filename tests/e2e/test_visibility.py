@@ -297,6 +297,15 @@ def test_members_and_admins_see_more_where_the_rule_says(world):
         assert "held for review" in listed.group(1) and "2.0" in listed.group(1)
         for f in cases["held"].hidden:
             assert f in listed.group(1), f
+        # the file held for its own review in a published release: listed, alone
+        page = web.get("/manage/project/vz-heldfile/")
+        listed = re.search(r'<table class="list" id="listed-releases">(.*?)</table>', page.text, re.S)
+        assert listed, page_text(page)[:1500]
+        assert "held for review" in listed.group(1), listed.group(1)
+        for f in cases["held-file"].hidden:
+            assert f in listed.group(1), f
+        for f in cases["held-file"].shown:
+            assert f not in listed.group(1), f
     page = alice.get("/manage/project/vz-quarantined/")
     listed = re.search(r'<table class="list" id="listed-releases">(.*?)</table>', page.text, re.S)
     assert listed, page_text(page)[:1500]

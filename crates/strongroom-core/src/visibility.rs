@@ -196,7 +196,9 @@ pub fn public_entry(row: ChangelogRow) -> JournalEntry {
 }
 
 /// A release a project's members see on its manage page but cannot act on, and the public does
-/// not see: held for review, or any release of a quarantined project. Newest first.
+/// not see: held for review, or any release of a quarantined project; or the files held for
+/// their own review in a release the public sees (then `filenames` are those files alone).
+/// Newest first.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListedRelease {
     pub version: String,
@@ -248,6 +250,36 @@ impl crate::Services {
                 })
             })
             .collect();
+        // Files held for their own review in a release the public sees (a watched account's
+        // file added to it, `core::file_review`): listed with their release, held.
+        for r in self.db.releases_any_state(p.id).await? {
+            let own = State::of_release(
+                r.quarantined_at.is_some(),
+                r.removed_at.is_some(),
+                r.yanked_at.is_some(),
+            );
+            if own.within(project).sight(Viewer::Member) != Sight::Served {
+                continue;
+            }
+            let held: Vec<_> = files
+                .iter()
+                .filter(|f| {
+                    f.release_id == r.id
+                        && State::of_file(f.removed_at.is_some(), f.held_at.is_some())
+                            .within(own.within(project))
+                            == State::Held
+                })
+                .collect();
+            if let Some(first) = held.first() {
+                out.push(ListedRelease {
+                    version: r.version.clone(),
+                    created_at: first.uploaded_at,
+                    state: State::Held,
+                    reason: first.held_reason.clone(),
+                    filenames: held.iter().map(|f| f.filename.clone()).collect(),
+                });
+            }
+        }
         out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         Ok(out)
     }
