@@ -259,7 +259,9 @@ def test_ctx_approve_then_add_a_file_is_held_per_file(strongroom, mail_sink, tmp
         assert len(held) == 1 and held[0]["actor"] == "sock", held
         # The admin start page and the projects page list it as a review item.
         admin_web = world.login("admin", "admin-browser/1")
-        assert "1 file(s) held for review" in page_text(admin_web.get("/admin/"))
+        start = admin_web.get("/admin/")
+        assert "1 file(s) held for review" in page_text(start), page_text(start)[:1500]
+        assert "file:held" in start.text[start.text.index('id="signals"'):], page_text(start)[:2000]
         listed = admin_web.get("/admin/projects/")
         assert 'id="admin-held-files"' in listed.text and wheel.filename in listed.text, page_text(listed)[:1500]
 
