@@ -96,6 +96,17 @@ impl Services {
         let now = self.now();
         let max = self.settings.notices.digest_max_items.max(1);
         let mut out = Vec::new();
+        // Sent notices older than their window (and a day) are not needed any more.
+        let pruned = self
+            .db
+            .prune_owner_notices(
+                now.saturating_sub(self.digest_window_micros())
+                    .saturating_sub(crate::settings::days(1)),
+            )
+            .await?;
+        if pruned > 0 {
+            out.push(format!("notices: forgot {pruned} sent notice(s)"));
+        }
         for d in self
             .db
             .due_notice_digests(now, self.digest_window_micros())

@@ -119,6 +119,18 @@ impl Db {
         Ok(out)
     }
 
+    /// Forget notices sent before `before` (the event log keeps what happened; a row only
+    /// matters while its window is open or it waits for a digest). Returns how many went.
+    pub async fn prune_owner_notices(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM owner_notices WHERE sent_at IS NOT NULL AND created_at < $1")
+                .bind(before)
+                .execute(&self.write)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Mark the digest's notices sent and queue its mails, in one transaction (a notice already
     /// sent by a concurrent job is not sent again: nothing is queued then).
     pub async fn send_notice_digest(

@@ -239,5 +239,22 @@ async fn the_first_notice_goes_at_once_and_later_ones_wait_for_one_digest() {
         // After the window, the next notice goes at once again.
         yank(T0 + 3 * DAY).await;
         assert_eq!(db.outbox_recent(10).await.expect("o").len(), 3, "{name}");
+        // Sent rows are forgotten once old; nothing waiting is.
+        yank(T0 + 3 * DAY + 1).await;
+        assert_eq!(
+            db.prune_owner_notices(T0 + 3 * DAY).await.expect("prune"),
+            6,
+            "{name}"
+        );
+        assert_eq!(
+            db.prune_owner_notices(T0 + 9 * DAY).await.expect("prune"),
+            1,
+            "{name}"
+        );
+        let due = db
+            .due_notice_digests(T0 + 9 * DAY, 3_600_000_000)
+            .await
+            .expect("d");
+        assert_eq!(due.len(), 1, "{name}: the waiting notice stays");
     }
 }
