@@ -168,3 +168,128 @@ def replay(world: Incident, tmp) -> None:
     text = world.admin("timeline", "--project", "ctx").stdout
     assert "admin:project:remove" in text and "ctxowner" in text and "cli:" in text, text
     assert "intact" in world.log_verify()
+
+
+# -- issue 9, finding 2: approve, then add a file ------------------------------------------------
+
+SOCK_ADDR = "sock@evil.test"
+FILE_OWNER_ADDR = "owner@ctxfile-owner.test"
+
+
+def pip_gets(world: Incident, tmp, project: str, version: str) -> str | None:
+    """What `pip install PROJECT==VERSION` puts in place: "wheel" or "sdist" (by the payload each
+    carries), or None when pip finds nothing to install."""
+    target = tmp / f"pip-{project}-{time.monotonic_ns()}"
+    r = srkit.pip_install(world.server, [f"{project}=={version}"], target, tmp,
+                          extra=("--no-deps", "--no-build-isolation"), check=False)
+    if r.returncode != 0:
+        return None
+    init = (target / project / "__init__.py").read_text()
+    return "wheel" if "from-the-wheel" in init else "sdist" if "from-the-sdist" in init else init
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_ctx_approve_then_add_a_file_is_held_per_file(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """A sock (a newcomer Maintainer of a dormant project) publishes a benign sdist: quarantined,
+    and approved by an admin. Then the sock adds a wheel to the approved release: the wheel is
+    held for its own review (200 saying so), invisible everywhere, pip still installs the sdist;
+    the Owner and the admins are mailed. The admin approves the wheel: pip gets it. A second held
+    wheel is rejected: no row, no blob left."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        server = world.server
+        for domain in ("evil.test", "example.test", "ctxfile-owner.test"):
+            world.dns.zone[domain] = {"MX": [f"mx.{domain}"]}
+        # -- 0. The owner published ctxfile 0.1 long ago; the project then slept for 400 days.
+        world.user("fileowner", FILE_OWNER_ADDR)
+        world.user("admin", "admin@example.test", admin=True)
+        owner_token = server.create_token("fileowner")
+        srkit.ok_upload(server, owner_token, srkit.make_wheel("ctxfile", "0.1"))
+        world.advance(400 * DAY)
+
+        # -- 1. A sock is invited as Maintainer and accepts (a newcomer in its role: watched).
+        world.user("sock", SOCK_ADDR)
+        owner = world.login("fileowner")
+        resp = owner.submit("/manage/project/ctxfile/", "/manage/project/ctxfile/",
+                            {"username": "sock", "role": "Maintainer"}, match={"action": "invite"})
+        assert resp.status_code == 200, page_text(resp)[:400]
+        sock = world.login("sock", "attacker-browser/6.6")
+        resp = sock.submit("/manage/account/invitations/", "/manage/account/invitations/",
+                           match={"action": "accept"})
+        assert resp.status_code == 200, page_text(resp)[:400]
+        assert world.roles("ctxfile") == {"fileowner": "Owner", "sock": "Maintainer"}
+        sock_token = server.create_token("sock")
+
+        # -- 2. The sock's benign sdist 0.2 is quarantined (dormant project, newcomer); the admin
+        #       approves it with `admin release`.
+        resp = srkit.upload_raw(server, sock_token, srkit.make_sdist("ctxfile", "0.2", payload="from-the-sdist"))
+        assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
+        assert world.simple_versions("ctxfile") == {"0.1"}
+        world.admin("release", "ctxfile", "0.2", "--reason", "reviewed: benign sdist")
+        assert world.simple_versions("ctxfile") == {"0.1", "0.2"}
+        assert pip_gets(world, tmp_path, "ctxfile", "0.2") == "sdist"
+        serial_before = server.global_serial()
+        n_owner = len(world.mails_to(FILE_OWNER_ADDR))
+        n_admin = len(world.mails_to("admin@example.test"))
+
+        # -- 3. The sock adds a wheel to the approved release: held for its own review.
+        wheel = srkit.make_wheel("ctxfile", "0.2", payload="from-the-wheel; import os; os.environ")
+        resp = srkit.upload_raw(server, sock_token, wheel)
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+        assert "held for review" in resp.text and wheel.filename in resp.text, resp.text
+        # Invisible on every read path: simple (HTML and JSON), the JSON API, the download, the
+        # wheel's .metadata, the serial.
+        names = [f["filename"] for f in server.project_files("ctxfile")]
+        assert wheel.filename not in names and "ctxfile-0.2.tar.gz" in names, names
+        html = server.get("/simple/ctxfile/")
+        assert html.status_code == 200 and wheel.filename not in html.text, html.text
+        api = server.get("/pypi/ctxfile/0.2/json")
+        assert api.status_code == 200 and wheel.filename not in api.text, api.text
+        assert server.get(wheel.path).status_code == 404
+        assert server.get(wheel.path + ".metadata").status_code == 404
+        assert server.global_serial() == serial_before
+        assert pip_gets(world, tmp_path, "ctxfile", "0.2") == "sdist"
+        # The owner and the admins are told, naming the file.
+        told = world.mail.wait_for(FILE_OWNER_ADDR, "held for review", after=0)
+        assert wheel.filename in str(told["Subject"]), told["Subject"]
+        world.mail.wait_for("admin@example.test", f"File {wheel.filename}")
+        assert len(world.mails_to(FILE_OWNER_ADDR)) > n_owner
+        assert len(world.mails_to("admin@example.test")) > n_admin
+        held = [e for e in world.timeline("--project", "ctxfile") if e["action"] == "file:held"]
+        assert len(held) == 1 and held[0]["actor"] == "sock", held
+        # The admin start page and the projects page list it as a review item.
+        admin_web = world.login("admin", "admin-browser/1")
+        start = admin_web.get("/admin/")
+        assert "1 file(s) held for review" in page_text(start), page_text(start)[:1500]
+        assert "file:held" in start.text[start.text.index('id="signals"'):], page_text(start)[:2000]
+        listed = admin_web.get("/admin/projects/")
+        assert 'id="admin-held-files"' in listed.text and wheel.filename in listed.text, page_text(listed)[:1500]
+
+        # -- 4. The admin approves the file: published, journaled, pip prefers the wheel.
+        world.admin("approve-file", "ctxfile", "0.2", wheel.filename, "--reason", "reviewed the wheel")
+        names = [f["filename"] for f in server.project_files("ctxfile")]
+        assert wheel.filename in names, names
+        assert server.global_serial() > serial_before
+        assert server.get(wheel.path).status_code == 200
+        assert pip_gets(world, tmp_path, "ctxfile", "0.2") == "wheel"
+        proc = world.admin("approve-file", "ctxfile", "0.2", wheel.filename, "--reason", "again", check=False)
+        assert proc.returncode == 1 and "not held" in proc.stderr, proc.stderr
+
+        # -- 5. Another added wheel is held, then rejected: no row, no blob, nothing to restore.
+        other = srkit.make_wheel("ctxfile", "0.2", payload="from-the-wheel", tag="py2.py3-none-any")
+        resp = srkit.upload_raw(server, sock_token, other)
+        assert resp.status_code == 200 and "held for review" in resp.text, (resp.status_code, resp.text)
+        assert any(k.endswith(other.filename) for k in server.blob_keys()), server.blob_keys()
+        world.admin("reject-file", "ctxfile", "0.2", other.filename, "--reason", "not expected")
+        assert not any(k.endswith(other.filename) for k in server.db_blob_keys()), server.db_blob_keys()
+        # nothing left behind: the blob store holds exactly what the rows reference
+        assert server.blob_keys() == server.db_blob_keys(), server.blob_keys() ^ server.db_blob_keys()
+        proc = world.admin("restore", "ctxfile", "0.2", other.filename, "--reason", "undo", check=False)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert other.filename not in [f["filename"] for f in server.project_files("ctxfile")]
+        story = actions(world.timeline("--project", "ctxfile"))
+        assert_in_order(story, ["release:quarantine", "admin:release:approve", "file:held",
+                                "admin:file:approve", "file:held", "admin:file:reject"])
+        assert "intact" in world.log_verify()
+    finally:
+        world.close()

@@ -4,7 +4,8 @@ for every state × every endpoint.
 One server per backend holds a project in each state: live, yanked, held (a newcomer's new
 release of a dormant project, stored for review), quarantined (admin), removed (admin), removed
 parts of a live project (a release and a file), prohibited (removed, then its name prohibited),
-and a prohibited name never used. Anonymous readers get, from every endpoint (simple index and
+and a prohibited name never used, and a held file (a newcomer's wheel added to a published
+release, issue 9: review is per file). Anonymous readers get, from every endpoint (simple index and
 project pages in HTML and JSON, the JSON API per project and per version, downloads and
 `.metadata`, the XML-RPC list and changelog, the web home page, project list, search, project and
 release pages), exactly the live and yanked parts: status codes, names and filenames present or
@@ -116,6 +117,23 @@ def build_world(server: srkit.Server, clock) -> dict[str, Case]:
     bob_web = login(server, "bob")
     resp = bob_web.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
     assert resp.status_code == 200, page_text(resp)[:300]
+    # vz-heldfile: alice creates it with 1.0 as an sdist (the founder's files are not held);
+    # bob, a Maintainer of a few minutes, adds a wheel to it: the wheel is held for its own
+    # review (core::file_review).
+    c = cases["held-file"] = Case("vz-heldfile", True)
+    sdist, wheel = srkit.make_sdist(c.name, "1.0"), srkit.make_wheel(c.name, "1.0")
+    c.shown = upload_all(server, alice, [sdist])
+    c.shown_versions = {"1.0"}
+    manage_hf = f"/manage/project/{c.name}/"
+    resp = web.submit(manage_hf, manage_hf, {"username": "bob", "role": "Maintainer"}, match={"action": "invite"})
+    assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, page_text(resp)[:300])
+    resp = bob_web.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
+    assert resp.status_code == 200, page_text(resp)[:300]
+    resp = srkit.upload_raw(server, bob, wheel)
+    assert resp.status_code == 200 and "held for review" in resp.text, (resp.status_code, resp.text)
+    resp = srkit.upload_raw(server, bob, wheel)
+    assert resp.status_code == 400 and "held for review" in resp.text, (resp.status_code, resp.text)
+    c.hidden = {wheel.filename: wheel}
     held = dists("vz-held", "2.0")
     for d in held:
         resp = srkit.upload_raw(server, bob, d)
@@ -279,6 +297,15 @@ def test_members_and_admins_see_more_where_the_rule_says(world):
         assert "held for review" in listed.group(1) and "2.0" in listed.group(1)
         for f in cases["held"].hidden:
             assert f in listed.group(1), f
+        # the file held for its own review in a published release: listed, alone
+        page = web.get("/manage/project/vz-heldfile/")
+        listed = re.search(r'<table class="list" id="listed-releases">(.*?)</table>', page.text, re.S)
+        assert listed, page_text(page)[:1500]
+        assert "held for review" in listed.group(1), listed.group(1)
+        for f in cases["held-file"].hidden:
+            assert f in listed.group(1), f
+        for f in cases["held-file"].shown:
+            assert f not in listed.group(1), f
     page = alice.get("/manage/project/vz-quarantined/")
     listed = re.search(r'<table class="list" id="listed-releases">(.*?)</table>', page.text, re.S)
     assert listed, page_text(page)[:1500]
@@ -293,7 +320,7 @@ def test_members_and_admins_see_more_where_the_rule_says(world):
     for c in cases.values():
         if c.name != "vz-never":
             assert c.name in listing, c.name
-    for state in ("quarantined", "removed", "prohibited", "held"):
+    for state in ("quarantined", "removed", "prohibited", "held", "held-file"):
         c = cases[state]
         page = root.get(f"/admin/projects/{c.name}/")
         assert page.status_code == 200, (state, page.status_code)
@@ -313,10 +340,12 @@ def test_release_brings_the_history_back_whole(world):
     before = rpc.changelog_since_serial(0)
     admin(server, "release", "vz-quarantined", "--reason", "false alarm")
     admin(server, "release", "vz-held", "2.0", "--reason", "reviewed")
+    (held_file,) = cases["held-file"].hidden
+    admin(server, "approve-file", "vz-heldfile", "1.0", held_file, "--reason", "reviewed")
     log = rpc.changelog_since_serial(0)
     assert [e[4] for e in log[: len(before)]] == [e[4] for e in before]
     text = "\n".join(e[3] for e in log)
-    for f in [*cases["quarantined"].hidden, *cases["held"].hidden]:
+    for f in [*cases["quarantined"].hidden, *cases["held"].hidden, *cases["held-file"].hidden]:
         assert f in text, f"{f} is public again and back in the feed"
     for f in cases["removed"].hidden:
         assert f not in text

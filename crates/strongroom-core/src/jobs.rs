@@ -48,6 +48,7 @@ impl Services {
         report.take("email-domain check", self.domain_check_job().await);
         report.take("blob collector", self.blob_collector_job(scan_blobs).await);
         report.take("description rendering", self.description_job().await);
+        report.take("notice digests", self.notice_digest_job().await);
         Ok(report)
     }
 

@@ -13,6 +13,7 @@ pub mod domains;
 pub mod email_address;
 pub mod error;
 pub mod evidence;
+pub mod file_review;
 pub mod freeze;
 #[doc(hidden)]
 pub mod fuzz_entry;
@@ -25,6 +26,7 @@ mod json_doc;
 pub mod login;
 pub mod mail;
 pub mod names;
+pub mod owner_notices;
 pub mod ownership;
 mod password_change;
 pub mod passwords;
@@ -72,7 +74,7 @@ pub use error::CoreError;
 pub use login::{LoginStep, TwoFactorMethods};
 pub use second_factor::{Enrolled, TotpEnrolment};
 pub use sessions::{SessionGrant, SessionInfo};
-pub use settings::{BlobSettings, SafetySettings, Settings, SmtpSettings, SmtpTls};
+pub use settings::{BlobSettings, NoticeSettings, SafetySettings, Settings, SmtpSettings, SmtpTls};
 use strongroom_store::{Blobs, Db};
 
 /// Who is asking, as far as the event log cares.

@@ -292,7 +292,7 @@ impl Services {
                 .saturating_mul(86_400_000_000),
             max_project_size: i64::try_from(self.settings.max_project_size).unwrap_or(i64::MAX),
         };
-        let policy = self
+        let mut policy = self
             .upload_policy(
                 &who.user,
                 checked.name.as_str(),
@@ -300,6 +300,8 @@ impl Services {
                 &new.filename,
             )
             .await?;
+        // Per-file review and the Owners' notice of an added file (`file_review`).
+        self.added_file_policy(&who.user, &new, &mut policy).await?;
         // Ask before writing the blob: a refused upload must leave nothing in the blob store.
         let release_created = match self.db.check_publish(&new, &policy).await? {
             PublishOutcome::Duplicate => return Ok(Published::AlreadyThere),
@@ -310,6 +312,7 @@ impl Services {
                 release_created, ..
             }
             | PublishOutcome::Quarantined { release_created } => release_created,
+            PublishOutcome::FileHeld { .. } => false,
         };
         // A new release stores its description rendered (bounded work, on a blocking thread):
         // pages only read it. A file joining an existing release keeps that release's.
@@ -367,6 +370,13 @@ impl Services {
                     &new.version,
                 ),
             }),
+            PublishOutcome::FileHeld { .. } => Ok(Published::Quarantined {
+                message: crate::file_review::held_answer(
+                    checked.name.as_str(),
+                    &new.version,
+                    &new.filename,
+                ),
+            }),
             PublishOutcome::Duplicate => {
                 // The identical file's row protects the blob; only the claim goes.
                 self.release_claim(&claim, true).await;
@@ -411,9 +421,10 @@ impl Services {
             Refusal::FilenamePreviouslyUsed => previously_used(),
             Refusal::IdenticalHidden {
                 file_removed,
+                file_held,
                 release,
                 project_status,
-            } => identical_hidden(file_removed, release, &project_status, form),
+            } => identical_hidden(file_removed, file_held, release, &project_status, form),
             Refusal::OnlyOneSdist => {
                 CoreError::Invalid("Only one sdist may be uploaded per release.".into())
             }
@@ -439,12 +450,13 @@ impl Services {
 /// the precise state may be named. Nothing is resurrected either way.
 fn identical_hidden(
     file_removed: bool,
+    file_held: bool,
     release: strongroom_store::ReleaseFlags,
     project_status: &str,
     form: &CheckedForm,
 ) -> CoreError {
     use crate::visibility::State;
-    let state = State::of_file(file_removed)
+    let state = State::of_file(file_removed, file_held)
         .within(State::of_release(
             release.held,
             release.removed,
@@ -452,6 +464,10 @@ fn identical_hidden(
         ))
         .within(State::of_project(project_status));
     match state {
+        State::Held if file_held && !release.held => CoreError::Invalid(format!(
+            "This file was already uploaded to release '{}' and is held for review: it is published when the index's administrators approve it, and cannot be uploaded again meanwhile.",
+            form.version.normalized()
+        )),
         State::Held => CoreError::Invalid(format!(
             "This file was already uploaded to release '{}', which is held for review: it is published when the index's administrators approve the release, and cannot be uploaded again meanwhile.",
             form.version.normalized()
@@ -784,7 +800,7 @@ mod tests {
             yanked: false,
         };
         let say = |file_removed: bool, release: ReleaseFlags, status: &str| {
-            super::identical_hidden(file_removed, release, status, &form).to_string()
+            super::identical_hidden(file_removed, false, release, status, &form).to_string()
         };
         let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead.";
         assert_eq!(say(true, live, "active"), burned);

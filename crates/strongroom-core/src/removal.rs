@@ -417,6 +417,10 @@ impl Services {
                 p.name, r.version
             )));
         }
+        // The files held with the release are approved with it.
+        for f in &held {
+            tx.clear_file_hold(f.id).await?;
+        }
         let now = self.now();
         let files = tx.files_of_release(r.id).await?;
         if project_visible(&p) {
@@ -448,6 +452,118 @@ impl Services {
             )),
         };
         self.finish(tx, actor, &p, meta, outcome).await
+    }
+
+    /// The file held for review in a release that is not itself held (added by a watched
+    /// account, `core::file_review`).
+    async fn open_held_file(
+        &self,
+        actor: &Actor,
+        project: &str,
+        version: &str,
+        filename: &str,
+    ) -> Result<(AdminTx, ProjectState, ReleaseState, FileState), CoreError> {
+        let (mut tx, p, r) = self
+            .open_release(&Authority::Admin(actor), project, version)
+            .await?;
+        let f = self.intervention_file(&mut tx, &p, &r, filename).await?;
+        if f.held_at.is_none() || f.removed_at.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "{} is not held for review.",
+                f.filename
+            )));
+        }
+        Ok((tx, p, r, f))
+    }
+
+    /// Publish one file held for review: it appears in the index and the journal (which did not
+    /// list it while held), as if uploaded now. Refused for a file uploaded inside its
+    /// uploader's incident window, as a held release is.
+    pub async fn admin_approve_file(
+        &self,
+        actor: &Actor,
+        project: &str,
+        version: &str,
+        filename: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let (mut tx, p, r, f) = self
+            .open_held_file(actor, project, version, filename)
+            .await?;
+        self.no_incident_uploads(
+            &format!("Publishing {}", f.filename),
+            std::slice::from_ref(&f),
+        )
+        .await?;
+        changed_meanwhile(tx.clear_file_hold(f.id).await?)?;
+        let now = self.now();
+        if project_visible(&p) && release_visible(&r) {
+            let a = format!("add {} file {}", f.python_version, f.filename);
+            tx.journal(
+                &p,
+                Some(&r.version),
+                Some(&f.filename),
+                &a,
+                &actor.name,
+                now,
+            )
+            .await?;
+        }
+        let outcome = Outcome {
+            action: "admin:file:approve",
+            details: serde_json::json!({"reason": reason, "version": r.version, "filename": f.filename,
+                "file_id": f.id, "sha256": f.sha256, "held_reason": f.held_reason,
+                "uploader": f.uploaded_by}),
+            notice: Some((
+                format!("{} of {} has been published", f.filename, p.name),
+                format!(
+                    "The index administrators reviewed and published the file {}, added to {} {}, which had been held for review.",
+                    f.filename, p.name, r.version
+                ),
+            )),
+        };
+        self.finish(tx, actor, &p, meta, outcome).await
+    }
+
+    /// Reject one file held for review: its row is deleted and, once that commits, its blob
+    /// (the filename stays used). Nothing of it is left to restore.
+    pub async fn admin_reject_file(
+        &self,
+        actor: &Actor,
+        project: &str,
+        version: &str,
+        filename: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let reason = require_reason(reason)?;
+        let (mut tx, p, r, f) = self
+            .open_held_file(actor, project, version, filename)
+            .await?;
+        changed_meanwhile(tx.delete_held_file(f.id).await?)?;
+        let outcome = Outcome {
+            action: "admin:file:reject",
+            details: serde_json::json!({"reason": reason, "version": r.version, "filename": f.filename,
+                "file_id": f.id, "sha256": f.sha256, "held_reason": f.held_reason,
+                "uploader": f.uploaded_by}),
+            notice: Some((
+                format!("{} of {} was rejected", f.filename, p.name),
+                format!(
+                    "The index administrators reviewed and rejected the file {}, added to {} {} while its uploader was watched; it was deleted and its filename cannot be reused. Reason: {reason}",
+                    f.filename, p.name, r.version
+                ),
+            )),
+        };
+        self.finish(tx, actor, &p, meta, outcome).await?;
+        // The row is gone: nothing protects the blob any more; delete it now (else the
+        // collector does after the grace period).
+        if let Some(key) = strongroom_store::BlobKey::parse(&f.blob_key) {
+            let claim = self.claim_blob_key(&key).await?;
+            self.release_claim(&claim, true).await;
+        }
+        Ok(())
     }
 
     /// Remove a whole project (soft): hidden everywhere, files archived, its names and

@@ -83,6 +83,27 @@ pub struct Settings {
     pub blobs: BlobSettings,
     /// The HTTP front door: page cache budget, Host names, connection timeouts and caps.
     pub http: HttpSettings,
+    /// Notices to Owners of added files, yanks and unyanks, batched (`core::owner_notices`).
+    pub notices: NoticeSettings,
+}
+
+/// How notices to a project's Owners are batched (`notices.*`).
+#[derive(Debug, Clone)]
+pub struct NoticeSettings {
+    /// The first notice of a project goes out at once; later ones within this many minutes are
+    /// collected into one digest mail per recipient, sent by the job at the window's end.
+    pub digest_minutes: u64,
+    /// A digest lists at most this many items and says how many more there were.
+    pub digest_max_items: usize,
+}
+
+impl Default for NoticeSettings {
+    fn default() -> Self {
+        NoticeSettings {
+            digest_minutes: 60,
+            digest_max_items: 20,
+        }
+    }
 }
 
 /// Blob claims and the collector (`core::blob_collector`).
@@ -202,6 +223,7 @@ impl Default for Settings {
             registration: crate::registration::Registration::Closed,
             unverified_address_hours: 72,
             blobs: BlobSettings::default(),
+            notices: NoticeSettings::default(),
             http: HttpSettings::default(),
         }
     }

@@ -189,7 +189,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// The events an administrator should see first, because a takeover leaves them: refused
 /// attempts during a recovery hold, failed re-authentications from a signed-in session, a
 /// newcomer Owner's refused removals, old tokens tried, pending removals of an established Owner
-/// and their vetoes, quarantined releases, addresses whose domain lapsed, breached passwords,
+/// and their vetoes, quarantined releases and held files, addresses whose domain lapsed, breached passwords,
 /// "this wasn't me" freezes, and administrators' 2FA resets.
 pub const SIGNALS: &[&str] = &[
     "account:hold:refused",
@@ -199,6 +199,7 @@ pub const SIGNALS: &[&str] = &[
     "role:change:pending",
     "role:change:veto",
     "release:quarantine",
+    "file:held",
     "account:email:unverified",
     "account:password:disabled",
     "account:freeze",

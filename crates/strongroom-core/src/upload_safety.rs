@@ -163,6 +163,7 @@ impl Services {
                 .await?,
             quarantine_reason: reason,
             release_mails,
+            ..UploadPolicy::default()
         })
     }
 

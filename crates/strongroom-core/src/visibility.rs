@@ -32,8 +32,9 @@ pub enum State {
     /// PEP 592 yanked release: shown and served, marked (installers skip it unless pinned).
     Yanked,
     /// A release stored held for review (a recovered or newcomer account's new release of a
-    /// dormant project, `core::upload_safety`): never published, no journal entry, until an
-    /// administrator approves it.
+    /// dormant project, `core::upload_safety`), or a file a watched account added to an existing
+    /// release (`core::file_review`): never published, no journal entry, until an administrator
+    /// approves it.
     Held,
     /// A project quarantined by the administrators while they investigate.
     Quarantined,
@@ -130,9 +131,15 @@ impl State {
         }
     }
 
-    /// A file's own state, before its release's and project's.
-    pub fn of_file(removed: bool) -> State {
-        if removed { State::Removed } else { State::Live }
+    /// A file's own state (removed over held), before its release's and project's.
+    pub fn of_file(removed: bool, held: bool) -> State {
+        if removed {
+            State::Removed
+        } else if held {
+            State::Held
+        } else {
+            State::Live
+        }
     }
 
     /// What `viewer` gets of something in this state.
@@ -166,7 +173,8 @@ pub fn entry_state(row: &ChangelogRow) -> State {
         (None, false) => State::Live,
     };
     let file = match (row.file_removed, e.filename.is_some()) {
-        (Some(removed), _) => State::of_file(removed),
+        // A held file has no journal entry until it is approved (its hold cleared).
+        (Some(removed), _) => State::of_file(removed, false),
         (None, true) => State::Removed,
         (None, false) => State::Live,
     };
@@ -188,7 +196,9 @@ pub fn public_entry(row: ChangelogRow) -> JournalEntry {
 }
 
 /// A release a project's members see on its manage page but cannot act on, and the public does
-/// not see: held for review, or any release of a quarantined project. Newest first.
+/// not see: held for review, or any release of a quarantined project; or the files held for
+/// their own review in a release the public sees (then `filenames` are those files alone).
+/// Newest first.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListedRelease {
     pub version: String,
@@ -226,7 +236,7 @@ impl crate::Services {
                         .iter()
                         .filter(|f| {
                             f.release_id == r.id
-                                && State::of_file(f.removed_at.is_some())
+                                && State::of_file(f.removed_at.is_some(), f.held_at.is_some())
                                     .within(state)
                                     .sight(Viewer::Member)
                                     == Sight::Listed
@@ -240,6 +250,36 @@ impl crate::Services {
                 })
             })
             .collect();
+        // Files held for their own review in a release the public sees (a watched account's
+        // file added to it, `core::file_review`): listed with their release, held.
+        for r in self.db.releases_any_state(p.id).await? {
+            let own = State::of_release(
+                r.quarantined_at.is_some(),
+                r.removed_at.is_some(),
+                r.yanked_at.is_some(),
+            );
+            if own.within(project).sight(Viewer::Member) != Sight::Served {
+                continue;
+            }
+            let held: Vec<_> = files
+                .iter()
+                .filter(|f| {
+                    f.release_id == r.id
+                        && State::of_file(f.removed_at.is_some(), f.held_at.is_some())
+                            .within(own.within(project))
+                            == State::Held
+                })
+                .collect();
+            if let Some(first) = held.first() {
+                out.push(ListedRelease {
+                    version: r.version.clone(),
+                    created_at: first.uploaded_at,
+                    state: State::Held,
+                    reason: first.held_reason.clone(),
+                    filenames: held.iter().map(|f| f.filename.clone()).collect(),
+                });
+            }
+        }
         out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         Ok(out)
     }

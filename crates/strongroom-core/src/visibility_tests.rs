@@ -247,7 +247,8 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
         let all_files = db.files_any_state(p.id).await.expect("files");
         assert_eq!(all_files.len(), 5, "{name}");
         let file_state = |f: &strongroom_store::admin::FileState| {
-            State::of_file(f.removed_at.is_some()).within(state_of(f.release_id))
+            State::of_file(f.removed_at.is_some(), f.held_at.is_some())
+                .within(state_of(f.release_id))
         };
         let want: BTreeSet<String> = all_files
             .iter()
@@ -406,7 +407,7 @@ async fn the_changelog_keeps_every_serial_but_only_names_what_is_hidden() {
                     .into_iter()
                     .find(|x| x.id == f.release_id)
                     .expect("release");
-            State::of_file(f.removed_at.is_some()).within(
+            State::of_file(f.removed_at.is_some(), f.held_at.is_some()).within(
                 State::of_release(
                     rel.quarantined_at.is_some(),
                     rel.removed_at.is_some(),

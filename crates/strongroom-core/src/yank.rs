@@ -1,4 +1,5 @@
-//! Yanking and unyanking releases (PEP 592).
+//! Yanking and unyanking releases (PEP 592). Each is told to the project's Owners (batched,
+//! `owner_notices`).
 
 use strongroom_store::{NewEvent, StoreError};
 
@@ -40,8 +41,11 @@ impl Services {
             details: serde_json::json!({"version": v.normalized(), "reason": reason}),
             ..NewEvent::default()
         };
+        let notice = self
+            .yank_notice(&p, &v.normalized(), reason, actor, None)
+            .await?;
         self.db
-            .set_yanked(p.id, &v.canonical(), reason, actor, event)
+            .set_yanked_noticed(p.id, &v.canonical(), reason, actor, event, notice.as_ref())
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(_) => {

@@ -29,7 +29,7 @@ pub struct AccountTx {
     /// Events a step of the change noted on its own (appended after the caller's at commit).
     noted: Vec<NewEvent>,
     /// Seals the secrets this change writes (TOTP seeds, mail bodies).
-    keyring: Option<Arc<Keyring>>,
+    pub(crate) keyring: Option<Arc<Keyring>>,
 }
 
 /// The columns [`email_from_row`] reads.

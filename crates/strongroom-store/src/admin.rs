@@ -62,11 +62,14 @@ pub struct FileState {
     pub uploaded_by: Option<i64>,
     pub removed_at: Option<i64>,
     pub removed_reason: Option<String>,
+    /// Held for an administrator's review (added to an existing release by a watched account).
+    pub held_at: Option<i64>,
+    pub held_reason: Option<String>,
 }
 
 const PROJECT_STATE_COLS: &str = "id, name, normalized_name, ultranormalized_name, status, status_before, status_reason, status_changed_at, created_at, last_serial";
 const RELEASE_STATE_COLS: &str = "r.id, r.project_id, r.version, r.canonical_version, r.created_at, r.yanked_at, r.quarantined_at, r.quarantine_reason, r.removed_at, r.removed_reason";
-const FILE_STATE_COLS: &str = "f.id, f.release_id, f.project_id, r.version, f.filename, f.packagetype, f.python_version, f.size, f.sha256, f.blob_key, f.uploaded_at, f.uploaded_by, f.removed_at, f.removed_reason";
+const FILE_STATE_COLS: &str = "f.id, f.release_id, f.project_id, r.version, f.filename, f.packagetype, f.python_version, f.size, f.sha256, f.blob_key, f.uploaded_at, f.uploaded_by, f.removed_at, f.removed_reason, f.held_at, f.held_reason";
 
 fn project_state(r: &AnyRow) -> Result<ProjectState, sqlx::Error> {
     Ok(ProjectState {
@@ -114,6 +117,8 @@ fn file_state(r: &AnyRow) -> Result<FileState, sqlx::Error> {
         uploaded_by: r.try_get("uploaded_by")?,
         removed_at: r.try_get("removed_at")?,
         removed_reason: r.try_get("removed_reason")?,
+        held_at: r.try_get("held_at")?,
+        held_reason: r.try_get("held_reason")?,
     })
 }
 
@@ -188,6 +193,19 @@ impl Db {
         );
         all(query(sql), &self.read, |r| {
             Ok((r.try_get("project_name")?, release_state(r)?))
+        })
+        .await
+    }
+
+    /// Files held for review (not removed), with their project's name, oldest first.
+    pub async fn held_files(&self) -> Result<Vec<(String, FileState)>, StoreError> {
+        let sql = format!(
+            "SELECT {FILE_STATE_COLS}, p.name AS project_name FROM files f JOIN releases r ON r.id = f.release_id \
+             JOIN projects p ON p.id = f.project_id \
+             WHERE f.held_at IS NOT NULL AND f.removed_at IS NULL ORDER BY f.held_at, f.id"
+        );
+        all(query(sql), &self.read, |r| {
+            Ok((r.try_get("project_name")?, file_state(r)?))
         })
         .await
     }
@@ -416,6 +434,41 @@ impl AdminTx {
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+
+    /// Publish a file held for review (clear its hold); `false` when it was not held.
+    pub async fn clear_file_hold(&mut self, file_id: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE files SET held_at = NULL, held_reason = NULL WHERE id = $1 AND held_at IS NOT NULL",
+        )
+        .bind(file_id)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Delete a file held for review (rejected): its row goes and the project's size shrinks;
+    /// the caller deletes its blob once this commits. Its filename stays used (burned), as
+    /// every filename once uploaded does. `false` when it was not held.
+    pub async fn delete_held_file(&mut self, file_id: i64) -> Result<bool, StoreError> {
+        let row =
+            sqlx::query("SELECT project_id, size FROM files WHERE id = $1 AND held_at IS NOT NULL")
+                .bind(file_id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        let Some(row) = row else { return Ok(false) };
+        let (project_id, size): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query("DELETE FROM files WHERE id = $1")
+            .bind(file_id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("UPDATE projects SET total_size = total_size - $1 WHERE id = $2")
+            .bind(size)
+            .bind(project_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(true)
     }
 
     // ---- accounts ----

@@ -19,15 +19,32 @@ impl Db {
         by: &str,
         event: NewEvent,
     ) -> Result<i64, StoreError> {
+        self.set_yanked_noticed(project_id, canonical_version, yanked, by, event, None)
+            .await
+    }
+
+    /// [`Db::set_yanked`], telling the project's Owners in the same transaction (batched,
+    /// `owner_notices`).
+    pub async fn set_yanked_noticed(
+        &self,
+        project_id: i64,
+        canonical_version: &str,
+        yanked: Option<&str>,
+        by: &str,
+        event: NewEvent,
+        notice: Option<&crate::owner_notices::OwnerNotice>,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
         let serial = yank_in(
             &mut tx,
             self.dialect,
+            self.keyring.as_deref(),
             project_id,
             canonical_version,
             yanked,
             by,
             event,
+            notice,
         )
         .await?;
         tx.commit().await?;
@@ -171,30 +188,37 @@ impl crate::AccountTx {
         yanked: Option<&str>,
         by: &str,
         event: NewEvent,
+        notice: Option<&crate::owner_notices::OwnerNotice>,
     ) -> Result<i64, StoreError> {
         let dialect = self.dialect;
+        let keyring = self.keyring.clone();
         yank_in(
             &mut self.tx,
             dialect,
+            keyring.as_deref(),
             project_id,
             canonical_version,
             yanked,
             by,
             event,
+            notice,
         )
         .await
     }
 }
 
 /// Set or clear the yank flag inside `tx`, with its journal entry and event.
+#[allow(clippy::too_many_arguments)]
 async fn yank_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     dialect: crate::Dialect,
+    keyring: Option<&crate::Keyring>,
     project_id: i64,
     canonical_version: &str,
     yanked: Option<&str>,
     by: &str,
     event: NewEvent,
+    notice: Option<&crate::owner_notices::OwnerNotice>,
 ) -> Result<i64, StoreError> {
     let r = sqlx::query(
         "SELECT r.id, r.version, p.name FROM releases r JOIN projects p ON p.id = r.project_id \
@@ -240,5 +264,8 @@ async fn yank_in(
     event.subject_name = Some(project_name);
     event.details["version"] = serde_json::json!(version);
     append(tx, &event).await?;
+    if let Some(n) = notice {
+        crate::owner_notices::record(tx, keyring, project_id, n).await?;
+    }
     Ok(serial)
 }

@@ -96,6 +96,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_name_fold.sql"),
         postgres: include_str!("../migrations/postgres/0014_name_fold.sql"),
     },
+    Migration {
+        version: 16,
+        name: "file_review",
+        sqlite: include_str!("../migrations/sqlite/0016_file_review.sql"),
+        postgres: include_str!("../migrations/postgres/0016_file_review.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

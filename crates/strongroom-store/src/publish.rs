@@ -72,6 +72,8 @@ pub enum Refusal {
     /// rule, `core::visibility`).
     IdenticalHidden {
         file_removed: bool,
+        /// The file is held for review (added to an existing release by a watched account).
+        file_held: bool,
         release: crate::ReleaseFlags,
         project_status: String,
     },
@@ -102,6 +104,15 @@ pub struct UploadPolicy {
     /// Mails queued when this upload publishes a new release (a newcomer's release, told to the
     /// project's other Owners).
     pub release_mails: Vec<NewMail>,
+    /// Hold a file added to an existing release that is not itself held (published, or approved
+    /// after review) for an administrator's review, with this reason (a watched account's
+    /// upload, `core::file_review`).
+    pub hold_added_file: Option<String>,
+    /// Mails queued when this upload's file is held (the project's Owners and the admins).
+    pub held_file_mails: Vec<NewMail>,
+    /// The notice to the project's Owners of a file added to an existing release (published,
+    /// held, or joining a quarantined release), batched per recipient (`owner_notices`).
+    pub added_file_notice: Option<crate::owner_notices::OwnerNotice>,
 }
 
 /// What the publish transaction did.
@@ -116,6 +127,10 @@ pub enum PublishOutcome {
     /// The file was recorded in a quarantined release: no journal entry, invisible to installers
     /// until an administrator approves the release. `release_created`: this upload quarantined it.
     Quarantined { release_created: bool },
+    /// The file was added to an existing release, but held for an administrator's review
+    /// (`UploadPolicy::hold_added_file`): no journal entry, invisible on every read path until
+    /// approved.
+    FileHeld { file_id: i64 },
     /// The identical file already exists: nothing changed.
     Duplicate,
     /// Refused; nothing changed.
@@ -183,9 +198,9 @@ impl Db {
         }
         let outcome = publish_in(&mut tx, self, f, policy).await?;
         match outcome {
-            PublishOutcome::Published { .. } | PublishOutcome::Quarantined { .. } => {
-                tx.commit().await?
-            }
+            PublishOutcome::Published { .. }
+            | PublishOutcome::Quarantined { .. }
+            | PublishOutcome::FileHeld { .. } => tx.commit().await?,
             _ => tx.rollback().await?,
         }
         Ok(outcome)
@@ -467,6 +482,12 @@ async fn publish_in(
         && !project_created
         && quarantine_if_dormant(tx, policy, project_id, release_id, f.at).await?;
     quarantined |= newly_quarantined;
+    // A file added to a release that is not held (published, or approved after review) by a
+    // watched account waits for its own review: approval is per file.
+    let hold_file = match &policy.hold_added_file {
+        Some(reason) if !release_created && !quarantined => Some(reason.clone()),
+        _ => None,
+    };
     if f.packagetype == "sdist" {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM files WHERE release_id = $1 AND packagetype = 'sdist'",
@@ -482,8 +503,8 @@ async fn publish_in(
     // 5. The file row; a concurrent winner shows up as "nothing inserted".
     let file_id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO files (release_id, project_id, filename, packagetype, python_version, size, md5, sha256, blake2_256, \
-         blob_key, metadata_sha256, metadata_blake2_256, comment_text, uploaded_at, uploaded_by, user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING RETURNING id",
+         blob_key, metadata_sha256, metadata_blake2_256, comment_text, uploaded_at, uploaded_by, user_agent, held_at, held_reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(release_id)
     .bind(project_id)
@@ -501,6 +522,8 @@ async fn publish_in(
     .bind(f.at)
     .bind(f.user_id)
     .bind(f.user_agent.clone())
+    .bind(hold_file.as_ref().map(|_| f.at))
+    .bind(hold_file.clone())
     .fetch_optional(&mut **tx)
     .await?;
     let Some(file_id) = file_id else {
@@ -535,6 +558,50 @@ async fn publish_in(
         user_agent: f.user_agent.clone(),
         ..NewEvent::default()
     };
+    // Every file added to an existing release is told to the project's Owners (batched).
+    // (A held file is told with the admins' review request instead.)
+    if !release_created
+        && hold_file.is_none()
+        && let Some(notice) = &policy.added_file_notice
+    {
+        crate::owner_notices::record(tx, db.keyring.as_deref(), project_id, notice).await?;
+    }
+    if let Some(reason) = &hold_file {
+        append(
+            tx,
+            &NewEvent {
+                action: "file:held".into(),
+                subject_kind: "project".into(),
+                subject_id: Some(project_id),
+                subject_name: Some(project_name.clone()),
+                details: serde_json::json!({
+                    "file_id": file_id, "filename": f.filename, "version": f.version,
+                    "reason": reason, "user": f.username, "user_id": f.user_id,
+                }),
+                ..base.clone()
+            },
+        )
+        .await?;
+        crate::outbox::queue(tx, db.keyring.as_deref(), &policy.held_file_mails, f.at).await?;
+        append(
+            tx,
+            &NewEvent {
+                action: "file:upload".into(),
+                subject_kind: "project".into(),
+                subject_id: Some(project_id),
+                subject_name: Some(project_name.clone()),
+                details: serde_json::json!({
+                    "file_id": file_id, "filename": f.filename, "version": f.version,
+                    "sha256": f.sha256, "blake2_256": f.blake2_256, "size": f.size,
+                    "token_scope": f.token_project_id, "token_id": f.token_id,
+                    "held": true,
+                }),
+                ..base
+            },
+        )
+        .await?;
+        return Ok(PublishOutcome::FileHeld { file_id });
+    }
     if quarantined {
         if newly_quarantined {
             append(
@@ -717,7 +784,7 @@ async fn duplicate_check(
     use crate::visibility::{PUBLIC_FILE, PUBLIC_PROJECT, PUBLIC_RELEASE};
     let sql = format!(
         "SELECT f.filename, f.sha256, f.blake2_256, f.removed_at, p.status, r.removed_at, r.quarantined_at, r.yanked_at, \
-         CAST(CASE WHEN {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} AND {PUBLIC_FILE} THEN 1 ELSE 0 END AS BIGINT) \
+         CAST(CASE WHEN {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} AND {PUBLIC_FILE} THEN 1 ELSE 0 END AS BIGINT), f.held_at \
          FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = f.project_id \
          WHERE f.filename = $1 OR f.blake2_256 = $2 OR f.sha256 = $3"
     );
@@ -739,6 +806,7 @@ async fn duplicate_check(
             }
             return Ok(Some(PublishOutcome::Refused(Refusal::IdenticalHidden {
                 file_removed: r.try_get::<Option<i64>, _>(3)?.is_some(),
+                file_held: r.try_get::<Option<i64>, _>(9)?.is_some(),
                 release: crate::ReleaseFlags {
                     held: r.try_get::<Option<i64>, _>(6)?.is_some(),
                     removed: r.try_get::<Option<i64>, _>(5)?.is_some(),

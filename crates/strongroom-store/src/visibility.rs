@@ -57,8 +57,9 @@ pub(crate) const PUBLIC_PROJECT: &str = "p.status IN ('active', 'archived', 'dep
 /// A release (`r`) the public sees: neither held for review nor removed.
 pub(crate) const PUBLIC_RELEASE: &str = "r.quarantined_at IS NULL AND r.removed_at IS NULL";
 
-/// A file (`f`) the public sees, given that its release and project are public too.
-pub(crate) const PUBLIC_FILE: &str = "f.removed_at IS NULL";
+/// A file (`f`) the public sees, given that its release and project are public too: neither
+/// removed nor held for review (a file a watched account added to an existing release).
+pub(crate) const PUBLIC_FILE: &str = "f.removed_at IS NULL AND f.held_at IS NULL";
 
 #[cfg(test)]
 mod tests {

@@ -36,6 +36,15 @@ impl Services {
             meta,
             serde_json::json!({"reason": reason, "release_id": release.id}),
         );
+        let notice = self
+            .yank_notice(
+                &p,
+                &release.version,
+                reason,
+                &actor.username,
+                Some(actor.id),
+            )
+            .await?;
         // Inside the change whose transaction holds the actor's row: a freeze or hold that
         // commits meanwhile waits for it, or was seen above.
         let serial = tx
@@ -45,6 +54,7 @@ impl Services {
                 reason,
                 &actor.username,
                 ev,
+                notice.as_ref(),
             )
             .await
             .map_err(|e| match e {

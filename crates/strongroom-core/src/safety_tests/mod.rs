@@ -180,6 +180,7 @@ mod credential_changes;
 mod deletion;
 mod destruction;
 mod domain_checks;
+mod file_review;
 mod hold;
 mod quarantine;
 mod undo;

@@ -128,6 +128,8 @@ fn done_message(key: Option<&str>) -> Option<&'static str> {
         "restore-release" => "The release was restored.",
         "remove-file" => "The file was removed.",
         "restore-file" => "The file was restored.",
+        "approve-file" => "The held file was published.",
+        "reject-file" => "The held file was rejected and deleted.",
         "prohibit" => "The name is now prohibited.",
         "allow" => "The name is allowed again.",
         "switch" => "The switch was set.",
@@ -158,6 +160,7 @@ pub(crate) async fn index(
     let cx = admin_cx(&state, &headers).await?;
     let s = &state.services;
     let held = s.db.quarantined_releases().await?.len();
+    let held_files = s.db.held_files().await?.len();
     let changes = s.db.all_pending_role_changes().await?.len();
     let now = s.now();
     let users = read::all_users(&state).await?;
@@ -176,6 +179,7 @@ pub(crate) async fn index(
         context! {
             section => "",
             held_releases => held,
+            held_files => held_files,
             pending_changes => changes,
             on_hold => on_hold,
             frozen => frozen,
@@ -206,6 +210,7 @@ pub(crate) async fn projects(
     let projects = read::all_projects(&state).await?;
     let hidden = state.services.db.projects_not_active().await?;
     let held = state.services.db.quarantined_releases().await?;
+    let held_files = state.services.db.held_files().await?;
     cx.render(
         "admin.html",
         context! {
@@ -213,6 +218,7 @@ pub(crate) async fn projects(
             projects => super::ser(&projects),
             hidden => super::ser(&hidden),
             held => super::ser(&held),
+            held_files => super::ser(&held_files),
         },
     )
 }
@@ -334,8 +340,8 @@ pub(crate) async fn project_page(
 }
 
 /// `POST /admin/projects/{name}/`: quarantine | release | remove | restore (the project),
-/// approve | remove-release | restore-release (`version`), remove-file | restore-file
-/// (`version`, `filename`).
+/// approve | remove-release | restore-release (`version`), remove-file | restore-file |
+/// approve-file | reject-file (`version`, `filename`).
 pub(crate) async fn project_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -369,6 +375,14 @@ pub(crate) async fn project_post(
         }
         "restore-file" => {
             s.admin_restore_file(&a, &name, version, filename, reason, &meta)
+                .await?
+        }
+        "approve-file" => {
+            s.admin_approve_file(&a, &name, version, filename, reason, &meta)
+                .await?
+        }
+        "reject-file" => {
+            s.admin_reject_file(&a, &name, version, filename, reason, &meta)
                 .await?
         }
         _ => return Err(unknown("action")),

@@ -223,6 +223,7 @@ async fn removed_files_and_releases_keep_their_names_burned() {
             publish(&db, &whl).await,
             PublishOutcome::Refused(Refusal::IdenticalHidden {
                 file_removed: true,
+                file_held: false,
                 release: live,
                 project_status: "active".into(),
             }),
@@ -251,6 +252,7 @@ async fn removed_files_and_releases_keep_their_names_burned() {
             publish(&db, &other).await,
             PublishOutcome::Refused(Refusal::IdenticalHidden {
                 file_removed: false,
+                file_held: false,
                 release: crate::ReleaseFlags {
                     removed: true,
                     ..live
@@ -309,6 +311,7 @@ async fn quarantined_releases_are_listed_until_cleared() {
             publish(&db, &file(u, "1.0", "acme-1.0-py3-none-any.whl", "a")).await,
             PublishOutcome::Refused(Refusal::IdenticalHidden {
                 file_removed: false,
+                file_held: false,
                 release: crate::ReleaseFlags {
                     held: true,
                     removed: false,

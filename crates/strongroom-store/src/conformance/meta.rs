@@ -408,13 +408,13 @@ async fn a_yank_or_removal_holding_its_actor_is_ordered_with_a_freeze() {
             "{name}"
         );
         let serial = yank
-            .set_yanked(p.id, "1", Some("broken"), "alice", ev("release:yank"))
+            .set_yanked(p.id, "1", Some("broken"), "alice", ev("release:yank"), None)
             .await
             .expect("yank");
         assert_eq!(serial, p.last_serial + 1, "{name}");
         assert!(
             matches!(
-                yank.set_yanked(p.id, "9", None, "a", ev("x")).await,
+                yank.set_yanked(p.id, "9", None, "a", ev("x"), None).await,
                 Err(StoreError::NotFound(_))
             ),
             "{name}"

@@ -8,6 +8,7 @@ mod blobs;
 mod claims;
 mod descriptions;
 mod faults;
+mod file_review;
 mod incidents;
 mod meta;
 mod pending;

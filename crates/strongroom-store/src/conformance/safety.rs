@@ -5,8 +5,8 @@ use crate::publish::{NewFile, PublishOutcome, Refusal, UploadPolicy};
 use crate::users::NewUser;
 use crate::{Db, NewEvent, NewMail};
 
-const DAY: i64 = 86_400_000_000;
-const T0: i64 = 1_767_225_600_000_000;
+pub(super) const DAY: i64 = 86_400_000_000;
+pub(super) const T0: i64 = 1_767_225_600_000_000;
 
 fn ev(action: &str) -> NewEvent {
     NewEvent {
@@ -17,11 +17,11 @@ fn ev(action: &str) -> NewEvent {
     }
 }
 
-async fn user(db: &Db, name: &str, at: i64) -> i64 {
+pub(super) async fn user(db: &Db, name: &str, at: i64) -> i64 {
     verified_user(db, name, Some("hash"), at, ev("account:create")).await
 }
 
-fn file(project: &str, user_id: i64, version: &str, n: u32, at: i64) -> NewFile {
+pub(super) fn file(project: &str, user_id: i64, version: &str, n: u32, at: i64) -> NewFile {
     let h = |salt: &str| {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(format!("{salt}{project}{version}{n}")))
@@ -136,6 +136,7 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
                 body: "b".into(),
             }],
             release_mails: Vec::new(),
+            ..UploadPolicy::default()
         };
         let o = db
             .publish(&file("sleepy", bob, "2.0", 1, T0), &policy, None)

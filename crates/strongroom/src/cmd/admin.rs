@@ -108,6 +108,31 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Publish one file held for review (added to an existing release by a watched account).
+    ApproveFile {
+        /// The project (any spelling of its name).
+        project: String,
+        /// The release (its version).
+        version: String,
+        /// The held file.
+        filename: String,
+        /// Why (required; recorded in the event log with you as actor).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reject one file held for review: its row and its blob are deleted (the filename stays
+    /// used).
+    RejectFile {
+        /// The project (any spelling of its name).
+        project: String,
+        /// The release (its version).
+        version: String,
+        /// The held file.
+        filename: String,
+        /// Why (required; recorded in the event log with you as actor).
+        #[arg(long)]
+        reason: String,
+    },
     /// Prohibit a project name (and names confusable with it).
     Prohibit {
         /// A project name (its normalised and confusable forms are covered).
@@ -338,6 +363,26 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             s.admin_keep_file(&a, &project, &version, &filename, &reason, &m)
                 .await?;
             println!("kept file {filename} of {project} {version}: an undo may bring it back");
+        }
+        AdminCommand::ApproveFile {
+            project,
+            version,
+            filename,
+            reason,
+        } => {
+            s.admin_approve_file(&a, &project, &version, &filename, &reason, &m)
+                .await?;
+            println!("published the held file {filename} of {project} {version}");
+        }
+        AdminCommand::RejectFile {
+            project,
+            version,
+            filename,
+            reason,
+        } => {
+            s.admin_reject_file(&a, &project, &version, &filename, &reason, &m)
+                .await?;
+            println!("rejected and deleted the held file {filename} of {project} {version}");
         }
         AdminCommand::Prohibit { name, reason } => {
             s.admin_prohibit_name(&a, &name, &reason, &m).await?;

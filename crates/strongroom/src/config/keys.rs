@@ -324,6 +324,17 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "hours between listings of the whole blob store for blobs no file references (0 = only at start and by `admin run-jobs`)",
     },
+    // -- notices to Owners of added files, yanks and unyanks (issue 9, finding 5)
+    Key {
+        name: "notices.digest_minutes",
+        secret: false,
+        help: "the first notice to a project's Owners (an added file, a yank, an unyank) is mailed at once; later ones within this many minutes go as one digest per Owner at the window's end",
+    },
+    Key {
+        name: "notices.digest_max_items",
+        secret: false,
+        help: "a digest of notices lists at most this many items and says how many more there were",
+    },
     Key {
         name: "blobs.scan_at_start",
         secret: false,

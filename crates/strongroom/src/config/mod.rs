@@ -72,6 +72,8 @@ pub struct Config {
     pub secrets_key: KeySource,
     /// Blob claims and the collector of unreferenced blobs.
     pub blobs: strongroom_core::BlobSettings,
+    /// Batching of notices to Owners (`notices.*`).
+    pub notices: strongroom_core::NoticeSettings,
     /// Page cache budget, Host names, connection timeouts and caps.
     pub http: strongroom_core::settings::HttpSettings,
     values: BTreeMap<&'static str, (String, Source)>,
@@ -371,6 +373,14 @@ impl Config {
                 blobs.scan_interval_hours.to_string(),
             ),
             ("blobs.scan_at_start", blobs.scan_at_start.to_string()),
+            (
+                "notices.digest_minutes",
+                core.notices.digest_minutes.to_string(),
+            ),
+            (
+                "notices.digest_max_items",
+                core.notices.digest_max_items.to_string(),
+            ),
             ("cache.max_bytes", http.cache_max_bytes.to_string()),
             ("http.allowed_hosts", http.allowed_hosts.join(",")),
             (
@@ -492,6 +502,20 @@ impl Config {
                     &get("blobs.scan_at_start").unwrap_or_default(),
                 )?,
             },
+            notices: strongroom_core::NoticeSettings {
+                digest_minutes: parse_u64(
+                    "notices.digest_minutes",
+                    &get("notices.digest_minutes").unwrap_or_default(),
+                )?,
+                digest_max_items: usize::try_from(
+                    parse_u64(
+                        "notices.digest_max_items",
+                        &get("notices.digest_max_items").unwrap_or_default(),
+                    )?
+                    .max(1),
+                )
+                .unwrap_or(usize::MAX),
+            },
             data: PathBuf::from(&data),
             bind: get("bind").unwrap_or_default(),
             database,
@@ -579,6 +603,7 @@ impl Config {
             unverified_address_hours: self.accounts.unverified_address_hours,
             blobs: self.blobs.clone(),
             http: self.http.clone(),
+            notices: self.notices.clone(),
         }
     }
 }
