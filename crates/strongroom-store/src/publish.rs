@@ -99,9 +99,15 @@ pub struct UploadPolicy {
     pub quarantine_reason: String,
     /// Mails queued when a release is quarantined by this upload.
     pub quarantine_mails: Vec<NewMail>,
-    /// Mails queued when this upload publishes a new release (a newcomer's release, told to the
-    /// project's other Owners).
+    /// Mails queued when this upload publishes a new release (a watched account's release, told
+    /// to the project's other Owners).
     pub release_mails: Vec<NewMail>,
+    /// Mails queued when this upload adds a published file to an existing, published release
+    /// (a watched account's file, told to the project's other Owners).
+    pub file_mails: Vec<NewMail>,
+    /// The uploader is watched on the project (recovered, newcomer or inherited): a release it
+    /// creates is marked so (`releases.uploader_watched`) and never makes the project lively.
+    pub uploader_watched: bool,
 }
 
 /// What the publish transaction did.
@@ -426,8 +432,8 @@ async fn publish_in(
         }
         None => {
             let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO releases (project_id, version, canonical_version, created_at, requires_python, core_metadata, description_html, description_renderer) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
+                "INSERT INTO releases (project_id, version, canonical_version, created_at, requires_python, core_metadata, description_html, description_renderer, uploader_watched) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(project_id)
             .bind(f.version.clone())
@@ -437,6 +443,7 @@ async fn publish_in(
             .bind(f.core_metadata.clone())
             .bind(f.description.as_ref().map(|d| d.html.clone()))
             .bind(f.description.as_ref().map(|d| d.renderer))
+            .bind(i64::from(policy.uploader_watched))
             .fetch_optional(&mut **tx)
             .await?;
             match id {
@@ -602,6 +609,8 @@ async fn publish_in(
         )
         .await?;
         crate::outbox::queue(tx, db.keyring.as_deref(), &policy.release_mails, f.at).await?;
+    } else if !project_created {
+        crate::outbox::queue(tx, db.keyring.as_deref(), &policy.file_mails, f.at).await?;
     }
     let action = format!("add {} file {}", f.python_version, f.filename);
     let serial = write_journal(
@@ -679,8 +688,9 @@ async fn held_out(
 }
 
 /// Quarantine the release just created when the policy says so and the project is dormant: its
-/// newest release that is not itself quarantined (removed ones count: removing old releases must
-/// not make a project look fresh) is older than `dormant_before`. True when quarantined.
+/// newest release that is not itself quarantined and was not created by a watched account
+/// (removed ones count: removing old releases must not make a project look fresh; a sock's
+/// release must not either) is older than `dormant_before`. True when quarantined.
 async fn quarantine_if_dormant(
     tx: &mut Transaction<'_, Any>,
     policy: &UploadPolicy,
@@ -692,7 +702,8 @@ async fn quarantine_if_dormant(
         return Ok(false);
     };
     let newest: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(created_at) FROM releases WHERE project_id = $1 AND id <> $2 AND quarantined_at IS NULL",
+        "SELECT MAX(created_at) FROM releases WHERE project_id = $1 AND id <> $2 AND quarantined_at IS NULL \
+         AND uploader_watched = 0",
     )
     .bind(project_id)
     .bind(release_id)
