@@ -5,7 +5,11 @@ after each step who can do what, what pip installs, which mails went where and w
 
 strongroom's answers: the domain check unverifies the address (so a reset sends nothing); an
 attacker who gets in anyway is held for 72 h (no tokens, no uploads to the project); after the hold
-the new release of the dormant project is quarantined for review instead of published; the admin
+the new release of the dormant project is quarantined for review instead of published; a sock the
+recovered account invites inherits its 30-day watch, so the sock's release a week later is
+quarantined too (admins asked), and even once approved it does not make the project lively for
+the account's next release; the Owner of another project the account maintains is told of the
+recovery; the admin
 freezes the account (the attacker's token dies for good), cannot publish the held release by
 mistake (it was uploaded inside the account's incident window) and cannot unfreeze the account
 into the attacker's hands (no address verified before the incident is left), removes the releases
