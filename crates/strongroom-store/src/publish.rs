@@ -690,7 +690,8 @@ async fn held_out(
 /// Quarantine the release just created when the policy says so and the project is dormant: its
 /// newest release that is not itself quarantined and was not created by a watched account
 /// (removed ones count: removing old releases must not make a project look fresh; a sock's
-/// release must not either) is older than `dormant_before`. True when quarantined.
+/// release must not either) is older than `dormant_before`; without such a release, the project
+/// itself is. True when quarantined.
 async fn quarantine_if_dormant(
     tx: &mut Transaction<'_, Any>,
     policy: &UploadPolicy,
@@ -709,6 +710,17 @@ async fn quarantine_if_dormant(
     .bind(release_id)
     .fetch_one(&mut **tx)
     .await?;
+    // No release by an unwatched account: the project's own age decides (an old project whose
+    // every release came from watched accounts is dormant; a project made minutes ago is not).
+    let newest = match newest {
+        Some(n) => Some(n),
+        None => {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT created_at FROM projects WHERE id = $1")
+                .bind(project_id)
+                .fetch_one(&mut **tx)
+                .await?
+        }
+    };
     if newest.is_none_or(|n| n >= before) {
         return Ok(false);
     }

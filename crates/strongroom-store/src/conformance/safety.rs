@@ -557,5 +557,37 @@ async fn a_watched_uploaders_release_never_makes_a_project_lively_and_roles_keep
         let mails = db.outbox_recent(50).await.expect("o");
         assert_eq!(mails.len(), before + 1, "{name}");
         assert!(mails.iter().any(|m| m.subject == "file added"), "{name}");
+        // A project whose every release came from watched accounts is judged by its own age:
+        // an old one is dormant, one made a minute ago is not.
+        db.publish(
+            &file("solo", sock, "1.0", 0, T0 - 400 * DAY),
+            &watched,
+            None,
+        )
+        .await
+        .expect("p");
+        let o = db
+            .publish(&file("solo", sock, "2.0", 0, T0), &policy, None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Quarantined { .. }),
+            "{name}: {o:?}"
+        );
+        db.publish(
+            &file("fresh", sock, "1.0", 0, T0 - 60_000_000),
+            &watched,
+            None,
+        )
+        .await
+        .expect("p");
+        let o = db
+            .publish(&file("fresh", sock, "2.0", 0, T0), &policy, None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Published { .. }),
+            "{name}: {o:?}"
+        );
     }
 }
