@@ -152,3 +152,39 @@ def test_a_sock_of_a_recovered_account_earns_no_standing_and_is_removed_at_once(
         assert added and added[-1]["details"].get("watched_until"), added
     finally:
         world.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_a_dormant_projects_first_release_after_a_members_recovery_reaches_the_admins_whoever_uploads(
+        strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        server = world.server
+        admin = world.user("admin", admin=True)
+        alice = world.user("alice")
+        bob = world.user("bob")
+        srkit.ok_upload(server, server.create_token("alice"), srkit.make_wheel("old-tool", "1.0"))
+        invite_and_accept(world, world.login("alice", "alice-browser/1"), "old-tool", "bob", "Owner")
+
+        # -- Years pass. alice's password is reset; bob, an established Owner nobody recovered,
+        #    publishes next: the dormant project's first release since the recovery goes to the
+        #    admins all the same (bob's token may be the attacker's next step).
+        world.advance(400 * DAY)
+        bob_token = server.create_token("bob")
+        reset_password(world, "alice", alice, "alice after the reset 31")
+        resp = srkit.upload_raw(server, bob_token, srkit.make_wheel("old-tool", "2.0"))
+        assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
+        assert world.simple_versions("old-tool") == {"1.0"}
+        assert not world.installable("old-tool", "2.0")
+        body = world.mail.body(world.mail.wait_for(admin, "Release old-tool 2.0 was quarantined"))
+        assert "alice, a member of the project, was recovered" in body, body
+        world.mail.wait_for(bob, "Release old-tool 2.0 was quarantined")
+        held = [e for e in world.timeline("--project", "old-tool") if e["action"] == "release:quarantine"]
+        assert len(held) == 1 and held[0]["actor"] == "bob", held
+
+        # -- Once the watch is over, bob's releases are published as before.
+        world.advance(31 * DAY)
+        srkit.ok_upload(server, bob_token, srkit.make_wheel("old-tool", "2.1"))
+        assert world.installable("old-tool", "2.1")
+    finally:
+        world.close()

@@ -162,7 +162,7 @@ impl Services {
                 w.describe(safety.recovery_watch_days, safety.newcomer_days)
             ),
             (None, Some(member)) => format!(
-                "an account of a project whose member {member} was recovered less than {} days ago",
+                "while {member}, a member of the project, was recovered less than {} days ago",
                 safety.recovery_watch_days
             ),
             (None, None) => return Ok(told),

@@ -258,7 +258,9 @@ async fn a_dormant_projects_first_release_after_a_members_recovery_goes_to_the_a
     assert!(policy.dormant_before.is_some(), "{policy:?}");
     assert!(!policy.uploader_watched);
     assert!(
-        policy.quarantine_reason.contains("alice was recovered"),
+        policy
+            .quarantine_reason
+            .contains("alice, a member of the project, was recovered"),
         "{}",
         policy.quarantine_reason
     );
