@@ -5,7 +5,11 @@ after each step who can do what, what pip installs, which mails went where and w
 
 strongroom's answers: the domain check unverifies the address (so a reset sends nothing); an
 attacker who gets in anyway is held for 72 h (no tokens, no uploads to the project); after the hold
-the new release of the dormant project is quarantined for review instead of published; the admin
+the new release of the dormant project is quarantined for review instead of published; a sock the
+recovered account invites inherits its 30-day watch, so the sock's release a week later is
+quarantined too (admins asked), and even once approved it does not make the project lively for
+the account's next release; the Owner of another project the account maintains is told of the
+recovery; the admin
 freezes the account (the attacker's token dies for good), cannot publish the held release by
 mistake (it was uploaded inside the account's incident window) and cannot unfreeze the account
 into the attacker's hands (no address verified before the incident is left), removes the releases
@@ -23,6 +27,20 @@ from browserkit import mail_sink  # noqa: F401  (fixture)
 from incidents import DAY, HOUR, Incident, actions, assert_in_order
 from netfakes import rdap_domain
 from webclient import page_text
+
+def manage(project: str) -> str:
+    return f"/manage/project/{project}/"
+
+
+def invite_and_accept(world: Incident, inviter, project: str, invitee: str, role: str) -> None:
+    """`inviter` (a signed-in Web) invites `invitee` on the project's manage page; it accepts."""
+    resp = inviter.submit(manage(project), manage(project), {"username": invitee, "role": role},
+                          match={"action": "invite"})
+    assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, page_text(resp)[:400])
+    web = world.login(invitee, f"{invitee}-browser/1")
+    resp = web.submit("/manage/account/invitations/", "/manage/account/invitations/",
+                      match={"action": "accept"})
+    assert resp.status_code == 200 and "done=accepted" in resp.url, (resp.status_code, page_text(resp)[:400])
 
 OWNER_DOMAIN = "ctx-owner.test"
 OWNER_ADDR = f"owner@{OWNER_DOMAIN}"
@@ -54,6 +72,11 @@ def replay(world: Incident, tmp) -> None:
     srkit.ok_upload(server, owner_token, srkit.make_wheel("ctx", "0.1"))
     assert world.installable("ctx", "0.1")
     assert world.roles("ctx") == {"ctxowner": "Owner"}
+    # ctxowner also maintains someone else's project, ctx-plugins (its real Owner is alice).
+    world.user("alice", "alice@example.test")
+    srkit.ok_upload(server, server.create_token("alice"), srkit.make_wheel("ctx-plugins", "1.0"))
+    invite_and_accept(world, world.login("alice", "alice-browser/1"), "ctx-plugins", "ctxowner", "Maintainer")
+    assert world.roles("ctx-plugins") == {"alice": "Owner", "ctxowner": "Maintainer"}
 
     # -- 1. Years pass without a release; the domain lapses and someone else registers it.
     world.advance(400 * DAY)
@@ -86,6 +109,10 @@ def replay(world: Incident, tmp) -> None:
     assert any(e["action"] == "account:hold" for e in world.timeline("--user", "ctxowner"))
     # The hold is told to every verified address (now the attacker's; the old one is unverified).
     world.mail.wait_for(ATTACKER_ADDR, "hold")
+    # ... and to the Owners of every project the account can publish to, not only its own:
+    # alice hears that her Maintainer was recovered (finding 3 of issue 9).
+    told = world.mail.wait_for("alice@example.test", "ctxowner, a Maintainer of ctx-plugins, recovered their account")
+    assert "recovery hold" in world.mail.body(told), world.mail.body(told)
 
     # -- 4. Held: no API token, so no upload, for 72 hours.
     status, text = world.web_token(mallory)
@@ -119,6 +146,37 @@ def replay(world: Incident, tmp) -> None:
     held = [e for e in world.timeline("--project", "ctx") if e["action"] == "release:quarantine"]
     assert len(held) == 1 and held[0]["actor"] == "ctxowner", held
 
+    # -- 5b. The sock route (issue 9, finding 1): the recovered account invites a sock as
+    #        Maintainer; a week later (no longer a "newcomer" by age) the sock publishes. The
+    #        sock inherited the recovered account's 30-day watch, so its release of the dormant
+    #        project is quarantined too, and the admins are asked to review it.
+    world.user("ctxsock", "sock@evil.test")
+    invite_and_accept(world, world.login("ctxowner", "attacker-browser/6.6"), "ctx", "ctxsock", "Maintainer")
+    assert world.roles("ctx") == {"ctxowner": "Owner", "ctxsock": "Maintainer"}
+    accepted = [e for e in world.timeline("--project", "ctx") if e["action"] == "role:add"]
+    assert accepted and accepted[-1]["details"].get("watched_until"), accepted
+    world.advance(8 * DAY)
+    sock_token = server.create_token("ctxsock")
+    before = len(world.mails_to("admin@example.test", "ctx 0.3"))
+    resp = srkit.upload_raw(server, sock_token, srkit.make_wheel("ctx", "0.3"))
+    assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
+    assert world.simple_versions("ctx") == {"0.1"}
+    assert not world.installable("ctx", "0.3")
+    review = world.mail.wait_for("admin@example.test", "ctx 0.3", after=before)
+    assert "ctxsock" in world.mail.body(review) and "under watch" in world.mail.body(review), world.mail.body(review)
+    # An admin who found the wheel benign approves it. It is installable now, but it was
+    # published by a watched account, so the project is still dormant: the recovered account's
+    # own next release does not ride on it and is quarantined again.
+    world.admin("release", "ctx", "0.3", "--reason", "reviewed: benign wheel")
+    assert world.installable("ctx", "0.3")
+    resp = srkit.upload_raw(server, token, srkit.make_wheel("ctx", "0.4", payload=b"import os; os.environ"))
+    assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
+    assert world.simple_versions("ctx") == {"0.1", "0.3"}
+    assert not world.installable("ctx", "0.4")
+    world.mail.wait_for("admin@example.test", "ctx 0.4")
+    held = [e for e in world.timeline("--project", "ctx") if e["action"] == "release:quarantine"]
+    assert [e["actor"] for e in held] == ["ctxowner", "ctxsock", "ctxowner"], held
+
     # -- 6. The admin responds: freeze the account, remove the releases and the project, bar the name.
     world.admin("freeze", "ctxowner", "--reason", "ctx takeover: domain re-registered")
     resp = srkit.upload_raw(server, token, srkit.make_wheel("ctx", "0.3"))
@@ -137,6 +195,7 @@ def replay(world: Incident, tmp) -> None:
     assert ATTACKER_ADDR in proc.stderr and "--trust-address" in proc.stderr, proc.stderr
     assert world.mails_to(ATTACKER_ADDR, "Set a new password") == []
     world.admin("remove", "ctx", "0.2", "--reason", "malicious: exfiltrates environment variables")
+    world.admin("remove", "ctx", "0.4", "--reason", "malicious: exfiltrates environment variables")
     world.admin("remove", "ctx", "--reason", "ctx takeover")
     world.admin("prohibit", "ctx", "--reason", "ctx takeover 2022 replay")
     assert world.simple_versions("ctx") is None
@@ -164,7 +223,7 @@ def replay(world: Incident, tmp) -> None:
     project_story = actions(world.timeline("--project", "ctx"))
     assert_in_order(project_story, ["project:create", "file:upload", "release:quarantine",
                                     "admin:release:remove", "admin:project:remove"])
-    assert project_story.count("file:upload") == 2, project_story
+    assert project_story.count("file:upload") == 4, project_story
     text = world.admin("timeline", "--project", "ctx").stdout
     assert "admin:project:remove" in text and "ctxowner" in text and "cli:" in text, text
     assert "intact" in world.log_verify()

@@ -303,7 +303,6 @@ async fn release_restores_the_exact_status_and_approval_reaches_the_journal() {
         dormant_before: Some(h.s.now()),
         quarantine_reason: "dormant project, recovered account".into(),
         quarantine_mails: Vec::new(),
-        release_mails: Vec::new(),
         ..UploadPolicy::default()
     };
     let serial_before_upload = h.s.db.global_serial().await.expect("serial");

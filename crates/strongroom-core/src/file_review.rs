@@ -38,21 +38,18 @@ impl Services {
         let roles = self.db.roles_of_project(p.id).await?;
         let safety = &self.settings.safety;
         let why = match self.watch_on(user, &roles).await? {
-            Some(Watch::Recovered { .. }) => Some(format!(
-                "whose account was recovered less than {} days ago",
-                safety.recovery_watch_days
-            )),
             // The account that created the project is new in its role too, but brought in by
             // nobody: its own new project's files (an sdist, then its wheels) are not held.
-            Some(Watch::Newcomer { .. }) if !self.founded(user, p.id).await? => Some(format!(
-                "who has held a role on the project for less than {} days",
-                safety.newcomer_days
+            Some(Watch::Newcomer { .. }) if self.founded(user, p.id).await? => None,
+            Some(w) => Some(format!(
+                "an account {}",
+                w.describe(safety.recovery_watch_days, safety.newcomer_days)
             )),
-            Some(Watch::Newcomer { .. }) | None => None,
+            None => None,
         };
         if let Some(why) = why {
             let reason = format!(
-                "file added to the existing release {} by {} {why}",
+                "file added to the existing release {} by {}, {why}",
                 new.version, user.username
             );
             policy.held_file_mails = self.held_file_mails(&roles, &p.name, new, &reason).await?;

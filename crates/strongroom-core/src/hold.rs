@@ -383,8 +383,9 @@ impl Services {
         Ok((voided.len(), cancelled.len()))
     }
 
-    /// The other Owners of every project the account owns hear of its recovery: if it was not
-    /// their co-owner who recovered it, they are the ones who can veto and call the admins.
+    /// Every Owner of every project the account can publish to (as Owner or Maintainer) hears
+    /// of its recovery: if it was not they who recovered it, they are the ones who can remove
+    /// it, veto, and call the admins; a recovered Maintainer must not publish unseen.
     async fn co_owner_notices(
         &self,
         tx: &mut AccountTx,
@@ -392,9 +393,10 @@ impl Services {
         why: &str,
         until: i64,
     ) -> Result<Vec<NewMail>, CoreError> {
+        let safety = &self.settings.safety;
         let mut mails = Vec::new();
         for (p, role, _) in self.db.projects_of_user(user.id).await? {
-            if role != strongroom_store::OWNER {
+            if role != strongroom_store::OWNER && role != strongroom_store::MAINTAINER {
                 continue;
             }
             let mut to = Vec::new();
@@ -403,18 +405,34 @@ impl Services {
                     to.extend(notice_recipients(&tx.emails(r.user_id).await?));
                 }
             }
+            let limits = if role == strongroom_store::OWNER {
+                "it counts as a newcomer Owner: its removals of established Owners wait for their veto, and"
+            } else {
+                "as for a newcomer,"
+            };
             mails.extend(notice(
                 &to,
-                &format!("{}, an Owner of {}, recovered their account", user.username, p.name),
+                &format!("{}, {} of {}, recovered their account", user.username, article(&role), p.name),
                 &format!(
-                    "A {why} was just made on the account {}, an Owner of the project {}. The account is on a recovery hold until {} UTC, and for {} days it counts as a newcomer Owner: its removals of established Owners wait for their veto. If you did not expect this, contact the index administrators.",
+                    "A {why} was just made on the account {}, {} of the project {}. The account is on a recovery hold until {} UTC. For {} days after it {limits} every release or file it publishes to the project is told to its Owners (and held for review if the project is dormant), and so is anyone it brings in. If you did not expect this, remove {} on the project's manage page and contact the index administrators.",
                     user.username,
+                    article(&role),
                     p.name,
                     iso8601_seconds(until),
-                    self.settings.safety.recovery_watch_days
+                    safety.recovery_watch_days,
+                    user.username,
                 ),
             ));
         }
         Ok(mails)
+    }
+}
+
+/// "an Owner" / "a Maintainer".
+fn article(role: &str) -> String {
+    if role == strongroom_store::OWNER {
+        format!("an {role}")
+    } else {
+        format!("a {role}")
     }
 }

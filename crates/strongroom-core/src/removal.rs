@@ -127,7 +127,7 @@ impl Services {
     ) -> Result<Option<(CoreError, String)>, CoreError> {
         let roles = self.db.roles_of_project(p.id).await?;
         if let Some(mine) = roles.iter().find(|r| r.user_id == user.id)
-            && self.is_newcomer(user, mine.granted_at)
+            && self.is_newcomer(user, mine)
             && let Some(elder) = roles.iter().find(|r| self.is_elder_owner(r, mine))
         {
             return Ok(Some((

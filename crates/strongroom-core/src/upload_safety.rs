@@ -1,8 +1,9 @@
-//! What a recent account recovery means for an upload: during the recovery hold the account may
-//! publish only to projects it created during the hold; for `recovery.watch_days` after the
-//! recovery, a new release of a dormant project (no release for `recovery.dormant_project_days`)
-//! is quarantined for an administrator's review instead of published, and the project's owners
-//! and every administrator are told.
+//! What a watched account means for an upload: during the recovery hold the account may publish
+//! only to projects it created during the hold; while it is watched (`core::watch`), or any
+//! member of the project was recovered within `recovery.watch_days`, a new release of a dormant
+//! project (no release by an unwatched account for `recovery.dormant_project_days`) is
+//! quarantined for an administrator's review instead of published, and the project's owners and
+//! every administrator are told; every publish by a watched account is told to the Owners.
 //!
 //! PyPI has no such state, and twine treats anything but 200 as failure (and retries some), so a
 //! quarantined upload answers 200 with a body saying the release is held for review; the release
@@ -22,7 +23,7 @@ use crate::{CoreError, Services};
 /// The answer body of an upload whose release was quarantined.
 pub fn quarantined_answer(project: &str, version: &str) -> String {
     format!(
-        "OK, but held for review: the new release {version} of {project} was quarantined because the project had no release for a long time and this account was recently recovered. It is not installable until an administrator approves it; the project's owners were told.\n"
+        "OK, but held for review: the new release {version} of {project} was quarantined because the project had no release for a long time and this account, or one of the project's members, is under watch after a recent recovery or a new role. It is not installable until an administrator approves it; the project's owners were told.\n"
     )
 }
 
@@ -99,8 +100,12 @@ impl Services {
         .await
     }
 
-    /// The rules for this upload: the dormant-project quarantine while the account is watched
-    /// after a recovery or its role on the project is new, and the notice of a newcomer's release.
+    /// The rules for this upload (docs/ownership-contract.md, "Watched states"): a new release
+    /// of a dormant project is quarantined for review (owners and admins told) when the uploader
+    /// is watched on it ([`Services::watch_on`]: recovered, newcomer or inherited) or any of its
+    /// members was recovered within `recovery.watch_days`; a watched uploader's release is
+    /// marked so it never makes the project lively; and every publish by a watched account, a
+    /// new release or a file added to an existing one, is told to the project's other Owners.
     pub(crate) async fn upload_policy(
         &self,
         user: &User,
@@ -122,71 +127,97 @@ impl Services {
         };
         let roles = existing.as_ref().map_or(&[][..], |(roles, _)| &roles[..]);
         let watch = self.watch_on(user, roles).await?;
-        let newcomer = roles.iter().any(|r| {
-            r.user_id == user.id && now.saturating_sub(r.granted_at) < days(safety.newcomer_days)
-        });
-        // A newcomer's new release of a lively project is published, and told to the other
-        // Owners: a sock's first release is never quiet.
-        let release_mails = match &existing {
-            Some((roles, p)) if newcomer => {
-                self.newcomer_release_mails(user, p, roles, version).await?
+        // A recovery of any member: whoever publishes next to the dormant project (the
+        // recovered account, a sock it brought in, or anyone else) goes through the admins.
+        let mut recovered_member = None;
+        for r in roles {
+            if r.user_id == user.id {
+                continue;
             }
-            _ => Vec::new(),
+            if let Some(u) = self.db.user_by_id(r.user_id).await?
+                && under_watch(u.recovered_at, now, safety.recovery_watch_days)
+            {
+                recovered_member = Some(u.username);
+                break;
+            }
+        }
+        let (release_mails, file_mails) = match (&existing, watch) {
+            (Some((roles, p)), Some(w)) => (
+                self.watched_publish_mails(user, p, roles, version, None, w)
+                    .await?,
+                self.watched_publish_mails(user, p, roles, version, Some(filename), w)
+                    .await?,
+            ),
+            _ => (Vec::new(), Vec::new()),
         };
-        let why = match watch {
-            Some(Watch::Recovered { .. }) => format!(
-                "within {} days of an account recovery",
+        let told = UploadPolicy {
+            release_mails,
+            file_mails,
+            uploader_watched: watch.is_some(),
+            ..UploadPolicy::default()
+        };
+        let why = match (watch, &recovered_member) {
+            (Some(w), _) => format!(
+                "an account {}",
+                w.describe(safety.recovery_watch_days, safety.newcomer_days)
+            ),
+            (None, Some(member)) => format!(
+                "while {member}, a member of the project, was recovered less than {} days ago",
                 safety.recovery_watch_days
             ),
-            // An account invited by a recovered (or compromised) one must not publish to the
-            // dormant project in its place: the newcomer's first releases wait for review too.
-            Some(Watch::Newcomer { .. }) => format!(
-                "who has held a role on the project for less than {} days",
-                safety.newcomer_days
-            ),
-            None => {
-                return Ok(UploadPolicy {
-                    release_mails,
-                    ..UploadPolicy::default()
-                });
-            }
+            (None, None) => return Ok(told),
         };
         let reason = format!(
-            "new release of a project dormant for more than {} days, uploaded by {} {why}",
+            "new release of a project dormant for more than {} days, uploaded by {}, {why}",
             safety.dormant_project_days, user.username
         );
-        let owners = existing.as_ref().map_or(&[][..], |(roles, _)| &roles[..]);
         Ok(UploadPolicy {
             dormant_before: Some(now.saturating_sub(days(safety.dormant_project_days))),
             quarantine_mails: self
-                .quarantine_mails(owners, project, version, filename, &reason)
+                .quarantine_mails(roles, project, version, filename, &reason)
                 .await?,
             quarantine_reason: reason,
-            release_mails,
-            ..UploadPolicy::default()
+            ..told
         })
     }
 
-    /// The notice to the project's other Owners of a newcomer's new release.
-    async fn newcomer_release_mails(
+    /// The notice to the project's other Owners of a watched account's publish: its new
+    /// release (`filename` None) or a file it added to an existing release.
+    async fn watched_publish_mails(
         &self,
         user: &User,
         p: &Project,
         roles: &[Role],
         version: &str,
+        filename: Option<&str>,
+        watch: Watch,
     ) -> Result<Vec<NewMail>, CoreError> {
+        let safety = &self.settings.safety;
         let mut to = Vec::new();
         for r in roles {
             if r.role == strongroom_store::OWNER && r.user_id != user.id {
                 to.extend(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }
+        let (subject, what) = match filename {
+            None => (
+                format!("{} published {} {version}", user.username, p.name),
+                format!("just published the new release {version}"),
+            ),
+            Some(f) => (
+                format!("{} added {f} to {} {version}", user.username, p.name),
+                format!("just added the file {f} to the existing release {version}"),
+            ),
+        };
         Ok(notice(
             &to,
-            &format!("{} published {} {version}", user.username, p.name),
+            &subject,
             &format!(
-                "{} has held a role on the project {} for less than {} days and just published its new release {version}. If you did not expect this, remove {} on the project's manage page, yank or remove the release, and contact the index administrators.",
-                user.username, p.name, self.settings.safety.newcomer_days, user.username
+                "{} is an account {} on the project {}, and {what}. If you did not expect this, remove {} on the project's manage page, yank or remove the release, and contact the index administrators.",
+                user.username,
+                watch.describe(safety.recovery_watch_days, safety.newcomer_days),
+                p.name,
+                user.username
             ),
         ))
     }

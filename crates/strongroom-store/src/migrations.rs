@@ -97,6 +97,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0014_name_fold.sql"),
     },
     Migration {
+        version: 15,
+        name: "watch_inheritance",
+        sqlite: include_str!("../migrations/sqlite/0015_watch_inheritance.sql"),
+        postgres: include_str!("../migrations/postgres/0015_watch_inheritance.sql"),
+    },
+    Migration {
         version: 16,
         name: "file_review",
         sqlite: include_str!("../migrations/sqlite/0016_file_review.sql"),

@@ -115,6 +115,11 @@ pub struct Role {
     pub username: String,
     pub role: String,
     pub granted_at: i64,
+    /// The account that granted the role (None: the project's creator, or an administrator).
+    pub granted_by: Option<i64>,
+    /// The watch this role inherited from the watched account that granted it lasts until then
+    /// (migration 0015); the role is not established before it ends.
+    pub watch_until: Option<i64>,
 }
 
 /// A release (all the files of one version) as lists show it: everything but its stored core

@@ -83,7 +83,7 @@ impl Db {
     /// Everyone with a role on the project.
     pub async fn roles_of_project(&self, project_id: i64) -> Result<Vec<Role>, StoreError> {
         let rows = sqlx::query(
-            "SELECT r.project_id, r.user_id, u.username, r.role, r.granted_at FROM roles r JOIN users u ON u.id = r.user_id \
+            "SELECT r.project_id, r.user_id, u.username, r.role, r.granted_at, r.granted_by, r.watch_until FROM roles r JOIN users u ON u.id = r.user_id \
              WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_lower",
         )
         .bind(project_id)
@@ -97,6 +97,8 @@ impl Db {
                     username: r.try_get(2)?,
                     role: r.try_get(3)?,
                     granted_at: r.try_get(4)?,
+                    granted_by: r.try_get(5)?,
+                    watch_until: r.try_get(6)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

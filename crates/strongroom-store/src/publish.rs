@@ -101,8 +101,8 @@ pub struct UploadPolicy {
     pub quarantine_reason: String,
     /// Mails queued when a release is quarantined by this upload.
     pub quarantine_mails: Vec<NewMail>,
-    /// Mails queued when this upload publishes a new release (a newcomer's release, told to the
-    /// project's other Owners).
+    /// Mails queued when this upload publishes a new release (a watched account's release, told
+    /// to the project's other Owners).
     pub release_mails: Vec<NewMail>,
     /// Hold a file added to an existing release that is not itself held (published, or approved
     /// after review) for an administrator's review, with this reason (a watched account's
@@ -113,6 +113,12 @@ pub struct UploadPolicy {
     /// The notice to the project's Owners of a file added to an existing release (published,
     /// held, or joining a quarantined release), batched per recipient (`owner_notices`).
     pub added_file_notice: Option<crate::owner_notices::OwnerNotice>,
+    /// Mails queued when this upload adds a published file to an existing, published release
+    /// (a watched account's file, told to the project's other Owners).
+    pub file_mails: Vec<NewMail>,
+    /// The uploader is watched on the project (recovered, newcomer or inherited): a release it
+    /// creates is marked so (`releases.uploader_watched`) and never makes the project lively.
+    pub uploader_watched: bool,
 }
 
 /// What the publish transaction did.
@@ -441,8 +447,8 @@ async fn publish_in(
         }
         None => {
             let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO releases (project_id, version, canonical_version, created_at, requires_python, core_metadata, description_html, description_renderer) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
+                "INSERT INTO releases (project_id, version, canonical_version, created_at, requires_python, core_metadata, description_html, description_renderer, uploader_watched) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(project_id)
             .bind(f.version.clone())
@@ -452,6 +458,7 @@ async fn publish_in(
             .bind(f.core_metadata.clone())
             .bind(f.description.as_ref().map(|d| d.html.clone()))
             .bind(f.description.as_ref().map(|d| d.renderer))
+            .bind(i64::from(policy.uploader_watched))
             .fetch_optional(&mut **tx)
             .await?;
             match id {
@@ -559,9 +566,12 @@ async fn publish_in(
         ..NewEvent::default()
     };
     // Every file added to an existing release is told to the project's Owners (batched).
-    // (A held file is told with the admins' review request instead.)
+    // (A held file is told with the admins' review request instead, and a watched uploader's
+    // published file at once with the watch's reason, `policy.file_mails`: one notice, not two.)
+    let told_at_once = !quarantined && !policy.file_mails.is_empty();
     if !release_created
         && hold_file.is_none()
+        && !told_at_once
         && let Some(notice) = &policy.added_file_notice
     {
         crate::owner_notices::record(tx, db.keyring.as_deref(), project_id, notice).await?;
@@ -669,6 +679,8 @@ async fn publish_in(
         )
         .await?;
         crate::outbox::queue(tx, db.keyring.as_deref(), &policy.release_mails, f.at).await?;
+    } else if !project_created {
+        crate::outbox::queue(tx, db.keyring.as_deref(), &policy.file_mails, f.at).await?;
     }
     let action = format!("add {} file {}", f.python_version, f.filename);
     let serial = write_journal(
@@ -746,8 +758,10 @@ async fn held_out(
 }
 
 /// Quarantine the release just created when the policy says so and the project is dormant: its
-/// newest release that is not itself quarantined (removed ones count: removing old releases must
-/// not make a project look fresh) is older than `dormant_before`. True when quarantined.
+/// newest release that is not itself quarantined and was not created by a watched account
+/// (removed ones count: removing old releases must not make a project look fresh; a sock's
+/// release must not either) is older than `dormant_before`; without such a release, the project
+/// itself is. True when quarantined.
 async fn quarantine_if_dormant(
     tx: &mut Transaction<'_, Any>,
     policy: &UploadPolicy,
@@ -759,12 +773,24 @@ async fn quarantine_if_dormant(
         return Ok(false);
     };
     let newest: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(created_at) FROM releases WHERE project_id = $1 AND id <> $2 AND quarantined_at IS NULL",
+        "SELECT MAX(created_at) FROM releases WHERE project_id = $1 AND id <> $2 AND quarantined_at IS NULL \
+         AND uploader_watched = 0",
     )
     .bind(project_id)
     .bind(release_id)
     .fetch_one(&mut **tx)
     .await?;
+    // No release by an unwatched account: the project's own age decides (an old project whose
+    // every release came from watched accounts is dormant; a project made minutes ago is not).
+    let newest = match newest {
+        Some(n) => Some(n),
+        None => {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT created_at FROM projects WHERE id = $1")
+                .bind(project_id)
+                .fetch_one(&mut **tx)
+                .await?
+        }
+    };
     if newest.is_none_or(|n| n >= before) {
         return Ok(false);
     }

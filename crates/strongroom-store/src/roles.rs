@@ -46,7 +46,7 @@ const CHANGE_SELECT: &str = "SELECT c.id, c.project_id, p.name AS project_name, 
      c.created_at, c.effective_at, c.status FROM role_changes c JOIN projects p ON p.id = c.project_id \
      JOIN users t ON t.id = c.target_id JOIN users a ON a.id = c.actor_id";
 
-const ROLE_SELECT: &str = "SELECT r.project_id, r.user_id, u.username, r.role, r.granted_at \
+const ROLE_SELECT: &str = "SELECT r.project_id, r.user_id, u.username, r.role, r.granted_at, r.granted_by, r.watch_until \
      FROM roles r JOIN users u ON u.id = r.user_id";
 
 fn invitation_from_row(r: &AnyRow) -> Result<Invitation, sqlx::Error> {
@@ -89,6 +89,8 @@ fn role_from_row(r: &AnyRow) -> Result<Role, sqlx::Error> {
         username: r.try_get(2)?,
         role: r.try_get(3)?,
         granted_at: r.try_get(4)?,
+        granted_by: r.try_get(5)?,
+        watch_until: r.try_get(6)?,
     })
 }
 
@@ -251,6 +253,26 @@ impl AccountTx {
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_or(e, "role"))?;
+        Ok(())
+    }
+
+    /// Record that the member's role inherited a watch lasting until `until` (kept when a
+    /// longer one is already recorded).
+    pub async fn set_role_watch(
+        &mut self,
+        project_id: i64,
+        user_id: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE roles SET watch_until = $1 WHERE project_id = $2 AND user_id = $3 \
+             AND (watch_until IS NULL OR watch_until < $1)",
+        )
+        .bind(until)
+        .bind(project_id)
+        .bind(user_id)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 

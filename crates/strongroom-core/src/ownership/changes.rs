@@ -112,7 +112,7 @@ impl Services {
         } else if target.role == OWNER
             && !self_change
             && !taking_back
-            && self.is_established(target.granted_at)
+            && self.is_established(&target)
         {
             Some(HeldAction::RemoveOwner)
         } else {
@@ -137,7 +137,7 @@ impl Services {
         let now = self.now();
         let held = !self_change
             && !taking_back
-            && self.is_newcomer(actor, mine.granted_at)
+            && self.is_newcomer(actor, &mine)
             && self.is_elder_owner(&target, &mine);
         if held {
             if let Some(c) = tx.pending_changes_for(p.id, target.user_id).await?.first() {
@@ -312,6 +312,11 @@ impl Services {
         let now = self.now();
         // Everyone who must hear of it, read before the change (the removed Owner included).
         let mut to = owners_and(tx, p.id, &[target.user_id]).await?;
+        // A role given by a watched account inherits its watch (read before the change).
+        let inherited = match (new_role, actor.id) {
+            (Some(_), Some(by)) => self.watch_inherited_from(tx, p.id, by).await?,
+            _ => None,
+        };
         let outcome = match new_role {
             None => tx.remove_role(p.id, target.user_id).await?,
             Some(r) => {
@@ -324,6 +329,9 @@ impl Services {
             RoleOutcome::NotMember => return Err(not_member(&target.username, &p.name)),
             RoleOutcome::Unchanged => return Ok(()),
             RoleOutcome::Changed { .. } => {}
+        }
+        if let Some(until) = inherited {
+            tx.set_role_watch(p.id, target.user_id, until).await?;
         }
         let (subject, body) = match new_role {
             None => {

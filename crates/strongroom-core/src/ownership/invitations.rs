@@ -227,6 +227,11 @@ impl Services {
             tx
         };
         let now = self.now();
+        // The watch follows the people a watched account brings in: read the inviter's watch
+        // on the project now, before the new role is there.
+        let inherited = self
+            .watch_inherited_from(&mut tx, p.id, inv.inviter_id)
+            .await?;
         if !tx.end_invitation(inv.id, "accepted", now).await? {
             return Err(CoreError::Invalid(
                 "This invitation is no longer valid.".into(),
@@ -240,6 +245,9 @@ impl Services {
                 }
                 other => other.into(),
             })?;
+        if let Some(until) = inherited {
+            tx.set_role_watch(p.id, user.id, until).await?;
+        }
         let who = Actor::user(user);
         let events = [
             self.role_event(
@@ -257,7 +265,7 @@ impl Services {
                 meta,
                 Member::user(user, &inv.role),
                 serde_json::json!({"via": "invitation", "invitation_id": inv.id,
-                    "granted_by": inv.inviter_name}),
+                    "granted_by": inv.inviter_name, "watched_until": inherited}),
             ),
         ];
         let to = owners_and(&mut tx, p.id, &[user.id]).await?;

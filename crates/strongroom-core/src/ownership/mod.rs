@@ -70,18 +70,20 @@ pub fn parse_role(role: &str) -> Result<&'static str, CoreError> {
     }
 }
 
-/// Who counts as new to a project's ownership, and who as established. An account is a
-/// newcomer while its role is younger than `ownership.newcomer_days`, and also while it is
-/// watched after an account recovery (`recovery.watch_days`): whoever just took an old account
-/// back, owner or attacker, gets the newcomer's limits, not the old account's standing.
+/// Who counts as new to a project's ownership, and who as established. A role is established
+/// once it has been held for `ownership.newcomer_days`, counted from when it was granted, or,
+/// for a role that inherited a watch from the watched account that granted it, from when that
+/// watch ends (`roles.watch_until`): standing is never earned through a watched account. An
+/// account is a newcomer while its role is not established, and also while it is watched after
+/// an account recovery (`recovery.watch_days`): whoever just took an old account back, owner or
+/// attacker, gets the newcomer's limits, not the old account's standing.
 impl Services {
-    pub(crate) fn is_newcomer(&self, actor: &User, granted_at: i64) -> bool {
-        let now = self.now();
+    pub(crate) fn is_newcomer(&self, actor: &User, mine: &Role) -> bool {
         let safety = &self.settings.safety;
-        now.saturating_sub(granted_at) < days(safety.newcomer_days)
+        !self.is_established(mine)
             || crate::upload_safety::under_watch(
                 actor.recovered_at,
-                now,
+                self.now(),
                 safety.recovery_watch_days,
             )
     }
@@ -107,9 +109,13 @@ impl Services {
             .any(|i| i.window_start < i.window_end && i.covers(target.granted_at)))
     }
 
-    /// Whether a role granted at `granted_at` is established (older than the newcomer window).
-    pub(crate) fn is_established(&self, granted_at: i64) -> bool {
-        self.now().saturating_sub(granted_at) >= days(self.settings.safety.newcomer_days)
+    /// Whether a role is established: held for `newcomer_days` since it was granted, or since
+    /// the watch it inherited ended, whichever is later.
+    pub(crate) fn is_established(&self, role: &Role) -> bool {
+        let clock_from = role
+            .watch_until
+            .map_or(role.granted_at, |w| w.max(role.granted_at));
+        self.now().saturating_sub(clock_from) >= days(self.settings.safety.newcomer_days)
     }
 
     /// Whether `target` is an Owner a newcomer (`mine` its role) must not remove, demote or
@@ -117,7 +123,7 @@ impl Services {
     pub(crate) fn is_elder_owner(&self, target: &Role, mine: &Role) -> bool {
         target.role == OWNER
             && target.user_id != mine.user_id
-            && (target.granted_at < mine.granted_at || self.is_established(target.granted_at))
+            && (target.granted_at < mine.granted_at || self.is_established(target))
     }
 }
 

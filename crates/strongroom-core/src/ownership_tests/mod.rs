@@ -106,3 +106,4 @@ impl H {
 mod changes;
 mod invitations;
 mod restrictions;
+mod watched;

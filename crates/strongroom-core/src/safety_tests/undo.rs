@@ -683,7 +683,8 @@ async fn the_owner_takes_back_at_once_what_the_account_granted_inside_its_window
     let alice = h.user("alice").await;
     let bob = h.user("bob").await;
     let sock = h.user("sock").await;
-    h.publish("proj", "1.0", &alice, h.s.now()).await;
+    // alice has owned proj for a month: bob's role inherits no newcomer's watch from her.
+    h.publish("proj", "1.0", &alice, h.s.now() - days(30)).await;
     h.join(&alice, "proj", &bob, "Owner").await;
     h.clock.advance(days(1));
     h.login("alice").await;

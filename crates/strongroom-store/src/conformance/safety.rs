@@ -135,7 +135,6 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
                 subject: "quarantined".into(),
                 body: "b".into(),
             }],
-            release_mails: Vec::new(),
             ..UploadPolicy::default()
         };
         let o = db
@@ -452,6 +451,143 @@ async fn every_domain_attempt_is_recorded_and_retries_wait_their_turn() {
                 .expect("due")
                 .iter()
                 .all(|a| a.user_id != hung)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_watched_uploaders_release_never_makes_a_project_lively_and_roles_keep_their_watch() {
+    for (name, db, _dir) in backends().await {
+        let bob = user(&db, "bob", T0 - 400 * DAY).await;
+        let sock = user(&db, "sock", T0 - DAY).await;
+        db.publish_file(&file("sleepy", bob, "1.0", 0, T0 - 400 * DAY))
+            .await
+            .expect("p");
+        let p = db
+            .project_by_normalized("sleepy")
+            .await
+            .expect("p")
+            .expect("p");
+        // The role a watched account granted keeps the inherited watch; a shorter one later
+        // does not shorten it.
+        let mut tx = db.begin_account().await.expect("tx");
+        tx.insert_role(p.id, sock, "Maintainer", T0 - DAY, Some(bob))
+            .await
+            .expect("role");
+        tx.set_role_watch(p.id, sock, T0 + 20 * DAY)
+            .await
+            .expect("watch");
+        tx.set_role_watch(p.id, sock, T0 + 2 * DAY)
+            .await
+            .expect("watch");
+        tx.commit(&[], &[]).await.expect("commit");
+        let roles = db.roles_of_project(p.id).await.expect("roles");
+        let r = roles.iter().find(|r| r.user_id == sock).expect("sock");
+        assert_eq!(r.watch_until, Some(T0 + 20 * DAY), "{name}");
+        assert_eq!(r.granted_by, Some(bob), "{name}");
+        let mut tx = db.begin_account().await.expect("tx");
+        let r = tx.role_in(p.id, sock).await.expect("r").expect("role");
+        assert_eq!(r.watch_until, Some(T0 + 20 * DAY), "{name}");
+        tx.commit(&[], &[]).await.expect("commit");
+        // A watched uploader's release of the dormant project is published (no quarantine
+        // asked for here), marked, and the project stays dormant for the next watched release.
+        let watched = UploadPolicy {
+            uploader_watched: true,
+            ..UploadPolicy::default()
+        };
+        let o = db
+            .publish(&file("sleepy", sock, "2.0", 1, T0), &watched, None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Published { .. }),
+            "{name}: {o:?}"
+        );
+        let policy = UploadPolicy {
+            dormant_before: Some(T0 - 365 * DAY),
+            quarantine_reason: "dormant".into(),
+            uploader_watched: true,
+            ..UploadPolicy::default()
+        };
+        let o = db
+            .publish(&file("sleepy", bob, "3.0", 1, T0 + DAY), &policy, None)
+            .await
+            .expect("p");
+        assert_eq!(
+            o,
+            PublishOutcome::Quarantined {
+                release_created: true
+            },
+            "{name}: a watched account's release does not make the project lively"
+        );
+        // A release by an account that was not watched does.
+        db.publish_file(&file("sleepy", bob, "4.0", 1, T0 + 2 * DAY))
+            .await
+            .expect("p");
+        let o = db
+            .publish(&file("sleepy", bob, "5.0", 1, T0 + 3 * DAY), &policy, None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Published { .. }),
+            "{name}: {o:?}"
+        );
+        // A watched account's file added to an existing, published release queues file_mails.
+        let before = db.outbox_recent(50).await.expect("o").len();
+        let told = UploadPolicy {
+            file_mails: vec![NewMail {
+                to: "owner@example.org".into(),
+                subject: "file added".into(),
+                body: "b".into(),
+            }],
+            release_mails: vec![NewMail {
+                to: "owner@example.org".into(),
+                subject: "release".into(),
+                body: "b".into(),
+            }],
+            ..UploadPolicy::default()
+        };
+        db.publish(
+            &file("sleepy", sock, "5.0", 2, T0 + 3 * DAY + 1),
+            &told,
+            None,
+        )
+        .await
+        .expect("p");
+        let mails = db.outbox_recent(50).await.expect("o");
+        assert_eq!(mails.len(), before + 1, "{name}");
+        assert!(mails.iter().any(|m| m.subject == "file added"), "{name}");
+        // A project whose every release came from watched accounts is judged by its own age:
+        // an old one is dormant, one made a minute ago is not.
+        db.publish(
+            &file("solo", sock, "1.0", 0, T0 - 400 * DAY),
+            &watched,
+            None,
+        )
+        .await
+        .expect("p");
+        let o = db
+            .publish(&file("solo", sock, "2.0", 0, T0), &policy, None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Quarantined { .. }),
+            "{name}: {o:?}"
+        );
+        db.publish(
+            &file("fresh", sock, "1.0", 0, T0 - 60_000_000),
+            &watched,
+            None,
+        )
+        .await
+        .expect("p");
+        let o = db
+            .publish(&file("fresh", sock, "2.0", 0, T0), &policy, None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Published { .. }),
+            "{name}: {o:?}"
         );
     }
 }
