@@ -51,7 +51,11 @@ def test_added_files_yanks_and_unyanks_are_told_to_the_owners_in_bounded_digests
         assert resp.status_code == 200, page_text(resp)[:400]
         world.advance(8 * DAY)
         bob_token = server.create_token("bob")
-        time.sleep(2)
+        # The token's own notice must be out before the counts are taken (the outbox sends
+        # asynchronously; a fixed sleep raced it).
+        world.mail.wait_for(BOB, "An API token was created")
+        world.mail.wait_for(ALICE, "bob is now Owner of noticed")
+        time.sleep(1)
         alice_before, bob_before = len(world.mails_to(ALICE)), len(world.mails_to(BOB))
 
         # -- 1. bob adds an sdist to the existing release: published, and alice is told at once;

@@ -77,7 +77,9 @@ def test_a_recovered_maintainers_recovery_release_and_added_wheel_are_told_to_ev
             assert "recovery hold" in world.mail.body(told), world.mail.body(told)
 
         # -- After the hold: a new release and a wheel added to olga's 1.1. The project is
-        #    lively, so both are published at once, and each is told to every Owner.
+        #    lively, so the release is published at once and told to every Owner; the added
+        #    wheel is a watched account's file added to a published release, so it is held for
+        #    review (per-file review) and the Owners and admins are asked, until approved.
         world.advance(73 * HOUR)
         maxm_web = world.login("maxm", "maxm-browser/2", new_pw)
         status, token = world.web_token(maxm_web)
@@ -89,15 +91,20 @@ def test_a_recovered_maintainers_recovery_release_and_added_wheel_are_told_to_ev
             assert "recovered" in body and "remove maxm" in body, body
         added = srkit.make_wheel("lively", "1.1")
         srkit.ok_upload(server, token, added)
-        assert world.installable("lively", "1.1")
+        assert added.filename not in [f["filename"] for f in server.project_files("lively")]
         for owner in (olga, oscar):
-            world.mail.wait_for(owner, f"maxm added {added.filename} to lively 1.1")
+            held = world.mail.wait_for(owner, f"File {added.filename} of lively was held for review")
+            assert "maxm" in world.mail.body(held) and "recovered" in world.mail.body(held), \
+                world.mail.body(held)
+        world.admin("approve-file", "lively", "1.1", added.filename, "--reason", "olga asked maxm")
+        assert added.filename in [f["filename"] for f in server.project_files("lively")]
         assert world.mails_to(maxm, "published lively") == []
-        assert world.mails_to(maxm, "added") == []
-        # Once each: one mail per Owner for the release, one for the file.
+        assert world.mails_to(maxm, "held for review") == []
+        # Once each: one mail per Owner for the release, one for the held file.
         for owner in (olga, oscar):
             assert len(world.mails_to(owner, "maxm published lively 1.2")) == 1
-            assert len(world.mails_to(owner, f"maxm added {added.filename}")) == 1
+            assert len(world.mails_to(owner, f"File {added.filename} of lively was held")) == 1
+            assert world.mails_to(owner, f"maxm added {added.filename}") == []
 
         # -- A month after the recovery the watch is over: maxm's next release is told to no one.
         world.advance(30 * DAY)
