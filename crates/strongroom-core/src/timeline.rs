@@ -192,6 +192,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// and their vetoes, quarantined releases, addresses whose domain lapsed, breached passwords,
 /// "this wasn't me" freezes, and administrators' 2FA resets.
 pub const SIGNALS: &[&str] = &[
+    "account:freeze:requested",
     "account:hold:refused",
     "account:reauthenticate:failed",
     "removal:refused:newcomer",

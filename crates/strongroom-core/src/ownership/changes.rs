@@ -187,7 +187,7 @@ impl Services {
                     to: addr.clone(),
                     subject: format!("Veto: {} wants to {what} of {}", actor.username, p.name),
                     body: format!(
-                        "{} became an Owner of the project {} recently and asked to {what}. Because you have been an Owner for longer, the change waits until {} UTC.\n\nIf you did not agree to this, veto it here (you can also freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
+                        "{} became an Owner of the project {} recently and asked to {what}. Because you have been an Owner for longer, the change waits until {} UTC.\n\nIf you did not agree to this, veto it here (you can also ask the index administrators to freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
                         actor.username,
                         p.name,
                         iso8601_seconds(effective_at),
