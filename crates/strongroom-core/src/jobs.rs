@@ -48,6 +48,7 @@ impl Services {
         report.take("email-domain check", self.domain_check_job().await);
         report.take("blob collector", self.blob_collector_job(scan_blobs).await);
         report.take("description rendering", self.description_job().await);
+        report.take("refusal windows", self.close_refusal_windows().await);
         Ok(report)
     }
 

@@ -96,6 +96,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_name_fold.sql"),
         postgres: include_str!("../migrations/postgres/0014_name_fold.sql"),
     },
+    Migration {
+        version: 18,
+        name: "refusal_windows",
+        sqlite: include_str!("../migrations/sqlite/0018_refusal_windows.sql"),
+        postgres: include_str!("../migrations/postgres/0018_refusal_windows.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

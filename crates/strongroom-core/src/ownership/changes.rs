@@ -279,7 +279,8 @@ impl Services {
             Member::holding(target),
             serde_json::json!({"refused": refused, "to": new_role}),
         );
-        self.log_refusal(kind, actor.id, ev).await;
+        self.log_refusal(kind, crate::refusal_log::Source::Account(actor.id), ev)
+            .await;
         last_owner(&target.username, &p.name)
     }
 

@@ -11,6 +11,7 @@ mod faults;
 mod incidents;
 mod meta;
 mod pending;
+mod refusals;
 mod registration;
 mod roles;
 mod safety;
