@@ -16,6 +16,13 @@ impl Services {
     ) -> Result<i64, CoreError> {
         let (p, _mine, tx) = self.begin_project(actor, project, false).await?;
         drop(tx);
+        // A yank/unyank loop is refused (429) before it writes anything.
+        self.take_state_change(
+            actor,
+            if reason.is_some() { "yank" } else { "unyank" },
+            meta,
+        )
+        .await?;
         let release = self
             .db
             .public_release(p.id, release_id)
