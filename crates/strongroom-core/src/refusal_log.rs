@@ -42,6 +42,9 @@ pub enum RefusalKind {
     NewcomerRemoval,
     /// A change would have left a project without an Owner.
     LastOwner,
+    /// A state change (yank, unyank) refused by the per-account limit
+    /// (`crate::ratelimit::STATE_CHANGES_USER`).
+    RateLimited,
 }
 
 impl RefusalKind {
@@ -55,6 +58,7 @@ impl RefusalKind {
             RefusalKind::Reauthenticate => "account:reauthenticate:failed",
             RefusalKind::NewcomerRemoval => "removal:refused:newcomer",
             RefusalKind::LastOwner => "role:refused:last-owner",
+            RefusalKind::RateLimited => "account:rate-limited",
         }
     }
 }

@@ -63,7 +63,7 @@ impl Db {
     }
 
     /// Per action among `actions`, the events since `since` (µs, inclusive): `(action, count,
-    /// newest seq)`. The admin start page groups its signals with it (the index on
+    /// newest time)`. The admin start page groups its signals with it (the index on
     /// `(action, seq)` serves it).
     pub async fn event_counts_since(
         &self,
@@ -75,7 +75,7 @@ impl Db {
         }
         let marks: Vec<String> = (2..actions.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT action, COUNT(*), MAX(seq) FROM events WHERE at >= $1 AND action IN ({}) GROUP BY action",
+            "SELECT action, COUNT(*), MAX(at) FROM events WHERE at >= $1 AND action IN ({}) GROUP BY action",
             marks.join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);

@@ -147,8 +147,11 @@ fn since_of(q: &AdminQuery) -> Result<Option<i64>, WebError> {
     }
 }
 
-/// How many of the newest takeover signals the admin start page lists.
-const SIGNALS_SHOWN: i64 = 25;
+/// How many of each signal group's newest entries the admin start page lists.
+const SIGNALS_PER_GROUP: i64 = 5;
+
+/// How many entries a signal kind's full list shows.
+const SIGNAL_LOG_SHOWN: i64 = 500;
 
 /// `GET /admin/`
 pub(crate) async fn index(
@@ -170,7 +173,7 @@ pub(crate) async fn index(
         .iter()
         .filter(|u| u.deleted_at.is_none() && u.frozen_at.is_some())
         .count();
-    let signals = s.signals(SIGNALS_SHOWN).await?;
+    let signals = s.signal_groups(SIGNALS_PER_GROUP).await?;
     cx.render(
         "admin.html",
         context! {
@@ -179,7 +182,41 @@ pub(crate) async fn index(
             pending_changes => changes,
             on_hold => on_hold,
             frozen => frozen,
-            signals => super::ser(&signals),
+            signal_groups => super::ser(&signals),
+            signal_days => strongroom_core::signals::SIGNAL_DAYS,
+        },
+    )
+}
+
+/// `?kind=` of the signal list.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct SignalQuery {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// `GET /admin/signals/?kind=ACTION`: every event of one signal kind over the start page's
+/// period, newest first (the windows' counted refusals among them).
+pub(crate) async fn signals_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SignalQuery>,
+) -> Result<Response, WebError> {
+    let cx = admin_cx(&state, &headers).await?;
+    let kind = q.kind.as_deref().unwrap_or_default();
+    let (kind, entries) = state
+        .services
+        .signal_log(kind, SIGNAL_LOG_SHOWN)
+        .await?
+        .ok_or_else(WebError::not_found)?;
+    cx.render(
+        "admin.html",
+        context! {
+            section => "signals",
+            signal_action => kind.action(),
+            signal_description => kind.describe(),
+            signal_days => strongroom_core::signals::SIGNAL_DAYS,
+            entries => super::ser(&entries),
         },
     )
 }
