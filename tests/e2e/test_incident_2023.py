@@ -273,7 +273,9 @@ def weaponised_veto(world: Incident) -> None:
     admin_web = world.login("admin", "admin-browser/1")
     start = admin_web.get("/admin/")
     signals = start.text[start.text.index('id="signals"'):]
-    assert "account:freeze:requested" in signals and "newbie" in signals, page_text(start)[:2000]
+    assert 'data-action="account:freeze:requested" data-severity="high"' in signals, page_text(start)[:2000]
+    # ... linked to both accounts' admin pages, where the freeze is.
+    assert 'href="/admin/users/alice/"' in signals and 'href="/admin/users/newbie/"' in signals, signals[:3000]
     # -- The administrator freezes the right account: the sock.
     world.admin("freeze", "newbie", "--reason", "sock: invited from a session not alice's")
     late = world.web("attacker-browser/6.6")
