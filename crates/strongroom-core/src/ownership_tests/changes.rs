@@ -69,7 +69,7 @@ async fn last_owner_refusals_are_logged_with_their_source_and_a_loop_cannot_floo
         .collect();
     // The second "leave" falls in the first one's window: counted, not logged again.
     assert_eq!(refused, ["leave", "demote-owner"]);
-    // Refused every time, logged at most LOGGED_PER_HOUR times an hour.
+    // Refused every time, counted into each kind's window (crate::refusal_log).
     for _ in 0..40 {
         let r = h.s.leave_project(&alice, "proj", &meta()).await;
         assert!(is_forbidden(&r, "last Owner"), "{r:?}");

@@ -94,7 +94,7 @@ async fn a_password_reset_holds_tokens_and_uploads_to_older_projects_for_the_hol
     );
     assert_eq!(details[0]["hold_reason"], "password reset");
     assert_eq!(details[0]["until"], T0 + 72 * HOUR_MICROS);
-    // A retry loop is refused every time but logged at most REFUSALS_LOGGED_PER_HOUR times an hour.
+    // A retry loop is refused every time but counted into the window's first event.
     for _ in 0..30 {
         let r =
             h.s.check_upload_hold(&who, &name("old-proj"), &meta())
