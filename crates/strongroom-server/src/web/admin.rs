@@ -656,7 +656,7 @@ mod tests {
         let base = context! {
             viewer => context! { user_id => 1, username => "root", is_admin => true, restricted => false },
             csrf_token => "tok-123",
-            timeline => vec![entry],
+            timeline => vec![entry.clone()],
         };
         let cases = vec![
             (
@@ -696,6 +696,25 @@ mod tests {
                 "event log BROKEN at entry 7",
             ),
             (
+                "start",
+                context! { section => "", signal_days => 30, signal_groups => vec![
+                    context! { action => "account:freeze:requested", severity => "high", count => 1,
+                        newest_time => "2026-11-22T13:05:01Z", description => "asked",
+                        latest => vec![context! { time => "2026-11-22T13:05:01Z", actor => "newbie",
+                            action => "account:freeze:requested", target => "user alice",
+                            details => context! { user => "alice", requested_by => "newbie", project => "demo" } }] },
+                    context! { action => "token:use:refused", severity => "medium", count => 40,
+                        newest_time => "2026-11-22T13:05:01Z", description => "old tokens", latest => vec![entry.clone()] },
+                ], ..base.clone() },
+                "href=\"/admin/users/newbie/\"",
+            ),
+            (
+                "signals",
+                context! { section => "signals", signal_action => "token:use:refused", signal_description => "old tokens",
+                signal_days => 30, entries => vec![entry.clone()], ..base.clone() },
+                "id=\"signal-log\"",
+            ),
+            (
                 "changes",
                 context! { section => "changes", changes => vec![context! { id => 3, project_name => "Demo", kind => "remove", target_name => "alice", actor_name => "eve", effective_at => t }], ..base.clone() },
                 "change_id",
@@ -706,7 +725,10 @@ mod tests {
             assert!(out.contains(expect), "{name}: {expect} missing");
             // The admin forms (base.html adds the logout form, which has no `action` field).
             let forms = out.matches("name=\"action\" value=").count();
-            assert!(forms > 0 || name == "log", "{name}: no forms");
+            assert!(
+                forms > 0 || ["log", "start", "signals"].contains(&name),
+                "{name}: no forms"
+            );
             assert_eq!(
                 out.matches("method=\"post\"").count(),
                 out.matches("value=\"tok-123\"").count(),
