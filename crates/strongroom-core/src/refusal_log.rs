@@ -84,10 +84,11 @@ impl Source {
     }
 }
 
-/// The summary event of a closed window: actor and subject of its first refusal, the count.
-fn summary(w: &RefusalWindow, first: Option<&Event>) -> NewEvent {
+/// The summary event of a closed window, appended at `now`: actor and subject of its first
+/// refusal, the count.
+fn summary(w: &RefusalWindow, first: Option<&Event>, now: i64) -> NewEvent {
     NewEvent {
-        at: w.last_at,
+        at: now,
         actor_id: first.and_then(|e| e.actor_id),
         actor_name: first.and_then(|e| e.actor_name.clone()),
         action: COUNTED.into(),
@@ -134,7 +135,7 @@ impl Services {
                 &ev,
                 now,
                 now.saturating_sub(WINDOW_MICROS),
-                &summary,
+                &|w: &RefusalWindow, first: Option<&Event>| summary(w, first, now),
             )
             .await
         {
@@ -148,8 +149,14 @@ impl Services {
     /// The periodic job's part: close the windows older than [`WINDOW_MINUTES`], each leaving
     /// its `refusal:counted` event when more than one refusal came.
     pub async fn close_refusal_windows(&self) -> Result<Vec<String>, CoreError> {
-        let until = self.now().saturating_sub(WINDOW_MICROS);
-        let closed = self.db.close_refusal_windows(until, &summary).await?;
+        let now = self.now();
+        let until = now.saturating_sub(WINDOW_MICROS);
+        let closed = self
+            .db
+            .close_refusal_windows(until, &|w: &RefusalWindow, first: Option<&Event>| {
+                summary(w, first, now)
+            })
+            .await?;
         Ok(closed
             .iter()
             .filter(|w| w.count > 1)

@@ -1,5 +1,5 @@
 //! Role changes: the last Owner, and the cooling-off that holds a newcomer's removal of an
-//! established Owner (veto and freeze, the job, admin approval, cancellation, read-only mode).
+//! established Owner (veto and report to the administrators, the job, admin approval, cancellation, read-only mode).
 
 use super::*;
 
