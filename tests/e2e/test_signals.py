@@ -4,8 +4,9 @@ movable clock.
 - Forty uploads with a token a password reset revoked are forty refusals but two events: the first
   `token:use:refused`, and when its window closes (the periodic job) one `refusal:counted` with
   `count` 40. The admin start page counts them meanwhile.
-- An Owner's yank/unyank loop is rate-limited per account: 429 with a clear message after the
-  limit, and the refusals leave one `account:rate-limited` event, not one per attempt.
+- An Owner's yank/unyank loop is rate-limited per account (with invitations and role changes):
+  429 with a clear message after the limit, and the refusals leave one `account:rate-limited`
+  event, not one per attempt.
 - The admin start page groups signals by kind, most severe first, with counts and the newest
   time: one `account:hold:refused` stays at the top above forty refused token uses (the old page
   listed the newest 25 events and lost it), and each group links to its full list."""
@@ -134,6 +135,11 @@ def test_a_yank_loop_is_rate_limited_with_one_event_per_window(strongroom, mail_
         assert story.count("release:yank") + story.count("release:unyank") == 20, story
         user_story = actions(world.timeline("--user", "alice"))
         assert user_story.count("account:rate-limited") == 1, user_story
+        # The limit covers the account's other looping changes that mail every Owner too.
+        world.user("bob")
+        resp = alice.submit(manage, manage, {"username": "bob", "role": "Owner"}, match={"action": "invite"})
+        assert resp.status_code == 429 and "Too many changes" in page_text(resp), (resp.status_code, page_text(resp)[:300])
+        assert actions(world.timeline("--user", "alice")).count("account:rate-limited") == 1
         # A minute later the account may yank again.
         world.advance(61)
         resp = alice.request("POST", server.url + manage, data=dict(fields, action="unyank"), follow=False,

@@ -45,8 +45,9 @@ pub const TAKEN_ADDRESS_NOTICE: &[Window] = &[w(3, DAY)];
 pub const PROJECT_CREATE_USER: &[Window] = &[w(20, HOUR)];
 /// New projects per IP.
 pub const PROJECT_CREATE_IP: &[Window] = &[w(40, HOUR)];
-/// Repeated state changes of one account that each write to the log (yank, unyank): a loop of
-/// them must not flood the event log and the Owners' mail. Not a PyPI number.
+/// Repeated state changes of one account that each write to the log and mail the Owners (yank,
+/// unyank, invite, revoke an invitation, change a member's role): a loop of them must not flood
+/// the event log and the Owners' mail. Not a PyPI number.
 pub const STATE_CHANGES_USER: &[Window] = &[w(20, MINUTE), w(200, HOUR)];
 
 impl Services {
@@ -101,7 +102,7 @@ impl Services {
         self.rate_hit(bucket).await
     }
 
-    /// Count one state change (`what`: yank, unyank) of `user` against
+    /// Count one state change (`what`: yank, unyank, invite, ...) of `user` against
     /// [`STATE_CHANGES_USER`], refusing with 429 when a loop is at the limit. A refused one is
     /// logged as `account:rate-limited` through `crate::refusal_log` (the first per window, the
     /// rest counted), so the loop leaves one event per window, not one per attempt.

@@ -15,6 +15,8 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<ChangeOutcome, CoreError> {
         let role = parse_role(role)?;
+        // A promote/demote loop mails every Owner each time: limited per account (429).
+        self.take_state_change(actor, "change-role", meta).await?;
         self.owner_change(actor, project, username, Some(role), meta)
             .await
     }

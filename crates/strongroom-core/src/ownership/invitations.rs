@@ -15,6 +15,8 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<Invitation, CoreError> {
         let role = parse_role(role)?;
+        // An invite/revoke loop mails every Owner each time: limited per account (429).
+        self.take_state_change(actor, "invite", meta).await?;
         let (p, _mine, tx) = self.begin_project(actor, project, false).await?;
         let mut tx = self
             .check_hold_in(tx, actor, HeldAction::AddOwner, (p.id, &p.name), meta)
@@ -302,6 +304,8 @@ impl Services {
         invitation_id: i64,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        self.take_state_change(actor, "revoke-invitation", meta)
+            .await?;
         let (p, _mine, mut tx) = self.begin_project(actor, project, false).await?;
         let inv = tx
             .invitation(invitation_id)
