@@ -288,4 +288,72 @@ mod tests {
         assert_eq!(SignalKind::HoldRefused.severity(), Severity::High);
         assert_eq!(SignalKind::LoginFailure.severity(), Severity::Low);
     }
+
+    fn refusal(action: &str, subject: &str) -> strongroom_store::NewEvent {
+        strongroom_store::NewEvent {
+            action: action.into(),
+            subject_kind: "user".into(),
+            subject_name: Some(subject.into()),
+            details: serde_json::json!({}),
+            ..strongroom_store::NewEvent::default()
+        }
+    }
+
+    /// One held refusal stays first above forty refused token uses, whose count includes the
+    /// ones only counted, before and after their window closes.
+    #[tokio::test]
+    async fn the_severe_group_comes_first_and_counted_refusals_count() {
+        use crate::refusal_log::{RefusalKind, Source};
+        let h = crate::test_harness::Harness::new().await;
+        let at = |h: &crate::test_harness::Harness| {
+            let mut e = refusal("", "alice");
+            e.at = h.s.now();
+            e
+        };
+        h.s.log_refusal(RefusalKind::Hold, Source::Account(1), at(&h))
+            .await;
+        for _ in 0..40 {
+            h.clock.advance(1_000_000);
+            h.s.log_refusal(RefusalKind::TokenUse, Source::Token(9), at(&h))
+                .await;
+        }
+        for _ in 0..3 {
+            h.s.log_refusal(
+                RefusalKind::LoginFailure,
+                Source::Ip("192.0.2.1".into()),
+                at(&h),
+            )
+            .await;
+        }
+        let seen = |groups: Vec<SignalGroup>| {
+            groups
+                .iter()
+                .map(|g| (g.action, g.severity, g.count, g.latest.len()))
+                .collect::<Vec<_>>()
+        };
+        let expect = vec![
+            ("account:hold:refused", Severity::High, 1, 1),
+            ("token:use:refused", Severity::Medium, 40, 1),
+            ("account:login:failure", Severity::Low, 3, 1),
+        ];
+        assert_eq!(seen(h.s.signal_groups(5).await.expect("groups")), expect);
+        h.clock
+            .advance(crate::refusal_log::WINDOW_MINUTES * 60_000_000 + 1);
+        h.s.close_refusal_windows().await.expect("close");
+        assert_eq!(seen(h.s.signal_groups(5).await.expect("groups")), expect);
+        let (kind, entries) =
+            h.s.signal_log("token:use:refused", 100)
+                .await
+                .expect("log")
+                .expect("a signal");
+        assert_eq!(kind, SignalKind::TokenRefused);
+        let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, [crate::refusal_log::COUNTED, "token:use:refused"]);
+        assert!(
+            h.s.signal_log("account:login", 10)
+                .await
+                .expect("log")
+                .is_none()
+        );
+    }
 }
