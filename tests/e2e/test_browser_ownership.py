@@ -1,7 +1,8 @@
 """Ownership and the admin area in headless Chromium (real SMTP, a moved clock): an Owner invites
 a newcomer from the project's manage page, the newcomer accepts on the invitations page and asks
 to remove the Owner, the manage page shows the held change, the Owner vetoes it from the mailed
-link and freezes the newcomer, and an administrator sees the frozen account, unfreezes it with a
+link and reports the newcomer to the administrators (which freezes nobody), and an administrator,
+mailed, freezes the account from its admin page, then unfreezes it with a
 reason (which mails a password reset to the newcomer's address and revives neither its session
 nor its password), reads the project's timeline and checks the log. No console errors or CSP violations on
 any page; screenshots go to .test-work/artifacts/screenshots/."""
@@ -27,7 +28,7 @@ def login(page, base: str, user: str) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_invite_accept_held_removal_veto_freeze_and_admin(web_server, mail_sink, browser, tmp_path):  # noqa: F811
+def test_invite_accept_held_removal_veto_report_and_admin(web_server, mail_sink, browser, tmp_path):  # noqa: F811
     clock = tmp_path / "clock"
     clock.write_text("0")
     srv = web_server({
@@ -85,27 +86,33 @@ def test_invite_accept_held_removal_veto_freeze_and_admin(web_server, mail_sink,
         assert "Owner" in bob.page.inner_text("#member-alice")  # not yet
         bob.screenshot("ownership-pending-removal")
 
-        # -- alice vetoes from the mail and freezes bob
+        # -- alice vetoes from the mail and reports bob to the administrators
         veto = mail_sink.wait_for("alice@example.test", "Veto")
         link = mail_sink.link(veto, "/account/veto/")
         alice.page.goto(link)
         assert "bob" in alice.page.inner_text("#veto-summary")
         alice.screenshot("ownership-veto")
-        alice.page.click("#veto-freeze-button")
+        alice.page.click("#veto-report-button")
         assert "veto" in alice.page.inner_text("main").lower()
         alice.page.goto(base + f"/manage/project/{PROJECT}/")
         assert "Owner" in alice.page.inner_text("#member-alice")
         assert alice.page.locator("#pending-changes").count() == 0 or "remove alice" not in alice.page.inner_text("#pending-changes")
 
-        # bob's session ended with the freeze
+        # no member freezes another: bob's session lives until an administrator acts
         bob.page.goto(base + "/manage/account/")
-        assert "/account/login/" in bob.page.url
+        assert "/account/login/" not in bob.page.url
 
-        # -- the administrator sees it, unfreezes with a reason, reads the timeline and the log
+        # -- the administrator is mailed, freezes bob from his admin page, then (having talked to
+        #    bob) unfreezes with a reason, reads the timeline and the log
+        mail_sink.wait_for("root@example.test", "Freeze requested")
         root = person()
         login(root.page, base, "root")
         root.page.goto(base + "/admin/users/bob/")
+        root.page.fill("#freeze-form input[name=reason]", "reported by alice's veto")
+        root.page.click("#freeze-form button")
         assert "frozen" in root.page.inner_text("#user-status").lower()
+        bob.page.goto(base + "/manage/account/")
+        assert "/account/login/" in bob.page.url
         root.page.fill("#unfreeze-form input[name=reason]", "spoke to bob: lost laptop, new password set")
         root.page.click("#unfreeze-form button")
         assert "frozen" not in root.page.inner_text("#user-status").lower()

@@ -4,10 +4,13 @@ its data with it. Against a started server, through the web UI and the admin CLI
 every step who owns what, what pip installs, which mails went to whom and what the log says.
 
 strongroom's answers: every invitation and acceptance is mailed to all owners; the newcomer's
-removal of an established Owner is held for 72 h and the victim vetoes it from the mail (freezing
-the newcomer); deleting the compromised account is refused while it is a sole owner, and the
-attacker's address starts a recovery hold that refuses deleting the project or the account until
-it ends; a deletion is a soft delete that an admin undoes with the roles the account held, mailing the password reset
+removal of an established Owner is held for 72 h and the victim vetoes it from the mail, reporting
+the newcomer to the administrators, who freeze it (no member freezes another: a smarter sock that
+waits until it counts as established and then answers the recovered owner's removal of it with
+"veto and freeze" freezes nobody, and the administrators are asked instead); deleting the
+compromised account is refused while it is a sole owner, and the attacker's address starts a
+recovery hold that refuses deleting the project or the account until it ends; a deletion is a
+soft delete that an admin undoes with the roles the account held, mailing the password reset
 only to the address the account had before the attacker came (the one the attacker added gets
 nothing until the owner keeps it); the history survives."""
 
@@ -95,10 +98,15 @@ def replay(world: Incident) -> None:
     assert len(veto_mails) == len(PROJECTS), [m["Subject"] for m in world.mails_to(alice_addr)]
     assert len(world.mails_to(alice_addr)) > n_before
 
-    # -- 4. Alice vetoes from the mail and freezes the newcomer.
+    # -- 4. Alice vetoes from the mail and reports the newcomer; the administrators are asked and
+    #       one of them freezes it (a member's veto freezes nobody by itself).
     link = world.mail.link(veto_mails[0], "/account/veto/")
-    resp = alice.submit(link, "/account/veto/", {"action": "veto-freeze"})
+    resp = alice.submit(link, "/account/veto/", {"action": "veto-report"})
     assert resp.status_code == 200, page_text(resp)[:400]
+    assert newbie.logged_in()
+    asked = world.mail.wait_for("admin@example.test", "Freeze requested: alice asks you to freeze newbie")
+    assert "/admin/users/newbie/" in world.mail.body(asked), world.mail.body(asked)
+    world.admin("freeze", "newbie", "--reason", "reported by alice's veto: invited by a session not hers")
     late = world.web("attacker-browser/6.6")
     late.login("newbie", PASSWORD)
     assert not late.logged_in()
@@ -205,4 +213,88 @@ def replay(world: Incident) -> None:
     assert_in_order(story, ["account:create", "role:change:veto", "account:email:add", "account:delete",
                             "admin:user:restore", "account:password:reset", "account:review:drop",
                             "role:remove"])
+    assert "intact" in world.log_verify()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_2023_a_sock_that_waited_cannot_freeze_the_owner_with_its_veto(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """The smarter 2023 attacker: the sock removes nobody and waits until it counts as established;
+    the real owner recovers her account (a newcomer again) and throws the sock out, which is held
+    for the sock's veto; the sock answers "veto and freeze". Her account is not frozen, the change
+    is cancelled, the administrators are mailed and see it on their start page, and they freeze
+    the right account."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        weaponised_veto(world)
+    finally:
+        world.close()
+
+
+def weaponised_veto(world: Incident) -> None:
+    server = world.server
+    alice_addr = world.user("alice")
+    world.user("admin", "admin@example.test", admin=True)
+    srkit.ok_upload(server, server.create_token("alice"), srkit.make_wheel("acme-core", "1.0"))
+    world.advance(30 * DAY)
+    newbie_addr = world.user("newbie", "newbie@evil.test")
+    attacker = world.login("alice", "attacker-browser/6.6")
+    attacker.submit(manage("acme-core"), manage("acme-core"), {"username": "newbie", "role": "Owner"},
+                    match={"action": "invite"})
+    newbie = world.login("newbie", "attacker-browser/6.6")
+    newbie.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
+    assert world.roles("acme-core") == {"alice": "Owner", "newbie": "Owner"}
+
+    # -- The sock waits 8 days: an Owner nobody removed, it now counts as established.
+    world.advance(8 * DAY)
+    # -- The real owner recovers her account (a reset: a hold, then a newcomer for the watch).
+    alice = world.web("alice-laptop/1")
+    alice.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": "alice"})
+    link = world.mail.link(world.mail.wait_for(alice_addr, "reset"), "/account/reset-password/")
+    new_pw = "the owner's own new passphrase 2023"
+    resp = alice.submit(link, "/account/reset-password/", {"password": new_pw, "password_confirm": new_pw})
+    assert resp.status_code == 200, page_text(resp)[:400]
+    world.advance(73 * HOUR)  # past the recovery hold; still inside the 30-day watch
+    alice = world.login("alice", "alice-laptop/1", password=new_pw)
+    # Her removal of the sock is held for the sock's veto (she is a newcomer again).
+    resp = alice.submit(manage("acme-core"), manage("acme-core"), match={"action": "remove", "username": "newbie"})
+    assert resp.status_code == 200 and "pending" in resp.url, (resp.url, page_text(resp)[:600])
+    assert world.roles("acme-core") == {"alice": "Owner", "newbie": "Owner"}
+    veto = world.mail.wait_for(newbie_addr, "Veto: alice wants to remove newbie")
+    link = world.mail.link(veto, "/account/veto/")
+    page = page_text(newbie.get(link))
+    assert "report" in page.lower() and "administrator" in page.lower(), page[:800]
+
+    # -- The sock answers with "veto and freeze" (the older form's value, crafted).
+    resp = newbie.submit(link, "/account/veto/", {"action": "veto-freeze"})
+    assert resp.status_code == 200, page_text(resp)[:400]
+    # Her account is NOT frozen: she is still signed in, signs in again, and keeps her role.
+    assert alice.logged_in()
+    assert world.login("alice", "alice-phone/1", password=new_pw).logged_in()
+    assert world.mails_to(alice_addr, "Your account has been frozen") == []
+    assert not any(e["action"] in ("account:freeze", "admin:user:freeze")
+                   for e in world.timeline("--user", "alice"))
+    # The change is cancelled (vetoed): both stay Owners; nobody is removed.
+    assert world.roles("acme-core") == {"alice": "Owner", "newbie": "Owner"}
+    assert "Pending changes" not in page_text(alice.get(manage("acme-core")))
+    # Every administrator is mailed the request, with both accounts to look at.
+    asked = world.mail.wait_for("admin@example.test", "Freeze requested: newbie asks you to freeze alice")
+    body = world.mail.body(asked)
+    assert "/admin/users/alice/" in body and "/admin/users/newbie/" in body, body
+    # The admin start page shows the signal (high severity, first).
+    admin_web = world.login("admin", "admin-browser/1")
+    start = admin_web.get("/admin/")
+    signals = start.text[start.text.index('id="signals"'):]
+    assert 'data-action="account:freeze:requested" data-severity="high"' in signals, page_text(start)[:2000]
+    # ... linked to both accounts' admin pages, where the freeze is.
+    assert 'href="/admin/users/alice/"' in signals and 'href="/admin/users/newbie/"' in signals, signals[:3000]
+    # -- The administrator freezes the right account: the sock.
+    world.admin("freeze", "newbie", "--reason", "sock: invited from a session not alice's")
+    late = world.web("attacker-browser/6.6")
+    late.login("newbie", PASSWORD)
+    assert not late.logged_in()
+    assert alice.logged_in()
+    story = actions(world.timeline("--user", "alice"))
+    assert_in_order(story, ["account:password:reset", "role:change:pending", "account:freeze:requested"])
+    assert_in_order(actions(world.timeline("--project", "acme-core")),
+                    ["role:invite:accept", "role:change:pending", "role:change:veto"])
     assert "intact" in world.log_verify()

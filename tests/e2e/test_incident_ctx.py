@@ -128,7 +128,9 @@ def replay(world: Incident, tmp) -> None:
     page = page_text(start)
     assert "on a recovery hold: ctxowner" in page, page[:1200]
     signals = start.text[start.text.index('id="signals"'):]
-    assert signals.count("account:hold:refused") == 2 and "account:email:unverified" in signals, page[:2000]
+    # grouped by kind, the most severe first, with counts: both refusals, and the lapsed domain
+    assert 'data-action="account:hold:refused" data-severity="high" data-count="2"' in signals, page[:2000]
+    assert 'data-action="account:email:unverified"' in signals, page[:2000]
 
     # -- 5. After the hold the attacker publishes ctx 0.2: the project is dormant and the account
     #       was recovered recently, so the release is quarantined for review, not published.

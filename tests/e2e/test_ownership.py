@@ -2,7 +2,7 @@
 manage page → the invitee is mailed → accepts on its invitations page → uploads as Maintainer with
 twine; a non-member is refused; an unverified account cannot be invited; invitations expire (clock
 offset file); a newcomer Owner removing an older Owner is held, shown on the manage page, vetoed by
-the mailed link (which also freezes the newcomer); an unvetoed change is applied by the periodic job
+the mailed link (which can also report the newcomer to the administrators, who alone freeze); an unvetoed change is applied by the periodic job
 after the window. Mail is read from the server's file outbox (<data>/outbox/*.eml)."""
 
 from __future__ import annotations
@@ -199,8 +199,9 @@ def newcomer_owner(server: srkit.Server, project: str) -> tuple[Web, Web]:
     return alice, mallory
 
 
-def test_a_newcomer_removing_an_older_owner_is_held_and_vetoed_with_a_freeze(strongroom, backend_kind, tmp_path):
+def test_a_newcomer_removing_an_older_owner_is_held_and_vetoed_with_a_report(strongroom, backend_kind, tmp_path):
     server, offset = clocked(strongroom, backend_kind, tmp_path)
+    server.create_user("admin", email="admin@example.test", admin=True)
     _alice, mallory = newcomer_owner(server, "sr-veto")
     mallory_token = server.create_token("mallory")
     offset.write_text(str(HOUR))
@@ -217,13 +218,19 @@ def test_a_newcomer_removing_an_older_owner_is_held_and_vetoed_with_a_freeze(str
     page = visitor.get(veto)
     assert page.status_code == 200, (page.status_code, page_text(page)[:300])
     assert "mallory asked to remove you (alice)" in page_text(page)
-    resp = visitor.submit(veto, "/account/veto/", {"action": "veto-freeze"})
+    resp = visitor.submit(veto, "/account/veto/", {"action": "veto-report"})
     assert resp.status_code == 200, (resp.status_code, page_text(resp)[:300])
-    assert "The change was vetoed" in page_text(resp) and "mallory is frozen" in page_text(resp)
+    text = page_text(resp)
+    assert "The change was vetoed" in text and "administrators were asked" in text, text[:600]
     alice = login(server, "alice")
     assert members(alice, "sr-veto") == {"alice": "Owner", "mallory": "Owner"}
     assert "Pending changes" not in page_text(alice.get(manage("sr-veto")))
-    # The frozen account's session and tokens are dead.
+    # No member freezes another: mallory's session and token live until an administrator acts,
+    # and the administrator is asked (the report names both accounts).
+    assert mallory.logged_in()
+    body = mail(server, "admin@example.test", "Freeze requested: alice asks you to freeze mallory")
+    assert "/admin/users/mallory/" in body and "/admin/users/alice/" in body, body
+    server.cli("admin", "freeze", "mallory", "--reason", "reported by alice's veto")
     assert not mallory.logged_in()
     resp = srkit.upload_raw(server, mallory_token, srkit.make_wheel("sr-veto", "2.0"))
     assert resp.status_code == 403, (resp.status_code, resp.text)

@@ -143,7 +143,8 @@ impl Services {
             meta,
             serde_json::json!({"refused": "delete-account", "projects": sole}),
         );
-        self.log_refusal(kind, user.id, ev).await;
+        self.log_refusal(kind, crate::refusal_log::Source::Account(user.id), ev)
+            .await;
     }
 
     /// Soft-delete `user` (refused while it is the sole Owner of a project), done by `actor`.

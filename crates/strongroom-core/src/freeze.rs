@@ -1,6 +1,7 @@
-//! Freezing an account, through any of its doors: an administrator (CLI or admin area), the
-//! owner's "this wasn't me" link in a new-login mail, or an Owner's veto link ("veto and
-//! freeze"). One rule for all of them, in the same transaction as the freeze:
+//! Freezing an account, through either of its doors: an administrator (CLI or admin area), or
+//! the owner's own "this wasn't me" link in a new-login mail. No member freezes another: a veto
+//! only asks the administrators to (`crate::ownership::Veto::AndReport`). One rule for both, in
+//! the same transaction as the freeze:
 //!
 //! - every session ends and every API token is **revoked** (`revoked_at`, one `token:revoke`
 //!   event each): an unfreeze revives none of them, so a token an attacker minted stays dead;
@@ -38,15 +39,13 @@ pub enum FreezeVia {
     Admin,
     /// The owner's "this wasn't me" link: `account:freeze` with `via: mail`.
     Mail,
-    /// An Owner's veto link: `account:freeze` with `via: veto`.
-    Veto,
 }
 
 impl FreezeVia {
     fn action(self) -> &'static str {
         match self {
             FreezeVia::Admin => "admin:user:freeze",
-            FreezeVia::Mail | FreezeVia::Veto => "account:freeze",
+            FreezeVia::Mail => "account:freeze",
         }
     }
 
@@ -54,7 +53,6 @@ impl FreezeVia {
         match self {
             FreezeVia::Admin => "admin",
             FreezeVia::Mail => "mail",
-            FreezeVia::Veto => "veto",
         }
     }
 }

@@ -7,7 +7,8 @@ use strongroom_store::{AccountTx, NewMail};
 
 use crate::clock::iso8601_seconds;
 use crate::mail::{notice, notice_recipients};
-use crate::settings::{HOUR_MICROS, hours};
+use crate::refusal_log::{RefusalKind, Source};
+use crate::settings::hours;
 use crate::{CoreError, Services};
 
 /// What started a hold (shown to the user and in the log).
@@ -87,13 +88,6 @@ impl HeldAction {
     }
 }
 
-/// At most this many `account:hold:refused` events per account per hour.
-pub const REFUSALS_LOGGED_PER_HOUR: i64 = 20;
-
-fn refusal_bucket(user: &User) -> String {
-    format!("hold:refused:logged:user:{}", user.id)
-}
-
 /// Whether the account is held at `now`.
 pub fn is_held(user: &User, now: i64) -> bool {
     user.hold_until.is_some_and(|t| t > now)
@@ -133,8 +127,9 @@ impl Services {
         }
     }
 
-    /// Append `account:hold:refused` for a refusal already decided, then hand the refusal back.
-    /// A failing append is logged and does not change the answer.
+    /// Log `account:hold:refused` for a refusal already decided (counted per account and
+    /// refused action per window, `crate::refusal_log`), then hand the refusal back. A failing
+    /// append is logged and does not change the answer.
     pub(crate) async fn log_hold_refusal(
         &self,
         user: &User,
@@ -143,20 +138,14 @@ impl Services {
         meta: &crate::RequestMeta,
         refusal: CoreError,
     ) -> CoreError {
-        if self.refusal_log_budget_left(user).await {
-            let ev = self.hold_refusal_event(user, what, project, meta);
-            match self.db.append_event(&ev).await {
-                Ok(_) => self.refusal_logged(user).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, user = %user.username, "could not log a refusal during a recovery hold");
-                }
-            }
-        }
+        let ev = self.hold_refusal_event(user, what, project, meta);
+        self.log_refusal(RefusalKind::Hold, Source::Account(user.id), ev)
+            .await;
         refusal
     }
 
     /// [`Services::check_hold`] inside a change that has written nothing yet: the transaction
-    /// ends with the refusal's event as its only write.
+    /// is dropped (it wrote nothing) and the refusal logged like any other.
     pub(crate) async fn check_hold_in(
         &self,
         tx: AccountTx,
@@ -168,37 +157,10 @@ impl Services {
         let Some(refusal) = self.hold_refusal(user, what) else {
             return Ok(tx);
         };
-        if self.refusal_log_budget_left(user).await {
-            let ev = self.hold_refusal_event(user, what, Some(project), meta);
-            match tx.commit(&[ev], &[]).await {
-                Ok(()) => self.refusal_logged(user).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, user = %user.username, "could not log a refusal during a recovery hold");
-                }
-            }
-        }
-        Err(refusal)
-    }
-
-    /// Whether another refusal of this account may go into the log this hour: a held account
-    /// retrying in a loop must not bury the rest of the project's timeline (the refusals
-    /// themselves never stop).
-    async fn refusal_log_budget_left(&self, user: &User) -> bool {
-        let since = self.now().saturating_sub(HOUR_MICROS);
-        match self
-            .db
-            .rate_window(&refusal_bucket(user), since, REFUSALS_LOGGED_PER_HOUR)
-            .await
-        {
-            Ok((count, _)) => count < REFUSALS_LOGGED_PER_HOUR,
-            Err(_) => true,
-        }
-    }
-
-    async fn refusal_logged(&self, user: &User) {
-        if let Err(e) = self.db.rate_hit(&refusal_bucket(user), self.now()).await {
-            tracing::warn!(error = %e, "could not count a logged refusal");
-        }
+        drop(tx);
+        Err(self
+            .log_hold_refusal(user, what, Some(project), meta, refusal)
+            .await)
     }
 
     fn hold_refusal_event(

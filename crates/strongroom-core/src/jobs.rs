@@ -49,6 +49,7 @@ impl Services {
         report.take("blob collector", self.blob_collector_job(scan_blobs).await);
         report.take("description rendering", self.description_job().await);
         report.take("notice digests", self.notice_digest_job().await);
+        report.take("refusal windows", self.close_refusal_windows().await);
         Ok(report)
     }
 

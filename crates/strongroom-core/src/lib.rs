@@ -41,6 +41,7 @@ pub mod review;
 pub mod second_factor;
 pub mod sessions;
 pub mod settings;
+pub mod signals;
 pub mod site;
 pub mod timeline;
 pub mod tokens;

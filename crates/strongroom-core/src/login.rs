@@ -102,7 +102,11 @@ impl Services {
                 self.rate_hit(b).await?;
             }
             // An unknown name is not recorded: people type passwords into the username field.
-            let tx = self.db.begin_account().await?;
+            // Counted per account named (per address when none was), one event per window.
+            let source = match &known {
+                Some((id, _)) => crate::refusal_log::Source::Account(*id),
+                None => crate::refusal_log::Source::Ip(ip.clone()),
+            };
             let ev = strongroom_store::NewEvent {
                 at: self.now(),
                 action: "account:login:failure".into(),
@@ -114,7 +118,8 @@ impl Services {
                 details: serde_json::json!({"reason": "bad credentials"}),
                 ..Default::default()
             };
-            tx.commit(&[ev], &[]).await?;
+            self.log_refusal(crate::refusal_log::RefusalKind::LoginFailure, source, ev)
+                .await;
             return Err(CoreError::Forbidden(BAD_CREDENTIALS.into()));
         };
         if user.frozen_at.is_some() {
@@ -268,14 +273,18 @@ impl Services {
         self.rate_hit(&format!("2fa:user:{}", user.id)).await?;
         let ip = meta.ip.clone().unwrap_or_default();
         self.rate_hit(&format!("2fa:ip:{ip}")).await?;
-        let tx = self.db.begin_account().await?;
         let ev = self.user_event(
             "account:login:2fa_failure",
             user,
             meta,
             serde_json::json!({"method": method}),
         );
-        tx.commit(&[ev], &[]).await?;
+        self.log_refusal(
+            crate::refusal_log::RefusalKind::TwoFactorFailure,
+            crate::refusal_log::Source::Account(user.id),
+            ev,
+        )
+        .await;
         Ok(())
     }
 

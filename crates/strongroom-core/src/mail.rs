@@ -17,7 +17,7 @@ use crate::{CoreError, Services};
 /// The addresses that get security notices: every verified one, else the primary (a notice about
 /// the account must reach its owner even before verification) — but only addresses that
 /// [`Email::receives_mail`]: never one a domain check unverified (its domain may belong to
-/// someone else now: the `ctx` door; notices carry links, veto and freeze, that act on the
+/// someone else now: the `ctx` door; notices carry links (veto, "this wasn't me") that act on the
 /// account), nor one an incident window left suspect until the owner keeps it (it may be the
 /// attacker's).
 pub fn notice_recipients(emails: &[Email]) -> Vec<String> {

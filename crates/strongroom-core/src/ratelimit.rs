@@ -45,6 +45,10 @@ pub const TAKEN_ADDRESS_NOTICE: &[Window] = &[w(3, DAY)];
 pub const PROJECT_CREATE_USER: &[Window] = &[w(20, HOUR)];
 /// New projects per IP.
 pub const PROJECT_CREATE_IP: &[Window] = &[w(40, HOUR)];
+/// Repeated state changes of one account that each write to the log and mail the Owners (yank,
+/// unyank, invite, revoke an invitation, change a member's role): a loop of them must not flood
+/// the event log and the Owners' mail. Not a PyPI number.
+pub const STATE_CHANGES_USER: &[Window] = &[w(20, MINUTE), w(200, HOUR)];
 
 impl Services {
     /// Refuse with `message` when `bucket` is at any of its limits.
@@ -96,6 +100,41 @@ impl Services {
     ) -> Result<(), CoreError> {
         self.rate_check(bucket, limits, message).await?;
         self.rate_hit(bucket).await
+    }
+
+    /// Count one state change (`what`: yank, unyank, invite, ...) of `user` against
+    /// [`STATE_CHANGES_USER`], refusing with 429 when a loop is at the limit. A refused one is
+    /// logged as `account:rate-limited` through `crate::refusal_log` (the first per window, the
+    /// rest counted), so the loop leaves one event per window, not one per attempt.
+    pub(crate) async fn take_state_change(
+        &self,
+        user: &strongroom_store::model::User,
+        what: &str,
+        meta: &crate::RequestMeta,
+    ) -> Result<(), CoreError> {
+        let bucket = format!("state:user:{}", user.id);
+        let message = format!(
+            "Too many changes from the account {} in a short time ({what}).",
+            user.username
+        );
+        if let Err(e) = self.rate_check(&bucket, STATE_CHANGES_USER, &message).await {
+            if matches!(e, CoreError::TooMany { .. }) {
+                let ev = self.user_event(
+                    crate::refusal_log::RefusalKind::RateLimited.action(),
+                    user,
+                    meta,
+                    serde_json::json!({"limited": what, "user_id": user.id}),
+                );
+                self.log_refusal(
+                    crate::refusal_log::RefusalKind::RateLimited,
+                    crate::refusal_log::Source::Account(user.id),
+                    ev,
+                )
+                .await;
+            }
+            return Err(e);
+        }
+        self.rate_hit(&bucket).await
     }
 
     /// Forget old hits (called now and then by the delivery loop).

@@ -191,7 +191,8 @@ impl Services {
                 details["elder_owner"] = serde_json::Value::from(elder);
                 let kind = RefusalKind::NewcomerRemoval;
                 let ev = self.event(&by.actor(), kind.action(), subject(&p), meta, details);
-                self.log_refusal(kind, user.id, ev).await;
+                self.log_refusal(kind, crate::refusal_log::Source::Account(user.id), ev)
+                    .await;
             }
             return Err(refusal);
         }

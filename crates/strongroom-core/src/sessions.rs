@@ -227,8 +227,12 @@ impl Services {
                 meta,
                 serde_json::json!({"session_id": session.id}),
             );
-            self.log_refusal(crate::refusal_log::RefusalKind::Reauthenticate, user.id, ev)
-                .await;
+            self.log_refusal(
+                crate::refusal_log::RefusalKind::Reauthenticate,
+                crate::refusal_log::Source::Account(user.id),
+                ev,
+            )
+            .await;
             return Err(CoreError::Forbidden(
                 "The password or code is incorrect.".into(),
             ));

@@ -33,7 +33,7 @@ pub struct TimelineEntry {
 }
 
 impl TimelineEntry {
-    fn from_event(e: &Event) -> TimelineEntry {
+    pub(crate) fn from_event(e: &Event) -> TimelineEntry {
         TimelineEntry {
             seq: e.seq,
             at: e.at,
@@ -186,33 +186,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The events an administrator should see first, because a takeover leaves them: refused
-/// attempts during a recovery hold, failed re-authentications from a signed-in session, a
-/// newcomer Owner's refused removals, old tokens tried, pending removals of an established Owner
-/// and their vetoes, quarantined releases and held files, addresses whose domain lapsed, breached passwords,
-/// "this wasn't me" freezes, and administrators' 2FA resets.
-pub const SIGNALS: &[&str] = &[
-    "account:hold:refused",
-    "account:reauthenticate:failed",
-    "removal:refused:newcomer",
-    "token:use:refused",
-    "role:change:pending",
-    "role:change:veto",
-    "release:quarantine",
-    "file:held",
-    "account:email:unverified",
-    "account:password:disabled",
-    "account:freeze",
-    "admin:user:reset-2fa",
-];
-
 impl Services {
-    /// The newest `limit` [`SIGNALS`], newest first.
-    pub async fn signals(&self, limit: i64) -> Result<Vec<TimelineEntry>, CoreError> {
-        let events = self.db.recent_events_of(SIGNALS, limit).await?;
-        Ok(events.iter().map(TimelineEntry::from_event).collect())
-    }
-
     /// The events by or about an account, or about a project, from `since` (µs), in order.
     pub async fn timeline(
         &self,

@@ -122,10 +122,15 @@ impl Services {
         let details = serde_json::json!({
             "token_id": token.id, "name": token.name, "token_scope": token.project_name, "why": why,
         });
-        let mut event = self.user_event("token:use", &user, meta, details);
+        let event = self.user_event("token:use", &user, meta, details);
         if let Some(why) = why {
-            event.action = "token:use:refused".into();
-            self.db.append_event(&event).await?;
+            // An old token tried in a loop is one event and a count per window.
+            self.log_refusal(
+                crate::refusal_log::RefusalKind::TokenUse,
+                crate::refusal_log::Source::Token(token.id),
+                event,
+            )
+            .await;
             return Err(if why.starts_with("account") {
                 CoreError::Forbidden(NO_AUTH.into())
             } else {

@@ -179,6 +179,7 @@ pub fn router(state: AppState) -> Router {
             get(admin_invites::page).post(admin_invites::post),
         )
         .route("/admin/log/", get(admin::log_page))
+        .route("/admin/signals/", get(admin::signals_page))
         .route(
             "/admin/changes/",
             get(admin::changes_page).post(admin::changes_post),

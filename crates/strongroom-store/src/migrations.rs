@@ -108,6 +108,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_file_review.sql"),
         postgres: include_str!("../migrations/postgres/0016_file_review.sql"),
     },
+    Migration {
+        version: 17,
+        name: "refusal_windows",
+        sqlite: include_str!("../migrations/sqlite/0017_refusal_windows.sql"),
+        postgres: include_str!("../migrations/postgres/0017_refusal_windows.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

@@ -62,6 +62,62 @@ impl Db {
             .map_err(StoreError::from)
     }
 
+    /// Per action among `actions`, the events since `since` (µs, inclusive): `(action, count,
+    /// newest time)`. The admin start page groups its signals with it (the index on
+    /// `(action, seq)` serves it).
+    pub async fn event_counts_since(
+        &self,
+        actions: &[&str],
+        since: i64,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (2..actions.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT action, COUNT(*), MAX(at) FROM events WHERE at >= $1 AND action IN ({}) GROUP BY action",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);
+        for a in actions {
+            q = q.bind((*a).to_owned());
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            use sqlx::Row;
+            out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+        }
+        Ok(out)
+    }
+
+    /// The event `seq`.
+    pub async fn event_at(&self, seq: i64) -> Result<Option<Event>, StoreError> {
+        let r = sqlx::query("SELECT * FROM events WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(r.as_ref().map(event_from_row).transpose()?)
+    }
+
+    /// Events of `action` since `since` (µs, inclusive), newest first, at most `limit`.
+    pub async fn events_of_since(
+        &self,
+        action: &str,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE action = $1 AND at >= $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(action.to_owned())
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+    }
+
     /// Events by or about the account (actor, subject, or named in the details), from
     /// `since` (µs, inclusive), in log order.
     pub async fn events_about_user(

@@ -15,6 +15,8 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<ChangeOutcome, CoreError> {
         let role = parse_role(role)?;
+        // A promote/demote loop mails every Owner each time: limited per account (429).
+        self.take_state_change(actor, "change-role", meta).await?;
         self.owner_change(actor, project, username, Some(role), meta)
             .await
     }
@@ -197,7 +199,7 @@ impl Services {
                     to: addr.clone(),
                     subject: format!("Veto: {} wants to {what} of {}", actor.username, p.name),
                     body: format!(
-                        "{} became an Owner of the project {} recently and asked to {what}. Because you have been an Owner for longer, the change waits until {} UTC.\n\nIf you did not agree to this, veto it here (you can also freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
+                        "{} became an Owner of the project {} recently and asked to {what}. Because you have been an Owner for longer, the change waits until {} UTC.\n\nIf you did not agree to this, veto it here (you can also ask the index administrators to freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
                         actor.username,
                         p.name,
                         iso8601_seconds(effective_at),
@@ -289,7 +291,8 @@ impl Services {
             Member::holding(target),
             serde_json::json!({"refused": refused, "to": new_role}),
         );
-        self.log_refusal(kind, actor.id, ev).await;
+        self.log_refusal(kind, crate::refusal_log::Source::Account(actor.id), ev)
+            .await;
         last_owner(&target.username, &p.name)
     }
 

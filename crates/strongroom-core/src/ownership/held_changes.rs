@@ -1,5 +1,6 @@
-//! Held role changes after they are asked for: cancel, the veto link (and freezing the asker),
-//! admin approval, and the periodic job that applies them or lets invitations expire.
+//! Held role changes after they are asked for: cancel, the veto link (and reporting the asker to
+//! the administrators), admin approval, and the periodic job that applies them or lets
+//! invitations expire.
 
 use super::*;
 
@@ -69,12 +70,16 @@ impl Services {
         Ok(VetoView { change })
     }
 
-    /// Follow a veto link: the pending change is vetoed; with `freeze_actor` the account that
-    /// asked for it is frozen too (sessions and tokens ended). Every Owner is told.
+    /// Follow a veto link: the pending change is vetoed (cancelled: the target keeps its role)
+    /// and every Owner is told. With [`Veto::AndReport`] the target also asks the
+    /// administrators to freeze the account that asked for the change: an admin signal
+    /// (`account:freeze:requested`, high severity) and a mail to every administrator. No member
+    /// freezes another by itself: the asker may be the real owner, recovered, throwing out an
+    /// attacker's sock that became established, so only an administrator decides who to freeze.
     pub async fn veto_role_change(
         &self,
         token: &str,
-        freeze_actor: bool,
+        what: Veto,
         meta: &RequestMeta,
     ) -> Result<RoleChange, CoreError> {
         // No read-only check: a veto only undoes, and read-only mode is what an admin turns on
@@ -87,6 +92,18 @@ impl Services {
             .ok_or_else(|| CoreError::Internal("role change vanished".into()))?;
         let p = lock_change_project(&mut tx, &c).await?;
         let now = self.now();
+        let report = what == Veto::AndReport;
+        if report {
+            // A frozen or deleted account's mailbox may be read by whoever took it: its veto
+            // keeps things as they were, but it reports nobody to the administrators.
+            let holder = tx.user(target.id).await?;
+            if holder.is_none_or(|u| u.frozen_at.is_some() || u.deleted_at.is_some()) {
+                return Err(CoreError::Forbidden(format!(
+                    "The account {} is frozen, so its links cannot report (or freeze) other accounts. Veto without reporting, or ask the index administrators.",
+                    target.username
+                )));
+            }
+        }
         end_pending_change(&mut tx, &c, "vetoed", now, &target.username).await?;
         let who = Actor::user(&target);
         let mut events = vec![self.role_event(
@@ -96,7 +113,7 @@ impl Services {
             meta,
             Member::change_target(&c),
             serde_json::json!({"change_id": c.id, "kind": c.kind, "by_owner": c.actor_name,
-                "freeze": freeze_actor}),
+                "reported": report}),
         )];
         let mut mails = notice(
             &owners_and(&mut tx, p.id, &[c.target_id]).await?,
@@ -108,49 +125,48 @@ impl Services {
                 c.kind,
                 c.target_name,
                 p.name,
-                if freeze_actor {
-                    format!(" The account {} was frozen.", c.actor_name)
+                if report {
+                    format!(
+                        " {} also asked the index administrators to freeze {}'s account; no account was frozen, the administrators decide.",
+                        target.username, c.actor_name
+                    )
                 } else {
                     String::new()
                 }
             ),
         );
-        if freeze_actor {
-            // A frozen or deleted account's mailbox may be read by whoever took it: its veto
-            // keeps things as they were, but it does not freeze anyone else.
-            let holder = tx.user(target.id).await?;
-            if holder.is_none_or(|u| u.frozen_at.is_some() || u.deleted_at.is_some()) {
-                return Err(CoreError::Forbidden(format!(
-                    "The account {} is frozen, so its links cannot freeze other accounts. Veto without freezing, or ask the index administrators.",
-                    target.username
-                )));
-            }
+        if report {
             let asker = tx
                 .user(c.actor_id)
                 .await?
                 .ok_or_else(|| CoreError::Internal("the asking account vanished".into()))?;
-            let reason = format!(
-                "{} vetoed its change to {} on {}",
-                target.username, c.target_name, p.name
-            );
-            let body = format!(
-                "An Owner of {} vetoed the change your account {} asked for and reported it, so the account is frozen: every session was ended and every API token revoked for good. Contact the index administrators.",
-                p.name, c.actor_name
-            );
-            let frozen = self
-                .freeze_in(
-                    &mut tx,
-                    &who,
-                    &asker,
-                    crate::freeze::FreezeVia::Veto,
-                    &reason,
-                    serde_json::json!({"change_id": c.id, "project": p.name}),
-                    &body,
-                    meta,
-                )
-                .await?;
-            events.extend(frozen.events);
-            mails.extend(frozen.mails);
+            events.push(self.event(
+                &who,
+                FREEZE_REQUESTED,
+                crate::admin::user_subject(&asker),
+                meta,
+                serde_json::json!({"user_id": asker.id, "user": asker.username,
+                    "requested_by_id": target.id, "requested_by": target.username,
+                    "change_id": c.id, "kind": c.kind, "project": p.name}),
+            ));
+            let base = self.settings.link_base();
+            mails.extend(notice(
+                &self.admin_addresses().await?,
+                &format!(
+                    "Freeze requested: {} asks you to freeze {} ({})",
+                    target.username, asker.username, p.name
+                ),
+                &format!(
+                    "{vetoer} vetoed the change {asker} asked for ({kind} {target}) on the project {project} and asks you to freeze {asker}'s account. Nothing was frozen: only an administrator freezes an account.\n\nEither account may be in the wrong hands: {asker} asked to remove or demote an Owner of longer standing (a newcomer or recently recovered account does that), and {vetoer} may be an intruder's account that became established and now answers the real owner's removal of it. Read both timelines before you decide, then freeze the right one (admin area, or `strongroom admin freeze USER --reason ...`):\n\n  {base}/admin/users/{asker_q}/\n  {base}/admin/users/{vetoer_q}/\n\n-- strongroom\n",
+                    vetoer = target.username,
+                    asker = asker.username,
+                    kind = c.kind,
+                    target = c.target_name,
+                    project = p.name,
+                    asker_q = url_part(&asker.username),
+                    vetoer_q = url_part(&target.username),
+                ),
+            ));
         }
         tx.commit(&events, &mails).await?;
         Ok(RoleChange {
@@ -358,7 +374,7 @@ impl Services {
                 to: addr.clone(),
                 subject: format!("Veto: {} wants to {what} of {}", c.actor_name, c.project_name),
                 body: format!(
-                    "{} asked to {what} of the project {} while your account was frozen. The change waited; it now waits until {} UTC.\n\nIf you did not agree to this, veto it here (you can also freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
+                    "{} asked to {what} of the project {} while your account was frozen. The change waited; it now waits until {} UTC.\n\nIf you did not agree to this, veto it here (you can also ask the index administrators to freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
                     c.actor_name,
                     c.project_name,
                     iso8601_seconds(effective_at),
@@ -433,4 +449,31 @@ impl Services {
         }
         Ok(lines)
     }
+}
+
+/// The event a veto with a report raises: the vetoer asks the administrators to freeze the
+/// account that asked for the change (subject: that account).
+pub const FREEZE_REQUESTED: &str = "account:freeze:requested";
+
+/// What the target of a held change asks for with its veto link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Veto {
+    /// Cancel the change.
+    Only,
+    /// Cancel the change and ask the administrators to freeze the account that asked for it.
+    AndReport,
+}
+
+/// A username as a URL path segment (usernames are letters, digits, `.`, `_`, `-`; anything else
+/// is percent-encoded anyway).
+fn url_part(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -15,6 +15,8 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<Invitation, CoreError> {
         let role = parse_role(role)?;
+        // An invite/revoke loop mails every Owner each time: limited per account (429).
+        self.take_state_change(actor, "invite", meta).await?;
         let (p, _mine, tx, now_actor) = self.begin_project(actor, project, false).await?;
         let actor = &now_actor;
         let mut tx = self
@@ -322,6 +324,8 @@ impl Services {
         invitation_id: i64,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        self.take_state_change(actor, "revoke-invitation", meta)
+            .await?;
         let (p, _mine, mut tx, now_actor) = self.begin_project(actor, project, false).await?;
         let actor = &now_actor;
         let inv = tx

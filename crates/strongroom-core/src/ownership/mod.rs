@@ -2,7 +2,7 @@
 //! invitation expires, is bound to the invitee and is voided when the inviter stops being an
 //! Owner), change roles and remove members; the last Owner stays. A newcomer Owner removing or
 //! demoting an Owner of longer standing is held for a cooling-off period the target can veto by
-//! mail (and freeze the acting account); an admin may approve it early; the periodic job applies
+//! mail (and report the acting account to the administrators, who alone freeze); an admin may approve it early; the periodic job applies
 //! it. Every change is mailed to all Owners (the removed one included) and logged, in the same
 //! transaction as the change.
 
@@ -20,6 +20,7 @@ use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 mod changes;
 mod held_changes;
+pub use held_changes::{FREEZE_REQUESTED, Veto};
 mod invitations;
 mod releases;
 

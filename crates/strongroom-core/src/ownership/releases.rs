@@ -14,6 +14,14 @@ impl Services {
         reason: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<i64, CoreError> {
+        // A yank/unyank loop is refused (429) before it writes anything (and before the change's
+        // transaction opens: the refusal's event is written on its own).
+        self.take_state_change(
+            actor,
+            if reason.is_some() { "yank" } else { "unyank" },
+            meta,
+        )
+        .await?;
         let (p, _mine, tx, now_actor) = self.begin_project(actor, project, false).await?;
         let actor = &now_actor;
         let mut tx = self

@@ -60,7 +60,8 @@ async fn a_held_account_cannot_invite_or_remove_owners() {
     let row = |what: &str| (what.to_owned(), Some("proj".to_owned()), "alice".to_owned());
     assert_eq!(
         refused,
-        vec![row("add-role"), row("remove-owner"), row("remove-owner")]
+        // the second remove-owner refusal is counted into the first one's window
+        vec![row("add-role"), row("remove-owner")]
     );
     assert_eq!(h.s.db.verify_events().await.expect("verify"), None);
 }

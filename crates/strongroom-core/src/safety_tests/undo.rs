@@ -727,10 +727,12 @@ async fn a_frozen_accounts_veto_link_still_vetoes_but_freezes_nobody() {
     h.s.admin_freeze_user(&ops(), "alice", "takeover", &meta())
         .await
         .expect("freeze");
-    let r = h.s.veto_role_change(&veto, true, &meta()).await;
-    assert!(forbidden(&r, "cannot freeze"), "{r:?}");
+    let r =
+        h.s.veto_role_change(&veto, crate::ownership::Veto::AndReport, &meta())
+            .await;
+    assert!(forbidden(&r, "cannot report"), "{r:?}");
     assert!(h.fresh(&newbie).await.frozen_at.is_none());
-    h.s.veto_role_change(&veto, false, &meta())
+    h.s.veto_role_change(&veto, crate::ownership::Veto::Only, &meta())
         .await
         .expect("a plain veto");
 }
@@ -1063,7 +1065,7 @@ async fn a_held_change_against_a_frozen_account_waits_and_the_unfreeze_mails_a_n
     // The owner, back, vetoes through the new link.
     let veto = h.token_in_mail("alice@example.org", "Veto").await;
     let c =
-        h.s.veto_role_change(&veto, false, &meta())
+        h.s.veto_role_change(&veto, crate::ownership::Veto::Only, &meta())
             .await
             .expect("veto");
     assert_eq!(c.status, "vetoed");

@@ -149,8 +149,11 @@ fn since_of(q: &AdminQuery) -> Result<Option<i64>, WebError> {
     }
 }
 
-/// How many of the newest takeover signals the admin start page lists.
-const SIGNALS_SHOWN: i64 = 25;
+/// How many of each signal group's newest entries the admin start page lists.
+const SIGNALS_PER_GROUP: i64 = 5;
+
+/// How many entries a signal kind's full list shows.
+const SIGNAL_LOG_SHOWN: i64 = 500;
 
 /// `GET /admin/`
 pub(crate) async fn index(
@@ -173,7 +176,7 @@ pub(crate) async fn index(
         .iter()
         .filter(|u| u.deleted_at.is_none() && u.frozen_at.is_some())
         .count();
-    let signals = s.signals(SIGNALS_SHOWN).await?;
+    let signals = s.signal_groups(SIGNALS_PER_GROUP).await?;
     cx.render(
         "admin.html",
         context! {
@@ -183,7 +186,41 @@ pub(crate) async fn index(
             pending_changes => changes,
             on_hold => on_hold,
             frozen => frozen,
-            signals => super::ser(&signals),
+            signal_groups => super::ser(&signals),
+            signal_days => strongroom_core::signals::SIGNAL_DAYS,
+        },
+    )
+}
+
+/// `?kind=` of the signal list.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct SignalQuery {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// `GET /admin/signals/?kind=ACTION`: every event of one signal kind over the start page's
+/// period, newest first (the windows' counted refusals among them).
+pub(crate) async fn signals_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SignalQuery>,
+) -> Result<Response, WebError> {
+    let cx = admin_cx(&state, &headers).await?;
+    let kind = q.kind.as_deref().unwrap_or_default();
+    let (kind, entries) = state
+        .services
+        .signal_log(kind, SIGNAL_LOG_SHOWN)
+        .await?
+        .ok_or_else(WebError::not_found)?;
+    cx.render(
+        "admin.html",
+        context! {
+            section => "signals",
+            signal_action => kind.action(),
+            signal_description => kind.describe(),
+            signal_days => strongroom_core::signals::SIGNAL_DAYS,
+            entries => super::ser(&entries),
         },
     )
 }
@@ -633,7 +670,7 @@ mod tests {
         let base = context! {
             viewer => context! { user_id => 1, username => "root", is_admin => true, restricted => false },
             csrf_token => "tok-123",
-            timeline => vec![entry],
+            timeline => vec![entry.clone()],
         };
         let cases = vec![
             (
@@ -673,6 +710,25 @@ mod tests {
                 "event log BROKEN at entry 7",
             ),
             (
+                "start",
+                context! { section => "", signal_days => 30, signal_groups => vec![
+                    context! { action => "account:freeze:requested", severity => "high", count => 1,
+                        newest_time => "2026-11-22T13:05:01Z", description => "asked",
+                        latest => vec![context! { time => "2026-11-22T13:05:01Z", actor => "newbie",
+                            action => "account:freeze:requested", target => "user alice",
+                            details => context! { user => "alice", requested_by => "newbie", project => "demo" } }] },
+                    context! { action => "token:use:refused", severity => "medium", count => 40,
+                        newest_time => "2026-11-22T13:05:01Z", description => "old tokens", latest => vec![entry.clone()] },
+                ], ..base.clone() },
+                "href=\"/admin/users/newbie/\"",
+            ),
+            (
+                "signals",
+                context! { section => "signals", signal_action => "token:use:refused", signal_description => "old tokens",
+                signal_days => 30, entries => vec![entry.clone()], ..base.clone() },
+                "id=\"signal-log\"",
+            ),
+            (
                 "changes",
                 context! { section => "changes", changes => vec![context! { id => 3, project_name => "Demo", kind => "remove", target_name => "alice", actor_name => "eve", effective_at => t }], ..base.clone() },
                 "change_id",
@@ -683,7 +739,10 @@ mod tests {
             assert!(out.contains(expect), "{name}: {expect} missing");
             // The admin forms (base.html adds the logout form, which has no `action` field).
             let forms = out.matches("name=\"action\" value=").count();
-            assert!(forms > 0 || name == "log", "{name}: no forms");
+            assert!(
+                forms > 0 || ["log", "start", "signals"].contains(&name),
+                "{name}: no forms"
+            );
             assert_eq!(
                 out.matches("method=\"post\"").count(),
                 out.matches("value=\"tok-123\"").count(),

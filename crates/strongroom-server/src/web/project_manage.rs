@@ -10,7 +10,7 @@ use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
 use strongroom_core::admin::Authority;
-use strongroom_core::ownership::ChangeOutcome;
+use strongroom_core::ownership::{ChangeOutcome, Veto};
 
 use super::errors::WebError;
 use super::redirect::encoded;
@@ -394,7 +394,9 @@ pub(crate) async fn veto_page(
     )
 }
 
-/// `POST /account/veto/` (`action`: veto, or veto-freeze to also freeze the acting account)
+/// `POST /account/veto/` (`action`: veto, or veto-report to also ask the administrators to freeze
+/// the acting account; `veto-freeze`, the older form's value, is the same report: no member
+/// freezes another)
 pub(crate) async fn veto_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -408,18 +410,18 @@ pub(crate) async fn veto_post(
         viewer.as_ref(),
         form.csrf_token.as_deref(),
     )?;
-    let freeze = match field(&form.action) {
-        "veto" => false,
-        "veto-freeze" => true,
+    let what = match field(&form.action) {
+        "veto" => Veto::Only,
+        "veto-report" | "veto-freeze" => Veto::AndReport,
         _ => return Err(WebError::new(StatusCode::BAD_REQUEST, "Unknown action.")),
     };
     let c = state
         .services
-        .veto_role_change(field(&form.token), freeze, &meta)
+        .veto_role_change(field(&form.token), what, &meta)
         .await?;
-    let message = if freeze {
+    let message = if what == Veto::AndReport {
         format!(
-            "The change was vetoed: you are still an Owner of {}. The account {} is frozen; the index administrators can help you investigate.",
+            "The change was vetoed: you are still an Owner of {}. The index administrators were asked to look at the account {} and freeze it if it is in the wrong hands; nothing was frozen yet. They may contact you.",
             c.project_name, c.actor_name
         )
     } else {

@@ -12,6 +12,7 @@ mod file_review;
 mod incidents;
 mod meta;
 mod pending;
+mod refusals;
 mod registration;
 mod roles;
 mod safety;
