@@ -24,6 +24,10 @@ pub use held_changes::{FREEZE_REQUESTED, Veto};
 mod invitations;
 mod releases;
 
+/// The event (a high-severity admin signal) beside `role:change:pending` when the change is
+/// held because its target, an Owner, is on a recovery hold or watch.
+pub const RECOVERED_OWNER_CHANGE: &str = "role:change:pending:recovered-owner";
+
 /// The mail-token purpose of a veto link (`email_tokens.subject_id` = the role change).
 pub const VETO_ROLE_CHANGE: &str = "veto_role_change";
 
@@ -108,6 +112,18 @@ impl Services {
             .await?
             .iter()
             .any(|i| i.window_start < i.window_end && i.covers(target.granted_at)))
+    }
+
+    /// Whether the account is on a recovery hold or within its recovery watch
+    /// (`recovery.watch_days`, [`crate::watch::Watch::Recovered`]).
+    pub(crate) fn is_recovering(&self, user: &User) -> bool {
+        let now = self.now();
+        crate::hold::is_held(user, now)
+            || crate::upload_safety::under_watch(
+                user.recovered_at,
+                now,
+                self.settings.safety.recovery_watch_days,
+            )
     }
 
     /// Whether a role is established: held for `newcomer_days` since it was granted, or since
