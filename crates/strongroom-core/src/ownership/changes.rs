@@ -1,5 +1,5 @@
 //! Role changes and removals: the last-Owner rule, and the cooling-off that holds a newcomer
-//! Owner's removal or demotion of an established Owner.
+//! Owner's removal or demotion of an established Owner, or anyone's of a recovered Owner.
 
 use super::*;
 use crate::refusal_log::RefusalKind;

@@ -2,8 +2,10 @@
 //! invitation expires, is bound to the invitee and is voided when the inviter stops being an
 //! Owner), change roles and remove members; the last Owner stays. A newcomer Owner removing or
 //! demoting an Owner of longer standing is held for a cooling-off period the target can veto by
-//! mail (and report the acting account to the administrators, who alone freeze); an admin may approve it early; the periodic job applies
-//! it. Every change is mailed to all Owners (the removed one included) and logged, in the same
+//! mail (and report the acting account to the administrators, who alone freeze); so is anyone's
+//! removal or demotion of an Owner on a recovery hold or watch (her recovery never makes her
+//! easier to remove). Only the asker withdraws a held change; an admin may approve it early;
+//! the periodic job applies it. Every change is mailed to all Owners (the removed one included) and logged, in the same
 //! transaction as the change.
 
 use strongroom_store::model::{Invitation, Project, ReleaseSummary, Role, RoleChange, User};
