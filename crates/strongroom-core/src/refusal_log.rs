@@ -45,6 +45,9 @@ pub enum RefusalKind {
     /// A state change (yank, unyank) refused by the per-account limit
     /// (`crate::ratelimit::STATE_CHANGES_USER`).
     RateLimited,
+    /// An Owner tried to end a held role change someone else asked for (only the asker
+    /// withdraws it; its target vetoes by the mailed link).
+    CancelNotAsker,
 }
 
 impl RefusalKind {
@@ -59,6 +62,7 @@ impl RefusalKind {
             RefusalKind::NewcomerRemoval => "removal:refused:newcomer",
             RefusalKind::LastOwner => "role:refused:last-owner",
             RefusalKind::RateLimited => "account:rate-limited",
+            RefusalKind::CancelNotAsker => "role:change:cancel:refused",
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignalKind {
     FreezeRequested,
+    RecoveredOwnerChange,
+    CancelRefused,
     HoldRefused,
     NewcomerRemoval,
     Veto,
@@ -51,6 +53,8 @@ impl SignalKind {
     /// Every kind.
     pub const ALL: &'static [SignalKind] = &[
         SignalKind::FreezeRequested,
+        SignalKind::RecoveredOwnerChange,
+        SignalKind::CancelRefused,
         SignalKind::HoldRefused,
         SignalKind::NewcomerRemoval,
         SignalKind::Veto,
@@ -73,6 +77,8 @@ impl SignalKind {
     pub fn action(self) -> &'static str {
         match self {
             SignalKind::FreezeRequested => crate::ownership::FREEZE_REQUESTED,
+            SignalKind::RecoveredOwnerChange => crate::ownership::RECOVERED_OWNER_CHANGE,
+            SignalKind::CancelRefused => "role:change:cancel:refused",
             SignalKind::HoldRefused => "account:hold:refused",
             SignalKind::NewcomerRemoval => "removal:refused:newcomer",
             SignalKind::Veto => "role:change:veto",
@@ -96,6 +102,8 @@ impl SignalKind {
     pub fn severity(self) -> Severity {
         match self {
             SignalKind::FreezeRequested
+            | SignalKind::RecoveredOwnerChange
+            | SignalKind::CancelRefused
             | SignalKind::HoldRefused
             | SignalKind::NewcomerRemoval
             | SignalKind::Veto
@@ -119,6 +127,12 @@ impl SignalKind {
         match self {
             SignalKind::FreezeRequested => {
                 "an Owner vetoed a held change and asked you to freeze the account that asked for it (either may be the intruder)"
+            }
+            SignalKind::RecoveredOwnerChange => {
+                "an Owner asked to remove or demote an Owner whose account was just recovered (held for its veto; the asker may be an intruder's account)"
+            }
+            SignalKind::CancelRefused => {
+                "an Owner tried to end a held change someone else asked for (one aimed at it is ended only by its veto link)"
             }
             SignalKind::HoldRefused => {
                 "an account on a recovery hold reached for what the hold refuses"

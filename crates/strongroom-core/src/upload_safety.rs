@@ -148,6 +148,13 @@ impl Services {
                 self.watched_publish_mails(user, p, roles, version, Some(filename), w)
                     .await?,
             ),
+            // While a member is within its recovery watch, every new release is told to the
+            // Owners, whoever uploads it (an intruder's sock is not watched itself).
+            (Some((roles, p)), None) if recovered_member.is_some() => (
+                self.member_recovered_release_mails(user, p, roles, version)
+                    .await?,
+                Vec::new(),
+            ),
             _ => (Vec::new(), Vec::new()),
         };
         let told = UploadPolicy {
@@ -218,6 +225,31 @@ impl Services {
                 watch.describe(safety.recovery_watch_days, safety.newcomer_days),
                 p.name,
                 user.username
+            ),
+        ))
+    }
+
+    /// The notice to the project's other Owners of a new release by an unwatched uploader
+    /// while one of the project's members is within its recovery watch.
+    async fn member_recovered_release_mails(
+        &self,
+        user: &User,
+        p: &Project,
+        roles: &[Role],
+        version: &str,
+    ) -> Result<Vec<NewMail>, CoreError> {
+        let mut to = Vec::new();
+        for r in roles {
+            if r.role == strongroom_store::OWNER && r.user_id != user.id {
+                to.extend(notice_recipients(&self.db.emails_of(r.user_id).await?));
+            }
+        }
+        Ok(notice(
+            &to,
+            &format!("{} published {} {version}", user.username, p.name),
+            &format!(
+                "{} just published the new release {version} of the project {}, while an account with a role on it was recovered less than {} days ago (a password, address or two-factor change). If you did not expect this release, yank or remove it on the project's manage page, remove {} if you do not know them, and contact the index administrators.",
+                user.username, p.name, self.settings.safety.recovery_watch_days, user.username
             ),
         ))
     }

@@ -1,5 +1,5 @@
 //! Role changes and removals: the last-Owner rule, and the cooling-off that holds a newcomer
-//! Owner's removal or demotion of an established Owner.
+//! Owner's removal or demotion of an established Owner, or anyone's of a recovered Owner.
 
 use super::*;
 use crate::refusal_log::RefusalKind;
@@ -137,10 +137,19 @@ impl Services {
                 .await);
         }
         let now = self.now();
-        let held = !self_change
+        // An Owner's own recovery never makes her easier to remove: while her account is on a
+        // recovery hold or watch (she may be taking it back from an intruder whose sock is now
+        // established), anyone's removal or demotion of her waits for her veto like a
+        // newcomer's, and the administrators see it at high severity.
+        let target_recovering = !self_change
             && !taking_back
-            && self.is_newcomer(actor, &mine)
-            && self.is_elder_owner(&target, &mine);
+            && target.role == OWNER
+            && self.is_recovering(&target_user);
+        let held = target_recovering
+            || (!self_change
+                && !taking_back
+                && self.is_newcomer(actor, &mine)
+                && self.is_elder_owner(&target, &mine));
         if held {
             if let Some(c) = tx.pending_changes_for(p.id, target.user_id).await?.first() {
                 return Err(CoreError::Conflict(format!(
@@ -192,6 +201,31 @@ impl Services {
                 serde_json::json!({"change_id": change_id, "kind": kind, "to": new_role,
                     "effective_at": effective_at}),
             );
+            let mut events = vec![ev];
+            if target_recovering {
+                events.push(self.role_event(
+                    &Actor::user(actor),
+                    RECOVERED_OWNER_CHANGE,
+                    &p,
+                    meta,
+                    Member::holding(&target),
+                    serde_json::json!({"change_id": change_id, "kind": kind, "to": new_role,
+                        "effective_at": effective_at,
+                        "recovered_at": target_user.recovered_at,
+                        "hold_until": target_user.hold_until}),
+                ));
+            }
+            let why_held = if target_recovering {
+                format!(
+                    "{} was recovered recently (a password, address or two-factor change), so a removal or demotion of it by another Owner waits",
+                    target.username
+                )
+            } else {
+                format!(
+                    "{} became an Owner of the project {} recently and asked for it; because you have been an Owner for longer, the change waits",
+                    actor.username, p.name
+                )
+            };
             let target_to = notice_recipients(&tx.emails(target.user_id).await?);
             let mut mails: Vec<NewMail> = target_to
                 .iter()
@@ -199,7 +233,7 @@ impl Services {
                     to: addr.clone(),
                     subject: format!("Veto: {} wants to {what} of {}", actor.username, p.name),
                     body: format!(
-                        "{} became an Owner of the project {} recently and asked to {what}. Because you have been an Owner for longer, the change waits until {} UTC.\n\nIf you did not agree to this, veto it here (you can also ask the index administrators to freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
+                        "{} asked to {what} of the project {}. {why_held} until {} UTC.\n\nIf you did not agree to this, veto it here (you can also ask the index administrators to freeze {}'s account):\n\n{link}\n\nIf you do nothing, the change happens at that time.\n\n-- strongroom\n",
                         actor.username,
                         p.name,
                         iso8601_seconds(effective_at),
@@ -239,7 +273,7 @@ impl Services {
                     target.username
                 ),
             ));
-            tx.commit(&[ev], &mails).await?;
+            tx.commit(&events, &mails).await?;
             return Ok(ChangeOutcome::Pending {
                 change_id,
                 effective_at,

@@ -5,7 +5,11 @@
 use super::*;
 
 impl Services {
-    /// An Owner cancels a pending change on the project.
+    /// The Owner who asked for a pending change withdraws it. Nobody else may end it here: the
+    /// change's target ends it only through its veto link (mailed to its addresses, a signal
+    /// to the administrators), and an administrator through the admin area; a cancel by any
+    /// Owner was a veto without the mailbox (a stolen session, or the intruder's sock ending
+    /// the recovered owner's removal of it). The server asks for a recent re-authentication.
     pub async fn cancel_role_change(
         &self,
         actor: &User,
@@ -20,6 +24,24 @@ impl Services {
             .await?
             .filter(|c| c.project_id == p.id)
             .ok_or_else(|| CoreError::NotFound("No such pending change.".into()))?;
+        if c.actor_id != actor.id {
+            drop(tx);
+            let kind = crate::refusal_log::RefusalKind::CancelNotAsker;
+            let ev = self.role_event(
+                &Actor::user(actor),
+                kind.action(),
+                &p,
+                meta,
+                Member::change_target(&c),
+                serde_json::json!({"change_id": c.id, "asked_by": c.actor_name}),
+            );
+            self.log_refusal(kind, crate::refusal_log::Source::Account(actor.id), ev)
+                .await;
+            return Err(CoreError::Forbidden(format!(
+                "Only {}, who asked for this change, can withdraw it. If it is aimed at you, use the veto link mailed to your addresses; otherwise ask the index administrators.",
+                c.actor_name
+            )));
+        }
         end_pending_change(&mut tx, &c, "cancelled", self.now(), &actor.username).await?;
         let ev = self.role_event(
             &Actor::user(actor),

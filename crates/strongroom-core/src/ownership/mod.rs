@@ -2,8 +2,10 @@
 //! invitation expires, is bound to the invitee and is voided when the inviter stops being an
 //! Owner), change roles and remove members; the last Owner stays. A newcomer Owner removing or
 //! demoting an Owner of longer standing is held for a cooling-off period the target can veto by
-//! mail (and report the acting account to the administrators, who alone freeze); an admin may approve it early; the periodic job applies
-//! it. Every change is mailed to all Owners (the removed one included) and logged, in the same
+//! mail (and report the acting account to the administrators, who alone freeze); so is anyone's
+//! removal or demotion of an Owner on a recovery hold or watch (her recovery never makes her
+//! easier to remove). Only the asker withdraws a held change; an admin may approve it early;
+//! the periodic job applies it. Every change is mailed to all Owners (the removed one included) and logged, in the same
 //! transaction as the change.
 
 use strongroom_store::model::{Invitation, Project, ReleaseSummary, Role, RoleChange, User};
@@ -23,6 +25,10 @@ mod held_changes;
 pub use held_changes::{FREEZE_REQUESTED, Veto};
 mod invitations;
 mod releases;
+
+/// The event (a high-severity admin signal) beside `role:change:pending` when the change is
+/// held because its target, an Owner, is on a recovery hold or watch.
+pub const RECOVERED_OWNER_CHANGE: &str = "role:change:pending:recovered-owner";
 
 /// The mail-token purpose of a veto link (`email_tokens.subject_id` = the role change).
 pub const VETO_ROLE_CHANGE: &str = "veto_role_change";
@@ -108,6 +114,18 @@ impl Services {
             .await?
             .iter()
             .any(|i| i.window_start < i.window_end && i.covers(target.granted_at)))
+    }
+
+    /// Whether the account is on a recovery hold or within its recovery watch
+    /// (`recovery.watch_days`, [`crate::watch::Watch::Recovered`]).
+    pub(crate) fn is_recovering(&self, user: &User) -> bool {
+        let now = self.now();
+        crate::hold::is_held(user, now)
+            || crate::upload_safety::under_watch(
+                user.recovered_at,
+                now,
+                self.settings.safety.recovery_watch_days,
+            )
     }
 
     /// Whether a role is established: held for `newcomer_days` since it was granted, or since

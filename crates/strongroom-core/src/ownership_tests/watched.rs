@@ -265,3 +265,88 @@ async fn a_dormant_projects_first_release_after_a_members_recovery_goes_to_the_a
         policy.quarantine_reason
     );
 }
+
+#[tokio::test]
+async fn a_recovered_owners_removal_by_an_established_owner_waits_for_her_veto() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let sock = h.user("sock").await;
+    h.old_project(&alice).await;
+    // The sock, let in by alice's unwatched account, is established after 8 days.
+    h.member(&alice, &sock, "Owner").await;
+    h.clock.advance(days(8));
+    // alice takes her account back: her hold, then her watch. Either way the sock's removal or
+    // demotion of her is held for her veto and raised to the administrators.
+    h.recover(&alice).await;
+    for (after, demote) in [(0, false), (73 * HOUR_MICROS, true)] {
+        h.clock.advance(after);
+        let out = if demote {
+            h.s.change_role(&sock, "proj", "alice", "Maintainer", &meta())
+                .await
+        } else {
+            h.s.remove_member(&sock, "proj", "alice", &meta()).await
+        }
+        .expect("asked");
+        let ChangeOutcome::Pending { change_id, .. } = out else {
+            panic!("applied at once: {out:?}")
+        };
+        assert_eq!(
+            h.roles().await,
+            [
+                ("alice".into(), "Owner".into()),
+                ("sock".into(), "Owner".into())
+            ]
+        );
+        let events = h.s.db.events(0, 10_000).await.expect("events");
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == crate::ownership::RECOVERED_OWNER_CHANGE
+                    && e.details.contains(&format!("\"change_id\":{change_id}"))),
+            "no signal for change {change_id}"
+        );
+        let token = h.veto_token("alice").await;
+        h.s.veto_role_change(&token, crate::ownership::Veto::Only, &meta())
+            .await
+            .expect("veto");
+    }
+    // After her watch the rule is the ordinary one again: the established sock removes her.
+    h.clock.advance(days(31));
+    let out =
+        h.s.remove_member(&sock, "proj", "alice", &meta())
+            .await
+            .expect("removed");
+    assert_eq!(out, ChangeOutcome::Applied);
+}
+
+#[tokio::test]
+async fn only_the_asker_withdraws_a_held_change() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    let carol = h.user("carol").await;
+    let dave = h.user("dave").await;
+    h.old_project(&alice).await;
+    h.member(&alice, &dave, "Owner").await;
+    h.clock.advance(days(8));
+    h.member(&alice, &carol, "Owner").await;
+    let ChangeOutcome::Pending { change_id, .. } =
+        h.s.remove_member(&carol, "proj", "alice", &meta())
+            .await
+            .expect("asked")
+    else {
+        panic!("a newcomer's removal of an established Owner must wait")
+    };
+    for other in [&alice, &dave] {
+        let r =
+            h.s.cancel_role_change(other, "proj", change_id, &meta())
+                .await;
+        assert!(is_forbidden(&r, "Only carol, who asked"), "{r:?}");
+    }
+    let pending = h.s.db.role_change(change_id).await.expect("read");
+    assert_eq!(pending.map(|c| c.status), Some("pending".to_string()));
+    h.s.cancel_role_change(&carol, "proj", change_id, &meta())
+        .await
+        .expect("the asker withdraws");
+    let ended = h.s.db.role_change(change_id).await.expect("read");
+    assert_eq!(ended.map(|c| c.status), Some("cancelled".to_string()));
+}

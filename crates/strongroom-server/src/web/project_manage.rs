@@ -146,7 +146,8 @@ pub(crate) async fn project_page_get(
         .map(|c| {
             context! { id => c.id, target => &c.target_name, actor => &c.actor_name,
             kind => &c.kind, new_role => &c.new_role, created_at => c.created_at,
-            effective_at => c.effective_at }
+            effective_at => c.effective_at, mine => c.actor_id == v.user_id,
+            aimed_at_me => c.target_id == v.user_id }
         })
         .collect();
     let releases: Vec<_> = m
@@ -201,6 +202,7 @@ pub(crate) async fn project_post(
             | "role"
             | "remove"
             | "leave"
+            | "cancel"
             | "delete"
             | "remove-release"
             | "remove-file"
