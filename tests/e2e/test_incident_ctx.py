@@ -354,3 +354,120 @@ def test_ctx_approve_then_add_a_file_is_held_per_file(strongroom, mail_sink, tmp
         assert "intact" in world.log_verify()
     finally:
         world.close()
+
+
+# -- red team C4 and C5: a file joining a quarantined release; the patient attacker --------------
+
+ALICE_ADDR = "alice@figlief.test"
+ATTACKER_PW = "attacker chosen passphrase 2027"
+
+
+def take_over_after_years(world: Incident, project: str, version: str) -> None:
+    """alice publishes `project` `version`, then sleeps 8 years; an attacker resets her password
+    (her mail was reachable to them) and waits out the 72-hour hold."""
+    for domain in ("figlief.test", "example.test"):
+        world.dns.zone[domain] = {"MX": [f"mx.{domain}"]}
+    world.user("admin", "admin@example.test", admin=True)
+    world.user("alice", ALICE_ADDR)
+    srkit.ok_upload(world.server, world.server.create_token("alice"), srkit.make_wheel(project, version))
+    world.advance(8 * 365 * DAY)
+    web = world.web("attacker-browser/6.6")
+    before = len(world.mails_to(ALICE_ADDR, "reset"))
+    web.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": "alice"})
+    mail = world.mail.wait_for(ALICE_ADDR, "reset", after=before)
+    resp = web.submit(world.mail.link(mail, "/account/reset-password/"), "/account/reset-password/",
+                      {"password": ATTACKER_PW, "password_confirm": ATTACKER_PW})
+    assert resp.status_code == 200, page_text(resp)[:400]
+    world.advance(73 * HOUR)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_ctx_a_file_joining_a_quarantined_release_is_held_on_its_own(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """C4: the recovered account's sdist 0.2.0 is quarantined (the admins' mail names it). An hour
+    later the attacker adds a wheel to the quarantined release: it is held as its own review item
+    (the Owner and the admins are mailed at once, naming it); `admin release` publishes only the
+    reviewed sdist and names the wheel still held; pip does not get the wheel until `approve-file`."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        server = world.server
+        take_over_after_years(world, "ctxjoin", "0.1.2")
+        attacker = world.login("alice", "attacker-browser/6.6", password=ATTACKER_PW)
+        status, token = world.web_token(attacker)
+        assert status == 200, token[:400]
+        sdist = srkit.make_sdist("ctxjoin", "0.2.0", payload="from-the-sdist")
+        resp = srkit.upload_raw(server, token, sdist)
+        assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
+        review = world.mail.wait_for("admin@example.test", "ctxjoin 0.2.0 was quarantined")
+        assert "ctxjoin-0.2.0.tar.gz" in world.mail.body(review), world.mail.body(review)
+
+        # -- An hour later the wheel joins the quarantined release: held on its own, told at once.
+        world.advance(HOUR)
+        assert world.mails_to("admin@example.test", "held for review") == []
+        wheel = srkit.make_wheel("ctxjoin", "0.2.0", payload="from-the-wheel; import os; os.environ")
+        resp = srkit.upload_raw(server, token, wheel)
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+        assert "held for review" in resp.text and wheel.filename in resp.text, resp.text
+        told = world.mail.wait_for("admin@example.test", f"File {wheel.filename}")
+        assert "quarantined" in world.mail.body(told), world.mail.body(told)
+        world.mail.wait_for(ALICE_ADDR, f"File {wheel.filename}")
+        held = [e for e in world.timeline("--project", "ctxjoin") if e["action"] == "file:held"]
+        assert len(held) == 1 and held[0]["details"]["filename"] == wheel.filename, held
+        # The admin area lists each file: the quarantined release's sdist, the held wheel.
+        admin_web = world.login("admin", "admin-browser/1")
+        listed = admin_web.get("/admin/projects/")
+        assert 'id="admin-held-files"' in listed.text and wheel.filename in listed.text, page_text(listed)[:1500]
+        page = admin_web.get("/admin/projects/ctxjoin/")
+        assert sdist.filename in page.text and wheel.filename in page.text, page_text(page)[:2000]
+
+        # -- Approving the release publishes what the review saw, and names what is still held.
+        proc = world.admin("release", "ctxjoin", "0.2.0", "--reason", "reviewed the sdist, looks fine")
+        assert f"published file {sdist.filename}" in proc.stdout, proc.stdout
+        assert f"still held for review: {wheel.filename}" in proc.stdout, proc.stdout
+        assert f"published file {wheel.filename}" not in proc.stdout, proc.stdout
+        names = [f["filename"] for f in server.project_files("ctxjoin")]
+        assert sdist.filename in names and wheel.filename not in names, names
+        assert server.get(wheel.path).status_code == 404
+        assert pip_gets(world, tmp_path, "ctxjoin", "0.2.0") == "sdist"
+        approved = [e for e in world.timeline("--project", "ctxjoin") if e["action"] == "admin:release:approve"]
+        assert approved and approved[-1]["details"]["still_held"] == [wheel.filename], approved
+
+        # -- Only its own approval publishes the wheel.
+        world.admin("approve-file", "ctxjoin", "0.2.0", wheel.filename, "--reason", "reviewed the wheel")
+        assert pip_gets(world, tmp_path, "ctxjoin", "0.2.0") == "wheel"
+        assert "intact" in world.log_verify()
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_ctx_the_first_release_after_a_recovery_reaches_the_admins_however_late(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """C5: the patient attacker waits out the hold and the 30-day watch, and on day 34 publishes
+    a release of the 8-year-dormant project: still the first release since the recovery, so it
+    is quarantined and the admins are mailed. Once approved, it makes the project lively: the
+    next release, a year later, is published as usual."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        server = world.server
+        take_over_after_years(world, "ctxlate", "0.1.2")
+        attacker = world.login("alice", "attacker-browser/6.6", password=ATTACKER_PW)
+        status, token = world.web_token(attacker)
+        assert status == 200, token[:400]
+        world.advance(31 * DAY)  # day 34 after the reset: past recovery.watch_days (30)
+        resp = srkit.upload_raw(server, token, srkit.make_wheel("ctxlate", "0.2.0", payload=b"import os; os.environ"))
+        assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
+        assert world.simple_versions("ctxlate") == {"0.1.2"}
+        assert not world.installable("ctxlate", "0.2.0")
+        review = world.mail.wait_for("admin@example.test", "ctxlate 0.2.0 was quarantined")
+        assert "recovered" in world.mail.body(review), world.mail.body(review)
+        held = [e for e in world.timeline("--project", "ctxlate") if e["action"] == "release:quarantine"]
+        assert len(held) == 1 and held[0]["actor"] == "alice", held
+
+        # -- Approved, it is the project's newest lively release: a year on, the next one publishes.
+        world.admin("release", "ctxlate", "0.2.0", "--reason", "the owner confirmed it")
+        assert world.installable("ctxlate", "0.2.0")
+        world.advance(400 * DAY)
+        resp = srkit.upload_raw(server, server.create_token("alice"), srkit.make_wheel("ctxlate", "0.3.0"))
+        assert resp.status_code == 200 and "review" not in resp.text.lower(), (resp.status_code, resp.text)
+        assert world.simple_versions("ctxlate") == {"0.1.2", "0.2.0", "0.3.0"}
+    finally:
+        world.close()

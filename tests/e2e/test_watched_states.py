@@ -189,9 +189,17 @@ def test_a_dormant_projects_first_release_after_a_members_recovery_reaches_the_a
         held = [e for e in world.timeline("--project", "old-tool") if e["action"] == "release:quarantine"]
         assert len(held) == 1 and held[0]["actor"] == "bob", held
 
-        # -- Once the watch is over, bob's releases are published as before.
+        # -- The watch ends, but nothing was published since the recovery: bob's next release is
+        #    still the first since it and goes to the admins (no time bound: red team C5).
         world.advance(31 * DAY)
-        srkit.ok_upload(server, bob_token, srkit.make_wheel("old-tool", "2.1"))
+        resp = srkit.upload_raw(server, bob_token, srkit.make_wheel("old-tool", "2.1"))
+        assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
+        assert not world.installable("old-tool", "2.1")
+        # Approved, bob's release (bob is not watched) makes the project lively after the
+        # recovery: the next release is published as before.
+        world.admin("release", "old-tool", "2.1", "--reason", "bob confirmed it")
         assert world.installable("old-tool", "2.1")
+        srkit.ok_upload(server, bob_token, srkit.make_wheel("old-tool", "2.2"))
+        assert world.installable("old-tool", "2.2")
     finally:
         world.close()

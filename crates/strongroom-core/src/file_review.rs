@@ -1,6 +1,7 @@
 //! Per-file review: a file a watched account (`core::watch`) adds to an existing release that is
-//! not itself held (published, or approved after review) is held like a new release of a
-//! dormant project is quarantined. The upload answers 200 saying so (twine treats anything else
+//! not itself held (published, or approved after review), and any file joining a quarantined
+//! release after the upload that quarantined it, is held like a new release of a dormant project
+//! is quarantined (approving the release does not publish it). The upload answers 200 saying so (twine treats anything else
 //! as failure); the file is invisible on every read path and absent from the journal until an
 //! administrator approves it (`strongroom admin approve-file`, or the admin area), and a rejected
 //! one is deleted with its blob (`removal`). The project's Owners and the admins are told at
@@ -18,7 +19,7 @@ use crate::{CoreError, Services};
 /// The answer body of an upload whose file was held for review.
 pub fn held_answer(project: &str, version: &str, filename: &str) -> String {
     format!(
-        "OK, but held for review: {filename}, added to the existing release {version} of {project}, was uploaded by an account that is recently recovered or new in its role, so it is held. It is not installable until an administrator approves it; the project's owners were told.\n"
+        "OK, but held for review: {filename}, added to the existing release {version} of {project}, is held for review on its own (it was uploaded by an account that is recently recovered or new in its role, or the release is itself held for review). It is not installable until an administrator approves it; the project's owners were told.\n"
     )
 }
 
@@ -55,6 +56,16 @@ impl Services {
             policy.held_file_mails = self.held_file_mails(&roles, &p.name, new, &reason).await?;
             policy.hold_added_file = Some(reason);
         }
+        // Any file joining a quarantined release after the upload that quarantined it is its own
+        // review item, whoever uploads it (the store applies this only to such a release).
+        let joined = format!(
+            "file added by {} to the release {}, which was already quarantined for review",
+            user.username, new.version
+        );
+        policy.hold_joined_file = Some((
+            joined.clone(),
+            self.held_file_mails(&roles, &p.name, new, &joined).await?,
+        ));
         policy.added_file_notice = self
             .owner_notice_for(
                 &roles,

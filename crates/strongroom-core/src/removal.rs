@@ -17,6 +17,14 @@ use crate::refusal_log::RefusalKind;
 use crate::visibility::State;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
+/// What approving a quarantined release published, and what stays held for its own review
+/// (`approve-file`): approval is per file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseApproval {
+    pub published: Vec<String>,
+    pub still_held: Vec<String>,
+}
+
 /// Whether the public sees the project ([`crate::visibility`]): only then do its changes reach
 /// the journal.
 fn project_visible(p: &ProjectState) -> bool {
@@ -393,7 +401,7 @@ impl Services {
         version: &str,
         reason: &str,
         meta: &RequestMeta,
-    ) -> Result<(), CoreError> {
+    ) -> Result<ReleaseApproval, CoreError> {
         let reason = require_reason(reason)?;
         let (mut tx, p, r) = self
             .open_release(&Authority::Admin(actor), project, version)
@@ -404,13 +412,16 @@ impl Services {
                 p.name, r.version
             )));
         }
-        let held: Vec<FileState> = tx
+        // Approval is per file: the release's quarantine covers the files that were not held
+        // on their own; a file held separately (one that joined the quarantined release later,
+        // or added by a watched account) stays held for `approve-file`.
+        let (held, published): (Vec<FileState>, Vec<FileState>) = tx
             .files_of_release(r.id)
             .await?
             .into_iter()
             .filter(|f| f.removed_at.is_none())
-            .collect();
-        self.no_incident_uploads(&format!("Publishing {} {}", p.name, r.version), &held)
+            .partition(|f| f.held_at.is_some());
+        self.no_incident_uploads(&format!("Publishing {} {}", p.name, r.version), &published)
             .await?;
         if !tx.clear_release_quarantine(r.id).await? {
             return Err(CoreError::Conflict(format!(
@@ -418,16 +429,11 @@ impl Services {
                 p.name, r.version
             )));
         }
-        // The files held with the release are approved with it.
-        for f in &held {
-            tx.clear_file_hold(f.id).await?;
-        }
         let now = self.now();
-        let files = tx.files_of_release(r.id).await?;
         if project_visible(&p) {
             tx.journal(&p, Some(&r.version), None, "new release", &actor.name, now)
                 .await?;
-            for f in files.iter().filter(|f| f.removed_at.is_none()) {
+            for f in &published {
                 let a = format!("add {} file {}", f.python_version, f.filename);
                 tx.journal(
                     &p,
@@ -440,19 +446,35 @@ impl Services {
                 .await?;
             }
         }
+        let approval = ReleaseApproval {
+            published: published.iter().map(|f| f.filename.clone()).collect(),
+            still_held: held.iter().map(|f| f.filename.clone()).collect(),
+        };
+        let still = if approval.still_held.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " These files remain held for review on their own: {}.",
+                approval.still_held.join(", ")
+            )
+        };
         let outcome = Outcome {
             action: "admin:release:approve",
             details: serde_json::json!({"reason": reason, "version": r.version, "release_id": r.id,
-                "quarantine_reason": r.quarantine_reason}),
+                "quarantine_reason": r.quarantine_reason, "published": approval.published,
+                "still_held": approval.still_held}),
             notice: Some((
                 format!("{} {} has been published", p.name, r.version),
                 format!(
-                    "The index administrators reviewed and published the release {} of {}, which had been held for review.",
-                    r.version, p.name
+                    "The index administrators reviewed and published the release {} of {}, which had been held for review, with these files: {}.{still}",
+                    r.version,
+                    p.name,
+                    approval.published.join(", ")
                 ),
             )),
         };
-        self.finish(tx, actor, &p, meta, outcome).await
+        self.finish(tx, actor, &p, meta, outcome).await?;
+        Ok(approval)
     }
 
     /// The file held for review in a release that is not itself held (added by a watched

@@ -1,6 +1,7 @@
 //! What a watched account means for an upload: during the recovery hold the account may publish
 //! only to projects it created during the hold; while it is watched (`core::watch`), or any
-//! member of the project was recovered within `recovery.watch_days`, a new release of a dormant
+//! member of the project was recovered within `recovery.watch_days`, or it is the first release
+//! since the latest recovery of any member (however long ago), a new release of a dormant
 //! project (no release by an unwatched account for `recovery.dormant_project_days`) is
 //! quarantined for an administrator's review instead of published, and the project's owners and
 //! every administrator are told; every publish by a watched account is told to the Owners.
@@ -23,7 +24,7 @@ use crate::{CoreError, Services};
 /// The answer body of an upload whose release was quarantined.
 pub fn quarantined_answer(project: &str, version: &str) -> String {
     format!(
-        "OK, but held for review: the new release {version} of {project} was quarantined because the project had no release for a long time and this account, or one of the project's members, is under watch after a recent recovery or a new role. It is not installable until an administrator approves it; the project's owners were told.\n"
+        "OK, but held for review: the new release {version} of {project} was quarantined because the project had no release for a long time and this account, or one of the project's members, is under watch after a recent recovery or a new role, or was recovered since the project's last release. It is not installable until an administrator approves it; the project's owners were told.\n"
     )
 }
 
@@ -128,17 +129,25 @@ impl Services {
         let roles = existing.as_ref().map_or(&[][..], |(roles, _)| &roles[..]);
         let watch = self.watch_on(user, roles).await?;
         // A recovery of any member: whoever publishes next to the dormant project (the
-        // recovered account, a sock it brought in, or anyone else) goes through the admins.
+        // recovered account, a sock it brought in, or anyone else) goes through the admins;
+        // within `recovery.watch_days` always, and after it until the first release since the
+        // latest recovery of any member (the uploader included) is published.
         let mut recovered_member = None;
+        let mut latest_recovery: Option<(i64, String)> = None;
         for r in roles {
-            if r.user_id == user.id {
+            let Some(u) = self.db.user_by_id(r.user_id).await? else {
                 continue;
+            };
+            if let Some(at) = u.recovered_at
+                && latest_recovery.as_ref().is_none_or(|(l, _)| at > *l)
+            {
+                latest_recovery = Some((at, u.username.clone()));
             }
-            if let Some(u) = self.db.user_by_id(r.user_id).await?
+            if r.user_id != user.id
+                && recovered_member.is_none()
                 && under_watch(u.recovered_at, now, safety.recovery_watch_days)
             {
                 recovered_member = Some(u.username);
-                break;
             }
         }
         let (release_mails, file_mails) = match (&existing, watch) {
@@ -172,7 +181,16 @@ impl Services {
                 "while {member}, a member of the project, was recovered less than {} days ago",
                 safety.recovery_watch_days
             ),
-            (None, None) => return Ok(told),
+            (None, None) => match &latest_recovery {
+                Some((_, member)) => format!(
+                    "the first release since {member}, a member of the project, was recovered"
+                ),
+                None => return Ok(told),
+            },
+        };
+        let first_release_since = match (watch, &recovered_member) {
+            (None, None) => latest_recovery.map(|(at, _)| at),
+            _ => None,
         };
         let reason = format!(
             "new release of a project dormant for more than {} days, uploaded by {}, {why}",
@@ -184,6 +202,7 @@ impl Services {
                 .quarantine_mails(roles, project, version, filename, &reason)
                 .await?,
             quarantine_reason: reason,
+            first_release_since,
             ..told
         })
     }

@@ -110,6 +110,15 @@ pub struct UploadPolicy {
     pub hold_added_file: Option<String>,
     /// Mails queued when this upload's file is held (the project's Owners and the admins).
     pub held_file_mails: Vec<NewMail>,
+    /// The hold of a file joining a release that is quarantined (created by an earlier upload):
+    /// it is its own review item, whoever uploads, with this reason and these mails (the
+    /// project's Owners and the admins). Approval is per file, so approving the release never
+    /// publishes a file that joined it later.
+    pub hold_joined_file: Option<(String, Vec<NewMail>)>,
+    /// With `dormant_before`: quarantine the dormant project's new release only when the
+    /// project's newest release by an unwatched account is older than this time (the latest
+    /// recovery of any member: the first release since it). `None`: whenever dormant.
+    pub first_release_since: Option<i64>,
     /// The notice to the project's Owners of a file added to an existing release (published,
     /// held, or joining a quarantined release), batched per recipient (`owner_notices`).
     pub added_file_notice: Option<crate::owner_notices::OwnerNotice>,
@@ -490,10 +499,23 @@ async fn publish_in(
         && quarantine_if_dormant(tx, policy, project_id, release_id, f.at).await?;
     quarantined |= newly_quarantined;
     // A file added to a release that is not held (published, or approved after review) by a
-    // watched account waits for its own review: approval is per file.
-    let hold_file = match &policy.hold_added_file {
-        Some(reason) if !release_created && !quarantined => Some(reason.clone()),
-        _ => None,
+    // watched account waits for its own review, and so does any file joining a quarantined
+    // release after the upload that quarantined it: approval is per file.
+    let (hold_file, hold_mails) = if release_created {
+        (None, &[][..])
+    } else if quarantined {
+        match &policy.hold_joined_file {
+            Some((reason, mails)) => (Some(reason.clone()), &mails[..]),
+            None => (
+                Some(format!(
+                    "file added to the quarantined release {} by {}",
+                    f.version, f.username
+                )),
+                &[][..],
+            ),
+        }
+    } else {
+        (policy.hold_added_file.clone(), &policy.held_file_mails[..])
     };
     if f.packagetype == "sdist" {
         let n: i64 = sqlx::query_scalar(
@@ -592,7 +614,7 @@ async fn publish_in(
             },
         )
         .await?;
-        crate::outbox::queue(tx, db.keyring.as_deref(), &policy.held_file_mails, f.at).await?;
+        crate::outbox::queue(tx, db.keyring.as_deref(), hold_mails, f.at).await?;
         append(
             tx,
             &NewEvent {
@@ -761,7 +783,8 @@ async fn held_out(
 /// newest release that is not itself quarantined and was not created by a watched account
 /// (removed ones count: removing old releases must not make a project look fresh; a sock's
 /// release must not either) is older than `dormant_before`; without such a release, the project
-/// itself is. True when quarantined.
+/// itself is; with `first_release_since`, only when that newest release came before it. True
+/// when quarantined.
 async fn quarantine_if_dormant(
     tx: &mut Transaction<'_, Any>,
     policy: &UploadPolicy,
@@ -792,6 +815,13 @@ async fn quarantine_if_dormant(
         }
     };
     if newest.is_none_or(|n| n >= before) {
+        return Ok(false);
+    }
+    // A member's recovery counts, however long ago, until the project's first release after it
+    // is published by an unwatched account (or approved: then it is that release).
+    if let (Some(since), Some(n)) = (policy.first_release_since, newest)
+        && n >= since
+    {
         return Ok(false);
     }
     sqlx::query("UPDATE releases SET quarantined_at = $1, quarantine_reason = $2 WHERE id = $3")

@@ -83,18 +83,14 @@ async fn dormant_projects_new_releases_are_quarantined_for_a_recovered_account()
     let q = h.event_details("release:quarantine").await;
     assert_eq!(q.len(), 1);
     assert_eq!(q[0]["version"], "2.0");
-    // More files of the quarantined release stay in quarantine, with no new mail.
+    // A later file of the quarantined release is held on its own (approval is per file), and
+    // is no second quarantine.
     let out =
         h.s.db
             .publish(&h.new_file("sleepy", "2.0", &erin, now + 1), &policy, None)
             .await
             .expect("publish");
-    assert_eq!(
-        out,
-        PublishOutcome::Quarantined {
-            release_created: false
-        }
-    );
+    assert!(matches!(out, PublishOutcome::FileHeld { .. }), "{out:?}");
     assert_eq!(h.mails("root@example.org", "quarantined").await.len(), 1);
     // A quarantined release does not make the project look alive: 2.1 is held too.
     let out =
@@ -119,13 +115,40 @@ async fn dormant_projects_new_releases_are_quarantined_for_a_recovered_account()
             .await
             .expect("publish");
     assert!(matches!(out, PublishOutcome::Published { .. }), "{out:?}");
-    // After the watch, the dormant project publishes normally again.
+    // After the watch, the dormant project's first release since the recovery still goes to
+    // the admins (red team C5): the recovery is later than its newest lively release.
     h.clock.advance(days(30));
     let policy =
         h.s.upload_policy(&erin, "sleepy", "3.0", "f")
             .await
             .expect("policy");
-    assert!(policy.dormant_before.is_none() && policy.quarantine_mails.is_empty());
+    assert!(!policy.uploader_watched, "{policy:?}");
+    assert!(policy.first_release_since.is_some() && !policy.quarantine_mails.is_empty());
+    let out =
+        h.s.db
+            .publish(
+                &h.new_file("sleepy", "3.0", &erin, h.s.now()),
+                &policy,
+                None,
+            )
+            .await
+            .expect("publish");
+    assert!(matches!(out, PublishOutcome::Quarantined { .. }), "{out:?}");
+    // A project that is not dormant publishes as usual, the recovery notwithstanding.
+    let policy =
+        h.s.upload_policy(&erin, "lively", "3.0", "f")
+            .await
+            .expect("policy");
+    let out =
+        h.s.db
+            .publish(
+                &h.new_file("lively", "3.0", &erin, h.s.now()),
+                &policy,
+                None,
+            )
+            .await
+            .expect("publish");
+    assert!(matches!(out, PublishOutcome::Published { .. }), "{out:?}");
 }
 
 #[tokio::test]

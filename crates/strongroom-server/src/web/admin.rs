@@ -123,7 +123,10 @@ fn done_message(key: Option<&str>) -> Option<&'static str> {
         "release" => "The project was released from quarantine.",
         "remove" => "The project was removed.",
         "restore" => "The project was restored.",
-        "approve" => "The release was published.",
+        "approve" => "The release was published with all its files.",
+        "approve-partial" => {
+            "The release was published with the files that were not held on their own. The files marked held below joined it after its quarantine: each needs its own approval or rejection."
+        }
         "remove-release" => "The release was removed.",
         "restore-release" => "The release was restored.",
         "remove-file" => "The file was removed.",
@@ -398,8 +401,15 @@ pub(crate) async fn project_post(
         "remove" => s.remove_project(&by, &name, reason, &meta).await?,
         "restore" => s.admin_restore_project(&a, &name, reason, &meta).await?,
         "approve" => {
-            s.admin_approve_release(&a, &name, version, reason, &meta)
-                .await?
+            let approval = s
+                .admin_approve_release(&a, &name, version, reason, &meta)
+                .await?;
+            if !approval.still_held.is_empty() {
+                return Ok(done(
+                    &format!("/admin/projects/{}/", encode(&name)),
+                    "approve-partial",
+                ));
+            }
         }
         "remove-release" => s.remove_release(&by, &name, version, reason, &meta).await?,
         "restore-release" => {

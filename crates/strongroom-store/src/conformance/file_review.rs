@@ -109,28 +109,56 @@ async fn a_file_added_under_the_hold_policy_is_held_out_of_every_read_until_appr
         );
         assert_eq!(public_files(&db, p.id).await.len(), 2, "{name}");
 
-        // A file joining a quarantined release stays in it: the release's review covers it.
+        // A file joining a quarantined release after the upload that quarantined it is held on
+        // its own (approval is per file), with the joined-file reason and mails, whoever uploads.
         db.publish_file(&file("sleepy", bob, "1.0", 0, T0 - 400 * DAY))
             .await
             .expect("p");
         let policy = UploadPolicy {
             dormant_before: Some(T0 - 365 * DAY),
             quarantine_reason: "dormant".into(),
+            hold_added_file: None,
+            hold_joined_file: Some((
+                "joined".into(),
+                vec![NewMail {
+                    to: "admin@example.org".into(),
+                    subject: "joined".into(),
+                    body: "b".into(),
+                }],
+            )),
             ..hold_policy()
         };
-        for (n, created) in [(1, true), (2, false)] {
-            let o = db
-                .publish(&file("sleepy", bob, "2.0", n, T0 + 3), &policy, None)
-                .await
-                .expect("p");
-            assert_eq!(
-                o,
-                PublishOutcome::Quarantined {
-                    release_created: created
-                },
-                "{name}"
-            );
-        }
+        let o = db
+            .publish(&file("sleepy", bob, "2.0", 1, T0 + 3), &policy, None)
+            .await
+            .expect("p");
+        assert_eq!(
+            o,
+            PublishOutcome::Quarantined {
+                release_created: true
+            },
+            "{name}"
+        );
+        let o = db
+            .publish(&file("sleepy", bob, "2.0", 2, T0 + 4), &policy, None)
+            .await
+            .expect("p");
+        let PublishOutcome::FileHeld { file_id } = o else {
+            panic!("{name}: {o:?}");
+        };
+        let joined = db.file_any_state(file_id).await.expect("f").expect("f");
+        assert_eq!(joined.held_reason.as_deref(), Some("joined"), "{name}");
+        let subjects: Vec<String> = db
+            .outbox_recent(10)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .map(|m| m.subject)
+            .collect();
+        assert!(
+            subjects.iter().any(|s| s == "joined"),
+            "{name}: {subjects:?}"
+        );
     }
 }
 

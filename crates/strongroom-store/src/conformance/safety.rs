@@ -170,30 +170,19 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
             1,
             "{name}"
         );
-        // Another file of the quarantined release: quarantined too, no second mail.
-        let o = db
-            .publish(&file("sleepy", bob, "2.0", 2, T0 + 1), &policy, None)
-            .await
-            .expect("p");
-        assert_eq!(
-            o,
-            PublishOutcome::Quarantined {
-                release_created: false
-            },
-            "{name}"
-        );
-        // Without the policy, a later file of the quarantined release still stays in it.
-        let o = db
-            .publish_file(&file("sleepy", bob, "2.0", 3, T0 + 2))
-            .await
-            .expect("p");
-        assert_eq!(
-            o,
-            PublishOutcome::Quarantined {
-                release_created: false
-            },
-            "{name}"
-        );
+        // Another file of the quarantined release, with or without a policy: held on its own
+        // (approving the release will not publish it), never simply joining the quarantine.
+        for (n, f) in [(2, policy.clone()), (3, UploadPolicy::default())] {
+            let o = db
+                .publish(&file("sleepy", bob, "2.0", n, T0 + 1), &f, None)
+                .await
+                .expect("p");
+            let PublishOutcome::FileHeld { file_id } = o else {
+                panic!("{name}: {o:?}");
+            };
+            let held = db.file_any_state(file_id).await.expect("f").expect("f");
+            assert!(held.held_at.is_some(), "{name}");
+        }
         assert_eq!(db.outbox_recent(10).await.expect("o").len(), 1, "{name}");
         // A project with a recent release is not dormant.
         db.publish_file(&file("lively", bob, "1.0", 0, T0 - DAY))
@@ -201,6 +190,76 @@ async fn a_dormant_projects_new_release_is_quarantined_without_a_journal_entry()
             .expect("p");
         let o = db
             .publish(&file("lively", bob, "2.0", 1, T0), &policy, None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Published { .. }),
+            "{name}: {o:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dormant_projects_first_release_since_a_members_recovery_is_quarantined_however_late() {
+    for (name, db, _dir) in backends().await {
+        let bob = user(&db, "bob", T0 - 3000 * DAY).await;
+        db.publish_file(&file("patient", bob, "1.0", 0, T0 - 2900 * DAY))
+            .await
+            .expect("p");
+        // The recovery was 34 days ago (past any watch): still the first release since it.
+        let policy = |at: i64| UploadPolicy {
+            dormant_before: Some(at - 365 * DAY),
+            quarantine_reason: "first since recovery".into(),
+            first_release_since: Some(T0 - 34 * DAY),
+            ..UploadPolicy::default()
+        };
+        let o = db
+            .publish(&file("patient", bob, "2.0", 1, T0), &policy(T0), None)
+            .await
+            .expect("p");
+        assert_eq!(
+            o,
+            PublishOutcome::Quarantined {
+                release_created: true
+            },
+            "{name}"
+        );
+        // Approved (its uploader was not watched): it is the project's newest lively release,
+        // after the recovery, so the next release a year on is published as usual.
+        let r = db
+            .project_by_normalized("patient")
+            .await
+            .expect("p")
+            .expect("p");
+        let rel = db
+            .releases_any_state(r.id)
+            .await
+            .expect("r")
+            .into_iter()
+            .find(|x| x.version == "2.0")
+            .expect("2.0");
+        let mut tx = db.begin_admin().await.expect("tx");
+        assert!(tx.clear_release_quarantine(rel.id).await.expect("c"));
+        tx.commit(&[], &[]).await.expect("commit");
+        let later = T0 + 400 * DAY;
+        let o = db
+            .publish(&file("patient", bob, "3.0", 2, later), &policy(later), None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Published { .. }),
+            "{name}: {o:?}"
+        );
+        // A dormant project whose newest release came after the latest recovery: published.
+        db.publish_file(&file("calm", bob, "1.0", 0, T0 - 500 * DAY))
+            .await
+            .expect("p");
+        let calm = UploadPolicy {
+            first_release_since: Some(T0 - 600 * DAY),
+            ..policy(T0)
+        };
+        let o = db
+            .publish(&file("calm", bob, "2.0", 1, T0), &calm, None)
             .await
             .expect("p");
         assert!(

@@ -307,9 +307,18 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             version: Some(version),
             reason,
         } => {
-            s.admin_approve_release(&a, &project, &version, &reason, &m)
+            let approval = s
+                .admin_approve_release(&a, &project, &version, &reason, &m)
                 .await?;
             println!("published the quarantined release {project} {version}");
+            for f in &approval.published {
+                println!("published file {f}");
+            }
+            for f in &approval.still_held {
+                println!(
+                    "still held for review: {f} (`strongroom admin approve-file {project} {version} {f}` or `reject-file`)"
+                );
+            }
         }
         AdminCommand::Remove {
             project,
