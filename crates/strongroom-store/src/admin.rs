@@ -258,6 +258,27 @@ impl AdminTx {
         Ok(())
     }
 
+    /// The journal entry of a file appearing on the index again or for the first time (approved
+    /// after review, restored), as an upload writes it; returns its serial.
+    pub async fn journal_file_added(
+        &mut self,
+        project: &ProjectState,
+        file: &FileState,
+        by: &str,
+        at: i64,
+    ) -> Result<i64, StoreError> {
+        let action = crate::publish::file_added_action(&file.python_version, &file.filename);
+        self.journal(
+            project,
+            Some(&file.version),
+            Some(&file.filename),
+            &action,
+            by,
+            at,
+        )
+        .await
+    }
+
     /// Add a journal entry (mirrors see the change); returns its serial.
     #[allow(clippy::too_many_arguments)]
     pub async fn journal(

@@ -615,23 +615,8 @@ async fn publish_in(
         )
         .await?;
         crate::outbox::queue(tx, db.keyring.as_deref(), hold_mails, f.at).await?;
-        append(
-            tx,
-            &NewEvent {
-                action: "file:upload".into(),
-                subject_kind: "project".into(),
-                subject_id: Some(project_id),
-                subject_name: Some(project_name.clone()),
-                details: serde_json::json!({
-                    "file_id": file_id, "filename": f.filename, "version": f.version,
-                    "sha256": f.sha256, "blake2_256": f.blake2_256, "size": f.size,
-                    "token_scope": f.token_project_id, "token_id": f.token_id,
-                    "held": true,
-                }),
-                ..base
-            },
-        )
-        .await?;
+        let ev = upload_event(f, file_id, project_id, &project_name, Some("held"), base);
+        append(tx, &ev).await?;
         return Ok(PublishOutcome::FileHeld { file_id });
     }
     if quarantined {
@@ -654,23 +639,15 @@ async fn publish_in(
             .await?;
             crate::outbox::queue(tx, db.keyring.as_deref(), &policy.quarantine_mails, f.at).await?;
         }
-        append(
-            tx,
-            &NewEvent {
-                action: "file:upload".into(),
-                subject_kind: "project".into(),
-                subject_id: Some(project_id),
-                subject_name: Some(project_name.clone()),
-                details: serde_json::json!({
-                    "file_id": file_id, "filename": f.filename, "version": f.version,
-                    "sha256": f.sha256, "blake2_256": f.blake2_256, "size": f.size,
-                    "token_scope": f.token_project_id, "token_id": f.token_id,
-                    "quarantined": true,
-                }),
-                ..base
-            },
-        )
-        .await?;
+        let ev = upload_event(
+            f,
+            file_id,
+            project_id,
+            &project_name,
+            Some("quarantined"),
+            base,
+        );
+        append(tx, &ev).await?;
         return Ok(PublishOutcome::Quarantined {
             release_created: newly_quarantined,
         });
@@ -704,7 +681,7 @@ async fn publish_in(
     } else if !project_created {
         crate::outbox::queue(tx, db.keyring.as_deref(), &policy.file_mails, f.at).await?;
     }
-    let action = format!("add {} file {}", f.python_version, f.filename);
+    let action = file_added_action(&f.python_version, &f.filename);
     let serial = write_journal(
         tx,
         project_id,
@@ -730,27 +707,46 @@ async fn publish_in(
         )
         .await?;
     }
-    append(
-        tx,
-        &NewEvent {
-            action: "file:upload".into(),
-            subject_kind: "project".into(),
-            subject_id: Some(project_id),
-            subject_name: Some(project_name.clone()),
-            details: serde_json::json!({
-                "file_id": file_id, "filename": f.filename, "version": f.version,
-                "sha256": f.sha256, "blake2_256": f.blake2_256, "size": f.size,
-                "token_scope": f.token_project_id, "token_id": f.token_id,
-            }),
-            ..base
-        },
-    )
-    .await?;
+    let ev = upload_event(f, file_id, project_id, &project_name, None, base);
+    append(tx, &ev).await?;
     Ok(PublishOutcome::Published {
         serial,
         project_created,
         release_created,
     })
+}
+
+/// The journal action of a file appearing on the index (what mirrors read in the changelog).
+pub(crate) fn file_added_action(python_version: &str, filename: &str) -> String {
+    format!("add {python_version} file {filename}")
+}
+
+/// The `file:upload` event of this upload; `state` (`held`, `quarantined`) is set `true` in its
+/// details when the file is not published.
+fn upload_event(
+    f: &NewFile,
+    file_id: i64,
+    project_id: i64,
+    project_name: &str,
+    state: Option<&str>,
+    base: NewEvent,
+) -> NewEvent {
+    let mut details = serde_json::json!({
+        "file_id": file_id, "filename": f.filename, "version": f.version,
+        "sha256": f.sha256, "blake2_256": f.blake2_256, "size": f.size,
+        "token_scope": f.token_project_id, "token_id": f.token_id,
+    });
+    if let Some(state) = state {
+        details[state] = serde_json::json!(true);
+    }
+    NewEvent {
+        action: "file:upload".into(),
+        subject_kind: "project".into(),
+        subject_id: Some(project_id),
+        subject_name: Some(project_name.to_owned()),
+        details,
+        ..base
+    }
 }
 
 /// Whether the uploader is on a recovery hold that covers this (existing) project: held, and the

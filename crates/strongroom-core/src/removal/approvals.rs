@@ -54,16 +54,7 @@ impl Services {
             tx.journal(&p, Some(&r.version), None, "new release", &actor.name, now)
                 .await?;
             for f in &published {
-                let a = format!("add {} file {}", f.python_version, f.filename);
-                tx.journal(
-                    &p,
-                    Some(&r.version),
-                    Some(&f.filename),
-                    &a,
-                    &actor.name,
-                    now,
-                )
-                .await?;
+                tx.journal_file_added(&p, f, &actor.name, now).await?;
             }
         }
         let approval = ReleaseApproval {
@@ -143,16 +134,7 @@ impl Services {
         changed_meanwhile(tx.clear_file_hold(f.id).await?)?;
         let now = self.now();
         if project_visible(&p) && release_visible(&r) {
-            let a = format!("add {} file {}", f.python_version, f.filename);
-            tx.journal(
-                &p,
-                Some(&r.version),
-                Some(&f.filename),
-                &a,
-                &actor.name,
-                now,
-            )
-            .await?;
+            tx.journal_file_added(&p, &f, &actor.name, now).await?;
         }
         let outcome = Outcome {
             action: "admin:file:approve",

@@ -748,15 +748,7 @@ impl Services {
         let now = self.now();
         tx.set_file_removed(f.id, None).await?;
         if project_visible(&p) && release_visible(&r) {
-            tx.journal(
-                &p,
-                Some(&r.version),
-                Some(&f.filename),
-                &format!("add {} file {}", f.python_version, f.filename),
-                &actor.name,
-                now,
-            )
-            .await?;
+            tx.journal_file_added(&p, &f, &actor.name, now).await?;
         }
         let outcome = Outcome {
             action: "admin:file:restore",
