@@ -131,3 +131,31 @@ def assert_in_order(seq: list[str], wanted: list[str]) -> None:
             pos = seq.index(w, pos) + 1
         except ValueError:
             pytest.fail(f"{w!r} missing (or out of order) after position {pos} in {seq}", pytrace=False)
+
+
+def manage(project: str) -> str:
+    """The project's manage page."""
+    return f"/manage/project/{project}/"
+
+
+def reset_password(world: Incident, name: str, addr: str, new_pw: str) -> None:
+    """Whoever reads `addr` resets `name`'s password through the mailed link."""
+    web = world.web(f"{name}-reset/1")
+    before = len(world.mails_to(addr, "reset"))
+    web.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": name})
+    mail = world.mail.wait_for(addr, "reset", after=before)
+    link = world.mail.link(mail, "/account/reset-password/")
+    resp = web.submit(link, "/account/reset-password/", {"password": new_pw, "password_confirm": new_pw})
+    assert resp.status_code == 200, page_text(resp)[:400]
+
+
+def invite_and_accept(world: Incident, inviter, project: str, invitee: str, role: str = "Owner",
+                      password: str = PASSWORD) -> None:
+    """`inviter` (a signed-in Web) invites `invitee` on the project's manage page; it accepts."""
+    resp = inviter.submit(manage(project), manage(project), {"username": invitee, "role": role},
+                          match={"action": "invite"})
+    assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, page_text(resp)[:400])
+    web = world.login(invitee, f"{invitee}-browser/1", password)
+    resp = web.submit("/manage/account/invitations/", "/manage/account/invitations/",
+                      match={"action": "accept"})
+    assert resp.status_code == 200 and "done=accepted" in resp.url, (resp.status_code, page_text(resp)[:400])

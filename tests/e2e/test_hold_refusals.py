@@ -22,7 +22,7 @@ import pytest
 
 import srkit
 from browserkit import mail_sink  # noqa: F401  (fixture)
-from incidents import DAY, HOUR, PASSWORD, Incident, actions
+from incidents import DAY, HOUR, PASSWORD, Incident, actions, manage
 from test_account_safety import NEW_PW, reset_password
 from test_incident_undo import add_address, enrol_totp
 from webclient import page_text
@@ -41,10 +41,6 @@ def world(strongroom, mail_sink, tmp_path, request):  # noqa: F811
 
 def both(fn):
     return pytest.mark.parametrize("world", ["sqlite", "pg_s3"], indirect=True)(fn)
-
-
-def manage(project: str) -> str:
-    return f"/manage/project/{project}/"
 
 
 def release_form(w, project: str, action: str, **extra: str):

@@ -22,7 +22,7 @@ import pytest
 
 import srkit
 from browserkit import mail_sink  # noqa: F401  (fixture)
-from incidents import DAY, HOUR, PASSWORD, Incident, actions, assert_in_order
+from incidents import DAY, HOUR, PASSWORD, Incident, actions, assert_in_order, manage
 from webclient import page_text
 
 PROJECTS = ["acme-core", "acme-cli", "acme-web", "acme-utils"]
@@ -35,10 +35,6 @@ def test_2023_takeover_is_held_told_logged_and_undone(strongroom, mail_sink, tmp
         replay(world)
     finally:
         world.close()
-
-
-def manage(project: str) -> str:
-    return f"/manage/project/{project}/"
 
 
 def replay(world: Incident) -> None:

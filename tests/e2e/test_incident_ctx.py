@@ -24,23 +24,9 @@ import pytest
 
 import srkit
 from browserkit import mail_sink  # noqa: F401  (fixture)
-from incidents import DAY, HOUR, Incident, actions, assert_in_order
+from incidents import DAY, HOUR, Incident, actions, assert_in_order, invite_and_accept, manage
 from netfakes import rdap_domain
 from webclient import page_text
-
-def manage(project: str) -> str:
-    return f"/manage/project/{project}/"
-
-
-def invite_and_accept(world: Incident, inviter, project: str, invitee: str, role: str) -> None:
-    """`inviter` (a signed-in Web) invites `invitee` on the project's manage page; it accepts."""
-    resp = inviter.submit(manage(project), manage(project), {"username": invitee, "role": role},
-                          match={"action": "invite"})
-    assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, page_text(resp)[:400])
-    web = world.login(invitee, f"{invitee}-browser/1")
-    resp = web.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                      match={"action": "accept"})
-    assert resp.status_code == 200 and "done=accepted" in resp.url, (resp.status_code, page_text(resp)[:400])
 
 OWNER_DOMAIN = "ctx-owner.test"
 OWNER_ADDR = f"owner@{OWNER_DOMAIN}"

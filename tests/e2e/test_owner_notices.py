@@ -12,15 +12,11 @@ import pytest
 
 import srkit
 from browserkit import mail_sink  # noqa: F401  (fixture)
-from incidents import DAY, Incident, actions
+from incidents import DAY, Incident, actions, manage
 from webclient import page_text
 
 ALICE = "alice@alice-home.test"
 BOB = "bob@bob-home.test"
-
-
-def manage(project: str) -> str:
-    return f"/manage/project/{project}/"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])

@@ -20,34 +20,10 @@ import pytest
 
 import srkit
 from browserkit import mail_sink  # noqa: F401  (fixture)
-from incidents import DAY, PASSWORD, Incident, actions
+from incidents import DAY, PASSWORD, Incident, actions, invite_and_accept, manage, reset_password
 from webclient import page_text
 
 ATTACKER = "attacker-browser/6.6"
-
-
-def manage(project: str) -> str:
-    return f"/manage/project/{project}/"
-
-
-def reset_password(world: Incident, name: str, addr: str, new_pw: str) -> None:
-    web = world.web(f"{name}-reset/1")
-    before = len(world.mails_to(addr, "reset"))
-    web.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": name})
-    mail = world.mail.wait_for(addr, "reset", after=before)
-    link = world.mail.link(mail, "/account/reset-password/")
-    resp = web.submit(link, "/account/reset-password/", {"password": new_pw, "password_confirm": new_pw})
-    assert resp.status_code == 200, page_text(resp)[:400]
-
-
-def invite_and_accept(world: Incident, inviter, project: str, invitee: str) -> None:
-    resp = inviter.submit(manage(project), manage(project), {"username": invitee, "role": "Owner"},
-                          match={"action": "invite"})
-    assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, page_text(resp)[:400])
-    web = world.login(invitee, f"{invitee}-browser/1")
-    resp = web.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                      match={"action": "accept"})
-    assert resp.status_code == 200 and "done=accepted" in resp.url, (resp.status_code, page_text(resp)[:400])
 
 
 def pending_change_id(web, project: str) -> str:

@@ -19,19 +19,11 @@ import pytest
 
 import srkit
 from browserkit import mail_sink  # noqa: F401  (fixture)
-from incidents import DAY, HOUR, Incident, actions
+from incidents import DAY, HOUR, Incident, actions, reset_password
 from webclient import page_text
 
 NEW_PW = "a freshly reset passphrase 99"
 both = pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
-
-
-def reset_password(world: Incident, name: str, addr: str, new_pw: str) -> None:
-    web = world.web(f"{name}-reset/1")
-    web.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": name})
-    link = world.mail.link(world.mail.wait_for(addr, "reset"), "/account/reset-password/")
-    resp = web.submit(link, "/account/reset-password/", {"password": new_pw, "password_confirm": new_pw})
-    assert resp.status_code == 200, page_text(resp)[:400]
 
 
 def groups(html: str) -> list[tuple[str, str, int]]:
