@@ -297,9 +297,22 @@ def test_sqlite_restore_catches_a_damaged_blob_and_restores_the_included_key(str
     in_backup = {b["key"] for b in manifest["blobs"]}
     assert_installable(fresh, [d for d in base + load.done if blob_key(d) in in_backup], tmp_path)
 
-    # a backup never goes into a folder that is not empty
+    # a backup never goes into a folder that is not empty, nor into the blob folder
     again = src.cli("admin", "backup", str(dest), check=False)
     assert again.returncode == 1 and "is not empty" in again.stderr, again.stderr
+    inside = src.data_dir / "files" / "backup"
+    again = src.cli("admin", "backup", str(inside), check=False)
+    assert again.returncode == 1 and "inside the blob folder" in again.stderr, again.stderr
+    assert not inside.exists()
+
+    # a blob damaged in the live store stops the backup, naming it, and leaves nothing behind
+    live = src.data_dir / "files" / blob_key(base[0])
+    live.write_bytes(live.read_bytes() + b"x")
+    failed = src.cli("admin", "backup", str(tmp_path / "second"), check=False)
+    assert failed.returncode == 1
+    assert "is damaged" in failed.stderr and base[0].filename in failed.stderr, failed.stderr
+    assert "nothing was kept" in failed.stderr, failed.stderr
+    assert not (tmp_path / "second").exists()
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,16 +43,70 @@ pub(crate) async fn backup(config: &Config, dir: &Path, include_key: bool) -> an
     } else {
         None
     };
-    prepare_folder(dir)?;
+    let created = prepare_folder(dir)?;
     let dir = std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    if let Storage::Local(root) = &config.storage
+        && std::fs::canonicalize(root).is_ok_and(|r| dir.starts_with(r))
+    {
+        discard(&dir, created);
+        bail!(
+            "{} is inside the blob folder {}: the blob collector would take the copies for unused blobs; back up elsewhere",
+            dir.display(),
+            root.display()
+        );
+    }
+    match take(config, &dir, key.as_ref(), include_key).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            discard(&dir, created);
+            Err(e.context(format!(
+                "the backup failed; nothing was kept in {}",
+                dir.display()
+            )))
+        }
+    }
+}
 
+/// Remove what a failed backup wrote: the folder if it made it, else what is in it (it was
+/// empty before).
+fn discard(dir: &Path, created: bool) {
+    let result = if created {
+        std::fs::remove_dir_all(dir)
+    } else {
+        std::fs::read_dir(dir).and_then(|entries| {
+            for e in entries {
+                let path = e?.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+            Ok(())
+        })
+    };
+    if let Err(e) = result {
+        super::note(&format!(
+            "could not remove the unfinished backup in {}: {e}; remove it by hand",
+            dir.display()
+        ));
+    }
+}
+
+/// The backup proper, into the prepared folder.
+async fn take(
+    config: &Config,
+    dir: &Path,
+    key: Option<&strongroom_store::SecretsKey>,
+    include_key: bool,
+) -> anyhow::Result<()> {
     let db = Db::connect(&config.database).await.with_context(|| {
         format!(
             "connecting to {}",
             crate::config::redact_url(&config.database)
         )
     })?;
-    record(&db, &dir, include_key).await?;
+    record(&db, dir, include_key).await?;
     let snapshot_file = dir.join(manifest::DATABASE);
     let taken_at_micros = strongroom_store::model::now_micros();
     db.snapshot_into(&snapshot_file)
@@ -82,14 +136,12 @@ pub(crate) async fn backup(config: &Config, dir: &Path, include_key: bool) -> an
         let size = match snapshot::copy_blob_verified(&blobs, &b.key, &b.sha256, &dest).await {
             Ok(n) => n,
             Err(CopyError::Missing) => bail!(
-                "the blob {} named by the snapshot is missing from the blob store (its file may have been deleted since the snapshot, or the store is damaged: run `strongroom admin fsck`); {} holds no manifest and is not a backup: remove it and back up again",
+                "the blob {} named by the snapshot is missing from the blob store (its file may have been deleted since the snapshot: back up again; or the store is damaged: run `strongroom admin fsck`)",
                 b.key,
-                dir.display()
             ),
             Err(CopyError::Mismatch { expected, actual }) => bail!(
-                "the blob {} in the blob store is damaged: its sha256 is {actual}, its row says {expected} (run `strongroom admin fsck`); {} holds no manifest and is not a backup",
+                "the blob {} in the blob store is damaged: its sha256 is {actual}, its row says {expected} (run `strongroom admin fsck`)",
                 b.key,
-                dir.display()
             ),
             Err(CopyError::Store(e)) => {
                 return Err(anyhow::Error::new(e).context(format!("copying the blob {}", b.key)));
@@ -102,7 +154,7 @@ pub(crate) async fn backup(config: &Config, dir: &Path, include_key: bool) -> an
         });
     }
 
-    let included = match &key {
+    let included = match key {
         Some(k) => {
             write_new(
                 &dir.join(manifest::SECRETS_KEY),
@@ -134,7 +186,7 @@ pub(crate) async fn backup(config: &Config, dir: &Path, include_key: bool) -> an
     let partial = dir.join(format!("{}.partial", manifest::MANIFEST));
     write_new(&partial, serde_json::to_string_pretty(&m)?.as_bytes())?;
     std::fs::rename(&partial, dir.join(manifest::MANIFEST))?;
-    std::fs::File::open(&dir)?.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
 
     println!(
         "backed up {} users, {} projects, {} releases, {} files ({} blobs) and {} events (schema {schema_version}) into {}",
@@ -181,12 +233,13 @@ pub(crate) fn sqlite_database(config: &Config) -> anyhow::Result<Option<std::pat
     }
 }
 
-/// Make `dir` (0700), or take an existing empty folder this uid owns (made 0700).
-fn prepare_folder(dir: &Path) -> anyhow::Result<()> {
+/// Make `dir` (0700), or take an existing empty folder this uid owns (made 0700); whether it
+/// was made.
+fn prepare_folder(dir: &Path) -> anyhow::Result<bool> {
     match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            private_fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => private_fs::create_dir_all(dir)
+            .map(|()| true)
+            .with_context(|| format!("creating {}", dir.display())),
         Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
         Ok(m) => {
             if !m.is_dir() {
@@ -208,6 +261,7 @@ fn prepare_folder(dir: &Path) -> anyhow::Result<()> {
                 );
             }
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(private_fs::DIR_MODE))
+                .map(|()| false)
                 .with_context(|| format!("making {} owner-only", dir.display()))
         }
     }

@@ -116,30 +116,21 @@ pub(crate) async fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
         }
     }
 
-    // Blobs first, then the key, then the database.
-    let tmp_dir = blobs.temp_dir(&config.data);
-    private_fs::create_dir_all(&tmp_dir)?;
-    for (i, b) in m.blobs.iter().enumerate() {
-        put_blob(&blobs, dir, b, &tmp_dir.join(format!("restore-{i}")))
-            .await
-            .with_context(|| format!("restoring the blob {}", b.key))?;
-    }
-    if let KeyPlan::Write { path, key } = &key_plan {
-        write_new(path, format!("{}\n", key.to_text()).as_bytes())?;
-    }
-    for f in private_fs::sqlite_files(&target) {
-        match std::fs::remove_file(&f) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("removing the empty {}", f.display()));
+    // Blobs first, then the key, then the database; whatever fails, what was written goes.
+    let mut written = Vec::with_capacity(m.blobs.len());
+    if let Err(e) = write_all(config, dir, &m, &blobs, &key_plan, &target, &mut written).await {
+        for key in &written {
+            if let Err(d) = blobs.delete(key).await {
+                super::note(&format!("could not remove the restored blob {key}: {d}"));
             }
-            _ => {}
         }
-    }
-    snapshot::copy_file_verified(&db_copy, &m.database.sha256, &target)
-        .await
-        .map_err(|e| anyhow::anyhow!("copying the database to {}: {e}", target.display()))?;
-    if let Some(parent) = target.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
+        if let KeyPlan::Write { path, .. } = &key_plan {
+            let _ = std::fs::remove_file(path);
+        }
+        for f in private_fs::sqlite_files(&target) {
+            let _ = std::fs::remove_file(f);
+        }
+        return Err(e.context("the restore failed; what it had written was removed"));
     }
 
     // The restored copy, as a server will read it.
@@ -181,6 +172,45 @@ pub(crate) async fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
             "WARNING: the database's sealed secrets need the secrets key with id {id}, and it is neither configured nor in the backup: strongroom will not start on it until that key is back (put it in {} or give it as STRONGROOM_SECRETS__KEY)",
             path
         ),
+    }
+    Ok(())
+}
+
+/// Write the blobs (each key in `written` once it is in the store), the key, the database.
+async fn write_all(
+    config: &Config,
+    dir: &Path,
+    m: &Manifest,
+    blobs: &Blobs,
+    key_plan: &KeyPlan,
+    target: &Path,
+    written: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let tmp_dir = blobs.temp_dir(&config.data);
+    private_fs::create_dir_all(&tmp_dir)?;
+    for (i, b) in m.blobs.iter().enumerate() {
+        put_blob(blobs, dir, b, &tmp_dir.join(format!("restore-{i}")))
+            .await
+            .with_context(|| format!("restoring the blob {}", b.key))?;
+        written.push(b.key.clone());
+    }
+    if let KeyPlan::Write { path, key } = key_plan {
+        write_new(path, format!("{}\n", key.to_text()).as_bytes())?;
+    }
+    for f in private_fs::sqlite_files(target) {
+        match std::fs::remove_file(&f) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing the empty {}", f.display()));
+            }
+            _ => {}
+        }
+    }
+    let db_copy = dir.join(manifest::DATABASE);
+    snapshot::copy_file_verified(&db_copy, &m.database.sha256, target)
+        .await
+        .map_err(|e| anyhow::anyhow!("copying the database to {}: {e}", target.display()))?;
+    if let Some(parent) = target.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
     }
     Ok(())
 }
