@@ -287,6 +287,14 @@ def test_sqlite_restore_catches_a_damaged_blob_and_restores_the_included_key(str
     assert gone.returncode == 1 and "the backup is damaged" in gone.stderr, gone.stderr
     assert missing.name in gone.stderr, gone.stderr
 
+    # a backup from a newer schema than this binary knows is refused, naming both
+    shutil.copy2(dest / "blobs" / missing.relative_to(damaged / "blobs"), missing)
+    newer = json.loads((damaged / "manifest.json").read_text())
+    newer["schema_version"] = 9999
+    (damaged / "manifest.json").write_text(json.dumps(newer))
+    future = fresh.cli("admin", "restore-backup", str(damaged), check=False)
+    assert future.returncode == 1 and "schema version 9999" in future.stderr, future.stderr
+
     # the intact backup restores, key included, and the server starts and serves on it
     ok = fresh.cli("admin", "restore-backup", str(dest))
     assert "restored the secrets key from the backup" in ok.stdout, ok.stdout

@@ -191,6 +191,13 @@ impl Db {
     }
 }
 
+/// The newest schema version this build knows (what a restore may bring back).
+pub fn newest_schema_version() -> i64 {
+    crate::migrations::MIGRATIONS
+        .last()
+        .map_or(0, |m| m.version)
+}
+
 /// Why a verified copy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {

@@ -106,9 +106,9 @@ async fn take(
             crate::config::redact_url(&config.database)
         )
     })?;
-    record(&db, dir, include_key).await?;
+    record(&db, dir, include_key, now_micros(config)).await?;
     let snapshot_file = dir.join(manifest::DATABASE);
-    let taken_at_micros = strongroom_store::model::now_micros();
+    let taken_at_micros = now_micros(config);
     db.snapshot_into(&snapshot_file)
         .await
         .context("taking a snapshot of the database (VACUUM INTO)")?;
@@ -277,12 +277,21 @@ pub(crate) fn write_new(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Now, as the server's and the other commands' clock reads it (a test clock offset included).
+pub(crate) fn now_micros(config: &Config) -> i64 {
+    use strongroom_core::clock::Clock;
+    match &config.clock_offset_file {
+        Some(f) => strongroom_core::FileOffsetClock(f.clone()).now_micros(),
+        None => strongroom_core::clock::SystemClock.now_micros(),
+    }
+}
+
 /// The event log names who took a backup, where to, and whether the key went with it (the
 /// entry is in the backup itself).
-async fn record(db: &Db, dir: &Path, include_key: bool) -> anyhow::Result<()> {
+async fn record(db: &Db, dir: &Path, include_key: bool, at: i64) -> anyhow::Result<()> {
     let actor = super::cli_actor();
     db.append_event(&NewEvent {
-        at: strongroom_store::model::now_micros(),
+        at,
         actor_id: None,
         actor_name: Some(actor.name),
         action: "admin:backup".into(),

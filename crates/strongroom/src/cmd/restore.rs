@@ -24,6 +24,14 @@ pub(crate) async fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
         bail!("`admin restore-backup` restores into SQLite only: {POSTGRES_PROCEDURE}");
     };
     let m = Manifest::read(dir)?;
+    let known = snapshot::newest_schema_version();
+    if m.schema_version > known {
+        bail!(
+            "the backup was taken by strongroom {} with schema version {}; this strongroom knows schema versions up to {known}: restore it with that version or a newer one",
+            m.strongroom_version,
+            m.schema_version
+        );
+    }
 
     // The target: nothing may be there yet.
     for f in private_fs::sqlite_files(&target) {
@@ -92,6 +100,13 @@ pub(crate) async fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
             m.log_head.as_deref().unwrap_or("nothing")
         );
     }
+    let schema = snap.schema_version().await?;
+    if schema != m.schema_version {
+        bail!(
+            "the backup is damaged: its database has schema version {schema}, the manifest says {}",
+            m.schema_version
+        );
+    }
     let sealed_with = snap.a_sealed_key_id().await?;
     snap.close().await;
     let key_plan = plan_key(config, dir, &m, sealed_with.as_deref())?;
@@ -138,7 +153,7 @@ pub(crate) async fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
     if let Some(seq) = db.verify_events().await? {
         bail!("the restored event log is BROKEN at entry {seq}");
     }
-    record(&db, dir, &m).await?;
+    record(&db, dir, &m, super::backup::now_micros(config)).await?;
     let now = db.event_head().await?.map(|(s, h)| format!("{s}:{h}"));
     db.close().await;
 
@@ -302,9 +317,9 @@ async fn put_blob(blobs: &Blobs, dir: &Path, b: &BlobEntry, tmp: &Path) -> anyho
 }
 
 /// The event log names who restored which backup.
-async fn record(db: &Db, dir: &Path, m: &Manifest) -> anyhow::Result<()> {
+async fn record(db: &Db, dir: &Path, m: &Manifest, at: i64) -> anyhow::Result<()> {
     db.append_event(&NewEvent {
-        at: strongroom_store::model::now_micros(),
+        at,
         actor_id: None,
         actor_name: Some(super::cli_actor().name),
         action: "admin:restore".into(),
