@@ -498,9 +498,7 @@ async fn sync_dir(dir: Option<&Path>) {
     }
 }
 
-pub(crate) fn tokio_util_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
-    reader: R,
-) -> BlobBody {
+fn tokio_util_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R) -> BlobBody {
     futures_util::stream::unfold(reader, |mut r| async move {
         let mut buf = vec![0u8; 256 * 1024];
         match r.read(&mut buf).await {

@@ -240,7 +240,20 @@ pub async fn copy_file_verified(src: &Path, sha256: &str, dest: &Path) -> Result
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CopyError::Missing),
         Err(e) => return Err(e.into()),
     };
-    write_verified(crate::blobs::tokio_util_stream(f), sha256, dest).await
+    let body = futures_util::stream::unfold(f, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(StoreError::from(e)), f)),
+        }
+    })
+    .boxed();
+    write_verified(body, sha256, dest).await
 }
 
 async fn write_verified(mut body: BlobBody, sha256: &str, dest: &Path) -> Result<u64, CopyError> {
