@@ -187,9 +187,14 @@ def sqlite_backup_under_load(strongroom, tmp_path: Path, *extra: str):
     dest = tmp_path / "backup"
     proc = src.cli("admin", "backup", str(dest), *extra)
     during = len(load.done)
-    load.wait_for(during + 2)  # the server keeps serving after the backup, too
+    load.wait_for(during + 3)  # the server keeps serving after the backup, too
     load.stop()
-    assert during > before, "no upload completed while the backup ran: it was not online"
+    # The snapshot's edge lies between the uploads finished before the command started and
+    # those started after it returned (one thread: upload number `during` may have been in
+    # flight when it returned, the next one began afterwards).
+    keys = {b["key"] for b in json.loads((dest / "manifest.json").read_text())["blobs"]}
+    assert all(blob_key(d) in keys for d in base + load.done[:before])
+    assert not any(blob_key(d) in keys for d in load.done[during + 1:])
     return src, load, base, dest, proc
 
 
@@ -213,11 +218,9 @@ def test_sqlite_backup_drill_under_upload_load(strongroom, tmp_path):
         data = (dest / "blobs" / b["key"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == b["sha256"]
     snap_wheels = [d for d in base + load.done if blob_key(d) in in_backup]
-    # the snapshot holds the files published before the backup began, not those after it
     assert len(snap_wheels) >= len(base) + 3
-    assert all(blob_key(d) in in_backup for d in base + load.done[:3])
     after = [d for d in load.done if blob_key(d) not in in_backup]
-    assert after, "uploads after the snapshot should not be in it"
+    assert len(after) >= 2, "uploads after the snapshot are not in it"
     assert manifest["counts"]["files"] == len(snap_wheels)
 
     # the operator's separate copy of the key goes into the new data folder; then restore
@@ -351,19 +354,16 @@ def test_pg_s3_backup_drill_by_the_documented_procedure(strongroom, tmp_path):
     dump = tmp_path / "db.dump"
     srkit.run([pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(dump), src.backend.database],
               timeout=120)
+    dumped = len(load.done)
     s3 = src.backend.s3
     new_bucket = s3.create_bucket()
-    copied = 0
     for key in s3.list_keys(src.backend.bucket):
         resp = s3.request("GET", f"/{src.backend.bucket}/{key}")
         assert resp.status_code == 200, (key, resp.status_code)
         put = s3.request("PUT", f"/{new_bucket}/{key}", body=resp.content)
         assert put.status_code == 200, (key, put.status_code, put.text)
-        copied += 1
-    during = len(load.done)
-    load.wait_for(during + 2)
+    load.wait_for(len(load.done) + 2)
     load.stop()
-    assert during > before, "no upload completed while the backup ran"
 
     # restore: a new database and the copied bucket, the same secrets key
     new_db = srkit.create_pg_database()
@@ -379,8 +379,12 @@ def test_pg_s3_backup_drill_by_the_documented_procedure(strongroom, tmp_path):
     assert_head_present(target, head)
     rows = {k for k, _, _ in db_rows(target)}
     snap_wheels = [d for d in base + load.done if blob_key(d) in rows]
+    # the dump's edge: what finished before step 1 is in it, what started after pg_dump
+    # returned is not (upload number `dumped` may have been in flight then)
+    assert all(blob_key(d) in rows for d in base + load.done[:before])
+    assert not any(blob_key(d) in rows for d in load.done[dumped + 1:])
     assert len(snap_wheels) >= len(base) + 3
     assert_installable(target, snap_wheels, tmp_path)
-    # restore-backup refuses PostgreSQL, and so a non-empty one too
+    # restore-backup refuses PostgreSQL
     refused = target.cli("admin", "restore-backup", str(tmp_path), check=False)
     assert refused.returncode == 1
