@@ -40,6 +40,7 @@ mod server_secrets;
 mod sessions;
 pub mod site_flags;
 mod skeletons;
+pub mod snapshot;
 pub mod tempfiles;
 pub mod timeline;
 mod users;

@@ -17,6 +17,7 @@ mod registration;
 mod roles;
 mod safety;
 mod secrets;
+mod snapshot;
 mod upgrades;
 mod visibility;
 

@@ -228,6 +228,27 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Back up the SQLite database and its blobs into DIR (new or empty), online: a consistent
+    /// snapshot of the database, then every blob it names, sha256-checked, and a manifest.
+    /// The secrets key is NOT included unless --include-secrets-key: back it up separately,
+    /// or a restored database cannot decrypt TOTP seeds (strongroom will not start on it).
+    /// PostgreSQL: pg_dump, then the bucket (docs/operations.md, "Backup and restore").
+    Backup {
+        /// The folder to write (created owner-only; an existing one must be empty).
+        dir: std::path::PathBuf,
+        /// Also copy the secrets key into the backup (whoever reads the backup can then open
+        /// the TOTP seeds and other sealed secrets in it).
+        #[arg(long)]
+        include_secrets_key: bool,
+    },
+    /// Restore a backup made by `admin backup` into the configured database and blob store,
+    /// which must be empty; every blob's sha256 is checked first. Prints the event log's head
+    /// to check with `admin log verify --expect-head`. (`admin restore` brings back a removed
+    /// project, release or file.)
+    RestoreBackup {
+        /// The backup folder (with its manifest.json).
+        dir: std::path::PathBuf,
+    },
     /// List invitations to register, newest first, with their state.
     Invites,
     /// Revoke an unused invitation: its link stops working at once.
@@ -526,6 +547,9 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::Invites => super::invites::list(s).await?,
         AdminCommand::RevokeInvite { id, reason } => {
             super::invites::revoke(s, &a, &m, id, &reason).await?;
+        }
+        AdminCommand::Backup { .. } | AdminCommand::RestoreBackup { .. } => {
+            unreachable!("dispatched before the data is opened (cmd::run)")
         }
         AdminCommand::RunJobs => {
             let report = s.run_jobs().await?;

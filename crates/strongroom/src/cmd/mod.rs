@@ -1,8 +1,11 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod backup;
+mod backup_manifest;
 mod data_dir;
 mod invites;
+mod restore;
 mod secrets_key;
 mod serve;
 
@@ -217,6 +220,18 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             println!("yanked {project} {version} (serial {serial})");
             Ok(())
         }
+        // Neither opens (nor migrates) the data: a backup leaves it as it is, a restore needs
+        // it empty.
+        Command::Admin {
+            command:
+                admin::AdminCommand::Backup {
+                    dir,
+                    include_secrets_key,
+                },
+        } => backup::backup(&config, &dir, include_secrets_key).await,
+        Command::Admin {
+            command: admin::AdminCommand::RestoreBackup { dir },
+        } => restore::restore(&config, &dir).await,
         Command::Admin { command } => {
             admin::run(&open(&config, DataFolder::Create).await?, command).await
         }

@@ -108,3 +108,21 @@ fn read_key_file(path: &Path) -> anyhow::Result<SecretsKey> {
     let text = std::fs::read_to_string(path)?;
     Ok(SecretsKey::from_text(&text)?)
 }
+
+/// The configured key as it is now, without making one: `None` when the embedded default's
+/// file does not exist (yet) or nothing is configured. For backups and restores.
+pub(crate) fn existing(config: &Config) -> anyhow::Result<Option<SecretsKey>> {
+    Ok(match &config.secrets_key {
+        KeySource::Inline { text, from } => {
+            Some(SecretsKey::from_text(text).with_context(|| format!("secrets.key ({from})"))?)
+        }
+        KeySource::File { path, from } => Some(
+            read_key_file(path)
+                .with_context(|| format!("secrets.key_file ({from}): {}", path.display()))?,
+        ),
+        KeySource::DefaultFile { path } if path.exists() => {
+            Some(read_key_file(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        KeySource::DefaultFile { .. } | KeySource::Missing => None,
+    })
+}
