@@ -8,7 +8,6 @@ use totp_rs::{Builder, Secret, Totp};
 
 use crate::accounts::purpose;
 use crate::mail::{notice, notice_recipients};
-use crate::passwords::hash_secret;
 use crate::sessions::SessionInfo;
 use crate::{CoreError, RequestMeta, Services};
 
@@ -221,9 +220,12 @@ impl Services {
         let mut codes = Vec::new();
         if first || !has_codes {
             codes = new_recovery_codes();
+            // Inside the enrolment's transaction, so not queued behind logins on the pool (a
+            // wait there would hold the transaction open); one Argon2 memory for all the codes.
+            let mut memory = crate::passwords::HashMemory::new(self.settings.argon2_memory_kib);
             let hashes = codes
                 .iter()
-                .map(|c| hash_secret(&self.settings, c))
+                .map(|c| crate::passwords::hash_secret_in(&self.settings, c, &mut memory))
                 .collect::<Result<Vec<_>, _>>()?;
             tx.replace_recovery_codes(user.id, &hashes, now).await?;
         }
