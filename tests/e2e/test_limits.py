@@ -12,7 +12,8 @@ with the rate limits ON (the suite turns them off elsewhere).
 - 64 concurrent logins with the default Argon2 cost (19 MiB each) stay under a memory ceiling
   during and after the burst: hashing runs on `password.hash_concurrency` slots that reuse their
   memory. The server runs 16 request threads, as a 16-core machine would, so that without the
-  pool 16 hashes would run at once."""
+  pool 16 hashes would run at once. A login that waits longer than `password.hash_wait_seconds`
+  for a slot gets 503 with Retry-After and a message, not an unbounded queue."""
 
 from __future__ import annotations
 
@@ -258,3 +259,30 @@ def test_concurrent_logins_hash_on_a_bounded_pool_whose_memory_stays_bounded(str
     assert after < base + 60 * mib, report
     # The second burst reused the first one's memory instead of adding to it.
     assert after < first_after + 8 * mib, report + f", after the first burst {first_after // mib} MiB"
+
+
+def test_a_login_that_waits_too_long_for_a_hashing_slot_gets_503_with_retry_after(strongroom, backend_kind):
+    # One slot and a one-second wait: 64 logins at the default cost cannot all be served in time.
+    server = strongroom(backend_kind, env={
+        "STRONGROOM_PASSWORD__HASH_CONCURRENCY": "1",
+        "STRONGROOM_PASSWORD__HASH_WAIT_SECONDS": "1",
+    })
+    server.create_user("max", PW)
+    web = Web(server.url)
+    form = web.form("/account/login/", "/account/login/")
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in web.cookies.items()),
+               "Origin": server.url, "Referer": server.url + "/account/login/"}
+
+    def login(i: int) -> requests.Response:
+        return requests.post(server.url + "/account/login/",
+                             data=dict(form.fields, username="max", password=f"wrong password {i}"),
+                             headers=headers, allow_redirects=False, timeout=120)
+
+    with ThreadPoolExecutor(64) as pool:
+        answers = list(pool.map(login, range(64)))
+    codes = [r.status_code for r in answers]
+    assert set(codes) <= {403, 503}, codes
+    busy = [r for r in answers if r.status_code == 503]
+    assert busy and codes.count(403) >= 1, codes
+    assert all(r.headers.get("Retry-After") == "5" for r in busy), [r.headers for r in busy]
+    assert "busy checking other passwords" in page_text(busy[0]), page_text(busy[0])[:300]

@@ -105,7 +105,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "rate_limits",
         secret: false,
-        help: "enforce login/2FA/mail/registration/project rate limits",
+        help: "master switch of every ratelimit.* limit (false: all off, for load tests only; raise one limit instead)",
     },
     Key {
         name: "session_idle_minutes",
