@@ -86,7 +86,7 @@ impl Services {
         validate_username(username)?;
         let email = &crate::email_address::canonical_address(email)?;
         validate_password(password)?;
-        let hash = hash_password(&self.settings, password)?;
+        let hash = self.hash_secret_pooled(password).await?;
         let now = self.now();
         let event = NewEvent {
             at: now,
@@ -306,7 +306,7 @@ impl Services {
         }
         self.rate_take(
             &format!("verify:user:{user_id}"),
-            ratelimit::VERIFY_EMAIL,
+            ratelimit::Limit::VerifyEmail,
             "Too many verification mails were sent.",
         )
         .await?;
@@ -338,13 +338,13 @@ impl Services {
         let ip = meta.ip.clone().unwrap_or_default();
         self.rate_check(
             &format!("email:add:ip:{ip}"),
-            ratelimit::EMAIL_ADD_IP,
+            ratelimit::Limit::EmailAddIp,
             "Too many email addresses were added.",
         )
         .await?;
         self.rate_check(
             &format!("email:change:user:{}", user.id),
-            ratelimit::EMAIL_CHANGE_USER,
+            ratelimit::Limit::EmailChangeUser,
             "Too many email changes.",
         )
         .await?;

@@ -26,6 +26,13 @@ pub enum CoreError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The index is too busy to do this now (HTTP 503, with `Retry-After`): every slot of a
+    /// bounded resource (password hashing) stayed taken for the whole wait.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Storage failed (HTTP 5xx); the message is for logs only.
     #[error("storage failure: {0}")]
     Storage(#[from] StoreError),
@@ -45,10 +52,13 @@ impl CoreError {
         matches!(self, CoreError::Storage(e) if e.is_out_of_space())
     }
 
-    /// The seconds to put in `Retry-After`, for a rate-limit refusal.
+    /// The seconds to put in `Retry-After`, for a rate-limit refusal or a busy answer.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             CoreError::TooMany {
+                retry_after_secs, ..
+            }
+            | CoreError::Busy {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,

@@ -18,11 +18,13 @@ pub mod freeze;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub mod handback;
+pub mod hash_pool;
 pub mod hold;
 pub mod incident;
 pub mod index;
 pub mod jobs;
 mod json_doc;
+pub mod limits;
 pub mod login;
 pub mod mail;
 pub mod names;
@@ -119,6 +121,10 @@ pub struct Services {
     pub blobs: Blobs,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
+    /// The rate limits in force: `settings.limits` at start, replaced by [`Services::reload_limits`].
+    limits: Arc<std::sync::RwLock<Arc<limits::Limits>>>,
+    /// Where password hashing runs (bounded, `password.hash_concurrency`).
+    pub hash_pool: hash_pool::HashPool,
 }
 
 impl Services {
@@ -128,7 +134,32 @@ impl Services {
             db,
             blobs,
             clock: Arc::new(SystemClock),
+            limits: Arc::new(std::sync::RwLock::new(Arc::new(settings.limits.clone()))),
+            hash_pool: hash_pool::HashPool::new(
+                settings.hash_concurrency,
+                settings.hash_wait_secs,
+                settings.argon2_memory_kib,
+            ),
             settings: Arc::new(settings),
+        }
+    }
+
+    /// The rate limits in force now (a reload replaces them for every request that starts after it).
+    pub fn limits(&self) -> Arc<limits::Limits> {
+        // A poisoned lock still holds a whole `Arc` (a writer only swaps it): use it.
+        match self.limits.read() {
+            Ok(l) => Arc::clone(&l),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replace the rate limits for every clone of these services (SIGHUP calls this with the
+    /// limits read from the configuration again). `rate_limits = false` stays a start-time switch.
+    pub fn reload_limits(&self, new: limits::Limits) {
+        let new = Arc::new(new);
+        match self.limits.write() {
+            Ok(mut l) => *l = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
         }
     }
 

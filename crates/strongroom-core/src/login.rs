@@ -1,5 +1,5 @@
-//! Logging in: password first (rate-limited per user, IP and globally; breached passwords are
-//! disabled on the spot), then a second factor through a short-lived single-use ticket, then a
+//! Logging in: password first (rate-limited per user, IP and globally, the last two only for
+//! password-only logins: see `login_password`; breached passwords are disabled on the spot), then a second factor through a short-lived single-use ticket, then a
 //! fresh session. A login from a new IP/device mails a "this wasn't me" link.
 
 use sha2::{Digest, Sha256};
@@ -9,8 +9,8 @@ use strongroom_store::{AccountTx, NewMail};
 
 use crate::accounts::{purpose, random_secret};
 use crate::mail::{notice, notice_recipients};
-use crate::passwords::{burn_verification, validate_password, verify_secret};
-use crate::ratelimit;
+use crate::passwords::validate_password;
+use crate::ratelimit::{self, Limit};
 use crate::sessions::SessionGrant;
 use crate::tokens::hash_token;
 use crate::{CoreError, RequestMeta, Services};
@@ -75,24 +75,45 @@ impl Services {
         let user_bucket = format!("login:user:{}", username.to_lowercase());
         let ip_bucket = format!("login:ip:{ip}");
         let msg = "There have been too many unsuccessful login attempts.";
-        self.rate_check("login:global", ratelimit::LOGIN_GLOBAL, msg)
-            .await?;
-        self.rate_check(&ip_bucket, ratelimit::LOGIN_IP, msg)
-            .await?;
-        self.rate_check(&user_bucket, ratelimit::LOGIN_USER, msg)
-            .await?;
+        // The per-account limit refuses before any work: it is what protects one account
+        // from guessing, and a flood aimed at other names cannot fill it.
+        self.rate_check(&user_bucket, Limit::LoginUser, msg).await?;
+        // The global and per-address limits only hold back password-only logins: a flood of
+        // wrong guesses from many addresses fills them, and must not lock out everyone. While
+        // one is full, a login goes on only for an account with a usable second factor or
+        // passkey, and is only completed by a valid one (see `docs/operations.md`, "Limits").
+        let crowded = match self.rate_full("login:global", Limit::LoginGlobal).await? {
+            Some(_) => Some(Limit::LoginGlobal),
+            None => self
+                .rate_full(&ip_bucket, Limit::LoginIp)
+                .await?
+                .map(|_| Limit::LoginIp),
+        };
         let user = self
             .db
             .user_by_name(username)
             .await?
             .filter(|u| u.deleted_at.is_none());
+        if let Some(limit) = crowded {
+            let second_factor = match &user {
+                Some(u) if u.password_hash.is_some() => {
+                    let m = self.two_factor_methods(u.id).await?;
+                    m.totp || m.webauthn
+                }
+                _ => false,
+            };
+            if !second_factor {
+                // No password is checked: refusing costs nothing, so the flood costs nothing.
+                return Err(self.login_crowded(limit, &ip_bucket, msg).await);
+            }
+        }
         let ok = match (
             &user,
             user.as_ref().and_then(|u| u.password_hash.as_deref()),
         ) {
-            (Some(_), Some(hash)) => verify_secret(hash, password),
+            (Some(_), Some(hash)) => self.verify_secret_pooled(hash, password).await?,
             _ => {
-                burn_verification(&self.settings);
+                self.burn_verification_pooled().await?;
                 false
             }
         };
@@ -120,6 +141,11 @@ impl Services {
             };
             self.log_refusal(crate::refusal_log::RefusalKind::LoginFailure, source, ev)
                 .await;
+            if let Some(limit) = crowded {
+                // The same answer as for an account without a second factor: a crowded
+                // limit says nothing about the password.
+                return Err(self.login_crowded(limit, &ip_bucket, msg).await);
+            }
             return Err(CoreError::Forbidden(BAD_CREDENTIALS.into()));
         };
         if user.frozen_at.is_some() {
@@ -247,6 +273,22 @@ impl Services {
         }
     }
 
+    /// The refusal of a password-only login while `limit` (global or per address) is full.
+    async fn login_crowded(&self, limit: Limit, ip_bucket: &str, msg: &str) -> CoreError {
+        let bucket = match limit {
+            Limit::LoginGlobal => "login:global",
+            _ => ip_bucket,
+        };
+        match self.rate_check(bucket, limit, msg).await {
+            Err(e) => e,
+            // The window emptied meanwhile: still refuse this attempt, and say to retry soon.
+            Ok(()) => CoreError::TooMany {
+                message: format!("{msg} Try again in 1 seconds."),
+                retry_after_secs: 1,
+            },
+        }
+    }
+
     pub(crate) async fn two_factor_rate_check(
         &self,
         user_id: i64,
@@ -255,12 +297,12 @@ impl Services {
         let msg = "Too many two-factor attempts.";
         self.rate_check(
             &format!("2fa:user:{user_id}"),
-            ratelimit::TWO_FACTOR_USER,
+            ratelimit::Limit::TwoFactorUser,
             msg,
         )
         .await?;
         let ip = meta.ip.clone().unwrap_or_default();
-        self.rate_check(&format!("2fa:ip:{ip}"), ratelimit::TWO_FACTOR_IP, msg)
+        self.rate_check(&format!("2fa:ip:{ip}"), ratelimit::Limit::TwoFactorIp, msg)
             .await
     }
 

@@ -5,9 +5,9 @@
 
 use strongroom_store::model::User;
 
-use crate::accounts::{BREACHED_NEW, hash_password, purpose};
+use crate::accounts::{BREACHED_NEW, purpose};
 use crate::mail::{notice, notice_recipients};
-use crate::passwords::{check_new_password, verify_secret};
+use crate::passwords::check_new_password;
 use crate::ratelimit;
 use crate::sessions::SessionInfo;
 use crate::{CoreError, RequestMeta, Services};
@@ -26,7 +26,7 @@ impl Services {
         if crate::breached::is_breached(&self.settings, pw).await {
             return Err(CoreError::Invalid(BREACHED_NEW.into()));
         }
-        hash_password(&self.settings, pw)
+        self.hash_secret_pooled(pw).await
     }
 
     /// Ask for a reset link by username or address. Always `Ok(())` (unless rate-limited, which
@@ -46,7 +46,7 @@ impl Services {
         }
         self.rate_take(
             &format!("reset:name:{typed}"),
-            ratelimit::PASSWORD_RESET,
+            ratelimit::Limit::PasswordReset,
             "Too many password reset requests.",
         )
         .await?;
@@ -103,7 +103,7 @@ impl Services {
             let budget = self
                 .rate_check(
                     &format!("reset:user:{}", u.id),
-                    ratelimit::PASSWORD_RESET,
+                    ratelimit::Limit::PasswordReset,
                     "",
                 )
                 .await
@@ -202,14 +202,14 @@ impl Services {
         let bucket = format!("login:user:{}", user.username.to_lowercase());
         self.rate_check(
             &bucket,
-            ratelimit::LOGIN_USER,
+            ratelimit::Limit::LoginUser,
             "There have been too many unsuccessful attempts.",
         )
         .await?;
-        let ok = user
-            .password_hash
-            .as_deref()
-            .is_some_and(|h| verify_secret(h, old));
+        let ok = match user.password_hash.as_deref() {
+            Some(h) => self.verify_secret_pooled(h, old).await?,
+            None => false,
+        };
         if !ok {
             self.rate_hit(&bucket).await?;
             return Err(CoreError::Forbidden(

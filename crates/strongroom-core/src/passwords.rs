@@ -1,7 +1,8 @@
 //! Passwords: the length and content rules, a strength estimate that penalises the username and
 //! email, Argon2id hashing, and a verification that costs the same for unknown accounts.
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::{CoreError, Settings};
 
@@ -287,33 +288,135 @@ fn argon2(settings: &Settings) -> Result<Argon2<'static>, CoreError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Hash a secret (password or recovery code) with Argon2id and a random salt.
-pub fn hash_secret(settings: &Settings, secret: &str) -> Result<String, CoreError> {
-    argon2(settings)?
-        .hash_password(secret.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| CoreError::Internal(format!("password hashing failed: {e}")))
+/// Argon2's working memory (one 1 KiB [`Block`] per KiB of cost), owned by the caller and
+/// reused hash after hash, so that a burst of logins does not allocate and free 19 MiB per
+/// attempt (freed blocks that size stay with the process: see `crate::hash_pool`). Up to
+/// `keep` blocks are kept; a hash needing more (one made with a higher cost before the
+/// setting was lowered) gets a buffer of its own for that one computation.
+#[derive(Debug)]
+pub struct HashMemory {
+    blocks: Vec<Block>,
+    keep: usize,
 }
 
-/// Whether `secret` matches the PHC string `hash` (the parameters come from the hash itself).
-pub fn verify_secret(hash: &str, secret: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+impl HashMemory {
+    /// Memory that keeps up to `keep_kib` KiB between hashes (allocated on first use).
+    pub fn new(keep_kib: u32) -> HashMemory {
+        HashMemory {
+            blocks: Vec::new(),
+            keep: usize::try_from(keep_kib).unwrap_or(usize::MAX),
+        }
     }
+
+    /// Bytes held between hashes now.
+    pub fn held_bytes(&self) -> usize {
+        self.blocks.len() * Block::SIZE
+    }
+
+    fn with<R>(&mut self, n: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        if n <= self.keep {
+            if self.blocks.len() < n {
+                self.blocks.resize(n, Block::default());
+            }
+            f(&mut self.blocks[..n])
+        } else {
+            let mut once = vec![Block::default(); n];
+            f(&mut once)
+        }
+    }
+}
+
+fn phc_error(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Internal(format!("password hashing failed: {e}"))
+}
+
+/// Hash a secret (password or recovery code) with Argon2id and a random salt, in `memory`.
+pub fn hash_secret_in(
+    settings: &Settings,
+    secret: &str,
+    memory: &mut HashMemory,
+) -> Result<String, CoreError> {
+    let a = argon2(settings)?;
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt[..]);
+    let mut out = vec![
+        0u8;
+        a.params()
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+    ];
+    memory
+        .with(a.params().block_count(), |blocks| {
+            a.hash_password_into_with_memory(secret.as_bytes(), &salt, &mut out, blocks)
+        })
+        .map_err(phc_error)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(a.params()).map_err(phc_error)?,
+        salt: Some(Salt::new(&salt).map_err(phc_error)?),
+        hash: Some(Output::new(&out).map_err(phc_error)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `secret` matches the PHC string `hash` (the parameters come from the hash itself),
+/// computed in `memory`. The comparison is constant-time (`Output`'s equality).
+pub fn verify_secret_in(hash: &str, secret: &str, memory: &mut HashMemory) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let a = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let computed = memory.with(a.params().block_count(), |blocks| {
+        a.hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, blocks)
+    });
+    computed.is_ok() && Output::new(&out).is_ok_and(|o| o == *expected)
+}
+
+/// [`hash_secret_in`] with memory of its own (tests and one-off tools; requests use the pool).
+pub fn hash_secret(settings: &Settings, secret: &str) -> Result<String, CoreError> {
+    hash_secret_in(
+        settings,
+        secret,
+        &mut HashMemory::new(settings.argon2_memory_kib),
+    )
+}
+
+/// [`verify_secret_in`] with memory of its own (tests and one-off tools; requests use the pool).
+pub fn verify_secret(hash: &str, secret: &str) -> bool {
+    verify_secret_in(hash, secret, &mut HashMemory::new(0))
 }
 
 /// Verify against a fixed hash made with the same cost, so an unknown account costs what a known
 /// one does (no timing oracle for usernames).
-pub fn burn_verification(settings: &Settings) {
+pub fn burn_verification_in(settings: &Settings, memory: &mut HashMemory) {
     use std::sync::OnceLock;
     static DUMMY: OnceLock<Option<String>> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_secret(settings, "strongroom dummy password").ok());
+    let dummy =
+        DUMMY.get_or_init(|| hash_secret_in(settings, "strongroom dummy password", memory).ok());
     if let Some(h) = dummy {
-        let _ = verify_secret(h, "not the dummy password");
+        let _ = verify_secret_in(h, "not the dummy password", memory);
     }
+}
+
+/// [`burn_verification_in`] with memory of its own.
+pub fn burn_verification(settings: &Settings) {
+    burn_verification_in(settings, &mut HashMemory::new(settings.argon2_memory_kib));
 }
 
 #[cfg(test)]
@@ -395,5 +498,45 @@ mod tests {
         );
         assert!(!verify_secret("not a phc string", &a));
         assert_ne!(hash_secret(&s, &a).expect("hash"), h, "random salt");
+    }
+
+    #[test]
+    fn caller_memory_is_reused_and_agrees_with_the_reference_implementation() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let s = cheap();
+        let mut mem = HashMemory::new(s.argon2_memory_kib);
+        let h = hash_secret_in(&s, "a long test passphrase", &mut mem).expect("hash");
+        assert_eq!(
+            mem.held_bytes(),
+            64 * 1024,
+            "exactly the configured cost is kept"
+        );
+        // The reference implementation (its own allocation) accepts our hash, and ours its.
+        let reference = argon2(&s).expect("argon2");
+        let parsed = PasswordHash::new(&h).expect("phc");
+        assert!(
+            reference
+                .verify_password(b"a long test passphrase", &parsed)
+                .is_ok()
+        );
+        let theirs = reference
+            .hash_password(b"another passphrase")
+            .expect("hash")
+            .to_string();
+        assert!(verify_secret_in(&theirs, "another passphrase", &mut mem));
+        assert!(!verify_secret_in(&theirs, "another passphrasE", &mut mem));
+        assert_eq!(mem.held_bytes(), 64 * 1024, "reused, not grown");
+        // A hash made with a higher cost than is kept is verified in memory of its own.
+        let bigger = Settings {
+            argon2_memory_kib: 256,
+            ..cheap()
+        };
+        let hb = hash_secret(&bigger, "x long passphrase").expect("hash");
+        assert!(verify_secret_in(&hb, "x long passphrase", &mut mem));
+        assert_eq!(
+            mem.held_bytes(),
+            64 * 1024,
+            "the larger buffer was not kept"
+        );
     }
 }

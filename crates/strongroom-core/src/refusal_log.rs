@@ -43,7 +43,7 @@ pub enum RefusalKind {
     /// A change would have left a project without an Owner.
     LastOwner,
     /// A state change (yank, unyank) refused by the per-account limit
-    /// (`crate::ratelimit::STATE_CHANGES_USER`).
+    /// (`crate::ratelimit::Limit::StateChangesUser`).
     RateLimited,
     /// An Owner tried to end a held role change someone else asked for (only the asker
     /// withdraws it; its target vetoes by the mailed link).

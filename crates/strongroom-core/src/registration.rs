@@ -10,7 +10,7 @@
 use strongroom_store::model::{Email, User};
 use strongroom_store::{AccountTx, NewEvent, NewMail};
 
-use crate::accounts::{BREACHED_NEW, hash_password, validate_username, verification_mail};
+use crate::accounts::{BREACHED_NEW, validate_username, verification_mail};
 use crate::email_address::{ascii_domain, canonical_address};
 use crate::ratelimit;
 use crate::{CoreError, RequestMeta, Services};
@@ -217,7 +217,7 @@ impl Services {
         let ip = meta.ip.clone().unwrap_or_default();
         self.rate_take(
             &format!("register:ip:{ip}"),
-            ratelimit::REGISTER_IP,
+            ratelimit::Limit::RegisterIp,
             "Too many accounts were created from your address.",
         )
         .await?;
@@ -225,7 +225,7 @@ impl Services {
             return Err(CoreError::Invalid(BREACHED_NEW.into()));
         }
         // The expensive work, done whether or not the address turns out to be taken.
-        let hash = hash_password(&self.settings, password)?;
+        let hash = self.hash_secret_pooled(password).await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
         // Usernames are public (project pages name their maintainers), so a taken one is said
@@ -339,7 +339,7 @@ impl Services {
         let bucket = format!("register:taken:{}", existing.address.to_lowercase());
         let mailable = existing.receives_mail()
             && self
-                .rate_check(&bucket, ratelimit::TAKEN_ADDRESS_NOTICE, "")
+                .rate_check(&bucket, ratelimit::Limit::TakenAddressNotice, "")
                 .await
                 .is_ok();
         let named = owner

@@ -8,7 +8,6 @@ use totp_rs::{Builder, Secret, Totp};
 
 use crate::accounts::purpose;
 use crate::mail::{notice, notice_recipients};
-use crate::passwords::{hash_secret, verify_secret};
 use crate::sessions::SessionInfo;
 use crate::{CoreError, RequestMeta, Services};
 
@@ -116,7 +115,10 @@ impl Services {
             .filter(|c| c.suspect_at.is_none())
             .collect();
         let found = if code.len() == 16 && code.bytes().all(|b| b.is_ascii_hexdigit()) {
-            codes.iter().find(|c| verify_secret(&c.code_hash, &code))
+            let hashes = codes.iter().map(|c| c.code_hash.clone()).collect();
+            self.find_secret_pooled(hashes, &code)
+                .await?
+                .and_then(|i| codes.get(i))
         } else {
             None
         };
@@ -218,9 +220,12 @@ impl Services {
         let mut codes = Vec::new();
         if first || !has_codes {
             codes = new_recovery_codes();
+            // Inside the enrolment's transaction, so not queued behind logins on the pool (a
+            // wait there would hold the transaction open); one Argon2 memory for all the codes.
+            let mut memory = crate::passwords::HashMemory::new(self.settings.argon2_memory_kib);
             let hashes = codes
                 .iter()
-                .map(|c| hash_secret(&self.settings, c))
+                .map(|c| crate::passwords::hash_secret_in(&self.settings, c, &mut memory))
                 .collect::<Result<Vec<_>, _>>()?;
             tx.replace_recovery_codes(user.id, &hashes, now).await?;
         }
@@ -445,10 +450,17 @@ impl Services {
             ));
         }
         let codes = new_recovery_codes();
-        let hashes = codes
-            .iter()
-            .map(|c| hash_secret(&self.settings, c))
-            .collect::<Result<Vec<_>, _>>()?;
+        let hashes = {
+            let (settings, codes) = (std::sync::Arc::clone(&self.settings), codes.to_vec());
+            self.hash_pool
+                .run(move |mem| {
+                    codes
+                        .iter()
+                        .map(|c| crate::passwords::hash_secret_in(&settings, c, mem))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await??
+        };
         let mut tx = self.db.begin_account().await?;
         let now_user = self.lock_live_account(&mut tx, user.id).await?;
         let user = &now_user;

@@ -208,15 +208,16 @@ impl Services {
         let bucket = format!("2fa:user:{}", user.id);
         self.rate_check(
             &bucket,
-            crate::ratelimit::TWO_FACTOR_USER,
+            crate::ratelimit::Limit::TwoFactorUser,
             "Too many failed attempts.",
         )
         .await?;
-        let by_password = user.password_disabled.is_none()
-            && user
-                .password_hash
-                .as_deref()
-                .is_some_and(|h| crate::passwords::verify_secret(h, password_or_code));
+        let by_password = match user.password_hash.as_deref() {
+            Some(h) if user.password_disabled.is_none() => {
+                self.verify_secret_pooled(h, password_or_code).await?
+            }
+            _ => false,
+        };
         let ok = by_password || self.totp_accepts(user.id, password_or_code).await?;
         if !ok {
             self.rate_hit(&bucket).await?;

@@ -69,6 +69,12 @@ pub struct Settings {
     pub argon2_memory_kib: u32,
     /// Argon2id passes.
     pub argon2_iterations: u32,
+    /// Password hashes computed at once (each holds `argon2_memory_kib`); more wait.
+    pub hash_concurrency: usize,
+    /// How long a login waits for a hashing slot before a 503 (seconds).
+    pub hash_wait_secs: u64,
+    /// Every rate limit's rate (`ratelimit.*`); `Services::limits` is what is in force.
+    pub limits: crate::limits::Limits,
     /// Ownership, recovery and incident-response policy.
     pub safety: SafetySettings,
     /// Reverse proxies whose `X-Forwarded-For` names the client (events, rate limits).
@@ -218,6 +224,9 @@ impl Default for Settings {
             rate_limits: true,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            hash_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
+            hash_wait_secs: 10,
+            limits: crate::limits::Limits::default(),
             safety: SafetySettings::default(),
             trusted_proxies: Vec::new(),
             registration: crate::registration::Registration::Closed,

@@ -110,6 +110,17 @@ pub(crate) fn core_error(e: CoreError) -> ApiError {
             strongroom_core::error::OUT_OF_SPACE,
         );
     }
+    if let CoreError::Busy {
+        message,
+        retry_after_secs,
+    } = &e
+    {
+        // Not a failure: a bounded pool (password hashing) was full for the whole wait.
+        return ApiError {
+            retry_after: Some((*retry_after_secs).max(1)),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message.clone())
+        };
+    }
     let status = match &e {
         CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
         CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -117,7 +128,9 @@ pub(crate) fn core_error(e: CoreError) -> ApiError {
         CoreError::Conflict(_) => StatusCode::CONFLICT,
         CoreError::Gone(_) => StatusCode::GONE,
         CoreError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
-        CoreError::Storage(_) | CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        CoreError::Storage(_) | CoreError::Internal(_) | CoreError::Busy { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     };
     if status.is_server_error() {
         tracing::error!(error = %e, "request failed");
@@ -235,6 +248,10 @@ mod tests {
             },
             || CoreError::from(strongroom_store::StoreError::Blob("s3: refused".into())),
             || CoreError::Internal("secret detail".into()),
+            || CoreError::Busy {
+                message: strongroom_core::hash_pool::BUSY.into(),
+                retry_after_secs: 5,
+            },
         ]
     }
 
@@ -249,7 +266,11 @@ mod tests {
             assert_eq!(api.message, web.message, "{what}");
             assert_eq!(api.retry_after, web.retry_after, "{what}");
             assert!(web.location.is_none());
-            if api.status.is_server_error() && api.status != StatusCode::INSUFFICIENT_STORAGE {
+            if api.status == StatusCode::SERVICE_UNAVAILABLE {
+                assert_eq!(api.message, strongroom_core::hash_pool::BUSY, "{what}");
+                assert_eq!(api.retry_after, Some(5), "{what}");
+            } else if api.status.is_server_error() && api.status != StatusCode::INSUFFICIENT_STORAGE
+            {
                 assert_eq!(api.message, INTERNAL, "{what}: details stay in the log");
             }
             if api.status == StatusCode::TOO_MANY_REQUESTS {

@@ -210,6 +210,7 @@ async fn smtp_sink() -> (u16, tokio::task::JoinHandle<Vec<String>>) {
     (port, task)
 }
 
+mod limits;
 mod mail;
 mod recovery;
 mod second_factor;

@@ -105,7 +105,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "rate_limits",
         secret: false,
-        help: "enforce login/2FA/mail/registration/project rate limits",
+        help: "master switch of every ratelimit.* limit (false: all off, for load tests only; raise one limit instead)",
     },
     Key {
         name: "session_idle_minutes",
@@ -181,6 +181,88 @@ pub(super) const KEYS: &[Key] = &[
         name: "password.argon2_iterations",
         secret: false,
         help: "Argon2id passes",
+    },
+    // Limits (issue 10, failure 5): the hashing pool, then one key per rate limit, each
+    // "N per PERIOD[, N per PERIOD]" (help lines must equal core::limits::Limit::help).
+    Key {
+        name: "password.hash_concurrency",
+        secret: false,
+        help: "password hashes computed at once (each holds password.argon2_memory_kib); default: the number of CPUs",
+    },
+    Key {
+        name: "password.hash_wait_seconds",
+        secret: false,
+        help: "how long a login waits for a free hashing slot before a 503",
+    },
+    Key {
+        name: "ratelimit.login_user",
+        secret: false,
+        help: "failed logins per username (checked before the password; Warehouse's number)",
+    },
+    Key {
+        name: "ratelimit.login_ip",
+        secret: false,
+        help: "failed logins per client address; when full, only a login that goes on to a valid second factor or passkey gets through",
+    },
+    Key {
+        name: "ratelimit.login_global",
+        secret: false,
+        help: "failed logins on the whole index; when full, password-only logins wait, logins with a valid second factor or passkey do not",
+    },
+    Key {
+        name: "ratelimit.two_factor_user",
+        secret: false,
+        help: "failed second-factor attempts per account (TOTP, passkeys and recovery codes together)",
+    },
+    Key {
+        name: "ratelimit.two_factor_ip",
+        secret: false,
+        help: "failed second-factor attempts per client address",
+    },
+    Key {
+        name: "ratelimit.password_reset",
+        secret: false,
+        help: "password-reset mails per account (and per name or address typed)",
+    },
+    Key {
+        name: "ratelimit.verify_email",
+        secret: false,
+        help: "address-verification mails per account",
+    },
+    Key {
+        name: "ratelimit.email_add_ip",
+        secret: false,
+        help: "email addresses added per client address",
+    },
+    Key {
+        name: "ratelimit.email_change_user",
+        secret: false,
+        help: "email address changes per account",
+    },
+    Key {
+        name: "ratelimit.register_ip",
+        secret: false,
+        help: "new accounts registered per client address",
+    },
+    Key {
+        name: "ratelimit.taken_address_notice",
+        secret: false,
+        help: "notices to an address that someone tried to register it or add it elsewhere (not a Warehouse limit)",
+    },
+    Key {
+        name: "ratelimit.project_create_user",
+        secret: false,
+        help: "new projects per account; administrators are exempt (raise it for a seeding account's import window)",
+    },
+    Key {
+        name: "ratelimit.project_create_ip",
+        secret: false,
+        help: "new projects per client address; administrators are exempt",
+    },
+    Key {
+        name: "ratelimit.state_changes_user",
+        secret: false,
+        help: "yanks, invitations and role changes per account (each logs and mails the Owners; not a Warehouse limit)",
     },
     Key {
         name: "accounts.registration",

@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use keys::KEYS;
 
 mod keys;
+pub mod limits;
 #[cfg(test)]
 mod tests;
 
@@ -76,6 +77,8 @@ pub struct Config {
     pub notices: strongroom_core::NoticeSettings,
     /// Page cache budget, Host names, connection timeouts and caps.
     pub http: strongroom_core::settings::HttpSettings,
+    /// Every rate limit (`ratelimit.*`) and the password-hashing pool (`password.hash_*`).
+    pub limits: limits::LimitSettings,
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
@@ -413,6 +416,11 @@ impl Config {
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
         }
+        for (k, v) in limits::defaults() {
+            if let Some(key) = KEYS.iter().find(|key| key.name == k) {
+                values.entry(key.name).or_insert((v, Source::Default));
+            }
+        }
         // Registration is closed unless the operator opens it (the first admin comes from the CLI).
         values
             .entry("accounts.registration")
@@ -470,6 +478,7 @@ impl Config {
             account_settings(&get, public_url.as_deref(), public_host.as_deref(), &bind)?;
         let safety = safety_settings(&get)?;
         let http = http_settings(&get, public_host.as_deref(), &bind)?;
+        let limits = limits::parse(&get)?;
         let clock_offset_file = get("testing.clock_offset_file")
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
@@ -477,6 +486,7 @@ impl Config {
             accounts,
             safety,
             http,
+            limits,
             clock_offset_file,
             secrets_key,
             trusted_proxies: parse_ips(
@@ -595,6 +605,9 @@ impl Config {
             webauthn_rp_id: self.accounts.webauthn_rp_id.clone(),
             webauthn_origin: self.accounts.webauthn_origin.clone(),
             rate_limits: self.accounts.rate_limits,
+            limits: self.limits.limits.clone(),
+            hash_concurrency: self.limits.hash_concurrency,
+            hash_wait_secs: self.limits.hash_wait_secs,
             argon2_memory_kib: self.accounts.argon2_memory_kib,
             argon2_iterations: self.accounts.argon2_iterations,
             safety: self.safety.clone(),
