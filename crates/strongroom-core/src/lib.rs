@@ -21,6 +21,7 @@ pub mod handback;
 pub mod hold;
 pub mod incident;
 pub mod index;
+pub mod job_stats;
 pub mod jobs;
 mod json_doc;
 pub mod login;
