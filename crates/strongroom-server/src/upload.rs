@@ -255,6 +255,11 @@ pub(crate) async fn upload(
     );
     let mut multipart =
         multipart.map_err(|e| bad(format!("Invalid multipart body: {}", e.body_text())))?;
+    // Draining for shutdown: refused before the credentials are looked at, nothing stored.
+    let Some(_in_flight) = state.drain.upload() else {
+        tracing::info!("upload refused: the server is shutting down");
+        return Ok(refuse(ApiError::shutting_down(), multipart, &state, conn.as_ref()).await);
+    };
     let who: Principal = match state.services.authenticate_upload(&creds, &meta).await {
         Ok(who) => who,
         Err(e) => {
