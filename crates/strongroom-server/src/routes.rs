@@ -185,6 +185,8 @@ pub fn router(state: AppState) -> Router {
             get(admin::changes_page).post(admin::changes_post),
         )
         .route(crate::host::HEALTH_PATH, get(healthz))
+        // HOOK (metrics → health): `/readyz` answers 503 while `state.drain.is_draining()`
+        // (a server shutting down takes itself out of the proxy's rotation).
         .route("/metrics", get(crate::metrics::main_listener))
         .route(
             "/simple",

@@ -7,7 +7,8 @@
 //! request-head timer (`http.idle_timeout_seconds`: it starts at the accept, before any byte
 //! arrives, and again at the end of each response, so it bounds a silent connection, idle
 //! keep-alive and a slow request head alike) and a write deadline (`conn_io`); request bodies
-//! have a minimum rate (`body_rate`). Shutdown is graceful.
+//! have a minimum rate (`body_rate`). Shutdown drains (`drain`): new uploads get 503, those in
+//! flight finish within the grace.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
