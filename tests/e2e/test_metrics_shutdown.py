@@ -334,6 +334,8 @@ def test_an_upload_longer_than_the_grace_is_cut_short_and_logged(strongroom):
     log = re.sub(r"\x1b\[[0-9;]*m", "", server.stderr_text())
     line = next((ln for ln in log.splitlines() if "cutting short" in ln), "")
     assert "uploads=1" in line, log[-3000:]
+    named = next((ln for ln in log.splitlines() if "upload cut short" in ln), "")
+    assert slow.filename in named and "owner" in named, log[-3000:]
     t.join(30)
     again = strongroom.pool.start(server.backend, data_dir=server.data_dir)
     assert again.get("/simple/sr-tortoise/").status_code == 404

@@ -2,8 +2,9 @@
 //! refused with 503 ("the server is shutting down"), every response closes its connection, and
 //! the uploads already in flight may finish within the grace period before the process exits.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -22,16 +23,39 @@ struct Inner {
     draining: AtomicBool,
     uploads: AtomicUsize,
     changed: Notify,
+    /// What each upload in flight is, once known (file and account), for the log of a
+    /// shutdown that cuts it short.
+    described: Mutex<BTreeMap<u64, String>>,
+    next_id: AtomicU64,
 }
 
 /// An upload in flight; the drain waits for it.
 #[derive(Debug)]
-pub(crate) struct UploadInFlight(Arc<Inner>);
+pub(crate) struct UploadInFlight {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl UploadInFlight {
+    /// Say what this upload is (named in the log if a shutdown cuts it short).
+    pub(crate) fn describe(&self, what: String) {
+        self.inner
+            .described
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(self.id, what);
+    }
+}
 
 impl Drop for UploadInFlight {
     fn drop(&mut self) {
-        self.0.uploads.fetch_sub(1, Ordering::SeqCst);
-        self.0.changed.notify_waiters();
+        self.inner
+            .described
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+        self.inner.uploads.fetch_sub(1, Ordering::SeqCst);
+        self.inner.changed.notify_waiters();
     }
 }
 
@@ -55,11 +79,25 @@ impl Drain {
     /// Count an upload in flight, or `None` when draining (the upload is then refused).
     pub(crate) fn upload(&self) -> Option<UploadInFlight> {
         self.inner.uploads.fetch_add(1, Ordering::SeqCst);
-        let guard = UploadInFlight(self.inner.clone());
+        let guard = UploadInFlight {
+            inner: self.inner.clone(),
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+        };
         if self.is_draining() {
             return None; // the guard's drop takes the count back
         }
         Some(guard)
+    }
+
+    /// The uploads in flight that have said what they are.
+    pub fn uploads_described(&self) -> Vec<String> {
+        self.inner
+            .described
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Resolves once no upload is in flight.
@@ -99,6 +137,7 @@ mod tests {
     async fn a_drain_refuses_new_uploads_and_waits_for_those_in_flight() {
         let d = Drain::default();
         let first = d.upload().expect("not draining yet");
+        first.describe("a-1.0.tar.gz by alice".into());
         d.start();
         assert!(d.upload().is_none(), "refused while draining");
         assert_eq!(d.uploads_in_flight(), 1, "the refused one is not counted");
@@ -108,10 +147,12 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
+        assert_eq!(d.uploads_described(), ["a-1.0.tar.gz by alice"]);
         drop(first);
         tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
             .await
             .expect("done once the last upload ends")
             .expect("task");
+        assert!(d.uploads_described().is_empty());
     }
 }

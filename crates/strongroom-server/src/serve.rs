@@ -248,6 +248,9 @@ pub async fn serve(
             grace_s = grace.as_secs(),
             "shutdown grace passed: cutting short the requests still open (shutdown.grace_seconds)"
         );
+        for upload in drain.uploads_described() {
+            tracing::warn!(%upload, "upload cut short by the shutdown (the client may send it again)");
+        }
         tasks.abort_all();
     } else {
         tracing::info!("every request finished; stopping");

@@ -299,6 +299,7 @@ pub(crate) async fn upload(
                 }
                 let project = state.services.precheck_upload(&who, &form, &meta).await?;
                 let filename = field.file_name().unwrap_or("").to_owned();
+                _in_flight.describe(format!("{filename} by {}", who.user.username));
                 let content_type = field.content_type().map(str::to_owned);
                 let spool =
                     Spool::start(&state.temp_dir).map_err(strongroom_core::CoreError::from)?;
