@@ -16,7 +16,8 @@ pub struct JobReport {
 }
 
 impl JobReport {
-    fn take(&mut self, job: &str, r: Result<Vec<String>, CoreError>) {
+    fn take(&mut self, job: &'static str, r: Result<Vec<String>, CoreError>) {
+        crate::job_stats::record(job, r.is_err());
         match r {
             Ok(lines) => self.lines.extend(lines),
             Err(e) => self.failures.push(format!("{job} failed: {e}")),

@@ -22,6 +22,7 @@ pub mod hash_pool;
 pub mod hold;
 pub mod incident;
 pub mod index;
+pub mod job_stats;
 pub mod jobs;
 mod json_doc;
 pub mod limits;

@@ -217,7 +217,7 @@ impl Default for Settings {
             hibp_url: Some("https://api.pwnedpasswords.com/range/".into()),
             hibp_offline_dir: None,
             smtp: None,
-            mail_from: "strongroom <noreply@localhost>".into(),
+            mail_from: "strongroom <strongroom@localhost>".into(),
             outbox_dir: PathBuf::from("./strongroom-data/outbox"),
             webauthn_rp_id: "localhost".into(),
             webauthn_origin: "http://localhost:8080".into(),

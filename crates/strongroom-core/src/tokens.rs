@@ -81,6 +81,28 @@ pub fn parse_authorization(header: Option<&str>) -> Credentials {
 }
 
 impl Services {
+    /// Whether `creds` carry a live, unscoped API token of an admin (who may read the metrics
+    /// at `/metrics` on the main listener). Read-only and polled every few seconds by a scraper,
+    /// so a success is not an event; anything else is simply "no".
+    pub async fn is_admin_token(&self, creds: &Credentials) -> Result<bool, CoreError> {
+        let Credentials::Token(secret) = creds else {
+            return Ok(false);
+        };
+        if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 200 {
+            return Ok(false);
+        }
+        let Some((token, user)) = self.db.token_by_hash(&hash_token(secret)).await? else {
+            return Ok(false);
+        };
+        let now = self.now();
+        Ok(user.is_admin
+            && token.project_name.is_none()
+            && token.revoked_at.is_none()
+            && token.expires_at.is_none_or(|e| e > now)
+            && user.frozen_at.is_none()
+            && user.deleted_at.is_none())
+    }
+
     /// Authenticate an upload. Cookies are never consulted: uploads take tokens only.
     /// Every use of a known token is logged (`token:use`), and so is every refused use of a
     /// known token (`token:use:refused`: revoked, expired, or its account frozen or deleted) —

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
@@ -195,6 +195,9 @@ struct Inner {
 pub(crate) struct PageCache {
     inner: RwLock<Inner>,
     max_bytes: usize,
+    /// Lookups answered from the cache, and lookups that were not (for the metrics).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl std::fmt::Debug for PageCache {
@@ -211,15 +214,41 @@ impl PageCache {
         PageCache {
             inner: RwLock::new(Inner::default()),
             max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
     /// The page for `key` if it was rendered at `serial`.
     pub fn get(&self, key: &PageKey, serial: i64) -> Option<CachedPage> {
+        let found = self.lookup(key, serial);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn lookup(&self, key: &PageKey, serial: i64) -> Option<CachedPage> {
         let inner = self.inner.read().ok()?;
         let slot = inner.map.get(key).filter(|s| s.page.serial == serial)?;
         slot.referenced.store(true, Ordering::Relaxed);
         Some(slot.page.clone())
+    }
+
+    /// Hits and misses since start (for the metrics).
+    pub fn hits_misses(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The byte budget.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     /// Remember a page; a page larger than the whole budget is not kept (and drops an older

@@ -67,6 +67,17 @@ impl ApiError {
         }
     }
 
+    /// 503: an upload that arrives while the server drains for shutdown (`drain`).
+    pub fn shutting_down() -> ApiError {
+        ApiError {
+            retry_after: Some(5),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is shutting down; upload again in a moment.",
+            )
+        }
+    }
+
     /// 413: a text field of the upload form is longer than its bound (`upload`).
     pub fn form_field_too_large(name: &str, max: usize) -> ApiError {
         ApiError::new(

@@ -8,12 +8,14 @@ mod cache;
 mod conn_io;
 mod connections;
 mod downloads;
+mod drain;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_entry;
 mod headers;
 mod host;
 mod json_api;
+mod metrics;
 pub mod routes;
 mod serve;
 mod simple;
@@ -24,6 +26,8 @@ mod web;
 mod xmlrpc;
 
 pub use connections::ConnLimits;
+pub use drain::Drain;
+pub use metrics::serve_metrics;
 pub use routes::router;
 pub use serve::serve;
 pub use state::AppState;

@@ -185,6 +185,9 @@ pub fn router(state: AppState) -> Router {
             get(admin::changes_page).post(admin::changes_post),
         )
         .route(crate::host::HEALTH_PATH, get(healthz))
+        // HOOK (metrics → health): `/readyz` answers 503 while `state.drain.is_draining()`
+        // (a server shutting down takes itself out of the proxy's rotation).
+        .route("/metrics", get(crate::metrics::main_listener))
         .route(
             "/simple",
             get(|| async { crate::simple::moved("/simple/") }),
@@ -234,6 +237,15 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::headers::security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.drain.clone(),
+            crate::drain::close_when_draining,
+        ))
+        // Outermost: every answer is counted, refusals by the layers above included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
         ))
         .with_state(state)
 }

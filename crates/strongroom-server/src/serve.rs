@@ -7,7 +7,8 @@
 //! request-head timer (`http.idle_timeout_seconds`: it starts at the accept, before any byte
 //! arrives, and again at the end of each response, so it bounds a silent connection, idle
 //! keep-alive and a slow request head alike) and a write deadline (`conn_io`); request bodies
-//! have a minimum rate (`body_rate`). Shutdown is graceful.
+//! have a minimum rate (`body_rate`). Shutdown drains (`drain`): new uploads get 503, those in
+//! flight finish within the grace.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,14 +81,37 @@ fn refuse(stream: TcpStream) {
     drop(stream);
 }
 
-/// Serve `app` on `listener` within `limits` until `shutdown` resolves, then let open
-/// requests finish (30 s at most).
+/// Serve `app` on `listener` within `limits` until `shutdown` resolves, then drain: new
+/// uploads get 503 (`drain`) and every response closes its connection, while the uploads in
+/// flight finish. Once none is left, or `grace` has passed, the listener closes and the
+/// requests still open get the rest of `grace`; whatever is left then is cut short and logged.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
+    drain: crate::drain::Drain,
+    grace: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let deadline: Arc<std::sync::OnceLock<Instant>> = Arc::default();
+    // Ends the accept loop: the signal, then the drain of the uploads in flight (bounded).
+    let shutdown = {
+        let (drain, deadline) = (drain.clone(), deadline.clone());
+        async move {
+            shutdown.await;
+            let until = *deadline.get_or_init(|| Instant::now() + grace);
+            drain.start();
+            tracing::info!(
+                uploads_in_flight = drain.uploads_in_flight(),
+                grace_s = grace.as_secs(),
+                "draining: new uploads are refused (503), those in flight may finish"
+            );
+            tokio::select! {
+                () = drain.uploads_done() => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+    };
     if let Some(why) = &limits.lowered_by {
         tracing::warn!("{why}; raise the limit (systemd: LimitNOFILE=) to allow more");
     }
@@ -208,14 +232,28 @@ pub async fn serve(
         });
         while tasks.try_join_next().is_some() {}
     }
+    drop(listener);
     let _ = stop_tx.send(true);
-    let deadline = tokio::time::sleep(Duration::from_secs(30));
-    tokio::pin!(deadline);
+    let until = *deadline.get_or_init(|| Instant::now() + grace);
     loop {
         tokio::select! {
             next = tasks.join_next() => if next.is_none() { break },
-            () = &mut deadline => break,
+            () = tokio::time::sleep_until(until) => break,
         }
+    }
+    if !tasks.is_empty() {
+        tracing::warn!(
+            connections = tasks.len(),
+            uploads = drain.uploads_in_flight(),
+            grace_s = grace.as_secs(),
+            "shutdown grace passed: cutting short the requests still open (shutdown.grace_seconds)"
+        );
+        for upload in drain.uploads_described() {
+            tracing::warn!(%upload, "upload cut short by the shutdown (the client may send it again)");
+        }
+        tasks.abort_all();
+    } else {
+        tracing::info!("every request finished; stopping");
     }
     Ok(())
 }

@@ -25,6 +25,12 @@ pub struct AppState {
     pub(crate) base_marker: Arc<str>,
     /// Uploads in progress per account (`http.max_uploads_per_user`).
     pub(crate) upload_slots: Arc<crate::upload_slots::UploadSlots>,
+    /// Draining for shutdown: new uploads refused, those in flight awaited (`drain`).
+    pub drain: crate::drain::Drain,
+    /// Request counters, latencies and bytes (`metrics`).
+    pub(crate) http_metrics: Arc<crate::metrics::HttpMetrics>,
+    /// The data folder, whose free space the metrics report.
+    pub(crate) data_dir: crate::metrics::DataDir,
 }
 
 impl AppState {
@@ -43,7 +49,17 @@ impl AppState {
             trust_forwarded_proto: false,
             base_marker: Arc::from(format!("strongroombase{}", hex::encode(marker))),
             upload_slots: Arc::default(),
+            drain: crate::drain::Drain::default(),
+            http_metrics: Arc::default(),
+            data_dir: None,
         })
+    }
+
+    /// The data folder (its file system's free space is a metric).
+    #[must_use]
+    pub fn data_dir(mut self, dir: PathBuf) -> AppState {
+        self.data_dir = Some(dir);
+        self
     }
 
     /// Trust the proxy's `X-Forwarded-Proto: https` (HSTS and secure-origin decisions).

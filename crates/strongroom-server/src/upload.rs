@@ -255,6 +255,11 @@ pub(crate) async fn upload(
     );
     let mut multipart =
         multipart.map_err(|e| bad(format!("Invalid multipart body: {}", e.body_text())))?;
+    // Draining for shutdown: refused before the credentials are looked at, nothing stored.
+    let Some(_in_flight) = state.drain.upload() else {
+        tracing::info!("upload refused: the server is shutting down");
+        return Ok(refuse(ApiError::shutting_down(), multipart, &state, conn.as_ref()).await);
+    };
     let who: Principal = match state.services.authenticate_upload(&creds, &meta).await {
         Ok(who) => who,
         Err(e) => {
@@ -294,6 +299,7 @@ pub(crate) async fn upload(
                 }
                 let project = state.services.precheck_upload(&who, &form, &meta).await?;
                 let filename = field.file_name().unwrap_or("").to_owned();
+                _in_flight.describe(format!("{filename} by {}", who.user.username));
                 let content_type = field.content_type().map(str::to_owned);
                 let spool =
                     Spool::start(&state.temp_dir).map_err(strongroom_core::CoreError::from)?;

@@ -385,7 +385,17 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
+/// Failed blob-store (S3) operations since this process started: the
+/// `strongroom_blob_store_errors_total` metric. Every object-store failure passes `blob_err`.
+static BLOB_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many blob-store operations have failed in this process (for the metrics).
+pub fn blob_error_count() -> u64 {
+    BLOB_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn blob_err(e: object_store::Error) -> StoreError {
+    BLOB_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     StoreError::Blob(e.to_string())
 }
 

@@ -32,6 +32,15 @@ pub enum Dialect {
     Postgres,
 }
 
+/// Connections of the database pools at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Handed out to a request or job.
+    pub in_use: u32,
+    /// Open and waiting in the pool.
+    pub idle: u32,
+}
+
 /// The metadata database.
 ///
 /// On SQLite, writes go through a pool of exactly one connection so that write transactions are
@@ -131,6 +140,21 @@ impl Db {
                     keyring: None,
                 })
             }
+        }
+    }
+
+    /// Connections open and idle in the pools (for the metrics): on PostgreSQL the one pool,
+    /// on SQLite the read pool and the one write connection together.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (mut open, mut idle) = (self.read.size(), self.read.num_idle());
+        if self.dialect == Dialect::Sqlite {
+            open += self.write.size();
+            idle += self.write.num_idle();
+        }
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(open);
+        PoolStats {
+            in_use: open - idle,
+            idle,
         }
     }
 

@@ -48,8 +48,10 @@ pub mod visibility;
 
 pub use account_tx::{AccountTx, NewMail};
 pub use blob_claims::{BlobClaim, ClaimOutcome, DeletionLease};
-pub use blobs::{BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, S3Settings};
-pub use db::{Db, Dialect};
+pub use blobs::{
+    BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, S3Settings, blob_error_count,
+};
+pub use db::{Db, Dialect, PoolStats};
 pub use deletion::{DuePurge, Purged};
 pub use descriptions::RenderedDescription;
 pub use domains::{DomainCheckAddress, EmailDomainState};
@@ -57,6 +59,7 @@ pub use error::StoreError;
 pub use events::{GENESIS_HASH, NewEvent};
 pub use incidents::{FreezeEffects, TOTP_LABEL};
 pub use journal::{ChangelogRow, ReleaseFlags};
+pub use outbox::{MailState, OutboxEntry};
 pub use owner_notices::{NoticeRecipient, OwnerNotice, PendingDigest};
 pub use pending_registrations::{NewPendingRegistration, PendingRegistration};
 pub use publish::Refusal;

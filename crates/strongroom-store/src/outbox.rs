@@ -56,7 +56,87 @@ fn mail_from_row(r: &sqlx::any::AnyRow) -> Result<OutboxMail, sqlx::Error> {
     })
 }
 
+/// Where a queued mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailState {
+    /// Not sent yet, no attempt has failed.
+    Pending,
+    /// Not sent yet, the last attempt failed (it is retried at `next_attempt_at`).
+    Failing,
+    /// Delivered (to the SMTP relay, or written to a server's outbox folder).
+    Sent,
+}
+
+impl MailState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailState::Pending => "pending",
+            MailState::Failing => "failing",
+            MailState::Sent => "sent",
+        }
+    }
+}
+
+/// A queued mail as operators list it: never its body (it may carry a live reset link).
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub to_addr: String,
+    pub subject: String,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub state: MailState,
+}
+
 impl Db {
+    /// The newest `limit` mails of the outbox, whichever server queued or sent them, oldest
+    /// first; bodies are not read.
+    pub async fn outbox_entries(&self, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, to_addr, subject, created_at, attempts, next_attempt_at, sent_at, last_error FROM outbox ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                let sent_at: Option<i64> = r.try_get("sent_at")?;
+                let last_error: Option<String> = r.try_get("last_error")?;
+                let state = match (&sent_at, &last_error) {
+                    (Some(_), _) => MailState::Sent,
+                    (None, Some(_)) => MailState::Failing,
+                    (None, None) => MailState::Pending,
+                };
+                Ok(OutboxEntry {
+                    id: r.try_get("id")?,
+                    to_addr: r.try_get("to_addr")?,
+                    subject: r.try_get("subject")?,
+                    created_at: r.try_get("created_at")?,
+                    attempts: r.try_get("attempts")?,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                    sent_at,
+                    last_error,
+                    state,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// How many mails wait to be sent (the mail queue depth).
+    pub async fn outbox_pending_count(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
     /// Open a mail's sealed body in place.
     fn open_mail(&self, mut m: OutboxMail) -> Result<OutboxMail, SealError> {
         m.body = self.keyring()?.open(

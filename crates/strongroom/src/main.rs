@@ -72,8 +72,13 @@ enum Command {
     },
     /// Undo a yank.
     Unyank { project: String, version: String },
-    /// List the mail written to <data>/outbox (when no SMTP relay is configured).
-    Outbox,
+    /// List the mail queue from the database, whichever server queued or delivered each mail:
+    /// state (pending, failing, sent), time, attempts, recipient and subject (never bodies).
+    Outbox {
+        /// How many of the newest mails to list.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Incident response and evidence (freeze, quarantine, remove, timeline, log verify, ...).
     Admin {
         #[command(subcommand)]

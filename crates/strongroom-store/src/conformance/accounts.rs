@@ -3,7 +3,9 @@
 
 use super::backends;
 use crate::model::AuthState;
-use crate::{Db, NewCredential, NewEvent, NewMail, NewSession, NewToken, NewUser, StoreError};
+use crate::{
+    Db, MailState, NewCredential, NewEvent, NewMail, NewSession, NewToken, NewUser, StoreError,
+};
 
 fn ev(action: &str, at: i64) -> NewEvent {
     NewEvent {
@@ -548,6 +550,62 @@ async fn outbox_mails_are_claimed_once_and_retried_until_sent() {
             "{name}"
         );
         assert_eq!(db.outbox_recent(10).await.expect("all").len(), 2, "{name}");
+    }
+}
+
+/// `strongroom outbox` and the mail-queue metric read the shared table: every mail with its
+/// state, oldest first, whatever process queued or sent it, and the count still to send.
+#[tokio::test]
+async fn the_outbox_listing_gives_each_mails_state_and_the_queue_depth() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let mut tx = db.begin_account().await.expect("begin");
+        tx.revoke_all_tokens(a, 1).await.expect("noop");
+        let mails: Vec<NewMail> = ["one", "two", "three"]
+            .iter()
+            .map(|s| NewMail {
+                to: format!("{s}@example.org"),
+                subject: (*s).into(),
+                body: "a live link".into(),
+            })
+            .collect();
+        tx.commit(&[ev("x", 100)], &mails).await.expect("commit");
+        assert_eq!(db.outbox_pending_count().await.expect("n"), 3, "{name}");
+        let due = db.outbox_due(200, 10).await.expect("due");
+        db.outbox_claim(due[0].id, 200, 300).await.expect("claim");
+        db.outbox_failed(due[0].id, "connection refused", 300)
+            .await
+            .expect("failed");
+        db.outbox_claim(due[1].id, 200, 300).await.expect("claim");
+        db.outbox_sent(due[1].id, 250).await.expect("sent");
+        let listed = db.outbox_entries(10).await.expect("entries");
+        let seen: Vec<(&str, MailState, i64)> = listed
+            .iter()
+            .map(|e| (e.subject.as_str(), e.state, e.attempts))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("one", MailState::Failing, 1),
+                ("two", MailState::Sent, 1),
+                ("three", MailState::Pending, 0)
+            ],
+            "{name}"
+        );
+        assert_eq!(listed[0].last_error.as_deref(), Some("connection refused"));
+        assert_eq!(listed[1].sent_at, Some(250), "{name}");
+        assert_eq!(db.outbox_pending_count().await.expect("n"), 2, "{name}");
+        // the newest first when limited, still listed oldest first
+        let last: Vec<String> = db
+            .outbox_entries(2)
+            .await
+            .expect("entries")
+            .into_iter()
+            .map(|e| e.subject)
+            .collect();
+        assert_eq!(last, ["two", "three"], "{name}");
+        let pool = db.pool_stats();
+        assert!(pool.in_use + pool.idle >= 1, "{name}: {pool:?}");
     }
 }
 

@@ -5,6 +5,7 @@ mod backup;
 mod backup_manifest;
 mod data_dir;
 mod invites;
+mod outbox;
 mod restore;
 mod secrets_key;
 mod serve;
@@ -235,17 +236,8 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Admin { command } => {
             admin::run(&open(&config, DataFolder::Create).await?, command).await
         }
-        Command::Outbox => {
-            let dir = config.data.join("outbox");
-            let files = strongroom_core::mail::list_outbox_files(&dir)
-                .with_context(|| format!("reading {}", dir.display()))?;
-            if files.is_empty() {
-                println!("no mail in {}", dir.display());
-            }
-            for f in files {
-                println!("{}\t{}\t{}\t{}", f.date, f.to, f.subject, f.file.display());
-            }
-            Ok(())
+        Command::Outbox { limit } => {
+            outbox::list(&open(&config, DataFolder::Create).await?, limit).await
         }
         Command::Unyank { project, version } => {
             let services = open(&config, DataFolder::Create).await?;

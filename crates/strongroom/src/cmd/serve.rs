@@ -55,7 +55,25 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let state = strongroom_server::AppState::new(services, temp.clone())
         .await
         .context("preparing the server state (temp folder, web signing key)")?
-        .trust_forwarded_proto(behind_proxy);
+        .trust_forwarded_proto(behind_proxy)
+        .data_dir(config.data.clone());
+    // Metrics on their own listener (`metrics.bind`; off by default).
+    if let Some(bind) = &config.metrics_bind {
+        let metrics = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding metrics.bind {bind}"))?;
+        println!(
+            "  metrics: http://{}/metrics (metrics.bind)",
+            metrics.local_addr()?
+        );
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = strongroom_server::serve_metrics(metrics, state).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
+    let drain = state.drain.clone();
     // And again periodically (another process sharing the folder may have been killed).
     tokio::spawn(sweep_temp_files(temp_dirs));
     let base = config
@@ -95,9 +113,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
-        tracing::info!("shutting down");
+        tracing::info!("shutting down (signal)");
     };
-    let served = strongroom_server::serve(listener, app, limits, shutdown).await;
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_secs);
+    let served = strongroom_server::serve(listener, app, limits, drain, grace, shutdown).await;
     // Every request has finished (or the server failed): the final head covers all of them.
     anchor.anchor_head_at_shutdown().await;
     served?;

@@ -160,7 +160,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "smtp.from",
         secret: false,
-        help: "From: of every mail",
+        help: "From: of every mail (default: strongroom <strongroom@HOST>, HOST being public_url's host, else this machine's host name)",
     },
     Key {
         name: "webauthn.rp_id",
@@ -421,6 +421,17 @@ pub(super) const KEYS: &[Key] = &[
         name: "blobs.scan_at_start",
         secret: false,
         help: "list the whole blob store when `serve` starts (false: the first listing waits for blobs.scan_interval_hours; with 0 there, only `admin run-jobs` lists it)",
+    },
+    // -- metrics and graceful shutdown (issue 10, metrics)
+    Key {
+        name: "metrics.bind",
+        secret: false,
+        help: "address of a separate listener serving Prometheus metrics at /metrics to anyone who reaches it (empty = off; bind it where only monitoring reaches). Admins' API tokens can also read /metrics on the main listener",
+    },
+    Key {
+        name: "shutdown.grace_seconds",
+        secret: false,
+        help: "on SIGTERM or ctrl-c, new uploads get 503 and the uploads in flight may finish for this many seconds; what is still open then is cut short (and logged)",
     },
     Key {
         name: "testing.clock_offset_file",

@@ -22,6 +22,8 @@ pub enum Source {
     File(PathBuf),
     Env(String),
     Flag,
+    /// Not set: derived from other settings or the machine (the text says from what).
+    Derived(&'static str),
 }
 
 impl std::fmt::Display for Source {
@@ -31,6 +33,7 @@ impl std::fmt::Display for Source {
             Source::File(p) => write!(f, "file {}", p.display()),
             Source::Env(k) => write!(f, "env {k}"),
             Source::Flag => f.write_str("flag"),
+            Source::Derived(from) => write!(f, "derived from {from}"),
         }
     }
 }
@@ -79,6 +82,10 @@ pub struct Config {
     pub http: strongroom_core::settings::HttpSettings,
     /// Every rate limit (`ratelimit.*`) and the password-hashing pool (`password.hash_*`).
     pub limits: limits::LimitSettings,
+    /// The separate metrics listener's address (`metrics.bind`; None = off).
+    pub metrics_bind: Option<String>,
+    /// How long in-flight uploads may take to finish at shutdown (`shutdown.grace_seconds`).
+    pub shutdown_grace_secs: u64,
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
@@ -412,6 +419,8 @@ impl Config {
                 "http.max_uploads_per_user",
                 http.max_uploads_per_user.to_string(),
             ),
+            ("metrics.bind", String::new()),
+            ("shutdown.grace_seconds", "30".into()),
         ];
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
@@ -482,7 +491,23 @@ impl Config {
         let clock_offset_file = get("testing.clock_offset_file")
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
-        Ok(Config {
+        let metrics_bind = get("metrics.bind").filter(|v| !v.trim().is_empty());
+        let shutdown_grace_secs = parse_u64(
+            "shutdown.grace_seconds",
+            &get("shutdown.grace_seconds").unwrap_or_default(),
+        )?;
+        let mail_from_derived = get("smtp.from")
+            .is_none_or(|v| v.trim().is_empty())
+            .then(|| {
+                if public_host.is_some() {
+                    "public_url"
+                } else {
+                    "this machine's host name (set public_url or smtp.from)"
+                }
+            });
+        let mut config = Config {
+            metrics_bind,
+            shutdown_grace_secs,
             accounts,
             safety,
             http,
@@ -553,7 +578,14 @@ impl Config {
                 &get("upload.release_file_window_days").unwrap_or_default(),
             )?,
             values,
-        })
+        };
+        if let Some(from) = mail_from_derived {
+            let v = config.accounts.mail_from.clone();
+            config
+                .values
+                .insert("smtp.from", (v, Source::Derived(from)));
+        }
+        Ok(config)
     }
 
     /// Every setting, its effective value (secrets redacted) and where it came from.
@@ -702,12 +734,7 @@ fn account_settings(
         hibp_url: nonempty("hibp.url"),
         hibp_offline_dir: nonempty("hibp.offline_dir").map(PathBuf::from),
         smtp,
-        mail_from: nonempty("smtp.from").unwrap_or_else(|| {
-            format!(
-                "strongroom <noreply@{}>",
-                public_host.unwrap_or("localhost")
-            )
-        }),
+        mail_from: nonempty("smtp.from").unwrap_or_else(|| default_mail_from(public_host)),
         webauthn_rp_id,
         webauthn_origin,
         argon2_memory_kib: u32_of("password.argon2_memory_kib")?,
@@ -725,6 +752,27 @@ fn account_settings(
             n => n,
         },
     })
+}
+
+/// The default `From:`: `strongroom <strongroom@HOST>`, HOST being public_url's host, else this
+/// machine's host name (as the kernel reports it), else `localhost`. A relay refuses mail
+/// from a domain it does not know, and `localhost` reads as spam everywhere, so public_url
+/// (or smtp.from) should be set wherever mail leaves the machine.
+fn default_mail_from(public_host: Option<&str>) -> String {
+    let host = public_host.map(str::to_owned).or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            })
+    });
+    format!(
+        "strongroom <strongroom@{}>",
+        host.as_deref().unwrap_or("localhost")
+    )
 }
 
 /// A list: a TOML array (`["a", "b"]`, as in `strongroom.toml`) or comma-separated (`a,b`).

@@ -285,7 +285,7 @@ fn public_url_host_is_read_once_ipv6_included() {
     assert_eq!(s.http.allowed_hosts, ["[::1]"]);
     assert_eq!(s.webauthn_rp_id, "[::1]");
     assert_eq!(s.webauthn_origin, "http://[::1]:8080");
-    assert_eq!(s.mail_from, "strongroom <noreply@[::1]>");
+    assert_eq!(s.mail_from, "strongroom <strongroom@[::1]>");
     let err = Config::load_from(
         &Flags::default(),
         &env(&[("STRONGROOM_PUBLIC_URL", "http://[::1/")]),
@@ -325,10 +325,12 @@ fn allowed_hosts_without_public_url_are_refused_naming_both_keys() {
 fn defaults_are_the_cores_defaults() {
     // `config show` and the settings the server runs with, both from core's Default
     let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
-    assert_eq!(
-        format!("{:?}", c.core_settings()),
-        format!("{:?}", strongroom_core::Settings::default())
-    );
+    // (the default From: names this machine, which the core cannot know)
+    let expected = strongroom_core::Settings {
+        mail_from: super::default_mail_from(None),
+        ..strongroom_core::Settings::default()
+    };
+    assert_eq!(format!("{:?}", c.core_settings()), format!("{expected:?}"));
     let shown = c.show();
     let core = strongroom_core::Settings::default();
     for (key, value) in [
@@ -423,4 +425,66 @@ fn the_secrets_key_source_is_named_and_the_key_never_shown() {
     ]);
     let err = Config::load_from(&flags, &e).expect_err("both");
     assert!(err.to_string().contains("both set"), "{err}");
+}
+
+#[test]
+fn smtp_from_defaults_from_public_url_and_config_show_says_so() {
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[("STRONGROOM_PUBLIC_URL", "https://Index.Example.com/")]),
+    )
+    .expect("config");
+    assert_eq!(
+        c.core_settings().mail_from,
+        "strongroom <strongroom@index.example.com>"
+    );
+    let shown = c.show();
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("smtp.from "))
+        .expect("smtp.from listed");
+    assert!(
+        line.contains("strongroom@index.example.com") && line.contains("derived from public_url"),
+        "{line}"
+    );
+    // set explicitly: the value and its source as given
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[
+            ("STRONGROOM_PUBLIC_URL", "https://index.example.com/"),
+            ("STRONGROOM_SMTP__FROM", "ops@example.com"),
+        ]),
+    )
+    .expect("config");
+    assert_eq!(c.core_settings().mail_from, "ops@example.com");
+    assert!(c.show().contains("env STRONGROOM_SMTP__FROM"));
+    // neither: the machine's name, and config show says to set one
+    let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+    assert!(
+        c.core_settings()
+            .mail_from
+            .starts_with("strongroom <strongroom@")
+    );
+    assert!(c.show().contains("derived from this machine's host name"));
+}
+
+#[test]
+fn metrics_are_off_and_the_shutdown_grace_is_thirty_seconds_by_default() {
+    let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+    assert_eq!(
+        (c.metrics_bind.as_deref(), c.shutdown_grace_secs),
+        (None, 30)
+    );
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[
+            ("STRONGROOM_METRICS__BIND", "127.0.0.1:9150"),
+            ("STRONGROOM_SHUTDOWN__GRACE_SECONDS", "5"),
+        ]),
+    )
+    .expect("config");
+    assert_eq!(
+        (c.metrics_bind.as_deref(), c.shutdown_grace_secs),
+        (Some("127.0.0.1:9150"), 5)
+    );
 }
