@@ -56,6 +56,7 @@ pub use error::StoreError;
 pub use events::{GENESIS_HASH, NewEvent};
 pub use incidents::{FreezeEffects, TOTP_LABEL};
 pub use journal::{ChangelogRow, ReleaseFlags};
+pub use migrations::{LATEST as LATEST_MIGRATION, Migrated, SchemaState};
 pub use owner_notices::{NoticeRecipient, OwnerNotice, PendingDigest};
 pub use pending_registrations::{NewPendingRegistration, PendingRegistration};
 pub use publish::Refusal;

@@ -125,3 +125,97 @@ async fn migrate_refolds_skeletons_stored_by_an_older_fold() {
         );
     }
 }
+
+/// The schema guard on both engines: a database migrated by a newer binary is ahead of an older
+/// one, compatible after expand steps only; a binary never migrates a database it may not run
+/// against; rows recorded before `compatible_from` existed get the statement the binary knows.
+#[tokio::test]
+async fn the_schema_state_follows_expand_and_contract_steps() {
+    use crate::SchemaState;
+    for (name, db, _dir) in super::backends().await {
+        let latest = crate::LATEST_MIGRATION;
+        assert_eq!(
+            db.schema_state(latest).await.expect("state"),
+            SchemaState::Current { version: latest },
+            "{name}"
+        );
+        // The release that knew 0016: 0017 (refusal windows) is an expand step.
+        assert!(
+            matches!(
+                db.schema_state(16).await.expect("state"),
+                SchemaState::AheadCompatible {
+                    database: 17,
+                    binary: 16,
+                    ..
+                }
+            ),
+            "{name}"
+        );
+        // The release that knew 0015: 0016 (held files) is a contract step.
+        let refused = db.migrate_up_to(15).await.expect("migrate as 15");
+        assert!(refused.applied.is_empty(), "{name}");
+        assert!(
+            matches!(
+                refused.state,
+                SchemaState::AheadIncompatible {
+                    database: 17,
+                    binary: 15,
+                    needs: 16,
+                    ..
+                }
+            ),
+            "{name}: {:?}",
+            refused.state
+        );
+        // A database migrated before the column existed: the runner adds it and fills it in.
+        db.write
+            .execute("ALTER TABLE schema_migrations DROP COLUMN compatible_from")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            db.schema_state(latest).await.expect("state"),
+            SchemaState::Current { version: latest },
+            "{name}: read without the column"
+        );
+        assert!(db.migrate().await.expect("migrate").is_empty(), "{name}");
+        let filled: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT version, compatible_from FROM schema_migrations ORDER BY version",
+        )
+        .fetch_all(&db.write)
+        .await
+        .expect("rows");
+        let expected: Vec<(i64, Option<i64>)> = (1..=latest)
+            .map(|v| (v, Some(crate::migrations::compatible_from_after(v))))
+            .collect();
+        assert_eq!(filled, expected, "{name}");
+        // A newer binary's migration: compatible when it says so, else refused, never touched.
+        db.write
+            .execute("INSERT INTO schema_migrations (version, name, applied_at, compatible_from) VALUES (9001, 'from_the_future', 0, NULL)")
+            .await
+            .expect("insert");
+        let ahead = db.migrate_up_to(latest).await.expect("migrate");
+        assert!(
+            matches!(
+                ahead.state,
+                SchemaState::AheadIncompatible {
+                    database: 9001,
+                    needs: 9001,
+                    ..
+                }
+            ),
+            "{name}: a row without a statement is refused: {:?}",
+            ahead.state
+        );
+        db.write
+            .execute("UPDATE schema_migrations SET compatible_from = 2 WHERE version = 9001")
+            .await
+            .expect("update");
+        assert!(
+            matches!(
+                db.schema_state(latest).await.expect("state"),
+                SchemaState::AheadCompatible { database: 9001, .. }
+            ),
+            "{name}"
+        );
+    }
+}
