@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 mod data_dir;
 mod invites;
+mod schema;
 mod secrets_key;
 mod serve;
 
@@ -51,7 +52,9 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
             crate::config::redact_url(&config.database)
         )
     })?;
-    db.migrate().await.context("migrating the database")?;
+    schema::check_schema(&db, config.known_migrations, config.migrate_on_start)
+        .await
+        .context("checking the database schema")?;
     let keyring = secrets_key::load(config, &db).await?;
     let db = db.with_keyring(keyring);
     let sealed = match db.seal_stored_secrets().await {
@@ -131,15 +134,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Migrate => {
             data_dir::prepare(&config)?;
             let db = Db::connect(&config.database).await?;
-            let applied = db.migrate().await?;
-            if applied.is_empty() {
-                println!("database is up to date");
-            } else {
-                for m in applied {
-                    println!("applied {m}");
-                }
-            }
-            Ok(())
+            schema::migrate(&db, config.known_migrations).await
         }
         Command::Config {
             command: crate::ConfigCommand::Show,

@@ -1,0 +1,111 @@
+//! The schema guard at start: refuse a database this binary may not run against, and migrate
+//! one that is behind only where the operator lets `serve` (and the other commands) do so.
+
+use anyhow::bail;
+use strongroom_store::{Db, SchemaState};
+
+/// The operator's next step when the database is ahead of this binary.
+fn upgrade_hint(needs: i64) -> String {
+    format!(
+        "run a strongroom release whose schema version is at least {needs} (the one that migrated this database, or newer); this binary may only run against a database whose newer migrations are all expand steps"
+    )
+}
+
+/// Check the schema against this binary (which knows migrations `1..=known`) and, when it is
+/// behind and `migrate_on_start` allows it, migrate it. Returns the state the command runs
+/// against (current, or ahead with every newer migration compatible); refuses, naming both
+/// versions and what to do, a database this binary may not run against or (migrations off) one
+/// that is behind.
+pub(crate) async fn check_schema(
+    db: &Db,
+    known: i64,
+    migrate_on_start: bool,
+) -> anyhow::Result<SchemaState> {
+    let state = if migrate_on_start {
+        let migrated = db.migrate_up_to(known).await?;
+        for m in &migrated.applied {
+            super::note(&format!("applied migration {m}"));
+        }
+        migrated.state
+    } else {
+        db.schema_state(known).await?
+    };
+    match state {
+        SchemaState::AheadIncompatible {
+            database,
+            binary,
+            needs,
+            ref unknown,
+        } => bail!(
+            "the database schema is ahead of this binary ({database} > {binary}) and not compatible with it: {} not known to this binary and only binaries of schema version {needs} or later may run after it; {}",
+            unknown.join(", "),
+            upgrade_hint(needs)
+        ),
+        SchemaState::Behind {
+            database,
+            binary,
+            ref pending,
+        } => bail!(
+            "the database schema is behind this binary ({database} < {binary}: {} not applied) and migrate_on_start is off: run `strongroom migrate` once (with this binary), then start the servers",
+            pending.join(", ")
+        ),
+        SchemaState::AheadCompatible {
+            database,
+            binary,
+            ref unknown,
+        } => {
+            super::note(&format!(
+                "the database schema is ahead of this binary ({database} > {binary}): {} (expand steps this binary may run after); upgrade this server when you can",
+                unknown.join(", ")
+            ));
+            Ok(state)
+        }
+        SchemaState::Current { .. } => Ok(state),
+    }
+}
+
+/// `strongroom migrate`: apply what is pending and say where the schema stands.
+pub(crate) async fn migrate(db: &Db, known: i64) -> anyhow::Result<()> {
+    let migrated = db.migrate_up_to(known).await?;
+    for m in &migrated.applied {
+        println!("applied {m}");
+    }
+    match migrated.state {
+        SchemaState::Current { .. } => {
+            if migrated.applied.is_empty() {
+                println!("database is up to date");
+            }
+            Ok(())
+        }
+        SchemaState::AheadCompatible {
+            database,
+            binary,
+            unknown,
+        } => {
+            println!(
+                "the database is ahead of this binary ({database} > {binary}): {} {} unknown to it, all expand steps, so this binary may still serve it; nothing was applied",
+                unknown.join(", "),
+                if unknown.len() == 1 { "is" } else { "are" }
+            );
+            Ok(())
+        }
+        SchemaState::AheadIncompatible {
+            database,
+            binary,
+            needs,
+            unknown,
+        } => bail!(
+            "the database is ahead of this binary ({database} > {binary}): {} unknown to it, and only binaries of schema version {needs} or later may run after them; nothing was applied; {}",
+            unknown.join(", "),
+            upgrade_hint(needs)
+        ),
+        SchemaState::Behind {
+            database,
+            binary,
+            pending,
+        } => bail!(
+            "the database is still behind this binary after migrating ({database} < {binary}: {} pending)",
+            pending.join(", ")
+        ),
+    }
+}
