@@ -9,6 +9,7 @@ knows 16 may run against a database at 17 and one that knows 15 may not.
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import srkit
@@ -124,3 +125,42 @@ def test_serve_no_migrate_refuses_a_database_behind_it_and_leaves_it_so(strongro
     strongroom.pool.servers.append(server)
     server.start()
     assert server.get("/simple/").status_code == 200
+
+
+def execute(backend: srkit.Backend, sql: str) -> None:
+    """One statement on the shared database, as a newer release's `migrate` would write it."""
+    url = backend.database or ""
+    if url.startswith("postgres"):
+        srkit.pg_exec(url, sql)
+        return
+    con = sqlite3.connect(url.removeprefix("sqlite://"))
+    try:
+        con.execute(sql)
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_a_newer_release_s_migration_is_refused_or_accepted_by_what_it_records(strongroom, backend_kind, tmp_path):
+    """Without the testing knob: the binary as built, and a database a newer release migrated.
+    (Before the guard, it served such a database without a word and `migrate` said up to date.)"""
+    backend, env = shared_backend(strongroom, backend_kind, tmp_path)
+    current = release(backend, tmp_path / "current", env, None)
+    latest = int(current.cli("migrate").stdout.splitlines()[-1].split()[1].split("_")[0])
+    future = latest + 1
+    # A contract step of the next release: only binaries that know it may run after it.
+    execute(backend, "INSERT INTO schema_migrations (version, name, applied_at, compatible_from) "
+                     f"VALUES ({future}, 'from_a_newer_release', 0, {future})")
+    out = serve_refused(current)
+    assert f"ahead of this binary ({future} > {latest})" in out and f"{future:04}_from_a_newer_release" in out, out
+    refused = current.cli("migrate", check=False)
+    assert refused.returncode == 1 and "up to date" not in srkit.output(refused), srkit.output(refused)
+    assert f"the database is ahead of this binary ({future} > {latest})" in srkit.output(refused)
+    # Recorded as an expand step (this binary still fits): served, and said so.
+    execute(backend, f"UPDATE schema_migrations SET compatible_from = {latest} WHERE version = {future}")
+    ahead = current.cli("migrate")
+    assert f"the database is ahead of this binary ({future} > {latest})" in ahead.stdout, srkit.output(ahead)
+    strongroom.pool.servers.append(current)
+    current.start()
+    assert f"ahead of this binary ({future} > {latest})" in current.stderr_text()
+    assert current.get("/simple/").status_code == 200
