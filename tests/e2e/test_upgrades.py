@@ -106,6 +106,10 @@ def test_serve_no_migrate_refuses_a_database_behind_it_and_leaves_it_so(strongro
     made = old.cli("migrate")
     assert "applied 0016_file_review" in made.stdout and "0017" not in made.stdout, made.stdout
     new = release(backend, tmp_path / "new", env, None)
+    # What the upgrade would do, without doing it.
+    plan = new.cli("migrate", "--dry-run").stdout.splitlines()
+    assert plan == ["would apply 0017_refusal_windows (expand step)",
+                    "all expand steps: servers of schema version 16 keep working after them"], plan
     out = serve_refused(new, "--no-migrate")
     assert "behind this binary (16 < 17" in out and "0017_refusal_windows" in out, out
     assert "strongroom migrate" in out, out

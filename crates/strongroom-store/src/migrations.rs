@@ -240,6 +240,30 @@ pub struct Migrated {
     pub state: SchemaState,
 }
 
+/// One pending migration as `strongroom migrate --dry-run` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedMigration {
+    /// `NNNN_name`.
+    pub label: String,
+    /// An expand step (the binaries running now keep working after it).
+    pub expand: bool,
+    /// The lowest binary schema version that may run once it is applied.
+    pub compatible_from: i64,
+}
+
+/// The pending migrations `labels` (as [`SchemaState::Behind`] names them), in order.
+pub fn plan(labels: &[String]) -> Vec<PlannedMigration> {
+    MIGRATIONS
+        .iter()
+        .filter(|m| labels.contains(&format!("{:04}_{}", m.version, m.name)))
+        .map(|m| PlannedMigration {
+            label: format!("{:04}_{}", m.version, m.name),
+            expand: m.step == Step::Expand,
+            compatible_from: compatible_from_after(m.version),
+        })
+        .collect()
+}
+
 /// The lowest binary schema version that may run against the database after migration
 /// `version` and every one before it.
 pub(crate) fn compatible_from_after(version: i64) -> i64 {
@@ -691,5 +715,21 @@ mod tests {
             last = now;
         }
         assert_eq!(compatible_from_after(17), 16);
+    }
+
+    #[test]
+    fn the_plan_names_each_pending_step_and_who_may_run_after_it() {
+        let plan = super::plan(&["0016_file_review".into(), "0017_refusal_windows".into()]);
+        let got: Vec<(&str, bool, i64)> = plan
+            .iter()
+            .map(|m| (m.label.as_str(), m.expand, m.compatible_from))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("0016_file_review", false, 16),
+                ("0017_refusal_windows", true, 16)
+            ]
+        );
     }
 }

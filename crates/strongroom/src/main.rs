@@ -50,7 +50,12 @@ enum Command {
         no_migrate: bool,
     },
     /// Create or upgrade the database schema.
-    Migrate,
+    Migrate {
+        /// Apply nothing: list the pending migrations, each an expand or a contract step, and
+        /// which binaries may still run once they are applied.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Inspect configuration.
     Config {
         #[command(subcommand)]

@@ -131,9 +131,12 @@ pub(crate) fn user_name_of(uid: u32) -> Option<String> {
 pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => serve::serve(config).await,
-        Command::Migrate => {
+        Command::Migrate { dry_run } => {
             data_dir::prepare(&config)?;
             let db = Db::connect(&config.database).await?;
+            if dry_run {
+                return schema::dry_run(&db, config.known_migrations).await;
+            }
             schema::migrate(&db, config.known_migrations).await
         }
         Command::Config {

@@ -109,3 +109,69 @@ pub(crate) async fn migrate(db: &Db, known: i64) -> anyhow::Result<()> {
         ),
     }
 }
+
+/// `strongroom migrate --dry-run`: what `migrate` would apply, and whether the servers running
+/// now (of the schema version the database has) keep working after it. Changes nothing.
+pub(crate) async fn dry_run(db: &Db, known: i64) -> anyhow::Result<()> {
+    match db.schema_state(known).await? {
+        SchemaState::Behind {
+            database, pending, ..
+        } => {
+            let plan = strongroom_store::migration_plan(&pending);
+            for m in &plan {
+                let kind = if m.expand { "expand" } else { "contract" };
+                println!("would apply {} ({kind} step)", m.label);
+            }
+            let after = plan.last().map_or(0, |m| m.compatible_from);
+            if database == 0 {
+                println!("a new database: no server runs against it yet");
+            } else if plan.iter().all(|m| m.expand) {
+                println!(
+                    "all expand steps: servers of schema version {database} keep working after them"
+                );
+            } else if after <= database {
+                println!(
+                    "servers of schema version {database} keep working after them (their contract steps were prepared by migrations they know)"
+                );
+            } else {
+                println!(
+                    "after them only binaries of schema version {after} or later may run: stop servers of an older version (this database is at {database}) before migrating"
+                );
+            }
+            Ok(())
+        }
+        _ => migrate_state_only(db, known).await,
+    }
+}
+
+/// The dry run of a database that is not behind: say so as `migrate` would, applying nothing.
+async fn migrate_state_only(db: &Db, known: i64) -> anyhow::Result<()> {
+    match db.schema_state(known).await? {
+        SchemaState::Current { .. } => {
+            println!("database is up to date");
+            Ok(())
+        }
+        SchemaState::AheadCompatible {
+            database,
+            binary,
+            unknown,
+        } => {
+            println!(
+                "the database is ahead of this binary ({database} > {binary}): {} unknown to it, all expand steps",
+                unknown.join(", ")
+            );
+            Ok(())
+        }
+        SchemaState::AheadIncompatible {
+            database,
+            binary,
+            needs,
+            unknown,
+        } => bail!(
+            "the database is ahead of this binary ({database} > {binary}): {} unknown to it; {}",
+            unknown.join(", "),
+            upgrade_hint(needs)
+        ),
+        SchemaState::Behind { .. } => Ok(()),
+    }
+}
