@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import srkit
@@ -168,3 +170,32 @@ def test_a_newer_release_s_migration_is_refused_or_accepted_by_what_it_records(s
     current.start()
     assert f"ahead of this binary ({future} > {latest})" in current.stderr_text()
     assert current.get("/simple/").status_code == 200
+
+
+def test_a_server_whose_database_a_contract_step_moves_past_stops(strongroom, backend_kind, tmp_path):
+    """A server of a release that knows 0015 serves; another release's `migrate` applies 0016
+    (a contract step) and 0017 under it: it stops within a check interval, with the reason, and
+    the server that knows 0016 keeps serving."""
+    backend, env = shared_backend(strongroom, backend_kind, tmp_path)
+    env = {**env, "STRONGROOM_JOBS__INTERVAL_SECONDS": "1"}
+    older = release(backend, tmp_path / "older", env, 15)
+    strongroom.pool.servers.append(older)
+    older.start()
+    migrated = release(backend, tmp_path / "mid", env, 16).cli("migrate")
+    assert migrated.stdout.splitlines() == ["applied 0016_file_review"], srkit.output(migrated)
+    old = release(backend, tmp_path / "old", env, 16)
+    strongroom.pool.servers.append(old)
+    old.start()
+    release(backend, tmp_path / "new", env, None).cli("migrate")
+    assert older.proc is not None
+    try:
+        code = older.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the server that knows only 0015 still runs after 0016 was applied") from None
+    assert code != 0, code
+    text = older.stderr_text()
+    assert "moved ahead of this binary (16 > 15)" in text or "moved ahead of this binary (17 > 15)" in text, text[-3000:]
+    # The release that knows 0016 keeps serving after the expand step 0017.
+    time.sleep(2)
+    assert old.proc is not None and old.proc.poll() is None
+    assert old.get("/simple/").status_code == 200

@@ -175,3 +175,28 @@ async fn migrate_state_only(db: &Db, known: i64) -> anyhow::Result<()> {
         SchemaState::Behind { .. } => Ok(()),
     }
 }
+
+/// While serving: check the schema every `every_secs` seconds and return, with the reason, once
+/// a migration this binary may not run after has been applied (another server's `migrate` of a
+/// release with a contract step this one does not know). `serve` then stops: restarted, this
+/// binary refuses the database and says which release it needs. Errors reading the state (the
+/// database briefly away) are not a reason to stop.
+pub(crate) async fn moved_past(db: Db, known: i64, every_secs: u64) -> String {
+    let every = std::time::Duration::from_secs(every_secs.clamp(1, 300));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Ok(SchemaState::AheadIncompatible {
+            database,
+            binary,
+            needs,
+            unknown,
+        }) = db.schema_state(known).await
+        {
+            return format!(
+                "the database schema moved ahead of this binary ({database} > {binary}) by {}, after which only binaries of schema version {needs} or later may run: stopping; {}",
+                unknown.join(", "),
+                upgrade_hint(needs)
+            );
+        }
+    }
+}
