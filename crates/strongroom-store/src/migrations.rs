@@ -386,9 +386,10 @@ fn known(version: i64, binary: i64) -> Option<&'static Migration> {
         .find(|m| m.version == version && m.version <= binary)
 }
 
-/// The schema's state for a binary that knows migrations `1..=binary`; changes nothing.
+/// The schema's state for a binary that knows migrations `1..=binary`; changes nothing (read
+/// pool: a running server asks periodically without holding up writes).
 pub(crate) async fn state(db: &Db, binary: i64) -> Result<SchemaState, StoreError> {
-    let mut conn = db.write.acquire().await?;
+    let mut conn = db.read.acquire().await?;
     let rows = recorded(&mut conn, db.dialect).await?;
     Ok(state_of(&rows, binary.clamp(1, LATEST)))
 }
