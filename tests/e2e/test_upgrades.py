@@ -1,9 +1,12 @@
 """Upgrades with two servers of different schema versions on one database (issue 10, failure 4).
 
 A CI run cannot build last release's binary, so `testing.known_migrations = N` makes this one
-know only migrations 1..=N: it acts as the release whose newest migration was N. 0017
-(refusal windows) is an expand step and 0016 (held files) a contract step, so a binary that
-knows 16 may run against a database at 17 and one that knows 15 may not.
+know only migrations 1..=N: it acts as the release whose newest migration was N. The versions
+come from the binary itself (`migrate --dry-run` on a new database names every migration as an
+expand or a contract step), so the tests keep meaning the same as migrations are added: the
+release before the newest (`previous`) may always run after it (the expand/contract rule), and
+the one just below the version the newest requires (`older`) may not. Today: newest 0017 (an
+expand step), previous 16, older 15 (0016, held files, is a contract step).
 """
 
 from __future__ import annotations
@@ -17,6 +20,36 @@ from pathlib import Path
 import srkit
 
 KNOWN = "STRONGROOM_TESTING__KNOWN_MIGRATIONS"
+
+
+class Versions:
+    """The binary's migrations, as its `migrate --dry-run` on a new database names them."""
+
+    def __init__(self, tmp: Path):
+        proc = srkit.run([srkit.strongroom_bin(), "migrate", "--dry-run", "--data", tmp / "dry-run"],
+                         env=srkit.Server(srkit.Backend("sqlite"), tmp / "dry-run").env(), timeout=60)
+        self.labels: dict[int, str] = {}
+        # the contract step after which only binaries of version `needs` or later may run
+        self.contract = ""
+        needs = 0
+        for line in proc.stdout.splitlines():
+            m = re.match(r"would apply ((\d{4})_\w+) \((expand step|contract step: only binaries of "
+                         r"schema version (\d+) or later may run after it)\)$", line)
+            if m:
+                self.labels[int(m.group(2))] = m.group(1)
+                if m.group(4) and int(m.group(4)) >= needs:
+                    needs, self.contract = int(m.group(4)), m.group(1)
+        assert self.labels, proc.stdout
+        self.latest = max(self.labels)
+        # the lowest binary version that may run against a database at `latest`
+        self.needs = needs
+        self.previous = self.latest - 1
+        self.older = self.needs - 1
+        assert self.needs <= self.previous, "the newest migration shuts out the release before it"
+        assert self.older >= 1
+
+    def after(self, version: int) -> list[str]:
+        return [self.labels[v] for v in sorted(self.labels) if v > version]
 
 
 def shared_backend(strongroom, kind: str, tmp: Path) -> tuple[srkit.Backend, dict[str, str]]:
@@ -50,19 +83,19 @@ def serve_refused(server: srkit.Server, *flags: str) -> str:
 
 def test_the_previous_release_keeps_serving_after_an_expand_and_refuses_a_contract(
         strongroom, backend_kind, dists, tmp_path):
+    v = Versions(tmp_path)
     backend, env = shared_backend(strongroom, backend_kind, tmp_path)
-    # The previous release (knows 0016) creates the database and serves it.
-    old = release(backend, tmp_path / "old", env, 16)
+    # The previous release creates the database and serves it.
+    old = release(backend, tmp_path / "old", env, v.previous)
     strongroom.pool.servers.append(old)
     old.start()
-    assert "0017_refusal_windows" not in old.stderr_text()
     # The new release's `strongroom migrate`, once, while the old server runs.
     new = release(backend, tmp_path / "new", env, None)
     migrated = new.cli("migrate")
-    assert migrated.stdout.splitlines() == ["applied 0017_refusal_windows"], srkit.output(migrated)
+    assert migrated.stdout.splitlines() == [f"applied {m}" for m in v.after(v.previous)], srkit.output(migrated)
 
     # The old server keeps serving: an upload through it, pip through it and through a new one.
-    old.create_user("alice")  # the old CLI too: 0017 is an expand step
+    old.create_user("alice")  # the old CLI too
     token = old.create_token("alice")
     srkit.twine_upload(old, token, dists.demo_v1, tmp_path)
     srkit.pip_install(old, ["sr-demo"], tmp_path / "via-old", tmp_path)
@@ -73,58 +106,64 @@ def test_the_previous_release_keeps_serving_after_an_expand_and_refuses_a_contra
     assert srkit.installed(tmp_path / "via-new") == {"sr-demo": "1.0"}
 
     # The old binary's migrate says the database is ahead (not "up to date") and changes nothing.
-    ahead = old.cli("migrate")
-    assert "the database is ahead of this binary (17 > 16)" in srkit.output(ahead), srkit.output(ahead)
-    assert "up to date" not in srkit.output(ahead)
+    ahead = srkit.output(old.cli("migrate"))
+    assert f"the database is ahead of this binary ({v.latest} > {v.previous})" in ahead, ahead
+    assert "up to date" not in ahead
     # Restarted, the old release still starts, and says it is behind the database.
     old.stop()
-    old = release(backend, tmp_path / "old", env, 16)
+    old = release(backend, tmp_path / "old", env, v.previous)
     strongroom.pool.servers.append(old)
     old.start()
-    assert "ahead of this binary (17 > 16)" in old.stderr_text(), old.stderr_text()[-3000:]
+    assert f"ahead of this binary ({v.latest} > {v.previous})" in old.stderr_text(), old.stderr_text()[-3000:]
     srkit.pip_install(old, ["sr-demo"], tmp_path / "via-old-again", tmp_path)
 
-    # The release before it (knows 0015) may not run after the contract step 0016: it refuses to
-    # serve, to migrate and to run any other command, naming both versions and what to do.
-    older = release(backend, tmp_path / "older", env, 15)
+    # A release the contract step shuts out refuses to serve, to migrate and to run any other
+    # command, naming both versions and what to do.
+    older = release(backend, tmp_path / "older", env, v.older)
     out = serve_refused(older)
-    assert "ahead of this binary (17 > 15)" in out and "0016_file_review" in out, out
-    assert "schema version 16 or later" in out, out
+    assert f"ahead of this binary ({v.latest} > {v.older})" in out and v.contract in out, out
+    assert f"schema version {v.needs} or later" in out, out
     refused = older.cli("migrate", check=False)
     assert refused.returncode == 1, srkit.output(refused)
-    assert "the database is ahead of this binary (17 > 15)" in srkit.output(refused), srkit.output(refused)
+    assert f"the database is ahead of this binary ({v.latest} > {v.older})" in srkit.output(refused)
     user = older.cli("user", "create", "mallory", "--email", "m@example.test", "--password-stdin",
                      input="correct horse battery staple 42\n", check=False)
-    assert user.returncode == 1 and "ahead of this binary (17 > 15)" in srkit.output(user), srkit.output(user)
+    assert user.returncode == 1 and f"ahead of this binary ({v.latest} > {v.older})" in srkit.output(user), \
+        srkit.output(user)
     # ... and the database is as the new release left it: both servers still answer.
     for s in (old, new):
         assert s.get("/simple/sr-demo/").status_code == 200
 
 
 def test_serve_no_migrate_refuses_a_database_behind_it_and_leaves_it_so(strongroom, backend_kind, tmp_path):
+    v = Versions(tmp_path)
     backend, env = shared_backend(strongroom, backend_kind, tmp_path)
-    # A database the previous release made (schema 16).
-    old = release(backend, tmp_path / "old", env, 16)
+    # A database the previous release made.
+    old = release(backend, tmp_path / "old", env, v.previous)
     made = old.cli("migrate")
-    assert "applied 0016_file_review" in made.stdout and "0017" not in made.stdout, made.stdout
+    assert made.stdout.splitlines()[-1] == f"applied {v.labels[v.previous]}", made.stdout
     new = release(backend, tmp_path / "new", env, None)
     # What the upgrade would do, without doing it.
     plan = new.cli("migrate", "--dry-run").stdout.splitlines()
-    assert plan == ["would apply 0017_refusal_windows (expand step)",
-                    "all expand steps: servers of schema version 16 keep working after them"], plan
+    assert [ln.split()[2] for ln in plan[:-1]] == v.after(v.previous), plan
+    assert f"servers of schema version {v.previous} keep working after them" in plan[-1], plan
+    pending = ", ".join(v.after(v.previous))
     out = serve_refused(new, "--no-migrate")
-    assert "behind this binary (16 < 17" in out and "0017_refusal_windows" in out, out
+    assert f"behind this binary ({v.previous} < {v.latest}: {pending} not applied)" in out, out
     assert "strongroom migrate" in out, out
     # The documented scale-out key does the same for every command that opens the database.
     off = release(backend, tmp_path / "new-off", {**env, "STRONGROOM_MIGRATE_ON_START": "false"}, None)
     user = off.cli("user", "create", "alice", "--email", "a@example.test", "--password-stdin",
                    input="correct horse battery staple 42\n", check=False)
-    assert user.returncode == 1 and "behind this binary (16 < 17" in srkit.output(user), srkit.output(user)
+    assert user.returncode == 1 and f"behind this binary ({v.previous} < {v.latest}" in srkit.output(user), \
+        srkit.output(user)
     shown = off.cli("config", "show").stdout
     assert re.search(r"^migrate_on_start\s+= false\s+# env STRONGROOM_MIGRATE_ON_START", shown, re.M), shown
-    # Nothing was applied: the one `strongroom migrate` still has 0017 to do.
+    # Nothing was applied: the one `strongroom migrate` still has all of it to do.
     migrated = new.cli("migrate")
-    assert migrated.stdout.splitlines() == ["applied 0017_refusal_windows"], srkit.output(migrated)
+    assert migrated.stdout.splitlines() == [f"applied {m}" for m in v.after(v.previous)], srkit.output(migrated)
+    assert new.cli("migrate", "--dry-run").stdout.splitlines() == [
+        f"database is up to date (schema version {v.latest}, as this binary)"]
     # Then serve --no-migrate starts on the current database and serves.
     server = srkit.Server(backend, tmp_path / "new-serve", env)
     server.serve_flags = ["--no-migrate"]
@@ -173,29 +212,28 @@ def test_a_newer_release_s_migration_is_refused_or_accepted_by_what_it_records(s
 
 
 def test_a_server_whose_database_a_contract_step_moves_past_stops(strongroom, backend_kind, tmp_path):
-    """A server of a release that knows 0015 serves; another release's `migrate` applies 0016
-    (a contract step) and 0017 under it: it stops within a check interval, with the reason, and
-    the server that knows 0016 keeps serving."""
+    """A server of a release the newest contract step shuts out serves; the new release's
+    `migrate` applies that step under it: it stops within a check interval, with the reason,
+    while the previous release's server keeps serving."""
+    v = Versions(tmp_path)
     backend, env = shared_backend(strongroom, backend_kind, tmp_path)
     env = {**env, "STRONGROOM_JOBS__INTERVAL_SECONDS": "1"}
-    older = release(backend, tmp_path / "older", env, 15)
+    older = release(backend, tmp_path / "older", env, v.older)
     strongroom.pool.servers.append(older)
     older.start()
-    migrated = release(backend, tmp_path / "mid", env, 16).cli("migrate")
-    assert migrated.stdout.splitlines() == ["applied 0016_file_review"], srkit.output(migrated)
-    old = release(backend, tmp_path / "old", env, 16)
-    strongroom.pool.servers.append(old)
-    old.start()
     release(backend, tmp_path / "new", env, None).cli("migrate")
     assert older.proc is not None
     try:
         code = older.proc.wait(30)
     except subprocess.TimeoutExpired:
-        raise AssertionError("the server that knows only 0015 still runs after 0016 was applied") from None
+        raise AssertionError(f"the server that knows only {v.older} still runs after {v.contract}") from None
     assert code != 0, code
     text = older.stderr_text()
-    assert "moved ahead of this binary (16 > 15)" in text or "moved ahead of this binary (17 > 15)" in text, text[-3000:]
-    # The release that knows 0016 keeps serving after the expand step 0017.
+    assert f"moved ahead of this binary ({v.latest} > {v.older})" in text and v.contract in text, text[-3000:]
+    # The previous release starts on it and keeps serving.
+    old = release(backend, tmp_path / "old", env, v.previous)
+    strongroom.pool.servers.append(old)
+    old.start()
     time.sleep(2)
     assert old.proc is not None and old.proc.poll() is None
     assert old.get("/simple/").status_code == 200

@@ -659,6 +659,7 @@ mod tests {
                 binary: 17,
                 pending: MIGRATIONS
                     .iter()
+                    .take(17)
                     .map(|m| format!("{:04}_{}", m.version, m.name))
                     .collect(),
             }

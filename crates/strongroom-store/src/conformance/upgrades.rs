@@ -132,37 +132,30 @@ async fn migrate_refolds_skeletons_stored_by_an_older_fold() {
 #[tokio::test]
 async fn the_schema_state_follows_expand_and_contract_steps() {
     use crate::SchemaState;
+    let latest = crate::LATEST_MIGRATION;
+    // The lowest binary version that may run after every migration; the rule keeps it below
+    // the newest, so the release before it (`latest - 1`) may run and `needs - 1` may not.
+    let needs = crate::migrations::compatible_from_after(latest);
+    assert!(needs < latest);
     for (name, db, _dir) in super::backends().await {
-        let latest = crate::LATEST_MIGRATION;
         assert_eq!(
             db.schema_state(latest).await.expect("state"),
             SchemaState::Current { version: latest },
             "{name}"
         );
-        // The release that knew 0016: 0017 (refusal windows) is an expand step.
+        let previous = db.schema_state(latest - 1).await.expect("state");
         assert!(
-            matches!(
-                db.schema_state(16).await.expect("state"),
-                SchemaState::AheadCompatible {
-                    database: 17,
-                    binary: 16,
-                    ..
-                }
-            ),
-            "{name}"
+            matches!(previous, SchemaState::AheadCompatible { database, binary, .. } if database == latest && binary == latest - 1),
+            "{name}: {previous:?}"
         );
-        // The release that knew 0015: 0016 (held files) is a contract step.
-        let refused = db.migrate_up_to(15).await.expect("migrate as 15");
+        // A release the contract steps shut out: nothing applied, nothing changed.
+        let refused = db.migrate_up_to(needs - 1).await.expect("migrate as older");
         assert!(refused.applied.is_empty(), "{name}");
         assert!(
             matches!(
                 refused.state,
-                SchemaState::AheadIncompatible {
-                    database: 17,
-                    binary: 15,
-                    needs: 16,
-                    ..
-                }
+                SchemaState::AheadIncompatible { database, binary, needs: n, .. }
+                    if database == latest && binary == needs - 1 && n == needs
             ),
             "{name}: {:?}",
             refused.state

@@ -119,8 +119,14 @@ pub(crate) async fn dry_run(db: &Db, known: i64) -> anyhow::Result<()> {
         } => {
             let plan = strongroom_store::migration_plan(&pending);
             for m in &plan {
-                let kind = if m.expand { "expand" } else { "contract" };
-                println!("would apply {} ({kind} step)", m.label);
+                if m.expand {
+                    println!("would apply {} (expand step)", m.label);
+                } else {
+                    println!(
+                        "would apply {} (contract step: only binaries of schema version {} or later may run after it)",
+                        m.label, m.compatible_from
+                    );
+                }
             }
             let after = plan.last().map_or(0, |m| m.compatible_from);
             if database == 0 {
@@ -147,8 +153,8 @@ pub(crate) async fn dry_run(db: &Db, known: i64) -> anyhow::Result<()> {
 /// The dry run of a database that is not behind: say so as `migrate` would, applying nothing.
 async fn migrate_state_only(db: &Db, known: i64) -> anyhow::Result<()> {
     match db.schema_state(known).await? {
-        SchemaState::Current { .. } => {
-            println!("database is up to date");
+        SchemaState::Current { version } => {
+            println!("database is up to date (schema version {version}, as this binary)");
             Ok(())
         }
         SchemaState::AheadCompatible {
