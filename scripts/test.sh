@@ -2,7 +2,7 @@
 # The one test command of strongroom:   bash scripts/test.sh
 #
 # On a fresh Debian machine (root, apt, Rust toolchain with cargo-nextest, Python 3.11) it
-#   1. installs what is missing: PostgreSQL and Chromium (apt) and a venv at .test-work/venv with
+#   1. installs what is missing: PostgreSQL, Chromium and nginx (apt) and a venv at .test-work/venv with
 #      the pinned Python clients of tests/requirements.txt (reused when the pins have not changed);
 #   2. runs cargo fmt --check, clippy -D warnings and a debug build of every target;
 #   3. starts a throwaway PostgreSQL cluster and an S3 server (s3s-fs, SigV4) on 127.0.0.1,
@@ -180,6 +180,17 @@ setup_browser() {
     echo "Chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 }
 
+setup_nginx() {
+    # tests/e2e/test_behind_nginx.py runs the servers behind a real nginx with TLS, configured by
+    # the block docs/operations.md gives operators
+    if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+        log "installing nginx (apt)"
+        apt_install nginx
+    fi
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+    echo "nginx: $(/usr/sbin/nginx -v 2>&1 | head -1)"
+}
+
 setup_venv() {
     if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; sys.exit(0)' 2>/dev/null; then
         log "creating the test venv at $VENV"
@@ -350,6 +361,7 @@ command -v cargo >/dev/null || die "cargo is not installed"
 command -v curl >/dev/null || apt_install curl
 setup_postgres
 setup_browser
+setup_nginx
 setup_venv
 setup_pypi_samples
 

@@ -331,6 +331,8 @@ class Server:
         self._ready = threading.Event()
         # run in the child before exec (e.g. resource.setrlimit for a low open-files limit)
         self.preexec_fn = None
+        # flags given to `serve` only (e.g. --no-migrate)
+        self.serve_flags: list[str] = []
 
     # -- process
     def env(self) -> dict[str, str]:
@@ -393,7 +395,7 @@ class Server:
 
     def start(self) -> Server:
         self._stderr = open(self.stderr_path, "wb")
-        cmd = [str(strongroom_bin()), "serve", *self.global_args(), "--bind", "127.0.0.1:0"]
+        cmd = [str(strongroom_bin()), "serve", *self.serve_flags, *self.global_args(), "--bind", "127.0.0.1:0"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, env=self.env(), text=True,
                                      preexec_fn=self.preexec_fn)
         threading.Thread(target=self._pump, daemon=True).start()

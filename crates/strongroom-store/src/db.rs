@@ -181,9 +181,30 @@ impl Db {
         self.keyring.as_deref().ok_or(SealError::NoKey)
     }
 
-    /// Bring the schema to the newest migration.
+    /// Bring the schema to the newest migration; returns the names applied (none when the
+    /// database is ahead of this binary: see [`Db::migrate_up_to`] for the state).
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        crate::migrations::run(self).await
+        Ok(crate::migrations::run(self, crate::LATEST_MIGRATION)
+            .await?
+            .applied)
+    }
+
+    /// Apply the migrations up to `binary` (a binary that knows `1..=binary`; the newest is
+    /// [`crate::LATEST_MIGRATION`]) not yet recorded, unless the database holds one after which
+    /// such a binary may not run: then nothing changes and the state says so.
+    pub async fn migrate_up_to(
+        &self,
+        binary: i64,
+    ) -> Result<crate::migrations::Migrated, StoreError> {
+        crate::migrations::run(self, binary).await
+    }
+
+    /// The schema's state for a binary that knows migrations `1..=binary`; changes nothing.
+    pub async fn schema_state(
+        &self,
+        binary: i64,
+    ) -> Result<crate::migrations::SchemaState, StoreError> {
+        crate::migrations::state(self, binary).await
     }
 
     /// Begin a write transaction.

@@ -1,115 +1,187 @@
-//! Forward-only schema migrations, one numbered file per change and per database.
+//! Forward-only schema migrations, one numbered file per change and per database, and the
+//! schema's state relative to the binary (current, behind, ahead and still compatible, ahead and
+//! not).
+//!
+//! Every migration says whether the previous release keeps working against the schema after it
+//! (an *expand* step: new tables, columns with defaults, indexes) or not (a *contract* step: a
+//! drop, a rename, a constraint, or state the previous release would ignore unsafely).
+//! `schema_migrations.compatible_from` records, after each migration, the lowest binary schema
+//! version that may still run against the database; a binary refuses a database holding a
+//! migration it does not know unless every such migration names a version it has.
 
 use sqlx::Executor;
 
 use crate::{Db, Dialect, StoreError};
 
+/// What a migration does to the binaries that do not know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The binaries that could run before it still can, correctly and safely.
+    Expand,
+    /// Only binaries whose schema version is at least `compatible_from` may run after it: the
+    /// migration's own version, or (for a contract prepared by an earlier expand step whose
+    /// release stopped depending on what this one removes) that expand step's version.
+    Contract { compatible_from: i64 },
+}
+
 pub(crate) struct Migration {
     pub(crate) version: i64,
     pub(crate) name: &'static str,
+    pub(crate) step: Step,
     sqlite: &'static str,
     postgres: &'static str,
 }
 
+/// Migrations up to this one were written before every contract step had to be prepared by an
+/// expand step in an earlier release; their contract steps shut out every older binary.
+#[cfg(test)]
+const BEFORE_THE_RULE: i64 = 17;
+
+/// The migration that creates `name_fold`, read by the runner's re-fold.
+const NAME_FOLD: i64 = 14;
+
+/// The highest schema version this binary knows.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
+        // the first schema: nothing runs before it
+        step: Step::Contract { compatible_from: 1 },
         name: "index",
         sqlite: include_str!("../migrations/sqlite/0001_index.sql"),
         postgres: include_str!("../migrations/postgres/0001_index.sql"),
     },
     Migration {
         version: 2,
+        // `users.password_disabled`: a binary without it would let an account whose password was disabled log in with it
+        step: Step::Contract { compatible_from: 2 },
         name: "accounts",
         sqlite: include_str!("../migrations/sqlite/0002_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0002_accounts.sql"),
     },
     Migration {
         version: 3,
+        // a new table the previous release never reads
+        step: Step::Expand,
         name: "server_secrets",
         sqlite: include_str!("../migrations/sqlite/0003_server_secrets.sql"),
         postgres: include_str!("../migrations/postgres/0003_server_secrets.sql"),
     },
     Migration {
         version: 4,
+        // frozen accounts, quarantined projects and releases, removed files: the previous release would let a frozen account act and serve what is quarantined
+        step: Step::Contract { compatible_from: 4 },
         name: "ownership",
         sqlite: include_str!("../migrations/sqlite/0004_ownership.sql"),
         postgres: include_str!("../migrations/postgres/0004_ownership.sql"),
     },
     Migration {
         version: 5,
+        // columns with defaults that only pace the domain check's retries
+        step: Step::Expand,
         name: "domain_retries",
         sqlite: include_str!("../migrations/sqlite/0005_domain_retries.sql"),
         postgres: include_str!("../migrations/postgres/0005_domain_retries.sql"),
     },
     Migration {
         version: 6,
+        // an index
+        step: Step::Expand,
         name: "event_actions",
         sqlite: include_str!("../migrations/sqlite/0006_event_actions.sql"),
         postgres: include_str!("../migrations/postgres/0006_event_actions.sql"),
     },
     Migration {
         version: 7,
+        // rendered descriptions beside the text the previous release renders itself
+        step: Step::Expand,
         name: "release_descriptions",
         sqlite: include_str!("../migrations/sqlite/0007_release_descriptions.sql"),
         postgres: include_str!("../migrations/postgres/0007_release_descriptions.sql"),
     },
     Migration {
         version: 8,
+        // blob claims: the new collector deletes blobs no claim or row names, so an upload by a binary that does not claim its blob could lose it
+        step: Step::Contract { compatible_from: 8 },
         name: "blob_claims",
         sqlite: include_str!("../migrations/sqlite/0008_blob_claims.sql"),
         postgres: include_str!("../migrations/postgres/0008_blob_claims.sql"),
     },
     Migration {
         version: 9,
+        // suspect second factors and addresses: the previous release would accept them
+        step: Step::Contract { compatible_from: 9 },
         name: "incidents",
         sqlite: include_str!("../migrations/sqlite/0009_incidents.sql"),
         postgres: include_str!("../migrations/postgres/0009_incidents.sql"),
     },
     Migration {
         version: 10,
+        // a new table; the previous release simply offers no invitations
+        step: Step::Expand,
         name: "registration_invites",
         sqlite: include_str!("../migrations/sqlite/0010_registration_invites.sql"),
         postgres: include_str!("../migrations/postgres/0010_registration_invites.sql"),
     },
     Migration {
         version: 11,
+        // an index
+        step: Step::Expand,
         name: "changelog_release_index",
         sqlite: include_str!("../migrations/sqlite/0011_changelog_release_index.sql"),
         postgres: include_str!("../migrations/postgres/0011_changelog_release_index.sql"),
     },
     Migration {
         version: 12,
+        // an index
+        step: Step::Expand,
         name: "registration_invites_by_maker",
         sqlite: include_str!("../migrations/sqlite/0012_registration_invites_by_maker.sql"),
         postgres: include_str!("../migrations/postgres/0012_registration_invites_by_maker.sql"),
     },
     Migration {
         version: 13,
+        // a new table and an index; the previous release registers without a pending step
+        step: Step::Expand,
         name: "pending_registrations",
         sqlite: include_str!("../migrations/sqlite/0013_pending_registrations.sql"),
         postgres: include_str!("../migrations/postgres/0013_pending_registrations.sql"),
     },
     Migration {
         version: 14,
+        // the runner re-folds stored skeletons with the new fold: a binary with the older fold would let confusable names past them
+        step: Step::Contract {
+            compatible_from: 14,
+        },
         name: "name_fold",
         sqlite: include_str!("../migrations/sqlite/0014_name_fold.sql"),
         postgres: include_str!("../migrations/postgres/0014_name_fold.sql"),
     },
     Migration {
         version: 15,
+        // watches inherited through roles: a role granted by the previous release would escape the watch
+        step: Step::Contract {
+            compatible_from: 15,
+        },
         name: "watch_inheritance",
         sqlite: include_str!("../migrations/sqlite/0015_watch_inheritance.sql"),
         postgres: include_str!("../migrations/postgres/0015_watch_inheritance.sql"),
     },
     Migration {
         version: 16,
+        // held files are invisible until reviewed: the previous release would serve them
+        step: Step::Contract {
+            compatible_from: 16,
+        },
         name: "file_review",
         sqlite: include_str!("../migrations/sqlite/0016_file_review.sql"),
         postgres: include_str!("../migrations/postgres/0016_file_review.sql"),
     },
     Migration {
         version: 17,
+        // a new table grouping refusal signals; the previous release signals each refusal
+        step: Step::Expand,
         name: "refusal_windows",
         sqlite: include_str!("../migrations/sqlite/0017_refusal_windows.sql"),
         postgres: include_str!("../migrations/postgres/0017_refusal_windows.sql"),
@@ -119,17 +191,231 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.
 const RENUMBERED: &[(i64, &str, i64)] = &[(12, "changelog_release_index", 11)];
 
-/// Apply every migration not yet recorded; returns the names applied.
-pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
+/// The schema relative to a binary that knows migrations `1..=binary`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SchemaState {
+    /// Every migration the binary knows is applied, and no other.
+    Current { version: i64 },
+    /// Migrations the binary knows are not applied yet (a new database: all of them).
+    Behind {
+        database: i64,
+        binary: i64,
+        pending: Vec<String>,
+    },
+    /// The database holds migrations the binary does not know, each recorded as leaving it
+    /// able to run (expand steps).
+    AheadCompatible {
+        database: i64,
+        binary: i64,
+        unknown: Vec<String>,
+    },
+    /// The database holds a migration after which only binaries of schema version `needs` or
+    /// later may run (a contract step, or one recorded without a statement).
+    AheadIncompatible {
+        database: i64,
+        binary: i64,
+        needs: i64,
+        unknown: Vec<String>,
+    },
+}
+
+impl SchemaState {
+    /// The highest migration recorded in the database (0: none).
+    pub fn database_version(&self) -> i64 {
+        match self {
+            SchemaState::Current { version } => *version,
+            SchemaState::Behind { database, .. }
+            | SchemaState::AheadCompatible { database, .. }
+            | SchemaState::AheadIncompatible { database, .. } => *database,
+        }
+    }
+}
+
+/// What [`migrate_up_to`] did and the state it left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migrated {
+    /// `NNNN_name` of each migration applied, in order.
+    pub applied: Vec<String>,
+    /// The schema afterwards (ahead, or current).
+    pub state: SchemaState,
+}
+
+/// One pending migration as `strongroom migrate --dry-run` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedMigration {
+    /// `NNNN_name`.
+    pub label: String,
+    /// An expand step (the binaries running now keep working after it).
+    pub expand: bool,
+    /// The lowest binary schema version that may run once it is applied.
+    pub compatible_from: i64,
+}
+
+/// The pending migrations `labels` (as [`SchemaState::Behind`] names them), in order.
+pub fn plan(labels: &[String]) -> Vec<PlannedMigration> {
+    MIGRATIONS
+        .iter()
+        .filter(|m| labels.contains(&format!("{:04}_{}", m.version, m.name)))
+        .map(|m| PlannedMigration {
+            label: format!("{:04}_{}", m.version, m.name),
+            expand: m.step == Step::Expand,
+            compatible_from: compatible_from_after(m.version),
+        })
+        .collect()
+}
+
+/// The lowest binary schema version that may run against the database after migration
+/// `version` and every one before it.
+pub(crate) fn compatible_from_after(version: i64) -> i64 {
+    MIGRATIONS
+        .iter()
+        .take_while(|m| m.version <= version)
+        .map(|m| match m.step {
+            Step::Expand => 0,
+            Step::Contract { compatible_from } => compatible_from,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// One row of `schema_migrations`, under the number this binary knows it by.
+struct Recorded {
+    version: i64,
+    name: String,
+    compatible_from: Option<i64>,
+}
+
+/// The columns of `schema_migrations` (none: the table does not exist yet).
+async fn columns<'c, E>(conn: E, dialect: Dialect) -> Result<Vec<String>, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let sql = match dialect {
+        Dialect::Sqlite => "SELECT name FROM pragma_table_info('schema_migrations')",
+        Dialect::Postgres => {
+            "SELECT CAST(column_name AS TEXT) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+        }
+    };
+    Ok(sqlx::query_scalar(sql).fetch_all(conn).await?)
+}
+
+/// Every recorded migration, renumbered ones under their number now.
+async fn recorded(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+) -> Result<Vec<Recorded>, StoreError> {
+    let cols = columns(&mut *conn, dialect).await?;
+    if cols.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = if cols.iter().any(|c| c == "compatible_from") {
+        "SELECT version, name, compatible_from FROM schema_migrations"
+    } else {
+        "SELECT version, name, CAST(NULL AS BIGINT) FROM schema_migrations"
+    };
+    let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as(sql).fetch_all(&mut *conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, name, compatible_from)| {
+            let version = RENUMBERED
+                .iter()
+                .find(|(old, n, _)| *old == version && *n == name)
+                .map_or(version, |(_, _, now)| *now);
+            Recorded {
+                version,
+                name,
+                compatible_from,
+            }
+        })
+        .collect())
+}
+
+/// The state of `rows` for a binary that knows migrations `1..=binary`.
+fn state_of(rows: &[Recorded], binary: i64) -> SchemaState {
+    let database = rows.iter().map(|r| r.version).max().unwrap_or(0);
+    let label = |v: i64, n: &str| format!("{v:04}_{n}");
+    let mut unknown: Vec<&Recorded> = rows
+        .iter()
+        .filter(|r| known(r.version, binary).is_none())
+        .collect();
+    unknown.sort_by_key(|r| r.version);
+    if !unknown.is_empty() {
+        // A row without a statement was written by a binary that made none: refuse.
+        let needs = unknown
+            .iter()
+            .map(|r| r.compatible_from.unwrap_or(r.version))
+            .max()
+            .unwrap_or(database);
+        let unknown: Vec<String> = unknown.iter().map(|r| label(r.version, &r.name)).collect();
+        return if needs <= binary {
+            SchemaState::AheadCompatible {
+                database,
+                binary,
+                unknown,
+            }
+        } else {
+            SchemaState::AheadIncompatible {
+                database,
+                binary,
+                needs,
+                unknown,
+            }
+        };
+    }
+    let pending: Vec<String> = MIGRATIONS
+        .iter()
+        .take_while(|m| m.version <= binary)
+        .filter(|m| !rows.iter().any(|r| r.version == m.version))
+        .map(|m| label(m.version, m.name))
+        .collect();
+    if pending.is_empty() {
+        SchemaState::Current { version: database }
+    } else {
+        SchemaState::Behind {
+            database,
+            binary,
+            pending,
+        }
+    }
+}
+
+/// The migration `version`, if a binary that knows `1..=binary` knows it.
+fn known(version: i64, binary: i64) -> Option<&'static Migration> {
+    MIGRATIONS
+        .iter()
+        .find(|m| m.version == version && m.version <= binary)
+}
+
+/// The schema's state for a binary that knows migrations `1..=binary`; changes nothing (read
+/// pool: a running server asks periodically without holding up writes).
+pub(crate) async fn state(db: &Db, binary: i64) -> Result<SchemaState, StoreError> {
+    let mut conn = db.read.acquire().await?;
+    let rows = recorded(&mut conn, db.dialect).await?;
+    Ok(state_of(&rows, binary.clamp(1, LATEST)))
+}
+
+/// Apply every migration up to `binary` not yet recorded, unless the database holds one this
+/// binary may not run after; returns what was applied and the state left.
+pub(crate) async fn run(db: &Db, binary: i64) -> Result<Migrated, StoreError> {
+    let binary = binary.clamp(1, LATEST);
     let mut tx = db.begin_write().await?;
     if db.dialect == Dialect::Postgres {
         // Several servers may start at once: one migrates, the others wait.
         tx.execute("SELECT pg_advisory_xact_lock(7265000)").await?;
     }
     tx.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL, compatible_from BIGINT)",
     )
     .await?;
+    // Tables made before the column existed get it; their rows are filled in below.
+    if !columns(&mut *tx, db.dialect)
+        .await?
+        .iter()
+        .any(|c| c == "compatible_from")
+    {
+        tx.execute("ALTER TABLE schema_migrations ADD COLUMN compatible_from BIGINT")
+            .await?;
+    }
     // Migrations a released version recorded under another number: the record follows the
     // migration's name, so it is neither run twice nor taken for the migration now at its old
     // number.
@@ -141,37 +427,67 @@ pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
             .execute(&mut *tx)
             .await?;
     }
-    let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(&mut *tx)
+    // Rows recorded before the column existed: the statement this binary knows for them.
+    for m in MIGRATIONS.iter().take_while(|m| m.version <= binary) {
+        sqlx::query(
+            "UPDATE schema_migrations SET compatible_from = $1 WHERE version = $2 AND compatible_from IS NULL",
+        )
+        .bind(compatible_from_after(m.version))
+        .bind(m.version)
+        .execute(&mut *tx)
         .await?;
+    }
+    let before = state_of(&recorded(&mut tx, db.dialect).await?, binary);
+    if let SchemaState::AheadIncompatible { .. } = before {
+        tx.rollback().await?;
+        return Ok(Migrated {
+            applied: Vec::new(),
+            state: before,
+        });
+    }
+    let pending: Vec<&Migration> = match &before {
+        SchemaState::Behind { pending, .. } => MIGRATIONS
+            .iter()
+            .filter(|m| pending.contains(&format!("{:04}_{}", m.version, m.name)))
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut applied = Vec::new();
-    for m in MIGRATIONS {
-        if done.contains(&m.version) {
-            continue;
-        }
+    for m in pending {
         let sql = match db.dialect {
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
         };
         tx.execute(sql).await?;
         sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            "INSERT INTO schema_migrations (version, name, applied_at, compatible_from) VALUES ($1, $2, $3, $4)",
         )
         .bind(m.version)
         .bind(m.name)
         .bind(crate::model::now_micros())
+        .bind(compatible_from_after(m.version))
         .execute(&mut *tx)
         .await?;
         applied.push(format!("{:04}_{}", m.version, m.name));
     }
+    if binary >= NAME_FOLD {
+        refold_if_older(&mut tx).await?;
+    }
+    let state = state_of(&recorded(&mut tx, db.dialect).await?, binary);
+    tx.commit().await?;
+    Ok(Migrated { applied, state })
+}
+
+/// Re-fold the stored confusable skeletons when they were made with an older fold.
+async fn refold_if_older(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<(), StoreError> {
     let folded_with: i64 = sqlx::query_scalar("SELECT version FROM name_fold")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
     if folded_with < crate::skeletons::FOLD_VERSION {
-        let refolded = crate::skeletons::refold(&mut tx).await?;
+        let refolded = crate::skeletons::refold(tx).await?;
         sqlx::query("UPDATE name_fold SET version = $1")
             .bind(crate::skeletons::FOLD_VERSION)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         if refolded > 0 {
             tracing::info!(
@@ -180,8 +496,7 @@ pub(crate) async fn run(db: &Db) -> Result<Vec<String>, StoreError> {
             );
         }
     }
-    tx.commit().await?;
-    Ok(applied)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -189,7 +504,9 @@ mod tests {
     use std::collections::BTreeSet;
     use std::path::Path;
 
-    use super::MIGRATIONS;
+    use super::{
+        BEFORE_THE_RULE, MIGRATIONS, Recorded, SchemaState, Step, compatible_from_after, state_of,
+    };
 
     /// The `NNNN_name.sql` files of one dialect's folder, with their text.
     fn files(dialect: &str) -> Vec<(String, String)> {
@@ -253,5 +570,168 @@ mod tests {
             f.iter().map(|(n, _)| n.clone()).collect()
         };
         assert_eq!(names(&sqlite), names(&postgres), "both dialects, same set");
+    }
+
+    /// The expand/contract rule, in a form a new migration cannot slip past:
+    /// - an expand step's SQL drops, renames and constrains nothing (a column it adds is
+    ///   nullable or has a default), so the previous release's reads and writes still fit;
+    /// - a contract step names the lowest binary version that may run after it, never above its
+    ///   own; from 0018 on it must be *prepared*: it names an earlier expand step (shipped in an
+    ///   earlier release, whose code stopped depending on what the contract removes), so the
+    ///   release before it keeps running through a rolling upgrade.
+    #[test]
+    fn every_migration_is_an_expand_or_a_prepared_contract_step() {
+        for m in MIGRATIONS {
+            let label = format!("{:04}_{}", m.version, m.name);
+            match m.step {
+                Step::Expand => {
+                    for (dialect, sql) in [("sqlite", m.sqlite), ("postgres", m.postgres)] {
+                        for statement in sql
+                            .lines()
+                            .filter(|l| !l.trim_start().starts_with("--"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                            .split(';')
+                        {
+                            let s = statement.to_ascii_uppercase();
+                            for word in ["DROP ", "RENAME ", "DELETE ", "UPDATE ", "ALTER COLUMN"] {
+                                assert!(
+                                    !s.contains(word),
+                                    "{label} ({dialect}) is an expand step but does {word:?}: make it a contract step"
+                                );
+                            }
+                            if s.contains("ADD COLUMN") && s.contains("NOT NULL") {
+                                assert!(
+                                    s.contains("DEFAULT"),
+                                    "{label} ({dialect}) adds a NOT NULL column without a default: the previous release's inserts would fail"
+                                );
+                            }
+                        }
+                    }
+                }
+                Step::Contract { compatible_from } => {
+                    assert!(
+                        (1..=m.version).contains(&compatible_from),
+                        "{label}: compatible_from {compatible_from} must be between 1 and its own version"
+                    );
+                    if m.version > BEFORE_THE_RULE {
+                        let prepared_by = MIGRATIONS
+                            .iter()
+                            .find(|p| p.version == compatible_from)
+                            .filter(|p| p.version < m.version && p.step == Step::Expand);
+                        assert!(
+                            prepared_by.is_some(),
+                            "{label}: a contract step must name the earlier expand step (in an earlier release) that prepared it, not {compatible_from}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn rows(versions: &[(i64, Option<i64>)]) -> Vec<Recorded> {
+        versions
+            .iter()
+            .map(|(v, c)| Recorded {
+                version: *v,
+                name: format!("m{v}"),
+                compatible_from: *c,
+            })
+            .collect()
+    }
+
+    fn upto(n: i64) -> Vec<(i64, Option<i64>)> {
+        (1..=n)
+            .map(|v| (v, Some(compatible_from_after(v))))
+            .collect()
+    }
+
+    #[test]
+    fn the_state_names_current_behind_and_ahead_with_both_versions() {
+        assert_eq!(
+            state_of(&rows(&upto(17)), 17),
+            SchemaState::Current { version: 17 }
+        );
+        assert_eq!(
+            state_of(&[], 17),
+            SchemaState::Behind {
+                database: 0,
+                binary: 17,
+                pending: MIGRATIONS
+                    .iter()
+                    .take(17)
+                    .map(|m| format!("{:04}_{}", m.version, m.name))
+                    .collect(),
+            }
+        );
+        assert_eq!(
+            state_of(&rows(&upto(15)), 17),
+            SchemaState::Behind {
+                database: 15,
+                binary: 17,
+                pending: vec!["0016_file_review".into(), "0017_refusal_windows".into()],
+            }
+        );
+        // 0017 is an expand step: the binary that knows 16 may run after it.
+        assert_eq!(
+            state_of(&rows(&upto(17)), 16),
+            SchemaState::AheadCompatible {
+                database: 17,
+                binary: 16,
+                unknown: vec!["0017_m17".into()],
+            }
+        );
+        // 0016 is a contract step: the binary that knows 15 may not.
+        assert_eq!(
+            state_of(&rows(&upto(17)), 15),
+            SchemaState::AheadIncompatible {
+                database: 17,
+                binary: 15,
+                needs: 16,
+                unknown: vec!["0016_m16".into(), "0017_m17".into()],
+            }
+        );
+        // A newer migration recorded without a statement is taken as a contract step.
+        let mut r = upto(17);
+        r.push((18, None));
+        assert_eq!(
+            state_of(&rows(&r), 17),
+            SchemaState::AheadIncompatible {
+                database: 18,
+                binary: 17,
+                needs: 18,
+                unknown: vec!["0018_m18".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn compatible_from_only_grows_and_follows_the_contract_steps() {
+        let mut last = 0;
+        for m in MIGRATIONS {
+            let now = compatible_from_after(m.version);
+            assert!(now >= last, "{}", m.version);
+            if m.step == Step::Expand {
+                assert_eq!(now, last, "an expand step shuts nobody out ({})", m.version);
+            }
+            last = now;
+        }
+        assert_eq!(compatible_from_after(17), 16);
+    }
+
+    #[test]
+    fn the_plan_names_each_pending_step_and_who_may_run_after_it() {
+        let plan = super::plan(&["0016_file_review".into(), "0017_refusal_windows".into()]);
+        let got: Vec<(&str, bool, i64)> = plan
+            .iter()
+            .map(|m| (m.label.as_str(), m.expand, m.compatible_from))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("0016_file_review", false, 16),
+                ("0017_refusal_windows", true, 16)
+            ]
+        );
     }
 }

@@ -44,9 +44,18 @@ enum Command {
         /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
         #[arg(long, value_name = "ADDR")]
         bind: Option<String>,
+        /// Do not apply pending migrations (as `migrate_on_start = false`): refuse to start on a
+        /// database that is behind; `strongroom migrate` upgrades it.
+        #[arg(long)]
+        no_migrate: bool,
     },
     /// Create or upgrade the database schema.
-    Migrate,
+    Migrate {
+        /// Apply nothing: list the pending migrations, each an expand or a contract step, and
+        /// which binaries may still run once they are applied.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -134,9 +143,16 @@ fn main() -> ExitCode {
         database: cli.global.database.clone(),
         storage: cli.global.storage.clone(),
         bind: match &cli.command {
-            Command::Serve { bind } => bind.clone(),
+            Command::Serve { bind, .. } => bind.clone(),
             _ => None,
         },
+        no_migrate: matches!(
+            &cli.command,
+            Command::Serve {
+                no_migrate: true,
+                ..
+            }
+        ),
     };
     let config = match config::Config::load(&flags) {
         Ok(c) => c,

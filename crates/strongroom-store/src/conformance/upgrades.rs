@@ -125,3 +125,90 @@ async fn migrate_refolds_skeletons_stored_by_an_older_fold() {
         );
     }
 }
+
+/// The schema guard on both engines: a database migrated by a newer binary is ahead of an older
+/// one, compatible after expand steps only; a binary never migrates a database it may not run
+/// against; rows recorded before `compatible_from` existed get the statement the binary knows.
+#[tokio::test]
+async fn the_schema_state_follows_expand_and_contract_steps() {
+    use crate::SchemaState;
+    let latest = crate::LATEST_MIGRATION;
+    // The lowest binary version that may run after every migration; the rule keeps it below
+    // the newest, so the release before it (`latest - 1`) may run and `needs - 1` may not.
+    let needs = crate::migrations::compatible_from_after(latest);
+    assert!(needs < latest);
+    for (name, db, _dir) in super::backends().await {
+        assert_eq!(
+            db.schema_state(latest).await.expect("state"),
+            SchemaState::Current { version: latest },
+            "{name}"
+        );
+        let previous = db.schema_state(latest - 1).await.expect("state");
+        assert!(
+            matches!(previous, SchemaState::AheadCompatible { database, binary, .. } if database == latest && binary == latest - 1),
+            "{name}: {previous:?}"
+        );
+        // A release the contract steps shut out: nothing applied, nothing changed.
+        let refused = db.migrate_up_to(needs - 1).await.expect("migrate as older");
+        assert!(refused.applied.is_empty(), "{name}");
+        assert!(
+            matches!(
+                refused.state,
+                SchemaState::AheadIncompatible { database, binary, needs: n, .. }
+                    if database == latest && binary == needs - 1 && n == needs
+            ),
+            "{name}: {:?}",
+            refused.state
+        );
+        // A database migrated before the column existed: the runner adds it and fills it in.
+        db.write
+            .execute("ALTER TABLE schema_migrations DROP COLUMN compatible_from")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            db.schema_state(latest).await.expect("state"),
+            SchemaState::Current { version: latest },
+            "{name}: read without the column"
+        );
+        assert!(db.migrate().await.expect("migrate").is_empty(), "{name}");
+        let filled: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT version, compatible_from FROM schema_migrations ORDER BY version",
+        )
+        .fetch_all(&db.write)
+        .await
+        .expect("rows");
+        let expected: Vec<(i64, Option<i64>)> = (1..=latest)
+            .map(|v| (v, Some(crate::migrations::compatible_from_after(v))))
+            .collect();
+        assert_eq!(filled, expected, "{name}");
+        // A newer binary's migration: compatible when it says so, else refused, never touched.
+        db.write
+            .execute("INSERT INTO schema_migrations (version, name, applied_at, compatible_from) VALUES (9001, 'from_the_future', 0, NULL)")
+            .await
+            .expect("insert");
+        let ahead = db.migrate_up_to(latest).await.expect("migrate");
+        assert!(
+            matches!(
+                ahead.state,
+                SchemaState::AheadIncompatible {
+                    database: 9001,
+                    needs: 9001,
+                    ..
+                }
+            ),
+            "{name}: a row without a statement is refused: {:?}",
+            ahead.state
+        );
+        db.write
+            .execute("UPDATE schema_migrations SET compatible_from = 2 WHERE version = 9001")
+            .await
+            .expect("update");
+        assert!(
+            matches!(
+                db.schema_state(latest).await.expect("state"),
+                SchemaState::AheadCompatible { database: 9001, .. }
+            ),
+            "{name}"
+        );
+    }
+}

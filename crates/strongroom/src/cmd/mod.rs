@@ -7,6 +7,7 @@ mod data_dir;
 mod invites;
 mod outbox;
 mod restore;
+mod schema;
 mod secrets_key;
 mod serve;
 
@@ -55,7 +56,9 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
             crate::config::redact_url(&config.database)
         )
     })?;
-    db.migrate().await.context("migrating the database")?;
+    schema::check_schema(&db, config.known_migrations, config.migrate_on_start)
+        .await
+        .context("checking the database schema")?;
     let keyring = secrets_key::load(config, &db).await?;
     let db = db.with_keyring(keyring);
     let sealed = match db.seal_stored_secrets().await {
@@ -132,18 +135,13 @@ pub(crate) fn user_name_of(uid: u32) -> Option<String> {
 pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => serve::serve(config).await,
-        Command::Migrate => {
+        Command::Migrate { dry_run } => {
             data_dir::prepare(&config)?;
             let db = Db::connect(&config.database).await?;
-            let applied = db.migrate().await?;
-            if applied.is_empty() {
-                println!("database is up to date");
-            } else {
-                for m in applied {
-                    println!("applied {m}");
-                }
+            if dry_run {
+                return schema::dry_run(&db, config.known_migrations).await;
             }
-            Ok(())
+            schema::migrate(&db, config.known_migrations).await
         }
         Command::Config {
             command: crate::ConfigCommand::Show,

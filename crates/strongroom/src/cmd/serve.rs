@@ -48,6 +48,13 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             .anchor_head_forever(strongroom_core::evidence::HEAD_ANCHOR_EVERY),
     );
     let anchor = services.clone();
+    // A contract step this binary does not know, applied while it serves: stop (fail closed).
+    let schema_moved = super::schema::moved_past(
+        services.db.clone(),
+        config.known_migrations,
+        config.jobs_interval_secs,
+    );
+    let schema_moved_why = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     // Behind a TLS-terminating reverse proxy its X-Forwarded-Proto says whether the client used
     // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
     // forging the header gains nothing.
@@ -106,12 +113,17 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         strongroom_server::ConnLimits::open_files_limit(),
     );
     let app = strongroom_server::router(state);
-    let shutdown = async {
+    let moved_why = schema_moved_why.clone();
+    let shutdown = async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            why = schema_moved => {
+                tracing::error!("{why}");
+                let _ = moved_why.set(why);
+            }
         }
         tracing::info!("shutting down (signal)");
     };
@@ -120,6 +132,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     // Every request has finished (or the server failed): the final head covers all of them.
     anchor.anchor_head_at_shutdown().await;
     served?;
+    if let Some(why) = schema_moved_why.get() {
+        anyhow::bail!("{why}");
+    }
     Ok(())
 }
 

@@ -433,6 +433,17 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "on SIGTERM or ctrl-c, new uploads get 503 and the uploads in flight may finish for this many seconds; what is still open then is cut short (and logged)",
     },
+    // -- upgrades: who changes the schema, and testing "the previous release" (issue 10, failure 4)
+    Key {
+        name: "migrate_on_start",
+        secret: false,
+        help: "apply pending migrations when serve (or any command but `migrate`) opens the database; false when several servers share it: run `strongroom migrate` once per upgrade (serve --no-migrate is the same for one start)",
+    },
+    Key {
+        name: "testing.known_migrations",
+        secret: false,
+        help: "TEST SUITES ONLY: the binary knows migrations 1..=N only (acts as an older release); empty = all",
+    },
     Key {
         name: "testing.clock_offset_file",
         secret: false,

@@ -46,6 +46,8 @@ pub struct Flags {
     pub database: Option<String>,
     pub storage: Option<String>,
     pub bind: Option<String>,
+    /// `serve --no-migrate`: `migrate_on_start = false` for this start.
+    pub no_migrate: bool,
 }
 
 /// The effective, validated configuration.
@@ -68,6 +70,11 @@ pub struct Config {
     pub safety: strongroom_core::SafetySettings,
     /// TEST SUITES ONLY: the clock reads an offset (seconds) from this file.
     pub clock_offset_file: Option<PathBuf>,
+    /// Commands other than `migrate` apply pending migrations (`migrate_on_start`).
+    pub migrate_on_start: bool,
+    /// The migrations this binary knows: `1..=known_migrations` (all, unless
+    /// `testing.known_migrations` makes it act as an older release).
+    pub known_migrations: i64,
     /// Seconds between runs of the periodic jobs.
     pub jobs_interval_secs: u64,
     /// Reverse proxies trusted for `X-Forwarded-For`.
@@ -272,6 +279,10 @@ impl Config {
             ("database", &flags.database),
             ("storage", &flags.storage),
             ("bind", &flags.bind),
+            (
+                "migrate_on_start",
+                &flags.no_migrate.then(|| "false".to_owned()),
+            ),
         ] {
             if let Some(v) = v {
                 let key = KEYS
@@ -374,6 +385,7 @@ impl Config {
                 safety.rdap_url.clone().unwrap_or_default(),
             ),
             ("jobs.interval_seconds", "60".into()),
+            ("migrate_on_start", "true".into()),
             (
                 "blobs.claim_grace_minutes",
                 blobs.claim_grace_minutes.to_string(),
@@ -505,9 +517,29 @@ impl Config {
                     "this machine's host name (set public_url or smtp.from)"
                 }
             });
+        let migrate_on_start = parse_bool(
+            "migrate_on_start",
+            &get("migrate_on_start").unwrap_or_default(),
+        )?;
+        let known_migrations =
+            match get("testing.known_migrations").filter(|v| !v.trim().is_empty()) {
+                None => strongroom_store::LATEST_MIGRATION,
+                Some(v) => {
+                    let n = parse_u64("testing.known_migrations", &v)?;
+                    match i64::try_from(n) {
+                        Ok(n) if (1..=strongroom_store::LATEST_MIGRATION).contains(&n) => n,
+                        _ => bail!(
+                            "testing.known_migrations: expected 1 to {}, got {v}",
+                            strongroom_store::LATEST_MIGRATION
+                        ),
+                    }
+                }
+            };
         let mut config = Config {
             metrics_bind,
             shutdown_grace_secs,
+            migrate_on_start,
+            known_migrations,
             accounts,
             safety,
             http,

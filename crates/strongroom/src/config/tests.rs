@@ -488,3 +488,60 @@ fn metrics_are_off_and_the_shutdown_grace_is_thirty_seconds_by_default() {
         (Some("127.0.0.1:9150"), 5)
     );
 }
+
+/// `migrate_on_start` is on by default (one server migrates its own database), off from the
+/// file, the environment or `serve --no-migrate` (a flag, so it wins over both); the testing
+/// knob that plays an older release defaults to every migration and refuses what no release
+/// knew.
+#[test]
+fn migrate_on_start_and_known_migrations() {
+    let data = Flags {
+        data: Some("/srv/x".into()),
+        ..Flags::default()
+    };
+    let c = Config::load_from(&data, &env(&[])).expect("config");
+    assert!(c.migrate_on_start);
+    assert_eq!(c.known_migrations, strongroom_store::LATEST_MIGRATION);
+    let off = env(&[("STRONGROOM_MIGRATE_ON_START", "false")]);
+    assert!(
+        !Config::load_from(&data, &off)
+            .expect("config")
+            .migrate_on_start
+    );
+    let on = env(&[("STRONGROOM_MIGRATE_ON_START", "true")]);
+    let c = Config::load_from(
+        &Flags {
+            no_migrate: true,
+            ..data.clone()
+        },
+        &on,
+    )
+    .expect("config");
+    assert!(
+        !c.migrate_on_start,
+        "serve --no-migrate wins over the environment"
+    );
+    assert!(
+        c.show().lines().any(|l| l.starts_with("migrate_on_start ")
+            && l.contains("= false")
+            && l.contains("# flag")),
+        "{}",
+        c.show()
+    );
+    let c = Config::load_from(
+        &data,
+        &env(&[("STRONGROOM_TESTING__KNOWN_MIGRATIONS", "16")]),
+    )
+    .expect("config");
+    assert_eq!(c.known_migrations, 16);
+    for bad in ["0", "9999", "x"] {
+        assert!(
+            Config::load_from(
+                &data,
+                &env(&[("STRONGROOM_TESTING__KNOWN_MIGRATIONS", bad)])
+            )
+            .is_err(),
+            "{bad}"
+        );
+    }
+}
