@@ -6,9 +6,19 @@
 //! it. Then the address gets no more password resets, and the account's other verified addresses
 //! are told. Failing to find out (timeouts, SERVFAIL, RDAP down) never changes anything; every
 //! attempt is recorded and the address retried with backoff. Each domain is asked once per round.
+//!
+//! What the operator controls: `domains.check = false` turns every lookup off (air-gapped
+//! installs); addresses at `domains.trusted` domains are never looked up; and a round that would
+//! unverify more than `domains.max_unverify_share` of all verified addresses unverifies none and
+//! raises a signal instead ([`breaker`]): a resolver that answers NXDOMAIN for the company's own
+//! domain must not lock the company out. `strongroom admin user verify-email` repairs
+//! ([`reverify`]).
 
+pub mod breaker;
 pub mod dns;
 pub mod rdap;
+pub mod reverify;
+pub mod trusted;
 mod verdict;
 
 pub use verdict::{BadKind, CONFIRM_AFTER, Verdict, address_domain, retry_delay, verdict};
@@ -24,6 +34,7 @@ use crate::accounts::purpose;
 use crate::clock::iso8601_seconds;
 use crate::mail::notice;
 use crate::settings::hours;
+use crate::signals::SignalKind;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 use self::dns::{DnsAnswer, QType};
@@ -131,6 +142,44 @@ pub struct DomainReport {
     pub retry: Vec<String>,
     /// Addresses not asked about because the round ran out of time (first in the next round).
     pub deferred: usize,
+    /// The check is off (`domains.check = false`): nothing was looked up.
+    pub off: bool,
+    /// Addresses at `domains.trusted` domains: not looked up, left verified.
+    pub trusted: usize,
+    /// The circuit breaker stopped the round: nothing was unverified.
+    pub halted: Option<Halted>,
+}
+
+/// Why a round unverified nothing although it found bad domains: it would have unverified more
+/// than `domains.max_unverify_share` of all verified addresses (see [`breaker`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Halted {
+    /// Addresses the round found bad.
+    pub would_unverify: u64,
+    /// Verified addresses in all.
+    pub verified: u64,
+    /// The most one round may unverify.
+    pub allowed: u64,
+    /// Each bad domain and how many of the round's addresses are at it, most first.
+    pub domains: Vec<(String, u64)>,
+}
+
+impl Halted {
+    /// One sentence for logs, the CLI and the event.
+    pub fn describe(&self) -> String {
+        let domains: Vec<String> = self
+            .domains
+            .iter()
+            .map(|(d, n)| format!("{d} ({n})"))
+            .collect();
+        format!(
+            "halted: the check would have unverified {} of {} verified addresses at once, more than the {} domains.max_unverify_share allows; nothing was unverified. Domains: {}. If these domains are your own, your resolver may not see them (split-horizon or air-gapped DNS): list them in domains.trusted, or fix the resolver (domains.resolver); the next round after that proceeds normally",
+            self.would_unverify,
+            self.verified,
+            self.allowed,
+            domains.join(", ")
+        )
+    }
 }
 
 /// Which addresses one round takes, and for how long it may ask.
@@ -154,6 +203,9 @@ fn live_suspicion(a: &DomainCheckAddress) -> Option<(i64, String)> {
 impl DomainReport {
     /// One line per finding, for logs and the CLI.
     pub fn lines(&self) -> Vec<String> {
+        if self.off {
+            return vec![OFF_LINE.to_owned()];
+        }
         let mut out: Vec<String> = self
             .domains
             .iter()
@@ -168,9 +220,13 @@ impl DomainReport {
                 u.reason
             )
         }));
+        out.extend(self.halted.as_ref().map(Halted::describe));
         out
     }
 }
+
+/// What the CLI, the admin area and the start of `serve` say when `domains.check = false`.
+pub const OFF_LINE: &str = "the email-domain check is off (domains.check = false): no DNS or RDAP lookups, no address is unverified by it";
 
 impl Services {
     /// Check every verified address's domain now (`strongroom admin check-domains`, the admin
@@ -185,6 +241,9 @@ impl Services {
         let report = self
             .check_domains_with(&probe, actor, meta, i64::MAX, 100_000)
             .await?;
+        if report.off {
+            return Ok(report);
+        }
         let ev = self.event(
             actor,
             "admin:domains:check",
@@ -199,6 +258,8 @@ impl Services {
                 "domains": report.domains.len(),
                 "unverified": report.unverified.iter().map(|u| &u.address).collect::<Vec<_>>(),
                 "retry": report.retry.len(),
+                "trusted": report.trusted,
+                "halted": report.halted.is_some(),
                 "reason": "domain check",
             }),
         );
@@ -210,7 +271,8 @@ impl Services {
     /// and those whose retry or confirmation is due; at most [`JOB_ROUND_BUDGET`] of asking.
     pub(crate) async fn domain_check_job(&self) -> Result<Vec<String>, CoreError> {
         let interval = self.settings.safety.domain_check_interval_hours;
-        if interval == 0 {
+        // Off: said once at start (`serve`), never per run.
+        if interval == 0 || !self.settings.safety.domain_check {
             return Ok(Vec::new());
         }
         let due_before = self.now().saturating_sub(hours(interval));
@@ -236,6 +298,9 @@ impl Services {
                 "domain check ran out of time; the rest waits for the next round"
             );
         }
+        if let Some(h) = &report.halted {
+            tracing::warn!("domain check {}", h.describe());
+        }
         Ok(report
             .unverified
             .iter()
@@ -247,6 +312,12 @@ impl Services {
                     u.kind.as_str()
                 )
             })
+            .chain(report.halted.as_ref().map(|h| {
+                format!(
+                    "domain check: halted, {} addresses left verified (see the admin signals)",
+                    h.would_unverify
+                )
+            }))
             .collect())
     }
 
@@ -277,6 +348,12 @@ impl Services {
         meta: &RequestMeta,
         round: Round,
     ) -> Result<DomainReport, CoreError> {
+        if !self.settings.safety.domain_check {
+            return Ok(DomainReport {
+                off: true,
+                ..DomainReport::default()
+            });
+        }
         let started = Instant::now();
         // No single domain may take longer than the round may.
         let probe_limit = round
@@ -295,8 +372,18 @@ impl Services {
             ..DomainReport::default()
         };
         let mut no_domain = Vec::new();
+        let mut trusted_ids = Vec::new();
+        let mut trusted_seen: BTreeMap<String, &str> = BTreeMap::new();
+        let trusted_list = &self.settings.safety.trusted_domains;
         for a in due {
             match address_domain(&a.address) {
+                // The operator vouches for these: never asked about, never unverified (and
+                // an earlier round's sighting is forgotten).
+                Some(d) if trusted::covering(trusted_list, &d).is_some() => {
+                    let by = trusted::covering(trusted_list, &d).unwrap_or_default();
+                    trusted_seen.insert(d, by);
+                    trusted_ids.push(a.email_id);
+                }
                 Some(d) => by_domain.entry(d).or_default().push(a),
                 // Nothing to ask about (a bare host name, an address literal): recorded as
                 // checked so it does not come back every round.
@@ -306,6 +393,17 @@ impl Services {
         if !no_domain.is_empty() {
             self.db.mark_domain_checked(&no_domain, self.now()).await?;
         }
+        if !trusted_ids.is_empty() {
+            self.db
+                .mark_domain_checked(&trusted_ids, self.now())
+                .await?;
+        }
+        report.trusted = trusted_ids.len();
+        report.domains.extend(
+            trusted_seen
+                .into_iter()
+                .map(|(d, by)| (d, format!("trusted (domains.trusted: {by}): not looked up"))),
+        );
         // First every verdict, then the changes: a notice never goes to an address this very
         // round is about to find bad.
         let mut bad: Vec<(DomainCheckAddress, BadKind, String)> = Vec::new();
@@ -384,6 +482,30 @@ impl Services {
             }
             report.domains.push((domain, summary));
         }
+        if let Some(halted) = self.breaker_trips(&bad).await? {
+            self.hold_back(bad, interval).await?;
+            let ev = self.event(
+                actor,
+                SignalKind::DomainCheckHalted.action(),
+                Subject {
+                    kind: "site",
+                    id: None,
+                    name: None,
+                },
+                meta,
+                serde_json::json!({
+                    "would_unverify": halted.would_unverify,
+                    "verified": halted.verified,
+                    "allowed": halted.allowed,
+                    "max_unverify_share": self.settings.safety.max_unverify_share,
+                    "domains": halted.domains.iter().map(|(d, n)| serde_json::json!({"domain": d, "addresses": n})).collect::<Vec<_>>(),
+                    "detail": halted.describe(),
+                }),
+            );
+            self.db.begin_account().await?.commit(&[ev], &[]).await?;
+            report.halted = Some(halted);
+            return Ok(report);
+        }
         let bad_ids: Vec<i64> = bad.iter().map(|(a, _, _)| a.email_id).collect();
         for (a, kind, detail) in bad {
             if self
@@ -399,6 +521,64 @@ impl Services {
             }
         }
         Ok(report)
+    }
+
+    /// The circuit breaker's verdict on a round that found `bad`: `Some` when unverifying them
+    /// all would take more than `domains.max_unverify_share` of all verified addresses.
+    async fn breaker_trips(
+        &self,
+        bad: &[(DomainCheckAddress, BadKind, String)],
+    ) -> Result<Option<Halted>, CoreError> {
+        if bad.is_empty() {
+            return Ok(None);
+        }
+        let would = u64::try_from(bad.len()).unwrap_or(u64::MAX);
+        let verified = u64::try_from(self.db.count_verified_addresses().await?).unwrap_or(0);
+        let share = self.settings.safety.max_unverify_share;
+        if !breaker::trips(would, verified, share) {
+            return Ok(None);
+        }
+        let mut per_domain: BTreeMap<String, u64> = BTreeMap::new();
+        for (a, _, _) in bad {
+            let d = address_domain(&a.address).unwrap_or_default();
+            *per_domain.entry(d).or_default() += 1;
+        }
+        let mut domains: Vec<(String, u64)> = per_domain.into_iter().collect();
+        domains.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(Some(Halted {
+            would_unverify: would,
+            verified,
+            allowed: breaker::allowed(verified, share),
+            domains,
+        }))
+    }
+
+    /// A halted round's bad addresses stay verified: each attempt is recorded like one without
+    /// an answer (retried with backoff, so a broken resolver is not asked every job run), with
+    /// its first bad sighting kept, so that the round after the resolver is fixed finds them
+    /// healthy and forgets it, and one that still finds them bad is stopped again.
+    async fn hold_back(
+        &self,
+        bad: Vec<(DomainCheckAddress, BadKind, String)>,
+        interval: i64,
+    ) -> Result<(), CoreError> {
+        let now = self.now();
+        for (a, kind, detail) in bad {
+            let failures = a.failures.saturating_add(1);
+            let sighting =
+                live_suspicion(&a).unwrap_or_else(|| (now, format!("{}: {detail}", kind.as_str())));
+            self.db
+                .record_domain_attempt(
+                    a.email_id,
+                    a.verified_at,
+                    now,
+                    now.saturating_add(retry_delay(failures, interval)),
+                    failures,
+                    Some((sighting.0, &sighting.1)),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Take the verification away (if still as the check saw it), kill reset and verification
