@@ -1,6 +1,7 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod admin_user;
 mod data_dir;
 mod invites;
 mod secrets_key;
