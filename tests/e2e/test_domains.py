@@ -42,7 +42,9 @@ def unverified_events(world: Incident, user: str) -> list[dict]:
 
 @pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
 def test_domain_checks_unverify_only_on_evidence(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
-    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    # Three of these eight addresses go in one round: more than the circuit breaker lets one
+    # round take by default (tested with the intranet below). This test is about the verdicts.
+    world = Incident(strongroom, mail_sink, tmp_path, kind, env={"STRONGROOM_DOMAINS__MAX_UNVERIFY_SHARE": "1"})
     try:
         for d in ("good.test", "rereg.test", "redeem.test", "down.test", "flaky.test"):
             healthy(world, d)
