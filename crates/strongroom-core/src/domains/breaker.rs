@@ -6,6 +6,10 @@
 /// The default share (`domains.max_unverify_share`): 5 % of the verified addresses.
 pub const DEFAULT_SHARE: f64 = 0.05;
 
+/// Addresses the check unverified within this many hours (or the check interval, if longer)
+/// count against each later round's share.
+pub const WINDOW_HOURS: u64 = 24;
+
 /// A round may always unverify this many addresses, whatever the share says: on a small install
 /// (three accounts) one lapsed domain must still be acted on, while a whole office is not.
 pub const ALWAYS_ALLOWED: u64 = 2;

@@ -120,6 +120,9 @@ const JOB_ROUND_BUDGET: Duration = Duration::from_secs(120);
 /// The longest one domain's DNS and RDAP questions may take together.
 const DOMAIN_PROBE_LIMIT: Duration = Duration::from_secs(45);
 
+/// A halted round writes its signal event unless one was written this recently (µs).
+const HALTED_SIGNAL_EVERY: i64 = crate::settings::HOUR_MICROS;
+
 /// An address whose verification the check took away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unverified {
@@ -154,13 +157,17 @@ pub struct DomainReport {
 /// than `domains.max_unverify_share` of all verified addresses (see [`breaker`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Halted {
-    /// Addresses the round found bad.
+    /// Addresses the round would take, over this round and the next: every verified address
+    /// at the domains it found bad (their verdict takes them all), plus those the check
+    /// unverified within the last [`breaker::WINDOW_HOURS`] (or the check interval, if longer).
     pub would_unverify: u64,
-    /// Verified addresses in all.
+    /// Of these, the ones unverified within that window.
+    pub recently_unverified: u64,
+    /// Verified addresses in all (those recently unverified included).
     pub verified: u64,
     /// The most one round may unverify.
     pub allowed: u64,
-    /// Each bad domain and how many of the round's addresses are at it, most first.
+    /// Each bad domain and how many verified addresses are at it, most first.
     pub domains: Vec<(String, u64)>,
 }
 
@@ -173,9 +180,17 @@ impl Halted {
             .map(|(d, n)| format!("{d} ({n})"))
             .collect();
         format!(
-            "halted: the check would have unverified {} of {} verified addresses at once, more than the {} domains.max_unverify_share allows; nothing was unverified. Domains: {}. If these domains are your own, your resolver may not see them (split-horizon or air-gapped DNS): list them in domains.trusted, or fix the resolver (domains.resolver); the next round after that proceeds normally",
+            "halted: the check would have unverified {} of {} verified addresses at once{}, more than the {} domains.max_unverify_share allows; nothing was unverified. Domains: {}. If these domains are your own, your resolver may not see them (split-horizon or air-gapped DNS): list them in domains.trusted, or fix the resolver (domains.resolver); the next round after that proceeds normally",
             self.would_unverify,
             self.verified,
+            if self.recently_unverified > 0 {
+                format!(
+                    " ({} of them already unverified by it in the last hours)",
+                    self.recently_unverified
+                )
+            } else {
+                String::new()
+            },
             self.allowed,
             domains.join(", ")
         )
@@ -484,6 +499,17 @@ impl Services {
         }
         if let Some(halted) = self.breaker_trips(&bad).await? {
             self.hold_back(bad, interval).await?;
+            report.halted = Some(halted.clone());
+            // One signal an hour is enough while the resolver stays broken (the periodic
+            // rounds meet the domain's addresses as they come due).
+            let since = self.now().saturating_sub(HALTED_SIGNAL_EVERY);
+            let recent = self
+                .db
+                .events_of_since(SignalKind::DomainCheckHalted.action(), since, 1)
+                .await?;
+            if !recent.is_empty() {
+                return Ok(report);
+            }
             let ev = self.event(
                 actor,
                 SignalKind::DomainCheckHalted.action(),
@@ -503,7 +529,6 @@ impl Services {
                 }),
             );
             self.db.begin_account().await?.commit(&[ev], &[]).await?;
-            report.halted = Some(halted);
             return Ok(report);
         }
         let bad_ids: Vec<i64> = bad.iter().map(|(a, _, _)| a.email_id).collect();
@@ -532,21 +557,52 @@ impl Services {
         if bad.is_empty() {
             return Ok(None);
         }
-        let would = u64::try_from(bad.len()).unwrap_or(u64::MAX);
-        let verified = u64::try_from(self.db.count_verified_addresses().await?).unwrap_or(0);
+        // A round takes the addresses that are due, a few at a time: judged alone, a resolver
+        // blind to the company's domain would take its people a few per round all day long.
+        // So a bad domain counts with every verified address at it, and the check's recent
+        // unverifications count too.
+        let bad_domains: std::collections::BTreeSet<String> = bad
+            .iter()
+            .map(|(a, _, _)| address_domain(&a.address).unwrap_or_default())
+            .collect();
+        let mut per_domain: BTreeMap<String, u64> = BTreeMap::new();
+        for a in self
+            .db
+            .addresses_due_for_domain_check(i64::MAX, i64::MAX, i64::from(i32::MAX))
+            .await?
+        {
+            let d = address_domain(&a.address).unwrap_or_default();
+            if bad_domains.contains(&d) {
+                *per_domain.entry(d).or_default() += 1;
+            }
+        }
+        let at_bad_domains: u64 = per_domain.values().sum();
+        let at_bad_domains = at_bad_domains.max(u64::try_from(bad.len()).unwrap_or(u64::MAX));
+        let window = hours(
+            self.settings
+                .safety
+                .domain_check_interval_hours
+                .max(breaker::WINDOW_HOURS),
+        );
+        let recent = u64::try_from(
+            self.db
+                .count_unverified_since(self.now().saturating_sub(window))
+                .await?,
+        )
+        .unwrap_or(0);
+        let would = at_bad_domains.saturating_add(recent);
+        let verified = u64::try_from(self.db.count_verified_addresses().await?)
+            .unwrap_or(0)
+            .saturating_add(recent);
         let share = self.settings.safety.max_unverify_share;
         if !breaker::trips(would, verified, share) {
             return Ok(None);
-        }
-        let mut per_domain: BTreeMap<String, u64> = BTreeMap::new();
-        for (a, _, _) in bad {
-            let d = address_domain(&a.address).unwrap_or_default();
-            *per_domain.entry(d).or_default() += 1;
         }
         let mut domains: Vec<(String, u64)> = per_domain.into_iter().collect();
         domains.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(Some(Halted {
             would_unverify: would,
+            recently_unverified: recent,
             verified,
             allowed: breaker::allowed(verified, share),
             domains,

@@ -630,6 +630,104 @@ mod rounds {
         }
     }
 
+    /// The periodic job meets addresses as they come due, a few per round: a round that finds
+    /// the company's domain bad for one address counts every verified address at it, and the
+    /// check's recent unverifications count against later rounds, so a resolver failing for
+    /// everyone cannot take people a few at a time.
+    #[tokio::test]
+    async fn the_breaker_counts_the_whole_domain_and_the_days_earlier_unverifications() {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        let mut staff = Vec::new();
+        for n in 0..12 {
+            staff.push(add_user(&s, &format!("staff{n}"), &format!("s{n}@intranet.example")).await);
+            clock.advance(1);
+        }
+        let fake = Fake::default();
+        fake.set_dns("intranet.example", DnsOutcome::NxDomain);
+        let one = Round {
+            due_before: i64::MAX,
+            limit: 1,
+            budget: None,
+        };
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), one)
+            .await
+            .expect("round");
+        assert_eq!(r.addresses, 1);
+        assert!(r.unverified.is_empty());
+        let h = r.halted.expect("halted");
+        assert_eq!((h.would_unverify, h.recently_unverified), (12, 0));
+        assert_eq!(h.domains, vec![("intranet.example".to_owned(), 12)]);
+        for id in &staff {
+            assert!(verified(&s, *id).await);
+        }
+
+        // Six people at six domains a resolver knows nothing about, met one per round.
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        let fake = Fake::default();
+        let mut people = Vec::new();
+        for n in 0..6 {
+            people.push(add_user(&s, &format!("p{n}"), &format!("p{n}@home{n}.example")).await);
+            fake.set_dns(&format!("home{n}.example"), DnsOutcome::NxDomain);
+            clock.advance(1);
+        }
+        let mut taken = 0;
+        for _ in 0..6 {
+            clock.advance(MIN);
+            let r = s
+                .check_domains_round(&fake, &actor(), &RequestMeta::default(), one)
+                .await
+                .expect("round");
+            taken += r.unverified.len();
+            if let Some(h) = r.halted {
+                assert_eq!((h.would_unverify, h.recently_unverified), (3, 2));
+                assert!(
+                    h.describe().contains("2 of them already unverified"),
+                    "{}",
+                    h.describe()
+                );
+                break;
+            }
+        }
+        assert_eq!(taken, 2, "two go (the floor), the third round stops");
+        // A day on, the earlier ones no longer count: one more may go.
+        clock.advance(24 * HOUR_MICROS);
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), one)
+            .await
+            .expect("round");
+        assert!(r.halted.is_none());
+        assert_eq!(r.unverified.len(), 1);
+    }
+
+    /// While the resolver stays broken, one signal an hour, however many rounds stop.
+    #[tokio::test]
+    async fn a_halted_check_signals_once_an_hour() {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        for n in 0..5 {
+            add_user(&s, &format!("s{n}"), &format!("s{n}@intranet.example")).await;
+        }
+        let fake = Fake::default();
+        fake.set_dns("intranet.example", DnsOutcome::NxDomain);
+        let count = |s: &Services| {
+            let s = s.clone();
+            async move {
+                s.db.events_of_since("domains:check:halted", 0, 100)
+                    .await
+                    .expect("events")
+                    .len()
+            }
+        };
+        for _ in 0..3 {
+            assert!(forced(&s, &fake).await.halted.is_some());
+            clock.advance(10 * MIN);
+        }
+        assert_eq!(count(&s).await, 1);
+        clock.advance(HOUR_MICROS);
+        assert!(forced(&s, &fake).await.halted.is_some());
+        assert_eq!(count(&s).await, 2);
+    }
+
     /// The breaker's share is configurable: with every address allowed to go, the confirming
     /// round acts (the old behaviour, for operators who want it).
     #[tokio::test]

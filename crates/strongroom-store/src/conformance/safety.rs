@@ -448,12 +448,25 @@ async fn verified_addresses_are_counted_and_a_fresh_verification_restarts_the_do
         );
         tx.commit(&[], &[]).await.expect("commit");
         assert_eq!(db.count_verified_addresses().await.expect("n"), 1, "{name}");
+        assert_eq!(
+            db.count_unverified_since(T0 + 60 * MIN).await.expect("n"),
+            1
+        );
+        assert_eq!(
+            db.count_unverified_since(T0 + 61 * MIN).await.expect("n"),
+            0
+        );
         // Verified again (an operator's repair) a day later: not due until an interval on
         // from the new verification, not from the round that took it away.
         let mut tx = db.begin_account().await.expect("tx");
         tx.verify_email(a.email_id, T0 + DAY).await.expect("verify");
         tx.commit(&[], &[]).await.expect("commit");
         assert_eq!(db.count_verified_addresses().await.expect("n"), 2, "{name}");
+        assert_eq!(
+            db.count_unverified_since(0).await.expect("n"),
+            0,
+            "{name}: verified again, no longer counted"
+        );
         let st = &db.email_domain_states(fay).await.expect("s")[0];
         assert_eq!(
             (
