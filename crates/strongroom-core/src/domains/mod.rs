@@ -169,6 +169,8 @@ pub struct Halted {
     pub allowed: u64,
     /// Each bad domain and how many verified addresses are at it, most first.
     pub domains: Vec<(String, u64)>,
+    /// Whether this round wrote the signal event (not when one was written in the last hour).
+    pub signalled: bool,
 }
 
 impl Halted {
@@ -313,8 +315,10 @@ impl Services {
                 "domain check ran out of time; the rest waits for the next round"
             );
         }
-        if let Some(h) = &report.halted {
-            tracing::warn!("domain check {}", h.describe());
+        match &report.halted {
+            Some(h) if h.signalled => tracing::warn!("domain check {}", h.describe()),
+            Some(h) => tracing::debug!("domain check {}", h.describe()),
+            None => {}
         }
         Ok(report
             .unverified
@@ -497,7 +501,7 @@ impl Services {
             }
             report.domains.push((domain, summary));
         }
-        if let Some(halted) = self.breaker_trips(&bad).await? {
+        if let Some(mut halted) = self.breaker_trips(&bad).await? {
             self.hold_back(bad, interval).await?;
             report.halted = Some(halted.clone());
             // One signal an hour is enough while the resolver stays broken (the periodic
@@ -529,6 +533,8 @@ impl Services {
                 }),
             );
             self.db.begin_account().await?.commit(&[ev], &[]).await?;
+            halted.signalled = true;
+            report.halted = Some(halted);
             return Ok(report);
         }
         let bad_ids: Vec<i64> = bad.iter().map(|(a, _, _)| a.email_id).collect();
@@ -606,6 +612,7 @@ impl Services {
             verified,
             allowed: breaker::allowed(verified, share),
             domains,
+            signalled: false,
         }))
     }
 

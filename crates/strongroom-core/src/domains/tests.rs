@@ -718,13 +718,14 @@ mod rounds {
                     .len()
             }
         };
-        for _ in 0..3 {
-            assert!(forced(&s, &fake).await.halted.is_some());
+        for n in 0..3 {
+            let h = forced(&s, &fake).await.halted.expect("halted");
+            assert_eq!(h.signalled, n == 0, "round {n}");
             clock.advance(10 * MIN);
         }
         assert_eq!(count(&s).await, 1);
         clock.advance(HOUR_MICROS);
-        assert!(forced(&s, &fake).await.halted.is_some());
+        assert!(forced(&s, &fake).await.halted.expect("halted").signalled);
         assert_eq!(count(&s).await, 2);
     }
 
