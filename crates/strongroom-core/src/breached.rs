@@ -1,8 +1,12 @@
 //! Breached-password checks by k-anonymity (HaveIBeenPwned's range protocol): only the first five
 //! hex characters of the password's SHA-1 leave the server; suffixes are compared here. An
-//! offline folder of range files is consulted first; a network failure fails open (and is logged).
+//! offline folder of range files is consulted first; a network failure fails open. It is logged
+//! as a warning at most once an hour (then at debug): on an index that cannot reach the range API
+//! every login would otherwise say so. `hibp.url = ""` turns the network lookup off, silently
+//! (air-gapped installs; `hibp.offline_dir` still works).
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 
@@ -26,6 +30,52 @@ pub fn range_lists(body: &str, suffix: &str) -> bool {
     })
 }
 
+/// What the start of `serve` says when `hibp.url` is empty.
+pub const ONLINE_OFF_LINE: &str = "breached-password lookups over the network are off (hibp.url is empty): only hibp.offline_dir range files, if any, are consulted";
+
+/// How often a failing lookup is logged as a warning; the failures in between go to debug.
+pub const WARN_EVERY: Duration = Duration::from_secs(3600);
+
+/// Lets one warning through per period.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    last: Mutex<Option<Instant>>,
+}
+
+impl Throttle {
+    pub const fn new() -> Throttle {
+        Throttle {
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Whether a warning at `now` is the first in `every` (and then the period starts again).
+    pub fn allow(&self, now: Instant, every: Duration) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some(t) if now.saturating_duration_since(t) < every => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
+}
+
+static FAILURES: Throttle = Throttle::new();
+
+/// Log a failed lookup (which failed open): a warning once per [`WARN_EVERY`], debug otherwise.
+fn failed(what: &str, error: &dyn std::fmt::Display) {
+    if FAILURES.allow(Instant::now(), WARN_EVERY) {
+        tracing::warn!(
+            error = %error,
+            "breached-password check failed open: {what} (said once an hour; set hibp.url = \"\" to turn the online check off)"
+        );
+    } else {
+        tracing::debug!(error = %error, "breached-password check failed open: {what}");
+    }
+}
+
 /// Whether the password appears in a known breach.
 pub async fn is_breached(settings: &Settings, pw: &str) -> bool {
     let (prefix, suffix) = range_key(pw);
@@ -38,9 +88,10 @@ pub async fn is_breached(settings: &Settings, pw: &str) -> bool {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot read HIBP range file")
-            }
+            Err(e) => failed(
+                &format!("cannot read the range file {}", path.display()),
+                &e,
+            ),
         }
     }
     let Some(base) = settings.hibp_url.as_deref().filter(|u| !u.is_empty()) else {
@@ -56,7 +107,7 @@ pub async fn is_breached(settings: &Settings, pw: &str) -> bool {
     {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, "breached-password check skipped: no HTTP client");
+            failed("no HTTP client", &e);
             return false;
         }
     };
@@ -65,16 +116,16 @@ pub async fn is_breached(settings: &Settings, pw: &str) -> bool {
         Ok(r) if r.status().is_success() => match r.text().await {
             Ok(body) => range_lists(&body, &suffix),
             Err(e) => {
-                tracing::warn!(error = %e, "breached-password check failed open: unreadable answer");
+                failed("unreadable answer", &e);
                 false
             }
         },
         Ok(r) => {
-            tracing::warn!(status = %r.status(), "breached-password check failed open");
+            failed("the range API refused", &r.status());
             false
         }
         Err(e) => {
-            tracing::warn!(error = %e, "breached-password check failed open: range API unreachable");
+            failed("range API unreachable", &e);
             false
         }
     }
@@ -167,6 +218,20 @@ mod tests {
             "the password never leaves"
         );
         assert!(!requests[0].contains(&suffix), "nor the suffix");
+    }
+
+    #[test]
+    fn failures_warn_once_per_period() {
+        let t = Throttle::new();
+        let start = Instant::now();
+        let hour = Duration::from_secs(3600);
+        assert!(t.allow(start, hour), "the first failure is said");
+        assert!(!t.allow(start + Duration::from_secs(1), hour));
+        assert!(!t.allow(start + Duration::from_secs(3599), hour));
+        assert!(t.allow(start + hour, hour), "an hour on, once more");
+        assert!(!t.allow(start + hour + Duration::from_secs(60), hour));
+        // A clock read out of order is not a new period.
+        assert!(!t.allow(start, hour));
     }
 
     #[tokio::test]

@@ -165,6 +165,16 @@ pub struct SafetySettings {
     pub dns_resolver: Option<String>,
     /// RDAP base URL (`https://rdap.org/`); None = no registration-data check.
     pub rdap_url: Option<String>,
+    /// Whether the email-domain check runs at all (`domains.check`): off = no DNS or RDAP
+    /// lookup ever, by the job, `admin check-domains` or the admin area.
+    pub domain_check: bool,
+    /// The organisation's own domains (`domains.trusted`, IDNA form, lower case): addresses at
+    /// them or their subdomains are never looked up nor unverified.
+    pub trusted_domains: Vec<String>,
+    /// The circuit breaker (`domains.max_unverify_share`): a round that would unverify more
+    /// than this share of all verified addresses (and more than
+    /// [`crate::domains::breaker::ALWAYS_ALLOWED`]) unverifies none and raises a signal.
+    pub max_unverify_share: f64,
 }
 
 impl Default for SafetySettings {
@@ -181,6 +191,9 @@ impl Default for SafetySettings {
             domain_check_interval_hours: 24,
             dns_resolver: None,
             rdap_url: Some("https://rdap.org/".into()),
+            domain_check: true,
+            trusted_domains: Vec::new(),
+            max_unverify_share: crate::domains::breaker::DEFAULT_SHARE,
         }
     }
 }

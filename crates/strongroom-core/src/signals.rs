@@ -38,6 +38,7 @@ pub enum SignalKind {
     FileHeld,
     Freeze,
     EmailUnverified,
+    DomainCheckHalted,
     TokenRefused,
     ReauthFailed,
     LastOwner,
@@ -62,6 +63,7 @@ impl SignalKind {
         SignalKind::FileHeld,
         SignalKind::Freeze,
         SignalKind::EmailUnverified,
+        SignalKind::DomainCheckHalted,
         SignalKind::TokenRefused,
         SignalKind::ReauthFailed,
         SignalKind::LastOwner,
@@ -86,6 +88,7 @@ impl SignalKind {
             SignalKind::FileHeld => "file:held",
             SignalKind::Freeze => "account:freeze",
             SignalKind::EmailUnverified => "account:email:unverified",
+            SignalKind::DomainCheckHalted => "domains:check:halted",
             SignalKind::TokenRefused => "token:use:refused",
             SignalKind::ReauthFailed => "account:reauthenticate:failed",
             SignalKind::LastOwner => "role:refused:last-owner",
@@ -110,7 +113,8 @@ impl SignalKind {
             | SignalKind::Quarantine
             | SignalKind::FileHeld
             | SignalKind::Freeze
-            | SignalKind::EmailUnverified => Severity::High,
+            | SignalKind::EmailUnverified
+            | SignalKind::DomainCheckHalted => Severity::High,
             SignalKind::TokenRefused
             | SignalKind::ReauthFailed
             | SignalKind::LastOwner
@@ -147,6 +151,9 @@ impl SignalKind {
             }
             SignalKind::Freeze => "an owner froze their own account (\"this wasn't me\")",
             SignalKind::EmailUnverified => "an address's domain lapsed or was re-registered",
+            SignalKind::DomainCheckHalted => {
+                "the email-domain check stopped itself: it would have unverified more addresses at once than domains.max_unverify_share allows (is the resolver blind to your own domain? list it in domains.trusted)"
+            }
             SignalKind::TokenRefused => {
                 "a revoked or expired token, or one of a frozen account, was tried"
             }

@@ -328,9 +328,21 @@ impl AccountTx {
         Ok(true)
     }
 
-    /// Mark an address verified (keeps the first verification time).
+    /// Mark an address verified (keeps the first verification time). An address verified
+    /// afresh (never, or no longer, verified) starts the domain check's clock again: the
+    /// verification is a check (the mail reached it, or an operator vouched for it), and an
+    /// earlier round's sighting or failures say nothing about it any more.
     pub async fn verify_email(&mut self, email_id: i64, at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE emails SET verified_at = COALESCE(verified_at, $1) WHERE id = $2")
+        sqlx::query(
+            "UPDATE emails SET \
+               domain_checked_at = CASE WHEN verified_at IS NULL THEN NULL ELSE domain_checked_at END, \
+               domain_retry_at = CASE WHEN verified_at IS NULL THEN NULL ELSE domain_retry_at END, \
+               domain_failures = CASE WHEN verified_at IS NULL THEN 0 ELSE domain_failures END, \
+               domain_suspect_at = CASE WHEN verified_at IS NULL THEN NULL ELSE domain_suspect_at END, \
+               domain_suspect_reason = CASE WHEN verified_at IS NULL THEN NULL ELSE domain_suspect_reason END, \
+               verified_at = COALESCE(verified_at, $1) \
+             WHERE id = $2",
+        )
             .bind(at)
             .bind(email_id)
             .execute(&mut *self.tx)

@@ -77,6 +77,30 @@ impl Db {
             .map_err(StoreError::from)
     }
 
+    /// How many addresses of live accounts are verified: what the domain check's circuit
+    /// breaker takes its share of.
+    pub async fn count_verified_addresses(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM emails e JOIN users u ON u.id = e.user_id \
+             WHERE e.verified_at IS NOT NULL AND u.deleted_at IS NULL",
+        )
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    /// How many addresses of live accounts a domain check unverified at or after `since` and
+    /// that are still unverified: the breaker counts them with a round's own, so that a resolver
+    /// failing for everyone cannot unverify a few addresses per round, all day long.
+    pub async fn count_unverified_since(&self, since: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM emails e JOIN users u ON u.id = e.user_id \
+             WHERE e.verified_at IS NULL AND e.unverified_at >= $1 AND u.deleted_at IS NULL",
+        )
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
     /// Record that these addresses' domains were found healthy at `at`: no retry, no failures,
     /// no suspicion; due again after the interval.
     pub async fn mark_domain_checked(&self, email_ids: &[i64], at: i64) -> Result<(), StoreError> {

@@ -6,9 +6,19 @@
 //! it. Then the address gets no more password resets, and the account's other verified addresses
 //! are told. Failing to find out (timeouts, SERVFAIL, RDAP down) never changes anything; every
 //! attempt is recorded and the address retried with backoff. Each domain is asked once per round.
+//!
+//! What the operator controls: `domains.check = false` turns every lookup off (air-gapped
+//! installs); addresses at `domains.trusted` domains are never looked up; and a round that would
+//! unverify more than `domains.max_unverify_share` of all verified addresses unverifies none and
+//! raises a signal instead ([`breaker`]): a resolver that answers NXDOMAIN for the company's own
+//! domain must not lock the company out. `strongroom admin user verify-email` repairs
+//! ([`reverify`]).
 
+pub mod breaker;
 pub mod dns;
 pub mod rdap;
+pub mod reverify;
+pub mod trusted;
 mod verdict;
 
 pub use verdict::{BadKind, CONFIRM_AFTER, Verdict, address_domain, retry_delay, verdict};
@@ -24,6 +34,7 @@ use crate::accounts::purpose;
 use crate::clock::iso8601_seconds;
 use crate::mail::notice;
 use crate::settings::hours;
+use crate::signals::SignalKind;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 use self::dns::{DnsAnswer, QType};
@@ -109,6 +120,9 @@ const JOB_ROUND_BUDGET: Duration = Duration::from_secs(120);
 /// The longest one domain's DNS and RDAP questions may take together.
 const DOMAIN_PROBE_LIMIT: Duration = Duration::from_secs(45);
 
+/// A halted round writes its signal event unless one was written this recently (µs).
+const HALTED_SIGNAL_EVERY: i64 = crate::settings::HOUR_MICROS;
+
 /// An address whose verification the check took away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unverified {
@@ -131,6 +145,58 @@ pub struct DomainReport {
     pub retry: Vec<String>,
     /// Addresses not asked about because the round ran out of time (first in the next round).
     pub deferred: usize,
+    /// The check is off (`domains.check = false`): nothing was looked up.
+    pub off: bool,
+    /// Addresses at `domains.trusted` domains: not looked up, left verified.
+    pub trusted: usize,
+    /// The circuit breaker stopped the round: nothing was unverified.
+    pub halted: Option<Halted>,
+}
+
+/// Why a round unverified nothing although it found bad domains: it would have unverified more
+/// than `domains.max_unverify_share` of all verified addresses (see [`breaker`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Halted {
+    /// Addresses the round would take, over this round and the next: every verified address
+    /// at the domains it found bad (their verdict takes them all), plus those the check
+    /// unverified within the last [`breaker::WINDOW_HOURS`] (or the check interval, if longer).
+    pub would_unverify: u64,
+    /// Of these, the ones unverified within that window.
+    pub recently_unverified: u64,
+    /// Verified addresses in all (those recently unverified included).
+    pub verified: u64,
+    /// The most one round may unverify.
+    pub allowed: u64,
+    /// Each bad domain and how many verified addresses are at it, most first.
+    pub domains: Vec<(String, u64)>,
+    /// Whether this round wrote the signal event (not when one was written in the last hour).
+    pub signalled: bool,
+}
+
+impl Halted {
+    /// One sentence for logs, the CLI and the event.
+    pub fn describe(&self) -> String {
+        let domains: Vec<String> = self
+            .domains
+            .iter()
+            .map(|(d, n)| format!("{d} ({n})"))
+            .collect();
+        format!(
+            "halted: the check would have unverified {} of {} verified addresses at once{}, more than the {} domains.max_unverify_share allows; nothing was unverified. Domains: {}. If these domains are your own, your resolver may not see them (split-horizon or air-gapped DNS): list them in domains.trusted, or fix the resolver (domains.resolver); the next round after that proceeds normally",
+            self.would_unverify,
+            self.verified,
+            if self.recently_unverified > 0 {
+                format!(
+                    " ({} of them already unverified by it in the last hours)",
+                    self.recently_unverified
+                )
+            } else {
+                String::new()
+            },
+            self.allowed,
+            domains.join(", ")
+        )
+    }
 }
 
 /// Which addresses one round takes, and for how long it may ask.
@@ -154,6 +220,9 @@ fn live_suspicion(a: &DomainCheckAddress) -> Option<(i64, String)> {
 impl DomainReport {
     /// One line per finding, for logs and the CLI.
     pub fn lines(&self) -> Vec<String> {
+        if self.off {
+            return vec![OFF_LINE.to_owned()];
+        }
         let mut out: Vec<String> = self
             .domains
             .iter()
@@ -168,9 +237,13 @@ impl DomainReport {
                 u.reason
             )
         }));
+        out.extend(self.halted.as_ref().map(Halted::describe));
         out
     }
 }
+
+/// What the CLI, the admin area and the start of `serve` say when `domains.check = false`.
+pub const OFF_LINE: &str = "the email-domain check is off (domains.check = false): no DNS or RDAP lookups, no address is unverified by it";
 
 impl Services {
     /// Check every verified address's domain now (`strongroom admin check-domains`, the admin
@@ -185,6 +258,9 @@ impl Services {
         let report = self
             .check_domains_with(&probe, actor, meta, i64::MAX, 100_000)
             .await?;
+        if report.off {
+            return Ok(report);
+        }
         let ev = self.event(
             actor,
             "admin:domains:check",
@@ -199,6 +275,8 @@ impl Services {
                 "domains": report.domains.len(),
                 "unverified": report.unverified.iter().map(|u| &u.address).collect::<Vec<_>>(),
                 "retry": report.retry.len(),
+                "trusted": report.trusted,
+                "halted": report.halted.is_some(),
                 "reason": "domain check",
             }),
         );
@@ -210,7 +288,8 @@ impl Services {
     /// and those whose retry or confirmation is due; at most [`JOB_ROUND_BUDGET`] of asking.
     pub(crate) async fn domain_check_job(&self) -> Result<Vec<String>, CoreError> {
         let interval = self.settings.safety.domain_check_interval_hours;
-        if interval == 0 {
+        // Off: said once at start (`serve`), never per run.
+        if interval == 0 || !self.settings.safety.domain_check {
             return Ok(Vec::new());
         }
         let due_before = self.now().saturating_sub(hours(interval));
@@ -236,6 +315,11 @@ impl Services {
                 "domain check ran out of time; the rest waits for the next round"
             );
         }
+        match &report.halted {
+            Some(h) if h.signalled => tracing::warn!("domain check {}", h.describe()),
+            Some(h) => tracing::debug!("domain check {}", h.describe()),
+            None => {}
+        }
         Ok(report
             .unverified
             .iter()
@@ -247,6 +331,12 @@ impl Services {
                     u.kind.as_str()
                 )
             })
+            .chain(report.halted.as_ref().map(|h| {
+                format!(
+                    "domain check: halted, {} addresses left verified (see the admin signals)",
+                    h.would_unverify
+                )
+            }))
             .collect())
     }
 
@@ -277,6 +367,12 @@ impl Services {
         meta: &RequestMeta,
         round: Round,
     ) -> Result<DomainReport, CoreError> {
+        if !self.settings.safety.domain_check {
+            return Ok(DomainReport {
+                off: true,
+                ..DomainReport::default()
+            });
+        }
         let started = Instant::now();
         // No single domain may take longer than the round may.
         let probe_limit = round
@@ -295,8 +391,18 @@ impl Services {
             ..DomainReport::default()
         };
         let mut no_domain = Vec::new();
+        let mut trusted_ids = Vec::new();
+        let mut trusted_seen: BTreeMap<String, &str> = BTreeMap::new();
+        let trusted_list = &self.settings.safety.trusted_domains;
         for a in due {
             match address_domain(&a.address) {
+                // The operator vouches for these: never asked about, never unverified (and
+                // an earlier round's sighting is forgotten).
+                Some(d) if trusted::covering(trusted_list, &d).is_some() => {
+                    let by = trusted::covering(trusted_list, &d).unwrap_or_default();
+                    trusted_seen.insert(d, by);
+                    trusted_ids.push(a.email_id);
+                }
                 Some(d) => by_domain.entry(d).or_default().push(a),
                 // Nothing to ask about (a bare host name, an address literal): recorded as
                 // checked so it does not come back every round.
@@ -306,6 +412,17 @@ impl Services {
         if !no_domain.is_empty() {
             self.db.mark_domain_checked(&no_domain, self.now()).await?;
         }
+        if !trusted_ids.is_empty() {
+            self.db
+                .mark_domain_checked(&trusted_ids, self.now())
+                .await?;
+        }
+        report.trusted = trusted_ids.len();
+        report.domains.extend(
+            trusted_seen
+                .into_iter()
+                .map(|(d, by)| (d, format!("trusted (domains.trusted: {by}): not looked up"))),
+        );
         // First every verdict, then the changes: a notice never goes to an address this very
         // round is about to find bad.
         let mut bad: Vec<(DomainCheckAddress, BadKind, String)> = Vec::new();
@@ -384,6 +501,42 @@ impl Services {
             }
             report.domains.push((domain, summary));
         }
+        if let Some(mut halted) = self.breaker_trips(&bad).await? {
+            self.hold_back(bad, interval).await?;
+            report.halted = Some(halted.clone());
+            // One signal an hour is enough while the resolver stays broken (the periodic
+            // rounds meet the domain's addresses as they come due).
+            let since = self.now().saturating_sub(HALTED_SIGNAL_EVERY);
+            let recent = self
+                .db
+                .events_of_since(SignalKind::DomainCheckHalted.action(), since, 1)
+                .await?;
+            if !recent.is_empty() {
+                return Ok(report);
+            }
+            let ev = self.event(
+                actor,
+                SignalKind::DomainCheckHalted.action(),
+                Subject {
+                    kind: "site",
+                    id: None,
+                    name: None,
+                },
+                meta,
+                serde_json::json!({
+                    "would_unverify": halted.would_unverify,
+                    "verified": halted.verified,
+                    "allowed": halted.allowed,
+                    "max_unverify_share": self.settings.safety.max_unverify_share,
+                    "domains": halted.domains.iter().map(|(d, n)| serde_json::json!({"domain": d, "addresses": n})).collect::<Vec<_>>(),
+                    "detail": halted.describe(),
+                }),
+            );
+            self.db.begin_account().await?.commit(&[ev], &[]).await?;
+            halted.signalled = true;
+            report.halted = Some(halted);
+            return Ok(report);
+        }
         let bad_ids: Vec<i64> = bad.iter().map(|(a, _, _)| a.email_id).collect();
         for (a, kind, detail) in bad {
             if self
@@ -399,6 +552,96 @@ impl Services {
             }
         }
         Ok(report)
+    }
+
+    /// The circuit breaker's verdict on a round that found `bad`: `Some` when unverifying them
+    /// all would take more than `domains.max_unverify_share` of all verified addresses.
+    async fn breaker_trips(
+        &self,
+        bad: &[(DomainCheckAddress, BadKind, String)],
+    ) -> Result<Option<Halted>, CoreError> {
+        if bad.is_empty() {
+            return Ok(None);
+        }
+        // A round takes the addresses that are due, a few at a time: judged alone, a resolver
+        // blind to the company's domain would take its people a few per round all day long.
+        // So a bad domain counts with every verified address at it, and the check's recent
+        // unverifications count too.
+        let bad_domains: std::collections::BTreeSet<String> = bad
+            .iter()
+            .map(|(a, _, _)| address_domain(&a.address).unwrap_or_default())
+            .collect();
+        let mut per_domain: BTreeMap<String, u64> = BTreeMap::new();
+        for a in self
+            .db
+            .addresses_due_for_domain_check(i64::MAX, i64::MAX, i64::from(i32::MAX))
+            .await?
+        {
+            let d = address_domain(&a.address).unwrap_or_default();
+            if bad_domains.contains(&d) {
+                *per_domain.entry(d).or_default() += 1;
+            }
+        }
+        let at_bad_domains: u64 = per_domain.values().sum();
+        let at_bad_domains = at_bad_domains.max(u64::try_from(bad.len()).unwrap_or(u64::MAX));
+        let window = hours(
+            self.settings
+                .safety
+                .domain_check_interval_hours
+                .max(breaker::WINDOW_HOURS),
+        );
+        let recent = u64::try_from(
+            self.db
+                .count_unverified_since(self.now().saturating_sub(window))
+                .await?,
+        )
+        .unwrap_or(0);
+        let would = at_bad_domains.saturating_add(recent);
+        let verified = u64::try_from(self.db.count_verified_addresses().await?)
+            .unwrap_or(0)
+            .saturating_add(recent);
+        let share = self.settings.safety.max_unverify_share;
+        if !breaker::trips(would, verified, share) {
+            return Ok(None);
+        }
+        let mut domains: Vec<(String, u64)> = per_domain.into_iter().collect();
+        domains.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(Some(Halted {
+            would_unverify: would,
+            recently_unverified: recent,
+            verified,
+            allowed: breaker::allowed(verified, share),
+            domains,
+            signalled: false,
+        }))
+    }
+
+    /// A halted round's bad addresses stay verified: each attempt is recorded like one without
+    /// an answer (retried with backoff, so a broken resolver is not asked every job run), with
+    /// its first bad sighting kept, so that the round after the resolver is fixed finds them
+    /// healthy and forgets it, and one that still finds them bad is stopped again.
+    async fn hold_back(
+        &self,
+        bad: Vec<(DomainCheckAddress, BadKind, String)>,
+        interval: i64,
+    ) -> Result<(), CoreError> {
+        let now = self.now();
+        for (a, kind, detail) in bad {
+            let failures = a.failures.saturating_add(1);
+            let sighting =
+                live_suspicion(&a).unwrap_or_else(|| (now, format!("{}: {detail}", kind.as_str())));
+            self.db
+                .record_domain_attempt(
+                    a.email_id,
+                    a.verified_at,
+                    now,
+                    now.saturating_add(retry_delay(failures, interval)),
+                    failures,
+                    Some((sighting.0, &sighting.1)),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Take the verification away (if still as the check saw it), kill reset and verification

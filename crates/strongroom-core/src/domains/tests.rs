@@ -537,4 +537,357 @@ mod rounds {
             .expect("round");
         assert_eq!(r.addresses, 0);
     }
+
+    async fn forced(s: &Services, fake: &Fake) -> DomainReport {
+        s.check_domains_with(fake, &actor(), &RequestMeta::default(), i64::MAX, 1000)
+            .await
+            .expect("round")
+    }
+
+    fn events(actions: &[strongroom_store::model::Event]) -> Vec<serde_json::Value> {
+        actions
+            .iter()
+            .map(|e| serde_json::from_str(&e.details).expect("json"))
+            .collect()
+    }
+
+    /// A resolver blind to the company's own domain (NXDOMAIN, no registry answer): the
+    /// first round only suspects, the second would confirm a dozen at once and is stopped
+    /// by the breaker (nothing unverified, a signal); it stops again while DNS stays broken,
+    /// and once DNS is fixed the next round finds everything healthy, and acts again on a
+    /// lone lapsed domain.
+    #[tokio::test]
+    async fn a_round_that_would_unverify_too_many_unverifies_none_and_raises_a_signal() {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        let mut staff = Vec::new();
+        for n in 0..12 {
+            staff.push(add_user(&s, &format!("staff{n}"), &format!("s{n}@intranet.example")).await);
+        }
+        let ann = add_user(&s, "ann", "ann@fine.example").await;
+        let fake = Fake::default();
+        fake.set_dns("intranet.example", DnsOutcome::NxDomain);
+        fake.set_rdap("intranet.example", RdapOutcome::Error("no route".into()));
+        let r = forced(&s, &fake).await;
+        assert!(r.halted.is_none(), "a first sighting acts on nothing");
+        clock.advance(15 * MIN);
+        let r = forced(&s, &fake).await;
+        assert!(r.unverified.is_empty(), "{:?}", r.unverified);
+        let h = r.halted.clone().expect("halted");
+        assert_eq!(
+            (h.would_unverify, h.verified, h.allowed),
+            (12, 13, breaker::ALWAYS_ALLOWED)
+        );
+        assert_eq!(h.domains, vec![("intranet.example".to_owned(), 12)]);
+        assert!(
+            r.lines().iter().any(|l| l.starts_with("halted:")),
+            "{:?}",
+            r.lines()
+        );
+        for id in staff.iter().chain([&ann]) {
+            assert!(verified(&s, *id).await);
+        }
+        let halted =
+            s.db.events_of_since(SignalKind::DomainCheckHalted.action(), 0, 10)
+                .await
+                .expect("events");
+        assert_eq!(halted.len(), 1);
+        assert_eq!(events(&halted)[0]["would_unverify"], 12);
+        let groups = s.signal_groups(5).await.expect("signals");
+        assert_eq!(
+            groups[0].action, "domains:check:halted",
+            "a high signal, first"
+        );
+        // The held-back addresses keep their first sighting and wait for a retry.
+        let st = &s.db.email_domain_states(staff[0]).await.expect("s")[0];
+        assert_eq!(st.domain_suspect_at, Some(T0));
+        assert_eq!(st.domain_failures, 1);
+        assert!(st.domain_retry_at.is_some_and(|t| t > s.now()));
+        // Still broken: stopped again (the periodic job's backoff keeps this rare).
+        clock.advance(HOUR_MICROS);
+        let r = forced(&s, &fake).await;
+        assert!(r.halted.is_some() && r.unverified.is_empty());
+        // The operator fixes DNS: the next round proceeds normally.
+        fake.set_dns("intranet.example", DnsOutcome::Resolves);
+        fake.set_rdap("intranet.example", RdapOutcome::NotFound);
+        let bo = add_user(&s, "bo", "bo@gone.example").await;
+        fake.set_dns("gone.example", DnsOutcome::NxDomain);
+        clock.advance(MIN);
+        let r = forced(&s, &fake).await;
+        assert!(r.halted.is_none());
+        assert_eq!(
+            r.unverified
+                .iter()
+                .map(|u| u.address.as_str())
+                .collect::<Vec<_>>(),
+            ["bo@gone.example"],
+            "one lapsed domain of fourteen addresses is under the floor"
+        );
+        assert!(!verified(&s, bo).await);
+        for id in &staff {
+            assert!(verified(&s, *id).await);
+            let st = &s.db.email_domain_states(*id).await.expect("s")[0];
+            assert_eq!((st.domain_suspect_at, st.domain_failures), (None, 0));
+        }
+    }
+
+    /// The periodic job meets addresses as they come due, a few per round: a round that finds
+    /// the company's domain bad for one address counts every verified address at it, and the
+    /// check's recent unverifications count against later rounds, so a resolver failing for
+    /// everyone cannot take people a few at a time.
+    #[tokio::test]
+    async fn the_breaker_counts_the_whole_domain_and_the_days_earlier_unverifications() {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        let mut staff = Vec::new();
+        for n in 0..12 {
+            staff.push(add_user(&s, &format!("staff{n}"), &format!("s{n}@intranet.example")).await);
+            clock.advance(1);
+        }
+        let fake = Fake::default();
+        fake.set_dns("intranet.example", DnsOutcome::NxDomain);
+        let one = Round {
+            due_before: i64::MAX,
+            limit: 1,
+            budget: None,
+        };
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), one)
+            .await
+            .expect("round");
+        assert_eq!(r.addresses, 1);
+        assert!(r.unverified.is_empty());
+        let h = r.halted.expect("halted");
+        assert_eq!((h.would_unverify, h.recently_unverified), (12, 0));
+        assert_eq!(h.domains, vec![("intranet.example".to_owned(), 12)]);
+        for id in &staff {
+            assert!(verified(&s, *id).await);
+        }
+
+        // Six people at six domains a resolver knows nothing about, met one per round.
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        let fake = Fake::default();
+        let mut people = Vec::new();
+        for n in 0..6 {
+            people.push(add_user(&s, &format!("p{n}"), &format!("p{n}@home{n}.example")).await);
+            fake.set_dns(&format!("home{n}.example"), DnsOutcome::NxDomain);
+            clock.advance(1);
+        }
+        let mut taken = 0;
+        for _ in 0..6 {
+            clock.advance(MIN);
+            let r = s
+                .check_domains_round(&fake, &actor(), &RequestMeta::default(), one)
+                .await
+                .expect("round");
+            taken += r.unverified.len();
+            if let Some(h) = r.halted {
+                assert_eq!((h.would_unverify, h.recently_unverified), (3, 2));
+                assert!(
+                    h.describe().contains("2 of them already unverified"),
+                    "{}",
+                    h.describe()
+                );
+                break;
+            }
+        }
+        assert_eq!(taken, 2, "two go (the floor), the third round stops");
+        // A day on, the earlier ones no longer count: one more may go.
+        clock.advance(24 * HOUR_MICROS);
+        let r = s
+            .check_domains_round(&fake, &actor(), &RequestMeta::default(), one)
+            .await
+            .expect("round");
+        assert!(r.halted.is_none());
+        assert_eq!(r.unverified.len(), 1);
+    }
+
+    /// While the resolver stays broken, one signal an hour, however many rounds stop.
+    #[tokio::test]
+    async fn a_halted_check_signals_once_an_hour() {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        for n in 0..5 {
+            add_user(&s, &format!("s{n}"), &format!("s{n}@intranet.example")).await;
+        }
+        let fake = Fake::default();
+        fake.set_dns("intranet.example", DnsOutcome::NxDomain);
+        let count = |s: &Services| {
+            let s = s.clone();
+            async move {
+                s.db.events_of_since("domains:check:halted", 0, 100)
+                    .await
+                    .expect("events")
+                    .len()
+            }
+        };
+        for n in 0..3 {
+            let h = forced(&s, &fake).await.halted.expect("halted");
+            assert_eq!(h.signalled, n == 0, "round {n}");
+            clock.advance(10 * MIN);
+        }
+        assert_eq!(count(&s).await, 1);
+        clock.advance(HOUR_MICROS);
+        assert!(forced(&s, &fake).await.halted.expect("halted").signalled);
+        assert_eq!(count(&s).await, 2);
+    }
+
+    /// The breaker's share is configurable: with every address allowed to go, the confirming
+    /// round acts (the old behaviour, for operators who want it).
+    #[tokio::test]
+    async fn a_share_of_one_never_stops_a_round() {
+        let (s, _clock, _dir) = services(|_, st| st.safety.max_unverify_share = 1.0).await;
+        for n in 0..4 {
+            add_user(&s, &format!("u{n}"), &format!("u{n}@gone.example")).await;
+        }
+        let fake = Fake::default();
+        fake.set_dns("gone.example", DnsOutcome::NxDomain);
+        let r = s
+            .check_domains_with(&fake, &actor(), &RequestMeta::default(), i64::MAX, 100)
+            .await
+            .expect("round");
+        assert!(r.halted.is_none());
+        assert_eq!(r.unverified.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn trusted_domains_are_never_asked_about_nor_unverified() {
+        let (s, _clock, _dir) = services(|_, st| {
+            st.safety.trusted_domains = vec!["corp.example".into()];
+        })
+        .await;
+        let a = add_user(&s, "a", "a@corp.example").await;
+        let b = add_user(&s, "b", "b@Mail.Corp.example").await;
+        let c = add_user(&s, "c", "c@notcorp.example").await;
+        let fake = Fake::default();
+        for d in ["corp.example", "mail.corp.example", "notcorp.example"] {
+            fake.set_dns(d, DnsOutcome::NxDomain);
+        }
+        let r = s
+            .check_domains_with(&fake, &actor(), &RequestMeta::default(), i64::MAX, 100)
+            .await
+            .expect("round");
+        assert_eq!(
+            fake.asked("corp.example") + fake.asked("mail.corp.example"),
+            0
+        );
+        assert_eq!(fake.asked("notcorp.example"), 1);
+        assert_eq!(r.trusted, 2);
+        assert!(verified(&s, a).await && verified(&s, b).await);
+        assert!(!verified(&s, c).await, "a look-alike is no trusted domain");
+        assert!(
+            r.lines().contains(
+                &"domain mail.corp.example: trusted (domains.trusted: corp.example): not looked up"
+                    .to_owned()
+            ),
+            "{:?}",
+            r.lines()
+        );
+        // Recorded as checked: the periodic round does not take them again for an interval.
+        let due =
+            s.db.addresses_due_for_domain_check(s.now() - 1, s.now() - 1, 100)
+                .await
+                .expect("due");
+        assert!(due.is_empty(), "{due:?}");
+    }
+
+    #[tokio::test]
+    async fn the_check_turned_off_asks_nothing() {
+        let (s, _clock, _dir) = services(|_, st| {
+            st.safety.domain_check = false;
+            st.safety.domain_check_interval_hours = 24;
+        })
+        .await;
+        let u = add_user(&s, "u", "u@gone.example").await;
+        let fake = Fake::default();
+        fake.set_dns("gone.example", DnsOutcome::NxDomain);
+        for _ in 0..2 {
+            let r = s
+                .check_domains_with(&fake, &actor(), &RequestMeta::default(), i64::MAX, 100)
+                .await
+                .expect("round");
+            assert!(r.off);
+            assert_eq!(r.lines(), [OFF_LINE]);
+        }
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 0);
+        assert!(verified(&s, u).await);
+        // The periodic job says nothing either (once at start is the server's).
+        assert!(s.domain_check_job().await.expect("job").is_empty());
+        let report = s
+            .check_domains(&actor(), &RequestMeta::default())
+            .await
+            .expect("check");
+        assert!(report.off);
+    }
+
+    #[tokio::test]
+    async fn an_operator_verifies_an_address_again() {
+        use crate::domains::reverify::Before;
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        let u = add_user(&s, "root", "root@corp.example").await;
+        let fake = Fake::default();
+        fake.set_dns("corp.example", DnsOutcome::NxDomain);
+        s.check_domains_with(&fake, &actor(), &RequestMeta::default(), i64::MAX, 100)
+            .await
+            .expect("round");
+        assert!(!verified(&s, u).await);
+        clock.advance(HOUR_MICROS);
+        let op = Actor {
+            id: None,
+            name: "cli:ops".into(),
+        };
+        let meta = RequestMeta::default();
+        let err = s
+            .admin_verify_email(&op, "root", Some("other@corp.example"), "x", &meta)
+            .await
+            .expect_err("not its address");
+        assert!(matches!(err, CoreError::NotFound(_)), "{err:?}");
+        assert!(matches!(
+            s.admin_verify_email(&op, "nobody", None, "x", &meta).await,
+            Err(CoreError::NotFound(_))
+        ));
+        let done = s
+            .admin_verify_email(
+                &op,
+                "root",
+                Some("ROOT@corp.example"),
+                "resolver fixed",
+                &meta,
+            )
+            .await
+            .expect("verify");
+        let Before::Unverified { at, reason } = &done.before else {
+            panic!("{done:?}")
+        };
+        assert_eq!(*at, T0);
+        assert!(reason.contains("NXDOMAIN"), "{reason}");
+        assert!(
+            done.describe()
+                .starts_with("marked root@corp.example of root verified again")
+        );
+        assert!(verified(&s, u).await);
+        let evs =
+            s.db.events_of_since("admin:user:verify-email", 0, 10)
+                .await
+                .expect("e");
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].actor_name.as_deref(), Some("cli:ops"));
+        assert_eq!(events(&evs)[0]["reason"], "resolver fixed");
+        // Twice: nothing changes, nothing more is logged.
+        let again = s
+            .admin_verify_email(&op, "root", None, "x", &meta)
+            .await
+            .expect("again");
+        assert_eq!(again.before, Before::Verified);
+        assert_eq!(
+            s.db.events_of_since("admin:user:verify-email", 0, 10)
+                .await
+                .expect("e")
+                .len(),
+            1
+        );
+        // The verification counts as a check: not due again before an interval from now.
+        let due =
+            s.db.addresses_due_for_domain_check(s.now() - 1, s.now() - 1, 100)
+                .await
+                .expect("due");
+        assert!(due.is_empty(), "{due:?}");
+    }
 }

@@ -415,6 +415,103 @@ async fn domain_checks_pick_due_addresses_and_unverify_only_what_they_saw() {
 }
 
 #[tokio::test]
+async fn verified_addresses_are_counted_and_a_fresh_verification_restarts_the_domain_clock() {
+    const MIN: i64 = 60_000_000;
+    for (name, db, _dir) in backends().await {
+        assert_eq!(db.count_verified_addresses().await.expect("n"), 0, "{name}");
+        let fay = user(&db, "fay", T0 - 10 * DAY).await;
+        user(&db, "gus", T0 - 10 * DAY).await;
+        assert_eq!(db.count_verified_addresses().await.expect("n"), 2, "{name}");
+        let a = db
+            .addresses_due_for_domain_check(i64::MAX, i64::MAX, 100)
+            .await
+            .expect("due")
+            .into_iter()
+            .find(|a| a.user_id == fay)
+            .expect("fay");
+        // Sighted, then unverified by a confirming round an hour later.
+        db.record_domain_attempt(
+            a.email_id,
+            a.verified_at,
+            T0,
+            T0 + 10 * MIN,
+            0,
+            Some((T0, "x")),
+        )
+        .await
+        .expect("attempt");
+        let mut tx = db.begin_account().await.expect("tx");
+        assert!(
+            tx.unverify_email(a.email_id, a.verified_at, "unresolvable: x", T0 + 60 * MIN)
+                .await
+                .expect("u")
+        );
+        tx.commit(&[], &[]).await.expect("commit");
+        assert_eq!(db.count_verified_addresses().await.expect("n"), 1, "{name}");
+        assert_eq!(
+            db.count_unverified_since(T0 + 60 * MIN).await.expect("n"),
+            1
+        );
+        assert_eq!(
+            db.count_unverified_since(T0 + 61 * MIN).await.expect("n"),
+            0
+        );
+        // Verified again (an operator's repair) a day later: not due until an interval on
+        // from the new verification, not from the round that took it away.
+        let mut tx = db.begin_account().await.expect("tx");
+        tx.verify_email(a.email_id, T0 + DAY).await.expect("verify");
+        tx.commit(&[], &[]).await.expect("commit");
+        assert_eq!(db.count_verified_addresses().await.expect("n"), 2, "{name}");
+        assert_eq!(
+            db.count_unverified_since(0).await.expect("n"),
+            0,
+            "{name}: verified again, no longer counted"
+        );
+        let st = &db.email_domain_states(fay).await.expect("s")[0];
+        assert_eq!(
+            (
+                st.domain_checked_at,
+                st.domain_retry_at,
+                st.domain_suspect_at
+            ),
+            (None, None, None),
+            "{name}"
+        );
+        let due = |cut: i64| {
+            let db = db.clone();
+            async move {
+                db.addresses_due_for_domain_check(cut, cut, 100)
+                    .await
+                    .expect("due")
+                    .iter()
+                    .any(|a| a.user_id == fay)
+            }
+        };
+        assert!(!due(T0 + DAY - 1).await, "{name}");
+        assert!(due(T0 + DAY).await, "{name}");
+        // Verifying an address that is verified changes none of its check state.
+        db.record_domain_attempt(a.email_id, T0 + DAY, T0 + 2 * DAY, T0 + 3 * DAY, 2, None)
+            .await
+            .expect("attempt");
+        let mut tx = db.begin_account().await.expect("tx");
+        tx.verify_email(a.email_id, T0 + 4 * DAY)
+            .await
+            .expect("verify");
+        tx.commit(&[], &[]).await.expect("commit");
+        let st = &db.email_domain_states(fay).await.expect("s")[0];
+        assert_eq!(
+            (st.domain_checked_at, st.domain_retry_at, st.domain_failures),
+            (Some(T0 + 2 * DAY), Some(T0 + 3 * DAY), 2),
+            "{name}"
+        );
+        assert_eq!(
+            db.emails_of(fay).await.expect("e")[0].verified_at,
+            Some(T0 + DAY)
+        );
+    }
+}
+
+#[tokio::test]
 async fn every_domain_attempt_is_recorded_and_retries_wait_their_turn() {
     const MIN: i64 = 60_000_000;
     for (name, db, _dir) in backends().await {

@@ -215,6 +215,11 @@ pub(crate) enum AdminCommand {
     },
     /// Check every verified address's email domain now (DNS and RDAP).
     CheckDomains,
+    /// Account repairs by the operator (verify-email).
+    User {
+        #[command(subcommand)]
+        command: super::admin_user::AdminUserCommand,
+    },
     /// Invite someone to register (accounts.registration = invite; also works in open and
     /// domains, never in closed): a single-use link for ADDR only, mailed to it and printed.
     InviteUser {
@@ -539,6 +544,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
                 println!("{l}");
             }
         }
+        AdminCommand::User { command } => super::admin_user::run(s, &a, &m, command).await?,
         AdminCommand::InviteUser {
             email,
             expires_hours,

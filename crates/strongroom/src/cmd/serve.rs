@@ -38,6 +38,14 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
     tokio::spawn(services.clone().deliver_outbox_forever());
+    // Network lookups the operator turned off (air-gapped installs): said once, here, never
+    // per login or per job run.
+    if !services.settings.safety.domain_check {
+        tracing::info!("{}", strongroom_core::domains::OFF_LINE);
+    }
+    if services.settings.hibp_url.is_none() {
+        tracing::info!("{}", strongroom_core::breached::ONLINE_OFF_LINE);
+    }
     // Held role changes, invitation expiry, retention purges, email-domain checks.
     tokio::spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
     // The event log's head, written to this process's log whenever it moves: the anchor

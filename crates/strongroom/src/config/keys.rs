@@ -335,6 +335,22 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "RDAP base URL for domain registration data (empty = off)",
     },
+    // The domain check in intranets and air-gapped installs (issue 10, failure 1).
+    Key {
+        name: "domains.check",
+        secret: false,
+        help: "whether verified addresses' domains are checked at all (false = no DNS or RDAP lookups, by the job, admin check-domains or the admin area: air-gapped installs)",
+    },
+    Key {
+        name: "domains.trusted",
+        secret: false,
+        help: "the organisation's own mail domains: addresses at them (and their subdomains) are never looked up nor unverified, e.g. [\"corp.example\"] or corp.example,corp.test",
+    },
+    Key {
+        name: "domains.max_unverify_share",
+        secret: false,
+        help: "circuit breaker: a check that would unverify more than this share of all verified addresses (and more than 2) unverifies none and raises an admin signal; 0.05 or 5%",
+    },
     Key {
         name: "proxy.trusted_ips",
         secret: false,

@@ -384,6 +384,12 @@ impl Config {
                 "domains.rdap_url",
                 safety.rdap_url.clone().unwrap_or_default(),
             ),
+            ("domains.check", safety.domain_check.to_string()),
+            ("domains.trusted", safety.trusted_domains.join(",")),
+            (
+                "domains.max_unverify_share",
+                safety.max_unverify_share.to_string(),
+            ),
             ("jobs.interval_seconds", "60".into()),
             ("migrate_on_start", "true".into()),
             (
@@ -848,6 +854,19 @@ fn safety_settings(
         domain_check_interval_hours: num("domains.check_interval_hours")?,
         dns_resolver: nonempty("domains.resolver"),
         rdap_url: nonempty("domains.rdap_url"),
+        domain_check: parse_bool("domains.check", &get("domains.check").unwrap_or_default())?,
+        trusted_domains: parse_list(
+            "domains.trusted",
+            &get("domains.trusted").unwrap_or_default(),
+        )?
+        .iter()
+        .map(|d| strongroom_core::domains::trusted::trusted_domain(d))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?,
+        max_unverify_share: strongroom_core::domains::breaker::parse_share(
+            &get("domains.max_unverify_share").unwrap_or_default(),
+        )
+        .map_err(anyhow::Error::msg)?,
     })
 }
 

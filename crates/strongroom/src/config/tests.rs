@@ -545,3 +545,63 @@ fn migrate_on_start_and_known_migrations() {
         );
     }
 }
+
+#[test]
+fn domain_check_switch_trusted_domains_and_breaker() {
+    let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+    let s = c.core_settings().safety;
+    assert!(s.domain_check, "on by default");
+    assert!(s.trusted_domains.is_empty());
+    assert!((s.max_unverify_share - 0.05).abs() < f64::EPSILON);
+    let shown = c.show();
+    for k in [
+        "domains.check ",
+        "domains.trusted ",
+        "domains.max_unverify_share ",
+    ] {
+        assert!(shown.contains(k), "{k}: {shown}");
+    }
+    assert!(
+        shown.contains("domains.max_unverify_share         = 0.05"),
+        "{shown}"
+    );
+    let dir = tempfile_dir();
+    let file = dir.join("domains.toml");
+    std::fs::write(
+        &file,
+        "[domains]\ncheck = false\ntrusted = [\"Corp.Example\", \"bücher.example\"]\nmax_unverify_share = 0.1\n",
+    )
+    .expect("write");
+    let c = Config::load_from(
+        &Flags {
+            config: Some(file),
+            ..Flags::default()
+        },
+        &env(&[]),
+    )
+    .expect("config");
+    let s = c.core_settings().safety;
+    assert!(!s.domain_check);
+    assert_eq!(s.trusted_domains, ["corp.example", "xn--bcher-kva.example"]);
+    assert!((s.max_unverify_share - 0.1).abs() < f64::EPSILON);
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[
+            ("STRONGROOM_DOMAINS__TRUSTED", "corp.example, corp.test"),
+            ("STRONGROOM_DOMAINS__MAX_UNVERIFY_SHARE", "2%"),
+        ]),
+    )
+    .expect("config");
+    let s = c.core_settings().safety;
+    assert_eq!(s.trusted_domains, ["corp.example", "corp.test"]);
+    assert!((s.max_unverify_share - 0.02).abs() < f64::EPSILON);
+    for (k, v) in [
+        ("STRONGROOM_DOMAINS__TRUSTED", "*.corp.example"),
+        ("STRONGROOM_DOMAINS__TRUSTED", "[1]"),
+        ("STRONGROOM_DOMAINS__MAX_UNVERIFY_SHARE", "5"),
+        ("STRONGROOM_DOMAINS__CHECK", "maybe"),
+    ] {
+        let err = Config::load_from(&Flags::default(), &env(&[(k, v)])).expect_err(v);
+        assert!(err.to_string().starts_with("domains."), "{err}");
+    }
+}
