@@ -45,6 +45,7 @@ pub mod signals;
 pub mod site;
 pub mod timeline;
 pub mod tokens;
+pub mod trusted_proxies;
 pub mod two_factor_reset;
 mod upload_checks;
 pub mod upload_safety;
