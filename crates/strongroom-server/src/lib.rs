@@ -14,6 +14,7 @@ pub mod fuzz_entry;
 mod headers;
 mod host;
 mod json_api;
+mod request_log;
 pub mod routes;
 mod serve;
 mod simple;
