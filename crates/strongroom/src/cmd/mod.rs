@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 mod data_dir;
 mod invites;
+mod reload;
 mod secrets_key;
 mod serve;
 
