@@ -84,6 +84,8 @@ use strongroom_store::{Blobs, Db};
 pub struct RequestMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The request's id (`X-Request-Id`, server::request_log), recorded with its events.
+    pub request_id: Option<String>,
 }
 
 /// Who did something, for the event log: an account (web, API) or the operator at the CLI
@@ -152,6 +154,7 @@ impl Services {
             subject_name: subject.name.map(str::to_owned),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details,
         }
     }

@@ -113,6 +113,7 @@ pub(crate) fn request_meta(
         ip: client_ip(headers, peer.map(|p| p.ip()), &trusted_proxies.current())
             .map(|ip| ip.to_string()),
         user_agent: user_agent(headers, 512),
+        request_id: crate::request_log::current(),
     }
 }
 
@@ -212,6 +213,9 @@ mod tests {
             Some("2001:db8::7".into())
         );
         // a peer outside the range is the client whatever it claims
-        assert_eq!(ip(&xff(&["203.0.113.7"]), "11.0.0.1"), Some("11.0.0.1".into()));
+        assert_eq!(
+            ip(&xff(&["203.0.113.7"]), "11.0.0.1"),
+            Some("11.0.0.1".into())
+        );
     }
 }

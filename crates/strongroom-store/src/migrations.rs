@@ -114,6 +114,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_refusal_windows.sql"),
         postgres: include_str!("../migrations/postgres/0017_refusal_windows.sql"),
     },
+    Migration {
+        version: 18,
+        name: "event_request_id",
+        sqlite: include_str!("../migrations/sqlite/0018_event_request_id.sql"),
+        postgres: include_str!("../migrations/postgres/0018_event_request_id.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

@@ -86,6 +86,7 @@ fn cli_meta() -> RequestMeta {
     RequestMeta {
         ip: None,
         user_agent: Some(format!("strongroom-cli/{}", env!("CARGO_PKG_VERSION"))),
+        request_id: None,
     }
 }
 
