@@ -67,11 +67,12 @@ pub(crate) async fn reload_on_sighup(
             .settings
             .trusted_proxies
             .replace(new.trusted_proxies.clone());
-        // limits: reload here. When `Services::reload_limits` (the limits helper's hook) is
-        // merged, call it with the new settings and add "rate_limits" and the `ratelimit.*`
-        // keys to LIVE_KEYS:
-        let _new_settings = new.core_settings();
-        // services.reload_limits(&_new_settings);
+        // limits: reload here. The limits helper's `Services::reload_limits(limits::Limits)`
+        // (on main since its merge) takes the new settings' limits; when merging, replace the
+        // two lines below by `services.reload_limits(new.core_settings().limits);` and make
+        // every `ratelimit.*` key live in LIVE_KEYS (`rate_limits` stays a start-time switch).
+        let new_settings = new.core_settings();
+        drop(new_settings);
         let list = |keys: &[&str]| {
             if keys.is_empty() {
                 "none".to_owned()
