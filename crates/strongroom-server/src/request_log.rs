@@ -115,7 +115,7 @@ pub(crate) async fn request_line(
 }
 
 /// Refusals an operator watches for: permission, limits, read-only or unavailable, wrong host,
-/// too large, too slow.
+/// too large, too slow. (A full disk's 507 is an error, like every other 5xx but 503.)
 fn is_refusal(s: StatusCode) -> bool {
     matches!(
         s,
@@ -126,7 +126,6 @@ fn is_refusal(s: StatusCode) -> bool {
             | StatusCode::MISDIRECTED_REQUEST
             | StatusCode::PAYLOAD_TOO_LARGE
             | StatusCode::REQUEST_TIMEOUT
-            | StatusCode::INSUFFICIENT_STORAGE
     )
 }
 
