@@ -158,6 +158,8 @@ def test_sighup_reloads_the_log_filter_and_trusted_proxies_and_keeps_serving(str
     server = strongroom(backend_kind, env={"STRONGROOM_CONFIG": str(conf), "STRONGROOM_LOG_FORMAT": "json"})
     xff = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7", "X-Request-Id": "proxy-given-1"}
 
+    https = {"X-Forwarded-Proto": "https"}
+    assert "strict-transport-security" not in server.get("/account/login/", headers=https).headers
     quiet = server.get("/simple/")
     assert quiet.status_code == 200
     time.sleep(0.3)
@@ -178,6 +180,8 @@ def test_sighup_reloads_the_log_filter_and_trusted_proxies_and_keeps_serving(str
     assert loud.headers["X-Request-Id"] == "proxy-given-1"
     line = line_for(server, "proxy-given-1")
     assert line["client"] == "203.0.113.7", line
+    # and its X-Forwarded-Proto: https turns HSTS on
+    assert "strict-transport-security" in server.get("/account/login/", headers=https).headers
 
     # a broken file: refused, the running settings kept, still serving
     write_config(conf, 'log = "info"\n[proxy]\ntrusted_ips = ["127.0.0.0/33"]\n')

@@ -62,8 +62,11 @@ impl AppState {
             .public_url
             .as_deref()
             .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"));
+        // A proxy listed after start (SIGHUP) is believed as well.
+        let behind_proxy =
+            self.trust_forwarded_proto || !self.services.settings.trusted_proxies.is_empty();
         public
-            || (self.trust_forwarded_proto
+            || (behind_proxy
                 && headers
                     .get("x-forwarded-proto")
                     .and_then(|v| v.to_str().ok())
