@@ -114,6 +114,14 @@ def test_request_lines_are_json_and_one_id_names_the_request_everywhere(strongro
     assert refused["level"] == "WARN" and refused["status"] == 403
     assert refused["reason"] and refused["reason"] in bad.text, refused
 
+    # the read-only switch's refusal says so in its line
+    server.cli("admin", "read-only", "on", "--reason", "incident in progress")
+    ro = srkit.upload_raw(server, token, srkit.make_wheel("rid-pkg", "1.2"))
+    assert ro.status_code == 403, ro.text
+    ro_line = line_for(server, ro.headers["X-Request-Id"])
+    assert ro_line["level"] == "WARN" and "Read-only mode" in ro_line["reason"], ro_line
+    server.cli("admin", "read-only", "off", "--reason", "incident over")
+
     # the web UI's error page shows the id too
     page = server.get("/project/no-such-project/")
     assert page.status_code == 404
