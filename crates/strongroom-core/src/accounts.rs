@@ -95,6 +95,7 @@ impl Services {
             subject_name: Some(username.to_owned()),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details: serde_json::json!({"email": email, "admin": is_admin, "via": "cli"}),
             ..NewEvent::default()
         };
@@ -137,6 +138,7 @@ impl Services {
             subject_name: Some(user.username.clone()),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details,
         }
     }

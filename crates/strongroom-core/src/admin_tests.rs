@@ -116,6 +116,7 @@ impl H {
                     at: self.s.now(),
                     ip: None,
                     user_agent: None,
+                    request_id: None,
                     release_window_micros: i64::MAX / 2,
                     max_project_size: 1 << 30,
                 },
@@ -403,6 +404,7 @@ fn role_replay_follows_the_log() {
             subject_name: None,
             ip: None,
             user_agent: None,
+            request_id: None,
             details: d.to_string(),
             prev_hash: String::new(),
             hash: String::new(),
@@ -591,6 +593,7 @@ async fn a_newcomer_owner_cannot_remove_what_an_older_owner_published() {
     let from = RequestMeta {
         ip: Some("203.0.113.5".into()),
         user_agent: Some("test-browser".into()),
+        request_id: None,
     };
     let m = forbidden(
         h.s.remove_file(

@@ -324,6 +324,7 @@ impl Services {
                 subject_name: Some(i.project_name.clone()),
                 ip: meta.ip.clone(),
                 user_agent: meta.user_agent.clone(),
+                request_id: meta.request_id.clone(),
                 details: serde_json::json!({"invitation_id": i.id, "user_id": i.invitee_id, "user": i.invitee_name, "role": i.role, "why": why}),
             });
         }
@@ -339,6 +340,7 @@ impl Services {
                 subject_name: Some(c.project_name.clone()),
                 ip: meta.ip.clone(),
                 user_agent: meta.user_agent.clone(),
+                request_id: meta.request_id.clone(),
                 details: serde_json::json!({"change_id": c.id, "user_id": c.target_id, "user": c.target_name, "kind": c.kind, "why": why}),
             });
         }

@@ -48,6 +48,7 @@ pub mod signals;
 pub mod site;
 pub mod timeline;
 pub mod tokens;
+pub mod trusted_proxies;
 pub mod two_factor_reset;
 mod upload_checks;
 pub mod upload_safety;
@@ -86,6 +87,8 @@ use strongroom_store::{Blobs, Db};
 pub struct RequestMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The request's id (`X-Request-Id`, server::request_log), recorded with its events.
+    pub request_id: Option<String>,
 }
 
 /// Who did something, for the event log: an account (web, API) or the operator at the CLI
@@ -183,6 +186,7 @@ impl Services {
             subject_name: subject.name.map(str::to_owned),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details,
         }
     }

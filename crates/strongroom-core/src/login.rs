@@ -136,6 +136,7 @@ impl Services {
                 subject_name: known.map(|k| k.1),
                 ip: meta.ip.clone(),
                 user_agent: meta.user_agent.clone(),
+                request_id: meta.request_id.clone(),
                 details: serde_json::json!({"reason": "bad credentials"}),
                 ..Default::default()
             };

@@ -75,6 +75,7 @@ impl Services {
             subject_kind: "user".into(),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details: serde_json::json!({"found": user.is_some()}),
             ..Default::default()
         };

@@ -291,6 +291,7 @@ impl Services {
             at: self.now(),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             release_window_micros: i64::try_from(self.settings.release_file_window_days)
                 .unwrap_or(i64::MAX / 86_400_000_000)
                 .saturating_mul(86_400_000_000),

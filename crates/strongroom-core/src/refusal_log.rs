@@ -101,6 +101,7 @@ fn summary(w: &RefusalWindow, first: Option<&Event>, now: i64) -> NewEvent {
         subject_name: first.and_then(|e| e.subject_name.clone()),
         ip: first.and_then(|e| e.ip.clone()),
         user_agent: first.and_then(|e| e.user_agent.clone()),
+        request_id: first.and_then(|e| e.request_id.clone()),
         details: serde_json::json!({
             "action": w.action,
             "source": w.source,

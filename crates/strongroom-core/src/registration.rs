@@ -266,6 +266,7 @@ impl Services {
             subject_name: Some(username.to_owned()),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details: serde_json::json!({"email": email, "expires_in_hours": self.settings.unverified_address_hours}),
             ..NewEvent::default()
         }];
@@ -366,6 +367,7 @@ impl Services {
                     subject_name: owner.as_ref().map(|u| u.username.clone()),
                     ip: meta.ip.clone(),
                     user_agent: meta.user_agent.clone(),
+                    request_id: meta.request_id.clone(),
                     details: serde_json::json!({"email": typed, "mailed": mailed}),
                     ..NewEvent::default()
                 }];

@@ -333,6 +333,7 @@ impl Services {
             subject_name: Some(email.to_owned()),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details: serde_json::json!({"email": email, "outcome": outcome}),
         }
     }

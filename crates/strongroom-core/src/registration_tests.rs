@@ -18,6 +18,7 @@ fn meta() -> RequestMeta {
     RequestMeta {
         ip: Some("198.51.100.7".into()),
         user_agent: Some("test-browser".into()),
+        request_id: None,
     }
 }
 

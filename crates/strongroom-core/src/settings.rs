@@ -77,8 +77,9 @@ pub struct Settings {
     pub limits: crate::limits::Limits,
     /// Ownership, recovery and incident-response policy.
     pub safety: SafetySettings,
-    /// Reverse proxies whose `X-Forwarded-For` names the client (events, rate limits).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (events, rate limits) and whose
+    /// `X-Request-Id` is kept: a handle SIGHUP replaces (`proxy.trusted_ips`).
+    pub trusted_proxies: crate::trusted_proxies::TrustedProxies,
     /// Who may create an account from the registration page (`accounts.registration`).
     pub registration: crate::registration::Registration,
     /// A pending registration (its username reserved, its address not yet proven) and an
@@ -241,7 +242,7 @@ impl Default for Settings {
             hash_wait_secs: 10,
             limits: crate::limits::Limits::default(),
             safety: SafetySettings::default(),
-            trusted_proxies: Vec::new(),
+            trusted_proxies: crate::trusted_proxies::TrustedProxies::default(),
             registration: crate::registration::Registration::Closed,
             unverified_address_hours: 72,
             blobs: BlobSettings::default(),

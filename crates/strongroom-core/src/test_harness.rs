@@ -198,6 +198,7 @@ pub(crate) fn sdist(
         at,
         ip: None,
         user_agent: None,
+        request_id: None,
         release_window_micros: days(14),
         max_project_size: 1 << 30,
     }

@@ -30,6 +30,8 @@ pub struct TimelineEntry {
     pub details: serde_json::Value,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The HTTP request that caused it (`X-Request-Id`; the server's request log line).
+    pub request_id: Option<String>,
 }
 
 impl TimelineEntry {
@@ -47,6 +49,7 @@ impl TimelineEntry {
             details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
             ip: e.ip.clone(),
             user_agent: e.user_agent.clone(),
+            request_id: e.request_id.clone(),
         }
     }
 
@@ -80,6 +83,9 @@ impl TimelineEntry {
                 ip.as_deref().unwrap_or("-"),
                 ua.as_deref().unwrap_or("-")
             )),
+        }
+        if let Some(id) = &self.request_id {
+            line.push_str(&format!("  request {id}"));
         }
         line
     }
@@ -261,6 +267,7 @@ mod tests {
             subject_name: Some("mallory".into()),
             ip: Some("192.0.2.7".into()),
             user_agent: Some("curl/8".into()),
+            request_id: None,
             details: r#"{"reason":"takeover suspected","sessions_ended":2}"#.into(),
             prev_hash: String::new(),
             hash: String::new(),

@@ -217,6 +217,7 @@ impl Services {
             subject_name: Some(user.username.clone()),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details: serde_json::json!({
                 "name": name,
                 "project": project_row.as_ref().map(|p| p.name.clone()),

@@ -38,6 +38,7 @@ impl Services {
             subject_name: Some(p.name.clone()),
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            request_id: meta.request_id.clone(),
             details: serde_json::json!({"version": v.normalized(), "reason": reason}),
             ..NewEvent::default()
         };

@@ -24,6 +24,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use strongroom_core::settings::HttpSettings;
+use strongroom_core::trusted_proxies::TrustedProxies;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -31,7 +32,7 @@ use tokio::time::Instant;
 const RESERVED_FDS: u64 = 64;
 
 /// The connection limits `serve` enforces.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ConnLimits {
     /// No complete request head for this long (after connecting or a response): closed.
     pub idle_timeout: Duration,
@@ -41,8 +42,8 @@ pub struct ConnLimits {
     pub max_connections: usize,
     /// Open connections per client address.
     pub max_per_address: usize,
-    /// Addresses without a per-address cap (reverse proxies).
-    pub exempt: Vec<IpAddr>,
+    /// Addresses without a per-address cap (reverse proxies): the live `proxy.trusted_ips`.
+    pub exempt: TrustedProxies,
     /// Why `max_connections` is lower than configured, if it is.
     pub lowered_by: Option<String>,
 }
@@ -51,7 +52,11 @@ impl ConnLimits {
     /// The limits of `http`, with the total fitted to `open_files` (the soft RLIMIT_NOFILE:
     /// half of what is left after a reserve, as a connection may hold a file too) and the
     /// per-address cap at most a quarter of the total, so no single address fills the server.
-    pub fn new(http: &HttpSettings, trusted_proxies: &[IpAddr], open_files: Option<u64>) -> Self {
+    pub fn new(
+        http: &HttpSettings,
+        trusted_proxies: &TrustedProxies,
+        open_files: Option<u64>,
+    ) -> Self {
         let configured = http.max_connections.max(1);
         let fitted = open_files.map(|n| (n.saturating_sub(RESERVED_FDS) / 2).max(8));
         let (total, lowered_by) = match fitted {
@@ -71,7 +76,7 @@ impl ConnLimits {
             write_timeout: Duration::from_secs(http.write_timeout_secs.max(1)),
             max_connections: as_usize(total),
             max_per_address: as_usize(per_address),
-            exempt: trusted_proxies.iter().map(IpAddr::to_canonical).collect(),
+            exempt: trusted_proxies.clone(),
             lowered_by,
         }
     }
@@ -395,10 +400,10 @@ mod tests {
     #[test]
     fn caps_fit_the_open_files_limit_and_leave_room_for_four_addresses() {
         let http = HttpSettings::default();
-        let roomy = ConnLimits::new(&http, &[], Some(1_048_576));
+        let roomy = ConnLimits::new(&http, &TrustedProxies::default(), Some(1_048_576));
         assert_eq!((roomy.max_connections, roomy.max_per_address), (1024, 128));
         assert!(roomy.lowered_by.is_none());
-        let tight = ConnLimits::new(&http, &[], Some(256));
+        let tight = ConnLimits::new(&http, &TrustedProxies::default(), Some(256));
         assert_eq!((tight.max_connections, tight.max_per_address), (96, 24));
         assert!(
             tight
@@ -406,11 +411,12 @@ mod tests {
                 .as_deref()
                 .is_some_and(|w| w.contains("256"))
         );
-        let unknown = ConnLimits::new(&http, &[], None);
+        let unknown = ConnLimits::new(&http, &TrustedProxies::default(), None);
         assert_eq!(unknown.max_connections, 1024);
         let v4: IpAddr = "10.0.0.2".parse().expect("ip");
         let mapped: IpAddr = "::ffff:10.0.0.2".parse().expect("ip");
-        assert_eq!(ConnLimits::new(&http, &[mapped], None).exempt, [v4]);
+        let proxies = TrustedProxies::new(vec![mapped.to_string().parse().expect("range")]);
+        assert!(ConnLimits::new(&http, &proxies, None).exempt.contains(v4));
     }
 
     #[test]

@@ -188,13 +188,19 @@ pub(crate) fn reason_phrase(message: &str) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = format!(
+        let mut body = format!(
             "{} {}\n\n{}\n",
             self.status.as_u16(),
             self.status.canonical_reason().unwrap_or(""),
             self.message
         );
+        // After the message, so clients matching its beginning still match.
+        if let Some(id) = crate::request_log::current() {
+            body.push_str(&format!("\nrequest id: {id}\n"));
+        }
         let mut resp = (self.status, body).into_response();
+        resp.extensions_mut()
+            .insert(crate::request_log::Refusal(self.message.clone()));
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),

@@ -16,6 +16,7 @@ mod headers;
 mod host;
 mod json_api;
 mod metrics;
+mod request_log;
 pub mod routes;
 mod serve;
 mod simple;

@@ -247,5 +247,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::metrics::track,
         ))
+        // Outermost: every answer, the front door's refusals included, gets its request line.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::request_log::request_line,
+        ))
         .with_state(state)
 }

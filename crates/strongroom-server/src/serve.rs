@@ -179,7 +179,7 @@ pub async fn serve(
             },
         };
         let ip = peer.ip().to_canonical();
-        let cap = (!limits.exempt.contains(&ip)).then_some(limits.max_per_address);
+        let cap = (!limits.exempt.contains(ip)).then_some(limits.max_per_address);
         let Some(registered) = registry.admit(crate::connections::address_key(ip), cap) else {
             if let Some(suppressed) = refuse_log.due() {
                 tracing::warn!(

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
+use strongroom_core::trusted_proxies::{IpRange, TrustedProxies, any_contains};
 use strongroom_core::{CoreError, RequestMeta, Services};
 
 use crate::cache::PageCache;
@@ -77,8 +78,11 @@ impl AppState {
             .public_url
             .as_deref()
             .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"));
+        // A proxy listed after start (SIGHUP) is believed as well.
+        let behind_proxy =
+            self.trust_forwarded_proto || !self.services.settings.trusted_proxies.is_empty();
         public
-            || (self.trust_forwarded_proto
+            || (behind_proxy
                 && headers
                     .get("x-forwarded-proto")
                     .and_then(|v| v.to_str().ok())
@@ -122,27 +126,34 @@ impl AppState {
 pub(crate) fn request_meta(
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
-    trusted_proxies: &[std::net::IpAddr],
+    trusted_proxies: &TrustedProxies,
 ) -> RequestMeta {
     RequestMeta {
-        ip: client_ip(headers, peer.map(|p| p.ip()), trusted_proxies).map(|ip| ip.to_string()),
-        user_agent: headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
+        ip: client_ip(headers, peer.map(|p| p.ip()), &trusted_proxies.current())
+            .map(|ip| ip.to_string()),
+        user_agent: user_agent(headers, 512),
+        request_id: crate::request_log::current(),
     }
+}
+
+/// The request's `User-Agent`, at most `max` characters.
+pub(crate) fn user_agent(headers: &HeaderMap, max: usize) -> Option<String> {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(max).collect())
 }
 
 /// The client's address: the TCP peer, unless the peer is a trusted reverse proxy; then the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left
 /// are whatever the client claimed and are never believed).
-fn client_ip(
+pub(crate) fn client_ip(
     headers: &HeaderMap,
     peer: Option<std::net::IpAddr>,
-    trusted: &[std::net::IpAddr],
+    trusted: &[IpRange],
 ) -> Option<std::net::IpAddr> {
     let peer = peer?;
-    if !trusted.contains(&peer) {
+    if !any_contains(trusted, peer) {
         return Some(peer);
     }
     let mut hops: Vec<std::net::IpAddr> = Vec::new();
@@ -158,7 +169,7 @@ fn client_ip(
     Some(
         hops.into_iter()
             .rev()
-            .find(|ip| !trusted.contains(ip))
+            .find(|ip| !any_contains(trusted, *ip))
             .unwrap_or(peer),
     )
 }
@@ -179,7 +190,7 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxy: std::net::IpAddr = "10.0.0.2".parse().expect("ip");
         let other: std::net::IpAddr = "192.0.2.9".parse().expect("ip");
-        let trusted = [proxy];
+        let trusted: [IpRange; 1] = ["10.0.0.2".parse().expect("range")];
         let ip = |h: &HeaderMap, peer| client_ip(h, Some(peer), &trusted).map(|i| i.to_string());
         // a direct client's header is ignored
         assert_eq!(ip(&xff(&["203.0.113.7"]), other), Some("192.0.2.9".into()));
@@ -199,6 +210,31 @@ mod tests {
         assert_eq!(
             client_ip(&xff(&["203.0.113.7"]), Some(proxy), &[]).map(|i| i.to_string()),
             Some("10.0.0.2".into())
+        );
+    }
+
+    #[test]
+    fn a_trusted_range_covers_every_proxy_hop() {
+        let trusted: Vec<IpRange> = ["10.0.0.0/8", "fd00::/8"]
+            .iter()
+            .map(|r| r.parse().expect("range"))
+            .collect();
+        let ip = |h: &HeaderMap, peer: &str| {
+            client_ip(h, Some(peer.parse().expect("ip")), &trusted).map(|i| i.to_string())
+        };
+        // two proxies inside the range: the client is the first hop outside it
+        assert_eq!(
+            ip(&xff(&["6.6.6.6, 203.0.113.7, 10.2.0.1"]), "10.0.0.2"),
+            Some("203.0.113.7".into())
+        );
+        assert_eq!(
+            ip(&xff(&["2001:db8::7, fd00::9"]), "::ffff:10.0.0.2"),
+            Some("2001:db8::7".into())
+        );
+        // a peer outside the range is the client whatever it claims
+        assert_eq!(
+            ip(&xff(&["203.0.113.7"]), "11.0.0.1"),
+            Some("11.0.0.1".into())
         );
     }
 }

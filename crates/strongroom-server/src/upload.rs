@@ -360,16 +360,45 @@ pub(crate) async fn upload(
     }
     let file = received.as_ref().map(|(_, f)| f);
     let result = state.services.publish(&who, &form, file, &meta).await;
+    // The upload line: what came in, from whom and where (the request line has the id).
+    let project = form
+        .get("name")
+        .unwrap_or("")
+        .chars()
+        .take(128)
+        .collect::<String>();
+    let filename = file
+        .map_or("", |f| f.filename.as_str())
+        .chars()
+        .take(256)
+        .collect::<String>();
+    let size = file.map_or(0, |f| f.size);
+    let address = meta.ip.as_deref().unwrap_or("-");
     drop(received); // the temp file goes away whatever happened
     match result? {
         Published::New { serial } => {
-            tracing::info!(serial, user = %who.user.username, "upload accepted");
+            tracing::info!(
+                serial,
+                project = %project,
+                filename = %filename,
+                size,
+                account = %who.user.username,
+                address,
+                "upload accepted"
+            );
             Ok((StatusCode::OK, "OK\n").into_response())
         }
         // Held for an administrator's review: 200 so twine does not fail or retry, with a body
         // that says so (PyPI has no such state; see core's upload_safety).
         Published::Quarantined { message } => {
-            tracing::warn!(user = %who.user.username, "upload quarantined for review");
+            tracing::warn!(
+                project = %project,
+                filename = %filename,
+                size,
+                account = %who.user.username,
+                address,
+                "upload quarantined for review"
+            );
             Ok((StatusCode::OK, message).into_response())
         }
         Published::AlreadyThere => Ok((

@@ -21,6 +21,8 @@ pub struct NewEvent {
     pub subject_name: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The HTTP request that caused it (`X-Request-Id`), if one did.
+    pub request_id: Option<String>,
     /// JSON object with the action's details; never a secret.
     pub details: serde_json::Value,
 }
@@ -42,7 +44,7 @@ pub(crate) async fn lock_tail(
 
 /// The canonical bytes an event's hash covers.
 pub(crate) fn canonical_bytes(seq: i64, e: &NewEvent, details: &str) -> Vec<u8> {
-    let v = serde_json::json!([
+    let mut v = serde_json::json!([
         seq,
         e.at,
         e.actor_id,
@@ -55,6 +57,10 @@ pub(crate) fn canonical_bytes(seq: i64, e: &NewEvent, details: &str) -> Vec<u8> 
         e.user_agent,
         details,
     ]);
+    // Covered when present (migration 0018); events without one hash as they always did.
+    if let (Some(id), Some(items)) = (&e.request_id, v.as_array_mut()) {
+        items.push(serde_json::json!(id));
+    }
     v.to_string().into_bytes()
 }
 
@@ -77,8 +83,8 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Any>, e: &NewEvent) -> Resul
     let details = e.details.to_string();
     let hash = chain_hash(&prev, &canonical_bytes(seq, e, &details));
     sqlx::query(
-        "INSERT INTO events (seq, at, actor_id, actor_name, action, subject_kind, subject_id, subject_name, ip, user_agent, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO events (seq, at, actor_id, actor_name, action, subject_kind, subject_id, subject_name, ip, user_agent, details, prev_hash, hash, request_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(seq)
     .bind(e.at)
@@ -93,6 +99,7 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Any>, e: &NewEvent) -> Resul
     .bind(details)
     .bind(prev)
     .bind(hash)
+    .bind(e.request_id.clone())
     .execute(&mut **tx)
     .await?;
     Ok(seq)
@@ -110,6 +117,7 @@ pub(crate) fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, sqlx::Error
         subject_name: r.try_get("subject_name")?,
         ip: r.try_get("ip")?,
         user_agent: r.try_get("user_agent")?,
+        request_id: r.try_get("request_id")?,
         details: r.try_get("details")?,
         prev_hash: r.try_get("prev_hash")?,
         hash: r.try_get("hash")?,
@@ -177,6 +185,7 @@ impl Db {
                     subject_name: ev.subject_name.clone(),
                     ip: ev.ip.clone(),
                     user_agent: ev.user_agent.clone(),
+                    request_id: ev.request_id.clone(),
                     details: serde_json::Value::Null,
                 };
                 let h = chain_hash(&prev, &canonical_bytes(ev.seq, &ne, &ev.details));

@@ -59,10 +59,10 @@ pub use error::StoreError;
 pub use events::{GENESIS_HASH, NewEvent};
 pub use incidents::{FreezeEffects, TOTP_LABEL};
 pub use journal::{ChangelogRow, ReleaseFlags};
-pub use outbox::{MailState, OutboxEntry};
 pub use migrations::{
     LATEST as LATEST_MIGRATION, Migrated, PlannedMigration, SchemaState, plan as migration_plan,
 };
+pub use outbox::{MailState, OutboxEntry};
 pub use owner_notices::{NoticeRecipient, OwnerNotice, PendingDigest};
 pub use pending_registrations::{NewPendingRegistration, PendingRegistration};
 pub use publish::Refusal;

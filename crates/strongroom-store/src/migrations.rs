@@ -186,6 +186,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_refusal_windows.sql"),
         postgres: include_str!("../migrations/postgres/0017_refusal_windows.sql"),
     },
+    Migration {
+        version: 18,
+        // a nullable column the previous release neither reads nor writes; its own
+        // `admin log verify` would not know that the chain covers the id (run verify with the
+        // newer binary after a rollback)
+        step: Step::Expand,
+        name: "event_request_id",
+        sqlite: include_str!("../migrations/sqlite/0018_event_request_id.sql"),
+        postgres: include_str!("../migrations/postgres/0018_event_request_id.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

@@ -183,6 +183,8 @@ pub struct Event {
     pub subject_name: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The HTTP request that caused it (migration 0018), if one did.
+    pub request_id: Option<String>,
     pub details: String,
     pub prev_hash: String,
     pub hash: String,

@@ -43,6 +43,8 @@ pub struct NewFile {
     pub at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The HTTP request that uploads it (recorded with the upload event).
+    pub request_id: Option<String>,
     /// Files may be added to a release only this long (µs) after it was created.
     pub release_window_micros: i64,
     pub max_project_size: i64,
@@ -585,6 +587,7 @@ async fn publish_in(
         actor_name: Some(f.username.clone()),
         ip: f.ip.clone(),
         user_agent: f.user_agent.clone(),
+        request_id: f.request_id.clone(),
         ..NewEvent::default()
     };
     // Every file added to an existing release is told to the project's Owners (batched).

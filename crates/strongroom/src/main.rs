@@ -2,6 +2,7 @@
 
 mod cmd;
 mod config;
+mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -182,7 +183,7 @@ fn main() -> ExitCode {
 
 /// The error and its causes, joined with ": ", skipping a cause whose text the message before it
 /// already ends with (typed errors embed their source's text and also expose it as `source()`).
-fn error_chain(e: &anyhow::Error) -> String {
+pub(crate) fn error_chain(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();

@@ -24,6 +24,7 @@ fn meta(ip: &str) -> RequestMeta {
     RequestMeta {
         ip: Some(ip.into()),
         user_agent: Some("test-browser".into()),
+        request_id: None,
     }
 }
 

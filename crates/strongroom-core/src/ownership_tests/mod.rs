@@ -27,6 +27,7 @@ fn meta() -> RequestMeta {
     RequestMeta {
         ip: Some("192.0.2.7".into()),
         user_agent: Some("test-browser".into()),
+        request_id: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn meta() -> RequestMeta {
     RequestMeta {
         ip: Some("192.0.2.9".into()),
         user_agent: Some("test-browser".into()),
+        request_id: None,
     }
 }
 

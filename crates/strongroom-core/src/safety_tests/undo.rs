@@ -27,6 +27,7 @@ fn elsewhere() -> RequestMeta {
     RequestMeta {
         ip: Some("203.0.113.66".into()),
         user_agent: Some("attacker-browser/6.6".into()),
+        request_id: None,
     }
 }
 

@@ -85,6 +85,7 @@ impl IntoResponse for WebError {
                 title => title,
                 message => &self.message,
                 retry_after => self.retry_after,
+                request_id => crate::request_log::current(),
             },
         )
         .unwrap_or_else(|e| {
@@ -104,6 +105,8 @@ impl IntoResponse for WebError {
             h.insert(header::RETRY_AFTER, v);
         }
         resp.extensions_mut().insert(UiPage);
+        resp.extensions_mut()
+            .insert(crate::request_log::Refusal(self.message.clone()));
         resp
     }
 }

@@ -191,6 +191,7 @@ impl TestApp {
                 at: self.services.now(),
                 ip: None,
                 user_agent: None,
+                request_id: None,
                 release_window_micros: i64::MAX / 4,
                 max_project_size: i64::MAX / 4,
             })

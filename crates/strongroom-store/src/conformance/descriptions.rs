@@ -59,6 +59,7 @@ fn file(user_id: i64, version: &str, description: Option<RenderedDescription>) -
         at: 1_000_000,
         ip: None,
         user_agent: None,
+        request_id: None,
         release_window_micros: 14 * 86_400_000_000,
         max_project_size: 1_000_000,
     }

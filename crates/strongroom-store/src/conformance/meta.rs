@@ -71,6 +71,7 @@ pub(super) fn file(project: &str, user_id: i64, filename: &str, content: &str) -
         at: 1_000_000,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
+        request_id: None,
         release_window_micros: 14 * 86_400_000_000,
         max_project_size: 1_000_000,
     }
@@ -485,6 +486,42 @@ async fn tampering_with_the_event_log_is_detected() {
             .await
             .expect("tamper");
         assert_eq!(db.verify_events().await.expect("verify"), Some(2), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_events_request_id_is_stored_and_covered_by_the_chain() {
+    for (name, db, _d) in backends().await {
+        user(&db, "a").await; // no request id (the CLI): hashed as before 0018
+        let mut upload = file("Rid", 1, "rid-1.0-py3-none-any.whl", "rid");
+        upload.request_id = Some("req-upload-1".into());
+        db.publish_file(&upload).await.expect("publish");
+        db.append_event(&NewEvent {
+            request_id: Some("req-login-2".into()),
+            ..ev("account:login")
+        })
+        .await
+        .expect("append");
+        let events = db.events(0, 10).await.expect("events");
+        let ids: Vec<_> = events.iter().map(|e| e.request_id.as_deref()).collect();
+        // the upload's events (project created, file uploaded) carry its request's id
+        assert_eq!(
+            ids,
+            [
+                None,
+                Some("req-upload-1"),
+                Some("req-upload-1"),
+                Some("req-login-2")
+            ],
+            "{name}"
+        );
+        assert_eq!(db.verify_events().await.expect("verify"), None, "{name}");
+        // the id is part of what the chain covers: changing it breaks verification
+        db.write
+            .execute("UPDATE events SET request_id = 'forged' WHERE seq = 4")
+            .await
+            .expect("tamper");
+        assert_eq!(db.verify_events().await.expect("verify"), Some(4), "{name}");
     }
 }
 

@@ -42,6 +42,7 @@ fn file(user_id: i64, version: &str, with_metadata: bool) -> NewFile {
         metadata_sha256: with_metadata.then(|| h("meta")),
         metadata_blake2_256: with_metadata.then(|| h("metab2")),
         comment_text: None,
+        request_id: None,
         at: 1_000_000,
         ip: None,
         user_agent: None,

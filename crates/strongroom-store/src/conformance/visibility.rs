@@ -46,6 +46,7 @@ fn file(project: &str, user_id: i64, version: &str, tag: &str) -> NewFile {
         at: T0,
         ip: None,
         user_agent: None,
+        request_id: None,
         release_window_micros: i64::MAX / 2,
         max_project_size: 1_000_000,
     }

@@ -291,6 +291,7 @@ pub(crate) fn now_micros(config: &Config) -> i64 {
 async fn record(db: &Db, dir: &Path, include_key: bool, at: i64) -> anyhow::Result<()> {
     let actor = super::cli_actor();
     db.append_event(&NewEvent {
+        request_id: None,
         at,
         actor_id: None,
         actor_name: Some(actor.name),

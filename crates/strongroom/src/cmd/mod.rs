@@ -7,6 +7,7 @@ mod backup_manifest;
 mod data_dir;
 mod invites;
 mod outbox;
+mod reload;
 mod restore;
 mod schema;
 mod secrets_key;
@@ -93,6 +94,7 @@ fn cli_meta() -> RequestMeta {
     RequestMeta {
         ip: None,
         user_agent: Some(format!("strongroom-cli/{}", env!("CARGO_PKG_VERSION"))),
+        request_id: None,
     }
 }
 

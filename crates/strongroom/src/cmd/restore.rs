@@ -319,6 +319,7 @@ async fn put_blob(blobs: &Blobs, dir: &Path, b: &BlobEntry, tmp: &Path) -> anyho
 /// The event log names who restored which backup.
 async fn record(db: &Db, dir: &Path, m: &Manifest, at: i64) -> anyhow::Result<()> {
     db.append_event(&NewEvent {
+        request_id: None,
         at,
         actor_id: None,
         actor_name: Some(super::cli_actor().name),

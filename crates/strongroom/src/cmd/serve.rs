@@ -1,16 +1,13 @@
 //! `strongroom serve`: open storage, bind, print the URLs to give pip and twine, serve.
 
-use anyhow::Context;
-use tracing_subscriber::EnvFilter;
-
 use crate::config::Config;
+use anyhow::Context;
 
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let log = crate::logging::init(&config.log, config.log_format).map_err(anyhow::Error::msg)?;
+    // SIGHUP reloads settings (`cmd::reload`); caught from here on, so it never ends the process.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     let mut services = super::open(&config, super::DataFolder::Tighten).await?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
@@ -63,6 +60,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         config.jobs_interval_secs,
     );
     let schema_moved_why = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    tokio::spawn(super::reload::reload_on_sighup(
+        hup,
+        config.clone(),
+        log,
+        services.clone(),
+    ));
     // Behind a TLS-terminating reverse proxy its X-Forwarded-Proto says whether the client used
     // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
     // forging the header gains nothing.
@@ -117,7 +120,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let limits = strongroom_server::ConnLimits::new(
         &config.http,
-        &config.trusted_proxies,
+        &anchor.settings.trusted_proxies,
         strongroom_server::ConnLimits::open_files_limit(),
     );
     let app = strongroom_server::router(state);

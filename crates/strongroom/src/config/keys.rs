@@ -45,7 +45,12 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "log",
         secret: false,
-        help: "log filter (tracing EnvFilter syntax)",
+        help: "log filter (tracing EnvFilter syntax); sqlx, object_store, hyper, h2, rustls and the other clients stay at warn unless named; reloaded on SIGHUP",
+    },
+    Key {
+        name: "log_format",
+        secret: false,
+        help: "text or json (one JSON object per line); colour only when stderr is a terminal",
     },
     Key {
         name: "s3.endpoint",
@@ -354,7 +359,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "proxy.trusted_ips",
         secret: false,
-        help: "comma-separated IPs of reverse proxies whose X-Forwarded-For names the client (X-Forwarded-Proto: https then turns HSTS on)",
+        help: "reverse proxies whose X-Forwarded-For names the client and whose X-Request-Id is kept: addresses or CIDR ranges (IPv4, IPv6), a list or comma-separated (X-Forwarded-Proto: https then turns HSTS on); reloaded on SIGHUP",
     },
     Key {
         name: "jobs.interval_seconds",

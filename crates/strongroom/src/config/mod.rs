@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use strongroom_core::trusted_proxies::{IpRange, TrustedProxies};
 
 use keys::KEYS;
 
 mod keys;
 pub mod limits;
+mod redact;
+
+pub use redact::redact_url;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +63,8 @@ pub struct Config {
     pub storage: Storage,
     pub public_url: Option<String>,
     pub log: String,
+    /// `log_format`: text or JSON lines.
+    pub log_format: crate::logging::LogFormat,
     pub max_file_size: u64,
     pub max_project_size: u64,
     pub strict_filenames: bool,
@@ -77,8 +83,8 @@ pub struct Config {
     pub known_migrations: i64,
     /// Seconds between runs of the periodic jobs.
     pub jobs_interval_secs: u64,
-    /// Reverse proxies trusted for `X-Forwarded-For`.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Reverse proxies trusted for `X-Forwarded-For` and `X-Request-Id` (addresses, ranges).
+    pub trusted_proxies: Vec<IpRange>,
     /// Where the key that seals secrets in the database comes from.
     pub secrets_key: KeySource,
     /// Blob claims and the collector of unreferenced blobs.
@@ -94,6 +100,8 @@ pub struct Config {
     /// How long in-flight uploads may take to finish at shutdown (`shutdown.grace_seconds`).
     pub shutdown_grace_secs: u64,
     values: BTreeMap<&'static str, (String, Source)>,
+    /// The flags this configuration was loaded with (SIGHUP loads again from the same sources).
+    pub flags: Flags,
 }
 
 /// Where the secrets key (sealing TOTP seeds, server secrets and queued mail) comes from.
@@ -196,13 +204,13 @@ fn parse_bool(key: &str, v: &str) -> anyhow::Result<bool> {
     }
 }
 
-fn parse_ips(key: &str, v: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+/// `proxy.trusted_ips`: addresses and CIDR ranges, as a TOML list or comma-separated.
+fn parse_ips(key: &str, v: &str) -> anyhow::Result<Vec<IpRange>> {
+    parse_list(key, v)?
+        .iter()
         .map(|s| {
-            s.parse()
-                .with_context(|| format!("{key}: '{s}' is not an IP address"))
+            s.parse::<IpRange>()
+                .map_err(|e| anyhow::anyhow!("{key}: {e}"))
         })
         .collect()
 }
@@ -340,6 +348,7 @@ impl Config {
                 format!("file://{}", Path::new(&data).join("files").display()),
             ),
             ("log", "info".into()),
+            ("log_format", "text".into()),
             ("s3.region", "us-east-1".into()),
             ("s3.allow_http", "false".into()),
             ("limits.max_file_size", core.max_file_size.to_string()),
@@ -594,7 +603,13 @@ impl Config {
             database,
             storage,
             public_url,
-            log: get("log").unwrap_or_else(|| "info".into()),
+            log: {
+                let log = get("log").unwrap_or_else(|| "info".into());
+                crate::logging::parse_filter(&log).map_err(anyhow::Error::msg)?;
+                log
+            },
+            log_format: crate::logging::LogFormat::parse(&get("log_format").unwrap_or_default())
+                .map_err(anyhow::Error::msg)?,
             max_file_size: parse_u64(
                 "limits.max_file_size",
                 &get("limits.max_file_size").unwrap_or_default(),
@@ -616,6 +631,7 @@ impl Config {
                 &get("upload.release_file_window_days").unwrap_or_default(),
             )?,
             values,
+            flags: flags.clone(),
         };
         if let Some(from) = mail_from_derived {
             let v = config.accounts.mail_from.clone();
@@ -626,6 +642,15 @@ impl Config {
         Ok(config)
     }
 
+    /// The keys whose effective value differs between `self` and `other` (where a value came
+    /// from does not count).
+    pub fn changed_keys(&self, other: &Config) -> Vec<&'static str> {
+        KEYS.iter()
+            .map(|k| k.name)
+            .filter(|k| self.values.get(k).map(|(v, _)| v) != other.values.get(k).map(|(v, _)| v))
+            .collect()
+    }
+
     /// Every setting, its effective value (secrets redacted) and where it came from.
     pub fn show(&self) -> String {
         let mut out = String::new();
@@ -634,10 +659,16 @@ impl Config {
                 Some((v, s)) => (v.clone(), s.to_string()),
                 None => ("(unset)".to_owned(), "default".to_owned()),
             };
-            let shown = if key.secret && key.name == "database" {
+            // A secret is hidden whole unless it is a URL (`database`), which shows without its
+            // password and secret parameters; so does every other URL-valued setting.
+            let shown = if key.secret && key.name != "database" {
+                if value == "(unset)" || value.is_empty() {
+                    value
+                } else {
+                    redact::HIDDEN.to_owned()
+                }
+            } else if value.contains("://") {
                 redact_url(&value)
-            } else if key.secret && value != "(unset)" {
-                "********".to_owned()
             } else {
                 value
             };
@@ -681,7 +712,7 @@ impl Config {
             argon2_memory_kib: self.accounts.argon2_memory_kib,
             argon2_iterations: self.accounts.argon2_iterations,
             safety: self.safety.clone(),
-            trusted_proxies: self.trusted_proxies.clone(),
+            trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
             registration: self.accounts.registration.clone(),
             unverified_address_hours: self.accounts.unverified_address_hours,
             blobs: self.blobs.clone(),
@@ -969,17 +1000,4 @@ fn url_host(key: &str, url: &str) -> anyhow::Result<String> {
         return Err(bad());
     }
     host_name(key, &host)
-}
-
-/// Hide the password in a database URL.
-pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((cred, host)) = rest.split_once('@')
-    {
-        let user = cred.split(':').next().unwrap_or("");
-        if cred.contains(':') {
-            return format!("{scheme}://{user}:********@{host}");
-        }
-    }
-    url.to_owned()
 }

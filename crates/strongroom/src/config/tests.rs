@@ -605,3 +605,109 @@ fn domain_check_switch_trusted_domains_and_breaker() {
         assert!(err.to_string().starts_with("domains."), "{err}");
     }
 }
+
+#[test]
+fn show_hides_secrets_in_url_query_parameters_and_userinfo() {
+    for (database, secret) in [
+        ("postgres://u@h/db?password=hunter2", "hunter2"),
+        (
+            "postgres://u@h/db?sslmode=require&SSLPASSWORD=hunter3",
+            "hunter3",
+        ),
+        ("postgres://u:hunter4@h/db", "hunter4"),
+        ("sqlite:///srv/sr.db?key=hunter5", "hunter5"),
+    ] {
+        let e = env(&[
+            ("STRONGROOM_DATABASE", database),
+            (
+                "STRONGROOM_SECRETS__KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+            // a URL-valued setting that is not marked secret is redacted too
+            (
+                "STRONGROOM_HIBP__URL",
+                "https://hibp.internal/range/?token=hunter6",
+            ),
+        ]);
+        let shown = Config::load_from(&Flags::default(), &e)
+            .expect("config")
+            .show();
+        assert!(!shown.contains(secret), "{database}: {shown}");
+        assert!(!shown.contains("hunter6"), "{shown}");
+        assert!(shown.contains("********"), "{shown}");
+    }
+}
+
+#[test]
+fn trusted_proxies_take_ranges_as_a_list_or_a_comma_string() {
+    let dir = tempfile_dir();
+    let file = dir.join("p.toml");
+    std::fs::write(
+        &file,
+        "[proxy]\ntrusted_ips = [\"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.1\"]\n",
+    )
+    .expect("write");
+    let c = Config::load_from(
+        &Flags {
+            config: Some(file),
+            ..Flags::default()
+        },
+        &env(&[]),
+    )
+    .expect("config");
+    let proxies = c.core_settings().trusted_proxies;
+    for ip in ["10.1.2.3", "fd00::5", "192.0.2.1", "::ffff:10.9.9.9"] {
+        assert!(proxies.contains(ip.parse().expect("ip")), "{ip}");
+    }
+    assert!(!proxies.contains("192.0.2.2".parse().expect("ip")));
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[("STRONGROOM_PROXY__TRUSTED_IPS", "10.0.0.2, 172.16.0.0/12")]),
+    )
+    .expect("config");
+    assert!(
+        c.core_settings()
+            .trusted_proxies
+            .contains("172.31.0.1".parse().expect("ip"))
+    );
+    let err = Config::load_from(
+        &Flags::default(),
+        &env(&[("STRONGROOM_PROXY__TRUSTED_IPS", "10.0.0.0/40")]),
+    )
+    .expect_err("bad range")
+    .to_string();
+    assert!(
+        err.contains("proxy.trusted_ips") && err.contains("10.0.0.0/40"),
+        "{err}"
+    );
+}
+
+#[test]
+fn log_settings_are_checked_at_load() {
+    let bad = |k: &str, v: &str| Config::load_from(&Flags::default(), &env(&[(k, v)])).is_err();
+    assert!(bad("STRONGROOM_LOG", "info,sqlx=loud"));
+    assert!(bad("STRONGROOM_LOG_FORMAT", "xml"));
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[("STRONGROOM_LOG_FORMAT", "json")]),
+    )
+    .expect("config");
+    assert_eq!(c.log_format, crate::logging::LogFormat::Json);
+}
+
+#[test]
+fn changed_keys_compare_values_not_sources() {
+    let a = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+    let b =
+        Config::load_from(&Flags::default(), &env(&[("STRONGROOM_LOG", "info")])).expect("config");
+    assert!(a.changed_keys(&b).is_empty());
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[
+            ("STRONGROOM_LOG", "debug"),
+            ("STRONGROOM_BIND", "127.0.0.1:9"),
+        ]),
+    )
+    .expect("config");
+    assert_eq!(a.changed_keys(&c), ["bind", "log"]);
+}

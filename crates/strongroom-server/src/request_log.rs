@@ -1,0 +1,165 @@
+//! One log line per request (id, method, path, status, duration, client address, user agent,
+//! and a refusal's reason), and the request id: generated here, or a trusted proxy's
+//! `X-Request-Id`, echoed in every response, shown on error pages and recorded with events.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use strongroom_core::trusted_proxies::any_contains;
+
+use crate::state::AppState;
+
+/// The header carrying the request id, both ways.
+pub(crate) const HEADER: &str = "x-request-id";
+
+/// Longest request id accepted from a proxy (longer ones are replaced by a generated id).
+const MAX_ID: usize = 128;
+/// Longest path and user agent written to the log.
+const MAX_PATH: usize = 512;
+const MAX_AGENT: usize = 200;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request this task is answering, if any (error pages, events).
+pub(crate) fn current() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Why a request was refused, as the client was told: attached to an error response so that
+/// the request line carries the reason.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal(pub String);
+
+/// A proxy's `X-Request-Id`, if it is one we can log and echo safely: 1 to `MAX_ID` characters
+/// of `[A-Za-z0-9._:-]` (no spaces, quotes or control characters to forge log fields with).
+fn proxy_id(value: Option<&HeaderValue>) -> Option<String> {
+    let v = value?.to_str().ok()?.trim();
+    let ok = !v.is_empty()
+        && v.len() <= MAX_ID
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    ok.then(|| v.to_owned())
+}
+
+/// A fresh id: 128 random bits, hex.
+fn generate() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// The middleware: sets the request id for the handler, echoes it, writes the request line.
+pub(crate) async fn request_line(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let trusted = state.services.settings.trusted_proxies.current();
+    let from_proxy = peer.is_some_and(|p| any_contains(&trusted, p));
+    let id = from_proxy
+        .then(|| proxy_id(req.headers().get(HEADER)))
+        .flatten()
+        .unwrap_or_else(generate);
+    let client = crate::state::client_ip(req.headers(), peer, &trusted)
+        .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    let method = req.method().clone();
+    // The path only: a query string may carry a token or a password reset code.
+    let path: String = req.uri().path().chars().take(MAX_PATH).collect();
+    let agent = crate::state::user_agent(req.headers(), MAX_AGENT).unwrap_or_default();
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(HEADER, v);
+    }
+    let status = resp.status();
+    let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let reason = resp
+        .extensions()
+        .get::<Refusal>()
+        .map(|r| r.0.as_str())
+        .unwrap_or("");
+    let status = status.as_u16();
+    macro_rules! line {
+        ($level:ident, $msg:literal) => {
+            tracing::$level!(
+                target: "strongroom::request",
+                request_id = %id,
+                method = %method,
+                path = %path,
+                status,
+                duration_ms = ms,
+                client = %client,
+                user_agent = %agent,
+                reason,
+                $msg
+            )
+        };
+    }
+    match StatusCode::from_u16(status) {
+        Ok(s) if s.is_server_error() && s != StatusCode::SERVICE_UNAVAILABLE => {
+            line!(error, "request failed")
+        }
+        Ok(s) if is_refusal(s) => line!(warn, "request refused"),
+        Ok(s) if s.is_client_error() => line!(info, "request"),
+        _ => line!(info, "request"),
+    }
+    resp
+}
+
+/// Refusals an operator watches for: permission, limits, read-only or unavailable, wrong host,
+/// too large, too slow. (A full disk's 507 is an error, like every other 5xx but 503.)
+fn is_refusal(s: StatusCode) -> bool {
+    matches!(
+        s,
+        StatusCode::UNAUTHORIZED
+            | StatusCode::FORBIDDEN
+            | StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::MISDIRECTED_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::REQUEST_TIMEOUT
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_bounded_id_is_taken_from_a_proxy() {
+        let h = |s: &str| HeaderValue::from_str(s).ok();
+        assert_eq!(
+            proxy_id(h("abc-123_x.y:z").as_ref()),
+            Some("abc-123_x.y:z".into())
+        );
+        assert_eq!(proxy_id(h(" f00 ").as_ref()), Some("f00".into()));
+        for bad in [
+            "",
+            "a b",
+            "a\"b",
+            "id=1 status=200",
+            &"a".repeat(MAX_ID + 1),
+        ] {
+            assert_eq!(proxy_id(h(bad).as_ref()), None, "{bad:?}");
+        }
+        assert_eq!(proxy_id(None), None);
+        let g = generate();
+        assert_eq!(g.len(), 32);
+        assert_ne!(g, generate());
+    }
+
+    #[tokio::test]
+    async fn the_id_is_visible_inside_the_request_only() {
+        assert_eq!(current(), None);
+        let seen = REQUEST_ID.scope("r1".to_owned(), async { current() }).await;
+        assert_eq!(seen.as_deref(), Some("r1"));
+    }
+}
