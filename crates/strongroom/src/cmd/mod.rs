@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 mod data_dir;
+mod fsck;
 mod invites;
 mod secrets_key;
 mod serve;
@@ -51,6 +52,10 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
             crate::config::redact_url(&config.database)
         )
     })?;
+    if folder == DataFolder::Tighten {
+        // `serve`: never take uploads into a damaged database file.
+        refuse_damaged_database(&db).await?;
+    }
     db.migrate().await.context("migrating the database")?;
     let keyring = secrets_key::load(config, &db).await?;
     let db = db.with_keyring(keyring);
@@ -79,6 +84,20 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
         services.clock = std::sync::Arc::new(strongroom_core::FileOffsetClock(f.clone()));
     }
     Ok(services)
+}
+
+/// Refuse to go on when the database reports damage (SQLite `PRAGMA quick_check`: it reads
+/// every page, once, at start).
+async fn refuse_damaged_database(db: &Db) -> anyhow::Result<()> {
+    let damaged = strongroom_core::fsck::check_database(db, false).await?;
+    if damaged.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<&str> = damaged.iter().take(5).map(|f| f.detail.as_str()).collect();
+    anyhow::bail!(
+        "the database is damaged ({}): refusing to serve from it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`",
+        details.join("; ")
+    )
 }
 
 fn cli_meta() -> RequestMeta {
@@ -217,6 +236,9 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             println!("yanked {project} {version} (serial {serial})");
             Ok(())
         }
+        Command::Admin {
+            command: admin::AdminCommand::Fsck { repair, json },
+        } => fsck::run(&config, repair, json).await,
         Command::Admin { command } => {
             admin::run(&open(&config, DataFolder::Create).await?, command).await
         }

@@ -340,6 +340,12 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "list the whole blob store when `serve` starts (false: the first listing waits for blobs.scan_interval_hours; with 0 there, only `admin run-jobs` lists it)",
     },
+    // -- checking the data (issue 10, failure 8)
+    Key {
+        name: "blobs.verify_sample",
+        secret: false,
+        help: "how many random files' blobs each jobs run reads whole and checks against their sha256; a missing or damaged one raises an admin signal (0 = off; `admin fsck` checks them all)",
+    },
     Key {
         name: "testing.clock_offset_file",
         secret: false,

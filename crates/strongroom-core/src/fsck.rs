@@ -1,0 +1,521 @@
+//! Checking the data (`strongroom admin fsck`) and what may be repaired without an operator's
+//! judgement: the database's own integrity check, every file row's blob (present, its recorded
+//! size and sha256) and `.metadata` companion, blobs nothing references (older than the claim
+//! grace and under no live claim, exactly the collector's rule) and temp files no live process
+//! holds, gaps in the journal, and the event chain. The same blob check, on a random sample, is
+//! a periodic job whose findings are admin signals (`blob:missing`, `blob:damaged`).
+//!
+//! Repair policy ([`FindingKind::repair`]): only what no one uses is deleted (an orphan blob, by
+//! the collector's own transaction, which re-checks rows and claims; a stale temp file, by the
+//! locked sweep). A row is never deleted and a missing or damaged blob is never replaced or
+//! hidden: the finding says to restore it from a backup.
+
+use std::path::PathBuf;
+
+use strongroom_store::blob_check::BlobState;
+use strongroom_store::fsck::FileBlob;
+use strongroom_store::{Db, NewEvent};
+
+use crate::blob_collector::owning_key;
+use crate::{CoreError, RequestMeta, Services};
+
+/// What fsck found, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// The database's own check reports damage (SQLite) or rows whose parent is gone.
+    DatabaseDamaged,
+    /// A file row's blob is not in the blob store.
+    BlobMissing,
+    /// A file row's blob has other bytes than its recorded size and sha256.
+    BlobDamaged,
+    /// A file's `.metadata` companion is gone.
+    MetadataMissing,
+    /// A file's `.metadata` companion does not match its recorded sha256.
+    MetadataDamaged,
+    /// A blob no file row references, older than the claim grace, under no live claim.
+    OrphanBlob,
+    /// A temp file no live process holds (an upload cut short).
+    StaleTempFile,
+    /// Journal serials that are not there (mirrors following the journal skip them).
+    JournalGap,
+    /// The event log's hash chain is broken at an entry.
+    EventChainBroken,
+}
+
+/// What may be done about a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Repair {
+    /// Nothing uses it: `--repair` deletes it.
+    Delete,
+    /// Bytes users need are gone or wrong: restore them from a backup (never done for you).
+    RestoreFromBackup,
+    /// Evidence or the database itself: an operator decides (restore the database from a
+    /// backup, compare with a recorded head).
+    Investigate,
+}
+
+impl FindingKind {
+    /// The kind as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::DatabaseDamaged => "database-damaged",
+            FindingKind::BlobMissing => "blob-missing",
+            FindingKind::BlobDamaged => "blob-damaged",
+            FindingKind::MetadataMissing => "metadata-missing",
+            FindingKind::MetadataDamaged => "metadata-damaged",
+            FindingKind::OrphanBlob => "orphan-blob",
+            FindingKind::StaleTempFile => "stale-temp-file",
+            FindingKind::JournalGap => "journal-gap",
+            FindingKind::EventChainBroken => "event-chain-broken",
+        }
+    }
+
+    /// The repair policy: only what nothing uses is ever deleted.
+    pub fn repair(self) -> Repair {
+        match self {
+            FindingKind::OrphanBlob | FindingKind::StaleTempFile => Repair::Delete,
+            FindingKind::BlobMissing
+            | FindingKind::BlobDamaged
+            | FindingKind::MetadataMissing
+            | FindingKind::MetadataDamaged => Repair::RestoreFromBackup,
+            FindingKind::DatabaseDamaged
+            | FindingKind::JournalGap
+            | FindingKind::EventChainBroken => Repair::Investigate,
+        }
+    }
+
+    /// What the operator should do, for the report.
+    pub fn advice(self) -> &'static str {
+        match self.repair() {
+            Repair::Delete => "safe to delete: run with --repair",
+            Repair::RestoreFromBackup => {
+                "restore this object from a backup of the blob store (same key); the file row is kept and downloads of it are refused until then"
+            }
+            Repair::Investigate => match self {
+                FindingKind::DatabaseDamaged => {
+                    "stop the servers and restore the database from a backup (strongroom refuses to serve a damaged SQLite file)"
+                }
+                _ => {
+                    "the database was changed outside strongroom: compare with a backup and a recorded head (admin log verify --expect-head)"
+                }
+            },
+        }
+    }
+
+    /// The kind of a blob's state, for a file (`metadata`: its `.metadata` companion).
+    pub fn of_blob(state: &BlobState, metadata: bool) -> Option<FindingKind> {
+        match (state, metadata) {
+            (BlobState::Intact, _) => None,
+            (BlobState::Missing, false) => Some(FindingKind::BlobMissing),
+            (BlobState::Missing, true) => Some(FindingKind::MetadataMissing),
+            (BlobState::Damaged { .. }, false) => Some(FindingKind::BlobDamaged),
+            (BlobState::Damaged { .. }, true) => Some(FindingKind::MetadataDamaged),
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// What it is about: a blob key, a file name, a path, a serial, an entry.
+    pub subject: String,
+    /// What was found.
+    pub detail: String,
+    pub repair: Repair,
+    /// Whether `--repair` dealt with it in this run.
+    pub repaired: bool,
+}
+
+impl Finding {
+    fn new(kind: FindingKind, subject: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding {
+            kind,
+            subject: subject.into(),
+            detail: detail.into(),
+            repair: kind.repair(),
+            repaired: false,
+        }
+    }
+
+    /// One line: `kind subject: detail (advice)`.
+    pub fn line(&self) -> String {
+        let tail = if self.repaired {
+            "repaired".to_owned()
+        } else {
+            self.kind.advice().to_owned()
+        };
+        format!(
+            "{} {}: {} ({tail})",
+            self.kind.as_str(),
+            self.subject,
+            self.detail
+        )
+    }
+}
+
+/// What a run looked at and found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FsckReport {
+    pub findings: Vec<Finding>,
+    /// File rows whose blobs were read.
+    pub files_checked: u64,
+    /// Objects listed in the blob store.
+    pub objects_listed: u64,
+    /// Event log entries verified.
+    pub events_checked: i64,
+}
+
+impl FsckReport {
+    /// Whether anything was found that is not repaired.
+    pub fn has_open_findings(&self) -> bool {
+        self.findings.iter().any(|f| !f.repaired)
+    }
+}
+
+/// The database's own check (`thorough`: SQLite's `integrity_check`, else `quick_check`), as
+/// findings. Runs on a bare [`Db`]: a damaged file may not migrate or open as [`Services`].
+pub async fn check_database(db: &Db, thorough: bool) -> Result<Vec<Finding>, CoreError> {
+    Ok(db
+        .integrity_problems(thorough)
+        .await?
+        .into_iter()
+        .map(|p| Finding::new(FindingKind::DatabaseDamaged, "database", p))
+        .collect())
+}
+
+const FILES_BATCH: i64 = 500;
+/// At most this many orphan keys are held in memory; past it, the rest are counted on the next run.
+const ORPHANS_HELD: usize = 10_000;
+/// An hour: one signal per file and kind in that time, however many downloads hit it.
+const SIGNAL_EVERY_MICROS: i64 = 3_600_000_000;
+
+impl Services {
+    /// Everything but the database's own check ([`check_database`]); with `repair`, what
+    /// [`Repair::Delete`] allows is deleted. `temp_dirs`: the folders upload temp files live in.
+    pub async fn fsck(&self, temp_dirs: &[PathBuf], repair: bool) -> Result<FsckReport, CoreError> {
+        let mut report = FsckReport::default();
+        self.fsck_files(&mut report).await?;
+        self.fsck_orphans(&mut report, repair).await?;
+        for dir in temp_dirs {
+            self.fsck_temp_dir(dir, &mut report, repair)?;
+        }
+        for gap in self.db.journal_gaps(100).await? {
+            report.findings.push(Finding::new(
+                FindingKind::JournalGap,
+                format!("serials {}..{}", gap.after + 1, gap.next - 1),
+                format!(
+                    "the journal jumps from serial {} to {}: entries are gone",
+                    gap.after, gap.next
+                ),
+            ));
+        }
+        match self.verify_log().await? {
+            Ok(n) => report.events_checked = n,
+            Err(seq) => report.findings.push(Finding::new(
+                FindingKind::EventChainBroken,
+                format!("event {seq}"),
+                "the hash chain does not hold from this entry on",
+            )),
+        }
+        Ok(report)
+    }
+
+    /// Every file row's blob and `.metadata`, read whole (one chunk in memory at a time).
+    async fn fsck_files(&self, report: &mut FsckReport) -> Result<(), CoreError> {
+        let mut after = 0;
+        loop {
+            let batch = self.db.file_blobs_after(after, FILES_BATCH).await?;
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            for f in &batch {
+                report.files_checked += 1;
+                for (kind, state) in self.check_file_blobs(f).await? {
+                    report.findings.push(Finding::new(
+                        kind,
+                        f.blob_key.clone(),
+                        describe(f, kind, &state),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A file's blob and its `.metadata`: the kinds found wrong, with the states found.
+    async fn check_file_blobs(
+        &self,
+        f: &FileBlob,
+    ) -> Result<Vec<(FindingKind, BlobState)>, CoreError> {
+        let mut out = Vec::new();
+        let size = u64::try_from(f.size).ok();
+        let st = self.blobs.check(&f.blob_key, size, &f.sha256).await?;
+        if let Some(k) = FindingKind::of_blob(&st, false) {
+            out.push((k, st));
+        }
+        if let Some(sha) = &f.metadata_sha256 {
+            let key = format!("{}.metadata", f.blob_key);
+            let st = self.blobs.check(&key, None, sha).await?;
+            if let Some(k) = FindingKind::of_blob(&st, true) {
+                out.push((k, st));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keys no row references whose objects are all older than the grace and that no live
+    /// claim protects; with `repair`, collected by the collector's own transaction.
+    async fn fsck_orphans(&self, report: &mut FsckReport, repair: bool) -> Result<(), CoreError> {
+        use futures_util::StreamExt;
+        let live_after = self.now().saturating_sub(self.claim_grace_micros());
+        let mut newest: std::collections::BTreeMap<String, i64> = Default::default();
+        let mut listing = self.blobs.list();
+        while let Some(obj) = listing.next().await.transpose()? {
+            report.objects_listed += 1;
+            if let Some(k) = owning_key(&obj.key)
+                && (newest.len() < ORPHANS_HELD || newest.contains_key(&k))
+            {
+                let n = newest.entry(k).or_insert(obj.modified_micros);
+                *n = (*n).max(obj.modified_micros);
+            }
+        }
+        let keys: Vec<String> = newest.keys().cloned().collect();
+        for key in self.db.unreferenced_blob_keys(&keys).await? {
+            let at = newest.get(&key).copied().unwrap_or(i64::MAX);
+            if at >= live_after || self.db.has_live_blob_claim(&key, live_after).await? {
+                continue; // young or claimed: an upload may be about to reference it
+            }
+            let mut f = Finding::new(
+                FindingKind::OrphanBlob,
+                key.clone(),
+                "no file row references it and no upload claims it",
+            );
+            if repair {
+                f.repaired = self.collect_key(&key, live_after, None).await?;
+            }
+            report.findings.push(f);
+        }
+        Ok(())
+    }
+
+    /// Temp files in `dir` no live process holds; with `repair`, swept (the same locked sweep
+    /// `serve` runs at start).
+    fn fsck_temp_dir(
+        &self,
+        dir: &std::path::Path,
+        report: &mut FsckReport,
+        repair: bool,
+    ) -> Result<(), CoreError> {
+        let stale = strongroom_store::tempfiles::unheld(dir).map_err(|e| {
+            CoreError::Internal(format!("reading the temp folder {}: {e}", dir.display()))
+        })?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let swept = if repair {
+            strongroom_store::tempfiles::sweep(dir)
+                .map_err(|e| {
+                    CoreError::Internal(format!("sweeping the temp folder {}: {e}", dir.display()))
+                })?
+                .removed
+                > 0
+        } else {
+            false
+        };
+        for (path, len) in stale {
+            let mut f = Finding::new(
+                FindingKind::StaleTempFile,
+                path.display().to_string(),
+                format!("{len} bytes no live process holds"),
+            );
+            f.repaired = swept && !path.exists();
+            report.findings.push(f);
+        }
+        Ok(())
+    }
+
+    /// The sampled blob check (a periodic job): `blobs.verify_sample` random files' blobs read
+    /// whole; each missing or damaged one raises its signal.
+    pub(crate) async fn blob_sample_job(&self) -> Result<Vec<String>, CoreError> {
+        let n = self.settings.blobs.verify_sample;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let sample = self
+            .db
+            .sample_file_blobs(i64::try_from(n).unwrap_or(i64::MAX))
+            .await?;
+        let mut bad = 0;
+        for f in &sample {
+            for (kind, state) in self.check_file_blobs(f).await? {
+                bad += 1;
+                self.raise_blob_signal(f, kind, &state, None).await?;
+            }
+        }
+        Ok(if bad > 0 {
+            vec![format!(
+                "blob check: {bad} missing or damaged blob(s) among {} sampled file(s); run `strongroom admin fsck`",
+                sample.len()
+            )]
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// Raise the admin signal for a file whose blob (or `.metadata`) is missing or damaged, at
+    /// most once an hour per file and kind. `meta`: the download that found it, if one did.
+    pub async fn raise_blob_signal(
+        &self,
+        f: &FileBlob,
+        kind: FindingKind,
+        state: &BlobState,
+        meta: Option<&RequestMeta>,
+    ) -> Result<(), CoreError> {
+        let signal = match kind {
+            FindingKind::BlobMissing | FindingKind::MetadataMissing => {
+                crate::signals::SignalKind::BlobMissing
+            }
+            FindingKind::BlobDamaged | FindingKind::MetadataDamaged => {
+                crate::signals::SignalKind::BlobDamaged
+            }
+            _ => return Ok(()),
+        };
+        let now = self.now();
+        if self
+            .db
+            .event_logged_since(
+                signal.action(),
+                &f.filename,
+                now.saturating_sub(SIGNAL_EVERY_MICROS),
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        self.db
+            .append_event(&NewEvent {
+                at: now,
+                actor_id: None,
+                actor_name: Some(if meta.is_some() { "download" } else { "system" }.into()),
+                action: signal.action().into(),
+                subject_kind: "file".into(),
+                subject_id: Some(f.id),
+                subject_name: Some(f.filename.clone()),
+                ip: meta.and_then(|m| m.ip.clone()),
+                user_agent: meta.and_then(|m| m.user_agent.clone()),
+                details: serde_json::json!({
+                    "project": f.project_name,
+                    "blob_key": f.blob_key,
+                    "kind": kind.as_str(),
+                    "found": describe(f, kind, state),
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The blob facts of the file row for `blob_key`, for a signal raised by a download.
+    pub async fn file_blob(&self, blob_key: &str) -> Result<Option<FileBlob>, CoreError> {
+        Ok(self.db.file_blob_by_key(blob_key).await?)
+    }
+}
+
+/// What was found, in words.
+fn describe(f: &FileBlob, kind: FindingKind, state: &BlobState) -> String {
+    let what = match kind {
+        FindingKind::MetadataMissing | FindingKind::MetadataDamaged => "its .metadata",
+        _ => "the blob",
+    };
+    match state {
+        BlobState::Intact => format!("{} of {} is intact", what, f.filename),
+        BlobState::Missing => format!(
+            "{what} of {} ({}) is not in the blob store",
+            f.filename, f.project_name
+        ),
+        BlobState::Damaged { size, sha256 } => format!(
+            "{what} of {} ({}) has {size} bytes with sha256 {sha256}; the row records {} bytes, sha256 {}",
+            f.filename,
+            f.project_name,
+            if matches!(
+                kind,
+                FindingKind::MetadataMissing | FindingKind::MetadataDamaged
+            ) {
+                "?".to_owned()
+            } else {
+                f.size.to_string()
+            },
+            if matches!(
+                kind,
+                FindingKind::MetadataMissing | FindingKind::MetadataDamaged
+            ) {
+                f.metadata_sha256.clone().unwrap_or_default()
+            } else {
+                f.sha256.clone()
+            }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_nothing_uses_is_repairable() {
+        let all = [
+            FindingKind::DatabaseDamaged,
+            FindingKind::BlobMissing,
+            FindingKind::BlobDamaged,
+            FindingKind::MetadataMissing,
+            FindingKind::MetadataDamaged,
+            FindingKind::OrphanBlob,
+            FindingKind::StaleTempFile,
+            FindingKind::JournalGap,
+            FindingKind::EventChainBroken,
+        ];
+        let deletable: Vec<_> = all
+            .iter()
+            .filter(|k| k.repair() == Repair::Delete)
+            .collect();
+        assert_eq!(
+            deletable,
+            [&FindingKind::OrphanBlob, &FindingKind::StaleTempFile]
+        );
+        for k in [FindingKind::BlobMissing, FindingKind::BlobDamaged] {
+            assert_eq!(k.repair(), Repair::RestoreFromBackup);
+            assert!(k.advice().contains("backup"));
+        }
+        let mut names: Vec<&str> = all.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+    }
+
+    #[test]
+    fn blob_states_classify_by_object() {
+        let damaged = BlobState::Damaged {
+            size: 3,
+            sha256: "00".into(),
+        };
+        assert_eq!(FindingKind::of_blob(&BlobState::Intact, false), None);
+        assert_eq!(
+            FindingKind::of_blob(&BlobState::Missing, false),
+            Some(FindingKind::BlobMissing)
+        );
+        assert_eq!(
+            FindingKind::of_blob(&damaged, false),
+            Some(FindingKind::BlobDamaged)
+        );
+        assert_eq!(
+            FindingKind::of_blob(&BlobState::Missing, true),
+            Some(FindingKind::MetadataMissing)
+        );
+        assert_eq!(
+            FindingKind::of_blob(&damaged, true),
+            Some(FindingKind::MetadataDamaged)
+        );
+    }
+}
