@@ -65,10 +65,14 @@ impl Db {
                             .collect::<Result<Vec<_>, _>>()?;
                         Ok(lines.into_iter().filter(|l| l != "ok").collect())
                     }
-                    Err(sqlx::Error::Database(e)) if is_corruption(e.message()) => {
-                        Ok(vec![e.message().to_owned()])
+                    Err(e) => {
+                        let e = StoreError::from(e);
+                        if e.is_corruption() {
+                            Ok(vec![e.to_string()])
+                        } else {
+                            Err(e)
+                        }
                     }
-                    Err(e) => Err(e.into()),
                 }
             }
             // PostgreSQL checksums and checks its pages as it reads them: a quick check at
@@ -220,10 +224,4 @@ impl Db {
         .await?;
         Ok(n > 0)
     }
-}
-
-/// Whether a SQLite error message says the file is damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
-fn is_corruption(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("malformed") || m.contains("not a database") || m.contains("corrupt")
 }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use strongroom_core::fsck::{Finding, FsckReport, check_database};
+use strongroom_core::fsck::{Finding, FindingKind, FsckReport, check_database};
 use strongroom_store::Db;
 
 use crate::config::{Config, Storage};
@@ -26,7 +26,27 @@ pub(crate) async fn run(config: &Config, repair: bool, json: bool) -> anyhow::Re
 
 /// The report, and whether the checks after the database's own were skipped.
 async fn check(config: &Config, repair: bool) -> anyhow::Result<(FsckReport, bool)> {
-    let db = Db::connect(&config.database).await?;
+    let db = match Db::connect(&config.database).await {
+        Ok(db) => db,
+        // Too damaged to open at all: that is the finding.
+        Err(e) if e.is_corruption() => {
+            let f = Finding {
+                kind: FindingKind::DatabaseDamaged,
+                subject: "database".into(),
+                detail: e.to_string(),
+                repair: FindingKind::DatabaseDamaged.repair(),
+                repaired: false,
+            };
+            return Ok((
+                FsckReport {
+                    findings: vec![f],
+                    ..FsckReport::default()
+                },
+                true,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let damaged = check_database(&db, true).await?;
     db.close().await;
     if !damaged.is_empty() {

@@ -46,12 +46,20 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
         DataFolder::Create => data_dir::create(config)?,
         DataFolder::Tighten => data_dir::prepare(config)?,
     }
-    let db = Db::connect(&config.database).await.with_context(|| {
-        format!(
-            "connecting to {}",
-            crate::config::redact_url(&config.database)
-        )
-    })?;
+    let db = match Db::connect(&config.database).await {
+        Ok(db) => db,
+        Err(e) if e.is_corruption() => {
+            anyhow::bail!(
+                "the database is damaged ({e}): refusing to open it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`"
+            )
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "connecting to {}",
+                crate::config::redact_url(&config.database)
+            )));
+        }
+    };
     if folder == DataFolder::Tighten {
         // `serve`: never take uploads into a damaged database file.
         refuse_damaged_database(&db).await?;
