@@ -518,4 +518,189 @@ mod tests {
             Some(FindingKind::MetadataDamaged)
         );
     }
+
+    mod services {
+        use std::path::Path;
+
+        use strongroom_store::{BlobKey, ClaimOutcome, NewEvent, NewUser};
+
+        use crate::fsck::{FindingKind, Repair};
+        use crate::test_harness::{Harness, T0, sdist};
+
+        const HOUR: i64 = 3_600_000_000;
+
+        fn sha(b: &[u8]) -> String {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b))
+        }
+
+        fn key(seed: &str, filename: &str) -> BlobKey {
+            BlobKey::for_file(&sha(seed.as_bytes()), filename).expect("key")
+        }
+
+        fn write(root: &Path, key: &str, data: &[u8], at: i64) {
+            let p = root.join(key);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, data).expect("write");
+            let t = std::time::UNIX_EPOCH
+                + std::time::Duration::from_micros(u64::try_from(at).expect("positive"));
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .expect("open")
+                .set_modified(t)
+                .expect("mtime");
+        }
+
+        /// Publish `name`'s sdist with the bytes `stored` recorded as its content; returns its key.
+        async fn publish(h: &Harness, u: &strongroom_store::model::User, name: &str) -> BlobKey {
+            let filename = format!("{name}-1.0.tar.gz");
+            let mut f = sdist(name, "1.0", u, T0, filename.clone(), name);
+            let k = key(name, &filename);
+            f.blob_key = k.as_str().to_owned();
+            f.sha256 = sha(name.as_bytes());
+            f.size = i64::try_from(name.len()).expect("len");
+            h.s.db.publish_file(&f).await.expect("publish");
+            k
+        }
+
+        async fn alice(h: &Harness) -> strongroom_store::model::User {
+            h.s.db
+                .create_user(
+                    &NewUser {
+                        username: "alice".into(),
+                        email: "alice@example.org".into(),
+                        email_verified: true,
+                        password_hash: None,
+                        is_admin: false,
+                        at: T0,
+                    },
+                    NewEvent {
+                        at: T0,
+                        action: "account:create".into(),
+                        subject_kind: "user".into(),
+                        ..NewEvent::default()
+                    },
+                )
+                .await
+                .expect("user")
+        }
+
+        /// An intact, a missing and a damaged blob, an old orphan, an old orphan an upload has
+        /// just claimed again, a young one and a stale temp file: each classified, and
+        /// `--repair` deletes exactly the old unclaimed orphan and the temp file.
+        #[tokio::test]
+        async fn findings_are_classified_and_repair_deletes_only_what_nothing_uses() {
+            let h = Harness::new().await;
+            let root = h.dir().join("files");
+            let u = alice(&h).await;
+            let intact = publish(&h, &u, "intact").await;
+            write(&root, intact.as_str(), b"intact", T0 - 2 * HOUR);
+            let _missing = publish(&h, &u, "missing").await;
+            let damaged = publish(&h, &u, "damaged").await;
+            write(&root, damaged.as_str(), b"dAmaged", T0 - 2 * HOUR);
+            let orphan = key("orphan", "orphan-1.0.tar.gz");
+            write(&root, orphan.as_str(), b"x", T0 - 2 * HOUR);
+            let claimed = key("claimed", "claimed-1.0.tar.gz");
+            write(&root, claimed.as_str(), b"x", T0 - 2 * HOUR);
+            let ClaimOutcome::Claimed(_) =
+                h.s.db
+                    .claim_blob(claimed.as_str(), T0, 600_000_000)
+                    .await
+                    .expect("claim")
+            else {
+                panic!("claimed")
+            };
+            let young = key("young", "young-1.0.tar.gz");
+            write(&root, young.as_str(), b"x", T0);
+            let tmp = h.dir().join("tmp");
+            std::fs::create_dir_all(&tmp).expect("mkdir");
+            std::fs::write(tmp.join("up-stale"), b"half").expect("write");
+
+            let kinds = |r: &super::super::FsckReport| {
+                let mut k: Vec<(FindingKind, String, bool)> = r
+                    .findings
+                    .iter()
+                    .map(|f| (f.kind, f.subject.clone(), f.repaired))
+                    .collect();
+                k.sort_by_key(|x| x.0.as_str());
+                k
+            };
+            let stale = tmp.join("up-stale").display().to_string();
+            let r =
+                h.s.fsck(std::slice::from_ref(&tmp), false)
+                    .await
+                    .expect("fsck");
+            assert_eq!(r.files_checked, 3);
+            let missing_key = key("missing", "missing-1.0.tar.gz").as_str().to_owned();
+            assert_eq!(
+                kinds(&r),
+                [
+                    (FindingKind::BlobDamaged, damaged.as_str().to_owned(), false),
+                    (FindingKind::BlobMissing, missing_key.clone(), false),
+                    (FindingKind::OrphanBlob, orphan.as_str().to_owned(), false),
+                    (FindingKind::StaleTempFile, stale.clone(), false),
+                ]
+            );
+            assert!(r.has_open_findings());
+            let r =
+                h.s.fsck(std::slice::from_ref(&tmp), true)
+                    .await
+                    .expect("repair");
+            assert_eq!(
+                kinds(&r),
+                [
+                    (FindingKind::BlobDamaged, damaged.as_str().to_owned(), false),
+                    (FindingKind::BlobMissing, missing_key, false),
+                    (FindingKind::OrphanBlob, orphan.as_str().to_owned(), true),
+                    (FindingKind::StaleTempFile, stale, true),
+                ]
+            );
+            for f in &r.findings {
+                assert_eq!(f.repaired, f.repair == Repair::Delete, "{f:?}");
+            }
+            assert!(!root.join(orphan.as_str()).exists());
+            assert!(!tmp.join("up-stale").exists());
+            for kept in [&intact, &damaged, &claimed, &young] {
+                assert!(root.join(kept.as_str()).exists(), "{kept}");
+            }
+        }
+
+        /// The sampled job signals each bad blob once an hour, not on every run.
+        #[tokio::test]
+        async fn the_sampled_job_signals_bad_blobs_once_an_hour() {
+            let h = Harness::with(|_, s| s.blobs.verify_sample = 10).await;
+            let root = h.dir().join("files");
+            let u = alice(&h).await;
+            let ok = publish(&h, &u, "fine").await;
+            write(&root, ok.as_str(), b"fine", T0);
+            publish(&h, &u, "gone").await;
+            let count = |h: &Harness| {
+                let h = h.s.clone();
+                async move {
+                    h.db.events(0, 1000)
+                        .await
+                        .expect("events")
+                        .iter()
+                        .filter(|e| e.action == "blob:missing")
+                        .map(|e| e.subject_name.clone().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                }
+            };
+            let lines = h.s.blob_sample_job().await.expect("job");
+            assert_eq!(
+                lines,
+                [
+                    "blob check: 1 missing or damaged blob(s) among 2 sampled file(s); run `strongroom admin fsck`"
+                ]
+            );
+            h.s.blob_sample_job().await.expect("job");
+            assert_eq!(count(&h).await, ["gone-1.0.tar.gz"]);
+            h.clock.advance(HOUR + 1);
+            h.s.blob_sample_job().await.expect("job");
+            assert_eq!(count(&h).await, ["gone-1.0.tar.gz", "gone-1.0.tar.gz"]);
+            let off = Harness::new().await;
+            assert!(off.s.blob_sample_job().await.expect("job").is_empty());
+        }
+    }
 }
