@@ -187,7 +187,8 @@ pub async fn check_database(db: &Db, thorough: bool) -> Result<Vec<Finding>, Cor
 }
 
 const FILES_BATCH: i64 = 500;
-/// At most this many orphan keys are held in memory; past it, the rest are counted on the next run.
+/// At most this many orphan keys are held in memory; past it, the rest are found by the next run
+/// (after a `--repair`).
 const ORPHANS_HELD: usize = 10_000;
 /// An hour: one signal per file and kind in that time, however many downloads hit it.
 const SIGNAL_EVERY_MICROS: i64 = 3_600_000_000;
@@ -271,20 +272,36 @@ impl Services {
     async fn fsck_orphans(&self, report: &mut FsckReport, repair: bool) -> Result<(), CoreError> {
         use futures_util::StreamExt;
         let live_after = self.now().saturating_sub(self.claim_grace_micros());
+        // Unreferenced keys with their objects' newest write time; the listing is looked up in
+        // batches, so memory holds one batch and the orphans (at most ORPHANS_HELD).
         let mut newest: std::collections::BTreeMap<String, i64> = Default::default();
+        let mut batch: std::collections::HashMap<String, i64> = Default::default();
         let mut listing = self.blobs.list();
-        while let Some(obj) = listing.next().await.transpose()? {
-            report.objects_listed += 1;
-            if let Some(k) = owning_key(&obj.key)
-                && (newest.len() < ORPHANS_HELD || newest.contains_key(&k))
-            {
-                let n = newest.entry(k).or_insert(obj.modified_micros);
-                *n = (*n).max(obj.modified_micros);
+        loop {
+            let next = listing.next().await.transpose()?;
+            if let Some(obj) = &next {
+                report.objects_listed += 1;
+                if let Some(k) = owning_key(&obj.key) {
+                    let n = batch.entry(k).or_insert(obj.modified_micros);
+                    *n = (*n).max(obj.modified_micros);
+                }
+            }
+            if batch.len() >= FILES_BATCH as usize || (next.is_none() && !batch.is_empty()) {
+                let keys: Vec<String> = batch.keys().cloned().collect();
+                for k in self.db.unreferenced_blob_keys(&keys).await? {
+                    let at = batch.get(&k).copied().unwrap_or(i64::MAX);
+                    if newest.len() < ORPHANS_HELD || newest.contains_key(&k) {
+                        let n = newest.entry(k).or_insert(at);
+                        *n = (*n).max(at);
+                    }
+                }
+                batch.clear();
+            }
+            if next.is_none() {
+                break;
             }
         }
-        let keys: Vec<String> = newest.keys().cloned().collect();
-        for key in self.db.unreferenced_blob_keys(&keys).await? {
-            let at = newest.get(&key).copied().unwrap_or(i64::MAX);
+        for (key, at) in newest {
             if at >= live_after || self.db.has_live_blob_claim(&key, live_after).await? {
                 continue; // young or claimed: an upload may be about to reference it
             }
