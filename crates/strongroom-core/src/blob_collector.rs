@@ -85,13 +85,13 @@ fn folder_of(key: &str) -> Option<&str> {
     key.rsplit_once('/').map(|(folder, _)| folder)
 }
 
-fn micros(d: Duration) -> i64 {
+pub(crate) fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// The blob key an object belongs to: itself, or the file beside a `.metadata` object. `None`
 /// for anything that is not named like a blob (never touched).
-fn owning_key(object: &str) -> Option<String> {
+pub(crate) fn owning_key(object: &str) -> Option<String> {
     if let Some(base) = object.strip_suffix(".metadata")
         && BlobKey::parse(base).is_some()
     {
@@ -112,7 +112,7 @@ pub struct Collected {
 }
 
 impl Services {
-    fn claim_grace_micros(&self) -> i64 {
+    pub(crate) fn claim_grace_micros(&self) -> i64 {
         micros(Duration::from_secs(
             self.settings.blobs.claim_grace_minutes.saturating_mul(60),
         ))
@@ -154,7 +154,7 @@ impl Services {
 
     /// Step 4 of the module doc for one key (giving up `release` first). True when its blobs
     /// were deleted.
-    async fn collect_key(
+    pub(crate) async fn collect_key(
         &self,
         key: &str,
         live_after: i64,

@@ -1,6 +1,7 @@
 //! Periodic work: applying held role changes whose veto window passed, expiring invitations,
 //! purging deleted accounts' personal data after retention, checking email domains, deleting
-//! blobs no file references (`blob_collector`), rendering descriptions stored without HTML or by
+//! blobs no file references (`blob_collector`), reading a random sample of blobs against their
+//! sha256 (`fsck`), rendering descriptions stored without HTML or by
 //! an older renderer. Every job is idempotent and transactional, so several servers may run them
 //! at once.
 
@@ -48,6 +49,7 @@ impl Services {
         );
         report.take("email-domain check", self.domain_check_job().await);
         report.take("blob collector", self.blob_collector_job(scan_blobs).await);
+        report.take("sampled blob check", self.blob_sample_job().await);
         report.take("description rendering", self.description_job().await);
         report.take("notice digests", self.notice_digest_job().await);
         report.take("refusal windows", self.close_refusal_windows().await);

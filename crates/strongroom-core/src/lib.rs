@@ -15,6 +15,7 @@ pub mod error;
 pub mod evidence;
 pub mod file_review;
 pub mod freeze;
+pub mod fsck;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub mod handback;

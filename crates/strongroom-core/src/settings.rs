@@ -126,6 +126,9 @@ pub struct BlobSettings {
     /// Whether `serve` lists the whole blob store when it starts (else the first listing waits
     /// for `scan_interval_hours`): a large bucket makes every start list it all.
     pub scan_at_start: bool,
+    /// How many random files' blobs each jobs run reads whole and checks against their
+    /// sha256 (`core::fsck`); a missing or damaged one is an admin signal. 0 = off.
+    pub verify_sample: u64,
 }
 
 impl Default for BlobSettings {
@@ -134,6 +137,7 @@ impl Default for BlobSettings {
             claim_grace_minutes: 60,
             scan_interval_hours: 24,
             scan_at_start: true,
+            verify_sample: 5,
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum SignalKind {
     TwoFactorReset,
     LoginFailure,
     TwoFactorFailure,
+    BlobMissing,
+    BlobDamaged,
 }
 
 impl SignalKind {
@@ -73,6 +75,8 @@ impl SignalKind {
         SignalKind::TwoFactorReset,
         SignalKind::LoginFailure,
         SignalKind::TwoFactorFailure,
+        SignalKind::BlobMissing,
+        SignalKind::BlobDamaged,
     ];
 
     /// The event action.
@@ -98,6 +102,8 @@ impl SignalKind {
             SignalKind::TwoFactorReset => "admin:user:reset-2fa",
             SignalKind::LoginFailure => "account:login:failure",
             SignalKind::TwoFactorFailure => "account:login:2fa_failure",
+            SignalKind::BlobMissing => "blob:missing",
+            SignalKind::BlobDamaged => "blob:damaged",
         }
     }
 
@@ -114,7 +120,9 @@ impl SignalKind {
             | SignalKind::FileHeld
             | SignalKind::Freeze
             | SignalKind::EmailUnverified
-            | SignalKind::DomainCheckHalted => Severity::High,
+            | SignalKind::DomainCheckHalted
+            | SignalKind::BlobMissing
+            | SignalKind::BlobDamaged => Severity::High,
             SignalKind::TokenRefused
             | SignalKind::ReauthFailed
             | SignalKind::LastOwner
@@ -169,6 +177,12 @@ impl SignalKind {
             }
             SignalKind::LoginFailure => "wrong passwords for known accounts",
             SignalKind::TwoFactorFailure => "wrong second factors at login",
+            SignalKind::BlobMissing => {
+                "a file's stored bytes are missing from the blob store (downloads refused): restore them from a backup, see `strongroom admin fsck`"
+            }
+            SignalKind::BlobDamaged => {
+                "a file's stored bytes do not match its sha256 (downloads cut short): restore them from a backup, see `strongroom admin fsck`"
+            }
         }
     }
 

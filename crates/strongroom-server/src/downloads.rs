@@ -1,17 +1,30 @@
 //! `GET /packages/<aa>/<bb>/<rest>/<filename>` (and `.metadata`): files the database knows, with
 //! Range, ETag and conditional requests. Only files the public sees are served
 //! (`core::visibility`); a blob without such a row is never read.
+//!
+//! A blob that is gone answers 503 with a reason and raises the `blob:missing` signal. A whole
+//! file is checked against its recorded sha256 while it streams (`store::blob_check`): the
+//! chunk that would complete it is held back until the digest matches, so a damaged blob's
+//! response is cut short (pip and every HTTP client see a truncated body, never the whole of
+//! other bytes) and `blob:damaged` is raised. Memory: one chunk (256 KiB) per download; CPU:
+//! one sha256 pass, the cost of the read itself. A Range request (a part of the file) cannot be
+//! checked without reading the rest and is served unchecked: the sampled job and `admin fsck`
+//! find such a blob.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
+use strongroom_core::fsck::FindingKind;
+use strongroom_store::blob_check::{BlobState, verified_body};
 use strongroom_store::{BlobKey, ByteRange};
 
 use crate::error::ApiError;
 use crate::headers::etag_matches;
-use crate::state::AppState;
+use crate::state::{AppState, request_meta};
 
 /// Parse a single `bytes=` range against a length. `Err(())` = unsatisfiable.
 pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRange, ()>> {
@@ -51,9 +64,15 @@ pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRa
 /// `GET /packages/{*path}`
 pub(crate) async fn download(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let meta = request_meta(
+        &headers,
+        Some(peer),
+        &state.services.settings.trusted_proxies,
+    );
     let (file_path, is_metadata) = match path.strip_suffix(".metadata") {
         Some(p) => (p, true),
         None => (path.as_str(), false),
@@ -69,13 +88,18 @@ pub(crate) async fn download(
             .metadata_sha256
             .clone()
             .ok_or_else(ApiError::not_found)?;
-        let meta = state
-            .services
-            .blobs
-            .head(&key.metadata())
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        (key.metadata(), sha, meta.size)
+        let Some(found) = state.services.blobs.head(&key.metadata()).await? else {
+            signal(
+                &state,
+                key.as_str(),
+                FindingKind::MetadataMissing,
+                BlobState::Missing,
+                meta,
+            )
+            .await;
+            return Err(ApiError::blob_unavailable());
+        };
+        (key.metadata(), sha, found.size)
     } else {
         (
             key.as_str().to_owned(),
@@ -114,17 +138,24 @@ pub(crate) async fn download(
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, resp_headers).into_response());
         }
     };
-    let body = state
-        .services
-        .blobs
-        .get(&blob_key, range)
-        .await?
-        .ok_or_else(|| {
-            ApiError::from(strongroom_core::CoreError::Internal(format!(
-                "blob missing for {}",
-                file.filename
-            )))
-        })?;
+    let kind = if is_metadata {
+        (FindingKind::MetadataMissing, FindingKind::MetadataDamaged)
+    } else {
+        (FindingKind::BlobMissing, FindingKind::BlobDamaged)
+    };
+    let Some(body) = state.services.blobs.get(&blob_key, range).await? else {
+        signal(&state, key.as_str(), kind.0, BlobState::Missing, meta).await;
+        return Err(ApiError::blob_unavailable());
+    };
+    let body = if range.is_none() {
+        let (st, k) = (state.clone(), key.as_str().to_owned());
+        verified_body(body, len, etag_hash.clone(), move |found| {
+            tracing::error!(file = %file.filename, blob = %k, "a blob does not match its recorded sha256; the download was cut short");
+            tokio::spawn(async move { signal(&st, &k, kind.1, found, meta).await });
+        })
+    } else {
+        body
+    };
     let content_len = range.map_or(len, |r| r.end - r.start);
     resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_len));
     if let Some(r) = range
@@ -134,6 +165,32 @@ pub(crate) async fn download(
     }
     let body = Body::from_stream(body.map_err(std::io::Error::other));
     Ok((status, resp_headers, body).into_response())
+}
+
+/// Raise the signal for the file at `blob_key` (logged, never failing the request further).
+async fn signal(
+    state: &AppState,
+    blob_key: &str,
+    kind: FindingKind,
+    found: BlobState,
+    meta: strongroom_core::RequestMeta,
+) {
+    if matches!(found, BlobState::Missing) {
+        tracing::error!(blob = %blob_key, kind = kind.as_str(), "a file's blob is not in the blob store; answered 503");
+    }
+    let raised = async {
+        if let Some(f) = state.services.file_blob(blob_key).await? {
+            state
+                .services
+                .raise_blob_signal(&f, kind, &found, Some(&meta))
+                .await?;
+        }
+        Ok::<(), strongroom_core::CoreError>(())
+    }
+    .await;
+    if let Err(e) = raised {
+        tracing::warn!(blob = %blob_key, error = %e, "cannot record the blob signal");
+    }
 }
 
 #[cfg(test)]

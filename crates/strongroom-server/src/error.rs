@@ -89,6 +89,15 @@ impl ApiError {
         )
     }
 
+    /// 503: the file is known but its stored bytes are missing (`downloads`); the
+    /// administrator has a signal and `admin fsck` names the file.
+    pub fn blob_unavailable() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This file's stored copy is missing or damaged, so it cannot be served. The index's administrator has been alerted.",
+        )
+    }
+
     /// 408: the request body arrived more slowly than `http.body_min_bytes` per window.
     pub fn body_too_slow() -> ApiError {
         ApiError::new(

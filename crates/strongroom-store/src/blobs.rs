@@ -5,7 +5,9 @@
 //! multipart upload for large files). A blob without a row is invisible (downloads are served only
 //! for files the database knows) and is deleted (claims and the collector: `blob_claims`,
 //! `core::blob_collector`); a row without a blob cannot happen because the row is written only
-//! after the blob is durable, under a claim no collector has taken.
+//! after the blob is durable, under a claim no collector has taken. What happens to the bytes
+//! afterwards (a deleted object, a disk that flips bits) is found by `blob_check` on downloads,
+//! the sampled job and `strongroom admin fsck`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

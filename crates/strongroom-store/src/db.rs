@@ -89,6 +89,7 @@ impl Db {
                     format!("{url}?mode=rwc")
                 };
                 let opts = AnyConnectOptions::from_str(&url)?;
+                probe_sqlite(&opts).await?;
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(60))
@@ -295,6 +296,22 @@ fn acquire_check(
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
     Box::pin(async move { Ok(!conn.is_in_transaction()) })
+}
+
+/// Open one connection and set it up the way the pools do: a file SQLite cannot read (a
+/// damaged header or schema) fails here at once, where the pools would retry it until their
+/// acquire timeout.
+async fn probe_sqlite(opts: &AnyConnectOptions) -> Result<(), StoreError> {
+    let mut conn = sqlx::AnyConnection::connect_with(opts).await?;
+    let set_up = conn
+        .execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+        )
+        .await;
+    let _ = conn.close().await;
+    set_up?;
+    Ok(())
 }
 
 fn sqlite_setup<'c>(

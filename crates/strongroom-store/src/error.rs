@@ -47,6 +47,21 @@ impl StoreError {
     pub fn is_out_of_space(&self) -> bool {
         matches!(self, StoreError::OutOfSpace(_))
     }
+
+    /// Whether SQLite says its file is damaged (`SQLITE_CORRUPT` 11, `SQLITE_NOTADB` 26): the
+    /// file must be restored, not retried.
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db))
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() =>
+            {
+                db.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 11 | 26))
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -7,6 +7,7 @@
 
 mod account_tx;
 pub mod admin;
+pub mod blob_check;
 mod blob_claims;
 mod blobs;
 mod db;
@@ -16,6 +17,7 @@ mod domains;
 mod email_tokens;
 mod error;
 mod events;
+pub mod fsck;
 mod incidents;
 mod index;
 mod journal;

@@ -160,6 +160,36 @@ pub fn sweep(dir: &Path) -> io::Result<SweepReport> {
     Ok(report)
 }
 
+/// The regular files directly in `dir` that no live process holds (what [`sweep`] would
+/// remove), with their sizes; nothing is removed. A missing folder is an empty one.
+pub fn unheld(dir: &Path) -> io::Result<Vec<(PathBuf, u64)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        match file.try_lock() {
+            // Our lock ends when `file` closes at the end of this iteration.
+            Ok(()) => out.push((path, file.metadata()?.len())),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// Whether `path` names the open `file` (same device and inode).
 fn same_file(path: &Path, file: &File) -> io::Result<bool> {
     let on_disk = match std::fs::metadata(path) {

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 
 use crate::{BlobKey, Blobs, ByteRange, S3Settings};
 
-fn s3() -> Blobs {
+pub(super) fn s3() -> Blobs {
     let var = |k: &str| {
         std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: the blob suite needs an S3 server (bash scripts/test.sh starts one)"))
     };

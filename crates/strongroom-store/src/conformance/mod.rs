@@ -9,6 +9,7 @@ mod claims;
 mod descriptions;
 mod faults;
 mod file_review;
+mod fsck;
 mod incidents;
 mod meta;
 mod pending;

@@ -205,6 +205,18 @@ pub(crate) enum AdminCommand {
     },
     /// Run the periodic jobs once (held role changes, expiries, purges, domain checks).
     RunJobs,
+    /// Check the data: database integrity, every file's blob against its sha256, orphan blobs
+    /// and temp files, journal gaps, the event chain. One line per finding; exit 0 clean, 1
+    /// findings, 2 could not check.
+    Fsck {
+        /// Delete what nothing uses (orphan blobs past the claim grace, temp files no live
+        /// process holds). Rows and files with users are never touched.
+        #[arg(long)]
+        repair: bool,
+        /// A JSON report instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply a role change held for cooling-off now, before its veto window ends.
     ApproveChange {
         /// The change's number (shown on the project's manage page and in /admin/changes/).
@@ -477,6 +489,15 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
                 .as_deref()
                 .map(str::parse::<strongroom_core::evidence::Head>)
                 .transpose()?;
+            // A damaged database cannot vouch for its own log.
+            let damaged = strongroom_core::fsck::check_database(&s.db, false).await?;
+            if let Some(first) = damaged.first() {
+                println!(
+                    "event log NOT VERIFIED: the database reports damage ({}); run `strongroom admin fsck`",
+                    first.detail
+                );
+                std::process::exit(1);
+            }
             match s.verify_log().await? {
                 Ok(n) => {
                     let head = s.log_head().await?;
@@ -556,6 +577,9 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         }
         AdminCommand::Backup { .. } | AdminCommand::RestoreBackup { .. } => {
             unreachable!("dispatched before the data is opened (cmd::run)")
+        }
+        AdminCommand::Fsck { .. } => {
+            anyhow::bail!("admin fsck opens the database itself (cmd::fsck)")
         }
         AdminCommand::RunJobs => {
             let report = s.run_jobs().await?;

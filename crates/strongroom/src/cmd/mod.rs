@@ -5,6 +5,7 @@ mod admin_user;
 mod backup;
 mod backup_manifest;
 mod data_dir;
+mod fsck;
 mod invites;
 mod outbox;
 mod reload;
@@ -52,12 +53,24 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
         DataFolder::Create => data_dir::create(config)?,
         DataFolder::Tighten => data_dir::prepare(config)?,
     }
-    let db = Db::connect(&config.database).await.with_context(|| {
-        format!(
-            "connecting to {}",
-            crate::config::redact_url(&config.database)
-        )
-    })?;
+    let db = match Db::connect(&config.database).await {
+        Ok(db) => db,
+        Err(e) if e.is_corruption() => {
+            anyhow::bail!(
+                "the database is damaged ({e}): refusing to open it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`"
+            )
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "connecting to {}",
+                crate::config::redact_url(&config.database)
+            )));
+        }
+    };
+    if folder == DataFolder::Tighten {
+        // `serve`: never take uploads into a damaged database file.
+        refuse_damaged_database(&db).await?;
+    }
     schema::check_schema(&db, config.known_migrations, config.migrate_on_start)
         .await
         .context("checking the database schema")?;
@@ -88,6 +101,20 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
         services.clock = std::sync::Arc::new(strongroom_core::FileOffsetClock(f.clone()));
     }
     Ok(services)
+}
+
+/// Refuse to go on when the database reports damage (SQLite `PRAGMA quick_check`: it reads
+/// every page, once, at start).
+async fn refuse_damaged_database(db: &Db) -> anyhow::Result<()> {
+    let damaged = strongroom_core::fsck::check_database(db, false).await?;
+    if damaged.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<&str> = damaged.iter().take(5).map(|f| f.detail.as_str()).collect();
+    anyhow::bail!(
+        "the database is damaged ({}): refusing to serve from it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`",
+        details.join("; ")
+    )
 }
 
 fn cli_meta() -> RequestMeta {
@@ -234,6 +261,9 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Admin {
             command: admin::AdminCommand::RestoreBackup { dir },
         } => restore::restore(&config, &dir).await,
+        Command::Admin {
+            command: admin::AdminCommand::Fsck { repair, json },
+        } => fsck::run(&config, repair, json).await,
         Command::Admin { command } => {
             admin::run(&open(&config, DataFolder::Create).await?, command).await
         }

@@ -465,6 +465,12 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "TEST SUITES ONLY: the binary knows migrations 1..=N only (acts as an older release); empty = all",
     },
+    // -- checking the data (issue 10, failure 8)
+    Key {
+        name: "blobs.verify_sample",
+        secret: false,
+        help: "how many random files' blobs each jobs run reads whole and checks against their sha256; a missing or damaged one raises an admin signal (0 = off; `admin fsck` checks them all)",
+    },
     Key {
         name: "testing.clock_offset_file",
         secret: false,

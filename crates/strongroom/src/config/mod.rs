@@ -410,6 +410,7 @@ impl Config {
                 blobs.scan_interval_hours.to_string(),
             ),
             ("blobs.scan_at_start", blobs.scan_at_start.to_string()),
+            ("blobs.verify_sample", blobs.verify_sample.to_string()),
             (
                 "notices.digest_minutes",
                 core.notices.digest_minutes.to_string(),
@@ -582,6 +583,10 @@ impl Config {
                 scan_at_start: parse_bool(
                     "blobs.scan_at_start",
                     &get("blobs.scan_at_start").unwrap_or_default(),
+                )?,
+                verify_sample: parse_u64(
+                    "blobs.verify_sample",
+                    &get("blobs.verify_sample").unwrap_or_default(),
                 )?,
             },
             notices: strongroom_core::NoticeSettings {

@@ -1,0 +1,724 @@
+//! Checking the data (`strongroom admin fsck`) and what may be repaired without an operator's
+//! judgement: the database's own integrity check, every file row's blob (present, its recorded
+//! size and sha256) and `.metadata` companion, blobs nothing references (older than the claim
+//! grace and under no live claim, exactly the collector's rule) and temp files no live process
+//! holds, gaps in the journal, and the event chain. The same blob check, on a random sample, is
+//! a periodic job whose findings are admin signals (`blob:missing`, `blob:damaged`).
+//!
+//! Repair policy ([`FindingKind::repair`]): only what no one uses is deleted (an orphan blob, by
+//! the collector's own transaction, which re-checks rows and claims; a stale temp file, by the
+//! locked sweep). A row is never deleted and a missing or damaged blob is never replaced or
+//! hidden: the finding says to restore it from a backup.
+
+use std::path::PathBuf;
+
+use strongroom_store::blob_check::BlobState;
+use strongroom_store::fsck::FileBlob;
+use strongroom_store::{Db, NewEvent};
+
+use crate::blob_collector::owning_key;
+use crate::{CoreError, RequestMeta, Services};
+
+/// What fsck found, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// The database's own check reports damage (SQLite) or rows whose parent is gone.
+    DatabaseDamaged,
+    /// A file row's blob is not in the blob store.
+    BlobMissing,
+    /// A file row's blob has other bytes than its recorded size and sha256.
+    BlobDamaged,
+    /// A file's `.metadata` companion is gone.
+    MetadataMissing,
+    /// A file's `.metadata` companion does not match its recorded sha256.
+    MetadataDamaged,
+    /// A blob no file row references, older than the claim grace, under no live claim.
+    OrphanBlob,
+    /// A temp file no live process holds (an upload cut short).
+    StaleTempFile,
+    /// Journal serials that are not there (mirrors following the journal skip them).
+    JournalGap,
+    /// The event log's hash chain is broken at an entry.
+    EventChainBroken,
+}
+
+/// What may be done about a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Repair {
+    /// Nothing uses it: `--repair` deletes it.
+    Delete,
+    /// Bytes users need are gone or wrong: restore them from a backup (never done for you).
+    RestoreFromBackup,
+    /// Evidence or the database itself: an operator decides (restore the database from a
+    /// backup, compare with a recorded head).
+    Investigate,
+}
+
+impl FindingKind {
+    /// The kind as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::DatabaseDamaged => "database-damaged",
+            FindingKind::BlobMissing => "blob-missing",
+            FindingKind::BlobDamaged => "blob-damaged",
+            FindingKind::MetadataMissing => "metadata-missing",
+            FindingKind::MetadataDamaged => "metadata-damaged",
+            FindingKind::OrphanBlob => "orphan-blob",
+            FindingKind::StaleTempFile => "stale-temp-file",
+            FindingKind::JournalGap => "journal-gap",
+            FindingKind::EventChainBroken => "event-chain-broken",
+        }
+    }
+
+    /// The repair policy: only what nothing uses is ever deleted.
+    pub fn repair(self) -> Repair {
+        match self {
+            FindingKind::OrphanBlob | FindingKind::StaleTempFile => Repair::Delete,
+            FindingKind::BlobMissing
+            | FindingKind::BlobDamaged
+            | FindingKind::MetadataMissing
+            | FindingKind::MetadataDamaged => Repair::RestoreFromBackup,
+            FindingKind::DatabaseDamaged
+            | FindingKind::JournalGap
+            | FindingKind::EventChainBroken => Repair::Investigate,
+        }
+    }
+
+    /// What the operator should do, for the report.
+    pub fn advice(self) -> &'static str {
+        match self.repair() {
+            Repair::Delete => "safe to delete: run with --repair",
+            Repair::RestoreFromBackup => {
+                "restore this object from a backup of the blob store (same key); the file row is kept and downloads of it are refused until then"
+            }
+            Repair::Investigate => match self {
+                FindingKind::DatabaseDamaged => {
+                    "stop the servers and restore the database from a backup (strongroom refuses to serve a damaged SQLite file)"
+                }
+                _ => {
+                    "the database was changed outside strongroom: compare with a backup and a recorded head (admin log verify --expect-head)"
+                }
+            },
+        }
+    }
+
+    /// The kind of a blob's state, for a file (`metadata`: its `.metadata` companion).
+    pub fn of_blob(state: &BlobState, metadata: bool) -> Option<FindingKind> {
+        match (state, metadata) {
+            (BlobState::Intact, _) => None,
+            (BlobState::Missing, false) => Some(FindingKind::BlobMissing),
+            (BlobState::Missing, true) => Some(FindingKind::MetadataMissing),
+            (BlobState::Damaged { .. }, false) => Some(FindingKind::BlobDamaged),
+            (BlobState::Damaged { .. }, true) => Some(FindingKind::MetadataDamaged),
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// What it is about: a blob key, a file name, a path, a serial, an entry.
+    pub subject: String,
+    /// What was found.
+    pub detail: String,
+    pub repair: Repair,
+    /// Whether `--repair` dealt with it in this run.
+    pub repaired: bool,
+}
+
+impl Finding {
+    fn new(kind: FindingKind, subject: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding {
+            kind,
+            subject: subject.into(),
+            detail: detail.into(),
+            repair: kind.repair(),
+            repaired: false,
+        }
+    }
+
+    /// One line: `kind subject: detail (advice)`.
+    pub fn line(&self) -> String {
+        let tail = if self.repaired {
+            "repaired".to_owned()
+        } else {
+            self.kind.advice().to_owned()
+        };
+        format!(
+            "{} {}: {} ({tail})",
+            self.kind.as_str(),
+            self.subject,
+            self.detail
+        )
+    }
+}
+
+/// What a run looked at and found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FsckReport {
+    pub findings: Vec<Finding>,
+    /// File rows whose blobs were read.
+    pub files_checked: u64,
+    /// Objects listed in the blob store.
+    pub objects_listed: u64,
+    /// Event log entries verified.
+    pub events_checked: i64,
+}
+
+impl FsckReport {
+    /// Whether anything was found that is not repaired.
+    pub fn has_open_findings(&self) -> bool {
+        self.findings.iter().any(|f| !f.repaired)
+    }
+}
+
+/// The database's own check (`thorough`: SQLite's `integrity_check`, else `quick_check`), as
+/// findings. Runs on a bare [`Db`]: a damaged file may not migrate or open as [`Services`].
+pub async fn check_database(db: &Db, thorough: bool) -> Result<Vec<Finding>, CoreError> {
+    Ok(db
+        .integrity_problems(thorough)
+        .await?
+        .into_iter()
+        .map(|p| Finding::new(FindingKind::DatabaseDamaged, "database", p))
+        .collect())
+}
+
+const FILES_BATCH: i64 = 500;
+/// At most this many orphan keys are held in memory; past it, the rest are found by the next run
+/// (after a `--repair`).
+const ORPHANS_HELD: usize = 10_000;
+/// An hour: one signal per file and kind in that time, however many downloads hit it.
+const SIGNAL_EVERY_MICROS: i64 = 3_600_000_000;
+
+impl Services {
+    /// Everything but the database's own check ([`check_database`]); with `repair`, what
+    /// [`Repair::Delete`] allows is deleted. `temp_dirs`: the folders upload temp files live in.
+    pub async fn fsck(&self, temp_dirs: &[PathBuf], repair: bool) -> Result<FsckReport, CoreError> {
+        let mut report = FsckReport::default();
+        self.fsck_files(&mut report).await?;
+        self.fsck_orphans(&mut report, repair).await?;
+        for dir in temp_dirs {
+            self.fsck_temp_dir(dir, &mut report, repair)?;
+        }
+        for gap in self.db.journal_gaps(100).await? {
+            report.findings.push(Finding::new(
+                FindingKind::JournalGap,
+                format!("serials {}..{}", gap.after + 1, gap.next - 1),
+                format!(
+                    "the journal jumps from serial {} to {}: entries are gone",
+                    gap.after, gap.next
+                ),
+            ));
+        }
+        match self.verify_log().await? {
+            Ok(n) => report.events_checked = n,
+            Err(seq) => report.findings.push(Finding::new(
+                FindingKind::EventChainBroken,
+                format!("event {seq}"),
+                "the hash chain does not hold from this entry on",
+            )),
+        }
+        Ok(report)
+    }
+
+    /// Every file row's blob and `.metadata`, read whole (one chunk in memory at a time).
+    async fn fsck_files(&self, report: &mut FsckReport) -> Result<(), CoreError> {
+        let mut after = 0;
+        loop {
+            let batch = self.db.file_blobs_after(after, FILES_BATCH).await?;
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            for f in &batch {
+                report.files_checked += 1;
+                for (kind, state) in self.check_file_blobs(f).await? {
+                    report.findings.push(Finding::new(
+                        kind,
+                        f.blob_key.clone(),
+                        describe(f, kind, &state),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A file's blob and its `.metadata`: the kinds found wrong, with the states found.
+    async fn check_file_blobs(
+        &self,
+        f: &FileBlob,
+    ) -> Result<Vec<(FindingKind, BlobState)>, CoreError> {
+        let mut out = Vec::new();
+        let size = u64::try_from(f.size).ok();
+        let st = self.blobs.check(&f.blob_key, size, &f.sha256).await?;
+        if let Some(k) = FindingKind::of_blob(&st, false) {
+            out.push((k, st));
+        }
+        if let Some(sha) = &f.metadata_sha256 {
+            let key = format!("{}.metadata", f.blob_key);
+            let st = self.blobs.check(&key, None, sha).await?;
+            if let Some(k) = FindingKind::of_blob(&st, true) {
+                out.push((k, st));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keys no row references whose objects are all older than the grace and that no live
+    /// claim protects; with `repair`, collected by the collector's own transaction.
+    async fn fsck_orphans(&self, report: &mut FsckReport, repair: bool) -> Result<(), CoreError> {
+        use futures_util::StreamExt;
+        let live_after = self.now().saturating_sub(self.claim_grace_micros());
+        // Unreferenced keys with their objects' newest write time; the listing is looked up in
+        // batches, so memory holds one batch and the orphans (at most ORPHANS_HELD).
+        let mut newest: std::collections::BTreeMap<String, i64> = Default::default();
+        let mut batch: std::collections::HashMap<String, i64> = Default::default();
+        let mut listing = self.blobs.list();
+        loop {
+            let next = listing.next().await.transpose()?;
+            if let Some(obj) = &next {
+                report.objects_listed += 1;
+                if let Some(k) = owning_key(&obj.key) {
+                    let n = batch.entry(k).or_insert(obj.modified_micros);
+                    *n = (*n).max(obj.modified_micros);
+                }
+            }
+            if batch.len() >= FILES_BATCH as usize || (next.is_none() && !batch.is_empty()) {
+                let keys: Vec<String> = batch.keys().cloned().collect();
+                for k in self.db.unreferenced_blob_keys(&keys).await? {
+                    let at = batch.get(&k).copied().unwrap_or(i64::MAX);
+                    if newest.len() < ORPHANS_HELD || newest.contains_key(&k) {
+                        let n = newest.entry(k).or_insert(at);
+                        *n = (*n).max(at);
+                    }
+                }
+                batch.clear();
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+        for (key, at) in newest {
+            if at >= live_after || self.db.has_live_blob_claim(&key, live_after).await? {
+                continue; // young or claimed: an upload may be about to reference it
+            }
+            let mut f = Finding::new(
+                FindingKind::OrphanBlob,
+                key.clone(),
+                "no file row references it and no upload claims it",
+            );
+            if repair {
+                f.repaired = self.collect_key(&key, live_after, None).await?;
+            }
+            report.findings.push(f);
+        }
+        Ok(())
+    }
+
+    /// Temp files in `dir` no live process holds; with `repair`, swept (the same locked sweep
+    /// `serve` runs at start).
+    fn fsck_temp_dir(
+        &self,
+        dir: &std::path::Path,
+        report: &mut FsckReport,
+        repair: bool,
+    ) -> Result<(), CoreError> {
+        let stale = strongroom_store::tempfiles::unheld(dir).map_err(|e| {
+            CoreError::Internal(format!("reading the temp folder {}: {e}", dir.display()))
+        })?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let swept = if repair {
+            strongroom_store::tempfiles::sweep(dir)
+                .map_err(|e| {
+                    CoreError::Internal(format!("sweeping the temp folder {}: {e}", dir.display()))
+                })?
+                .removed
+                > 0
+        } else {
+            false
+        };
+        for (path, len) in stale {
+            let mut f = Finding::new(
+                FindingKind::StaleTempFile,
+                path.display().to_string(),
+                format!("{len} bytes no live process holds"),
+            );
+            f.repaired = swept && !path.exists();
+            report.findings.push(f);
+        }
+        Ok(())
+    }
+
+    /// The sampled blob check (a periodic job): `blobs.verify_sample` random files' blobs read
+    /// whole; each missing or damaged one raises its signal.
+    pub(crate) async fn blob_sample_job(&self) -> Result<Vec<String>, CoreError> {
+        let n = self.settings.blobs.verify_sample;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let sample = self
+            .db
+            .sample_file_blobs(i64::try_from(n).unwrap_or(i64::MAX))
+            .await?;
+        let mut bad = 0;
+        for f in &sample {
+            for (kind, state) in self.check_file_blobs(f).await? {
+                bad += 1;
+                self.raise_blob_signal(f, kind, &state, None).await?;
+            }
+        }
+        Ok(if bad > 0 {
+            vec![format!(
+                "blob check: {bad} missing or damaged blob(s) among {} sampled file(s); run `strongroom admin fsck`",
+                sample.len()
+            )]
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// Raise the admin signal for a file whose blob (or `.metadata`) is missing or damaged, at
+    /// most once an hour per file and kind. `meta`: the download that found it, if one did.
+    pub async fn raise_blob_signal(
+        &self,
+        f: &FileBlob,
+        kind: FindingKind,
+        state: &BlobState,
+        meta: Option<&RequestMeta>,
+    ) -> Result<(), CoreError> {
+        let signal = match kind {
+            FindingKind::BlobMissing | FindingKind::MetadataMissing => {
+                crate::signals::SignalKind::BlobMissing
+            }
+            FindingKind::BlobDamaged | FindingKind::MetadataDamaged => {
+                crate::signals::SignalKind::BlobDamaged
+            }
+            _ => return Ok(()),
+        };
+        let now = self.now();
+        if self
+            .db
+            .event_logged_since(
+                signal.action(),
+                &f.filename,
+                now.saturating_sub(SIGNAL_EVERY_MICROS),
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        self.db
+            .append_event(&NewEvent {
+                at: now,
+                actor_id: None,
+                actor_name: Some(if meta.is_some() { "download" } else { "system" }.into()),
+                action: signal.action().into(),
+                subject_kind: "file".into(),
+                subject_id: Some(f.id),
+                subject_name: Some(f.filename.clone()),
+                ip: meta.and_then(|m| m.ip.clone()),
+                user_agent: meta.and_then(|m| m.user_agent.clone()),
+                request_id: meta.and_then(|m| m.request_id.clone()),
+                details: serde_json::json!({
+                    "project": f.project_name,
+                    "blob_key": f.blob_key,
+                    "kind": kind.as_str(),
+                    "found": describe(f, kind, state),
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The blob facts of the file row for `blob_key`, for a signal raised by a download.
+    pub async fn file_blob(&self, blob_key: &str) -> Result<Option<FileBlob>, CoreError> {
+        Ok(self.db.file_blob_by_key(blob_key).await?)
+    }
+}
+
+/// What was found, in words.
+fn describe(f: &FileBlob, kind: FindingKind, state: &BlobState) -> String {
+    let what = match kind {
+        FindingKind::MetadataMissing | FindingKind::MetadataDamaged => "its .metadata",
+        _ => "the blob",
+    };
+    match state {
+        BlobState::Intact => format!("{} of {} is intact", what, f.filename),
+        BlobState::Missing => format!(
+            "{what} of {} ({}) is not in the blob store",
+            f.filename, f.project_name
+        ),
+        BlobState::Damaged { size, sha256 } => format!(
+            "{what} of {} ({}) has {size} bytes with sha256 {sha256}; the row records {} bytes, sha256 {}",
+            f.filename,
+            f.project_name,
+            if matches!(
+                kind,
+                FindingKind::MetadataMissing | FindingKind::MetadataDamaged
+            ) {
+                "?".to_owned()
+            } else {
+                f.size.to_string()
+            },
+            if matches!(
+                kind,
+                FindingKind::MetadataMissing | FindingKind::MetadataDamaged
+            ) {
+                f.metadata_sha256.clone().unwrap_or_default()
+            } else {
+                f.sha256.clone()
+            }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_nothing_uses_is_repairable() {
+        let all = [
+            FindingKind::DatabaseDamaged,
+            FindingKind::BlobMissing,
+            FindingKind::BlobDamaged,
+            FindingKind::MetadataMissing,
+            FindingKind::MetadataDamaged,
+            FindingKind::OrphanBlob,
+            FindingKind::StaleTempFile,
+            FindingKind::JournalGap,
+            FindingKind::EventChainBroken,
+        ];
+        let deletable: Vec<_> = all
+            .iter()
+            .filter(|k| k.repair() == Repair::Delete)
+            .collect();
+        assert_eq!(
+            deletable,
+            [&FindingKind::OrphanBlob, &FindingKind::StaleTempFile]
+        );
+        for k in [FindingKind::BlobMissing, FindingKind::BlobDamaged] {
+            assert_eq!(k.repair(), Repair::RestoreFromBackup);
+            assert!(k.advice().contains("backup"));
+        }
+        let mut names: Vec<&str> = all.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+    }
+
+    #[test]
+    fn blob_states_classify_by_object() {
+        let damaged = BlobState::Damaged {
+            size: 3,
+            sha256: "00".into(),
+        };
+        assert_eq!(FindingKind::of_blob(&BlobState::Intact, false), None);
+        assert_eq!(
+            FindingKind::of_blob(&BlobState::Missing, false),
+            Some(FindingKind::BlobMissing)
+        );
+        assert_eq!(
+            FindingKind::of_blob(&damaged, false),
+            Some(FindingKind::BlobDamaged)
+        );
+        assert_eq!(
+            FindingKind::of_blob(&BlobState::Missing, true),
+            Some(FindingKind::MetadataMissing)
+        );
+        assert_eq!(
+            FindingKind::of_blob(&damaged, true),
+            Some(FindingKind::MetadataDamaged)
+        );
+    }
+
+    mod services {
+        use std::path::Path;
+
+        use strongroom_store::{BlobKey, ClaimOutcome, NewEvent, NewUser};
+
+        use crate::fsck::{FindingKind, Repair};
+        use crate::test_harness::{Harness, T0, sdist};
+
+        const HOUR: i64 = 3_600_000_000;
+
+        fn sha(b: &[u8]) -> String {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b))
+        }
+
+        fn key(seed: &str, filename: &str) -> BlobKey {
+            BlobKey::for_file(&sha(seed.as_bytes()), filename).expect("key")
+        }
+
+        fn write(root: &Path, key: &str, data: &[u8], at: i64) {
+            let p = root.join(key);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, data).expect("write");
+            let t = std::time::UNIX_EPOCH
+                + std::time::Duration::from_micros(u64::try_from(at).expect("positive"));
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .expect("open")
+                .set_modified(t)
+                .expect("mtime");
+        }
+
+        /// Publish `name`'s sdist with the bytes `stored` recorded as its content; returns its key.
+        async fn publish(h: &Harness, u: &strongroom_store::model::User, name: &str) -> BlobKey {
+            let filename = format!("{name}-1.0.tar.gz");
+            let mut f = sdist(name, "1.0", u, T0, filename.clone(), name);
+            let k = key(name, &filename);
+            f.blob_key = k.as_str().to_owned();
+            f.sha256 = sha(name.as_bytes());
+            f.size = i64::try_from(name.len()).expect("len");
+            h.s.db.publish_file(&f).await.expect("publish");
+            k
+        }
+
+        async fn alice(h: &Harness) -> strongroom_store::model::User {
+            h.s.db
+                .create_user(
+                    &NewUser {
+                        username: "alice".into(),
+                        email: "alice@example.org".into(),
+                        email_verified: true,
+                        password_hash: None,
+                        is_admin: false,
+                        at: T0,
+                    },
+                    NewEvent {
+                        at: T0,
+                        action: "account:create".into(),
+                        subject_kind: "user".into(),
+                        ..NewEvent::default()
+                    },
+                )
+                .await
+                .expect("user")
+        }
+
+        /// An intact, a missing and a damaged blob, an old orphan, an old orphan an upload has
+        /// just claimed again, a young one and a stale temp file: each classified, and
+        /// `--repair` deletes exactly the old unclaimed orphan and the temp file.
+        #[tokio::test]
+        async fn findings_are_classified_and_repair_deletes_only_what_nothing_uses() {
+            let h = Harness::new().await;
+            let root = h.dir().join("files");
+            let u = alice(&h).await;
+            let intact = publish(&h, &u, "intact").await;
+            write(&root, intact.as_str(), b"intact", T0 - 2 * HOUR);
+            let _missing = publish(&h, &u, "missing").await;
+            let damaged = publish(&h, &u, "damaged").await;
+            write(&root, damaged.as_str(), b"dAmaged", T0 - 2 * HOUR);
+            let orphan = key("orphan", "orphan-1.0.tar.gz");
+            write(&root, orphan.as_str(), b"x", T0 - 2 * HOUR);
+            let claimed = key("claimed", "claimed-1.0.tar.gz");
+            write(&root, claimed.as_str(), b"x", T0 - 2 * HOUR);
+            let ClaimOutcome::Claimed(_) =
+                h.s.db
+                    .claim_blob(claimed.as_str(), T0, 600_000_000)
+                    .await
+                    .expect("claim")
+            else {
+                panic!("claimed")
+            };
+            let young = key("young", "young-1.0.tar.gz");
+            write(&root, young.as_str(), b"x", T0);
+            let tmp = h.dir().join("tmp");
+            std::fs::create_dir_all(&tmp).expect("mkdir");
+            std::fs::write(tmp.join("up-stale"), b"half").expect("write");
+
+            let kinds = |r: &super::super::FsckReport| {
+                let mut k: Vec<(FindingKind, String, bool)> = r
+                    .findings
+                    .iter()
+                    .map(|f| (f.kind, f.subject.clone(), f.repaired))
+                    .collect();
+                k.sort_by_key(|x| x.0.as_str());
+                k
+            };
+            let stale = tmp.join("up-stale").display().to_string();
+            let r =
+                h.s.fsck(std::slice::from_ref(&tmp), false)
+                    .await
+                    .expect("fsck");
+            assert_eq!(r.files_checked, 3);
+            let missing_key = key("missing", "missing-1.0.tar.gz").as_str().to_owned();
+            assert_eq!(
+                kinds(&r),
+                [
+                    (FindingKind::BlobDamaged, damaged.as_str().to_owned(), false),
+                    (FindingKind::BlobMissing, missing_key.clone(), false),
+                    (FindingKind::OrphanBlob, orphan.as_str().to_owned(), false),
+                    (FindingKind::StaleTempFile, stale.clone(), false),
+                ]
+            );
+            assert!(r.has_open_findings());
+            let r =
+                h.s.fsck(std::slice::from_ref(&tmp), true)
+                    .await
+                    .expect("repair");
+            assert_eq!(
+                kinds(&r),
+                [
+                    (FindingKind::BlobDamaged, damaged.as_str().to_owned(), false),
+                    (FindingKind::BlobMissing, missing_key, false),
+                    (FindingKind::OrphanBlob, orphan.as_str().to_owned(), true),
+                    (FindingKind::StaleTempFile, stale, true),
+                ]
+            );
+            for f in &r.findings {
+                assert_eq!(f.repaired, f.repair == Repair::Delete, "{f:?}");
+            }
+            assert!(!root.join(orphan.as_str()).exists());
+            assert!(!tmp.join("up-stale").exists());
+            for kept in [&intact, &damaged, &claimed, &young] {
+                assert!(root.join(kept.as_str()).exists(), "{kept}");
+            }
+        }
+
+        /// The sampled job signals each bad blob once an hour, not on every run.
+        #[tokio::test]
+        async fn the_sampled_job_signals_bad_blobs_once_an_hour() {
+            let h = Harness::with(|_, s| s.blobs.verify_sample = 10).await;
+            let root = h.dir().join("files");
+            let u = alice(&h).await;
+            let ok = publish(&h, &u, "fine").await;
+            write(&root, ok.as_str(), b"fine", T0);
+            publish(&h, &u, "gone").await;
+            let count = |h: &Harness| {
+                let h = h.s.clone();
+                async move {
+                    h.db.events(0, 1000)
+                        .await
+                        .expect("events")
+                        .iter()
+                        .filter(|e| e.action == "blob:missing")
+                        .map(|e| e.subject_name.clone().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                }
+            };
+            let lines = h.s.blob_sample_job().await.expect("job");
+            assert_eq!(
+                lines,
+                [
+                    "blob check: 1 missing or damaged blob(s) among 2 sampled file(s); run `strongroom admin fsck`"
+                ]
+            );
+            h.s.blob_sample_job().await.expect("job");
+            assert_eq!(count(&h).await, ["gone-1.0.tar.gz"]);
+            h.clock.advance(HOUR + 1);
+            h.s.blob_sample_job().await.expect("job");
+            assert_eq!(count(&h).await, ["gone-1.0.tar.gz", "gone-1.0.tar.gz"]);
+            let off = Harness::new().await;
+            assert!(off.s.blob_sample_job().await.expect("job").is_empty());
+        }
+    }
+}

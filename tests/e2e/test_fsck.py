@@ -1,0 +1,278 @@
+"""Silent corruption (issue 10, failure 8). On both backends unless named.
+
+Before the fix a deleted blob stayed listed and its download answered a bare 500, a tampered blob
+was served whole under its original sha256 ETag (pip installed what it was given if it did not
+check hashes; the bytes left the server either way), a damaged SQLite file served and took
+uploads, `log verify` called it intact, and nothing found any of it. Now `strongroom admin fsck`
+reports each with a typed kind (exit 0 clean, 1 findings, 2 could not check) and `--repair`
+deletes only what nothing uses; downloads answer 503 for a missing blob and cut a damaged one
+short, raising the `blob:missing` / `blob:damaged` signals; `serve` refuses a damaged SQLite file;
+a sampled blob check runs in the jobs (`blobs.verify_sample`, default 5 files per run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+import srkit
+
+HOUR = 3600
+
+
+def clocked(strongroom, kind: str, tmp: Path, **extra) -> tuple[srkit.Server, Path]:
+    clock = tmp / "clock"
+    clock.write_text("0")
+    return strongroom(kind, env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock), **extra}), clock
+
+
+def fsck(server: srkit.Server, *args: str) -> subprocess.CompletedProcess:
+    return server.cli("admin", "fsck", *args, check=False)
+
+
+def sql(server: srkit.Server, query: str) -> list[tuple[str, ...]]:
+    url = server.backend.database or ""
+    if url.startswith("postgres"):
+        return [tuple(ln.split("|")) for ln in srkit.pg_exec(url, query).splitlines() if ln.strip()]
+    con = sqlite3.connect(str(server.data_dir / "strongroom.db"), timeout=30)
+    try:
+        rows = con.execute(query).fetchall()
+        con.commit()
+    finally:
+        con.close()
+    return [tuple(str(c) for c in r) for r in rows]
+
+
+def signals(server: srkit.Server, action: str) -> list[str]:
+    return [r[0] for r in sql(server, f"SELECT subject_name FROM events WHERE action = '{action}' ORDER BY seq")]
+
+
+def key_of(dist: srkit.Dist) -> str:
+    return dist.path.removeprefix("/packages/")
+
+
+def put_object(server: srkit.Server, key: str, data: bytes) -> None:
+    if server.backend.s3:
+        r = server.backend.s3.request("PUT", f"/{server.backend.bucket}/{key}", body=data)
+        assert r.status_code == 200, r.text
+    else:
+        path = server.data_dir / "files" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def delete_object(server: srkit.Server, key: str) -> None:
+    if server.backend.s3:
+        r = server.backend.s3.request("DELETE", f"/{server.backend.bucket}/{key}")
+        assert r.status_code in (200, 204), r.text
+    else:
+        (server.data_dir / "files" / key).unlink()
+
+
+def tamper(server: srkit.Server, dist: srkit.Dist) -> bytes:
+    """Flip one byte in the middle of the stored wheel (same length, other sha256)."""
+    data = bytearray(dist.data)
+    data[len(data) // 2] ^= 0xFF
+    put_object(server, key_of(dist), bytes(data))
+    return bytes(data)
+
+
+def temp_dir(server: srkit.Server) -> Path:
+    return server.data_dir / ("tmp" if server.backend.s3 else "files/.tmp")
+
+
+def finding_kinds(out: str) -> list[str]:
+    return sorted(line.split(" ", 1)[0] for line in out.splitlines() if not line.startswith("fsck:"))
+
+
+def test_a_deleted_blob_is_reported_refused_with_a_reason_and_signalled(strongroom, backend_kind, tmp_path):
+    server = strongroom(backend_kind)
+    token = server.user_with_token("alice")
+    kept = srkit.make_wheel("sr-fsck-kept", "1.0", payload="kept")
+    gone = srkit.make_wheel("sr-fsck-gone", "1.0", payload="gone")
+    for d in (kept, gone):
+        srkit.ok_upload(server, token, d)
+    clean = fsck(server)
+    assert clean.returncode == 0, srkit.output(clean)
+    assert "0 finding(s)" in clean.stdout and "2 file(s) read" in clean.stdout, clean.stdout
+
+    delete_object(server, key_of(gone))
+    r = fsck(server)
+    assert r.returncode == 1, srkit.output(r)
+    assert finding_kinds(r.stdout) == ["blob-missing"], r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("blob-missing"))
+    assert key_of(gone) in line and gone.filename in line and "backup" in line, line
+    # --repair never hides a missing blob: the row stays, the finding stays.
+    r = fsck(server, "--repair")
+    assert r.returncode == 1 and "blob-missing" in r.stdout, srkit.output(r)
+    assert key_of(gone) in server.db_blob_keys()
+
+    for _ in range(3):
+        resp = server.get(gone.path)
+        assert resp.status_code == 503, (resp.status_code, resp.text)
+        assert "missing or damaged" in resp.text, resp.text
+    assert server.get(kept.path).content == kept.data
+    # One signal however many downloads found it (at most one an hour per file).
+    assert signals(server, "blob:missing") == [gone.filename]
+
+    j = json.loads(fsck(server, "--json").stdout)
+    assert [(f["kind"], f["subject"], f["repair"]) for f in j["findings"]] == [
+        ("blob-missing", key_of(gone), "restore-from-backup")], j
+    assert j["clean"] is False
+
+
+def test_a_tampered_blob_is_reported_never_served_whole_and_signalled(strongroom, backend_kind, tmp_path):
+    server = strongroom(backend_kind)
+    token = server.user_with_token("alice")
+    # Several read chunks long, so a cut-short body is visibly partial.
+    dist = srkit.make_wheel("sr-fsck-tampered", "1.0", payload=os.urandom(700_000))
+    srkit.ok_upload(server, token, dist)
+    tampered = tamper(server, dist)
+
+    r = fsck(server)
+    assert r.returncode == 1, srkit.output(r)
+    assert finding_kinds(r.stdout) == ["blob-damaged"], r.stdout
+    assert dist.sha256 in r.stdout and srkit.sha256(tampered) in r.stdout, r.stdout
+
+    got = b""
+    with pytest.raises(requests.exceptions.RequestException):
+        with requests.get(server.url + dist.path, stream=True, timeout=30) as resp:
+            assert resp.status_code == 200
+            for chunk in resp.iter_content(65536):
+                got += chunk
+    assert len(got) < len(tampered), "the damaged file was sent whole"
+    assert got == tampered[: len(got)]
+
+    target = tmp_path / "target"
+    p = srkit.pip_install(server, ["sr-fsck-tampered==1.0"], target, tmp_path, check=False)
+    assert p.returncode != 0, srkit.output(p)
+    assert not (target / "sr_fsck_tampered").exists()
+    assert srkit.wait_until(lambda: signals(server, "blob:damaged") == [dist.filename], 15), \
+        signals(server, "blob:damaged")
+
+
+def test_orphan_blobs_and_stale_temp_files_are_repaired_and_nothing_else(strongroom, backend_kind, tmp_path):
+    server, clock = clocked(strongroom, backend_kind, tmp_path)
+    token = server.user_with_token("alice")
+    kept = srkit.make_wheel("sr-fsck-orphans", "1.0", payload="kept")
+    srkit.ok_upload(server, token, kept)
+    stray = srkit.make_wheel("sr-fsck-stray", "1.0", payload="stray")
+    put_object(server, key_of(stray), stray.data)
+    put_object(server, key_of(stray) + ".metadata", stray.metadata)
+    put_object(server, "notes/README.txt", b"not a blob")
+    stale = temp_dir(server) / "up-stale-upload"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"half an upload")
+
+    # Young: an upload of another server may be about to reference it.
+    r = fsck(server)
+    assert finding_kinds(r.stdout) == ["stale-temp-file"], r.stdout
+    clock.write_text(str(2 * HOUR))  # past blobs.claim_grace_minutes (60)
+    r = fsck(server)
+    assert r.returncode == 1, srkit.output(r)
+    assert finding_kinds(r.stdout) == ["orphan-blob", "stale-temp-file"], r.stdout
+    assert key_of(stray) in r.stdout and str(stale) in r.stdout
+
+    r = fsck(server, "--repair")
+    assert r.returncode == 0, srkit.output(r)
+    assert r.stdout.count("(repaired)") == 2, r.stdout
+    assert not stale.exists()
+    assert server.blob_keys() == server.db_blob_keys() | {"notes/README.txt"}
+    again = fsck(server)
+    assert again.returncode == 0 and "0 finding(s)" in again.stdout, srkit.output(again)
+    assert server.get(kept.path).content == kept.data
+
+
+def test_journal_gaps_and_a_broken_event_chain_are_findings_repair_never_touches(strongroom, backend_kind, tmp_path):
+    server = strongroom(backend_kind)
+    token = server.user_with_token("alice")
+    for v in ("1.0", "2.0", "3.0"):
+        srkit.ok_upload(server, token, srkit.make_wheel("sr-fsck-journal", v, payload=v))
+    assert fsck(server).returncode == 0
+    serials = [row[0] for row in sql(server, "SELECT serial FROM journal ORDER BY serial")]
+    sql(server, "DELETE FROM journal WHERE serial = 2")
+    sql(server, "UPDATE events SET actor_name = 'someone else' WHERE seq = 3")
+    for args in ((), ("--repair",)):
+        r = fsck(server, *args)
+        assert r.returncode == 1, srkit.output(r)
+        assert finding_kinds(r.stdout) == ["event-chain-broken", "journal-gap"], r.stdout
+        assert "serials 2..2" in r.stdout and "event 3" in r.stdout, r.stdout
+    assert [row[0] for row in sql(server, "SELECT serial FROM journal ORDER BY serial")] == \
+        [n for n in serials if n != "2"], "repair touched the journal"
+
+
+def test_fsck_that_cannot_reach_the_database_exits_2(strongroom, tmp_path):
+    server = strongroom("sqlite")
+    r = srkit.run([srkit.strongroom_bin(), "admin", "fsck", "--data", str(server.data_dir),
+                   "--database", "sqlite:///proc/strongroom-none/x.db"], env=server.env(), check=False, timeout=60)
+    assert r.returncode == 2, srkit.output(r)
+    assert "could not check" in r.stderr, srkit.output(r)
+
+
+def damage_pages(db: Path, where: str) -> None:
+    """Overwrite the first bytes (the b-tree header) of pages in the middle of the file: the
+    events table's root page (the schema stays readable, the file opens), or every page of the
+    middle third (the schema's own pages too: the file does not even open)."""
+    con = sqlite3.connect(str(db))
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    pages = con.execute("PRAGMA page_count").fetchone()[0]
+    root = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'events'").fetchone()[0]
+    con.close()
+    assert pages >= 12, f"the database has only {pages} pages"
+    numbers = [root] if where == "events" else range(pages // 3 + 1, 2 * pages // 3 + 1)
+    with db.open("r+b") as f:
+        for n in numbers:  # 1-based page numbers
+            f.seek((n - 1) * page)
+            f.write(b"\x5a" * 48)
+
+
+@pytest.mark.parametrize("where", ["events", "middle-third"])
+def test_a_damaged_sqlite_file_is_refused_at_start_and_reported(strongroom, tmp_path, where):
+    server = strongroom("sqlite")
+    token = server.user_with_token("alice")
+    for v in ("1.0", "2.0", "3.0"):
+        srkit.ok_upload(server, token, srkit.make_wheel("sr-fsck-damaged", v, payload=v))
+    server.stop()
+    damage_pages(server.data_dir / "strongroom.db", where)
+
+    try:
+        serve = srkit.run([srkit.strongroom_bin(), "serve", *server.global_args(), "--bind", "127.0.0.1:0"],
+                          env=server.env(), check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("serve started on a damaged database")
+    assert serve.returncode != 0, srkit.output(serve)
+    assert "database is damaged" in serve.stderr and "backup" in serve.stderr, srkit.output(serve)
+    assert "listening" not in serve.stdout
+
+    r = fsck(server)
+    assert r.returncode == 1, srkit.output(r)
+    assert "database-damaged" in r.stdout, r.stdout
+    verify = server.cli("admin", "log", "verify", check=False)
+    assert verify.returncode != 0, srkit.output(verify)
+    assert "intact" not in verify.stdout, srkit.output(verify)
+    if where == "events":
+        assert "NOT VERIFIED" in verify.stdout, srkit.output(verify)
+
+
+def test_the_sampled_job_signals_a_damaged_blob_by_default_and_can_be_turned_off(strongroom, backend_kind, tmp_path):
+    fast = {"STRONGROOM_JOBS__INTERVAL_SECONDS": "1"}
+    off = strongroom(backend_kind, env={**fast, "STRONGROOM_BLOBS__VERIFY_SAMPLE": "0"})
+    token = off.user_with_token("alice")
+    dist = srkit.make_wheel("sr-fsck-sampled", "1.0", payload="sampled")
+    srkit.ok_upload(off, token, dist)
+    tamper(off, dist)
+    assert not srkit.wait_until(lambda: signals(off, "blob:damaged"), 4), "verify_sample = 0 still checked"
+    off.stop()
+
+    on = strongroom.pool.start(off.backend, data_dir=off.data_dir, env=fast)  # the default sample
+    shown = [ln.split() for ln in on.cli("config", "show").stdout.splitlines() if ln.startswith("blobs.verify_sample")]
+    assert shown and shown[0][:3] == ["blobs.verify_sample", "=", "5"], shown
+    assert srkit.wait_until(lambda: signals(on, "blob:damaged") == [dist.filename], 30), on.stderr_text()[-3000:]
+    assert "blob check: 1 missing or damaged" in on.stderr_text()
