@@ -16,6 +16,7 @@ mod domains;
 mod email_tokens;
 mod error;
 mod events;
+mod health;
 mod incidents;
 mod index;
 mod journal;
@@ -47,13 +48,17 @@ pub mod visibility;
 
 pub use account_tx::{AccountTx, NewMail};
 pub use blob_claims::{BlobClaim, ClaimOutcome, DeletionLease};
-pub use blobs::{BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, S3Settings};
-pub use db::{Db, Dialect};
+pub use blobs::{
+    BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, PROBE_PREFIX, ProbeFailure,
+    S3Settings,
+};
+pub use db::{Db, DbSettings, Dialect, server_name};
 pub use deletion::{DuePurge, Purged};
 pub use descriptions::RenderedDescription;
 pub use domains::{DomainCheckAddress, EmailDomainState};
-pub use error::StoreError;
+pub use error::{Backend, StoreError};
 pub use events::{GENESIS_HASH, NewEvent};
+pub use health::SchemaState;
 pub use incidents::{FreezeEffects, TOTP_LABEL};
 pub use journal::{ChangelogRow, ReleaseFlags};
 pub use owner_notices::{NoticeRecipient, OwnerNotice, PendingDigest};
