@@ -25,6 +25,8 @@ pub struct AppState {
     pub(crate) base_marker: Arc<str>,
     /// Uploads in progress per account (`http.max_uploads_per_user`).
     pub(crate) upload_slots: Arc<crate::upload_slots::UploadSlots>,
+    /// The last readiness answer (`/readyz`), reused for a second.
+    pub(crate) readiness: Arc<crate::readiness::ReadinessCache>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             trust_forwarded_proto: false,
             base_marker: Arc::from(format!("strongroombase{}", hex::encode(marker))),
             upload_slots: Arc::default(),
+            readiness: Arc::default(),
         })
     }
 
