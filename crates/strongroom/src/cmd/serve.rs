@@ -1,32 +1,200 @@
-//! `strongroom serve`: open storage, bind, print the URLs to give pip and twine, serve.
+//! `strongroom serve`: the start in small steps, then serve.
+//!
+//! The order (each step its own function, so another step slots in between):
+//! 1. logging; the data folder and the secrets key's source (`prepare`);
+//! 2. the blob store's configuration (a plain-HTTP endpoint without `s3.allow_http` is refused);
+//! 3. bind, and answer at once: `/healthz` 200, `/readyz` 503 and every other route 503 with a
+//!    reason until step 5 is done (`strongroom_server::Starting`);
+//! 4. probe the blob store: credentials it refuses, or a bucket that does not exist, end the
+//!    start with a message saying what to fix (that will not mend itself); a store that does not
+//!    answer is an outage: the start goes on and `/readyz` reports it until it is back;
+//! 5. open the database, retrying every few seconds while it is unreachable: connect, migrate,
+//!    the secrets key, the web signing key;
+//! 6. the temp-file sweep, the background jobs, then the full application, and the banner.
+
+use std::time::Duration;
 
 use anyhow::Context;
+use strongroom_core::Services;
+use strongroom_server::{AppState, Starting};
+use strongroom_store::{Blobs, ProbeFailure};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 
+/// How often the start tries the database again while it is unreachable.
+const DATABASE_RETRY: Duration = Duration::from_secs(2);
+/// How often the start says in the log that it still waits for the database.
+const WAITING_LOG_EVERY: Duration = Duration::from_secs(30);
+
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    super::prepare(&config, super::DataFolder::Tighten)?;
+    let blobs = super::open_blobs(&config)?;
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let starting = Starting::new();
+    let limits = strongroom_server::ConnLimits::new(
+        &config.http,
+        &config.trusted_proxies,
+        strongroom_server::ConnLimits::open_files_limit(),
+    );
+    let mut server = tokio::spawn(strongroom_server::serve(
+        listener,
+        starting.router(),
+        limits,
+        shutdown_signal(),
+    ));
+    tracing::info!(address = %addr, "bound; opening the blob store and the database");
+    check_blob_store(&blobs).await?;
+    let opened = tokio::select! {
+        opened = open_storage(&config, &blobs, &starting, addr) => opened?,
+        // Stopped (a signal) or failed before the database came: nothing to anchor.
+        served = &mut server => {
+            served.context("the server task")??;
+            return Ok(());
+        }
+    };
+    let Opened { services, state } = opened;
+    spawn_background(&config, &services);
+    let anchor = services.clone();
+    starting.open(strongroom_server::router(state));
+    print_banner(&config, addr, &services);
+    let served = server.await.context("the server task")?;
+    // Every request has finished (or the server failed): the final head covers all of them.
+    anchor.anchor_head_at_shutdown().await;
+    served?;
+    Ok(())
+}
+
+fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let mut services = super::open(&config, super::DataFolder::Tighten).await?;
-    let listener = tokio::net::TcpListener::bind(&config.bind)
-        .await
-        .with_context(|| format!("binding {}", config.bind))?;
-    let addr = listener.local_addr()?;
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Step 4: write, read back and delete a probe object. A refusal that needs the operator ends
+/// the start; an outage is logged and left to readiness.
+async fn check_blob_store(blobs: &Blobs) -> anyhow::Result<()> {
+    match blobs.probe().await {
+        Ok(()) => Ok(()),
+        Err(e @ (ProbeFailure::Misconfigured { .. } | ProbeFailure::Mismatch)) => {
+            anyhow::bail!(
+                "the blob store cannot be used: {e} ({}); strongroom does not start with a blob store it cannot use",
+                e.detail()
+            )
+        }
+        Err(e @ ProbeFailure::Unreachable { .. }) => {
+            tracing::warn!(
+                error = %e,
+                detail = e.detail(),
+                "the blob store does not answer; starting anyway: /readyz says 503 and downloads and uploads answer 503 until it is back"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// What step 5 opens.
+struct Opened {
+    services: Services,
+    state: AppState,
+}
+
+/// Step 5: open the database and everything that needs it, retrying while it is unreachable
+/// (what `/readyz` says meanwhile is updated at each try). Any other failure ends the start.
+async fn open_storage(
+    config: &Config,
+    blobs: &Blobs,
+    starting: &Starting,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<Opened> {
+    let mut last_said: Option<tokio::time::Instant> = None;
+    loop {
+        match open_once(config, blobs, addr).await {
+            Ok(opened) => {
+                if last_said.is_some() {
+                    tracing::info!("the database answers: opening the server");
+                }
+                return Ok(opened);
+            }
+            Err(e) if super::is_unreachable(&e) => {
+                starting.waiting_for_database(&unreachable_reason(&e));
+                if last_said.is_none_or(|t| t.elapsed() >= WAITING_LOG_EVERY) {
+                    tracing::warn!(
+                        error = %format!("{e:#}"),
+                        "the database is not reachable: answering 503 (and /readyz 503) until it is; retrying every {} s",
+                        DATABASE_RETRY.as_secs()
+                    );
+                    last_said = Some(tokio::time::Instant::now());
+                }
+                tokio::time::sleep(DATABASE_RETRY).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The storage error of an unreachable database, without the URL (shown on `/readyz`).
+fn unreachable_reason(e: &anyhow::Error) -> String {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<strongroom_store::StoreError>())
+        .map_or_else(|| "no answer".to_owned(), ToString::to_string)
+}
+
+/// One try of step 5.
+async fn open_once(
+    config: &Config,
+    blobs: &Blobs,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<Opened> {
+    let db = super::open_db(config, super::connect_db(config).await?).await?;
+    let mut services = super::services(config, db, blobs.clone());
     if config.public_url.is_none() {
         // Links in mail (resets, verifications, invitations) name the address actually bound
         // (`--bind 127.0.0.1:0` gets its real port), before any job or request can make one.
         std::sync::Arc::make_mut(&mut services.settings).bind = addr.to_string();
     }
-    let key_id = services.db.secrets_key_id().unwrap_or("?").to_owned();
+    let temp = temp_dir(config, &services);
+    // Behind a TLS-terminating reverse proxy its X-Forwarded-Proto says whether the client used
+    // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
+    // forging the header gains nothing.
+    let behind_proxy = !config.trusted_proxies.is_empty();
+    let state = AppState::new(services.clone(), temp)
+        .await
+        .context("preparing the server state (temp folder, web signing key)")?
+        .trust_forwarded_proto(behind_proxy);
+    Ok(Opened { services, state })
+}
+
+/// Where uploads are streamed: beside the blobs when they are a local folder (the final move
+/// is a rename), else `<data>/tmp`.
+fn temp_dir(config: &Config, services: &Services) -> std::path::PathBuf {
     let data_temp = config.data.join("tmp");
-    let temp = match &config.storage {
+    match &config.storage {
         crate::config::Storage::Local(_) => services.blobs.temp_dir(&data_temp),
-        crate::config::Storage::S3(_) => data_temp.clone(),
-    };
+        crate::config::Storage::S3(_) => data_temp,
+    }
+}
+
+/// Step 6: the temp-file sweep and the periodic work.
+fn spawn_background(config: &Config, services: &Services) {
+    let data_temp = config.data.join("tmp");
+    let temp = temp_dir(config, services);
     // Temp files of uploads cut short by a crash or a kill: every file no live process holds
     // goes now, before the first request (both folders: the storage may have changed).
     let mut temp_dirs = vec![temp.clone()];
@@ -36,6 +204,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     for dir in &temp_dirs {
         sweep_temp_dir(dir);
     }
+    // And again periodically (another process sharing the folder may have been killed).
+    tokio::spawn(sweep_temp_files(temp_dirs));
     // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
     tokio::spawn(services.clone().deliver_outbox_forever());
     // Held role changes, invitation expiry, retention purges, email-domain checks.
@@ -47,17 +217,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             .clone()
             .anchor_head_forever(strongroom_core::evidence::HEAD_ANCHOR_EVERY),
     );
-    let anchor = services.clone();
-    // Behind a TLS-terminating reverse proxy its X-Forwarded-Proto says whether the client used
-    // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
-    // forging the header gains nothing.
-    let behind_proxy = !config.trusted_proxies.is_empty();
-    let state = strongroom_server::AppState::new(services, temp.clone())
-        .await
-        .context("preparing the server state (temp folder, web signing key)")?
-        .trust_forwarded_proto(behind_proxy);
-    // And again periodically (another process sharing the folder may have been killed).
-    tokio::spawn(sweep_temp_files(temp_dirs));
+}
+
+/// The URLs to give pip and twine (printed once the server is open: the first line is what
+/// scripts wait for).
+fn print_banner(config: &Config, addr: std::net::SocketAddr, services: &Services) {
+    let key_id = services.db.secrets_key_id().unwrap_or("?");
     let base = config
         .public_url
         .clone()
@@ -79,29 +244,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         crate::config::redact_url(&config.database)
     );
     println!(
-        "  secrets: {} (key id {}; back it up apart from the database)",
-        config.secrets_key, key_id
+        "  secrets: {} (key id {key_id}; back it up apart from the database)",
+        config.secrets_key
     );
-    let limits = strongroom_server::ConnLimits::new(
-        &config.http,
-        &config.trusted_proxies,
-        strongroom_server::ConnLimits::open_files_limit(),
-    );
-    let app = strongroom_server::router(state);
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-        tracing::info!("shutting down");
-    };
-    let served = strongroom_server::serve(listener, app, limits, shutdown).await;
-    // Every request has finished (or the server failed): the final head covers all of them.
-    anchor.anchor_head_at_shutdown().await;
-    served?;
-    Ok(())
 }
 
 /// Remove the temp files in `dir` that no live process holds (see `store::tempfiles`).

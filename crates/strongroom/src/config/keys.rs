@@ -314,6 +314,37 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "uploads one account may have in progress at once; one more gets 429 with Retry-After",
     },
+    // -- health: database pool and blob-store timeouts (an outage answers 503 quickly)
+    Key {
+        name: "db.pool_size",
+        secret: false,
+        help: "PostgreSQL connections this server opens at most (SQLite: one writer and eight readers, fixed)",
+    },
+    Key {
+        name: "db.connect_timeout_seconds",
+        secret: false,
+        help: "PostgreSQL: how long the first connection (at start, and each readiness check) may take before the database counts as unreachable",
+    },
+    Key {
+        name: "db.acquire_timeout_seconds",
+        secret: false,
+        help: "PostgreSQL: how long a request waits for a connection (opening one included) before it is answered 503 with Retry-After",
+    },
+    Key {
+        name: "db.application_name",
+        secret: false,
+        help: "PostgreSQL application_name of this server's connections (pg_stat_activity); empty: 'strongroom HOST:PID'",
+    },
+    Key {
+        name: "s3.timeout_seconds",
+        secret: false,
+        help: "S3 connect timeout, and the longest wait for the first byte of a download; past it the request is answered 503",
+    },
+    Key {
+        name: "s3.retries",
+        secret: false,
+        help: "retries of a failed S3 write or delete (short back-off); downloads are never retried by the server (pip and uv retry a 503)",
+    },
     Key {
         name: "blobs.claim_grace_minutes",
         secret: false,

@@ -76,6 +76,8 @@ pub struct Config {
     pub notices: strongroom_core::NoticeSettings,
     /// Page cache budget, Host names, connection timeouts and caps.
     pub http: strongroom_core::settings::HttpSettings,
+    /// Database pool size and timeouts (`db.*`).
+    pub db: strongroom_store::DbSettings,
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
@@ -190,6 +192,23 @@ fn parse_ips(key: &str, v: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
         .collect()
 }
 
+/// The `db.*` settings.
+fn db_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<strongroom_store::DbSettings> {
+    let num = |k: &str| parse_u64(k, &get(k).unwrap_or_default());
+    let pool_size = num("db.pool_size")?;
+    if pool_size == 0 {
+        bail!("db.pool_size: expected at least 1");
+    }
+    Ok(strongroom_store::DbSettings {
+        pool_size: u32::try_from(pool_size).unwrap_or(u32::MAX),
+        connect_timeout: std::time::Duration::from_secs(num("db.connect_timeout_seconds")?.max(1)),
+        acquire_timeout: std::time::Duration::from_secs(num("db.acquire_timeout_seconds")?.max(1)),
+        application_name: get("db.application_name").filter(|n| !n.trim().is_empty()),
+    })
+}
+
 fn parse_u64(key: &str, v: &str) -> anyhow::Result<u64> {
     v.trim()
         .replace('_', "")
@@ -280,6 +299,10 @@ impl Config {
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
         let core = strongroom_core::Settings::default();
         let (safety, blobs, http) = (&core.safety, &core.blobs, &core.http);
+        let (db, s3) = (
+            strongroom_store::DbSettings::default(),
+            strongroom_store::S3Settings::default(),
+        );
         let defaults: [(&'static str, String); _] = [
             ("require_2fa", core.require_2fa.to_string()),
             ("rate_limits", core.rate_limits.to_string()),
@@ -409,6 +432,19 @@ impl Config {
                 "http.max_uploads_per_user",
                 http.max_uploads_per_user.to_string(),
             ),
+            // health: database pool and blob-store timeouts
+            ("db.pool_size", db.pool_size.to_string()),
+            (
+                "db.connect_timeout_seconds",
+                db.connect_timeout.as_secs().to_string(),
+            ),
+            (
+                "db.acquire_timeout_seconds",
+                db.acquire_timeout.as_secs().to_string(),
+            ),
+            ("db.application_name", String::new()),
+            ("s3.timeout_seconds", s3.timeout.as_secs().to_string()),
+            ("s3.retries", s3.retries.to_string()),
         ];
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
@@ -433,6 +469,19 @@ impl Config {
                 access_key_id: get("s3.access_key_id"),
                 secret_access_key: get("s3.secret_access_key"),
                 allow_http: parse_bool("s3.allow_http", &get("s3.allow_http").unwrap_or_default())?,
+                timeout: std::time::Duration::from_secs(
+                    parse_u64(
+                        "s3.timeout_seconds",
+                        &get("s3.timeout_seconds").unwrap_or_default(),
+                    )?
+                    .max(1),
+                ),
+                retries: usize::try_from(parse_u64(
+                    "s3.retries",
+                    &get("s3.retries").unwrap_or_default(),
+                )?)
+                .unwrap_or(usize::MAX)
+                .min(10),
             })
         } else {
             bail!("storage: expected file://FOLDER or s3://BUCKET, got '{storage_url}'");
@@ -470,6 +519,7 @@ impl Config {
             account_settings(&get, public_url.as_deref(), public_host.as_deref(), &bind)?;
         let safety = safety_settings(&get)?;
         let http = http_settings(&get, public_host.as_deref(), &bind)?;
+        let db = db_settings(&get)?;
         let clock_offset_file = get("testing.clock_offset_file")
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
@@ -477,6 +527,7 @@ impl Config {
             accounts,
             safety,
             http,
+            db,
             clock_offset_file,
             secrets_key,
             trusted_proxies: parse_ips(
