@@ -743,16 +743,20 @@ mod probe_tests {
         let e = Blobs::s3(&s).expect_err("refused");
         let text = e.to_string();
         assert!(text.contains("s3.allow_http"), "{text}");
-        assert!(Blobs::s3(&S3Settings {
-            allow_http: true,
-            ..s.clone()
-        })
-        .is_ok());
-        assert!(Blobs::s3(&S3Settings {
-            endpoint: Some("https://127.0.0.1:9".into()),
-            ..s
-        })
-        .is_ok());
+        assert!(
+            Blobs::s3(&S3Settings {
+                allow_http: true,
+                ..s.clone()
+            })
+            .is_ok()
+        );
+        assert!(
+            Blobs::s3(&S3Settings {
+                endpoint: Some("https://127.0.0.1:9".into()),
+                ..s
+            })
+            .is_ok()
+        );
     }
 
     /// The probe leaves nothing behind, and `list` (the collector's and fsck's view) never
@@ -762,9 +766,12 @@ mod probe_tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let b = Blobs::local(dir.path()).expect("local");
         b.probe().await.expect("probe");
-        b.put_bytes(&format!("{PROBE_PREFIX}/left-over"), Bytes::from_static(b"x"))
-            .await
-            .expect("put");
+        b.put_bytes(
+            &format!("{PROBE_PREFIX}/left-over"),
+            Bytes::from_static(b"x"),
+        )
+        .await
+        .expect("put");
         let listed: Vec<_> = b.list().collect().await;
         assert!(listed.is_empty(), "{listed:?}");
     }
@@ -790,7 +797,11 @@ mod probe_tests {
         let t = std::time::Instant::now();
         let e = b.get("aa/bb/cc/f.whl", None).await.err().expect("fails");
         assert_eq!(e.unavailable(), Some(crate::Backend::BlobStore), "{e:?}");
-        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
         match b.probe().await {
             Err(ProbeFailure::Unreachable { .. }) => {}
             other => panic!("{other:?}"),

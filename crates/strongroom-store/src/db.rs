@@ -369,8 +369,14 @@ mod tests {
     #[test]
     fn postgres_connections_name_this_server_unless_the_url_does() {
         let name = server_name();
-        assert!(name.starts_with("strongroom ") && name.len() <= 63, "{name}");
-        assert!(name.ends_with(&format!(":{}", std::process::id())), "{name}");
+        assert!(
+            name.starts_with("strongroom ") && name.len() <= 63,
+            "{name}"
+        );
+        assert!(
+            name.ends_with(&format!(":{}", std::process::id())),
+            "{name}"
+        );
         assert_eq!(
             with_application_name("postgres://h/db", "strongroom a:1"),
             "postgres://h/db?application_name=strongroom%20a%3A1"

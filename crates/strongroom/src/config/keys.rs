@@ -40,7 +40,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "public_url",
         secret: false,
-        help: "absolute base URL for links; requests for other Host names then get 421, /healthz excepted (see http.allowed_hosts; a proxy must pass the client's Host). Unset: simple pages link relative to themselves",
+        help: "absolute base URL for links; requests for other Host names then get 421, /healthz and /readyz excepted (see http.allowed_hosts; a proxy must pass the client's Host). Unset: simple pages link relative to themselves",
     },
     Key {
         name: "log",
@@ -272,7 +272,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "http.allowed_hosts",
         secret: false,
-        help: "comma-separated host names requests may use besides public_url's host (others get 421, except /healthz); needs public_url",
+        help: "comma-separated host names requests may use besides public_url's host (others get 421, except /healthz and /readyz); needs public_url",
     },
     Key {
         name: "http.idle_timeout_seconds",
