@@ -126,3 +126,45 @@ impl Services {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh database with a local folder is ready; the same database with an S3 server that
+    /// does not answer is not, and the one line says which part and why, without the endpoint.
+    #[tokio::test]
+    async fn readiness_names_each_failed_check_and_nothing_else() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (s, _clock, _dir) = crate::test_harness::services(|_, _| {}).await;
+        let r = s.readiness().await;
+        assert!(r.is_ready(), "{r:?}");
+        assert_eq!(r.to_text(), "ready\n");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let down = strongroom_store::Blobs::s3(&strongroom_store::S3Settings {
+            bucket: "b".into(),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            allow_http: true,
+            access_key_id: Some("k".into()),
+            secret_access_key: Some("s".into()),
+            ..strongroom_store::S3Settings::default()
+        })
+        .expect("configured");
+        let s = Services::new(s.db.clone(), down, (*s.settings).clone());
+        let r = s.readiness().await;
+        assert_eq!(
+            r.failed.iter().map(|f| f.check).collect::<Vec<_>>(),
+            vec![Check::BlobStore]
+        );
+        let text = r.to_text();
+        assert!(
+            text.starts_with("not ready\nblob store: unreachable: "),
+            "{text}"
+        );
+        assert!(!text.contains(&port.to_string()), "{text}");
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+}
