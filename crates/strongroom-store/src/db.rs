@@ -46,8 +46,8 @@ pub enum Dialect {
 pub struct DbSettings {
     /// Connections to PostgreSQL at most (`db.pool_size`).
     pub pool_size: u32,
-    /// How long the first connection at start, and each readiness check, may take
-    /// (`db.connect_timeout_seconds`).
+    /// How long the first connection (when `serve` or a command starts) may take before the
+    /// database counts as unreachable (`db.connect_timeout_seconds`).
     pub connect_timeout: Duration,
     /// How long a request waits for a pooled connection, opening a new one included, before it
     /// is answered 503 (`db.acquire_timeout_seconds`).
@@ -196,18 +196,26 @@ impl Db {
                 let opts = AnyConnectOptions::from_str(&with_application_name(url, &name))?;
                 // `test_before_acquire` (sqlx's default, kept) pings an idle connection before
                 // handing it out, so connections to a restarted server are replaced. The pool
-                // is lazy (no connection is opened here); the first one is opened below within
-                // the connect timeout, so an unreachable server is an error in seconds.
+                // is lazy: its connections open on demand, each request waiting at most the
+                // acquire timeout.
                 let pool = AnyPoolOptions::new()
                     .max_connections(settings.pool_size.max(1))
                     .acquire_timeout(settings.acquire_timeout)
                     .test_before_acquire(true)
                     .after_release(release_check)
                     .before_acquire(acquire_check)
-                    .connect_lazy_with(opts);
-                let first = tokio::time::timeout(settings.connect_timeout, pool.acquire()).await;
+                    .connect_lazy_with(opts.clone());
+                // One connection of its own, within the connect timeout: an unreachable server is
+                // `Unavailable` (waited for), a refusal (password, database name) is not.
+                let first = tokio::time::timeout(
+                    settings.connect_timeout,
+                    sqlx::AnyConnection::connect_with(&opts),
+                )
+                .await;
                 match first {
-                    Ok(Ok(conn)) => drop(conn),
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                    }
                     Ok(Err(e)) => return Err(e.into()),
                     Err(_) => {
                         return Err(StoreError::Unavailable {

@@ -323,7 +323,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "db.connect_timeout_seconds",
         secret: false,
-        help: "PostgreSQL: how long the first connection (at start, and each readiness check) may take before the database counts as unreachable",
+        help: "PostgreSQL: how long the first connection (when serve or a command starts) may take before the database counts as unreachable (serve then retries; commands exit)",
     },
     Key {
         name: "db.acquire_timeout_seconds",
