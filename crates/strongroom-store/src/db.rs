@@ -77,11 +77,17 @@ pub fn server_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown".into());
-    let mut name = format!("strongroom {host}:{}", std::process::id());
-    while name.len() > 63 {
-        name.remove(11);
+    let pid = std::process::id().to_string();
+    // "strongroom " + host + ":" + pid within 63 bytes: a long host name is cut (on a char).
+    let room = 63 - "strongroom :".len() - pid.len();
+    let mut cut = String::new();
+    for c in host.chars() {
+        if cut.len() + c.len_utf8() > room {
+            break;
+        }
+        cut.push(c);
     }
-    name
+    format!("strongroom {cut}:{pid}")
 }
 
 /// `url` with `application_name` added unless the URL names one already.
