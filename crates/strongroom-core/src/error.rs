@@ -46,7 +46,23 @@ pub enum CoreError {
 pub const OUT_OF_SPACE: &str = "The package index is out of storage space, so nothing was stored. \
 Try again later; if this persists, tell the index's administrator.";
 
+/// What a client is told when the database cannot be reached (HTTP 503 with `Retry-After`).
+pub const DATABASE_UNAVAILABLE: &str = "The package index cannot reach its database right now, so nothing was read or changed. \
+Try again in a few seconds.";
+
+/// What a client is told when the blob store cannot be reached (HTTP 503 with `Retry-After`).
+pub const BLOB_STORE_UNAVAILABLE: &str = "The package index cannot reach its file store right now, so nothing was read or changed. \
+Try again in a few seconds.";
+
 impl CoreError {
+    /// Which backend is unreachable, when an outage caused this failure.
+    pub fn unavailable(&self) -> Option<strongroom_store::Backend> {
+        match self {
+            CoreError::Storage(e) => e.unavailable(),
+            _ => None,
+        }
+    }
+
     /// Whether a full disk (database, blob store or temp folder) caused this failure.
     pub fn is_out_of_space(&self) -> bool {
         matches!(self, CoreError::Storage(e) if e.is_out_of_space())

@@ -37,6 +37,7 @@ pub mod passwords;
 pub mod pending_registration;
 pub mod publish;
 pub mod ratelimit;
+pub mod readiness;
 pub mod refusal_log;
 pub mod registration;
 pub mod registration_invites;

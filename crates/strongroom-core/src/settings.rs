@@ -51,6 +51,9 @@ pub struct Settings {
     pub reauth_minutes: u64,
     /// HIBP range API base (`…/range/`); None = no online breach check.
     pub hibp_url: Option<String>,
+    /// The migrations this binary knows (`1..=known_migrations`): readiness compares the
+    /// database's schema with them.
+    pub known_migrations: i64,
     /// Folder of HIBP range files (`ABCDE.txt`, lines `SUFFIX:COUNT`), checked before the API.
     pub hibp_offline_dir: Option<PathBuf>,
     /// SMTP relay; None = mail is written as `.eml` files to `outbox_dir`.
@@ -233,6 +236,7 @@ impl Default for Settings {
             session_absolute_hours: 24 * 14,
             reauth_minutes: 10,
             hibp_url: Some("https://api.pwnedpasswords.com/range/".into()),
+            known_migrations: strongroom_store::LATEST_MIGRATION,
             hibp_offline_dir: None,
             smtp: None,
             mail_from: "strongroom <strongroom@localhost>".into(),

@@ -119,9 +119,14 @@ pub(crate) const INTERNAL: &str = "Something went wrong on our side. The error h
 /// The one mapping of a core error to an HTTP answer (status, the message shown, `Retry-After`),
 /// for every surface: the plain-text answers of the API (`ApiError`), the web UI's error pages
 /// and form errors (`web::errors::WebError`) and the JSON of its WebAuthn calls. A full disk is
-/// 507 with `core::error::OUT_OF_SPACE`; other storage and internal failures are a logged 500
-/// that reveals nothing.
+/// 507 with `core::error::OUT_OF_SPACE`; an unreachable database or blob store is 503 with a
+/// reason and `Retry-After` ([`unavailable`]); other storage and internal failures are a logged
+/// 500 that reveals nothing.
 pub(crate) fn core_error(e: CoreError) -> ApiError {
+    if let Some(part) = e.unavailable() {
+        tracing::warn!(error = %e, "storage unreachable; answered 503");
+        return unavailable(part);
+    }
     if e.is_out_of_space() {
         // Not a bug to hide: the client may retry, and twine shows the reason phrase.
         tracing::error!(error = %e, "out of storage space; answered 507");
@@ -161,6 +166,33 @@ pub(crate) fn core_error(e: CoreError) -> ApiError {
     ApiError {
         retry_after,
         ..ApiError::new(status, e.to_string())
+    }
+}
+
+/// Seconds a client is asked to wait when storage is unreachable.
+pub(crate) const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
+/// 503: the database or the blob store cannot be reached (an outage, or a start still waiting
+/// for the database). pip and uv retry a 503; the reason says which part is missing.
+pub(crate) fn unavailable(part: strongroom_store::Backend) -> ApiError {
+    let message = match part {
+        strongroom_store::Backend::Database => strongroom_core::error::DATABASE_UNAVAILABLE,
+        strongroom_store::Backend::BlobStore => strongroom_core::error::BLOB_STORE_UNAVAILABLE,
+    };
+    ApiError {
+        retry_after: Some(UNAVAILABLE_RETRY_AFTER),
+        ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+}
+
+/// 503 while `serve` waits for the database at start: every route but `/healthz` and `/readyz`.
+pub(crate) fn not_open_yet() -> ApiError {
+    ApiError {
+        retry_after: Some(UNAVAILABLE_RETRY_AFTER),
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The package index is starting: the database is not reachable yet. Try again in a few seconds.",
+        )
     }
 }
 
@@ -278,6 +310,18 @@ mod tests {
                 message: strongroom_core::hash_pool::BUSY.into(),
                 retry_after_secs: 5,
             },
+            || {
+                CoreError::from(strongroom_store::StoreError::Unavailable {
+                    part: strongroom_store::Backend::Database,
+                    detail: "pool timed out".into(),
+                })
+            },
+            || {
+                CoreError::from(strongroom_store::StoreError::Unavailable {
+                    part: strongroom_store::Backend::BlobStore,
+                    detail: "connection refused".into(),
+                })
+            },
         ]
     }
 
@@ -293,7 +337,14 @@ mod tests {
             assert_eq!(api.retry_after, web.retry_after, "{what}");
             assert!(web.location.is_none());
             if api.status == StatusCode::SERVICE_UNAVAILABLE {
-                assert_eq!(api.message, strongroom_core::hash_pool::BUSY, "{what}");
+                // busy hashing, or a part of storage unreachable: a reason, never details
+                assert!(
+                    api.message == strongroom_core::hash_pool::BUSY
+                        || api.message == strongroom_core::error::DATABASE_UNAVAILABLE
+                        || api.message == strongroom_core::error::BLOB_STORE_UNAVAILABLE,
+                    "{what}: {}",
+                    api.message
+                );
                 assert_eq!(api.retry_after, Some(5), "{what}");
             } else if api.status.is_server_error() && api.status != StatusCode::INSUFFICIENT_STORAGE
             {
@@ -332,5 +383,32 @@ mod tests {
         let other = strongroom_store::StoreError::Blob("s3: connection refused".into());
         let resp = ApiError::from(CoreError::from(other)).into_response();
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    /// An outage of either backend is 503 with a reason naming it and `Retry-After`, never a
+    /// 500, and its details (hosts, errors) stay in the log.
+    #[test]
+    fn an_unreachable_database_or_blob_store_is_503_with_a_reason_and_retry_after() {
+        use strongroom_store::{Backend, StoreError};
+        for (part, says) in [
+            (Backend::Database, "database"),
+            (Backend::BlobStore, "file store"),
+        ] {
+            let e = StoreError::Unavailable {
+                part,
+                detail: "secret-host:5432 refused".into(),
+            };
+            let api = ApiError::from(CoreError::from(e));
+            assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(api.message.contains(says), "{}", api.message);
+            assert!(!api.message.contains("secret-host"));
+            let resp = api.into_response();
+            assert_eq!(
+                resp.headers()
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.as_bytes()),
+                Some(UNAVAILABLE_RETRY_AFTER.to_string().as_bytes())
+            );
+        }
     }
 }

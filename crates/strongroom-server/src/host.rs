@@ -114,13 +114,15 @@ pub(crate) async fn check_authority(req: Request, next: Next) -> Response {
     }
 }
 
-/// The one route answered whatever the Host: the health check (`routes::healthz`) says only
-/// whether the database answers, and probes name the server by its address.
+/// Routes answered whatever the Host, because probes name the server by its address: liveness
+/// (`routes::healthz`, says only that the process answers) and readiness
+/// (`readiness::READY_PATH`, says only which check failed; cached).
 pub(crate) const HEALTH_PATH: &str = "/healthz";
 
-/// Whether `req` names an allowed host (`allowed` empty = any), or asks for the health check.
+/// Whether `req` names an allowed host (`allowed` empty = any), or asks for a health check.
 fn is_allowed(req: &Request, allowed: &[String]) -> Result<(), Option<String>> {
-    if allowed.is_empty() || req.uri().path() == HEALTH_PATH {
+    let path = req.uri().path();
+    if allowed.is_empty() || path == HEALTH_PATH || path == crate::readiness::READY_PATH {
         return Ok(());
     }
     match requested_host(req) {
@@ -259,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_health_check_is_answered_for_any_host() {
+    fn only_the_health_checks_are_answered_for_any_host() {
         let allowed = vec!["pypi.example.org".to_owned()];
         for host in [
             Some("10.0.0.7:8080"),
@@ -277,7 +279,14 @@ mod tests {
                 Ok(()),
                 "{host:?}"
             );
+            assert_eq!(
+                is_allowed(&req(host, "/readyz"), &allowed),
+                Ok(()),
+                "{host:?}"
+            );
             for other in [
+                "/readyz/",
+                "/READYZ",
                 "/healthz/",
                 "/healthz/x",
                 "/HEALTHZ",

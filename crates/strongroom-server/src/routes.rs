@@ -10,14 +10,10 @@ use crate::state::AppState;
 use crate::web::{accounts, admin, admin_invites, assets, manage, pages, project_manage};
 use crate::{downloads, json_api, simple, upload, xmlrpc};
 
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    match state.services.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
-        }
-    }
+/// Liveness: the process answers requests. Cheap on purpose (no database, no blob store), so a
+/// database outage does not get the server restarted; `/readyz` says whether it can serve.
+pub(crate) async fn healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
 }
 
 /// 404: an HTML page for browsers, PyPI's plain text for everything else.
@@ -185,9 +181,8 @@ pub fn router(state: AppState) -> Router {
             get(admin::changes_page).post(admin::changes_post),
         )
         .route(crate::host::HEALTH_PATH, get(healthz))
-        // HOOK (metrics → health): `/readyz` answers 503 while `state.drain.is_draining()`
-        // (a server shutting down takes itself out of the proxy's rotation).
         .route("/metrics", get(crate::metrics::main_listener))
+        .route(crate::readiness::READY_PATH, get(crate::readiness::readyz))
         .route(
             "/simple",
             get(|| async { crate::simple::moved("/simple/") }),
@@ -222,7 +217,7 @@ pub fn router(state: AppState) -> Router {
             crate::body_rate::min_body_rate,
         ));
     // The Host check exists only when there is a list (public_url, and http.allowed_hosts
-    // besides); it answers /healthz for any Host.
+    // besides); it answers /healthz and /readyz for any Host.
     let app = if http.allowed_hosts.is_empty() {
         app
     } else {

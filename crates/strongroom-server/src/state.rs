@@ -32,6 +32,8 @@ pub struct AppState {
     pub(crate) http_metrics: Arc<crate::metrics::HttpMetrics>,
     /// The data folder, whose free space the metrics report.
     pub(crate) data_dir: crate::metrics::DataDir,
+    /// The last readiness answer (`/readyz`), reused for a second.
+    pub(crate) readiness: Arc<crate::readiness::ReadinessCache>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             drain: crate::drain::Drain::default(),
             http_metrics: Arc::default(),
             data_dir: None,
+            readiness: Arc::default(),
         })
     }
 

@@ -72,7 +72,7 @@ impl std::fmt::Display for BlobKey {
 }
 
 /// S3 connection settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct S3Settings {
     pub bucket: String,
     pub endpoint: Option<String>,
@@ -80,6 +80,55 @@ pub struct S3Settings {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub allow_http: bool,
+    /// Connect timeout, and the longest wait for a download's first byte (`s3.timeout_seconds`).
+    pub timeout: std::time::Duration,
+    /// Retries of a failed write or delete (`s3.retries`); reads are never retried.
+    pub retries: usize,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            bucket: String::new(),
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: false,
+            timeout: std::time::Duration::from_secs(3),
+            retries: 2,
+        }
+    }
+}
+
+/// Where [`Blobs::probe`] writes its objects (never a blob key: those start with two hex digits).
+pub const PROBE_PREFIX: &str = ".strongroom-probe";
+
+/// Why the blob store failed its probe. The message (`Display`) is safe to show on `/readyz`
+/// (it names keys to check, never endpoints or errors); [`ProbeFailure::detail`] is for the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeFailure {
+    /// It answered, and refused in a way that will not go away by itself (credentials refused,
+    /// no such bucket).
+    #[error("{message}")]
+    Misconfigured { message: String, detail: String },
+    /// It did not answer, or failed (an outage: it may come back by itself).
+    #[error("{message}")]
+    Unreachable { message: String, detail: String },
+    /// What was read back is not what was written.
+    #[error("the object read back differs from the one written")]
+    Mismatch,
+}
+
+impl ProbeFailure {
+    /// The underlying error, for the log.
+    pub fn detail(&self) -> &str {
+        match self {
+            ProbeFailure::Misconfigured { detail, .. }
+            | ProbeFailure::Unreachable { detail, .. } => detail,
+            ProbeFailure::Mismatch => "",
+        }
+    }
 }
 
 /// An inclusive byte range request.
@@ -110,8 +159,18 @@ pub type BlobBody = BoxStream<'static, Result<Bytes, StoreError>>;
 
 #[derive(Debug)]
 enum Backend {
-    Local { root: PathBuf },
-    S3 { store: Arc<dyn ObjectStore> },
+    Local {
+        root: PathBuf,
+    },
+    S3 {
+        /// Writes, lists and deletes: a few retries.
+        store: Arc<dyn ObjectStore>,
+        /// Downloads and `head`: no retries.
+        reads: Arc<dyn ObjectStore>,
+        /// The longest wait for a read's answer.
+        timeout: std::time::Duration,
+        bucket: String,
+    },
 }
 
 /// The blob store.
@@ -133,9 +192,37 @@ impl Blobs {
         })
     }
 
-    /// A store in an S3-compatible bucket.
+    /// A store in an S3-compatible bucket. A plain-HTTP endpoint without `allow_http` is refused
+    /// here, by name, instead of failing every request later.
     pub fn s3(s: &S3Settings) -> Result<Blobs, StoreError> {
+        if let Some(e) = &s.endpoint
+            && e.get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+            && !s.allow_http
+        {
+            return Err(StoreError::Config(format!(
+                "s3.endpoint {e} is plain HTTP but s3.allow_http is false: use an https:// endpoint, or set s3.allow_http = true if the traffic to it cannot be read or changed by others"
+            )));
+        }
+        let timeout = if s.timeout.is_zero() {
+            S3Settings::default().timeout
+        } else {
+            s.timeout
+        };
+        let options = object_store::ClientOptions::new()
+            .with_allow_http(s.allow_http)
+            .with_connect_timeout(timeout);
+        let retry = |max_retries: usize| object_store::RetryConfig {
+            backoff: object_store::BackoffConfig {
+                init_backoff: std::time::Duration::from_millis(100),
+                max_backoff: std::time::Duration::from_secs(1),
+                base: 2.0,
+            },
+            max_retries,
+            retry_timeout: timeout * 4,
+        };
         let mut b = object_store::aws::AmazonS3Builder::new()
+            .with_client_options(options)
             .with_bucket_name(&s.bucket)
             .with_region(&s.region)
             .with_allow_http(s.allow_http)
@@ -149,10 +236,21 @@ impl Blobs {
         if let Some(k) = &s.secret_access_key {
             b = b.with_secret_access_key(k);
         }
-        let store = b.build().map_err(|e| StoreError::Config(e.to_string()))?;
+        let reads = b
+            .clone()
+            .with_retry(retry(0))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let store = b
+            .with_retry(retry(s.retries))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
         Ok(Blobs {
             backend: Arc::new(Backend::S3 {
                 store: Arc::new(store),
+                reads: Arc::new(reads),
+                timeout,
+                bucket: s.bucket.clone(),
             }),
         })
     }
@@ -192,7 +290,7 @@ impl Blobs {
                 sync_dir(dest.parent()).await;
                 Ok(())
             }
-            Backend::S3 { store } => {
+            Backend::S3 { store, .. } => {
                 let path = ObjPath::from(key.as_str());
                 let len = tokio::fs::metadata(file).await?.len();
                 let mut f = tokio::fs::File::open(file).await?;
@@ -255,7 +353,7 @@ impl Blobs {
                 sync_dir(dest.parent()).await;
                 Ok(())
             }
-            Backend::S3 { store } => {
+            Backend::S3 { store, .. } => {
                 store
                     .put(&ObjPath::from(key), PutPayload::from(data))
                     .await
@@ -272,7 +370,7 @@ impl Blobs {
             Backend::Local { root } => list_folder(root.clone()),
             // object_store percent-encodes a few characters of each key part on the way in
             // (`ObjPath::from`); decoding gives back the key the database names.
-            Backend::S3 { store } => store
+            Backend::S3 { store, .. } => store
                 .list(None)
                 .map(|r| {
                     r.map(|m| ListedBlob {
@@ -280,6 +378,12 @@ impl Blobs {
                         modified_micros: m.last_modified.timestamp_micros(),
                     })
                     .map_err(blob_err)
+                })
+                .filter(|r| {
+                    let probe = r
+                        .as_ref()
+                        .is_ok_and(|b| b.key.starts_with(&format!("{PROBE_PREFIX}/")));
+                    std::future::ready(!probe)
                 })
                 .boxed(),
         }
@@ -293,11 +397,13 @@ impl Blobs {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e.into()),
             },
-            Backend::S3 { store } => match store.head(&ObjPath::from(key)).await {
-                Ok(m) => Ok(Some(BlobMeta { size: m.size })),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(blob_err(e)),
-            },
+            Backend::S3 { reads, timeout, .. } => {
+                match answered(*timeout, reads.head(&ObjPath::from(key))).await? {
+                    Ok(m) => Ok(Some(BlobMeta { size: m.size })),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(blob_err(e)),
+                }
+            }
         }
     }
 
@@ -324,12 +430,12 @@ impl Blobs {
                 let stream = tokio_util_stream(reader);
                 Ok(Some(stream))
             }
-            Backend::S3 { store } => {
+            Backend::S3 { reads, timeout, .. } => {
                 let opts = GetOptions {
                     range: range.map(|r| GetRange::Bounded(r.start..r.end)),
                     ..GetOptions::default()
                 };
-                match store.get_opts(&ObjPath::from(key), opts).await {
+                match answered(*timeout, reads.get_opts(&ObjPath::from(key), opts)).await? {
                     Ok(r) => Ok(Some(r.into_stream().map(|c| c.map_err(blob_err)).boxed())),
                     Err(object_store::Error::NotFound { .. }) => Ok(None),
                     Err(e) => Err(blob_err(e)),
@@ -350,6 +456,89 @@ impl Blobs {
         Ok(Some(Bytes::from(out)))
     }
 
+    /// Write a small object under [`PROBE_PREFIX`], read it back and delete it: whether the
+    /// store takes writes and serves them (`serve`'s start, readiness). On S3 a refusal that
+    /// will not go away by itself (credentials, bucket) is [`ProbeFailure::Misconfigured`].
+    pub async fn probe(&self) -> Result<(), ProbeFailure> {
+        let key = format!("{PROBE_PREFIX}/{}", unique_suffix());
+        let body = Bytes::from(format!("strongroom probe {key}\n"));
+        match &*self.backend {
+            Backend::Local { .. } => {
+                let fail = |what: &str, e: StoreError| ProbeFailure::Unreachable {
+                    message: format!("{what} the blob folder failed"),
+                    detail: e.to_string(),
+                };
+                self.put_bytes(&key, body.clone())
+                    .await
+                    .map_err(|e| fail("writing to", e))?;
+                let back = self.get_bytes(&key).await;
+                let deleted = self.delete(&key).await;
+                let back = back.map_err(|e| fail("reading from", e))?;
+                deleted.map_err(|e| fail("deleting from", e))?;
+                if back.as_ref() != Some(&body) {
+                    return Err(ProbeFailure::Mismatch);
+                }
+                Ok(())
+            }
+            Backend::S3 {
+                store,
+                reads,
+                timeout,
+                bucket,
+            } => {
+                let path = ObjPath::from(key.as_str());
+                // Connecting and the answer each within the timeout.
+                let within = *timeout * 2;
+                let classify = |what: &str, e: object_store::Error| match e {
+                    object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. } => ProbeFailure::Misconfigured {
+                        message: format!(
+                            "the S3 server refused to let strongroom {what} in bucket '{bucket}': check s3.access_key_id and s3.secret_access_key, and that the key may read, write and delete in the bucket"
+                        ),
+                        detail: e.to_string(),
+                    },
+                    object_store::Error::NotFound { .. } => ProbeFailure::Misconfigured {
+                        message: format!(
+                            "bucket '{bucket}' does not exist on the S3 server (check storage and s3.endpoint)"
+                        ),
+                        detail: e.to_string(),
+                    },
+                    other => ProbeFailure::Unreachable {
+                        message: format!(
+                            "the S3 server failed or did not answer a {what} (check s3.endpoint and that it is up)"
+                        ),
+                        detail: other.to_string(),
+                    },
+                };
+                let late = |what: &str| ProbeFailure::Unreachable {
+                    message: format!(
+                        "the S3 server did not answer a {what} within {} s (s3.timeout_seconds)",
+                        within.as_secs_f32()
+                    ),
+                    detail: String::new(),
+                };
+                tokio::time::timeout(within, store.put(&path, PutPayload::from(body.clone())))
+                    .await
+                    .map_err(|_| late("write"))?
+                    .map_err(|e| classify("write", e))?;
+                let back =
+                    tokio::time::timeout(within, async { reads.get(&path).await?.bytes().await })
+                        .await;
+                let deleted = tokio::time::timeout(within, store.delete(&path)).await;
+                let back = back
+                    .map_err(|_| late("read"))?
+                    .map_err(|e| classify("read", e))?;
+                deleted
+                    .map_err(|_| late("delete"))?
+                    .map_err(|e| classify("delete", e))?;
+                if back != body {
+                    return Err(ProbeFailure::Mismatch);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Delete a blob if present.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match &*self.backend {
@@ -358,7 +547,7 @@ impl Blobs {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(e.into()),
             },
-            Backend::S3 { store } => match store.delete(&ObjPath::from(key)).await {
+            Backend::S3 { store, .. } => match store.delete(&ObjPath::from(key)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(blob_err(e)),
             },
@@ -396,9 +585,33 @@ pub fn blob_error_count() -> u64 {
     BLOB_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// An S3 error as the store's: what means "not reachable now" (a refused or timed-out
+/// connection, a 5xx, refused credentials) is [`StoreError::Unavailable`], answered 503.
 fn blob_err(e: object_store::Error) -> StoreError {
+    use object_store::Error as E;
     BLOB_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    StoreError::Blob(e.to_string())
+    match e {
+        E::Generic { .. } | E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+            StoreError::Unavailable {
+                part: crate::Backend::BlobStore,
+                detail: e.to_string(),
+            }
+        }
+        other => StoreError::Blob(other.to_string()),
+    }
+}
+
+/// `op`'s answer within `timeout`, else [`StoreError::Unavailable`].
+async fn answered<T>(
+    timeout: std::time::Duration,
+    op: impl std::future::Future<Output = T>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(timeout, op)
+        .await
+        .map_err(|_| StoreError::Unavailable {
+            part: crate::Backend::BlobStore,
+            detail: format!("no answer within {} s", timeout.as_secs_f32()),
+        })
 }
 
 fn unique_suffix() -> String {
@@ -471,7 +684,7 @@ fn list_folder(root: PathBuf) -> BoxStream<'static, Result<ListedBlob, StoreErro
                 let path = e.path();
                 let ft = e.file_type().await?;
                 if ft.is_dir() {
-                    if dir != w.root || e.file_name() != ".tmp" {
+                    if dir != w.root || (e.file_name() != ".tmp" && e.file_name() != PROBE_PREFIX) {
                         w.dirs.push(path);
                     }
                 } else if ft.is_file() {
@@ -523,4 +736,87 @@ fn tokio_util_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R
         }
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    /// A plain-HTTP endpoint without `allow_http` is refused when the store is configured, with
+    /// the keys to change, instead of failing every request later.
+    #[test]
+    fn an_http_endpoint_without_allow_http_is_refused_by_name() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let s = S3Settings {
+            bucket: "b".into(),
+            endpoint: Some("HTTP://127.0.0.1:9".into()),
+            ..S3Settings::default()
+        };
+        let e = Blobs::s3(&s).expect_err("refused");
+        let text = e.to_string();
+        assert!(text.contains("s3.allow_http"), "{text}");
+        assert!(
+            Blobs::s3(&S3Settings {
+                allow_http: true,
+                ..s.clone()
+            })
+            .is_ok()
+        );
+        assert!(
+            Blobs::s3(&S3Settings {
+                endpoint: Some("https://127.0.0.1:9".into()),
+                ..s
+            })
+            .is_ok()
+        );
+    }
+
+    /// The probe leaves nothing behind, and `list` (the collector's and fsck's view) never
+    /// shows its folder.
+    #[tokio::test]
+    async fn the_local_probe_round_trips_and_leaves_nothing_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = Blobs::local(dir.path()).expect("local");
+        b.probe().await.expect("probe");
+        b.put_bytes(
+            &format!("{PROBE_PREFIX}/left-over"),
+            Bytes::from_static(b"x"),
+        )
+        .await
+        .expect("put");
+        let listed: Vec<_> = b.list().collect().await;
+        assert!(listed.is_empty(), "{listed:?}");
+    }
+
+    /// A stopped S3 server is an outage (503, and the start goes on), answered at once: reads
+    /// are not retried.
+    #[tokio::test]
+    async fn an_unreachable_s3_server_is_unavailable_quickly() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let b = Blobs::s3(&S3Settings {
+            bucket: "b".into(),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            allow_http: true,
+            access_key_id: Some("k".into()),
+            secret_access_key: Some("s".into()),
+            ..S3Settings::default()
+        })
+        .expect("configured");
+        let t = std::time::Instant::now();
+        let e = b.get("aa/bb/cc/f.whl", None).await.err().expect("fails");
+        assert_eq!(e.unavailable(), Some(crate::Backend::BlobStore), "{e:?}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        match b.probe().await {
+            Err(ProbeFailure::Unreachable { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -11,6 +11,13 @@
 //! connection (a PostgreSQL backend terminated, the server restarted) fails its ping and is
 //! replaced the same way. Whatever failed (BEGIN, a statement, COMMIT, ROLLBACK, or a future
 //! dropped mid-transaction), the next request gets a clean connection.
+//!
+//! An outage is short for every request: on PostgreSQL no request waits longer than
+//! [`DbSettings::acquire_timeout`] for a connection (opening one included), and every error that
+//! means "not reachable" becomes [`StoreError::Unavailable`], which the server answers with 503.
+//! The pool keeps no state from the outage: once the database answers, the next acquire opens a
+//! fresh connection. Each PostgreSQL connection names this server in `application_name`
+//! (`strongroom <host>:<pid>`), so `pg_stat_activity` shows whose connections are whose.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -41,6 +48,74 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
+/// How the pools connect (`db.*` settings). The timeouts and pool size apply to PostgreSQL;
+/// SQLite keeps its one writer (whose waits are queueing behind other writes, not an outage)
+/// and its readers.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    /// Connections to PostgreSQL at most (`db.pool_size`).
+    pub pool_size: u32,
+    /// How long the first connection (when `serve` or a command starts) may take before the
+    /// database counts as unreachable (`db.connect_timeout_seconds`).
+    pub connect_timeout: Duration,
+    /// How long a request waits for a pooled connection, opening a new one included, before it
+    /// is answered 503 (`db.acquire_timeout_seconds`).
+    pub acquire_timeout: Duration,
+    /// `application_name` of PostgreSQL connections; `None`: `strongroom <host>:<pid>`. A name
+    /// given in the URL (`?application_name=`) wins.
+    pub application_name: Option<String>,
+}
+
+impl Default for DbSettings {
+    fn default() -> Self {
+        DbSettings {
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(3),
+            application_name: None,
+        }
+    }
+}
+
+/// This server's name for PostgreSQL: `strongroom <host>:<pid>` (at most 63 bytes, PostgreSQL's
+/// limit for `application_name`).
+pub fn server_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let pid = std::process::id().to_string();
+    // "strongroom " + host + ":" + pid within 63 bytes: a long host name is cut (on a char).
+    let room = 63 - "strongroom :".len() - pid.len();
+    let mut cut = String::new();
+    for c in host.chars() {
+        if cut.len() + c.len_utf8() > room {
+            break;
+        }
+        cut.push(c);
+    }
+    format!("strongroom {cut}:{pid}")
+}
+
+/// `url` with `application_name` added unless the URL names one already.
+fn with_application_name(url: &str, name: &str) -> String {
+    if url.contains("application_name=") {
+        return url.to_owned();
+    }
+    let mut enc = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            enc.push(char::from(b));
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={enc}")
+}
+
 /// The metadata database.
 ///
 /// On SQLite, writes go through a pool of exactly one connection so that write transactions are
@@ -56,8 +131,15 @@ pub struct Db {
 }
 
 impl Db {
-    /// Connect to `url` (`sqlite://PATH` or `postgres://...`), creating the SQLite file if needed.
+    /// Connect to `url` (`sqlite://PATH` or `postgres://...`) with the default [`DbSettings`],
+    /// creating the SQLite file if needed.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        Db::connect_with(url, &DbSettings::default()).await
+    }
+
+    /// Connect to `url` with `settings`. A PostgreSQL server that does not answer within
+    /// `connect_timeout` is [`StoreError::Unavailable`].
+    pub async fn connect_with(url: &str, settings: &DbSettings) -> Result<Db, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -123,17 +205,44 @@ impl Db {
                 })
             }
             Dialect::Postgres => {
-                let opts = AnyConnectOptions::from_str(url)?;
+                let name = settings
+                    .application_name
+                    .clone()
+                    .unwrap_or_else(server_name);
+                let opts = AnyConnectOptions::from_str(&with_application_name(url, &name))?;
                 // `test_before_acquire` (sqlx's default, kept) pings an idle connection before
-                // handing it out, so connections to a restarted server are replaced.
+                // handing it out, so connections to a restarted server are replaced. The pool
+                // is lazy: its connections open on demand, each request waiting at most the
+                // acquire timeout.
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(settings.pool_size.max(1))
+                    .acquire_timeout(settings.acquire_timeout)
                     .test_before_acquire(true)
                     .after_release(release_check)
                     .before_acquire(acquire_check)
-                    .connect_with(opts)
-                    .await?;
+                    .connect_lazy_with(opts.clone());
+                // One connection of its own, within the connect timeout: an unreachable server is
+                // `Unavailable` (waited for), a refusal (password, database name) is not.
+                let first = tokio::time::timeout(
+                    settings.connect_timeout,
+                    sqlx::AnyConnection::connect_with(&opts),
+                )
+                .await;
+                match first {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                    }
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => {
+                        return Err(StoreError::Unavailable {
+                            part: crate::Backend::Database,
+                            detail: format!(
+                                "no connection within {} s",
+                                settings.connect_timeout.as_secs()
+                            ),
+                        });
+                    }
+                }
                 Ok(Db {
                     read: pool.clone(),
                     write: pool,
@@ -332,6 +441,50 @@ fn sqlite_setup<'c>(
 mod tests {
     use super::*;
     use crate::NewEvent;
+
+    #[test]
+    fn postgres_connections_name_this_server_unless_the_url_does() {
+        let name = server_name();
+        assert!(
+            name.starts_with("strongroom ") && name.len() <= 63,
+            "{name}"
+        );
+        assert!(
+            name.ends_with(&format!(":{}", std::process::id())),
+            "{name}"
+        );
+        assert_eq!(
+            with_application_name("postgres://h/db", "strongroom a:1"),
+            "postgres://h/db?application_name=strongroom%20a%3A1"
+        );
+        assert_eq!(
+            with_application_name("postgres://h/db?sslmode=disable", "x"),
+            "postgres://h/db?sslmode=disable&application_name=x"
+        );
+        let own = "postgres://h/db?application_name=mine";
+        assert_eq!(with_application_name(own, "x"), own);
+    }
+
+    /// Nothing listens: the start is told in seconds that the database is unreachable (typed,
+    /// so `serve` waits for it instead of failing), not after sqlx's 30 s.
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_unavailable_within_the_timeouts() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let settings = DbSettings {
+            connect_timeout: Duration::from_secs(2),
+            acquire_timeout: Duration::from_secs(1),
+            ..DbSettings::default()
+        };
+        let t = std::time::Instant::now();
+        let e = Db::connect_with(&format!("postgres://u:p@127.0.0.1:{port}/db"), &settings)
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(e.unavailable(), Some(crate::Backend::Database), "{e:?}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
 
     /// `SQLITE_FULL` (here from `PRAGMA max_page_count`, exactly what a full disk gives) rolls
     /// the whole transaction back inside SQLite. The error is typed as out of space, and once

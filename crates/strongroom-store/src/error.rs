@@ -1,5 +1,7 @@
 //! The store's error type: conflicts and absences are typed so the core can map them to the
-//! upload protocol's answers, and a full disk is typed so the server can answer 507, not 500.
+//! upload protocol's answers, a full disk is typed so the server can answer 507, not 500, and
+//! an outage of the database or the blob store is typed ([`StoreError::Unavailable`]) so the
+//! server can answer 503 with a reason at once, not a 500 after a long wait.
 
 /// What went wrong in a storage operation.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,11 @@ pub enum StoreError {
     /// may be deleted and nothing was recorded. Uploading again works.
     #[error("the claim on blob {0} expired before the upload was recorded")]
     ClaimExpired(String),
+    /// The database or the blob store cannot be reached (connection refused or timed out, the
+    /// server shutting down or starting up, no pooled connection within the acquire timeout).
+    /// Nothing was changed; the same request works once it is back. The text is for the log.
+    #[error("{part} unavailable: {detail}")]
+    Unavailable { part: Backend, detail: String },
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(sqlx::Error),
@@ -43,6 +50,14 @@ impl StoreError {
         matches!(self, StoreError::Conflict(_))
     }
 
+    /// Whether the database or the blob store is unreachable (answered 503, retried later).
+    pub fn unavailable(&self) -> Option<Backend> {
+        match self {
+            StoreError::Unavailable { part, .. } => Some(*part),
+            _ => None,
+        }
+    }
+
     /// Whether a full disk caused this error.
     pub fn is_out_of_space(&self) -> bool {
         matches!(self, StoreError::OutOfSpace(_))
@@ -64,10 +79,34 @@ impl StoreError {
     }
 }
 
+/// Which storage backend an outage concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The metadata database (SQLite or PostgreSQL).
+    Database,
+    /// The blob store (a folder or an S3 bucket).
+    BlobStore,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Database => "database",
+            Backend::BlobStore => "blob store",
+        })
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if sql_out_of_space(&e) {
             return StoreError::OutOfSpace(format!("database: {e}"));
+        }
+        if sql_unreachable(&e) {
+            return StoreError::Unavailable {
+                part: Backend::Database,
+                detail: e.to_string(),
+            };
         }
         StoreError::Database(e)
     }
@@ -108,6 +147,23 @@ fn sql_out_of_space(e: &sqlx::Error) -> bool {
             false
         }
         sqlx::Error::Io(io) => io_out_of_space(io),
+        _ => false,
+    }
+}
+
+/// Whether a database error means "the database cannot be reached right now": no connection
+/// within the acquire timeout, a refused or broken connection, or PostgreSQL shutting down,
+/// starting up or in a connection exception (SQLSTATE classes 08 and 57P).
+fn sql_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| {
+                let c = pg.code();
+                c.starts_with("08") || c.starts_with("57P")
+            }),
         _ => false,
     }
 }

@@ -18,6 +18,7 @@ mod email_tokens;
 mod error;
 mod events;
 pub mod fsck;
+mod health;
 mod incidents;
 mod index;
 mod journal;
@@ -51,13 +52,14 @@ pub mod visibility;
 pub use account_tx::{AccountTx, NewMail};
 pub use blob_claims::{BlobClaim, ClaimOutcome, DeletionLease};
 pub use blobs::{
-    BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, S3Settings, blob_error_count,
+    BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, PROBE_PREFIX, ProbeFailure,
+    S3Settings, blob_error_count,
 };
-pub use db::{Db, Dialect, PoolStats};
+pub use db::{Db, DbSettings, Dialect, PoolStats, server_name};
 pub use deletion::{DuePurge, Purged};
 pub use descriptions::RenderedDescription;
 pub use domains::{DomainCheckAddress, EmailDomainState};
-pub use error::StoreError;
+pub use error::{Backend, StoreError};
 pub use events::{GENESIS_HASH, NewEvent};
 pub use incidents::{FreezeEffects, TOTP_LABEL};
 pub use journal::{ChangelogRow, ReleaseFlags};

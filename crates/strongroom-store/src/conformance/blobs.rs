@@ -16,6 +16,7 @@ pub(super) fn s3() -> Blobs {
         access_key_id: Some(var("STRONGROOM_TEST_S3_ACCESS_KEY")),
         secret_access_key: Some(var("STRONGROOM_TEST_S3_SECRET_KEY")),
         allow_http: true,
+        ..S3Settings::default()
     })
     .expect("s3 store")
 }

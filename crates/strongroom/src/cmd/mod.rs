@@ -44,29 +44,45 @@ pub(crate) enum DataFolder {
 
 /// Open the database (migrating it, checking the secrets key and sealing what an older version
 /// left in plaintext) and the blob store; the data folder is created first, and with
-/// [`DataFolder::Tighten`] made owner-only.
+/// [`DataFolder::Tighten`] made owner-only. `serve` runs the same steps one by one
+/// (`serve::start`), waiting for the database while it is unreachable.
 pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<Services> {
+    prepare(config, folder)?;
+    let db = open_db(config, connect_db(config).await?, folder).await?;
+    let blobs = open_blobs(config)?;
+    Ok(services(config, db, blobs))
+}
+
+/// Before any storage: the TLS provider, the secrets key's source, the data folder.
+pub(crate) fn prepare(config: &Config, folder: DataFolder) -> anyhow::Result<()> {
     // One TLS provider for the whole tree (ring), installed before any client is built.
     let _ = rustls::crypto::ring::default_provider().install_default();
     secrets_key::require_configured(config)?;
     match folder {
-        DataFolder::Create => data_dir::create(config)?,
-        DataFolder::Tighten => data_dir::prepare(config)?,
+        DataFolder::Create => data_dir::create(config),
+        DataFolder::Tighten => data_dir::prepare(config),
     }
-    let db = match Db::connect(&config.database).await {
-        Ok(db) => db,
-        Err(e) if e.is_corruption() => {
-            anyhow::bail!(
-                "the database is damaged ({e}): refusing to open it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`"
-            )
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "connecting to {}",
-                crate::config::redact_url(&config.database)
-            )));
-        }
-    };
+}
+
+/// Connect to the database (`db.*` timeouts and pool size). An unreachable one is
+/// [`StoreError::Unavailable`] in the error chain (see [`is_unreachable`]); a SQLite file too
+/// damaged to open is refused at once.
+pub(crate) async fn connect_db(config: &Config) -> anyhow::Result<Db> {
+    match Db::connect_with(&config.database, &config.db).await {
+        Ok(db) => Ok(db),
+        Err(e) if e.is_corruption() => anyhow::bail!(
+            "the database is damaged ({e}): refusing to open it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`"
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "connecting to {}",
+            crate::config::redact_url(&config.database)
+        ))),
+    }
+}
+
+/// Check the schema (migrating it when `migrate_on_start`; `serve` first refuses a damaged
+/// SQLite file), load the secrets key and seal what an older version left in plaintext.
+pub(crate) async fn open_db(config: &Config, db: Db, folder: DataFolder) -> anyhow::Result<Db> {
     if folder == DataFolder::Tighten {
         // `serve`: never take uploads into a damaged database file.
         refuse_damaged_database(&db).await?;
@@ -92,15 +108,35 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
             db.secrets_key_id().unwrap_or("?")
         ));
     }
-    let blobs = match &config.storage {
+    Ok(db)
+}
+
+/// The blob store as configured (no request is made: see `Blobs::probe`).
+pub(crate) fn open_blobs(config: &Config) -> anyhow::Result<Blobs> {
+    Ok(match &config.storage {
         Storage::Local(p) => Blobs::local(p).with_context(|| format!("opening {}", p.display()))?,
         Storage::S3(s) => Blobs::s3(s).context("configuring S3")?,
-    };
+    })
+}
+
+/// The services over an open database and blob store.
+pub(crate) fn services(config: &Config, db: Db, blobs: Blobs) -> Services {
     let mut services = Services::new(db, blobs, config.core_settings());
     if let Some(f) = &config.clock_offset_file {
         services.clock = std::sync::Arc::new(strongroom_core::FileOffsetClock(f.clone()));
     }
-    Ok(services)
+    services
+}
+
+/// Whether `e` says that the database or the blob store cannot be reached now (an outage that
+/// may end by itself), as opposed to a refusal that needs the operator.
+pub(crate) fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StoreError>()
+            .is_some_and(|s| s.unavailable().is_some())
+            || c.downcast_ref::<strongroom_core::CoreError>()
+                .is_some_and(|s| s.unavailable().is_some())
+    })
 }
 
 /// Refuse to go on when the database reports damage (SQLite `PRAGMA quick_check`: it reads
@@ -167,7 +203,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Serve { .. } => serve::serve(config).await,
         Command::Migrate { dry_run } => {
             data_dir::prepare(&config)?;
-            let db = Db::connect(&config.database).await?;
+            let db = connect_db(&config).await?;
             if dry_run {
                 return schema::dry_run(&db, config.known_migrations).await;
             }

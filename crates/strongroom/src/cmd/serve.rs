@@ -1,29 +1,295 @@
-//! `strongroom serve`: open storage, bind, print the URLs to give pip and twine, serve.
+//! `strongroom serve`: the start in small steps, then serve.
+//!
+//! The order (each step its own function, so another step slots in between):
+//! 1. logging and the SIGHUP handler (`cmd::reload`: from here on SIGHUP never ends the
+//!    process); the data folder and the secrets key's source (`prepare`);
+//! 2. the blob store's configuration (a plain-HTTP endpoint without `s3.allow_http` is refused);
+//! 3. bind, and answer at once: `/healthz` 200, `/readyz` 503 and every other route 503 with a
+//!    reason until step 5 is done (`strongroom_server::Starting`);
+//! 4. probe the blob store: credentials it refuses, or a bucket that does not exist, end the
+//!    start with a message saying what to fix (that will not mend itself); a store that does not
+//!    answer is an outage: the start goes on and `/readyz` reports it until it is back;
+//! 5. open the database, retrying every few seconds while it is unreachable: connect, migrate,
+//!    the secrets key, the web signing key;
+//! 6. the temp-file sweep, the background jobs, the SIGHUP reload, the schema watch, the metrics
+//!    listener, then the full application, and the banner.
+//!
+//! On SIGTERM or ctrl-c the server drains (`strongroom_server::Drain`): new uploads get 503,
+//! those in flight may finish for `shutdown.grace_seconds`. A contract migration this binary
+//! does not know, applied by another binary while it serves, stops it too (`cmd::schema`).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use strongroom_core::Services;
+use strongroom_core::trusted_proxies::TrustedProxies;
+use strongroom_server::{AppState, Drain, Starting};
+use strongroom_store::{Blobs, ProbeFailure};
+use tokio::sync::oneshot;
 
 use crate::config::Config;
-use anyhow::Context;
+
+/// How often the start tries the database again while it is unreachable.
+const DATABASE_RETRY: Duration = Duration::from_secs(2);
+/// How often the start says in the log that it still waits for the database.
+const WAITING_LOG_EVERY: Duration = Duration::from_secs(30);
 
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let log = crate::logging::init(&config.log, config.log_format).map_err(anyhow::Error::msg)?;
     // SIGHUP reloads settings (`cmd::reload`); caught from here on, so it never ends the process.
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
-    let mut services = super::open(&config, super::DataFolder::Tighten).await?;
+    super::prepare(&config, super::DataFolder::Tighten)?;
+    let blobs = super::open_blobs(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
+    let starting = Starting::new();
+    // One handle on the trusted proxies: the connection caps' exemption and the client-IP logic
+    // read it, SIGHUP replaces it.
+    let trusted = TrustedProxies::new(config.trusted_proxies.clone());
+    let limits = strongroom_server::ConnLimits::new(
+        &config.http,
+        &trusted,
+        strongroom_server::ConnLimits::open_files_limit(),
+    );
+    let drain = Drain::default();
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    // Why the server stopped by itself (a contract migration it does not know), if it did.
+    let stopped_why: Arc<OnceLock<String>> = Arc::default();
+    let (schema_moved_tx, schema_moved_rx) = oneshot::channel::<String>();
+    let mut server = tokio::spawn(strongroom_server::serve(
+        listener,
+        starting.router(),
+        limits,
+        drain.clone(),
+        grace,
+        shutdown_signal(schema_moved_rx, stopped_why.clone()),
+    ));
+    tracing::info!(address = %addr, "bound; opening the blob store and the database");
+    check_blob_store(&blobs).await?;
+    let opened = tokio::select! {
+        opened = open_storage(&config, &blobs, &starting, addr, &trusted, &drain) => opened?,
+        // Stopped (a signal) or failed before the database came: nothing to anchor.
+        served = &mut server => {
+            served.context("the server task")??;
+            return Ok(());
+        }
+    };
+    let Opened { services, state } = opened;
+    spawn_background(&config, &services);
+    say_what_is_off(&services);
+    // A contract step this binary does not know, applied while it serves: stop (fail closed).
+    let schema_moved = super::schema::moved_past(
+        services.db.clone(),
+        config.known_migrations,
+        config.jobs_interval_secs,
+    );
+    tokio::spawn(async move {
+        let _ = schema_moved_tx.send(schema_moved.await);
+    });
+    tokio::spawn(super::reload::reload_on_sighup(
+        hup,
+        config.clone(),
+        log,
+        services.clone(),
+    ));
+    let metrics_addr = spawn_metrics(&config, &state).await?;
+    let anchor = services.clone();
+    starting.open(strongroom_server::router(state));
+    print_banner(&config, addr, &services);
+    if let Some(m) = metrics_addr {
+        println!("  metrics: http://{m}/metrics (metrics.bind)");
+    }
+    let served = server.await.context("the server task")?;
+    // Every request has finished (or the server failed): the final head covers all of them.
+    anchor.anchor_head_at_shutdown().await;
+    served?;
+    if let Some(why) = stopped_why.get() {
+        anyhow::bail!("{why}");
+    }
+    Ok(())
+}
+
+/// SIGINT, SIGTERM, or a contract migration this binary does not know (its reason is kept in
+/// `why`, and `serve` then exits non-zero).
+async fn shutdown_signal(schema_moved: oneshot::Receiver<String>, why: Arc<OnceLock<String>>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let moved = async {
+        match schema_moved.await {
+            Ok(reason) => reason,
+            // The watch never started (the start failed first): wait for a signal only.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        reason = moved => {
+            tracing::error!("{reason}");
+            let _ = why.set(reason);
+        }
+    }
+    tracing::info!("shutting down");
+}
+
+/// Network lookups the operator turned off (air-gapped installs): said once, here, never per
+/// login or per job run.
+fn say_what_is_off(services: &Services) {
+    if !services.settings.safety.domain_check {
+        tracing::info!("{}", strongroom_core::domains::OFF_LINE);
+    }
+    if services.settings.hibp_url.is_none() {
+        tracing::info!("{}", strongroom_core::breached::ONLINE_OFF_LINE);
+    }
+}
+
+/// Metrics on their own listener (`metrics.bind`; off by default): its address when on.
+async fn spawn_metrics(
+    config: &Config,
+    state: &AppState,
+) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let Some(bind) = &config.metrics_bind else {
+        return Ok(None);
+    };
+    let metrics = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding metrics.bind {bind}"))?;
+    let addr = metrics.local_addr()?;
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = strongroom_server::serve_metrics(metrics, state).await {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    });
+    Ok(Some(addr))
+}
+
+/// Step 4: write, read back and delete a probe object. A refusal that needs the operator ends
+/// the start; an outage is logged and left to readiness.
+async fn check_blob_store(blobs: &Blobs) -> anyhow::Result<()> {
+    match blobs.probe().await {
+        Ok(()) => Ok(()),
+        Err(e @ (ProbeFailure::Misconfigured { .. } | ProbeFailure::Mismatch)) => {
+            anyhow::bail!(
+                "the blob store cannot be used: {e} ({}); strongroom does not start with a blob store it cannot use",
+                e.detail()
+            )
+        }
+        Err(e @ ProbeFailure::Unreachable { .. }) => {
+            tracing::warn!(
+                error = %e,
+                detail = e.detail(),
+                "the blob store does not answer; starting anyway: /readyz says 503 and downloads and uploads answer 503 until it is back"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// What step 5 opens.
+struct Opened {
+    services: Services,
+    state: AppState,
+}
+
+/// Step 5: open the database and everything that needs it, retrying while it is unreachable
+/// (what `/readyz` says meanwhile is updated at each try). Any other failure ends the start.
+async fn open_storage(
+    config: &Config,
+    blobs: &Blobs,
+    starting: &Starting,
+    addr: std::net::SocketAddr,
+    trusted: &TrustedProxies,
+    drain: &Drain,
+) -> anyhow::Result<Opened> {
+    let mut last_said: Option<tokio::time::Instant> = None;
+    loop {
+        match open_once(config, blobs, addr, trusted, drain).await {
+            Ok(opened) => {
+                if last_said.is_some() {
+                    tracing::info!("the database answers: opening the server");
+                }
+                return Ok(opened);
+            }
+            Err(e) if super::is_unreachable(&e) => {
+                starting.waiting_for_database(&unreachable_reason(&e));
+                if last_said.is_none_or(|t| t.elapsed() >= WAITING_LOG_EVERY) {
+                    tracing::warn!(
+                        error = %format!("{e:#}"),
+                        "the database is not reachable: answering 503 (and /readyz 503) until it is; retrying every {} s",
+                        DATABASE_RETRY.as_secs()
+                    );
+                    last_said = Some(tokio::time::Instant::now());
+                }
+                tokio::time::sleep(DATABASE_RETRY).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The storage error of an unreachable database, without the URL (shown on `/readyz`).
+fn unreachable_reason(e: &anyhow::Error) -> String {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<strongroom_store::StoreError>())
+        .map_or_else(|| "no answer".to_owned(), ToString::to_string)
+}
+
+/// One try of step 5.
+async fn open_once(
+    config: &Config,
+    blobs: &Blobs,
+    addr: std::net::SocketAddr,
+    trusted: &TrustedProxies,
+    drain: &Drain,
+) -> anyhow::Result<Opened> {
+    let db = super::open_db(
+        config,
+        super::connect_db(config).await?,
+        super::DataFolder::Tighten,
+    )
+    .await?;
+    let mut services = super::services(config, db, blobs.clone());
+    let settings = Arc::make_mut(&mut services.settings);
+    // The handle the connection caps already read, so SIGHUP changes both at once.
+    settings.trusted_proxies = trusted.clone();
     if config.public_url.is_none() {
         // Links in mail (resets, verifications, invitations) name the address actually bound
         // (`--bind 127.0.0.1:0` gets its real port), before any job or request can make one.
-        std::sync::Arc::make_mut(&mut services.settings).bind = addr.to_string();
+        settings.bind = addr.to_string();
     }
-    let key_id = services.db.secrets_key_id().unwrap_or("?").to_owned();
+    let temp = temp_dir(config, &services);
+    // Behind a TLS-terminating reverse proxy its X-Forwarded-Proto says whether the client used
+    // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
+    // forging the header gains nothing.
+    let behind_proxy = !config.trusted_proxies.is_empty();
+    let mut state = AppState::new(services.clone(), temp)
+        .await
+        .context("preparing the server state (temp folder, web signing key)")?
+        .trust_forwarded_proto(behind_proxy)
+        .data_dir(config.data.clone());
+    // The drain the accept loop already watches (uploads refused and awaited at shutdown).
+    state.drain = drain.clone();
+    Ok(Opened { services, state })
+}
+
+/// Where uploads are streamed: beside the blobs when they are a local folder (the final move
+/// is a rename), else `<data>/tmp`.
+fn temp_dir(config: &Config, services: &Services) -> std::path::PathBuf {
     let data_temp = config.data.join("tmp");
-    let temp = match &config.storage {
+    match &config.storage {
         crate::config::Storage::Local(_) => services.blobs.temp_dir(&data_temp),
-        crate::config::Storage::S3(_) => data_temp.clone(),
-    };
+        crate::config::Storage::S3(_) => data_temp,
+    }
+}
+
+/// Step 6: the temp-file sweep and the periodic work.
+fn spawn_background(config: &Config, services: &Services) {
+    let data_temp = config.data.join("tmp");
+    let temp = temp_dir(config, services);
     // Temp files of uploads cut short by a crash or a kill: every file no live process holds
     // goes now, before the first request (both folders: the storage may have changed).
     let mut temp_dirs = vec![temp.clone()];
@@ -33,16 +299,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     for dir in &temp_dirs {
         sweep_temp_dir(dir);
     }
+    // And again periodically (another process sharing the folder may have been killed).
+    tokio::spawn(sweep_temp_files(temp_dirs));
     // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
     tokio::spawn(services.clone().deliver_outbox_forever());
-    // Network lookups the operator turned off (air-gapped installs): said once, here, never
-    // per login or per job run.
-    if !services.settings.safety.domain_check {
-        tracing::info!("{}", strongroom_core::domains::OFF_LINE);
-    }
-    if services.settings.hibp_url.is_none() {
-        tracing::info!("{}", strongroom_core::breached::ONLINE_OFF_LINE);
-    }
     // Held role changes, invitation expiry, retention purges, email-domain checks.
     tokio::spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
     // The event log's head, written to this process's log whenever it moves: the anchor
@@ -52,48 +312,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             .clone()
             .anchor_head_forever(strongroom_core::evidence::HEAD_ANCHOR_EVERY),
     );
-    let anchor = services.clone();
-    // A contract step this binary does not know, applied while it serves: stop (fail closed).
-    let schema_moved = super::schema::moved_past(
-        services.db.clone(),
-        config.known_migrations,
-        config.jobs_interval_secs,
-    );
-    let schema_moved_why = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
-    tokio::spawn(super::reload::reload_on_sighup(
-        hup,
-        config.clone(),
-        log,
-        services.clone(),
-    ));
-    // Behind a TLS-terminating reverse proxy its X-Forwarded-Proto says whether the client used
-    // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
-    // forging the header gains nothing.
-    let behind_proxy = !config.trusted_proxies.is_empty();
-    let state = strongroom_server::AppState::new(services, temp.clone())
-        .await
-        .context("preparing the server state (temp folder, web signing key)")?
-        .trust_forwarded_proto(behind_proxy)
-        .data_dir(config.data.clone());
-    // Metrics on their own listener (`metrics.bind`; off by default).
-    if let Some(bind) = &config.metrics_bind {
-        let metrics = tokio::net::TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("binding metrics.bind {bind}"))?;
-        println!(
-            "  metrics: http://{}/metrics (metrics.bind)",
-            metrics.local_addr()?
-        );
-        let state = state.clone();
-        tokio::spawn(async move {
-            if let Err(e) = strongroom_server::serve_metrics(metrics, state).await {
-                tracing::error!(error = %e, "the metrics listener failed");
-            }
-        });
-    }
-    let drain = state.drain.clone();
-    // And again periodically (another process sharing the folder may have been killed).
-    tokio::spawn(sweep_temp_files(temp_dirs));
+}
+
+/// The URLs to give pip and twine (printed once the server is open: the first line is what
+/// scripts wait for).
+fn print_banner(config: &Config, addr: std::net::SocketAddr, services: &Services) {
+    let key_id = services.db.secrets_key_id().unwrap_or("?");
     let base = config
         .public_url
         .clone()
@@ -115,38 +339,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         crate::config::redact_url(&config.database)
     );
     println!(
-        "  secrets: {} (key id {}; back it up apart from the database)",
-        config.secrets_key, key_id
+        "  secrets: {} (key id {key_id}; back it up apart from the database)",
+        config.secrets_key
     );
-    let limits = strongroom_server::ConnLimits::new(
-        &config.http,
-        &anchor.settings.trusted_proxies,
-        strongroom_server::ConnLimits::open_files_limit(),
-    );
-    let app = strongroom_server::router(state);
-    let moved_why = schema_moved_why.clone();
-    let shutdown = async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            why = schema_moved => {
-                tracing::error!("{why}");
-                let _ = moved_why.set(why);
-            }
-        }
-        tracing::info!("shutting down (signal)");
-    };
-    let grace = std::time::Duration::from_secs(config.shutdown_grace_secs);
-    let served = strongroom_server::serve(listener, app, limits, drain, grace, shutdown).await;
-    // Every request has finished (or the server failed): the final head covers all of them.
-    anchor.anchor_head_at_shutdown().await;
-    served?;
-    if let Some(why) = schema_moved_why.get() {
-        anyhow::bail!("{why}");
-    }
-    Ok(())
 }
 
 /// Remove the temp files in `dir` that no live process holds (see `store::tempfiles`).

@@ -40,7 +40,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "public_url",
         secret: false,
-        help: "absolute base URL for links; requests for other Host names then get 421, /healthz excepted (see http.allowed_hosts; a proxy must pass the client's Host). Unset: simple pages link relative to themselves",
+        help: "absolute base URL for links; requests for other Host names then get 421, /healthz and /readyz excepted (see http.allowed_hosts; a proxy must pass the client's Host). Unset: simple pages link relative to themselves",
     },
     Key {
         name: "log",
@@ -375,7 +375,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "http.allowed_hosts",
         secret: false,
-        help: "comma-separated host names requests may use besides public_url's host (others get 421, except /healthz); needs public_url",
+        help: "comma-separated host names requests may use besides public_url's host (others get 421, except /healthz and /readyz); needs public_url",
     },
     Key {
         name: "http.idle_timeout_seconds",
@@ -416,6 +416,37 @@ pub(super) const KEYS: &[Key] = &[
         name: "http.max_uploads_per_user",
         secret: false,
         help: "uploads one account may have in progress at once; one more gets 429 with Retry-After",
+    },
+    // -- health: database pool and blob-store timeouts (an outage answers 503 quickly)
+    Key {
+        name: "db.pool_size",
+        secret: false,
+        help: "PostgreSQL connections this server opens at most (SQLite: one writer and eight readers, fixed)",
+    },
+    Key {
+        name: "db.connect_timeout_seconds",
+        secret: false,
+        help: "PostgreSQL: how long the first connection (when serve or a command starts) may take before the database counts as unreachable (serve then retries; commands exit)",
+    },
+    Key {
+        name: "db.acquire_timeout_seconds",
+        secret: false,
+        help: "PostgreSQL: how long a request waits for a connection (opening one included) before it is answered 503 with Retry-After",
+    },
+    Key {
+        name: "db.application_name",
+        secret: false,
+        help: "PostgreSQL application_name of this server's connections (pg_stat_activity); empty: 'strongroom HOST:PID'",
+    },
+    Key {
+        name: "s3.timeout_seconds",
+        secret: false,
+        help: "S3 connect timeout, and the longest wait for the first byte of a download; past it the request is answered 503",
+    },
+    Key {
+        name: "s3.retries",
+        secret: false,
+        help: "retries of a failed S3 write or delete (short back-off); downloads are never retried by the server (pip and uv retry a 503)",
     },
     Key {
         name: "blobs.claim_grace_minutes",

@@ -99,6 +99,8 @@ pub struct Config {
     pub metrics_bind: Option<String>,
     /// How long in-flight uploads may take to finish at shutdown (`shutdown.grace_seconds`).
     pub shutdown_grace_secs: u64,
+    /// Database pool size and timeouts (`db.*`).
+    pub db: strongroom_store::DbSettings,
     values: BTreeMap<&'static str, (String, Source)>,
     /// The flags this configuration was loaded with (SIGHUP loads again from the same sources).
     pub flags: Flags,
@@ -215,6 +217,23 @@ fn parse_ips(key: &str, v: &str) -> anyhow::Result<Vec<IpRange>> {
         .collect()
 }
 
+/// The `db.*` settings.
+fn db_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<strongroom_store::DbSettings> {
+    let num = |k: &str| parse_u64(k, &get(k).unwrap_or_default());
+    let pool_size = num("db.pool_size")?;
+    if pool_size == 0 {
+        bail!("db.pool_size: expected at least 1");
+    }
+    Ok(strongroom_store::DbSettings {
+        pool_size: u32::try_from(pool_size).unwrap_or(u32::MAX),
+        connect_timeout: std::time::Duration::from_secs(num("db.connect_timeout_seconds")?.max(1)),
+        acquire_timeout: std::time::Duration::from_secs(num("db.acquire_timeout_seconds")?.max(1)),
+        application_name: get("db.application_name").filter(|n| !n.trim().is_empty()),
+    })
+}
+
 fn parse_u64(key: &str, v: &str) -> anyhow::Result<u64> {
     v.trim()
         .replace('_', "")
@@ -309,6 +328,10 @@ impl Config {
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
         let core = strongroom_core::Settings::default();
         let (safety, blobs, http) = (&core.safety, &core.blobs, &core.http);
+        let (db, s3) = (
+            strongroom_store::DbSettings::default(),
+            strongroom_store::S3Settings::default(),
+        );
         let defaults: [(&'static str, String); _] = [
             ("require_2fa", core.require_2fa.to_string()),
             ("rate_limits", core.rate_limits.to_string()),
@@ -449,6 +472,19 @@ impl Config {
             ),
             ("metrics.bind", String::new()),
             ("shutdown.grace_seconds", "30".into()),
+            // health: database pool and blob-store timeouts
+            ("db.pool_size", db.pool_size.to_string()),
+            (
+                "db.connect_timeout_seconds",
+                db.connect_timeout.as_secs().to_string(),
+            ),
+            (
+                "db.acquire_timeout_seconds",
+                db.acquire_timeout.as_secs().to_string(),
+            ),
+            ("db.application_name", String::new()),
+            ("s3.timeout_seconds", s3.timeout.as_secs().to_string()),
+            ("s3.retries", s3.retries.to_string()),
         ];
         for (k, v) in defaults {
             values.entry(k).or_insert((v, Source::Default));
@@ -478,6 +514,19 @@ impl Config {
                 access_key_id: get("s3.access_key_id"),
                 secret_access_key: get("s3.secret_access_key"),
                 allow_http: parse_bool("s3.allow_http", &get("s3.allow_http").unwrap_or_default())?,
+                timeout: std::time::Duration::from_secs(
+                    parse_u64(
+                        "s3.timeout_seconds",
+                        &get("s3.timeout_seconds").unwrap_or_default(),
+                    )?
+                    .max(1),
+                ),
+                retries: usize::try_from(parse_u64(
+                    "s3.retries",
+                    &get("s3.retries").unwrap_or_default(),
+                )?)
+                .unwrap_or(usize::MAX)
+                .min(10),
             })
         } else {
             bail!("storage: expected file://FOLDER or s3://BUCKET, got '{storage_url}'");
@@ -516,6 +565,7 @@ impl Config {
         let safety = safety_settings(&get)?;
         let http = http_settings(&get, public_host.as_deref(), &bind)?;
         let limits = limits::parse(&get)?;
+        let db = db_settings(&get)?;
         let clock_offset_file = get("testing.clock_offset_file")
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
@@ -560,6 +610,7 @@ impl Config {
             safety,
             http,
             limits,
+            db,
             clock_offset_file,
             secrets_key,
             trusted_proxies: parse_ips(
@@ -704,6 +755,7 @@ impl Config {
             session_absolute_hours: self.accounts.session_absolute_hours,
             reauth_minutes: self.accounts.reauth_minutes,
             hibp_url: self.accounts.hibp_url.clone(),
+            known_migrations: self.known_migrations,
             hibp_offline_dir: self.accounts.hibp_offline_dir.clone(),
             smtp: self.accounts.smtp.clone(),
             mail_from: self.accounts.mail_from.clone(),

@@ -711,3 +711,48 @@ fn changed_keys_compare_values_not_sources() {
     .expect("config");
     assert_eq!(a.changed_keys(&c), ["bind", "log"]);
 }
+
+#[test]
+fn database_pool_and_blob_store_timeouts_have_short_defaults_and_are_settings() {
+    let c = Config::load_from(&Flags::default(), &env(&[])).expect("config");
+    assert_eq!(c.db.pool_size, 16);
+    assert_eq!(c.db.acquire_timeout, std::time::Duration::from_secs(3));
+    assert_eq!(c.db.connect_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(c.db.application_name, None);
+    for key in [
+        "db.pool_size",
+        "db.connect_timeout_seconds",
+        "db.acquire_timeout_seconds",
+        "db.application_name",
+        "s3.timeout_seconds",
+        "s3.retries",
+    ] {
+        assert!(c.show().contains(key), "{key} missing from config show");
+    }
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[
+            ("STRONGROOM_STORAGE", "s3://b"),
+            ("STRONGROOM_DB__POOL_SIZE", "4"),
+            ("STRONGROOM_DB__ACQUIRE_TIMEOUT_SECONDS", "1"),
+            ("STRONGROOM_DB__APPLICATION_NAME", "index-a"),
+            ("STRONGROOM_S3__TIMEOUT_SECONDS", "7"),
+            ("STRONGROOM_S3__RETRIES", "0"),
+        ]),
+    )
+    .expect("config");
+    assert_eq!(c.db.pool_size, 4);
+    assert_eq!(c.db.acquire_timeout, std::time::Duration::from_secs(1));
+    assert_eq!(c.db.application_name.as_deref(), Some("index-a"));
+    let Storage::S3(s3) = &c.storage else {
+        panic!("s3 storage")
+    };
+    assert_eq!(s3.timeout, std::time::Duration::from_secs(7));
+    assert_eq!(s3.retries, 0);
+    let err = Config::load_from(
+        &Flags::default(),
+        &env(&[("STRONGROOM_DB__POOL_SIZE", "0")]),
+    )
+    .expect_err("no connections");
+    assert!(err.to_string().contains("db.pool_size"), "{err}");
+}
