@@ -78,6 +78,14 @@ def test_the_documented_production_setup_pip_and_twine_through_nginx_with_tls(st
     assert max_body and size_bytes(max_body.group(1)) > settings["limits"]["max_file_size"], max_body
     assert re.search(r"proxy_request_buffering\s+off;", block)
     assert settings["migrate_on_start"] is False and "trusted_ips" in settings["proxy"]
+    # strongroom itself takes the doc's file as written (unknown or misspelt keys are refused).
+    example = tmp_path / "strongroom.toml"
+    example.write_text(fenced("toml"))
+    shown = srkit.run([srkit.strongroom_bin(), "--config", example, "config", "show"], timeout=60)
+    assert shown.returncode == 0, srkit.output(shown)
+    for line in ("migrate_on_start", "db.pool_size", "log_format", "proxy.trusted_ips"):
+        assert re.search(rf"^{re.escape(line)}\s+= .*# file", shown.stdout, re.M), (line, shown.stdout)
+    assert "SECRET" not in shown.stdout and "PASSWORD" not in shown.stdout, shown.stdout
 
     https_port, http_port = free_port(), free_port()
     public_url = f"https://localhost:{https_port}"

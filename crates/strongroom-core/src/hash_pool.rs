@@ -8,8 +8,10 @@
 //! after a burst: glibc serves the first such block by `mmap`, then raises its threshold to the
 //! freed size, so later ones come from heap arenas that do not shrink. With the memory owned
 //! by the slots the process holds at most `hash_concurrency × argon2_memory_kib` for hashing,
-//! however many logins arrive, and that is the same after the burst as during it.
+//! however many logins arrive; once no hash has run for [`IDLE_RELEASE`] the slots' memory is
+//! dropped, so a quiet server gives it back.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +19,9 @@ use tokio::sync::Semaphore;
 
 use crate::CoreError;
 use crate::passwords::HashMemory;
+
+/// How long the pool must have hashed nothing before its slots' memory is dropped.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(30);
 
 /// What a login is told when every hashing slot stayed taken for the whole wait.
 pub const BUSY: &str = "The index is busy checking other passwords. Try again in a few seconds.";
@@ -30,6 +35,11 @@ pub struct HashPool {
     keep_kib: u32,
     size: usize,
     wait: Duration,
+    /// Hashes finished so far (the idle release compares it across one [`IDLE_RELEASE`]).
+    finished: Arc<AtomicU64>,
+    /// Whether a task waiting to release the memory exists (at most one).
+    releasing: Arc<AtomicBool>,
+    idle_release: Duration,
 }
 
 impl HashPool {
@@ -43,7 +53,48 @@ impl HashPool {
             keep_kib,
             size,
             wait: Duration::from_secs(wait_secs.max(1)),
+            finished: Arc::default(),
+            releasing: Arc::default(),
+            idle_release: IDLE_RELEASE,
         }
+    }
+
+    /// The same pool with another idle time before its memory is dropped (tests).
+    pub fn with_idle_release(mut self, idle: Duration) -> HashPool {
+        self.idle_release = idle;
+        self
+    }
+
+    /// After a hash: make sure one task drops the slots' memory once nothing has been hashed
+    /// for the idle time (it keeps waiting while hashes go on; it never runs concurrently with
+    /// itself, and a hash that starts meanwhile makes its own memory again).
+    fn release_when_idle(&self) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        if self.releasing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let seen = pool.finished.load(Ordering::Relaxed);
+                tokio::time::sleep(pool.idle_release).await;
+                let idle = pool.finished.load(Ordering::Relaxed) == seen
+                    && pool.slots.available_permits() == pool.size;
+                if idle {
+                    if let Ok(mut m) = pool.memory.lock() {
+                        m.clear();
+                        m.shrink_to_fit();
+                    }
+                    pool.releasing.store(false, Ordering::Release);
+                    // A hash that finished between the check and the flag started no task.
+                    if pool.finished.load(Ordering::Relaxed) == seen
+                        || pool.releasing.swap(true, Ordering::AcqRel)
+                    {
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Bytes of Argon2 memory the idle slots hold now.
@@ -83,7 +134,7 @@ impl HashPool {
             }
         };
         let (memory, keep_kib) = (Arc::clone(&self.memory), self.keep_kib);
-        tokio::task::spawn_blocking(move || {
+        let out = tokio::task::spawn_blocking(move || {
             // A slot's memory is taken under the permit, so at most `size` ever exist.
             let mut mine = memory
                 .lock()
@@ -98,7 +149,9 @@ impl HashPool {
             out
         })
         .await
-        .map_err(|e| CoreError::Internal(format!("password hashing task failed: {e}")))
+        .map_err(|e| CoreError::Internal(format!("password hashing task failed: {e}")));
+        self.release_when_idle();
+        out
     }
 }
 
@@ -225,5 +278,36 @@ mod tests {
             held <= 3 * 256 * 1024,
             "never more than one memory per slot: {held}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_pool_drops_its_memory_and_a_busy_one_keeps_it() {
+        let settings = Arc::new(crate::Settings {
+            argon2_memory_kib: 256,
+            argon2_iterations: 1,
+            ..crate::Settings::default()
+        });
+        let pool = HashPool::new(2, 10, 256).with_idle_release(Duration::from_millis(300));
+        let hash = |pool: HashPool, settings: Arc<crate::Settings>| async move {
+            pool.run(move |mem| crate::passwords::hash_secret_in(&settings, "pw", mem))
+                .await
+                .expect("ran")
+                .expect("hash");
+        };
+        hash(pool.clone(), settings.clone()).await;
+        assert!(pool.held_bytes() > 0, "kept right after a hash");
+        // Hashing on, every 100 ms for a second: never idle for 300 ms, so the memory stays.
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            hash(pool.clone(), settings.clone()).await;
+            assert!(pool.held_bytes() > 0, "kept while hashes go on");
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(pool.held_bytes(), 0, "dropped once idle");
+        // And made again for the next hash, then dropped again.
+        hash(pool.clone(), settings.clone()).await;
+        assert!(pool.held_bytes() > 0);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(pool.held_bytes(), 0, "dropped again");
     }
 }

@@ -41,6 +41,17 @@ pub(crate) async fn backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
         .collect()
 }
 
+/// Pool settings for the suites: the production timeouts (a few seconds, to answer 503 fast
+/// in an outage) are too short for a PostgreSQL busy creating a database for every test of a
+/// parallel run on a loaded machine.
+fn patient() -> crate::DbSettings {
+    crate::DbSettings {
+        connect_timeout: std::time::Duration::from_secs(60),
+        acquire_timeout: std::time::Duration::from_secs(60),
+        ..crate::DbSettings::default()
+    }
+}
+
 /// Every database backend, freshly created and migrated, without a secrets key.
 pub(crate) async fn raw_backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -51,7 +62,9 @@ pub(crate) async fn raw_backends() -> Vec<(&'static str, Db, tempfile::TempDir)>
     let pg_url = std::env::var("STRONGROOM_TEST_PG_URL").unwrap_or_else(|_| {
         panic!("STRONGROOM_TEST_PG_URL is not set: the store suite needs PostgreSQL (bash scripts/test.sh starts one)")
     });
-    let admin = Db::connect(&pg_url).await.expect("connect to PostgreSQL");
+    let admin = Db::connect_with(&pg_url, &patient())
+        .await
+        .expect("connect to PostgreSQL");
     let name = format!(
         "t_{}_{}",
         std::process::id(),
@@ -64,7 +77,7 @@ pub(crate) async fn raw_backends() -> Vec<(&'static str, Db, tempfile::TempDir)>
         .expect("create database");
     admin.close().await;
     let base = pg_url.rsplit_once('/').map_or(pg_url.as_str(), |(b, _)| b);
-    let pg = Db::connect(&format!("{base}/{name}"))
+    let pg = Db::connect_with(&format!("{base}/{name}"), &patient())
         .await
         .expect("connect to the test database");
     pg.migrate().await.expect("migrate postgres");

@@ -100,12 +100,14 @@ async fn take(
     key: Option<&strongroom_store::SecretsKey>,
     include_key: bool,
 ) -> anyhow::Result<()> {
-    let db = Db::connect(&config.database).await.with_context(|| {
-        format!(
-            "connecting to {}",
-            crate::config::redact_url(&config.database)
-        )
-    })?;
+    let db = Db::connect_with(&config.database, &config.db)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                crate::config::redact_url(&config.database)
+            )
+        })?;
     record(&db, dir, include_key, now_micros(config)).await?;
     let snapshot_file = dir.join(manifest::DATABASE);
     let taken_at_micros = now_micros(config);

@@ -26,7 +26,7 @@ pub(crate) async fn run(config: &Config, repair: bool, json: bool) -> anyhow::Re
 
 /// The report, and whether the checks after the database's own were skipped.
 async fn check(config: &Config, repair: bool) -> anyhow::Result<(FsckReport, bool)> {
-    let db = match Db::connect(&config.database).await {
+    let db = match Db::connect_with(&config.database, &config.db).await {
         Ok(db) => db,
         // Too damaged to open at all: that is the finding.
         Err(e) if e.is_corruption() => {

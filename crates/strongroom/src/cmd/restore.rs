@@ -149,7 +149,7 @@ pub(crate) async fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
     }
 
     // The restored copy, as a server will read it.
-    let db = Db::connect(&config.database).await?;
+    let db = Db::connect_with(&config.database, &config.db).await?;
     if let Some(seq) = db.verify_events().await? {
         bail!("the restored event log is BROKEN at entry {seq}");
     }
