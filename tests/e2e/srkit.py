@@ -894,6 +894,15 @@ def import_check(target: Path, module: str, tmp: Path) -> str:
     return proc.stdout.strip()
 
 
+_REQUEST_ID = re.compile(r"(?i)request id: [0-9A-Za-z._:-]+")
+
+
+def without_request_id(text: str) -> str:
+    """`text` with its request id blanked: two answers that must not differ (no enumeration
+    oracle) differ only in the id every response carries."""
+    return _REQUEST_ID.sub("request id: ID", text)
+
+
 def wait_until(pred, timeout=10.0, interval=0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
