@@ -11,11 +11,12 @@
 //! however many logins arrive; once no hash has run for [`IDLE_RELEASE`] the slots' memory is
 //! dropped, so a quiet server gives it back.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::CoreError;
 use crate::passwords::HashMemory;
@@ -35,8 +36,8 @@ pub struct HashPool {
     keep_kib: u32,
     size: usize,
     wait: Duration,
-    /// Hashes finished so far (the idle release compares it across one [`IDLE_RELEASE`]).
-    finished: Arc<AtomicU64>,
+    /// When the last hash finished (the idle release counts from it).
+    last_finished: Arc<Mutex<Instant>>,
     /// Whether a task waiting to release the memory exists (at most one).
     releasing: Arc<AtomicBool>,
     idle_release: Duration,
@@ -53,7 +54,7 @@ impl HashPool {
             keep_kib,
             size,
             wait: Duration::from_secs(wait_secs.max(1)),
-            finished: Arc::default(),
+            last_finished: Arc::new(Mutex::new(Instant::now())),
             releasing: Arc::default(),
             idle_release: IDLE_RELEASE,
         }
@@ -66,35 +67,47 @@ impl HashPool {
     }
 
     /// After a hash: make sure one task drops the slots' memory once nothing has been hashed
-    /// for the idle time (it keeps waiting while hashes go on; it never runs concurrently with
-    /// itself, and a hash that starts meanwhile makes its own memory again).
+    /// for the idle time, counted from the last hash to finish (it waits while hashes go on; at
+    /// most one such task exists, and a hash that starts later makes its own memory again).
     fn release_when_idle(&self) {
-        self.finished.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_finished.lock() {
+            *last = Instant::now();
+        }
         if self.releasing.swap(true, Ordering::AcqRel) {
             return;
         }
         let pool = self.clone();
         tokio::spawn(async move {
             loop {
-                let seen = pool.finished.load(Ordering::Relaxed);
-                tokio::time::sleep(pool.idle_release).await;
-                let idle = pool.finished.load(Ordering::Relaxed) == seen
-                    && pool.slots.available_permits() == pool.size;
-                if idle {
+                let since = pool.since_last_hash();
+                if since >= pool.idle_release && pool.slots.available_permits() == pool.size {
                     if let Ok(mut m) = pool.memory.lock() {
+                        let bytes: usize = m.iter().map(HashMemory::held_bytes).sum();
                         m.clear();
                         m.shrink_to_fit();
+                        tracing::debug!(bytes, "password hashing idle: its memory is released");
                     }
                     pool.releasing.store(false, Ordering::Release);
-                    // A hash that finished between the check and the flag started no task.
-                    if pool.finished.load(Ordering::Relaxed) == seen
+                    // A hash that finished between the check and the flag saw the flag set and
+                    // started no task: this one goes on for it, unless another has started.
+                    if pool.since_last_hash() >= pool.idle_release
                         || pool.releasing.swap(true, Ordering::AcqRel)
                     {
                         return;
                     }
+                    continue;
                 }
+                let wait = pool.idle_release.saturating_sub(since);
+                tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
             }
         });
+    }
+
+    /// Time since the last hash finished.
+    fn since_last_hash(&self) -> Duration {
+        self.last_finished
+            .lock()
+            .map_or(Duration::ZERO, |last| last.elapsed())
     }
 
     /// Bytes of Argon2 memory the idle slots hold now.

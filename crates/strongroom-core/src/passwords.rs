@@ -316,14 +316,30 @@ impl HashMemory {
     fn with<R>(&mut self, n: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
         if n <= self.keep {
             if self.blocks.len() < n {
+                if self.blocks.capacity() < n {
+                    self.blocks = mapped_blocks(n);
+                }
                 self.blocks.resize(n, Block::default());
             }
             f(&mut self.blocks[..n])
         } else {
-            let mut once = vec![Block::default(); n];
+            let mut once = mapped_blocks(n);
+            once.resize(n, Block::default());
             f(&mut once)
         }
     }
+}
+
+/// Blocks asked for: past glibc's largest mmap threshold (32 MiB on 64-bit systems), so the
+/// allocator always maps them on their own and unmaps them when they are dropped. A 19 MiB
+/// request would be served from a heap arena once glibc's dynamic threshold has risen past it,
+/// and freed memory there stays with the process (that is how an idle pool kept its memory).
+/// Only the blocks a hash writes become resident; the rest of the reservation is never touched.
+const MAPPED_MIN_BLOCKS: usize = 32 * 1024 * 1024 / Block::SIZE + 1;
+
+/// An empty vector with room for at least `n` blocks, mapped on its own (see above).
+fn mapped_blocks(n: usize) -> Vec<Block> {
+    Vec::with_capacity(n.max(MAPPED_MIN_BLOCKS))
 }
 
 fn phc_error(e: impl std::fmt::Display) -> CoreError {
