@@ -7,8 +7,12 @@ sent to an unverified address. Through `strongroom admin check-domains` and the 
 
 An intranet whose resolver answers NXDOMAIN for the company's own mail domain (split-horizon or
 air-gapped DNS) is locked out by none of it: `domains.trusted` domains are never looked up, a round
-that would unverify more than `domains.max_unverify_share` of all verified addresses unverifies
-none and raises an admin signal, `strongroom admin user verify-email` repairs, and
+acts on the bad domains smallest first while it stays within `domains.max_unverify_share` of all
+verified addresses and holds back (with an admin signal) the domains that would go over, so the
+company's domain is held while a lone lapsed domain is still acted on, and an attacker who lets a
+domain of their own lapse on purpose cannot shield a victim's lapsed domain;
+`strongroom admin user verify-email` repairs (never on a frozen account, and an address never
+verified only when the operator says so), and
 `domains.check = false` looks nothing up (nor does an unreachable breached-password API fill the
 log on every login)."""
 
@@ -249,26 +253,30 @@ def test_an_intranet_resolver_locks_no_one_out(strongroom, mail_sink, tmp_path, 
         assert "domain intranet.test: suspect: unresolvable" in out, out
         assert not [q for q in world.dns.queries if q[0].endswith("corp.test")], world.dns.queries
 
-        # -- The confirming round would unverify 7 of 10 addresses: it stops and unverifies none.
+        # -- The confirming round would unverify 7 of 10 addresses: the intranet's six are held
+        # back (and signalled); the lone lapsed domain is within the share and acted on.
         world.advance(15 * 60)
         out = world.admin("check-domains").stdout
         assert "halted: the check would have unverified 7 of 10 verified addresses" in out, out
-        assert "intranet.test (6)" in out and "lapsed.test (1)" in out, out
-        for u in ("root", "ada", "kim", "ops", *[f"staff{n}" for n in range(6)]):
+        assert "Domains: intranet.test (6)." in out, out
+        assert "acted on: lapsed.test (1)" in out, out
+        for u in ("root", "ada", "kim", *[f"staff{n}" for n in range(6)]):
             assert unverified_events(world, u) == [], u
-        assert not any(line.startswith("unverified") for line in out.splitlines()), out
+        taken = [line for line in out.splitlines() if line.startswith("unverified")]
+        assert len(taken) == 1 and taken[0].startswith("unverified ops@lapsed.test of ops (unresolvable"), out
+        assert [e["details"]["address"] for e in unverified_events(world, "ops")] == ["ops@lapsed.test"]
         upload(world, "root", "1.0")
         upload(world, "staff0", "1.1")
         # The admin sees why on the start page and in the signal's list.
         web = world.login("root", "admin-browser/1")
         start = page_text(web.get("/admin/"))
-        assert "the email-domain check stopped itself" in start, start[:3000]
+        assert "the email-domain check held back domains" in start, start[:3000]
         resp = web.get("/admin/signals/?kind=domains:check:halted")
         assert resp.status_code == 200, resp.status_code
         assert "domains:check:halted" in page_text(resp), page_text(resp)[:2000]
 
         # -- The resolver is fixed (and the registry reachable): the next round proceeds
-        # normally. The intranet is healthy; the one lapsed domain loses its address.
+        # normally. The intranet is healthy; the lapsed domain's address stays unverified.
         world.dns.zone["intranet.test"] = {"MX": ["mx.intranet.test"]}
         world.rdap.domains["intranet.test"] = rdap_domain("intranet.test", registered=LONG_AGO, expires=LATER)
         world.rdap.down = False
@@ -298,6 +306,84 @@ def test_an_intranet_resolver_locks_no_one_out(strongroom, mail_sink, tmp_path, 
         assert wrong.returncode != 0 and "has no address ops@elsewhere.test" in srkit.output(wrong), srkit.output(wrong)
         assert len([e for e in world.timeline("--user", "ops") if e["action"] == "admin:user:verify-email"]) == 1
         assert "intact" in world.log_verify()
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_an_attacker_domain_lapsing_on_purpose_does_not_shield_a_victims(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """The red team's breaker abuse: three verified accounts at a domain the attacker owns and
+    lets lapse would trip the breaker on every round. The breaker judges per domain: the victim's
+    lapsed domain (one address, within the share) is acted on, so the attacker cannot then buy
+    it and reset the victim's password; only the attacker's domain is held back and signalled."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        healthy(world, "corp.test")
+        world.rdap.down = True  # no registry: NXDOMAIN needs the second sighting
+        world.user("root", "root@corp.test", admin=True)
+        for n in range(11):
+            world.user(f"staff{n}", f"staff{n}@corp.test")
+        world.user("victim", "victim@lapsed.test")
+        for n in range(3):
+            world.user(f"att{n}", f"att{n}@attacker.test")
+        out = world.admin("check-domains").stdout
+        assert "domain lapsed.test: suspect: unresolvable" in out, out
+        assert "domain attacker.test: suspect: unresolvable" in out, out
+        world.advance(15 * 60)
+        out = world.admin("check-domains").stdout
+        assert "halted: the check would have unverified 4 of 16 verified addresses" in out, out
+        assert "Domains: attacker.test (3)." in out, out
+        assert [e["details"]["address"] for e in unverified_events(world, "victim")] == ["victim@lapsed.test"], out
+        for u in ("root", *[f"staff{n}" for n in range(11)], *[f"att{n}" for n in range(3)]):
+            assert unverified_events(world, u) == [], u
+        # The attacker, owning lapsed.test now, gets no reset link for the victim.
+        anon = world.web("attacker-browser/1")
+        for who in ("victim", "root"):
+            anon.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": who})
+        world.mail.wait_for("root@corp.test", "reset")  # delivered in order: the victim's was handled
+        time.sleep(1)
+        assert world.mails_to("victim@lapsed.test", "reset") == []
+        # The held-back domain is the operator's signal.
+        admin = world.login("root", "admin-browser/1")
+        resp = admin.get("/admin/signals/?kind=domains:check:halted")
+        assert resp.status_code == 200 and "attacker.test" in page_text(resp), page_text(resp)[:2000]
+        # Rounds after that hold it again and leave the victim's address unverified.
+        world.advance(60 * 60)
+        out = world.admin("check-domains").stdout
+        assert "attacker.test (3)" in out, out
+        assert len(unverified_events(world, "victim")) == 1
+        assert "intact" in world.log_verify()
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_verify_email_refuses_frozen_accounts_and_needs_a_word_for_new_addresses(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """`admin user verify-email` repairs what the domain check took away. It refuses a frozen
+    account (a verified address is a way back in for whoever holds it: the incident path and
+    `admin unfreeze` come first), and vouches for an address that was never verified only when
+    the operator says so (`--never-verified`)."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        for name in ("fred", "nell"):
+            world.user(name, f"{name}@first.test")
+            w = world.login(name)
+            w.submit("/manage/account/", "/manage/account/email/", {"address": f"{name}@second.test"},
+                     match={"action": "add"})
+        world.admin("freeze", "fred", "--reason", "takeover suspected")
+        frozen = world.admin("user", "verify-email", "fred", "--email", "fred@second.test", "--never-verified",
+                             check=False)
+        said = srkit.output(frozen)
+        assert frozen.returncode != 0 and "fred is frozen" in said and "admin unfreeze" in said, said
+        new = world.admin("user", "verify-email", "nell", "--email", "nell@second.test", check=False)
+        said = srkit.output(new)
+        assert new.returncode != 0 and "never verified" in said and "--never-verified" in said, said
+        for name in ("fred", "nell"):
+            assert [e for e in world.timeline("--user", name) if e["action"] == "admin:user:verify-email"] == []
+        done = world.admin("user", "verify-email", "nell", "--email", "nell@second.test", "--never-verified").stdout
+        assert done.startswith("marked nell@second.test of nell verified (it had never been verified)"), done
+        ev = [e for e in world.timeline("--user", "nell") if e["action"] == "admin:user:verify-email"]
+        assert len(ev) == 1 and ev[0]["details"]["was"] == "never verified", ev
     finally:
         world.close()
 

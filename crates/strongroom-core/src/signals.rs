@@ -160,7 +160,7 @@ impl SignalKind {
             SignalKind::Freeze => "an owner froze their own account (\"this wasn't me\")",
             SignalKind::EmailUnverified => "an address's domain lapsed or was re-registered",
             SignalKind::DomainCheckHalted => {
-                "the email-domain check stopped itself: it would have unverified more addresses at once than domains.max_unverify_share allows (is the resolver blind to your own domain? list it in domains.trusted)"
+                "the email-domain check held back domains that would have unverified more addresses at once than domains.max_unverify_share allows (your own domain behind a blind resolver? list it in domains.trusted; a domain you do not know? someone may be tripping it on purpose)"
             }
             SignalKind::TokenRefused => {
                 "a revoked or expired token, or one of a frozen account, was tried"

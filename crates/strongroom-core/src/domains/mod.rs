@@ -8,10 +8,12 @@
 //! attempt is recorded and the address retried with backoff. Each domain is asked once per round.
 //!
 //! What the operator controls: `domains.check = false` turns every lookup off (air-gapped
-//! installs); addresses at `domains.trusted` domains are never looked up; and a round that would
-//! unverify more than `domains.max_unverify_share` of all verified addresses unverifies none and
-//! raises a signal instead ([`breaker`]): a resolver that answers NXDOMAIN for the company's own
-//! domain must not lock the company out. `strongroom admin user verify-email` repairs
+//! installs); addresses at `domains.trusted` domains are never looked up; and a round acts on the
+//! bad domains it found, smallest first, only while it stays within `domains.max_unverify_share`
+//! of all verified addresses, holding back the domains that would go over and raising a signal
+//! for them ([`breaker`]): a resolver that answers NXDOMAIN for the company's own domain must not
+//! lock the company out, and a few accounts at a domain left to lapse on purpose must not switch
+//! the protection off for everyone else. `strongroom admin user verify-email` repairs
 //! ([`reverify`]).
 
 pub mod breaker;
@@ -149,12 +151,12 @@ pub struct DomainReport {
     pub off: bool,
     /// Addresses at `domains.trusted` domains: not looked up, left verified.
     pub trusted: usize,
-    /// The circuit breaker stopped the round: nothing was unverified.
+    /// The circuit breaker held back some bad domains (the others were acted on).
     pub halted: Option<Halted>,
 }
 
-/// Why a round unverified nothing although it found bad domains: it would have unverified more
-/// than `domains.max_unverify_share` of all verified addresses (see [`breaker`]).
+/// Why a round left some bad domains' addresses verified: unverifying them too would have taken
+/// more than `domains.max_unverify_share` of all verified addresses (see [`breaker`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Halted {
     /// Addresses the round would take, over this round and the next: every verified address
@@ -167,8 +169,10 @@ pub struct Halted {
     pub verified: u64,
     /// The most one round may unverify.
     pub allowed: u64,
-    /// Each bad domain and how many verified addresses are at it, most first.
+    /// Each held-back domain and how many verified addresses are at it, most first.
     pub domains: Vec<(String, u64)>,
+    /// Bad domains acted on all the same (within the share), smallest first.
+    pub acted: Vec<(String, u64)>,
     /// Whether this round wrote the signal event (not when one was written in the last hour).
     pub signalled: bool,
 }
@@ -182,7 +186,7 @@ impl Halted {
             .map(|(d, n)| format!("{d} ({n})"))
             .collect();
         format!(
-            "halted: the check would have unverified {} of {} verified addresses at once{}, more than the {} domains.max_unverify_share allows; nothing was unverified. Domains: {}. If these domains are your own, your resolver may not see them (split-horizon or air-gapped DNS): list them in domains.trusted, or fix the resolver (domains.resolver); the next round after that proceeds normally",
+            "halted: the check would have unverified {} of {} verified addresses at once{}, more than the {} domains.max_unverify_share allows; the addresses at these domains were left verified{}. Domains: {}. If these domains are your own, your resolver may not see them (split-horizon or air-gapped DNS): list them in domains.trusted, or fix the resolver (domains.resolver); the next round after that proceeds normally",
             self.would_unverify,
             self.verified,
             if self.recently_unverified > 0 {
@@ -194,8 +198,25 @@ impl Halted {
                 String::new()
             },
             self.allowed,
+            if self.acted.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (smaller bad domains within the share were acted on: {})",
+                    self.acted
+                        .iter()
+                        .map(|(d, n)| format!("{d} ({n})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
             domains.join(", ")
         )
+    }
+
+    /// How many verified addresses are at the held-back domains.
+    pub fn held_addresses(&self) -> u64 {
+        self.domains.iter().map(|(_, n)| *n).sum()
     }
 }
 
@@ -334,7 +355,7 @@ impl Services {
             .chain(report.halted.as_ref().map(|h| {
                 format!(
                     "domain check: halted, {} addresses left verified (see the admin signals)",
-                    h.would_unverify
+                    h.held_addresses()
                 )
             }))
             .collect())
@@ -501,43 +522,16 @@ impl Services {
             }
             report.domains.push((domain, summary));
         }
-        if let Some(mut halted) = self.breaker_trips(&bad).await? {
-            self.hold_back(bad, interval).await?;
-            report.halted = Some(halted.clone());
-            // One signal an hour is enough while the resolver stays broken (the periodic
-            // rounds meet the domain's addresses as they come due).
-            let since = self.now().saturating_sub(HALTED_SIGNAL_EVERY);
-            let recent = self
-                .db
-                .events_of_since(SignalKind::DomainCheckHalted.action(), since, 1)
-                .await?;
-            if !recent.is_empty() {
-                return Ok(report);
-            }
-            let ev = self.event(
-                actor,
-                SignalKind::DomainCheckHalted.action(),
-                Subject {
-                    kind: "site",
-                    id: None,
-                    name: None,
-                },
-                meta,
-                serde_json::json!({
-                    "would_unverify": halted.would_unverify,
-                    "verified": halted.verified,
-                    "allowed": halted.allowed,
-                    "max_unverify_share": self.settings.safety.max_unverify_share,
-                    "domains": halted.domains.iter().map(|(d, n)| serde_json::json!({"domain": d, "addresses": n})).collect::<Vec<_>>(),
-                    "detail": halted.describe(),
-                }),
-            );
-            self.db.begin_account().await?.commit(&[ev], &[]).await?;
-            halted.signalled = true;
-            report.halted = Some(halted);
-            return Ok(report);
-        }
+        // Every bad address is left out of this round's notices, held back or not.
         let bad_ids: Vec<i64> = bad.iter().map(|(a, _, _)| a.email_id).collect();
+        let (halted, held) = self.breaker_split(&bad).await?;
+        let (kept, bad): (Vec<_>, Vec<_>) = bad
+            .into_iter()
+            .partition(|(a, _, _)| held.contains(&address_domain(&a.address).unwrap_or_default()));
+        self.hold_back(kept, interval).await?;
+        if let Some(halted) = halted {
+            self.signal_halted(halted, actor, meta, &mut report).await?;
+        }
         for (a, kind, detail) in bad {
             if self
                 .unverify(&a, kind, &detail, &bad_ids, actor, meta)
@@ -554,36 +548,98 @@ impl Services {
         Ok(report)
     }
 
-    /// The circuit breaker's verdict on a round that found `bad`: `Some` when unverifying them
-    /// all would take more than `domains.max_unverify_share` of all verified addresses.
-    async fn breaker_trips(
+    /// Report a round's held-back domains, and write the signal event unless one was written
+    /// in the last hour (the periodic rounds meet the domain's addresses as they come due).
+    async fn signal_halted(
+        &self,
+        mut halted: Halted,
+        actor: &Actor,
+        meta: &RequestMeta,
+        report: &mut DomainReport,
+    ) -> Result<(), CoreError> {
+        report.halted = Some(halted.clone());
+        let since = self.now().saturating_sub(HALTED_SIGNAL_EVERY);
+        let recent = self
+            .db
+            .events_of_since(SignalKind::DomainCheckHalted.action(), since, 1)
+            .await?;
+        if !recent.is_empty() {
+            return Ok(());
+        }
+        let ev = self.event(
+                actor,
+                SignalKind::DomainCheckHalted.action(),
+                Subject {
+                    kind: "site",
+                    id: None,
+                    name: None,
+                },
+                meta,
+                serde_json::json!({
+                    "would_unverify": halted.would_unverify,
+                    "verified": halted.verified,
+                    "allowed": halted.allowed,
+                    "max_unverify_share": self.settings.safety.max_unverify_share,
+                    "domains": halted.domains.iter().map(|(d, n)| serde_json::json!({"domain": d, "addresses": n})).collect::<Vec<_>>(),
+                    "acted": halted.acted.iter().map(|(d, n)| serde_json::json!({"domain": d, "addresses": n})).collect::<Vec<_>>(),
+                    "detail": halted.describe(),
+                }),
+            );
+        self.db.begin_account().await?.commit(&[ev], &[]).await?;
+        halted.signalled = true;
+        report.halted = Some(halted);
+        Ok(())
+    }
+
+    /// The circuit breaker's verdict on a round that found `bad`, per domain ([`breaker::split`]):
+    /// the domains to hold back, and `Some` report of them when there are any.
+    async fn breaker_split(
         &self,
         bad: &[(DomainCheckAddress, BadKind, String)],
-    ) -> Result<Option<Halted>, CoreError> {
+    ) -> Result<(Option<Halted>, std::collections::BTreeSet<String>), CoreError> {
         if bad.is_empty() {
-            return Ok(None);
+            return Ok((None, std::collections::BTreeSet::new()));
         }
         // A round takes the addresses that are due, a few at a time: judged alone, a resolver
         // blind to the company's domain would take its people a few per round all day long.
         // So a bad domain counts with every verified address at it, and the check's recent
         // unverifications count too.
-        let bad_domains: std::collections::BTreeSet<String> = bad
-            .iter()
-            .map(|(a, _, _)| address_domain(&a.address).unwrap_or_default())
-            .collect();
-        let mut per_domain: BTreeMap<String, u64> = BTreeMap::new();
+        // Each domain is judged whole, ordered by size, then by its first bad sighting and its
+        // oldest verification (see the breaker's module for why that order is hard to game).
+        let now = self.now();
+        let mut per_domain: BTreeMap<String, breaker::BadDomain> = BTreeMap::new();
+        for (a, _, _) in bad {
+            let domain = address_domain(&a.address).unwrap_or_default();
+            let first = live_suspicion(a).map_or(now, |(t, _)| t);
+            let d = per_domain
+                .entry(domain.clone())
+                .or_insert(breaker::BadDomain {
+                    domain,
+                    addresses: 0,
+                    first_bad: first,
+                    oldest_verified: a.verified_at,
+                });
+            d.addresses += 1;
+            d.first_bad = d.first_bad.min(first);
+            d.oldest_verified = d.oldest_verified.min(a.verified_at);
+        }
+        // The round's own bad addresses are a floor; every verified address at the domain counts.
+        let mut whole: BTreeMap<String, u64> = BTreeMap::new();
         for a in self
             .db
             .addresses_due_for_domain_check(i64::MAX, i64::MAX, i64::from(i32::MAX))
             .await?
         {
             let d = address_domain(&a.address).unwrap_or_default();
-            if bad_domains.contains(&d) {
-                *per_domain.entry(d).or_default() += 1;
+            if let Some(b) = per_domain.get_mut(&d) {
+                *whole.entry(d).or_default() += 1;
+                b.oldest_verified = b.oldest_verified.min(a.verified_at);
             }
         }
-        let at_bad_domains: u64 = per_domain.values().sum();
-        let at_bad_domains = at_bad_domains.max(u64::try_from(bad.len()).unwrap_or(u64::MAX));
+        for (d, b) in &mut per_domain {
+            b.addresses = b.addresses.max(whole.get(d).copied().unwrap_or(0));
+        }
+        let at_bad_domains: u64 = per_domain.values().map(|b| b.addresses).sum();
         let window = hours(
             self.settings
                 .safety
@@ -601,22 +657,34 @@ impl Services {
             .unwrap_or(0)
             .saturating_add(recent);
         let share = self.settings.safety.max_unverify_share;
-        if !breaker::trips(would, verified, share) {
-            return Ok(None);
+        let split = breaker::split(per_domain.into_values().collect(), recent, verified, share);
+        if split.held.is_empty() {
+            return Ok((None, std::collections::BTreeSet::new()));
         }
-        let mut domains: Vec<(String, u64)> = per_domain.into_iter().collect();
+        let held = split.held.iter().map(|b| b.domain.clone()).collect();
+        let mut domains: Vec<(String, u64)> = split
+            .held
+            .into_iter()
+            .map(|b| (b.domain, b.addresses))
+            .collect();
         domains.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(Some(Halted {
+        let halted = Halted {
             would_unverify: would,
             recently_unverified: recent,
             verified,
             allowed: breaker::allowed(verified, share),
             domains,
+            acted: split
+                .act
+                .into_iter()
+                .map(|b| (b.domain, b.addresses))
+                .collect(),
             signalled: false,
-        }))
+        };
+        Ok((Some(halted), held))
     }
 
-    /// A halted round's bad addresses stay verified: each attempt is recorded like one without
+    /// The bad addresses at held-back domains stay verified: each attempt is recorded like one without
     /// an answer (retried with backoff, so a broken resolver is not asked every job run), with
     /// its first bad sighting kept, so that the round after the resolver is fixed finds them
     /// healthy and forgets it, and one that still finds them bad is stopped again.

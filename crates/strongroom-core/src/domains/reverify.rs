@@ -2,6 +2,9 @@
 //! the way out when a domain check took verifications away that it should not have (a resolver
 //! blind to the organisation's own domain), or when an address can receive no mail to verify it.
 //! The operator vouches for the address out of band; the change is logged with them as actor.
+//! Refused for a frozen account (the incident path decides whose the addresses are), and for an
+//! address that was never verified unless the operator says so explicitly (`--never-verified`):
+//! repairing what the check took away is the common case, vouching for a new address is not.
 
 use crate::clock::iso8601_seconds;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
@@ -49,8 +52,9 @@ impl VerifiedAgain {
 
 impl Services {
     /// Mark `username`'s primary address, or its address `address`, verified, as `actor` (the
-    /// operator, who vouches for it), logged as `admin:user:verify-email` with `reason`. Nothing
-    /// changes for an address already verified. Refused for a deleted account, an address the
+    /// operator, who vouches for it), logged as `admin:user:verify-email` with `reason`. An
+    /// address that was never verified only with `never_verified` (the operator says so). Nothing
+    /// changes for an address already verified. Refused for a deleted or frozen account, an address the
     /// account does not have, and an address left suspect by an incident (its owner keeps it on
     /// the review page first: it may be the intruder's). The domain check counts the new
     /// verification as a check: the address is next looked at an interval from now.
@@ -60,12 +64,19 @@ impl Services {
         username: &str,
         address: Option<&str>,
         reason: &str,
+        never_verified: bool,
         meta: &RequestMeta,
     ) -> Result<VerifiedAgain, CoreError> {
         let user = self.user_named(username).await?;
         if user.deleted_at.is_some() {
             return Err(CoreError::Conflict(format!(
                 "{} is deleted: restore it first (admin restore-user)",
+                user.username
+            )));
+        }
+        if user.frozen_at.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "{} is frozen: someone else may hold it, and a verified address is a way back in. Finish the incident first (admin incident, then admin unfreeze with a reset to a pre-incident address); verify the address after that if it is still needed",
                 user.username
             )));
         }
@@ -117,7 +128,13 @@ impl Services {
                     .and_then(|s| s.unverified_reason)
                     .unwrap_or_default(),
             },
-            None => Before::NeverVerified,
+            None if never_verified => Before::NeverVerified,
+            None => {
+                return Err(CoreError::Conflict(format!(
+                    "{} of {} was never verified: this command repairs addresses the domain check unverified. To vouch for a new address yourself, say so with --never-verified",
+                    email.address, user.username
+                )));
+            }
         };
         tx.verify_email(email.id, self.now()).await?;
         let was = match &before {

@@ -552,32 +552,45 @@ mod rounds {
     }
 
     /// A resolver blind to the company's own domain (NXDOMAIN, no registry answer): the
-    /// first round only suspects, the second would confirm a dozen at once and is stopped
-    /// by the breaker (nothing unverified, a signal); it stops again while DNS stays broken,
-    /// and once DNS is fixed the next round finds everything healthy, and acts again on a
-    /// lone lapsed domain.
+    /// first round only suspects, the second would confirm a dozen at once: the breaker holds
+    /// that domain back (a signal) while still acting on a lone lapsed domain within the share;
+    /// it holds it again while DNS stays broken, and once DNS is fixed the next round finds
+    /// everything healthy, and acts again on another lone lapsed domain.
     #[tokio::test]
-    async fn a_round_that_would_unverify_too_many_unverifies_none_and_raises_a_signal() {
+    async fn a_domain_that_would_unverify_too_many_is_held_and_signalled_the_rest_acted_on() {
         let (s, clock, _dir) = services(|_, _| {}).await;
         let mut staff = Vec::new();
         for n in 0..12 {
             staff.push(add_user(&s, &format!("staff{n}"), &format!("s{n}@intranet.example")).await);
         }
         let ann = add_user(&s, "ann", "ann@fine.example").await;
+        let lone = add_user(&s, "lone", "lone@lapsed.example").await;
         let fake = Fake::default();
         fake.set_dns("intranet.example", DnsOutcome::NxDomain);
+        fake.set_dns("lapsed.example", DnsOutcome::NxDomain);
+        fake.set_rdap("lapsed.example", RdapOutcome::Error("no route".into()));
         fake.set_rdap("intranet.example", RdapOutcome::Error("no route".into()));
         let r = forced(&s, &fake).await;
         assert!(r.halted.is_none(), "a first sighting acts on nothing");
         clock.advance(15 * MIN);
         let r = forced(&s, &fake).await;
-        assert!(r.unverified.is_empty(), "{:?}", r.unverified);
+        assert_eq!(
+            r.unverified
+                .iter()
+                .map(|u| u.address.as_str())
+                .collect::<Vec<_>>(),
+            ["lone@lapsed.example"],
+            "the lone lapsed domain is acted on beside the held one"
+        );
+        assert!(!verified(&s, lone).await);
         let h = r.halted.clone().expect("halted");
         assert_eq!(
             (h.would_unverify, h.verified, h.allowed),
-            (12, 13, breaker::ALWAYS_ALLOWED)
+            (13, 14, breaker::ALWAYS_ALLOWED)
         );
         assert_eq!(h.domains, vec![("intranet.example".to_owned(), 12)]);
+        assert_eq!(h.acted, vec![("lapsed.example".to_owned(), 1)]);
+        assert_eq!(h.held_addresses(), 12);
         assert!(
             r.lines().iter().any(|l| l.starts_with("halted:")),
             "{:?}",
@@ -591,11 +604,16 @@ mod rounds {
                 .await
                 .expect("events");
         assert_eq!(halted.len(), 1);
-        assert_eq!(events(&halted)[0]["would_unverify"], 12);
-        let groups = s.signal_groups(5).await.expect("signals");
+        assert_eq!(events(&halted)[0]["would_unverify"], 13);
         assert_eq!(
-            groups[0].action, "domains:check:halted",
-            "a high signal, first"
+            events(&halted)[0]["domains"][0]["domain"],
+            "intranet.example"
+        );
+        let groups = s.signal_groups(5).await.expect("signals");
+        assert!(
+            groups.iter().any(|g| g.action == "domains:check:halted"),
+            "a signal: {:?}",
+            groups.iter().map(|g| &g.action).collect::<Vec<_>>()
         );
         // The held-back addresses keep their first sighting and wait for a retry.
         let st = &s.db.email_domain_states(staff[0]).await.expect("s")[0];
@@ -620,7 +638,7 @@ mod rounds {
                 .map(|u| u.address.as_str())
                 .collect::<Vec<_>>(),
             ["bo@gone.example"],
-            "one lapsed domain of fourteen addresses is under the floor"
+            "one lapsed domain of fifteen addresses is under the floor (with the day's one)"
         );
         assert!(!verified(&s, bo).await);
         for id in &staff {
@@ -698,6 +716,46 @@ mod rounds {
             .expect("round");
         assert!(r.halted.is_none());
         assert_eq!(r.unverified.len(), 1);
+    }
+
+    /// The red team's case: an attacker who owns a domain, verifies three accounts at it and
+    /// lets it lapse trips the breaker on purpose; the victim's lapsed domain (one address) is
+    /// still acted on, and only the attacker's is held back and signalled.
+    #[tokio::test]
+    async fn a_tripping_attacker_domain_does_not_shield_a_victims_lapsed_domain() {
+        let (s, clock, _dir) = services(|_, _| {}).await;
+        for n in 0..40 {
+            add_user(&s, &format!("staff{n}"), &format!("s{n}@corp.example")).await;
+        }
+        let victim = add_user(&s, "victim", "victim@lapsed.example").await;
+        let mut attackers = Vec::new();
+        for n in 0..3 {
+            clock.advance(1);
+            attackers
+                .push(add_user(&s, &format!("att{n}"), &format!("a{n}@attacker.example")).await);
+        }
+        let fake = Fake::default();
+        fake.set_dns("lapsed.example", DnsOutcome::NxDomain);
+        fake.set_rdap("lapsed.example", RdapOutcome::Error("no route".into()));
+        fake.set_dns("attacker.example", DnsOutcome::NxDomain);
+        fake.set_rdap("attacker.example", RdapOutcome::Error("no route".into()));
+        assert!(forced(&s, &fake).await.unverified.is_empty());
+        clock.advance(15 * MIN);
+        let r = forced(&s, &fake).await;
+        assert_eq!(
+            r.unverified
+                .iter()
+                .map(|u| u.address.as_str())
+                .collect::<Vec<_>>(),
+            ["victim@lapsed.example"]
+        );
+        assert!(!verified(&s, victim).await);
+        let h = r.halted.expect("the attacker's domain is held");
+        assert_eq!(h.domains, vec![("attacker.example".to_owned(), 3)]);
+        assert!(h.signalled);
+        for id in &attackers {
+            assert!(verified(&s, *id).await);
+        }
     }
 
     /// While the resolver stays broken, one signal an hour, however many rounds stop.
@@ -835,12 +893,13 @@ mod rounds {
         };
         let meta = RequestMeta::default();
         let err = s
-            .admin_verify_email(&op, "root", Some("other@corp.example"), "x", &meta)
+            .admin_verify_email(&op, "root", Some("other@corp.example"), "x", false, &meta)
             .await
             .expect_err("not its address");
         assert!(matches!(err, CoreError::NotFound(_)), "{err:?}");
         assert!(matches!(
-            s.admin_verify_email(&op, "nobody", None, "x", &meta).await,
+            s.admin_verify_email(&op, "nobody", None, "x", false, &meta)
+                .await,
             Err(CoreError::NotFound(_))
         ));
         let done = s
@@ -849,6 +908,7 @@ mod rounds {
                 "root",
                 Some("ROOT@corp.example"),
                 "resolver fixed",
+                false,
                 &meta,
             )
             .await
@@ -872,7 +932,7 @@ mod rounds {
         assert_eq!(events(&evs)[0]["reason"], "resolver fixed");
         // Twice: nothing changes, nothing more is logged.
         let again = s
-            .admin_verify_email(&op, "root", None, "x", &meta)
+            .admin_verify_email(&op, "root", None, "x", false, &meta)
             .await
             .expect("again");
         assert_eq!(again.before, Before::Verified);

@@ -11,7 +11,8 @@ pub(crate) enum AdminUserCommand {
     /// Mark an account's primary address (or --email ADDR) verified again, vouching for it
     /// yourself: uploads and tokens that need a verified address work again, and mail goes
     /// to it. Use after a domain check unverified addresses it should not have (list the
-    /// domain in domains.trusted too, or the next check finds it bad again).
+    /// domain in domains.trusted too, or the next check finds it bad again). Refused for a
+    /// frozen account; an address never verified needs --never-verified.
     VerifyEmail {
         /// The account (username).
         user: String,
@@ -21,6 +22,10 @@ pub(crate) enum AdminUserCommand {
         /// Why (recorded in the event log with you as actor).
         #[arg(long, default_value = "verified by the operator")]
         reason: String,
+        /// Vouch for an address that was never verified (by default only an address the domain
+        /// check unverified is marked verified again).
+        #[arg(long)]
+        never_verified: bool,
     },
 }
 
@@ -36,9 +41,10 @@ pub(crate) async fn run(
             user,
             email,
             reason,
+            never_verified,
         } => {
             let done = s
-                .admin_verify_email(a, &user, email.as_deref(), &reason, m)
+                .admin_verify_email(a, &user, email.as_deref(), &reason, never_verified, m)
                 .await?;
             println!("{}", done.describe());
         }
