@@ -17,6 +17,7 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -233,3 +234,26 @@ def test_serve_start_lines_hide_a_password_in_the_database_url(tmp_path):
     finally:
         backend.database = backend.database.split("?")[0]
         backend.cleanup()
+
+
+def test_a_fatal_start_error_is_a_json_log_line_too(tmp_path):
+    """With log_format = "json" the error that stops the start (here: the address is taken) is a
+    JSON line a log collector can read, besides the plain `error: ...` line for a person."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    env["STRONGROOM_LOG_FORMAT"] = "json"
+    try:
+        proc = srkit.run([srkit.strongroom_bin(), "serve", "--data", str(tmp_path / "d"), "--bind",
+                          f"127.0.0.1:{port}"], env=env, check=False, timeout=60)
+    finally:
+        taken.close()
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines[-1].startswith(f"error: binding 127.0.0.1:{port}"), proc.stderr
+    logged = [json.loads(ln) for ln in lines[:-1]]
+    fatal = [e for e in logged if e.get("level") == "ERROR"]
+    assert len(fatal) == 1, proc.stderr
+    assert f"binding 127.0.0.1:{port}" in fatal[0]["error"], fatal

@@ -172,10 +172,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json_log = config.log_format == logging::LogFormat::Json;
     match runtime.block_on(cmd::run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            let chain = error_chain(&e);
+            // A log collector that reads JSON lines sees the fatal error too, not only the plain
+            // line below (which stays, for a person at a terminal and the CLI contract).
+            if json_log && tracing::dispatcher::has_been_set() {
+                tracing::error!(error = %chain, "fatal: strongroom stops");
+            }
+            eprintln!("error: {chain}");
             ExitCode::FAILURE
         }
     }
