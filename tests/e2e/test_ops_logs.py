@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import srkit
-from webclient import Web
+from webclient import Web, page_text
 
 PW = "correct horse battery staple 42"
 SECRET = "hunter2-" + "x" * 8
@@ -257,3 +257,42 @@ def test_a_fatal_start_error_is_a_json_log_line_too(tmp_path):
     fatal = [e for e in logged if e.get("level") == "ERROR"]
     assert len(fatal) == 1, proc.stderr
     assert f"binding 127.0.0.1:{port}" in fatal[0]["error"], fatal
+
+
+TEXT_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+
+
+def text_line_for(server: srkit.Server, request_id: str) -> tuple[str, dict[str, list[str]]]:
+    """The text-format request line of `request_id`, and its fields (a key may repeat: forged)."""
+    def find():
+        return next((ln for ln in server.stderr_text().splitlines()
+                     if "strongroom::request" in ln and f'request_id="{request_id}"' in ln), None)
+    line = wait_for(find, f"the text request line of {request_id}")
+    fields: dict[str, list[str]] = {}
+    for k, v in TEXT_FIELD.findall(line.split("strongroom::request:", 1)[1]):
+        fields.setdefault(k, []).append(json.loads(v) if v.startswith('"') else v)
+    return line, fields
+
+
+def test_text_request_lines_cannot_be_forged_and_keep_what_the_client_sent(strongroom, backend_kind):
+    """In the default text format every field a client chooses is quoted and escaped: a user agent
+    cannot add `status=` or `client=` to its line; a non-ASCII agent is kept (it was logged empty);
+    a failed login's 403 carries the message shown, like every other refusal."""
+    server = strongroom(backend_kind)
+    forged = "pip/24 status=200 client=10.6.6.6"
+    resp = server.get("/simple/", headers={"User-Agent": forged + '" reason="x'})
+    line, f = text_line_for(server, resp.headers["X-Request-Id"])
+    assert f["client"] == ["127.0.0.1"] and f["status"] == ["200"] and f["reason"] == [""], line
+    assert f["user_agent"] == [forged + '" reason="x'], line
+
+    resp = server.get("/simple/", headers={"User-Agent": "e2e café/1".encode()})
+    line, f = text_line_for(server, resp.headers["X-Request-Id"])
+    assert f["user_agent"] == ["e2e café/1"], line
+
+    server.create_user("olga")
+    web = Web(server.url)
+    bad = web.login("olga", "not the password at all")
+    assert bad.status_code == 403, bad.status_code
+    line, f = text_line_for(server, bad.headers["X-Request-Id"])
+    assert " WARN " in line and f["status"] == ["403"], line
+    assert f["reason"][0] and f["reason"][0] in page_text(bad), (line, page_text(bad))
