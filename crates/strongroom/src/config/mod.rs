@@ -556,9 +556,16 @@ impl Config {
             || database.starts_with("postgres:")
             || database.starts_with("postgresql:"))
         {
+            // A value that is not a URL (a key/value DSN) is not echoed: it may hold a password
+            // in a form the redaction does not know.
+            if database.contains("://") {
+                bail!(
+                    "database: expected sqlite://PATH or postgres://..., got '{}'",
+                    redact_url(&database)
+                );
+            }
             bail!(
-                "database: expected sqlite://PATH or postgres://..., got '{}'",
-                redact_url(&database)
+                "database: expected sqlite://PATH or postgres://... (a URL; key/value connection strings are not supported; the value is not shown)"
             );
         }
         let secrets_key = key_source(&values, &database, Path::new(&data))?;

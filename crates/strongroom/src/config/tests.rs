@@ -853,3 +853,25 @@ fn reload_refuses_when_the_start_file_is_gone() {
     let err = c.reload().expect_err("file gone").to_string();
     assert!(err.contains("strongroom.toml"), "{err}");
 }
+
+/// A key/value DSN is refused without echoing it (its password was in the error whole).
+#[test]
+fn a_refused_database_value_is_not_echoed() {
+    for (db, secret) in [
+        ("host=db.example password=KVPW dbname=sr", "KVPW"),
+        ("mysql://u:PW2@h/db", "PW2"),
+    ] {
+        let err = Config::load_from(
+            &Flags {
+                data: Some("/srv/x".into()),
+                database: Some(db.into()),
+                ..Flags::default()
+            },
+            &env(&[]),
+        )
+        .expect_err(db)
+        .to_string();
+        assert!(err.starts_with("database: expected"), "{err}");
+        assert!(!err.contains(secret), "{err}");
+    }
+}
