@@ -162,6 +162,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `serve` logs it (in the log's format); every other command says it on stderr.
+    if !matches!(cli.command, Command::Serve { .. })
+        && let Some(w) = config.testing_warning()
+    {
+        eprintln!("{w}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -735,6 +735,26 @@ impl Config {
             .collect()
     }
 
+    /// The `testing.*` keys that are set (test suites only: each makes the process unfit for
+    /// production), as one warning to print or log, or None.
+    pub fn testing_warning(&self) -> Option<String> {
+        let set: Vec<String> = KEYS
+            .iter()
+            .filter(|k| k.name.starts_with("testing."))
+            .filter_map(|k| {
+                let (v, source) = self.values.get(k.name)?;
+                (!v.trim().is_empty() && *source != Source::Default)
+                    .then(|| format!("{} = {v} ({source})", k.name))
+            })
+            .collect();
+        (!set.is_empty()).then(|| {
+            format!(
+                "WARNING: test-suite settings are set, never use them in production: {}",
+                set.join(", ")
+            )
+        })
+    }
+
     /// Every setting, its effective value (secrets redacted) and where it came from.
     pub fn show(&self) -> String {
         let mut out = String::new();

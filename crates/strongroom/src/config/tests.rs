@@ -875,3 +875,25 @@ fn a_refused_database_value_is_not_echoed() {
         assert!(!err.contains(secret), "{err}");
     }
 }
+
+/// A `testing.*` key is loud: a warning names it (known_migrations used to build a crippled
+/// database in production without a word).
+#[test]
+fn testing_keys_are_named_in_a_warning() {
+    let flags = Flags {
+        data: Some("/srv/x".into()),
+        ..Flags::default()
+    };
+    let quiet = Config::load_from(&flags, &env(&[])).expect("config");
+    assert_eq!(quiet.testing_warning(), None);
+    let loud = Config::load_from(
+        &flags,
+        &env(&[("STRONGROOM_TESTING__KNOWN_MIGRATIONS", "5")]),
+    )
+    .expect("config");
+    let w = loud.testing_warning().expect("warning");
+    assert!(
+        w.starts_with("WARNING: ") && w.contains("testing.known_migrations = 5"),
+        "{w}"
+    );
+}
