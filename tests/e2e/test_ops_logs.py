@@ -296,3 +296,26 @@ def test_text_request_lines_cannot_be_forged_and_keep_what_the_client_sent(stron
     line, f = text_line_for(server, bad.headers["X-Request-Id"])
     assert " WARN " in line and f["status"] == ["403"], line
     assert f["reason"][0] and f["reason"][0] in page_text(bad), (line, page_text(bad))
+
+
+def test_sighup_refuses_when_the_implicit_config_file_has_gone(strongroom, backend_kind, tmp_path):
+    """The ./strongroom.toml read at start is read again on SIGHUP as if named: once it has gone
+    (renamed, a deploy that removed it) the reload is refused and the running settings kept. It
+    used to count as "no file", so the trusted proxies silently fell back to none."""
+    run = tmp_path / "run"
+    run.mkdir()
+    conf = run / "strongroom.toml"
+    write_config(conf, '[proxy]\ntrusted_ips = ["127.0.0.0/8"]\n')
+    server = srkit.Server(strongroom.pool.backend(backend_kind), tmp_path / "data",
+                          {"STRONGROOM_LOG_FORMAT": "json"})
+    server.cwd = run
+    strongroom.pool.servers.append(server)
+    server.start()
+    first = server.get("/simple/", headers={"X-Request-Id": "proxy-given-1"})
+    assert first.headers["X-Request-Id"] == "proxy-given-1", "the implicit file was not read at start"
+
+    conf.rename(run / "strongroom.toml.old")
+    refused = hup_and_wait(server, "keeping the running settings")
+    assert "strongroom.toml" in refused["error"], refused
+    again = server.get("/simple/", headers={"X-Request-Id": "proxy-given-2"})
+    assert again.status_code == 200 and again.headers["X-Request-Id"] == "proxy-given-2", again.headers
