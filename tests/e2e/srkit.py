@@ -331,6 +331,8 @@ class Server:
         self._ready = threading.Event()
         # run in the child before exec (e.g. resource.setrlimit for a low open-files limit)
         self.preexec_fn = None
+        # the folder `serve` runs in (None: the suite's own), e.g. one with a ./strongroom.toml
+        self.cwd: Path | None = None
         # flags given to `serve` only (e.g. --no-migrate)
         self.serve_flags: list[str] = []
 
@@ -397,7 +399,7 @@ class Server:
         self._stderr = open(self.stderr_path, "wb")
         cmd = [str(strongroom_bin()), "serve", *self.serve_flags, *self.global_args(), "--bind", "127.0.0.1:0"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, env=self.env(), text=True,
-                                     preexec_fn=self.preexec_fn)
+                                     preexec_fn=self.preexec_fn, cwd=self.cwd)
         threading.Thread(target=self._pump, daemon=True).start()
         if not self._ready.wait(SERVER_START_TIMEOUT) or not self.url:
             code = self.proc.poll()

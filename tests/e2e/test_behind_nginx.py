@@ -156,6 +156,12 @@ def test_the_documented_production_setup_pip_and_twine_through_nginx_with_tls(st
         page = requests.get(f"{public_url}/simple/sr-demo/", verify=str(crt), timeout=10,
                             headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
         assert page["files"] and all(not f["url"].startswith("http://") for f in page["files"]), page
+        # The id is nginx's own: a client's X-Request-Id is replaced by the proxy (strongroom
+        # keeps a trusted proxy's id, so without the doc's proxy_set_header the client chose it).
+        r = requests.get(f"{public_url}/simple/", verify=str(crt), timeout=10,
+                         headers={"X-Request-Id": "client-chosen-id"})
+        assert r.status_code == 200 and re.fullmatch(r"[0-9a-f]{32}", r.headers["X-Request-Id"]), r.headers
+        assert "client-chosen-id" not in (a.stderr_text() + b.stderr_text())
         # Both servers answered through the proxy.
         upstreams = {ln.split()[0] for ln in (prefix / "access.log").read_text().splitlines() if ln.strip()}
         assert {a.host, b.host} <= upstreams, upstreams

@@ -65,3 +65,25 @@ def test_migrate_creates_a_data_folder_that_does_not_exist_yet(tmp_path):
     again = srkit.run([srkit.strongroom_bin(), "migrate", "--data", str(data)], env=env, check=False, timeout=60)
     assert again.returncode == 0, (again.stdout, again.stderr)
     assert again.stdout.strip() == "database is up to date", again.stdout
+
+
+def test_a_misspelt_environment_variable_is_refused_like_a_toml_typo(tmp_path):
+    """A STRONGROOM_* variable that names no setting stops every command with the nearest name:
+    a misspelt limit, switch or secret used to be ignored (the S3 secret then showed as unset)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    for bad, near in [
+        ("STRONGROOM_RATELIMIT__PROJECT_CREATE_USRE", "STRONGROOM_RATELIMIT__PROJECT_CREATE_USER"),
+        ("STRONGROOM_REQUIRE2FA", "STRONGROOM_REQUIRE_2FA"),
+        ("STRONGROOM_S3_SECRET_ACCESS_KEY", "STRONGROOM_S3__SECRET_ACCESS_KEY"),
+    ]:
+        for cmd in (["config", "show"], ["serve", "--bind", "127.0.0.1:0"]):
+            proc = srkit.run([srkit.strongroom_bin(), *cmd, "--data", str(tmp_path / "d")],
+                             env={**base, bad: "s3cret-value"}, check=False, timeout=60)
+            assert_cli_error(proc)
+            assert f"unknown setting {bad} (did you mean {near}?)" in proc.stderr, proc.stderr
+            assert "s3cret-value" not in proc.stdout + proc.stderr
+    # The spelt-right name is taken, and its value redacted.
+    proc = srkit.run([srkit.strongroom_bin(), "config", "show", "--data", str(tmp_path / "d")],
+                     env={**base, "STRONGROOM_S3__SECRET_ACCESS_KEY": "s3cret-value"}, timeout=60)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("s3.secret_access_key"))
+    assert "(unset)" not in line and "s3cret-value" not in line, line

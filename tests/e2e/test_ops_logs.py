@@ -17,13 +17,14 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
 import pytest
 
 import srkit
-from webclient import Web
+from webclient import Web, page_text
 
 PW = "correct horse battery staple 42"
 SECRET = "hunter2-" + "x" * 8
@@ -233,3 +234,88 @@ def test_serve_start_lines_hide_a_password_in_the_database_url(tmp_path):
     finally:
         backend.database = backend.database.split("?")[0]
         backend.cleanup()
+
+
+def test_a_fatal_start_error_is_a_json_log_line_too(tmp_path):
+    """With log_format = "json" the error that stops the start (here: the address is taken) is a
+    JSON line a log collector can read, besides the plain `error: ...` line for a person."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    env["STRONGROOM_LOG_FORMAT"] = "json"
+    try:
+        proc = srkit.run([srkit.strongroom_bin(), "serve", "--data", str(tmp_path / "d"), "--bind",
+                          f"127.0.0.1:{port}"], env=env, check=False, timeout=60)
+    finally:
+        taken.close()
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines[-1].startswith(f"error: binding 127.0.0.1:{port}"), proc.stderr
+    logged = [json.loads(ln) for ln in lines[:-1]]
+    fatal = [e for e in logged if e.get("level") == "ERROR"]
+    assert len(fatal) == 1, proc.stderr
+    assert f"binding 127.0.0.1:{port}" in fatal[0]["error"], fatal
+
+
+TEXT_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+
+
+def text_line_for(server: srkit.Server, request_id: str) -> tuple[str, dict[str, list[str]]]:
+    """The text-format request line of `request_id`, and its fields (a key may repeat: forged)."""
+    def find():
+        return next((ln for ln in server.stderr_text().splitlines()
+                     if "strongroom::request" in ln and f'request_id="{request_id}"' in ln), None)
+    line = wait_for(find, f"the text request line of {request_id}")
+    fields: dict[str, list[str]] = {}
+    for k, v in TEXT_FIELD.findall(line.split("strongroom::request:", 1)[1]):
+        fields.setdefault(k, []).append(json.loads(v) if v.startswith('"') else v)
+    return line, fields
+
+
+def test_text_request_lines_cannot_be_forged_and_keep_what_the_client_sent(strongroom, backend_kind):
+    """In the default text format every field a client chooses is quoted and escaped: a user agent
+    cannot add `status=` or `client=` to its line; a non-ASCII agent is kept (it was logged empty);
+    a failed login's 403 carries the message shown, like every other refusal."""
+    server = strongroom(backend_kind)
+    forged = "pip/24 status=200 client=10.6.6.6"
+    resp = server.get("/simple/", headers={"User-Agent": forged + '" reason="x'})
+    line, f = text_line_for(server, resp.headers["X-Request-Id"])
+    assert f["client"] == ["127.0.0.1"] and f["status"] == ["200"] and f["reason"] == [""], line
+    assert f["user_agent"] == [forged + '" reason="x'], line
+
+    resp = server.get("/simple/", headers={"User-Agent": "e2e café/1".encode()})
+    line, f = text_line_for(server, resp.headers["X-Request-Id"])
+    assert f["user_agent"] == ["e2e café/1"], line
+
+    server.create_user("olga")
+    web = Web(server.url)
+    bad = web.login("olga", "not the password at all")
+    assert bad.status_code == 403, bad.status_code
+    line, f = text_line_for(server, bad.headers["X-Request-Id"])
+    assert " WARN " in line and f["status"] == ["403"], line
+    assert f["reason"][0] and f["reason"][0] in page_text(bad), (line, page_text(bad))
+
+
+def test_sighup_refuses_when_the_implicit_config_file_has_gone(strongroom, backend_kind, tmp_path):
+    """The ./strongroom.toml read at start is read again on SIGHUP as if named: once it has gone
+    (renamed, a deploy that removed it) the reload is refused and the running settings kept. It
+    used to count as "no file", so the trusted proxies silently fell back to none."""
+    run = tmp_path / "run"
+    run.mkdir()
+    conf = run / "strongroom.toml"
+    write_config(conf, '[proxy]\ntrusted_ips = ["127.0.0.0/8"]\n')
+    server = srkit.Server(strongroom.pool.backend(backend_kind), tmp_path / "data",
+                          {"STRONGROOM_LOG_FORMAT": "json"})
+    server.cwd = run
+    strongroom.pool.servers.append(server)
+    server.start()
+    first = server.get("/simple/", headers={"X-Request-Id": "proxy-given-1"})
+    assert first.headers["X-Request-Id"] == "proxy-given-1", "the implicit file was not read at start"
+
+    conf.rename(run / "strongroom.toml.old")
+    refused = hup_and_wait(server, "keeping the running settings")
+    assert "strongroom.toml" in refused["error"], refused
+    again = server.get("/simple/", headers={"X-Request-Id": "proxy-given-2"})
+    assert again.status_code == 200 and again.headers["X-Request-Id"] == "proxy-given-2", again.headers

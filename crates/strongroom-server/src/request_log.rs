@@ -91,13 +91,16 @@ pub(crate) async fn request_line(
         ($level:ident, $msg:literal) => {
             tracing::$level!(
                 target: "strongroom::request",
-                request_id = %id,
-                method = %method,
-                path = %path,
+                // Every field a client chooses is a string value: quoted and escaped in the
+                // text format (a user agent cannot forge ` status=200 client=...`), a plain
+                // JSON string in the JSON format.
+                request_id = id.as_str(),
+                method = method.as_str(),
+                path = path.as_str(),
                 status,
                 duration_ms = ms,
-                client = %client,
-                user_agent = %agent,
+                client = client.as_str(),
+                user_agent = agent.as_str(),
                 reason,
                 $msg
             )

@@ -141,21 +141,26 @@ pub(crate) fn request_meta(
 
 /// The request's `User-Agent`, at most `max` characters.
 pub(crate) fn user_agent(headers: &HeaderMap, max: usize) -> Option<String> {
-    headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(max).collect())
+    headers.get(axum::http::header::USER_AGENT).map(|v| {
+        // Bytes that are not UTF-8 become U+FFFD; a non-ASCII agent (`é`) is kept, not dropped.
+        String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(max)
+            .collect()
+    })
 }
 
 /// The client's address: the TCP peer, unless the peer is a trusted reverse proxy; then the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left
-/// are whatever the client claimed and are never believed).
+/// are whatever the client claimed and are never believed). An IPv4-mapped IPv6 address
+/// (`::ffff:192.0.2.1`, from a dual-stack socket or a proxy) is the IPv4 address it maps, so one
+/// client is one address in the event log and one bucket of every per-address limit.
 pub(crate) fn client_ip(
     headers: &HeaderMap,
     peer: Option<std::net::IpAddr>,
     trusted: &[IpRange],
 ) -> Option<std::net::IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     if !any_contains(trusted, peer) {
         return Some(peer);
     }
@@ -163,8 +168,8 @@ pub(crate) fn client_ip(
     for v in headers.get_all("x-forwarded-for") {
         let Ok(v) = v.to_str() else { return Some(peer) };
         for part in v.split(',') {
-            match part.trim().parse() {
-                Ok(ip) => hops.push(ip),
+            match part.trim().parse::<std::net::IpAddr>() {
+                Ok(ip) => hops.push(ip.to_canonical()),
                 Err(_) => return Some(peer),
             }
         }
@@ -180,6 +185,55 @@ pub(crate) fn client_ip(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A non-ASCII agent (valid UTF-8) is kept, bytes that are not UTF-8 are replaced, and the
+    /// result is bounded; such agents used to be dropped (logged and stored as empty).
+    #[test]
+    fn a_non_ascii_user_agent_is_kept_and_bounded() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::USER_AGENT,
+            axum::http::HeaderValue::from_bytes("pip/24 café".as_bytes()).expect("header"),
+        );
+        assert_eq!(user_agent(&h, 200).as_deref(), Some("pip/24 café"));
+        assert_eq!(user_agent(&h, 8).as_deref(), Some("pip/24 c"));
+        h.insert(
+            axum::http::header::USER_AGENT,
+            axum::http::HeaderValue::from_bytes(b"x\xffy").expect("header"),
+        );
+        assert_eq!(user_agent(&h, 200).as_deref(), Some("x\u{fffd}y"));
+    }
+
+    /// `::ffff:1.2.3.4` from a trusted proxy (or as the peer itself) is 1.2.3.4: it used to be
+    /// a second address, with its own bucket in every per-address limit.
+    #[test]
+    fn v4_mapped_addresses_are_the_v4_address() {
+        let trusted: Vec<IpRange> = vec!["10.0.0.0/8".parse().expect("range")];
+        let ip = |h: &HeaderMap, peer: &str| {
+            client_ip(h, Some(peer.parse().expect("ip")), &trusted).map(|i| i.to_string())
+        };
+        assert_eq!(
+            ip(&xff(&["::ffff:1.2.3.4"]), "10.0.0.2"),
+            Some("1.2.3.4".into())
+        );
+        assert_eq!(
+            ip(&xff(&["::FFFF:1.2.3.4, ::ffff:10.0.0.3"]), "10.0.0.2"),
+            Some("1.2.3.4".into())
+        );
+        assert_eq!(
+            ip(&HeaderMap::new(), "::ffff:1.2.3.4"),
+            Some("1.2.3.4".into())
+        );
+        // A dual-stack socket's mapped proxy address is still the trusted proxy.
+        assert_eq!(
+            ip(&xff(&["1.2.3.4"]), "::ffff:10.0.0.2"),
+            Some("1.2.3.4".into())
+        );
+        assert_eq!(
+            ip(&xff(&["2001:db8::1"]), "10.0.0.2"),
+            Some("2001:db8::1".into())
+        );
+    }
 
     fn xff(v: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -162,6 +162,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `serve` logs it (in the log's format); every other command says it on stderr.
+    if !matches!(cli.command, Command::Serve { .. })
+        && let Some(w) = config.testing_warning()
+    {
+        eprintln!("{w}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -172,10 +178,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json_log = config.log_format == logging::LogFormat::Json;
     match runtime.block_on(cmd::run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            let chain = error_chain(&e);
+            // A log collector that reads JSON lines sees the fatal error too, not only the plain
+            // line below (which stays, for a person at a terminal and the CLI contract).
+            if json_log && tracing::dispatcher::has_been_set() {
+                tracing::error!(error = %chain, "fatal: strongroom stops");
+            }
+            eprintln!("error: {chain}");
             ExitCode::FAILURE
         }
     }

@@ -71,6 +71,12 @@ impl PageCx {
         template: &str,
         ctx: Value,
     ) -> Result<Response, WebError> {
+        // A form shown again with its error (a failed login, a refused registration): the
+        // request line carries the message the person saw, like every other refusal.
+        let refusal = (status.is_client_error())
+            .then(|| ctx.get_attr("error").ok())
+            .flatten()
+            .and_then(|e| e.as_str().map(str::to_owned));
         let full = context! {
             viewer => ser(&self.viewer),
             csrf_token => self.csrf_token,
@@ -89,6 +95,10 @@ impl PageCx {
             h.append(header::SET_COOKIE, c);
         }
         resp.extensions_mut().insert(UiPage);
+        if let Some(message) = refusal {
+            resp.extensions_mut()
+                .insert(crate::request_log::Refusal(message));
+        }
         Ok(resp)
     }
 }
@@ -158,6 +168,8 @@ pub(crate) fn json_error(e: WebError) -> Response {
         );
     }
     let mut resp = json(e.status, &serde_json::json!({ "error": e.message }));
+    resp.extensions_mut()
+        .insert(crate::request_log::Refusal(e.message.clone()));
     if let Some(s) = e.retry_after
         && let Ok(v) = HeaderValue::from_str(&s.to_string())
     {

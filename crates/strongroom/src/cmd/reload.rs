@@ -53,7 +53,7 @@ pub(crate) async fn reload_on_sighup(
 ) {
     let mut applied = started.clone();
     while hup.recv().await.is_some() {
-        let new = match Config::load(&started.flags) {
+        let new = match started.reload() {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(

@@ -37,6 +37,9 @@ const WAITING_LOG_EVERY: Duration = Duration::from_secs(30);
 
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let log = crate::logging::init(&config.log, config.log_format).map_err(anyhow::Error::msg)?;
+    if let Some(w) = config.testing_warning() {
+        tracing::warn!("{w}");
+    }
     // SIGHUP reloads settings (`cmd::reload`); caught from here on, so it never ends the process.
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;

@@ -13,6 +13,7 @@ use keys::KEYS;
 
 mod keys;
 pub mod limits;
+mod names;
 mod redact;
 
 pub use redact::redact_url;
@@ -104,6 +105,9 @@ pub struct Config {
     values: BTreeMap<&'static str, (String, Source)>,
     /// The flags this configuration was loaded with (SIGHUP loads again from the same sources).
     pub flags: Flags,
+    /// The config file that was read (given, or the implicit `./strongroom.toml` made absolute):
+    /// SIGHUP reads this one again and refuses when it is gone, never falling back to defaults.
+    pub file: Option<PathBuf>,
 }
 
 /// Where the secrets key (sealing TOTP seeds, server secrets and queued mail) comes from.
@@ -173,9 +177,7 @@ pub enum Storage {
     S3(strongroom_store::S3Settings),
 }
 
-fn env_name(key: &str) -> String {
-    format!("STRONGROOM_{}", key.replace('.', "__").to_ascii_uppercase())
-}
+use names::env_name;
 
 fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
     match v {
@@ -250,8 +252,23 @@ impl Config {
         Config::load_from(flags, &env)
     }
 
+    /// Load again from the sources `self` was loaded from, for SIGHUP: the file read at start
+    /// is read as if given explicitly, so a file that has gone since is an error, not "no file".
+    pub fn reload(&self) -> anyhow::Result<Config> {
+        let mut flags = self.flags.clone();
+        if let Some(file) = &self.file {
+            flags.config = Some(file.clone());
+        }
+        Config::load(&flags)
+    }
+
     /// Load with an explicit environment (tests).
     pub fn load_from(flags: &Flags, env: &BTreeMap<String, String>) -> anyhow::Result<Config> {
+        // A misspelt variable is refused like a misspelt TOML key: ignoring it would silently
+        // run with the default (an unset secret, a limit left open).
+        if let Some(msg) = names::unknown_variable(env.keys()) {
+            bail!("{msg}");
+        }
         let mut values: BTreeMap<&'static str, (String, Source)> = BTreeMap::new();
         // File: explicit flag/env, else ./strongroom.toml if present.
         let file = flags
@@ -276,7 +293,10 @@ impl Config {
             flatten("", &parsed, &mut flat);
             for (k, v) in flat {
                 let Some(key) = KEYS.iter().find(|key| key.name == k) else {
-                    bail!("{}: unknown setting '{k}'", path.display());
+                    let near = names::closest(&k, KEYS.iter().map(|key| key.name))
+                        .map(|n| format!(" (did you mean '{n}'?)"))
+                        .unwrap_or_default();
+                    bail!("{}: unknown setting '{k}'{near}", path.display());
                 };
                 values.insert(key.name, (v, Source::File(path.clone())));
             }
@@ -536,9 +556,16 @@ impl Config {
             || database.starts_with("postgres:")
             || database.starts_with("postgresql:"))
         {
+            // A value that is not a URL (a key/value DSN) is not echoed: it may hold a password
+            // in a form the redaction does not know.
+            if database.contains("://") {
+                bail!(
+                    "database: expected sqlite://PATH or postgres://..., got '{}'",
+                    redact_url(&database)
+                );
+            }
             bail!(
-                "database: expected sqlite://PATH or postgres://..., got '{}'",
-                redact_url(&database)
+                "database: expected sqlite://PATH or postgres://... (a URL; key/value connection strings are not supported; the value is not shown)"
             );
         }
         let secrets_key = key_source(&values, &database, Path::new(&data))?;
@@ -688,6 +715,7 @@ impl Config {
             )?,
             values,
             flags: flags.clone(),
+            file: file.map(|(path, _)| std::path::absolute(&path).unwrap_or(path)),
         };
         if let Some(from) = mail_from_derived {
             let v = config.accounts.mail_from.clone();
@@ -705,6 +733,26 @@ impl Config {
             .map(|k| k.name)
             .filter(|k| self.values.get(k).map(|(v, _)| v) != other.values.get(k).map(|(v, _)| v))
             .collect()
+    }
+
+    /// The `testing.*` keys that are set (test suites only: each makes the process unfit for
+    /// production), as one warning to print or log, or None.
+    pub fn testing_warning(&self) -> Option<String> {
+        let set: Vec<String> = KEYS
+            .iter()
+            .filter(|k| k.name.starts_with("testing."))
+            .filter_map(|k| {
+                let (v, source) = self.values.get(k.name)?;
+                (!v.trim().is_empty() && *source != Source::Default)
+                    .then(|| format!("{} = {v} ({source})", k.name))
+            })
+            .collect();
+        (!set.is_empty()).then(|| {
+            format!(
+                "WARNING: test-suite settings are set, never use them in production: {}",
+                set.join(", ")
+            )
+        })
     }
 
     /// Every setting, its effective value (secrets redacted) and where it came from.

@@ -18,16 +18,78 @@ fn secret_param(name: &str) -> bool {
         "key",
         "credential",
         "auth",
+        // presigned URLs: X-Amz-Signature, sig, signature
+        "sig",
     ]
     .iter()
     .any(|w| n.contains(w))
 }
 
-/// `url` with the password of its userinfo and the values of secret query parameters replaced
-/// by [`HIDDEN`]. Anything that is not a `scheme://` URL is returned unchanged.
+/// A query value percent-decoded (`+` as space), for looking inside it.
+fn decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+            (b'+', _) => out.push(b' '),
+            (c, _) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `text` holds a `name=value` assignment whose name says it is a secret
+/// (`-c password=x` in libpq's `options`, `host=h password=x` in a key/value DSN).
+fn holds_secret_assignment(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || matches!(c, '&' | ';' | ','))
+        .filter_map(|piece| piece.split_once('='))
+        .any(|(name, _)| secret_param(name))
+}
+
+/// `text` that is not a URL with the value of every secret `name=value` pair hidden (a
+/// key/value DSN: `host=h password=x` → `host=h password=********`).
+fn redact_pairs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut hiding = false;
+    for (i, piece) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        match piece.split_once('=') {
+            Some((name, _)) if secret_param(name) => {
+                out.push_str(&format!("{name}={HIDDEN}"));
+                // a quoted value may go on past a space: hide up to the closing quote
+                hiding = piece.split_once('=').is_some_and(|(_, v)| {
+                    v.starts_with('\'') && (v.len() == 1 || !v.ends_with('\''))
+                });
+            }
+            _ if hiding => {
+                out.push_str(HIDDEN);
+                hiding = !piece.ends_with('\'');
+            }
+            _ => out.push_str(piece),
+        }
+    }
+    out
+}
+
+/// `url` with the password of its userinfo and the values of secret query parameters (by
+/// name, or holding a secret assignment once decoded) replaced by [`HIDDEN`]. Text that is not a
+/// `scheme://` URL has the values of its secret `name=value` pairs hidden.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return redact_pairs(url);
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
@@ -47,7 +109,11 @@ pub fn redact_url(url: &str) -> String {
             let params: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((name, _)) if secret_param(name) => format!("{name}={HIDDEN}"),
+                    Some((name, value))
+                        if secret_param(name) || holds_secret_assignment(&decode(value)) =>
+                    {
+                        format!("{name}={HIDDEN}")
+                    }
                     _ => pair.to_owned(),
                 })
                 .collect();
@@ -104,6 +170,35 @@ mod tests {
             redact_url("postgres://a:b@h/db?password=c"),
             "postgres://a:********@h/db?password=********"
         );
+    }
+
+    /// Gaps the red team found: a presigned endpoint's signature, a password inside libpq's
+    /// percent-encoded `options`, and a key/value DSN (not a URL) echoed whole in an error.
+    #[test]
+    fn signatures_encoded_assignments_and_key_value_dsns_are_hidden() {
+        let shown = redact_url("https://s3.example/b?X-Amz-Signature=SIG1&X-Amz-Date=20260101");
+        assert!(
+            !shown.contains("SIG1") && shown.contains("X-Amz-Date=20260101"),
+            "{shown}"
+        );
+        assert!(!redact_url("https://h/x?sig=SIG2").contains("SIG2"));
+        let shown = redact_url("postgres://u@h/db?options=-c%20password%3DOPTPW&sslmode=require");
+        assert!(
+            !shown.contains("OPTPW") && shown.contains("sslmode=require"),
+            "{shown}"
+        );
+        assert!(!redact_url("postgres://u@h/db?options=-c+password%3dOPTPW").contains("OPTPW"));
+        assert_eq!(
+            redact_url("host=db.example password=KVPW dbname=sr"),
+            "host=db.example password=******** dbname=sr"
+        );
+        let shown = redact_url("host=h password='two words' user=u");
+        assert!(
+            !shown.contains("two") && !shown.contains("words") && shown.contains("user=u"),
+            "{shown}"
+        );
+        assert_eq!(redact_url("%zz%4"), "%zz%4");
+        assert_eq!(decode("a%3Db%2"), "a=b%2");
     }
 
     #[test]
