@@ -146,7 +146,7 @@ impl Services {
                 serde_json::json!({}),
             );
             tx.commit(&[ev], &mails).await?;
-            self.rate_hit(&format!("2fa:user:{}", user.id)).await?;
+            // Counted by the place the caller took (`two_factor_rate_check`), like a wrong code.
             return Err(CoreError::Forbidden(
                 "This recovery code has already been used.".into(),
             ));
