@@ -338,18 +338,29 @@ impl Services {
         let address = &crate::email_address::canonical_address(address)?;
         let user = &session.user;
         let ip = meta.ip.clone().unwrap_or_default();
-        self.rate_check(
-            &format!("email:add:ip:{ip}"),
-            ratelimit::Limit::EmailAddIp,
-            "Too many email addresses were added.",
-        )
-        .await?;
-        self.rate_check(
-            &format!("email:change:user:{}", user.id),
-            ratelimit::Limit::EmailChangeUser,
-            "Too many email changes.",
-        )
-        .await?;
+        // Both places are taken before any work (`crate::ratelimit`); every attempt counts.
+        let mut hold = self
+            .rate_reserve(
+                &format!("email:add:ip:{ip}"),
+                ratelimit::Limit::EmailAddIp,
+                "Too many email addresses were added.",
+            )
+            .await?;
+        match self
+            .rate_reserve(
+                &format!("email:change:user:{}", user.id),
+                ratelimit::Limit::EmailChangeUser,
+                "Too many email changes.",
+            )
+            .await
+        {
+            Ok(h) => hold.join(h),
+            Err(e) => {
+                self.rate_refund(hold).await?;
+                return Err(e);
+            }
+        }
+        drop(hold);
         let now = self.now();
         let mut tx = self.db.begin_account().await?;
         // The session was checked before; a freeze or deletion since refuses the address here
@@ -363,9 +374,6 @@ impl Services {
             Err(StoreError::Conflict(_)) => {
                 drop(tx);
                 self.email_add_taken(user, address, meta).await?;
-                self.rate_hit(&format!("email:add:ip:{ip}")).await?;
-                self.rate_hit(&format!("email:change:user:{}", user.id))
-                    .await?;
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
@@ -389,9 +397,6 @@ impl Services {
             serde_json::json!({"email": address}),
         );
         tx.commit(&[ev], &mails).await?;
-        self.rate_hit(&format!("email:add:ip:{ip}")).await?;
-        self.rate_hit(&format!("email:change:user:{}", user.id))
-            .await?;
         Ok(())
     }
 

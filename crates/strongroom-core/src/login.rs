@@ -75,26 +75,37 @@ impl Services {
         let user_bucket = format!("login:user:{}", username.to_lowercase());
         let ip_bucket = format!("login:ip:{ip}");
         let msg = "There have been too many unsuccessful login attempts.";
+        // Every limit takes its place before the password is checked (`crate::ratelimit`):
+        // attempts sent at once cannot all pass a count none of them has added to yet. A
+        // correct password gives the places back: only failures count.
         // The per-account limit refuses before any work: it is what protects one account
         // from guessing, and a flood aimed at other names cannot fill it.
-        self.rate_check(&user_bucket, Limit::LoginUser, msg).await?;
+        let mut hold = self
+            .rate_reserve(&user_bucket, Limit::LoginUser, msg)
+            .await?;
         // The global and per-address limits only hold back password-only logins: a flood of
         // wrong guesses from many addresses fills them, and must not lock out everyone. While
         // one is full, a login goes on only for an account with a usable second factor or
         // passkey, and is only completed by a valid one (see `docs/operations.md`, "Limits").
-        let crowded = match self.rate_full("login:global", Limit::LoginGlobal).await? {
-            Some(_) => Some(Limit::LoginGlobal),
-            None => self
-                .rate_full(&ip_bucket, Limit::LoginIp)
-                .await?
-                .map(|_| Limit::LoginIp),
-        };
+        let mut crowded = None;
+        for (bucket, limit) in [
+            ("login:global", Limit::LoginGlobal),
+            (ip_bucket.as_str(), Limit::LoginIp),
+        ] {
+            match self.rate_try_reserve(bucket, limit).await? {
+                Ok(h) => hold.join(h),
+                Err(secs) => {
+                    crowded = Some((limit, secs));
+                    break;
+                }
+            }
+        }
         let user = self
             .db
             .user_by_name(username)
             .await?
             .filter(|u| u.deleted_at.is_none());
-        if let Some(limit) = crowded {
+        if let Some((limit, secs)) = crowded {
             let second_factor = match &user {
                 Some(u) if u.password_hash.is_some() => {
                     let m = self.two_factor_methods(u.id).await?;
@@ -103,8 +114,10 @@ impl Services {
                 _ => false,
             };
             if !second_factor {
-                // No password is checked: refusing costs nothing, so the flood costs nothing.
-                return Err(self.login_crowded(limit, &ip_bucket, msg).await);
+                // No password is checked: refusing costs nothing, so the flood costs nothing,
+                // and this attempt counts against no limit.
+                self.rate_refund(hold).await?;
+                return Err(self.too_many(limit, msg, secs));
             }
         }
         let ok = match (
@@ -119,9 +132,17 @@ impl Services {
         };
         let known = user.as_ref().map(|u| (u.id, u.username.clone()));
         let Some(user) = user.filter(|_| ok) else {
-            for b in ["login:global", ip_bucket.as_str(), user_bucket.as_str()] {
-                self.rate_hit(b).await?;
+            // The places taken are the failure's count; a limit that was full (so none was
+            // taken in it) still counts it, keeping a flood's window full.
+            match crowded {
+                Some((Limit::LoginGlobal, _)) => {
+                    self.rate_hit("login:global").await?;
+                    self.rate_hit(&ip_bucket).await?;
+                }
+                Some(_) => self.rate_hit(&ip_bucket).await?,
+                None => {}
             }
+            drop(hold);
             // An unknown name is not recorded: people type passwords into the username field.
             // Counted per account named (per address when none was), one event per window.
             let source = match &known {
@@ -142,13 +163,15 @@ impl Services {
             };
             self.log_refusal(crate::refusal_log::RefusalKind::LoginFailure, source, ev)
                 .await;
-            if let Some(limit) = crowded {
+            if let Some((limit, secs)) = crowded {
                 // The same answer as for an account without a second factor: a crowded
                 // limit says nothing about the password.
-                return Err(self.login_crowded(limit, &ip_bucket, msg).await);
+                return Err(self.too_many(limit, msg, secs));
             }
             return Err(CoreError::Forbidden(BAD_CREDENTIALS.into()));
         };
+        // A correct password is not a failure: its places are given back.
+        self.rate_refund(hold).await?;
         if user.frozen_at.is_some() {
             return Err(CoreError::Forbidden(FROZEN.into()));
         }
@@ -274,48 +297,46 @@ impl Services {
         }
     }
 
-    /// The refusal of a password-only login while `limit` (global or per address) is full.
-    async fn login_crowded(&self, limit: Limit, ip_bucket: &str, msg: &str) -> CoreError {
-        let bucket = match limit {
-            Limit::LoginGlobal => "login:global",
-            _ => ip_bucket,
-        };
-        match self.rate_check(bucket, limit, msg).await {
-            Err(e) => e,
-            // The window emptied meanwhile: still refuse this attempt, and say to retry soon.
-            Ok(()) => CoreError::TooMany {
-                message: format!("{msg} Try again in 1 seconds."),
-                retry_after_secs: 1,
-            },
-        }
-    }
-
+    /// Take this attempt's places in the per-account and per-address two-factor limits before
+    /// the code is checked (refused with 429 when one is full). The attempt counts unless the
+    /// caller gives them back with `rate_refund` once the factor turned out valid.
     pub(crate) async fn two_factor_rate_check(
         &self,
         user_id: i64,
         meta: &RequestMeta,
-    ) -> Result<(), CoreError> {
+    ) -> Result<ratelimit::RateHold, CoreError> {
         let msg = "Too many two-factor attempts.";
-        self.rate_check(
-            &format!("2fa:user:{user_id}"),
-            ratelimit::Limit::TwoFactorUser,
-            msg,
-        )
-        .await?;
+        let mut hold = self
+            .rate_reserve(
+                &format!("2fa:user:{user_id}"),
+                ratelimit::Limit::TwoFactorUser,
+                msg,
+            )
+            .await?;
         let ip = meta.ip.clone().unwrap_or_default();
-        self.rate_check(&format!("2fa:ip:{ip}"), ratelimit::Limit::TwoFactorIp, msg)
+        match self
+            .rate_reserve(&format!("2fa:ip:{ip}"), ratelimit::Limit::TwoFactorIp, msg)
             .await
+        {
+            Ok(h) => {
+                hold.join(h);
+                Ok(hold)
+            }
+            Err(e) => {
+                // Refused before any check: it counts against neither limit.
+                self.rate_refund(hold).await?;
+                Err(e)
+            }
+        }
     }
 
+    /// Record a wrong second factor (its places, taken by `two_factor_rate_check`, are its count).
     pub(crate) async fn two_factor_failed(
         &self,
         user: &User,
         method: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
-        self.rate_hit(&format!("2fa:user:{}", user.id)).await?;
-        let ip = meta.ip.clone().unwrap_or_default();
-        self.rate_hit(&format!("2fa:ip:{ip}")).await?;
         let ev = self.user_event(
             "account:login:2fa_failure",
             user,
@@ -339,11 +360,12 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<SessionGrant, CoreError> {
         let user = self.ticket_user(ticket).await?;
-        self.two_factor_rate_check(user.id, meta).await?;
+        let hold = self.two_factor_rate_check(user.id, meta).await?;
         if !self.totp_accepts(user.id, code).await? {
             self.two_factor_failed(&user, "totp", meta).await?;
             return Err(CoreError::Forbidden("Invalid authentication code.".into()));
         }
+        self.rate_refund(hold).await?;
         self.take_ticket(ticket, user.id).await?;
         self.complete_login(&user, true, "totp", meta).await
     }
@@ -356,8 +378,9 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<SessionGrant, CoreError> {
         let user = self.ticket_user(ticket).await?;
-        self.two_factor_rate_check(user.id, meta).await?;
+        let hold = self.two_factor_rate_check(user.id, meta).await?;
         self.use_recovery_code(&user, code, meta).await?;
+        self.rate_refund(hold).await?;
         self.take_ticket(ticket, user.id).await?;
         self.complete_login(&user, true, "recovery_code", meta)
             .await

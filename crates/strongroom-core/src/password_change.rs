@@ -201,22 +201,25 @@ impl Services {
     ) -> Result<(), CoreError> {
         let user = self.user_or_404(session.user.id).await?;
         let bucket = format!("login:user:{}", user.username.to_lowercase());
-        self.rate_check(
-            &bucket,
-            ratelimit::Limit::LoginUser,
-            "There have been too many unsuccessful attempts.",
-        )
-        .await?;
+        // The place is taken before the check (`crate::ratelimit`) and given back on success.
+        let hold = self
+            .rate_reserve(
+                &bucket,
+                ratelimit::Limit::LoginUser,
+                "There have been too many unsuccessful attempts.",
+            )
+            .await?;
         let ok = match user.password_hash.as_deref() {
             Some(h) => self.verify_secret_pooled(h, old).await?,
             None => false,
         };
         if !ok {
-            self.rate_hit(&bucket).await?;
+            drop(hold);
             return Err(CoreError::Forbidden(
                 "The current password is incorrect.".into(),
             ));
         }
+        self.rate_refund(hold).await?;
         let hash = self.check_new(&user, new).await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;

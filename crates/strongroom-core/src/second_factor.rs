@@ -146,7 +146,7 @@ impl Services {
                 serde_json::json!({}),
             );
             tx.commit(&[ev], &mails).await?;
-            self.rate_hit(&format!("2fa:user:{}", user.id)).await?;
+            // Counted by the place the caller took (`two_factor_rate_check`), like a wrong code.
             return Err(CoreError::Forbidden(
                 "This recovery code has already been used.".into(),
             ));
@@ -291,17 +291,18 @@ impl Services {
     ) -> Result<Enrolled, CoreError> {
         self.require_recent_auth(session)?;
         let user = &session.user;
-        self.two_factor_rate_check(user.id, meta).await?;
         let secret = secret_base32.trim().to_ascii_uppercase();
         totp(&secret, &user.username)?;
         // 160 bits or more: 32 base32 characters.
         if secret.trim_end_matches('=').len() < 32 {
             return Err(CoreError::Invalid("Invalid TOTP secret.".into()));
         }
+        let hold = self.two_factor_rate_check(user.id, meta).await?;
         let Some(step) = matching_step(&secret, code, self.now_secs()) else {
             self.two_factor_failed(user, "totp", meta).await?;
             return Err(CoreError::Invalid("Invalid authentication code.".into()));
         };
+        self.rate_refund(hold).await?;
         let first = !self.has_two_factor(user.id).await?;
         let now = self.now();
         let mut tx = self.db.begin_account().await?;

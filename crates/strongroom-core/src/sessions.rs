@@ -206,12 +206,14 @@ impl Services {
     ) -> Result<(), CoreError> {
         let user = &session.user;
         let bucket = format!("2fa:user:{}", user.id);
-        self.rate_check(
-            &bucket,
-            crate::ratelimit::Limit::TwoFactorUser,
-            "Too many failed attempts.",
-        )
-        .await?;
+        // The place is taken before the check (`crate::ratelimit`) and given back on success.
+        let hold = self
+            .rate_reserve(
+                &bucket,
+                crate::ratelimit::Limit::TwoFactorUser,
+                "Too many failed attempts.",
+            )
+            .await?;
         let by_password = match user.password_hash.as_deref() {
             Some(h) if user.password_disabled.is_none() => {
                 self.verify_secret_pooled(h, password_or_code).await?
@@ -220,7 +222,7 @@ impl Services {
         };
         let ok = by_password || self.totp_accepts(user.id, password_or_code).await?;
         if !ok {
-            self.rate_hit(&bucket).await?;
+            drop(hold);
             // A stolen session guessing the password is what this gate exists to stop.
             let ev = self.user_event(
                 "account:reauthenticate:failed",
@@ -238,6 +240,7 @@ impl Services {
                 "The password or code is incorrect.".into(),
             ));
         }
+        self.rate_refund(hold).await?;
         let mut tx = self.db.begin_account().await?;
         tx.set_reauth(session.id, self.now()).await?;
         let ev = self.user_event(

@@ -359,7 +359,7 @@ impl Services {
         if user.frozen_at.is_some() {
             return Err(CoreError::Forbidden(crate::login::FROZEN.into()));
         }
-        self.two_factor_rate_check(user.id, meta).await?;
+        let hold = self.two_factor_rate_check(user.id, meta).await?;
         let mut passkey: Passkey =
             serde_json::from_str(&cred.passkey).map_err(|e| CoreError::Internal(e.to_string()))?;
         let result = if discoverable {
@@ -402,6 +402,7 @@ impl Services {
                 "its signature counter went backwards (a cloned key?)",
             ));
         }
+        self.rate_refund(hold).await?;
         if let Some(ticket_hash) = data.ticket_hash {
             match self.db.take_state(&ticket_hash, TICKET_KIND, now).await? {
                 Some(t) if t.user_id == Some(user.id) => {}

@@ -71,6 +71,7 @@ pub use owner_notices::{NoticeRecipient, OwnerNotice, PendingDigest};
 pub use pending_registrations::{NewPendingRegistration, PendingRegistration};
 pub use publish::Refusal;
 pub use publish::{NewFile, PublishOutcome, UploadPolicy};
+pub use rate_limits::RateReservation;
 pub use refusal_windows::{RefusalCounted, RefusalWindow};
 pub use registration::{NewRegistrationInvite, RegistrationInvite};
 pub use roles::{MAINTAINER, OWNER, RoleOutcome};

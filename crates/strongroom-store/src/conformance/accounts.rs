@@ -492,6 +492,72 @@ async fn rate_windows_count_per_bucket_and_since() {
 }
 
 #[tokio::test]
+async fn concurrent_rate_reservations_get_exactly_the_room_there_is() {
+    // 40 reservations at once against a window of 7 (and a longer one of 30 that has room):
+    // exactly 7 are taken, whatever the interleaving; the rest see the window full.
+    for (name, db, _d) in backends().await {
+        db.rate_hit("login:user:eve", 1).await.expect("old hit");
+        let windows = [(10, 7), (0, 30)];
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(
+                    async move { db.rate_reserve("login:user:eve", &windows, 100 + i).await },
+                )
+            })
+            .collect();
+        let mut taken = Vec::new();
+        let mut full = 0;
+        for t in tasks {
+            match t.await.expect("task").expect("reserve") {
+                crate::RateReservation::Taken(id) => taken.push(id),
+                crate::RateReservation::Full(seen) => {
+                    assert_eq!(seen[0].0, 7, "{name}: the full window's count");
+                    assert!(seen[0].1.is_some(), "{name}: its 7th newest hit");
+                    full += 1;
+                }
+            }
+        }
+        assert_eq!((taken.len(), full), (7, 33), "{name}");
+        assert_eq!(
+            db.rate_window("login:user:eve", 10, 1).await.expect("w").0,
+            7,
+            "{name}"
+        );
+        // A refund gives one place back, once; another bucket is untouched by all this.
+        db.rate_refund(taken[0]).await.expect("refund");
+        db.rate_refund(taken[0]).await.expect("refund twice");
+        assert!(
+            matches!(
+                db.rate_reserve("login:user:eve", &windows, 200)
+                    .await
+                    .expect("reserve"),
+                crate::RateReservation::Taken(_)
+            ),
+            "{name}: the refunded place"
+        );
+        assert!(
+            matches!(
+                db.rate_reserve("login:user:eve", &windows, 201)
+                    .await
+                    .expect("reserve"),
+                crate::RateReservation::Full(_)
+            ),
+            "{name}: full again"
+        );
+        assert!(
+            matches!(
+                db.rate_reserve("login:user:bob", &[(10, 1)], 202)
+                    .await
+                    .expect("reserve"),
+                crate::RateReservation::Taken(_)
+            ),
+            "{name}: another bucket"
+        );
+    }
+}
+
+#[tokio::test]
 async fn outbox_mails_are_claimed_once_and_retried_until_sent() {
     for (name, db, _d) in backends().await {
         let a = user(&db, "alice").await;
