@@ -8,7 +8,8 @@ says so. Then, on both: the restored data is consistent (every row's blob there 
 `admin fsck` when the binary has it), `admin log verify --expect-head` passes with the head from
 the backup, every file of the snapshot installs with pip from the restored server, and nothing
 uploaded after the snapshot is in it. Also: restore refuses a target that is not empty, and a
-blob damaged in the backup stops the restore before anything is written.
+blob damaged in the backup stops the restore before anything is written, as does a file swapped
+together with its row and manifest entry (the row disagrees with its upload event).
 """
 
 from __future__ import annotations
@@ -324,6 +325,70 @@ def test_sqlite_restore_catches_a_damaged_blob_and_restores_the_included_key(str
     assert "is damaged" in failed.stderr and base[0].filename in failed.stderr, failed.stderr
     assert "nothing was kept" in failed.stderr, failed.stderr
     assert not (tmp_path / "second").exists()
+
+
+def swapped_backup(dest: Path, out: Path, victim: srkit.Dist, evil: srkit.Dist, *, new_key: bool) -> None:
+    """A copy of the backup `dest` in which `victim`'s blob holds `evil`'s bytes and its row, its
+    manifest entry and the manifest's database digest all agree with them (with `new_key` also
+    the row's blake2_256 and the key derived from it): only the event log still says otherwise."""
+    shutil.copytree(dest, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = next(b for b in manifest["blobs"] if b["key"] == blob_key(victim))
+    old = entry["key"]
+    (out / "blobs" / old).write_bytes(evil.data)
+    entry["sha256"], entry["size"] = evil.sha256, len(evil.data)
+    con = sqlite3.connect(str(out / "database.sqlite3"))
+    con.execute("UPDATE files SET sha256 = ?, size = ?, md5 = ? WHERE blob_key = ?",
+                (evil.sha256, len(evil.data), hashlib.md5(evil.data).hexdigest(), old))
+    if new_key:
+        blake = hashlib.blake2b(evil.data, digest_size=32).hexdigest()
+        key = f"{blake[:2]}/{blake[2:4]}/{blake[4:]}/{victim.filename}"
+        (out / "blobs" / key).parent.mkdir(parents=True, exist_ok=True)
+        (out / "blobs" / old).rename(out / "blobs" / key)
+        for suffix in (".metadata",):
+            if (out / "blobs" / (old + suffix)).exists():
+                (out / "blobs" / (old + suffix)).rename(out / "blobs" / (key + suffix))
+        for b in manifest["blobs"]:
+            if b["key"] == old + ".metadata":
+                b["key"] = key + ".metadata"
+        entry["key"] = key
+        con.execute("UPDATE files SET blake2_256 = ?, blob_key = ? WHERE blob_key = ?", (blake, key, old))
+    con.commit()
+    con.close()
+    manifest["blobs"].sort(key=lambda b: b["key"])
+    db = (out / "database.sqlite3").read_bytes()
+    manifest["database"]["sha256"] = hashlib.sha256(db).hexdigest()
+    manifest["database"]["size"] = len(db)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+@pytest.mark.parametrize("new_key", [False, True], ids=["key-kept", "key-rewritten"])
+def test_sqlite_restore_refuses_a_file_swapped_consistently_in_the_backup(strongroom, tmp_path, new_key):
+    """Blob, row, manifest entry and manifest digest swapped together used to restore, pass fsck
+    and `log verify --expect-head`, and be served; the row now disagrees with its upload event."""
+    src = strongroom("sqlite")
+    token = src.user_with_token("bk-owner")
+    victim = srkit.make_wheel("bk-swap", "1.0", payload="genuine")
+    srkit.ok_upload(src, token, victim)
+    dest = tmp_path / "backup"
+    src.cli("admin", "backup", str(dest), "--include-secrets-key")
+    evil = srkit.make_wheel("bk-swap", "1.0", payload="evil " * 50)
+    swapped = tmp_path / "swapped"
+    swapped_backup(dest, swapped, victim, evil, new_key=new_key)
+
+    fresh = restored_server(strongroom.pool, srkit.Backend("sqlite"), tmp_path / "fresh")
+    bad = fresh.cli("admin", "restore-backup", str(swapped), check=False)
+    assert bad.returncode == 1, srkit.output(bad)
+    assert "the backup was altered" in bad.stderr and "file-row-altered" in bad.stderr, bad.stderr
+    assert victim.filename in bad.stderr and victim.sha256 in bad.stderr, bad.stderr
+    db = fresh.data_dir / "strongroom.db"
+    assert not db.exists() or db.stat().st_size == 0
+    files = fresh.data_dir / "files"
+    assert not files.exists() or not [p for p in files.rglob("*") if p.is_file()]
+    # the untouched backup restores into the same place
+    ok = fresh.cli("admin", "restore-backup", str(dest))
+    assert ok.returncode == 0, srkit.output(ok)
+    assert fresh.cli("admin", "fsck", check=False).returncode == 0
 
 
 # --------------------------------------------------------------------------------------------

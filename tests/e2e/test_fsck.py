@@ -8,10 +8,14 @@ reports each with a typed kind (exit 0 clean, 1 findings, 2 could not check) and
 deletes only what nothing uses; downloads answer 503 for a missing blob and cut a damaged one
 short, raising the `blob:missing` / `blob:damaged` signals; `serve` refuses a damaged SQLite file;
 a sampled blob check runs in the jobs (`blobs.verify_sample`, default 5 files per run).
+A file's bytes swapped together with its row's digests (and even its key) passed every check;
+fsck now compares each row with what its `file:upload` event recorded (`file-row-altered`) and
+the bytes' blake2b-256 with the row's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -205,6 +209,50 @@ def test_journal_gaps_and_a_broken_event_chain_are_findings_repair_never_touches
         assert "serials 2..2" in r.stdout and "event 3" in r.stdout, r.stdout
     assert [row[0] for row in sql(server, "SELECT serial FROM journal ORDER BY serial")] == \
         [n for n in serials if n != "2"], "repair touched the journal"
+
+
+def swap_file(server: srkit.Server, victim: srkit.Dist, evil: srkit.Dist, *, new_key: bool) -> str:
+    """Replace `victim`'s bytes with `evil`'s and make its row agree (sha256, md5, size; with
+    `new_key` also blake2_256 and the key derived from it), the way someone with write access to
+    the database and the blob store would. Returns the key the row names now."""
+    key = key_of(victim)
+    sets = (f"sha256 = '{evil.sha256}', md5 = '{hashlib.md5(evil.data).hexdigest()}', "
+            f"size = {len(evil.data)}")
+    if new_key:
+        blake = hashlib.blake2b(evil.data, digest_size=32).hexdigest()
+        key = f"{blake[:2]}/{blake[2:4]}/{blake[4:]}/{victim.filename}"
+        put_object(server, key + ".metadata", victim.metadata)
+        sets += f", blake2_256 = '{blake}', blob_key = '{key}'"
+    put_object(server, key, evil.data)
+    sql(server, f"UPDATE files SET {sets} WHERE filename = '{victim.filename}'")
+    return key
+
+
+@pytest.mark.parametrize("new_key", [False, True], ids=["key-kept", "key-rewritten"])
+def test_a_file_swapped_with_its_row_is_reported_against_its_upload_event(strongroom, backend_kind, new_key):
+    """Bytes swapped together with the row's digests agree with the row, but not with what the
+    upload recorded in the hash-chained log (which a recorded head authenticates)."""
+    server = strongroom(backend_kind)
+    token = server.user_with_token("alice")
+    kept = srkit.make_wheel("sr-fsck-honest", "1.0", payload="honest")
+    victim = srkit.make_wheel("sr-fsck-swapped", "1.0", payload="genuine")
+    for d in (kept, victim):
+        srkit.ok_upload(server, token, d)
+    assert fsck(server).returncode == 0
+    evil = srkit.make_wheel("sr-fsck-swapped", "1.0", payload="evil " * 50)
+    key = swap_file(server, victim, evil, new_key=new_key)
+
+    for args in ((), ("--repair",)):
+        r = fsck(server, *args)
+        assert r.returncode == 1, srkit.output(r)
+        kinds = set(finding_kinds(r.stdout))
+        assert "file-row-altered" in kinds, r.stdout
+        # the key kept: its blake2b-256 is no longer that of the bytes under it, either
+        assert kinds == ({"file-row-altered"} if new_key else {"file-row-altered", "blob-damaged"}), r.stdout
+        altered = [ln for ln in r.stdout.splitlines() if ln.startswith("file-row-altered")]
+        assert all(key in ln and victim.filename in ln for ln in altered), r.stdout
+        assert any(victim.sha256 in ln for ln in altered), r.stdout
+        assert kept.filename not in r.stdout, r.stdout
 
 
 def test_fsck_that_cannot_reach_the_database_exits_2(strongroom, tmp_path):

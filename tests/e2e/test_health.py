@@ -10,6 +10,8 @@
   itself once PostgreSQL answers (it refused to start).
 - The S3 server stopped: downloads get 503 at once (they took 2-3 s of retries, then a 500),
   and come back with it.
+- A file whose upload was refused during an S3 outage uploads at once when S3 is back (its failed
+  clean-up held the key for ten minutes: every retry waited 15 s and got 409).
 - A wrong S3 secret, or an http:// endpoint without `s3.allow_http`, stops `serve` at start
   with a message naming the keys to fix (it started, `/healthz` said 200, every upload got 500).
 
@@ -322,6 +324,33 @@ def test_s3_outage_is_answered_503_fast_and_service_returns_by_itself(strongroom
     srkit.pip_install(server, ["sr-s3down"], target, tmp_path)
     assert srkit.installed(target) == {"sr-s3down": "1.0"}
     publish(server, "sr-s3back")
+
+
+def test_a_file_tried_during_an_s3_outage_uploads_at_once_when_s3_is_back(strongroom, s3_server, backend_kind,
+                                                                          tmp_path):
+    """The upload refused during the outage could not delete what it had claimed; that failed
+    deletion held the key for its whole ten-minute lease, and every retry of the same file waited
+    15 s and got 409 long after S3 was back. A failed delete now ends its lease."""
+    backend = s3_server.backend()
+    if backend_kind == "pg_s3":
+        backend = srkit.Backend("pg_s3", database=srkit.create_pg_database(), bucket=s3_server.bucket,
+                                s3=s3_server.s3, secrets_key=srkit.new_secrets_key())
+    server = strongroom(backend)
+    token = server.user_with_token("blipowner")
+    dist = srkit.make_wheel("sr-blip", "1.0", payload="VERSION = '1.0'\n")
+
+    s3_server.stop()
+    upload = srkit.upload_raw(server, token, dist)
+    assert upload.status_code == 503 and "file store" in upload.text, (upload.status_code, upload.text)
+
+    s3_server.start()
+    assert_ready(server.url)
+    again = srkit.upload_raw(server, token, dist)
+    assert again.status_code == 200, (again.status_code, again.text)
+    target = tmp_path / "target"
+    srkit.pip_install(server, ["sr-blip"], target, tmp_path)
+    assert srkit.installed(target) == {"sr-blip": "1.0"}
+    assert requests.get(server.url + dist.path, timeout=30).content == dist.data
 
 
 def serve_fails(tmp_path: Path, extra_env: dict[str, str]) -> str:

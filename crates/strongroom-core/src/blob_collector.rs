@@ -17,8 +17,9 @@
 //!    protects it and no other collector announced a deletion of it within the lease, announce
 //!    the deletion (`blob_deletions`) and drop the key's expired claims; commit. Then delete
 //!    `<key>.metadata` and `<key>` (idempotent: absent is fine), checking before each delete that
-//!    less than half the lease has passed (else stop, and let the announcement expire); then
-//!    withdraw the announcement. A claim on an announced key waits until the announcement is
+//!    less than half the lease has passed (else stop); then withdraw the announcement, also
+//!    when a delete failed (the blob store down): every delete has returned by then, and the
+//!    key, unreferenced, is collected again later. A claim on an announced key waits until the announcement is
 //!    withdrawn (or older than the lease: its collector died, and by then stopped deleting).
 //! 5. **The job** collects the keys of expired claims every run, and, at start, every
 //!    `blobs.scan_interval_hours` and on `strongroom admin run-jobs`, lists the whole store
@@ -168,6 +169,22 @@ impl Services {
         else {
             return Ok(false);
         };
+        let deleted = self.delete_key_objects(key).await;
+        // Every delete has returned, done or failed: nothing of this collector's can land on
+        // the key any more, so the announcement ends either way. Kept after a failure, it would
+        // hold off an upload of the same bytes for the whole lease (a blob store outage would
+        // block every retry of a file tried during it); withdrawn, a new claim writes both
+        // objects again before its row commits, and a blob left behind is collected later
+        // (its key is unreferenced).
+        let withdrawn = self.db.finish_blob_deletion(&lease).await;
+        deleted?;
+        withdrawn?;
+        Ok(true)
+    }
+
+    /// Delete `<key>.metadata`, then `<key>` (so a key never loses its blob and keeps its
+    /// metadata), stopping after half the lease.
+    async fn delete_key_objects(&self, key: &str) -> Result<(), CoreError> {
         let started = Instant::now();
         for object in [format!("{key}.metadata"), key.to_owned()] {
             if started.elapsed() > DELETION_LEASE / 2 {
@@ -177,8 +194,7 @@ impl Services {
             }
             self.blobs.delete(&object).await?;
         }
-        self.db.finish_blob_deletion(&lease).await?;
-        Ok(true)
+        Ok(())
     }
 
     /// One collector run: the keys of expired claims, and with `scan` every key the store lists
@@ -463,6 +479,50 @@ mod tests {
             assert_eq!(present(&root, k), (false, false));
         }
         assert_eq!(present(&root, &young), (true, true), "young wheel");
+    }
+
+    /// A refused upload whose blob cannot be deleted (the blob store failing) still ends its
+    /// deletion: the same file uploaded again claims its key at once instead of waiting out
+    /// the lease, and the blob left behind is collected by a later run.
+    #[tokio::test]
+    async fn a_failed_delete_ends_its_lease() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let k = key("refused", "demo-1.0-py3-none-any.whl");
+        let ClaimOutcome::Claimed(claim) =
+            h.s.db
+                .claim_blob(k.as_str(), T0, micros(DELETION_LEASE))
+                .await
+                .expect("claim")
+        else {
+            panic!("claimed")
+        };
+        write(&root, &k, T0);
+        // `<key>.metadata` as a folder with something in it: its delete fails, even as root.
+        let meta = root.join(k.metadata());
+        std::fs::remove_file(&meta).expect("rm");
+        std::fs::create_dir_all(meta.join("x")).expect("mkdir");
+        h.s.release_claim(&claim, true).await;
+        assert!(root.join(k.as_str()).exists(), "nothing after the failure");
+        assert_eq!(
+            h.s.db.blob_claim_counts().await.expect("n"),
+            (0, 0),
+            "no claim, and no announced deletion left behind"
+        );
+        let again =
+            h.s.db
+                .claim_blob(k.as_str(), T0 + 1, micros(DELETION_LEASE))
+                .await
+                .expect("claim");
+        assert!(matches!(again, ClaimOutcome::Claimed(_)), "{again:?}");
+        let ClaimOutcome::Claimed(again) = again else {
+            unreachable!()
+        };
+        // The retry is refused too, now with a working store: its blobs go.
+        std::fs::remove_dir_all(&meta).expect("rm");
+        h.s.release_claim(&again, true).await;
+        assert_eq!(present(&root, &k), (false, false));
+        assert_eq!(h.s.db.blob_claim_counts().await.expect("n"), (0, 0));
     }
 
     #[test]

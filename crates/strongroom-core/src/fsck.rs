@@ -41,6 +41,10 @@ pub enum FindingKind {
     JournalGap,
     /// The event log's hash chain is broken at an entry.
     EventChainBroken,
+    /// A file row's sha256, blake2b-256 or size is not what its `file:upload` event recorded,
+    /// its blob key is not derived from its blake2b-256, or no upload event names it: the row
+    /// was changed outside strongroom (bytes swapped together with their digests).
+    FileRowAltered,
 }
 
 /// What may be done about a finding.
@@ -69,6 +73,7 @@ impl FindingKind {
             FindingKind::StaleTempFile => "stale-temp-file",
             FindingKind::JournalGap => "journal-gap",
             FindingKind::EventChainBroken => "event-chain-broken",
+            FindingKind::FileRowAltered => "file-row-altered",
         }
     }
 
@@ -82,7 +87,8 @@ impl FindingKind {
             | FindingKind::MetadataDamaged => Repair::RestoreFromBackup,
             FindingKind::DatabaseDamaged
             | FindingKind::JournalGap
-            | FindingKind::EventChainBroken => Repair::Investigate,
+            | FindingKind::EventChainBroken
+            | FindingKind::FileRowAltered => Repair::Investigate,
         }
     }
 
@@ -199,6 +205,7 @@ impl Services {
     pub async fn fsck(&self, temp_dirs: &[PathBuf], repair: bool) -> Result<FsckReport, CoreError> {
         let mut report = FsckReport::default();
         self.fsck_files(&mut report).await?;
+        fsck_rows_vs_uploads(&self.db, &mut report.findings).await?;
         self.fsck_orphans(&mut report, repair).await?;
         for dir in temp_dirs {
             self.fsck_temp_dir(dir, &mut report, repair)?;
@@ -253,7 +260,14 @@ impl Services {
     ) -> Result<Vec<(FindingKind, BlobState)>, CoreError> {
         let mut out = Vec::new();
         let size = u64::try_from(f.size).ok();
-        let st = self.blobs.check(&f.blob_key, size, &f.sha256).await?;
+        let st = match size {
+            Some(size) => {
+                self.blobs
+                    .check_file(&f.blob_key, size, &f.sha256, &f.blake2_256)
+                    .await?
+            }
+            None => self.blobs.check(&f.blob_key, None, &f.sha256).await?,
+        };
         if let Some(k) = FindingKind::of_blob(&st, false) {
             out.push((k, st));
         }
@@ -441,6 +455,58 @@ impl Services {
     }
 }
 
+/// Every file row against what its `file:upload` event recorded (the part of the data a
+/// recorded log head authenticates): one [`FindingKind::FileRowAltered`] per disagreement, and
+/// one for rows no upload event names. Also run by `admin restore-backup` on the backup.
+pub async fn fsck_rows_vs_uploads(db: &Db, findings: &mut Vec<Finding>) -> Result<(), CoreError> {
+    use strongroom_store::upload_record::RowAlteration;
+    let found = db.file_rows_vs_uploads().await?;
+    for a in &found.altered {
+        let detail = match &a.alteration {
+            RowAlteration::Differs {
+                field,
+                row,
+                recorded,
+            } => format!(
+                "file {} (id {}): the row's {field} is {row}, its upload recorded {recorded}",
+                a.filename, a.file_id
+            ),
+            RowAlteration::KeyNotDerived { expected } => format!(
+                "file {} (id {}): its blob key is not derived from its blake2b-256 (expected {})",
+                a.filename,
+                a.file_id,
+                expected.as_deref().unwrap_or("none: the digest is not one")
+            ),
+        };
+        findings.push(Finding::new(
+            FindingKind::FileRowAltered,
+            a.blob_key.clone(),
+            detail,
+        ));
+    }
+    if found.truncated {
+        findings.push(Finding::new(
+            FindingKind::FileRowAltered,
+            "files",
+            format!(
+                "and more file rows disagree with their uploads ({} in all)",
+                found.altered_count
+            ),
+        ));
+    }
+    if found.without_upload > 0 {
+        findings.push(Finding::new(
+            FindingKind::FileRowAltered,
+            "files",
+            format!(
+                "{} file row(s) that no file:upload event records",
+                found.without_upload
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What was found, in words.
 fn describe(f: &FileBlob, kind: FindingKind, state: &BlobState) -> String {
     let what = match kind {
@@ -552,8 +618,14 @@ mod tests {
             hex::encode(sha2::Sha256::digest(b))
         }
 
+        fn blake2(b: &[u8]) -> String {
+            use blake2::Digest;
+            hex::encode(blake2::Blake2b256::digest(b))
+        }
+
+        /// The key of a file whose bytes are `seed`, as an upload derives it.
         fn key(seed: &str, filename: &str) -> BlobKey {
-            BlobKey::for_file(&sha(seed.as_bytes()), filename).expect("key")
+            BlobKey::for_file(&blake2(seed.as_bytes()), filename).expect("key")
         }
 
         fn write(root: &Path, key: &str, data: &[u8], at: i64) {
@@ -577,6 +649,7 @@ mod tests {
             let k = key(name, &filename);
             f.blob_key = k.as_str().to_owned();
             f.sha256 = sha(name.as_bytes());
+            f.blake2_256 = blake2(name.as_bytes());
             f.size = i64::try_from(name.len()).expect("len");
             h.s.db.publish_file(&f).await.expect("publish");
             k

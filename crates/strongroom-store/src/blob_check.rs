@@ -89,6 +89,45 @@ impl Blobs {
     }
 }
 
+impl Blobs {
+    /// [`Blobs::check`] for a distribution file, also comparing the blake2b-256 of its bytes
+    /// with the row's (the digest its key is derived from): bytes swapped together with the
+    /// row's sha256 and size still differ there. A mismatch of either is `Damaged`.
+    pub async fn check_file(
+        &self,
+        key: &str,
+        size: u64,
+        sha256: &str,
+        blake2_256: &str,
+    ) -> Result<BlobState, StoreError> {
+        use blake2::Digest as _;
+        let Some(mut body) = self.get(key, None).await? else {
+            return Ok(BlobState::Missing);
+        };
+        let mut d = Digest::default();
+        let mut b = blake2::Blake2b256::default();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            d.update(&chunk);
+            b.update(&chunk);
+        }
+        let found_size = d.len();
+        let found = d.finish();
+        let found_blake2 = hex::encode(b.finalize());
+        if size == found_size
+            && found.eq_ignore_ascii_case(sha256)
+            && found_blake2.eq_ignore_ascii_case(blake2_256)
+        {
+            Ok(BlobState::Intact)
+        } else {
+            Ok(BlobState::Damaged {
+                size: found_size,
+                sha256: found,
+            })
+        }
+    }
+}
+
 /// `body` (a whole blob) passed through unchanged, except that the chunk that would complete it
 /// is sent only once the bytes are known to have `size` bytes and the given sha256: on a
 /// mismatch the stream ends in an error instead (the HTTP response is cut short, so no client

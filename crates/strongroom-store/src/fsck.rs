@@ -15,6 +15,7 @@ pub struct FileBlob {
     pub blob_key: String,
     pub size: i64,
     pub sha256: String,
+    pub blake2_256: String,
     /// The `.metadata` companion's sha256, when the file has one.
     pub metadata_sha256: Option<String>,
 }
@@ -28,7 +29,7 @@ pub struct JournalGap {
 }
 
 const FILE_BLOB_COLUMNS: &str =
-    "f.id, p.name, f.filename, f.blob_key, f.size, f.sha256, f.metadata_sha256";
+    "f.id, p.name, f.filename, f.blob_key, f.size, f.sha256, f.metadata_sha256, f.blake2_256";
 
 fn file_blob(r: &sqlx::any::AnyRow) -> Result<FileBlob, sqlx::Error> {
     Ok(FileBlob {
@@ -39,6 +40,7 @@ fn file_blob(r: &sqlx::any::AnyRow) -> Result<FileBlob, sqlx::Error> {
         size: r.try_get(4)?,
         sha256: r.try_get(5)?,
         metadata_sha256: r.try_get(6)?,
+        blake2_256: r.try_get(7)?,
     })
 }
 

@@ -46,6 +46,7 @@ mod skeletons;
 pub mod snapshot;
 pub mod tempfiles;
 pub mod timeline;
+pub mod upload_record;
 mod users;
 pub mod visibility;
 

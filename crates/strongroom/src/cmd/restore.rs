@@ -1,7 +1,9 @@
 //! `strongroom admin restore-backup DIR`: put a backup taken by `admin backup` back into the configured
 //! (empty) SQLite database and blob store. Everything is checked before anything is written:
 //! the manifest, the database file's sha256, that the database's rows name exactly the blobs the
-//! manifest lists, that its event log is intact and ends at the manifest's head, that every blob
+//! manifest lists, that its event log is intact and ends at the manifest's head, that every file
+//! row has the sha256, blake2b-256 and size its `file:upload` event recorded in that log (and a
+//! blob key derived from them), that every blob
 //! copy is there with its sha256, that the target database and blob store are empty, and that
 //! the configured key (or the one in the backup) opens the sealed secrets. Blobs are written
 //! first (hashed again while copied), the database last, so a restore cut short leaves no row
@@ -88,6 +90,20 @@ pub(crate) async fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
     }
     if let Some(seq) = snap.verify_events().await? {
         bail!("the backup's event log is BROKEN at entry {seq}");
+    }
+    // The rows against what their uploads recorded in that (now verified) log: bytes swapped
+    // together with their row and manifest entry disagree there.
+    let mut altered = Vec::new();
+    strongroom_core::fsck::fsck_rows_vs_uploads(&snap, &mut altered).await?;
+    if let Some(first) = altered.first() {
+        for f in altered.iter().take(20) {
+            eprintln!("{}", f.line());
+        }
+        bail!(
+            "the backup was altered: {} file row(s) disagree with what their uploads recorded in the event log (first: {}); nothing was restored",
+            altered.len(),
+            first.subject
+        );
     }
     let head = snap
         .event_head()
