@@ -102,10 +102,11 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics_addr = spawn_metrics(&config, &state).await?;
     let anchor = services.clone();
     starting.open(strongroom_server::router(state));
-    print_banner(&config, addr, &services);
+    // Before the banner: whoever waits for "strongroom listening on" has every line before it.
     if let Some(m) = metrics_addr {
         println!("  metrics: http://{m}/metrics (metrics.bind)");
     }
+    print_banner(&config, addr, &services);
     let served = server.await.context("the server task")?;
     // Every request has finished (or the server failed): the final head covers all of them.
     anchor.anchor_head_at_shutdown().await;
