@@ -314,7 +314,7 @@ impl Services {
 mod tests {
     use std::path::Path;
 
-    use strongroom_store::{BlobKey, ClaimOutcome, NewEvent, NewUser};
+    use strongroom_store::{BlobKey, ClaimOutcome};
 
     use super::{DELETION_LEASE, micros, owning_key};
     use crate::test_harness::{Harness, T0, sdist};
@@ -358,26 +358,7 @@ mod tests {
     async fn the_collector_deletes_exactly_what_nothing_protects() {
         let h = Harness::new().await;
         let root = h.dir().join("files");
-        let u =
-            h.s.db
-                .create_user(
-                    &NewUser {
-                        username: "alice".into(),
-                        email: "alice@example.org".into(),
-                        email_verified: true,
-                        password_hash: None,
-                        is_admin: false,
-                        at: T0,
-                    },
-                    NewEvent {
-                        at: T0,
-                        action: "account:create".into(),
-                        subject_kind: "user".into(),
-                        ..NewEvent::default()
-                    },
-                )
-                .await
-                .expect("user");
+        let u = h.user("alice").await;
         let mut f = sdist("demo", "1.0", &u, T0, "demo-1.0.tar.gz".into(), "pub");
         let published = key("pub", "demo-1.0.tar.gz");
         f.blob_key = published.as_str().to_owned();

@@ -606,7 +606,7 @@ mod tests {
     mod services {
         use std::path::Path;
 
-        use strongroom_store::{BlobKey, ClaimOutcome, NewEvent, NewUser};
+        use strongroom_store::{BlobKey, ClaimOutcome};
 
         use crate::fsck::{FindingKind, Repair};
         use crate::test_harness::{Harness, T0, sdist};
@@ -655,28 +655,6 @@ mod tests {
             k
         }
 
-        async fn alice(h: &Harness) -> strongroom_store::model::User {
-            h.s.db
-                .create_user(
-                    &NewUser {
-                        username: "alice".into(),
-                        email: "alice@example.org".into(),
-                        email_verified: true,
-                        password_hash: None,
-                        is_admin: false,
-                        at: T0,
-                    },
-                    NewEvent {
-                        at: T0,
-                        action: "account:create".into(),
-                        subject_kind: "user".into(),
-                        ..NewEvent::default()
-                    },
-                )
-                .await
-                .expect("user")
-        }
-
         /// An intact, a missing and a damaged blob, an old orphan, an old orphan an upload has
         /// just claimed again, a young one and a stale temp file: each classified, and
         /// `--repair` deletes exactly the old unclaimed orphan and the temp file.
@@ -684,7 +662,7 @@ mod tests {
         async fn findings_are_classified_and_repair_deletes_only_what_nothing_uses() {
             let h = Harness::new().await;
             let root = h.dir().join("files");
-            let u = alice(&h).await;
+            let u = h.user("alice").await;
             let intact = publish(&h, &u, "intact").await;
             write(&root, intact.as_str(), b"intact", T0 - 2 * HOUR);
             let _missing = publish(&h, &u, "missing").await;
@@ -762,7 +740,7 @@ mod tests {
         async fn the_sampled_job_signals_bad_blobs_once_an_hour() {
             let h = Harness::with(|_, s| s.blobs.verify_sample = 10).await;
             let root = h.dir().join("files");
-            let u = alice(&h).await;
+            let u = h.user("alice").await;
             let ok = publish(&h, &u, "fine").await;
             write(&root, ok.as_str(), b"fine", T0);
             publish(&h, &u, "gone").await;

@@ -94,6 +94,30 @@ impl Harness {
         self._dir.path()
     }
 
+    /// A verified account without a password, created at [`T0`] (`NAME@example.org`).
+    pub async fn user(&self, name: &str) -> User {
+        self.s
+            .db
+            .create_user(
+                &strongroom_store::NewUser {
+                    username: name.into(),
+                    email: format!("{name}@example.org"),
+                    email_verified: true,
+                    password_hash: None,
+                    is_admin: false,
+                    at: T0,
+                },
+                strongroom_store::NewEvent {
+                    at: T0,
+                    action: "account:create".into(),
+                    subject_kind: "user".into(),
+                    ..strongroom_store::NewEvent::default()
+                },
+            )
+            .await
+            .expect("user")
+    }
+
     /// The account as the database has it now.
     pub async fn fresh(&self, u: &User) -> User {
         self.s
