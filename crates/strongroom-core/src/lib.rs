@@ -30,6 +30,7 @@ pub mod limits;
 pub mod login;
 pub mod mail;
 pub mod names;
+pub mod operator_enrolment;
 pub mod owner_notices;
 pub mod ownership;
 mod password_change;

@@ -66,6 +66,21 @@ pub fn code_at(secret_base32: &str, secs: u64) -> Result<String, CoreError> {
     Ok(totp(secret_base32, "x")?.generate(secs).to_string())
 }
 
+/// A new TOTP seed (160 bits) for the account `username`, with its `otpauth://` URI.
+pub fn totp_offer(username: &str) -> Result<TotpEnrolment, CoreError> {
+    let bytes: [u8; 20] = rand::random();
+    let secret_base32 = Secret::from(bytes.to_vec()).to_base32();
+    let t = totp(&secret_base32, username)?;
+    let otpauth_uri = t
+        .to_url()
+        .map_err(|e| CoreError::Internal(format!("otpauth URI: {e}")))?;
+    Ok(TotpEnrolment {
+        secret_base32,
+        otpauth_uri,
+        qr_svg: String::new(),
+    })
+}
+
 fn new_recovery_codes() -> Vec<String> {
     (0..8)
         .map(|_| {
@@ -178,17 +193,27 @@ impl Services {
 
     /// Offer a new TOTP seed (160 bits).
     pub fn totp_begin(&self, session: &SessionInfo) -> Result<TotpEnrolment, CoreError> {
-        let bytes: [u8; 20] = rand::random();
-        let secret_base32 = Secret::from(bytes.to_vec()).to_base32();
-        let t = totp(&secret_base32, &session.user.username)?;
-        let otpauth_uri = t
-            .to_url()
-            .map_err(|e| CoreError::Internal(format!("otpauth URI: {e}")))?;
-        Ok(TotpEnrolment {
-            secret_base32,
-            otpauth_uri,
-            qr_svg: String::new(),
-        })
+        totp_offer(&session.user.username)
+    }
+
+    /// New recovery codes for `user_id`, stored hashed in `tx` (replacing any it had); the
+    /// codes themselves are returned to be shown once.
+    pub(crate) async fn store_new_recovery_codes(
+        &self,
+        tx: &mut AccountTx,
+        user_id: i64,
+    ) -> Result<Vec<String>, CoreError> {
+        let codes = new_recovery_codes();
+        // Inside the enrolment's transaction, so not queued behind logins on the pool (a
+        // wait there would hold the transaction open); one Argon2 memory for all the codes.
+        let mut memory = crate::passwords::HashMemory::new(self.settings.argon2_memory_kib);
+        let hashes = codes
+            .iter()
+            .map(|c| crate::passwords::hash_secret_in(&self.settings, c, &mut memory))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.replace_recovery_codes(user_id, &hashes, self.now())
+            .await?;
+        Ok(codes)
     }
 
     /// Store a method added in `tx` and finish the enrolment rules: recovery codes for a first
@@ -210,7 +235,6 @@ impl Services {
         ),
         CoreError,
     > {
-        let now = self.now();
         let has_codes = self
             .db
             .recovery_codes_of(user.id)
@@ -219,15 +243,7 @@ impl Services {
             .any(|c| c.burned_at.is_none());
         let mut codes = Vec::new();
         if first || !has_codes {
-            codes = new_recovery_codes();
-            // Inside the enrolment's transaction, so not queued behind logins on the pool (a
-            // wait there would hold the transaction open); one Argon2 memory for all the codes.
-            let mut memory = crate::passwords::HashMemory::new(self.settings.argon2_memory_kib);
-            let hashes = codes
-                .iter()
-                .map(|c| crate::passwords::hash_secret_in(&self.settings, c, &mut memory))
-                .collect::<Result<Vec<_>, _>>()?;
-            tx.replace_recovery_codes(user.id, &hashes, now).await?;
+            codes = self.store_new_recovery_codes(tx, user.id).await?;
         }
         let emails = tx.emails(user.id).await?;
         if first {

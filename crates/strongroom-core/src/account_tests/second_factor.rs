@@ -520,3 +520,93 @@ async fn a_two_factor_reset_trusts_only_addresses_older_than_the_hold_and_kills_
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn the_operator_makes_an_account_with_its_first_factor_on_and_a_wrong_code_makes_nothing() {
+    let h = harness(true).await;
+    let offer = crate::second_factor::totp_offer("erin").expect("offer");
+    assert!(
+        offer.otpauth_uri.starts_with("otpauth://totp/") && offer.otpauth_uri.contains("erin"),
+        "{}",
+        offer.otpauth_uri
+    );
+    let op = crate::Actor {
+        id: None,
+        name: "cli:root".into(),
+    };
+    let now = h.secs();
+    let wrong = code_at(&offer.secret_base32, now - 120).expect("code");
+    let refused =
+        h.s.create_user_with_totp(
+            "erin",
+            "erin@example.org",
+            PW,
+            false,
+            &offer.secret_base32,
+            &wrong,
+            &op,
+            &meta("192.0.2.1"),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(CoreError::Invalid(m)) if m == crate::operator_enrolment::CODE_MISMATCH),
+        "{refused:?}"
+    );
+    assert!(
+        h.s.db.user_by_name("erin").await.expect("read").is_none(),
+        "a wrong code makes no account"
+    );
+
+    let code = code_at(&offer.secret_base32, now).expect("code");
+    let (user, enrolled) =
+        h.s.create_user_with_totp(
+            "erin",
+            "erin@example.org",
+            PW,
+            false,
+            &offer.secret_base32,
+            &code,
+            &op,
+            &meta("192.0.2.1"),
+        )
+        .await
+        .expect("made");
+    assert_eq!(enrolled.recovery_codes.len(), 8);
+    assert!(!enrolled.pending_email_confirmation);
+    assert!(
+        h.s.has_two_factor(user.id).await.expect("2fa"),
+        "on at once"
+    );
+    // The seed is stored as the web stores it: its codes log in, the confirming one only once.
+    let ticket = h.ticket("erin", "192.0.2.1").await;
+    assert!(
+        h.s.login_totp(&ticket, &code, &meta("192.0.2.1"))
+            .await
+            .is_err(),
+        "the confirming code is used up"
+    );
+    h.clock.advance(MIN);
+    let later = code_at(&offer.secret_base32, h.secs()).expect("code");
+    let ticket = h.ticket("erin", "192.0.2.1").await;
+    h.s.login_totp(&ticket, &later, &meta("192.0.2.1"))
+        .await
+        .expect("a later code logs in");
+    let events = h.s.db.events_of_user(user.id, 50).await.expect("events");
+    for action in ["account:2fa:totp:add", "account:2fa:confirmed"] {
+        let ev = events
+            .iter()
+            .find(|e| e.action == action)
+            .unwrap_or_else(|| panic!("no {action}: {events:?}"));
+        assert_eq!(ev.actor_name.as_deref(), Some("cli:root"), "{action}");
+    }
+    assert_eq!(
+        h.mail_count("erin@example.org", "Two-factor authentication is on")
+            .await,
+        1
+    );
+    assert_eq!(
+        h.mail_count("erin@example.org", "Confirm two-factor").await,
+        0,
+        "no mailed confirmation: the operator vouched for the address"
+    );
+}
