@@ -105,17 +105,7 @@ enum ConfigCommand {
 #[derive(Subcommand, Debug)]
 enum UserCommand {
     /// Create an account (its email counts as verified).
-    Create {
-        name: String,
-        #[arg(long)]
-        email: String,
-        /// Make the account an administrator.
-        #[arg(long)]
-        admin: bool,
-        /// Read the password from standard input.
-        #[arg(long, required = true)]
-        password_stdin: bool,
-    },
+    Create(cmd::user_create::CreateArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,4 +1,5 @@
-//! The data folder at start: created owner-only by every command, and refused when the folder,
+//! The data folder at start: created owner-only (by `serve` and `migrate`; the other commands
+//! first need the database to exist, `existing_data`), and refused when the folder,
 //! the blob folder, the database files or the key file belong to another local user (planted
 //! before the first start, or left by a run under another account): whoever owns them can read
 //! them, change their mode back or swap them for theirs, so no chmod makes them safe. When the

@@ -58,7 +58,7 @@ async fn check(config: &Config, repair: bool) -> anyhow::Result<(FsckReport, boo
             true,
         ));
     }
-    let services = super::open(config, super::DataFolder::Create).await?;
+    let services = super::open(config, super::DataFolder::Existing).await?;
     let report = services.fsck(&temp_dirs(config, &services), repair).await?;
     Ok((report, false))
 }

@@ -5,6 +5,7 @@ mod admin_user;
 mod backup;
 mod backup_manifest;
 mod data_dir;
+mod existing_data;
 mod fsck;
 mod invites;
 mod outbox;
@@ -13,8 +14,7 @@ mod restore;
 mod schema;
 mod secrets_key;
 mod serve;
-
-use std::io::Read;
+pub(crate) mod user_create;
 
 use anyhow::Context;
 use strongroom_core::{RequestMeta, Services};
@@ -36,15 +36,17 @@ pub(crate) fn note(message: &str) {
 /// How much of the data folder a command looks at before opening it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DataFolder {
-    /// Create it when missing (every command).
-    Create,
+    /// An existing index (every command but `serve` and `migrate`): refuse when its SQLite
+    /// database is missing, saying where it was looked for (`existing_data`).
+    Existing,
     /// And make what is in it owner-only (`serve`; `migrate` does it without [`open`]).
     Tighten,
 }
 
 /// Open the database (migrating it, checking the secrets key and sealing what an older version
-/// left in plaintext) and the blob store; the data folder is created first, and with
-/// [`DataFolder::Tighten`] made owner-only. `serve` runs the same steps one by one
+/// left in plaintext) and the blob store; with [`DataFolder::Existing`] the database must be
+/// there, with [`DataFolder::Tighten`] the data folder is created when missing and made
+/// owner-only. `serve` runs the same steps one by one
 /// (`serve::start`), waiting for the database while it is unreachable.
 pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<Services> {
     prepare(config, folder)?;
@@ -59,7 +61,10 @@ pub(crate) fn prepare(config: &Config, folder: DataFolder) -> anyhow::Result<()>
     let _ = rustls::crypto::ring::default_provider().install_default();
     secrets_key::require_configured(config)?;
     match folder {
-        DataFolder::Create => data_dir::create(config),
+        DataFolder::Existing => {
+            existing_data::require(config)?;
+            data_dir::create(config)
+        }
         DataFolder::Tighten => data_dir::prepare(config),
     }
 }
@@ -153,7 +158,7 @@ async fn refuse_damaged_database(db: &Db) -> anyhow::Result<()> {
     )
 }
 
-fn cli_meta() -> RequestMeta {
+pub(crate) fn cli_meta() -> RequestMeta {
     RequestMeta {
         ip: None,
         user_agent: Some(format!("strongroom-cli/{}", env!("CARGO_PKG_VERSION"))),
@@ -216,40 +221,8 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             Ok(())
         }
         Command::User {
-            command:
-                crate::UserCommand::Create {
-                    name,
-                    email,
-                    admin,
-                    password_stdin: _,
-                },
-        } => {
-            let mut pw = String::new();
-            std::io::stdin()
-                .read_to_string(&mut pw)
-                .context("reading the password from stdin")?;
-            let pw = pw
-                .strip_suffix('\n')
-                .map(|p| p.strip_suffix('\r').unwrap_or(p))
-                .unwrap_or(&pw);
-            let services = open(&config, DataFolder::Create).await?;
-            let user = services
-                .create_user(&name, &email, pw, admin, &cli_meta())
-                .await?;
-            println!(
-                "created user {} (id {}){}",
-                user.username,
-                user.id,
-                if admin { " as administrator" } else { "" }
-            );
-            if config.accounts.require_2fa {
-                eprintln!(
-                    "note: two-factor authentication is required (require_2fa): {} must log in on the web and set it up before uploading",
-                    user.username
-                );
-            }
-            Ok(())
-        }
+            command: crate::UserCommand::Create(args),
+        } => user_create::run(&config, args).await,
         Command::Token {
             command:
                 crate::TokenCommand::Create {
@@ -259,7 +232,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
                     name,
                 },
         } => {
-            let services = open(&config, DataFolder::Create).await?;
+            let services = open(&config, DataFolder::Existing).await?;
             let secret = services
                 .create_token(&user, &name, project.as_deref(), expires_days, &cli_meta())
                 .await?;
@@ -271,7 +244,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             version,
             reason,
         } => {
-            let services = open(&config, DataFolder::Create).await?;
+            let services = open(&config, DataFolder::Existing).await?;
             let reason = reason.unwrap_or_default();
             let serial = services
                 .set_yanked(
@@ -301,13 +274,13 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             command: admin::AdminCommand::Fsck { repair, json },
         } => fsck::run(&config, repair, json).await,
         Command::Admin { command } => {
-            admin::run(&open(&config, DataFolder::Create).await?, command).await
+            admin::run(&open(&config, DataFolder::Existing).await?, command).await
         }
         Command::Outbox { limit } => {
-            outbox::list(&open(&config, DataFolder::Create).await?, limit).await
+            outbox::list(&open(&config, DataFolder::Existing).await?, limit).await
         }
         Command::Unyank { project, version } => {
-            let services = open(&config, DataFolder::Create).await?;
+            let services = open(&config, DataFolder::Existing).await?;
             let serial = services
                 .set_yanked(&project, &version, None, &cli_actor().name, &cli_meta())
                 .await?;

@@ -49,6 +49,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
+    warn_without_public_url(&config, addr);
     let starting = Starting::new();
     // One handle on the trusted proxies: the connection caps' exemption and the client-IP logic
     // read it, SIGHUP replaces it.
@@ -316,6 +317,17 @@ fn spawn_background(config: &Config, services: &Services) {
             .clone()
             .anchor_head_forever(strongroom_core::evidence::HEAD_ANCHOR_EVERY),
     );
+}
+
+/// Without `public_url`, links in mail name the bound address: fine on loopback (a trial on
+/// this machine), useless or wrong from anywhere else (`0.0.0.0`, an internal address behind a
+/// proxy), so a server reachable from elsewhere says so in its log at every start.
+fn warn_without_public_url(config: &Config, addr: std::net::SocketAddr) {
+    if config.public_url.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            "public_url is not set and the index listens on {addr}, beyond this machine: links in mail (password resets, address verification, invitations, vetoes) will name http://{addr}/, which the people mailed may not reach; set public_url (STRONGROOM_PUBLIC_URL) to the address users reach the index at"
+        );
+    }
 }
 
 /// The URLs to give pip and twine (printed once the server is open: the first line is what

@@ -694,6 +694,11 @@ impl Config {
         })
     }
 
+    /// Where the effective value of `key` came from (None for a key with no value).
+    pub fn source_of(&self, key: &str) -> Option<&Source> {
+        self.values.get(key).map(|(_, source)| source)
+    }
+
     /// Every setting, its effective value (secrets redacted) and where it came from.
     pub fn show(&self) -> String {
         let mut out = String::new();
