@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+
+import pyotp
 
 import srkit
 
@@ -87,3 +90,99 @@ def test_a_misspelt_environment_variable_is_refused_like_a_toml_typo(tmp_path):
                      env={**base, "STRONGROOM_S3__SECRET_ACCESS_KEY": "s3cret-value"}, timeout=60)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("s3.secret_access_key"))
     assert "(unset)" not in line and "s3cret-value" not in line, line
+
+
+def test_commands_other_than_serve_and_migrate_refuse_a_missing_database_and_say_where_they_looked(tmp_path):
+    """Run in the wrong folder, a command used to make an empty database there and act on it (an
+    account or a token the running index never sees)."""
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    env = srkit.Server(srkit.Backend("sqlite"), tmp_path / "unused").env()
+    bin_ = srkit.strongroom_bin()
+    expected = empty / "strongroom-data" / "strongroom.db"
+    for args, stdin in ((["user", "create", "alice", "--email", "a@example.test", "--password-stdin"], "pw 1234567890\n"),
+                        (["token", "create", "--user", "alice"], None),
+                        (["yank", "sr-x", "1.0"], None),
+                        (["outbox"], None),
+                        (["admin", "timeline", "--user", "alice"], None)):
+        proc = srkit.run([bin_, *args], env=env, cwd=empty, input=stdin, check=False)
+        assert_cli_error(proc)
+        assert f"no strongroom database at {expected}" in proc.stderr and "--data DIR" in proc.stderr, proc.stderr
+        assert "default data folder" in proc.stderr, proc.stderr
+        assert not (empty / "strongroom-data").exists(), f"{args} made the data folder"
+    # Where the data folder came from is named too.
+    proc = srkit.run([bin_, "outbox"], env={**env, "STRONGROOM_DATA": str(tmp_path / "typo")}, cwd=empty, check=False)
+    assert_cli_error(proc)
+    assert f"no strongroom database at {tmp_path / 'typo' / 'strongroom.db'}" in proc.stderr, proc.stderr
+    assert "env STRONGROOM_DATA" in proc.stderr, proc.stderr
+    # `migrate` (as `serve`) makes the database; then the commands work on it.
+    srkit.run([bin_, "migrate"], env=env, cwd=empty)
+    srkit.run([bin_, "user", "create", "alice", "--email", "a@example.test", "--password-stdin"], env=env, cwd=empty,
+              input="pw 1234567890\n")
+
+
+def create_user_totp(server: srkit.Server, name: str, code_for) -> subprocess.CompletedProcess:
+    """`user create --totp` as a script drives it: the password line, then, once the `secret:`
+    line is printed, `code_for(secret)` on the next line."""
+    proc = subprocess.Popen([str(srkit.strongroom_bin()), "user", "create", name, "--email", f"{name}@example.test",
+                             "--password-stdin", "--totp", *server.global_args()],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=server.env())
+    proc.stdin.write("correct horse battery staple 42\n")
+    proc.stdin.flush()
+    shown = []
+    for line in proc.stdout:
+        shown.append(line)
+        if line.startswith("secret: "):
+            proc.stdin.write(code_for(line.split()[1]) + "\n")
+            proc.stdin.close()
+            break
+    else:
+        proc.stdin.close()
+    rest, err = proc.stdout.read(), proc.stderr.read()
+    proc.wait(60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(shown) + rest, err)
+
+
+def test_user_create_totp_turns_2fa_on_so_the_account_uploads_where_2fa_is_required(strongroom, backend_kind):
+    server = strongroom(backend_kind, env={"STRONGROOM_REQUIRE_2FA": "true"})
+    # A wrong code makes nothing: the name stays free.
+    wrong = create_user_totp(server, "alice", lambda secret: "000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    assert_cli_error(wrong)
+    assert "does not match" in wrong.stderr and "not made" in wrong.stderr, wrong.stderr
+    made = create_user_totp(server, "alice", lambda secret: pyotp.TOTP(secret).now())
+    assert made.returncode == 0, (made.stdout, made.stderr)
+    assert "created user alice" in made.stdout and "two-factor authentication on" in made.stdout, made.stdout
+    assert len(re.findall(r"^  [0-9a-f]{16}$", made.stdout, re.M)) == 8, made.stdout
+    assert re.search(r"^uri: otpauth://totp/strongroom:alice\?secret=", made.stdout, re.M), made.stdout
+    # With 2FA required, this account uploads; one made without --totp is refused until it enrols.
+    ok = srkit.upload_raw(server, server.create_token("alice"), srkit.make_wheel("sr-totp-cli", "1.0"))
+    assert ok.status_code == 200, ok.text
+    server.create_user("bob")
+    refused = srkit.upload_raw(server, server.create_token("bob"), srkit.make_wheel("sr-totp-cli-b", "1.0"))
+    assert refused.status_code == 403 and "two-factor" in refused.text, refused.text
+    # The operator's enrolment is in the account's history, named as the CLI's.
+    events = server.cli("admin", "timeline", "--user", "alice").stdout
+    assert "account:2fa:totp:add" in events and "account:2fa:confirmed" in events, events
+
+
+def serve_start_log(tmp_path, bind: str) -> str:
+    """What `serve --bind BIND` logs up to its banner (then it is stopped)."""
+    server = srkit.Server(srkit.Backend("sqlite"), tmp_path / bind.replace(":", "_"))
+    log = tmp_path / f"{bind.replace(':', '_')}.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([str(srkit.strongroom_bin()), "serve", *server.global_args(), "--bind", bind],
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=server.env())
+        try:
+            for line in proc.stdout:
+                if srkit.LISTEN_RE.search(line):
+                    break
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    return log.read_text(errors="replace")
+
+
+def test_serve_warns_when_public_url_is_unset_on_an_address_other_machines_reach(tmp_path):
+    assert "public_url is not set and the index listens on 0.0.0.0:" in serve_start_log(tmp_path, "0.0.0.0:0")
+    assert "public_url is not set and the index listens" not in serve_start_log(tmp_path, "127.0.0.1:0")

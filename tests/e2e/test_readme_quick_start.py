@@ -12,19 +12,16 @@ PATH as `strongroom`) instead of `cargo install`'s, the server listens on a free
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
-import hmac
 import os
 import re
 import select
-import struct
 import subprocess
 import termios
 import time
 from pathlib import Path
 
+import pyotp
 import pytest
 
 import srkit
@@ -49,14 +46,6 @@ def substitute(block: str, replacements: dict[str, str]) -> str:
         assert old in block, f"the README's quick start no longer contains {old!r} in {block!r}"
         block = block.replace(old, new)
     return block
-
-
-def totp_now(secret: str, at: float | None = None) -> str:
-    """RFC 6238 (SHA-1, 30 s, 6 digits), as an authenticator app computes it."""
-    counter = int(time.time() if at is None else at) // 30
-    digest = hmac.new(base64.b32decode(secret), struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 15
-    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
 
 
 def run_in_terminal(line: str, *, cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
@@ -87,7 +76,7 @@ def run_in_terminal(line: str, *, cwd: Path, env: dict[str, str], timeout: float
             text = shown.decode(errors="replace")
             m = re.search(r"^secret: ([A-Z2-7]+)\r?$", text, re.M)
             if m and not typed and "Code from the authenticator app" in text:
-                os.write(master, (totp_now(m.group(1)) + "\n").encode())
+                os.write(master, (pyotp.TOTP(m.group(1)).now() + "\n").encode())
                 typed = True
             if proc.poll() is not None and not ready:
                 break
