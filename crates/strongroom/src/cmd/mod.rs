@@ -62,8 +62,13 @@ pub(crate) fn prepare(config: &Config, folder: DataFolder) -> anyhow::Result<()>
     secrets_key::require_configured(config)?;
     match folder {
         DataFolder::Existing => {
-            existing_data::require(config)?;
-            data_dir::create(config)
+            // A folder another user planted is refused as such (`data_dir`) before the missing
+            // database is named; a missing folder is never made here.
+            if !config.data.exists() {
+                existing_data::require(config)?;
+            }
+            data_dir::create(config)?;
+            existing_data::require(config)
         }
         DataFolder::Tighten => data_dir::prepare(config),
     }
