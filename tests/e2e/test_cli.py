@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 
 import pyotp
@@ -155,6 +156,15 @@ def test_user_create_totp_turns_2fa_on_so_the_account_uploads_where_2fa_is_requi
     assert "created user alice" in made.stdout and "two-factor authentication on" in made.stdout, made.stdout
     assert len(re.findall(r"^  [0-9a-f]{16}$", made.stdout, re.M)) == 8, made.stdout
     assert re.search(r"^uri: otpauth://totp/strongroom:alice\?secret=", made.stdout, re.M), made.stdout
+    # Stored sealed, as the web's enrolment stores it: the database alone does not hold the seed.
+    secret = re.search(r"^secret: ([A-Z2-7]+)$", made.stdout, re.M).group(1)
+    sql = "SELECT t.secret FROM totp_secrets t JOIN users u ON u.id = t.user_id WHERE u.username = 'alice'"
+    if server.backend.database:
+        stored = srkit.pg_exec(server.backend.database, sql).strip()
+    else:
+        with sqlite3.connect(server.data_dir / "strongroom.db") as db:
+            stored = db.execute(sql).fetchone()[0]
+    assert stored and secret not in stored.upper(), stored
     # With 2FA required, this account uploads; one made without --totp is refused until it enrols.
     ok = srkit.upload_raw(server, server.create_token("alice"), srkit.make_wheel("sr-totp-cli", "1.0"))
     assert ok.status_code == 200, ok.text
