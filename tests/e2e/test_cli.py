@@ -122,6 +122,27 @@ def test_commands_other_than_serve_and_migrate_refuse_a_missing_database_and_say
               input="pw 1234567890\n")
 
 
+def test_commands_other_than_serve_and_migrate_refuse_a_postgres_database_without_an_index(tmp_path):
+    """The same mistake on PostgreSQL: a URL naming an empty database (a typo'd name that exists, a
+    new one) used to be migrated by `user create` and hold the account the index never sees."""
+    database = srkit.create_pg_database()
+    try:
+        env = {**srkit.Server(srkit.Backend("sqlite"), tmp_path / "unused").env(),
+               "STRONGROOM_DATABASE": database, "STRONGROOM_SECRETS__KEY": srkit.new_secrets_key(),
+               "STRONGROOM_DATA": str(tmp_path / "d")}
+        proc = srkit.run([srkit.strongroom_bin(), "user", "create", "alice", "--email", "a@example.test",
+                          "--password-stdin"], env=env, input="pw 1234567890\n", check=False)
+        assert_cli_error(proc)
+        assert "holds no strongroom index" in proc.stderr and "--database URL" in proc.stderr, proc.stderr
+        tables = srkit.pg_exec(database, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+        assert tables.strip() == "0", f"the refused command made tables: {tables}"
+        srkit.run([srkit.strongroom_bin(), "migrate"], env=env)
+        srkit.run([srkit.strongroom_bin(), "user", "create", "alice", "--email", "a@example.test", "--password-stdin"],
+                  env=env, input="pw 1234567890\n")
+    finally:
+        srkit.drop_pg_database(database)
+
+
 def create_user_totp(server: srkit.Server, name: str, code_for) -> subprocess.CompletedProcess:
     """`user create --totp` as a script drives it: the password line, then, once the `secret:`
     line is printed, `code_for(secret)` on the next line."""

@@ -1,9 +1,12 @@
 //! The commands that work on an index's data (`user`, `token`, `yank`, `outbox`, `admin ...`)
 //! refuse to start where there is none. Only `serve` and `migrate` make a new database: run from
-//! the wrong folder, any other command would otherwise make an empty one there, and an account
-//! or a token made in it would be missing from the running index without a word.
+//! the wrong folder (or against the wrong PostgreSQL database), any other command would otherwise
+//! make an empty index there, and an account or a token made in it would be missing from the
+//! running index without a word.
 
 use std::path::{Path, PathBuf};
+
+use strongroom_store::{Db, SchemaState};
 
 use crate::config::{Config, Source};
 
@@ -31,6 +34,20 @@ pub(crate) fn require(config: &Config) -> anyhow::Result<()> {
         "no strongroom database at {} (from {from}); this command works on an existing index and does not make one. Run it in the folder `strongroom serve` runs in, or point it at the data with --data DIR (STRONGROOM_DATA, or `data` in strongroom.toml) or --database URL; `strongroom serve` and `strongroom migrate` make a new database",
         absolute(&file).display()
     )
+}
+
+/// Refuse a database that holds no index at all (no migration ever applied: a new PostgreSQL
+/// database, an empty SQLite file), before anything is migrated into it.
+pub(crate) async fn require_schema(config: &Config, db: &Db) -> anyhow::Result<()> {
+    if let SchemaState::Behind { database: 0, .. } =
+        db.schema_state(config.known_migrations).await?
+    {
+        anyhow::bail!(
+            "the database {} holds no strongroom index (no migration was ever applied); this command works on an existing index and does not make one. Point it at the index's database with --database URL (STRONGROOM_DATABASE, or `database` in strongroom.toml); `strongroom serve` and `strongroom migrate` make a new one",
+            crate::config::redact_url(&config.database)
+        );
+    }
+    Ok(())
 }
 
 /// `path` from the current folder, for a message (left as it is when that cannot be read).

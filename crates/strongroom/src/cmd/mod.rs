@@ -96,6 +96,8 @@ pub(crate) async fn open_db(config: &Config, db: Db, folder: DataFolder) -> anyh
     if folder == DataFolder::Tighten {
         // `serve`: never take uploads into a damaged database file.
         refuse_damaged_database(&db).await?;
+    } else {
+        existing_data::require_schema(config, &db).await?;
     }
     schema::check_schema(&db, config.known_migrations, config.migrate_on_start)
         .await
