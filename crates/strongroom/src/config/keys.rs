@@ -95,7 +95,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "upload.strict_metadata",
         secret: false,
-        help: "also enforce metadata rules newer than files PyPI hosts",
+        help: "also enforce metadata rules added after many existing packages were published",
     },
     Key {
         name: "upload.release_file_window_days",
