@@ -816,7 +816,7 @@ mod tests {
         let say = |file_removed: bool, release: ReleaseFlags, status: &str| {
             super::identical_hidden(file_removed, false, release, status, &form).to_string()
         };
-        let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead.";
+        let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead. See /help/#file-name-reuse for more information.";
         assert_eq!(say(true, live, "active"), burned);
         let removed = ReleaseFlags {
             removed: true,
