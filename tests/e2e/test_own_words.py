@@ -186,6 +186,26 @@ def test_no_template_message_or_cli_text_names_pypi(tmp_path):
     assert not found, "user-facing text names PyPI (say 'this index', link /help/#…):\n" + "\n".join(found)
 
 
+def test_every_help_link_names_a_section_of_the_help_page():
+    """A link to `/help/#x` in a template or a message lands on a section that exists."""
+    page = (CRATES / "strongroom-server/templates/help.html").read_text()
+    sections = set(re.findall(r'<section[^>]* id="([a-z-]+)"', page))
+    assert len(sections) >= 7, sections
+    links: list[tuple[str, str]] = []
+    for path in sorted(CRATES.glob("*/templates/*.html")):
+        rel = path.relative_to(REPO).as_posix()
+        for no, text in enumerate(path.read_text().splitlines(), 1):
+            links += [(f"{rel}:{no}", a) for a in re.findall(r"/help/#([a-z-]+)", text)]
+    for rel, src in product_sources():
+        for no, lit in rust_string_literals(src):
+            links += [(f"{rel}:{no}", a) for a in re.findall(r"/help/#([a-z-]+)", lit)]
+    anchors = re.findall(r'HelpTopic::\w+ => "([a-z-]+)"', (CRATES / "strongroom-core/src/help.rs").read_text())
+    links += [("core::help::HelpTopic", a) for a in anchors]
+    assert len(links) > 10, links
+    broken = [f"{where}: /help/#{a}" for where, a in links if a not in sections]
+    assert not broken, "help links to no section of /help/:\n" + "\n".join(broken)
+
+
 def test_help_page_has_every_topic_and_refusals_link_it_absolutely(server, tmp_path):
     page = requests.get(server.url + "/help/", timeout=30)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
