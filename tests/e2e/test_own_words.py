@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 
 import srkit
+from browserkit import browser, probe, web_server  # noqa: F401  (fixtures)
 
 REPO = srkit.REPO_ROOT
 CRATES = REPO / "crates"
@@ -217,6 +218,8 @@ def test_help_page_has_every_topic_and_refusals_link_it_absolutely(server, tmp_p
     for a in anchors:
         assert f'id="{a}"' in page.text, a
     assert requests.get(server.url + "/help", timeout=30, allow_redirects=False).headers["location"] == "/help/"
+    # the page tells this index's settings: the suite's servers run with require_2fa off
+    assert "two-factor authentication is optional" in page.text
 
     # A refusal read in a terminal: twine prints the message with a link a person can open.
     server.create_user("alice", "correct horse battery staple 42")
@@ -241,3 +244,23 @@ def test_help_page_has_every_topic_and_refusals_link_it_absolutely(server, tmp_p
     assert resp.status_code == 403, resp.text
     assert resp.reason.startswith("Invalid or non-existent authentication information"), resp.reason
     assert f"See {server.url}/help/#api-tokens for more information." in resp.text, resp.text
+
+
+def test_help_page_in_a_browser_with_the_defaults(web_server, probe):
+    """Reached from every page's footer, says what this index's default asks (2FA required), and
+    fits a phone's width as well as a desktop's."""
+    srv = web_server({"STRONGROOM_REQUIRE_2FA": None})  # the default, which the suite turns off
+    page = probe.page
+    page.goto(srv.web_url + "/")
+    page.click("footer >> text=Help")
+    page.wait_for_url("**/help/")
+    assert page.title() == "Help · strongroom"
+    assert "two-factor authentication is required" in page.inner_text("#two-factor")
+    assert "72 hours" in page.inner_text("#invitations")
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(srv.web_url + "/help/#file-name-reuse")
+        wide = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert wide <= 0, f"the help page overflows by {wide}px at {width}px"
+        probe.screenshot(f"help-{width}")
+    probe.assert_no_errors()
