@@ -344,7 +344,7 @@ async fn new_project_names_refuse_prohibited_confusable_and_removed_names() {
     let m = bad_request(h.s.check_new_project_name(&check("Evil_Pkg"), None).await);
     assert_eq!(
         m,
-        "The name 'Evil_Pkg' isn't allowed. The index's administrators decide which names are allowed."
+        "The name 'Evil_Pkg' isn't allowed. The index's administrators decide which names are allowed. See /help/#project-names for more information."
     );
     let m = bad_request(h.s.check_new_project_name(&check("evi1pkg"), None).await);
     assert!(
@@ -375,7 +375,7 @@ async fn new_project_names_refuse_prohibited_confusable_and_removed_names() {
     );
     assert_eq!(
         m,
-        "The name 'g0ne' is too similar to an existing project. Project names are first come, first served: choose another name, or ask an Owner of the project or the index's administrators."
+        "The name 'g0ne' is too similar to an existing project. Project names are first come, first served: choose another name, or ask an Owner of the project or the index's administrators. See /help/#project-names for more information."
     );
     let allowed =
         h.s.admin_allow_name(&ops(), "gone", "released", &meta())

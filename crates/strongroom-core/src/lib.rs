@@ -20,6 +20,7 @@ pub mod fsck;
 pub mod fuzz_entry;
 pub mod handback;
 pub mod hash_pool;
+pub mod help;
 pub mod hold;
 pub mod incident;
 pub mod index;

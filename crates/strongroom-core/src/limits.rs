@@ -163,7 +163,7 @@ macro_rules! limits {
 limits! {
     /// Failed logins per username (unknown usernames count too).
     LoginUser = "login_user", "10 per 5 minutes",
-        "failed logins per username (checked before the password; Warehouse's number)";
+        "failed logins per username (checked before the password)";
     /// Failed logins per client address.
     LoginIp = "login_ip", "10 per 5 minutes",
         "failed logins per client address; when full, only a login that goes on to a valid second factor or passkey gets through";
@@ -193,7 +193,7 @@ limits! {
         "new accounts registered per client address";
     /// Mails telling an address that someone tried to register it or add it to another account.
     TakenAddressNotice = "taken_address_notice", "3 per day",
-        "notices to an address that someone tried to register it or add it elsewhere (not a Warehouse limit)";
+        "notices to an address that someone tried to register it or add it elsewhere";
     /// New projects per account (administrators are exempt).
     ProjectCreateUser = "project_create_user", "20 per hour",
         "new projects per account; administrators are exempt (raise it for a seeding account's import window)";
@@ -203,7 +203,7 @@ limits! {
     /// State changes of one account that each log and mail the Owners (yank, unyank, invite,
     /// revoke an invitation, change a role).
     StateChangesUser = "state_changes_user", "20 per minute, 200 per hour",
-        "yanks, invitations and role changes per account (each logs and mails the Owners; not a Warehouse limit)";
+        "yanks, invitations and role changes per account (each logs and mails the Owners)";
 }
 
 /// One rate per [`Limit`]: what the index enforces now.

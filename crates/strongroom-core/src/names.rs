@@ -5,6 +5,7 @@ use strongroom_protocol::name::{ProjectName, normalize, skeleton};
 use strongroom_store::StoreError;
 
 use crate::admin::{begin, require_reason};
+use crate::help::HelpTopic;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 const NAME_HELP: &str = "The index's administrators decide which names are allowed.";
@@ -12,16 +13,21 @@ const NAME_HELP: &str = "The index's administrators decide which names are allow
 /// The refusal for a name that belonged to a removed project.
 pub fn removed_name_message(name: &str) -> String {
     format!(
-        "The name '{name}' isn't allowed (it belonged to a project that was removed). {NAME_HELP}"
+        "The name '{name}' isn't allowed (it belonged to a project that was removed). {NAME_HELP} {}",
+        HelpTopic::ProjectNames.see()
     )
 }
 
 /// The refusal for a prohibited name (`similar_to`: the prohibited name it is confusable with).
 pub fn prohibited_message(name: &str, similar_to: Option<&str>) -> String {
     match similar_to {
-        None => format!("The name '{name}' isn't allowed. {NAME_HELP}"),
+        None => format!(
+            "The name '{name}' isn't allowed. {NAME_HELP} {}",
+            HelpTopic::ProjectNames.see()
+        ),
         Some(p) => format!(
-            "The name '{name}' isn't allowed (it is too similar to the prohibited name '{p}'). {NAME_HELP}"
+            "The name '{name}' isn't allowed (it is too similar to the prohibited name '{p}'). {NAME_HELP} {}",
+            HelpTopic::ProjectNames.see()
         ),
     }
 }

@@ -12,6 +12,7 @@ use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::name::ProjectName;
 use strongroom_store::{BlobKey, NewFile, PublishOutcome, Refusal, StoreError};
 
+use crate::help::HelpTopic;
 use crate::tokens::Principal;
 pub use crate::upload_checks::UploadForm;
 use crate::upload_checks::{CheckedForm, check_digests, check_filename, check_form};
@@ -85,8 +86,9 @@ impl Services {
             .any(|e| e.is_primary && e.verified_at.is_some());
         if !verified_primary {
             return Err(CoreError::Forbidden(format!(
-                "User '{}' does not have a verified primary email address. Please add a verified primary email before attempting to upload: verify an address under Account settings.",
-                who.user.username
+                "User '{}' does not have a verified primary email address. Please add a verified primary email before attempting to upload: verify an address under Account settings. {}",
+                who.user.username,
+                HelpTopic::VerifiedEmail.see()
             )));
         }
         if !self.settings.require_2fa {
@@ -94,8 +96,9 @@ impl Services {
         }
         if !self.has_two_factor(who.user.id).await? {
             return Err(CoreError::Forbidden(format!(
-                "User '{}' does not have two-factor authentication enabled. Please enable two-factor authentication before attempting to upload: set up an authenticator app or a security key under Account settings.",
-                who.user.username
+                "User '{}' does not have two-factor authentication enabled. Please enable two-factor authentication before attempting to upload: set up an authenticator app or a security key under Account settings. {}",
+                who.user.username,
+                HelpTopic::TwoFactor.see()
             )));
         }
         Ok(())
@@ -155,8 +158,9 @@ impl Services {
                 self.check_new_projects_allowed().await?;
                 if strongroom_protocol::name::is_stdlib_module_name(&normalized) {
                     return Err(CoreError::Invalid(format!(
-                        "The name '{}' isn't allowed (conflict with Python Standard Library module name). {NAME_HELP}",
-                        name.as_str()
+                        "The name '{}' isn't allowed (conflict with Python Standard Library module name). {NAME_HELP} {}",
+                        name.as_str(),
+                        HelpTopic::ProjectNames.see()
                     )));
                 }
                 self.check_new_project_name(name, Some(who.user.id)).await?;
@@ -421,7 +425,8 @@ impl Services {
                 filename,
                 blake2_256,
             } => CoreError::Invalid(format!(
-                "File already exists ('{filename}', with blake2_256 hash '{blake2_256}'). {REUSE_HELP}"
+                "File already exists ('{filename}', with blake2_256 hash '{blake2_256}'). {REUSE_HELP} {}",
+                HelpTopic::FileNameReuse.see()
             )),
             Refusal::FilenamePreviouslyUsed => previously_used(),
             Refusal::IdenticalHidden {
@@ -488,25 +493,29 @@ fn identical_hidden(
 
 fn previously_used() -> CoreError {
     CoreError::Invalid(format!(
-        "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP}"
+        "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP} {}",
+        HelpTopic::FileNameReuse.see()
     ))
 }
 
 pub(crate) fn too_similar(name: &str) -> CoreError {
     CoreError::Invalid(format!(
-        "The name '{name}' is too similar to an existing project. {NAME_HELP}"
+        "The name '{name}' is too similar to an existing project. {NAME_HELP} {}",
+        HelpTopic::ProjectNames.see()
     ))
 }
 
 fn user_not_allowed(user: &str, project: &str) -> CoreError {
     CoreError::Forbidden(format!(
-        "The user '{user}' isn't allowed to upload to project '{project}'. {NAME_HELP}"
+        "The user '{user}' isn't allowed to upload to project '{project}'. {NAME_HELP} {}",
+        HelpTopic::ProjectNames.see()
     ))
 }
 
 fn token_not_allowed(project: &str) -> CoreError {
     CoreError::Forbidden(format!(
-        "The given token isn't allowed to upload to project '{project}'. {NAME_HELP}"
+        "The given token isn't allowed to upload to project '{project}': it is scoped to another project. {}",
+        HelpTopic::ApiTokens.see()
     ))
 }
 
@@ -807,7 +816,7 @@ mod tests {
         let say = |file_removed: bool, release: ReleaseFlags, status: &str| {
             super::identical_hidden(file_removed, false, release, status, &form).to_string()
         };
-        let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead.";
+        let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead. See /help/#file-name-reuse for more information.";
         assert_eq!(say(true, live, "active"), burned);
         let removed = ReleaseFlags {
             removed: true,

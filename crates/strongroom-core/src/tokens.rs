@@ -11,16 +11,15 @@ use crate::{CoreError, RequestMeta, Services, SessionInfo};
 pub const TOKEN_PREFIX: &str = "strongroom-";
 
 /// PyPI's answer to Basic auth with a real username and password.
-pub const PASSWORD_AUTH_GONE: &str = "Username/Password authentication is no longer supported. Migrate to API Tokens instead: create one under Account settings, then upload with the username __token__ and the token as the password.";
+pub const PASSWORD_AUTH_GONE: &str = "Username/Password authentication is no longer supported. Migrate to API Tokens instead: create one under Account settings, then upload with the username __token__ and the token as the password. See /help/#api-tokens for more information.";
 /// PyPI's answer to a request with no usable credentials.
-pub const NO_AUTH: &str = "Invalid or non-existent authentication information. Upload with the username __token__ and an API token as the password.";
+pub const NO_AUTH: &str = "Invalid or non-existent authentication information. Upload with the username __token__ and an API token as the password. See /help/#api-tokens for more information.";
 
 /// Refusal of a web-created token without a verified primary address (with `require_2fa`, or
 /// registration by address: `domains`, `invite`).
-pub const TOKEN_NEEDS_VERIFIED_EMAIL: &str =
-    "Verify your primary email address before creating an API token.";
+pub const TOKEN_NEEDS_VERIFIED_EMAIL: &str = "Verify your primary email address before creating an API token. See /help/#verified-email for more information.";
 /// Refusal of a web-created token without two-factor authentication (with `require_2fa`).
-pub const TOKEN_NEEDS_2FA: &str = "Enable two-factor authentication before creating an API token.";
+pub const TOKEN_NEEDS_2FA: &str = "Enable two-factor authentication before creating an API token. See /help/#two-factor for more information.";
 
 /// Who is uploading: the account and the token used.
 #[derive(Debug, Clone)]
@@ -119,7 +118,7 @@ impl Services {
         };
         let invalid = || {
             CoreError::Forbidden(
-                "Invalid API Token: the token is not valid (unknown, revoked or expired).".into(),
+                "Invalid API Token: the token is not valid (unknown, revoked or expired). See /help/#api-tokens for more information.".into(),
             )
         };
         if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 200 {

@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
             "/projects",
             get(|| async { Redirect::permanent("/projects/") }),
         )
+        .route("/help/", get(crate::web::help::show_help))
+        .route("/help", get(|| async { Redirect::permanent("/help/") }))
         .route("/project/{name}/", get(pages::project))
         .route("/project/{name}/{version}/", get(pages::release))
         .route("/static/{file}", get(assets::serve))

@@ -197,6 +197,15 @@ async fn drain(
     tokio::time::timeout(within, all).await.unwrap_or(false)
 }
 
+/// `e` with its help links (`See /help/#…`) made absolute under `base`: twine and uv print the
+/// message in a terminal, where a path alone leads nowhere.
+fn linked(e: ApiError, base: &str) -> ApiError {
+    ApiError {
+        message: strongroom_core::help::absolute_links(&e.message, base),
+        ..e
+    }
+}
+
 /// The answer to a refused upload, after a bounded drain of its body.
 async fn refuse(
     e: ApiError,
@@ -218,12 +227,29 @@ async fn refuse(
 
 /// `POST /legacy/`
 pub(crate) async fn upload(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    conn: Option<axum::Extension<crate::connections::ConnHandle>>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let base = state.base_url(&headers);
+    match receive(state, peer, query, headers, conn, multipart, &base).await {
+        Ok(resp) => resp,
+        Err(e) => linked(e, &base).into_response(),
+    }
+}
+
+/// The upload itself; `base` is where help links in a refusal point.
+async fn receive(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     conn: Option<axum::Extension<crate::connections::ConnHandle>>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    base: &str,
 ) -> Result<Response, ApiError> {
     let conn = conn.map(|axum::Extension(c)| c);
     let meta = request_meta(
@@ -258,21 +284,27 @@ pub(crate) async fn upload(
     // Draining for shutdown: refused before the credentials are looked at, nothing stored.
     let Some(_in_flight) = state.drain.upload() else {
         tracing::info!("upload refused: the server is shutting down");
-        return Ok(refuse(ApiError::shutting_down(), multipart, &state, conn.as_ref()).await);
+        return Ok(refuse(
+            linked(ApiError::shutting_down(), base),
+            multipart,
+            &state,
+            conn.as_ref(),
+        )
+        .await);
     };
     let who: Principal = match state.services.authenticate_upload(&creds, &meta).await {
         Ok(who) => who,
         Err(e) => {
             // Nothing is stored; some of the body is read and dropped so the client sees the
             // 403 instead of a reset connection halfway through its upload.
-            return Ok(refuse(e.into(), multipart, &state, conn.as_ref()).await);
+            return Ok(refuse(linked(e.into(), base), multipart, &state, conn.as_ref()).await);
         }
     };
     let max_uploads = settings.http.max_uploads_per_user;
     let Some(_slot) = state.upload_slots.take(who.user.id, max_uploads) else {
         tracing::info!(user = %who.user.username, max_uploads, "upload refused: too many in progress");
         let e = ApiError::too_many_uploads(max_uploads);
-        return Ok(refuse(e, multipart, &state, conn.as_ref()).await);
+        return Ok(refuse(linked(e, base), multipart, &state, conn.as_ref()).await);
     };
 
     let mut form = UploadForm::default();
@@ -353,7 +385,7 @@ pub(crate) async fn upload(
     .await;
     if let Err(e) = outcome {
         // Read (and discard) some of the rest so the client sees our answer, not a reset.
-        return Ok(refuse(e, multipart, &state, conn.as_ref()).await);
+        return Ok(refuse(linked(e, base), multipart, &state, conn.as_ref()).await);
     }
     if form.get(":action").is_none() && !query.contains_key(":action") {
         return Err(bad("Missing :action."));

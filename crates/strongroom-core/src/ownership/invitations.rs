@@ -40,8 +40,10 @@ impl Services {
         let emails = tx.emails(target.id).await?;
         if !emails.iter().any(|e| e.verified_at.is_some()) {
             return Err(CoreError::Invalid(format!(
-                "User '{}' does not have a verified email address and cannot be added as a {role} for project {}.",
-                target.username, p.name
+                "User '{}' does not have a verified email address and cannot be added as a {role} for project {}. {}",
+                target.username,
+                p.name,
+                crate::help::HelpTopic::Invitations.see()
             )));
         }
         if let Some(r) = tx.role_in(p.id, target.id).await? {

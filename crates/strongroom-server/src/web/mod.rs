@@ -9,6 +9,7 @@ pub(crate) mod admin_invites;
 pub(crate) mod assets;
 pub(crate) mod csrf;
 pub(crate) mod errors;
+pub(crate) mod help;
 pub(crate) mod manage;
 pub(crate) mod pages;
 pub(crate) mod project_manage;

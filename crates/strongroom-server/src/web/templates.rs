@@ -73,6 +73,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("veto.html", include_str!("../../templates/veto.html")),
     ("review.html", include_str!("../../templates/review.html")),
+    ("help.html", include_str!("../../templates/help.html")),
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock::new(build);
@@ -183,6 +184,7 @@ mod tests {
             tokens => vec![context! { id => 4, name => "ci", scope => "all", created_at => t, expires_at => t, last_used_at => t }],
             section => "users",
             users => vec![context! { username => "alice", created_at => t, is_admin => true }],
+            require_2fa => true, invitation_hours => 72, newcomer_days => 7, pending_hours => 72,
         };
         for (name, _) in TEMPLATES {
             let out = render(name, ctx.clone()).unwrap_or_else(|e| panic!("{name}: {e:#}"));

@@ -95,7 +95,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "upload.strict_metadata",
         secret: false,
-        help: "also enforce metadata rules newer than files PyPI hosts",
+        help: "also enforce metadata rules added after many existing packages were published",
     },
     Key {
         name: "upload.release_file_window_days",
@@ -202,7 +202,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "ratelimit.login_user",
         secret: false,
-        help: "failed logins per username (checked before the password; Warehouse's number)",
+        help: "failed logins per username (checked before the password)",
     },
     Key {
         name: "ratelimit.login_ip",
@@ -252,7 +252,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "ratelimit.taken_address_notice",
         secret: false,
-        help: "notices to an address that someone tried to register it or add it elsewhere (not a Warehouse limit)",
+        help: "notices to an address that someone tried to register it or add it elsewhere",
     },
     Key {
         name: "ratelimit.project_create_user",
@@ -267,7 +267,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "ratelimit.state_changes_user",
         secret: false,
-        help: "yanks, invitations and role changes per account (each logs and mails the Owners; not a Warehouse limit)",
+        help: "yanks, invitations and role changes per account (each logs and mails the Owners)",
     },
     Key {
         name: "accounts.registration",
