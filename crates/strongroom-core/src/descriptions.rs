@@ -9,6 +9,9 @@ use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_store::RenderedDescription;
 
 pub use strongroom_render::RENDERER_VERSION;
+/// External images in stored descriptions, rewritten when a page is built (the server's image
+/// proxy signs them, or they become links).
+pub use strongroom_render::images;
 
 use crate::{CoreError, Services};
 
