@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import re
 import threading
+import time
 
 import pytest
 
@@ -38,6 +39,19 @@ class _Images(http.server.BaseHTTPRequestHandler):
         elif self.path == "/big.png":
             # no Content-Length: the proxy must stop reading at its cap
             self._send(200, "image/png", PNG + b"\0" * (MAX_BYTES * 4), length=False)
+        elif self.path == "/endless.png":
+            # 64 MiB with no Content-Length: held whole, eight of these would be 512 MiB
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            try:
+                for _ in range(1024):
+                    self.wfile.write(b"\0" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        elif self.path == "/slow.png":
+            time.sleep(4)
+            self._send(200, "image/png", PNG)
         elif self.path == "/page.html":
             self._send(200, "text/html", b"<script>alert(1)</script>")
         elif self.path == "/logo.svg":
@@ -70,7 +84,7 @@ def image_server():
     httpd.server_close()
 
 
-NAMES = ["ok", "big", "page", "svg", "to-private", "to-ok", "by-name"]
+NAMES = ["ok", "big", "page", "svg", "to-private", "to-ok", "by-name", "endless", "slow"]
 
 
 def description(base: str) -> str:
@@ -83,6 +97,8 @@ def description(base: str) -> str:
         f"![svg]({base}/logo.svg)",
         f"![to-private]({base}/to-private.png)",
         f"![to-ok]({base}/to-ok.png)",
+        f"![endless]({base}/endless.png)",
+        f"![slow]({base}/slow.png)",
         # a name that resolves to loopback: the resolver's check, not the literal's
         f"![by-name](http://localhost:{port}/ok.png)",
     ])
@@ -99,9 +115,17 @@ def proxied_sources(page: str) -> dict[str, str]:
     return found
 
 
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def proxy_env(**extra: str) -> dict[str, str]:
     env = {"STRONGROOM_IMAGES__PROXY": "true", "STRONGROOM_IMAGES__PROXY_MAX_BYTES": str(MAX_BYTES),
-           "STRONGROOM_IMAGES__PROXY_TIMEOUT_SECONDS": "5"}
+           "STRONGROOM_IMAGES__PROXY_TIMEOUT_SECONDS": "2"}
     env.update(extra)
     return env
 
@@ -157,6 +181,16 @@ def test_images_are_links_by_default_and_proxied_once_turned_on(strongroom, back
     assert on.get(sources["svg"]).status_code == 502
     r = on.get(sources["to-private"])
     assert r.status_code == 403, (r.status_code, r.text)
+    # too slow: the timeout answers (the image server sleeps 4 s, the proxy waits 2)
+    assert on.get(sources["slow"]).status_code == 504
+
+    # memory: an endless image is read only up to the cap (generous ceiling: 8 x 64 MiB offered)
+    rss_before = rss_bytes(on.proc.pid)
+    for _ in range(8):
+        assert on.get(sources["endless"]).status_code == 502
+    grown = rss_bytes(on.proc.pid) - rss_before
+    print(f"8 endless images: server RSS grew by {grown / 2**20:.1f} MiB")
+    assert grown < 48 * 2**20, f"RSS grew by {grown} bytes"
 
     # not an open proxy: a URL of our choosing, or the signature of another, is refused unread
     seen_before = len(_Images.seen)

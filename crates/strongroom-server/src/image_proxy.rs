@@ -11,8 +11,9 @@
 //! connected to, and every redirect, at most [`MAX_REDIRECTS`], is checked the same way); no
 //! proxy from the environment; no cookies either way; `images.proxy_timeout_seconds` for the
 //! whole fetch; an `image/*` content type other than SVG (which can carry script); at most
-//! `images.proxy_max_bytes`, read in chunks and refused as soon as it is passed, so memory is
-//! bounded by the cap. The answer carries only our own headers.
+//! `images.proxy_max_bytes`, read in chunks and refused as soon as it is passed, with at most
+//! [`MAX_CONCURRENT_FETCHES`] fetches at once, so memory is bounded by the cap. The answer
+//! carries only our own headers.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -31,6 +32,10 @@ use crate::state::AppState;
 pub(crate) const PREFIX: &str = "/image-proxy/";
 /// Redirects followed per image, each checked as the first URL was.
 pub(crate) const MAX_REDIRECTS: usize = 3;
+/// Images fetched at once: each holds up to `images.proxy_max_bytes`, so the proxy's memory is
+/// at most this many times the cap whatever the number of requests; more wait (up to the
+/// timeout, then 504).
+pub(crate) const MAX_CONCURRENT_FETCHES: usize = 16;
 
 /// Why an image is not served (each maps to a status in `server::error`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +61,7 @@ pub(crate) struct ImageProxy {
     settings: ImageSettings,
     key: [u8; 32],
     client: Option<reqwest::Client>,
+    fetches: tokio::sync::Semaphore,
 }
 
 impl ImageProxy {
@@ -72,6 +78,7 @@ impl ImageProxy {
             settings: settings.clone(),
             key,
             client,
+            fetches: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
         }
     }
 
@@ -272,6 +279,11 @@ async fn fetch(proxy: &ImageProxy, sig: &str, hex_url: &str) -> Result<Response,
     let url = reqwest::Url::parse(&url).map_err(|_| ImageRefusal::ForbiddenDestination)?;
     destination_allowed(&url, proxy.settings.allow_loopback)?;
     let max = proxy.settings.proxy_max_bytes;
+    let timeout = Duration::from_secs(proxy.settings.proxy_timeout_secs);
+    let _slot = tokio::time::timeout(timeout, proxy.fetches.acquire())
+        .await
+        .map_err(|_| ImageRefusal::Timeout)?
+        .map_err(|_| ImageRefusal::Upstream)?;
     let mut upstream = client
         .get(url)
         .header(header::ACCEPT, "image/*")
