@@ -83,7 +83,9 @@ pub use error::CoreError;
 pub use login::{LoginStep, TwoFactorMethods};
 pub use second_factor::{Enrolled, TotpEnrolment};
 pub use sessions::{SessionGrant, SessionInfo};
-pub use settings::{BlobSettings, NoticeSettings, SafetySettings, Settings, SmtpSettings, SmtpTls};
+pub use settings::{
+    BlobSettings, ImageSettings, NoticeSettings, SafetySettings, Settings, SmtpSettings, SmtpTls,
+};
 use strongroom_store::{Blobs, Db};
 
 /// Who is asking, as far as the event log cares.

@@ -95,6 +95,33 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Notices to Owners of added files, yanks and unyanks, batched (`core::owner_notices`).
     pub notices: NoticeSettings,
+    /// External images in descriptions: shown through the image proxy, or as links (`images.*`).
+    pub images: ImageSettings,
+}
+
+/// External images in project descriptions (`images.*`, issue 11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSettings {
+    /// Show them through this server's image proxy (`/image-proxy/…`); off, they are links, so
+    /// a page view never makes a reader's browser contact a host a description chose.
+    pub proxy: bool,
+    /// Largest image the proxy passes on, bytes.
+    pub proxy_max_bytes: u64,
+    /// The proxy gives up on an image after this long (connect, redirects and body).
+    pub proxy_timeout_secs: u64,
+    /// TEST SUITES ONLY: the proxy may fetch from loopback addresses (a local image server).
+    pub allow_loopback: bool,
+}
+
+impl Default for ImageSettings {
+    fn default() -> Self {
+        ImageSettings {
+            proxy: false,
+            proxy_max_bytes: 5 * 1024 * 1024,
+            proxy_timeout_secs: 10,
+            allow_loopback: false,
+        }
+    }
 }
 
 /// How notices to a project's Owners are batched (`notices.*`).
@@ -256,6 +283,7 @@ impl Default for Settings {
             blobs: BlobSettings::default(),
             notices: NoticeSettings::default(),
             http: HttpSettings::default(),
+            images: ImageSettings::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::{Exceeded, MAX_HTML, render};
 
 /// Elements that must never come out of the sanitiser.
 const ACTIVE: &[&str] = &[
-    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "input",
+    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
     "button", "select", "textarea", "svg", "math", "link", "meta", "base", "template", "noscript",
     "portal",
 ];
@@ -63,6 +63,14 @@ pub fn assert_sanitised(html: &str) {
         let name_len = tag.find([' ', '/']).unwrap_or(tag.len());
         let name = tag[..name_len].to_ascii_lowercase();
         assert!(!ACTIVE.contains(&name.as_str()), "<{tag}>");
+        // a task list's checkbox (renderer 2): always disabled, never anything but a checkbox
+        if name == "input" {
+            assert!(tag.contains(" disabled=\"\""), "<{tag}>");
+            assert!(
+                !tag.contains(" type=") || tag.contains(" type=\"checkbox\""),
+                "<{tag}>"
+            );
+        }
         let mut attrs = &tag[name_len..];
         while let Some(eq) = attrs.find("=\"") {
             let key = attrs[..eq].trim().to_ascii_lowercase();
@@ -127,11 +135,14 @@ mod tests {
         // not schemes: relative paths (what the fuzzers first flagged)
         assert!(safe_url("javas%5D%5Dcript:x") && safe_url("htt;ps://x/&quot;y"));
         assert_sanitised("<p>a &lt;script&gt; <a href=\"https://x\" rel=\"nofollow\">l</a></p>");
+        assert_sanitised("<li><input type=\"checkbox\" checked=\"\" disabled=\"\"> done</li>");
         for bad in [
             "<script>x</script>",
             "<p onclick=\"x\">a</p>",
             "<a href=\"javascript:x\">a</a>",
             "<img src=\"data:image/png,x\">",
+            "<input type=\"text\">",
+            "<input type=\"text\" disabled=\"\">",
         ] {
             assert!(
                 std::panic::catch_unwind(|| assert_sanitised(bad)).is_err(),

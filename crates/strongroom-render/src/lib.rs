@@ -1,6 +1,6 @@
 //! Project descriptions to sanitised HTML, with a cost that is linear in the description and
-//! bounded: Markdown (`text/markdown`, by pulldown-cmark; raw HTML is shown escaped, never
-//! interpreted), reStructuredText (`text/x-rst`, and the default for a missing or unknown type:
+//! bounded: Markdown (`text/markdown`, by pulldown-cmark; raw HTML goes through the same
+//! allow-list as everything else), reStructuredText (`text/x-rst`, and the default for a missing or unknown type:
 //! a safe subset, see the `rst` module) and plain text (`text/plain`, escaped in a `<pre>`). Every output,
 //! fallbacks included, goes through an ammonia allow-list (module `sanitize`).
 //!
@@ -27,7 +27,11 @@
 //!   (every `>` and list marker counts one, indentation one per two columns, an upper bound of
 //!   CommonMark's nesting), and by [`MAX_ELEMENT_NESTING`] elements open at once (inline ones
 //!   included: `*****a*****` nests too), counted on the parser's events before any HTML
-//!   exists. The sanitiser's cost is then at most a constant times its input.
+//!   exists. Raw HTML (passed to the sanitiser since renderer 2) counts too: its start tags are
+//!   found by name and an end tag closes only an element of its name that is open, so
+//!   `<div></span>` × n cannot hide its depth (without that count the raw-HTML families of
+//!   `tests/common/families.rs` ran the bounds test for more than ten minutes). The
+//!   sanitiser's cost is then at most a constant times its input.
 //! * **html5ever's serialiser is quadratic in one text node**: for every `&` (and every
 //!   U+0080–U+00BF) it escapes, it searches the rest of the node for `<` or `>`. 100k `&#` took
 //!   0.26 s, 200k took 0.93 s. Every run of text is cut into pieces of [`MAX_TEXT_RUN`] bytes
@@ -68,6 +72,7 @@
 pub mod escape;
 #[doc(hidden)]
 pub mod fuzz_entry;
+pub mod images;
 pub mod limits;
 mod markdown;
 mod rst;
@@ -81,7 +86,10 @@ use sanitize::sanitize;
 
 /// The version of this renderer. Stored with each release's HTML; raise it whenever the output
 /// for some input changes, and the re-render job brings every stored description up to date.
-pub const RENDERER_VERSION: i64 = 1;
+///
+/// 2: raw HTML in Markdown through the allow-list (it was shown escaped), reStructuredText
+/// admonitions and images.
+pub const RENDERER_VERSION: i64 = 2;
 
 /// The markup of a description, from its `Description-Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,16 +218,85 @@ mod tests {
     }
 
     #[test]
-    fn markdown_is_rendered_and_raw_html_escaped() {
+    fn markdown_is_rendered_and_raw_html_sanitised() {
         let out = html(
             "# Title\n\n<script>alert(1)</script>\n\n*em* <img src=x onerror=alert(1)>",
             Some("text/markdown; charset=UTF-8; variant=GFM"),
         );
         assert!(out.contains("<h1>Title</h1>"), "{out}");
         assert!(out.contains("<em>em</em>"), "{out}");
-        assert!(!out.contains("<script"), "{out}");
-        assert!(!out.contains("<img"), "{out}");
-        assert!(out.contains("&lt;script&gt;"), "{out}");
+        assert!(!out.contains("script") && !out.contains("alert"), "{out}");
+        // a relative image source is dropped (and so is the handler)
+        assert!(out.contains("<img>"), "{out}");
+    }
+
+    #[test]
+    fn raw_html_keeps_what_the_allow_list_allows() {
+        let out = html(
+            concat!(
+                "<p align=\"center\"><img src=\"https://e.org/logo.png\" width=\"200\" height=\"50\" alt=\"Logo\" style=\"x\" onload=\"x()\"></p>\n\n",
+                "<h2 align=\"center\" id=\"main\" class=\"btn\">Head</h2>\n\n",
+                "<details><summary>More</summary>\n\nHidden *text*\n\n</details>\n\n",
+                "<table><tr><th align=\"left\">a</th><td colspan=\"2\">b</td></tr></table>\n\n",
+                "<div align=\"right\" class=\"flash\"><iframe src=\"https://e.org/\"></iframe><form action=\"/x\"><input type=\"text\" name=\"n\"></form>d</div>\n\n",
+                "- [x] done\n- [ ] todo\n\n",
+                "<a href=\"javascript:alert(1)\">j</a> <style>p{}</style>",
+            ),
+            Some("text/markdown"),
+        );
+        for kept in [
+            "<p align=\"center\"><img src=\"https://e.org/logo.png\" width=\"200\" height=\"50\" alt=\"Logo\"></p>",
+            "<h2 align=\"center\">Head</h2>",
+            "<details><summary>More</summary>",
+            "<em>text</em>",
+            "<th align=\"left\">a</th><td colspan=\"2\">b</td>",
+            "<div align=\"right\"",
+            "<li><input type=\"checkbox\" checked=\"\" disabled=\"\">\ndone</li>",
+            "<li><input type=\"checkbox\" disabled=\"\">\ntodo</li>",
+        ] {
+            assert!(out.contains(kept), "{kept} in {out}");
+        }
+        for gone in [
+            "style",
+            "onload",
+            "id=",
+            "btn",
+            "flash",
+            "iframe",
+            "form",
+            "javascript",
+            "name=",
+        ] {
+            assert!(!out.contains(gone), "{gone} in {out}");
+        }
+        // every input is disabled, a raw text field included (and loses its type)
+        assert_eq!(
+            out.matches("<input").count(),
+            out.matches("disabled=\"\"").count(),
+            "{out}"
+        );
+        assert!(!out.contains("type=\"text\""), "{out}");
+    }
+
+    #[test]
+    fn rst_admonitions_and_images_are_shown() {
+        let out = html(
+            ".. note:: Read this\n   first.\n\n   Second *para*.\n\n.. warning::\n\n   Careful.\n\n.. admonition:: Custom <title>\n\n   Body.\n\n.. image:: https://e.org/b.svg\n   :alt: build <status>\n   :width: 120px\n   :height: 5em\n   :target: https://ci.example.org/\n\n.. image:: javascript:alert(1)\n\n.. unknown:: x\n\n   hidden\n\nEnd.",
+            Some("text/x-rst"),
+        );
+        for kept in [
+            "<div class=\"admonition note\"><p class=\"admonition-title\">Note</p>\n<p>Read this first.</p>\n<p>Second <em>para</em>.</p>\n</div>",
+            "<div class=\"admonition warning\"><p class=\"admonition-title\">Warning</p>\n<p>Careful.</p>\n</div>",
+            "<div class=\"admonition\"><p class=\"admonition-title\">Custom &lt;title&gt;</p>\n<p>Body.</p>\n</div>",
+            "<a href=\"https://ci.example.org/\" rel=\"nofollow noopener noreferrer\"><img src=\"https://e.org/b.svg\" alt=\"build &lt;status&gt;\" width=\"120\"></a>",
+            "<p>End.</p>",
+        ] {
+            assert!(out.contains(kept), "{kept} in {out}");
+        }
+        assert!(
+            !out.contains("javascript") && !out.contains("hidden") && !out.contains("5em"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Markdown (CommonMark with tables, strikethrough, task lists and footnotes, by
-//! pulldown-cmark): raw HTML becomes text, shown escaped and never interpreted. Block nesting
-//! is counted before parsing ([`block_nesting`]); element nesting, attribute lengths and the
-//! size of the HTML are bounded while the events stream out ([`collect`]).
+//! pulldown-cmark). Raw HTML is passed on to the sanitiser, whose allow-list decides what of it
+//! stays (`<p align>`, `<img>`, `<details>`, tables, …). Block nesting is counted before parsing
+//! ([`block_nesting`]); element nesting (raw HTML's tags included, [`RawTags`]), attribute
+//! lengths and the size of the HTML are bounded while the events stream out ([`collect`]).
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag};
 
@@ -121,11 +122,62 @@ fn uniform_tail(line: &[u8]) -> (usize, Option<u8>) {
     (u, fill)
 }
 
-/// Drain the parser into events, refusing more than [`MAX_ELEMENT_NESTING`] open elements or
-/// more than [`MAX_HTML`] bytes of content, dropping over-long attribute values (URLs, titles,
-/// code languages, image alt text) and turning raw HTML into text.
+/// The elements raw HTML leaves open, as the sanitiser's parser would see them at most: every
+/// start tag of an element that is not void opens one (a `/>` does not close a `<div/>` in
+/// HTML), and an end tag closes the innermost open element of its name and those inside it,
+/// or nothing when none is open (so `</span>` cannot hide a `<div>`). Tags are found by name
+/// alone (`<` and a letter), so a `<` in an attribute value may count one too many, never too
+/// few. At most [`MAX_ELEMENT_NESTING`] are held, so an end tag costs a bounded search.
+#[derive(Default)]
+struct RawTags {
+    open: Vec<String>,
+}
+
+/// Elements that never have content (no end tag, nothing nests in them).
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+impl RawTags {
+    /// Count the tags of one piece of raw HTML; Err when too many elements would be open.
+    fn feed(&mut self, html: &str, outer: usize) -> Result<(), Exceeded> {
+        let bytes = html.as_bytes();
+        let mut i = 0;
+        while let Some(p) = html[i..].find('<') {
+            i += p + 1;
+            let closing = bytes.get(i) == Some(&b'/');
+            let start = if closing { i + 1 } else { i };
+            let len = bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            if len == 0 || !bytes[start].is_ascii_alphabetic() {
+                continue;
+            }
+            let name = html[start..start + len].to_ascii_lowercase();
+            i = start + len;
+            if closing {
+                if let Some(at) = self.open.iter().rposition(|n| *n == name) {
+                    self.open.truncate(at);
+                }
+            } else if !VOID.contains(&name.as_str()) {
+                self.open.push(name);
+                if outer + self.open.len() > MAX_ELEMENT_NESTING {
+                    return Err(Exceeded::ElementNesting);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drain the parser into events, refusing more than [`MAX_ELEMENT_NESTING`] open elements
+/// (Markdown's and raw HTML's together) or more than [`MAX_HTML`] bytes of content, and
+/// dropping over-long attribute values (URLs, titles, code languages, image alt text).
 fn collect<'a>(parser: Parser<'a>) -> Result<Vec<Event<'a>>, Exceeded> {
     let mut events = Vec::new();
+    let mut raw = RawTags::default();
     let mut depth = 0usize;
     let mut size = 0usize;
     // inside an image: the alt text written so far, and the image's nesting depth
@@ -134,7 +186,7 @@ fn collect<'a>(parser: Parser<'a>) -> Result<Vec<Event<'a>>, Exceeded> {
         let event = match event {
             Event::Start(tag) => {
                 depth += 1;
-                if depth > MAX_ELEMENT_NESTING {
+                if depth + raw.open.len() > MAX_ELEMENT_NESTING {
                     return Err(Exceeded::ElementNesting);
                 }
                 let tag = bounded_tag(tag);
@@ -159,11 +211,22 @@ fn collect<'a>(parser: Parser<'a>) -> Result<Vec<Event<'a>>, Exceeded> {
                 depth = depth.saturating_sub(1);
                 Event::End(end)
             }
-            Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+            Event::Html(h) => {
+                raw.feed(&h, depth)?;
+                Event::Html(h)
+            }
+            Event::InlineHtml(h) => {
+                raw.feed(&h, depth)?;
+                Event::InlineHtml(h)
+            }
             other => other,
         };
         let (text_len, tag_len) = match &event {
-            Event::Text(t) | Event::Code(t) | Event::FootnoteReference(t) => (t.len(), 0),
+            Event::Text(t)
+            | Event::Code(t)
+            | Event::FootnoteReference(t)
+            | Event::Html(t)
+            | Event::InlineHtml(t) => (t.len(), 0),
             Event::Start(_) => (0, 16),
             _ => (0, 8),
         };

@@ -1,7 +1,8 @@
 //! A small, safe subset of reStructuredText for project descriptions (no complete rST renderer
 //! exists in Rust): section titles, paragraphs, bullet and enumerated lists, literal blocks
 //! (`::` and `code-block`), block quotes, and inline literals, emphasis, strong emphasis and
-//! `` `text <url>`_ `` links. Other directives and comments are dropped. Every piece of text is
+//! `` `text <url>`_ `` links, admonitions (`note`, `warning`, …, shown as titled blocks) and
+//! images (`image`, `figure`). Other directives and comments are dropped. Every piece of text is
 //! escaped here, and the result still goes through the ammonia allow-list. Linear in its input
 //! (see [`render`]); indentation deeper than [`MAX_INDENT_NESTING`] levels is refused.
 
@@ -104,7 +105,8 @@ fn blocks(lines: &[&str], depth: usize, out: &mut String) -> Result<(), Exceeded
             continue;
         }
         literal_next = false;
-        // directives and comments: `.. code-block::` keeps its body as a literal block
+        // directives and comments: `.. code-block::` keeps its body as a literal block,
+        // admonitions and images are shown, the rest is dropped
         if let Some(rest) = line.strip_prefix(".. ") {
             let code = rest.starts_with("code-block::")
                 || rest.starts_with("code::")
@@ -116,10 +118,20 @@ fn blocks(lines: &[&str], depth: usize, out: &mut String) -> Result<(), Exceeded
             }
             if code {
                 literal_next = true;
-            } else {
-                while i < lines.len() && (lines[i].trim().is_empty() || indent(lines[i]) > 0) {
-                    i += 1;
-                }
+                continue;
+            }
+            let body_start = i;
+            while i < lines.len() && (lines[i].trim().is_empty() || indent(lines[i]) > 0) {
+                i += 1;
+            }
+            let mut body = &lines[body_start..i];
+            while let [rest @ .., last] = body
+                && last.trim().is_empty()
+            {
+                body = rest;
+            }
+            if let Some((name, argument)) = rest.split_once("::") {
+                directive(name.trim(), argument.trim(), body, depth, out)?;
             }
             continue;
         }
@@ -206,6 +218,121 @@ fn blocks(lines: &[&str], depth: usize, out: &mut String) -> Result<(), Exceeded
         inline(para.trim(), out);
         out.push_str("</p>\n");
     }
+    Ok(())
+}
+
+/// The admonitions shown (as `<div class="admonition KIND">` with a title), with their titles.
+pub(crate) const ADMONITIONS: &[(&str, &str)] = &[
+    ("attention", "Attention"),
+    ("caution", "Caution"),
+    ("danger", "Danger"),
+    ("error", "Error"),
+    ("hint", "Hint"),
+    ("important", "Important"),
+    ("note", "Note"),
+    ("tip", "Tip"),
+    ("warning", "Warning"),
+];
+
+/// One directive other than a code block: admonitions (their text on the directive's line and
+/// their indented body rendered as blocks inside a titled `<div>`), `image` and `figure` (an
+/// `<img>` with the `alt`, `width`, `height` and `align` options, linked when `target` is
+/// given; a figure's caption is dropped). Anything else shows nothing.
+fn directive(
+    name: &str,
+    argument: &str,
+    body: &[&str],
+    depth: usize,
+    out: &mut String,
+) -> Result<(), Exceeded> {
+    let name = name.to_ascii_lowercase();
+    // the options block (`:class: x`) leads the body
+    let options_end = body
+        .iter()
+        .position(|l| !l.trim_start().starts_with(':'))
+        .unwrap_or(body.len());
+    let option = |key: &str| {
+        body[..options_end].iter().find_map(|l| {
+            l.trim()
+                .strip_prefix(':')?
+                .strip_prefix(key)?
+                .strip_prefix(':')
+                .map(str::trim)
+        })
+    };
+    if name == "image" || name == "figure" {
+        if argument.is_empty() || argument.len() > MAX_ATTRIBUTE {
+            return Ok(());
+        }
+        let target = option("target").filter(|t| !t.is_empty() && t.len() <= MAX_ATTRIBUTE);
+        if let Some(t) = target {
+            out.push_str(&format!("<a href=\"{}\">", escape_attribute(t)));
+        }
+        out.push_str(&format!("<img src=\"{}\"", escape_attribute(argument)));
+        if let Some(alt) = option("alt").filter(|a| a.len() <= MAX_ATTRIBUTE) {
+            out.push_str(&format!(" alt=\"{}\"", escape_attribute(alt)));
+        }
+        for key in ["width", "height"] {
+            // HTML's attributes are pixels: `120px` and `120` are kept, other units dropped
+            if let Some(v) = option(key).map(|v| v.trim_end_matches("px"))
+                && !v.is_empty()
+                && v.len() <= 6
+                && v.bytes().all(|b| b.is_ascii_digit())
+            {
+                out.push_str(&format!(" {key}=\"{v}\""));
+            }
+        }
+        if let Some(a) = option("align").filter(|a| ["left", "center", "right"].contains(a)) {
+            out.push_str(&format!(" align=\"{a}\""));
+        }
+        out.push('>');
+        if target.is_some() {
+            out.push_str("</a>");
+        }
+        out.push('\n');
+        return Ok(());
+    }
+    let title = match ADMONITIONS.iter().find(|(kind, _)| *kind == name) {
+        Some((_, title)) => *title,
+        None if name == "admonition" && !argument.is_empty() => argument,
+        None => return Ok(()),
+    };
+    if depth + 1 > MAX_INDENT_NESTING {
+        return Err(Exceeded::IndentNesting);
+    }
+    let content = &body[options_end..];
+    let base = content
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| indent(l))
+        .min()
+        .unwrap_or(0);
+    let mut inner: Vec<&str> = Vec::with_capacity(content.len() + 2);
+    // a specific admonition's argument starts its first paragraph (continued by the body's
+    // first lines when no blank line comes between)
+    if name != "admonition" && !argument.is_empty() {
+        inner.push(argument);
+        if content.first().is_none_or(|l| l.trim().is_empty()) {
+            inner.push("");
+        }
+    }
+    inner.extend(content.iter().map(|l| {
+        if l.len() >= base {
+            &l[base..]
+        } else {
+            l.trim_start()
+        }
+    }));
+    out.push_str("<div class=\"admonition");
+    if name != "admonition" {
+        out.push(' ');
+        out.push_str(&name);
+    }
+    out.push_str("\"><p class=\"admonition-title\">");
+    escape_text(out, title);
+    out.push_str("</p>\n");
+    blocks(&inner, depth + 1, out)?;
+    out.push_str("</div>\n");
     Ok(())
 }
 
@@ -357,7 +484,12 @@ mod tests {
             out.contains("<pre><code>import project</code></pre>"),
             "{out}"
         );
-        assert!(!out.contains("badge") && !out.contains("comment"), "{out}");
+        // the image is shown now; the comment is not
+        assert!(
+            out.contains("<img src=\"https://example.org/badge.svg\" alt=\"badge\">"),
+            "{out}"
+        );
+        assert!(!out.contains("comment"), "{out}");
         assert!(out.contains("<p>End.</p>"), "{out}");
     }
 

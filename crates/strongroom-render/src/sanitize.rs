@@ -6,22 +6,56 @@ use std::sync::LazyLock;
 
 use crate::limits::MAX_TEXT_RUN;
 
-/// ammonia's default tags; links only to http(s)/mailto (no `javascript:` or `data:`),
-/// external links marked `nofollow noopener noreferrer`, comments stripped, and the two
-/// classes the fallback uses.
+/// The allow-list: ammonia's default tags (which hold every tag of the reference README
+/// renderer's list but `input` and `picture`) plus those two, and the attributes that list
+/// allows: `align` on paragraphs, divisions, headings, images and table cells, `src`, `width`,
+/// `height` and `alt` on images, `colspan`/`rowspan`, `start` on ordered lists. An `<input>` is
+/// always disabled and its only type is `checkbox` (a task list item); it has no name, and no
+/// form survives, so nothing can be submitted. Links only to http(s)/mailto (no
+/// `javascript:` or `data:`), image sources only absolute http(s) URLs (pages rewrite them, see
+/// `images`), external links marked `nofollow noopener noreferrer`, comments stripped.
+///
+/// Two differences from the reference list, both on purpose: no `id` attribute (a
+/// description could otherwise clobber the page's own ids and anchors), and classes only
+/// strongroom's own (the admonition blocks and the fallback's two), so a description cannot
+/// dress itself in the page's buttons or notices.
 static BUILDER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let schemes: HashSet<&str> = ["http", "https", "mailto"].into_iter().collect();
+    let mut div_classes: HashSet<&str> = ["admonition"].into_iter().collect();
+    div_classes.extend(crate::rst::ADMONITIONS.iter().map(|(kind, _)| *kind));
     let classes: HashMap<&str, HashSet<&str>> = [
         ("pre", ["description-plain"].into_iter().collect()),
-        ("p", ["description-note"].into_iter().collect()),
+        (
+            "p",
+            ["description-note", "admonition-title"]
+                .into_iter()
+                .collect(),
+        ),
+        ("div", div_classes),
     ]
     .into_iter()
     .collect();
     let mut b = ammonia::Builder::default();
-    b.url_schemes(schemes)
+    b.add_tags(["input", "picture"])
+        .add_tag_attributes("p", ["align"])
+        .add_tag_attributes("div", ["align"])
+        .add_tag_attributes("input", ["checked"])
+        .add_tag_attribute_values("input", "type", ["checkbox"])
+        // one forced value only: ammonia adds forced values in hash order
+        .set_tag_attribute_value("input", "disabled", "")
+        .url_schemes(schemes)
         .link_rel(Some("nofollow noopener noreferrer"))
         .strip_comments(true)
-        .allowed_classes(classes);
+        .allowed_classes(classes)
+        .attribute_filter(|element, attribute, value| {
+            if element == "img" && attribute == "src" && !crate::images::is_absolute_http(value) {
+                return None;
+            }
+            Some(value.into())
+        });
+    for h in ["h1", "h2", "h3", "h4", "h5", "h6"] {
+        b.add_tag_attributes(h, ["align"]);
+    }
     b
 });
 

@@ -227,6 +227,33 @@ pub(crate) fn reason_phrase(message: &str) -> String {
     s
 }
 
+/// The image proxy's refusals (`image_proxy`): 404 when the proxy is off or the signature does
+/// not match (nothing to find there), 403 for a destination the guard refuses, 502 for what
+/// the origin answered (not 200, not a raster image, too large), 504 when it took too long.
+pub(crate) fn image_refused(why: &crate::image_proxy::ImageRefusal) -> ApiError {
+    use crate::image_proxy::ImageRefusal as R;
+    match why {
+        R::Off | R::BadSignature => ApiError::not_found(),
+        R::ForbiddenDestination => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "The image proxy does not fetch from that address.",
+        ),
+        R::Upstream => ApiError::new(StatusCode::BAD_GATEWAY, "The image could not be fetched."),
+        R::NotAnImage => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "The image proxy passes on raster images only (not SVG).",
+        ),
+        R::TooLarge => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "The image is larger than the image proxy passes on.",
+        ),
+        R::Timeout => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "The image took too long to fetch.",
+        ),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = format!(

@@ -14,6 +14,7 @@ mod error;
 pub mod fuzz_entry;
 mod headers;
 mod host;
+mod image_proxy;
 mod json_api;
 mod metrics;
 mod readiness;

@@ -47,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         .route("/project/{name}/", get(pages::project))
         .route("/project/{name}/{version}/", get(pages::release))
         .route("/static/{file}", get(assets::serve))
+        .route(
+            "/image-proxy/{signature}/{url}",
+            get(crate::image_proxy::serve),
+        )
         // the web UI: accounts (anonymous forms)
         .route(
             "/account/login/",

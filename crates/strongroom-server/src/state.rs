@@ -34,6 +34,8 @@ pub struct AppState {
     pub(crate) data_dir: crate::metrics::DataDir,
     /// The last readiness answer (`/readyz`), reused for a second.
     pub(crate) readiness: Arc<crate::readiness::ReadinessCache>,
+    /// External images in descriptions: the proxy's key and client (`image_proxy`).
+    pub(crate) image_proxy: crate::image_proxy::SharedImageProxy,
 }
 
 impl AppState {
@@ -44,7 +46,12 @@ impl AppState {
             .map_err(|e| CoreError::Internal(format!("creating {}: {e}", temp_dir.display())))?;
         let web_key = services.web_signing_key().await?;
         let marker: [u8; 16] = rand::random();
+        let image_proxy = Arc::new(crate::image_proxy::ImageProxy::new(
+            &services.settings.images,
+            &web_key,
+        ));
         Ok(AppState {
+            image_proxy,
             cache: Arc::new(PageCache::new(services.settings.http.cache_max_bytes)),
             services,
             temp_dir,

@@ -285,6 +285,37 @@ pub const FAMILIES: &[Family] = &[
         kind: Kind::Markdown,
         make: |n| rep("<b><i>", n) + "a",
     },
+    // raw HTML reaches the sanitiser's parser now (renderer 2): its nesting is counted too
+    Family {
+        name: "md_html_tables_nested",
+        kind: Kind::Markdown,
+        make: |n| rep("<table><tr><td>", n / 3) + "a",
+    },
+    Family {
+        name: "md_html_unmatched_closers",
+        kind: Kind::Markdown,
+        make: |n| rep("<div></span>", n / 2) + "a",
+    },
+    Family {
+        name: "md_html_formatting_distinct",
+        kind: Kind::Markdown,
+        make: |n| {
+            (0..n / 8)
+                .map(|i| format!("<b title={i}>"))
+                .collect::<String>()
+                + &rep("<p>a", n / 8)
+        },
+    },
+    Family {
+        name: "md_html_links_nested",
+        kind: Kind::Markdown,
+        make: |n| rep("<a href=x><b>", n / 2) + "a",
+    },
+    Family {
+        name: "md_html_inline_in_lines",
+        kind: Kind::Markdown,
+        make: |n| rep("a <span><em>b\n", n / 4),
+    },
     Family {
         name: "md_entities",
         kind: Kind::Markdown,

@@ -147,6 +147,8 @@ pub(crate) async fn project_view(
         .services
         .description_html(shown.id, meta.description.as_deref())
         .await?;
+    // external images: through the image proxy, or links when it is off
+    let description_html = state.image_proxy.rewrite_description(&description_html);
     let mut links = Vec::new();
     if let Some(h) = meta.home_page.as_deref().filter(|h| !h.trim().is_empty()) {
         links.push(Link {

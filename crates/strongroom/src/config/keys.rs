@@ -507,4 +507,25 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "TEST SUITES ONLY: file holding seconds added to the clock",
     },
+    // -- external images in descriptions (issue 11)
+    Key {
+        name: "images.proxy",
+        secret: false,
+        help: "show external images in project descriptions through this server's image proxy (signed URLs, no cookies, private addresses refused); false (the default, for readers' privacy): they are shown as links",
+    },
+    Key {
+        name: "images.proxy_max_bytes",
+        secret: false,
+        help: "largest image the image proxy passes on, bytes (larger ones are refused without being kept)",
+    },
+    Key {
+        name: "images.proxy_timeout_seconds",
+        secret: false,
+        help: "the image proxy gives up on an image after this many seconds",
+    },
+    Key {
+        name: "testing.image_proxy_allow_loopback",
+        secret: false,
+        help: "TEST SUITES ONLY: the image proxy may fetch from loopback addresses (127.0.0.0/8, ::1); private and link-local ones stay refused",
+    },
 ];

@@ -95,6 +95,8 @@ pub struct Config {
     pub blobs: strongroom_core::BlobSettings,
     /// Batching of notices to Owners (`notices.*`).
     pub notices: strongroom_core::NoticeSettings,
+    /// External images in descriptions (`images.*`).
+    pub images: strongroom_core::ImageSettings,
     /// Page cache budget, Host names, connection timeouts and caps.
     pub http: strongroom_core::settings::HttpSettings,
     /// Every rate limit (`ratelimit.*`) and the password-hashing pool (`password.hash_*`).
@@ -429,6 +431,19 @@ impl Config {
                 "http.max_uploads_per_user",
                 http.max_uploads_per_user.to_string(),
             ),
+            ("images.proxy", core.images.proxy.to_string()),
+            (
+                "images.proxy_max_bytes",
+                core.images.proxy_max_bytes.to_string(),
+            ),
+            (
+                "images.proxy_timeout_seconds",
+                core.images.proxy_timeout_secs.to_string(),
+            ),
+            (
+                "testing.image_proxy_allow_loopback",
+                core.images.allow_loopback.to_string(),
+            ),
             ("metrics.bind", String::new()),
             ("shutdown.grace_seconds", "30".into()),
             // health: database pool and blob-store timeouts
@@ -606,6 +621,7 @@ impl Config {
                     &get("blobs.verify_sample").unwrap_or_default(),
                 )?,
             },
+            images: parse::image_settings(&get)?,
             notices: strongroom_core::NoticeSettings {
                 digest_minutes: parse_u64(
                     "notices.digest_minutes",
@@ -767,6 +783,7 @@ impl Config {
             blobs: self.blobs.clone(),
             http: self.http.clone(),
             notices: self.notices.clone(),
+            images: self.images.clone(),
         }
     }
 }

@@ -353,3 +353,26 @@ pub(super) fn url_host(key: &str, url: &str) -> anyhow::Result<String> {
     }
     host_name(key, &host)
 }
+
+/// `images.*` and the test knob `testing.image_proxy_allow_loopback`.
+pub(super) fn image_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<strongroom_core::ImageSettings> {
+    let value = |k: &str| get(k).unwrap_or_default();
+    let positive = |k: &str| -> anyhow::Result<u64> {
+        let n = parse_u64(k, &value(k))?;
+        if n == 0 {
+            anyhow::bail!("{k}: expected a number above 0");
+        }
+        Ok(n)
+    };
+    Ok(strongroom_core::ImageSettings {
+        proxy: parse_bool("images.proxy", &value("images.proxy"))?,
+        proxy_max_bytes: positive("images.proxy_max_bytes")?,
+        proxy_timeout_secs: positive("images.proxy_timeout_seconds")?,
+        allow_loopback: parse_bool(
+            "testing.image_proxy_allow_loopback",
+            &value("testing.image_proxy_allow_loopback"),
+        )?,
+    })
+}
