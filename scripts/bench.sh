@@ -1,23 +1,45 @@
 #!/usr/bin/env bash
-# Benchmark the release build of strongroom with the shared package-index harness
+# Benchmark the release build of strongroom with the package-index harness
 # (run.sh / bench.py / upload_curl.sh, see docs/benchmarks.md).
 #
-# usage: scripts/bench.sh full     fresh data dir: every phase of run.sh (no authpw: tokens only)
-#        scripts/bench.sh reread   restart on the data left by `full`, redo the read phases
-#                                  (verify,wrk,root,install,download), merged into the same result
-#        scripts/bench.sh curl     fresh data dir: upload_curl.sh with the ~105 MB benchbig wheel
+# usage: scripts/bench.sh [--harness DIR] full     fresh data dir: every phase of run.sh (no
+#                                                  authpw: tokens only)
+#        scripts/bench.sh [--harness DIR] reread   restart on the data left by `full`, redo the
+#                                                  read phases (verify,wrk,root,install,download),
+#                                                  merged into the same result
+#        scripts/bench.sh [--harness DIR] curl     fresh data dir: upload_curl.sh with the ~105 MB
+#                                                  benchbig wheel
 #
-# env: HARNESS=/work/shared/bench  BENCH_WORK=/tmp/bench-work  RESULTS=$BENCH_WORK/results
+# --harness DIR: the folder holding the harness's run.sh and upload_curl.sh; default the copy in
+#      this repository, scripts/bench/ (also settable as HARNESS=DIR).
+# env: BENCH_WORK=/tmp/bench-work  RESULTS=$BENCH_WORK/results
 #      PORT=9000  STRONGROOM_BIN=target/release/strongroom  LABEL=strongroom
 #      MAX_FILE_SIZE=209715200 (the corpus's big wheel is 104,859,160 B, just over the default
 #      100 MiB limits.max_file_size)
 # Build first: cargo build --release -p strongroom. Listens on 127.0.0.1 only; the server it
 # starts is stopped (by its PID) on exit. Peak RSS (VmHWM) goes to $RESULTS/$LABEL-<mode>.vmhwm.
 set -euo pipefail
-MODE=${1:-full}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HARNESS=${HARNESS:-$ROOT/scripts/bench}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --harness) [ $# -ge 2 ] || { echo "--harness needs a folder" >&2; exit 2; }; HARNESS=$2; shift 2 ;;
+    --harness=*) HARNESS=${1#--harness=}; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) break ;;
+  esac
+done
+MODE=${1:-full}
 BIN=${STRONGROOM_BIN:-$ROOT/target/release/strongroom}
-HARNESS=${HARNESS:-/work/shared/bench}
+for f in run.sh upload_curl.sh bench.py gen_corpus.py; do
+  [ -f "$HARNESS/$f" ] || {
+    echo "bench.sh: no $f in the harness folder $HARNESS: pass the benchmark harness with" \
+         "--harness DIR (the folder with run.sh, bench.py, gen_corpus.py, upload_curl.sh;" \
+         "this repository's copy is scripts/bench)" >&2
+    exit 2
+  }
+done
+HARNESS=$(cd "$HARNESS" && pwd)
 export BENCH_WORK=${BENCH_WORK:-/tmp/bench-work}
 export RESULTS=${RESULTS:-$BENCH_WORK/results}
 export CORPUS=${CORPUS:-$BENCH_WORK/corpus}
@@ -38,7 +60,7 @@ mkdir -p "$RESULTS"
 case "$MODE" in
   full|reread) DATA=$BENCH_WORK/strongroom ;;
   curl) DATA=$BENCH_WORK/strongroom-curl ;;
-  *) sed -n '2,16p' "$0"; exit 2 ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
 esac
 if [ "$MODE" != reread ]; then rm -rf "$DATA"; fi
 [ -d "$DATA" ] || mkdir -p "$DATA"

@@ -10,7 +10,9 @@
 #   4. runs the Rust tests (cargo nextest, or cargo test without nextest) and the end-to-end
 #      suite (pytest tests/e2e) against those services.
 # Every stage runs even if an earlier one failed; the summary lists every failure and the exit
-# status is 1 if anything failed. A service that cannot start is fatal (nothing is skipped).
+# status is 1 if anything failed. A service that cannot start is fatal (nothing is skipped):
+# STRONGROOM_TEST_REQUIRE_SERVICES=1 makes every Rust suite that needs PostgreSQL or S3 fail
+# without it (plain `cargo test` leaves such suites out, one loud line on stderr each).
 #
 # Options:
 #   --stages LIST   comma-separated subset of: fmt,clippy,build,rust,e2e   (default: all)
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
         --stages) STAGES="$2"; shift 2 ;;
         --stages=*) STAGES="${1#--stages=}"; shift ;;
         --) shift; PYTEST_EXTRA=("$@"); break ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "test.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -329,6 +331,9 @@ start_s3() {
 # ---------------------------------------------------------------------------------------------
 # stages
 stage_rust_tests() {
+    # The services are up: a Rust suite that does not find them fails instead of leaving its
+    # PostgreSQL/S3 cases out.
+    export STRONGROOM_TEST_REQUIRE_SERVICES=1
     if cargo nextest --version >/dev/null 2>&1; then
         local profile=default
         [ -n "${CI:-}" ] && profile=ci

@@ -73,6 +73,8 @@ mod registration_tests;
 mod safety_tests;
 #[cfg(test)]
 mod test_harness;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod visibility_tests;
 

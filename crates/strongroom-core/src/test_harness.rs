@@ -1,4 +1,5 @@
-//! What the core's use-case tests share: a SQLite database and a blob folder in a temp dir, a
+//! What the core's use-case tests share: services over a SQLite database and a blob folder in a
+//! temp dir ([`crate::testing`], which the server's tests use too), a
 //! hand-moved clock, and settings that never reach the network (no HIBP, no RDAP, no DNS) and
 //! hash passwords cheaply; the readers the suites check outcomes through (mails, events) and
 //! their upload fixture.
@@ -6,8 +7,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use strongroom_store::NewFile;
 use strongroom_store::model::User;
-use strongroom_store::{Blobs, Db, NewFile};
 
 use crate::settings::days;
 use crate::{CoreError, ManualClock, SafetySettings, Services, Settings};
@@ -48,17 +49,12 @@ pub(crate) async fn services(
     adjust: impl FnOnce(&Path, &mut Settings),
 ) -> (Services, Arc<ManualClock>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("db")
-        .with_keyring(strongroom_store::Keyring::new(
-            strongroom_store::SecretsKey::generate().expect("key"),
-        ));
-    db.migrate().await.expect("migrate");
     let mut settings = settings(dir.path());
     adjust(dir.path(), &mut settings);
-    let blobs = Blobs::local(dir.path().join("files")).expect("blobs");
-    let mut s = Services::new(db, blobs, settings);
+    let key = strongroom_store::SecretsKey::generate().expect("key");
+    let mut s =
+        crate::testing::services_in(dir.path(), settings, strongroom_store::Keyring::new(key))
+            .await;
     let clock = Arc::new(ManualClock::new(T0));
     s.clock = clock.clone();
     (s, clock, dir)

@@ -84,3 +84,5 @@ pub use users::{NewToken, NewUser};
 
 #[cfg(test)]
 mod conformance;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -376,16 +376,12 @@ async fn anonymous_csrf_tokens_hold_across_servers_on_one_database() {
     let token = form_token(&page.body);
     // A second server (or this one restarted) on the same database: its own connection,
     // services and state.
-    let db = Db::connect(&format!(
-        "sqlite://{}",
-        first._dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap()
-    .with_keyring(test_keyring());
-    db.migrate().await.unwrap();
-    let blobs = Blobs::local(first._dir.path().join("blobs")).unwrap();
-    let services = Services::new(db, blobs, (*first.services.settings).clone());
+    let services = strongroom_core::testing::services_in(
+        first._dir.path(),
+        (*first.services.settings).clone(),
+        test_keyring(),
+    )
+    .await;
     let second = TestApp {
         router: strongroom_server::router(
             AppState::new(services.clone(), first._dir.path().join("tmp2"))

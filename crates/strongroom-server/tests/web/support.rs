@@ -1,4 +1,5 @@
-//! Shared fixtures of the web tests: an app over a temporary SQLite database, a cookie-keeping
+//! Shared fixtures of the web tests: an app over the core layer's test services
+//! (`strongroom_core::testing`: a temporary SQLite database and blob folder), a cookie-keeping
 //! browser, form and mail helpers.
 
 pub(crate) use std::net::SocketAddr;
@@ -11,7 +12,7 @@ pub(crate) use http_body_util::BodyExt;
 pub(crate) use strongroom_core::registration::Registration;
 pub(crate) use strongroom_core::{RequestMeta, Services, Settings};
 pub(crate) use strongroom_server::AppState;
-pub(crate) use strongroom_store::{Blobs, Db, NewFile};
+pub(crate) use strongroom_store::NewFile;
 pub(crate) use tower::ServiceExt;
 
 pub(crate) const ORIGIN: &str = "http://localhost:8000";
@@ -41,13 +42,8 @@ pub(crate) async fn app_with_clock(
     settings.outbox_dir = dir.path().join("outbox");
     settings.argon2_memory_kib = 1024;
     settings.argon2_iterations = 1;
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap()
-        .with_keyring(test_keyring());
-    db.migrate().await.unwrap();
-    let blobs = Blobs::local(dir.path().join("blobs")).unwrap();
-    let mut services = Services::new(db, blobs, settings);
+    let mut services =
+        strongroom_core::testing::services_in(dir.path(), settings, test_keyring()).await;
     if let Some(c) = clock {
         services.clock = c;
     }

@@ -1,37 +1,9 @@
 //! Account-security store cases (migrations 0002, 0003): sessions, second factors, mail tokens, auth
 //! states, rate-limit windows, the outbox and server secrets, each run on SQLite and PostgreSQL.
 
-use super::backends;
+use super::{backends, user, user_event as ev};
 use crate::model::AuthState;
-use crate::{
-    Db, MailState, NewCredential, NewEvent, NewMail, NewSession, NewToken, NewUser, StoreError,
-};
-
-fn ev(action: &str, at: i64) -> NewEvent {
-    NewEvent {
-        at,
-        action: action.into(),
-        subject_kind: "user".into(),
-        ..NewEvent::default()
-    }
-}
-
-async fn user(db: &Db, name: &str) -> i64 {
-    db.create_user(
-        &NewUser {
-            username: name.into(),
-            email: format!("{name}@example.org"),
-            email_verified: true,
-            password_hash: Some("h".into()),
-            is_admin: false,
-            at: 1,
-        },
-        ev("account:create", 1),
-    )
-    .await
-    .expect("create user")
-    .id
-}
+use crate::{MailState, NewCredential, NewMail, NewSession, NewToken, StoreError};
 
 fn session(uid: i64, secret_hash: &str, at: i64) -> NewSession {
     NewSession {

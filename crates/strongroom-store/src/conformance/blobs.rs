@@ -3,23 +3,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::{BlobKey, Blobs, ByteRange, S3Settings};
-
-pub(super) fn s3() -> Blobs {
-    let var = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: the blob suite needs an S3 server (bash scripts/test.sh starts one)"))
-    };
-    Blobs::s3(&S3Settings {
-        bucket: var("STRONGROOM_TEST_S3_BUCKET"),
-        endpoint: Some(var("STRONGROOM_TEST_S3_ENDPOINT")),
-        region: "us-east-1".into(),
-        access_key_id: Some(var("STRONGROOM_TEST_S3_ACCESS_KEY")),
-        secret_access_key: Some(var("STRONGROOM_TEST_S3_SECRET_KEY")),
-        allow_http: true,
-        ..S3Settings::default()
-    })
-    .expect("s3 store")
-}
+use crate::{BlobKey, Blobs, ByteRange};
 
 async fn read_all(b: &Blobs, key: &str, range: Option<ByteRange>) -> Option<Vec<u8>> {
     let mut s = b.get(key, range).await.expect("get")?;
@@ -34,13 +18,7 @@ async fn read_all(b: &Blobs, key: &str, range: Option<ByteRange>) -> Option<Vec<
 async fn blob_stores_round_trip() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let stores = [
-        (
-            "local",
-            Blobs::local(dir.path().join("blobs")).expect("local"),
-        ),
-        ("s3", s3()),
-    ];
+    let stores = crate::testing::blob_stores(super::SUITE, dir.path());
     for (name, b) in stores {
         let unique = format!("{:064x}", crate::model::now_micros());
         let key = BlobKey::for_file(&unique, "demo-1.0.tar.gz").expect("key");
@@ -160,13 +138,7 @@ async fn local_blobs_and_their_folders_are_owner_only() {
 async fn blob_stores_list_objects_under_their_own_keys() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let stores = [
-        (
-            "local",
-            Blobs::local(dir.path().join("blobs")).expect("local"),
-        ),
-        ("s3", s3()),
-    ];
+    let stores = crate::testing::blob_stores(super::SUITE, dir.path());
     std::fs::write(dir.path().join("blobs/.tmp/upload-x"), b"in flight").expect("temp");
     for (name, b) in stores {
         let unique = format!("{:064x}", crate::model::now_micros() + 7);

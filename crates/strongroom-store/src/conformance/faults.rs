@@ -124,7 +124,7 @@ async fn a_failed_begin_leaves_the_pool_usable() {
         match db.dialect {
             Dialect::Sqlite => {
                 // Another process holds the write lock longer than we wait: BEGIN IMMEDIATE fails.
-                let other = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+                let other = Db::connect(&crate::testing::sqlite_url(dir.path()))
                     .await
                     .expect("second handle");
                 let mut held = other.begin_write().await.expect("other writer");

@@ -8,7 +8,7 @@ use super::backends;
 use super::meta::{file, user};
 use crate::blob_check::BlobState;
 use crate::fsck::JournalGap;
-use crate::{BlobKey, Blobs, NewEvent};
+use crate::{BlobKey, NewEvent};
 
 #[tokio::test]
 async fn the_fsck_queries_find_rows_gaps_claims_and_recent_signals() {
@@ -145,13 +145,7 @@ async fn the_fsck_queries_find_rows_gaps_claims_and_recent_signals() {
 async fn a_blob_check_tells_intact_missing_and_damaged_apart() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let stores = [
-        (
-            "local",
-            Blobs::local(dir.path().join("blobs")).expect("local"),
-        ),
-        ("s3", super::blobs::s3()),
-    ];
+    let stores = crate::testing::blob_stores(super::SUITE, dir.path());
     for (name, b) in stores {
         let unique = format!("{:064x}", crate::model::now_micros());
         let key = BlobKey::for_file(&unique, "demo-1.0.tar.gz").expect("key");

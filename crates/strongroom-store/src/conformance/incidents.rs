@@ -2,35 +2,9 @@
 //! credential for good (an unfreeze revives none), incident windows are recorded and handed
 //! back, and addresses and factors left suspect are unusable until kept, gone when dropped.
 
-use super::backends;
+use super::{backends, user, user_event as ev};
 use crate::model::{AuthState, IncidentKind, SuspectKind};
-use crate::{Db, NewCredential, NewEvent, NewSession, NewToken, NewUser};
-
-fn ev(action: &str, at: i64) -> NewEvent {
-    NewEvent {
-        at,
-        action: action.into(),
-        subject_kind: "user".into(),
-        ..NewEvent::default()
-    }
-}
-
-async fn user(db: &Db, name: &str) -> i64 {
-    db.create_user(
-        &NewUser {
-            username: name.into(),
-            email: format!("{name}@example.org"),
-            email_verified: true,
-            password_hash: Some("h".into()),
-            is_admin: false,
-            at: 1,
-        },
-        ev("account:create", 1),
-    )
-    .await
-    .expect("create user")
-    .id
-}
+use crate::{NewCredential, NewSession, NewToken};
 
 fn token(uid: i64, name: &str, at: i64) -> NewToken {
     NewToken {

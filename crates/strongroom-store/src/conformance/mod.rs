@@ -1,6 +1,8 @@
 //! The store test-suite, run against every backend: SQLite (a temp file) and PostgreSQL (a fresh
 //! database on the server named by `STRONGROOM_TEST_PG_URL`); blobs on a local folder and on the
-//! S3-compatible server named by `STRONGROOM_TEST_S3_*`. A missing service fails the suite.
+//! S3-compatible server named by `STRONGROOM_TEST_S3_*`, both reached through the storage
+//! layer's test harness ([`crate::testing`]): a service that is not configured leaves its
+//! cases out with one loud line, or fails the suite under `STRONGROOM_TEST_REQUIRE_SERVICES=1`.
 
 mod accounts;
 mod admin;
@@ -17,19 +19,22 @@ mod refusals;
 mod registration;
 mod roles;
 mod safety;
+mod schema;
 mod secrets;
 mod snapshot;
 mod upgrades;
 mod visibility;
 
-use sqlx::Executor;
-
+use crate::testing;
 use crate::users::NewUser;
 use crate::{Db, NewEvent};
 
+/// The suite's name in the line that says its PostgreSQL or S3 cases were not run.
+pub(crate) const SUITE: &str = "store conformance";
+
 /// The secrets key of the suite's databases (a fixed test key; `secrets` cases use others).
 pub(crate) fn test_keyring() -> crate::Keyring {
-    crate::Keyring::new(crate::SecretsKey::from_bytes([42; crate::sealing::KEY_LEN]))
+    testing::keyring(42)
 }
 
 /// Every database backend, each freshly created and migrated, with the suite's secrets key.
@@ -41,50 +46,25 @@ pub(crate) async fn backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
         .collect()
 }
 
-/// Pool settings for the suites: the production timeouts (a few seconds, to answer 503 fast
-/// in an outage) are too short for a PostgreSQL busy creating a database for every test of a
-/// parallel run on a loaded machine.
-fn patient() -> crate::DbSettings {
-    crate::DbSettings {
-        connect_timeout: std::time::Duration::from_secs(60),
-        acquire_timeout: std::time::Duration::from_secs(60),
-        ..crate::DbSettings::default()
+/// Every database backend, freshly created and migrated, without a secrets key: SQLite, and
+/// PostgreSQL unless it is not configured (see [`testing`] for what happens then).
+pub(crate) async fn raw_backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
+    testing::databases(SUITE).await
+}
+
+/// An event about an account (`subject_kind` `user`) at `at`.
+pub(crate) fn user_event(action: &str, at: i64) -> NewEvent {
+    NewEvent {
+        at,
+        action: action.into(),
+        subject_kind: "user".into(),
+        ..NewEvent::default()
     }
 }
 
-/// Every database backend, freshly created and migrated, without a secrets key.
-pub(crate) async fn raw_backends() -> Vec<(&'static str, Db, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .expect("sqlite");
-    sqlite.migrate().await.expect("migrate sqlite");
-    let pg_url = std::env::var("STRONGROOM_TEST_PG_URL").unwrap_or_else(|_| {
-        panic!("STRONGROOM_TEST_PG_URL is not set: the store suite needs PostgreSQL (bash scripts/test.sh starts one)")
-    });
-    let admin = Db::connect_with(&pg_url, &patient())
-        .await
-        .expect("connect to PostgreSQL");
-    let name = format!(
-        "t_{}_{}",
-        std::process::id(),
-        crate::model::now_micros() % 1_000_000_000_000 + i64::from(rand_u16())
-    );
-    admin
-        .write
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create database");
-    admin.close().await;
-    let base = pg_url.rsplit_once('/').map_or(pg_url.as_str(), |(b, _)| b);
-    let pg = Db::connect_with(&format!("{base}/{name}"), &patient())
-        .await
-        .expect("connect to the test database");
-    pg.migrate().await.expect("migrate postgres");
-    vec![
-        ("sqlite", sqlite, dir),
-        ("postgres", pg, tempfile::tempdir().expect("tempdir")),
-    ]
+/// A verified account `name` with the password hash `h`, created at time 1; returns its id.
+pub(crate) async fn user(db: &Db, name: &str) -> i64 {
+    verified_user(db, name, Some("h"), 1, user_event("account:create", 1)).await
 }
 
 /// A verified account `name` (address `<name>@example.org`) created at `at` with its
@@ -110,10 +90,4 @@ pub(crate) async fn verified_user(
     .await
     .expect("create user")
     .id
-}
-
-fn rand_u16() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static N: AtomicU16 = AtomicU16::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }

@@ -4,35 +4,13 @@
 
 use sqlx::Executor;
 
-use super::{backends, test_keyring};
+use super::{backends, test_keyring, user};
 use crate::sealing::{KEY_LEN, SealError};
-use crate::{Db, Keyring, NewEvent, NewMail, NewUser, SealReport, SecretsKey, StoreError};
+use crate::{Db, Keyring, NewMail, SealReport, SecretsKey, StoreError};
 
 const SEED_A: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const SEED_B: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const LINK: &str = "http://127.0.0.1/account/reset-password/?token=live-reset-token-0123";
-
-async fn user(db: &Db, name: &str) -> i64 {
-    db.create_user(
-        &NewUser {
-            username: name.into(),
-            email: format!("{name}@example.org"),
-            email_verified: true,
-            password_hash: Some("h".into()),
-            is_admin: false,
-            at: 1,
-        },
-        NewEvent {
-            at: 1,
-            action: "account:create".into(),
-            subject_kind: "user".into(),
-            ..NewEvent::default()
-        },
-    )
-    .await
-    .expect("create user")
-    .id
-}
 
 async fn raw(db: &Db, sql: &str) -> String {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))

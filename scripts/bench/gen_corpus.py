@@ -1,0 +1,1 @@
+../../tests/tools/gen_corpus.py
