@@ -17,6 +17,7 @@ mod refusals;
 mod registration;
 mod roles;
 mod safety;
+mod search;
 mod secrets;
 mod snapshot;
 mod upgrades;
