@@ -103,11 +103,13 @@ fn build() -> Result<Environment<'static>, minijinja::Error> {
     Ok(env)
 }
 
-/// Render `name` with `ctx`.
+/// Render `name` with `ctx`, plus `page_template` (the name: `base.html` marks the page with it,
+/// so the browser test can prove that it visited every template).
 pub(crate) fn render(name: &str, ctx: Value) -> Result<String, minijinja::Error> {
     let env = ENV.as_ref().map_err(|e| {
         minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
     })?;
+    let ctx = minijinja::context! { page_template => name, ..ctx };
     env.get_template(name)?.render(ctx)
 }
 
