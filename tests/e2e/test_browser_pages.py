@@ -20,10 +20,10 @@ import pyotp
 import pytest
 
 import srkit
+from browserkit import SCREENSHOTS as SHOTS
 from browserkit import browser, mail_sink, web_server  # noqa: F401  (fixtures)
 
 PASSWORD = "correct horse battery staple 42"
-SHOTS = srkit.REPO_ROOT / ".test-work" / "screenshots"
 TEMPLATES = srkit.REPO_ROOT / "crates" / "strongroom-server" / "templates"
 WIDTHS = (375, 1280)
 LONG = "sr-a-rather-long-project-name-for-narrow-screens"
