@@ -297,8 +297,8 @@ impl Db {
         Ok(ProjectPage { hits, total })
     }
 
-    /// The public releases of these projects with their summaries, for the list's cards
-    /// (newest first within a project).
+    /// The public releases of these projects (none of a project the public does not see) with
+    /// their summaries, for the list's cards (newest first within a project).
     pub async fn card_releases(&self, project_ids: &[i64]) -> Result<Vec<CardRelease>, StoreError> {
         if project_ids.is_empty() {
             return Ok(Vec::new());
@@ -311,8 +311,8 @@ impl Db {
             .join(", ");
         let sql = format!(
             "SELECT r.project_id, r.version, r.created_at, r.yanked_at, COALESCE(s.summary, '') \
-             FROM releases r LEFT JOIN release_search s ON s.release_id = r.id \
-             WHERE r.project_id IN ({ids}) AND {PUBLIC_RELEASE} ORDER BY r.project_id, r.created_at DESC, r.id DESC"
+             FROM releases r JOIN projects p ON p.id = r.project_id LEFT JOIN release_search s ON s.release_id = r.id \
+             WHERE r.project_id IN ({ids}) AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} ORDER BY r.project_id, r.created_at DESC, r.id DESC"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.read)
