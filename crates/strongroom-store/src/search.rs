@@ -170,13 +170,14 @@ pub(crate) async fn index_release(
 }
 
 /// Index every release without a row (the releases before migration 0019, and any a binary
-/// without search published since); returns how many.
+/// without search published since); returns how many. Fifty at a time: a release's core
+/// metadata may be megabytes.
 pub(crate) async fn index_unsearched(tx: &mut Transaction<'_, Any>) -> Result<u64, StoreError> {
     let mut done = 0;
     loop {
         let rows = sqlx::query(
             "SELECT r.id, r.project_id, p.name, r.core_metadata FROM releases r JOIN projects p ON p.id = r.project_id \
-             WHERE NOT EXISTS (SELECT 1 FROM release_search s WHERE s.release_id = r.id) ORDER BY r.id LIMIT 500",
+             WHERE NOT EXISTS (SELECT 1 FROM release_search s WHERE s.release_id = r.id) ORDER BY r.id LIMIT 50",
         )
         .fetch_all(&mut **tx)
         .await?;
