@@ -214,7 +214,7 @@ def test_every_page_at_375_and_1280(web_server, mail_sink, browser, tmp_path):  
         assert alice.evaluate("() => navigator.clipboard.readText()") == token
         for snippet, must in [
             ("snippet-pypirc", [f"repository = {base}/legacy/", "username = __token__", f"password = {token}"]),
-            ("snippet-uv", [f"uv publish --publish-url {base}/legacy/", f"--check-url {base}/simple/", f"--token {token}"]),
+            ("snippet-uv", ["uv publish", f"--publish-url {base}/legacy/", f"--check-url {base}/simple/", f"--token {token}"]),
             ("snippet-poetry", [f"poetry config repositories.strongroom {base}/legacy/", f"pypi-token.strongroom {token}"]),
             ("snippet-pdm", [f"repository.strongroom.url {base}/legacy/", f"repository.strongroom.password {token}"]),
         ]:
