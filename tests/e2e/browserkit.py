@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-SCREENSHOTS = srkit.REPO_ROOT / ".test-work" / "artifacts" / "screenshots"
+SCREENSHOTS = srkit.REPO_ROOT / ".test-work" / "screenshots"
 
 
 def free_port() -> int:

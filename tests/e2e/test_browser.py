@@ -1,6 +1,6 @@
 """The web UI in headless Chromium (Playwright over the Debian chromium package): public pages
 render without CSP violations, forms carry CSRF tokens, and screenshots of the main pages land
-in .test-work/artifacts/screenshots/.
+in .test-work/screenshots/.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ on loopback): register → verify by the mailed link → enrol TOTP (code comput
 confirm by mail → log out → log in with password + TOTP → enrol a passkey with Chrome's virtual
 authenticator → log out → log in with the passkey alone → create tokens in the UI → `twine
 upload` with them → the project-scoped token cannot upload to another project.
-Screenshots of each main page go to .test-work/artifacts/screenshots/.
+Screenshots of each main page go to .test-work/screenshots/.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ link and reports the newcomer to the administrators (which freezes nobody), and 
 mailed, freezes the account from its admin page, then unfreezes it with a
 reason (which mails a password reset to the newcomer's address and revives neither its session
 nor its password), reads the project's timeline and checks the log. No console errors or CSP violations on
-any page; screenshots go to .test-work/artifacts/screenshots/."""
+any page; screenshots go to .test-work/screenshots/."""
 
 from __future__ import annotations
 

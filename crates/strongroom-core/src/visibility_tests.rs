@@ -208,6 +208,24 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
             .map(|r| r.version)
             .collect();
         assert_eq!(got, want, "{name}: releases");
+        // The list's cards read the same releases; search finds the project only while public.
+        let cards: BTreeSet<String> = db
+            .card_releases(&[p.id])
+            .await
+            .expect("cards")
+            .into_iter()
+            .map(|c| c.version)
+            .collect();
+        assert_eq!(cards, want, "{name}: cards");
+        let query = strongroom_store::search::SearchQuery::parse(name);
+        let found = db
+            .search_projects(&query, 0, 100)
+            .await
+            .expect("search")
+            .hits
+            .iter()
+            .any(|hit| &hit.normalized_name == name);
+        assert_eq!(found, project.is_public(), "{name}: search");
         // One release, its metadata and its description: only while the public sees it.
         for r in &releases {
             let public = state_of(r.id).is_public();

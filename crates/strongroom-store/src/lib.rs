@@ -38,6 +38,7 @@ mod roles;
 mod rows;
 mod seal_pass;
 pub mod sealing;
+pub mod search;
 mod second_factor;
 mod server_secrets;
 mod sessions;

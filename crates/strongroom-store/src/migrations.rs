@@ -40,6 +40,9 @@ const BEFORE_THE_RULE: i64 = 17;
 /// The migration that creates `name_fold`, read by the runner's re-fold.
 const NAME_FOLD: i64 = 14;
 
+/// The migration that creates `release_search`, filled by the runner for releases without a row.
+const SEARCH: i64 = 19;
+
 /// The highest schema version this binary knows.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -195,6 +198,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "event_request_id",
         sqlite: include_str!("../migrations/sqlite/0018_event_request_id.sql"),
         postgres: include_str!("../migrations/postgres/0018_event_request_id.sql"),
+    },
+    Migration {
+        version: 19,
+        // a new table the previous release never reads; releases it publishes are indexed by
+        // the next `migrate` of this one (`search::index_unsearched`)
+        step: Step::Expand,
+        name: "search",
+        sqlite: include_str!("../migrations/sqlite/0019_search.sql"),
+        postgres: include_str!("../migrations/postgres/0019_search.sql"),
     },
 ];
 
@@ -482,6 +494,12 @@ pub(crate) async fn run(db: &Db, binary: i64) -> Result<Migrated, StoreError> {
     }
     if binary >= NAME_FOLD {
         refold_if_older(&mut tx).await?;
+    }
+    if binary >= SEARCH {
+        let indexed = crate::search::index_unsearched(&mut tx).await?;
+        if indexed > 0 {
+            tracing::info!(releases = indexed, "indexed releases for search");
+        }
     }
     let state = state_of(&recorded(&mut tx, db.dialect).await?, binary);
     tx.commit().await?;

@@ -475,6 +475,14 @@ async fn publish_in(
             match id {
                 Some(id) => {
                     release_created = true;
+                    crate::search::index_release(
+                        tx,
+                        id,
+                        project_id,
+                        &project_name,
+                        &f.core_metadata,
+                    )
+                    .await?;
                     id
                 }
                 None => {

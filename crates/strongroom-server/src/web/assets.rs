@@ -1,4 +1,4 @@
-//! Static files (one stylesheet, the WebAuthn script), embedded and served under a name that
+//! Static files (one stylesheet, the copy buttons' and the WebAuthn scripts), embedded and served under a name that
 //! carries a hash of their content, so they can be cached for a year.
 
 use std::sync::LazyLock;
@@ -13,6 +13,11 @@ const FILES: &[(&str, &[u8], &str)] = &[
         "style.css",
         include_bytes!("../../static/style.css"),
         "text/css; charset=utf-8",
+    ),
+    (
+        "copy.js",
+        include_bytes!("../../static/copy.js"),
+        "text/javascript; charset=utf-8",
     ),
     (
         "webauthn.js",

@@ -44,6 +44,8 @@ pub(crate) struct PageCx {
     set_cookies: Vec<HeaderValue>,
     /// `accounts.registration = closed`: no page links to the registration page.
     registration_closed: bool,
+    /// The index's public URL (`public_url`, else from the Host header), for snippets.
+    site_url: String,
 }
 
 impl PageCx {
@@ -57,6 +59,7 @@ impl PageCx {
             set_cookies: set.into_iter().collect(),
             registration_closed: state.services.settings.registration
                 == strongroom_core::registration::Registration::Closed,
+            site_url: state.base_url(headers),
         })
     }
 
@@ -82,6 +85,7 @@ impl PageCx {
             viewer => ser(&self.viewer),
             csrf_token => self.csrf_token,
             registration_closed => self.registration_closed,
+            site_url => self.site_url,
             ..ctx
         };
         let body = templates::render(template, full).map_err(WebError::internal)?;

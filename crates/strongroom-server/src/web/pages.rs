@@ -11,7 +11,8 @@ use super::errors::WebError;
 use super::{PageCx, read};
 use crate::state::AppState;
 
-const PAGE_SIZE: usize = 100;
+/// Projects a page of the list and of search results.
+const PAGE_SIZE: u32 = 50;
 
 /// `GET /`
 pub(crate) async fn home(
@@ -24,16 +25,27 @@ pub(crate) async fn home(
     let count = projects.len();
     // the most recently changed projects first (the journal serial orders every change)
     projects.sort_by_key(|p| std::cmp::Reverse(p.last_serial));
-    let recent: Vec<_> = projects
-        .iter()
-        .take(10)
-        .map(|p| context! { name => &p.name, normalized => p.normalized.as_str() })
-        .collect();
+    let mut hits = Vec::new();
+    for p in projects.iter().take(10) {
+        if let Some(row) = state
+            .services
+            .db
+            .project_by_normalized(p.normalized.as_str())
+            .await?
+        {
+            hits.push(strongroom_store::search::ProjectHit {
+                project_id: row.id,
+                name: row.name,
+                normalized_name: row.normalized_name,
+            });
+        }
+    }
+    let recent = read::project_cards(&state, &hits).await?;
     cx.render(
         "home.html",
         context! {
             project_count => count,
-            recent => recent,
+            recent => super::ser(&recent),
             base_url => base,
         },
     )
@@ -45,44 +57,43 @@ pub(crate) struct ListQuery {
     #[serde(default)]
     q: Option<String>,
     #[serde(default)]
-    page: Option<usize>,
+    page: Option<u32>,
 }
 
-/// `GET /projects/` (filter with `?q=`, 100 a page)
+/// `GET /projects/`: every public project by name, or with `?q=` the full-text search over
+/// names, summaries and descriptions (`store::search`); `PAGE_SIZE` a page.
 pub(crate) async fn projects(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, WebError> {
+    use strongroom_store::search::{MAX_OFFSET, MAX_QUERY_CHARS, SearchQuery};
     let cx = PageCx::load(&state, &headers).await?;
-    let mut rows = state.services.simple_index_entries().await?;
-    rows.sort_by(|a, b| a.normalized.cmp(&b.normalized));
     let q = query
         .q
         .unwrap_or_default()
         .trim()
         .chars()
-        .take(100)
+        .take(MAX_QUERY_CHARS)
         .collect::<String>();
-    let needle = strongroom_protocol::name::normalize(&q);
-    let matching: Vec<_> = rows
-        .into_iter()
-        .filter(|p| needle.is_empty() || p.normalized.as_str().contains(&needle))
-        .collect();
-    let pages = matching.len().div_ceil(PAGE_SIZE).max(1);
-    let page = query.page.unwrap_or(1).clamp(1, pages);
-    let shown: Vec<_> = matching
-        .iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .map(|p| context! { name => &p.name, normalized => p.normalized.as_str() })
-        .collect();
+    let parsed = SearchQuery::parse(&q);
+    let max_pages = MAX_OFFSET / PAGE_SIZE + 1;
+    let page = query.page.unwrap_or(1).clamp(1, max_pages);
+    let found = state
+        .services
+        .db
+        .search_projects(&parsed, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        .await?;
+    let total = u32::try_from(found.total).unwrap_or(u32::MAX);
+    let pages = total.div_ceil(PAGE_SIZE).clamp(1, max_pages);
+    let cards = read::project_cards(&state, &found.hits).await?;
     cx.render(
         "projects.html",
         context! {
-            projects => shown,
-            total => matching.len(),
+            projects => super::ser(&cards),
+            total => total,
             q => q,
+            searched => !parsed.is_empty(),
             page => page,
             pages => pages,
         },

@@ -102,6 +102,64 @@ fn is_prerelease(v: &str) -> bool {
     Version::parse(v).is_ok_and(|v| v.is_prerelease())
 }
 
+/// Which of these releases (newest first) is "the latest": the newest final one not yanked,
+/// else the newest not yanked, else the newest. The project page and the list's cards agree.
+fn latest_index<'a>(releases: impl Iterator<Item = (&'a str, bool)> + Clone) -> Option<usize> {
+    releases
+        .clone()
+        .position(|(v, yanked)| !yanked && !is_prerelease(v))
+        .or_else(|| releases.clone().position(|(_, yanked)| !yanked))
+        .or_else(|| releases.clone().next().map(|_| 0))
+}
+
+/// One project of the list or the search results.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProjectCard {
+    pub name: String,
+    pub normalized: String,
+    /// The latest release's version ("" when no release is public).
+    pub version: String,
+    /// When the latest release was published (µs; None without one).
+    pub released_at: Option<i64>,
+    /// The latest release's summary ("" when it has none).
+    pub summary: String,
+}
+
+/// The cards of these projects, in their order, from their public releases.
+pub(crate) async fn project_cards(
+    state: &AppState,
+    hits: &[strongroom_store::search::ProjectHit],
+) -> Result<Vec<ProjectCard>, WebError> {
+    let ids: Vec<i64> = hits.iter().map(|h| h.project_id).collect();
+    let releases = state.services.db.card_releases(&ids).await?;
+    Ok(hits
+        .iter()
+        .map(|h| {
+            let mut mine: Vec<&strongroom_store::search::CardRelease> = releases
+                .iter()
+                .filter(|r| r.project_id == h.project_id)
+                .collect();
+            mine.sort_by(
+                |a, b| match (Version::parse(&a.version), Version::parse(&b.version)) {
+                    (Ok(x), Ok(y)) => y.cmp(&x),
+                    (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+                    (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+                    (Err(_), Err(_)) => b.created_at.cmp(&a.created_at),
+                },
+            );
+            let latest = latest_index(mine.iter().map(|r| (r.version.as_str(), r.yanked)))
+                .and_then(|i| mine.get(i));
+            ProjectCard {
+                name: h.name.clone(),
+                normalized: h.normalized_name.clone(),
+                version: latest.map(|r| r.version.clone()).unwrap_or_default(),
+                released_at: latest.map(|r| r.created_at),
+                summary: latest.map(|r| r.summary.clone()).unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
 /// The project page model: `version` None = the latest release (newest final non-yanked,
 /// else newest non-yanked, else newest). None when the version does not exist.
 pub(crate) async fn project_view(
@@ -114,12 +172,12 @@ pub(crate) async fn project_view(
     let mut releases = state.services.db.releases_of(project.id).await?;
     let files = state.services.db.files_of(project.id).await?;
     sort_newest_first(&mut releases);
-    let latest = releases
-        .iter()
-        .find(|r| r.yanked_at.is_none() && !is_prerelease(&r.version))
-        .or_else(|| releases.iter().find(|r| r.yanked_at.is_none()))
-        .or_else(|| releases.first());
-    let Some(latest) = latest else {
+    let Some(latest) = latest_index(
+        releases
+            .iter()
+            .map(|r| (r.version.as_str(), r.yanked_at.is_some())),
+    )
+    .map(|i| &releases[i]) else {
         return Ok(None);
     };
     let shown = match version {

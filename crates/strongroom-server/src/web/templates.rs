@@ -97,21 +97,35 @@ fn build() -> Result<Environment<'static>, minijinja::Error> {
     env.add_filter("datetime", |micros: Option<i64>| {
         micros.map(format_time).unwrap_or_default()
     });
+    env.add_filter("date", |micros: Option<i64>| {
+        micros.map(format_date).unwrap_or_default()
+    });
     env.add_filter("filesize", |n: i64| format_size(n));
     Ok(env)
 }
 
-/// Render `name` with `ctx`.
+/// Render `name` with `ctx`, plus `page_template` (the name: `base.html` marks the page with it,
+/// so the browser test can prove that it visited every template).
 pub(crate) fn render(name: &str, ctx: Value) -> Result<String, minijinja::Error> {
     let env = ENV.as_ref().map_err(|e| {
         minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
     })?;
+    let ctx = minijinja::context! { page_template => name, ..ctx };
     env.get_template(name)?.render(ctx)
 }
 
 /// `2026-11-22 11:20 UTC` from microseconds since the epoch.
 pub(crate) fn format_time(micros: i64) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .ok()
+        .and_then(|t| t.format(fmt).ok())
+        .unwrap_or_default()
+}
+
+/// `2026-11-22` from microseconds since the epoch.
+pub(crate) fn format_date(micros: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .ok()
         .and_then(|t| t.format(fmt).ok())
@@ -169,8 +183,9 @@ mod tests {
             csrf_token => "tok", notice => "saved", error => "bad",
             status => 404, title => "Not Found", message => "gone", retry_after => 30,
             heading => "Done", link => context! { href => "/", text => "home" },
-            project_count => 2, recent => vec![context! { name => "Demo", normalized => "demo" }], base_url => "http://localhost",
-            projects => vec!["demo"], total => 1, q => "de", page => 1, pages => 2,
+            project_count => 2, base_url => "http://localhost", site_url => "http://localhost",
+            recent => vec![context! { name => "Demo", normalized => "demo", version => "1.0", released_at => t, summary => "A <b>demo</b>" }],
+            projects => vec![context! { name => "Demo", normalized => "demo", version => "1.0", released_at => t, summary => "A <b>demo</b>" }], searched => true, total => 1, q => "de", page => 1, pages => 2,
             p => project, next => "/manage/account/", username => "alice", email => "a@e.org",
             methods => context! { totp => true, webauthn => true, recovery => true },
             token => "strongroom-abc", name => "ci", scope => "project demo",
@@ -227,5 +242,6 @@ mod tests {
         assert_eq!(format_size(12_345), "12.3 kB");
         assert_eq!(format_size(5_000_000), "5.0 MB");
         assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_date(1_700_000_000_000_000), "2023-11-14");
     }
 }

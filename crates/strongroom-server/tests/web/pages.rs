@@ -36,8 +36,26 @@ async fn public_pages_render() {
         list.body
             .contains("href=\"/project/demo-pkg/\">Demo-Pkg</a>")
     );
+    // the card: the latest final release's version and summary, not the newer pre-release's
+    assert!(
+        list.body.contains("<span class=\"version\">1.0</span>")
+            && list.body.contains("<p class=\"card-summary\">A demo</p>"),
+        "{}",
+        list.body
+    );
+    let found = app.get("/projects/?q=markdown").await;
+    assert!(
+        found.body.contains("href=\"/project/demo-pkg/\""),
+        "{}",
+        found.body
+    );
     let filtered = app.get("/projects/?q=nothing-like-it").await;
-    assert!(filtered.body.contains("0 projects"), "{}", filtered.body);
+    assert!(
+        filtered.body.contains("id=\"no-match\""),
+        "{}",
+        filtered.body
+    );
+    assert!(!filtered.body.contains("href=\"/project/demo-pkg/\""));
 
     let p = app.get("/project/demo-pkg/").await;
     assert_eq!(p.status, StatusCode::OK);

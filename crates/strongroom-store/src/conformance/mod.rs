@@ -20,6 +20,7 @@ mod registration;
 mod roles;
 mod safety;
 mod schema;
+mod search;
 mod secrets;
 mod snapshot;
 mod upgrades;
