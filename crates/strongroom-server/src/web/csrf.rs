@@ -14,7 +14,6 @@ use crate::state::AppState;
 /// The anonymous pre-session cookie.
 pub(crate) const ANON_COOKIE: &str = "__Host-strongroom-csrf";
 
-#[allow(dead_code)]
 /// The header the WebAuthn JSON posts carry their token in.
 pub(crate) const HEADER: &str = "x-csrf-token";
 
@@ -57,7 +56,6 @@ fn sign(state: &AppState, seed: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-#[allow(dead_code)]
 /// The refusal of a cross-site (or token-less) request.
 pub(crate) fn refused() -> WebError {
     WebError::forbidden(REFUSED)
@@ -108,6 +106,19 @@ pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
             .and_then(|v| v.to_str().ok())
             .and_then(origin_of),
     };
+    is_this_site(state, headers, claimed)
+}
+
+/// Whether the request's `Referer` is a page of this site (the error pages' way back).
+pub(crate) fn same_origin_referer(state: &AppState, headers: &HeaderMap) -> bool {
+    let claimed = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(origin_of);
+    is_this_site(state, headers, claimed)
+}
+
+fn is_this_site(state: &AppState, headers: &HeaderMap, claimed: Option<&str>) -> bool {
     let Some(claimed) = claimed.and_then(origin_of) else {
         return false;
     };
