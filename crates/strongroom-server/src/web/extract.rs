@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use strongroom_core::admin::AdminCap;
 
 use super::errors::WebError;
-use super::redirect::{encoded, safe_next};
+use super::redirect::encoded;
 use super::session::{self, Viewer};
 use super::{PageCx, csrf, json_error, see_other};
 use crate::state::AppState;
@@ -172,19 +172,8 @@ impl FromRequestParts<AppState> for Admin {
         // Every intervention needs a recent password: a stolen admin cookie alone must not
         // unfreeze an account, approve a held removal or allow a prohibited name.
         if !is_read(&parts.method) && state.services.needs_reauth(&viewer.info) {
-            let back = parts
-                .headers
-                .get(header::REFERER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
-                .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
-                .filter(|path| path.starts_with("/admin/"))
-                .unwrap_or("/admin/");
-            let back = safe_next(Some(back));
-            return Err(refuse(
-                parts,
-                WebError::redirect(&format!("/manage/account/reauth/?next={}", encoded(&back))),
-            ));
+            // `answer::finish` turns this into the prompt, keeping the form.
+            return Err(refuse(parts, WebError::reauth()));
         }
         let cx = PageCx::with_viewer(state, &parts.headers, Some(viewer.clone()));
         Ok(Admin { cx, viewer, cap })
