@@ -82,8 +82,7 @@ def test_recovery_hold_and_dormant_quarantine(strongroom, mail_sink, tmp_path, k
         # -- An email change holds bob; his old token cannot upload to his older project, but a
         #    project created during the hold takes releases.
         bob = world.login("bob")
-        bob.submit("/manage/account/", "/manage/account/email/", {"address": "bob@second.test"},
-                   match={"action": "add"})
+        bob.submit("/manage/account/", "/manage/account/email/add/", {"address": "bob@second.test"})
         link = world.mail.link(world.mail.wait_for("bob@second.test", "Verify"), "/account/verify-email/")
         assert bob.get(link).status_code == 200
         world.mail.wait_for(bob_addr, "recovery hold")

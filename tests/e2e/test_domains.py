@@ -66,8 +66,7 @@ def test_domain_checks_unverify_only_on_evidence(strongroom, mail_sink, tmp_path
         flaky = world.dns.zone.pop("flaky.test")  # a resolver glitch: NXDOMAIN for a while
         # nora has a second, healthy address, verified through the web
         nora = world.login("nora")
-        nora.submit("/manage/account/", "/manage/account/email/", {"address": "nora@good.test"},
-                    match={"action": "add"})
+        nora.submit("/manage/account/", "/manage/account/email/add/", {"address": "nora@good.test"})
         link = world.mail.link(world.mail.wait_for("nora@good.test", "Verify"), "/account/verify-email/")
         assert nora.get(link).status_code == 200
 
@@ -368,8 +367,7 @@ def test_verify_email_refuses_frozen_accounts_and_needs_a_word_for_new_addresses
         for name in ("fred", "nell"):
             world.user(name, f"{name}@first.test")
             w = world.login(name)
-            w.submit("/manage/account/", "/manage/account/email/", {"address": f"{name}@second.test"},
-                     match={"action": "add"})
+            w.submit("/manage/account/", "/manage/account/email/add/", {"address": f"{name}@second.test"})
         world.admin("freeze", "fred", "--reason", "takeover suspected")
         frozen = world.admin("user", "verify-email", "fred", "--email", "fred@second.test", "--never-verified",
                              check=False)

@@ -222,8 +222,7 @@ def test_credential_changes_hold_and_every_address_hears(world):
     w = world.web("attacker-laptop/2")
     resp = w.login("alice", PASSWORD)
     assert "/account/two-factor/" in resp.url, resp.url
-    resp = w.submit("/account/two-factor/", "/account/two-factor/", {"recovery_code": codes[0]},
-                    match={"method": "recovery"})
+    resp = w.submit("/account/two-factor/", "/account/two-factor/recovery/", {"recovery_code": codes[0]})
     assert w.logged_in(), page_text(resp)[:300]
     status, text = world.web_token(w)
     assert status == 403 and "recovery hold" in text, (status, text[:300])

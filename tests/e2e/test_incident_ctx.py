@@ -87,8 +87,7 @@ def replay(world: Incident, tmp) -> None:
 
     # -- 3. Suppose the attacker gets in anyway (the password leaked) and swaps in their address.
     mallory = world.login("ctxowner", "attacker-browser/6.6")
-    resp = mallory.submit("/manage/account/", "/manage/account/email/", {"address": ATTACKER_ADDR},
-                          match={"action": "add"})
+    resp = mallory.submit("/manage/account/", "/manage/account/email/add/", {"address": ATTACKER_ADDR})
     assert resp.status_code == 200, page_text(resp)[:300]
     verify = world.mail.wait_for(ATTACKER_ADDR, "verify")
     mallory.get(world.mail.link(verify, "/account/verify-email/"))

@@ -99,7 +99,7 @@ def test_a_burst_of_wrong_totp_codes_gets_exactly_the_two_factor_limit_checked(
     assert "/account/two-factor/" in resp.url, (resp.status_code, resp.url)
     form = web.form("/account/two-factor/", "/account/two-factor/")
     right = auth.now()
-    answers = burst(server, "/account/two-factor/", web, form.fields,
+    answers = burst(server, form.action, web, form.fields,
                     lambda i: {"totp_code": f"{(int(right) + 500_000 + i) % 1_000_000:06d}"})
     codes = [c for c, _ in answers]
     checked = [c for c in codes if c != 429]

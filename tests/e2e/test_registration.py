@@ -162,8 +162,7 @@ def test_open_registration_answers_a_taken_address_like_a_free_one(strongroom, b
     bob.login("bob", PW)
     answers = []
     for addr in ["alice@example.test", "bob2@example.test"]:
-        resp = bob.submit("/manage/account/", "/manage/account/email/", {"address": addr},
-                          match={"action": "add"})
+        resp = bob.submit("/manage/account/", "/manage/account/email/add/", {"address": addr})
         answers.append((resp.status_code, resp.url.replace(server.url, "")))
     assert answers[0] == answers[1], answers
     assert srkit.wait_until(lambda: len(mails(server, "alice@example.test", TRIED)) == 2, timeout=20), outbox(server)
@@ -319,8 +318,7 @@ def test_an_address_added_but_never_verified_expires_and_blocks_no_invitation(st
     out = Web(server.url)
     out.login("outsider", PW)
     for addr in ("colleague@example.test", "other@example.test"):
-        resp = out.submit("/manage/account/", "/manage/account/email/", {"address": addr},
-                          match={"action": "add"})
+        resp = out.submit("/manage/account/", "/manage/account/email/add/", {"address": addr})
         assert resp.status_code == 200, page_text(resp)[:300]
     # an invitation for the claimed address is made all the same
     made = server.cli("admin", "invite-user", "--email", "colleague@example.test", "--reason", "hire")

@@ -87,7 +87,7 @@ impl Services {
     }
 
     /// Delete the session's own account. Needs a recent re-authentication
-    /// (`Forbidden(REAUTH_REQUIRED)`) and the username typed as confirmation.
+    /// (`CoreError::ReauthRequired`) and the username typed as confirmation.
     pub async fn delete_own_account(
         &self,
         session: &SessionInfo,

@@ -11,6 +11,11 @@ pub enum CoreError {
     /// Not allowed, or not authenticated (HTTP 403, as PyPI answers uploads).
     #[error("{0}")]
     Forbidden(String),
+    /// A sensitive change in a session whose last proof of identity is too old: the person
+    /// must confirm their password (or a second factor) again first (HTTP 403; the web UI
+    /// shows the confirmation prompt).
+    #[error("{}", crate::sessions::REAUTH_REQUIRED)]
+    ReauthRequired,
     /// The thing does not exist (HTTP 404).
     #[error("{0}")]
     NotFound(String),

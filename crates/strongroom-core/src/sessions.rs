@@ -175,7 +175,7 @@ impl Services {
     /// Refuse a sensitive change when the session's proof of identity is too old.
     pub(crate) fn require_recent_auth(&self, session: &SessionInfo) -> Result<(), CoreError> {
         if self.needs_reauth(session) {
-            return Err(CoreError::Forbidden(REAUTH_REQUIRED.into()));
+            return Err(CoreError::ReauthRequired);
         }
         Ok(())
     }

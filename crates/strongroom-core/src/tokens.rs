@@ -290,7 +290,7 @@ impl Services {
     /// Create an API token for the session's own account (the web UI). A token is a lasting
     /// credential, so this is a sensitive change: with `require_2fa` the account needs a
     /// verified primary address and 2FA enabled (as PyPI asks before creating a token), and
-    /// the session's last proof of identity must be recent (`Forbidden(REAUTH_REQUIRED)`).
+    /// the session's last proof of identity must be recent (`CoreError::ReauthRequired`).
     /// Administrators creating tokens from the CLI use [`Services::create_token`].
     pub async fn create_token_for_session(
         &self,

@@ -148,7 +148,7 @@ pub(crate) fn core_error(e: CoreError) -> ApiError {
     }
     let status = match &e {
         CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-        CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+        CoreError::Forbidden(_) | CoreError::ReauthRequired => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) => StatusCode::NOT_FOUND,
         CoreError::Conflict(_) => StatusCode::CONFLICT,
         CoreError::Gone(_) => StatusCode::GONE,
@@ -315,6 +315,7 @@ mod tests {
         vec![
             || CoreError::Invalid("bad field".into()),
             || CoreError::Forbidden("not yours".into()),
+            || CoreError::ReauthRequired,
             || CoreError::NotFound("no such project".into()),
             || CoreError::Conflict("File already exists".into()),
             || CoreError::Gone("no longer supported".into()),

@@ -433,6 +433,8 @@ pub async fn serve_metrics(
 
 /// The router of the separate `metrics.bind` listener: `/metrics` to anyone who reaches it
 /// (bind it to an address only the monitoring system reaches), 404 for every other path.
+/// GET only, no cookie read: not part of the web route table.
+#[allow(clippy::disallowed_methods)]
 fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route(

@@ -1,13 +1,20 @@
-//! The route table: every path strongroom answers, in one place.
+//! The route table: every path strongroom answers, in one place. Routes are added through
+//! [`Table`], which records each path (the server crate's clippy.toml forbids
+//! `axum::Router::route` elsewhere), so a test can enumerate every route that accepts a
+//! state-changing method and prove it refuses a missing or foreign CSRF token and a foreign
+//! `Origin` ([`route_table`]). The API routes that take a token or a password and never a cookie
+//! (upload, XML-RPC) are recorded apart, each with the reason ([`Exempt`]).
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
-use crate::web::{accounts, admin, admin_invites, assets, manage, pages, project_manage};
+use crate::web::{
+    account_delete, accounts, admin, admin_invites, assets, manage, pages, project_manage, review,
+};
 use crate::{downloads, json_api, simple, upload, xmlrpc};
 
 /// Liveness: the process answers requests. Cheap on purpose (no database, no blob store), so a
@@ -28,13 +35,123 @@ async fn not_found(headers: axum::http::HeaderMap) -> Response {
     crate::error::ApiError::not_found().into_response()
 }
 
+/// A route that accepts a state-changing method without the web layer's origin and CSRF
+/// check, and why that is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exempt {
+    pub path: &'static str,
+    pub reason: &'static str,
+}
+
+/// Every path of the table: `paths` are the web's (any method they accept other than GET and
+/// HEAD is a form or JSON post behind `web::extract::CsrfForm`/`CsrfJson`), `exempt` the API's.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    pub paths: Vec<&'static str>,
+    pub exempt: Vec<Exempt>,
+}
+
+/// The router under construction and what it recorded.
+struct Table {
+    router: Router<AppState>,
+    recorded: RouteTable,
+}
+
+impl Table {
+    fn new() -> Table {
+        Table {
+            router: Router::new(),
+            recorded: RouteTable::default(),
+        }
+    }
+
+    /// A web route: its non-GET methods must pass the origin and CSRF check.
+    fn route(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Table {
+        self.recorded.paths.push(path);
+        self.add(path, methods)
+    }
+
+    /// An API route authenticated by a token or password, never by the session cookie.
+    fn api_route(
+        mut self,
+        path: &'static str,
+        methods: MethodRouter<AppState>,
+        reason: &'static str,
+    ) -> Table {
+        self.recorded.exempt.push(Exempt { path, reason });
+        self.add(path, methods)
+    }
+
+    #[allow(clippy::disallowed_methods)] // the one place routes reach the router
+    fn add(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Table {
+        self.router = self.router.route(path, methods);
+        self
+    }
+}
+
+const UPLOAD_EXEMPT: &str = "the upload API: authenticated by an API token or password in     Authorization (Basic), never by the session cookie; twine and uv post it from other origins";
+const XMLRPC_EXEMPT: &str = "the XML-RPC API: read-only queries, no cookie is read";
+const REDIRECT_EXEMPT: &str = "a permanent redirect to /legacy/: changes nothing";
+
+/// Every route's path, as recorded by the table (for the test that sweeps them).
+pub fn route_table() -> RouteTable {
+    table(0).recorded
+}
+
 /// Build the application router.
 pub fn router(state: AppState) -> Router {
     let upload_limit = usize::try_from(state.services.settings.max_file_size)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024 * 1024);
     let http = state.services.settings.http.clone();
-    let app = Router::new()
+    let app = table(upload_limit)
+        .router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::answer::finish,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::body_rate::MinBodyRate::of(&http),
+            crate::body_rate::min_body_rate,
+        ));
+    // The Host check exists only when there is a list (public_url, and http.allowed_hosts
+    // besides); it answers /healthz and /readyz for any Host.
+    let app = if http.allowed_hosts.is_empty() {
+        app
+    } else {
+        let allowed: crate::host::AllowedHosts = http.allowed_hosts.clone().into();
+        app.layer(axum::middleware::from_fn_with_state(
+            allowed,
+            crate::host::check_host,
+        ))
+    };
+    // Every Host is checked for shape before anything else (400), list or not.
+    app.layer(axum::middleware::from_fn(crate::host::check_authority))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::headers::security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.drain.clone(),
+            crate::drain::close_when_draining,
+        ))
+        // Outermost: every answer is counted, refusals by the layers above included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        // Outermost: every answer, the front door's refusals included, gets its request line.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::request_log::request_line,
+        ))
+        .with_state(state)
+}
+
+/// Every route, in one table.
+fn table(upload_limit: usize) -> Table {
+    Table::new()
         .route("/", get(pages::home))
         // the web UI: public pages
         .route("/projects/", get(pages::projects))
@@ -54,94 +171,113 @@ pub fn router(state: AppState) -> Router {
         // the web UI: accounts (anonymous forms)
         .route(
             "/account/login/",
-            get(accounts::login_page).post(accounts::login_submit),
+            get(accounts::show_login).post(accounts::log_in),
+        )
+        .route("/account/two-factor/", get(accounts::show_second_factor))
+        .route(
+            "/account/two-factor/totp/",
+            post(accounts::verify_totp_login),
         )
         .route(
-            "/account/two-factor/",
-            get(accounts::two_factor_page).post(accounts::two_factor_submit),
+            "/account/two-factor/recovery/",
+            post(accounts::verify_recovery_login),
         )
         .route(
             "/account/webauthn/login/begin/",
-            post(accounts::webauthn_login_begin),
+            post(accounts::begin_key_login),
         )
         .route(
             "/account/webauthn/login/finish/",
-            post(accounts::webauthn_login_finish),
+            post(accounts::finish_key_login),
         )
-        .route("/account/logout/", post(accounts::logout))
+        .route("/account/logout/", post(accounts::log_out))
         .route(
             "/account/confirm-two-factor/",
             get(accounts::confirm_two_factor),
         )
         .route(
             "/account/freeze/",
-            get(accounts::freeze_page).post(accounts::freeze_submit),
+            get(accounts::show_freeze).post(accounts::freeze_account),
         )
         .route(
             "/account/register/",
-            get(accounts::register_page).post(accounts::register_submit),
+            get(accounts::show_register).post(accounts::register),
         )
         .route("/account/verify-email/", get(accounts::verify_email))
         .route(
             "/account/forgot-password/",
-            get(accounts::forgot_page).post(accounts::forgot_submit),
+            get(accounts::show_forgot_password).post(accounts::request_password_reset),
         )
         .route(
             "/account/reset-password/",
-            get(accounts::reset_page).post(accounts::reset_submit),
+            get(accounts::show_reset_password).post(accounts::reset_password),
         )
-        // the web UI: account settings (logged in)
-        .route("/manage/account/", get(manage::account_page))
-        .route("/manage/account/email/", post(manage::email_post))
-        .route("/manage/account/password/", post(manage::password_post))
+        // the web UI: account settings (logged in), one route per operation
+        .route("/manage/account/", get(manage::show_account))
+        .route("/manage/account/email/add/", post(manage::add_email))
+        .route(
+            "/manage/account/email/{id}/remove/",
+            post(manage::remove_email),
+        )
+        .route(
+            "/manage/account/email/{id}/primary/",
+            post(manage::make_email_primary),
+        )
+        .route(
+            "/manage/account/email/{id}/resend/",
+            post(manage::resend_verification),
+        )
+        .route("/manage/account/password/", post(manage::change_password))
         .route(
             "/manage/account/delete/",
-            post(crate::web::account_delete::delete_post),
+            post(account_delete::delete_account),
         )
         .route(
-            "/manage/account/sessions/end/",
-            post(manage::end_session_post),
+            "/manage/account/session/{id}/end/",
+            post(manage::end_session),
         )
-        .route("/manage/account/two-factor/", get(manage::two_factor_page))
+        .route("/manage/account/two-factor/", get(manage::show_two_factor))
         .route(
             "/manage/account/totp/",
-            get(manage::totp_page).post(manage::totp_confirm_post),
+            get(manage::show_totp_enrolment).post(manage::confirm_totp),
         )
-        .route(
-            "/manage/account/totp/remove/",
-            post(manage::totp_remove_post),
-        )
+        .route("/manage/account/totp/remove/", post(manage::remove_totp))
         .route(
             "/manage/account/recovery-codes/",
-            post(manage::recovery_codes_post),
+            post(manage::regenerate_recovery_codes),
         )
         .route(
             "/manage/account/webauthn/begin/",
-            post(manage::webauthn_begin),
+            post(manage::begin_key_registration),
         )
         .route(
             "/manage/account/webauthn/finish/",
-            post(manage::webauthn_finish),
+            post(manage::finish_key_registration),
         )
         .route(
-            "/manage/account/webauthn/remove/",
-            post(manage::webauthn_remove_post),
+            "/manage/account/webauthn/{id}/remove/",
+            post(manage::remove_security_key),
         )
         .route(
             "/manage/account/tokens/",
-            get(manage::tokens_page).post(manage::token_create_post),
+            get(manage::show_tokens).post(manage::create_token),
         )
         .route(
-            "/manage/account/tokens/revoke/",
-            post(manage::token_revoke_post),
+            "/manage/account/token/{id}/revoke/",
+            post(manage::revoke_token),
+        )
+        .route("/manage/account/review/", get(review::show_review))
+        .route(
+            "/manage/account/review/{kind}/{id}/keep/",
+            post(review::keep_suspect),
         )
         .route(
-            "/manage/account/review/",
-            get(crate::web::review::review_page).post(crate::web::review::review_post),
+            "/manage/account/review/{kind}/{id}/drop/",
+            post(review::drop_suspect),
         )
         .route(
             "/manage/account/reauth/",
-            get(manage::reauth_page).post(manage::reauth_post),
+            get(manage::show_reauth).post(manage::confirm_reauth),
         )
         // the web UI: project management (members, invitations, held changes, releases)
         .route("/manage/projects/", get(project_manage::projects_page))
@@ -201,57 +337,24 @@ pub fn router(state: AppState) -> Router {
         .route("/pypi/{name}/{version}/json", get(json_api::release))
         .route("/pypi/{name}/{version}/json/", get(json_api::release))
         .route("/packages/{*path}", get(downloads::download))
-        .route(
+        .api_route(
             "/legacy/",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
+            UPLOAD_EXEMPT,
         )
-        .route(
+        .api_route(
             "/legacy",
             post(|| async { Redirect::permanent("/legacy/") }),
+            REDIRECT_EXEMPT,
         )
-        .route(
+        .api_route(
             "/pypi",
             post(xmlrpc::call).layer(DefaultBodyLimit::max(64 * 1024)),
+            XMLRPC_EXEMPT,
         )
-        .route(
+        .api_route(
             "/RPC2",
             post(xmlrpc::call).layer(DefaultBodyLimit::max(64 * 1024)),
+            XMLRPC_EXEMPT,
         )
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            crate::body_rate::MinBodyRate::of(&http),
-            crate::body_rate::min_body_rate,
-        ));
-    // The Host check exists only when there is a list (public_url, and http.allowed_hosts
-    // besides); it answers /healthz and /readyz for any Host.
-    let app = if http.allowed_hosts.is_empty() {
-        app
-    } else {
-        let allowed: crate::host::AllowedHosts = http.allowed_hosts.clone().into();
-        app.layer(axum::middleware::from_fn_with_state(
-            allowed,
-            crate::host::check_host,
-        ))
-    };
-    // Every Host is checked for shape before anything else (400), list or not.
-    app.layer(axum::middleware::from_fn(crate::host::check_authority))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::headers::security_headers,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.drain.clone(),
-            crate::drain::close_when_draining,
-        ))
-        // Outermost: every answer is counted, refusals by the layers above included.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
-        // Outermost: every answer, the front door's refusals included, gets its request line.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::request_log::request_line,
-        ))
-        .with_state(state)
 }

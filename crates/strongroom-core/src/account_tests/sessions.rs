@@ -12,7 +12,7 @@ async fn sensitive_changes_need_a_recent_reauthentication() {
     let r =
         h.s.add_email(&info, "alice2@example.org", &meta("192.0.2.1"))
             .await;
-    assert!(is_forbidden(&r, crate::sessions::REAUTH_REQUIRED), "{r:?}");
+    assert!(matches!(r, Err(CoreError::ReauthRequired)), "{r:?}");
     assert!(
         h.s.reauthenticate(&info, "wrong password", &meta("192.0.2.1"))
             .await
@@ -318,7 +318,7 @@ async fn web_tokens_need_a_recent_reauthentication() {
     let r =
         h.s.create_token_for_session(&info, "ci", None, None, &meta("192.0.2.1"))
             .await;
-    assert!(is_forbidden(&r, crate::sessions::REAUTH_REQUIRED), "{r:?}");
+    assert!(matches!(r, Err(CoreError::ReauthRequired)), "{r:?}");
     assert_eq!(
         h.s.tokens_of(uid).await.expect("tokens").len(),
         1,

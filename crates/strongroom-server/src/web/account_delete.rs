@@ -2,27 +2,24 @@
 //! username typed again; refused, naming them, while the account is the sole Owner of projects),
 //! and what the account page shows about the recovery hold and the deletion rules.
 
-use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::Response;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use strongroom_core::CoreError;
 use strongroom_core::hold::is_held;
 
+use super::Meta;
 use super::errors::WebError;
-use super::session::{Viewer, clear_session_cookie};
-use super::{Meta, PageCx, csrf, session};
+use super::extract::{CsrfForm, Enrolling};
+use super::session::clear_session_cookie;
 use crate::state::AppState;
 
 /// The deletion form.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct DeleteForm {
     #[serde(default)]
-    pub csrf_token: Option<String>,
-    #[serde(default)]
-    pub confirm_username: Option<String>,
+    confirm_username: String,
 }
 
 /// The account page's extra context: `hold` (until, reason) while the account is held,
@@ -50,55 +47,31 @@ pub(crate) async fn account_safety(state: &AppState, user_id: i64) -> Result<Val
     Ok(context! { hold => hold, sole_owned => sole, unverified => unverified })
 }
 
-async fn post_viewer(
-    state: &AppState,
-    headers: &HeaderMap,
-    token: Option<&str>,
-) -> Result<Viewer, WebError> {
-    let viewer = session::viewer(state, headers).await?;
-    csrf::check_post(state, headers, viewer.as_ref(), token)?;
-    viewer.ok_or_else(|| WebError::forbidden("You need to log in first."))
-}
-
-/// `POST /manage/account/delete/`
-pub(crate) async fn delete_post(
+/// `POST /manage/account/delete/`: the username must be typed again (core compares it).
+pub(crate) async fn delete_account(
+    Enrolling { cx, viewer: v }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<DeleteForm>,
+    CsrfForm(form): CsrfForm<DeleteForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref()).await?;
-    let result = state
+    let done = state
         .services
-        .delete_own_account(
-            &v.info,
-            form.confirm_username.as_deref().unwrap_or(""),
-            &meta,
-        )
-        .await;
-    match result {
-        Ok(done) => {
-            let cx = PageCx::load(&state, &headers).await?;
-            let mut resp = cx.render(
-                "message.html",
-                context! {
-                    heading => "Your account was deleted",
-                    message => format!(
-                        "The account {} was deleted: you were logged out everywhere, its API tokens were revoked and it left {} project(s). The username stays reserved. Its data is kept for investigation for {} days, during which the index administrators can restore it.",
-                        v.username,
-                        done.roles_removed.len(),
-                        state.services.settings.safety.deleted_account_retention_days
-                    ),
-                    link => context! { href => "/", text => "Go to the home page" },
-                },
-            )?;
-            resp.headers_mut()
-                .append(header::SET_COOKIE, clear_session_cookie());
-            Ok(resp)
-        }
-        Err(CoreError::Forbidden(m)) if m == strongroom_core::sessions::REAUTH_REQUIRED => Err(
-            WebError::redirect("/manage/account/reauth/?next=%2Fmanage%2Faccount%2F"),
-        ),
-        Err(e) => Err(e.into()),
-    }
+        .delete_own_account(&v.info, &form.confirm_username, &meta)
+        .await?;
+    let mut resp = cx.render(
+        "message.html",
+        context! {
+            heading => "Your account was deleted",
+            message => format!(
+                "The account {} was deleted: you were logged out everywhere, its API tokens were revoked and it left {} project(s). The username stays reserved. Its data is kept for investigation for {} days, during which the index administrators can restore it.",
+                v.username,
+                done.roles_removed.len(),
+                state.services.settings.safety.deleted_account_retention_days
+            ),
+            link => context! { href => "/", text => "Go to the home page" },
+        },
+    )?;
+    resp.headers_mut()
+        .append(header::SET_COOKIE, clear_session_cookie());
+    Ok(resp)
 }

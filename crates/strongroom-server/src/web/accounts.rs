@@ -2,8 +2,6 @@
 //! then a second factor; or a passkey alone), log out, forgot and reset password, and the
 //! links mailed by core (confirm two-factor, "this wasn't me").
 
-use axum::Form;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -13,9 +11,10 @@ use strongroom_core::registration::RegisterPage;
 use strongroom_core::{CoreError, LoginStep, SessionGrant};
 
 use super::errors::WebError;
+use super::extract::{CsrfForm, CsrfJson, NoFields};
 use super::redirect::safe_next;
 use super::session::{SESSION_COOKIE, clear_session_cookie, set_session_cookie, short_cookie};
-use super::{Meta, PageCx, csrf, json, json_error, see_other, session};
+use super::{Meta, PageCx, json, json_error, see_other, session};
 use crate::state::AppState;
 
 /// The cookie that carries the login ticket between the password and the second factor
@@ -38,11 +37,9 @@ pub(crate) struct TokenQuery {
     token: Option<String>,
 }
 
-/// Any form: every field optional, so a missing CSRF token is a 403, not a 422.
+/// Any form of these pages: every field optional (the token is `CsrfForm`'s).
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct AccountForm {
-    #[serde(default)]
-    pub csrf_token: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -55,8 +52,6 @@ pub(crate) struct AccountForm {
     pub username_or_email: Option<String>,
     #[serde(default)]
     pub token: Option<String>,
-    #[serde(default)]
-    pub method: Option<String>,
     #[serde(default)]
     pub totp_code: Option<String>,
     #[serde(default)]
@@ -101,12 +96,10 @@ fn logged_in(grant: &SessionGrant, next: &str) -> Result<Response, WebError> {
 }
 
 /// `GET /account/login/`
-pub(crate) async fn login_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+pub(crate) async fn show_login(
+    cx: PageCx,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, WebError> {
-    let cx = PageCx::load(&state, &headers).await?;
     let next = safe_next(q.next.as_deref());
     if cx.viewer.is_some() {
         return Ok(see_other(&next, Vec::new()));
@@ -115,14 +108,13 @@ pub(crate) async fn login_page(
 }
 
 /// `POST /account/login/`
-pub(crate) async fn login_submit(
+pub(crate) async fn log_in(
+    cx: PageCx,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
     Query(q): Query<NextQuery>,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
     let next = safe_next(q.next.as_deref());
     let username = field(&form.username).trim();
     match state
@@ -158,7 +150,6 @@ pub(crate) async fn login_submit(
         }
         Err(e) => {
             let (status, message) = form_error(e)?;
-            let cx = PageCx::load(&state, &headers).await?;
             cx.render_status(
                 status,
                 "login.html",
@@ -176,8 +167,8 @@ fn ticket(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// `GET /account/two-factor/`
-pub(crate) async fn two_factor_page(
-    State(state): State<AppState>,
+pub(crate) async fn show_second_factor(
+    cx: PageCx,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, WebError> {
@@ -185,7 +176,6 @@ pub(crate) async fn two_factor_page(
     let Some((_, flags)) = ticket(&headers) else {
         return Ok(see_other("/account/login/", Vec::new()));
     };
-    let cx = PageCx::load(&state, &headers).await?;
     render_two_factor(cx, StatusCode::OK, &next, &flags, None)
 }
 
@@ -211,41 +201,64 @@ fn render_two_factor(
     )
 }
 
-/// `POST /account/two-factor/`
-pub(crate) async fn two_factor_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Meta(meta): Meta,
-    Query(q): Query<NextQuery>,
-    Form(form): Form<AccountForm>,
+/// Which second factor a login step uses.
+#[derive(Debug, Clone, Copy)]
+enum SecondFactor {
+    Totp,
+    RecoveryCode,
+}
+
+/// The second login step: a ticket from the password step and a code.
+async fn second_factor(
+    cx: PageCx,
+    state: &AppState,
+    headers: &HeaderMap,
+    meta: &strongroom_core::RequestMeta,
+    next: Option<&str>,
+    (how, code): (SecondFactor, &str),
 ) -> Result<Response, WebError> {
-    csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
-    let next = safe_next(q.next.as_deref());
-    let Some((t, flags)) = ticket(&headers) else {
+    let next = safe_next(next);
+    let Some((t, flags)) = ticket(headers) else {
         return Ok(see_other("/account/login/", Vec::new()));
     };
-    let result = match field(&form.method) {
-        "recovery" => {
-            state
-                .services
-                .login_recovery_code(&t, field(&form.recovery_code), &meta)
-                .await
-        }
-        _ => {
-            state
-                .services
-                .login_totp(&t, field(&form.totp_code), &meta)
-                .await
-        }
+    let s = &state.services;
+    let result = match how {
+        SecondFactor::RecoveryCode => s.login_recovery_code(&t, code, meta).await,
+        SecondFactor::Totp => s.login_totp(&t, code, meta).await,
     };
     match result {
         Ok(grant) => logged_in(&grant, &next),
         Err(e) => {
             let (status, message) = form_error(e)?;
-            let cx = PageCx::load(&state, &headers).await?;
             render_two_factor(cx, status, &next, &flags, Some(message))
         }
     }
+}
+
+/// `POST /account/two-factor/totp/`
+pub(crate) async fn verify_totp_login(
+    cx: PageCx,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Query(q): Query<NextQuery>,
+    CsrfForm(form): CsrfForm<AccountForm>,
+) -> Result<Response, WebError> {
+    let code = (SecondFactor::Totp, field(&form.totp_code));
+    second_factor(cx, &state, &headers, &meta, q.next.as_deref(), code).await
+}
+
+/// `POST /account/two-factor/recovery/`
+pub(crate) async fn verify_recovery_login(
+    cx: PageCx,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Query(q): Query<NextQuery>,
+    CsrfForm(form): CsrfForm<AccountForm>,
+) -> Result<Response, WebError> {
+    let code = (SecondFactor::RecoveryCode, field(&form.recovery_code));
+    second_factor(cx, &state, &headers, &meta, q.next.as_deref(), code).await
 }
 
 /// Body of the WebAuthn finish calls.
@@ -261,11 +274,6 @@ pub(crate) struct WebauthnFinish {
     pub response: serde_json::Value,
 }
 
-/// The CSRF token of a JSON call (header `X-CSRF-Token`).
-pub(crate) fn header_token(headers: &HeaderMap) -> Option<&str> {
-    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
-}
-
 /// `{"state_id": …, "options": <challenge>}`
 pub(crate) fn challenge_json(challenge: &str, state_id: &str) -> Result<Response, WebError> {
     let options: serde_json::Value = serde_json::from_str(challenge).map_err(WebError::internal)?;
@@ -276,13 +284,13 @@ pub(crate) fn challenge_json(challenge: &str, state_id: &str) -> Result<Response
 }
 
 /// `POST /account/webauthn/login/begin/` (`?second_factor=1` after the password step)
-pub(crate) async fn webauthn_login_begin(
+pub(crate) async fn begin_key_login(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
+    _: CsrfJson<serde_json::Value>,
 ) -> Response {
     let run = async {
-        csrf::check_post(&state, &headers, None, header_token(&headers))?;
         let t = match q.second_factor.as_deref() {
             Some(_) => Some(
                 ticket(&headers)
@@ -298,16 +306,12 @@ pub(crate) async fn webauthn_login_begin(
 }
 
 /// `POST /account/webauthn/login/finish/`
-pub(crate) async fn webauthn_login_finish(
+pub(crate) async fn finish_key_login(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    body: Bytes,
+    CsrfJson(body): CsrfJson<WebauthnFinish>,
 ) -> Response {
     let run = async {
-        csrf::check_post(&state, &headers, None, header_token(&headers))?;
-        let body: WebauthnFinish = serde_json::from_slice(&body)
-            .map_err(|_| WebError::new(StatusCode::BAD_REQUEST, "Malformed request."))?;
         let grant = state
             .services
             .webauthn_login_finish(&body.state_id, &body.response.to_string(), &meta)
@@ -330,19 +334,12 @@ pub(crate) async fn webauthn_login_finish(
 }
 
 /// `POST /account/logout/`
-pub(crate) async fn logout(
+pub(crate) async fn log_out(
     State(state): State<AppState>,
     headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<AccountForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let viewer = session::viewer(&state, &headers).await?;
-    csrf::check_post(
-        &state,
-        &headers,
-        viewer.as_ref(),
-        form.csrf_token.as_deref(),
-    )?;
     if let Some(secret) = session::cookie(&headers, SESSION_COOKIE) {
         state.services.logout(&secret, &meta).await?;
     }
@@ -389,9 +386,9 @@ fn render_register(
 }
 
 /// `GET /account/register/` (`?invite=` from an invitation mail)
-pub(crate) async fn register_page(
+pub(crate) async fn show_register(
+    cx: PageCx,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<RegisterQuery>,
 ) -> Result<Response, WebError> {
     let invite = q.invite.as_deref().unwrap_or("");
@@ -400,19 +397,17 @@ pub(crate) async fn register_page(
         RegisterPage::Refused(_) => StatusCode::FORBIDDEN,
         _ => StatusCode::OK,
     };
-    let cx = PageCx::load(&state, &headers).await?;
     render_register(cx, status, &page, invite, ("", ""), None)
 }
 
 /// `POST /account/register/`: core decides again whether registration is possible (the page is
 /// never trusted), and answers a taken address exactly as a free one.
-pub(crate) async fn register_submit(
+pub(crate) async fn register(
+    cx: PageCx,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
     let username = field(&form.username).trim();
     let email = field(&form.email).trim();
     let invite = field(&form.invite).trim();
@@ -427,23 +422,19 @@ pub(crate) async fn register_submit(
             .await
     };
     match result {
-        Ok(()) => {
-            let cx = PageCx::load(&state, &headers).await?;
-            cx.render(
-                "message.html",
-                context! {
-                    heading => "Check your email",
-                    message => format!("We sent a message to {email} telling you how to continue."),
-                    link => context! { href => "/account/login/", text => "Go to the login page" },
-                },
-            )
-        }
+        Ok(()) => cx.render(
+            "message.html",
+            context! {
+                heading => "Check your email",
+                message => format!("We sent a message to {email} telling you how to continue."),
+                link => context! { href => "/account/login/", text => "Go to the login page" },
+            },
+        ),
         Err(e) => {
             let (status, message) = form_error(e)?;
             // The page as it stands now (a link used up meanwhile shows no form), with the
             // reason this attempt failed.
             let page = s.register_page(Some(invite)).await?;
-            let cx = PageCx::load(&state, &headers).await?;
             let error = match &page {
                 RegisterPage::Refused(why) if *why == message => None,
                 _ => Some(message),
@@ -454,14 +445,12 @@ pub(crate) async fn register_submit(
 }
 
 /// A page telling the outcome of following a mailed link.
-async fn link_outcome(
-    state: &AppState,
-    headers: &HeaderMap,
+fn link_outcome(
+    cx: PageCx,
     result: Result<&str, CoreError>,
     heading: &str,
     link: (&str, &str),
 ) -> Result<Response, WebError> {
-    let cx = PageCx::load(state, headers).await?;
     match result {
         Ok(message) => cx.render(
             "message.html",
@@ -488,8 +477,8 @@ fn query_token(q: &TokenQuery) -> Result<&str, CoreError> {
 
 /// `GET /account/verify-email/?token=` (the link in the verification mail)
 pub(crate) async fn verify_email(
+    cx: PageCx,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
@@ -501,20 +490,13 @@ pub(crate) async fn verify_email(
             .map(|_| "Your email address is verified."),
         Err(e) => Err(e),
     };
-    link_outcome(
-        &state,
-        &headers,
-        result,
-        "Email verified",
-        ("/account/login/", "Log in"),
-    )
-    .await
+    link_outcome(cx, result, "Email verified", ("/account/login/", "Log in"))
 }
 
 /// `GET /account/confirm-two-factor/?token=` (the link that completes a first 2FA enrolment)
 pub(crate) async fn confirm_two_factor(
+    cx: PageCx,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
@@ -527,70 +509,53 @@ pub(crate) async fn confirm_two_factor(
         Err(e) => Err(e),
     };
     link_outcome(
-        &state,
-        &headers,
+        cx,
         result,
         "Two-factor authentication is on",
         ("/manage/account/two-factor/", "Two-factor settings"),
     )
-    .await
 }
 
 /// `GET /account/freeze/?token=` ("this wasn't me": asks before freezing)
-pub(crate) async fn freeze_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+pub(crate) async fn show_freeze(
+    cx: PageCx,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
-    let cx = PageCx::load(&state, &headers).await?;
     let token = query_token(&q)?.to_owned();
     cx.render("freeze.html", context! { token => token })
 }
 
 /// `POST /account/freeze/`
-pub(crate) async fn freeze_submit(
+pub(crate) async fn freeze_account(
+    cx: PageCx,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    let viewer = session::viewer(&state, &headers).await?;
-    csrf::check_post(
-        &state,
-        &headers,
-        viewer.as_ref(),
-        form.csrf_token.as_deref(),
-    )?;
     let result = state
         .services
         .freeze_from_mail(field(&form.token), &meta)
         .await
         .map(|_| "Your account is frozen: every session and API token was ended. Contact an administrator to recover it.");
-    link_outcome(&state, &headers, result, "Account frozen", ("/", "Home")).await
+    link_outcome(cx, result, "Account frozen", ("/", "Home"))
 }
 
 /// `GET /account/forgot-password/`
-pub(crate) async fn forgot_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
-    let cx = PageCx::load(&state, &headers).await?;
+pub(crate) async fn show_forgot_password(cx: PageCx) -> Result<Response, WebError> {
     cx.render("forgot_password.html", context! {})
 }
 
 /// `POST /account/forgot-password/` (the same answer whether or not the account exists)
-pub(crate) async fn forgot_submit(
+pub(crate) async fn request_password_reset(
+    cx: PageCx,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
     state
         .services
         .request_password_reset(field(&form.username_or_email), &meta)
         .await?;
-    let cx = PageCx::load(&state, &headers).await?;
     cx.render(
         "message.html",
         context! {
@@ -601,24 +566,21 @@ pub(crate) async fn forgot_submit(
 }
 
 /// `GET /account/reset-password/?token=`
-pub(crate) async fn reset_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+pub(crate) async fn show_reset_password(
+    cx: PageCx,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
-    let cx = PageCx::load(&state, &headers).await?;
     let token = query_token(&q)?.to_owned();
     cx.render("reset_password.html", context! { token => token })
 }
 
 /// `POST /account/reset-password/`
-pub(crate) async fn reset_submit(
+pub(crate) async fn reset_password(
+    cx: PageCx,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    csrf::check_post(&state, &headers, None, form.csrf_token.as_deref())?;
     let token = field(&form.token);
     let result = if field(&form.password) != field(&form.password_confirm) {
         Err(CoreError::Invalid("The passwords do not match.".into()))
@@ -628,7 +590,6 @@ pub(crate) async fn reset_submit(
             .reset_password(token, field(&form.password), &meta)
             .await
     };
-    let cx = PageCx::load(&state, &headers).await?;
     match result {
         Ok(_) => cx.render(
             "message.html",

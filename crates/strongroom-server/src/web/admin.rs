@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use strongroom_core::admin::{Authority, SiteSwitch};
+use strongroom_core::CoreError;
+use strongroom_core::admin::{AdminCap, Authority, SiteSwitch};
 use strongroom_core::timeline::{TimelineOf, parse_time};
-use strongroom_core::{Actor, CoreError};
 
 use super::errors::WebError;
 use super::signed_in::field;
@@ -33,11 +33,12 @@ pub(super) async fn admin_post(
     state: &AppState,
     headers: &HeaderMap,
     form: &AdminForm,
-) -> Result<Actor, WebError> {
+) -> Result<AdminCap, WebError> {
     let viewer = session::viewer(state, headers).await?;
-    let viewer = match viewer {
-        Some(v) if v.is_admin && !v.restricted => v,
-        _ => return Err(WebError::not_found()),
+    let Some((viewer, cap)) =
+        viewer.and_then(|v| state.services.admin_cap(&v.info).map(|cap| (v, cap)))
+    else {
+        return Err(WebError::not_found());
     };
     csrf::check_post(state, headers, Some(&viewer), form.csrf_token.as_deref())?;
     // Every intervention needs a recent password: a stolen admin cookie alone must not unfreeze
@@ -56,7 +57,7 @@ pub(super) async fn admin_post(
             super::redirect::encoded(&back)
         )));
     }
-    Ok(Actor::user(&viewer.info.user))
+    Ok(cap)
 }
 
 /// An admin section with the `?done=` confirmation.
@@ -305,7 +306,8 @@ pub(crate) async fn user_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
+    let cap = admin_post(&state, &headers, &form).await?;
+    let a = cap.actor().clone();
     let s = &state.services;
     let reason = field(&form.reason);
     let page = format!("/admin/users/{}/", encode(&name));
@@ -389,20 +391,23 @@ pub(crate) async fn project_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
-    let by = Authority::Admin(&a);
+    let cap = admin_post(&state, &headers, &form).await?;
+    let by = Authority::Admin(&cap);
     let s = &state.services;
     let reason = field(&form.reason);
     let (version, filename) = (field(&form.version), field(&form.filename));
     let action = field(&form.action);
     match action {
-        "quarantine" => s.admin_quarantine_project(&a, &name, reason, &meta).await?,
-        "release" => s.admin_release_project(&a, &name, reason, &meta).await?,
+        "quarantine" => {
+            s.admin_quarantine_project(&cap, &name, reason, &meta)
+                .await?
+        }
+        "release" => s.admin_release_project(&cap, &name, reason, &meta).await?,
         "remove" => s.remove_project(&by, &name, reason, &meta).await?,
-        "restore" => s.admin_restore_project(&a, &name, reason, &meta).await?,
+        "restore" => s.admin_restore_project(&cap, &name, reason, &meta).await?,
         "approve" => {
             let approval = s
-                .admin_approve_release(&a, &name, version, reason, &meta)
+                .admin_approve_release(&cap, &name, version, reason, &meta)
                 .await?;
             if !approval.still_held.is_empty() {
                 return Ok(done(
@@ -413,7 +418,7 @@ pub(crate) async fn project_post(
         }
         "remove-release" => s.remove_release(&by, &name, version, reason, &meta).await?,
         "restore-release" => {
-            s.admin_restore_release(&a, &name, version, reason, &meta)
+            s.admin_restore_release(&cap, &name, version, reason, &meta)
                 .await?
         }
         "remove-file" => {
@@ -421,15 +426,15 @@ pub(crate) async fn project_post(
                 .await?
         }
         "restore-file" => {
-            s.admin_restore_file(&a, &name, version, filename, reason, &meta)
+            s.admin_restore_file(&cap, &name, version, filename, reason, &meta)
                 .await?
         }
         "approve-file" => {
-            s.admin_approve_file(&a, &name, version, filename, reason, &meta)
+            s.admin_approve_file(&cap, &name, version, filename, reason, &meta)
                 .await?
         }
         "reject-file" => {
-            s.admin_reject_file(&a, &name, version, filename, reason, &meta)
+            s.admin_reject_file(&cap, &name, version, filename, reason, &meta)
                 .await?
         }
         _ => return Err(unknown("action")),
@@ -494,7 +499,8 @@ pub(crate) async fn names_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
+    let cap = admin_post(&state, &headers, &form).await?;
+    let a = cap.actor().clone();
     let (name, reason) = (field(&form.name), field(&form.reason));
     let key = match field(&form.action) {
         "prohibit" => {
@@ -561,7 +567,8 @@ pub(crate) async fn domains_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
+    let cap = admin_post(&state, &headers, &form).await?;
+    let a = cap.actor().clone();
     let report = state.services.check_domains(&a, &meta).await?;
     let cx = admin_cx(&state, &headers).await?;
     let ctx = site_context(&state, Some(report.lines())).await?;
@@ -575,7 +582,8 @@ pub(crate) async fn site_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
+    let cap = admin_post(&state, &headers, &form).await?;
+    let a = cap.actor().clone();
     let switch = match field(&form.switch) {
         "read_only" => SiteSwitch::ReadOnly,
         "no_new_projects" => SiteSwitch::NoNewProjects,
@@ -631,7 +639,8 @@ pub(crate) async fn changes_post(
     Meta(meta): Meta,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
+    let cap = admin_post(&state, &headers, &form).await?;
+    let a = cap.actor().clone();
     let id: i64 = field(&form.change_id)
         .trim()
         .parse()

@@ -89,7 +89,9 @@ pub(crate) async fn post(
         &headers,
         &AdminForm::with_csrf(form.csrf_token.clone()),
     )
-    .await?;
+    .await?
+    .actor()
+    .clone();
     let s = &state.services;
     let reason = field(&form.reason);
     match field(&form.action) {

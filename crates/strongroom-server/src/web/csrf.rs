@@ -14,6 +14,9 @@ use crate::state::AppState;
 /// The anonymous pre-session cookie.
 pub(crate) const ANON_COOKIE: &str = "__Host-strongroom-csrf";
 
+/// The header the WebAuthn JSON posts carry their token in.
+pub(crate) const HEADER: &str = "x-csrf-token";
+
 const REFUSED: &str = "The form could not be accepted (cross-site request check failed). Reload the page and try again.";
 
 /// The token a page's forms carry, and the cookie to set when an anonymous visitor has none yet.
@@ -51,6 +54,11 @@ fn sign(state: &AppState, seed: &str) -> String {
     mac.update(b"strongroom anonymous csrf\0");
     mac.update(seed.as_bytes());
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// The refusal of a cross-site (or token-less) request.
+pub(crate) fn refused() -> WebError {
+    WebError::forbidden(REFUSED)
 }
 
 /// Refuse a POST that comes from another site or lacks the right token. Nothing may change
@@ -98,6 +106,19 @@ pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
             .and_then(|v| v.to_str().ok())
             .and_then(origin_of),
     };
+    is_this_site(state, headers, claimed)
+}
+
+/// Whether the request's `Referer` is a page of this site (the error pages' way back).
+pub(crate) fn same_origin_referer(state: &AppState, headers: &HeaderMap) -> bool {
+    let claimed = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(origin_of);
+    is_this_site(state, headers, claimed)
+}
+
+fn is_this_site(state: &AppState, headers: &HeaderMap, claimed: Option<&str>) -> bool {
     let Some(claimed) = claimed.and_then(origin_of) else {
         return false;
     };

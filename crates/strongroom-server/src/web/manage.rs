@@ -1,120 +1,65 @@
 //! Account settings of the logged-in user: email addresses, password, sessions, security
 //! history, second factors (TOTP, WebAuthn keys and passkeys, recovery codes), API tokens and
-//! the re-authentication prompt. Objects are named by id and core looks them up *within the
-//! session's account*: another user's id is a 404 and changes nothing.
+//! the re-authentication prompt. One route per operation, the object in the path; objects are
+//! named by id and core looks them up *within the session's account*: another user's id is a
+//! 404 and changes nothing. Who may post and the CSRF check are the extractors' (`extract`),
+//! the re-authentication detour and error pages are `answer`'s: a handler is the core call and
+//! where to go afterwards ([`done`]).
 
-use axum::Form;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 use minijinja::context;
 use serde::Deserialize;
 use strongroom_core::CoreError;
 
-use super::accounts::{WebauthnFinish, challenge_json, header_token};
+use super::accounts::{WebauthnFinish, challenge_json};
+use super::answer::REAUTH_PAGE;
 use super::errors::WebError;
-use super::redirect::encoded;
-use super::redirect::safe_next;
-use super::signed_in::{field, id, post_viewer, require_login};
-use super::{Meta, PageCx, done_message, json, json_error, see_other};
+use super::extract::{CsrfForm, CsrfJson, ENROL_PAGE, Enrolling, NoFields, ObjectId, SignedIn};
+use super::redirect::{encoded, safe_next};
+use super::{Meta, PageCx, done_message, json, see_other};
 use crate::state::AppState;
 
-/// Any settings form: every field optional, so a missing CSRF token is a 403, not a 422.
-#[derive(Debug, Deserialize, Default)]
-pub(crate) struct ManageForm {
-    #[serde(default)]
-    pub csrf_token: Option<String>,
-    #[serde(default)]
-    pub action: Option<String>,
-    #[serde(default)]
-    pub address: Option<String>,
-    #[serde(default)]
-    pub email_id: Option<String>,
-    #[serde(default)]
-    pub session_id: Option<String>,
-    #[serde(default)]
-    pub token_id: Option<String>,
-    #[serde(default)]
-    pub credential_id: Option<String>,
-    #[serde(default)]
-    pub old_password: Option<String>,
-    #[serde(default)]
-    pub new_password: Option<String>,
-    #[serde(default)]
-    pub new_password_confirm: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub secret: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub scope: Option<String>,
-    #[serde(default)]
-    pub expires_days: Option<String>,
-}
+const ACCOUNT: &str = "/manage/account/";
+const TOKENS: &str = "/manage/account/tokens/";
 
-/// `?done=` and `?next=` of the settings pages.
+/// `?done=` of the settings pages.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct ManageQuery {
     #[serde(default)]
     pub(crate) done: Option<String>,
-    #[serde(default)]
-    next: Option<String>,
 }
 
-/// Where a settings POST goes: `page?done=key` on success; the re-authentication prompt when
-/// core wants a fresh password first; other errors as pages.
-fn outcome(result: Result<(), CoreError>, page: &str, done: &str) -> Result<Response, WebError> {
-    match result {
-        Ok(()) => Ok(see_other(&format!("{page}?done={done}"), Vec::new())),
-        Err(e) => Err(reauth_or(e, page)),
-    }
-}
-
-fn is_reauth(e: &CoreError) -> bool {
-    matches!(e, CoreError::Forbidden(m) if m == strongroom_core::sessions::REAUTH_REQUIRED)
-}
-
-/// A core error as a page; "confirm your password" becomes a redirect to the prompt.
-pub(crate) fn reauth_or(e: CoreError, back_to: &str) -> WebError {
-    if is_reauth(&e) {
-        return WebError::redirect(&format!(
-            "/manage/account/reauth/?next={}",
-            encoded(back_to)
-        ));
-    }
-    WebError::from(e)
+/// Where a settings POST goes: `page?done=key` once core said yes; a refusal is an error page
+/// (the re-authentication prompt when core wants a fresh password, by `answer::finish`).
+pub(crate) fn done(
+    result: Result<(), CoreError>,
+    page: &str,
+    key: &str,
+) -> Result<Response, WebError> {
+    result?;
+    Ok(see_other(&format!("{page}?done={key}"), Vec::new()))
 }
 
 /// `GET /manage/account/`
-pub(crate) async fn account_page(
+pub(crate) async fn show_account(
+    Enrolling { cx, viewer: v }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
     Query(q): Query<ManageQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match require_login(&state, &headers, &uri, true).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let emails: Vec<_> = state
-        .services
-        .db
-        .emails_of(v.user_id)
-        .await?
-        .into_iter()
-        .map(|e| {
-            context! { id => e.id, address => e.address, is_primary => e.is_primary,
-            verified => e.verified_at.is_some(), suspect => e.suspect_at.is_some() }
-        })
-        .collect();
-    let sessions: Vec<_> = state
-        .services
+    let s = &state.services;
+    let emails: Vec<_> =
+        s.db.emails_of(v.user_id)
+            .await?
+            .into_iter()
+            .map(|e| {
+                context! { id => e.id, address => e.address, is_primary => e.is_primary,
+                verified => e.verified_at.is_some(), suspect => e.suspect_at.is_some() }
+            })
+            .collect();
+    let sessions: Vec<_> = s
         .list_sessions(v.user_id)
         .await?
         .into_iter()
@@ -123,8 +68,7 @@ pub(crate) async fn account_page(
             ip => s.ip, user_agent => s.user_agent, current => s.id == v.info.id }
         })
         .collect();
-    let events: Vec<_> = state
-        .services
+    let events: Vec<_> = s
         .account_events(v.user_id, 50)
         .await?
         .into_iter()
@@ -132,61 +76,104 @@ pub(crate) async fn account_page(
             |e| context! { at => e.at, action => e.action, ip => e.ip, user_agent => e.user_agent },
         )
         .collect();
+    let invitations: Vec<_> = s
+        .my_invitations(v.user_id)
+        .await?
+        .into_iter()
+        .map(|i| {
+            context! { id => i.id, project => i.project_name, inviter => &i.inviter_name,
+            role => &i.role, expires_at => i.expires_at }
+        })
+        .collect();
     cx.render(
         "account.html",
         context! { emails => emails, sessions => sessions, events => events,
+        invitations => invitations,
         notice => done_message(q.done.as_deref()),
-        review_pending => state.services.review_pending(v.user_id).await?,
+        review_pending => s.review_pending(v.user_id).await?,
         safety => super::account_delete::account_safety(&state, v.user_id).await? },
     )
 }
 
-/// `POST /manage/account/email/` (add, remove, primary, resend)
-pub(crate) async fn email_post(
+/// The add-address form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AddressForm {
+    #[serde(default)]
+    address: String,
+}
+
+/// `POST /manage/account/email/add/`
+pub(crate) async fn add_email(
+    SignedIn { viewer: v, .. }: SignedIn,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    CsrfForm(form): CsrfForm<AddressForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), false).await?;
-    let s = &state.services;
-    let page = "/manage/account/";
-    match field(&form.action) {
-        "add" => outcome(
-            s.add_email(&v.info, field(&form.address).trim(), &meta)
-                .await,
-            page,
-            "email-added",
-        ),
-        "remove" => outcome(
-            s.remove_email(&v.info, id(&form.email_id)?, &meta).await,
-            page,
-            "email-removed",
-        ),
-        "primary" => outcome(
-            s.make_primary(&v.info, id(&form.email_id)?, &meta).await,
-            page,
-            "email-primary",
-        ),
-        "resend" => outcome(
-            s.resend_verification(v.user_id, id(&form.email_id)?, &meta)
-                .await,
-            page,
-            "email-sent",
-        ),
-        _ => Err(WebError::new(StatusCode::BAD_REQUEST, "Unknown action.")),
-    }
+    let result = state
+        .services
+        .add_email(&v.info, form.address.trim(), &meta)
+        .await;
+    done(result, ACCOUNT, "email-added")
+}
+
+/// `POST /manage/account/email/{id}/remove/`
+pub(crate) async fn remove_email(
+    SignedIn { viewer: v, .. }: SignedIn,
+    State(state): State<AppState>,
+    ObjectId(id): ObjectId,
+    Meta(meta): Meta,
+    _: CsrfForm<NoFields>,
+) -> Result<Response, WebError> {
+    let result = state.services.remove_email(&v.info, id, &meta).await;
+    done(result, ACCOUNT, "email-removed")
+}
+
+/// `POST /manage/account/email/{id}/primary/`
+pub(crate) async fn make_email_primary(
+    SignedIn { viewer: v, .. }: SignedIn,
+    State(state): State<AppState>,
+    ObjectId(id): ObjectId,
+    Meta(meta): Meta,
+    _: CsrfForm<NoFields>,
+) -> Result<Response, WebError> {
+    let result = state.services.make_primary(&v.info, id, &meta).await;
+    done(result, ACCOUNT, "email-primary")
+}
+
+/// `POST /manage/account/email/{id}/resend/`
+pub(crate) async fn resend_verification(
+    SignedIn { viewer: v, .. }: SignedIn,
+    State(state): State<AppState>,
+    ObjectId(id): ObjectId,
+    Meta(meta): Meta,
+    _: CsrfForm<NoFields>,
+) -> Result<Response, WebError> {
+    let result = state
+        .services
+        .resend_verification(v.user_id, id, &meta)
+        .await;
+    done(result, ACCOUNT, "email-sent")
+}
+
+/// The change-password form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    old_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
 }
 
 /// `POST /manage/account/password/`
-pub(crate) async fn password_post(
+pub(crate) async fn change_password(
+    SignedIn { viewer: v, .. }: SignedIn,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), false).await?;
-    if field(&form.new_password) != field(&form.new_password_confirm) {
+    if form.new_password != form.new_password_confirm {
         return Err(WebError::new(
             StatusCode::BAD_REQUEST,
             "The new passwords do not match.",
@@ -194,42 +181,29 @@ pub(crate) async fn password_post(
     }
     let result = state
         .services
-        .change_password(
-            &v.info,
-            field(&form.old_password),
-            field(&form.new_password),
-            &meta,
-        )
+        .change_password(&v.info, &form.old_password, &form.new_password, &meta)
         .await;
-    outcome(result, "/manage/account/", "password")
+    done(result, ACCOUNT, "password")
 }
 
-/// `POST /manage/account/sessions/end/`
-pub(crate) async fn end_session_post(
+/// `POST /manage/account/session/{id}/end/`
+pub(crate) async fn end_session(
+    Enrolling { viewer: v, .. }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ObjectId(id): ObjectId,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), true).await?;
-    let result = state
-        .services
-        .end_session(v.user_id, id(&form.session_id)?, &meta)
-        .await;
-    outcome(result, "/manage/account/", "session-ended")
+    let result = state.services.end_session(v.user_id, id, &meta).await;
+    done(result, ACCOUNT, "session-ended")
 }
 
-/// `GET /manage/account/two-factor/`
-pub(crate) async fn two_factor_page(
+/// `GET /manage/account/two-factor/`: for a session that may only enrol, the page says why.
+pub(crate) async fn show_two_factor(
+    Enrolling { cx, viewer: v }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
     Query(q): Query<ManageQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match require_login(&state, &headers, &uri, true).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let totp = state.services.db.totp_of(v.user_id).await?;
     let keys: Vec<_> = state
         .services
@@ -266,26 +240,36 @@ fn qr_data_url(uri: &str) -> Result<String, WebError> {
     ))
 }
 
-/// `GET /manage/account/totp/` (a new seed, its QR code, and the confirmation form)
-pub(crate) async fn totp_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
+/// The enrolment page for `secret` (with the refusal of a code, if any).
+fn totp_page(
+    cx: PageCx,
+    status: StatusCode,
+    username: &str,
+    secret: &str,
+    error: Option<String>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match require_login(&state, &headers, &uri, true).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
+    let uri = format!(
+        "otpauth://totp/strongroom:{}?secret={}&issuer=strongroom",
+        encoded(username),
+        encoded(secret)
+    );
+    let qr = qr_data_url(&uri)?;
+    cx.render_status(
+        status,
+        "totp_enrol.html",
+        context! { secret => secret, qr_data_url => qr, error => error },
+    )
+}
+
+/// `GET /manage/account/totp/` (a new seed, its QR code, and the confirmation form)
+pub(crate) async fn show_totp_enrolment(
+    Enrolling { cx, viewer: v }: Enrolling,
+    State(state): State<AppState>,
+) -> Result<Response, WebError> {
     if state.services.needs_reauth(&v.info) {
-        return Err(reauth_or(
-            CoreError::Forbidden(strongroom_core::sessions::REAUTH_REQUIRED.into()),
-            "/manage/account/totp/",
-        ));
+        return Err(WebError::reauth());
     }
-    let enrolment = state
-        .services
-        .totp_begin(&v.info)
-        .map_err(|e| reauth_or(e, "/manage/account/totp/"))?;
+    let enrolment = state.services.totp_begin(&v.info)?;
     let qr = qr_data_url(&enrolment.otpauth_uri)?;
     cx.render(
         "totp_enrol.html",
@@ -310,137 +294,148 @@ fn enrolled_page(cx: PageCx, enrolled: &strongroom_core::Enrolled) -> Result<Res
     )
 }
 
-/// `POST /manage/account/totp/`
-pub(crate) async fn totp_confirm_post(
+/// The TOTP confirmation form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TotpForm {
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /manage/account/totp/`: a refused code (wrong, or too many tries) shows the same seed
+/// again with the reason, so the entry already in the app stays valid.
+pub(crate) async fn confirm_totp(
+    Enrolling { cx, viewer: v }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    CsrfForm(form): CsrfForm<TotpForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), true).await?;
     let result = state
         .services
-        .totp_confirm(&v.info, field(&form.secret), field(&form.code), &meta)
+        .totp_confirm(&v.info, &form.secret, &form.code, &meta)
         .await;
-    let cx = PageCx::load(&state, &headers).await?;
     match result {
         Ok(enrolled) => enrolled_page(cx, &enrolled),
-        Err(e) if !is_reauth(&e) && matches!(e, CoreError::Invalid(_)) => {
-            // Show the same seed again with the error, so the app entry stays valid.
+        Err(e @ (CoreError::Invalid(_) | CoreError::TooMany { .. })) => {
             let refused = WebError::from(e);
-            let secret = field(&form.secret).to_owned();
-            let uri = format!(
-                "otpauth://totp/strongroom:{}?secret={}&issuer=strongroom",
-                encoded(&v.username),
-                encoded(&secret)
-            );
-            let qr = qr_data_url(&uri)?;
-            cx.render_status(
+            let retry = refused
+                .retry_after
+                .map(|s| format!(" Try again in {s} seconds."))
+                .unwrap_or_default();
+            totp_page(
+                cx,
                 refused.status,
-                "totp_enrol.html",
-                context! { secret => secret, qr_data_url => qr, error => refused.message },
+                &v.username,
+                &form.secret,
+                Some(format!("{}{retry}", refused.message)),
             )
         }
-        Err(e) => Err(reauth_or(e, "/manage/account/totp/")),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// `POST /manage/account/totp/remove/`
-pub(crate) async fn totp_remove_post(
+pub(crate) async fn remove_totp(
+    Enrolling { viewer: v, .. }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), true).await?;
     let result = state.services.totp_remove(&v.info, &meta).await;
-    outcome(result, "/manage/account/two-factor/", "totp-removed")
+    done(result, ENROL_PAGE, "totp-removed")
 }
 
 /// `POST /manage/account/recovery-codes/`
-pub(crate) async fn recovery_codes_post(
+pub(crate) async fn regenerate_recovery_codes(
+    Enrolling { cx, viewer: v }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), true).await?;
     let codes = state
         .services
         .recovery_codes_regenerate(&v.info, &meta)
-        .await
-        .map_err(|e| reauth_or(e, "/manage/account/two-factor/"))?;
-    let cx = PageCx::load(&state, &headers).await?;
+        .await?;
     cx.render("recovery_codes.html", context! { codes => codes })
 }
 
+/// A JSON refusal that sends the page to the re-authentication prompt first.
+fn json_refusal(e: WebError) -> Response {
+    if e.reauth {
+        return json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({
+                "error": e.message,
+                "redirect": format!("{REAUTH_PAGE}?next={}", encoded(ENROL_PAGE)),
+            }),
+        );
+    }
+    super::json_error(e)
+}
+
 /// `POST /manage/account/webauthn/begin/` (JSON: the options for `navigator.credentials.create`)
-pub(crate) async fn webauthn_begin(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let run = async {
-        let v = post_viewer(&state, &headers, header_token(&headers), true).await?;
-        if state.services.needs_reauth(&v.info) {
-            return Err(reauth_or(
-                CoreError::Forbidden(strongroom_core::sessions::REAUTH_REQUIRED.into()),
-                "/manage/account/two-factor/",
-            ));
+pub(crate) async fn begin_key_registration(
+    Enrolling { viewer: v, .. }: Enrolling,
+    State(state): State<AppState>,
+    _: CsrfJson<serde_json::Value>,
+) -> Response {
+    if state.services.needs_reauth(&v.info) {
+        return json_refusal(WebError::reauth());
+    }
+    match state.services.webauthn_register_start(&v.info).await {
+        Ok((challenge, state_id)) => {
+            challenge_json(&challenge, &state_id).unwrap_or_else(json_refusal)
         }
-        let (challenge, state_id) = state.services.webauthn_register_start(&v.info).await?;
-        challenge_json(&challenge, &state_id)
-    };
-    run.await.unwrap_or_else(json_error)
+        Err(e) => json_refusal(e.into()),
+    }
 }
 
 /// `POST /manage/account/webauthn/finish/` (JSON)
-pub(crate) async fn webauthn_finish(
+pub(crate) async fn finish_key_registration(
+    Enrolling { viewer: v, .. }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    body: Bytes,
+    CsrfJson(body): CsrfJson<WebauthnFinish>,
 ) -> Response {
-    let run = async {
-        let v = post_viewer(&state, &headers, header_token(&headers), true).await?;
-        let body: WebauthnFinish = serde_json::from_slice(&body)
-            .map_err(|_| WebError::new(StatusCode::BAD_REQUEST, "Malformed request."))?;
-        let enrolled = state
-            .services
-            .webauthn_register_finish(
-                &v.info,
-                &body.state_id,
-                &body.label,
-                &body.response.to_string(),
-                &meta,
-            )
-            .await
-            .map_err(|e| reauth_or(e, "/manage/account/two-factor/"))?;
-        let redirect = if enrolled.pending_email_confirmation {
-            "/manage/account/two-factor/?done=two-factor-pending"
-        } else {
-            "/manage/account/two-factor/?done=key-added"
-        };
-        Ok::<_, WebError>(json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "redirect": redirect,
-                "recovery_codes": enrolled.recovery_codes,
-            }),
-        ))
+    let enrolled = state
+        .services
+        .webauthn_register_finish(
+            &v.info,
+            &body.state_id,
+            &body.label,
+            &body.response.to_string(),
+            &meta,
+        )
+        .await;
+    let enrolled = match enrolled {
+        Ok(e) => e,
+        Err(e) => return json_refusal(e.into()),
     };
-    run.await.unwrap_or_else(json_error)
+    let redirect = if enrolled.pending_email_confirmation {
+        "/manage/account/two-factor/?done=two-factor-pending"
+    } else {
+        "/manage/account/two-factor/?done=key-added"
+    };
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "redirect": redirect,
+            "recovery_codes": enrolled.recovery_codes,
+        }),
+    )
 }
 
-/// `POST /manage/account/webauthn/remove/`
-pub(crate) async fn webauthn_remove_post(
+/// `POST /manage/account/webauthn/{id}/remove/`
+pub(crate) async fn remove_security_key(
+    Enrolling { viewer: v, .. }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ObjectId(id): ObjectId,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), true).await?;
-    let result = state
-        .services
-        .webauthn_remove(&v.info, id(&form.credential_id)?, &meta)
-        .await;
-    outcome(result, "/manage/account/two-factor/", "key-removed")
+    let result = state.services.webauthn_remove(&v.info, id, &meta).await;
+    done(result, ENROL_PAGE, "key-removed")
 }
 
 /// The projects the user has a role on (names), for the token scope list.
@@ -465,16 +460,11 @@ async fn projects_of(state: &AppState, user_id: i64) -> Result<Vec<String>, WebE
 }
 
 /// `GET /manage/account/tokens/`
-pub(crate) async fn tokens_page(
+pub(crate) async fn show_tokens(
+    SignedIn { cx, viewer: v }: SignedIn,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
     Query(q): Query<ManageQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match require_login(&state, &headers, &uri, false).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let now = state.services.now();
     let tokens: Vec<_> = state
         .services
@@ -499,23 +489,33 @@ pub(crate) async fn tokens_page(
     )
 }
 
+/// The new-token form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    expires_days: String,
+}
+
 /// `POST /manage/account/tokens/` (the secret is shown once, on the answer page)
-pub(crate) async fn token_create_post(
+pub(crate) async fn create_token(
+    SignedIn { cx, viewer: v }: SignedIn,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    CsrfForm(form): CsrfForm<TokenForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), false).await?;
-    let name = field(&form.name).trim();
+    let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(WebError::new(
             StatusCode::BAD_REQUEST,
             "Give the token a name of 1 to 100 characters.",
         ));
     }
-    let scope = Some(field(&form.scope).trim()).filter(|s| !s.is_empty());
-    let expires_days = match field(&form.expires_days).trim() {
+    let scope = Some(form.scope.trim()).filter(|s| !s.is_empty());
+    let expires_days = match form.expires_days.trim() {
         "" => None,
         d => Some(
             d.parse::<u32>()
@@ -527,9 +527,7 @@ pub(crate) async fn token_create_post(
     let secret = state
         .services
         .create_token_for_session(&v.info, name, scope, expires_days, &meta)
-        .await
-        .map_err(|e| reauth_or(e, "/manage/account/tokens/"))?;
-    let cx = PageCx::load(&state, &headers).await?;
+        .await?;
     let scope_text = scope.map_or("the entire account".to_owned(), |p| format!("project {p}"));
     cx.render(
         "token_created.html",
@@ -537,64 +535,91 @@ pub(crate) async fn token_create_post(
     )
 }
 
-/// `POST /manage/account/tokens/revoke/`
-pub(crate) async fn token_revoke_post(
+/// `POST /manage/account/token/{id}/revoke/`
+pub(crate) async fn revoke_token(
+    SignedIn { viewer: v, .. }: SignedIn,
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ObjectId(id): ObjectId,
     Meta(meta): Meta,
-    Form(form): Form<ManageForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), false).await?;
-    let result = state
-        .services
-        .revoke_token(&v.info, id(&form.token_id)?, &meta)
-        .await;
-    outcome(result, "/manage/account/tokens/", "token-revoked")
+    let result = state.services.revoke_token(&v.info, id, &meta).await;
+    done(result, TOKENS, "token-revoked")
+}
+
+/// `?next=` (the page to go back to) and `?then=` (the action whose form waits) of the prompt.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ReauthQuery {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    then: Option<String>,
 }
 
 /// `GET /manage/account/reauth/?next=`
-pub(crate) async fn reauth_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
-    Query(q): Query<ManageQuery>,
+pub(crate) async fn show_reauth(
+    Enrolling { cx, .. }: Enrolling,
+    Query(q): Query<ReauthQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, _) = match require_login(&state, &headers, &uri, true).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     cx.render(
         "reauth.html",
         context! { next => safe_next(q.next.as_deref()) },
     )
 }
 
-/// `POST /manage/account/reauth/?next=`
-pub(crate) async fn reauth_post(
+/// The form fields the prompt carries on to the waiting action (never the token or a password).
+fn carried(fields: &[(String, String)]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "csrf_token" | "reauth_password"))
+        .cloned()
+        .collect()
+}
+
+/// `POST /manage/account/reauth/?next=[&then=]`. From the prompt's own form: check the password
+/// (`reauth_password`, or `password` from the plain prompt) and go back to `next`, or, with
+/// `then`, post the waiting form to its action again (307 keeps the method and the body). A form
+/// sent here by `answer::finish` (no password field yet) is shown as the prompt, its values kept
+/// as hidden fields.
+pub(crate) async fn confirm_reauth(
+    Enrolling { cx, viewer: v }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Meta(meta): Meta,
-    Query(q): Query<ManageQuery>,
-    Form(form): Form<ManageForm>,
+    Query(q): Query<ReauthQuery>,
+    CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), true).await?;
     let next = safe_next(q.next.as_deref());
+    let then = q.then.as_deref().map(|t| safe_next(Some(t)));
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let password = match (&then, get("reauth_password"), get("password")) {
+        (_, Some(p), _) | (None, None, Some(p)) => p,
+        (Some(_), None, _) => {
+            return cx.render(
+                "reauth.html",
+                context! { next => next, then => then, fields => carried(&fields) },
+            );
+        }
+        (None, None, None) => "",
+    };
     match state
         .services
-        .reauthenticate(&v.info, field(&form.password), &meta)
+        .reauthenticate(&v.info, password, &meta)
         .await
     {
-        Ok(()) => Ok(see_other(&next, Vec::new())),
+        Ok(()) => Ok(match then {
+            Some(action) => super::answer::repost(&action),
+            None => see_other(&next, Vec::new()),
+        }),
         Err(e) => {
             let w = WebError::from(e);
             if w.status == StatusCode::TOO_MANY_REQUESTS || w.status.is_server_error() {
                 return Err(w);
             }
-            let cx = PageCx::load(&state, &headers).await?;
             cx.render_status(
                 w.status,
                 "reauth.html",
-                context! { next => next, error => w.message },
+                context! { fields => then.as_ref().map(|_| carried(&fields)), next => next,
+                then => then, error => w.message },
             )
         }
     }

@@ -3,46 +3,27 @@
 //! first after the sign-in that follows the reset; reachable from a session that may only enrol
 //! 2FA too (the owner may have no usable factor left until it decides).
 
-use axum::Form;
-use axum::extract::{OriginalUri, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use minijinja::context;
-use serde::Deserialize;
+use strongroom_core::RequestMeta;
 use strongroom_core::review::{Decision, SuspectKind};
 
 use super::errors::WebError;
-use super::manage::{ManageQuery, reauth_or};
-use super::signed_in::{field, post_viewer, require_login};
-use super::{Meta, done_message, see_other};
+use super::extract::{CsrfForm, Enrolling, NoFields};
+use super::manage::{ManageQuery, done};
+use super::session::Viewer;
+use super::{Meta, done_message};
 use crate::state::AppState;
 
 const PAGE: &str = "/manage/account/review/";
 
-/// The review form: which item, and what to do with it.
-#[derive(Debug, Deserialize, Default)]
-pub(crate) struct ReviewForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    decision: Option<String>,
-}
-
 /// `GET /manage/account/review/`
-pub(crate) async fn review_page(
+pub(crate) async fn show_review(
+    Enrolling { cx, viewer: v }: Enrolling,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
     Query(q): Query<ManageQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match require_login(&state, &headers, &uri, true).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let items: Vec<_> = state
         .services
         .suspect_items(v.user_id)
@@ -59,33 +40,45 @@ pub(crate) async fn review_page(
     )
 }
 
-/// `POST /manage/account/review/` (`kind`, `id`, `decision` = keep | drop)
-pub(crate) async fn review_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Meta(meta): Meta,
-    Form(form): Form<ReviewForm>,
+/// Keep or drop one item: its kind and id are in the path (an unknown kind names nothing).
+async fn decide(
+    state: &AppState,
+    v: &Viewer,
+    (kind, id): (String, String),
+    decision: Decision,
+    meta: &RequestMeta,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), true).await?;
-    let unknown = || WebError::new(StatusCode::BAD_REQUEST, "Unknown decision.");
-    let kind = SuspectKind::parse(field(&form.kind)).ok_or_else(unknown)?;
-    let decision = Decision::parse(field(&form.decision)).ok_or_else(unknown)?;
-    let id: i64 = field(&form.id)
-        .trim()
-        .parse()
-        .map_err(|_| WebError::not_found())?;
-    match state
+    let kind = SuspectKind::parse(&kind).ok_or_else(WebError::not_found)?;
+    let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
+    let result = state
         .services
-        .decide_suspect(&v.info, kind, id, decision, &meta)
-        .await
-    {
-        Ok(()) => {
-            let key = match decision {
-                Decision::Keep => "review-kept",
-                Decision::Drop => "review-dropped",
-            };
-            Ok(see_other(&format!("{PAGE}?done={key}"), Vec::new()))
-        }
-        Err(e) => Err(reauth_or(e, PAGE)),
-    }
+        .decide_suspect(&v.info, kind, id, decision, meta)
+        .await;
+    let key = match decision {
+        Decision::Keep => "review-kept",
+        Decision::Drop => "review-dropped",
+    };
+    done(result, PAGE, key)
+}
+
+/// `POST /manage/account/review/{kind}/{id}/keep/`
+pub(crate) async fn keep_suspect(
+    Enrolling { viewer: v, .. }: Enrolling,
+    State(state): State<AppState>,
+    Path(item): Path<(String, String)>,
+    Meta(meta): Meta,
+    _: CsrfForm<NoFields>,
+) -> Result<Response, WebError> {
+    decide(&state, &v, item, Decision::Keep, &meta).await
+}
+
+/// `POST /manage/account/review/{kind}/{id}/drop/`
+pub(crate) async fn drop_suspect(
+    Enrolling { viewer: v, .. }: Enrolling,
+    State(state): State<AppState>,
+    Path(item): Path<(String, String)>,
+    Meta(meta): Meta,
+    _: CsrfForm<NoFields>,
+) -> Result<Response, WebError> {
+    decide(&state, &v, item, Decision::Drop, &meta).await
 }

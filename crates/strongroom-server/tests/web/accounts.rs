@@ -49,8 +49,8 @@ async fn login_session_settings_and_logout() {
     let r = b
         .post(
             &app,
-            "/manage/account/tokens/revoke/",
-            &format!("csrf_token={csrf}&token_id={}", tokens[0].id),
+            &format!("/manage/account/token/{}/revoke/", tokens[0].id),
+            &format!("csrf_token={csrf}"),
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
@@ -134,40 +134,17 @@ async fn idor_on_tokens_emails_sessions_and_keys_is_a_404() {
     let (mut b, b_csrf) = Browser::login(&app, "bob").await;
     let after_login = app.event_count().await;
     assert!(after_login >= before);
-    for (path, body) in [
-        (
-            "/manage/account/tokens/revoke/",
-            format!("token_id={a_token}"),
-        ),
-        (
-            "/manage/account/email/",
-            format!("action=remove&email_id={a_email}"),
-        ),
-        (
-            "/manage/account/email/",
-            format!("action=primary&email_id={a_email}"),
-        ),
-        (
-            "/manage/account/email/",
-            format!("action=resend&email_id={a_email}"),
-        ),
-        (
-            "/manage/account/sessions/end/",
-            format!("session_id={a_session}"),
-        ),
-        (
-            "/manage/account/webauthn/remove/",
-            "credential_id=1".to_owned(),
-        ),
-        (
-            "/manage/account/tokens/revoke/",
-            "token_id=not-a-number".to_owned(),
-        ),
+    for path in [
+        format!("/manage/account/token/{a_token}/revoke/"),
+        format!("/manage/account/email/{a_email}/remove/"),
+        format!("/manage/account/email/{a_email}/primary/"),
+        format!("/manage/account/email/{a_email}/resend/"),
+        format!("/manage/account/session/{a_session}/end/"),
+        "/manage/account/webauthn/1/remove/".to_owned(),
+        "/manage/account/token/not-a-number/revoke/".to_owned(),
     ] {
-        let r = b
-            .post(&app, path, &format!("csrf_token={b_csrf}&{body}"))
-            .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path} {body}: {}", r.body);
+        let r = b.post(&app, &path, &format!("csrf_token={b_csrf}")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
     }
     // nothing of alice's changed
     assert!(
@@ -181,8 +158,8 @@ async fn idor_on_tokens_emails_sessions_and_keys_is_a_404() {
     let r = a
         .post(
             &app,
-            "/manage/account/tokens/revoke/",
-            &format!("csrf_token={b_csrf}&token_id={a_token}"),
+            &format!("/manage/account/token/{a_token}/revoke/"),
+            &format!("csrf_token={b_csrf}"),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -355,83 +332,118 @@ async fn sensitive_actions_ask_for_the_password_again() {
     assert_eq!(r.status, StatusCode::OK);
     let token_id = app.services.tokens_of(gina.id).await.unwrap()[0].id;
     clock.advance(11 * 60_000_000);
-    // the revoke is held back: re-authenticate first, then come back
-    let r = b
-        .post(
-            &app,
-            "/manage/account/tokens/revoke/",
-            &format!("csrf_token={csrf}&token_id={token_id}"),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // the revoke is held back: the same form goes to the prompt (307 keeps it), the password
+    // is asked, then the form is sent to its action again
+    let revoke = format!("/manage/account/token/{token_id}/revoke/");
+    let r = b.post(&app, &revoke, &format!("csrf_token={csrf}")).await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.body);
     let prompt = r.headers[header::LOCATION].to_str().unwrap().to_owned();
     assert_eq!(
         prompt,
-        "/manage/account/reauth/?next=%2Fmanage%2Faccount%2Ftokens%2F"
+        format!(
+            "/manage/account/reauth/?next=%2Fmanage%2Faccount%2F&then={}",
+            enc(&revoke)
+        )
     );
     assert!(
         app.services.tokens_of(gina.id).await.unwrap()[0]
             .revoked_at
             .is_none()
     );
-    // so is a new token: nothing is created before the password is given again
+    // so is a new token: nothing is created before the password is given again, and the
+    // prompt keeps what was typed into the form
     let r = b
         .post(
             &app,
             "/manage/account/tokens/",
-            &format!("csrf_token={csrf}&name=late"),
+            &format!("csrf_token={csrf}&name=late-one&expires_days=7"),
         )
         .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert_eq!(r.headers[header::LOCATION].to_str().unwrap(), prompt);
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.body);
+    let prompt = r.headers[header::LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        prompt.ends_with("&then=%2Fmanage%2Faccount%2Ftokens%2F"),
+        "{prompt}"
+    );
     assert_eq!(app.services.tokens_of(gina.id).await.unwrap().len(), 1);
-    let page = b.get(&app, &prompt).await;
+    let page = b
+        .post(
+            &app,
+            &prompt,
+            &format!("csrf_token={csrf}&name=late-one&expires_days=7"),
+        )
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Confirm it is you"));
+    assert!(
+        page.body
+            .contains("<input type=\"hidden\" name=\"name\" value=\"late-one\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"reauth_password\""));
+    let kept = "name=late-one&expires_days=7";
     let wrong = b
-        .post(&app, &prompt, &format!("csrf_token={csrf}&password=not-it"))
+        .post(
+            &app,
+            &prompt,
+            &format!("csrf_token={csrf}&{kept}&reauth_password=not-it"),
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     assert!(wrong.body.contains("id=\"form-error\""));
+    assert!(
+        wrong.body.contains("value=\"late-one\""),
+        "kept after a wrong password too"
+    );
     let ok = b
         .post(
             &app,
             &prompt,
-            &format!("csrf_token={csrf}&password={}", enc(PASSWORD)),
+            &format!("csrf_token={csrf}&{kept}&reauth_password={}", enc(PASSWORD)),
         )
         .await;
-    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.status, StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(ok.headers[header::LOCATION], "/manage/account/tokens/");
+    // the browser posts the same form to its action again
     let r = b
         .post(
             &app,
-            "/manage/account/tokens/revoke/",
-            &format!("csrf_token={csrf}&token_id={token_id}"),
+            "/manage/account/tokens/",
+            &format!("csrf_token={csrf}&{kept}&reauth_password={}", enc(PASSWORD)),
         )
         .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("late-one"), "the new token is shown once");
+    let tokens = app.services.tokens_of(gina.id).await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t.name == "late-one" && t.expires_at.is_some())
+    );
+    let r = b.post(&app, &revoke, &format!("csrf_token={csrf}")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(
         r.headers[header::LOCATION],
         "/manage/account/tokens/?done=token-revoked"
     );
     assert!(
-        app.services.tokens_of(gina.id).await.unwrap()[0]
-            .revoked_at
-            .is_some()
+        app.services
+            .tokens_of(gina.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.id == token_id && t.revoked_at.is_some())
     );
-    let r = b
-        .post(
+    // the plain prompt (a page that needed the password) goes back to `next`
+    let plain = b
+        .get(
             &app,
-            "/manage/account/tokens/",
-            &format!("csrf_token={csrf}&name=late"),
+            "/manage/account/reauth/?next=%2Fmanage%2Faccount%2Ftokens%2F",
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(
-        r.body.contains("strongroom-"),
-        "the new token is shown once"
-    );
-    assert_eq!(app.services.tokens_of(gina.id).await.unwrap().len(), 2);
+    assert!(plain.body.contains("name=\"password\""));
     // an unsafe next= after re-authentication goes home
     let r = b
         .post(
@@ -454,8 +466,8 @@ async fn emails_password_change_and_reset_by_mail() {
     let r = b
         .post(
             &app,
-            "/manage/account/email/",
-            &format!("csrf_token={csrf}&action=add&address=hank2%40example.org"),
+            "/manage/account/email/add/",
+            &format!("csrf_token={csrf}&address=hank2%40example.org"),
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
@@ -478,8 +490,8 @@ async fn emails_password_change_and_reset_by_mail() {
     let r = b
         .post(
             &app,
-            "/manage/account/email/",
-            &format!("csrf_token={csrf}&action=primary&email_id={}", second.id),
+            &format!("/manage/account/email/{}/primary/", second.id),
+            &format!("csrf_token={csrf}"),
         )
         .await;
     assert!(
@@ -490,8 +502,8 @@ async fn emails_password_change_and_reset_by_mail() {
     let r = b
         .post(
             &app,
-            "/manage/account/email/",
-            &format!("csrf_token={csrf}&action=remove&email_id={}", second.id),
+            &format!("/manage/account/email/{}/remove/", second.id),
+            &format!("csrf_token={csrf}"),
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);

@@ -7,4 +7,5 @@
 mod accounts;
 mod pages;
 mod registration;
+mod route_sweep;
 mod support;

@@ -350,7 +350,7 @@ async fn csrf_refusals_change_nothing() {
             "/account/forgot-password/",
             "/account/logout/",
             "/manage/account/tokens/",
-            "/manage/account/email/",
+            "/manage/account/email/add/",
         ] {
             let r = app.post_form(path, &hs, &body).await;
             assert_eq!(
