@@ -13,10 +13,7 @@ use crate::clock::iso8601_micros;
 use crate::visibility::State;
 use crate::{CoreError, Services};
 
-/// The URL of a file (or, with `.metadata`, of its core metadata).
-pub fn file_url(base: &str, f: &DistFile) -> String {
-    format!("{base}/packages/{}", f.blob_key)
-}
+pub use crate::file_urls::file_url;
 
 /// The PEP 792 marker of a project the public sees, from the visibility rule; `None` for every
 /// other project, a status text no version of strongroom writes included (fail closed, as the

@@ -12,7 +12,7 @@ use strongroom_store::model::{DistFile, Project, ReleaseSummary, Role};
 
 use crate::CoreError;
 use crate::clock::iso8601_micros;
-use crate::index::file_url;
+use crate::file_urls::file_url;
 
 fn file_json(base: &str, f: &DistFile, r: &ReleaseSummary) -> FileJson {
     let iso = iso8601_micros(f.uploaded_at);

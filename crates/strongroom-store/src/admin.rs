@@ -516,12 +516,12 @@ impl AdminTx {
     pub async fn emails(&mut self, user_id: i64) -> Result<Vec<Email>, StoreError> {
         let sql = format!(
             "SELECT {} FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
-            crate::account_tx::EMAIL_COLS
+            crate::users::EMAIL_COLS
         );
         all(
             query(sql).bind(user_id),
             &mut *self.tx,
-            crate::account_tx::email_from_row,
+            crate::users::email_from_row,
         )
         .await
     }

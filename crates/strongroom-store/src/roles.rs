@@ -13,7 +13,7 @@ use crate::error::conflict_or;
 use crate::model::{Invitation, Project, Role, RoleChange};
 use crate::projects::{PROJECT_COLS, project_from_row};
 use crate::rows::{all, optional, query};
-use crate::{Db, StoreError};
+use crate::{Db, Dialect, StoreError};
 
 /// The two roles.
 pub const OWNER: &str = "Owner";
@@ -201,7 +201,7 @@ impl AccountTx {
         &mut self,
         project_id: i64,
     ) -> Result<Option<Project>, StoreError> {
-        if self.tx.backend_name() == "PostgreSQL" {
+        if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(ROLE_LOCK_BASE | project_id)
                 .execute(&mut *self.tx)

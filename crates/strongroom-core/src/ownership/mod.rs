@@ -11,12 +11,12 @@
 use strongroom_store::model::{Invitation, Project, ReleaseSummary, Role, RoleChange, User};
 use strongroom_store::{AccountTx, MAINTAINER, NewEvent, NewMail, OWNER, RoleOutcome, StoreError};
 
-use crate::accounts::random_secret;
 use crate::clock::iso8601_seconds;
 use crate::hold::HeldAction;
 use crate::mail::{notice, notice_recipients};
+use crate::secrets::hash_token;
+use crate::secrets::random_secret;
 use crate::settings::{days, hours};
-use crate::tokens::hash_token;
 use crate::visibility::{ListedRelease, Sight, State, Viewer};
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
