@@ -2,6 +2,7 @@
 //! names of removed projects, until an administrator allows them again.
 
 use strongroom_protocol::name::{ProjectName, normalize, skeleton};
+use strongroom_store::ProjectStatus;
 use strongroom_store::StoreError;
 
 use crate::admin::{begin, require_reason};
@@ -65,7 +66,7 @@ impl Services {
         .into_iter()
         .flatten()
         {
-            if p.status == "removed" {
+            if p.status == ProjectStatus::Removed {
                 // An uploader who was no member of the removed project gets the answer any
                 // existing project's confusable name gets: its state is its members' business.
                 let member = match uploader {

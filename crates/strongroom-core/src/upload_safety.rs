@@ -11,6 +11,7 @@
 //! stays out of the simple and JSON APIs and of the journal until an admin approves it.
 
 use strongroom_protocol::name::ProjectName;
+use strongroom_store::ProjectRole;
 use strongroom_store::model::{Project, Role, User};
 use strongroom_store::{NewMail, UploadPolicy};
 
@@ -221,7 +222,7 @@ impl Services {
         let safety = &self.settings.safety;
         let mut to = Vec::new();
         for r in roles {
-            if r.role == strongroom_store::OWNER && r.user_id != user.id {
+            if r.role == ProjectRole::Owner && r.user_id != user.id {
                 to.extend(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }
@@ -259,7 +260,7 @@ impl Services {
     ) -> Result<Vec<NewMail>, CoreError> {
         let mut to = Vec::new();
         for r in roles {
-            if r.role == strongroom_store::OWNER && r.user_id != user.id {
+            if r.role == ProjectRole::Owner && r.user_id != user.id {
                 to.extend(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }
@@ -292,7 +293,7 @@ impl Services {
             }
         };
         for r in roles {
-            if r.role == strongroom_store::OWNER {
+            if r.role == ProjectRole::Owner {
                 add(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }

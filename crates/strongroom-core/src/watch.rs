@@ -145,13 +145,14 @@ impl Services {
 mod tests {
     use super::*;
     use crate::test_harness::T0;
+    use strongroom_store::ProjectRole;
 
     fn role(user_id: i64, granted_at: i64, by: Option<i64>, until: Option<i64>) -> Role {
         Role {
             project_id: 1,
             user_id,
             username: format!("u{user_id}"),
-            role: "Maintainer".into(),
+            role: ProjectRole::Maintainer,
             granted_at,
             granted_by: by,
             watch_until: until,
