@@ -10,6 +10,16 @@ use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 const NAME_HELP: &str = "The index's administrators decide which names are allowed.";
 
+/// What an upload refused for its project's name may do instead.
+pub(crate) const FIRST_COME_HELP: &str = "Project names are first come, first served: choose another name, or ask an Owner of the project or the index's administrators.";
+
+/// The refusal for a new name confusable with an existing project's.
+pub(crate) fn too_similar(name: &str) -> CoreError {
+    CoreError::Invalid(format!(
+        "The name '{name}' is too similar to an existing project. {FIRST_COME_HELP}"
+    ))
+}
+
 /// The refusal for a name that belonged to a removed project.
 pub fn removed_name_message(name: &str) -> String {
     format!(
@@ -74,7 +84,7 @@ impl Services {
                     Some(u) => self.db.role_of(p.id, u).await?.is_some(),
                 };
                 if !member {
-                    return Err(crate::publish::too_similar(name.as_str()));
+                    return Err(too_similar(name.as_str()));
                 }
                 return Err(CoreError::Invalid(removed_name_message(name.as_str())));
             }

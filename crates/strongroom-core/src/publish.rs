@@ -18,7 +18,7 @@ pub use crate::upload_checks::UploadForm;
 use crate::upload_checks::{CheckedForm, check_digests, check_filename, check_form};
 use crate::{CoreError, RequestMeta, Services};
 
-const NAME_HELP: &str = "Project names are first come, first served: choose another name, or ask an Owner of the project or the index's administrators.";
+use crate::names::FIRST_COME_HELP as NAME_HELP;
 const REUSE_HELP: &str = "A published file can never be replaced, even after it is deleted: publish a new version instead.";
 
 /// The `content` part, already streamed to a temporary file and hashed.
@@ -171,7 +171,7 @@ impl Services {
                     if let Some(p) = self.db.project_by_normalized(normalized.as_str()).await? {
                         return self.check_existing_project(who, &p, name).await;
                     }
-                    return Err(too_similar(name.as_str()));
+                    return Err(crate::names::too_similar(name.as_str()));
                 }
                 if who.user.is_admin {
                     // Administrators seed and import: the limit is for accounts anyone can make.
@@ -412,7 +412,7 @@ impl Services {
 
     fn refusal(&self, r: Refusal, form: &CheckedForm, username: &str) -> CoreError {
         match r {
-            Refusal::TooSimilar { .. } => too_similar(form.name.as_str()),
+            Refusal::TooSimilar { .. } => crate::names::too_similar(form.name.as_str()),
             Refusal::UserNotAllowed { project } => user_not_allowed(username, &project),
             Refusal::TokenNotAllowed { project } => token_not_allowed(&project),
             Refusal::ProjectNotActive { project, status } => CoreError::Forbidden(format!(
@@ -490,12 +490,6 @@ fn identical_hidden(
 fn previously_used() -> CoreError {
     CoreError::Invalid(format!(
         "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP}"
-    ))
-}
-
-pub(crate) fn too_similar(name: &str) -> CoreError {
-    CoreError::Invalid(format!(
-        "The name '{name}' is too similar to an existing project. {NAME_HELP}"
     ))
 }
 

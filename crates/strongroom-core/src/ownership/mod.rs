@@ -91,11 +91,7 @@ impl Services {
     pub(crate) fn is_newcomer(&self, actor: &User, mine: &Role) -> bool {
         let safety = &self.settings.safety;
         !self.is_established(mine)
-            || crate::upload_safety::under_watch(
-                actor.recovered_at,
-                self.now(),
-                safety.recovery_watch_days,
-            )
+            || crate::watch::under_watch(actor.recovered_at, self.now(), safety.recovery_watch_days)
     }
 
     /// Whether `target`'s role was granted by `actor`'s account inside one of that account's
@@ -124,7 +120,7 @@ impl Services {
     pub(crate) fn is_recovering(&self, user: &User) -> bool {
         let now = self.now();
         crate::hold::is_held(user, now)
-            || crate::upload_safety::under_watch(
+            || crate::watch::under_watch(
                 user.recovered_at,
                 now,
                 self.settings.safety.recovery_watch_days,
