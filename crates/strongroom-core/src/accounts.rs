@@ -1,14 +1,14 @@
 //! Accounts: creation by operators (CLI; self-registration is `registration`), addresses and
 //! their verification, freezing from a mail link, tokens and the account's event history.
 
-use base64::Engine;
 use strongroom_store::model::{ApiToken, EmailToken, Event, User};
 use strongroom_store::{AccountTx, NewEvent, NewMail, NewUser, StoreError};
 
 use crate::mail::{notice, notice_recipients};
 use crate::ratelimit;
+use crate::secrets::hash_token;
+use crate::secrets::random_secret;
 use crate::sessions::SessionInfo;
-use crate::tokens::hash_token;
 use crate::{CoreError, RequestMeta, Services};
 
 /// What a mail token is for.
@@ -27,13 +27,6 @@ pub mod purpose {
 }
 
 const HOUR: i64 = 3_600_000_000;
-
-/// `n` random bytes, base64url without padding.
-pub(crate) fn random_secret(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::fill(&mut bytes[..]);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// Usernames: PyPI's rule (ASCII letters, digits, `.`, `_`, `-`; starts and ends alphanumeric; ≤ 50).
 pub fn validate_username(name: &str) -> Result<(), CoreError> {

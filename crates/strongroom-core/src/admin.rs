@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use strongroom_store::admin::AdminTx;
 use strongroom_store::model::User;
 use strongroom_store::site_flags::{NO_NEW_PROJECTS, READ_ONLY};
+use strongroom_store::{ProjectRole, ProjectStatus};
 
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
@@ -118,12 +119,12 @@ impl SiteSwitch {
 pub struct RestoredUser {
     pub username: String,
     /// (project name, role) re-granted.
-    pub roles: Vec<(String, String)>,
+    pub roles: Vec<(String, ProjectRole)>,
     /// (project name, role) held at the time but not re-granted (project removed or gone).
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<(String, ProjectRole)>,
     /// (project name, role) held at the time but gained inside the account's incident window
     /// (whoever held the account then may have been the attacker): never re-granted.
-    pub withheld: Vec<(String, String)>,
+    pub withheld: Vec<(String, ProjectRole)>,
     /// Where the password reset went and what waits for the owner's decision.
     pub handed_back: crate::handback::HandedBack,
 }
@@ -143,9 +144,9 @@ pub fn replay_roles(
         let role = |k: &str| {
             d.get(k)
                 .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
+                .and_then(ProjectRole::parse)
         };
-        let mut set = |r: String| {
+        let mut set = |r: ProjectRole| {
             // Tenure counts from when the account first held this role, so a restored Owner
             // is not a "newcomer" for the cooling-off rule.
             let keep = held.get(&project_id).is_some_and(|h| h.role == r);
@@ -161,7 +162,7 @@ pub fn replay_roles(
         };
         match e.action.as_str() {
             "project:create" if about.or(e.actor_id) == Some(user_id) => {
-                set(role("role").unwrap_or_else(|| "Owner".into()));
+                set(role("role").unwrap_or(ProjectRole::Owner));
             }
             "role:add" if about == Some(user_id) => {
                 if let Some(r) = role("role") {
@@ -185,7 +186,7 @@ pub fn replay_roles(
 /// A role an account held on a project at some moment, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldRole {
-    pub role: String,
+    pub role: ProjectRole,
     /// When the account came to hold this role (its tenure, restored as `granted_at`).
     pub since: i64,
 }
@@ -260,7 +261,7 @@ impl Services {
                 user.username
             )));
         }
-        let mut granted: Vec<(String, String)> = Vec::new();
+        let mut granted: Vec<(String, ProjectRole)> = Vec::new();
         let mut skipped = Vec::new();
         let mut withheld = Vec::new();
         let mut evs = Vec::new();
@@ -268,7 +269,7 @@ impl Services {
             let Some(p) = tx.project_by_id(project_id).await? else {
                 continue;
             };
-            if p.status == "removed" {
+            if p.status == ProjectStatus::Removed {
                 skipped.push((p.name, role));
                 continue;
             }
@@ -277,7 +278,7 @@ impl Services {
                 continue;
             }
             if !tx
-                .grant_role(project_id, user.id, &role, actor.id, since)
+                .grant_role(project_id, user.id, role, actor.id, since)
                 .await?
             {
                 skipped.push((p.name, role));
@@ -365,7 +366,7 @@ impl Services {
             };
             let mut to = Vec::new();
             for r in tx.project_roles(p.id).await? {
-                if r.role == strongroom_store::OWNER && r.user_id != user.id {
+                if r.role == ProjectRole::Owner && r.user_id != user.id {
                     to.extend(crate::mail::notice_recipients(&tx.emails(r.user_id).await?));
                 }
             }

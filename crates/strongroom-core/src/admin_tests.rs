@@ -9,6 +9,7 @@ use crate::admin::{Authority, SiteSwitch, replay_roles};
 use crate::{Actor, CoreError, RequestMeta};
 
 use crate::test_harness::{Harness, T0};
+use strongroom_store::{ProjectRole, ProjectStatus};
 
 /// The shared harness with this suite's fixtures.
 struct H(Harness);
@@ -147,7 +148,7 @@ impl H {
         self.project(project).await.id
     }
 
-    async fn status(&self, project: &str) -> String {
+    async fn status(&self, project: &str) -> ProjectStatus {
         self.project(project).await.status
     }
 
@@ -191,7 +192,7 @@ async fn owners_remove_only_on_active_projects_they_own_and_admins_need_a_reason
     h.publish(&alice, "Demo", "1.0").await;
     h.publish(&alice, "Demo", "2.0").await;
     let p = h.s.db.project_state("demo").await.expect("r").expect("p");
-    sqlx_free_grant(&h, p.id, bob.id, "Maintainer").await;
+    sqlx_free_grant(&h, p.id, bob.id, ProjectRole::Maintainer).await;
 
     let m = forbidden(
         h.s.remove_release(&Authority::Owner(&bob), "demo", "1.0", "", &meta())
@@ -273,7 +274,7 @@ async fn owners_remove_only_on_active_projects_they_own_and_admins_need_a_reason
     assert!(matches!(yank, Err(CoreError::Forbidden(_))), "{yank:?}");
 }
 
-async fn sqlx_free_grant(h: &H, project_id: i64, user_id: i64, role: &str) {
+async fn sqlx_free_grant(h: &H, project_id: i64, user_id: i64, role: ProjectRole) {
     let mut tx = h.s.db.begin_admin().await.expect("tx");
     assert!(
         tx.grant_role(project_id, user_id, role, None, h.s.now())
@@ -296,7 +297,7 @@ async fn release_restores_the_exact_status_and_approval_reaches_the_journal() {
     )
     .await
     .expect("quarantine");
-    assert_eq!(h.status("demo").await, "quarantined");
+    assert_eq!(h.status("demo").await, ProjectStatus::Quarantined);
     let again =
         h.s.admin_quarantine_project(
             &crate::admin::AdminCap::test(ops()),
@@ -323,7 +324,7 @@ async fn release_restores_the_exact_status_and_approval_reaches_the_journal() {
     )
     .await
     .expect("restore");
-    assert_eq!(h.status("demo").await, "quarantined");
+    assert_eq!(h.status("demo").await, ProjectStatus::Quarantined);
     h.s.admin_release_project(
         &crate::admin::AdminCap::test(ops()),
         "demo",
@@ -332,7 +333,7 @@ async fn release_restores_the_exact_status_and_approval_reaches_the_journal() {
     )
     .await
     .expect("release");
-    assert_eq!(h.status("demo").await, "active");
+    assert_eq!(h.status("demo").await, ProjectStatus::Active);
 
     // A release held at upload is invisible and unjournaled until approved.
     h.clock.advance(1_000_000);
@@ -502,10 +503,8 @@ fn role_replay_follows_the_log() {
     }
     let held = replay_roles(&log, 7);
     assert_eq!(
-        held.iter()
-            .map(|(p, h)| (*p, h.role.clone()))
-            .collect::<Vec<_>>(),
-        vec![(1, "Owner".to_string()), (2, "Owner".to_string())]
+        held.iter().map(|(p, h)| (*p, h.role)).collect::<Vec<_>>(),
+        vec![(1, ProjectRole::Owner), (2, ProjectRole::Owner)]
     );
     // Tenure: since the role was first held (project 2: since the change to Owner).
     assert_eq!(held[&1].since, log[0].at);
@@ -532,7 +531,7 @@ async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() 
     // Bob co-owns Alice's projects (so she may delete her account); Alice joins Bobs as a
     // Maintainer and is later made an Owner.
     for p in [kept, other] {
-        sqlx_free_grant(&h, p, bob.id, "Owner").await;
+        sqlx_free_grant(&h, p, bob.id, ProjectRole::Owner).await;
     }
     h.role_event(
         "role:add",
@@ -547,7 +546,7 @@ async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() 
         serde_json::json!({"user_id": alice.id, "from": "Maintainer", "to": "Owner"}),
     )
     .await;
-    sqlx_free_grant(&h, bobs, alice.id, "Owner").await;
+    sqlx_free_grant(&h, bobs, alice.id, ProjectRole::Owner).await;
 
     h.clock.advance(1_000_000);
     h.s.delete_account(&ops(), &alice, "asked by the owner", &meta())
@@ -575,19 +574,19 @@ async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() 
     assert_eq!(
         r.roles,
         vec![
-            ("Kept".to_string(), "Owner".to_string()),
-            ("Bobs".to_string(), "Owner".to_string())
+            ("Kept".to_string(), ProjectRole::Owner),
+            ("Bobs".to_string(), ProjectRole::Owner)
         ]
     );
-    assert_eq!(r.skipped, vec![("Other".to_string(), "Owner".to_string())]);
+    assert_eq!(r.skipped, vec![("Other".to_string(), ProjectRole::Owner)]);
     let back = h.s.db.user_by_id(alice.id).await.expect("r").expect("u");
     assert_eq!(
         (back.deleted_at, back.password_disabled.as_deref()),
         (None, Some("restored"))
     );
     assert_eq!(
-        h.s.db.role_of(bobs, alice.id).await.expect("r").as_deref(),
-        Some("Owner")
+        h.s.db.role_of(bobs, alice.id).await.expect("r"),
+        Some(ProjectRole::Owner)
     );
     let events = h.s.db.events(0, 1000).await.expect("events");
     let via_restore = events
@@ -618,8 +617,8 @@ async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() 
     assert_eq!(
         r.roles,
         vec![
-            ("Kept".to_string(), "Owner".to_string()),
-            ("Bobs".to_string(), "Maintainer".to_string())
+            ("Kept".to_string(), ProjectRole::Owner),
+            ("Bobs".to_string(), ProjectRole::Maintainer)
         ]
     );
 }
@@ -632,7 +631,7 @@ async fn a_newcomer_owner_cannot_remove_what_an_older_owner_published() {
     h.publish(&alice, "Demo", "1.0").await;
     h.clock.advance(30 * 86_400_000_000);
     let p = h.s.db.project_state("demo").await.expect("r").expect("p");
-    sqlx_free_grant(&h, p.id, bob.id, "Owner").await;
+    sqlx_free_grant(&h, p.id, bob.id, ProjectRole::Owner).await;
     let m = forbidden(
         h.s.remove_release(&Authority::Owner(&bob), "demo", "1.0", "cleanup", &meta())
             .await,

@@ -7,7 +7,8 @@
 
 use crate::hold::HeldAction;
 use strongroom_store::model::User;
-use strongroom_store::{AccountTx, NewEvent, NewMail, OWNER, RoleOutcome};
+use strongroom_store::{AccountTx, NewEvent, NewMail, RoleOutcome};
+use strongroom_store::{ProjectRole, ProjectStatus, RoleChangeStatus};
 
 use crate::accounts::purpose;
 use crate::clock::iso8601_seconds;
@@ -37,7 +38,7 @@ pub fn sole_owner_message(projects: &[String]) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deleted {
     /// (project, role) removed.
-    pub roles_removed: Vec<(String, String)>,
+    pub roles_removed: Vec<(String, ProjectRole)>,
     pub invitations_voided: usize,
     pub sessions_ended: u64,
     pub tokens_revoked: u64,
@@ -53,7 +54,7 @@ async fn addresses_of_owners(
 ) -> Result<Vec<String>, CoreError> {
     let mut to: Vec<String> = Vec::new();
     for r in tx.project_roles(project_id).await? {
-        if r.role == OWNER {
+        if r.role == ProjectRole::Owner {
             for a in notice_recipients(&tx.emails(r.user_id).await?) {
                 if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
                     to.push(a);
@@ -69,7 +70,7 @@ impl Services {
     pub async fn sole_owned_projects(&self, user_id: i64) -> Result<Vec<String>, CoreError> {
         let mut out = Vec::new();
         for (p, role, _) in self.db.projects_of_user(user_id).await? {
-            if role != OWNER || p.status == "removed" {
+            if role != ProjectRole::Owner || p.status == ProjectStatus::Removed {
                 continue;
             }
             let owners = self
@@ -77,7 +78,7 @@ impl Services {
                 .roles_of_project(p.id)
                 .await?
                 .iter()
-                .filter(|r| r.role == OWNER)
+                .filter(|r| r.role == ProjectRole::Owner)
                 .count();
             if owners <= 1 {
                 out.push(p.name);
@@ -227,7 +228,7 @@ impl Services {
                         .chain(tx.pending_changes_for(p.id, user.id).await?)
                     {
                         if tx
-                            .end_role_change(c.id, "cancelled", now, &actor.name)
+                            .end_role_change(c.id, RoleChangeStatus::Cancelled, now, &actor.name)
                             .await?
                         {
                             events.push(self.event(
@@ -257,7 +258,7 @@ impl Services {
                     ));
                     done.roles_removed.push((p.name.clone(), previous));
                 }
-                RoleOutcome::LastOwner if p.status == "removed" => {}
+                RoleOutcome::LastOwner if p.status == ProjectStatus::Removed => {}
                 RoleOutcome::LastOwner => sole.push(p.name.clone()),
                 _ => {}
             }

@@ -8,6 +8,7 @@
 //! once. Every other file added to an existing release is told to the Owners, batched
 //! (`owner_notices`).
 
+use strongroom_store::ProjectRole;
 use strongroom_store::model::{Role, User};
 use strongroom_store::{NewFile, NewMail, UploadPolicy};
 
@@ -109,7 +110,7 @@ impl Services {
             }
         };
         for r in roles {
-            if r.role == strongroom_store::OWNER {
+            if r.role == ProjectRole::Owner {
                 add(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }

@@ -2,6 +2,7 @@
 //! an account may not publish to projects it did not create during the hold, add or remove
 //! owners, or create API tokens. A takeover through recovery is then slow and loud, not instant.
 
+use strongroom_store::ProjectRole;
 use strongroom_store::model::User;
 use strongroom_store::{AccountTx, NewMail};
 
@@ -360,27 +361,24 @@ impl Services {
         let safety = &self.settings.safety;
         let mut mails = Vec::new();
         for (p, role, _) in self.db.projects_of_user(user.id).await? {
-            if role != strongroom_store::OWNER && role != strongroom_store::MAINTAINER {
-                continue;
-            }
             let mut to = Vec::new();
             for r in tx.project_roles(p.id).await? {
-                if r.role == strongroom_store::OWNER && r.user_id != user.id {
+                if r.role == ProjectRole::Owner && r.user_id != user.id {
                     to.extend(notice_recipients(&tx.emails(r.user_id).await?));
                 }
             }
-            let limits = if role == strongroom_store::OWNER {
+            let limits = if role == ProjectRole::Owner {
                 "it counts as a newcomer Owner: its removals of established Owners wait for their veto, and"
             } else {
                 "as for a newcomer,"
             };
             mails.extend(notice(
                 &to,
-                &format!("{}, {} of {}, recovered their account", user.username, article(&role), p.name),
+                &format!("{}, {} of {}, recovered their account", user.username, article(role), p.name),
                 &format!(
                     "A {why} was just made on the account {}, {} of the project {}. The account is on a recovery hold until {} UTC. For {} days after it {limits} every release or file it publishes to the project is told to its Owners (and held for review if the project is dormant), and so is anyone it brings in. If you did not expect this, remove {} on the project's manage page and contact the index administrators.",
                     user.username,
-                    article(&role),
+                    article(role),
                     p.name,
                     iso8601_seconds(until),
                     safety.recovery_watch_days,
@@ -393,8 +391,8 @@ impl Services {
 }
 
 /// "an Owner" / "a Maintainer".
-fn article(role: &str) -> String {
-    if role == strongroom_store::OWNER {
+fn article(role: ProjectRole) -> String {
+    if role == ProjectRole::Owner {
         format!("an {role}")
     } else {
         format!("a {role}")

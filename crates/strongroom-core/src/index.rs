@@ -13,16 +13,13 @@ use crate::clock::iso8601_micros;
 use crate::visibility::State;
 use crate::{CoreError, Services};
 
-/// The URL of a file (or, with `.metadata`, of its core metadata).
-pub fn file_url(base: &str, f: &DistFile) -> String {
-    format!("{base}/packages/{}", f.blob_key)
-}
+pub use crate::file_urls::file_url;
 
 /// The PEP 792 marker of a project the public sees, from the visibility rule; `None` for every
 /// other project, a status text no version of strongroom writes included (fail closed, as the
 /// rule does: such a project is hidden, never shown as active).
 fn status_of(p: &Project) -> Option<ProjectStatus> {
-    let state = State::of_project(&p.status);
+    let state = State::of_project(p.status);
     if !state.is_public() {
         return None;
     }
@@ -105,7 +102,7 @@ impl Services {
             .db
             .project_by_normalized(normalized)
             .await?
-            .filter(|p| State::of_project(&p.status).is_public()))
+            .filter(|p| State::of_project(p.status).is_public()))
     }
 
     /// The public file stored under `blob_key` (a download or its `.metadata`).
@@ -205,13 +202,13 @@ mod tests {
     use super::build_project_page;
     use crate::CoreError;
 
-    fn project(status: &str) -> Project {
+    fn project(status: strongroom_store::ProjectStatus) -> Project {
         Project {
             id: 1,
             name: "Demo".into(),
             normalized_name: "demo".into(),
             created_at: 1,
-            status: status.into(),
+            status,
             last_serial: 3,
             total_size: 10,
             status_reason: None,
@@ -251,7 +248,7 @@ mod tests {
             comment_text: None,
             uploaded_at: 1,
         };
-        let page = |status: &str| {
+        let page = |status: strongroom_store::ProjectStatus| {
             build_project_page(
                 &project(status),
                 std::slice::from_ref(&release),
@@ -259,16 +256,17 @@ mod tests {
                 "",
             )
         };
+        use strongroom_store::ProjectStatus as Stored;
         for (status, marker) in [
-            ("active", ProjectStatus::Active),
-            ("archived", ProjectStatus::Archived),
-            ("deprecated", ProjectStatus::Deprecated),
+            (Stored::Active, ProjectStatus::Active),
+            (Stored::Archived, ProjectStatus::Archived),
+            (Stored::Deprecated, ProjectStatus::Deprecated),
         ] {
             let p = page(status).expect("a public project has a page");
             assert_eq!(p.status, marker);
             assert_eq!(p.files.len(), 1);
         }
-        for status in ["quarantined", "removed", "frozen", "Active", ""] {
+        for status in [Stored::Quarantined, Stored::Removed] {
             assert!(
                 matches!(page(status), Err(CoreError::NotFound(_))),
                 "{status:?}"

@@ -8,11 +8,12 @@ use strongroom_protocol::json_api::{
 };
 use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::version::Version;
+use strongroom_store::ProjectRole;
 use strongroom_store::model::{DistFile, Project, ReleaseSummary, Role};
 
 use crate::CoreError;
 use crate::clock::iso8601_micros;
-use crate::index::file_url;
+use crate::file_urls::file_url;
 
 fn file_json(base: &str, f: &DistFile, r: &ReleaseSummary) -> FileJson {
     let iso = iso8601_micros(f.uploaded_at);
@@ -142,16 +143,15 @@ pub(crate) fn build(
     } else {
         None
     };
-    let mut roles: Vec<RoleJson> = roles
-        .iter()
+    let mut roles: Vec<&Role> = roles.iter().collect();
+    roles.sort_by_cached_key(|r| (r.role != ProjectRole::Owner, r.username.to_lowercase()));
+    let roles: Vec<RoleJson> = roles
+        .into_iter()
         .map(|r| RoleJson {
-            role: r.role.clone(),
+            role: r.role.to_string(),
             user: r.username.clone(),
         })
         .collect();
-    roles.sort_by(|a, b| {
-        (a.role != "Owner", a.user.to_lowercase()).cmp(&(b.role != "Owner", b.user.to_lowercase()))
-    });
     let doc = ProjectJson {
         info,
         last_serial: project.last_serial,

@@ -14,6 +14,7 @@ pub mod email_address;
 pub mod error;
 pub mod evidence;
 pub mod file_review;
+mod file_urls;
 pub mod freeze;
 pub mod fsck;
 #[doc(hidden)]
@@ -46,6 +47,7 @@ pub mod registration_invites;
 pub mod removal;
 pub mod review;
 pub mod second_factor;
+mod secrets;
 pub mod sessions;
 pub mod settings;
 pub mod signals;

@@ -7,12 +7,13 @@ use strongroom_store::model::AuthState;
 use strongroom_store::model::User;
 use strongroom_store::{AccountTx, NewMail};
 
-use crate::accounts::{purpose, random_secret};
+use crate::accounts::purpose;
 use crate::mail::{notice, notice_recipients};
 use crate::passwords::validate_password;
 use crate::ratelimit::{self, Limit};
+use crate::secrets::hash_token;
+use crate::secrets::random_secret;
 use crate::sessions::SessionGrant;
-use crate::tokens::hash_token;
 use crate::{CoreError, RequestMeta, Services};
 
 /// The one refusal for a wrong username or password (no hint which).

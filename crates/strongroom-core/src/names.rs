@@ -2,6 +2,7 @@
 //! names of removed projects, until an administrator allows them again.
 
 use strongroom_protocol::name::{ProjectName, normalize, skeleton};
+use strongroom_store::ProjectStatus;
 use strongroom_store::StoreError;
 
 use crate::admin::{begin, require_reason};
@@ -9,6 +10,17 @@ use crate::help::HelpTopic;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 const NAME_HELP: &str = "The index's administrators decide which names are allowed.";
+
+/// What an upload refused for its project's name may do instead.
+pub(crate) const FIRST_COME_HELP: &str = "Project names are first come, first served: choose another name, or ask an Owner of the project or the index's administrators.";
+
+/// The refusal for a new name confusable with an existing project's.
+pub(crate) fn too_similar(name: &str) -> CoreError {
+    CoreError::Invalid(format!(
+        "The name '{name}' is too similar to an existing project. {FIRST_COME_HELP} {}",
+        HelpTopic::ProjectNames.see()
+    ))
+}
 
 /// The refusal for a name that belonged to a removed project.
 pub fn removed_name_message(name: &str) -> String {
@@ -71,7 +83,7 @@ impl Services {
         .into_iter()
         .flatten()
         {
-            if p.status == "removed" {
+            if p.status == ProjectStatus::Removed {
                 // An uploader who was no member of the removed project gets the answer any
                 // existing project's confusable name gets: its state is its members' business.
                 let member = match uploader {
@@ -79,7 +91,7 @@ impl Services {
                     Some(u) => self.db.role_of(p.id, u).await?.is_some(),
                 };
                 if !member {
-                    return Err(crate::publish::too_similar(name.as_str()));
+                    return Err(too_similar(name.as_str()));
                 }
                 return Err(CoreError::Invalid(removed_name_message(name.as_str())));
             }

@@ -6,6 +6,7 @@
 //! told of its own action. (A watched account's publish is told separately, by
 //! `upload_safety`; a held file by `file_review`.)
 
+use strongroom_store::ProjectRole;
 use strongroom_store::model::Role;
 use strongroom_store::{NoticeRecipient, OwnerNotice};
 
@@ -35,7 +36,7 @@ impl Services {
     ) -> Result<Option<OwnerNotice>, CoreError> {
         let mut recipients = Vec::new();
         for r in roles {
-            if r.role == strongroom_store::OWNER && Some(r.user_id) != actor {
+            if r.role == ProjectRole::Owner && Some(r.user_id) != actor {
                 recipients.push(NoticeRecipient {
                     user_id: r.user_id,
                     addresses: notice_recipients(&self.db.emails_of(r.user_id).await?),

@@ -89,7 +89,7 @@ impl Services {
                     .await?
             }
             None => {
-                let _ = crate::accounts::random_secret(32);
+                let _ = crate::secrets::random_secret(32);
                 String::new()
             }
         };

@@ -13,8 +13,9 @@
 use strongroom_store::model::User;
 use strongroom_store::{AccountTx, NewPendingRegistration, StoreError};
 
-use crate::accounts::{purpose, random_secret};
-use crate::tokens::hash_token;
+use crate::accounts::purpose;
+use crate::secrets::hash_token;
+use crate::secrets::random_secret;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 impl Services {

@@ -10,6 +10,7 @@ use strongroom_dist::{Digests, Limits};
 use strongroom_protocol::filename::DistFilename;
 use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::name::ProjectName;
+use strongroom_store::ProjectStatus;
 use strongroom_store::{BlobKey, NewFile, PublishOutcome, Refusal, StoreError};
 
 use crate::help::HelpTopic;
@@ -18,7 +19,7 @@ pub use crate::upload_checks::UploadForm;
 use crate::upload_checks::{CheckedForm, check_digests, check_filename, check_form};
 use crate::{CoreError, RequestMeta, Services};
 
-const NAME_HELP: &str = "Project names are first come, first served: choose another name, or ask an Owner of the project or the index's administrators.";
+use crate::names::FIRST_COME_HELP as NAME_HELP;
 const REUSE_HELP: &str = "A published file can never be replaced, even after it is deleted: publish a new version instead.";
 
 /// The `content` part, already streamed to a temporary file and hashed.
@@ -114,7 +115,7 @@ impl Services {
         p: &strongroom_store::model::Project,
         typed: &ProjectName,
     ) -> Result<(), CoreError> {
-        let shown = if crate::visibility::State::of_project(&p.status).is_public() {
+        let shown = if crate::visibility::State::of_project(p.status).is_public() {
             p.name.as_str()
         } else {
             typed.as_str()
@@ -127,12 +128,12 @@ impl Services {
         if self.db.role_of(p.id, who.user.id).await?.is_none() {
             return Err(user_not_allowed(&who.user.username, shown));
         }
-        if p.status == "removed" {
+        if p.status == ProjectStatus::Removed {
             return Err(CoreError::Invalid(crate::names::removed_name_message(
                 typed.as_str(),
             )));
         }
-        if p.status != "active" {
+        if p.status != ProjectStatus::Active {
             return Err(CoreError::Forbidden(format!(
                 "The project '{}' is {} and does not accept uploads.",
                 p.name, p.status
@@ -174,7 +175,7 @@ impl Services {
                     if let Some(p) = self.db.project_by_normalized(normalized.as_str()).await? {
                         return self.check_existing_project(who, &p, name).await;
                     }
-                    return Err(too_similar(name.as_str()));
+                    return Err(crate::names::too_similar(name.as_str()));
                 }
                 if who.user.is_admin {
                     // Administrators seed and import: the limit is for accounts anyone can make.
@@ -415,7 +416,7 @@ impl Services {
 
     fn refusal(&self, r: Refusal, form: &CheckedForm, username: &str) -> CoreError {
         match r {
-            Refusal::TooSimilar { .. } => too_similar(form.name.as_str()),
+            Refusal::TooSimilar { .. } => crate::names::too_similar(form.name.as_str()),
             Refusal::UserNotAllowed { project } => user_not_allowed(username, &project),
             Refusal::TokenNotAllowed { project } => token_not_allowed(&project),
             Refusal::ProjectNotActive { project, status } => CoreError::Forbidden(format!(
@@ -434,7 +435,7 @@ impl Services {
                 file_held,
                 release,
                 project_status,
-            } => identical_hidden(file_removed, file_held, release, &project_status, form),
+            } => identical_hidden(file_removed, file_held, release, project_status, form),
             Refusal::OnlyOneSdist => {
                 CoreError::Invalid("Only one sdist may be uploaded per release.".into())
             }
@@ -462,7 +463,7 @@ fn identical_hidden(
     file_removed: bool,
     file_held: bool,
     release: strongroom_store::ReleaseFlags,
-    project_status: &str,
+    project_status: ProjectStatus,
     form: &CheckedForm,
 ) -> CoreError {
     use crate::visibility::State;
@@ -495,13 +496,6 @@ fn previously_used() -> CoreError {
     CoreError::Invalid(format!(
         "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP} {}",
         HelpTopic::FileNameReuse.see()
-    ))
-}
-
-pub(crate) fn too_similar(name: &str) -> CoreError {
-    CoreError::Invalid(format!(
-        "The name '{name}' is too similar to an existing project. {NAME_HELP} {}",
-        HelpTopic::ProjectNames.see()
     ))
 }
 
@@ -797,7 +791,7 @@ mod tests {
     fn identical_uploads_of_hidden_files_are_refused_by_their_state() {
         use crate::upload_checks::CheckedForm;
         use strongroom_protocol::{ProjectName, Version};
-        use strongroom_store::ReleaseFlags;
+        use strongroom_store::{ProjectStatus, ReleaseFlags};
         let form = CheckedForm {
             name: ProjectName::new("Demo").expect("name"),
             version: Version::parse("1.0").expect("version"),
@@ -813,28 +807,32 @@ mod tests {
             removed: false,
             yanked: false,
         };
-        let say = |file_removed: bool, release: ReleaseFlags, status: &str| {
+        let say = |file_removed: bool, release: ReleaseFlags, status: ProjectStatus| {
             super::identical_hidden(file_removed, false, release, status, &form).to_string()
         };
         let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead. See /help/#file-name-reuse for more information.";
-        assert_eq!(say(true, live, "active"), burned);
+        assert_eq!(say(true, live, ProjectStatus::Active), burned);
         let removed = ReleaseFlags {
             removed: true,
             ..live
         };
-        assert_eq!(say(false, removed, "active"), burned);
-        assert_eq!(say(false, live, "removed"), burned);
+        assert_eq!(say(false, removed, ProjectStatus::Active), burned);
+        assert_eq!(say(false, live, ProjectStatus::Removed), burned);
         let held = ReleaseFlags { held: true, ..live };
         assert_eq!(
-            say(false, held, "active"),
+            say(false, held, ProjectStatus::Active),
             "This file was already uploaded to release '1.0', which is held for review: it is published when the index's administrators approve the release, and cannot be uploaded again meanwhile."
         );
-        assert_eq!(say(true, held, "active"), burned, "removed wins over held");
         assert_eq!(
-            say(false, live, "quarantined"),
+            say(true, held, ProjectStatus::Active),
+            burned,
+            "removed wins over held"
+        );
+        assert_eq!(
+            say(false, live, ProjectStatus::Quarantined),
             "The project 'Demo' is quarantined and does not accept uploads."
         );
-        assert_eq!(say(false, held, "removed"), burned);
+        assert_eq!(say(false, held, ProjectStatus::Removed), burned);
     }
 
     #[test]

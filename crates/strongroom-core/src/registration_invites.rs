@@ -7,11 +7,11 @@
 use strongroom_store::model::User;
 use strongroom_store::{NewEvent, NewMail, NewRegistrationInvite, RegistrationInvite};
 
-use crate::accounts::random_secret;
 use crate::admin::require_reason;
 use crate::registration::Registration;
+use crate::secrets::hash_token;
+use crate::secrets::random_secret;
 use crate::settings::hours;
-use crate::tokens::hash_token;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
 /// How long a link works unless its maker says otherwise.

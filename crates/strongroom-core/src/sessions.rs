@@ -4,8 +4,8 @@
 use strongroom_store::model::{Session, User};
 use strongroom_store::{AccountTx, NewSession};
 
-use crate::accounts::random_secret;
-use crate::tokens::hash_token;
+use crate::secrets::hash_token;
+use crate::secrets::random_secret;
 use crate::{CoreError, RequestMeta, Services};
 
 /// What a completed login hands the web layer.

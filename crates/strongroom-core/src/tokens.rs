@@ -1,7 +1,6 @@
 //! API tokens: random secrets shown once, stored as SHA-256, looked up by hash; and upload authentication.
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use strongroom_store::model::{ApiToken, User};
 use strongroom_store::{NewEvent, NewToken};
 
@@ -28,10 +27,7 @@ pub struct Principal {
     pub token: ApiToken,
 }
 
-/// The SHA-256 (hex) under which a token secret is stored.
-pub fn hash_token(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
+pub use crate::secrets::hash_token;
 
 fn generate_secret() -> String {
     let bytes: [u8; 32] = rand::random();

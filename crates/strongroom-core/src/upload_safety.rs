@@ -11,6 +11,7 @@
 //! stays out of the simple and JSON APIs and of the journal until an admin approves it.
 
 use strongroom_protocol::name::ProjectName;
+use strongroom_store::ProjectRole;
 use strongroom_store::model::{Project, Role, User};
 use strongroom_store::{NewMail, UploadPolicy};
 
@@ -18,7 +19,7 @@ use crate::hold::{HeldAction, is_held};
 use crate::mail::{notice, notice_recipients};
 use crate::settings::days;
 use crate::tokens::Principal;
-use crate::watch::Watch;
+use crate::watch::{Watch, under_watch};
 use crate::{CoreError, Services};
 
 /// The answer body of an upload whose release was quarantined.
@@ -26,11 +27,6 @@ pub fn quarantined_answer(project: &str, version: &str) -> String {
     format!(
         "OK, but held for review: the new release {version} of {project} was quarantined because the project had no release for a long time and this account, or one of the project's members, is under watch after a recent recovery or a new role, or was recovered since the project's last release. It is not installable until an administrator approves it; the project's owners were told.\n"
     )
-}
-
-/// Whether an account recovered at `recovered_at` is still watched at `now`.
-pub fn under_watch(recovered_at: Option<i64>, now: i64, watch_days: u64) -> bool {
-    recovered_at.is_some_and(|r| r <= now && now.saturating_sub(r) < days(watch_days))
 }
 
 impl Services {
@@ -221,7 +217,7 @@ impl Services {
         let safety = &self.settings.safety;
         let mut to = Vec::new();
         for r in roles {
-            if r.role == strongroom_store::OWNER && r.user_id != user.id {
+            if r.role == ProjectRole::Owner && r.user_id != user.id {
                 to.extend(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }
@@ -259,7 +255,7 @@ impl Services {
     ) -> Result<Vec<NewMail>, CoreError> {
         let mut to = Vec::new();
         for r in roles {
-            if r.role == strongroom_store::OWNER && r.user_id != user.id {
+            if r.role == ProjectRole::Owner && r.user_id != user.id {
                 to.extend(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }
@@ -292,7 +288,7 @@ impl Services {
             }
         };
         for r in roles {
-            if r.role == strongroom_store::OWNER {
+            if r.role == ProjectRole::Owner {
                 add(notice_recipients(&self.db.emails_of(r.user_id).await?));
             }
         }

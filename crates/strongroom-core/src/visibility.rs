@@ -106,15 +106,15 @@ impl State {
         }
     }
 
-    /// A project's state from its stored status; text no version of strongroom writes is
-    /// treated as removed (hidden), as the store's SQL form does.
-    pub fn of_project(status: &str) -> State {
-        match ProjectStatus::parse(status) {
-            Some(ProjectStatus::Active) => State::Live,
-            Some(ProjectStatus::Archived) => State::Archived,
-            Some(ProjectStatus::Deprecated) => State::Deprecated,
-            Some(ProjectStatus::Quarantined) => State::Quarantined,
-            Some(ProjectStatus::Removed) | None => State::Removed,
+    /// A project's state from its stored status (text no version of strongroom writes never
+    /// gets this far: the store refuses the row, and the store's SQL form hides it).
+    pub fn of_project(status: ProjectStatus) -> State {
+        match status {
+            ProjectStatus::Active => State::Live,
+            ProjectStatus::Archived => State::Archived,
+            ProjectStatus::Deprecated => State::Deprecated,
+            ProjectStatus::Quarantined => State::Quarantined,
+            ProjectStatus::Removed => State::Removed,
         }
     }
 
@@ -164,7 +164,7 @@ impl State {
 /// and its file's when it names them. An entry naming a release or a file that cannot be
 /// found is treated as removed (hidden).
 pub fn entry_state(row: &ChangelogRow) -> State {
-    let project = State::of_project(row.project_status.as_deref().unwrap_or(""));
+    let project = row.project_status.map_or(State::Removed, State::of_project);
     let e = &row.entry;
     let names_release = e.version.is_some() || e.filename.is_some();
     let release = match (&row.release, names_release) {
@@ -217,7 +217,7 @@ impl crate::Services {
         &self,
         p: &strongroom_store::model::Project,
     ) -> Result<Vec<ListedRelease>, crate::CoreError> {
-        let project = State::of_project(&p.status);
+        let project = State::of_project(p.status);
         let files = self.db.files_any_state(p.id).await?;
         let mut out: Vec<ListedRelease> = self
             .db
@@ -342,14 +342,14 @@ mod tests {
     }
 
     #[test]
-    fn the_more_hiding_state_wins_and_unknown_statuses_hide() {
+    fn the_more_hiding_state_wins() {
         assert_eq!(State::Live.within(State::Quarantined), State::Quarantined);
         assert_eq!(State::Yanked.within(State::Archived), State::Yanked);
         assert_eq!(State::Removed.within(State::Live), State::Removed);
         assert_eq!(State::Held.within(State::Quarantined), State::Quarantined);
         assert_eq!(State::Held.within(State::Removed), State::Removed);
         for s in ProjectStatus::ALL {
-            let st = State::of_project(s.as_str());
+            let st = State::of_project(s);
             assert_eq!(
                 st.is_public(),
                 matches!(
@@ -359,8 +359,6 @@ mod tests {
                 "{s:?}"
             );
         }
-        assert_eq!(State::of_project("frozen"), State::Removed);
-        assert_eq!(State::of_project(""), State::Removed);
         assert_eq!(State::of_release(true, true, true), State::Removed);
         assert_eq!(State::of_release(true, false, true), State::Held);
         assert_eq!(State::of_release(false, false, true), State::Yanked);
@@ -385,7 +383,7 @@ mod tests {
                 },
                 at: 1,
             },
-            project_status: Some(status.into()),
+            project_status: ProjectStatus::parse(status),
             release,
             file_removed,
         }

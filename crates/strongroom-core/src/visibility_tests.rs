@@ -125,7 +125,7 @@ async fn project_in(h: &Harness, u: &User, status: ProjectStatus) -> String {
             let p = h.s.db.project_state(&name).await.expect("r").expect("p");
             let mut tx = h.s.db.begin_admin().await.expect("tx");
             assert!(
-                tx.set_project_status(p.id, "active", status.as_str(), None, None, h.s.now())
+                tx.set_project_status(p.id, ProjectStatus::Active, status, None, None, h.s.now())
                     .await
                     .expect("status")
             );
@@ -178,8 +178,8 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
     for (status, name) in &names {
         let p = db.project_state(name).await.expect("r").expect("p");
         let p_row = project_row(&h, name).await;
-        let project = State::of_project(&p.status);
-        assert_eq!(p.status, status.as_str());
+        let project = State::of_project(p.status);
+        assert_eq!(p.status, *status);
         assert_eq!(listed.contains(name), project.is_public(), "{name}");
         assert_eq!(
             h.s.visible_project(name).await.expect("v").is_some(),
@@ -411,7 +411,7 @@ async fn the_changelog_keeps_every_serial_but_only_names_what_is_hidden() {
                 .await
                 .expect("r")
                 .expect("p");
-        let project = State::of_project(&p.status);
+        let project = State::of_project(p.status);
         // The state of what the raw entry names, from the rows in any state.
         let state = if let Some(fname) = &r.filename {
             let f =

@@ -10,6 +10,11 @@ use strongroom_store::model::{Role, User};
 use crate::settings::days;
 use crate::{CoreError, Services};
 
+/// Whether an account recovered at `recovered_at` is still watched at `now`.
+pub fn under_watch(recovered_at: Option<i64>, now: i64, watch_days: u64) -> bool {
+    recovered_at.is_some_and(|r| r <= now && now.saturating_sub(r) < days(watch_days))
+}
+
 /// Why an account is watched on a project at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Watch {
@@ -65,7 +70,7 @@ pub fn watch_at(
     newcomer_days: u64,
 ) -> Option<Watch> {
     if let Some(at) = recovered_at
-        && crate::upload_safety::under_watch(Some(at), now, watch_days)
+        && under_watch(Some(at), now, watch_days)
     {
         return Some(Watch::Recovered { at });
     }
@@ -145,13 +150,14 @@ impl Services {
 mod tests {
     use super::*;
     use crate::test_harness::T0;
+    use strongroom_store::ProjectRole;
 
     fn role(user_id: i64, granted_at: i64, by: Option<i64>, until: Option<i64>) -> Role {
         Role {
             project_id: 1,
             user_id,
             username: format!("u{user_id}"),
-            role: "Maintainer".into(),
+            role: ProjectRole::Maintainer,
             granted_at,
             granted_by: by,
             watch_until: until,

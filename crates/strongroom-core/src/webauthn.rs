@@ -11,12 +11,12 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, WebauthnBuilder,
 };
 
-use crate::accounts::random_secret;
 use crate::login::TICKET_KIND;
 use crate::mail::{notice, notice_recipients};
 use crate::second_factor::{Enrolled, LAST_METHOD};
+use crate::secrets::hash_token;
+use crate::secrets::random_secret;
 use crate::sessions::{SessionGrant, SessionInfo};
-use crate::tokens::hash_token;
 use crate::{CoreError, RequestMeta, Services};
 
 const STATE_TTL: i64 = 5 * 60_000_000;

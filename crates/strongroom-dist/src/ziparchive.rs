@@ -9,7 +9,8 @@ use std::path::Path;
 use flate2::bufread::DeflateDecoder;
 
 use crate::sniff::{self, ZipView};
-use crate::zipframe::{self, METHOD_STORE, ZipEntry, ZipLayout};
+use crate::zipfields::METHOD_STORE;
+use crate::zipframe::{self, ZipEntry, ZipLayout};
 use crate::{DistError, Limits, ZipError};
 
 const CHUNK: usize = 64 * 1024;

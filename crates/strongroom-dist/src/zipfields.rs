@@ -4,7 +4,10 @@
 use crate::paths::decode_name;
 use crate::{DistError, ZipError};
 
-use crate::zipframe::{METHOD_DEFLATE, METHOD_STORE};
+/// Compression method 0: the member is stored as is.
+pub(crate) const METHOD_STORE: u16 = 0;
+/// Compression method 8: deflate.
+pub(crate) const METHOD_DEFLATE: u16 = 8;
 
 const EXTRA_ZIP64: u16 = 0x0001;
 const EXTRA_UNICODE_PATH: u16 = 0x7075;

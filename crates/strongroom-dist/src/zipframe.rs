@@ -16,8 +16,9 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use crate::collisions::NameSet;
 use crate::paths::check_member_path;
 use crate::zipfields::{
-    SENTINEL_16, SENTINEL_32, check_flags, check_method, check_mode, check_unicode_path, malformed,
-    parse_extras, resolve_central, resolve_local_sizes, u16_at, u32_at, u64_at, zip_name, zip64,
+    METHOD_STORE, SENTINEL_16, SENTINEL_32, check_flags, check_method, check_mode,
+    check_unicode_path, malformed, parse_extras, resolve_central, resolve_local_sizes, u16_at,
+    u32_at, u64_at, zip_name, zip64,
 };
 use crate::{DistError, Limits, ZipError};
 
@@ -26,9 +27,6 @@ const SIG_CENTRAL: u32 = 0x0201_4b50;
 const SIG_EOCD: u32 = 0x0605_4b50;
 const SIG_EOCD64: u32 = 0x0606_4b50;
 const SIG_LOCATOR: u32 = 0x0706_4b50;
-
-pub(crate) const METHOD_STORE: u16 = 0;
-pub(crate) const METHOD_DEFLATE: u16 = 8;
 
 /// One validated member.
 #[derive(Clone, Debug)]

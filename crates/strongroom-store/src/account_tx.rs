@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::error::conflict_or;
 use crate::events::{NewEvent, append, lock_tail};
 use crate::model::{Email, User};
 use crate::sealing::{Keyring, SealError};
-use crate::users::{USER_COLS, user_from_row};
+use crate::users::{EMAIL_COLS, USER_COLS, email_from_row, user_from_row};
 use crate::{Db, Dialect, StoreError};
 
 /// A mail to queue in the outbox with the change that caused it.
@@ -30,22 +30,6 @@ pub struct AccountTx {
     noted: Vec<NewEvent>,
     /// Seals the secrets this change writes (TOTP seeds, mail bodies).
     pub(crate) keyring: Option<Arc<Keyring>>,
-}
-
-/// The columns [`email_from_row`] reads.
-pub(crate) const EMAIL_COLS: &str =
-    "id, user_id, address, is_primary, verified_at, unverified_at, suspect_at";
-
-pub(crate) fn email_from_row(r: &sqlx::any::AnyRow) -> Result<Email, sqlx::Error> {
-    Ok(Email {
-        id: r.try_get("id")?,
-        user_id: r.try_get("user_id")?,
-        address: r.try_get("address")?,
-        is_primary: r.try_get::<i64, _>("is_primary")? != 0,
-        verified_at: r.try_get("verified_at")?,
-        unverified_at: r.try_get("unverified_at")?,
-        suspect_at: r.try_get("suspect_at")?,
-    })
 }
 
 impl Db {

@@ -9,6 +9,7 @@ use crate::events::{NewEvent, append, lock_tail};
 use crate::model::{Email, User};
 use crate::publish::write_journal;
 use crate::rows::{all, optional, query};
+use crate::states::{ProjectRole, ProjectStatus};
 use crate::users::{USER_COLS, user_from_row};
 use crate::{Db, Dialect, NewMail, StoreError};
 
@@ -19,10 +20,9 @@ pub struct ProjectState {
     pub name: String,
     pub normalized_name: String,
     pub ultranormalized_name: String,
-    /// `active`, `quarantined`, `removed` (or `archived`, `deprecated`).
-    pub status: String,
+    pub status: ProjectStatus,
     /// What releasing (or restoring) the project brings back.
-    pub status_before: Option<String>,
+    pub status_before: Option<ProjectStatus>,
     pub status_reason: Option<String>,
     pub status_changed_at: Option<i64>,
     pub created_at: i64,
@@ -77,8 +77,11 @@ fn project_state(r: &AnyRow) -> Result<ProjectState, sqlx::Error> {
         name: r.try_get("name")?,
         normalized_name: r.try_get("normalized_name")?,
         ultranormalized_name: r.try_get("ultranormalized_name")?,
-        status: r.try_get("status")?,
-        status_before: r.try_get("status_before")?,
+        status: ProjectStatus::decode("projects.status", &r.try_get::<String, _>("status")?)?,
+        status_before: r
+            .try_get::<Option<String>, _>("status_before")?
+            .map(|s| ProjectStatus::decode("projects.status_before", &s))
+            .transpose()?,
         status_reason: r.try_get("status_reason")?,
         status_changed_at: r.try_get("status_changed_at")?,
         created_at: r.try_get("created_at")?,
@@ -322,9 +325,9 @@ impl AdminTx {
     pub async fn set_project_status(
         &mut self,
         project_id: i64,
-        from: &str,
-        to: &str,
-        before: Option<&str>,
+        from: ProjectStatus,
+        to: ProjectStatus,
+        before: Option<ProjectStatus>,
         reason: Option<&str>,
         at: i64,
     ) -> Result<bool, StoreError> {
@@ -332,12 +335,12 @@ impl AdminTx {
             "UPDATE projects SET status = $1, status_before = $2, status_reason = $3, status_changed_at = $4 \
              WHERE id = $5 AND status = $6",
         )
-        .bind(to.to_owned())
-        .bind(before.map(str::to_owned))
+        .bind(to.as_str())
+        .bind(before.map(ProjectStatus::as_str))
         .bind(reason.map(str::to_owned))
         .bind(at)
         .bind(project_id)
-        .bind(from.to_owned())
+        .bind(from.as_str())
         .execute(&mut *self.tx)
         .await?
         .rows_affected();
@@ -516,12 +519,12 @@ impl AdminTx {
     pub async fn emails(&mut self, user_id: i64) -> Result<Vec<Email>, StoreError> {
         let sql = format!(
             "SELECT {} FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
-            crate::account_tx::EMAIL_COLS
+            crate::users::EMAIL_COLS
         );
         all(
             query(sql).bind(user_id),
             &mut *self.tx,
-            crate::account_tx::email_from_row,
+            crate::users::email_from_row,
         )
         .await
     }
@@ -545,7 +548,7 @@ impl AdminTx {
         &mut self,
         project_id: i64,
         user_id: i64,
-        role: &str,
+        role: ProjectRole,
         granted_by: Option<i64>,
         at: i64,
     ) -> Result<bool, StoreError> {
@@ -555,7 +558,7 @@ impl AdminTx {
         )
         .bind(project_id)
         .bind(user_id)
-        .bind(role.to_owned())
+        .bind(role.as_str())
         .bind(at)
         .bind(granted_by)
         .execute(&mut *self.tx)

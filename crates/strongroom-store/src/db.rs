@@ -6,7 +6,7 @@
 //! ROLLBACK of the dropped `Transaction` then fails) the count stays above zero, and every later
 //! `BEGIN IMMEDIATE` on that connection failed with "attempted to call begin_with at non-zero
 //! transaction depth" until a restart. The pools therefore check every connection when it comes
-//! back ([`release_check`]) and again before it goes out ([`acquire_check`]): one still in a
+//! back ([`release_check`], [`sqlite_release_check`]) and again before it goes out ([`acquire_check`]): one still in a
 //! transaction after its pending ROLLBACK ran is closed, and the pool opens a fresh one. A broken
 //! connection (a PostgreSQL backend terminated, the server restarted) fails its ping and is
 //! replaced the same way. Whatever failed (BEGIN, a statement, COMMIT, ROLLBACK, or a future
@@ -176,7 +176,7 @@ impl Db {
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(60))
                     .after_connect(sqlite_setup)
-                    .after_release(release_check)
+                    .after_release(sqlite_release_check)
                     .before_acquire(acquire_check)
                     .connect_with(opts.clone())
                     .await?;
@@ -184,7 +184,7 @@ impl Db {
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(sqlite_setup)
-                    .after_release(release_check)
+                    .after_release(sqlite_release_check)
                     .before_acquire(acquire_check)
                     .connect_with(opts)
                     .await?;
@@ -370,32 +370,45 @@ fn log_tightened(t: &Tightened) {
     }
 }
 
-/// Whether a connection coming back to its pool may be reused: only outside any transaction.
-///
-/// A dropped `Transaction` queues its ROLLBACK; on SQLite the connection's worker thread runs it
-/// (and updates sqlx's transaction count) asynchronously, so when the count is not zero a ping
-/// goes through the worker first and the count is read again after it. On PostgreSQL the count is updated when the ROLLBACK is
-/// queued, and the pool's own ping after this hook sends it. A failed ping makes the pool drop
+/// Whether a connection coming back to a PostgreSQL pool may be reused: only outside any
+/// transaction. The transaction count is updated when a dropped `Transaction` queues its
+/// ROLLBACK, and the pool's own ping after this hook sends it. A failed ping makes the pool drop
 /// the connection without reusing it.
 fn release_check(
     conn: &mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move { Ok(reusable(conn)) })
+}
+
+/// [`release_check`] for the SQLite pools ([`Dialect::Sqlite`]): a dropped `Transaction`
+/// queues its ROLLBACK and the connection's worker thread runs it (and updates sqlx's
+/// transaction count) asynchronously, so when the count is not zero a ping goes through the
+/// worker first and the count is read again after it.
+fn sqlite_release_check(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
     Box::pin(async move {
-        if conn.is_in_transaction() && conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        if conn.is_in_transaction() {
             // A ROLLBACK may be queued behind the count: let the worker run it, then look again.
             // (A BEGIN whose caller went away is rolled back by the worker itself.)
             conn.ping().await?;
         }
-        let clean = !conn.is_in_transaction();
-        if !clean {
-            tracing::warn!(
-                "a database connection came back inside a transaction the database had already \
-                 ended (after a failed COMMIT or ROLLBACK); closing it instead of reusing it"
-            );
-        }
-        Ok(clean)
+        Ok(reusable(conn))
     })
+}
+
+/// Whether the connection is outside any transaction; one still inside is logged and closed.
+fn reusable(conn: &sqlx::AnyConnection) -> bool {
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!(
+            "a database connection came back inside a transaction the database had already \
+             ended (after a failed COMMIT or ROLLBACK); closing it instead of reusing it"
+        );
+    }
+    clean
 }
 
 /// Whether an idle connection may be handed out: the same rule as [`release_check`], checked

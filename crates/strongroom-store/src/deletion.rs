@@ -111,7 +111,10 @@ impl AccountTx {
         let mut out = Vec::new();
         for r in &rows {
             let id: i64 = r.try_get(0)?;
-            if self.end_invitation(id, "voided", at).await? {
+            if self
+                .end_invitation(id, crate::InvitationStatus::Voided, at)
+                .await?
+            {
                 out.push((id, r.try_get(1)?, r.try_get(2)?));
             }
         }

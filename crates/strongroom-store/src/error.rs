@@ -42,6 +42,10 @@ pub enum StoreError {
     /// Configuration of a backend is invalid.
     #[error("invalid storage configuration: {0}")]
     Config(String),
+    /// A row holds a status or role text this version does not know (written by a newer
+    /// version, or by hand): refused, never guessed at.
+    #[error(transparent)]
+    UnknownValue(#[from] crate::states::UnknownValue),
 }
 
 impl StoreError {
@@ -99,6 +103,11 @@ impl std::fmt::Display for Backend {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Decode(d) = &e
+            && let Some(u) = d.downcast_ref::<crate::states::UnknownValue>()
+        {
+            return StoreError::UnknownValue(u.clone());
+        }
         if sql_out_of_space(&e) {
             return StoreError::OutOfSpace(format!("database: {e}"));
         }

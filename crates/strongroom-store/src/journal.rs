@@ -97,7 +97,7 @@ pub struct ReleaseFlags {
 pub struct ChangelogRow {
     pub entry: JournalEntry,
     /// `projects.status` now (`None` if the row is gone, which strongroom never does).
-    pub project_status: Option<String>,
+    pub project_status: Option<crate::states::ProjectStatus>,
     /// The release the entry names (its file's release, or the one with its version), if any.
     pub release: Option<ReleaseFlags>,
     /// Whether the file the entry names is removed; `None` when it names no (known) file.
@@ -143,7 +143,10 @@ fn changelog_row(r: &AnyRow) -> Result<ChangelogRow, sqlx::Error> {
             action: r.try_get("action")?,
             at: r.try_get("at")?,
         },
-        project_status: r.try_get("p_status")?,
+        project_status: r
+            .try_get::<Option<String>, _>("p_status")?
+            .map(|s| crate::states::ProjectStatus::decode("projects.status", &s))
+            .transpose()?,
         release,
         file_removed,
     })

@@ -45,6 +45,7 @@ mod sessions;
 pub mod site_flags;
 mod skeletons;
 pub mod snapshot;
+pub mod states;
 pub mod tempfiles;
 pub mod timeline;
 pub mod upload_record;
@@ -76,11 +77,14 @@ pub use publish::{NewFile, PublishOutcome, UploadPolicy};
 pub use rate_limits::RateReservation;
 pub use refusal_windows::{RefusalCounted, RefusalWindow};
 pub use registration::{NewRegistrationInvite, RegistrationInvite};
-pub use roles::{MAINTAINER, OWNER, RoleOutcome};
+pub use roles::RoleOutcome;
 pub use seal_pass::SealReport;
 pub use sealing::{Keyring, SealError, SecretsKey};
 pub use second_factor::NewCredential;
 pub use sessions::NewSession;
+pub use states::{
+    InvitationStatus, ProjectRole, ProjectStatus, RoleChangeKind, RoleChangeStatus, UnknownValue,
+};
 pub use users::{NewToken, NewUser};
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::states::{
+    InvitationStatus, ProjectRole, ProjectStatus, RoleChangeKind, RoleChangeStatus,
+};
+
 /// Microseconds since the Unix epoch, from the system clock.
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
@@ -99,8 +103,7 @@ pub struct Project {
     pub name: String,
     pub normalized_name: String,
     pub created_at: i64,
-    /// `active`, `quarantined` or `removed`.
-    pub status: String,
+    pub status: ProjectStatus,
     pub last_serial: i64,
     pub total_size: i64,
     /// Why the status was set (admin reason), if not active.
@@ -113,7 +116,7 @@ pub struct Role {
     pub project_id: i64,
     pub user_id: i64,
     pub username: String,
-    pub role: String,
+    pub role: ProjectRole,
     pub granted_at: i64,
     /// The account that granted the role (None: the project's creator, or an administrator).
     pub granted_by: Option<i64>,
@@ -291,11 +294,10 @@ pub struct Invitation {
     pub invitee_name: String,
     pub inviter_id: i64,
     pub inviter_name: String,
-    pub role: String,
+    pub role: ProjectRole,
     pub created_at: i64,
     pub expires_at: i64,
-    /// `pending`, `accepted`, `declined`, `revoked`, `expired` or `voided`.
-    pub status: String,
+    pub status: InvitationStatus,
 }
 
 /// A role change held for the cooling-off period.
@@ -308,13 +310,12 @@ pub struct RoleChange {
     pub target_name: String,
     pub actor_id: i64,
     pub actor_name: String,
-    /// `remove` or `demote`.
-    pub kind: String,
-    pub new_role: Option<String>,
+    pub kind: RoleChangeKind,
+    /// The role a demotion gives.
+    pub new_role: Option<ProjectRole>,
     pub created_at: i64,
     pub effective_at: i64,
-    /// `pending`, `applied`, `vetoed`, `approved` or `cancelled`.
-    pub status: String,
+    pub status: RoleChangeStatus,
 }
 
 /// A name nobody may register.

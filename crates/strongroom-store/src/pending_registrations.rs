@@ -6,10 +6,11 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::account_tx::{AccountTx, EMAIL_COLS, email_from_row};
+use crate::account_tx::AccountTx;
 use crate::error::conflict_or;
 use crate::model::Email;
 use crate::rows::{all, optional, query};
+use crate::users::{EMAIL_COLS, email_from_row};
 use crate::{Db, StoreError};
 
 /// A new pending registration.

@@ -4,6 +4,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::{Project, Role};
+use crate::rows::{all, query};
+use crate::states::{ProjectRole, ProjectStatus};
 use crate::visibility::PUBLIC_PROJECT;
 use crate::{Db, StoreError};
 
@@ -16,10 +18,25 @@ pub(crate) fn project_from_row(r: &AnyRow) -> Result<Project, sqlx::Error> {
         name: r.try_get("name")?,
         normalized_name: r.try_get("normalized_name")?,
         created_at: r.try_get("created_at")?,
-        status: r.try_get("status")?,
+        status: ProjectStatus::decode("projects.status", &r.try_get::<String, _>("status")?)?,
         last_serial: r.try_get("last_serial")?,
         total_size: r.try_get("total_size")?,
         status_reason: r.try_get("status_reason")?,
+    })
+}
+
+pub(crate) const ROLE_SELECT: &str = "SELECT r.project_id, r.user_id, u.username, r.role, r.granted_at, r.granted_by, r.watch_until \
+     FROM roles r JOIN users u ON u.id = r.user_id";
+
+pub(crate) fn role_from_row(r: &AnyRow) -> Result<Role, sqlx::Error> {
+    Ok(Role {
+        project_id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        username: r.try_get(2)?,
+        role: ProjectRole::decode("roles.role", &r.try_get::<String, _>(3)?)?,
+        granted_at: r.try_get(4)?,
+        granted_by: r.try_get(5)?,
+        watch_until: r.try_get(6)?,
     })
 }
 
@@ -70,38 +87,21 @@ impl Db {
         &self,
         project_id: i64,
         user_id: i64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<ProjectRole>, StoreError> {
         let r: Option<String> =
             sqlx::query_scalar("SELECT role FROM roles WHERE project_id = $1 AND user_id = $2")
                 .bind(project_id)
                 .bind(user_id)
                 .fetch_optional(&self.read)
                 .await?;
-        Ok(r)
+        Ok(r.map(|r| ProjectRole::decode("roles.role", &r))
+            .transpose()?)
     }
 
     /// Everyone with a role on the project.
     pub async fn roles_of_project(&self, project_id: i64) -> Result<Vec<Role>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT r.project_id, r.user_id, u.username, r.role, r.granted_at, r.granted_by, r.watch_until FROM roles r JOIN users u ON u.id = r.user_id \
-             WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_lower",
-        )
-        .bind(project_id)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Role {
-                    project_id: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                    username: r.try_get(2)?,
-                    role: r.try_get(3)?,
-                    granted_at: r.try_get(4)?,
-                    granted_by: r.try_get(5)?,
-                    watch_until: r.try_get(6)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        let sql =
+            format!("{ROLE_SELECT} WHERE r.project_id = $1 ORDER BY r.role DESC, u.username_lower");
+        all(query(sql).bind(project_id), &self.read, role_from_row).await
     }
 }

@@ -8,6 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::blob_claims::BlobClaim;
 use crate::events::{NewEvent, append, lock_tail};
+use crate::states::ProjectStatus;
 use crate::{Db, Dialect, NewMail, StoreError};
 
 /// Everything needed to record one uploaded file. The blob must already be durable.
@@ -60,7 +61,10 @@ pub enum Refusal {
     /// The token is scoped to another project.
     TokenNotAllowed { project: String },
     /// The project is not accepting uploads (quarantined, archived, ...).
-    ProjectNotActive { project: String, status: String },
+    ProjectNotActive {
+        project: String,
+        status: ProjectStatus,
+    },
     /// Same filename or same content with different bytes.
     FileExists {
         filename: String,
@@ -77,7 +81,7 @@ pub enum Refusal {
         /// The file is held for review (added to an existing release by a watched account).
         file_held: bool,
         release: crate::ReleaseFlags,
-        project_status: String,
+        project_status: ProjectStatus,
     },
     /// A second sdist for one release.
     OnlyOneSdist,
@@ -321,7 +325,7 @@ async fn publish_in(
         Some(r) => (
             r.try_get::<i64, _>(0)?,
             r.try_get::<String, _>(1)?,
-            r.try_get::<String, _>(2)?,
+            ProjectStatus::decode("projects.status", &r.try_get::<String, _>(2)?)?,
             r.try_get::<i64, _>(3)?,
         ),
         None => {
@@ -350,7 +354,7 @@ async fn publish_in(
                         .execute(&mut **tx)
                         .await?;
                     project_created = true;
-                    (id, f.project_name.clone(), "active".to_owned(), 0)
+                    (id, f.project_name.clone(), ProjectStatus::Active, 0)
                 }
                 None => {
                     // Lost a race, or a confusable name exists.
@@ -359,7 +363,12 @@ async fn publish_in(
                         .fetch_optional(&mut **tx)
                         .await?;
                     match r {
-                        Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
+                        Some(r) => (
+                            r.try_get(0)?,
+                            r.try_get(1)?,
+                            ProjectStatus::decode("projects.status", &r.try_get::<String, _>(2)?)?,
+                            r.try_get(3)?,
+                        ),
                         None => {
                             let existing: String = sqlx::query_scalar(
                                 "SELECT name FROM projects WHERE ultranormalized_name = $1",
@@ -400,7 +409,7 @@ async fn publish_in(
                 project: project_name,
             }));
         }
-        if status != "active" {
+        if status != ProjectStatus::Active {
             return Ok(PublishOutcome::Refused(Refusal::ProjectNotActive {
                 project: project_name,
                 status,
@@ -712,7 +721,7 @@ async fn publish_in(
                 subject_kind: "project".into(),
                 subject_id: Some(project_id),
                 subject_name: Some(project_name.clone()),
-                details: serde_json::json!({"role": "Owner", "user": f.username}),
+                details: serde_json::json!({"role": crate::states::ProjectRole::Owner.as_str(), "user": f.username}),
                 ..base.clone()
             },
         )
@@ -875,7 +884,10 @@ async fn duplicate_check(
                     removed: r.try_get::<Option<i64>, _>(5)?.is_some(),
                     yanked: r.try_get::<Option<i64>, _>(7)?.is_some(),
                 },
-                project_status: r.try_get(4)?,
+                project_status: ProjectStatus::decode(
+                    "projects.status",
+                    &r.try_get::<String, _>(4)?,
+                )?,
             })));
         }
     }

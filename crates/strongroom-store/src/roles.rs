@@ -11,14 +11,10 @@ use sqlx::any::AnyRow;
 use crate::account_tx::AccountTx;
 use crate::error::conflict_or;
 use crate::model::{Invitation, Project, Role, RoleChange};
-use crate::projects::{PROJECT_COLS, project_from_row};
+use crate::projects::{PROJECT_COLS, ROLE_SELECT, project_from_row, role_from_row};
 use crate::rows::{all, optional, query};
-use crate::{Db, StoreError};
-
-/// The two roles.
-pub const OWNER: &str = "Owner";
-/// May upload; may not manage roles, yank or delete.
-pub const MAINTAINER: &str = "Maintainer";
+use crate::states::{InvitationStatus, ProjectRole, RoleChangeKind, RoleChangeStatus};
+use crate::{Db, Dialect, StoreError};
 
 /// Advisory-lock key space of the per-project role lock (the event tail uses 7265001).
 const ROLE_LOCK_BASE: i64 = 0x5352_0000_0000_0000;
@@ -27,7 +23,7 @@ const ROLE_LOCK_BASE: i64 = 0x5352_0000_0000_0000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoleOutcome {
     /// Done; carries the role the user held before.
-    Changed { previous: String },
+    Changed { previous: ProjectRole },
     /// The user holds no role on the project.
     NotMember,
     /// Refused: it would leave the project without an Owner.
@@ -46,9 +42,6 @@ const CHANGE_SELECT: &str = "SELECT c.id, c.project_id, p.name AS project_name, 
      c.created_at, c.effective_at, c.status FROM role_changes c JOIN projects p ON p.id = c.project_id \
      JOIN users t ON t.id = c.target_id JOIN users a ON a.id = c.actor_id";
 
-const ROLE_SELECT: &str = "SELECT r.project_id, r.user_id, u.username, r.role, r.granted_at, r.granted_by, r.watch_until \
-     FROM roles r JOIN users u ON u.id = r.user_id";
-
 fn invitation_from_row(r: &AnyRow) -> Result<Invitation, sqlx::Error> {
     Ok(Invitation {
         id: r.try_get("id")?,
@@ -58,10 +51,13 @@ fn invitation_from_row(r: &AnyRow) -> Result<Invitation, sqlx::Error> {
         invitee_name: r.try_get("invitee_name")?,
         inviter_id: r.try_get("inviter_id")?,
         inviter_name: r.try_get("inviter_name")?,
-        role: r.try_get("role")?,
+        role: ProjectRole::decode("role_invitations.role", &r.try_get::<String, _>("role")?)?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
-        status: r.try_get("status")?,
+        status: InvitationStatus::decode(
+            "role_invitations.status",
+            &r.try_get::<String, _>("status")?,
+        )?,
     })
 }
 
@@ -74,23 +70,17 @@ fn change_from_row(r: &AnyRow) -> Result<RoleChange, sqlx::Error> {
         target_name: r.try_get("target_name")?,
         actor_id: r.try_get("actor_id")?,
         actor_name: r.try_get("actor_name")?,
-        kind: r.try_get("kind")?,
-        new_role: r.try_get("new_role")?,
+        kind: RoleChangeKind::decode("role_changes.kind", &r.try_get::<String, _>("kind")?)?,
+        new_role: r
+            .try_get::<Option<String>, _>("new_role")?
+            .map(|n| ProjectRole::decode("role_changes.new_role", &n))
+            .transpose()?,
         created_at: r.try_get("created_at")?,
         effective_at: r.try_get("effective_at")?,
-        status: r.try_get("status")?,
-    })
-}
-
-fn role_from_row(r: &AnyRow) -> Result<Role, sqlx::Error> {
-    Ok(Role {
-        project_id: r.try_get(0)?,
-        user_id: r.try_get(1)?,
-        username: r.try_get(2)?,
-        role: r.try_get(3)?,
-        granted_at: r.try_get(4)?,
-        granted_by: r.try_get(5)?,
-        watch_until: r.try_get(6)?,
+        status: RoleChangeStatus::decode(
+            "role_changes.status",
+            &r.try_get::<String, _>("status")?,
+        )?,
     })
 }
 
@@ -105,7 +95,7 @@ impl Db {
     pub async fn projects_of_user(
         &self,
         user_id: i64,
-    ) -> Result<Vec<(Project, String, i64)>, StoreError> {
+    ) -> Result<Vec<(Project, ProjectRole, i64)>, StoreError> {
         let cols = PROJECT_COLS
             .split(", ")
             .map(|c| format!("p.{c}"))
@@ -118,7 +108,7 @@ impl Db {
         all(query(sql).bind(user_id), &self.read, |r| {
             Ok((
                 project_from_row(r)?,
-                r.try_get("role")?,
+                ProjectRole::decode("roles.role", &r.try_get::<String, _>("role")?)?,
                 r.try_get("granted_at")?,
             ))
         })
@@ -201,7 +191,7 @@ impl AccountTx {
         &mut self,
         project_id: i64,
     ) -> Result<Option<Project>, StoreError> {
-        if self.tx.backend_name() == "PostgreSQL" {
+        if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(ROLE_LOCK_BASE | project_id)
                 .execute(&mut *self.tx)
@@ -238,7 +228,7 @@ impl AccountTx {
         &mut self,
         project_id: i64,
         user_id: i64,
-        role: &str,
+        role: ProjectRole,
         at: i64,
         granted_by: Option<i64>,
     ) -> Result<(), StoreError> {
@@ -247,7 +237,7 @@ impl AccountTx {
         )
         .bind(project_id)
         .bind(user_id)
-        .bind(role.to_owned())
+        .bind(role.as_str())
         .bind(at)
         .bind(granted_by)
         .execute(&mut *self.tx)
@@ -291,7 +281,7 @@ impl AccountTx {
         &mut self,
         project_id: i64,
         user_id: i64,
-        role: &str,
+        role: ProjectRole,
         at: i64,
         granted_by: Option<i64>,
     ) -> Result<RoleOutcome, StoreError> {
@@ -302,13 +292,13 @@ impl AccountTx {
         if current.role == role {
             return Ok(RoleOutcome::Unchanged);
         }
-        if current.role == OWNER && self.owner_count(project_id).await? <= 1 {
+        if current.role == ProjectRole::Owner && self.owner_count(project_id).await? <= 1 {
             return Ok(RoleOutcome::LastOwner);
         }
         sqlx::query(
             "UPDATE roles SET role = $1, granted_at = $2, granted_by = $3 WHERE project_id = $4 AND user_id = $5",
         )
-        .bind(role.to_owned())
+        .bind(role.as_str())
         .bind(at)
         .bind(granted_by)
         .bind(project_id)
@@ -330,7 +320,7 @@ impl AccountTx {
         let Some(current) = self.role_in(project_id, user_id).await? else {
             return Ok(RoleOutcome::NotMember);
         };
-        if current.role == OWNER && self.owner_count(project_id).await? <= 1 {
+        if current.role == ProjectRole::Owner && self.owner_count(project_id).await? <= 1 {
             return Ok(RoleOutcome::LastOwner);
         }
         sqlx::query("DELETE FROM roles WHERE project_id = $1 AND user_id = $2")
@@ -366,7 +356,8 @@ impl AccountTx {
             invitation_from_row,
         )
         .await?;
-        self.end_invitations(overdue, "expired", now).await
+        self.end_invitations(overdue, InvitationStatus::Expired, now)
+            .await
     }
 
     /// Send an invitation; `Conflict("invitation")` when one is already pending for this
@@ -377,7 +368,7 @@ impl AccountTx {
         project_id: i64,
         invitee_id: i64,
         inviter_id: i64,
-        role: &str,
+        role: ProjectRole,
         at: i64,
         expires_at: i64,
     ) -> Result<i64, StoreError> {
@@ -388,7 +379,7 @@ impl AccountTx {
         .bind(project_id)
         .bind(invitee_id)
         .bind(inviter_id)
-        .bind(role.to_owned())
+        .bind(role.as_str())
         .bind(at)
         .bind(expires_at)
         .fetch_one(&mut *self.tx)
@@ -401,13 +392,13 @@ impl AccountTx {
     pub async fn end_invitation(
         &mut self,
         id: i64,
-        status: &str,
+        status: InvitationStatus,
         at: i64,
     ) -> Result<bool, StoreError> {
         let n = sqlx::query(
             "UPDATE role_invitations SET status = $1, ended_at = $2 WHERE id = $3 AND status = 'pending'",
         )
-        .bind(status.to_owned())
+        .bind(status.as_str())
         .bind(at)
         .bind(id)
         .execute(&mut *self.tx)
@@ -420,16 +411,13 @@ impl AccountTx {
     async fn end_invitations(
         &mut self,
         invitations: Vec<Invitation>,
-        status: &str,
+        status: InvitationStatus,
         at: i64,
     ) -> Result<Vec<Invitation>, StoreError> {
         let mut ended = Vec::new();
         for i in invitations {
             if self.end_invitation(i.id, status, at).await? {
-                ended.push(Invitation {
-                    status: status.to_owned(),
-                    ..i
-                });
+                ended.push(Invitation { status, ..i });
             }
         }
         Ok(ended)
@@ -452,7 +440,8 @@ impl AccountTx {
             invitation_from_row,
         )
         .await?;
-        self.end_invitations(sent, "voided", at).await
+        self.end_invitations(sent, InvitationStatus::Voided, at)
+            .await
     }
 
     /// Void every pending invitation `inviter_id` sent, on any project (its account went on a
@@ -471,7 +460,8 @@ impl AccountTx {
             invitation_from_row,
         )
         .await?;
-        self.end_invitations(sent, "voided", at).await
+        self.end_invitations(sent, InvitationStatus::Voided, at)
+            .await
     }
 
     /// Cancel every pending held change `actor_id` asked for, on any project; returns them.
@@ -486,9 +476,12 @@ impl AccountTx {
         let asked = all(query(sql).bind(actor_id), &mut *self.tx, change_from_row).await?;
         let mut cancelled = Vec::new();
         for c in asked {
-            if self.end_role_change(c.id, "cancelled", at, by).await? {
+            if self
+                .end_role_change(c.id, RoleChangeStatus::Cancelled, at, by)
+                .await?
+            {
                 cancelled.push(RoleChange {
-                    status: "cancelled".into(),
+                    status: RoleChangeStatus::Cancelled,
                     ..c
                 });
             }
@@ -504,8 +497,8 @@ impl AccountTx {
         project_id: i64,
         target_id: i64,
         actor_id: i64,
-        kind: &str,
-        new_role: Option<&str>,
+        kind: RoleChangeKind,
+        new_role: Option<ProjectRole>,
         at: i64,
         effective_at: i64,
     ) -> Result<i64, StoreError> {
@@ -516,8 +509,8 @@ impl AccountTx {
         .bind(project_id)
         .bind(target_id)
         .bind(actor_id)
-        .bind(kind.to_owned())
-        .bind(new_role.map(str::to_owned))
+        .bind(kind.as_str())
+        .bind(new_role.map(ProjectRole::as_str))
         .bind(at)
         .bind(effective_at)
         .fetch_one(&mut *self.tx)
@@ -597,14 +590,14 @@ impl AccountTx {
     pub async fn end_role_change(
         &mut self,
         id: i64,
-        status: &str,
+        status: RoleChangeStatus,
         at: i64,
         by: &str,
     ) -> Result<bool, StoreError> {
         let n = sqlx::query(
             "UPDATE role_changes SET status = $1, ended_at = $2, ended_by = $3 WHERE id = $4 AND status = 'pending'",
         )
-        .bind(status.to_owned())
+        .bind(status.as_str())
         .bind(at)
         .bind(by.to_owned())
         .bind(id)

@@ -30,6 +30,22 @@ pub struct NewToken {
     pub at: i64,
 }
 
+/// The columns [`email_from_row`] reads.
+pub(crate) const EMAIL_COLS: &str =
+    "id, user_id, address, is_primary, verified_at, unverified_at, suspect_at";
+
+pub(crate) fn email_from_row(r: &AnyRow) -> Result<Email, sqlx::Error> {
+    Ok(Email {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        address: r.try_get("address")?,
+        is_primary: r.try_get::<i64, _>("is_primary")? != 0,
+        verified_at: r.try_get("verified_at")?,
+        unverified_at: r.try_get("unverified_at")?,
+        suspect_at: r.try_get("suspect_at")?,
+    })
+}
+
 pub(crate) fn user_from_row(r: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: r.try_get("id")?,
@@ -132,16 +148,13 @@ impl Db {
     pub async fn emails_of(&self, user_id: i64) -> Result<Vec<Email>, StoreError> {
         let sql = format!(
             "SELECT {} FROM emails WHERE user_id = $1 ORDER BY is_primary DESC, id",
-            crate::account_tx::EMAIL_COLS
+            EMAIL_COLS
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows
-            .iter()
-            .map(crate::account_tx::email_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(email_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Store a new API token (hash only) with an event.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::refusal_log::RefusalKind;
+use strongroom_store::{ProjectRole, RoleChangeKind, RoleChangeStatus};
 
 impl Services {
     /// Change a member's role (Owner ↔ Maintainer). Demoting an Owner may be held (cooling-off).
@@ -47,7 +48,7 @@ impl Services {
         let mut tx = self
             .check_hold_in(tx, user, HeldAction::LeaveProject, (p.id, &p.name), meta)
             .await?;
-        if mine.role == OWNER && owner_count(&mut tx, p.id).await? <= 1 {
+        if mine.role == ProjectRole::Owner && owner_count(&mut tx, p.id).await? <= 1 {
             return Err(self
                 .refuse_last_owner(tx, user, &p, &mine, "leave", None, meta)
                 .await);
@@ -75,7 +76,7 @@ impl Services {
         actor: &User,
         project: &str,
         username: &str,
-        new_role: Option<&'static str>,
+        new_role: Option<ProjectRole>,
         meta: &RequestMeta,
     ) -> Result<ChangeOutcome, CoreError> {
         let (p, mine, mut tx, now_actor) = self.begin_project(actor, project, false).await?;
@@ -89,7 +90,7 @@ impl Services {
             .role_in(p.id, target_user.id)
             .await?
             .ok_or_else(|| not_member(&target_user.username, &p.name))?;
-        if new_role == Some(target.role.as_str()) {
+        if new_role == Some(target.role) {
             return Err(CoreError::Invalid(format!(
                 "{} is already {} of {}.",
                 target.username, target.role, p.name
@@ -100,18 +101,18 @@ impl Services {
         // invited from it) it may take back at once: neither its hold nor the cooling-off
         // stands between the owner who got the account back and whoever the attacker let in.
         let taking_back = !self_change
-            && new_role != Some(OWNER)
+            && new_role != Some(ProjectRole::Owner)
             && self
                 .granted_in_incident(&mut tx, p.id, &target, actor)
                 .await?;
         // A held account may still remove or demote a newcomer Owner: the owner who took the
         // account back must be able to throw out whoever the attacker invited before the reset.
-        let held = if new_role == Some(OWNER) {
+        let held = if new_role == Some(ProjectRole::Owner) {
             Some(HeldAction::AddOwner)
-        } else if self_change && target.role == OWNER {
+        } else if self_change && target.role == ProjectRole::Owner {
             // Stepping down from Owner (removing or demoting oneself) is leaving.
             Some(HeldAction::LeaveProject)
-        } else if target.role == OWNER
+        } else if target.role == ProjectRole::Owner
             && !self_change
             && !taking_back
             && self.is_established(&target)
@@ -126,7 +127,7 @@ impl Services {
                 .await?;
         }
         let owners = owner_count(&mut tx, p.id).await?;
-        if target.role == OWNER && owners <= 1 {
+        if target.role == ProjectRole::Owner && owners <= 1 {
             let refused = match (self_change, new_role) {
                 (true, None) => "leave",
                 (false, None) => "remove-owner",
@@ -143,7 +144,7 @@ impl Services {
         // newcomer's, and the administrators see it at high severity.
         let target_recovering = !self_change
             && !taking_back
-            && target.role == OWNER
+            && target.role == ProjectRole::Owner
             && self.is_recovering(&target_user);
         let held = target_recovering
             || (!self_change
@@ -160,9 +161,9 @@ impl Services {
             }
             let effective_at = now.saturating_add(hours(self.settings.safety.pending_hours));
             let kind = if new_role.is_some() {
-                "demote"
+                RoleChangeKind::Demote
             } else {
-                "remove"
+                RoleChangeKind::Remove
             };
             let change_id = tx
                 .insert_role_change(
@@ -312,7 +313,7 @@ impl Services {
         p: &Project,
         target: &Role,
         refused: &str,
-        new_role: Option<&str>,
+        new_role: Option<ProjectRole>,
         meta: &RequestMeta,
     ) -> CoreError {
         drop(tx);
@@ -340,7 +341,7 @@ impl Services {
         actor: &Actor,
         p: &Project,
         target: &Role,
-        new_role: Option<&str>,
+        new_role: Option<ProjectRole>,
         reason: &str,
         meta: &RequestMeta,
         events: &mut Vec<NewEvent>,
@@ -416,7 +417,7 @@ impl Services {
             }
         }
         mails.extend(notice(&to, &subject, &body));
-        if target.role == OWNER && new_role != Some(OWNER) {
+        if target.role == ProjectRole::Owner && new_role != Some(ProjectRole::Owner) {
             self.owner_lost_role(tx, p, target, meta, events).await?;
         }
         Ok(())
@@ -445,7 +446,10 @@ impl Services {
             ));
         }
         for c in tx.pending_changes_by(p.id, target.user_id).await? {
-            if tx.end_role_change(c.id, "cancelled", now, "system").await? {
+            if tx
+                .end_role_change(c.id, RoleChangeStatus::Cancelled, now, "system")
+                .await?
+            {
                 events.push(self.role_event(
                     &system,
                     "role:change:cancel",

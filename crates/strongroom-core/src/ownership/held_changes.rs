@@ -3,6 +3,8 @@
 //! invitations expire.
 
 use super::*;
+use strongroom_store::ProjectRole;
+use strongroom_store::{InvitationStatus, ProjectStatus, RoleChangeStatus};
 
 impl Services {
     /// The Owner who asked for a pending change withdraws it. Nobody else may end it here: the
@@ -42,7 +44,14 @@ impl Services {
                 c.actor_name
             )));
         }
-        end_pending_change(&mut tx, &c, "cancelled", self.now(), &actor.username).await?;
+        end_pending_change(
+            &mut tx,
+            &c,
+            RoleChangeStatus::Cancelled,
+            self.now(),
+            &actor.username,
+        )
+        .await?;
         let ev = self.role_event(
             &Actor::user(actor),
             "role:change:cancel",
@@ -126,7 +135,7 @@ impl Services {
                 )));
             }
         }
-        end_pending_change(&mut tx, &c, "vetoed", now, &target.username).await?;
+        end_pending_change(&mut tx, &c, RoleChangeStatus::Vetoed, now, &target.username).await?;
         let who = Actor::user(&target);
         let mut events = vec![self.role_event(
             &who,
@@ -192,7 +201,7 @@ impl Services {
         }
         tx.commit(&events, &mails).await?;
         Ok(RoleChange {
-            status: "vetoed".into(),
+            status: RoleChangeStatus::Vetoed,
             ..c
         })
     }
@@ -224,7 +233,8 @@ impl Services {
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("No pending change {change_id}.")))?;
         let extra = serde_json::json!({"reason": reason});
-        self.settle_change(&c, "approved", actor, extra, meta).await
+        self.settle_change(&c, RoleChangeStatus::Approved, actor, extra, meta)
+            .await
     }
 
     /// End a pending change as `applied` (job) or `approved` (admin): it is applied unless the
@@ -232,7 +242,7 @@ impl Services {
     pub(super) async fn settle_change(
         &self,
         c: &RoleChange,
-        status: &str,
+        status: RoleChangeStatus,
         actor: &Actor,
         extra: serde_json::Value,
         meta: &RequestMeta,
@@ -243,13 +253,13 @@ impl Services {
             .role_change(c.id)
             .await?
             .ok_or_else(|| CoreError::NotFound("No such change.".into()))?;
-        if c.status != "pending" {
+        if c.status != RoleChangeStatus::Pending {
             return Err(CoreError::Invalid(format!(
                 "This change is no longer pending (it was {}).",
                 c.status
             )));
         }
-        if status == "applied"
+        if status == RoleChangeStatus::Applied
             && let Some(t) = tx.user(c.target_id).await?
             && t.frozen_at.is_some()
         {
@@ -264,17 +274,17 @@ impl Services {
         let now = self.now();
         let asker = tx.role_in(p.id, c.actor_id).await?;
         let asker_user = tx.user(c.actor_id).await?;
-        let asker_ok = asker.is_some_and(|r| r.role == OWNER)
+        let asker_ok = asker.is_some_and(|r| r.role == ProjectRole::Owner)
             && asker_user.is_some_and(|u| u.frozen_at.is_none() && u.deleted_at.is_none());
         let target = tx.role_in(p.id, c.target_id).await?;
         let owners = owner_count(&mut tx, p.id).await?;
         let mut events = Vec::new();
         let mut mails = Vec::new();
-        let why_not = if p.status != "active" {
+        let why_not = if p.status != ProjectStatus::Active {
             Some(format!("the project is {}", p.status))
         } else if !asker_ok {
             Some(format!("{} is no longer an active Owner", c.actor_name))
-        } else if target.as_ref().is_none_or(|t| t.role != OWNER) {
+        } else if target.as_ref().is_none_or(|t| t.role != ProjectRole::Owner) {
             Some(format!("{} is no longer an Owner", c.target_name))
         } else if owners <= 1 {
             Some(format!("{} is the last Owner", c.target_name))
@@ -283,7 +293,7 @@ impl Services {
         };
         let ended_by = actor.name.clone();
         if let Some(why) = why_not {
-            tx.end_role_change(c.id, "cancelled", now, &ended_by)
+            tx.end_role_change(c.id, RoleChangeStatus::Cancelled, now, &ended_by)
                 .await?;
             events.push(self.role_event(
                 actor,
@@ -308,7 +318,7 @@ impl Services {
         }
         let target = target.ok_or_else(|| CoreError::Internal("target vanished".into()))?;
         tx.end_role_change(c.id, status, now, &ended_by).await?;
-        let action = if status == "approved" {
+        let action = if status == RoleChangeStatus::Approved {
             "role:change:approve"
         } else {
             "role:change:apply"
@@ -325,7 +335,7 @@ impl Services {
             Member::change_target(&c),
             details.clone(),
         ));
-        if status == "approved" {
+        if status == RoleChangeStatus::Approved {
             events.push(self.event(
                 actor,
                 "admin:role_change:approve",
@@ -344,7 +354,7 @@ impl Services {
             &asker_actor,
             &p,
             &target,
-            c.new_role.as_deref(),
+            c.new_role,
             "removed by an Owner after the cooling-off period",
             meta,
             &mut events,
@@ -352,10 +362,7 @@ impl Services {
         )
         .await?;
         tx.commit(&events, &mails).await?;
-        Ok(RoleChange {
-            status: status.into(),
-            ..c
-        })
+        Ok(RoleChange { status, ..c })
     }
 
     /// Inside `tx`, as `user` is handed back (an unfreeze or restore): every held change that
@@ -422,7 +429,10 @@ impl Services {
         let meta = RequestMeta::default();
         for inv in self.db.overdue_invitations(now).await? {
             let mut tx = self.db.begin_account().await?;
-            if !tx.end_invitation(inv.id, "expired", now).await? {
+            if !tx
+                .end_invitation(inv.id, InvitationStatus::Expired, now)
+                .await?
+            {
                 continue;
             }
             let Some(p) = self.db.project_by_id(inv.project_id).await? else {
@@ -455,7 +465,13 @@ impl Services {
         };
         for c in due {
             match self
-                .settle_change(&c, "applied", &system, serde_json::json!({}), &meta)
+                .settle_change(
+                    &c,
+                    RoleChangeStatus::Applied,
+                    &system,
+                    serde_json::json!({}),
+                    &meta,
+                )
                 .await
             {
                 Ok(_) => lines.push(format!(

@@ -2,6 +2,7 @@
 //! sender can no longer grant roles; accepted or declined by the invitee, revoked by an Owner.
 
 use super::*;
+use strongroom_store::{InvitationStatus, ProjectRole, ProjectStatus};
 
 impl Services {
     /// An Owner invites `invitee` (by username) to `role` on the project. The invitee gets a mail
@@ -61,7 +62,7 @@ impl Services {
                 "role:invite:expire",
                 &p,
                 meta,
-                Member::user(&target, &old.role),
+                Member::user(&target, old.role),
                 serde_json::json!({"invitation_id": old.id}),
             ));
         }
@@ -143,7 +144,7 @@ impl Services {
             .db
             .project_by_id(inv.project_id)
             .await?
-            .filter(|p| p.status != "removed")
+            .filter(|p| p.status != ProjectStatus::Removed)
             .ok_or_else(|| CoreError::NotFound("No such invitation.".into()))?;
         let mut tx = self.db.begin_account().await?;
         // The invitee as it is now, held until the answer commits (`crate::credential_gate`).
@@ -153,7 +154,7 @@ impl Services {
             .invitation(invitation_id)
             .await?
             .ok_or_else(|| CoreError::NotFound("No such invitation.".into()))?;
-        if inv.status != "pending" {
+        if inv.status != InvitationStatus::Pending {
             return Err(CoreError::Invalid(format!(
                 "This invitation to {} is no longer valid (it was {}).",
                 p.name, inv.status
@@ -161,13 +162,16 @@ impl Services {
         }
         let now = self.now();
         if inv.expires_at <= now {
-            if tx.end_invitation(inv.id, "expired", now).await? {
+            if tx
+                .end_invitation(inv.id, InvitationStatus::Expired, now)
+                .await?
+            {
                 let ev = self.role_event(
                     &Actor::user(user),
                     "role:invite:expire",
                     &p,
                     meta,
-                    Member::user(user, &inv.role),
+                    Member::user(user, inv.role),
                     serde_json::json!({"invitation_id": inv.id}),
                 );
                 tx.commit(&[ev], &[]).await?;
@@ -188,15 +192,18 @@ impl Services {
             && tx
                 .role_in(p.id, inv.inviter_id)
                 .await?
-                .is_some_and(|r| r.role == strongroom_store::OWNER);
+                .is_some_and(|r| r.role == ProjectRole::Owner);
         if !inviter_ok {
-            if tx.end_invitation(inv.id, "voided", now).await? {
+            if tx
+                .end_invitation(inv.id, InvitationStatus::Voided, now)
+                .await?
+            {
                 let ev = self.role_event(
                     &Actor::user(user),
                     "role:invite:void",
                     &p,
                     meta,
-                    Member::user(user, &inv.role),
+                    Member::user(user, inv.role),
                     serde_json::json!({"invitation_id": inv.id,
                         "why": "inviter frozen, deleted or no longer an Owner"}),
                 );
@@ -222,7 +229,7 @@ impl Services {
         // a recovered account stays theirs after the owner takes the account back. (Becoming a
         // Maintainer adds no power to remove anyone; it is allowed.) The hold is read on the
         // row `open_invitation` holds.
-        let mut tx = if inv.role == OWNER {
+        let mut tx = if inv.role == ProjectRole::Owner {
             let now_user = tx.user(user.id).await?;
             let now_user = now_user.as_ref().unwrap_or(user);
             self.check_hold_in(tx, now_user, HeldAction::AcceptOwner, (p.id, &p.name), meta)
@@ -236,12 +243,15 @@ impl Services {
         let inherited = self
             .watch_inherited_from(&mut tx, p.id, inv.inviter_id)
             .await?;
-        if !tx.end_invitation(inv.id, "accepted", now).await? {
+        if !tx
+            .end_invitation(inv.id, InvitationStatus::Accepted, now)
+            .await?
+        {
             return Err(CoreError::Invalid(
                 "This invitation is no longer valid.".into(),
             ));
         }
-        tx.insert_role(p.id, user.id, &inv.role, now, Some(inv.inviter_id))
+        tx.insert_role(p.id, user.id, inv.role, now, Some(inv.inviter_id))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => {
@@ -259,7 +269,7 @@ impl Services {
                 "role:invite:accept",
                 &p,
                 meta,
-                Member::user(user, &inv.role),
+                Member::user(user, inv.role),
                 serde_json::json!({"invitation_id": inv.id, "inviter": inv.inviter_name}),
             ),
             self.role_event(
@@ -267,7 +277,7 @@ impl Services {
                 "role:add",
                 &p,
                 meta,
-                Member::user(user, &inv.role),
+                Member::user(user, inv.role),
                 serde_json::json!({"via": "invitation", "invitation_id": inv.id,
                     "granted_by": inv.inviter_name, "watched_until": inherited}),
             ),
@@ -293,7 +303,10 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let (inv, p, mut tx) = self.open_invitation(user, invitation_id, meta).await?;
-        if !tx.end_invitation(inv.id, "declined", self.now()).await? {
+        if !tx
+            .end_invitation(inv.id, InvitationStatus::Declined, self.now())
+            .await?
+        {
             return Err(CoreError::Invalid(
                 "This invitation is no longer valid.".into(),
             ));
@@ -303,7 +316,7 @@ impl Services {
             "role:invite:decline",
             &p,
             meta,
-            Member::user(user, &inv.role),
+            Member::user(user, inv.role),
             serde_json::json!({"invitation_id": inv.id}),
         );
         let mails = notice(
@@ -335,7 +348,10 @@ impl Services {
             .await?
             .filter(|i| i.project_id == p.id)
             .ok_or_else(|| CoreError::NotFound("No such invitation.".into()))?;
-        if !tx.end_invitation(inv.id, "revoked", self.now()).await? {
+        if !tx
+            .end_invitation(inv.id, InvitationStatus::Revoked, self.now())
+            .await?
+        {
             return Err(CoreError::Invalid(format!(
                 "This invitation is no longer pending (it was {}).",
                 inv.status

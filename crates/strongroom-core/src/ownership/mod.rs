@@ -9,14 +9,15 @@
 //! transaction as the change.
 
 use strongroom_store::model::{Invitation, Project, ReleaseSummary, Role, RoleChange, User};
-use strongroom_store::{AccountTx, MAINTAINER, NewEvent, NewMail, OWNER, RoleOutcome, StoreError};
+use strongroom_store::{AccountTx, NewEvent, NewMail, RoleOutcome, StoreError};
+use strongroom_store::{ProjectRole, ProjectStatus, RoleChangeStatus};
 
-use crate::accounts::random_secret;
 use crate::clock::iso8601_seconds;
 use crate::hold::HeldAction;
 use crate::mail::{notice, notice_recipients};
+use crate::secrets::hash_token;
+use crate::secrets::random_secret;
 use crate::settings::{days, hours};
-use crate::tokens::hash_token;
 use crate::visibility::{ListedRelease, Sight, State, Viewer};
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
@@ -47,7 +48,7 @@ pub enum ChangeOutcome {
 pub struct ProjectManage {
     pub project: Project,
     /// The viewer's role.
-    pub my_role: String,
+    pub my_role: ProjectRole,
     pub members: Vec<Role>,
     /// Pending, unexpired invitations.
     pub invitations: Vec<Invitation>,
@@ -66,15 +67,17 @@ pub struct VetoView {
     pub change: RoleChange,
 }
 
-/// `Owner` or `Maintainer`, exactly (form input may be lowercase).
-pub fn parse_role(role: &str) -> Result<&'static str, CoreError> {
-    match role.trim() {
-        r if r.eq_ignore_ascii_case(OWNER) => Ok(OWNER),
-        r if r.eq_ignore_ascii_case(MAINTAINER) => Ok(MAINTAINER),
-        other => Err(CoreError::Invalid(format!(
-            "Unknown role '{other}': choose Owner or Maintainer."
-        ))),
-    }
+/// The role a form names: `Owner` or `Maintainer`, in any case.
+pub fn parse_role(role: &str) -> Result<ProjectRole, CoreError> {
+    let role = role.trim();
+    ProjectRole::ALL
+        .into_iter()
+        .find(|r| r.as_str().eq_ignore_ascii_case(role))
+        .ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "Unknown role '{role}': choose Owner or Maintainer."
+            ))
+        })
 }
 
 /// Who counts as new to a project's ownership, and who as established. A role is established
@@ -88,11 +91,7 @@ impl Services {
     pub(crate) fn is_newcomer(&self, actor: &User, mine: &Role) -> bool {
         let safety = &self.settings.safety;
         !self.is_established(mine)
-            || crate::upload_safety::under_watch(
-                actor.recovered_at,
-                self.now(),
-                safety.recovery_watch_days,
-            )
+            || crate::watch::under_watch(actor.recovered_at, self.now(), safety.recovery_watch_days)
     }
 
     /// Whether `target`'s role was granted by `actor`'s account inside one of that account's
@@ -121,7 +120,7 @@ impl Services {
     pub(crate) fn is_recovering(&self, user: &User) -> bool {
         let now = self.now();
         crate::hold::is_held(user, now)
-            || crate::upload_safety::under_watch(
+            || crate::watch::under_watch(
                 user.recovered_at,
                 now,
                 self.settings.safety.recovery_watch_days,
@@ -140,7 +139,7 @@ impl Services {
     /// Whether `target` is an Owner a newcomer (`mine` its role) must not remove, demote or
     /// outrun: older in the role than the newcomer, or established.
     pub(crate) fn is_elder_owner(&self, target: &Role, mine: &Role) -> bool {
-        target.role == OWNER
+        target.role == ProjectRole::Owner
             && target.user_id != mine.user_id
             && (target.granted_at < mine.granted_at || self.is_established(target))
     }
@@ -180,7 +179,7 @@ async fn owners_and(
         .project_roles(project_id)
         .await?
         .into_iter()
-        .filter(|r| r.role == OWNER)
+        .filter(|r| r.role == ProjectRole::Owner)
         .map(|r| r.user_id)
         .collect();
     for e in extra {
@@ -208,12 +207,12 @@ fn merged(mut base: serde_json::Value, mut extra: serde_json::Value) -> serde_js
 struct Member<'a> {
     id: i64,
     name: &'a str,
-    role: &'a str,
+    role: ProjectRole,
 }
 
 impl<'a> Member<'a> {
     /// An account and a role.
-    fn user(u: &'a User, role: &'a str) -> Self {
+    fn user(u: &'a User, role: ProjectRole) -> Self {
         Member {
             id: u.id,
             name: &u.username,
@@ -226,7 +225,7 @@ impl<'a> Member<'a> {
         Member {
             id: r.user_id,
             name: &r.username,
-            role: &r.role,
+            role: r.role,
         }
     }
 
@@ -235,7 +234,7 @@ impl<'a> Member<'a> {
         Member {
             id: i.invitee_id,
             name: &i.invitee_name,
-            role: &i.role,
+            role: i.role,
         }
     }
 
@@ -244,7 +243,7 @@ impl<'a> Member<'a> {
         Member {
             id: c.target_id,
             name: &c.target_name,
-            role: OWNER,
+            role: ProjectRole::Owner,
         }
     }
 }
@@ -263,13 +262,13 @@ async fn owner_count(tx: &mut AccountTx, project_id: i64) -> Result<usize, CoreE
         .project_roles(project_id)
         .await?
         .iter()
-        .filter(|r| r.role == OWNER)
+        .filter(|r| r.role == ProjectRole::Owner)
         .count())
 }
 
 /// Whether the project's members see it (its manage page, their project list).
 fn member_sees(p: &Project) -> bool {
-    State::of_project(&p.status).sight(Viewer::Member) != Sight::Hidden
+    State::of_project(p.status).sight(Viewer::Member) != Sight::Hidden
 }
 
 /// Take the role lock of the project a held change is on, and read the project.
@@ -283,7 +282,7 @@ async fn lock_change_project(tx: &mut AccountTx, c: &RoleChange) -> Result<Proje
 async fn end_pending_change(
     tx: &mut AccountTx,
     c: &RoleChange,
-    status: &str,
+    status: RoleChangeStatus,
     at: i64,
     by: &str,
 ) -> Result<(), CoreError> {
@@ -331,7 +330,7 @@ impl Services {
 
     /// Refuse any change to a project that is not active (quarantined by an admin).
     fn check_active(p: &Project) -> Result<(), CoreError> {
-        if p.status != "active" {
+        if p.status != ProjectStatus::Active {
             return Err(CoreError::Forbidden(format!(
                 "The project {} is {} by the index administrators: its owners cannot change anything until it is released.",
                 p.name, p.status
@@ -363,7 +362,7 @@ impl Services {
             return Err(CoreError::NotFound(format!("No such project: {project}")));
         };
         Self::check_active(&p)?;
-        if !any_member && mine.role != OWNER {
+        if !any_member && mine.role != ProjectRole::Owner {
             return Err(CoreError::Forbidden(format!(
                 "Only Owners of {} can do this; you are a {}.",
                 p.name, mine.role
@@ -376,7 +375,7 @@ impl Services {
     pub async fn my_projects(
         &self,
         user_id: i64,
-    ) -> Result<Vec<(Project, String, i64)>, CoreError> {
+    ) -> Result<Vec<(Project, ProjectRole, i64)>, CoreError> {
         Ok(self
             .db
             .projects_of_user(user_id)

@@ -2,6 +2,7 @@
 //! established Owner (veto and report to the administrators, the job, admin approval, cancellation, read-only mode).
 
 use super::*;
+use strongroom_store::RoleChangeStatus;
 
 #[tokio::test]
 async fn the_last_owner_cannot_be_removed_demoted_or_leave() {
@@ -145,7 +146,7 @@ async fn a_newcomer_removing_an_older_owner_waits_and_the_target_vetoes_and_repo
         h.s.veto_role_change(&token, crate::ownership::Veto::AndReport, &meta())
             .await
             .expect("veto");
-    assert_eq!(vetoed.status, "vetoed");
+    assert_eq!(vetoed.status, RoleChangeStatus::Vetoed);
     assert_eq!(h.roles().await.len(), 2);
     // No member freezes another: the report asks the administrators, who decide.
     assert!(
@@ -253,7 +254,7 @@ async fn an_admin_approves_early_and_only_an_admin() {
         h.s.approve_role_change(&admin, change_id, "confirmed by phone", &meta())
             .await
             .expect("approve");
-    assert_eq!(c.status, "approved");
+    assert_eq!(c.status, RoleChangeStatus::Approved);
     assert_eq!(h.roles().await, vec![("mallory".into(), "Owner".into())]);
     let acts = h.actions().await;
     for a in [
@@ -303,7 +304,7 @@ async fn a_held_change_is_cancelled_when_its_asker_loses_the_owner_role() {
             .expect("get")
             .expect("row")
             .status,
-        "cancelled"
+        RoleChangeStatus::Cancelled
     );
     h.clock.advance(100 * HOUR_MICROS);
     h.s.ownership_jobs().await.expect("jobs");

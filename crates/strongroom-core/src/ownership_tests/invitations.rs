@@ -2,6 +2,7 @@
 //! voiding when the sender loses the role or is frozen; every step told to every Owner.
 
 use super::*;
+use strongroom_store::InvitationStatus;
 
 #[tokio::test]
 async fn an_owner_invites_the_invitee_accepts_and_every_owner_hears() {
@@ -148,7 +149,7 @@ async fn invitations_expire_lazily_and_by_the_job() {
             .expect("get")
             .expect("row")
             .status,
-        "expired"
+        InvitationStatus::Expired
     );
     let lines = h.s.ownership_jobs().await.expect("jobs");
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -160,7 +161,7 @@ async fn invitations_expire_lazily_and_by_the_job() {
             .expect("get")
             .expect("row")
             .status,
-        "expired"
+        InvitationStatus::Expired
     );
     let r = h.s.accept_invitation(&carol, to_carol.id, &meta()).await;
     assert!(is_invalid(&r, "no longer valid"), "{r:?}");
@@ -241,7 +242,7 @@ async fn an_owner_losing_the_role_voids_its_invitations_and_everyone_hears() {
             .expect("get")
             .expect("row")
             .status,
-        "voided"
+        InvitationStatus::Voided
     );
     let r = h.s.accept_invitation(&dave, inv.id, &meta()).await;
     assert!(is_invalid(&r, "voided"), "{r:?}");

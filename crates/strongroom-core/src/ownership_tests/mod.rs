@@ -76,7 +76,7 @@ impl H {
             .await
             .expect("roles")
             .into_iter()
-            .map(|r| (r.username, r.role))
+            .map(|r| (r.username, r.role.to_string()))
             .collect()
     }
 

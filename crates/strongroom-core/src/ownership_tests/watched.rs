@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::watch::Watch;
+use strongroom_store::RoleChangeStatus;
 
 impl H {
     /// The account's recovery now: the hold starts and its notices are queued, as a reset does.
@@ -346,10 +347,10 @@ async fn only_the_asker_withdraws_a_held_change() {
         assert!(is_forbidden(&r, "Only carol, who asked"), "{r:?}");
     }
     let pending = h.s.db.role_change(change_id).await.expect("read");
-    assert_eq!(pending.map(|c| c.status), Some("pending".to_string()));
+    assert_eq!(pending.map(|c| c.status), Some(RoleChangeStatus::Pending));
     h.s.cancel_role_change(&carol, "proj", change_id, &meta())
         .await
         .expect("the asker withdraws");
     let ended = h.s.db.role_change(change_id).await.expect("read");
-    assert_eq!(ended.map(|c| c.status), Some("cancelled".to_string()));
+    assert_eq!(ended.map(|c| c.status), Some(RoleChangeStatus::Cancelled));
 }

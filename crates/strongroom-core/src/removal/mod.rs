@@ -12,6 +12,7 @@ pub use approvals::ReleaseApproval;
 
 use strongroom_store::NewMail;
 use strongroom_store::admin::{AdminTx, FileState, ProjectState, ReleaseState};
+use strongroom_store::{ProjectRole, ProjectStatus};
 
 use crate::admin::{AdminCap, Authority, begin, require_reason};
 use crate::hold::HeldAction;
@@ -23,7 +24,7 @@ use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 /// Whether the public sees the project ([`crate::visibility`]): only then do its changes reach
 /// the journal.
 fn project_visible(p: &ProjectState) -> bool {
-    State::of_project(&p.status).is_public()
+    State::of_project(p.status).is_public()
 }
 
 /// Whether the public sees the release, its project aside.
@@ -32,11 +33,13 @@ fn release_visible(r: &ReleaseState) -> bool {
 }
 
 /// What a release or restore brings a project back to.
-fn status_to_restore(before: Option<&str>, allow_quarantined: bool) -> String {
+fn status_to_restore(before: Option<ProjectStatus>, allow_quarantined: bool) -> ProjectStatus {
     match before {
-        Some(s @ ("active" | "archived" | "deprecated")) => s.to_owned(),
-        Some("quarantined") if allow_quarantined => "quarantined".to_owned(),
-        _ => "active".to_owned(),
+        Some(s @ (ProjectStatus::Active | ProjectStatus::Archived | ProjectStatus::Deprecated)) => {
+            s
+        }
+        Some(ProjectStatus::Quarantined) if allow_quarantined => ProjectStatus::Quarantined,
+        _ => ProjectStatus::Active,
     }
 }
 
@@ -101,16 +104,16 @@ impl Services {
         let p = tx.project(&normalized).await?.ok_or_else(not_found)?;
         if let Authority::Owner(user) = by {
             self.check_writable().await?;
-            if p.status == "removed" {
+            if p.status == ProjectStatus::Removed {
                 return Err(not_found());
             }
-            if self.db.role_of(p.id, user.id).await?.as_deref() != Some("Owner") {
+            if self.db.role_of(p.id, user.id).await? != Some(ProjectRole::Owner) {
                 return Err(CoreError::Forbidden(format!(
                     "Only an Owner of '{}' can do this.",
                     p.name
                 )));
             }
-            if p.status != "active" {
+            if p.status != ProjectStatus::Active {
                 return Err(CoreError::Forbidden(format!(
                     "The project '{}' is {}: it cannot be changed until the index administrators release it.",
                     p.name, p.status
@@ -265,7 +268,7 @@ impl Services {
     ) -> Result<Vec<NewMail>, CoreError> {
         let mut to: Vec<String> = Vec::new();
         for r in self.db.roles_of_project(p.id).await? {
-            if r.role != "Owner" {
+            if r.role != ProjectRole::Owner {
                 continue;
             }
             for a in notice_recipients(&tx.emails(r.user_id).await?) {
@@ -299,9 +302,9 @@ impl Services {
         changed_meanwhile(
             tx.set_project_status(
                 p.id,
-                &p.status,
-                "quarantined",
-                Some(&p.status),
+                p.status,
+                ProjectStatus::Quarantined,
+                Some(p.status),
                 Some(reason),
                 now,
             )
@@ -364,19 +367,19 @@ impl Services {
         let actor = cap.actor();
         let reason = require_reason(reason)?;
         let (mut tx, p) = self.open(&Authority::Admin(cap), project).await?;
-        if p.status != "quarantined" {
+        if p.status != ProjectStatus::Quarantined {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is not quarantined (it is {}).",
                 p.name, p.status
             )));
         }
-        let to = status_to_restore(p.status_before.as_deref(), false);
+        let to = status_to_restore(p.status_before, false);
         let files = self.files_shown_when_visible(&p).await?;
         self.no_incident_uploads(&format!("Releasing '{}'", p.name), &files)
             .await?;
         let now = self.now();
         changed_meanwhile(
-            tx.set_project_status(p.id, "quarantined", &to, None, None, now)
+            tx.set_project_status(p.id, ProjectStatus::Quarantined, to, None, None, now)
                 .await?,
         )?;
         tx.journal(&p, None, None, "release project", &actor.name, now)
@@ -407,7 +410,7 @@ impl Services {
                 Some((meta, HeldAction::DeleteProject, refused)),
             )
             .await?;
-        if p.status == "removed" {
+        if p.status == ProjectStatus::Removed {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is already removed.",
                 p.name
@@ -418,9 +421,9 @@ impl Services {
         changed_meanwhile(
             tx.set_project_status(
                 p.id,
-                &p.status,
-                "removed",
-                Some(&p.status),
+                p.status,
+                ProjectStatus::Removed,
+                Some(p.status),
                 Some(&reason),
                 now,
             )
@@ -456,26 +459,26 @@ impl Services {
         let actor = cap.actor();
         let reason = require_reason(reason)?;
         let (mut tx, p) = self.open(&Authority::Admin(cap), project).await?;
-        if p.status != "removed" {
+        if p.status != ProjectStatus::Removed {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is not removed (it is {}).",
                 p.name, p.status
             )));
         }
-        let to = status_to_restore(p.status_before.as_deref(), true);
-        if to != "quarantined" {
+        let to = status_to_restore(p.status_before, true);
+        if to != ProjectStatus::Quarantined {
             let files = self.files_shown_when_visible(&p).await?;
             self.no_incident_uploads(&format!("Restoring '{}'", p.name), &files)
                 .await?;
         }
         // A quarantined project restored stays quarantined; its release goes to active.
-        let before = (to == "quarantined").then_some("active");
+        let before = (to == ProjectStatus::Quarantined).then_some(ProjectStatus::Active);
         let now = self.now();
         changed_meanwhile(
-            tx.set_project_status(p.id, "removed", &to, before, None, now)
+            tx.set_project_status(p.id, ProjectStatus::Removed, to, before, None, now)
                 .await?,
         )?;
-        if to != "quarantined" {
+        if to != ProjectStatus::Quarantined {
             tx.journal(&p, None, None, "restore project", &actor.name, now)
                 .await?;
         }

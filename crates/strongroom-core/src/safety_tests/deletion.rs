@@ -1,6 +1,7 @@
 //! Account deletion: the sole-Owner refusal, the soft delete, the purge, voided invitations.
 
 use super::*;
+use strongroom_store::ProjectRole;
 
 #[tokio::test]
 async fn deletion_is_refused_for_a_sole_owner_and_soft_otherwise() {
@@ -28,7 +29,7 @@ async fn deletion_is_refused_for_a_sole_owner_and_soft_otherwise() {
             .expect("p")
             .expect("p");
     let mut tx = h.s.db.begin_account().await.expect("tx");
-    tx.insert_role(shared.id, frank.id, "Owner", T0, Some(gina.id))
+    tx.insert_role(shared.id, frank.id, ProjectRole::Owner, T0, Some(gina.id))
         .await
         .expect("role");
     tx.commit(&[], &[]).await.expect("commit");
@@ -61,7 +62,7 @@ async fn deletion_is_refused_for_a_sole_owner_and_soft_otherwise() {
 
     // Gina joins solo as Owner; now frank can go.
     let mut tx = h.s.db.begin_account().await.expect("tx");
-    tx.insert_role(solo.id, gina.id, "Owner", T0, Some(frank.id))
+    tx.insert_role(solo.id, gina.id, ProjectRole::Owner, T0, Some(frank.id))
         .await
         .expect("role");
     tx.commit(&[], &[]).await.expect("commit");
@@ -190,15 +191,29 @@ async fn deletion_voids_invitations_to_and_from_the_account() {
             .expect("p")
             .expect("p");
     let mut tx = h.s.db.begin_account().await.expect("tx");
-    tx.insert_role(p1.id, ivy.id, "Owner", T0, Some(hal.id))
+    tx.insert_role(p1.id, ivy.id, ProjectRole::Owner, T0, Some(hal.id))
         .await
         .expect("r");
-    tx.insert_invitation(p1.id, jo.id, hal.id, "Maintainer", T0, T0 + days(3))
-        .await
-        .expect("from hal");
-    tx.insert_invitation(p2.id, hal.id, jo.id, "Maintainer", T0, T0 + days(3))
-        .await
-        .expect("to hal");
+    tx.insert_invitation(
+        p1.id,
+        jo.id,
+        hal.id,
+        ProjectRole::Maintainer,
+        T0,
+        T0 + days(3),
+    )
+    .await
+    .expect("from hal");
+    tx.insert_invitation(
+        p2.id,
+        hal.id,
+        jo.id,
+        ProjectRole::Maintainer,
+        T0,
+        T0 + days(3),
+    )
+    .await
+    .expect("to hal");
     tx.commit(&[], &[]).await.expect("commit");
     let s = h.login("hal").await;
     let done =

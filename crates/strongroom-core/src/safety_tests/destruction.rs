@@ -7,6 +7,7 @@ use crate::admin::Authority;
 use crate::hold::HeldAction;
 use crate::login::FROZEN;
 use crate::safety_tests::undo::during_a_freeze;
+use strongroom_store::ProjectRole;
 
 fn ops() -> Actor {
     Actor {
@@ -132,10 +133,10 @@ async fn a_held_account_cannot_yank_remove_leave_become_owner_or_delete_itself()
     assert!(m.releases[0].yanked_at.is_none());
     assert_eq!(
         h.s.db.role_of(m.project.id, alice.id).await.expect("r"),
-        Some("Owner".into())
+        Some(ProjectRole::Owner)
     );
     let shared = h.s.project_manage(&a, "shared").await.expect("shared");
-    assert_eq!(shared.my_role, "Owner");
+    assert_eq!(shared.my_role, ProjectRole::Owner);
     assert!(h.fresh(&alice).await.deleted_at.is_none());
 
     // After the hold, all of it works again.
@@ -210,7 +211,7 @@ async fn restore_user_by_default_restores_the_roles_held_before_the_suspect_wind
             .expect("restore");
     assert_eq!(
         r.roles,
-        vec![("kept".to_string(), "Owner".to_string())],
+        vec![("kept".to_string(), ProjectRole::Owner)],
         "the role alice held before the window comes back: {r:?}"
     );
     let ev = &h.event_details("admin:user:restore").await[0];
@@ -315,7 +316,7 @@ async fn an_action_under_way_when_its_account_is_frozen_is_refused_in_its_transa
             .expect("p");
     assert_eq!(
         h.s.db.role_of(p.id, carol.id).await.expect("r"),
-        Some("Maintainer".into())
+        Some(ProjectRole::Maintainer)
     );
 
     // Accepting an invitation with a frozen account.

@@ -15,6 +15,8 @@ use crate::ownership::ChangeOutcome;
 use crate::review::Decision;
 use crate::second_factor::code_at;
 use crate::tokens::Credentials;
+use strongroom_store::ProjectRole;
+use strongroom_store::RoleChangeStatus;
 
 fn ops() -> Actor {
     Actor {
@@ -584,12 +586,12 @@ async fn restore_user_hands_back_through_a_pre_incident_address_and_withholds_ro
         .expect("restore");
     assert_eq!(
         r.roles,
-        vec![("kept".to_string(), "Owner".to_string())],
+        vec![("kept".to_string(), ProjectRole::Owner)],
         "{r:?}"
     );
     assert_eq!(
         r.withheld,
-        vec![("gained".to_string(), "Owner".to_string())],
+        vec![("gained".to_string(), ProjectRole::Owner)],
         "{r:?}"
     );
     assert_eq!(
@@ -1108,7 +1110,7 @@ async fn a_held_change_against_a_frozen_account_waits_and_the_unfreeze_mails_a_n
                 .await
                 .expect("projects")
                 .iter()
-                .any(|(p, role, _)| p.name == "proj" && role == "Owner")
+                .any(|(p, role, _)| p.name == "proj" && *role == ProjectRole::Owner)
         }
     };
     h.clock.advance(days(4));
@@ -1152,7 +1154,7 @@ async fn a_held_change_against_a_frozen_account_waits_and_the_unfreeze_mails_a_n
         h.s.veto_role_change(&veto, crate::ownership::Veto::Only, &meta())
             .await
             .expect("veto");
-    assert_eq!(c.status, "vetoed");
+    assert_eq!(c.status, RoleChangeStatus::Vetoed);
     h.clock.advance(days(4));
     h.s.ownership_jobs().await.expect("jobs");
     assert!(owner_of_proj(alice).await);

@@ -82,7 +82,7 @@ pub(crate) async fn show_account(
         .into_iter()
         .map(|i| {
             context! { id => i.id, project => i.project_name, inviter => &i.inviter_name,
-            role => &i.role, expires_at => i.expires_at }
+            role => i.role.as_str(), expires_at => i.expires_at }
         })
         .collect();
     cx.render(

@@ -11,6 +11,7 @@ use minijinja::context;
 use serde::Deserialize;
 use strongroom_core::admin::Authority;
 use strongroom_core::ownership::{ChangeOutcome, Veto};
+use strongroom_store::ProjectRole;
 
 use super::errors::WebError;
 use super::redirect::encoded;
@@ -98,8 +99,8 @@ pub(crate) async fn projects_page(
         .await?
         .into_iter()
         .map(|(p, role, since)| {
-            context! { name => p.name, normalized => p.normalized_name, status => p.status,
-            role => role, since => since }
+            context! { name => p.name, normalized => p.normalized_name, status => p.status.as_str(),
+            role => role.as_str(), since => since }
         })
         .collect();
     let invitations = state.services.my_invitations(v.user_id).await?.len();
@@ -128,7 +129,7 @@ pub(crate) async fn project_page_get(
         .members
         .iter()
         .map(|r| {
-            context! { username => &r.username, role => &r.role, since => r.granted_at,
+            context! { username => &r.username, role => r.role.as_str(), since => r.granted_at,
             me => r.user_id == v.user_id }
         })
         .collect();
@@ -137,7 +138,7 @@ pub(crate) async fn project_page_get(
         .iter()
         .map(|i| {
             context! { id => i.id, invitee => &i.invitee_name, inviter => &i.inviter_name,
-            role => &i.role, created_at => i.created_at, expires_at => i.expires_at }
+            role => i.role.as_str(), created_at => i.created_at, expires_at => i.expires_at }
         })
         .collect();
     let changes: Vec<_> = m
@@ -145,7 +146,7 @@ pub(crate) async fn project_page_get(
         .iter()
         .map(|c| {
             context! { id => c.id, target => &c.target_name, actor => &c.actor_name,
-            kind => &c.kind, new_role => &c.new_role, created_at => c.created_at,
+            kind => c.kind.as_str(), new_role => c.new_role.map(ProjectRole::as_str), created_at => c.created_at,
             effective_at => c.effective_at, mine => c.actor_id == v.user_id,
             aimed_at_me => c.target_id == v.user_id }
         })
@@ -167,8 +168,8 @@ pub(crate) async fn project_page_get(
         "manage_project.html",
         context! {
             project => context! { name => m.project.name, normalized => m.project.normalized_name,
-                status => m.project.status },
-            my_role => &m.my_role, is_owner => m.my_role == strongroom_store::OWNER,
+                status => m.project.status.as_str() },
+            my_role => m.my_role.as_str(), is_owner => m.my_role == ProjectRole::Owner,
             members => members, invitations => invitations, changes => changes,
             releases => releases, listed => super::ser(&m.listed),
             notice => done_message(q.done.as_deref()),
@@ -337,7 +338,7 @@ pub(crate) async fn invitations_page(
         .into_iter()
         .map(|i| {
             context! { id => i.id, project => i.project_name, inviter => &i.inviter_name,
-            role => &i.role, created_at => i.created_at, expires_at => i.expires_at }
+            role => i.role.as_str(), created_at => i.created_at, expires_at => i.expires_at }
         })
         .collect();
     cx.render(
@@ -390,8 +391,8 @@ pub(crate) async fn veto_page(
         context! {
             token => token,
             change => context! { id => c.id, project => c.project_name, target => &c.target_name,
-                actor => &c.actor_name, kind => &c.kind, new_role => &c.new_role,
-                created_at => c.created_at, effective_at => c.effective_at, status => c.status },
+                actor => &c.actor_name, kind => c.kind.as_str(), new_role => c.new_role.map(ProjectRole::as_str),
+                created_at => c.created_at, effective_at => c.effective_at, status => c.status.as_str() },
         },
     )
 }

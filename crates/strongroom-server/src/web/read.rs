@@ -257,7 +257,7 @@ pub(crate) async fn project_view(
     Ok(Some(ProjectView {
         name: project.name.clone(),
         normalized: project.normalized_name.clone(),
-        status: project.status.clone(),
+        status: project.status.to_string(),
         version: shown.version.clone(),
         is_latest,
         latest_version: latest.version.clone(),

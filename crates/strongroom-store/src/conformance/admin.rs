@@ -3,6 +3,7 @@
 
 use super::{backends, verified_user};
 use crate::publish::{NewFile, PublishOutcome, Refusal};
+use crate::states::{ProjectRole, ProjectStatus};
 use crate::{Db, NewEvent};
 
 fn ev(action: &str, kind: &str, id: Option<i64>, details: serde_json::Value) -> NewEvent {
@@ -78,15 +79,22 @@ async fn quarantine_hides_and_release_restores_with_journal_entries() {
             .await
             .expect("read")
             .expect("exists");
-        assert_eq!(p.status, "active", "{name}");
+        assert_eq!(p.status, ProjectStatus::Active, "{name}");
 
         // A rolled-back intervention changes nothing.
         {
             let mut tx = db.begin_admin().await.expect("begin");
             assert!(
-                tx.set_project_status(p.id, "active", "quarantined", Some("active"), Some("x"), 2)
-                    .await
-                    .expect("status")
+                tx.set_project_status(
+                    p.id,
+                    ProjectStatus::Active,
+                    ProjectStatus::Quarantined,
+                    Some(ProjectStatus::Active),
+                    Some("x"),
+                    2
+                )
+                .await
+                .expect("status")
             );
             drop(tx);
         }
@@ -96,7 +104,7 @@ async fn quarantine_hides_and_release_restores_with_journal_entries() {
                 .expect("read")
                 .expect("exists")
                 .status,
-            "active",
+            ProjectStatus::Active,
             "{name}: dropped transaction rolled back"
         );
 
@@ -104,9 +112,9 @@ async fn quarantine_hides_and_release_restores_with_journal_entries() {
         assert!(
             tx.set_project_status(
                 p.id,
-                "active",
-                "quarantined",
-                Some("active"),
+                ProjectStatus::Active,
+                ProjectStatus::Quarantined,
+                Some(ProjectStatus::Active),
                 Some("why"),
                 2
             )
@@ -115,9 +123,16 @@ async fn quarantine_hides_and_release_restores_with_journal_entries() {
         );
         // The status is decided once: a second transition from `active` loses.
         assert!(
-            !tx.set_project_status(p.id, "active", "removed", Some("active"), None, 2)
-                .await
-                .expect("status")
+            !tx.set_project_status(
+                p.id,
+                ProjectStatus::Active,
+                ProjectStatus::Removed,
+                Some(ProjectStatus::Active),
+                None,
+                2
+            )
+            .await
+            .expect("status")
         );
         let serial = tx
             .journal(&p, None, None, "quarantine project", "cli:test", 2)
@@ -142,12 +157,17 @@ async fn quarantine_hides_and_release_restores_with_journal_entries() {
             .expect("exists");
         assert_eq!(
             (
-                q.status.as_str(),
-                q.status_before.as_deref(),
+                q.status,
+                q.status_before,
                 q.status_reason.as_deref(),
                 q.last_serial
             ),
-            ("quarantined", Some("active"), Some("why"), serial),
+            (
+                ProjectStatus::Quarantined,
+                Some(ProjectStatus::Active),
+                Some("why"),
+                serial
+            ),
             "{name}"
         );
         assert!(
@@ -159,9 +179,16 @@ async fn quarantine_hides_and_release_restores_with_journal_entries() {
 
         let mut tx = db.begin_admin().await.expect("begin");
         assert!(
-            tx.set_project_status(p.id, "quarantined", "active", None, None, 3)
-                .await
-                .expect("status")
+            tx.set_project_status(
+                p.id,
+                ProjectStatus::Quarantined,
+                ProjectStatus::Active,
+                None,
+                None,
+                3
+            )
+            .await
+            .expect("status")
         );
         tx.commit(&[], &[]).await.expect("commit");
         assert_eq!(db.index_projects().await.expect("index").len(), 1, "{name}");
@@ -226,7 +253,7 @@ async fn removed_files_and_releases_keep_their_names_burned() {
                 file_removed: true,
                 file_held: false,
                 release: live,
-                project_status: "active".into(),
+                project_status: ProjectStatus::Active,
             }),
             "{name}"
         );
@@ -258,7 +285,7 @@ async fn removed_files_and_releases_keep_their_names_burned() {
                     removed: true,
                     ..live
                 },
-                project_status: "active".into(),
+                project_status: ProjectStatus::Active,
             }),
             "{name}"
         );
@@ -318,7 +345,7 @@ async fn quarantined_releases_are_listed_until_cleared() {
                     removed: false,
                     yanked: false,
                 },
-                project_status: "active".into(),
+                project_status: ProjectStatus::Active,
             }),
             "{name}"
         );
@@ -418,9 +445,16 @@ async fn removed_project_names_can_be_moved_out_of_the_way() {
             .expect("exists");
         let mut tx = db.begin_admin().await.expect("begin");
         assert!(
-            tx.set_project_status(p.id, "active", "removed", Some("active"), Some("gone"), 2)
-                .await
-                .expect("status")
+            tx.set_project_status(
+                p.id,
+                ProjectStatus::Active,
+                ProjectStatus::Removed,
+                Some(ProjectStatus::Active),
+                Some("gone"),
+                2
+            )
+            .await
+            .expect("status")
         );
         let found = tx
             .removed_projects_named("nothing", "acme")
@@ -532,12 +566,12 @@ async fn freeze_ends_sessions_and_undelete_regrants_roles() {
         let mut tx = db.begin_admin().await.expect("begin");
         assert!(tx.undelete_user(u).await.expect("undelete"));
         assert!(
-            tx.grant_role(p.id, u, "Owner", None, 30)
+            tx.grant_role(p.id, u, ProjectRole::Owner, None, 30)
                 .await
                 .expect("grant")
         );
         assert!(
-            !tx.grant_role(p.id, u, "Maintainer", None, 30)
+            !tx.grant_role(p.id, u, ProjectRole::Maintainer, None, 30)
                 .await
                 .expect("grant"),
             "{name}: one role per project"
@@ -554,8 +588,8 @@ async fn freeze_ends_sessions_and_undelete_regrants_roles() {
             "{name}"
         );
         assert_eq!(
-            db.role_of(p.id, u).await.expect("role").as_deref(),
-            Some("Owner")
+            db.role_of(p.id, u).await.expect("role"),
+            Some(ProjectRole::Owner)
         );
     }
 }

@@ -6,6 +6,7 @@ use sqlx::Executor;
 
 use super::backends;
 use crate::publish::{NewFile, PublishOutcome, Refusal};
+use crate::states::ProjectRole;
 use crate::users::{NewToken, NewUser};
 use crate::{Db, NewEvent, StoreError};
 
@@ -191,8 +192,8 @@ async fn publishing_rules() {
             "{name}"
         );
         assert_eq!(
-            db.role_of(p.id, alice).await.expect("role").as_deref(),
-            Some("Owner"),
+            db.role_of(p.id, alice).await.expect("role"),
+            Some(ProjectRole::Owner),
             "{name}"
         );
         // Identical retry: a no-op.

@@ -5,7 +5,8 @@
 use sqlx::Row;
 
 use super::{backends, verified_user};
-use crate::{Db, NewEvent, NewMail, OWNER, RoleOutcome, StoreError};
+use crate::states::{InvitationStatus, ProjectRole, RoleChangeKind, RoleChangeStatus};
+use crate::{Db, NewEvent, NewMail, RoleOutcome, StoreError};
 
 fn ev(action: &str, at: i64) -> NewEvent {
     NewEvent {
@@ -35,7 +36,9 @@ async fn project(db: &Db, name: &str, owners: &[i64]) -> i64 {
     .get(0);
     let mut tx = db.begin_account().await.expect("begin");
     for o in owners {
-        tx.insert_role(id, *o, OWNER, 10, None).await.expect("role");
+        tx.insert_role(id, *o, ProjectRole::Owner, 10, None)
+            .await
+            .expect("role");
     }
     tx.commit(&[], &[]).await.expect("commit");
     id
@@ -46,7 +49,7 @@ async fn owners(db: &Db, project_id: i64) -> Vec<String> {
         .await
         .expect("roles")
         .into_iter()
-        .filter(|r| r.role == OWNER)
+        .filter(|r| r.role == ProjectRole::Owner)
         .map(|r| r.username)
         .collect()
 }
@@ -60,7 +63,7 @@ async fn last_owner_cannot_be_removed_or_demoted() {
         let p = project(&db, "proj", &[a, b]).await;
         let mut tx = db.begin_account().await.expect("begin");
         assert!(
-            matches!(tx.insert_role(p, a, "Maintainer", 11, None).await, Err(StoreError::Conflict(w)) if w == "role"),
+            matches!(tx.insert_role(p, a, ProjectRole::Maintainer, 11, None).await, Err(StoreError::Conflict(w)) if w == "role"),
             "{name}: one role per user"
         );
         drop(tx);
@@ -71,23 +74,23 @@ async fn last_owner_cannot_be_removed_or_demoted() {
             "{name}"
         );
         assert_eq!(
-            tx.change_role(p, a, OWNER, 20, Some(b))
+            tx.change_role(p, a, ProjectRole::Owner, 20, Some(b))
                 .await
                 .expect("same"),
             RoleOutcome::Unchanged,
             "{name}"
         );
         assert_eq!(
-            tx.change_role(p, a, "Maintainer", 20, Some(b))
+            tx.change_role(p, a, ProjectRole::Maintainer, 20, Some(b))
                 .await
                 .expect("demote"),
             RoleOutcome::Changed {
-                previous: OWNER.into()
+                previous: ProjectRole::Owner
             },
             "{name}"
         );
         assert_eq!(
-            tx.change_role(p, b, "Maintainer", 21, None)
+            tx.change_role(p, b, ProjectRole::Maintainer, 21, None)
                 .await
                 .expect("demote last"),
             RoleOutcome::LastOwner,
@@ -102,7 +105,7 @@ async fn last_owner_cannot_be_removed_or_demoted() {
         assert_eq!(
             tx.remove_role(p, a).await.expect("remove maintainer"),
             RoleOutcome::Changed {
-                previous: "Maintainer".into()
+                previous: ProjectRole::Maintainer
             },
             "{name}"
         );
@@ -114,7 +117,7 @@ async fn last_owner_cannot_be_removed_or_demoted() {
         assert!(role.is_none(), "{name}");
         let mine = db.projects_of_user(b).await.expect("projects");
         assert_eq!(mine.len(), 1, "{name}");
-        assert_eq!((mine[0].0.id, mine[0].1.as_str()), (p, OWNER), "{name}");
+        assert_eq!((mine[0].0.id, mine[0].1), (p, ProjectRole::Owner), "{name}");
         assert_eq!(
             db.project_by_id(p).await.expect("p").map(|p| p.name),
             Some("proj".into()),
@@ -167,21 +170,21 @@ async fn invitations_one_pending_expire_void_and_end_once() {
         let c = user(&db, "carol").await;
         let p = project(&db, "proj", &[a]).await;
         let mut tx = db.begin_account().await.expect("begin");
-        tx.insert_invitation(p, b, a, "Maintainer", 100, 200)
+        tx.insert_invitation(p, b, a, ProjectRole::Maintainer, 100, 200)
             .await
             .expect("invite");
         assert!(
-            matches!(tx.insert_invitation(p, b, a, OWNER, 101, 201).await, Err(StoreError::Conflict(w)) if w == "invitation"),
+            matches!(tx.insert_invitation(p, b, a, ProjectRole::Owner, 101, 201).await, Err(StoreError::Conflict(w)) if w == "invitation"),
             "{name}: one pending per project and invitee"
         );
         drop(tx);
         let mut tx = db.begin_account().await.expect("begin");
         let i1 = tx
-            .insert_invitation(p, b, a, "Maintainer", 100, 200)
+            .insert_invitation(p, b, a, ProjectRole::Maintainer, 100, 200)
             .await
             .expect("the rolled-back duplicate left nothing");
         let ic = tx
-            .insert_invitation(p, c, a, OWNER, 100, 500)
+            .insert_invitation(p, c, a, ProjectRole::Owner, 100, 500)
             .await
             .expect("invite carol");
         tx.commit(
@@ -243,20 +246,24 @@ async fn invitations_one_pending_expire_void_and_end_once() {
             "{name}"
         );
         let i2 = tx
-            .insert_invitation(p, b, a, OWNER, 250, 400)
+            .insert_invitation(p, b, a, ProjectRole::Owner, 250, 400)
             .await
             .expect("a new invitation after expiry");
         assert!(
-            !tx.end_invitation(i1, "accepted", 251).await.expect("end"),
+            !tx.end_invitation(i1, InvitationStatus::Accepted, 251)
+                .await
+                .expect("end"),
             "{name}: an expired invitation cannot be accepted"
         );
         assert!(
-            tx.end_invitation(i2, "declined", 252)
+            tx.end_invitation(i2, InvitationStatus::Declined, 252)
                 .await
                 .expect("decline")
         );
         assert!(
-            !tx.end_invitation(i2, "accepted", 253).await.expect("again"),
+            !tx.end_invitation(i2, InvitationStatus::Accepted, 253)
+                .await
+                .expect("again"),
             "{name}: ends once"
         );
         // Voiding: only the inviter's pending invitations on this project.
@@ -290,8 +297,8 @@ async fn invitations_one_pending_expire_void_and_end_once() {
             let db = db.clone();
             async move { db.invitation(id).await.expect("get").expect("found").status }
         };
-        assert_eq!(status(i2).await, "declined", "{name}");
-        assert_eq!(status(ic).await, "voided", "{name}");
+        assert_eq!(status(i2).await, InvitationStatus::Declined, "{name}");
+        assert_eq!(status(ic).await, InvitationStatus::Voided, "{name}");
         let mails = db.outbox_recent(10).await.expect("outbox");
         assert_eq!(mails.len(), 1, "{name}: the mail committed with its change");
     }
@@ -305,11 +312,19 @@ async fn held_changes_end_once_and_come_due() {
         let p = project(&db, "proj", &[a, b]).await;
         let mut tx = db.begin_account().await.expect("begin");
         let c1 = tx
-            .insert_role_change(p, a, b, "remove", None, 100, 1000)
+            .insert_role_change(p, a, b, RoleChangeKind::Remove, None, 100, 1000)
             .await
             .expect("hold");
         let c2 = tx
-            .insert_role_change(p, a, b, "demote", Some("Maintainer"), 101, 2000)
+            .insert_role_change(
+                p,
+                a,
+                b,
+                RoleChangeKind::Demote,
+                Some(ProjectRole::Maintainer),
+                101,
+                2000,
+            )
             .await
             .expect("hold 2");
         assert_eq!(
@@ -345,11 +360,17 @@ async fn held_changes_end_once_and_come_due() {
             (
                 ch.target_name.as_str(),
                 ch.actor_name.as_str(),
-                ch.kind.as_str(),
-                ch.new_role.as_deref(),
-                ch.status.as_str()
+                ch.kind,
+                ch.new_role,
+                ch.status
             ),
-            ("alice", "bob", "demote", Some("Maintainer"), "pending"),
+            (
+                "alice",
+                "bob",
+                RoleChangeKind::Demote,
+                Some(ProjectRole::Maintainer),
+                RoleChangeStatus::Pending
+            ),
             "{name}"
         );
         assert_eq!(
@@ -372,12 +393,12 @@ async fn held_changes_end_once_and_come_due() {
         assert_eq!(due, vec![c1], "{name}");
         let mut tx = db.begin_account().await.expect("begin");
         assert!(
-            tx.end_role_change(c1, "vetoed", 1100, "alice")
+            tx.end_role_change(c1, RoleChangeStatus::Vetoed, 1100, "alice")
                 .await
                 .expect("veto")
         );
         assert!(
-            !tx.end_role_change(c1, "applied", 1101, "job")
+            !tx.end_role_change(c1, RoleChangeStatus::Applied, 1101, "job")
                 .await
                 .expect("apply"),
             "{name}: a vetoed change is never applied"
@@ -393,7 +414,7 @@ async fn held_changes_end_once_and_come_due() {
                 .expect("get")
                 .expect("found")
                 .status,
-            "vetoed",
+            RoleChangeStatus::Vetoed,
             "{name}"
         );
     }
@@ -408,18 +429,18 @@ async fn held_changes_against_an_account_are_found_across_projects_and_reschedul
         let q = project(&db, "other", &[a, b]).await;
         let mut tx = db.begin_account().await.expect("begin");
         let c1 = tx
-            .insert_role_change(p, a, b, "remove", None, 100, 1000)
+            .insert_role_change(p, a, b, RoleChangeKind::Remove, None, 100, 1000)
             .await
             .expect("hold");
         let c2 = tx
-            .insert_role_change(q, a, b, "remove", None, 100, 1000)
+            .insert_role_change(q, a, b, RoleChangeKind::Remove, None, 100, 1000)
             .await
             .expect("hold");
-        tx.insert_role_change(q, b, a, "remove", None, 100, 1000)
+        tx.insert_role_change(q, b, a, RoleChangeKind::Remove, None, 100, 1000)
             .await
             .expect("the other way");
         assert!(
-            tx.end_role_change(c2, "vetoed", 200, "alice")
+            tx.end_role_change(c2, RoleChangeStatus::Vetoed, 200, "alice")
                 .await
                 .expect("veto")
         );
@@ -454,6 +475,67 @@ async fn held_changes_against_an_account_are_found_across_projects_and_reschedul
         assert_eq!(
             (ch.effective_at, ch.status.as_str()),
             (5000, "pending"),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stored_text_no_version_writes_is_a_typed_error() {
+    for (name, db, _d) in backends().await {
+        let a = user(&db, "alice").await;
+        let b = user(&db, "bob").await;
+        let p = project(&db, "proj", &[a]).await;
+        let mut tx = db.begin_account().await.expect("begin");
+        let inv = tx
+            .insert_invitation(p, b, a, ProjectRole::Maintainer, 100, 200)
+            .await
+            .expect("invite");
+        let change = tx
+            .insert_role_change(p, a, b, RoleChangeKind::Remove, None, 100, 1000)
+            .await
+            .expect("change");
+        tx.commit(&[], &[]).await.expect("commit");
+        // Text a newer version (or a hand edit) wrote: every read of the row names it.
+        for sql in [
+            "UPDATE projects SET status = 'frozen' WHERE id = $1",
+            "UPDATE roles SET role = 'owner' WHERE project_id = $1",
+            "UPDATE role_invitations SET status = 'lost' WHERE project_id = $1",
+            "UPDATE role_changes SET kind = 'promote' WHERE project_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(p)
+                .execute(&db.write)
+                .await
+                .expect("update");
+        }
+        let unknown = |e: StoreError| match e {
+            StoreError::UnknownValue(u) => (u.column, u.value),
+            other => panic!("{name}: expected UnknownValue, got {other:?}"),
+        };
+        assert_eq!(
+            unknown(db.project_by_id(p).await.expect_err("project")),
+            ("projects.status", "frozen".to_owned()),
+            "{name}"
+        );
+        assert_eq!(
+            unknown(db.role_of(p, a).await.expect_err("role_of")),
+            ("roles.role", "owner".to_owned()),
+            "{name}"
+        );
+        assert_eq!(
+            unknown(db.roles_of_project(p).await.expect_err("roles")),
+            ("roles.role", "owner".to_owned()),
+            "{name}"
+        );
+        assert_eq!(
+            unknown(db.invitation(inv).await.expect_err("invitation")),
+            ("role_invitations.status", "lost".to_owned()),
+            "{name}"
+        );
+        assert_eq!(
+            unknown(db.role_change(change).await.expect_err("change")),
+            ("role_changes.kind", "promote".to_owned()),
             "{name}"
         );
     }

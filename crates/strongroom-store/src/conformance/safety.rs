@@ -2,6 +2,7 @@
 
 use super::{backends, verified_user};
 use crate::publish::{NewFile, PublishOutcome, Refusal, UploadPolicy};
+use crate::states::ProjectRole;
 use crate::users::NewUser;
 use crate::{Db, NewEvent, NewMail};
 
@@ -628,7 +629,7 @@ async fn a_watched_uploaders_release_never_makes_a_project_lively_and_roles_keep
         // The role a watched account granted keeps the inherited watch; a shorter one later
         // does not shorten it.
         let mut tx = db.begin_account().await.expect("tx");
-        tx.insert_role(p.id, sock, "Maintainer", T0 - DAY, Some(bob))
+        tx.insert_role(p.id, sock, ProjectRole::Maintainer, T0 - DAY, Some(bob))
             .await
             .expect("role");
         tx.set_role_watch(p.id, sock, T0 + 20 * DAY)
