@@ -5,44 +5,69 @@
 
 use axum::Form;
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
+use strongroom_core::CoreError;
 use strongroom_core::admin::Authority;
 use strongroom_core::ownership::{ChangeOutcome, Veto};
+use strongroom_store::model::{ReleaseSummary, User};
 
 use super::errors::WebError;
 use super::redirect::encoded;
-use super::signed_in::{field, id, post_viewer, require_login};
+use super::session::Viewer;
+use super::signed_in::{field, post_viewer, require_login};
 use super::{Meta, PageCx, csrf, see_other, session};
 use crate::state::AppState;
 
-/// Every project form: all fields optional, so a missing CSRF token is a 403, not a 422.
+/// The invitation form: who, and as what.
 #[derive(Debug, Deserialize, Default)]
-pub(crate) struct ProjectForm {
+pub(crate) struct InviteForm {
     #[serde(default)]
     csrf_token: Option<String>,
     #[serde(default)]
-    action: Option<String>,
+    username: String,
     #[serde(default)]
-    username: Option<String>,
+    role: String,
+}
+
+/// A member's new role.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct RoleForm {
     #[serde(default)]
-    role: Option<String>,
+    csrf_token: Option<String>,
     #[serde(default)]
-    invitation_id: Option<String>,
+    role: String,
+}
+
+/// A form with nothing but its token (the object is in the path), or an optional reason.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ReasonForm {
     #[serde(default)]
-    change_id: Option<String>,
+    csrf_token: Option<String>,
     #[serde(default)]
-    release_id: Option<String>,
+    reason: String,
+}
+
+/// An irreversible removal: the object's name typed again, and a reason.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ConfirmForm {
     #[serde(default)]
-    file_id: Option<String>,
+    csrf_token: Option<String>,
     #[serde(default)]
-    reason: Option<String>,
+    confirm: String,
     #[serde(default)]
-    confirm: Option<String>,
+    reason: String,
+}
+
+/// The veto link's form: the token mailed to the Owner.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct VetoForm {
     #[serde(default)]
-    token: Option<String>,
+    csrf_token: Option<String>,
+    #[serde(default)]
+    token: String,
 }
 
 /// `?done=` of the pages.
@@ -82,7 +107,7 @@ fn project_page(name: &str) -> String {
 }
 
 /// `GET /manage/projects/`
-pub(crate) async fn projects_page(
+pub(crate) async fn show_projects(
     State(state): State<AppState>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
@@ -111,7 +136,7 @@ pub(crate) async fn projects_page(
 }
 
 /// `GET /manage/project/{name}/`
-pub(crate) async fn project_page_get(
+pub(crate) async fn show_project(
     State(state): State<AppState>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
@@ -124,6 +149,12 @@ pub(crate) async fn project_page_get(
     };
     let m = state.services.project_manage(&v.info.user, &name).await?;
     let files = state.services.db.files_of(m.project.id).await?;
+    let is_owner = m.my_role == strongroom_store::OWNER;
+    let owner_count = m
+        .members
+        .iter()
+        .filter(|r| r.role == strongroom_store::OWNER)
+        .count();
     let members: Vec<_> = m
         .members
         .iter()
@@ -168,7 +199,9 @@ pub(crate) async fn project_page_get(
         context! {
             project => context! { name => m.project.name, normalized => m.project.normalized_name,
                 status => m.project.status },
-            my_role => &m.my_role, is_owner => m.my_role == strongroom_store::OWNER,
+            my_role => &m.my_role, is_owner => is_owner, owner_count => owner_count,
+            // The last Owner cannot leave (core refuses it): the page does not offer it.
+            can_leave => !(is_owner && owner_count < 2),
             members => members, invitations => invitations, changes => changes,
             releases => releases, listed => super::ser(&m.listed),
             notice => done_message(q.done.as_deref()),
@@ -176,151 +209,266 @@ pub(crate) async fn project_page_get(
     )
 }
 
-/// `POST /manage/project/{name}/` (`action`: invite, revoke, role, remove, leave, cancel,
-/// yank, unyank, remove-release, remove-file, delete)
-pub(crate) async fn project_post(
+/// The Owner's way back to the project's manage page, with its confirmation.
+fn back(name: &str, done: &str) -> Result<Response, WebError> {
+    Ok(see_other(
+        &format!("{}?done={done}", project_page(name)),
+        Vec::new(),
+    ))
+}
+
+/// A role change applied at once, or held for the cooling-off period.
+fn changed(name: &str, out: ChangeOutcome, done: &str) -> Result<Response, WebError> {
+    match out {
+        ChangeOutcome::Applied => back(name, done),
+        ChangeOutcome::Pending { .. } => back(name, "pending"),
+    }
+}
+
+/// Who may act on the project, and whether it and its releases exist, are changes only a
+/// recent proof of identity may make (a stolen session cookie alone cannot hand the project
+/// over or delete it): the viewer is sent to confirm it, then back to the manage page.
+fn recent(state: &AppState, v: &Viewer, name: &str) -> Result<(), WebError> {
+    if state.services.needs_reauth(&v.info) {
+        return Err(WebError::redirect(&format!(
+            "/manage/account/reauth/?next={}",
+            encoded(&project_page(name))
+        )));
+    }
+    Ok(())
+}
+
+/// An object id from the path: anything that is not a number names nothing (404).
+fn number(segment: &str) -> Result<i64, WebError> {
+    segment.parse().map_err(|_| WebError::not_found())
+}
+
+/// An irreversible removal goes ahead only when the object's name was typed again.
+fn confirmed(typed: &str, expected: &str, what: &str) -> Result<(), WebError> {
+    if typed.trim() == expected {
+        Ok(())
+    } else {
+        Err(WebError::from(CoreError::Invalid(format!(
+            "Type the {what}, {expected}, exactly to confirm its removal: nothing was removed."
+        ))))
+    }
+}
+
+/// A public release of the project, by its version as the manage page shows it.
+async fn release_of(
+    state: &AppState,
+    user: &User,
+    name: &str,
+    version: &str,
+) -> Result<ReleaseSummary, WebError> {
+    let m = state.services.project_manage(user, name).await?;
+    m.releases
+        .into_iter()
+        .find(|r| r.version == version)
+        .ok_or_else(WebError::not_found)
+}
+
+/// `POST /manage/project/{name}/invite/`
+pub(crate) async fn invite_member(
     State(state): State<AppState>,
     headers: HeaderMap,
     Meta(meta): Meta,
     Path(name): Path<String>,
-    Form(form): Form<ProjectForm>,
+    Form(f): Form<InviteForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), false).await?;
-    let s = &state.services;
-    let user = &v.info.user;
-    let page = project_page(&name);
-    let back = |done: &str| Ok(see_other(&format!("{page}?done={done}"), Vec::new()));
-    let changed = |out: ChangeOutcome, done: &str| match out {
-        ChangeOutcome::Applied => back(done),
-        ChangeOutcome::Pending { .. } => back("pending"),
-    };
-    // Who may act on the project, and whether it exists, are changes only a recent proof of
-    // identity may make (a stolen session cookie alone cannot hand the project over).
-    let sensitive = matches!(
-        field(&form.action),
-        "invite"
-            | "role"
-            | "remove"
-            | "leave"
-            | "cancel"
-            | "delete"
-            | "remove-release"
-            | "remove-file"
-            | "yank"
-            | "unyank"
-    );
-    if sensitive && s.needs_reauth(&v.info) {
-        return Err(WebError::redirect(&format!(
-            "/manage/account/reauth/?next={}",
-            encoded(&page)
-        )));
-    }
-    match field(&form.action) {
-        "invite" => {
-            s.invite(user, &name, field(&form.username), field(&form.role), &meta)
-                .await?;
-            back("invited")
-        }
-        "revoke" => {
-            s.revoke_invitation(user, &name, id(&form.invitation_id)?, &meta)
-                .await?;
-            back("revoked")
-        }
-        "role" => changed(
-            s.change_role(user, &name, field(&form.username), field(&form.role), &meta)
-                .await?,
-            "role",
-        ),
-        "remove" => changed(
-            s.remove_member(user, &name, field(&form.username), &meta)
-                .await?,
-            "removed",
-        ),
-        "leave" => {
-            s.leave_project(user, &name, &meta).await?;
-            Ok(see_other("/manage/projects/?done=left", Vec::new()))
-        }
-        "cancel" => {
-            s.cancel_role_change(user, &name, id(&form.change_id)?, &meta)
-                .await?;
-            back("cancelled")
-        }
-        "yank" => {
-            let reason = field(&form.reason).trim();
-            s.set_yanked_by_id(user, &name, id(&form.release_id)?, Some(reason), &meta)
-                .await?;
-            back("yanked")
-        }
-        "unyank" => {
-            s.set_yanked_by_id(user, &name, id(&form.release_id)?, None, &meta)
-                .await?;
-            back("unyanked")
-        }
-        "remove-release" => {
-            let rid = id(&form.release_id)?;
-            let m = s.project_manage(user, &name).await?;
-            let r = m
-                .releases
-                .iter()
-                .find(|r| r.id == rid)
-                .ok_or_else(WebError::not_found)?;
-            s.remove_release(
-                &Authority::Owner(user),
-                &m.project.name,
-                &r.version,
-                field(&form.reason),
-                &meta,
-            )
-            .await?;
-            back("release-removed")
-        }
-        "remove-file" => {
-            let fid = id(&form.file_id)?;
-            let m = s.project_manage(user, &name).await?;
-            let files = s.db.files_of(m.project.id).await?;
-            let f = files
-                .iter()
-                .find(|f| f.id == fid)
-                .ok_or_else(WebError::not_found)?;
-            let r = m
-                .releases
-                .iter()
-                .find(|r| r.id == f.release_id)
-                .ok_or_else(WebError::not_found)?;
-            s.remove_file(
-                &Authority::Owner(user),
-                &m.project.name,
-                &r.version,
-                &f.filename,
-                field(&form.reason),
-                &meta,
-            )
-            .await?;
-            back("file-removed")
-        }
-        "delete" => {
-            let m = s.project_manage(user, &name).await?;
-            if field(&form.confirm).trim() != m.project.name {
-                return Err(WebError::new(
-                    StatusCode::BAD_REQUEST,
-                    "Type the project's name to confirm its deletion.",
-                ));
-            }
-            s.remove_project(
-                &Authority::Owner(user),
-                &m.project.name,
-                field(&form.reason),
-                &meta,
-            )
-            .await?;
-            Ok(see_other("/manage/projects/?done=deleted", Vec::new()))
-        }
-        _ => Err(WebError::new(StatusCode::BAD_REQUEST, "Unknown action.")),
-    }
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    state
+        .services
+        .invite(&v.info.user, &name, &f.username, &f.role, &meta)
+        .await?;
+    back(&name, "invited")
+}
+
+/// `POST /manage/project/{name}/invitation/{id}/revoke/`
+pub(crate) async fn revoke_invitation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path((name, invitation)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    state
+        .services
+        .revoke_invitation(&v.info.user, &name, number(&invitation)?, &meta)
+        .await?;
+    back(&name, "revoked")
+}
+
+/// `POST /manage/project/{name}/member/{username}/role/`
+pub(crate) async fn change_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path((name, username)): Path<(String, String)>,
+    Form(f): Form<RoleForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    let out = state
+        .services
+        .change_role(&v.info.user, &name, &username, &f.role, &meta)
+        .await?;
+    changed(&name, out, "role")
+}
+
+/// `POST /manage/project/{name}/member/{username}/remove/`
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path((name, username)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    let out = state
+        .services
+        .remove_member(&v.info.user, &name, &username, &meta)
+        .await?;
+    changed(&name, out, "removed")
+}
+
+/// `POST /manage/project/{name}/leave/`
+pub(crate) async fn leave_project(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path(name): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    state
+        .services
+        .leave_project(&v.info.user, &name, &meta)
+        .await?;
+    Ok(see_other("/manage/projects/?done=left", Vec::new()))
+}
+
+/// `POST /manage/project/{name}/change/{id}/withdraw/`: the asking Owner withdraws a held
+/// removal or demotion.
+pub(crate) async fn withdraw_change(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path((name, change)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    state
+        .services
+        .cancel_role_change(&v.info.user, &name, number(&change)?, &meta)
+        .await?;
+    back(&name, "cancelled")
+}
+
+/// `POST /manage/project/{name}/release/{version}/yank/` (an optional `reason`)
+pub(crate) async fn yank_release(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path((name, version)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    let r = release_of(&state, &v.info.user, &name, &version).await?;
+    state
+        .services
+        .set_yanked_by_id(&v.info.user, &name, r.id, Some(f.reason.trim()), &meta)
+        .await?;
+    back(&name, "yanked")
+}
+
+/// `POST /manage/project/{name}/release/{version}/unyank/`
+pub(crate) async fn unyank_release(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path((name, version)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    let r = release_of(&state, &v.info.user, &name, &version).await?;
+    state
+        .services
+        .set_yanked_by_id(&v.info.user, &name, r.id, None, &meta)
+        .await?;
+    back(&name, "unyanked")
+}
+
+/// `POST /manage/project/{name}/release/{version}/remove/` (`confirm`: the version typed again)
+pub(crate) async fn remove_release(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path((name, version)): Path<(String, String)>,
+    Form(f): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    let r = release_of(&state, &v.info.user, &name, &version).await?;
+    confirmed(&f.confirm, &r.version, "version")?;
+    let by = Authority::Owner(&v.info.user);
+    state
+        .services
+        .remove_release(&by, &name, &r.version, &f.reason, &meta)
+        .await?;
+    back(&name, "release-removed")
+}
+
+/// `POST /manage/project/{name}/release/{version}/file/{filename}/remove/` (`confirm`: the file
+/// name typed again)
+pub(crate) async fn remove_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path((name, version, filename)): Path<(String, String, String)>,
+    Form(f): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    let r = release_of(&state, &v.info.user, &name, &version).await?;
+    confirmed(&f.confirm, &filename, "file name")?;
+    let by = Authority::Owner(&v.info.user);
+    state
+        .services
+        .remove_file(&by, &name, &r.version, &filename, &f.reason, &meta)
+        .await?;
+    back(&name, "file-removed")
+}
+
+/// `POST /manage/project/{name}/delete/` (`confirm`: the project's name typed again)
+pub(crate) async fn delete_project(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path(name): Path<String>,
+    Form(f): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    recent(&state, &v, &name)?;
+    let m = state.services.project_manage(&v.info.user, &name).await?;
+    confirmed(&f.confirm, &m.project.name, "project's name")?;
+    let by = Authority::Owner(&v.info.user);
+    state
+        .services
+        .remove_project(&by, &m.project.name, &f.reason, &meta)
+        .await?;
+    Ok(see_other("/manage/projects/?done=deleted", Vec::new()))
 }
 
 /// `GET /manage/account/invitations/`
-pub(crate) async fn invitations_page(
+pub(crate) async fn show_invitations(
     State(state): State<AppState>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
@@ -346,37 +494,43 @@ pub(crate) async fn invitations_page(
     )
 }
 
-/// `POST /manage/account/invitations/` (`action`: accept, decline)
-pub(crate) async fn invitations_post(
+/// `POST /manage/account/invitations/{id}/accept/`
+pub(crate) async fn accept_invitation(
     State(state): State<AppState>,
     headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<ProjectForm>,
+    Path(invitation): Path<String>,
+    Form(f): Form<ReasonForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, form.csrf_token.as_deref(), false).await?;
-    let s = &state.services;
-    let iid = id(&form.invitation_id)?;
-    match field(&form.action) {
-        "accept" => {
-            let p = s.accept_invitation(&v.info.user, iid, &meta).await?;
-            Ok(see_other(
-                &format!("{}?done=accepted", project_page(&p.name)),
-                Vec::new(),
-            ))
-        }
-        "decline" => {
-            s.decline_invitation(&v.info.user, iid, &meta).await?;
-            Ok(see_other(
-                "/manage/account/invitations/?done=declined",
-                Vec::new(),
-            ))
-        }
-        _ => Err(WebError::new(StatusCode::BAD_REQUEST, "Unknown action.")),
-    }
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    let p = state
+        .services
+        .accept_invitation(&v.info.user, number(&invitation)?, &meta)
+        .await?;
+    back(&p.name, "accepted")
+}
+
+/// `POST /manage/account/invitations/{id}/decline/`
+pub(crate) async fn decline_invitation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Path(invitation): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, WebError> {
+    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
+    state
+        .services
+        .decline_invitation(&v.info.user, number(&invitation)?, &meta)
+        .await?;
+    Ok(see_other(
+        "/manage/account/invitations/?done=declined",
+        Vec::new(),
+    ))
 }
 
 /// `GET /account/veto/?token=` (the link in the mail about a held change: asks first)
-pub(crate) async fn veto_page(
+pub(crate) async fn show_veto(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<DoneQuery>,
@@ -396,30 +550,40 @@ pub(crate) async fn veto_page(
     )
 }
 
-/// `POST /account/veto/` (`action`: veto, or veto-report to also ask the administrators to freeze
-/// the acting account; `veto-freeze`, the older form's value, is the same report: no member
-/// freezes another)
-pub(crate) async fn veto_post(
+/// `POST /account/veto/`: the Owner keeps their role.
+pub(crate) async fn veto_change(
     State(state): State<AppState>,
     headers: HeaderMap,
     Meta(meta): Meta,
-    Form(form): Form<ProjectForm>,
+    Form(f): Form<VetoForm>,
 ) -> Result<Response, WebError> {
-    let viewer = session::viewer(&state, &headers).await?;
-    csrf::check_post(
-        &state,
-        &headers,
-        viewer.as_ref(),
-        form.csrf_token.as_deref(),
-    )?;
-    let what = match field(&form.action) {
-        "veto" => Veto::Only,
-        "veto-report" | "veto-freeze" => Veto::AndReport,
-        _ => return Err(WebError::new(StatusCode::BAD_REQUEST, "Unknown action.")),
-    };
+    veto(&state, &headers, &meta, f, Veto::Only).await
+}
+
+/// `POST /account/veto/report/`: the veto, and the administrators asked to look at (and freeze,
+/// if it is in the wrong hands) the acting account; no member freezes another.
+pub(crate) async fn veto_and_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Form(f): Form<VetoForm>,
+) -> Result<Response, WebError> {
+    veto(&state, &headers, &meta, f, Veto::AndReport).await
+}
+
+/// The veto link works signed in or not: the mailed token is the authority.
+async fn veto(
+    state: &AppState,
+    headers: &HeaderMap,
+    meta: &strongroom_core::RequestMeta,
+    f: VetoForm,
+    what: Veto,
+) -> Result<Response, WebError> {
+    let viewer = session::viewer(state, headers).await?;
+    csrf::check_post(state, headers, viewer.as_ref(), f.csrf_token.as_deref())?;
     let c = state
         .services
-        .veto_role_change(field(&form.token), what, &meta)
+        .veto_role_change(&f.token, what, meta)
         .await?;
     let message = if what == Veto::AndReport {
         format!(
@@ -432,7 +596,7 @@ pub(crate) async fn veto_post(
             c.project_name
         )
     };
-    let cx = PageCx::load(&state, &headers).await?;
+    let cx = PageCx::load(state, headers).await?;
     cx.render(
         "message.html",
         context! { heading => "Change vetoed", message => message,
