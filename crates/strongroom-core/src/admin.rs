@@ -11,12 +11,51 @@ use strongroom_store::site_flags::{NO_NEW_PROJECTS, READ_ONLY};
 
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 
+/// Proof that an administrator acts: a signed-in admin account (its session checked by
+/// [`Services::admin_cap`]) or the operator at the terminal ([`Services::operator_cap`]). Its
+/// field is private and it has no public constructor, so only core mints one: a caller cannot
+/// claim [`Authority::Admin`] or call an `admin_*` operation without having been checked.
+#[derive(Debug, Clone)]
+pub struct AdminCap {
+    actor: Actor,
+}
+
+impl AdminCap {
+    /// The administrator, as the event log names them.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// A capability for core's own tests.
+    #[cfg(test)]
+    pub(crate) fn test(actor: Actor) -> AdminCap {
+        AdminCap { actor }
+    }
+}
+
+impl Services {
+    /// The admin capability of a session: its account is an administrator and the session is
+    /// not limited to enrolling a second factor. `None` for everyone else.
+    pub fn admin_cap(&self, session: &crate::SessionInfo) -> Option<AdminCap> {
+        (session.user.is_admin && !session.restricted_to_2fa_enrolment).then(|| AdminCap {
+            actor: Actor::user(&session.user),
+        })
+    }
+
+    /// The operator at the terminal (`strongroom admin …`): whoever runs the CLI already holds
+    /// the database and the secrets key. Only the CLI may call this (the server crate's
+    /// clippy.toml forbids it there).
+    pub fn operator_cap(&self, actor: Actor) -> AdminCap {
+        AdminCap { actor }
+    }
+}
+
 /// Who removes a release, a file or a project: an administrator (web admin area or CLI), or an
 /// Owner of the project acting on it from the project's manage page.
 #[derive(Debug, Clone, Copy)]
 pub enum Authority<'a> {
-    /// An administrator (the caller checked it is one) or the CLI operator.
-    Admin(&'a Actor),
+    /// An administrator or the CLI operator: only core mints the [`AdminCap`].
+    Admin(&'a AdminCap),
     /// An account acting as an Owner: it must hold the Owner role on an active project.
     Owner(&'a User),
 }
@@ -25,7 +64,7 @@ impl Authority<'_> {
     /// The event log's actor.
     pub fn actor(&self) -> Actor {
         match self {
-            Authority::Admin(a) => (*a).clone(),
+            Authority::Admin(a) => a.actor.clone(),
             Authority::Owner(u) => Actor::user(u),
         }
     }

@@ -199,8 +199,14 @@ async fn owners_remove_only_on_active_projects_they_own_and_admins_need_a_reason
     );
     assert!(m.contains("Only an Owner"), "{m}");
     let admin_no_reason =
-        h.s.remove_release(&Authority::Admin(&ops()), "demo", "1.0", "  ", &meta())
-            .await;
+        h.s.remove_release(
+            &Authority::Admin(&crate::admin::AdminCap::test(ops())),
+            "demo",
+            "1.0",
+            "  ",
+            &meta(),
+        )
+        .await;
     assert!(matches!(admin_no_reason, Err(CoreError::Invalid(_))));
 
     h.s.remove_release(&Authority::Owner(&alice), "demo", "1.0", "", &meta())
@@ -230,15 +236,20 @@ async fn owners_remove_only_on_active_projects_they_own_and_admins_need_a_reason
     assert_eq!(journal.last().expect("entry").action, "remove release");
 
     // Quarantined: the owner can change nothing; read-only: nobody but reads.
-    h.s.admin_quarantine_project(&ops(), "demo", "review", &meta())
-        .await
-        .expect("quarantine");
+    h.s.admin_quarantine_project(
+        &crate::admin::AdminCap::test(ops()),
+        "demo",
+        "review",
+        &meta(),
+    )
+    .await
+    .expect("quarantine");
     let m = forbidden(
         h.s.remove_project(&Authority::Owner(&alice), "demo", "", &meta())
             .await,
     );
     assert!(m.contains("quarantined"), "{m}");
-    h.s.admin_release_project(&ops(), "demo", "ok", &meta())
+    h.s.admin_release_project(&crate::admin::AdminCap::test(ops()), "demo", "ok", &meta())
         .await
         .expect("release");
     h.s.admin_set_switch(&ops(), SiteSwitch::ReadOnly, true, "incident", &meta())
@@ -277,25 +288,50 @@ async fn release_restores_the_exact_status_and_approval_reaches_the_journal() {
     let h = harness().await;
     let alice = h.user("alice").await;
     h.publish(&alice, "Demo", "1.0").await;
-    h.s.admin_quarantine_project(&ops(), "demo", "malware?", &meta())
-        .await
-        .expect("quarantine");
+    h.s.admin_quarantine_project(
+        &crate::admin::AdminCap::test(ops()),
+        "demo",
+        "malware?",
+        &meta(),
+    )
+    .await
+    .expect("quarantine");
     assert_eq!(h.status("demo").await, "quarantined");
     let again =
-        h.s.admin_quarantine_project(&ops(), "demo", "again", &meta())
-            .await;
+        h.s.admin_quarantine_project(
+            &crate::admin::AdminCap::test(ops()),
+            "demo",
+            "again",
+            &meta(),
+        )
+        .await;
     assert!(matches!(again, Err(CoreError::Conflict(_))));
     // Removing a quarantined project and restoring it brings the quarantine back, not more.
-    h.s.remove_project(&Authority::Admin(&ops()), "demo", "gone", &meta())
-        .await
-        .expect("remove");
-    h.s.admin_restore_project(&ops(), "demo", "back", &meta())
-        .await
-        .expect("restore");
+    h.s.remove_project(
+        &Authority::Admin(&crate::admin::AdminCap::test(ops())),
+        "demo",
+        "gone",
+        &meta(),
+    )
+    .await
+    .expect("remove");
+    h.s.admin_restore_project(
+        &crate::admin::AdminCap::test(ops()),
+        "demo",
+        "back",
+        &meta(),
+    )
+    .await
+    .expect("restore");
     assert_eq!(h.status("demo").await, "quarantined");
-    h.s.admin_release_project(&ops(), "demo", "clean", &meta())
-        .await
-        .expect("release");
+    h.s.admin_release_project(
+        &crate::admin::AdminCap::test(ops()),
+        "demo",
+        "clean",
+        &meta(),
+    )
+    .await
+    .expect("release");
     assert_eq!(h.status("demo").await, "active");
 
     // A release held at upload is invisible and unjournaled until approved.
@@ -317,9 +353,15 @@ async fn release_restores_the_exact_status_and_approval_reaches_the_journal() {
     let held = h.s.db.quarantined_releases().await.expect("held");
     assert_eq!(held.len(), 1);
     let serial = h.s.db.global_serial().await.expect("serial");
-    h.s.admin_approve_release(&ops(), "demo", "2.0", "reviewed", &meta())
-        .await
-        .expect("approve");
+    h.s.admin_approve_release(
+        &crate::admin::AdminCap::test(ops()),
+        "demo",
+        "2.0",
+        "reviewed",
+        &meta(),
+    )
+    .await
+    .expect("approve");
     let entries = h.s.db.journal_since(serial, 10).await.expect("journal");
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
@@ -328,8 +370,14 @@ async fn release_restores_the_exact_status_and_approval_reaches_the_journal() {
     );
     assert_eq!(h.s.db.releases_of(p.id).await.expect("r").len(), 2);
     let twice =
-        h.s.admin_approve_release(&ops(), "demo", "2.0", "again", &meta())
-            .await;
+        h.s.admin_approve_release(
+            &crate::admin::AdminCap::test(ops()),
+            "demo",
+            "2.0",
+            "again",
+            &meta(),
+        )
+        .await;
     assert!(matches!(twice, Err(CoreError::Conflict(_))));
 }
 
@@ -506,9 +554,14 @@ async fn restore_user_regrants_roles_held_at_the_time_on_projects_still_there() 
         .await
         .expect("delete");
     assert!(h.s.db.role_of(bobs, alice.id).await.expect("r").is_none());
-    h.s.remove_project(&Authority::Admin(&ops()), "other", "spam", &meta())
-        .await
-        .expect("remove other");
+    h.s.remove_project(
+        &Authority::Admin(&crate::admin::AdminCap::test(ops())),
+        "other",
+        "spam",
+        &meta(),
+    )
+    .await
+    .expect("remove other");
 
     let not_deleted =
         h.s.admin_restore_user(&ops(), "bob", None, None, "x", &meta())

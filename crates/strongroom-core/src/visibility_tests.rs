@@ -102,7 +102,7 @@ async fn project_in(h: &Harness, u: &User, status: ProjectStatus) -> String {
         ..UploadPolicy::default()
     };
     publish(h, &file(h, u, &name, "4.0", false), &held).await;
-    let admin = Authority::Admin(&ops());
+    let admin = Authority::Admin(&crate::admin::AdminCap::test(ops()));
     h.s.remove_file(
         &admin,
         &name,
@@ -132,9 +132,14 @@ async fn project_in(h: &Harness, u: &User, status: ProjectStatus) -> String {
             tx.commit(&[], &[]).await.expect("commit");
         }
         ProjectStatus::Quarantined => {
-            h.s.admin_quarantine_project(&ops(), &name, "malware report", &meta())
-                .await
-                .expect("quarantine")
+            h.s.admin_quarantine_project(
+                &crate::admin::AdminCap::test(ops()),
+                &name,
+                "malware report",
+                &meta(),
+            )
+            .await
+            .expect("quarantine")
         }
         ProjectStatus::Removed => {
             h.s.remove_project(&admin, &name, "malware", &meta())
@@ -519,9 +524,14 @@ async fn the_changelog_keeps_every_serial_but_only_names_what_is_hidden() {
 
     // Released, the quarantined project's history reads whole again (it was filtered at read
     // time, not rewritten).
-    h.s.admin_release_project(&ops(), "p-quarantined", "false alarm", &meta())
-        .await
-        .expect("release");
+    h.s.admin_release_project(
+        &crate::admin::AdminCap::test(ops()),
+        "p-quarantined",
+        "false alarm",
+        &meta(),
+    )
+    .await
+    .expect("release");
     let again = h.s.public_changelog(0, 10_000).await.expect("changelog");
     assert!(
         again

@@ -153,9 +153,14 @@ async fn a_quarantined_project_cannot_be_changed_by_its_owners() {
         id: None,
         name: "cli:root".into(),
     };
-    h.s.admin_quarantine_project(&admin, "proj", "investigating", &meta())
-        .await
-        .expect("quarantine");
+    h.s.admin_quarantine_project(
+        &crate::admin::AdminCap::test(admin.clone()),
+        "proj",
+        "investigating",
+        &meta(),
+    )
+    .await
+    .expect("quarantine");
     let carol =
         h.s.db
             .user_by_name("carol")

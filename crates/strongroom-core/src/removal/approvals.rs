@@ -16,15 +16,16 @@ impl Services {
     /// journal, which did not list them while held).
     pub async fn admin_approve_release(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         version: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<ReleaseApproval, CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
         let (mut tx, p, r) = self
-            .open_release(&Authority::Admin(actor), project, version)
+            .open_release(&Authority::Admin(cap), project, version)
             .await?;
         if r.removed_at.is_some() {
             return Err(CoreError::Conflict(format!(
@@ -92,13 +93,13 @@ impl Services {
     /// account, `core::file_review`).
     async fn open_held_file(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         version: &str,
         filename: &str,
     ) -> Result<(AdminTx, ProjectState, ReleaseState, FileState), CoreError> {
         let (mut tx, p, r) = self
-            .open_release(&Authority::Admin(actor), project, version)
+            .open_release(&Authority::Admin(cap), project, version)
             .await?;
         let f = self.intervention_file(&mut tx, &p, &r, filename).await?;
         if f.held_at.is_none() || f.removed_at.is_some() {
@@ -115,17 +116,16 @@ impl Services {
     /// uploader's incident window, as a held release is.
     pub async fn admin_approve_file(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         version: &str,
         filename: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
-        let (mut tx, p, r, f) = self
-            .open_held_file(actor, project, version, filename)
-            .await?;
+        let (mut tx, p, r, f) = self.open_held_file(cap, project, version, filename).await?;
         self.no_incident_uploads(
             &format!("Publishing {}", f.filename),
             std::slice::from_ref(&f),
@@ -156,17 +156,16 @@ impl Services {
     /// (the filename stays used). Nothing of it is left to restore.
     pub async fn admin_reject_file(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         version: &str,
         filename: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
-        let (mut tx, p, r, f) = self
-            .open_held_file(actor, project, version, filename)
-            .await?;
+        let (mut tx, p, r, f) = self.open_held_file(cap, project, version, filename).await?;
         changed_meanwhile(tx.delete_held_file(f.id).await?)?;
         let outcome = Outcome {
             action: "admin:file:reject",

@@ -13,7 +13,7 @@ pub use approvals::ReleaseApproval;
 use strongroom_store::NewMail;
 use strongroom_store::admin::{AdminTx, FileState, ProjectState, ReleaseState};
 
-use crate::admin::{Authority, begin, require_reason};
+use crate::admin::{AdminCap, Authority, begin, require_reason};
 use crate::hold::HeldAction;
 use crate::mail::{notice, notice_recipients};
 use crate::refusal_log::RefusalKind;
@@ -281,13 +281,14 @@ impl Services {
     /// fetch them), owners cannot change anything, until it is released.
     pub async fn admin_quarantine_project(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
-        let (mut tx, p) = self.open(&Authority::Admin(actor), project).await?;
+        let (mut tx, p) = self.open(&Authority::Admin(cap), project).await?;
         if !project_visible(&p) {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is already {}.",
@@ -355,13 +356,14 @@ impl Services {
     /// uploader's incident window left suspect: see the module docs).
     pub async fn admin_release_project(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
-        let (mut tx, p) = self.open(&Authority::Admin(actor), project).await?;
+        let (mut tx, p) = self.open(&Authority::Admin(cap), project).await?;
         if p.status != "quarantined" {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is not quarantined (it is {}).",
@@ -446,13 +448,14 @@ impl Services {
     /// Bring a removed project back to the status it had.
     pub async fn admin_restore_project(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
-        let (mut tx, p) = self.open(&Authority::Admin(actor), project).await?;
+        let (mut tx, p) = self.open(&Authority::Admin(cap), project).await?;
         if p.status != "removed" {
             return Err(CoreError::Conflict(format!(
                 "The project '{}' is not removed (it is {}).",
@@ -551,15 +554,16 @@ impl Services {
     /// Bring a removed release back (its separately removed files stay removed).
     pub async fn admin_restore_release(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         version: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
         let (mut tx, p, r) = self
-            .open_release(&Authority::Admin(actor), project, version)
+            .open_release(&Authority::Admin(cap), project, version)
             .await?;
         if r.removed_at.is_none() {
             return Err(CoreError::Conflict(format!(
@@ -689,16 +693,17 @@ impl Services {
     #[allow(clippy::too_many_arguments)]
     pub async fn admin_keep_file(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         version: &str,
         filename: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
         let (mut tx, p, r) = self
-            .open_release(&Authority::Admin(actor), project, version)
+            .open_release(&Authority::Admin(cap), project, version)
             .await?;
         let f = self.intervention_file(&mut tx, &p, &r, filename).await?;
         let found = self.incident_uploads(std::slice::from_ref(&f)).await?;
@@ -722,16 +727,17 @@ impl Services {
     #[allow(clippy::too_many_arguments)]
     pub async fn admin_restore_file(
         &self,
-        actor: &Actor,
+        cap: &AdminCap,
         project: &str,
         version: &str,
         filename: &str,
         reason: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        let actor = cap.actor();
         let reason = require_reason(reason)?;
         let (mut tx, p, r) = self
-            .open_release(&Authority::Admin(actor), project, version)
+            .open_release(&Authority::Admin(cap), project, version)
             .await?;
         let f = self.intervention_file(&mut tx, &p, &r, filename).await?;
         if f.removed_at.is_none() {

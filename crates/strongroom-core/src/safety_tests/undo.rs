@@ -627,13 +627,18 @@ async fn no_undo_brings_back_what_was_uploaded_inside_an_incident_window() {
     let o = h.s.db.publish(&held, &policy, None).await.expect("held");
     assert!(matches!(o, PublishOutcome::Quarantined { .. }), "{o:?}");
     h.clock.advance(60_000_000);
-    h.s.admin_quarantine_project(&ops(), "proj", "report", &meta())
-        .await
-        .expect("quarantine");
+    h.s.admin_quarantine_project(
+        &crate::admin::AdminCap::test(ops()),
+        "proj",
+        "report",
+        &meta(),
+    )
+    .await
+    .expect("quarantine");
     h.s.admin_freeze_user(&ops(), "alice", "takeover", &meta())
         .await
         .expect("freeze");
-    let admin = Authority::Admin(&ops());
+    let admin = Authority::Admin(&crate::admin::AdminCap::test(ops()));
     let conflict = |r: Result<(), CoreError>, needle: &str| {
         assert!(
             matches!(&r, Err(CoreError::Conflict(m)) if m.contains(needle)),
@@ -642,42 +647,76 @@ async fn no_undo_brings_back_what_was_uploaded_inside_an_incident_window() {
     };
     // Releasing the project would show 2.0 again: refused, naming the file.
     conflict(
-        h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
-            .await,
+        h.s.admin_release_project(
+            &crate::admin::AdminCap::test(ops()),
+            "proj",
+            "cleaned",
+            &meta(),
+        )
+        .await,
         "proj-2.0",
     );
     conflict(
-        h.s.admin_approve_release(&ops(), "proj", "3.0", "looks fine", &meta())
-            .await
-            .map(|_| ()),
+        h.s.admin_approve_release(
+            &crate::admin::AdminCap::test(ops()),
+            "proj",
+            "3.0",
+            "looks fine",
+            &meta(),
+        )
+        .await
+        .map(|_| ()),
         "incident window",
     );
     h.s.remove_release(&admin, "proj", "2.0", "malicious", &meta())
         .await
         .expect("remove");
-    h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
-        .await
-        .expect("release what predates the window");
+    h.s.admin_release_project(
+        &crate::admin::AdminCap::test(ops()),
+        "proj",
+        "cleaned",
+        &meta(),
+    )
+    .await
+    .expect("release what predates the window");
     // After the unfreeze, the window still speaks for the uploads inside it.
     h.unfreeze("alice").await;
     conflict(
-        h.s.admin_restore_release(&ops(), "proj", "2.0", "oops", &meta())
-            .await,
+        h.s.admin_restore_release(
+            &crate::admin::AdminCap::test(ops()),
+            "proj",
+            "2.0",
+            "oops",
+            &meta(),
+        )
+        .await,
         "incident window",
     );
     conflict(
-        h.s.admin_approve_release(&ops(), "proj", "3.0", "looks fine", &meta())
-            .await
-            .map(|_| ()),
+        h.s.admin_approve_release(
+            &crate::admin::AdminCap::test(ops()),
+            "proj",
+            "3.0",
+            "looks fine",
+            &meta(),
+        )
+        .await
+        .map(|_| ()),
         "incident window",
     );
     // What predates the window comes back as before.
     h.s.remove_release(&admin, "proj", "1.0", "by mistake", &meta())
         .await
         .expect("remove");
-    h.s.admin_restore_release(&ops(), "proj", "1.0", "mistake", &meta())
-        .await
-        .expect("restore");
+    h.s.admin_restore_release(
+        &crate::admin::AdminCap::test(ops()),
+        "proj",
+        "1.0",
+        "mistake",
+        &meta(),
+    )
+    .await
+    .expect("restore");
 }
 
 #[tokio::test]
@@ -912,9 +951,14 @@ async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empt
     h.publish("other", "0.2", &sock, t2).await;
     h.clock.advance(HOUR_MICROS);
     for (user, project) in [("alice", "proj"), ("sock", "other")] {
-        h.s.admin_quarantine_project(&ops(), project, "report", &meta())
-            .await
-            .expect("quarantine");
+        h.s.admin_quarantine_project(
+            &crate::admin::AdminCap::test(ops()),
+            project,
+            "report",
+            &meta(),
+        )
+        .await
+        .expect("quarantine");
         h.s.admin_freeze_user(&ops(), user, "takeover", &meta())
             .await
             .expect("freeze");
@@ -931,19 +975,29 @@ async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empt
         );
     };
     conflict(
-        h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
-            .await,
+        h.s.admin_release_project(
+            &crate::admin::AdminCap::test(ops()),
+            "proj",
+            "cleaned",
+            &meta(),
+        )
+        .await,
         "proj-6.6.6",
     );
     conflict(
-        h.s.admin_release_project(&ops(), "other", "cleaned", &meta())
-            .await,
+        h.s.admin_release_project(
+            &crate::admin::AdminCap::test(ops()),
+            "other",
+            "cleaned",
+            &meta(),
+        )
+        .await,
         "other-0.2",
     );
     // A file nothing holds back cannot be "kept"; the sock's file, reviewed, can.
     let r =
         h.s.admin_keep_file(
-            &ops(),
+            &crate::admin::AdminCap::test(ops()),
             "proj",
             "1.0",
             &format!("proj-1.0-{t1}.tar.gz"),
@@ -954,7 +1008,7 @@ async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empt
     assert!(matches!(&r, Err(CoreError::Conflict(_))), "{r:?}");
     let reviewed = format!("other-0.2-{t2}.tar.gz");
     h.s.admin_keep_file(
-        &ops(),
+        &crate::admin::AdminCap::test(ops()),
         "other",
         "0.2",
         &reviewed,
@@ -963,9 +1017,14 @@ async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empt
     )
     .await
     .expect("keep");
-    h.s.admin_release_project(&ops(), "other", "cleaned", &meta())
-        .await
-        .expect("the kept file comes back");
+    h.s.admin_release_project(
+        &crate::admin::AdminCap::test(ops()),
+        "other",
+        "cleaned",
+        &meta(),
+    )
+    .await
+    .expect("the kept file comes back");
     let kept = h.event_details("admin:file:keep").await;
     assert_eq!(kept[0]["filename"], reviewed.as_str());
     assert_eq!(kept[0]["uploader"], "sock");
@@ -973,20 +1032,36 @@ async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empt
     // After the unfreeze it is still held back; an upload after it is not.
     h.unfreeze("alice").await;
     conflict(
-        h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
-            .await,
+        h.s.admin_release_project(
+            &crate::admin::AdminCap::test(ops()),
+            "proj",
+            "cleaned",
+            &meta(),
+        )
+        .await,
         "proj-6.6.6",
     );
-    let admin = Authority::Admin(&ops());
+    let admin = Authority::Admin(&crate::admin::AdminCap::test(ops()));
     h.s.remove_release(&admin, "proj", "6.6.6", "malicious", &meta())
         .await
         .expect("remove");
-    h.s.admin_release_project(&ops(), "proj", "cleaned", &meta())
-        .await
-        .expect("release what is left");
+    h.s.admin_release_project(
+        &crate::admin::AdminCap::test(ops()),
+        "proj",
+        "cleaned",
+        &meta(),
+    )
+    .await
+    .expect("release what is left");
     conflict(
-        h.s.admin_restore_release(&ops(), "proj", "6.6.6", "oops", &meta())
-            .await,
+        h.s.admin_restore_release(
+            &crate::admin::AdminCap::test(ops()),
+            "proj",
+            "6.6.6",
+            "oops",
+            &meta(),
+        )
+        .await,
         "proj-6.6.6",
     );
     h.clock.advance(HOUR_MICROS);
@@ -994,9 +1069,15 @@ async fn an_undo_holds_back_the_frozen_accounts_recent_uploads_even_with_an_empt
     h.s.remove_release(&admin, "proj", "7.0", "test", &meta())
         .await
         .expect("remove");
-    h.s.admin_restore_release(&ops(), "proj", "7.0", "back", &meta())
-        .await
-        .expect("an upload after the hand-back is the owner's");
+    h.s.admin_restore_release(
+        &crate::admin::AdminCap::test(ops()),
+        "proj",
+        "7.0",
+        "back",
+        &meta(),
+    )
+    .await
+    .expect("an upload after the hand-back is the owner's");
 }
 
 /// Red-team U4: a held removal aimed at a frozen account is not applied while it is frozen

@@ -3,60 +3,20 @@
 //! the log check). Only admins see it; for anyone else every admin path is a 404 (its existence
 //! is not revealed). Every change is a CSRF-checked POST with a required reason.
 
-use axum::Form;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use strongroom_core::Actor;
 use strongroom_core::admin::{Authority, SiteSwitch};
 use strongroom_core::timeline::{TimelineOf, parse_time};
 
 use super::errors::WebError;
-use super::{Meta, PageCx, csrf, read, see_other, session};
+use super::extract::{Admin, CsrfForm};
+use super::{Meta, PageCx, read, see_other};
 use crate::state::AppState;
-
-pub(super) async fn admin_cx(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebError> {
-    let cx = PageCx::load(state, headers).await?;
-    match &cx.viewer {
-        Some(v) if v.is_admin && !v.restricted => Ok(cx),
-        _ => Err(WebError::not_found()),
-    }
-}
-
-/// An admin's form POST: 404 for anyone else, then the CSRF check; the admin as the actor.
-pub(super) async fn admin_post(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: &AdminForm,
-) -> Result<Actor, WebError> {
-    let viewer = session::viewer(state, headers).await?;
-    let viewer = match viewer {
-        Some(v) if v.is_admin && !v.restricted => v,
-        _ => return Err(WebError::not_found()),
-    };
-    csrf::check_post(state, headers, Some(&viewer), form.csrf_token.as_deref())?;
-    // Every intervention needs a recent password: a stolen admin cookie alone must not unfreeze
-    // an account, approve a held removal or allow a prohibited name.
-    if state.services.needs_reauth(&viewer.info) {
-        let back = headers
-            .get(axum::http::header::REFERER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
-            .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
-            .filter(|path| path.starts_with("/admin/"))
-            .unwrap_or("/admin/");
-        let back = super::redirect::safe_next(Some(back));
-        return Err(WebError::redirect(&format!(
-            "/manage/account/reauth/?next={}",
-            super::redirect::encoded(&back)
-        )));
-    }
-    Ok(Actor::user(&viewer.info.user))
-}
 
 /// An admin section with the `?done=` confirmation.
 fn section_page(cx: PageCx, q: &AdminQuery, ctx: Value) -> Result<Response, WebError> {
@@ -69,8 +29,6 @@ fn section_page(cx: PageCx, q: &AdminQuery, ctx: Value) -> Result<Response, WebE
 /// Every admin change's form: the reason the log keeps, and (for some) one more field.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct AdminForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
     #[serde(default)]
     reason: String,
     /// `prohibit_name`, `allow_name`: the name.
@@ -155,9 +113,8 @@ const SIGNAL_LOG_SHOWN: i64 = 500;
 /// `GET /admin/`
 pub(crate) async fn show_admin(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let s = &state.services;
     let held = s.db.quarantined_releases().await?.len();
     let held_files = s.db.held_files().await?.len();
@@ -200,10 +157,9 @@ pub(crate) struct SignalQuery {
 /// period, newest first (the windows' counted refusals among them).
 pub(crate) async fn show_signals(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Query(q): Query<SignalQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let kind = q.kind.as_deref().unwrap_or_default();
     let (kind, entries) = state
         .services
@@ -225,9 +181,8 @@ pub(crate) async fn show_signals(
 /// `GET /admin/users/`
 pub(crate) async fn list_users(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let users = read::all_users(&state).await?;
     cx.render(
         "admin.html",
@@ -238,9 +193,8 @@ pub(crate) async fn list_users(
 /// `GET /admin/projects/`
 pub(crate) async fn list_projects(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let projects = read::all_projects(&state).await?;
     let hidden = state.services.db.projects_not_active().await?;
     let held = state.services.db.quarantined_releases().await?;
@@ -260,11 +214,10 @@ pub(crate) async fn list_projects(
 /// `GET /admin/users/{name}/`
 pub(crate) async fn show_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Path(name): Path<String>,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let user = state
         .services
         .db
@@ -300,28 +253,27 @@ fn user_done(name: &str, key: &str) -> Result<Response, WebError> {
 /// `POST /admin/users/{name}/freeze/`
 pub(crate) async fn freeze_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_freeze_user(&a, &name, &form.reason, &meta).await?;
+    s.admin_freeze_user(admin.cap.actor(), &name, &form.reason, &meta)
+        .await?;
     user_done(&name, "freeze")
 }
 
 /// `POST /admin/users/{name}/unfreeze/` (`trust_address` optional)
 pub(crate) async fn unfreeze_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_unfreeze_user(&a, &name, form.trust(), &form.reason, &meta)
+    s.admin_unfreeze_user(admin.cap.actor(), &name, form.trust(), &form.reason, &meta)
         .await?;
     user_done(&name, "unfreeze")
 }
@@ -329,14 +281,13 @@ pub(crate) async fn unfreeze_user(
 /// `POST /admin/users/{name}/reset-2fa/`
 pub(crate) async fn reset_two_factor(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_reset_two_factor(&a, &name, &form.reason, &meta)
+    s.admin_reset_two_factor(admin.cap.actor(), &name, &form.reason, &meta)
         .await?;
     user_done(&name, "reset-2fa")
 }
@@ -344,30 +295,35 @@ pub(crate) async fn reset_two_factor(
 /// `POST /admin/users/{name}/restore/` (`roles_at`, `trust_address` optional)
 pub(crate) async fn restore_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let at = match form.roles_at.trim() {
         "" => None,
         t => Some(parse_time(t)?),
     };
     let s = &state.services;
-    s.admin_restore_user(&a, &name, at, form.trust(), &form.reason, &meta)
-        .await?;
+    s.admin_restore_user(
+        admin.cap.actor(),
+        &name,
+        at,
+        form.trust(),
+        &form.reason,
+        &meta,
+    )
+    .await?;
     user_done(&name, "restore-user")
 }
 
 /// `GET /admin/projects/{name}/`
 pub(crate) async fn show_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Path(name): Path<String>,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let db = &state.services.db;
     let normalized = strongroom_protocol::name::normalize(&name);
     let p = match db.project_state(&normalized).await? {
@@ -409,14 +365,13 @@ fn project_done(name: &str, key: &str) -> Result<Response, WebError> {
 /// `POST /admin/projects/{name}/quarantine/`
 pub(crate) async fn quarantine_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_quarantine_project(&a, &name, &form.reason, &meta)
+    s.admin_quarantine_project(&admin.cap, &name, &form.reason, &meta)
         .await?;
     project_done(&name, "quarantine")
 }
@@ -424,14 +379,13 @@ pub(crate) async fn quarantine_project(
 /// `POST /admin/projects/{name}/unquarantine/`: released from quarantine.
 pub(crate) async fn unquarantine_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_release_project(&a, &name, &form.reason, &meta)
+    s.admin_release_project(&admin.cap, &name, &form.reason, &meta)
         .await?;
     project_done(&name, "release")
 }
@@ -439,14 +393,13 @@ pub(crate) async fn unquarantine_project(
 /// `POST /admin/projects/{name}/remove/`
 pub(crate) async fn remove_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.remove_project(&Authority::Admin(&a), &name, &form.reason, &meta)
+    s.remove_project(&Authority::Admin(&admin.cap), &name, &form.reason, &meta)
         .await?;
     project_done(&name, "remove")
 }
@@ -454,14 +407,13 @@ pub(crate) async fn remove_project(
 /// `POST /admin/projects/{name}/restore/`
 pub(crate) async fn restore_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_restore_project(&a, &name, &form.reason, &meta)
+    s.admin_restore_project(&admin.cap, &name, &form.reason, &meta)
         .await?;
     project_done(&name, "restore")
 }
@@ -470,15 +422,14 @@ pub(crate) async fn restore_project(
 /// on its own.
 pub(crate) async fn approve_release(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path((name, version)): Path<(String, String)>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
     let approval = s
-        .admin_approve_release(&a, &name, &version, &form.reason, &meta)
+        .admin_approve_release(&admin.cap, &name, &version, &form.reason, &meta)
         .await?;
     if approval.still_held.is_empty() {
         project_done(&name, "approve")
@@ -490,29 +441,33 @@ pub(crate) async fn approve_release(
 /// `POST /admin/projects/{name}/release/{version}/remove/`
 pub(crate) async fn remove_release(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path((name, version)): Path<(String, String)>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.remove_release(&Authority::Admin(&a), &name, &version, &form.reason, &meta)
-        .await?;
+    s.remove_release(
+        &Authority::Admin(&admin.cap),
+        &name,
+        &version,
+        &form.reason,
+        &meta,
+    )
+    .await?;
     project_done(&name, "remove-release")
 }
 
 /// `POST /admin/projects/{name}/release/{version}/restore/`
 pub(crate) async fn restore_release(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path((name, version)): Path<(String, String)>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_restore_release(&a, &name, &version, &form.reason, &meta)
+    s.admin_restore_release(&admin.cap, &name, &version, &form.reason, &meta)
         .await?;
     project_done(&name, "restore-release")
 }
@@ -520,13 +475,12 @@ pub(crate) async fn restore_release(
 /// `POST /admin/projects/{name}/release/{version}/file/{filename}/remove/`
 pub(crate) async fn remove_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path((name, version, filename)): Path<(String, String, String)>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
-    let by = Authority::Admin(&a);
+    let by = Authority::Admin(&admin.cap);
     let s = &state.services;
     s.remove_file(&by, &name, &version, &filename, &form.reason, &meta)
         .await?;
@@ -536,14 +490,13 @@ pub(crate) async fn remove_file(
 /// `POST /admin/projects/{name}/release/{version}/file/{filename}/restore/`
 pub(crate) async fn restore_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path((name, version, filename)): Path<(String, String, String)>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_restore_file(&a, &name, &version, &filename, &form.reason, &meta)
+    s.admin_restore_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
         .await?;
     project_done(&name, "restore-file")
 }
@@ -552,14 +505,13 @@ pub(crate) async fn restore_file(
 /// published.
 pub(crate) async fn approve_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path((name, version, filename)): Path<(String, String, String)>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_approve_file(&a, &name, &version, &filename, &form.reason, &meta)
+    s.admin_approve_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
         .await?;
     project_done(&name, "approve-file")
 }
@@ -568,14 +520,13 @@ pub(crate) async fn approve_file(
 /// rejected and deleted.
 pub(crate) async fn reject_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path((name, version, filename)): Path<(String, String, String)>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_reject_file(&a, &name, &version, &filename, &form.reason, &meta)
+    s.admin_reject_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
         .await?;
     project_done(&name, "reject-file")
 }
@@ -583,10 +534,9 @@ pub(crate) async fn reject_file(
 /// `GET /admin/files/{id}`: any file, whatever its state (quarantined, removed), for admins.
 pub(crate) async fn download_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    admin_cx(&state, &headers).await?;
     let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
     let f = state
         .services
@@ -618,10 +568,9 @@ pub(crate) async fn download_file(
 /// `GET /admin/names/`
 pub(crate) async fn show_names(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let names = state.services.db.prohibited_names().await?;
     section_page(
         cx,
@@ -633,13 +582,12 @@ pub(crate) async fn show_names(
 /// `POST /admin/names/prohibit/` (`name`)
 pub(crate) async fn prohibit_name(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_prohibit_name(&a, &form.name, &form.reason, &meta)
+    s.admin_prohibit_name(admin.cap.actor(), &form.name, &form.reason, &meta)
         .await?;
     Ok(done("/admin/names/", "prohibit"))
 }
@@ -647,13 +595,12 @@ pub(crate) async fn prohibit_name(
 /// `POST /admin/names/allow/` (`name`: a prohibited name, or a removed project's)
 pub(crate) async fn allow_name(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let s = &state.services;
-    s.admin_allow_name(&a, &form.name, &form.reason, &meta)
+    s.admin_allow_name(admin.cap.actor(), &form.name, &form.reason, &meta)
         .await?;
     Ok(done("/admin/names/", "allow"))
 }
@@ -661,10 +608,9 @@ pub(crate) async fn allow_name(
 /// `GET /admin/site/`: the switches, and (with `?verify=1`) the event log check.
 pub(crate) async fn show_site(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let ctx = site_context(&state, None).await?;
     section_page(cx, &q, ctx)
 }
@@ -699,80 +645,73 @@ async fn site_context(
 /// as `strongroom admin check-domains` does, and show what was found.
 pub(crate) async fn check_domains(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(_): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
-    let report = state.services.check_domains(&a, &meta).await?;
-    let cx = admin_cx(&state, &headers).await?;
+    let report = state
+        .services
+        .check_domains(admin.cap.actor(), &meta)
+        .await?;
+    let cx = admin.cx;
     let ctx = site_context(&state, Some(report.lines())).await?;
     section_page(cx, &AdminQuery::default(), ctx)
 }
 
-/// A site switch as the path names it.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum SwitchName {
-    ReadOnly,
-    NoNewProjects,
-}
-
-impl From<SwitchName> for SiteSwitch {
-    fn from(s: SwitchName) -> SiteSwitch {
-        match s {
-            SwitchName::ReadOnly => SiteSwitch::ReadOnly,
-            SwitchName::NoNewProjects => SiteSwitch::NoNewProjects,
-        }
+/// A site switch as the path names it (`read_only`, `no_new_projects`); any other is a 404.
+fn switch_named(name: &str) -> Result<SiteSwitch, WebError> {
+    match name {
+        "read_only" => Ok(SiteSwitch::ReadOnly),
+        "no_new_projects" => Ok(SiteSwitch::NoNewProjects),
+        _ => Err(WebError::not_found()),
     }
 }
 
-/// `POST /admin/site/switch/{switch}/on/` (`read_only`, `no_new_projects`)
+/// `POST /admin/site/switch/{switch}/on/`
 pub(crate) async fn turn_switch_on(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(switch): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    set_switch(&state, &headers, &switch, true, &meta, &form).await
+    let s = &state.services;
+    s.admin_set_switch(
+        admin.cap.actor(),
+        switch_named(&switch)?,
+        true,
+        &form.reason,
+        &meta,
+    )
+    .await?;
+    Ok(done("/admin/site/", "switch"))
 }
 
 /// `POST /admin/site/switch/{switch}/off/`
 pub(crate) async fn turn_switch_off(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(switch): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    set_switch(&state, &headers, &switch, false, &meta, &form).await
-}
-
-async fn set_switch(
-    state: &AppState,
-    headers: &HeaderMap,
-    switch: &str,
-    on: bool,
-    meta: &strongroom_core::RequestMeta,
-    form: &AdminForm,
-) -> Result<Response, WebError> {
-    let a = admin_post(state, headers, form).await?;
-    let switch: SwitchName = serde_json::from_value(serde_json::Value::from(switch))
-        .map_err(|_| WebError::not_found())?;
-    state
-        .services
-        .admin_set_switch(&a, switch.into(), on, &form.reason, meta)
-        .await?;
+    let s = &state.services;
+    s.admin_set_switch(
+        admin.cap.actor(),
+        switch_named(&switch)?,
+        false,
+        &form.reason,
+        &meta,
+    )
+    .await?;
     Ok(done("/admin/site/", "switch"))
 }
 
 /// `GET /admin/log/`: recompute the event log's hash chain.
 pub(crate) async fn verify_log(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let (intact, n) = match state.services.verify_log().await? {
         Ok(n) => (true, n),
         Err(seq) => (false, seq),
@@ -786,10 +725,9 @@ pub(crate) async fn verify_log(
 /// `GET /admin/changes/`: role changes held for cooling-off, every project.
 pub(crate) async fn show_changes(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let changes = state.services.db.all_pending_role_changes().await?;
     section_page(
         cx,
@@ -801,29 +739,17 @@ pub(crate) async fn show_changes(
 /// `POST /admin/changes/{id}/approve/`: a held role change applied now.
 pub(crate) async fn approve_change(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(&state, &headers, &form).await?;
     let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
     state
         .services
-        .approve_role_change(&a, id, &form.reason, &meta)
+        .approve_role_change(admin.cap.actor(), id, &form.reason, &meta)
         .await?;
     Ok(done("/admin/changes/", "approve-change"))
-}
-
-impl AdminForm {
-    /// A form carrying only its CSRF token, for sections with forms of their own
-    /// (`admin_invites`) that pass the same [`admin_post`] gate.
-    pub(super) fn with_csrf(csrf_token: Option<String>) -> AdminForm {
-        AdminForm {
-            csrf_token,
-            ..AdminForm::default()
-        }
-    }
 }
 
 impl AdminQuery {

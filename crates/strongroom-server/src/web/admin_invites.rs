@@ -3,15 +3,14 @@
 //! state, revoke a pending one. Same gate as the rest of the admin area: 404 for anyone but an
 //! admin, CSRF-checked POSTs, a recent password and a reason for every change.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::admin::{AdminForm, AdminQuery, admin_cx, admin_post};
+use super::admin::AdminQuery;
 use super::errors::WebError;
+use super::extract::{Admin, CsrfForm};
 use super::{Meta, PageCx, see_other};
 use crate::state::AppState;
 
@@ -21,8 +20,6 @@ const LISTED: i64 = 200;
 /// The invitation form (revoking needs only the reason).
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct InviteForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -64,27 +61,21 @@ async fn render(
 /// `GET /admin/invitations/`
 pub(crate) async fn show_invites(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
-    render(&state, cx, done_message(q.done()), None).await
+    render(&state, admin.cx, done_message(q.done()), None).await
 }
 
 /// `POST /admin/invitations/new/` (`email`, `expires_hours`, `reason`): the new link is shown
 /// once on the answer (never in a URL).
 pub(crate) async fn invite_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Meta(meta): Meta,
-    Form(form): Form<InviteForm>,
+    CsrfForm(form): CsrfForm<InviteForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(
-        &state,
-        &headers,
-        &AdminForm::with_csrf(form.csrf_token.clone()),
-    )
-    .await?;
+    let a = admin.cap.actor();
     let hours = match form.expires_hours.trim() {
         "" => None,
         h => Some(h.parse::<u64>().map_err(|_| {
@@ -95,9 +86,9 @@ pub(crate) async fn invite_user(
     };
     let made = state
         .services
-        .invite_user(&a, &form.email, hours, &form.reason, &meta)
+        .invite_user(a, &form.email, hours, &form.reason, &meta)
         .await?;
-    let cx = admin_cx(&state, &headers).await?;
+    let cx = admin.cx;
     let created = context! {
         id => made.id, email => made.email, link => made.link, expires_at => made.expires_at,
     };
@@ -107,21 +98,16 @@ pub(crate) async fn invite_user(
 /// `POST /admin/invitations/{id}/revoke/` (`reason`)
 pub(crate) async fn revoke_invite(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<InviteForm>,
+    CsrfForm(form): CsrfForm<InviteForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(
-        &state,
-        &headers,
-        &AdminForm::with_csrf(form.csrf_token.clone()),
-    )
-    .await?;
+    let a = admin.cap.actor();
     let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
     state
         .services
-        .revoke_invite(&a, id, &form.reason, &meta)
+        .revoke_invite(a, id, &form.reason, &meta)
         .await?;
     Ok(see_other(
         "/admin/invitations/?done=revoke-invite",

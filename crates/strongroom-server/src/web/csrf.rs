@@ -14,6 +14,10 @@ use crate::state::AppState;
 /// The anonymous pre-session cookie.
 pub(crate) const ANON_COOKIE: &str = "__Host-strongroom-csrf";
 
+#[allow(dead_code)]
+/// The header the WebAuthn JSON posts carry their token in.
+pub(crate) const HEADER: &str = "x-csrf-token";
+
 const REFUSED: &str = "The form could not be accepted (cross-site request check failed). Reload the page and try again.";
 
 /// The token a page's forms carry, and the cookie to set when an anonymous visitor has none yet.
@@ -51,6 +55,12 @@ fn sign(state: &AppState, seed: &str) -> String {
     mac.update(b"strongroom anonymous csrf\0");
     mac.update(seed.as_bytes());
     hex::encode(mac.finalize().into_bytes())
+}
+
+#[allow(dead_code)]
+/// The refusal of a cross-site (or token-less) request.
+pub(crate) fn refused() -> WebError {
+    WebError::forbidden(REFUSED)
 }
 
 /// Refuse a POST that comes from another site or lacks the right token. Nothing may change

@@ -1,11 +1,12 @@
 //! Managing projects from the web: the viewer's projects, one project's members, invitations,
 //! held role changes and releases (yank, unyank, removal), the viewer's invitations, and the
-//! veto link of a held owner removal. Releases, files and invitations are named by database id
-//! and core looks them up *within the project the viewer manages*; nothing re-parses a name.
+//! veto link of a held owner removal. One route per operation, the objects in the path
+//! (`/manage/project/{name}/release/{version}/yank/`); core looks each one up *within the
+//! project the viewer manages*. Removing a file, a release or the project needs its name typed
+//! again (checked here, not only in the browser); the page offers no action core would refuse
+//! anyway (the last Owner is not offered "Leave").
 
-use axum::Form;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
@@ -15,17 +16,16 @@ use strongroom_core::ownership::{ChangeOutcome, Veto};
 use strongroom_store::model::{ReleaseSummary, User};
 
 use super::errors::WebError;
+use super::extract::{CsrfForm, SignedIn};
 use super::redirect::encoded;
 use super::session::Viewer;
-use super::signed_in::{field, post_viewer, require_login};
-use super::{Meta, PageCx, csrf, see_other, session};
+use super::signed_in::field;
+use super::{Meta, PageCx, see_other};
 use crate::state::AppState;
 
 /// The invitation form: who, and as what.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct InviteForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -36,16 +36,16 @@ pub(crate) struct InviteForm {
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct RoleForm {
     #[serde(default)]
-    csrf_token: Option<String>,
-    #[serde(default)]
     role: String,
 }
 
-/// A form with nothing but its token (the object is in the path), or an optional reason.
+/// A form with nothing but its token: the object is in the path.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NoFields {}
+
+/// A yank's optional reason.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct ReasonForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
     #[serde(default)]
     reason: String,
 }
@@ -53,8 +53,6 @@ pub(crate) struct ReasonForm {
 /// An irreversible removal: the object's name typed again, and a reason.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct ConfirmForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
     #[serde(default)]
     confirm: String,
     #[serde(default)]
@@ -64,8 +62,6 @@ pub(crate) struct ConfirmForm {
 /// The veto link's form: the token mailed to the Owner.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct VetoForm {
-    #[serde(default)]
-    csrf_token: Option<String>,
     #[serde(default)]
     token: String,
 }
@@ -109,14 +105,9 @@ fn project_page(name: &str) -> String {
 /// `GET /manage/projects/`
 pub(crate) async fn show_projects(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { cx, viewer: v }: SignedIn,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match require_login(&state, &headers, &uri, false).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let projects: Vec<_> = state
         .services
         .my_projects(v.user_id)
@@ -138,15 +129,10 @@ pub(crate) async fn show_projects(
 /// `GET /manage/project/{name}/`
 pub(crate) async fn show_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { cx, viewer: v }: SignedIn,
     Path(name): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match require_login(&state, &headers, &uri, false).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let m = state.services.project_manage(&v.info.user, &name).await?;
     let files = state.services.db.files_of(m.project.id).await?;
     let is_owner = m.my_role == strongroom_store::OWNER;
@@ -271,12 +257,11 @@ async fn release_of(
 /// `POST /manage/project/{name}/invite/`
 pub(crate) async fn invite_member(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path(name): Path<String>,
-    Form(f): Form<InviteForm>,
+    CsrfForm(f): CsrfForm<InviteForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     state
         .services
@@ -288,12 +273,11 @@ pub(crate) async fn invite_member(
 /// `POST /manage/project/{name}/invitation/{id}/revoke/`
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path((name, invitation)): Path<(String, String)>,
-    Form(f): Form<ReasonForm>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     state
         .services
         .revoke_invitation(&v.info.user, &name, number(&invitation)?, &meta)
@@ -304,12 +288,11 @@ pub(crate) async fn revoke_invitation(
 /// `POST /manage/project/{name}/member/{username}/role/`
 pub(crate) async fn change_role(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path((name, username)): Path<(String, String)>,
-    Form(f): Form<RoleForm>,
+    CsrfForm(f): CsrfForm<RoleForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     let out = state
         .services
@@ -321,12 +304,11 @@ pub(crate) async fn change_role(
 /// `POST /manage/project/{name}/member/{username}/remove/`
 pub(crate) async fn remove_member(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path((name, username)): Path<(String, String)>,
-    Form(f): Form<ReasonForm>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     let out = state
         .services
@@ -338,12 +320,11 @@ pub(crate) async fn remove_member(
 /// `POST /manage/project/{name}/leave/`
 pub(crate) async fn leave_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path(name): Path<String>,
-    Form(f): Form<ReasonForm>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     state
         .services
@@ -356,12 +337,11 @@ pub(crate) async fn leave_project(
 /// removal or demotion.
 pub(crate) async fn withdraw_change(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path((name, change)): Path<(String, String)>,
-    Form(f): Form<ReasonForm>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     state
         .services
@@ -373,12 +353,11 @@ pub(crate) async fn withdraw_change(
 /// `POST /manage/project/{name}/release/{version}/yank/` (an optional `reason`)
 pub(crate) async fn yank_release(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path((name, version)): Path<(String, String)>,
-    Form(f): Form<ReasonForm>,
+    CsrfForm(f): CsrfForm<ReasonForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     let r = release_of(&state, &v.info.user, &name, &version).await?;
     state
@@ -391,12 +370,11 @@ pub(crate) async fn yank_release(
 /// `POST /manage/project/{name}/release/{version}/unyank/`
 pub(crate) async fn unyank_release(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path((name, version)): Path<(String, String)>,
-    Form(f): Form<ReasonForm>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     let r = release_of(&state, &v.info.user, &name, &version).await?;
     state
@@ -409,12 +387,11 @@ pub(crate) async fn unyank_release(
 /// `POST /manage/project/{name}/release/{version}/remove/` (`confirm`: the version typed again)
 pub(crate) async fn remove_release(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path((name, version)): Path<(String, String)>,
-    Form(f): Form<ConfirmForm>,
+    CsrfForm(f): CsrfForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     let r = release_of(&state, &v.info.user, &name, &version).await?;
     confirmed(&f.confirm, &r.version, "version")?;
@@ -430,12 +407,11 @@ pub(crate) async fn remove_release(
 /// name typed again)
 pub(crate) async fn remove_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path((name, version, filename)): Path<(String, String, String)>,
-    Form(f): Form<ConfirmForm>,
+    CsrfForm(f): CsrfForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     let r = release_of(&state, &v.info.user, &name, &version).await?;
     confirmed(&f.confirm, &filename, "file name")?;
@@ -450,12 +426,11 @@ pub(crate) async fn remove_file(
 /// `POST /manage/project/{name}/delete/` (`confirm`: the project's name typed again)
 pub(crate) async fn delete_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path(name): Path<String>,
-    Form(f): Form<ConfirmForm>,
+    CsrfForm(f): CsrfForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     recent(&state, &v, &name)?;
     let m = state.services.project_manage(&v.info.user, &name).await?;
     confirmed(&f.confirm, &m.project.name, "project's name")?;
@@ -470,14 +445,9 @@ pub(crate) async fn delete_project(
 /// `GET /manage/account/invitations/`
 pub(crate) async fn show_invitations(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { cx, viewer: v }: SignedIn,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    let (cx, v) = match require_login(&state, &headers, &uri, false).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
     let invitations: Vec<_> = state
         .services
         .my_invitations(v.user_id)
@@ -497,12 +467,11 @@ pub(crate) async fn show_invitations(
 /// `POST /manage/account/invitations/{id}/accept/`
 pub(crate) async fn accept_invitation(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path(invitation): Path<String>,
-    Form(f): Form<ReasonForm>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     let p = state
         .services
         .accept_invitation(&v.info.user, number(&invitation)?, &meta)
@@ -513,12 +482,11 @@ pub(crate) async fn accept_invitation(
 /// `POST /manage/account/invitations/{id}/decline/`
 pub(crate) async fn decline_invitation(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { viewer: v, .. }: SignedIn,
     Meta(meta): Meta,
     Path(invitation): Path<String>,
-    Form(f): Form<ReasonForm>,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let v = post_viewer(&state, &headers, f.csrf_token.as_deref(), false).await?;
     state
         .services
         .decline_invitation(&v.info.user, number(&invitation)?, &meta)
@@ -532,10 +500,9 @@ pub(crate) async fn decline_invitation(
 /// `GET /account/veto/?token=` (the link in the mail about a held change: asks first)
 pub(crate) async fn show_veto(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    cx: PageCx,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, WebError> {
-    let cx = PageCx::load(&state, &headers).await?;
     let token = field(&q.token).to_owned();
     let view = state.services.veto_view(&token).await?;
     let c = view.change;
@@ -550,53 +517,49 @@ pub(crate) async fn show_veto(
     )
 }
 
-/// `POST /account/veto/`: the Owner keeps their role.
+/// `POST /account/veto/`: the Owner keeps their role. The veto link works signed in or not:
+/// the mailed token is the authority.
 pub(crate) async fn veto_change(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    cx: PageCx,
     Meta(meta): Meta,
-    Form(f): Form<VetoForm>,
+    CsrfForm(f): CsrfForm<VetoForm>,
 ) -> Result<Response, WebError> {
-    veto(&state, &headers, &meta, f, Veto::Only).await
+    let c = state
+        .services
+        .veto_role_change(&f.token, Veto::Only, &meta)
+        .await?;
+    vetoed(
+        cx,
+        format!(
+            "The change was vetoed: you are still an Owner of {}.",
+            c.project_name
+        ),
+    )
 }
 
 /// `POST /account/veto/report/`: the veto, and the administrators asked to look at (and freeze,
 /// if it is in the wrong hands) the acting account; no member freezes another.
 pub(crate) async fn veto_and_report(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    cx: PageCx,
     Meta(meta): Meta,
-    Form(f): Form<VetoForm>,
+    CsrfForm(f): CsrfForm<VetoForm>,
 ) -> Result<Response, WebError> {
-    veto(&state, &headers, &meta, f, Veto::AndReport).await
-}
-
-/// The veto link works signed in or not: the mailed token is the authority.
-async fn veto(
-    state: &AppState,
-    headers: &HeaderMap,
-    meta: &strongroom_core::RequestMeta,
-    f: VetoForm,
-    what: Veto,
-) -> Result<Response, WebError> {
-    let viewer = session::viewer(state, headers).await?;
-    csrf::check_post(state, headers, viewer.as_ref(), f.csrf_token.as_deref())?;
     let c = state
         .services
-        .veto_role_change(&f.token, what, meta)
+        .veto_role_change(&f.token, Veto::AndReport, &meta)
         .await?;
-    let message = if what == Veto::AndReport {
+    vetoed(
+        cx,
         format!(
             "The change was vetoed: you are still an Owner of {}. The index administrators were asked to look at the account {} and freeze it if it is in the wrong hands; nothing was frozen yet. They may contact you.",
             c.project_name, c.actor_name
-        )
-    } else {
-        format!(
-            "The change was vetoed: you are still an Owner of {}.",
-            c.project_name
-        )
-    };
-    let cx = PageCx::load(state, headers).await?;
+        ),
+    )
+}
+
+fn vetoed(cx: PageCx, message: String) -> Result<Response, WebError> {
     cx.render(
         "message.html",
         context! { heading => "Change vetoed", message => message,

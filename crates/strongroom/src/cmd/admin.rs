@@ -294,6 +294,8 @@ pub(crate) enum LogCommand {
 /// Run one admin command.
 pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<()> {
     let a = cli_actor();
+    // The operator at the terminal acts as an administrator.
+    let cap = s.operator_cap(a.clone());
     let m = cli_meta();
     match command {
         AdminCommand::Freeze { user, reason } => {
@@ -328,7 +330,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             }
         }
         AdminCommand::Quarantine { project, reason } => {
-            s.admin_quarantine_project(&a, &project, &reason, &m)
+            s.admin_quarantine_project(&cap, &project, &reason, &m)
                 .await?;
             println!("quarantined {project}");
         }
@@ -337,7 +339,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             version: None,
             reason,
         } => {
-            s.admin_release_project(&a, &project, &reason, &m).await?;
+            s.admin_release_project(&cap, &project, &reason, &m).await?;
             println!("released {project}");
         }
         AdminCommand::Release {
@@ -346,7 +348,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             reason,
         } => {
             let approval = s
-                .admin_approve_release(&a, &project, &version, &reason, &m)
+                .admin_approve_release(&cap, &project, &version, &reason, &m)
                 .await?;
             println!("published the quarantined release {project} {version}");
             for f in &approval.published {
@@ -364,7 +366,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             filename,
             reason,
         } => {
-            let by = Authority::Admin(&a);
+            let by = Authority::Admin(&cap);
             match (version, filename) {
                 (None, _) => {
                     s.remove_project(&by, &project, &reason, &m).await?;
@@ -387,16 +389,16 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             reason,
         } => match (version, filename) {
             (None, _) => {
-                s.admin_restore_project(&a, &project, &reason, &m).await?;
+                s.admin_restore_project(&cap, &project, &reason, &m).await?;
                 println!("restored project {project}");
             }
             (Some(v), None) => {
-                s.admin_restore_release(&a, &project, &v, &reason, &m)
+                s.admin_restore_release(&cap, &project, &v, &reason, &m)
                     .await?;
                 println!("restored release {project} {v}");
             }
             (Some(v), Some(f)) => {
-                s.admin_restore_file(&a, &project, &v, &f, &reason, &m)
+                s.admin_restore_file(&cap, &project, &v, &f, &reason, &m)
                     .await?;
                 println!("restored file {f} of {project} {v}");
             }
@@ -407,7 +409,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             filename,
             reason,
         } => {
-            s.admin_keep_file(&a, &project, &version, &filename, &reason, &m)
+            s.admin_keep_file(&cap, &project, &version, &filename, &reason, &m)
                 .await?;
             println!("kept file {filename} of {project} {version}: an undo may bring it back");
         }
@@ -417,7 +419,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             filename,
             reason,
         } => {
-            s.admin_approve_file(&a, &project, &version, &filename, &reason, &m)
+            s.admin_approve_file(&cap, &project, &version, &filename, &reason, &m)
                 .await?;
             println!("published the held file {filename} of {project} {version}");
         }
@@ -427,7 +429,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             filename,
             reason,
         } => {
-            s.admin_reject_file(&a, &project, &version, &filename, &reason, &m)
+            s.admin_reject_file(&cap, &project, &version, &filename, &reason, &m)
                 .await?;
             println!("rejected and deleted the held file {filename} of {project} {version}");
         }
