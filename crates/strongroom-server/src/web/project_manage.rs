@@ -75,27 +75,92 @@ pub(crate) struct DoneQuery {
     token: Option<String>,
 }
 
-/// The fixed confirmations of these pages (`?done=<key>`; never reflected text).
-fn done_message(key: Option<&str>) -> Option<&'static str> {
-    Some(match key? {
-        "invited" => "Invitation sent. It is valid until the time shown below.",
-        "revoked" => "The invitation was revoked.",
-        "role" => "The role was changed.",
-        "removed" => "The member was removed.",
-        "pending" => {
-            "The change is held for the cooling-off period: the Owner concerned was emailed and can veto it. It is listed below with the time it takes effect."
+/// What a change did, told on the page it goes back to as `?done=<key>` (a fixed message,
+/// never reflected text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Invited,
+    Revoked,
+    Role,
+    Removed,
+    Pending,
+    Cancelled,
+    Yanked,
+    Unyanked,
+    ReleaseRemoved,
+    FileRemoved,
+    Accepted,
+    Declined,
+    Left,
+    Deleted,
+}
+
+impl Done {
+    const ALL: [Done; 14] = [
+        Done::Invited,
+        Done::Revoked,
+        Done::Role,
+        Done::Removed,
+        Done::Pending,
+        Done::Cancelled,
+        Done::Yanked,
+        Done::Unyanked,
+        Done::ReleaseRemoved,
+        Done::FileRemoved,
+        Done::Accepted,
+        Done::Declined,
+        Done::Left,
+        Done::Deleted,
+    ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Done::Invited => "invited",
+            Done::Revoked => "revoked",
+            Done::Role => "role",
+            Done::Removed => "removed",
+            Done::Pending => "pending",
+            Done::Cancelled => "cancelled",
+            Done::Yanked => "yanked",
+            Done::Unyanked => "unyanked",
+            Done::ReleaseRemoved => "release-removed",
+            Done::FileRemoved => "file-removed",
+            Done::Accepted => "accepted",
+            Done::Declined => "declined",
+            Done::Left => "left",
+            Done::Deleted => "deleted",
         }
-        "cancelled" => "The pending change was cancelled.",
-        "yanked" => "The release was yanked.",
-        "unyanked" => "The release was un-yanked.",
-        "release-removed" => "The release was removed.",
-        "file-removed" => "The file was removed.",
-        "accepted" => "Invitation accepted.",
-        "declined" => "Invitation declined.",
-        "left" => "You left the project.",
-        "deleted" => "The project was deleted.",
-        _ => return None,
-    })
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Done::Invited => "Invitation sent. It is valid until the time shown below.",
+            Done::Revoked => "The invitation was revoked.",
+            Done::Role => "The role was changed.",
+            Done::Removed => "The member was removed.",
+            Done::Pending => {
+                "The change is held for the cooling-off period: the Owner concerned was emailed and can veto it. It is listed below with the time it takes effect."
+            }
+            Done::Cancelled => "The pending change was cancelled.",
+            Done::Yanked => "The release was yanked.",
+            Done::Unyanked => "The release was un-yanked.",
+            Done::ReleaseRemoved => "The release was removed.",
+            Done::FileRemoved => "The file was removed.",
+            Done::Accepted => "Invitation accepted.",
+            Done::Declined => "Invitation declined.",
+            Done::Left => "You left the project.",
+            Done::Deleted => "The project was deleted.",
+        }
+    }
+}
+
+/// The confirmation a page shows for its `?done=` key (nothing for a key it does not know).
+fn done_message(key: Option<&str>) -> Option<&'static str> {
+    let key = key?;
+    Done::ALL
+        .into_iter()
+        .find(|d| d.key() == key)
+        .map(Done::message)
 }
 
 fn project_page(name: &str) -> String {
@@ -196,18 +261,18 @@ pub(crate) async fn show_project(
 }
 
 /// The Owner's way back to the project's manage page, with its confirmation.
-fn back(name: &str, done: &str) -> Result<Response, WebError> {
+fn back(name: &str, done: Done) -> Result<Response, WebError> {
     Ok(see_other(
-        &format!("{}?done={done}", project_page(name)),
+        &format!("{}?done={}", project_page(name), done.key()),
         Vec::new(),
     ))
 }
 
 /// A role change applied at once, or held for the cooling-off period.
-fn changed(name: &str, out: ChangeOutcome, done: &str) -> Result<Response, WebError> {
+fn changed(name: &str, out: ChangeOutcome, done: Done) -> Result<Response, WebError> {
     match out {
         ChangeOutcome::Applied => back(name, done),
-        ChangeOutcome::Pending { .. } => back(name, "pending"),
+        ChangeOutcome::Pending { .. } => back(name, Done::Pending),
     }
 }
 
@@ -267,7 +332,7 @@ pub(crate) async fn invite_member(
         .services
         .invite(&v.info.user, &name, &f.username, &f.role, &meta)
         .await?;
-    back(&name, "invited")
+    back(&name, Done::Invited)
 }
 
 /// `POST /manage/project/{name}/invitation/{id}/revoke/`
@@ -282,7 +347,7 @@ pub(crate) async fn revoke_invitation(
         .services
         .revoke_invitation(&v.info.user, &name, number(&invitation)?, &meta)
         .await?;
-    back(&name, "revoked")
+    back(&name, Done::Revoked)
 }
 
 /// `POST /manage/project/{name}/member/{username}/role/`
@@ -298,7 +363,7 @@ pub(crate) async fn change_role(
         .services
         .change_role(&v.info.user, &name, &username, &f.role, &meta)
         .await?;
-    changed(&name, out, "role")
+    changed(&name, out, Done::Role)
 }
 
 /// `POST /manage/project/{name}/member/{username}/remove/`
@@ -314,7 +379,7 @@ pub(crate) async fn remove_member(
         .services
         .remove_member(&v.info.user, &name, &username, &meta)
         .await?;
-    changed(&name, out, "removed")
+    changed(&name, out, Done::Removed)
 }
 
 /// `POST /manage/project/{name}/leave/`
@@ -330,7 +395,10 @@ pub(crate) async fn leave_project(
         .services
         .leave_project(&v.info.user, &name, &meta)
         .await?;
-    Ok(see_other("/manage/projects/?done=left", Vec::new()))
+    Ok(see_other(
+        &format!("/manage/projects/?done={}", Done::Left.key()),
+        Vec::new(),
+    ))
 }
 
 /// `POST /manage/project/{name}/change/{id}/withdraw/`: the asking Owner withdraws a held
@@ -347,7 +415,7 @@ pub(crate) async fn withdraw_change(
         .services
         .cancel_role_change(&v.info.user, &name, number(&change)?, &meta)
         .await?;
-    back(&name, "cancelled")
+    back(&name, Done::Cancelled)
 }
 
 /// `POST /manage/project/{name}/release/{version}/yank/` (an optional `reason`)
@@ -364,7 +432,7 @@ pub(crate) async fn yank_release(
         .services
         .set_yanked_by_id(&v.info.user, &name, r.id, Some(f.reason.trim()), &meta)
         .await?;
-    back(&name, "yanked")
+    back(&name, Done::Yanked)
 }
 
 /// `POST /manage/project/{name}/release/{version}/unyank/`
@@ -381,7 +449,7 @@ pub(crate) async fn unyank_release(
         .services
         .set_yanked_by_id(&v.info.user, &name, r.id, None, &meta)
         .await?;
-    back(&name, "unyanked")
+    back(&name, Done::Unyanked)
 }
 
 /// `POST /manage/project/{name}/release/{version}/remove/` (`confirm`: the version typed again)
@@ -400,7 +468,7 @@ pub(crate) async fn remove_release(
         .services
         .remove_release(&by, &name, &r.version, &f.reason, &meta)
         .await?;
-    back(&name, "release-removed")
+    back(&name, Done::ReleaseRemoved)
 }
 
 /// `POST /manage/project/{name}/release/{version}/file/{filename}/remove/` (`confirm`: the file
@@ -420,7 +488,7 @@ pub(crate) async fn remove_file(
         .services
         .remove_file(&by, &name, &r.version, &filename, &f.reason, &meta)
         .await?;
-    back(&name, "file-removed")
+    back(&name, Done::FileRemoved)
 }
 
 /// `POST /manage/project/{name}/delete/` (`confirm`: the project's name typed again)
@@ -439,7 +507,10 @@ pub(crate) async fn delete_project(
         .services
         .remove_project(&by, &m.project.name, &f.reason, &meta)
         .await?;
-    Ok(see_other("/manage/projects/?done=deleted", Vec::new()))
+    Ok(see_other(
+        &format!("/manage/projects/?done={}", Done::Deleted.key()),
+        Vec::new(),
+    ))
 }
 
 /// `GET /manage/account/invitations/`
@@ -476,7 +547,7 @@ pub(crate) async fn accept_invitation(
         .services
         .accept_invitation(&v.info.user, number(&invitation)?, &meta)
         .await?;
-    back(&p.name, "accepted")
+    back(&p.name, Done::Accepted)
 }
 
 /// `POST /manage/account/invitations/{id}/decline/`
@@ -492,7 +563,7 @@ pub(crate) async fn decline_invitation(
         .decline_invitation(&v.info.user, number(&invitation)?, &meta)
         .await?;
     Ok(see_other(
-        "/manage/account/invitations/?done=declined",
+        &format!("/manage/account/invitations/?done={}", Done::Declined.key()),
         Vec::new(),
     ))
 }
@@ -565,4 +636,121 @@ fn vetoed(cx: PageCx, message: String) -> Result<Response, WebError> {
         context! { heading => "Change vetoed", message => message,
         link => context! { href => "/manage/projects/", text => "Your projects" } },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use minijinja::{Value, context};
+
+    use crate::web::templates::render;
+
+    fn page(status: &str, members: Vec<Value>, owner_count: usize) -> String {
+        let t = 1_700_000_000_000_000_i64;
+        render(
+            "manage_project.html",
+            context! {
+                viewer => context! { user_id => 1, username => "alice", is_admin => false, restricted => false },
+                csrf_token => "tok-1",
+                project => context! { name => "Demo", normalized => "demo", status => status },
+                my_role => "Owner", is_owner => true, owner_count => owner_count,
+                can_leave => owner_count > 1,
+                members => members,
+                invitations => vec![context! { id => 4, invitee => "carol", inviter => "alice", role => "Owner", expires_at => t }],
+                changes => Vec::<Value>::new(),
+                releases => vec![context! { id => 7, version => "1.0", created_at => t, yanked => false,
+                    files => vec![context! { id => 9, filename => "demo-1.0.tar.gz" }] }],
+            },
+        )
+        .expect("render")
+    }
+
+    fn member(name: &str, role: &str, me: bool) -> Value {
+        context! { username => name, role => role, since => 0, me => me }
+    }
+
+    /// Every form posts to its own route and carries the token; removals ask for the name typed.
+    #[test]
+    fn each_form_has_its_route_and_removals_ask_for_the_name() {
+        let out = page(
+            "active",
+            vec![
+                member("alice", "Owner", true),
+                member("bob", "Owner", false),
+            ],
+            2,
+        );
+        assert!(!out.contains("name=\"action\""));
+        assert_eq!(
+            out.matches("method=\"post\"").count(),
+            out.matches("value=\"tok-1\"").count()
+        );
+        for route in [
+            "/manage/project/demo/invite/",
+            "/manage/project/demo/invitation/4/revoke/",
+            "/manage/project/demo/member/bob/role/",
+            "/manage/project/demo/member/bob/remove/",
+            "/manage/project/demo/leave/",
+            "/manage/project/demo/release/1.0/yank/",
+            "/manage/project/demo/release/1.0/remove/",
+            "/manage/project/demo/release/1.0/file/demo-1.0.tar.gz/remove/",
+            "/manage/project/demo/delete/",
+        ] {
+            assert!(out.contains(&format!("action=\"{route}\"")), "{route}");
+        }
+        // the release, the file and the project: each removal asks for its name typed
+        assert_eq!(out.matches("name=\"confirm\"").count(), 3);
+        assert!(out.contains("Type the version, <strong>1.0</strong>"));
+        assert!(out.contains("Type the file name, <strong>demo-1.0.tar.gz</strong>"));
+        assert!(out.contains("id=\"leave-button\""));
+    }
+
+    /// The sole Owner is offered neither "Leave" nor demoting herself; she is told why.
+    #[test]
+    fn the_last_owner_is_not_offered_leave() {
+        let out = page(
+            "active",
+            vec![
+                member("alice", "Owner", true),
+                member("bob", "Maintainer", false),
+            ],
+            1,
+        );
+        assert!(!out.contains("id=\"leave-button\""));
+        assert!(!out.contains("/leave/"));
+        assert!(!out.contains("Make Maintainer"));
+        assert!(out.contains("Make Owner"), "bob can still be made an Owner");
+        assert!(out.contains("id=\"sole-owner-note\""));
+    }
+
+    /// Every confirmation's key leads back to its own message; any other key shows nothing.
+    #[test]
+    fn done_keys_round_trip() {
+        for d in super::Done::ALL {
+            assert_eq!(
+                super::done_message(Some(d.key())),
+                Some(d.message()),
+                "{d:?}"
+            );
+        }
+        assert_eq!(super::done_message(Some("<script>")), None);
+        assert_eq!(super::done_message(None), None);
+    }
+
+    /// A project core will not change (quarantined, frozen) shows its releases but no form.
+    #[test]
+    fn a_project_that_cannot_change_offers_no_form() {
+        let out = page(
+            "quarantined",
+            vec![
+                member("alice", "Owner", true),
+                member("bob", "Owner", false),
+            ],
+            2,
+        );
+        assert!(out.contains("id=\"releases\""));
+        assert!(
+            !out.contains("/manage/project/demo/"),
+            "no form posts to the project"
+        );
+    }
 }
