@@ -883,7 +883,8 @@ mod tests {
         let hash = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
         let entry = context! { time => "2026-11-22T13:05:01Z", actor => "alice", action => "file:upload",
-        target => "project demo", details => context! { digest => hash, trusted => true, previous => (), reason => "a new release", files => vec!["a.whl", "b.tar.gz"] },
+        target => "project demo", details => context! { digest => hash, trusted => true, previous => (), reason => "a new release", files => vec!["a.whl", "b.tar.gz"],
+            expires_at => 1_700_000_000_000_000_i64, size => 1_700_000_000_000_000_i64 },
         ip => "192.0.2.1", user_agent => ua };
         let out = render(
             "admin.html",
