@@ -914,6 +914,16 @@ mod tests {
             table.contains("<dt>files</dt><dd>a.whl, b.tar.gz</dd>"),
             "{table}"
         );
+        // a time in microseconds is a date; another large number stays a number
+        assert!(table.contains(">2023-11-14 22:13 UTC</span>"), "{table}");
+        assert!(
+            table.contains("<dt>size</dt><dd>1700000000000000</dd>"),
+            "{table}"
+        );
+        assert!(
+            table.contains("<td class=\"action\"><code>file:upload</code>"),
+            "{table}"
+        );
         // the hash: its start shown, the whole on hover (title) and on expand
         assert!(table.contains("<code>sha256:9f86d…</code>"), "{table}");
         assert_eq!(table.matches(hash).count(), 2, "{table}");
