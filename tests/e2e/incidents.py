@@ -152,10 +152,8 @@ def reset_password(world: Incident, name: str, addr: str, new_pw: str) -> None:
 def invite_and_accept(world: Incident, inviter, project: str, invitee: str, role: str = "Owner",
                       password: str = PASSWORD) -> None:
     """`inviter` (a signed-in Web) invites `invitee` on the project's manage page; it accepts."""
-    resp = inviter.submit(manage(project), manage(project), {"username": invitee, "role": role},
-                          match={"action": "invite"})
+    resp = inviter.submit(manage(project), manage(project) + "invite/", {"username": invitee, "role": role})
     assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, page_text(resp)[:400])
     web = world.login(invitee, f"{invitee}-browser/1", password)
-    resp = web.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                      match={"action": "accept"})
+    resp = web.submit("/manage/account/invitations/", "/accept/")
     assert resp.status_code == 200 and "done=accepted" in resp.url, (resp.status_code, page_text(resp)[:400])

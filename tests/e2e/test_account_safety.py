@@ -149,12 +149,11 @@ def test_account_deletion_is_refused_for_a_sole_owner_and_soft_otherwise(strongr
         srkit.ok_upload(server, carol_token, srkit.make_wheel("sr-solo-two", "1.0"))
         srkit.ok_upload(server, dave_token, srkit.make_wheel("sr-shared", "1.0"))
         dave = world.login("dave")
-        resp = dave.submit("/manage/project/sr-shared/", "/manage/project/sr-shared/",
-                           {"username": "carol", "role": "Owner"}, match={"action": "invite"})
+        resp = dave.submit("/manage/project/sr-shared/", "/manage/project/sr-shared/invite/",
+                           {"username": "carol", "role": "Owner"})
         assert resp.status_code == 200, page_text(resp)[:400]
         carol = world.login("carol")
-        resp = carol.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                            match={"action": "accept"})
+        resp = carol.submit("/manage/account/invitations/", "/accept/")
         assert resp.status_code == 200, page_text(resp)[:400]
         assert world.roles("sr-shared") == {"dave": "Owner", "carol": "Owner"}
 
@@ -170,11 +169,10 @@ def test_account_deletion_is_refused_for_a_sole_owner_and_soft_otherwise(strongr
 
         # -- Carol hands both projects to dave, then deletes her account.
         for p in ("sr-solo", "sr-solo-two"):
-            resp = carol.submit(f"/manage/project/{p}/", f"/manage/project/{p}/",
-                                {"username": "dave", "role": "Owner"}, match={"action": "invite"})
+            resp = carol.submit(f"/manage/project/{p}/", f"/manage/project/{p}/invite/",
+                                {"username": "dave", "role": "Owner"})
             assert resp.status_code == 200, page_text(resp)[:400]
-            resp = dave.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                               match={"action": "accept"})
+            resp = dave.submit("/manage/account/invitations/", "/accept/")
             assert resp.status_code == 200, page_text(resp)[:400]
         resp = carol.submit("/manage/account/", "/manage/account/delete/", {"confirm_username": "carol"})
         assert resp.status_code == 200, page_text(resp)[:600]
@@ -241,8 +239,7 @@ def test_an_admin_two_factor_reset_sends_the_owner_back_through_a_verified_reset
         admin = world.login("admin")
         page = page_text(admin.get("/admin/users/dora/"))
         assert "two-factor: on" in page, page[:600]
-        resp = admin.submit("/admin/users/dora/", "", {"reason": "lost phone and codes, ticket 7"},
-                            match={"action": "reset-2fa"})
+        resp = admin.submit("/admin/users/dora/", "/reset-2fa/", {"reason": "lost phone and codes, ticket 7"})
         assert "Two-factor authentication was reset" in page_text(resp), page_text(resp)[:400]
         assert "two-factor: off" in page_text(resp)
         assert not dora.logged_in() and not second.logged_in(), "every session ended"

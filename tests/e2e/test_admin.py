@@ -333,22 +333,29 @@ def test_admin_area_freezes_quarantines_and_verifies_through_the_web(server):
     srkit.ok_upload(server, token, srkit.make_wheel("web-pkg", "1.0"))
     web = admin_web(server)
     # Reason required: an empty one is refused and nothing changes.
-    resp = web.submit("/admin/users/eve/", "", {"reason": ""}, match={"action": "freeze"})
+    resp = web.submit("/admin/users/eve/", "/freeze/", {"reason": ""})
     assert resp.status_code == 400 and "reason is required" in page_text(resp)
-    resp = web.submit("/admin/users/eve/", "", {"reason": "phishing report"}, match={"action": "freeze"})
+    resp = web.submit("/admin/users/eve/", "/freeze/", {"reason": "phishing report"})
     assert resp.status_code == 200 and "The account was frozen." in page_text(resp)
     assert upload(server, token, srkit.make_wheel("web-pkg", "1.1")).status_code == 403
-    resp = web.submit("/admin/projects/web-pkg/", "", {"reason": "investigating"}, match={"action": "quarantine"})
+    resp = web.submit("/admin/projects/web-pkg/", "/quarantine/", {"reason": "investigating"})
     assert "The project was quarantined." in page_text(resp)
     assert not listed(server, "web-pkg")
-    resp = web.submit("/admin/site/", "", {"reason": "incident"}, match={"switch": "read_only"})
+    resp = web.submit("/admin/site/", "/admin/site/switch/read_only/", {"reason": "incident"})
     assert "Read-only mode: on" in page_text(resp)
     resp = web.get("/admin/log/")
     assert re.search(r"event log intact: \d+ entries", page_text(resp))
     resp = web.get("/admin/users/eve/")
     assert "admin:user:freeze" in page_text(resp) and "phishing report" in page_text(resp)
+    # the timeline is for people: a time without the RFC 3339 noise (the full value kept in the
+    # markup), details as key/value, the user agent shown
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"[^>]*>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</time>',
+                     resp.text), resp.text[-3000:]
+    assert "<dt>reason</dt><dd>phishing report</dd>" in resp.text, resp.text[-3000:]
+    assert "reason=phishing report" not in page_text(resp)
+    assert not [f for f in web.forms("/admin/users/eve/") if "action" in f.fields]
     # A POST without the CSRF token changes nothing.
-    bad = web.request("POST", "/admin/users/eve/", data={"action": "unfreeze", "reason": "x"})
+    bad = web.request("POST", "/admin/users/eve/unfreeze/", data={"reason": "x"})
     assert bad.status_code == 403
     # A non-admin sees no admin area at all.
     server.create_user("bob", PW)
@@ -356,7 +363,7 @@ def test_admin_area_freezes_quarantines_and_verifies_through_the_web(server):
     bob.login("bob", PW)
     assert bob.logged_in()
     assert bob.get("/admin/users/eve/").status_code == 404
-    assert bob.request("POST", "/admin/users/eve/", data={"action": "unfreeze", "reason": "x"}).status_code == 404
+    assert bob.request("POST", "/admin/users/eve/unfreeze/", data={"reason": "x"}).status_code == 404
     entries = json.loads(admin(server, "timeline", "--user", "eve", "--json").stdout)
     freeze = next(e for e in entries if e["action"] == "admin:user:freeze")
     assert freeze["actor"] == "root" and freeze["ip"] == "127.0.0.1"
@@ -372,12 +379,12 @@ def test_admin_interventions_need_a_recent_password(strongroom, backend_kind, tm
     srkit.ok_upload(server, token, srkit.make_wheel("ra-pkg", "1.0"))
     web = admin_web(server)
     clock.write_text(str(11 * 60))
-    resp = web.submit("/admin/users/ivan/", "", {"reason": "report"}, match={"action": "freeze"})
+    resp = web.submit("/admin/users/ivan/", "/freeze/", {"reason": "report"})
     assert "/manage/account/reauth/" in resp.url, resp.url
     assert upload(server, token, srkit.make_wheel("ra-pkg", "1.1")).status_code == 200  # not frozen
     resp = web.submit(resp.url, "/manage/account/reauth/", {"password": PW})
     assert resp.url.endswith("/admin/users/ivan/"), resp.url
-    resp = web.submit("/admin/users/ivan/", "", {"reason": "report"}, match={"action": "freeze"})
+    resp = web.submit("/admin/users/ivan/", "/freeze/", {"reason": "report"})
     assert "The account was frozen." in page_text(resp), page_text(resp)[:300]
     assert upload(server, token, srkit.make_wheel("ra-pkg", "1.2")).status_code == 403
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 
 import pytest
 
@@ -44,8 +45,15 @@ def both(fn):
 
 
 def release_form(w, project: str, action: str, **extra: str):
-    """Post the first release form of `action` (yank, unyank, remove-release, remove-file)."""
-    return w.submit(manage(project), manage(project), extra, match={"action": action})
+    """Post the first release form of `action` (yank, unyank, remove-release, remove-file); a
+    removal types the name it asks for (the version, the file name), as a person does."""
+    tail = {"yank": "/yank/", "unyank": "/unyank/", "remove-release": "/remove/", "remove-file": "/remove/"}[action]
+    path = next(f.action for f in w.forms(manage(project))
+                if "/release/" in f.action and f.action.endswith(tail) and ("/file/" in f.action) == (action == "remove-file"))
+    if action.startswith("remove"):
+        extra.setdefault("confirm", urllib.parse.unquote(path.rstrip("/").split("/")[-2]))
+        extra.setdefault("reason", "removed by an Owner")
+    return w.submit(manage(project), path, extra)
 
 
 def refused_by_hold(resp, what: str) -> None:
@@ -64,13 +72,12 @@ def yanked(world: Incident, project: str) -> set:
 
 
 def invite(w, project: str, who: str, role: str):
-    resp = w.submit(manage(project), manage(project), {"username": who, "role": role},
-                    match={"action": "invite"})
+    resp = w.submit(manage(project), manage(project) + "invite/", {"username": who, "role": role})
     assert resp.status_code == 200, page_text(resp)[:300]
 
 
 def accept(w):
-    return w.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
+    return w.submit("/manage/account/invitations/", "/accept/")
 
 
 def delete_account(w, name: str):
@@ -105,9 +112,8 @@ def test_a_held_account_destroys_nothing_until_the_hold_ends(world):
     refused_by_hold(release_form(mallory, "sr-solo", "yank", reason="gone"), "yank")
     refused_by_hold(release_form(mallory, "sr-solo", "remove-file"), "remove file")
     refused_by_hold(release_form(mallory, "sr-solo", "remove-release", reason="gone"), "remove release")
-    refused_by_hold(mallory.submit(manage("sr-solo"), manage("sr-solo"), {"confirm": "sr-solo", "reason": "gone"},
-                                   match={"action": "delete"}), "delete project")
-    refused_by_hold(mallory.submit(manage("sr-shared"), manage("sr-shared"), match={"action": "leave"}), "leave")
+    refused_by_hold(mallory.submit(manage("sr-solo"), manage("sr-solo") + "delete/", {"confirm": "sr-solo", "reason": "gone"}), "delete project")
+    refused_by_hold(mallory.submit(manage("sr-shared"), manage("sr-shared") + "leave/"), "leave")
     refused_by_hold(accept(mallory), "accept Owner")
     refused_by_hold(delete_account(mallory, "alice"), "delete account")
 
@@ -135,7 +141,7 @@ def test_a_held_account_destroys_nothing_until_the_hold_ends(world):
     assert yanked(world, "sr-solo") == {"broken"}
     resp = release_form(owner, "sr-solo", "unyank")
     assert resp.status_code == 200 and yanked(world, "sr-solo") == {False}, page_text(resp)[:300]
-    resp = owner.submit(manage("sr-shared"), manage("sr-shared"), match={"action": "leave"})
+    resp = owner.submit(manage("sr-shared"), manage("sr-shared") + "leave/")
     assert resp.status_code == 200, page_text(resp)[:300]
     assert world.roles("sr-shared") == {"bob": "Owner"}
     invite(world.login("carol"), "sr-elsewhere", "alice", "Owner")
@@ -160,7 +166,7 @@ def test_restore_user_defaults_to_the_roles_held_before_the_incident_window(worl
     reset_password(world, "alice", ALICE, NEW_PW)
     world.advance(73 * HOUR)
     mallory = world.login("alice", ATTACKER, password=NEW_PW)
-    resp = mallory.submit(manage("sr-kept"), manage("sr-kept"), match={"action": "leave"})
+    resp = mallory.submit(manage("sr-kept"), manage("sr-kept") + "leave/")
     assert resp.status_code == 200, page_text(resp)[:300]
     resp = mallory.submit("/manage/account/", "/manage/account/delete/", {"confirm_username": "alice"})
     assert resp.status_code == 200, page_text(resp)[:300]
@@ -226,8 +232,7 @@ def test_credential_changes_hold_and_every_address_hears(world):
     assert w.logged_in(), page_text(resp)[:300]
     status, text = world.web_token(w)
     assert status == 403 and "recovery hold" in text, (status, text[:300])
-    resp = w.submit(manage("sr-codes"), manage("sr-codes"), {"username": "carol", "role": "Owner"},
-                    match={"action": "invite"})
+    resp = w.submit(manage("sr-codes"), manage("sr-codes") + "invite/", {"username": "carol", "role": "Owner"})
     refused_by_hold(resp, "invite")
     assert world.roles("sr-codes") == {"alice": "Owner"}
     assert world.mails_to("carol@example.test", "Invitation") == []

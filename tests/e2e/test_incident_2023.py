@@ -52,8 +52,7 @@ def replay(world: Incident) -> None:
     newbie_addr = world.user("newbie", "newbie@evil.test")
     attacker = world.login("alice", "attacker-browser/6.6")
     for p in PROJECTS:
-        resp = attacker.submit(manage(p), manage(p), {"username": "newbie", "role": "Owner"},
-                               match={"action": "invite"})
+        resp = attacker.submit(manage(p), manage(p) + "invite/", {"username": "newbie", "role": "Owner"})
         assert resp.status_code == 200, page_text(resp)[:400]
     # All owners (alice) hear of every invitation; the invitee gets hers.
     for p in PROJECTS:
@@ -65,8 +64,7 @@ def replay(world: Incident) -> None:
     # -- 2. The newcomer accepts all four.
     newbie = world.login("newbie", "attacker-browser/6.6")
     for _ in PROJECTS:
-        resp = newbie.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                             match={"action": "accept"})
+        resp = newbie.submit("/manage/account/invitations/", "/accept/")
         assert resp.status_code == 200, page_text(resp)[:400]
     for p in PROJECTS:
         assert world.roles(p) == {"alice": "Owner", "newbie": "Owner"}
@@ -80,7 +78,7 @@ def replay(world: Incident) -> None:
 
     # -- 3. The newcomer removes the original owner: held for 72 h, the owner told with a veto link.
     for p in PROJECTS:
-        resp = newbie.submit(manage(p), manage(p), match={"action": "remove", "username": "alice"})
+        resp = newbie.submit(manage(p), manage(p) + "member/alice/remove/")
         assert resp.status_code == 200, page_text(resp)[:400]
         assert "pending" in page_text(resp).lower() or "held" in page_text(resp).lower(), page_text(resp)[:600]
     for p in PROJECTS:
@@ -97,7 +95,7 @@ def replay(world: Incident) -> None:
     # -- 4. Alice vetoes from the mail and reports the newcomer; the administrators are asked and
     #       one of them freezes it (a member's veto freezes nobody by itself).
     link = world.mail.link(veto_mails[0], "/account/veto/")
-    resp = alice.submit(link, "/account/veto/", {"action": "veto-report"})
+    resp = alice.submit(link, "/account/veto/report/")
     assert resp.status_code == 200, page_text(resp)[:400]
     assert newbie.logged_in()
     asked = world.mail.wait_for("admin@example.test", "Freeze requested: alice asks you to freeze newbie")
@@ -130,16 +128,16 @@ def replay(world: Incident) -> None:
     attacker.get(world.mail.link(world.mail.wait_for("mallory@evil.test", "verify"), "/account/verify-email/"))
     # The new address started a recovery hold, which refuses destruction as it refuses creation:
     # the attacker must wait it out (and the owner hears of the hold meanwhile).
-    resp = attacker.submit(manage("alice-solo"), manage("alice-solo"),
-                           {"confirm": "alice-solo", "reason": "cleanup"}, match={"action": "delete"})
+    resp = attacker.submit(manage("alice-solo"), manage("alice-solo") + "delete/",
+                           {"confirm": "alice-solo", "reason": "cleanup"})
     assert resp.status_code == 403 and "recovery hold" in page_text(resp), page_text(resp)[:400]
     assert world.installable("alice-solo", "1.0")
     world.mail.wait_for(alice_addr, "recovery hold")
     world.advance(73 * HOUR)
     attacker = world.login("alice", "attacker-browser/6.6")
     # ... then deletes the solo project (a soft delete too), then the account.
-    resp = attacker.submit(manage("alice-solo"), manage("alice-solo"),
-                           {"confirm": "alice-solo", "reason": "cleanup"}, match={"action": "delete"})
+    resp = attacker.submit(manage("alice-solo"), manage("alice-solo") + "delete/",
+                           {"confirm": "alice-solo", "reason": "cleanup"})
     assert resp.status_code == 200, page_text(resp)[:400]
     assert world.simple_versions("alice-solo") is None
     deleted_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=world.offset)
@@ -195,11 +193,10 @@ def replay(world: Incident) -> None:
     # -- 7. Held after the reset: alice cannot add owners, but she can throw out the newcomer the
     #       attacker brought in, at once (a held account may remove newcomer Owners, and she
     #       is the established one: no cooling-off in that direction).
-    resp = alice.submit(manage("acme-core"), manage("acme-core"), {"username": "admin", "role": "Owner"},
-                        match={"action": "invite"})
+    resp = alice.submit(manage("acme-core"), manage("acme-core") + "invite/", {"username": "admin", "role": "Owner"})
     assert "recovery hold" in page_text(resp), page_text(resp)[:600]
     for p in PROJECTS:
-        resp = alice.submit(manage(p), manage(p), match={"action": "remove", "username": "newbie"})
+        resp = alice.submit(manage(p), manage(p) + "member/newbie/remove/")
         assert resp.status_code == 200 and "recovery hold" not in page_text(resp), page_text(resp)[:400]
         assert world.roles(p) == {"alice": "Owner"}, p
     world.mail.wait_for(newbie_addr, "acme-core")  # the removed one is told too
@@ -233,10 +230,9 @@ def weaponised_veto(world: Incident) -> None:
     world.advance(30 * DAY)
     newbie_addr = world.user("newbie", "newbie@evil.test")
     attacker = world.login("alice", "attacker-browser/6.6")
-    attacker.submit(manage("acme-core"), manage("acme-core"), {"username": "newbie", "role": "Owner"},
-                    match={"action": "invite"})
+    attacker.submit(manage("acme-core"), manage("acme-core") + "invite/", {"username": "newbie", "role": "Owner"})
     newbie = world.login("newbie", "attacker-browser/6.6")
-    newbie.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
+    newbie.submit("/manage/account/invitations/", "/accept/")
     assert world.roles("acme-core") == {"alice": "Owner", "newbie": "Owner"}
 
     # -- The sock waits 8 days: an Owner nobody removed, it now counts as established.
@@ -251,7 +247,7 @@ def weaponised_veto(world: Incident) -> None:
     world.advance(73 * HOUR)  # past the recovery hold; still inside the 30-day watch
     alice = world.login("alice", "alice-laptop/1", password=new_pw)
     # Her removal of the sock is held for the sock's veto (she is a newcomer again).
-    resp = alice.submit(manage("acme-core"), manage("acme-core"), match={"action": "remove", "username": "newbie"})
+    resp = alice.submit(manage("acme-core"), manage("acme-core") + "member/newbie/remove/")
     assert resp.status_code == 200 and "pending" in resp.url, (resp.url, page_text(resp)[:600])
     assert world.roles("acme-core") == {"alice": "Owner", "newbie": "Owner"}
     veto = world.mail.wait_for(newbie_addr, "Veto: alice wants to remove newbie")
@@ -259,8 +255,8 @@ def weaponised_veto(world: Incident) -> None:
     page = page_text(newbie.get(link))
     assert "report" in page.lower() and "administrator" in page.lower(), page[:800]
 
-    # -- The sock answers with "veto and freeze" (the older form's value, crafted).
-    resp = newbie.submit(link, "/account/veto/", {"action": "veto-freeze"})
+    # -- The sock answers with "veto and report".
+    resp = newbie.submit(link, "/account/veto/report/")
     assert resp.status_code == 200, page_text(resp)[:400]
     # Her account is NOT frozen: she is still signed in, signs in again, and keeps her role.
     assert alice.logged_in()

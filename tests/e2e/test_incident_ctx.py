@@ -256,12 +256,11 @@ def test_ctx_approve_then_add_a_file_is_held_per_file(strongroom, mail_sink, tmp
         # -- 1. A sock is invited as Maintainer and accepts (a newcomer in its role: watched).
         world.user("sock", SOCK_ADDR)
         owner = world.login("fileowner")
-        resp = owner.submit("/manage/project/ctxfile/", "/manage/project/ctxfile/",
-                            {"username": "sock", "role": "Maintainer"}, match={"action": "invite"})
+        resp = owner.submit("/manage/project/ctxfile/", "/manage/project/ctxfile/invite/",
+                            {"username": "sock", "role": "Maintainer"})
         assert resp.status_code == 200, page_text(resp)[:400]
         sock = world.login("sock", "attacker-browser/6.6")
-        resp = sock.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                           match={"action": "accept"})
+        resp = sock.submit("/manage/account/invitations/", "/accept/")
         assert resp.status_code == 200, page_text(resp)[:400]
         assert world.roles("ctxfile") == {"fileowner": "Owner", "sock": "Maintainer"}
         sock_token = server.create_token("sock")

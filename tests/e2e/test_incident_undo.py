@@ -210,14 +210,14 @@ def test_the_admin_area_and_the_mail_link_freeze_the_same_way(world):
     resp = mallory.submit("/manage/account/", "/remove/")
     assert resp.status_code == 200, page_text(resp)[:300]
     root = world.login("root", "root-browser/1")
-    resp = root.submit("/admin/users/alice/", "", {"reason": "report #8"}, match={"action": "freeze"})
+    resp = root.submit("/admin/users/alice/", "/freeze/", {"reason": "report #8"})
     assert "The account was frozen." in page_text(resp)
     assert srkit.upload_raw(server, token, srkit.make_wheel("sr-alice", "1.0")).status_code == 403
-    resp = root.submit("/admin/users/alice/", "", {"reason": "asked"}, match={"action": "unfreeze"})
+    resp = root.submit("/admin/users/alice/", "/unfreeze/", {"reason": "asked"})
     assert resp.status_code == 409 and "--trust-address" in page_text(resp), page_text(resp)[:600]
     assert "frozen" in page_text(root.get("/admin/users/alice/")).lower()
-    resp = root.submit("/admin/users/alice/", "", {"reason": "owner proved control by phone",
-                                                   "trust_address": MALLORY}, match={"action": "unfreeze"})
+    resp = root.submit("/admin/users/alice/", "/unfreeze/", {"reason": "owner proved control by phone",
+                                                             "trust_address": MALLORY})
     assert resp.status_code == 200 and "The account was unfrozen" in page_text(resp), page_text(resp)[:600]
     world.mail.wait_for(MALLORY, "Set a new password")
     assert srkit.upload_raw(server, token, srkit.make_wheel("sr-alice", "1.0")).status_code == 403
@@ -281,23 +281,21 @@ def test_the_owner_takes_back_at_once_an_owner_the_attacker_let_in(world):
     srkit.ok_upload(server, server.create_token("alice"), srkit.make_wheel("sr-own", "1.0"))
     alice = world.login("alice", "alice-laptop/1")
     manage = "/manage/project/sr-own/"
-    alice.submit(manage, manage, {"username": "bob", "role": "Owner"}, match={"action": "invite"})
-    world.login("bob").submit("/manage/account/invitations/", "/manage/account/invitations/",
-                              match={"action": "accept"})
+    alice.submit(manage, manage + "invite/", {"username": "bob", "role": "Owner"})
+    world.login("bob").submit("/manage/account/invitations/", "/accept/")
     world.advance(40 * DAY)
     mallory = world.login("alice", ATTACKER)
-    mallory.submit(manage, manage, {"username": "sock", "role": "Owner"}, match={"action": "invite"})
-    world.login("sock", ATTACKER).submit("/manage/account/invitations/", "/manage/account/invitations/",
-                                         match={"action": "accept"})
+    mallory.submit(manage, manage + "invite/", {"username": "sock", "role": "Owner"})
+    world.login("sock", ATTACKER).submit("/manage/account/invitations/", "/accept/")
     world.advance(8 * DAY)
     world.admin("freeze", "alice", "--reason", "report #10")
     world.admin("unfreeze", "alice", "--reason", "owner confirmed")
     reset_from_mail(world, ALICE)
     alice = world.login("alice", "alice-laptop/1", password=NEW_PW)
-    resp = alice.submit(manage, manage, match={"action": "remove", "username": "sock"})
+    resp = alice.submit(manage, manage + "member/sock/remove/")
     assert resp.status_code == 200 and "recovery hold" not in page_text(resp), page_text(resp)[:600]
     assert "pending" not in resp.url, resp.url
-    resp = alice.submit(manage, manage, match={"action": "remove", "username": "bob"})
+    resp = alice.submit(manage, manage + "member/bob/remove/")
     assert "recovery hold" in page_text(resp), page_text(resp)[:600]
     world.user("admin2", "admin2@example.test", admin=True)
     assert world.roles("sr-own", admin="admin2") == {"alice": "Owner", "bob": "Owner"}
@@ -311,18 +309,17 @@ def test_a_frozen_accounts_veto_link_vetoes_but_reports_nobody(world):
     srkit.ok_upload(world.server, world.server.create_token("alice"), srkit.make_wheel("sr-guard", "1.0"))
     world.advance(30 * DAY)
     manage = "/manage/project/sr-guard/"
-    world.login("alice").submit(manage, manage, {"username": "newbie", "role": "Owner"}, match={"action": "invite"})
+    world.login("alice").submit(manage, manage + "invite/", {"username": "newbie", "role": "Owner"})
     newbie = world.login("newbie", ATTACKER)
-    newbie.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
-    newbie.submit(manage, manage, match={"action": "remove", "username": "alice"})
+    newbie.submit("/manage/account/invitations/", "/accept/")
+    newbie.submit(manage, manage + "member/alice/remove/")
     veto = world.mail.link(world.mail.wait_for(ALICE, "Veto"), "/account/veto/")
     world.admin("freeze", "alice", "--reason", "alice's mailbox may be read by someone else")
     visitor = world.web("someone/1")
-    for action in ("veto-report", "veto-freeze"):  # the older form's value reports too
-        resp = visitor.submit(veto, "/account/veto/", {"action": action})
-        assert resp.status_code == 403 and "cannot report" in page_text(resp), page_text(resp)[:400]
+    resp = visitor.submit(veto, "/account/veto/report/")
+    assert resp.status_code == 403 and "cannot report" in page_text(resp), page_text(resp)[:400]
     assert newbie.logged_in(), "nobody was frozen"
-    resp = visitor.submit(veto, "/account/veto/", {"action": "veto"})
+    resp = visitor.submit(veto, "/account/veto/")
     assert resp.status_code == 200 and "vetoed" in page_text(resp), page_text(resp)[:400]
 
 
@@ -433,11 +430,10 @@ def test_a_held_removal_of_a_frozen_owner_waits_and_the_unfreeze_mails_a_new_vet
     srkit.ok_upload(world.server, world.server.create_token("alice"), srkit.make_wheel("sr-held", "1.0"))
     world.advance(30 * DAY)
     manage = "/manage/project/sr-held/"
-    world.login("alice", ATTACKER).submit(manage, manage, {"username": "newbie", "role": "Owner"},
-                                          match={"action": "invite"})
+    world.login("alice", ATTACKER).submit(manage, manage + "invite/", {"username": "newbie", "role": "Owner"})
     newbie = world.login("newbie", ATTACKER)
-    newbie.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
-    resp = newbie.submit(manage, manage, match={"action": "remove", "username": "alice"})
+    newbie.submit("/manage/account/invitations/", "/accept/")
+    resp = newbie.submit(manage, manage + "member/alice/remove/")
     assert resp.status_code == 200 and "pending" in page_text(resp).lower(), page_text(resp)[:400]
     world.mail.wait_for(ALICE, "Veto")
     world.advance(HOUR)
@@ -454,8 +450,7 @@ def test_a_held_removal_of_a_frozen_owner_waits_and_the_unfreeze_mails_a_new_vet
     assert world.roles("sr-held") == {"alice": "Owner", "newbie": "Owner"}
     postponed = [e for e in world.timeline("--project", "sr-held") if e["action"] == "role:change:postpone"]
     assert postponed and postponed[0]["details"]["user"] == "alice", postponed
-    resp = world.web("alice-phone/1").submit(world.mail.link(again, "/account/veto/"), "/account/veto/",
-                                             {"action": "veto"})
+    resp = world.web("alice-phone/1").submit(world.mail.link(again, "/account/veto/"), "/account/veto/")
     assert resp.status_code == 200 and "vetoed" in page_text(resp), page_text(resp)[:400]
     world.advance(4 * DAY)
     world.admin("run-jobs")

@@ -38,12 +38,10 @@ def test_added_files_yanks_and_unyanks_are_told_to_the_owners_in_bounded_digests
         alice_token = server.create_token("alice")
         srkit.ok_upload(server, alice_token, srkit.make_wheel("noticed", "1.0"))
         alice = world.login("alice")
-        resp = alice.submit(manage("noticed"), manage("noticed"), {"username": "bob", "role": "Owner"},
-                            match={"action": "invite"})
+        resp = alice.submit(manage("noticed"), manage("noticed") + "invite/", {"username": "bob", "role": "Owner"})
         assert resp.status_code == 200, page_text(resp)[:400]
         bob = world.login("bob")
-        resp = bob.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                          match={"action": "accept"})
+        resp = bob.submit("/manage/account/invitations/", "/accept/")
         assert resp.status_code == 200, page_text(resp)[:400]
         world.advance(8 * DAY)
         bob_token = server.create_token("bob")
@@ -63,8 +61,7 @@ def test_added_files_yanks_and_unyanks_are_told_to_the_owners_in_bounded_digests
 
         # -- 2. alice yanks 1.0 on the manage page: bob is told at once; alice is not.
         alice = world.login("alice")
-        resp = alice.submit(manage("noticed"), manage("noticed"), {"reason": "broken build"},
-                            match={"action": "yank"})
+        resp = alice.submit(manage("noticed"), "/yank/", {"reason": "broken build"})
         assert resp.status_code == 200, page_text(resp)[:400]
         told = world.mail.wait_for(BOB, "noticed 1.0 was yanked")
         assert "alice" in world.mail.body(told) and "broken build" in world.mail.body(told)
@@ -74,7 +71,7 @@ def test_added_files_yanks_and_unyanks_are_told_to_the_owners_in_bounded_digests
 
         # -- 3. A loop of yanks and unyanks (the operator's CLI, so both Owners are told): inside
         #       the window nothing more is mailed at once.
-        resp = alice.submit(manage("noticed"), manage("noticed"), match={"action": "unyank"})
+        resp = alice.submit(manage("noticed"), "/unyank/")
         assert resp.status_code == 200, page_text(resp)[:400]
         loops = 15
         for i in range(loops):

@@ -76,8 +76,7 @@ def project_owned_by(server: srkit.Server, owner: str, project: str) -> str:
 
 
 def invite(web: Web, project: str, who: str, role: str):
-    return web.submit(manage(project), manage(project), {"username": who, "role": role},
-                      match={"action": "invite"})
+    return web.submit(manage(project), manage(project) + "invite/", {"username": who, "role": role})
 
 
 def members(web: Web, project: str) -> dict[str, str]:
@@ -88,8 +87,7 @@ def members(web: Web, project: str) -> dict[str, str]:
 
 
 def accept_all(web: Web) -> None:
-    resp = web.submit("/manage/account/invitations/", "/manage/account/invitations/",
-                      match={"action": "accept"})
+    resp = web.submit("/manage/account/invitations/", "/accept/")
     assert resp.status_code == 200, (resp.status_code, page_text(resp)[:300])
 
 
@@ -132,10 +130,9 @@ def test_invite_accept_and_the_maintainer_uploads_with_twine(server, tmp_path):
     srkit.twine_upload(server, bob_token, [wheel], tmp_path)
     assert any(f["filename"] == wheel.name for f in server.project_files("sr-own"))
     assert 'id="invite-form"' not in bob.get(manage("sr-own")).text
-    form = bob.form(manage("sr-own"), manage("sr-own"), match={"action": "leave"})
-    resp = bob.request("POST", manage("sr-own"), data={"csrf_token": form.fields["csrf_token"],
-                                                       "action": "invite", "username": "carol",
-                                                       "role": "Owner"})
+    form = bob.form(manage("sr-own"), manage("sr-own") + "leave/")
+    resp = bob.request("POST", manage("sr-own") + "invite/", data={"csrf_token": form.fields["csrf_token"],
+                                                                   "username": "carol", "role": "Owner"})
     assert resp.status_code == 403, (resp.status_code, page_text(resp)[:300])
     # Someone without a role does not even see the page.
     carol = login(server, "carol")
@@ -172,13 +169,12 @@ def test_invitations_expire(strongroom, backend_kind, tmp_path):
     alice = login(server, "alice")
     invite(alice, "sr-exp", "bob", "Maintainer")
     bob = login(server, "bob")
-    form = bob.form("/manage/account/invitations/", "/manage/account/invitations/",
-                    match={"action": "accept"})
+    form = bob.form("/manage/account/invitations/", "/accept/")
     offset.write_text(str(72 * HOUR + 60))
     bob = login(server, "bob")  # the old session idled out
     assert "No pending invitations" in page_text(bob.get("/manage/account/invitations/"))
     form.fields["csrf_token"] = bob.form("/manage/account/invitations/", "/account/logout/").fields["csrf_token"]
-    resp = bob.request("POST", "/manage/account/invitations/", data=form.fields)
+    resp = bob.request("POST", form.action, data=form.fields)
     assert resp.status_code == 400, (resp.status_code, page_text(resp)[:300])
     assert "expired" in page_text(resp)
     alice = login(server, "alice")
@@ -207,7 +203,7 @@ def test_a_newcomer_removing_an_older_owner_is_held_and_vetoed_with_a_report(str
     mallory_token = server.create_token("mallory")
     offset.write_text(str(HOUR))
     mallory = login(server, "mallory")
-    resp = mallory.submit(manage("sr-veto"), manage("sr-veto"), match={"action": "remove", "username": "alice"})
+    resp = mallory.submit(manage("sr-veto"), manage("sr-veto") + "member/alice/remove/")
     assert resp.status_code == 200 and "done=pending" in resp.url, (resp.status_code, resp.url)
     text = page_text(resp)
     assert "Pending changes" in text and "remove alice" in text, text[:1000]
@@ -219,7 +215,7 @@ def test_a_newcomer_removing_an_older_owner_is_held_and_vetoed_with_a_report(str
     page = visitor.get(veto)
     assert page.status_code == 200, (page.status_code, page_text(page)[:300])
     assert "mallory asked to remove you (alice)" in page_text(page)
-    resp = visitor.submit(veto, "/account/veto/", {"action": "veto-report"})
+    resp = visitor.submit(veto, "/account/veto/report/")
     assert resp.status_code == 200, (resp.status_code, page_text(resp)[:300])
     text = page_text(resp)
     assert "The change was vetoed" in text and "administrators were asked" in text, text[:600]
@@ -248,8 +244,7 @@ def test_a_newcomer_removing_an_older_owner_is_held_and_vetoed_with_a_report(str
 def test_the_job_applies_an_unvetoed_change_after_the_window(strongroom, backend_kind, tmp_path):
     server, offset = clocked(strongroom, backend_kind, tmp_path, STRONGROOM_JOBS__INTERVAL_SECONDS="1")
     _alice, mallory = newcomer_owner(server, "sr-apply")
-    resp = mallory.submit(manage("sr-apply"), manage("sr-apply"),
-                          match={"action": "role", "username": "alice"})
+    resp = mallory.submit(manage("sr-apply"), manage("sr-apply") + "member/alice/role/")
     assert "done=pending" in resp.url, (resp.status_code, page_text(resp)[:300])
     assert "demote alice to Maintainer" in page_text(resp)
     mail(server, "alice@example.test", "Veto: mallory wants to demote alice to Maintainer")
@@ -265,8 +260,14 @@ def test_the_job_applies_an_unvetoed_change_after_the_window(strongroom, backend
     assert srkit.wait_until(applied, timeout=20), members(mallory, "sr-apply")
     mail(server, "alice@example.test", "alice is now Maintainer of sr-apply")
     mail(server, "mallory@example.test", "alice is now Maintainer of sr-apply")
-    # The last Owner now cannot leave or be demoted.
-    resp = mallory.submit(manage("sr-apply"), manage("sr-apply"), match={"action": "leave"})
+    # The last Owner now cannot leave or be demoted: the page offers neither, and a hand-made
+    # post is refused all the same.
+    page = mallory.get(manage("sr-apply")).text
+    assert 'id="leave-button"' not in page and "Make Maintainer" not in page, page_text(mallory.last)[:1200]
+    assert "You are the only Owner" in page_text(mallory.last)
+    form = mallory.form(manage("sr-apply"), manage("sr-apply") + "invite/")
+    resp = mallory.request("POST", manage("sr-apply") + "leave/", data={"csrf_token": form.fields["csrf_token"]},
+                           headers={"Referer": mallory._url(manage("sr-apply"))})
     assert resp.status_code == 403 and "last Owner" in page_text(resp), (resp.status_code, page_text(resp)[:300])
     server.cli("admin", "log", "verify")
 
@@ -289,3 +290,66 @@ def test_changing_who_owns_a_project_needs_a_recent_password(strongroom, backend
     assert resp.status_code == 200 and "/reauth/" not in resp.url, resp.url
     assert "pete" in page_text(web.get(manage("sr-reauth-proj")))
     mail(server, "pete@", "Invitation to be Owner of sr-reauth-proj")
+
+
+def test_each_operation_has_its_route_and_removals_ask_for_the_name_typed(server):
+    """Every form of the manage page posts to its own route (no `action` field); removing a file,
+    a release and the project goes ahead only when its name was typed again (refused on the
+    server, nothing removed, when it does not match); the sole Owner is offered no "Leave", a
+    second Owner is."""
+    token = server.user_with_token("alice")
+    wheel, sdist = srkit.make_wheel("sr-typed", "1.0"), srkit.make_sdist("sr-typed", "1.0")
+    for dist in (wheel, sdist, srkit.make_wheel("sr-typed", "2.0.post1")):
+        srkit.ok_upload(server, token, dist)
+    alice = login(server, "alice")
+    page = alice.get(manage("sr-typed")).text
+    forms = [f for f in alice.forms(manage("sr-typed")) if f.method == "post"]
+    assert forms and not [f for f in forms if "action" in f.fields], forms
+    # the sole Owner: no Leave (core refuses it), no demotion of herself; told why
+    assert 'id="leave-button"' not in page and "Make Maintainer" not in page
+    assert "You are the only Owner" in page_text(alice.last)
+
+    def files():
+        return sorted(f["filename"] for f in server.project_files("sr-typed"))
+
+    def post(path: str, fields: dict[str, str]):
+        return alice.submit(manage("sr-typed"), manage("sr-typed") + path, fields)
+
+    # a file: the wrong name typed → 400, nothing removed; the right one → removed
+    resp = post(f"release/1.0/file/{sdist.filename}/remove/", {"confirm": "sr-typed", "reason": "bad build"})
+    assert resp.status_code == 400 and "nothing was removed" in page_text(resp), (resp.status_code, page_text(resp)[:300])
+    assert sdist.filename in files()
+    resp = post(f"release/1.0/file/{sdist.filename}/remove/", {"confirm": sdist.filename, "reason": "bad build"})
+    assert resp.status_code == 200 and "done=file-removed" in resp.url, (resp.status_code, page_text(resp)[:300])
+    assert sdist.filename not in files() and wheel.filename in files()
+    # a release: the same
+    resp = post("release/2.0.post1/remove/", {"confirm": "2.0", "reason": "mistake"})
+    assert resp.status_code == 400 and "nothing was removed" in page_text(resp), (resp.status_code, page_text(resp)[:300])
+    assert any("2.0.post1" in f for f in files()), files()
+    resp = post("release/2.0.post1/remove/", {"confirm": "2.0.post1", "reason": "mistake"})
+    assert resp.status_code == 200 and "done=release-removed" in resp.url, (resp.status_code, page_text(resp)[:300])
+    assert files() == [wheel.filename]
+    # an empty confirmation is refused like a wrong one (the browser's `required` is not the check)
+    resp = alice.request("POST", manage("sr-typed") + "release/1.0/remove/",
+                         data={"csrf_token": forms[0].fields["csrf_token"], "reason": "x"},
+                         headers={"Referer": alice._url(manage("sr-typed"))})
+    assert resp.status_code == 400 and files() == [wheel.filename], (resp.status_code, page_text(resp)[:300])
+    # an operation that does not exist is not a form field any more: the old shape names nothing
+    resp = alice.request("POST", manage("sr-typed"), data={"csrf_token": forms[0].fields["csrf_token"],
+                                                           "action": "delete", "confirm": "sr-typed"},
+                         headers={"Referer": alice._url(manage("sr-typed"))})
+    assert resp.status_code == 405 and files() == [wheel.filename], resp.status_code
+
+    # a second Owner: now alice may leave, and is offered it
+    server.create_user("bob")
+    invite(alice, "sr-typed", "bob", "Owner")
+    accept_all(login(server, "bob"))
+    page = alice.get(manage("sr-typed")).text
+    assert 'id="leave-button"' in page and "You are the only Owner" not in page_text(alice.last)
+    # the project: the wrong name typed → 400 and still there; the right one → deleted
+    resp = alice.submit(manage("sr-typed"), manage("sr-typed") + "delete/", {"confirm": "sr_typed", "reason": "done"})
+    assert resp.status_code == 400 and server.simple_json("sr-typed").status_code == 200, resp.status_code
+    resp = alice.submit(manage("sr-typed"), manage("sr-typed") + "delete/", {"confirm": "sr-typed", "reason": "done"})
+    assert resp.status_code == 200 and "done=deleted" in resp.url, (resp.status_code, page_text(resp)[:300])
+    assert server.simple_json("sr-typed").status_code == 404
+    server.cli("admin", "log", "verify")

@@ -33,16 +33,16 @@ def pending_change_id(web, project: str) -> str:
 
 
 def post_cancel(web, project: str, change_id: str):
-    """A hand-made `action=cancel` post (the page offers the button only to the asker)."""
-    form = web.form(manage(project), manage(project), match={"action": "invite"})
-    data = {"csrf_token": form.fields["csrf_token"], "action": "cancel", "change_id": change_id}
-    return web.request("POST", manage(project), data=data,
+    """A hand-made withdrawal (the page offers the button only to the asker)."""
+    form = web.form(manage(project), manage(project) + "invite/")
+    data = {"csrf_token": form.fields["csrf_token"]}
+    return web.request("POST", manage(project) + f"change/{change_id}/withdraw/", data=data,
                        headers={"Referer": web._url(manage(project))})
 
 
 def assert_held_and_vetoed(world: Incident, sock_web, alice_addr: str) -> None:
     """The sock removes alice: held for her veto, the admins see it first, she vetoes."""
-    resp = sock_web.submit(manage("acme"), manage("acme"), match={"action": "remove", "username": "alice"})
+    resp = sock_web.submit(manage("acme"), manage("acme") + "member/alice/remove/")
     assert resp.status_code == 200 and "done=pending" in resp.url, (resp.status_code, resp.url,
                                                                     page_text(resp)[:600])
     assert world.roles("acme") == {"alice": "Owner", "sock": "Owner"}
@@ -60,7 +60,7 @@ def assert_held_and_vetoed(world: Incident, sock_web, alice_addr: str) -> None:
     assert "recovered recently" in world.mail.body(mail), world.mail.body(mail)
     link = world.mail.link(mail, "/account/veto/")
     visitor = world.web("alice-phone/1")
-    resp = visitor.submit(link, "/account/veto/", {"action": "veto-report"})
+    resp = visitor.submit(link, "/account/veto/report/")
     assert resp.status_code == 200 and "vetoed" in page_text(resp), (resp.status_code, page_text(resp)[:400])
     assert "role:change:veto" in actions(world.timeline("--project", "acme"))
     # -- Nothing applies it later.
@@ -152,7 +152,7 @@ def test_c3_only_the_asker_withdraws_a_held_change_and_only_with_a_recent_passwo
 
         # -- carol, a newcomer, removes alice: held for alice's veto.
         carol = world.login("carol", "carol-browser/1")
-        resp = carol.submit(manage("acme"), manage("acme"), match={"action": "remove", "username": "alice"})
+        resp = carol.submit(manage("acme"), manage("acme") + "member/alice/remove/")
         assert "done=pending" in resp.url, (resp.status_code, page_text(resp)[:400])
         change = pending_change_id(carol, "acme")
 
@@ -175,7 +175,7 @@ def test_c3_only_the_asker_withdraws_a_held_change_and_only_with_a_recent_passwo
         assert "/manage/account/reauth/" in resp.url, (resp.status_code, resp.url)
         assert pending_change_id(carol, "acme") == change
         resp = carol.submit(resp.url, "/manage/account/reauth/", {"password": PASSWORD})
-        resp = carol.submit(manage("acme"), manage("acme"), match={"action": "cancel", "change_id": change})
+        resp = carol.submit(manage("acme"), manage("acme") + f"change/{change}/withdraw/")
         assert resp.status_code == 200 and "done=cancelled" in resp.url, (resp.status_code, resp.url)
         assert 'id="change-' not in carol.get(manage("acme")).text
         assert "role:change:cancel" in actions(world.timeline("--project", "acme"))

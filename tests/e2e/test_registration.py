@@ -280,9 +280,8 @@ def test_invitation_links_register_their_address_once(strongroom, backend_kind, 
     server.create_user("root", PW, admin=True)
     root = Web(server.url)
     root.login("root", PW)
-    resp = root.submit("/admin/invitations/", "/admin/invitations/",
-                       {"email": "gone@example.test", "expires_hours": "48", "reason": "hire"},
-                       match={"action": "create"})
+    resp = root.submit("/admin/invitations/", "/admin/invitations/new/",
+                       {"email": "gone@example.test", "expires_hours": "48", "reason": "hire"})
     assert resp.status_code == 200, page_text(resp)[:300]
     gone = link_path(resp.text.replace("&#x2f;", "/").replace("&amp;", "&"), "?invite=")
     # the server's own mail names the address it is listening on (not the `--bind ...:0` it was
@@ -292,8 +291,7 @@ def test_invitation_links_register_their_address_once(strongroom, backend_kind, 
     assert "public_url is not set: links in mail name " + server.url.rstrip("/") + "/" in "".join(server.stdout_lines)
     assert gone.split("invite=")[1] not in root.get("/admin/invitations/").text, "shown once"
     assert web.get(gone).status_code == 200
-    resp = root.submit("/admin/invitations/", "/admin/invitations/", {"reason": "sent by mistake"},
-                       match={"action": "revoke"})
+    resp = root.submit("/admin/invitations/", "/revoke/", {"reason": "sent by mistake"})
     assert resp.status_code == 200 and "The invitation was revoked" in page_text(resp), page_text(resp)[:300]
     page = web.get(gone)
     assert page.status_code == 403 and "withdrawn" in page_text(page)

@@ -112,10 +112,10 @@ def build_world(server: srkit.Server, clock) -> dict[str, Case]:
     bob = server.create_token("bob")
     web = login(server, "alice")
     manage = "/manage/project/vz-held/"
-    resp = web.submit(manage, manage, {"username": "bob", "role": "Maintainer"}, match={"action": "invite"})
+    resp = web.submit(manage, manage + "invite/", {"username": "bob", "role": "Maintainer"})
     assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, page_text(resp)[:300])
     bob_web = login(server, "bob")
-    resp = bob_web.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
+    resp = bob_web.submit("/manage/account/invitations/", "/accept/")
     assert resp.status_code == 200, page_text(resp)[:300]
     # vz-heldfile: alice creates it with 1.0 as an sdist (the founder's files are not held);
     # bob, a Maintainer of a few minutes, adds a wheel to it: the wheel is held for its own
@@ -125,9 +125,9 @@ def build_world(server: srkit.Server, clock) -> dict[str, Case]:
     c.shown = upload_all(server, alice, [sdist])
     c.shown_versions = {"1.0"}
     manage_hf = f"/manage/project/{c.name}/"
-    resp = web.submit(manage_hf, manage_hf, {"username": "bob", "role": "Maintainer"}, match={"action": "invite"})
+    resp = web.submit(manage_hf, manage_hf + "invite/", {"username": "bob", "role": "Maintainer"})
     assert resp.status_code == 200 and "done=invited" in resp.url, (resp.status_code, page_text(resp)[:300])
-    resp = bob_web.submit("/manage/account/invitations/", "/manage/account/invitations/", match={"action": "accept"})
+    resp = bob_web.submit("/manage/account/invitations/", "/accept/")
     assert resp.status_code == 200, page_text(resp)[:300]
     resp = srkit.upload_raw(server, bob, wheel)
     assert resp.status_code == 200 and "held for review" in resp.text, (resp.status_code, resp.text)

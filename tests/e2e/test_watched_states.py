@@ -119,8 +119,7 @@ def test_a_sock_of_a_recovered_account_earns_no_standing_and_is_removed_at_once(
         owner_pw = "alice has her account back 55"
         reset_password(world, "alice", alice, owner_pw)
         owner = world.login("alice", "alice-browser/1", owner_pw)
-        resp = owner.submit(manage("acme-kit"), manage("acme-kit"),
-                            match={"action": "remove", "username": "sockpuppet"})
+        resp = owner.submit(manage("acme-kit"), manage("acme-kit") + "member/sockpuppet/remove/")
         text = page_text(resp)
         assert resp.status_code == 200, (resp.status_code, text[:600])
         assert "recovery hold" not in text and "Pending changes" not in text, text[:1200]

@@ -279,49 +279,155 @@ fn table(upload_limit: usize) -> Table {
             "/manage/account/reauth/",
             get(manage::show_reauth).post(manage::confirm_reauth),
         )
-        // the web UI: project management (members, invitations, held changes, releases)
-        .route("/manage/projects/", get(project_manage::projects_page))
+        // the web UI: project management (members, invitations, held changes, releases); one
+        // route per operation, the objects in the path
+        .route("/manage/projects/", get(project_manage::show_projects))
+        .route("/manage/project/{name}/", get(project_manage::show_project))
         .route(
-            "/manage/project/{name}/",
-            get(project_manage::project_page_get).post(project_manage::project_post),
+            "/manage/project/{name}/invite/",
+            post(project_manage::invite_member),
+        )
+        .route(
+            "/manage/project/{name}/invitation/{id}/revoke/",
+            post(project_manage::revoke_invitation),
+        )
+        .route(
+            "/manage/project/{name}/member/{username}/role/",
+            post(project_manage::change_role),
+        )
+        .route(
+            "/manage/project/{name}/member/{username}/remove/",
+            post(project_manage::remove_member),
+        )
+        .route(
+            "/manage/project/{name}/leave/",
+            post(project_manage::leave_project),
+        )
+        .route(
+            "/manage/project/{name}/change/{id}/withdraw/",
+            post(project_manage::withdraw_change),
+        )
+        .route(
+            "/manage/project/{name}/release/{version}/yank/",
+            post(project_manage::yank_release),
+        )
+        .route(
+            "/manage/project/{name}/release/{version}/unyank/",
+            post(project_manage::unyank_release),
+        )
+        .route(
+            "/manage/project/{name}/release/{version}/remove/",
+            post(project_manage::remove_release),
+        )
+        .route(
+            "/manage/project/{name}/release/{version}/file/{filename}/remove/",
+            post(project_manage::remove_file),
+        )
+        .route(
+            "/manage/project/{name}/delete/",
+            post(project_manage::delete_project),
         )
         .route(
             "/manage/account/invitations/",
-            get(project_manage::invitations_page).post(project_manage::invitations_post),
+            get(project_manage::show_invitations),
+        )
+        .route(
+            "/manage/account/invitations/{id}/accept/",
+            post(project_manage::accept_invitation),
+        )
+        .route(
+            "/manage/account/invitations/{id}/decline/",
+            post(project_manage::decline_invitation),
         )
         .route(
             "/account/veto/",
-            get(project_manage::veto_page).post(project_manage::veto_post),
-        )
-        // the web UI: admin area (404 for non-admins)
-        .route("/admin/", get(admin::index))
-        .route("/admin/users/", get(admin::users))
-        .route("/admin/projects/", get(admin::projects))
-        .route(
-            "/admin/users/{name}/",
-            get(admin::user_page).post(admin::user_post),
+            get(project_manage::show_veto).post(project_manage::veto_change),
         )
         .route(
-            "/admin/projects/{name}/",
-            get(admin::project_page).post(admin::project_post),
+            "/account/veto/report/",
+            post(project_manage::veto_and_report),
         )
-        .route("/admin/files/{id}", get(admin::download))
+        // the web UI: admin area (404 for non-admins); one route per operation
+        .route("/admin/", get(admin::show_admin))
+        .route("/admin/users/", get(admin::list_users))
+        .route("/admin/projects/", get(admin::list_projects))
+        .route("/admin/users/{name}/", get(admin::show_user))
+        .route("/admin/users/{name}/freeze/", post(admin::freeze_user))
+        .route("/admin/users/{name}/unfreeze/", post(admin::unfreeze_user))
         .route(
-            "/admin/names/",
-            get(admin::names_page).post(admin::names_post),
+            "/admin/users/{name}/reset-2fa/",
+            post(admin::reset_two_factor),
         )
-        .route("/admin/site/", get(admin::site_page).post(admin::site_post))
-        .route("/admin/site/domains/", post(admin::domains_post))
+        .route("/admin/users/{name}/restore/", post(admin::restore_user))
+        .route("/admin/projects/{name}/", get(admin::show_project))
         .route(
-            "/admin/invitations/",
-            get(admin_invites::page).post(admin_invites::post),
+            "/admin/projects/{name}/quarantine/",
+            post(admin::quarantine_project),
         )
-        .route("/admin/log/", get(admin::log_page))
-        .route("/admin/signals/", get(admin::signals_page))
         .route(
-            "/admin/changes/",
-            get(admin::changes_page).post(admin::changes_post),
+            "/admin/projects/{name}/unquarantine/",
+            post(admin::unquarantine_project),
         )
+        .route(
+            "/admin/projects/{name}/remove/",
+            post(admin::remove_project),
+        )
+        .route(
+            "/admin/projects/{name}/restore/",
+            post(admin::restore_project),
+        )
+        .route(
+            "/admin/projects/{name}/release/{version}/approve/",
+            post(admin::approve_release),
+        )
+        .route(
+            "/admin/projects/{name}/release/{version}/remove/",
+            post(admin::remove_release),
+        )
+        .route(
+            "/admin/projects/{name}/release/{version}/restore/",
+            post(admin::restore_release),
+        )
+        .route(
+            "/admin/projects/{name}/release/{version}/file/{filename}/remove/",
+            post(admin::remove_file),
+        )
+        .route(
+            "/admin/projects/{name}/release/{version}/file/{filename}/restore/",
+            post(admin::restore_file),
+        )
+        .route(
+            "/admin/projects/{name}/release/{version}/file/{filename}/approve/",
+            post(admin::approve_file),
+        )
+        .route(
+            "/admin/projects/{name}/release/{version}/file/{filename}/reject/",
+            post(admin::reject_file),
+        )
+        .route("/admin/files/{id}", get(admin::download_file))
+        .route("/admin/names/", get(admin::show_names))
+        .route("/admin/names/prohibit/", post(admin::prohibit_name))
+        .route("/admin/names/allow/", post(admin::allow_name))
+        .route("/admin/site/", get(admin::show_site))
+        .route(
+            "/admin/site/switch/{switch}/on/",
+            post(admin::turn_switch_on),
+        )
+        .route(
+            "/admin/site/switch/{switch}/off/",
+            post(admin::turn_switch_off),
+        )
+        .route("/admin/site/domains/", post(admin::check_domains))
+        .route("/admin/invitations/", get(admin_invites::show_invites))
+        .route("/admin/invitations/new/", post(admin_invites::invite_user))
+        .route(
+            "/admin/invitations/{id}/revoke/",
+            post(admin_invites::revoke_invite),
+        )
+        .route("/admin/log/", get(admin::verify_log))
+        .route("/admin/signals/", get(admin::show_signals))
+        .route("/admin/changes/", get(admin::show_changes))
+        .route("/admin/changes/{id}/approve/", post(admin::approve_change))
         .route(crate::host::HEALTH_PATH, get(healthz))
         .route("/metrics", get(crate::metrics::main_listener))
         .route(crate::readiness::READY_PATH, get(crate::readiness::readyz))

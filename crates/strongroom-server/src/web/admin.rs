@@ -3,62 +3,20 @@
 //! the log check). Only admins see it; for anyone else every admin path is a 404 (its existence
 //! is not revealed). Every change is a CSRF-checked POST with a required reason.
 
-use axum::Form;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use strongroom_core::CoreError;
-use strongroom_core::admin::{AdminCap, Authority, SiteSwitch};
+use strongroom_core::admin::{Authority, SiteSwitch};
 use strongroom_core::timeline::{TimelineOf, parse_time};
 
 use super::errors::WebError;
-use super::signed_in::field;
-use super::{Meta, PageCx, csrf, read, see_other, session};
+use super::extract::{Admin, CsrfForm};
+use super::{Meta, PageCx, read, see_other};
 use crate::state::AppState;
-
-pub(super) async fn admin_cx(state: &AppState, headers: &HeaderMap) -> Result<PageCx, WebError> {
-    let cx = PageCx::load(state, headers).await?;
-    match &cx.viewer {
-        Some(v) if v.is_admin && !v.restricted => Ok(cx),
-        _ => Err(WebError::not_found()),
-    }
-}
-
-/// An admin's form POST: 404 for anyone else, then the CSRF check; the admin as the actor.
-pub(super) async fn admin_post(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: &AdminForm,
-) -> Result<AdminCap, WebError> {
-    let viewer = session::viewer(state, headers).await?;
-    let Some((viewer, cap)) =
-        viewer.and_then(|v| state.services.admin_cap(&v.info).map(|cap| (v, cap)))
-    else {
-        return Err(WebError::not_found());
-    };
-    csrf::check_post(state, headers, Some(&viewer), form.csrf_token.as_deref())?;
-    // Every intervention needs a recent password: a stolen admin cookie alone must not unfreeze
-    // an account, approve a held removal or allow a prohibited name.
-    if state.services.needs_reauth(&viewer.info) {
-        let back = headers
-            .get(axum::http::header::REFERER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
-            .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
-            .filter(|path| path.starts_with("/admin/"))
-            .unwrap_or("/admin/");
-        let back = super::redirect::safe_next(Some(back));
-        return Err(WebError::redirect(&format!(
-            "/manage/account/reauth/?next={}",
-            super::redirect::encoded(&back)
-        )));
-    }
-    Ok(cap)
-}
 
 /// An admin section with the `?done=` confirmation.
 fn section_page(cx: PageCx, q: &AdminQuery, ctx: Value) -> Result<Response, WebError> {
@@ -68,34 +26,27 @@ fn section_page(cx: PageCx, q: &AdminQuery, ctx: Value) -> Result<Response, WebE
     )
 }
 
-/// A form's `action` (or `switch`) that names nothing.
-fn unknown(what: &str) -> WebError {
-    WebError::from(CoreError::Invalid(format!("Unknown {what}.")))
-}
-
-/// Every admin form's fields.
+/// Every admin change's form: the reason the log keeps, and (for some) one more field.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct AdminForm {
     #[serde(default)]
-    csrf_token: Option<String>,
+    reason: String,
+    /// `prohibit_name`, `allow_name`: the name.
     #[serde(default)]
-    action: Option<String>,
+    name: String,
+    /// `restore_user`: when the roles to bring back were held (RFC 3339; empty = before the
+    /// incident).
     #[serde(default)]
-    reason: Option<String>,
+    roles_at: String,
+    /// `unfreeze_user`, `restore_user`: an address the admin confirmed the owner controls.
     #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    filename: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    roles_at: Option<String>,
-    #[serde(default)]
-    trust_address: Option<String>,
-    #[serde(default)]
-    switch: Option<String>,
-    #[serde(default)]
-    change_id: Option<String>,
+    trust_address: String,
+}
+
+impl AdminForm {
+    fn trust(&self) -> Option<&str> {
+        Some(self.trust_address.as_str()).filter(|t| !t.trim().is_empty())
+    }
 }
 
 /// `?done=` and `?since=` of the admin pages.
@@ -160,11 +111,10 @@ const SIGNALS_PER_GROUP: i64 = 5;
 const SIGNAL_LOG_SHOWN: i64 = 500;
 
 /// `GET /admin/`
-pub(crate) async fn index(
+pub(crate) async fn show_admin(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let s = &state.services;
     let held = s.db.quarantined_releases().await?.len();
     let held_files = s.db.held_files().await?.len();
@@ -205,12 +155,11 @@ pub(crate) struct SignalQuery {
 
 /// `GET /admin/signals/?kind=ACTION`: every event of one signal kind over the start page's
 /// period, newest first (the windows' counted refusals among them).
-pub(crate) async fn signals_page(
+pub(crate) async fn show_signals(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Query(q): Query<SignalQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let kind = q.kind.as_deref().unwrap_or_default();
     let (kind, entries) = state
         .services
@@ -230,11 +179,10 @@ pub(crate) async fn signals_page(
 }
 
 /// `GET /admin/users/`
-pub(crate) async fn users(
+pub(crate) async fn list_users(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let users = read::all_users(&state).await?;
     cx.render(
         "admin.html",
@@ -243,11 +191,10 @@ pub(crate) async fn users(
 }
 
 /// `GET /admin/projects/`
-pub(crate) async fn projects(
+pub(crate) async fn list_projects(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let projects = read::all_projects(&state).await?;
     let hidden = state.services.db.projects_not_active().await?;
     let held = state.services.db.quarantined_releases().await?;
@@ -265,13 +212,12 @@ pub(crate) async fn projects(
 }
 
 /// `GET /admin/users/{name}/`
-pub(crate) async fn user_page(
+pub(crate) async fn show_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Path(name): Path<String>,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let user = state
         .services
         .db
@@ -289,6 +235,7 @@ pub(crate) async fn user_page(
         &q,
         context! {
             section => "user",
+            base => page_path("users", &name),
             user => super::ser(&user),
             emails => super::ser(&emails),
             two_factor => two_factor,
@@ -298,57 +245,85 @@ pub(crate) async fn user_page(
     )
 }
 
-/// `POST /admin/users/{name}/`: `action` = freeze | unfreeze | reset-2fa | restore.
-pub(crate) async fn user_post(
+/// `/admin/users/{name}/`: the page every user action goes back to.
+fn user_done(name: &str, key: &str) -> Result<Response, WebError> {
+    Ok(done(&format!("/admin/users/{}/", encode(name)), key))
+}
+
+/// `POST /admin/users/{name}/freeze/`
+pub(crate) async fn freeze_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let cap = admin_post(&state, &headers, &form).await?;
-    let a = cap.actor().clone();
     let s = &state.services;
-    let reason = field(&form.reason);
-    let page = format!("/admin/users/{}/", encode(&name));
-    let key = match field(&form.action) {
-        "freeze" => {
-            s.admin_freeze_user(&a, &name, reason, &meta).await?;
-            "freeze"
-        }
-        "unfreeze" => {
-            let trust = Some(field(&form.trust_address)).filter(|t| !t.trim().is_empty());
-            s.admin_unfreeze_user(&a, &name, trust, reason, &meta)
-                .await?;
-            "unfreeze"
-        }
-        "reset-2fa" => {
-            s.admin_reset_two_factor(&a, &name, reason, &meta).await?;
-            "reset-2fa"
-        }
-        "restore" => {
-            let at = match field(&form.roles_at).trim() {
-                "" => None,
-                t => Some(parse_time(t)?),
-            };
-            let trust = Some(field(&form.trust_address)).filter(|t| !t.trim().is_empty());
-            s.admin_restore_user(&a, &name, at, trust, reason, &meta)
-                .await?;
-            "restore-user"
-        }
-        _ => return Err(unknown("action")),
+    s.admin_freeze_user(admin.cap.actor(), &name, &form.reason, &meta)
+        .await?;
+    user_done(&name, "freeze")
+}
+
+/// `POST /admin/users/{name}/unfreeze/` (`trust_address` optional)
+pub(crate) async fn unfreeze_user(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_unfreeze_user(admin.cap.actor(), &name, form.trust(), &form.reason, &meta)
+        .await?;
+    user_done(&name, "unfreeze")
+}
+
+/// `POST /admin/users/{name}/reset-2fa/`
+pub(crate) async fn reset_two_factor(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_reset_two_factor(admin.cap.actor(), &name, &form.reason, &meta)
+        .await?;
+    user_done(&name, "reset-2fa")
+}
+
+/// `POST /admin/users/{name}/restore/` (`roles_at`, `trust_address` optional)
+pub(crate) async fn restore_user(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let at = match form.roles_at.trim() {
+        "" => None,
+        t => Some(parse_time(t)?),
     };
-    Ok(done(&page, key))
+    let s = &state.services;
+    s.admin_restore_user(
+        admin.cap.actor(),
+        &name,
+        at,
+        form.trust(),
+        &form.reason,
+        &meta,
+    )
+    .await?;
+    user_done(&name, "restore-user")
 }
 
 /// `GET /admin/projects/{name}/`
-pub(crate) async fn project_page(
+pub(crate) async fn show_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Path(name): Path<String>,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let db = &state.services.db;
     let normalized = strongroom_protocol::name::normalize(&name);
     let p = match db.project_state(&normalized).await? {
@@ -371,6 +346,7 @@ pub(crate) async fn project_page(
         &q,
         context! {
             section => "project",
+            base => page_path("projects", &name),
             project => super::ser(&p),
             releases => super::ser(&releases),
             files => super::ser(&files),
@@ -381,74 +357,186 @@ pub(crate) async fn project_page(
     )
 }
 
-/// `POST /admin/projects/{name}/`: quarantine | release | remove | restore (the project),
-/// approve | remove-release | restore-release (`version`), remove-file | restore-file |
-/// approve-file | reject-file (`version`, `filename`).
-pub(crate) async fn project_post(
+/// `/admin/projects/{name}/`: the page every project action goes back to.
+fn project_done(name: &str, key: &str) -> Result<Response, WebError> {
+    Ok(done(&format!("/admin/projects/{}/", encode(name)), key))
+}
+
+/// `POST /admin/projects/{name}/quarantine/`
+pub(crate) async fn quarantine_project(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(name): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let cap = admin_post(&state, &headers, &form).await?;
-    let by = Authority::Admin(&cap);
     let s = &state.services;
-    let reason = field(&form.reason);
-    let (version, filename) = (field(&form.version), field(&form.filename));
-    let action = field(&form.action);
-    match action {
-        "quarantine" => {
-            s.admin_quarantine_project(&cap, &name, reason, &meta)
-                .await?
-        }
-        "release" => s.admin_release_project(&cap, &name, reason, &meta).await?,
-        "remove" => s.remove_project(&by, &name, reason, &meta).await?,
-        "restore" => s.admin_restore_project(&cap, &name, reason, &meta).await?,
-        "approve" => {
-            let approval = s
-                .admin_approve_release(&cap, &name, version, reason, &meta)
-                .await?;
-            if !approval.still_held.is_empty() {
-                return Ok(done(
-                    &format!("/admin/projects/{}/", encode(&name)),
-                    "approve-partial",
-                ));
-            }
-        }
-        "remove-release" => s.remove_release(&by, &name, version, reason, &meta).await?,
-        "restore-release" => {
-            s.admin_restore_release(&cap, &name, version, reason, &meta)
-                .await?
-        }
-        "remove-file" => {
-            s.remove_file(&by, &name, version, filename, reason, &meta)
-                .await?
-        }
-        "restore-file" => {
-            s.admin_restore_file(&cap, &name, version, filename, reason, &meta)
-                .await?
-        }
-        "approve-file" => {
-            s.admin_approve_file(&cap, &name, version, filename, reason, &meta)
-                .await?
-        }
-        "reject-file" => {
-            s.admin_reject_file(&cap, &name, version, filename, reason, &meta)
-                .await?
-        }
-        _ => return Err(unknown("action")),
+    s.admin_quarantine_project(&admin.cap, &name, &form.reason, &meta)
+        .await?;
+    project_done(&name, "quarantine")
+}
+
+/// `POST /admin/projects/{name}/unquarantine/`: released from quarantine.
+pub(crate) async fn unquarantine_project(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_release_project(&admin.cap, &name, &form.reason, &meta)
+        .await?;
+    project_done(&name, "release")
+}
+
+/// `POST /admin/projects/{name}/remove/`
+pub(crate) async fn remove_project(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.remove_project(&Authority::Admin(&admin.cap), &name, &form.reason, &meta)
+        .await?;
+    project_done(&name, "remove")
+}
+
+/// `POST /admin/projects/{name}/restore/`
+pub(crate) async fn restore_project(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_restore_project(&admin.cap, &name, &form.reason, &meta)
+        .await?;
+    project_done(&name, "restore")
+}
+
+/// `POST /admin/projects/{name}/release/{version}/approve/`: published with every file not held
+/// on its own.
+pub(crate) async fn approve_release(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((name, version)): Path<(String, String)>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    let approval = s
+        .admin_approve_release(&admin.cap, &name, &version, &form.reason, &meta)
+        .await?;
+    if approval.still_held.is_empty() {
+        project_done(&name, "approve")
+    } else {
+        project_done(&name, "approve-partial")
     }
-    Ok(done(&format!("/admin/projects/{}/", encode(&name)), action))
+}
+
+/// `POST /admin/projects/{name}/release/{version}/remove/`
+pub(crate) async fn remove_release(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((name, version)): Path<(String, String)>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.remove_release(
+        &Authority::Admin(&admin.cap),
+        &name,
+        &version,
+        &form.reason,
+        &meta,
+    )
+    .await?;
+    project_done(&name, "remove-release")
+}
+
+/// `POST /admin/projects/{name}/release/{version}/restore/`
+pub(crate) async fn restore_release(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((name, version)): Path<(String, String)>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_restore_release(&admin.cap, &name, &version, &form.reason, &meta)
+        .await?;
+    project_done(&name, "restore-release")
+}
+
+/// `POST /admin/projects/{name}/release/{version}/file/{filename}/remove/`
+pub(crate) async fn remove_file(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((name, version, filename)): Path<(String, String, String)>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let by = Authority::Admin(&admin.cap);
+    let s = &state.services;
+    s.remove_file(&by, &name, &version, &filename, &form.reason, &meta)
+        .await?;
+    project_done(&name, "remove-file")
+}
+
+/// `POST /admin/projects/{name}/release/{version}/file/{filename}/restore/`
+pub(crate) async fn restore_file(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((name, version, filename)): Path<(String, String, String)>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_restore_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
+        .await?;
+    project_done(&name, "restore-file")
+}
+
+/// `POST /admin/projects/{name}/release/{version}/file/{filename}/approve/`: a held file
+/// published.
+pub(crate) async fn approve_file(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((name, version, filename)): Path<(String, String, String)>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_approve_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
+        .await?;
+    project_done(&name, "approve-file")
+}
+
+/// `POST /admin/projects/{name}/release/{version}/file/{filename}/reject/`: a held file
+/// rejected and deleted.
+pub(crate) async fn reject_file(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((name, version, filename)): Path<(String, String, String)>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_reject_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
+        .await?;
+    project_done(&name, "reject-file")
 }
 
 /// `GET /admin/files/{id}`: any file, whatever its state (quarantined, removed), for admins.
-pub(crate) async fn download(
+pub(crate) async fn download_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    admin_cx(&state, &headers).await?;
     let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
     let f = state
         .services
@@ -478,12 +566,11 @@ pub(crate) async fn download(
 }
 
 /// `GET /admin/names/`
-pub(crate) async fn names_page(
+pub(crate) async fn show_names(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let names = state.services.db.prohibited_names().await?;
     section_page(
         cx,
@@ -492,43 +579,38 @@ pub(crate) async fn names_page(
     )
 }
 
-/// `POST /admin/names/`: `action` = prohibit | allow, `name`.
-pub(crate) async fn names_post(
+/// `POST /admin/names/prohibit/` (`name`)
+pub(crate) async fn prohibit_name(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let cap = admin_post(&state, &headers, &form).await?;
-    let a = cap.actor().clone();
-    let (name, reason) = (field(&form.name), field(&form.reason));
-    let key = match field(&form.action) {
-        "prohibit" => {
-            state
-                .services
-                .admin_prohibit_name(&a, name, reason, &meta)
-                .await?;
-            "prohibit"
-        }
-        "allow" => {
-            state
-                .services
-                .admin_allow_name(&a, name, reason, &meta)
-                .await?;
-            "allow"
-        }
-        _ => return Err(unknown("action")),
-    };
-    Ok(done("/admin/names/", key))
+    let s = &state.services;
+    s.admin_prohibit_name(admin.cap.actor(), &form.name, &form.reason, &meta)
+        .await?;
+    Ok(done("/admin/names/", "prohibit"))
+}
+
+/// `POST /admin/names/allow/` (`name`: a prohibited name, or a removed project's)
+pub(crate) async fn allow_name(
+    State(state): State<AppState>,
+    admin: Admin,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_allow_name(admin.cap.actor(), &form.name, &form.reason, &meta)
+        .await?;
+    Ok(done("/admin/names/", "allow"))
 }
 
 /// `GET /admin/site/`: the switches, and (with `?verify=1`) the event log check.
-pub(crate) async fn site_page(
+pub(crate) async fn show_site(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let ctx = site_context(&state, None).await?;
     section_page(cx, &q, ctx)
 }
@@ -561,52 +643,75 @@ async fn site_context(
 
 /// `POST /admin/site/domains/`: check every verified address's email domain now (DNS and RDAP),
 /// as `strongroom admin check-domains` does, and show what was found.
-pub(crate) async fn domains_post(
+pub(crate) async fn check_domains(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(_): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let cap = admin_post(&state, &headers, &form).await?;
-    let a = cap.actor().clone();
-    let report = state.services.check_domains(&a, &meta).await?;
-    let cx = admin_cx(&state, &headers).await?;
+    let report = state
+        .services
+        .check_domains(admin.cap.actor(), &meta)
+        .await?;
+    let cx = admin.cx;
     let ctx = site_context(&state, Some(report.lines())).await?;
     section_page(cx, &AdminQuery::default(), ctx)
 }
 
-/// `POST /admin/site/`: `switch` = read_only | no_new_projects, `action` = on | off.
-pub(crate) async fn site_post(
+/// A site switch as the path names it (`read_only`, `no_new_projects`); any other is a 404.
+fn switch_named(name: &str) -> Result<SiteSwitch, WebError> {
+    match name {
+        "read_only" => Ok(SiteSwitch::ReadOnly),
+        "no_new_projects" => Ok(SiteSwitch::NoNewProjects),
+        _ => Err(WebError::not_found()),
+    }
+}
+
+/// `POST /admin/site/switch/{switch}/on/`
+pub(crate) async fn turn_switch_on(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
+    Path(switch): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let cap = admin_post(&state, &headers, &form).await?;
-    let a = cap.actor().clone();
-    let switch = match field(&form.switch) {
-        "read_only" => SiteSwitch::ReadOnly,
-        "no_new_projects" => SiteSwitch::NoNewProjects,
-        _ => return Err(unknown("switch")),
-    };
-    let on = match field(&form.action) {
-        "on" => true,
-        "off" => false,
-        _ => return Err(unknown("action")),
-    };
-    state
-        .services
-        .admin_set_switch(&a, switch, on, field(&form.reason), &meta)
-        .await?;
+    let s = &state.services;
+    s.admin_set_switch(
+        admin.cap.actor(),
+        switch_named(&switch)?,
+        true,
+        &form.reason,
+        &meta,
+    )
+    .await?;
+    Ok(done("/admin/site/", "switch"))
+}
+
+/// `POST /admin/site/switch/{switch}/off/`
+pub(crate) async fn turn_switch_off(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(switch): Path<String>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<Response, WebError> {
+    let s = &state.services;
+    s.admin_set_switch(
+        admin.cap.actor(),
+        switch_named(&switch)?,
+        false,
+        &form.reason,
+        &meta,
+    )
+    .await?;
     Ok(done("/admin/site/", "switch"))
 }
 
 /// `GET /admin/log/`: recompute the event log's hash chain.
-pub(crate) async fn log_page(
+pub(crate) async fn verify_log(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let (intact, n) = match state.services.verify_log().await? {
         Ok(n) => (true, n),
         Err(seq) => (false, seq),
@@ -618,12 +723,11 @@ pub(crate) async fn log_page(
 }
 
 /// `GET /admin/changes/`: role changes held for cooling-off, every project.
-pub(crate) async fn changes_page(
+pub(crate) async fn show_changes(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin { cx, .. }: Admin,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
     let changes = state.services.db.all_pending_role_changes().await?;
     section_page(
         cx,
@@ -632,35 +736,20 @@ pub(crate) async fn changes_page(
     )
 }
 
-/// `POST /admin/changes/`: approve a pending change now (`change_id`, `reason`).
-pub(crate) async fn changes_post(
+/// `POST /admin/changes/{id}/approve/`: a held role change applied now.
+pub(crate) async fn approve_change(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
+    Path(id): Path<String>,
     Meta(meta): Meta,
-    Form(form): Form<AdminForm>,
+    CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
-    let cap = admin_post(&state, &headers, &form).await?;
-    let a = cap.actor().clone();
-    let id: i64 = field(&form.change_id)
-        .trim()
-        .parse()
-        .map_err(|_| WebError::not_found())?;
+    let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
     state
         .services
-        .approve_role_change(&a, id, field(&form.reason), &meta)
+        .approve_role_change(admin.cap.actor(), id, &form.reason, &meta)
         .await?;
     Ok(done("/admin/changes/", "approve-change"))
-}
-
-impl AdminForm {
-    /// A form carrying only its CSRF token, for sections with forms of their own
-    /// (`admin_invites`) that pass the same [`admin_post`] gate.
-    pub(super) fn with_csrf(csrf_token: Option<String>) -> AdminForm {
-        AdminForm {
-            csrf_token,
-            ..AdminForm::default()
-        }
-    }
 }
 
 impl AdminQuery {
@@ -668,6 +757,11 @@ impl AdminQuery {
     pub(super) fn done(&self) -> Option<&str> {
         self.done.as_deref()
     }
+}
+
+/// `/admin/{kind}/{name}/`, the name percent-encoded (so nothing in it needs HTML escaping).
+fn page_path(kind: &str, name: &str) -> Value {
+    Value::from_safe_string(format!("/admin/{kind}/{}/", encode(name)))
 }
 
 fn encode(s: &str) -> String {
@@ -687,6 +781,7 @@ mod tests {
         let entry = context! { time => "2026-11-22T13:05:01Z", actor => "cli:root", action => "admin:user:freeze",
         target => "user mallory", details => context! { reason => "takeover" }, ip => "192.0.2.1", user_agent => "UA" };
         let base = context! {
+            base => minijinja::Value::from_safe_string("/admin/x/".into()),
             viewer => context! { user_id => 1, username => "root", is_admin => true, restricted => false },
             csrf_token => "tok-123",
             timeline => vec![entry.clone()],
@@ -696,7 +791,7 @@ mod tests {
                 "user",
                 context! { section => "user", user => context! { username => "mallory", frozen_at => t, frozen_reason => "x" },
                 emails => vec![context! { address => "m@e.org", verified_at => t, is_primary => true }], ..base.clone() },
-                "unfreeze",
+                "action=\"/admin/x/unfreeze/\"",
             ),
             (
                 "user-deleted",
@@ -716,7 +811,7 @@ mod tests {
             (
                 "names",
                 context! { section => "names", names => vec![context! { name => "evil", reason => "r", created_at => t, created_by => "cli:x" }], ..base.clone() },
-                "prohibit",
+                "action=\"/admin/names/prohibit/\"",
             ),
             (
                 "site",
@@ -750,14 +845,19 @@ mod tests {
             (
                 "changes",
                 context! { section => "changes", changes => vec![context! { id => 3, project_name => "Demo", kind => "remove", target_name => "alice", actor_name => "eve", effective_at => t }], ..base.clone() },
-                "change_id",
+                "action=\"/admin/changes/3/approve/\"",
             ),
         ];
         for (name, ctx, expect) in cases {
             let out = render("admin.html", ctx).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            // paths built in the template are escaped as every value is (`/` as `&#x2f;`)
+            let out = out.replace("&#x2f;", "/");
             assert!(out.contains(expect), "{name}: {expect} missing");
-            // The admin forms (base.html adds the logout form, which has no `action` field).
-            let forms = out.matches("name=\"action\" value=").count();
+            // The admin change forms (base.html adds the logout form; the domain check asks
+            // nothing), each posting to its own route: no `action` field names the operation.
+            assert!(!out.contains("name=\"action\""), "{name}: an action field");
+            let forms = out.matches("method=\"post\" action=\"/admin/").count()
+                - out.matches("action=\"/admin/site/domains/\"").count();
             assert!(
                 forms > 0 || ["log", "start", "signals"].contains(&name),
                 "{name}: no forms"
@@ -773,5 +873,70 @@ mod tests {
                 "{name}: every form asks a reason"
             );
         }
+    }
+
+    /// The timeline is read by a person at a desk: times without the `T`/`Z` noise, details as
+    /// key/value with yes/no and "none", hashes and user agents cut short with the whole value
+    /// on hover and on expand; nothing is dropped.
+    #[test]
+    fn the_timeline_is_readable() {
+        let hash = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+        let entry = context! { time => "2026-11-22T13:05:01Z", actor => "alice", action => "file:upload",
+        target => "project demo", details => context! { digest => hash, trusted => true, previous => (), reason => "a new release", files => vec!["a.whl", "b.tar.gz"],
+            expires_at => 1_700_000_000_000_000_i64, size => 1_700_000_000_000_000_i64 },
+        ip => "192.0.2.1", user_agent => ua };
+        let out = render(
+            "admin.html",
+            context! {
+                viewer => context! { user_id => 1, username => "root", is_admin => true, restricted => false },
+                csrf_token => "tok", section => "user",
+                user => context! { username => "alice" }, timeline => vec![entry],
+            },
+        )
+        .expect("render");
+        let table = &out[out.find("id=\"timeline\"").expect("timeline")..];
+        assert!(
+            table.contains("<time datetime=\"2026-11-22T13:05:01Z\""),
+            "{table}"
+        );
+        assert!(table.contains(">2026-11-22 13:05:01</time>"), "{table}");
+        assert!(table.contains("<dt>trusted</dt><dd>yes</dd>"), "{table}");
+        assert!(
+            table.contains("<dt>previous</dt><dd><span class=\"none\">none</span></dd>"),
+            "{table}"
+        );
+        assert!(
+            table.contains("<dt>reason</dt><dd>a new release</dd>"),
+            "{table}"
+        );
+        assert!(
+            table.contains("<dt>files</dt><dd>a.whl, b.tar.gz</dd>"),
+            "{table}"
+        );
+        // a time in microseconds is a date; another large number stays a number
+        assert!(table.contains(">2023-11-14 22:13 UTC</span>"), "{table}");
+        assert!(
+            table.contains("<dt>size</dt><dd>1700000000000000</dd>"),
+            "{table}"
+        );
+        assert!(
+            table.contains("<td class=\"action\"><code>file:upload</code>"),
+            "{table}"
+        );
+        // the hash: its start shown, the whole on hover (title) and on expand
+        assert!(table.contains("<code>sha256:9f86d…</code>"), "{table}");
+        assert_eq!(table.matches(hash).count(), 2, "{table}");
+        assert!(!table.contains("digest="), "{table}");
+        // the user agent: cut, the whole on hover and expand
+        let cut = minijinja::HtmlEscape("Mozilla/5.0 (X11; Linux x86_").to_string();
+        assert!(table.contains(&format!("{cut}…</summary>")), "{table}");
+        assert_eq!(
+            table
+                .matches(&minijinja::HtmlEscape(ua).to_string())
+                .count(),
+            2,
+            "{table}"
+        );
     }
 }

@@ -3,37 +3,29 @@
 //! state, revoke a pending one. Same gate as the rest of the admin area: 404 for anyone but an
 //! admin, CSRF-checked POSTs, a recent password and a reason for every change.
 
-use axum::Form;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::admin::{AdminForm, AdminQuery, admin_cx, admin_post};
+use super::admin::AdminQuery;
 use super::errors::WebError;
-use super::signed_in::{field, id};
+use super::extract::{Admin, CsrfForm};
 use super::{Meta, PageCx, see_other};
 use crate::state::AppState;
 
 /// How many invitations the section lists (newest first).
 const LISTED: i64 = 200;
 
-/// The invitations section's forms.
+/// The invitation form (revoking needs only the reason).
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct InviteForm {
     #[serde(default)]
-    csrf_token: Option<String>,
+    email: String,
     #[serde(default)]
-    action: Option<String>,
+    expires_hours: String,
     #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    expires_hours: Option<String>,
-    #[serde(default)]
-    invite_id: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
+    reason: String,
 }
 
 /// Fixed confirmations (never reflected text).
@@ -67,64 +59,60 @@ async fn render(
 }
 
 /// `GET /admin/invitations/`
-pub(crate) async fn page(
+pub(crate) async fn show_invites(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
-    let cx = admin_cx(&state, &headers).await?;
-    render(&state, cx, done_message(q.done()), None).await
+    render(&state, admin.cx, done_message(q.done()), None).await
 }
 
-/// `POST /admin/invitations/`: `action` = create (`email`, `expires_hours`, `reason`) | revoke
-/// (`invite_id`, `reason`). A new link is shown once on the answer (never in a URL).
-pub(crate) async fn post(
+/// `POST /admin/invitations/new/` (`email`, `expires_hours`, `reason`): the new link is shown
+/// once on the answer (never in a URL).
+pub(crate) async fn invite_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Meta(meta): Meta,
-    Form(form): Form<InviteForm>,
+    CsrfForm(form): CsrfForm<InviteForm>,
 ) -> Result<Response, WebError> {
-    let a = admin_post(
-        &state,
-        &headers,
-        &AdminForm::with_csrf(form.csrf_token.clone()),
-    )
-    .await?
-    .actor()
-    .clone();
-    let s = &state.services;
-    let reason = field(&form.reason);
-    match field(&form.action) {
-        "create" => {
-            let hours = match field(&form.expires_hours).trim() {
-                "" => None,
-                h => Some(h.parse::<u64>().map_err(|_| {
-                    WebError::from(strongroom_core::CoreError::Invalid(
-                        "The validity is a whole number of hours.".into(),
-                    ))
-                })?),
-            };
-            let made = s
-                .invite_user(&a, field(&form.email), hours, reason, &meta)
-                .await?;
-            let cx = admin_cx(&state, &headers).await?;
-            let created = context! {
-                id => made.id, email => made.email, link => made.link, expires_at => made.expires_at,
-            };
-            render(&state, cx, None, Some(created)).await
-        }
-        "revoke" => {
-            s.revoke_invite(&a, id(&form.invite_id)?, reason, &meta)
-                .await?;
-            Ok(see_other(
-                "/admin/invitations/?done=revoke-invite",
-                Vec::new(),
+    let a = admin.cap.actor();
+    let hours = match form.expires_hours.trim() {
+        "" => None,
+        h => Some(h.parse::<u64>().map_err(|_| {
+            WebError::from(strongroom_core::CoreError::Invalid(
+                "The validity is a whole number of hours.".into(),
             ))
-        }
-        _ => Err(WebError::from(strongroom_core::CoreError::Invalid(
-            "Unknown action.".into(),
-        ))),
-    }
+        })?),
+    };
+    let made = state
+        .services
+        .invite_user(a, &form.email, hours, &form.reason, &meta)
+        .await?;
+    let cx = admin.cx;
+    let created = context! {
+        id => made.id, email => made.email, link => made.link, expires_at => made.expires_at,
+    };
+    render(&state, cx, None, Some(created)).await
+}
+
+/// `POST /admin/invitations/{id}/revoke/` (`reason`)
+pub(crate) async fn revoke_invite(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Meta(meta): Meta,
+    CsrfForm(form): CsrfForm<InviteForm>,
+) -> Result<Response, WebError> {
+    let a = admin.cap.actor();
+    let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
+    state
+        .services
+        .revoke_invite(a, id, &form.reason, &meta)
+        .await?;
+    Ok(see_other(
+        "/admin/invitations/?done=revoke-invite",
+        Vec::new(),
+    ))
 }
 
 #[cfg(test)]
@@ -157,11 +145,10 @@ mod tests {
         .expect("render");
         assert!(out.contains("?invite=SECRET") && out.contains("id=\"invite-link\""));
         assert!(out.contains("id=\"invite-form\""));
-        assert_eq!(
-            out.matches("value=\"revoke\"").count(),
-            1,
-            "only the pending one"
-        );
+        assert_eq!(out.matches("/revoke/\"").count(), 1, "only the pending one");
+        assert!(out.contains("action=\"/admin/invitations/1/revoke/\""));
+        assert!(out.contains("action=\"/admin/invitations/new/\""));
+        assert!(!out.contains("name=\"action\""));
         assert_eq!(
             out.matches("method=\"post\"").count(),
             out.matches("value=\"tok-123\"").count(),

@@ -148,12 +148,10 @@ impl FromRequestParts<AppState> for Enrolling {
     }
 }
 
-/// A signed-in administrator: the page context, the viewer and core's capability (see the
-/// module's list).
-#[allow(dead_code)] // the admin handlers move onto it with their one-route-per-operation change
+/// A signed-in administrator: the page context (which holds the viewer) and core's capability
+/// (see the module's list).
 pub(crate) struct Admin {
     pub cx: PageCx,
-    pub viewer: Viewer,
     pub cap: AdminCap,
 }
 
@@ -175,8 +173,8 @@ impl FromRequestParts<AppState> for Admin {
             // `answer::finish` turns this into the prompt, keeping the form.
             return Err(refuse(parts, WebError::reauth()));
         }
-        let cx = PageCx::with_viewer(state, &parts.headers, Some(viewer.clone()));
-        Ok(Admin { cx, viewer, cap })
+        let cx = PageCx::with_viewer(state, &parts.headers, Some(viewer));
+        Ok(Admin { cx, cap })
     }
 }
 

@@ -5,11 +5,7 @@
 
 pub(crate) mod account_delete;
 pub(crate) mod accounts;
-#[allow(clippy::disallowed_types)]
-// still reads axum::Form: moves to extract::CsrfForm with its routes
 pub(crate) mod admin;
-#[allow(clippy::disallowed_types)]
-// still reads axum::Form: moves to extract::CsrfForm with its routes
 pub(crate) mod admin_invites;
 pub(crate) mod answer;
 pub(crate) mod assets;
@@ -19,14 +15,11 @@ pub(crate) mod extract;
 pub(crate) mod help;
 pub(crate) mod manage;
 pub(crate) mod pages;
-#[allow(clippy::disallowed_types)]
-// still reads axum::Form: moves to extract::CsrfForm with its routes
 pub(crate) mod project_manage;
 pub(crate) mod read;
 pub(crate) mod redirect;
 pub(crate) mod review;
 pub(crate) mod session;
-pub(crate) mod signed_in;
 pub(crate) mod templates;
 
 use std::net::SocketAddr;
