@@ -192,8 +192,8 @@ async fn an_admin_invitation_registers_its_address_once() {
     let made = admin
         .post(
             &app,
-            "/admin/invitations/",
-            &format!("csrf_token={csrf}&action=create&email=new%40example.org&expires_hours=24&reason=hire"),
+            "/admin/invitations/new/",
+            &format!("csrf_token={csrf}&email=new%40example.org&expires_hours=24&reason=hire"),
         )
         .await;
     assert_eq!(made.status, StatusCode::OK, "{}", made.body);
@@ -277,8 +277,8 @@ async fn an_admin_invitation_registers_its_address_once() {
     let r = v
         .post(
             &app,
-            "/admin/invitations/",
-            &format!("csrf_token={token}&action=create&email=x%40example.org&reason=r"),
+            "/admin/invitations/new/",
+            &format!("csrf_token={token}&email=x%40example.org&reason=r"),
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

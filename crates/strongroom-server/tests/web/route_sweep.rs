@@ -124,7 +124,8 @@ async fn every_state_changing_web_route_refuses_forged_requests() {
         "POST /manage/account/webauthn/begin/",
         "POST /manage/account/reauth/",
         "POST /manage/account/delete/",
-        "POST /admin/users/{name}/",
+        "POST /admin/users/{name}/freeze/",
+        "POST /manage/project/{name}/release/{version}/yank/",
     ] {
         assert!(
             swept.iter().any(|s| s == must),
