@@ -101,6 +101,9 @@ fn build() -> Result<Environment<'static>, minijinja::Error> {
         micros.map(format_date).unwrap_or_default()
     });
     env.add_filter("filesize", |n: i64| format_size(n));
+    env.add_filter("help_links", |text: &str| {
+        Value::from_safe_string(help_links(text))
+    });
     Ok(env)
 }
 
@@ -112,6 +115,49 @@ pub(crate) fn render(name: &str, ctx: Value) -> Result<String, minijinja::Error>
     })?;
     let ctx = minijinja::context! { page_template => name, ..ctx };
     env.get_template(name)?.render(ctx)
+}
+
+/// A message as HTML, its `/help/#topic` references made links (core's refusals end with
+/// "See /help/#topic for more information."; a page shows them clickable). Everything else is
+/// escaped.
+pub(crate) fn help_links(text: &str) -> String {
+    const HELP: &str = "/help/#";
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(at) = rest.find(HELP) {
+        let after = &rest[at + HELP.len()..];
+        let len = after
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            .unwrap_or(after.len());
+        let starts_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(char::is_whitespace);
+        if len == 0 || !starts_word {
+            escape_into(&mut out, &rest[..at + HELP.len()]);
+            rest = after;
+            continue;
+        }
+        escape_into(&mut out, &rest[..at]);
+        let anchor = &after[..len];
+        out.push_str(&format!("<a href=\"{HELP}{anchor}\">{HELP}{anchor}</a>"));
+        rest = &after[len..];
+    }
+    escape_into(&mut out, rest);
+    out
+}
+
+fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// `2026-11-22 11:20 UTC` from microseconds since the epoch.
@@ -151,6 +197,25 @@ pub(crate) fn format_size(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_references_become_links_and_the_rest_is_escaped() {
+        assert_eq!(
+            help_links("Nope <b>. See /help/#two-factor for more information."),
+            "Nope &lt;b&gt;. See <a href=\"/help/#two-factor\">/help/#two-factor</a> for more information."
+        );
+        // not a reference of its own (inside a word or an absolute URL, or no topic): text
+        assert_eq!(help_links("x/help/#a"), "x/help/#a");
+        assert_eq!(help_links("http://h/help/#a"), "http://h/help/#a");
+        assert_eq!(
+            help_links("See /help/#\"><script>"),
+            "See /help/#&quot;&gt;&lt;script&gt;"
+        );
+        assert_eq!(
+            help_links("/help/#api-tokens"),
+            "<a href=\"/help/#api-tokens\">/help/#api-tokens</a>"
+        );
+    }
 
     /// Every template renders with a fixture context that fills every variable it uses.
     #[test]
