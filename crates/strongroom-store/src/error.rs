@@ -62,6 +62,17 @@ impl StoreError {
         }
     }
 
+    /// Whether PostgreSQL cancelled the statement because it ran past its `statement_timeout`
+    /// (SQLSTATE `57014 query_canceled`): a bounded read (search) refused as too costly.
+    pub fn is_statement_timeout(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some_and(|pg| pg.code() == "57014"),
+            _ => false,
+        }
+    }
+
     /// Whether a full disk caused this error.
     pub fn is_out_of_space(&self) -> bool {
         matches!(self, StoreError::OutOfSpace(_))

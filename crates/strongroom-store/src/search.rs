@@ -3,6 +3,12 @@
 //! is published; a search only ever returns projects and releases the public filters of
 //! `crate::visibility` admit, applied at query time, so quarantine, removal and holds need no
 //! index update and cannot leave a hidden project findable.
+//!
+//! A search's cost is bounded on both engines: the document is computed once, when the row is
+//! written (FTS5's index; PostgreSQL's stored `document` column with its GIN index), never per
+//! row at query time; only the first [`MAX_INDEXED_DESCRIPTION`] characters of a description are
+//! indexed; and on PostgreSQL one search may use the database for at most
+//! [`SEARCH_STATEMENT_TIMEOUT_MS`] (a slower one is cancelled: [`StoreError::is_statement_timeout`]).
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -19,14 +25,19 @@ pub const MAX_TERMS: usize = 8;
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// Results beyond this position are not served (pages past it are empty).
 pub const MAX_OFFSET: u32 = 10_000;
-/// At most this many characters of a description are indexed.
-const MAX_INDEXED_DESCRIPTION: usize = 64 * 1024;
+/// At most this many characters of a description are indexed (the start of a description says
+/// what the project is; the rest would only make every search and every index row dearer).
+const MAX_INDEXED_DESCRIPTION: usize = 8 * 1024;
+/// PostgreSQL: the most database time one search may take (`SET LOCAL statement_timeout`) before
+/// it is cancelled, so no search holds a pooled connection for long.
+pub const SEARCH_STATEMENT_TIMEOUT_MS: u32 = 2_000;
 /// Words shorter than this match whole words only; longer ones also match as prefixes.
 const MIN_PREFIX_CHARS: usize = 3;
 
-/// PostgreSQL's document: the expression of the GIN index of migration 0019, character for
-/// character (the planner uses the index only for the same expression).
-const PG_DOCUMENT: &str = "(setweight(to_tsvector('english'::regconfig, name), 'A') || setweight(to_tsvector('english'::regconfig, summary), 'B') || setweight(to_tsvector('english'::regconfig, description), 'C'))";
+/// PostgreSQL's document: the stored column of migration 0019 (the weighted `tsvector` of name,
+/// summary and description, computed once when the row is written) that the GIN index
+/// `release_search_document` covers. Never an expression here: that would be evaluated per row.
+const PG_DOCUMENT: &str = "s.document";
 
 /// A parsed search: the words to find and the text to compare with names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +233,43 @@ impl Db {
             });
         }
         let offset = i64::from(offset);
+        let (sql, binds) = self.search_sql(query);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b);
+        }
+        let q = q.bind(limit).bind(offset);
+        let rows = match self.dialect {
+            Dialect::Sqlite => q.fetch_all(&self.read).await?,
+            Dialect::Postgres => {
+                // bounded: a search never holds a pooled connection for long
+                let mut tx = self.read.begin().await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SET LOCAL statement_timeout = {SEARCH_STATEMENT_TIMEOUT_MS}"
+                )))
+                .execute(&mut *tx)
+                .await?;
+                let rows = q.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows
+            }
+        };
+        let mut hits = Vec::with_capacity(rows.len());
+        let mut total = 0;
+        for r in &rows {
+            let (hit, n) = hit_from_row(r)?;
+            total = n;
+            hits.push(hit);
+        }
+        if hits.is_empty() && offset > 0 {
+            // past the last page: count on the first
+            total = Box::pin(self.search_projects(query, 0, 1)).await?.total;
+        }
+        Ok(ProjectPage { hits, total })
+    }
+
+    /// A search's SQL and its text parameters; the page's limit and offset are the next two.
+    pub(crate) fn search_sql(&self, query: &SearchQuery) -> (String, Vec<String>) {
         // Parameters are numbered as they are used: PostgreSQL refuses one it cannot type.
         let mut binds: Vec<String> = Vec::new();
         let mut param = |value: String| {
@@ -279,23 +327,7 @@ impl Db {
             n + 1,
             n + 2
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = q.bind(b);
-        }
-        let rows = q.bind(limit).bind(offset).fetch_all(&self.read).await?;
-        let mut hits = Vec::with_capacity(rows.len());
-        let mut total = 0;
-        for r in &rows {
-            let (hit, n) = hit_from_row(r)?;
-            total = n;
-            hits.push(hit);
-        }
-        if hits.is_empty() && offset > 0 {
-            // past the last page: count on the first
-            total = Box::pin(self.search_projects(query, 0, 1)).await?.total;
-        }
-        Ok(ProjectPage { hits, total })
+        (sql, binds)
     }
 
     /// The public releases of these projects (none of a project the public does not see) with

@@ -14,6 +14,10 @@ use crate::state::AppState;
 /// Projects a page of the list and of search results.
 const PAGE_SIZE: u32 = 50;
 
+/// What a search stopped at its database time limit answers (503, `Retry-After`).
+const SEARCH_TOO_COSTLY: &str =
+    "This search took too long and was stopped. Try again shortly, or with longer or fewer words.";
+
 /// `GET /`
 pub(crate) async fn home(
     State(state): State<AppState>,
@@ -79,11 +83,24 @@ pub(crate) async fn projects(
     let parsed = SearchQuery::parse(&q);
     let max_pages = MAX_OFFSET / PAGE_SIZE + 1;
     let page = query.page.unwrap_or(1).clamp(1, max_pages);
-    let found = state
+    let found = match state
         .services
         .db
         .search_projects(&parsed, (page - 1) * PAGE_SIZE, PAGE_SIZE)
-        .await?;
+        .await
+    {
+        Ok(found) => found,
+        // the search ran past its database time (store::search): refused, not a failure
+        Err(e) if e.is_statement_timeout() => {
+            tracing::warn!(error = %e, "search stopped at its time limit; answered 503");
+            return Err(strongroom_core::CoreError::Busy {
+                message: SEARCH_TOO_COSTLY.into(),
+                retry_after_secs: 5,
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let total = u32::try_from(found.total).unwrap_or(u32::MAX);
     let pages = total.div_ceil(PAGE_SIZE).clamp(1, max_pages);
     let cards = read::project_cards(&state, &found.hits).await?;

@@ -23,9 +23,15 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "release_search",
+        "column document",
+        "full-text search: PostgreSQL's weighted tsvector of the row's text, a stored generated \
+         column computed once at write (0019); SQLite's FTS5 table release_search_fts holds it",
+    ),
+    (
+        "release_search",
         "index release_search_document",
-        "full-text search: PostgreSQL's GIN index over a weighted tsvector; SQLite keeps the same \
-         text in the FTS5 virtual table release_search_fts (0019), whose tables are not compared",
+        "full-text search: PostgreSQL's GIN index on the stored column document; SQLite keeps the \
+         same text in the FTS5 virtual table release_search_fts (0019), whose tables are not compared",
     ),
 ];
 

@@ -1,12 +1,14 @@
 //! Full-text search (`crate::search`) on every backend: words of the name, summary and
 //! description find a project, hidden and removed projects and releases are never found, an
 //! unmatched query finds nothing, pages are bounded, and releases published without an index
-//! row are indexed by the next migrate.
+//! row are indexed by the next migrate. A search's cost does not grow with descriptions: only
+//! their start is indexed, and PostgreSQL matches and ranks on the stored document through its
+//! GIN index, never re-running `to_tsvector` per row.
 
 use super::{backends, verified_user};
 use crate::publish::{NewFile, PublishOutcome};
 use crate::search::{MAX_OFFSET, SearchQuery};
-use crate::{Db, NewEvent};
+use crate::{Db, Dialect, NewEvent};
 
 const T0: i64 = 1_767_225_600_000_000;
 
@@ -251,5 +253,101 @@ async fn search_finds_public_text_only_and_pages_are_bounded() {
             ["garden-tools"],
             "{engine}: re-indexed"
         );
+    }
+}
+
+/// The plan PostgreSQL makes for `query`'s search (`EXPLAIN (VERBOSE)`, one line a node), with
+/// `setup` run first in the same transaction.
+async fn pg_plan(db: &Db, query: &str, setup: &[&str]) -> String {
+    let (sql, binds) = db.search_sql(&SearchQuery::parse(query));
+    let mut tx = db.write.begin().await.expect("begin");
+    for statement in setup {
+        sqlx::query(sqlx::AssertSqlSafe((*statement).to_owned()))
+            .execute(&mut *tx)
+            .await
+            .expect("setup");
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN (VERBOSE) {sql}")));
+    for b in binds {
+        q = q.bind(b);
+    }
+    let rows = q
+        .bind(50_i64)
+        .bind(0_i64)
+        .fetch_all(&mut *tx)
+        .await
+        .expect("explain");
+    tx.rollback().await.expect("rollback");
+    rows.iter()
+        .map(|r| sqlx::Row::try_get::<String, _>(r, 0).expect("plan line"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn search_cost_does_not_grow_with_descriptions() {
+    // Many releases with long descriptions: the shape that made one anonymous PostgreSQL search
+    // re-run to_tsvector over every release's 64 KB (seconds a query).
+    let filler = "gardening trowel compost seedling ".repeat(400); // 13,600 characters
+    let body = format!("Opening words: earlyword.\n\n{filler}\n\nlateword at the end.");
+    for (engine, db, _d) in backends().await {
+        let ev = NewEvent {
+            at: T0,
+            action: "account:create".into(),
+            subject_kind: "user".into(),
+            ..NewEvent::default()
+        };
+        let u = verified_user(&db, "owner", None, T0, ev).await;
+        for i in 0..150 {
+            publish(
+                &db,
+                file("bulk", u, &format!("1.{i}"), "Bulk things", &body),
+            )
+            .await;
+        }
+        // only the start of a description is indexed, on both engines
+        let longest: i64 =
+            sqlx::query_scalar("SELECT MAX(LENGTH(description)) FROM release_search")
+                .fetch_one(&db.read)
+                .await
+                .expect("longest");
+        assert!(
+            longest <= 8 * 1024,
+            "{engine}: {longest} characters indexed"
+        );
+        assert_eq!(found(&db, "earlyword").await, ["bulk"], "{engine}");
+        assert!(
+            found(&db, "lateword").await.is_empty(),
+            "{engine}: text past the bound found"
+        );
+        if db.dialect != Dialect::Postgres {
+            continue;
+        }
+        exec(&db, "ANALYZE release_search").await;
+        for q in ["compost", "pyt", "zzzznomatch", "bulk things"] {
+            // matched and ranked on the stored column: nothing computes a document per row
+            let plan = pg_plan(&db, q, &[]).await;
+            assert!(
+                !plan.contains("to_tsvector"),
+                "{engine} {q:?}: per-row document\n{plan}"
+            );
+            assert!(
+                plan.contains("document @@"),
+                "{engine} {q:?}: no match on the column\n{plan}"
+            );
+        }
+        // and the query's match is one the GIN index can serve (on a table this small the
+        // planner rightly prefers reading the rows unless told otherwise)
+        let no_scans = [
+            "SET LOCAL enable_seqscan = off",
+            "SET LOCAL enable_indexscan = off",
+        ];
+        for q in ["zzzznomatch", "seedlings zzzznomatch"] {
+            let plan = pg_plan(&db, q, &no_scans).await;
+            assert!(
+                plan.contains("Bitmap Index Scan on release_search_document"),
+                "{engine} {q:?}: the GIN index cannot serve the search\n{plan}"
+            );
+        }
     }
 }
