@@ -7,7 +7,7 @@
 
 use super::{backends, verified_user};
 use crate::publish::{NewFile, PublishOutcome};
-use crate::search::{MAX_OFFSET, SearchQuery};
+use crate::search::{MAX_OFFSET, SEARCH_STATEMENT_TIMEOUT_MS, SearchQuery};
 use crate::{Db, Dialect, NewEvent};
 
 const T0: i64 = 1_767_225_600_000_000;
@@ -350,4 +350,48 @@ async fn search_cost_does_not_grow_with_descriptions() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_postgresql_search_is_stopped_at_its_time_limit() {
+    for (engine, db, _d) in backends().await {
+        if db.dialect != Dialect::Postgres {
+            continue;
+        }
+        let ev = NewEvent {
+            at: T0,
+            action: "account:create".into(),
+            subject_kind: "user".into(),
+            ..NewEvent::default()
+        };
+        let u = verified_user(&db, "owner", None, T0, ev).await;
+        publish(&db, file("slowpoke", u, "1.0", "Slow", "text")).await;
+        // a search that cannot finish (its table locked by another transaction) holds its
+        // connection only until the statement timeout, then is refused as such
+        let mut lock = db.write.begin().await.expect("begin");
+        exec_in(
+            &mut lock,
+            "LOCK TABLE release_search IN ACCESS EXCLUSIVE MODE",
+        )
+        .await;
+        let limit = std::time::Duration::from_millis(u64::from(SEARCH_STATEMENT_TIMEOUT_MS) * 10);
+        let outcome = tokio::time::timeout(
+            limit,
+            db.search_projects(&SearchQuery::parse("slow"), 0, 10),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{engine}: the search was not stopped within {limit:?}"));
+        lock.rollback().await.expect("rollback");
+        let e = outcome.expect_err("a search past its time limit is refused");
+        assert!(e.is_statement_timeout(), "{engine}: {e}");
+        // and the connection it used serves the next search
+        assert_eq!(found(&db, "slow").await, ["slowpoke"], "{engine}");
+    }
+}
+
+async fn exec_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut **tx)
+        .await
+        .expect("statement");
 }
