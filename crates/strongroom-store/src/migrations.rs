@@ -416,6 +416,24 @@ pub(crate) async fn state(db: &Db, binary: i64) -> Result<SchemaState, StoreErro
     Ok(state_of(&rows, binary.clamp(1, LATEST)))
 }
 
+/// The schema's state in the SQLite database file `path` (which must exist) for a binary that
+/// knows migrations `1..=binary`, read through one read-only connection (`mode=ro`, no journal
+/// mode or other setting applied): nothing is written, no journal is made and no mode is
+/// changed, so a command can see that a file holds no index and refuse it as it found it.
+pub async fn sqlite_file_state(
+    path: &std::path::Path,
+    binary: i64,
+) -> Result<SchemaState, StoreError> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let opts: sqlx::any::AnyConnectOptions = url.parse()?;
+    let mut conn = sqlx::AnyConnection::connect_with(&opts).await?;
+    let rows = recorded(&mut conn, Dialect::Sqlite).await;
+    let _ = conn.close().await;
+    Ok(state_of(&rows?, binary.clamp(1, LATEST)))
+}
+
 /// Apply every migration up to `binary` not yet recorded, unless the database holds one this
 /// binary may not run after; returns what was applied and the state left.
 pub(crate) async fn run(db: &Db, binary: i64) -> Result<Migrated, StoreError> {
