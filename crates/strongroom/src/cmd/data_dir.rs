@@ -30,8 +30,10 @@ const SHOWN: usize = 10;
 pub(crate) fn create(config: &Config) -> anyhow::Result<()> {
     let uid = private_fs::effective_uid().context("reading this process's effective uid")?;
     make_folder(config)?;
-    let mut t = Tightened::default();
-    t.foreign = foreign_roots(config, uid);
+    let mut t = Tightened {
+        foreign: foreign_roots(config, uid),
+        ..Tightened::default()
+    };
     if t.foreign.is_empty() {
         t.merge(private_fs::tighten_files(&files(config), uid));
     }
