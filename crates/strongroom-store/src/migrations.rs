@@ -780,4 +780,42 @@ mod tests {
             ]
         );
     }
+
+    /// The read-only look sees an empty file and a migrated one for what they are, and leaves
+    /// the empty file (and its folder) exactly as it was.
+    #[tokio::test]
+    async fn the_read_only_look_changes_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").expect("write");
+        let state = super::sqlite_file_state(&empty, super::LATEST)
+            .await
+            .expect("state");
+        assert!(
+            matches!(state, SchemaState::Behind { database: 0, .. }),
+            "{state:?}"
+        );
+        assert_eq!(std::fs::metadata(&empty).expect("stat").len(), 0);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("empty.db")]);
+
+        let full = dir.path().join("full.db");
+        let db = crate::Db::connect(&format!("sqlite://{}", full.display()))
+            .await
+            .expect("connect");
+        db.migrate().await.expect("migrate");
+        db.close().await;
+        let state = super::sqlite_file_state(&full, super::LATEST)
+            .await
+            .expect("state");
+        assert_eq!(
+            state,
+            SchemaState::Current {
+                version: super::LATEST
+            }
+        );
+    }
 }
