@@ -3,14 +3,21 @@ stderr otherwise; tokens printed once with their prefix; secrets redacted in `co
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import select
 import sqlite3
+import stat
 import subprocess
+import termios
+import time
 
 import pyotp
+import pytest
 
 import srkit
+from webclient import Web
 
 
 def assert_cli_error(proc):
@@ -141,6 +148,131 @@ def test_commands_other_than_serve_and_migrate_refuse_a_postgres_database_withou
                   env=env, input="pw 1234567890\n")
     finally:
         srkit.drop_pg_database(database)
+
+
+def refused_leaves_the_folder_as_it_was(tmp_path, name: str, make_db) -> None:
+    """A data folder (mode 0755) holding `make_db(path)` as its database (mode 0644): `user create`
+    refuses it as no index, and every file is left as it was, bytes and modes, nothing added."""
+    data = tmp_path / name
+    data.mkdir()
+    os.chmod(data, 0o755)
+    db = data / "strongroom.db"
+    make_db(db)
+    os.chmod(db, 0o644)
+
+    def snapshot():
+        return {p.name: (p.read_bytes(), stat.S_IMODE(p.stat().st_mode)) for p in [data, *data.iterdir()]
+                if p.is_file()} | {"<folder>": stat.S_IMODE(data.stat().st_mode)}
+
+    before = snapshot()
+    env = {**srkit.Server(srkit.Backend("sqlite"), tmp_path / "unused").env(), "STRONGROOM_DATA": str(data)}
+    for args, stdin in ((["user", "create", "x", "--email", "x@example.test", "--password-stdin"], "pw 1234567890\n"),
+                        (["token", "create", "--user", "x"], None)):
+        proc = srkit.run([srkit.strongroom_bin(), *args], env=env, input=stdin, check=False)
+        assert_cli_error(proc)
+        assert "holds no strongroom index" in proc.stderr, proc.stderr
+        after = snapshot()
+        assert after == before, (f"{args} changed the folder it refused: "
+                                 f"{ {k: (len(v[0]), oct(v[1])) if isinstance(v, tuple) else oct(v) for k, v in after.items()} }")
+
+
+def test_a_refused_empty_database_file_is_left_byte_and_mode_identical(tmp_path):
+    """An empty file given as the database used to grow to 4 KB (opened for writing, set to WAL)
+    and be made 0600 before the refusal: a refused command now only looks."""
+    refused_leaves_the_folder_as_it_was(tmp_path, "empty", lambda p: p.write_bytes(b""))
+
+
+def test_a_refused_sqlite_file_of_something_else_is_left_byte_identical(tmp_path):
+    """The same for a SQLite database that holds something other than an index: it is read through
+    a read-only connection, so its journal mode (a header byte) and contents stay as they were."""
+    def other(p):
+        with sqlite3.connect(p) as db:
+            db.execute("CREATE TABLE notes (body TEXT)")
+            db.execute("INSERT INTO notes VALUES ('kept')")
+        db.close()
+    refused_leaves_the_folder_as_it_was(tmp_path, "other", other)
+
+
+def converse(argv: list[str], env: dict[str, str], steps, timeout: float = 60) -> tuple[int, str]:
+    """Run `argv` on a new pseudo-terminal (its stdin and controlling terminal, as in a person's
+    shell). `steps` are (regex, answer(match)) pairs: when the regex matches what the terminal
+    showed since the previous answer, the answer is typed with a newline. Returns (exit code, what
+    the terminal showed)."""
+    master, slave = os.openpty()
+
+    def controlling_tty() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                            preexec_fn=controlling_tty)
+    os.close(slave)
+    shown, since, steps = b"", 0, list(steps)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the process is gone
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if steps:
+                m = re.search(steps[0][0], shown[since:].decode(errors="replace"), re.M)
+                if m:
+                    # As a person reads the prompt before typing: a password prompt is answered
+                    # once the terminal's echo is off (it is turned off right after the prompt).
+                    hidden = steps[0][0].startswith("^Password") or steps[0][0].startswith("^The same")
+                    while hidden and termios.tcgetattr(master)[3] & termios.ECHO and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    os.write(master, (steps.pop(0)[1](m) + "\n").encode())
+                    since = len(shown)
+            if proc.poll() is not None and not ready:
+                break
+        else:
+            proc.kill()
+            pytest.fail(f"{argv} did not finish in {timeout:.0f}s:\n{shown.decode(errors='replace')}")
+    finally:
+        os.close(master)
+    text = shown.decode(errors="replace")
+    assert not steps, f"{argv} never asked for {steps[0][0]!r}; the terminal showed:\n{text}"
+    return proc.wait(10), text
+
+
+def test_user_create_at_a_terminal_asks_for_the_password_without_echo(strongroom, backend_kind):
+    """Typed at a terminal, the password used to be read from the echoed line, with no prompt: it
+    stayed on the screen and in the scrollback. It is asked for with echo off (twice), and the
+    account signs in with it; with --totp the code follows at the same terminal."""
+    server = strongroom(backend_kind)
+    def argv(name: str, *extra: str) -> list[str]:
+        return [str(srkit.strongroom_bin()), "user", "create", name, "--email", f"{name}@example.test",
+                "--password-stdin", *extra, *server.global_args()]
+    password = "typed at the terminal 7319"
+    code, shown = converse(argv("dave"), server.env(), [(r"^Password for dave: ", lambda m: password),
+                                                (r"^The same password again: ", lambda m: password)])
+    assert code == 0, shown
+    assert "created user dave" in shown and password not in shown, shown
+    web = Web(server.url)
+    web.login("dave", password)
+    assert web.logged_in(), "dave cannot sign in with the password typed at the terminal"
+
+    # Two different entries make nothing.
+    code, shown = converse(argv("erin"), server.env(),
+                           [(r"^Password for erin: ", lambda m: password),
+                            (r"^The same password again: ", lambda m: password + "x")])
+    assert code == 1 and "the two passwords differ" in shown and password not in shown, shown
+    server.create_user("erin")  # the name is still free
+
+    # --totp: the password, then the secret and the code, all at the terminal.
+    code, shown = converse(argv("frank", "--totp"), server.env(),
+                           [(r"^Password for frank: ", lambda m: password),
+                            (r"^The same password again: ", lambda m: password),
+                            (r"^secret: ([A-Z2-7]+)\r?$(?s:.*)Code from the authenticator app for frank: ",
+                             lambda m: pyotp.TOTP(m.group(1)).now())])
+    assert code == 0, shown
+    assert "created user frank" in shown and "two-factor authentication on" in shown and password not in shown, shown
 
 
 def create_user_totp(server: srkit.Server, name: str, code_for) -> subprocess.CompletedProcess:

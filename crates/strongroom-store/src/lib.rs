@@ -68,6 +68,7 @@ pub use incidents::{FreezeEffects, TOTP_LABEL};
 pub use journal::{ChangelogRow, ReleaseFlags};
 pub use migrations::{
     LATEST as LATEST_MIGRATION, Migrated, PlannedMigration, SchemaState, plan as migration_plan,
+    sqlite_file_state,
 };
 pub use outbox::{MailState, OutboxEntry};
 pub use owner_notices::{NoticeRecipient, OwnerNotice, PendingDigest};

@@ -416,6 +416,24 @@ pub(crate) async fn state(db: &Db, binary: i64) -> Result<SchemaState, StoreErro
     Ok(state_of(&rows, binary.clamp(1, LATEST)))
 }
 
+/// The schema's state in the SQLite database file `path` (which must exist) for a binary that
+/// knows migrations `1..=binary`, read through one read-only connection (`mode=ro`, no journal
+/// mode or other setting applied): nothing is written, no journal is made and no mode is
+/// changed, so a command can see that a file holds no index and refuse it as it found it.
+pub async fn sqlite_file_state(
+    path: &std::path::Path,
+    binary: i64,
+) -> Result<SchemaState, StoreError> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let opts: sqlx::any::AnyConnectOptions = url.parse()?;
+    let mut conn = sqlx::AnyConnection::connect_with(&opts).await?;
+    let rows = recorded(&mut conn, Dialect::Sqlite).await;
+    let _ = conn.close().await;
+    Ok(state_of(&rows?, binary.clamp(1, LATEST)))
+}
+
 /// Apply every migration up to `binary` not yet recorded, unless the database holds one this
 /// binary may not run after; returns what was applied and the state left.
 pub(crate) async fn run(db: &Db, binary: i64) -> Result<Migrated, StoreError> {
@@ -760,6 +778,44 @@ mod tests {
                 ("0016_file_review", false, 16),
                 ("0017_refusal_windows", true, 16)
             ]
+        );
+    }
+
+    /// The read-only look sees an empty file and a migrated one for what they are, and leaves
+    /// the empty file (and its folder) exactly as it was.
+    #[tokio::test]
+    async fn the_read_only_look_changes_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").expect("write");
+        let state = super::sqlite_file_state(&empty, super::LATEST)
+            .await
+            .expect("state");
+        assert!(
+            matches!(state, SchemaState::Behind { database: 0, .. }),
+            "{state:?}"
+        );
+        assert_eq!(std::fs::metadata(&empty).expect("stat").len(), 0);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("empty.db")]);
+
+        let full = dir.path().join("full.db");
+        let db = crate::Db::connect(&format!("sqlite://{}", full.display()))
+            .await
+            .expect("connect");
+        db.migrate().await.expect("migrate");
+        db.close().await;
+        let state = super::sqlite_file_state(&full, super::LATEST)
+            .await
+            .expect("state");
+        assert_eq!(
+            state,
+            SchemaState::Current {
+                version: super::LATEST
+            }
         );
     }
 }

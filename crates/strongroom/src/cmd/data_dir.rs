@@ -30,17 +30,10 @@ const SHOWN: usize = 10;
 pub(crate) fn create(config: &Config) -> anyhow::Result<()> {
     let uid = private_fs::effective_uid().context("reading this process's effective uid")?;
     make_folder(config)?;
-    let mut t = Tightened::default();
-    for root in roots(config) {
-        match std::fs::metadata(&root) {
-            Ok(m) if m.uid() != uid => t.foreign.push(Foreign {
-                path: root.clone(),
-                target: std::fs::canonicalize(&root).ok().filter(|c| c != &root),
-                uid: m.uid(),
-            }),
-            _ => {}
-        }
-    }
+    let mut t = Tightened {
+        foreign: foreign_roots(config, uid),
+        ..Tightened::default()
+    };
     if t.foreign.is_empty() {
         t.merge(private_fs::tighten_files(&files(config), uid));
     }
@@ -49,6 +42,43 @@ pub(crate) fn create(config: &Config) -> anyhow::Result<()> {
     }
     report(&t);
     Ok(())
+}
+
+/// Refuse when the data folder, the blob folder, the database files or the default key file
+/// belong to another uid, by looking only (nothing is made or changed; missing entries pass).
+pub(crate) fn refuse_foreign(config: &Config) -> anyhow::Result<()> {
+    let uid = private_fs::effective_uid().context("reading this process's effective uid")?;
+    let mut foreign = foreign_roots(config, uid);
+    for path in files(config) {
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.uid() != uid => foreign.push(Foreign {
+                target: std::fs::canonicalize(&path).ok().filter(|c| c != &path),
+                path,
+                uid: m.uid(),
+            }),
+            _ => {}
+        }
+    }
+    match foreign.first() {
+        Some(f) => Err(refusal(f, uid, foreign.len())),
+        None => Ok(()),
+    }
+}
+
+/// The folders of [`roots`] that exist and belong to another uid than `uid`.
+fn foreign_roots(config: &Config, uid: u32) -> Vec<Foreign> {
+    let mut foreign = Vec::new();
+    for root in roots(config) {
+        match std::fs::metadata(&root) {
+            Ok(m) if m.uid() != uid => foreign.push(Foreign {
+                path: root.clone(),
+                target: std::fs::canonicalize(&root).ok().filter(|c| c != &root),
+                uid: m.uid(),
+            }),
+            _ => {}
+        }
+    }
+    foreign
 }
 
 /// [`create`]'s checks, and tighten the data folder and the blob folder with everything in them

@@ -36,18 +36,41 @@ pub(crate) fn require(config: &Config) -> anyhow::Result<()> {
     )
 }
 
+/// Everything checked before a command on an existing index changes a file, by looking only (a
+/// refused command leaves every file as it found it): the folders and files another user owns
+/// (`data_dir`), a missing SQLite database, and one that holds no index (an empty file, read
+/// through a read-only connection). A file SQLite cannot read that way is left to the usual
+/// open, which names what is wrong with it.
+pub(crate) async fn require_index(config: &Config) -> anyhow::Result<()> {
+    super::data_dir::refuse_foreign(config)?;
+    require(config)?;
+    let Some(file) = strongroom_store::private_fs::sqlite_file(&config.database) else {
+        return Ok(());
+    };
+    if let Ok(SchemaState::Behind { database: 0, .. }) =
+        strongroom_store::sqlite_file_state(&file, config.known_migrations).await
+    {
+        return Err(no_index(config));
+    }
+    Ok(())
+}
+
 /// Refuse a database that holds no index at all (no migration ever applied: a new PostgreSQL
 /// database, an empty SQLite file), before anything is migrated into it.
 pub(crate) async fn require_schema(config: &Config, db: &Db) -> anyhow::Result<()> {
     if let SchemaState::Behind { database: 0, .. } =
         db.schema_state(config.known_migrations).await?
     {
-        anyhow::bail!(
-            "the database {} holds no strongroom index (no migration was ever applied); this command works on an existing index and does not make one. Point it at the index's database with --database URL (STRONGROOM_DATABASE, or `database` in strongroom.toml); `strongroom serve` and `strongroom migrate` make a new one",
-            crate::config::redact_url(&config.database)
-        );
+        return Err(no_index(config));
     }
     Ok(())
+}
+
+fn no_index(config: &Config) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the database {} holds no strongroom index (no migration was ever applied); this command works on an existing index and does not make one. Point it at the index's database with --database URL (STRONGROOM_DATABASE, or `database` in strongroom.toml); `strongroom serve` and `strongroom migrate` make a new one",
+        crate::config::redact_url(&config.database)
+    )
 }
 
 /// `path` from the current folder, for a message (left as it is when that cannot be read).

@@ -49,6 +49,11 @@ pub(crate) enum DataFolder {
 /// owner-only. `serve` runs the same steps one by one
 /// (`serve::start`), waiting for the database while it is unreachable.
 pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<Services> {
+    if folder == DataFolder::Existing {
+        // Looks only: a refused command changes no file (no folder made, no mode tightened, no
+        // database opened for writing).
+        existing_data::require_index(config).await?;
+    }
     prepare(config, folder)?;
     let db = open_db(config, connect_db(config).await?, folder).await?;
     let blobs = open_blobs(config)?;
@@ -61,15 +66,8 @@ pub(crate) fn prepare(config: &Config, folder: DataFolder) -> anyhow::Result<()>
     let _ = rustls::crypto::ring::default_provider().install_default();
     secrets_key::require_configured(config)?;
     match folder {
-        DataFolder::Existing => {
-            // A folder another user planted is refused as such (`data_dir`) before the missing
-            // database is named; a missing folder is never made here.
-            if !config.data.exists() {
-                existing_data::require(config)?;
-            }
-            data_dir::create(config)?;
-            existing_data::require(config)
-        }
+        // [`open`] checked first, by looking only (`existing_data::require_index`).
+        DataFolder::Existing => data_dir::create(config),
         DataFolder::Tighten => data_dir::prepare(config),
     }
 }

@@ -3,10 +3,12 @@
 //! printed, a code from the authenticator read back and checked), so that an index with
 //! two-factor authentication required (the default) takes its first upload without a browser.
 //!
-//! Standard input carries the password on its first line. With `--totp` the code comes from the
-//! next line of standard input (scripts: write it once the `secret: ` line was printed), or,
-//! when standard input ends after the password (`echo … | strongroom user create …`), from the
-//! terminal, as `ssh` asks for a passphrase.
+//! Standard input carries the password on its first line. When standard input is a terminal,
+//! the password is asked for there instead, with echo off and twice (`Password for NAME: `), so
+//! that it never shows on the screen. With `--totp` the code comes from the next line of standard
+//! input (scripts: write it once the `secret: ` line was printed), or, when standard input ends
+//! after the password (`echo … | strongroom user create …`), from the terminal, as `ssh` asks for
+//! a passphrase.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 
@@ -29,7 +31,8 @@ pub(crate) struct CreateArgs {
     /// Make the account an administrator.
     #[arg(long)]
     admin: bool,
-    /// Read the password from standard input (its first line with --totp).
+    /// Read the password from standard input (its first line with --totp); at a terminal it is
+    /// asked for with echo off, twice.
     #[arg(long, required = true)]
     password_stdin: bool,
     /// Turn on two-factor authentication now: print a TOTP secret and its QR code for an
@@ -96,7 +99,11 @@ pub(crate) async fn run(config: &Config, args: CreateArgs) -> anyhow::Result<()>
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     let mut input = stdin.lock();
-    let password = if args.totp {
+    let password = if interactive {
+        // A person at the terminal: asked for it with echo off (never on the screen, in the
+        // scrollback or in a recording of the session), twice, as `passwd` does.
+        read_password_at_terminal(&args.name)?
+    } else if args.totp {
         // One line: the code may follow on the next.
         let mut line = String::new();
         input
@@ -179,6 +186,18 @@ pub(crate) async fn run(config: &Config, args: CreateArgs) -> anyhow::Result<()>
         }
     }
     anyhow::bail!("no code was given: the account was not made")
+}
+
+/// The password typed at the terminal with echo off, asked for twice; the two must match.
+fn read_password_at_terminal(username: &str) -> anyhow::Result<String> {
+    let first = rpassword::prompt_password(format!("Password for {username}: "))
+        .context("reading the password at the terminal")?;
+    let again = rpassword::prompt_password("The same password again: ")
+        .context("reading the password at the terminal")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ: the account was not made");
+    }
+    Ok(first)
 }
 
 /// Make the account with its factor on; prints the first line on success.
