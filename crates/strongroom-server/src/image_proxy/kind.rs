@@ -56,7 +56,10 @@ impl ImageKind {
 /// An ISO base media file whose first box is `ftyp` naming the AVIF brand (`avif`, or `avis`
 /// for a sequence) as its major or one of its compatible brands.
 fn is_avif(body: &[u8]) -> bool {
-    let Some(size) = body.get(..4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]])) else {
+    let Some(size) = body
+        .get(..4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    else {
         return false;
     };
     let size = size as usize;
