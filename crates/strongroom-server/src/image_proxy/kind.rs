@@ -63,7 +63,8 @@ fn is_avif(body: &[u8]) -> bool {
         return false;
     };
     let size = size as usize;
-    if body.get(4..8) != Some(b"ftyp") || size < 16 || size > body.len() || size % 4 != 0 {
+    if body.get(4..8) != Some(b"ftyp") || size < 16 || size > body.len() || !size.is_multiple_of(4)
+    {
         return false;
     }
     let major = &body[8..12];
