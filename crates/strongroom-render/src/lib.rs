@@ -89,7 +89,8 @@ use sanitize::sanitize;
 ///
 /// 2: raw HTML in Markdown through the allow-list (it was shown escaped), reStructuredText
 /// admonitions and images.
-pub const RENDERER_VERSION: i64 = 2;
+/// 3: no `cite` attribute, image and rule dimensions only plain sizes up to 4096 px.
+pub const RENDERER_VERSION: i64 = 3;
 
 /// The markup of a description, from its `Description-Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

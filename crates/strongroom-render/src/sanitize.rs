@@ -13,7 +13,12 @@ use crate::limits::MAX_TEXT_RUN;
 /// always disabled and its only type is `checkbox` (a task list item); it has no name, and no
 /// form survives, so nothing can be submitted. Links only to http(s)/mailto (no
 /// `javascript:` or `data:`), image sources only absolute http(s) URLs (pages rewrite them, see
-/// `images`), external links marked `nofollow noopener noreferrer`, comments stripped.
+/// `images`), external links marked `nofollow noopener noreferrer`, comments stripped. No
+/// `cite` (on block quotes, quotations, insertions and deletions): a URL ammonia's scheme
+/// filter does not see, and no reader follows. A `width`/`height` of an image, or a `width`/
+/// `size` of a rule, is kept only as a plain number of at most [`MAX_DIMENSION`] pixels (or a
+/// percentage up to 100), so a description cannot make its page millions of pixels tall (the
+/// style sheet also scales images to the column with their aspect ratio).
 ///
 /// Two differences from the reference list, both on purpose: no `id` attribute (a
 /// description could otherwise clobber the page's own ids and anchors), and classes only
@@ -51,13 +56,42 @@ static BUILDER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
             if element == "img" && attribute == "src" && !crate::images::is_absolute_http(value) {
                 return None;
             }
+            let dimension = match element {
+                "img" => matches!(attribute, "width" | "height"),
+                "hr" => matches!(attribute, "width" | "size"),
+                _ => false,
+            };
+            if dimension && !dimension_allowed(value) {
+                return None;
+            }
             Some(value.into())
         });
+    for tag in ["blockquote", "del", "ins", "q"] {
+        b.rm_tag_attributes(tag, ["cite"]);
+    }
     for h in ["h1", "h2", "h3", "h4", "h5", "h6"] {
         b.add_tag_attributes(h, ["align"]);
     }
     b
 });
+
+/// Largest image or rule dimension kept, in CSS pixels.
+pub(crate) const MAX_DIMENSION: u32 = 4096;
+
+/// Whether a dimension attribute is a plain size: digits (optionally `px`) up to
+/// [`MAX_DIMENSION`], or digits and `%` up to 100. Anything else is dropped, and the element
+/// takes its natural size.
+fn dimension_allowed(value: &str) -> bool {
+    let value = value.trim_matches(|c: char| c.is_ascii_whitespace());
+    let (digits, cap) = if let Some(d) = value.strip_suffix('%') {
+        (d, 100)
+    } else {
+        (value.strip_suffix("px").unwrap_or(value), MAX_DIMENSION)
+    };
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.parse::<u32>().is_ok_and(|n| n <= cap)
+}
 
 /// Sanitise `html` (which this crate produced: every tag well formed, attribute values quoted).
 pub(crate) fn sanitize(html: &str) -> String {
@@ -145,6 +179,83 @@ mod tests {
             BUILDER.clean(&cut).to_string(),
             BUILDER.clean(&html).to_string()
         );
+    }
+
+    #[test]
+    fn cite_is_dropped_and_the_allow_list_keeps_no_unchecked_url() {
+        let out = sanitize(
+            "<blockquote cite=\"javascript:alert(1)\">b</blockquote><q cite=\"https://t.example/q\">q</q><del cite=\"javascript:x\" datetime=\"2020-01-01\">d</del><ins cite=\"data:text/html,x\">i</ins>",
+        );
+        assert!(
+            !out.contains("cite=") && !out.contains("javascript"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<del datetime=\"2020-01-01\">d</del>"),
+            "{out}"
+        );
+        // every attribute that holds a URL is one ammonia's scheme filter checks (`href`,
+        // `src`); any other (`cite`, `longdesc`, `action`, `poster`, ...) would pass unchecked
+        let url_attributes = [
+            "cite",
+            "longdesc",
+            "action",
+            "formaction",
+            "data",
+            "poster",
+            "background",
+            "usemap",
+            "ping",
+            "srcset",
+            "manifest",
+            "codebase",
+            "classid",
+            "archive",
+            "profile",
+            "icon",
+            "itemtype",
+            "itemid",
+            "xmlns",
+        ];
+        let mut allowed: Vec<&str> = BUILDER.clone_generic_attributes().into_iter().collect();
+        for attributes in BUILDER.clone_tag_attributes().into_values() {
+            allowed.extend(attributes);
+        }
+        for attribute in allowed {
+            assert!(!url_attributes.contains(&attribute), "{attribute}");
+        }
+    }
+
+    #[test]
+    fn absurd_dimensions_are_dropped_plain_ones_kept() {
+        let out = sanitize(
+            "<img src=\"https://e.org/a.png\" width=\"99999999\" height=\"99999999\"><img src=\"https://e.org/b.png\" width=\"1\" height=\"4097\"><hr size=\"99999999\" width=\"1e9\">",
+        );
+        assert!(!out.contains("9999") && !out.contains("4097"), "{out}");
+        assert!(!out.contains("size=") && !out.contains("1e9"), "{out}");
+        assert!(
+            out.contains("<img src=\"https://e.org/b.png\" width=\"1\">"),
+            "{out}"
+        );
+        for kept in ["200", " 64 ", "120px", "50%", "100%", "4096", "0"] {
+            assert!(dimension_allowed(kept), "{kept:?}");
+        }
+        for dropped in [
+            "",
+            "4097",
+            "101%",
+            "99999999999999999999",
+            "-1",
+            "1.5",
+            "1e3",
+            "12em",
+            "calc(1px)",
+            "%",
+            "px",
+            "+5",
+        ] {
+            assert!(!dimension_allowed(dropped), "{dropped:?}");
+        }
     }
 
     #[test]

@@ -229,7 +229,7 @@ pub(crate) fn reason_phrase(message: &str) -> String {
 
 /// The image proxy's refusals (`image_proxy`): 404 when the proxy is off or the signature does
 /// not match (nothing to find there), 403 for a destination the guard refuses, 502 for what
-/// the origin answered (not 200, not a raster image, too large), 504 when it took too long.
+/// the origin answered (not 200, not a raster image by its type and bytes, too large), 504 when it took too long.
 pub(crate) fn image_refused(why: &crate::image_proxy::ImageRefusal) -> ApiError {
     use crate::image_proxy::ImageRefusal as R;
     match why {
@@ -241,7 +241,7 @@ pub(crate) fn image_refused(why: &crate::image_proxy::ImageRefusal) -> ApiError 
         R::Upstream => ApiError::new(StatusCode::BAD_GATEWAY, "The image could not be fetched."),
         R::NotAnImage => ApiError::new(
             StatusCode::BAD_GATEWAY,
-            "The image proxy passes on raster images only (not SVG).",
+            "The image proxy passes on PNG, JPEG, GIF, WebP, AVIF and icon images only.",
         ),
         R::TooLarge => ApiError::new(
             StatusCode::BAD_GATEWAY,

@@ -10,10 +10,11 @@
 //! (the resolver filters what the connector may use, so the address checked is the one
 //! connected to, and every redirect, at most [`MAX_REDIRECTS`], is checked the same way); no
 //! proxy from the environment; no cookies either way; `images.proxy_timeout_seconds` for the
-//! whole fetch; an `image/*` content type other than SVG (which can carry script); at most
-//! `images.proxy_max_bytes`, read in chunks and refused as soon as it is passed, with at most
-//! [`MAX_CONCURRENT_FETCHES`] fetches at once, so memory is bounded by the cap. The answer
-//! carries only our own headers.
+//! whole fetch; one declared `image/*` content type other than SVG (which can carry script); at
+//! most `images.proxy_max_bytes`, read in chunks and refused as soon as it is passed, with at
+//! most [`MAX_CONCURRENT_FETCHES`] fetches at once, so memory is bounded by the cap; and bytes
+//! that are a PNG, JPEG, GIF, WebP, AVIF or icon ([`kind`]). The answer carries only our own
+//! headers, its `Content-Type` the one of that list the bytes prove, never the origin's.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -27,6 +28,9 @@ use hmac::{KeyInit, Mac};
 use strongroom_core::ImageSettings;
 
 use crate::state::AppState;
+
+mod kind;
+use kind::ImageKind;
 
 /// Where the proxy answers.
 pub(crate) const PREFIX: &str = "/image-proxy/";
@@ -48,7 +52,8 @@ pub(crate) enum ImageRefusal {
     ForbiddenDestination,
     /// The origin did not answer 200 (or redirected too often).
     Upstream,
-    /// The answer is not an image we pass on (SVG and non-images).
+    /// The answer is not an image we pass on: its declared type is not one raster `image/*`
+    /// type, or its bytes are not one of [`ImageKind`]'s formats.
     NotAnImage,
     /// The image is larger than `images.proxy_max_bytes`.
     TooLarge,
@@ -293,19 +298,14 @@ async fn fetch(proxy: &ImageProxy, sig: &str, hex_url: &str) -> Result<Response,
     if upstream.status() != reqwest::StatusCode::OK {
         return Err(ImageRefusal::Upstream);
     }
-    let content_type = upstream
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    if !image_type_allowed(&content_type) {
+    // the origin's type only gates the read; what is served is decided by the bytes below
+    if !kind::declared_image(
+        upstream
+            .headers()
+            .get_all(header::CONTENT_TYPE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    ) {
         return Err(ImageRefusal::NotAnImage);
     }
     if upstream.content_length().is_some_and(|n| n > max) {
@@ -318,11 +318,13 @@ async fn fetch(proxy: &ImageProxy, sig: &str, hex_url: &str) -> Result<Response,
         }
         body.extend_from_slice(&chunk);
     }
+    let kind = ImageKind::sniff(&body).ok_or(ImageRefusal::NotAnImage)?;
     let mut resp = Response::new(Body::from(body));
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&content_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(kind.content_type()),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=86400"),
@@ -336,13 +338,6 @@ async fn fetch(proxy: &ImageProxy, sig: &str, hex_url: &str) -> Result<Response,
         HeaderValue::from_static("inline"),
     );
     Ok(resp)
-}
-
-/// Raster image types only: SVG can carry script and is refused.
-fn image_type_allowed(content_type: &str) -> bool {
-    content_type
-        .strip_prefix("image/")
-        .is_some_and(|sub| !sub.is_empty() && !sub.contains("svg"))
 }
 
 fn send_refusal(e: &reqwest::Error) -> ImageRefusal {
@@ -429,22 +424,6 @@ mod tests {
         let other = hex::encode("https://e.org/y.png");
         assert_eq!(a.verify(sig, &other), Err(ImageRefusal::BadSignature));
         assert_eq!(a.verify("zz", hex_url), Err(ImageRefusal::BadSignature));
-    }
-
-    #[test]
-    fn only_raster_images_pass() {
-        for ok in ["image/png", "image/jpeg", "image/gif", "image/webp"] {
-            assert!(image_type_allowed(ok), "{ok}");
-        }
-        for refused in [
-            "image/svg+xml",
-            "text/html",
-            "",
-            "image/",
-            "application/octet-stream",
-        ] {
-            assert!(!image_type_allowed(refused), "{refused}");
-        }
     }
 
     #[test]
