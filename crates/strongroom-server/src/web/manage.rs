@@ -589,14 +589,24 @@ fn is_secret_field(name: &str) -> bool {
     .any(|m| name.contains(m))
 }
 
-/// The waiting form's fields the prompt carries on as hidden inputs, or `None` when the form
-/// holds a secret: then the prompt keeps nothing and goes back to the page afterwards, so the
-/// secret is typed again there rather than written into this page.
-fn carried(fields: &[(String, String)]) -> Option<Vec<(String, String)>> {
+/// Secret-looking fields an action's own page already writes into its HTML, so carrying them
+/// shows nothing new: the TOTP enrolment's seed (shown as text and QR code on that page) and
+/// the code for that not-yet-enrolled seed. Kept so an enrolment interrupted by the prompt
+/// keeps the seed the person's app already holds.
+const SHOWN_BY_ITS_PAGE: [(&str, &str); 2] = [
+    ("/manage/account/totp/", "secret"),
+    ("/manage/account/totp/", "code"),
+];
+
+/// The waiting form's fields the prompt carries on to `action` as hidden inputs, or `None` when
+/// the form holds a secret: then the prompt keeps nothing and goes back to the page afterwards,
+/// so the secret is typed again there rather than written into this page.
+fn carried(action: &str, fields: &[(String, String)]) -> Option<Vec<(String, String)>> {
     let rest = fields
         .iter()
         .filter(|(k, _)| !PROMPT_FIELDS.contains(&k.as_str()));
-    if rest.clone().any(|(k, _)| is_secret_field(k)) {
+    let shown = |k: &str| SHOWN_BY_ITS_PAGE.contains(&(action, k));
+    if rest.clone().any(|(k, _)| is_secret_field(k) && !shown(k)) {
         return None;
     }
     Some(rest.cloned().collect())
@@ -619,7 +629,7 @@ pub(crate) async fn confirm_reauth(
     let then = q.then.as_deref().map(|t| safe_next(Some(t)));
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     // With a waiting form, what may be carried (None: it holds a secret, so nothing is).
-    let kept = then.as_ref().and_then(|_| carried(&fields));
+    let kept = then.as_deref().and_then(|a| carried(a, &fields));
     let password = match (&then, get("reauth_password"), get("password")) {
         (_, Some(p), _) | (None, None, Some(p)) => p,
         (Some(_), None, _) => {

@@ -358,6 +358,17 @@ async fn the_prompt_never_writes_a_secret_field_into_its_page_nor_reposts_it() {
         assert!(!page.body.contains("then="), "{secret}: no re-post");
         assert!(page.body.contains("id=\"reauth-note\""), "{secret}");
     }
+    // The TOTP enrolment's seed and code, which its own page shows, are the one exception.
+    let totp = "/manage/account/reauth/?next=%2Fmanage%2Faccount%2Ftotp%2F&then=%2Fmanage%2Faccount%2Ftotp%2F";
+    let page = b
+        .post(
+            &app,
+            totp,
+            &format!("csrf_token={csrf}&secret=SEEDSEED&code=123456"),
+        )
+        .await;
+    assert!(page.body.contains("value=\"SEEDSEED\""), "{}", page.body);
+    assert!(page.body.contains("then="), "{}", page.body);
     // Even a crafted post that names the action and gives the password goes back to the page.
     let ok = b
         .post(
