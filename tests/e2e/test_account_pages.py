@@ -9,11 +9,13 @@ movable clock):
   expiry) and completes it afterwards;
 - invitations waiting for an answer are on the account page;
 - error pages keep the signed-in header and offer the way back to the page the person came from;
-- deleting the account asks for the user name, typed."""
+- deleting the account asks for the user name, typed;
+- a session failing the password prompt five times is ended, and never locks the owner's login."""
 
 from __future__ import annotations
 
 import html
+import json
 
 import pytest
 
@@ -21,6 +23,7 @@ import srkit
 from browserkit import mail_sink  # noqa: F401  (fixture)
 from incidents import PASSWORD, Incident
 from test_account_safety import ServerTimeTotp
+from test_incident_undo import enrol_totp
 from webclient import forms_of, page_text
 
 REAUTH_WINDOW = 11 * 60  # past the default reauth_minutes
@@ -137,5 +140,39 @@ def test_account_pages_keep_the_form_show_invitations_and_lead_back(strongroom, 
         assert "kept-across-the-prompt" in page_text(created)
         listed = page_text(pete.get("/manage/account/tokens/"))
         assert "kept-across-the-prompt" in listed, listed[:800]
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+def test_failed_password_prompts_end_their_session_and_never_lock_the_owners_login(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """A stolen session that fails the password prompt five times is ended (logged, the owner
+    told), and its failures never refuse the owner's own login with password and code."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind, env={"STRONGROOM_RATE_LIMITS": "true"})
+    try:
+        addr = world.user("carol")
+        owner = world.login("carol", "owner-laptop/1")
+        totp = enrol_totp(owner, world, addr)
+        world.advance(60)
+        thief = world.web("thief-browser/1")
+        thief.login("carol", PASSWORD, totp=totp)
+        assert thief.logged_in()
+        world.advance(REAUTH_WINDOW)
+        for i in range(5):
+            resp = thief.submit("/manage/account/reauth/?next=/manage/account/", "/manage/account/reauth/",
+                                {"password": f"wrong{i}"})
+            assert resp.status_code == 403, (i, resp.status_code, page_text(resp)[:400])
+        assert "session has been ended" in page_text(resp), page_text(resp)[:400]
+        assert not thief.logged_in(), "the session that failed five times is ended"
+        world.mail.wait_for(addr, "session was ended")
+        ended = [e for e in world.timeline("--user", "carol")
+                 if e["action"] == "account:session:end" and "reauthenticate" in json.dumps(e)]
+        assert len(ended) == 1 and "thief-browser/1" in json.dumps(ended[0]), ended
+        assert "wrong" not in json.dumps(ended), "no secret logged"
+        # The owner signs in at once, from another device, with password and code.
+        world.advance(31)
+        fresh = world.web("owner-phone/1")
+        resp = fresh.login("carol", PASSWORD, totp=totp)
+        assert fresh.logged_in(), (resp.status_code, page_text(resp)[:400])
     finally:
         world.close()

@@ -37,6 +37,12 @@ pub struct SessionInfo {
 /// The message when a sensitive change needs a fresh password or code.
 pub const REAUTH_REQUIRED: &str = "Confirm your password to continue.";
 
+/// Failed re-authentications one session may make before it is ended.
+pub const REAUTH_FAILURES_PER_SESSION: i64 = 5;
+
+/// How far back a session's failed re-authentications are counted (one day, in microseconds).
+const REAUTH_FAILURE_WINDOW: i64 = 86_400_000_000;
+
 /// Name of the web UI's signing key in `server_secrets`.
 const WEB_SIGNING_KEY: &str = "web-csrf-key";
 
@@ -198,6 +204,13 @@ impl Services {
     }
 
     /// Prove identity again with the password or a TOTP code; sets `reauth_at`.
+    ///
+    /// Failures are counted per *session*, never in the account's login buckets: the person
+    /// at this prompt already holds a session, and may be the thief the prompt exists to stop,
+    /// so their failures must not lock the owner out of signing in (and ending that session).
+    /// After [`REAUTH_FAILURES_PER_SESSION`] failures the session is ended and the owner told;
+    /// more guesses need a fresh login, which has its own limits. An empty answer is refused
+    /// without counting.
     pub async fn reauthenticate(
         &self,
         session: &SessionInfo,
@@ -205,24 +218,29 @@ impl Services {
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
         let user = &session.user;
-        let bucket = format!("2fa:user:{}", user.id);
-        // The place is taken before the check (`crate::ratelimit`) and given back on success.
-        let hold = self
-            .rate_reserve(
-                &bucket,
-                crate::ratelimit::Limit::TwoFactorUser,
-                "Too many failed attempts.",
-            )
-            .await?;
+        if password_or_code.is_empty() {
+            return Err(CoreError::Invalid(
+                "Enter your password or a code from your authentication app.".into(),
+            ));
+        }
+        // Always on (not an operator's rate limit): the place is taken before the check, so a
+        // burst cannot pass together, and given back on success.
+        let bucket = format!("reauth:session:{}", session.id);
+        let now = self.now();
+        let windows = [(now - REAUTH_FAILURE_WINDOW, REAUTH_FAILURES_PER_SESSION)];
+        let hold = match self.db.rate_reserve(&bucket, &windows, now).await? {
+            strongroom_store::RateReservation::Taken(id) => Some(id),
+            strongroom_store::RateReservation::Full(_) => None,
+        };
         let by_password = match user.password_hash.as_deref() {
-            Some(h) if user.password_disabled.is_none() => {
+            Some(h) if hold.is_some() && user.password_disabled.is_none() => {
                 self.verify_secret_pooled(h, password_or_code).await?
             }
             _ => false,
         };
-        let ok = by_password || self.totp_accepts(user.id, password_or_code).await?;
+        let ok =
+            hold.is_some() && (by_password || self.totp_accepts(user.id, password_or_code).await?);
         if !ok {
-            drop(hold);
             // A stolen session guessing the password is what this gate exists to stop.
             let ev = self.user_event(
                 "account:reauthenticate:failed",
@@ -236,11 +254,24 @@ impl Services {
                 ev,
             )
             .await;
+            let (failures, _) = self
+                .db
+                .rate_window(&bucket, now - REAUTH_FAILURE_WINDOW, 1)
+                .await?;
+            if failures >= REAUTH_FAILURES_PER_SESSION {
+                self.end_session_after_failed_reauth(session, failures, meta)
+                    .await?;
+                return Err(CoreError::Forbidden(
+                    "The password or code is incorrect. After too many failed attempts this session has been ended; sign in again.".into(),
+                ));
+            }
             return Err(CoreError::Forbidden(
                 "The password or code is incorrect.".into(),
             ));
         }
-        self.rate_refund(hold).await?;
+        if let Some(id) = hold {
+            self.db.rate_refund(id).await?;
+        }
         let mut tx = self.db.begin_account().await?;
         tx.set_reauth(session.id, self.now()).await?;
         let ev = self.user_event(
@@ -250,6 +281,40 @@ impl Services {
             serde_json::json!({"session_id": session.id, "with": if by_password { "password" } else { "totp" }}),
         );
         tx.commit(&[ev], &[]).await?;
+        Ok(())
+    }
+
+    /// End `session` after its failed re-authentications, log it and tell the owner.
+    async fn end_session_after_failed_reauth(
+        &self,
+        session: &SessionInfo,
+        failures: i64,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let user = &session.user;
+        let mut tx = self.db.begin_account().await?;
+        if !tx.end_session(user.id, session.id, self.now()).await? {
+            // Already ended (a concurrent failure got here first): nothing more to say.
+            return Ok(());
+        }
+        let to = crate::mail::notice_recipients(&tx.emails(user.id).await?);
+        let mails = crate::mail::notice(
+            &to,
+            "A session was ended after failed password checks",
+            &format!(
+                "A signed-in session of the account {} failed to confirm the password {failures} times, so it has been ended:\n\n  IP address: {}\n  Browser: {}\n\nIf this wasn't you, someone may have had access to a signed-in browser. Review your sessions and change your password.",
+                user.username,
+                meta.ip.as_deref().unwrap_or("unknown"),
+                meta.user_agent.as_deref().unwrap_or("unknown"),
+            ),
+        );
+        let ev = self.user_event(
+            "account:session:end",
+            user,
+            meta,
+            serde_json::json!({"session_id": session.id, "reason": "reauthenticate:failed", "failures": failures}),
+        );
+        tx.commit(&[ev], &mails).await?;
         Ok(())
     }
 }

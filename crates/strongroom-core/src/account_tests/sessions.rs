@@ -66,21 +66,65 @@ async fn a_failed_reauthentication_from_a_session_is_logged_with_its_source() {
         let d: serde_json::Value = serde_json::from_str(&e.details).expect("json");
         assert_eq!(d["session_id"], info.id, "{d}");
     }
-    // A loop is refused (first by the attempt limit) and logged once per window, the rest
-    // counted.
-    for _ in 0..40 {
-        let r =
-            h.s.reauthenticate(&info, "wrong password", &meta("198.51.100.4"))
-                .await;
-        assert!(r.is_err());
-    }
-    assert_eq!(failed().await.len(), 1);
-    // A success logs no failure.
-    h.clock.advance(25 * 60 * MIN);
+    // A success logs no failure (and gives its place back).
     h.s.reauthenticate(&info, PW, &meta("198.51.100.4"))
         .await
         .expect("reauth");
     assert_eq!(failed().await.len(), 1);
+}
+
+#[tokio::test]
+async fn failed_reauthentications_end_their_session_and_never_lock_the_owners_login() {
+    let h = harness(false).await;
+    let owner = h.user("alice").await;
+    let (seed, _) = h.with_totp(&owner).await;
+    // The thief's session: signed in a while ago, so the prompt asks for the password.
+    let stolen = h.s.session(&owner).await.expect("get").expect("live");
+    h.clock.advance(11 * MIN);
+    let thief = meta("203.0.113.9");
+    let n = crate::sessions::REAUTH_FAILURES_PER_SESSION;
+    // An empty answer is refused without counting.
+    for _ in 0..(2 * n) {
+        let r = h.s.reauthenticate(&stolen, "", &thief).await;
+        assert!(matches!(r, Err(CoreError::Invalid(_))), "{r:?}");
+    }
+    for i in 1..=n {
+        assert!(
+            h.s.session(&owner).await.expect("get").is_some(),
+            "alive before failure {i}"
+        );
+        let r =
+            h.s.reauthenticate(&stolen, &format!("wrong{i}"), &thief)
+                .await;
+        assert!(matches!(r, Err(CoreError::Forbidden(_))), "{r:?}");
+    }
+    assert!(
+        h.s.session(&owner).await.expect("get").is_none(),
+        "the session that failed {n} times is ended"
+    );
+    // Even the right password no longer revives it.
+    assert!(h.s.reauthenticate(&stolen, PW, &thief).await.is_err());
+    let ended = h.s.db.events(0, 10_000).await.expect("events");
+    let ended: Vec<_> = ended
+        .iter()
+        .filter(|e| e.action == "account:session:end" && e.details.contains("reauthenticate"))
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].actor_name.as_deref(), Some("alice"));
+    assert_eq!(ended[0].ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(ended[0].user_agent.as_deref(), Some("test-browser"));
+    assert!(!ended[0].details.contains("wrong"), "no secret logged");
+    assert_eq!(
+        h.mail_count("alice@example.org", "session was ended").await,
+        1
+    );
+    // The owner signs in at once with password and code: nothing the thief did counts there.
+    h.clock.advance(30_000_000);
+    let ticket = h.ticket("alice", "192.0.2.1").await;
+    let code = code_at(&seed, h.secs()).expect("code");
+    h.s.login_totp(&ticket, &code, &meta("192.0.2.1"))
+        .await
+        .expect("the owner's login is not locked");
 }
 
 #[tokio::test]

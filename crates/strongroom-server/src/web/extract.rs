@@ -245,6 +245,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
                 .map(|(_, v)| v.into_owned())
         })
         .await?;
+        let bytes = without_reauth_password(&parts, bytes);
         // The one place a form is parsed (clippy.toml forbids `axum::Form` elsewhere).
         #[allow(clippy::disallowed_types)]
         let parsed =
@@ -259,6 +260,22 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
             .into_response()),
         }
     }
+}
+
+/// The body without `reauth_password` for every action but the prompt: after the prompt, the
+/// browser re-posts the prompt's whole form (307) to the waiting action, and that action must
+/// never see the account's password among its fields.
+fn without_reauth_password(parts: &Parts, bytes: Bytes) -> Bytes {
+    const FIELD: &str = "reauth_password";
+    if parts.uri.path() == super::answer::REAUTH_PAGE
+        || !form_urlencoded::parse(&bytes).any(|(k, _)| k == FIELD)
+    {
+        return bytes;
+    }
+    let kept = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form_urlencoded::parse(&bytes).filter(|(k, _)| k != FIELD))
+        .finish();
+    Bytes::from(kept)
 }
 
 /// A JSON body whose origin and CSRF token (`X-CSRF-Token` header) were checked before it was
@@ -285,5 +302,32 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfJson<T> {
         serde_json::from_slice(body)
             .map(CsrfJson)
             .map_err(|_| json_error(WebError::new(StatusCode::BAD_REQUEST, "Malformed request.")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(path: &str) -> Parts {
+        Request::post(path)
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn no_action_but_the_prompt_sees_reauth_password() {
+        let body = Bytes::from_static(b"csrf_token=t&name=a+b&reauth_password=hunter2&x=1");
+        let out = without_reauth_password(&parts("/manage/account/tokens/"), body.clone());
+        assert_eq!(&out[..], b"csrf_token=t&name=a+b&x=1");
+        let out = without_reauth_password(&parts(super::super::answer::REAUTH_PAGE), body.clone());
+        assert_eq!(out, body, "the prompt reads it");
+        let plain = Bytes::from_static(b"csrf_token=t&name=a");
+        assert_eq!(
+            without_reauth_password(&parts("/manage/account/tokens/"), plain.clone()),
+            plain
+        );
     }
 }

@@ -567,20 +567,57 @@ pub(crate) async fn show_reauth(
     )
 }
 
-/// The form fields the prompt carries on to the waiting action (never the token or a password).
-fn carried(fields: &[(String, String)]) -> Vec<(String, String)> {
-    fields
+/// Said on the prompt when the waiting form held a secret and so was not kept.
+const SECRET_NOT_KEPT: &str = "The form you sent holds a password or code, so it is not kept here: once you have confirmed, fill it in again.";
+
+/// The prompt's own fields, never carried on.
+const PROMPT_FIELDS: [&str; 2] = ["csrf_token", "reauth_password"];
+
+/// Whether a field's name marks a secret (a password, a TOTP seed or code, a token, a recovery
+/// code): such a field is never written into the prompt's page, nor re-posted from it.
+fn is_secret_field(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "password",
+        "passphrase",
+        "secret",
+        "code",
+        "token",
+        "recovery",
+    ]
+    .iter()
+    .any(|m| name.contains(m))
+}
+
+/// Secret-looking fields an action's own page already writes into its HTML, so carrying them
+/// shows nothing new: the TOTP enrolment's seed (shown as text and QR code on that page) and
+/// the code for that not-yet-enrolled seed. Kept so an enrolment interrupted by the prompt
+/// keeps the seed the person's app already holds.
+const SHOWN_BY_ITS_PAGE: [(&str, &str); 2] = [
+    ("/manage/account/totp/", "secret"),
+    ("/manage/account/totp/", "code"),
+];
+
+/// The waiting form's fields the prompt carries on to `action` as hidden inputs, or `None` when
+/// the form holds a secret: then the prompt keeps nothing and goes back to the page afterwards,
+/// so the secret is typed again there rather than written into this page.
+fn carried(action: &str, fields: &[(String, String)]) -> Option<Vec<(String, String)>> {
+    let rest = fields
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "csrf_token" | "reauth_password"))
-        .cloned()
-        .collect()
+        .filter(|(k, _)| !PROMPT_FIELDS.contains(&k.as_str()));
+    let shown = |k: &str| SHOWN_BY_ITS_PAGE.contains(&(action, k));
+    if rest.clone().any(|(k, _)| is_secret_field(k) && !shown(k)) {
+        return None;
+    }
+    Some(rest.cloned().collect())
 }
 
 /// `POST /manage/account/reauth/?next=[&then=]`. From the prompt's own form: check the password
 /// (`reauth_password`, or `password` from the plain prompt) and go back to `next`, or, with
-/// `then`, post the waiting form to its action again (307 keeps the method and the body). A form
-/// sent here by `answer::finish` (no password field yet) is shown as the prompt, its values kept
-/// as hidden fields.
+/// `then`, post the waiting form to its action again (307 keeps the method and the body; the
+/// action never sees `reauth_password`, `extract::CsrfForm` drops it). A form sent here by
+/// `answer::finish` (no password field yet) is shown as the prompt, its values kept as hidden
+/// fields, unless one of them is a secret: then it is the plain prompt, back to `next`.
 pub(crate) async fn confirm_reauth(
     Enrolling { cx, viewer: v }: Enrolling,
     State(state): State<AppState>,
@@ -591,12 +628,16 @@ pub(crate) async fn confirm_reauth(
     let next = safe_next(q.next.as_deref());
     let then = q.then.as_deref().map(|t| safe_next(Some(t)));
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    // With a waiting form, what may be carried (None: it holds a secret, so nothing is).
+    let kept = then.as_deref().and_then(|a| carried(a, &fields));
     let password = match (&then, get("reauth_password"), get("password")) {
         (_, Some(p), _) | (None, None, Some(p)) => p,
         (Some(_), None, _) => {
+            let note = kept.is_none().then_some(SECRET_NOT_KEPT);
             return cx.render(
                 "reauth.html",
-                context! { next => next, then => then, fields => carried(&fields) },
+                context! { next => next, then => kept.as_ref().map(|_| &then), fields => kept,
+                note => note },
             );
         }
         (None, None, None) => "",
@@ -606,9 +647,9 @@ pub(crate) async fn confirm_reauth(
         .reauthenticate(&v.info, password, &meta)
         .await
     {
-        Ok(()) => Ok(match then {
-            Some(action) => super::answer::repost(&action),
-            None => see_other(&next, Vec::new()),
+        Ok(()) => Ok(match (then, &kept) {
+            (Some(action), Some(_)) => super::answer::repost(&action),
+            _ => see_other(&next, Vec::new()),
         }),
         Err(e) => {
             let w = WebError::from(e);
@@ -618,8 +659,8 @@ pub(crate) async fn confirm_reauth(
             cx.render_status(
                 w.status,
                 "reauth.html",
-                context! { fields => then.as_ref().map(|_| carried(&fields)), next => next,
-                then => then, error => w.message },
+                context! { fields => kept.as_ref(), next => next,
+                then => kept.as_ref().and(then.as_ref()), error => w.message },
             )
         }
     }

@@ -309,6 +309,94 @@ async fn register_then_verify_by_the_mailed_link() {
 }
 
 #[tokio::test]
+async fn the_prompt_never_writes_a_secret_field_into_its_page_nor_reposts_it() {
+    let clock = std::sync::Arc::new(strongroom_core::ManualClock::new(1_800_000_000_000_000));
+    let app = app_with_clock(
+        Settings {
+            require_2fa: false,
+            ..Settings::default()
+        },
+        false,
+        Some(clock.clone()),
+    )
+    .await;
+    let gina = user(&app, "gina").await;
+    let (mut b, csrf) = Browser::login(&app, "gina").await;
+    clock.advance(11 * 60_000_000);
+    let action = "/manage/account/tokens/";
+    let r = b
+        .post(&app, action, &format!("csrf_token={csrf}&name=late-one"))
+        .await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.body);
+    let prompt = r.headers[header::LOCATION].to_str().unwrap().to_owned();
+    // A waiting form with any secret-looking field: nothing of it is written into the page,
+    // and the prompt is the plain one (back to the page, no re-post).
+    for secret in [
+        "password",
+        "new_password",
+        "old_password2",
+        "totp_secret",
+        "code",
+        "api_token",
+        "recovery",
+    ] {
+        let page = b
+            .post(
+                &app,
+                &prompt,
+                &format!("csrf_token={csrf}&name=late-one&{secret}=hunter2-other"),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{secret}: {}", page.body);
+        assert!(page.body.contains("Confirm it is you"));
+        assert!(
+            !page.body.contains("hunter2-other"),
+            "{secret}: {}",
+            page.body
+        );
+        assert!(!page.body.contains("late-one"), "{secret}: nothing carried");
+        assert!(!page.body.contains("then="), "{secret}: no re-post");
+        assert!(page.body.contains("id=\"reauth-note\""), "{secret}");
+    }
+    // The TOTP enrolment's seed and code, which its own page shows, are the one exception.
+    let totp = "/manage/account/reauth/?next=%2Fmanage%2Faccount%2Ftotp%2F&then=%2Fmanage%2Faccount%2Ftotp%2F";
+    let page = b
+        .post(
+            &app,
+            totp,
+            &format!("csrf_token={csrf}&secret=SEEDSEED&code=123456"),
+        )
+        .await;
+    assert!(page.body.contains("value=\"SEEDSEED\""), "{}", page.body);
+    assert!(page.body.contains("then="), "{}", page.body);
+    // Even a crafted post that names the action and gives the password goes back to the page.
+    let ok = b
+        .post(
+            &app,
+            &prompt,
+            &format!(
+                "csrf_token={csrf}&name=late-one&password=hunter2-other&reauth_password={}",
+                enc(PASSWORD)
+            ),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ok.headers[header::LOCATION], "/manage/account/");
+    assert!(app.services.tokens_of(gina.id).await.unwrap().is_empty());
+    // A form without secrets is still carried and re-posted.
+    clock.advance(11 * 60_000_000);
+    let page = b
+        .post(&app, &prompt, &format!("csrf_token={csrf}&name=late-one"))
+        .await;
+    assert!(
+        page.body
+            .contains("<input type=\"hidden\" name=\"name\" value=\"late-one\">"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
 async fn sensitive_actions_ask_for_the_password_again() {
     let clock = std::sync::Arc::new(strongroom_core::ManualClock::new(1_800_000_000_000_000));
     let app = app_with_clock(
