@@ -167,9 +167,10 @@ def test_slow_bodies_are_cut_off_and_a_slow_steady_upload_passes(strongroom):
     assert b"too slowly" in got
     s.close()
 
-    # a web form, same
+    # a web form, same (from this site: a cross-site form is refused before its body is read)
     s = connect(server)
-    s.sendall(b"POST /account/login/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    s.sendall(b"POST /account/login/ HTTP/1.1\r\nHost: x\r\nOrigin: http://x\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\n"
               b"Content-Length: 5000\r\n\r\n")
     threading.Thread(target=lambda: _ignore_errors(send_slowly, s, b"a" * 2000, 25, 0.5), daemon=True).start()
     got = response_of(s, CLOSE_WITHIN)

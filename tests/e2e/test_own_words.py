@@ -35,6 +35,8 @@ ALLOWED: list[tuple[str, str]] = [
     (r"^/pypi$", "the XML-RPC endpoint path (bandersnatch's default), a literal of its own"),
     (r"\bpypi-json\b", "the JSON API's cache and metrics label"),
     (r"\[pypi\]", "a .pypirc section name"),
+    (r"\.?\bpypirc\b", "twine's configuration file (.pypirc), named in the token page's snippet and its ids"),
+    (r"\bpypi-token\.", "poetry's configuration key for an index's token (`poetry config pypi-token.NAME`)"),
     (r"STRONGROOM_PYPI_SAMPLES", "the test suite's own variable for the sample files"),
 ]
 # Exact literals that are not text anyone reads, by file.
