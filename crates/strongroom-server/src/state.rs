@@ -36,6 +36,9 @@ pub struct AppState {
     pub(crate) readiness: Arc<crate::readiness::ReadinessCache>,
     /// External images in descriptions: the proxy's key and client (`image_proxy`).
     pub(crate) image_proxy: crate::image_proxy::SharedImageProxy,
+    /// Full-text searches running at once (`web::pages::SEARCHES_AT_ONCE`): however many
+    /// clients search, most of the database pool stays free for installs and uploads.
+    pub(crate) search_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -63,6 +66,9 @@ impl AppState {
             http_metrics: Arc::default(),
             data_dir: None,
             readiness: Arc::default(),
+            search_slots: Arc::new(tokio::sync::Semaphore::new(
+                crate::web::pages::SEARCHES_AT_ONCE,
+            )),
         })
     }
 

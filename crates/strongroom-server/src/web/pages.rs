@@ -14,6 +14,15 @@ use crate::state::AppState;
 /// Projects a page of the list and of search results.
 const PAGE_SIZE: u32 = 50;
 
+/// Full-text searches one server runs at once; a search waits at most `SEARCH_WAIT` for a slot.
+/// Each holds a database connection for up to its statement time limit (`store::search`), so
+/// a flood of searches can take at most this many of the pool's connections.
+pub(crate) const SEARCHES_AT_ONCE: usize = 4;
+const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// What a search answers when every slot stayed busy (503, `Retry-After`).
+const SEARCHES_BUSY: &str =
+    "Too many searches are running on this index right now. Try again in a few seconds.";
+
 /// What a search stopped at its database time limit answers (503, `Retry-After`).
 const SEARCH_TOO_COSTLY: &str =
     "This search took too long and was stopped. Try again shortly, or with longer or fewer words.";
@@ -83,12 +92,28 @@ pub(crate) async fn projects(
     let parsed = SearchQuery::parse(&q);
     let max_pages = MAX_OFFSET / PAGE_SIZE + 1;
     let page = query.page.unwrap_or(1).clamp(1, max_pages);
-    let found = match state
+    // A search takes one of a few slots (the plain list by name is cheap and needs none).
+    let slot = if parsed.is_empty() {
+        None
+    } else {
+        match tokio::time::timeout(SEARCH_WAIT, state.search_slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => {
+                return Err(strongroom_core::CoreError::Busy {
+                    message: SEARCHES_BUSY.into(),
+                    retry_after_secs: 5,
+                }
+                .into());
+            }
+        }
+    };
+    let found = state
         .services
         .db
         .search_projects(&parsed, (page - 1) * PAGE_SIZE, PAGE_SIZE)
-        .await
-    {
+        .await;
+    drop(slot);
+    let found = match found {
         Ok(found) => found,
         // the search ran past its database time (store::search): refused, not a failure
         Err(e) if e.is_statement_timeout() => {
@@ -177,4 +202,66 @@ pub(crate) async fn release(
 /// Any path nobody answers: an HTML 404 for browsers.
 pub(crate) async fn not_found() -> WebError {
     WebError::not_found()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+
+    use super::SEARCHES_AT_ONCE;
+    use crate::AppState;
+
+    async fn get(state: &AppState, path: &str) -> (StatusCode, Option<String>) {
+        let mut req = Request::get(path)
+            .header(header::HOST, "localhost")
+            .body(Body::empty())
+            .expect("request");
+        req.extensions_mut()
+            .insert(ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 1))));
+        let resp = crate::router(state.clone())
+            .oneshot(req)
+            .await
+            .expect("answer");
+        let retry = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (resp.status(), retry)
+    }
+
+    /// While every search slot is taken, a search waits, then is refused with 503 and
+    /// `Retry-After` (it never queues without bound or takes another database connection);
+    /// the plain list needs no slot; a freed slot serves the next search.
+    #[tokio::test]
+    async fn searches_beyond_the_slots_are_refused_not_queued() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut settings = strongroom_core::Settings::default();
+        settings.hibp_url = None;
+        let services = strongroom_core::testing::services_in(
+            dir.path(),
+            settings,
+            strongroom_store::Keyring::new(strongroom_store::SecretsKey::from_bytes([7; 32])),
+        )
+        .await;
+        let state = AppState::new(services, dir.path().join("tmp"))
+            .await
+            .expect("state");
+        let n = u32::try_from(SEARCHES_AT_ONCE).expect("few");
+        let held = state
+            .search_slots
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .expect("slots");
+        let (status, retry) = get(&state, "/projects/?q=anything").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("5"));
+        assert_eq!(get(&state, "/projects/").await.0, StatusCode::OK);
+        drop(held);
+        assert_eq!(get(&state, "/projects/?q=anything").await.0, StatusCode::OK);
+    }
 }
