@@ -239,8 +239,10 @@ mod tests {
     #[tokio::test]
     async fn searches_beyond_the_slots_are_refused_not_queued() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut settings = strongroom_core::Settings::default();
-        settings.hibp_url = None;
+        let settings = strongroom_core::Settings {
+            hibp_url: None,
+            ..strongroom_core::Settings::default()
+        };
         let services = strongroom_core::testing::services_in(
             dir.path(),
             settings,
