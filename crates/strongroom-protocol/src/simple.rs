@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::name::NormalizedName;
 
 mod negotiate;
-pub use negotiate::SimpleFormat;
+pub use negotiate::{SimpleFormat, names_media};
 
 /// The simple API version this crate writes.
 pub const API_VERSION: &str = "1.4";

@@ -23,13 +23,13 @@ pub(crate) async fn healthz() -> Response {
     (StatusCode::OK, "ok\n").into_response()
 }
 
-/// 404: an HTML page for browsers, PyPI's plain text for everything else.
+/// 404: an HTML page for clients that ask for HTML by name (browsers), the plain text clients
+/// know for everything else (the choice is protocol's `names_media`).
 async fn not_found(headers: axum::http::HeaderMap) -> Response {
-    let wants_html = headers
+    let accept = headers
         .get(axum::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    if wants_html {
+        .and_then(|v| v.to_str().ok());
+    if strongroom_protocol::simple::names_media(accept, "text/html") {
         return crate::web::pages::not_found().await.into_response();
     }
     crate::error::ApiError::not_found().into_response()

@@ -84,6 +84,33 @@ impl SimpleFormat {
     }
 }
 
+/// Whether `accept` names `type/subtype` itself (not through a wildcard) with a quality above
+/// zero. Pages outside the simple API answer HTML only to clients that ask for it by name
+/// (browsers), and plain text to everything else (pip, `curl`'s `*/*`): the 404 page.
+pub fn names_media(accept: Option<&str>, media: &str) -> bool {
+    let Some((otype, osub)) = media.split_once('/') else {
+        return false;
+    };
+    accept.is_some_and(|a| {
+        a.split(',').any(|range| {
+            let mut parts = range.split(';');
+            let named = parts.next().unwrap_or("").trim();
+            named.eq_ignore_ascii_case(&format!("{otype}/{osub}")) && q_of(parts) > 0.0
+        })
+    })
+}
+
+/// The `q` parameter among a range's parameters (1 when absent; unparseable is 0; clamped).
+fn q_of<'a>(params: impl Iterator<Item = &'a str>) -> f32 {
+    let mut q = 1.0f32;
+    for p in params {
+        if let Some(v) = p.trim().strip_prefix("q=") {
+            q = v.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
+        }
+    }
+    q
+}
+
 /// The quality `accept` gives `offer`: that of its most specific matching range, if any matches
 /// (an unparseable `q` counts as 0; values are clamped to 0–1).
 fn quality(accept: &str, offer: SimpleFormat) -> Option<f32> {
@@ -92,12 +119,7 @@ fn quality(accept: &str, offer: SimpleFormat) -> Option<f32> {
     for range in accept.split(',') {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let mut q = 1.0f32;
-        for p in parts {
-            if let Some(v) = p.trim().strip_prefix("q=") {
-                q = v.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
-            }
-        }
+        let q = q_of(parts);
         let (rtype, rsub) = media.split_once('/').unwrap_or((media.as_str(), ""));
         let rsub = rsub.replace("latest", "v1");
         let specificity = if rtype == otype && rsub == osub {
@@ -119,6 +141,23 @@ fn quality(accept: &str, offer: SimpleFormat) -> Option<f32> {
 #[cfg(test)]
 mod tests {
     use super::SimpleFormat::{self, TextHtml, V1Html, V1Json};
+    use super::names_media;
+
+    #[test]
+    fn a_page_is_html_only_for_clients_that_name_it() {
+        let html = |a: Option<&str>| names_media(a, "text/html");
+        assert!(html(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(html(Some("TEXT/HTML; q=0.5")));
+        assert!(!html(Some("*/*")));
+        assert!(!html(None));
+        assert!(!html(Some("text/html;q=0")));
+        assert!(!html(Some("text/htmlx, application/text/html")));
+        assert!(!html(Some(
+            "application/vnd.pypi.simple.v1+json, text/plain"
+        )));
+    }
 
     #[test]
     fn negotiation_table() {
