@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod advisories;
 pub mod blob_collector;
 pub mod breached;
 pub mod clock;
@@ -10,6 +11,7 @@ mod credential_gate;
 pub mod deletion;
 pub mod descriptions;
 pub mod domains;
+pub mod download_log;
 pub mod email_address;
 pub mod error;
 pub mod evidence;
@@ -19,6 +21,7 @@ pub mod freeze;
 pub mod fsck;
 #[doc(hidden)]
 pub mod fuzz_entry;
+pub mod gateway;
 pub mod handback;
 pub mod hash_pool;
 pub mod help;
@@ -58,6 +61,7 @@ pub mod trusted_proxies;
 pub mod two_factor_reset;
 mod upload_checks;
 pub mod upload_safety;
+pub mod upstream_rules;
 pub mod visibility;
 pub mod watch;
 pub mod webauthn;
@@ -88,7 +92,8 @@ pub use login::{LoginStep, TwoFactorMethods};
 pub use second_factor::{Enrolled, TotpEnrolment};
 pub use sessions::{SessionGrant, SessionInfo};
 pub use settings::{
-    BlobSettings, ImageSettings, NoticeSettings, SafetySettings, Settings, SmtpSettings, SmtpTls,
+    BlobSettings, DownloadSettings, ImageSettings, NoticeSettings, SafetySettings, Settings,
+    SmtpSettings, SmtpTls, UpstreamSettings,
 };
 use strongroom_store::{Blobs, Db};
 
@@ -139,6 +144,10 @@ pub struct Services {
     limits: Arc<std::sync::RwLock<Arc<limits::Limits>>>,
     /// Where password hashing runs (bounded, `password.hash_concurrency`).
     pub hash_pool: hash_pool::HashPool,
+    /// The client for upstream indexes (`None`: no upstream configured, local only).
+    pub upstream: Option<strongroom_upstream::UpstreamClient>,
+    /// The download log's recorder (`download_log`).
+    pub downloads: download_log::DownloadRecorder,
 }
 
 impl Services {
@@ -154,6 +163,20 @@ impl Services {
                 settings.hash_wait_secs,
                 settings.argon2_memory_kib,
             ),
+            // Config already checked what could fail (URLs, the CA bundle's presence); a client
+            // that still cannot be built leaves the gateway off, loudly.
+            upstream: if settings.upstream.enabled() {
+                match strongroom_upstream::UpstreamClient::new(settings.upstream.client.clone()) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the upstream client cannot start; serving local projects only");
+                        None
+                    }
+                }
+            } else {
+                None
+            },
+            downloads: download_log::DownloadRecorder::default(),
             settings: Arc::new(settings),
         }
     }

@@ -97,6 +97,74 @@ pub struct Settings {
     pub notices: NoticeSettings,
     /// External images in descriptions: shown through the image proxy, or as links (`images.*`).
     pub images: ImageSettings,
+    /// The gateway to upstream indexes (`upstream.*`, issue 12); no upstream = local only.
+    pub upstream: UpstreamSettings,
+    /// The download log (`downloads.*`).
+    pub downloads: DownloadSettings,
+}
+
+/// The gateway to upstream indexes (`upstream.*`, issue 12). See docs/gateway.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// The client's part: upstreams in priority order (empty = local only), timeouts, CA bundle.
+    pub client: strongroom_upstream::ClientSettings,
+    /// Names that never resolve upstream though no local project has them yet (normalised).
+    pub private_patterns: Vec<strongroom_protocol::NamePattern>,
+    /// Upstream files younger than this (by `upload-time`) are not served; 0 = off.
+    pub min_age_days: u64,
+    /// A stored upstream page is served without asking the upstream for this long (seconds).
+    pub page_ttl_secs: u64,
+    /// The most bytes of cached upstream files kept (least recently downloaded go first).
+    pub cache_max_bytes: u64,
+    /// The largest upstream file fetched (bytes).
+    pub max_file_bytes: u64,
+    /// Fetches of not-yet-cached upstream files per client address per minute.
+    pub new_fetches_per_minute: u32,
+    /// Each name is asked about at each upstream at most this often (name-conflict job, hours).
+    pub name_check_interval_hours: u64,
+    /// At most this many names are asked about per jobs run.
+    pub name_checks_per_run: u64,
+}
+
+impl UpstreamSettings {
+    /// True when at least one upstream is configured.
+    pub fn enabled(&self) -> bool {
+        !self.client.indexes.is_empty()
+    }
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        UpstreamSettings {
+            client: strongroom_upstream::ClientSettings {
+                indexes: Vec::new(),
+                timeout_secs: 20,
+                ca_bundle: None,
+                max_page_bytes: 64 * 1024 * 1024,
+            },
+            private_patterns: Vec::new(),
+            min_age_days: 0,
+            page_ttl_secs: 300,
+            cache_max_bytes: 20 * 1024 * 1024 * 1024,
+            max_file_bytes: 4 * 1024 * 1024 * 1024,
+            new_fetches_per_minute: 120,
+            name_check_interval_hours: 24,
+            name_checks_per_run: 100,
+        }
+    }
+}
+
+/// The download log (`downloads.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadSettings {
+    /// Client addresses and user agents are kept this long, then only counted (days).
+    pub retention_days: u64,
+}
+
+impl Default for DownloadSettings {
+    fn default() -> Self {
+        DownloadSettings { retention_days: 90 }
+    }
 }
 
 /// External images in project descriptions (`images.*`, issue 11).
@@ -284,6 +352,8 @@ impl Default for Settings {
             notices: NoticeSettings::default(),
             http: HttpSettings::default(),
             images: ImageSettings::default(),
+            upstream: UpstreamSettings::default(),
+            downloads: DownloadSettings::default(),
         }
     }
 }

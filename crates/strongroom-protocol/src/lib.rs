@@ -31,6 +31,8 @@ pub use filename::{
 };
 pub use json_api::{FileJson, Info, ProjectJson, latest_version};
 pub use metadata::{CoreMetadata, MetadataError};
-pub use name::{NameError, NormalizedName, ProjectName, is_stdlib_module_name, skeleton};
+pub use name::{
+    NameError, NamePattern, NormalizedName, ProjectName, is_stdlib_module_name, skeleton,
+};
 pub use simple::{IndexEntry, ProjectPage, ProjectStatus, SimpleFile, SimpleFormat};
 pub use version::{Version, VersionError, validate_requires_python};

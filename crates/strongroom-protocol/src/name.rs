@@ -185,3 +185,127 @@ string_newtype_impls!(NormalizedName);
 
 #[cfg(test)]
 mod tests;
+
+/// A pattern of project names (`acme-*`, `acme_*`, `*-internal`): `*` matches any run of
+/// characters (also none), `?` one character. Matched on normalised names, and normalised
+/// itself, so `acme_*`, `Acme.*` and `acme-*` are one pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePattern(String);
+
+impl NamePattern {
+    /// Parse a pattern: name characters (letters, digits, `-`, `_`, `.`) and `*`/`?`.
+    pub fn new(pattern: &str) -> Result<NamePattern, String> {
+        let p = pattern.trim();
+        if p.is_empty() {
+            return Err("an empty name pattern".into());
+        }
+        if p.len() > 200 {
+            return Err(format!("name pattern '{p}' is longer than 200 characters"));
+        }
+        if let Some(c) = p
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*' | '?')))
+        {
+            return Err(format!(
+                "name pattern '{p}': '{c}' is not allowed (letters, digits, -, _, ., * and ?)"
+            ));
+        }
+        if p.chars().all(|c| c == '*') {
+            return Err(format!("name pattern '{p}' would match every name"));
+        }
+        // Normalise as PEP 503 does, leaving the wildcards where they are.
+        let mut out = String::with_capacity(p.len());
+        let mut in_sep = false;
+        for c in p.chars() {
+            if matches!(c, '-' | '_' | '.') {
+                if !in_sep {
+                    out.push('-');
+                }
+                in_sep = true;
+            } else {
+                out.push(c.to_ascii_lowercase());
+                in_sep = false;
+            }
+        }
+        Ok(NamePattern(out))
+    }
+
+    /// The normalised pattern text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when the pattern has no wildcard (it names one project).
+    pub fn is_literal(&self) -> bool {
+        !self.0.contains(['*', '?'])
+    }
+
+    /// Does the normalised `name` match? Linear in the sizes (two-pointer wildcard match).
+    pub fn matches(&self, name: &NormalizedName) -> bool {
+        let (p, n) = (self.0.as_bytes(), name.as_str().as_bytes());
+        let (mut i, mut j) = (0usize, 0usize);
+        let mut star: Option<(usize, usize)> = None;
+        while j < n.len() {
+            if i < p.len() && (p[i] == b'?' || p[i] == n[j]) {
+                i += 1;
+                j += 1;
+            } else if i < p.len() && p[i] == b'*' {
+                star = Some((i, j));
+                i += 1;
+            } else if let Some((si, sj)) = star {
+                i = si + 1;
+                j = sj + 1;
+                star = Some((si, sj + 1));
+            } else {
+                return false;
+            }
+        }
+        while i < p.len() && p[i] == b'*' {
+            i += 1;
+        }
+        i == p.len()
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::*;
+
+    fn m(p: &str, n: &str) -> bool {
+        NamePattern::new(p)
+            .expect("pattern")
+            .matches(&NormalizedName::new(n).expect("name"))
+    }
+
+    #[test]
+    fn patterns_match_normalised_names() {
+        assert!(m("acme-*", "acme-tools"));
+        assert!(m("acme_*", "Acme.Tools"));
+        assert!(m("ACME.*", "acme_tools"));
+        assert!(!m("acme-*", "acme"));
+        assert!(!m("acme-*", "notacme-tools"));
+        assert!(m("*-internal", "billing-internal"));
+        assert!(m("a?c", "abc"));
+        assert!(!m("a?c", "abbc"));
+        assert!(m("acme", "ACME"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+        assert!(NamePattern::new("acme").expect("p").is_literal());
+        assert!(!NamePattern::new("acme-*").expect("p").is_literal());
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_with_a_reason() {
+        assert!(NamePattern::new("").is_err());
+        assert!(
+            NamePattern::new("**")
+                .expect_err("refused")
+                .contains("every name")
+        );
+        assert!(
+            NamePattern::new("acme/*")
+                .expect_err("refused")
+                .contains("'/'")
+        );
+    }
+}

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::name::NormalizedName;
 
 mod negotiate;
+pub mod read;
 pub use negotiate::{SimpleFormat, names_media};
 
 /// The simple API version this crate writes.

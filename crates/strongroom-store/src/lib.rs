@@ -49,6 +49,9 @@ pub mod states;
 pub mod tempfiles;
 pub mod timeline;
 pub mod upload_record;
+mod upstream_generation;
+#[allow(unused_imports)]
+pub(crate) use upstream_generation::bump_upstream_generation_in;
 mod users;
 pub mod visibility;
 

@@ -208,6 +208,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_search.sql"),
         postgres: include_str!("../migrations/postgres/0019_search.sql"),
     },
+    Migration {
+        version: 20,
+        // a new table the previous release never reads
+        step: Step::Expand,
+        name: "upstream_generation",
+        sqlite: include_str!("../migrations/sqlite/0020_upstream_generation.sql"),
+        postgres: include_str!("../migrations/postgres/0020_upstream_generation.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

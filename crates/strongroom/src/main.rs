@@ -49,6 +49,10 @@ enum Command {
         /// database that is behind; `strongroom migrate` upgrades it.
         #[arg(long)]
         no_migrate: bool,
+        /// An upstream simple index (repeatable, first = highest priority): projects with no
+        /// local name are served from it (as `upstream.url`; docs/gateway.md).
+        #[arg(long = "upstream", value_name = "URL")]
+        upstream: Vec<String>,
     },
     /// Create or upgrade the database schema.
     Migrate {
@@ -144,6 +148,10 @@ fn main() -> ExitCode {
                 ..
             }
         ),
+        upstream: match &cli.command {
+            Command::Serve { upstream, .. } => upstream.clone(),
+            _ => Vec::new(),
+        },
     };
     let config = match config::Config::load(&flags) {
         Ok(c) => c,

@@ -528,4 +528,70 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "TEST SUITES ONLY: the image proxy may fetch from loopback addresses (127.0.0.0/8, ::1); private and link-local ones stay refused",
     },
+    // -- the gateway to upstream indexes (issue 12; docs/gateway.md)
+    Key {
+        name: "upstream.url",
+        secret: false,
+        help: "upstream simple indexes (a list, first = highest priority; `serve --upstream URL`): projects with no local name are served from the first upstream that knows them; credentials as https://USER:PASSWORD@host/simple/ (shown redacted); unset = local only",
+    },
+    Key {
+        name: "upstream.private_patterns",
+        secret: false,
+        help: "name patterns that never resolve upstream though no local project has them yet (a list, `acme-*`; * and ?; matched on normalised names)",
+    },
+    Key {
+        name: "upstream.min_age_days",
+        secret: false,
+        help: "cooldown: upstream files uploaded less than this many days ago are not served (a file without an upload time counts as new); 0 = off",
+    },
+    Key {
+        name: "upstream.page_ttl_seconds",
+        secret: false,
+        help: "a stored upstream page is served without asking the upstream again for this long; then it is revalidated (ETag), and served stale if the upstream is down",
+    },
+    Key {
+        name: "upstream.timeout_seconds",
+        secret: false,
+        help: "the longest wait for an upstream to connect or to send the next bytes",
+    },
+    Key {
+        name: "upstream.ca_bundle",
+        secret: false,
+        help: "PEM file of extra CA certificates trusted for upstreams (besides the system's); HTTPS_PROXY and NO_PROXY from the environment are honoured",
+    },
+    Key {
+        name: "upstream.max_page_bytes",
+        secret: false,
+        help: "the largest upstream project page read, bytes",
+    },
+    Key {
+        name: "upstream.cache_max_bytes",
+        secret: false,
+        help: "the most bytes of cached upstream files kept in the blob store; the least recently downloaded are evicted first",
+    },
+    Key {
+        name: "upstream.max_file_bytes",
+        secret: false,
+        help: "the largest upstream file fetched, bytes",
+    },
+    Key {
+        name: "upstream.new_fetches_per_minute",
+        secret: false,
+        help: "fetches of not-yet-cached upstream files per client address per minute (cached files are not counted)",
+    },
+    Key {
+        name: "upstream.name_check_interval_hours",
+        secret: false,
+        help: "the name-conflict job asks each upstream about each local or reserved name at most this often",
+    },
+    Key {
+        name: "upstream.name_checks_per_run",
+        secret: false,
+        help: "the name-conflict job asks about at most this many names per jobs run",
+    },
+    Key {
+        name: "downloads.retention_days",
+        secret: false,
+        help: "the download log keeps client addresses and user agents this many days, then only counts",
+    },
 ];

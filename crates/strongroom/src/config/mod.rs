@@ -56,6 +56,8 @@ pub struct Flags {
     pub bind: Option<String>,
     /// `serve --no-migrate`: `migrate_on_start = false` for this start.
     pub no_migrate: bool,
+    /// `serve --upstream URL` (repeatable): `upstream.url`.
+    pub upstream: Vec<String>,
 }
 
 /// The effective, validated configuration.
@@ -97,6 +99,10 @@ pub struct Config {
     pub notices: strongroom_core::NoticeSettings,
     /// External images in descriptions (`images.*`).
     pub images: strongroom_core::ImageSettings,
+    /// The gateway to upstream indexes (`upstream.*`).
+    pub upstream: strongroom_core::UpstreamSettings,
+    /// The download log (`downloads.*`).
+    pub downloads: strongroom_core::DownloadSettings,
     /// Page cache budget, Host names, connection timeouts and caps.
     pub http: strongroom_core::settings::HttpSettings,
     /// Every rate limit (`ratelimit.*`) and the password-hashing pool (`password.hash_*`).
@@ -270,6 +276,10 @@ impl Config {
             (
                 "migrate_on_start",
                 &flags.no_migrate.then(|| "false".to_owned()),
+            ),
+            (
+                "upstream.url",
+                &(!flags.upstream.is_empty()).then(|| flags.upstream.join(",")),
             ),
         ] {
             if let Some(v) = v {
@@ -445,6 +455,49 @@ impl Config {
                 core.images.allow_loopback.to_string(),
             ),
             ("metrics.bind", String::new()),
+            ("upstream.url", String::new()),
+            ("upstream.private_patterns", String::new()),
+            (
+                "upstream.min_age_days",
+                core.upstream.min_age_days.to_string(),
+            ),
+            (
+                "upstream.page_ttl_seconds",
+                core.upstream.page_ttl_secs.to_string(),
+            ),
+            (
+                "upstream.timeout_seconds",
+                core.upstream.client.timeout_secs.to_string(),
+            ),
+            ("upstream.ca_bundle", String::new()),
+            (
+                "upstream.max_page_bytes",
+                core.upstream.client.max_page_bytes.to_string(),
+            ),
+            (
+                "upstream.cache_max_bytes",
+                core.upstream.cache_max_bytes.to_string(),
+            ),
+            (
+                "upstream.max_file_bytes",
+                core.upstream.max_file_bytes.to_string(),
+            ),
+            (
+                "upstream.new_fetches_per_minute",
+                core.upstream.new_fetches_per_minute.to_string(),
+            ),
+            (
+                "upstream.name_check_interval_hours",
+                core.upstream.name_check_interval_hours.to_string(),
+            ),
+            (
+                "upstream.name_checks_per_run",
+                core.upstream.name_checks_per_run.to_string(),
+            ),
+            (
+                "downloads.retention_days",
+                core.downloads.retention_days.to_string(),
+            ),
             ("shutdown.grace_seconds", "30".into()),
             // health: database pool and blob-store timeouts
             ("db.pool_size", db.pool_size.to_string()),
@@ -622,6 +675,14 @@ impl Config {
                 )?,
             },
             images: parse::image_settings(&get)?,
+            upstream: parse::upstream_settings(&get)?,
+            downloads: strongroom_core::DownloadSettings {
+                retention_days: parse_u64(
+                    "downloads.retention_days",
+                    &get("downloads.retention_days").unwrap_or_default(),
+                )?
+                .max(1),
+            },
             notices: strongroom_core::NoticeSettings {
                 digest_minutes: parse_u64(
                     "notices.digest_minutes",
@@ -731,6 +792,15 @@ impl Config {
                 } else {
                     redact::HIDDEN.to_owned()
                 }
+            } else if key.name == "upstream.url" {
+                parse::parse_list(key.name, &value)
+                    .map(|urls| {
+                        urls.iter()
+                            .map(|u| redact_url(u))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_else(|_| redact::HIDDEN.to_owned())
             } else if value.contains("://") {
                 redact_url(&value)
             } else {
@@ -784,6 +854,8 @@ impl Config {
             http: self.http.clone(),
             notices: self.notices.clone(),
             images: self.images.clone(),
+            upstream: self.upstream.clone(),
+            downloads: self.downloads.clone(),
         }
     }
 }

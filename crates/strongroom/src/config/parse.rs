@@ -197,7 +197,7 @@ pub(super) fn default_mail_from(public_host: Option<&str>) -> String {
 }
 
 /// A list: a TOML array (`["a", "b"]`, as in `strongroom.toml`) or comma-separated (`a,b`).
-pub(super) fn parse_list(key: &str, v: &str) -> anyhow::Result<Vec<String>> {
+pub(crate) fn parse_list(key: &str, v: &str) -> anyhow::Result<Vec<String>> {
     let v = v.trim();
     if v.starts_with('[') {
         let t: toml::Table = toml::from_str(&format!("v = {v}"))
@@ -374,5 +374,105 @@ pub(super) fn image_settings(
             "testing.image_proxy_allow_loopback",
             &value("testing.image_proxy_allow_loopback"),
         )?,
+    })
+}
+
+/// `upstream.*`: the gateway (issue 12). Each URL must be http(s); its userinfo becomes the
+/// credentials (percent-decoded) and is removed from the URL; the URL gets a trailing slash.
+pub(super) fn upstream_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<strongroom_core::UpstreamSettings> {
+    let value = |k: &str| get(k).unwrap_or_default();
+    let positive = |k: &str| -> anyhow::Result<u64> {
+        let n = parse_u64(k, &value(k))?;
+        if n == 0 {
+            anyhow::bail!("{k}: expected a number above 0");
+        }
+        Ok(n)
+    };
+    let mut indexes = Vec::new();
+    for raw in parse_list("upstream.url", &value("upstream.url"))? {
+        indexes.push(upstream_index(&raw)?);
+    }
+    let mut private_patterns = Vec::new();
+    for p in parse_list(
+        "upstream.private_patterns",
+        &value("upstream.private_patterns"),
+    )? {
+        private_patterns.push(
+            strongroom_protocol::NamePattern::new(&p)
+                .map_err(|e| anyhow::anyhow!("upstream.private_patterns: {e}"))?,
+        );
+    }
+    let ca_bundle = get("upstream.ca_bundle")
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| std::path::PathBuf::from(v.trim()));
+    if let Some(p) = &ca_bundle {
+        std::fs::metadata(p)
+            .with_context(|| format!("upstream.ca_bundle: cannot read {}", p.display()))?;
+    }
+    Ok(strongroom_core::UpstreamSettings {
+        client: strongroom_upstream::ClientSettings {
+            indexes,
+            timeout_secs: positive("upstream.timeout_seconds")?,
+            ca_bundle,
+            max_page_bytes: positive("upstream.max_page_bytes")?,
+        },
+        private_patterns,
+        min_age_days: parse_u64("upstream.min_age_days", &value("upstream.min_age_days"))?,
+        page_ttl_secs: parse_u64(
+            "upstream.page_ttl_seconds",
+            &value("upstream.page_ttl_seconds"),
+        )?,
+        cache_max_bytes: positive("upstream.cache_max_bytes")?,
+        max_file_bytes: positive("upstream.max_file_bytes")?,
+        new_fetches_per_minute: u32::try_from(positive("upstream.new_fetches_per_minute")?)
+            .unwrap_or(u32::MAX),
+        name_check_interval_hours: positive("upstream.name_check_interval_hours")?,
+        name_checks_per_run: parse_u64(
+            "upstream.name_checks_per_run",
+            &value("upstream.name_checks_per_run"),
+        )?,
+    })
+}
+
+/// One `upstream.url` entry: credentials out of the URL, a trailing slash in.
+fn upstream_index(raw: &str) -> anyhow::Result<strongroom_upstream::UpstreamIndex> {
+    let mut url = url::Url::parse(raw).with_context(|| {
+        format!(
+            "upstream.url: '{}' is not a URL",
+            super::redact::redact_url(raw)
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        bail!(
+            "upstream.url: '{}' must be an http:// or https:// URL with a host",
+            super::redact::redact_url(raw)
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!(
+            "upstream.url: '{}' must not have a query or fragment",
+            super::redact::redact_url(raw)
+        );
+    }
+    let decode = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let username = (!url.username().is_empty()).then(|| decode(url.username()));
+    let password = url.password().map(decode);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(strongroom_upstream::UpstreamIndex {
+        url: url.to_string(),
+        username,
+        password,
     })
 }
