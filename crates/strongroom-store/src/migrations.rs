@@ -216,6 +216,46 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0020_upstream_generation.sql"),
         postgres: include_str!("../migrations/postgres/0020_upstream_generation.sql"),
     },
+    Migration {
+        version: 21,
+        // new tables the previous release never reads
+        step: Step::Expand,
+        name: "upstream_pages",
+        sqlite: include_str!("../migrations/sqlite/0021_upstream_pages.sql"),
+        postgres: include_str!("../migrations/postgres/0021_upstream_pages.sql"),
+    },
+    Migration {
+        version: 22,
+        // new tables the previous release never reads
+        step: Step::Expand,
+        name: "upstream_files",
+        sqlite: include_str!("../migrations/sqlite/0022_upstream_files.sql"),
+        postgres: include_str!("../migrations/postgres/0022_upstream_files.sql"),
+    },
+    Migration {
+        version: 23,
+        // new tables the previous release never reads
+        step: Step::Expand,
+        name: "download_log",
+        sqlite: include_str!("../migrations/sqlite/0023_download_log.sql"),
+        postgres: include_str!("../migrations/postgres/0023_download_log.sql"),
+    },
+    Migration {
+        version: 24,
+        // new tables the previous release never reads
+        step: Step::Expand,
+        name: "advisories",
+        sqlite: include_str!("../migrations/sqlite/0024_advisories.sql"),
+        postgres: include_str!("../migrations/postgres/0024_advisories.sql"),
+    },
+    Migration {
+        version: 25,
+        // new tables the previous release never reads
+        step: Step::Expand,
+        name: "upstream_rules",
+        sqlite: include_str!("../migrations/sqlite/0025_upstream_rules.sql"),
+        postgres: include_str!("../migrations/postgres/0025_upstream_rules.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.
