@@ -181,6 +181,24 @@ pub(super) fn valid_upload_time(value: &str) -> bool {
     }
 }
 
+/// Text kept from a page for a person to read (reasons) or a tool to parse
+/// (`requires-python`): control characters become spaces, so a reason cannot carry terminal
+/// escapes into an installer's output, and the text reads back the same from either format.
+pub(super) fn clean_text(s: String) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    } else {
+        s
+    }
+}
+
+/// A reason as kept: cleaned and cut to [`MAX_REASON_BYTES`].
+pub(super) fn reason(s: String) -> String {
+    truncate(clean_text(s), MAX_REASON_BYTES)
+}
+
 /// Cut `s` to at most `max` bytes on a character boundary.
 pub(super) fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
@@ -208,7 +226,7 @@ pub(super) fn finish(base: &Url, raw: RawFile) -> Option<UpstreamFile> {
     url.set_fragment(None);
     let requires_python = raw
         .requires_python
-        .map(|rp| rp.trim().to_owned())
+        .map(|rp| clean_text(rp).trim().to_owned())
         .filter(|rp| !rp.is_empty());
     if requires_python
         .as_ref()
@@ -221,9 +239,12 @@ pub(super) fn finish(base: &Url, raw: RawFile) -> Option<UpstreamFile> {
         url: url.into(),
         sha256,
         requires_python,
-        yanked: raw.yanked.map(|r| truncate(r, MAX_REASON_BYTES)),
+        yanked: raw.yanked.map(reason),
         size: raw.size,
-        upload_time: raw.upload_time.filter(|t| valid_upload_time(t)),
+        upload_time: raw
+            .upload_time
+            .map(|t| t.trim().to_owned())
+            .filter(|t| valid_upload_time(t)),
         core_metadata: raw.core_metadata,
         provenance: raw
             .provenance
