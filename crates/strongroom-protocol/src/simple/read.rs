@@ -19,7 +19,7 @@ pub use fields::{
 };
 
 use crate::name::NormalizedName;
-use crate::simple::ProjectStatus;
+use crate::simple::{ProjectStatus, SimpleFile};
 
 /// One project page as an upstream index serves it, every URL made absolute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +84,26 @@ pub struct UpstreamFile {
     pub core_metadata: Option<Option<String>>,
     /// PEP 740 provenance URL, absolute, when given.
     pub provenance: Option<String>,
+}
+
+impl UpstreamFile {
+    /// This file as a line of a page strongroom serves, with `url` (strongroom's own URL for
+    /// it) in place of the upstream's; `None` when the upstream gave no sha256 (strongroom
+    /// offers only files it can check). Metadata advertised without a sha256 is not offered
+    /// either, for the same reason.
+    pub fn to_simple_file(&self, url: String) -> Option<SimpleFile> {
+        Some(SimpleFile {
+            filename: self.filename.clone(),
+            url,
+            sha256: self.sha256.clone()?,
+            requires_python: self.requires_python.clone(),
+            size: self.size,
+            upload_time: self.upload_time.clone(),
+            yanked: self.yanked.clone(),
+            core_metadata_sha256: self.core_metadata.clone().flatten(),
+            provenance: self.provenance.clone(),
+        })
+    }
 }
 
 /// Why a page could not be read.
