@@ -15,7 +15,7 @@ mod json;
 
 pub use fields::{
     MAX_FILENAME_BYTES, MAX_FILES, MAX_REASON_BYTES, MAX_REQUIRES_PYTHON_BYTES, MAX_URL_BYTES,
-    MAX_VERSION_BYTES, MAX_VERSIONS,
+    MAX_VERSION_BYTES, MAX_VERSIONS, dist_version,
 };
 
 use crate::name::NormalizedName;
@@ -87,6 +87,12 @@ pub struct UpstreamFile {
 }
 
 impl UpstreamFile {
+    /// The release this file belongs to on `project`'s page (every file a parsed page keeps
+    /// has one; see [`dist_version`]).
+    pub fn version(&self, project: &NormalizedName) -> Option<crate::version::Version> {
+        dist_version(&self.filename, project)
+    }
+
     /// This file as a line of a page strongroom serves, with `url` (strongroom's own URL for
     /// it) in place of the upstream's; `None` when the upstream gave no sha256 (strongroom
     /// offers only files it can check). Metadata advertised without a sha256 is not offered
@@ -122,6 +128,22 @@ pub enum ReadError {
     },
 }
 
+/// The most bytes of an error message (which may quote the page) kept: an error is logged
+/// and stored, and a page can make one as long as itself.
+const MAX_MESSAGE_BYTES: usize = 512;
+/// The most bytes of a name quoted from a page.
+const MAX_QUOTED_BYTES: usize = 200;
+
+impl ReadError {
+    /// A [`ReadError::Malformed`] whose text is bounded and free of control characters.
+    fn malformed(message: String) -> ReadError {
+        ReadError::Malformed(fields::truncate(
+            fields::clean_text(message),
+            MAX_MESSAGE_BYTES,
+        ))
+    }
+}
+
 /// Parse a PEP 691 JSON project page fetched from `page_url` (an absolute http(s) URL; file
 /// URLs are resolved against it).
 pub fn parse_project_json(
@@ -147,7 +169,7 @@ fn check_api_version(version: &str) -> Result<(), ReadError> {
     let major = version.trim().split('.').next().unwrap_or_default();
     match major.parse::<u32>() {
         Ok(1) => Ok(()),
-        _ => Err(ReadError::Malformed(format!(
+        _ => Err(ReadError::malformed(format!(
             "API version {version:?} is not supported (strongroom reads 1.x)"
         ))),
     }
@@ -160,7 +182,7 @@ fn check_name(asked: &NormalizedName, found: &str) -> Result<(), ReadError> {
     } else {
         Err(ReadError::WrongProject {
             asked: asked.as_str().to_owned(),
-            found: fields::truncate(found.to_owned(), 200),
+            found: fields::truncate(fields::clean_text(found.to_owned()), MAX_QUOTED_BYTES),
         })
     }
 }

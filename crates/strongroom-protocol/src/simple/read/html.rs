@@ -221,7 +221,7 @@ pub(super) fn parse_with_limit(
     tokenizer.end();
     let state = tokenizer.sink.0.into_inner();
     if state.too_many {
-        return Err(ReadError::Malformed(format!(
+        return Err(ReadError::malformed(format!(
             "more than {max_files} links on the page"
         )));
     }
@@ -244,7 +244,7 @@ pub(super) fn parse_with_limit(
     let files = state
         .anchors
         .into_iter()
-        .filter_map(|raw| fields::finish(&base, raw))
+        .filter_map(|raw| fields::finish(asked, &base, raw))
         .collect();
     Ok(UpstreamPage {
         name: asked.as_str().to_owned(),

@@ -198,13 +198,25 @@ pub(super) fn parse(
     page_url: &str,
 ) -> Result<UpstreamPage, ReadError> {
     let base = fields::page_base(page_url)?;
-    let doc: Doc = serde_json::from_slice(body)
-        .map_err(|e| ReadError::Malformed(format!("invalid JSON page: {e}")))?;
+    let doc: Doc = serde_json::from_slice(body).map_err(|e| {
+        // serde's message quotes the offending value (a string can be the whole page): keep
+        // its start and always the position.
+        let what = e.to_string();
+        let what = what
+            .rsplit_once(" at line ")
+            .map_or(what.as_str(), |(what, _)| what);
+        let what = fields::truncate(what.to_owned(), 200);
+        ReadError::malformed(format!(
+            "invalid JSON page: {what} at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
     if let Some(version) = doc.meta.and_then(|m| m.api_version) {
         match version {
             Value::String(v) => check_api_version(&v)?,
             other => {
-                return Err(ReadError::Malformed(format!(
+                return Err(ReadError::malformed(format!(
                     "meta.api-version is not a string: {other}"
                 )));
             }
@@ -225,7 +237,7 @@ pub(super) fn parse(
         .0
         .into_iter()
         .filter_map(raw_file)
-        .filter_map(|raw| fields::finish(&base, raw))
+        .filter_map(|raw| fields::finish(asked, &base, raw))
         .collect();
     Ok(UpstreamPage {
         name: asked.as_str().to_owned(),

@@ -188,6 +188,35 @@ fn every_error_message() {
         err(html("<h1>Links for Other_Name</h1>")),
         "the page is for Other_Name, not demo"
     );
+    // Messages quoting the page are bounded and carry no control characters (they are logged
+    // and stored).
+    let huge = "x".repeat(1 << 20);
+    assert_eq!(
+        err(json(&format!(r#"{{"name":"demo","files":["{huge}"]}}"#))),
+        format!(
+            "not a project page: invalid JSON page: invalid type: string \"{}",
+            &huge[..200 - "invalid type: string \"".len()]
+        ) + &format!(
+            " at line 1 column {}",
+            r#"{"name":"demo","files":[""#.len() + huge.len() + 1
+        )
+    );
+    assert_eq!(
+        err(json(&format!(r#"{{"name":"{huge}\u001b[2J","files":[]}}"#))),
+        format!("the page is for {}, not demo", &huge[..200])
+    );
+    assert_eq!(
+        err(json(r#"{"name":"x\u001b[2J\r\n","files":[]}"#)),
+        "the page is for x [2J  , not demo"
+    );
+    let long = err(json(&format!(
+        r#"{{"meta":{{"api-version":"{huge}"}},"name":"demo","files":[]}}"#
+    )));
+    assert!(
+        long.len() <= "not a project page: ".len() + 512,
+        "{}",
+        long.len()
+    );
 }
 
 fn one_html(anchor: &str) -> Option<UpstreamFile> {
@@ -515,7 +544,7 @@ fn bounds_on_what_one_page_may_hold() {
     );
     // (HTML at a small limit: the tokenizer is generic, so it runs unoptimised in tests.)
     let read = |n: usize| {
-        let links = "<a href=x>x</a><a>no href</a>".repeat(n);
+        let links = "<a href=demo-1.0.tar.gz>x</a><a>no href</a>".repeat(n);
         super::html::parse_with_limit(&demo(), links.as_bytes(), PAGE, 10)
     };
     assert_eq!(
@@ -526,9 +555,12 @@ fn bounds_on_what_one_page_may_hold() {
     // Strings: an overlong URL, filename or requires-python drops the file; reasons are cut.
     let long_url = format!("{}/demo-1.0.tar.gz", "a".repeat(MAX_URL_BYTES));
     assert_eq!(one_html(&format!(r#"<a href="{long_url}">x</a>"#)), None);
-    let long_name = format!("{}.tar.gz", "d".repeat(MAX_FILENAME_BYTES));
+    // (A wheel whose compressed tag set `py3.py3.….py3` makes the name long: 21 + 4n bytes.)
+    let wheel = |tags: usize| format!("demo-1.0-{}-none-any.whl", vec!["py3"; tags].join("."));
+    let long_name = wheel((MAX_FILENAME_BYTES - 21) / 4 + 1);
     assert_eq!(one_html(&format!(r#"<a href="{long_name}">x</a>"#)), None);
-    let ok_name = format!("{}.tar.gz", "d".repeat(MAX_FILENAME_BYTES - 7));
+    let ok_name = wheel((MAX_FILENAME_BYTES - 21) / 4);
+    assert!(long_name.len() > MAX_FILENAME_BYTES && ok_name.len() > MAX_FILENAME_BYTES - 4);
     assert!(one_html(&format!(r#"<a href="{ok_name}">x</a>"#)).is_some());
     let long_rp = format!(">={}", "1".repeat(MAX_REQUIRES_PYTHON_BYTES));
     assert_eq!(
@@ -556,4 +588,55 @@ fn bounds_on_what_one_page_may_hold() {
     // The heading kept for the name check is bounded too (a long one names nothing).
     let long_title = format!("<title>Links for {}</title>", "x".repeat(10_000));
     assert!(html(&long_title).is_ok());
+}
+
+/// Only distributions of the project asked for are kept (pip and uv skip another project's
+/// file on a page; the gateway's per-version rules need the version each file belongs to).
+#[test]
+fn only_the_projects_distributions_are_kept() {
+    for (filename, version) in [
+        ("demo-1.0.tar.gz", Some("1.0")),
+        ("Demo-1.0.tar.gz", Some("1.0")),
+        ("demo-1.0-1.tar.gz", Some("1.0-1")),
+        ("demo-1.0.zip", Some("1.0")),
+        ("demo-1.0.tar.bz2", Some("1.0")),
+        ("demo-1.0.tgz", Some("1.0")),
+        ("demo-2.0rc1.tar.xz", Some("2.0rc1")),
+        ("demo-1.0+local.tar.gz", Some("1.0+local")),
+        ("demo-1.0-py3-none-any.whl", Some("1.0")),
+        (
+            "DEMO-1.0-2-cp311-cp311-manylinux_2_17_x86_64.whl",
+            Some("1.0"),
+        ),
+        ("other-1.0.tar.gz", None),
+        ("demo-x-1.0.tar.gz", None),
+        ("demo_x-1.0-py3-none-any.whl", None),
+        ("demo-1.0.egg", None),
+        ("demo-1.0.win32.exe", None),
+        ("demo-1.0-py3-none-any.whl.metadata", None),
+        ("demo-notaversion.tar.gz", None),
+        ("demo.tar.gz", None),
+        ("demo-1.0-py3-none.whl", None),
+    ] {
+        let kept = one_json(&format!(
+            r#"{{"filename":"{filename}","url":"f/{filename}"}}"#
+        ));
+        assert_eq!(
+            kept.as_ref()
+                .and_then(|f| f.version(&demo()))
+                .map(|v| v.raw().to_owned())
+                .as_deref(),
+            version,
+            "{filename}"
+        );
+        assert_eq!(kept.is_some(), version.is_some(), "{filename}");
+        assert_eq!(
+            one_html(&format!(r#"<a href="f/{filename}">x</a>"#)).is_some(),
+            version.is_some(),
+            "{filename}"
+        );
+    }
+    let name = NormalizedName::new("python-dateutil").expect("valid");
+    let version = dist_version("python_dateutil-2.8.2.tar.gz", &name).map(|v| v.raw().to_owned());
+    assert_eq!(version.as_deref(), Some("2.8.2"));
 }
