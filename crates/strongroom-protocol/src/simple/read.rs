@@ -4,8 +4,10 @@
 //! Both readers follow what pip and uv accept (odd-but-valid markup, relative URLs, any case
 //! of hex, the older PEP 714 names), keep only what strongroom can check (sha256; other hash
 //! algorithms are dropped, and a file without a sha256 is kept but never offered by the
-//! gateway), drop an entry they cannot use as pip skips such a link, and bound what one page
-//! may make them hold ([`fields::MAX_FILES`] and the string limits there).
+//! gateway), drop an entry they cannot use as pip skips such a link (another project's file
+//! too: see [`dist_version`]), keep no files of a page marked PEP 792 `quarantined` (such a
+//! project offers none), and bound what one page may make them hold ([`MAX_FILES`] and the
+//! string limits beside it). Error texts are bounded and free of control characters.
 
 use serde::{Deserialize, Serialize};
 
@@ -151,7 +153,7 @@ pub fn parse_project_json(
     body: &[u8],
     page_url: &str,
 ) -> Result<UpstreamPage, ReadError> {
-    json::parse(asked, body, page_url)
+    json::parse(asked, body, page_url).map(without_quarantined_files)
 }
 
 /// Parse a PEP 503 HTML project page fetched from `page_url` (an absolute http(s) URL; links
@@ -161,7 +163,15 @@ pub fn parse_project_html(
     body: &[u8],
     page_url: &str,
 ) -> Result<UpstreamPage, ReadError> {
-    html::parse(asked, body, page_url)
+    html::parse(asked, body, page_url).map(without_quarantined_files)
+}
+
+/// PEP 792: a quarantined project offers no files, whatever its page lists.
+fn without_quarantined_files(mut page: UpstreamPage) -> UpstreamPage {
+    if page.status == UpstreamStatus::Quarantined {
+        page.files.clear();
+    }
+    page
 }
 
 /// PEP 629: a page of a major API version other than 1 cannot be read.

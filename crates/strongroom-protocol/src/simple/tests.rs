@@ -239,8 +239,8 @@ fn upstream_page() -> ProjectPage {
     };
     ProjectPage {
         name: name("foo-bar"),
-        status: ProjectStatus::Quarantined,
-        status_reason: Some("blocked: <incident> & \"more\"".to_owned()),
+        status: ProjectStatus::Deprecated,
+        status_reason: Some("use: <other> & \"more\"".to_owned()),
         last_serial: 5,
         versions: vec!["1.0".to_owned()],
         files: vec![known, unknown],
@@ -253,7 +253,7 @@ fn project_html_writes_provenance_and_status_reason() {
     let sha = "ab".repeat(32);
     let md = "cd".repeat(32);
     assert!(html.contains(
-        "<meta name=\"pypi:project-status\" content=\"quarantined\"><meta name=\"pypi:project-status-reason\" content=\"blocked: &lt;incident&gt; &amp; &#34;more&#34;\">    <title>"
+        "<meta name=\"pypi:project-status\" content=\"deprecated\"><meta name=\"pypi:project-status-reason\" content=\"use: &lt;other&gt; &amp; &#34;more&#34;\">    <title>"
     ), "{html}");
     assert!(html.contains(&format!(
         "<a href=\"https://x/foo_bar-1.0-py3-none-any.whl#sha256={sha}\" data-dist-info-metadata=\"sha256={md}\" data-core-metadata=\"sha256={md}\" data-provenance=\"https://up.example/integrity/p?a=1&amp;b=&#34;2&#34;\">foo_bar-1.0-py3-none-any.whl</a><br />"
@@ -271,7 +271,7 @@ fn project_json_leaves_unknown_size_and_upload_time_out() {
     let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     assert_eq!(
         doc["project-status"],
-        serde_json::json!({"status": "quarantined", "reason": "blocked: <incident> & \"more\""})
+        serde_json::json!({"status": "deprecated", "reason": "use: <other> & \"more\""})
     );
     let files = doc["files"].as_array().expect("files");
     assert_eq!(
@@ -301,7 +301,7 @@ fn rendered_pages_read_back_unchanged() {
     let from_html = parse_project_html(&asked, project_html(&page).as_bytes(), url)
         .expect("reads its own HTML");
     for read in [&from_json, &from_html] {
-        assert_eq!(read.status, UpstreamStatus::Quarantined);
+        assert_eq!(read.status, UpstreamStatus::Deprecated);
         assert_eq!(read.status_reason, page.status_reason);
         assert_eq!(read.files.len(), 2);
         for (got, want) in read.files.iter().zip(&page.files) {

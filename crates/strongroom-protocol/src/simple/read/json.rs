@@ -1,6 +1,6 @@
 //! PEP 691 JSON project pages (with PEP 700 `versions`/`size`/`upload-time`, PEP 714
 //! metadata keys, PEP 740 `provenance`, PEP 792 `project-status`). The document's shape
-//! (`name`, `files` as a list of objects) is required; a file field of an unexpected type is
+//! (`files` as a list of objects; `name`, when present, a string) is required; a file field of an unexpected type is
 //! read as absent, as pip's `dict.get` reads it, so one odd entry does not hide a project.
 
 use std::fmt;
@@ -18,7 +18,9 @@ use crate::name::NormalizedName;
 struct Doc {
     #[serde(default)]
     meta: Option<Meta>,
-    name: String,
+    /// PEP 691 requires it; pip and uv do not read it. When present it must be the project's.
+    #[serde(default)]
+    name: Option<String>,
     files: Bounded<FileDoc, MAX_FILES>,
     #[serde(default)]
     versions: Option<Bounded<Value, MAX_VERSIONS>>,
@@ -198,6 +200,13 @@ pub(super) fn parse(
     page_url: &str,
 ) -> Result<UpstreamPage, ReadError> {
     let base = fields::page_base(page_url)?;
+    // serde's derived struct reading also takes a list of the fields in order; a page is an
+    // object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ReadError::malformed(
+            "invalid JSON page: not a JSON object".to_owned(),
+        ));
+    }
     let doc: Doc = serde_json::from_slice(body).map_err(|e| {
         // serde's message quotes the offending value (a string can be the whole page): keep
         // its start and always the position.
@@ -222,7 +231,9 @@ pub(super) fn parse(
             }
         }
     }
-    check_name(asked, &doc.name)?;
+    if let Some(name) = &doc.name {
+        check_name(asked, name)?;
+    }
     let (status, status_reason) = status(doc.project_status);
     let versions = doc
         .versions

@@ -30,7 +30,7 @@ fn err(result: Result<UpstreamPage, ReadError>) -> String {
 fn json_page_like_pypis_reads_every_field() {
     let body = format!(
         r#"{{"meta":{{"api-version":"1.4","_last-serial":7}},"name":"Demo",
-        "project-status":{{"status":"deprecated","reason":"use other"}},
+        "project-status":{{"status":"STATUS","reason":"use other"}},
         "versions":["1.0","2.0"],
         "files":[
           {{"filename":"demo-1.0.tar.gz","url":"https://files.example/p/demo-1.0.tar.gz",
@@ -44,7 +44,14 @@ fn json_page_like_pypis_reads_every_field() {
         ]}}"#,
         upper = SHA.to_ascii_uppercase()
     );
-    let page = json(&body).expect("reads");
+    let quarantined = json(&body.replace("STATUS", "quarantined")).expect("reads");
+    assert_eq!(quarantined.status, UpstreamStatus::Quarantined);
+    assert_eq!(
+        quarantined.files,
+        [],
+        "PEP 792: a quarantined project offers no files"
+    );
+    let page = json(&body.replace("STATUS", "deprecated")).expect("reads");
     assert_eq!(page.name, "demo");
     assert_eq!(page.status, UpstreamStatus::Deprecated);
     assert_eq!(page.status_reason.as_deref(), Some("use other"));
@@ -99,9 +106,16 @@ fn html_page_like_pypis_reads_every_field() {
 </html>
 <!--SERIAL 7-->"#
     );
-    let page = html(&body).expect("reads");
-    assert_eq!(page.status, UpstreamStatus::Quarantined);
-    assert_eq!(page.status_reason.as_deref(), Some("under <review>"));
+    let quarantined = html(&body).expect("reads");
+    assert_eq!(quarantined.status, UpstreamStatus::Quarantined);
+    assert_eq!(quarantined.status_reason.as_deref(), Some("under <review>"));
+    assert_eq!(
+        quarantined.files,
+        [],
+        "PEP 792: a quarantined project offers no files"
+    );
+    let page = html(&body.replace("quarantined", "archived")).expect("reads");
+    assert_eq!(page.status, UpstreamStatus::Archived);
     assert!(page.versions.is_empty());
     assert_eq!(
         page.files,
@@ -135,13 +149,28 @@ fn html_page_like_pypis_reads_every_field() {
 #[test]
 fn every_error_message() {
     assert_eq!(
-        err(json("{")),
-        "not a project page: invalid JSON page: EOF while parsing an object at line 1 column 1"
+        err(json(" {")),
+        "not a project page: invalid JSON page: EOF while parsing an object at line 1 column 2"
     );
     assert_eq!(
-        err(json(r#"{"files":[]}"#)),
-        "not a project page: invalid JSON page: missing field `name` at line 1 column 12"
+        err(json(r#"{"name":["demo"],"files":[]}"#)),
+        "not a project page: invalid JSON page: invalid type: sequence, expected a string at line 1 column 8"
     );
+    assert_eq!(
+        err(json(r#"{"message":"no such project"}"#)),
+        "not a project page: invalid JSON page: missing field `files` at line 1 column 29"
+    );
+    assert_eq!(
+        err(json(r#"{"name":"demo","files":{}}"#)),
+        "not a project page: invalid JSON page: invalid type: map, expected a list of at most 250000 entries at line 1 column 23"
+    );
+    for not_an_object in ["[]", r#"[null,null,[],null,null]"#, "\"x\"", "", "  \n"] {
+        assert_eq!(
+            err(json(not_an_object)),
+            "not a project page: invalid JSON page: not a JSON object",
+            "{not_an_object:?}"
+        );
+    }
     assert_eq!(
         err(json(r#"{"name":"demo"}"#)),
         "not a project page: invalid JSON page: missing field `files` at line 1 column 15"
@@ -513,6 +542,8 @@ fn json_odd_but_valid_values() {
     ] {
         assert_eq!(one_json(entry), None, "{entry}");
     }
+    // Without a name (pip and uv do not read it) the page reads; files still must be demo's.
+    assert_eq!(json(r#"{"files":[]}"#).expect("reads").name, "demo");
     // Other keys and a page without meta, versions or status read fine; unknown status = active.
     let page = json(
         r#"{"name":"DEMO","files":[],"alternate-locations":[],"project-status":{"status":"new"},"versions":["1.0",2,""]}"#,
