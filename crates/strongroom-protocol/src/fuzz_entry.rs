@@ -140,10 +140,26 @@ pub fn accept(data: &[u8]) {
     }
 }
 
+/// Upload times as an upstream writes them: the normal form is a fixed point.
+fn upload_time_fixpoint(data: &[u8]) {
+    if let Some(time) = std::str::from_utf8(data)
+        .ok()
+        .and_then(read::normal_upload_time)
+    {
+        assert_eq!(
+            read::normal_upload_time(&time),
+            Some(time.clone()),
+            "{time}"
+        );
+        assert!(time.len() == 20 || time.len() == 27, "{time}");
+    }
+}
+
 /// An upstream index's PEP 691 JSON project page, as the gateway reads it: never panics,
 /// keeps only what it promises (see [`upstream_invariants`]), and what strongroom renders from
 /// the result reads back the same.
 pub fn upstream_json(data: &[u8]) {
+    upload_time_fixpoint(data);
     let asked = NormalizedName::new("demo").expect("a valid name");
     let Ok(page) = read::parse_project_json(&asked, data, UPSTREAM_PAGE) else {
         return;
@@ -228,6 +244,13 @@ fn upstream_invariants(page: &read::UpstreamPage) {
             .chain(file.core_metadata.iter().flatten());
         for hex in hexes {
             assert!(hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        }
+        if let Some(time) = &file.upload_time {
+            assert_eq!(
+                read::normal_upload_time(time).as_ref(),
+                Some(time),
+                "{time}"
+            );
         }
         if let Some(rp) = &file.requires_python {
             assert!(!rp.is_empty() && rp.len() <= read::MAX_REQUIRES_PYTHON_BYTES);

@@ -17,7 +17,7 @@ mod json;
 
 pub use fields::{
     MAX_FILENAME_BYTES, MAX_FILES, MAX_REASON_BYTES, MAX_REQUIRES_PYTHON_BYTES, MAX_URL_BYTES,
-    MAX_VERSION_BYTES, MAX_VERSIONS, dist_version,
+    MAX_VERSION_BYTES, MAX_VERSIONS, dist_version, normal_upload_time,
 };
 
 use crate::name::NormalizedName;

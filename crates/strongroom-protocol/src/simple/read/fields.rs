@@ -165,59 +165,116 @@ pub fn dist_version(filename: &str, project: &NormalizedName) -> Option<Version>
     })
 }
 
-/// `upload-time` as PEP 700 allows it (RFC 3339 / ISO 8601 with a `Z` or offset, optional
-/// fraction): kept as given when it has that shape, dropped otherwise (a file without a usable
-/// upload time counts as new).
-pub(super) fn valid_upload_time(value: &str) -> bool {
-    let b = value.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
-    if b.len() < 20 || b.len() > 40 {
-        return false;
-    }
-    let shape = digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && matches!(b[10], b'T' | b't' | b' ')
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19);
-    if !shape {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| {
-        std::str::from_utf8(&b[r])
-            .ok()
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(99)
+/// `upload-time` in the form every installer reads: `yyyy-mm-ddThh:mm:ssZ` or
+/// `yyyy-mm-ddThh:mm:ss.ffffffZ` (PEP 700's form; pip on Python before 3.11 reads nothing
+/// else, and one value it cannot read stops its whole run). A PEP 700 / RFC 3339 value in
+/// another spelling (lower-case `t`/`z`, a space, an offset, 1–9 fraction digits) is
+/// rewritten to the same instant in that form; an impossible date or anything else is
+/// dropped (a file without an upload time counts as new).
+pub fn normal_upload_time(value: &str) -> Option<String> {
+    let b = value.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if part.iter().all(u8::is_ascii_digit) {
+            std::str::from_utf8(part).ok()?.parse().ok()
+        } else {
+            None
+        }
     };
-    if !(1..=12).contains(&num(5..7))
-        || !(1..=31).contains(&num(8..10))
-        || num(11..13) > 23
-        || num(14..16) > 59
-        || num(17..19) > 60
+    let sep = |i: usize, c: u8| b.get(i) == Some(&c);
+    let shaped = sep(4, b'-')
+        && sep(7, b'-')
+        && matches!(b.get(10), Some(b'T' | b't' | b' '))
+        && sep(13, b':')
+        && sep(16, b':');
+    if !shaped {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if year < 1
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
     {
-        return false;
+        return None;
     }
     let mut rest = &b[19..];
+    let mut micros = None;
     if let Some(frac) = rest.strip_prefix(b".") {
         let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 || n > 9 {
-            return false;
+            return None;
         }
+        let digits: String = frac[..n.min(6)].iter().map(|&c| char::from(c)).collect();
+        micros = Some(format!("{digits:0<6}"));
         rest = &frac[n..];
     }
-    match rest {
-        b"Z" | b"z" => true,
-        [sign, h1, h2, b':', m1, m2] => {
-            matches!(sign, b'+' | b'-') && [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+    let offset_minutes = match rest {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let digit = |c: &u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+            let (h, m) = (digit(h1)? * 10 + digit(h2)?, digit(m1)? * 10 + digit(m2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            if *sign == b'+' {
+                h * 60 + m
+            } else {
+                -(h * 60 + m)
+            }
         }
-        _ => false,
+        _ => return None,
+    };
+    let minutes = days_from_civil(year, month, day) * 1440 + hour * 60 + minute - offset_minutes;
+    let (days, in_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    let (year, month, day) = civil_from_days(days);
+    if !(1..=9999).contains(&year) {
+        return None;
     }
+    let fraction = micros.map(|m| format!(".{m}")).unwrap_or_default();
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{second:02}{fraction}Z",
+        in_day / 60,
+        in_day % 60
+    ))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Text kept from a page for a person to read (reasons) or a tool to parse
@@ -281,10 +338,7 @@ pub(super) fn finish(project: &NormalizedName, base: &Url, raw: RawFile) -> Opti
         requires_python,
         yanked: raw.yanked.map(reason),
         size: raw.size,
-        upload_time: raw
-            .upload_time
-            .map(|t| t.trim().to_owned())
-            .filter(|t| valid_upload_time(t)),
+        upload_time: raw.upload_time.as_deref().and_then(normal_upload_time),
         core_metadata: raw.core_metadata,
         provenance: raw
             .provenance
