@@ -211,7 +211,10 @@ def upstream_pages() -> None:
     put("upstream_json", json.dumps({"meta": {"api-version": "2.0"}, "name": "demo", "files": []}))
     put("upstream_json", json.dumps({"name": "other", "files": files}))
     put("upstream_json", '{"name":"demo","files":[{"url":"a","url":"demo-1.0.tar.gz","filename":"demo-1.0.tar.gz"}]}')
-    put("upstream_json", '{"name":"demo","files":[{"filename":"x\u0000","url":"x"},{"filename":7},null]}')
+    put("upstream_json", '{"name":"demo","files":[{"filename":"x\\u0000","url":"x"},{"filename":7},null]}')
+    for t in ["2024-01-02T03:04:05.123456Z", "2024-03-01T01:00:00.5+02:30", "2023-02-29T00:00:00Z",
+              "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-01:00"]:
+        put("upstream_json", t)
     anchors = [
         f'<a href="https://files.example/packages/ab/cd/demo-1.0.tar.gz#sha256={sha}" data-requires-python="&gt;=3.8" >demo-1.0.tar.gz</a><br />',
         f'<a href="../../packages/demo-1.0-py3-none-any.whl#sha256={sha.upper()}" data-yanked="broken &amp; &#34;old&#34;" '
