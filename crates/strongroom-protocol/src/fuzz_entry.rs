@@ -156,7 +156,7 @@ fn upload_time_fixpoint(data: &[u8]) {
 }
 
 /// An upstream index's PEP 691 JSON project page, as the gateway reads it: never panics,
-/// keeps only what it promises (see [`upstream_invariants`]), and what strongroom renders from
+/// keeps only what it promises (`upstream_invariants`), and what strongroom renders from
 /// the result reads back the same.
 pub fn upstream_json(data: &[u8]) {
     upload_time_fixpoint(data);

@@ -67,19 +67,22 @@ impl From<UpstreamStatus> for ProjectStatus {
 /// One file of an upstream page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamFile {
-    /// The distribution filename.
+    /// The distribution filename: a wheel or sdist of the page's project (see
+    /// [`dist_version`]), usable as one URL path segment.
     pub filename: String,
     /// Absolute URL of the file (resolved against the page's URL; fragment removed).
     pub url: String,
     /// Lower-case hex SHA-256, when the upstream gave one.
     pub sha256: Option<String>,
-    /// `requires-python`, unescaped.
+    /// `requires-python`, unescaped, trimmed, control characters made spaces.
     pub requires_python: Option<String>,
-    /// `None` = not yanked; `Some("")` = yanked without a reason.
+    /// `None` = not yanked; `Some("")` = yanked without a reason (bounded, no control
+    /// characters).
     pub yanked: Option<String>,
     /// Size in bytes (PEP 700), when given.
     pub size: Option<u64>,
-    /// `upload-time` (PEP 700) as given, when given.
+    /// `upload-time` (PEP 700) in PEP 700's own form (see [`normal_upload_time`]), when given
+    /// and readable.
     pub upload_time: Option<String>,
     /// PEP 658/714 metadata: `None` = not advertised; `Some(None)` = advertised without a
     /// sha256; `Some(Some(hex))` = advertised with one.
