@@ -342,3 +342,142 @@ fn an_unusable_ca_bundle_is_a_config_error() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn https_needs_the_ca_bundle_for_a_private_ca() {
+    let server = Server::start_tls(|_| Reply::new(404)).await;
+    let url = server.url("/simple/");
+    assert!(url.starts_with("https://"));
+    // Without the bundle the private CA is unknown: the handshake fails.
+    let c = client(url.clone(), None, 5);
+    let r = c.fetch_page(0, &name("x"), None).await;
+    assert!(matches!(&r, Err(UpstreamError::Unreachable(_))), "{r:?}");
+    assert!(server.requests().is_empty());
+    // With it, the page is asked for.
+    let mut s = settings(url, None, 5);
+    s.ca_bundle = Some(support::test_ca_path());
+    let c = UpstreamClient::new(s).expect("client");
+    let r = c.fetch_page(0, &name("x"), None).await;
+    assert!(matches!(r, Ok(PageFetch::NotFound)), "{r:?}");
+    assert_eq!(server.requests()[0].target, "/simple/x/");
+}
+
+#[tokio::test]
+async fn a_redirect_from_https_down_to_http_is_refused() {
+    let plain = Server::start(|_| Reply::new(404)).await;
+    let to = plain.url("/simple/x/");
+    let server = Server::start_tls(move |_| Reply::new(302).header("Location", &to)).await;
+    let mut s = settings(server.url("/simple/"), Some(("alice", "s3cret")), 5);
+    s.ca_bundle = Some(support::test_ca_path());
+    let c = UpstreamClient::new(s).expect("client");
+    let r = c.fetch_page(0, &name("x"), None).await;
+    assert!(
+        matches!(&r, Err(UpstreamError::Unreachable(m)) if m.contains("plain HTTP")),
+        "{r:?}"
+    );
+    assert!(plain.requests().is_empty());
+}
+
+/// The proxy variables reqwest reads, cleared in every child so the machine's own do not leak in.
+const PROXY_VARS: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// Run [`proxy_child`] in a child process of this test binary with `env` set (the environment
+/// is read when the client is built; a child keeps the change out of the other tests).
+fn run_child(index_url: &str, ca: bool, env: &[(&str, String)]) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args(["--ignored", "--exact", "proxy_child", "--test-threads=1"]);
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.env("SR_TEST_INDEX_URL", index_url);
+    if ca {
+        cmd.env("SR_TEST_CA", support::test_ca_path());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("child");
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "the child did not run the check: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The child half of `proxies_come_from_the_environment`: fetch a page of the index named in
+/// `SR_TEST_INDEX_URL` (which answers 404) with whatever proxy variables the parent set.
+#[tokio::test]
+#[ignore = "run by proxies_come_from_the_environment in a child process with proxy variables set"]
+async fn proxy_child() {
+    let url = std::env::var("SR_TEST_INDEX_URL").expect("SR_TEST_INDEX_URL");
+    let mut s = settings(url, None, 5);
+    s.ca_bundle = std::env::var_os("SR_TEST_CA").map(Into::into);
+    let c = UpstreamClient::new(s).expect("client");
+    let r = c.fetch_page(0, &name("x"), None).await;
+    assert!(matches!(r, Ok(PageFetch::NotFound)), "{r:?}");
+}
+
+// Multi-threaded: the servers keep answering while this thread waits for a child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_come_from_the_environment() {
+    let origin = Server::start(|_| Reply::new(404)).await;
+    let tls_origin = Server::start_tls(|_| Reply::new(404)).await;
+    let proxy = support::Proxy::start().await;
+    let index = origin.url("/simple/");
+    let tls_index = tls_origin.url("/simple/");
+
+    // HTTP_PROXY: plain-HTTP upstreams are asked through the proxy (absolute-form request).
+    run_child(&index, false, &[("HTTP_PROXY", proxy.url())]);
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].method, "GET");
+    assert_eq!(seen[0].target, origin.url("/simple/x/"));
+    assert_eq!(origin.requests().len(), 1, "the proxy forwarded it");
+
+    // NO_PROXY naming the host: straight to the upstream.
+    run_child(
+        &index,
+        false,
+        &[
+            ("HTTP_PROXY", proxy.url()),
+            ("NO_PROXY", "127.0.0.1".into()),
+        ],
+    );
+    assert_eq!(proxy.requests().len(), 1, "NO_PROXY bypassed the proxy");
+    assert_eq!(origin.requests().len(), 2);
+
+    // HTTPS_PROXY: HTTPS upstreams are reached through a CONNECT tunnel (TLS end to end, the
+    // CA bundle still checked), and HTTP_PROXY is not used for them.
+    run_child(&tls_index, true, &[("HTTPS_PROXY", proxy.url())]);
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].method, "CONNECT");
+    assert_eq!(seen[1].target, tls_origin.addr.to_string());
+    assert_eq!(tls_origin.requests().len(), 1);
+    run_child(&tls_index, true, &[("HTTP_PROXY", proxy.url())]);
+    assert_eq!(
+        proxy.requests().len(),
+        2,
+        "HTTP_PROXY is for plain HTTP only"
+    );
+    assert_eq!(tls_origin.requests().len(), 2);
+
+    // The lower-case spelling works too (curl's convention).
+    run_child(&index, false, &[("http_proxy", proxy.url())]);
+    assert_eq!(proxy.requests().len(), 3);
+}

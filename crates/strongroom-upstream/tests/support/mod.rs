@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// One request as the server saw it.
@@ -67,10 +67,49 @@ type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 pub struct Server {
     pub addr: std::net::SocketAddr,
     pub requests: Arc<Mutex<Vec<Request>>>,
+    scheme: &'static str,
+}
+
+/// The test CA's certificate (PEM), to trust through `upstream.ca_bundle`.
+pub fn test_ca_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls/ca.pem")
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .expect("server.pem")
+        .collect::<Result<_, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
 impl Server {
     pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+        Server::start_with(None, handler).await
+    }
+
+    /// The same over TLS with the test leaf certificate (`tests/tls/server.pem`).
+    pub async fn start_tls(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+        Server::start_with(Some(tls_acceptor()), handler).await
+    }
+
+    async fn start_with(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        let tls_on = tls.is_some();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -80,17 +119,31 @@ impl Server {
             while let Ok((conn, _)) = listener.accept().await {
                 let handler = Arc::clone(&handler);
                 let seen = Arc::clone(&seen);
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = serve_one(conn, handler, seen).await;
+                    match tls {
+                        None => {
+                            let _ = serve_one(conn, handler, seen).await;
+                        }
+                        Some(tls) => {
+                            if let Ok(conn) = tls.accept(conn).await {
+                                let _ = serve_one(conn, handler, seen).await;
+                            }
+                        }
+                    }
                 });
             }
         });
-        Server { addr, requests }
+        Server {
+            addr,
+            requests,
+            scheme: if tls_on { "https" } else { "http" },
+        }
     }
 
-    /// `http://127.0.0.1:PORT{path}`.
+    /// `http(s)://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -99,7 +152,7 @@ impl Server {
 }
 
 /// Read a request head (up to the blank line).
-async fn read_head(conn: &mut TcpStream) -> std::io::Result<Option<Request>> {
+async fn read_head<S: AsyncRead + Unpin>(conn: &mut S) -> std::io::Result<Option<Request>> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -124,8 +177,8 @@ async fn read_head(conn: &mut TcpStream) -> std::io::Result<Option<Request>> {
     }))
 }
 
-async fn serve_one(
-    mut conn: TcpStream,
+async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
+    mut conn: S,
     handler: Arc<Handler>,
     seen: Arc<Mutex<Vec<Request>>>,
 ) -> std::io::Result<()> {
