@@ -481,3 +481,82 @@ async fn proxies_come_from_the_environment() {
     run_child(&index, false, &[("http_proxy", proxy.url())]);
     assert_eq!(proxy.requests().len(), 3);
 }
+
+const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn a_json_page_is_parsed_with_urls_resolved_against_where_it_was_found() {
+    let body = format!(
+        r#"{{"meta":{{"api-version":"1.1"}},"name":"demo","versions":["1.0"],
+        "files":[{{"filename":"demo-1.0-py3-none-any.whl","url":"demo-1.0-py3-none-any.whl",
+        "hashes":{{"sha256":"{SHA}"}},"size":3,"upload-time":"2024-01-02T03:04:05Z"}}]}}"#
+    );
+    let server = Server::start(move |req| match req.target.as_str() {
+        // A same-origin move: relative file URLs resolve against the final page URL.
+        "/simple/demo/" => Reply::new(301).header("Location", "/mirror/demo/"),
+        _ => Reply::new(200)
+            .header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            .header("ETag", "\"abc\"")
+            .body(body.clone()),
+    })
+    .await;
+    let c = client(server.url("/simple/"), None, 5);
+    let Ok(PageFetch::Page { page, etag }) = c.fetch_page(0, &name("demo"), None).await else {
+        panic!("no page");
+    };
+    assert_eq!(etag.as_deref(), Some("\"abc\""));
+    assert_eq!(page.name, "demo");
+    assert_eq!(page.versions, ["1.0"]);
+    assert_eq!(
+        page.files[0].url,
+        server.url("/mirror/demo/demo-1.0-py3-none-any.whl")
+    );
+    assert_eq!(page.files[0].sha256.as_deref(), Some(SHA));
+    assert_eq!(page.files[0].size, Some(3));
+}
+
+#[tokio::test]
+async fn an_html_only_upstream_is_read_as_html() {
+    let body = format!(
+        "<!DOCTYPE html><html><body>\
+         <a href=\"/files/demo-1.0.tar.gz#sha256={SHA}\" data-requires-python=\"&gt;=3.8\">demo-1.0.tar.gz</a>\
+         </body></html>"
+    );
+    let server = Server::start(move |_| {
+        Reply::new(200)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body(body.clone())
+    })
+    .await;
+    let c = client(server.url("/simple/"), None, 5);
+    let Ok(PageFetch::Page { page, etag }) = c.fetch_page(0, &name("demo"), None).await else {
+        panic!("no page");
+    };
+    assert_eq!(etag, None);
+    assert_eq!(page.files.len(), 1);
+    assert_eq!(page.files[0].url, server.url("/files/demo-1.0.tar.gz"));
+    assert_eq!(page.files[0].sha256.as_deref(), Some(SHA));
+    assert_eq!(page.files[0].requires_python.as_deref(), Some(">=3.8"));
+    assert_eq!(page.files[0].upload_time, None);
+}
+
+#[tokio::test]
+async fn a_page_for_another_project_is_refused() {
+    let server = Server::start(|_| {
+        Reply::new(200)
+            .header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            .body(r#"{"meta":{"api-version":"1.0"},"name":"other","files":[]}"#)
+    })
+    .await;
+    let c = client(server.url("/simple/"), None, 5);
+    let r = c.fetch_page(0, &name("demo"), None).await;
+    assert!(
+        matches!(
+            &r,
+            Err(UpstreamError::Malformed(
+                strongroom_protocol::simple::read::ReadError::WrongProject { .. }
+            ))
+        ),
+        "{r:?}"
+    );
+}
