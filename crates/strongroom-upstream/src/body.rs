@@ -1,6 +1,8 @@
 //! Reading a response body within bounds: every read within the timeout, at least
-//! [`MIN_BYTES_PER_WINDOW`] bytes in every window of one timeout (so a body dripping a byte at a
-//! time fails instead of holding a connection for ever), and never more than a byte cap.
+//! [`MIN_BYTES_PER_WINDOW`] bytes for every timeout's worth of waiting on the upstream (so a body
+//! dripping a byte at a time fails instead of holding a connection for ever), and never more than
+//! a byte cap. Only time spent waiting for the upstream counts: a consumer that pauses between
+//! chunks (its own disk, its own client) does not make the upstream look slow.
 
 use std::time::Duration;
 
@@ -20,7 +22,9 @@ pub(crate) struct BoundedBody {
     timeout_secs: u64,
     max_bytes: u64,
     read: u64,
-    window_start: Instant,
+    /// Time spent waiting for the upstream in the current window.
+    window_wait: Duration,
+    /// Bytes the current window brought.
     window_bytes: u64,
     done: bool,
 }
@@ -41,7 +45,7 @@ impl BoundedBody {
             timeout_secs,
             max_bytes,
             read: 0,
-            window_start: Instant::now(),
+            window_wait: Duration::ZERO,
             window_bytes: 0,
             done: false,
         })
@@ -60,19 +64,16 @@ impl BoundedBody {
     }
 
     async fn read_one(&mut self) -> Result<Option<Bytes>, UpstreamError> {
-        let now = Instant::now();
-        if now >= self.window_start + self.timeout {
-            self.close_window(now)?;
-        }
-        // While this window's quota is unmet, the read may last only to the window's end.
-        let deadline = if self.window_bytes >= MIN_BYTES_PER_WINDOW {
-            now + self.timeout
+        // While this window's quota is unmet, the wait may last only to the window's end.
+        let budget = if self.window_bytes >= MIN_BYTES_PER_WINDOW {
+            self.timeout
         } else {
-            self.window_start + self.timeout
+            self.timeout.saturating_sub(self.window_wait)
         };
-        let chunk = match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
+        let started = Instant::now();
+        let chunk = match tokio::time::timeout(budget, self.resp.chunk()).await {
             Err(_) => return Err(UpstreamError::Timeout(self.timeout_secs)),
-            Ok(r) => r.map_err(|e| UpstreamError::transport(&e, self.timeout_secs))?,
+            Ok(r) => r.map_err(|e| UpstreamError::transport(e, self.timeout_secs))?,
         };
         let Some(chunk) = chunk else {
             return Ok(None);
@@ -82,18 +83,17 @@ impl BoundedBody {
         if self.read > self.max_bytes {
             return Err(UpstreamError::TooLarge(self.max_bytes));
         }
+        self.window_wait += started.elapsed();
         self.window_bytes = self.window_bytes.saturating_add(n);
-        Ok(Some(chunk))
-    }
-
-    /// A window of one timeout is over: it must have brought its quota; start the next.
-    fn close_window(&mut self, now: Instant) -> Result<(), UpstreamError> {
-        if self.window_bytes < MIN_BYTES_PER_WINDOW {
-            return Err(UpstreamError::Timeout(self.timeout_secs));
+        if self.window_wait >= self.timeout {
+            // A full window of waiting: it must have brought its quota; start the next.
+            if self.window_bytes < MIN_BYTES_PER_WINDOW {
+                return Err(UpstreamError::Timeout(self.timeout_secs));
+            }
+            self.window_wait = Duration::ZERO;
+            self.window_bytes = 0;
         }
-        self.window_start = now;
-        self.window_bytes = 0;
-        Ok(())
+        Ok(Some(chunk))
     }
 
     /// The whole body, in memory (pages).

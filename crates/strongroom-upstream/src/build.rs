@@ -1,6 +1,6 @@
 //! Building the reqwest client: rustls with ring (as everywhere in strongroom), the platform's
-//! roots plus `upstream.ca_bundle`, the proxies the environment names, a connect and per-read
-//! timeout, strongroom's User-Agent, and no automatic redirects (`redirect` follows them, so the
+//! roots plus `upstream.ca_bundle`, the proxies the environment names, a connect timeout,
+//! strongroom's User-Agent, and no automatic redirects (`redirect` follows them, so the
 //! credential rule is applied on every hop).
 
 use std::time::Duration;
@@ -26,7 +26,9 @@ pub(crate) fn client(settings: &ClientSettings) -> Result<reqwest::Client, Upstr
     let timeout = Duration::from_secs(settings.timeout_secs.max(1));
     let mut builder = reqwest::Client::builder()
         .connect_timeout(timeout)
-        .read_timeout(timeout)
+        // No reqwest read timeout: it runs between reads, so a consumer pausing would trip it;
+        // `body` bounds the time spent waiting on the upstream instead, and callers bound the
+        // wait for the response head.
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
         .user_agent(USER_AGENT);

@@ -28,14 +28,15 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// A transport error from reqwest: a timeout stays a timeout; anything else is
-    /// "unreachable" with the whole cause chain (reqwest's top line alone says little, and the
-    /// URLs it names never carry credentials: those travel in a header).
-    pub(crate) fn transport(e: &reqwest::Error, timeout_secs: u64) -> UpstreamError {
+    /// "unreachable" with the whole cause chain (reqwest's top line alone says little). The
+    /// configured credentials travel in a header, never in a URL; reqwest moves a URL's own
+    /// userinfo into a header too, so the URL it names carries no password (tested).
+    pub(crate) fn transport(e: reqwest::Error, timeout_secs: u64) -> UpstreamError {
         if e.is_timeout() {
             return UpstreamError::Timeout(timeout_secs);
         }
         let mut msg = e.to_string();
-        let mut source = std::error::Error::source(e);
+        let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             msg.push_str(": ");
             msg.push_str(&s.to_string());

@@ -60,7 +60,7 @@ pub(crate) async fn get(
         let resp = req
             .send()
             .await
-            .map_err(|e| UpstreamError::transport(&e, timeout_secs))?;
+            .map_err(|e| UpstreamError::transport(e, timeout_secs))?;
         if !is_redirect(resp.status()) {
             return Ok(resp);
         }

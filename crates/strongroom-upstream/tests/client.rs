@@ -323,6 +323,13 @@ async fn a_file_url_that_is_not_http_is_refused() {
         c.open_file(1, "http://127.0.0.1:9/x", 100).await,
         Err(UpstreamError::Config(_))
     ));
+    // A page's URL with a password in it: the error never shows the password.
+    let e = c
+        .open_file(0, "http://someone:pagesecret@127.0.0.1:9/x", 100)
+        .await
+        .expect_err("nothing listens there");
+    assert!(matches!(e, UpstreamError::Unreachable(_)), "{e}");
+    assert!(!e.to_string().contains("pagesecret"), "{e}");
 }
 
 #[test]
@@ -559,4 +566,28 @@ async fn a_page_for_another_project_is_refused() {
         ),
         "{r:?}"
     );
+}
+
+#[tokio::test]
+async fn a_consumer_that_pauses_does_not_make_the_upstream_look_slow() {
+    let server = Server::start(|_| {
+        let mut r = Reply::new(200);
+        r.chunks = vec![vec![1u8; 1000]; 3];
+        r
+    })
+    .await;
+    let c = client(server.url("/simple/"), None, 1);
+    let mut f = c
+        .open_file(0, &server.url("/f/a.whl"), 1 << 20)
+        .await
+        .expect("open");
+    let mut got = 0;
+    while let Some(chunk) = f.body.next().await {
+        got += chunk
+            .expect("no timeout: the upstream was never waited for")
+            .len();
+        // Longer than the timeout, with far fewer bytes than a window's quota.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    assert_eq!(got, 3000);
 }
