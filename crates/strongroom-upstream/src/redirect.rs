@@ -1,7 +1,8 @@
 //! Sending one GET and following its redirects by hand (at most [`MAX_REDIRECTS`]), so the
 //! credential rule holds on every hop: the upstream's basic-auth credentials go only to the
 //! upstream's own origin (scheme, host, port), and never again once a redirect has left it.
-//! A redirect to another scheme than HTTP(S), or from HTTPS down to plain HTTP, is refused.
+//! A redirect to another scheme than HTTP(S), or from HTTPS down to plain HTTP, is refused, and
+//! so is a plain-HTTP URL on the page of an HTTPS upstream.
 
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{StatusCode, Url};
@@ -46,6 +47,12 @@ pub(crate) async fn get(
             "not an HTTP(S) URL: {current}"
         )));
     }
+    // An HTTPS upstream's page pointing at plain HTTP is a downgrade like a redirect would be.
+    redirect_allowed(&index_url, &current).map_err(|_| {
+        UpstreamError::Unreachable(format!(
+            "{current}: plain HTTP from an HTTPS upstream refused"
+        ))
+    })?;
     // Credentials are sent only while every hop so far stayed on the index's origin.
     let mut on_origin = true;
     for hop in 0..=MAX_REDIRECTS {

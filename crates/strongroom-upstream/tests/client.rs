@@ -370,7 +370,7 @@ async fn https_needs_the_ca_bundle_for_a_private_ca() {
 }
 
 #[tokio::test]
-async fn a_redirect_from_https_down_to_http_is_refused() {
+async fn https_never_goes_down_to_plain_http() {
     let plain = Server::start(|_| Reply::new(404)).await;
     let to = plain.url("/simple/x/");
     let server = Server::start_tls(move |_| Reply::new(302).header("Location", &to)).await;
@@ -381,6 +381,13 @@ async fn a_redirect_from_https_down_to_http_is_refused() {
     assert!(
         matches!(&r, Err(UpstreamError::Unreachable(m)) if m.contains("plain HTTP")),
         "{r:?}"
+    );
+    // A plain-HTTP file URL on an HTTPS upstream's page is the same downgrade.
+    let r = c.open_file(0, &plain.url("/files/a.whl"), 100).await;
+    assert!(
+        matches!(&r, Err(UpstreamError::Unreachable(m)) if m.contains("plain HTTP")),
+        "{:?}",
+        r.err()
     );
     assert!(plain.requests().is_empty());
 }
