@@ -598,3 +598,22 @@ async fn a_consumer_that_pauses_does_not_make_the_upstream_look_slow() {
     }
     assert_eq!(got, 3000);
 }
+
+#[tokio::test]
+async fn a_slow_but_steady_body_longer_than_the_timeout_completes() {
+    let server = Server::start(|_| {
+        let mut r = Reply::new(200);
+        // 8 × 20 KiB, one every 300 ms: 2.4 s in all with a 1 s timeout, yet every second of
+        // waiting brings more than the least rate.
+        r.chunks = vec![vec![2u8; 20 * 1024]; 8];
+        r.chunk_delay = Duration::from_millis(300);
+        r
+    })
+    .await;
+    let c = client(server.url("/simple/"), None, 1);
+    let f = c
+        .open_file(0, &server.url("/f/a.whl"), 1 << 20)
+        .await
+        .expect("open");
+    assert_eq!(read_all(f).await.expect("body").len(), 8 * 20 * 1024);
+}
