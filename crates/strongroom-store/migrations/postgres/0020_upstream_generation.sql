@@ -3,7 +3,7 @@
 -- transaction, so every server's cached upstream pages and JSON documents built before the
 -- change stop being served at once. One row, never deleted.
 CREATE TABLE upstream_generation (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+    id BIGINT PRIMARY KEY CHECK (id = 1),
     generation BIGINT NOT NULL
 );
 INSERT INTO upstream_generation (id, generation) VALUES (1, 0);
