@@ -5,6 +5,8 @@
 pub mod filter;
 pub mod served;
 pub mod stored;
+#[cfg(test)]
+mod tests;
 
 use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::ProjectPage;
