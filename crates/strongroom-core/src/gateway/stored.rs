@@ -5,6 +5,8 @@
 //! merged across upstreams, and an upstream that fails stops the walk (a lower one is never
 //! asked in its place).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strongroom_protocol::NormalizedName;
@@ -27,6 +29,40 @@ pub struct GatewayPage {
     pub age_secs: i64,
     /// Why the page may be out of date: the upstream could not be asked now (short, ASCII).
     pub stale: Option<String>,
+}
+
+/// The projects whose page this process is revalidating: a request that finds its page past
+/// the TTL waits for the one already asking, then reads what it stored, so a burst of requests
+/// for an expired page asks the upstream once. An entry lives only while someone holds or
+/// awaits it (cheap to clone: one map per `Services`).
+#[derive(Debug, Clone, Default)]
+pub struct Revalidations(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl Revalidations {
+    fn slot(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// Drop the entry of `name` when nobody else holds or awaits it.
+    fn release(&self, name: &str, slot: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // two references: the map's and ours
+        if Arc::strong_count(&slot) <= 2 {
+            map.remove(name);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().map_or(0, |m| m.len())
+    }
 }
 
 /// What an upstream said when asked.
@@ -125,18 +161,51 @@ impl Services {
         let Some(client) = self.upstream.as_ref() else {
             return Ok(None);
         };
+        if let Some(fresh) = self.fresh_upstream_page(name).await? {
+            return Ok(fresh);
+        }
+        let slot = self.revalidations.slot(name.as_str());
+        let result = {
+            let _asking = slot.lock().await;
+            // whoever held the slot before may have just stored a fresh answer
+            match self.fresh_upstream_page(name).await {
+                Ok(Some(fresh)) => Ok(fresh),
+                Ok(None) => self.revalidate_upstream_page(client, name).await,
+                Err(e) => Err(e),
+            }
+        };
+        self.revalidations.release(name.as_str(), slot);
+        result
+    }
+
+    /// The stored answer about `name` when it is within the TTL: `Some(Some(page))`, or
+    /// `Some(None)` for a fresh "not found"; `None` when it must be asked again.
+    async fn fresh_upstream_page(
+        &self,
+        name: &NormalizedName,
+    ) -> Result<Option<Option<GatewayPage>>, CoreError> {
         let now = self.now();
-        let stored = self.stored_upstream_page(name).await?;
         let ttl = i64::try_from(self.settings.upstream.page_ttl_secs)
             .unwrap_or(i64::MAX)
             .saturating_mul(1_000_000);
-        if let Some((s, i)) = &stored {
-            let age = now.saturating_sub(s.confirmed_at);
+        match self.stored_upstream_page(name).await? {
             // a confirmation from the future (a clock moved back) is not trusted as fresh
-            if (0..ttl).contains(&age) {
-                return self.gateway_page(s, *i, now, None);
+            Some((s, i)) if (0..ttl).contains(&now.saturating_sub(s.confirmed_at)) => {
+                Ok(Some(self.gateway_page(&s, i, now, None)?))
             }
+            _ => Ok(None),
         }
+    }
+
+    /// Ask the upstreams about `name` and store the answer; the stored page, stale, when they
+    /// cannot be asked.
+    async fn revalidate_upstream_page(
+        &self,
+        client: &UpstreamClient,
+        name: &NormalizedName,
+    ) -> Result<Option<GatewayPage>, CoreError> {
+        let now = self.now();
+        let stored = self.stored_upstream_page(name).await?;
         let timeout = self.settings.upstream.client.timeout_secs;
         let asked = tokio::time::timeout(
             Duration::from_secs(timeout.max(1)),

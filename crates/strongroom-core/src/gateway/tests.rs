@@ -238,3 +238,71 @@ async fn an_unreachable_upstream_serves_the_stored_page_stale_or_fails_typed() {
         "{err:?}"
     );
 }
+
+/// A one-page upstream on loopback that counts the requests it gets and answers each after a
+/// pause (so concurrent callers overlap).
+async fn counting_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/simple/", listener.local_addr().expect("addr"));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                let body = format!(
+                    "{{\"meta\":{{\"api-version\":\"1.1\"}},\"name\":\"demo\",\"files\":[{{\"filename\":\"demo-1.0-py3-none-any.whl\",\"url\":\"https://files.example/demo-1.0-py3-none-any.whl\",\"hashes\":{{\"sha256\":\"{}\"}}}}]}}",
+                    "e".repeat(64)
+                );
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.pypi.simple.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(body.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn a_burst_of_requests_for_an_expired_page_asks_the_upstream_once() {
+    let (url, hits) = counting_upstream().await;
+    let h = Harness::with(|_, s| {
+        s.upstream.client.indexes = vec![UpstreamIndex {
+            url: url.clone(),
+            username: None,
+            password: None,
+        }];
+        s.upstream.client.timeout_secs = 5;
+    })
+    .await;
+    let demo = name("demo");
+    let burst = (0..8).map(|_| h.s.upstream_page(&demo));
+    for page in futures_util::future::join_all(burst).await {
+        let page = page.expect("page").expect("found");
+        assert_eq!(page.page.files.len(), 1);
+    }
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one upstream request"
+    );
+    assert_eq!(h.s.revalidations.len(), 0, "no entry is left behind");
+    // past the TTL again: asked once more
+    h.clock.advance(301 * 1_000_000);
+    let burst = (0..4).map(|_| h.s.upstream_page(&demo));
+    for page in futures_util::future::join_all(burst).await {
+        assert!(page.expect("page").is_some());
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
