@@ -34,7 +34,9 @@ def clock(tmp_path):
 
 
 def test_an_upstream_project_is_served_with_its_metadata_and_local_links(backend_kind, upstream, gateway, clock):
-    old = upstream.add_wheel("requests", "2.0", upload_time=ago(days=400), requires_python=">=3.8")
+    prov = "https://attest.example/integrity/requests/2.0/provenance"
+    old = upstream.add_wheel("requests", "2.0", upload_time=ago(days=400), requires_python=">=3.8",
+                             provenance=prov)
     yanked = upstream.add_wheel("requests", "2.1", upload_time=ago(days=30), yanked="broken build")
     upstream.add_file("requests", "1.0", "requests-1.0.tar.gz", b"no hash at all", hashes=None)
     gw = gateway(backend_kind, upstream, env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
@@ -55,7 +57,9 @@ def test_an_upstream_project_is_served_with_its_metadata_and_local_links(backend
     assert f["size"] == old.size
     assert f["upload-time"] == pypi_time(old.upload_time)
     assert f["core-metadata"] == {"sha256": old.metadata_sha256}
+    assert f["provenance"] == prov
     assert files[yanked.filename]["yanked"] == "broken build"
+    assert doc["project-status"] == {"status": "active"}
     assert doc["versions"] == ["2.0", "2.1"]
     # the link resolves to strongroom, never to the upstream's files host
     absolute = urllib.parse.urljoin(resp.url, f["url"])
@@ -95,6 +99,19 @@ def test_an_upstream_project_is_served_with_its_metadata_and_local_links(backend
     assert "releases" not in one.json()
     assert gw.get("/pypi/requests/9.9/json").status_code == 404
     assert page(gw, "no-such-project").status_code == 404
+
+    # PEP 792 status and reason pass through; a quarantined upstream project lists no files
+    upstream.add_wheel("retired", "1.0", upload_time=ago(days=400))
+    upstream.set_status("retired", "deprecated", "use requests")
+    upstream.add_wheel("suspect", "1.0", upload_time=ago(days=400))
+    upstream.set_status("suspect", "quarantined", "under review")
+    retired = page(gw, "retired").json()
+    assert retired["project-status"] == {"status": "deprecated", "reason": "use requests"}
+    assert len(retired["files"]) == 1
+    suspect = page(gw, "suspect")
+    assert suspect.json()["project-status"] == {"status": "quarantined", "reason": "under review"}
+    assert suspect.json()["files"] == []
+    assert 'content="under review"' in page(gw, "suspect", html=True).text
 
 
 def test_pages_are_kept_for_the_ttl_then_revalidated_and_served_stale_when_the_upstream_is_down(
