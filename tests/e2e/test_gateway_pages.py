@@ -223,3 +223,23 @@ def test_a_second_strongroom_is_an_upstream(backend_kind, strongroom, gateway):
     assert f["requires-python"] == ">=3.9"
     assert f["core-metadata"]["sha256"]
     assert gw.get("/pypi/shared-lib/3.1/json").status_code == 200
+
+
+def test_the_first_upstream_that_knows_a_name_answers_alone(backend_kind, upstream, gateway, tmp_path):
+    import upstream_fixture
+
+    second = upstream_fixture.Upstream(tmp_path / "second")
+    try:
+        first_alpha = upstream.add_wheel("alpha", "1.0", upload_time=ago(days=400))
+        second.add_wheel("alpha", "2.0", upload_time=ago(days=400))
+        beta = second.add_wheel("beta", "1.0", upload_time=ago(days=400))
+        gw = gateway(backend_kind, upstream, second)
+        alpha = page(gw, "alpha").json()
+        # versions are never merged across upstreams: the first one's page alone
+        assert [f["filename"] for f in alpha["files"]] == [first_alpha.filename]
+        assert alpha["versions"] == ["1.0"]
+        assert second.count("/simple/alpha/") == 0
+        assert [f["filename"] for f in page(gw, "beta").json()["files"]] == [beta.filename]
+        assert gw.get("/pypi/alpha/json").json()["info"]["version"] == "1.0"
+    finally:
+        second.stop()
