@@ -149,8 +149,10 @@ def test_pages_are_kept_for_the_ttl_then_revalidated_and_served_stale_when_the_u
     assert down.status_code == 502, (down.status_code, down.text)
     assert "upstream" in down.text and "127.0.0.1" not in down.text
 
-    # a slow upstream: an error within the timeout, never a hang
+    # a slow upstream: an error within the timeout, never a hang (past the 30 s in which an
+    # upstream that did not answer is left alone)
     upstream.start()
+    move_clock(clock, 31)
     upstream.add_wheel("slow", "1.0", upload_time=ago(days=10))
     upstream.delay = 30
     started = time.monotonic()

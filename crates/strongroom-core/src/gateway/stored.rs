@@ -35,13 +35,24 @@ pub struct GatewayPage {
 /// the TTL waits for the one already asking, then reads what it stored, so a burst of requests
 /// for an expired page asks the upstream once. An entry lives only while someone holds or
 /// awaits it (cheap to clone: one map per `Services`).
+///
+/// An upstream that did not answer (timeout, connection refused) is not asked again for
+/// [`RETRY_AFTER_FAILURE_SECS`]: meanwhile stored pages are served stale at once, instead of
+/// every request (and every request queued behind it) waiting out the timeout again.
 #[derive(Debug, Clone, Default)]
-pub struct Revalidations(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+pub struct Revalidations {
+    slots: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Per upstream index: not asked again before this time (µs), and why.
+    down: Arc<Mutex<HashMap<usize, (i64, String)>>>,
+}
+
+/// How long an upstream that did not answer is left alone (seconds).
+pub const RETRY_AFTER_FAILURE_SECS: i64 = 30;
 
 impl Revalidations {
     fn slot(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self
-            .0
+            .slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(name.to_owned()).or_default().clone()
@@ -50,7 +61,7 @@ impl Revalidations {
     /// Drop the entry of `name` when nobody else holds or awaits it.
     fn release(&self, name: &str, slot: Arc<tokio::sync::Mutex<()>>) {
         let mut map = self
-            .0
+            .slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // two references: the map's and ours
@@ -59,9 +70,37 @@ impl Revalidations {
         }
     }
 
+    /// Why upstream `i` is not asked now, if it failed less than the back-off ago.
+    fn down_reason(&self, i: usize, now: i64) -> Option<String> {
+        let down = self
+            .down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        down.get(&i)
+            .filter(|(until, _)| now < *until)
+            .map(|(_, why)| why.clone())
+    }
+
+    /// Remember that upstream `i` failed now (`Some`), or answered (`None`).
+    fn mark(&self, i: usize, now: i64, failure: Option<&UpstreamError>) {
+        let mut down = self
+            .down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match failure {
+            Some(e) => {
+                let until = now.saturating_add(RETRY_AFTER_FAILURE_SECS * 1_000_000);
+                down.insert(i, (until, short_reason(e)));
+            }
+            None => {
+                down.remove(&i);
+            }
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.0.lock().map_or(0, |m| m.len())
+        self.slots.lock().map_or(0, |m| m.len())
     }
 }
 
@@ -206,13 +245,7 @@ impl Services {
     ) -> Result<Option<GatewayPage>, CoreError> {
         let now = self.now();
         let stored = self.stored_upstream_page(name).await?;
-        let timeout = self.settings.upstream.client.timeout_secs;
-        let asked = tokio::time::timeout(
-            Duration::from_secs(timeout.max(1)),
-            ask_upstreams(client, name, stored.as_ref()),
-        )
-        .await
-        .unwrap_or(Err(UpstreamError::Timeout(timeout)));
+        let asked = self.ask_upstreams(client, name, stored.as_ref(), now).await;
         match asked {
             Ok(Answer::Page {
                 upstream,
@@ -287,29 +320,59 @@ impl Services {
     }
 }
 
-/// Ask the upstreams in order; the stored page's ETag goes to the upstream it came from.
-async fn ask_upstreams(
-    client: &UpstreamClient,
-    name: &NormalizedName,
-    stored: Option<&(StoredUpstreamPage, usize)>,
-) -> Result<Answer, UpstreamError> {
-    for upstream in 0..client.indexes().len() {
-        let etag = stored
-            .filter(|(s, i)| *i == upstream && s.found)
-            .and_then(|(s, _)| s.etag.as_deref());
-        match client.fetch_page(upstream, name, etag).await? {
-            PageFetch::NotModified if etag.is_some() => return Ok(Answer::NotModified),
-            // a 304 to a request without a validator: the upstream is confused
-            PageFetch::NotModified => return Err(UpstreamError::Status(304)),
-            PageFetch::NotFound => continue,
-            PageFetch::Page { page, etag } => {
-                return Ok(Answer::Page {
-                    upstream,
-                    page: Box::new(page),
-                    etag,
-                });
+impl Services {
+    /// Ask the upstreams in order, all within one `upstream.timeout_seconds`; the stored
+    /// page's ETag goes to the upstream it came from. An upstream in its back-off after a
+    /// failure fails the walk at once, as it would have.
+    async fn ask_upstreams(
+        &self,
+        client: &UpstreamClient,
+        name: &NormalizedName,
+        stored: Option<&(StoredUpstreamPage, usize)>,
+        now: i64,
+    ) -> Result<Answer, UpstreamError> {
+        let timeout = self.settings.upstream.client.timeout_secs.max(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        for upstream in 0..client.indexes().len() {
+            if let Some(why) = self.revalidations.down_reason(upstream, now) {
+                return Err(UpstreamError::Unreachable(format!(
+                    "{why}, not asked again yet"
+                )));
+            }
+            let etag = stored
+                .filter(|(s, i)| *i == upstream && s.found)
+                .and_then(|(s, _)| s.etag.as_deref());
+            let answer = tokio::time::timeout_at(deadline, client.fetch_page(upstream, name, etag))
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout(timeout)));
+            let answer = match answer {
+                Ok(a) => {
+                    self.revalidations.mark(upstream, now, None);
+                    a
+                }
+                Err(e) => {
+                    // only a silent upstream is left alone; a bad answer about one project
+                    // says nothing about the others
+                    if matches!(e, UpstreamError::Timeout(_) | UpstreamError::Unreachable(_)) {
+                        self.revalidations.mark(upstream, now, Some(&e));
+                    }
+                    return Err(e);
+                }
+            };
+            match answer {
+                PageFetch::NotModified if etag.is_some() => return Ok(Answer::NotModified),
+                // a 304 to a request without a validator: the upstream is confused
+                PageFetch::NotModified => return Err(UpstreamError::Status(304)),
+                PageFetch::NotFound => continue,
+                PageFetch::Page { page, etag } => {
+                    return Ok(Answer::Page {
+                        upstream,
+                        page: Box::new(page),
+                        etag,
+                    });
+                }
             }
         }
+        Ok(Answer::NotFound)
     }
-    Ok(Answer::NotFound)
 }

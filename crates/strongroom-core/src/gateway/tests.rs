@@ -306,3 +306,96 @@ async fn a_burst_of_requests_for_an_expired_page_asks_the_upstream_once() {
     }
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn an_upstream_that_did_not_answer_is_left_alone_for_a_while() {
+    // accepts connections and never answers
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/simple/", listener.local_addr().expect("addr"));
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let h = Harness::with(|_, s| {
+        s.upstream.client.indexes = vec![UpstreamIndex {
+            url: url.clone(),
+            username: None,
+            password: None,
+        }];
+        s.upstream.client.timeout_secs = 1;
+    })
+    .await;
+    let page = UpstreamPage {
+        name: "demo".into(),
+        status: UpstreamStatus::Active,
+        status_reason: None,
+        versions: Vec::new(),
+        files: vec![file(
+            "demo-1.0-py3-none-any.whl",
+            &"f".repeat(64),
+            "2025-01-01T00:00:00Z",
+        )],
+    };
+    let json = serde_json::to_string(&page).expect("json");
+    h.s.db
+        .save_upstream_page(&NewUpstreamPage {
+            project: "demo",
+            upstream_url: &url,
+            page: Some(&json),
+            etag: None,
+            now: T0,
+        })
+        .await
+        .expect("save");
+    h.clock.advance(600 * 1_000_000);
+    let demo = name("demo");
+    let first =
+        h.s.upstream_page(&demo)
+            .await
+            .expect("page")
+            .expect("found");
+    assert!(
+        first
+            .stale
+            .as_deref()
+            .is_some_and(|r| r.contains("no answer")),
+        "{first:?}"
+    );
+    let asked = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(asked >= 1);
+    // within the back-off: stale at once, the upstream not asked
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let again =
+            h.s.upstream_page(&demo)
+                .await
+                .expect("page")
+                .expect("found");
+        assert!(again.stale.is_some());
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), asked);
+    // after it, asked again
+    h.clock
+        .advance((super::stored::RETRY_AFTER_FAILURE_SECS + 1) * 1_000_000);
+    assert!(
+        h.s.upstream_page(&demo)
+            .await
+            .expect("page")
+            .expect("found")
+            .stale
+            .is_some()
+    );
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) > asked);
+}
