@@ -127,10 +127,14 @@ def test_pages_are_kept_for_the_ttl_then_revalidated_and_served_stale_when_the_u
     assert page(gw, "never-there").status_code == 404
     assert upstream.count("/simple/") == asked
 
+    etag = page(gw, "demo").headers["ETag"]
+    same = gw.get("/simple/demo/", headers={"Accept": SIMPLE_JSON, "If-None-Match": etag})
+    assert same.status_code == 304 and "X-Strongroom-Upstream-Age" in same.headers
     # after the TTL the page is revalidated: a 304 keeps it, a change shows
     second = upstream.add_wheel("demo", "2.0", upload_time=ago(days=5))
     move_clock(clock, 301)
     resp = page(gw, "demo")
+    assert resp.headers["ETag"] != etag, "a new revision is a new ETag"
     assert upstream.count("/simple/demo/") > 1
     assert {f["filename"] for f in resp.json()["files"]} == {first.filename, second.filename}
     assert int(resp.headers["X-Strongroom-Upstream-Age"]) <= 5
