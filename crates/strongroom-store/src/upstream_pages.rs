@@ -130,6 +130,19 @@ impl Db {
         Ok(r.as_ref().map(page_from_row).transpose()?)
     }
 
+    /// Delete the "not found" answers confirmed before `before` (expired: they are asked again
+    /// anyway). Called each time a new one is stored, so anyone asking for made-up names keeps
+    /// at most one TTL's worth of them; returns how many went.
+    pub async fn forget_unknown_upstream_names(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM upstream_pages WHERE found = 0 AND confirmed_at < $1")
+                .bind(before)
+                .execute(&self.write)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Remember that someone asked for the reserved name `name`, unless it is remembered
     /// already or `cap` names are (the table never grows past `cap`: anyone can ask for
     /// made-up names). True when the name is remembered after the call. Reads first, so a name

@@ -283,7 +283,14 @@ impl Services {
                 }
             }
             Ok(Answer::NotFound) => {
-                // "nobody knows it" is kept for the TTL too, under the first upstream
+                // "nobody knows it" is kept for the TTL too, under the first upstream; expired
+                // ones go first, so made-up names cannot fill the table
+                let ttl = i64::try_from(self.settings.upstream.page_ttl_secs)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1_000_000);
+                self.db
+                    .forget_unknown_upstream_names(now.saturating_sub(ttl))
+                    .await?;
                 if let Some(first) = client.indexes().first() {
                     self.db
                         .save_upstream_page(&NewUpstreamPage {

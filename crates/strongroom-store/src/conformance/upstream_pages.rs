@@ -126,3 +126,43 @@ async fn requested_reserved_names_are_bounded() {
         );
     }
 }
+
+#[tokio::test]
+async fn expired_not_found_answers_are_forgotten_and_pages_kept() {
+    for (name, db, _dir) in super::backends().await {
+        let up = "http://a/simple/";
+        for (project, page, at) in [
+            ("old-miss", None, 10),
+            ("new-miss", None, 50),
+            ("old-page", Some("{}"), 10),
+        ] {
+            db.save_upstream_page(&NewUpstreamPage {
+                project,
+                upstream_url: up,
+                page,
+                etag: None,
+                now: at,
+            })
+            .await
+            .expect("save");
+        }
+        assert_eq!(
+            db.forget_unknown_upstream_names(40).await.expect("forget"),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            db.upstream_page("old-miss").await.expect("read"),
+            None,
+            "{name}"
+        );
+        assert!(
+            db.upstream_page("new-miss").await.expect("read").is_some(),
+            "{name}"
+        );
+        assert!(
+            db.upstream_page("old-page").await.expect("read").is_some(),
+            "{name}: pages stay for stale serving"
+        );
+    }
+}
