@@ -235,3 +235,96 @@ impl Services {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use strongroom_store::BlobKey;
+
+    use super::CheckedUpstreamFile;
+    use crate::test_harness::Harness;
+
+    const HOUR: i64 = 3_600_000_000;
+
+    fn sha(seed: &str) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(seed))
+    }
+
+    /// Keep a file of `size` bytes (the temp file written here) under `seed`'s sha256.
+    async fn keep(h: &Harness, seed: &str, filename: &str, size: usize) -> BlobKey {
+        let tmp = h.dir().join(format!("tmp-{seed}"));
+        std::fs::write(&tmp, vec![b'x'; size]).expect("write");
+        let sha256 = sha(seed);
+        let f = CheckedUpstreamFile {
+            sha256: &sha256,
+            project: "pub-lib",
+            version: "1.0",
+            filename,
+            size: size as u64,
+            upstream_url: "https://upstream.example/simple/",
+        };
+        assert!(h.s.keep_upstream_file(&f, &tmp).await.expect("keep"));
+        BlobKey::for_upstream(&sha256, filename).expect("key")
+    }
+
+    fn present(root: &Path, key: &BlobKey) -> bool {
+        root.join(key.as_str()).exists()
+    }
+
+    /// The collector's whole-store scan never deletes a cached upstream file a row references,
+    /// however old, and deletes an `upstream/` blob no row references once past the grace.
+    #[tokio::test]
+    async fn the_collector_keeps_referenced_upstream_blobs_and_deletes_the_rest() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let kept = keep(&h, "kept", "pub_lib-1.0-py3-none-any.whl", 10).await;
+        let stray = BlobKey::for_upstream(&sha("stray"), "stray-1.0.tar.gz").expect("key");
+        h.s.blobs
+            .put_bytes(stray.as_str(), bytes::Bytes::from_static(b"orphan"))
+            .await
+            .expect("put");
+        h.s.blobs
+            .put_bytes(&stray.metadata(), bytes::Bytes::from_static(b"m"))
+            .await
+            .expect("put");
+        h.clock.advance(48 * HOUR);
+        let c = h.s.collect_blobs(true).await.expect("collect");
+        assert_eq!(c.deleted, vec![stray.as_str().to_owned()], "{c:?}");
+        assert_eq!(c.foreign, 0, "upstream/ keys are blob keys: {c:?}");
+        assert!(present(&root, &kept), "a referenced cached upstream file was deleted");
+        assert!(!present(&root, &stray));
+        assert!(!root.join(stray.metadata()).exists());
+        // fsck agrees: no orphan is left, and the kept one is not called one.
+        let report = h.s.fsck(&[], false).await.expect("fsck");
+        assert!(
+            !report
+                .findings
+                .iter()
+                .any(|f| f.subject.starts_with("upstream/")),
+            "{:?}",
+            report.findings
+        );
+    }
+
+    /// Past `upstream.cache_max_bytes` the least recently downloaded go, rows and blobs.
+    #[tokio::test]
+    async fn eviction_takes_the_least_recently_downloaded_first() {
+        let h = Harness::with(|_, s| s.upstream.cache_max_bytes = 250).await;
+        let root = h.dir().join("files");
+        let a = keep(&h, "a", "a-1.0.tar.gz", 100).await;
+        h.clock.advance(HOUR);
+        let b = keep(&h, "b", "b-1.0.tar.gz", 100).await;
+        h.clock.advance(HOUR);
+        // a is downloaded again: b is now the least recently downloaded.
+        let row = h.s.cached_upstream_file(&sha("a")).await.expect("row").expect("a");
+        h.s.touch_upstream_file(&row).await.expect("touch");
+        h.clock.advance(HOUR);
+        let c = keep(&h, "c", "c-1.0.tar.gz", 100).await;
+        assert!(present(&root, &a) && present(&root, &c));
+        assert!(!present(&root, &b), "the least recently downloaded stays");
+        assert!(h.s.cached_upstream_file(&sha("b")).await.expect("row").is_none());
+        assert_eq!(h.s.db.upstream_cache_bytes().await.expect("bytes"), 200);
+    }
+}
