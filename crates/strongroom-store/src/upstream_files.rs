@@ -149,10 +149,12 @@ impl Db {
 
     /// Bytes of every kept upstream file.
     pub async fn upstream_cache_bytes(&self) -> Result<i64, StoreError> {
-        let n: Option<i64> = sqlx::query_scalar("SELECT SUM(size) FROM upstream_files")
-            .fetch_one(&self.read)
-            .await?;
-        Ok(n.unwrap_or(0))
+        // PostgreSQL's SUM of a BIGINT is a NUMERIC: cast back.
+        let n: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM upstream_files")
+                .fetch_one(&self.read)
+                .await?;
+        Ok(n)
     }
 
     /// The `limit` least recently downloaded kept files, oldest first.
