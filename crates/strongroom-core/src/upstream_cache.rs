@@ -243,7 +243,7 @@ mod tests {
     use strongroom_store::BlobKey;
 
     use super::CheckedUpstreamFile;
-    use crate::test_harness::Harness;
+    use crate::test_harness::{Harness, T0};
 
     const HOUR: i64 = 3_600_000_000;
 
@@ -281,14 +281,29 @@ mod tests {
         let root = h.dir().join("files");
         let kept = keep(&h, "kept", "pub_lib-1.0-py3-none-any.whl", 10).await;
         let stray = BlobKey::for_upstream(&sha("stray"), "stray-1.0.tar.gz").expect("key");
-        h.s.blobs
-            .put_bytes(stray.as_str(), bytes::Bytes::from_static(b"orphan"))
-            .await
-            .expect("put");
-        h.s.blobs
-            .put_bytes(&stray.metadata(), bytes::Bytes::from_static(b"m"))
-            .await
-            .expect("put");
+        // An upstream blob no row references (a fetch killed between its put and its row),
+        // written long before now, as the kept one was.
+        std::fs::write(root.join(kept.metadata()), b"m").expect("write");
+        for name in [
+            stray.as_str().to_owned(),
+            stray.metadata(),
+            kept.as_str().to_owned(),
+            kept.metadata(),
+        ] {
+            let p = root.join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            if !p.exists() {
+                std::fs::write(&p, b"orphan").expect("write");
+            }
+            let t = std::time::UNIX_EPOCH
+                + std::time::Duration::from_micros(u64::try_from(T0 - 48 * HOUR).expect("positive"));
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .expect("open")
+                .set_modified(t)
+                .expect("mtime");
+        }
         h.clock.advance(48 * HOUR);
         let c = h.s.collect_blobs(true).await.expect("collect");
         assert_eq!(c.deleted, vec![stray.as_str().to_owned()], "{c:?}");
