@@ -132,11 +132,11 @@ pub(crate) async fn file(
         return metadata(&state, &want, &served, &headers, &meta).await;
     }
     let kept = state.services.cached_upstream_file(&want.sha256).await?;
-    if let Some(row) = kept.filter(|r| r.filename == want.filename) {
-        if let Some(resp) = serve_kept(&state, &row, &headers, &meta).await? {
-            record(&state.services, &served, &want, &meta);
-            return Ok(resp);
-        }
+    if let Some(row) = kept.filter(|r| r.filename == want.filename)
+        && let Some(resp) = serve_kept(&state, &row, &headers, &meta).await?
+    {
+        record(&state.services, &served, &want, &meta);
+        return Ok(resp);
     }
     let resp = serve_fetch(&state, &want, &served, &meta).await?;
     record(&state.services, &served, &want, &meta);
