@@ -323,16 +323,65 @@ mod tests {
         );
         assert!(!present(&root, &stray));
         assert!(!root.join(stray.metadata()).exists());
-        // fsck agrees: no orphan is left, and the kept one is not called one.
+        // fsck agrees: no orphan is left, and the kept one is not called one (its bytes are a
+        // stand-in, which fsck's copy check reports; that is the next test).
         let report = h.s.fsck(&[], false).await.expect("fsck");
         assert!(
             !report
                 .findings
                 .iter()
-                .any(|f| f.subject.starts_with("upstream/")),
+                .any(|f| f.kind == crate::fsck::FindingKind::OrphanBlob
+                    && f.subject.starts_with("upstream/")),
             "{:?}",
             report.findings
         );
+    }
+
+    /// fsck reads every cached upstream copy; a damaged one is reported and, with repair,
+    /// dropped (row and blobs) so the next request fetches it again.
+    #[tokio::test]
+    async fn fsck_finds_and_drops_a_damaged_upstream_copy() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let tmp = h.dir().join("tmp-good");
+        std::fs::write(&tmp, b"good bytes").expect("write");
+        let sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b"good bytes"))
+        };
+        let f = CheckedUpstreamFile {
+            sha256: &sha256,
+            project: "pub-lib",
+            version: "1.0",
+            filename: "g-1.0.tar.gz",
+            size: 10,
+            upstream_url: "https://upstream.example/simple/",
+        };
+        assert!(h.s.keep_upstream_file(&f, &tmp).await.expect("keep"));
+        let key = BlobKey::for_upstream(&sha256, "g-1.0.tar.gz").expect("key");
+        let report = h.s.fsck(&[], false).await.expect("fsck");
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        std::fs::write(root.join(key.as_str()), b"evil bytes").expect("damage");
+        let report = h.s.fsck(&[], false).await.expect("fsck");
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| (f.kind.as_str(), f.subject.clone()))
+            .collect();
+        assert_eq!(found, [("upstream-copy-bad", key.as_str().to_owned())]);
+        let report = h.s.fsck(&[], true).await.expect("fsck");
+        assert!(
+            report.findings.iter().all(|f| f.repaired),
+            "{:?}",
+            report.findings
+        );
+        assert!(
+            h.s.cached_upstream_file(&sha256)
+                .await
+                .expect("row")
+                .is_none()
+        );
+        assert!(!present(&root, &key));
     }
 
     /// Past `upstream.cache_max_bytes` the least recently downloaded go, rows and blobs.

@@ -175,6 +175,24 @@ impl Db {
         .await
     }
 
+    /// Up to `limit` kept files whose sha256 sorts after `after` (fsck's pages).
+    pub async fn upstream_files_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<UpstreamFileRow>, StoreError> {
+        crate::rows::all(
+            crate::rows::query(format!(
+                "SELECT {COLS} FROM upstream_files WHERE sha256 > $1 ORDER BY sha256 LIMIT $2"
+            ))
+            .bind(after.to_owned())
+            .bind(limit),
+            &self.read,
+            map,
+        )
+        .await
+    }
+
     /// Forget a kept file (eviction), under its blob key's lock, if it was not downloaded after
     /// `downloaded_before` (a download in between keeps it). True when the row went; its blobs
     /// are then unreferenced and the collector's step for the key deletes them.
