@@ -13,6 +13,7 @@ mod blobs;
 mod db;
 mod deletion;
 mod descriptions;
+pub mod download_log;
 mod domains;
 mod email_tokens;
 mod error;

@@ -9,6 +9,7 @@ mod admin;
 mod blobs;
 mod claims;
 mod descriptions;
+mod download_log;
 mod faults;
 mod file_review;
 mod fsck;
