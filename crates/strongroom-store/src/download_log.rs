@@ -177,10 +177,7 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        Ok(rows
-            .iter()
-            .map(record_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
     }
 
     /// The folded daily counts of `project` for the days from `since`'s day on, newest first,

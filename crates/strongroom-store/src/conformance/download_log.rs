@@ -25,13 +25,23 @@ async fn downloads_are_written_in_batches_and_read_back_per_project() {
         let mut batch: Vec<DownloadRecord> = (0..450)
             .map(|i| dl(Origin::Local, "alpha", "alpha-1.whl", 1_000 + i, "10.0.0.1"))
             .collect();
-        batch.push(dl(Origin::Upstream, "ctx", "ctx-0.2.2.tar.gz", 5_000, "10.0.0.7"));
+        batch.push(dl(
+            Origin::Upstream,
+            "ctx",
+            "ctx-0.2.2.tar.gz",
+            5_000,
+            "10.0.0.7",
+        ));
         batch.push(DownloadRecord {
             ip: None,
             user_agent: None,
             ..dl(Origin::Upstream, "ctx", "ctx-0.2.2.tar.gz", 6_000, "")
         });
-        assert_eq!(db.insert_downloads(&batch).await.expect("insert"), 452, "{name}");
+        assert_eq!(
+            db.insert_downloads(&batch).await.expect("insert"),
+            452,
+            "{name}"
+        );
 
         let ctx = db.downloads_of("ctx", 0, 100).await.expect("read");
         assert_eq!(ctx.len(), 2, "{name}");
@@ -39,9 +49,26 @@ async fn downloads_are_written_in_batches_and_read_back_per_project() {
         assert_eq!(ctx[0].ip, None, "{name}");
         assert_eq!(ctx[1], batch[450], "{name}: read back as written");
         assert_eq!(ctx[1].origin, Origin::Upstream, "{name}");
-        assert_eq!(db.downloads_of("ctx", 5_500, 100).await.expect("since").len(), 1, "{name}");
-        assert_eq!(db.downloads_of("alpha", 0, 10).await.expect("limit").len(), 10, "{name}");
-        assert!(db.downloads_of("nobody", 0, 10).await.expect("none").is_empty(), "{name}");
+        assert_eq!(
+            db.downloads_of("ctx", 5_500, 100)
+                .await
+                .expect("since")
+                .len(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            db.downloads_of("alpha", 0, 10).await.expect("limit").len(),
+            10,
+            "{name}"
+        );
+        assert!(
+            db.downloads_of("nobody", 0, 10)
+                .await
+                .expect("none")
+                .is_empty(),
+            "{name}"
+        );
     }
 }
 
@@ -52,14 +79,38 @@ async fn old_downloads_are_folded_into_daily_counts_once() {
         let day2 = day1 + DAY_US;
         let mut batch = Vec::new();
         for i in 0..5 {
-            batch.push(dl(Origin::Upstream, "ctx", "ctx-0.2.2.tar.gz", day1 + 10 + i, "10.0.0.7"));
+            batch.push(dl(
+                Origin::Upstream,
+                "ctx",
+                "ctx-0.2.2.tar.gz",
+                day1 + 10 + i,
+                "10.0.0.7",
+            ));
         }
         for i in 0..3 {
-            batch.push(dl(Origin::Upstream, "ctx", "ctx-0.2.2.tar.gz", day2 + 10 + i, "10.0.0.8"));
+            batch.push(dl(
+                Origin::Upstream,
+                "ctx",
+                "ctx-0.2.2.tar.gz",
+                day2 + 10 + i,
+                "10.0.0.8",
+            ));
         }
-        batch.push(dl(Origin::Local, "ctx", "ctx-0.2.2-py3-none-any.whl", day2 + 99, "10.0.0.9"));
+        batch.push(dl(
+            Origin::Local,
+            "ctx",
+            "ctx-0.2.2-py3-none-any.whl",
+            day2 + 99,
+            "10.0.0.9",
+        ));
         let recent = day2 + 5 * DAY_US;
-        batch.push(dl(Origin::Upstream, "ctx", "ctx-0.2.2.tar.gz", recent, "10.0.0.10"));
+        batch.push(dl(
+            Origin::Upstream,
+            "ctx",
+            "ctx-0.2.2.tar.gz",
+            recent,
+            "10.0.0.10",
+        ));
         db.insert_downloads(&batch).await.expect("insert");
 
         // Bounded steps: four rows at a time, until less than a full step is left.
@@ -73,10 +124,18 @@ async fn old_downloads_are_folded_into_daily_counts_once() {
             }
         }
         assert_eq!(folded, [4, 4, 1], "{name}");
-        assert_eq!(db.fold_downloads(before, 4).await.expect("again"), 0, "{name}");
+        assert_eq!(
+            db.fold_downloads(before, 4).await.expect("again"),
+            0,
+            "{name}"
+        );
 
         let left = db.downloads_of("ctx", 0, 100).await.expect("left");
-        assert_eq!(left.len(), 1, "{name}: only the recent row keeps its address");
+        assert_eq!(
+            left.len(),
+            1,
+            "{name}: only the recent row keeps its address"
+        );
         assert_eq!(left[0].ip.as_deref(), Some("10.0.0.10"), "{name}");
 
         let counts = db.download_counts_of("ctx", 0, 100).await.expect("counts");
@@ -94,17 +153,33 @@ async fn old_downloads_are_folded_into_daily_counts_once() {
             "{name}"
         );
         assert_eq!(
-            db.download_counts_of("ctx", day2 + 7, 100).await.expect("since").len(),
+            db.download_counts_of("ctx", day2 + 7, 100)
+                .await
+                .expect("since")
+                .len(),
             2,
             "{name}: --since a time inside a day includes that day's counts"
         );
 
         // A later fold of the same day adds to its count instead of a second row.
-        db.insert_downloads(&[dl(Origin::Upstream, "ctx", "ctx-0.2.2.tar.gz", day1 + 50, "10.0.0.7")])
+        db.insert_downloads(&[dl(
+            Origin::Upstream,
+            "ctx",
+            "ctx-0.2.2.tar.gz",
+            day1 + 50,
+            "10.0.0.7",
+        )])
+        .await
+        .expect("late");
+        assert_eq!(
+            db.fold_downloads(before, 100).await.expect("fold"),
+            1,
+            "{name}"
+        );
+        let counts = db
+            .download_counts_of("ctx", day1, 100)
             .await
-            .expect("late");
-        assert_eq!(db.fold_downloads(before, 100).await.expect("fold"), 1, "{name}");
-        let counts = db.download_counts_of("ctx", day1, 100).await.expect("counts");
+            .expect("counts");
         assert_eq!(counts.last().map(|c| c.count), Some(6), "{name}");
 
         // First seen and totals span rows and counts.
