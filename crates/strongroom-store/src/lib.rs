@@ -53,6 +53,7 @@ pub mod upload_record;
 mod upstream_generation;
 #[allow(unused_imports)]
 pub(crate) use upstream_generation::bump_upstream_generation_in;
+pub mod upstream_rules;
 mod users;
 pub mod visibility;
 
