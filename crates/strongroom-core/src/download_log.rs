@@ -272,6 +272,36 @@ impl Services {
     }
 }
 
+/// Rows the CLI and the admin page show by default (newest first).
+pub const DEFAULT_LIMIT: i64 = 1_000;
+
+/// What `admin upstream log` and `/admin/upstream/log` ask: a project (any spelling, a valid
+/// project name) and optionally a time from which on (RFC 3339 or a date: its midnight UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    /// The normalised name.
+    pub project: String,
+    /// µs; 0 = everything on record.
+    pub since: i64,
+}
+
+impl LogQuery {
+    /// Check the operator's words: a name that no project could have, or a time that is not
+    /// one, is a clear error.
+    pub fn parse(project: &str, since: Option<&str>) -> Result<LogQuery, CoreError> {
+        let name = strongroom_protocol::ProjectName::new(project.trim())
+            .map_err(|_| CoreError::Invalid(format!("'{project}' is not a valid project name")))?;
+        let since = match since.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(t) => crate::timeline::parse_time(t)?,
+            None => 0,
+        };
+        Ok(LogQuery {
+            project: name.normalized().as_str().to_owned(),
+            since,
+        })
+    }
+}
+
 /// The download log of one project (the CLI and the admin page show it).
 #[derive(Debug, Clone, Default)]
 pub struct ProjectDownloads {

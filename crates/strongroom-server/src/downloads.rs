@@ -171,7 +171,11 @@ pub(crate) async fn download(
     };
     let body = if range.is_none() {
         record(&state, &meta);
-        let (st, k, filename) = (state.clone(), key.as_str().to_owned(), file.filename.clone());
+        let (st, k, filename) = (
+            state.clone(),
+            key.as_str().to_owned(),
+            file.filename.clone(),
+        );
         verified_body(body, len, etag_hash.clone(), move |found| {
             tracing::error!(file = %filename, blob = %k, "a blob does not match its recorded sha256; the download was cut short");
             tokio::spawn(async move { signal(&st, &k, kind.1, found, meta).await });

@@ -1,6 +1,7 @@
 //! `strongroom admin upstream ...`: the operator's rules for upstream projects (`allow` before
 //! the cooldown ends, `block` at once, `unallow`, `unblock`, and `rules` to list them), each
-//! change logged with the operator as actor (`cli:$USER`) and the `--reason` given.
+//! change logged with the operator as actor (`cli:$USER`) and the `--reason` given; `log` (its
+//! own module, `admin_upstream_log`) shows the download log of a project.
 
 use clap::Subcommand;
 use strongroom_core::admin::AdminCap;
@@ -58,6 +59,10 @@ pub(crate) enum AdminUpstreamCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The download log of a project: which machines downloaded which file when (time,
+    /// origin, version, filename, sha256, client address, user agent), first downloads, and
+    /// daily counts of downloads older than downloads.retention_days.
+    Log(super::admin_upstream_log::LogArgs),
 }
 
 /// Run one `admin upstream` command.
@@ -69,6 +74,7 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let (change, project, version, reason) = match command {
         AdminUpstreamCommand::Rules { json } => return list(s, json).await,
+        AdminUpstreamCommand::Log(args) => return super::admin_upstream_log::run(s, args).await,
         AdminUpstreamCommand::Allow {
             project,
             version,

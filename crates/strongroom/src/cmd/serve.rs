@@ -114,7 +114,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     // And the downloads still in the recorder's buffer are written (the last batch).
     match anchor.downloads.flush(&anchor.db).await {
         Ok(n) => tracing::info!(written = n, "download log flushed at shutdown"),
-        Err(e) => tracing::error!(error = %e, lost = anchor.downloads.stats().buffered, "download log: the last batch could not be written at shutdown"),
+        Err(e) => {
+            tracing::error!(error = %e, lost = anchor.downloads.stats().buffered, "download log: the last batch could not be written at shutdown")
+        }
     }
     served?;
     if let Some(why) = stopped_why.get() {
