@@ -227,7 +227,8 @@ pub(crate) enum AdminCommand {
     },
     /// Check every verified address's email domain now (DNS and RDAP).
     CheckDomains,
-    /// The gateway to upstream indexes: rules for upstream projects (allow, block, rules).
+    /// The gateway to upstream indexes: rules for upstream projects (allow, block, rules), the
+    /// download log (log).
     Upstream {
         #[command(subcommand)]
         command: super::admin_upstream::AdminUpstreamCommand,
