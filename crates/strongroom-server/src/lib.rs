@@ -12,6 +12,7 @@ mod drain;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_entry;
+mod gateway_pages;
 mod headers;
 mod host;
 mod image_proxy;
@@ -26,6 +27,7 @@ mod starting;
 mod state;
 mod upload;
 mod upload_slots;
+mod upstream_files;
 mod web;
 mod xmlrpc;
 

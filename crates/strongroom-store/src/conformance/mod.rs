@@ -25,6 +25,8 @@ mod search;
 mod secrets;
 mod snapshot;
 mod upgrades;
+mod upstream_files;
+mod upstream_pages;
 mod upstream_rules;
 mod visibility;
 
