@@ -183,3 +183,31 @@ def test_partial_head_and_metadata_requests_are_not_installs(strongroom, backend
     time.sleep(3)  # one more flush: nothing else arrives
     got = downloads(server, "dl-part")
     assert [d["user_agent"] for d in got] == ["whole/1"], got
+
+
+def test_which_machines_installed_an_upstream_file(gateway, upstream, backend_kind, tmp_path):
+    """The issue's question after an advisory: a private project depending on an upstream one
+    is installed by pip, then by uv (the upstream file fetched once, then served from the
+    cache); the log of the upstream project names both installs (origin upstream, the
+    upstream's filename and sha256), the private project's log names its own (origin local)."""
+    from upstream_fixture import ago
+
+    ctx = upstream.add_wheel("ctx", "0.2.2", upload_time=ago(days=30))
+    gw = gateway(backend_kind, upstream)
+    app = srkit.make_wheel("acme-app", "1.0", requires_dist=["ctx==0.2.2"], payload="VERSION = '1.0'\n")
+    srkit.ok_upload(gw, gw.user_with_token("maint"), app)
+    srkit.pip_install(gw, ["acme-app"], tmp_path / "pip", tmp_path / "pipc")
+    srkit.uv_install(gw, ["acme-app"], tmp_path / "uv", tmp_path / "uvc")
+    assert srkit.installed(tmp_path / "uv") == {"acme-app": "1.0", "ctx": "0.2.2"}
+
+    got = wait_for_downloads(gw, "ctx", 2)
+    assert sorted(d["user_agent"].split("/", 1)[0] for d in got) == ["pip", "uv"], got
+    for d in got:
+        assert (d["origin"], d["version"], d["filename"], d["sha256"], d["ip"]) == (
+            "upstream", "0.2.2", ctx.filename, ctx.sha256, "127.0.0.1"), d
+    mine = wait_for_downloads(gw, "acme-app", 2)
+    assert {(d["origin"], d["filename"]) for d in mine} == {("local", app.filename)}, mine
+    files = [d for d in log_lines(gw, "ctx", "--since", got[-1]["at"][:10]) if d["kind"] == "file"]
+    assert [(f["origin"], f["filename"], f["downloads"]) for f in files] == [("upstream", ctx.filename, 2)]
+    text = gw.cli("admin", "upstream", "log", "--project", "ctx").stdout
+    assert "upstream\t0.2.2\t" + ctx.filename in text, text

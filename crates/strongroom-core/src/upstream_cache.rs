@@ -212,7 +212,14 @@ impl Services {
         upstream_url: &str,
         meta: Option<&RequestMeta>,
     ) {
-        tracing::error!(project, filename, expected, actual, upstream = upstream_url, "an upstream file does not match the sha256 its page advertised; the download was cut short and nothing was kept");
+        tracing::error!(
+            project,
+            filename,
+            expected,
+            actual,
+            upstream = upstream_url,
+            "an upstream file does not match the sha256 its page advertised; the download was cut short and nothing was kept"
+        );
         let event = NewEvent {
             at: self.now(),
             actor_name: Some("upstream".into()),
@@ -293,7 +300,10 @@ mod tests {
         let c = h.s.collect_blobs(true).await.expect("collect");
         assert_eq!(c.deleted, vec![stray.as_str().to_owned()], "{c:?}");
         assert_eq!(c.foreign, 0, "upstream/ keys are blob keys: {c:?}");
-        assert!(present(&root, &kept), "a referenced cached upstream file was deleted");
+        assert!(
+            present(&root, &kept),
+            "a referenced cached upstream file was deleted"
+        );
         assert!(!present(&root, &stray));
         assert!(!root.join(stray.metadata()).exists());
         // fsck agrees: no orphan is left, and the kept one is not called one.
@@ -318,13 +328,22 @@ mod tests {
         let b = keep(&h, "b", "b-1.0.tar.gz", 100).await;
         h.clock.advance(HOUR);
         // a is downloaded again: b is now the least recently downloaded.
-        let row = h.s.cached_upstream_file(&sha("a")).await.expect("row").expect("a");
+        let row =
+            h.s.cached_upstream_file(&sha("a"))
+                .await
+                .expect("row")
+                .expect("a");
         h.s.touch_upstream_file(&row).await.expect("touch");
         h.clock.advance(HOUR);
         let c = keep(&h, "c", "c-1.0.tar.gz", 100).await;
         assert!(present(&root, &a) && present(&root, &c));
         assert!(!present(&root, &b), "the least recently downloaded stays");
-        assert!(h.s.cached_upstream_file(&sha("b")).await.expect("row").is_none());
+        assert!(
+            h.s.cached_upstream_file(&sha("b"))
+                .await
+                .expect("row")
+                .is_none()
+        );
         assert_eq!(h.s.db.upstream_cache_bytes().await.expect("bytes"), 200);
     }
 }

@@ -72,8 +72,10 @@ impl Db {
     /// The cached upstream file with this sha256, if any.
     pub async fn upstream_file(&self, sha256: &str) -> Result<Option<UpstreamFileRow>, StoreError> {
         crate::rows::optional(
-            crate::rows::query(format!("SELECT {COLS} FROM upstream_files WHERE sha256 = $1"))
-                .bind(sha256.to_owned()),
+            crate::rows::query(format!(
+                "SELECT {COLS} FROM upstream_files WHERE sha256 = $1"
+            ))
+            .bind(sha256.to_owned()),
             &self.read,
             map,
         )
@@ -183,14 +185,13 @@ impl Db {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         lock_key(&mut tx, self.dialect, &row.blob_key).await?;
-        let n = sqlx::query(
-            "DELETE FROM upstream_files WHERE sha256 = $1 AND last_download_at <= $2",
-        )
-        .bind(row.sha256.clone())
-        .bind(downloaded_before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let n =
+            sqlx::query("DELETE FROM upstream_files WHERE sha256 = $1 AND last_download_at <= $2")
+                .bind(row.sha256.clone())
+                .bind(downloaded_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(n == 1)
     }

@@ -46,8 +46,16 @@ async fn a_kept_upstream_file_is_recorded_once_and_read_back() {
             KeepOutcome::Kept,
             "{name}"
         );
-        assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 0), "{name}: settled");
-        assert_eq!(db.upstream_file(&r.sha256).await.expect("read"), Some(r.clone()), "{name}");
+        assert_eq!(
+            db.blob_claim_counts().await.expect("n"),
+            (0, 0),
+            "{name}: settled"
+        );
+        assert_eq!(
+            db.upstream_file(&r.sha256).await.expect("read"),
+            Some(r.clone()),
+            "{name}"
+        );
         // Another server kept the same file first: a no-op that still settles its claim.
         let c2 = claim(&db, &r.blob_key, 11).await;
         let mut again = r.clone();
@@ -59,18 +67,33 @@ async fn a_kept_upstream_file_is_recorded_once_and_read_back() {
         );
         assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 0), "{name}");
         assert_eq!(
-            db.upstream_file(&r.sha256).await.expect("read").map(|x| x.first_seen_at),
+            db.upstream_file(&r.sha256)
+                .await
+                .expect("read")
+                .map(|x| x.first_seen_at),
             Some(10),
             "{name}"
         );
         // The metadata kept beside it.
-        assert!(db.set_upstream_metadata(&r.sha256, &"b".repeat(64)).await.expect("m"), "{name}");
+        assert!(
+            db.set_upstream_metadata(&r.sha256, &"b".repeat(64))
+                .await
+                .expect("m"),
+            "{name}"
+        );
         assert_eq!(
-            db.upstream_file(&r.sha256).await.expect("read").and_then(|x| x.metadata_sha256),
+            db.upstream_file(&r.sha256)
+                .await
+                .expect("read")
+                .and_then(|x| x.metadata_sha256),
             Some("b".repeat(64)),
             "{name}"
         );
-        assert_eq!(db.upstream_file(&"c".repeat(64)).await.expect("read"), None, "{name}");
+        assert_eq!(
+            db.upstream_file(&"c".repeat(64)).await.expect("read"),
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -91,7 +114,11 @@ async fn a_keep_whose_claim_was_collected_records_nothing() {
             KeepOutcome::ClaimExpired,
             "{name}"
         );
-        assert_eq!(db.upstream_file(&r.sha256).await.expect("read"), None, "{name}");
+        assert_eq!(
+            db.upstream_file(&r.sha256).await.expect("read"),
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -118,8 +145,14 @@ async fn a_row_protects_its_upstream_key_from_the_collector_until_evicted() {
         );
         // A download after the eviction's pick keeps the row.
         db.touch_upstream_file(&r.sha256, 20).await.expect("touch");
-        assert!(!db.forget_upstream_file(&r, 10).await.expect("forget"), "{name}");
-        assert!(db.forget_upstream_file(&r, 20).await.expect("forget"), "{name}");
+        assert!(
+            !db.forget_upstream_file(&r, 10).await.expect("forget"),
+            "{name}"
+        );
+        assert!(
+            db.forget_upstream_file(&r, 20).await.expect("forget"),
+            "{name}"
+        );
         assert_eq!(
             db.unreferenced_blob_keys(std::slice::from_ref(&r.blob_key))
                 .await
@@ -145,10 +178,18 @@ async fn eviction_order_is_least_recently_downloaded_first() {
             let c = claim(&db, &r.blob_key, 10).await;
             db.keep_upstream_file(&r, &c).await.expect("keep");
         }
-        assert_eq!(db.upstream_cache_bytes().await.expect("bytes"), 300, "{name}");
-        db.touch_upstream_file(&"1".repeat(64), 100).await.expect("touch");
+        assert_eq!(
+            db.upstream_cache_bytes().await.expect("bytes"),
+            300,
+            "{name}"
+        );
+        db.touch_upstream_file(&"1".repeat(64), 100)
+            .await
+            .expect("touch");
         // Never moved back.
-        db.touch_upstream_file(&"2".repeat(64), 5).await.expect("touch");
+        db.touch_upstream_file(&"2".repeat(64), 5)
+            .await
+            .expect("touch");
         let order: Vec<String> = db
             .least_recent_upstream_files(10)
             .await
