@@ -1,10 +1,22 @@
 //! Reading another index's project page (PEP 691 JSON, PEP 503 HTML) into [`UpstreamPage`]:
 //! what the gateway keeps of an upstream project and filters before serving it.
 //!
-//! FOUNDATION STUB (issue 12): the types are the contract; the parsers are filled by the
-//! protocol part of the gateway work.
+//! Both readers follow what pip and uv accept (odd-but-valid markup, relative URLs, any case
+//! of hex, the older PEP 714 names), keep only what strongroom can check (sha256; other hash
+//! algorithms are dropped, and a file without a sha256 is kept but never offered by the
+//! gateway), drop an entry they cannot use as pip skips such a link, and bound what one page
+//! may make them hold ([`fields::MAX_FILES`] and the string limits there).
 
 use serde::{Deserialize, Serialize};
+
+mod fields;
+mod html;
+mod json;
+
+pub use fields::{
+    MAX_FILENAME_BYTES, MAX_FILES, MAX_REASON_BYTES, MAX_REQUIRES_PYTHON_BYTES, MAX_URL_BYTES,
+    MAX_VERSION_BYTES, MAX_VERSIONS,
+};
 
 use crate::name::NormalizedName;
 use crate::simple::ProjectStatus;
@@ -90,20 +102,59 @@ pub enum ReadError {
     },
 }
 
-/// Parse a PEP 691 JSON project page fetched from `page_url`.
+/// Parse a PEP 691 JSON project page fetched from `page_url` (an absolute http(s) URL; file
+/// URLs are resolved against it).
 pub fn parse_project_json(
-    _asked: &NormalizedName,
-    _body: &[u8],
-    _page_url: &str,
+    asked: &NormalizedName,
+    body: &[u8],
+    page_url: &str,
 ) -> Result<UpstreamPage, ReadError> {
-    Err(ReadError::Malformed("not implemented yet".into()))
+    json::parse(asked, body, page_url)
 }
 
-/// Parse a PEP 503 HTML project page fetched from `page_url`.
+/// Parse a PEP 503 HTML project page fetched from `page_url` (an absolute http(s) URL; links
+/// are resolved against the page's `<base href>`, else against it).
 pub fn parse_project_html(
-    _asked: &NormalizedName,
-    _body: &[u8],
-    _page_url: &str,
+    asked: &NormalizedName,
+    body: &[u8],
+    page_url: &str,
 ) -> Result<UpstreamPage, ReadError> {
-    Err(ReadError::Malformed("not implemented yet".into()))
+    html::parse(asked, body, page_url)
 }
+
+/// PEP 629: a page of a major API version other than 1 cannot be read.
+fn check_api_version(version: &str) -> Result<(), ReadError> {
+    let major = version.trim().split('.').next().unwrap_or_default();
+    match major.parse::<u32>() {
+        Ok(1) => Ok(()),
+        _ => Err(ReadError::Malformed(format!(
+            "API version {version:?} is not supported (strongroom reads 1.x)"
+        ))),
+    }
+}
+
+/// The page must describe the project asked for (compared normalised).
+fn check_name(asked: &NormalizedName, found: &str) -> Result<(), ReadError> {
+    if crate::name::normalize(found.trim()) == asked.as_str() {
+        Ok(())
+    } else {
+        Err(ReadError::WrongProject {
+            asked: asked.as_str().to_owned(),
+            found: fields::truncate(found.to_owned(), 200),
+        })
+    }
+}
+
+/// A PEP 792 status value; one this reader does not know reads as `active` (PEP 792: clients
+/// treat an unrecognised status as `active`).
+fn status_from_str(value: &str) -> UpstreamStatus {
+    match value.trim() {
+        "archived" => UpstreamStatus::Archived,
+        "quarantined" => UpstreamStatus::Quarantined,
+        "deprecated" => UpstreamStatus::Deprecated,
+        _ => UpstreamStatus::Active,
+    }
+}
+
+#[cfg(test)]
+mod tests;
