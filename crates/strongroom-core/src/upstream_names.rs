@@ -134,6 +134,7 @@ impl Services {
                                 },
                                 &RequestMeta::default(),
                                 serde_json::json!({
+                                    "project": name,
                                     "upstream": url,
                                     "watched": why.as_str(),
                                 }),
