@@ -94,11 +94,11 @@ pub(crate) fn micros(d: Duration) -> i64 {
 /// for anything that is not named like a blob (never touched).
 pub(crate) fn owning_key(object: &str) -> Option<String> {
     if let Some(base) = object.strip_suffix(".metadata")
-        && BlobKey::parse(base).is_some()
+        && BlobKey::parse_stored(base).is_some()
     {
         return Some(base.to_owned());
     }
-    BlobKey::parse(object).map(|k| k.as_str().to_owned())
+    BlobKey::parse_stored(object).map(|k| k.as_str().to_owned())
 }
 
 /// What one collector run did.
