@@ -5,6 +5,9 @@
 use url::Url;
 
 use super::UpstreamFile;
+use crate::filename::{WheelFilename, name_matches_project};
+use crate::name::NormalizedName;
+use crate::version::Version;
 
 /// The most files one page may list (the page's byte cap, `upstream.max_page_bytes`, is the
 /// tighter bound for PyPI-sized entries; this bounds tiny entries).
@@ -42,7 +45,7 @@ pub(super) struct RawFile {
 pub(super) fn page_base(page_url: &str) -> Result<Url, super::ReadError> {
     match Url::parse(page_url) {
         Ok(url) if is_http(&url) => Ok(url),
-        _ => Err(super::ReadError::Malformed(format!(
+        _ => Err(super::ReadError::malformed(format!(
             "the page URL {page_url:?} is not an http(s) URL"
         ))),
     }
@@ -126,6 +129,42 @@ pub(super) fn usable_filename(name: &str) -> bool {
             .any(|c| c == '/' || c == '\\' || c.is_control())
 }
 
+/// The archive endings pip installs a source distribution from (`SUPPORTED_EXTENSIONS`
+/// less `.whl`); other files (eggs, installers) are no distribution an installer takes.
+const SDIST_ENDINGS: &[&str] = &[
+    ".tar.gz",
+    ".tgz",
+    ".tar",
+    ".zip",
+    ".tar.bz2",
+    ".tbz",
+    ".tar.xz",
+    ".txz",
+    ".tlz",
+    ".tar.lz",
+    ".tar.lzma",
+];
+
+/// The release version `filename` is a distribution of, when it is one of `project`'s: a
+/// wheel whose name part normalises to the project, or an sdist whose stem splits (at any
+/// `-`, as pip splits it knowing the project) into the project's name and a PEP 440 version.
+/// `None` for another project's file, which pip and uv skip on this page.
+pub fn dist_version(filename: &str, project: &NormalizedName) -> Option<Version> {
+    if filename.ends_with(".whl") {
+        let wheel = WheelFilename::parse(filename).ok()?;
+        return name_matches_project(&wheel.name, project).then_some(wheel.version);
+    }
+    let stem = SDIST_ENDINGS
+        .iter()
+        .find_map(|ending| filename.strip_suffix(ending))?;
+    stem.match_indices('-').find_map(|(at, _)| {
+        if !name_matches_project(&stem[..at], project) {
+            return None;
+        }
+        Version::parse(&stem[at + 1..]).ok()
+    })
+}
+
 /// `upload-time` as PEP 700 allows it (RFC 3339 / ISO 8601 with a `Z` or offset, optional
 /// fraction): kept as given when it has that shape, dropped otherwise (a file without a usable
 /// upload time counts as new).
@@ -181,6 +220,24 @@ pub(super) fn valid_upload_time(value: &str) -> bool {
     }
 }
 
+/// Text kept from a page for a person to read (reasons) or a tool to parse
+/// (`requires-python`): control characters become spaces, so a reason cannot carry terminal
+/// escapes into an installer's output, and the text reads back the same from either format.
+pub(super) fn clean_text(s: String) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    } else {
+        s
+    }
+}
+
+/// A reason as kept: cleaned and cut to [`MAX_REASON_BYTES`].
+pub(super) fn reason(s: String) -> String {
+    truncate(clean_text(s), MAX_REASON_BYTES)
+}
+
 /// Cut `s` to at most `max` bytes on a character boundary.
 pub(super) fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
@@ -193,14 +250,15 @@ pub(super) fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-/// Apply the checks to one entry: `None` drops the file (as pip skips a link it cannot use).
-pub(super) fn finish(base: &Url, raw: RawFile) -> Option<UpstreamFile> {
+/// Apply the checks to one entry: `None` drops the file (as pip skips a link it cannot use,
+/// or one of another project).
+pub(super) fn finish(project: &NormalizedName, base: &Url, raw: RawFile) -> Option<UpstreamFile> {
     let url = resolve(base, &raw.href)?;
     let filename = match raw.filename {
         Some(name) => name,
         None => url_filename(&url)?,
     };
-    if !usable_filename(&filename) {
+    if !usable_filename(&filename) || dist_version(&filename, project).is_none() {
         return None;
     }
     let sha256 = raw.sha256.or_else(|| fragment_sha256(&url));
@@ -208,7 +266,7 @@ pub(super) fn finish(base: &Url, raw: RawFile) -> Option<UpstreamFile> {
     url.set_fragment(None);
     let requires_python = raw
         .requires_python
-        .map(|rp| rp.trim().to_owned())
+        .map(|rp| clean_text(rp).trim().to_owned())
         .filter(|rp| !rp.is_empty());
     if requires_python
         .as_ref()
@@ -221,9 +279,12 @@ pub(super) fn finish(base: &Url, raw: RawFile) -> Option<UpstreamFile> {
         url: url.into(),
         sha256,
         requires_python,
-        yanked: raw.yanked.map(|r| truncate(r, MAX_REASON_BYTES)),
+        yanked: raw.yanked.map(reason),
         size: raw.size,
-        upload_time: raw.upload_time.filter(|t| valid_upload_time(t)),
+        upload_time: raw
+            .upload_time
+            .map(|t| t.trim().to_owned())
+            .filter(|t| valid_upload_time(t)),
         core_metadata: raw.core_metadata,
         provenance: raw
             .provenance

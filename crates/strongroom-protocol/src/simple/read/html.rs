@@ -13,7 +13,7 @@ use html5ever::tokenizer::{
     Tokenizer, TokenizerOpts,
 };
 
-use super::fields::{self, MAX_FILES, MAX_REASON_BYTES, RawFile};
+use super::fields::{self, MAX_FILES, RawFile};
 use super::{ReadError, UpstreamPage, UpstreamStatus, check_api_version, check_name};
 use crate::name::NormalizedName;
 
@@ -22,6 +22,7 @@ const MAX_HEADING_BYTES: usize = 512;
 
 #[derive(Default)]
 struct State {
+    max_files: usize,
     base: Option<String>,
     anchors: Vec<RawFile>,
     too_many: bool,
@@ -57,23 +58,35 @@ fn anchor(tag: &Tag) -> Option<RawFile> {
         sha256: None,
         requires_python: attr(tag, "data-requires-python").map(str::to_owned),
         yanked: attr(tag, "data-yanked").map(str::to_owned),
-        size: None,
-        upload_time: None,
-        // "true" = advertised without hashes; `sha256=<hex>` = with one; another algorithm
-        // or an unreadable value = advertised without a usable hash (as pip reads it).
-        core_metadata: metadata.map(fields::named_sha256),
+        // Not in PEP 700 (which leaves HTML out), but written by some indexes and read by uv.
+        size: attr(tag, "data-size").and_then(|s| s.trim().parse().ok()),
+        upload_time: attr(tag, "data-upload-time").map(str::to_owned),
+        core_metadata: metadata.and_then(html_metadata),
         provenance: attr(tag, "data-provenance").map(str::to_owned),
     })
+}
+
+/// `data-core-metadata`: `"true"` = advertised without hashes; `"false"` = not advertised
+/// (uv's reading); `sha256=<hex>` = with a hash; another algorithm or an unreadable value =
+/// advertised without a usable hash (pip's reading).
+fn html_metadata(value: &str) -> Option<Option<String>> {
+    match value.trim() {
+        "false" => None,
+        "true" => Some(None),
+        other => Some(fields::named_sha256(other)),
+    }
 }
 
 impl State {
     fn start(&mut self, tag: &Tag) -> TokenSinkResult<()> {
         match &*tag.name {
             "a" => {
-                if self.anchors.len() == MAX_FILES {
-                    self.too_many = true;
-                } else if let Some(file) = anchor(tag) {
-                    self.anchors.push(file);
+                if let Some(file) = anchor(tag) {
+                    if self.anchors.len() == self.max_files {
+                        self.too_many = true;
+                    } else {
+                        self.anchors.push(file);
+                    }
                 }
             }
             "base" if self.base.is_none() => {
@@ -90,7 +103,7 @@ impl State {
                     _ => return TokenSinkResult::Continue,
                 };
                 if slot.is_none() {
-                    *slot = Some(fields::truncate(content.to_owned(), MAX_REASON_BYTES));
+                    *slot = Some(fields::reason(content.to_owned()));
                 }
             }
             "title" => {
@@ -183,12 +196,23 @@ pub(super) fn parse(
     body: &[u8],
     page_url: &str,
 ) -> Result<UpstreamPage, ReadError> {
+    parse_with_limit(asked, body, page_url, MAX_FILES)
+}
+
+/// [`parse`] with another limit on the number of links (tests).
+pub(super) fn parse_with_limit(
+    asked: &NormalizedName,
+    body: &[u8],
+    page_url: &str,
+    max_files: usize,
+) -> Result<UpstreamPage, ReadError> {
     let page = fields::page_base(page_url)?;
     let text = String::from_utf8_lossy(body);
-    let tokenizer = Tokenizer::new(
-        Sink(RefCell::new(State::default())),
-        TokenizerOpts::default(),
-    );
+    let state = State {
+        max_files,
+        ..State::default()
+    };
+    let tokenizer = Tokenizer::new(Sink(RefCell::new(state)), TokenizerOpts::default());
     let input = BufferQueue::default();
     for chunk in chunks(&text) {
         input.push_back(StrTendril::from_slice(chunk));
@@ -197,8 +221,8 @@ pub(super) fn parse(
     tokenizer.end();
     let state = tokenizer.sink.0.into_inner();
     if state.too_many {
-        return Err(ReadError::Malformed(format!(
-            "more than {MAX_FILES} links on the page"
+        return Err(ReadError::malformed(format!(
+            "more than {max_files} links on the page"
         )));
     }
     if let Some(version) = &state.repository_version {
@@ -220,7 +244,7 @@ pub(super) fn parse(
     let files = state
         .anchors
         .into_iter()
-        .filter_map(|raw| fields::finish(&base, raw))
+        .filter_map(|raw| fields::finish(asked, &base, raw))
         .collect();
     Ok(UpstreamPage {
         name: asked.as_str().to_owned(),

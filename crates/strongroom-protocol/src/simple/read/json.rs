@@ -1,16 +1,16 @@
 //! PEP 691 JSON project pages (with PEP 700 `versions`/`size`/`upload-time`, PEP 714
 //! metadata keys, PEP 740 `provenance`, PEP 792 `project-status`). The document's shape
-//! (`name`, `files` as a list of objects) is required; a file field of an unexpected type is
+//! (`files` as a list of objects; `name`, when present, a string) is required; a file field of an unexpected type is
 //! read as absent, as pip's `dict.get` reads it, so one odd entry does not hide a project.
 
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::fields::{self, MAX_FILES, MAX_REASON_BYTES, MAX_VERSION_BYTES, MAX_VERSIONS, RawFile};
+use super::fields::{self, MAX_FILES, MAX_VERSION_BYTES, MAX_VERSIONS, RawFile};
 use super::{ReadError, UpstreamPage, UpstreamStatus, check_api_version, check_name};
 use crate::name::NormalizedName;
 
@@ -18,7 +18,9 @@ use crate::name::NormalizedName;
 struct Doc {
     #[serde(default)]
     meta: Option<Meta>,
-    name: String,
+    /// PEP 691 requires it; pip and uv do not read it. When present it must be the project's.
+    #[serde(default)]
+    name: Option<String>,
     files: Bounded<FileDoc, MAX_FILES>,
     #[serde(default)]
     versions: Option<Bounded<Value, MAX_VERSIONS>>,
@@ -32,31 +34,59 @@ struct Meta {
     api_version: Option<Value>,
 }
 
-/// One `files[]` entry: every field a raw JSON value, judged in [`raw_file`].
-#[derive(Deserialize)]
+/// One `files[]` entry: every field a raw JSON value, judged in [`raw_file`]. Read key by
+/// key: unknown keys are skipped without being kept, and a repeated key's last value wins (as
+/// Python's `json` reads a page for pip).
+#[derive(Default)]
 struct FileDoc {
-    #[serde(default)]
     filename: Value,
-    #[serde(default)]
     url: Value,
-    #[serde(default)]
     hashes: Value,
-    #[serde(default, rename = "requires-python")]
     requires_python: Value,
-    #[serde(default)]
     yanked: Value,
-    #[serde(default)]
     size: Value,
-    #[serde(default, rename = "upload-time")]
     upload_time: Value,
-    #[serde(default, rename = "core-metadata")]
     core_metadata: Value,
-    #[serde(default, rename = "dist-info-metadata")]
     dist_info_metadata: Value,
-    #[serde(default, rename = "data-dist-info-metadata")]
     data_dist_info_metadata: Value,
-    #[serde(default)]
     provenance: Value,
+}
+
+impl<'de> Deserialize<'de> for FileDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FileDoc;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileDoc, A::Error> {
+                let mut doc = FileDoc::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match &*key {
+                        "filename" => &mut doc.filename,
+                        "url" => &mut doc.url,
+                        "hashes" => &mut doc.hashes,
+                        "requires-python" => &mut doc.requires_python,
+                        "yanked" => &mut doc.yanked,
+                        "size" => &mut doc.size,
+                        "upload-time" => &mut doc.upload_time,
+                        "core-metadata" => &mut doc.core_metadata,
+                        "dist-info-metadata" => &mut doc.dist_info_metadata,
+                        "data-dist-info-metadata" => &mut doc.data_dist_info_metadata,
+                        "provenance" => &mut doc.provenance,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = map.next_value()?;
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// A JSON list read element by element that refuses more than `N` elements, so a page of a
@@ -160,10 +190,7 @@ fn status(v: Option<Value>) -> (UpstreamStatus, Option<String>) {
         .get("status")
         .and_then(Value::as_str)
         .map_or(UpstreamStatus::Active, super::status_from_str);
-    let reason = map
-        .remove("reason")
-        .and_then(string)
-        .map(|r| fields::truncate(r, MAX_REASON_BYTES));
+    let reason = map.remove("reason").and_then(string).map(fields::reason);
     (status, reason)
 }
 
@@ -173,19 +200,40 @@ pub(super) fn parse(
     page_url: &str,
 ) -> Result<UpstreamPage, ReadError> {
     let base = fields::page_base(page_url)?;
-    let doc: Doc = serde_json::from_slice(body)
-        .map_err(|e| ReadError::Malformed(format!("invalid JSON page: {e}")))?;
+    // serde's derived struct reading also takes a list of the fields in order; a page is an
+    // object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ReadError::malformed(
+            "invalid JSON page: not a JSON object".to_owned(),
+        ));
+    }
+    let doc: Doc = serde_json::from_slice(body).map_err(|e| {
+        // serde's message quotes the offending value (a string can be the whole page): keep
+        // its start and always the position.
+        let what = e.to_string();
+        let what = what
+            .rsplit_once(" at line ")
+            .map_or(what.as_str(), |(what, _)| what);
+        let what = fields::truncate(what.to_owned(), 200);
+        ReadError::malformed(format!(
+            "invalid JSON page: {what} at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
     if let Some(version) = doc.meta.and_then(|m| m.api_version) {
         match version {
             Value::String(v) => check_api_version(&v)?,
             other => {
-                return Err(ReadError::Malformed(format!(
+                return Err(ReadError::malformed(format!(
                     "meta.api-version is not a string: {other}"
                 )));
             }
         }
     }
-    check_name(asked, &doc.name)?;
+    if let Some(name) = &doc.name {
+        check_name(asked, name)?;
+    }
     let (status, status_reason) = status(doc.project_status);
     let versions = doc
         .versions
@@ -200,7 +248,7 @@ pub(super) fn parse(
         .0
         .into_iter()
         .filter_map(raw_file)
-        .filter_map(|raw| fields::finish(&base, raw))
+        .filter_map(|raw| fields::finish(asked, &base, raw))
         .collect();
     Ok(UpstreamPage {
         name: asked.as_str().to_owned(),
