@@ -109,9 +109,10 @@ pub fn project_page(name: &NormalizedName, served: &ServedProject, link_base: &s
             filename: f.filename.clone(),
             sha256,
             requires_python: f.requires_python.clone(),
-            size: f.size.unwrap_or(0),
-            upload_time: f.upload_time.clone().unwrap_or_default(),
+            size: f.size,
+            upload_time: f.upload_time.clone(),
             yanked: f.yanked.clone(),
+            provenance: f.provenance.clone(),
             // a metadata file strongroom can check (its sha256 given) is offered; one
             // advertised without a hash is not
             core_metadata_sha256: f.core_metadata.clone().flatten(),
@@ -121,6 +122,7 @@ pub fn project_page(name: &NormalizedName, served: &ServedProject, link_base: &s
     ProjectPage {
         name: name.clone(),
         status: served.status,
+        status_reason: served.status_reason.clone(),
         // upstream projects have no serial of this index
         last_serial: 0,
         versions: versions.iter().map(Version::normalized).collect(),
