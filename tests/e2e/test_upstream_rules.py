@@ -103,7 +103,7 @@ def test_block_and_allow_change_what_the_gateway_serves_at_once(gateway, upstrea
     for args, says in [
         (["unblock", "ur-pub", "--reason", "again"], "has no block rule"),
         (["block", "ur-pub", "not a version!", "--reason", "x"], "not a valid version"),
-        (["block", "-bad-", "--reason", "x"], "not a valid project name"),
+        (["block", "bad name!", "--reason", "x"], "not a valid project name"),
         (["block", "ur-pub", "--reason", " "], "reason is required"),
     ]:
         proc = upstream_cli(server, *args, check=False)
@@ -157,7 +157,8 @@ def test_names_found_upstream_are_signalled_once_each(gateway, strongroom, tmp_p
     up_token = up.user_with_token("someone")
     for name in ["ur-private", "acme-secret", "acme-other", "ur-public"]:
         srkit.ok_upload(up, up_token, srkit.make_wheel(name, "99.0"))
-    server = gateway(kind, up, private_patterns=["acme-*", "acme-secret"], name_checks_per_run=2)
+    server = gateway(kind, up, private_patterns=["acme-*", "acme-secret"], name_checks_per_run=2,
+                     env={"STRONGROOM_JOBS__INTERVAL_SECONDS": "86400"})
     token = server.user_with_token("owner")
     srkit.ok_upload(server, token, srkit.make_wheel("ur-private", "1.0"))
     srkit.ok_upload(server, token, srkit.make_wheel("ur-only-here", "1.0"))
@@ -165,18 +166,22 @@ def test_names_found_upstream_are_signalled_once_each(gateway, strongroom, tmp_p
     assert server.simple_json("acme-other").status_code == 404
     assert server.simple_json("ur-public").status_code == 200
 
-    # Four watched names, two asked per run, in name order: acme-other, acme-secret ...
+    # `serve`'s own first jobs run (at start, before any upload) found the literal reserved
+    # name. Now four names are watched, two asked per run, never-asked first in name order:
+    # acme-other, ur-only-here ...
     out = server.cli("admin", "run-jobs").stdout
     assert "has a project named acme-other (requested reserved name)" in out, out
-    assert "has a project named acme-secret (reserved name)" in out, out
-    assert "ur-private" not in out, out
-    # ... then ur-only-here (not upstream) and ur-private (a local project).
+    assert "ur-private" not in out and "acme-secret" not in out, out
+    # ... then ur-private (a local project).
     out = server.cli("admin", "run-jobs").stdout
     assert "has a project named ur-private (local project)" in out, out
     assert "ur-only-here" not in out and "acme-" not in out, out
     # Every name asked within the interval, and each found one signalled once: nothing more.
     out = server.cli("admin", "run-jobs").stdout
     assert "name conflict" not in out, out
+    entries = json.loads(server.cli("admin", "timeline", "--project", "acme-secret", "--json").stdout)
+    found = [(e["action"], e["actor"], e["details"]["watched"]) for e in entries]
+    assert found == [("upstream:name-conflict", "job:upstream-names", "reserved name")], entries
 
     web = admin_web(server)
     start = web.get("/admin/")
