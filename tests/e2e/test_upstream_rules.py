@@ -24,7 +24,7 @@ import pytest
 import requests
 
 import srkit
-from test_admin import admin_web
+from test_admin import PW, admin_web
 from test_signals import groups
 from upstream_fixture import SIMPLE_JSON, ago
 
@@ -121,14 +121,24 @@ def test_block_and_allow_change_what_the_gateway_serves_at_once(gateway, upstrea
 
 
 @both
-def test_the_admin_area_adds_and_takes_back_rules(gateway, upstream, kind):
+def test_the_admin_area_adds_and_takes_back_rules(gateway, upstream, kind, tmp_path):
     upstream.add_wheel("ur-web", "1.0", upload_time=ago(days=30))
-    server = gateway(kind, upstream)
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    server = gateway(kind, upstream, env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
     assert versions(page(server, "ur-web")) == ["1.0"]
     assert server.get("/admin/upstream/").status_code == 404, "hidden from anyone but an admin"
     web = admin_web(server)
     start = web.get("/admin/")
     assert 'href="/admin/upstream/"' in start.text
+
+    # A stolen admin cookie alone changes nothing: past reauth_minutes the password comes first.
+    clock.write_text(str(11 * 60))
+    resp = web.submit("/admin/upstream/", "/admin/upstream/rules/",
+                      {"change": "block", "project": "UR.Web", "version": "", "reason": "reported malware"})
+    assert "/manage/account/reauth/" in resp.url, resp.url
+    assert versions(page(server, "ur-web")) == ["1.0"]
+    web.submit(resp.url, "/manage/account/reauth/", {"password": PW})
 
     resp = web.submit("/admin/upstream/", "/admin/upstream/rules/",
                       {"change": "block", "project": "UR.Web", "version": "", "reason": "reported malware"})
