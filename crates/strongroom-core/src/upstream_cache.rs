@@ -212,7 +212,14 @@ impl Services {
         upstream_url: &str,
         meta: Option<&RequestMeta>,
     ) {
-        tracing::error!(project, filename, expected, actual, upstream = upstream_url, "an upstream file does not match the sha256 its page advertised; the download was cut short and nothing was kept");
+        tracing::error!(
+            project,
+            filename,
+            expected,
+            actual,
+            upstream = upstream_url,
+            "an upstream file does not match the sha256 its page advertised; the download was cut short and nothing was kept"
+        );
         let event = NewEvent {
             at: self.now(),
             actor_name: Some("upstream".into()),
@@ -243,7 +250,7 @@ mod tests {
     use strongroom_store::BlobKey;
 
     use super::CheckedUpstreamFile;
-    use crate::test_harness::Harness;
+    use crate::test_harness::{Harness, T0};
 
     const HOUR: i64 = 3_600_000_000;
 
@@ -281,19 +288,39 @@ mod tests {
         let root = h.dir().join("files");
         let kept = keep(&h, "kept", "pub_lib-1.0-py3-none-any.whl", 10).await;
         let stray = BlobKey::for_upstream(&sha("stray"), "stray-1.0.tar.gz").expect("key");
-        h.s.blobs
-            .put_bytes(stray.as_str(), bytes::Bytes::from_static(b"orphan"))
-            .await
-            .expect("put");
-        h.s.blobs
-            .put_bytes(&stray.metadata(), bytes::Bytes::from_static(b"m"))
-            .await
-            .expect("put");
+        // An upstream blob no row references (a fetch killed between its put and its row),
+        // written long before now, as the kept one was.
+        std::fs::write(root.join(kept.metadata()), b"m").expect("write");
+        for name in [
+            stray.as_str().to_owned(),
+            stray.metadata(),
+            kept.as_str().to_owned(),
+            kept.metadata(),
+        ] {
+            let p = root.join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            if !p.exists() {
+                std::fs::write(&p, b"orphan").expect("write");
+            }
+            let t = std::time::UNIX_EPOCH
+                + std::time::Duration::from_micros(
+                    u64::try_from(T0 - 48 * HOUR).expect("positive"),
+                );
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .expect("open")
+                .set_modified(t)
+                .expect("mtime");
+        }
         h.clock.advance(48 * HOUR);
         let c = h.s.collect_blobs(true).await.expect("collect");
         assert_eq!(c.deleted, vec![stray.as_str().to_owned()], "{c:?}");
         assert_eq!(c.foreign, 0, "upstream/ keys are blob keys: {c:?}");
-        assert!(present(&root, &kept), "a referenced cached upstream file was deleted");
+        assert!(
+            present(&root, &kept),
+            "a referenced cached upstream file was deleted"
+        );
         assert!(!present(&root, &stray));
         assert!(!root.join(stray.metadata()).exists());
         // fsck agrees: no orphan is left, and the kept one is not called one.
@@ -318,13 +345,22 @@ mod tests {
         let b = keep(&h, "b", "b-1.0.tar.gz", 100).await;
         h.clock.advance(HOUR);
         // a is downloaded again: b is now the least recently downloaded.
-        let row = h.s.cached_upstream_file(&sha("a")).await.expect("row").expect("a");
+        let row =
+            h.s.cached_upstream_file(&sha("a"))
+                .await
+                .expect("row")
+                .expect("a");
         h.s.touch_upstream_file(&row).await.expect("touch");
         h.clock.advance(HOUR);
         let c = keep(&h, "c", "c-1.0.tar.gz", 100).await;
         assert!(present(&root, &a) && present(&root, &c));
         assert!(!present(&root, &b), "the least recently downloaded stays");
-        assert!(h.s.cached_upstream_file(&sha("b")).await.expect("row").is_none());
+        assert!(
+            h.s.cached_upstream_file(&sha("b"))
+                .await
+                .expect("row")
+                .is_none()
+        );
         assert_eq!(h.s.db.upstream_cache_bytes().await.expect("bytes"), 200);
     }
 }

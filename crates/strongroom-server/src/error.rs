@@ -122,7 +122,9 @@ impl ApiError {
             FetchFailure::Local(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         let message = match f {
-            FetchFailure::Local(_) => "The file cannot be fetched right now; try again later.".to_owned(),
+            FetchFailure::Local(_) => {
+                "The file cannot be fetched right now; try again later.".to_owned()
+            }
             other => format!("The file cannot be fetched from the upstream index: {other}."),
         };
         ApiError::new(status, message)

@@ -132,11 +132,11 @@ pub(crate) async fn file(
         return metadata(&state, &want, &served, &headers, &meta).await;
     }
     let kept = state.services.cached_upstream_file(&want.sha256).await?;
-    if let Some(row) = kept.filter(|r| r.filename == want.filename) {
-        if let Some(resp) = serve_kept(&state, &row, &headers, &meta).await? {
-            record(&state.services, &served, &want, &meta);
-            return Ok(resp);
-        }
+    if let Some(row) = kept.filter(|r| r.filename == want.filename)
+        && let Some(resp) = serve_kept(&state, &row, &headers, &meta).await?
+    {
+        record(&state.services, &served, &want, &meta);
+        return Ok(resp);
     }
     let resp = serve_fetch(&state, &want, &served, &meta).await?;
     record(&state.services, &served, &want, &meta);
@@ -374,7 +374,9 @@ impl FetchJob {
                         {
                             match fetch_metadata(s, self.upstream, &self.file, meta_sha).await {
                                 Ok(data) => {
-                                    if let Err(e) = s.keep_upstream_metadata(&row, meta_sha, data).await {
+                                    if let Err(e) =
+                                        s.keep_upstream_metadata(&row, meta_sha, data).await
+                                    {
                                         tracing::warn!(error = %e, file = %self.filename, "cannot keep an upstream file's metadata");
                                     }
                                 }
@@ -382,8 +384,12 @@ impl FetchJob {
                             }
                         }
                     }
-                    Ok(false) => tracing::warn!(file = %self.filename, "an upstream file was fetched but not kept (its claim expired); it is fetched again next time"),
-                    Err(e) => tracing::error!(error = %e, file = %self.filename, "cannot keep a fetched upstream file; it is fetched again next time"),
+                    Ok(false) => {
+                        tracing::warn!(file = %self.filename, "an upstream file was fetched but not kept (its claim expired); it is fetched again next time")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, file = %self.filename, "cannot keep a fetched upstream file; it is fetched again next time")
+                    }
                 }
             }
             Err(FetchFailure::Mismatch { actual }) => {
@@ -438,9 +444,7 @@ async fn fetch_metadata(
         .as_ref()
         .ok_or_else(|| FetchFailure::Upstream("no upstream is configured".into()))?;
     let url = format!("{}.metadata", file.url);
-    let stream = client
-        .open_file(upstream, &url, MAX_METADATA_BYTES)
-        .await?;
+    let stream = client.open_file(upstream, &url, MAX_METADATA_BYTES).await?;
     let mut body = stream.body;
     let mut buf = Vec::new();
     let mut digest = Digest::default();

@@ -72,8 +72,10 @@ impl Db {
     /// The cached upstream file with this sha256, if any.
     pub async fn upstream_file(&self, sha256: &str) -> Result<Option<UpstreamFileRow>, StoreError> {
         crate::rows::optional(
-            crate::rows::query(format!("SELECT {COLS} FROM upstream_files WHERE sha256 = $1"))
-                .bind(sha256.to_owned()),
+            crate::rows::query(format!(
+                "SELECT {COLS} FROM upstream_files WHERE sha256 = $1"
+            ))
+            .bind(sha256.to_owned()),
             &self.read,
             map,
         )
@@ -149,10 +151,12 @@ impl Db {
 
     /// Bytes of every kept upstream file.
     pub async fn upstream_cache_bytes(&self) -> Result<i64, StoreError> {
-        let n: Option<i64> = sqlx::query_scalar("SELECT SUM(size) FROM upstream_files")
-            .fetch_one(&self.read)
-            .await?;
-        Ok(n.unwrap_or(0))
+        // PostgreSQL's SUM of a BIGINT is a NUMERIC: cast back.
+        let n: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM upstream_files")
+                .fetch_one(&self.read)
+                .await?;
+        Ok(n)
     }
 
     /// The `limit` least recently downloaded kept files, oldest first.
@@ -181,14 +185,13 @@ impl Db {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         lock_key(&mut tx, self.dialect, &row.blob_key).await?;
-        let n = sqlx::query(
-            "DELETE FROM upstream_files WHERE sha256 = $1 AND last_download_at <= $2",
-        )
-        .bind(row.sha256.clone())
-        .bind(downloaded_before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let n =
+            sqlx::query("DELETE FROM upstream_files WHERE sha256 = $1 AND last_download_at <= $2")
+                .bind(row.sha256.clone())
+                .bind(downloaded_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(n == 1)
     }

@@ -192,13 +192,7 @@ pub(crate) fn new_fetch(dir: &Path) -> std::io::Result<(Arc<Fetch>, Writer)> {
         written: 0,
         phase: Phase::Opening,
     });
-    Ok((
-        Arc::new(Fetch {
-            temp,
-            progress: rx,
-        }),
-        Writer { tx, file },
-    ))
+    Ok((Arc::new(Fetch { temp, progress: rx }), Writer { tx, file }))
 }
 
 impl Writer {
@@ -347,10 +341,12 @@ mod tests {
         FileStream,
     ) {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let body = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|x| (x, rx))
-        })
-        .boxed();
+        let body =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
+            )
+            .boxed();
         (
             tx,
             FileStream {

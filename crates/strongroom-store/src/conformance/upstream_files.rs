@@ -46,8 +46,16 @@ async fn a_kept_upstream_file_is_recorded_once_and_read_back() {
             KeepOutcome::Kept,
             "{name}"
         );
-        assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 0), "{name}: settled");
-        assert_eq!(db.upstream_file(&r.sha256).await.expect("read"), Some(r.clone()), "{name}");
+        assert_eq!(
+            db.blob_claim_counts().await.expect("n"),
+            (0, 0),
+            "{name}: settled"
+        );
+        assert_eq!(
+            db.upstream_file(&r.sha256).await.expect("read"),
+            Some(r.clone()),
+            "{name}"
+        );
         // Another server kept the same file first: a no-op that still settles its claim.
         let c2 = claim(&db, &r.blob_key, 11).await;
         let mut again = r.clone();
@@ -59,18 +67,33 @@ async fn a_kept_upstream_file_is_recorded_once_and_read_back() {
         );
         assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 0), "{name}");
         assert_eq!(
-            db.upstream_file(&r.sha256).await.expect("read").map(|x| x.first_seen_at),
+            db.upstream_file(&r.sha256)
+                .await
+                .expect("read")
+                .map(|x| x.first_seen_at),
             Some(10),
             "{name}"
         );
         // The metadata kept beside it.
-        assert!(db.set_upstream_metadata(&r.sha256, &"b".repeat(64)).await.expect("m"), "{name}");
+        assert!(
+            db.set_upstream_metadata(&r.sha256, &"b".repeat(64))
+                .await
+                .expect("m"),
+            "{name}"
+        );
         assert_eq!(
-            db.upstream_file(&r.sha256).await.expect("read").and_then(|x| x.metadata_sha256),
+            db.upstream_file(&r.sha256)
+                .await
+                .expect("read")
+                .and_then(|x| x.metadata_sha256),
             Some("b".repeat(64)),
             "{name}"
         );
-        assert_eq!(db.upstream_file(&"c".repeat(64)).await.expect("read"), None, "{name}");
+        assert_eq!(
+            db.upstream_file(&"c".repeat(64)).await.expect("read"),
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -91,7 +114,11 @@ async fn a_keep_whose_claim_was_collected_records_nothing() {
             KeepOutcome::ClaimExpired,
             "{name}"
         );
-        assert_eq!(db.upstream_file(&r.sha256).await.expect("read"), None, "{name}");
+        assert_eq!(
+            db.upstream_file(&r.sha256).await.expect("read"),
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -118,8 +145,14 @@ async fn a_row_protects_its_upstream_key_from_the_collector_until_evicted() {
         );
         // A download after the eviction's pick keeps the row.
         db.touch_upstream_file(&r.sha256, 20).await.expect("touch");
-        assert!(!db.forget_upstream_file(&r, 10).await.expect("forget"), "{name}");
-        assert!(db.forget_upstream_file(&r, 20).await.expect("forget"), "{name}");
+        assert!(
+            !db.forget_upstream_file(&r, 10).await.expect("forget"),
+            "{name}"
+        );
+        assert!(
+            db.forget_upstream_file(&r, 20).await.expect("forget"),
+            "{name}"
+        );
         assert_eq!(
             db.unreferenced_blob_keys(std::slice::from_ref(&r.blob_key))
                 .await
@@ -145,10 +178,18 @@ async fn eviction_order_is_least_recently_downloaded_first() {
             let c = claim(&db, &r.blob_key, 10).await;
             db.keep_upstream_file(&r, &c).await.expect("keep");
         }
-        assert_eq!(db.upstream_cache_bytes().await.expect("bytes"), 300, "{name}");
-        db.touch_upstream_file(&"1".repeat(64), 100).await.expect("touch");
+        assert_eq!(
+            db.upstream_cache_bytes().await.expect("bytes"),
+            300,
+            "{name}"
+        );
+        db.touch_upstream_file(&"1".repeat(64), 100)
+            .await
+            .expect("touch");
         // Never moved back.
-        db.touch_upstream_file(&"2".repeat(64), 5).await.expect("touch");
+        db.touch_upstream_file(&"2".repeat(64), 5)
+            .await
+            .expect("touch");
         let order: Vec<String> = db
             .least_recent_upstream_files(10)
             .await
@@ -159,6 +200,35 @@ async fn eviction_order_is_least_recently_downloaded_first() {
         assert_eq!(
             order,
             ["f2-1.0.tar.gz", "f3-1.0.tar.gz", "f1-1.0.tar.gz"],
+            "{name}"
+        );
+    }
+}
+
+/// A backup copies what the snapshot's rows name: cached upstream files and their metadata
+/// too (a restore without them would list files it cannot serve).
+#[tokio::test]
+async fn a_backup_names_cached_upstream_files_and_their_metadata() {
+    for (name, db, _d) in backends().await {
+        let r = row('f', "w-1.0-py3-none-any.whl", 3, 10);
+        let c = claim(&db, &r.blob_key, 10).await;
+        db.keep_upstream_file(&r, &c).await.expect("keep");
+        db.set_upstream_metadata(&r.sha256, &"0".repeat(64))
+            .await
+            .expect("m");
+        let named: Vec<(String, String)> = db
+            .named_blobs()
+            .await
+            .expect("blobs")
+            .into_iter()
+            .map(|b| (b.key, b.sha256))
+            .collect();
+        assert_eq!(
+            named,
+            vec![
+                (r.blob_key.clone(), r.sha256.clone()),
+                (format!("{}.metadata", r.blob_key), "0".repeat(64)),
+            ],
             "{name}"
         );
     }
