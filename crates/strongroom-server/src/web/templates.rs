@@ -62,6 +62,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "admin_upstream_log.html",
         include_str!("../../templates/admin_upstream_log.html"),
     ),
+    (
+        "admin_upstream.html",
+        include_str!("../../templates/admin_upstream.html"),
+    ),
     ("freeze.html", include_str!("../../templates/freeze.html")),
     (
         "my_projects.html",
@@ -275,7 +279,10 @@ mod tests {
             // macros and included sections are fragments, not pages
             if !matches!(
                 *name,
-                "macros.html" | "admin_invites.html" | "admin_upstream_log.html"
+                "macros.html"
+                    | "admin_invites.html"
+                    | "admin_upstream_log.html"
+                    | "admin_upstream.html"
             ) {
                 assert!(out.contains("<!DOCTYPE html>"), "{name}");
                 assert!(!out.contains("<b>demo</b>"), "{name}: not escaped");
