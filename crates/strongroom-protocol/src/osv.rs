@@ -21,7 +21,9 @@ pub const MAX_ID_LEN: usize = 128;
 pub enum OsvError {
     #[error("the record has no id")]
     NoId,
-    #[error("the record id '{0}' is longer than {MAX_ID_LEN} characters or holds characters other than letters, digits, '-', '_', '.' and ':'")]
+    #[error(
+        "the record id '{0}' is longer than {MAX_ID_LEN} characters or holds characters other than letters, digits, '-', '_', '.' and ':'"
+    )]
     BadId(String),
 }
 
@@ -263,7 +265,8 @@ impl Advisory {
     /// Whether the record names every version (a range introduced at "0" with no end).
     pub fn all_versions(&self) -> bool {
         self.ranges.iter().any(|r| {
-            r.iter().any(|e| matches!(e, Event::Introduced(v) if v == "0"))
+            r.iter()
+                .any(|e| matches!(e, Event::Introduced(v) if v == "0"))
                 && !r.iter().any(|e| !matches!(e, Event::Introduced(_)))
         })
     }
