@@ -50,6 +50,7 @@ pub enum SignalKind {
     TwoFactorFailure,
     BlobMissing,
     BlobDamaged,
+    AdvisoryNameMatch,
 }
 
 impl SignalKind {
@@ -77,6 +78,7 @@ impl SignalKind {
         SignalKind::TwoFactorFailure,
         SignalKind::BlobMissing,
         SignalKind::BlobDamaged,
+        SignalKind::AdvisoryNameMatch,
     ];
 
     /// The event action.
@@ -104,6 +106,7 @@ impl SignalKind {
             SignalKind::TwoFactorFailure => "account:login:2fa_failure",
             SignalKind::BlobMissing => "blob:missing",
             SignalKind::BlobDamaged => "blob:damaged",
+            SignalKind::AdvisoryNameMatch => crate::advisories::NAME_MATCH,
         }
     }
 
@@ -122,7 +125,8 @@ impl SignalKind {
             | SignalKind::EmailUnverified
             | SignalKind::DomainCheckHalted
             | SignalKind::BlobMissing
-            | SignalKind::BlobDamaged => Severity::High,
+            | SignalKind::BlobDamaged
+            | SignalKind::AdvisoryNameMatch => Severity::High,
             SignalKind::TokenRefused
             | SignalKind::ReauthFailed
             | SignalKind::LastOwner
@@ -182,6 +186,9 @@ impl SignalKind {
             }
             SignalKind::BlobDamaged => {
                 "a file's stored bytes do not match its sha256 (downloads cut short): restore them from a backup, see `strongroom admin fsck`"
+            }
+            SignalKind::AdvisoryNameMatch => {
+                "an imported malicious-package advisory names a local project by name alone (a malicious package upstream under one of your names: the local project was not changed; make sure nobody installs that name from anywhere but here)"
             }
         }
     }

@@ -404,10 +404,8 @@ mod tests {
     fn a_folder_tree_gives_its_records_in_order_with_withdrawn_marked() {
         let d = tree();
         let got = collect(d.path(), &FeedLimits::default()).expect("feed");
-        let summary: Vec<(&str, bool)> = got
-            .iter()
-            .map(|r| (r.path.as_str(), r.withdrawn))
-            .collect();
+        let summary: Vec<(&str, bool)> =
+            got.iter().map(|r| (r.path.as_str(), r.withdrawn)).collect();
         assert_eq!(
             summary,
             vec![
@@ -450,12 +448,16 @@ mod tests {
             let f = File::create(&tgz).expect("create");
             let gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
             let mut b = tar::Builder::new(gz);
-            b.append_dir_all("feed", d.path().join("osv")).expect("append");
+            b.append_dir_all("feed", d.path().join("osv"))
+                .expect("append");
             b.into_inner().expect("tar").finish().expect("gz");
         }
         let got = collect(&tgz, &FeedLimits::default()).expect("feed");
         assert_eq!(got.len(), 2);
-        assert!(got.iter().any(|r| r.withdrawn && r.path.ends_with("MAL-2.json")));
+        assert!(
+            got.iter()
+                .any(|r| r.withdrawn && r.path.ends_with("MAL-2.json"))
+        );
 
         let bomb = out.path().join("bomb.tgz");
         {
@@ -467,7 +469,8 @@ mod tests {
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
             h.set_cksum();
-            b.append_data(&mut h, "zeros.bin", &data[..]).expect("append");
+            b.append_data(&mut h, "zeros.bin", &data[..])
+                .expect("append");
             b.into_inner().expect("tar").finish().expect("gz");
         }
         let tight = FeedLimits {

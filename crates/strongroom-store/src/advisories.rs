@@ -27,7 +27,7 @@ pub struct AdvisoryRow {
 }
 
 /// What one import changed in its source.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportCounts {
     /// Rows new to the source.
     pub added: u64,
@@ -39,6 +39,9 @@ pub struct ImportCounts {
     pub withdrawn: u64,
     /// The upstream generation after the import.
     pub generation: i64,
+    /// (id, project) of the rows new to the source.
+    #[serde(skip)]
+    pub added_keys: Vec<(String, String)>,
 }
 
 /// A local file a live malicious record names by sha256.
@@ -94,7 +97,10 @@ impl Db {
         for row in rows {
             let key = (row.id.clone(), row.project.clone());
             match before.get(&key) {
-                None => counts.added += 1,
+                None => {
+                    counts.added += 1;
+                    counts.added_keys.push(key.clone());
+                }
                 Some((doc, _)) if *doc == row.doc => counts.unchanged += 1,
                 Some(_) => counts.updated += 1,
             }
