@@ -1,6 +1,7 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod admin_osv;
 mod admin_user;
 mod backup;
 mod backup_manifest;
