@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import requests
 
 import srkit
 from browserkit import mail_sink  # noqa: F401  (fixture)
@@ -60,6 +61,14 @@ def osv_import(world: Incident, path: Path, source: str, check: bool = True):
     return json.loads(r.stdout) if check else r
 
 
+def osv_query(server, name: str, version: str) -> dict:
+    """The call pip-audit's OSV service makes (`-s osv --osv-url URL`): JSON without a content type."""
+    r = requests.post(server.url + "/osv/v1/query", timeout=30,
+                      data=json.dumps({"package": {"name": name, "ecosystem": "PyPI"}, "version": version}))
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    return r.json()
+
+
 def versions(world: Incident, project: str) -> set[str]:
     return world.simple_versions(project) or set()
 
@@ -95,6 +104,11 @@ def test_import_fills_vulnerabilities_holds_a_named_local_release_and_withdrawal
             "details": "sr-adv-vuln before 1.1 evaluates untrusted templates when rendering error pages, "
                        "which allows remote attackers to execute code.",
             "summary": None, "fixed_in": ["1.1"], "withdrawn": None}], doc.json()["vulnerabilities"]
+        # The OSV query pip-audit can be pointed at answers the same, with the ranges it reads.
+        vulns = osv_query(server, "sr-adv-vuln", "1.0")["vulns"]
+        assert [v["id"] for v in vulns] == ["PYSEC-2099-42"], vulns
+        assert {"fixed": "1.1"} in vulns[0]["affected"][0]["ranges"][0]["events"], vulns
+        assert osv_query(server, "sr-adv-vuln", "1.1") == {}
         # The project document describes the latest release, 1.1: fixed, so nothing listed.
         assert server.get("/pypi/sr-adv-vuln/json").json()["vulnerabilities"] == []
         assert server.get("/pypi/sr-adv-hashed/json").json()["vulnerabilities"] == []
@@ -110,9 +124,11 @@ def test_import_fills_vulnerabilities_holds_a_named_local_release_and_withdrawal
         assert mal["held"] == ["sr-adv-hashed 1.0"], mal
         assert mal["name_matches"] == [{"project": "sr-adv-private", "record": "MAL-2099-0102"}], mal
 
+        assert [v["id"] for v in osv_query(server, "sr-adv-typosquat", "0.1.0")["vulns"]] == ["MAL-2099-0101"]
+        assert osv_query(server, "sr-adv-retracted", "1.0") == {}, "withdrawn records are not answered"
         # The named release is quarantined; its owner and the admins are told.
         assert "1.0" not in versions(world, "sr-adv-hashed")
-        assert server.get(f"/packages/{hashed.path}").status_code == 404
+        assert server.get(hashed.path).status_code == 404
         for addr in (alice_addr, admin_addr):
             told = world.mail.wait_for(addr, "sr-adv-hashed 1.0 was quarantined")
             body = world.mail.body(told)
@@ -137,7 +153,7 @@ def test_import_fills_vulnerabilities_holds_a_named_local_release_and_withdrawal
         back = osv_import(world, tree, "malicious-packages")
         assert back["released"] == ["sr-adv-hashed 1.0"] and back["counts"]["withdrawn"] == 1, back
         assert "1.0" in versions(world, "sr-adv-hashed")
-        assert server.get(f"/packages/{hashed.path}").status_code == 200
+        assert server.get(hashed.path).status_code == 200
         world.mail.wait_for(alice_addr, "sr-adv-hashed 1.0 is published again")
         assert world.log_verify()
     finally:

@@ -299,6 +299,40 @@ impl Advisory {
     }
 }
 
+impl Advisory {
+    /// The record as an OSV API answers it (`POST /v1/query`), for this project only: what
+    /// pip-audit's OSV service reads (id, summary, details, aliases, withdrawn, the PyPI
+    /// `affected` entry with its ECOSYSTEM ranges and versions).
+    pub fn to_osv_json(&self) -> serde_json::Value {
+        let ranges: Vec<serde_json::Value> = self
+            .ranges
+            .iter()
+            .map(|events| serde_json::json!({"type": "ECOSYSTEM", "events": events}))
+            .collect();
+        let mut v = serde_json::json!({
+            "schema_version": "1.5.0",
+            "id": self.id,
+            "aliases": self.aliases,
+            "details": self.details,
+            "affected": [{
+                "package": {"ecosystem": ECOSYSTEM, "name": self.project},
+                "ranges": ranges,
+                "versions": self.versions,
+            }],
+        });
+        for (key, value) in [
+            ("summary", &self.summary),
+            ("modified", &self.modified),
+            ("withdrawn", &self.withdrawn),
+        ] {
+            if let Some(x) = value {
+                v[key] = serde_json::Value::from(x.clone());
+            }
+        }
+        v
+    }
+}
+
 /// OSV's range evaluation: walk the events in version order; `introduced` at or below the
 /// version opens, `fixed` at or below it (or `last_affected` below it) closes.
 fn range_affects(events: &[Event], v: &Version) -> bool {
@@ -421,6 +455,23 @@ mod tests {
         let a = &all[0];
         assert!(a.malicious && a.all_versions() && a.affects("9.9"));
         assert_eq!(a.sha256, vec!["ab".repeat(32)]);
+    }
+
+    #[test]
+    fn the_osv_answer_keeps_the_ranges_pip_audit_reads() {
+        let r = record(serde_json::json!({
+            "id": "PYSEC-2099-3", "summary": "s",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "X_y"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}]}]
+        }));
+        let v = r.advisories().expect("advisories")[0].to_osv_json();
+        assert_eq!(v["affected"][0]["package"]["name"], "x-y");
+        assert_eq!(
+            v["affected"][0]["ranges"][0]["events"],
+            serde_json::json!([{"introduced": "0"}, {"fixed": "2.0"}])
+        );
+        assert_eq!(v["summary"], "s");
+        assert!(v.get("withdrawn").is_none());
     }
 
     #[test]

@@ -107,6 +107,28 @@ impl Services {
     }
 }
 
+impl Services {
+    /// What an OSV API's `POST /v1/query` answers for one PyPI package version: every live
+    /// record affecting it (malicious ones too), as OSV records. pip-audit's OSV service reads
+    /// this (`pip-audit -s osv --osv-url <strongroom>/osv/v1/query`).
+    pub async fn osv_query(
+        &self,
+        project: &NormalizedName,
+        version: &str,
+    ) -> Result<Vec<serde_json::Value>, CoreError> {
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        for a in self.advisories_of(project).await? {
+            if a.withdrawn.is_some() || !a.affects(version) || seen.contains(&a.id) {
+                continue;
+            }
+            seen.push(a.id.clone());
+            out.push(a.to_osv_json());
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
