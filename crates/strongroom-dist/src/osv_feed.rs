@@ -77,6 +77,9 @@ pub enum FeedError {
     TooManyRecords { limit: usize },
     #[error("the folder {path} is nested deeper than {limit} levels")]
     TooDeep { path: String, limit: usize },
+    /// The reader's visitor refused a record (its message).
+    #[error("{0}")]
+    Record(String),
 }
 
 /// The record format a member's name gives, if it is a record at all.

@@ -107,25 +107,41 @@ fn parse(r: &FeedRecord) -> Result<Record, CoreError> {
     Ok(rec)
 }
 
-/// The rows one feed gives: withdrawn (field, or under `withdrawn/`) marked, one per
-/// (id, project), a withdrawn copy winning over a live one.
-pub(crate) fn rows_of(
-    feed: Vec<FeedRecord>,
-    now_iso: &str,
-) -> Result<(Vec<(Advisory, AdvisoryRow)>, u64), CoreError> {
-    let mut out: Vec<(Advisory, AdvisoryRow)> = Vec::new();
-    let mut other = 0u64;
-    for f in &feed {
+/// The rows of one feed, gathered record by record as the feed is read (records of other
+/// ecosystems are counted and dropped at once, so memory follows the PyPI records only):
+/// withdrawn (field, or under `withdrawn/`) marked, one row per (id, project), a withdrawn copy
+/// winning over a live one.
+pub(crate) struct Collector {
+    now_iso: String,
+    pub(crate) rows: Vec<(Advisory, AdvisoryRow)>,
+    index: std::collections::HashMap<(String, String), usize>,
+    pub(crate) records: u64,
+    pub(crate) other: u64,
+}
+
+impl Collector {
+    pub(crate) fn new(now_iso: &str) -> Collector {
+        Collector {
+            now_iso: now_iso.to_owned(),
+            rows: Vec::new(),
+            index: std::collections::HashMap::new(),
+            records: 0,
+            other: 0,
+        }
+    }
+
+    pub(crate) fn add(&mut self, f: &FeedRecord) -> Result<(), CoreError> {
+        self.records += 1;
         let rec = parse(f)?;
         let advisories = rec
             .advisories()
             .map_err(|e| CoreError::Invalid(format!("{}: not an OSV record: {e}", f.path)))?;
         if advisories.is_empty() {
-            other += 1;
+            self.other += 1;
         }
         for mut a in advisories {
             if f.withdrawn && a.withdrawn.is_none() {
-                a.withdrawn = Some(a.modified.clone().unwrap_or_else(|| now_iso.to_owned()));
+                a.withdrawn = Some(a.modified.clone().unwrap_or_else(|| self.now_iso.clone()));
             }
             let row = AdvisoryRow {
                 id: a.id.clone(),
@@ -136,17 +152,33 @@ pub(crate) fn rows_of(
                     .map_err(|e| CoreError::Internal(format!("advisory not serialisable: {e}")))?,
                 sha256: a.sha256.clone(),
             };
-            match out
-                .iter_mut()
-                .find(|(x, _)| x.id == a.id && x.project == a.project)
-            {
-                Some(slot) if row.withdrawn || !slot.1.withdrawn => *slot = (a, row),
-                Some(_) => {}
-                None => out.push((a, row)),
+            let key = (a.id.clone(), a.project.clone());
+            match self.index.get(&key) {
+                Some(&i) => {
+                    if row.withdrawn || !self.rows[i].1.withdrawn {
+                        self.rows[i] = (a, row);
+                    }
+                }
+                None => {
+                    self.index.insert(key, self.rows.len());
+                    self.rows.push((a, row));
+                }
             }
         }
+        Ok(())
     }
-    Ok((out, other))
+}
+
+#[cfg(test)]
+fn rows_of(
+    feed: Vec<FeedRecord>,
+    now_iso: &str,
+) -> Result<(Vec<(Advisory, AdvisoryRow)>, u64), CoreError> {
+    let mut c = Collector::new(now_iso);
+    for f in &feed {
+        c.add(f)?;
+    }
+    Ok((c.rows, c.other))
 }
 
 impl Services {
@@ -161,21 +193,19 @@ impl Services {
     ) -> Result<ImportSummary, CoreError> {
         let limits = FeedLimits::default();
         let owned = path.to_path_buf();
-        // Reading and decompressing is blocking file work.
-        let feed = tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
+        let now_iso = crate::clock::iso8601_seconds(self.now());
+        // Reading, decompressing and parsing is blocking work.
+        let collected = tokio::task::spawn_blocking(move || {
+            let mut c = Collector::new(&now_iso);
             read_feed(&owned, &limits, |r| {
-                out.push(r);
-                Ok(())
+                c.add(&r).map_err(|e| FeedError::Record(e.to_string()))
             })
-            .map(|()| out)
+            .map(|()| c)
         })
         .await
         .map_err(|e| CoreError::Internal(format!("feed reader failed: {e}")))?
         .map_err(|e: FeedError| CoreError::Invalid(e.to_string()))?;
-        let records = feed.len() as u64;
-        let now_iso = crate::clock::iso8601_seconds(self.now());
-        let (rows, other) = rows_of(feed, &now_iso)?;
+        let (records, other, rows) = (collected.records, collected.other, collected.rows);
         let plain: Vec<AdvisoryRow> = rows.iter().map(|(_, r)| r.clone()).collect();
         let ev = self.event(
             actor,
