@@ -9,6 +9,11 @@
 - `server`: one started server of the test's backend.
 - `dists`: wheels + sdists built once per session with `python -m build --no-isolation`.
 - `corpus`: a 33-project dependency tree made by tests/tools/gen_corpus.py (a copy of the benchmark kit's generator), once per session.
+- `upstream`: a PyPI-shaped upstream on 127.0.0.1 (tests/tools/upstream_fixture.py: a simple host and
+  a files host, controls to add files, corrupt, slow down, stop), empty, stopped after the test.
+- `gateway`: a factory `gateway(kind, *upstreams, env=None, **upstream_settings) -> Server`: a
+  strongroom with `upstream.url` = the upstreams (fixtures, other servers or URLs) and any other
+  `upstream.*` key given as a keyword (`min_age_days=3`, `private_patterns=["acme-*"]`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
 import srkit  # noqa: E402
+import upstream_fixture  # noqa: E402
 
 BACKENDS = ["sqlite", "pg_s3"]
 
@@ -48,6 +56,22 @@ def strongroom(tmp_path):
 @pytest.fixture
 def server(strongroom, backend_kind) -> srkit.Server:
     return strongroom(backend_kind)
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    up = upstream_fixture.Upstream(tmp_path / "upstream")
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def gateway(strongroom):
+    def start(kind: str | srkit.Backend, *upstreams, env: dict[str, str] | None = None,
+              **upstream_settings) -> srkit.Server:
+        return strongroom(kind, env={**srkit.upstream_env(*upstreams, **upstream_settings), **(env or {})})
+
+    return start
 
 
 # --------------------------------------------------------------------------------------------

@@ -568,6 +568,27 @@ class ServerPool:
 
 
 # --------------------------------------------------------------------------------------------
+# the gateway to upstream indexes (issue 12)
+
+
+def upstream_env(*upstreams, **settings) -> dict[str, str]:
+    """The environment that makes `strongroom serve` a gateway: `upstream.url` from each upstream
+    (a `tests/tools/upstream_fixture.Upstream`, another `Server`, or a URL string; in priority
+    order) and any other `upstream.*` key as a keyword (`min_age_days=3`,
+    `private_patterns=["acme-*"]`; lists are comma-joined). Loopback is never proxied."""
+    urls = [u if isinstance(u, str) else u.simple_url for u in upstreams]
+    env = {"STRONGROOM_UPSTREAM__URL": ",".join(urls), "NO_PROXY": "127.0.0.1,localhost",
+           "no_proxy": "127.0.0.1,localhost"}
+    for key, value in settings.items():
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"STRONGROOM_UPSTREAM__{key.upper()}"] = str(value)
+    return env
+
+
+# --------------------------------------------------------------------------------------------
 # digests and uploads
 
 

@@ -25,6 +25,7 @@ mod search;
 mod secrets;
 mod snapshot;
 mod upgrades;
+mod upstream_pages;
 mod visibility;
 
 use crate::testing;
