@@ -157,7 +157,7 @@ def test_pip_and_uv_install_a_tree_mixing_private_and_upstream_projects(gateway,
 
     # the public pages on the gateway: the upstream's fields, files linked on strongroom
     for project in ("pub-util", "pub-lib"):
-        ours = {f["filename"]: f for f in gw.project_files( project)}
+        ours = {f["filename"]: f for f in gw.project_files(project)}
         if source == "static":
             theirs = {f["filename"]: f for f in requests_json(upstream.simple_url + f"{project}/")["files"]}
         else:
