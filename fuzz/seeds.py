@@ -102,6 +102,11 @@ def from_unit_tests() -> None:
         if "/" in s:
             put("accept", s)
             put("headers", s)
+    for s in literals(proto / "simple/read/tests.rs"):
+        if "<" in s:
+            put("upstream_html", s)
+        if s.lstrip().startswith("{"):
+            put("upstream_json", s)
     dist = ROOT / "crates/strongroom-dist/src"
     for s in literals(dist / "tests/wheel.rs"):
         if "Wheel-Version" in s or "Tag:" in s:
@@ -171,9 +176,66 @@ def handmade() -> None:
     for e in ["[console_scripts]\na = b:c [x, y]\n", "[gui_scripts]\n../evil = os:system\n",
               "[DEFAULT]\nx = y\n  continued\n", "no section\n", "[a]\n[a]\n", "[console_scripts]\nx = \x01\n"]:
         put("entry_points", e)
+    upstream_pages()
     # A tar header alone, and the empty input, for every byte-level target.
     for t in ["tar_walker", "zip_archive", "wheel", "sdist", "record", "wheel_file", "entry_points", "metadata"]:
         put(t, b"")
+
+
+
+def upstream_pages() -> None:
+    """Project pages of another index (PEP 691 JSON, PEP 503 HTML), shaped like PyPI's and
+    like the odd-but-valid pages other indexes serve."""
+    import json
+
+    sha = hashlib.sha256(b"demo").hexdigest()
+    files = [
+        {"filename": "demo-1.0.tar.gz", "url": "https://files.example/packages/ab/cd/demo-1.0.tar.gz",
+         "hashes": {"sha256": sha}, "requires-python": ">=3.8", "size": 1234,
+         "upload-time": "2024-01-02T03:04:05.123456Z", "yanked": False, "data-dist-info-metadata": False,
+         "core-metadata": False, "provenance": None},
+        {"filename": "demo-1.0-py3-none-any.whl", "url": "../../packages/demo-1.0-py3-none-any.whl",
+         "hashes": {"sha256": sha.upper(), "md5": "00"}, "requires-python": None, "size": 99,
+         "upload-time": "2025-06-01T00:00:00Z", "yanked": "broken build",
+         "core-metadata": {"sha256": sha}, "dist-info-metadata": {"sha256": sha},
+         "provenance": "https://up.example/integrity/demo/1.0/demo-1.0-py3-none-any.whl/provenance"},
+        {"filename": "demo-2.0.tar.gz", "url": "/f/demo-2.0.tar.gz#sha256=" + sha, "hashes": {},
+         "yanked": True, "core-metadata": True, "upload-time": "2025-06-01T00:00:00+02:00"},
+    ]
+    doc = {"meta": {"api-version": "1.4", "_last-serial": 9}, "name": "demo",
+           "project-status": {"status": "quarantined", "reason": "under review"},
+           "versions": ["1.0", "2.0"], "files": files}
+    put("upstream_json", json.dumps(doc))
+    put("upstream_json", json.dumps(doc, indent=1))
+    put("upstream_json", json.dumps({"name": "Demo", "files": []}))
+    put("upstream_json", json.dumps({"meta": {"api-version": "2.0"}, "name": "demo", "files": []}))
+    put("upstream_json", json.dumps({"name": "other", "files": files}))
+    put("upstream_json", '{"name":"demo","files":[{"url":"a","url":"demo-1.0.tar.gz","filename":"demo-1.0.tar.gz"}]}')
+    put("upstream_json", '{"name":"demo","files":[{"filename":"x\\u0000","url":"x"},{"filename":7},null]}')
+    for t in ["2024-01-02T03:04:05.123456Z", "2024-03-01T01:00:00.5+02:30", "2023-02-29T00:00:00Z",
+              "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-01:00"]:
+        put("upstream_json", t)
+    anchors = [
+        f'<a href="https://files.example/packages/ab/cd/demo-1.0.tar.gz#sha256={sha}" data-requires-python="&gt;=3.8" >demo-1.0.tar.gz</a><br />',
+        f'<a href="../../packages/demo-1.0-py3-none-any.whl#sha256={sha.upper()}" data-yanked="broken &amp; &#34;old&#34;" '
+        f'data-dist-info-metadata="sha256={sha}" data-core-metadata="sha256={sha}" '
+        'data-provenance="/integrity/demo/1.0/demo-1.0-py3-none-any.whl/provenance">demo-1.0-py3-none-any.whl</a><br />',
+        f"<A HREF=/f/demo-2.0.tar.gz#egg=demo&sha256={sha} data-yanked data-core-metadata=true data-size=12 "
+        "data-upload-time='2024-01-02T03:04:05Z'>demo-2.0.tar.gz</A>",
+        f'<a href="demo-3.0%2Blocal.tar.gz#md5={sha[:32]}" data-dist-info-metadata="sha512=ab">x</a>',
+        '<a href="javascript:alert(1)">x</a><a href="">y</a><a>z</a><a href="%2e%2e/x">..</a>',
+    ]
+    head = ('<!DOCTYPE html>\n<html lang="en">\n  <head>\n    <meta name="pypi:repository-version" content="1.4">\n'
+            '<meta name="pypi:project-status" content="deprecated"><meta name="pypi:project-status-reason" '
+            'content="use &lt;other&gt;">    <title>Links for demo</title>\n  </head>\n  <body>\n'
+            '    <h1>Links for demo</h1>\n')
+    put("upstream_html", head + "\n".join(anchors) + "\n</body>\n</html>\n<!--SERIAL 9-->")
+    put("upstream_html", '<html><head><base href="/mirror/"></head><body>' + anchors[0] + "</body></html>")
+    put("upstream_html", "<script>'" + anchors[0] + "'</script><!-- " + anchors[1] + " --><textarea>" + anchors[2])
+    put("upstream_html", '<meta name="pypi:repository-version" content="2.0">' + anchors[0])
+    put("upstream_html", "<title>Links for other</title>" + anchors[0])
+    put("upstream_html", "<plaintext>" + anchors[0])
+    put("upstream_html", anchors[0].encode().replace(b"demo-1.0", b"d\xe9mo-1.0"))
 
 
 if __name__ == "__main__":

@@ -75,12 +75,13 @@ pub fn build_project_page(
             url: file_url(base, f),
             sha256: f.sha256.clone(),
             requires_python: r.requires_python.clone(),
-            size: u64::try_from(f.size).unwrap_or(0),
-            upload_time: iso8601_micros(f.uploaded_at),
+            size: Some(u64::try_from(f.size).unwrap_or(0)),
+            upload_time: Some(iso8601_micros(f.uploaded_at)),
             yanked: r
                 .yanked_at
                 .map(|_| r.yanked_reason.clone().unwrap_or_default()),
             core_metadata_sha256: f.metadata_sha256.clone(),
+            provenance: None,
         });
     }
     sort_versions(&mut versions);
@@ -89,6 +90,7 @@ pub fn build_project_page(
     Ok(ProjectPage {
         name,
         status,
+        status_reason: None,
         last_serial: project.last_serial,
         versions,
         files: out,

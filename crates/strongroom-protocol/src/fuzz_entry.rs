@@ -8,7 +8,7 @@
 use crate::filename::{DistFilename, check_basic, check_extension_for_filetype};
 use crate::metadata::CoreMetadata;
 use crate::name::{self, NormalizedName, ProjectName};
-use crate::simple::SimpleFormat;
+use crate::simple::{self, SimpleFormat, read};
 use crate::version::{Version, validate_requires_python};
 use crate::{dist_dir_matches, is_stdlib_module_name};
 
@@ -140,6 +140,153 @@ pub fn accept(data: &[u8]) {
     }
 }
 
+/// Upload times as an upstream writes them: the normal form is a fixed point.
+fn upload_time_fixpoint(data: &[u8]) {
+    if let Some(time) = std::str::from_utf8(data)
+        .ok()
+        .and_then(read::normal_upload_time)
+    {
+        assert_eq!(
+            read::normal_upload_time(&time),
+            Some(time.clone()),
+            "{time}"
+        );
+        assert!(time.len() == 20 || time.len() == 27, "{time}");
+    }
+}
+
+/// An upstream index's PEP 691 JSON project page, as the gateway reads it: never panics,
+/// keeps only what it promises (`upstream_invariants`), and what strongroom renders from
+/// the result reads back the same.
+pub fn upstream_json(data: &[u8]) {
+    upload_time_fixpoint(data);
+    let asked = NormalizedName::new("demo").expect("a valid name");
+    let Ok(page) = read::parse_project_json(&asked, data, UPSTREAM_PAGE) else {
+        return;
+    };
+    upstream_invariants(&page);
+    let again = read::parse_project_json(
+        &asked,
+        simple::project_json(&rendered(&page)).as_bytes(),
+        UPSTREAM_PAGE,
+    )
+    .expect("strongroom's own JSON page reads");
+    assert_eq!(again, offered(&page), "the JSON page reads back the same");
+}
+
+/// An upstream index's PEP 503 HTML project page, as the gateway reads it (same checks as
+/// [`upstream_json`]).
+pub fn upstream_html(data: &[u8]) {
+    let asked = NormalizedName::new("demo").expect("a valid name");
+    let Ok(page) = read::parse_project_html(&asked, data, UPSTREAM_PAGE) else {
+        return;
+    };
+    upstream_invariants(&page);
+    let again = read::parse_project_html(
+        &asked,
+        simple::project_html(&rendered(&page)).as_bytes(),
+        UPSTREAM_PAGE,
+    )
+    .expect("strongroom's own HTML page reads");
+    // HTML carries no size, upload time or versions unless given as `data-*` (which
+    // strongroom does not write).
+    let mut want = offered(&page);
+    want.versions.clear();
+    for file in &mut want.files {
+        file.size = None;
+        file.upload_time = None;
+    }
+    assert_eq!(again, want, "the HTML page reads back the same");
+}
+
+const UPSTREAM_PAGE: &str = "https://up.example/simple/demo/";
+
+/// What a read page promises whatever the input.
+fn upstream_invariants(page: &read::UpstreamPage) {
+    assert_eq!(page.name, "demo");
+    assert!(page.files.len() <= read::MAX_FILES);
+    assert!(page.versions.len() <= read::MAX_VERSIONS);
+    for v in &page.versions {
+        assert!(!v.is_empty() && v.len() <= read::MAX_VERSION_BYTES);
+    }
+    let reasons = page
+        .status_reason
+        .iter()
+        .chain(page.files.iter().filter_map(|f| f.yanked.as_ref()));
+    for reason in reasons {
+        assert!(reason.len() <= read::MAX_REASON_BYTES);
+        assert!(!reason.chars().any(char::is_control), "{reason:?}");
+    }
+    for file in &page.files {
+        let name = &file.filename;
+        assert!(
+            !name.is_empty() && name.len() <= read::MAX_FILENAME_BYTES,
+            "{name:?}"
+        );
+        assert!(name != "." && name != "..", "{name:?}");
+        assert!(
+            !name
+                .chars()
+                .any(|c| c == '/' || c == '\\' || c.is_control()),
+            "{name:?}"
+        );
+        for url in std::iter::once(&file.url).chain(&file.provenance) {
+            assert!(url.len() <= read::MAX_URL_BYTES);
+            assert!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "{url}"
+            );
+        }
+        assert!(!file.url.contains('#'), "{}", file.url);
+        let hexes = file
+            .sha256
+            .iter()
+            .chain(file.core_metadata.iter().flatten());
+        for hex in hexes {
+            assert!(hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        }
+        if let Some(time) = &file.upload_time {
+            assert_eq!(
+                read::normal_upload_time(time).as_ref(),
+                Some(time),
+                "{time}"
+            );
+        }
+        if let Some(rp) = &file.requires_python {
+            assert!(!rp.is_empty() && rp.len() <= read::MAX_REQUIRES_PYTHON_BYTES);
+            assert_eq!(rp.trim(), rp);
+        }
+    }
+}
+
+/// The page strongroom would serve from `page`, every file at its upstream URL.
+fn rendered(page: &read::UpstreamPage) -> simple::ProjectPage {
+    simple::ProjectPage {
+        name: NormalizedName::new(&page.name).expect("the asked name"),
+        status: page.status.into(),
+        status_reason: page.status_reason.clone(),
+        last_serial: 0,
+        versions: page.versions.clone(),
+        files: page
+            .files
+            .iter()
+            .filter_map(|f| f.to_simple_file(f.url.clone()))
+            .collect(),
+    }
+}
+
+/// `page` as it reads back from [`rendered`]: only files with a sha256, metadata only with one.
+fn offered(page: &read::UpstreamPage) -> read::UpstreamPage {
+    let mut page = page.clone();
+    page.files.retain(|f| f.sha256.is_some());
+    for file in &mut page.files {
+        if file.core_metadata == Some(None) {
+            file.core_metadata = None;
+        }
+    }
+    page
+}
+
 /// A fuzz target: its name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`) and body.
 pub type Target = (&'static str, fn(&[u8]));
 
@@ -151,6 +298,8 @@ pub const TARGETS: &[Target] = &[
     ("metadata", metadata),
     ("form_metadata", form_metadata),
     ("accept", accept),
+    ("upstream_json", upstream_json),
+    ("upstream_html", upstream_html),
 ];
 
 /// Replay every committed corpus file of `targets` (`fuzz/corpus/<name>/*`) through its body,

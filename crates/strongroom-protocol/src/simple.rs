@@ -76,14 +76,18 @@ pub struct SimpleFile {
     pub sha256: String,
     /// The release's Requires-Python, if any.
     pub requires_python: Option<String>,
-    /// Size in bytes.
-    pub size: u64,
-    /// `yyyy-mm-ddThh:mm:ss.ffffffZ`.
-    pub upload_time: String,
+    /// Size in bytes (PEP 700); `None` for a file an upstream listed without one (the JSON
+    /// page then leaves the key out).
+    pub size: Option<u64>,
+    /// `yyyy-mm-ddThh:mm:ss.ffffffZ` for local files; an upstream's as it gave it; `None`
+    /// when unknown (the key is left out).
+    pub upload_time: Option<String>,
     /// `None` = not yanked; `Some("")` = yanked without a reason; `Some(reason)`.
     pub yanked: Option<String>,
     /// SHA-256 of the PEP 658 `.metadata` file, when there is one.
     pub core_metadata_sha256: Option<String>,
+    /// PEP 740 provenance URL (`data-provenance`, JSON `provenance`), when there is one.
+    pub provenance: Option<String>,
 }
 
 /// One project page.
@@ -93,6 +97,8 @@ pub struct ProjectPage {
     pub name: NormalizedName,
     /// PEP 792 status.
     pub status: ProjectStatus,
+    /// PEP 792 status reason (`pypi:project-status-reason`, JSON `project-status.reason`).
+    pub status_reason: Option<String>,
     /// The project's last serial.
     pub last_serial: i64,
     /// Release versions with files (PEP 700).
@@ -178,6 +184,13 @@ pub fn project_html(page: &ProjectPage) -> String {
         "<meta name=\"pypi:project-status\" content=\"{}\">",
         page.status.as_str()
     );
+    if let Some(reason) = &page.status_reason {
+        let _ = write!(
+            out,
+            "<meta name=\"pypi:project-status-reason\" content=\"{}\">",
+            escape_html(reason)
+        );
+    }
     let _ = writeln!(out, "    <title>Links for {name}</title>");
     out.push_str("  </head>\n  <body>\n");
     let _ = writeln!(out, "    <h1>Links for {name}</h1>");
@@ -201,6 +214,10 @@ pub fn project_html(page: &ProjectPage) -> String {
                 "data-dist-info-metadata=\"sha256={hash}\" data-core-metadata=\"sha256={hash}\""
             );
         }
+        // Warehouse's template: a leading space, after the metadata attributes.
+        if let Some(provenance) = file.provenance.as_deref().filter(|p| !p.is_empty()) {
+            let _ = write!(out, " data-provenance=\"{}\"", escape_html(provenance));
+        }
         let _ = writeln!(out, ">{}</a><br />", escape_html(&file.filename));
     }
     out.push_str("</body>\n</html>\n");
@@ -215,6 +232,7 @@ pub fn project_json(page: &ProjectPage) -> String {
         name: page.name.as_str(),
         project_status: StatusDoc {
             status: page.status,
+            reason: page.status_reason.as_deref(),
         },
         versions: &page.versions,
         files: page.files.iter().map(FileDoc::new).collect(),
@@ -257,14 +275,16 @@ struct ProjectDoc<'a> {
     meta: Meta,
     name: &'a str,
     #[serde(rename = "project-status")]
-    project_status: StatusDoc,
+    project_status: StatusDoc<'a>,
     versions: &'a [String],
     files: Vec<FileDoc<'a>>,
 }
 
 #[derive(Serialize)]
-struct StatusDoc {
+struct StatusDoc<'a> {
     status: ProjectStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
 /// `false`, `true` or a reason string.
@@ -295,9 +315,10 @@ struct FileDoc<'a> {
     hashes: HashesDoc<'a>,
     #[serde(rename = "requires-python")]
     requires_python: Option<&'a str>,
-    size: u64,
-    #[serde(rename = "upload-time")]
-    upload_time: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(rename = "upload-time", skip_serializing_if = "Option::is_none")]
+    upload_time: Option<&'a str>,
     yanked: Yanked<'a>,
     #[serde(rename = "data-dist-info-metadata")]
     data_dist_info_metadata: CoreMetadataDoc<'a>,
@@ -327,12 +348,12 @@ impl<'a> FileDoc<'a> {
             },
             requires_python: file.requires_python.as_deref().filter(|rp| !rp.is_empty()),
             size: file.size,
-            upload_time: &file.upload_time,
+            upload_time: file.upload_time.as_deref(),
             yanked,
             data_dist_info_metadata: core_metadata,
             dist_info_metadata: core_metadata,
             core_metadata,
-            provenance: None,
+            provenance: file.provenance.as_deref().filter(|p| !p.is_empty()),
         }
     }
 }

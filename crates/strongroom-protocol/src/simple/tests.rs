@@ -12,10 +12,11 @@ fn file(filename: &str, url: &str, sha256: &str) -> SimpleFile {
         url: url.to_owned(),
         sha256: sha256.to_owned(),
         requires_python: None,
-        size: 100,
-        upload_time: "2024-01-02T03:04:05.123456Z".to_owned(),
+        size: Some(100),
+        upload_time: Some("2024-01-02T03:04:05.123456Z".to_owned()),
         yanked: None,
         core_metadata_sha256: None,
+        provenance: None,
     }
 }
 
@@ -56,6 +57,7 @@ fn fixture() -> ProjectPage {
     ProjectPage {
         name: name("foo-bar"),
         status: ProjectStatus::Active,
+        status_reason: None,
         last_serial: 42,
         versions: vec!["1.0".to_owned(), "2.0".to_owned()],
         files: vec![plain, wheel, yanked_no_reason, yanked_hostile],
@@ -89,6 +91,7 @@ fn project_html_status_and_empty() {
     let page = ProjectPage {
         name: name("x"),
         status: ProjectStatus::Archived,
+        status_reason: None,
         last_serial: 0,
         versions: Vec::new(),
         files: Vec::new(),
@@ -213,4 +216,112 @@ fn project_json_keys_and_values() {
     // Key order is fixed (meta first), so output is byte-stable.
     assert!(text.starts_with(r#"{"meta":{"api-version":"1.4","_last-serial":42},"name":"foo-bar","project-status":{"status":"active"},"versions":["1.0","2.0"],"files":[{"filename":"foo_bar-1.0.tar.gz","url":"#));
     assert_eq!(text, project_json(&fixture()));
+}
+
+/// An upstream page's fields: unknown size and upload time are left out of the JSON (not
+/// written as 0 or ""), provenance and the PEP 792 reason are written in both formats.
+fn upstream_page() -> ProjectPage {
+    let sha = "ab".repeat(32);
+    let known = SimpleFile {
+        provenance: Some("https://up.example/integrity/p?a=1&b=\"2\"".to_owned()),
+        core_metadata_sha256: Some("cd".repeat(32)),
+        ..file(
+            "foo_bar-1.0-py3-none-any.whl",
+            "https://x/foo_bar-1.0-py3-none-any.whl",
+            &sha,
+        )
+    };
+    let unknown = SimpleFile {
+        size: None,
+        upload_time: None,
+        requires_python: Some(">=3.9".to_owned()),
+        ..file("foo_bar-1.0.tar.gz", "https://x/foo_bar-1.0.tar.gz", &sha)
+    };
+    ProjectPage {
+        name: name("foo-bar"),
+        status: ProjectStatus::Deprecated,
+        status_reason: Some("use: <other> & \"more\"".to_owned()),
+        last_serial: 5,
+        versions: vec!["1.0".to_owned()],
+        files: vec![known, unknown],
+    }
+}
+
+#[test]
+fn project_html_writes_provenance_and_status_reason() {
+    let html = project_html(&upstream_page());
+    let sha = "ab".repeat(32);
+    let md = "cd".repeat(32);
+    assert!(html.contains(
+        "<meta name=\"pypi:project-status\" content=\"deprecated\"><meta name=\"pypi:project-status-reason\" content=\"use: &lt;other&gt; &amp; &#34;more&#34;\">    <title>"
+    ), "{html}");
+    assert!(html.contains(&format!(
+        "<a href=\"https://x/foo_bar-1.0-py3-none-any.whl#sha256={sha}\" data-dist-info-metadata=\"sha256={md}\" data-core-metadata=\"sha256={md}\" data-provenance=\"https://up.example/integrity/p?a=1&amp;b=&#34;2&#34;\">foo_bar-1.0-py3-none-any.whl</a><br />"
+    )), "{html}");
+    assert!(html.contains(&format!(
+        "<a href=\"https://x/foo_bar-1.0.tar.gz#sha256={sha}\" data-requires-python=\"&gt;=3.9\" >foo_bar-1.0.tar.gz</a><br />"
+    )), "{html}");
+    // A local page (no reason) has no reason marker.
+    assert!(!project_html(&fixture()).contains("project-status-reason"));
+}
+
+#[test]
+fn project_json_leaves_unknown_size_and_upload_time_out() {
+    let text = project_json(&upstream_page());
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(
+        doc["project-status"],
+        serde_json::json!({"status": "deprecated", "reason": "use: <other> & \"more\""})
+    );
+    let files = doc["files"].as_array().expect("files");
+    assert_eq!(
+        files[0]["provenance"],
+        "https://up.example/integrity/p?a=1&b=\"2\""
+    );
+    assert_eq!(files[0]["size"], 100);
+    assert_eq!(files[0]["upload-time"], "2024-01-02T03:04:05.123456Z");
+    let unknown = files[1].as_object().expect("object");
+    assert!(!unknown.contains_key("size"), "{text}");
+    assert!(!unknown.contains_key("upload-time"), "{text}");
+    assert_eq!(unknown["provenance"], serde_json::Value::Null);
+    // A local page (no reason) keeps PyPI's `{"status": …}` exactly.
+    assert!(project_json(&fixture()).contains(r#""project-status":{"status":"active"}"#));
+}
+
+/// What strongroom writes, its own reader reads back unchanged, in both formats: a
+/// strongroom can be another strongroom's upstream with full fidelity.
+#[test]
+fn rendered_pages_read_back_unchanged() {
+    use super::read::{UpstreamStatus, parse_project_html, parse_project_json};
+    let page = upstream_page();
+    let asked = name("foo-bar");
+    let url = "https://sr.example/simple/foo-bar/";
+    let from_json = parse_project_json(&asked, project_json(&page).as_bytes(), url)
+        .expect("reads its own JSON");
+    let from_html = parse_project_html(&asked, project_html(&page).as_bytes(), url)
+        .expect("reads its own HTML");
+    for read in [&from_json, &from_html] {
+        assert_eq!(read.status, UpstreamStatus::Deprecated);
+        assert_eq!(read.status_reason, page.status_reason);
+        assert_eq!(read.files.len(), 2);
+        for (got, want) in read.files.iter().zip(&page.files) {
+            assert_eq!(got.filename, want.filename);
+            assert_eq!(got.url, want.url);
+            assert_eq!(got.sha256.as_deref(), Some(want.sha256.as_str()));
+            assert_eq!(got.requires_python, want.requires_python);
+            assert_eq!(got.yanked, want.yanked);
+            assert_eq!(
+                got.core_metadata,
+                want.core_metadata_sha256.clone().map(Some)
+            );
+            // URLs come back as the URL standard writes them (`"` in a query → `%22`).
+            let normal = |u: &str| url::Url::parse(u).map(String::from).ok();
+            assert_eq!(got.provenance, want.provenance.as_deref().and_then(normal));
+        }
+    }
+    assert_eq!(from_json.versions, page.versions);
+    for (got, want) in from_json.files.iter().zip(&page.files) {
+        assert_eq!(got.size, want.size);
+        assert_eq!(got.upload_time, want.upload_time);
+    }
 }
