@@ -163,18 +163,15 @@ impl Services {
                 settings.hash_wait_secs,
                 settings.argon2_memory_kib,
             ),
-            // Config already checked what could fail (URLs, the CA bundle's presence); a client
-            // that still cannot be built leaves the gateway off, loudly.
-            upstream: if settings.upstream.enabled() {
-                match strongroom_upstream::UpstreamClient::new(settings.upstream.client.clone()) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::error!(error = %e, "the upstream client cannot start; serving local projects only");
-                        None
-                    }
+            // `serve` refuses to start when the client cannot be built (it calls
+            // `build_client` first); other users of the services (admin commands) go on
+            // without the gateway, loudly.
+            upstream: match settings.upstream.build_client() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "the upstream client cannot start; serving local projects only");
+                    None
                 }
-            } else {
-                None
             },
             downloads: download_log::DownloadRecorder::default(),
             settings: Arc::new(settings),

@@ -131,6 +131,19 @@ impl UpstreamSettings {
     pub fn enabled(&self) -> bool {
         !self.client.indexes.is_empty()
     }
+
+    /// The upstream client (`None` when no upstream is configured); an error when one is
+    /// configured but the client cannot be built (a CA bundle that holds no certificate, a TLS
+    /// setup that cannot start). `serve` refuses to start on that error.
+    pub fn build_client(
+        &self,
+    ) -> Result<Option<strongroom_upstream::UpstreamClient>, strongroom_upstream::UpstreamError>
+    {
+        if !self.enabled() {
+            return Ok(None);
+        }
+        strongroom_upstream::UpstreamClient::new(self.client.clone()).map(Some)
+    }
 }
 
 impl Default for UpstreamSettings {

@@ -4,6 +4,8 @@
 //! 1. logging and the SIGHUP handler (`cmd::reload`: from here on SIGHUP never ends the
 //!    process); the data folder and the secrets key's source (`prepare`);
 //! 2. the blob store's configuration (a plain-HTTP endpoint without `s3.allow_http` is refused);
+//!    the upstream client, when `upstream.url` is set (one that cannot be built, e.g. from a CA
+//!    bundle without a certificate, ends the start: the gateway never turns itself off quietly);
 //! 3. bind, and answer at once: `/healthz` 200, `/readyz` 503 and every other route 503 with a
 //!    reason until step 5 is done (`strongroom_server::Starting`);
 //! 4. probe the blob store: credentials it refuses, or a bucket that does not exist, end the
@@ -45,6 +47,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .context("installing the SIGHUP handler")?;
     super::prepare(&config, super::DataFolder::Tighten)?;
     let blobs = super::open_blobs(&config)?;
+    check_upstream_client(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -322,6 +325,18 @@ fn spawn_background(config: &Config, services: &Services) {
 /// Without `public_url`, links in mail name the bound address: fine on loopback (a trial on
 /// this machine), useless or wrong from anywhere else (`0.0.0.0`, an internal address behind a
 /// proxy), so a server reachable from elsewhere says so in its log at every start.
+/// Refuse to start when an upstream is configured but its client cannot be built: serving
+/// local projects only would quietly break every install that needs the upstream.
+fn check_upstream_client(config: &Config) -> anyhow::Result<()> {
+    match config.upstream.build_client() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(
+            "the gateway to the upstream index cannot start ({e}): fix upstream.ca_bundle or \
+             upstream.url, or remove upstream.url to serve local projects only"
+        )),
+    }
+}
+
 fn warn_without_public_url(config: &Config, addr: std::net::SocketAddr) {
     if config.public_url.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(
