@@ -38,6 +38,10 @@ pub enum CoreError {
         message: String,
         retry_after_secs: u64,
     },
+    /// No upstream index answered for a project the gateway has no stored page of (HTTP 504
+    /// when it timed out, else 502); the message says so without naming the upstream's URL.
+    #[error("{message}")]
+    UpstreamUnavailable { timed_out: bool, message: String },
     /// Storage failed (HTTP 5xx); the message is for logs only.
     #[error("storage failure: {0}")]
     Storage(#[from] StoreError),

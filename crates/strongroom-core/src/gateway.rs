@@ -1,13 +1,39 @@
 //! The gateway to upstream indexes (issue 12): which names may resolve upstream, the stored
 //! upstream pages and their revalidation, the filters (cooldown, rules, advisories) and the
-//! verdict on an upstream file. See docs/gateway.md.
-//!
-//! FOUNDATION STUB: the types and signatures are the contract between the gateway's parts.
+//! verdict on an upstream file. See docs/gateway.md and docs/architecture.md ("The gateway").
+
+pub mod filter;
+pub mod served;
+pub mod stored;
+#[cfg(test)]
+mod tests;
 
 use strongroom_protocol::NormalizedName;
+use strongroom_protocol::simple::ProjectPage;
 use strongroom_protocol::simple::read::UpstreamFile;
 
+pub use filter::{FileDecision, FilterContext, Hidden};
+pub use served::ServedProject;
+pub use stored::GatewayPage;
+
 use crate::{CoreError, Services};
+
+/// At most this many requested reserved names are remembered for the name-conflict job
+/// (anyone may ask for made-up names matching a pattern; the table must not grow with them).
+pub const REQUESTED_NAMES_CAP: i64 = 10_000;
+
+/// What a rendered upstream page depends on besides its project and format: the stored page's
+/// revision, the rules-and-advisories generation, and, with a cooldown on, the hour (files
+/// come out of the cooldown as time passes). A cached rendering is valid for exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageValidity {
+    /// `upstream_pages.revision`.
+    pub revision: i64,
+    /// `Db::upstream_generation()`.
+    pub generation: i64,
+    /// Hours since the epoch with `upstream.min_age_days > 0`, else 0.
+    pub hour: i64,
+}
 
 /// Where a name is served from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,19 +68,162 @@ pub enum UpstreamFileVerdict {
 }
 
 impl Services {
-    /// Where `name` is served from (a database read, no upstream request).
-    pub async fn resolve_name(&self, _name: &NormalizedName) -> Result<Resolution, CoreError> {
-        Ok(Resolution::NoUpstream)
+    /// Where `name` is served from (database reads, no upstream request). A local project in
+    /// any state, or a prohibited name, is `Local`; a name matching `upstream.private_patterns`
+    /// is `Reserved` (and remembered, bounded, for the name-conflict job).
+    pub async fn resolve_name(&self, name: &NormalizedName) -> Result<Resolution, CoreError> {
+        if !self.settings.upstream.enabled() {
+            return Ok(Resolution::NoUpstream);
+        }
+        if self
+            .db
+            .project_by_normalized(name.as_str())
+            .await?
+            .is_some()
+        {
+            return Ok(Resolution::Local);
+        }
+        let prohibited = self
+            .db
+            .prohibited_match(name.as_str(), name.as_str())
+            .await?
+            .is_some_and(|p| p.normalized_name == name.as_str());
+        if prohibited {
+            return Ok(Resolution::Local);
+        }
+        if self
+            .settings
+            .upstream
+            .private_patterns
+            .iter()
+            .any(|p| p.matches(name))
+        {
+            // Remembering is best effort: a failure must not turn the 404 into a 500.
+            if let Err(e) = self
+                .db
+                .remember_requested_name(name.as_str(), self.now(), REQUESTED_NAMES_CAP)
+                .await
+            {
+                tracing::warn!(name = %name, error = %e, "could not remember a requested reserved name");
+            }
+            return Ok(Resolution::Reserved);
+        }
+        Ok(Resolution::Upstream)
+    }
+
+    /// What a rendering of `page` depends on (see [`PageValidity`]).
+    pub async fn upstream_validity(&self, page: &GatewayPage) -> Result<PageValidity, CoreError> {
+        Ok(PageValidity {
+            revision: page.revision,
+            generation: self.db.upstream_generation().await?,
+            hour: if self.settings.upstream.min_age_days > 0 {
+                self.now().div_euclid(3_600_000_000)
+            } else {
+                0
+            },
+        })
+    }
+
+    /// Apply the rules, the advisories and the cooldown to a stored page.
+    pub async fn served_upstream_project(
+        &self,
+        name: &NormalizedName,
+        page: &GatewayPage,
+    ) -> Result<ServedProject, CoreError> {
+        let rules = self.upstream_rules(name).await?;
+        let advisories = self.advisory_filter(name).await?;
+        let ctx = FilterContext {
+            rules: &rules,
+            advisories: &advisories,
+            now_micros: self.now(),
+            min_age_days: self.settings.upstream.min_age_days,
+        };
+        Ok(served::served_project(name, page, &ctx))
+    }
+
+    /// The simple page of an upstream project, file links under `link_base`.
+    pub async fn upstream_project_page(
+        &self,
+        name: &NormalizedName,
+        page: &GatewayPage,
+        link_base: &str,
+    ) -> Result<ProjectPage, CoreError> {
+        let served = self.served_upstream_project(name, page).await?;
+        Ok(served::project_page(name, &served, link_base))
+    }
+
+    /// The JSON API document of an upstream project (or one release), links under `base`;
+    /// `None` when that version (or any file) is not served.
+    pub async fn upstream_json_document(
+        &self,
+        name: &NormalizedName,
+        page: &GatewayPage,
+        version: Option<&str>,
+        base: &str,
+    ) -> Result<Option<String>, CoreError> {
+        let served = self.served_upstream_project(name, page).await?;
+        let described = match version {
+            Some(v) => Some(v.to_owned()),
+            None => served::latest_served(&served),
+        };
+        let Some(described) = described else {
+            return Ok(None);
+        };
+        let vulnerabilities = self.vulnerabilities(name, Some(&described)).await?;
+        Ok(served::json_document(
+            name,
+            &served,
+            version,
+            base,
+            vulnerabilities,
+        ))
     }
 
     /// The verdict on `/upstream/files/<project>/<sha256>/<filename>`, from the stored page
-    /// (never asks the upstream).
+    /// (never asks the upstream): the file must be listed there under that sha256 and
+    /// filename, and pass the filter now.
     pub async fn upstream_file(
         &self,
-        _project: &NormalizedName,
-        _sha256: &str,
-        _filename: &str,
+        project: &NormalizedName,
+        sha256: &str,
+        filename: &str,
     ) -> Result<UpstreamFileVerdict, CoreError> {
-        Ok(UpstreamFileVerdict::NotFound)
+        if self.resolve_name(project).await? != Resolution::Upstream {
+            return Ok(UpstreamFileVerdict::NotFound);
+        }
+        let Some(page) = self.stored_gateway_page(project).await? else {
+            return Ok(UpstreamFileVerdict::NotFound);
+        };
+        let Some(file) = page
+            .page
+            .files
+            .iter()
+            .find(|f| f.filename == filename && f.sha256.as_deref() == Some(sha256))
+        else {
+            return Ok(UpstreamFileVerdict::NotFound);
+        };
+        let rules = self.upstream_rules(project).await?;
+        if let Some(reason) = &rules.project_blocked {
+            return Ok(UpstreamFileVerdict::Refused(reason.clone()));
+        }
+        if page.page.status == strongroom_protocol::simple::read::UpstreamStatus::Quarantined {
+            return Ok(UpstreamFileVerdict::NotFound);
+        }
+        let advisories = self.advisory_filter(project).await?;
+        let ctx = FilterContext {
+            rules: &rules,
+            advisories: &advisories,
+            now_micros: self.now(),
+            min_age_days: self.settings.upstream.min_age_days,
+        };
+        Ok(match filter::decide(project, file, &ctx) {
+            FileDecision::Serve(version) => UpstreamFileVerdict::Serve {
+                file: Box::new(file.clone()),
+                version,
+                upstream: page.upstream,
+            },
+            FileDecision::Refused(reason) => UpstreamFileVerdict::Refused(reason),
+            FileDecision::Hidden(_) => UpstreamFileVerdict::NotFound,
+        })
     }
 }

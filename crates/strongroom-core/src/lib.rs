@@ -148,6 +148,8 @@ pub struct Services {
     pub upstream: Option<strongroom_upstream::UpstreamClient>,
     /// The download log's recorder (`download_log`).
     pub downloads: download_log::DownloadRecorder,
+    /// Upstream pages being revalidated now, one request per project at a time (`gateway`).
+    pub(crate) revalidations: gateway::stored::Revalidations,
 }
 
 impl Services {
@@ -174,6 +176,7 @@ impl Services {
                 }
             },
             downloads: download_log::DownloadRecorder::default(),
+            revalidations: gateway::stored::Revalidations::default(),
             settings: Arc::new(settings),
         }
     }

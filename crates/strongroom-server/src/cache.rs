@@ -26,6 +26,18 @@ pub(crate) enum PageKey {
     },
     /// XML-RPC `list_packages_with_serial` (the members of its struct).
     XmlRpcPackages,
+    /// An upstream project's simple page (`doc: None`, `json` the format) or JSON API document
+    /// (`doc: Some(version)`, `Some(None)` for the project's), valid for the generation and
+    /// cooldown hour in the key and the stored page's revision as the serial
+    /// (`core::gateway::PageValidity`): a page of an older generation is never read again and
+    /// goes at the clock's next pass.
+    Upstream {
+        project: String,
+        json: bool,
+        doc: Option<Option<String>>,
+        generation: i64,
+        hour: i64,
+    },
     /// XML-RPC `changelog_since_serial`: the journal entries of one block of serials
     /// (`xmlrpc::CHANGELOG_PAGE` serials; only blocks below the global serial exist).
     Changelog { block: i64 },
@@ -36,6 +48,9 @@ impl PageKey {
         match self {
             PageKey::Index { .. } | PageKey::XmlRpcPackages | PageKey::Changelog { .. } => 0,
             PageKey::Simple { project, .. } => project.len(),
+            PageKey::Upstream { project, doc, .. } => {
+                project.len() + doc.as_ref().and_then(Option::as_ref).map_or(0, String::len)
+            }
             PageKey::PypiJson { project, version } => {
                 project.len() + version.as_ref().map_or(0, String::len)
             }

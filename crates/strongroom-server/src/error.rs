@@ -146,6 +146,15 @@ pub(crate) fn core_error(e: CoreError) -> ApiError {
             ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message.clone())
         };
     }
+    if let CoreError::UpstreamUnavailable { timed_out, message } = &e {
+        // Not a bug: the upstream index is down or slow and nothing is stored to fall back on.
+        let status = if *timed_out {
+            StatusCode::GATEWAY_TIMEOUT
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        return ApiError::new(status, message.clone());
+    }
     let status = match &e {
         CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
         CoreError::Forbidden(_) | CoreError::ReauthRequired => StatusCode::FORBIDDEN,
@@ -153,9 +162,10 @@ pub(crate) fn core_error(e: CoreError) -> ApiError {
         CoreError::Conflict(_) => StatusCode::CONFLICT,
         CoreError::Gone(_) => StatusCode::GONE,
         CoreError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
-        CoreError::Storage(_) | CoreError::Internal(_) | CoreError::Busy { .. } => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        CoreError::Storage(_)
+        | CoreError::Internal(_)
+        | CoreError::Busy { .. }
+        | CoreError::UpstreamUnavailable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     };
     if status.is_server_error() {
         tracing::error!(error = %e, "request failed");

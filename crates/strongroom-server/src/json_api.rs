@@ -26,11 +26,10 @@ async fn render(
         };
         return Ok(crate::simple::moved(&target));
     }
-    let project = state
-        .services
-        .visible_project(&normalized)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let Some(project) = state.services.visible_project(&normalized).await? else {
+        // no public local project: the gateway decides (local names never resolve upstream)
+        return crate::gateway_pages::json_document(state, &normalized, version, headers).await;
+    };
     // Equal versions (`1.0`, `1.0.0`) name one document: the key is the canonical form.
     let canonical = match version {
         None => None,

@@ -12,6 +12,7 @@ mod drain;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_entry;
+mod gateway_pages;
 mod headers;
 mod host;
 mod image_proxy;

@@ -125,12 +125,11 @@ pub(crate) async fn project(
     if normalized != name {
         return Ok(moved(&format!("/simple/{normalized}/")));
     }
-    let project = state
-        .services
-        .visible_project(&normalized)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
     let fmt = format_of(&params, &headers);
+    let Some(project) = state.services.visible_project(&normalized).await? else {
+        // no public local project: the gateway decides (local names never resolve upstream)
+        return crate::gateway_pages::simple_page(&state, &normalized, fmt, &headers).await;
+    };
     let key = PageKey::Simple {
         project: normalized,
         json: fmt.is_json(),

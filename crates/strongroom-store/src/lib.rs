@@ -50,6 +50,7 @@ pub mod tempfiles;
 pub mod timeline;
 pub mod upload_record;
 mod upstream_generation;
+pub mod upstream_pages;
 #[allow(unused_imports)]
 pub(crate) use upstream_generation::bump_upstream_generation_in;
 mod users;

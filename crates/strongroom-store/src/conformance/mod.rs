@@ -24,6 +24,7 @@ mod search;
 mod secrets;
 mod snapshot;
 mod upgrades;
+mod upstream_pages;
 mod visibility;
 
 use crate::testing;

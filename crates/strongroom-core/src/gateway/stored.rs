@@ -1,0 +1,385 @@
+//! The stored upstream page of a project: served from the store while fresh
+//! (`upstream.page_ttl_seconds`), else revalidated with the upstreams in order (ETag /
+//! If-None-Match) within `upstream.timeout_seconds`, and served stale, saying why, when they
+//! cannot be reached. The first upstream that knows a name answers for it; versions are never
+//! merged across upstreams, and an upstream that fails stops the walk (a lower one is never
+//! asked in its place).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strongroom_protocol::NormalizedName;
+use strongroom_protocol::simple::read::UpstreamPage;
+use strongroom_store::upstream_pages::{NewUpstreamPage, StoredUpstreamPage};
+use strongroom_upstream::{PageFetch, UpstreamClient, UpstreamError};
+
+use crate::{CoreError, Services};
+
+/// An upstream page as the gateway serves it.
+#[derive(Debug, Clone)]
+pub struct GatewayPage {
+    /// The page as the upstream gave it (unfiltered).
+    pub page: UpstreamPage,
+    /// Which upstream answered (index into `upstream.url`).
+    pub upstream: usize,
+    /// The stored revision (moves exactly when the page changes).
+    pub revision: i64,
+    /// Seconds since the upstream last confirmed the page.
+    pub age_secs: i64,
+    /// Why the page may be out of date: the upstream could not be asked now (short, ASCII).
+    pub stale: Option<String>,
+}
+
+/// The projects whose page this process is revalidating: a request that finds its page past
+/// the TTL waits for the one already asking, then reads what it stored, so a burst of requests
+/// for an expired page asks the upstream once. An entry lives only while someone holds or
+/// awaits it (cheap to clone: one map per `Services`).
+///
+/// An upstream that did not answer (timeout, connection refused) is not asked again for
+/// [`RETRY_AFTER_FAILURE_SECS`]: meanwhile stored pages are served stale at once, instead of
+/// every request (and every request queued behind it) waiting out the timeout again.
+#[derive(Debug, Clone, Default)]
+pub struct Revalidations {
+    slots: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Per upstream index: not asked again before this time (µs), and why.
+    down: Arc<Mutex<HashMap<usize, (i64, String)>>>,
+}
+
+/// How long an upstream that did not answer is left alone (seconds).
+pub const RETRY_AFTER_FAILURE_SECS: i64 = 30;
+
+impl Revalidations {
+    fn slot(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// Drop the entry of `name` when nobody else holds or awaits it.
+    fn release(&self, name: &str, slot: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // two references: the map's and ours
+        if Arc::strong_count(&slot) <= 2 {
+            map.remove(name);
+        }
+    }
+
+    /// Why upstream `i` is not asked now, if it failed less than the back-off ago.
+    fn down_reason(&self, i: usize, now: i64) -> Option<String> {
+        let down = self
+            .down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        down.get(&i)
+            .filter(|(until, _)| now < *until)
+            .map(|(_, why)| why.clone())
+    }
+
+    /// Remember that upstream `i` failed now (`Some`), or answered (`None`).
+    fn mark(&self, i: usize, now: i64, failure: Option<&UpstreamError>) {
+        let mut down = self
+            .down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match failure {
+            Some(e) => {
+                let until = now.saturating_add(RETRY_AFTER_FAILURE_SECS * 1_000_000);
+                down.insert(i, (until, short_reason(e)));
+            }
+            None => {
+                down.remove(&i);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots.lock().map_or(0, |m| m.len())
+    }
+}
+
+/// What an upstream said when asked.
+enum Answer {
+    Page {
+        upstream: usize,
+        page: Box<UpstreamPage>,
+        etag: Option<String>,
+    },
+    NotModified,
+    NotFound,
+}
+
+/// A short reason for the stale header and the logs (never the credentials: the client's
+/// errors name hosts only).
+fn short_reason(e: &UpstreamError) -> String {
+    let text = match e {
+        UpstreamError::Timeout(s) => format!("no answer within {s} s"),
+        UpstreamError::Unreachable(_) => "unreachable".to_owned(),
+        UpstreamError::Status(code) => format!("answered {code}"),
+        UpstreamError::TooLarge(_) => "page too large".to_owned(),
+        UpstreamError::Malformed(_) => "unreadable page".to_owned(),
+        UpstreamError::Config(_) => "not configured".to_owned(),
+    };
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .collect()
+}
+
+impl Services {
+    fn upstream_index_of(&self, url: &str) -> Option<usize> {
+        self.settings
+            .upstream
+            .client
+            .indexes
+            .iter()
+            .position(|i| i.url == url)
+    }
+
+    /// The stored row of `name`, if it came from an upstream still configured (a config change
+    /// makes the others unknown: they are fetched again, never served).
+    async fn stored_upstream_page(
+        &self,
+        name: &NormalizedName,
+    ) -> Result<Option<(StoredUpstreamPage, usize)>, CoreError> {
+        Ok(self
+            .db
+            .upstream_page(name.as_str())
+            .await?
+            .and_then(|s| self.upstream_index_of(&s.upstream_url).map(|i| (s, i))))
+    }
+
+    /// Turn a stored row into what is served (`None`: "not found" was stored).
+    fn gateway_page(
+        &self,
+        stored: &StoredUpstreamPage,
+        upstream: usize,
+        now: i64,
+        stale: Option<String>,
+    ) -> Result<Option<GatewayPage>, CoreError> {
+        let Some(json) = stored.page.as_deref().filter(|_| stored.found) else {
+            return Ok(None);
+        };
+        let page: UpstreamPage = serde_json::from_str(json).map_err(|e| {
+            CoreError::Internal(format!("stored upstream page of {}: {e}", stored.project))
+        })?;
+        Ok(Some(GatewayPage {
+            page,
+            upstream,
+            revision: stored.revision,
+            age_secs: now.saturating_sub(stored.confirmed_at).max(0) / 1_000_000,
+            stale,
+        }))
+    }
+
+    /// The stored page of `name` without asking any upstream (the file verdict's read).
+    pub async fn stored_gateway_page(
+        &self,
+        name: &NormalizedName,
+    ) -> Result<Option<GatewayPage>, CoreError> {
+        let now = self.now();
+        match self.stored_upstream_page(name).await? {
+            Some((s, i)) => self.gateway_page(&s, i, now, None),
+            None => Ok(None),
+        }
+    }
+
+    /// The upstream page of `name` (call only for a name [`Services::resolve_name`] resolved
+    /// `Upstream`): fresh from the store, revalidated, or stale when the upstreams cannot be
+    /// asked. `Ok(None)`: no upstream knows it. `CoreError::UpstreamUnavailable` when no
+    /// upstream answered and nothing is stored.
+    pub async fn upstream_page(
+        &self,
+        name: &NormalizedName,
+    ) -> Result<Option<GatewayPage>, CoreError> {
+        let Some(client) = self.upstream.as_ref() else {
+            return Ok(None);
+        };
+        if let Some(fresh) = self.fresh_upstream_page(name).await? {
+            return Ok(fresh);
+        }
+        let slot = self.revalidations.slot(name.as_str());
+        let result = {
+            let _asking = slot.lock().await;
+            // whoever held the slot before may have just stored a fresh answer
+            match self.fresh_upstream_page(name).await {
+                Ok(Some(fresh)) => Ok(fresh),
+                Ok(None) => self.revalidate_upstream_page(client, name).await,
+                Err(e) => Err(e),
+            }
+        };
+        self.revalidations.release(name.as_str(), slot);
+        result
+    }
+
+    /// The stored answer about `name` when it is within the TTL: `Some(Some(page))`, or
+    /// `Some(None)` for a fresh "not found"; `None` when it must be asked again.
+    async fn fresh_upstream_page(
+        &self,
+        name: &NormalizedName,
+    ) -> Result<Option<Option<GatewayPage>>, CoreError> {
+        let now = self.now();
+        let ttl = i64::try_from(self.settings.upstream.page_ttl_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        match self.stored_upstream_page(name).await? {
+            // a confirmation from the future (a clock moved back) is not trusted as fresh
+            Some((s, i)) if (0..ttl).contains(&now.saturating_sub(s.confirmed_at)) => {
+                Ok(Some(self.gateway_page(&s, i, now, None)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Ask the upstreams about `name` and store the answer; the stored page, stale, when they
+    /// cannot be asked.
+    async fn revalidate_upstream_page(
+        &self,
+        client: &UpstreamClient,
+        name: &NormalizedName,
+    ) -> Result<Option<GatewayPage>, CoreError> {
+        let now = self.now();
+        let stored = self.stored_upstream_page(name).await?;
+        let asked = self.ask_upstreams(client, name, stored.as_ref(), now).await;
+        match asked {
+            Ok(Answer::Page {
+                upstream,
+                page,
+                etag,
+            }) => {
+                let json = serde_json::to_string(&page)
+                    .map_err(|e| CoreError::Internal(format!("upstream page of {name}: {e}")))?;
+                let url = &client.indexes()[upstream].url;
+                let saved = self
+                    .db
+                    .save_upstream_page(&NewUpstreamPage {
+                        project: name.as_str(),
+                        upstream_url: url,
+                        page: Some(&json),
+                        etag: etag.as_deref(),
+                        now,
+                    })
+                    .await?;
+                Ok(Some(GatewayPage {
+                    page: *page,
+                    upstream,
+                    revision: saved.revision,
+                    age_secs: 0,
+                    stale: None,
+                }))
+            }
+            Ok(Answer::NotModified) => {
+                match self.db.confirm_upstream_page(name.as_str(), now).await? {
+                    Some(s) => match self.upstream_index_of(&s.upstream_url) {
+                        Some(i) => self.gateway_page(&s, i, now, None),
+                        None => Ok(None),
+                    },
+                    None => Ok(None),
+                }
+            }
+            Ok(Answer::NotFound) => {
+                // "nobody knows it" is kept for the TTL too, under the first upstream; expired
+                // ones go first, so made-up names cannot fill the table
+                let ttl = i64::try_from(self.settings.upstream.page_ttl_secs)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1_000_000);
+                self.db
+                    .forget_unknown_upstream_names(now.saturating_sub(ttl))
+                    .await?;
+                if let Some(first) = client.indexes().first() {
+                    self.db
+                        .save_upstream_page(&NewUpstreamPage {
+                            project: name.as_str(),
+                            upstream_url: &first.url,
+                            page: None,
+                            etag: None,
+                            now,
+                        })
+                        .await?;
+                }
+                Ok(None)
+            }
+            Err(e) => {
+                let reason = short_reason(&e);
+                match &stored {
+                    Some((s, i)) => {
+                        tracing::warn!(project = %name, error = %e, "upstream not reachable; serving the stored page");
+                        self.gateway_page(s, *i, now, Some(reason))
+                    }
+                    None => {
+                        tracing::warn!(project = %name, error = %e, "upstream not reachable and no stored page");
+                        Err(CoreError::UpstreamUnavailable {
+                            timed_out: matches!(e, UpstreamError::Timeout(_)),
+                            message: format!(
+                                "The package index cannot reach its upstream index for {name} right now ({reason}), \
+                                 and has no stored copy of that project. Try again later."
+                            ),
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Services {
+    /// Ask the upstreams in order, all within one `upstream.timeout_seconds`; the stored
+    /// page's ETag goes to the upstream it came from. An upstream in its back-off after a
+    /// failure fails the walk at once, as it would have.
+    async fn ask_upstreams(
+        &self,
+        client: &UpstreamClient,
+        name: &NormalizedName,
+        stored: Option<&(StoredUpstreamPage, usize)>,
+        now: i64,
+    ) -> Result<Answer, UpstreamError> {
+        let timeout = self.settings.upstream.client.timeout_secs.max(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        for upstream in 0..client.indexes().len() {
+            if let Some(why) = self.revalidations.down_reason(upstream, now) {
+                return Err(UpstreamError::Unreachable(format!(
+                    "{why}, not asked again yet"
+                )));
+            }
+            let etag = stored
+                .filter(|(s, i)| *i == upstream && s.found)
+                .and_then(|(s, _)| s.etag.as_deref());
+            let answer = tokio::time::timeout_at(deadline, client.fetch_page(upstream, name, etag))
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout(timeout)));
+            let answer = match answer {
+                Ok(a) => {
+                    self.revalidations.mark(upstream, now, None);
+                    a
+                }
+                Err(e) => {
+                    // only a silent upstream is left alone; a bad answer about one project
+                    // says nothing about the others
+                    if matches!(e, UpstreamError::Timeout(_) | UpstreamError::Unreachable(_)) {
+                        self.revalidations.mark(upstream, now, Some(&e));
+                    }
+                    return Err(e);
+                }
+            };
+            match answer {
+                PageFetch::NotModified if etag.is_some() => return Ok(Answer::NotModified),
+                // a 304 to a request without a validator: the upstream is confused
+                PageFetch::NotModified => return Err(UpstreamError::Status(304)),
+                PageFetch::NotFound => continue,
+                PageFetch::Page { page, etag } => {
+                    return Ok(Answer::Page {
+                        upstream,
+                        page: Box::new(page),
+                        etag,
+                    });
+                }
+            }
+        }
+        Ok(Answer::NotFound)
+    }
+}
