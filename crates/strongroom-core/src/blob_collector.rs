@@ -53,6 +53,12 @@
 //! hang for half the lease (`DELETION_LEASE`, ten minutes; object_store's retries give up well
 //! before); an upload that stalls for longer than the grace between its claim and its publish
 //! fails (500, logged) and is simply repeated.
+//! Cached upstream files (`core::upstream_cache`, keys under `upstream/`) follow the same
+//! protocol: a fetch claims the key, puts the blob, and inserts its `upstream_files` row settling
+//! the claim; "referenced" means a `files` row or an `upstream_files` row. Unlike file rows, an
+//! upstream row may be deleted (eviction, a damaged copy), under the key's lock, before the
+//! collector's step for the key: the argument above still holds, since a row deleted before T_D
+//! protects nothing and one inserted after T_D settled a claim (the second case).
 //! What is protected is what the database references: a refused upload is never visible, and
 //! once its release (or the collector after the grace period) has run, it leaves no bytes.
 
@@ -94,11 +100,11 @@ pub(crate) fn micros(d: Duration) -> i64 {
 /// for anything that is not named like a blob (never touched).
 pub(crate) fn owning_key(object: &str) -> Option<String> {
     if let Some(base) = object.strip_suffix(".metadata")
-        && BlobKey::parse(base).is_some()
+        && BlobKey::parse_stored(base).is_some()
     {
         return Some(base.to_owned());
     }
-    BlobKey::parse(object).map(|k| k.as_str().to_owned())
+    BlobKey::parse_stored(object).map(|k| k.as_str().to_owned())
 }
 
 /// What one collector run did.

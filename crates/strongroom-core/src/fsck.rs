@@ -37,6 +37,9 @@ pub enum FindingKind {
     OrphanBlob,
     /// A temp file no live process holds (an upload cut short).
     StaleTempFile,
+    /// A cached upstream file's blob (or its `.metadata`) is gone or has other bytes than its
+    /// checked sha256: a copy, dropped with `--repair` and fetched again on demand.
+    UpstreamCopyBad,
     /// Journal serials that are not there (mirrors following the journal skip them).
     JournalGap,
     /// The event log's hash chain is broken at an entry.
@@ -71,6 +74,7 @@ impl FindingKind {
             FindingKind::MetadataDamaged => "metadata-damaged",
             FindingKind::OrphanBlob => "orphan-blob",
             FindingKind::StaleTempFile => "stale-temp-file",
+            FindingKind::UpstreamCopyBad => "upstream-copy-bad",
             FindingKind::JournalGap => "journal-gap",
             FindingKind::EventChainBroken => "event-chain-broken",
             FindingKind::FileRowAltered => "file-row-altered",
@@ -80,7 +84,9 @@ impl FindingKind {
     /// The repair policy: only what nothing uses is ever deleted.
     pub fn repair(self) -> Repair {
         match self {
-            FindingKind::OrphanBlob | FindingKind::StaleTempFile => Repair::Delete,
+            FindingKind::OrphanBlob | FindingKind::StaleTempFile | FindingKind::UpstreamCopyBad => {
+                Repair::Delete
+            }
             FindingKind::BlobMissing
             | FindingKind::BlobDamaged
             | FindingKind::MetadataMissing
@@ -205,6 +211,7 @@ impl Services {
     pub async fn fsck(&self, temp_dirs: &[PathBuf], repair: bool) -> Result<FsckReport, CoreError> {
         let mut report = FsckReport::default();
         self.fsck_files(&mut report).await?;
+        self.fsck_upstream_copies(&mut report, repair).await?;
         fsck_rows_vs_uploads(&self.db, &mut report.findings).await?;
         self.fsck_orphans(&mut report, repair).await?;
         for dir in temp_dirs {
@@ -249,6 +256,55 @@ impl Services {
                         describe(f, kind, &state),
                     ));
                 }
+            }
+        }
+    }
+
+    /// Every cached upstream file's blob and `.metadata` (`upstream_files`), read whole; a bad
+    /// copy is dropped with `repair` (row, then blobs), to be fetched again on demand.
+    async fn fsck_upstream_copies(
+        &self,
+        report: &mut FsckReport,
+        repair: bool,
+    ) -> Result<(), CoreError> {
+        let mut after = String::new();
+        loop {
+            let batch = self.db.upstream_files_after(&after, FILES_BATCH).await?;
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.sha256.clone();
+            for row in &batch {
+                report.files_checked += 1;
+                let size = u64::try_from(row.size).ok();
+                let mut bad = Vec::new();
+                let st = self.blobs.check(&row.blob_key, size, &row.sha256).await?;
+                if st != BlobState::Intact {
+                    bad.push(format!(
+                        "the cached upstream file {} is {st:?}",
+                        row.filename
+                    ));
+                }
+                if let Some(m) = &row.metadata_sha256 {
+                    let key = format!("{}.metadata", row.blob_key);
+                    let st = self.blobs.check(&key, None, m).await?;
+                    if st != BlobState::Intact {
+                        bad.push(format!("its metadata is {st:?}"));
+                    }
+                }
+                if bad.is_empty() {
+                    continue;
+                }
+                let mut f = Finding::new(
+                    FindingKind::UpstreamCopyBad,
+                    row.blob_key.clone(),
+                    bad.join("; "),
+                );
+                if repair {
+                    self.drop_upstream_copy(row).await?;
+                    f.repaired = true;
+                }
+                report.findings.push(f);
             }
         }
     }

@@ -61,6 +61,7 @@ pub mod trusted_proxies;
 pub mod two_factor_reset;
 mod upload_checks;
 pub mod upload_safety;
+pub mod upstream_cache;
 pub mod upstream_rules;
 pub mod visibility;
 pub mod watch;

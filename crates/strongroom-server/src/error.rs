@@ -98,6 +98,38 @@ impl ApiError {
         )
     }
 
+    /// 403: an upstream file the gateway refuses (an upstream block, a malicious-package
+    /// record), with the reason (`upstream_files`).
+    pub fn upstream_refused(reason: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "This file is not served by this index: {}",
+                reason.chars().take(500).collect::<String>()
+            ),
+        )
+    }
+
+    /// An upstream file that could not be fetched (`upstream_files`): 504 when the upstream
+    /// did not answer in time, 403 past `upstream.max_file_bytes`, 502 for a bad answer (a
+    /// sha256 that does not match included), 503 when the local temp file failed.
+    pub fn upstream_failed(f: &crate::upstream_files::tee::FetchFailure) -> ApiError {
+        use crate::upstream_files::tee::FetchFailure;
+        let status = match f {
+            FetchFailure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            FetchFailure::TooLarge(_) => StatusCode::FORBIDDEN,
+            FetchFailure::Upstream(_) | FetchFailure::Mismatch { .. } => StatusCode::BAD_GATEWAY,
+            FetchFailure::Local(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let message = match f {
+            FetchFailure::Local(_) => {
+                "The file cannot be fetched right now; try again later.".to_owned()
+            }
+            other => format!("The file cannot be fetched from the upstream index: {other}."),
+        };
+        ApiError::new(status, message)
+    }
+
     /// 408: the request body arrived more slowly than `http.body_min_bytes` per window.
     pub fn body_too_slow() -> ApiError {
         ApiError::new(

@@ -27,6 +27,7 @@ mod starting;
 mod state;
 mod upload;
 mod upload_slots;
+mod upstream_files;
 mod web;
 mod xmlrpc;
 

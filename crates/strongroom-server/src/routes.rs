@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::web::{
     account_delete, accounts, admin, admin_invites, assets, manage, pages, project_manage, review,
 };
-use crate::{downloads, json_api, simple, upload, xmlrpc};
+use crate::{downloads, json_api, simple, upload, upstream_files, xmlrpc};
 
 /// Liveness: the process answers requests. Cheap on purpose (no database, no blob store), so a
 /// database outage does not get the server restarted; `/readyz` says whether it can serve.
@@ -443,6 +443,10 @@ fn table(upload_limit: usize) -> Table {
         .route("/pypi/{name}/{version}/json", get(json_api::release))
         .route("/pypi/{name}/{version}/json/", get(json_api::release))
         .route("/packages/{*path}", get(downloads::download))
+        .route(
+            "/upstream/files/{project}/{sha256}/{filename}",
+            get(upstream_files::file),
+        )
         .api_route(
             "/legacy/",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),

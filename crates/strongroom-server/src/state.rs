@@ -39,6 +39,8 @@ pub struct AppState {
     /// Full-text searches running at once (`web::pages::SEARCHES_AT_ONCE`): however many
     /// clients search, most of the database pool stays free for installs and uploads.
     pub(crate) search_slots: Arc<tokio::sync::Semaphore>,
+    /// Upstream files being fetched by this server, one fetch per sha256 (`upstream_files`).
+    pub(crate) upstream_fetches: crate::upstream_files::Fetches,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
             search_slots: Arc::new(tokio::sync::Semaphore::new(
                 crate::web::pages::SEARCHES_AT_ONCE,
             )),
+            upstream_fetches: crate::upstream_files::Fetches::default(),
         })
     }
 

@@ -144,14 +144,15 @@ impl Db {
     }
 
     /// The keys among `keys` that no file row references (removed files' rows included: their
-    /// blobs are kept for a restore).
+    /// blobs are kept for a restore) and no cached upstream file's row does.
     pub async fn unreferenced_blob_keys(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         for chunk in keys.chunks(200) {
             let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let list = params.join(", ");
             let sql = format!(
-                "SELECT blob_key FROM files WHERE blob_key IN ({})",
-                params.join(", ")
+                "SELECT blob_key FROM files WHERE blob_key IN ({list}) \
+                 UNION SELECT blob_key FROM upstream_files WHERE blob_key IN ({list})"
             );
             let mut q = crate::rows::query(sql);
             for k in chunk {
@@ -194,11 +195,13 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        let referenced: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM files WHERE blob_key = $1")
-                .bind(key.to_owned())
-                .fetch_optional(&mut *tx)
-                .await?;
+        // A local file's row, or a cached upstream file's (migration 0022).
+        let referenced: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM files WHERE blob_key = $1 UNION SELECT 1 FROM upstream_files WHERE blob_key = $1",
+        )
+        .bind(key.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
         if referenced.is_some() {
             // Expired claims on a published key protect nothing: drop them (a stalled upload
             // holding one then fails its publish and is retried as a duplicate).

@@ -22,6 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::StoreError;
 use crate::tempfiles::LockedTempFile;
 
+/// The folder of cached upstream files in the blob store (issue 12).
+pub const UPSTREAM_PREFIX: &str = "upstream";
+
 /// Where a blob lives, relative to the store root: `aa/bb/rest/filename` (PyPI's layout).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlobKey(String);
@@ -52,6 +55,31 @@ impl BlobKey {
             return None;
         }
         BlobKey::for_file(&format!("{a}{b}{c}"), f)
+    }
+
+    /// The key of a cached upstream file with the given sha256:
+    /// `upstream/<aa>/<bb>/<rest>/<filename>` (apart from every local key, which starts with
+    /// two hex digits).
+    pub fn for_upstream(sha256_hex: &str, filename: &str) -> Option<BlobKey> {
+        let local = BlobKey::for_file(sha256_hex, filename)?;
+        Some(BlobKey(format!("{UPSTREAM_PREFIX}/{}", local.0)))
+    }
+
+    /// Parse a cached upstream file's key (the layout of [`BlobKey::for_upstream`]).
+    pub fn parse_upstream(s: &str) -> Option<BlobKey> {
+        let rest = s.strip_prefix(UPSTREAM_PREFIX)?.strip_prefix('/')?;
+        BlobKey::parse(rest).map(|k| BlobKey(format!("{UPSTREAM_PREFIX}/{}", k.0)))
+    }
+
+    /// Parse any key the store writes blobs under: a local file's or a cached upstream file's.
+    /// For the collector, fsck and backups, which must know both.
+    pub fn parse_stored(s: &str) -> Option<BlobKey> {
+        BlobKey::parse(s).or_else(|| BlobKey::parse_upstream(s))
+    }
+
+    /// Whether this is a cached upstream file's key.
+    pub fn is_upstream(&self) -> bool {
+        self.0.starts_with(UPSTREAM_PREFIX) && self.0[UPSTREAM_PREFIX.len()..].starts_with('/')
     }
 
     /// The key of the PEP 658 metadata file beside this one.

@@ -49,6 +49,7 @@ pub mod states;
 pub mod tempfiles;
 pub mod timeline;
 pub mod upload_record;
+mod upstream_files;
 mod upstream_generation;
 pub mod upstream_pages;
 #[allow(unused_imports)]
@@ -60,7 +61,7 @@ pub use account_tx::{AccountTx, NewMail};
 pub use blob_claims::{BlobClaim, ClaimOutcome, DeletionLease};
 pub use blobs::{
     BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, PROBE_PREFIX, ProbeFailure,
-    S3Settings, blob_error_count,
+    S3Settings, UPSTREAM_PREFIX, blob_error_count,
 };
 pub use db::{Db, DbSettings, Dialect, PoolStats, server_name};
 pub use deletion::{DuePurge, Purged};
@@ -90,6 +91,7 @@ pub use sessions::NewSession;
 pub use states::{
     InvitationStatus, ProjectRole, ProjectStatus, RoleChangeKind, RoleChangeStatus, UnknownValue,
 };
+pub use upstream_files::{KeepOutcome, UpstreamFileRow};
 pub use users::{NewToken, NewUser};
 
 #[cfg(test)]

@@ -96,9 +96,14 @@ impl Db {
     /// Every blob the file rows name (removed, held and quarantined files too: an undo brings
     /// them back), each once, sorted by key.
     pub async fn named_blobs(&self) -> Result<Vec<NamedBlob>, StoreError> {
-        let rows = sqlx::query("SELECT blob_key, sha256, metadata_sha256 FROM files ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
+        // Cached upstream files too (migration 0022): their rows are in the snapshot, so a
+        // restore without their blobs would list files it cannot serve.
+        let rows = sqlx::query(
+            "SELECT blob_key, sha256, metadata_sha256 FROM files \
+             UNION ALL SELECT blob_key, sha256, metadata_sha256 FROM upstream_files",
+        )
+        .fetch_all(&self.read)
+        .await?;
         let mut out = Vec::with_capacity(rows.len() * 2);
         for r in &rows {
             let key: String = r.try_get(0)?;

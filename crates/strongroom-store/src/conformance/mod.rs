@@ -24,6 +24,7 @@ mod search;
 mod secrets;
 mod snapshot;
 mod upgrades;
+mod upstream_files;
 mod upstream_pages;
 mod visibility;
 

@@ -99,15 +99,16 @@ impl Manifest {
     }
 }
 
-/// A blob key as the store writes them (`aa/bb/rest/filename`, or that with `.metadata`):
+/// A blob key as the store writes them (`aa/bb/rest/filename`, a cached upstream file's
+/// `upstream/aa/bb/rest/filename`, or either with `.metadata`):
 /// anything else (`..`, an absolute path) is refused before it becomes a path.
 pub(crate) fn check_key(key: &str) -> anyhow::Result<Option<BlobKey>> {
     if let Some(file) = key.strip_suffix(".metadata")
-        && BlobKey::parse(file).is_some()
+        && BlobKey::parse_stored(file).is_some()
     {
         return Ok(None);
     }
-    match BlobKey::parse(key) {
+    match BlobKey::parse_stored(key) {
         Some(k) => Ok(Some(k)),
         None => bail!("'{key}' is not a blob key strongroom writes"),
     }

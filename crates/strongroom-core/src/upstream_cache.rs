@@ -1,0 +1,415 @@
+//! Upstream files kept in the blob store (issue 12): keeping a checked file under the blob
+//! collector's claim protocol, eviction by `upstream.cache_max_bytes` (least recently
+//! downloaded first), the per-address rate of new fetches, and the record of a hash mismatch.
+//! The HTTP side (the fetch-once tee, the route) is `server::upstream_files`.
+
+use std::path::Path;
+
+use strongroom_store::{BlobKey, KeepOutcome, NewEvent, UpstreamFileRow};
+
+use crate::{CoreError, RequestMeta, Services};
+
+/// Kept files looked at per eviction round.
+const EVICT_BATCH: i64 = 200;
+
+/// How often one address's bucket of new fetches is written: the window of the limit.
+const FETCH_WINDOW_MICROS: i64 = 60_000_000;
+
+/// A download moves a kept file's eviction time only when it is older than this (so a file
+/// downloaded in a loop costs one write a minute, not one per download).
+const TOUCH_EVERY_MICROS: i64 = 60_000_000;
+
+/// What the caller fetched and checked, to keep.
+#[derive(Debug, Clone)]
+pub struct CheckedUpstreamFile<'a> {
+    /// Its sha256 (checked).
+    pub sha256: &'a str,
+    /// Normalised project name.
+    pub project: &'a str,
+    /// Its release's version.
+    pub version: &'a str,
+    /// The distribution filename.
+    pub filename: &'a str,
+    /// Bytes.
+    pub size: u64,
+    /// The upstream's simple URL (no credentials).
+    pub upstream_url: &'a str,
+}
+
+impl Services {
+    /// The kept copy of the upstream file with this sha256, if any.
+    pub async fn cached_upstream_file(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<UpstreamFileRow>, CoreError> {
+        Ok(self.db.upstream_file(sha256).await?)
+    }
+
+    /// Keep a fetched and checked file (the complete temp file at `path`): claim its key, put
+    /// the blob, record the row settling the claim; then evict down to the cap. False when it
+    /// was not kept (the claim expired under a stalled put: nothing recorded).
+    pub async fn keep_upstream_file(
+        &self,
+        f: &CheckedUpstreamFile<'_>,
+        path: &Path,
+    ) -> Result<bool, CoreError> {
+        let key = BlobKey::for_upstream(f.sha256, f.filename)
+            .ok_or_else(|| CoreError::Internal(format!("no blob key for {}", f.filename)))?;
+        let claim = self.claim_blob_key(&key).await?;
+        if let Err(e) = self.blobs.put_file(&key, path).await {
+            self.release_claim(&claim, true).await;
+            return Err(e.into());
+        }
+        let now = self.now();
+        let row = UpstreamFileRow {
+            sha256: f.sha256.to_owned(),
+            blob_key: key.as_str().to_owned(),
+            project: f.project.to_owned(),
+            version: f.version.to_owned(),
+            filename: f.filename.to_owned(),
+            size: i64::try_from(f.size).unwrap_or(i64::MAX),
+            upstream_url: f.upstream_url.to_owned(),
+            first_seen_at: now,
+            last_download_at: now,
+            metadata_sha256: None,
+        };
+        let kept = match self.db.keep_upstream_file(&row, &claim).await {
+            Ok(KeepOutcome::Kept | KeepOutcome::AlreadyKept) => true,
+            Ok(KeepOutcome::ClaimExpired) => false,
+            Err(e) => {
+                self.release_claim(&claim, true).await;
+                return Err(e.into());
+            }
+        };
+        if kept && let Err(e) = self.evict_upstream_files().await {
+            tracing::warn!(error = %e, "cannot evict cached upstream files now; the jobs will");
+        }
+        Ok(kept)
+    }
+
+    /// Keep the checked PEP 658 metadata of a kept file at `<key>.metadata` (the row protects
+    /// the key from the collector). True when recorded.
+    pub async fn keep_upstream_metadata(
+        &self,
+        row: &UpstreamFileRow,
+        metadata_sha256: &str,
+        data: bytes::Bytes,
+    ) -> Result<bool, CoreError> {
+        let key = BlobKey::parse_upstream(&row.blob_key)
+            .ok_or_else(|| CoreError::Internal(format!("not an upstream key: {}", row.blob_key)))?;
+        self.blobs.put_bytes(&key.metadata(), data).await?;
+        Ok(self
+            .db
+            .set_upstream_metadata(&row.sha256, metadata_sha256)
+            .await?)
+    }
+
+    /// A download of a kept file: moves it back in the eviction order (at most one write per
+    /// file a minute).
+    pub async fn touch_upstream_file(&self, row: &UpstreamFileRow) -> Result<(), CoreError> {
+        let now = self.now();
+        if now.saturating_sub(row.last_download_at) >= TOUCH_EVERY_MICROS {
+            self.db.touch_upstream_file(&row.sha256, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Evict the least recently downloaded kept files until their bytes are within
+    /// `upstream.cache_max_bytes`: each row goes first (under its key's lock), then the
+    /// collector's step for its key deletes the blobs (which waits out, or is waited out by, a
+    /// fetch of the same file on another server). Returns the number evicted.
+    pub async fn evict_upstream_files(&self) -> Result<u64, CoreError> {
+        let cap = i64::try_from(self.settings.upstream.cache_max_bytes).unwrap_or(i64::MAX);
+        let mut total = self.db.upstream_cache_bytes().await?;
+        let mut evicted = 0;
+        while total > cap {
+            let batch = self.db.least_recent_upstream_files(EVICT_BATCH).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for row in batch {
+                if total <= cap {
+                    break;
+                }
+                if self
+                    .db
+                    .forget_upstream_file(&row, row.last_download_at)
+                    .await?
+                {
+                    total = total.saturating_sub(row.size);
+                    evicted += 1;
+                    let live_after = self.now().saturating_sub(self.claim_grace_micros());
+                    if let Err(e) = self.collect_key(&row.blob_key, live_after, None).await {
+                        // Unreferenced now: the collector's scan takes it later.
+                        tracing::warn!(key = %row.blob_key, error = %e, "cannot delete an evicted upstream file's blobs now");
+                    }
+                }
+            }
+            total = self.db.upstream_cache_bytes().await?;
+        }
+        Ok(evicted)
+    }
+
+    /// Drop a kept copy found missing or damaged: its row goes, then its blobs (the next
+    /// request fetches the file again).
+    pub async fn drop_upstream_copy(&self, row: &UpstreamFileRow) -> Result<(), CoreError> {
+        if self.db.forget_upstream_file(row, i64::MAX).await? {
+            let live_after = self.now().saturating_sub(self.claim_grace_micros());
+            self.collect_key(&row.blob_key, live_after, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Eviction as a periodic job: report lines.
+    pub(crate) async fn upstream_cache_job(&self) -> Result<Vec<String>, CoreError> {
+        let n = self.evict_upstream_files().await?;
+        Ok(if n > 0 {
+            vec![format!(
+                "upstream cache: evicted {n} least recently downloaded file(s) (upstream.cache_max_bytes)"
+            )]
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// Take a place for one new upstream fetch by `ip` (`upstream.new_fetches_per_minute`),
+    /// or refuse with the wait (429 + Retry-After). Off with `rate_limits = false` or 0.
+    pub async fn take_upstream_fetch(&self, ip: Option<&str>) -> Result<(), CoreError> {
+        let per_minute = i64::from(self.settings.upstream.new_fetches_per_minute);
+        if !self.settings.rate_limits || per_minute == 0 {
+            return Ok(());
+        }
+        let now = self.now();
+        let bucket = format!("upstream-fetch:{}", ip.unwrap_or("-"));
+        match self
+            .db
+            .rate_reserve(&bucket, &[(now - FETCH_WINDOW_MICROS, per_minute)], now)
+            .await?
+        {
+            strongroom_store::RateReservation::Taken(_) => Ok(()),
+            strongroom_store::RateReservation::Full(seen) => {
+                let oldest = seen.first().and_then(|(_, at)| *at).unwrap_or(now);
+                let wait = (oldest + FETCH_WINDOW_MICROS - now).max(1_000_000);
+                let secs = u64::try_from((wait + 999_999) / 1_000_000).unwrap_or(60);
+                Err(CoreError::TooMany {
+                    message: format!(
+                        "Too many files not yet cached were asked for from this address. Try again in {secs} s. (Limit upstream.new_fetches_per_minute: {per_minute}.)"
+                    ),
+                    retry_after_secs: secs,
+                })
+            }
+        }
+    }
+
+    /// An upstream sent other bytes than its page's sha256 promised: logged, and an event
+    /// `upstream:hash-mismatch` (nothing was kept).
+    pub async fn record_upstream_mismatch(
+        &self,
+        project: &str,
+        filename: &str,
+        expected: &str,
+        actual: &str,
+        upstream_url: &str,
+        meta: Option<&RequestMeta>,
+    ) {
+        tracing::error!(
+            project,
+            filename,
+            expected,
+            actual,
+            upstream = upstream_url,
+            "an upstream file does not match the sha256 its page advertised; the download was cut short and nothing was kept"
+        );
+        let event = NewEvent {
+            at: self.now(),
+            actor_name: Some("upstream".into()),
+            action: "upstream:hash-mismatch".into(),
+            subject_kind: "project".into(),
+            subject_name: Some(project.to_owned()),
+            ip: meta.and_then(|m| m.ip.clone()),
+            user_agent: meta.and_then(|m| m.user_agent.clone()),
+            request_id: meta.and_then(|m| m.request_id.clone()),
+            details: serde_json::json!({
+                "filename": filename,
+                "expected_sha256": expected,
+                "actual_sha256": actual,
+                "upstream": upstream_url,
+            }),
+            ..NewEvent::default()
+        };
+        if let Err(e) = self.db.append_event(&event).await {
+            tracing::warn!(error = %e, "cannot record the upstream hash mismatch event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use strongroom_store::BlobKey;
+
+    use super::CheckedUpstreamFile;
+    use crate::test_harness::{Harness, T0};
+
+    const HOUR: i64 = 3_600_000_000;
+
+    fn sha(seed: &str) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(seed))
+    }
+
+    /// Keep a file of `size` bytes (the temp file written here) under `seed`'s sha256.
+    async fn keep(h: &Harness, seed: &str, filename: &str, size: usize) -> BlobKey {
+        let tmp = h.dir().join(format!("tmp-{seed}"));
+        std::fs::write(&tmp, vec![b'x'; size]).expect("write");
+        let sha256 = sha(seed);
+        let f = CheckedUpstreamFile {
+            sha256: &sha256,
+            project: "pub-lib",
+            version: "1.0",
+            filename,
+            size: size as u64,
+            upstream_url: "https://upstream.example/simple/",
+        };
+        assert!(h.s.keep_upstream_file(&f, &tmp).await.expect("keep"));
+        BlobKey::for_upstream(&sha256, filename).expect("key")
+    }
+
+    fn present(root: &Path, key: &BlobKey) -> bool {
+        root.join(key.as_str()).exists()
+    }
+
+    /// The collector's whole-store scan never deletes a cached upstream file a row references,
+    /// however old, and deletes an `upstream/` blob no row references once past the grace.
+    #[tokio::test]
+    async fn the_collector_keeps_referenced_upstream_blobs_and_deletes_the_rest() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let kept = keep(&h, "kept", "pub_lib-1.0-py3-none-any.whl", 10).await;
+        let stray = BlobKey::for_upstream(&sha("stray"), "stray-1.0.tar.gz").expect("key");
+        // An upstream blob no row references (a fetch killed between its put and its row),
+        // written long before now, as the kept one was.
+        std::fs::write(root.join(kept.metadata()), b"m").expect("write");
+        for name in [
+            stray.as_str().to_owned(),
+            stray.metadata(),
+            kept.as_str().to_owned(),
+            kept.metadata(),
+        ] {
+            let p = root.join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            if !p.exists() {
+                std::fs::write(&p, b"orphan").expect("write");
+            }
+            let t = std::time::UNIX_EPOCH
+                + std::time::Duration::from_micros(
+                    u64::try_from(T0 - 48 * HOUR).expect("positive"),
+                );
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .expect("open")
+                .set_modified(t)
+                .expect("mtime");
+        }
+        h.clock.advance(48 * HOUR);
+        let c = h.s.collect_blobs(true).await.expect("collect");
+        assert_eq!(c.deleted, vec![stray.as_str().to_owned()], "{c:?}");
+        assert_eq!(c.foreign, 0, "upstream/ keys are blob keys: {c:?}");
+        assert!(
+            present(&root, &kept),
+            "a referenced cached upstream file was deleted"
+        );
+        assert!(!present(&root, &stray));
+        assert!(!root.join(stray.metadata()).exists());
+        // fsck agrees: no orphan is left, and the kept one is not called one (its bytes are a
+        // stand-in, which fsck's copy check reports; that is the next test).
+        let report = h.s.fsck(&[], false).await.expect("fsck");
+        assert!(
+            !report
+                .findings
+                .iter()
+                .any(|f| f.kind == crate::fsck::FindingKind::OrphanBlob
+                    && f.subject.starts_with("upstream/")),
+            "{:?}",
+            report.findings
+        );
+    }
+
+    /// fsck reads every cached upstream copy; a damaged one is reported and, with repair,
+    /// dropped (row and blobs) so the next request fetches it again.
+    #[tokio::test]
+    async fn fsck_finds_and_drops_a_damaged_upstream_copy() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let tmp = h.dir().join("tmp-good");
+        std::fs::write(&tmp, b"good bytes").expect("write");
+        let sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b"good bytes"))
+        };
+        let f = CheckedUpstreamFile {
+            sha256: &sha256,
+            project: "pub-lib",
+            version: "1.0",
+            filename: "g-1.0.tar.gz",
+            size: 10,
+            upstream_url: "https://upstream.example/simple/",
+        };
+        assert!(h.s.keep_upstream_file(&f, &tmp).await.expect("keep"));
+        let key = BlobKey::for_upstream(&sha256, "g-1.0.tar.gz").expect("key");
+        let report = h.s.fsck(&[], false).await.expect("fsck");
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        std::fs::write(root.join(key.as_str()), b"evil bytes").expect("damage");
+        let report = h.s.fsck(&[], false).await.expect("fsck");
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| (f.kind.as_str(), f.subject.clone()))
+            .collect();
+        assert_eq!(found, [("upstream-copy-bad", key.as_str().to_owned())]);
+        let report = h.s.fsck(&[], true).await.expect("fsck");
+        assert!(
+            report.findings.iter().all(|f| f.repaired),
+            "{:?}",
+            report.findings
+        );
+        assert!(
+            h.s.cached_upstream_file(&sha256)
+                .await
+                .expect("row")
+                .is_none()
+        );
+        assert!(!present(&root, &key));
+    }
+
+    /// Past `upstream.cache_max_bytes` the least recently downloaded go, rows and blobs.
+    #[tokio::test]
+    async fn eviction_takes_the_least_recently_downloaded_first() {
+        let h = Harness::with(|_, s| s.upstream.cache_max_bytes = 250).await;
+        let root = h.dir().join("files");
+        let a = keep(&h, "a", "a-1.0.tar.gz", 100).await;
+        h.clock.advance(HOUR);
+        let b = keep(&h, "b", "b-1.0.tar.gz", 100).await;
+        h.clock.advance(HOUR);
+        // a is downloaded again: b is now the least recently downloaded.
+        let row =
+            h.s.cached_upstream_file(&sha("a"))
+                .await
+                .expect("row")
+                .expect("a");
+        h.s.touch_upstream_file(&row).await.expect("touch");
+        h.clock.advance(HOUR);
+        let c = keep(&h, "c", "c-1.0.tar.gz", 100).await;
+        assert!(present(&root, &a) && present(&root, &c));
+        assert!(!present(&root, &b), "the least recently downloaded stays");
+        assert!(
+            h.s.cached_upstream_file(&sha("b"))
+                .await
+                .expect("row")
+                .is_none()
+        );
+        assert_eq!(h.s.db.upstream_cache_bytes().await.expect("bytes"), 200);
+    }
+}

@@ -1,0 +1,529 @@
+//! `GET /upstream/files/<project>/<sha256>/<filename>` (and `.metadata`): upstream files,
+//! fetched once, checked against the sha256 the upstream's page advertised, kept in the blob
+//! store under `upstream/…` and served from there afterwards (issue 12, docs/gateway.md).
+//!
+//! Every request first asks the gateway for its verdict (`Services::upstream_file`: blocked or
+//! malicious → 403 with the reason, unknown / cooldown / a local or reserved name → 404), cached
+//! or not, so a block or an advisory import stops serving a kept file at once. A kept file is
+//! served like a local one (`store::blob_check::verified_body`, ETag, Range). A file not kept yet
+//! is fetched by one task per server ([`tee`]), which every requester follows; the task keeps
+//! the checked file (claim, blob, row: `core::upstream_cache`) and then its PEP 658 metadata.
+//! Starting a fetch counts against `upstream.new_fetches_per_minute` for the client's address
+//! (429 + Retry-After); joining one or reading a kept file does not. Every download is
+//! recorded (`Services::downloads`, origin Upstream).
+
+pub(crate) mod tee;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use strongroom_core::download_log::{DownloadRecord, Origin};
+use strongroom_core::gateway::UpstreamFileVerdict;
+use strongroom_core::upstream_cache::CheckedUpstreamFile;
+use strongroom_core::{RequestMeta, Services};
+use strongroom_protocol::NormalizedName;
+use strongroom_protocol::simple::read::UpstreamFile;
+use strongroom_store::blob_check::{Digest, verified_body};
+use strongroom_store::{BlobKey, UpstreamFileRow};
+
+use crate::error::ApiError;
+use crate::headers::etag_matches;
+use crate::state::{AppState, request_meta};
+pub(crate) use tee::Fetches;
+use tee::{FetchFailure, Joined, Phase};
+
+/// The largest PEP 658 metadata file read from an upstream (real ones are a few KiB).
+const MAX_METADATA_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What one request asks for, checked.
+struct Wanted {
+    project: NormalizedName,
+    sha256: String,
+    filename: String,
+    metadata: bool,
+}
+
+fn parse(project: &str, sha256: &str, filename: &str) -> Option<Wanted> {
+    let project = NormalizedName::new(project).ok()?;
+    if sha256.len() != 64
+        || !sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let (filename, metadata) = match filename.strip_suffix(".metadata") {
+        Some(f) => (f, true),
+        None => (filename, false),
+    };
+    BlobKey::for_upstream(sha256, filename)?;
+    Some(Wanted {
+        project,
+        sha256: sha256.to_owned(),
+        filename: filename.to_owned(),
+        metadata,
+    })
+}
+
+/// The served file, the gateway's answer.
+struct Served {
+    file: UpstreamFile,
+    version: String,
+    upstream: usize,
+    upstream_url: String,
+}
+
+/// `GET /upstream/files/{project}/{sha256}/{filename}`
+pub(crate) async fn file(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((project, sha256, filename)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let meta = request_meta(
+        &headers,
+        Some(peer),
+        &state.services.settings.trusted_proxies,
+    );
+    let want = parse(&project, &sha256, &filename).ok_or_else(ApiError::not_found)?;
+    let served = match state
+        .services
+        .upstream_file(&want.project, &want.sha256, &want.filename)
+        .await?
+    {
+        UpstreamFileVerdict::Serve {
+            file,
+            version,
+            upstream,
+        } => {
+            let client = state
+                .services
+                .upstream
+                .as_ref()
+                .ok_or_else(ApiError::not_found)?;
+            let upstream_url = client
+                .indexes()
+                .get(upstream)
+                .map(|i| i.url.clone())
+                .ok_or_else(ApiError::not_found)?;
+            Served {
+                file: *file,
+                version,
+                upstream,
+                upstream_url,
+            }
+        }
+        UpstreamFileVerdict::Refused(reason) => return Err(ApiError::upstream_refused(&reason)),
+        UpstreamFileVerdict::NotFound => return Err(ApiError::not_found()),
+    };
+    // The gateway serves only files with a sha256; the page's must be the one asked for.
+    if served.file.sha256.as_deref() != Some(want.sha256.as_str())
+        || served.file.filename != want.filename
+    {
+        return Err(ApiError::not_found());
+    }
+    if want.metadata {
+        return metadata(&state, &want, &served, &headers, &meta).await;
+    }
+    let kept = state.services.cached_upstream_file(&want.sha256).await?;
+    if let Some(row) = kept.filter(|r| r.filename == want.filename)
+        && let Some(resp) = serve_kept(&state, &row, &headers, &meta).await?
+    {
+        record(&state.services, &served, &want, &meta);
+        return Ok(resp);
+    }
+    let resp = serve_fetch(&state, &want, &served, &meta).await?;
+    record(&state.services, &served, &want, &meta);
+    Ok(resp)
+}
+
+/// Record one download (never waits for the database).
+fn record(services: &Services, served: &Served, want: &Wanted, meta: &RequestMeta) {
+    services.downloads.record(DownloadRecord {
+        origin: Origin::Upstream,
+        project: want.project.as_str().to_owned(),
+        version: served.version.clone(),
+        filename: want.filename.clone(),
+        sha256: want.sha256.clone(),
+        at: services.now(),
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.as_ref().map(|u| cut(u, 512)),
+    });
+}
+
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn file_headers(etag_hash: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=86400, public"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag_hash}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    h
+}
+
+/// A kept file from the blob store; `None` when its blob is gone (the row is forgotten, and the
+/// caller fetches it again).
+async fn serve_kept(
+    state: &AppState,
+    row: &UpstreamFileRow,
+    headers: &HeaderMap,
+    meta: &RequestMeta,
+) -> Result<Option<Response>, ApiError> {
+    let services = &state.services;
+    let len = u64::try_from(row.size).unwrap_or(0);
+    let mut resp_headers = file_headers(&row.sha256);
+    if etag_matches(headers, &format!("\"{}\"", row.sha256)) {
+        touch(services, row);
+        return Ok(Some(
+            (StatusCode::NOT_MODIFIED, resp_headers).into_response(),
+        ));
+    }
+    resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let (status, range) = match crate::downloads::parse_range(headers, len) {
+        None => (StatusCode::OK, None),
+        Some(Ok(r)) => (StatusCode::PARTIAL_CONTENT, Some(r)),
+        Some(Err(())) => {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                resp_headers.insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(Some(
+                (StatusCode::RANGE_NOT_SATISFIABLE, resp_headers).into_response(),
+            ));
+        }
+    };
+    let Some(body) = services.blobs.get(&row.blob_key, range).await? else {
+        tracing::error!(blob = %row.blob_key, "a cached upstream file's blob is missing; forgetting it and fetching it again");
+        forget(services, row.clone());
+        return Ok(None);
+    };
+    touch(services, row);
+    let body = if range.is_none() {
+        let (s, r, ip) = (services.clone(), row.clone(), meta.ip.clone());
+        verified_body(body, len, row.sha256.clone(), move |found| {
+            tracing::error!(blob = %r.blob_key, ?found, ip = ?ip, "a cached upstream file does not match its sha256; the download was cut short and the copy is dropped");
+            forget(&s, r);
+        })
+    } else {
+        body
+    };
+    let content_len = range.map_or(len, |r| r.end - r.start);
+    resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_len));
+    if let Some(r) = range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{len}", r.start, r.end - 1))
+    {
+        resp_headers.insert(header::CONTENT_RANGE, v);
+    }
+    let body = Body::from_stream(body.map_err(std::io::Error::other));
+    Ok(Some((status, resp_headers, body).into_response()))
+}
+
+/// Move a kept file back in the eviction order, off the request path.
+fn touch(services: &Services, row: &UpstreamFileRow) {
+    let (s, r) = (services.clone(), row.clone());
+    tokio::spawn(async move {
+        if let Err(e) = s.touch_upstream_file(&r).await {
+            tracing::warn!(error = %e, "cannot record a cached upstream file's download time");
+        }
+    });
+}
+
+/// Drop a kept copy that is missing or damaged: the next request fetches it again.
+fn forget(services: &Services, row: UpstreamFileRow) {
+    let s = services.clone();
+    tokio::spawn(async move {
+        if let Err(e) = s.drop_upstream_copy(&row).await {
+            tracing::warn!(error = %e, "cannot drop a damaged cached upstream file now; the collector will");
+        }
+    });
+}
+
+/// A file not kept yet: follow this server's fetch of it, starting one if none runs.
+async fn serve_fetch(
+    state: &AppState,
+    want: &Wanted,
+    served: &Served,
+    meta: &RequestMeta,
+) -> Result<Response, ApiError> {
+    let services = &state.services;
+    let max = services.settings.upstream.max_file_bytes;
+    if served.file.size.is_some_and(|n| n > max) {
+        return Err(ApiError::upstream_failed(&FetchFailure::TooLarge(max)));
+    }
+    let fetch = match state.upstream_fetches.running(&want.sha256) {
+        Some(f) => f,
+        None => {
+            // Only a fetch this request starts counts (not joining one, not a kept file).
+            services.take_upstream_fetch(meta.ip.as_deref()).await?;
+            let dir = services.blobs.temp_dir(&state.temp_dir);
+            match state
+                .upstream_fetches
+                .join_or_start(&want.sha256, || tee::new_fetch(&dir))
+                .map_err(|e| {
+                    tracing::error!(error = %e, "cannot create a temp file for an upstream fetch");
+                    ApiError::upstream_failed(&FetchFailure::Local(e.to_string()))
+                })? {
+                Joined::Running(f) => f,
+                Joined::Started(f, writer) => {
+                    let job = FetchJob {
+                        services: services.clone(),
+                        fetches: state.upstream_fetches.clone(),
+                        fetch: Arc::clone(&f),
+                        project: want.project.as_str().to_owned(),
+                        sha256: want.sha256.clone(),
+                        filename: want.filename.clone(),
+                        version: served.version.clone(),
+                        file: served.file.clone(),
+                        upstream: served.upstream,
+                        upstream_url: served.upstream_url.clone(),
+                        meta: meta.clone(),
+                    };
+                    // Its own task: a client that goes away does not stop it.
+                    tokio::spawn(job.run(writer));
+                    f
+                }
+            }
+        }
+    };
+    let progress = fetch.opened().await;
+    let length = match progress.phase {
+        Phase::Failed(f) => return Err(ApiError::upstream_failed(&f)),
+        Phase::Running { length } => length,
+        Phase::Verified => Some(progress.written),
+        Phase::Opening => None,
+    };
+    let mut headers = file_headers(&want.sha256);
+    if let Some(n) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    Ok((StatusCode::OK, headers, Body::from_stream(fetch.follow())).into_response())
+}
+
+/// The task of one fetch.
+struct FetchJob {
+    services: Services,
+    fetches: Fetches,
+    fetch: Arc<tee::Fetch>,
+    project: String,
+    sha256: String,
+    filename: String,
+    version: String,
+    file: UpstreamFile,
+    upstream: usize,
+    upstream_url: String,
+    meta: RequestMeta,
+}
+
+impl FetchJob {
+    async fn run(self, writer: tee::Writer) {
+        let s = &self.services;
+        let max = s.settings.upstream.max_file_bytes;
+        let Some(client) = s.upstream.as_ref() else {
+            writer.fail(FetchFailure::Upstream("no upstream is configured".into()));
+            self.fetches.finish(&self.sha256);
+            return;
+        };
+        let opened = client.open_file(self.upstream, &self.file.url, max).await;
+        let result = match opened {
+            Ok(stream) => writer.tee(stream, max, &self.sha256).await,
+            Err(e) => {
+                let f = FetchFailure::from(e);
+                writer.fail(f.clone());
+                Err(f)
+            }
+        };
+        match result {
+            Ok(size) => {
+                let checked = CheckedUpstreamFile {
+                    sha256: &self.sha256,
+                    project: &self.project,
+                    version: &self.version,
+                    filename: &self.filename,
+                    size,
+                    upstream_url: &self.upstream_url,
+                };
+                match s.keep_upstream_file(&checked, self.fetch.path()).await {
+                    Ok(true) => {
+                        tracing::info!(project = %self.project, file = %self.filename, size, "kept an upstream file");
+                        if let Some(Some(meta_sha)) = &self.file.core_metadata
+                            && let Ok(Some(row)) = s.cached_upstream_file(&self.sha256).await
+                            && row.metadata_sha256.is_none()
+                        {
+                            match fetch_metadata(s, self.upstream, &self.file, meta_sha).await {
+                                Ok(data) => {
+                                    if let Err(e) =
+                                        s.keep_upstream_metadata(&row, meta_sha, data).await
+                                    {
+                                        tracing::warn!(error = %e, file = %self.filename, "cannot keep an upstream file's metadata");
+                                    }
+                                }
+                                Err(f) => self.failed_metadata(&f).await,
+                            }
+                        }
+                    }
+                    Ok(false) => {
+                        tracing::warn!(file = %self.filename, "an upstream file was fetched but not kept (its claim expired); it is fetched again next time")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, file = %self.filename, "cannot keep a fetched upstream file; it is fetched again next time")
+                    }
+                }
+            }
+            Err(FetchFailure::Mismatch { actual }) => {
+                s.record_upstream_mismatch(
+                    &self.project,
+                    &self.filename,
+                    &self.sha256,
+                    &actual,
+                    &self.upstream_url,
+                    Some(&self.meta),
+                )
+                .await;
+            }
+            Err(f) => {
+                tracing::warn!(project = %self.project, file = %self.filename, error = %f, "an upstream fetch failed; nothing was kept");
+            }
+        }
+        self.fetches.finish(&self.sha256);
+    }
+
+    async fn failed_metadata(&self, f: &FetchFailure) {
+        if let FetchFailure::Mismatch { actual } = f {
+            let expected = match &self.file.core_metadata {
+                Some(Some(m)) => m.as_str(),
+                _ => "",
+            };
+            self.services
+                .record_upstream_mismatch(
+                    &self.project,
+                    &format!("{}.metadata", self.filename),
+                    expected,
+                    actual,
+                    &self.upstream_url,
+                    Some(&self.meta),
+                )
+                .await;
+        } else {
+            tracing::warn!(file = %self.filename, error = %f, "cannot fetch an upstream file's metadata");
+        }
+    }
+}
+
+/// Read an upstream file's PEP 658 metadata (`<url>.metadata`), bounded, and check its sha256.
+async fn fetch_metadata(
+    services: &Services,
+    upstream: usize,
+    file: &UpstreamFile,
+    expected: &str,
+) -> Result<Bytes, FetchFailure> {
+    let client = services
+        .upstream
+        .as_ref()
+        .ok_or_else(|| FetchFailure::Upstream("no upstream is configured".into()))?;
+    let url = format!("{}.metadata", file.url);
+    let stream = client.open_file(upstream, &url, MAX_METADATA_BYTES).await?;
+    let mut body = stream.body;
+    let mut buf = Vec::new();
+    let mut digest = Digest::default();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        digest.update(&chunk);
+        if digest.len() > MAX_METADATA_BYTES {
+            return Err(FetchFailure::TooLarge(MAX_METADATA_BYTES));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let actual = digest.finish();
+    if !actual.eq_ignore_ascii_case(expected) {
+        return Err(FetchFailure::Mismatch { actual });
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// `<file>.metadata`: the kept copy, else fetched from the upstream and checked (and kept when
+/// the file is). Offered only when the page advertised it with a sha256.
+async fn metadata(
+    state: &AppState,
+    want: &Wanted,
+    served: &Served,
+    headers: &HeaderMap,
+    meta: &RequestMeta,
+) -> Result<Response, ApiError> {
+    let services = &state.services;
+    let Some(Some(expected)) = &served.file.core_metadata else {
+        return Err(ApiError::not_found());
+    };
+    let row = services
+        .cached_upstream_file(&want.sha256)
+        .await?
+        .filter(|r| r.filename == want.filename);
+    let etag = format!("\"{expected}\"");
+    let mut resp_headers = file_headers(expected);
+    if etag_matches(headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
+    }
+    if let Some(r) = &row
+        && r.metadata_sha256.as_deref() == Some(expected.as_str())
+        && let Some(key) = BlobKey::parse_upstream(&r.blob_key)
+        && let Some(found) = services.blobs.head(&key.metadata()).await?
+        && let Some(body) = services.blobs.get(&key.metadata(), None).await?
+    {
+        let k = key.metadata();
+        let body = verified_body(body, found.size, expected.clone(), move |found| {
+            tracing::error!(blob = %k, ?found, "a cached upstream metadata file does not match its sha256; the download was cut short");
+        });
+        resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(found.size));
+        let body = Body::from_stream(body.map_err(std::io::Error::other));
+        return Ok((StatusCode::OK, resp_headers, body).into_response());
+    }
+    let data = match fetch_metadata(services, served.upstream, &served.file, expected).await {
+        Ok(d) => d,
+        Err(f) => {
+            if let FetchFailure::Mismatch { actual } = &f {
+                services
+                    .record_upstream_mismatch(
+                        want.project.as_str(),
+                        &format!("{}.metadata", want.filename),
+                        expected,
+                        actual,
+                        &served.upstream_url,
+                        Some(meta),
+                    )
+                    .await;
+            }
+            return Err(ApiError::upstream_failed(&f));
+        }
+    };
+    if let Some(r) = &row
+        && let Err(e) = services
+            .keep_upstream_metadata(r, expected, data.clone())
+            .await
+    {
+        tracing::warn!(error = %e, "cannot keep an upstream file's metadata");
+    }
+    resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(data.len()));
+    Ok((StatusCode::OK, resp_headers, Body::from(data)).into_response())
+}

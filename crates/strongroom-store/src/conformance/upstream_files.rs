@@ -1,0 +1,235 @@
+//! Cached upstream files (migration 0022) on both engines: kept only under a live claim, once
+//! per sha256, counted and ordered for eviction, and protecting their blob key from the
+//! collector exactly while their row exists.
+
+use super::backends;
+use crate::{BlobKey, ClaimOutcome, Db, KeepOutcome, UpstreamFileRow};
+
+const LEASE: i64 = 600_000_000;
+const GRACE: i64 = 3_600_000_000;
+
+fn row(seed: char, filename: &str, size: i64, at: i64) -> UpstreamFileRow {
+    let sha256: String = std::iter::repeat_n(seed, 64).collect();
+    let blob_key = BlobKey::for_upstream(&sha256, filename)
+        .expect("key")
+        .as_str()
+        .to_owned();
+    UpstreamFileRow {
+        sha256,
+        blob_key,
+        project: "pub-lib".into(),
+        version: "1.0".into(),
+        filename: filename.into(),
+        size,
+        upstream_url: "https://upstream.example/simple/".into(),
+        first_seen_at: at,
+        last_download_at: at,
+        metadata_sha256: None,
+    }
+}
+
+async fn claim(db: &Db, key: &str, at: i64) -> crate::BlobClaim {
+    match db.claim_blob(key, at, LEASE).await.expect("claim") {
+        ClaimOutcome::Claimed(c) => c,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_kept_upstream_file_is_recorded_once_and_read_back() {
+    for (name, db, _d) in backends().await {
+        let r = row('a', "pub_lib-1.0-py3-none-any.whl", 100, 10);
+        assert!(r.blob_key.starts_with("upstream/aa/aa/"), "{}", r.blob_key);
+        let c = claim(&db, &r.blob_key, 10).await;
+        assert_eq!(
+            db.keep_upstream_file(&r, &c).await.expect("keep"),
+            KeepOutcome::Kept,
+            "{name}"
+        );
+        assert_eq!(
+            db.blob_claim_counts().await.expect("n"),
+            (0, 0),
+            "{name}: settled"
+        );
+        assert_eq!(
+            db.upstream_file(&r.sha256).await.expect("read"),
+            Some(r.clone()),
+            "{name}"
+        );
+        // Another server kept the same file first: a no-op that still settles its claim.
+        let c2 = claim(&db, &r.blob_key, 11).await;
+        let mut again = r.clone();
+        again.first_seen_at = 11;
+        assert_eq!(
+            db.keep_upstream_file(&again, &c2).await.expect("keep"),
+            KeepOutcome::AlreadyKept,
+            "{name}"
+        );
+        assert_eq!(db.blob_claim_counts().await.expect("n"), (0, 0), "{name}");
+        assert_eq!(
+            db.upstream_file(&r.sha256)
+                .await
+                .expect("read")
+                .map(|x| x.first_seen_at),
+            Some(10),
+            "{name}"
+        );
+        // The metadata kept beside it.
+        assert!(
+            db.set_upstream_metadata(&r.sha256, &"b".repeat(64))
+                .await
+                .expect("m"),
+            "{name}"
+        );
+        assert_eq!(
+            db.upstream_file(&r.sha256)
+                .await
+                .expect("read")
+                .and_then(|x| x.metadata_sha256),
+            Some("b".repeat(64)),
+            "{name}"
+        );
+        assert_eq!(
+            db.upstream_file(&"c".repeat(64)).await.expect("read"),
+            None,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_keep_whose_claim_was_collected_records_nothing() {
+    for (name, db, _d) in backends().await {
+        let r = row('a', "x-1.0.tar.gz", 5, 10);
+        let c = claim(&db, &r.blob_key, 10).await;
+        // The claim expired and a collector took the key.
+        let lease = db
+            .begin_blob_deletion(&r.blob_key, 10 + 2 * GRACE, 10 + GRACE, LEASE, None)
+            .await
+            .expect("decide")
+            .expect("taken");
+        db.finish_blob_deletion(&lease).await.expect("finish");
+        assert_eq!(
+            db.keep_upstream_file(&r, &c).await.expect("keep"),
+            KeepOutcome::ClaimExpired,
+            "{name}"
+        );
+        assert_eq!(
+            db.upstream_file(&r.sha256).await.expect("read"),
+            None,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_row_protects_its_upstream_key_from_the_collector_until_evicted() {
+    for (name, db, _d) in backends().await {
+        let r = row('d', "y-1.0-py3-none-any.whl", 7, 10);
+        let c = claim(&db, &r.blob_key, 10).await;
+        db.keep_upstream_file(&r, &c).await.expect("keep");
+        let stray = row('e', "z-1.0.tar.gz", 1, 10).blob_key;
+        assert_eq!(
+            db.unreferenced_blob_keys(&[r.blob_key.clone(), stray.clone()])
+                .await
+                .expect("q"),
+            vec![stray.clone()],
+            "{name}"
+        );
+        assert_eq!(
+            db.begin_blob_deletion(&r.blob_key, 10 * GRACE, 9 * GRACE, LEASE, None)
+                .await
+                .expect("decide"),
+            None,
+            "{name}: referenced"
+        );
+        // A download after the eviction's pick keeps the row.
+        db.touch_upstream_file(&r.sha256, 20).await.expect("touch");
+        assert!(
+            !db.forget_upstream_file(&r, 10).await.expect("forget"),
+            "{name}"
+        );
+        assert!(
+            db.forget_upstream_file(&r, 20).await.expect("forget"),
+            "{name}"
+        );
+        assert_eq!(
+            db.unreferenced_blob_keys(std::slice::from_ref(&r.blob_key))
+                .await
+                .expect("q"),
+            vec![r.blob_key.clone()],
+            "{name}: unreferenced once evicted"
+        );
+        assert!(
+            db.begin_blob_deletion(&r.blob_key, 10 * GRACE, 9 * GRACE, LEASE, None)
+                .await
+                .expect("decide")
+                .is_some(),
+            "{name}: collected"
+        );
+    }
+}
+
+#[tokio::test]
+async fn eviction_order_is_least_recently_downloaded_first() {
+    for (name, db, _d) in backends().await {
+        for (i, seed) in ['1', '2', '3'].into_iter().enumerate() {
+            let r = row(seed, &format!("f{seed}-1.0.tar.gz"), 100, 10 + i as i64);
+            let c = claim(&db, &r.blob_key, 10).await;
+            db.keep_upstream_file(&r, &c).await.expect("keep");
+        }
+        assert_eq!(
+            db.upstream_cache_bytes().await.expect("bytes"),
+            300,
+            "{name}"
+        );
+        db.touch_upstream_file(&"1".repeat(64), 100)
+            .await
+            .expect("touch");
+        // Never moved back.
+        db.touch_upstream_file(&"2".repeat(64), 5)
+            .await
+            .expect("touch");
+        let order: Vec<String> = db
+            .least_recent_upstream_files(10)
+            .await
+            .expect("lru")
+            .into_iter()
+            .map(|r| r.filename)
+            .collect();
+        assert_eq!(
+            order,
+            ["f2-1.0.tar.gz", "f3-1.0.tar.gz", "f1-1.0.tar.gz"],
+            "{name}"
+        );
+    }
+}
+
+/// A backup copies what the snapshot's rows name: cached upstream files and their metadata
+/// too (a restore without them would list files it cannot serve).
+#[tokio::test]
+async fn a_backup_names_cached_upstream_files_and_their_metadata() {
+    for (name, db, _d) in backends().await {
+        let r = row('f', "w-1.0-py3-none-any.whl", 3, 10);
+        let c = claim(&db, &r.blob_key, 10).await;
+        db.keep_upstream_file(&r, &c).await.expect("keep");
+        db.set_upstream_metadata(&r.sha256, &"0".repeat(64))
+            .await
+            .expect("m");
+        let named: Vec<(String, String)> = db
+            .named_blobs()
+            .await
+            .expect("blobs")
+            .into_iter()
+            .map(|b| (b.key, b.sha256))
+            .collect();
+        assert_eq!(
+            named,
+            vec![
+                (r.blob_key.clone(), r.sha256.clone()),
+                (format!("{}.metadata", r.blob_key), "0".repeat(64)),
+            ],
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! Upstream files kept in the blob store (migration 0022): one row per cached upstream file,
+//! keyed by its checked sha256. A row is written only after its blob is durable, settling the
+//! blob claim in the same transaction (the protocol of `core::blob_collector`); eviction
+//! deletes the row first, then the collector's own step deletes the unreferenced blobs.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::blob_claims::{BlobClaim, lock_key, settle};
+use crate::{Db, StoreError};
+
+/// One cached upstream file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamFileRow {
+    /// Lower-case hex sha256 (checked against the upstream's advertised one).
+    pub sha256: String,
+    /// `upstream/<aa>/<bb>/<rest>/<filename>`.
+    pub blob_key: String,
+    /// Normalised project name.
+    pub project: String,
+    /// The release's version.
+    pub version: String,
+    /// The distribution filename.
+    pub filename: String,
+    /// Bytes.
+    pub size: i64,
+    /// The upstream index it came from (its simple URL, without credentials).
+    pub upstream_url: String,
+    /// When it was first kept (µs).
+    pub first_seen_at: i64,
+    /// When it was last downloaded (µs; eviction takes the oldest first).
+    pub last_download_at: i64,
+    /// The sha256 of the PEP 658 metadata kept beside it (`<blob_key>.metadata`).
+    pub metadata_sha256: Option<String>,
+}
+
+/// What [`Db::keep_upstream_file`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepOutcome {
+    /// The row is new.
+    Kept,
+    /// Another server (or an earlier fetch) kept the same file first; nothing changed.
+    AlreadyKept,
+    /// The claim had expired and was taken by a collector: the blob may be gone, nothing was
+    /// recorded.
+    ClaimExpired,
+}
+
+const COLS: &str = "sha256, blob_key, project, version, filename, size, upstream_url, first_seen_at, last_download_at, metadata_sha256, has_metadata";
+
+fn map(r: &AnyRow) -> Result<UpstreamFileRow, sqlx::Error> {
+    let has_metadata = r.try_get::<i64, _>("has_metadata")? != 0;
+    Ok(UpstreamFileRow {
+        sha256: r.try_get("sha256")?,
+        blob_key: r.try_get("blob_key")?,
+        project: r.try_get("project")?,
+        version: r.try_get("version")?,
+        filename: r.try_get("filename")?,
+        size: r.try_get("size")?,
+        upstream_url: r.try_get("upstream_url")?,
+        first_seen_at: r.try_get("first_seen_at")?,
+        last_download_at: r.try_get("last_download_at")?,
+        metadata_sha256: if has_metadata {
+            r.try_get("metadata_sha256")?
+        } else {
+            None
+        },
+    })
+}
+
+impl Db {
+    /// The cached upstream file with this sha256, if any.
+    pub async fn upstream_file(&self, sha256: &str) -> Result<Option<UpstreamFileRow>, StoreError> {
+        crate::rows::optional(
+            crate::rows::query(format!(
+                "SELECT {COLS} FROM upstream_files WHERE sha256 = $1"
+            ))
+            .bind(sha256.to_owned()),
+            &self.read,
+            map,
+        )
+        .await
+    }
+
+    /// Record a kept upstream file whose blob (and metadata, if `row.metadata_sha256`) is
+    /// durable, settling `claim` in the same transaction.
+    pub async fn keep_upstream_file(
+        &self,
+        row: &UpstreamFileRow,
+        claim: &BlobClaim,
+    ) -> Result<KeepOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !settle(&mut tx, self.dialect, claim).await? {
+            tx.rollback().await?;
+            return Ok(KeepOutcome::ClaimExpired);
+        }
+        let n = sqlx::query(
+            "INSERT INTO upstream_files (sha256, blob_key, project, version, filename, size, upstream_url, first_seen_at, last_download_at, metadata_sha256, has_metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        )
+        .bind(row.sha256.clone())
+        .bind(row.blob_key.clone())
+        .bind(row.project.clone())
+        .bind(row.version.clone())
+        .bind(row.filename.clone())
+        .bind(row.size)
+        .bind(row.upstream_url.clone())
+        .bind(row.first_seen_at)
+        .bind(row.last_download_at)
+        .bind(row.metadata_sha256.clone())
+        .bind(i64::from(row.metadata_sha256.is_some()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(if n == 1 {
+            KeepOutcome::Kept
+        } else {
+            KeepOutcome::AlreadyKept
+        })
+    }
+
+    /// The metadata of a kept file is durable at `<blob_key>.metadata` now.
+    pub async fn set_upstream_metadata(
+        &self,
+        sha256: &str,
+        metadata_sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE upstream_files SET metadata_sha256 = $1, has_metadata = 1 WHERE sha256 = $2",
+        )
+        .bind(metadata_sha256.to_owned())
+        .bind(sha256.to_owned())
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// A download of a kept file at `at` (never moves the time back).
+    pub async fn touch_upstream_file(&self, sha256: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE upstream_files SET last_download_at = $1 WHERE sha256 = $2 AND last_download_at < $1",
+        )
+        .bind(at)
+        .bind(sha256.to_owned())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Bytes of every kept upstream file.
+    pub async fn upstream_cache_bytes(&self) -> Result<i64, StoreError> {
+        // PostgreSQL's SUM of a BIGINT is a NUMERIC: cast back.
+        let n: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM upstream_files")
+                .fetch_one(&self.read)
+                .await?;
+        Ok(n)
+    }
+
+    /// The `limit` least recently downloaded kept files, oldest first.
+    pub async fn least_recent_upstream_files(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<UpstreamFileRow>, StoreError> {
+        crate::rows::all(
+            crate::rows::query(format!(
+                "SELECT {COLS} FROM upstream_files ORDER BY last_download_at, sha256 LIMIT $1"
+            ))
+            .bind(limit),
+            &self.read,
+            map,
+        )
+        .await
+    }
+
+    /// Up to `limit` kept files whose sha256 sorts after `after` (fsck's pages).
+    pub async fn upstream_files_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<UpstreamFileRow>, StoreError> {
+        crate::rows::all(
+            crate::rows::query(format!(
+                "SELECT {COLS} FROM upstream_files WHERE sha256 > $1 ORDER BY sha256 LIMIT $2"
+            ))
+            .bind(after.to_owned())
+            .bind(limit),
+            &self.read,
+            map,
+        )
+        .await
+    }
+
+    /// Forget a kept file (eviction), under its blob key's lock, if it was not downloaded after
+    /// `downloaded_before` (a download in between keeps it). True when the row went; its blobs
+    /// are then unreferenced and the collector's step for the key deletes them.
+    pub async fn forget_upstream_file(
+        &self,
+        row: &UpstreamFileRow,
+        downloaded_before: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        lock_key(&mut tx, self.dialect, &row.blob_key).await?;
+        let n =
+            sqlx::query("DELETE FROM upstream_files WHERE sha256 = $1 AND last_download_at <= $2")
+                .bind(row.sha256.clone())
+                .bind(downloaded_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+}

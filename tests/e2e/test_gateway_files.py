@@ -1,0 +1,233 @@
+"""Upstream files through the gateway (issue 12): fetched once, checked, kept, served locally.
+
+The upstream is the PyPI-shaped static index of `tests/tools/upstream_fixture.py` (files on a
+second host, as files.pythonhosted.org). Every test runs on both backends (a local folder with
+SQLite, S3 with PostgreSQL), with the defaults except where a test names a setting.
+
+- pip and uv install upstream projects through the gateway alone; the installed bytes are the
+  upstream's; the second install reads no file from the upstream (the cache), and the cached
+  blobs live under `upstream/` beside their PEP 658 metadata.
+- An upstream that sends other bytes than its page's sha256: the download is cut short, nothing
+  is kept, the mismatch is logged and recorded as an event; pip refuses.
+- A slow upstream: the client gets an error within the timeout, never a hang.
+- The upstream down: cached files still install.
+- A client that leaves mid-download: the fetch still completes into the cache.
+- Concurrent first requests: one upstream fetch.
+- Bounds: the per-address rate of new fetches (429 + Retry-After; cached files are not counted),
+  the largest file (refused), the cache's byte cap (least recently downloaded evicted, its blobs
+  deleted; the collector keeps what is referenced).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+import srkit
+from test_fsck import sql
+from upstream_fixture import ago
+
+both = pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
+
+
+def file_path(f) -> str:
+    return f"/upstream/files/{f.project}/{f.sha256}/{f.filename}"
+
+
+def warm_page(gw: srkit.Server, project: str) -> None:
+    """The gateway serves a file only from a stored page: ask for the page first."""
+    r = gw.get(f"/simple/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert r.status_code == 200, (r.status_code, r.text)
+
+
+def upstream_keys(gw: srkit.Server) -> set[str]:
+    return {k for k in gw.blob_keys() if k.startswith("upstream/")}
+
+
+def file_fetches(up, f) -> int:
+    """Requests the upstream's files host got for the file itself (not its metadata)."""
+    with up.lock:
+        return up.hits.get(f.path, 0)
+
+
+def events(gw: srkit.Server, action: str) -> list[str]:
+    """Subjects of the events with this action (read from the database)."""
+    return [r[0] for r in sql(gw, f"SELECT subject_name FROM events WHERE action = '{action}' ORDER BY seq")]
+
+
+def upstream_rows(gw: srkit.Server) -> list[tuple[str, ...]]:
+    return sql(gw, "SELECT sha256, filename FROM upstream_files ORDER BY sha256")
+
+
+@both
+def test_pip_and_uv_install_through_the_gateway_and_the_second_install_is_local(gateway, upstream, tmp_path,
+                                                                               kind):
+    lib = upstream.add_wheel("pub-lib", "1.0", upload_time=ago(days=30))
+    app = upstream.add_wheel("pub-app", "2.0", requires=["pub-lib>=1.0"], upload_time=ago(days=30))
+    gw = gateway(kind, upstream)
+    srkit.pip_install(gw, ["pub-app"], tmp_path / "pip", tmp_path / "pipc")
+    assert srkit.installed(tmp_path / "pip") == {"pub-app": "2.0", "pub-lib": "1.0"}
+    for f in (lib, app):
+        r = gw.get(file_path(f))
+        assert r.status_code == 200 and r.content == f.data
+        assert file_fetches(upstream, f) == 1, f"{f.filename} was fetched more than once"
+    # the metadata is fetched and kept after its file (pip read it before the file was kept)
+    meta_keys = {f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}.metadata" for f in (lib, app)}
+    assert srkit.wait_until(lambda: meta_keys <= upstream_keys(gw), 20), upstream_keys(gw)
+    keys = upstream_keys(gw)
+    for f in (lib, app):
+        key = f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"
+        assert key in keys, keys
+        # PEP 658 metadata kept beside it, checked against the page's hash
+        assert f"{key}.metadata" in keys, keys
+        m = gw.get(file_path(f) + ".metadata")
+        assert m.status_code == 200 and m.content == f.metadata
+    upstream.reset_counts()
+    srkit.uv_install(gw, ["pub-app"], tmp_path / "uv", tmp_path / "uvc")
+    assert srkit.installed(tmp_path / "uv") == {"pub-app": "2.0", "pub-lib": "1.0"}
+    assert upstream.count("/packages/") == 0, "a cached file was read from the upstream again"
+    assert gw.problems() is None
+
+
+@both
+def test_a_hash_mismatch_is_cut_short_logged_and_nothing_is_kept(gateway, upstream, tmp_path, kind):
+    f = upstream.add_wheel("pub-bad", "1.0", upload_time=ago(days=30), payload_bytes=200_000)
+    upstream.corrupt(f.filename)
+    gw = gateway(kind, upstream)
+    warm_page(gw, "pub-bad")
+    got = b""
+    failed = False
+    try:
+        with requests.get(gw.url + file_path(f), stream=True, timeout=30) as r:
+            assert r.status_code == 200
+            for chunk in r.iter_content(65536):
+                got += chunk
+    except requests.RequestException:
+        failed = True
+    assert failed or len(got) < len(f.data), "the whole of the wrong bytes reached the client"
+    assert got != upstream.file(f.filename).served
+    proc = srkit.pip_install(gw, ["pub-bad"], tmp_path / "t", tmp_path / "pip", check=False)
+    assert proc.returncode != 0
+    assert srkit.wait_until(lambda: "does not match the sha256" in gw.stderr_text(), 10)
+    assert upstream_keys(gw) == set(), "bytes of a mismatching file were kept"
+    assert upstream_rows(gw) == []
+    assert srkit.wait_until(lambda: events(gw, "upstream:hash-mismatch"), 10)
+    # the upstream repaired: the same URL now serves and keeps the right bytes
+    upstream.repair(f.filename)
+    r = gw.get(file_path(f))
+    assert r.status_code == 200 and r.content == f.data
+    assert gw.problems() is None
+
+
+@both
+def test_a_slow_upstream_errors_within_the_timeout(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-slow", "1.0", upload_time=ago(days=30))
+    gw = gateway(kind, upstream, timeout_seconds=2)
+    warm_page(gw, "pub-slow")
+    upstream.delay = 60
+    t = time.monotonic()
+    r = gw.get(file_path(f), timeout=50)
+    elapsed = time.monotonic() - t
+    assert r.status_code == 504, (r.status_code, r.text)
+    assert elapsed < 20, f"the client waited {elapsed:.1f} s for a 2 s timeout"
+    assert upstream_keys(gw) == set()
+
+
+@both
+def test_cached_files_still_install_when_the_upstream_is_down(gateway, upstream, tmp_path, kind):
+    upstream.add_wheel("pub-lib", "1.0", upload_time=ago(days=30))
+    gw = gateway(kind, upstream)
+    srkit.pip_install(gw, ["pub-lib"], tmp_path / "a", tmp_path / "pip")
+    upstream.stop()
+    srkit.pip_install(gw, ["pub-lib"], tmp_path / "b", tmp_path / "pip2")
+    srkit.uv_install(gw, ["pub-lib"], tmp_path / "c", tmp_path / "uv")
+    assert srkit.installed(tmp_path / "b") == {"pub-lib": "1.0"}
+    assert srkit.installed(tmp_path / "c") == {"pub-lib": "1.0"}
+
+
+@both
+def test_a_client_that_leaves_still_completes_the_cache(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-big", "1.0", upload_time=ago(days=30), payload_bytes=120_000)
+    gw = gateway(kind, upstream)
+    warm_page(gw, "pub-big")
+    upstream.drip = (16_384, 0.1)
+    with requests.get(gw.url + file_path(f), stream=True, timeout=30) as r:
+        assert r.status_code == 200
+        next(r.iter_content(1024))
+    # the client is gone; the fetch goes on into the cache
+    key = f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"
+    assert srkit.wait_until(lambda: key in upstream_keys(gw), 60), upstream_keys(gw)
+    upstream.drip = None
+    upstream.stop()
+    r = gw.get(file_path(f))
+    assert r.status_code == 200 and r.content == f.data
+    assert file_fetches(upstream, f) == 1
+
+
+@both
+def test_concurrent_first_requests_fetch_the_file_once(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-pop", "1.0", upload_time=ago(days=30), payload_bytes=60_000)
+    gw = gateway(kind, upstream)
+    warm_page(gw, "pub-pop")
+    upstream.drip = (8192, 0.1)
+    results = srkit.race([lambda: requests.get(gw.url + file_path(f), timeout=120) for _ in range(6)])
+    for r in results:
+        assert isinstance(r, requests.Response), srkit.describe(r)
+        assert r.status_code == 200 and r.content == f.data
+    assert file_fetches(upstream, f) == 1
+
+
+@both
+def test_new_fetches_are_limited_per_address_and_cached_files_are_not(gateway, upstream, kind):
+    files = [upstream.add_wheel(f"pub-r{i}", "1.0", upload_time=ago(days=30)) for i in range(3)]
+    gw = gateway(kind, upstream, new_fetches_per_minute=2, env={"STRONGROOM_RATE_LIMITS": "true"})
+    for f in files:
+        warm_page(gw, f.project)
+    for f in files[:2]:
+        assert gw.get(file_path(f)).status_code == 200
+    r = gw.get(file_path(files[2]))
+    assert r.status_code == 429, (r.status_code, r.text)
+    assert int(r.headers["Retry-After"]) >= 1
+    assert file_fetches(upstream, files[2]) == 0
+    # cached files are served whatever the count
+    for _ in range(5):
+        r = gw.get(file_path(files[0]))
+        assert r.status_code == 200 and r.content == files[0].data
+
+
+@both
+def test_a_file_past_the_largest_size_is_refused(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-huge", "1.0", upload_time=ago(days=30), payload_bytes=50_000)
+    gw = gateway(kind, upstream, max_file_bytes=10_000)
+    warm_page(gw, "pub-huge")
+    r = gw.get(file_path(f))
+    assert r.status_code == 403, (r.status_code, r.text)
+    assert "upstream.max_file_bytes" in r.text
+    assert upstream_keys(gw) == set()
+
+
+@both
+def test_the_cache_cap_evicts_the_least_recently_downloaded(gateway, upstream, kind):
+    a = upstream.add_wheel("pub-a", "1.0", upload_time=ago(days=30), payload_bytes=30_000)
+    b = upstream.add_wheel("pub-b", "1.0", upload_time=ago(days=30), payload_bytes=30_000)
+    cap = max(len(a.data), len(b.data)) + 1000
+    gw = gateway(kind, upstream, cache_max_bytes=cap)
+    for f in (a, b):
+        warm_page(gw, f.project)
+    assert gw.get(file_path(a)).content == a.data
+    key = lambda f: f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"  # noqa: E731
+    assert srkit.wait_until(lambda: key(a) in upstream_keys(gw), 20)
+    assert gw.get(file_path(b)).content == b.data
+    # b kept, a (least recently downloaded) evicted with its metadata
+    assert srkit.wait_until(lambda: key(b) in upstream_keys(gw) and key(a) not in upstream_keys(gw), 20), \
+        upstream_keys(gw)
+    assert not any(k.startswith(key(a)) for k in upstream_keys(gw))
+    # the collector (a whole-store scan) keeps the referenced cached file
+    gw.cli("admin", "run-jobs")
+    assert key(b) in upstream_keys(gw)
+    # an evicted file is fetched again on demand
+    assert gw.get(file_path(a)).content == a.data
+    assert file_fetches(upstream, a) == 2
