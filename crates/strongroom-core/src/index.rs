@@ -112,6 +112,15 @@ impl Services {
         Ok(self.db.file_by_blob_key(blob_key).await?)
     }
 
+    /// [`Services::public_file`] with the project's normalised name and the release's version
+    /// (for the download log), in the same one query.
+    pub async fn public_download(
+        &self,
+        blob_key: &str,
+    ) -> Result<Option<strongroom_store::model::PublicDownload>, CoreError> {
+        Ok(self.db.public_download(blob_key).await?)
+    }
+
     /// The changelog after `since` (at most `limit` entries) as the public may read it: every
     /// serial, but an entry whose project, release or file the public does not see now keeps
     /// only its project's name ([`crate::visibility::public_entry`]).

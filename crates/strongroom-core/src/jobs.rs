@@ -2,7 +2,9 @@
 //! purging deleted accounts' personal data after retention, checking email domains, deleting
 //! blobs no file references (`blob_collector`), reading a random sample of blobs against their
 //! sha256 (`fsck`), rendering descriptions stored without HTML or by
-//! an older renderer. Every job is idempotent and transactional, so several servers may run them
+//! an older renderer, asking upstreams about private names (`upstream_names`), folding
+//! download-log rows past `downloads.retention_days` into daily counts (`download_log`). Every
+//! job is idempotent and transactional, so several servers may run them
 //! at once.
 
 use crate::{CoreError, Services};
@@ -54,6 +56,11 @@ impl Services {
         report.take("description rendering", self.description_job().await);
         report.take("notice digests", self.notice_digest_job().await);
         report.take("refusal windows", self.close_refusal_windows().await);
+        report.take("upstream name conflicts", self.upstream_names_job().await);
+        report.take(
+            "download log retention",
+            self.download_retention_job().await,
+        );
         Ok(report)
     }
 

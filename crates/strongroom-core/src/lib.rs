@@ -62,6 +62,7 @@ pub mod two_factor_reset;
 mod upload_checks;
 pub mod upload_safety;
 pub mod upstream_cache;
+pub mod upstream_names;
 pub mod upstream_rules;
 pub mod visibility;
 pub mod watch;

@@ -50,6 +50,7 @@ pub enum SignalKind {
     TwoFactorFailure,
     BlobMissing,
     BlobDamaged,
+    UpstreamNameConflict,
 }
 
 impl SignalKind {
@@ -77,6 +78,7 @@ impl SignalKind {
         SignalKind::TwoFactorFailure,
         SignalKind::BlobMissing,
         SignalKind::BlobDamaged,
+        SignalKind::UpstreamNameConflict,
     ];
 
     /// The event action.
@@ -104,6 +106,7 @@ impl SignalKind {
             SignalKind::TwoFactorFailure => "account:login:2fa_failure",
             SignalKind::BlobMissing => "blob:missing",
             SignalKind::BlobDamaged => "blob:damaged",
+            SignalKind::UpstreamNameConflict => crate::upstream_names::NAME_CONFLICT,
         }
     }
 
@@ -122,7 +125,8 @@ impl SignalKind {
             | SignalKind::EmailUnverified
             | SignalKind::DomainCheckHalted
             | SignalKind::BlobMissing
-            | SignalKind::BlobDamaged => Severity::High,
+            | SignalKind::BlobDamaged
+            | SignalKind::UpstreamNameConflict => Severity::High,
             SignalKind::TokenRefused
             | SignalKind::ReauthFailed
             | SignalKind::LastOwner
@@ -182,6 +186,9 @@ impl SignalKind {
             }
             SignalKind::BlobDamaged => {
                 "a file's stored bytes do not match its sha256 (downloads cut short): restore them from a backup, see `strongroom admin fsck`"
+            }
+            SignalKind::UpstreamNameConflict => {
+                "an upstream index has a project with the name of a local project or a reserved private name: strongroom never serves it, but an installer that also asks that upstream directly (--extra-index-url) may take it; see /admin/upstream/"
             }
         }
     }

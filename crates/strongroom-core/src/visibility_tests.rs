@@ -302,6 +302,16 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
                 "{name}: the file behind {}",
                 f.blob_key
             );
+            // What the download log records of it comes from the same public read.
+            let dl = db.public_download(&f.blob_key).await.expect("download");
+            assert_eq!(
+                dl.map(|d| (d.file.filename, d.project)),
+                file_state(f)
+                    .is_public()
+                    .then(|| (f.filename.clone(), p_row.normalized_name.clone())),
+                "{name}: the download of {}",
+                f.blob_key
+            );
         }
         // The models built from those reads: the simple page and the project's JSON document
         // (none for a project the public does not see).
@@ -601,7 +611,7 @@ fn every_public_read_of_the_store_is_tested_here() {
         "index_projects",
         "releases_of",
         "files_of",
-        "file_by_blob_key",
+        "public_download",
     ] {
         assert!(reads.iter().any(|r| r == expected), "{expected}: {reads:?}");
     }

@@ -10,14 +10,20 @@
 //! one sha256 pass, the cost of the read itself. A Range request (a part of the file) cannot be
 //! checked without reading the rest and is served unchecked: the sampled job and `admin fsck`
 //! find such a blob.
+//!
+//! Each download of a whole file (200, or 304 to a client that has it) is recorded in the
+//! download log (`core::download_log`, origin local): into the recorder's memory buffer, never
+//! a database round trip here. Range requests, `HEAD` and `.metadata` files are not recorded
+//! (parts of a file and the metadata pip reads while resolving are not installs).
 
 use axum::body::Body;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
+use strongroom_core::download_log::Origin;
 use strongroom_core::fsck::FindingKind;
 use strongroom_store::blob_check::{BlobState, verified_body};
 use strongroom_store::{BlobKey, ByteRange};
@@ -65,6 +71,7 @@ pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRa
 pub(crate) async fn download(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -78,11 +85,25 @@ pub(crate) async fn download(
         None => (path.as_str(), false),
     };
     let key = BlobKey::parse(file_path).ok_or_else(ApiError::not_found)?;
-    let file = state
+    let found = state
         .services
-        .public_file(key.as_str())
+        .public_download(key.as_str())
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let file = &found.file;
+    // A whole file to a client (or the client's own copy confirmed): an install to record.
+    let record = |state: &AppState, meta: &strongroom_core::RequestMeta| {
+        if !is_metadata && method == Method::GET {
+            state.services.record_download(
+                Origin::Local,
+                &found.project,
+                &found.version,
+                &file.filename,
+                &file.sha256,
+                meta,
+            );
+        }
+    };
     let (blob_key, etag_hash, len) = if is_metadata {
         let sha = file
             .metadata_sha256
@@ -126,6 +147,7 @@ pub(crate) async fn download(
         resp_headers.insert(header::ETAG, v);
     }
     if etag_matches(&headers, &etag) {
+        record(&state, &meta);
         return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
     }
     let (status, range) = match parse_range(&headers, len) {
@@ -148,9 +170,14 @@ pub(crate) async fn download(
         return Err(ApiError::blob_unavailable());
     };
     let body = if range.is_none() {
-        let (st, k) = (state.clone(), key.as_str().to_owned());
+        record(&state, &meta);
+        let (st, k, filename) = (
+            state.clone(),
+            key.as_str().to_owned(),
+            file.filename.clone(),
+        );
         verified_body(body, len, etag_hash.clone(), move |found| {
-            tracing::error!(file = %file.filename, blob = %k, "a blob does not match its recorded sha256; the download was cut short");
+            tracing::error!(file = %filename, blob = %k, "a blob does not match its recorded sha256; the download was cut short");
             tokio::spawn(async move { signal(&st, &k, kind.1, found, meta).await });
         })
     } else {

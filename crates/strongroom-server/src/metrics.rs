@@ -351,6 +351,25 @@ pub(crate) async fn render(state: &AppState) -> String {
         "Failed blob-store operations.",
         strongroom_store::blob_error_count(),
     );
+    let dl = state.services.downloads.stats();
+    gauge(
+        &mut out,
+        "strongroom_download_log_buffered",
+        "Downloads recorded in memory and not yet written to the download log.",
+        dl.buffered,
+    );
+    counter(
+        &mut out,
+        "strongroom_download_log_written_total",
+        "Downloads written to the download log by this process.",
+        dl.written,
+    );
+    counter(
+        &mut out,
+        "strongroom_download_log_dropped_total",
+        "Downloads not recorded because the recorder's buffer was full.",
+        dl.dropped,
+    );
     let jobs = strongroom_core::job_stats::snapshot();
     for (name, help, pick) in [
         (

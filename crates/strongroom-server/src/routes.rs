@@ -425,6 +425,10 @@ fn table(upload_limit: usize) -> Table {
             post(admin_invites::revoke_invite),
         )
         .route("/admin/log/", get(admin::verify_log))
+        .route(
+            "/admin/upstream/log",
+            get(crate::web::admin_upstream_log::show_log),
+        )
         .route("/admin/signals/", get(admin::show_signals))
         .route("/admin/changes/", get(admin::show_changes))
         .route("/admin/changes/{id}/approve/", post(admin::approve_change))

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::model::{DistFile, ReleaseSummary};
+use crate::model::{DistFile, PublicDownload, ReleaseSummary};
 use crate::visibility::{PUBLIC_FILE, PUBLIC_PROJECT, PUBLIC_RELEASE};
 use crate::{Db, StoreError};
 
@@ -119,8 +119,18 @@ impl Db {
     /// The public file stored under `blob_key` (a download): none for a file the public does
     /// not see, whether the file, its release or its project is what hides it.
     pub async fn file_by_blob_key(&self, blob_key: &str) -> Result<Option<DistFile>, StoreError> {
+        Ok(self.public_download(blob_key).await?.map(|d| d.file))
+    }
+
+    /// [`Db::file_by_blob_key`] with the project's normalised name and the release's version
+    /// (what the download log records), in the same one query.
+    pub async fn public_download(
+        &self,
+        blob_key: &str,
+    ) -> Result<Option<PublicDownload>, StoreError> {
         let sql = format!(
-            "SELECT {FILE_COLS} FROM files f JOIN releases r ON r.id = f.release_id \
+            "SELECT {FILE_COLS}, p.normalized_name AS download_project, r.version AS download_version \
+             FROM files f JOIN releases r ON r.id = f.release_id \
              JOIN projects p ON p.id = f.project_id \
              WHERE f.blob_key = $1 AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} AND {PUBLIC_FILE}"
         );
@@ -128,7 +138,12 @@ impl Db {
             .bind(blob_key.to_owned())
             .fetch_optional(&self.read)
             .await?;
-        Ok(r.as_ref().map(file_from_row).transpose()?)
+        let Some(r) = r else { return Ok(None) };
+        Ok(Some(PublicDownload {
+            file: file_from_row(&r)?,
+            project: r.try_get("download_project")?,
+            version: r.try_get("download_version")?,
+        }))
     }
 
     /// The highest journal serial (0 for an empty index).

@@ -14,6 +14,7 @@ mod db;
 mod deletion;
 mod descriptions;
 mod domains;
+pub mod download_log;
 mod email_tokens;
 mod error;
 mod events;
@@ -54,6 +55,7 @@ mod upstream_generation;
 pub mod upstream_pages;
 #[allow(unused_imports)]
 pub(crate) use upstream_generation::bump_upstream_generation_in;
+pub mod upstream_rules;
 mod users;
 pub mod visibility;
 

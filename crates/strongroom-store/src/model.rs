@@ -162,6 +162,16 @@ pub struct DistFile {
     pub uploaded_at: i64,
 }
 
+/// A file the public may download, with what the download log records of it.
+#[derive(Debug, Clone)]
+pub struct PublicDownload {
+    pub file: DistFile,
+    /// The project's normalised name.
+    pub project: String,
+    /// The release's version.
+    pub version: String,
+}
+
 /// One journal entry (the mirror-facing change feed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JournalEntry {

@@ -58,6 +58,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "admin_invites.html",
         include_str!("../../templates/admin_invites.html"),
     ),
+    (
+        "admin_upstream_log.html",
+        include_str!("../../templates/admin_upstream_log.html"),
+    ),
     ("freeze.html", include_str!("../../templates/freeze.html")),
     (
         "my_projects.html",
@@ -269,7 +273,10 @@ mod tests {
         for (name, _) in TEMPLATES {
             let out = render(name, ctx.clone()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
             // macros and included sections are fragments, not pages
-            if !matches!(*name, "macros.html" | "admin_invites.html") {
+            if !matches!(
+                *name,
+                "macros.html" | "admin_invites.html" | "admin_upstream_log.html"
+            ) {
                 assert!(out.contains("<!DOCTYPE html>"), "{name}");
                 assert!(!out.contains("<b>demo</b>"), "{name}: not escaped");
             }

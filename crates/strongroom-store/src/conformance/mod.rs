@@ -9,6 +9,7 @@ mod admin;
 mod blobs;
 mod claims;
 mod descriptions;
+mod download_log;
 mod faults;
 mod file_review;
 mod fsck;
@@ -26,6 +27,7 @@ mod snapshot;
 mod upgrades;
 mod upstream_files;
 mod upstream_pages;
+mod upstream_rules;
 mod visibility;
 
 use crate::testing;

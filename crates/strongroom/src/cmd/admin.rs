@@ -227,6 +227,12 @@ pub(crate) enum AdminCommand {
     },
     /// Check every verified address's email domain now (DNS and RDAP).
     CheckDomains,
+    /// The gateway to upstream indexes: rules for upstream projects (allow, block, rules), the
+    /// download log (log).
+    Upstream {
+        #[command(subcommand)]
+        command: super::admin_upstream::AdminUpstreamCommand,
+    },
     /// Account repairs by the operator (verify-email).
     User {
         #[command(subcommand)]
@@ -568,6 +574,9 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             }
         }
         AdminCommand::User { command } => super::admin_user::run(s, &a, &m, command).await?,
+        AdminCommand::Upstream { command } => {
+            super::admin_upstream::run(s, &cap, &m, command).await?;
+        }
         AdminCommand::InviteUser {
             email,
             expires_hours,

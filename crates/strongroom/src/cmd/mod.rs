@@ -1,6 +1,8 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod admin_upstream;
+mod admin_upstream_log;
 mod admin_user;
 mod backup;
 mod backup_manifest;

@@ -114,6 +114,13 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let served = server.await.context("the server task")?;
     // Every request has finished (or the server failed): the final head covers all of them.
     anchor.anchor_head_at_shutdown().await;
+    // And the downloads still in the recorder's buffer are written (the last batch).
+    match anchor.downloads.flush(&anchor.db).await {
+        Ok(n) => tracing::info!(written = n, "download log flushed at shutdown"),
+        Err(e) => {
+            tracing::error!(error = %e, lost = anchor.downloads.stats().buffered, "download log: the last batch could not be written at shutdown")
+        }
+    }
     served?;
     if let Some(why) = stopped_why.get() {
         anyhow::bail!("{why}");
@@ -311,6 +318,8 @@ fn spawn_background(config: &Config, services: &Services) {
     tokio::spawn(sweep_temp_files(temp_dirs));
     // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
     tokio::spawn(services.clone().deliver_outbox_forever());
+    // The download log's recorder: its buffer written in batches (`core::download_log`).
+    tokio::spawn(services.clone().flush_downloads_forever());
     // Held role changes, invitation expiry, retention purges, email-domain checks.
     tokio::spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
     // The event log's head, written to this process's log whenever it moves: the anchor
