@@ -184,6 +184,12 @@ impl Services {
             return Ok(None);
         };
         let roles = self.db.roles_of_project(project.id).await?;
+        // The described release's advisories (the project document describes the latest).
+        let name = strongroom_protocol::NormalizedName::new(&project.normalized_name)
+            .map_err(|e| CoreError::Internal(format!("stored project name: {e}")))?;
+        let vulnerabilities = self
+            .vulnerabilities(&name, Some(&releases[chosen].version))
+            .await?;
         crate::json_doc::build(
             project,
             &crate::json_doc::Described {
@@ -192,6 +198,7 @@ impl Services {
                 roles: &roles,
                 chosen,
                 metadata: &release_metadata(&core_metadata),
+                vulnerabilities,
             },
             version.is_none(),
             base,

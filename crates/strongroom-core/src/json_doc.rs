@@ -93,6 +93,8 @@ pub(crate) struct Described<'a> {
     pub roles: &'a [Role],
     pub chosen: usize,
     pub metadata: &'a CoreMetadata,
+    /// The chosen release's advisories (`None`: no advisory source imported, left out).
+    pub vulnerabilities: Option<Vec<strongroom_protocol::json_api::Vulnerability>>,
 }
 
 /// Build and serialise the document of `d.releases[d.chosen]`. `whole_project`: the project
@@ -109,6 +111,7 @@ pub(crate) fn build(
         roles,
         chosen,
         metadata: md,
+        ref vulnerabilities,
     } = *d;
     let chosen = releases
         .get(chosen)
@@ -157,8 +160,7 @@ pub(crate) fn build(
         last_serial: project.last_serial,
         releases: releases_map,
         urls,
-        // Not looked up yet: left out rather than claimed empty.
-        vulnerabilities: None,
+        vulnerabilities: vulnerabilities.clone(),
         ownership: Ownership {
             roles,
             organization: None,

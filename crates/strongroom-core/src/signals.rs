@@ -51,6 +51,7 @@ pub enum SignalKind {
     BlobMissing,
     BlobDamaged,
     UpstreamNameConflict,
+    AdvisoryNameMatch,
 }
 
 impl SignalKind {
@@ -79,6 +80,7 @@ impl SignalKind {
         SignalKind::BlobMissing,
         SignalKind::BlobDamaged,
         SignalKind::UpstreamNameConflict,
+        SignalKind::AdvisoryNameMatch,
     ];
 
     /// The event action.
@@ -107,6 +109,7 @@ impl SignalKind {
             SignalKind::BlobMissing => "blob:missing",
             SignalKind::BlobDamaged => "blob:damaged",
             SignalKind::UpstreamNameConflict => crate::upstream_names::NAME_CONFLICT,
+            SignalKind::AdvisoryNameMatch => crate::advisories::NAME_MATCH,
         }
     }
 
@@ -126,7 +129,8 @@ impl SignalKind {
             | SignalKind::DomainCheckHalted
             | SignalKind::BlobMissing
             | SignalKind::BlobDamaged
-            | SignalKind::UpstreamNameConflict => Severity::High,
+            | SignalKind::UpstreamNameConflict
+            | SignalKind::AdvisoryNameMatch => Severity::High,
             SignalKind::TokenRefused
             | SignalKind::ReauthFailed
             | SignalKind::LastOwner
@@ -189,6 +193,9 @@ impl SignalKind {
             }
             SignalKind::UpstreamNameConflict => {
                 "an upstream index has a project with the name of a local project or a reserved private name: strongroom never serves it, but an installer that also asks that upstream directly (--extra-index-url) may take it; see /admin/upstream/"
+            }
+            SignalKind::AdvisoryNameMatch => {
+                "an imported malicious-package advisory names a local project by name alone (a malicious package upstream under one of your names: the local project was not changed; make sure nobody installs that name from anywhere but here)"
             }
         }
     }

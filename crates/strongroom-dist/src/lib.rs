@@ -15,6 +15,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz_entry;
 mod limits;
+pub mod osv_feed;
 mod parallel_digest;
 mod paths;
 mod portable;

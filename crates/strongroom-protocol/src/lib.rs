@@ -20,6 +20,7 @@ pub mod header_block;
 pub mod json_api;
 pub mod metadata;
 pub mod name;
+pub mod osv;
 mod pyrepr;
 pub mod simple;
 pub mod version;

@@ -23,6 +23,9 @@ pub(crate) enum PageKey {
     PypiJson {
         project: String,
         version: Option<String>,
+        /// `Db::upstream_generation` when built: an advisory import moves it, so a document
+        /// with the old `vulnerabilities` is never read again.
+        generation: i64,
     },
     /// XML-RPC `list_packages_with_serial` (the members of its struct).
     XmlRpcPackages,
@@ -51,9 +54,9 @@ impl PageKey {
             PageKey::Upstream { project, doc, .. } => {
                 project.len() + doc.as_ref().and_then(Option::as_ref).map_or(0, String::len)
             }
-            PageKey::PypiJson { project, version } => {
-                project.len() + version.as_ref().map_or(0, String::len)
-            }
+            PageKey::PypiJson {
+                project, version, ..
+            } => project.len() + version.as_ref().map_or(0, String::len),
         }
     }
 }

@@ -39,10 +39,15 @@ async fn render(
                 .canonical(),
         ),
     };
+    // Advisory imports change `vulnerabilities` without a journal entry: the generation they
+    // bump is part of the key and of the ETag.
+    let generation = state.services.db.upstream_generation().await?;
     let key = PageKey::PypiJson {
         project: normalized,
         version: canonical,
+        generation,
     };
+    let tag = format!("pypi-json-g{generation}");
     // PyPI's JSON API links are absolute. With a public URL they are fixed; without one the
     // cached document keeps slots that each response fills from its own Host, uncached.
     let public = state.public_base();
@@ -59,10 +64,10 @@ async fn render(
                 .await?
                 .ok_or_else(ApiError::not_found)?;
             let page = match &public {
-                Some(_) => CachedPage::new(project.last_serial, "pypi-json", body),
+                Some(_) => CachedPage::new(project.last_serial, &tag, body),
                 None => CachedPage::with_base_slots(
                     project.last_serial,
-                    "pypi-json",
+                    &tag,
                     &body,
                     &state.base_marker,
                 ),

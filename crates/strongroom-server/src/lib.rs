@@ -18,6 +18,7 @@ mod host;
 mod image_proxy;
 mod json_api;
 mod metrics;
+mod osv_api;
 mod readiness;
 mod request_log;
 pub mod routes;

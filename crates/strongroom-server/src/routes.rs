@@ -92,6 +92,7 @@ impl Table {
 const UPLOAD_EXEMPT: &str = "the upload API: authenticated by an API token or password in     Authorization (Basic), never by the session cookie; twine and uv post it from other origins";
 const XMLRPC_EXEMPT: &str = "the XML-RPC API: read-only queries, no cookie is read";
 const REDIRECT_EXEMPT: &str = "a permanent redirect to /legacy/: changes nothing";
+const OSV_EXEMPT: &str = "the OSV query API: a read-only query, no cookie is read";
 
 /// Every route's path, as recorded by the table (for the test that sweeps them).
 pub fn route_table() -> RouteTable {
@@ -470,5 +471,10 @@ fn table(upload_limit: usize) -> Table {
             "/RPC2",
             post(xmlrpc::call).layer(DefaultBodyLimit::max(64 * 1024)),
             XMLRPC_EXEMPT,
+        )
+        .api_route(
+            "/osv/v1/query",
+            post(crate::osv_api::query).layer(DefaultBodyLimit::max(16 * 1024)),
+            OSV_EXEMPT,
         )
 }

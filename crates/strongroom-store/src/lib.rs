@@ -7,6 +7,7 @@
 
 mod account_tx;
 pub mod admin;
+pub mod advisories;
 pub mod blob_check;
 mod blob_claims;
 mod blobs;

@@ -146,7 +146,10 @@ async fn exempt_api_routes_do_not_take_the_session_cookie_as_authority() {
     let mut exempt: Vec<&str> = table.exempt.iter().map(|e| e.path).collect();
     exempt.sort_unstable();
     // A new exemption is a decision: it must be added here, with its reason in the table.
-    assert_eq!(exempt, ["/RPC2", "/legacy", "/legacy/", "/pypi"]);
+    assert_eq!(
+        exempt,
+        ["/RPC2", "/legacy", "/legacy/", "/osv/v1/query", "/pypi"]
+    );
     assert!(table.exempt.iter().all(|e| e.reason.len() > 20));
     assert!(
         table.paths.iter().all(|p| !exempt.contains(p)),

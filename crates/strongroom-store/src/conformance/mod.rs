@@ -6,6 +6,7 @@
 
 mod accounts;
 mod admin;
+mod advisories;
 mod blobs;
 mod claims;
 mod descriptions;

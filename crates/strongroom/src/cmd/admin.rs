@@ -238,6 +238,11 @@ pub(crate) enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_user::AdminUserCommand,
     },
+    /// OSV advisory feeds: import malicious-package and vulnerability records.
+    Osv {
+        #[command(subcommand)]
+        command: super::admin_osv::OsvCommand,
+    },
     /// Invite someone to register (accounts.registration = invite; also works in open and
     /// domains, never in closed): a single-use link for ADDR only, mailed to it and printed.
     InviteUser {
@@ -577,6 +582,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::Upstream { command } => {
             super::admin_upstream::run(s, &cap, &m, command).await?;
         }
+        AdminCommand::Osv { command } => super::admin_osv::run(s, &a, &m, command).await?,
         AdminCommand::InviteUser {
             email,
             expires_hours,

@@ -1,0 +1,75 @@
+//! `strongroom admin osv ...`: OSV advisory feeds (malicious packages, vulnerability databases),
+//! imported by the operator (`cli:$USER` is the actor of the import's events).
+
+use clap::Subcommand;
+use strongroom_core::advisories::SourceName;
+use strongroom_core::{Actor, RequestMeta, Services};
+
+/// `strongroom admin osv ...`
+#[derive(Subcommand, Debug)]
+pub(crate) enum OsvCommand {
+    /// Import OSV records (JSON or YAML) from a folder tree, a .tar.gz/.tgz or a .zip (the
+    /// ossf/malicious-packages or pypa/advisory-database layout). The import is a snapshot of
+    /// its source: records of the source that are gone now, or moved under withdrawn/, are
+    /// retracted. Malicious records hide matching upstream versions; one naming the sha256 of
+    /// a local file quarantines that release (owners and admins are told); one naming a local
+    /// project by name alone is only an admin signal. Other records fill the JSON API's
+    /// vulnerabilities.
+    Import {
+        /// The feed: a folder, .tar.gz, .tgz or .zip.
+        path: std::path::PathBuf,
+        /// The source's name (what a later import of the same feed replaces); default: the
+        /// folder's or archive's name.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run one `admin osv` command.
+pub(crate) async fn run(
+    s: &Services,
+    a: &Actor,
+    m: &RequestMeta,
+    command: OsvCommand,
+) -> anyhow::Result<()> {
+    match command {
+        OsvCommand::Import { path, source, json } => {
+            let source = match source {
+                Some(n) => SourceName::new(&n)?,
+                None => SourceName::from_path(&path)?,
+            };
+            let r = s.import_advisories(&path, &source, a, m).await?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+                return Ok(());
+            }
+            println!(
+                "source {}: {} record files, {} advisories ({} record files name no Python package); added {}, updated {}, unchanged {}, withdrawn {}",
+                r.source,
+                r.records,
+                r.advisories,
+                r.other_ecosystems,
+                r.counts.added,
+                r.counts.updated,
+                r.counts.unchanged,
+                r.counts.withdrawn
+            );
+            for h in &r.held {
+                println!("quarantined {h}: a file's sha256 is listed as malicious");
+            }
+            for h in &r.released {
+                println!("published again {h}: the advisory that held it is withdrawn");
+            }
+            for n in &r.name_matches {
+                println!(
+                    "matched {} by name only ({}): admin signal, the local project is unchanged",
+                    n.project, n.record
+                );
+            }
+        }
+    }
+    Ok(())
+}
