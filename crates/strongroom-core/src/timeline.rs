@@ -207,14 +207,25 @@ impl Services {
             }
             TimelineOf::Project(name) => {
                 let normalized = strongroom_protocol::name::normalize(name);
-                let p = self
-                    .db
-                    .project_state(&normalized)
-                    .await?
-                    .ok_or_else(|| CoreError::NotFound(format!("no such project: {name}")))?;
-                self.db
-                    .events_about_project(p.id, &[normalized], since)
-                    .await?
+                match self.db.project_state(&normalized).await? {
+                    Some(p) => {
+                        self.db
+                            .events_about_project(p.id, &[normalized], since)
+                            .await?
+                    }
+                    // An upstream project (no local row): the events naming it (rules, name
+                    // conflicts), if there are any.
+                    None => {
+                        let events = self
+                            .db
+                            .events_about_project(-1, &[normalized], since)
+                            .await?;
+                        if events.is_empty() {
+                            return Err(CoreError::NotFound(format!("no such project: {name}")));
+                        }
+                        events
+                    }
+                }
             }
         };
         Ok(events.iter().map(TimelineEntry::from_event).collect())

@@ -58,7 +58,13 @@ impl Services {
 
     /// The reserved names someone asked the gateway for (remembered by its resolution).
     async fn requested_reserved_names(&self) -> Result<Vec<String>, CoreError> {
-        Ok(Vec::new())
+        Ok(self
+            .db
+            .requested_reserved_names(crate::gateway::REQUESTED_NAMES_CAP)
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect())
     }
 
     /// One run of the job; one line per name found and per upstream that could not be asked.
@@ -128,6 +134,7 @@ impl Services {
                                 },
                                 &RequestMeta::default(),
                                 serde_json::json!({
+                                    "project": name,
                                     "upstream": url,
                                     "watched": why.as_str(),
                                 }),

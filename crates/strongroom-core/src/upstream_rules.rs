@@ -222,6 +222,7 @@ impl Services {
             meta,
             serde_json::json!({
                 "reason": reason,
+                "project": name,
                 "version": version,
                 "upstream": true,
                 "previous_reason": replaced,

@@ -13,7 +13,8 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
 use crate::web::{
-    account_delete, accounts, admin, admin_invites, assets, manage, pages, project_manage, review,
+    account_delete, accounts, admin, admin_invites, admin_upstream, assets, manage, pages,
+    project_manage, review,
 };
 use crate::{downloads, json_api, simple, upload, upstream_files, xmlrpc};
 
@@ -425,6 +426,8 @@ fn table(upload_limit: usize) -> Table {
             "/admin/invitations/{id}/revoke/",
             post(admin_invites::revoke_invite),
         )
+        .route("/admin/upstream/", get(admin_upstream::show_upstream))
+        .route("/admin/upstream/rules/", post(admin_upstream::change_rule))
         .route("/admin/log/", get(admin::verify_log))
         .route(
             "/admin/upstream/log",

@@ -59,6 +59,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/admin_invites.html"),
     ),
     (
+        "admin_upstream.html",
+        include_str!("../../templates/admin_upstream.html"),
+    ),
+    (
         "admin_upstream_log.html",
         include_str!("../../templates/admin_upstream_log.html"),
     ),
@@ -275,7 +279,10 @@ mod tests {
             // macros and included sections are fragments, not pages
             if !matches!(
                 *name,
-                "macros.html" | "admin_invites.html" | "admin_upstream_log.html"
+                "macros.html"
+                    | "admin_invites.html"
+                    | "admin_upstream.html"
+                    | "admin_upstream_log.html"
             ) {
                 assert!(out.contains("<!DOCTYPE html>"), "{name}");
                 assert!(!out.contains("<b>demo</b>"), "{name}: not escaped");
