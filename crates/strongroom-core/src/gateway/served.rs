@@ -112,7 +112,6 @@ pub fn project_page(name: &NormalizedName, served: &ServedProject, link_base: &s
             size: f.size,
             upload_time: f.upload_time.clone(),
             yanked: f.yanked.clone(),
-            provenance: f.provenance.clone(),
             // a metadata file strongroom can check (its sha256 given) is offered; one
             // advertised without a hash is not
             core_metadata_sha256: f.core_metadata.clone().flatten(),
