@@ -1,9 +1,9 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod admin_osv;
 mod admin_upstream;
 mod admin_upstream_log;
-mod admin_osv;
 mod admin_user;
 mod backup;
 mod backup_manifest;
