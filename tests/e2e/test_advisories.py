@@ -189,3 +189,43 @@ def test_a_bad_feed_is_refused_and_leaves_nothing_behind(strongroom, mail_sink, 
         assert "vulnerabilities" not in server.get("/pypi/sr-adv-vuln/json").json()
     finally:
         world.close()
+
+
+def test_malicious_records_hide_upstream_versions_until_withdrawn(backend_kind, upstream, gateway, tmp_path):
+    """Through the gateway (static PyPI-shaped upstream): every version of a project a malicious
+    record names at "introduced 0" is hidden, a record naming one version hides that version only,
+    a vulnerability record hides nothing and shows in the upstream project's JSON document; the
+    record's withdrawal brings the version back at once (the pages are cached per generation)."""
+    from upstream_fixture import ago
+    squat = upstream.add_wheel("sr-adv-typosquat", "0.1.0", upload_time=ago(days=400))
+    ok = upstream.add_wheel("sr-adv-private", "1.0", upload_time=ago(days=400))
+    bad = upstream.add_wheel("sr-adv-private", "99.0.0", upload_time=ago(days=400))
+    vuln = upstream.add_wheel("sr-adv-vuln", "1.0", upload_time=ago(days=400))
+    gw = gateway(backend_kind, upstream)
+
+    def files(project: str) -> set[str]:
+        r = gw.simple_json(project)
+        assert r.status_code == 200, (project, r.status_code, r.text[:300])
+        return {f["filename"] for f in r.json()["files"]}
+
+    # Before any import everything is served (and cached).
+    assert files("sr-adv-private") == {ok.filename, bad.filename}
+    assert files("sr-adv-typosquat") == {squat.filename}
+    tree = tmp_path / "malicious-packages"
+    shutil.copytree(FIXTURES / "malicious-packages", tree)
+    gw.cli("admin", "osv", "import", str(tree), "--source", "malicious-packages")
+    gw.cli("admin", "osv", "import", str(FIXTURES / "advisory-database"), "--source", "pysec")
+    assert files("sr-adv-typosquat") == set()
+    assert files("sr-adv-private") == {ok.filename}
+    assert files("sr-adv-vuln") == {vuln.filename}
+    doc = gw.get("/pypi/sr-adv-vuln/json")
+    assert doc.status_code == 200, doc.text[:300]
+    assert [v["id"] for v in doc.json()["vulnerabilities"]] == ["PYSEC-2099-42"]
+
+    # Withdrawn (moved under withdrawn/ and imported again): served again.
+    gone = tree / "osv/withdrawn/pypi/sr-adv-private/MAL-2099-0102.json"
+    gone.parent.mkdir(parents=True)
+    (tree / "osv/malicious/pypi/sr-adv-private/MAL-2099-0102.json").rename(gone)
+    gw.cli("admin", "osv", "import", str(tree), "--source", "malicious-packages")
+    assert files("sr-adv-private") == {ok.filename, bad.filename}
+    assert files("sr-adv-typosquat") == set()

@@ -171,3 +171,107 @@ impl Services {
         Ok(lines)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::{Arc, Mutex};
+
+    use strongroom_protocol::NamePattern;
+    use strongroom_upstream::UpstreamIndex;
+
+    /// A loopback upstream that knows `known` and counts the pages asked for.
+    fn fake_upstream(known: &'static [&'static str]) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/simple/", listener.local_addr().expect("addr"));
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                // the rest of the head
+                let mut h = String::new();
+                while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
+                    h.clear();
+                }
+                let path = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                let name = path
+                    .trim_start_matches("/simple/")
+                    .trim_end_matches('/')
+                    .to_owned();
+                log.lock().expect("lock").push(name.clone());
+                let resp = if known.contains(&name.as_str()) {
+                    let body =
+                        format!(r#"{{"meta":{{"api-version":"1.1"}},"name":"{name}","files":[]}}"#);
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.pypi.simple.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .into()
+                };
+                let _ = conn.write_all(resp.as_bytes());
+            }
+        });
+        (url, asked)
+    }
+
+    /// Two names per run, never-asked first; a found name is signalled once and never asked
+    /// again; a name not found is asked again only after the interval.
+    #[tokio::test]
+    async fn names_are_asked_within_the_budget_and_signalled_once() {
+        let (url, asked) = fake_upstream(&["acme-a", "acme-c"]);
+        let h = crate::test_harness::Harness::with(|_, s| {
+            s.upstream.client.indexes = vec![UpstreamIndex {
+                url: url.clone(),
+                username: None,
+                password: None,
+            }];
+            s.upstream.client.timeout_secs = 5;
+            s.upstream.private_patterns = ["acme-a", "acme-b", "acme-c", "acme-*"]
+                .iter()
+                .map(|p| NamePattern::new(p).expect("pattern"))
+                .collect();
+            s.upstream.name_checks_per_run = 2;
+        })
+        .await;
+        let s = &h.s;
+        let conflicts = || async {
+            s.db.events(0, 1000)
+                .await
+                .expect("events")
+                .into_iter()
+                .filter(|e| e.action == super::NAME_CONFLICT)
+                .map(|e| e.subject_name.unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        let asked_now = || asked.lock().expect("lock").clone();
+
+        let lines = s.upstream_names_job().await.expect("run 1");
+        assert_eq!(asked_now(), ["acme-a", "acme-b"], "{lines:?}");
+        assert_eq!(conflicts().await, ["acme-a"]);
+        s.upstream_names_job().await.expect("run 2");
+        assert_eq!(asked_now(), ["acme-a", "acme-b", "acme-c"]);
+        assert_eq!(conflicts().await, ["acme-a", "acme-c"]);
+        s.upstream_names_job().await.expect("run 3");
+        assert_eq!(asked_now().len(), 3, "nothing due within the interval");
+        h.clock.advance(25 * 3_600_000_000);
+        s.upstream_names_job().await.expect("run 4");
+        assert_eq!(asked_now(), ["acme-a", "acme-b", "acme-c", "acme-b"]);
+        assert_eq!(
+            conflicts().await,
+            ["acme-a", "acme-c"],
+            "signalled once each"
+        );
+    }
+}
