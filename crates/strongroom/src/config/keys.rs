@@ -532,7 +532,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "upstream.url",
         secret: false,
-        help: "upstream simple indexes (a list, first = highest priority; `serve --upstream URL`): projects with no local name are served from the first upstream that knows them; credentials as https://USER:PASSWORD@host/simple/ (shown redacted); unset = local only",
+        help: "upstream simple indexes (a list, first = highest priority; `serve --upstream URL`): projects with no local name are served from the first upstream that knows them; credentials as https://user:token@host/simple/ (shown redacted); unset = local only",
     },
     Key {
         name: "upstream.private_patterns",
