@@ -292,9 +292,10 @@ def test_only_a_malicious_record_about_the_local_project_itself_holds_it(
         db = tmp_path / "advdb"
         write_record(db, "pysec/PYSEC-2099-1.json", mal_record("2099-1", "unrelated-thing", corp.sha256, "PYSEC"))
         r = osv_import(world, db, "advdb")
-        assert (r["held"], r["hash_matches"]) == ([], []), r
+        assert r["held"] == [], r
         assert versions(world, "sr-adv-corp") == {"1.0"}
         assert server.get(corp.path).status_code == 200
+        assert r["hash_matches"] == [], "a vulnerability record names no hashes"
 
         # A malicious feed: the same hash under another name (a signal), the local name alone
         # (a signal), and the own project's own record with its own hash (the one action).
@@ -306,6 +307,7 @@ def test_only_a_malicious_record_about_the_local_project_itself_holds_it(
                      mal_record("2099-0203", "SR_Adv.Own", own.sha256))
         r = osv_import(world, mal, "mal")
         assert r["held"] == ["sr-adv-own 1.0"], r
+        assert versions(world, "sr-adv-corp") == {"1.0"}
         assert r["hash_matches"] == [{"project": "sr-adv-corp", "version": "1.0", "filename": corp.filename,
                                       "record": "MAL-2099-0201", "named_project": "unrelated-thing"}], r
         assert r["name_matches"] == [{"project": "sr-adv-corp", "record": "MAL-2099-0202"}], r
