@@ -8,13 +8,18 @@
   simple API), and its owner and the admins are mailed; a record naming a local project by name
   alone changes nothing there and leaves an admin signal (`advisory:name-match`).
 - Re-importing the feed with that record moved to `withdrawn/` publishes the release again.
-- A feed that is not one (a bad record, an archive bomb) is refused and leaves nothing behind."""
+- A feed that is not one (a bad record, an archive bomb) is refused and leaves nothing behind;
+  with --skip-invalid the rest is imported and the unreadable records keep their previous state.
+- Only a MAL record about the local project itself, with one of its hashes, quarantines; a hash
+  under another name is a signal, a vulnerability record with origins nothing; the OSV query
+  does not report a name-only malicious record against a local project."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import shutil
+import sqlite3
 import tarfile
 import zipfile
 from pathlib import Path
@@ -67,6 +72,19 @@ def osv_query(server, name: str, version: str) -> dict:
                       data=json.dumps({"package": {"name": name, "ecosystem": "PyPI"}, "version": version}))
     assert r.status_code == 200, (r.status_code, r.text[:300])
     return r.json()
+
+
+def last_event_details(server, action: str) -> dict:
+    """The details of the newest event of `action` (site events have no timeline command)."""
+    query = f"SELECT details FROM events WHERE action = '{action}' ORDER BY seq DESC LIMIT 1"
+    url = server.backend.database or ""
+    if url.startswith("postgres"):
+        return json.loads(srkit.pg_exec(url, query).strip())
+    con = sqlite3.connect(str(server.data_dir / "strongroom.db"), timeout=30)
+    try:
+        return json.loads(con.execute(query).fetchone()[0])
+    finally:
+        con.close()
 
 
 def versions(world: Incident, project: str) -> set[str]:
@@ -229,3 +247,145 @@ def test_malicious_records_hide_upstream_versions_until_withdrawn(backend_kind, 
     gw.cli("admin", "osv", "import", str(tree), "--source", "malicious-packages")
     assert files("sr-adv-private") == {ok.filename, bad.filename}
     assert files("sr-adv-typosquat") == set()
+
+
+def mal_record(rec_id: str, project: str, sha256: str | None = None, prefix: str = "MAL") -> dict:
+    """A malicious-packages-shaped record (the fixture tree's typosquat record, re-aimed);
+    `prefix` other than MAL gives a vulnerability record carrying the same origins."""
+    rec = json.loads((FIXTURES / "malicious-packages/osv/malicious/pypi/sr-adv-typosquat/MAL-2099-0101.json").read_text())
+    rec["id"] = f"{prefix}-{rec_id}"
+    rec["summary"] = f"Malicious code in {project} (PyPI)"
+    rec["affected"][0]["package"]["name"] = project
+    if sha256 is not None:
+        rec["database_specific"]["malicious-packages-origins"][0]["sha256"] = sha256
+    return rec
+
+
+def write_record(tree: Path, rel: str, rec: dict) -> Path:
+    p = tree / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(rec, indent=2))
+    return p
+
+
+@both
+def test_only_a_malicious_record_about_the_local_project_itself_holds_it(
+        strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """Every local file's sha256 is public (the simple API lists it). A vulnerability record
+    that carries malicious-packages origins, and a malicious record that lists a local file's
+    hash under another package's name, change nothing locally (the latter is an admin signal);
+    only a MAL record about the local project itself with one of its hashes quarantines. A
+    malicious record about a local name alone is not reported against it by the OSV query
+    (as the JSON API's vulnerabilities leave it out)."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        server = world.server
+        world.user("admin", "admin@example.test", admin=True)
+        world.user("alice")
+        token = server.create_token("alice")
+        corp = srkit.make_wheel("sr-adv-corp", "1.0")
+        own = srkit.make_wheel("sr-adv-own", "1.0")
+        for dist in (corp, own):
+            srkit.ok_upload(server, token, dist)
+
+        # A vulnerability feed: a PYSEC record about another name, with the local file's hash.
+        db = tmp_path / "advdb"
+        write_record(db, "pysec/PYSEC-2099-1.json", mal_record("2099-1", "unrelated-thing", corp.sha256, "PYSEC"))
+        r = osv_import(world, db, "advdb")
+        assert r["held"] == [], r
+        assert versions(world, "sr-adv-corp") == {"1.0"}
+        assert server.get(corp.path).status_code == 200
+        assert r["hash_matches"] == [], "a vulnerability record names no hashes"
+
+        # A malicious feed: the same hash under another name (a signal), the local name alone
+        # (a signal), and the own project's own record with its own hash (the one action).
+        mal = tmp_path / "mal"
+        write_record(mal, "osv/malicious/pypi/other/MAL-2099-0201.json",
+                     mal_record("2099-0201", "Unrelated_Thing", corp.sha256))
+        write_record(mal, "osv/malicious/pypi/sr-adv-corp/MAL-2099-0202.json", mal_record("2099-0202", "sr-adv-corp"))
+        write_record(mal, "osv/malicious/pypi/sr-adv-own/MAL-2099-0203.json",
+                     mal_record("2099-0203", "SR_Adv.Own", own.sha256))
+        r = osv_import(world, mal, "mal")
+        assert r["held"] == ["sr-adv-own 1.0"], r
+        assert versions(world, "sr-adv-corp") == {"1.0"}
+        assert r["hash_matches"] == [{"project": "sr-adv-corp", "version": "1.0", "filename": corp.filename,
+                                      "record": "MAL-2099-0201", "named_project": "unrelated-thing"}], r
+        assert r["name_matches"] == [{"project": "sr-adv-corp", "record": "MAL-2099-0202"}], r
+        assert versions(world, "sr-adv-corp") == {"1.0"}
+        assert server.get(corp.path).status_code == 200
+        assert "1.0" not in versions(world, "sr-adv-own")
+        story = actions(world.timeline("--project", "sr-adv-corp"))
+        assert "release:quarantine" not in story and story.count("advisory:hash-match") == 1, story
+        start = world.login("admin", "admin-browser/1").get("/admin/")
+        assert 'data-action="advisory:hash-match"' in start.text
+
+        # The OSV query: the name-only record is not the local project's; the hashed one is.
+        assert osv_query(server, "sr-adv-corp", "1.0") == {}
+        assert server.get("/pypi/sr-adv-corp/json").json()["vulnerabilities"] == []
+        assert [v["id"] for v in osv_query(server, "sr-adv-own", "1.0")["vulns"]] == ["MAL-2099-0203"]
+        # A name that is not local is still answered from name-only records.
+        assert [v["id"] for v in osv_query(server, "unrelated-thing", "1.0")["vulns"]] == [
+            "MAL-2099-0201", "PYSEC-2099-1"]
+        assert world.log_verify()
+    finally:
+        world.close()
+
+
+@both
+def test_skip_invalid_imports_the_rest_and_keeps_unreadable_records(strongroom, mail_sink, tmp_path, kind):  # noqa: F811
+    """One unreadable record (a YAML alias bomb, broken JSON) fails the import unless
+    --skip-invalid: then the rest is imported (a withdrawal applies), each skipped file is named
+    in the output and the import's event, the command exits non-zero, and the records those
+    files gave before are kept as they were, never retracted."""
+    world = Incident(strongroom, mail_sink, tmp_path, kind)
+    try:
+        server = world.server
+        world.user("alice")
+        own = srkit.make_wheel("sr-adv-own", "1.0")
+        srkit.ok_upload(server, server.create_token("alice"), own)
+        tree = tmp_path / "feed"
+        held = write_record(tree, "osv/malicious/pypi/sr-adv-own/MAL-2099-0301.json",
+                            mal_record("2099-0301", "sr-adv-own", own.sha256))
+        squat = write_record(tree, "osv/malicious/pypi/sr-adv-squat/MAL-2099-0302.json",
+                             mal_record("2099-0302", "sr-adv-squat"))
+        gone = write_record(tree, "osv/malicious/pypi/sr-adv-gone/MAL-2099-0303.json",
+                            mal_record("2099-0303", "sr-adv-gone"))
+        first = osv_import(world, tree, "feed")
+        assert first["held"] == ["sr-adv-own 1.0"] and first["advisories"] == 3, first
+
+        # Next time: the holding record and the squat record are unreadable, another is withdrawn.
+        held.write_text("{ not json")
+        squat.unlink()
+        (tree / "osv/malicious/pypi/sr-adv-squat/MAL-2099-0302.yaml").write_text(
+            "a: &a [*a, *a, *a]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\nid: *c\n")
+        moved = tree / "osv/withdrawn/pypi/sr-adv-gone/MAL-2099-0303.json"
+        moved.parent.mkdir(parents=True)
+        gone.rename(moved)
+
+        strict = osv_import(world, tree, "feed", check=False)
+        assert strict.returncode != 0 and "MAL-2099-0301.json" in strict.stderr, (strict.stdout, strict.stderr)
+        assert "--skip-invalid" in strict.stderr, strict.stderr
+        assert [v["id"] for v in osv_query(server, "sr-adv-gone", "1.0")["vulns"]] == ["MAL-2099-0303"], \
+            "a refused import changes nothing"
+
+        r = world.admin("osv", "import", str(tree), "--source", "feed", "--skip-invalid", check=False)
+        assert r.returncode != 0, (r.stdout, r.stderr)
+        out = r.stdout + r.stderr
+        for name in ("osv/malicious/pypi/sr-adv-own/MAL-2099-0301.json",
+                     "osv/malicious/pypi/sr-adv-squat/MAL-2099-0302.yaml"):
+            assert f"skipped {name}" in r.stdout, r.stdout
+        assert "2 record file(s) could not be read" in r.stderr, out
+        # The rest applied: the withdrawal.
+        assert osv_query(server, "sr-adv-gone", "1.0") == {}
+        # The unreadable ones kept their previous state: still held, still listed.
+        assert "1.0" not in versions(world, "sr-adv-own")
+        assert server.get(own.path).status_code == 404
+        assert [v["id"] for v in osv_query(server, "sr-adv-squat", "0.1")["vulns"]] == ["MAL-2099-0302"]
+        details = last_event_details(server, "advisories:import")
+        assert sorted(s["path"] for s in details["skipped"]) == [
+            "osv/malicious/pypi/sr-adv-own/MAL-2099-0301.json",
+            "osv/malicious/pypi/sr-adv-squat/MAL-2099-0302.yaml"], ev
+        assert details["kept"] == 2, ev
+        assert world.log_verify()
+    finally:
+        world.close()

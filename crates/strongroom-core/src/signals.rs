@@ -52,6 +52,7 @@ pub enum SignalKind {
     BlobDamaged,
     UpstreamNameConflict,
     AdvisoryNameMatch,
+    AdvisoryHashMatch,
 }
 
 impl SignalKind {
@@ -81,6 +82,7 @@ impl SignalKind {
         SignalKind::BlobDamaged,
         SignalKind::UpstreamNameConflict,
         SignalKind::AdvisoryNameMatch,
+        SignalKind::AdvisoryHashMatch,
     ];
 
     /// The event action.
@@ -110,6 +112,7 @@ impl SignalKind {
             SignalKind::BlobDamaged => "blob:damaged",
             SignalKind::UpstreamNameConflict => crate::upstream_names::NAME_CONFLICT,
             SignalKind::AdvisoryNameMatch => crate::advisories::NAME_MATCH,
+            SignalKind::AdvisoryHashMatch => crate::advisories::HASH_MATCH,
         }
     }
 
@@ -130,7 +133,8 @@ impl SignalKind {
             | SignalKind::BlobMissing
             | SignalKind::BlobDamaged
             | SignalKind::UpstreamNameConflict
-            | SignalKind::AdvisoryNameMatch => Severity::High,
+            | SignalKind::AdvisoryNameMatch
+            | SignalKind::AdvisoryHashMatch => Severity::High,
             SignalKind::TokenRefused
             | SignalKind::ReauthFailed
             | SignalKind::LastOwner
@@ -196,6 +200,9 @@ impl SignalKind {
             }
             SignalKind::AdvisoryNameMatch => {
                 "an imported malicious-package advisory names a local project by name alone (a malicious package upstream under one of your names: the local project was not changed; make sure nobody installs that name from anywhere but here)"
+            }
+            SignalKind::AdvisoryHashMatch => {
+                "an imported malicious-package advisory lists the sha256 of a local file under another project's name: the local release was not changed (every local file's hash is public, so this proves nothing by itself); check where the file came from"
             }
         }
     }

@@ -121,13 +121,14 @@ pub struct Advisory {
     pub details: String,
     pub modified: Option<String>,
     pub withdrawn: Option<String>,
-    /// A malicious-package record (`MAL-` id or alias, or malicious-packages origins).
+    /// A malicious-package record (a `MAL-` id or alias; `malicious-packages-origins` alone
+    /// does not make one).
     pub malicious: bool,
     /// Explicit affected versions, as written.
     pub versions: Vec<String>,
     /// ECOSYSTEM ranges, each a list of events.
     pub ranges: Vec<Vec<Event>>,
-    /// File sha256s the record names (lowercase hex).
+    /// File sha256s a malicious record names (lowercase hex; none for other records).
     pub sha256: Vec<String>,
 }
 
@@ -148,11 +149,13 @@ impl Record {
         Ok(())
     }
 
-    /// Whether this is a malicious-package record.
+    /// Whether this is a malicious-package record: a `MAL-` id or alias, as the
+    /// malicious-packages feed assigns them. `database_specific` is free-form, so its
+    /// `malicious-packages-origins` alone never makes a record malicious: anyone who gets a
+    /// record into a vulnerability feed could otherwise turn it into one that hides and
+    /// quarantines.
     pub fn is_malicious(&self) -> bool {
-        self.id.starts_with("MAL-")
-            || self.aliases.iter().any(|a| a.starts_with("MAL-"))
-            || origins(self.database_specific.as_ref()).next().is_some()
+        self.id.starts_with("MAL-") || self.aliases.iter().any(|a| a.starts_with("MAL-"))
     }
 
     /// One [`Advisory`] per PyPI project the record names (other ecosystems are skipped).
@@ -180,7 +183,11 @@ impl Record {
                         malicious,
                         versions: Vec::new(),
                         ranges: Vec::new(),
-                        sha256: hashes(self.database_specific.as_ref()),
+                        sha256: if malicious {
+                            hashes(self.database_specific.as_ref())
+                        } else {
+                            Vec::new()
+                        },
                     });
                     out.len() - 1
                 }
@@ -194,7 +201,12 @@ impl Record {
                 adv.ranges
                     .push(r.events.iter().filter_map(RawEvent::typed).collect());
             }
-            for h in hashes(a.database_specific.as_ref()) {
+            let named = if malicious {
+                hashes(a.database_specific.as_ref())
+            } else {
+                Vec::new()
+            };
+            for h in named {
                 if !adv.sha256.contains(&h) {
                     adv.sha256.push(h);
                 }
@@ -455,6 +467,32 @@ mod tests {
         let a = &all[0];
         assert!(a.malicious && a.all_versions() && a.affects("9.9"));
         assert_eq!(a.sha256, vec!["ab".repeat(32)]);
+    }
+
+    #[test]
+    fn origins_alone_do_not_make_a_vulnerability_record_malicious() {
+        let h = "ab".repeat(32);
+        let ds = serde_json::json!({"malicious-packages-origins": [{"sha256": h}]});
+        let pysec = record(serde_json::json!({
+            "id": "PYSEC-2099-1",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "unrelated"},
+                "database_specific": ds.clone()}],
+            "database_specific": ds.clone()
+        }));
+        let a = &pysec.advisories().expect("advisories")[0];
+        assert!(
+            !a.malicious,
+            "origins in a vulnerability record are not a MAL id"
+        );
+        assert!(a.sha256.is_empty(), "its hashes name nothing");
+        let aliased = record(serde_json::json!({
+            "id": "GHSA-xxxx-yyyy-zzzz", "aliases": ["MAL-2099-5"],
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "evil"}}],
+            "database_specific": ds
+        }));
+        let a = &aliased.advisories().expect("advisories")[0];
+        assert!(a.malicious, "a MAL alias is malicious");
+        assert_eq!(a.sha256, vec![h]);
     }
 
     #[test]

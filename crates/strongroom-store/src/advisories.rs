@@ -1,6 +1,7 @@
 //! OSV advisories (migration 0024): a source's records replaced as one snapshot per import
 //! (with the upstream generation bumped and the import's event, in one transaction), the records
-//! of one project, the local files a live malicious record names by sha256, and the local
+//! of one project, the local files a live malicious record about that same project names by
+//! sha256 (and, apart, those named under another project's name: a signal only), and the local
 //! releases an advisory quarantined (`advisory_holds`), so a retraction releases exactly those.
 
 use std::collections::HashMap;
@@ -22,6 +23,9 @@ pub struct AdvisoryRow {
     pub withdrawn: bool,
     /// The record as strongroom reads it (JSON).
     pub doc: String,
+    /// The record file's path inside the feed (what an import that cannot read that file
+    /// again keeps the row by).
+    pub path: String,
     /// File sha256s the record names (used only when malicious and not withdrawn).
     pub sha256: Vec<String>,
 }
@@ -54,6 +58,30 @@ pub struct NamedLocalFile {
     pub sha256: String,
     pub source: String,
     pub record: String,
+}
+
+/// A local file whose sha256 a live malicious record names under another project's name (an
+/// admin signal, never an action: every local file's sha256 is public).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignHashMatch {
+    /// The local project (normalised).
+    pub project: String,
+    pub version: String,
+    pub filename: String,
+    pub sha256: String,
+    pub source: String,
+    pub record: String,
+    /// The project the record names (normalised).
+    pub named_project: String,
+}
+
+/// One stored row of a source, as a re-import that cannot read its file keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAdvisory {
+    pub id: String,
+    pub project: String,
+    pub path: String,
+    pub doc: String,
 }
 
 /// A local release an advisory quarantined.
@@ -124,9 +152,9 @@ impl Db {
         }
         for row in rows {
             sqlx::query(
-                "INSERT INTO advisories (source, id, project, malicious, withdrawn, doc) VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO advisories (source, id, project, malicious, withdrawn, doc, path) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (source, id, project) DO UPDATE SET malicious = excluded.malicious, \
-                 withdrawn = excluded.withdrawn, doc = excluded.doc",
+                 withdrawn = excluded.withdrawn, doc = excluded.doc, path = excluded.path",
             )
             .bind(source.to_owned())
             .bind(row.id.clone())
@@ -134,6 +162,7 @@ impl Db {
             .bind(i64::from(row.malicious))
             .bind(i64::from(row.withdrawn))
             .bind(row.doc.clone())
+            .bind(row.path.clone())
             .execute(&mut *tx)
             .await?;
             if row.malicious && !row.withdrawn {
@@ -189,13 +218,59 @@ impl Db {
         Ok(docs)
     }
 
-    /// Local files (not removed, in releases not removed) a live malicious record names.
+    /// A source's stored rows (what a re-import keeps of the record files it cannot read).
+    pub async fn advisories_of_source(
+        &self,
+        source: &str,
+    ) -> Result<Vec<StoredAdvisory>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, project, path, doc FROM advisories WHERE source = $1 ORDER BY id, project",
+        )
+        .bind(source.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAdvisory {
+                    id: r.try_get(0)?,
+                    project: r.try_get(1)?,
+                    path: r.try_get(2)?,
+                    doc: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The sha256s of the live files of `project` `version` (normalised name).
+    pub async fn local_file_hashes(
+        &self,
+        project: &str,
+        version: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let hashes: Vec<String> = sqlx::query_scalar(
+            "SELECT f.sha256 FROM files f JOIN releases r ON r.id = f.release_id \
+             JOIN projects p ON p.id = r.project_id \
+             WHERE p.normalized_name = $1 AND r.version = $2 AND f.removed_at IS NULL \
+             AND r.removed_at IS NULL ORDER BY f.sha256",
+        )
+        .bind(project.to_owned())
+        .bind(version.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        Ok(hashes)
+    }
+
+    /// Local files (not removed, in releases not removed) a live malicious record about the
+    /// same project names. A hash named under another project's name does not count: every
+    /// local file's sha256 is public, so anyone could list it under a name of their own.
     pub async fn local_files_named_by_advisories(&self) -> Result<Vec<NamedLocalFile>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.normalized_name, r.id, r.version, f.filename, f.sha256, h.source, h.id \
              FROM advisory_hashes h JOIN files f ON f.sha256 = h.sha256 \
              JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id \
-             WHERE f.removed_at IS NULL AND r.removed_at IS NULL ORDER BY r.id, f.filename, h.source, h.id",
+             WHERE h.project = p.normalized_name \
+             AND f.removed_at IS NULL AND r.removed_at IS NULL ORDER BY r.id, f.filename, h.source, h.id",
         )
         .fetch_all(&self.read)
         .await?;
@@ -215,12 +290,45 @@ impl Db {
             .map_err(StoreError::from)
     }
 
+    /// Local files (not removed, in releases not removed) whose sha256 a live malicious record
+    /// names under another project's name, `source`'s records only.
+    pub async fn local_files_hashed_under_other_names(
+        &self,
+        source: &str,
+    ) -> Result<Vec<ForeignHashMatch>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.normalized_name, r.version, f.filename, f.sha256, h.source, h.id, h.project \
+             FROM advisory_hashes h JOIN files f ON f.sha256 = h.sha256 \
+             JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id \
+             WHERE h.source = $1 AND h.project <> p.normalized_name \
+             AND f.removed_at IS NULL AND r.removed_at IS NULL ORDER BY r.id, f.filename, h.id",
+        )
+        .bind(source.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ForeignHashMatch {
+                    project: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    filename: r.try_get(2)?,
+                    sha256: r.try_get(3)?,
+                    source: r.try_get(4)?,
+                    record: r.try_get(5)?,
+                    named_project: r.try_get(6)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Every release an advisory holds, and whether a live record still names one of its files.
     pub async fn advisory_holds(&self) -> Result<Vec<AdvisoryHold>, StoreError> {
         let rows = sqlx::query(
             "SELECT h.release_id, p.normalized_name, r.version, h.source, h.id, h.sha256, \
              (SELECT COUNT(*) FROM files f JOIN advisory_hashes a ON a.sha256 = f.sha256 \
-              WHERE f.release_id = h.release_id AND f.removed_at IS NULL) \
+              WHERE f.release_id = h.release_id AND f.removed_at IS NULL \
+              AND a.project = p.normalized_name) \
              FROM advisory_holds h JOIN releases r ON r.id = h.release_id \
              JOIN projects p ON p.id = r.project_id ORDER BY h.release_id",
         )

@@ -1,12 +1,14 @@
-//! What advisories mean for local projects. A live malicious record that names the sha256 of a
-//! local file quarantines that file's release (the review machinery's hold: invisible to
+//! What advisories mean for local projects. A live malicious record about a local project (its
+//! normalised name) that names the sha256 of one of its files quarantines that file's release (the review machinery's hold: invisible to
 //! installers and mirrors until an administrator approves it), and the project's owners and the
 //! administrators are told; when no live record names any of its files any more (withdrawn, or
 //! gone from its source's snapshot), the advisory's quarantine ends (an administrator's own
 //! quarantine since is left alone). A malicious record matching a local project by name alone
 //! is an admin signal, never an automatic action: a malicious package upstream under one of the
 //! organisation's private names is the dependency-confusion case, not proof against the local
-//! project.
+//! project. So is a record naming a local file's sha256 under another project's name: every
+//! local file's sha256 is public, so anyone who gets a record into a feed could otherwise take
+//! any local release off the index.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,7 @@ use strongroom_store::ProjectRole;
 use strongroom_store::admin::{AdminTx, ProjectState};
 use strongroom_store::advisories::NamedLocalFile;
 
-use super::import::{ImportSummary, NameMatch};
+use super::import::{HashMatch, ImportSummary, NameMatch};
 use crate::mail::{notice, notice_recipients};
 use crate::visibility::State;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
@@ -23,6 +25,9 @@ use strongroom_protocol::osv::Advisory;
 
 /// The event of a malicious record naming a local project by name alone.
 pub const NAME_MATCH: &str = "advisory:name-match";
+
+/// The event of a malicious record naming a local file's sha256 under another project's name.
+pub const HASH_MATCH: &str = "advisory:hash-match";
 
 fn project_subject(p: &ProjectState) -> Subject<'_> {
     Subject {
@@ -242,6 +247,48 @@ impl Services {
                 self.db.append_event(&ev).await?;
             }
             summary.name_matches.push(m);
+        }
+        Ok(())
+    }
+
+    /// Signal (event `advisory:hash-match`, on the admin start page) every local file whose
+    /// sha256 a live malicious record of this source names under another project's name; the
+    /// event once per record and project new to the source in this import. Nothing is changed.
+    pub(crate) async fn signal_hash_matches(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        summary: &mut ImportSummary,
+    ) -> Result<(), CoreError> {
+        for m in self
+            .db
+            .local_files_hashed_under_other_names(&summary.source)
+            .await?
+        {
+            let new = summary
+                .counts
+                .added_keys
+                .contains(&(m.record.clone(), m.named_project.clone()));
+            if new && let Some(p) = self.db.project_state(&m.project).await? {
+                let ev = self.event(
+                    actor,
+                    HASH_MATCH,
+                    project_subject(&p),
+                    meta,
+                    serde_json::json!({"advisory": m.record, "source": m.source,
+                        "named_project": m.named_project, "version": m.version,
+                        "filename": m.filename, "sha256": m.sha256,
+                        "note": "a malicious-package record lists this local file's sha256 under another name; the local project was not changed"}),
+                );
+                self.db.append_event(&ev).await?;
+            }
+            summary.hash_matches.push(HashMatch {
+                project: m.project,
+                version: m.version,
+                filename: m.filename,
+                record: m.record,
+                named_project: m.named_project,
+            });
         }
         Ok(())
     }

@@ -1,20 +1,22 @@
 //! Advisories (issue 12): OSV records imported by `strongroom admin osv import` (the
 //! malicious-packages feed and vulnerability databases such as pypa/advisory-database).
-//! Malicious records hide upstream versions and files ([`AdvisoryFilter`], read by the gateway)
-//! and hold local releases whose file hashes they name (`local`); a malicious record that
-//! matches a local project by name alone is an admin signal only. Vulnerability records fill
+//! Malicious records (a `MAL-` id or alias) hide upstream versions and files
+//! ([`AdvisoryFilter`], read by the gateway) and hold local releases whose file hashes they name
+//! under the local project's own name (`local`); a malicious record that matches a local
+//! project by name alone, or a local file's hash under another name, is an admin signal only. Vulnerability records fill
 //! the JSON API's `vulnerabilities` ([`Services::vulnerabilities`]).
 
 mod import;
 mod local;
 
-pub use import::{ImportSummary, NameMatch, SourceName};
-pub use local::NAME_MATCH;
+pub use import::{HashMatch, ImportOptions, ImportSummary, NameMatch, SkippedRecord, SourceName};
+pub use local::{HASH_MATCH, NAME_MATCH};
 
 use strongroom_protocol::NormalizedName;
 use strongroom_protocol::json_api::Vulnerability;
 use strongroom_protocol::osv::Advisory;
 
+use crate::gateway::Resolution;
 use crate::{CoreError, Services};
 
 /// What the malicious-package records say about one project's upstream files.
@@ -110,16 +112,35 @@ impl Services {
 impl Services {
     /// What an OSV API's `POST /v1/query` answers for one PyPI package version: every live
     /// record affecting it (malicious ones too), as OSV records. pip-audit's OSV service reads
-    /// this (`pip-audit -s osv --osv-url <strongroom>/osv/v1/query`).
+    /// this (`pip-audit -s osv --osv-url <strongroom>/osv/v1/query`). For a local name (a
+    /// local project, or a name that resolves locally) a malicious record counts only when it
+    /// names the sha256 of one of that version's local files: a malicious record about the
+    /// name alone is about a package elsewhere under the organisation's name (the
+    /// dependency-confusion case), not the local project, as the JSON API's `vulnerabilities`
+    /// has it.
     pub async fn osv_query(
         &self,
         project: &NormalizedName,
         version: &str,
     ) -> Result<Vec<serde_json::Value>, CoreError> {
+        let local = self
+            .db
+            .project_by_normalized(project.as_str())
+            .await?
+            .is_some()
+            || self.resolve_name(project).await? == Resolution::Local;
+        let local_hashes = if local {
+            self.db.local_file_hashes(project.as_str(), version).await?
+        } else {
+            Vec::new()
+        };
         let mut out: Vec<serde_json::Value> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         for a in self.advisories_of(project).await? {
             if a.withdrawn.is_some() || !a.affects(version) || seen.contains(&a.id) {
+                continue;
+            }
+            if local && a.malicious && !a.sha256.iter().any(|h| local_hashes.contains(h)) {
                 continue;
             }
             seen.push(a.id.clone());
@@ -135,7 +156,8 @@ mod tests {
 
     fn adv(id: &str, malicious: bool, withdrawn: bool, events: serde_json::Value) -> Advisory {
         let r: strongroom_protocol::osv::Record = serde_json::from_value(serde_json::json!({
-            "id": id, "withdrawn": if withdrawn { Some("2026-01-01T00:00:00Z") } else { None },
+            "id": if malicious { format!("MAL-{id}") } else { id.to_owned() },
+            "withdrawn": if withdrawn { Some("2026-01-01T00:00:00Z") } else { None },
             "affected": [{"package": {"ecosystem": "PyPI", "name": "p"},
                 "ranges": [{"type": "ECOSYSTEM", "events": events}]}],
             "database_specific": if malicious {
@@ -149,18 +171,8 @@ mod tests {
     #[test]
     fn the_filter_hides_by_version_or_hash_and_ignores_withdrawn_and_vulnerabilities() {
         let f = AdvisoryFilter::new(vec![
-            adv(
-                "MAL-1",
-                true,
-                false,
-                serde_json::json!([{"introduced": "2.0"}]),
-            ),
-            adv(
-                "MAL-2",
-                true,
-                true,
-                serde_json::json!([{"introduced": "0"}]),
-            ),
+            adv("1", true, false, serde_json::json!([{"introduced": "2.0"}])),
+            adv("2", true, true, serde_json::json!([{"introduced": "0"}])),
             adv(
                 "PYSEC-1",
                 false,

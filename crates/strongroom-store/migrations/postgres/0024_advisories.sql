@@ -15,6 +15,8 @@ CREATE TABLE advisories (
     malicious BIGINT NOT NULL,
     withdrawn BIGINT NOT NULL,
     doc TEXT NOT NULL,
+    -- The record file's path in the feed: an import that cannot read that file keeps the row.
+    path TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (source, id, project)
 );
 CREATE INDEX advisories_by_project ON advisories (project);

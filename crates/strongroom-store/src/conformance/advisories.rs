@@ -1,6 +1,8 @@
 //! OSV advisories (issue 12, migration 0024) on every backend: an import is a snapshot of its
 //! source (retractions counted), bumps the upstream generation, indexes the sha256s of live
 //! malicious records only, and an advisory's hold of a local release ends only its own quarantine.
+//! A hash is a local file's only under the record's own project name; under another name it is
+//! a separate signal list.
 
 use super::backends;
 use super::safety::{T0, file, user};
@@ -15,6 +17,7 @@ fn row(id: &str, project: &str, malicious: bool, withdrawn: bool, sha: &[&str]) 
         malicious,
         withdrawn,
         doc: format!("{{\"id\":\"{id}\",\"w\":{withdrawn}}}"),
+        path: format!("{project}/{id}.json"),
         sha256: sha.iter().map(|s| (*s).to_owned()).collect(),
     }
 }
@@ -158,5 +161,59 @@ async fn an_import_is_a_snapshot_and_holds_end_only_their_own_quarantine() {
             1,
             "{name}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_hash_named_under_another_project_is_not_a_local_match() {
+    for (name, db, _dir) in backends().await {
+        let bob = user(&db, "bob", T0).await;
+        let f = file("corp-lib", bob, "1.0", 0, T0);
+        db.publish(&f, &UploadPolicy::default(), None)
+            .await
+            .expect("p");
+        db.import_advisories(
+            "feed",
+            &[row("MAL-9", "unrelated-thing", true, false, &[&f.sha256])],
+            &ev(),
+        )
+        .await
+        .expect("import");
+        assert!(
+            db.local_files_named_by_advisories()
+                .await
+                .expect("named")
+                .is_empty(),
+            "{name}: a record about another name never names a local file"
+        );
+        let foreign = db
+            .local_files_hashed_under_other_names("feed")
+            .await
+            .expect("foreign");
+        assert_eq!(foreign.len(), 1, "{name}");
+        assert_eq!(
+            (
+                foreign[0].project.as_str(),
+                foreign[0].named_project.as_str(),
+                foreign[0].record.as_str()
+            ),
+            ("corp-lib", "unrelated-thing", "MAL-9"),
+            "{name}"
+        );
+        assert!(
+            db.local_files_hashed_under_other_names("other")
+                .await
+                .expect("foreign")
+                .is_empty(),
+            "{name}: per source"
+        );
+        assert_eq!(
+            db.local_file_hashes("corp-lib", "1.0").await.expect("h"),
+            vec![f.sha256.clone()],
+            "{name}"
+        );
+        let kept = db.advisories_of_source("feed").await.expect("rows");
+        assert_eq!(kept.len(), 1, "{name}");
+        assert_eq!(kept[0].path, "unrelated-thing/MAL-9.json", "{name}");
     }
 }

@@ -2,7 +2,7 @@
 //! imported by the operator (`cli:$USER` is the actor of the import's events).
 
 use clap::Subcommand;
-use strongroom_core::advisories::SourceName;
+use strongroom_core::advisories::{ImportOptions, SourceName};
 use strongroom_core::{Actor, RequestMeta, Services};
 
 /// `strongroom admin osv ...`
@@ -15,6 +15,8 @@ pub(crate) enum OsvCommand {
     /// a local file quarantines that release (owners and admins are told); one naming a local
     /// project by name alone is only an admin signal. Other records fill the JSON API's
     /// vulnerabilities.
+    /// A record file that cannot be read fails the whole import (nothing is written) unless
+    /// --skip-invalid is given.
     Import {
         /// The feed: a folder, .tar.gz, .tgz or .zip.
         path: std::path::PathBuf,
@@ -25,6 +27,11 @@ pub(crate) enum OsvCommand {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Skip record files that cannot be read instead of failing the whole import: what
+        /// they gave before is kept as it was (never retracted), each is named in the output
+        /// and the import's event, and the command exits non-zero after importing the rest.
+        #[arg(long)]
+        skip_invalid: bool,
     },
 }
 
@@ -36,15 +43,22 @@ pub(crate) async fn run(
     command: OsvCommand,
 ) -> anyhow::Result<()> {
     match command {
-        OsvCommand::Import { path, source, json } => {
+        OsvCommand::Import {
+            path,
+            source,
+            json,
+            skip_invalid,
+        } => {
             let source = match source {
                 Some(n) => SourceName::new(&n)?,
                 None => SourceName::from_path(&path)?,
             };
-            let r = s.import_advisories(&path, &source, a, m).await?;
+            let r = s
+                .import_advisories(&path, &source, ImportOptions { skip_invalid }, a, m)
+                .await?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
-                return Ok(());
+                return skipped_result(&r);
             }
             println!(
                 "source {}: {} record files, {} advisories ({} record files name no Python package); added {}, updated {}, unchanged {}, withdrawn {}",
@@ -69,7 +83,34 @@ pub(crate) async fn run(
                     n.project, n.record
                 );
             }
+            for h in &r.hash_matches {
+                println!(
+                    "matched the sha256 of {} ({} {}) under the name {} ({}): admin signal, the local release is unchanged",
+                    h.filename, h.project, h.version, h.named_project, h.record
+                );
+            }
+            for k in &r.skipped {
+                println!(
+                    "skipped {}: {} (what it gave before is kept)",
+                    k.path.escape_debug(),
+                    k.error.escape_debug()
+                );
+            }
+            skipped_result(&r)
         }
     }
-    Ok(())
+}
+
+/// A failure after an import that skipped record files (the rest is imported), so a
+/// scheduled import does not hide them.
+fn skipped_result(r: &strongroom_core::advisories::ImportSummary) -> anyhow::Result<()> {
+    if r.skipped.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "source {}: imported, but {} record file(s) could not be read and were skipped ({} stored advisories kept as they were); fix or remove them",
+        r.source,
+        r.skipped.len(),
+        r.kept
+    )
 }
