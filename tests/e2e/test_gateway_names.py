@@ -47,8 +47,8 @@ def test_a_public_dependency_cannot_be_taken_over_by_a_local_upload(strongroom, 
     path.write_bytes(dist.data)
     blobs_before = server.blob_keys()
     out = srkit.twine_upload(server, token, [path], tmp_path, check=False)
-    text = out.stdout + out.stderr
-    assert out.returncode != 0, text
+    text = " ".join((out.stdout + out.stderr).split())  # twine wraps the message
+    assert out.returncode != 0 and "400 Bad Request" in text, text
     assert "this index serves a project of that name from its upstream index" in text, text
     assert "upstream.private_patterns" in text and "/help/#project-names" in text, text
     # Another spelling of the name is the same name.
@@ -79,7 +79,7 @@ def test_prohibited_confusables_stay_local_and_freeing_a_name_known_upstream_war
     server = gateway(kind, upstream, env={"STRONGROOM_JOBS__INTERVAL_SECONDS": "86400"})
 
     server.cli("admin", "prohibit", "banned-lib", "--reason", "malware")
-    for name in ["banned-lib", "banned-1ib", "Banned_L1B"]:
+    for name in ["banned-lib", "banned-1ib", "banned-l1b"]:
         resp = server.simple_json(name)
         assert resp.status_code == 404, (name, resp.status_code, resp.text[:300])
     assert server.get("/simple/banned-1ib/").status_code == 404
