@@ -3,6 +3,9 @@
 //! verdict on an upstream file. See docs/gateway.md and docs/architecture.md ("The gateway").
 
 pub mod filter;
+pub mod local_names;
+#[cfg(test)]
+mod local_names_tests;
 pub mod served;
 pub mod stored;
 #[cfg(test)]
@@ -13,6 +16,7 @@ use strongroom_protocol::simple::ProjectPage;
 use strongroom_protocol::simple::read::UpstreamFile;
 
 pub use filter::{FileDecision, FilterContext, Hidden};
+pub use local_names::UpstreamKnown;
 pub use served::ServedProject;
 pub use stored::GatewayPage;
 
@@ -69,9 +73,26 @@ pub enum UpstreamFileVerdict {
 
 impl Services {
     /// Where `name` is served from (database reads, no upstream request). A local project in
-    /// any state, or a prohibited name, is `Local`; a name matching `upstream.private_patterns`
-    /// is `Reserved` (and remembered, bounded, for the name-conflict job).
+    /// any state, or a prohibited name or one confusable with it, is `Local`; a name matching
+    /// `upstream.private_patterns` is `Reserved` (and remembered, bounded, for the
+    /// name-conflict job).
     pub async fn resolve_name(&self, name: &NormalizedName) -> Result<Resolution, CoreError> {
+        let resolution = self.resolution(name).await?;
+        if resolution == Resolution::Reserved {
+            // Remembering is best effort: a failure must not turn the 404 into a 500.
+            if let Err(e) = self
+                .db
+                .remember_requested_name(name.as_str(), self.now(), REQUESTED_NAMES_CAP)
+                .await
+            {
+                tracing::warn!(name = %name, error = %e, "could not remember a requested reserved name");
+            }
+        }
+        Ok(resolution)
+    }
+
+    /// [`Services::resolve_name`] without remembering anything.
+    pub(crate) async fn resolution(&self, name: &NormalizedName) -> Result<Resolution, CoreError> {
         if !self.settings.upstream.enabled() {
             return Ok(Resolution::NoUpstream);
         }
@@ -83,29 +104,17 @@ impl Services {
         {
             return Ok(Resolution::Local);
         }
-        let prohibited = self
+        // The check `admin prohibit` promises: the name and every name confusable with it.
+        let skeleton = strongroom_protocol::name::skeleton(name.as_str());
+        if self
             .db
-            .prohibited_match(name.as_str(), name.as_str())
+            .prohibited_match(name.as_str(), &skeleton)
             .await?
-            .is_some_and(|p| p.normalized_name == name.as_str());
-        if prohibited {
+            .is_some()
+        {
             return Ok(Resolution::Local);
         }
-        if self
-            .settings
-            .upstream
-            .private_patterns
-            .iter()
-            .any(|p| p.matches(name))
-        {
-            // Remembering is best effort: a failure must not turn the 404 into a 500.
-            if let Err(e) = self
-                .db
-                .remember_requested_name(name.as_str(), self.now(), REQUESTED_NAMES_CAP)
-                .await
-            {
-                tracing::warn!(name = %name, error = %e, "could not remember a requested reserved name");
-            }
+        if self.reserved_for_local(name) {
             return Ok(Resolution::Reserved);
         }
         Ok(Resolution::Upstream)

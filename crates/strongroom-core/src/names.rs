@@ -51,6 +51,9 @@ pub struct Allowed {
     pub prohibition: bool,
     /// Removed projects whose names were moved out of the way.
     pub removed_projects: Vec<String>,
+    /// Freed names that now resolve upstream and that the gateway has served from an upstream
+    /// or the name watch found there: installs of them now get the upstream's project.
+    pub upstream: Vec<crate::gateway::UpstreamKnown>,
 }
 
 impl Services {
@@ -168,6 +171,10 @@ impl Services {
             )));
         }
         let freed: Vec<String> = removed.iter().map(|p| p.name.clone()).collect();
+        // What the gateway knows upstream of the freed names goes on record with the change.
+        let mut names = vec![normalized.clone()];
+        names.extend(removed.iter().map(|p| p.normalized_name.clone()));
+        let known = self.known_upstream(&names).await?;
         let ev = self.event(
             actor,
             "admin:name:allow",
@@ -178,12 +185,14 @@ impl Services {
             },
             meta,
             serde_json::json!({"reason": reason, "name": name, "was_prohibited": lifted.is_some(),
-                "removed_projects": removed.iter().map(|p| p.id).collect::<Vec<_>>()}),
+                "removed_projects": removed.iter().map(|p| p.id).collect::<Vec<_>>(),
+                "known_upstream": known.iter().map(|k| k.name.as_str()).collect::<Vec<_>>()}),
         );
         tx.commit(&[ev], &[]).await?;
         Ok(Allowed {
             prohibition: lifted.is_some(),
             removed_projects: freed,
+            upstream: self.resolving_upstream(known).await?,
         })
     }
 }

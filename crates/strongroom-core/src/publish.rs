@@ -177,6 +177,9 @@ impl Services {
                     }
                     return Err(crate::names::too_similar(name.as_str()));
                 }
+                // With the gateway on, a new local project must not take over a name it serves
+                // from an upstream (for every install through this index) unless it is reserved.
+                self.check_new_name_against_upstream(name).await?;
                 if who.user.is_admin {
                     // Administrators seed and import: the limit is for accounts anyone can make.
                     return Ok(());

@@ -57,6 +57,7 @@ pub mod upstream_pages;
 #[allow(unused_imports)]
 pub(crate) use upstream_generation::bump_upstream_generation_in;
 pub mod upstream_rules;
+mod upstream_served;
 mod users;
 pub mod visibility;
 

@@ -87,6 +87,9 @@ fn done_message(key: Option<&str>) -> Option<&'static str> {
         "reject-file" => "The held file was rejected and deleted.",
         "prohibit" => "The name is now prohibited.",
         "allow" => "The name is allowed again.",
+        "allow-upstream" => {
+            "The name is allowed again. This index has served it from an upstream index (or the name watch found it there), so installs of it through this index now get the upstream's project. To keep it for local projects, add it to upstream.private_patterns."
+        }
         "switch" => "The switch was set.",
         "approve-change" => "The role change was approved and applied.",
         _ => return None,
@@ -600,9 +603,15 @@ pub(crate) async fn allow_name(
     CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<Response, WebError> {
     let s = &state.services;
-    s.admin_allow_name(admin.cap.actor(), &form.name, &form.reason, &meta)
+    let allowed = s
+        .admin_allow_name(admin.cap.actor(), &form.name, &form.reason, &meta)
         .await?;
-    Ok(done("/admin/names/", "allow"))
+    let key = if allowed.upstream.is_empty() {
+        "allow"
+    } else {
+        "allow-upstream"
+    };
+    Ok(done("/admin/names/", key))
 }
 
 /// `GET /admin/site/`: the switches, and (with `?verify=1`) the event log check.

@@ -29,6 +29,7 @@ mod upgrades;
 mod upstream_files;
 mod upstream_pages;
 mod upstream_rules;
+mod upstream_served;
 mod visibility;
 
 use crate::testing;

@@ -456,6 +456,9 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             for p in done.removed_projects {
                 println!("freed the name of the removed project {p} (its filenames stay unusable)");
             }
+            for k in done.upstream {
+                eprintln!("{}", upstream_warning(&k));
+            }
         }
         AdminCommand::RestoreUser {
             user,
@@ -642,4 +645,23 @@ fn print_handed_back(back: &strongroom_core::handback::HandedBack) {
             strongroom_core::clock::iso8601_seconds(c.effective_at)
         );
     }
+}
+
+/// The warning for a freed name that an upstream now answers for.
+fn upstream_warning(k: &strongroom_core::gateway::UpstreamKnown) -> String {
+    let mut how = Vec::new();
+    if k.served {
+        how.push("this index has served it from an upstream".to_owned());
+    }
+    if !k.found_at.is_empty() {
+        how.push(format!(
+            "the name watch found it at {}",
+            k.found_at.join(", ")
+        ));
+    }
+    format!(
+        "warning: {name} now resolves upstream ({how}): every install of {name} through this index gets the upstream's project. To keep the name for local projects, add it to upstream.private_patterns.",
+        name = k.name,
+        how = how.join("; ")
+    )
 }
