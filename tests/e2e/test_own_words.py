@@ -43,6 +43,8 @@ ALLOWED: list[tuple[str, str]] = [
 ALLOWED_LITERALS: dict[str, set[str]] = {
     # a weak-password word zxcvbn penalises, never shown
     "crates/strongroom-core/src/passwords.rs": {"pypi"},
+    # the OSV schema's ecosystem name for Python packages: a protocol value records carry
+    "crates/strongroom-protocol/src/osv.rs": {"PyPI"},
 }
 
 ALLOWED_RE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOWED), re.IGNORECASE)
