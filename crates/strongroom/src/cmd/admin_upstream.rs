@@ -12,7 +12,9 @@ use strongroom_core::{RequestMeta, Services};
 #[derive(Subcommand, Debug)]
 pub(crate) enum AdminUpstreamCommand {
     /// Serve an upstream project (or one VERSION of it) before the cooldown
-    /// (upstream.min_age_days) ends, e.g. a security fix.
+    /// (upstream.min_age_days) ends, e.g. a security fix. Only the files uploaded before now
+    /// are covered: files the upstream adds later wait out the cooldown (allow again to take
+    /// them in), and files without an upload time are never covered.
     Allow {
         /// The project (any spelling of its name).
         project: String,
@@ -110,6 +112,11 @@ pub(crate) async fn run(
         RuleChange::Unblock => "no longer blocked:",
     };
     println!("{verb} {what}");
+    if change == RuleChange::Allow {
+        println!(
+            "only files uploaded before now are covered: files the upstream adds later (to this release or as new releases) wait out the cooldown; allow again to take them in"
+        );
+    }
     if let Some(old) = &done.replaced {
         println!("(replaced the same rule's reason: {old})");
     }
