@@ -8,6 +8,8 @@ use strongroom_core::admin::AdminCap;
 use strongroom_core::upstream_rules::RuleChange;
 use strongroom_core::{RequestMeta, Services};
 
+use super::terminal_text::shown;
+
 /// `strongroom admin upstream ...`
 #[derive(Subcommand, Debug)]
 pub(crate) enum AdminUpstreamCommand {
@@ -55,7 +57,8 @@ pub(crate) enum AdminUpstreamCommand {
         #[arg(long)]
         reason: String,
     },
-    /// List the rules: one line per rule (kind, project, version or `*`, when, who, reason).
+    /// List the rules: one line per rule (kind, project, version or `*`, when, who, reason;
+    /// control, bidi and tab characters escaped).
     Rules {
         /// JSON lines instead of text.
         #[arg(long)]
@@ -118,7 +121,7 @@ pub(crate) async fn run(
         );
     }
     if let Some(old) = &done.replaced {
-        println!("(replaced the same rule's reason: {old})");
+        println!("(replaced the same rule's reason: {})", shown(old));
     }
     if done.local {
         println!(
@@ -144,11 +147,11 @@ async fn list(s: &Services, json: bool) -> anyhow::Result<()> {
         println!(
             "{}\t{}\t{}\t{}Z\t{}\t{}",
             r.kind.as_str(),
-            r.project,
-            r.version.as_deref().unwrap_or("*"),
+            shown(&r.project),
+            shown(r.version.as_deref().unwrap_or("*")),
             strongroom_core::clock::iso8601_seconds(r.created_at),
-            r.created_by,
-            r.reason
+            shown(&r.created_by),
+            shown(&r.reason)
         );
     }
     Ok(())
