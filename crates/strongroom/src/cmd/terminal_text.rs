@@ -22,15 +22,25 @@ fn hidden(c: char) -> bool {
 }
 
 /// `s` with every hidden character escaped (`\t`, `\n`, `\r`, else `\u{…}`) and `\` doubled;
-/// borrowed when nothing needed escaping.
+/// borrowed when nothing needed escaping. For one field of a line.
 pub(crate) fn shown(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c == '\\' || hidden(c)) {
+    escaped(s, true)
+}
+
+/// A whole line whose values are already quoted where needed (the timeline's): hidden
+/// characters escaped as in [`shown`], backslashes left as they are.
+pub(crate) fn shown_line(s: &str) -> Cow<'_, str> {
+    escaped(s, false)
+}
+
+fn escaped(s: &str, backslash: bool) -> Cow<'_, str> {
+    if !s.chars().any(|c| (backslash && c == '\\') || hidden(c)) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
+            '\\' if backslash => out.push_str("\\\\"),
             '\t' => out.push_str("\\t"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
@@ -43,7 +53,7 @@ pub(crate) fn shown(s: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::shown;
+    use super::{shown, shown_line};
 
     #[test]
     fn controls_bidi_and_tabs_are_escaped_and_the_rest_kept() {
@@ -63,5 +73,9 @@ mod tests {
         ] {
             assert_eq!(shown(raw), want, "{raw:?}");
         }
+        assert_eq!(
+            shown_line("reason=\"a \\\"b\\\"\"  (127.0.0.1, x\u{202e}y\tz)"),
+            "reason=\"a \\\"b\\\"\"  (127.0.0.1, x\\u{202e}y\\tz)"
+        );
     }
 }
