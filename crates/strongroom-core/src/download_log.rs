@@ -29,8 +29,8 @@ pub use strongroom_store::download_log::{DownloadCount, DownloadRecord, Download
 use crate::{CoreError, Services};
 
 mod repeats;
-pub use repeats::{AGENTS_PER_WINDOW, WINDOW as REPEAT_WINDOW};
 use repeats::Repeats;
+pub use repeats::{AGENTS_PER_WINDOW, WINDOW as REPEAT_WINDOW};
 
 /// Records held in memory at most, waiting for a flush.
 pub const BUFFER_CAPACITY: usize = 20_000;

@@ -157,7 +157,12 @@ mod tests {
     fn memory_is_bounded_and_forgetting_costs_a_repeat_never_a_download() {
         let mut r = Repeats::new(100);
         for i in 0..10_000 {
-            assert!(r.admit(&rec(&format!("10.1.{}.{}", i / 256, i % 256), "f.whl", "pip", 1)));
+            assert!(r.admit(&rec(
+                &format!("10.1.{}.{}", i / 256, i % 256),
+                "f.whl",
+                "pip",
+                1
+            )));
             assert!(r.tracked() <= 100 && r.order.len() <= 100);
         }
         // The first address was forgotten under pressure: recorded again.

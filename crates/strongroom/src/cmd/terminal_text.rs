@@ -66,7 +66,10 @@ mod tests {
             ("\u{9b}31mC1CSI", "\\u{9b}31mC1CSI"),
             ("\u{85}next line", "\\u{85}next line"),
             ("a \u{202e} reversed", "a \\u{202e} reversed"),
-            ("\u{2066}iso\u{2069}\u{200f}", "\\u{2066}iso\\u{2069}\\u{200f}"),
+            (
+                "\u{2066}iso\u{2069}\u{200f}",
+                "\\u{2066}iso\\u{2069}\\u{200f}",
+            ),
             ("\u{7f}del", "\\u{7f}del"),
             ("back\\slash \\u{202e}", "back\\\\slash \\\\u{202e}"),
             ("sep\u{2028}\u{feff}", "sep\\u{2028}\\u{feff}"),
