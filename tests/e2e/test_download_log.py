@@ -228,6 +228,7 @@ def test_only_whole_files_are_downloads_and_repeats_are_one(gateway, upstream, b
     gw = gateway(backend_kind, upstream, env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
     local = publish(gw, gw.user_with_token("maint"), "dl-rep-local", "1.0")
     up_path = f"/upstream/files/dl-rep-up/{up.sha256}/{up.filename}"
+    assert gw.simple_json("dl-rep-up").status_code == 200  # the gateway stores the page
     for project, path, data, etag in [
         ("dl-rep-local", local.path, local.data, f'"{local.sha256}"'),
         ("dl-rep-up", up_path, up.data, f'"{up.sha256}"'),

@@ -241,19 +241,20 @@ def test_an_allow_covers_only_files_uploaded_before_it_was_granted(gateway, upst
     assert json_api.status_code == 200
     assert added.filename not in json_api.text and undated.filename not in json_api.text
 
-    # A whole-project allow is bound the same way: a later release waits too.
-    later = upstream.add_wheel("ur-late", "3.0", upload_time=ago(days=2))
-    upstream_cli(server, "allow", "ur-late", "--reason", "trusted maintainers")
-    newest = upstream.add_wheel("ur-late", "4.0")
-    shown = {f["filename"] for f in page(server, "ur-late")["files"]}
-    assert later.filename in shown and newest.filename not in shown and added.filename not in shown, shown
-
     # Allowing the release again takes in what was uploaded by then; never the undated file.
     upstream_cli(server, "allow", "ur-late", "2.0", "--reason", "new wheel reviewed")
     shown = {f["filename"] for f in page(server, "ur-late")["files"]}
     assert added.filename in shown and undated.filename not in shown, shown
     resp = server.get(f"/upstream/files/ur-late/{added.sha256}/{added.filename}")
     assert resp.status_code == 200 and resp.content == added.data
+
+    # A whole-project allow is bound the same way: a release uploaded after it waits.
+    later = upstream.add_wheel("ur-late", "3.0", upload_time=ago(days=2))
+    upstream_cli(server, "allow", "ur-late", "--reason", "trusted maintainers")
+    newest = upstream.add_wheel("ur-late", "4.0")
+    shown = {f["filename"] for f in page(server, "ur-late")["files"]}
+    assert later.filename in shown and newest.filename not in shown and undated.filename not in shown, shown
+    assert server.get(f"/upstream/files/ur-late/{newest.sha256}/{newest.filename}").status_code == 404
 
     # The admin page says what an allow covers.
     section = admin_web(server).get("/admin/upstream/").text
