@@ -236,7 +236,7 @@ def test_only_whole_files_are_downloads_and_repeats_are_one(gateway, upstream, b
         first = gw.get(path, headers={"User-Agent": "pip/25.0"})
         assert first.status_code == 200 and first.content == data, (project, first.status_code)
         deadline = time.monotonic() + 15  # an upstream file is kept (Range answered) once fetched
-        while gw.get(path, headers={"User-Agent": "probe/1", "Range": "bytes=0-0"}).status_code != 206:
+        while gw.get(path, headers={"User-Agent": "pip/25.0", "Range": "bytes=0-0"}).status_code != 206:
             assert time.monotonic() < deadline, "the upstream file was not kept"
             time.sleep(0.2)
         for _ in range(30):
