@@ -211,3 +211,63 @@ def test_which_machines_installed_an_upstream_file(gateway, upstream, backend_ki
     assert [(f["origin"], f["filename"], f["downloads"]) for f in files] == [("upstream", ctx.filename, 2)]
     text = gw.cli("admin", "upstream", "log", "--project", "ctx").stdout
     assert "upstream\t0.2.2\t" + ctx.filename in text, text
+
+
+def test_only_whole_files_are_downloads_and_repeats_are_one(gateway, upstream, backend_kind, tmp_path):
+    """RT12 F11: every request for a kept upstream file, a bare 304 included, was a row (and a
+    local 304 too), so an anonymous client could insert rows at will. Now only a whole file
+    sent (200 to a GET) is a download, for local and upstream files alike, and one client
+    address fetching one file again within a minute is one download (per user agent, up to
+    four); the next minute counts again. Also RT12 F7: the text form escapes a hostile user
+    agent (8-bit CSI, bidi override, tab), the JSON form keeps it exact."""
+    from upstream_fixture import ago
+
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    up = upstream.add_wheel("dl-rep-up", "1.0", upload_time=ago(days=30))
+    gw = gateway(backend_kind, upstream, env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
+    local = publish(gw, gw.user_with_token("maint"), "dl-rep-local", "1.0")
+    up_path = f"/upstream/files/dl-rep-up/{up.sha256}/{up.filename}"
+    assert gw.simple_json("dl-rep-up").status_code == 200  # the gateway stores the page
+    for project, path, data, etag in [
+        ("dl-rep-local", local.path, local.data, f'"{local.sha256}"'),
+        ("dl-rep-up", up_path, up.data, f'"{up.sha256}"'),
+    ]:
+        first = gw.get(path, headers={"User-Agent": "pip/25.0"})
+        assert first.status_code == 200 and first.content == data, (project, first.status_code)
+        deadline = time.monotonic() + 15  # an upstream file is kept (Range answered) once fetched
+        while gw.get(path, headers={"User-Agent": "pip/25.0", "Range": "bytes=0-0"}).status_code != 206:
+            assert time.monotonic() < deadline, "the upstream file was not kept"
+            time.sleep(0.2)
+        for _ in range(30):
+            assert gw.get(path, headers={"User-Agent": "pip/25.0"}).status_code == 200
+            assert gw.get(path, headers={"User-Agent": "pip/25.0", "If-None-Match": etag}).status_code == 304
+            assert gw.get(path, headers={"User-Agent": "flood/1", "If-None-Match": etag}).status_code == 304
+            assert gw.get(path, headers={"User-Agent": "flood/1", "Range": "bytes=0-9"}).status_code == 206
+            assert srkit.requests.head(gw.url + path, headers={"User-Agent": "flood/1"}, timeout=30).status_code == 200
+        # Made-up user agents buy at most four rows per address, file and minute.
+        for i in range(10):
+            assert gw.get(path, headers={"User-Agent": f"made-up/{i}"}).status_code == 200
+        # The next minute, the same client's download counts again.
+        clock.write_text("61")
+        assert gw.get(path, headers={"User-Agent": "pip/25.0"}).status_code == 200
+        clock.write_text("0")
+        got = wait_for_downloads(gw, project, 5)
+        time.sleep(3)  # one more flush: nothing else arrives
+        got = downloads(gw, project)
+        agents = sorted(d["user_agent"] for d in got)
+        assert agents == ["made-up/0", "made-up/1", "made-up/2", "pip/25.0", "pip/25.0"], (project, agents)
+
+    # RT12 F7: a hostile user agent is escaped in the text form, exact in the JSON form.
+    hostile = "pip/1.0 \u009b31mC1CSI \u202e reversed\tforged"
+    resp = gw.get(up_path, headers={"User-Agent": hostile.encode("utf-8")})
+    assert resp.status_code == 200
+    deadline = time.monotonic() + 30
+    while hostile not in [d["user_agent"] for d in downloads(gw, "dl-rep-up")] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert hostile in [d["user_agent"] for d in downloads(gw, "dl-rep-up")]
+    text = gw.cli("admin", "upstream", "log", "--project", "dl-rep-up").stdout
+    assert "\u009b" not in text and "\u202e" not in text, repr(text)
+    line = next(ln for ln in text.splitlines() if "C1CSI" in ln)
+    assert line.endswith("\tpip/1.0 \\u{9b}31mC1CSI \\u{202e} reversed\\tforged"), repr(line)
+    assert len(line.split("\t")) == 7, repr(line)

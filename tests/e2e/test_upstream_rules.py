@@ -207,3 +207,55 @@ def test_names_found_upstream_are_signalled_once_each(gateway, strongroom, tmp_p
     # The local project is still served from local rows only.
     files = page(server, "ur-private")["files"]
     assert [f["filename"].split("-")[1] for f in files] == ["1.0"], files
+
+
+@both
+def test_an_allow_covers_only_files_uploaded_before_it_was_granted(gateway, upstream, kind):
+    """RT12 F8: `allow PROJECT VERSION` let through files the upstream added to that release
+    afterwards, so whoever controls the project upstream could slip a poisoned, more specific
+    wheel into the allowed "security fix" and skip the cooldown. Now an allow covers only files
+    uploaded before it was granted (by the upstream's `upload-time`); later ones wait out the
+    cooldown, files without an upload time are never covered, and allowing again moves the
+    grant time. The CLI and the admin page say so."""
+    listed = upstream.add_wheel("ur-late", "2.0", upload_time=ago(days=1))
+    server = gateway(kind, upstream, min_age_days=7, page_ttl_seconds=0)
+    assert page(server, "ur-late")["files"] == []
+    out = upstream_cli(server, "allow", "ur-late", "2.0", "--reason", "security fix").stdout
+    assert "only files uploaded before now are covered" in out, out
+    assert [f["filename"] for f in page(server, "ur-late")["files"]] == [listed.filename]
+
+    # The upstream adds files to the allowed release after the allow: a newer, more specific
+    # wheel (uploaded now), one without an upload time, and one it dates before the allow.
+    added = upstream.add_file("ur-late", "2.0", "ur_late-2.0-py3-none-manylinux_2_17_x86_64.whl",
+                              listed.data + b"poison")
+    undated = upstream.add_file("ur-late", "2.0", "ur_late-2.0-py3-none-win_amd64.whl", listed.data + b"u",
+                                upload_time=None)
+    dated_before = upstream.add_file("ur-late", "2.0", "ur_late-2.0.tar.gz", b"sdist bytes",
+                                     upload_time=ago(hours=3))
+    doc = page(server, "ur-late")
+    assert sorted(f["filename"] for f in doc["files"]) == sorted([listed.filename, dated_before.filename]), doc
+    for f in (added, undated):
+        url = f"/upstream/files/ur-late/{f.sha256}/{f.filename}"
+        assert server.get(url).status_code == 404, f.filename
+    json_api = server.get("/pypi/ur-late/2.0/json")
+    assert json_api.status_code == 200
+    assert added.filename not in json_api.text and undated.filename not in json_api.text
+
+    # Allowing the release again takes in what was uploaded by then; never the undated file.
+    upstream_cli(server, "allow", "ur-late", "2.0", "--reason", "new wheel reviewed")
+    shown = {f["filename"] for f in page(server, "ur-late")["files"]}
+    assert added.filename in shown and undated.filename not in shown, shown
+    resp = server.get(f"/upstream/files/ur-late/{added.sha256}/{added.filename}")
+    assert resp.status_code == 200 and resp.content == added.data
+
+    # A whole-project allow is bound the same way: a release uploaded after it waits.
+    later = upstream.add_wheel("ur-late", "3.0", upload_time=ago(days=2))
+    upstream_cli(server, "allow", "ur-late", "--reason", "trusted maintainers")
+    newest = upstream.add_wheel("ur-late", "4.0")
+    shown = {f["filename"] for f in page(server, "ur-late")["files"]}
+    assert later.filename in shown and newest.filename not in shown and undated.filename not in shown, shown
+    assert server.get(f"/upstream/files/ur-late/{newest.sha256}/{newest.filename}").status_code == 404
+
+    # The admin page says what an allow covers.
+    section = admin_web(server).get("/admin/upstream/").text
+    assert 'id="upstream-allow-scope"' in section and "files the upstream adds later" in section, section[:3000]

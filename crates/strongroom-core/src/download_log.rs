@@ -1,6 +1,8 @@
 //! The download log (issue 12): every download of a local or upstream file, recorded without a
 //! database round trip on the download path (a bounded buffer, flushed in batches), so an admin
-//! can answer "which of our machines installed ctx 0.2.2?".
+//! can answer "which of our machines installed ctx 0.2.2?". A download is a whole file sent
+//! (200 to a GET; the routes record nothing for 304, HEAD or Range), and one client address
+//! asking for one file again within a minute is one download ([`repeats`], bounded memory).
 //!
 //! [`DownloadRecorder::record`] pushes into a buffer of at most [`BUFFER_CAPACITY`] records
 //! under a short lock (no await, no I/O); a full buffer drops the record and counts it. The task
@@ -26,6 +28,10 @@ pub use strongroom_store::download_log::{DownloadCount, DownloadRecord, Download
 
 use crate::{CoreError, Services};
 
+mod repeats;
+use repeats::Repeats;
+pub use repeats::{AGENTS_PER_WINDOW, WINDOW as REPEAT_WINDOW};
+
 /// Records held in memory at most, waiting for a flush.
 pub const BUFFER_CAPACITY: usize = 20_000;
 /// How often the buffer is written.
@@ -50,11 +56,16 @@ pub struct RecorderStats {
     pub written: u64,
     /// Records dropped since start (buffer full).
     pub dropped: u64,
+    /// Requests not recorded since start because they repeated a recent download of the same
+    /// file by the same client address.
+    pub repeated: u64,
 }
 
 #[derive(Debug)]
 struct Inner {
     buffer: Mutex<VecDeque<DownloadRecord>>,
+    repeats: Mutex<Repeats>,
+    repeated: AtomicU64,
     capacity: usize,
     written: AtomicU64,
     dropped: AtomicU64,
@@ -92,6 +103,8 @@ impl DownloadRecorder {
         DownloadRecorder {
             inner: Arc::new(Inner {
                 buffer: Mutex::new(VecDeque::new()),
+                repeats: Mutex::new(Repeats::new(repeats::TRACKED)),
+                repeated: AtomicU64::new(0),
                 capacity,
                 written: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
@@ -115,10 +128,23 @@ impl DownloadRecorder {
         }
     }
 
-    /// Record a download: never waits for the database (a short lock, no I/O). A full buffer
-    /// drops the record and counts it.
+    /// Record a download: never waits for the database (short locks, no I/O). A repeat of a
+    /// recent download (same client address and file, see [`repeats`]) is counted, not
+    /// recorded; a full buffer drops the record and counts it.
     pub fn record(&self, mut record: DownloadRecord) {
         record.user_agent = record.user_agent.map(|ua| cut(ua, USER_AGENT_MAX));
+        let admitted = {
+            // A poisoned lock still holds a consistent map (admit does not panic midway).
+            let mut repeats = match self.inner.repeats.lock() {
+                Ok(r) => r,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            repeats.admit(&record)
+        };
+        if !admitted {
+            self.inner.repeated.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let mut buffer = self.buffer();
         if buffer.len() >= self.inner.capacity {
             drop(buffer);
@@ -134,6 +160,7 @@ impl DownloadRecorder {
             buffered: self.buffer().len() as u64,
             written: self.inner.written.load(Ordering::Relaxed),
             dropped: self.inner.dropped.load(Ordering::Relaxed),
+            repeated: self.inner.repeated.load(Ordering::Relaxed),
         }
     }
 
@@ -325,7 +352,7 @@ mod tests {
             filename: "alpha-1.tar.gz".into(),
             sha256: "0".repeat(64),
             at: i,
-            ip: Some("10.0.0.1".into()),
+            ip: Some(format!("10.0.0.{i}")),
             user_agent: Some("pip".into()),
         }
     }
@@ -342,7 +369,8 @@ mod tests {
             RecorderStats {
                 buffered: 3,
                 written: 0,
-                dropped: 2
+                dropped: 2,
+                repeated: 0,
             }
         );
         // The oldest are kept, in order.
@@ -390,16 +418,25 @@ mod tests {
             request_id: None,
         };
         let sha = "a".repeat(64);
-        for _ in 0..3 {
-            s.record_download(
-                Origin::Upstream,
-                "ctx",
-                "0.2.2",
-                "ctx-0.2.2.tar.gz",
-                &sha,
-                &meta,
-            );
+        // Three machines download the file; the first asks for it 50 times more within the
+        // minute (RT12 F11: each was a row): one download.
+        for ip in ["10.1.2.3", "10.1.2.4", "10.1.2.5"] {
+            for _ in 0..if ip == "10.1.2.3" { 51 } else { 1 } {
+                let m = crate::RequestMeta {
+                    ip: Some(ip.into()),
+                    ..meta.clone()
+                };
+                s.record_download(
+                    Origin::Upstream,
+                    "ctx",
+                    "0.2.2",
+                    "ctx-0.2.2.tar.gz",
+                    &sha,
+                    &m,
+                );
+            }
         }
+        assert_eq!(s.downloads.stats().repeated, 50);
         // Recorded, not written: nothing reached the database yet.
         assert!(
             s.db.downloads_of("ctx", 0, 10)
@@ -414,12 +451,15 @@ mod tests {
             RecorderStats {
                 buffered: 0,
                 written: 3,
-                dropped: 0
+                dropped: 0,
+                repeated: 50,
             }
         );
         let log = s.download_log_of("ctx", 0, 10).await.expect("log");
         assert_eq!(log.downloads.len(), 3);
-        assert_eq!(log.downloads[0].ip.as_deref(), Some("10.1.2.3"));
+        let mut ips: Vec<_> = log.downloads.iter().filter_map(|d| d.ip.clone()).collect();
+        ips.sort();
+        assert_eq!(ips, ["10.1.2.3", "10.1.2.4", "10.1.2.5"]);
         assert_eq!(log.downloads[0].at, crate::test_harness::T0);
 
         // Within the default retention (90 days) the rows stay.

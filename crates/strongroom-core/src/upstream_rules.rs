@@ -1,6 +1,9 @@
 //! Admins' rules for upstream projects (issue 12): `block` (hidden at once, incident response
 //! for a public package) and `allow` (served before the cooldown ends, e.g. a security fix),
-//! for a whole project or one version. Each change is an admin intervention: a reason, an event
+//! for a whole project or one version. An allow covers only the files the upstream says were
+//! uploaded before it was granted: a file added later (a new wheel in an allowed release, a new
+//! release of an allowed project) waits out the cooldown like any other, and a file without an
+//! `upload-time` is never covered. Each change is an admin intervention: a reason, an event
 //! with the actor, IP and user agent, and the upstream generation bumped in its transaction
 //! (`store::upstream_rules`), so every server's cached upstream pages stop at once.
 
@@ -81,10 +84,11 @@ pub struct UpstreamRules {
     pub project_blocked: Option<String>,
     /// Blocked versions (canonical PEP 440 form) and their reasons.
     pub blocked_versions: Vec<(String, String)>,
-    /// The whole project is allowed before the cooldown ends.
-    pub project_allowed: bool,
-    /// Versions (canonical) allowed before the cooldown ends.
-    pub allowed_versions: Vec<String>,
+    /// The whole project is allowed before the cooldown ends: when (µs), so that only files
+    /// uploaded before then are covered.
+    pub project_allowed: Option<i64>,
+    /// Versions (canonical) allowed before the cooldown ends, each with when it was allowed.
+    pub allowed_versions: Vec<(String, i64)>,
 }
 
 impl UpstreamRules {
@@ -100,12 +104,25 @@ impl UpstreamRules {
             .map(|(_, r)| r.as_str())
     }
 
-    /// True when `version` may be served before the cooldown ends.
-    pub fn allowed_early(&self, version: &str) -> bool {
-        self.project_allowed || {
-            let canonical = canonical(version);
-            self.allowed_versions.contains(&canonical)
-        }
+    /// True when a file of `version` uploaded at `uploaded` (µs; `None`: the upstream did not
+    /// say) may be served before the cooldown ends: an allow of the project or of that version
+    /// was granted after the file was uploaded. A file uploaded after the allow (the upstream
+    /// added it to the release later, or it is a later release) is not covered, nor is a file
+    /// without an upload time.
+    pub fn allowed_early(&self, version: &str, uploaded: Option<i64>) -> bool {
+        let Some(uploaded) = uploaded else {
+            return false;
+        };
+        let canonical = canonical(version);
+        self.project_allowed
+            .into_iter()
+            .chain(
+                self.allowed_versions
+                    .iter()
+                    .filter(|(v, _)| *v == canonical)
+                    .map(|(_, at)| *at),
+            )
+            .any(|granted| uploaded < granted)
     }
 }
 
@@ -124,8 +141,10 @@ pub fn rules_of(rows: &[UpstreamRule]) -> UpstreamRules {
             (UpstreamRuleKind::Block, Some(v)) => {
                 out.blocked_versions.push((v.clone(), r.reason.clone()));
             }
-            (UpstreamRuleKind::Allow, None) => out.project_allowed = true,
-            (UpstreamRuleKind::Allow, Some(v)) => out.allowed_versions.push(v.clone()),
+            (UpstreamRuleKind::Allow, None) => out.project_allowed = Some(r.created_at),
+            (UpstreamRuleKind::Allow, Some(v)) => {
+                out.allowed_versions.push((v.clone(), r.created_at));
+            }
         }
     }
     out
@@ -279,7 +298,12 @@ mod tests {
             .expect("allow");
         let r = s.upstream_rules(&name("ctx")).await.expect("rules");
         assert_eq!(r.blocked("0.2.2"), Some("malware"));
-        assert!(r.allowed_early("1.0.0") && r.allowed_early("1") && !r.allowed_early("1.1"));
+        let before = Some(crate::test_harness::T0 - 1);
+        assert!(
+            r.allowed_early("1.0.0", before)
+                && r.allowed_early("1", before)
+                && !r.allowed_early("1.1", before)
+        );
         assert_eq!(s.db.upstream_generation().await.expect("gen"), g0 + 2);
 
         for bad in [

@@ -11,10 +11,11 @@
 //! checked without reading the rest and is served unchecked: the sampled job and `admin fsck`
 //! find such a blob.
 //!
-//! Each download of a whole file (200, or 304 to a client that has it) is recorded in the
-//! download log (`core::download_log`, origin local): into the recorder's memory buffer, never
-//! a database round trip here. Range requests, `HEAD` and `.metadata` files are not recorded
-//! (parts of a file and the metadata pip reads while resolving are not installs).
+//! Each download of a whole file (a 200 to a GET, [`is_download`]) is recorded in the download
+//! log (`core::download_log`, origin local): into the recorder's memory buffer, never a
+//! database round trip here. A 304, Range requests, `HEAD` and `.metadata` files are not
+//! recorded (nothing sent, parts of a file, and the metadata pip reads while resolving are not
+//! installs); the recorder folds one client's repeats of a file within a minute into one.
 
 use axum::body::Body;
 use std::net::SocketAddr;
@@ -67,6 +68,12 @@ pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRa
     Some(Ok(range))
 }
 
+/// True for a response that is a download to record: a whole file (200) answering a GET (not
+/// HEAD, not a Range, not a 304). Local and upstream files alike.
+pub(crate) fn is_download(method: &Method, status: StatusCode) -> bool {
+    *method == Method::GET && status == StatusCode::OK
+}
+
 /// `GET /packages/{*path}`
 pub(crate) async fn download(
     State(state): State<AppState>,
@@ -91,9 +98,9 @@ pub(crate) async fn download(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let file = &found.file;
-    // A whole file to a client (or the client's own copy confirmed): an install to record.
-    let record = |state: &AppState, meta: &strongroom_core::RequestMeta| {
-        if !is_metadata && method == Method::GET {
+    // A whole file sent to a client: an install to record.
+    let record = |state: &AppState, meta: &strongroom_core::RequestMeta, status: StatusCode| {
+        if !is_metadata && is_download(&method, status) {
             state.services.record_download(
                 Origin::Local,
                 &found.project,
@@ -147,7 +154,6 @@ pub(crate) async fn download(
         resp_headers.insert(header::ETAG, v);
     }
     if etag_matches(&headers, &etag) {
-        record(&state, &meta);
         return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
     }
     let (status, range) = match parse_range(&headers, len) {
@@ -170,7 +176,7 @@ pub(crate) async fn download(
         return Err(ApiError::blob_unavailable());
     };
     let body = if range.is_none() {
-        record(&state, &meta);
+        record(&state, &meta, status);
         let (st, k, filename) = (
             state.clone(),
             key.as_str().to_owned(),

@@ -370,6 +370,12 @@ pub(crate) async fn render(state: &AppState) -> String {
         "Downloads not recorded because the recorder's buffer was full.",
         dl.dropped,
     );
+    counter(
+        &mut out,
+        "strongroom_download_log_repeats_total",
+        "Requests not recorded because the same client address had downloaded the same file within the minute.",
+        dl.repeated,
+    );
     let jobs = strongroom_core::job_stats::snapshot();
     for (name, help, pick) in [
         (

@@ -9,8 +9,9 @@
 //! is fetched by one task per server ([`tee`]), which every requester follows; the task keeps
 //! the checked file (claim, blob, row: `core::upstream_cache`) and then its PEP 658 metadata.
 //! Starting a fetch counts against `upstream.new_fetches_per_minute` for the client's address
-//! (429 + Retry-After); joining one or reading a kept file does not. Every download is
-//! recorded (`Services::downloads`, origin Upstream).
+//! (429 + Retry-After); joining one or reading a kept file does not. Every download (a whole
+//! file, 200 to a GET: not a 304, HEAD or Range, `crate::downloads::is_download`) is recorded
+//! (`Services::downloads`, origin Upstream), as for local files.
 
 pub(crate) mod tee;
 
@@ -19,11 +20,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use strongroom_core::download_log::{DownloadRecord, Origin};
+use strongroom_core::download_log::Origin;
 use strongroom_core::gateway::UpstreamFileVerdict;
 use strongroom_core::upstream_cache::CheckedUpstreamFile;
 use strongroom_core::{RequestMeta, Services};
@@ -83,6 +84,7 @@ struct Served {
 pub(crate) async fn file(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
     Path((project, sha256, filename)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -135,34 +137,34 @@ pub(crate) async fn file(
     if let Some(row) = kept.filter(|r| r.filename == want.filename)
         && let Some(resp) = serve_kept(&state, &row, &headers, &meta).await?
     {
-        record(&state.services, &served, &want, &meta);
+        record(&state.services, &method, &resp, &served, &want, &meta);
         return Ok(resp);
     }
     let resp = serve_fetch(&state, &want, &served, &meta).await?;
-    record(&state.services, &served, &want, &meta);
+    record(&state.services, &method, &resp, &served, &want, &meta);
     Ok(resp)
 }
 
-/// Record one download (never waits for the database).
-fn record(services: &Services, served: &Served, want: &Wanted, meta: &RequestMeta) {
-    services.downloads.record(DownloadRecord {
-        origin: Origin::Upstream,
-        project: want.project.as_str().to_owned(),
-        version: served.version.clone(),
-        filename: want.filename.clone(),
-        sha256: want.sha256.clone(),
-        at: services.now(),
-        ip: meta.ip.clone(),
-        user_agent: meta.user_agent.as_ref().map(|u| cut(u, 512)),
-    });
-}
-
-fn cut(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
+/// Record one download when `resp` is one (never waits for the database; the recorder cuts
+/// the user agent and folds a client's repeats).
+fn record(
+    services: &Services,
+    method: &Method,
+    resp: &Response,
+    served: &Served,
+    want: &Wanted,
+    meta: &RequestMeta,
+) {
+    if crate::downloads::is_download(method, resp.status()) {
+        services.record_download(
+            Origin::Upstream,
+            want.project.as_str(),
+            &served.version,
+            &want.filename,
+            &want.sha256,
+            meta,
+        );
     }
-    s[..end].to_owned()
 }
 
 fn file_headers(etag_hash: &str) -> HeaderMap {

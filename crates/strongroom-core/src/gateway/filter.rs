@@ -1,6 +1,7 @@
 //! The one function that decides whether an upstream file is served: it has a sha256, its
 //! filename names the project and a version, it is not blocked, no malicious-package record
-//! hides it, and it is old enough (or allowed early). Pure: the caller brings the rules, the
+//! hides it, and it is old enough (or allowed early: uploaded before an allow of its project or
+//! version was granted). Pure: the caller brings the rules, the
 //! advisories and the time.
 
 use strongroom_protocol::NormalizedName;
@@ -32,7 +33,8 @@ pub enum Hidden {
     NoSha256,
     /// The filename does not parse, or names another project.
     Filename,
-    /// Uploaded less than `upstream.min_age_days` ago (or no `upload-time`) and not allowed.
+    /// Uploaded less than `upstream.min_age_days` ago (or no `upload-time`) and not covered by
+    /// an allow (granted after its upload).
     TooNew,
 }
 
@@ -77,16 +79,14 @@ pub fn decide(
     if let Some(reason) = ctx.advisories.hides(&version, Some(sha256)) {
         return FileDecision::Refused(reason);
     }
-    if ctx.min_age_days > 0 && !ctx.rules.allowed_early(&version) {
+    if ctx.min_age_days > 0 {
         let min_age = i64::try_from(ctx.min_age_days)
             .unwrap_or(i64::MAX)
             .saturating_mul(86_400_000_000);
-        let old_enough = file
-            .upload_time
-            .as_deref()
-            .and_then(upload_micros)
-            .is_some_and(|at| at.saturating_add(min_age) <= ctx.now_micros);
-        if !old_enough {
+        let uploaded = file.upload_time.as_deref().and_then(upload_micros);
+        let old_enough = uploaded.is_some_and(|at| at.saturating_add(min_age) <= ctx.now_micros);
+        // An allow covers the files uploaded before it was granted, never a later one.
+        if !old_enough && !ctx.rules.allowed_early(&version, uploaded) {
             return FileDecision::Hidden(Hidden::TooNew);
         }
     }
@@ -180,7 +180,7 @@ mod tests {
         );
         let project_blocked = UpstreamRules {
             project_blocked: Some("whole".into()),
-            project_allowed: true,
+            project_allowed: Some(now),
             ..UpstreamRules::default()
         };
         let ctx_p = FilterContext {
@@ -245,7 +245,7 @@ mod tests {
         );
         // allowed early: that version only, or the whole project
         let allow_v = UpstreamRules {
-            allowed_versions: vec!["2".into()],
+            allowed_versions: vec![("2".into(), now)],
             ..UpstreamRules::default()
         };
         let ctx_v = FilterContext {
@@ -261,7 +261,7 @@ mod tests {
             FileDecision::Hidden(Hidden::TooNew)
         );
         let allow_p = UpstreamRules {
-            project_allowed: true,
+            project_allowed: Some(now),
             ..UpstreamRules::default()
         };
         let ctx_p = FilterContext {
@@ -269,8 +269,13 @@ mod tests {
             ..ctx
         };
         assert_eq!(
+            decide(&name(), &new, &ctx_p),
+            FileDecision::Serve("2.0".into())
+        );
+        // a file without an upload time is never covered, even by a whole-project allow
+        assert_eq!(
             decide(&name(), &undated, &ctx_p),
-            FileDecision::Serve("0.1".into())
+            FileDecision::Hidden(Hidden::TooNew)
         );
         // no cooldown: undated files are served
         let off = FilterContext {
@@ -280,6 +285,90 @@ mod tests {
         assert_eq!(
             decide(&name(), &undated, &off),
             FileDecision::Serve("0.1".into())
+        );
+    }
+
+    /// F8 (red team, issue 12): an allow granted at T covers the files uploaded before T. A
+    /// wheel the upstream adds to the allowed release afterwards, or a later release of an
+    /// allowed project, waits out the cooldown; allowing again moves T.
+    #[test]
+    fn an_allow_covers_only_files_uploaded_before_it_was_granted() {
+        let adv = AdvisoryFilter::default();
+        let granted = at("2026-01-30T12:00:00Z");
+        let sha = Some("ef".repeat(32));
+        let listed = file(
+            "demo-2.0-py3-none-any.whl",
+            sha.as_deref(),
+            Some("2026-01-30T00:00:00Z"),
+        );
+        let added = file(
+            "demo-2.0-py3-none-manylinux_2_17_x86_64.whl",
+            sha.as_deref(),
+            Some("2026-01-30T18:00:00Z"),
+        );
+        let later_release = file(
+            "demo-3.0-py3-none-any.whl",
+            sha.as_deref(),
+            Some("2026-01-30T18:00:00Z"),
+        );
+        let at_grant = file(
+            "demo-2.0.tar.gz",
+            sha.as_deref(),
+            Some("2026-01-30T12:00:00Z"),
+        );
+        for rules in [
+            UpstreamRules {
+                allowed_versions: vec![("2".into(), granted)],
+                ..UpstreamRules::default()
+            },
+            UpstreamRules {
+                project_allowed: Some(granted),
+                ..UpstreamRules::default()
+            },
+        ] {
+            let ctx = FilterContext {
+                rules: &rules,
+                advisories: &adv,
+                now_micros: at("2026-01-31T00:00:00Z"),
+                min_age_days: 7,
+            };
+            assert_eq!(
+                decide(&name(), &listed, &ctx),
+                FileDecision::Serve("2.0".into()),
+                "{rules:?}"
+            );
+            for f in [&added, &later_release, &at_grant] {
+                assert_eq!(
+                    decide(&name(), f, &ctx),
+                    FileDecision::Hidden(Hidden::TooNew),
+                    "{} under {rules:?}",
+                    f.filename
+                );
+            }
+            // once old enough, the added file is served like any other
+            let week_on = FilterContext {
+                now_micros: at("2026-02-06T18:00:00Z"),
+                ..ctx
+            };
+            assert_eq!(
+                decide(&name(), &added, &week_on),
+                FileDecision::Serve("2.0".into())
+            );
+        }
+        // allowing again (a new grant time) covers what was uploaded by then
+        let regranted = UpstreamRules {
+            allowed_versions: vec![("2".into(), at("2026-01-30T19:00:00Z"))],
+            ..UpstreamRules::default()
+        };
+        let ctx = FilterContext {
+            rules: &regranted,
+            advisories: &adv,
+            now_micros: at("2026-01-31T00:00:00Z"),
+            min_age_days: 7,
+        };
+        assert_eq!(
+            decide(&name(), &added, &ctx),
+            FileDecision::Serve("2.0".into())
         );
     }
 }

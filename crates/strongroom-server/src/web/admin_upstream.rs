@@ -35,7 +35,9 @@ pub(crate) struct RuleForm {
 /// Fixed confirmations (never reflected text).
 fn done_message(key: Option<&str>) -> Option<&'static str> {
     Some(match key? {
-        "allow" => "The rule was added: it is served before the cooldown ends.",
+        "allow" => {
+            "The rule was added: the files uploaded before now are served before the cooldown ends; files added later wait it out."
+        }
         "block" => "The rule was added: it is no longer served.",
         "unallow" => "The allow was taken back: the cooldown applies again.",
         "unblock" => "The block was taken back.",

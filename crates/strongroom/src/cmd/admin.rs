@@ -564,7 +564,10 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             if json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
-                print!("{}", timeline_text(&entries));
+                // Event details and user agents are others' words: escaped for the terminal.
+                for line in timeline_text(&entries).lines() {
+                    println!("{}", super::terminal_text::shown_line(line));
+                }
             }
         }
         AdminCommand::ApproveChange { id, reason } => {

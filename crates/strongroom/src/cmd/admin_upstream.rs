@@ -8,11 +8,15 @@ use strongroom_core::admin::AdminCap;
 use strongroom_core::upstream_rules::RuleChange;
 use strongroom_core::{RequestMeta, Services};
 
+use super::terminal_text::shown;
+
 /// `strongroom admin upstream ...`
 #[derive(Subcommand, Debug)]
 pub(crate) enum AdminUpstreamCommand {
     /// Serve an upstream project (or one VERSION of it) before the cooldown
-    /// (upstream.min_age_days) ends, e.g. a security fix.
+    /// (upstream.min_age_days) ends, e.g. a security fix. Only the files uploaded before now
+    /// are covered: files the upstream adds later wait out the cooldown (allow again to take
+    /// them in), and files without an upload time are never covered.
     Allow {
         /// The project (any spelling of its name).
         project: String,
@@ -53,7 +57,8 @@ pub(crate) enum AdminUpstreamCommand {
         #[arg(long)]
         reason: String,
     },
-    /// List the rules: one line per rule (kind, project, version or `*`, when, who, reason).
+    /// List the rules: one line per rule (kind, project, version or `*`, when, who, reason;
+    /// control, bidi and tab characters escaped).
     Rules {
         /// JSON lines instead of text.
         #[arg(long)]
@@ -110,8 +115,13 @@ pub(crate) async fn run(
         RuleChange::Unblock => "no longer blocked:",
     };
     println!("{verb} {what}");
+    if change == RuleChange::Allow {
+        println!(
+            "only files uploaded before now are covered: files the upstream adds later (to this release or as new releases) wait out the cooldown; allow again to take them in"
+        );
+    }
     if let Some(old) = &done.replaced {
-        println!("(replaced the same rule's reason: {old})");
+        println!("(replaced the same rule's reason: {})", shown(old));
     }
     if done.local {
         println!(
@@ -137,11 +147,11 @@ async fn list(s: &Services, json: bool) -> anyhow::Result<()> {
         println!(
             "{}\t{}\t{}\t{}Z\t{}\t{}",
             r.kind.as_str(),
-            r.project,
-            r.version.as_deref().unwrap_or("*"),
+            shown(&r.project),
+            shown(r.version.as_deref().unwrap_or("*")),
             strongroom_core::clock::iso8601_seconds(r.created_at),
-            r.created_by,
-            r.reason
+            shown(&r.created_by),
+            shown(&r.reason)
         );
     }
     Ok(())

@@ -2,12 +2,16 @@
 //! project (`core::download_log`), to answer "did any of our machines install ctx 0.2.2, and
 //! which?": every download still on record (time, origin, version, filename, sha256, client
 //! address, user agent), the files with their first download, and the daily counts of
-//! downloads older than `downloads.retention_days`.
+//! downloads older than `downloads.retention_days`. The text form escapes control, bidi and tab
+//! characters in every field (`super::terminal_text`: user agents are the client's words,
+//! filenames the upstream's); `--json` keeps them exact.
 
 use clap::Args;
 use strongroom_core::Services;
 use strongroom_core::clock::iso8601_seconds;
 use strongroom_core::download_log::{DEFAULT_LIMIT, LogQuery, ProjectDownloads};
+
+use super::terminal_text::shown;
 
 /// `admin upstream log`'s arguments.
 #[derive(Args, Debug)]
@@ -127,11 +131,11 @@ fn text(q: &LogQuery, log: &ProjectDownloads, retention_days: u64, limit: i64) -
             "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             time(d.at),
             d.origin.as_str(),
-            d.version,
-            d.filename,
-            d.sha256,
-            d.ip.as_deref().unwrap_or("-"),
-            d.user_agent.as_deref().unwrap_or("-"),
+            shown(&d.version),
+            shown(&d.filename),
+            shown(&d.sha256),
+            shown(d.ip.as_deref().unwrap_or("-")),
+            shown(d.user_agent.as_deref().unwrap_or("-")),
         );
     }
     if log.downloads.len() as i64 >= limit {
@@ -148,9 +152,9 @@ fn text(q: &LogQuery, log: &ProjectDownloads, retention_days: u64, limit: i64) -
                 "{}\t{}\t{}\t{}\t{}\t{}",
                 time(f.first_seen),
                 f.origin.as_str(),
-                f.version,
-                f.filename,
-                f.sha256,
+                shown(&f.version),
+                shown(&f.filename),
+                shown(&f.sha256),
                 f.downloads
             );
         }
@@ -166,12 +170,57 @@ fn text(q: &LogQuery, log: &ProjectDownloads, retention_days: u64, limit: i64) -
                 "{}\t{}\t{}\t{}\t{}\t{}",
                 &time(c.day)[..10],
                 c.origin.as_str(),
-                c.version,
-                c.filename,
-                c.sha256,
+                shown(&c.version),
+                shown(&c.filename),
+                shown(&c.sha256),
                 c.count
             );
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_core::download_log::{DownloadRecord, Origin};
+
+    /// RT12 F7: a user agent with an 8-bit CSI, a bidi override and a tab reached the admin's
+    /// terminal raw and forged a column; the text form escapes them, JSON keeps them exact.
+    #[test]
+    fn hostile_user_agents_are_escaped_in_text_and_exact_in_json() {
+        let ua = "pip/1.0 \u{9b}31mC1CSI \u{202e} reversed\tforged-column";
+        let log = ProjectDownloads {
+            downloads: vec![DownloadRecord {
+                origin: Origin::Upstream,
+                project: "meta-lib".into(),
+                version: "1.0".into(),
+                filename: "meta_lib-1.0-py3-none-any.whl".into(),
+                sha256: "a".repeat(64),
+                at: 1_767_225_600_000_000,
+                ip: Some("127.0.0.1".into()),
+                user_agent: Some(ua.into()),
+            }],
+            ..ProjectDownloads::default()
+        };
+        let q = LogQuery::parse("meta-lib", None).expect("query");
+        let out = text(&q, &log, 90, 10);
+        let row = out
+            .lines()
+            .find(|l| l.contains("meta_lib-1.0"))
+            .expect("the download's line");
+        assert_eq!(row.split('\t').count(), 7, "{row:?}");
+        assert!(
+            row.ends_with("\tpip/1.0 \\u{9b}31mC1CSI \\u{202e} reversed\\tforged-column"),
+            "{row:?}"
+        );
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() && c != '\t' && c != '\n' || c == '\u{202e}'),
+            "{out:?}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&json_lines(&log)[0]).expect("json line");
+        assert_eq!(json["user_agent"], ua);
+    }
 }

@@ -17,6 +17,7 @@ mod restore;
 mod schema;
 mod secrets_key;
 mod serve;
+mod terminal_text;
 pub(crate) mod user_create;
 
 use anyhow::Context;
