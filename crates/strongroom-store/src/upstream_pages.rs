@@ -206,13 +206,13 @@ impl Db {
     /// anyway), except tombstones of names bound to an upstream. Called each time a new one is stored, so anyone asking for made-up names keeps
     /// at most one TTL's worth of them; returns how many went.
     pub async fn forget_unknown_upstream_names(&self, before: i64) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM upstream_pages WHERE found = 0 AND bound = 0 AND confirmed_at < $1")
-                .bind(before)
-                .execute(&self.write)
-                .await?
-                .rows_affected(),
+        Ok(sqlx::query(
+            "DELETE FROM upstream_pages WHERE found = 0 AND bound = 0 AND confirmed_at < $1",
         )
+        .bind(before)
+        .execute(&self.write)
+        .await?
+        .rows_affected())
     }
 
     /// Remember that someone asked for the reserved name `name`, unless it is remembered

@@ -214,7 +214,9 @@ async fn a_not_found_from_the_bound_upstream_is_a_kept_tombstone() {
             .expect("save");
         assert!(gone.bound && !gone.found, "{name}: {gone:?}");
         assert_eq!(
-            db.forget_unknown_upstream_names(1_000).await.expect("forget"),
+            db.forget_unknown_upstream_names(1_000)
+                .await
+                .expect("forget"),
             0,
             "{name}: tombstones outlive the TTL"
         );
@@ -241,10 +243,20 @@ async fn pages_are_evicted_when_unused_or_past_the_caps() {
             .expect("save");
         }
         // serving p1 moves its use, but only once per period
-        assert!(db.touch_upstream_page("p1", 50, 45).await.expect("touch"), "{name}");
-        assert!(!db.touch_upstream_page("p1", 55, 45).await.expect("touch"), "{name}");
+        assert!(
+            db.touch_upstream_page("p1", 50, 45).await.expect("touch"),
+            "{name}"
+        );
+        assert!(
+            !db.touch_upstream_page("p1", 55, 45).await.expect("touch"),
+            "{name}"
+        );
         assert_eq!(
-            db.upstream_page("p1").await.expect("read").expect("row").last_used_at,
+            db.upstream_page("p1")
+                .await
+                .expect("read")
+                .expect("row")
+                .last_used_at,
             50,
             "{name}"
         );
@@ -263,6 +275,12 @@ async fn pages_are_evicted_when_unused_or_past_the_caps() {
             );
         }
         // not served since 45: p4 (40) goes
-        assert_eq!(db.evict_upstream_pages(45, 100, 1_000).await.expect("evict"), 1, "{name}");
+        assert_eq!(
+            db.evict_upstream_pages(45, 100, 1_000)
+                .await
+                .expect("evict"),
+            1,
+            "{name}"
+        );
     }
 }
