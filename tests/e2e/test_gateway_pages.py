@@ -249,3 +249,125 @@ def test_the_first_upstream_that_knows_a_name_answers_alone(backend_kind, upstre
         assert gw.get("/pypi/alpha/json").json()["info"]["version"] == "1.0"
     finally:
         second.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# red-team round (RT12): F3 page-fetch budget and stored-page eviction, F9 a slow page fails one
+# project, F12 a name stays bound to the upstream that answered for it, F13 revisions never repeat
+
+
+def test_upstream_page_fetches_are_budgeted_per_client_address(backend_kind, upstream, gateway, clock):
+    for i in range(4):
+        upstream.add_wheel(f"bulk{i}", "1.0", upload_time=ago(days=400))
+    gw = gateway(backend_kind, upstream, page_fetches_per_minute=3,
+                 env={"STRONGROOM_RATE_LIMITS": "true", "STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
+    for i in range(3):
+        assert page(gw, f"bulk{i}").status_code == 200
+    # a stored, fresh page costs nothing
+    for _ in range(5):
+        assert page(gw, "bulk0").status_code == 200
+    asked = upstream.count("/simple/")
+    refused = page(gw, "bulk3")
+    assert refused.status_code == 429, (refused.status_code, refused.text)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "upstream.page_fetches_per_minute" in refused.text
+    assert gw.get("/pypi/bulk3/json").status_code == 429
+    assert upstream.count("/simple/") == asked, "the upstream was not asked"
+    # a minute (and the TTL) later: the budget is back, and revalidations spend it too
+    move_clock(clock, 301)
+    for name in ["bulk3", "bulk0", "bulk1"]:
+        assert page(gw, name).status_code == 200, name
+    assert page(gw, "bulk2").status_code == 429
+
+
+def test_the_default_page_fetch_budget_refuses_a_flood_of_names(backend_kind, upstream, gateway):
+    # upstream.page_fetches_per_minute as shipped (300), rate limits on as shipped
+    gw = gateway(backend_kind, upstream, env={"STRONGROOM_RATE_LIMITS": "true"})
+    codes = [page(gw, f"made-up-{i}").status_code for i in range(301)]
+    assert codes[:300] == [404] * 300, sorted(set(codes[:300]))
+    assert codes[300] == 429
+    assert upstream.count("/simple/") == 300
+
+
+def test_stored_pages_not_served_for_long_are_evicted(backend_kind, upstream, gateway, clock):
+    upstream.add_wheel("kept", "1.0", upload_time=ago(days=400))
+    upstream.add_wheel("dropped", "1.0", upload_time=ago(days=400))
+    gw = gateway(backend_kind, upstream, timeout_seconds=3,
+                 env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
+    assert page(gw, "kept").status_code == 200
+    assert page(gw, "dropped").status_code == 200
+    move_clock(clock, 20 * 86400)
+    assert page(gw, "kept").status_code == 200  # served (revalidated): its last use moves
+    move_clock(clock, 15 * 86400)
+    out = gw.cli("admin", "run-jobs").stdout
+    assert "upstream pages: evicted 1" in out, out
+    upstream.stop()
+    move_clock(clock, 31)
+    stale = page(gw, "kept")
+    assert stale.status_code == 200 and stale.headers.get("X-Strongroom-Upstream-Stale")
+    assert page(gw, "dropped").status_code == 502, "its stored page went"
+
+
+def test_a_slow_page_body_fails_that_project_only(backend_kind, upstream, gateway):
+    upstream.add_wheel("drippage-lib", "1.0", upload_time=ago(days=400))
+    upstream.add_wheel("drip-lib", "1.0", upload_time=ago(days=400))
+    gw = gateway(backend_kind, upstream, timeout_seconds=2)
+    upstream.drip = (8, 1.0)
+    slow = page(gw, "drippage-lib")
+    assert slow.status_code == 504, (slow.status_code, slow.text)
+    upstream.drip = None
+    # the upstream answered the head: it is not down, the next project is asked at once
+    fine = page(gw, "drip-lib")
+    assert fine.status_code == 200, (fine.status_code, fine.text)
+    assert page(gw, "drippage-lib").status_code == 200
+
+
+def test_a_name_stays_bound_to_the_private_upstream_that_answered_for_it(
+        backend_kind, strongroom, upstream, gateway, clock, tmp_path):
+    private = strongroom(backend_kind)
+    token = private.user_with_token("carol")
+    mine = srkit.make_wheel("corp-lib", "1.0")
+    srkit.ok_upload(private, token, mine)
+    hostile = upstream.add_wheel("corp-lib", "9.9", upload_time=ago(days=400))
+    upstream.add_wheel("requests", "2.0", upload_time=ago(days=400))
+    gw = gateway(backend_kind, private, upstream,
+                 env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
+    assert [f["filename"] for f in page(gw, "corp-lib").json()["files"]] == [mine.filename]
+    # the private index quarantines it (answers 404): the gateway answers 404 too, never with
+    # the public project of that name, after any number of TTLs
+    private.cli("admin", "quarantine", "corp-lib", "--reason", "incident")
+    for _ in range(2):
+        move_clock(clock, 301)
+        assert page(gw, "never-anywhere").status_code == 404
+        for html in (False, True):
+            r = page(gw, "corp-lib", html=html)
+            assert r.status_code == 404, (r.status_code, r.text)
+            assert hostile.filename not in r.text
+        assert gw.get("/pypi/corp-lib/json").status_code == 404
+    assert upstream.count("/simple/corp-lib/") == 0, upstream.hits
+    target = tmp_path / "t"
+    result = srkit.pip_install(gw, ["corp-lib"], target, tmp_path, check=False)
+    assert result.returncode != 0
+    assert "corp-lib" not in srkit.installed(target)
+    # names never resolved still walk the list
+    assert page(gw, "requests").status_code == 200
+
+
+def test_a_page_revision_never_repeats_when_a_name_comes_back(backend_kind, upstream, gateway, clock):
+    upstream.add_wheel("etag-lib", "1.0", upload_time=ago(days=400))
+    gw = gateway(backend_kind, upstream, env={"STRONGROOM_TESTING__CLOCK_OFFSET_FILE": str(clock)})
+    first = page(gw, "etag-lib", html=True)
+    assert first.status_code == 200
+    old_etag = first.headers["ETag"]
+    upstream.remove_project("etag-lib")
+    move_clock(clock, 301)
+    assert page(gw, "etag-lib", html=True).status_code == 404
+    move_clock(clock, 301)
+    assert page(gw, "nonexistent-zz1").status_code == 404  # forgets expired "not found" answers
+    back = upstream.add_wheel("etag-lib", "2.0", upload_time=ago(days=400))
+    again = page(gw, "etag-lib", html=True)
+    assert again.status_code == 200
+    assert back.filename in again.text and "etag_lib-1.0" not in again.text, again.text
+    assert again.headers["ETag"] != old_etag
+    revalidated = gw.get("/simple/etag-lib/", headers={"Accept": "text/html", "If-None-Match": old_etag})
+    assert revalidated.status_code == 200

@@ -51,6 +51,7 @@ impl Services {
         );
         report.take("email-domain check", self.domain_check_job().await);
         report.take("upstream cache", self.upstream_cache_job().await);
+        report.take("upstream pages", self.upstream_pages_job().await);
         report.take("blob collector", self.blob_collector_job(scan_blobs).await);
         report.take("sampled blob check", self.blob_sample_job().await);
         report.take("description rendering", self.description_job().await);

@@ -124,6 +124,11 @@ pub struct UpstreamSettings {
     pub name_check_interval_hours: u64,
     /// At most this many names are asked about per jobs run.
     pub name_checks_per_run: u64,
+    /// Upstream page fetches (names not stored yet, or past the TTL) per client address per
+    /// minute; 0 = off.
+    pub page_fetches_per_minute: u32,
+    /// The most bytes of stored upstream pages kept (least recently served go first).
+    pub pages_max_bytes: u64,
 }
 
 impl UpstreamSettings {
@@ -163,6 +168,8 @@ impl Default for UpstreamSettings {
             new_fetches_per_minute: 120,
             name_check_interval_hours: 24,
             name_checks_per_run: 100,
+            page_fetches_per_minute: 300,
+            pages_max_bytes: 1024 * 1024 * 1024,
         }
     }
 }

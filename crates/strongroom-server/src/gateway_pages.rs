@@ -2,6 +2,7 @@
 //! the gateway's upstream pages (`core::gateway`), rendered once per validity (stored page
 //! revision, upstream generation, cooldown hour) into the page cache, with the
 //! `X-Strongroom-Upstream-Age` and `X-Strongroom-Upstream-Stale` headers on every answer.
+//! Asking the upstreams counts against the client address's `upstream.page_fetches_per_minute`.
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -19,16 +20,30 @@ pub(crate) const AGE_HEADER: &str = "x-strongroom-upstream-age";
 /// Why the page may be out of date (the upstream could not be asked).
 pub(crate) const STALE_HEADER: &str = "x-strongroom-upstream-stale";
 
+/// The connection's peer (absent only where no listener gave one, e.g. in-process tests).
+pub(crate) type Peer = axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>;
+
 /// The upstream page of `name`, when it resolves upstream and an upstream knows it (404
-/// otherwise; 502/504 when no upstream answers and nothing is stored).
-async fn page_of(state: &AppState, name: &str) -> Result<(NormalizedName, GatewayPage), ApiError> {
+/// otherwise; 502/504 when no upstream answers and nothing is stored; 429 when the client's
+/// page-fetch budget is spent and the upstreams would have to be asked).
+async fn page_of(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    peer: Option<Peer>,
+) -> Result<(NormalizedName, GatewayPage), ApiError> {
     let name = NormalizedName::new(name).map_err(|_| ApiError::not_found())?;
     if state.services.resolve_name(&name).await? != Resolution::Upstream {
         return Err(ApiError::not_found());
     }
+    let meta = crate::state::request_meta(
+        headers,
+        peer.map(|p| p.0.0),
+        &state.services.settings.trusted_proxies,
+    );
     let page = state
         .services
-        .upstream_page(&name)
+        .upstream_page(&name, meta.ip.as_deref())
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok((name, page))
@@ -77,8 +92,9 @@ pub(crate) async fn simple_page(
     name: &str,
     fmt: SimpleFormat,
     headers: &HeaderMap,
+    peer: Option<Peer>,
 ) -> Result<Response, ApiError> {
-    let (name, page) = page_of(state, name).await?;
+    let (name, page) = page_of(state, name, headers, peer).await?;
     let validity = state.services.upstream_validity(&page).await?;
     let json = fmt.is_json();
     let key = key(&name, json, None, validity);
@@ -110,8 +126,9 @@ pub(crate) async fn json_document(
     name: &str,
     version: Option<&str>,
     headers: &HeaderMap,
+    peer: Option<Peer>,
 ) -> Result<Response, ApiError> {
-    let (name, page) = page_of(state, name).await?;
+    let (name, page) = page_of(state, name, headers, peer).await?;
     let canonical = match version {
         None => None,
         Some(v) => Some(

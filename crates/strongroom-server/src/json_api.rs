@@ -14,6 +14,7 @@ async fn render(
     name: &str,
     version: Option<&str>,
     headers: &HeaderMap,
+    peer: Option<crate::gateway_pages::Peer>,
 ) -> Result<Response, ApiError> {
     let normalized = strongroom_protocol::name::normalize(name);
     if !strongroom_protocol::name::is_valid_project_name(name) {
@@ -28,7 +29,8 @@ async fn render(
     }
     let Some(project) = state.services.visible_project(&normalized).await? else {
         // no public local project: the gateway decides (local names never resolve upstream)
-        return crate::gateway_pages::json_document(state, &normalized, version, headers).await;
+        return crate::gateway_pages::json_document(state, &normalized, version, headers, peer)
+            .await;
     };
     // Equal versions (`1.0`, `1.0.0`) name one document: the key is the canonical form.
     let canonical = match version {
@@ -100,8 +102,9 @@ pub(crate) async fn project(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
+    peer: Option<crate::gateway_pages::Peer>,
 ) -> Result<Response, ApiError> {
-    render(&state, &name, None, &headers).await
+    render(&state, &name, None, &headers, peer).await
 }
 
 /// `GET /pypi/<project>/<version>/json`
@@ -109,6 +112,7 @@ pub(crate) async fn release(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
+    peer: Option<crate::gateway_pages::Peer>,
 ) -> Result<Response, ApiError> {
-    render(&state, &name, Some(&version), &headers).await
+    render(&state, &name, Some(&version), &headers, peer).await
 }

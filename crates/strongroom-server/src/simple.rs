@@ -117,6 +117,7 @@ pub(crate) async fn project(
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    peer: Option<crate::gateway_pages::Peer>,
 ) -> Result<Response, ApiError> {
     let normalized = strongroom_protocol::name::normalize(&name);
     if !strongroom_protocol::name::is_valid_project_name(&name) {
@@ -128,7 +129,7 @@ pub(crate) async fn project(
     let fmt = format_of(&params, &headers);
     let Some(project) = state.services.visible_project(&normalized).await? else {
         // no public local project: the gateway decides (local names never resolve upstream)
-        return crate::gateway_pages::simple_page(&state, &normalized, fmt, &headers).await;
+        return crate::gateway_pages::simple_page(&state, &normalized, fmt, &headers, peer).await;
     };
     let key = PageKey::Simple {
         project: normalized,

@@ -1,7 +1,8 @@
 //! The gateway's stored upstream project pages (migration 0021) and the reserved names someone
 //! asked for. A page is kept as the JSON the core gives (the store does not read it); its
-//! `revision` goes up exactly when what it says changes, so every server's page cache can key
-//! on it.
+//! `revision` goes up exactly when what it says changes, and never repeats for a project (it is
+//! time-derived: at least the storing time in µs), so every server's page cache and every
+//! client's ETag can key on it. Rows are bounded by [`Db::evict_upstream_pages`].
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -25,8 +26,15 @@ pub struct StoredUpstreamPage {
     pub fetched_at: i64,
     /// When the upstream last confirmed it (a 200 or a 304; µs).
     pub confirmed_at: i64,
-    /// Bumped whenever upstream, found or page change.
+    /// Bumped whenever upstream, found or page change: strictly increasing, never below the
+    /// time it was stored (µs), so a row deleted and stored again never reuses one.
     pub revision: i64,
+    /// The upstream answered for the name once: a later "not found" from it is kept as a
+    /// tombstone bound to it (never forgotten with the TTL), so the name is not walked on to
+    /// the next upstream.
+    pub bound: bool,
+    /// When the page was last served (µs; moved at most once per period).
+    pub last_used_at: i64,
 }
 
 /// What to store after an upstream answered.
@@ -53,7 +61,8 @@ pub struct RequestedName {
     pub first_requested_at: i64,
 }
 
-const COLS: &str = "project, upstream_url, found, page, etag, fetched_at, confirmed_at, revision";
+const COLS: &str = "project, upstream_url, found, page, etag, fetched_at, confirmed_at, revision, \
+                    bound, last_used_at";
 
 fn page_from_row(r: &AnyRow) -> Result<StoredUpstreamPage, sqlx::Error> {
     Ok(StoredUpstreamPage {
@@ -65,6 +74,8 @@ fn page_from_row(r: &AnyRow) -> Result<StoredUpstreamPage, sqlx::Error> {
         fetched_at: r.try_get("fetched_at")?,
         confirmed_at: r.try_get("confirmed_at")?,
         revision: r.try_get("revision")?,
+        bound: r.try_get::<i64, _>("bound")? != 0,
+        last_used_at: r.try_get("last_used_at")?,
     })
 }
 
@@ -82,24 +93,34 @@ impl Db {
         Ok(r.as_ref().map(page_from_row).transpose()?)
     }
 
-    /// Store an upstream's answer (a page or "not found"), confirmed now. The revision goes up
-    /// in the same statement when the upstream, found or page differ from the stored ones (so
-    /// two servers storing at once never give two contents one revision), and stays otherwise.
+    /// Store an upstream's answer (a page or "not found"), confirmed and used now. The revision
+    /// goes up in the same statement when the upstream, found or page differ from the stored
+    /// ones (so two servers storing at once never give two contents one revision), and stays
+    /// otherwise; a new revision is at least `now`, so it never repeats one a deleted row had.
+    /// A page binds the name to its upstream; a "not found" from the upstream it is bound to
+    /// keeps the binding (a tombstone).
     pub async fn save_upstream_page(
         &self,
         new: &NewUpstreamPage<'_>,
     ) -> Result<StoredUpstreamPage, StoreError> {
         let sql = format!(
-            "INSERT INTO upstream_pages ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $6, 1) \
+            "INSERT INTO upstream_pages ({COLS}, page_bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $3, $6, $7) \
              ON CONFLICT (project) DO UPDATE SET upstream_url = excluded.upstream_url, \
              found = excluded.found, page = excluded.page, etag = excluded.etag, \
              fetched_at = excluded.fetched_at, confirmed_at = excluded.confirmed_at, \
+             last_used_at = excluded.last_used_at, page_bytes = excluded.page_bytes, \
+             bound = CASE WHEN excluded.found = 1 OR (upstream_pages.bound = 1 \
+                 AND upstream_pages.upstream_url = excluded.upstream_url) THEN 1 ELSE 0 END, \
              revision = CASE WHEN upstream_pages.upstream_url = excluded.upstream_url \
                  AND upstream_pages.found = excluded.found \
                  AND COALESCE(upstream_pages.page, '') = COALESCE(excluded.page, '') \
-               THEN upstream_pages.revision ELSE upstream_pages.revision + 1 END \
+               THEN upstream_pages.revision \
+               WHEN upstream_pages.revision + 1 > excluded.revision \
+               THEN upstream_pages.revision + 1 ELSE excluded.revision END \
              RETURNING {COLS}"
         );
+        let bytes = new.page.map_or(0, str::len);
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(new.project.to_owned())
             .bind(new.upstream_url.to_owned())
@@ -107,9 +128,60 @@ impl Db {
             .bind(new.page.map(str::to_owned))
             .bind(new.etag.map(str::to_owned))
             .bind(new.now)
+            .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
             .fetch_one(&self.write)
             .await?;
         Ok(page_from_row(&r)?)
+    }
+
+    /// The page of `project` was served now: move `last_used_at` only when it is older than
+    /// `older_than`, so serving a page costs at most one write per period. True when it moved.
+    pub async fn touch_upstream_page(
+        &self,
+        project: &str,
+        now: i64,
+        older_than: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE upstream_pages SET last_used_at = $2 WHERE project = $1 AND last_used_at < $3",
+        )
+        .bind(project.to_owned())
+        .bind(now)
+        .bind(older_than)
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Delete the stored pages (and tombstones) not served since `unused_before`, then the least
+    /// recently served ones past `max_rows` rows or `max_bytes` bytes of pages. Returns how many
+    /// went.
+    pub async fn evict_upstream_pages(
+        &self,
+        unused_before: i64,
+        max_rows: i64,
+        max_bytes: i64,
+    ) -> Result<u64, StoreError> {
+        let old = sqlx::query("DELETE FROM upstream_pages WHERE last_used_at < $1")
+            .bind(unused_before)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        let over = sqlx::query(
+            "DELETE FROM upstream_pages WHERE project IN (SELECT project FROM ( \
+               SELECT project, \
+                 SUM(page_bytes) OVER (ORDER BY last_used_at DESC, project) AS running_bytes, \
+                 ROW_NUMBER() OVER (ORDER BY last_used_at DESC, project) AS rn \
+               FROM upstream_pages) ranked \
+             WHERE running_bytes > $1 OR rn > $2)",
+        )
+        .bind(max_bytes)
+        .bind(max_rows)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(old + over)
     }
 
     /// The upstream confirmed the stored page (a 304): only `confirmed_at` moves, so the
@@ -131,16 +203,16 @@ impl Db {
     }
 
     /// Delete the "not found" answers confirmed before `before` (expired: they are asked again
-    /// anyway). Called each time a new one is stored, so anyone asking for made-up names keeps
+    /// anyway), except tombstones of names bound to an upstream. Called each time a new one is stored, so anyone asking for made-up names keeps
     /// at most one TTL's worth of them; returns how many went.
     pub async fn forget_unknown_upstream_names(&self, before: i64) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM upstream_pages WHERE found = 0 AND confirmed_at < $1")
-                .bind(before)
-                .execute(&self.write)
-                .await?
-                .rows_affected(),
+        Ok(sqlx::query(
+            "DELETE FROM upstream_pages WHERE found = 0 AND bound = 0 AND confirmed_at < $1",
         )
+        .bind(before)
+        .execute(&self.write)
+        .await?
+        .rows_affected())
     }
 
     /// Remember that someone asked for the reserved name `name`, unless it is remembered

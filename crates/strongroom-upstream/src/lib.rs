@@ -91,6 +91,21 @@ impl UpstreamClient {
         project: &NormalizedName,
         etag: Option<&str>,
     ) -> Result<PageFetch, UpstreamError> {
+        let head = std::sync::atomic::AtomicBool::new(false);
+        self.fetch_page_watched(upstream, project, etag, &head)
+            .await
+    }
+
+    /// [`UpstreamClient::fetch_page`], setting `head` once the upstream's response head came
+    /// (a final, non-redirect status): a failure after that (a slow or oversized body) is about
+    /// this project's page, not about the upstream being reachable.
+    pub async fn fetch_page_watched(
+        &self,
+        upstream: usize,
+        project: &NormalizedName,
+        etag: Option<&str>,
+        head: &std::sync::atomic::AtomicBool,
+    ) -> Result<PageFetch, UpstreamError> {
         let index = self.index(upstream)?;
         let secs = self.settings.timeout_secs;
         let fetch = page::fetch(
@@ -100,6 +115,7 @@ impl UpstreamClient {
             etag,
             secs,
             self.settings.max_page_bytes,
+            head,
         );
         tokio::time::timeout(self.timeout(), fetch)
             .await

@@ -57,6 +57,7 @@ pub(crate) async fn fetch(
     etag: Option<&str>,
     timeout_secs: u64,
     max_bytes: u64,
+    head: &std::sync::atomic::AtomicBool,
 ) -> Result<PageFetch, UpstreamError> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static(PAGE_ACCEPT));
@@ -65,6 +66,8 @@ pub(crate) async fn fetch(
     }
     let url = page_url(index, project);
     let resp = redirect::get(http, index, &url, headers, timeout_secs).await?;
+    // the upstream answered: what goes wrong from here is about this project's page only
+    head.store(true, std::sync::atomic::Ordering::Relaxed);
     match resp.status() {
         StatusCode::NOT_MODIFIED if etag.is_some() => return Ok(PageFetch::NotModified),
         StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(PageFetch::NotFound),

@@ -3,9 +3,14 @@
 //! If-None-Match) within `upstream.timeout_seconds`, and served stale, saying why, when they
 //! cannot be reached. The first upstream that knows a name answers for it; versions are never
 //! merged across upstreams, and an upstream that fails stops the walk (a lower one is never
-//! asked in its place).
+//! asked in its place). Once an upstream has answered for a name the name stays bound to it:
+//! only that upstream is asked again, and its "not found" is the gateway's (a tombstone), never
+//! a walk to the next upstream. Asking the upstreams costs the client's address a place in
+//! `upstream.page_fetches_per_minute`; serving a stored page marks its last use at most once
+//! per [`USE_MARK_PERIOD_MICROS`], and the eviction job drops pages not served for long.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +50,15 @@ pub struct Revalidations {
     /// Per upstream index: not asked again before this time (µs), and why.
     down: Arc<Mutex<HashMap<usize, (i64, String)>>>,
 }
+
+/// Serving a stored page moves its `last_used_at` at most this often (µs): one hour.
+pub const USE_MARK_PERIOD_MICROS: i64 = 3_600 * 1_000_000;
+
+/// A stored page (or tombstone) not served for this long is evicted by the jobs (µs): 30 days.
+pub const UNUSED_PAGE_MICROS: i64 = 30 * 24 * 3_600 * 1_000_000;
+
+/// At most this many stored pages and tombstones are kept (least recently served go first).
+pub const MAX_STORED_PAGES: i64 = 200_000;
 
 /// How long an upstream that did not answer is left alone (seconds).
 pub const RETRY_AFTER_FAILURE_SECS: i64 = 30;
@@ -112,7 +126,9 @@ enum Answer {
         etag: Option<String>,
     },
     NotModified,
-    NotFound,
+    /// No upstream knows the name (`None`: the walk ended), or the upstream it is bound to
+    /// answered "not found" (`Some(i)`: a tombstone that keeps the binding).
+    NotFound(Option<usize>),
 }
 
 /// A short reason for the stale header and the logs (never the credentials: the client's
@@ -193,9 +209,13 @@ impl Services {
     /// `Upstream`): fresh from the store, revalidated, or stale when the upstreams cannot be
     /// asked. `Ok(None)`: no upstream knows it. `CoreError::UpstreamUnavailable` when no
     /// upstream answered and nothing is stored.
+    ///
+    /// Asking the upstreams (a name not stored, or past the TTL) takes a place of `ip`'s
+    /// `upstream.page_fetches_per_minute` first: `CoreError::TooMany` (429) when spent.
     pub async fn upstream_page(
         &self,
         name: &NormalizedName,
+        ip: Option<&str>,
     ) -> Result<Option<GatewayPage>, CoreError> {
         let Some(client) = self.upstream.as_ref() else {
             return Ok(None);
@@ -209,7 +229,10 @@ impl Services {
             // whoever held the slot before may have just stored a fresh answer
             match self.fresh_upstream_page(name).await {
                 Ok(Some(fresh)) => Ok(fresh),
-                Ok(None) => self.revalidate_upstream_page(client, name).await,
+                Ok(None) => match self.take_upstream_page_fetch(ip).await {
+                    Ok(()) => self.revalidate_upstream_page(client, name).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             }
         };
@@ -230,6 +253,7 @@ impl Services {
         match self.stored_upstream_page(name).await? {
             // a confirmation from the future (a clock moved back) is not trusted as fresh
             Some((s, i)) if (0..ttl).contains(&now.saturating_sub(s.confirmed_at)) => {
+                self.mark_page_used(&s, now).await;
                 Ok(Some(self.gateway_page(&s, i, now, None)?))
             }
             _ => Ok(None),
@@ -276,13 +300,32 @@ impl Services {
             Ok(Answer::NotModified) => {
                 match self.db.confirm_upstream_page(name.as_str(), now).await? {
                     Some(s) => match self.upstream_index_of(&s.upstream_url) {
-                        Some(i) => self.gateway_page(&s, i, now, None),
+                        Some(i) => {
+                            self.mark_page_used(&s, now).await;
+                            self.gateway_page(&s, i, now, None)
+                        }
                         None => Ok(None),
                     },
                     None => Ok(None),
                 }
             }
-            Ok(Answer::NotFound) => {
+            Ok(Answer::NotFound(Some(bound))) => {
+                // the upstream that answered for the name no longer does (e.g. a private index
+                // quarantined it): a tombstone keeps the name bound to it, so no other upstream
+                // ever answers for it in its place
+                let url = &client.indexes()[bound].url;
+                self.db
+                    .save_upstream_page(&NewUpstreamPage {
+                        project: name.as_str(),
+                        upstream_url: url,
+                        page: None,
+                        etag: None,
+                        now,
+                    })
+                    .await?;
+                Ok(None)
+            }
+            Ok(Answer::NotFound(None)) => {
                 // "nobody knows it" is kept for the TTL too, under the first upstream; expired
                 // ones go first, so made-up names cannot fill the table
                 let ttl = i64::try_from(self.settings.upstream.page_ttl_secs)
@@ -307,8 +350,11 @@ impl Services {
             Err(e) => {
                 let reason = short_reason(&e);
                 match &stored {
+                    // a tombstone served stale is still "not found"
+                    Some((s, _)) if !s.found => Ok(None),
                     Some((s, i)) => {
                         tracing::warn!(project = %name, error = %e, "upstream not reachable; serving the stored page");
+                        self.mark_page_used(s, now).await;
                         self.gateway_page(s, *i, now, Some(reason))
                     }
                     None => {
@@ -340,7 +386,13 @@ impl Services {
     ) -> Result<Answer, UpstreamError> {
         let timeout = self.settings.upstream.client.timeout_secs.max(1);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-        for upstream in 0..client.indexes().len() {
+        // a name an upstream answered for is asked of that upstream only
+        let bound = stored.filter(|(s, _)| s.bound).map(|(_, i)| *i);
+        let order: Vec<usize> = match bound {
+            Some(i) => vec![i],
+            None => (0..client.indexes().len()).collect(),
+        };
+        for upstream in order {
             if let Some(why) = self.revalidations.down_reason(upstream, now) {
                 return Err(UpstreamError::Unreachable(format!(
                     "{why}, not asked again yet"
@@ -349,18 +401,25 @@ impl Services {
             let etag = stored
                 .filter(|(s, i)| *i == upstream && s.found)
                 .and_then(|(s, _)| s.etag.as_deref());
-            let answer = tokio::time::timeout_at(deadline, client.fetch_page(upstream, name, etag))
-                .await
-                .unwrap_or(Err(UpstreamError::Timeout(timeout)));
+            let head = AtomicBool::new(false);
+            let answer = tokio::time::timeout_at(
+                deadline,
+                client.fetch_page_watched(upstream, name, etag, &head),
+            )
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout(timeout)));
             let answer = match answer {
                 Ok(a) => {
                     self.revalidations.mark(upstream, now, None);
                     a
                 }
                 Err(e) => {
-                    // only a silent upstream is left alone; a bad answer about one project
-                    // says nothing about the others
-                    if matches!(e, UpstreamError::Timeout(_) | UpstreamError::Unreachable(_)) {
+                    // only an upstream that gave no response head is left alone; a slow,
+                    // oversized or bad answer about one project says nothing about the others
+                    let answered = head.load(Ordering::Relaxed);
+                    if !answered
+                        && matches!(e, UpstreamError::Timeout(_) | UpstreamError::Unreachable(_))
+                    {
                         self.revalidations.mark(upstream, now, Some(&e));
                     }
                     return Err(e);
@@ -370,6 +429,7 @@ impl Services {
                 PageFetch::NotModified if etag.is_some() => return Ok(Answer::NotModified),
                 // a 304 to a request without a validator: the upstream is confused
                 PageFetch::NotModified => return Err(UpstreamError::Status(304)),
+                PageFetch::NotFound if bound.is_some() => return Ok(Answer::NotFound(bound)),
                 PageFetch::NotFound => continue,
                 PageFetch::Page { page, etag } => {
                     return Ok(Answer::Page {
@@ -380,6 +440,75 @@ impl Services {
                 }
             }
         }
-        Ok(Answer::NotFound)
+        Ok(Answer::NotFound(None))
+    }
+
+    /// The stored page `s` was served now: move its last use, at most once per
+    /// [`USE_MARK_PERIOD_MICROS`] (best effort: a failed write does not fail the request).
+    async fn mark_page_used(&self, s: &StoredUpstreamPage, now: i64) {
+        if now.saturating_sub(s.last_used_at) < USE_MARK_PERIOD_MICROS {
+            return;
+        }
+        let older_than = now.saturating_sub(USE_MARK_PERIOD_MICROS);
+        if let Err(e) = self
+            .db
+            .touch_upstream_page(&s.project, now, older_than)
+            .await
+        {
+            tracing::warn!(project = %s.project, error = %e, "could not mark an upstream page used");
+        }
+    }
+
+    /// Take a place for one upstream page fetch by `ip` (`upstream.page_fetches_per_minute`),
+    /// or refuse with the wait (429 + Retry-After). Off with `rate_limits = false` or 0.
+    pub async fn take_upstream_page_fetch(&self, ip: Option<&str>) -> Result<(), CoreError> {
+        let per_minute = i64::from(self.settings.upstream.page_fetches_per_minute);
+        if !self.settings.rate_limits || per_minute == 0 {
+            return Ok(());
+        }
+        const WINDOW: i64 = 60 * 1_000_000;
+        let now = self.now();
+        let bucket = format!("upstream-page:{}", ip.unwrap_or("-"));
+        match self
+            .db
+            .rate_reserve(&bucket, &[(now - WINDOW, per_minute)], now)
+            .await?
+        {
+            strongroom_store::RateReservation::Taken(_) => Ok(()),
+            strongroom_store::RateReservation::Full(seen) => {
+                let oldest = seen.first().and_then(|(_, at)| *at).unwrap_or(now);
+                let wait = (oldest + WINDOW - now).max(1_000_000);
+                let secs = u64::try_from((wait + 999_999) / 1_000_000).unwrap_or(60);
+                Err(CoreError::TooMany {
+                    message: format!(
+                        "Too many projects not yet stored or due for a refresh were asked for from this address. Try again in {secs} s. (Limit upstream.page_fetches_per_minute: {per_minute}.)"
+                    ),
+                    retry_after_secs: secs,
+                })
+            }
+        }
+    }
+
+    /// Eviction of stored upstream pages as a periodic job: those not served for
+    /// [`UNUSED_PAGE_MICROS`], then the least recently served past [`MAX_STORED_PAGES`] or
+    /// `upstream.pages_max_bytes`. Report lines.
+    pub(crate) async fn upstream_pages_job(&self) -> Result<Vec<String>, CoreError> {
+        let now = self.now();
+        let max_bytes = i64::try_from(self.settings.upstream.pages_max_bytes).unwrap_or(i64::MAX);
+        let n = self
+            .db
+            .evict_upstream_pages(
+                now.saturating_sub(UNUSED_PAGE_MICROS),
+                MAX_STORED_PAGES,
+                max_bytes,
+            )
+            .await?;
+        Ok(if n > 0 {
+            vec![format!(
+                "upstream pages: evicted {n} stored page(s) not served for long or past upstream.pages_max_bytes"
+            )]
+        } else {
+            Vec::new()
+        })
     }
 }

@@ -589,6 +589,17 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "the name-conflict job asks about at most this many names per jobs run",
     },
+    // fix-gateway: upstream page fetches and stored pages
+    Key {
+        name: "upstream.page_fetches_per_minute",
+        secret: false,
+        help: "upstream page fetches (projects not stored yet or past upstream.page_ttl_seconds) per client address per minute; over it: 429; 0 = unlimited",
+    },
+    Key {
+        name: "upstream.pages_max_bytes",
+        secret: false,
+        help: "the most bytes of stored upstream project pages kept; the least recently served (and those not served for 30 days) are evicted by the jobs",
+    },
     Key {
         name: "downloads.retention_days",
         secret: false,

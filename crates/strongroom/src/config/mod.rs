@@ -495,6 +495,14 @@ impl Config {
                 core.upstream.name_checks_per_run.to_string(),
             ),
             (
+                "upstream.page_fetches_per_minute",
+                core.upstream.page_fetches_per_minute.to_string(),
+            ),
+            (
+                "upstream.pages_max_bytes",
+                core.upstream.pages_max_bytes.to_string(),
+            ),
+            (
                 "downloads.retention_days",
                 core.downloads.retention_days.to_string(),
             ),

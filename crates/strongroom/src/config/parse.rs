@@ -433,6 +433,12 @@ pub(super) fn upstream_settings(
             "upstream.name_checks_per_run",
             &value("upstream.name_checks_per_run"),
         )?,
+        page_fetches_per_minute: u32::try_from(parse_u64(
+            "upstream.page_fetches_per_minute",
+            &value("upstream.page_fetches_per_minute"),
+        )?)
+        .unwrap_or(u32::MAX),
+        pages_max_bytes: positive("upstream.pages_max_bytes")?,
     })
 }
 
