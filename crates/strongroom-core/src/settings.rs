@@ -153,7 +153,11 @@ impl Default for UpstreamSettings {
                 indexes: Vec::new(),
                 timeout_secs: 20,
                 ca_bundle: None,
-                max_page_bytes: 64 * 1024 * 1024,
+                // the biggest real project pages are a few MB (a PEP 691 entry is ~0.5 KB, so
+                // 16 MiB is ~30 000 files): room to spare, while bounding what one page costs
+                // to read, parse and store; a bigger page fails that project ("page too
+                // large"), and the key raises it
+                max_page_bytes: 16 * 1024 * 1024,
             },
             private_patterns: Vec::new(),
             min_age_days: 0,

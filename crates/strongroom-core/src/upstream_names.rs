@@ -152,7 +152,8 @@ impl Services {
                     Err(
                         e @ (strongroom_upstream::UpstreamError::Timeout(_)
                         | strongroom_upstream::UpstreamError::Unreachable(_)
-                        | strongroom_upstream::UpstreamError::Config(_)),
+                        | strongroom_upstream::UpstreamError::Config(_)
+                        | strongroom_upstream::UpstreamError::Busy),
                     ) => {
                         lines.push(format!(
                             "upstream name check: {url} could not be asked ({e}); its names wait for the next run"

@@ -562,7 +562,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "upstream.max_page_bytes",
         secret: false,
-        help: "the largest upstream project page read, bytes",
+        help: "the largest upstream project page read, bytes (a bigger page fails that project); parsing and storing pages runs off the request workers, two at a time",
     },
     Key {
         name: "upstream.cache_max_bytes",
