@@ -124,6 +124,9 @@ pub struct UpstreamSettings {
     pub name_check_interval_hours: u64,
     /// At most this many names are asked about per jobs run.
     pub name_checks_per_run: u64,
+    /// Names the name-conflict job never sends to an upstream (matched normalised, like
+    /// `private_patterns`): names whose existence must not leave the organisation.
+    pub name_watch_exclude: Vec<strongroom_protocol::NamePattern>,
 }
 
 impl UpstreamSettings {
@@ -167,6 +170,7 @@ impl Default for UpstreamSettings {
             new_fetches_per_minute: 120,
             name_check_interval_hours: 24,
             name_checks_per_run: 100,
+            name_watch_exclude: Vec::new(),
         }
     }
 }

@@ -589,6 +589,12 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "the name-conflict job asks about at most this many names per jobs run",
     },
+    // fix-pages: names kept from the name-conflict job
+    Key {
+        name: "upstream.name_watch_exclude",
+        secret: false,
+        help: "comma-separated name patterns (like upstream.private_patterns) the name-conflict job never sends to an upstream; the job sends every other local and reserved name to each upstream (0 checks per run turns it off)",
+    },
     Key {
         name: "downloads.retention_days",
         secret: false,

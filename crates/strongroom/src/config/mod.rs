@@ -494,6 +494,7 @@ impl Config {
                 "upstream.name_checks_per_run",
                 core.upstream.name_checks_per_run.to_string(),
             ),
+            ("upstream.name_watch_exclude", String::new()),
             (
                 "downloads.retention_days",
                 core.downloads.retention_days.to_string(),
