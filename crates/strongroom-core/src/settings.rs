@@ -129,6 +129,9 @@ pub struct UpstreamSettings {
     pub page_fetches_per_minute: u32,
     /// The most bytes of stored upstream pages kept (least recently served go first).
     pub pages_max_bytes: u64,
+    /// Names the name-conflict job never sends to an upstream (matched normalised, like
+    /// `private_patterns`): names whose existence must not leave the organisation.
+    pub name_watch_exclude: Vec<strongroom_protocol::NamePattern>,
 }
 
 impl UpstreamSettings {
@@ -158,7 +161,11 @@ impl Default for UpstreamSettings {
                 indexes: Vec::new(),
                 timeout_secs: 20,
                 ca_bundle: None,
-                max_page_bytes: 64 * 1024 * 1024,
+                // the biggest real project pages are a few MB (a PEP 691 entry is ~0.5 KB, so
+                // 16 MiB is ~30 000 files): room to spare, while bounding what one page costs
+                // to read, parse and store; a bigger page fails that project ("page too
+                // large"), and the key raises it
+                max_page_bytes: 16 * 1024 * 1024,
             },
             private_patterns: Vec::new(),
             min_age_days: 0,
@@ -170,6 +177,7 @@ impl Default for UpstreamSettings {
             name_checks_per_run: 100,
             page_fetches_per_minute: 300,
             pages_max_bytes: 1024 * 1024 * 1024,
+            name_watch_exclude: Vec::new(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! confusion case, where a public project shadows a private one for anyone whose installer also
 //! asks that upstream. Rate-limited: at most `upstream.name_checks_per_run` questions per run,
 //! each name at most every `upstream.name_check_interval_hours` per upstream; a name found is
-//! signalled once per upstream and not asked about again.
+//! signalled once per upstream and not asked about again. The names asked about reach the
+//! upstream's logs: a name matching `upstream.name_watch_exclude` is never asked about.
 
 use std::collections::BTreeMap;
 
@@ -39,7 +40,8 @@ impl Watched {
 }
 
 impl Services {
-    /// Every name the job watches, each with why (a local project wins over a reservation).
+    /// Every name the job watches, each with why (a local project wins over a reservation);
+    /// names matching `upstream.name_watch_exclude` are left out (never sent upstream).
     pub async fn watched_names(&self) -> Result<BTreeMap<String, Watched>, CoreError> {
         let mut names = BTreeMap::new();
         for n in self.requested_reserved_names().await? {
@@ -53,6 +55,10 @@ impl Services {
         for n in self.db.all_project_names().await? {
             names.insert(n, Watched::Local);
         }
+        let excluded = &self.settings.upstream.name_watch_exclude;
+        names.retain(|n, _| {
+            NormalizedName::new(n).is_ok_and(|n| !excluded.iter().any(|p| p.matches(&n)))
+        });
         Ok(names)
     }
 
@@ -152,7 +158,8 @@ impl Services {
                     Err(
                         e @ (strongroom_upstream::UpstreamError::Timeout(_)
                         | strongroom_upstream::UpstreamError::Unreachable(_)
-                        | strongroom_upstream::UpstreamError::Config(_)),
+                        | strongroom_upstream::UpstreamError::Config(_)
+                        | strongroom_upstream::UpstreamError::Busy),
                     ) => {
                         lines.push(format!(
                             "upstream name check: {url} could not be asked ({e}); its names wait for the next run"
@@ -273,5 +280,30 @@ mod tests {
             ["acme-a", "acme-c"],
             "signalled once each"
         );
+    }
+
+    /// A name matching `upstream.name_watch_exclude` is never sent to the upstream (not even
+    /// when it is a local or reserved name); the others still are.
+    #[tokio::test]
+    async fn excluded_names_are_never_sent_upstream() {
+        let (url, asked) = fake_upstream(&["acme-secret"]);
+        let h = crate::test_harness::Harness::with(|_, s| {
+            s.upstream.client.indexes = vec![UpstreamIndex {
+                url: url.clone(),
+                username: None,
+                password: None,
+            }];
+            s.upstream.client.timeout_secs = 5;
+            s.upstream.private_patterns = ["acme-secret", "acme-public", "acme-*"]
+                .iter()
+                .map(|p| NamePattern::new(p).expect("pattern"))
+                .collect();
+            s.upstream.name_watch_exclude = vec![NamePattern::new("Acme.Secret*").expect("p")];
+        })
+        .await;
+        let names = h.s.watched_names().await.expect("names");
+        assert_eq!(names.get("acme-secret"), None, "{names:?}");
+        h.s.upstream_names_job().await.expect("run");
+        assert_eq!(*asked.lock().expect("lock"), ["acme-public"]);
     }
 }

@@ -258,7 +258,7 @@ impl WheelFilename {
             ))
         })?;
         if let Some(build) = build
-            && !build.starts_with(|c: char| c.is_ascii_digit())
+            && !(build.starts_with(|c: char| c.is_ascii_digit()) && is_tag_text(build))
         {
             return Err(wheel_error(format!(
                 "Invalid build number: {build} in {}",
@@ -269,7 +269,7 @@ impl WheelFilename {
             tags.map(|t| t.split('.').map(str::to_owned).collect::<Vec<String>>());
         let tags_ok = [&python_tags, &abi_tags, &platform_tags]
             .iter()
-            .all(|set| set.iter().all(|t| !t.is_empty()))
+            .all(|set| set.iter().all(|t| is_tag_text(t)))
             && python_tags.iter().all(|t| is_identifier(t));
         if !tags_ok {
             return Err(wheel_error(format!(
@@ -327,6 +327,14 @@ impl fmt::Display for WheelFilename {
 
 fn wheel_error(message: String) -> FilenameError {
     FilenameError::InvalidWheel { message }
+}
+
+/// A wheel tag component or build tag: ASCII letters, digits and `_`, as every tag the
+/// packaging tools produce (`cp313t`, `manylinux_2_17_x86_64`, `abi3`); no space, bidi
+/// override or look-alike letter, which would show one filename to people and another to
+/// tools.
+fn is_tag_text(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn is_identifier(s: &str) -> bool {

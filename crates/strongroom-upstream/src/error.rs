@@ -21,6 +21,10 @@ pub enum UpstreamError {
     /// A page that does not parse.
     #[error("the upstream's page cannot be read: {0}")]
     Malformed(#[from] ReadError),
+    /// Every slot for page work (parsing, serialising) stayed taken for the whole wait: this
+    /// project fails now; nothing about the upstream is known.
+    #[error("the server is busy reading other upstream pages")]
+    Busy,
     /// The settings cannot make a client (an unreadable CA bundle).
     #[error("upstream settings: {0}")]
     Config(String),

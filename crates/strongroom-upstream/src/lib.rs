@@ -5,8 +5,9 @@
 //! `strongroom_core::gateway`.
 //!
 //! Modules: `settings` (what it is built from), `build` (the reqwest client), `redirect` (hops
-//! and the credential rule), `body` (bounded reads), `page` (project pages), `file` (file
-//! streams), `error`.
+//! and the credential rule), `body` (bounded reads), `page` (project pages), `work` (page
+//! parsing and serialising off the async workers, under a limit), `file` (file streams),
+//! `error`.
 
 mod body;
 mod build;
@@ -15,6 +16,7 @@ mod file;
 mod page;
 mod redirect;
 mod settings;
+mod work;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,7 @@ pub use file::FileStream;
 pub use page::PAGE_ACCEPT;
 pub use redirect::MAX_REDIRECTS;
 pub use settings::{ClientSettings, UpstreamIndex};
+pub use work::{PAGE_WORK_SLOTS, PageWork};
 
 /// The answer to a page request.
 #[derive(Debug)]
@@ -51,6 +54,7 @@ pub enum PageFetch {
 pub struct UpstreamClient {
     settings: Arc<ClientSettings>,
     http: reqwest::Client,
+    work: PageWork,
 }
 
 impl UpstreamClient {
@@ -62,15 +66,24 @@ impl UpstreamClient {
                 .map_err(|e| UpstreamError::Config(format!("upstream URL {}: {e}", index.url)))?;
         }
         let http = build::client(&settings)?;
+        // a page job waits for a slot at most half the timeout, so the page answers (or fails
+        // as busy) within the whole timeout
+        let wait = Duration::from_secs(settings.timeout_secs.max(1)) / 2;
         Ok(UpstreamClient {
             settings: Arc::new(settings),
             http,
+            work: PageWork::new(PAGE_WORK_SLOTS, wait),
         })
     }
 
     /// The configured upstreams.
     pub fn indexes(&self) -> &[UpstreamIndex] {
         &self.settings.indexes
+    }
+
+    /// The slots for page work: the gateway serialises a page for storage through them too.
+    pub fn page_work(&self) -> &PageWork {
+        &self.work
     }
 
     fn index(&self, upstream: usize) -> Result<&UpstreamIndex, UpstreamError> {
@@ -84,7 +97,8 @@ impl UpstreamClient {
     }
 
     /// Fetch `<upstream url>/<project>/`, revalidating with `etag` when given. The whole
-    /// exchange (redirects, head and body) takes at most `timeout_secs`.
+    /// exchange (redirects, head and body) takes at most `timeout_secs`; the page is parsed
+    /// through [`UpstreamClient::page_work`] (`Busy` when no slot is free in time).
     pub async fn fetch_page(
         &self,
         upstream: usize,
@@ -110,11 +124,14 @@ impl UpstreamClient {
         let secs = self.settings.timeout_secs;
         let fetch = page::fetch(
             &self.http,
+            &self.work,
             index,
             project,
             etag,
-            secs,
-            self.settings.max_page_bytes,
+            page::PageLimits {
+                timeout_secs: secs,
+                max_bytes: self.settings.max_page_bytes,
+            },
             head,
         );
         tokio::time::timeout(self.timeout(), fetch)

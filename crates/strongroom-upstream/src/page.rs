@@ -1,6 +1,7 @@
 //! Fetching one project page: PEP 691 JSON asked for first, PEP 503 HTML accepted by content
 //! type, revalidation with `If-None-Match`, 404/410 = not found, the body bounded by
-//! `max_page_bytes`, and the whole exchange (redirects and body) within the timeout.
+//! `max_page_bytes`, and the whole exchange (redirects and body) within the timeout. The
+//! body is parsed on a blocking thread under the client's page-work slots.
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
@@ -8,7 +9,7 @@ use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::read::{self, ReadError, UpstreamPage};
 
 use crate::body::BoundedBody;
-use crate::{PageFetch, UpstreamError, UpstreamIndex, redirect};
+use crate::{PageFetch, PageWork, UpstreamError, UpstreamIndex, redirect};
 
 /// What a project page is asked for as: PEP 691 JSON first, HTML after.
 pub const PAGE_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
@@ -49,16 +50,29 @@ pub(crate) fn page_url(index: &UpstreamIndex, project: &NormalizedName) -> Strin
     format!("{base}/{}/", project.as_str())
 }
 
+/// The bounds of one page fetch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageLimits {
+    /// Connect, head and each read within this many seconds.
+    pub(crate) timeout_secs: u64,
+    /// The largest body read.
+    pub(crate) max_bytes: u64,
+}
+
 /// Fetch and parse the page (the caller puts the whole call under the timeout).
 pub(crate) async fn fetch(
     http: &reqwest::Client,
+    work: &PageWork,
     index: &UpstreamIndex,
     project: &NormalizedName,
     etag: Option<&str>,
-    timeout_secs: u64,
-    max_bytes: u64,
+    limits: PageLimits,
     head: &std::sync::atomic::AtomicBool,
 ) -> Result<PageFetch, UpstreamError> {
+    let PageLimits {
+        timeout_secs,
+        max_bytes,
+    } = limits;
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static(PAGE_ACCEPT));
     if let Some(tag) = etag.and_then(|t| HeaderValue::from_str(t).ok()) {
@@ -88,10 +102,13 @@ pub(crate) async fn fetch(
     let body = BoundedBody::new(resp, timeout_secs, max_bytes)?
         .collect()
         .await?;
-    let page: UpstreamPage = match format {
-        PageFormat::Json => read::parse_project_json(project, &body, &final_url)?,
-        PageFormat::Html => read::parse_project_html(project, &body, &final_url)?,
-    };
+    let asked = project.clone();
+    let page: UpstreamPage = work
+        .run(move || match format {
+            PageFormat::Json => read::parse_project_json(&asked, &body, &final_url),
+            PageFormat::Html => read::parse_project_html(&asked, &body, &final_url),
+        })
+        .await??;
     Ok(PageFetch::Page {
         page,
         etag: new_etag,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use strongroom_protocol::NormalizedName;
 use strongroom_upstream::{
-    ClientSettings, FileStream, PageFetch, UpstreamClient, UpstreamError, UpstreamIndex,
+    ClientSettings, FileStream, PAGE_WORK_SLOTS, PageFetch, UpstreamClient, UpstreamError,
+    UpstreamIndex,
 };
 use support::{Reply, Server};
 
@@ -616,4 +617,50 @@ async fn a_slow_but_steady_body_longer_than_the_timeout_completes() {
         .await
         .expect("open");
     assert_eq!(read_all(f).await.expect("body").len(), 8 * 20 * 1024);
+}
+
+/// Parsing a page is CPU work done off the async workers, at most `PAGE_WORK_SLOTS` jobs at
+/// a time: while every slot is held by a job that does not end, a page fetch on this
+/// one-thread runtime still runs (the held jobs do not occupy it) and fails `Busy` within its
+/// wait, instead of parsing on the runtime (today's code) or queueing without bound. Once a
+/// slot is free, the same page is read.
+#[tokio::test]
+async fn page_parsing_runs_off_the_runtime_under_a_slot_limit() {
+    let body = format!(
+        r#"{{"meta":{{"api-version":"1.1"}},"name":"demo","files":[{{"filename":"demo-1.0.tar.gz","url":"demo-1.0.tar.gz","hashes":{{"sha256":"{}"}}}}]}}"#,
+        "a".repeat(64)
+    );
+    let server = Server::start(move |_| {
+        Reply::new(200)
+            .header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            .body(body.clone())
+    })
+    .await;
+    let c = client(server.url("/simple/"), None, 2);
+    let mut held = Vec::new();
+    for _ in 0..PAGE_WORK_SLOTS {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let work = c.page_work().clone();
+        let job = tokio::spawn(async move { work.run(move || wait.recv().is_ok()).await });
+        held.push((release, job));
+    }
+    while c.page_work().free_slots() > 0 {
+        tokio::task::yield_now().await;
+    }
+    let busy = c.fetch_page(0, &name("demo"), None).await;
+    assert!(matches!(busy, Err(UpstreamError::Busy)), "{busy:?}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the page was fetched, not parsed"
+    );
+    for (release, job) in held {
+        release.send(()).expect("job waits");
+        assert!(matches!(job.await, Ok(Ok(true))));
+    }
+    match c.fetch_page(0, &name("demo"), None).await {
+        Ok(PageFetch::Page { page, .. }) => assert_eq!(page.files.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.page_work().free_slots(), PAGE_WORK_SLOTS);
 }

@@ -141,6 +141,7 @@ fn short_reason(e: &UpstreamError) -> String {
         UpstreamError::TooLarge(_) => "page too large".to_owned(),
         UpstreamError::Malformed(_) => "unreadable page".to_owned(),
         UpstreamError::Config(_) => "not configured".to_owned(),
+        UpstreamError::Busy => "busy reading other pages".to_owned(),
     };
     text.chars()
         .filter(|c| c.is_ascii_graphic() || *c == ' ')
@@ -276,8 +277,20 @@ impl Services {
                 page,
                 etag,
             }) => {
-                let json = serde_json::to_string(&page)
-                    .map_err(|e| CoreError::Internal(format!("upstream page of {name}: {e}")))?;
+                // a big page costs CPU to serialise: off the async workers, under the limit
+                let (page, json) = client
+                    .page_work()
+                    .run(move || {
+                        let json = serde_json::to_string(&page);
+                        (page, json)
+                    })
+                    .await
+                    .map_err(|e| CoreError::UpstreamUnavailable {
+                        timed_out: false,
+                        message: format!("The package index cannot store {name} right now ({e}). Try again later."),
+                    })?;
+                let json =
+                    json.map_err(|e| CoreError::Internal(format!("upstream page of {name}: {e}")))?;
                 let url = &client.indexes()[upstream].url;
                 let saved = self
                     .db

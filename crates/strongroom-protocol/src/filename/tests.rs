@@ -143,6 +143,14 @@ fn bad_wheels_give_packaging_messages() {
             "Invalid wheel filename (invalid version): 'foo-1.0$-py3-none-any'",
         ),
         (
+            "foo-1.0-py3-none-\u{202e}any.whl",
+            r"Invalid wheel filename (invalid tag component): 'foo-1.0-py3-none-\u202eany'",
+        ),
+        (
+            "foo-1.0-py3-none-any .whl",
+            "Invalid wheel filename (invalid tag component): 'foo-1.0-py3-none-any '",
+        ),
+        (
             "foo-1.0-x1-py3-none-any.whl",
             "Invalid build number: x1 in 'foo-1.0-x1-py3-none-any'",
         ),

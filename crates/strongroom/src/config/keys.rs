@@ -562,7 +562,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "upstream.max_page_bytes",
         secret: false,
-        help: "the largest upstream project page read, bytes",
+        help: "the largest upstream project page read, bytes (a bigger page fails that project); parsing and storing pages runs off the request workers, two at a time",
     },
     Key {
         name: "upstream.cache_max_bytes",
@@ -599,6 +599,12 @@ pub(super) const KEYS: &[Key] = &[
         name: "upstream.pages_max_bytes",
         secret: false,
         help: "the most bytes of stored upstream project pages kept; the least recently served (and those not served for 30 days) are evicted by the jobs",
+    },
+    // fix-pages: names kept from the name-conflict job
+    Key {
+        name: "upstream.name_watch_exclude",
+        secret: false,
+        help: "comma-separated name patterns (like upstream.private_patterns) the name-conflict job never sends to an upstream; the job sends every other local and reserved name to each upstream (0 checks per run turns it off)",
     },
     Key {
         name: "downloads.retention_days",

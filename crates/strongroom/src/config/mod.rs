@@ -494,6 +494,7 @@ impl Config {
                 "upstream.name_checks_per_run",
                 core.upstream.name_checks_per_run.to_string(),
             ),
+            ("upstream.name_watch_exclude", String::new()),
             (
                 "upstream.page_fetches_per_minute",
                 core.upstream.page_fetches_per_minute.to_string(),

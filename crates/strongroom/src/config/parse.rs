@@ -404,6 +404,16 @@ pub(super) fn upstream_settings(
                 .map_err(|e| anyhow::anyhow!("upstream.private_patterns: {e}"))?,
         );
     }
+    let mut name_watch_exclude = Vec::new();
+    for p in parse_list(
+        "upstream.name_watch_exclude",
+        &value("upstream.name_watch_exclude"),
+    )? {
+        name_watch_exclude.push(
+            strongroom_protocol::NamePattern::new(&p)
+                .map_err(|e| anyhow::anyhow!("upstream.name_watch_exclude: {e}"))?,
+        );
+    }
     let ca_bundle = get("upstream.ca_bundle")
         .filter(|v| !v.trim().is_empty())
         .map(|v| std::path::PathBuf::from(v.trim()));
@@ -439,6 +449,7 @@ pub(super) fn upstream_settings(
         )?)
         .unwrap_or(u32::MAX),
         pages_max_bytes: positive("upstream.pages_max_bytes")?,
+        name_watch_exclude,
     })
 }
 

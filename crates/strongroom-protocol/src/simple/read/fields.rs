@@ -149,7 +149,15 @@ const SDIST_ENDINGS: &[&str] = &[
 /// wheel whose name part normalises to the project, or an sdist whose stem splits (at any
 /// `-`, as pip splits it knowing the project) into the project's name and a PEP 440 version.
 /// `None` for another project's file, which pip and uv skip on this page.
+///
+/// Only filenames an upload could carry are kept: printable ASCII without spaces (no bidi
+/// override, no look-alike letters: the name is shown to admins and kept as a blob key) and,
+/// for a wheel, tags of letters, digits and `_` ([`WheelFilename::parse`]). Anything else is
+/// dropped like another unusable entry.
 pub fn dist_version(filename: &str, project: &NormalizedName) -> Option<Version> {
+    if !filename.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
     if filename.ends_with(".whl") {
         let wheel = WheelFilename::parse(filename).ok()?;
         return name_matches_project(&wheel.name, project).then_some(wheel.version);

@@ -652,6 +652,34 @@ fn bounds_on_what_one_page_may_hold() {
     assert!(html(&long_title).is_ok());
 }
 
+/// A filename an upload would refuse is dropped: a bidi override or a space in a wheel tag,
+/// a space or a non-ASCII letter anywhere (an admin reads these names; they are blob keys).
+#[test]
+fn filenames_an_upload_refuses_are_dropped() {
+    for filename in [
+        "demo-1.0-py3-none-\u{202e}any.whl",
+        "demo-1.0-py3-\u{202e}none-any.whl",
+        "demo-1.0-py3-none-any .whl",
+        "demo-1.0-py3-no ne-any.whl",
+        "demo-1.0-1\u{202e}x-py3-none-any.whl",
+        "demo-1.0-py3-none-\u{430}ny.whl",
+        "demo-1.0 .tar.gz",
+        "demo-1.0\u{202e}.tar.gz",
+    ] {
+        assert_eq!(dist_version(filename, &demo()), None, "{filename:?}");
+        let entry = format!(r#"{{"filename":"{filename}","url":"f/x.whl"}}"#);
+        assert_eq!(one_json(&entry), None, "{filename:?}");
+    }
+    // what they imitate is kept
+    for filename in [
+        "demo-1.0-py3-none-any.whl",
+        "demo-1.0-1_b-cp313-cp313t-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "demo-1.0.tar.gz",
+    ] {
+        assert!(dist_version(filename, &demo()).is_some(), "{filename:?}");
+    }
+}
+
 /// Only distributions of the project asked for are kept (pip and uv skip another project's
 /// file on a page; the gateway's per-version rules need the version each file belongs to).
 #[test]
