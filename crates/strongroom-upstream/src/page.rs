@@ -64,7 +64,7 @@ pub(crate) async fn fetch(
         headers.insert(IF_NONE_MATCH, tag);
     }
     let url = page_url(index, project);
-    let resp = redirect::get(http, index, &url, headers, timeout_secs).await?;
+    let resp = redirect::get(http, None, index, &url, headers, timeout_secs).await?;
     match resp.status() {
         StatusCode::NOT_MODIFIED if etag.is_some() => return Ok(PageFetch::NotModified),
         StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(PageFetch::NotFound),

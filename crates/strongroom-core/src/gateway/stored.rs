@@ -125,6 +125,7 @@ fn short_reason(e: &UpstreamError) -> String {
         UpstreamError::TooLarge(_) => "page too large".to_owned(),
         UpstreamError::Malformed(_) => "unreadable page".to_owned(),
         UpstreamError::Config(_) => "not configured".to_owned(),
+        UpstreamError::Forbidden(_) => "a refused destination".to_owned(),
     };
     text.chars()
         .filter(|c| c.is_ascii_graphic() || *c == ' ')

@@ -589,6 +589,12 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "the name-conflict job asks about at most this many names per jobs run",
     },
+    // -- where upstream file URLs may lead (issue 12, fix round)
+    Key {
+        name: "upstream.file_hosts",
+        secret: false,
+        help: "hosts (host or host:port, a list) that upstream file URLs and their redirects may name besides each upstream's own origin, fetched through the configured proxies; any other host must resolve only to public addresses and is fetched directly (loopback, private, link-local and similar addresses are refused)",
+    },
     Key {
         name: "downloads.retention_days",
         secret: false,

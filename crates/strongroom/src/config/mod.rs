@@ -495,6 +495,10 @@ impl Config {
                 core.upstream.name_checks_per_run.to_string(),
             ),
             (
+                "upstream.file_hosts",
+                strongroom_core::settings::DEFAULT_FILE_HOSTS.to_owned(),
+            ),
+            (
                 "downloads.retention_days",
                 core.downloads.retention_days.to_string(),
             ),
