@@ -345,8 +345,14 @@ async fn serve_fetch(
     let fetch = match state.upstream_fetches.running(&target.key) {
         Some(f) => f,
         None => {
-            // Only a fetch this request starts counts (not joining one, not a kept file).
-            services.take_upstream_fetch(meta.ip.as_deref()).await?;
+            // Only a fetch this request starts counts (not joining one, not a kept file). Over
+            // the budget, a fetch that a concurrent request started meanwhile is still joined.
+            if let Err(e) = services.take_upstream_fetch(meta.ip.as_deref()).await {
+                let Some(f) = state.upstream_fetches.running(&target.key) else {
+                    return Err(e.into());
+                };
+                return follow(&target, f).await;
+            }
             let dir = services.blobs.temp_dir(&state.temp_dir);
             match state
                 .upstream_fetches
@@ -379,6 +385,11 @@ async fn serve_fetch(
             }
         }
     };
+    follow(&target, fetch).await
+}
+
+/// The answer that follows `fetch` (see [`tee::Fetch::follow`]).
+async fn follow(target: &Target, fetch: Arc<tee::Fetch>) -> Result<Response, ApiError> {
     let progress = fetch.opened().await;
     // The length announced is the page's size (the body is held to it), never the upstream's
     // Content-Length; with no size on the page, none until the bytes are checked.

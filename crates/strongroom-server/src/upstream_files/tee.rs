@@ -395,11 +395,11 @@ mod tests {
         let (fetch, writer) = new_fetch(dir.path()).expect("fetch");
         let (tx, stream) = fed(Some(data.len() as u64));
         let expected = sha(&data);
-        let task = tokio::spawn(async move {
-            writer
-                .tee(stream, 10_000_000, Some(data.len() as u64), &expected)
-                .await
-        });
+        let size = data.len() as u64;
+        let task =
+            tokio::spawn(
+                async move { writer.tee(stream, 10_000_000, Some(size), &expected).await },
+            );
         let early = tokio::spawn(collect(fetch.follow()));
         tx.send(Ok(Bytes::copy_from_slice(&data[..300_000])))
             .await
