@@ -575,8 +575,17 @@ def upstream_env(*upstreams, **settings) -> dict[str, str]:
     """The environment that makes `strongroom serve` a gateway: `upstream.url` from each upstream
     (a `tests/tools/upstream_fixture.Upstream`, another `Server`, or a URL string; in priority
     order) and any other `upstream.*` key as a keyword (`min_age_days=3`,
-    `private_patterns=["acme-*"]`; lists are comma-joined). Loopback is never proxied."""
+    `private_patterns=["acme-*"]`; lists are comma-joined). Loopback is never proxied.
+    `upstream.file_hosts` lists the files host of each fixture upstream that has one (a second
+    127.0.0.1 port, which the default refuses as a loopback address); `file_hosts=None` keeps
+    the default."""
     urls = [u if isinstance(u, str) else u.simple_url for u in upstreams]
+    if "file_hosts" not in settings:
+        hosts = [u.files_origin.split("://", 1)[1] for u in upstreams if hasattr(u, "files_origin")]
+        if hosts:
+            settings["file_hosts"] = hosts
+    elif settings["file_hosts"] is None:
+        del settings["file_hosts"]
     env = {"STRONGROOM_UPSTREAM__URL": ",".join(urls), "NO_PROXY": "127.0.0.1,localhost",
            "no_proxy": "127.0.0.1,localhost"}
     for key, value in settings.items():

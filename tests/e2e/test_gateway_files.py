@@ -16,6 +16,12 @@ SQLite, S3 with PostgreSQL), with the defaults except where a test names a setti
 - Bounds: the per-address rate of new fetches (429 + Retry-After; cached files are not counted),
   the largest file (refused), the cache's byte cap (least recently downloaded evicted, its blobs
   deleted; the collector keeps what is referenced).
+- Where file URLs may lead: with the default `upstream.file_hosts`, a files host on another
+  loopback port (an internal address) is refused and never asked; the helpers list it otherwise.
+- The page's `size` holds: a longer or shorter body is refused before a byte of it is served,
+  and `Content-Length` is the page's size.
+- PEP 658 metadata of a file not kept yet: one upstream fetch for concurrent requests, each new
+  fetch counted against the budget, and memory that does not grow with the requests.
 """
 
 from __future__ import annotations
@@ -231,3 +237,106 @@ def test_the_cache_cap_evicts_the_least_recently_downloaded(gateway, upstream, k
     # an evicted file is fetched again on demand
     assert gw.get(file_path(a)).content == a.data
     assert file_fetches(upstream, a) == 2
+
+
+def peak_rss_mb(gw: srkit.Server) -> float:
+    assert gw.proc is not None
+    with open(f"/proc/{gw.proc.pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@both
+def test_file_urls_on_an_internal_host_are_refused_by_default(gateway, upstream, kind):
+    """The fixture's files host is 127.0.0.1 on another port than the index: with the default
+    `upstream.file_hosts` that is an internal address, never fetched (before the fix the gateway
+    streamed whatever the page's URL named, e.g. a cloud metadata endpoint)."""
+    f = upstream.add_wheel("pub-ssrf", "1.0", upload_time=ago(days=30))
+    gw = gateway(kind, upstream, file_hosts=None)
+    warm_page(gw, "pub-ssrf")
+    for path in (file_path(f), file_path(f) + ".metadata"):
+        r = gw.get(path)
+        assert r.status_code == 502, (path, r.status_code, r.text)
+        assert "does not fetch from" in r.text, r.text
+    assert file_fetches(upstream, f) == 0
+    with upstream.lock:
+        assert upstream.hits.get(f.path + ".metadata", 0) == 0
+    assert upstream_keys(gw) == set()
+    assert upstream_rows(gw) == []
+
+
+@both
+def test_the_pages_size_bounds_the_body_and_is_the_content_length(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-size", "1.0", upload_time=ago(days=30), payload_bytes=20_000)
+    g = upstream.add_wheel("pub-short", "1.0", upload_time=ago(days=30), payload_bytes=20_000)
+    h = upstream.add_wheel("pub-fine", "1.0", upload_time=ago(days=30), payload_bytes=20_000)
+    # 4 MB more than the page's size (before the fix: all of it streamed, Content-Length the
+    # upstream's); 100 bytes fewer (before: the upstream's length told, a length oracle)
+    upstream.corrupt(f.filename, f.data + b"INTERNAL-SECRET-LINE\n" * 200_000)
+    upstream.corrupt(g.filename, g.data[:-100])
+    gw = gateway(kind, upstream)
+    for x in (f, g, h):
+        warm_page(gw, x.project)
+    for x in (f, g):
+        got = b""
+        with requests.get(gw.url + file_path(x), stream=True, timeout=30) as r:
+            assert r.status_code == 502, (x.filename, r.status_code)
+            assert "another size" in r.text, r.text
+            got = r.content
+        assert b"INTERNAL-SECRET" not in got
+    assert srkit.wait_until(lambda: "another size" in gw.stderr_text(), 10)
+    r = gw.get(file_path(h))
+    assert r.status_code == 200 and r.content == h.data
+    assert r.headers["Content-Length"] == str(h.size)
+    assert srkit.wait_until(lambda: len(upstream_rows(gw)) == 1, 20)
+    assert upstream_rows(gw) == [(h.sha256, h.filename)]
+
+
+@both
+def test_metadata_of_a_file_not_kept_is_one_fetch_and_counts_against_the_budget(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-meta", "1.0", upload_time=ago(days=30))
+    meta_path = f.path + ".metadata"
+    gw = gateway(kind, upstream, new_fetches_per_minute=3, env={"STRONGROOM_RATE_LIMITS": "true"})
+    warm_page(gw, "pub-meta")
+    upstream.drip = (32, 0.1)
+    results = srkit.race([lambda: requests.get(gw.url + file_path(f) + ".metadata", timeout=120)
+                          for _ in range(6)])
+    for r in results:
+        assert isinstance(r, requests.Response), srkit.describe(r)
+        assert r.status_code == 200 and r.content == f.metadata
+    with upstream.lock:
+        assert upstream.hits.get(meta_path, 0) == 1, "concurrent requests were not one fetch"
+    upstream.drip = None
+    # the file is not kept, so a later request is a new fetch (once the last one is over), and
+    # counted: the budget of 3 runs out, and the upstream is asked at most 3 times in all
+    codes = [gw.get(file_path(f) + ".metadata").status_code for _ in range(6)]
+    assert 429 in codes, codes
+    assert set(codes) <= {200, 429}, codes
+    with upstream.lock:
+        assert upstream.hits.get(meta_path, 0) <= 3
+    assert file_fetches(upstream, f) == 0
+
+
+@both
+def test_metadata_fetches_do_not_hold_their_bodies_in_memory(gateway, upstream, kind):
+    """24 files whose PEP 658 metadata is 8 MiB each (a long description does it), asked for at
+    once while the upstream sends slowly: before the fix each request buffered its metadata
+    whole (about 200 MB at once); now each is streamed from its fetch's temp file."""
+    big = b"Metadata-Version: 2.1\nName: x\nVersion: 1.0\n\n" + b"D" * (8 * 1024 * 1024)
+    files = [upstream.add_file(f"pub-bigmeta{i}", "1.0", f"pub_bigmeta{i}-1.0-py3-none-any.whl",
+                               f"wheel {i}".encode(), metadata=big, upload_time=ago(days=30))
+             for i in range(24)]
+    gw = gateway(kind, upstream)
+    for f in files:
+        warm_page(gw, f.project)
+    before = peak_rss_mb(gw)
+    upstream.drip = (1024 * 1024, 0.3)
+    results = srkit.race([lambda f=f: requests.get(gw.url + file_path(f) + ".metadata", timeout=120)
+                          for f in files])
+    for r in results:
+        assert isinstance(r, requests.Response), srkit.describe(r)
+        assert r.status_code == 200 and len(r.content) == len(big)
+    grown = peak_rss_mb(gw) - before
+    assert grown < 90, f"the peak RSS grew by {grown:.0f} MB for 24 metadata fetches"

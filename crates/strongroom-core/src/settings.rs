@@ -103,6 +103,10 @@ pub struct Settings {
     pub downloads: DownloadSettings,
 }
 
+/// `upstream.file_hosts` by default: the public index's files host, so that its files are
+/// fetched through the configured proxies (other public hosts are fetched directly, guarded).
+pub const DEFAULT_FILE_HOSTS: &str = "files.pythonhosted.org";
+
 /// The gateway to upstream indexes (`upstream.*`, issue 12). See docs/gateway.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamSettings {
@@ -166,6 +170,9 @@ impl Default for UpstreamSettings {
                 // to read, parse and store; a bigger page fails that project ("page too
                 // large"), and the key raises it
                 max_page_bytes: 16 * 1024 * 1024,
+                file_hosts: strongroom_upstream::FileHost::parse(DEFAULT_FILE_HOSTS)
+                    .into_iter()
+                    .collect(),
             },
             private_patterns: Vec::new(),
             min_age_days: 0,

@@ -118,7 +118,9 @@ impl ApiError {
         let status = match f {
             FetchFailure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             FetchFailure::TooLarge(_) => StatusCode::FORBIDDEN,
-            FetchFailure::Upstream(_) | FetchFailure::Mismatch { .. } => StatusCode::BAD_GATEWAY,
+            FetchFailure::Upstream(_)
+            | FetchFailure::Mismatch { .. }
+            | FetchFailure::SizeMismatch { .. } => StatusCode::BAD_GATEWAY,
             FetchFailure::Local(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         let message = match f {

@@ -4,8 +4,8 @@
 //!
 //! It is not an open proxy: a URL is served only with its HMAC under a key derived from the
 //! server's web key (stored in the database, so every server and restart agrees), and pages
-//! sign only the images of stored, sanitised descriptions. What it fetches is held to:
-//! http(s) only; every address a name resolves to, and every IP literal, outside loopback,
+//! sign only the images of stored, sanitised descriptions. What it fetches is held to
+//! (`strongroom_upstream::guard`, shared with upstream file fetches): http(s) only; every address a name resolves to, and every IP literal, outside loopback,
 //! private, link-local, CGNAT, multicast, documentation, benchmarking and unspecified ranges
 //! (the resolver filters what the connector may use, so the address checked is the one
 //! connected to, and every redirect, at most [`MAX_REDIRECTS`], is checked the same way); no
@@ -16,7 +16,6 @@
 //! that are a PNG, JPEG, GIF, WebP, AVIF or icon ([`kind`]). The answer carries only our own
 //! headers, its `Content-Type` the one of that list the bytes prove, never the origin's.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use hmac::{KeyInit, Mac};
 use strongroom_core::ImageSettings;
+use strongroom_upstream::guard::{self, GuardedResolver};
 
 use crate::state::AppState;
 
@@ -160,71 +160,17 @@ fn client(settings: &ImageSettings) -> Option<reqwest::Client> {
         .ok()
 }
 
-/// Whether the proxy may connect to `ip`: public unicast addresses only (loopback too when the
-/// test knob says so).
-pub(crate) fn address_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4_allowed(v4, allow_loopback),
-        IpAddr::V6(v6) => {
-            // IPv4-mapped and -compatible forms are judged as the IPv4 address they carry
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return v4_allowed(v4, allow_loopback);
-            }
-            if v6.is_loopback() {
-                return allow_loopback;
-            }
-            let s = v6.segments();
-            !(v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 (reaches IPv4 space)
-                || (s[0] == 0x2002) // 6to4 (embeds IPv4)
-                || (s[0] == 0x2001 && s[1] == 0) // Teredo
-                || (s[0..6] == [0; 6])) // IPv4-compatible and the rest of ::/80
-        }
-    }
-}
-
-fn v4_allowed(v4: Ipv4Addr, allow_loopback: bool) -> bool {
-    if v4.is_loopback() {
-        return allow_loopback;
-    }
-    let [a, b, c, _] = v4.octets();
-    !(v4.is_private()
-        || v4.is_link_local()
-        || v4.is_unspecified()
-        || v4.is_broadcast()
-        || v4.is_multicast()
-        || v4.is_documentation()
-        || a == 0 // "this network"
-        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64.0.0/10
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240) // reserved
-}
-
 /// The scheme and (for an IP literal) the address of a URL; names are checked when resolved.
 fn destination_allowed(url: &reqwest::Url, allow_loopback: bool) -> Result<(), ImageRefusal> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ImageRefusal::ForbiddenDestination);
-    }
-    // the URL parser has already normalised IPv4 literals (`0x7f000001` is `127.0.0.1`)
-    let host = url.host_str().ok_or(ImageRefusal::ForbiddenDestination)?;
-    let literal = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    match literal.parse::<IpAddr>() {
-        Ok(ip) if !address_allowed(ip, allow_loopback) => Err(ImageRefusal::ForbiddenDestination),
-        _ => Ok(()),
+    if guard::url_allowed(url, allow_loopback) {
+        Ok(())
+    } else {
+        Err(ImageRefusal::ForbiddenDestination)
     }
 }
 
-/// The error the resolver and the redirect policy give for a refused destination, found again
-/// in the client's error chain.
+/// The error the redirect policy gives for a refused destination, found again in the client's
+/// error chain (the resolver's is `guard::Refused`).
 #[derive(Debug)]
 struct Refused;
 
@@ -235,31 +181,6 @@ impl std::fmt::Display for Refused {
 }
 
 impl std::error::Error for Refused {}
-
-/// Resolves names and keeps only addresses the guard allows: the connector can reach nothing
-/// else, so a name that resolves differently a second time (DNS rebinding) gains nothing.
-struct GuardedResolver {
-    allow_loopback: bool,
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_loopback = self.allow_loopback;
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|a| address_allowed(a.ip(), allow_loopback))
-                .collect();
-            if allowed.is_empty() {
-                return Err(Box::new(Refused) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
 
 /// `GET /image-proxy/{signature}/{hex URL}`.
 pub(crate) async fn serve(
@@ -349,6 +270,9 @@ fn send_refusal(e: &reqwest::Error) -> ImageRefusal {
         }
         source = err.source();
     }
+    if guard::is_refused(e) {
+        return ImageRefusal::ForbiddenDestination;
+    }
     if e.is_timeout() {
         ImageRefusal::Timeout
     } else {
@@ -362,51 +286,6 @@ pub(crate) type SharedImageProxy = Arc<ImageProxy>;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_guard_refuses_every_internal_range() {
-        for refused in [
-            "127.0.0.1",
-            "127.9.9.9",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "0.1.2.3",
-            "224.0.0.1",
-            "255.255.255.255",
-            "198.18.0.1",
-            "192.0.0.8",
-            "::1",
-            "::",
-            "fe80::1",
-            "fc00::1",
-            "fd12::1",
-            "ff02::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "::127.0.0.1",
-            "64:ff9b::a00:1",
-            "2002:a00:1::",
-        ] {
-            let ip: IpAddr = refused.parse().expect(refused);
-            assert!(!address_allowed(ip, false), "{refused}");
-        }
-        for allowed in ["93.184.215.14", "1.1.1.1", "2606:4700::1111"] {
-            let ip: IpAddr = allowed.parse().expect(allowed);
-            assert!(address_allowed(ip, false), "{allowed}");
-        }
-        // the test knob admits loopback only
-        assert!(address_allowed("127.0.0.1".parse().expect("ip"), true));
-        assert!(address_allowed("::1".parse().expect("ip"), true));
-        assert!(!address_allowed("10.0.0.1".parse().expect("ip"), true));
-        assert!(!address_allowed(
-            "::ffff:192.168.0.1".parse().expect("ip"),
-            true
-        ));
-    }
 
     #[test]
     fn signatures_bind_the_url_and_the_key() {

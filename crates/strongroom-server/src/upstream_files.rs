@@ -8,6 +8,11 @@
 //! served like a local one (`store::blob_check::verified_body`, ETag, Range). A file not kept yet
 //! is fetched by one task per server ([`tee`]), which every requester follows; the task keeps
 //! the checked file (claim, blob, row: `core::upstream_cache`) and then its PEP 658 metadata.
+//! A file's body is held to the size its page advertised, and `Content-Length` is that size,
+//! never the upstream's. Where file URLs may lead is the upstream client's rule
+//! (`upstream.file_hosts`, public addresses otherwise). The metadata of a file not kept yet is
+//! fetched the same way (its own single flight, the same budget, streamed, kept when the file
+//! is).
 //! Starting a fetch counts against `upstream.new_fetches_per_minute` for the client's address
 //! (429 + Retry-After); joining one or reading a kept file does not. Every download (a whole
 //! file, 200 to a GET: not a 304, HEAD or Range, `crate::downloads::is_download`) is recorded
@@ -23,14 +28,14 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use strongroom_core::download_log::Origin;
 use strongroom_core::gateway::UpstreamFileVerdict;
 use strongroom_core::upstream_cache::CheckedUpstreamFile;
 use strongroom_core::{RequestMeta, Services};
 use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::read::UpstreamFile;
-use strongroom_store::blob_check::{Digest, verified_body};
+use strongroom_store::blob_check::verified_body;
 use strongroom_store::{BlobKey, UpstreamFileRow};
 
 use crate::error::ApiError;
@@ -140,7 +145,7 @@ pub(crate) async fn file(
         record(&state.services, &method, &resp, &served, &want, &meta);
         return Ok(resp);
     }
-    let resp = serve_fetch(&state, &want, &served, &meta).await?;
+    let resp = serve_fetch(&state, &want, &served, &meta, Part::File).await?;
     record(&state.services, &method, &resp, &served, &want, &meta);
     Ok(resp)
 }
@@ -263,27 +268,98 @@ fn forget(services: &Services, row: UpstreamFileRow) {
     });
 }
 
-/// A file not kept yet: follow this server's fetch of it, starting one if none runs.
+/// What one fetch reads: a distribution file, or the PEP 658 metadata of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    File,
+    Metadata,
+}
+
+/// One fetch's target, as the page describes it.
+#[derive(Debug, Clone)]
+struct Target {
+    part: Part,
+    /// The single-flight key: the file's sha256, `<sha256>.metadata` for its metadata.
+    key: String,
+    url: String,
+    /// The sha256 the page advertised for these bytes.
+    sha256: String,
+    /// Bytes read at most.
+    max_bytes: u64,
+    /// The page's `size` (files only; pages give none for metadata).
+    size: Option<u64>,
+}
+
+impl Target {
+    fn new(services: &Services, want: &Wanted, served: &Served, part: Part) -> Option<Target> {
+        match part {
+            Part::File => Some(Target {
+                part,
+                key: want.sha256.clone(),
+                url: served.file.url.clone(),
+                sha256: want.sha256.clone(),
+                max_bytes: services.settings.upstream.max_file_bytes,
+                size: served.file.size,
+            }),
+            Part::Metadata => Target::metadata(&want.sha256, &served.file),
+        }
+    }
+
+    /// The metadata of the file with sha256 `file_sha256`, if its page advertised it.
+    fn metadata(file_sha256: &str, file: &UpstreamFile) -> Option<Target> {
+        match &file.core_metadata {
+            Some(Some(meta_sha)) => Some(Target {
+                part: Part::Metadata,
+                key: format!("{file_sha256}.metadata"),
+                url: format!("{}.metadata", file.url),
+                sha256: meta_sha.clone(),
+                max_bytes: MAX_METADATA_BYTES,
+                size: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The name a mismatch is recorded under.
+    fn filename(&self, file: &str) -> String {
+        match self.part {
+            Part::File => file.to_owned(),
+            Part::Metadata => format!("{file}.metadata"),
+        }
+    }
+}
+
+/// Something not kept yet (a file, or a file's metadata): follow this server's fetch of it,
+/// starting one if none runs. Starting one counts against the client's new-fetch budget; the
+/// body is streamed from the fetch's temp file, so memory does not grow with its size.
 async fn serve_fetch(
     state: &AppState,
     want: &Wanted,
     served: &Served,
     meta: &RequestMeta,
+    part: Part,
 ) -> Result<Response, ApiError> {
     let services = &state.services;
+    let target = Target::new(services, want, served, part).ok_or_else(ApiError::not_found)?;
     let max = services.settings.upstream.max_file_bytes;
-    if served.file.size.is_some_and(|n| n > max) {
+    if target.size.is_some_and(|n| n > max) {
         return Err(ApiError::upstream_failed(&FetchFailure::TooLarge(max)));
     }
-    let fetch = match state.upstream_fetches.running(&want.sha256) {
+    let fetch = match state.upstream_fetches.running(&target.key) {
         Some(f) => f,
         None => {
-            // Only a fetch this request starts counts (not joining one, not a kept file).
-            services.take_upstream_fetch(meta.ip.as_deref()).await?;
+            // Only a fetch this request starts counts (not joining one, not a kept file). Over
+            // the budget, a fetch that a concurrent request started meanwhile is still joined.
+            if let Err(e) = services.take_upstream_fetch(meta.ip.as_deref()).await {
+                let Some(f) = state.upstream_fetches.running(&target.key) else {
+                    return Err(e.into());
+                };
+                return follow(&target, f).await;
+            }
             let dir = services.blobs.temp_dir(&state.temp_dir);
             match state
                 .upstream_fetches
-                .join_or_start(&want.sha256, || tee::new_fetch(&dir))
+                .join_or_start(&target.key, || tee::new_fetch(&dir))
                 .map_err(|e| {
                     tracing::error!(error = %e, "cannot create a temp file for an upstream fetch");
                     ApiError::upstream_failed(&FetchFailure::Local(e.to_string()))
@@ -294,6 +370,8 @@ async fn serve_fetch(
                         services: services.clone(),
                         fetches: state.upstream_fetches.clone(),
                         fetch: Arc::clone(&f),
+                        target: target.clone(),
+                        temp_dir: dir,
                         project: want.project.as_str().to_owned(),
                         sha256: want.sha256.clone(),
                         filename: want.filename.clone(),
@@ -310,25 +388,37 @@ async fn serve_fetch(
             }
         }
     };
+    follow(&target, fetch).await
+}
+
+/// The answer that follows `fetch` (see [`tee::Fetch::follow`]).
+async fn follow(target: &Target, fetch: Arc<tee::Fetch>) -> Result<Response, ApiError> {
     let progress = fetch.opened().await;
+    // The length announced is the page's size (the body is held to it), never the upstream's
+    // Content-Length; with no size on the page, none until the bytes are checked.
     let length = match progress.phase {
         Phase::Failed(f) => return Err(ApiError::upstream_failed(&f)),
-        Phase::Running { length } => length,
+        Phase::Running | Phase::Opening => target.size,
         Phase::Verified => Some(progress.written),
-        Phase::Opening => None,
     };
-    let mut headers = file_headers(&want.sha256);
+    let mut headers = file_headers(&target.sha256);
     if let Some(n) = length {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
     }
     Ok((StatusCode::OK, headers, Body::from_stream(fetch.follow())).into_response())
 }
 
+/// Metadata files read into memory at once to be kept (each at most [`MAX_METADATA_BYTES`]):
+/// the server's memory for them is bounded whatever the number of requests.
+static METADATA_KEEPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// The task of one fetch.
 struct FetchJob {
     services: Services,
     fetches: Fetches,
     fetch: Arc<tee::Fetch>,
+    target: Target,
+    temp_dir: std::path::PathBuf,
     project: String,
     sha256: String,
     filename: String,
@@ -341,132 +431,139 @@ struct FetchJob {
 
 impl FetchJob {
     async fn run(self, writer: tee::Writer) {
-        let s = &self.services;
-        let max = s.settings.upstream.max_file_bytes;
-        let Some(client) = s.upstream.as_ref() else {
-            writer.fail(FetchFailure::Upstream("no upstream is configured".into()));
-            self.fetches.finish(&self.sha256);
-            return;
-        };
-        let opened = client.open_file(self.upstream, &self.file.url, max).await;
-        let result = match opened {
-            Ok(stream) => writer.tee(stream, max, &self.sha256).await,
-            Err(e) => {
-                let f = FetchFailure::from(e);
+        let t = &self.target;
+        let result = match self.services.upstream.as_ref() {
+            None => {
+                let f = FetchFailure::Upstream("no upstream is configured".into());
                 writer.fail(f.clone());
                 Err(f)
             }
+            Some(client) => match client.open_file(self.upstream, &t.url, t.max_bytes).await {
+                Ok(stream) => writer.tee(stream, t.max_bytes, t.size, &t.sha256).await,
+                Err(e) => {
+                    let f = FetchFailure::from(e);
+                    writer.fail(f.clone());
+                    Err(f)
+                }
+            },
         };
-        match result {
-            Ok(size) => {
-                let checked = CheckedUpstreamFile {
-                    sha256: &self.sha256,
-                    project: &self.project,
-                    version: &self.version,
-                    filename: &self.filename,
-                    size,
-                    upstream_url: &self.upstream_url,
-                };
-                match s.keep_upstream_file(&checked, self.fetch.path()).await {
-                    Ok(true) => {
-                        tracing::info!(project = %self.project, file = %self.filename, size, "kept an upstream file");
-                        if let Some(Some(meta_sha)) = &self.file.core_metadata
-                            && let Ok(Some(row)) = s.cached_upstream_file(&self.sha256).await
-                            && row.metadata_sha256.is_none()
-                        {
-                            match fetch_metadata(s, self.upstream, &self.file, meta_sha).await {
-                                Ok(data) => {
-                                    if let Err(e) =
-                                        s.keep_upstream_metadata(&row, meta_sha, data).await
-                                    {
-                                        tracing::warn!(error = %e, file = %self.filename, "cannot keep an upstream file's metadata");
-                                    }
-                                }
-                                Err(f) => self.failed_metadata(&f).await,
-                            }
-                        }
-                    }
-                    Ok(false) => {
-                        tracing::warn!(file = %self.filename, "an upstream file was fetched but not kept (its claim expired); it is fetched again next time")
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, file = %self.filename, "cannot keep a fetched upstream file; it is fetched again next time")
-                    }
+        match (result, t.part) {
+            (Ok(size), Part::File) => self.keep_file(size).await,
+            (Ok(_), Part::Metadata) => {
+                if let Ok(Some(row)) = self.services.cached_upstream_file(&self.sha256).await
+                    && row.filename == self.filename
+                    && row.metadata_sha256.is_none()
+                {
+                    self.keep_metadata(&row, self.fetch.path(), &t.sha256).await;
                 }
             }
-            Err(FetchFailure::Mismatch { actual }) => {
-                s.record_upstream_mismatch(
-                    &self.project,
-                    &self.filename,
-                    &self.sha256,
-                    &actual,
-                    &self.upstream_url,
-                    Some(&self.meta),
-                )
-                .await;
-            }
-            Err(f) => {
-                tracing::warn!(project = %self.project, file = %self.filename, error = %f, "an upstream fetch failed; nothing was kept");
-            }
+            (Err(f), _) => self.failed(t, &f).await,
         }
-        self.fetches.finish(&self.sha256);
+        self.fetches.finish(&t.key);
     }
 
-    async fn failed_metadata(&self, f: &FetchFailure) {
+    async fn keep_file(&self, size: u64) {
+        let s = &self.services;
+        let checked = CheckedUpstreamFile {
+            sha256: &self.sha256,
+            project: &self.project,
+            version: &self.version,
+            filename: &self.filename,
+            size,
+            upstream_url: &self.upstream_url,
+        };
+        match s.keep_upstream_file(&checked, self.fetch.path()).await {
+            Ok(true) => {
+                tracing::info!(project = %self.project, file = %self.filename, size, "kept an upstream file");
+                if self.file.core_metadata.is_some()
+                    && let Ok(Some(row)) = s.cached_upstream_file(&self.sha256).await
+                    && row.metadata_sha256.is_none()
+                {
+                    self.fetch_and_keep_metadata(&row).await;
+                }
+            }
+            Ok(false) => {
+                tracing::warn!(file = %self.filename, "an upstream file was fetched but not kept (its claim expired); it is fetched again next time")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, file = %self.filename, "cannot keep a fetched upstream file; it is fetched again next time")
+            }
+        }
+    }
+
+    /// The metadata of a file just kept, read into a temp file of its own (no follower).
+    async fn fetch_and_keep_metadata(&self, row: &UpstreamFileRow) {
+        let Some(client) = self.services.upstream.as_ref() else {
+            return;
+        };
+        let Some(target) = Target::metadata(&self.sha256, &self.file) else {
+            return;
+        };
+        let (fetch, writer) = match tee::new_fetch(&self.temp_dir) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create a temp file for an upstream metadata fetch");
+                return;
+            }
+        };
+        let result = match client
+            .open_file(self.upstream, &target.url, target.max_bytes)
+            .await
+        {
+            Ok(stream) => {
+                writer
+                    .tee(stream, target.max_bytes, None, &target.sha256)
+                    .await
+            }
+            Err(e) => Err(FetchFailure::from(e)),
+        };
+        match result {
+            Ok(_) => self.keep_metadata(row, fetch.path(), &target.sha256).await,
+            Err(f) => self.failed(&target, &f).await,
+        }
+    }
+
+    /// Keep checked metadata (the complete temp file at `path`) beside its kept file.
+    async fn keep_metadata(&self, row: &UpstreamFileRow, path: &std::path::Path, meta_sha: &str) {
+        let Ok(_permit) = METADATA_KEEPS.acquire().await else {
+            return;
+        };
+        let data = match tokio::fs::read(path).await {
+            Ok(d) => Bytes::from(d),
+            Err(e) => {
+                tracing::warn!(error = %e, file = %self.filename, "cannot read a fetched upstream metadata file");
+                return;
+            }
+        };
+        if let Err(e) = self
+            .services
+            .keep_upstream_metadata(row, meta_sha, data)
+            .await
+        {
+            tracing::warn!(error = %e, file = %self.filename, "cannot keep an upstream file's metadata");
+        }
+    }
+
+    async fn failed(&self, target: &Target, f: &FetchFailure) {
         if let FetchFailure::Mismatch { actual } = f {
-            let expected = match &self.file.core_metadata {
-                Some(Some(m)) => m.as_str(),
-                _ => "",
-            };
             self.services
                 .record_upstream_mismatch(
                     &self.project,
-                    &format!("{}.metadata", self.filename),
-                    expected,
+                    &target.filename(&self.filename),
+                    &target.sha256,
                     actual,
                     &self.upstream_url,
                     Some(&self.meta),
                 )
                 .await;
         } else {
-            tracing::warn!(file = %self.filename, error = %f, "cannot fetch an upstream file's metadata");
+            tracing::warn!(project = %self.project, file = %target.filename(&self.filename), error = %f, "an upstream fetch failed; nothing was kept");
         }
     }
 }
 
-/// Read an upstream file's PEP 658 metadata (`<url>.metadata`), bounded, and check its sha256.
-async fn fetch_metadata(
-    services: &Services,
-    upstream: usize,
-    file: &UpstreamFile,
-    expected: &str,
-) -> Result<Bytes, FetchFailure> {
-    let client = services
-        .upstream
-        .as_ref()
-        .ok_or_else(|| FetchFailure::Upstream("no upstream is configured".into()))?;
-    let url = format!("{}.metadata", file.url);
-    let stream = client.open_file(upstream, &url, MAX_METADATA_BYTES).await?;
-    let mut body = stream.body;
-    let mut buf = Vec::new();
-    let mut digest = Digest::default();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        digest.update(&chunk);
-        if digest.len() > MAX_METADATA_BYTES {
-            return Err(FetchFailure::TooLarge(MAX_METADATA_BYTES));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    let actual = digest.finish();
-    if !actual.eq_ignore_ascii_case(expected) {
-        return Err(FetchFailure::Mismatch { actual });
-    }
-    Ok(Bytes::from(buf))
-}
-
-/// `<file>.metadata`: the kept copy, else fetched from the upstream and checked (and kept when
-/// the file is). Offered only when the page advertised it with a sha256.
+/// `<file>.metadata`: the kept copy, else fetched from the upstream like a file (single flight,
+/// the new-fetch budget, streamed from a temp file, checked; kept when the file is). Offered only when the page advertised it with a sha256.
 async fn metadata(
     state: &AppState,
     want: &Wanted,
@@ -501,31 +598,5 @@ async fn metadata(
         let body = Body::from_stream(body.map_err(std::io::Error::other));
         return Ok((StatusCode::OK, resp_headers, body).into_response());
     }
-    let data = match fetch_metadata(services, served.upstream, &served.file, expected).await {
-        Ok(d) => d,
-        Err(f) => {
-            if let FetchFailure::Mismatch { actual } = &f {
-                services
-                    .record_upstream_mismatch(
-                        want.project.as_str(),
-                        &format!("{}.metadata", want.filename),
-                        expected,
-                        actual,
-                        &served.upstream_url,
-                        Some(meta),
-                    )
-                    .await;
-            }
-            return Err(ApiError::upstream_failed(&f));
-        }
-    };
-    if let Some(r) = &row
-        && let Err(e) = services
-            .keep_upstream_metadata(r, expected, data.clone())
-            .await
-    {
-        tracing::warn!(error = %e, "cannot keep an upstream file's metadata");
-    }
-    resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(data.len()));
-    Ok((StatusCode::OK, resp_headers, Body::from(data)).into_response())
+    serve_fetch(state, want, served, meta, Part::Metadata).await
 }

@@ -1,7 +1,10 @@
 //! Building the reqwest client: rustls with ring (as everywhere in strongroom), the platform's
 //! roots plus `upstream.ca_bundle`, the proxies the environment names, a connect timeout,
 //! strongroom's User-Agent, and no automatic redirects (`redirect` follows them, so the
-//! credential rule is applied on every hop).
+//! credential rule is applied on every hop). A second, guarded client fetches file URLs on hosts
+//! that are neither an upstream's origin nor listed in `upstream.file_hosts`: it connects only
+//! to addresses `guard` admits and uses no proxy (through a proxy, the proxy would resolve the
+//! name and the guard would see only the proxy's address).
 
 use std::time::Duration;
 
@@ -20,7 +23,10 @@ pub const USER_AGENT: &str = concat!(
 /// needed on Linux, where it adds nothing) reads `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and
 /// `NO_PROXY` (or their lower-case forms) from the environment when the client is built, as
 /// curl does; `HTTP_PROXY` is ignored when `REQUEST_METHOD` is set (CGI, "httpoxy").
-pub(crate) fn client(settings: &ClientSettings) -> Result<reqwest::Client, UpstreamError> {
+pub(crate) fn client(
+    settings: &ClientSettings,
+    guarded: bool,
+) -> Result<reqwest::Client, UpstreamError> {
     // The binary installs ring at start; make sure a provider exists whoever calls us.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let timeout = Duration::from_secs(settings.timeout_secs.max(1));
@@ -32,6 +38,13 @@ pub(crate) fn client(settings: &ClientSettings) -> Result<reqwest::Client, Upstr
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
         .user_agent(USER_AGENT);
+    if guarded {
+        builder = builder
+            .dns_resolver(crate::guard::GuardedResolver {
+                allow_loopback: false,
+            })
+            .no_proxy();
+    }
     if let Some(path) = &settings.ca_bundle {
         let pem = std::fs::read(path).map_err(|e| {
             UpstreamError::Config(format!("upstream.ca_bundle {}: {e}", path.display()))

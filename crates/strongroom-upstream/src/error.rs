@@ -12,6 +12,10 @@ pub enum UpstreamError {
     /// Connection refused, DNS, TLS, proxy, a redirect refused.
     #[error("the upstream cannot be reached: {0}")]
     Unreachable(String),
+    /// A file URL (or a redirect) names a destination files may not come from: not the
+    /// upstream's origin, not in `upstream.file_hosts`, and not public.
+    #[error("the file URL names a host strongroom does not fetch from: {0}")]
+    Forbidden(String),
     /// An unexpected HTTP status.
     #[error("the upstream answered {0}")]
     Status(u16),
@@ -38,6 +42,10 @@ impl UpstreamError {
     pub(crate) fn transport(e: reqwest::Error, timeout_secs: u64) -> UpstreamError {
         if e.is_timeout() {
             return UpstreamError::Timeout(timeout_secs);
+        }
+        if crate::guard::is_refused(&e) {
+            let host = e.url().and_then(|u| u.host_str()).unwrap_or("?").to_owned();
+            return UpstreamError::Forbidden(format!("{host} resolves to no public address"));
         }
         let mut msg = e.to_string();
         let mut source = std::error::Error::source(&e);

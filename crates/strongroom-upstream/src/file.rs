@@ -1,5 +1,5 @@
 //! Opening an upstream file as a stream: credentials only on the upstream's own origin (a files
-//! host elsewhere gets none), every chunk within the timeout, the stream ending in `TooLarge`
+//! host elsewhere gets none), destinations held to `redirect::FilePolicy`, every chunk within the timeout, the stream ending in `TooLarge`
 //! past `max_bytes` (announced or actual).
 
 use bytes::Bytes;
@@ -30,12 +30,21 @@ impl std::fmt::Debug for FileStream {
 /// Open `url` (the caller bounds the wait for the response head).
 pub(crate) async fn open(
     http: &reqwest::Client,
+    policy: redirect::FilePolicy<'_>,
     index: &UpstreamIndex,
     url: &str,
     timeout_secs: u64,
     max_bytes: u64,
 ) -> Result<FileStream, UpstreamError> {
-    let resp = redirect::get(http, index, url, HeaderMap::new(), timeout_secs).await?;
+    let resp = redirect::get(
+        http,
+        Some(policy),
+        index,
+        url,
+        HeaderMap::new(),
+        timeout_secs,
+    )
+    .await?;
     if resp.status() != StatusCode::OK {
         return Err(UpstreamError::Status(resp.status().as_u16()));
     }

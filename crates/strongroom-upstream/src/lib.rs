@@ -4,15 +4,20 @@
 //! origin, and a timeout on connecting and on every read. It decides nothing: what is served is
 //! `strongroom_core::gateway`.
 //!
-//! Modules: `settings` (what it is built from), `build` (the reqwest client), `redirect` (hops
-//! and the credential rule), `body` (bounded reads), `page` (project pages), `work` (page
-//! parsing and serialising off the async workers, under a limit), `file` (file streams),
-//! `error`.
+//! File URLs come from pages an upstream wrote, so they are held to where files may be: the
+//! upstream's own origin, a host in `upstream.file_hosts`, or a host that resolves only to public
+//! addresses (`guard`), on every redirect hop too.
+//!
+//! Modules: `settings` (what it is built from), `build` (the reqwest clients), `redirect` (hops,
+//! the credential rule and the file-destination rule), `guard` (public addresses only), `body`
+//! (bounded reads), `page` (project pages), `work` (page parsing and serialising off the async
+//! workers, under a limit), `file` (file streams), `error`.
 
 mod body;
 mod build;
 mod error;
 mod file;
+pub mod guard;
 mod page;
 mod redirect;
 mod settings;
@@ -30,7 +35,7 @@ pub use error::UpstreamError;
 pub use file::FileStream;
 pub use page::PAGE_ACCEPT;
 pub use redirect::MAX_REDIRECTS;
-pub use settings::{ClientSettings, UpstreamIndex};
+pub use settings::{ClientSettings, FileHost, UpstreamIndex};
 pub use work::{PAGE_WORK_SLOTS, PageWork};
 
 /// The answer to a page request.
@@ -55,6 +60,8 @@ pub struct UpstreamClient {
     settings: Arc<ClientSettings>,
     http: reqwest::Client,
     work: PageWork,
+    /// For file URLs on hosts that are not trusted by configuration (`guard`).
+    guarded: reqwest::Client,
 }
 
 impl UpstreamClient {
@@ -65,7 +72,8 @@ impl UpstreamClient {
             reqwest::Url::parse(&index.url)
                 .map_err(|e| UpstreamError::Config(format!("upstream URL {}: {e}", index.url)))?;
         }
-        let http = build::client(&settings)?;
+        let http = build::client(&settings, false)?;
+        let guarded = build::client(&settings, true)?;
         // a page job waits for a slot at most half the timeout, so the page answers (or fails
         // as busy) within the whole timeout
         let wait = Duration::from_secs(settings.timeout_secs.max(1)) / 2;
@@ -73,6 +81,7 @@ impl UpstreamClient {
             settings: Arc::new(settings),
             http,
             work: PageWork::new(PAGE_WORK_SLOTS, wait),
+            guarded,
         })
     }
 
@@ -140,7 +149,9 @@ impl UpstreamClient {
     }
 
     /// Open a file URL taken from upstream `upstream`'s page (credentials only if it is on the
-    /// upstream's own origin); the body ends with `TooLarge` past `max_bytes`. The response
+    /// upstream's own origin). The URL and every redirect must be on the upstream's origin, on
+    /// a host in `file_hosts`, or on a host with public addresses only (else `Forbidden`). The
+    /// body ends with `TooLarge` past `max_bytes`. The response
     /// head comes within `timeout_secs`; then every chunk does, and each window of that length
     /// brings at least [`MIN_BYTES_PER_WINDOW`].
     pub async fn open_file(
@@ -151,7 +162,11 @@ impl UpstreamClient {
     ) -> Result<FileStream, UpstreamError> {
         let index = self.index(upstream)?;
         let secs = self.settings.timeout_secs;
-        let open = file::open(&self.http, index, url, secs, max_bytes);
+        let policy = redirect::FilePolicy {
+            guarded: &self.guarded,
+            hosts: &self.settings.file_hosts,
+        };
+        let open = file::open(&self.http, policy, index, url, secs, max_bytes);
         tokio::time::timeout(self.timeout(), open)
             .await
             .unwrap_or(Err(UpstreamError::Timeout(secs)))

@@ -79,7 +79,7 @@ pub(crate) async fn fetch(
         headers.insert(IF_NONE_MATCH, tag);
     }
     let url = page_url(index, project);
-    let resp = redirect::get(http, index, &url, headers, timeout_secs).await?;
+    let resp = redirect::get(http, None, index, &url, headers, timeout_secs).await?;
     // the upstream answered: what goes wrong from here is about this project's page only
     head.store(true, std::sync::atomic::Ordering::Relaxed);
     match resp.status() {

@@ -2,12 +2,47 @@
 //! credential rule holds on every hop: the upstream's basic-auth credentials go only to the
 //! upstream's own origin (scheme, host, port), and never again once a redirect has left it.
 //! A redirect to another scheme than HTTP(S), or from HTTPS down to plain HTTP, is refused, and
-//! so is a plain-HTTP URL on the page of an HTTPS upstream.
+//! so is a plain-HTTP URL on the page of an HTTPS upstream. For files ([`FilePolicy`]) every hop
+//! must also be on the upstream's origin, on a host in `upstream.file_hosts`, or else is fetched
+//! with the guarded client, which connects to public addresses only.
 
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{StatusCode, Url};
 
-use crate::{UpstreamError, UpstreamIndex};
+use crate::{FileHost, UpstreamError, UpstreamIndex};
+
+/// Where file URLs may lead: the trusted hosts, and the client for every other host.
+#[derive(Clone, Copy)]
+pub(crate) struct FilePolicy<'a> {
+    /// The client with the guarded resolver and no proxy.
+    pub(crate) guarded: &'a reqwest::Client,
+    /// `upstream.file_hosts`.
+    pub(crate) hosts: &'a [FileHost],
+}
+
+/// How one hop of a file fetch is made.
+#[derive(Debug, PartialEq, Eq)]
+enum Hop {
+    /// The upstream's origin or a configured files host: the ordinary client (proxies honoured).
+    Trusted,
+    /// Any other host: the guarded client (public addresses only).
+    Guarded,
+}
+
+/// How `url` may be fetched as a file of the upstream at `index_url`, or why not.
+fn file_hop(index_url: &Url, hosts: &[FileHost], url: &Url) -> Result<Hop, UpstreamError> {
+    if same_origin(url, index_url) || hosts.iter().any(|h| h.matches(url)) {
+        return Ok(Hop::Trusted);
+    }
+    if crate::guard::url_allowed(url, false) {
+        Ok(Hop::Guarded)
+    } else {
+        Err(UpstreamError::Forbidden(format!(
+            "{} (not the upstream's origin, not in upstream.file_hosts, not a public address)",
+            url.host_str().unwrap_or("?")
+        )))
+    }
+}
 
 /// Redirects followed per request.
 pub const MAX_REDIRECTS: usize = 5;
@@ -29,10 +64,11 @@ fn redirect_allowed(from: &Url, to: &Url) -> Result<(), String> {
 }
 
 /// GET `url` with `headers`, following redirects; credentials from `index` are attached while
-/// the chain is still on the index's origin. Returns the final response (its `url()` is the
-/// page URL relative links resolve against).
+/// the chain is still on the index's origin; with `files`, every hop is held to [`FilePolicy`].
+/// Returns the final response (its `url()` is the page URL relative links resolve against).
 pub(crate) async fn get(
     http: &reqwest::Client,
+    files: Option<FilePolicy<'_>>,
     index: &UpstreamIndex,
     url: &str,
     headers: HeaderMap,
@@ -57,7 +93,14 @@ pub(crate) async fn get(
     let mut on_origin = true;
     for hop in 0..=MAX_REDIRECTS {
         on_origin = on_origin && same_origin(&current, &index_url);
-        let mut req = http.get(current.clone()).headers(headers.clone());
+        let client = match files {
+            None => http,
+            Some(policy) => match file_hop(&index_url, policy.hosts, &current)? {
+                Hop::Trusted => http,
+                Hop::Guarded => policy.guarded,
+            },
+        };
+        let mut req = client.get(current.clone()).headers(headers.clone());
         if on_origin && index.has_credentials() {
             req = req.basic_auth(
                 index.username.as_deref().unwrap_or(""),
@@ -117,6 +160,37 @@ mod tests {
             &u("http://127.0.0.1:1/"),
             &u("http://127.0.0.1:2/")
         ));
+    }
+
+    #[test]
+    fn file_hops_are_trusted_guarded_or_refused() {
+        let index = u("http://127.0.0.1:9000/simple/");
+        let hosts = [FileHost::parse("files.example.org").expect("host")];
+        let hop = |s: &str| file_hop(&index, &hosts, &u(s));
+        assert_eq!(
+            hop("http://127.0.0.1:9000/f/a.whl").ok(),
+            Some(Hop::Trusted)
+        );
+        assert_eq!(
+            hop("https://files.example.org/a.whl").ok(),
+            Some(Hop::Trusted)
+        );
+        assert_eq!(
+            hop("https://cdn.example.net/a.whl").ok(),
+            Some(Hop::Guarded)
+        );
+        for refused in [
+            "http://127.0.0.1:9001/a.whl",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/a.whl",
+            "http://[::1]:9000/a.whl",
+            "http://[fd00::1]/a.whl",
+        ] {
+            assert!(
+                matches!(hop(refused), Err(UpstreamError::Forbidden(_))),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

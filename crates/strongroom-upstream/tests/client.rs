@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use strongroom_protocol::NormalizedName;
 use strongroom_upstream::{
-    ClientSettings, FileStream, PAGE_WORK_SLOTS, PageFetch, UpstreamClient, UpstreamError,
-    UpstreamIndex,
+    ClientSettings, FileHost, FileStream, PAGE_WORK_SLOTS, PageFetch, UpstreamClient,
+    UpstreamError, UpstreamIndex,
 };
 use support::{Reply, Server};
 
@@ -29,6 +29,8 @@ fn settings(index_url: String, creds: Option<(&str, &str)>, timeout_secs: u64) -
         timeout_secs,
         ca_bundle: None,
         max_page_bytes: 64 * 1024,
+        // The in-test files hosts are other loopback ports.
+        file_hosts: vec![FileHost::parse("127.0.0.1").expect("host")],
     }
 }
 
@@ -291,6 +293,61 @@ async fn credentials_never_follow_a_redirect_to_another_origin() {
     assert_eq!(home.header("authorization"), None);
     // The first hop on the origin did carry them.
     assert_eq!(index.requests()[0].header("authorization"), Some(ALICE));
+}
+
+/// Without `upstream.file_hosts` naming it, a file URL on another origin that is not a public
+/// address is refused before any request reaches it, named directly or through a redirect from
+/// the upstream's own origin (the page cannot make strongroom read an internal service).
+#[tokio::test]
+async fn file_urls_off_the_origin_need_file_hosts_or_a_public_address() {
+    let internal = Server::start(|_| Reply::new(200).body("INTERNAL-SECRET")).await;
+    let secret = internal.url("/latest/meta-data/");
+    let index = Server::start(move |req| match req.target.as_str() {
+        "/files/a.whl" => Reply::new(200).body("file"),
+        "/redir" => Reply::new(302).header("Location", &secret),
+        _ => Reply::new(404),
+    })
+    .await;
+    let mut s = settings(index.url("/simple/"), None, 5);
+    s.file_hosts = Vec::new();
+    let c = UpstreamClient::new(s).expect("client");
+    // The upstream's own origin is fine.
+    let f = c.open_file(0, &index.url("/files/a.whl"), 100).await;
+    assert_eq!(read_all(f.expect("open")).await.expect("body"), b"file");
+    for url in [
+        internal.url("/latest/meta-data/"),
+        index.url("/redir"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[::1]:9/x".to_owned(),
+        "http://localhost:9/x".to_owned(),
+    ] {
+        let r = c.open_file(0, &url, 100).await;
+        assert!(
+            matches!(r, Err(UpstreamError::Forbidden(_))),
+            "{url}: {r:?}"
+        );
+    }
+    assert!(
+        internal.requests().is_empty(),
+        "the internal host was asked"
+    );
+    // Listed with its port, that host is a files host; another port of it is not.
+    let mut s = settings(index.url("/simple/"), None, 5);
+    let port = internal
+        .url("")
+        .rsplit(':')
+        .next()
+        .map(str::to_owned)
+        .expect("port");
+    s.file_hosts = vec![FileHost::parse(&format!("127.0.0.1:{port}")).expect("host")];
+    let c = UpstreamClient::new(s).expect("client");
+    let f = c.open_file(0, &internal.url("/f"), 100).await;
+    assert_eq!(
+        read_all(f.expect("open")).await.expect("body"),
+        b"INTERNAL-SECRET"
+    );
+    let r = c.open_file(0, "http://127.0.0.1:9/x", 100).await;
+    assert!(matches!(r, Err(UpstreamError::Forbidden(_))), "{r:?}");
 }
 
 #[tokio::test]

@@ -142,6 +142,7 @@ fn short_reason(e: &UpstreamError) -> String {
         UpstreamError::Malformed(_) => "unreadable page".to_owned(),
         UpstreamError::Config(_) => "not configured".to_owned(),
         UpstreamError::Busy => "busy reading other pages".to_owned(),
+        UpstreamError::Forbidden(_) => "a refused destination".to_owned(),
     };
     text.chars()
         .filter(|c| c.is_ascii_graphic() || *c == ' ')

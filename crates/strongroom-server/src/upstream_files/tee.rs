@@ -3,7 +3,8 @@
 //! (a `watch` of the bytes written), so nobody waits for the whole file and the upstream is read
 //! once. The last byte is held back from every follower until the sha256 matched, so a file
 //! whose bytes differ from what the upstream's page advertised never reaches a client whole:
-//! the body ends in an error instead. The task does not depend on its requesters: when they go
+//! the body ends in an error instead. The size the page advertised is a bound too: a body that
+//! runs past it is cut off at once, one that ends short of it fails. The task does not depend on its requesters: when they go
 //! away it still completes (bounded by `upstream.max_file_bytes` and the client's read timeout).
 
 use std::collections::HashMap;
@@ -32,6 +33,11 @@ pub(crate) enum FetchFailure {
     Upstream(String),
     /// Larger than `upstream.max_file_bytes`.
     TooLarge(u64),
+    /// The body is longer or shorter than the size the upstream's page advertised.
+    SizeMismatch {
+        /// The page's `size`.
+        advertised: u64,
+    },
     /// The bytes' sha256 is not the advertised one.
     Mismatch {
         /// What the bytes hash to.
@@ -49,6 +55,10 @@ impl std::fmt::Display for FetchFailure {
             FetchFailure::TooLarge(n) => write!(
                 f,
                 "the file is larger than {n} bytes (upstream.max_file_bytes)"
+            ),
+            FetchFailure::SizeMismatch { advertised } => write!(
+                f,
+                "the upstream sent a body of another size than the {advertised} bytes its page advertised"
             ),
             FetchFailure::Mismatch { .. } => write!(
                 f,
@@ -74,8 +84,8 @@ impl From<UpstreamError> for FetchFailure {
 pub(crate) enum Phase {
     /// Waiting for the upstream's answer.
     Opening,
-    /// Bytes are arriving; `length` is the upstream's `Content-Length`, if it sent one.
-    Running { length: Option<u64> },
+    /// Bytes are arriving.
+    Running,
     /// Every byte is written and the sha256 matched.
     Verified,
     /// Over, without a checked file.
@@ -144,7 +154,7 @@ impl Fetch {
                     }
                     Phase::Verified => p.written,
                     // Held back until checked: a client never holds the whole of other bytes.
-                    Phase::Opening | Phase::Running { .. } => p.written.saturating_sub(1),
+                    Phase::Opening | Phase::Running => p.written.saturating_sub(1),
                 };
                 if st.pos < limit {
                     if st.file.is_none() {
@@ -201,16 +211,18 @@ impl Writer {
         self.tx.send_modify(|p| p.phase = Phase::Failed(f));
     }
 
-    /// Copy `stream` into the temp file, publishing progress, checking the size bound and at
-    /// the end the sha256. Ok(size) once verified (followers may finish); the temp file is then
-    /// complete and synced.
+    /// Copy `stream` into the temp file, publishing progress, checking the size bounds (`max_bytes`
+    /// and the advertised `size`, the moment a chunk passes either) and at the end the size and
+    /// the sha256. Ok(size) once verified (followers may finish); the temp file is then complete
+    /// and synced.
     pub(crate) async fn tee(
         mut self,
         stream: FileStream,
         max_bytes: u64,
+        size: Option<u64>,
         expected_sha256: &str,
     ) -> Result<u64, FetchFailure> {
-        let r = self.copy(stream, max_bytes, expected_sha256).await;
+        let r = self.copy(stream, max_bytes, size, expected_sha256).await;
         match &r {
             Ok(_) => self.tx.send_modify(|p| p.phase = Phase::Verified),
             Err(f) => self.fail(f.clone()),
@@ -222,18 +234,20 @@ impl Writer {
         &mut self,
         stream: FileStream,
         max_bytes: u64,
+        size: Option<u64>,
         expected_sha256: &str,
     ) -> Result<u64, FetchFailure> {
-        if let Some(n) = stream.content_length
-            && n > max_bytes
-        {
-            return Err(FetchFailure::TooLarge(max_bytes));
-        }
-        self.tx.send_modify(|p| {
-            p.phase = Phase::Running {
-                length: stream.content_length,
+        if let Some(n) = stream.content_length {
+            if n > max_bytes {
+                return Err(FetchFailure::TooLarge(max_bytes));
             }
-        });
+            if let Some(advertised) = size
+                && n != advertised
+            {
+                return Err(FetchFailure::SizeMismatch { advertised });
+            }
+        }
+        self.tx.send_modify(|p| p.phase = Phase::Running);
         let mut body = stream.body;
         let mut digest = Digest::default();
         while let Some(chunk) = body.next().await {
@@ -241,6 +255,12 @@ impl Writer {
             digest.update(&chunk);
             if digest.len() > max_bytes {
                 return Err(FetchFailure::TooLarge(max_bytes));
+            }
+            if let Some(advertised) = size
+                && digest.len() > advertised
+            {
+                // Not one byte past the advertised size is written or followed.
+                return Err(FetchFailure::SizeMismatch { advertised });
             }
             self.file
                 .write_all(&chunk)
@@ -254,7 +274,12 @@ impl Writer {
             let n = digest.len();
             self.tx.send_modify(|p| p.written = n);
         }
-        let size = digest.len();
+        let got = digest.len();
+        if let Some(advertised) = size
+            && got != advertised
+        {
+            return Err(FetchFailure::SizeMismatch { advertised });
+        }
         let actual = digest.finish();
         if !actual.eq_ignore_ascii_case(expected_sha256) {
             return Err(FetchFailure::Mismatch { actual });
@@ -263,7 +288,7 @@ impl Writer {
             .sync_all()
             .await
             .map_err(|e| FetchFailure::Local(e.to_string()))?;
-        Ok(size)
+        Ok(got)
     }
 }
 
@@ -370,7 +395,11 @@ mod tests {
         let (fetch, writer) = new_fetch(dir.path()).expect("fetch");
         let (tx, stream) = fed(Some(data.len() as u64));
         let expected = sha(&data);
-        let task = tokio::spawn(async move { writer.tee(stream, 10_000_000, &expected).await });
+        let size = data.len() as u64;
+        let task =
+            tokio::spawn(
+                async move { writer.tee(stream, 10_000_000, Some(size), &expected).await },
+            );
         let early = tokio::spawn(collect(fetch.follow()));
         tx.send(Ok(Bytes::copy_from_slice(&data[..300_000])))
             .await
@@ -398,7 +427,7 @@ mod tests {
         let (fetch, writer) = new_fetch(dir.path()).expect("fetch");
         let (tx, stream) = fed(None);
         let wrong = sha(b"other bytes");
-        let task = tokio::spawn(async move { writer.tee(stream, 10_000_000, &wrong).await });
+        let task = tokio::spawn(async move { writer.tee(stream, 10_000_000, None, &wrong).await });
         let follower = fetch.follow();
         let received = Arc::new(Mutex::new(0usize));
         let counted = Arc::clone(&received);
@@ -429,16 +458,61 @@ mod tests {
         let (_fetch, writer) = new_fetch(dir.path()).expect("fetch");
         let (_tx, stream) = fed(Some(1000));
         assert_eq!(
-            writer.tee(stream, 999, "00").await,
+            writer.tee(stream, 999, None, "00").await,
             Err(FetchFailure::TooLarge(999))
         );
         let (fetch, writer) = new_fetch(dir.path()).expect("fetch");
         let (tx, stream) = fed(None);
-        let task = tokio::spawn(async move { writer.tee(stream, 10, "00").await });
+        let task = tokio::spawn(async move { writer.tee(stream, 10, None, "00").await });
         tx.send(Ok(Bytes::from_static(b"0123456789abc")))
             .await
             .expect("send");
         assert_eq!(task.await.expect("task"), Err(FetchFailure::TooLarge(10)));
+        assert!(collect(fetch.follow()).await.is_err());
+    }
+
+    /// The advertised size bounds the body: a Content-Length other than it fails before any
+    /// byte, a chunk past it fails at once (nothing of it is followed), a short body fails at
+    /// its end even when its sha256 is the advertised one.
+    #[tokio::test]
+    async fn the_advertised_size_is_enforced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_fetch, writer) = new_fetch(dir.path()).expect("fetch");
+        let (_tx, stream) = fed(Some(4_000_000));
+        assert_eq!(
+            writer.tee(stream, 10_000_000, Some(100), "00").await,
+            Err(FetchFailure::SizeMismatch { advertised: 100 })
+        );
+        // Longer: the chunk that passes the size is neither written nor followed, and the
+        // fetch ends while the upstream would still be sending.
+        let (fetch, writer) = new_fetch(dir.path()).expect("fetch");
+        let (tx, stream) = fed(None);
+        let task =
+            tokio::spawn(async move { writer.tee(stream, 10_000_000, Some(100), "00").await });
+        tx.send(Ok(Bytes::from(vec![b'x'; 60])))
+            .await
+            .expect("send");
+        tx.send(Ok(Bytes::from(vec![b'y'; 60])))
+            .await
+            .expect("send");
+        assert_eq!(
+            task.await.expect("task"),
+            Err(FetchFailure::SizeMismatch { advertised: 100 })
+        );
+        assert!(std::fs::metadata(fetch.path()).expect("temp").len() <= 100);
+        assert!(collect(fetch.follow()).await.is_err());
+        drop(tx);
+        // Shorter, with the right sha256 of what came: still refused.
+        let (fetch, writer) = new_fetch(dir.path()).expect("fetch");
+        let (tx, stream) = fed(None);
+        let expected = sha(b"abc");
+        let task = tokio::spawn(async move { writer.tee(stream, 100, Some(4), &expected).await });
+        tx.send(Ok(Bytes::from_static(b"abc"))).await.expect("send");
+        drop(tx);
+        assert_eq!(
+            task.await.expect("task"),
+            Err(FetchFailure::SizeMismatch { advertised: 4 })
+        );
         assert!(collect(fetch.follow()).await.is_err());
     }
 
@@ -452,7 +526,7 @@ mod tests {
         drop(follower); // the client went away
         let (tx, stream) = fed(None);
         let expected = sha(b"abc");
-        let task = tokio::spawn(async move { writer.tee(stream, 100, &expected).await });
+        let task = tokio::spawn(async move { writer.tee(stream, 100, None, &expected).await });
         tx.send(Ok(Bytes::from_static(b"abc"))).await.expect("send");
         drop(tx);
         assert_eq!(task.await.expect("task"), Ok(3));

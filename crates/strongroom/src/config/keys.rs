@@ -606,6 +606,12 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "comma-separated name patterns (like upstream.private_patterns) the name-conflict job never sends to an upstream; the job sends every other local and reserved name to each upstream (0 checks per run turns it off)",
     },
+    // -- where upstream file URLs may lead (issue 12, fix round)
+    Key {
+        name: "upstream.file_hosts",
+        secret: false,
+        help: "hosts (host or host:port, a list) that upstream file URLs and their redirects may name besides each upstream's own origin, fetched through the configured proxies; any other host must resolve only to public addresses and is fetched directly (loopback, private, link-local and similar addresses are refused)",
+    },
     Key {
         name: "downloads.retention_days",
         secret: false,

@@ -504,6 +504,10 @@ impl Config {
                 core.upstream.pages_max_bytes.to_string(),
             ),
             (
+                "upstream.file_hosts",
+                strongroom_core::settings::DEFAULT_FILE_HOSTS.to_owned(),
+            ),
+            (
                 "downloads.retention_days",
                 core.downloads.retention_days.to_string(),
             ),

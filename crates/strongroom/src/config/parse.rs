@@ -414,6 +414,13 @@ pub(super) fn upstream_settings(
                 .map_err(|e| anyhow::anyhow!("upstream.name_watch_exclude: {e}"))?,
         );
     }
+    let mut file_hosts = Vec::new();
+    for h in parse_list("upstream.file_hosts", &value("upstream.file_hosts"))? {
+        file_hosts.push(
+            strongroom_upstream::FileHost::parse(&h)
+                .map_err(|e| anyhow::anyhow!("upstream.file_hosts: {e}"))?,
+        );
+    }
     let ca_bundle = get("upstream.ca_bundle")
         .filter(|v| !v.trim().is_empty())
         .map(|v| std::path::PathBuf::from(v.trim()));
@@ -427,6 +434,7 @@ pub(super) fn upstream_settings(
             timeout_secs: positive("upstream.timeout_seconds")?,
             ca_bundle,
             max_page_bytes: positive("upstream.max_page_bytes")?,
+            file_hosts,
         },
         private_patterns,
         min_age_days: parse_u64("upstream.min_age_days", &value("upstream.min_age_days"))?,
