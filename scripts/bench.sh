@@ -76,6 +76,8 @@ stop() {
 trap stop EXIT
 
 if [ "$MODE" != reread ]; then
+  # `user create` works on an existing index only: make it first.
+  SR migrate >/dev/null
   # strongroom requires passwords of 8+ characters; uploads only accept API tokens anyway.
   echo 'bench-password' | SR user create bench --email bench@example.org --password-stdin >/dev/null
 fi
