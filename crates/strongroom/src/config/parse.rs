@@ -390,37 +390,36 @@ pub(super) fn upstream_settings(
         }
         Ok(n)
     };
-    let mut indexes = Vec::new();
-    for raw in parse_list("upstream.url", &value("upstream.url"))? {
-        indexes.push(upstream_index(&raw)?);
+    // each list item through its own parser; an item that does not parse names the key
+    fn each<T, E: std::fmt::Display>(
+        key: &str,
+        v: &str,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> anyhow::Result<Vec<T>> {
+        parse_list(key, v)?
+            .iter()
+            .map(|item| parse(item).map_err(|e| anyhow::anyhow!("{key}: {e}")))
+            .collect()
     }
-    let mut private_patterns = Vec::new();
-    for p in parse_list(
+    let indexes = parse_list("upstream.url", &value("upstream.url"))?
+        .iter()
+        .map(|raw| upstream_index(raw))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let private_patterns = each(
         "upstream.private_patterns",
         &value("upstream.private_patterns"),
-    )? {
-        private_patterns.push(
-            strongroom_protocol::NamePattern::new(&p)
-                .map_err(|e| anyhow::anyhow!("upstream.private_patterns: {e}"))?,
-        );
-    }
-    let mut name_watch_exclude = Vec::new();
-    for p in parse_list(
+        strongroom_protocol::NamePattern::new,
+    )?;
+    let name_watch_exclude = each(
         "upstream.name_watch_exclude",
         &value("upstream.name_watch_exclude"),
-    )? {
-        name_watch_exclude.push(
-            strongroom_protocol::NamePattern::new(&p)
-                .map_err(|e| anyhow::anyhow!("upstream.name_watch_exclude: {e}"))?,
-        );
-    }
-    let mut file_hosts = Vec::new();
-    for h in parse_list("upstream.file_hosts", &value("upstream.file_hosts"))? {
-        file_hosts.push(
-            strongroom_upstream::FileHost::parse(&h)
-                .map_err(|e| anyhow::anyhow!("upstream.file_hosts: {e}"))?,
-        );
-    }
+        strongroom_protocol::NamePattern::new,
+    )?;
+    let file_hosts = each(
+        "upstream.file_hosts",
+        &value("upstream.file_hosts"),
+        strongroom_upstream::FileHost::parse,
+    )?;
     let ca_bundle = get("upstream.ca_bundle")
         .filter(|v| !v.trim().is_empty())
         .map(|v| std::path::PathBuf::from(v.trim()));
