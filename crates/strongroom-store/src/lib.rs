@@ -54,7 +54,6 @@ pub mod upload_record;
 mod upstream_files;
 mod upstream_generation;
 pub mod upstream_pages;
-#[allow(unused_imports)]
 pub(crate) use upstream_generation::bump_upstream_generation_in;
 pub mod upstream_rules;
 mod upstream_served;
