@@ -120,6 +120,7 @@ impl H {
                     request_id: None,
                     release_window_micros: i64::MAX / 2,
                     max_project_size: 1 << 30,
+                    scan: None,
                 },
                 policy,
                 None,

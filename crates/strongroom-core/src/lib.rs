@@ -16,6 +16,7 @@ pub mod email_address;
 pub mod error;
 pub mod evidence;
 pub mod file_review;
+pub mod file_status;
 mod file_urls;
 pub mod freeze;
 pub mod fsck;
@@ -26,6 +27,7 @@ pub mod handback;
 pub mod hash_pool;
 pub mod help;
 pub mod hold;
+pub mod impact;
 pub mod incident;
 pub mod index;
 pub mod job_stats;
@@ -49,6 +51,8 @@ pub mod registration;
 pub mod registration_invites;
 pub mod removal;
 pub mod review;
+pub mod review_queue;
+pub mod scanning;
 pub mod second_factor;
 mod secrets;
 pub mod sessions;
@@ -64,6 +68,7 @@ pub mod upload_safety;
 pub mod upstream_cache;
 pub mod upstream_names;
 pub mod upstream_rules;
+pub mod verdicts;
 pub mod visibility;
 pub mod watch;
 pub mod webauthn;
@@ -94,8 +99,8 @@ pub use login::{LoginStep, TwoFactorMethods};
 pub use second_factor::{Enrolled, TotpEnrolment};
 pub use sessions::{SessionGrant, SessionInfo};
 pub use settings::{
-    BlobSettings, DownloadSettings, ImageSettings, NoticeSettings, SafetySettings, Settings,
-    SmtpSettings, SmtpTls, UpstreamSettings,
+    BlobSettings, DownloadSettings, ImageSettings, NoticeSettings, SafetySettings, ScanSettings,
+    Settings, SmtpSettings, SmtpTls, UpstreamSettings,
 };
 use strongroom_store::{Blobs, Db};
 

@@ -304,6 +304,7 @@ impl Services {
                 .unwrap_or(i64::MAX / 86_400_000_000)
                 .saturating_mul(86_400_000_000),
             max_project_size: i64::try_from(self.settings.max_project_size).unwrap_or(i64::MAX),
+            scan: None,
         };
         let mut policy = self
             .upload_policy(

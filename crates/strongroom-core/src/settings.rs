@@ -101,7 +101,33 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     /// The download log (`downloads.*`).
     pub downloads: DownloadSettings,
+    /// The content scanner and the verdicts it leads to (`scan.*`, `osv.*`, issue 13).
+    pub scan: ScanSettings,
 }
+
+/// The content scanner and the index's own verdicts (`scan.*`, `osv.*`, issue 13). See
+/// docs/scanning.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanSettings {
+    /// A release (or added file) whose score reaches this is held for review.
+    pub hold_score: u32,
+    /// The prefix of this index's OSV ids (`<prefix>-<year>-<n>`); never a bare `MAL`.
+    pub osv_id_prefix: String,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings {
+            hold_score: DEFAULT_HOLD_SCORE,
+            osv_id_prefix: DEFAULT_OSV_ID_PREFIX.to_owned(),
+        }
+    }
+}
+
+/// `scan.hold_score` by default (docs/scanning.md says what weighs how much).
+pub const DEFAULT_HOLD_SCORE: u32 = 10;
+/// `osv.id_prefix` by default.
+pub const DEFAULT_OSV_ID_PREFIX: &str = "STRONGROOM-MAL";
 
 /// `upstream.file_hosts` by default: the public index's files host, so that its files are
 /// fetched through the configured proxies (other public hosts are fetched directly, guarded).
@@ -389,6 +415,7 @@ impl Default for Settings {
             images: ImageSettings::default(),
             upstream: UpstreamSettings::default(),
             downloads: DownloadSettings::default(),
+            scan: ScanSettings::default(),
         }
     }
 }

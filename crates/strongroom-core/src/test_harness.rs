@@ -227,6 +227,7 @@ pub(crate) fn sdist(
         request_id: None,
         release_window_micros: days(14),
         max_project_size: 1 << 30,
+        scan: None,
     }
 }
 

@@ -483,6 +483,10 @@ impl AdminTx {
                 .await?;
         let Some(row) = row else { return Ok(false) };
         let (project_id, size): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query("DELETE FROM file_scans WHERE file_id = $1")
+            .bind(file_id)
+            .execute(&mut *self.tx)
+            .await?;
         sqlx::query("DELETE FROM files WHERE id = $1")
             .bind(file_id)
             .execute(&mut *self.tx)

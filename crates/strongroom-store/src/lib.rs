@@ -19,6 +19,7 @@ pub mod download_log;
 mod email_tokens;
 mod error;
 mod events;
+pub mod file_scans;
 pub mod fsck;
 mod health;
 mod incidents;

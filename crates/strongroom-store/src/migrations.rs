@@ -256,6 +256,30 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_upstream_rules.sql"),
         postgres: include_str!("../migrations/postgres/0025_upstream_rules.sql"),
     },
+    Migration {
+        version: 26,
+        // new table: the content scanner's rows; older binaries never read it
+        step: Step::Expand,
+        name: "file_scans",
+        sqlite: include_str!("../migrations/sqlite/0026_file_scans.sql"),
+        postgres: include_str!("../migrations/postgres/0026_file_scans.sql"),
+    },
+    Migration {
+        version: 27,
+        // new table: the index's malicious-package verdicts; older binaries never read it
+        step: Step::Expand,
+        name: "malicious_verdicts",
+        sqlite: include_str!("../migrations/sqlite/0027_malicious_verdicts.sql"),
+        postgres: include_str!("../migrations/postgres/0027_malicious_verdicts.sql"),
+    },
+    Migration {
+        version: 28,
+        // new table: simple-page reads per day; older binaries never read it
+        step: Step::Expand,
+        name: "page_hits",
+        sqlite: include_str!("../migrations/sqlite/0028_page_hits.sql"),
+        postgres: include_str!("../migrations/postgres/0028_page_hits.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

@@ -49,6 +49,9 @@ pub struct NewFile {
     /// Files may be added to a release only this long (µs) after it was created.
     pub release_window_micros: i64,
     pub max_project_size: i64,
+    /// The content scanner's verdict, stored with the file (`file_scans`) in the same
+    /// transaction. `None` only where nothing was scanned (tests of other parts).
+    pub scan: Option<crate::file_scans::NewScan>,
 }
 
 /// Why the upload was refused by the database's state.
@@ -134,6 +137,12 @@ pub struct UploadPolicy {
     /// The uploader is watched on the project (recovered, newcomer or inherited): a release it
     /// creates is marked so (`releases.uploader_watched`) and never makes the project lively.
     pub uploader_watched: bool,
+    /// Hold this upload for review because of its content scan (`core::scanning`), with this
+    /// reason: a new release is quarantined whatever the project's dormancy; a file joining an
+    /// existing release that is not itself held is held (`hold_added_file` semantics). Part H3.
+    pub scan_hold: Option<String>,
+    /// Mails queued when `scan_hold` holds something (the project's Owners and the admins).
+    pub scan_hold_mails: Vec<NewMail>,
 }
 
 /// What the publish transaction did.
@@ -583,6 +592,9 @@ async fn publish_in(
         }
         return Err(StoreError::Conflict("file".into()));
     };
+    if let Some(scan) = &f.scan {
+        crate::file_scans::insert(tx, file_id, scan, f.at).await?;
+    }
     sqlx::query("INSERT INTO filename_registry (filename, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(f.filename.clone())
         .bind(f.at)

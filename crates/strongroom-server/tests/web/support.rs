@@ -190,6 +190,7 @@ impl TestApp {
                 request_id: None,
                 release_window_micros: i64::MAX / 4,
                 max_project_size: i64::MAX / 4,
+                scan: None,
             })
             .await
             .unwrap();

@@ -58,6 +58,7 @@ fn file(user_id: i64, version: &str, filename: &str, content: &str) -> NewFile {
         request_id: None,
         release_window_micros: i64::MAX / 2,
         max_project_size: 1_000_000,
+        scan: None,
     }
 }
 

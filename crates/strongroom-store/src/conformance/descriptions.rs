@@ -62,6 +62,7 @@ fn file(user_id: i64, version: &str, description: Option<RenderedDescription>) -
         request_id: None,
         release_window_micros: 14 * 86_400_000_000,
         max_project_size: 1_000_000,
+        scan: None,
     }
 }
 

@@ -75,6 +75,7 @@ pub(super) fn file(project: &str, user_id: i64, filename: &str, content: &str) -
         request_id: None,
         release_window_micros: 14 * 86_400_000_000,
         max_project_size: 1_000_000,
+        scan: None,
     }
 }
 

@@ -58,6 +58,7 @@ pub(super) fn file(project: &str, user_id: i64, version: &str, n: u32, at: i64) 
         request_id: None,
         release_window_micros: 14 * DAY,
         max_project_size: 1_000_000,
+        scan: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn file(project: &str, user_id: i64, version: &str, summary: &str, body: &str) -
         request_id: None,
         release_window_micros: i64::MAX / 2,
         max_project_size: 1_000_000,
+        scan: None,
     }
 }
 

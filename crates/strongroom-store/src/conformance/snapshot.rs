@@ -48,6 +48,7 @@ fn file(user_id: i64, version: &str, with_metadata: bool) -> NewFile {
         user_agent: None,
         release_window_micros: i64::MAX / 2,
         max_project_size: 1_000_000,
+        scan: None,
     }
 }
 

@@ -617,4 +617,15 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "the download log keeps client addresses and user agents this many days, then only counts",
     },
+    // -- the content scanner (issue 13)
+    Key {
+        name: "scan.hold_score",
+        secret: false,
+        help: "a release or added file whose scan score reaches this is held for an administrator's review (docs/scanning.md: what weighs how much)",
+    },
+    Key {
+        name: "osv.id_prefix",
+        secret: false,
+        help: "the prefix of the OSV ids this index gives its malicious-package verdicts (<prefix>-<year>-<n>); letters, digits and '-', never MAL alone",
+    },
 ];

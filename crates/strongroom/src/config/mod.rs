@@ -103,6 +103,8 @@ pub struct Config {
     pub upstream: strongroom_core::UpstreamSettings,
     /// The download log (`downloads.*`).
     pub downloads: strongroom_core::DownloadSettings,
+    /// The content scanner and OSV ids (`scan.*`, `osv.*`).
+    pub scan: strongroom_core::ScanSettings,
     /// Page cache budget, Host names, connection timeouts and caps.
     pub http: strongroom_core::settings::HttpSettings,
     /// Every rate limit (`ratelimit.*`) and the password-hashing pool (`password.hash_*`).
@@ -511,6 +513,8 @@ impl Config {
                 "downloads.retention_days",
                 core.downloads.retention_days.to_string(),
             ),
+            ("scan.hold_score", core.scan.hold_score.to_string()),
+            ("osv.id_prefix", core.scan.osv_id_prefix.clone()),
             ("shutdown.grace_seconds", "30".into()),
             // health: database pool and blob-store timeouts
             ("db.pool_size", db.pool_size.to_string()),
@@ -689,6 +693,7 @@ impl Config {
             },
             images: parse::image_settings(&get)?,
             upstream: parse::upstream_settings(&get)?,
+            scan: parse::scan_settings(&get)?,
             downloads: strongroom_core::DownloadSettings {
                 retention_days: parse_u64(
                     "downloads.retention_days",
@@ -869,6 +874,7 @@ impl Config {
             images: self.images.clone(),
             upstream: self.upstream.clone(),
             downloads: self.downloads.clone(),
+            scan: self.scan.clone(),
         }
     }
 }

@@ -500,3 +500,36 @@ fn upstream_index(raw: &str) -> anyhow::Result<strongroom_upstream::UpstreamInde
         password,
     })
 }
+
+/// `scan.*` and `osv.*`: the content scanner's hold threshold and this index's OSV id prefix
+/// (issue 13). The prefix is letters, digits and `-`, and never `MAL` itself (ossf's own ids).
+pub(super) fn scan_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<strongroom_core::ScanSettings> {
+    let hold = get("scan.hold_score").unwrap_or_default();
+    let hold_score = u32::try_from(parse_u64("scan.hold_score", &hold)?)
+        .map_err(|_| anyhow::anyhow!("scan.hold_score: expected a number below 2^32"))?;
+    let prefix = get("osv.id_prefix").unwrap_or_default();
+    let prefix = prefix.trim();
+    if prefix.is_empty()
+        || prefix.len() > 40
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        || prefix.starts_with('-')
+        || prefix.ends_with('-')
+    {
+        anyhow::bail!(
+            "osv.id_prefix: expected letters, digits and '-' (at most 40), like STRONGROOM-MAL; got {prefix:?}"
+        );
+    }
+    if prefix.eq_ignore_ascii_case("MAL") {
+        anyhow::bail!(
+            "osv.id_prefix: MAL is the shared malicious-packages database's own prefix; name this index, like ACME-MAL"
+        );
+    }
+    Ok(strongroom_core::ScanSettings {
+        hold_score,
+        osv_id_prefix: prefix.to_owned(),
+    })
+}
