@@ -2,6 +2,9 @@
 //! upstream pages and their revalidation, the filters (cooldown, rules, advisories) and the
 //! verdict on an upstream file. See docs/gateway.md and docs/architecture.md ("The gateway").
 
+pub mod fast;
+#[cfg(test)]
+mod fast_tests;
 pub mod filter;
 pub mod local_names;
 #[cfg(test)]
@@ -200,6 +203,16 @@ impl Services {
         if self.resolve_name(project).await? != Resolution::Upstream {
             return Ok(UpstreamFileVerdict::NotFound);
         }
+        self.file_verdict_of(project, sha256, filename).await
+    }
+
+    /// [`Services::upstream_file`] for a name already resolved upstream.
+    pub(crate) async fn file_verdict_of(
+        &self,
+        project: &NormalizedName,
+        sha256: &str,
+        filename: &str,
+    ) -> Result<UpstreamFileVerdict, CoreError> {
         let Some(page) = self.stored_gateway_page(project).await? else {
             return Ok(UpstreamFileVerdict::NotFound);
         };

@@ -157,6 +157,8 @@ pub struct Services {
     pub downloads: download_log::DownloadRecorder,
     /// Upstream pages being revalidated now, one request per project at a time (`gateway`).
     pub(crate) revalidations: gateway::stored::Revalidations,
+    /// Upstream file verdicts by page validity (`gateway::fast`).
+    pub(crate) gateway_verdicts: gateway::fast::VerdictMemo,
 }
 
 impl Services {
@@ -184,6 +186,7 @@ impl Services {
             },
             downloads: download_log::DownloadRecorder::default(),
             revalidations: gateway::stored::Revalidations::default(),
+            gateway_verdicts: gateway::fast::VerdictMemo::default(),
             settings: Arc::new(settings),
         }
     }

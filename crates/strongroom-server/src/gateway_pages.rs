@@ -6,6 +6,7 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
+use strongroom_core::gateway::fast::FreshPage;
 use strongroom_core::gateway::{GatewayPage, PageValidity, Resolution};
 use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::{self, SimpleFormat};
@@ -66,15 +67,11 @@ fn tag(kind: &str, v: PageValidity) -> String {
 }
 
 /// Upstream answers carry no serial of this index; the age and staleness go in instead.
-fn finish(mut resp: Response, page: &GatewayPage) -> Response {
+fn finish(mut resp: Response, age_secs: i64, stale: Option<&str>) -> Response {
     let h = resp.headers_mut();
     h.remove("x-pypi-last-serial");
-    h.insert(AGE_HEADER, HeaderValue::from(page.age_secs.max(0)));
-    if let Some(reason) = page
-        .stale
-        .as_deref()
-        .and_then(|r| HeaderValue::from_str(r).ok())
-    {
+    h.insert(AGE_HEADER, HeaderValue::from(age_secs.max(0)));
+    if let Some(reason) = stale.and_then(|r| HeaderValue::from_str(r).ok()) {
         h.insert(STALE_HEADER, reason);
     }
     h.insert(
@@ -86,7 +83,8 @@ fn finish(mut resp: Response, page: &GatewayPage) -> Response {
     resp
 }
 
-/// `GET /simple/<p>/` for an upstream project.
+/// `GET /simple/<p>/` for an upstream project (the full path: resolves the name, and asks the
+/// upstreams when nothing fresh is stored).
 pub(crate) async fn simple_page(
     state: &AppState,
     name: &str,
@@ -96,31 +94,73 @@ pub(crate) async fn simple_page(
 ) -> Result<Response, ApiError> {
     let (name, page) = page_of(state, name, headers, peer).await?;
     let validity = state.services.upstream_validity(&page).await?;
-    let json = fmt.is_json();
-    let key = key(&name, json, None, validity);
-    let cached = match state.cache.get(&key, validity.revision) {
+    let cached = match state.cache.get(
+        &key(&name, fmt.is_json(), None, validity),
+        validity.revision,
+    ) {
+        Some(p) => p,
+        None => render_simple(state, &name, fmt.is_json(), validity, &page).await?,
+    };
+    let resp = page_response(&cached, "", fmt.content_type(), 0, headers, true);
+    Ok(finish(resp, page.age_secs, page.stale.as_deref()))
+}
+
+/// `GET /simple/<p>/` for a stored upstream page within its TTL (`PageTarget::Upstream`): the
+/// cached rendering when there is one, without reading the stored page.
+pub(crate) async fn fresh_simple_page(
+    state: &AppState,
+    name: &NormalizedName,
+    fmt: SimpleFormat,
+    headers: &HeaderMap,
+    fresh: FreshPage,
+    peer: Option<Peer>,
+) -> Result<Response, ApiError> {
+    let validity = fresh.validity;
+    let cached = match state
+        .cache
+        .get(&key(name, fmt.is_json(), None, validity), validity.revision)
+    {
         Some(p) => p,
         None => {
-            let model = state
-                .services
-                .upstream_project_page(&name, &page, &state.simple_link_base())
-                .await?;
-            let body = if json {
-                simple::project_json(&model)
-            } else {
-                simple::project_html(&model)
+            let Some(page) = state.services.stored_gateway_page(name).await? else {
+                // gone since the lookup (evicted): the full path decides
+                return simple_page(state, name.as_str(), fmt, headers, peer).await;
             };
-            let kind = if json { "json" } else { "html" };
-            let p = CachedPage::new(validity.revision, &tag(kind, validity), body);
-            state.cache.put(key, p.clone());
-            p
+            let validity = PageValidity {
+                revision: page.revision,
+                ..validity
+            };
+            render_simple(state, name, fmt.is_json(), validity, &page).await?
         }
     };
     let resp = page_response(&cached, "", fmt.content_type(), 0, headers, true);
-    Ok(finish(resp, &page))
+    Ok(finish(resp, fresh.age_secs, None))
 }
 
-/// `GET /pypi/<p>/json` and `/pypi/<p>/<v>/json` for an upstream project.
+/// Render the simple page of `page` under `validity` into the page cache.
+async fn render_simple(
+    state: &AppState,
+    name: &NormalizedName,
+    json: bool,
+    validity: PageValidity,
+    page: &GatewayPage,
+) -> Result<CachedPage, ApiError> {
+    let model = state
+        .services
+        .upstream_project_page(name, page, &state.simple_link_base())
+        .await?;
+    let body = if json {
+        simple::project_json(&model)
+    } else {
+        simple::project_html(&model)
+    };
+    let kind = if json { "json" } else { "html" };
+    let p = CachedPage::new(validity.revision, &tag(kind, validity), body);
+    state.cache.put(key(name, json, None, validity), p.clone());
+    Ok(p)
+}
+
+/// `GET /pypi/<p>/json` and `/pypi/<p>/<v>/json` for an upstream project (the full path).
 pub(crate) async fn json_document(
     state: &AppState,
     name: &str,
@@ -129,49 +169,109 @@ pub(crate) async fn json_document(
     peer: Option<Peer>,
 ) -> Result<Response, ApiError> {
     let (name, page) = page_of(state, name, headers, peer).await?;
-    let canonical = match version {
+    let canonical = canonical(version)?;
+    let validity = state.services.upstream_validity(&page).await?;
+    let cached = match state.cache.get(
+        &key(&name, true, Some(canonical.clone()), validity),
+        validity.revision,
+    ) {
+        Some(p) => p,
+        None => render_json(state, &name, version, canonical, validity, &page).await?,
+    };
+    Ok(finish(
+        json_response(state, &cached, headers),
+        page.age_secs,
+        page.stale.as_deref(),
+    ))
+}
+
+/// The JSON documents of a stored upstream page within its TTL (see [`fresh_simple_page`]).
+pub(crate) async fn fresh_json_document(
+    state: &AppState,
+    name: &NormalizedName,
+    version: Option<&str>,
+    headers: &HeaderMap,
+    fresh: FreshPage,
+    peer: Option<Peer>,
+) -> Result<Response, ApiError> {
+    let canonical = canonical(version)?;
+    let validity = fresh.validity;
+    let cached = match state.cache.get(
+        &key(name, true, Some(canonical.clone()), validity),
+        validity.revision,
+    ) {
+        Some(p) => p,
+        None => {
+            let Some(page) = state.services.stored_gateway_page(name).await? else {
+                return json_document(state, name.as_str(), version, headers, peer).await;
+            };
+            let validity = PageValidity {
+                revision: page.revision,
+                ..validity
+            };
+            render_json(state, name, version, canonical, validity, &page).await?
+        }
+    };
+    Ok(finish(
+        json_response(state, &cached, headers),
+        fresh.age_secs,
+        None,
+    ))
+}
+
+/// Equal versions (`1.0`, `1.0.0`) name one document: the key holds the canonical form.
+fn canonical(version: Option<&str>) -> Result<Option<String>, ApiError> {
+    Ok(match version {
         None => None,
         Some(v) => Some(
             strongroom_protocol::version::Version::parse(v)
                 .map_err(|_| ApiError::not_found())?
                 .canonical(),
         ),
-    };
-    let validity = state.services.upstream_validity(&page).await?;
-    let key = key(&name, true, Some(canonical), validity);
+    })
+}
+
+/// Render the JSON document of `page` (or one of its releases) into the page cache.
+async fn render_json(
+    state: &AppState,
+    name: &NormalizedName,
+    version: Option<&str>,
+    canonical: Option<String>,
+    validity: PageValidity,
+    page: &GatewayPage,
+) -> Result<CachedPage, ApiError> {
     let public = state.public_base();
-    let cached = match state.cache.get(&key, validity.revision) {
-        Some(p) => p,
-        None => {
-            let body = state
-                .services
-                .upstream_json_document(
-                    &name,
-                    &page,
-                    version,
-                    public.as_deref().unwrap_or(&state.base_marker),
-                )
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            let t = tag("pypi-json", validity);
-            let p = match &public {
-                Some(_) => CachedPage::new(validity.revision, &t, body),
-                None => {
-                    CachedPage::with_base_slots(validity.revision, &t, &body, &state.base_marker)
-                }
-            };
-            state.cache.put(key, p.clone());
-            p
-        }
+    let body = state
+        .services
+        .upstream_json_document(
+            name,
+            page,
+            version,
+            public.as_deref().unwrap_or(&state.base_marker),
+        )
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let t = tag("pypi-json", validity);
+    let p = match &public {
+        Some(_) => CachedPage::new(validity.revision, &t, body),
+        None => CachedPage::with_base_slots(validity.revision, &t, &body, &state.base_marker),
     };
-    let base = match public {
+    state
+        .cache
+        .put(key(name, true, Some(canonical), validity), p.clone());
+    Ok(p)
+}
+
+/// A cached JSON document as a response, its links under this index's base.
+fn json_response(state: &AppState, cached: &CachedPage, headers: &HeaderMap) -> Response {
+    let base = match state.public_base() {
         Some(b) => b,
         None => state.base_url(headers),
     };
-    let mut resp = page_response(&cached, &base, "application/json", 0, headers, false);
+    let mut resp = page_response(cached, &base, "application/json", 0, headers, false);
     resp.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         HeaderValue::from_static("max-age=900, public"),
     );
-    Ok(finish(resp, &page))
+    resp
 }

@@ -8,6 +8,8 @@ use crate::cache::{CachedPage, PageKey};
 use crate::error::ApiError;
 use crate::simple::page_response;
 use crate::state::AppState;
+use strongroom_core::gateway::fast::PageTarget;
+use strongroom_protocol::NormalizedName;
 
 async fn render(
     state: &AppState,
@@ -27,10 +29,36 @@ async fn render(
         };
         return Ok(crate::simple::moved(&target));
     }
-    let Some(project) = state.services.visible_project(&normalized).await? else {
-        // no public local project: the gateway decides (local names never resolve upstream)
-        return crate::gateway_pages::json_document(state, &normalized, version, headers, peer)
-            .await;
+    // Advisory imports change `vulnerabilities` without a journal entry: the generation they
+    // bump is part of the key and of the ETag.
+    let (project, generation) = if state.services.settings.upstream.enabled() {
+        // one read says where the name is served from (`core::gateway::fast`)
+        let name = NormalizedName::new(&normalized).map_err(|_| ApiError::not_found())?;
+        match state.services.page_target(&name).await? {
+            PageTarget::Local(p, generation) => (p, generation),
+            PageTarget::NotServed => return Err(ApiError::not_found()),
+            PageTarget::Upstream(fresh) => {
+                return crate::gateway_pages::fresh_json_document(
+                    state, &name, version, headers, fresh, peer,
+                )
+                .await;
+            }
+            PageTarget::Slow => {
+                return crate::gateway_pages::json_document(
+                    state,
+                    &normalized,
+                    version,
+                    headers,
+                    peer,
+                )
+                .await;
+            }
+        }
+    } else {
+        let Some(project) = state.services.visible_project(&normalized).await? else {
+            return Err(ApiError::not_found());
+        };
+        (project, state.services.db.upstream_generation().await?)
     };
     // Equal versions (`1.0`, `1.0.0`) name one document: the key is the canonical form.
     let canonical = match version {
@@ -41,9 +69,6 @@ async fn render(
                 .canonical(),
         ),
     };
-    // Advisory imports change `vulnerabilities` without a journal entry: the generation they
-    // bump is part of the key and of the ETag.
-    let generation = state.services.db.upstream_generation().await?;
     let key = PageKey::PypiJson {
         project: normalized,
         version: canonical,

@@ -11,6 +11,8 @@ use crate::cache::{CachedPage, PageKey};
 use crate::error::ApiError;
 use crate::headers::{accepts_gzip, etag_matches};
 use crate::state::AppState;
+use strongroom_core::gateway::fast::PageTarget;
+use strongroom_protocol::NormalizedName;
 
 fn format_of(params: &HashMap<String, String>, headers: &HeaderMap) -> SimpleFormat {
     SimpleFormat::negotiate(
@@ -127,9 +129,29 @@ pub(crate) async fn project(
         return Ok(moved(&format!("/simple/{normalized}/")));
     }
     let fmt = format_of(&params, &headers);
-    let Some(project) = state.services.visible_project(&normalized).await? else {
-        // no public local project: the gateway decides (local names never resolve upstream)
-        return crate::gateway_pages::simple_page(&state, &normalized, fmt, &headers, peer).await;
+    let project = if state.services.settings.upstream.enabled() {
+        // one read says where the name is served from (`core::gateway::fast`)
+        let name = NormalizedName::new(&normalized).map_err(|_| ApiError::not_found())?;
+        match state.services.page_target(&name).await? {
+            PageTarget::Local(p, _) => p,
+            PageTarget::NotServed => return Err(ApiError::not_found()),
+            PageTarget::Upstream(fresh) => {
+                return crate::gateway_pages::fresh_simple_page(
+                    &state, &name, fmt, &headers, fresh, peer,
+                )
+                .await;
+            }
+            PageTarget::Slow => {
+                return crate::gateway_pages::simple_page(&state, &normalized, fmt, &headers, peer)
+                    .await;
+            }
+        }
+    } else {
+        match state.services.visible_project(&normalized).await? {
+            Some(p) => p,
+            // no upstream: not found (the gateway's path says so)
+            None => return Err(ApiError::not_found()),
+        }
     };
     let key = PageKey::Simple {
         project: normalized,

@@ -31,6 +31,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use strongroom_core::download_log::Origin;
 use strongroom_core::gateway::UpstreamFileVerdict;
+use strongroom_core::gateway::fast::FileTarget;
 use strongroom_core::upstream_cache::CheckedUpstreamFile;
 use strongroom_core::{RequestMeta, Services};
 use strongroom_protocol::NormalizedName;
@@ -99,11 +100,23 @@ pub(crate) async fn file(
         &state.services.settings.trusted_proxies,
     );
     let want = parse(&project, &sha256, &filename).ok_or_else(ApiError::not_found)?;
-    let served = match state
+    // One read and, usually, a remembered verdict (`core::gateway::fast`); the full path when
+    // the name or its page needs more.
+    let (verdict, kept) = match state
         .services
-        .upstream_file(&want.project, &want.sha256, &want.filename)
+        .file_target(&want.project, &want.sha256, &want.filename)
         .await?
     {
+        FileTarget::Verdict(v, kept) => (v, Some(kept.map(|k| *k))),
+        FileTarget::Slow => (
+            state
+                .services
+                .upstream_file(&want.project, &want.sha256, &want.filename)
+                .await?,
+            None,
+        ),
+    };
+    let served = match verdict {
         UpstreamFileVerdict::Serve {
             file,
             version,
@@ -138,7 +151,10 @@ pub(crate) async fn file(
     if want.metadata {
         return metadata(&state, &want, &served, &headers, &meta).await;
     }
-    let kept = state.services.cached_upstream_file(&want.sha256).await?;
+    let kept = match kept {
+        Some(k) => k,
+        None => state.services.cached_upstream_file(&want.sha256).await?,
+    };
     if let Some(row) = kept.filter(|r| r.filename == want.filename)
         && let Some(resp) = serve_kept(&state, &row, &headers, &meta).await?
     {

@@ -21,6 +21,7 @@ mod error;
 mod events;
 pub mod file_scans;
 pub mod fsck;
+pub mod gateway_lookup;
 mod health;
 mod incidents;
 mod index;

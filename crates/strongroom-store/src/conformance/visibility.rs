@@ -11,7 +11,7 @@ use crate::{Db, NewEvent, ReleaseFlags};
 
 const T0: i64 = 1_767_225_600_000_000;
 
-fn file(project: &str, user_id: i64, version: &str, tag: &str) -> NewFile {
+pub(super) fn file(project: &str, user_id: i64, version: &str, tag: &str) -> NewFile {
     let h = |salt: &str| {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(format!(

@@ -1,0 +1,229 @@
+//! The gateway's hot path (issue 12's bar: a cached upstream page or file served as fast as a
+//! local one). One database read ([`strongroom_store::Db::gateway_lookup`]) answers what a
+//! request needs to know about a name: the local project (served as before), a prohibited
+//! name, the generation of rules and advisories, the stored page's stamp and the kept file.
+//! A fresh page's rendering then comes from the server's page cache, keyed by
+//! [`PageValidity`], without decoding the stored page; a file's verdict comes from a bounded
+//! in-memory memo keyed by the same validity. Anything else (no stored page, past its TTL, a
+//! reserved name) takes the full path ([`Services::resolve_name`],
+//! [`Services::upstream_page`]), which asks the upstreams and remembers requested names.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use strongroom_protocol::NormalizedName;
+use strongroom_store::UpstreamFileRow;
+use strongroom_store::gateway_lookup::{GatewayLookup, PageStamp};
+use strongroom_store::model::Project;
+
+use super::{PageValidity, UpstreamFileVerdict};
+use crate::visibility::State;
+use crate::{CoreError, Services};
+
+/// At most this many file verdicts are remembered (each a few hundred bytes).
+pub const VERDICT_MEMO_CAP: usize = 8_192;
+
+/// Where `/simple/<p>/` or `/pypi/<p>/json` goes.
+#[derive(Debug, Clone)]
+pub enum PageTarget {
+    /// A local project the public sees, and the upstream generation (advisories change a
+    /// local JSON document's `vulnerabilities`).
+    Local(Project, i64),
+    /// Never served upstream and not public here: a local project in another state, a
+    /// prohibited name, or an upstream "not found" still within its TTL (404).
+    NotServed,
+    /// A stored upstream page within its TTL.
+    Upstream(FreshPage),
+    /// The full path decides (and may ask the upstreams).
+    Slow,
+}
+
+/// A stored upstream page within its TTL, without its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreshPage {
+    pub validity: PageValidity,
+    /// Seconds since the upstream last confirmed it.
+    pub age_secs: i64,
+}
+
+/// Where `/upstream/files/<p>/<sha256>/<filename>` goes.
+#[derive(Debug, Clone)]
+pub enum FileTarget {
+    /// The verdict, with the kept copy when there is one.
+    Verdict(UpstreamFileVerdict, Option<Box<UpstreamFileRow>>),
+    /// The full path decides.
+    Slow,
+}
+
+/// Remembered file verdicts: (project, sha256, filename) → (validity, verdict). Bounded by
+/// count; when full, one entry goes per insert (never the whole memo).
+#[derive(Debug, Clone, Default)]
+pub struct VerdictMemo {
+    inner: Arc<Mutex<HashMap<VerdictKey, (PageValidity, UpstreamFileVerdict)>>>,
+}
+
+/// (project, sha256, filename).
+type VerdictKey = (String, String, String);
+
+impl VerdictMemo {
+    pub(crate) fn get(&self, key: &VerdictKey, v: PageValidity) -> Option<UpstreamFileVerdict> {
+        let map = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key)
+            .filter(|(at, _)| *at == v)
+            .map(|(_, verdict)| verdict.clone())
+    }
+
+    pub(crate) fn put(&self, key: VerdictKey, v: PageValidity, verdict: UpstreamFileVerdict) {
+        let mut map = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= VERDICT_MEMO_CAP
+            && !map.contains_key(&key)
+            && let Some(old) = map.keys().next().cloned()
+        {
+            map.remove(&old);
+        }
+        map.insert(key, (v, verdict));
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |m| m.len())
+    }
+}
+
+impl Services {
+    /// The validity of a rendering of the page with `revision` under `generation`, now.
+    pub(crate) fn validity_now(&self, revision: i64, generation: i64) -> PageValidity {
+        PageValidity {
+            revision,
+            generation,
+            hour: if self.settings.upstream.min_age_days > 0 {
+                self.now().div_euclid(3_600_000_000)
+            } else {
+                0
+            },
+        }
+    }
+
+    async fn lookup(
+        &self,
+        name: &NormalizedName,
+        sha256: Option<&str>,
+    ) -> Result<GatewayLookup, CoreError> {
+        let skeleton = strongroom_protocol::name::skeleton(name.as_str());
+        Ok(self
+            .db
+            .gateway_lookup(name.as_str(), &skeleton, sha256)
+            .await?)
+    }
+
+    /// A stored page's stamp and its upstream's index, when the stamp is a found page of a
+    /// configured upstream.
+    fn found_page<'a>(&self, stamp: Option<&'a PageStamp>) -> Option<(&'a PageStamp, usize)> {
+        let s = stamp.filter(|s| s.found)?;
+        let i = self
+            .settings
+            .upstream
+            .client
+            .indexes
+            .iter()
+            .position(|x| x.url == s.upstream_url)?;
+        Some((s, i))
+    }
+
+    /// Where a project page request goes, in one read. Call only with the gateway on (without
+    /// it, [`Services::visible_project`] is the whole answer).
+    pub async fn page_target(&self, name: &NormalizedName) -> Result<PageTarget, CoreError> {
+        let l = self.lookup(name, None).await?;
+        if let Some(p) = l.project {
+            return Ok(if State::of_project(p.status).is_public() {
+                PageTarget::Local(p, l.generation)
+            } else {
+                PageTarget::NotServed
+            });
+        }
+        if l.prohibited {
+            return Ok(PageTarget::NotServed);
+        }
+        if self.reserved_for_local(name) || self.upstream.is_none() {
+            return Ok(PageTarget::Slow);
+        }
+        let now = self.now();
+        let ttl = i64::try_from(self.settings.upstream.page_ttl_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        let Some(stamp) = l.page.as_ref() else {
+            return Ok(PageTarget::Slow);
+        };
+        // a confirmation from the future (a clock moved back) is not trusted as fresh
+        if !(0..ttl).contains(&now.saturating_sub(stamp.confirmed_at)) {
+            return Ok(PageTarget::Slow);
+        }
+        if !stamp.found {
+            return Ok(PageTarget::NotServed);
+        }
+        let Some((stamp, _)) = self.found_page(Some(stamp)) else {
+            return Ok(PageTarget::Slow);
+        };
+        self.mark_stamp_used(name.as_str(), stamp, now).await;
+        Ok(PageTarget::Upstream(FreshPage {
+            validity: self.validity_now(stamp.revision, l.generation),
+            age_secs: now.saturating_sub(stamp.confirmed_at).max(0) / 1_000_000,
+        }))
+    }
+
+    /// Where a request for an upstream file goes, in one read and, when the page, rules and
+    /// advisories have not changed since it was last asked, no decoding.
+    pub async fn file_target(
+        &self,
+        project: &NormalizedName,
+        sha256: &str,
+        filename: &str,
+    ) -> Result<FileTarget, CoreError> {
+        if !self.settings.upstream.enabled() {
+            return Ok(FileTarget::Verdict(UpstreamFileVerdict::NotFound, None));
+        }
+        let l = self.lookup(project, Some(sha256)).await?;
+        if l.project.is_some() || l.prohibited {
+            return Ok(FileTarget::Verdict(UpstreamFileVerdict::NotFound, None));
+        }
+        if self.reserved_for_local(project) {
+            return Ok(FileTarget::Slow);
+        }
+        let Some((stamp, _)) = self.found_page(l.page.as_ref()) else {
+            return Ok(FileTarget::Slow);
+        };
+        let validity = self.validity_now(stamp.revision, l.generation);
+        let key = (
+            project.as_str().to_owned(),
+            sha256.to_owned(),
+            filename.to_owned(),
+        );
+        let verdict = match self.gateway_verdicts.get(&key, validity) {
+            Some(v) => v,
+            None => {
+                let v = self.file_verdict_of(project, sha256, filename).await?;
+                // remembered under the validity read before deciding: a change in between
+                // only makes the next request decide again
+                self.gateway_verdicts.put(key, validity, v.clone());
+                v
+            }
+        };
+        Ok(FileTarget::Verdict(verdict, l.kept.map(Box::new)))
+    }
+
+    async fn mark_stamp_used(&self, project: &str, s: &PageStamp, now: i64) {
+        if now.saturating_sub(s.last_used_at) < super::stored::USE_MARK_PERIOD_MICROS {
+            return;
+        }
+        let older_than = now.saturating_sub(super::stored::USE_MARK_PERIOD_MICROS);
+        if let Err(e) = self.db.touch_upstream_page(project, now, older_than).await {
+            tracing::warn!(project, error = %e, "could not mark an upstream page used");
+        }
+    }
+}
