@@ -123,6 +123,11 @@ fn every_rejection() {
             "'ftp://example.org/x.tar.gz' is not a valid url.",
         ),
         (
+            |m| m.project_urls = vec!["Chat, https://example.org/#a\nb".into()],
+            "project-url",
+            "'https://example.org/#a\\nb' is not a valid url",
+        ),
+        (
             |m| m.project_urls = vec![", https://example.org".into()],
             "project-url",
             "Must have a label",
@@ -301,7 +306,12 @@ fn accepted_values() {
     m.maintainer_email = Some("x@sub.example.co.uk (Team)".into());
     m.home_page = Some("HTTPS://Example.org:8443/path?q=1#frag".into());
     m.download_url = Some("http://[::1]:8080/dl".into());
-    m.project_urls = vec!["Source Code, https://github.com/x/y".into()];
+    // aiohttp's, yarl's and multidict's chat link: a fragment holding '#' (not checked, as
+    // Warehouse does not check fragments)
+    m.project_urls = vec![
+        "Source Code, https://github.com/x/y".into(),
+        "Chat: Matrix, https://matrix.to/#/#aio-libs:matrix.org".into(),
+    ];
     m.requires_dist = vec![
         "requests[security,socks] >=2.8.1, ==2.8.* ; python_version < \"3.8\"".into(),
         "tomli; python_version < '3.11'".into(),
