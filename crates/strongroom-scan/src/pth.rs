@@ -1,2 +1,185 @@
 //! `.pth` files: which lines Python executes at interpreter start (lines beginning with
-//! `import`), and what they do (M5). (Owned by part H2; foundation stub.)
+//! `import`), and what they do (M5).
+//!
+//! `site` reads every `.pth` file in site-packages at every interpreter start: a line beginning
+//! with `import ` (or `import` and a tab) is passed to `exec`, every other line is a path. So any
+//! such line gives the file the `executable-pth` capability, and a line that uses `exec`,
+//! `base64`, `subprocess`, `socket` or `urllib` is an `SR-M5-executable-pth` finding (High): the
+//! litellm 1.82.8 vector. Each executable line is also parsed as Python (`SourceRole::PthLine`).
+//!
+//! Benign (B4): setuptools' `distutils-precedence.pth`, whose one line checks an environment
+//! variable and imports setuptools' own `_distutils_hack`, has no capability at all (it is in
+//! every setuptools release and would otherwise count as an executable `.pth` for a first
+//! release). The module it imports is scanned like any other.
+
+use crate::model::{Capability, Finding, Rule, ScanLimits, Severity};
+use crate::python::{SourceRole, SourceScan};
+
+/// Words that make an executable `.pth` line a finding (security.md M5).
+const FLAGGED: [&str; 5] = ["exec", "base64", "subprocess", "socket", "urllib"];
+
+/// The executable lines of a `.pth` file: (1-based line number, line), as `site` picks them.
+pub fn executable_lines(text: &str) -> Vec<(u32, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("import ") || l.starts_with("import\t"))
+        .map(|(i, l)| (u32::try_from(i + 1).unwrap_or(u32::MAX), l.trim_end()))
+        .collect()
+}
+
+/// setuptools' `distutils-precedence.pth` (B4): that file name, and every executable line
+/// imports `_distutils_hack` without any flagged word.
+fn is_distutils_precedence(path: &str, lines: &[(u32, &str)]) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == "distutils-precedence.pth"
+        && !lines.is_empty()
+        && lines
+            .iter()
+            .all(|(_, l)| l.contains("_distutils_hack") && flagged_word(l).is_none())
+}
+
+fn flagged_word(line: &str) -> Option<&'static str> {
+    FLAGGED.into_iter().find(|w| line.contains(w))
+}
+
+/// Scan one `.pth` file: its capabilities and findings, including what `scan_line` (the Python
+/// analysis, called once per executable line) finds.
+pub fn scan_pth(
+    path: &str,
+    text: &str,
+    limits: &ScanLimits,
+    scan_line: crate::archive::SourceScanner<'_>,
+) -> SourceScan {
+    let lines = executable_lines(text);
+    let mut out = SourceScan::default();
+    if lines.is_empty() || is_distutils_precedence(path, &lines) {
+        return out;
+    }
+    out.capabilities.insert(Capability::ExecutablePth);
+    for (number, line) in lines {
+        let parsed = scan_line(path, line.as_bytes(), SourceRole::PthLine, limits);
+        out.capabilities.extend(parsed.capabilities);
+        // The parser reports positions within the line; the file's line is what a reader needs.
+        out.findings
+            .extend(parsed.findings.into_iter().map(|mut f| {
+                f.line = Some(number);
+                f
+            }));
+        if let Some(word) = flagged_word(line) {
+            out.findings.push(Finding {
+                rule: Rule::ExecutablePth,
+                severity: Severity::High,
+                path: path.to_owned(),
+                line: Some(number),
+                snippet: crate::archive::snippet(line, limits),
+                message: format!(
+                    "a .pth line that Python runs at every interpreter start uses {word}"
+                ),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn no_python(_: &str, _: &[u8], _: SourceRole, _: &ScanLimits) -> SourceScan {
+        SourceScan::default()
+    }
+
+    fn scan(path: &str, text: &str) -> SourceScan {
+        scan_pth(path, text, &ScanLimits::default(), &no_python)
+    }
+
+    #[test]
+    fn path_lines_and_comments_are_not_executable() {
+        let s = scan(
+            "foo.pth",
+            "# a comment\n/opt/lib\nsrc\n  import os\nimportlib\n",
+        );
+        assert!(s.capabilities.is_empty());
+        assert!(s.findings.is_empty());
+    }
+
+    #[test]
+    fn an_import_line_is_executable_without_a_finding_when_harmless() {
+        let s = scan(
+            "coverage.pth",
+            "import coverage; coverage.process_startup()\n",
+        );
+        assert_eq!(s.capabilities, BTreeSet::from([Capability::ExecutablePth]));
+        assert!(s.findings.is_empty());
+        assert_eq!(
+            scan("x.pth", "import\tos\n").capabilities,
+            BTreeSet::from([Capability::ExecutablePth])
+        );
+    }
+
+    #[test]
+    fn a_litellm_style_line_is_high() {
+        let text = "/some/path\nimport os, subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import base64; exec(base64.b64decode(\"aW1wb3J0IG9z\"))'])\n";
+        let s = scan("litellm_init.pth", text);
+        assert!(s.capabilities.contains(&Capability::ExecutablePth));
+        assert_eq!(s.findings.len(), 1);
+        let f = &s.findings[0];
+        assert_eq!(f.rule, Rule::ExecutablePth);
+        assert_eq!(f.severity, Severity::High);
+        assert_eq!(f.line, Some(2));
+        assert_eq!(f.path, "litellm_init.pth");
+        assert!(f.snippet.starts_with("import os, subprocess"));
+        for word in ["socket", "urllib", "exec", "base64"] {
+            let s = scan("z.pth", &format!("import {word}\n"));
+            assert_eq!(s.findings.len(), 1, "{word}");
+        }
+    }
+
+    #[test]
+    fn setuptools_distutils_precedence_is_benign_but_a_lookalike_is_not() {
+        let b4 = "import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; enabled and __import__('_distutils_hack').add_shim(); \n";
+        let s = scan("distutils-precedence.pth", b4);
+        assert!(s.capabilities.is_empty());
+        assert!(s.findings.is_empty());
+        // The same name with a payload is an executable .pth with a finding.
+        let bad = "import _distutils_hack, subprocess; subprocess.call('id')\n";
+        let s = scan("distutils-precedence.pth", bad);
+        assert!(s.capabilities.contains(&Capability::ExecutablePth));
+        assert_eq!(s.findings.len(), 1);
+        // The same line under another name is executable (only capability, no finding).
+        let s = scan("other.pth", b4);
+        assert!(s.capabilities.contains(&Capability::ExecutablePth));
+        assert!(s.findings.is_empty());
+    }
+
+    #[test]
+    fn each_executable_line_goes_to_the_python_analysis_with_its_line_number() {
+        fn fake(path: &str, src: &[u8], role: SourceRole, _: &ScanLimits) -> SourceScan {
+            assert_eq!(role, SourceRole::PthLine);
+            let mut s = SourceScan::default();
+            if src.starts_with(b"import os; os.getenv") {
+                s.capabilities.insert(Capability::EnvironmentRead);
+                s.findings.push(Finding {
+                    rule: Rule::Obfuscation,
+                    severity: Severity::Low,
+                    path: path.to_owned(),
+                    line: Some(1),
+                    snippet: String::new(),
+                    message: "fake".into(),
+                });
+            }
+            s
+        }
+        let s = scan_pth(
+            "a.pth",
+            "x\nimport os; os.getenv('A')\n",
+            &ScanLimits::default(),
+            &fake,
+        );
+        assert!(s.capabilities.contains(&Capability::EnvironmentRead));
+        assert!(s.capabilities.contains(&Capability::ExecutablePth));
+        assert_eq!(s.findings.len(), 1);
+        assert_eq!(s.findings[0].line, Some(2));
+    }
+}
