@@ -8,9 +8,10 @@
 //! litellm 1.82.8 vector. Each executable line is also parsed as Python (`SourceRole::PthLine`).
 //!
 //! Benign (B4): setuptools' `distutils-precedence.pth`, whose one line checks an environment
-//! variable and imports setuptools' own `_distutils_hack`, has no capability at all (it is in
+//! variable and imports setuptools' own `_distutils_hack`, does not get the capability (it is in
 //! every setuptools release and would otherwise count as an executable `.pth` for a first
-//! release). The module it imports is scanned like any other.
+//! release); nor do setuptools' `*-nspkg.pth` namespace shims. Their lines still go to the
+//! Python analysis, and the module they import is scanned like any other.
 
 use crate::model::{Capability, Finding, Rule, ScanLimits, Severity};
 use crate::python::{SourceRole, SourceScan};
@@ -29,13 +30,29 @@ pub fn executable_lines(text: &str) -> Vec<(u32, &str)> {
 
 /// setuptools' `distutils-precedence.pth` (B4): that file name, and every executable line
 /// imports `_distutils_hack` without any flagged word.
-fn is_distutils_precedence(path: &str, lines: &[(u32, &str)]) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
+fn is_distutils_precedence(name: &str, lines: &[(u32, &str)]) -> bool {
     name == "distutils-precedence.pth"
-        && !lines.is_empty()
         && lines
             .iter()
             .all(|(_, l)| l.contains("_distutils_hack") && flagged_word(l).is_none())
+}
+
+/// setuptools' namespace-package shim (`*-nspkg.pth`, still in some wheels, e.g. zope's):
+/// every executable line registers a module in `sys.modules`, without any flagged word.
+fn is_namespace_shim(name: &str, lines: &[(u32, &str)]) -> bool {
+    name.ends_with("-nspkg.pth")
+        && lines.iter().all(|(_, l)| {
+            l.contains("sys.modules.setdefault(")
+                && l.contains("types.ModuleType(")
+                && flagged_word(l).is_none()
+        })
+}
+
+/// A `.pth` that setuptools writes for itself (B4 and namespace shims): executable, but no
+/// capability. Its lines still go to the Python analysis, so anything added to them shows.
+fn is_setuptools_shim(path: &str, lines: &[(u32, &str)]) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    !lines.is_empty() && (is_distutils_precedence(name, lines) || is_namespace_shim(name, lines))
 }
 
 fn flagged_word(line: &str) -> Option<&'static str> {
@@ -52,10 +69,9 @@ pub fn scan_pth(
 ) -> SourceScan {
     let lines = executable_lines(text);
     let mut out = SourceScan::default();
-    if lines.is_empty() || is_distutils_precedence(path, &lines) {
-        return out;
+    if !lines.is_empty() && !is_setuptools_shim(path, &lines) {
+        out.capabilities.insert(Capability::ExecutablePth);
     }
-    out.capabilities.insert(Capability::ExecutablePth);
     for (number, line) in lines {
         let parsed = scan_line(path, line.as_bytes(), SourceRole::PthLine, limits);
         out.capabilities.extend(parsed.capabilities);
@@ -151,6 +167,29 @@ mod tests {
         let s = scan("other.pth", b4);
         assert!(s.capabilities.contains(&Capability::ExecutablePth));
         assert!(s.findings.is_empty());
+    }
+
+    #[test]
+    fn setuptools_namespace_shims_are_benign() {
+        let nspkg = "import sys, types, os;has_mfs = sys.version_info > (3, 5);p = os.path.join(sys._getframe(1).f_locals['sitedir'], *('zope',));importlib = has_mfs and __import__('importlib.util');has_mfs and __import__('importlib.machinery');m = has_mfs and sys.modules.setdefault('zope', importlib.util.module_from_spec(importlib.machinery.PathFinder.find_spec('zope', [os.path.dirname(p)])));m = m or sys.modules.setdefault('zope', types.ModuleType('zope'));mp = (m or []) and m.__dict__.setdefault('__path__',[]);(p not in mp) and mp.append(p)\n";
+        let s = scan("zope.interface-7.0-py3.12-nspkg.pth", nspkg);
+        assert!(s.capabilities.is_empty());
+        assert!(s.findings.is_empty());
+        let s = scan(
+            "zope.interface-7.0-py3.12-nspkg.pth",
+            "import sys, types; sys.modules.setdefault('z', types.ModuleType('z')); import socket\n",
+        );
+        assert!(s.capabilities.contains(&Capability::ExecutablePth));
+        assert_eq!(s.findings.len(), 1);
+        // Their lines still reach the Python analysis.
+        fn spawn(_: &str, _: &[u8], _: SourceRole, _: &ScanLimits) -> SourceScan {
+            SourceScan {
+                capabilities: BTreeSet::from([Capability::ProcessSpawn]),
+                findings: Vec::new(),
+            }
+        }
+        let s = scan_pth("zope-nspkg.pth", nspkg, &ScanLimits::default(), &spawn);
+        assert_eq!(s.capabilities, BTreeSet::from([Capability::ProcessSpawn]));
     }
 
     #[test]

@@ -350,12 +350,24 @@ fn pth_files_are_read_and_their_lines_analysed() {
     );
     let fake = Fake::new();
     let scan = scan_with(&path, ArchiveKind::Wheel, &ScanLimits::default(), &fake);
+    // The setuptools shim is no executable .pth, but its line is still analysed (the fake
+    // analysis calls `os.environ` a Low finding).
     assert_eq!(
         rules(&scan),
-        [(Rule::ExecutablePth, Severity::High, "zzz_init.pth")]
+        [
+            (Rule::ExecutablePth, Severity::High, "zzz_init.pth"),
+            (
+                Rule::EnvExfiltration,
+                Severity::Low,
+                "distutils-precedence.pth"
+            ),
+        ]
     );
     assert_eq!(caps(&scan, "zzz_init.pth"), [Capability::ExecutablePth]);
-    assert!(caps(&scan, "distutils-precedence.pth").is_empty());
+    assert_eq!(
+        caps(&scan, "distutils-precedence.pth"),
+        [Capability::EnvironmentRead]
+    );
     assert!(caps(&scan, "pkg.pth").is_empty());
     let pth_calls: Vec<(String, SourceRole)> = fake
         .calls
@@ -366,7 +378,10 @@ fn pth_files_are_read_and_their_lines_analysed() {
         .collect();
     assert_eq!(
         pth_calls,
-        [("zzz_init.pth".to_owned(), SourceRole::PthLine)]
+        [
+            ("zzz_init.pth".to_owned(), SourceRole::PthLine),
+            ("distutils-precedence.pth".to_owned(), SourceRole::PthLine),
+        ]
     );
 }
 
