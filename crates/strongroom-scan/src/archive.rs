@@ -460,19 +460,30 @@ impl<'a> Walk<'a> {
             .take(binary::SNIFF_BYTES as u64)
             .read_to_end(&mut head)?;
         if let Some(kind) = binary::sniff(&head) {
-            self.add_capability(path, Capability::BundledBinary);
+            let member = BinaryMember {
+                path: path.to_owned(),
+                kind,
+            };
+            let launcher = member.is_script_launcher();
             self.findings.push(Finding {
                 rule: Rule::NativeBinary,
                 severity: Severity::Info,
                 path: path.to_owned(),
                 line: None,
                 snippet: String::new(),
-                message: format!("a native {} binary ({size} bytes)", kind.as_str()),
+                message: if launcher {
+                    format!(
+                        "a Windows script launcher ({} binary, {size} bytes)",
+                        kind.as_str()
+                    )
+                } else {
+                    format!("a native {} binary ({size} bytes)", kind.as_str())
+                },
             });
-            self.binaries.push(BinaryMember {
-                path: path.to_owned(),
-                kind,
-            });
+            if !launcher {
+                self.add_capability(path, Capability::BundledBinary);
+                self.binaries.push(member);
+            }
         } else if size >= self.limits.opaque_blob_bytes && !binary::is_known_data(path) {
             self.findings.push(Finding {
                 rule: Rule::OpaqueBlob,
@@ -499,9 +510,6 @@ impl<'a> Walk<'a> {
             return;
         }
         for b in &self.binaries {
-            if b.is_script_launcher() {
-                continue;
-            }
             let (severity, how) = if binary::is_named(b, &self.spawn_tokens) {
                 (Severity::High, "code that starts processes names it")
             } else {

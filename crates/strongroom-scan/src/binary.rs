@@ -5,7 +5,9 @@
 //! `SR-M14-bundled-binary` finding only in an sdist or a pure-Python wheel (where nothing native
 //! belongs) and only when some member of the archive starts processes: High when such a member
 //! names the binary (its file name or stem appears in that source), Medium otherwise. The Windows
-//! script launchers setuptools and distlib ship (`cli-64.exe`, `t64.exe`, …) are not counted.
+//! script launchers setuptools and distlib ship (`setuptools/cli-64.exe`,
+//! `pip/_vendor/distlib/t64.exe`, …) are noted without the capability and never count for M14:
+//! they are in every release of the most installed projects.
 
 use std::collections::HashSet;
 
@@ -89,28 +91,34 @@ impl BinaryMember {
         }
     }
 
-    /// One of the Windows script launchers that setuptools and distlib (vendored by pip) ship
-    /// for console scripts: a PE named `cli`/`gui`/`t`/`w` plus a width or architecture, under a
-    /// `setuptools/` or `distlib/` folder.
+    /// One of the Windows script launchers that setuptools and distlib ship for console
+    /// scripts: a PE named `cli`/`gui` (optionally with a width or architecture) directly in
+    /// `setuptools/`, or `t`/`w` plus a width or architecture directly in `distlib/` or pip's
+    /// vendored `pip/_vendor/distlib/`.
     pub fn is_script_launcher(&self) -> bool {
+        const ARCHES: [&str; 5] = ["32", "64", "arm64", "64-arm", "arm"];
         if self.kind != BinaryKind::Pe {
             return false;
         }
-        let in_known_folder = self
-            .path
-            .split('/')
-            .any(|c| c == "setuptools" || c == "distlib");
-        let Some(stem) = self.file_name().strip_suffix(".exe") else {
+        let Some((folder, name)) = self.path.rsplit_once('/') else {
             return false;
         };
-        let arch = ["cli-", "gui-", "t", "w"]
-            .iter()
-            .find_map(|p| stem.strip_prefix(p));
-        in_known_folder
-            && matches!(
-                arch,
-                Some("32" | "64" | "arm64" | "64-arm" | "arm" | "32-arm64" | "64-arm64")
-            )
+        let Some(stem) = name.strip_suffix(".exe") else {
+            return false;
+        };
+        match folder {
+            "setuptools" => ["cli", "gui"].iter().any(|p| {
+                stem == *p
+                    || stem
+                        .strip_prefix(p)
+                        .and_then(|r| r.strip_prefix('-'))
+                        .is_some_and(|a| ARCHES.contains(&a))
+            }),
+            "distlib" | "pip/_vendor/distlib" => ["t", "w"]
+                .iter()
+                .any(|p| stem.strip_prefix(p).is_some_and(|a| ARCHES.contains(&a))),
+            _ => false,
+        }
     }
 }
 
@@ -242,7 +250,10 @@ mod tests {
         assert!(m("setuptools/gui-arm64.exe", BinaryKind::Pe).is_script_launcher());
         assert!(m("pip/_vendor/distlib/t64-arm.exe", BinaryKind::Pe).is_script_launcher());
         assert!(m("pip/_vendor/distlib/w32.exe", BinaryKind::Pe).is_script_launcher());
+        assert!(m("setuptools/gui.exe", BinaryKind::Pe).is_script_launcher());
         assert!(!m("setuptools/miner.exe", BinaryKind::Pe).is_script_launcher());
+        assert!(!m("evil/setuptools/cli-64.exe", BinaryKind::Pe).is_script_launcher());
+        assert!(!m("setuptools/cli-64.dll", BinaryKind::Pe).is_script_launcher());
         assert!(!m("mypkg/cli-64.exe", BinaryKind::Pe).is_script_launcher());
         assert!(!m("setuptools/cli-64.exe", BinaryKind::Elf).is_script_launcher());
     }

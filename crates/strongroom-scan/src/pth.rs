@@ -55,8 +55,22 @@ fn is_setuptools_shim(path: &str, lines: &[(u32, &str)]) -> bool {
     !lines.is_empty() && (is_distutils_precedence(name, lines) || is_namespace_shim(name, lines))
 }
 
+/// The flagged words `line` uses, as whole words (`sys.executable` is not `exec`).
+fn flagged_words(line: &str) -> Vec<&'static str> {
+    let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    FLAGGED
+        .into_iter()
+        .filter(|word| {
+            line.match_indices(word).any(|(at, _)| {
+                !ident(line[..at].chars().next_back())
+                    && !ident(line[at + word.len()..].chars().next())
+            })
+        })
+        .collect()
+}
+
 fn flagged_word(line: &str) -> Option<&'static str> {
-    FLAGGED.into_iter().find(|w| line.contains(w))
+    flagged_words(line).into_iter().next()
 }
 
 /// Scan one `.pth` file: its capabilities and findings, including what `scan_line` (the Python
@@ -81,7 +95,8 @@ pub fn scan_pth(
                 f.line = Some(number);
                 f
             }));
-        if let Some(word) = flagged_word(line) {
+        let words = flagged_words(line);
+        if !words.is_empty() {
             out.findings.push(Finding {
                 rule: Rule::ExecutablePth,
                 severity: Severity::High,
@@ -89,7 +104,8 @@ pub fn scan_pth(
                 line: Some(number),
                 snippet: crate::archive::snippet(line, limits),
                 message: format!(
-                    "a .pth line that Python runs at every interpreter start uses {word}"
+                    "a .pth line that Python runs at every interpreter start uses {}",
+                    words.join(", ")
                 ),
             });
         }
@@ -146,6 +162,14 @@ mod tests {
         assert_eq!(f.line, Some(2));
         assert_eq!(f.path, "litellm_init.pth");
         assert!(f.snippet.starts_with("import os, subprocess"));
+        assert!(
+            f.message.ends_with("uses exec, base64, subprocess"),
+            "{}",
+            f.message
+        );
+        // Whole words only.
+        let s = scan("y.pth", "import sys; sys.executable; import mysocket_lib\n");
+        assert!(s.findings.is_empty());
         for word in ["socket", "urllib", "exec", "base64"] {
             let s = scan("z.pth", &format!("import {word}\n"));
             assert_eq!(s.findings.len(), 1, "{word}");

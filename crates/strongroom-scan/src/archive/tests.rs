@@ -327,6 +327,12 @@ fn setuptools_launchers_are_not_m14() {
         rules(&scan),
         [(Rule::NativeBinary, Severity::Info, "setuptools/cli-64.exe")]
     );
+    assert!(scan.findings[0].message.contains("launcher"));
+    assert_eq!(
+        caps(&scan, "setuptools/_scripts.py"),
+        [Capability::ProcessSpawn]
+    );
+    assert!(caps(&scan, "setuptools/cli-64.exe").is_empty());
 }
 
 #[test]
