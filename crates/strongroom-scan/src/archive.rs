@@ -66,9 +66,11 @@ fn archive_error(e: impl std::fmt::Display) -> ScanError {
     ScanError::Archive(e.to_string())
 }
 
-/// The member's path relative to the package root; `None` for the sdist's top directory itself.
+/// The member's path relative to the package root; `None` for a directory.
 fn relative(name: &str, strip_top: bool) -> Option<String> {
-    let name = name.trim_end_matches('/');
+    if name.ends_with('/') {
+        return None;
+    }
     if !strip_top {
         return (!name.is_empty()).then(|| name.to_owned());
     }

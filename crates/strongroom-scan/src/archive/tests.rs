@@ -678,3 +678,47 @@ fn a_damaged_archive_is_an_error() {
         Err(ScanError::Io(_))
     ));
 }
+
+#[test]
+fn wheel_purity_comes_from_the_tags() {
+    let pure = WheelFacts::parse(
+        "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py2-none-any\nTag: py3-none-any\n",
+    );
+    assert!(pure.is_pure());
+    let platform = WheelFacts::parse(
+        "Root-Is-Purelib: true\nTag: cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64\n",
+    );
+    assert!(!platform.is_pure());
+    let mixed = WheelFacts::parse("Tag: py3-none-any\nTag: py3-none-win_amd64\n");
+    assert!(!mixed.is_pure());
+    assert!(WheelFacts::parse("Root-Is-Purelib: true\n").is_pure());
+    assert!(!WheelFacts::parse("Root-Is-Purelib: false\n").is_pure());
+}
+
+#[test]
+fn member_kinds_come_from_their_paths() {
+    use ArchiveKind::{SdistTarGz, Wheel};
+    assert_eq!(classify("pkg/a.py", Wheel), Member::Python);
+    assert_eq!(classify("pkg/gui.PYW", Wheel), Member::Python);
+    assert_eq!(classify("x.pth", SdistTarGz), Member::Pth);
+    assert_eq!(
+        classify("pkg-1.0.dist-info/entry_points.txt", Wheel),
+        Member::Config
+    );
+    assert_eq!(classify("setup.cfg", SdistTarGz), Member::Config);
+    assert_eq!(
+        classify("pkg-1.0.dist-info/WHEEL", Wheel),
+        Member::WheelFile
+    );
+    assert_eq!(classify("pkg/x.dist-info/WHEEL", Wheel), Member::Other);
+    assert_eq!(
+        classify("pkg-1.0.dist-info/WHEEL", SdistTarGz),
+        Member::Other
+    );
+    assert_eq!(classify("pkg-1.0.data/scripts/run", Wheel), Member::Script);
+    assert_eq!(classify("pkg/scripts/run", Wheel), Member::Other);
+    assert_eq!(classify("pkg/a.pyi", Wheel), Member::Other);
+    assert_eq!(relative("pkg-1.0/", true), None);
+    assert_eq!(relative("pkg-1.0/a/b.py", true).as_deref(), Some("a/b.py"));
+    assert_eq!(relative("a/b.py", false).as_deref(), Some("a/b.py"));
+}
