@@ -207,10 +207,9 @@ mod tests {
         assert_eq!(s.findings.len(), 1);
         // Their lines still reach the Python analysis.
         fn spawn(_: &str, _: &[u8], _: SourceRole, _: &ScanLimits) -> SourceScan {
-            SourceScan {
-                capabilities: BTreeSet::from([Capability::ProcessSpawn]),
-                findings: Vec::new(),
-            }
+            let mut s = SourceScan::default();
+            s.capabilities.insert(Capability::ProcessSpawn);
+            s
         }
         let s = scan_pth("zope-nspkg.pth", nspkg, &ScanLimits::default(), &spawn);
         assert_eq!(s.capabilities, BTreeSet::from([Capability::ProcessSpawn]));
