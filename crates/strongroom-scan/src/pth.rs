@@ -83,9 +83,7 @@ pub fn scan_pth(
 ) -> SourceScan {
     let lines = executable_lines(text);
     let mut out = SourceScan::default();
-    if !lines.is_empty() && !is_setuptools_shim(path, &lines) {
-        out.capabilities.insert(Capability::ExecutablePth);
-    }
+    let shim = is_setuptools_shim(path, &lines);
     for (number, line) in lines {
         let parsed = scan_line(path, line.as_bytes(), SourceRole::PthLine, limits);
         out.capabilities.extend(parsed.capabilities);
@@ -95,8 +93,13 @@ pub fn scan_pth(
                 f.line = Some(number);
                 f
             }));
+        // One M5 finding per line: the Python analysis's if it made one, else the word check's.
+        let m5_already = out
+            .findings
+            .iter()
+            .any(|f| f.rule == Rule::ExecutablePth && f.line == Some(number));
         let words = flagged_words(line);
-        if !words.is_empty() {
+        if !words.is_empty() && !m5_already {
             out.findings.push(Finding {
                 rule: Rule::ExecutablePth,
                 severity: Severity::High,
@@ -109,6 +112,14 @@ pub fn scan_pth(
                 ),
             });
         }
+    }
+    // Whether the file is an executable .pth is decided here, also against what the line
+    // analysis said: setuptools' shims are not, unless the analysis found more than a weak
+    // signal in them.
+    if shim && out.findings.iter().all(|f| f.severity <= Severity::Low) {
+        out.capabilities.remove(&Capability::ExecutablePth);
+    } else if !executable_lines(text).is_empty() {
+        out.capabilities.insert(Capability::ExecutablePth);
     }
     out
 }
@@ -213,6 +224,52 @@ mod tests {
         }
         let s = scan_pth("zope-nspkg.pth", nspkg, &ScanLimits::default(), &spawn);
         assert_eq!(s.capabilities, BTreeSet::from([Capability::ProcessSpawn]));
+    }
+
+    #[test]
+    fn the_line_analysis_neither_doubles_m5_nor_undoes_a_shim() {
+        // A line analysis that, like the real one, marks every line executable and makes its own
+        // M5 finding for a flagged line.
+        fn own_m5(path: &str, src: &[u8], _: SourceRole, _: &ScanLimits) -> SourceScan {
+            let mut s = SourceScan::default();
+            s.capabilities.insert(Capability::ExecutablePth);
+            if String::from_utf8_lossy(src).contains("subprocess") {
+                s.findings.push(Finding {
+                    rule: Rule::ExecutablePth,
+                    severity: Severity::High,
+                    path: path.to_owned(),
+                    line: Some(1),
+                    snippet: String::new(),
+                    message: "theirs".into(),
+                });
+            }
+            s
+        }
+        let limits = ScanLimits::default();
+        let s = scan_pth(
+            "z.pth",
+            "x\nimport subprocess; subprocess.call('id')\nimport socket\n",
+            &limits,
+            &own_m5,
+        );
+        let lines: Vec<(Option<u32>, &str)> = s
+            .findings
+            .iter()
+            .map(|f| (f.line, f.message.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (Some(2), "theirs"),
+                (
+                    Some(3),
+                    "a .pth line that Python runs at every interpreter start uses socket"
+                )
+            ]
+        );
+        let b4 = "import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; enabled and __import__('_distutils_hack').add_shim(); \n";
+        let s = scan_pth("distutils-precedence.pth", b4, &limits, &own_m5);
+        assert!(s.capabilities.is_empty(), "{:?}", s.capabilities);
     }
 
     #[test]
