@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod binary;
 pub mod diff;
+pub mod encrypted;
 mod model;
 pub mod pth;
 pub mod python;

@@ -277,6 +277,17 @@ pub(crate) enum AdminCommand {
         /// The backup folder (with its manifest.json).
         dir: std::path::PathBuf,
     },
+    /// Scan wheels and sdists offline as uploads are scanned: per file the capabilities of each
+    /// member, the findings (rule, severity, path:line, snippet) and the base score. The kind
+    /// comes from the name (.whl, .tar.gz, .zip). Exits 1 when a file cannot be read.
+    Scan {
+        /// The files to scan.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Print the scans as JSON (as stored with each upload).
+        #[arg(long)]
+        json: bool,
+    },
     /// List invitations to register, newest first, with their state.
     Invites,
     /// Revoke an unused invitation: its link stops working at once.
@@ -598,7 +609,9 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::RevokeInvite { id, reason } => {
             super::invites::revoke(s, &a, &m, id, &reason).await?;
         }
-        AdminCommand::Backup { .. } | AdminCommand::RestoreBackup { .. } => {
+        AdminCommand::Backup { .. }
+        | AdminCommand::RestoreBackup { .. }
+        | AdminCommand::Scan { .. } => {
             unreachable!("dispatched before the data is opened (cmd::run)")
         }
         AdminCommand::Fsck { .. } => {

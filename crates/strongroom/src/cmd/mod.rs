@@ -14,6 +14,7 @@ mod invites;
 mod outbox;
 mod reload;
 mod restore;
+mod scan;
 mod schema;
 mod secrets_key;
 mod serve;
@@ -282,6 +283,10 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Admin {
             command: admin::AdminCommand::Fsck { repair, json },
         } => fsck::run(&config, repair, json).await,
+        // Offline: reads only the files named.
+        Command::Admin {
+            command: admin::AdminCommand::Scan { files, json },
+        } => scan::run(&files, json),
         Command::Admin { command } => {
             admin::run(&open(&config, DataFolder::Existing).await?, command).await
         }
