@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 # Well-known most-downloaded projects, most downloaded first (roughly). More than 100 so that a
@@ -44,6 +45,7 @@ blinker mypy-extensions asn1crypto proto-plus python-dotenv shellingham typer
 """.split()
 
 API = "https://pypi.org/pypi/{}/json"
+FILES_HOST = "https://files.pythonhosted.org"
 
 
 def get_json(url: str, tries: int = 4) -> dict:
@@ -82,13 +84,20 @@ def pick_sdist(urls: list[dict], max_bytes: int) -> dict | None:
     return None
 
 
+def file_url(api_url: str, url: str) -> str:
+    """The file's absolute URL on the files host (the API may answer with relative URLs)."""
+    url = urllib.parse.urljoin(api_url, url)
+    path = urllib.parse.urlsplit(url).path
+    return f"{FILES_HOST}{path[path.index('/packages/'):]}" if "/packages/" in path else url
+
+
 def entry(project: str, version: str, u: dict) -> dict:
     return {
         "project": project,
         "version": version,
         "kind": "wheel" if u["packagetype"] == "bdist_wheel" else "sdist",
         "filename": u["filename"],
-        "url": u["url"],
+        "url": file_url(API.format(project), u["url"]),
         "size": u["size"],
         "sha256": u["digests"]["sha256"],
     }
