@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import urllib.parse
@@ -87,8 +88,8 @@ def pick_sdist(urls: list[dict], max_bytes: int) -> dict | None:
 def file_url(api_url: str, url: str) -> str:
     """The file's absolute URL on the files host (the API may answer with relative URLs)."""
     url = urllib.parse.urljoin(api_url, url)
-    path = urllib.parse.urlsplit(url).path
-    return f"{FILES_HOST}{path[path.index('/packages/'):]}" if "/packages/" in path else url
+    m = re.search(r"/packages/([0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{60}/[^/]+)$", urllib.parse.urlsplit(url).path)
+    return f"{FILES_HOST}/packages/{m.group(1)}" if m else url
 
 
 def entry(project: str, version: str, u: dict) -> dict:
