@@ -79,6 +79,9 @@ class Sample:
         """A pytest id: the key and, when there is one, the rule."""
         return f"{self.key}:{self.rule}" if self.rule else self.key
 
+    def __repr__(self) -> str:
+        return f"Sample({self.id}, {self.name} {self.version})"
+
 
 @dataclass
 class Built:
