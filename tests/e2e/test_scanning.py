@@ -227,7 +227,6 @@ def test_scanner_names_the_rule_of_each_sample_and_nothing_blocking_on_benign_on
 @pytest.mark.timeout(600)
 def test_ctx_replica_0_2_2_is_held_reviewed_rejected_shared_and_audited(server, tmp_path):
     owner = server.user_with_token("ctxowner")
-    server.create_user("admin", admin=True)
     benign = build(scan_samples.ctx_sample("0.1.2"), tmp_path)
     bad = build(scan_samples.ctx_sample("0.2.2"), tmp_path)
     assert {b.kind for b in benign} == {b.kind for b in bad} == {"wheel", "sdist"}
