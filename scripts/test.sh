@@ -243,6 +243,15 @@ setup_pypi_samples() {
     export STRONGROOM_PYPI_SAMPLES="$dir"
 }
 
+# The real-code corpus for tests/e2e/test_scanning.py (tests/tools/top100.json: pinned wheels and
+# sdists of the most-downloaded projects, ~275 MB), fetched once and verified by sha256.
+setup_corpus() {
+    log "fetching the scanning corpus (tests/tools/top100.json)"
+    timeout 1800 "$VENV/bin/python" tests/tools/fetch_corpus.py --dest "$WORK/corpus" \
+        || die "fetching the scanning corpus failed"
+    export STRONGROOM_CORPUS="$WORK/corpus"
+}
+
 # ---------------------------------------------------------------------------------------------
 # 3. services
 sweep_stale_services() {
@@ -371,6 +380,7 @@ setup_browser
 setup_nginx
 setup_venv
 setup_pypi_samples
+setup_corpus
 
 want fmt && run_stage fmt cargo fmt --all -- --check
 want clippy && run_stage clippy cargo clippy --workspace --all-targets -- -D warnings
