@@ -25,6 +25,8 @@ async fn the_feed_lists_and_serves_verdicts_with_etags() {
         "Metadata-Version: 2.1\nName: demo\nVersion: 0.2.2\n",
     )
     .await;
+    // Setup as the operator at the terminal would record it (the review queue's reject).
+    #[allow(clippy::disallowed_methods)]
     let cap = app.services.operator_cap(strongroom_core::Actor {
         id: None,
         name: "cli:ops".into(),
