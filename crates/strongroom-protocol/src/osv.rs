@@ -150,12 +150,13 @@ impl Record {
     }
 
     /// Whether this is a malicious-package record: a `MAL-` id or alias, as the
-    /// malicious-packages feed assigns them. `database_specific` is free-form, so its
+    /// malicious-packages feed assigns them, or an index's own `<name>-MAL-` id (a
+    /// strongroom's verdicts, `osv.id_prefix`). `database_specific` is free-form, so its
     /// `malicious-packages-origins` alone never makes a record malicious: anyone who gets a
     /// record into a vulnerability feed could otherwise turn it into one that hides and
     /// quarantines.
     pub fn is_malicious(&self) -> bool {
-        self.id.starts_with("MAL-") || self.aliases.iter().any(|a| a.starts_with("MAL-"))
+        malicious_id(&self.id) || self.aliases.iter().any(|a| malicious_id(a))
     }
 
     /// One [`Advisory`] per PyPI project the record names (other ecosystems are skipped).
@@ -228,6 +229,11 @@ impl RawEvent {
             self.limit.clone().map(Event::Limit)
         }
     }
+}
+
+/// A malicious-packages id (`MAL-...`) or an index's own verdict id (`<name>-MAL-...`).
+fn malicious_id(id: &str) -> bool {
+    id.starts_with("MAL-") || id.contains("-MAL-")
 }
 
 /// The `malicious-packages-origins` entries of a `database_specific` object.
@@ -510,6 +516,22 @@ mod tests {
         );
         assert_eq!(v["summary"], "s");
         assert!(v.get("withdrawn").is_none());
+    }
+
+    #[test]
+    fn an_index_verdict_id_is_malicious_and_a_vulnerability_id_is_not() {
+        let h = "cd".repeat(32);
+        let ds = serde_json::json!({"malicious-packages-origins": [{"sha256": h}]});
+        let of = |id: &str| {
+            record(serde_json::json!({"id": id, "database_specific": ds,
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "x"}, "versions": ["1"]}]}))
+        };
+        let own = of("ACME-MAL-2026-3");
+        assert!(own.is_malicious());
+        assert_eq!(own.advisories().expect("a")[0].sha256, vec![h.clone()]);
+        for id in ["PYSEC-2026-1", "GHSA-mal-x", "NOTMAL-1", "MALWARE-1"] {
+            assert!(!of(id).is_malicious(), "{id}");
+        }
     }
 
     #[test]

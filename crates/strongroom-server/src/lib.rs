@@ -19,6 +19,7 @@ mod image_proxy;
 mod json_api;
 mod metrics;
 mod osv_api;
+mod osv_out;
 mod readiness;
 mod request_log;
 pub mod routes;

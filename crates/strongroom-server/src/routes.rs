@@ -450,6 +450,8 @@ fn table(upload_limit: usize) -> Table {
         .route("/pypi/{name}/json/", get(json_api::project))
         .route("/pypi/{name}/{version}/json", get(json_api::release))
         .route("/pypi/{name}/{version}/json/", get(json_api::release))
+        .route("/osv/", get(crate::osv_out::index))
+        .route("/osv/{file}", get(crate::osv_out::record))
         .route("/packages/{*path}", get(downloads::download))
         .route(
             "/upstream/files/{project}/{sha256}/{filename}",

@@ -60,6 +60,7 @@ pub(crate) use upstream_generation::bump_upstream_generation_in;
 pub mod upstream_rules;
 mod upstream_served;
 mod users;
+pub mod verdicts;
 pub mod visibility;
 
 pub use account_tx::{AccountTx, NewMail};

@@ -31,6 +31,7 @@ mod upstream_files;
 mod upstream_pages;
 mod upstream_rules;
 mod upstream_served;
+mod verdicts;
 mod visibility;
 
 use crate::testing;

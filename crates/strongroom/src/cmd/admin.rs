@@ -238,7 +238,7 @@ pub(crate) enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_user::AdminUserCommand,
     },
-    /// OSV advisory feeds: import malicious-package and vulnerability records.
+    /// OSV feeds: import malicious-package and vulnerability records; export or withdraw this index's verdicts.
     Osv {
         #[command(subcommand)]
         command: super::admin_osv::OsvCommand,

@@ -1,5 +1,6 @@
 //! `strongroom admin osv ...`: OSV advisory feeds (malicious packages, vulnerability databases),
-//! imported by the operator (`cli:$USER` is the actor of the import's events).
+//! imported by the operator (`cli:$USER` is the actor of the import's events), and this index's
+//! own malicious-package verdicts, exported as such a feed or withdrawn.
 
 use clap::Subcommand;
 use strongroom_core::advisories::{ImportOptions, SourceName};
@@ -33,6 +34,25 @@ pub(crate) enum OsvCommand {
         #[arg(long)]
         skip_invalid: bool,
     },
+    /// Write this index's malicious-package verdicts to DIR as OSV records, one `<id>.json`
+    /// each (the malicious-packages layout; withdrawn ones marked withdrawn), each file
+    /// replaced at once. DIR is created if missing and is a feed `admin osv import` reads.
+    Export {
+        /// The folder to write.
+        dir: std::path::PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw one of this index's verdicts: its record stays, marked withdrawn, in the feed
+    /// (`/osv/`) and the next export.
+    Withdraw {
+        /// The verdict's id (like STRONGROOM-MAL-2026-1).
+        id: String,
+        /// Why (kept in the record and the event).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Run one `admin osv` command.
@@ -43,6 +63,26 @@ pub(crate) async fn run(
     command: OsvCommand,
 ) -> anyhow::Result<()> {
     match command {
+        OsvCommand::Export { dir, json } => {
+            let r = s.export_malicious_verdicts(&dir).await?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "wrote {} records ({} withdrawn) to {}",
+                    r.written.len(),
+                    r.withdrawn,
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+        OsvCommand::Withdraw { id, reason } => {
+            let cap = s.operator_cap(a.clone());
+            s.withdraw_malicious_verdict(&cap, &id, &reason, m).await?;
+            println!("withdrew {id}");
+            Ok(())
+        }
         OsvCommand::Import {
             path,
             source,
