@@ -626,6 +626,6 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "osv.id_prefix",
         secret: false,
-        help: "the prefix of the OSV ids this index gives its malicious-package verdicts (<prefix>-<year>-<n>); letters, digits and '-', never MAL alone",
+        help: "the prefix of the OSV ids this index gives its malicious-package verdicts (<prefix>-<year>-<n>); letters, digits and '-', ending in -MAL (like ACME-MAL), never MAL alone",
     },
 ];

@@ -528,6 +528,11 @@ pub(super) fn scan_settings(
             "osv.id_prefix: MAL is the shared malicious-packages database's own prefix; name this index, like ACME-MAL"
         );
     }
+    if !prefix.to_ascii_uppercase().ends_with("-MAL") {
+        anyhow::bail!(
+            "osv.id_prefix: must end in -MAL (like ACME-MAL), so that tools reading the records, this index's own import among them, know them as malicious-package verdicts; got {prefix:?}"
+        );
+    }
     Ok(strongroom_core::ScanSettings {
         hold_score,
         osv_id_prefix: prefix.to_owned(),

@@ -897,3 +897,47 @@ fn testing_keys_are_named_in_a_warning() {
         "{w}"
     );
 }
+
+#[test]
+fn scan_threshold_and_osv_prefix_are_checked() {
+    let c = Config::load_from(&Flags::default(), &env(&[])).expect("defaults");
+    assert_eq!(c.scan, strongroom_core::ScanSettings::default());
+    assert_eq!(c.scan.osv_id_prefix, "STRONGROOM-MAL");
+    let c = Config::load_from(
+        &Flags::default(),
+        &env(&[
+            ("STRONGROOM_SCAN__HOLD_SCORE", "25"),
+            ("STRONGROOM_OSV__ID_PREFIX", "Acme-MAL"),
+        ]),
+    )
+    .expect("config");
+    assert_eq!(
+        (c.scan.hold_score, c.scan.osv_id_prefix.as_str()),
+        (25, "Acme-MAL")
+    );
+    for (value, needle) in [
+        ("MAL", "MAL is the shared"),
+        ("ACME", "must end in -MAL"),
+        ("-MAL", "letters, digits"),
+        ("AC ME-MAL", "letters, digits"),
+        ("", "letters, digits"),
+    ] {
+        let err = Config::load_from(
+            &Flags::default(),
+            &env(&[("STRONGROOM_OSV__ID_PREFIX", value)]),
+        )
+        .expect_err(value)
+        .to_string();
+        assert!(
+            err.contains("osv.id_prefix") && err.contains(needle),
+            "{value:?}: {err}"
+        );
+    }
+    let err = Config::load_from(
+        &Flags::default(),
+        &env(&[("STRONGROOM_SCAN__HOLD_SCORE", "-1")]),
+    )
+    .expect_err("negative")
+    .to_string();
+    assert!(err.contains("scan.hold_score"), "{err}");
+}
