@@ -167,9 +167,10 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
                 {
                     assigned.push((text(l).to_owned(), r));
                 }
-                true
+                false
             }
-            _ => true,
+            // Imports and aliases are statements: expressions need not be entered.
+            kind => STATEMENT_CONTAINERS.contains(&kind),
         }
     });
     for (k, v) in aliases {
@@ -207,6 +208,30 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
         }
     }
 }
+
+/// The nodes that can hold statements (an `ERROR` node too: a broken file's statements may sit
+/// inside one).
+const STATEMENT_CONTAINERS: [&str; 19] = [
+    "module",
+    "block",
+    "if_statement",
+    "elif_clause",
+    "else_clause",
+    "for_statement",
+    "while_statement",
+    "try_statement",
+    "except_clause",
+    "except_group_clause",
+    "finally_clause",
+    "with_statement",
+    "function_definition",
+    "class_definition",
+    "decorated_definition",
+    "expression_statement",
+    "match_statement",
+    "case_clause",
+    "ERROR",
+];
 
 fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()

@@ -86,11 +86,15 @@ pub(super) fn analyse(
         .zip(&taints)
         .map(|(s, t)| resolve_calls(&ctx, s, t))
         .collect();
-    let flags: Vec<Flags> = col
+    let texts: Vec<Vec<String>> = col
         .scopes
         .iter()
-        .zip(&calls)
-        .map(|(s, c)| scope_flags(&ctx, s, c))
+        .map(|s| s.strings.iter().map(|n| ctx.string_text(*n)).collect())
+        .collect();
+    let flags: Vec<Flags> = calls
+        .iter()
+        .zip(&texts)
+        .map(|(c, t)| scope_flags(&ctx, c, t))
         .collect();
     let file_network = flags.iter().any(|f| f.network);
     for (i, scope) in col.scopes.iter().enumerate() {
@@ -100,6 +104,7 @@ pub(super) fn analyse(
             calls: &calls[i],
             taints: &taints[i],
             flags: &flags[i],
+            texts: &texts[i],
             role,
         };
         env.capabilities(out);
@@ -145,16 +150,23 @@ fn scope_taints(ctx: &Ctx<'_>, col: &Collected<'_>) -> Vec<Taints> {
 
 fn taints_of(ctx: &Ctx<'_>, scope: &Scope<'_>, base: &Taints) -> Taints {
     let mut t = base.clone();
-    // Twice, so a name assigned in a loop body from a later name is seen.
+    // Twice when the first pass labelled anything, so a name assigned in a loop body from a
+    // later name is seen.
     for _ in 0..2 {
+        let mut changed = false;
         for (target, value) in &scope.assigns {
             let l = ctx.labels(*value, &t);
             if l == 0 {
                 continue;
             }
             for name in ctx.target_names(*target) {
-                *t.entry(name).or_default() |= l;
+                let e = t.entry(name).or_default();
+                changed |= *e | l != *e;
+                *e |= l;
             }
+        }
+        if !changed {
+            break;
         }
     }
     t
@@ -183,7 +195,7 @@ fn resolve_calls<'t>(ctx: &Ctx<'t>, scope: &Scope<'t>, taints: &Taints) -> Vec<C
         .collect()
 }
 
-fn scope_flags(ctx: &Ctx<'_>, scope: &Scope<'_>, calls: &[Call<'_>]) -> Flags {
+fn scope_flags(ctx: &Ctx<'_>, calls: &[Call<'_>], texts: &[String]) -> Flags {
     let mut f = Flags::default();
     for c in calls {
         match c.kind {
@@ -197,10 +209,7 @@ fn scope_flags(ctx: &Ctx<'_>, scope: &Scope<'_>, calls: &[Call<'_>]) -> Flags {
             f.image = true;
         }
     }
-    f.image |= scope
-        .strings
-        .iter()
-        .any(|s| is_image_marker(&ctx.string_text(*s)));
+    f.image |= texts.iter().any(|t| is_image_marker(t));
     f
 }
 
@@ -219,6 +228,8 @@ struct ScopeEnv<'a, 't> {
     calls: &'a [Call<'t>],
     taints: &'a Taints,
     flags: &'a Flags,
+    /// The text of each of the scope's strings (as `scope.strings`).
+    texts: &'a [String],
     role: SourceRole,
 }
 
@@ -254,10 +265,8 @@ impl ScopeEnv<'_, '_> {
         if !self.scope.env_refs.is_empty() {
             out.capability(Capability::EnvironmentRead);
         }
-        for s in &self.scope.strings {
-            if is_credential_path(&self.ctx.string_text(*s)) {
-                out.capability(Capability::CredentialFileRead);
-            }
+        if self.texts.iter().any(|t| is_credential_path(t)) {
+            out.capability(Capability::CredentialFileRead);
         }
         for c in self.calls {
             let Some(kind) = c.kind else {
@@ -504,9 +513,8 @@ impl ScopeEnv<'_, '_> {
     fn endpoints_and_credentials(&self, out: &mut Out<'_>, file_network: bool) {
         let test_code = is_test_or_doc_path(out.path());
         let network = self.flags.network || (self.scope.is_module() && file_network);
-        for s in &self.scope.strings {
-            let text = self.ctx.string_text(*s);
-            if let Some((why, bare_ip)) = shady_endpoint(&text)
+        for (s, text) in self.scope.strings.iter().zip(self.texts) {
+            if let Some((why, bare_ip)) = shady_endpoint(text)
                 && (!bare_ip || self.flags.network)
             {
                 let severity = if test_code {
@@ -528,7 +536,7 @@ impl ScopeEnv<'_, '_> {
                     format!("a string literal {why}{beside}"),
                 );
             }
-            if is_credential_path(&text) {
+            if is_credential_path(text) {
                 let (severity, beside) = if self.flags.network && !self.scope.is_module() {
                     (Severity::Medium, " in a function that uses the network")
                 } else {

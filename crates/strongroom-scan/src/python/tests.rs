@@ -583,3 +583,75 @@ fn non_utf8_bytes_and_size_bound() {
     );
     assert_eq!(s, SourceScan::default());
 }
+
+/// Scans every `.py` under `$SCAN_DIR` and prints the findings at Medium or above (a manual
+/// false-positive check on real code: `SCAN_DIR=… cargo test -p strongroom-scan corpus --
+/// --ignored --nocapture`).
+#[test]
+#[ignore]
+fn corpus() {
+    let Ok(root) = std::env::var("SCAN_DIR") else {
+        return;
+    };
+    let mut stack = vec![std::path::PathBuf::from(root)];
+    let (mut files, mut bytes, mut loud) = (0usize, 0usize, 0usize);
+    let start = std::time::Instant::now();
+    let mut slowest = (std::time::Duration::ZERO, String::new());
+    let mut parse_time = std::time::Duration::ZERO;
+    let mut plain_parse = std::time::Duration::ZERO;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "py") {
+                let Ok(src) = std::fs::read(&p) else {
+                    continue;
+                };
+                files += 1;
+                bytes += src.len();
+                let name = p.to_string_lossy().into_owned();
+                let role = if name.ends_with("setup.py") {
+                    SourceRole::SetupPy
+                } else {
+                    SourceRole::Module
+                };
+                let t = std::time::Instant::now();
+                let text = String::from_utf8_lossy(&src);
+                let _tree = super::parse(&text, t + super::PARSE_TIME);
+                parse_time += t.elapsed();
+                let t = std::time::Instant::now();
+                let mut parser = tree_sitter::Parser::new();
+                parser
+                    .set_language(&tree_sitter_python::LANGUAGE.into())
+                    .expect("language");
+                let _tree = parser.parse(text.as_bytes(), None);
+                plain_parse += t.elapsed();
+                let t = std::time::Instant::now();
+                let s = scan_source(&name, &src, role, &ScanLimits::default());
+                if t.elapsed() > slowest.0 {
+                    slowest = (t.elapsed(), name.clone());
+                }
+                for f in s.findings.iter().filter(|f| f.severity >= Severity::Medium) {
+                    loud += 1;
+                    println!(
+                        "{:?} {} {}:{} {} | {}",
+                        f.severity,
+                        f.rule,
+                        f.path,
+                        f.line.unwrap_or(0),
+                        f.message,
+                        f.snippet
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "{files} files, {bytes} bytes, {loud} findings >= Medium, {:?} (parsing alone {parse_time:?}, without a callback {plain_parse:?}); slowest {slowest:?}",
+        start.elapsed()
+    );
+}
