@@ -22,6 +22,8 @@ pub(super) struct Scope<'t> {
     pub plus_chains: Vec<Node<'t>>,
     /// References to the environment (`os.environ`, `environ` imported from os).
     pub env_refs: Vec<Node<'t>>,
+    /// The values the function returns.
+    pub returns: Vec<Node<'t>>,
 }
 
 impl Scope<'_> {
@@ -34,6 +36,7 @@ impl Scope<'_> {
             strings: Vec::new(),
             plus_chains: Vec::new(),
             env_refs: Vec::new(),
+            returns: Vec::new(),
         }
     }
 
@@ -294,6 +297,11 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, setup_py: bool) 
                 return false;
             }
             "call" => scopes[current].calls.push(node),
+            "return_statement" => {
+                if let Some(v) = node.named_child(0) {
+                    scopes[current].returns.push(v);
+                }
+            }
             "string" => scopes[current].strings.push(node),
             "assignment" | "augmented_assignment" | "named_expression" => {
                 let (l, r) = if node.kind() == "named_expression" {

@@ -4,7 +4,7 @@
 //! expression carries (environment data, decoded bytes, …) for the per-scope data flow.
 //! Every walk here is iterative or depth-capped, and all share one work budget.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -53,6 +53,8 @@ pub(super) struct Ctx<'t> {
     pub assigned: HashMap<String, Node<'t>>,
     /// Modules imported with `*`.
     pub wildcard: Vec<String>,
+    /// Function name → the labels of what it returns (one level: `data = collect()`).
+    returns: RefCell<HashMap<String, u16>>,
     visits: Cell<u64>,
     max_visits: u64,
     deadline: Instant,
@@ -70,11 +72,33 @@ impl<'t> Ctx<'t> {
             aliases: HashMap::new(),
             assigned: HashMap::new(),
             wildcard: Vec::new(),
+            returns: RefCell::new(HashMap::new()),
             visits: Cell::new(0),
             max_visits,
             deadline,
             exhausted: Cell::new(false),
         }
+    }
+
+    /// Set what each function returns (by name; methods by their bare name).
+    pub fn set_returns(&self, returns: HashMap<String, u16>) {
+        *self.returns.borrow_mut() = returns;
+    }
+
+    /// The labels of what a call to `f` returns, when `f` is a function of this file.
+    fn returned(&self, f: Node<'_>) -> u16 {
+        let name = match f.kind() {
+            "identifier" => self.text(f),
+            "attribute"
+                if f.child_by_field_name("object")
+                    .is_some_and(|o| matches!(self.text(o), "self" | "cls")) =>
+            {
+                f.child_by_field_name("attribute")
+                    .map_or("", |a| self.text(a))
+            }
+            _ => return 0,
+        };
+        self.returns.borrow().get(name).copied().unwrap_or(0)
     }
 
     /// Count one unit of work; false once the budget (visits or time) is spent.
@@ -352,6 +376,7 @@ impl<'t> Ctx<'t> {
                             stack.extend(args);
                         }
                         _ => {
+                            out |= f.map_or(0, |f| self.returned(f));
                             stack.extend(f);
                             stack.extend(args);
                         }

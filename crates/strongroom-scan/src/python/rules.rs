@@ -3,7 +3,7 @@
 //! Medium. Data flow is per scope and simple: names assigned from environment reads, decodes,
 //! credential paths or network clients carry those labels into the calls they reach.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use tree_sitter::{Node, Tree};
@@ -137,6 +137,20 @@ fn scope_taints(ctx: &Ctx<'_>, col: &Collected<'_>) -> Vec<Taints> {
         .skip(1)
         .map(|s| taints_of(ctx, s, &module_taints))
         .collect();
+    // What each function returns, then the module again with that known.
+    let mut returns: HashMap<String, u16> = HashMap::new();
+    for (scope, t) in col.scopes.iter().skip(1).zip(&first) {
+        let l = scope.returns.iter().fold(0, |l, r| l | ctx.labels(*r, t));
+        if l != 0 {
+            *returns.entry(scope.name.clone()).or_default() |= l;
+        }
+    }
+    let module_taints = if returns.is_empty() {
+        module_taints
+    } else {
+        ctx.set_returns(returns);
+        taints_of(ctx, module, &Taints::new())
+    };
     let mut base = module_taints.clone();
     for t in &first {
         for (k, v) in t.iter().filter(|(k, _)| k.starts_with("self.")) {

