@@ -171,6 +171,9 @@ impl<'a> Out<'a> {
             }
             return;
         }
+        if self.findings.len() >= self.limits.max_findings {
+            return; // One file cannot hold more than an archive keeps.
+        }
         self.index.insert((rule, line), self.findings.len());
         let snippet = self.snippet(row);
         self.findings.push(Finding {

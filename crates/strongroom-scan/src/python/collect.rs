@@ -5,6 +5,7 @@
 
 use tree_sitter::{Node, Tree};
 
+use super::SourceRole;
 use super::resolve::Ctx;
 
 /// One scope: the module (with its class bodies) or one function.
@@ -55,7 +56,7 @@ pub(super) struct CmdclassEntry<'t> {
 pub(super) struct Collected<'t> {
     pub scopes: Vec<Scope<'t>>,
     pub cmdclass: Vec<CmdclassEntry<'t>>,
-    /// Identifiers and names seen anywhere (for the `.pth` line rule), deduplicated.
+    /// Identifiers seen anywhere, for a `.pth` line only (M5).
     pub names: std::collections::BTreeSet<String>,
 }
 
@@ -241,7 +242,9 @@ fn squash(s: &str) -> String {
 }
 
 /// Second walk: scopes, calls, assignments, strings in code, `cmdclass` entries.
-pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, setup_py: bool) -> Collected<'t> {
+pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole) -> Collected<'t> {
+    let setup_py = role == SourceRole::SetupPy;
+    let pth_line = role == SourceRole::PthLine;
     let mut scopes = vec![Scope::new(String::new(), None)];
     let mut stack: Vec<(usize, usize)> = vec![(usize::MAX, 0)]; // (function node id, scope index)
     let mut cmdclass = Vec::new();
@@ -370,7 +373,7 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, setup_py: bool) 
             }
             "identifier" => {
                 let t = ctx.text(node);
-                if names.len() < 4096 {
+                if pth_line && names.len() < 4096 {
                     names.insert(t.to_owned());
                 }
                 let is_attr_name = parent.is_some_and(|p| {

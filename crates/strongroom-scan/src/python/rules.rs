@@ -78,7 +78,7 @@ pub(super) fn analyse(
 ) -> bool {
     let mut ctx = Ctx::new(src, max_visits, deadline);
     collect_imports(&mut ctx, tree);
-    let col = collect_scopes(&ctx, tree, role == SourceRole::SetupPy);
+    let col = collect_scopes(&ctx, tree, role);
     let taints = scope_taints(&ctx, &col);
     let calls: Vec<Vec<Call<'_>>> = col
         .scopes

@@ -565,6 +565,36 @@ fn deep_nesting_is_bounded() {
 }
 
 #[test]
+fn analysis_budget_is_noted() {
+    let src = "import os\nos.system('id')\n".repeat(50);
+    let tree = super::parse(&src, std::time::Instant::now() + super::PARSE_TIME).expect("parses");
+    let limits = ScanLimits::default();
+    let mut out = super::Out::new("pkg/mod.py", &src, &limits);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    assert!(super::rules::analyse(
+        &tree,
+        &src,
+        SourceRole::Module,
+        100,
+        deadline,
+        &mut out
+    ));
+    let mut out = super::Out::new("pkg/mod.py", &src, &limits);
+    assert!(!super::rules::analyse(
+        &tree,
+        &src,
+        SourceRole::Module,
+        1 << 20,
+        deadline,
+        &mut out
+    ));
+    // One file keeps at most as many findings as an archive does.
+    let many = "x = 'http://45.9.148.10/'\nimport socket\nsocket.socket()\n".repeat(500);
+    let s = scan(&many);
+    assert_eq!(s.findings.len(), limits.max_findings);
+}
+
+#[test]
 fn huge_line_snippet_is_cut() {
     let src = format!(
         "import base64\nexec(base64.b64decode('{}'))\n",
