@@ -95,6 +95,8 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
     let mut aliases = Vec::new();
     let mut assigned = Vec::new();
     let mut wildcard = Vec::new();
+    let mut assign_count: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    let mut consts = Vec::new();
     let mut budget_ok = true;
     walk(tree, |node, _, leaving| {
         if leaving {
@@ -167,9 +169,17 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
                     node.child_by_field_name("left"),
                     node.child_by_field_name("right"),
                 ) && l.kind() == "identifier"
-                    && matches!(r.kind(), "identifier" | "attribute" | "call")
                 {
-                    assigned.push((text(l).to_owned(), r));
+                    if matches!(r.kind(), "identifier" | "attribute" | "call") {
+                        assigned.push((text(l).to_owned(), r));
+                    }
+                    *assign_count.entry(text(l)).or_insert(0u32) += 1;
+                    if matches!(
+                        r.kind(),
+                        "string" | "concatenated_string" | "binary_operator" | "call" | "subscript"
+                    ) {
+                        consts.push((text(l), r));
+                    }
                 }
                 false
             }
@@ -187,6 +197,11 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
         }
     }
     ctx.wildcard = wildcard;
+    for (k, v) in consts {
+        if assign_count.get(k) == Some(&1) {
+            ctx.consts.insert(k.to_owned(), v);
+        }
+    }
     // `x = __import__("os")` and `x = importlib.import_module("os")` are aliases; other calls
     // are values, not names.
     let calls: Vec<String> = ctx

@@ -51,6 +51,9 @@ pub(super) struct Ctx<'t> {
     pub aliases: HashMap<String, String>,
     /// Local name → the expression first assigned to it, when that is a name or an import.
     pub assigned: HashMap<String, Node<'t>>,
+    /// Names assigned once in the file from an expression that may be a constant string
+    /// (`NAME = "".join([chr(95), …])`).
+    pub consts: HashMap<String, Node<'t>>,
     /// Modules imported with `*`.
     pub wildcard: Vec<String>,
     /// Function name → the labels of what it returns (one level: `data = collect()`).
@@ -71,6 +74,7 @@ impl<'t> Ctx<'t> {
             src,
             aliases: HashMap::new(),
             assigned: HashMap::new(),
+            consts: HashMap::new(),
             wildcard: Vec::new(),
             returns: RefCell::new(HashMap::new()),
             visits: Cell::new(0),
@@ -229,6 +233,7 @@ impl<'t> Ctx<'t> {
                 (s, true)
             }
             "parenthesized_expression" => self.const_at(node.named_child(0)?, depth + 1)?,
+            "identifier" => self.const_at(*self.consts.get(self.text(node))?, depth + 1)?,
             "binary_operator" => {
                 if self.text(node.child_by_field_name("operator")?) != "+" {
                     return None;
@@ -255,14 +260,19 @@ impl<'t> Ctx<'t> {
                 } else if f.kind() == "attribute"
                     && self.text(f.child_by_field_name("attribute")?) == "join"
                     && args.len() == 1
-                    && matches!(args[0].kind(), "list" | "tuple")
                 {
                     let (sep, _) = self.const_at(f.child_by_field_name("object")?, depth + 1)?;
-                    let mut parts = Vec::new();
-                    let mut c = args[0].walk();
-                    for item in args[0].named_children(&mut c) {
-                        parts.push(self.const_at(item, depth + 1)?.0);
-                    }
+                    let parts = match args[0].kind() {
+                        "list" | "tuple" => {
+                            let mut parts = Vec::new();
+                            let mut c = args[0].walk();
+                            for item in args[0].named_children(&mut c) {
+                                parts.push(self.const_at(item, depth + 1)?.0);
+                            }
+                            parts
+                        }
+                        _ => self.chr_comprehension(args[0])?,
+                    };
                     (parts.join(&sep), false)
                 } else {
                     return None;
@@ -271,6 +281,57 @@ impl<'t> Ctx<'t> {
             _ => return None,
         };
         (out.0.len() <= MAX_CONST_LEN).then_some(out)
+    }
+
+    /// `chr(c) for c in [115, 117, …]` (a generator or list comprehension) and
+    /// `map(chr, [115, 117, …])`: the characters.
+    fn chr_comprehension(&self, node: Node<'_>) -> Option<Vec<String>> {
+        let ints = match node.kind() {
+            "generator_expression" | "list_comprehension" => {
+                let body = node.child_by_field_name("body")?;
+                let var = positional_args(body).first().map(|a| self.text(*a))?;
+                if body.kind() != "call"
+                    || body.child_by_field_name("function").map(|f| self.text(f)) != Some("chr")
+                {
+                    return None;
+                }
+                let mut c = node.walk();
+                let clauses: Vec<Node<'_>> = node
+                    .named_children(&mut c)
+                    .filter(|n| matches!(n.kind(), "for_in_clause" | "if_clause"))
+                    .collect();
+                let [clause] = clauses.as_slice() else {
+                    return None;
+                };
+                if clause.kind() != "for_in_clause"
+                    || clause.child_by_field_name("left").map(|l| self.text(l)) != Some(var)
+                {
+                    return None;
+                }
+                clause.child_by_field_name("right")?
+            }
+            "call" => {
+                let args = positional_args(node);
+                if node.child_by_field_name("function").map(|f| self.text(f)) != Some("map")
+                    || args.len() != 2
+                    || self.text(args[0]) != "chr"
+                {
+                    return None;
+                }
+                args[1]
+            }
+            _ => return None,
+        };
+        if !matches!(ints.kind(), "list" | "tuple") || ints.named_child_count() > MAX_CONST_LEN {
+            return None;
+        }
+        let mut c = ints.walk();
+        ints.named_children(&mut c)
+            .map(|i| {
+                let n = parse_int(self.text(i))?;
+                Some(char::from_u32(n)?.to_string())
+            })
+            .collect()
     }
 
     /// The value of one string literal without interpolations (escapes decoded unless raw).

@@ -365,12 +365,12 @@ impl ScopeEnv<'_, '_> {
             let l = self.payload_labels(c.node);
             if l & ENV != 0 && l & (ENCODED | BULK) != 0 {
                 m1 = true;
-                let how = if l & ENCODED != 0 { "encoded " } else { "" };
+                let how = if l & ENCODED != 0 { ", encoded" } else { "" };
                 out.finding(
                     Rule::EnvExfiltration,
                     Severity::High,
                     c.node,
-                    format!("environment values are {how}sent over the network"),
+                    format!("environment values are sent over the network{how}"),
                 );
             }
             if l & CRED != 0 {
