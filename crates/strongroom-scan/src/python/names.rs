@@ -130,27 +130,41 @@ pub(super) fn is_environ(q: &str) -> bool {
     matches!(q, "os.environ" | "os.environb" | "posix.environ")
 }
 
-/// Whether a string literal names a credential file (or a browser's cookie/login store).
+/// Whether a string literal names a credential file (or a browser's cookie/login store) as a
+/// path: the name must start the literal or follow `/` or `~`, and end it or precede `/`, so a
+/// log message mentioning ".pypirc" in prose does not count.
 pub(super) fn is_credential_path(s: &str) -> bool {
     if s.len() > 4096 {
         return false;
     }
     let l = s.to_ascii_lowercase().replace('\\', "/");
-    const NEEDLES: [&str; 10] = [
-        ".aws/credentials",
-        ".pypirc",
-        ".ssh/id_",
-        ".docker/config.json",
-        ".git-credentials",
-        "login data",
-        "cookies.sqlite",
-        "logins.json",
-        "key4.db",
-        "from logins",
+    // (needle, whether anything may follow it)
+    const NEEDLES: [(&str, bool); 12] = [
+        (".aws/credentials", false),
+        (".pypirc", false),
+        (".ssh/id_", true),
+        (".docker/config.json", false),
+        (".git-credentials", false),
+        ("login data", false),
+        ("cookies.sqlite", false),
+        ("logins.json", false),
+        ("key4.db", false),
+        ("cookies", false),
+        ("network/cookies", false),
+        ("default/cookies", false),
     ];
-    NEEDLES.iter().any(|n| l.contains(n))
-        || l.ends_with("/cookies")
-        || (l.contains("from cookies") && l.contains("select"))
+    let path_match = NEEDLES.iter().any(|(needle, open_end)| {
+        l.match_indices(needle).any(|(i, _)| {
+            let before = l[..i].chars().next_back();
+            let after = l[i + needle.len()..].chars().next();
+            let starts = matches!(before, None | Some('/' | '~'));
+            let ends = *open_end || matches!(after, None | Some('/'));
+            // A bare "cookies" only as the last component of a longer path.
+            starts && ends && (*needle != "cookies" || (before == Some('/') && after.is_none()))
+        })
+    });
+    path_match
+        || (l.contains("select") && (l.contains("from cookies") || l.contains("from logins")))
 }
 
 /// Why a literal's URL or host is shady, if it is. `bare_ip` is set when the literal is a raw

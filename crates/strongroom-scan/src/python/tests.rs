@@ -386,6 +386,28 @@ def steal():
         2,
         "PATH = os.path.expanduser('~/.pypirc')",
     );
+    // Prose that mentions a file name is not a path.
+    let prose = scan(
+        "import requests\ndef f(info):\n    log.info('Authenticating as %s (from .pypirc)', info)\n    requests.get(URL)\n",
+    );
+    assert!(prose.findings.is_empty(), "{prose:?}");
+    assert!(!prose.capabilities.contains(&Capability::CredentialFileRead));
+    for path in [
+        "C:\\Users\\x\\AppData\\Local\\Google\\Chrome\\User Data\\Default\\Login Data",
+        "~/.ssh/id_ed25519",
+        ".aws/credentials",
+        "/home/u/.mozilla/firefox/p/cookies.sqlite",
+    ] {
+        assert!(super::names::is_credential_path(path), "{path}");
+    }
+    for text in [
+        "cookies",
+        "set_cookies",
+        "see ~/.pypirc.example",
+        "Login Data export",
+    ] {
+        assert!(!super::names::is_credential_path(text), "{text}");
+    }
     // In a comment or docstring it is nothing.
     let doc = scan("\"\"\"Reads ~/.aws/credentials.\"\"\"\n# ~/.ssh/id_rsa\n");
     assert!(
