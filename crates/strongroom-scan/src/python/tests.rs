@@ -738,6 +738,9 @@ fn corpus() {
                 plain_parse += t.elapsed();
                 let t = std::time::Instant::now();
                 let s = scan_source(&name, &src, role, &ScanLimits::default());
+                if std::env::var("SCAN_ALL").is_ok() {
+                    println!("{:?} {name}", t.elapsed());
+                }
                 if t.elapsed() > slowest.0 {
                     slowest = (t.elapsed(), name.clone());
                 }
