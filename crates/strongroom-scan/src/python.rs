@@ -7,6 +7,7 @@
 //! and the analysis has a work budget proportional to the source's size.
 
 mod collect;
+mod hooks;
 mod names;
 mod resolve;
 mod rules;

@@ -573,6 +573,42 @@ fn import_aliases_resolve() {
 }
 
 #[test]
+fn capabilities_of_calls() {
+    let caps = |src: &str| scan(src).capabilities;
+    use Capability::*;
+    let cases: [(&str, Option<Capability>); 12] = [
+        (
+            "import importlib\nimportlib.import_module(name)\n",
+            Some(DynamicCode),
+        ),
+        ("import importlib\nimportlib.import_module('json')\n", None),
+        ("import os\ngetattr(os, name)\n", Some(DynamicCode)),
+        ("getattr(obj, name)\n", None),
+        ("open(p, 'wb').write(b)\n", Some(FileWrite)),
+        ("open(p).read()\n", None),
+        ("import os\nos.chmod(p, 0o755)\n", Some(FileWrite)),
+        (
+            "import http.client\nhttp.client.HTTPSConnection('h')\n",
+            Some(Network),
+        ),
+        (
+            "import aiohttp\nasync def f():\n    async with aiohttp.ClientSession() as s:\n        await s.get(u)\n",
+            Some(Network),
+        ),
+        ("from os import *\nsystem('id')\n", Some(ProcessSpawn)),
+        ("import zlib\nzlib.decompress(b)\n", Some(Encoding)),
+        ("import marshal\nmarshal.loads(b)\n", Some(DynamicCode)),
+    ];
+    for (src, want) in cases {
+        let got = caps(src);
+        match want {
+            Some(c) => assert!(got.contains(&c), "{src:?}: {got:?}"),
+            None => assert!(got.is_empty(), "{src:?}: {got:?}"),
+        }
+    }
+}
+
+#[test]
 fn syntax_errors_still_yield_what_parses() {
     let src = "def broken(:\n    pass\nimport base64\nexec(base64.b64decode('eA=='))\nclass (\n";
     let s = scan(src);
