@@ -367,6 +367,16 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
                     scopes[current].assigns.push((a, v));
                 }
             }
+            // setup(**{"cmdclass": {...}}) and option dicts built the same way.
+            "pair" if setup_py => {
+                if let (Some(k), Some(v)) = (
+                    node.child_by_field_name("key"),
+                    node.child_by_field_name("value"),
+                ) && ctx.const_str(k).is_some_and(|(k, _)| k == "cmdclass")
+                {
+                    cmdclass_entries(ctx, v, &mut cmdclass);
+                }
+            }
             "keyword_argument" if setup_py => {
                 if let (Some(n), Some(v)) = (
                     node.child_by_field_name("name"),

@@ -567,6 +567,12 @@ setup(cmdclass=dict(develop=Dev))
     let s = scan_as("setup.py", quiet, SourceRole::SetupPy);
     assert!(s.capabilities.contains(&Capability::InstallHook));
     assert!(s.findings.is_empty(), "{:#?}", s.findings);
+    let via_dict = "import os\nfrom setuptools import setup\nfrom setuptools.command.egg_info import egg_info\nclass E(egg_info):\n    def run(self):\n        os.system('id')\nopts = {'name': 'x', 'cmdclass': {'egg_info': E}}\nsetup(**opts)\n";
+    let s = scan_as("setup.py", via_dict, SourceRole::SetupPy);
+    assert_eq!(
+        finding(&s, Rule::InstallHookOverride, 6).severity,
+        Severity::High
+    );
     let b2 = scan_as(
         "setup.py",
         "from setuptools import setup\nsetup(cmdclass={'build_ext': B, 'sdist': S})\n",
