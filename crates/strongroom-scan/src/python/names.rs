@@ -167,8 +167,8 @@ pub(super) fn is_credential_path(s: &str) -> bool {
         || (l.contains("select") && (l.contains("from cookies") || l.contains("from logins")))
 }
 
-/// Why a literal's URL or host is shady, if it is. `bare_ip` is set when the literal is a raw
-/// IPv4 address without a scheme (shady only beside network code).
+/// Why a literal's URL or host is shady, if it is, and whether the literal is a bare address or
+/// host name without a scheme (shady only beside network code).
 pub(super) fn shady_endpoint(s: &str) -> Option<(String, bool)> {
     if s.len() > 4096 {
         return None;
@@ -215,7 +215,8 @@ pub(super) fn shady_endpoint(s: &str) -> Option<(String, bool)> {
             return (!ip_is_benign(ip)).then(|| (format!("names the raw address {bare}"), true));
         }
         if bare.ends_with(".xyz") || bare.ends_with(".top") {
-            return Some((format!("names the host {bare}"), false));
+            // Bare, "frame.top" could be anything: a host only beside network code.
+            return Some((format!("names the host {bare}"), true));
         }
     }
     None

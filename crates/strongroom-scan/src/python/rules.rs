@@ -513,8 +513,8 @@ impl ScopeEnv<'_, '_> {
         let test_code = is_test_or_doc_path(out.path());
         let network = self.flags.network || (self.scope.is_module() && file_network);
         for (s, text) in self.scope.strings.iter().zip(self.texts) {
-            if let Some((why, bare_ip)) = shady_endpoint(text)
-                && (!bare_ip || self.flags.network)
+            if let Some((why, bare)) = shady_endpoint(text)
+                && (!bare || self.flags.network)
             {
                 let severity = if test_code {
                     Severity::Low

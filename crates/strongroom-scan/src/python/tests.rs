@@ -365,6 +365,7 @@ def c():
     assert_eq!(finding(&s, Rule::ShadyEndpoint, 5).severity, Severity::High);
     // A version-looking string beside no network is not an address.
     assert!(scan("V = '1.2.3.4'\n").findings.is_empty());
+    assert!(scan("SIDE = 'frame.top'\n").findings.is_empty());
 }
 
 #[test]
