@@ -46,7 +46,6 @@ pub(super) struct Call<'t> {
 #[derive(Default)]
 struct Flags {
     network: bool,
-    process: bool,
     exec: bool,
     image: bool,
 }
@@ -198,7 +197,6 @@ fn scope_flags(ctx: &Ctx<'_>, calls: &[Call<'_>], texts: &[String]) -> Flags {
     for c in calls {
         match c.kind {
             Some(Kind::Network | Kind::NetClient | Kind::Download) => f.network = true,
-            Some(Kind::Process) => f.process = true,
             Some(Kind::Exec | Kind::Marshal) => f.exec = true,
             Some(Kind::Image) => f.image = true,
             _ => {}
