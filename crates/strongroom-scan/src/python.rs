@@ -1,10 +1,26 @@
 //! Python source analysis with tree-sitter-python: capabilities and findings of one file, from
 //! its syntax tree (calls, attribute chains, imports, string literals in code), never from
 //! regular expressions over text, so comments, docstrings and test data do not count.
-//! (Owned by part H1; foundation stub.)
+//!
+//! Bounded: a source above [`ScanLimits::max_source_bytes`] is not parsed (the caller notes it),
+//! parsing stops after [`PARSE_TIME`], the tree is walked iteratively (no recursion on nesting),
+//! and the analysis has a work budget proportional to the source's size.
 
-use crate::model::{Capability, Finding, ScanLimits};
-use std::collections::BTreeSet;
+mod collect;
+mod hooks;
+mod names;
+mod resolve;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use tree_sitter::{Node, ParseOptions, ParseState, Parser, Tree};
+
+use crate::model::{Capability, Finding, Rule, ScanLimits, Severity};
 
 /// What one Python file can do and what rules it matched.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,8 +41,169 @@ pub enum SourceRole {
     PthLine,
 }
 
+/// The longest one file may take to parse.
+pub const PARSE_TIME: Duration = Duration::from_secs(2);
+/// The longest the analysis of one parsed file may take.
+const ANALYSIS_TIME: Duration = Duration::from_secs(2);
+
 /// Analyse one Python source. `path` is relative to the package root (used in findings).
+/// Sources larger than `limits.max_source_bytes` give an empty scan: the caller notes them.
 pub fn scan_source(path: &str, source: &[u8], role: SourceRole, limits: &ScanLimits) -> SourceScan {
-    let _ = (path, source, role, limits);
-    SourceScan::default()
+    if source.len() as u64 > limits.max_source_bytes {
+        return SourceScan::default();
+    }
+    let src = String::from_utf8_lossy(source);
+    let mut out = Out::new(path, &src, limits);
+    let Some(tree) = parse(&src, Instant::now() + PARSE_TIME) else {
+        out.note_unscanned(format!(
+            "parsing did not finish within {} s; the file was not analysed",
+            PARSE_TIME.as_secs()
+        ));
+        return out.finish();
+    };
+    // Real code needs at most 2 visits a byte (0.3 on average over a virtualenv's packages).
+    let max_visits = 8 * src.len() as u64 + 100_000;
+    let ctx = rules::analyse(
+        &tree,
+        &src,
+        role,
+        max_visits,
+        Instant::now() + ANALYSIS_TIME,
+        &mut out,
+    );
+    if ctx {
+        out.note_unscanned(
+            "the analysis stopped at its work bound; findings may be incomplete".into(),
+        );
+    }
+    out.finish()
+}
+
+fn parse(src: &str, deadline: Instant) -> Option<Tree> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .ok()?;
+    let bytes = src.as_bytes();
+    let mut progress = |_: &ParseState| {
+        if Instant::now() > deadline {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let options = ParseOptions::new().progress_callback(&mut progress);
+    parser.parse_with_options(
+        &mut |i, _| bytes.get(i..).unwrap_or_default(),
+        None,
+        Some(options),
+    )
+}
+
+/// The scan being built: capabilities, findings (one per rule and line, the most severe kept),
+/// and the source's lines for snippets.
+pub(crate) struct Out<'a> {
+    path: &'a str,
+    src: &'a str,
+    limits: &'a ScanLimits,
+    line_starts: Vec<usize>,
+    capabilities: BTreeSet<Capability>,
+    findings: Vec<Finding>,
+    index: HashMap<(Rule, u32), usize>,
+}
+
+impl<'a> Out<'a> {
+    fn new(path: &'a str, src: &'a str, limits: &'a ScanLimits) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            path,
+            src,
+            limits,
+            line_starts,
+            capabilities: BTreeSet::new(),
+            findings: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        self.path
+    }
+
+    pub(crate) fn capability(&mut self, c: Capability) {
+        self.capabilities.insert(c);
+    }
+
+    /// The trimmed source line `row` (0-based), cut to the snippet length.
+    fn snippet(&self, row: usize) -> String {
+        let start = self.line_starts.get(row).copied().unwrap_or(self.src.len());
+        let end = self
+            .line_starts
+            .get(row + 1)
+            .map_or(self.src.len(), |e| e.saturating_sub(1));
+        let line = self.src.get(start..end.max(start)).unwrap_or("");
+        line.trim()
+            .chars()
+            .take(self.limits.snippet_chars)
+            .collect()
+    }
+
+    /// Record a finding at `node`'s first line.
+    pub(crate) fn finding(
+        &mut self,
+        rule: Rule,
+        severity: Severity,
+        node: Node<'_>,
+        message: String,
+    ) {
+        let row = node.start_position().row;
+        self.finding_at_row(rule, severity, row, message);
+    }
+
+    fn finding_at_row(&mut self, rule: Rule, severity: Severity, row: usize, message: String) {
+        let line = u32::try_from(row + 1).unwrap_or(u32::MAX);
+        if let Some(&i) = self.index.get(&(rule, line)) {
+            if let Some(f) = self.findings.get_mut(i)
+                && f.severity < severity
+            {
+                f.severity = severity;
+                f.message = message;
+            }
+            return;
+        }
+        if self.findings.len() >= self.limits.max_findings {
+            return; // One file cannot hold more than an archive keeps.
+        }
+        self.index.insert((rule, line), self.findings.len());
+        let snippet = self.snippet(row);
+        self.findings.push(Finding {
+            rule,
+            severity,
+            path: self.path.to_owned(),
+            line: Some(line),
+            snippet,
+            message,
+        });
+    }
+
+    fn note_unscanned(&mut self, message: String) {
+        self.findings.push(Finding {
+            rule: Rule::UnscannedSource,
+            severity: Severity::Info,
+            path: self.path.to_owned(),
+            line: None,
+            snippet: String::new(),
+            message,
+        });
+    }
+
+    fn finish(mut self) -> SourceScan {
+        self.findings.sort_by_key(|f| (f.line, f.rule));
+        SourceScan {
+            capabilities: self.capabilities,
+            findings: self.findings,
+        }
+    }
 }

@@ -1,0 +1,468 @@
+//! The two walks over one file's syntax tree, both iterative (a cursor and an explicit path, so
+//! deeply nested input cannot exhaust the stack): the first collects imports and name aliases,
+//! the second sorts calls, assignments and string literals in code into scopes (the module and
+//! each function), leaving docstrings and comments out.
+
+use tree_sitter::{Node, Tree};
+
+use super::SourceRole;
+use super::resolve::Ctx;
+
+/// One scope: the module (with its class bodies) or one function.
+pub(super) struct Scope<'t> {
+    /// The function's name; empty for the module.
+    pub name: String,
+    /// The class whose body defines the function, if any.
+    pub class: Option<String>,
+    /// Assignments in order: (target, value, augmented).
+    pub assigns: Vec<(Node<'t>, Node<'t>)>,
+    pub calls: Vec<Node<'t>>,
+    /// String literals in code (not docstrings or other bare string statements).
+    pub strings: Vec<Node<'t>>,
+    /// `+` chains (their topmost node).
+    pub plus_chains: Vec<Node<'t>>,
+    /// References to the environment (`os.environ`, `environ` imported from os).
+    pub env_refs: Vec<Node<'t>>,
+    /// The values the function returns.
+    pub returns: Vec<Node<'t>>,
+}
+
+impl Scope<'_> {
+    fn new(name: String, class: Option<String>) -> Self {
+        Self {
+            name,
+            class,
+            assigns: Vec::new(),
+            calls: Vec::new(),
+            strings: Vec::new(),
+            plus_chains: Vec::new(),
+            env_refs: Vec::new(),
+            returns: Vec::new(),
+        }
+    }
+
+    pub fn is_module(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
+/// A `cmdclass` entry of `setup.py`: the command name and the class expression.
+pub(super) struct CmdclassEntry<'t> {
+    pub command: String,
+    pub class: Node<'t>,
+}
+
+/// What the second walk found.
+pub(super) struct Collected<'t> {
+    pub scopes: Vec<Scope<'t>>,
+    pub cmdclass: Vec<CmdclassEntry<'t>>,
+    /// Identifiers seen anywhere, for a `.pth` line only (M5).
+    pub names: std::collections::BTreeSet<String>,
+}
+
+/// Visit every node once, depth first, without recursion. `enter` returns whether to descend;
+/// `path` holds the ancestors of the node being entered.
+/// `visit(node, path, leaving)` is called on entering (`leaving` false: return whether to
+/// descend) and on leaving each node.
+fn walk<'t>(tree: &'t Tree, mut visit: impl FnMut(Node<'t>, &[Node<'t>], bool) -> bool) {
+    let mut cursor = tree.walk();
+    let mut path: Vec<Node<'t>> = Vec::new();
+    loop {
+        let node = cursor.node();
+        if visit(node, &path, false) && cursor.goto_first_child() {
+            path.push(node);
+            continue;
+        }
+        visit(node, &path, true);
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return;
+            }
+            if let Some(p) = path.pop() {
+                visit(p, &path, true);
+            }
+        }
+    }
+}
+
+/// First walk: imports and simple aliases into `ctx`.
+pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
+    let src = ctx.src;
+    let text = |n: Node<'_>| src.get(n.byte_range()).unwrap_or("");
+    let mut aliases = Vec::new();
+    let mut assigned = Vec::new();
+    let mut wildcard = Vec::new();
+    let mut assign_count: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    let mut consts = Vec::new();
+    let mut budget_ok = true;
+    walk(tree, |node, _, leaving| {
+        if leaving {
+            return false;
+        }
+        if !budget_ok || !ctx.tick() {
+            budget_ok = false;
+            return false;
+        }
+        match node.kind() {
+            "import_statement" => {
+                let mut c = node.walk();
+                for name in node.children_by_field_name("name", &mut c) {
+                    match name.kind() {
+                        "dotted_name" => {
+                            let full = text(name);
+                            let first = full.split('.').next().unwrap_or(full).trim();
+                            aliases.push((first.to_owned(), first.to_owned()));
+                        }
+                        "aliased_import" => {
+                            if let (Some(n), Some(a)) = (
+                                name.child_by_field_name("name"),
+                                name.child_by_field_name("alias"),
+                            ) {
+                                aliases.push((text(a).to_owned(), squash(text(n))));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                false
+            }
+            "import_from_statement" => {
+                let module = node
+                    .child_by_field_name("module_name")
+                    .map(|m| squash(text(m)))
+                    .unwrap_or_default();
+                let mut c = node.walk();
+                for name in node.children_by_field_name("name", &mut c) {
+                    match name.kind() {
+                        "dotted_name" => {
+                            let n = squash(text(name));
+                            aliases.push((n.clone(), format!("{module}.{n}")));
+                        }
+                        "aliased_import" => {
+                            if let (Some(n), Some(a)) = (
+                                name.child_by_field_name("name"),
+                                name.child_by_field_name("alias"),
+                            ) {
+                                aliases.push((
+                                    text(a).to_owned(),
+                                    format!("{module}.{}", squash(text(n))),
+                                ));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let mut c = node.walk();
+                if node
+                    .children(&mut c)
+                    .any(|ch| ch.kind() == "wildcard_import")
+                {
+                    wildcard.push(module);
+                }
+                false
+            }
+            "assignment" => {
+                if let (Some(l), Some(r)) = (
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
+                ) && l.kind() == "identifier"
+                {
+                    if matches!(r.kind(), "identifier" | "attribute" | "call") {
+                        assigned.push((text(l).to_owned(), r));
+                    }
+                    *assign_count.entry(text(l)).or_insert(0u32) += 1;
+                    if matches!(
+                        r.kind(),
+                        "string" | "concatenated_string" | "binary_operator" | "call" | "subscript"
+                    ) {
+                        consts.push((text(l), r));
+                    }
+                }
+                false
+            }
+            // Imports and aliases are statements: expressions need not be entered.
+            kind => STATEMENT_CONTAINERS.contains(&kind),
+        }
+    });
+    for (k, v) in aliases {
+        ctx.aliases.entry(k).or_insert(v);
+    }
+    for (k, v) in assigned {
+        // A name bound by an import keeps that meaning; of several assignments the first wins.
+        if !ctx.aliases.contains_key(&k) && ctx.text(v) != k {
+            ctx.assigned.entry(k).or_insert(v);
+        }
+    }
+    ctx.wildcard = wildcard;
+    for (k, v) in consts {
+        if assign_count.get(k) == Some(&1) {
+            ctx.consts.insert(k.to_owned(), v);
+        }
+    }
+    // `x = __import__("os")` and `x = importlib.import_module("os")` are aliases; other calls
+    // are values, not names.
+    let calls: Vec<String> = ctx
+        .assigned
+        .iter()
+        .filter(|(_, v)| v.kind() == "call")
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in calls {
+        let keep = ctx.assigned.get(&k).is_some_and(|v| {
+            v.child_by_field_name("function")
+                .and_then(|f| ctx.qualify(f))
+                .and_then(|q| super::names::classify(&q.name))
+                .is_some_and(|kind| {
+                    matches!(
+                        kind,
+                        super::names::Kind::Import | super::names::Kind::Getattr
+                    )
+                })
+        });
+        if !keep {
+            ctx.assigned.remove(&k);
+        }
+    }
+}
+
+/// The nodes that can hold statements (an `ERROR` node too: a broken file's statements may sit
+/// inside one).
+const STATEMENT_CONTAINERS: [&str; 19] = [
+    "module",
+    "block",
+    "if_statement",
+    "elif_clause",
+    "else_clause",
+    "for_statement",
+    "while_statement",
+    "try_statement",
+    "except_clause",
+    "except_group_clause",
+    "finally_clause",
+    "with_statement",
+    "function_definition",
+    "class_definition",
+    "decorated_definition",
+    "expression_statement",
+    "match_statement",
+    "case_clause",
+    "ERROR",
+];
+
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Second walk: scopes, calls, assignments, strings in code, `cmdclass` entries.
+pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole) -> Collected<'t> {
+    let setup_py = role == SourceRole::SetupPy;
+    let pth_line = role == SourceRole::PthLine;
+    let mut scopes = vec![Scope::new(String::new(), None)];
+    let mut stack: Vec<(usize, usize)> = vec![(usize::MAX, 0)]; // (function node id, scope index)
+    let mut cmdclass = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    let mut budget_ok = true;
+    walk(tree, |node, path, leaving| {
+        if leaving {
+            if stack.len() > 1 && stack.last().is_some_and(|s| s.0 == node.id()) {
+                stack.pop();
+            }
+            return false;
+        }
+        if !budget_ok || !ctx.tick() {
+            budget_ok = false;
+            return false;
+        }
+        let current = stack.last().map_or(0, |s| s.1);
+        let parent = path.last();
+        match node.kind() {
+            "comment" => return false,
+            "function_definition" => {
+                let name = node
+                    .child_by_field_name("name")
+                    .map(|n| ctx.text(n).to_owned())
+                    .unwrap_or_else(|| "<function>".to_owned());
+                let class = match (path.len().checked_sub(2).map(|i| path[i]), parent) {
+                    (Some(gp), Some(p))
+                        if p.kind() == "block" && gp.kind() == "class_definition" =>
+                    {
+                        gp.child_by_field_name("name")
+                            .map(|n| ctx.text(n).to_owned())
+                    }
+                    (_, Some(p)) if p.kind() == "decorated_definition" => path
+                        .len()
+                        .checked_sub(3)
+                        .map(|i| path[i])
+                        .filter(|gp| gp.kind() == "class_definition")
+                        .and_then(|gp| gp.child_by_field_name("name"))
+                        .map(|n| ctx.text(n).to_owned()),
+                    _ => None,
+                };
+                scopes.push(Scope::new(name, class));
+                stack.push((node.id(), scopes.len() - 1));
+            }
+            // A bare string statement (a docstring, or a string used as a comment) is no
+            // behaviour.
+            "expression_statement"
+                if node.named_child_count() == 1
+                    && node
+                        .named_child(0)
+                        .is_some_and(|c| matches!(c.kind(), "string" | "concatenated_string")) =>
+            {
+                return false;
+            }
+            "call" => scopes[current].calls.push(node),
+            "return_statement" => {
+                if let Some(v) = node.named_child(0) {
+                    scopes[current].returns.push(v);
+                }
+            }
+            "string" => scopes[current].strings.push(node),
+            "assignment" | "augmented_assignment" | "named_expression" => {
+                let (l, r) = if node.kind() == "named_expression" {
+                    (
+                        node.child_by_field_name("name"),
+                        node.child_by_field_name("value"),
+                    )
+                } else {
+                    (
+                        node.child_by_field_name("left"),
+                        node.child_by_field_name("right"),
+                    )
+                };
+                if let (Some(l), Some(r)) = (l, r) {
+                    scopes[current].assigns.push((l, r));
+                    if setup_py && ctx.text(l) == "cmdclass" {
+                        cmdclass_entries(ctx, r, &mut cmdclass);
+                    }
+                }
+                if setup_py
+                    && let Some(l) = node.child_by_field_name("left")
+                    && l.kind() == "subscript"
+                    && l.child_by_field_name("value")
+                        .is_some_and(|v| ctx.text(v) == "cmdclass")
+                    && let (Some(k), Some(r)) = (
+                        l.child_by_field_name("subscript"),
+                        node.child_by_field_name("right"),
+                    )
+                    && let Some((command, _)) = ctx.const_str(k)
+                {
+                    cmdclass.push(CmdclassEntry { command, class: r });
+                }
+            }
+            "for_statement" | "for_in_clause" => {
+                if let (Some(l), Some(r)) = (
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
+                ) {
+                    scopes[current].assigns.push((l, r));
+                }
+            }
+            "as_pattern" => {
+                if let (Some(v), Some(a)) = (node.named_child(0), node.child_by_field_name("alias"))
+                {
+                    scopes[current].assigns.push((a, v));
+                }
+            }
+            // setup(**{"cmdclass": {...}}) and option dicts built the same way.
+            "pair" if setup_py => {
+                if let (Some(k), Some(v)) = (
+                    node.child_by_field_name("key"),
+                    node.child_by_field_name("value"),
+                ) && ctx.const_str(k).is_some_and(|(k, _)| k == "cmdclass")
+                {
+                    cmdclass_entries(ctx, v, &mut cmdclass);
+                }
+            }
+            "keyword_argument" if setup_py => {
+                if let (Some(n), Some(v)) = (
+                    node.child_by_field_name("name"),
+                    node.child_by_field_name("value"),
+                ) && ctx.text(n) == "cmdclass"
+                {
+                    cmdclass_entries(ctx, v, &mut cmdclass);
+                }
+            }
+            "binary_operator" => {
+                let is_plus = |n: &Node<'_>| {
+                    n.kind() == "binary_operator"
+                        && n.child_by_field_name("operator")
+                            .is_some_and(|o| ctx.text(o) == "+")
+                };
+                if is_plus(&node) && !parent.is_some_and(is_plus) {
+                    scopes[current].plus_chains.push(node);
+                }
+            }
+            "identifier" => {
+                let t = ctx.text(node);
+                if pth_line && names.len() < 4096 {
+                    names.insert(t.to_owned());
+                }
+                let is_attr_name = parent.is_some_and(|p| {
+                    p.kind() == "attribute"
+                        && p.child_by_field_name("attribute")
+                            .is_some_and(|a| a.id() == node.id())
+                });
+                if !is_attr_name
+                    && (ctx.aliases.contains_key(t) || ctx.assigned.contains_key(t))
+                    && ctx
+                        .qualify(node)
+                        .is_some_and(|q| super::names::is_environ(&q.name))
+                {
+                    scopes[current].env_refs.push(node);
+                }
+            }
+            "attribute"
+                if node
+                    .child_by_field_name("object")
+                    .is_some_and(|o| o.kind() == "identifier")
+                    && ctx.qualify(node).is_some_and(|q| {
+                        super::names::is_environ(&q.name) || q.name == "os.getenv"
+                    }) =>
+            {
+                scopes[current].env_refs.push(node);
+            }
+            _ => {}
+        }
+        true
+    });
+    Collected {
+        scopes,
+        cmdclass,
+        names,
+    }
+}
+
+/// The entries of a `cmdclass` value: a dict literal or `dict(install=X)`.
+fn cmdclass_entries<'t>(ctx: &Ctx<'t>, value: Node<'t>, out: &mut Vec<CmdclassEntry<'t>>) {
+    match value.kind() {
+        "dictionary" => {
+            let mut c = value.walk();
+            for pair in value.named_children(&mut c).filter(|p| p.kind() == "pair") {
+                if let (Some(k), Some(v)) = (
+                    pair.child_by_field_name("key"),
+                    pair.child_by_field_name("value"),
+                ) && let Some((command, _)) = ctx.const_str(k)
+                {
+                    out.push(CmdclassEntry { command, class: v });
+                }
+            }
+        }
+        "call"
+            if value
+                .child_by_field_name("function")
+                .is_some_and(|f| ctx.text(f) == "dict") =>
+        {
+            for (name, v) in super::resolve::keyword_args(ctx, value) {
+                out.push(CmdclassEntry {
+                    command: name,
+                    class: v,
+                });
+            }
+        }
+        _ => {}
+    }
+}
