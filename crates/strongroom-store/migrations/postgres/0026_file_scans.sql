@@ -6,9 +6,9 @@
 -- file's scan where it deletes the file: a rejected held file).
 CREATE TABLE file_scans (
     file_id BIGINT PRIMARY KEY,
-    scanner_version INTEGER NOT NULL,
+    scanner_version BIGINT NOT NULL,
     scan TEXT NOT NULL,
-    score INTEGER NOT NULL,
+    score BIGINT NOT NULL,
     -- The capability diff against the previous release (JSON), when there was one.
     diff TEXT,
     -- Why core held the file or its release for review, when it did.
