@@ -659,6 +659,29 @@ impl Services {
         Ok(())
     }
 
+    /// The local names most depended on and, with a gateway, the upstream names it served
+    /// most, from the cache while it is current (see [`popular_cache`]).
+    async fn popular_names(&self) -> Result<std::sync::Arc<Vec<String>>, CoreError> {
+        let key = std::sync::Arc::as_ptr(&self.settings) as usize;
+        let fingerprint = self.db.releases_fingerprint().await?;
+        let now = self.now();
+        if let Some(names) = popular_cache::get(key, fingerprint, now) {
+            return Ok(names);
+        }
+        let metadata = self
+            .db
+            .latest_release_metadata(DEPENDENCY_SCAN_PROJECTS)
+            .await?;
+        let mut popular = most_depended_on(&metadata, POPULAR_NAMES);
+        if self.upstream.is_some() {
+            let limit = i64::try_from(POPULAR_NAMES).unwrap_or(i64::MAX);
+            popular.extend(self.db.upstream_names_served(limit).await?);
+        }
+        let popular = std::sync::Arc::new(popular);
+        popular_cache::put(key, fingerprint, now, popular.clone());
+        Ok(popular)
+    }
+
     /// Whether `user` created the project.
     async fn founded_by(
         &self,
@@ -688,20 +711,12 @@ impl Services {
         ) {
             return Ok(None);
         }
-        let metadata = self
-            .db
-            .latest_release_metadata(DEPENDENCY_SCAN_PROJECTS)
-            .await?;
-        let mut popular = most_depended_on(&metadata, POPULAR_NAMES);
-        if self.upstream.is_some() {
-            let limit = i64::try_from(POPULAR_NAMES).unwrap_or(i64::MAX);
-            popular.extend(self.db.upstream_names_served(limit).await?);
-        }
+        let popular = self.popular_names().await?;
         // A name that is itself popular is that project, not a squat of its neighbour.
         if popular.iter().any(|p| p == name) {
             return Ok(None);
         }
-        Ok(popular.into_iter().find(|p| one_edit_apart(p, name)))
+        Ok(popular.iter().find(|p| one_edit_apart(p, name)).cloned())
     }
 
     /// The project's Owners (`roles`; the uploader too when it is one) and every
@@ -741,6 +756,46 @@ impl Services {
                 version = new.version,
             ),
         ))
+    }
+}
+
+mod popular_cache {
+    //! The popular names, computed at most once per [`TTL_MICROS`] per services instance
+    //! while no release was added or removed (count and newest id of `releases`), for at most
+    //! [`ENTRIES`] instances (the oldest goes first): the Requires-Dist count reads many
+    //! releases' metadata and runs only for uploads with the placeholder profile anyway.
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    /// How long an entry serves.
+    pub(super) const TTL_MICROS: i64 = 3_600_000_000;
+    /// How many services instances are cached at once.
+    pub(super) const ENTRIES: usize = 8;
+
+    type Entry = ((i64, i64), i64, Arc<Vec<String>>);
+
+    static CACHE: Mutex<Option<HashMap<usize, Entry>>> = Mutex::new(None);
+
+    pub(super) fn get(key: usize, fingerprint: (i64, i64), now: i64) -> Option<Arc<Vec<String>>> {
+        let g = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        let (fp, at, names) = g.as_ref()?.get(&key)?;
+        (*fp == fingerprint && now.saturating_sub(*at) < TTL_MICROS && *at <= now)
+            .then(|| names.clone())
+    }
+
+    pub(super) fn put(key: usize, fingerprint: (i64, i64), now: i64, names: Arc<Vec<String>>) {
+        let mut g = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        let map = g.get_or_insert_with(HashMap::new);
+        if map.len() >= ENTRIES
+            && !map.contains_key(&key)
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, (_, at, _))| *at)
+                .map(|(k, _)| *k)
+        {
+            map.remove(&oldest);
+        }
+        map.insert(key, (fingerprint, now, names));
     }
 }
 

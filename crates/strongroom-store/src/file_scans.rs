@@ -228,3 +228,14 @@ impl Db {
         Ok(names)
     }
 }
+
+impl Db {
+    /// How many releases there are and the newest id: what a cache of names derived from
+    /// releases checks it is still current by.
+    pub async fn releases_fingerprint(&self) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM releases")
+            .fetch_one(&self.read)
+            .await?;
+        Ok((r.try_get(0)?, r.try_get(1)?))
+    }
+}

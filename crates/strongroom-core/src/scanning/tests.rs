@@ -650,6 +650,26 @@ async fn a_typosquat_of_a_depended_on_name_is_held_and_its_neighbour_is_not() {
             .expect("held")
             .contains("popular project requests")
     );
+    // A name depended on later counts at once (the cached list follows the releases).
+    let mut g = crate::test_harness::sdist(
+        "webapp",
+        "1.1",
+        &alice,
+        h.s.now(),
+        "webapp-1.1.tar.gz".into(),
+        "w2",
+    );
+    g.core_metadata = "Metadata-Version: 2.1\nName: webapp\nVersion: 1.1\nRequires-Dist: requests\nRequires-Dist: numpy\n".into();
+    upload("numpy", "2.0", "py3-none-any", "n")
+        .send(&h, &alice, ArchiveScan::default())
+        .await
+        .expect("numpy");
+    h.s.db.publish_file(&g).await.expect("webapp 1.1");
+    let o = upload("nunpy", "0.1", "py3-none-any", "e")
+        .send(&h, &alice, ArchiveScan::default())
+        .await
+        .expect("nunpy");
+    assert!(matches!(o, Published::Quarantined { .. }), "{o:?}");
     // A mature release of a near name is not a placeholder: published.
     let o = upload("requestz", "3.4.0", "py3-none-any", "d")
         .send(&h, &alice, ArchiveScan::default())

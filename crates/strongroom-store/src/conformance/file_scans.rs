@@ -234,6 +234,8 @@ async fn malicious_hashes_and_popular_names_are_found() {
             "{name}: a withdrawn record names nothing"
         );
 
+        let fp = db.releases_fingerprint().await.expect("fp");
+        assert_eq!(fp, (0, 0), "{name}");
         // The newest published release's metadata of each project, bounded.
         for (i, p) in ["alpha", "beta", "gamma"].iter().enumerate() {
             let mut f = file(p, bob, "1.0", 0, T0 + i as i64);
@@ -246,6 +248,8 @@ async fn malicious_hashes_and_popular_names_are_found() {
         db.publish_file(&newer).await.expect("p");
         let held = file("beta", bob, "9.0", 0, T0 + 20);
         db.publish(&held, &scan_hold(), None).await.expect("p");
+        let fp = db.releases_fingerprint().await.expect("fp");
+        assert_eq!(fp.0, 5, "{name}: held releases count");
         let md = db.latest_release_metadata(10).await.expect("md");
         assert_eq!(md.len(), 3, "{name}: {md:?}");
         let alpha = md.iter().find(|(n, _)| n == "alpha").expect("alpha");
