@@ -325,7 +325,8 @@ impl Services {
             metadata: &metadata,
             members: inspected.members(),
         };
-        self.scan_policy(&who.user, &mut new, upload, scan, &mut policy)
+        let project_is_new = self
+            .scan_policy(&who.user, &mut new, upload, scan, &mut policy)
             .await?;
         let scan_held = policy.scan_hold.is_some();
         // Ask before writing the blob: a refused upload must leave nothing in the blob store.
@@ -391,6 +392,14 @@ impl Services {
                 Ok(Published::New { serial })
             }
             PublishOutcome::Quarantined { .. } | PublishOutcome::FileHeld { .. } if scan_held => {
+                // A project created by a held first release counts against the creation limits.
+                if project_is_new && !who.user.is_admin {
+                    self.rate_hit(&format!("project:create:user:{}", who.user.id))
+                        .await?;
+                    if let Some(ip) = &meta.ip {
+                        self.rate_hit(&format!("project:create:ip:{ip}")).await?;
+                    }
+                }
                 Ok(Published::Quarantined {
                     message: crate::scanning::held_answer(
                         checked.name.as_str(),

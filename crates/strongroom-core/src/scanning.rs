@@ -579,7 +579,8 @@ impl Services {
     }
 
     /// Score the scanned upload and fill `new.scan` (every upload stores its scan); when the
-    /// score reaches `scan.hold_score`, set `policy.scan_hold` and its mails.
+    /// score reaches `scan.hold_score`, set `policy.scan_hold` and its mails. True when the
+    /// project does not exist yet.
     pub(crate) async fn scan_policy(
         &self,
         user: &User,
@@ -587,7 +588,7 @@ impl Services {
         upload: Upload<'_>,
         mut scan: ArchiveScan,
         policy: &mut UploadPolicy,
-    ) -> Result<(), CoreError> {
+    ) -> Result<bool, CoreError> {
         let project = self.db.project_by_normalized(&new.normalized_name).await?;
         let (roles, previous) = match &project {
             Some(p) => (
@@ -656,7 +657,7 @@ impl Services {
                 .await?;
             policy.scan_hold = Some(reason);
         }
-        Ok(())
+        Ok(project.is_none())
     }
 
     /// The local names most depended on and, with a gateway, the upstream names it served
