@@ -253,6 +253,10 @@ impl Services {
         let inspected = inspected?;
         let metadata =
             check_metadata(&checked, &parsed, &inspected, self.settings.strict_metadata)?;
+        // The content scan: precise rules refuse here, before anything is stored.
+        let scan = self
+            .scan_upload(&who.user, checked.name.as_str(), file, &parsed, meta)
+            .await?;
 
         let blake2 = blob_blake2(&file.digests);
         let key = BlobKey::for_file(&blake2, &file.filename)
@@ -316,6 +320,15 @@ impl Services {
             .await?;
         // Per-file review and the Owners' notice of an added file (`file_review`).
         self.added_file_policy(&who.user, &new, &mut policy).await?;
+        // The scan's score: `new.scan` always, `policy.scan_hold` when it reaches the threshold.
+        let upload = crate::scanning::Upload {
+            metadata: &metadata,
+            members: inspected.members(),
+        };
+        let project_is_new = self
+            .scan_policy(&who.user, &mut new, upload, scan, &mut policy)
+            .await?;
+        let scan_held = policy.scan_hold.is_some();
         // Ask before writing the blob: a refused upload must leave nothing in the blob store.
         let release_created = match self.db.check_publish(&new, &policy).await? {
             PublishOutcome::Duplicate => return Ok(Published::AlreadyThere),
@@ -377,6 +390,23 @@ impl Services {
                     }
                 }
                 Ok(Published::New { serial })
+            }
+            PublishOutcome::Quarantined { .. } | PublishOutcome::FileHeld { .. } if scan_held => {
+                // A project created by a held first release counts against the creation limits.
+                if project_is_new && !who.user.is_admin {
+                    self.rate_hit(&format!("project:create:user:{}", who.user.id))
+                        .await?;
+                    if let Some(ip) = &meta.ip {
+                        self.rate_hit(&format!("project:create:ip:{ip}")).await?;
+                    }
+                }
+                Ok(Published::Quarantined {
+                    message: crate::scanning::held_answer(
+                        checked.name.as_str(),
+                        &new.version,
+                        &new.filename,
+                    ),
+                })
             }
             PublishOutcome::Quarantined { .. } => Ok(Published::Quarantined {
                 message: crate::upload_safety::quarantined_answer(

@@ -107,3 +107,135 @@ impl Db {
         r.as_ref().map(row).transpose()
     }
 }
+
+/// The release a new upload is compared with: the project's newest release created before it
+/// (at or before `at` for a release not yet created) that is published (neither quarantined
+/// nor removed), with the scans of its live, unheld files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousRelease {
+    pub release_id: i64,
+    pub version: String,
+    pub created_at: i64,
+    /// Its files' scans (files uploaded before scanning existed have none).
+    pub scans: Vec<FileScanRow>,
+}
+
+/// A live malicious-package record that names a sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaliciousHashRecord {
+    pub source: String,
+    pub id: String,
+    /// The project the record names (normalised).
+    pub project: String,
+}
+
+impl Db {
+    /// The previous release of `canonical_version` of the project (see [`PreviousRelease`]).
+    pub async fn previous_release_scans(
+        &self,
+        project_id: i64,
+        canonical_version: &str,
+        at: i64,
+    ) -> Result<Option<PreviousRelease>, StoreError> {
+        let r = sqlx::query(
+            "SELECT id, version, created_at FROM releases WHERE project_id = $1 \
+             AND canonical_version <> $2 AND quarantined_at IS NULL AND removed_at IS NULL \
+             AND created_at <= COALESCE((SELECT created_at FROM releases WHERE project_id = $1 \
+             AND canonical_version = $2), $3) ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(project_id)
+        .bind(canonical_version.to_owned())
+        .bind(at)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = r else { return Ok(None) };
+        let release_id: i64 = r.try_get(0)?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE f.release_id = $1 AND f.removed_at IS NULL AND f.held_at IS NULL \
+             ORDER BY f.uploaded_at, f.id"
+        )))
+        .bind(release_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(Some(PreviousRelease {
+            release_id,
+            version: r.try_get(1)?,
+            created_at: r.try_get(2)?,
+            scans: rows.iter().map(row).collect::<Result<_, _>>()?,
+        }))
+    }
+
+    /// The live malicious-package records (ingested OSV advisories) that name `sha256`, under
+    /// any project's name: an upload of that exact file is refused.
+    pub async fn malicious_records_naming(
+        &self,
+        sha256: &str,
+    ) -> Result<Vec<MaliciousHashRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, id, project FROM advisory_hashes WHERE sha256 = $1 \
+             ORDER BY source, id, project",
+        )
+        .bind(sha256.to_ascii_lowercase())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MaliciousHashRecord {
+                    source: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    project: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The core metadata of each local project's newest published release (normalised name,
+    /// metadata), at most `limit` projects (the most recently released first): what the
+    /// typosquat check counts Requires-Dist over.
+    pub async fn latest_release_metadata(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.normalized_name, r.core_metadata FROM releases r \
+             JOIN projects p ON p.id = r.project_id \
+             WHERE r.id = (SELECT r2.id FROM releases r2 WHERE r2.project_id = r.project_id \
+             AND r2.quarantined_at IS NULL AND r2.removed_at IS NULL \
+             ORDER BY r2.created_at DESC, r2.id DESC LIMIT 1) \
+             ORDER BY r.created_at DESC, r.id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// The upstream projects the gateway served most (downloads, in the log and in the daily
+    /// counts), at most `limit`, most downloaded first.
+    pub async fn upstream_names_served(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT project FROM (\
+             SELECT project, COUNT(*) AS n FROM download_log WHERE origin = 'upstream' GROUP BY project \
+             UNION ALL \
+             SELECT project, SUM(count) AS n FROM download_counts WHERE origin = 'upstream' GROUP BY project\
+             ) t GROUP BY project ORDER BY SUM(n) DESC, project LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(names)
+    }
+}
+
+impl Db {
+    /// How many releases there are and the newest id: what a cache of names derived from
+    /// releases checks it is still current by.
+    pub async fn releases_fingerprint(&self) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM releases")
+            .fetch_one(&self.read)
+            .await?;
+        Ok((r.try_get(0)?, r.try_get(1)?))
+    }
+}

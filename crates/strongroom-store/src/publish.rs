@@ -522,15 +522,29 @@ async fn publish_in(
             }
         }
     };
-    let newly_quarantined = release_created
-        && !project_created
-        && quarantine_if_dormant(tx, policy, project_id, release_id, f.at).await?;
+    // A scan hold quarantines the new release whatever the project's age (a new project's
+    // first release too); otherwise a dormant project's new release may be.
+    let scan_quarantined = release_created
+        && match &policy.scan_hold {
+            Some(reason) => {
+                quarantine_release(tx, release_id, reason, f.at).await?;
+                true
+            }
+            None => false,
+        };
+    let newly_quarantined = scan_quarantined
+        || (release_created
+            && !project_created
+            && quarantine_if_dormant(tx, policy, project_id, release_id, f.at).await?);
     quarantined |= newly_quarantined;
     // A file added to a release that is not held (published, or approved after review) by a
     // watched account waits for its own review, and so does any file joining a quarantined
     // release after the upload that quarantined it: approval is per file.
     let (hold_file, hold_mails) = if release_created {
         (None, &[][..])
+    } else if let Some(reason) = &policy.scan_hold {
+        // The scan holds a file joining an existing release, held or not: its own review item.
+        (Some(reason.clone()), &policy.scan_hold_mails[..])
     } else if quarantined {
         match &policy.hold_joined_file {
             Some((reason, mails)) => (Some(reason.clone()), &mails[..]),
@@ -641,6 +655,7 @@ async fn publish_in(
                 details: serde_json::json!({
                     "file_id": file_id, "filename": f.filename, "version": f.version,
                     "reason": reason, "user": f.username, "user_id": f.user_id,
+                    "scan": policy.scan_hold.is_some(),
                 }),
                 ..base.clone()
             },
@@ -653,6 +668,24 @@ async fn publish_in(
     }
     if quarantined {
         if newly_quarantined {
+            let (reason, mails) = match &policy.scan_hold {
+                Some(r) if scan_quarantined => (r, &policy.scan_hold_mails[..]),
+                _ => (&policy.quarantine_reason, &policy.quarantine_mails[..]),
+            };
+            if project_created {
+                append(
+                    tx,
+                    &NewEvent {
+                        action: "project:create".into(),
+                        subject_kind: "project".into(),
+                        subject_id: Some(project_id),
+                        subject_name: Some(project_name.clone()),
+                        details: serde_json::json!({"role": crate::states::ProjectRole::Owner.as_str(), "user": f.username}),
+                        ..base.clone()
+                    },
+                )
+                .await?;
+            }
             append(
                 tx,
                 &NewEvent {
@@ -662,14 +695,14 @@ async fn publish_in(
                     subject_name: Some(project_name.clone()),
                     details: serde_json::json!({
                         "version": f.version, "release_id": release_id,
-                        "reason": policy.quarantine_reason, "user": f.username,
-                        "user_id": f.user_id,
+                        "reason": reason, "user": f.username,
+                        "user_id": f.user_id, "scan": scan_quarantined,
                     }),
                     ..base.clone()
                 },
             )
             .await?;
-            crate::outbox::queue(tx, db.keyring.as_deref(), &policy.quarantine_mails, f.at).await?;
+            crate::outbox::queue(tx, db.keyring.as_deref(), mails, f.at).await?;
         }
         let ev = upload_event(
             f,
@@ -852,13 +885,24 @@ async fn quarantine_if_dormant(
     {
         return Ok(false);
     }
+    quarantine_release(tx, release_id, &policy.quarantine_reason, at).await?;
+    Ok(true)
+}
+
+/// Mark the release just created quarantined, with `reason`.
+async fn quarantine_release(
+    tx: &mut Transaction<'_, Any>,
+    release_id: i64,
+    reason: &str,
+    at: i64,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE releases SET quarantined_at = $1, quarantine_reason = $2 WHERE id = $3")
         .bind(at)
-        .bind(policy.quarantine_reason.clone())
+        .bind(reason.to_owned())
         .bind(release_id)
         .execute(&mut **tx)
         .await?;
-    Ok(true)
+    Ok(())
 }
 
 async fn duplicate_check(

@@ -13,6 +13,7 @@ mod descriptions;
 mod download_log;
 mod faults;
 mod file_review;
+mod file_scans;
 mod fsck;
 mod gateway_lookup;
 mod incidents;
