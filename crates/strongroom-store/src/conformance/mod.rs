@@ -13,6 +13,7 @@ mod descriptions;
 mod download_log;
 mod faults;
 mod file_review;
+mod file_status;
 mod fsck;
 mod incidents;
 mod meta;
