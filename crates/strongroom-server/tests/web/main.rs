@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 mod accounts;
+mod file_status;
 mod pages;
 mod registration;
 mod route_sweep;
