@@ -10,6 +10,7 @@ mod connections;
 mod downloads;
 mod drain;
 mod error;
+mod file_status;
 #[doc(hidden)]
 pub mod fuzz_entry;
 mod gateway_pages;

@@ -94,6 +94,7 @@ const UPLOAD_EXEMPT: &str = "the upload API: authenticated by an API token or pa
 const XMLRPC_EXEMPT: &str = "the XML-RPC API: read-only queries, no cookie is read";
 const REDIRECT_EXEMPT: &str = "a permanent redirect to /legacy/: changes nothing";
 const OSV_EXEMPT: &str = "the OSV query API: a read-only query, no cookie is read";
+const FILE_STATUS_EXEMPT: &str = "the file-status batch: a read-only query, no cookie is read";
 
 /// Every route's path, as recorded by the table (for the test that sweeps them).
 pub fn route_table() -> RouteTable {
@@ -481,5 +482,12 @@ fn table(upload_limit: usize) -> Table {
             "/osv/v1/query",
             post(crate::osv_api::query).layer(DefaultBodyLimit::max(16 * 1024)),
             OSV_EXEMPT,
+        )
+        .route("/api/file-status/{sha256}", get(crate::file_status::one))
+        .api_route(
+            "/api/file-status",
+            post(crate::file_status::batch)
+                .layer(DefaultBodyLimit::max(crate::file_status::MAX_BODY)),
+            FILE_STATUS_EXEMPT,
         )
 }

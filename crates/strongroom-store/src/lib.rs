@@ -20,6 +20,7 @@ mod email_tokens;
 mod error;
 mod events;
 pub mod file_scans;
+mod file_status;
 pub mod fsck;
 pub mod gateway_lookup;
 mod health;
@@ -75,6 +76,7 @@ pub use descriptions::RenderedDescription;
 pub use domains::{DomainCheckAddress, EmailDomainState};
 pub use error::{Backend, StoreError};
 pub use events::{GENESIS_HASH, NewEvent};
+pub use file_status::FileStatusRow;
 pub use incidents::{FreezeEffects, TOTP_LABEL};
 pub use journal::{ChangelogRow, ReleaseFlags};
 pub use migrations::{

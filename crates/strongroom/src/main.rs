@@ -93,6 +93,9 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Check lock files against the index: every pinned file must be live (exit 1 naming each
+    /// that is unknown, yanked, removed, held, quarantined or malicious; 2 on unusable input).
+    Audit(cmd::audit::AuditArgs),
     /// Incident response and evidence (freeze, quarantine, remove, timeline, log verify, ...).
     Admin {
         #[command(subcommand)]
@@ -132,6 +135,11 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A client of an index: no configuration, no data folder.
+    let cli = match cli.command {
+        Command::Audit(args) => return cmd::audit::run(args),
+        command => Cli { command, ..cli },
+    };
     let flags = config::Flags {
         config: cli.global.config.clone(),
         data: cli.global.data.clone(),

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod osv_out;
+mod file_status;
 mod pages;
 mod registration;
 mod route_sweep;

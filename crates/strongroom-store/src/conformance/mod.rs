@@ -14,6 +14,7 @@ mod download_log;
 mod faults;
 mod file_review;
 mod file_scans;
+mod file_status;
 mod fsck;
 mod gateway_lookup;
 mod incidents;

@@ -5,6 +5,7 @@ mod admin_osv;
 mod admin_upstream;
 mod admin_upstream_log;
 mod admin_user;
+pub(crate) mod audit;
 mod backup;
 mod backup_manifest;
 mod data_dir;
@@ -216,6 +217,8 @@ pub(crate) fn user_name_of(uid: u32) -> Option<String> {
 pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => serve::serve(config).await,
+        // Run by `main` before any configuration is read.
+        Command::Audit(_) => anyhow::bail!("audit needs no configuration"),
         Command::Migrate { dry_run } => {
             data_dir::prepare(&config)?;
             let db = connect_db(&config).await?;
