@@ -100,16 +100,33 @@ impl Db {
     }
 
     /// The id of the index's own malicious-package verdict (OSV record, not withdrawn) naming
-    /// each of `sha256s` that one names. On this branch the verdicts' table
-    /// (`malicious_verdicts`, migration 0027, part H5) is still a placeholder, so no file has a
-    /// verdict and nothing is read; when that table lands this is the one query to fill (its
-    /// verdicts name a project and version; withdrawn ones do not count).
+    /// each of `sha256s` that one names (`malicious_verdict_files`, migration 0027); the oldest
+    /// verdict when several do. One query per 500 hashes.
     pub async fn verdicts_for_files(
         &self,
         sha256s: &[String],
     ) -> Result<BTreeMap<String, String>, StoreError> {
-        let _ = sha256s;
-        Ok(BTreeMap::new())
+        let mut found = BTreeMap::new();
+        for chunk in sha256s.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT f.sha256, v.id FROM malicious_verdict_files f \
+                 JOIN malicious_verdicts v ON v.id = f.verdict_id \
+                 WHERE v.withdrawn_at IS NULL AND f.sha256 IN ({}) \
+                 ORDER BY v.created_at DESC, v.id DESC",
+                marks.join(", ")
+            );
+            // placeholders only; the values are bound
+            let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for sha in chunk {
+                q = q.bind(sha.to_ascii_lowercase());
+            }
+            // newest first: the oldest verdict of a file is inserted last and stays
+            for (sha, id) in q.fetch_all(&self.read).await? {
+                found.insert(sha, id);
+            }
+        }
+        Ok(found)
     }
 
     /// [`Db::verdicts_for_files`] for one file.

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 mod accounts;
-mod osv_out;
 mod file_status;
+mod osv_out;
 mod pages;
 mod registration;
 mod route_sweep;

@@ -108,6 +108,21 @@ async fn verdicts_are_numbered_per_year_kept_and_withdrawn_once() {
             vec![id.clone()]
         );
         assert!(db.verdict("ACME-MAL-2026-9").await.expect("get").is_none());
+        // The file-status read (`strongroom audit`): both files of the release, nothing else.
+        let asked = [ha.to_ascii_lowercase(), hb.clone(), "ef".repeat(32)];
+        let named = db.verdicts_for_files(&asked).await.expect("status");
+        assert_eq!(
+            named.into_iter().collect::<Vec<_>>(),
+            {
+                let mut want = vec![
+                    (ha.to_ascii_lowercase(), id.clone()),
+                    (hb.clone(), id.clone()),
+                ];
+                want.sort();
+                want
+            },
+            "{name}"
+        );
 
         // Withdraw: the row stays, marked; a second withdrawal changes nothing.
         let o = db
@@ -135,6 +150,11 @@ async fn verdicts_are_numbered_per_year_kept_and_withdrawn_once() {
         );
         assert_eq!(v.files.len(), 2, "{name}: the files stay");
         assert!(db.verdicts_of_sha256(&ha).await.expect("h").is_empty());
+        assert_eq!(
+            db.verdict_for_file(&hb).await.expect("status"),
+            None,
+            "{name}: a withdrawn verdict names nothing"
+        );
         // A withdrawn verdict no longer blocks a new one on the release.
         let renewed = db
             .record_verdict(&first, &ev("verdict:malicious"))
