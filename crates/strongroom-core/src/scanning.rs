@@ -125,30 +125,7 @@ pub struct Decision {
 
 /// Compare the previous release's capabilities with this file's, per path.
 pub fn capability_diff(previous: &FileCapabilities, current: &FileCapabilities) -> CapabilityDiff {
-    let empty = BTreeSet::new();
-    let mut d = CapabilityDiff::default();
-    for (path, caps) in current {
-        let before = previous.get(path).unwrap_or(&empty);
-        let added: BTreeSet<Capability> = caps.difference(before).copied().collect();
-        if !added.is_empty() {
-            d.added.insert(path.clone(), added);
-        }
-    }
-    for (path, caps) in previous {
-        let now = current.get(path).unwrap_or(&empty);
-        let removed: BTreeSet<Capability> = caps.difference(now).copied().collect();
-        if !removed.is_empty() {
-            d.removed.insert(path.clone(), removed);
-        }
-    }
-    let before: BTreeSet<Capability> = previous.values().flatten().copied().collect();
-    d.new_kinds = current
-        .values()
-        .flatten()
-        .copied()
-        .filter(|c| !before.contains(c))
-        .collect();
-    d
+    strongroom_scan::diff::diff(previous, current)
 }
 
 /// "0.2.2 adds network, environment-read, encoding to ctx.py, which 0.1.2 did not have" (a
