@@ -66,6 +66,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "admin_upstream.html",
         include_str!("../../templates/admin_upstream.html"),
     ),
+    (
+        "admin_review.html",
+        include_str!("../../templates/admin_review.html"),
+    ),
     ("freeze.html", include_str!("../../templates/freeze.html")),
     (
         "my_projects.html",
