@@ -7,5 +7,6 @@
 mod accounts;
 mod pages;
 mod registration;
+mod review_queue;
 mod route_sweep;
 mod support;
