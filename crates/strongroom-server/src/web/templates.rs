@@ -287,6 +287,7 @@ mod tests {
                     | "admin_invites.html"
                     | "admin_upstream_log.html"
                     | "admin_upstream.html"
+                    | "admin_review.html"
             ) {
                 assert!(out.contains("<!DOCTYPE html>"), "{name}");
                 assert!(!out.contains("<b>demo</b>"), "{name}: not escaped");
