@@ -13,8 +13,8 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
 use crate::web::{
-    account_delete, accounts, admin, admin_invites, admin_upstream, assets, manage, pages,
-    project_manage, review,
+    account_delete, accounts, admin, admin_invites, admin_review, admin_upstream, assets, manage,
+    pages, project_manage, review,
 };
 use crate::{downloads, json_api, simple, upload, upstream_files, xmlrpc};
 
@@ -429,6 +429,10 @@ fn table(upload_limit: usize) -> Table {
         )
         .route("/admin/upstream/", get(admin_upstream::show_upstream))
         .route("/admin/upstream/rules/", post(admin_upstream::change_rule))
+        .route("/admin/review/", get(admin_review::show_queue))
+        .route("/admin/review/{id}/", get(admin_review::show_item))
+        .route("/admin/review/{id}/approve/", post(admin_review::approve))
+        .route("/admin/review/{id}/reject/", post(admin_review::reject))
         .route("/admin/log/", get(admin::verify_log))
         .route(
             "/admin/upstream/log",

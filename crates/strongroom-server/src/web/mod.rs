@@ -7,6 +7,7 @@ pub(crate) mod account_delete;
 pub(crate) mod accounts;
 pub(crate) mod admin;
 pub(crate) mod admin_invites;
+pub(crate) mod admin_review;
 pub(crate) mod admin_upstream;
 pub(crate) mod admin_upstream_log;
 pub(crate) mod answer;

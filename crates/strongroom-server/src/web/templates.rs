@@ -66,6 +66,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "admin_upstream.html",
         include_str!("../../templates/admin_upstream.html"),
     ),
+    (
+        "admin_review.html",
+        include_str!("../../templates/admin_review.html"),
+    ),
     ("freeze.html", include_str!("../../templates/freeze.html")),
     (
         "my_projects.html",
@@ -283,6 +287,7 @@ mod tests {
                     | "admin_invites.html"
                     | "admin_upstream_log.html"
                     | "admin_upstream.html"
+                    | "admin_review.html"
             ) {
                 assert!(out.contains("<!DOCTYPE html>"), "{name}");
                 assert!(!out.contains("<b>demo</b>"), "{name}: not escaped");

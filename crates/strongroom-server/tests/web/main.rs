@@ -9,5 +9,6 @@ mod file_status;
 mod osv_out;
 mod pages;
 mod registration;
+mod review_queue;
 mod route_sweep;
 mod support;

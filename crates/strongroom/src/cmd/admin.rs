@@ -243,6 +243,11 @@ pub(crate) enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_osv::OsvCommand,
     },
+    /// The review queue: releases and files held for review (list, show, approve, reject).
+    Review {
+        #[command(subcommand)]
+        command: super::admin_review::ReviewCommand,
+    },
     /// Invite someone to register (accounts.registration = invite; also works in open and
     /// domains, never in closed): a single-use link for ADDR only, mailed to it and printed.
     InviteUser {
@@ -600,6 +605,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             super::admin_upstream::run(s, &cap, &m, command).await?;
         }
         AdminCommand::Osv { command } => super::admin_osv::run(s, &a, &m, command).await?,
+        AdminCommand::Review { command } => super::admin_review::run(s, &cap, &m, command).await?,
         AdminCommand::InviteUser {
             email,
             expires_hours,

@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 mod admin_osv;
+mod admin_review;
 mod admin_upstream;
 mod admin_upstream_log;
 mod admin_user;
