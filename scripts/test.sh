@@ -249,7 +249,7 @@ setup_corpus() {
     log "fetching the scanning corpus (tests/tools/top100.json)"
     timeout 1800 "$VENV/bin/python" tests/tools/fetch_corpus.py --dest "$WORK/corpus" \
         || die "fetching the scanning corpus failed"
-    export STRONGROOM_CORPUS="$WORK/corpus"
+    export STRONGROOM_TEST_CORPUS="$WORK/corpus"
 }
 
 # ---------------------------------------------------------------------------------------------

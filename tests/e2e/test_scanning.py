@@ -414,7 +414,7 @@ def assert_nothing_held(server: srkit.Server, files: list[Path]) -> None:
 
 
 def corpus_files() -> list[Path]:
-    d = Path(srkit.require_env("STRONGROOM_CORPUS"))
+    d = Path(srkit.require_env("STRONGROOM_TEST_CORPUS"))
     pinned = json.loads((srkit.REPO_ROOT / "tests" / "tools" / "top100.json").read_text())["files"]
     files = [d / f["filename"] for f in pinned]
     absent = [p.name for p in files if not p.exists()]

@@ -7,7 +7,7 @@ Every file is fetched directly from its pinned URL (nothing is built or resolved
 its pinned size and sha256, and written atomically; a file already present with the right sha256
 is skipped, so reruns cost nothing. Transient failures are retried with a back-off; a file that
 still fails, or whose digest does not match, fails the run with a message naming it. scripts/test.sh
-calls this (`setup_corpus`) and exports STRONGROOM_CORPUS for tests/e2e/test_scanning.py. Stdlib only.
+calls this (`setup_corpus`) and exports STRONGROOM_TEST_CORPUS for tests/e2e/test_scanning.py. Stdlib only.
 """
 
 from __future__ import annotations

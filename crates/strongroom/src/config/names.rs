@@ -10,7 +10,8 @@ pub(super) fn env_name(key: &str) -> String {
 }
 
 /// Variables that never configure the server but may be set where it runs: the config file's
-/// path, and the test suite's and tools' own (`STRONGROOM_TEST_*`, `STRONGROOM_BIN`, ...).
+/// path, `strongroom audit`'s index (`STRONGROOM_INDEX_URL`, a client setting), and the test
+/// suite's and tools' own (`STRONGROOM_TEST_*`, `STRONGROOM_BIN`, ...).
 fn is_outside_config(name: &str) -> bool {
     matches!(
         name,
@@ -18,6 +19,7 @@ fn is_outside_config(name: &str) -> bool {
             | "STRONGROOM_BIN"
             | "STRONGROOM_PYPI_SAMPLES"
             | "STRONGROOM_WRITE_CORPUS"
+            | "STRONGROOM_INDEX_URL"
     ) || name.starts_with("STRONGROOM_TEST_")
 }
 
