@@ -116,8 +116,11 @@ def assert_held(server: srkit.Server, sample: scan_samples.Sample, uploads: dict
     assert sample.version not in json_api_versions(server, sample.name), f"{sample.id} is on the JSON API"
     r = server.get(f"/pypi/{sample.name}/{sample.version}/json")
     assert r.status_code == 404, f"{sample.id}: /pypi/{sample.name}/{sample.version}/json answered {r.status_code}"
-    item = item_for(review_items(server), sample.name, sample.version)
-    assert item is not None, f"{sample.id}: {sample.name} {sample.version} is not in the review queue"
+    listed = item_for(review_items(server), sample.name, sample.version)
+    assert listed is not None, f"{sample.id}: {sample.name} {sample.version} is not in the review queue"
+    # the list summarises (a count of findings); `show` has the findings, snippets and diff
+    item = json.loads(server.cli("admin", "review", "show", str(listed["id"]), "--json").stdout)
+    assert item.get("id") == listed["id"], item
     rules = {f["rule"] for f in findings_of(item)}
     assert sample.rule in rules, f"{sample.id}: the review item names {sorted(rules)}, not {sample.rule}: {item}"
     return item
