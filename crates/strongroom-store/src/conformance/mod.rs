@@ -16,6 +16,7 @@ mod file_review;
 mod fsck;
 mod incidents;
 mod meta;
+mod page_hits;
 mod pending;
 mod refusals;
 mod registration;
