@@ -32,6 +32,9 @@ async fn render(
         return crate::gateway_pages::json_document(state, &normalized, version, headers, peer)
             .await;
     };
+    state
+        .services
+        .record_page_hit(&normalized, crate::simple::user_agent(headers));
     // Equal versions (`1.0`, `1.0.0`) name one document: the key is the canonical form.
     let canonical = match version {
         None => None,

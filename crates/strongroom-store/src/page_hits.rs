@@ -329,3 +329,99 @@ impl Db {
             .map_err(StoreError::from)
     }
 }
+
+/// A file of a local project in any state, with what bounds its installable window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpactFile {
+    pub version: String,
+    pub filename: String,
+    pub sha256: String,
+    pub uploaded_at: i64,
+    pub yanked_at: Option<i64>,
+    /// The release is held for review (since then) now.
+    pub quarantined_at: Option<i64>,
+    pub release_removed_at: Option<i64>,
+    /// The file is held for review (since then) now.
+    pub held_at: Option<i64>,
+    pub file_removed_at: Option<i64>,
+}
+
+/// The latest public release of a project whose core metadata may name a dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependentCandidate {
+    pub project: String,
+    pub version: String,
+    pub core_metadata: String,
+}
+
+/// Files of one project read for the impact report at most.
+pub const IMPACT_FILES_MAX: i64 = 10_000;
+
+impl Db {
+    /// Every file of the project (removed and held ones too), oldest first, at most
+    /// [`IMPACT_FILES_MAX`].
+    pub async fn impact_files(&self, project_id: i64) -> Result<Vec<ImpactFile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.version, f.filename, f.sha256, f.uploaded_at, r.yanked_at, r.quarantined_at, \
+             r.removed_at AS release_removed_at, f.held_at, f.removed_at AS file_removed_at \
+             FROM files f JOIN releases r ON r.id = f.release_id WHERE f.project_id = $1 \
+             ORDER BY f.uploaded_at, f.filename LIMIT $2",
+        )
+        .bind(project_id)
+        .bind(IMPACT_FILES_MAX)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ImpactFile {
+                    version: r.try_get("version")?,
+                    filename: r.try_get("filename")?,
+                    sha256: r.try_get("sha256")?,
+                    uploaded_at: r.try_get("uploaded_at")?,
+                    yanked_at: r.try_get("yanked_at")?,
+                    quarantined_at: r.try_get("quarantined_at")?,
+                    release_removed_at: r.try_get("release_removed_at")?,
+                    held_at: r.try_get("held_at")?,
+                    file_removed_at: r.try_get("file_removed_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The latest public release (by upload time) of each public project other than
+    /// `exclude_project_id` whose core metadata contains `like` (a lower-case SQL `LIKE`
+    /// pattern, compared with the lower-cased metadata), by project name, at most `limit`.
+    pub async fn dependent_candidates(
+        &self,
+        exclude_project_id: i64,
+        like: &str,
+        limit: i64,
+    ) -> Result<Vec<DependentCandidate>, StoreError> {
+        use crate::visibility::{PUBLIC_PROJECT, PUBLIC_RELEASE};
+        let sql = format!(
+            "SELECT name, version, core_metadata FROM ( \
+               SELECT p.name AS name, r.version AS version, r.core_metadata AS core_metadata, \
+               ROW_NUMBER() OVER (PARTITION BY r.project_id ORDER BY r.created_at DESC, r.id DESC) AS rn \
+               FROM releases r JOIN projects p ON p.id = r.project_id \
+               WHERE p.id <> $1 AND {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} \
+             ) AS t WHERE rn = 1 AND LOWER(core_metadata) LIKE $2 ORDER BY name LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(exclude_project_id)
+            .bind(like.to_owned())
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DependentCandidate {
+                    project: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    core_metadata: r.try_get("core_metadata")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
