@@ -1,6 +1,7 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod admin_impact;
 mod admin_osv;
 mod admin_upstream;
 mod admin_upstream_log;
