@@ -680,6 +680,85 @@ mod tests {
         assert_eq!(EventKind::of("role:add"), None);
     }
 
+    /// An upstream project (no local row): its files come from the download log; addresses
+    /// are listed while on record and only counted once the retention job folded their day,
+    /// and the counts per client kind outlive the user agents.
+    #[tokio::test]
+    async fn addresses_are_listed_then_counted_and_kinds_outlive_the_retention() {
+        use crate::download_log::Origin;
+        let (s, clock, _dir) = crate::test_harness::services(|_, _| {}).await;
+        let sha = "b".repeat(64);
+        for (ip, ua) in [
+            ("10.0.0.1", "pip/24.0 {}"),
+            ("10.0.0.2", "uv/0.5.11 {}"),
+            ("10.0.0.3", "bandersnatch 6.5.0 (cpython)"),
+            ("10.0.0.1", "uv/0.5.11 {}"),
+        ] {
+            let m = crate::RequestMeta {
+                ip: Some(ip.into()),
+                user_agent: Some(ua.into()),
+                request_id: None,
+            };
+            s.record_download(
+                Origin::Upstream,
+                "ctx",
+                "0.2.2",
+                "ctx-0.2.2.tar.gz",
+                &sha,
+                &m,
+            );
+        }
+        s.record_page_hit("ctx", Some("pip/24.0 {}"));
+        s.record_page_hit("ctx", Some("bandersnatch 6.5.0 (cpython)"));
+        s.downloads.flush(&s.db).await.expect("flush");
+        let q = ImpactQuery::parse("ctx", None, None).expect("query");
+        let r = s.impact_report(&q).await.expect("report");
+        assert!(!r.local);
+        assert_eq!(r.files.len(), 1);
+        assert_eq!(
+            (r.files[0].downloads, r.files[0].installable_from),
+            (4, None)
+        );
+        let kind = |r: &ImpactReport, k: ClientKind| {
+            let c = &r.kinds[k.index()];
+            (c.page_hits, c.downloads)
+        };
+        assert_eq!(kind(&r, ClientKind::Pip), (1, 1));
+        assert_eq!(kind(&r, ClientKind::Uv), (0, 2));
+        assert_eq!(kind(&r, ClientKind::Bandersnatch), (1, 1));
+        // One row per address and release, most downloads first.
+        assert_eq!(r.clients.len(), 3, "{:?}", r.clients);
+        assert_eq!(
+            (r.clients[0].ip.as_str(), r.clients[0].downloads),
+            ("10.0.0.1", 2)
+        );
+        assert_eq!(r.addresses.len(), 1);
+        assert_eq!(
+            (r.addresses[0].on_record, r.addresses[0].folded_day_sum),
+            (3, 0)
+        );
+        assert_eq!(r.downloads_per_day().iter().map(|d| d.1).sum::<i64>(), 4);
+
+        // Past the retention the addresses are gone, their number is kept, and so are the
+        // counts per kind and per day.
+        clock.advance(91 * strongroom_store::download_log::DAY_US);
+        s.download_retention_job().await.expect("fold");
+        let r = s.impact_report(&q).await.expect("report");
+        assert!(r.clients.is_empty());
+        assert_eq!(
+            (r.addresses[0].on_record, r.addresses[0].folded_day_sum),
+            (0, 3)
+        );
+        assert_eq!(kind(&r, ClientKind::Uv), (0, 2));
+        assert_eq!(r.downloads_per_day().iter().map(|d| d.1).sum::<i64>(), 4);
+        assert_eq!(r.files[0].downloads, 4);
+        // --version narrows to nothing for another version.
+        let other = ImpactQuery::parse("ctx", Some("0.1.2"), None).expect("query");
+        let r = s.impact_report(&other).await.expect("report");
+        assert!(r.files.is_empty() && r.addresses.is_empty());
+        assert_eq!(kind(&r, ClientKind::Uv), (0, 0));
+    }
+
     #[test]
     fn queries_are_checked() {
         let q = ImpactQuery::parse("CTX", Some("0.2.2"), Some("2022-05-01")).expect("query");
