@@ -147,6 +147,13 @@ impl ClientKind {
     }
 }
 
+/// Serialised as its word (`"pip"`, `"bandersnatch"`...).
+impl serde::Serialize for ClientKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl std::fmt::Display for ClientKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -124,12 +124,6 @@ pub struct KindCounts {
     pub downloads: i64,
 }
 
-impl Serialize for ClientKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
 /// One client address on record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClientRow {
