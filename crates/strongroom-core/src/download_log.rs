@@ -15,17 +15,29 @@
 //! user agent cut to [`USER_AGENT_MAX`] bytes, names by the routes that made them), so the
 //! buffer holds a few tens of MiB at most.
 //!
+//! The same recorder counts page reads for the impact report (issue 13): a read of a local
+//! project's simple page or JSON API document adds one to a counter per (day, project, client
+//! kind) held in memory ([`DownloadRecorder::record_page_hit`]: no allocation but the project's
+//! name the first time it is read between two flushes; at most [`PAGE_HIT_KEYS`] projects and
+//! days between flushes, further ones dropped and counted), and each flush adds the counters to
+//! `page_hits`. Each flushed batch of downloads also adds its counts per file, day and client
+//! kind (the user agent classified at flush time, off the download path) to `download_kinds`
+//! in the batch's transaction; those counts outlive the retention period, the user agents do
+//! not.
+//!
 //! The retention job ([`Services::download_retention_job`]) folds rows older than
 //! `downloads.retention_days` into daily counts per file and deletes them: client addresses
 //! and user agents are kept for the retention period only.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use strongroom_store::download_log::{DownloadCount, DownloadRecord, DownloadedFile, Origin};
+use strongroom_store::page_hits::{DownloadKindCount, PageHitCount};
 
+use crate::client_kind::{self, ClientKind};
 use crate::{CoreError, Services};
 
 mod repeats;
@@ -40,6 +52,8 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
 pub const FLUSH_BATCH: usize = 1_000;
 /// A user agent is cut to this many bytes (on a character boundary).
 pub const USER_AGENT_MAX: usize = 512;
+/// (day, project) page-read counters held between two flushes at most.
+pub const PAGE_HIT_KEYS: usize = 50_000;
 /// Rows the retention job folds per transaction, and transactions per run at most (the rest is
 /// left to the next run, so one run stays bounded).
 const FOLD_STEP: i64 = 5_000;
@@ -71,6 +85,96 @@ struct Inner {
     dropped: AtomicU64,
     /// Drops not yet reported in the log.
     dropped_unlogged: AtomicU64,
+    /// Page reads counted since the last flush.
+    page_hits: Mutex<PageHits>,
+    /// Page reads not counted since start (too many projects between two flushes).
+    page_hits_dropped: AtomicU64,
+}
+
+/// Page reads per day, project and client kind, between two flushes.
+#[derive(Debug, Default)]
+struct PageHits {
+    days: HashMap<i64, HashMap<String, [u64; client_kind::ALL.len()]>>,
+    keys: usize,
+}
+
+impl PageHits {
+    /// Count one read; false when the bound leaves no room for a new (day, project).
+    fn add(&mut self, day: i64, project: &str, kind: ClientKind, n: u64, bound: usize) -> bool {
+        let full = self.keys >= bound;
+        let projects = match self.days.get_mut(&day) {
+            Some(p) => p,
+            None if full => return false,
+            None => self.days.entry(day).or_default(),
+        };
+        if let Some(counts) = projects.get_mut(project) {
+            counts[kind.index()] += n;
+            return true;
+        }
+        if full {
+            return false;
+        }
+        let mut counts = [0; client_kind::ALL.len()];
+        counts[kind.index()] = n;
+        projects.insert(project.to_owned(), counts);
+        self.keys += 1;
+        true
+    }
+
+    /// The counters as rows (and the map emptied).
+    fn take(&mut self) -> Vec<PageHitCount> {
+        self.keys = 0;
+        let mut out = Vec::new();
+        for (day, projects) in std::mem::take(&mut self.days) {
+            for (project, counts) in projects {
+                for kind in client_kind::ALL {
+                    let n = counts[kind.index()];
+                    if n > 0 {
+                        out.push(PageHitCount {
+                            project: project.clone(),
+                            day,
+                            client_kind: kind.as_str().to_owned(),
+                            count: i64::try_from(n).unwrap_or(i64::MAX),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The counts per file, day and client kind of a batch of downloads.
+fn kind_counts(batch: &[DownloadRecord]) -> Vec<DownloadKindCount> {
+    type Key<'a> = (Origin, &'a str, &'a str, &'a str, &'a str, i64, ClientKind);
+    let mut counts: BTreeMap<Key<'_>, i64> = BTreeMap::new();
+    for d in batch {
+        let key = (
+            d.origin,
+            d.project.as_str(),
+            d.version.as_str(),
+            d.filename.as_str(),
+            d.sha256.as_str(),
+            strongroom_store::download_log::day_of(d.at),
+            ClientKind::of(d.user_agent.as_deref()),
+        );
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(
+            |((origin, project, version, filename, sha256, day, kind), count)| DownloadKindCount {
+                origin,
+                project: project.to_owned(),
+                version: version.to_owned(),
+                filename: filename.to_owned(),
+                sha256: sha256.to_owned(),
+                day,
+                client_kind: kind.as_str().to_owned(),
+                count,
+            },
+        )
+        .collect()
 }
 
 /// The recorder (clones share one buffer).
@@ -109,6 +213,8 @@ impl DownloadRecorder {
                 written: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 dropped_unlogged: AtomicU64::new(0),
+                page_hits: Mutex::new(PageHits::default()),
+                page_hits_dropped: AtomicU64::new(0),
             }),
         }
     }
@@ -154,6 +260,55 @@ impl DownloadRecorder {
         buffer.push_back(record);
     }
 
+    fn page_hits(&self) -> std::sync::MutexGuard<'_, PageHits> {
+        // A poisoned lock still holds whole counters (adds do not panic midway).
+        match self.inner.page_hits.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Count one read of `project`'s page (normalised name) at `at` (µs) by a client of
+    /// `kind`: a short lock and a map look-up, no I/O; the name is copied only the first time
+    /// the project is read between two flushes.
+    pub fn record_page_hit(&self, project: &str, kind: ClientKind, at: i64) {
+        let day = strongroom_store::download_log::day_of(at);
+        if !self.page_hits().add(day, project, kind, 1, PAGE_HIT_KEYS) {
+            self.inner.page_hits_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Page reads not counted since start (too many projects read between two flushes).
+    pub fn page_hits_dropped(&self) -> u64 {
+        self.inner.page_hits_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Write the page-read counters (emptied); on a database error they go back (what no
+    /// longer fits is dropped and counted) and the error is returned.
+    async fn flush_page_hits(&self, db: &strongroom_store::Db) -> Result<(), CoreError> {
+        let rows = self.page_hits().take();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = db.add_page_hits(&rows).await {
+            let mut hits = self.page_hits();
+            let mut lost = 0;
+            for r in rows {
+                let kind = ClientKind::parse(&r.client_kind).unwrap_or(ClientKind::Other);
+                let n = u64::try_from(r.count).unwrap_or(0);
+                if !hits.add(r.day, &r.project, kind, n, PAGE_HIT_KEYS) {
+                    lost += n;
+                }
+            }
+            drop(hits);
+            self.inner
+                .page_hits_dropped
+                .fetch_add(lost, Ordering::Relaxed);
+            return Err(CoreError::from(e));
+        }
+        Ok(())
+    }
+
     /// The counters now.
     pub fn stats(&self) -> RecorderStats {
         RecorderStats {
@@ -189,6 +344,7 @@ impl DownloadRecorder {
     /// in transactions of [`FLUSH_BATCH`] rows; returns how many were written. On a database
     /// error the failing batch goes back to the buffer and the error is returned.
     pub async fn flush(&self, db: &strongroom_store::Db) -> Result<u64, CoreError> {
+        let pages = self.flush_page_hits(db).await;
         let mut left = self.buffer().len();
         let mut written = 0;
         let result = loop {
@@ -200,7 +356,10 @@ impl DownloadRecorder {
                 break Ok(written);
             }
             left = left.saturating_sub(batch.len());
-            match db.insert_downloads(&batch).await {
+            match db
+                .insert_downloads_counted(&batch, &kind_counts(&batch))
+                .await
+            {
                 Ok(n) => {
                     written += n;
                     self.inner.written.fetch_add(n, Ordering::Relaxed);
@@ -219,11 +378,21 @@ impl DownloadRecorder {
                 "download log: records dropped because the buffer was full (the database is slow or unreachable)"
             );
         }
-        result
+        pages.and(result)
     }
 }
 
 impl Services {
+    /// Count one read of a local project's simple page or JSON API document (the page routes
+    /// call this with the normalised name and the request's user agent).
+    pub fn record_page_hit(&self, project: &str, user_agent: Option<&str>) {
+        self.downloads.record_page_hit(
+            project,
+            ClientKind::of(user_agent),
+            self.clock.now_micros(),
+        );
+    }
+
     /// Record one download at the services' clock's now (the download routes call this).
     pub fn record_download(
         &self,
@@ -407,6 +576,102 @@ mod tests {
         let ua = r.take(1).remove(0).user_agent.expect("ua");
         assert_eq!(ua.len(), USER_AGENT_MAX - 1);
         assert!(ua.chars().all(|c| c == 'a'));
+    }
+
+    #[test]
+    fn page_hits_are_counted_per_day_project_and_kind_within_a_bound() {
+        let r = DownloadRecorder::with_capacity(4);
+        let day = 20_000 * DAY_US;
+        for _ in 0..3 {
+            r.record_page_hit("ctx", ClientKind::Pip, day + 5);
+        }
+        r.record_page_hit("ctx", ClientKind::Bandersnatch, day + 9);
+        r.record_page_hit("ctx", ClientKind::Pip, day + DAY_US);
+        let mut rows = r.page_hits().take();
+        rows.sort_by(|a, b| (a.day, &a.client_kind).cmp(&(b.day, &b.client_kind)));
+        let got: Vec<(i64, &str, i64)> = rows
+            .iter()
+            .map(|h| (h.day, h.client_kind.as_str(), h.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (day, "bandersnatch", 1),
+                (day, "pip", 3),
+                (day + DAY_US, "pip", 1)
+            ]
+        );
+        assert!(r.page_hits().take().is_empty(), "taken once");
+        // Past the bound a new (day, project) is dropped and counted; known ones still count.
+        let mut hits = PageHits::default();
+        assert!(hits.add(day, "a", ClientKind::Uv, 1, 2));
+        assert!(hits.add(day, "b", ClientKind::Uv, 1, 2));
+        assert!(!hits.add(day, "c", ClientKind::Uv, 1, 2));
+        assert!(!hits.add(day + DAY_US, "a", ClientKind::Uv, 1, 2));
+        assert!(hits.add(day, "a", ClientKind::Pip, 5, 2));
+        assert_eq!(hits.take().iter().map(|h| h.count).sum::<i64>(), 7);
+    }
+
+    #[tokio::test]
+    async fn page_hits_and_download_kinds_reach_the_database_on_flush() {
+        let (s, _clock, _dir) = crate::test_harness::services(|_, _| {}).await;
+        for ua in [
+            Some("pip/24.0 {}"),
+            Some("pip/24.0 {}"),
+            Some("uv/0.5.1"),
+            None,
+        ] {
+            s.record_page_hit("ctx", ua);
+        }
+        for (ip, ua) in [
+            ("10.0.0.1", "pip/24.0"),
+            ("10.0.0.2", "bandersnatch 6.5.0 (x)"),
+        ] {
+            let m = crate::RequestMeta {
+                ip: Some(ip.into()),
+                user_agent: Some(ua.into()),
+                request_id: None,
+            };
+            s.record_download(
+                Origin::Local,
+                "ctx",
+                "0.2.2",
+                "ctx-0.2.2.tar.gz",
+                &"a".repeat(64),
+                &m,
+            );
+        }
+        assert!(s.db.page_hits_of("ctx", 0).await.expect("read").is_empty());
+        assert_eq!(s.downloads.flush(&s.db).await.expect("flush"), 2);
+        let hits: Vec<(String, i64)> =
+            s.db.page_hits_of("ctx", 0)
+                .await
+                .expect("read")
+                .into_iter()
+                .map(|h| (h.client_kind, h.count))
+                .collect();
+        assert_eq!(
+            hits,
+            [
+                ("other".to_owned(), 1),
+                ("pip".to_owned(), 2),
+                ("uv".to_owned(), 1)
+            ]
+        );
+        let kinds: Vec<(String, i64)> =
+            s.db.download_kinds_of("ctx", 0)
+                .await
+                .expect("kinds")
+                .into_iter()
+                .map(|k| (k.client_kind, k.count))
+                .collect();
+        assert_eq!(
+            kinds,
+            [("bandersnatch".to_owned(), 1), ("pip".to_owned(), 1)]
+        );
+        // A second flush adds nothing more.
+        s.downloads.flush(&s.db).await.expect("flush");
+        assert_eq!(s.db.page_hits_of("ctx", 0).await.expect("read").len(), 3);
     }
 
     #[tokio::test]

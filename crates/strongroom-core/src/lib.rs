@@ -6,6 +6,7 @@ pub mod admin;
 pub mod advisories;
 pub mod blob_collector;
 pub mod breached;
+pub mod client_kind;
 pub mod clock;
 mod credential_gate;
 pub mod deletion;

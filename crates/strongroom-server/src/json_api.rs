@@ -60,6 +60,9 @@ async fn render(
         };
         (project, state.services.db.upstream_generation().await?)
     };
+    state
+        .services
+        .record_page_hit(&normalized, crate::simple::user_agent(headers));
     // Equal versions (`1.0`, `1.0.0`) name one document: the key is the canonical form.
     let canonical = match version {
         None => None,

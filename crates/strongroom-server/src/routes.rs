@@ -438,6 +438,10 @@ fn table(upload_limit: usize) -> Table {
             "/admin/upstream/log",
             get(crate::web::admin_upstream_log::show_log),
         )
+        .route(
+            "/admin/impact/{project}/",
+            get(crate::web::admin_impact::show_impact),
+        )
         .route("/admin/signals/", get(admin::show_signals))
         .route("/admin/changes/", get(admin::show_changes))
         .route("/admin/changes/{id}/approve/", post(admin::approve_change))

@@ -21,6 +21,13 @@ fn format_of(params: &HashMap<String, String>, headers: &HeaderMap) -> SimpleFor
     )
 }
 
+/// The request's user agent, when it is text (for the impact report's page-read counts).
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// A 301 to `target` (PyPI answers name normalisation and the missing slash with 301, not 308).
 pub(crate) fn moved(target: &str) -> Response {
     match HeaderValue::from_str(target) {
@@ -153,6 +160,9 @@ pub(crate) async fn project(
             None => return Err(ApiError::not_found()),
         }
     };
+    state
+        .services
+        .record_page_hit(&normalized, user_agent(&headers));
     let key = PageKey::Simple {
         project: normalized,
         json: fmt.is_json(),

@@ -1,8 +1,9 @@
 //! The download log's tables (migration 0023; policy in `core::download_log`): `download_log`
 //! (one row per download, written in batches by the recorder) and `download_counts` (what the
-//! retention job keeps of older rows: a count per file per UTC day, without addresses).
+//! retention job keeps of older rows: a count per file per UTC day, without addresses, and
+//! since migration 0028 the number of distinct addresses per release per day).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row;
 
@@ -113,14 +114,27 @@ pub fn day_of(at: i64) -> i64 {
 }
 
 type CountKey = (Origin, String, String, String, String, i64);
+/// (origin, project, version, day) of the distinct-address counts.
+type AddressKey = (Origin, String, String, i64);
 
 impl Db {
     /// Write a batch of downloads in one transaction; returns how many rows were written.
     pub async fn insert_downloads(&self, batch: &[DownloadRecord]) -> Result<u64, StoreError> {
-        if batch.is_empty() {
+        self.insert_downloads_counted(batch, &[]).await
+    }
+
+    /// Write a batch of downloads and their counts per client kind (`download_kinds`,
+    /// migration 0028) in one transaction; returns how many download rows were written.
+    pub async fn insert_downloads_counted(
+        &self,
+        batch: &[DownloadRecord],
+        kinds: &[crate::page_hits::DownloadKindCount],
+    ) -> Result<u64, StoreError> {
+        if batch.is_empty() && kinds.is_empty() {
             return Ok(0);
         }
         let mut tx = self.begin_write().await?;
+        crate::page_hits::add_download_kinds(&mut tx, kinds).await?;
         let mut written = 0;
         for chunk in batch.chunks(INSERT_CHUNK) {
             let values = (0..chunk.len())
@@ -253,14 +267,25 @@ impl Db {
         let rows = sqlx::query(
             "DELETE FROM download_log WHERE id IN \
              (SELECT id FROM download_log WHERE at < $1 ORDER BY at LIMIT $2) \
-             RETURNING origin, project, version, filename, sha256, at",
+             RETURNING origin, project, version, filename, sha256, at, ip",
         )
         .bind(before)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
         let mut counts: BTreeMap<CountKey, i64> = BTreeMap::new();
+        let mut addresses: BTreeMap<AddressKey, BTreeSet<String>> = BTreeMap::new();
         for r in &rows {
+            let ip: Option<String> = r.try_get("ip")?;
+            let set = addresses
+                .entry((
+                    origin_of(r)?,
+                    r.try_get("project")?,
+                    r.try_get("version")?,
+                    day_of(r.try_get("at")?),
+                ))
+                .or_default();
+            set.extend(ip);
             let key = (
                 origin_of(r)?,
                 r.try_get("project")?,
@@ -285,6 +310,50 @@ impl Db {
             .bind(sha256)
             .bind(day)
             .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // The distinct addresses of each release's day, counted when the fold first reaches
+        // the day: the day's other rows are all still in the log then (the fold takes rows
+        // oldest first and a past day gets no new rows), so the count is exact; a later batch
+        // of the same day finds the count there and leaves it.
+        for ((origin, project, version, day), mut set) in addresses {
+            let known = sqlx::query(
+                "SELECT addresses FROM download_addresses \
+                 WHERE project = $1 AND day = $2 AND origin = $3 AND version = $4",
+            )
+            .bind(project.clone())
+            .bind(day)
+            .bind(origin.as_str())
+            .bind(version.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if known.is_some() {
+                continue;
+            }
+            let rest = sqlx::query(
+                "SELECT DISTINCT ip FROM download_log WHERE project = $1 AND origin = $2 \
+                 AND version = $3 AND at >= $4 AND at < $5 AND ip IS NOT NULL",
+            )
+            .bind(project.clone())
+            .bind(origin.as_str())
+            .bind(version.clone())
+            .bind(day)
+            .bind(day.saturating_add(DAY_US))
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rest {
+                set.insert(r.try_get("ip")?);
+            }
+            sqlx::query(
+                "INSERT INTO download_addresses (origin, project, version, day, addresses) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project, day, origin, version) DO NOTHING",
+            )
+            .bind(origin.as_str())
+            .bind(project)
+            .bind(version)
+            .bind(day)
+            .bind(i64::try_from(set.len()).unwrap_or(i64::MAX))
             .execute(&mut *tx)
             .await?;
         }

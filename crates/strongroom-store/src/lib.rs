@@ -32,6 +32,7 @@ pub mod model;
 mod names;
 mod outbox;
 pub mod owner_notices;
+pub mod page_hits;
 mod pending_registrations;
 pub mod private_fs;
 mod projects;

@@ -274,7 +274,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 28,
-        // new table: simple-page reads per day; older binaries never read it
+        // new tables: page reads and downloads per client kind, distinct addresses per day; older binaries never read them
         step: Step::Expand,
         name: "page_hits",
         sqlite: include_str!("../migrations/sqlite/0028_page_hits.sql"),

@@ -6,6 +6,7 @@
 pub(crate) mod account_delete;
 pub(crate) mod accounts;
 pub(crate) mod admin;
+pub(crate) mod admin_impact;
 pub(crate) mod admin_invites;
 pub(crate) mod admin_review;
 pub(crate) mod admin_upstream;
@@ -16,6 +17,7 @@ pub(crate) mod csrf;
 pub(crate) mod errors;
 pub(crate) mod extract;
 pub(crate) mod help;
+pub(crate) mod impact_chart;
 pub(crate) mod manage;
 pub(crate) mod pages;
 pub(crate) mod project_manage;

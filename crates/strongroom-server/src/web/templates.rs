@@ -59,6 +59,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/admin_invites.html"),
     ),
     (
+        "admin_impact.html",
+        include_str!("../../templates/admin_impact.html"),
+    ),
+    (
         "admin_upstream_log.html",
         include_str!("../../templates/admin_upstream_log.html"),
     ),
@@ -286,6 +290,7 @@ mod tests {
                 "macros.html"
                     | "admin_invites.html"
                     | "admin_upstream_log.html"
+                    | "admin_impact.html"
                     | "admin_upstream.html"
                     | "admin_review.html"
             ) {

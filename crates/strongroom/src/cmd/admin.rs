@@ -233,6 +233,9 @@ pub(crate) enum AdminCommand {
         #[command(subcommand)]
         command: super::admin_upstream::AdminUpstreamCommand,
     },
+    /// The impact report of a project: installable windows, downloads per day, page reads vs
+    /// downloads by client kind, client addresses, dependents, the incident's events.
+    Impact(super::admin_impact::ImpactArgs),
     /// Account repairs by the operator (verify-email).
     User {
         #[command(subcommand)]
@@ -601,6 +604,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
             }
         }
         AdminCommand::User { command } => super::admin_user::run(s, &a, &m, command).await?,
+        AdminCommand::Impact(args) => super::admin_impact::run(s, args).await?,
         AdminCommand::Upstream { command } => {
             super::admin_upstream::run(s, &cap, &m, command).await?;
         }

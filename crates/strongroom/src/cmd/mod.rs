@@ -1,6 +1,7 @@
 //! The subcommands' bodies.
 
 pub(crate) mod admin;
+mod admin_impact;
 mod admin_osv;
 mod admin_review;
 mod admin_upstream;
