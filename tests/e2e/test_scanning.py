@@ -258,7 +258,7 @@ def test_ctx_replica_0_2_2_is_held_reviewed_rejected_shared_and_audited(server, 
     assert "ctx.py" in text, text[:2000]
     for cap in ("environment-read", "encoding", "network"):
         assert cap in text, f"the diff must show {cap} as new: {text[:2000]}"
-    assert "os.environ" in text, f"the finding's snippet must show the source: {text[:2000]}"
+    assert "anti-theft-web.invalid" in text, f"the finding's snippet must show the source: {text[:2000]}"
     shown = server.cli("admin", "review", "show", str(item["id"])).stdout
     assert "ctx.py" in shown and scan_samples.M1 in shown, shown
     # The held upload and the hold are on the timeline.

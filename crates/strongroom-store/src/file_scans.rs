@@ -212,14 +212,17 @@ impl Db {
             .collect()
     }
 
-    /// The upstream projects the gateway served most (downloads, in the log and in the daily
-    /// counts), at most `limit`, most downloaded first.
+    /// The upstream projects the gateway served, at most `limit`: most downloaded first (in the
+    /// log and in the daily counts), then those whose page it served (a stored page that found
+    /// the project) without a download.
     pub async fn upstream_names_served(&self, limit: i64) -> Result<Vec<String>, StoreError> {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT project FROM (\
              SELECT project, COUNT(*) AS n FROM download_log WHERE origin = 'upstream' GROUP BY project \
              UNION ALL \
-             SELECT project, SUM(count) AS n FROM download_counts WHERE origin = 'upstream' GROUP BY project\
+             SELECT project, SUM(count) AS n FROM download_counts WHERE origin = 'upstream' GROUP BY project \
+             UNION ALL \
+             SELECT project, 0 AS n FROM upstream_pages WHERE found = 1\
              ) t GROUP BY project ORDER BY SUM(n) DESC, project LIMIT $1",
         )
         .bind(limit)

@@ -286,5 +286,22 @@ async fn malicious_hashes_and_popular_names_are_found() {
             vec!["numpy".to_owned()],
             "{name}"
         );
+        // A page the gateway served counts after the downloaded names; a "not found" does not.
+        for (project, page) in [("famous", Some("{}")), ("made-up", None)] {
+            db.save_upstream_page(&crate::upstream_pages::NewUpstreamPage {
+                project,
+                upstream_url: "http://a/simple/",
+                page,
+                etag: None,
+                now: T0,
+            })
+            .await
+            .expect("page");
+        }
+        assert_eq!(
+            db.upstream_names_served(10).await.expect("names"),
+            vec!["numpy".to_owned(), "six".to_owned(), "famous".to_owned()],
+            "{name}"
+        );
     }
 }
