@@ -512,7 +512,10 @@ impl<'a> Walk<'a> {
             return;
         }
         for b in &self.binaries {
-            let (severity, how) = if binary::is_named(b, &self.spawn_tokens) {
+            // A test fixture (packaging's manylinux samples, distlib's uwsgi stub) that the test
+            // suite starts is Medium: nothing installs or runs an sdist's tests.
+            let fixture = in_test_dir(&b.path);
+            let (severity, how) = if binary::is_named(b, &self.spawn_tokens) && !fixture {
                 (Severity::High, "code that starts processes names it")
             } else {
                 (
@@ -557,3 +560,15 @@ impl<'a> Walk<'a> {
 
 #[cfg(test)]
 mod tests;
+
+/// A member under a `test`, `tests` or `testing` directory.
+fn in_test_dir(path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    parts.iter().any(|p| {
+        matches!(
+            p.to_ascii_lowercase().as_str(),
+            "test" | "tests" | "testing"
+        )
+    })
+}

@@ -2,9 +2,10 @@
 //! (new capabilities against the previous release, a dormant project, a watched uploader) and
 //! compares with `scan.hold_score`.
 //!
-//! Weights, per finding: Info 0, Low 1, Medium 4, High 10, Reject 100. With the default
-//! `scan.hold_score` of 10 one High finding holds a release on its own, two Medium findings do
-//! not (a third does), and Low findings need many friends. A `Reject` finding refuses the upload
+//! Weights, per rule at its most severe finding: Info 0, Low 1, Medium 4, High 10, Reject 100.
+//! With the default `scan.hold_score` of 10 one High finding holds a release on its own, two
+//! Medium findings of different rules do not (a third does), and Low findings need many
+//! friends; many findings of one rule are one signal. A `Reject` finding refuses the upload
 //! before any score is compared; its weight only keeps such a scan at the top of any ordering.
 //! The sum saturates instead of overflowing.
 
@@ -21,11 +22,20 @@ pub fn weight(severity: Severity) -> u32 {
     }
 }
 
-/// The weight of the scan's findings alone.
+/// The weight of the scan's findings alone: each rule counts once, at its most severe
+/// finding. Thirteen test binaries in packaging's sdist, or a dozen raw addresses in urllib3's
+/// tests, are one signal each, not thirteen; two different rules are two.
 pub fn base_score(scan: &ArchiveScan) -> u32 {
-    scan.findings
-        .iter()
-        .fold(0u32, |sum, f| sum.saturating_add(weight(f.severity)))
+    let mut worst: std::collections::BTreeMap<crate::model::Rule, Severity> = Default::default();
+    for f in &scan.findings {
+        let w = worst.entry(f.rule).or_insert(f.severity);
+        if f.severity > *w {
+            *w = f.severity;
+        }
+    }
+    worst
+        .values()
+        .fold(0u32, |sum, s| sum.saturating_add(weight(*s)))
 }
 
 #[cfg(test)]
@@ -33,12 +43,12 @@ mod tests {
     use super::*;
     use crate::model::{Finding, Rule};
 
-    fn scan_of(severities: &[Severity]) -> ArchiveScan {
+    fn scan_of(findings: &[(Rule, Severity)]) -> ArchiveScan {
         ArchiveScan {
-            findings: severities
+            findings: findings
                 .iter()
-                .map(|&severity| Finding {
-                    rule: Rule::Obfuscation,
+                .map(|&(rule, severity)| Finding {
+                    rule,
                     severity,
                     path: "m.py".into(),
                     line: None,
@@ -51,17 +61,23 @@ mod tests {
     }
 
     #[test]
-    fn findings_add_their_weights() {
+    fn each_rule_counts_once_at_its_worst() {
+        use Rule::{
+            BundledBinary as M14, EncryptedCode as M11, Obfuscation as M10, ShadyEndpoint as M6,
+        };
+        use Severity::{High, Info, Low, Medium, Reject};
         assert_eq!(base_score(&ArchiveScan::default()), 0);
-        assert_eq!(base_score(&scan_of(&[Severity::Info, Severity::Info])), 0);
-        assert_eq!(base_score(&scan_of(&[Severity::Low, Severity::Medium])), 5);
-        assert_eq!(base_score(&scan_of(&[Severity::High])), 10);
+        assert_eq!(base_score(&scan_of(&[(M10, Info), (M6, Info)])), 0);
+        assert_eq!(base_score(&scan_of(&[(M6, Low), (M10, Medium)])), 5);
+        assert_eq!(base_score(&scan_of(&[(M10, High)])), 10);
+        // thirteen test binaries are one signal; a worse one of the same rule replaces it
+        assert_eq!(base_score(&scan_of(&[(M14, Medium); 13])), 4);
         assert_eq!(
-            base_score(&scan_of(&[
-                Severity::Medium,
-                Severity::Medium,
-                Severity::Reject
-            ])),
+            base_score(&scan_of(&[(M6, Low), (M6, High), (M6, Low)])),
+            10
+        );
+        assert_eq!(
+            base_score(&scan_of(&[(M10, Medium), (M6, Medium), (M11, Reject)])),
             108
         );
     }

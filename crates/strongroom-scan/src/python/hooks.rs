@@ -118,15 +118,70 @@ pub(super) fn pth_line(ctx: &Ctx<'_>, col: &Collected<'_>, tree: &Tree, out: &mu
         .filter(|w| col.names.contains(*w))
         .collect();
     hits.truncate(3);
-    if !hits.is_empty() {
-        out.finding(
-            Rule::ExecutablePth,
-            Severity::High,
-            tree.root_node(),
-            format!(
-                "a .pth line run at every interpreter start uses {}",
-                hits.join(", ")
-            ),
-        );
+    if hits.is_empty() {
+        return;
+    }
+    // `exec("…")` of a string literal whose text names nothing else flagged is visible code,
+    // not a hidden payload (coverage's `a1_coverage.pth` starts its subprocess measurement so):
+    // Medium. A decoded, fetched or computed argument, or a literal that itself names base64,
+    // subprocess, socket, … stays High (the litellm 1.82.8 shape).
+    let only_exec = hits
+        .iter()
+        .all(|w| matches!(*w, "exec" | "eval" | "compile"));
+    let severity = if only_exec && exec_args_are_plain_literals(ctx, tree) {
+        Severity::Medium
+    } else {
+        Severity::High
+    };
+    out.finding(
+        Rule::ExecutablePth,
+        severity,
+        tree.root_node(),
+        format!(
+            "a .pth line run at every interpreter start uses {}",
+            hits.join(", ")
+        ),
+    );
+}
+
+/// Every `exec`/`eval`/`compile` call on the line has a string literal as its first argument,
+/// and no literal names a flagged word besides those three.
+fn exec_args_are_plain_literals(ctx: &Ctx<'_>, tree: &Tree) -> bool {
+    let mut cursor = tree.walk();
+    let mut calls = 0usize;
+    loop {
+        let node = cursor.node();
+        if node.kind() == "call"
+            && let Some(f) = node.child_by_field_name("function")
+            && matches!(ctx.text(f), "exec" | "eval" | "compile")
+        {
+            calls += 1;
+            let first = node
+                .child_by_field_name("arguments")
+                .and_then(|a| a.named_child(0));
+            let Some(arg) = first.filter(|a| matches!(a.kind(), "string" | "concatenated_string"))
+            else {
+                return false;
+            };
+            let text = ctx.text(arg);
+            if PTH_WORDS
+                .iter()
+                .filter(|w| !matches!(**w, "exec" | "eval" | "compile"))
+                .any(|w| text.contains(w))
+            {
+                return false;
+            }
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return calls > 0;
+            }
+        }
     }
 }

@@ -280,3 +280,30 @@ pub(super) fn is_test_or_doc_path(path: &str) -> bool {
     }
     false
 }
+
+/// The legacy bootstrap scripts old sdists carried at their root (`ez_setup.py`,
+/// `distribute_setup.py`, zc.buildout's `bootstrap.py`): they download setuptools from the
+/// package index and exec it, by design. Their download-and-exec is Medium, not High
+/// (zope.interface 4.1.3 ships one); any other file doing it stays High.
+pub(super) fn is_legacy_bootstrap(path: &str) -> bool {
+    matches!(
+        path.to_ascii_lowercase().as_str(),
+        "ez_setup.py" | "distribute_setup.py" | "bootstrap.py" | "bootstrap-buildout.py"
+    )
+}
+
+/// Messaging and paste platforms whose APIs legitimate libraries call (tqdm's telegram and
+/// discord progress bars, chat bots): naming one beside network code is a signal (Medium), not
+/// malware-shaped on its own; request-capture services, tunnels, raw addresses and throwaway
+/// TLDs stay High.
+pub(super) fn is_platform_api(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    [
+        "api.telegram.org/bot",
+        "discord.com/api/webhooks",
+        "discordapp.com/api/webhooks",
+        "pastebin.com",
+    ]
+    .iter()
+    .any(|n| l.contains(n))
+}

@@ -397,9 +397,14 @@ impl ScopeEnv<'_, '_> {
             }
             // What a socket or client gives (`s.recv(…)`) carries its label too.
             if l & (NETDATA | NETOBJ) != 0 {
+                let severity = if super::names::is_legacy_bootstrap(out.path()) {
+                    Severity::Medium
+                } else {
+                    Severity::High
+                };
                 out.finding(
                     Rule::DownloadExecute,
-                    Severity::High,
+                    severity,
                     c.node,
                     format!("data fetched over the network is passed to {name}()"),
                 );
@@ -514,9 +519,12 @@ impl ScopeEnv<'_, '_> {
             if let Some((why, bare)) = shady_endpoint(text)
                 && (!bare || self.flags.network)
             {
+                // A messaging platform's API beside network code is Medium (bot clients are
+                // legitimate integrations, tqdm.contrib.telegram); environment or credential
+                // data flowing into the call is M1 or M7 at High anyway.
                 let severity = if test_code {
                     Severity::Low
-                } else if network {
+                } else if network && !super::names::is_platform_api(text) {
                     Severity::High
                 } else {
                     Severity::Medium

@@ -325,7 +325,11 @@ BOT = "https://api.telegram.org/bot123:abc/sendMessage"
         6,
         r#"return "http://45.9.148.10/payload""#,
     );
-    assert_eq!(finding(&s, Rule::ShadyEndpoint, 7).severity, Severity::High);
+    // a messaging platform's bot API: legitimate integrations call it (tqdm.contrib.telegram)
+    assert_eq!(
+        finding(&s, Rule::ShadyEndpoint, 7).severity,
+        Severity::Medium
+    );
 }
 
 #[test]
@@ -827,5 +831,54 @@ fn corpus() {
     println!(
         "{files} files, {bytes} bytes, {loud} findings >= Medium, {:?} (parsing alone {parse_time:?}, without a callback {plain_parse:?}); slowest {slowest:?}",
         start.elapsed()
+    );
+}
+
+#[test]
+fn m5_exec_of_a_visible_literal_is_medium_and_hidden_code_high() {
+    let limits = ScanLimits::default();
+    // coverage's a1_coverage.pth: visible code in a literal
+    let coverage = "import sys; exec('import os\\nif os.getenv(\"COVERAGE_PROCESS_START\"):\\n import coverage; coverage.process_startup()')";
+    let s = scan_source(
+        "a1_coverage.pth",
+        coverage.as_bytes(),
+        SourceRole::PthLine,
+        &limits,
+    );
+    let f = s
+        .findings
+        .iter()
+        .find(|f| f.rule == Rule::ExecutablePth)
+        .expect("M5");
+    assert_eq!(f.severity, Severity::Medium, "{f:?}");
+    // the litellm shape, a literal that names subprocess, and a computed argument: High
+    for line in [
+        "import base64; exec(base64.b64decode('cHJpbnQoMSk='))",
+        "import os; exec('import subprocess; subprocess.Popen([\"sh\"])')",
+        "import os; exec(os.environ['X'])",
+    ] {
+        let s = scan_source("zzz.pth", line.as_bytes(), SourceRole::PthLine, &limits);
+        assert!(
+            s.findings
+                .iter()
+                .any(|f| f.rule == Rule::ExecutablePth && f.severity == Severity::High),
+            "{line}: {:#?}",
+            s.findings
+        );
+    }
+}
+
+#[test]
+fn m4_in_a_legacy_bootstrap_script_is_medium() {
+    let src = "from urllib.request import urlopen\nez = {}\nexec(urlopen('https://bootstrap.pypa.io/ez_setup.py').read(), ez)\n";
+    let boot = scan_as("bootstrap.py", src, SourceRole::Module);
+    assert_eq!(
+        finding(&boot, Rule::DownloadExecute, 3).severity,
+        Severity::Medium
+    );
+    let other = scan_as("pkg/loader.py", src, SourceRole::Module);
+    assert_eq!(
+        finding(&other, Rule::DownloadExecute, 3).severity,
+        Severity::High
     );
 }
