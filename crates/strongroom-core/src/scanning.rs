@@ -450,6 +450,17 @@ pub(crate) mod injected {
     }
 }
 
+/// How long an upload waits for a scan slot before it is answered 503 (Retry-After).
+const SCAN_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The process's scan slots: one per available core.
+fn scan_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
 /// Run the scanner on a blocking thread.
 async fn run_scanner(
     path: PathBuf,
@@ -461,7 +472,17 @@ async fn run_scanner(
         return Ok(scan);
     }
     let _ = sha256;
+    // At most one scan per core at once: a scan is CPU and memory bound (a parse tree of up to
+    // `ScanLimits::max_source_bytes`), and uploads from many accounts must not multiply it.
+    let permit = tokio::time::timeout(SCAN_WAIT, scan_slots().acquire())
+        .await
+        .map_err(|_| CoreError::Busy {
+            message: "The package index is busy checking other uploads. Try again shortly.".into(),
+            retry_after_secs: 30,
+        })?
+        .map_err(|_| CoreError::Internal("the scan slots are closed".into()))?;
     let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         strongroom_scan::archive::scan_archive(&path, kind, &ScanLimits::default())
     })
     .await

@@ -284,6 +284,35 @@ struct Walk<'a> {
     spawn_tokens: HashSet<String>,
     spawns: bool,
     wheel: Option<WheelFacts>,
+    /// After this, code members are noted unscanned (High) instead of analysed.
+    deadline: std::time::Instant,
+    /// Python sources read (paths), and compiled modules (`.pyc`/`.pyo`) seen.
+    sources: HashSet<String>,
+    compiled: Vec<String>,
+}
+
+/// The whole archive's analysis stops after this (a hostile archive of many bound-sized files
+/// must not cost minutes of CPU); what is left is noted unscanned, which holds the release.
+pub const ARCHIVE_TIME: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The source a compiled module was made from: `pkg/__pycache__/m.cpython-311.pyc` and
+/// `pkg/m.pyc` are `pkg/m.py`.
+fn source_of_compiled(path: &str) -> String {
+    let (dir, file) = path.rsplit_once('/').map_or(("", path), |(d, f)| (d, f));
+    let dir = dir
+        .strip_suffix("__pycache__")
+        .map_or(dir, |d| d.trim_end_matches('/'));
+    let stem = file
+        .trim_end_matches(".pyc")
+        .trim_end_matches(".pyo")
+        .split('.')
+        .next()
+        .unwrap_or(file);
+    if dir.is_empty() {
+        format!("{stem}.py")
+    } else {
+        format!("{dir}/{stem}.py")
+    }
 }
 
 impl<'a> Walk<'a> {
@@ -300,6 +329,9 @@ impl<'a> Walk<'a> {
             spawn_tokens: HashSet::new(),
             spawns: false,
             wheel: None,
+            deadline: std::time::Instant::now() + ARCHIVE_TIME,
+            sources: HashSet::new(),
+            compiled: Vec::new(),
         }
     }
 
@@ -326,9 +358,10 @@ impl<'a> Walk<'a> {
     }
 
     fn unscanned(&mut self, path: &str, why: String) {
+        // Code the scanner could not read is for a human to read: High, so it is held.
         self.findings.push(Finding {
             rule: Rule::UnscannedSource,
-            severity: Severity::Info,
+            severity: Severity::High,
             path: path.to_owned(),
             line: None,
             snippet: String::new(),
@@ -400,7 +433,27 @@ impl<'a> Walk<'a> {
         if let Some(f) = encrypted::runtime_member(path) {
             self.findings.push(f);
         }
-        match classify(path, self.kind) {
+        let class = classify(path, self.kind);
+        if matches!(class, Member::Python) {
+            self.sources.insert(path.to_owned());
+        }
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".pyc") || lower.ends_with(".pyo") {
+            self.compiled.push(path.to_owned());
+        }
+        if matches!(class, Member::Python | Member::Pth | Member::Script)
+            && std::time::Instant::now() > self.deadline
+        {
+            self.unscanned(
+                path,
+                format!(
+                    "the scan's time bound ({} s) was spent on the members before it",
+                    ARCHIVE_TIME.as_secs()
+                ),
+            );
+            return Ok(());
+        }
+        match class {
             Member::Python => {
                 if let Some(source) = self.read_source(path, size, reader)? {
                     self.python(path, &source);
@@ -536,6 +589,16 @@ impl<'a> Walk<'a> {
 
     fn finish(mut self) -> ArchiveScan {
         self.bundled_binaries();
+        // Compiled modules run like their source; without it the scanner has read nothing.
+        let orphans: Vec<String> = self
+            .compiled
+            .iter()
+            .filter(|c| !self.sources.contains(&source_of_compiled(c)))
+            .cloned()
+            .collect();
+        for c in orphans {
+            self.unscanned(&c, "compiled Python shipped without its source".into());
+        }
         let mut findings = self.findings;
         let max = self.limits.max_findings;
         if findings.len() > max {

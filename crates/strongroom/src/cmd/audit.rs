@@ -20,6 +20,8 @@ const MAX_INCLUDE_DEPTH: usize = 10;
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Hashes per request (the server takes up to 1000).
 const BATCH: usize = 1000;
+/// An index's answer to one batch is at most this large (1,000 answers of a few hundred bytes).
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 /// The index asked when neither `--index` nor `STRONGROOM_INDEX_URL` names one: a local
 /// `strongroom serve` at its default address.
 const DEFAULT_INDEX: &str = "http://127.0.0.1:8080/";
@@ -114,16 +116,43 @@ pub(crate) fn format_of(path: &Path) -> Format {
     }
 }
 
+/// A lock file's text: a regular file (not a device, pipe or directory), at most
+/// [`MAX_FILE_BYTES`] whatever its size claims (`/proc` files claim 0), UTF-8 without NUL bytes
+/// (`-r /proc/self/environ` is refused, never echoed).
 fn read_text(path: &Path) -> Result<String, ParseError> {
+    use std::io::Read;
     let meta = std::fs::metadata(path).map_err(|e| err(path, 0, format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(err(
+    if !meta.is_file() {
+        return Err(err(path, 0, "not a regular file: not a lock file"));
+    }
+    let too_big = || {
+        err(
             path,
             0,
             format!("larger than {MAX_FILE_BYTES} bytes: not a lock file"),
-        ));
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
     }
-    std::fs::read_to_string(path).map_err(|e| err(path, 0, format!("cannot read: {e}")))
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| err(path, 0, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    if bytes.contains(&0) {
+        return Err(err(path, 0, "holds NUL bytes: not a lock file"));
+    }
+    String::from_utf8(bytes).map_err(|_| err(path, 0, "not UTF-8: not a lock file"))
+}
+
+/// Text of a lock file quoted in a message: at most 80 characters, hidden characters escaped.
+fn quoted(s: &str) -> String {
+    let cut: String = s.chars().take(80).collect();
+    let more = if cut.len() < s.len() { "…" } else { "" };
+    format!("{}{more}", super::terminal_text::shown(&cut))
 }
 
 /// Every file `path` pins, by its format.
@@ -277,7 +306,10 @@ fn requirements(
             return Err(err(
                 path,
                 n,
-                format!("'{what}' has no --hash=sha256:… (audit needs pinned hashes)"),
+                format!(
+                    "'{}' has no --hash=sha256:… (audit needs pinned hashes)",
+                    quoted(&what)
+                ),
             ));
         }
         for sha256 in hashes {
@@ -329,7 +361,11 @@ impl TomlPins<'_> {
             return Err(err(
                 self.path,
                 line_of(self.text, hex),
-                format!("{what}: '{hex}' is not a sha256 (64 hex digits)"),
+                format!(
+                    "{}: '{}' is not a sha256 (64 hex digits)",
+                    quoted(&what),
+                    quoted(hex)
+                ),
             ));
         }
         self.out.push(Pin {
@@ -349,7 +385,11 @@ impl TomlPins<'_> {
             None => Err(err(
                 self.path,
                 line_of(self.text, value),
-                format!("{what}: hash '{value}' is not ALGORITHM:HEX"),
+                format!(
+                    "{}: hash '{}' is not ALGORITHM:HEX",
+                    quoted(&what),
+                    quoted(value)
+                ),
             )),
         }
     }
@@ -581,13 +621,23 @@ async fn ask(
             .await
             .map_err(|e| format!("asking {url}: {}", chain(&e)))?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
+        let mut resp = resp;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| format!("reading the answer of {url}: {}", chain(&e)))?;
+            .map_err(|e| format!("reading the answer of {url}: {}", chain(&e)))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(format!(
+                    "{url} answered more than {MAX_ANSWER_BYTES} bytes: not a file-status list"
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
-            let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-            return Err(format!("{url} answered {status}: {}", text.trim()));
+            let text = String::from_utf8_lossy(&bytes);
+            return Err(format!("{url} answered {status}: {}", quoted(text.trim())));
         }
         let answer: BatchAnswer = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{url} answered something that is not a file-status list: {e}"))?;
@@ -701,16 +751,24 @@ fn report(pins: &[Pin], answers: &BTreeMap<String, Answer>, json: bool) -> ExitC
             let name = a
                 .and_then(|a| a.filename.clone())
                 .unwrap_or_else(|| p.what.clone());
-            let mut line = format!("{}:{}: {name}: {status}", p.source.display(), p.line);
+            // every field from the index (or the lock file) is shown escaped
+            let esc = |v: &str| super::terminal_text::shown(v).into_owned();
+            let mut line = format!(
+                "{}:{}: {}: {}",
+                esc(&p.source.display().to_string()),
+                p.line,
+                esc(&name),
+                esc(status)
+            );
             if status == "unknown" {
                 line.push_str(&format!(" (sha256 {} is not on the index)", p.sha256));
             }
             if let Some(a) = a {
                 if let Some(r) = &a.reason {
-                    line.push_str(&format!(" ({r})"));
+                    line.push_str(&format!(" ({})", esc(r)));
                 }
                 if let Some(id) = &a.osv_id {
-                    line.push_str(&format!(" [{id}]"));
+                    line.push_str(&format!(" [{}]", esc(id)));
                 }
             }
             println!("{line}");

@@ -216,3 +216,39 @@ fn the_endpoint_is_under_the_index_root_or_its_simple_url() {
     assert!(endpoint("ftp://x").is_err());
     assert!(endpoint("not a url").is_err());
 }
+
+/// A lock file names only lock files: `-r /proc/self/environ`, a device, a pipe or a binary
+/// file is refused by kind, and its content is never echoed (only the first 80 characters of
+/// a line quoted, escaped).
+#[test]
+fn includes_of_what_is_not_a_lock_file_are_refused_without_echoing_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let secret = "STRONGROOM_TOKEN=sr-secret-value";
+    std::fs::write(dir.path().join("env.bin"), format!("A=1\0{secret}\0")).expect("write");
+    for target in ["env.bin", "/dev/zero", "/proc/self/environ", "."] {
+        let req = write(dir.path(), "requirements.txt", &format!("-r {target}\n"));
+        let e = read_pins(&req).expect_err(target);
+        assert!(
+            !e.message.contains("sr-secret-value"),
+            "{target}: {}",
+            e.message
+        );
+        assert!(
+            ["NUL bytes", "not a regular file", "cannot read"]
+                .iter()
+                .any(|w| e.message.contains(w)),
+            "{target}: {}",
+            e.message
+        );
+    }
+    // a long line is quoted cut and escaped
+    let long = format!("pkg{}\u{1b}[2J==1.0\n", "x".repeat(200));
+    let req = write(dir.path(), "requirements.txt", &long);
+    let e = read_pins(&req).expect_err("no hash");
+    assert!(
+        e.message.contains('…') && !e.message.contains('\u{1b}'),
+        "{}",
+        e.message
+    );
+    assert!(e.message.len() < 200, "{}", e.message);
+}
