@@ -3,11 +3,11 @@
 # server CPU, on wheels and sdists of real code), measured as CPU-seconds, not wall time.
 #
 # usage: scripts/bench/scan_cost.sh [FILE...]
-#   default files: botocore, pip, setuptools, requests, jinja2 and numpy from the test corpus
+#   default files: the wheels of botocore, pip, setuptools, requests, jinja2 and numpy from the test corpus
 #   (.test-work/corpus, fetched by the test command or tests/tools/fetch_corpus.py)
 #
 # For each run (RUNS, default 3) a fresh strongroom (release build) on an empty data folder takes
-# every file once through the real upload route (curl, the multipart form twine sends); the
+# every file once through the real upload route (upload_curl.sh: the form twine sends, wheels only); the
 # server's CPU-seconds (utime + stime from /proc) are read before and after each upload. The same
 # binary's offline scanner (`strongroom admin scan`, the code the upload runs) is timed on each
 # file, less the cost of scanning an empty wheel (process start-up). Reported per file: the
@@ -26,7 +26,7 @@ CORPUS=${STRONGROOM_TEST_CORPUS:-$ROOT/.test-work/corpus}
 if [ $# -gt 0 ]; then FILES=("$@"); else
   FILES=()
   for p in botocore pip setuptools requests jinja2 numpy; do
-    for f in "$CORPUS"/"$p"-[0-9]*; do [ -f "$f" ] && FILES+=("$f"); done
+    for f in "$CORPUS"/"$p"-[0-9]*.whl; do [ -f "$f" ] && FILES+=("$f"); done
   done
 fi
 [ ${#FILES[@]} -gt 0 ] || { echo "no files: run the test command once (it fetches the corpus)" >&2; exit 1; }
@@ -52,6 +52,7 @@ for run in $(seq "$RUNS"); do
   data="$WORK/data-$run"
   "$BIN" --data "$data" migrate >/dev/null
   echo 'bench-password' | "$BIN" --data "$data" user create bench --email bench@example.org --password-stdin >/dev/null
+  token=$("$BIN" --data "$data" token create --user bench)
   "$BIN" --data "$data" serve --bind "127.0.0.1:$PORT" >"$data.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/simple/" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -59,9 +60,9 @@ for run in $(seq "$RUNS"); do
   for f in "${FILES[@]}"; do
     name=$(basename "$f")
     before=$(cpu_of "$pid")
-    bash "$ROOT/scripts/bench/upload_curl.sh" "http://127.0.0.1:$PORT/legacy/" bench bench-password "$f" \
+    bash "$ROOT/scripts/bench/upload_curl.sh" "http://127.0.0.1:$PORT/legacy/" __token__ "$token" "$f" \
       "$(echo "$name" | cut -d- -f1)" "$(echo "$name" | cut -d- -f2 | sed 's/\.tar\.gz$//; s/\.zip$//')" \
-      >"$WORK/upload.out" 2>&1 || { cat "$WORK/upload.out" >&2; }
+      >"$WORK/upload.out" 2>&1 || { echo "upload of $name failed:" >&2; cat "$WORK/upload.out" >&2; }
     sleep 0.3 # the upload's last work (events, mails) settles
     after=$(cpu_of "$pid")
     scan=$(scan_cpu "$f")
