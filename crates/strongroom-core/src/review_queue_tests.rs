@@ -376,8 +376,12 @@ async fn reject_removes_the_release_burns_its_filenames_and_links_the_verdict() 
         d.removed,
         vec!["ctx-0.2-py3-none-any.whl", "ctx-0.2-py2-none-any.whl"]
     );
-    // The verdicts part is a stub here: no id yet, and none is shown.
-    assert_eq!(d.verdict_id, None);
+    // The verdict is recorded under this index's prefix, naming the removed files.
+    let id = d.verdict_id.clone().expect("a verdict id");
+    assert_eq!(id, "STRONGROOM-MAL-2026-1");
+    let v = h.s.db.verdict(&id).await.expect("verdict").expect("row");
+    assert_eq!((v.project.as_str(), v.version.as_str()), ("ctx", "0.2"));
+    assert_eq!(v.files.len(), 2);
     let releases = h.s.db.releases_any_state(p.id).await.expect("r");
     let r = releases
         .iter()
@@ -405,7 +409,11 @@ async fn reject_removes_the_release_burns_its_filenames_and_links_the_verdict() 
     assert_eq!(rej[0]["item"], format!("r{release_id}"));
     assert_eq!(rej[0]["reason"], "exfiltrates the environment");
     assert_eq!(rej[0]["files"].as_array().expect("files").len(), 2);
-    assert!(rej[0]["verdict_id"].is_null());
+    assert_eq!(
+        rej[0]["verdict_id"],
+        id.as_str(),
+        "the event links the verdict"
+    );
     // Its filenames stay used: the same file cannot be uploaded again.
     let alice = h.s.db.user_by_name("alice").await.expect("u").expect("u");
     let again = publish(

@@ -175,6 +175,7 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
             .collect();
     assert_eq!(listed, entries);
     let mut public_files_seen = 0;
+    let mut want_dependents = BTreeSet::new();
     for (status, name) in &names {
         let p = db.project_state(name).await.expect("r").expect("p");
         let p_row = project_row(&h, name).await;
@@ -213,6 +214,14 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
             .map(|r| r.version)
             .collect();
         assert_eq!(got, want, "{name}: releases");
+        // The impact report's dependents: each public project's latest public release.
+        if let Some(latest) = releases
+            .iter()
+            .filter(|r| state_of(r.id).is_public())
+            .max_by_key(|r| (r.created_at, r.id))
+        {
+            want_dependents.insert((p_row.name.clone(), latest.version.clone()));
+        }
         // The list's cards read the same releases; search finds the project only while public.
         let cards: BTreeSet<String> = db
             .card_releases(&[p.id])
@@ -388,6 +397,15 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
     }
     // live 1.0 wheel and yanked 2.0 sdist, in each of active, archived, deprecated
     assert_eq!(public_files_seen, 6);
+    let got_dependents: BTreeSet<(String, String)> = db
+        .dependent_candidates(-1, "%", 100)
+        .await
+        .expect("dependents")
+        .into_iter()
+        .map(|c| (c.project, c.version))
+        .collect();
+    assert_eq!(got_dependents, want_dependents, "impact dependents");
+    assert_eq!(want_dependents.len(), 3, "{want_dependents:?}");
 }
 
 async fn project_row(h: &Harness, name: &str) -> strongroom_store::model::Project {
