@@ -2,11 +2,8 @@
 //! verdict, and every change that must show at once (a local project, a prohibited name, a
 //! rule, a new page revision, the cooldown's hour) does.
 
-use strongroom_protocol::NamePattern;
-use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::read::{UpstreamFile, UpstreamPage, UpstreamStatus};
 use strongroom_store::upstream_pages::NewUpstreamPage;
-use strongroom_upstream::UpstreamIndex;
 
 use super::UpstreamFileVerdict;
 use super::fast::{FileTarget, PageTarget};
@@ -15,41 +12,9 @@ use crate::test_harness::{Harness, T0};
 use crate::upstream_rules::RuleChange;
 use crate::{Actor, RequestMeta};
 
-const UP: &str = "http://127.0.0.1:9/simple/";
 const HOUR: i64 = 3_600_000_000;
 
-fn name(n: &str) -> NormalizedName {
-    NormalizedName::new(n).expect("name")
-}
-
-async fn gateway() -> Harness {
-    Harness::with(|_, s| {
-        s.upstream.client.indexes = vec![UpstreamIndex {
-            url: UP.into(),
-            username: None,
-            password: None,
-        }];
-        s.upstream.client.timeout_secs = 2;
-        s.upstream.private_patterns = vec![NamePattern::new("acme_*").expect("pattern")];
-        s.upstream.min_age_days = 1;
-        s.upstream.page_ttl_secs = 300;
-    })
-    .await
-}
-
-fn file(filename: &str, sha: &str, upload_time: &str) -> UpstreamFile {
-    UpstreamFile {
-        filename: filename.into(),
-        url: format!("https://files.example/{filename}"),
-        sha256: Some(sha.into()),
-        requires_python: None,
-        yanked: None,
-        size: Some(3),
-        upload_time: Some(upload_time.into()),
-        core_metadata: None,
-        provenance: None,
-    }
-}
+use super::tests::{UP, file, gateway, name};
 
 async fn store(h: &Harness, project: &str, files: Vec<UpstreamFile>, found: bool, at: i64) -> i64 {
     let page = UpstreamPage {
@@ -105,7 +70,7 @@ async fn verdict(h: &Harness, p: &str, sha: &str, f: &str) -> UpstreamFileVerdic
 
 #[tokio::test]
 async fn pages_take_the_hot_path_only_when_fresh_and_upstream() {
-    let h = gateway().await;
+    let h = gateway(1).await;
     let old = "2025-01-01T00:00:00Z";
     let rev = store(
         &h,
@@ -171,7 +136,7 @@ async fn pages_take_the_hot_path_only_when_fresh_and_upstream() {
 
 #[tokio::test]
 async fn file_verdicts_are_remembered_per_validity_and_every_change_shows_at_once() {
-    let h = gateway().await;
+    let h = gateway(1).await;
     let (a, b) = ("a".repeat(64), "b".repeat(64));
     let old = "2025-01-01T00:00:00Z";
     // uploaded 23 h before T0: inside the one-day cooldown for another hour

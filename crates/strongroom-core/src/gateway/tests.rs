@@ -10,14 +10,14 @@ use super::{Resolution, UpstreamFileVerdict};
 use crate::CoreError;
 use crate::test_harness::{Harness, T0};
 
-const UP: &str = "http://127.0.0.1:9/simple/";
+pub(super) const UP: &str = "http://127.0.0.1:9/simple/";
 const DAY: i64 = 86_400_000_000;
 
-fn name(n: &str) -> NormalizedName {
+pub(super) fn name(n: &str) -> NormalizedName {
     NormalizedName::new(n).expect("name")
 }
 
-async fn gateway(min_age_days: u64) -> Harness {
+pub(super) async fn gateway(min_age_days: u64) -> Harness {
     Harness::with(|_, s| {
         s.upstream.client.indexes = vec![UpstreamIndex {
             url: UP.into(),
@@ -31,7 +31,7 @@ async fn gateway(min_age_days: u64) -> Harness {
     .await
 }
 
-fn file(filename: &str, sha: &str, upload_time: &str) -> UpstreamFile {
+pub(super) fn file(filename: &str, sha: &str, upload_time: &str) -> UpstreamFile {
     UpstreamFile {
         filename: filename.into(),
         url: format!("https://files.example/{filename}"),
