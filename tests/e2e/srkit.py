@@ -743,8 +743,11 @@ def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=Non
     metadata = metadata_text(meta_name or name, meta_version or version, requires_dist=requires_dist,
                              requires_python=requires_python, summary=summary, metadata_version=metadata_version,
                              description=description)
+    # The payload (often megabytes of random bytes) is a data member: as a literal in
+    # __init__.py it would be a source too large to scan, which the index holds for review.
     members = [
-        (f"{esc}/__init__.py", b'"""test package"""\nVERSION = %r\nPAYLOAD = %r\n' % (version, payload)),
+        (f"{esc}/__init__.py", b'"""test package"""\nVERSION = %r\n' % version),
+        *([(f"{esc}/payload.bin", payload)] if payload else []),
         (f"{distinfo}/METADATA", metadata),
         (f"{distinfo}/WHEEL", f"Wheel-Version: {wheel_version}\nGenerator: strongroom-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()),
         (f"{distinfo}/top_level.txt", f"{esc}\n".encode()),
@@ -793,7 +796,9 @@ def make_sdist(name: str, version: str, *, requires_dist=(), requires_python=Non
         '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
         f'[project]\nname = "{name}"\nversion = "{version}"\n'
     ).encode()
-    members = [(f"{top}/pyproject.toml", pyproject), (f"{top}/{esc}/__init__.py", b"PAYLOAD = %r\n" % payload)]
+    members = [(f"{top}/pyproject.toml", pyproject), (f"{top}/{esc}/__init__.py", b"VERSION = %r\n" % version)]
+    if payload:
+        members.append((f"{top}/{esc}/payload.bin", payload))
     if not omit_pkg_info:
         members.insert(0, (f"{top}/PKG-INFO", pkg_info))
     members += list(extra_members)
