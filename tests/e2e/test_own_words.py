@@ -45,6 +45,8 @@ ALLOWED_LITERALS: dict[str, set[str]] = {
     "crates/strongroom-core/src/passwords.rs": {"pypi"},
     # the OSV schema's ecosystem name for Python packages: a protocol value records carry
     "crates/strongroom-protocol/src/osv.rs": {"PyPI"},
+    # user-agent product tokens of mirror software, matched to count downloads, never shown
+    "crates/strongroom-core/src/client_kind.rs": {"pypicloud", "pypi-mirror", "python-pypi-mirror"},
 }
 
 ALLOWED_RE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOWED), re.IGNORECASE)
