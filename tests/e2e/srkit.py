@@ -724,6 +724,10 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
+# Payloads up to this many bytes go in __init__.py as a literal; larger ones in a data member.
+SMALL_PAYLOAD = 64 * 1024
+
+
 def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=None, payload: bytes | str = b"",
                meta_name: str | None = None, meta_version: str | None = None, filename: str | None = None,
                tag: str = "py3-none-any", extra_members=(), omit=(), duplicate: str | None = None,
@@ -743,11 +747,16 @@ def make_wheel(name: str, version: str, *, requires_dist=(), requires_python=Non
     metadata = metadata_text(meta_name or name, meta_version or version, requires_dist=requires_dist,
                              requires_python=requires_python, summary=summary, metadata_version=metadata_version,
                              description=description)
-    # The payload (often megabytes of random bytes) is a data member: as a literal in
-    # __init__.py it would be a source too large to scan, which the index holds for review.
+    # A small payload is a literal in __init__.py (tests read it back from an installed
+    # package); a large one (megabytes of random bytes) is a data member, since as a literal it
+    # would be a source too large to scan, which the index holds for review.
+    small = len(payload) <= SMALL_PAYLOAD
+    init = b'"""test package"""\nVERSION = %r\n' % version
+    if small:
+        init += b"PAYLOAD = %r\n" % payload
     members = [
-        (f"{esc}/__init__.py", b'"""test package"""\nVERSION = %r\n' % version),
-        *([(f"{esc}/payload.bin", payload)] if payload else []),
+        (f"{esc}/__init__.py", init),
+        *([] if small else [(f"{esc}/payload.bin", payload)]),
         (f"{distinfo}/METADATA", metadata),
         (f"{distinfo}/WHEEL", f"Wheel-Version: {wheel_version}\nGenerator: strongroom-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()),
         (f"{distinfo}/top_level.txt", f"{esc}\n".encode()),
@@ -796,8 +805,10 @@ def make_sdist(name: str, version: str, *, requires_dist=(), requires_python=Non
         '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
         f'[project]\nname = "{name}"\nversion = "{version}"\n'
     ).encode()
-    members = [(f"{top}/pyproject.toml", pyproject), (f"{top}/{esc}/__init__.py", b"VERSION = %r\n" % version)]
-    if payload:
+    small = len(payload) <= SMALL_PAYLOAD  # as in make_wheel
+    members = [(f"{top}/pyproject.toml", pyproject),
+               (f"{top}/{esc}/__init__.py", b"PAYLOAD = %r\n" % payload if small else b"PAYLOAD = None\n")]
+    if not small:
         members.append((f"{top}/{esc}/payload.bin", payload))
     if not omit_pkg_info:
         members.insert(0, (f"{top}/PKG-INFO", pkg_info))
