@@ -59,6 +59,15 @@ pub fn scan_archive_with(
         ArchiveKind::SdistZip => walk_zip(path, true, &mut walk)?,
         ArchiveKind::SdistTarGz => walk_tar_gz(path, &mut walk)?,
     }
+    if walk.wants_loaded_members() {
+        // Members a loader runs (`runpy.run_path(".../cfg.dat")`) are code whatever their name.
+        walk.second_pass = true;
+        match kind {
+            ArchiveKind::Wheel => walk_zip(path, false, &mut walk)?,
+            ArchiveKind::SdistZip => walk_zip(path, true, &mut walk)?,
+            ArchiveKind::SdistTarGz => walk_tar_gz(path, &mut walk)?,
+        }
+    }
     Ok(walk.finish())
 }
 
@@ -289,6 +298,11 @@ struct Walk<'a> {
     /// Python sources read (paths), and compiled modules (`.pyc`/`.pyo`) seen.
     sources: HashSet<String>,
     compiled: Vec<String>,
+    /// File names loader calls run (read as Python on a second pass), and the modules'
+    /// summaries for the package-wide flow check.
+    loaded: std::collections::BTreeSet<String>,
+    summaries: Vec<(String, python::flow::Summary)>,
+    second_pass: bool,
 }
 
 /// The whole archive's analysis stops after this (a hostile archive of many bound-sized files
@@ -332,6 +346,9 @@ impl<'a> Walk<'a> {
             deadline: std::time::Instant::now() + ARCHIVE_TIME,
             sources: HashSet::new(),
             compiled: Vec::new(),
+            loaded: std::collections::BTreeSet::new(),
+            summaries: Vec::new(),
+            second_pass: false,
         }
     }
 
@@ -355,6 +372,34 @@ impl<'a> Walk<'a> {
                 .extend(scan.capabilities);
         }
         self.findings.extend(scan.findings);
+        if self.loaded.len() < 256 {
+            self.loaded.extend(scan.loaded_files);
+        }
+        if scan.summary != python::flow::Summary::default() && self.summaries.len() < 4096 {
+            self.summaries.push((path.to_owned(), scan.summary));
+        }
+    }
+
+    fn wants_loaded_members(&self) -> bool {
+        !self.loaded.is_empty()
+    }
+
+    /// Second pass: a member that is not already read as Python and whose file name a loader
+    /// call names is read as Python source.
+    fn loaded_member(
+        &mut self,
+        path: &str,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> Result<(), ScanError> {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if !self.loaded.contains(name) || matches!(classify(path, self.kind), Member::Python) {
+            return Ok(());
+        }
+        if let Some(source) = self.read_source(path, size, reader)? {
+            self.python(path, &source);
+        }
+        Ok(())
     }
 
     fn unscanned(&mut self, path: &str, why: String) {
@@ -430,6 +475,9 @@ impl<'a> Walk<'a> {
     }
 
     fn member(&mut self, path: &str, size: u64, reader: &mut dyn Read) -> Result<(), ScanError> {
+        if self.second_pass {
+            return self.loaded_member(path, size, reader);
+        }
         if let Some(f) = encrypted::runtime_member(path) {
             self.findings.push(f);
         }
@@ -589,6 +637,8 @@ impl<'a> Walk<'a> {
 
     fn finish(mut self) -> ArchiveScan {
         self.bundled_binaries();
+        self.findings
+            .extend(python::flow::package_findings(&self.summaries));
         // Compiled modules run like their source; without it the scanner has read nothing.
         let orphans: Vec<String> = self
             .compiled
@@ -635,3 +685,6 @@ fn in_test_dir(path: &str) -> bool {
         )
     })
 }
+
+#[cfg(test)]
+mod package_tests;

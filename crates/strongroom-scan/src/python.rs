@@ -7,6 +7,7 @@
 //! and the analysis has a work budget proportional to the source's size.
 
 mod collect;
+pub mod flow;
 mod hooks;
 mod names;
 mod resolve;
@@ -27,6 +28,11 @@ use crate::model::{Capability, Finding, Rule, ScanLimits, Severity};
 pub struct SourceScan {
     pub capabilities: BTreeSet<Capability>,
     pub findings: Vec<Finding>,
+    /// File names a loader call in this source runs as code (`runpy.run_path(".../cfg.dat")`:
+    /// `cfg.dat`); the archive reads members of those names as Python source.
+    pub loaded_files: BTreeSet<String>,
+    /// What this module's functions do, for the package-wide flow check.
+    pub summary: flow::Summary,
 }
 
 /// How the file is used, which changes what some rules mean.
@@ -92,6 +98,19 @@ pub fn scan_source(path: &str, source: &[u8], role: SourceRole, limits: &ScanLim
         );
     }
     out.finish()
+}
+
+/// The trimmed first line of `node` (at most 200 characters), for findings made later.
+pub(crate) fn snippet_of(src: &str, node: Node<'_>) -> String {
+    let before = src.get(..node.start_byte()).unwrap_or("");
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = src
+        .get(start..)
+        .unwrap_or("")
+        .split('\n')
+        .next()
+        .unwrap_or("");
+    line.trim().chars().take(200).collect()
 }
 
 /// `\r` not followed by `\n` becomes `\n`.
@@ -207,6 +226,8 @@ pub(crate) struct Out<'a> {
     capabilities: BTreeSet<Capability>,
     findings: Vec<Finding>,
     index: HashMap<(Rule, u32), usize>,
+    loaded_files: BTreeSet<String>,
+    summary: flow::Summary,
 }
 
 impl<'a> Out<'a> {
@@ -222,6 +243,8 @@ impl<'a> Out<'a> {
             capabilities: BTreeSet::new(),
             findings: Vec::new(),
             index: HashMap::new(),
+            loaded_files: BTreeSet::new(),
+            summary: flow::Summary::default(),
         }
     }
 
@@ -231,6 +254,13 @@ impl<'a> Out<'a> {
 
     pub(crate) fn capability(&mut self, c: Capability) {
         self.capabilities.insert(c);
+    }
+
+    /// A file name a loader runs (at most 64 kept).
+    pub(crate) fn loaded_file(&mut self, name: &str) {
+        if self.loaded_files.len() < 64 {
+            self.loaded_files.insert(name.to_owned());
+        }
     }
 
     /// The trimmed source line `row` (0-based), cut to the snippet length.
@@ -302,6 +332,8 @@ impl<'a> Out<'a> {
         SourceScan {
             capabilities: self.capabilities,
             findings: self.findings,
+            loaded_files: self.loaded_files,
+            summary: self.summary,
         }
     }
 }

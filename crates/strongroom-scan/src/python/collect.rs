@@ -25,6 +25,8 @@ pub(super) struct Scope<'t> {
     pub env_refs: Vec<Node<'t>>,
     /// The values the function returns.
     pub returns: Vec<Node<'t>>,
+    /// The function's parameter names (`self` and `cls` left out).
+    pub params: Vec<String>,
 }
 
 impl Scope<'_> {
@@ -38,6 +40,7 @@ impl Scope<'_> {
             plus_chains: Vec::new(),
             env_refs: Vec::new(),
             returns: Vec::new(),
+            params: Vec::new(),
         }
     }
 
@@ -139,7 +142,7 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
                     match name.kind() {
                         "dotted_name" => {
                             let n = squash(text(name));
-                            aliases.push((n.clone(), format!("{module}.{n}")));
+                            aliases.push((n.clone(), join_module(&module, &n)));
                         }
                         "aliased_import" => {
                             if let (Some(n), Some(a)) = (
@@ -148,7 +151,7 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
                             ) {
                                 aliases.push((
                                     text(a).to_owned(),
-                                    format!("{module}.{}", squash(text(n))),
+                                    join_module(&module, &squash(text(n))),
                                 ));
                             }
                         }
@@ -168,9 +171,19 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
                 if let (Some(l), Some(r)) = (
                     node.child_by_field_name("left"),
                     node.child_by_field_name("right"),
+                ) && l.kind() == "attribute"
+                    && l.child_by_field_name("object")
+                        .is_some_and(|o| matches!(text(o), "self" | "cls"))
+                    && matches!(r.kind(), "identifier" | "attribute")
+                {
+                    // `self.send = requests.get` in a method: `self.send(…)` is that call.
+                    assigned.push((squash(text(l)), r));
+                } else if let (Some(l), Some(r)) = (
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
                 ) && l.kind() == "identifier"
                 {
-                    if matches!(r.kind(), "identifier" | "attribute" | "call") {
+                    if matches!(r.kind(), "identifier" | "attribute" | "call" | "subscript") {
                         assigned.push((text(l).to_owned(), r));
                     }
                     *assign_count.entry(text(l)).or_insert(0u32) += 1;
@@ -252,6 +265,15 @@ const STATEMENT_CONTAINERS: [&str; 19] = [
     "ERROR",
 ];
 
+/// `module.name`; `from . import c` gives `.c` (the dots alone are the relative level).
+fn join_module(module: &str, name: &str) -> String {
+    if module.chars().all(|c| c == '.') {
+        format!("{module}{name}")
+    } else {
+        format!("{module}.{name}")
+    }
+}
+
 fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
@@ -301,7 +323,9 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
                         .map(|n| ctx.text(n).to_owned()),
                     _ => None,
                 };
-                scopes.push(Scope::new(name, class));
+                let mut scope = Scope::new(name, class);
+                scope.params = params(ctx, node);
+                scopes.push(scope);
                 stack.push((node.id(), scopes.len() - 1));
             }
             // A bare string statement (a docstring, or a string used as a comment) is no
@@ -415,10 +439,17 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
                     scopes[current].env_refs.push(node);
                 }
             }
-            "attribute"
+            "attribute" | "subscript"
                 if node
-                    .child_by_field_name("object")
-                    .is_some_and(|o| o.kind() == "identifier")
+                    .child_by_field_name(if node.kind() == "attribute" {
+                        "object"
+                    } else {
+                        "value"
+                    })
+                    .is_some_and(|o| {
+                        matches!(o.kind(), "identifier" | "subscript" | "call")
+                            || (node.kind() == "subscript" && o.kind() == "attribute")
+                    })
                     && ctx.qualify(node).is_some_and(|q| {
                         super::names::is_environ(&q.name) || q.name == "os.getenv"
                     }) =>
@@ -434,6 +465,28 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
         cmdclass,
         names,
     }
+}
+
+/// The parameter names of a function definition, `self`/`cls` left out.
+fn params(ctx: &Ctx<'_>, def: Node<'_>) -> Vec<String> {
+    let Some(ps) = def.child_by_field_name("parameters") else {
+        return Vec::new();
+    };
+    let mut c = ps.walk();
+    ps.named_children(&mut c)
+        .take(64)
+        .filter_map(|p| {
+            let id = if p.kind() == "identifier" {
+                p
+            } else {
+                let mut c = p.walk();
+                p.named_children(&mut c)
+                    .find(|n| n.kind() == "identifier")?
+            };
+            Some(ctx.text(id).to_owned())
+        })
+        .filter(|n| n != "self" && n != "cls")
+        .collect()
 }
 
 /// The entries of a `cmdclass` value: a dict literal or `dict(install=X)`.

@@ -85,7 +85,7 @@ pub(super) fn install_hooks(
                 let what = match c.kind? {
                     Kind::Process => "starts a process",
                     Kind::Network | Kind::NetClient | Kind::Download => "reaches the network",
-                    Kind::Exec | Kind::Marshal => "runs dynamic code",
+                    Kind::Exec | Kind::Marshal | Kind::Loader => "runs dynamic code",
                     _ => return None,
                 };
                 Some((c.node, what))

@@ -21,6 +21,13 @@ pub(super) enum Kind {
     Exec,
     /// `marshal.loads`: code objects from bytes.
     Marshal,
+    /// `pickle.loads` and its kin: objects (and so calls) from bytes; decode-to-code (M3) when
+    /// the bytes were decoded first.
+    Unpickle,
+    /// Runs a file or module as code (`runpy.run_path`, `SourceFileLoader`,
+    /// `spec_from_file_location`, `zipimport.zipimporter`): dynamic code, and the file it names
+    /// is read as Python source.
+    Loader,
     /// `__import__` / `importlib.import_module`.
     Import,
     /// `getattr`.
@@ -55,7 +62,18 @@ pub(super) fn classify(q: &str) -> Option<Kind> {
         ("", "__import__") | ("importlib", "import_module" | "__import__") => Kind::Import,
         ("", "getattr") => Kind::Getattr,
         ("" | "io" | "codecs", "open") => Kind::Open,
-        ("marshal", "loads") => Kind::Marshal,
+        ("marshal", "loads" | "load") => Kind::Marshal,
+        ("pickle" | "cPickle" | "_pickle" | "dill" | "cloudpickle", "loads") => {
+            Kind::Unpickle
+        }
+        ("runpy", "run_path" | "run_module" | "_run_module_as_main" | "_run_code")
+        | (
+            "importlib.machinery" | "importlib._bootstrap_external",
+            "SourceFileLoader" | "SourcelessFileLoader",
+        )
+        | ("importlib.util", "spec_from_file_location" | "spec_from_loader")
+        | ("zipimport", "zipimporter")
+        | ("imp", "load_source" | "load_compiled" | "load_module" | "load_package") => Kind::Loader,
         ("os", "getenv" | "getenvb")
         | ("os.environ" | "os.environb", "get" | "setdefault" | "pop") => Kind::EnvGet,
         (
@@ -66,8 +84,7 @@ pub(super) fn classify(q: &str) -> Option<Kind> {
         | ("binascii", "a2b_base64" | "unhexlify" | "a2b_hex" | "a2b_uu")
         | ("codecs", "decode")
         | ("zlib" | "gzip" | "bz2" | "lzma", "decompress")
-        | ("bytes", "fromhex")
-        | ("pickle" | "cPickle", "loads") => Kind::Decode,
+        | ("bytes", "fromhex") => Kind::Decode,
         (
             "base64",
             "b64encode" | "b32encode" | "b32hexencode" | "b16encode" | "b85encode" | "a85encode"
@@ -108,6 +125,12 @@ pub(super) fn classify(q: &str) -> Option<Kind> {
         | ("telnetlib", "Telnet")
         | ("pycurl", "Curl") => Kind::NetClient,
         ("urllib.request" | "urllib2" | "urllib", "urlopen" | "Request")
+        // A name resolved is a DNS query: data in the host name leaves (DNS exfiltration).
+        | (
+            "socket",
+            "gethostbyname" | "gethostbyname_ex" | "getaddrinfo" | "gethostbyaddr",
+        )
+        | ("dns.resolver", "resolve" | "query")
         | (
             "requests" | "requests.api" | "httpx",
             "get" | "post" | "put" | "patch" | "delete" | "head" | "options" | "request" | "stream",
@@ -124,6 +147,25 @@ pub(super) fn classify(q: &str) -> Option<Kind> {
     };
     Some(kind)
 }
+
+/// Names that denote the builtins module (`exec` looked up on one is `exec`).
+pub(super) fn is_builtins(q: &str) -> bool {
+    matches!(q, "builtins" | "__builtins__" | "__builtin__")
+}
+
+/// Calls whose result is a namespace mapping: `globals()`, `locals()` (the file's names) and
+/// `vars(x)` (`x.__dict__`).
+pub(super) fn is_namespace_call(q: &str) -> bool {
+    matches!(q, "globals" | "locals" | "vars")
+}
+
+/// The module table: `sys.modules["os"]` is the module `os`.
+pub(super) fn is_module_table(q: &str) -> bool {
+    q == "sys.modules"
+}
+
+/// An object's attribute mapping: `os.__dict__["environ"]` is `os.environ`.
+pub(super) const DICT_ATTR: &str = "__dict__";
 
 /// Whether a qualified name is the environment mapping itself (`os.environ`).
 pub(super) fn is_environ(q: &str) -> bool {

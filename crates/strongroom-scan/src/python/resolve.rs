@@ -10,7 +10,10 @@ use std::time::Instant;
 
 use tree_sitter::Node;
 
-use super::names::{Kind, classify, is_credential_path, is_environ};
+use super::names::{
+    DICT_ATTR, Kind, classify, is_builtins, is_credential_path, is_environ, is_module_table,
+    is_namespace_call,
+};
 
 /// Labels an expression's value can carry.
 pub(super) mod label {
@@ -89,8 +92,24 @@ impl<'t> Ctx<'t> {
         *self.returns.borrow_mut() = returns;
     }
 
+    /// The functions' return labels as set (for the package-wide summary).
+    pub fn returns_map(&self) -> std::collections::BTreeMap<String, u16> {
+        self.returns
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
     /// The labels of what a call to `f` returns, when `f` is a function of this file.
     fn returned(&self, f: Node<'_>) -> u16 {
+        self.local_function(f).map_or(0, |name| {
+            self.returns.borrow().get(name).copied().unwrap_or(0)
+        })
+    }
+
+    /// The name of the function of this file a call target denotes: `f`, `self.f`, `cls.f`.
+    pub fn local_function(&self, f: Node<'_>) -> Option<&'t str> {
         let name = match f.kind() {
             "identifier" => self.text(f),
             "attribute"
@@ -100,9 +119,9 @@ impl<'t> Ctx<'t> {
                 f.child_by_field_name("attribute")
                     .map_or("", |a| self.text(a))
             }
-            _ => return 0,
+            _ => return None,
         };
-        self.returns.borrow().get(name).copied().unwrap_or(0)
+        (!name.is_empty()).then_some(name)
     }
 
     /// Count one unit of work; false once the budget (visits or time) is spent.
@@ -146,8 +165,34 @@ impl<'t> Ctx<'t> {
             attrs.push(self.text(base.child_by_field_name("attribute")?));
             base = base.child_by_field_name("object")?;
         }
+        // `self.send(…)` where a method bound `self.send = requests.get`, or the class body
+        // `send = requests.get`.
+        if base.kind() == "identifier"
+            && matches!(self.text(base), "self" | "cls")
+            && let Some(first) = attrs.pop()
+        {
+            let bound = self
+                .assigned
+                .get(&format!("self.{first}"))
+                .or_else(|| self.assigned.get(&format!("cls.{first}")))
+                .or_else(|| self.assigned.get(first))
+                .copied();
+            let mut q = match bound {
+                Some(rhs) => self.qualify_at(rhs, depth + 1)?,
+                None => Qual {
+                    name: format!("{}.{first}", self.text(base)),
+                    obfuscated: false,
+                },
+            };
+            for a in attrs.iter().rev() {
+                q.name.push('.');
+                q.name.push_str(a);
+            }
+            return Some(q);
+        }
         let mut q = match base.kind() {
             "identifier" => self.resolve_ident(self.text(base), depth),
+            "subscript" => self.qualify_subscript(base, depth)?,
             "parenthesized_expression" if attrs.is_empty() => {
                 return self.qualify_at(base.named_child(0)?, depth + 1);
             }
@@ -189,13 +234,65 @@ impl<'t> Ctx<'t> {
         }
     }
 
+    /// A namespace looked up with a constant key: `sys.modules["os"]` (the module),
+    /// `vars(os)["environ"]` and `os.__dict__["environ"]` (`os.environ`), `globals()["requests"]`
+    /// (the name), `__builtins__["exec"]` (`exec`).
+    fn qualify_subscript(&self, node: Node<'_>, depth: u32) -> Option<Qual> {
+        let value = node.child_by_field_name("value")?;
+        let (key, plain) = self.const_str(node.child_by_field_name("subscript")?)?;
+        if key.is_empty() || key.len() > 256 {
+            return None;
+        }
+        // `globals()[k]`, `vars()[k]`: the file's own name `k`; `vars(m)[k]`: `m.k`.
+        if value.kind() == "call"
+            && let Some(f) = value.child_by_field_name("function")
+            && f.kind() == "identifier"
+            && is_namespace_call(self.text(f))
+            && !self.aliases.contains_key(self.text(f))
+        {
+            let mut q = match positional_args(value).first() {
+                Some(obj) if self.text(f) == "vars" => {
+                    let mut q = self.qualify_at(*obj, depth + 1)?;
+                    q.name = format!("{}.{key}", q.name);
+                    q
+                }
+                _ => self.resolve_ident(&key, depth + 1),
+            };
+            q.obfuscated |= !plain;
+            return Some(q);
+        }
+        let base = self.qualify_at(value, depth + 1)?;
+        let name = if is_module_table(&base.name) {
+            key
+        } else if let Some(obj) = base.name.strip_suffix(DICT_ATTR) {
+            format!("{obj}{key}")
+        } else if is_builtins(&base.name) {
+            format!("{}.{key}", base.name)
+        } else {
+            return None;
+        };
+        Some(Qual {
+            name,
+            obfuscated: base.obfuscated || !plain,
+        })
+    }
+
     /// `__import__("os")`, `importlib.import_module("os")`, `getattr(os, "system")`.
     fn qualify_call_result(&self, call: Node<'_>, depth: u32) -> Option<Qual> {
         let f = self.qualify_at(call.child_by_field_name("function")?, depth + 1)?;
         let args = positional_args(call);
         match classify(&f.name)? {
             Kind::Import => {
-                let (name, plain) = self.const_str(*args.first()?)?;
+                let (mut name, plain) = self.const_str(*args.first()?)?;
+                // `__import__("urllib.request")` returns `urllib` (and `.request.urlopen` is
+                // then the function); `import_module` returns the named module.
+                if matches!(
+                    super::names::normalise(&f.name),
+                    "__import__" | "importlib.__import__"
+                ) && let Some((top, _)) = name.split_once('.')
+                {
+                    name = top.to_owned();
+                }
                 Some(Qual {
                     name,
                     obfuscated: f.obfuscated || !plain,
@@ -406,8 +503,17 @@ impl<'t> Ctx<'t> {
                     let env = value
                         .and_then(|v| self.qualify(v))
                         .is_some_and(|q| is_environ(&q.name));
+                    // `vars(os)["environ"]`, `sys.modules["os"].__dict__["environ"]`.
+                    let whole = if env {
+                        0
+                    } else {
+                        self.qualify_subscript(n, 0)
+                            .map_or(0, |q| env_labels(&q.name))
+                    };
                     if env {
                         out |= ENV;
+                    } else if whole != 0 {
+                        out |= whole;
                     } else {
                         stack.extend(value);
                     }
@@ -421,7 +527,7 @@ impl<'t> Ctx<'t> {
                         .and_then(|q| classify(&q.name));
                     let args = n.child_by_field_name("arguments");
                     match kind {
-                        Some(Kind::Decode | Kind::Marshal) => {
+                        Some(Kind::Decode | Kind::Marshal | Kind::Unpickle) => {
                             out |= DECODED;
                             stack.extend(args);
                         }

