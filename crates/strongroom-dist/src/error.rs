@@ -67,6 +67,16 @@ pub enum DistError {
     /// Decompressed size over `Limits::ratio_min_size` and ratio over the threshold.
     #[error("File exceeds compression ratio of {threshold}")]
     CompressionRatio { threshold: f64 },
+    /// A code member over `Limits::member_ratio_min_size` and its own ratio over the threshold.
+    #[error(
+        "Archive member {path:?} exceeds compression ratio of {threshold} ({uncompressed} bytes stored in {compressed}): source code this repetitive is refused"
+    )]
+    MemberCompressionRatio {
+        path: String,
+        threshold: f64,
+        uncompressed: u64,
+        compressed: u64,
+    },
     /// Decompressed size over `Limits::max_total_uncompressed`.
     #[error("File decompresses to more than {limit} bytes")]
     TooLarge { limit: u64 },

@@ -24,6 +24,7 @@ pub fn limits() -> Limits {
         max_total_uncompressed: 32 << 20,
         ratio_threshold: 50.0,
         ratio_min_size: 1 << 20,
+        member_ratio_min_size: 1 << 20,
         max_member_uncompressed: 16 << 20,
         max_metadata_bytes: 1 << 20,
     }

@@ -20,6 +20,10 @@ pub struct Limits {
     pub ratio_threshold: f64,
     /// Warehouse's `COMPRESSION_RATIO_MIN_SIZE`.
     pub ratio_min_size: u64,
+    /// A ZIP member of Python code (`.py`, `.pyw`, `.pth`, `.pyi`) that decompresses to more
+    /// than this is held to `ratio_threshold` on its own: such a member is what the upload scan
+    /// reads and parses, so a small wheel of repetitive source must not cost minutes of CPU.
+    pub member_ratio_min_size: u64,
     /// Most bytes one member may decompress to.
     pub max_member_uncompressed: u64,
     /// Most bytes of METADATA, PKG-INFO, WHEEL, RECORD or entry_points.txt kept in memory.
@@ -33,6 +37,7 @@ impl Default for Limits {
             max_total_uncompressed: 2 * GIB,
             ratio_threshold: 50.0,
             ratio_min_size: 64 * MIB,
+            member_ratio_min_size: MIB,
             max_member_uncompressed: GIB,
             max_metadata_bytes: 8 * MIB,
         }
@@ -66,6 +71,32 @@ impl Limits {
             return Err(DistError::MemberTooLarge {
                 path: path.to_owned(),
                 limit: self.max_member_uncompressed,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuse a code member (see [`Limits::member_ratio_min_size`]) that decompresses more than
+    /// `ratio_threshold` times its compressed size.
+    pub(crate) fn check_member_ratio(
+        &self,
+        path: &str,
+        uncompressed: u64,
+        compressed: u64,
+    ) -> Result<(), DistError> {
+        let lower = path.to_ascii_lowercase();
+        let code = [".py", ".pyw", ".pth", ".pyi"]
+            .iter()
+            .any(|e| lower.ends_with(e));
+        if code
+            && uncompressed > self.member_ratio_min_size
+            && (uncompressed as f64) > self.ratio_threshold * (compressed.max(1) as f64)
+        {
+            return Err(DistError::MemberCompressionRatio {
+                path: path.to_owned(),
+                threshold: self.ratio_threshold,
+                uncompressed,
+                compressed,
             });
         }
         Ok(())

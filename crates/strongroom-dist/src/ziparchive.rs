@@ -37,6 +37,7 @@ pub(crate) fn open(path: &Path, limits: &Limits) -> Result<OpenZip, DistError> {
     let mut total = 0u64;
     for entry in &layout.entries {
         limits.check_member(&entry.name, entry.uncompressed_size)?;
+        limits.check_member_ratio(&entry.name, entry.uncompressed_size, entry.compressed_size)?;
         total = total.saturating_add(entry.uncompressed_size);
     }
     limits.check_total(total, len)?;

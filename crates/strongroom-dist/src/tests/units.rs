@@ -44,6 +44,22 @@ fn default_limits_match_warehouse() {
 }
 
 #[test]
+fn the_member_ratio_rule_is_for_code_members_over_one_mib() {
+    let l = Limits::default();
+    assert_eq!(l.member_ratio_min_size, 1 << 20);
+    let big = 3 << 20;
+    assert!(matches!(
+        l.check_member_ratio("p/m.py", big, 1 << 10),
+        Err(DistError::MemberCompressionRatio { .. })
+    ));
+    assert!(l.check_member_ratio("p/x.PTH", big, 1 << 10).is_err());
+    // Data, small code and ordinary ratios pass.
+    assert!(l.check_member_ratio("p/zeros.bin", big, 1 << 10).is_ok());
+    assert!(l.check_member_ratio("p/m.py", 1 << 20, 1).is_ok());
+    assert!(l.check_member_ratio("p/m.py", big, big / 10).is_ok());
+}
+
+#[test]
 fn member_paths() {
     for ok in [
         "a",

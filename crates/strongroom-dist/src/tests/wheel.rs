@@ -300,6 +300,32 @@ fn compression_ratio_bomb_is_refused() {
     assert_eq!(e.to_string(), "File exceeds compression ratio of 50");
 }
 
+#[test]
+fn a_repetitive_source_member_is_refused_on_its_own_ratio() {
+    // 3 MiB of one repeated line in a wheel far below the archive-wide 64 MiB floor (RT13-07).
+    let size = 3 << 20;
+    let line = b"x = {'k': os.environ}\n";
+    let src: Vec<u8> = line.iter().copied().cycle().take(size).collect();
+    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(&src).expect("deflate");
+    let packed = enc.finish().expect("deflate");
+    let mut z = base_wheel();
+    // Refused from the central directory's sizes, before any byte is inflated.
+    z.entries
+        .insert(0, RawEntry::raw(b"demo_pkg/big.py", packed, 8, 0, size));
+    let e = err(wheel(&z.build()));
+    assert!(
+        matches!(e, DistError::MemberCompressionRatio { .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().starts_with(
+            "Archive member \"demo_pkg/big.py\" exceeds compression ratio of 50 (3145728 bytes stored in"
+        ),
+        "{e}"
+    );
+}
+
 fn noise(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..len)
