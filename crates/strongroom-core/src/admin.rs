@@ -79,9 +79,27 @@ impl Authority<'_> {
 /// The longest reason kept.
 const MAX_REASON: usize = 1000;
 
+/// Refuse control characters (terminal escapes, newlines) and bidirectional-text controls in a
+/// reason: reasons are shown on terminals (`audit`, the admin CLI), in HTML attributes (a yank
+/// reason in `data-yanked`) and in published records (a rejection's OSV `details`), where such a
+/// character could rewrite what the reader sees.
+pub fn check_reason_text(reason: &str) -> Result<(), CoreError> {
+    if let Some(c) = reason
+        .chars()
+        .find(|c| c.is_control() || strongroom_scan::archive::is_bidi_control(*c))
+    {
+        return Err(CoreError::Invalid(format!(
+            "The reason contains the control character U+{:04X}: write it as plain text on one line.",
+            u32::from(c)
+        )));
+    }
+    Ok(())
+}
+
 /// A reason is required for every admin change.
 pub fn require_reason(reason: &str) -> Result<&str, CoreError> {
     let r = reason.trim();
+    check_reason_text(r)?;
     if r.is_empty() {
         return Err(CoreError::Invalid(
             "A reason is required (--reason TEXT): it goes into the event log.".into(),

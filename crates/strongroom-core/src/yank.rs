@@ -15,6 +15,9 @@ impl Services {
         actor: &str,
         meta: &RequestMeta,
     ) -> Result<i64, CoreError> {
+        if let Some(r) = reason {
+            crate::admin::check_reason_text(r)?;
+        }
         self.check_writable().await?;
         let normalized = strongroom_protocol::name::normalize(project);
         let p = self

@@ -14,6 +14,9 @@ impl Services {
         reason: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<i64, CoreError> {
+        if let Some(r) = reason {
+            crate::admin::check_reason_text(r)?;
+        }
         // A yank/unyank loop is refused (429) before it writes anything (and before the change's
         // transaction opens: the refusal's event is written on its own).
         self.take_state_change(

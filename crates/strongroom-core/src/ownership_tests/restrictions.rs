@@ -230,3 +230,46 @@ async fn yanking_from_the_web_names_the_release_by_id_within_the_project() {
         .expect("event");
     assert_eq!(y.actor_id, Some(alice.id));
 }
+
+#[tokio::test]
+async fn yank_and_removal_reasons_with_control_or_bidi_characters_are_refused() {
+    let h = harness().await;
+    let alice = h.user("alice").await;
+    h.old_project(&alice).await;
+    let p =
+        h.s.db
+            .project_by_normalized("proj")
+            .await
+            .expect("p")
+            .expect("p");
+    let rel = h.s.db.releases_of(p.id).await.expect("releases").remove(0);
+    for bad in [
+        "bad\u{1b}[2K\u{1b}[1Gall files live, ok",
+        "two\nlines",
+        "bell\u{7}",
+        "c1\u{9b}2K",
+        "flip\u{202e}kcab",
+    ] {
+        // The operator's CLI (and the upload API) and the web page both go through the check.
+        let r =
+            h.s.set_yanked("proj", &rel.version, Some(bad), "cli:op", &meta())
+                .await;
+        assert!(
+            matches!(&r, Err(CoreError::Invalid(m)) if m.contains("control character")),
+            "{bad:?}: {r:?}"
+        );
+        let r =
+            h.s.set_yanked_by_id(&alice, "proj", rel.id, Some(bad), &meta())
+                .await;
+        assert!(matches!(r, Err(CoreError::Invalid(_))), "{bad:?}: {r:?}");
+        // Every admin reason (removals, review rejections) is checked the same way.
+        assert!(crate::admin::require_reason(bad).is_err(), "{bad:?}");
+    }
+    // Nothing was yanked.
+    let now = h.s.db.releases_of(p.id).await.expect("releases").remove(0);
+    assert!(now.yanked_at.is_none(), "{now:?}");
+    // Plain text, accents and emoji pass.
+    h.s.set_yanked_by_id(&alice, "proj", rel.id, Some("cassé — voir 1.1 ✓"), &meta())
+        .await
+        .expect("yank");
+}
