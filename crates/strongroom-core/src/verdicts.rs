@@ -81,8 +81,10 @@ pub fn verdict_summary(v: &Verdict) -> VerdictSummary {
 /// The OSV record of a verdict, in the ossf/malicious-packages layout: `affected` names the
 /// project and the one version, `database_specific` carries CWE-506 and one
 /// `malicious-packages-origins` entry per file with its sha256 (where that feed's records put
-/// hashes, and where `admin osv import` reads them); `affected[].database_specific.files`
-/// lists the files by name. A withdrawn verdict has `withdrawn` and its reason.
+/// hashes, and where `admin osv import` reads them) and `indicators.package_integrity` entries
+/// (`filename`, `hashes.sha256`) as other scanners match files by;
+/// `affected[].database_specific.files` lists the files by name. `details` is the reviewer's
+/// reason, published as written. A withdrawn verdict has `withdrawn` and its reason.
 pub fn verdict_osv_json(v: &Verdict) -> serde_json::Value {
     let modified = rfc3339(v.modified_at);
     let files: Vec<serde_json::Value> = v
@@ -103,10 +105,16 @@ pub fn verdict_osv_json(v: &Verdict) -> serde_json::Value {
             })
         })
         .collect();
+    let integrity: Vec<serde_json::Value> = v
+        .files
+        .iter()
+        .map(|f| serde_json::json!({"filename": f.filename, "hashes": {"sha256": f.sha256}}))
+        .collect();
     let mut db = serde_json::json!({
         "cwe_ids": [CWE_ID],
         "cwes": [{"cweId": CWE_ID, "name": CWE_NAME}],
         "malicious-packages-origins": origins,
+        "indicators": {"package_integrity": integrity},
     });
     let mut rec = serde_json::json!({
         "schema_version": OSV_SCHEMA_VERSION,

@@ -244,11 +244,25 @@ fn origins(ds: Option<&serde_json::Value>) -> impl Iterator<Item = &serde_json::
         .flatten()
 }
 
-/// The sha256s named in a `database_specific` object (its origins' `sha256`), lowercase.
+/// The `indicators.package_integrity[].hashes.sha256` values of a `database_specific` object.
+fn integrity_hashes(ds: Option<&serde_json::Value>) -> impl Iterator<Item = &serde_json::Value> {
+    ds.and_then(|d| d.get("indicators"))
+        .and_then(|i| i.get("package_integrity"))
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("hashes").and_then(|h| h.get("sha256")))
+}
+
+/// The sha256s named in a `database_specific` object (its origins' `sha256` and its
+/// `indicators.package_integrity` hashes), lowercase.
 fn hashes(ds: Option<&serde_json::Value>) -> Vec<String> {
     let mut out = Vec::new();
-    for o in origins(ds) {
-        if let Some(h) = o.get("sha256").and_then(|h| h.as_str()) {
+    let named = origins(ds)
+        .filter_map(|o| o.get("sha256"))
+        .chain(integrity_hashes(ds));
+    for h in named {
+        if let Some(h) = h.as_str() {
             let h = h.to_ascii_lowercase();
             if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) && !out.contains(&h) {
                 out.push(h);
@@ -473,6 +487,25 @@ mod tests {
         let a = &all[0];
         assert!(a.malicious && a.all_versions() && a.affects("9.9"));
         assert_eq!(a.sha256, vec!["ab".repeat(32)]);
+    }
+
+    #[test]
+    fn package_integrity_indicators_give_hashes_too() {
+        let (h1, h2) = ("CD".repeat(32), "ef".repeat(32));
+        let r = record(serde_json::json!({
+            "id": "MAL-2099-8",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "evil"}, "versions": ["1.0"]}],
+            "database_specific": {
+                "malicious-packages-origins": [{"sha256": h2}],
+                "indicators": {"package_integrity": [
+                    {"filename": "evil-1.0.tar.gz", "hashes": {"sha256": h1}},
+                    {"filename": "evil-1.0-py3-none-any.whl", "hashes": {"sha256": h2}},
+                    {"filename": "x", "hashes": {"sha256": "short"}}
+                ]}
+            }
+        }));
+        let a = &r.advisories().expect("advisories")[0];
+        assert_eq!(a.sha256, vec!["ef".repeat(32), "cd".repeat(32)]);
     }
 
     #[test]

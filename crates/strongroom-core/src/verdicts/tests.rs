@@ -129,6 +129,31 @@ async fn a_verdict_gets_the_index_prefix_and_its_record_names_every_file() {
     let mut want = vec![sd.as_str(), whl.as_str()];
     want.sort_unstable();
     assert_eq!(hashes, want, "every file, removed ones included");
+    // The indicators other scanners match files by: one per file, name and sha256.
+    let mut integrity: Vec<(&str, &str)> = ds["indicators"]["package_integrity"]
+        .as_array()
+        .expect("package_integrity")
+        .iter()
+        .map(|e| {
+            (
+                e["filename"].as_str().expect("filename"),
+                e["hashes"]["sha256"].as_str().expect("sha256"),
+            )
+        })
+        .collect();
+    integrity.sort_unstable_by_key(|e| e.1);
+    assert_eq!(integrity.len(), 2, "{integrity:?}");
+    assert_eq!(
+        integrity.iter().map(|e| e.1).collect::<Vec<_>>(),
+        want,
+        "{integrity:?}"
+    );
+    assert!(
+        integrity
+            .iter()
+            .all(|(f, _)| files.iter().any(|x| x["filename"] == *f)),
+        "{integrity:?}"
+    );
     // The protocol layer reads it back as a malicious record with both hashes.
     let parsed: strongroom_protocol::osv::Record =
         serde_json::from_value(rec.clone()).expect("parse");

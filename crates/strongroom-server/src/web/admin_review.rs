@@ -194,6 +194,10 @@ mod tests {
         assert!(item.contains("\\u{202e}gnp.") && !item.contains('\u{202e}'));
         assert!(item.contains("action=\"/admin/review/r7/approve/\""));
         assert!(item.contains("action=\"/admin/review/r7/reject/\""));
+        assert!(
+            item.contains("The reason is published as written"),
+            "the reject form says its reason is public"
+        );
         assert!(item.contains("href=\"/admin/review/f9/\""));
         assert_eq!(
             item.matches("method=\"post\"").count(),

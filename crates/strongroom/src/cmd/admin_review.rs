@@ -43,7 +43,9 @@ pub(crate) enum ReviewCommand {
     Reject {
         /// The item (r<number> or f<number>).
         id: String,
-        /// Why (required; recorded in the event log and in the verdict's details).
+        /// Why (required; recorded in the event log and PUBLISHED as written: it is the
+        /// `details` of the verdict's OSV record at /osv/, so describe the behaviour, not
+        /// internal notes).
         #[arg(long)]
         reason: String,
     },
