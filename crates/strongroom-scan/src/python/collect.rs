@@ -447,8 +447,9 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
                         "value"
                     })
                     .is_some_and(|o| {
-                        matches!(o.kind(), "identifier" | "subscript" | "call")
-                            || (node.kind() == "subscript" && o.kind() == "attribute")
+                        o.kind() == "identifier"
+                            || (matches!(o.kind(), "subscript" | "call" | "attribute")
+                                && names_environ(ctx, node))
                     })
                     && ctx.qualify(node).is_some_and(|q| {
                         super::names::is_environ(&q.name) || q.name == "os.getenv"
@@ -465,6 +466,19 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
         cmdclass,
         names,
     }
+}
+
+/// Whether an attribute or subscript through a namespace names the environment
+/// (`sys.modules["os"].environ`, `vars(os)["environ"]`): a cheap test before resolving it.
+fn names_environ(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
+    let last = if node.kind() == "attribute" {
+        node.child_by_field_name("attribute").map(|a| ctx.text(a))
+    } else {
+        node.child_by_field_name("subscript")
+            .filter(|k| k.kind() == "string")
+            .map(|k| ctx.text(k).trim_matches(|c| c == '"' || c == '\''))
+    };
+    matches!(last, Some("environ" | "environb" | "getenv"))
 }
 
 /// The parameter names of a function definition, `self`/`cls` left out.

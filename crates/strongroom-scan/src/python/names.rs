@@ -62,7 +62,7 @@ pub(super) fn classify(q: &str) -> Option<Kind> {
         ("", "__import__") | ("importlib", "import_module" | "__import__") => Kind::Import,
         ("", "getattr") => Kind::Getattr,
         ("" | "io" | "codecs", "open") => Kind::Open,
-        ("marshal", "loads" | "load") => Kind::Marshal,
+        ("marshal", "loads") => Kind::Marshal,
         ("pickle" | "cPickle" | "_pickle" | "dill" | "cloudpickle", "loads") => {
             Kind::Unpickle
         }

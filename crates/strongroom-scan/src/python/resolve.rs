@@ -527,7 +527,7 @@ impl<'t> Ctx<'t> {
                         .and_then(|q| classify(&q.name));
                     let args = n.child_by_field_name("arguments");
                     match kind {
-                        Some(Kind::Decode | Kind::Marshal | Kind::Unpickle) => {
+                        Some(Kind::Decode | Kind::Marshal) => {
                             out |= DECODED;
                             stack.extend(args);
                         }

@@ -108,15 +108,16 @@ pub(super) fn analyse(
     let mut ctx = Ctx::new(src, max_visits, deadline);
     collect_imports(&mut ctx, tree);
     let col = collect_scopes(&ctx, tree, role);
-    let sinks = summarise(&ctx, &col);
-    let taints = scope_taints(&ctx, &col);
+    let (sinks, self_attrs) = summarise(&ctx, &col);
+    let taints = scope_taints(&ctx, &col, &self_attrs);
     let calls: Vec<Vec<Call<'_>>> = col
         .scopes
         .iter()
         .zip(&taints)
         .map(|(s, t)| resolve_calls(&ctx, s, t, &sinks))
         .collect();
-    out.summary = summary(&ctx, &col, &calls, &taints, sinks);
+    let path = out.path().to_owned();
+    out.summary = summary(&ctx, &calls, &taints, sinks, &path);
     let texts: Vec<Vec<String>> = col
         .scopes
         .iter()
@@ -158,16 +159,19 @@ pub(super) fn analyse(
 /// The file's function summaries, to a fixed point within [`SUMMARY_ROUNDS`]: what each
 /// function returns (set on `ctx`, so `data = collect()` carries it), and the functions that
 /// send an argument over the network, directly or through another such function (returned).
-fn summarise(ctx: &Ctx<'_>, col: &Collected<'_>) -> Sinks {
+/// Also gives the labels of the `self.x` attributes the methods assign (their last round).
+fn summarise(ctx: &Ctx<'_>, col: &Collected<'_>) -> (Sinks, Taints) {
     let mut returns: HashMap<String, u16> = HashMap::new();
     let mut sinks = Sinks::new();
+    let mut self_attrs = Taints::new();
     let Some(module) = col.scopes.first() else {
-        return sinks;
+        return (sinks, Taints::new());
     };
     for _ in 0..SUMMARY_ROUNDS {
         let module_taints = taints_of(ctx, module, &Taints::new());
         let mut new_returns: HashMap<String, u16> = HashMap::new();
         let mut new_sinks = sinks.clone();
+        self_attrs.clear();
         for scope in col.scopes.iter().skip(1) {
             let mut base = module_taints.clone();
             for (i, p) in scope.params.iter().enumerate() {
@@ -177,6 +181,15 @@ fn summarise(ctx: &Ctx<'_>, col: &Collected<'_>) -> Sinks {
             let l = scope.returns.iter().fold(0, |l, r| l | ctx.labels(*r, &t)) & !ARGS;
             if l != 0 {
                 *new_returns.entry(scope.name.clone()).or_default() |= l;
+            }
+            for (k, v) in t.iter().filter(|(k, _)| k.starts_with("self.")) {
+                let v = *v & !ARGS;
+                if v != 0 {
+                    *self_attrs.entry(k.clone()).or_default() |= v;
+                }
+            }
+            if scope.params.is_empty() {
+                continue; // Nothing of a caller's can be sent.
             }
             let sent = resolve_calls(ctx, scope, &t, &sinks)
                 .iter()
@@ -205,22 +218,36 @@ fn summarise(ctx: &Ctx<'_>, col: &Collected<'_>) -> Sinks {
             break;
         }
     }
-    sinks
+    (sinks, self_attrs)
 }
 
 /// The file's part of the package-wide flow check: its functions' summaries and the calls that
 /// name functions of other modules or send what they return.
 fn summary(
     ctx: &Ctx<'_>,
-    col: &Collected<'_>,
     calls: &[Vec<Call<'_>>],
     taints: &[Taints],
     sinks: Sinks,
+    path: &str,
 ) -> super::flow::Summary {
     let mut out = super::flow::Summary {
         returns: ctx.returns_map(),
         sinks: sinks.into_iter().map(|(k, v)| (k, v.mask)).collect(),
         calls: Vec::new(),
+    };
+    // The package's own names: relative imports, and absolute ones under the file's top
+    // directory (`pkg`, or `src/pkg`).
+    let parts: Vec<&str> = path.split('/').collect();
+    let mut tops: Vec<&str> = parts
+        .iter()
+        .take(parts.len().saturating_sub(1).min(2))
+        .copied()
+        .collect();
+    if tops.first() != Some(&"src") {
+        tops.truncate(1);
+    }
+    let internal = |n: &str, tops: &[&str]| {
+        n.starts_with('.') || n.split('.').next().is_some_and(|root| tops.contains(&root))
     };
     for (scope_calls, t) in calls.iter().zip(taints) {
         for c in scope_calls.iter().filter(|c| c.kind.is_none()) {
@@ -228,6 +255,9 @@ fn summary(
                 return out;
             }
             let Some(q) = c.qual.as_ref() else { continue };
+            if !(c.sink.is_some() || internal(&q.name, &tops)) {
+                continue;
+            }
             let args: Vec<super::flow::ArgFlow> = positional_args(c.node)
                 .into_iter()
                 .take(8)
@@ -236,9 +266,13 @@ fn summary(
                     callees: arg_callees(ctx, a),
                 })
                 .collect();
-            let imported = |n: &str| n.contains('.');
-            if !(imported(&q.name) || args.iter().flat_map(|a| &a.callees).any(|a| imported(a))) {
-                continue;
+            if c.sink.is_some()
+                && !args
+                    .iter()
+                    .flat_map(|a| &a.callees)
+                    .any(|a| internal(a, &tops))
+            {
+                continue; // A flow inside this file: its own analysis.
             }
             out.calls.push(super::flow::CrossCall {
                 callee: q.name.clone(),
@@ -248,7 +282,6 @@ fn summary(
             });
         }
     }
-    let _ = col;
     out
 }
 
@@ -280,22 +313,14 @@ fn arg_callees(ctx: &Ctx<'_>, arg: Node<'_>) -> Vec<String> {
 /// The labels of each scope's names: the module's first (functions see them), then each
 /// function's, with `self.x` attributes shared across the class's methods. The functions'
 /// return labels are already on `ctx` ([`summarise`]).
-fn scope_taints(ctx: &Ctx<'_>, col: &Collected<'_>) -> Vec<Taints> {
+fn scope_taints(ctx: &Ctx<'_>, col: &Collected<'_>, self_attrs: &Taints) -> Vec<Taints> {
     let Some(module) = col.scopes.first() else {
         return Vec::new();
     };
     let module_taints = taints_of(ctx, module, &Taints::new());
-    let first: Vec<Taints> = col
-        .scopes
-        .iter()
-        .skip(1)
-        .map(|s| taints_of(ctx, s, &module_taints))
-        .collect();
     let mut base = module_taints.clone();
-    for t in &first {
-        for (k, v) in t.iter().filter(|(k, _)| k.starts_with("self.")) {
-            *base.entry(k.clone()).or_default() |= *v;
-        }
+    for (k, v) in self_attrs {
+        *base.entry(k.clone()).or_default() |= *v;
     }
     let mut all = vec![module_taints];
     all.extend(col.scopes.iter().skip(1).map(|s| taints_of(ctx, s, &base)));
@@ -683,7 +708,10 @@ impl ScopeEnv<'_, '_> {
             .iter()
             .filter(|c| matches!(c.kind, Some(Kind::Marshal | Kind::Unpickle)))
         {
-            if self.first_arg_labels(c.node) & DECODED != 0 {
+            let decoded = positional_args(c.node)
+                .first()
+                .is_some_and(|a| self.decoded_here(*a));
+            if decoded {
                 let name = c.qual.as_ref().map_or("loads", |q| q.name.as_str());
                 out.capability(Capability::DecodeToCode);
                 out.capability(Capability::DynamicCode);
@@ -705,6 +733,45 @@ impl ScopeEnv<'_, '_> {
                 );
             }
         }
+    }
+
+    /// Whether `arg` decodes (base64, hex, zlib) right there, or is a name this scope assigns
+    /// from such a decoding: `pickle.loads(b64decode(x))`, `d = b64decode(x); pickle.loads(d)`.
+    /// Labels are not enough here: `res = pickle.loads(res)` would label itself.
+    fn decoded_here(&self, arg: Node<'_>) -> bool {
+        let decodes = |n: Node<'_>| {
+            let mut stack = vec![n];
+            let mut seen = 0;
+            while let Some(n) = stack.pop() {
+                seen += 1;
+                if seen > 256 || !self.ctx.tick() {
+                    return false;
+                }
+                if n.kind() == "call"
+                    && n.child_by_field_name("function")
+                        .and_then(|f| self.ctx.qualify(f))
+                        .is_some_and(|q| classify(&q.name) == Some(Kind::Decode))
+                {
+                    return true;
+                }
+                if n.kind() != "lambda" {
+                    let mut c = n.walk();
+                    stack.extend(n.named_children(&mut c));
+                }
+            }
+            false
+        };
+        if decodes(arg) {
+            return true;
+        }
+        arg.kind() == "identifier"
+            && self
+                .scope
+                .assigns
+                .iter()
+                .filter(|(t, _)| self.ctx.text(*t) == self.ctx.text(arg))
+                .take(8)
+                .any(|(_, v)| decodes(*v))
     }
 
     /// M4: a file downloaded (or written from the network) is made executable or started.

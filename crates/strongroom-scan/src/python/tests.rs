@@ -998,9 +998,19 @@ fn m3_unpickling_decoded_data() {
             "{m}"
         );
     }
-    // Unpickling a file the package wrote is not decode-to-code.
+    let s =
+        scan("import base64, pickle\nd = base64.b64decode('gASVAAAA')\nobj = pickle.loads(d)\n");
+    assert_eq!(finding(&s, Rule::DecodeExec, 3).severity, Severity::High);
+    // Unpickling a file the package wrote, or a queue's answer, is not decode-to-code (anyio);
+    // nor is marshal.load of a .pyc (coverage's execfile).
     assert_quiet(&scan(
         "import pickle\nwith open('c.pkl', 'rb') as f:\n    pickle.loads(f.read())\n",
+    ));
+    assert_quiet(&scan(
+        "import pickle\ndef call(q):\n    res = q.get()\n    if res:\n        res = pickle.loads(res)\n    return res\n",
+    ));
+    assert_quiet(&scan(
+        "import marshal\ndef code_of(p):\n    with open(p, 'rb') as f:\n        f.read(16)\n        code = marshal.load(f)\n    return code\ndef run(p, g):\n    exec(code_of(p), g)\n",
     ));
 }
 
