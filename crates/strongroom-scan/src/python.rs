@@ -9,6 +9,7 @@
 mod collect;
 mod hooks;
 mod names;
+mod prefilter;
 mod resolve;
 mod rules;
 #[cfg(test)]
@@ -48,7 +49,19 @@ const ANALYSIS_TIME: Duration = Duration::from_secs(2);
 
 /// Analyse one Python source. `path` is relative to the package root (used in findings).
 /// Sources larger than `limits.max_source_bytes` give an empty scan: the caller notes them.
+/// An ordinary module that names nothing any rule looks for is not parsed (`prefilter`).
 pub fn scan_source(path: &str, source: &[u8], role: SourceRole, limits: &ScanLimits) -> SourceScan {
+    scan_source_with(path, source, role, limits, true)
+}
+
+/// [`scan_source`] with the prefilter on or off (the differential tests compare both).
+pub(crate) fn scan_source_with(
+    path: &str,
+    source: &[u8],
+    role: SourceRole,
+    limits: &ScanLimits,
+    prefilter: bool,
+) -> SourceScan {
     if source.len() as u64 > limits.max_source_bytes {
         return SourceScan::default();
     }
@@ -68,6 +81,9 @@ pub fn scan_source(path: &str, source: &[u8], role: SourceRole, limits: &ScanLim
                 "the source declares the encoding {codec}, which Python decodes into other code than the bytes show; the scanner reads UTF-8 only"
             ),
         });
+    }
+    if prefilter && role == SourceRole::Module && !prefilter::may_match(src.as_bytes()) {
+        return out.finish();
     }
     let Some(tree) = parse(&src, Instant::now() + PARSE_TIME) else {
         out.note_unscanned(format!(
