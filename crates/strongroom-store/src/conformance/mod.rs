@@ -20,6 +20,7 @@ mod gateway_lookup;
 mod incidents;
 mod meta;
 mod page_hits;
+mod scan_cache;
 mod pending;
 mod refusals;
 mod registration;
