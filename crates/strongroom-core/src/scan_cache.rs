@@ -186,6 +186,45 @@ impl MemberCache {
 mod tests {
     use super::*;
 
+    /// A result in the table is what a scan answers for those bytes (the memory layer
+    /// forgotten), and a fresh result is written back with the keys used.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn results_come_from_the_table_and_go_back_to_it() {
+        let h = crate::test_harness::Harness::new().await;
+        let db = h.s.db.clone();
+        let src = b"import os\nos.system('table test 7f3a')\n".to_vec();
+        let key = member_key("pkg/t.py", SourceRole::Module, &src);
+        let planted = SourceScan {
+            capabilities: [strongroom_scan::Capability::Network].into(),
+            findings: Vec::new(),
+        };
+        let json = serde_json::to_string(&planted).expect("json");
+        db.scan_cache_put(&[(key.clone(), json)], &[], 1, MAX_ROWS)
+            .await
+            .expect("plant");
+        let cache = MemberCache::new(Some(db.clone()), tokio::runtime::Handle::current());
+        let (got, cache) = tokio::task::spawn_blocking(move || {
+            let got = cache.scan("pkg/t.py", &src, SourceRole::Module, &ScanLimits::default());
+            (got, cache)
+        })
+        .await
+        .expect("scan");
+        assert_eq!(got, planted);
+        // Other bytes: analysed, remembered, written back.
+        let other = b"import os\nos.system('table test 9c1e')\n".to_vec();
+        let other_key = member_key("pkg/t.py", SourceRole::Module, &other);
+        let cache = tokio::task::spawn_blocking(move || {
+            let s = cache.scan("pkg/t.py", &other, SourceRole::Module, &ScanLimits::default());
+            assert!(s.capabilities.contains(&strongroom_scan::Capability::ProcessSpawn));
+            cache
+        })
+        .await
+        .expect("scan");
+        cache.save(2).await;
+        assert!(db.scan_cache_get(&other_key).await.expect("get").is_some());
+        assert_eq!(db.scan_cache_rows().await.expect("rows"), 2);
+    }
+
     #[test]
     fn keys_differ_by_path_role_and_bytes() {
         let a = member_key("pkg/a.py", SourceRole::Module, b"import os\n");
