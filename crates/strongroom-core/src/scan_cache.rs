@@ -127,10 +127,7 @@ impl MemberCache {
             return strongroom_scan::python::scan_source(path, source, role, limits);
         }
         let key = member_key(path, role, source);
-        let remembered = memory()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key);
+        let remembered = memory().lock().unwrap_or_else(|p| p.into_inner()).get(&key);
         if let Some(s) = remembered {
             self.used
                 .lock()
@@ -145,10 +142,11 @@ impl MemberCache {
             if let Ok(Ok(Some(json))) = read
                 && let Ok(s) = serde_json::from_str::<SourceScan>(&json)
             {
-                memory()
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .put(key.clone(), s.clone(), json.len());
+                memory().lock().unwrap_or_else(|p| p.into_inner()).put(
+                    key.clone(),
+                    s.clone(),
+                    json.len(),
+                );
                 self.used
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -159,10 +157,11 @@ impl MemberCache {
         let s = strongroom_scan::python::scan_source(path, source, role, limits);
         let bounded = s.findings.iter().any(|f| f.rule == Rule::UnscannedSource);
         if !bounded && let Ok(json) = serde_json::to_string(&s) {
-            memory()
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .put(key.clone(), s.clone(), json.len());
+            memory().lock().unwrap_or_else(|p| p.into_inner()).put(
+                key.clone(),
+                s.clone(),
+                json.len(),
+            );
             self.new
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -214,8 +213,16 @@ mod tests {
         let other = b"import os\nos.system('table test 9c1e')\n".to_vec();
         let other_key = member_key("pkg/t.py", SourceRole::Module, &other);
         let cache = tokio::task::spawn_blocking(move || {
-            let s = cache.scan("pkg/t.py", &other, SourceRole::Module, &ScanLimits::default());
-            assert!(s.capabilities.contains(&strongroom_scan::Capability::ProcessSpawn));
+            let s = cache.scan(
+                "pkg/t.py",
+                &other,
+                SourceRole::Module,
+                &ScanLimits::default(),
+            );
+            assert!(
+                s.capabilities
+                    .contains(&strongroom_scan::Capability::ProcessSpawn)
+            );
             cache
         })
         .await
@@ -228,10 +235,22 @@ mod tests {
     #[test]
     fn keys_differ_by_path_role_and_bytes() {
         let a = member_key("pkg/a.py", SourceRole::Module, b"import os\n");
-        assert_eq!(a, member_key("pkg/a.py", SourceRole::Module, b"import os\n"));
-        assert_ne!(a, member_key("pkg/b.py", SourceRole::Module, b"import os\n"));
-        assert_ne!(a, member_key("pkg/a.py", SourceRole::SetupPy, b"import os\n"));
-        assert_ne!(a, member_key("pkg/a.py", SourceRole::Module, b"import os \n"));
+        assert_eq!(
+            a,
+            member_key("pkg/a.py", SourceRole::Module, b"import os\n")
+        );
+        assert_ne!(
+            a,
+            member_key("pkg/b.py", SourceRole::Module, b"import os\n")
+        );
+        assert_ne!(
+            a,
+            member_key("pkg/a.py", SourceRole::SetupPy, b"import os\n")
+        );
+        assert_ne!(
+            a,
+            member_key("pkg/a.py", SourceRole::Module, b"import os \n")
+        );
         // The path's length is hashed: a path cannot borrow the bytes' first characters.
         assert_ne!(
             member_key("a", SourceRole::Module, b"bc"),

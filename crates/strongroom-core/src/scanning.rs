@@ -485,10 +485,8 @@ async fn run_scanner(
         .map_err(|_| CoreError::Internal("the scan slots are closed".into()))?;
     // Python members go through the scan cache (`core::scan_cache`): unchanged files of a new
     // release are not analysed again.
-    let cache = crate::scan_cache::MemberCache::new(
-        Some(db.clone()),
-        tokio::runtime::Handle::current(),
-    );
+    let cache =
+        crate::scan_cache::MemberCache::new(Some(db.clone()), tokio::runtime::Handle::current());
     let (result, cache) = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let scanner = |p: &str, s: &[u8], r, l: &ScanLimits| cache.scan(p, s, r, l);

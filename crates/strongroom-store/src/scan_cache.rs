@@ -77,10 +77,8 @@ impl Db {
 
     /// How many results are remembered.
     pub async fn scan_cache_rows(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM scan_member_cache")
-                .fetch_one(&self.read)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM scan_member_cache")
+            .fetch_one(&self.read)
+            .await?)
     }
 }

@@ -329,7 +329,9 @@ fn corpus_differential() {
         let (mut bytes, mut skipped) = (0usize, 0usize);
         for i in 0..z.len() {
             let Ok(mut m) = z.by_index(i) else { continue };
-            let Ok(name) = m.name().map(|n| n.to_string()) else { continue };
+            let Ok(name) = m.name().map(|n| n.to_string()) else {
+                continue;
+            };
             if !name.ends_with(".py") {
                 continue;
             }

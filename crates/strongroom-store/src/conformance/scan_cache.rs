@@ -11,9 +11,15 @@ fn key(n: u32) -> String {
 #[tokio::test]
 async fn results_read_back_and_the_least_recently_used_go_first() {
     for (name, db, _d) in backends().await {
-        assert_eq!(db.scan_cache_get(&key(1)).await.expect("get"), None, "{name}");
+        assert_eq!(
+            db.scan_cache_get(&key(1)).await.expect("get"),
+            None,
+            "{name}"
+        );
         db.scan_cache_put(&[], &[], 1, 10).await.expect("nothing");
-        let new: Vec<(String, String)> = (1..=4).map(|n| (key(n), format!("{{\"n\":{n}}}"))).collect();
+        let new: Vec<(String, String)> = (1..=4)
+            .map(|n| (key(n), format!("{{\"n\":{n}}}")))
+            .collect();
         db.scan_cache_put(&new, &[], 100, 10).await.expect("put");
         assert_eq!(
             db.scan_cache_get(&key(2)).await.expect("get").as_deref(),
@@ -30,11 +36,23 @@ async fn results_read_back_and_the_least_recently_used_go_first() {
             "{name}"
         );
         // key 1 used later than 3 and 4; two new rows over a bound of 4: 3 and 4 go.
-        db.scan_cache_put(&[(key(5), "{}".into()), (key(6), "{}".into())], &[key(1)], 300, 4)
-            .await
-            .expect("prune");
+        db.scan_cache_put(
+            &[(key(5), "{}".into()), (key(6), "{}".into())],
+            &[key(1)],
+            300,
+            4,
+        )
+        .await
+        .expect("prune");
         assert_eq!(db.scan_cache_rows().await.expect("rows"), 4, "{name}");
-        for (n, kept) in [(1, true), (2, true), (3, false), (4, false), (5, true), (6, true)] {
+        for (n, kept) in [
+            (1, true),
+            (2, true),
+            (3, false),
+            (4, false),
+            (5, true),
+            (6, true),
+        ] {
             assert_eq!(
                 db.scan_cache_get(&key(n)).await.expect("get").is_some(),
                 kept,
