@@ -57,7 +57,8 @@ PREVIOUS=${PREVIOUS:-$ROOT/.test-work/corpus-previous}
 previous_of() { # the previous release's wheel of FILE's project, if fetched
   local name project
   name=$(basename "$1"); project=$(echo "$name" | cut -d- -f1)
-  for p in "$PREVIOUS"/"$project"-[0-9]*.whl; do [ -f "$p" ] && { echo "$p"; return; }; done
+  for p in "$PREVIOUS"/"$project"-[0-9]*.whl; do [ -f "$p" ] && { echo "$p"; return 0; }; done
+  return 0
 }
 upload() { # URL TOKEN FILE
   local name; name=$(basename "$3")
