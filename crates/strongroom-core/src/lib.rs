@@ -53,6 +53,7 @@ pub mod registration_invites;
 pub mod removal;
 pub mod review;
 pub mod review_queue;
+pub mod scan_cache;
 pub mod scanning;
 pub mod second_factor;
 mod secrets;

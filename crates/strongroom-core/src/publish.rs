@@ -11,7 +11,7 @@ use strongroom_protocol::filename::DistFilename;
 use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::name::ProjectName;
 use strongroom_store::ProjectStatus;
-use strongroom_store::{BlobKey, NewFile, PublishOutcome, Refusal, StoreError};
+use strongroom_store::{BlobKey, NewFile, PublishOutcome, Refusal, StoreError, UploadPolicy};
 
 use crate::help::HelpTopic;
 use crate::tokens::Principal;
@@ -253,10 +253,6 @@ impl Services {
         let inspected = inspected?;
         let metadata =
             check_metadata(&checked, &parsed, &inspected, self.settings.strict_metadata)?;
-        // The content scan: precise rules refuse here, before anything is stored.
-        let scan = self
-            .scan_upload(&who.user, checked.name.as_str(), file, &parsed, meta)
-            .await?;
 
         let blake2 = blob_blake2(&file.digests);
         let key = BlobKey::for_file(&blake2, &file.filename)
@@ -310,6 +306,31 @@ impl Services {
             max_project_size: i64::try_from(self.settings.max_project_size).unwrap_or(i64::MAX),
             scan: None,
         };
+        // A file already known by name or content is answered before the scan: re-uploading an
+        // existing file (twine's `--skip-existing` habit, CI retries) costs no scan. Only an
+        // answer the store's publish gives anyway (duplicate or a refusal of steps that do not
+        // read the policy) returns here; anything else goes on to the scan.
+        if self
+            .db
+            .file_known(&new.filename, &new.blake2_256, &new.sha256)
+            .await?
+        {
+            match self
+                .db
+                .check_publish(&new, &UploadPolicy::default())
+                .await?
+            {
+                PublishOutcome::Duplicate => return Ok(Published::AlreadyThere),
+                PublishOutcome::Refused(r) => {
+                    return Err(self.publish_refusal(r, &checked, who, meta).await);
+                }
+                _ => {}
+            }
+        }
+        // The content scan: precise rules refuse here, before anything is stored.
+        let scan = self
+            .scan_upload(&who.user, checked.name.as_str(), file, &parsed, meta)
+            .await?;
         let mut policy = self
             .upload_policy(
                 &who.user,

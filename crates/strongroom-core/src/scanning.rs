@@ -466,6 +466,8 @@ async fn run_scanner(
     path: PathBuf,
     kind: ArchiveKind,
     sha256: &str,
+    db: &strongroom_store::Db,
+    now: i64,
 ) -> Result<ArchiveScan, CoreError> {
     #[cfg(test)]
     if let Some(scan) = injected::get(sha256) {
@@ -481,12 +483,24 @@ async fn run_scanner(
             retry_after_secs: 30,
         })?
         .map_err(|_| CoreError::Internal("the scan slots are closed".into()))?;
-    let result = tokio::task::spawn_blocking(move || {
+    // Python members go through the scan cache (`core::scan_cache`): unchanged files of a new
+    // release are not analysed again.
+    let cache =
+        crate::scan_cache::MemberCache::new(Some(db.clone()), tokio::runtime::Handle::current());
+    let (result, cache) = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        strongroom_scan::archive::scan_archive(&path, kind, &ScanLimits::default())
+        let scanner = |p: &str, s: &[u8], r, l: &ScanLimits| cache.scan(p, s, r, l);
+        let result = strongroom_scan::archive::scan_archive_with(
+            &path,
+            kind,
+            &ScanLimits::default(),
+            &scanner,
+        );
+        (result, cache)
     })
     .await
     .map_err(|e| CoreError::Internal(format!("scan task failed: {e}")))?;
+    cache.save(now).await;
     result.map_err(|e| match e {
         ScanError::Io(io) => CoreError::Internal(format!("scanning the uploaded file: {io}")),
         ScanError::Archive(m) => CoreError::Invalid(format!(
@@ -533,7 +547,14 @@ impl Services {
                 filename, &r.source, &r.id,
             )));
         }
-        let scan = run_scanner(file.path.clone(), archive_kind(parsed), sha256).await?;
+        let scan = run_scanner(
+            file.path.clone(),
+            archive_kind(parsed),
+            sha256,
+            &self.db,
+            self.now(),
+        )
+        .await?;
         if let Some(f) = scan.rejection() {
             self.log_scan_refusal(
                 user,

@@ -10,6 +10,7 @@ mod collect;
 pub mod flow;
 mod hooks;
 mod names;
+mod prefilter;
 mod resolve;
 mod rules;
 #[cfg(test)]
@@ -24,7 +25,7 @@ use tree_sitter::{Node, ParseOptions, ParseState, Parser, Tree};
 use crate::model::{Capability, Finding, Rule, ScanLimits, Severity};
 
 /// What one Python file can do and what rules it matched.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceScan {
     pub capabilities: BTreeSet<Capability>,
     pub findings: Vec<Finding>,
@@ -54,7 +55,45 @@ const ANALYSIS_TIME: Duration = Duration::from_secs(2);
 
 /// Analyse one Python source. `path` is relative to the package root (used in findings).
 /// Sources larger than `limits.max_source_bytes` give an empty scan: the caller notes them.
+/// Whether [`scan_source`] would parse this source: false for an ordinary module that names
+/// nothing any rule looks for (`prefilter`), whose scan is then cheap and empty (but for the
+/// source-encoding check).
+pub fn needs_parse(source: &[u8], role: SourceRole) -> bool {
+    role != SourceRole::Module || prefilter::may_match(source)
+}
+
+/// Bumped by hand when the analysis changes in a way the sources of [`RULES_SOURCES`] do not
+/// show (a dependency's grammar, say).
+pub const RULES_VERSION: u32 = 1;
+
+/// The sources of the Python analysis: a result remembered by content (core's scan cache) is
+/// keyed by a hash of these too, so any change to a rule or table forgets every result.
+pub const RULES_SOURCES: [&str; 10] = [
+    include_str!("python.rs"),
+    include_str!("python/collect.rs"),
+    include_str!("python/hooks.rs"),
+    include_str!("python/names.rs"),
+    include_str!("python/prefilter.rs"),
+    include_str!("python/resolve.rs"),
+    include_str!("python/rules.rs"),
+    include_str!("model.rs"),
+    include_str!("pth.rs"),
+    include_str!("../Cargo.toml"),
+];
+
+/// An ordinary module that names nothing any rule looks for is not parsed (`prefilter`).
 pub fn scan_source(path: &str, source: &[u8], role: SourceRole, limits: &ScanLimits) -> SourceScan {
+    scan_source_with(path, source, role, limits, true)
+}
+
+/// [`scan_source`] with the prefilter on or off (the differential tests compare both).
+pub(crate) fn scan_source_with(
+    path: &str,
+    source: &[u8],
+    role: SourceRole,
+    limits: &ScanLimits,
+    prefilter: bool,
+) -> SourceScan {
     if source.len() as u64 > limits.max_source_bytes {
         return SourceScan::default();
     }
@@ -74,6 +113,9 @@ pub fn scan_source(path: &str, source: &[u8], role: SourceRole, limits: &ScanLim
                 "the source declares the encoding {codec}, which Python decodes into other code than the bytes show; the scanner reads UTF-8 only"
             ),
         });
+    }
+    if prefilter && role == SourceRole::Module && !prefilter::may_match(src.as_bytes()) {
+        return out.finish();
     }
     let Some(tree) = parse(&src, Instant::now() + PARSE_TIME) else {
         out.note_unscanned(format!(

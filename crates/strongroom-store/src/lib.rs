@@ -42,6 +42,7 @@ pub mod refusal_windows;
 mod registration;
 mod roles;
 mod rows;
+pub mod scan_cache;
 mod seal_pass;
 pub mod sealing;
 pub mod search;

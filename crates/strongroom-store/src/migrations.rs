@@ -280,6 +280,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0028_page_hits.sql"),
         postgres: include_str!("../migrations/postgres/0028_page_hits.sql"),
     },
+    Migration {
+        version: 29,
+        // new table: the scanner's per-member results by content; older binaries never read it
+        step: Step::Expand,
+        name: "scan_member_cache",
+        sqlite: include_str!("../migrations/sqlite/0029_scan_member_cache.sql"),
+        postgres: include_str!("../migrations/postgres/0029_scan_member_cache.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

@@ -189,6 +189,27 @@ impl Db {
         })
     }
 
+    /// Whether a file row (any state) or a used file name matches this name or content: the
+    /// only case in which [`Db::check_publish`] can answer a duplicate or a file-reuse refusal.
+    /// One indexed read, so the upload can ask before its scan.
+    pub async fn file_known(
+        &self,
+        filename: &str,
+        blake2_256: &str,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let row: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM files WHERE filename = $1 OR blake2_256 = $2 OR sha256 = $3 \
+             UNION ALL SELECT 1 FROM filename_registry WHERE filename = $1 LIMIT 1",
+        )
+        .bind(filename.to_owned())
+        .bind(blake2_256.to_owned())
+        .bind(sha256.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// What [`Db::publish`] would answer now, without changing anything (the same
     /// checks, rolled back). The upload asks before writing its blob, so a refused upload leaves
     /// nothing in the blob store; the real publish decides again (a race may still lose).

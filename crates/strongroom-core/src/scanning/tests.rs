@@ -677,3 +677,29 @@ async fn a_typosquat_of_a_depended_on_name_is_held_and_its_neighbour_is_not() {
         .expect("near");
     assert!(matches!(o, Published::New { .. }), "{o:?}");
 }
+
+#[tokio::test]
+async fn a_re_upload_of_an_existing_file_is_answered_before_the_scan() {
+    let (h, alice) = harness().await;
+    let up = upload("again", "1.0", "py3-none-any", "a");
+    up.send(&h, &alice, caps(&[("again.py", &[])]))
+        .await
+        .expect("first");
+    // Were the scan run again, this answer would refuse the re-upload.
+    let mut reject = caps(&[("again.py", &[])]);
+    reject.findings.push(Finding {
+        rule: Rule::EncryptedCode,
+        severity: Severity::Reject,
+        path: "again.py".into(),
+        line: Some(1),
+        snippet: String::new(),
+        message: "PyArmor runtime marker.".into(),
+    });
+    let o = up.send(&h, &alice, reject.clone()).await.expect("again");
+    assert!(matches!(o, Published::AlreadyThere), "{o:?}");
+    // Other bytes under the same name: the reuse refusal, also before the scan.
+    let other = upload("again", "1.0", "py3-none-any", "b");
+    let r = other.send(&h, &alice, reject).await;
+    assert!(is_invalid(&r, "File already exists"), "{r:?}");
+    assert!(h.event_details(REFUSED_ACTION).await.is_empty());
+}

@@ -5,8 +5,13 @@
 use super::{SourceRole, SourceScan, scan_source};
 use crate::model::{Capability, Rule, ScanLimits, Severity};
 
+/// Every sample is scanned with and without the lexical prefilter: both must agree.
 fn scan_as(path: &str, src: &str, role: SourceRole) -> SourceScan {
-    scan_source(path, src.as_bytes(), role, &ScanLimits::default())
+    let limits = ScanLimits::default();
+    let s = scan_source(path, src.as_bytes(), role, &limits);
+    let full = super::scan_source_with(path, src.as_bytes(), role, &limits, false);
+    assert_eq!(s, full, "the prefilter changed the scan of {src}");
+    s
 }
 
 fn scan(src: &str) -> SourceScan {

@@ -25,6 +25,7 @@ mod refusals;
 mod registration;
 mod roles;
 mod safety;
+mod scan_cache;
 mod schema;
 mod search;
 mod secrets;
