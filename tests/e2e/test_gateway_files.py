@@ -27,7 +27,8 @@ SQLite, S3 with PostgreSQL), with the defaults except where a test names a setti
 - The page's `size` holds: a longer or shorter body is refused before a byte of it is served,
   and `Content-Length` is the page's size.
 - PEP 658 metadata of a file not kept yet: one upstream fetch for concurrent requests, each new
-  fetch counted against the budget, and memory that does not grow with the requests.
+  fetch counted against the budget, and memory that does not grow with the requests; read
+  before its file (as installers do), it is kept with the file without a second fetch.
 """
 
 from __future__ import annotations
@@ -432,3 +433,22 @@ def test_metadata_fetches_do_not_hold_their_bodies_in_memory(gateway, upstream, 
         assert r.status_code == 200 and len(r.content) == len(big)
     grown = peak_rss_mb(gw) - before
     assert grown < 90, f"the peak RSS grew by {grown:.0f} MB for 24 metadata fetches"
+
+
+@both
+def test_metadata_read_before_its_file_is_kept_without_a_second_fetch(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-order", "1.0", upload_time=ago(days=30))
+    meta_path = f.path + ".metadata"
+    gw = gateway(kind, upstream)
+    warm_page(gw, "pub-order")
+    r = gw.get(file_path(f) + ".metadata")
+    assert r.status_code == 200 and r.content == f.metadata
+    assert gw.get(file_path(f)).content == f.data
+    kept_meta = lambda: sql(gw, "SELECT metadata_sha256 FROM upstream_files WHERE has_metadata = 1")  # noqa: E731
+    assert srkit.wait_until(kept_meta, 20), upstream_rows(gw)
+    assert srkit.wait_until(lambda: not fetch_temp_files(gw), 20), fetch_temp_files(gw)
+    with upstream.lock:
+        assert upstream.hits.get(meta_path, 0) == 1
+    upstream.stop()
+    r = gw.get(file_path(f) + ".metadata")
+    assert r.status_code == 200 and r.content == f.metadata

@@ -22,6 +22,7 @@
 //! (`Services::downloads`, origin Upstream), as for local files.
 
 pub(crate) mod tee;
+mod unkept;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -447,15 +448,32 @@ impl FetchJob {
         };
         match (result, t.part) {
             (Ok(size), Part::File) => self.keep_file(size).await,
-            (Ok(_), Part::Metadata) => {
-                if let Ok(Some(row)) = self.services.cached_upstream_file(&self.sha256).await
-                    && row.filename == self.filename
-                    && row.metadata_sha256.is_none()
-                {
-                    self.keep_metadata(&row, self.fetch.path(), &t.sha256).await;
+            (Ok(size), Part::Metadata) => {
+                match self.services.cached_upstream_file(&self.sha256).await {
+                    Ok(Some(row)) => {
+                        if row.filename == self.filename && row.metadata_sha256.is_none() {
+                            self.keep_metadata(&row, self.fetch.path(), &t.sha256).await;
+                        }
+                    }
+                    // The file is not kept yet: its keep takes this copy (no second fetch).
+                    Ok(None) => {
+                        self.fetches.unkept_metadata.hold(
+                            &self.sha256,
+                            &t.sha256,
+                            Arc::clone(&self.fetch),
+                            size,
+                            std::time::Instant::now(),
+                        );
+                    }
+                    Err(_) => {}
                 }
             }
-            (Err(f), _) => self.failed(t, &f).await,
+            (Err(f), part) => {
+                if part == Part::File {
+                    self.fetches.unkept_metadata.forget(&self.sha256);
+                }
+                self.failed(t, &f).await;
+            }
         }
         self.fetches.finish(&t.key);
     }
@@ -481,20 +499,31 @@ impl FetchJob {
                 }
             }
             Ok(false) => {
+                self.fetches.unkept_metadata.forget(&self.sha256);
                 tracing::warn!(file = %self.filename, "an upstream file was fetched but not kept (its claim expired); it is fetched again next time")
             }
             Err(e) => {
+                self.fetches.unkept_metadata.forget(&self.sha256);
                 tracing::error!(error = %e, file = %self.filename, "cannot keep a fetched upstream file; it is fetched again next time")
             }
         }
     }
 
-    /// The metadata of a file just kept, read into a temp file of its own (no follower).
+    /// The metadata of a file just kept: the copy fetched and checked before (an installer's
+    /// read), else read now into a temp file of its own (no follower).
     async fn fetch_and_keep_metadata(&self, row: &UpstreamFileRow) {
-        let Some(client) = self.services.upstream.as_ref() else {
+        let Some(target) = Target::metadata(&self.sha256, &self.file) else {
             return;
         };
-        let Some(target) = Target::metadata(&self.sha256, &self.file) else {
+        if let Some(held) = self.fetches.unkept_metadata.take(
+            &self.sha256,
+            &target.sha256,
+            std::time::Instant::now(),
+        ) {
+            self.keep_metadata(row, held.path(), &target.sha256).await;
+            return;
+        }
+        let Some(client) = self.services.upstream.as_ref() else {
             return;
         };
         let (fetch, writer) = match tee::new_fetch(&self.temp_dir) {
