@@ -11,17 +11,24 @@ SQLite, S3 with PostgreSQL), with the defaults except where a test names a setti
   is kept, the mismatch is logged and recorded as an event; pip refuses.
 - A slow upstream: the client gets an error within the timeout, never a hang.
 - The upstream down: cached files still install.
-- A client that leaves mid-download: the fetch still completes into the cache.
+- A client that leaves mid-download: the fetch still completes into the cache, and no temp
+  file is left behind (nor after a mismatch).
+- The first requester's bytes arrive while the upstream is still sending (not after the whole
+  file was fetched), the last one only once the sha256 matched.
 - Concurrent first requests: one upstream fetch.
 - Bounds: the per-address rate of new fetches (429 + Retry-After; cached files are not counted),
   the largest file (refused), the cache's byte cap (least recently downloaded evicted, its blobs
-  deleted; the collector keeps what is referenced).
+  deleted; the collector keeps what is referenced; a kept file downloaded again survives an
+  eviction over one that was not, through the batched download times).
+- A kept file is served as kept, not hashed again per download: damage to it is `strongroom
+  fsck`'s to find (and, with --repair, drop, so the next request fetches it again).
 - Where file URLs may lead: with the default `upstream.file_hosts`, a files host on another
   loopback port (an internal address) is refused and never asked; the helpers list it otherwise.
 - The page's `size` holds: a longer or shorter body is refused before a byte of it is served,
   and `Content-Length` is the page's size.
 - PEP 658 metadata of a file not kept yet: one upstream fetch for concurrent requests, each new
-  fetch counted against the budget, and memory that does not grow with the requests.
+  fetch counted against the budget, and memory that does not grow with the requests; read
+  before its file (as installers do), it is kept with the file without a second fetch.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import pytest
 import requests
 
 import srkit
-from test_fsck import sql
+from test_fsck import finding_kinds, fsck, put_object, sql, temp_dir
 from upstream_fixture import ago
 
 both = pytest.mark.parametrize("kind", ["sqlite", "pg_s3"])
@@ -66,6 +73,16 @@ def events(gw: srkit.Server, action: str) -> list[str]:
 
 def upstream_rows(gw: srkit.Server) -> list[tuple[str, ...]]:
     return sql(gw, "SELECT sha256, filename FROM upstream_files ORDER BY sha256")
+
+
+def fetch_temp_files(gw: srkit.Server) -> list[str]:
+    """The fetch tee's temp files (`upstream-*`) in the server's temp folder."""
+    d = temp_dir(gw)
+    return [str(p) for p in d.glob("upstream-*")] if d.exists() else []
+
+
+def blob_key(f) -> str:
+    return f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"
 
 
 @both
@@ -121,6 +138,7 @@ def test_a_hash_mismatch_is_cut_short_logged_and_nothing_is_kept(gateway, upstre
     assert upstream_keys(gw) == set(), "bytes of a mismatching file were kept"
     assert upstream_rows(gw) == []
     assert srkit.wait_until(lambda: events(gw, "upstream:hash-mismatch"), 10)
+    assert srkit.wait_until(lambda: not fetch_temp_files(gw), 10), fetch_temp_files(gw)
     # the upstream repaired: the same URL now serves and keeps the right bytes
     upstream.repair(f.filename)
     r = gw.get(file_path(f))
@@ -167,10 +185,33 @@ def test_a_client_that_leaves_still_completes_the_cache(gateway, upstream, kind)
     key = f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"
     assert srkit.wait_until(lambda: key in upstream_keys(gw), 60), upstream_keys(gw)
     upstream.drip = None
+    # the fetch's temp file went with it (the metadata's too)
+    assert srkit.wait_until(lambda: not fetch_temp_files(gw), 20), fetch_temp_files(gw)
     upstream.stop()
     r = gw.get(file_path(f))
     assert r.status_code == 200 and r.content == f.data
     assert file_fetches(upstream, f) == 1
+
+
+@both
+def test_the_first_requester_gets_bytes_while_the_upstream_still_sends(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-stream", "1.0", upload_time=ago(days=30), payload_bytes=160_000)
+    gw = gateway(kind, upstream)
+    warm_page(gw, "pub-stream")
+    upstream.drip = (16_384, 0.2)  # about 2 s for the whole file
+    started = time.monotonic()
+    with requests.get(gw.url + file_path(f), stream=True, timeout=60) as r:
+        assert r.status_code == 200
+        first = next(r.iter_content(1024))
+        first_at = time.monotonic() - started
+        rest = b"".join(r.iter_content(65536))
+        whole_at = time.monotonic() - started
+    upstream.drip = None
+    assert first + rest == f.data
+    # the first bytes came long before the upstream finished (a gateway that fetched the whole
+    # file first answered after it)
+    assert first_at < whole_at / 2, (first_at, whole_at)
+    assert whole_at > 1.0, whole_at
 
 
 @both
@@ -240,6 +281,55 @@ def test_the_cache_cap_evicts_the_least_recently_downloaded(gateway, upstream, k
     # an evicted file is fetched again on demand
     assert gw.get(file_path(a)).content == a.data
     assert file_fetches(upstream, a) == 2
+
+
+@both
+def test_a_kept_file_downloaded_again_survives_eviction_over_one_that_was_not(gateway, upstream, kind):
+    a, b, c = (upstream.add_wheel(f"pub-l{x}", "1.0", upload_time=ago(days=30), payload_bytes=30_000)
+               for x in "abc")
+    cap = len(a.data) + len(b.data) + 1000
+    gw = gateway(kind, upstream, cache_max_bytes=cap)
+    for f in (a, b, c):
+        warm_page(gw, f.project)
+    for f in (a, b):  # a kept first, then b: a is the older (its row, written after its blob)
+        assert gw.get(file_path(f)).content == f.data
+        assert srkit.wait_until(lambda f=f: f.filename in {r[1] for r in upstream_rows(gw)}, 20)
+    # a downloaded again (from the cache, within the same minute), then c is kept: the cap
+    # holds two, and b, not a, is the least recently downloaded
+    assert gw.get(file_path(a)).content == a.data
+    assert file_fetches(upstream, a) == 1
+    assert gw.get(file_path(c)).content == c.data
+
+    def evicted() -> bool:
+        keys = upstream_keys(gw)
+        return blob_key(a) in keys and blob_key(c) in keys and not any(k.startswith(blob_key(b)) for k in keys)
+
+    assert srkit.wait_until(evicted, 20), upstream_keys(gw)
+    assert {r[1] for r in upstream_rows(gw)} == {a.filename, c.filename}
+
+
+@both
+def test_a_kept_file_is_not_hashed_per_download_and_fsck_finds_its_damage(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-rot", "1.0", upload_time=ago(days=30), payload_bytes=20_000)
+    gw = gateway(kind, upstream)
+    warm_page(gw, "pub-rot")
+    assert gw.get(file_path(f)).content == f.data
+    # kept: its row written (after its blob) and its fetch over (until then requests follow it)
+    assert srkit.wait_until(lambda: upstream_rows(gw) and not fetch_temp_files(gw), 20)
+    damaged = bytearray(f.data)
+    damaged[100] ^= 0xFF
+    put_object(gw, blob_key(f), bytes(damaged))
+    # served as kept: checked once, when it was fetched
+    r = gw.get(file_path(f))
+    assert r.status_code == 200 and r.content == bytes(damaged)
+    # fsck reads every kept copy: the damage is found and, repaired, the copy dropped
+    out = fsck(gw)
+    assert out.returncode == 1 and finding_kinds(out.stdout) == ["upstream-copy-bad"], srkit.output(out)
+    fsck(gw, "--repair")
+    assert upstream_rows(gw) == []
+    r = gw.get(file_path(f))
+    assert r.status_code == 200 and r.content == f.data
+    assert file_fetches(upstream, f) == 2
 
 
 def peak_rss_mb(gw: srkit.Server) -> float:
@@ -343,3 +433,22 @@ def test_metadata_fetches_do_not_hold_their_bodies_in_memory(gateway, upstream, 
         assert r.status_code == 200 and len(r.content) == len(big)
     grown = peak_rss_mb(gw) - before
     assert grown < 90, f"the peak RSS grew by {grown:.0f} MB for 24 metadata fetches"
+
+
+@both
+def test_metadata_read_before_its_file_is_kept_without_a_second_fetch(gateway, upstream, kind):
+    f = upstream.add_wheel("pub-order", "1.0", upload_time=ago(days=30))
+    meta_path = f.path + ".metadata"
+    gw = gateway(kind, upstream)
+    warm_page(gw, "pub-order")
+    r = gw.get(file_path(f) + ".metadata")
+    assert r.status_code == 200 and r.content == f.metadata
+    assert gw.get(file_path(f)).content == f.data
+    kept_meta = lambda: sql(gw, "SELECT metadata_sha256 FROM upstream_files WHERE has_metadata = 1")  # noqa: E731
+    assert srkit.wait_until(kept_meta, 20), upstream_rows(gw)
+    assert srkit.wait_until(lambda: not fetch_temp_files(gw), 20), fetch_temp_files(gw)
+    with upstream.lock:
+        assert upstream.hits.get(meta_path, 0) == 1
+    upstream.stop()
+    r = gw.get(file_path(f) + ".metadata")
+    assert r.status_code == 200 and r.content == f.metadata

@@ -423,6 +423,10 @@ impl Services {
             if let Err(e) = self.downloads.flush(&self.db).await {
                 tracing::warn!(error = %e, buffered = self.downloads.stats().buffered, "download log: cannot write; kept in memory and retried");
             }
+            // The downloads of kept upstream files, batched the same way.
+            if let Err(e) = self.flush_upstream_touches().await {
+                tracing::warn!(error = %e, "upstream cache: cannot write download times; kept in memory and retried");
+            }
         }
     }
 

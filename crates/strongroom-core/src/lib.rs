@@ -161,6 +161,8 @@ pub struct Services {
     pub(crate) revalidations: gateway::stored::Revalidations,
     /// Upstream file verdicts by page validity (`gateway::fast`).
     pub(crate) gateway_verdicts: gateway::fast::VerdictMemo,
+    /// Downloads of kept upstream files waiting for a flush (`upstream_cache::touches`).
+    pub upstream_touches: upstream_cache::touches::UpstreamTouches,
 }
 
 impl Services {
@@ -189,6 +191,7 @@ impl Services {
             downloads: download_log::DownloadRecorder::default(),
             revalidations: gateway::stored::Revalidations::default(),
             gateway_verdicts: gateway::fast::VerdictMemo::default(),
+            upstream_touches: upstream_cache::touches::UpstreamTouches::default(),
             settings: Arc::new(settings),
         }
     }

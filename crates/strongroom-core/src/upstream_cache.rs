@@ -1,9 +1,13 @@
 //! Upstream files kept in the blob store (issue 12): keeping a checked file under the blob
 //! collector's claim protocol, eviction by `upstream.cache_max_bytes` (least recently
 //! downloaded first), the per-address rate of new fetches, and the record of a hash mismatch.
-//! The HTTP side (the fetch-once tee, the route) is `server::upstream_files`.
+//! A kept file was checked once, when it was fetched; fsck re-reads every kept copy later.
+//! Downloads move a file in the eviction order through batched, in-memory touches
+//! ([`touches`]). The HTTP side (the fetch-once tee, the route) is `server::upstream_files`.
 
 use std::path::Path;
+
+pub mod touches;
 
 use strongroom_store::{BlobKey, KeepOutcome, NewEvent, UpstreamFileRow};
 
@@ -14,10 +18,6 @@ const EVICT_BATCH: i64 = 200;
 
 /// How often one address's bucket of new fetches is written: the window of the limit.
 const FETCH_WINDOW_MICROS: i64 = 60_000_000;
-
-/// A download moves a kept file's eviction time only when it is older than this (so a file
-/// downloaded in a loop costs one write a minute, not one per download).
-const TOUCH_EVERY_MICROS: i64 = 60_000_000;
 
 /// What the caller fetched and checked, to keep.
 #[derive(Debug, Clone)]
@@ -104,14 +104,26 @@ impl Services {
             .await?)
     }
 
-    /// A download of a kept file: moves it back in the eviction order (at most one write per
-    /// file a minute).
-    pub async fn touch_upstream_file(&self, row: &UpstreamFileRow) -> Result<(), CoreError> {
-        let now = self.now();
-        if now.saturating_sub(row.last_download_at) >= TOUCH_EVERY_MICROS {
-            self.db.touch_upstream_file(&row.sha256, now).await?;
+    /// A download of a kept file, now: remembered in memory (no I/O) and written with the
+    /// next flush ([`Services::flush_upstream_touches`]).
+    pub fn touch_upstream_file(&self, row: &UpstreamFileRow) {
+        self.upstream_touches.record(&row.sha256, self.now());
+    }
+
+    /// Write the downloads of kept files remembered since the last flush (one transaction); on
+    /// a database error they go back for the next flush. Returns the rows moved.
+    pub async fn flush_upstream_touches(&self) -> Result<u64, CoreError> {
+        let batch = self.upstream_touches.take();
+        if batch.is_empty() {
+            return Ok(0);
         }
-        Ok(())
+        match self.db.touch_upstream_files(&batch).await {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.upstream_touches.put_back(batch);
+                Err(e.into())
+            }
+        }
     }
 
     /// Evict the least recently downloaded kept files until their bytes are within
@@ -119,6 +131,10 @@ impl Services {
     /// collector's step for its key deletes the blobs (which waits out, or is waited out by, a
     /// fetch of the same file on another server). Returns the number evicted.
     pub async fn evict_upstream_files(&self) -> Result<u64, CoreError> {
+        // The recent downloads first, so the order below knows them.
+        if let Err(e) = self.flush_upstream_touches().await {
+            tracing::warn!(error = %e, "cannot write the download times of cached upstream files before evicting");
+        }
         let cap = i64::try_from(self.settings.upstream.cache_max_bytes).unwrap_or(i64::MAX);
         let mut total = self.db.upstream_cache_bytes().await?;
         let mut evicted = 0;
@@ -399,7 +415,12 @@ mod tests {
                 .await
                 .expect("row")
                 .expect("a");
-        h.s.touch_upstream_file(&row).await.expect("touch");
+        h.s.touch_upstream_file(&row);
+        assert_eq!(
+            h.s.upstream_touches.pending(),
+            1,
+            "remembered, not written yet"
+        );
         h.clock.advance(HOUR);
         let c = keep(&h, "c", "c-1.0.tar.gz", 100).await;
         assert!(present(&root, &a) && present(&root, &c));

@@ -4,8 +4,11 @@
 //!
 //! Every request first asks the gateway for its verdict (`Services::upstream_file`: blocked or
 //! malicious → 403 with the reason, unknown / cooldown / a local or reserved name → 404), cached
-//! or not, so a block or an advisory import stops serving a kept file at once. A kept file is
-//! served like a local one (`store::blob_check::verified_body`, ETag, Range). A file not kept yet
+//! or not, so a block or an advisory import stops serving a kept file at once. A kept file was
+//! checked against its sha256 once, as it was fetched (later damage is `strongroom fsck`'s to
+//! find), and is served straight from the blob store (ETag, Range) without hashing it again; its
+//! download moves it in the eviction order through the batched touches of
+//! `core::upstream_cache::touches` (no task, no write per download). A file not kept yet
 //! is fetched by one task per server ([`tee`]), which every requester follows; the task keeps
 //! the checked file (claim, blob, row: `core::upstream_cache`) and then its PEP 658 metadata.
 //! A file's body is held to the size its page advertised, and `Content-Length` is that size,
@@ -19,6 +22,7 @@
 //! (`Services::downloads`, origin Upstream), as for local files.
 
 pub(crate) mod tee;
+mod unkept;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +40,6 @@ use strongroom_core::upstream_cache::CheckedUpstreamFile;
 use strongroom_core::{RequestMeta, Services};
 use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::read::UpstreamFile;
-use strongroom_store::blob_check::verified_body;
 use strongroom_store::{BlobKey, UpstreamFileRow};
 
 use crate::error::ApiError;
@@ -148,15 +151,15 @@ pub(crate) async fn file(
     {
         return Err(ApiError::not_found());
     }
-    if want.metadata {
-        return metadata(&state, &want, &served, &headers, &meta).await;
-    }
     let kept = match kept {
         Some(k) => k,
         None => state.services.cached_upstream_file(&want.sha256).await?,
     };
+    if want.metadata {
+        return metadata(&state, &want, &served, kept, &headers, &meta).await;
+    }
     if let Some(row) = kept.filter(|r| r.filename == want.filename)
-        && let Some(resp) = serve_kept(&state, &row, &headers, &meta).await?
+        && let Some(resp) = serve_kept(&state, &row, &headers).await?
     {
         record(&state.services, &method, &resp, &served, &want, &meta);
         return Ok(resp);
@@ -208,19 +211,18 @@ fn file_headers(etag_hash: &str) -> HeaderMap {
     h
 }
 
-/// A kept file from the blob store; `None` when its blob is gone (the row is forgotten, and the
-/// caller fetches it again).
+/// A kept file from the blob store, as it is (it was checked when kept); `None` when its blob
+/// is gone (the row is forgotten, and the caller fetches it again).
 async fn serve_kept(
     state: &AppState,
     row: &UpstreamFileRow,
     headers: &HeaderMap,
-    meta: &RequestMeta,
 ) -> Result<Option<Response>, ApiError> {
     let services = &state.services;
     let len = u64::try_from(row.size).unwrap_or(0);
     let mut resp_headers = file_headers(&row.sha256);
     if etag_matches(headers, &format!("\"{}\"", row.sha256)) {
-        touch(services, row);
+        services.touch_upstream_file(row);
         return Ok(Some(
             (StatusCode::NOT_MODIFIED, resp_headers).into_response(),
         ));
@@ -243,16 +245,7 @@ async fn serve_kept(
         forget(services, row.clone());
         return Ok(None);
     };
-    touch(services, row);
-    let body = if range.is_none() {
-        let (s, r, ip) = (services.clone(), row.clone(), meta.ip.clone());
-        verified_body(body, len, row.sha256.clone(), move |found| {
-            tracing::error!(blob = %r.blob_key, ?found, ip = ?ip, "a cached upstream file does not match its sha256; the download was cut short and the copy is dropped");
-            forget(&s, r);
-        })
-    } else {
-        body
-    };
+    services.touch_upstream_file(row);
     let content_len = range.map_or(len, |r| r.end - r.start);
     resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_len));
     if let Some(r) = range
@@ -264,17 +257,7 @@ async fn serve_kept(
     Ok(Some((status, resp_headers, body).into_response()))
 }
 
-/// Move a kept file back in the eviction order, off the request path.
-fn touch(services: &Services, row: &UpstreamFileRow) {
-    let (s, r) = (services.clone(), row.clone());
-    tokio::spawn(async move {
-        if let Err(e) = s.touch_upstream_file(&r).await {
-            tracing::warn!(error = %e, "cannot record a cached upstream file's download time");
-        }
-    });
-}
-
-/// Drop a kept copy that is missing or damaged: the next request fetches it again.
+/// Drop a kept copy that is missing: the next request fetches it again.
 fn forget(services: &Services, row: UpstreamFileRow) {
     let s = services.clone();
     tokio::spawn(async move {
@@ -465,15 +448,32 @@ impl FetchJob {
         };
         match (result, t.part) {
             (Ok(size), Part::File) => self.keep_file(size).await,
-            (Ok(_), Part::Metadata) => {
-                if let Ok(Some(row)) = self.services.cached_upstream_file(&self.sha256).await
-                    && row.filename == self.filename
-                    && row.metadata_sha256.is_none()
-                {
-                    self.keep_metadata(&row, self.fetch.path(), &t.sha256).await;
+            (Ok(size), Part::Metadata) => {
+                match self.services.cached_upstream_file(&self.sha256).await {
+                    Ok(Some(row)) => {
+                        if row.filename == self.filename && row.metadata_sha256.is_none() {
+                            self.keep_metadata(&row, self.fetch.path(), &t.sha256).await;
+                        }
+                    }
+                    // The file is not kept yet: its keep takes this copy (no second fetch).
+                    Ok(None) => {
+                        self.fetches.unkept_metadata.hold(
+                            &self.sha256,
+                            &t.sha256,
+                            Arc::clone(&self.fetch),
+                            size,
+                            std::time::Instant::now(),
+                        );
+                    }
+                    Err(_) => {}
                 }
             }
-            (Err(f), _) => self.failed(t, &f).await,
+            (Err(f), part) => {
+                if part == Part::File {
+                    self.fetches.unkept_metadata.forget(&self.sha256);
+                }
+                self.failed(t, &f).await;
+            }
         }
         self.fetches.finish(&t.key);
     }
@@ -499,20 +499,31 @@ impl FetchJob {
                 }
             }
             Ok(false) => {
+                self.fetches.unkept_metadata.forget(&self.sha256);
                 tracing::warn!(file = %self.filename, "an upstream file was fetched but not kept (its claim expired); it is fetched again next time")
             }
             Err(e) => {
+                self.fetches.unkept_metadata.forget(&self.sha256);
                 tracing::error!(error = %e, file = %self.filename, "cannot keep a fetched upstream file; it is fetched again next time")
             }
         }
     }
 
-    /// The metadata of a file just kept, read into a temp file of its own (no follower).
+    /// The metadata of a file just kept: the copy fetched and checked before (an installer's
+    /// read), else read now into a temp file of its own (no follower).
     async fn fetch_and_keep_metadata(&self, row: &UpstreamFileRow) {
-        let Some(client) = self.services.upstream.as_ref() else {
+        let Some(target) = Target::metadata(&self.sha256, &self.file) else {
             return;
         };
-        let Some(target) = Target::metadata(&self.sha256, &self.file) else {
+        if let Some(held) = self.fetches.unkept_metadata.take(
+            &self.sha256,
+            &target.sha256,
+            std::time::Instant::now(),
+        ) {
+            self.keep_metadata(row, held.path(), &target.sha256).await;
+            return;
+        }
+        let Some(client) = self.services.upstream.as_ref() else {
             return;
         };
         let (fetch, writer) = match tee::new_fetch(&self.temp_dir) {
@@ -578,12 +589,13 @@ impl FetchJob {
     }
 }
 
-/// `<file>.metadata`: the kept copy, else fetched from the upstream like a file (single flight,
+/// `<file>.metadata`: the kept copy (checked when it was kept), else fetched from the upstream like a file (single flight,
 /// the new-fetch budget, streamed from a temp file, checked; kept when the file is). Offered only when the page advertised it with a sha256.
 async fn metadata(
     state: &AppState,
     want: &Wanted,
     served: &Served,
+    kept: Option<UpstreamFileRow>,
     headers: &HeaderMap,
     meta: &RequestMeta,
 ) -> Result<Response, ApiError> {
@@ -591,10 +603,7 @@ async fn metadata(
     let Some(Some(expected)) = &served.file.core_metadata else {
         return Err(ApiError::not_found());
     };
-    let row = services
-        .cached_upstream_file(&want.sha256)
-        .await?
-        .filter(|r| r.filename == want.filename);
+    let row = kept.filter(|r| r.filename == want.filename);
     let etag = format!("\"{expected}\"");
     let mut resp_headers = file_headers(expected);
     if etag_matches(headers, &etag) {
@@ -606,10 +615,7 @@ async fn metadata(
         && let Some(found) = services.blobs.head(&key.metadata()).await?
         && let Some(body) = services.blobs.get(&key.metadata(), None).await?
     {
-        let k = key.metadata();
-        let body = verified_body(body, found.size, expected.clone(), move |found| {
-            tracing::error!(blob = %k, ?found, "a cached upstream metadata file does not match its sha256; the download was cut short");
-        });
+        // Checked when kept, like the file.
         resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(found.size));
         let body = Body::from_stream(body.map_err(std::io::Error::other));
         return Ok((StatusCode::OK, resp_headers, body).into_response());

@@ -137,16 +137,26 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// A download of a kept file at `at` (never moves the time back).
-    pub async fn touch_upstream_file(&self, sha256: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE upstream_files SET last_download_at = $1 WHERE sha256 = $2 AND last_download_at < $1",
-        )
-        .bind(at)
-        .bind(sha256.to_owned())
-        .execute(&self.write)
-        .await?;
-        Ok(())
+    /// Downloads of kept files, `(sha256, at)` each (the server's batched touches), in one
+    /// transaction; a time never moves back. Returns the rows moved.
+    pub async fn touch_upstream_files(&self, touches: &[(String, i64)]) -> Result<u64, StoreError> {
+        if touches.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut moved = 0;
+        for (sha256, at) in touches {
+            moved += sqlx::query(
+                "UPDATE upstream_files SET last_download_at = $1 WHERE sha256 = $2 AND last_download_at < $1",
+            )
+            .bind(*at)
+            .bind(sha256.clone())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(moved)
     }
 
     /// Bytes of every kept upstream file.

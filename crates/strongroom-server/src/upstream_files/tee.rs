@@ -8,7 +8,7 @@
 //! away it still completes (bounded by `upstream.max_file_bytes` and the client's read timeout).
 
 use std::collections::HashMap;
-use std::io::SeekFrom;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -18,7 +18,7 @@ use futures_util::stream::BoxStream;
 use strongroom_store::blob_check::Digest;
 use strongroom_store::tempfiles::LockedTempFile;
 use strongroom_upstream::{FileStream, UpstreamError};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 /// A follower reads at most this much at a time (its memory).
@@ -134,13 +134,11 @@ impl Fetch {
         struct St {
             fetch: Arc<Fetch>,
             rx: watch::Receiver<Progress>,
-            file: Option<tokio::fs::File>,
             pos: u64,
         }
         let st = St {
             rx: self.progress.clone(),
             fetch: Arc::clone(self),
-            file: None,
             pos: 0,
         };
         futures_util::stream::try_unfold(st, |mut st| async move {
@@ -157,16 +155,16 @@ impl Fetch {
                     Phase::Opening | Phase::Running => p.written.saturating_sub(1),
                 };
                 if st.pos < limit {
-                    if st.file.is_none() {
-                        st.file = Some(tokio::fs::File::open(st.fetch.path()).await?);
-                    }
-                    let Some(file) = st.file.as_mut() else {
-                        continue;
-                    };
+                    // One positioned read of the shared temp file per chunk (no open, no seek).
                     let want = (limit - st.pos).min(FOLLOW_CHUNK);
-                    file.seek(SeekFrom::Start(st.pos)).await?;
-                    let mut buf = vec![0u8; usize::try_from(want).unwrap_or(0)];
-                    file.read_exact(&mut buf).await?;
+                    let (fetch, pos) = (Arc::clone(&st.fetch), st.pos);
+                    let buf = tokio::task::spawn_blocking(move || {
+                        let mut buf = vec![0u8; usize::try_from(want).unwrap_or(0)];
+                        fetch.temp.as_file().read_exact_at(&mut buf, pos)?;
+                        Ok::<_, std::io::Error>(buf)
+                    })
+                    .await
+                    .map_err(std::io::Error::other)??;
                     st.pos += want;
                     return Ok(Some((Bytes::from(buf), st)));
                 }
@@ -214,7 +212,7 @@ impl Writer {
     /// Copy `stream` into the temp file, publishing progress, checking the size bounds (`max_bytes`
     /// and the advertised `size`, the moment a chunk passes either) and at the end the size and
     /// the sha256. Ok(size) once verified (followers may finish); the temp file is then complete
-    /// and synced.
+    /// (written, not yet synced: keeping it syncs it).
     pub(crate) async fn tee(
         mut self,
         stream: FileStream,
@@ -284,10 +282,8 @@ impl Writer {
         if !actual.eq_ignore_ascii_case(expected_sha256) {
             return Err(FetchFailure::Mismatch { actual });
         }
-        self.file
-            .sync_all()
-            .await
-            .map_err(|e| FetchFailure::Local(e.to_string()))?;
+        // Not synced here: followers read it from the page cache, and keeping it
+        // (`Blobs::put_file`) syncs it before its row is written, off every client's path.
         Ok(got)
     }
 }
@@ -296,6 +292,8 @@ impl Writer {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fetches {
     inner: Arc<Mutex<HashMap<String, Arc<Fetch>>>>,
+    /// Checked metadata waiting for its file's keep.
+    pub(crate) unkept_metadata: super::unkept::UnkeptMetadata,
 }
 
 /// What [`Fetches::join_or_start`] found.

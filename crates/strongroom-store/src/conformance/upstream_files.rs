@@ -144,7 +144,9 @@ async fn a_row_protects_its_upstream_key_from_the_collector_until_evicted() {
             "{name}: referenced"
         );
         // A download after the eviction's pick keeps the row.
-        db.touch_upstream_file(&r.sha256, 20).await.expect("touch");
+        db.touch_upstream_files(&[(r.sha256.clone(), 20)])
+            .await
+            .expect("touch");
         assert!(
             !db.forget_upstream_file(&r, 10).await.expect("forget"),
             "{name}"
@@ -183,13 +185,16 @@ async fn eviction_order_is_least_recently_downloaded_first() {
             300,
             "{name}"
         );
-        db.touch_upstream_file(&"1".repeat(64), 100)
+        // One batch: "1" moves forward, "2" is never moved back, an unknown file is no error.
+        let moved = db
+            .touch_upstream_files(&[
+                ("1".repeat(64), 100),
+                ("2".repeat(64), 5),
+                ("9".repeat(64), 100),
+            ])
             .await
             .expect("touch");
-        // Never moved back.
-        db.touch_upstream_file(&"2".repeat(64), 5)
-            .await
-            .expect("touch");
+        assert_eq!(moved, 1, "{name}");
         let order: Vec<String> = db
             .least_recent_upstream_files(10)
             .await

@@ -121,6 +121,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::error!(error = %e, lost = anchor.downloads.stats().buffered, "download log: the last batch could not be written at shutdown")
         }
     }
+    // And the download times of kept upstream files (their eviction order).
+    if let Err(e) = anchor.flush_upstream_touches().await {
+        tracing::warn!(error = %e, "upstream cache: the last download times could not be written at shutdown");
+    }
     served?;
     if let Some(why) = stopped_why.get() {
         anyhow::bail!("{why}");
