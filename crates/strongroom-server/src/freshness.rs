@@ -157,13 +157,17 @@ impl JournalHook for Freshness {
 
 /// Start following `db` for `fresh` (tasks that end when `fresh` is dropped; on PostgreSQL
 /// the listener's ends at the next notification after that).
-pub(crate) fn start(fresh: &Arc<Freshness>, db: Db) {
+pub(crate) async fn start(
+    fresh: &Arc<Freshness>,
+    db: Db,
+) -> Result<(), strongroom_store::StoreError> {
     let hook: Arc<dyn JournalHook> = fresh.clone();
-    change_feed::subscribe(&hook);
+    change_feed::subscribe(&db, &hook).await?;
     if db.dialect() == strongroom_store::Dialect::Postgres {
         tokio::spawn(listen(Arc::downgrade(fresh), db.clone()));
     }
     tokio::spawn(follow(Arc::downgrade(fresh), db));
+    Ok(())
 }
 
 /// PostgreSQL: hear the journal's notifications; on a lost connection read what was missed.
@@ -231,3 +235,7 @@ async fn follow(fresh: Weak<Freshness>, db: Db) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "freshness_tests.rs"]
+mod tests;

@@ -62,7 +62,7 @@ impl AppState {
             cache.clone(),
             services.db.change_marks().await?,
         ));
-        crate::freshness::start(&fresh, services.db.clone());
+        crate::freshness::start(&fresh, services.db.clone()).await?;
         Ok(AppState {
             image_proxy,
             cache,

@@ -30,26 +30,50 @@ pub trait JournalHook: Send + Sync {
     fn generation_bumped(&self, generation: i64);
 }
 
-type Hooks = Mutex<Vec<Weak<dyn JournalHook>>>;
+/// Hooks with the database they follow (its [`Db::identity`]): a process holding several
+/// databases (tests) tells each hook of its own database's writes only.
+type Hooks = Mutex<Vec<(String, Weak<dyn JournalHook>)>>;
 
 static HOOKS: Hooks = Mutex::new(Vec::new());
 
-/// Subscribe `hook` for as long as it lives (held weakly: dropping it unsubscribes).
-pub fn subscribe(hook: &Arc<dyn JournalHook>) {
+/// Subscribe `hook` to the writes of `db` for as long as it lives (held weakly: dropping it
+/// unsubscribes).
+pub async fn subscribe(db: &Db, hook: &Arc<dyn JournalHook>) -> Result<(), StoreError> {
+    let mut conn = db.read.acquire().await?;
+    let identity = identity_of(&mut conn).await?;
     let mut hooks = HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    hooks.retain(|h| h.strong_count() > 0);
-    hooks.push(Arc::downgrade(hook));
+    hooks.retain(|(_, h)| h.strong_count() > 0);
+    hooks.push((identity, Arc::downgrade(hook)));
+    Ok(())
 }
 
-fn each(f: impl Fn(&dyn JournalHook)) {
-    let live: Vec<Arc<dyn JournalHook>> = {
-        let mut hooks = HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        hooks.retain(|h| h.strong_count() > 0);
-        hooks.iter().filter_map(Weak::upgrade).collect()
+/// Which database a connection is on: SQLite's main file, PostgreSQL's database name.
+async fn identity_of(conn: &mut AnyConnection) -> Result<String, StoreError> {
+    let sql = if conn.backend_name() == "PostgreSQL" {
+        "SELECT current_database()"
+    } else {
+        "SELECT file FROM pragma_database_list WHERE name = 'main'"
     };
-    for h in live {
-        f(h.as_ref());
+    Ok(sqlx::query_scalar(sql).fetch_one(&mut *conn).await?)
+}
+
+/// The live hooks of the database `conn` is on (no read when nothing is subscribed, as in
+/// the admin CLI).
+async fn hooks_of(conn: &mut AnyConnection) -> Result<Vec<Arc<dyn JournalHook>>, StoreError> {
+    {
+        let mut hooks = HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        hooks.retain(|(_, h)| h.strong_count() > 0);
+        if hooks.is_empty() {
+            return Ok(Vec::new());
+        }
     }
+    let identity = identity_of(conn).await?;
+    let hooks = HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(hooks
+        .iter()
+        .filter(|(id, _)| *id == identity)
+        .filter_map(|(_, h)| h.upgrade())
+        .collect())
 }
 
 /// Called by `write_journal` inside its transaction: tell the hooks, and on PostgreSQL queue
@@ -59,7 +83,9 @@ pub(crate) async fn journal_written(
     serial: i64,
     project: &str,
 ) -> Result<(), StoreError> {
-    each(|h| h.journal_written(serial, project));
+    for h in hooks_of(&mut **tx).await? {
+        h.journal_written(serial, project);
+    }
     if tx.backend_name() == "PostgreSQL" {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(NOTIFY_CHANNEL)
@@ -71,8 +97,14 @@ pub(crate) async fn journal_written(
 }
 
 /// Called by `bump_upstream_generation_in` inside its transaction.
-pub(crate) fn generation_bumped(generation: i64) {
-    each(|h| h.generation_bumped(generation));
+pub(crate) async fn generation_bumped(
+    conn: &mut AnyConnection,
+    generation: i64,
+) -> Result<(), StoreError> {
+    for h in hooks_of(conn).await? {
+        h.generation_bumped(generation);
+    }
+    Ok(())
 }
 
 /// A notification's payload: `<serial> <project>`.
