@@ -43,13 +43,26 @@ pub(crate) struct Freshness {
     /// A generation this process bumped in a transaction not yet seen committed (0: none).
     generation_pending: AtomicI64,
     born: std::time::Instant,
+    /// SQLite: the write-ahead log's stamp as last caught up with; a request that finds it
+    /// moved catches up first (so an admin CLI's write is seen by the next request).
+    wal: Option<strongroom_store::change_feed::WalStamp>,
+    wal_seen: std::sync::Mutex<strongroom_store::change_feed::Stamp>,
+    /// One catch-up at a time.
+    catching_up: tokio::sync::Mutex<()>,
     /// Milliseconds from `born` to the start of the last catch-up read that succeeded.
     caught_up_ms: AtomicU64,
 }
 
 impl Freshness {
-    pub(crate) fn new(cache: Arc<PageCache>, marks: change_feed::ChangeMarks) -> Freshness {
+    pub(crate) fn new(
+        cache: Arc<PageCache>,
+        marks: change_feed::ChangeMarks,
+        wal: Option<change_feed::WalStamp>,
+    ) -> Freshness {
         Freshness {
+            wal_seen: std::sync::Mutex::new(wal.as_ref().and_then(change_feed::WalStamp::read)),
+            wal,
+            catching_up: tokio::sync::Mutex::new(()),
             cache,
             serial: AtomicI64::new(marks.serial),
             generation: AtomicI64::new(marks.generation),
@@ -73,13 +86,31 @@ impl Freshness {
             <= bound
     }
 
-    /// The page under `key`, when it may be served without a database read.
-    pub(crate) fn page(&self, key: &crate::cache::PageKey) -> Option<crate::cache::CachedPage> {
+    /// The page under `key`, when it may be served without a database read (on SQLite, after
+    /// catching up first when the write-ahead log moved since the last catch-up).
+    pub(crate) async fn page(
+        &self,
+        db: &Db,
+        key: &crate::cache::PageKey,
+    ) -> Option<crate::cache::CachedPage> {
+        if self.wal_moved() && self.catch_up(db).await.is_err() {
+            return None;
+        }
         if self.trusted() {
             self.cache.get_fresh(key)
         } else {
             None
         }
+    }
+
+    fn wal_moved(&self) -> bool {
+        let Some(wal) = &self.wal else { return false };
+        let now = wal.read();
+        *self
+            .wal_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            != now
     }
 
     /// The upstream generation, when known without a database read (`None` while this
@@ -102,7 +133,21 @@ impl Freshness {
     /// Read the global serial and generation; when the serial moved, invalidate the projects
     /// of the journal rows since the last known one.
     pub(crate) async fn catch_up(&self, db: &Db) -> Result<(), strongroom_store::StoreError> {
+        let _one = self.catching_up.lock().await;
         let began = self.now_ms();
+        // stamped before the read: a commit after it moves the stamp again
+        let stamp = self.wal.as_ref().map(change_feed::WalStamp::read);
+        self.catch_up_read(db, began).await?;
+        if let Some(stamp) = stamp {
+            *self
+                .wal_seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = stamp;
+        }
+        Ok(())
+    }
+
+    async fn catch_up_read(&self, db: &Db, began: u64) -> Result<(), strongroom_store::StoreError> {
         let marks = db.change_marks().await?;
         let mut at = self.serial.load(Ordering::Acquire);
         if marks.serial < at {

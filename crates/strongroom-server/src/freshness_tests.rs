@@ -155,7 +155,7 @@ async fn the_catch_up_read_invalidates_what_another_writer_journalled() {
     // a cache that no hook tells anything: only the catch-up read can invalidate it
     let cache = Arc::new(PageCache::new(1 << 20));
     let marks = state.services.db.change_marks().await.expect("marks");
-    let fresh = Freshness::new(cache.clone(), marks);
+    let fresh = Freshness::new(cache.clone(), marks, None);
     let key = |p: &str| PageKey::Simple {
         project: p.into(),
         json: false,
@@ -167,7 +167,13 @@ async fn the_catch_up_read_invalidates_what_another_writer_journalled() {
     let index = PageKey::Index { json: false };
     assert!(cache.put_fresh(index.clone(), page(), cache.ticket()));
     fresh.catch_up(&state.services.db).await.expect("catch up");
-    assert!(fresh.page(&key("fresh-catch-a")).is_some(), "nothing changed");
+    assert!(
+        fresh
+            .page(&state.services.db, &key("fresh-catch-a"))
+            .await
+            .is_some(),
+        "nothing changed"
+    );
     publish(&state.services.db, user, "Fresh.Catch_A", "1.0").await;
     assert!(cache.get_fresh(&key("fresh-catch-a")).is_some(), "not seen yet");
     fresh.catch_up(&state.services.db).await.expect("catch up");
@@ -185,7 +191,7 @@ async fn a_generation_bumped_here_is_read_from_the_database_until_seen_committed
     let (state, _dir) = state().await;
     let cache = Arc::new(PageCache::new(1 << 20));
     let marks = state.services.db.change_marks().await.expect("marks");
-    let fresh = Arc::new(Freshness::new(cache, marks));
+    let fresh = Arc::new(Freshness::new(cache, marks, None));
     let hook: Arc<dyn strongroom_store::change_feed::JournalHook> = fresh.clone();
     strongroom_store::change_feed::subscribe(&state.services.db, &hook)
         .await

@@ -47,7 +47,7 @@ async fn render(
     // generation, without a database read (`freshness`).
     let public = state.public_base();
     if let Some(g) = state.fresh.generation()
-        && let Some(page) = state.fresh.page(&key_at(g))
+        && let Some(page) = state.fresh.page(&state.services.db, &key_at(g)).await
     {
         return Ok(local_document(state, &normalized, &page, public, headers));
     }

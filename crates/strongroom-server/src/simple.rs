@@ -96,7 +96,7 @@ pub(crate) async fn index(
     let key = PageKey::Index {
         json: fmt.is_json(),
     };
-    let page = match state.fresh.page(&key) {
+    let page = match state.fresh.page(&state.services.db, &key).await {
         Some(p) => p,
         None => {
             let ticket = state.cache.ticket();
@@ -144,7 +144,7 @@ pub(crate) async fn project(
         json: fmt.is_json(),
     };
     // only a local, public project's page is kept under this key, until its next journal entry
-    if let Some(page) = state.fresh.page(&key) {
+    if let Some(page) = state.fresh.page(&state.services.db, &key).await {
         return Ok(local_page(&state, &key, &page, fmt, &headers));
     }
     let ticket = state.cache.ticket();

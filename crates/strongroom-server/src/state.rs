@@ -61,6 +61,7 @@ impl AppState {
         let fresh = Arc::new(crate::freshness::Freshness::new(
             cache.clone(),
             services.db.change_marks().await?,
+            services.db.wal_stamp(),
         ));
         crate::freshness::start(&fresh, services.db.clone()).await?;
         Ok(AppState {

@@ -161,6 +161,28 @@ impl DataVersion {
     }
 }
 
+/// SQLite's write-ahead log, whose size and modification time move with every commit (of any
+/// process): a `stat` a request can afford, where a query would be a database round trip.
+#[derive(Debug, Clone)]
+pub struct WalStamp {
+    path: std::path::PathBuf,
+}
+
+/// What [`WalStamp::read`] returns: equal stamps, no commit in between (but for two commits
+/// of the same size after a checkpoint within one tick of the file system's clock, which the
+/// periodic `data_version` check catches).
+pub type Stamp = Option<(u64, std::time::SystemTime, u64)>;
+
+impl WalStamp {
+    /// The log's size, modification time and inode now (`None` while it does not exist).
+    #[must_use]
+    pub fn read(&self) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&self.path).ok()?;
+        Some((m.len(), m.modified().ok()?, m.ino()))
+    }
+}
+
 /// At most this many journal rows per catch-up read.
 pub const CATCH_UP_BATCH: i64 = 1_000;
 
@@ -203,6 +225,18 @@ impl Db {
         let mut l = sqlx::postgres::PgListener::connect(url).await?;
         l.listen(NOTIFY_CHANNEL).await?;
         Ok(Some(JournalListener(l)))
+    }
+
+    /// The write-ahead log to stamp (SQLite on a file; `None` otherwise).
+    #[must_use]
+    pub fn wal_stamp(&self) -> Option<WalStamp> {
+        if self.dialect != Dialect::Sqlite {
+            return None;
+        }
+        let file = crate::private_fs::sqlite_file(self.url.as_deref()?)?;
+        let mut wal = file.into_os_string();
+        wal.push("-wal");
+        Some(WalStamp { path: wal.into() })
     }
 
     /// A connection for `PRAGMA data_version` (SQLite; `None` on PostgreSQL or a snapshot).
