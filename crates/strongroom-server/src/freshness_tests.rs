@@ -207,3 +207,35 @@ async fn a_generation_bumped_here_is_read_from_the_database_until_seen_committed
     fresh.catch_up(&state.services.db).await.expect("catch up");
     assert_eq!(fresh.generation(), Some(g));
 }
+
+#[tokio::test]
+async fn a_commit_by_another_process_is_caught_up_by_the_next_request() {
+    let (state, dir) = state().await;
+    let user = owner(&state).await;
+    let db = &state.services.db;
+    publish(db, user, "fresh-foreign", "1.0").await;
+    // a cache that no hook tells anything, as for a write by another process
+    let cache = Arc::new(PageCache::new(1 << 20));
+    let fresh = Freshness::new(
+        cache.clone(),
+        db.change_marks().await.expect("marks"),
+        db.wal_stamp(),
+    );
+    let key = PageKey::Simple {
+        project: "fresh-foreign".into(),
+        json: false,
+    };
+    assert!(cache.put_fresh(key.clone(), CachedPage::new(1, "html", "p".into()), cache.ticket()));
+    for _ in 0..3 {
+        assert!(fresh.page(db, &key).await.is_some(), "nothing changed");
+    }
+    // another connection pool on the same file: what the admin CLI is
+    let other = strongroom_store::Db::connect(&strongroom_store::testing::sqlite_url(dir.path()))
+        .await
+        .expect("second handle");
+    publish(&other, user, "fresh-foreign", "2.0").await;
+    assert!(
+        fresh.page(db, &key).await.is_none(),
+        "the next request must see the other process's commit"
+    );
+}

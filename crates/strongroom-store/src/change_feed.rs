@@ -50,7 +50,7 @@ pub async fn subscribe(db: &Db, hook: &Arc<dyn JournalHook>) -> Result<(), Store
 /// Which database a connection is on: SQLite's main file, PostgreSQL's database name.
 async fn identity_of(conn: &mut AnyConnection) -> Result<String, StoreError> {
     let sql = if conn.backend_name() == "PostgreSQL" {
-        "SELECT current_database()"
+        "SELECT CAST(current_database() AS TEXT)"
     } else {
         "SELECT file FROM pragma_database_list WHERE name = 'main'"
     };
