@@ -306,10 +306,15 @@ impl Inner {
         if self.log.front().is_none_or(|(t, _)| *t > ticket + 1) {
             return false;
         }
-        !self.log.iter().rev().take_while(|(t, _)| *t > ticket).any(|(_, p)| match p {
-            None => true,
-            Some(p) => key.is_global() || key.project() == Some(p.as_str()),
-        })
+        !self
+            .log
+            .iter()
+            .rev()
+            .take_while(|(t, _)| *t > ticket)
+            .any(|(_, p)| match p {
+                None => true,
+                Some(p) => key.is_global() || key.project() == Some(p.as_str()),
+            })
     }
 
     fn forget(&mut self, key: &PageKey) {
@@ -737,7 +742,10 @@ mod tests {
         assert!(c.get_fresh(&json_key("a", None)).is_none());
         assert!(c.get_fresh(&json_key("a", Some("1.0"))).is_none());
         assert!(c.get_fresh(&PageKey::Index { json: true }).is_none());
-        assert!(c.get_fresh(&key("b")).is_some(), "another project's page stays");
+        assert!(
+            c.get_fresh(&key("b")).is_some(),
+            "another project's page stays"
+        );
         assert!(c.bytes() < before, "an invalidated page's bytes are freed");
         // a new rendering takes the tombstone's place
         assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
@@ -750,7 +758,10 @@ mod tests {
         let c = PageCache::new(1 << 20);
         let t = c.ticket();
         c.invalidate_project("a");
-        assert!(!c.put_fresh(key("a"), page(1, 100), t), "read before the change");
+        assert!(
+            !c.put_fresh(key("a"), page(1, 100), t),
+            "read before the change"
+        );
         assert!(c.get_fresh(&key("a")).is_none());
         assert!(
             !c.put_fresh(PageKey::Index { json: false }, page(1, 100), t),
@@ -770,9 +781,15 @@ mod tests {
         for i in 0..INVALIDATION_LOG {
             c.invalidate_project(&format!("other{i}"));
         }
-        assert!(c.put_fresh(key("a"), page(1, 100), t), "the log still reaches t");
+        assert!(
+            c.put_fresh(key("a"), page(1, 100), t),
+            "the log still reaches t"
+        );
         c.invalidate_project("one-more");
-        assert!(!c.put_fresh(key("z"), page(1, 100), t), "cannot tell any more");
+        assert!(
+            !c.put_fresh(key("z"), page(1, 100), t),
+            "cannot tell any more"
+        );
     }
 
     #[test]
@@ -781,7 +798,10 @@ mod tests {
         assert!(c.put_fresh(key("a"), page(1, 100), c.ticket()));
         c.mark_dirty("a", 7);
         assert!(c.get_fresh(&key("a")).is_none(), "dropped at once");
-        assert!(!c.put_fresh(key("a"), page(1, 100), c.ticket()), "uncommitted");
+        assert!(
+            !c.put_fresh(key("a"), page(1, 100), c.ticket()),
+            "uncommitted"
+        );
         assert!(
             !c.put_fresh(PageKey::Index { json: true }, page(1, 100), c.ticket()),
             "the list waits as well"
@@ -789,9 +809,15 @@ mod tests {
         assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
         let t = c.ticket();
         c.settle(6);
-        assert!(!c.put_fresh(key("a"), page(1, 100), c.ticket()), "7 not seen");
+        assert!(
+            !c.put_fresh(key("a"), page(1, 100), c.ticket()),
+            "7 not seen"
+        );
         c.settle(7);
-        assert!(!c.put_fresh(key("a"), page(1, 100), t), "read before the commit was seen");
+        assert!(
+            !c.put_fresh(key("a"), page(1, 100), t),
+            "read before the commit was seen"
+        );
         assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
         assert!(c.put_fresh(PageKey::Index { json: true }, page(2, 100), c.ticket()));
     }

@@ -79,7 +79,12 @@ async fn publish(db: &strongroom_store::Db, user_id: i64, name: &str, version: &
             md5: "0".repeat(32),
             sha256: digest.clone(),
             blake2_256: digest.clone(),
-            blob_key: format!("{}/{}/{}/{filename}", &digest[..2], &digest[2..4], &digest[4..]),
+            blob_key: format!(
+                "{}/{}/{}/{filename}",
+                &digest[..2],
+                &digest[2..4],
+                &digest[4..]
+            ),
             metadata_sha256: None,
             metadata_blake2_256: None,
             comment_text: None,
@@ -125,19 +130,34 @@ async fn own_writes_are_seen_at_once_and_cached_pages_need_no_database() {
     // this server's write: the next answer shows it, with no catch-up read in between
     publish(&state.services.db, user, name, "2.0").await;
     let (_, body) = get(&state, &page).await;
-    assert!(body.contains("-2.0-py3"), "own write not seen at once: {body}");
+    assert!(
+        body.contains("-2.0-py3"),
+        "own write not seen at once: {body}"
+    );
     // once the commit is seen, pages are kept again
-    state.fresh.catch_up(&state.services.db).await.expect("catch up");
+    state
+        .fresh
+        .catch_up(&state.services.db)
+        .await
+        .expect("catch up");
     for path in [&page, &doc, &page, &doc] {
         assert_eq!(get(&state, path).await.0, StatusCode::OK, "{path}");
     }
     let (hits, _) = state.cache.hits_misses();
-    state.fresh.catch_up(&state.services.db).await.expect("catch up");
+    state
+        .fresh
+        .catch_up(&state.services.db)
+        .await
+        .expect("catch up");
     state.services.db.close().await;
     // the database is closed: a page not in the cache cannot be answered...
     let (status, _) = get(&state, "/simple/not-cached-anywhere/").await;
     assert_ne!(status, StatusCode::OK, "the database is still answering");
-    assert_ne!(status, StatusCode::NOT_FOUND, "the database is still answering");
+    assert_ne!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the database is still answering"
+    );
     // ...while the cached ones are, from memory
     let (status, body) = get(&state, &page).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -175,14 +195,23 @@ async fn the_catch_up_read_invalidates_what_another_writer_journalled() {
         "nothing changed"
     );
     publish(&state.services.db, user, "Fresh.Catch_A", "1.0").await;
-    assert!(cache.get_fresh(&key("fresh-catch-a")).is_some(), "not seen yet");
+    assert!(
+        cache.get_fresh(&key("fresh-catch-a")).is_some(),
+        "not seen yet"
+    );
     fresh.catch_up(&state.services.db).await.expect("catch up");
     assert!(
         cache.get_fresh(&key("fresh-catch-a")).is_none(),
         "the journalled project (by its normalised name) is invalidated"
     );
-    assert!(cache.get_fresh(&index).is_none(), "the list of every project too");
-    assert!(cache.get_fresh(&key("fresh-catch-b")).is_some(), "others stay");
+    assert!(
+        cache.get_fresh(&index).is_none(),
+        "the list of every project too"
+    );
+    assert!(
+        cache.get_fresh(&key("fresh-catch-b")).is_some(),
+        "others stay"
+    );
     assert!(fresh.trusted());
 }
 
@@ -203,7 +232,11 @@ async fn a_generation_bumped_here_is_read_from_the_database_until_seen_committed
         .bump_upstream_generation()
         .await
         .expect("bump");
-    assert_eq!(fresh.generation(), None, "the bump is not known committed yet");
+    assert_eq!(
+        fresh.generation(),
+        None,
+        "the bump is not known committed yet"
+    );
     fresh.catch_up(&state.services.db).await.expect("catch up");
     assert_eq!(fresh.generation(), Some(g));
 }
@@ -225,7 +258,11 @@ async fn a_commit_by_another_process_is_caught_up_by_the_next_request() {
         project: "fresh-foreign".into(),
         json: false,
     };
-    assert!(cache.put_fresh(key.clone(), CachedPage::new(1, "html", "p".into()), cache.ticket()));
+    assert!(cache.put_fresh(
+        key.clone(),
+        CachedPage::new(1, "html", "p".into()),
+        cache.ticket()
+    ));
     for _ in 0..3 {
         assert!(fresh.page(db, &key).await.is_some(), "nothing changed");
     }

@@ -98,9 +98,7 @@ async fn render(
         .ok_or_else(ApiError::not_found)?;
     let page = match &public {
         Some(_) => CachedPage::new(project.last_serial, &tag, body),
-        None => {
-            CachedPage::with_base_slots(project.last_serial, &tag, &body, &state.base_marker)
-        }
+        None => CachedPage::with_base_slots(project.last_serial, &tag, &body, &state.base_marker),
     };
     state.cache.put_fresh(key, page.clone(), ticket);
     Ok(local_document(state, &normalized, &page, public, headers))
@@ -121,14 +119,7 @@ fn local_document(
         Some(b) => b,
         None => state.base_url(headers),
     };
-    let mut resp = page_response(
-        page,
-        &base,
-        "application/json",
-        page.serial,
-        headers,
-        false,
-    );
+    let mut resp = page_response(page, &base, "application/json", page.serial, headers, false);
     resp.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("max-age=900, public"),

@@ -41,7 +41,9 @@ static HOOKS: Hooks = Mutex::new(Vec::new());
 pub async fn subscribe(db: &Db, hook: &Arc<dyn JournalHook>) -> Result<(), StoreError> {
     let mut conn = db.read.acquire().await?;
     let identity = identity_of(&mut conn).await?;
-    let mut hooks = HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut hooks = HOOKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     hooks.retain(|(_, h)| h.strong_count() > 0);
     hooks.push((identity, Arc::downgrade(hook)));
     Ok(())
@@ -61,14 +63,18 @@ async fn identity_of(conn: &mut AnyConnection) -> Result<String, StoreError> {
 /// the admin CLI).
 async fn hooks_of(conn: &mut AnyConnection) -> Result<Vec<Arc<dyn JournalHook>>, StoreError> {
     {
-        let mut hooks = HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut hooks = HOOKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         hooks.retain(|(_, h)| h.strong_count() > 0);
         if hooks.is_empty() {
             return Ok(Vec::new());
         }
     }
     let identity = identity_of(conn).await?;
-    let hooks = HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let hooks = HOOKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok(hooks
         .iter()
         .filter(|(id, _)| *id == identity)
@@ -83,7 +89,7 @@ pub(crate) async fn journal_written(
     serial: i64,
     project: &str,
 ) -> Result<(), StoreError> {
-    for h in hooks_of(&mut **tx).await? {
+    for h in hooks_of(tx).await? {
         h.journal_written(serial, project);
     }
     if tx.backend_name() == "PostgreSQL" {
@@ -135,11 +141,7 @@ impl JournalListener {
     /// reconnects on the next call; what was announced meanwhile is lost, which the caller's
     /// catch-up read heals).
     pub async fn next(&mut self) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .0
-            .try_recv()
-            .await?
-            .map(|n| n.payload().to_owned()))
+        Ok(self.0.try_recv().await?.map(|n| n.payload().to_owned()))
     }
 }
 
