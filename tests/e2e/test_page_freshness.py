@@ -148,3 +148,39 @@ def test_a_write_on_one_server_shows_on_the_other_within_the_bound(strongroom):
     took.append(until(b, p, lambda v: v["status"] == 404 and not v["listed"])[0])
     # the bound (one second) on a quiet machine; the poll above allowed five
     assert max(took) <= 1.0, f"seen on B after {took} s"
+
+
+def test_a_file_held_for_a_new_maintainer_shows_once_approved(server):
+    """Role-driven visibility: a Maintainer of a few minutes adds a wheel to a published release;
+    it is held for review (not public), and shows on the next request once an admin approves it
+    (the CLI, another process)."""
+    from webclient import Web
+
+    pw = "correct horse battery staple 42"
+    server.create_user("alice", pw)
+    alice = server.create_token("alice")
+    server.create_user("bob", pw)
+    bob = server.create_token("bob")
+    p = "sr-fresh-role"
+    sdist, wheel = srkit.make_sdist(p, "1.0"), srkit.make_wheel(p, "1.0")
+    srkit.ok_upload(server, alice, sdist)
+    web = Web(server.url)
+    web.login("alice", pw)
+    manage = f"/manage/project/{p}/"
+    resp = web.submit(manage, manage + "invite/", {"username": "bob", "role": "Maintainer"})
+    assert resp.status_code == 200 and "done=invited" in resp.url, resp.status_code
+    bob_web = Web(server.url)
+    bob_web.login("bob", pw)
+    resp = bob_web.submit("/manage/account/invitations/", "/accept/")
+    assert resp.status_code == 200
+    warm(server, p)
+    resp = srkit.upload_raw(server, bob, wheel)
+    assert resp.status_code == 200 and "held for review" in resp.text, (resp.status_code, resp.text)
+    v = view(server, p)
+    assert set(v["files"]) == {sdist.filename}, v
+    warm(server, p)
+    server.cli("admin", "approve-file", p, "1.0", wheel.filename, "--reason", "reviewed")
+    took, views = until(server, p, lambda v: set(v["files"]) == {sdist.filename, wheel.filename})
+    if server.backend.kind == "sqlite":
+        assert views == 1, f"stale for {took:.3f} s, not seen on the next request"
+    assert took <= 1.0, f"stale for {took:.3f} s, past the one-second bound"
