@@ -93,6 +93,11 @@ pub(crate) const INVALIDATION_LOG: usize = 4_096;
 /// Projects this process is writing at most (beyond, every page waits for `settle`).
 const DIRTY_CAP: usize = 10_000;
 
+/// A journal entry not seen committed after this long was rolled back (an upload's
+/// `check_publish` always is) or sits in a transaction left open: `settle` lets its project be
+/// kept again (the catch-up read still invalidates it if it ever commits).
+const DIRTY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A rendered page and its gzip copy.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedPage {
@@ -249,8 +254,8 @@ struct Inner {
     log: VecDeque<(u64, Option<String>)>,
     /// Projects this process has journalled in a transaction not yet seen committed, with the
     /// highest serial; `dirty_all` the same for every project once `DIRTY_CAP` is reached.
-    dirty: HashMap<String, i64>,
-    dirty_all: Option<i64>,
+    dirty: HashMap<String, (i64, std::time::Instant)>,
+    dirty_all: Option<(i64, std::time::Instant)>,
 }
 
 impl Inner {
@@ -447,33 +452,45 @@ impl PageCache {
     pub fn mark_dirty(&self, project: &str, serial: i64) {
         if let Ok(mut inner) = self.inner.write() {
             inner.invalidate(project);
+            let now = std::time::Instant::now();
             if inner.dirty.len() >= DIRTY_CAP && !inner.dirty.contains_key(project) {
-                inner.dirty_all = Some(inner.dirty_all.map_or(serial, |s| s.max(serial)));
+                let s = inner.dirty_all.map_or(serial, |(s, _)| s.max(serial));
+                inner.dirty_all = Some((s, now));
             } else {
-                let s = inner.dirty.entry(project.to_owned()).or_insert(serial);
-                *s = (*s).max(serial);
+                let e = inner
+                    .dirty
+                    .entry(project.to_owned())
+                    .or_insert((serial, now));
+                *e = (e.0.max(serial), now);
             }
         }
     }
 
     /// Every journal entry up to `committed` is committed (or was rolled back): the projects
-    /// written here up to it are invalidated once more, now that the database shows the
-    /// change, and may be kept again.
+    /// written here up to it (or longer than `DIRTY_TTL` ago) are invalidated once more, now
+    /// that the database shows the change, and may be kept again.
     pub fn settle(&self, committed: i64) {
+        self.settle_at(committed, std::time::Instant::now());
+    }
+
+    fn settle_at(&self, committed: i64, now: std::time::Instant) {
         let Ok(mut inner) = self.inner.write() else {
             return;
+        };
+        let done_at = |(s, at): (i64, std::time::Instant)| {
+            s <= committed || now.saturating_duration_since(at) > DIRTY_TTL
         };
         let done: Vec<String> = inner
             .dirty
             .iter()
-            .filter(|(_, s)| **s <= committed)
+            .filter(|(_, e)| done_at(**e))
             .map(|(p, _)| p.clone())
             .collect();
         for p in done {
             inner.dirty.remove(&p);
             inner.invalidate(&p);
         }
-        if inner.dirty_all.is_some_and(|s| s <= committed) {
+        if inner.dirty_all.is_some_and(done_at) {
             inner.dirty_all = None;
             drop(inner);
             self.invalidate_all();
@@ -820,6 +837,12 @@ mod tests {
         );
         assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
         assert!(c.put_fresh(PageKey::Index { json: true }, page(2, 100), c.ticket()));
+        // a write rolled back (never committed) stops holding the project after DIRTY_TTL
+        c.mark_dirty("b", 99);
+        c.settle(7);
+        assert!(!c.put_fresh(key("b"), page(1, 100), c.ticket()));
+        c.settle_at(7, std::time::Instant::now() + DIRTY_TTL * 2);
+        assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
     }
 
     #[test]
