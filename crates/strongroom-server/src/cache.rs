@@ -1,10 +1,18 @@
 //! Rendered pages kept in memory. Keys are made only of what the index controls (page kind,
-//! project, format, canonical version), never of a request header; a page is valid for one
-//! serial. The cache is bounded in bytes (body, gzip copy, key) and evicts with CLOCK (second
-//! chance): a page read since the hand last passed survives one more round, so hot pages stay
-//! while a scan of cold ones pushes out only cold ones, and nothing is ever flushed at once.
+//! project, format, canonical version), never of a request header. A page is valid for one
+//! serial ([`PageCache::get`], read against a serial the caller knows) or, for the local
+//! project pages and `/simple/`, until invalidated ([`PageCache::get_fresh`]: no database read,
+//! see `freshness`). The cache is bounded in bytes (body, gzip copy, key) and evicts with
+//! CLOCK (second chance): a page read since the hand last passed survives one more round, so
+//! hot pages stay while a scan of cold ones pushes out only cold ones, and nothing is ever
+//! flushed at once.
+//!
+//! Invalidation is race-free with rendering: a renderer takes a [`PageCache::ticket`] before it
+//! reads the database, and [`PageCache::put_fresh`] refuses the page when its project (or
+//! everything) was invalidated after that ticket, or is being written by this process right
+//! now (`mark_dirty`, until the write is seen committed: `settle`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -47,6 +55,19 @@ pub(crate) enum PageKey {
 }
 
 impl PageKey {
+    /// The local project whose journal entries invalidate this page (`None`: not one project's).
+    fn project(&self) -> Option<&str> {
+        match self {
+            PageKey::Simple { project, .. } | PageKey::PypiJson { project, .. } => Some(project),
+            _ => None,
+        }
+    }
+
+    /// Whether any journal entry invalidates this page (it lists every project, or the serial).
+    fn is_global(&self) -> bool {
+        matches!(self, PageKey::Index { .. } | PageKey::XmlRpcPackages)
+    }
+
     fn heap_bytes(&self) -> usize {
         match self {
             PageKey::Index { .. } | PageKey::XmlRpcPackages | PageKey::Changelog { .. } => 0,
@@ -61,8 +82,21 @@ impl PageKey {
     }
 }
 
-/// Bookkeeping per entry (map slot, ring slot, struct fields), counted against the budget.
+/// Bookkeeping per entry (map slot, ring slot, project index, struct fields), counted against
+/// the budget.
 const ENTRY_OVERHEAD: usize = 256;
+
+/// Invalidations remembered for [`PageCache::put_fresh`]: a page rendered over a longer span
+/// than this many invalidations is not kept (it is served, and the next request renders again).
+pub(crate) const INVALIDATION_LOG: usize = 4_096;
+
+/// Projects this process is writing at most (beyond, every page waits for `settle`).
+const DIRTY_CAP: usize = 10_000;
+
+/// A journal entry not seen committed after this long was rolled back (an upload's
+/// `check_publish` always is) or sits in a transaction left open: `settle` lets its project be
+/// kept again (the catch-up read still invalidates it if it ever commits).
+const DIRTY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A rendered page and its gzip copy.
 #[derive(Debug, Clone)]
@@ -184,8 +218,7 @@ impl CachedPage {
 
     /// Bytes this page costs in the cache under `key`.
     fn cost(&self, key: &PageKey) -> usize {
-        ENTRY_OVERHEAD
-            + key.heap_bytes()
+        key_cost(key)
             + self.etag.len()
             + self.body.len()
             + self.gzip.as_ref().map_or(0, Bytes::len)
@@ -194,8 +227,14 @@ impl CachedPage {
     }
 }
 
+/// What a key costs without its page: bookkeeping, and the key twice (map and project index).
+fn key_cost(key: &PageKey) -> usize {
+    ENTRY_OVERHEAD + 2 * key.heap_bytes()
+}
+
 struct Slot {
-    page: CachedPage,
+    /// `None`: invalidated (a tombstone of `ENTRY_OVERHEAD` bytes until the hand passes).
+    page: Option<CachedPage>,
     cost: usize,
     /// Read since the clock hand last passed (set by readers under the shared lock).
     referenced: AtomicBool,
@@ -207,6 +246,92 @@ struct Inner {
     /// The clock: every key in `map` exactly once; the hand is the front.
     ring: VecDeque<PageKey>,
     bytes: usize,
+    /// The keys in `map` of each project (`PageKey::project`).
+    by_project: HashMap<String, HashSet<PageKey>>,
+    /// Invalidations so far; the last [`INVALIDATION_LOG`] of them, oldest first (`None`:
+    /// everything).
+    tick: u64,
+    log: VecDeque<(u64, Option<String>)>,
+    /// Projects this process has journalled in a transaction not yet seen committed, with the
+    /// highest serial; `dirty_all` the same for every project once `DIRTY_CAP` is reached.
+    dirty: HashMap<String, (i64, std::time::Instant)>,
+    dirty_all: Option<(i64, std::time::Instant)>,
+}
+
+impl Inner {
+    fn tombstone(&mut self, key: &PageKey) {
+        if let Some(slot) = self.map.get_mut(key)
+            && slot.page.take().is_some()
+        {
+            let cost = key_cost(key);
+            self.bytes = self.bytes - slot.cost + cost;
+            slot.cost = cost;
+            *slot.referenced.get_mut() = false;
+        }
+    }
+
+    fn record(&mut self, project: Option<String>) {
+        self.tick += 1;
+        if self.log.len() == INVALIDATION_LOG {
+            self.log.pop_front();
+        }
+        self.log.push_back((self.tick, project));
+    }
+
+    fn invalidate(&mut self, project: &str) {
+        let keys: Vec<PageKey> = self
+            .by_project
+            .get(project)
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default();
+        for k in &keys {
+            self.tombstone(k);
+        }
+        for json in [false, true] {
+            self.tombstone(&PageKey::Index { json });
+        }
+        self.tombstone(&PageKey::XmlRpcPackages);
+        self.record(Some(project.to_owned()));
+    }
+
+    /// Whether a page under `key` rendered after `ticket` may be kept.
+    fn may_keep(&self, key: &PageKey, ticket: u64) -> bool {
+        if self.dirty_all.is_some() {
+            return false;
+        }
+        if key.project().is_some_and(|p| self.dirty.contains_key(p))
+            || (key.is_global() && !self.dirty.is_empty())
+        {
+            return false;
+        }
+        if self.tick == ticket {
+            return true;
+        }
+        // the log must reach back to the ticket to tell
+        if self.log.front().is_none_or(|(t, _)| *t > ticket + 1) {
+            return false;
+        }
+        !self
+            .log
+            .iter()
+            .rev()
+            .take_while(|(t, _)| *t > ticket)
+            .any(|(_, p)| match p {
+                None => true,
+                Some(p) => key.is_global() || key.project() == Some(p.as_str()),
+            })
+    }
+
+    fn forget(&mut self, key: &PageKey) {
+        if let Some(p) = key.project()
+            && let Some(set) = self.by_project.get_mut(p)
+        {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_project.remove(p);
+            }
+        }
+    }
 }
 
 /// The cache.
@@ -239,7 +364,15 @@ impl PageCache {
 
     /// The page for `key` if it was rendered at `serial`.
     pub fn get(&self, key: &PageKey, serial: i64) -> Option<CachedPage> {
-        let found = self.lookup(key, serial);
+        self.count(self.lookup(key, Some(serial)))
+    }
+
+    /// The page for `key` if it was kept and not invalidated since (`put_fresh`).
+    pub fn get_fresh(&self, key: &PageKey) -> Option<CachedPage> {
+        self.count(self.lookup(key, None))
+    }
+
+    fn count(&self, found: Option<CachedPage>) -> Option<CachedPage> {
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -249,11 +382,15 @@ impl PageCache {
         found
     }
 
-    fn lookup(&self, key: &PageKey, serial: i64) -> Option<CachedPage> {
+    fn lookup(&self, key: &PageKey, serial: Option<i64>) -> Option<CachedPage> {
         let inner = self.inner.read().ok()?;
-        let slot = inner.map.get(key).filter(|s| s.page.serial == serial)?;
+        let slot = inner.map.get(key)?;
+        let page = slot
+            .page
+            .as_ref()
+            .filter(|p| serial.is_none_or(|s| p.serial == s))?;
         slot.referenced.store(true, Ordering::Relaxed);
-        Some(slot.page.clone())
+        Some(page.clone())
     }
 
     /// Hits and misses since start (for the metrics).
@@ -269,34 +406,135 @@ impl PageCache {
         self.max_bytes
     }
 
-    /// Remember a page; a page larger than the whole budget is not kept (and drops an older
-    /// copy under the same key). Evicts unreferenced pages, oldest first, until within budget.
-    pub fn put(&self, key: PageKey, page: CachedPage) {
-        let cost = page.cost(&key);
+    /// Take before reading what a page is rendered from; hand to [`PageCache::put_fresh`].
+    pub fn ticket(&self) -> u64 {
+        self.inner.read().map_or(0, |i| i.tick)
+    }
+
+    /// Keep a page rendered from what was read after `ticket`, unless its project (or every
+    /// page) was invalidated since or is being written now; `false` when not kept.
+    pub fn put_fresh(&self, key: PageKey, page: CachedPage, ticket: u64) -> bool {
+        let Ok(mut inner) = self.inner.write() else {
+            return false;
+        };
+        if !inner.may_keep(&key, ticket) {
+            return false;
+        }
+        self.put_in(&mut inner, key, page);
+        true
+    }
+
+    /// Drop the pages of `project` (normalised name) and those listing every project.
+    pub fn invalidate_project(&self, project: &str) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.invalidate(project);
+        }
+    }
+
+    /// Drop every page kept by `put_fresh` (the journal went back, or too far to read).
+    pub fn invalidate_all(&self) {
+        if let Ok(mut inner) = self.inner.write() {
+            let keys: Vec<PageKey> = inner
+                .map
+                .keys()
+                .filter(|k| k.project().is_some() || k.is_global())
+                .cloned()
+                .collect();
+            for k in &keys {
+                inner.tombstone(k);
+            }
+            inner.record(None);
+        }
+    }
+
+    /// This process journalled `project` at `serial` in a transaction still open: its pages
+    /// go now and none is kept until [`PageCache::settle`] sees the serial committed.
+    pub fn mark_dirty(&self, project: &str, serial: i64) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.invalidate(project);
+            let now = std::time::Instant::now();
+            if inner.dirty.len() >= DIRTY_CAP && !inner.dirty.contains_key(project) {
+                let s = inner.dirty_all.map_or(serial, |(s, _)| s.max(serial));
+                inner.dirty_all = Some((s, now));
+            } else {
+                let e = inner
+                    .dirty
+                    .entry(project.to_owned())
+                    .or_insert((serial, now));
+                *e = (e.0.max(serial), now);
+            }
+        }
+    }
+
+    /// Every journal entry up to `committed` is committed (or was rolled back): the projects
+    /// written here up to it (or longer than `DIRTY_TTL` ago) are invalidated once more, now
+    /// that the database shows the change, and may be kept again.
+    pub fn settle(&self, committed: i64) {
+        self.settle_at(committed, std::time::Instant::now());
+    }
+
+    fn settle_at(&self, committed: i64, now: std::time::Instant) {
         let Ok(mut inner) = self.inner.write() else {
             return;
         };
-        let inner = &mut *inner;
+        let done_at = |(s, at): (i64, std::time::Instant)| {
+            s <= committed || now.saturating_duration_since(at) > DIRTY_TTL
+        };
+        let done: Vec<String> = inner
+            .dirty
+            .iter()
+            .filter(|(_, e)| done_at(**e))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in done {
+            inner.dirty.remove(&p);
+            inner.invalidate(&p);
+        }
+        if inner.dirty_all.is_some_and(done_at) {
+            inner.dirty_all = None;
+            drop(inner);
+            self.invalidate_all();
+        }
+    }
+
+    /// Remember a page; a page larger than the whole budget is not kept (and drops an older
+    /// copy under the same key). Evicts unreferenced pages, oldest first, until within budget.
+    pub fn put(&self, key: PageKey, page: CachedPage) {
+        if let Ok(mut inner) = self.inner.write() {
+            self.put_in(&mut inner, key, page);
+        }
+    }
+
+    fn put_in(&self, inner: &mut Inner, key: PageKey, page: CachedPage) {
+        let cost = page.cost(&key);
         if cost > self.max_bytes {
             if let Some(old) = inner.map.remove(&key) {
                 inner.bytes -= old.cost;
                 inner.ring.retain(|k| k != &key);
+                inner.forget(&key);
             }
             return;
         }
         match inner.map.get_mut(&key) {
             Some(slot) => {
                 inner.bytes = inner.bytes - slot.cost + cost;
-                slot.page = page;
+                slot.page = Some(page);
                 slot.cost = cost;
                 *slot.referenced.get_mut() = true;
             }
             None => {
                 inner.ring.push_back(key.clone());
+                if let Some(p) = key.project() {
+                    inner
+                        .by_project
+                        .entry(p.to_owned())
+                        .or_default()
+                        .insert(key.clone());
+                }
                 inner.map.insert(
                     key.clone(),
                     Slot {
-                        page,
+                        page: Some(page),
                         cost,
                         // unreferenced until read again: a scan of pages read once
                         // passes through without pushing out the ones read often
@@ -321,6 +559,7 @@ impl PageCache {
                 inner.ring.push_back(k);
             } else if let Some(old) = inner.map.remove(&k) {
                 inner.bytes -= old.cost;
+                inner.forget(&k);
             }
         }
     }
@@ -491,5 +730,138 @@ mod tests {
         );
         let plain = CachedPage::with_base_slots(3, "t", "no links", marker);
         assert_eq!(plain.body_for("http://x"), "no links");
+    }
+
+    fn json_key(p: &str, v: Option<&str>) -> PageKey {
+        PageKey::PypiJson {
+            project: p.into(),
+            version: v.map(str::to_owned),
+            generation: 0,
+        }
+    }
+
+    #[test]
+    fn invalidating_a_project_drops_its_pages_and_the_lists_only() {
+        let c = PageCache::new(1 << 20);
+        let t = c.ticket();
+        for k in [
+            key("a"),
+            key("b"),
+            json_key("a", None),
+            json_key("a", Some("1.0")),
+            PageKey::Index { json: true },
+        ] {
+            assert!(c.put_fresh(k, page(1, 100), t));
+        }
+        let before = c.bytes();
+        c.invalidate_project("a");
+        assert!(c.get_fresh(&key("a")).is_none());
+        assert!(c.get_fresh(&json_key("a", None)).is_none());
+        assert!(c.get_fresh(&json_key("a", Some("1.0"))).is_none());
+        assert!(c.get_fresh(&PageKey::Index { json: true }).is_none());
+        assert!(
+            c.get_fresh(&key("b")).is_some(),
+            "another project's page stays"
+        );
+        assert!(c.bytes() < before, "an invalidated page's bytes are freed");
+        // a new rendering takes the tombstone's place
+        assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
+        assert_eq!(c.get_fresh(&key("a")).map(|p| p.serial), Some(2));
+        assert_eq!(c.len(), 5);
+    }
+
+    #[test]
+    fn a_page_rendered_across_an_invalidation_is_not_kept() {
+        let c = PageCache::new(1 << 20);
+        let t = c.ticket();
+        c.invalidate_project("a");
+        assert!(
+            !c.put_fresh(key("a"), page(1, 100), t),
+            "read before the change"
+        );
+        assert!(c.get_fresh(&key("a")).is_none());
+        assert!(
+            !c.put_fresh(PageKey::Index { json: false }, page(1, 100), t),
+            "the list of every project changed too"
+        );
+        assert!(c.put_fresh(key("b"), page(1, 100), t), "b did not change");
+        c.invalidate_all();
+        assert!(c.get_fresh(&key("b")).is_none());
+        assert!(!c.put_fresh(key("b"), page(1, 100), t));
+        assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
+    }
+
+    #[test]
+    fn a_ticket_older_than_the_log_is_refused() {
+        let c = PageCache::new(1 << 20);
+        let t = c.ticket();
+        for i in 0..INVALIDATION_LOG {
+            c.invalidate_project(&format!("other{i}"));
+        }
+        assert!(
+            c.put_fresh(key("a"), page(1, 100), t),
+            "the log still reaches t"
+        );
+        c.invalidate_project("one-more");
+        assert!(
+            !c.put_fresh(key("z"), page(1, 100), t),
+            "cannot tell any more"
+        );
+    }
+
+    #[test]
+    fn a_project_written_here_is_not_kept_until_the_write_is_seen_committed() {
+        let c = PageCache::new(1 << 20);
+        assert!(c.put_fresh(key("a"), page(1, 100), c.ticket()));
+        c.mark_dirty("a", 7);
+        assert!(c.get_fresh(&key("a")).is_none(), "dropped at once");
+        assert!(
+            !c.put_fresh(key("a"), page(1, 100), c.ticket()),
+            "uncommitted"
+        );
+        assert!(
+            !c.put_fresh(PageKey::Index { json: true }, page(1, 100), c.ticket()),
+            "the list waits as well"
+        );
+        assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
+        let t = c.ticket();
+        c.settle(6);
+        assert!(
+            !c.put_fresh(key("a"), page(1, 100), c.ticket()),
+            "7 not seen"
+        );
+        c.settle(7);
+        assert!(
+            !c.put_fresh(key("a"), page(1, 100), t),
+            "read before the commit was seen"
+        );
+        assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
+        assert!(c.put_fresh(PageKey::Index { json: true }, page(2, 100), c.ticket()));
+        // a write rolled back (never committed) stops holding the project after DIRTY_TTL
+        c.mark_dirty("b", 99);
+        c.settle(7);
+        assert!(!c.put_fresh(key("b"), page(1, 100), c.ticket()));
+        c.settle_at(7, std::time::Instant::now() + DIRTY_TTL * 2);
+        assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
+    }
+
+    #[test]
+    fn a_spread_load_over_pages_all_read_evicts_only_what_it_must() {
+        let one = page(1, 1_000).cost(&key("k0"));
+        let c = PageCache::new(u64::try_from(one * 100).unwrap_or(0));
+        for i in 0..100 {
+            c.put(key(&format!("p{i}")), page(1, 1_000));
+        }
+        let full = c.len();
+        for round in 0..5 {
+            // every page is read (all referenced), then a few new ones come
+            for i in 0..100 {
+                let _ = c.get(&key(&format!("p{i}")), 1);
+            }
+            for j in 0..10 {
+                c.put(key(&format!("new{round}-{j}")), page(1, 1_000));
+                assert!(c.len() + 1 >= full, "emptied: {} of {full}", c.len());
+            }
+        }
     }
 }

@@ -29,6 +29,29 @@ async fn render(
         };
         return Ok(crate::simple::moved(&target));
     }
+    // Equal versions (`1.0`, `1.0.0`) name one document: the key is the canonical form.
+    let canonical = match version {
+        None => None,
+        Some(v) => Some(
+            strongroom_protocol::version::Version::parse(v)
+                .map_err(|_| ApiError::not_found())?
+                .canonical(),
+        ),
+    };
+    let key_at = |generation| PageKey::PypiJson {
+        project: normalized.clone(),
+        version: canonical.clone(),
+        generation,
+    };
+    // A local project's document, kept until its next journal entry or a new upstream
+    // generation, without a database read (`freshness`).
+    let public = state.public_base();
+    if let Some(g) = state.fresh.generation()
+        && let Some(page) = state.fresh.page(&state.services.db, &key_at(g)).await
+    {
+        return Ok(local_document(state, &normalized, &page, public, headers));
+    }
+    let ticket = state.cache.ticket();
     // Advisory imports change `vulnerabilities` without a journal entry: the generation they
     // bump is part of the key and of the ETag.
     let (project, generation) = if state.services.settings.upstream.enabled() {
@@ -60,69 +83,48 @@ async fn render(
         };
         (project, state.services.db.upstream_generation().await?)
     };
-    state
-        .services
-        .record_page_hit(&normalized, crate::simple::user_agent(headers));
-    // Equal versions (`1.0`, `1.0.0`) name one document: the key is the canonical form.
-    let canonical = match version {
-        None => None,
-        Some(v) => Some(
-            strongroom_protocol::version::Version::parse(v)
-                .map_err(|_| ApiError::not_found())?
-                .canonical(),
-        ),
-    };
-    let key = PageKey::PypiJson {
-        project: normalized,
-        version: canonical,
-        generation,
-    };
+    let key = key_at(generation);
     let tag = format!("pypi-json-g{generation}");
     // PyPI's JSON API links are absolute. With a public URL they are fixed; without one the
     // cached document keeps slots that each response fills from its own Host, uncached.
-    let public = state.public_base();
-    let page = match state.cache.get(&key, project.last_serial) {
-        Some(p) => p,
-        None => {
-            let body = state
-                .services
-                .json_document(
-                    &project,
-                    version,
-                    public.as_deref().unwrap_or(&state.base_marker),
-                )
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            let page = match &public {
-                Some(_) => CachedPage::new(project.last_serial, &tag, body),
-                None => CachedPage::with_base_slots(
-                    project.last_serial,
-                    &tag,
-                    &body,
-                    &state.base_marker,
-                ),
-            };
-            state.cache.put(key, page.clone());
-            page
-        }
+    let body = state
+        .services
+        .json_document(
+            &project,
+            version,
+            public.as_deref().unwrap_or(&state.base_marker),
+        )
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let page = match &public {
+        Some(_) => CachedPage::new(project.last_serial, &tag, body),
+        None => CachedPage::with_base_slots(project.last_serial, &tag, &body, &state.base_marker),
     };
+    state.cache.put_fresh(key, page.clone(), ticket);
+    Ok(local_document(state, &normalized, &page, public, headers))
+}
+
+/// A local project's JSON document as the answer, its links under this index's base.
+fn local_document(
+    state: &AppState,
+    normalized: &str,
+    page: &CachedPage,
+    public: Option<String>,
+    headers: &HeaderMap,
+) -> Response {
+    state
+        .services
+        .record_page_hit(normalized, crate::simple::user_agent(headers));
     let base = match public {
         Some(b) => b,
         None => state.base_url(headers),
     };
-    let mut resp = page_response(
-        &page,
-        &base,
-        "application/json",
-        project.last_serial,
-        headers,
-        false,
-    );
+    let mut resp = page_response(page, &base, "application/json", page.serial, headers, false);
     resp.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("max-age=900, public"),
     );
-    Ok(resp)
+    resp
 }
 
 /// `GET /pypi/<project>/json`

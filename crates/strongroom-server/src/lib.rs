@@ -11,6 +11,7 @@ mod downloads;
 mod drain;
 mod error;
 mod file_status;
+mod freshness;
 #[doc(hidden)]
 pub mod fuzz_entry;
 mod gateway_pages;

@@ -85,20 +85,22 @@ pub(crate) fn page_response(
     resp
 }
 
-/// `GET /simple/`
+/// `GET /simple/`: from the cache without a database read while no journal entry was written
+/// since it was rendered (`freshness`).
 pub(crate) async fn index(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let fmt = format_of(&params, &headers);
-    let serial = state.services.db.global_serial().await?;
     let key = PageKey::Index {
         json: fmt.is_json(),
     };
-    let page = match state.cache.get(&key, serial) {
+    let page = match state.fresh.page(&state.services.db, &key).await {
         Some(p) => p,
         None => {
+            let ticket = state.cache.ticket();
+            let serial = state.services.db.global_serial().await?;
             let entries = state.services.simple_index_entries().await?;
             let body = if fmt.is_json() {
                 simple::index_json(&entries, serial)
@@ -106,7 +108,7 @@ pub(crate) async fn index(
                 simple::index_html(&entries, serial)
             };
             let page = CachedPage::new(serial, if fmt.is_json() { "json" } else { "html" }, body);
-            state.cache.put(key, page.clone());
+            state.cache.put_fresh(key, page.clone(), ticket);
             page
         }
     };
@@ -114,13 +116,14 @@ pub(crate) async fn index(
         &page,
         "",
         fmt.content_type(),
-        serial,
+        page.serial,
         &headers,
         true,
     ))
 }
 
-/// `GET /simple/<project>/`
+/// `GET /simple/<project>/`: a local project's page from the cache without a database read
+/// (`freshness`); on a miss, one read says what the name is.
 pub(crate) async fn project(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -136,9 +139,25 @@ pub(crate) async fn project(
         return Ok(moved(&format!("/simple/{normalized}/")));
     }
     let fmt = format_of(&params, &headers);
+    let key = PageKey::Simple {
+        project: normalized,
+        json: fmt.is_json(),
+    };
+    // only a local, public project's page is kept under this key, until its next journal entry
+    if let Some(page) = state.fresh.page(&state.services.db, &key).await {
+        return Ok(local_page(&state, &key, &page, fmt, &headers));
+    }
+    let ticket = state.cache.ticket();
+    let PageKey::Simple {
+        project: normalized,
+        ..
+    } = &key
+    else {
+        return Err(ApiError::not_found());
+    };
     let project = if state.services.settings.upstream.enabled() {
         // one read says where the name is served from (`core::gateway::fast`)
-        let name = NormalizedName::new(&normalized).map_err(|_| ApiError::not_found())?;
+        let name = NormalizedName::new(normalized).map_err(|_| ApiError::not_found())?;
         match state.services.page_target(&name).await? {
             PageTarget::Local(p, _) => p,
             PageTarget::NotServed => return Err(ApiError::not_found()),
@@ -149,53 +168,47 @@ pub(crate) async fn project(
                 .await;
             }
             PageTarget::Slow => {
-                return crate::gateway_pages::simple_page(&state, &normalized, fmt, &headers, peer)
+                return crate::gateway_pages::simple_page(&state, normalized, fmt, &headers, peer)
                     .await;
             }
         }
     } else {
-        match state.services.visible_project(&normalized).await? {
+        match state.services.visible_project(normalized).await? {
             Some(p) => p,
-            // no upstream: not found (the gateway's path says so)
+            // no upstream: not found (the gateway's path says so); 404s are not cached
             None => return Err(ApiError::not_found()),
         }
     };
-    state
+    let model = state
         .services
-        .record_page_hit(&normalized, user_agent(&headers));
-    let key = PageKey::Simple {
-        project: normalized,
-        json: fmt.is_json(),
+        .simple_project_page(&project, &state.simple_link_base())
+        .await?;
+    let body = if fmt.is_json() {
+        simple::project_json(&model)
+    } else {
+        simple::project_html(&model)
     };
-    let page = match state.cache.get(&key, project.last_serial) {
-        Some(p) => p,
-        None => {
-            let model = state
-                .services
-                .simple_project_page(&project, &state.simple_link_base())
-                .await?;
-            let body = if fmt.is_json() {
-                simple::project_json(&model)
-            } else {
-                simple::project_html(&model)
-            };
-            let page = CachedPage::new(
-                project.last_serial,
-                if fmt.is_json() { "json" } else { "html" },
-                body,
-            );
-            state.cache.put(key, page.clone());
-            page
-        }
-    };
-    Ok(page_response(
-        &page,
-        "",
-        fmt.content_type(),
+    let page = CachedPage::new(
         project.last_serial,
-        &headers,
-        true,
-    ))
+        if fmt.is_json() { "json" } else { "html" },
+        body,
+    );
+    state.cache.put_fresh(key.clone(), page.clone(), ticket);
+    Ok(local_page(&state, &key, &page, fmt, &headers))
+}
+
+/// A local project's simple page as the answer (and its read counted for the impact report).
+fn local_page(
+    state: &AppState,
+    key: &PageKey,
+    page: &CachedPage,
+    fmt: SimpleFormat,
+    headers: &HeaderMap,
+) -> Response {
+    if let PageKey::Simple { project, .. } = key {
+        state.services.record_page_hit(project, user_agent(headers));
+    }
+    page_response(page, "", fmt.content_type(), page.serial, headers, true)
 }
 
 /// `GET /simple/<project>` (no slash) → 301 to the normalised, slashed URL.

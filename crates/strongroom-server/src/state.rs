@@ -14,6 +14,8 @@ use crate::cache::PageCache;
 pub struct AppState {
     pub services: Services,
     pub(crate) cache: Arc<PageCache>,
+    /// What the cache knows without asking the database (`freshness`).
+    pub(crate) fresh: Arc<crate::freshness::Freshness>,
     /// Where uploads are streamed before they are checked.
     pub(crate) temp_dir: PathBuf,
     /// Key of the web UI's signed values (anonymous CSRF tokens): stored in the database, so
@@ -55,9 +57,17 @@ impl AppState {
             &services.settings.images,
             &web_key,
         ));
+        let cache = Arc::new(PageCache::new(services.settings.http.cache_max_bytes));
+        let fresh = Arc::new(crate::freshness::Freshness::new(
+            cache.clone(),
+            services.db.change_marks().await?,
+            services.db.wal_stamp(),
+        ));
+        crate::freshness::start(&fresh, services.db.clone()).await?;
         Ok(AppState {
             image_proxy,
-            cache: Arc::new(PageCache::new(services.settings.http.cache_max_bytes)),
+            cache,
+            fresh,
             services,
             temp_dir,
             web_key: Arc::new(web_key),

@@ -128,6 +128,9 @@ pub struct Db {
     pub(crate) dialect: Dialect,
     /// The key sealed secrets are sealed and opened with (never stored in the database).
     pub(crate) keyring: Option<Arc<Keyring>>,
+    /// The URL connected to (`None` for a snapshot): the change feed opens its own
+    /// connection with it (`change_feed`: PostgreSQL's LISTEN, SQLite's `data_version`).
+    pub(crate) url: Option<Arc<str>>,
 }
 
 impl Db {
@@ -202,6 +205,7 @@ impl Db {
                     write,
                     dialect,
                     keyring: None,
+                    url: Some(Arc::from(url)),
                 })
             }
             Dialect::Postgres => {
@@ -248,6 +252,7 @@ impl Db {
                     write: pool,
                     dialect,
                     keyring: None,
+                    url: Some(Arc::from(with_application_name(url, &name))),
                 })
             }
         }

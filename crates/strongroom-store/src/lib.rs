@@ -11,6 +11,7 @@ pub mod advisories;
 pub mod blob_check;
 mod blob_claims;
 mod blobs;
+pub mod change_feed;
 mod db;
 mod deletion;
 mod descriptions;

@@ -287,6 +287,8 @@ pub(crate) async fn write_journal(
         .bind(project_id)
         .execute(&mut **tx)
         .await?;
+    // the page caches hear of it (this process now, other servers at commit)
+    crate::change_feed::journal_written(tx, serial, project_name).await?;
     Ok(serial)
 }
 

@@ -90,6 +90,7 @@ impl Db {
             write: pool,
             dialect: Dialect::Sqlite,
             keyring: None,
+            url: None,
         })
     }
 

@@ -34,6 +34,7 @@ pub(crate) async fn bump_upstream_generation_in(
     )
     .fetch_one(&mut *conn)
     .await?;
+    crate::change_feed::generation_bumped(conn, g).await?;
     Ok(g)
 }
 
