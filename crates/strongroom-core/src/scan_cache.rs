@@ -196,6 +196,7 @@ mod tests {
         let planted = SourceScan {
             capabilities: [strongroom_scan::Capability::Network].into(),
             findings: Vec::new(),
+            ..Default::default()
         };
         let json = serde_json::to_string(&planted).expect("json");
         db.scan_cache_put(&[(key.clone(), json)], &[], 1, MAX_ROWS)

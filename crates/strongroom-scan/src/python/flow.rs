@@ -10,7 +10,7 @@ use super::resolve::label::{BULK, ENCODED, ENV};
 use crate::model::{Finding, Rule, Severity};
 
 /// What one module's functions do, and its calls that other modules may complete.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Function name → the labels of what it returns (only functions that return any).
     pub returns: BTreeMap<String, u16>,
@@ -23,7 +23,7 @@ pub struct Summary {
 
 /// One call, names as the file spells them through its imports (`.c.send`, `pkg.c.send`,
 /// `send` for a function of the file itself).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CrossCall {
     pub callee: String,
     /// The first positional arguments.
@@ -33,7 +33,7 @@ pub struct CrossCall {
 }
 
 /// One argument of a [`CrossCall`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArgFlow {
     /// The labels it carries as far as the file alone knows.
     pub labels: u16,
