@@ -9,7 +9,8 @@
 //! are real, and the hash-chained `project:create` and `file:upload` events), except that the
 //! files' bytes do not exist: their digests are random and their blob keys name nothing, so
 //! `admin fsck` reports each one as a missing blob. Only the sample ([`SyntheticSample`]) gets
-//! real bytes, which core writes and records with [`Db::attach_synthetic_blob`].
+//! real bytes: the caller's sampler makes them and gives their digests, which go into the file's
+//! row and upload event like any other file's (core writes the bytes).
 
 use sqlx::{Any, Row, Transaction};
 
@@ -40,8 +41,8 @@ pub struct SyntheticPlan {
     pub now: i64,
 }
 
-/// A file chosen to get real bytes: core builds a wheel for it and records it with
-/// [`Db::attach_synthetic_blob`].
+/// A file chosen to get real bytes: core builds a wheel for it (the sampler of
+/// [`Db::generate_synthetic`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntheticSample {
     pub file_id: i64,
@@ -64,7 +65,7 @@ pub struct SyntheticReport {
     pub samples: Vec<SyntheticSample>,
 }
 
-/// The real bytes of a sampled file.
+/// A file's digests, size and blob key (a sampled file's real ones, the others' made up).
 #[derive(Debug, Clone)]
 pub struct SyntheticBlob {
     pub size: i64,
@@ -199,10 +200,13 @@ impl Db {
     }
 
     /// Write `plan.projects` synthetic projects after those present (see the module
-    /// documentation); `progress` is told the number of projects written after each transaction.
+    /// documentation). `sampler` gives each sampled file its real bytes' digests and blob key
+    /// (recorded in its row and upload event; the caller writes the bytes); `progress` is told
+    /// the number of projects written after each transaction.
     pub async fn generate_synthetic(
         &self,
         plan: &SyntheticPlan,
+        sampler: &mut dyn FnMut(&SyntheticSample) -> SyntheticBlob,
         mut progress: impl FnMut(u64),
     ) -> Result<SyntheticReport, StoreError> {
         let user_id = self.synthetic_user(plan.now).await?;
@@ -226,7 +230,9 @@ impl Db {
                     user_id,
                     sampled,
                 };
-                if let Some(s) = project_rows(plan, &who, &mut next, &mut batch, &mut report) {
+                if let Some(s) =
+                    project_rows(plan, &who, &mut next, &mut batch, &mut report, sampler)
+                {
                     report.samples.push(s);
                 }
             }
@@ -247,44 +253,6 @@ impl Db {
             progress(done);
         }
         Ok(report)
-    }
-
-    /// Record the real bytes written for a sampled file (its digests, size and blob key).
-    pub async fn attach_synthetic_blob(
-        &self,
-        file_id: i64,
-        blob: &SyntheticBlob,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let old: Option<i64> =
-            sqlx::query_scalar("SELECT size FROM files WHERE id = $1 AND user_agent = $2")
-                .bind(file_id)
-                .bind(SYNTHETIC_USER_AGENT)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(old) = old else {
-            return Err(StoreError::NotFound("synthetic file".into()));
-        };
-        sqlx::query(
-            "UPDATE files SET size = $1, md5 = $2, sha256 = $3, blake2_256 = $4, blob_key = $5 WHERE id = $6",
-        )
-        .bind(blob.size)
-        .bind(blob.md5.clone())
-        .bind(blob.sha256.clone())
-        .bind(blob.blake2_256.clone())
-        .bind(blob.blob_key.clone())
-        .bind(file_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE projects SET total_size = total_size + $1 WHERE id = (SELECT project_id FROM files WHERE id = $2)",
-        )
-        .bind(blob.size - old)
-        .bind(file_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// The id of [`SYNTHETIC_USER`], created when missing.
@@ -352,6 +320,7 @@ fn project_rows(
     next: &mut Next,
     b: &mut Batch,
     report: &mut SyntheticReport,
+    sampler: &mut dyn FnMut(&SyntheticSample) -> SyntheticBlob,
 ) -> Option<SyntheticSample> {
     let pid = next.project;
     next.project += 1;
@@ -434,15 +403,41 @@ fn project_rows(
             };
             let fid = next.file;
             next.file += 1;
-            let size = i64::try_from(2_000 + r.below(400_000)).unwrap_or(2_000);
+            let chosen = (wheel && rel + 1 == releases && who.sampled).then(|| SyntheticSample {
+                file_id: fid,
+                project_name: name.clone(),
+                normalized_name: normalized.clone(),
+                version: version.clone(),
+                filename: filename.clone(),
+                requires_python: rp.clone(),
+                summary: summary.clone(),
+            });
+            let blob = match &chosen {
+                Some(c) => sampler(c),
+                None => {
+                    let blake2_256 = r.hex(64);
+                    SyntheticBlob {
+                        size: i64::try_from(2_000 + r.below(400_000)).unwrap_or(2_000),
+                        md5: r.hex(32),
+                        sha256: r.hex(64),
+                        blob_key: format!(
+                            "{}/{}/{}/{filename}",
+                            &blake2_256[0..2],
+                            &blake2_256[2..4],
+                            &blake2_256[4..]
+                        ),
+                        blake2_256,
+                    }
+                }
+            };
+            let SyntheticBlob {
+                size,
+                md5,
+                sha256,
+                blake2_256: blake2,
+                blob_key: key,
+            } = blob;
             total += size;
-            let (md5, sha256, blake2) = (r.hex(32), r.hex(64), r.hex(64));
-            let key = format!(
-                "{}/{}/{}/{filename}",
-                &blake2[0..2],
-                &blake2[2..4],
-                &blake2[4..]
-            );
             let fat = at + i64::try_from(f).unwrap_or(0) * 1_000_000;
             b.files.extend([
                 Val::I(fid),
@@ -483,16 +478,8 @@ fn project_rows(
                 ..base.clone()
             });
             report.files += 1;
-            if wheel && rel + 1 == releases && who.sampled {
-                sample = Some(SyntheticSample {
-                    file_id: fid,
-                    project_name: name.clone(),
-                    normalized_name: normalized.clone(),
-                    version: version.clone(),
-                    filename,
-                    requires_python: rp.clone(),
-                    summary: summary.clone(),
-                });
+            if chosen.is_some() {
+                sample = chosen;
             }
         }
         report.releases += 1;

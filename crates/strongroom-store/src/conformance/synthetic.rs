@@ -9,6 +9,23 @@ use sqlx::Row;
 use super::backends;
 use crate::synthetic::{SYNTHETIC_USER_AGENT, SyntheticBlob, SyntheticPlan, synthetic_name};
 
+/// A sampler recording what it was asked and giving made-up digests (distinct per file).
+fn sampler(
+    asked: &mut Vec<i64>,
+) -> impl FnMut(&crate::synthetic::SyntheticSample) -> SyntheticBlob + '_ {
+    |s| {
+        asked.push(s.file_id);
+        let h = format!("{:064x}", s.file_id + 0xabc);
+        SyntheticBlob {
+            size: 1234,
+            md5: "1".repeat(32),
+            sha256: h.clone(),
+            blake2_256: h.clone(),
+            blob_key: format!("{}/{}/{}/{}", &h[0..2], &h[2..4], &h[4..], s.filename),
+        }
+    }
+}
+
 fn plan(projects: u64, files: u32, sample: u64) -> SyntheticPlan {
     SyntheticPlan {
         projects,
@@ -34,8 +51,9 @@ fn synthetic_names_are_valid_and_their_skeletons_unique() {
 async fn generated_rows_are_consistent_and_an_append_continues_them() {
     for (name, db, _d) in backends().await {
         let mut told = Vec::new();
+        let mut asked = Vec::new();
         let r = db
-            .generate_synthetic(&plan(7, 5, 2), |n| told.push(n))
+            .generate_synthetic(&plan(7, 5, 2), &mut sampler(&mut asked), |n| told.push(n))
             .await
             .expect("generate");
         assert_eq!(told, [7], "{name}");
@@ -100,43 +118,26 @@ async fn generated_rows_are_consistent_and_an_append_continues_them() {
             );
         }
 
-        // a sample's real bytes are recorded; only synthetic files take them
-        let s = &r.samples[0];
-        let blob = SyntheticBlob {
-            size: 1234,
-            md5: "1".repeat(32),
-            sha256: "2".repeat(64),
-            blake2_256: "3".repeat(64),
-            blob_key: format!("33/33/{}/{}", "3".repeat(60), s.filename),
-        };
-        db.attach_synthetic_blob(s.file_id, &blob)
-            .await
-            .expect("attach");
-        let f = db
-            .file_blob_by_key(&blob.blob_key)
-            .await
-            .expect("k")
-            .expect("k");
+        // the sampler's digests are the sampled files' own
         assert_eq!(
-            (f.id, f.sha256.as_str()),
-            (s.file_id, blob.sha256.as_str()),
+            asked,
+            r.samples.iter().map(|s| s.file_id).collect::<Vec<_>>(),
             "{name}"
         );
-        sqlx::query("UPDATE files SET user_agent = NULL WHERE id = $1")
-            .bind(r.samples[1].file_id)
-            .execute(&db.write)
-            .await
-            .expect("unmark");
-        assert!(
-            db.attach_synthetic_blob(r.samples[1].file_id, &blob)
-                .await
-                .is_err(),
-            "{name}"
-        );
+        for s in &r.samples {
+            let h = format!("{:064x}", s.file_id + 0xabc);
+            let key = format!("{}/{}/{}/{}", &h[0..2], &h[2..4], &h[4..], s.filename);
+            let f = db.file_blob_by_key(&key).await.expect("k").expect("k");
+            assert_eq!(
+                (f.id, f.sha256.as_str(), f.size),
+                (s.file_id, h.as_str(), 1234),
+                "{name}"
+            );
+        }
 
         // an append continues serials, sequence numbers and ids, with new names
         let r2 = db
-            .generate_synthetic(&plan(3, 1, 0), |_| {})
+            .generate_synthetic(&plan(3, 1, 0), &mut sampler(&mut Vec::new()), |_| {})
             .await
             .expect("append");
         assert_eq!(
@@ -157,6 +158,6 @@ async fn generated_rows_are_consistent_and_an_append_continues_them() {
             .fetch_one(&db.read)
             .await
             .expect("n");
-        assert_eq!(n, 37, "{name}");
+        assert_eq!(n, 38, "{name}");
     }
 }
