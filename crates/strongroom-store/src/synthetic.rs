@@ -23,8 +23,10 @@ pub const SYNTHETIC_USER: &str = "synthetic-owner";
 pub const SYNTHETIC_USER_AGENT: &str = "strongroom-synthetic/1";
 /// Projects written per transaction.
 const PROJECTS_PER_TX: u64 = 2_000;
-/// Bound parameters per INSERT statement (SQLite allows 32,766, PostgreSQL 65,535).
-const MAX_PARAMS: usize = 30_000;
+/// Bound parameters per INSERT statement (SQLite allows 32,766, PostgreSQL 65,535). SQLite
+/// looks each named parameter (`$n`) up in a list of all of them, quadratic in their number: on
+/// SQLite the statements use positional `?` and stay this small as well.
+const MAX_PARAMS: usize = 4_000;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -236,7 +238,7 @@ impl Db {
                     report.samples.push(s);
                 }
             }
-            write_batch(&mut tx, &batch).await?;
+            write_batch(&mut tx, self.dialect, &batch).await?;
             if self.dialect == Dialect::Postgres {
                 for (table, col) in [("projects", "id"), ("releases", "id"), ("files", "id")] {
                     // Fixed table names: no input reaches this text.
@@ -552,15 +554,19 @@ fn journal(
 }
 
 /// Every table of `b`, in foreign-key order.
-async fn write_batch(tx: &mut Transaction<'static, Any>, b: &Batch) -> Result<(), StoreError> {
-    insert_rows(tx, "projects", PROJECT_COLS, &b.projects).await?;
-    insert_rows(tx, "roles", ROLE_COLS, &b.roles).await?;
-    insert_rows(tx, "releases", RELEASE_COLS, &b.releases).await?;
-    insert_rows(tx, "release_search", SEARCH_COLS, &b.search).await?;
-    insert_rows(tx, "files", FILE_COLS, &b.files).await?;
-    insert_rows(tx, "filename_registry", REGISTRY_COLS, &b.registry).await?;
-    insert_rows(tx, "journal", JOURNAL_COLS, &b.journal).await?;
-    insert_rows(tx, "events", EVENT_COLS, &b.events).await?;
+async fn write_batch(
+    tx: &mut Transaction<'static, Any>,
+    d: Dialect,
+    b: &Batch,
+) -> Result<(), StoreError> {
+    insert_rows(tx, d, "projects", PROJECT_COLS, &b.projects).await?;
+    insert_rows(tx, d, "roles", ROLE_COLS, &b.roles).await?;
+    insert_rows(tx, d, "releases", RELEASE_COLS, &b.releases).await?;
+    insert_rows(tx, d, "release_search", SEARCH_COLS, &b.search).await?;
+    insert_rows(tx, d, "files", FILE_COLS, &b.files).await?;
+    insert_rows(tx, d, "filename_registry", REGISTRY_COLS, &b.registry).await?;
+    insert_rows(tx, d, "journal", JOURNAL_COLS, &b.journal).await?;
+    insert_rows(tx, d, "events", EVENT_COLS, &b.events).await?;
     Ok(())
 }
 
@@ -569,6 +575,7 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, b: &Batch) -> Result<()
 /// connection).
 async fn insert_rows(
     tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
     table: &str,
     cols: &str,
     vals: &[Val],
@@ -585,7 +592,10 @@ async fn insert_rows(
                 if c > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&format!("${n}"));
+                match dialect {
+                    Dialect::Sqlite => sql.push('?'),
+                    Dialect::Postgres => sql.push_str(&format!("${n}")),
+                }
                 n += 1;
             }
             sql.push(')');
