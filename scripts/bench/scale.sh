@@ -11,6 +11,7 @@
 # env:   STRONGROOM_BIN=target/release/strongroom   FILES_PER_PROJECT=10  SAMPLE=100  SEED=1
 #        SCALE_WORK=/tmp/scale-work (one data folder per size, replaced)  PORT=9100
 #        WRK_DURATION=10  WRK_CONNS=64  PATHS=20000 (paths per spread)  KEEP=1 keeps the data
+#        REUSE=1: measure a data folder left by KEEP=1 (or generated otherwise) without generating
 # Prints one Markdown table (also written to $SCALE_WORK/scale.md). Listens on 127.0.0.1 only;
 # the server it starts is stopped by its PID. wrk must be installed (apt-get install wrk).
 set -euo pipefail
@@ -69,13 +70,17 @@ TABLE=$WORK/scale.md
 
 for N in "${SIZES[@]}"; do
   DATA=$WORK/n$N
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  SR() { "$BIN" --data "$DATA" "$@"; }
-  SR migrate >/dev/null 2>&1
-  echo "== $N projects x $K files: generating" >&2
-  read -r GEN_S GEN_KB < <(timed "$WORK/gen-$N.log" "$BIN" --data "$DATA" admin generate-synthetic \
-    --projects "$N" --files-per-project "$K" --blobs-sample "$SAMPLE" --seed "$SEED")
-  grep '^generated' "$WORK/gen-$N.log" >&2 || { cat "$WORK/gen-$N.log" >&2; exit 1; }
+  if [ -n "${REUSE:-}" ]; then
+    [ -f "$DATA/strongroom.db" ] || { echo "REUSE=1 but no $DATA/strongroom.db" >&2; exit 1; }
+    GEN_S=-; GEN_KB=0
+  else
+    rm -rf "$DATA"; mkdir -p "$DATA"
+    "$BIN" --data "$DATA" migrate >/dev/null 2>&1
+    echo "== $N projects x $K files: generating" >&2
+    read -r GEN_S GEN_KB < <(timed "$WORK/gen-$N.log" "$BIN" --data "$DATA" admin generate-synthetic \
+      --projects "$N" --files-per-project "$K" --blobs-sample "$SAMPLE" --seed "$SEED")
+    grep '^generated' "$WORK/gen-$N.log" >&2 || { cat "$WORK/gen-$N.log" >&2; exit 1; }
+  fi
   DB_MB=$(du -cm "$DATA"/strongroom.db* | tail -1 | cut -f1)
   echo "== log verify" >&2
   read -r VER_S VER_KB < <(timed "$WORK/verify-$N.log" "$BIN" --data "$DATA" admin log verify)
