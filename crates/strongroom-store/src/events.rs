@@ -64,7 +64,7 @@ pub(crate) fn canonical_bytes(seq: i64, e: &NewEvent, details: &str) -> Vec<u8> 
     v.to_string().into_bytes()
 }
 
-fn chain_hash(prev: &str, bytes: &[u8]) -> String {
+pub(crate) fn chain_hash(prev: &str, bytes: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(bytes);

@@ -54,6 +54,7 @@ pub mod site_flags;
 mod skeletons;
 pub mod snapshot;
 pub mod states;
+pub mod synthetic;
 pub mod tempfiles;
 pub mod timeline;
 pub mod upload_record;

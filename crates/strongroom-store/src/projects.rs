@@ -73,13 +73,15 @@ impl Db {
         let sql = format!(
             "SELECT p.name, p.normalized_name, p.last_serial FROM projects p WHERE {PUBLIC_PROJECT} ORDER BY p.normalized_name"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        // Streamed: each row becomes its three values as it arrives, so at a million projects
+        // the driver's rows are never all held beside the list.
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&self.read);
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+        }
+        Ok(out)
     }
 
     /// The role `user_id` holds on `project_id`, if any.

@@ -30,6 +30,7 @@ mod schema;
 mod search;
 mod secrets;
 mod snapshot;
+mod synthetic;
 mod upgrades;
 mod upstream_files;
 mod upstream_pages;

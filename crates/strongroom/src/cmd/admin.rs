@@ -298,6 +298,10 @@ pub(crate) enum AdminCommand {
     },
     /// List invitations to register, newest first, with their state.
     Invites,
+    /// Fill the index with synthetic projects for scale benchmarks (hidden: not for real
+    /// indexes). Refuses a database that has projects unless --append.
+    #[command(hide = true)]
+    GenerateSynthetic(super::admin_synthetic::SyntheticArgs),
     /// Revoke an unused invitation: its link stops working at once.
     RevokeInvite {
         /// The invitation's number (from `admin invites` or the admin area).
@@ -517,6 +521,7 @@ pub(crate) async fn run(s: &Services, command: AdminCommand) -> anyhow::Result<(
                 .await?;
             println!("new projects {}", if on { "allowed" } else { "refused" });
         }
+        AdminCommand::GenerateSynthetic(args) => super::admin_synthetic::run(s, &args).await?,
         AdminCommand::Log {
             command: LogCommand::Verify { expect_head },
         } => {

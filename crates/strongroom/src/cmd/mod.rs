@@ -4,6 +4,7 @@ pub(crate) mod admin;
 mod admin_impact;
 mod admin_osv;
 mod admin_review;
+mod admin_synthetic;
 mod admin_upstream;
 mod admin_upstream_log;
 mod admin_user;
