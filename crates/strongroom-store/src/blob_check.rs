@@ -14,7 +14,7 @@
 //! `admin fsck` finds it. The marks are bounded ([`MARKS_MAX`] entries of a few words each).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -44,9 +44,8 @@ impl VerifiedMarks {
     }
 
     fn mark(&self, identity: BlobIdentity, size: u64, sha256: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        (identity, size, sha256.to_ascii_lowercase()).hash(&mut h);
-        h.finish()
+        self.hasher
+            .hash_one((identity, size, sha256.to_ascii_lowercase()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (u64, Instant)>> {
@@ -466,7 +465,7 @@ mod tests {
         let (out, failed) = get(&blobs).await;
         assert!(failed && out.len() < bad.len() && out[..] == bad[..out.len()]);
         // A check that finds it damaged forgets it; so does a delete.
-        assert_eq!(get(&blobs).await.1, true);
+        assert!(get(&blobs).await.1);
         std::fs::write(&path, &good).expect("restore");
         assert_eq!(get(&blobs).await, (good.clone(), false));
         assert_eq!(blobs.marks().len(), 1);
