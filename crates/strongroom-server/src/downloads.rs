@@ -3,13 +3,16 @@
 //! (`core::visibility`); a blob without such a row is never read.
 //!
 //! A blob that is gone answers 503 with a reason and raises the `blob:missing` signal. A whole
-//! file is checked against its recorded sha256 while it streams (`store::blob_check`): the
+//! file is checked against its recorded sha256 while it streams (`Blobs::get_verified`): the
 //! chunk that would complete it is held back until the digest matches, so a damaged blob's
 //! response is cut short (pip and every HTTP client see a truncated body, never the whole of
-//! other bytes) and `blob:damaged` is raised. Memory: one chunk (256 KiB) per download; CPU:
-//! one sha256 pass, the cost of the read itself. A Range request (a part of the file) cannot be
-//! checked without reading the rest and is served unchecked: the sampled job and `admin fsck`
-//! find such a blob.
+//! other bytes) and `blob:damaged` is raised. Once a stored copy has streamed out whole and
+//! matched, a verified mark (keyed on the copy's identity: inode, size, mtime, ctime) lets the
+//! next downloads of that unchanged copy skip the hashing (`store::blob_check` says what a mark
+//! does not see). Memory: two read chunks (1 MiB, or 128 KiB past 16 large readers) per
+//! download (`store::blob_read`). A Range request (a part of the file) cannot be checked
+//! without reading the rest and is served unchecked: the sampled job and `admin fsck` find
+//! such a blob.
 //!
 //! Each download of a whole file (a 200 to a GET, [`is_download`]) is recorded in the download
 //! log (`core::download_log`, origin local): into the recorder's memory buffer, never a
@@ -26,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use strongroom_core::download_log::Origin;
 use strongroom_core::fsck::FindingKind;
-use strongroom_store::blob_check::{BlobState, verified_body};
+use strongroom_store::blob_check::BlobState;
 use strongroom_store::{BlobKey, ByteRange};
 
 use crate::error::ApiError;
@@ -66,6 +69,15 @@ pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Option<Result<ByteRa
         ByteRange { start, end }
     };
     Some(Ok(range))
+}
+
+/// Whether a `Range` may be honoured: without `If-Range`, or with one naming this file's ETag
+/// (a strong comparison, RFC 9110 13.1.5). A date never matches (files carry no
+/// `Last-Modified`), nor does a weak tag: the whole file is sent instead.
+pub(crate) fn if_range_holds(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_RANGE)
+        .is_none_or(|v| v.to_str().is_ok_and(|v| v.trim() == etag))
 }
 
 /// True for a response that is a download to record: a whole file (200) answering a GET (not
@@ -156,7 +168,12 @@ pub(crate) async fn download(
     if etag_matches(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
     }
-    let (status, range) = match parse_range(&headers, len) {
+    let asked = if if_range_holds(&headers, &etag) {
+        parse_range(&headers, len)
+    } else {
+        None
+    };
+    let (status, range) = match asked {
         None => (StatusCode::OK, None),
         Some(Ok(r)) => (StatusCode::PARTIAL_CONTENT, Some(r)),
         Some(Err(())) => {
@@ -171,24 +188,32 @@ pub(crate) async fn download(
     } else {
         (FindingKind::BlobMissing, FindingKind::BlobDamaged)
     };
-    let Some(body) = state.services.blobs.get(&blob_key, range).await? else {
-        signal(&state, key.as_str(), kind.0, BlobState::Missing, meta).await;
-        return Err(ApiError::blob_unavailable());
-    };
     let body = if range.is_none() {
-        record(&state, &meta, status);
         let (st, k, filename) = (
             state.clone(),
             key.as_str().to_owned(),
             file.filename.clone(),
         );
-        verified_body(body, len, etag_hash.clone(), move |found| {
+        let meta2 = meta.clone();
+        let on_mismatch = move |found| {
             tracing::error!(file = %filename, blob = %k, "a blob does not match its recorded sha256; the download was cut short");
-            tokio::spawn(async move { signal(&st, &k, kind.1, found, meta).await });
-        })
+            tokio::spawn(async move { signal(&st, &k, kind.1, found, meta2).await });
+        };
+        state
+            .services
+            .blobs
+            .get_verified(&blob_key, len, &etag_hash, on_mismatch)
+            .await?
     } else {
-        body
+        state.services.blobs.get(&blob_key, range).await?
     };
+    let Some(body) = body else {
+        signal(&state, key.as_str(), kind.0, BlobState::Missing, meta).await;
+        return Err(ApiError::blob_unavailable());
+    };
+    if range.is_none() {
+        record(&state, &meta, status);
+    }
     let content_len = range.map_or(len, |r| r.end - r.start);
     resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_len));
     if let Some(r) = range
@@ -270,5 +295,22 @@ mod tests {
         assert_eq!(parse_range(&h("bytes=0-1,5-6"), 100), None);
         assert_eq!(parse_range(&h("items=0-1"), 100), None);
         assert_eq!(parse_range(&HeaderMap::new(), 100), None);
+    }
+
+    #[test]
+    fn if_range_needs_the_same_strong_etag() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_RANGE, HeaderValue::from_str(v).expect("header"));
+            h
+        };
+        assert!(if_range_holds(&HeaderMap::new(), "\"ab\""));
+        assert!(if_range_holds(&with("\"ab\""), "\"ab\""));
+        assert!(!if_range_holds(&with("\"cd\""), "\"ab\""));
+        assert!(!if_range_holds(&with("W/\"ab\""), "\"ab\""));
+        assert!(!if_range_holds(
+            &with("Sat, 05 Dec 2026 10:00:00 GMT"),
+            "\"ab\""
+        ));
     }
 }

@@ -1,12 +1,92 @@
 //! Checking a blob's bytes against the sha256 its file row records, in bounded memory: the
 //! digest of a whole blob (fsck, the sampled job), and a download stream that never completes
 //! with bytes that do not match (the last chunk is held back until the digest is known).
+//!
+//! A download of a whole file checks a given stored copy once ([`Blobs::get_verified`]): when
+//! its bytes have streamed out whole and matched, a *verified mark* remembers that copy (its
+//! [`BlobIdentity`]: device, inode, size, modification and change times, or an S3 object's
+//! ETag), with the size and sha256 it matched, for [`MARK_TTL`]. The next downloads of the same
+//! copy stream without hashing. Any write to the file changes its identity (so the mark no
+//! longer applies and the next download checks again); [`Blobs::check`] (fsck's and the sampled
+//! job's check) drops the mark of a blob it finds damaged, so does a delete or a new put. What a
+//! mark does not see is a change that leaves the identity alone (a disk flipping bits under the
+//! file system): such a copy may be served whole until its mark expires or the sampled job or
+//! `admin fsck` finds it. The marks are bounded ([`MARKS_MAX`] entries of a few words each).
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::StoreError;
-use crate::blobs::{BlobBody, Blobs};
+use crate::blobs::{BlobBody, BlobIdentity, Blobs};
+
+/// How long a verified mark holds: the longest a copy damaged without a write is served whole
+/// after its last check.
+pub const MARK_TTL: Duration = Duration::from_secs(3600);
+/// The most marks kept (about 40 bytes each).
+pub const MARKS_MAX: usize = 16_384;
+
+/// Stored copies of blobs whose bytes were last seen whole and matching (see the module doc).
+#[derive(Debug, Default)]
+pub(crate) struct VerifiedMarks {
+    hasher: std::collections::hash_map::RandomState,
+    /// hash(key) -> (hash(identity, size, sha256), when it was checked).
+    marks: Mutex<HashMap<u64, (u64, Instant)>>,
+}
+
+impl VerifiedMarks {
+    fn key(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn mark(&self, identity: BlobIdentity, size: u64, sha256: &str) -> u64 {
+        self.hasher
+            .hash_one((identity, size, sha256.to_ascii_lowercase()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (u64, Instant)>> {
+        self.marks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this copy was checked whole, with this size and sha256, within [`MARK_TTL`].
+    fn holds(&self, key: &str, identity: BlobIdentity, size: u64, sha256: &str) -> bool {
+        let want = self.mark(identity, size, sha256);
+        self.lock()
+            .get(&self.key(key))
+            .is_some_and(|&(m, at)| m == want && at.elapsed() < MARK_TTL)
+    }
+
+    fn insert(&self, key: &str, identity: BlobIdentity, size: u64, sha256: &str) {
+        let (k, m) = (self.key(key), self.mark(identity, size, sha256));
+        let mut marks = self.lock();
+        if marks.len() >= MARKS_MAX && !marks.contains_key(&k) {
+            // Expired ones first; if none, an eighth of them (in no order): a blob that loses
+            // its mark is only checked again on its next download.
+            marks.retain(|_, (_, at)| at.elapsed() < MARK_TTL);
+            if marks.len() >= MARKS_MAX {
+                let drop: Vec<u64> = marks.keys().take(MARKS_MAX / 8).copied().collect();
+                for d in drop {
+                    marks.remove(&d);
+                }
+            }
+        }
+        marks.insert(k, (m, Instant::now()));
+    }
+
+    pub(crate) fn forget(&self, key: &str) {
+        let k = self.key(key);
+        self.lock().remove(&k);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
 
 /// What a blob's bytes turned out to be, compared with its row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +150,7 @@ impl Blobs {
         sha256: &str,
     ) -> Result<BlobState, StoreError> {
         let Some(mut body) = self.get(key, None).await? else {
+            self.marks().forget(key);
             return Ok(BlobState::Missing);
         };
         let mut d = Digest::default();
@@ -81,6 +162,7 @@ impl Blobs {
         if size.is_none_or(|s| s == found_size) && found.eq_ignore_ascii_case(sha256) {
             Ok(BlobState::Intact)
         } else {
+            self.marks().forget(key);
             Ok(BlobState::Damaged {
                 size: found_size,
                 sha256: found,
@@ -102,6 +184,7 @@ impl Blobs {
     ) -> Result<BlobState, StoreError> {
         use blake2::Digest as _;
         let Some(mut body) = self.get(key, None).await? else {
+            self.marks().forget(key);
             return Ok(BlobState::Missing);
         };
         let mut d = Digest::default();
@@ -120,11 +203,50 @@ impl Blobs {
         {
             Ok(BlobState::Intact)
         } else {
+            self.marks().forget(key);
             Ok(BlobState::Damaged {
                 size: found_size,
                 sha256: found,
             })
         }
+    }
+}
+
+impl Blobs {
+    /// The whole blob at `key` for a download, `None` if it is missing: streamed through
+    /// [`verified_body`] (checked against `size` and `sha256`, the last chunk held back), unless
+    /// a verified mark says this very stored copy was checked whole before (see the module doc);
+    /// a check that passes sets the mark.
+    pub async fn get_verified(
+        &self,
+        key: &str,
+        size: u64,
+        sha256: &str,
+        on_mismatch: impl FnOnce(BlobState) + Send + 'static,
+    ) -> Result<Option<BlobBody>, StoreError> {
+        let Some(opened) = self.open(key, None).await? else {
+            self.marks().forget(key);
+            return Ok(None);
+        };
+        let Some(identity) = opened.identity else {
+            return Ok(Some(verified_body(
+                opened.body,
+                size,
+                sha256.to_owned(),
+                on_mismatch,
+            )));
+        };
+        if self.marks().holds(key, identity, size, sha256) {
+            return Ok(Some(opened.body));
+        }
+        let (blobs, key2, sha2) = (self.clone(), key.to_owned(), sha256.to_owned());
+        Ok(Some(checked_body(
+            opened.body,
+            size,
+            sha256.to_owned(),
+            on_mismatch,
+            move || blobs.marks().insert(&key2, identity, size, &sha2),
+        )))
     }
 }
 
@@ -139,13 +261,25 @@ pub fn verified_body(
     sha256: String,
     on_mismatch: impl FnOnce(BlobState) + Send + 'static,
 ) -> BlobBody {
-    struct St<F> {
+    checked_body(body, size, sha256, on_mismatch, || {})
+}
+
+/// [`verified_body`], running `on_intact` once the whole body has matched.
+fn checked_body<I: FnOnce() + Send + 'static>(
+    body: BlobBody,
+    size: u64,
+    sha256: String,
+    on_mismatch: impl FnOnce(BlobState) + Send + 'static,
+    on_intact: I,
+) -> BlobBody {
+    struct St<F, I> {
         body: BlobBody,
         digest: Digest,
         held: Option<Bytes>,
         size: u64,
         sha256: String,
         on_mismatch: Option<F>,
+        on_intact: Option<I>,
         done: bool,
     }
     let st = St {
@@ -155,6 +289,7 @@ pub fn verified_body(
         size,
         sha256,
         on_mismatch: Some(on_mismatch),
+        on_intact: Some(on_intact),
         done: false,
     };
     futures_util::stream::unfold(st, |mut st| async move {
@@ -194,6 +329,9 @@ pub fn verified_body(
                     let len = d.len();
                     let found = d.finish();
                     if len == st.size && found.eq_ignore_ascii_case(&st.sha256) {
+                        if let Some(f) = st.on_intact.take() {
+                            f();
+                        }
                         return st.held.take().map(|c| (Ok(c), st));
                     }
                     if let Some(f) = st.on_mismatch.take() {
@@ -252,6 +390,106 @@ mod tests {
         }
         let st = seen.lock().expect("lock").clone();
         (out, failed, st)
+    }
+
+    async fn drain(mut b: BlobBody) -> (Vec<u8>, bool) {
+        let (mut out, mut failed) = (Vec::new(), false);
+        while let Some(c) = b.next().await {
+            match c {
+                Ok(c) => out.extend_from_slice(&c),
+                Err(_) => failed = true,
+            }
+        }
+        (out, failed)
+    }
+
+    /// A whole download that matched marks the copy; a write to the file (even one that puts the
+    /// modification time back) loses the mark, and the changed bytes are cut short; a check
+    /// that finds a blob damaged drops its mark.
+    #[tokio::test]
+    async fn a_verified_mark_holds_for_the_same_copy_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = Blobs::local(dir.path()).expect("local");
+        let good = vec![7u8; 3 * 1024 * 1024 + 5];
+        let key = "ab/cd/ef/f-1.0-py3-none-any.whl";
+        blobs
+            .put_bytes(key, Bytes::from(good.clone()))
+            .await
+            .expect("put");
+        let (size, digest) = (good.len() as u64, sha(&good));
+        let get = |b: &Blobs| {
+            let (b, digest) = (b.clone(), digest.clone());
+            async move {
+                let body = b
+                    .get_verified(key, size, &digest, |_| {})
+                    .await
+                    .expect("get")
+                    .expect("present");
+                drain(body).await
+            }
+        };
+        assert_eq!(blobs.marks().len(), 0);
+        // A download cut off before the end sets no mark.
+        let mut partial = blobs
+            .get_verified(key, size, &digest, |_| {})
+            .await
+            .expect("get")
+            .expect("present");
+        let _ = partial.next().await;
+        drop(partial);
+        assert_eq!(blobs.marks().len(), 0);
+        assert_eq!(get(&blobs).await, (good.clone(), false));
+        assert_eq!(blobs.marks().len(), 1);
+        let path = dir.path().join(key);
+        let opened = blobs.open(key, None).await.expect("open").expect("present");
+        let id = opened.identity.expect("a local file has an identity");
+        assert!(blobs.marks().holds(key, id, size, &digest));
+        // The mark is for this size and sha256 only.
+        assert!(!blobs.marks().holds(key, id, size, &sha(b"other")));
+        assert!(!blobs.marks().holds(key, id, size - 1, &digest));
+        // Rewrite in place, same length, modification time put back.
+        let mtime = std::fs::metadata(&path)
+            .expect("meta")
+            .modified()
+            .expect("mtime");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut bad = good.clone();
+        bad[good.len() / 2] ^= 1;
+        std::fs::write(&path, &bad).expect("tamper");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open")
+            .set_modified(mtime)
+            .expect("set mtime");
+        let (out, failed) = get(&blobs).await;
+        assert!(failed && out.len() < bad.len() && out[..] == bad[..out.len()]);
+        // A check that finds it damaged forgets it; so does a delete.
+        assert!(get(&blobs).await.1);
+        std::fs::write(&path, &good).expect("restore");
+        assert_eq!(get(&blobs).await, (good.clone(), false));
+        assert_eq!(blobs.marks().len(), 1);
+        std::fs::write(&path, &bad).expect("tamper");
+        assert!(matches!(
+            blobs.check(key, Some(size), &digest).await.expect("check"),
+            BlobState::Damaged { .. }
+        ));
+        assert_eq!(blobs.marks().len(), 0);
+        std::fs::write(&path, &good).expect("restore");
+        assert_eq!(get(&blobs).await, (good.clone(), false));
+        blobs.delete(key).await.expect("delete");
+        assert_eq!(blobs.marks().len(), 0);
+    }
+
+    #[test]
+    fn marks_stay_bounded() {
+        let marks = VerifiedMarks::default();
+        let id = BlobIdentity::for_tests(1);
+        for i in 0..(MARKS_MAX + 100) {
+            marks.insert(&format!("k{i}"), id, 1, "00");
+        }
+        assert!(marks.len() <= MARKS_MAX, "{}", marks.len());
+        assert!(marks.holds(&format!("k{}", MARKS_MAX + 99), id, 1, "00"));
     }
 
     #[tokio::test]

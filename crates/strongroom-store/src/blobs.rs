@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use object_store::path::Path as ObjPath;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 
 use crate::StoreError;
 use crate::tempfiles::LockedTempFile;
@@ -185,6 +185,45 @@ pub struct ListedBlob {
 /// A blob's bytes as a stream.
 pub type BlobBody = BoxStream<'static, Result<Bytes, StoreError>>;
 
+/// A blob opened for reading: its bytes and, where the store tells, the identity of the stored
+/// copy they come from.
+pub struct Opened {
+    pub body: BlobBody,
+    pub identity: Option<BlobIdentity>,
+}
+
+/// What tells one stored copy of a blob from any other: a write to the file (or a new object
+/// under the key) gives another identity. In a folder: device, inode, size, and the modification
+/// and change times (the change time cannot be set back by a user, so a write followed by
+/// `touch -d` still shows); on S3: the object's ETag, size and last-modified time (`None` when
+/// the server sends no ETag). `blob_check`'s verified marks are keyed on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobIdentity(u64);
+
+impl BlobIdentity {
+    #[cfg(test)]
+    pub(crate) fn for_tests(n: u64) -> BlobIdentity {
+        BlobIdentity(n)
+    }
+
+    fn of_file(m: &std::fs::Metadata) -> BlobIdentity {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::MetadataExt;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()).hash(&mut h);
+        (m.ctime(), m.ctime_nsec()).hash(&mut h);
+        BlobIdentity(h.finish())
+    }
+
+    fn of_object(m: &object_store::ObjectMeta) -> Option<BlobIdentity> {
+        use std::hash::{Hash, Hasher};
+        let etag = m.e_tag.as_ref()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (etag, m.size, m.last_modified.timestamp_micros()).hash(&mut h);
+        Some(BlobIdentity(h.finish()))
+    }
+}
+
 #[derive(Debug)]
 enum Backend {
     Local {
@@ -205,6 +244,8 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Blobs {
     backend: Arc<Backend>,
+    /// Copies checked whole by a download (`blob_check`).
+    marks: Arc<crate::blob_check::VerifiedMarks>,
 }
 
 const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
@@ -217,6 +258,7 @@ impl Blobs {
         crate::private_fs::create_dir_all(&root.join(".tmp"))?;
         Ok(Blobs {
             backend: Arc::new(Backend::Local { root }),
+            marks: Arc::default(),
         })
     }
 
@@ -280,7 +322,13 @@ impl Blobs {
                 timeout,
                 bucket: s.bucket.clone(),
             }),
+            marks: Arc::default(),
         })
+    }
+
+    /// The verified marks of this store's blobs.
+    pub(crate) fn marks(&self) -> &crate::blob_check::VerifiedMarks {
+        &self.marks
     }
 
     /// Whether blobs live in a local folder (where flushing the upload early pays off).
@@ -305,6 +353,7 @@ impl Blobs {
     /// as a locked copy, then renamed into place. Whatever fails, nothing partial is left: a
     /// staged file is removed, an S3 multipart upload is aborted.
     pub async fn put_file(&self, key: &BlobKey, file: &Path) -> Result<(), StoreError> {
+        self.marks.forget(key.as_str());
         match &*self.backend {
             Backend::Local { root } => {
                 let dest = root.join(key.as_str());
@@ -361,6 +410,7 @@ impl Blobs {
 
     /// Store a small blob (e.g. a `.metadata` file) at `key`.
     pub async fn put_bytes(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        self.marks.forget(key);
         match &*self.backend {
             Backend::Local { root } => {
                 let dest = root.join(key);
@@ -441,22 +491,37 @@ impl Blobs {
         key: &str,
         range: Option<ByteRange>,
     ) -> Result<Option<BlobBody>, StoreError> {
+        Ok(self.open(key, range).await?.map(|o| o.body))
+    }
+
+    /// Read a blob (or a range of it) as a stream, with the identity of the stored copy read.
+    pub async fn open(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<Option<Opened>, StoreError> {
         match &*self.backend {
             Backend::Local { root } => {
-                let mut f = match tokio::fs::File::open(root.join(key)).await {
-                    Ok(f) => f,
+                let path = root.join(key);
+                let opened = tokio::task::spawn_blocking(move || {
+                    let mut f = std::fs::File::open(path)?;
+                    let meta = f.metadata()?;
+                    let len = meta.len();
+                    let (start, end) = range.map_or((0, len), |r| (r.start, r.end.min(len)));
+                    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start))?;
+                    Ok::<_, std::io::Error>((f, end.saturating_sub(start), meta))
+                })
+                .await
+                .map_err(|e| StoreError::Blob(format!("open task: {e}")))?;
+                let (f, len, meta) = match opened {
+                    Ok(x) => x,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                     Err(e) => return Err(e.into()),
                 };
-                let len = f.metadata().await?.len();
-                let (start, end) = range.map_or((0, len), |r| (r.start, r.end.min(len)));
-                f.seek(std::io::SeekFrom::Start(start)).await?;
-                let reader = tokio::io::BufReader::with_capacity(
-                    256 * 1024,
-                    f.take(end.saturating_sub(start)),
-                );
-                let stream = tokio_util_stream(reader);
-                Ok(Some(stream))
+                Ok(Some(Opened {
+                    body: crate::blob_read::file_body(f, len),
+                    identity: Some(BlobIdentity::of_file(&meta)),
+                }))
             }
             Backend::S3 { reads, timeout, .. } => {
                 let opts = GetOptions {
@@ -464,7 +529,13 @@ impl Blobs {
                     ..GetOptions::default()
                 };
                 match answered(*timeout, reads.get_opts(&ObjPath::from(key), opts)).await? {
-                    Ok(r) => Ok(Some(r.into_stream().map(|c| c.map_err(blob_err)).boxed())),
+                    Ok(r) => {
+                        let identity = BlobIdentity::of_object(&r.meta);
+                        Ok(Some(Opened {
+                            body: r.into_stream().map(|c| c.map_err(blob_err)).boxed(),
+                            identity,
+                        }))
+                    }
                     Err(object_store::Error::NotFound { .. }) => Ok(None),
                     Err(e) => Err(blob_err(e)),
                 }
@@ -569,6 +640,7 @@ impl Blobs {
 
     /// Delete a blob if present.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.marks.forget(key);
         match &*self.backend {
             Backend::Local { root } => match tokio::fs::remove_file(root.join(key)).await {
                 Ok(()) => Ok(()),
@@ -749,21 +821,6 @@ async fn sync_dir(dir: Option<&Path>) {
         // Best effort: not every filesystem supports fsync on directories.
         let _ = f.sync_all().await;
     }
-}
-
-fn tokio_util_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R) -> BlobBody {
-    futures_util::stream::unfold(reader, |mut r| async move {
-        let mut buf = vec![0u8; 256 * 1024];
-        match r.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), r))
-            }
-            Err(e) => Some((Err(StoreError::from(e)), r)),
-        }
-    })
-    .boxed()
 }
 
 #[cfg(test)]

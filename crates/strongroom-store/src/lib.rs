@@ -10,6 +10,7 @@ pub mod admin;
 pub mod advisories;
 pub mod blob_check;
 mod blob_claims;
+mod blob_read;
 mod blobs;
 pub mod change_feed;
 mod db;
@@ -71,8 +72,8 @@ pub mod visibility;
 pub use account_tx::{AccountTx, NewMail};
 pub use blob_claims::{BlobClaim, ClaimOutcome, DeletionLease};
 pub use blobs::{
-    BlobBody, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, PROBE_PREFIX, ProbeFailure,
-    S3Settings, UPSTREAM_PREFIX, blob_error_count,
+    BlobBody, BlobIdentity, BlobKey, BlobMeta, Blobs, ByteRange, ListedBlob, Opened, PROBE_PREFIX,
+    ProbeFailure, S3Settings, UPSTREAM_PREFIX, blob_error_count,
 };
 pub use db::{Db, DbSettings, Dialect, PoolStats, server_name};
 pub use deletion::{DuePurge, Purged};
