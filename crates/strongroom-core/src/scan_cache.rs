@@ -123,7 +123,7 @@ impl MemberCache {
         role: SourceRole,
         limits: &ScanLimits,
     ) -> SourceScan {
-        if !strongroom_scan::python::needs_parse(source, role) {
+        if !strongroom_scan::python::needs_parse(path, source, role) {
             return strongroom_scan::python::scan_source(path, source, role, limits);
         }
         let key = member_key(path, role, source);

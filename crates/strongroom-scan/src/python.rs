@@ -58,8 +58,10 @@ const ANALYSIS_TIME: Duration = Duration::from_secs(2);
 /// Whether [`scan_source`] would parse this source: false for an ordinary module that names
 /// nothing any rule looks for (`prefilter`), whose scan is then cheap and empty (but for the
 /// source-encoding check).
-pub fn needs_parse(source: &[u8], role: SourceRole) -> bool {
-    role != SourceRole::Module || prefilter::may_match(source)
+pub fn needs_parse(path: &str, source: &[u8], role: SourceRole) -> bool {
+    role != SourceRole::Module
+        || prefilter::may_match(source)
+        || prefilter::imports_own_package(source, path)
 }
 
 /// Bumped by hand when the analysis changes in a way the sources of [`RULES_SOURCES`] do not
@@ -115,7 +117,7 @@ pub(crate) fn scan_source_with(
             ),
         });
     }
-    if prefilter && role == SourceRole::Module && !prefilter::may_match(src.as_bytes()) {
+    if prefilter && !needs_parse(path, src.as_bytes(), role) {
         return out.finish();
     }
     let Some(tree) = parse(&src, Instant::now() + PARSE_TIME) else {

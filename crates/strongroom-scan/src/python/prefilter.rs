@@ -214,6 +214,56 @@ pub(crate) fn may_match(source: &[u8]) -> bool {
         .any(|(n, modules)| seen[n] && modules.iter().any(|m| seen[*m]))
 }
 
+/// Whether a module may call into its own package: a relative import (`from .`), or one of
+/// the folders above it (`evmod` of `evmod/__init__.py`) named as a whole identifier. Such a
+/// module's call sites feed the cross-module flow (`flow.rs`), so it is parsed even when it
+/// names no trigger itself.
+pub(crate) fn imports_own_package(source: &[u8], path: &str) -> bool {
+    if relative_import(source) {
+        return true;
+    }
+    let dirs = path.rsplit_once('/').map_or("", |(d, _)| d);
+    dirs.split('/')
+        .filter(|d| !d.is_empty() && d.bytes().all(ident_byte))
+        .any(|d| whole_word(source, d.as_bytes()))
+}
+
+/// `from .` at the start of a line (after indentation).
+fn relative_import(source: &[u8]) -> bool {
+    source.split(|b| *b == b'\n').any(|line| {
+        let t = line.trim_ascii_start();
+        t.strip_prefix(b"from").is_some_and(|r| {
+            r.first().is_some_and(|b| b.is_ascii_whitespace())
+                && r.trim_ascii_start().starts_with(b".")
+        })
+    })
+}
+
+/// `word` somewhere in `source` with no identifier byte on either side.
+fn whole_word(source: &[u8], word: &[u8]) -> bool {
+    if word.is_empty() {
+        return false;
+    }
+    let mut from = 0;
+    while let Some(i) = source
+        .get(from..)
+        .and_then(|rest| rest.windows(word.len()).position(|w| w == word))
+    {
+        let s = from + i;
+        let e = s + word.len();
+        let before = s
+            .checked_sub(1)
+            .and_then(|p| source.get(p))
+            .is_some_and(|b| ident_byte(*b));
+        let after = source.get(e).is_some_and(|b| ident_byte(*b));
+        if !before && !after {
+            return true;
+        }
+        from = s + 1;
+    }
+    false
+}
+
 /// Four groups of digits joined by dots (`10.0.0.1`): an address a literal may name.
 fn dotted_quad(source: &[u8]) -> bool {
     let (mut groups, mut digits) = (0u32, 0u32);
@@ -361,4 +411,34 @@ fn corpus_differential() {
         "all: {:.1} % of {all} Python bytes skipped",
         100.0 * all_skipped as f64 / all.max(1) as f64
     );
+}
+
+#[cfg(test)]
+mod own_package_tests {
+    use super::imports_own_package;
+
+    #[test]
+    fn a_module_calling_into_its_own_package_is_parsed() {
+        let init = b"from .a import collect\nsend(collect())\n";
+        assert!(imports_own_package(init, "evmod/__init__.py"));
+        assert!(imports_own_package(b"    from  . import b\n", "evmod/x.py"));
+        assert!(imports_own_package(
+            b"from evmod.c import send\n",
+            "evmod/__init__.py"
+        ));
+        assert!(imports_own_package(b"import evmod.c\n", "src/evmod/z.py"));
+    }
+
+    #[test]
+    fn a_module_naming_no_sibling_is_not() {
+        assert!(!imports_own_package(
+            b"from os import path\n",
+            "evmod/__init__.py"
+        ));
+        assert!(!imports_own_package(
+            b"import evmodx\nfrom_ = 1\n",
+            "evmod/x.py"
+        ));
+        assert!(!imports_own_package(b"import evmod\n", "setup.py"));
+    }
 }
