@@ -105,3 +105,19 @@ fn a_member_a_loader_runs_is_read_as_python() {
     let s = scan(&[("evmod/cfg.dat", payload), ("evmod/__init__.py", "x = 1\n")]);
     assert!(m1(&s).is_none(), "{:#?}", s.findings);
 }
+
+#[test]
+fn imported_names_glued_in_init_is_m1() {
+    let s = scan(&[
+        ("evmod/a.py", A),
+        ("evmod/b.py", B),
+        ("evmod/c.py", C),
+        (
+            "evmod/__init__.py",
+            "from .a import collect\nfrom .b import enc\nfrom .c import send\n\nsend(enc(collect()))\n",
+        ),
+    ]);
+    let f = m1(&s).unwrap_or_else(|| panic!("no M1: {:#?}", s.findings));
+    assert_eq!(f.severity, Severity::High, "{f:#?}");
+    assert_eq!(f.line, Some(5));
+}
