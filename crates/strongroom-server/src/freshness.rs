@@ -122,6 +122,13 @@ impl Freshness {
 
     /// A notification from another server (or this one, at commit): `<serial> <project>`.
     pub(crate) fn notified(&self, payload: &str) {
+        if let Some(g) = change_feed::parse_generation(payload) {
+            // every project's documents may have changed (advisories, upstream rules)
+            if self.generation.fetch_max(g, Ordering::AcqRel) < g {
+                self.cache.invalidate_all();
+            }
+            return;
+        }
         if let Some((serial, project)) = change_feed::parse_payload(payload) {
             self.cache
                 .invalidate_project(&strongroom_protocol::name::normalize(project));
@@ -173,7 +180,11 @@ impl Freshness {
         }
         self.serial.store(at, Ordering::Release);
         self.cache.settle(marks.serial);
-        self.generation.store(marks.generation, Ordering::Release);
+        // a new generation changes documents of every project (advisory imports change
+        // `vulnerabilities` without a journal entry): nothing kept under the old one is served
+        if self.generation.swap(marks.generation, Ordering::AcqRel) != marks.generation {
+            self.cache.invalidate_all();
+        }
         let pending = self.generation_pending.load(Ordering::Acquire);
         if pending != 0 && pending <= marks.generation {
             let _ = self.generation_pending.compare_exchange(

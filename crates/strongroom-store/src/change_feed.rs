@@ -110,7 +110,28 @@ pub(crate) async fn generation_bumped(
     for h in hooks_of(conn).await? {
         h.generation_bumped(generation);
     }
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(format!("{GENERATION_PAYLOAD} {generation}"))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
+}
+
+/// The first word of a notification announcing a new upstream generation (`generation <g>`),
+/// which changes documents of every project (advisory imports, upstream rules).
+pub const GENERATION_PAYLOAD: &str = "generation";
+
+/// A generation notification's value.
+#[must_use]
+pub fn parse_generation(payload: &str) -> Option<i64> {
+    payload
+        .strip_prefix(GENERATION_PAYLOAD)?
+        .strip_prefix(' ')?
+        .parse()
+        .ok()
 }
 
 /// A notification's payload: `<serial> <project>`.
