@@ -113,6 +113,8 @@ impl Services {
     /// Write the downloads of kept files remembered since the last flush (one transaction); on
     /// a database error they go back for the next flush. Returns the rows moved.
     pub async fn flush_upstream_touches(&self) -> Result<u64, CoreError> {
+        // one flush at a time: eviction's flush waits for the periodic one's commit
+        let _one = self.upstream_touches.flush_guard().await;
         let batch = self.upstream_touches.take();
         if batch.is_empty() {
             return Ok(0);

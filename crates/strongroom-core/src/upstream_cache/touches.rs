@@ -22,6 +22,9 @@ pub struct UpstreamTouches {
 #[derive(Debug)]
 struct Inner {
     at: Mutex<HashMap<String, i64>>,
+    /// Held from a flush's `take` to its commit: a flush made before eviction waits for one in
+    /// progress, so eviction never reads the order while taken touches are not yet written.
+    flushing: tokio::sync::Mutex<()>,
     capacity: usize,
     dropped: AtomicU64,
 }
@@ -38,6 +41,7 @@ impl UpstreamTouches {
         UpstreamTouches {
             inner: Arc::new(Inner {
                 at: Mutex::new(HashMap::new()),
+                flushing: tokio::sync::Mutex::new(()),
                 capacity,
                 dropped: AtomicU64::new(0),
             }),
@@ -66,6 +70,11 @@ impl UpstreamTouches {
         }
         map.insert(sha256.to_owned(), at);
         true
+    }
+
+    /// Held by one flush at a time, from taking the touches to writing them.
+    pub async fn flush_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.flushing.lock().await
     }
 
     /// Everything held (the map emptied), sorted by sha256 (a stable lock order for writers).
