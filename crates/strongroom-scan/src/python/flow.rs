@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::resolve::label::{BULK, ENCODED, ENV};
+use super::resolve::label::exfiltration_severity;
 use crate::model::{Finding, Rule, Severity};
 
 /// What one module's functions do, and its calls that other modules may complete.
@@ -145,19 +145,13 @@ pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
                     l | returns.get(&absolute(a, &module, &package)).unwrap_or(0)
                 });
             }
-            if labels & ENV == 0 {
+            let Some(severity) = exfiltration_severity(labels) else {
                 continue;
-            }
-            let (severity, how) = if labels & (ENCODED | BULK) != 0 {
-                (
-                    Severity::High,
-                    "environment values are sent over the network",
-                )
+            };
+            let how = if severity == Severity::High {
+                "environment values are sent over the network"
             } else {
-                (
-                    Severity::Medium,
-                    "an environment value is sent over the network",
-                )
+                "an environment value is sent over the network"
             };
             out.push(Finding {
                 rule: Rule::EnvExfiltration,

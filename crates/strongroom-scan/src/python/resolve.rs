@@ -17,12 +17,27 @@ use super::names::{
 
 /// Labels an expression's value can carry.
 pub(super) mod label {
+    use crate::model::Severity;
+
     /// Comes from the environment.
     pub const ENV: u16 = 1;
     /// The whole environment (`os.environ.items()`, `dict(os.environ)`).
     pub const BULK: u16 = 1 << 1;
     /// Went through an encoding (base64, hex, zlib).
     pub const ENCODED: u16 = 1 << 2;
+
+    /// How grave sending a value with `labels` over the network is (M1): `None` when it holds
+    /// nothing of the environment; High for the whole environment or an encoded value, Medium
+    /// for one named value. One rule for a file's own calls and for calls across modules.
+    pub fn exfiltration_severity(labels: u16) -> Option<Severity> {
+        if labels & ENV == 0 {
+            None
+        } else if labels & (ENCODED | BULK) != 0 {
+            Some(Severity::High)
+        } else {
+            Some(Severity::Medium)
+        }
+    }
     /// Came out of a decoding (base64, hex, zlib, marshal).
     pub const DECODED: u16 = 1 << 3;
     /// Names or holds a credential file.

@@ -622,15 +622,15 @@ impl ScopeEnv<'_, '_> {
             .filter_map(|c| c.sink.as_ref().map(|s| (c, s)))
         {
             let l = sink_payload(self.ctx, self.taints, c.node, sink);
-            if l & ENV == 0 {
+            let Some(severity) = exfiltration_severity(l) else {
                 continue;
-            }
+            };
             let callee = c.qual.as_ref().map_or("a function", |q| q.name.as_str());
-            let (severity, how) = if l & (ENCODED | BULK) != 0 {
+            let how = if severity == Severity::High {
                 m1 = true;
-                (Severity::High, "environment values are")
+                "environment values are"
             } else {
-                (Severity::Medium, "an environment value is")
+                "an environment value is"
             };
             out.finding(
                 Rule::EnvExfiltration,
