@@ -87,8 +87,11 @@ impl Services {
         Ok(kept)
     }
 
-    /// Keep the checked PEP 658 metadata of a kept file at `<key>.metadata` (the row protects
-    /// the key from the collector). True when recorded.
+    /// Keep the checked PEP 658 metadata of a kept file at `<key>.metadata`, under a claim on
+    /// the key like the file itself: an eviction of the file meanwhile cannot delete the key's
+    /// blobs before the metadata lands and then leave it behind, and when the row is gone by the
+    /// time the metadata is recorded, giving the claim up deletes what was written. True when
+    /// recorded.
     pub async fn keep_upstream_metadata(
         &self,
         row: &UpstreamFileRow,
@@ -97,11 +100,18 @@ impl Services {
     ) -> Result<bool, CoreError> {
         let key = BlobKey::parse_upstream(&row.blob_key)
             .ok_or_else(|| CoreError::Internal(format!("not an upstream key: {}", row.blob_key)))?;
-        self.blobs.put_bytes(&key.metadata(), data).await?;
-        Ok(self
-            .db
-            .set_upstream_metadata(&row.sha256, metadata_sha256)
-            .await?)
+        let claim = self.claim_blob_key(&key).await?;
+        let recorded = match self.blobs.put_bytes(&key.metadata(), data).await {
+            Ok(()) => self
+                .db
+                .set_upstream_metadata(&row.sha256, metadata_sha256)
+                .await
+                .map_err(CoreError::from),
+            Err(e) => Err(e.into()),
+        };
+        // Referenced: the claim just goes. Evicted meanwhile: the key's blobs go with it.
+        self.release_claim(&claim, true).await;
+        recorded
     }
 
     /// A download of a kept file, now: remembered in memory (no I/O) and written with the
@@ -400,6 +410,56 @@ mod tests {
                 .is_none()
         );
         assert!(!present(&root, &key));
+    }
+
+    /// Metadata kept beside a kept file is recorded; metadata that lands after its file was
+    /// evicted (a slow metadata fetch) is deleted with the key's blobs, not left as an orphan.
+    #[tokio::test]
+    async fn metadata_kept_after_its_file_was_evicted_leaves_nothing_behind() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let kept = keep(&h, "m1", "m1-1.0-py3-none-any.whl", 10).await;
+        let row =
+            h.s.cached_upstream_file(&sha("m1"))
+                .await
+                .expect("row")
+                .expect("kept");
+        let data = bytes::Bytes::from_static(b"Metadata-Version: 2.1\n");
+        assert!(
+            h.s.keep_upstream_metadata(&row, &sha("meta1"), data.clone())
+                .await
+                .expect("keep")
+        );
+        assert!(root.join(kept.metadata()).exists());
+        let again =
+            h.s.cached_upstream_file(&sha("m1"))
+                .await
+                .expect("row")
+                .expect("kept");
+        assert_eq!(
+            again.metadata_sha256.as_deref(),
+            Some(sha("meta1").as_str())
+        );
+
+        let gone = keep(&h, "m2", "m2-1.0-py3-none-any.whl", 10).await;
+        let row =
+            h.s.cached_upstream_file(&sha("m2"))
+                .await
+                .expect("row")
+                .expect("kept");
+        h.s.drop_upstream_copy(&row).await.expect("evict");
+        assert!(!present(&root, &gone));
+        assert!(
+            !h.s.keep_upstream_metadata(&row, &sha("meta2"), data)
+                .await
+                .expect("keep")
+        );
+        assert!(
+            !root.join(gone.metadata()).exists(),
+            "the late metadata stayed behind"
+        );
+        assert!(!present(&root, &gone));
+        assert_eq!(h.s.db.blob_claim_counts().await.expect("counts"), (0, 0));
     }
 
     /// Past `upstream.cache_max_bytes` the least recently downloaded go, rows and blobs.

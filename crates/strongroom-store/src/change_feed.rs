@@ -211,13 +211,18 @@ pub const CATCH_UP_BATCH: i64 = 1_000;
 
 impl Db {
     /// The highest journal serial (0 when empty) and the upstream generation.
+    ///
+    /// A binary acting as a release before the generation (`testing.known_migrations`) has
+    /// no such table: its generation stays 0.
     pub async fn change_marks(&self) -> Result<ChangeMarks, StoreError> {
-        let (serial, generation): (Option<i64>, Option<i64>) = sqlx::query_as(
+        let sql = if self.knows_migration(crate::migrations::UPSTREAM_GENERATION) {
             "SELECT (SELECT MAX(serial) FROM journal), \
-             (SELECT generation FROM upstream_generation WHERE id = 1)",
-        )
-        .fetch_one(&self.read)
-        .await?;
+             (SELECT generation FROM upstream_generation WHERE id = 1)"
+        } else {
+            "SELECT (SELECT MAX(serial) FROM journal), CAST(NULL AS BIGINT)"
+        };
+        let (serial, generation): (Option<i64>, Option<i64>) =
+            sqlx::query_as(sql).fetch_one(&self.read).await?;
         Ok(ChangeMarks {
             serial: serial.unwrap_or(0),
             generation: generation.unwrap_or(0),

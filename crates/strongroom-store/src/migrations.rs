@@ -43,6 +43,9 @@ const NAME_FOLD: i64 = 14;
 /// The migration that creates `release_search`, filled by the runner for releases without a row.
 const SEARCH: i64 = 19;
 
+/// The migration that creates `upstream_generation`, read by [`crate::Db::change_marks`].
+pub(crate) const UPSTREAM_GENERATION: i64 = 20;
+
 /// The highest schema version this binary knows.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 

@@ -91,6 +91,7 @@ impl Db {
             dialect: Dialect::Sqlite,
             keyring: None,
             url: None,
+            known: std::sync::Arc::new(crate::LATEST_MIGRATION.into()),
         })
     }
 

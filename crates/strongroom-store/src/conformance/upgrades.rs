@@ -212,3 +212,30 @@ async fn the_schema_state_follows_expand_and_contract_steps() {
         );
     }
 }
+
+/// A handle acting as a release from before the upstream generation (`testing.known_migrations`)
+/// reads the change marks without that table, which such a release's database does not have;
+/// the current release's handle does read it.
+#[tokio::test]
+async fn an_older_release_reads_change_marks_without_the_generation_table() {
+    let older = crate::migrations::UPSTREAM_GENERATION - 1;
+    for (name, db, _dir) in super::backends().await {
+        db.migrate_up_to(older).await.expect("act as older");
+        db.write
+            .execute("DROP TABLE upstream_generation")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let marks = db
+            .change_marks()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(marks.generation, 0, "{name}");
+        db.migrate_up_to(crate::LATEST_MIGRATION)
+            .await
+            .expect("act as current");
+        assert!(
+            db.change_marks().await.is_err(),
+            "{name}: the table is read"
+        );
+    }
+}
