@@ -212,6 +212,7 @@ impl Services {
         let mut report = FsckReport::default();
         self.fsck_files(&mut report).await?;
         self.fsck_upstream_copies(&mut report, repair).await?;
+        self.fsck_upstream_metadata(&mut report, repair).await?;
         fsck_rows_vs_uploads(&self.db, &mut report.findings).await?;
         self.fsck_orphans(&mut report, repair).await?;
         for dir in temp_dirs {
@@ -302,6 +303,42 @@ impl Services {
                 );
                 if repair {
                     self.drop_upstream_copy(row).await?;
+                    f.repaired = true;
+                }
+                report.findings.push(f);
+            }
+        }
+    }
+
+    /// Every metadata file kept without its file (`upstream_metadata`), read whole; a bad
+    /// copy is dropped with `repair`, to be fetched again on demand.
+    async fn fsck_upstream_metadata(
+        &self,
+        report: &mut FsckReport,
+        repair: bool,
+    ) -> Result<(), CoreError> {
+        let mut after = String::new();
+        loop {
+            let batch = self.db.upstream_metadata_after(&after, FILES_BATCH).await?;
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            after = last.sha256.clone();
+            for row in &batch {
+                report.files_checked += 1;
+                let key = format!("{}.metadata", row.blob_key);
+                let size = u64::try_from(row.size).ok();
+                let st = self.blobs.check(&key, size, &row.metadata_sha256).await?;
+                if st == BlobState::Intact {
+                    continue;
+                }
+                let mut f = Finding::new(
+                    FindingKind::UpstreamCopyBad,
+                    key,
+                    format!("the cached metadata of {} is {st:?}", row.filename),
+                );
+                if repair {
+                    self.drop_upstream_metadata(row).await?;
                     f.repaired = true;
                 }
                 report.findings.push(f);

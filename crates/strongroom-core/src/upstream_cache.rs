@@ -9,7 +9,10 @@ use std::path::Path;
 
 pub mod touches;
 
-use strongroom_store::{BlobKey, KeepOutcome, NewEvent, UpstreamFileRow};
+use strongroom_store::{
+    BlobKey, KeepOutcome, MetadataKept, NewEvent, UpstreamEntry, UpstreamEntryKind,
+    UpstreamFileRow, UpstreamMetadataRow,
+};
 
 use crate::{CoreError, RequestMeta, Services};
 
@@ -87,31 +90,92 @@ impl Services {
         Ok(kept)
     }
 
-    /// Keep the checked PEP 658 metadata of a kept file at `<key>.metadata`, under a claim on
-    /// the key like the file itself: an eviction of the file meanwhile cannot delete the key's
-    /// blobs before the metadata lands and then leave it behind, and when the row is gone by the
-    /// time the metadata is recorded, giving the claim up deletes what was written. True when
-    /// recorded.
+    /// Keep checked PEP 658 metadata (the complete temp file at `path`) at `<key>.metadata` of
+    /// the file `f` describes, under a claim on the key like the file itself, then record it
+    /// (settling the claim): on the kept file's row, or, with `alone` (a `.metadata` request
+    /// for a file not kept), on its own. Without `alone` and with the file evicted meanwhile,
+    /// giving the claim up deletes what was written (never an orphan).
     pub async fn keep_upstream_metadata(
         &self,
-        row: &UpstreamFileRow,
+        f: &CheckedUpstreamFile<'_>,
         metadata_sha256: &str,
-        data: bytes::Bytes,
-    ) -> Result<bool, CoreError> {
-        let key = BlobKey::parse_upstream(&row.blob_key)
-            .ok_or_else(|| CoreError::Internal(format!("not an upstream key: {}", row.blob_key)))?;
+        path: &Path,
+        alone: bool,
+    ) -> Result<MetadataKept, CoreError> {
+        let key = BlobKey::for_upstream(f.sha256, f.filename)
+            .ok_or_else(|| CoreError::Internal(format!("no blob key for {}", f.filename)))?;
+        let size = tokio::fs::metadata(path).await?.len();
         let claim = self.claim_blob_key(&key).await?;
-        let recorded = match self.blobs.put_bytes(&key.metadata(), data).await {
-            Ok(()) => self
-                .db
-                .set_upstream_metadata(&row.sha256, metadata_sha256)
-                .await
-                .map_err(CoreError::from),
-            Err(e) => Err(e.into()),
+        if let Err(e) = self.blobs.put_metadata_file(&key, path).await {
+            self.release_claim(&claim, true).await;
+            return Err(e.into());
+        }
+        let now = self.now();
+        let row = UpstreamMetadataRow {
+            sha256: f.sha256.to_owned(),
+            blob_key: key.as_str().to_owned(),
+            project: f.project.to_owned(),
+            filename: f.filename.to_owned(),
+            metadata_sha256: metadata_sha256.to_owned(),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            first_seen_at: now,
+            last_download_at: now,
         };
-        // Referenced: the claim just goes. Evicted meanwhile: the key's blobs go with it.
-        self.release_claim(&claim, true).await;
-        recorded
+        let kept = match self.db.keep_upstream_metadata(&row, &claim, alone).await {
+            Ok(k) => k,
+            Err(e) => {
+                self.release_claim(&claim, true).await;
+                return Err(e.into());
+            }
+        };
+        match kept {
+            MetadataKept::FileGone => self.release_claim(&claim, true).await,
+            MetadataKept::Alone => {
+                if let Err(e) = self.evict_upstream_files().await {
+                    tracing::warn!(error = %e, "cannot evict cached upstream files now; the jobs will");
+                }
+            }
+            MetadataKept::OnFile | MetadataKept::Already | MetadataKept::ClaimExpired => {}
+        }
+        Ok(kept)
+    }
+
+    /// The metadata kept on its own for the upstream file with this sha256, if any.
+    pub async fn cached_upstream_metadata(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<UpstreamMetadataRow>, CoreError> {
+        Ok(self.db.upstream_metadata(sha256).await?)
+    }
+
+    /// Drop metadata kept on its own whose blob is missing or damaged: the row goes, then the
+    /// key's blobs (the next request fetches it again).
+    pub async fn drop_upstream_metadata(&self, row: &UpstreamMetadataRow) -> Result<(), CoreError> {
+        let entry = UpstreamEntry {
+            kind: UpstreamEntryKind::Metadata,
+            sha256: row.sha256.clone(),
+            blob_key: row.blob_key.clone(),
+            size: row.size,
+            last_download_at: row.last_download_at,
+        };
+        if self.db.forget_upstream_entry(&entry, i64::MAX).await? {
+            let live_after = self.now().saturating_sub(self.claim_grace_micros());
+            self.collect_key(&row.blob_key, live_after, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Drop the metadata kept on its own for the file with this sha256, if any.
+    pub async fn drop_upstream_metadata_of(&self, sha256: &str) -> Result<(), CoreError> {
+        match self.db.upstream_metadata(sha256).await? {
+            Some(row) => self.drop_upstream_metadata(&row).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A download of metadata kept on its own (the eviction order, like a file's).
+    pub fn touch_upstream_metadata(&self, row: &UpstreamMetadataRow) {
+        self.upstream_touches.record(&row.sha256, self.now());
     }
 
     /// A download of a kept file, now: remembered in memory (no I/O) and written with the
@@ -138,8 +202,8 @@ impl Services {
         }
     }
 
-    /// Evict the least recently downloaded kept files until their bytes are within
-    /// `upstream.cache_max_bytes`: each row goes first (under its key's lock), then the
+    /// Evict the least recently downloaded kept files (and metadata kept on its own) until
+    /// their bytes are within `upstream.cache_max_bytes`: each row goes first (under its key's lock), then the
     /// collector's step for its key deletes the blobs (which waits out, or is waited out by, a
     /// fetch of the same file on another server). Returns the number evicted.
     pub async fn evict_upstream_files(&self) -> Result<u64, CoreError> {
@@ -151,7 +215,7 @@ impl Services {
         let mut total = self.db.upstream_cache_bytes().await?;
         let mut evicted = 0;
         while total > cap {
-            let batch = self.db.least_recent_upstream_files(EVICT_BATCH).await?;
+            let batch = self.db.least_recent_upstream_entries(EVICT_BATCH).await?;
             if batch.is_empty() {
                 break;
             }
@@ -161,7 +225,7 @@ impl Services {
                 }
                 if self
                     .db
-                    .forget_upstream_file(&row, row.last_download_at)
+                    .forget_upstream_entry(&row, row.last_download_at)
                     .await?
                 {
                     total = total.saturating_sub(row.size);
@@ -276,6 +340,8 @@ mod tests {
     use std::path::Path;
 
     use strongroom_store::BlobKey;
+
+    use strongroom_store::MetadataKept;
 
     use super::CheckedUpstreamFile;
     use crate::test_harness::{Harness, T0};
@@ -412,34 +478,51 @@ mod tests {
         assert!(!present(&root, &key));
     }
 
-    /// Metadata kept beside a kept file is recorded; metadata that lands after its file was
-    /// evicted (a slow metadata fetch) is deleted with the key's blobs, not left as an orphan.
+    /// Keep metadata (`body`, in a temp file) for the file `seed` names.
+    async fn keep_meta(
+        h: &Harness,
+        seed: &str,
+        filename: &str,
+        body: &[u8],
+        alone: bool,
+    ) -> MetadataKept {
+        let tmp = h.dir().join(format!("meta-{seed}"));
+        std::fs::write(&tmp, body).expect("write");
+        let sha256 = sha(seed);
+        let f = CheckedUpstreamFile {
+            sha256: &sha256,
+            project: "pub-lib",
+            version: "1.0",
+            filename,
+            size: 10,
+            upstream_url: "https://upstream.example/simple/",
+        };
+        h.s.keep_upstream_metadata(&f, &sha(&format!("meta-{seed}")), &tmp, alone)
+            .await
+            .expect("keep metadata")
+    }
+
+    /// Metadata kept beside a kept file is recorded; metadata of a file just kept that lands
+    /// after the file was evicted (a slow metadata fetch) is deleted with the key's blobs, not
+    /// left as an orphan.
     #[tokio::test]
     async fn metadata_kept_after_its_file_was_evicted_leaves_nothing_behind() {
         let h = Harness::new().await;
         let root = h.dir().join("files");
         let kept = keep(&h, "m1", "m1-1.0-py3-none-any.whl", 10).await;
-        let row =
-            h.s.cached_upstream_file(&sha("m1"))
-                .await
-                .expect("row")
-                .expect("kept");
-        let data = bytes::Bytes::from_static(b"Metadata-Version: 2.1\n");
-        assert!(
-            h.s.keep_upstream_metadata(&row, &sha("meta1"), data.clone())
-                .await
-                .expect("keep")
+        let body = b"Metadata-Version: 2.1\n";
+        let k = keep_meta(&h, "m1", "m1-1.0-py3-none-any.whl", body, false).await;
+        assert_eq!(k, MetadataKept::OnFile);
+        assert_eq!(
+            std::fs::read(root.join(kept.metadata())).expect("read"),
+            body
         );
-        assert!(root.join(kept.metadata()).exists());
         let again =
             h.s.cached_upstream_file(&sha("m1"))
                 .await
                 .expect("row")
                 .expect("kept");
-        assert_eq!(
-            again.metadata_sha256.as_deref(),
-            Some(sha("meta1").as_str())
-        );
+        assert_eq!(again.metadata_sha256, Some(sha("meta-m1")));
 
         let gone = keep(&h, "m2", "m2-1.0-py3-none-any.whl", 10).await;
         let row =
@@ -449,17 +532,123 @@ mod tests {
                 .expect("kept");
         h.s.drop_upstream_copy(&row).await.expect("evict");
         assert!(!present(&root, &gone));
-        assert!(
-            !h.s.keep_upstream_metadata(&row, &sha("meta2"), data)
-                .await
-                .expect("keep")
-        );
+        let k = keep_meta(&h, "m2", "m2-1.0-py3-none-any.whl", body, false).await;
+        assert_eq!(k, MetadataKept::FileGone);
         assert!(
             !root.join(gone.metadata()).exists(),
             "the late metadata stayed behind"
         );
         assert!(!present(&root, &gone));
+        assert!(
+            h.s.cached_upstream_metadata(&sha("m2"))
+                .await
+                .expect("m")
+                .is_none()
+        );
         assert_eq!(h.s.db.blob_claim_counts().await.expect("counts"), (0, 0));
+    }
+
+    /// Metadata of a file not kept is kept on its own, counts against the cap, is evicted
+    /// least recently downloaded first with the files, and a file kept later takes it over.
+    #[tokio::test]
+    async fn metadata_kept_alone_counts_against_the_cap_and_is_taken_over() {
+        let h = Harness::with(|_, s| s.upstream.cache_max_bytes = 250).await;
+        let root = h.dir().join("files");
+        let a_key = BlobKey::for_upstream(&sha("a"), "a-1.0.tar.gz").expect("key");
+        let k = keep_meta(&h, "a", "a-1.0.tar.gz", &[b'm'; 100], true).await;
+        assert_eq!(k, MetadataKept::Alone);
+        assert!(root.join(a_key.metadata()).exists());
+        assert!(!present(&root, &a_key));
+        // its file kept: the file's row records it, and the bytes counted are the file's
+        h.clock.advance(1);
+        keep(&h, "a", "a-1.0.tar.gz", 100).await;
+        let row =
+            h.s.cached_upstream_file(&sha("a"))
+                .await
+                .expect("row")
+                .expect("kept");
+        assert_eq!(row.metadata_sha256, Some(sha("meta-a")));
+        assert!(
+            h.s.cached_upstream_metadata(&sha("a"))
+                .await
+                .expect("m")
+                .is_none()
+        );
+        assert_eq!(h.s.db.upstream_cache_bytes().await.expect("bytes"), 100);
+        // metadata alone for b (100 bytes) then a file c (100): 300 > 250, and the metadata
+        // of b, downloaded least recently, goes (a was touched after it)
+        h.clock.advance(1);
+        let b_key = BlobKey::for_upstream(&sha("b"), "b-1.0.tar.gz").expect("key");
+        keep_meta(&h, "b", "b-1.0.tar.gz", &[b'm'; 100], true).await;
+        h.clock.advance(1);
+        h.s.touch_upstream_file(&row);
+        h.clock.advance(1);
+        let c = keep(&h, "c", "c-1.0.tar.gz", 100).await;
+        assert!(
+            h.s.cached_upstream_metadata(&sha("b"))
+                .await
+                .expect("m")
+                .is_none()
+        );
+        assert!(!root.join(b_key.metadata()).exists());
+        assert!(present(&root, &a_key) && present(&root, &c));
+        assert_eq!(h.s.db.upstream_cache_bytes().await.expect("bytes"), 200);
+    }
+
+    /// fsck reads metadata kept on its own; a damaged copy is reported and, with repair,
+    /// dropped (row and blob).
+    #[tokio::test]
+    async fn fsck_finds_and_drops_damaged_metadata_kept_alone() {
+        let h = Harness::new().await;
+        let root = h.dir().join("files");
+        let body = b"Metadata-Version: 2.1\nName: d\n";
+        let tmp = h.dir().join("meta-d");
+        std::fs::write(&tmp, body).expect("write");
+        let sha256 = sha("d");
+        let meta_sha = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(body))
+        };
+        let f = CheckedUpstreamFile {
+            sha256: &sha256,
+            project: "pub-lib",
+            version: "1.0",
+            filename: "d-1.0.tar.gz",
+            size: 10,
+            upstream_url: "https://upstream.example/simple/",
+        };
+        let k =
+            h.s.keep_upstream_metadata(&f, &meta_sha, &tmp, true)
+                .await
+                .expect("keep");
+        assert_eq!(k, MetadataKept::Alone);
+        let key = BlobKey::for_upstream(&sha256, "d-1.0.tar.gz").expect("key");
+        assert!(
+            h.s.fsck(&[], false)
+                .await
+                .expect("fsck")
+                .findings
+                .is_empty()
+        );
+        std::fs::write(
+            root.join(key.metadata()),
+            b"Metadata-Version: 2.1\nName: e\n",
+        )
+        .expect("damage");
+        let report = h.s.fsck(&[], true).await.expect("fsck");
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| (f.kind.as_str(), f.subject.clone(), f.repaired))
+            .collect();
+        assert_eq!(found, [("upstream-copy-bad", key.metadata(), true)]);
+        assert!(
+            h.s.cached_upstream_metadata(&sha256)
+                .await
+                .expect("m")
+                .is_none()
+        );
+        assert!(!root.join(key.metadata()).exists());
     }
 
     /// Past `upstream.cache_max_bytes` the least recently downloaded go, rows and blobs.

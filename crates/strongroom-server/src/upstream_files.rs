@@ -13,16 +13,15 @@
 //! the checked file (claim, blob, row: `core::upstream_cache`) and then its PEP 658 metadata.
 //! A file's body is held to the size its page advertised, and `Content-Length` is that size,
 //! never the upstream's. Where file URLs may lead is the upstream client's rule
-//! (`upstream.file_hosts`, public addresses otherwise). The metadata of a file not kept yet is
-//! fetched the same way (its own single flight, the same budget, streamed, kept when the file
-//! is).
+//! (`upstream.file_hosts`, public addresses otherwise). The metadata of a file not kept is
+//! fetched the same way (its own single flight, the same budget, streamed) and kept on its own
+//! (a resolver may never download the file); a file kept later takes it over.
 //! Starting a fetch counts against `upstream.new_fetches_per_minute` for the client's address
 //! (429 + Retry-After); joining one or reading a kept file does not. Every download (a whole
 //! file, 200 to a GET: not a 304, HEAD or Range, `crate::downloads::is_download`) is recorded
 //! (`Services::downloads`, origin Upstream), as for local files.
 
 pub(crate) mod tee;
-mod unkept;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +30,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use futures_util::TryStreamExt;
 use strongroom_core::download_log::Origin;
 use strongroom_core::gateway::UpstreamFileVerdict;
@@ -40,7 +38,7 @@ use strongroom_core::upstream_cache::CheckedUpstreamFile;
 use strongroom_core::{RequestMeta, Services};
 use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::read::UpstreamFile;
-use strongroom_store::{BlobKey, UpstreamFileRow};
+use strongroom_store::{BlobKey, UpstreamFileRow, UpstreamMetadataRow};
 
 use crate::error::ApiError;
 use crate::headers::etag_matches;
@@ -407,9 +405,10 @@ async fn follow(target: &Target, fetch: Arc<tee::Fetch>) -> Result<Response, Api
     Ok((StatusCode::OK, headers, Body::from_stream(fetch.follow())).into_response())
 }
 
-/// Metadata files read into memory at once to be kept (each at most [`MAX_METADATA_BYTES`]):
-/// the server's memory for them is bounded whatever the number of requests.
-static METADATA_KEEPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+/// Metadata files being kept at once: a blob store put of one reads it whole (up to
+/// [`MAX_METADATA_BYTES`] on S3), so the server's memory for them is bounded whatever the
+/// number of requests.
+static METADATA_KEEPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// The task of one fetch.
 struct FetchJob {
@@ -448,81 +447,57 @@ impl FetchJob {
         };
         match (result, t.part) {
             (Ok(size), Part::File) => self.keep_file(size).await,
-            (Ok(size), Part::Metadata) => {
-                match self.services.cached_upstream_file(&self.sha256).await {
-                    Ok(Some(row)) => {
-                        if row.filename == self.filename && row.metadata_sha256.is_none() {
-                            self.keep_metadata(&row, self.fetch.path(), &t.sha256).await;
-                        }
-                    }
-                    // The file is not kept yet: its keep takes this copy (no second fetch).
-                    Ok(None) => {
-                        self.fetches.unkept_metadata.hold(
-                            &self.sha256,
-                            &t.sha256,
-                            Arc::clone(&self.fetch),
-                            size,
-                            std::time::Instant::now(),
-                        );
-                    }
-                    Err(_) => {}
-                }
-            }
-            (Err(f), part) => {
-                if part == Part::File {
-                    self.fetches.unkept_metadata.forget(&self.sha256);
-                }
+            // Kept on the file's row if it is kept, else on its own.
+            (Ok(_), Part::Metadata) => self.keep_metadata(self.fetch.path(), &t.sha256, true).await,
+            (Err(f), _) => {
                 self.failed(t, &f).await;
             }
         }
         self.fetches.finish(&t.key);
     }
 
-    async fn keep_file(&self, size: u64) {
-        let s = &self.services;
-        let checked = CheckedUpstreamFile {
+    /// The file as the core keeps it (`size`: its bytes).
+    fn checked(&self, size: u64) -> CheckedUpstreamFile<'_> {
+        CheckedUpstreamFile {
             sha256: &self.sha256,
             project: &self.project,
             version: &self.version,
             filename: &self.filename,
             size,
             upstream_url: &self.upstream_url,
-        };
-        match s.keep_upstream_file(&checked, self.fetch.path()).await {
+        }
+    }
+
+    async fn keep_file(&self, size: u64) {
+        let s = &self.services;
+        match s
+            .keep_upstream_file(&self.checked(size), self.fetch.path())
+            .await
+        {
             Ok(true) => {
                 tracing::info!(project = %self.project, file = %self.filename, size, "kept an upstream file");
-                if self.file.core_metadata.is_some()
+                // Its metadata: taken over from the copy kept on its own if there was one (in
+                // the keep), recorded by the fetch of it still running if there is one, else
+                // fetched now.
+                if let Some(target) = Target::metadata(&self.sha256, &self.file)
+                    && self.fetches.running(&target.key).is_none()
                     && let Ok(Some(row)) = s.cached_upstream_file(&self.sha256).await
                     && row.metadata_sha256.is_none()
                 {
-                    self.fetch_and_keep_metadata(&row).await;
+                    self.fetch_and_keep_metadata(&target).await;
                 }
             }
             Ok(false) => {
-                self.fetches.unkept_metadata.forget(&self.sha256);
                 tracing::warn!(file = %self.filename, "an upstream file was fetched but not kept (its claim expired); it is fetched again next time")
             }
             Err(e) => {
-                self.fetches.unkept_metadata.forget(&self.sha256);
                 tracing::error!(error = %e, file = %self.filename, "cannot keep a fetched upstream file; it is fetched again next time")
             }
         }
     }
 
-    /// The metadata of a file just kept: the copy fetched and checked before (an installer's
-    /// read), else read now into a temp file of its own (no follower).
-    async fn fetch_and_keep_metadata(&self, row: &UpstreamFileRow) {
-        let Some(target) = Target::metadata(&self.sha256, &self.file) else {
-            return;
-        };
-        if let Some(held) = self.fetches.unkept_metadata.take(
-            &self.sha256,
-            &target.sha256,
-            std::time::Instant::now(),
-        ) {
-            self.keep_metadata(row, held.path(), &target.sha256).await;
-            return;
-        }
+    /// The metadata of a file just kept, read now into a temp file of its own (no follower).
+    async fn fetch_and_keep_metadata(&self, target: &Target) {
         let Some(client) = self.services.upstream.as_ref() else {
             return;
         };
@@ -545,26 +520,24 @@ impl FetchJob {
             Err(e) => Err(FetchFailure::from(e)),
         };
         match result {
-            Ok(_) => self.keep_metadata(row, fetch.path(), &target.sha256).await,
-            Err(f) => self.failed(&target, &f).await,
+            Ok(_) => {
+                self.keep_metadata(fetch.path(), &target.sha256, false)
+                    .await
+            }
+            Err(f) => self.failed(target, &f).await,
         }
     }
 
-    /// Keep checked metadata (the complete temp file at `path`) beside its kept file.
-    async fn keep_metadata(&self, row: &UpstreamFileRow, path: &std::path::Path, meta_sha: &str) {
+    /// Keep checked metadata (the complete temp file at `path`): on the kept file's row, or
+    /// with `alone` on its own when the file is not kept.
+    async fn keep_metadata(&self, path: &std::path::Path, meta_sha: &str, alone: bool) {
         let Ok(_permit) = METADATA_KEEPS.acquire().await else {
             return;
         };
-        let data = match tokio::fs::read(path).await {
-            Ok(d) => Bytes::from(d),
-            Err(e) => {
-                tracing::warn!(error = %e, file = %self.filename, "cannot read a fetched upstream metadata file");
-                return;
-            }
-        };
+        let checked = self.checked(self.file.size.unwrap_or(0));
         if let Err(e) = self
             .services
-            .keep_upstream_metadata(row, meta_sha, data)
+            .keep_upstream_metadata(&checked, meta_sha, path, alone)
             .await
         {
             tracing::warn!(error = %e, file = %self.filename, "cannot keep an upstream file's metadata");
@@ -573,6 +546,13 @@ impl FetchJob {
 
     async fn failed(&self, target: &Target, f: &FetchFailure) {
         if let FetchFailure::Mismatch { actual } = f {
+            // Nothing of a file whose bytes were not the advertised ones is kept: not the
+            // metadata kept for it before either.
+            if target.part == Part::File
+                && let Err(e) = self.services.drop_upstream_metadata_of(&self.sha256).await
+            {
+                tracing::warn!(error = %e, file = %self.filename, "cannot drop the kept metadata of a mismatching upstream file");
+            }
             self.services
                 .record_upstream_mismatch(
                     &self.project,
@@ -609,16 +589,45 @@ async fn metadata(
     if etag_matches(headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
     }
-    if let Some(r) = &row
-        && r.metadata_sha256.as_deref() == Some(expected.as_str())
-        && let Some(key) = BlobKey::parse_upstream(&r.blob_key)
-        && let Some(found) = services.blobs.head(&key.metadata()).await?
-        && let Some(body) = services.blobs.get(&key.metadata(), None).await?
-    {
-        // Checked when kept, like the file.
-        resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(found.size));
-        let body = Body::from_stream(body.map_err(std::io::Error::other));
-        return Ok((StatusCode::OK, resp_headers, body).into_response());
+    // Beside its kept file, else kept on its own (a file kept takes its metadata over).
+    let (key, lone) = match &row {
+        Some(r) if r.metadata_sha256.as_deref() == Some(expected.as_str()) => {
+            (BlobKey::parse_upstream(&r.blob_key), None)
+        }
+        Some(_) => (None, None),
+        None => match services.cached_upstream_metadata(&want.sha256).await? {
+            Some(m) if m.filename == want.filename && m.metadata_sha256 == *expected => {
+                (BlobKey::parse_upstream(&m.blob_key), Some(m))
+            }
+            _ => (None, None),
+        },
+    };
+    if let Some(key) = key {
+        if let Some(found) = services.blobs.head(&key.metadata()).await?
+            && let Some(body) = services.blobs.get(&key.metadata(), None).await?
+        {
+            if let Some(m) = &lone {
+                services.touch_upstream_metadata(m);
+            }
+            // Checked when kept, like the file.
+            resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(found.size));
+            let body = Body::from_stream(body.map_err(std::io::Error::other));
+            return Ok((StatusCode::OK, resp_headers, body).into_response());
+        }
+        if let Some(m) = lone {
+            tracing::error!(blob = %key.metadata(), "cached upstream metadata is missing; forgetting it and fetching it again");
+            forget_metadata(services, m);
+        }
     }
     serve_fetch(state, want, served, meta, Part::Metadata).await
+}
+
+/// Drop metadata kept on its own that is missing: the next request fetches it again.
+fn forget_metadata(services: &Services, row: UpstreamMetadataRow) {
+    let s = services.clone();
+    tokio::spawn(async move {
+        if let Err(e) = s.drop_upstream_metadata(&row).await {
+            tracing::warn!(error = %e, "cannot drop missing cached upstream metadata now; the collector will");
+        }
+    });
 }

@@ -144,7 +144,7 @@ impl Db {
     }
 
     /// The keys among `keys` that no file row references (removed files' rows included: their
-    /// blobs are kept for a restore) and no cached upstream file's row does.
+    /// blobs are kept for a restore) and no cached upstream file's or metadata's row does.
     pub async fn unreferenced_blob_keys(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         for chunk in keys.chunks(200) {
@@ -152,7 +152,8 @@ impl Db {
             let list = params.join(", ");
             let sql = format!(
                 "SELECT blob_key FROM files WHERE blob_key IN ({list}) \
-                 UNION SELECT blob_key FROM upstream_files WHERE blob_key IN ({list})"
+                 UNION SELECT blob_key FROM upstream_files WHERE blob_key IN ({list}) \
+                 UNION SELECT blob_key FROM upstream_metadata WHERE blob_key IN ({list})"
             );
             let mut q = crate::rows::query(sql);
             for k in chunk {
@@ -195,9 +196,11 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        // A local file's row, or a cached upstream file's (migration 0022).
+        // A local file's row, a cached upstream file's (migration 0022), or the row of metadata
+        // kept without its file (0030).
         let referenced: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM files WHERE blob_key = $1 UNION SELECT 1 FROM upstream_files WHERE blob_key = $1",
+            "SELECT 1 FROM files WHERE blob_key = $1 UNION SELECT 1 FROM upstream_files WHERE blob_key = $1 \
+             UNION SELECT 1 FROM upstream_metadata WHERE blob_key = $1",
         )
         .bind(key.to_owned())
         .fetch_optional(&mut *tx)

@@ -353,10 +353,19 @@ impl Blobs {
     /// as a locked copy, then renamed into place. Whatever fails, nothing partial is left: a
     /// staged file is removed, an S3 multipart upload is aborted.
     pub async fn put_file(&self, key: &BlobKey, file: &Path) -> Result<(), StoreError> {
-        self.marks.forget(key.as_str());
+        self.put_file_at(key.as_str(), file).await
+    }
+
+    /// [`Blobs::put_file`] for `<key>.metadata` (PEP 658 metadata fetched into a temp file).
+    pub async fn put_metadata_file(&self, key: &BlobKey, file: &Path) -> Result<(), StoreError> {
+        self.put_file_at(&key.metadata(), file).await
+    }
+
+    async fn put_file_at(&self, key: &str, file: &Path) -> Result<(), StoreError> {
+        self.marks.forget(key);
         match &*self.backend {
             Backend::Local { root } => {
-                let dest = root.join(key.as_str());
+                let dest = root.join(key);
                 if let Some(parent) = dest.parent() {
                     crate::private_fs::create_dir_all_async(parent).await?;
                 }
@@ -368,7 +377,7 @@ impl Blobs {
                 Ok(())
             }
             Backend::S3 { store, .. } => {
-                let path = ObjPath::from(key.as_str());
+                let path = ObjPath::from(key);
                 let len = tokio::fs::metadata(file).await?.len();
                 let mut f = tokio::fs::File::open(file).await?;
                 if len <= MULTIPART_THRESHOLD {

@@ -61,6 +61,7 @@ pub mod timeline;
 pub mod upload_record;
 mod upstream_files;
 mod upstream_generation;
+mod upstream_metadata;
 pub mod upstream_pages;
 pub(crate) use upstream_generation::bump_upstream_generation_in;
 pub mod upstream_rules;
@@ -105,6 +106,7 @@ pub use states::{
     InvitationStatus, ProjectRole, ProjectStatus, RoleChangeKind, RoleChangeStatus, UnknownValue,
 };
 pub use upstream_files::{KeepOutcome, UpstreamFileRow};
+pub use upstream_metadata::{MetadataKept, UpstreamEntry, UpstreamEntryKind, UpstreamMetadataRow};
 pub use users::{NewToken, NewUser};
 
 #[cfg(test)]

@@ -291,6 +291,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0029_scan_member_cache.sql"),
         postgres: include_str!("../migrations/postgres/0029_scan_member_cache.sql"),
     },
+    Migration {
+        version: 30,
+        // new table: metadata of upstream files not kept; older binaries never read it (their
+        // collector could take such a key's blob after the grace: the metadata is fetched again)
+        step: Step::Expand,
+        name: "upstream_metadata",
+        sqlite: include_str!("../migrations/sqlite/0030_upstream_metadata.sql"),
+        postgres: include_str!("../migrations/postgres/0030_upstream_metadata.sql"),
+    },
 ];
 
 /// `(recorded version, name, version now)`: 0011 was first released as 0012, after a gap.

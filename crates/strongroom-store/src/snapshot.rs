@@ -122,6 +122,18 @@ impl Db {
                 sha256: sha.to_ascii_lowercase(),
             });
         }
+        // Metadata kept without its file (0030): only `<key>.metadata` exists.
+        let rows = sqlx::query("SELECT blob_key, metadata_sha256 FROM upstream_metadata")
+            .fetch_all(&self.read)
+            .await?;
+        for r in &rows {
+            let key: String = r.try_get(0)?;
+            let sha: String = r.try_get(1)?;
+            out.push(NamedBlob {
+                key: format!("{key}.metadata"),
+                sha256: sha.to_ascii_lowercase(),
+            });
+        }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out.dedup_by(|a, b| a.key == b.key);
         Ok(out)

@@ -112,6 +112,9 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n == 1 {
+            adopt_metadata(&mut tx, &row.sha256).await?;
+        }
         tx.commit().await?;
         Ok(if n == 1 {
             KeepOutcome::Kept
@@ -120,24 +123,7 @@ impl Db {
         })
     }
 
-    /// The metadata of a kept file is durable at `<blob_key>.metadata` now.
-    pub async fn set_upstream_metadata(
-        &self,
-        sha256: &str,
-        metadata_sha256: &str,
-    ) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE upstream_files SET metadata_sha256 = $1, has_metadata = 1 WHERE sha256 = $2",
-        )
-        .bind(metadata_sha256.to_owned())
-        .bind(sha256.to_owned())
-        .execute(&self.write)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    /// Downloads of kept files, `(sha256, at)` each (the server's batched touches), in one
+    /// Downloads of kept files and of metadata kept on its own, `(sha256, at)` each (the server's batched touches), in one
     /// transaction; a time never moves back. Returns the rows moved.
     pub async fn touch_upstream_files(&self, touches: &[(String, i64)]) -> Result<u64, StoreError> {
         if touches.is_empty() {
@@ -146,43 +132,21 @@ impl Db {
         let mut tx = self.begin_write().await?;
         let mut moved = 0;
         for (sha256, at) in touches {
-            moved += sqlx::query(
+            // a kept file, or metadata kept on its own (at most one of the two has the sha256)
+            for sql in [
                 "UPDATE upstream_files SET last_download_at = $1 WHERE sha256 = $2 AND last_download_at < $1",
-            )
-            .bind(*at)
-            .bind(sha256.clone())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+                "UPDATE upstream_metadata SET last_download_at = $1 WHERE sha256 = $2 AND last_download_at < $1",
+            ] {
+                moved += sqlx::query(sql)
+                    .bind(*at)
+                    .bind(sha256.clone())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
         }
         tx.commit().await?;
         Ok(moved)
-    }
-
-    /// Bytes of every kept upstream file.
-    pub async fn upstream_cache_bytes(&self) -> Result<i64, StoreError> {
-        // PostgreSQL's SUM of a BIGINT is a NUMERIC: cast back.
-        let n: i64 =
-            sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM upstream_files")
-                .fetch_one(&self.read)
-                .await?;
-        Ok(n)
-    }
-
-    /// The `limit` least recently downloaded kept files, oldest first.
-    pub async fn least_recent_upstream_files(
-        &self,
-        limit: i64,
-    ) -> Result<Vec<UpstreamFileRow>, StoreError> {
-        crate::rows::all(
-            crate::rows::query(format!(
-                "SELECT {COLS} FROM upstream_files ORDER BY last_download_at, sha256 LIMIT $1"
-            ))
-            .bind(limit),
-            &self.read,
-            map,
-        )
-        .await
     }
 
     /// Up to `limit` kept files whose sha256 sorts after `after` (fsck's pages).
@@ -223,4 +187,32 @@ impl Db {
         tx.commit().await?;
         Ok(n == 1)
     }
+}
+
+/// A file just kept takes over the metadata kept on its own for it (its blob is already at
+/// `<key>.metadata`): the file's row records it and the metadata row goes, in the keep's
+/// transaction (under the key's lock, taken by the claim's settling).
+async fn adopt_metadata(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sha256: &str,
+) -> Result<(), StoreError> {
+    let meta: Option<String> =
+        sqlx::query_scalar("SELECT metadata_sha256 FROM upstream_metadata WHERE sha256 = $1")
+            .bind(sha256.to_owned())
+            .fetch_optional(&mut **tx)
+            .await?;
+    if let Some(m) = meta {
+        sqlx::query(
+            "UPDATE upstream_files SET metadata_sha256 = $1, has_metadata = 1 WHERE sha256 = $2",
+        )
+        .bind(m)
+        .bind(sha256.to_owned())
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("DELETE FROM upstream_metadata WHERE sha256 = $1")
+            .bind(sha256.to_owned())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -292,8 +292,6 @@ impl Writer {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fetches {
     inner: Arc<Mutex<HashMap<String, Arc<Fetch>>>>,
-    /// Checked metadata waiting for its file's keep.
-    pub(crate) unkept_metadata: super::unkept::UnkeptMetadata,
 }
 
 /// What [`Fetches::join_or_start`] found.
