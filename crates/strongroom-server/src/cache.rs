@@ -111,6 +111,16 @@ pub(crate) struct CachedPage {
     /// For a list of entries (`PageKey::Changelog`): each entry's serial and where it starts in
     /// `body`, so an answer can begin at any entry without rendering again.
     pub rows: Arc<[(i64, usize)]>,
+    /// An upstream project's page kept under its `PageKey::Simple` (served without a database
+    /// read, like a local one): when the upstream confirmed it and until when it may be served.
+    pub upstream: Option<UpstreamStamp>,
+}
+
+/// See [`CachedPage::upstream`] (µs, the services' clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UpstreamStamp {
+    pub confirmed_at: i64,
+    pub fresh_until: i64,
 }
 
 fn gzip_of(body: &Bytes) -> Option<Bytes> {
@@ -142,6 +152,7 @@ impl CachedPage {
             body,
             base_slots: Arc::from([]),
             rows: Arc::from([]),
+            upstream: None,
         }
     }
 
@@ -154,6 +165,7 @@ impl CachedPage {
             gzip: None,
             base_slots: Arc::from([]),
             rows: Arc::from(rows),
+            upstream: None,
         }
     }
 
@@ -196,6 +208,7 @@ impl CachedPage {
             gzip: None,
             base_slots: Arc::from(slots),
             rows: Arc::from([]),
+            upstream: None,
         }
     }
 

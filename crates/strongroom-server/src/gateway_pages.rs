@@ -11,7 +11,7 @@ use strongroom_core::gateway::{GatewayPage, PageValidity, Resolution};
 use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::{self, SimpleFormat};
 
-use crate::cache::{CachedPage, PageKey};
+use crate::cache::{CachedPage, PageKey, UpstreamStamp};
 use crate::error::ApiError;
 use crate::simple::page_response;
 use crate::state::AppState;
@@ -106,7 +106,10 @@ pub(crate) async fn simple_page(
 }
 
 /// `GET /simple/<p>/` for a stored upstream page within its TTL (`PageTarget::Upstream`): the
-/// cached rendering when there is one, without reading the stored page.
+/// cached rendering when there is one, without reading the stored page. Also returns that
+/// rendering, stamped, for the caller to keep under the name's `PageKey::Simple` (then served
+/// like a local page, without a database read, until [`FreshPage::fresh_until`]); `None` when
+/// the full path answered.
 pub(crate) async fn fresh_simple_page(
     state: &AppState,
     name: &NormalizedName,
@@ -114,7 +117,7 @@ pub(crate) async fn fresh_simple_page(
     headers: &HeaderMap,
     fresh: FreshPage,
     peer: Option<Peer>,
-) -> Result<Response, ApiError> {
+) -> Result<(Response, Option<CachedPage>), ApiError> {
     let validity = fresh.validity;
     let cached = match state
         .cache
@@ -124,7 +127,8 @@ pub(crate) async fn fresh_simple_page(
         None => {
             let Some(page) = state.services.stored_gateway_page(name).await? else {
                 // gone since the lookup (evicted): the full path decides
-                return simple_page(state, name.as_str(), fmt, headers, peer).await;
+                let resp = simple_page(state, name.as_str(), fmt, headers, peer).await?;
+                return Ok((resp, None));
             };
             let validity = PageValidity {
                 revision: page.revision,
@@ -134,7 +138,29 @@ pub(crate) async fn fresh_simple_page(
         }
     };
     let resp = page_response(&cached, "", fmt.content_type(), 0, headers, true);
-    Ok(finish(resp, fresh.age_secs, None))
+    let mut kept = cached;
+    kept.upstream = Some(UpstreamStamp {
+        confirmed_at: fresh.confirmed_at,
+        fresh_until: fresh.fresh_until,
+    });
+    Ok((finish(resp, fresh.age_secs, None), Some(kept)))
+}
+
+/// The answer for an upstream page kept under its `PageKey::Simple` (see
+/// [`fresh_simple_page`]), `now` on the services' clock.
+pub(crate) fn kept_simple_page(
+    page: &CachedPage,
+    stamp: UpstreamStamp,
+    fmt: SimpleFormat,
+    headers: &HeaderMap,
+    now: i64,
+) -> Response {
+    let resp = page_response(page, "", fmt.content_type(), 0, headers, true);
+    finish(
+        resp,
+        now.saturating_sub(stamp.confirmed_at).max(0) / 1_000_000,
+        None,
+    )
 }
 
 /// Render the simple page of `page` under `validity` into the page cache.

@@ -143,9 +143,22 @@ pub(crate) async fn project(
         project: normalized,
         json: fmt.is_json(),
     };
-    // only a local, public project's page is kept under this key, until its next journal entry
+    // a local, public project's page is kept under this key until its next journal entry; an
+    // upstream project's also until its TTL ends (or a new generation: rules, advisories,
+    // prohibitions, a local project without a journal entry)
     if let Some(page) = state.fresh.page(&state.services.db, &key).await {
-        return Ok(local_page(&state, &key, &page, fmt, &headers));
+        match page.upstream {
+            None => return Ok(local_page(&state, &key, &page, fmt, &headers)),
+            Some(stamp) => {
+                let now = state.services.now();
+                if now < stamp.fresh_until {
+                    return Ok(crate::gateway_pages::kept_simple_page(
+                        &page, stamp, fmt, &headers, now,
+                    ));
+                }
+                // past it: the lookup below decides (and asks the upstream when due)
+            }
+        }
     }
     let ticket = state.cache.ticket();
     let PageKey::Simple {
@@ -162,10 +175,14 @@ pub(crate) async fn project(
             PageTarget::Local(p, _) => p,
             PageTarget::NotServed => return Err(ApiError::not_found()),
             PageTarget::Upstream(fresh) => {
-                return crate::gateway_pages::fresh_simple_page(
+                let (resp, kept) = crate::gateway_pages::fresh_simple_page(
                     &state, &name, fmt, &headers, fresh, peer,
                 )
-                .await;
+                .await?;
+                if let Some(page) = kept {
+                    state.cache.put_fresh(key.clone(), page, ticket);
+                }
+                return Ok(resp);
             }
             PageTarget::Slow => {
                 return crate::gateway_pages::simple_page(&state, normalized, fmt, &headers, peer)

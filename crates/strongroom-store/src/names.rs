@@ -77,6 +77,8 @@ impl AdminTx {
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_or(e, "prohibited name"))?;
+        // an upstream page of the name may be cached: every page cache forgets its pages
+        crate::upstream_generation::bump_upstream_generation_in(&mut self.tx).await?;
         Ok(())
     }
 
@@ -91,6 +93,9 @@ impl AdminTx {
             .bind(normalized.to_owned())
             .fetch_optional(&mut *self.tx)
             .await?;
+        if r.is_some() {
+            crate::upstream_generation::bump_upstream_generation_in(&mut self.tx).await?;
+        }
         Ok(r.as_ref().map(prohibited_from_row).transpose()?)
     }
 }

@@ -292,6 +292,14 @@ pub(crate) async fn write_journal(
     Ok(serial)
 }
 
+/// A project row created without a journal entry (its first upload held or quarantined): the
+/// name now resolves locally only, so every page cache forgets its pages (an upstream page of
+/// the name may be cached) through a new upstream generation.
+async fn unjournaled_project(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+    crate::upstream_generation::bump_upstream_generation_in(tx).await?;
+    Ok(())
+}
+
 /// Whether the uploading account is no longer live (frozen, deleted) or its token no longer
 /// valid (revoked, expired), read inside the publish transaction.
 async fn credentials_gone(tx: &mut Transaction<'_, Any>, f: &NewFile) -> Result<bool, StoreError> {
@@ -687,6 +695,9 @@ async fn publish_in(
         crate::outbox::queue(tx, db.keyring.as_deref(), hold_mails, f.at).await?;
         let ev = upload_event(f, file_id, project_id, &project_name, Some("held"), base);
         append(tx, &ev).await?;
+        if project_created {
+            unjournaled_project(tx).await?;
+        }
         return Ok(PublishOutcome::FileHeld { file_id });
     }
     if quarantined {
@@ -736,6 +747,9 @@ async fn publish_in(
             base,
         );
         append(tx, &ev).await?;
+        if project_created {
+            unjournaled_project(tx).await?;
+        }
         return Ok(PublishOutcome::Quarantined {
             release_created: newly_quarantined,
         });

@@ -44,6 +44,13 @@ pub struct FreshPage {
     pub validity: PageValidity,
     /// Seconds since the upstream last confirmed it.
     pub age_secs: i64,
+    /// When the upstream last confirmed it (µs).
+    pub confirmed_at: i64,
+    /// Until when (µs, the services' clock) a rendering of it may be served without asking
+    /// again: the end of its TTL and, with a cooldown, of the hour (files come out of the
+    /// cooldown as time passes). Local names, prohibitions and rules that appear meanwhile
+    /// reach the page caches through the journal and the upstream generation.
+    pub fresh_until: i64,
 }
 
 /// Where `/upstream/files/<p>/<sha256>/<filename>` goes.
@@ -171,9 +178,16 @@ impl Services {
             return Ok(PageTarget::Slow);
         };
         self.mark_stamp_used(name.as_str(), stamp, now).await;
+        let validity = self.validity_now(stamp.revision, l.generation);
+        let mut fresh_until = stamp.confirmed_at.saturating_add(ttl);
+        if validity.hour != 0 {
+            fresh_until = fresh_until.min((validity.hour + 1).saturating_mul(3_600_000_000));
+        }
         Ok(PageTarget::Upstream(FreshPage {
-            validity: self.validity_now(stamp.revision, l.generation),
+            validity,
             age_secs: now.saturating_sub(stamp.confirmed_at).max(0) / 1_000_000,
+            confirmed_at: stamp.confirmed_at,
+            fresh_until,
         }))
     }
 

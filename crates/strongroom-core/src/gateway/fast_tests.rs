@@ -91,6 +91,12 @@ async fn pages_take_the_hot_path_only_when_fresh_and_upstream() {
                 "cooldown on: the hour"
             );
             assert_eq!(f.age_secs, 0);
+            assert_eq!(f.confirmed_at, T0);
+            // served from memory until the TTL ends or, sooner, the cooldown's hour does
+            let ttl = i64::try_from(h.s.settings.upstream.page_ttl_secs).expect("ttl") * 1_000_000;
+            let hour_end = (T0.div_euclid(HOUR) + 1) * HOUR;
+            assert_eq!(f.fresh_until, (T0 + ttl).min(hour_end));
+            assert!(f.fresh_until > T0);
         }
         other => panic!("{other:?}"),
     }

@@ -750,3 +750,44 @@ async fn a_watched_uploaders_release_never_makes_a_project_lively_and_roles_keep
         );
     }
 }
+
+/// A new project whose first release the scan quarantines is created without a journal entry:
+/// the upstream generation moves instead, so page caches holding an upstream page of the name
+/// forget it. A project published as usual (journaled) leaves the generation alone.
+#[tokio::test]
+async fn a_project_created_quarantined_moves_the_upstream_generation() {
+    for (name, db, _dir) in backends().await {
+        let bob = user(&db, "bob", T0 - 400 * DAY).await;
+        let g0 = db.upstream_generation().await.expect("g");
+        db.publish_file(&file("plain", bob, "1.0", 0, T0))
+            .await
+            .expect("p");
+        assert_eq!(db.upstream_generation().await.expect("g"), g0, "{name}");
+        let policy = UploadPolicy {
+            scan_hold: Some("the scanner found M1".into()),
+            ..UploadPolicy::default()
+        };
+        let o = db
+            .publish(&file("held-new", bob, "1.0", 1, T0), &policy, None)
+            .await
+            .expect("p");
+        assert_eq!(
+            o,
+            PublishOutcome::Quarantined {
+                release_created: true
+            },
+            "{name}"
+        );
+        assert_eq!(db.upstream_generation().await.expect("g"), g0 + 1, "{name}");
+        // its next release, quarantined too, changes nothing more (the project existed)
+        let o = db
+            .publish(&file("held-new", bob, "1.1", 2, T0 + 1), &policy, None)
+            .await
+            .expect("p");
+        assert!(
+            matches!(o, PublishOutcome::Quarantined { .. }),
+            "{name}: {o:?}"
+        );
+        assert_eq!(db.upstream_generation().await.expect("g"), g0 + 1, "{name}");
+    }
+}
