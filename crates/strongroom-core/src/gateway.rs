@@ -23,7 +23,10 @@ pub use local_names::UpstreamKnown;
 pub use served::ServedProject;
 pub use stored::GatewayPage;
 
+use crate::advisories::AdvisoryFilter;
+use crate::upstream_rules::UpstreamRules;
 use crate::{CoreError, Services};
+use fast::NameFilters;
 
 /// At most this many requested reserved names are remembered for the name-conflict job
 /// (anyone may ask for made-up names matching a pattern; the table must not grow with them).
@@ -142,38 +145,84 @@ impl Services {
         name: &NormalizedName,
         page: &GatewayPage,
     ) -> Result<ServedProject, CoreError> {
-        let rules = self.upstream_rules(name).await?;
-        let advisories = self.advisory_filter(name).await?;
-        let ctx = FilterContext {
-            rules: &rules,
-            advisories: &advisories,
-            now_micros: self.now(),
-            min_age_days: self.settings.upstream.min_age_days,
-        };
-        Ok(served::served_project(name, page, &ctx))
+        let (rules, advisories) = self.name_filters(name, None).await?;
+        Ok(served::served_project(
+            name,
+            page,
+            &self.filter_context(&rules, &advisories),
+        ))
     }
 
-    /// The simple page of an upstream project, file links under `link_base`.
+    /// The rules and advisories of `name`; with `hint` from the lookup, only those that exist
+    /// are read.
+    async fn name_filters(
+        &self,
+        name: &NormalizedName,
+        hint: Option<NameFilters>,
+    ) -> Result<(UpstreamRules, AdvisoryFilter), CoreError> {
+        let rules = match hint {
+            Some(h) if !h.rules => UpstreamRules::default(),
+            _ => self.upstream_rules(name).await?,
+        };
+        let advisories = match hint {
+            Some(h) if !h.advisories => AdvisoryFilter::default(),
+            _ => self.advisory_filter(name).await?,
+        };
+        Ok((rules, advisories))
+    }
+
+    fn filter_context<'a>(
+        &self,
+        rules: &'a UpstreamRules,
+        advisories: &'a AdvisoryFilter,
+    ) -> FilterContext<'a> {
+        FilterContext {
+            rules,
+            advisories,
+            now_micros: self.now(),
+            min_age_days: self.settings.upstream.min_age_days,
+        }
+    }
+
+    /// The simple page of an upstream project, file links under `link_base`. With `known`
+    /// (the lookup's filters and the validity the rendering is kept under), the verdicts on
+    /// the page's newest files are remembered under that validity too, so that the resolver's
+    /// next requests (their `.metadata`, then the file) are decided without reading the page
+    /// again.
     pub async fn upstream_project_page(
         &self,
         name: &NormalizedName,
         page: &GatewayPage,
         link_base: &str,
+        known: Option<(NameFilters, PageValidity)>,
     ) -> Result<ProjectPage, CoreError> {
-        let served = self.served_upstream_project(name, page).await?;
+        let (rules, advisories) = self.name_filters(name, known.map(|k| k.0)).await?;
+        let ctx = self.filter_context(&rules, &advisories);
+        if let Some((_, validity)) = known {
+            let newest = page.page.files.iter().rev().take(REMEMBERED_VERDICTS);
+            let verdicts = newest.filter_map(|f| {
+                let sha = f.sha256.as_deref()?;
+                let key = (name.as_str().to_owned(), sha.to_owned(), f.filename.clone());
+                Some((key, verdict_on(name, page, f, &ctx)))
+            });
+            self.gateway_verdicts.put_all(verdicts, validity);
+        }
+        let served = served::served_project(name, page, &ctx);
         Ok(served::project_page(name, &served, link_base))
     }
 
     /// The JSON API document of an upstream project (or one release), links under `base`;
-    /// `None` when that version (or any file) is not served.
+    /// `None` when that version (or any file) is not served. `hint`: the lookup's filters.
     pub async fn upstream_json_document(
         &self,
         name: &NormalizedName,
         page: &GatewayPage,
         version: Option<&str>,
         base: &str,
+        hint: Option<NameFilters>,
     ) -> Result<Option<String>, CoreError> {
-        let served = self.served_upstream_project(name, page).await?;
+        let (rules, advisories) = self.name_filters(name, hint).await?;
+        let served = served::served_project(name, page, &self.filter_context(&rules, &advisories));
         let described = match version {
             Some(v) => Some(v.to_owned()),
             None => served::latest_served(&served),
@@ -203,15 +252,17 @@ impl Services {
         if self.resolve_name(project).await? != Resolution::Upstream {
             return Ok(UpstreamFileVerdict::NotFound);
         }
-        self.file_verdict_of(project, sha256, filename).await
+        self.file_verdict_of(project, sha256, filename, None).await
     }
 
-    /// [`Services::upstream_file`] for a name already resolved upstream.
+    /// [`Services::upstream_file`] for a name already resolved upstream (`hint`: the lookup's
+    /// filters, when it was read).
     pub(crate) async fn file_verdict_of(
         &self,
         project: &NormalizedName,
         sha256: &str,
         filename: &str,
+        hint: Option<NameFilters>,
     ) -> Result<UpstreamFileVerdict, CoreError> {
         let Some(page) = self.stored_gateway_page(project).await? else {
             return Ok(UpstreamFileVerdict::NotFound);
@@ -224,28 +275,42 @@ impl Services {
         else {
             return Ok(UpstreamFileVerdict::NotFound);
         };
-        let rules = self.upstream_rules(project).await?;
-        if let Some(reason) = &rules.project_blocked {
-            return Ok(UpstreamFileVerdict::Refused(reason.clone()));
-        }
-        if page.page.status == strongroom_protocol::simple::read::UpstreamStatus::Quarantined {
-            return Ok(UpstreamFileVerdict::NotFound);
-        }
-        let advisories = self.advisory_filter(project).await?;
-        let ctx = FilterContext {
-            rules: &rules,
-            advisories: &advisories,
-            now_micros: self.now(),
-            min_age_days: self.settings.upstream.min_age_days,
-        };
-        Ok(match filter::decide(project, file, &ctx) {
-            FileDecision::Serve(version) => UpstreamFileVerdict::Serve {
-                file: Box::new(file.clone()),
-                version,
-                upstream: page.upstream,
-            },
-            FileDecision::Refused(reason) => UpstreamFileVerdict::Refused(reason),
-            FileDecision::Hidden(_) => UpstreamFileVerdict::NotFound,
-        })
+        let (rules, advisories) = self.name_filters(project, hint).await?;
+        Ok(verdict_on(
+            project,
+            &page,
+            file,
+            &self.filter_context(&rules, &advisories),
+        ))
+    }
+}
+
+/// At most this many verdicts (the newest files of a page) are remembered when a page is
+/// rendered: a resolver asks for one of them next, and a project with thousands of files must
+/// not fill the memo.
+pub const REMEMBERED_VERDICTS: usize = 64;
+
+/// The verdict on `file`, listed on `page`, under `ctx`: a blocked project refuses it, a
+/// project its upstream quarantined serves nothing, else the filter decides.
+fn verdict_on(
+    project: &NormalizedName,
+    page: &GatewayPage,
+    file: &UpstreamFile,
+    ctx: &FilterContext<'_>,
+) -> UpstreamFileVerdict {
+    if let Some(reason) = &ctx.rules.project_blocked {
+        return UpstreamFileVerdict::Refused(reason.clone());
+    }
+    if page.page.status == strongroom_protocol::simple::read::UpstreamStatus::Quarantined {
+        return UpstreamFileVerdict::NotFound;
+    }
+    match filter::decide(project, file, ctx) {
+        FileDecision::Serve(version) => UpstreamFileVerdict::Serve {
+            file: Box::new(file.clone()),
+            version,
+            upstream: page.upstream,
+        },
+        FileDecision::Refused(reason) => UpstreamFileVerdict::Refused(reason),
+        FileDecision::Hidden(_) => UpstreamFileVerdict::NotFound,
     }
 }

@@ -385,6 +385,18 @@ impl PageCache {
         self.count(self.lookup(key, None))
     }
 
+    /// Count a miss found without a lookup (see [`PageCache::holds`]).
+    pub fn note_miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether a page is kept under `key` (not counted as a hit or a miss).
+    pub fn holds(&self, key: &PageKey) -> bool {
+        self.inner
+            .read()
+            .is_ok_and(|inner| inner.map.get(key).is_some_and(|slot| slot.page.is_some()))
+    }
+
     fn count(&self, found: Option<CachedPage>) -> Option<CachedPage> {
         let counter = if found.is_some() {
             &self.hits

@@ -87,12 +87,18 @@ impl Freshness {
     }
 
     /// The page under `key`, when it may be served without a database read (on SQLite, after
-    /// catching up first when the write-ahead log moved since the last catch-up).
+    /// catching up first when the write-ahead log moved since the last catch-up). Nothing kept
+    /// under `key` is `None` at once: no catch-up could make a page servable, and the caller
+    /// reads the database anyway (a cold page after every write does not pay for one).
     pub(crate) async fn page(
         &self,
         db: &Db,
         key: &crate::cache::PageKey,
     ) -> Option<crate::cache::CachedPage> {
+        if !self.cache.holds(key) {
+            self.cache.note_miss();
+            return None;
+        }
         if self.wal_moved() && self.catch_up(db).await.is_err() {
             return None;
         }

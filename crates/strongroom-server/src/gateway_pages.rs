@@ -6,7 +6,7 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use strongroom_core::gateway::fast::FreshPage;
+use strongroom_core::gateway::fast::{FreshPage, Known, NameFilters};
 use strongroom_core::gateway::{GatewayPage, PageValidity, Resolution};
 use strongroom_protocol::NormalizedName;
 use strongroom_protocol::simple::{self, SimpleFormat};
@@ -26,15 +26,17 @@ pub(crate) type Peer = axum::Extension<axum::extract::ConnectInfo<std::net::Sock
 
 /// The upstream page of `name`, when it resolves upstream and an upstream knows it (404
 /// otherwise; 502/504 when no upstream answers and nothing is stored; 429 when the client's
-/// page-fetch budget is spent and the upstreams would have to be asked).
+/// page-fetch budget is spent and the upstreams would have to be asked). With `known` (the
+/// lookup found the name resolving upstream), the name is not resolved again.
 async fn page_of(
     state: &AppState,
     name: &str,
     headers: &HeaderMap,
     peer: Option<Peer>,
+    known: Option<&Known>,
 ) -> Result<(NormalizedName, GatewayPage), ApiError> {
     let name = NormalizedName::new(name).map_err(|_| ApiError::not_found())?;
-    if state.services.resolve_name(&name).await? != Resolution::Upstream {
+    if known.is_none() && state.services.resolve_name(&name).await? != Resolution::Upstream {
         return Err(ApiError::not_found());
     }
     let meta = crate::state::request_meta(
@@ -44,10 +46,22 @@ async fn page_of(
     );
     let page = state
         .services
-        .upstream_page(&name, meta.ip.as_deref())
+        .upstream_page_known(&name, meta.ip.as_deref(), known)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok((name, page))
+}
+
+/// The validity of a rendering of `page`: under the lookup's generation when there was one.
+async fn validity_of(
+    state: &AppState,
+    page: &GatewayPage,
+    known: Option<&Known>,
+) -> Result<PageValidity, ApiError> {
+    Ok(match known {
+        Some(k) => state.services.validity_now(page.revision, k.generation),
+        None => state.services.upstream_validity(page).await?,
+    })
 }
 
 fn key(name: &NormalizedName, json: bool, doc: Option<Option<String>>, v: PageValidity) -> PageKey {
@@ -83,23 +97,27 @@ fn finish(mut resp: Response, age_secs: i64, stale: Option<&str>) -> Response {
     resp
 }
 
-/// `GET /simple/<p>/` for an upstream project (the full path: resolves the name, and asks the
-/// upstreams when nothing fresh is stored).
+/// `GET /simple/<p>/` for an upstream project (the full path: resolves the name unless the
+/// lookup did (`known`), and asks the upstreams when nothing fresh is stored).
 pub(crate) async fn simple_page(
     state: &AppState,
     name: &str,
     fmt: SimpleFormat,
     headers: &HeaderMap,
     peer: Option<Peer>,
+    known: Option<&Known>,
 ) -> Result<Response, ApiError> {
-    let (name, page) = page_of(state, name, headers, peer).await?;
-    let validity = state.services.upstream_validity(&page).await?;
+    let (name, page) = page_of(state, name, headers, peer, known).await?;
+    let validity = validity_of(state, &page, known).await?;
     let cached = match state.cache.get(
         &key(&name, fmt.is_json(), None, validity),
         validity.revision,
     ) {
         Some(p) => p,
-        None => render_simple(state, &name, fmt.is_json(), validity, &page).await?,
+        None => {
+            let filters = known.map(|k| k.filters);
+            render_simple(state, &name, fmt.is_json(), validity, &page, filters).await?
+        }
     };
     let resp = page_response(&cached, "", fmt.content_type(), 0, headers, true);
     Ok(finish(resp, page.age_secs, page.stale.as_deref()))
@@ -127,14 +145,15 @@ pub(crate) async fn fresh_simple_page(
         None => {
             let Some(page) = state.services.stored_gateway_page(name).await? else {
                 // gone since the lookup (evicted): the full path decides
-                let resp = simple_page(state, name.as_str(), fmt, headers, peer).await?;
+                let resp = simple_page(state, name.as_str(), fmt, headers, peer, None).await?;
                 return Ok((resp, None));
             };
             let validity = PageValidity {
                 revision: page.revision,
                 ..validity
             };
-            render_simple(state, name, fmt.is_json(), validity, &page).await?
+            let filters = Some(fresh.filters);
+            render_simple(state, name, fmt.is_json(), validity, &page, filters).await?
         }
     };
     let resp = page_response(&cached, "", fmt.content_type(), 0, headers, true);
@@ -163,17 +182,24 @@ pub(crate) fn kept_simple_page(
     )
 }
 
-/// Render the simple page of `page` under `validity` into the page cache.
+/// Render the simple page of `page` under `validity` into the page cache (with the lookup's
+/// `filters`, the verdicts on its newest files are remembered under `validity` too).
 async fn render_simple(
     state: &AppState,
     name: &NormalizedName,
     json: bool,
     validity: PageValidity,
     page: &GatewayPage,
+    filters: Option<NameFilters>,
 ) -> Result<CachedPage, ApiError> {
     let model = state
         .services
-        .upstream_project_page(name, page, &state.simple_link_base())
+        .upstream_project_page(
+            name,
+            page,
+            &state.simple_link_base(),
+            filters.map(|f| (f, validity)),
+        )
         .await?;
     let body = if json {
         simple::project_json(&model)
@@ -186,23 +212,28 @@ async fn render_simple(
     Ok(p)
 }
 
-/// `GET /pypi/<p>/json` and `/pypi/<p>/<v>/json` for an upstream project (the full path).
+/// `GET /pypi/<p>/json` and `/pypi/<p>/<v>/json` for an upstream project (the full path;
+/// `known`: what the lookup said).
 pub(crate) async fn json_document(
     state: &AppState,
     name: &str,
     version: Option<&str>,
     headers: &HeaderMap,
     peer: Option<Peer>,
+    known: Option<&Known>,
 ) -> Result<Response, ApiError> {
-    let (name, page) = page_of(state, name, headers, peer).await?;
+    let (name, page) = page_of(state, name, headers, peer, known).await?;
     let canonical = canonical(version)?;
-    let validity = state.services.upstream_validity(&page).await?;
+    let validity = validity_of(state, &page, known).await?;
     let cached = match state.cache.get(
         &key(&name, true, Some(canonical.clone()), validity),
         validity.revision,
     ) {
         Some(p) => p,
-        None => render_json(state, &name, version, canonical, validity, &page).await?,
+        None => {
+            let filters = known.map(|k| k.filters);
+            render_json(state, &name, version, canonical, validity, &page, filters).await?
+        }
     };
     Ok(finish(
         json_response(state, &cached, headers),
@@ -229,13 +260,22 @@ pub(crate) async fn fresh_json_document(
         Some(p) => p,
         None => {
             let Some(page) = state.services.stored_gateway_page(name).await? else {
-                return json_document(state, name.as_str(), version, headers, peer).await;
+                return json_document(state, name.as_str(), version, headers, peer, None).await;
             };
             let validity = PageValidity {
                 revision: page.revision,
                 ..validity
             };
-            render_json(state, name, version, canonical, validity, &page).await?
+            render_json(
+                state,
+                name,
+                version,
+                canonical,
+                validity,
+                &page,
+                Some(fresh.filters),
+            )
+            .await?
         }
     };
     Ok(finish(
@@ -265,6 +305,7 @@ async fn render_json(
     canonical: Option<String>,
     validity: PageValidity,
     page: &GatewayPage,
+    filters: Option<NameFilters>,
 ) -> Result<CachedPage, ApiError> {
     let public = state.public_base();
     let body = state
@@ -274,6 +315,7 @@ async fn render_json(
             page,
             version,
             public.as_deref().unwrap_or(&state.base_marker),
+            filters,
         )
         .await?
         .ok_or_else(ApiError::not_found)?;

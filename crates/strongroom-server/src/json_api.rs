@@ -66,13 +66,14 @@ async fn render(
                 )
                 .await;
             }
-            PageTarget::Slow => {
+            PageTarget::Slow(known) => {
                 return crate::gateway_pages::json_document(
                     state,
                     &normalized,
                     version,
                     headers,
                     peer,
+                    known.as_ref(),
                 )
                 .await;
             }

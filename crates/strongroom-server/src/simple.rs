@@ -184,9 +184,16 @@ pub(crate) async fn project(
                 }
                 return Ok(resp);
             }
-            PageTarget::Slow => {
-                return crate::gateway_pages::simple_page(&state, normalized, fmt, &headers, peer)
-                    .await;
+            PageTarget::Slow(known) => {
+                return crate::gateway_pages::simple_page(
+                    &state,
+                    normalized,
+                    fmt,
+                    &headers,
+                    peer,
+                    known.as_ref(),
+                )
+                .await;
             }
         }
     } else {

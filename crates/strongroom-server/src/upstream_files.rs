@@ -103,12 +103,12 @@ pub(crate) async fn file(
     let want = parse(&project, &sha256, &filename).ok_or_else(ApiError::not_found)?;
     // One read and, usually, a remembered verdict (`core::gateway::fast`); the full path when
     // the name or its page needs more.
-    let (verdict, kept) = match state
+    let (verdict, parts) = match state
         .services
         .file_target(&want.project, &want.sha256, &want.filename)
         .await?
     {
-        FileTarget::Verdict(v, kept) => (v, Some(kept.map(|k| *k))),
+        FileTarget::Verdict(v, parts) => (v, Some(*parts)),
         FileTarget::Slow => (
             state
                 .services
@@ -149,12 +149,17 @@ pub(crate) async fn file(
     {
         return Err(ApiError::not_found());
     }
-    let kept = match kept {
-        Some(k) => k,
-        None => state.services.cached_upstream_file(&want.sha256).await?,
+    // What is kept of it: as the lookup read it, else read now (the lone metadata only when
+    // asked for).
+    let (kept, lone) = match parts {
+        Some(p) => (p.file, Some(p.lone_metadata)),
+        None => (
+            state.services.cached_upstream_file(&want.sha256).await?,
+            None,
+        ),
     };
     if want.metadata {
-        return metadata(&state, &want, &served, kept, &headers, &meta).await;
+        return metadata(&state, &want, &served, kept, lone, &headers, &meta).await;
     }
     if let Some(row) = kept.filter(|r| r.filename == want.filename)
         && let Some(resp) = serve_kept(&state, &row, &headers).await?
@@ -569,13 +574,16 @@ impl FetchJob {
     }
 }
 
-/// `<file>.metadata`: the kept copy (checked when it was kept), else fetched from the upstream like a file (single flight,
-/// the new-fetch budget, streamed from a temp file, checked; kept when the file is). Offered only when the page advertised it with a sha256.
+/// `<file>.metadata`: the kept copy (checked when it was kept), else fetched from the upstream
+/// like a file (single flight, the new-fetch budget, streamed from a temp file, checked; kept
+/// when the file is). Offered only when the page advertised it with a sha256. `lone`: the
+/// metadata kept on its own, when the lookup read it.
 async fn metadata(
     state: &AppState,
     want: &Wanted,
     served: &Served,
     kept: Option<UpstreamFileRow>,
+    lone: Option<Option<UpstreamMetadataRow>>,
     headers: &HeaderMap,
     meta: &RequestMeta,
 ) -> Result<Response, ApiError> {
@@ -595,12 +603,18 @@ async fn metadata(
             (BlobKey::parse_upstream(&r.blob_key), None)
         }
         Some(_) => (None, None),
-        None => match services.cached_upstream_metadata(&want.sha256).await? {
-            Some(m) if m.filename == want.filename && m.metadata_sha256 == *expected => {
-                (BlobKey::parse_upstream(&m.blob_key), Some(m))
+        None => {
+            let lone = match lone {
+                Some(l) => l,
+                None => services.cached_upstream_metadata(&want.sha256).await?,
+            };
+            match lone {
+                Some(m) if m.filename == want.filename && m.metadata_sha256 == *expected => {
+                    (BlobKey::parse_upstream(&m.blob_key), Some(m))
+                }
+                _ => (None, None),
             }
-            _ => (None, None),
-        },
+        }
     };
     if let Some(key) = key {
         if let Some(found) = services.blobs.head(&key.metadata()).await?

@@ -1,15 +1,17 @@
 //! The gateway's hot-path read (issue 12's performance bar): what `/simple/<p>/`,
 //! `/pypi/<p>/json` and `/upstream/files/…` need to know about a name, in one query: the local
 //! project of that name (any state), whether a prohibited name matches it or its skeleton, the
-//! upstream generation (rules and advisories), the stored upstream page's stamp (no page body)
-//! and, for a file, the kept copy. A local page costs one read; so does a cached upstream one.
+//! upstream generation (rules and advisories), whether the name has upstream rules or
+//! advisories at all (so a name with neither needs no further read to be filtered), the stored
+//! upstream page's stamp (no page body) and, for a file, the kept copy and the metadata kept on
+//! its own. A local page costs one read; so does a cached upstream one.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::Project;
 use crate::states::ProjectStatus;
-use crate::{Db, StoreError, UpstreamFileRow};
+use crate::{Db, StoreError, UpstreamFileRow, UpstreamMetadataRow};
 
 /// The stored upstream page without its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,12 @@ pub struct GatewayLookup {
     pub page: Option<PageStamp>,
     /// The kept upstream file asked about (by sha256), when asked and kept.
     pub kept: Option<UpstreamFileRow>,
+    /// The metadata kept on its own for the file asked about, when asked and kept so.
+    pub lone_metadata: Option<UpstreamMetadataRow>,
+    /// An upstream rule (allow or block) names the project.
+    pub has_rules: bool,
+    /// An advisory (of any kind, withdrawn or not) names the project.
+    pub has_advisories: bool,
 }
 
 const SQL: &str = "SELECT pr.id AS id, pr.name AS name, pr.normalized_name AS normalized_name, \
@@ -42,17 +50,23 @@ const SQL: &str = "SELECT pr.id AS id, pr.name AS name, pr.normalized_name AS no
      CASE WHEN EXISTS (SELECT 1 FROM prohibited_names \
         WHERE normalized_name = $1 OR ultranormalized_name = $2) THEN 1 ELSE 0 END AS prohibited, \
      COALESCE((SELECT generation FROM upstream_generation WHERE id = 1), 0) AS generation, \
+     CASE WHEN EXISTS (SELECT 1 FROM upstream_rules WHERE project = $1) THEN 1 ELSE 0 END AS has_rules, \
+     CASE WHEN EXISTS (SELECT 1 FROM advisories WHERE project = $1) THEN 1 ELSE 0 END AS has_advisories, \
      up.upstream_url AS up_url, up.found AS up_found, up.confirmed_at AS up_confirmed, \
      up.revision AS up_revision, up.last_used_at AS up_used, \
      uf.sha256 AS f_sha256, uf.blob_key AS f_blob_key, uf.project AS f_project, \
      uf.version AS f_version, uf.filename AS f_filename, uf.size AS f_size, \
      uf.upstream_url AS f_upstream_url, uf.first_seen_at AS f_first_seen, \
      uf.last_download_at AS f_last_download, uf.metadata_sha256 AS f_metadata_sha256, \
-     uf.has_metadata AS f_has_metadata \
+     uf.has_metadata AS f_has_metadata, \
+     um.sha256 AS m_sha256, um.blob_key AS m_blob_key, um.project AS m_project, \
+     um.filename AS m_filename, um.metadata_sha256 AS m_metadata_sha256, um.size AS m_size, \
+     um.first_seen_at AS m_first_seen, um.last_download_at AS m_last_download \
      FROM (SELECT 1 AS one) o \
      LEFT JOIN projects pr ON pr.normalized_name = $1 \
      LEFT JOIN upstream_pages up ON up.project = $1 \
-     LEFT JOIN upstream_files uf ON uf.sha256 = $3";
+     LEFT JOIN upstream_files uf ON uf.sha256 = $3 \
+     LEFT JOIN upstream_metadata um ON um.sha256 = $3";
 
 fn lookup_from_row(r: &AnyRow) -> Result<GatewayLookup, sqlx::Error> {
     let project = match r.try_get::<Option<i64>, _>("id")? {
@@ -100,18 +114,35 @@ fn lookup_from_row(r: &AnyRow) -> Result<GatewayLookup, sqlx::Error> {
         }
         None => None,
     };
+    let lone_metadata = match r.try_get::<Option<String>, _>("m_sha256")? {
+        Some(sha256) => Some(UpstreamMetadataRow {
+            sha256,
+            blob_key: r.try_get("m_blob_key")?,
+            project: r.try_get("m_project")?,
+            filename: r.try_get("m_filename")?,
+            metadata_sha256: r.try_get("m_metadata_sha256")?,
+            size: r.try_get("m_size")?,
+            first_seen_at: r.try_get("m_first_seen")?,
+            last_download_at: r.try_get("m_last_download")?,
+        }),
+        None => None,
+    };
     Ok(GatewayLookup {
         project,
         prohibited: r.try_get::<i64, _>("prohibited")? != 0,
         generation: r.try_get("generation")?,
         page,
         kept,
+        lone_metadata,
+        has_rules: r.try_get::<i64, _>("has_rules")? != 0,
+        has_advisories: r.try_get::<i64, _>("has_advisories")? != 0,
     })
 }
 
 impl Db {
     /// The hot-path read of `normalized` (its confusable `skeleton` for the prohibited names)
-    /// and, when `kept_sha256` is given, of the kept upstream file with that sha256.
+    /// and, when `kept_sha256` is given, of the kept upstream file (or its metadata kept on
+    /// its own) with that sha256.
     pub async fn gateway_lookup(
         &self,
         normalized: &str,

@@ -4,17 +4,19 @@
 //! name, the generation of rules and advisories, the stored page's stamp and the kept file.
 //! A fresh page's rendering then comes from the server's page cache, keyed by
 //! [`PageValidity`], without decoding the stored page; a file's verdict comes from a bounded
-//! in-memory memo keyed by the same validity. Anything else (no stored page, past its TTL, a
-//! reserved name) takes the full path ([`Services::resolve_name`],
-//! [`Services::upstream_page`]), which asks the upstreams and remembers requested names.
+//! in-memory memo keyed by the same validity (filled by the request that rendered the page, so
+//! a resolver's first `.metadata` or file request finds its verdict there). Anything else (no
+//! stored page, past its TTL, a reserved name) takes the full path, handed what the read
+//! already said ([`Known`]: it asks the upstreams without reading the name again); a reserved
+//! name goes through [`Services::resolve_name`], which remembers requested names.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use strongroom_protocol::NormalizedName;
-use strongroom_store::UpstreamFileRow;
 use strongroom_store::gateway_lookup::{GatewayLookup, PageStamp};
 use strongroom_store::model::Project;
+use strongroom_store::{UpstreamFileRow, UpstreamMetadataRow};
 
 use super::{PageValidity, UpstreamFileVerdict};
 use crate::visibility::State;
@@ -34,8 +36,28 @@ pub enum PageTarget {
     NotServed,
     /// A stored upstream page within its TTL.
     Upstream(FreshPage),
-    /// The full path decides (and may ask the upstreams).
-    Slow,
+    /// The full path decides (and may ask the upstreams), with what the read said about a
+    /// name that resolves upstream (`None`: a reserved name, or no upstream client).
+    Slow(Option<Known>),
+}
+
+/// Whether upstream rules and advisories name a project (from the lookup): a name with
+/// neither is filtered without reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameFilters {
+    pub rules: bool,
+    pub advisories: bool,
+}
+
+/// What the lookup said about a name that resolves upstream (no local project, not
+/// prohibited, not reserved) whose page is not fresh: the full path starts from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// The upstream generation read with it.
+    pub generation: i64,
+    /// The stored page's stamp (`None`: nothing stored).
+    pub stamp: Option<PageStamp>,
+    pub filters: NameFilters,
 }
 
 /// A stored upstream page within its TTL, without its body.
@@ -51,15 +73,25 @@ pub struct FreshPage {
     /// cooldown as time passes). Local names, prohibitions and rules that appear meanwhile
     /// reach the page caches through the journal and the upstream generation.
     pub fresh_until: i64,
+    pub filters: NameFilters,
 }
 
 /// Where `/upstream/files/<p>/<sha256>/<filename>` goes.
 #[derive(Debug, Clone)]
 pub enum FileTarget {
-    /// The verdict, with the kept copy when there is one.
-    Verdict(UpstreamFileVerdict, Option<Box<UpstreamFileRow>>),
+    /// The verdict, with what is kept of the file.
+    Verdict(UpstreamFileVerdict, Box<KeptParts>),
     /// The full path decides.
     Slow,
+}
+
+/// What the lookup found kept of an upstream file (by its sha256).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeptParts {
+    /// The kept file (its metadata on its row).
+    pub file: Option<UpstreamFileRow>,
+    /// Its metadata, kept on its own (the file is not kept).
+    pub lone_metadata: Option<UpstreamMetadataRow>,
 }
 
 /// Remembered file verdicts: (project, sha256, filename) → (validity, verdict). Bounded by
@@ -70,7 +102,7 @@ pub struct VerdictMemo {
 }
 
 /// (project, sha256, filename).
-type VerdictKey = (String, String, String);
+pub(crate) type VerdictKey = (String, String, String);
 
 impl VerdictMemo {
     pub(crate) fn get(&self, key: &VerdictKey, v: PageValidity) -> Option<UpstreamFileVerdict> {
@@ -84,17 +116,28 @@ impl VerdictMemo {
     }
 
     pub(crate) fn put(&self, key: VerdictKey, v: PageValidity, verdict: UpstreamFileVerdict) {
+        self.put_all(std::iter::once((key, verdict)), v);
+    }
+
+    /// Remember several verdicts under one validity (one lock).
+    pub(crate) fn put_all(
+        &self,
+        verdicts: impl Iterator<Item = (VerdictKey, UpstreamFileVerdict)>,
+        v: PageValidity,
+    ) {
         let mut map = self
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= VERDICT_MEMO_CAP
-            && !map.contains_key(&key)
-            && let Some(old) = map.keys().next().cloned()
-        {
-            map.remove(&old);
+        for (key, verdict) in verdicts {
+            if map.len() >= VERDICT_MEMO_CAP
+                && !map.contains_key(&key)
+                && let Some(old) = map.keys().next().cloned()
+            {
+                map.remove(&old);
+            }
+            map.insert(key, (v, verdict));
         }
-        map.insert(key, (v, verdict));
     }
 
     #[cfg(test)]
@@ -105,7 +148,7 @@ impl VerdictMemo {
 
 impl Services {
     /// The validity of a rendering of the page with `revision` under `generation`, now.
-    pub(crate) fn validity_now(&self, revision: i64, generation: i64) -> PageValidity {
+    pub fn validity_now(&self, revision: i64, generation: i64) -> PageValidity {
         PageValidity {
             revision,
             generation,
@@ -158,24 +201,35 @@ impl Services {
             return Ok(PageTarget::NotServed);
         }
         if self.reserved_for_local(name) || self.upstream.is_none() {
-            return Ok(PageTarget::Slow);
+            return Ok(PageTarget::Slow(None));
         }
+        let filters = NameFilters {
+            rules: l.has_rules,
+            advisories: l.has_advisories,
+        };
+        let slow = |l: GatewayLookup| {
+            Ok(PageTarget::Slow(Some(Known {
+                generation: l.generation,
+                stamp: l.page,
+                filters,
+            })))
+        };
         let now = self.now();
         let ttl = i64::try_from(self.settings.upstream.page_ttl_secs)
             .unwrap_or(i64::MAX)
             .saturating_mul(1_000_000);
         let Some(stamp) = l.page.as_ref() else {
-            return Ok(PageTarget::Slow);
+            return slow(l);
         };
         // a confirmation from the future (a clock moved back) is not trusted as fresh
         if !(0..ttl).contains(&now.saturating_sub(stamp.confirmed_at)) {
-            return Ok(PageTarget::Slow);
+            return slow(l);
         }
         if !stamp.found {
             return Ok(PageTarget::NotServed);
         }
         let Some((stamp, _)) = self.found_page(Some(stamp)) else {
-            return Ok(PageTarget::Slow);
+            return slow(l);
         };
         self.mark_stamp_used(name.as_str(), stamp, now).await;
         let validity = self.validity_now(stamp.revision, l.generation);
@@ -188,6 +242,7 @@ impl Services {
             age_secs: now.saturating_sub(stamp.confirmed_at).max(0) / 1_000_000,
             confirmed_at: stamp.confirmed_at,
             fresh_until,
+            filters,
         }))
     }
 
@@ -200,11 +255,17 @@ impl Services {
         filename: &str,
     ) -> Result<FileTarget, CoreError> {
         if !self.settings.upstream.enabled() {
-            return Ok(FileTarget::Verdict(UpstreamFileVerdict::NotFound, None));
+            return Ok(FileTarget::Verdict(
+                UpstreamFileVerdict::NotFound,
+                Box::default(),
+            ));
         }
         let l = self.lookup(project, Some(sha256)).await?;
         if l.project.is_some() || l.prohibited {
-            return Ok(FileTarget::Verdict(UpstreamFileVerdict::NotFound, None));
+            return Ok(FileTarget::Verdict(
+                UpstreamFileVerdict::NotFound,
+                Box::default(),
+            ));
         }
         if self.reserved_for_local(project) {
             return Ok(FileTarget::Slow);
@@ -221,14 +282,26 @@ impl Services {
         let verdict = match self.gateway_verdicts.get(&key, validity) {
             Some(v) => v,
             None => {
-                let v = self.file_verdict_of(project, sha256, filename).await?;
+                let filters = NameFilters {
+                    rules: l.has_rules,
+                    advisories: l.has_advisories,
+                };
+                let v = self
+                    .file_verdict_of(project, sha256, filename, Some(filters))
+                    .await?;
                 // remembered under the validity read before deciding: a change in between
                 // only makes the next request decide again
                 self.gateway_verdicts.put(key, validity, v.clone());
                 v
             }
         };
-        Ok(FileTarget::Verdict(verdict, l.kept.map(Box::new)))
+        Ok(FileTarget::Verdict(
+            verdict,
+            Box::new(KeptParts {
+                file: l.kept,
+                lone_metadata: l.lone_metadata,
+            }),
+        ))
     }
 
     async fn mark_stamp_used(&self, project: &str, s: &PageStamp, now: i64) {

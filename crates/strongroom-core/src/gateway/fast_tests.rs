@@ -105,21 +105,27 @@ async fn pages_take_the_hot_path_only_when_fresh_and_upstream() {
         h.s.page_target(&name("nothing")).await.expect("t"),
         PageTarget::NotServed
     ));
-    assert!(matches!(
-        h.s.page_target(&name("unknown")).await.expect("t"),
-        PageTarget::Slow
-    ));
+    // (what the lookup said goes along: nothing stored; a reserved name is resolved again)
+    match h.s.page_target(&name("unknown")).await.expect("t") {
+        PageTarget::Slow(Some(k)) => {
+            assert_eq!(k.stamp, None);
+            assert!(!k.filters.rules && !k.filters.advisories);
+        }
+        other => panic!("{other:?}"),
+    }
     store(&h, "acme-x", vec![], true, T0).await;
     assert!(matches!(
         h.s.page_target(&name("acme-x")).await.expect("t"),
-        PageTarget::Slow
+        PageTarget::Slow(None)
     ));
-    // past the TTL: the full path revalidates
+    // past the TTL: the full path revalidates, knowing the stored page's stamp
     h.clock.advance(301_000_000);
-    assert!(matches!(
-        h.s.page_target(&name("demo")).await.expect("t"),
-        PageTarget::Slow
-    ));
+    match h.s.page_target(&name("demo")).await.expect("t") {
+        PageTarget::Slow(Some(k)) => {
+            assert_eq!(k.stamp.map(|s| s.revision), Some(rev));
+        }
+        other => panic!("{other:?}"),
+    }
     // a prohibited name (by its skeleton) is never served upstream, fresh page or not
     store(&h, "dem0", vec![], true, T0 + 301_000_000).await;
     let mut tx = h.s.db.begin_admin().await.expect("tx");
@@ -231,4 +237,83 @@ fn the_memo_is_bounded_and_evicts_one_entry_at_a_time() {
     let last = key(super::fast::VERDICT_MEMO_CAP + 9);
     assert_eq!(memo.get(&last, v), Some(UpstreamFileVerdict::NotFound));
     assert_eq!(memo.get(&last, super::PageValidity { hour: 1, ..v }), None);
+}
+
+#[tokio::test]
+async fn a_rendered_page_remembers_the_verdicts_on_its_newest_files() {
+    let h = gateway(1).await;
+    let old = "2025-01-01T00:00:00Z";
+    let n = super::REMEMBERED_VERDICTS + 2;
+    let files: Vec<UpstreamFile> = (0..n)
+        .map(|i| file(&format!("demo-{i}.0.tar.gz"), &format!("{i:064x}"), old))
+        .collect();
+    store(&h, "demo", files.clone(), true, T0).await;
+    store(
+        &h,
+        "ruled",
+        vec![file("ruled-1.0.tar.gz", &"c".repeat(64), old)],
+        true,
+        T0,
+    )
+    .await;
+    h.s.admin_upstream_rule(&ops(), RuleChange::Block, "ruled", None, "malware", &meta())
+        .await
+        .expect("block");
+    for project in ["demo", "ruled"] {
+        let fresh = match h.s.page_target(&name(project)).await.expect("t") {
+            PageTarget::Upstream(f) => f,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(fresh.filters.rules, project == "ruled", "{project}");
+        let page =
+            h.s.stored_gateway_page(&name(project))
+                .await
+                .expect("read")
+                .expect("stored");
+        h.s.upstream_project_page(
+            &name(project),
+            &page,
+            "/",
+            Some((fresh.filters, fresh.validity)),
+        )
+        .await
+        .expect("render");
+        for f in &page.page.files {
+            let sha = f.sha256.clone().expect("sha");
+            let key = (project.to_owned(), sha.clone(), f.filename.clone());
+            let remembered = h.s.gateway_verdicts.get(&key, fresh.validity);
+            let newest = page.page.files.len()
+                - page.page.files.iter().position(|x| x == f).expect("listed")
+                <= super::REMEMBERED_VERDICTS;
+            if newest {
+                // what the full path decides
+                let slow =
+                    h.s.upstream_file(&name(project), &sha, &f.filename)
+                        .await
+                        .expect("slow");
+                assert_eq!(remembered, Some(slow), "{project} {}", f.filename);
+            } else {
+                assert_eq!(
+                    remembered, None,
+                    "{}: older files are not remembered",
+                    f.filename
+                );
+            }
+        }
+    }
+    assert!(matches!(
+        h.s.gateway_verdicts.get(
+            &(
+                "ruled".to_owned(),
+                "c".repeat(64),
+                "ruled-1.0.tar.gz".to_owned()
+            ),
+            match h.s.page_target(&name("ruled")).await.expect("t") {
+                PageTarget::Upstream(f) => f.validity,
+                other => panic!("{other:?}"),
+            }
+        ),
+        Some(UpstreamFileVerdict::Refused(_))
+    ));
+    assert_eq!(h.s.gateway_verdicts.len(), super::REMEMBERED_VERDICTS + 1);
 }

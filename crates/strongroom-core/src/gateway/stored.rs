@@ -19,6 +19,7 @@ use strongroom_protocol::simple::read::UpstreamPage;
 use strongroom_store::upstream_pages::{NewUpstreamPage, StoredUpstreamPage};
 use strongroom_upstream::{PageFetch, UpstreamClient, UpstreamError};
 
+use super::fast::Known;
 use crate::{CoreError, Services};
 
 /// An upstream page as the gateway serves it.
@@ -59,6 +60,11 @@ pub const UNUSED_PAGE_MICROS: i64 = 30 * 24 * 3_600 * 1_000_000;
 
 /// At most this many stored pages and tombstones are kept (least recently served go first).
 pub const MAX_STORED_PAGES: i64 = 200_000;
+
+/// About how many bytes one file of a page takes serialised (for [`PageWork::run_sized`]).
+///
+/// [`PageWork::run_sized`]: strongroom_upstream::PageWork::run_sized
+const FILE_JSON_BYTES: usize = 400;
 
 /// How long an upstream that did not answer is left alone (seconds).
 pub const RETRY_AFTER_FAILURE_SECS: i64 = 30;
@@ -219,20 +225,47 @@ impl Services {
         name: &NormalizedName,
         ip: Option<&str>,
     ) -> Result<Option<GatewayPage>, CoreError> {
+        self.upstream_page_known(name, ip, None).await
+    }
+
+    /// [`Services::upstream_page`] for a name the hot path's lookup found not fresh
+    /// ([`Known`]): the stored page is read only when there is one (for its ETag), or when
+    /// this request waited for another one asking about the same name (which may have just
+    /// stored a fresh answer).
+    pub async fn upstream_page_known(
+        &self,
+        name: &NormalizedName,
+        ip: Option<&str>,
+        known: Option<&Known>,
+    ) -> Result<Option<GatewayPage>, CoreError> {
         let Some(client) = self.upstream.as_ref() else {
             return Ok(None);
         };
-        if let Some(fresh) = self.fresh_upstream_page(name).await? {
+        if known.is_none()
+            && let Some(fresh) = self.fresh_upstream_page(name).await?
+        {
             return Ok(fresh);
         }
         let slot = self.revalidations.slot(name.as_str());
         let result = {
-            let _asking = slot.lock().await;
+            let (_asking, waited) = match slot.try_lock() {
+                Ok(g) => (g, false),
+                Err(_) => (slot.lock().await, true),
+            };
             // whoever held the slot before may have just stored a fresh answer
-            match self.fresh_upstream_page(name).await {
+            let fresh = if waited || known.is_none() {
+                self.fresh_upstream_page(name).await
+            } else {
+                Ok(None)
+            };
+            match fresh {
                 Ok(Some(fresh)) => Ok(fresh),
                 Ok(None) => match self.take_upstream_page_fetch(ip).await {
-                    Ok(()) => self.revalidate_upstream_page(client, name).await,
+                    Ok(()) => {
+                        let nothing_stored = known.is_some_and(|k| k.stamp.is_none()) && !waited;
+                        self.revalidate_upstream_page(client, name, nothing_stored)
+                            .await
+                    }
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e),
@@ -263,14 +296,19 @@ impl Services {
     }
 
     /// Ask the upstreams about `name` and store the answer; the stored page, stale, when they
-    /// cannot be asked.
+    /// cannot be asked. `nothing_stored`: known to have no stored page (not read again).
     async fn revalidate_upstream_page(
         &self,
         client: &UpstreamClient,
         name: &NormalizedName,
+        nothing_stored: bool,
     ) -> Result<Option<GatewayPage>, CoreError> {
         let now = self.now();
-        let stored = self.stored_upstream_page(name).await?;
+        let stored = if nothing_stored {
+            None
+        } else {
+            self.stored_upstream_page(name).await?
+        };
         let asked = self.ask_upstreams(client, name, stored.as_ref(), now).await;
         match asked {
             Ok(Answer::Page {
@@ -279,9 +317,11 @@ impl Services {
                 etag,
             }) => {
                 // a big page costs CPU to serialise: off the async workers, under the limit
+                // (a few hundred bytes a file)
+                let size = page.files.len().saturating_mul(FILE_JSON_BYTES);
                 let (page, json) = client
                     .page_work()
-                    .run(move || {
+                    .run_sized(size, move || {
                         let json = serde_json::to_string(&page);
                         (page, json)
                     })
