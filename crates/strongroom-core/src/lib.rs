@@ -164,6 +164,8 @@ pub struct Services {
     pub(crate) gateway_verdicts: gateway::fast::VerdictMemo,
     /// Downloads of kept upstream files waiting for a flush (`upstream_cache::touches`).
     pub upstream_touches: upstream_cache::touches::UpstreamTouches,
+    /// This process's estimate of the upstream cache's bytes (`upstream_cache`).
+    pub(crate) upstream_bytes: upstream_cache::CacheBytes,
 }
 
 impl Services {
@@ -193,6 +195,7 @@ impl Services {
             revalidations: gateway::stored::Revalidations::default(),
             gateway_verdicts: gateway::fast::VerdictMemo::default(),
             upstream_touches: upstream_cache::touches::UpstreamTouches::default(),
+            upstream_bytes: upstream_cache::CacheBytes::default(),
             settings: Arc::new(settings),
         }
     }

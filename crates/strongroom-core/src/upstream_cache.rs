@@ -3,9 +3,12 @@
 //! downloaded first), the per-address rate of new fetches, and the record of a hash mismatch.
 //! A kept file was checked once, when it was fetched; fsck re-reads every kept copy later.
 //! Downloads move a file in the eviction order through batched, in-memory touches
-//! ([`touches`]). The HTTP side (the fetch-once tee, the route) is `server::upstream_files`.
+//! ([`touches`]). A keep sums the cache's bytes only when this process's estimate
+//! ([`CacheBytes`]) could be near the cap or is old, not on every keep (the sum reads every
+//! row). The HTTP side (the fetch-once tee, the route) is `server::upstream_files`.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 pub mod touches;
 
@@ -21,6 +24,49 @@ const EVICT_BATCH: i64 = 200;
 
 /// How often one address's bucket of new fetches is written: the window of the limit.
 const FETCH_WINDOW_MICROS: i64 = 60_000_000;
+
+/// A keep sums the cache's bytes again at least this often (µs), whatever the estimate:
+/// other servers keep files too, and the periodic job evicts what they add meanwhile.
+pub const RESUM_EVERY_MICROS: i64 = 5_000_000;
+
+/// This process's estimate of the upstream cache's bytes: the last sum, when it was read (µs),
+/// and what this process kept since. A keep that leaves the estimate at most 90 % of the cap
+/// within [`RESUM_EVERY_MICROS`] of the sum does not sum again (eviction would find nothing to
+/// do); any other keep sums and evicts.
+#[derive(Debug, Clone, Default)]
+pub struct CacheBytes {
+    inner: Arc<Mutex<Option<(i64, i64, i64)>>>,
+}
+
+impl CacheBytes {
+    /// Count `size` bytes kept at `now` when the estimate says no eviction is due (true),
+    /// else false (the caller sums and evicts).
+    fn add_if_room(&self, size: i64, now: i64, cap: i64) -> bool {
+        let mut g = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match g.as_mut() {
+            Some((total, at, added))
+                if (0..RESUM_EVERY_MICROS).contains(&now.saturating_sub(*at))
+                    && total.saturating_add(*added).saturating_add(size)
+                        <= cap.saturating_sub(cap / 10) =>
+            {
+                *added = added.saturating_add(size);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A sum read `total` at `now`.
+    fn summed(&self, total: i64, now: i64) {
+        *self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((total, now, 0));
+    }
+}
 
 /// What the caller fetched and checked, to keep.
 #[derive(Debug, Clone)]
@@ -84,8 +130,8 @@ impl Services {
                 return Err(e.into());
             }
         };
-        if kept && let Err(e) = self.evict_upstream_files().await {
-            tracing::warn!(error = %e, "cannot evict cached upstream files now; the jobs will");
+        if kept {
+            self.evict_after_keep(row.size).await;
         }
         Ok(kept)
     }
@@ -130,11 +176,7 @@ impl Services {
         };
         match kept {
             MetadataKept::FileGone => self.release_claim(&claim, true).await,
-            MetadataKept::Alone => {
-                if let Err(e) = self.evict_upstream_files().await {
-                    tracing::warn!(error = %e, "cannot evict cached upstream files now; the jobs will");
-                }
-            }
+            MetadataKept::Alone => self.evict_after_keep(row.size).await,
             MetadataKept::OnFile | MetadataKept::Already | MetadataKept::ClaimExpired => {}
         }
         Ok(kept)
@@ -202,10 +244,23 @@ impl Services {
         }
     }
 
+    /// After keeping `size` bytes: evict down to the cap unless the estimate says there is
+    /// room ([`CacheBytes`]).
+    async fn evict_after_keep(&self, size: i64) {
+        let cap = i64::try_from(self.settings.upstream.cache_max_bytes).unwrap_or(i64::MAX);
+        if self.upstream_bytes.add_if_room(size, self.now(), cap) {
+            return;
+        }
+        if let Err(e) = self.evict_upstream_files().await {
+            tracing::warn!(error = %e, "cannot evict cached upstream files now; the jobs will");
+        }
+    }
+
     /// Evict the least recently downloaded kept files (and metadata kept on its own) until
     /// their bytes are within `upstream.cache_max_bytes`: each row goes first (under its key's lock), then the
     /// collector's step for its key deletes the blobs (which waits out, or is waited out by, a
-    /// fetch of the same file on another server). Returns the number evicted.
+    /// fetch of the same file on another server). Returns the number evicted; the
+    /// last sum becomes this process's estimate ([`CacheBytes`]).
     pub async fn evict_upstream_files(&self) -> Result<u64, CoreError> {
         // The recent downloads first, so the order below knows them.
         if let Err(e) = self.flush_upstream_touches().await {
@@ -239,6 +294,7 @@ impl Services {
             }
             total = self.db.upstream_cache_bytes().await?;
         }
+        self.upstream_bytes.summed(total, self.now());
         Ok(evicted)
     }
 
@@ -683,5 +739,27 @@ mod tests {
                 .is_none()
         );
         assert_eq!(h.s.db.upstream_cache_bytes().await.expect("bytes"), 200);
+    }
+}
+
+#[cfg(test)]
+mod cache_bytes_tests {
+    use super::{CacheBytes, RESUM_EVERY_MICROS};
+
+    #[test]
+    fn a_keep_skips_the_sum_only_with_a_recent_estimate_well_under_the_cap() {
+        let b = CacheBytes::default();
+        assert!(!b.add_if_room(1, 10, 1_000), "no sum yet");
+        b.summed(100, 10);
+        assert!(b.add_if_room(500, 11, 1_000));
+        assert!(
+            b.add_if_room(300, 12, 1_000),
+            "900: exactly 90 % of the cap"
+        );
+        assert!(!b.add_if_room(1, 13, 1_000), "past 90 %: sum and evict");
+        b.summed(100, 20);
+        assert!(!b.add_if_room(1, 20 + RESUM_EVERY_MICROS, 1_000), "too old");
+        assert!(!b.add_if_room(1, 19, 1_000), "a clock moved back");
+        assert!(b.add_if_room(1, 21, 1_000));
     }
 }
