@@ -36,7 +36,7 @@ pub use file::FileStream;
 pub use page::PAGE_ACCEPT;
 pub use redirect::MAX_REDIRECTS;
 pub use settings::{ClientSettings, FileHost, UpstreamIndex};
-pub use work::{PAGE_WORK_SLOTS, PageWork};
+pub use work::{INLINE_BYTES, PAGE_WORK_SLOTS, PageWork};
 
 /// The answer to a page request.
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 //! Fetching one project page: PEP 691 JSON asked for first, PEP 503 HTML accepted by content
 //! type, revalidation with `If-None-Match`, 404/410 = not found, the body bounded by
 //! `max_page_bytes`, and the whole exchange (redirects and body) within the timeout. The
-//! body is parsed on a blocking thread under the client's page-work slots.
+//! body is parsed as page work (`work`): inline when small, else on a blocking thread under the
+//! client's slots.
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
@@ -104,7 +105,7 @@ pub(crate) async fn fetch(
         .await?;
     let asked = project.clone();
     let page: UpstreamPage = work
-        .run(move || match format {
+        .run_sized(body.len(), move || match format {
             PageFormat::Json => read::parse_project_json(&asked, &body, &final_url),
             PageFormat::Html => read::parse_project_html(&asked, &body, &final_url),
         })

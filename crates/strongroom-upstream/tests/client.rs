@@ -676,21 +676,42 @@ async fn a_slow_but_steady_body_longer_than_the_timeout_completes() {
     assert_eq!(read_all(f).await.expect("body").len(), 8 * 20 * 1024);
 }
 
-/// Parsing a page is CPU work done off the async workers, at most `PAGE_WORK_SLOTS` jobs at
-/// a time: while every slot is held by a job that does not end, a page fetch on this
+/// Parsing a big page (past `INLINE_BYTES`) runs on blocking threads, [`PAGE_WORK_SLOTS`] at
+/// a time: while every slot is held by a job that does not end, a big page fetch on this
 /// one-thread runtime still runs (the held jobs do not occupy it) and fails `Busy` within its
-/// wait, instead of parsing on the runtime (today's code) or queueing without bound. Once a
-/// slot is free, the same page is read.
+/// wait, instead of parsing on the runtime or queueing without bound, while a small page is
+/// parsed at once, inline. Once a slot is free, the big page is read.
 #[tokio::test]
 async fn page_parsing_runs_off_the_runtime_under_a_slot_limit() {
-    let body = format!(
-        r#"{{"meta":{{"api-version":"1.1"}},"name":"demo","files":[{{"filename":"demo-1.0.tar.gz","url":"demo-1.0.tar.gz","hashes":{{"sha256":"{}"}}}}]}}"#,
-        "a".repeat(64)
-    );
-    let server = Server::start(move |_| {
+    let files = |n: usize| {
+        (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"filename":"demo-{i}.0.tar.gz","url":"demo-{i}.0.tar.gz","hashes":{{"sha256":"{}"}}}}"#,
+                    "a".repeat(64)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let big = 200;
+    let body = move |n: usize, project: &str| {
+        format!(
+            r#"{{"meta":{{"api-version":"1.1"}},"name":"{project}","files":[{}]}}"#,
+            files(n)
+        )
+    };
+    assert!(body(big, "demo").len() > strongroom_upstream::INLINE_BYTES);
+    assert!(body(1, "small").len() <= strongroom_upstream::INLINE_BYTES);
+    let server = Server::start(move |req| {
+        let page = if req.target.contains("small") {
+            body(1, "small")
+        } else {
+            body(big, "demo")
+        };
         Reply::new(200)
             .header("Content-Type", "application/vnd.pypi.simple.v1+json")
-            .body(body.clone())
+            .body(page)
     })
     .await;
     let c = client(server.url("/simple/"), None, 2);
@@ -711,12 +732,17 @@ async fn page_parsing_runs_off_the_runtime_under_a_slot_limit() {
         1,
         "the page was fetched, not parsed"
     );
+    match c.fetch_page(0, &name("small"), None).await {
+        Ok(PageFetch::Page { page, .. }) => assert_eq!(page.name, "small"),
+        other => panic!("a small page is parsed inline: {other:?}"),
+    }
+    assert_eq!(c.page_work().free_slots(), 0, "still held");
     for (release, job) in held {
         release.send(()).expect("job waits");
         assert!(matches!(job.await, Ok(Ok(true))));
     }
     match c.fetch_page(0, &name("demo"), None).await {
-        Ok(PageFetch::Page { page, .. }) => assert_eq!(page.files.len(), 1),
+        Ok(PageFetch::Page { page, .. }) => assert_eq!(page.files.len(), big),
         other => panic!("{other:?}"),
     }
     assert_eq!(c.page_work().free_slots(), PAGE_WORK_SLOTS);
