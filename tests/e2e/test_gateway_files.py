@@ -83,7 +83,8 @@ def fetch_temp_files(gw: srkit.Server) -> list[str]:
 
 
 def blob_key(f) -> str:
-    return f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"
+    """A cached upstream file's key: one folder per leading byte of its sha256."""
+    return f"upstream/{f.sha256[:2]}/{f.sha256}-{f.filename}"
 
 
 @both
@@ -99,11 +100,11 @@ def test_pip_and_uv_install_through_the_gateway_and_the_second_install_is_local(
         assert r.status_code == 200 and r.content == f.data
         assert file_fetches(upstream, f) == 1, f"{f.filename} was fetched more than once"
     # the metadata is fetched and kept after its file (pip read it before the file was kept)
-    meta_keys = {f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}.metadata" for f in (lib, app)}
+    meta_keys = {f"{blob_key(f)}.metadata" for f in (lib, app)}
     assert srkit.wait_until(lambda: meta_keys <= upstream_keys(gw), 20), upstream_keys(gw)
     keys = upstream_keys(gw)
     for f in (lib, app):
-        key = f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"
+        key = blob_key(f)
         assert key in keys, keys
         # PEP 658 metadata kept beside it, checked against the page's hash
         assert f"{key}.metadata" in keys, keys
@@ -183,7 +184,7 @@ def test_a_client_that_leaves_still_completes_the_cache(gateway, upstream, kind)
         assert r.status_code == 200
         next(r.iter_content(1024))
     # the client is gone; the fetch goes on into the cache
-    key = f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"
+    key = blob_key(f)
     assert srkit.wait_until(lambda: key in upstream_keys(gw), 60), upstream_keys(gw)
     upstream.drip = None
     # the fetch's temp file went with it (the metadata's too)
@@ -266,7 +267,7 @@ def test_the_cache_cap_evicts_the_least_recently_downloaded(gateway, upstream, k
     for f in (a, b):
         warm_page(gw, f.project)
     assert gw.get(file_path(a)).content == a.data
-    key = lambda f: f"upstream/{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"  # noqa: E731
+    key = blob_key
     assert srkit.wait_until(lambda: key(a) in upstream_keys(gw), 20)
     assert gw.get(file_path(b)).content == b.data
     # b kept, a (least recently downloaded) evicted with its metadata (the collector deletes the

@@ -58,17 +58,29 @@ impl BlobKey {
     }
 
     /// The key of a cached upstream file with the given sha256:
-    /// `upstream/<aa>/<bb>/<rest>/<filename>` (apart from every local key, which starts with
-    /// two hex digits).
+    /// `upstream/<aa>/<sha256>-<filename>`, apart from every local key (which starts with two
+    /// hex digits). One folder per leading byte: keeping a file creates no folder once the 256
+    /// exist (a folder per file made every first fetch pay for three new ones). Keys of the
+    /// earlier layout, `upstream/<aa>/<bb>/<rest>/<filename>`, are still read.
     pub fn for_upstream(sha256_hex: &str, filename: &str) -> Option<BlobKey> {
-        let local = BlobKey::for_file(sha256_hex, filename)?;
-        Some(BlobKey(format!("{UPSTREAM_PREFIX}/{}", local.0)))
+        BlobKey::for_file(sha256_hex, filename)?;
+        Some(BlobKey(format!(
+            "{UPSTREAM_PREFIX}/{}/{sha256_hex}-{filename}",
+            &sha256_hex[0..2]
+        )))
     }
 
-    /// Parse a cached upstream file's key (the layout of [`BlobKey::for_upstream`]).
+    /// Parse a cached upstream file's key: the layout of [`BlobKey::for_upstream`], or the
+    /// earlier `upstream/<aa>/<bb>/<rest>/<filename>` (rows kept before it still name those).
     pub fn parse_upstream(s: &str) -> Option<BlobKey> {
         let rest = s.strip_prefix(UPSTREAM_PREFIX)?.strip_prefix('/')?;
-        BlobKey::parse(rest).map(|k| BlobKey(format!("{UPSTREAM_PREFIX}/{}", k.0)))
+        if let Some(k) = BlobKey::parse(rest) {
+            return Some(BlobKey(format!("{UPSTREAM_PREFIX}/{}", k.0)));
+        }
+        let (_, tail) = rest.split_once('/')?;
+        let sha = tail.get(..64)?;
+        let filename = tail.get(64..)?.strip_prefix('-')?;
+        BlobKey::for_upstream(sha, filename).filter(|k| k.0 == s)
     }
 
     /// Parse any key the store writes blobs under: a local file's or a cached upstream file's.

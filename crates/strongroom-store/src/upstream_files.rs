@@ -14,7 +14,7 @@ use crate::{Db, StoreError};
 pub struct UpstreamFileRow {
     /// Lower-case hex sha256 (checked against the upstream's advertised one).
     pub sha256: String,
-    /// `upstream/<aa>/<bb>/<rest>/<filename>`.
+    /// `upstream/<aa>/<sha256>-<filename>` (or the earlier `upstream/<aa>/<bb>/<rest>/<filename>`).
     pub blob_key: String,
     /// Normalised project name.
     pub project: String,
@@ -113,7 +113,7 @@ impl Db {
         .await?
         .rows_affected();
         if n == 1 {
-            adopt_metadata(&mut tx, &row.sha256).await?;
+            adopt_metadata(&mut tx, &row.sha256, &row.blob_key).await?;
         }
         tx.commit().await?;
         Ok(if n == 1 {
@@ -191,16 +191,21 @@ impl Db {
 
 /// A file just kept takes over the metadata kept on its own for it (its blob is already at
 /// `<key>.metadata`): the file's row records it and the metadata row goes, in the keep's
-/// transaction (under the key's lock, taken by the claim's settling).
+/// transaction (under the key's lock, taken by the claim's settling). Metadata kept under
+/// another key (the earlier key layout) is not the file's: its row goes, its blob is then
+/// unreferenced (the collector's), and the file's metadata is fetched again.
 async fn adopt_metadata(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     sha256: &str,
+    blob_key: &str,
 ) -> Result<(), StoreError> {
-    let meta: Option<String> =
-        sqlx::query_scalar("SELECT metadata_sha256 FROM upstream_metadata WHERE sha256 = $1")
-            .bind(sha256.to_owned())
-            .fetch_optional(&mut **tx)
-            .await?;
+    let meta: Option<String> = sqlx::query_scalar(
+        "SELECT metadata_sha256 FROM upstream_metadata WHERE sha256 = $1 AND blob_key = $2",
+    )
+    .bind(sha256.to_owned())
+    .bind(blob_key.to_owned())
+    .fetch_optional(&mut **tx)
+    .await?;
     if let Some(m) = meta {
         sqlx::query(
             "UPDATE upstream_files SET metadata_sha256 = $1, has_metadata = 1 WHERE sha256 = $2",
@@ -209,10 +214,10 @@ async fn adopt_metadata(
         .bind(sha256.to_owned())
         .execute(&mut **tx)
         .await?;
-        sqlx::query("DELETE FROM upstream_metadata WHERE sha256 = $1")
-            .bind(sha256.to_owned())
-            .execute(&mut **tx)
-            .await?;
     }
+    sqlx::query("DELETE FROM upstream_metadata WHERE sha256 = $1")
+        .bind(sha256.to_owned())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -104,6 +104,40 @@ fn keys_refuse_traversal() {
     assert!(BlobKey::parse("aa/aa/x.whl").is_none());
 }
 
+/// A cached upstream file's key: one folder per leading byte, read back exactly; the earlier
+/// four-part layout is still read (rows kept before name it); anything else is not a key.
+#[test]
+fn upstream_keys_have_one_folder_per_leading_byte_and_the_earlier_layout_is_read() {
+    let sha = format!("ab{}", "c".repeat(62));
+    let key = BlobKey::for_upstream(&sha, "demo-1.0-py3-none-any.whl").expect("key");
+    assert_eq!(
+        key.as_str(),
+        format!("upstream/ab/{sha}-demo-1.0-py3-none-any.whl")
+    );
+    assert!(key.is_upstream());
+    assert_eq!(BlobKey::parse_upstream(key.as_str()), Some(key.clone()));
+    assert_eq!(BlobKey::parse_stored(key.as_str()), Some(key.clone()));
+    let earlier = format!("upstream/ab/cc/{}/demo-1.0.tar.gz", "c".repeat(60));
+    assert_eq!(
+        BlobKey::parse_upstream(&earlier).map(|k| k.as_str().to_owned()),
+        Some(earlier.clone())
+    );
+    for bad in [
+        format!("upstream/cd/{sha}-demo-1.0.tar.gz"),
+        format!("upstream/ab/{sha}demo-1.0.tar.gz"),
+        format!("upstream/ab/{sha}-../x"),
+        format!("upstream/ab/{sha}-.hidden"),
+        format!("upstream/ab/{}-demo-1.0.tar.gz", "c".repeat(63)),
+        format!("ab/{sha}-demo-1.0.tar.gz"),
+        "upstream/ab/".to_owned(),
+    ] {
+        assert_eq!(BlobKey::parse_upstream(&bad), None, "{bad}");
+        assert_eq!(BlobKey::parse_stored(&bad), None, "{bad}");
+    }
+    assert!(BlobKey::for_upstream("zz", "x.whl").is_none());
+    assert!(BlobKey::for_upstream(&sha, "a/b.whl").is_none());
+}
+
 /// The local folder store keeps blobs owner-only (issue 8, finding 7): files 0600 and folders
 /// 0700, whatever the mode of the caller's temp file and the umask.
 #[tokio::test]

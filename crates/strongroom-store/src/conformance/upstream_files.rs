@@ -64,7 +64,7 @@ async fn claim(db: &Db, key: &str, at: i64) -> crate::BlobClaim {
 async fn a_kept_upstream_file_is_recorded_once_and_read_back() {
     for (name, db, _d) in backends().await {
         let r = row('a', "pub_lib-1.0-py3-none-any.whl", 100, 10);
-        assert!(r.blob_key.starts_with("upstream/aa/aa/"), "{}", r.blob_key);
+        assert!(r.blob_key.starts_with("upstream/aa/aaaa"), "{}", r.blob_key);
         let c = claim(&db, &r.blob_key, 10).await;
         assert_eq!(
             db.keep_upstream_file(&r, &c).await.expect("keep"),
@@ -386,6 +386,39 @@ async fn metadata_kept_alone_is_referenced_then_adopted_by_its_file() {
                 .await
                 .expect("q"),
             vec![other.blob_key.clone()],
+            "{name}"
+        );
+    }
+}
+
+/// Metadata kept alone under the earlier key layout is not taken over by its file kept under
+/// the current one (the blob is not beside the file): its row goes, its key is unreferenced,
+/// and the file's row has no metadata (fetched again).
+#[tokio::test]
+async fn metadata_under_an_earlier_key_layout_is_not_adopted() {
+    for (name, db, _d) in backends().await {
+        let r = row('e', "pub_lib-5.0-py3-none-any.whl", 100, 10);
+        let mut m = meta(&r, 'f', 5, 10);
+        m.blob_key = format!("upstream/ee/ee/{}/{}", "e".repeat(60), r.filename);
+        assert_eq!(keep_meta(&db, &m).await, MetadataKept::Alone, "{name}");
+        let c = claim(&db, &r.blob_key, 40).await;
+        assert_eq!(
+            db.keep_upstream_file(&r, &c).await.expect("keep"),
+            KeepOutcome::Kept,
+            "{name}"
+        );
+        let kept = db.upstream_file(&r.sha256).await.expect("f").expect("kept");
+        assert_eq!(kept.metadata_sha256, None, "{name}");
+        assert_eq!(
+            db.upstream_metadata(&r.sha256).await.expect("m"),
+            None,
+            "{name}"
+        );
+        assert_eq!(
+            db.unreferenced_blob_keys(std::slice::from_ref(&m.blob_key))
+                .await
+                .expect("q"),
+            vec![m.blob_key.clone()],
             "{name}"
         );
     }

@@ -100,7 +100,8 @@ impl Manifest {
 }
 
 /// A blob key as the store writes them (`aa/bb/rest/filename`, a cached upstream file's
-/// `upstream/aa/bb/rest/filename`, or either with `.metadata`):
+/// `upstream/aa/<sha256>-filename` or, kept before that layout, `upstream/aa/bb/rest/filename`,
+/// or any of them with `.metadata`):
 /// anything else (`..`, an absolute path) is refused before it becomes a path.
 pub(crate) fn check_key(key: &str) -> anyhow::Result<Option<BlobKey>> {
     if let Some(file) = key.strip_suffix(".metadata")
