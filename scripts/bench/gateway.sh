@@ -11,7 +11,8 @@
 # and measures
 #   installs  pip and uv (no client cache) of benchapp: straight from the upstream; through the
 #             gateway cold (the gateway restarted on an empty data folder before every run);
-#             through the gateway warm (everything cached); from the local strongroom
+#             through the gateway warm (everything cached); from the local strongroom. RUNS
+#             rounds, each running every variant once (interleaved); medians over the rounds
 #   wrk       one project page (HTML and JSON) and one file, local vs gateway (warm)
 # Results: $RESULTS/gateway.md (a table) and the hyperfine/wrk raw files beside it.
 #
@@ -32,7 +33,7 @@ UP_PORT=${UP_PORT:-8091}
 LOCAL_PORT=${LOCAL_PORT:-9101}
 GW_PORT=${GW_PORT:-9102}
 VENV=$BENCH_WORK/venv-tools
-mkdir -p "$RESULTS"
+mkdir -p "$RESULTS"; rm -f "$RESULTS"/gw-*.*.json # rounds a stopped run left
 [ -x "$BIN" ] || { echo "no $BIN: cargo build --release -p strongroom" >&2; exit 1; }
 missing=""
 for t in curl wrk hyperfine nginx; do command -v "$t" >/dev/null || missing="$missing $t"; done
@@ -51,9 +52,16 @@ export STRONGROOM_LOG=${STRONGROOM_LOG:-warn}
 export STRONGROOM_REQUIRE_2FA=false STRONGROOM_RATE_LIMITS=false
 export STRONGROOM_DOMAINS__CHECK_INTERVAL_HOURS=0
 LOCAL_DATA=$BENCH_WORK/gw-local GW_DATA=$BENCH_WORK/gw-gateway
+# A cold run's data folder is moved here and deleted at the end, not before the next run: on a
+# file system without a journal (these machines' ext4), every inode allocated within seconds
+# of thousands being deleted scans them (the kernel's `recently_deleted`), a cost that would
+# fall on the server measured and on no deployed one.
+GW_TRASH=$BENCH_WORK/gw-trash
 LOCAL_PID="" GW_PID=""
 cleanup() {
   for p in $LOCAL_PID $GW_PID; do kill "$p" 2>/dev/null || true; done
+  pkill -f -- "--data $GW_DATA serve" 2>/dev/null || true
+  rm -rf "$GW_TRASH"
   PORT=$UP_PORT bash "$HERE/servers/nginx-static.sh" stop || true
 }
 trap cleanup EXIT
@@ -86,7 +94,8 @@ cat >"$BENCH_WORK/gw-fresh.sh" <<EOF
 set -e
 pkill -f -- "--data $GW_DATA serve" 2>/dev/null || true
 for _ in \$(seq 100); do pgrep -f -- "--data $GW_DATA serve" >/dev/null || break; sleep 0.05; done
-rm -rf "$GW_DATA" "$GW_DATA.log"; mkdir -p "$GW_DATA"
+mkdir -p "$GW_TRASH"; [ ! -d "$GW_DATA" ] || mv "$GW_DATA" "$GW_TRASH/\$(date +%s%N)"
+rm -f "$GW_DATA.log"; mkdir -p "$GW_DATA"
 STRONGROOM_LOG=warn STRONGROOM_REQUIRE_2FA=false STRONGROOM_RATE_LIMITS=false STRONGROOM_DOMAINS__CHECK_INTERVAL_HOURS=0 \
   nohup "$BIN" --data "$GW_DATA" serve --bind 127.0.0.1:$GW_PORT --upstream $UPSTREAM >"$GW_DATA.log" 2>&1 &
 for _ in \$(seq 200); do curl -sf http://127.0.0.1:$GW_PORT/healthz >/dev/null && exit 0; sleep 0.05; done
@@ -98,18 +107,36 @@ PY=$VENV/bin/python
 TGT=$BENCH_WORK/gw-target
 pip_cmd() { echo "PIP_CONFIG_FILE=/dev/null $PY -m pip install -q --no-cache-dir --disable-pip-version-check --no-input --no-compile --index-url $1 --target $TGT $APP"; }
 uv_cmd() { echo "$VENV/bin/uv pip install -q --no-config --no-cache --index-url $1 --python $PY --target $TGT $APP"; }
-hf() { # hf NAME PREPARE CMD
-  hyperfine --runs "$RUNS" --style basic --prepare "rm -rf $TGT; $2" --export-json "$RESULTS/gw-$1.json" "$3" >&2
+hf() { # hf NAME ROUND PREPARE CMD: one timed run, kept as $RESULTS/gw-NAME.ROUND.json
+  hyperfine --runs 1 --style basic --prepare "rm -rf $TGT; $3" --export-json "$RESULTS/gw-$1.$2.json" "$4" >&2
   local n; n=$(ls "$TGT" | grep -c '\.dist-info$' || true)
   [ "$n" = 51 ] || { echo "$1: installed $n of 51 distributions" >&2; exit 1; }
 }
-for tool in pip uv; do
-  cmd=${tool}_cmd
-  hf "$tool-upstream" true "$($cmd "$UPSTREAM")"
-  hf "$tool-gateway-cold" "$BENCH_WORK/gw-fresh.sh" "$($cmd "http://127.0.0.1:$GW_PORT/simple/")"
-  hf "$tool-gateway-warm" true "$($cmd "http://127.0.0.1:$GW_PORT/simple/")"
-  hf "$tool-local" true "$($cmd "http://127.0.0.1:$LOCAL_PORT/simple/")"
+# Interleaved: each round runs every variant once (upstream, gateway cold, gateway warm, local),
+# so a machine whose speed drifts during the run (a shared host) shifts all four alike.
+for round in $(seq "$RUNS"); do
+  for tool in pip uv; do
+    cmd=${tool}_cmd
+    hf "$tool-upstream" "$round" true "$($cmd "$UPSTREAM")"
+    hf "$tool-gateway-cold" "$round" "$BENCH_WORK/gw-fresh.sh" "$($cmd "http://127.0.0.1:$GW_PORT/simple/")"
+    hf "$tool-gateway-warm" "$round" true "$($cmd "http://127.0.0.1:$GW_PORT/simple/")"
+    hf "$tool-local" "$round" true "$($cmd "http://127.0.0.1:$LOCAL_PORT/simple/")"
+  done
 done
+# The rounds of each variant as one hyperfine-shaped result (times, median, min, max).
+$PY - "$RESULTS" <<'PYEOF'
+import glob, json, os, statistics, sys
+results = sys.argv[1]
+names = {os.path.basename(p).split(".")[0] for p in glob.glob(os.path.join(results, "gw-*.*.json"))}
+for name in sorted(names):
+    times = []
+    for p in sorted(glob.glob(os.path.join(results, f"{name}.*.json"))):
+        times += json.load(open(p))["results"][0]["times"]
+        os.remove(p)
+    r = {"command": name, "times": times, "median": statistics.median(times),
+         "mean": statistics.mean(times), "min": min(times), "max": max(times)}
+    json.dump({"results": [r]}, open(os.path.join(results, f"{name}.json"), "w"))
+PYEOF
 GW_PID=$(pgrep -f -- "--data $GW_DATA serve" | head -1)
 
 # wrk: one page and one file, local vs warm gateway
