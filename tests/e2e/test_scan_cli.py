@@ -101,3 +101,22 @@ def test_scan_names_unreadable_files_and_exits_1(tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: could not read: "), proc.stderr
     assert str(broken) in lines[0] and str(other) in lines[0]
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path):
+    """`strongroom admin scan … | head -1`: the reader goes away after one line; the command ends
+    as a Unix tool does (status 141, as from SIGPIPE), not with a panic (status 101)."""
+    import subprocess
+
+    wheel = make_wheel(tmp_path)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    # far more output than a pipe holds, so the writer meets the closed pipe
+    proc = subprocess.Popen([str(srkit.strongroom_bin()), "admin", "scan", *[str(wheel)] * 3000],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    assert first.startswith(str(wheel).encode()), first
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "panicked" not in err and "Broken pipe" not in err, err

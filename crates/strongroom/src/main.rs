@@ -133,7 +133,28 @@ enum TokenCommand {
     },
 }
 
+/// Output cut short by its reader (`strongroom … | head`): end at once, as Unix tools do when
+/// their reader goes away (status 141, a SIGPIPE's), instead of a panic message and status 101.
+/// Rust ignores SIGPIPE, so a print to the closed pipe panics with this message; anything else
+/// goes to the default hook.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("(os error 32)") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     // A client of an index: no configuration, no data folder.
     let cli = match cli.command {
