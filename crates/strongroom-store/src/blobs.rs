@@ -377,15 +377,19 @@ impl Blobs {
         self.marks.forget(key);
         match &*self.backend {
             Backend::Local { root } => {
-                let dest = root.join(key);
-                if let Some(parent) = dest.parent() {
-                    crate::private_fs::create_dir_all_async(parent).await?;
-                }
-                let (src, tmp, to) = (file.to_path_buf(), root.join(".tmp"), dest.clone());
-                tokio::task::spawn_blocking(move || stage_file(&src, &tmp, &to))
-                    .await
-                    .map_err(|e| StoreError::Blob(format!("staging task: {e}")))??;
-                sync_dir(dest.parent()).await;
+                // one blocking task for the folder, the move and the folder's sync (each its
+                // own task cost a thread hop apiece)
+                let (src, tmp, dest) = (file.to_path_buf(), root.join(".tmp"), root.join(key));
+                tokio::task::spawn_blocking(move || {
+                    if let Some(parent) = dest.parent() {
+                        crate::private_fs::create_dir_all(parent)?;
+                    }
+                    stage_file(&src, &tmp, &dest)?;
+                    sync_dir(dest.parent());
+                    std::io::Result::Ok(())
+                })
+                .await
+                .map_err(|e| StoreError::Blob(format!("staging task: {e}")))??;
                 Ok(())
             }
             Backend::S3 { store, .. } => {
@@ -434,22 +438,21 @@ impl Blobs {
         self.marks.forget(key);
         match &*self.backend {
             Backend::Local { root } => {
-                let dest = root.join(key);
-                if let Some(parent) = dest.parent() {
-                    crate::private_fs::create_dir_all_async(parent).await?;
-                }
-                let (tmp, to) = (root.join(".tmp"), dest.clone());
+                let (tmp, dest) = (root.join(".tmp"), root.join(key));
                 tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                     use std::io::Write;
+                    if let Some(parent) = dest.parent() {
+                        crate::private_fs::create_dir_all(parent)?;
+                    }
                     let mut t = LockedTempFile::create_in(&tmp, "put-")?;
                     t.write_all(&data)?;
                     t.as_file().sync_all()?;
-                    t.persist(&to)?;
+                    t.persist(&dest)?;
+                    sync_dir(dest.parent());
                     Ok(())
                 })
                 .await
                 .map_err(|e| StoreError::Blob(format!("staging task: {e}")))??;
-                sync_dir(dest.parent()).await;
                 Ok(())
             }
             Backend::S3 { store, .. } => {
@@ -835,12 +838,13 @@ fn list_folder(root: PathBuf) -> BoxStream<'static, Result<ListedBlob, StoreErro
     .boxed()
 }
 
-async fn sync_dir(dir: Option<&Path>) {
+/// Sync a folder after a rename into it (blocking; called on a blocking thread).
+fn sync_dir(dir: Option<&Path>) {
     if let Some(d) = dir
-        && let Ok(f) = tokio::fs::File::open(d).await
+        && let Ok(f) = std::fs::File::open(d)
     {
         // Best effort: not every filesystem supports fsync on directories.
-        let _ = f.sync_all().await;
+        let _ = f.sync_all();
     }
 }
 
