@@ -2,11 +2,12 @@
 //! name or skeleton, generation, page stamp, kept file, metadata kept on its own, whether
 //! rules or advisories name the project) is read back, and absent parts are absent.
 
+use super::upstream_files::claim;
 use super::{backends, user};
 use crate::advisories::AdvisoryRow;
 use crate::upstream_pages::NewUpstreamPage;
 use crate::upstream_rules::{UpstreamRule, UpstreamRuleKind};
-use crate::{BlobKey, ClaimOutcome, MetadataKept, NewEvent, UpstreamFileRow, UpstreamMetadataRow};
+use crate::{BlobKey, MetadataKept, NewEvent, UpstreamFileRow, UpstreamMetadataRow};
 
 #[tokio::test]
 async fn one_read_returns_every_part_of_a_name() {
@@ -37,14 +38,7 @@ async fn one_read_returns_every_part_of_a_name() {
             .expect("save");
         let sha: String = "d".repeat(64);
         let key = BlobKey::for_upstream(&sha, "pub_lib-1.0.tar.gz").expect("key");
-        let claim = match db
-            .claim_blob(key.as_str(), 10, 600_000_000)
-            .await
-            .expect("c")
-        {
-            ClaimOutcome::Claimed(c) => c,
-            other => panic!("{name}: {other:?}"),
-        };
+        let claim = claim(&db, key.as_str(), 10).await;
         let row = UpstreamFileRow {
             sha256: sha.clone(),
             blob_key: key.as_str().to_owned(),
@@ -136,14 +130,7 @@ async fn rules_advisories_and_lone_metadata_are_read_for_their_name_only() {
         // Metadata kept on its own for a file that is not kept.
         let sha: String = "a".repeat(64);
         let key = BlobKey::for_upstream(&sha, "pub_lib-2.0-py3-none-any.whl").expect("key");
-        let claim = match db
-            .claim_blob(key.as_str(), 10, 600_000_000)
-            .await
-            .expect("c")
-        {
-            ClaimOutcome::Claimed(c) => c,
-            other => panic!("{name}: {other:?}"),
-        };
+        let claim = claim(&db, key.as_str(), 10).await;
         let m = UpstreamMetadataRow {
             sha256: sha.clone(),
             blob_key: key.as_str().to_owned(),

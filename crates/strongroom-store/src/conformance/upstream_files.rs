@@ -53,7 +53,8 @@ async fn keep_meta(db: &Db, m: &UpstreamMetadataRow) -> MetadataKept {
         .expect("keep metadata")
 }
 
-async fn claim(db: &Db, key: &str, at: i64) -> crate::BlobClaim {
+/// A new claim on `key` at `at` (panics unless claimed).
+pub(super) async fn claim(db: &Db, key: &str, at: i64) -> crate::BlobClaim {
     match db.claim_blob(key, at, LEASE).await.expect("claim") {
         ClaimOutcome::Claimed(c) => c,
         other => panic!("expected a claim, got {other:?}"),
