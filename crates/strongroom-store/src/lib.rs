@@ -10,6 +10,7 @@ pub mod admin;
 pub mod advisories;
 pub mod blob_check;
 mod blob_claims;
+mod blob_key;
 mod blob_read;
 mod blobs;
 pub mod change_feed;
