@@ -16,6 +16,12 @@
 //!   removed; its live, unheld files' scans, unioned per path). A project's first release, or
 //!   one whose previous release was uploaded before scanning existed, gets no such points: it
 //!   is scored on its findings alone;
+//! - [`NEW_BEHAVIOUR_WEIGHT`] for each behaviour rule (`Rule::is_behaviour`: exfiltration,
+//!   decode-and-exec, download-and-run, credential theft, …) whose finding is at least
+//!   `medium` and worse than anything the previous release had for that rule: "same
+//!   capabilities, new flow" (0.1 reads a proxy variable beside `requests`, 0.2 passes a
+//!   token to a function that posts it) is the staged attack's tell, and a medium finding
+//!   (4) new to the project reaches the default threshold with it. First releases get none;
 //! - [`EXECUTABLE_PTH_WEIGHT`] when the file ships an executable `.pth` (code at every
 //!   interpreter start; a new one also counts as a new capability);
 //! - [`DORMANT_WEIGHT`] when the project's previous release is older than
@@ -64,6 +70,9 @@ use crate::{CoreError, RequestMeta, Services};
 
 /// Points for each dangerous capability kind new to the project with this release.
 pub const NEW_CAPABILITY_WEIGHT: u32 = 5;
+/// Points for each behaviour rule whose finding is new to the project, or worse than before,
+/// with this release (at least `medium`): with a medium finding's 4, the default threshold.
+pub const NEW_BEHAVIOUR_WEIGHT: u32 = 6;
 /// Points for an executable `.pth` file.
 pub const EXECUTABLE_PTH_WEIGHT: u32 = 5;
 /// Points when the project's previous release is older than `safety.dormant_project_days`.
@@ -88,6 +97,8 @@ pub struct Previous {
     pub version: String,
     /// Per path, the union of the capabilities its files' scans found there.
     pub capabilities: FileCapabilities,
+    /// Each rule its files' scans found, at its worst finding.
+    pub rules: BTreeMap<Rule, Severity>,
 }
 
 /// What the policy knows beside the scan.
@@ -115,6 +126,8 @@ pub struct Decision {
     pub base: u32,
     /// Dangerous capability kinds new to the project.
     pub new_kinds: BTreeSet<Capability>,
+    /// Behaviour rules found (at least `medium`) worse than in the previous release.
+    pub new_behaviours: BTreeMap<Rule, Severity>,
     /// Against the previous release (none for a first release).
     pub diff: Option<CapabilityDiff>,
     /// The diff in words, when something was added.
@@ -202,6 +215,23 @@ pub fn decide(scan: &ArchiveScan, ctx: &Context) -> Decision {
             names.join(", ")
         ));
     }
+    let new_behaviours = match &ctx.previous {
+        Some(prev) => new_behaviours(scan, prev),
+        None => BTreeMap::new(),
+    };
+    if !new_behaviours.is_empty() {
+        let n = u32::try_from(new_behaviours.len()).unwrap_or(u32::MAX);
+        score = score.saturating_add(NEW_BEHAVIOUR_WEIGHT.saturating_mul(n));
+        let prev = ctx.previous.as_ref().map_or("", |p| p.version.as_str());
+        let names: Vec<String> = new_behaviours
+            .iter()
+            .map(|(rule, sev)| format!("{rule} ({})", severity_word(*sev)))
+            .collect();
+        why.push(format!(
+            "new behaviour since {prev}: {} (+{NEW_BEHAVIOUR_WEIGHT} each)",
+            names.join(", ")
+        ));
+    }
     if scan.all_capabilities().contains(&Capability::ExecutablePth) {
         score = score.saturating_add(EXECUTABLE_PTH_WEIGHT);
         let paths: Vec<&str> = scan
@@ -271,10 +301,24 @@ pub fn decide(scan: &ArchiveScan, ctx: &Context) -> Decision {
         score,
         base,
         new_kinds,
+        new_behaviours,
         diff,
         diff_words,
         hold,
     }
+}
+
+/// The behaviour rules this scan finds at `medium` or worse, and worse than the previous
+/// release found them (not at all counts as below everything).
+fn new_behaviours(scan: &ArchiveScan, prev: &Previous) -> BTreeMap<Rule, Severity> {
+    strongroom_scan::score::worst_by_rule(scan)
+        .into_iter()
+        .filter(|(rule, sev)| {
+            rule.is_behaviour()
+                && (Severity::Medium..Severity::Reject).contains(sev)
+                && prev.rules.get(rule).is_none_or(|before| before < sev)
+        })
+        .collect()
 }
 
 /// The message of an upload refused by a `Reject` finding.
@@ -401,12 +445,17 @@ pub fn placeholder_profile(version: &str, description: Option<&str>, members: &[
 /// `None` when none of its files was scanned.
 fn previous_capabilities(prev: &PreviousRelease) -> Option<Previous> {
     let mut caps: FileCapabilities = BTreeMap::new();
+    let mut rules: BTreeMap<Rule, Severity> = BTreeMap::new();
     let mut any = false;
     for row in &prev.scans {
         let Ok(scan) = serde_json::from_str::<ArchiveScan>(&row.scan) else {
             continue;
         };
         any = true;
+        for (rule, sev) in strongroom_scan::score::worst_by_rule(&scan) {
+            let w = rules.entry(rule).or_insert(sev);
+            *w = (*w).max(sev);
+        }
         for (path, c) in scan.capabilities {
             caps.entry(path).or_default().extend(c);
         }
@@ -414,6 +463,7 @@ fn previous_capabilities(prev: &PreviousRelease) -> Option<Previous> {
     any.then(|| Previous {
         version: prev.version.clone(),
         capabilities: caps,
+        rules,
     })
 }
 

@@ -164,6 +164,27 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The rules that describe what the code does with data or processes (exfiltration,
+    /// install hooks, decode-and-exec, download-and-run, executable `.pth`, credential theft,
+    /// silent processes, steganography, a bundled binary that is started): a project whose
+    /// release gains one of these, or finds it at a worse severity than before, changed
+    /// character, which the upload policy weighs ("new behaviour"). Endpoints named in
+    /// literals, obfuscation and the informational rules describe text, not behaviour.
+    pub fn is_behaviour(self) -> bool {
+        matches!(
+            self,
+            Rule::EnvExfiltration
+                | Rule::InstallHookOverride
+                | Rule::DecodeExec
+                | Rule::DownloadExecute
+                | Rule::ExecutablePth
+                | Rule::CredentialTheft
+                | Rule::SilentProcess
+                | Rule::Steganography
+                | Rule::BundledBinary
+        )
+    }
+
     /// The stable id (as serialised), e.g. `SR-M1-env-exfiltration`.
     pub fn id(self) -> &'static str {
         match self {

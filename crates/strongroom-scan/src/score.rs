@@ -26,6 +26,15 @@ pub fn weight(severity: Severity) -> u32 {
 /// finding. Thirteen test binaries in packaging's sdist, or a dozen raw addresses in urllib3's
 /// tests, are one signal each, not thirteen; two different rules are two.
 pub fn base_score(scan: &ArchiveScan) -> u32 {
+    worst_by_rule(scan)
+        .values()
+        .fold(0u32, |sum, s| sum.saturating_add(weight(*s)))
+}
+
+/// Each rule the scan found, at its worst finding.
+pub fn worst_by_rule(
+    scan: &ArchiveScan,
+) -> std::collections::BTreeMap<crate::model::Rule, Severity> {
     let mut worst: std::collections::BTreeMap<crate::model::Rule, Severity> = Default::default();
     for f in &scan.findings {
         let w = worst.entry(f.rule).or_insert(f.severity);
@@ -34,8 +43,6 @@ pub fn base_score(scan: &ArchiveScan) -> u32 {
         }
     }
     worst
-        .values()
-        .fold(0u32, |sum, s| sum.saturating_add(weight(*s)))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! scans are handed in (`injected`): held releases and files, refusals that store nothing,
 //! mails to Owners and admins.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use base64::Engine;
@@ -31,7 +31,73 @@ fn previous(version: &str, files: &[(&str, &[Capability])]) -> Option<Previous> 
     Some(Previous {
         version: version.into(),
         capabilities: caps(files).capabilities,
+        rules: BTreeMap::new(),
     })
+}
+
+fn finding(rule: Rule, severity: Severity) -> Finding {
+    Finding {
+        rule,
+        severity,
+        path: "stagedpkg/__init__.py".into(),
+        line: Some(15),
+        snippet: "report(os.environ.get(\"CI_JOB_TOKEN\"))".into(),
+        message: String::new(),
+    }
+}
+
+#[test]
+fn a_behaviour_new_to_the_project_holds_a_release_with_the_same_capabilities() {
+    // RT13-02, staged: 0.1 reads a proxy variable beside `requests`; 0.2 has the same
+    // capabilities and passes a token to a function that posts it (a medium M1 finding).
+    let mut scan = caps(&[("stagedpkg/__init__.py", &[Env, Net])]);
+    scan.findings
+        .push(finding(Rule::EnvExfiltration, Severity::Medium));
+    let prev = previous("0.1", &[("stagedpkg/__init__.py", &[Env, Net])]);
+    let d = decide(&scan, &ctx("0.2", prev.clone()));
+    assert!(d.new_kinds.is_empty());
+    assert_eq!(
+        d.new_behaviours,
+        BTreeMap::from([(Rule::EnvExfiltration, Severity::Medium)])
+    );
+    assert_eq!(d.score, 4 + NEW_BEHAVIOUR_WEIGHT);
+    let reason = d.hold.expect("held at the default threshold");
+    assert!(
+        reason.contains("new behaviour since 0.1: SR-M1-env-exfiltration (medium) (+6 each)"),
+        "{reason}"
+    );
+    // The same finding in the previous release: its baseline, nothing new.
+    let mut same = prev.clone().expect("previous");
+    same.rules.insert(Rule::EnvExfiltration, Severity::Medium);
+    let d = decide(&scan, &ctx("0.2", Some(same.clone())));
+    assert!(d.new_behaviours.is_empty() && d.hold.is_none(), "{d:?}");
+    assert_eq!(d.score, 4);
+    // Worse than before (low → medium) is new behaviour again.
+    same.rules.insert(Rule::EnvExfiltration, Severity::Low);
+    let d = decide(&scan, &ctx("0.2", Some(same)));
+    assert_eq!(d.new_behaviours.len(), 1);
+    // A first release is scored on its findings alone.
+    let d = decide(&scan, &ctx("0.1", None));
+    assert!(d.new_behaviours.is_empty() && d.hold.is_none());
+}
+
+#[test]
+fn only_behaviour_rules_at_medium_or_worse_count_as_new_behaviour() {
+    let prev = previous("1.0", &[]);
+    for (rule, sev, counts) in [
+        (Rule::EnvExfiltration, Severity::Low, false),
+        (Rule::ShadyEndpoint, Severity::Medium, false),
+        (Rule::Obfuscation, Severity::Medium, false),
+        (Rule::NativeBinary, Severity::Info, false),
+        (Rule::DecodeExec, Severity::Medium, true),
+        (Rule::CredentialTheft, Severity::High, true),
+        (Rule::BundledBinary, Severity::Medium, true),
+    ] {
+        let mut scan = ArchiveScan::default();
+        scan.findings.push(finding(rule, sev));
+        let d = decide(&scan, &ctx("1.1", prev.clone()));
+        assert_eq!(!d.new_behaviours.is_empty(), counts, "{rule} {sev:?}");
+    }
 }
 
 fn ctx(version: &str, previous: Option<Previous>) -> Context {
@@ -702,4 +768,49 @@ async fn a_re_upload_of_an_existing_file_is_answered_before_the_scan() {
     let r = other.send(&h, &alice, reject).await;
     assert!(is_invalid(&r, "File already exists"), "{r:?}");
     assert!(h.event_details(REFUSED_ACTION).await.is_empty());
+}
+
+#[test]
+fn the_previous_release_carries_each_rule_at_its_worst_over_its_files() {
+    let row = |file_id: i64, findings: Vec<Finding>| {
+        let scan = ArchiveScan {
+            findings,
+            ..caps(&[("m.py", &[Env])])
+        };
+        strongroom_store::file_scans::FileScanRow {
+            file_id,
+            filename: format!("m-{file_id}.whl"),
+            sha256: String::new(),
+            version: "0.1".into(),
+            scanner_version: 1,
+            scan: serde_json::to_string(&scan).expect("json"),
+            score: 0,
+            diff: None,
+            held_reason: None,
+            scanned_at: 0,
+        }
+    };
+    let prev = PreviousRelease {
+        release_id: 1,
+        version: "0.1".into(),
+        created_at: 0,
+        scans: vec![
+            row(1, vec![finding(Rule::EnvExfiltration, Severity::Low)]),
+            row(
+                2,
+                vec![
+                    finding(Rule::EnvExfiltration, Severity::Medium),
+                    finding(Rule::ShadyEndpoint, Severity::Low),
+                ],
+            ),
+        ],
+    };
+    let p = previous_capabilities(&prev).expect("scanned");
+    assert_eq!(
+        p.rules,
+        BTreeMap::from([
+            (Rule::EnvExfiltration, Severity::Medium),
+            (Rule::ShadyEndpoint, Severity::Low)
+        ])
+    );
 }
