@@ -293,8 +293,8 @@ struct Walk<'a> {
     spawn_tokens: HashSet<String>,
     spawns: bool,
     wheel: Option<WheelFacts>,
-    /// After this, code members are noted unscanned (High) instead of analysed.
-    deadline: std::time::Instant,
+    /// Once spent, code members are noted unscanned (High) instead of analysed.
+    budget: crate::budget::Budget,
     /// Python sources read (paths), and compiled modules (`.pyc`/`.pyo`) seen.
     sources: HashSet<String>,
     compiled: Vec<String>,
@@ -305,8 +305,9 @@ struct Walk<'a> {
     second_pass: bool,
 }
 
-/// The whole archive's analysis stops after this (a hostile archive of many bound-sized files
-/// must not cost minutes of CPU); what is left is noted unscanned, which holds the release.
+/// The whole archive's analysis stops after this much of its thread's CPU time (a hostile
+/// archive of many bound-sized files must not cost minutes of CPU; see [`crate::budget`] for
+/// the wall-clock backstop); what is left is noted unscanned, which holds the release.
 pub const ARCHIVE_TIME: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The source a compiled module was made from: `pkg/__pycache__/m.cpython-311.pyc` and
@@ -343,7 +344,7 @@ impl<'a> Walk<'a> {
             spawn_tokens: HashSet::new(),
             spawns: false,
             wheel: None,
-            deadline: std::time::Instant::now() + ARCHIVE_TIME,
+            budget: crate::budget::Budget::new(ARCHIVE_TIME),
             sources: HashSet::new(),
             compiled: Vec::new(),
             loaded: std::collections::BTreeSet::new(),
@@ -489,13 +490,11 @@ impl<'a> Walk<'a> {
         if lower.ends_with(".pyc") || lower.ends_with(".pyo") {
             self.compiled.push(path.to_owned());
         }
-        if matches!(class, Member::Python | Member::Pth | Member::Script)
-            && std::time::Instant::now() > self.deadline
-        {
+        if matches!(class, Member::Python | Member::Pth | Member::Script) && self.budget.spent() {
             self.unscanned(
                 path,
                 format!(
-                    "the scan's time bound ({} s) was spent on the members before it",
+                    "the scan's time bound ({} s of CPU) was spent on the members before it",
                     ARCHIVE_TIME.as_secs()
                 ),
             );

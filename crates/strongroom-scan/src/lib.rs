@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod binary;
+pub mod budget;
 pub mod diff;
 pub mod encrypted;
 mod model;

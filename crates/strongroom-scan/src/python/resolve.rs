@@ -6,7 +6,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::time::Instant;
 
 use tree_sitter::Node;
 
@@ -78,7 +77,7 @@ pub(super) struct Ctx<'t> {
     returns: RefCell<HashMap<String, u16>>,
     visits: Cell<u64>,
     max_visits: u64,
-    deadline: Instant,
+    budget: crate::budget::Budget,
     exhausted: Cell<bool>,
 }
 
@@ -87,7 +86,7 @@ const MAX_DEPTH: u32 = 96;
 const MAX_CONST_LEN: usize = 4096;
 
 impl<'t> Ctx<'t> {
-    pub fn new(src: &'t str, max_visits: u64, deadline: Instant) -> Self {
+    pub fn new(src: &'t str, max_visits: u64, budget: crate::budget::Budget) -> Self {
         Self {
             src,
             aliases: HashMap::new(),
@@ -97,7 +96,7 @@ impl<'t> Ctx<'t> {
             returns: RefCell::new(HashMap::new()),
             visits: Cell::new(0),
             max_visits,
-            deadline,
+            budget,
             exhausted: Cell::new(false),
         }
     }
@@ -146,7 +145,7 @@ impl<'t> Ctx<'t> {
         }
         let v = self.visits.get() + 1;
         self.visits.set(v);
-        if v > self.max_visits || (v.is_multiple_of(4096) && Instant::now() > self.deadline) {
+        if v > self.max_visits || (v.is_multiple_of(4096) && self.budget.spent()) {
             self.exhausted.set(true);
             return false;
         }

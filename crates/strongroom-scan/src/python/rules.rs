@@ -4,7 +4,6 @@
 //! credential paths or network clients carry those labels into the calls they reach.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
 
 use tree_sitter::{Node, Tree};
 
@@ -102,10 +101,10 @@ pub(super) fn analyse(
     src: &str,
     role: SourceRole,
     max_visits: u64,
-    deadline: Instant,
+    budget: crate::budget::Budget,
     out: &mut Out<'_>,
 ) -> bool {
-    let mut ctx = Ctx::new(src, max_visits, deadline);
+    let mut ctx = Ctx::new(src, max_visits, budget);
     collect_imports(&mut ctx, tree);
     let col = collect_scopes(&ctx, tree, role);
     let (sinks, self_attrs) = summarise(&ctx, &col);
