@@ -771,3 +771,29 @@ fn a_carriage_return_ends_a_pth_line_as_it_does_for_site() {
         scan.findings
     );
 }
+
+/// Scan `$SCAN_FILE` (a wheel) `$SCAN_TIMES` times (default 5), for a profiler:
+/// `SCAN_FILE=.test-work/corpus/pip-26.3-py3-none-any.whl perf record --call-graph dwarf
+/// cargo test --release -p strongroom-scan profile_one_archive -- --ignored`.
+#[test]
+#[ignore]
+fn profile_one_archive() {
+    let Ok(file) = std::env::var("SCAN_FILE") else {
+        return;
+    };
+    let times: u32 = std::env::var("SCAN_TIMES")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(5);
+    let start = std::time::Instant::now();
+    for _ in 0..times {
+        let scan = super::scan_archive(
+            std::path::Path::new(&file),
+            ArchiveKind::Wheel,
+            &ScanLimits::default(),
+        )
+        .expect("scans");
+        std::hint::black_box(scan);
+    }
+    println!("{:?} per scan", start.elapsed() / times.max(1));
+}

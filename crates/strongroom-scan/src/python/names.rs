@@ -176,7 +176,7 @@ pub(super) fn is_environ(q: &str) -> bool {
 /// path: the name must start the literal or follow `/` or `~`, and end it or precede `/`, so a
 /// log message mentioning ".pypirc" in prose does not count.
 pub(super) fn is_credential_path(s: &str) -> bool {
-    if s.len() > 4096 {
+    if s.len() > 4096 || !may_name_credentials(s) {
         return false;
     }
     let l = s.to_ascii_lowercase().replace('\\', "/");
@@ -207,6 +207,28 @@ pub(super) fn is_credential_path(s: &str) -> bool {
     });
     path_match
         || (l.contains("select") && (l.contains("from cookies") || l.contains("from logins")))
+}
+
+/// Whether `s` holds a part of every needle of [`is_credential_path`] (ASCII case-insensitive):
+/// the common literal holds none and is decided without the lowercased copy and the searches.
+fn may_name_credentials(s: &str) -> bool {
+    static PARTS: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    PARTS
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build([
+                    "credentials",
+                    "pypirc",
+                    "id_",
+                    "config.json",
+                    "login",
+                    "cookies",
+                    "key4",
+                ])
+                .unwrap_or_else(|e| panic!("credential parts: {e}"))
+        })
+        .is_match(s)
 }
 
 /// Why a literal's URL or host is shady, if it is, and whether the literal is a bare address or

@@ -414,8 +414,23 @@ def steal():
         "~/.ssh/id_ed25519",
         ".aws/credentials",
         "/home/u/.mozilla/firefox/p/cookies.sqlite",
+        "~/.pypirc",
+        "~/.docker/config.json",
+        "~/.git-credentials",
+        "profile/logins.json",
+        "profile/key4.db",
+        "Default/Network/Cookies",
+        "SELECT host, value FROM cookies",
+        "select origin_url from logins",
     ] {
-        assert!(super::names::is_credential_path(path), "{path}");
+        // Any case, either slash: the quick test before the searches lets every needle by.
+        for p in [
+            path.to_owned(),
+            path.to_ascii_uppercase(),
+            path.replace('/', "\\"),
+        ] {
+            assert!(super::names::is_credential_path(&p), "{p}");
+        }
     }
     for text in [
         "cookies",
