@@ -80,47 +80,74 @@ fn absolute(name: &str, module: &str, package: &str) -> String {
 }
 
 /// Functions by absolute name, found exactly or as a suffix (`pkg.c.send` is `src.pkg.c.send`
-/// of an sdist's `src/` layout).
+/// of an sdist's `src/` layout). Every dotted suffix of an inserted name is indexed too (the
+/// first name to claim a suffix keeps it), so a lookup is one hash probe: a miss must not cost
+/// a pass over every function of the archive, whose count the uploader chooses. The suffixes
+/// are bounded in bytes ([`MAX_SUFFIX_BYTES`]): deep folders times many functions would
+/// otherwise grow quadratically.
 struct Index<T> {
     by_name: HashMap<String, T>,
+    by_suffix: HashMap<String, T>,
+    suffix_bytes: usize,
 }
 
+/// The most bytes of suffixes an [`Index`] keeps.
+const MAX_SUFFIX_BYTES: usize = 8 << 20;
+
 impl<T: Copy> Index<T> {
-    fn get(&self, name: &str) -> Option<T> {
-        if let Some(v) = self.by_name.get(name) {
-            return Some(*v);
+    fn new() -> Self {
+        Self {
+            by_name: HashMap::new(),
+            by_suffix: HashMap::new(),
+            suffix_bytes: 0,
         }
-        let suffix = format!(".{name}");
+    }
+
+    fn insert(&mut self, name: String, value: T) {
+        if self.by_name.len() >= MAX_FUNCTIONS {
+            return;
+        }
+        // Shortest first: past the byte bound, the long suffixes (deep folders) go unindexed.
+        for (i, _) in name.rmatch_indices('.') {
+            let tail = &name[i + 1..];
+            if self.suffix_bytes + tail.len() > MAX_SUFFIX_BYTES {
+                break;
+            }
+            if !self.by_suffix.contains_key(tail) {
+                self.suffix_bytes += tail.len();
+                self.by_suffix.insert(tail.to_owned(), value);
+            }
+        }
+        self.by_name.insert(name, value);
+    }
+
+    fn get(&self, name: &str) -> Option<T> {
         self.by_name
-            .iter()
-            .find(|(k, _)| k.ends_with(&suffix))
-            .map(|(_, v)| *v)
+            .get(name)
+            .or_else(|| self.by_suffix.get(name))
+            .copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
     }
 }
 
 /// The M1 findings that need more than one module: a function of one module sends data that
 /// functions of another return.
 pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
-    let mut returns = Index {
-        by_name: HashMap::new(),
-    };
-    let mut sinks = Index {
-        by_name: HashMap::new(),
-    };
+    let mut returns = Index::new();
+    let mut sinks = Index::new();
     for (path, s) in files {
         let (module, _) = module_of(path);
         for (f, l) in &s.returns {
-            if returns.by_name.len() < MAX_FUNCTIONS {
-                returns.by_name.insert(format!("{module}.{f}"), *l);
-            }
+            returns.insert(format!("{module}.{f}"), *l);
         }
         for (f, mask) in &s.sinks {
-            if sinks.by_name.len() < MAX_FUNCTIONS {
-                sinks.by_name.insert(format!("{module}.{f}"), *mask);
-            }
+            sinks.insert(format!("{module}.{f}"), *mask);
         }
     }
-    if sinks.by_name.is_empty() {
+    if sinks.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -178,5 +205,32 @@ mod tests {
         assert_eq!(absolute("..c.send", "p.q.m", "p.q"), "p.c.send");
         assert_eq!(absolute("send", "p.a", "p"), "p.a.send");
         assert_eq!(absolute("p.c.send", "p.a", "p"), "p.c.send");
+    }
+
+    #[test]
+    fn a_name_is_found_whole_or_as_a_dotted_suffix_in_one_probe() {
+        let mut ix = Index::new();
+        ix.insert("src.pkg.c.send".into(), 1u8);
+        ix.insert("other.c.send".into(), 2u8);
+        assert_eq!(ix.get("src.pkg.c.send"), Some(1));
+        assert_eq!(ix.get("pkg.c.send"), Some(1));
+        assert_eq!(ix.get("other.c.send"), Some(2));
+        // The first name to claim a suffix keeps it.
+        assert_eq!(ix.get("c.send"), Some(1));
+        // Only whole dotted parts: `kg.c.send` is no suffix of `src.pkg.c.send`.
+        assert_eq!(ix.get("kg.c.send"), None);
+        assert_eq!(ix.get("nothing"), None);
+    }
+
+    #[test]
+    fn the_suffixes_are_bounded_in_bytes() {
+        let mut ix = Index::new();
+        let deep = "d.".repeat(500);
+        for i in 0..MAX_FUNCTIONS {
+            ix.insert(format!("{deep}m{i}.send"), 1u8);
+        }
+        assert!(ix.suffix_bytes <= MAX_SUFFIX_BYTES, "{}", ix.suffix_bytes);
+        assert_eq!(ix.by_name.len(), MAX_FUNCTIONS);
+        assert_eq!(ix.get(&format!("{deep}m7.send")), Some(1));
     }
 }
