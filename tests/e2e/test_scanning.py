@@ -17,6 +17,7 @@ them is a `.invalid` host or a documentation address.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
@@ -336,6 +337,30 @@ def test_staged_exfiltration_split_over_functions_is_held(server, tmp_path):
     assert any(str(f.get("severity")).lower() == "high" and "send(enc(collect()))" in f.get("snippet", "")
                for f in m1), m1
     assert simple_versions(server, "stagedpkg") == {"0.1"}
+
+
+@pytest.mark.timeout(300)
+def test_a_medium_flow_new_to_the_project_is_held_and_the_same_flow_again_is_not(server, tmp_path):
+    """RT13-02, staged with a medium finding: 0.2 keeps 0.1's capabilities and posts one
+    environment value through a helper (M1 medium, 4 points). New to the project, it is held
+    with "new behaviour"; once approved, 0.3 with the same code is published: the project's
+    own past is its baseline."""
+    owner = server.user_with_token("tokenstager")
+    first, second = scan_samples.staged_token_samples()
+    for name, resp in upload_all(server, owner, build(first, tmp_path)).items():
+        assert resp.status_code == 200 and "review" not in resp.text.lower(), (name, resp.text[:300])
+    item = assert_held(server, second, upload_all(server, owner, build(second, tmp_path)))
+    m1 = [f for f in findings_of(item) if f["rule"] == scan_samples.M1]
+    assert m1 and all(str(f.get("severity")).lower() == "medium" for f in m1), m1
+    text = json.dumps(item)
+    assert "new behaviour since 0.1: SR-M1-env-exfiltration (medium)" in text, text[:2000]
+    assert simple_versions(server, "stagedtoken") == {"0.1"}
+    server.cli("admin", "review", "approve", str(item["id"]), "--reason", "the status ping is ours")
+    assert simple_versions(server, "stagedtoken") == {"0.1", "0.2"}
+    third = dataclasses.replace(second, version="0.3", key="staged-token-0.3", expect="publish")
+    for name, resp in upload_all(server, owner, build(third, tmp_path)).items():
+        assert resp.status_code == 200 and "review" not in resp.text.lower(), (name, resp.text[:300])
+    assert simple_versions(server, "stagedtoken") == {"0.1", "0.2", "0.3"}
 
 
 # --------------------------------------------------------------------------------------------

