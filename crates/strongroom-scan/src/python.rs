@@ -7,6 +7,7 @@
 //! and the analysis has a work budget proportional to the source's size.
 
 mod collect;
+mod decorators;
 pub mod flow;
 mod hooks;
 mod names;
@@ -72,9 +73,10 @@ pub const RULES_VERSION: u32 = 1;
 
 /// The sources of the Python analysis: a result remembered by content (core's scan cache) is
 /// keyed by a hash of these too, so any change to a rule or table forgets every result.
-pub const RULES_SOURCES: [&str; 11] = [
+pub const RULES_SOURCES: [&str; 12] = [
     include_str!("python.rs"),
     include_str!("python/collect.rs"),
+    include_str!("python/decorators.rs"),
     include_str!("python/flow.rs"),
     include_str!("python/hooks.rs"),
     include_str!("python/names.rs"),

