@@ -33,7 +33,8 @@
 //!   substitution or adjacent transposition) from one of the [`POPULAR_NAMES`] local projects
 //!   most depended on (Requires-Dist of each local project's newest published release) or,
 //!   with a gateway, the upstream projects it served most; and a placeholder profile: a 0.0.x
-//!   or 0.1 version with an empty description or a single Python module.
+//!   or 0.1 version with an empty description or a single Python module. Not when the
+//!   previous release had that finding and is published: an administrator approved the name.
 //!
 //! Dormancy and a watch alone never reach the default threshold: they raise a release that
 //! already changed character.
@@ -682,12 +683,21 @@ impl Services {
             Some(w) => Some(w.describe(safety.recovery_watch_days, safety.newcomer_days)),
             None => None,
         };
-        let typosquat_of = self
-            .typosquat_of(&new.normalized_name, &new.version, &upload)
-            .await?;
+        let previous = previous.as_ref().and_then(previous_capabilities);
+        // A published release held for the typosquat profile was approved by an administrator:
+        // the name was looked at, and is not held for itself again (B7).
+        let name_reviewed = previous
+            .as_ref()
+            .is_some_and(|p| p.rules.contains_key(&Rule::TyposquatProfile));
+        let typosquat_of = if name_reviewed {
+            None
+        } else {
+            self.typosquat_of(&new.normalized_name, &new.version, &upload)
+                .await?
+        };
         let ctx = Context {
             version: new.version.clone(),
-            previous: previous.as_ref().and_then(previous_capabilities),
+            previous,
             dormant_days,
             watched,
             typosquat_of: typosquat_of.clone(),

@@ -742,6 +742,32 @@ async fn a_typosquat_of_a_depended_on_name_is_held_and_its_neighbour_is_not() {
         .await
         .expect("near");
     assert!(matches!(o, Published::New { .. }), "{o:?}");
+    // B7: once an administrator approved the held release, the name was looked at: its next
+    // placeholder release is not held for the name again.
+    let cap = crate::admin::AdminCap::test(crate::Actor {
+        id: None,
+        name: "cli:ops".into(),
+    });
+    h.s.admin_approve_release(
+        &cap,
+        "nunpy",
+        "0.1",
+        "our own numpy shim",
+        &crate::RequestMeta::default(),
+    )
+    .await
+    .expect("approve");
+    let o = upload("nunpy", "0.0.9", "py3-none-any", "f")
+        .send(&h, &alice, ArchiveScan::default())
+        .await
+        .expect("nunpy 0.0.9");
+    assert!(matches!(o, Published::New { .. }), "{o:?}");
+    // A name still held (never approved) is held again.
+    let o = upload("reqeusts", "0.0.2", "py3-none-any", "g")
+        .send(&h, &alice, caps(&[("reqeusts.py", &[Env, Net])]))
+        .await
+        .expect("squat again");
+    assert!(matches!(o, Published::Quarantined { .. }), "{o:?}");
 }
 
 #[tokio::test]
