@@ -156,3 +156,31 @@ def test_a_scripted_mix_of_clients_is_counted_exactly(strongroom, backend_kind, 
     other = Web(server.url)
     other.login("mallory", PW)
     assert other.get("/admin/impact/imp-pkg/").status_code == 404
+
+
+def test_reads_of_an_upstream_project_through_the_gateway_are_counted(gateway, upstream, backend_kind):
+    """The gateway's pages count as local ones: the first read (asked upstream), the reads of
+    the kept page, a 304, the JSON API, by client kind; a 404 for a name nobody serves counts
+    nothing."""
+    upstream.add_wheel("far-away", "1.0")
+    gw = gateway(backend_kind, upstream)
+    pip = {"User-Agent": 'pip/24.2 {"ci":null,"implementation":{"name":"CPython"}}'}
+    uv = {"User-Agent": "uv/0.5.1", "Accept": srkit.SIMPLE_JSON}
+    browser = {"User-Agent": CHROME}
+    first = gw.get("/simple/far-away/", headers=pip)
+    assert first.status_code == 200, first.text[:300]
+    assert gw.get("/simple/far-away/", headers=pip).status_code == 200  # the kept page
+    etag = first.headers.get("ETag")
+    assert etag, first.headers
+    again = gw.get("/simple/far-away/", headers={**pip, "If-None-Match": etag})
+    assert again.status_code == 304, again.status_code
+    assert gw.get("/simple/far-away/", headers=uv).status_code == 200
+    assert gw.get("/pypi/far-away/json", headers=browser).status_code == 200
+    assert gw.get("/simple/nobody-serves-this/", headers=pip).status_code == 404
+    report = wait_for(gw, "far-away", downloads=0, hits=5)
+    got = kinds(report)
+    assert got.get("pip", (0, 0))[0] == 3, got
+    assert got.get("uv", (0, 0))[0] == 1, got
+    assert got.get("browser", (0, 0))[0] == 1, got
+    assert sum(h for h, _ in got.values()) == 5, got
+    assert "nobody-serves-this" not in json.dumps(report)

@@ -61,13 +61,14 @@ async fn render(
             PageTarget::Local(p, generation) => (p, generation),
             PageTarget::NotServed => return Err(ApiError::not_found()),
             PageTarget::Upstream(fresh) => {
-                return crate::gateway_pages::fresh_json_document(
+                let resp = crate::gateway_pages::fresh_json_document(
                     state, &name, version, headers, fresh, peer,
                 )
-                .await;
+                .await?;
+                return Ok(crate::simple::counted(state, &key_at(0), headers, resp));
             }
             PageTarget::Slow(known) => {
-                return crate::gateway_pages::json_document(
+                let resp = crate::gateway_pages::json_document(
                     state,
                     &normalized,
                     version,
@@ -75,7 +76,8 @@ async fn render(
                     peer,
                     known.as_ref(),
                 )
-                .await;
+                .await?;
+                return Ok(crate::simple::counted(state, &key_at(0), headers, resp));
             }
         }
     } else {

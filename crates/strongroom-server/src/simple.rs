@@ -152,9 +152,9 @@ pub(crate) async fn project(
             Some(stamp) => {
                 let now = state.services.now();
                 if now < stamp.fresh_until {
-                    return Ok(crate::gateway_pages::kept_simple_page(
-                        &page, stamp, fmt, &headers, now,
-                    ));
+                    let resp =
+                        crate::gateway_pages::kept_simple_page(&page, stamp, fmt, &headers, now);
+                    return Ok(counted(&state, &key, &headers, resp));
                 }
                 // past it: the lookup below decides (and asks the upstream when due)
             }
@@ -182,10 +182,10 @@ pub(crate) async fn project(
                 if let Some(page) = kept {
                     state.cache.put_fresh(key.clone(), page, ticket);
                 }
-                return Ok(resp);
+                return Ok(counted(&state, &key, &headers, resp));
             }
             PageTarget::Slow(known) => {
-                return crate::gateway_pages::simple_page(
+                let resp = crate::gateway_pages::simple_page(
                     &state,
                     normalized,
                     fmt,
@@ -193,7 +193,8 @@ pub(crate) async fn project(
                     peer,
                     known.as_ref(),
                 )
-                .await;
+                .await?;
+                return Ok(counted(&state, &key, &headers, resp));
             }
         }
     } else {
@@ -233,6 +234,24 @@ fn local_page(
         state.services.record_page_hit(project, user_agent(headers));
     }
     page_response(page, "", fmt.content_type(), page.serial, headers, true)
+}
+
+/// An upstream project's page as the answer, its read counted for the impact report when it
+/// was served (200, or 304 to a client that has it): the gateway's pages count as local ones.
+pub(crate) fn counted(
+    state: &AppState,
+    key: &PageKey,
+    headers: &HeaderMap,
+    resp: Response,
+) -> Response {
+    let project = match key {
+        PageKey::Simple { project, .. } | PageKey::PypiJson { project, .. } => project,
+        _ => return resp,
+    };
+    if resp.status().is_success() || resp.status() == axum::http::StatusCode::NOT_MODIFIED {
+        state.services.record_page_hit(project, user_agent(headers));
+    }
+    resp
 }
 
 /// `GET /simple/<project>` (no slash) → 301 to the normalised, slashed URL.
