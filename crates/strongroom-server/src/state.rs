@@ -9,9 +9,22 @@ use strongroom_core::{CoreError, RequestMeta, Services};
 
 use crate::cache::PageCache;
 
-/// Shared state of the HTTP server.
+/// Shared state of the HTTP server: one `Arc`, so the clone every extractor and middleware
+/// makes per request is one reference count, not one per field (and no `PathBuf` copy).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct Shared {
     pub services: Services,
     pub(crate) cache: Arc<PageCache>,
     /// What the cache knows without asking the database (`freshness`).
@@ -64,7 +77,7 @@ impl AppState {
             services.db.wal_stamp(),
         ));
         crate::freshness::start(&fresh, services.db.clone()).await?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             image_proxy,
             cache,
             fresh,
@@ -82,20 +95,32 @@ impl AppState {
                 crate::web::pages::SEARCHES_AT_ONCE,
             )),
             upstream_fetches: crate::upstream_files::Fetches::default(),
-        })
+        })))
+    }
+
+    /// The fields, before the state is shared (a copy if it already is).
+    fn shared_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// The drain the accept loop watches (uploads refused and awaited at shutdown).
+    #[must_use]
+    pub fn drain(mut self, drain: crate::drain::Drain) -> AppState {
+        self.shared_mut().drain = drain;
+        self
     }
 
     /// The data folder (its file system's free space is a metric).
     #[must_use]
     pub fn data_dir(mut self, dir: PathBuf) -> AppState {
-        self.data_dir = Some(dir);
+        self.shared_mut().data_dir = Some(dir);
         self
     }
 
     /// Trust the proxy's `X-Forwarded-Proto: https` (HSTS and secure-origin decisions).
     #[must_use]
     pub fn trust_forwarded_proto(mut self, yes: bool) -> AppState {
-        self.trust_forwarded_proto = yes;
+        self.shared_mut().trust_forwarded_proto = yes;
         self
     }
 

@@ -285,13 +285,13 @@ async fn open_once(
     // HTTPS (HSTS then goes out). Browsers ignore HSTS over plain HTTP, so a direct client
     // forging the header gains nothing.
     let behind_proxy = !config.trusted_proxies.is_empty();
-    let mut state = AppState::new(services.clone(), temp)
+    let state = AppState::new(services.clone(), temp)
         .await
         .context("preparing the server state (temp folder, web signing key)")?
         .trust_forwarded_proto(behind_proxy)
-        .data_dir(config.data.clone());
-    // The drain the accept loop already watches (uploads refused and awaited at shutdown).
-    state.drain = drain.clone();
+        .data_dir(config.data.clone())
+        // The drain the accept loop already watches (uploads refused and awaited at shutdown).
+        .drain(drain.clone());
     Ok(Opened { services, state })
 }
 
