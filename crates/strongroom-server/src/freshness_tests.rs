@@ -276,3 +276,43 @@ async fn a_commit_by_another_process_is_caught_up_by_the_next_request() {
         "the next request must see the other process's commit"
     );
 }
+
+#[tokio::test]
+async fn a_server_behind_on_the_journal_still_serves_a_kept_page_whose_serial_the_row_confirms() {
+    let (state, _dir) = state().await;
+    let user = owner(&state).await;
+    let name = "fresh-behind-3d9";
+    publish(&state.services.db, user, name, "1.0").await;
+    state
+        .fresh
+        .catch_up(&state.services.db)
+        .await
+        .expect("catch up");
+    let page = format!("/simple/{name}/");
+    assert_eq!(get(&state, &page).await.0, StatusCode::OK);
+    assert!(state.cache.holds(&PageKey::Simple {
+        project: name.into(),
+        json: false
+    }));
+    // Not caught up lately (a busy server between two notifications): the page is not served
+    // unread, but the project row's serial says the kept copy is current: a hit, not a render.
+    // Holding the catch-up's lock keeps the periodic catch-up from running meanwhile.
+    let behind = state.fresh.catching_up.lock().await;
+    tokio::time::sleep(super::STALENESS_BOUND + std::time::Duration::from_millis(100)).await;
+    assert!(!state.fresh.trusted());
+    let (hits, _) = state.cache.hits_misses();
+    let (status, body) = get(&state, &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("-1.0-py3"), "{body}");
+    assert_eq!(
+        state.cache.hits_misses().0,
+        hits + 1,
+        "served from the cache"
+    );
+    // A new serial in the row: rendered again, with the new file.
+    publish(&state.services.db, user, name, "2.0").await;
+    assert!(!state.fresh.trusted());
+    let (_, body) = get(&state, &page).await;
+    assert!(body.contains("-2.0-py3"), "{body}");
+    drop(behind);
+}
