@@ -207,11 +207,15 @@ def test_outbox_on_one_server_lists_mail_queued_through_another_and_from_default
     resp = web.submit("/account/forgot-password/", "/account/forgot-password/", {"username_or_email": "mallory-target"})
     assert resp.status_code == 200, resp.text[:300]
 
-    def delivered_on_a():
-        return [p for p in (a.data_dir / "outbox").glob("*.eml")] if (a.data_dir / "outbox").exists() else []
-    # A delivers it (no SMTP relay: into A's own folder); B's folder stays empty
-    assert srkit.wait_until(lambda: delivered_on_a(), timeout=20)
-    assert not list((b.data_dir / "outbox").glob("*.eml")) if (b.data_dir / "outbox").exists() else True
+    def delivered_on(server):
+        return [p for p in (server.data_dir / "outbox").glob("*.eml")] if (server.data_dir / "outbox").exists() else []
+    # One server delivers it (no SMTP relay: into its own folder), once: the queue is shared and
+    # each mail is claimed by one server. A queued it and usually takes it at once; on a busy
+    # machine B's next round can claim it first, and the test takes either.
+    assert srkit.wait_until(lambda: delivered_on(a) or delivered_on(b), timeout=20)
+    time.sleep(1)
+    files = delivered_on(a) + delivered_on(b)
+    assert len(files) == 1, files
 
     listing = b.cli("outbox").stdout
     line = next((ln for ln in listing.splitlines() if "target@example.test" in ln), None)
@@ -221,10 +225,14 @@ def test_outbox_on_one_server_lists_mail_queued_through_another_and_from_default
     assert "/account/reset-password/" not in listing and "token=" not in listing, "never a body"
     assert "0 pending" in listing, listing
 
-    # the From: of a server without public_url: strongroom@<this machine's name>
-    eml = delivered_on_a()[0].read_text()
-    host = socket.gethostname().lower()
-    assert re.search(rf"^From: strongroom <strongroom@{re.escape(host)}>", eml, re.M), eml[:400]
+    # the From: is the delivering server's: without public_url strongroom@<this machine's
+    # name>, with it from its host
+    eml = files[0].read_text()
+    if delivered_on(a):
+        host = socket.gethostname().lower()
+        assert re.search(rf"^From: strongroom <strongroom@{re.escape(host)}>", eml, re.M), eml[:400]
+    else:
+        assert re.search(r"^From: strongroom <strongroom@index\.example\.test>", eml, re.M), eml[:400]
     # with public_url: from its host, and config show says so
     shown = b.cli("config", "show").stdout
     from_line = next(ln for ln in shown.splitlines() if ln.startswith("smtp.from "))
