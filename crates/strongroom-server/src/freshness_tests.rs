@@ -289,7 +289,9 @@ async fn a_server_behind_on_the_journal_still_serves_a_kept_page_whose_serial_th
         .await
         .expect("catch up");
     let page = format!("/simple/{name}/");
+    let doc = format!("/pypi/{name}/json");
     assert_eq!(get(&state, &page).await.0, StatusCode::OK);
+    assert_eq!(get(&state, &doc).await.0, StatusCode::OK);
     assert!(state.cache.holds(&PageKey::Simple {
         project: name.into(),
         json: false
@@ -309,10 +311,20 @@ async fn a_server_behind_on_the_journal_still_serves_a_kept_page_whose_serial_th
         hits + 1,
         "served from the cache"
     );
+    let (status, body) = get(&state, &doc).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("\"1.0\""), "{body}");
+    assert_eq!(
+        state.cache.hits_misses().0,
+        hits + 2,
+        "the document from the cache"
+    );
     // A new serial in the row: rendered again, with the new file.
     publish(&state.services.db, user, name, "2.0").await;
     assert!(!state.fresh.trusted());
     let (_, body) = get(&state, &page).await;
     assert!(body.contains("-2.0-py3"), "{body}");
+    let (_, body) = get(&state, &doc).await;
+    assert!(body.contains("\"2.0\""), "{body}");
     drop(behind);
 }

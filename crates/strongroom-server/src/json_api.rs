@@ -87,6 +87,13 @@ async fn render(
         (project, state.services.db.upstream_generation().await?)
     };
     let key = key_at(generation);
+    // Not servable unread (this process is behind on the journal): the row just read says
+    // which serial is current, and a document kept at it is still the document.
+    if state.cache.holds(&key)
+        && let Some(page) = state.cache.get(&key, project.last_serial)
+    {
+        return Ok(local_document(state, &normalized, &page, public, headers));
+    }
     let tag = format!("pypi-json-g{generation}");
     // PyPI's JSON API links are absolute. With a public URL they are fixed; without one the
     // cached document keeps slots that each response fills from its own Host, uncached.
