@@ -253,15 +253,16 @@ fn summary(
     };
     // What each function returns from the package's functions (its own or another module's),
     // for the package pass to carry their labels through it.
-    let assigned: Vec<HashMap<String, Vec<String>>> = col
-        .scopes
-        .iter()
-        .map(|s| assigned_callees(ctx, s))
-        .collect();
-    for (scope, from) in col.scopes.iter().zip(&assigned).skip(1) {
+    // Read lazily: only scopes that return something or make a call the summary keeps.
+    let mut assigned: Vec<Option<HashMap<String, Vec<String>>>> = vec![None; col.scopes.len()];
+    for (scope, from) in col.scopes.iter().zip(assigned.iter_mut()).skip(1) {
         if out.return_callees.len() >= super::flow::MAX_CALLS {
             break;
         }
+        if scope.returns.is_empty() {
+            continue;
+        }
+        let from = from.get_or_insert_with(|| assigned_callees(ctx, scope));
         let mut callees: Vec<String> = scope
             .returns
             .iter()
@@ -275,8 +276,11 @@ fn summary(
             out.return_callees.insert(scope.name.clone(), callees);
         }
     }
-    for (((scope_calls, t), scope), from) in
-        calls.iter().zip(taints).zip(&col.scopes).zip(&assigned)
+    for (((scope_calls, t), scope), from) in calls
+        .iter()
+        .zip(taints)
+        .zip(&col.scopes)
+        .zip(assigned.iter_mut())
     {
         // The function's parameters marked (bits 8 to 15), so the package pass sees which it
         // passes on: `def forward(x): send(x)`.
@@ -293,6 +297,7 @@ fn summary(
                 .into_iter()
                 .take(8)
                 .map(|a| {
+                    let from = from.get_or_insert_with(|| assigned_callees(ctx, scope));
                     let t = with_params.get_or_insert_with(|| {
                         let mut t = t.clone();
                         for (i, p) in scope.params.iter().enumerate() {
@@ -326,15 +331,22 @@ fn summary(
     out
 }
 
-/// For each name the scope assigns from a call of a package function (`data = collect()`),
-/// those functions: what the name holds is what they return.
+/// For each name the scope assigns from a call of a package function (`data = collect()`,
+/// `data = await fetch()`), those functions: what the name holds is what they return. Only
+/// values that are calls are read.
 fn assigned_callees(ctx: &Ctx<'_>, scope: &Scope<'_>) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for (target, value) in &scope.assigns {
         if out.len() >= 256 {
             break;
         }
-        let callees = arg_callees(ctx, *value);
+        let call = match value.kind() {
+            "call" => Some(*value),
+            "await" => value.named_child(0).filter(|v| v.kind() == "call"),
+            _ => None,
+        };
+        let Some(call) = call else { continue };
+        let callees = arg_callees(ctx, call);
         if callees.is_empty() {
             continue;
         }
