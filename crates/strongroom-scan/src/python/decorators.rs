@@ -43,11 +43,51 @@ pub(super) fn decorated_senders(
     calls: &[Vec<Call<'_>>],
     out: &mut Out<'_>,
 ) {
-    if col.scopes.iter().all(|s| s.decorators.is_empty()) {
+    // First the decorated functions that return environment data (rare): nothing else is
+    // read when there are none.
+    let returns = ctx.returns_map();
+    let decorated: Vec<(&Scope<'_>, u16)> = col
+        .scopes
+        .iter()
+        .skip(1)
+        .filter(|f| !f.decorators.is_empty())
+        .filter_map(|f| Some((f, *returns.get(&f.name)?)))
+        .filter(|(_, l)| exfiltration_severity(*l).is_some())
+        .collect();
+    if decorated.is_empty() {
         return;
     }
+    // The names they are decorated with: a sender by name, or a factory called.
+    let mut by_name: HashSet<&str> = HashSet::new();
+    let mut by_call: HashSet<&str> = HashSet::new();
+    for (f, _) in &decorated {
+        for d in &f.decorators {
+            match d.kind() {
+                "identifier" => {
+                    by_name.insert(ctx.text(*d));
+                }
+                "call" => {
+                    if let Some(n) = d
+                        .child_by_field_name("function")
+                        .filter(|n| n.kind() == "identifier")
+                    {
+                        by_call.insert(ctx.text(n));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
     let senders: HashSet<usize> = (1..col.scopes.len())
-        .filter(|&i| is_sender(ctx, col, calls, i))
+        .filter(|&i| {
+            let s = &col.scopes[i];
+            let named = by_name.contains(s.name.as_str());
+            let in_factory = s
+                .parent
+                .and_then(|p| col.scopes.get(p))
+                .is_some_and(|p| by_call.contains(p.name.as_str()));
+            (named || in_factory) && is_sender(ctx, col, calls, i)
+        })
         .collect();
     if senders.is_empty() {
         return;
@@ -61,12 +101,8 @@ pub(super) fn decorated_senders(
         .filter_map(|&i| col.scopes.get(i)?.parent)
         .filter_map(|p| col.scopes.get(p).map(|s| s.name.as_str()))
         .collect();
-    let returns = ctx.returns_map();
-    for f in col.scopes.iter().skip(1) {
-        let Some(labels) = returns.get(&f.name) else {
-            continue;
-        };
-        let Some(severity) = exfiltration_severity(*labels) else {
+    for (f, labels) in decorated {
+        let Some(severity) = exfiltration_severity(labels) else {
             continue;
         };
         for d in &f.decorators {
