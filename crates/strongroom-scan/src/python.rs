@@ -14,6 +14,7 @@ mod names;
 mod prefilter;
 mod resolve;
 mod rules;
+mod summary;
 #[cfg(test)]
 mod tests;
 
@@ -73,7 +74,7 @@ pub const RULES_VERSION: u32 = 1;
 
 /// The sources of the Python analysis: a result remembered by content (core's scan cache) is
 /// keyed by a hash of these too, so any change to a rule or table forgets every result.
-pub const RULES_SOURCES: [&str; 12] = [
+pub const RULES_SOURCES: [&str; 13] = [
     include_str!("python.rs"),
     include_str!("python/collect.rs"),
     include_str!("python/decorators.rs"),
@@ -83,6 +84,7 @@ pub const RULES_SOURCES: [&str; 12] = [
     include_str!("python/prefilter.rs"),
     include_str!("python/resolve.rs"),
     include_str!("python/rules.rs"),
+    include_str!("python/summary.rs"),
     include_str!("model.rs"),
     include_str!("pth.rs"),
     include_str!("../Cargo.toml"),

@@ -3,7 +3,7 @@
 //! Medium. Data flow is per scope and simple: names assigned from environment reads, decodes,
 //! credential paths or network clients carry those labels into the calls they reach.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use tree_sitter::{Node, Tree};
 
@@ -57,7 +57,7 @@ pub(super) type Sinks = HashMap<String, Sink>;
 /// bit `8 + min(i, 7)`.
 const ARGS: u16 = 0xFF00;
 
-fn arg_bit(i: usize) -> u16 {
+pub(super) fn arg_bit(i: usize) -> u16 {
     1 << (8 + i.min(7))
 }
 
@@ -116,7 +116,7 @@ pub(super) fn analyse(
         .map(|(s, t)| resolve_calls(&ctx, s, t, &sinks))
         .collect();
     let path = out.path().to_owned();
-    out.summary = summary(&ctx, &col, &calls, &taints, sinks, &path);
+    out.summary = super::summary::summary(&ctx, &col, &calls, &taints, sinks, &path);
     let texts: Vec<Vec<String>> = col
         .scopes
         .iter()
@@ -219,199 +219,6 @@ fn summarise(ctx: &Ctx<'_>, col: &Collected<'_>) -> (Sinks, Taints) {
         }
     }
     (sinks, self_attrs)
-}
-
-/// The file's part of the package-wide flow check: its functions' summaries and the calls that
-/// name functions of other modules or send what they return.
-fn summary(
-    ctx: &Ctx<'_>,
-    col: &Collected<'_>,
-    calls: &[Vec<Call<'_>>],
-    taints: &[Taints],
-    sinks: Sinks,
-    path: &str,
-) -> super::flow::Summary {
-    let mut out = super::flow::Summary {
-        returns: ctx.returns_map(),
-        sinks: sinks.into_iter().map(|(k, v)| (k, v.mask)).collect(),
-        calls: Vec::new(),
-        return_callees: BTreeMap::new(),
-    };
-    // The package's own names: relative imports, and absolute ones under the file's top
-    // directory (`pkg`, or `src/pkg`).
-    let parts: Vec<&str> = path.split('/').collect();
-    let mut tops: Vec<&str> = parts
-        .iter()
-        .take(parts.len().saturating_sub(1).min(2))
-        .copied()
-        .collect();
-    if tops.first() != Some(&"src") {
-        tops.truncate(1);
-    }
-    let internal = |n: &str, tops: &[&str]| {
-        n.starts_with('.') || n.split('.').next().is_some_and(|root| tops.contains(&root))
-    };
-    // What each function returns from the package's functions (its own or another module's),
-    // for the package pass to carry their labels through it.
-    // Read lazily: only scopes that return something or make a call the summary keeps.
-    let mut assigned: Vec<Option<HashMap<String, Vec<String>>>> = vec![None; col.scopes.len()];
-    for (scope, from) in col.scopes.iter().zip(assigned.iter_mut()).skip(1) {
-        if out.return_callees.len() >= super::flow::MAX_CALLS {
-            break;
-        }
-        if scope.returns.is_empty() {
-            continue;
-        }
-        let from = from.get_or_insert_with(|| assigned_callees(ctx, scope));
-        let mut callees: Vec<String> = scope
-            .returns
-            .iter()
-            .flat_map(|r| callees_of(ctx, *r, from))
-            .filter(|n| internal(n, &tops) || !n.contains('.'))
-            .collect();
-        callees.sort();
-        callees.dedup();
-        callees.truncate(16);
-        if !callees.is_empty() {
-            out.return_callees.insert(scope.name.clone(), callees);
-        }
-    }
-    for (((scope_calls, t), scope), from) in calls
-        .iter()
-        .zip(taints)
-        .zip(&col.scopes)
-        .zip(assigned.iter_mut())
-    {
-        // The function's parameters marked (bits 8 to 15), so the package pass sees which it
-        // passes on: `def forward(x): send(x)`.
-        let mut with_params: Option<Taints> = None;
-        for c in scope_calls.iter().filter(|c| c.kind.is_none()) {
-            if out.calls.len() >= super::flow::MAX_CALLS {
-                return out;
-            }
-            let Some(q) = c.qual.as_ref() else { continue };
-            if !(c.sink.is_some() || internal(&q.name, &tops)) {
-                continue;
-            }
-            let args: Vec<super::flow::ArgFlow> = positional_args(c.node)
-                .into_iter()
-                .take(8)
-                .map(|a| {
-                    let from = from.get_or_insert_with(|| assigned_callees(ctx, scope));
-                    let t = with_params.get_or_insert_with(|| {
-                        let mut t = t.clone();
-                        for (i, p) in scope.params.iter().enumerate() {
-                            *t.entry(p.clone()).or_default() |= arg_bit(i);
-                        }
-                        t
-                    });
-                    super::flow::ArgFlow {
-                        labels: ctx.labels(a, t),
-                        callees: callees_of(ctx, a, from),
-                    }
-                })
-                .collect();
-            if c.sink.is_some()
-                && !args
-                    .iter()
-                    .flat_map(|a| &a.callees)
-                    .any(|a| internal(a, &tops))
-            {
-                continue; // A flow inside this file: its own analysis.
-            }
-            out.calls.push(super::flow::CrossCall {
-                caller: scope.name.clone(),
-                callee: q.name.clone(),
-                args,
-                line: u32::try_from(c.node.start_position().row + 1).unwrap_or(u32::MAX),
-                snippet: super::snippet_of(ctx.src, c.node),
-            });
-        }
-    }
-    out
-}
-
-/// For each name the scope assigns from a call of a package function (`data = collect()`,
-/// `data = await fetch()`), those functions: what the name holds is what they return. Only
-/// values that are calls are read.
-fn assigned_callees(ctx: &Ctx<'_>, scope: &Scope<'_>) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for (target, value) in &scope.assigns {
-        if out.len() >= 256 {
-            break;
-        }
-        let call = match value.kind() {
-            "call" => Some(*value),
-            "await" => value.named_child(0).filter(|v| v.kind() == "call"),
-            _ => None,
-        };
-        let Some(call) = call else { continue };
-        let callees = arg_callees(ctx, call);
-        if callees.is_empty() {
-            continue;
-        }
-        for name in ctx.target_names(*target) {
-            let e = out.entry(name).or_default();
-            if e.len() < 16 {
-                e.extend(callees.iter().cloned());
-            }
-        }
-    }
-    out
-}
-
-/// The package functions whose results an expression holds: called inside it, or through a
-/// name the scope assigned from such a call (`send(data)` after `data = collect()`).
-fn callees_of(
-    ctx: &Ctx<'_>,
-    expr: Node<'_>,
-    assigned: &HashMap<String, Vec<String>>,
-) -> Vec<String> {
-    let mut out = arg_callees(ctx, expr);
-    if assigned.is_empty() {
-        return out;
-    }
-    let mut stack = vec![expr];
-    while let Some(n) = stack.pop() {
-        if out.len() >= 16 || !ctx.tick() {
-            break;
-        }
-        if n.kind() == "identifier" {
-            if let Some(c) = assigned.get(ctx.text(n)) {
-                out.extend(c.iter().cloned());
-            }
-        } else if n.kind() != "lambda" {
-            let mut c = n.walk();
-            stack.extend(n.named_children(&mut c));
-        }
-    }
-    out.truncate(16);
-    out
-}
-
-/// The functions of this package called inside an argument (`enc(collect())`: `enc`,
-/// `collect`), as the file names them; library functions the tables know are left out.
-fn arg_callees(ctx: &Ctx<'_>, arg: Node<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![arg];
-    while let Some(n) = stack.pop() {
-        if out.len() >= 16 || !ctx.tick() {
-            break;
-        }
-        if n.kind() == "call"
-            && let Some(q) = n
-                .child_by_field_name("function")
-                .and_then(|f| ctx.qualify(f))
-            && classify(&q.name).is_none()
-        {
-            out.push(q.name);
-        }
-        if n.kind() != "lambda" {
-            let mut c = n.walk();
-            stack.extend(n.named_children(&mut c));
-        }
-    }
-    out
 }
 
 /// The labels of each scope's names: the module's first (functions see them), then each
