@@ -23,7 +23,7 @@
 //! at the decorator's line, as grave as sending that value directly. Within one file:
 //! decorators imported from another module are not followed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tree_sitter::Node;
 
@@ -78,6 +78,17 @@ pub(super) fn decorated_senders(
             }
         }
     }
+    // Each function's own functions, found once (not a pass over every scope per candidate:
+    // a file of many small decorated functions would make that quadratic).
+    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (j, s) in col.scopes.iter().enumerate() {
+        if let Some(p) = s.parent {
+            let c = children.entry(p).or_default();
+            if c.len() < 16 {
+                c.push(j);
+            }
+        }
+    }
     let senders: HashSet<usize> = (1..col.scopes.len())
         .filter(|&i| {
             let s = &col.scopes[i];
@@ -86,7 +97,7 @@ pub(super) fn decorated_senders(
                 .parent
                 .and_then(|p| col.scopes.get(p))
                 .is_some_and(|p| by_call.contains(p.name.as_str()));
-            (named || in_factory) && is_sender(ctx, col, calls, i)
+            (named || in_factory) && is_sender(ctx, col, calls, &children, i)
         })
         .collect();
     if senders.is_empty() {
@@ -131,15 +142,19 @@ pub(super) fn decorated_senders(
 
 /// Whether scope `i` (a function with a first parameter) or a function defined in it sends the
 /// result of calling that parameter.
-fn is_sender(ctx: &Ctx<'_>, col: &Collected<'_>, calls: &[Vec<Call<'_>>], i: usize) -> bool {
+fn is_sender(
+    ctx: &Ctx<'_>,
+    col: &Collected<'_>,
+    calls: &[Vec<Call<'_>>],
+    children: &HashMap<usize, Vec<usize>>,
+    i: usize,
+) -> bool {
     let Some(param) = col.scopes.get(i).and_then(|s| s.params.first()) else {
         return false;
     };
-    col.scopes
-        .iter()
-        .enumerate()
-        .filter(|(j, s)| *j == i || s.parent == Some(i))
-        .take(16)
+    std::iter::once(i)
+        .chain(children.get(&i).into_iter().flatten().copied())
+        .filter_map(|j| Some((j, col.scopes.get(j)?)))
         .any(|(j, s)| {
             let carried = carried_names(ctx, s, param);
             calls.get(j).is_some_and(|cs| {
