@@ -62,20 +62,11 @@ pub(super) fn decorated_senders(
     let mut by_call: HashSet<&str> = HashSet::new();
     for (f, _) in &decorated {
         for d in &f.decorators {
-            match d.kind() {
-                "identifier" => {
-                    by_name.insert(ctx.text(*d));
-                }
-                "call" => {
-                    if let Some(n) = d
-                        .child_by_field_name("function")
-                        .filter(|n| n.kind() == "identifier")
-                    {
-                        by_call.insert(ctx.text(n));
-                    }
-                }
-                _ => {}
-            }
+            match decorator_name(ctx, *d) {
+                Some(Named::Name(n)) => by_name.insert(n),
+                Some(Named::Factory(n)) => by_call.insert(n),
+                None => false,
+            };
         }
     }
     // Each function's own functions, found once (not a pass over every scope per candidate:
@@ -117,12 +108,10 @@ pub(super) fn decorated_senders(
             continue;
         };
         for d in &f.decorators {
-            let named = match d.kind() {
-                "identifier" => sender_names.contains(ctx.text(*d)),
-                "call" => d.child_by_field_name("function").is_some_and(|n| {
-                    n.kind() == "identifier" && factory_names.contains(ctx.text(n))
-                }),
-                _ => false,
+            let named = match decorator_name(ctx, *d) {
+                Some(Named::Name(n)) => sender_names.contains(n),
+                Some(Named::Factory(n)) => factory_names.contains(n),
+                None => false,
             };
             if named {
                 out.finding(
@@ -137,6 +126,24 @@ pub(super) fn decorated_senders(
                 );
             }
         }
+    }
+}
+
+/// What a decorator expression names: a function (`@report`) or a factory it calls
+/// (`@telemetry(URL)`); other forms (`@obj.attr`) are not followed.
+enum Named<'s> {
+    Name(&'s str),
+    Factory(&'s str),
+}
+
+fn decorator_name<'s>(ctx: &Ctx<'s>, d: Node<'_>) -> Option<Named<'s>> {
+    match d.kind() {
+        "identifier" => Some(Named::Name(ctx.text(d))),
+        "call" => d
+            .child_by_field_name("function")
+            .filter(|n| n.kind() == "identifier")
+            .map(|n| Named::Factory(ctx.text(n))),
+        _ => None,
     }
 }
 
