@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::resolve::label::exfiltration_severity;
+use super::rules::ARGS;
 use crate::model::{Finding, Rule, Severity};
 
 /// What one module's functions do, and its calls that other modules may complete.
@@ -61,8 +62,6 @@ pub(super) const MAX_CALLS: usize = 256;
 const MAX_FUNCTIONS: usize = 20_000;
 /// The most rounds of the package pass: each can carry returns and sinks one step further.
 pub const PACKAGE_ROUNDS: usize = 4;
-/// The caller's parameters an argument carries (bits 8 to 15 of its labels).
-const PARAM_BITS: u16 = 0xFF00;
 
 /// `pkg/sub/mod.py` → (`pkg.sub.mod`, its package `pkg.sub`); `pkg/__init__.py` → (`pkg`, `pkg`).
 fn module_of(path: &str) -> (String, String) {
@@ -182,7 +181,7 @@ pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
         }
         // Every caller of another module's function may turn out to forward to a sink.
         for call in &s.calls {
-            if !call.caller.is_empty() && call.args.iter().any(|a| a.labels & PARAM_BITS != 0) {
+            if !call.caller.is_empty() && call.args.iter().any(|a| a.labels & ARGS != 0) {
                 sinks.insert(format!("{module}.{}", call.caller), 0);
             }
         }
@@ -213,7 +212,7 @@ pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
                     .enumerate()
                     .filter(|(i, _)| mask & (1 << (*i).min(7)) != 0)
                     .fold(0u16, |l, (_, a)| l | a.labels);
-                let params = ((sent & PARAM_BITS) >> 8) as u8;
+                let params = ((sent & ARGS) >> 8) as u8;
                 if params == 0 {
                     continue;
                 }

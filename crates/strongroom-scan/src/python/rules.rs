@@ -54,8 +54,8 @@ pub(super) struct Sink {
 pub(super) type Sinks = HashMap<String, Sink>;
 
 /// The labels a function's parameters carry while its summary is computed: parameter `i` has
-/// bit `8 + min(i, 7)`.
-const ARGS: u16 = 0xFF00;
+/// bit `8 + min(i, 7)`. The package pass (`flow.rs`) reads the same bits in a call's arguments.
+pub(super) const ARGS: u16 = 0xFF00;
 
 pub(super) fn arg_bit(i: usize) -> u16 {
     1 << (8 + i.min(7))
