@@ -26,6 +26,10 @@ use crate::cache::PageCache;
 pub(crate) const CATCH_UP_EVERY: Duration = Duration::from_millis(500);
 /// How often `PRAGMA data_version` is read on SQLite.
 pub(crate) const DATA_VERSION_EVERY: Duration = Duration::from_millis(100);
+/// On SQLite, requests look at the write-ahead log's stamp (a `stat`) at most this often: a
+/// write by another process (the admin CLI) is seen by the first request this long after it,
+/// and a busy server does not pay a system call for every cached page.
+pub(crate) const WAL_LOOK_EVERY_MS: u64 = 20;
 /// Cached pages are served without a database read only while the last catch-up read began
 /// at most this long ago: the bound on staleness across servers and processes.
 pub const STALENESS_BOUND: Duration = Duration::from_secs(1);
@@ -47,6 +51,8 @@ pub(crate) struct Freshness {
     /// moved catches up first (so an admin CLI's write is seen by the next request).
     wal: Option<strongroom_store::change_feed::WalStamp>,
     wal_seen: std::sync::Mutex<strongroom_store::change_feed::Stamp>,
+    /// Milliseconds from `born` to the last look at the log's stamp.
+    wal_looked_ms: AtomicU64,
     /// One catch-up at a time.
     catching_up: tokio::sync::Mutex<()>,
     /// Milliseconds from `born` to the start of the last catch-up read that succeeded.
@@ -62,6 +68,7 @@ impl Freshness {
         Freshness {
             wal_seen: std::sync::Mutex::new(wal.as_ref().and_then(change_feed::WalStamp::read)),
             wal,
+            wal_looked_ms: AtomicU64::new(0),
             catching_up: tokio::sync::Mutex::new(()),
             cache,
             serial: AtomicI64::new(marks.serial),
@@ -111,6 +118,17 @@ impl Freshness {
 
     fn wal_moved(&self) -> bool {
         let Some(wal) = &self.wal else { return false };
+        let at = self.now_ms();
+        let last = self.wal_looked_ms.load(Ordering::Relaxed);
+        if at.saturating_sub(last) < WAL_LOOK_EVERY_MS
+            || self
+                .wal_looked_ms
+                .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            // looked at just now (by this request's neighbour)
+            return false;
+        }
         let now = wal.read();
         *self
             .wal_seen
