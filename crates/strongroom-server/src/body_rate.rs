@@ -15,9 +15,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
@@ -147,8 +146,8 @@ where
     }
 }
 
-/// The minimum rate and the anonymous bodies' deadline (the middleware's state: plain numbers,
-/// cheap to copy per request).
+/// The minimum rate and the anonymous bodies' deadline (plain numbers, cheap to copy per
+/// request).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MinBodyRate {
     min: u64,
@@ -197,13 +196,16 @@ fn cut_off_log_due() -> Option<u64> {
 }
 
 /// Wrap every request body in [`MinRate`]; answer 408 (and close) when it tripped.
-pub(crate) async fn min_body_rate(
-    State(rate): State<MinBodyRate>,
+pub(crate) async fn min_body_rate<F>(
+    rate: MinBodyRate,
     req: Request,
-    next: Next,
-) -> Response {
+    next: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     if req.body().is_end_stream() {
-        return next.run(req).await;
+        return next(req).await;
     }
     let tripped = Arc::new(AtomicBool::new(false));
     let MinBodyRate { min, window, total } = rate;
@@ -224,7 +226,7 @@ pub(crate) async fn min_body_rate(
             body
         })
     });
-    let resp = next.run(req).await;
+    let resp = next(req).await;
     if !tripped.load(Ordering::Relaxed) {
         return resp;
     }

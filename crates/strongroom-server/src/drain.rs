@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use tokio::sync::Notify;
 
@@ -116,17 +114,11 @@ impl Drain {
 
 /// While draining, every response asks the client to close its connection (so keep-alive
 /// connections end after the request they carry and the process can exit).
-pub(crate) async fn close_when_draining(
-    State(drain): State<Drain>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let mut resp = next.run(req).await;
+pub(crate) fn mark(drain: &Drain, resp: &mut Response) {
     if drain.is_draining() {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    resp
 }
 
 #[cfg(test)]

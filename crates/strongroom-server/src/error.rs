@@ -46,7 +46,7 @@ impl ApiError {
     }
 
     /// 400: the `Host` header (or the target's authority) is not a host name or address with an
-    /// optional port, of at most `host::MAX_AUTHORITY` bytes (`host::check_authority`).
+    /// optional port, of at most `host::MAX_AUTHORITY` bytes (`host::refusal`).
     pub fn bad_host() -> ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,

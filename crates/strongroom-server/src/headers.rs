@@ -1,11 +1,7 @@
 //! Response headers every answer carries (security) and helpers for conditional requests.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
-
-use crate::state::AppState;
 
 /// The CSP of the web UI's HTML pages: own scripts, styles and images only, no framing.
 pub(crate) const HTML_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -14,13 +10,7 @@ pub(crate) const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; ba
 
 /// Add the security headers to every response: the HTML CSP for UI pages (marked with
 /// `web::UiPage`), the strict one for the rest; HSTS when the request came over HTTPS.
-pub(crate) async fn security_headers(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let https = state.is_https(req.headers());
-    let mut resp = next.run(req).await;
+pub(crate) fn secure(https: bool, resp: &mut Response) {
     let ui = resp.extensions().get::<crate::web::UiPage>().is_some();
     let h = resp.headers_mut();
     if ui {
@@ -54,7 +44,6 @@ pub(crate) async fn security_headers(
     );
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(API_CSP));
-    resp
 }
 
 /// Whether `If-None-Match` names `etag` (or `*`).

@@ -5,11 +5,10 @@
 //! reveals nothing. Without `public_url` any Host is answered, and nothing kept by the server
 //! depends on it (see `state::simple_link_base`). Whatever the list, a Host (or absolute-form
 //! authority) that is not a well-formed authority of at most `MAX_AUTHORITY` bytes gets 400
-//! before routing (`check_authority`), so the base URL a response may carry is small and plain.
+//! before routing (`refusal`, in the front door), so the base URL a response may carry is small and plain.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -105,15 +104,6 @@ fn authority_is_acceptable(req: &Request) -> bool {
     header_ok && target_ok
 }
 
-/// Refuse (400) a request whose Host is not a well-formed authority, before it reaches a route.
-pub(crate) async fn check_authority(req: Request, next: Next) -> Response {
-    if authority_is_acceptable(&req) {
-        next.run(req).await
-    } else {
-        ApiError::bad_host().into_response()
-    }
-}
-
 /// Routes answered whatever the Host, because probes name the server by its address: liveness
 /// (`routes::healthz`, says only that the process answers) and readiness
 /// (`readiness::READY_PATH`, says only which check failed; cached).
@@ -131,19 +121,19 @@ fn is_allowed(req: &Request, allowed: &[String]) -> Result<(), Option<String>> {
     }
 }
 
-/// The allowed host names (the middleware's state; the router adds the middleware only when
-/// there are any).
+/// The allowed host names (the front door checks them only when there are any).
 pub(crate) type AllowedHosts = std::sync::Arc<[String]>;
 
-/// Refuse requests for hosts this index does not answer for (421 Misdirected Request).
-pub(crate) async fn check_host(
-    State(allowed): State<AllowedHosts>,
-    req: Request,
-    next: Next,
-) -> Response {
-    match is_allowed(&req, &allowed) {
-        Ok(()) => next.run(req).await,
-        Err(named) => ApiError::misdirected(named.as_deref()).into_response(),
+/// The refusal of a request whose Host is not a well-formed authority (400), or names a host
+/// this index does not answer for (421 Misdirected Request; `allowed` is `None` when any host
+/// is), before it reaches a handler.
+pub(crate) fn refusal(req: &Request, allowed: Option<&AllowedHosts>) -> Option<Response> {
+    if !authority_is_acceptable(req) {
+        return Some(ApiError::bad_host().into_response());
+    }
+    match allowed.map(|a| is_allowed(req, a)) {
+        Some(Err(named)) => Some(ApiError::misdirected(named.as_deref()).into_response()),
+        _ => None,
     }
 }
 

@@ -12,6 +12,7 @@ mod drain;
 mod error;
 mod file_status;
 mod freshness;
+mod front;
 #[doc(hidden)]
 pub mod fuzz_entry;
 mod gateway_pages;

@@ -18,7 +18,6 @@ use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -134,34 +133,56 @@ where
 
 /// Count every request: by route template, method and status; its duration until the response
 /// head; the bytes of its body and of the response body.
-pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let m = state.http_metrics.clone();
-    let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = method_label(req.method());
-    let req = req.map(|b| {
-        Body::new(Counted {
-            inner: b,
-            counter: m.bytes_in.clone(),
-        })
-    });
-    let resp = next.run(req).await;
-    m.record(
-        &route,
-        method,
-        resp.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    resp.map(|b| {
-        Body::new(Counted {
-            inner: b,
-            counter: m.bytes_out.clone(),
-        })
-    })
+pub(crate) struct Track {
+    metrics: Arc<HttpMetrics>,
+    started: Instant,
+    route: Option<MatchedPath>,
+    method: &'static str,
 }
+
+impl Track {
+    /// Start counting `req` (its body's bytes as they are read).
+    pub(crate) fn begin(state: &AppState, req: Request) -> (Track, Request) {
+        let metrics = state.http_metrics.clone();
+        let track = Track {
+            started: Instant::now(),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            method: method_label(req.method()),
+            metrics,
+        };
+        // a request without a body (every GET) keeps its own: nothing to count, nothing boxed
+        let req = if req.body().is_end_stream() {
+            req
+        } else {
+            let counter = track.metrics.bytes_in.clone();
+            req.map(|b| Body::new(Counted { inner: b, counter }))
+        };
+        (track, req)
+    }
+
+    /// Count the answer; its body's bytes as they are sent (a body of known small size, a
+    /// cached page, counted at once: only a download's are worth following).
+    pub(crate) fn end(self, resp: Response) -> Response {
+        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        self.metrics.record(
+            route,
+            self.method,
+            resp.status().as_u16(),
+            self.started.elapsed().as_secs_f64(),
+        );
+        if let Some(n) = resp.body().size_hint().exact()
+            && n <= COUNTED_AT_ONCE
+        {
+            self.metrics.bytes_out.fetch_add(n, Ordering::Relaxed);
+            return resp;
+        }
+        let counter = self.metrics.bytes_out.clone();
+        resp.map(|b| Body::new(Counted { inner: b, counter }))
+    }
+}
+
+/// A response body of at most this many bytes is counted when the answer leaves the handler.
+const COUNTED_AT_ONCE: u64 = 1 << 20;
 
 /// Escape a label value (backslash, double quote, newline).
 fn escape(v: &str) -> String {

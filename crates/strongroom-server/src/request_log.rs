@@ -5,9 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use strongroom_core::trusted_proxies::any_contains;
 
@@ -52,69 +51,125 @@ fn generate() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// The middleware: sets the request id for the handler, echoes it, writes the request line.
-pub(crate) async fn request_line(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let start = Instant::now();
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let trusted = state.services.settings.trusted_proxies.current();
-    let from_proxy = peer.is_some_and(|p| any_contains(&trusted, p));
-    let id = from_proxy
-        .then(|| proxy_id(req.headers().get(HEADER)))
-        .flatten()
-        .unwrap_or_else(generate);
-    let client = crate::state::client_ip(req.headers(), peer, &trusted)
-        .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-    let method = req.method().clone();
-    // The path only: a query string may carry a token or a password reset code.
-    let path: String = req.uri().path().chars().take(MAX_PATH).collect();
-    let agent = crate::state::user_agent(req.headers(), MAX_AGENT).unwrap_or_default();
-    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(HEADER, v);
-    }
-    let status = resp.status();
-    let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let reason = resp
-        .extensions()
-        .get::<Refusal>()
-        .map(|r| r.0.as_str())
-        .unwrap_or("");
-    let status = status.as_u16();
-    macro_rules! line {
-        ($level:ident, $msg:literal) => {
-            tracing::$level!(
-                target: "strongroom::request",
-                // Every field a client chooses is a string value: quoted and escaped in the
-                // text format (a user agent cannot forge ` status=200 client=...`), a plain
-                // JSON string in the JSON format.
-                request_id = id.as_str(),
-                method = method.as_str(),
-                path = path.as_str(),
-                status,
-                duration_ms = ms,
-                client = client.as_str(),
-                user_agent = agent.as_str(),
-                reason,
-                $msg
-            )
-        };
-    }
-    match StatusCode::from_u16(status) {
-        Ok(s) if s.is_server_error() && s != StatusCode::SERVICE_UNAVAILABLE => {
-            line!(error, "request failed")
+/// What the request line needs from the request, taken before the handler consumes it: the
+/// id, and cheap handles (the address, the target, the agent's header value) from which the
+/// line's text is made only when the line is written (a filtered-out line costs no formatting).
+pub(crate) struct Line {
+    start: Instant,
+    id: String,
+    client: Option<std::net::IpAddr>,
+    method: Method,
+    uri: Uri,
+    agent: Option<HeaderValue>,
+}
+
+impl Line {
+    /// Begin the line of `req`: its id (a trusted proxy's, else a fresh one) and client.
+    pub(crate) fn begin(state: &AppState, req: &Request) -> Line {
+        let start = Instant::now();
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = state.services.settings.trusted_proxies.current();
+        let from_proxy = peer.is_some_and(|p| any_contains(&trusted, p));
+        let id = from_proxy
+            .then(|| proxy_id(req.headers().get(HEADER)))
+            .flatten()
+            .unwrap_or_else(generate);
+        Line {
+            start,
+            id,
+            client: crate::state::client_ip(req.headers(), peer, &trusted),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            agent: req.headers().get(axum::http::header::USER_AGENT).cloned(),
         }
-        Ok(s) if is_refusal(s) => line!(warn, "request refused"),
-        Ok(s) if s.is_client_error() => line!(info, "request"),
-        _ => line!(info, "request"),
     }
-    resp
+
+    /// The request's id (the handler sees it through [`current`] inside [`Line::scope`]).
+    pub(crate) fn scope<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+        REQUEST_ID.scope(self.id.clone(), fut)
+    }
+
+    /// Echo the id and write the line.
+    pub(crate) fn end(self, mut resp: Response) -> Response {
+        if let Ok(v) = HeaderValue::from_str(&self.id) {
+            resp.headers_mut().insert(HEADER, v);
+        }
+        let status = resp.status();
+        let reason = resp
+            .extensions()
+            .get::<Refusal>()
+            .map(|r| r.0.as_str())
+            .unwrap_or("");
+        macro_rules! line {
+            ($level:ident, $msg:literal) => {{
+                if tracing::enabled!(target: "strongroom::request", tracing::Level::$level) {
+                    self.write_at(
+                        |id, method, path, status, duration_ms, client, agent| {
+                            tracing::event!(
+                                target: "strongroom::request",
+                                tracing::Level::$level,
+                                // Every field a client chooses is a string value: quoted and
+                                // escaped in the text format (a user agent cannot forge
+                                // ` status=200 client=...`), a plain JSON string in the JSON
+                                // format.
+                                request_id = id,
+                                method,
+                                path,
+                                status,
+                                duration_ms,
+                                client,
+                                user_agent = agent,
+                                reason,
+                                $msg
+                            )
+                        },
+                        status.as_u16(),
+                    );
+                }
+            }};
+        }
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            line!(ERROR, "request failed");
+        } else if is_refusal(status) {
+            line!(WARN, "request refused");
+        } else {
+            line!(INFO, "request");
+        }
+        resp
+    }
+
+    /// Make the line's text (bounded: the path without its query, which may carry a token or
+    /// a reset code, and the agent cut to their maximum lengths) and hand it to `write`.
+    fn write_at(&self, write: impl FnOnce(&str, &str, &str, u16, u64, &str, &str), status: u16) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let path: String = self.uri.path().chars().take(MAX_PATH).collect();
+        let client = self
+            .client
+            .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        // Bytes that are not UTF-8 become U+FFFD; a non-ASCII agent (`é`) is kept, not dropped.
+        let agent: String = self
+            .agent
+            .as_ref()
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .chars()
+                    .take(MAX_AGENT)
+                    .collect()
+            })
+            .unwrap_or_default();
+        write(
+            &self.id,
+            self.method.as_str(),
+            &path,
+            status,
+            ms,
+            &client,
+            &agent,
+        );
+    }
 }
 
 /// Refusals an operator watches for: permission, limits, read-only or unavailable, wrong host,

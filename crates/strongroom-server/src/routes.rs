@@ -56,18 +56,37 @@ pub struct RouteTable {
 struct Table {
     router: Router<AppState>,
     recorded: RouteTable,
+    /// The state the web routes' answer layer reads (`None`: the table is only recorded).
+    web: Option<AppState>,
 }
 
 impl Table {
-    fn new() -> Table {
+    fn new(web: Option<AppState>) -> Table {
         Table {
             router: Router::new(),
             recorded: RouteTable::default(),
+            web,
         }
     }
 
-    /// A web route: its non-GET methods must pass the origin and CSRF check.
+    /// A web route: its non-GET methods must pass the origin and CSRF check, and its answers
+    /// pass `web::answer::finish` (an error page gets the signed-in header).
     fn route(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Table {
+        self.recorded.paths.push(path);
+        let methods = match &self.web {
+            Some(state) => methods.layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::web::answer::finish,
+            )),
+            None => methods,
+        };
+        self.add(path, methods)
+    }
+
+    /// A read route of the package protocols (GET and HEAD only, as every web route's GET):
+    /// its handlers answer with `ApiError`, never a web page, so the web's answer layer (and
+    /// the copy of the request's headers it keeps) is not on the hottest paths.
+    fn protocol(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Table {
         self.recorded.paths.push(path);
         self.add(path, methods)
     }
@@ -98,7 +117,7 @@ const FILE_STATUS_EXEMPT: &str = "the file-status batch: a read-only query, no c
 
 /// Every route's path, as recorded by the table (for the test that sweeps them).
 pub fn route_table() -> RouteTable {
-    table(0).recorded
+    table(0, None).recorded
 }
 
 /// Build the application router.
@@ -106,55 +125,23 @@ pub fn router(state: AppState) -> Router {
     let upload_limit = usize::try_from(state.services.settings.max_file_size)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024 * 1024);
-    let http = state.services.settings.http.clone();
-    let app = table(upload_limit)
+    let not_found = axum::handler::Handler::layer(
+        not_found,
+        axum::middleware::from_fn_with_state(state.clone(), crate::web::answer::finish),
+    );
+    table(upload_limit, Some(state.clone()))
         .router
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::web::answer::finish,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            crate::body_rate::MinBodyRate::of(&http),
-            crate::body_rate::min_body_rate,
-        ));
-    // The Host check exists only when there is a list (public_url, and http.allowed_hosts
-    // besides); it answers /healthz and /readyz for any Host.
-    let app = if http.allowed_hosts.is_empty() {
-        app
-    } else {
-        let allowed: crate::host::AllowedHosts = http.allowed_hosts.clone().into();
-        app.layer(axum::middleware::from_fn_with_state(
-            allowed,
-            crate::host::check_host,
-        ))
-    };
-    // Every Host is checked for shape before anything else (400), list or not.
-    app.layer(axum::middleware::from_fn(crate::host::check_authority))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::headers::security_headers,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.drain.clone(),
-            crate::drain::close_when_draining,
-        ))
-        // Outermost: every answer is counted, refusals by the layers above included.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
-        // Outermost: every answer, the front door's refusals included, gets its request line.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::request_log::request_line,
+            crate::front::Front::new(state.clone()),
+            crate::front::front,
         ))
         .with_state(state)
 }
 
 /// Every route, in one table.
-fn table(upload_limit: usize) -> Table {
-    Table::new()
+fn table(upload_limit: usize, web: Option<AppState>) -> Table {
+    Table::new(web)
         .route("/", get(pages::home))
         // the web UI: public pages
         .route("/projects/", get(pages::projects))
@@ -445,24 +432,24 @@ fn table(upload_limit: usize) -> Table {
         .route("/admin/signals/", get(admin::show_signals))
         .route("/admin/changes/", get(admin::show_changes))
         .route("/admin/changes/{id}/approve/", post(admin::approve_change))
-        .route(crate::host::HEALTH_PATH, get(healthz))
-        .route("/metrics", get(crate::metrics::main_listener))
-        .route(crate::readiness::READY_PATH, get(crate::readiness::readyz))
-        .route(
+        .protocol(crate::host::HEALTH_PATH, get(healthz))
+        .protocol("/metrics", get(crate::metrics::main_listener))
+        .protocol(crate::readiness::READY_PATH, get(crate::readiness::readyz))
+        .protocol(
             "/simple",
             get(|| async { crate::simple::moved("/simple/") }),
         )
-        .route("/simple/", get(simple::index))
-        .route("/simple/{name}", get(simple::project_no_slash))
-        .route("/simple/{name}/", get(simple::project))
-        .route("/pypi/{name}/json", get(json_api::project))
-        .route("/pypi/{name}/json/", get(json_api::project))
-        .route("/pypi/{name}/{version}/json", get(json_api::release))
-        .route("/pypi/{name}/{version}/json/", get(json_api::release))
-        .route("/osv/", get(crate::osv_out::index))
-        .route("/osv/{file}", get(crate::osv_out::record))
-        .route("/packages/{*path}", get(downloads::download))
-        .route(
+        .protocol("/simple/", get(simple::index))
+        .protocol("/simple/{name}", get(simple::project_no_slash))
+        .protocol("/simple/{name}/", get(simple::project))
+        .protocol("/pypi/{name}/json", get(json_api::project))
+        .protocol("/pypi/{name}/json/", get(json_api::project))
+        .protocol("/pypi/{name}/{version}/json", get(json_api::release))
+        .protocol("/pypi/{name}/{version}/json/", get(json_api::release))
+        .protocol("/osv/", get(crate::osv_out::index))
+        .protocol("/osv/{file}", get(crate::osv_out::record))
+        .protocol("/packages/{*path}", get(downloads::download))
+        .protocol(
             "/upstream/files/{project}/{sha256}/{filename}",
             get(upstream_files::file),
         )
@@ -491,7 +478,7 @@ fn table(upload_limit: usize) -> Table {
             post(crate::osv_api::query).layer(DefaultBodyLimit::max(16 * 1024)),
             OSV_EXEMPT,
         )
-        .route("/api/file-status/{sha256}", get(crate::file_status::one))
+        .protocol("/api/file-status/{sha256}", get(crate::file_status::one))
         .api_route(
             "/api/file-status",
             post(crate::file_status::batch)

@@ -131,7 +131,10 @@ impl AppState {
             .settings
             .public_url
             .as_deref()
-            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"));
+            .is_some_and(|u| {
+                u.get(..8)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+            });
         // A proxy listed after start (SIGHUP) is believed as well.
         let behind_proxy =
             self.trust_forwarded_proto || !self.services.settings.trusted_proxies.is_empty();
@@ -161,7 +164,7 @@ impl AppState {
 
     /// The absolute base URL for links built per request and never cached (web pages, the
     /// base slots of JSON API documents): the configured public URL, else this request's host,
-    /// which `host::check_authority` has already bounded to `host::MAX_AUTHORITY` bytes of a
+    /// which `host::refusal` has already bounded to `host::MAX_AUTHORITY` bytes of a
     /// plain authority (checked again here, so this can never carry more).
     pub(crate) fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(u) = &self.services.settings.public_url {

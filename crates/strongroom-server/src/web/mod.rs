@@ -40,7 +40,7 @@ use self::errors::WebError;
 use self::session::Viewer;
 use crate::state::AppState;
 
-/// Marks a response as a UI page: `headers::security_headers` gives it the HTML CSP.
+/// Marks a response as a UI page: `headers::secure` gives it the HTML CSP.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UiPage;
 
