@@ -1,6 +1,6 @@
 //! `GET /pypi/<project>/json` and `GET /pypi/<project>/<version>/json` (PyPI's JSON API).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
@@ -141,18 +141,22 @@ fn local_document(
 pub(crate) async fn project(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
     peer: Option<crate::gateway_pages::Peer>,
+    req: Request,
 ) -> Result<Response, ApiError> {
-    render(&state, &name, None, &headers, peer).await
+    // the request's own headers, not the copy a `HeaderMap` extractor makes
+    let headers = req.headers();
+    render(&state, &name, None, headers, peer).await
 }
 
 /// `GET /pypi/<project>/<version>/json`
 pub(crate) async fn release(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
     peer: Option<crate::gateway_pages::Peer>,
+    req: Request,
 ) -> Result<Response, ApiError> {
-    render(&state, &name, Some(&version), &headers, peer).await
+    // the request's own headers, not the copy a `HeaderMap` extractor makes
+    let headers = req.headers();
+    render(&state, &name, Some(&version), headers, peer).await
 }

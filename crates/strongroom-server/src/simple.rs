@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use strongroom_protocol::simple::{self, SimpleFormat};
@@ -90,9 +90,10 @@ pub(crate) fn page_response(
 pub(crate) async fn index(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    req: Request,
 ) -> Result<Response, ApiError> {
-    let fmt = format_of(&params, &headers);
+    let headers = req.headers();
+    let fmt = format_of(&params, headers);
     let key = PageKey::Index {
         json: fmt.is_json(),
     };
@@ -117,7 +118,7 @@ pub(crate) async fn index(
         "",
         fmt.content_type(),
         page.serial,
-        &headers,
+        headers,
         true,
     ))
 }
@@ -128,9 +129,11 @@ pub(crate) async fn project(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
     peer: Option<crate::gateway_pages::Peer>,
+    req: Request,
 ) -> Result<Response, ApiError> {
+    // the request's own headers, not the copy a `HeaderMap` extractor makes
+    let headers = req.headers();
     let normalized = strongroom_protocol::name::normalize(&name);
     if !strongroom_protocol::name::is_valid_project_name(&name) {
         return Err(ApiError::not_found());
@@ -138,7 +141,7 @@ pub(crate) async fn project(
     if normalized != name {
         return Ok(moved(&format!("/simple/{normalized}/")));
     }
-    let fmt = format_of(&params, &headers);
+    let fmt = format_of(&params, headers);
     let key = PageKey::Simple {
         project: normalized,
         json: fmt.is_json(),
@@ -148,13 +151,13 @@ pub(crate) async fn project(
     // prohibitions, a local project without a journal entry)
     if let Some(page) = state.fresh.page(&state.services.db, &key).await {
         match page.upstream {
-            None => return Ok(local_page(&state, &key, &page, fmt, &headers)),
+            None => return Ok(local_page(&state, &key, &page, fmt, headers)),
             Some(stamp) => {
                 let now = state.services.now();
                 if now < stamp.fresh_until {
                     let resp =
-                        crate::gateway_pages::kept_simple_page(&page, stamp, fmt, &headers, now);
-                    return Ok(counted(&state, &key, &headers, resp));
+                        crate::gateway_pages::kept_simple_page(&page, stamp, fmt, headers, now);
+                    return Ok(counted(&state, &key, headers, resp));
                 }
                 // past it: the lookup below decides (and asks the upstream when due)
             }
@@ -176,25 +179,25 @@ pub(crate) async fn project(
             PageTarget::NotServed => return Err(ApiError::not_found()),
             PageTarget::Upstream(fresh) => {
                 let (resp, kept) = crate::gateway_pages::fresh_simple_page(
-                    &state, &name, fmt, &headers, fresh, peer,
+                    &state, &name, fmt, headers, fresh, peer,
                 )
                 .await?;
                 if let Some(page) = kept {
                     state.cache.put_fresh(key.clone(), page, ticket);
                 }
-                return Ok(counted(&state, &key, &headers, resp));
+                return Ok(counted(&state, &key, headers, resp));
             }
             PageTarget::Slow(known) => {
                 let resp = crate::gateway_pages::simple_page(
                     &state,
                     normalized,
                     fmt,
-                    &headers,
+                    headers,
                     peer,
                     known.as_ref(),
                 )
                 .await?;
-                return Ok(counted(&state, &key, &headers, resp));
+                return Ok(counted(&state, &key, headers, resp));
             }
         }
     } else {
@@ -210,7 +213,7 @@ pub(crate) async fn project(
     if state.cache.holds(&key)
         && let Some(page) = state.cache.get(&key, project.last_serial)
     {
-        return Ok(local_page(&state, &key, &page, fmt, &headers));
+        return Ok(local_page(&state, &key, &page, fmt, headers));
     }
     let model = state
         .services
@@ -227,7 +230,7 @@ pub(crate) async fn project(
         body,
     );
     state.cache.put_fresh(key.clone(), page.clone(), ticket);
-    Ok(local_page(&state, &key, &page, fmt, &headers))
+    Ok(local_page(&state, &key, &page, fmt, headers))
 }
 
 /// A local project's simple page as the answer (and its read counted for the impact report).
