@@ -8,6 +8,8 @@
 #
 # usage: scripts/bench/page_cost.sh BIN_A [BIN_B ...]
 # env: ROUNDS=3 SECONDS_PER_RUN=6 CONNECTIONS=32 PORT=9161 WORK=/tmp/page-cost
+#      NGINX=1: nginx serving the same project as a static tree (servers/nginx-static.sh, on
+#      PORT+1) is measured in every round beside the binaries (CPU of its master and workers)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,11p' "$0"; exit 2; }
@@ -42,21 +44,39 @@ NAME=$(basename "$WHEEL" | cut -d- -f1)
 bash "$ROOT/scripts/bench/upload_curl.sh" "http://127.0.0.1:$PORT/legacy/" __token__ "$TOKEN" "$WHEEL" >/dev/null
 kill "$pid"; wait "$pid" 2>/dev/null || true
 PAGE="http://127.0.0.1:$PORT/simple/$(echo "$NAME" | tr '_' '-')/"
+NGINX_PORT=$((PORT + 1))
+if [ "${NGINX:-0}" = 1 ]; then
+  BENCH_WORK=$WORK PORT=$NGINX_PORT bash "$ROOT/scripts/bench/servers/nginx-static.sh" start "$WORK/corpus" >/dev/null
+  trap 'BENCH_WORK=$WORK bash "$ROOT/scripts/bench/servers/nginx-static.sh" stop' EXIT
+  set -- "$@" nginx
+fi
+# CPU-seconds of a server: strongroom's one process, or nginx's master and its workers
+server_cpu() {
+  if [ "$1" = nginx ]; then
+    local master total=0 p
+    master=$(cat "$WORK/nginx/pid")
+    for p in "$master" $(pgrep -P "$master"); do total=$(echo "$total + $(cpu_of "$p")" | bc -l); done
+    echo "$total"
+  else
+    cpu_of "$pid"
+  fi
+}
 
 : >"$WORK/results.tsv"
 for round in $(seq "$ROUNDS"); do
   for bin in "$@"; do
-    start "$bin"
+    url=$PAGE
+    if [ "$bin" = nginx ]; then url=${PAGE/:$PORT\//:$NGINX_PORT/}; else start "$bin"; fi
     for fmt in html json; do
       hdr=(); [ "$fmt" = json ] && hdr=(-H 'Accept: application/vnd.pypi.simple.v1+json')
-      curl -fsS "${hdr[@]}" "$PAGE" >/dev/null
-      before=$(cpu_of "$pid")
-      out=$(wrk -t2 -c"$CONN" -d"${DUR}s" "${hdr[@]}" "$PAGE")
-      after=$(cpu_of "$pid")
+      curl -fsS "${hdr[@]}" "$url" >/dev/null
+      before=$(server_cpu "$bin")
+      out=$(wrk -t2 -c"$CONN" -d"${DUR}s" "${hdr[@]}" "$url")
+      after=$(server_cpu "$bin")
       reqs=$(echo "$out" | awk '/requests in/ {print $1}')
       printf '%s\t%s\t%s\t%s\t%s\n' "$bin" "$fmt" "$reqs" "$(echo "$after - $before" | bc -l)" "$round" >>"$WORK/results.tsv"
     done
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    [ "$bin" = nginx ] || { kill "$pid"; wait "$pid" 2>/dev/null || true; }
   done
 done
 python3 - "$WORK/results.tsv" "$DUR" <<'PY'
