@@ -17,6 +17,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use axum::http::HeaderValue;
 use bytes::{Bytes, BytesMut};
 
 /// What a cached page is: a closed set of kinds, named by index-controlled values only.
@@ -102,7 +103,9 @@ const DIRTY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub(crate) struct CachedPage {
     pub serial: i64,
-    pub etag: String,
+    /// The page's `ETag` (made once: a clone shares its bytes); `None` only if it were not a
+    /// valid header value, which one made of a serial, a tag and a version always is.
+    pub etag: Option<HeaderValue>,
     pub body: Bytes,
     pub gzip: Option<Bytes>,
     /// Offsets in `body` where each request's own base URL goes (pages with absolute links
@@ -137,8 +140,12 @@ fn gzip_of(body: &Bytes) -> Option<Bytes> {
         .map(Bytes::from)
 }
 
-fn etag_of(serial: i64, tag: &str) -> String {
-    format!("\"{serial}-{tag}-{}\"", env!("CARGO_PKG_VERSION"))
+fn etag_of(serial: i64, tag: &str) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from(format!(
+        "\"{serial}-{tag}-{}\"",
+        env!("CARGO_PKG_VERSION")
+    )))
+    .ok()
 }
 
 impl CachedPage {
@@ -232,7 +239,7 @@ impl CachedPage {
     /// Bytes this page costs in the cache under `key`.
     fn cost(&self, key: &PageKey) -> usize {
         key_cost(key)
-            + self.etag.len()
+            + self.etag.as_ref().map_or(0, HeaderValue::len)
             + self.body.len()
             + self.gzip.as_ref().map_or(0, Bytes::len)
             + self.base_slots.len() * std::mem::size_of::<usize>()

@@ -46,7 +46,8 @@ pub(crate) fn page_response(
     headers: &HeaderMap,
     vary_accept: bool,
 ) -> Response {
-    let mut resp = if etag_matches(headers, &page.etag) {
+    let etag = page.etag.as_ref().and_then(|e| e.to_str().ok());
+    let mut resp = if etag.is_some_and(|e| etag_matches(headers, e)) {
         StatusCode::NOT_MODIFIED.into_response()
     } else if let Some(gz) = page.gzip.as_ref().filter(|_| accepts_gzip(headers)) {
         let mut r = gz.clone().into_response();
@@ -66,8 +67,8 @@ pub(crate) fn page_response(
             "Accept-Encoding"
         }),
     );
-    if let Ok(v) = HeaderValue::from_str(&page.etag) {
-        h.insert(header::ETAG, v);
+    if let Some(v) = &page.etag {
+        h.insert(header::ETAG, v.clone());
     }
     h.insert("x-pypi-last-serial", HeaderValue::from(serial));
     h.insert(
