@@ -137,7 +137,13 @@ fn gzip_of(body: &Bytes) -> Option<Bytes> {
     enc.write_all(body)
         .ok()
         .and_then(|()| enc.finish().ok())
-        .map(Bytes::from)
+        .map(exact)
+}
+
+/// The bytes of `v` in an allocation of exactly their size: a `Vec` or `String` grown by
+/// doubling can hold up to twice its length, and the cache counts a page by its length.
+fn exact(v: Vec<u8>) -> Bytes {
+    Bytes::from(v.into_boxed_slice())
 }
 
 fn etag_of(serial: i64, tag: &str) -> Option<HeaderValue> {
@@ -151,7 +157,7 @@ fn etag_of(serial: i64, tag: &str) -> Option<HeaderValue> {
 impl CachedPage {
     /// Wrap a freshly rendered body (gzip copy made once here, for bodies worth compressing).
     pub fn new(serial: i64, tag: &str, body: String) -> CachedPage {
-        let body = Bytes::from(body);
+        let body = exact(body.into_bytes());
         CachedPage {
             serial,
             etag: etag_of(serial, tag),
@@ -168,7 +174,7 @@ impl CachedPage {
         CachedPage {
             serial,
             etag: etag_of(serial, tag),
-            body: Bytes::from(body),
+            body: exact(body.into_bytes()),
             gzip: None,
             base_slots: Arc::from([]),
             rows: Arc::from(rows),
@@ -211,7 +217,7 @@ impl CachedPage {
         CachedPage {
             serial,
             etag: etag_of(serial, tag),
-            body: Bytes::from(out),
+            body: exact(out.into_bytes()),
             gzip: None,
             base_slots: Arc::from(slots),
             rows: Arc::from([]),
