@@ -133,39 +133,94 @@ fn sorted_entries(entries: &[IndexEntry]) -> Vec<&IndexEntry> {
 /// The `/simple/` page. Entries are sorted by normalized name; a `<!--SERIAL n-->`
 /// comment with the global serial follows `</html>`.
 pub fn index_html(entries: &[IndexEntry], global_serial: i64) -> String {
-    let mut out = String::new();
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n");
-    let _ = writeln!(
-        out,
-        "    <meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">"
-    );
-    out.push_str("    <title>Simple index</title>\n  </head>\n  <body>\n");
-    for entry in sorted_entries(entries) {
-        let _ = writeln!(
-            out,
-            "<a href=\"/simple/{}/\">{}</a>",
-            escape_html(entry.normalized.as_str()),
-            escape_html(&entry.name)
-        );
-    }
-    out.push_str("</body>\n</html>\n");
-    let _ = write!(out, "<!--SERIAL {global_serial}-->");
-    out
+    whole_index(IndexPieces::new(false, global_serial), entries)
 }
 
 /// The `/simple/` JSON document.
 pub fn index_json(entries: &[IndexEntry], global_serial: i64) -> String {
-    let doc = IndexDoc {
-        meta: Meta::new(global_serial),
-        projects: sorted_entries(entries)
-            .into_iter()
-            .map(|e| IndexProject {
-                name: &e.name,
-                last_serial: e.last_serial,
-            })
-            .collect(),
-    };
-    serde_json::to_string(&doc).unwrap_or_default()
+    whole_index(IndexPieces::new(true, global_serial), entries)
+}
+
+fn whole_index(mut pieces: IndexPieces, entries: &[IndexEntry]) -> String {
+    let mut out = pieces.head();
+    pieces.entries(&sorted_entries(entries), &mut out);
+    out.push_str(&pieces.tail());
+    out
+}
+
+/// The `/simple/` page in pieces, for an index too large to hold whole: the head, then the
+/// entries in any number of runs (each run in the order given: the caller reads them in
+/// name order), then the tail. Head, runs and tail joined are [`index_html`] or
+/// [`index_json`] of the same entries, byte for byte.
+#[derive(Debug)]
+pub struct IndexPieces {
+    json: bool,
+    global_serial: i64,
+    /// No entry written yet (JSON separates entries with commas).
+    first: bool,
+}
+
+impl IndexPieces {
+    /// The pieces of the JSON document (`json`) or the HTML page at `global_serial`.
+    #[must_use]
+    pub fn new(json: bool, global_serial: i64) -> IndexPieces {
+        IndexPieces {
+            json,
+            global_serial,
+            first: true,
+        }
+    }
+
+    /// Everything before the first entry.
+    #[must_use]
+    pub fn head(&self) -> String {
+        if self.json {
+            // the document's serialisation up to its list: `{"meta":{...},"projects":[`
+            let meta = serde_json::to_string(&Meta::new(self.global_serial)).unwrap_or_default();
+            return format!("{{\"meta\":{meta},\"projects\":[");
+        }
+        let mut out = String::new();
+        out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n  <head>\n");
+        let _ = writeln!(
+            out,
+            "    <meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">"
+        );
+        out.push_str("    <title>Simple index</title>\n  </head>\n  <body>\n");
+        out
+    }
+
+    /// Append a run of entries to `out`.
+    pub fn entries(&mut self, run: &[&IndexEntry], out: &mut String) {
+        for entry in run {
+            if self.json {
+                if !self.first {
+                    out.push(',');
+                }
+                let project = IndexProject {
+                    name: &entry.name,
+                    last_serial: entry.last_serial,
+                };
+                out.push_str(&serde_json::to_string(&project).unwrap_or_default());
+            } else {
+                let _ = writeln!(
+                    out,
+                    "<a href=\"/simple/{}/\">{}</a>",
+                    escape_html(entry.normalized.as_str()),
+                    escape_html(&entry.name)
+                );
+            }
+            self.first = false;
+        }
+    }
+
+    /// Everything after the last entry.
+    #[must_use]
+    pub fn tail(&self) -> String {
+        if self.json {
+            return "]}".to_owned();
+        }
+        format!("</body>\n</html>\n<!--SERIAL {}-->", self.global_serial)
+    }
 }
 
 /// A project page in HTML.
@@ -255,12 +310,6 @@ impl Meta {
             last_serial,
         }
     }
-}
-
-#[derive(Serialize)]
-struct IndexDoc<'a> {
-    meta: Meta,
-    projects: Vec<IndexProject<'a>>,
 }
 
 #[derive(Serialize)]

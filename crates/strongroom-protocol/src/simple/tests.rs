@@ -141,6 +141,46 @@ fn index_html_is_pypis_plus_serial() {
 }
 
 #[test]
+fn the_index_in_pieces_is_the_whole_index() {
+    let entries: Vec<IndexEntry> = (0..7)
+        .map(|i| IndexEntry {
+            name: format!("Pkg_{i}"),
+            normalized: name(&format!("Pkg_{i}")),
+            last_serial: i,
+        })
+        .collect();
+    let sorted: Vec<&IndexEntry> = entries.iter().collect();
+    for json in [false, true] {
+        let whole = if json {
+            index_json(&entries, 9)
+        } else {
+            index_html(&entries, 9)
+        };
+        // no entry at all, one run, and runs of 1, 2 and 4
+        for runs in [vec![], vec![7], vec![1, 2, 4]] {
+            let mut pieces = IndexPieces::new(json, 9);
+            let mut out = pieces.head();
+            let mut at = 0;
+            for n in &runs {
+                pieces.entries(&sorted[at..at + n], &mut out);
+                at += n;
+            }
+            out.push_str(&pieces.tail());
+            if runs.is_empty() {
+                let empty = if json {
+                    index_json(&[], 9)
+                } else {
+                    index_html(&[], 9)
+                };
+                assert_eq!(out, empty, "json={json}");
+            } else {
+                assert_eq!(out, whole, "json={json} runs={runs:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn hostile_display_names_are_escaped() {
     let entries = [IndexEntry {
         name: "<svg onload=alert(1)>".to_owned(),
