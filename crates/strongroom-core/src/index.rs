@@ -141,16 +141,18 @@ impl Services {
     /// The public projects: the root index, the XML-RPC list and the web lists and search.
     pub async fn simple_index_entries(&self) -> Result<Vec<IndexEntry>, CoreError> {
         let rows = self.db.index_projects().await?;
-        rows.into_iter()
-            .map(|(name, normalized, last_serial)| {
-                Ok(IndexEntry {
-                    name,
-                    normalized: NormalizedName::new(&normalized)
-                        .map_err(|e| CoreError::Internal(e.to_string()))?,
-                    last_serial,
-                })
-            })
-            .collect()
+        rows.into_iter().map(index_entry).collect()
+    }
+
+    /// One run of the index: at most `limit` public projects after the normalized name
+    /// `after` (`""` from the first), in name order (`IndexPieces` writes them as they come).
+    pub async fn simple_index_run(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<IndexEntry>, CoreError> {
+        let rows = self.db.index_projects_after(after, limit).await?;
+        rows.into_iter().map(index_entry).collect()
     }
 
     /// The simple-API model of a project.
@@ -210,6 +212,18 @@ impl Services {
 /// Parse a release's stored core metadata (it was validated at upload).
 pub(crate) fn release_metadata(core_metadata: &str) -> CoreMetadata {
     CoreMetadata::parse(core_metadata.as_bytes()).unwrap_or_default()
+}
+
+/// An index row (display name, normalized name, last serial) as the protocol's entry.
+fn index_entry(
+    (name, normalized, last_serial): (String, String, i64),
+) -> Result<IndexEntry, CoreError> {
+    Ok(IndexEntry {
+        name,
+        normalized: NormalizedName::new(&normalized)
+            .map_err(|e| CoreError::Internal(e.to_string()))?,
+        last_serial,
+    })
 }
 
 #[cfg(test)]

@@ -84,6 +84,29 @@ impl Db {
         Ok(out)
     }
 
+    /// At most `limit` public projects after `after` (by normalized name; `""` from the
+    /// first), in that order: one run of the index page, read by a key rather than an
+    /// offset, so each run costs the same however far into a million names it starts.
+    pub async fn index_projects_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let sql = format!(
+            "SELECT p.name, p.normalized_name, p.last_serial FROM projects p \
+             WHERE {PUBLIC_PROJECT} AND p.normalized_name > $1 \
+             ORDER BY p.normalized_name LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
     /// The role `user_id` holds on `project_id`, if any.
     pub async fn role_of(
         &self,
