@@ -6,7 +6,10 @@ answers 503, as a missing blob does, and fsck reports it). On both backends.
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
+import time
 
 import requests
 
@@ -50,3 +53,42 @@ def test_generated_index_serves_and_installs_a_sampled_wheel(server, tmp_path):
     missing = [ln for ln in lines if ln.startswith("blob-missing")]
     assert len(missing) == 118, srkit.output(fsck)
     assert not any(s[2] in ln for s in samples for ln in missing), srkit.output(fsck)
+
+
+def test_an_index_larger_than_one_run_is_streamed_compressed_then_kept(server):
+    """`/simple/` of more projects than one run (`root_index::RUN`, 5,000): the first answer is
+    streamed (chunked, no Content-Length), gzip-compressed for a client that accepts it, and
+    the same document as the kept copy the next request gets; its ETag answers 304."""
+    gen = server.cli("admin", "generate-synthetic", "--projects", "12000", "--files-per-project", "1",
+                     "--blobs-sample", "0", "--seed", "9")
+    assert "generated 12000 projects" in gen.stdout, srkit.output(gen)
+    # past the staleness bound (1 s), the server has seen the other process's writes: a page
+    # is kept only when no change came in while it was read
+    time.sleep(1.5)
+
+    json_gzip = {"Accept": "application/vnd.pypi.simple.v1+json", "Accept-Encoding": "gzip"}
+    streamed = server.get("/simple/", headers=json_gzip, stream=True)
+    assert streamed.status_code == 200, streamed.text[:300]
+    assert streamed.headers.get("Content-Encoding") == "gzip", streamed.headers
+    assert streamed.headers.get("Transfer-Encoding") == "chunked", streamed.headers
+    assert "Content-Length" not in streamed.headers, streamed.headers
+    raw = streamed.raw.read(decode_content=False)
+    doc = json.loads(gzip.decompress(raw))
+    names = [p["name"] for p in doc["projects"]]
+    assert len(names) == 12000 and len(set(names)) == 12000, len(names)
+    normalized = [re.sub(r"[-_.]+", "-", n).lower() for n in names]
+    assert normalized == sorted(normalized)
+    assert doc["meta"]["_last-serial"] == int(streamed.headers["X-PyPI-Last-Serial"]) > 0
+
+    kept = server.get("/simple/", headers=json_gzip)
+    assert kept.status_code == 200 and "Content-Length" in kept.headers, kept.headers
+    assert kept.json() == doc
+    assert kept.headers["ETag"] == streamed.headers["ETag"]
+    again = server.get("/simple/", headers={**json_gzip, "If-None-Match": streamed.headers["ETag"]})
+    assert again.status_code == 304 and again.content == b""
+
+    # the HTML page, plain to a client that does not ask for gzip, after a new project
+    html = server.get("/simple/", headers={"Accept": "text/html", "Accept-Encoding": "identity"})
+    assert html.status_code == 200 and "Content-Encoding" not in html.headers, html.headers
+    assert html.text.count('<a href="/simple/') == 12000, html.text[-300:]
+    assert html.text.endswith(f"<!--SERIAL {doc['meta']['_last-serial']}-->"), html.text[-100:]

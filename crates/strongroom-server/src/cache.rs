@@ -146,7 +146,7 @@ fn exact(v: Vec<u8>) -> Bytes {
     Bytes::from(v.into_boxed_slice())
 }
 
-fn etag_of(serial: i64, tag: &str) -> Option<HeaderValue> {
+pub(crate) fn etag_of(serial: i64, tag: &str) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from(format!(
         "\"{serial}-{tag}-{}\"",
         env!("CARGO_PKG_VERSION")

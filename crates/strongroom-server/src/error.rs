@@ -30,7 +30,18 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "Not Found")
     }
 
-    /// 421: the request names a host this index does not answer for (`host::check_host`).
+    /// 503: every stream of a large `/simple/` is taken (`root_index`); pip and uv retry.
+    pub fn index_busy() -> ApiError {
+        ApiError {
+            retry_after: Some(2),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The project index is being sent to other clients; retry in a moment.",
+            )
+        }
+    }
+
+    /// 421: the request names a host this index does not answer for (`host::refusal`).
     pub fn misdirected(host: Option<&str>) -> ApiError {
         let named = match host {
             Some(h) => format!("'{}'", h.chars().take(100).collect::<String>()),

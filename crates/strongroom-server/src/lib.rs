@@ -25,6 +25,7 @@ mod osv_api;
 mod osv_out;
 mod readiness;
 mod request_log;
+mod root_index;
 pub mod routes;
 mod serve;
 mod simple;

@@ -57,17 +57,28 @@ pub(crate) fn page_response(
     } else {
         page.body_for(base).into_response()
     };
-    let h = resp.headers_mut();
+    page_headers(resp.headers_mut(), content_type, page.etag.as_ref(), serial);
+    if !vary_accept {
+        resp.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    resp
+}
+
+/// The headers of a simple page's answer (a kept one, or the root streamed): its type, what
+/// it varies by, its `ETag`, the serial, and that anyone may cache and read it.
+pub(crate) fn page_headers(
+    h: &mut HeaderMap,
+    content_type: &'static str,
+    etag: Option<&HeaderValue>,
+    serial: i64,
+) {
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
         header::VARY,
-        HeaderValue::from_static(if vary_accept {
-            "Accept, Accept-Encoding"
-        } else {
-            "Accept-Encoding"
-        }),
+        HeaderValue::from_static("Accept, Accept-Encoding"),
     );
-    if let Some(v) = &page.etag {
+    if let Some(v) = etag {
         h.insert(header::ETAG, v.clone());
     }
     h.insert("x-pypi-last-serial", HeaderValue::from(serial));
@@ -83,7 +94,6 @@ pub(crate) fn page_response(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("X-PyPI-Last-Serial"),
     );
-    resp
 }
 
 /// `GET /simple/`: from the cache without a database read while no journal entry was written
@@ -103,7 +113,21 @@ pub(crate) async fn index(
         None => {
             let ticket = state.cache.ticket();
             let serial = state.services.db.global_serial().await?;
-            let entries = state.services.simple_index_entries().await?;
+            let entries = state
+                .services
+                .simple_index_run("", crate::root_index::RUN)
+                .await?;
+            if i64::try_from(entries.len()).unwrap_or(i64::MAX) >= crate::root_index::RUN {
+                // more than one run: streamed (and kept when small enough)
+                let plan = crate::root_index::Plan {
+                    json: fmt.is_json(),
+                    serial,
+                    ticket,
+                    key,
+                    content_type: fmt.content_type(),
+                };
+                return crate::root_index::stream(state.clone(), plan, entries, headers).await;
+            }
             let body = if fmt.is_json() {
                 simple::index_json(&entries, serial)
             } else {

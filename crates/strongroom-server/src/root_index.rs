@@ -1,0 +1,180 @@
+//! `GET /simple/` when the cache does not hold it and the index is larger than one run of
+//! names: the page streamed in runs of [`RUN`] projects read by key (each run one query that
+//! costs the same at the millionth name as at the first), gzip-compressed as it goes when the
+//! client accepts it, and kept for the next request when it is at most [`KEEP_MAX`] bytes. So a
+//! million projects cost one run's memory, the first byte leaves after one run, and a
+//! PEP 691 client gets the document compressed. At most [`STREAMS`] such streams run at once
+//! (each reads the whole table); a request that waits [`WAIT`] for one is answered 503 with
+//! `Retry-After`, which pip and uv honour.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use strongroom_protocol::simple::{IndexEntry, IndexPieces};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::cache::{CachedPage, PageKey};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Projects per run (one query, one chunk of the body: about 300 KB of JSON).
+pub(crate) const RUN: i64 = 5_000;
+/// A streamed index of at most this many bytes is kept in the page cache (with its gzip copy)
+/// for the requests after it; a larger one is streamed again for each (a million projects
+/// are some 50 MB, which the cache's budget is not for).
+const KEEP_MAX: usize = 8 << 20;
+/// Streams of a large index at once.
+const STREAMS: usize = 2;
+/// How long a request waits for a stream before it is answered 503.
+const WAIT: Duration = Duration::from_secs(10);
+
+static STREAM_SLOTS: Semaphore = Semaphore::const_new(STREAMS);
+
+/// What the answer is made of: the page's format, the global serial it was begun at, and the
+/// cache's ticket taken before the first read (a change since makes the kept copy unkept).
+pub(crate) struct Plan {
+    pub json: bool,
+    pub serial: i64,
+    pub ticket: u64,
+    pub key: PageKey,
+    pub content_type: &'static str,
+}
+
+/// Stream the index whose first run (of [`RUN`] entries: there may be more) is `first`.
+pub(crate) async fn stream(
+    state: AppState,
+    plan: Plan,
+    first: Vec<IndexEntry>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let etag = crate::cache::etag_of(plan.serial, if plan.json { "json" } else { "html" });
+    if let Some(tag) = etag.as_ref().and_then(|e| e.to_str().ok())
+        && crate::headers::etag_matches(headers, tag)
+    {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        crate::simple::page_headers(
+            resp.headers_mut(),
+            plan.content_type,
+            etag.as_ref(),
+            plan.serial,
+        );
+        return Ok(resp);
+    }
+    let Ok(Ok(permit)) = tokio::time::timeout(WAIT, STREAM_SLOTS.acquire()).await else {
+        return Err(ApiError::index_busy());
+    };
+    let gzip = crate::headers::accepts_gzip(headers);
+    let (content_type, serial) = (plan.content_type, plan.serial);
+    let mut resp = Response::new(Body::from_stream(runs(Runs {
+        pieces: IndexPieces::new(plan.json, plan.serial),
+        after: None,
+        pending: Some(first),
+        gz: gzip.then(|| GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+        kept: Some(String::new()),
+        state,
+        plan,
+        done: false,
+        _permit: permit,
+    })));
+    let h = resp.headers_mut();
+    crate::simple::page_headers(h, content_type, etag.as_ref(), serial);
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(resp)
+}
+
+/// The stream's state between chunks.
+struct Runs {
+    state: AppState,
+    plan: Plan,
+    pieces: IndexPieces,
+    /// The last name written (the next run starts after it); `None` before the first run.
+    after: Option<String>,
+    /// A run read before the stream began.
+    pending: Option<Vec<IndexEntry>>,
+    gz: Option<GzEncoder<Vec<u8>>>,
+    /// The plain page so far, while it may still be kept.
+    kept: Option<String>,
+    done: bool,
+    _permit: SemaphorePermit<'static>,
+}
+
+fn runs(start: Runs) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
+    futures_util::stream::try_unfold(start, |mut r| async move {
+        if r.done {
+            return Ok(None);
+        }
+        // before the first run: the head
+        let mut text = if r.after.is_none() {
+            r.pieces.head()
+        } else {
+            String::new()
+        };
+        let run = match r.pending.take() {
+            Some(run) => run,
+            None => r
+                .state
+                .services
+                .simple_index_run(r.after.as_deref().unwrap_or(""), RUN)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        };
+        let refs: Vec<&IndexEntry> = run.iter().collect();
+        r.pieces.entries(&refs, &mut text);
+        r.after = Some(
+            run.last()
+                .map(|e| e.normalized.as_str().to_owned())
+                .unwrap_or_default(),
+        );
+        if i64::try_from(run.len()).unwrap_or(i64::MAX) < RUN {
+            text.push_str(&r.pieces.tail());
+            r.done = true;
+        }
+        let chunk = r.encode(&text)?;
+        r.keep(text);
+        Ok(Some((chunk, r)))
+    })
+}
+
+impl Runs {
+    /// The chunk to send for `text`: itself, or its gzip (flushed, so the client can read
+    /// every chunk as it comes; finished after the last).
+    fn encode(&mut self, text: &str) -> std::io::Result<Bytes> {
+        let Some(gz) = self.gz.as_mut() else {
+            return Ok(Bytes::copy_from_slice(text.as_bytes()));
+        };
+        gz.write_all(text.as_bytes())?;
+        if self.done {
+            let out = self.gz.take().map(GzEncoder::finish).transpose()?;
+            return Ok(Bytes::from(out.unwrap_or_default()));
+        }
+        gz.flush()?;
+        Ok(Bytes::from(std::mem::take(gz.get_mut())))
+    }
+
+    /// Add `text` to the copy to keep, give up on it past [`KEEP_MAX`], and keep it once whole.
+    fn keep(&mut self, text: String) {
+        if let Some(kept) = self.kept.as_mut() {
+            if kept.len() + text.len() > KEEP_MAX {
+                self.kept = None;
+            } else {
+                kept.push_str(&text);
+            }
+        }
+        if self.done
+            && let Some(kept) = self.kept.take()
+        {
+            let tag = if self.plan.json { "json" } else { "html" };
+            let page = CachedPage::new(self.plan.serial, tag, kept);
+            self.state
+                .cache
+                .put_fresh(self.plan.key.clone(), page, self.plan.ticket);
+        }
+    }
+}
