@@ -190,7 +190,7 @@ impl Db {
                 let read = AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
-                    .after_connect(sqlite_setup)
+                    .after_connect(sqlite_read_setup)
                     .after_release(sqlite_release_check)
                     .before_acquire(acquire_check)
                     .connect_with(opts)
@@ -464,6 +464,21 @@ fn sqlite_setup<'c>(
              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
         )
         .await?;
+        Ok(())
+    })
+}
+
+/// A reading connection: as [`sqlite_setup`], with a page cache of 1 MiB instead of SQLite's
+/// 2 MiB default. Eight of them held 16 MiB of pages the operating system's file cache holds
+/// as well (a miss is a copy from it, not a disk read), a quarter of a 10k-project server's
+/// memory after a spread of page requests.
+fn sqlite_read_setup<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'c, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlite_setup(conn, meta).await?;
+        conn.execute("PRAGMA cache_size = -1024;").await?;
         Ok(())
     })
 }
