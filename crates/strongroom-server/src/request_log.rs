@@ -156,16 +156,10 @@ impl Line {
         let client = self
             .client
             .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-        // Bytes that are not UTF-8 become U+FFFD; a non-ASCII agent (`é`) is kept, not dropped.
-        let agent: String = self
+        let agent = self
             .agent
             .as_ref()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .chars()
-                    .take(MAX_AGENT)
-                    .collect()
-            })
+            .map(|v| crate::state::agent_text(v, MAX_AGENT))
             .unwrap_or_default();
         write(
             &self.id,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use strongroom_core::trusted_proxies::{IpRange, TrustedProxies, any_contains};
 use strongroom_core::{CoreError, RequestMeta, Services};
 
@@ -195,13 +195,18 @@ pub(crate) fn request_meta(
 
 /// The request's `User-Agent`, at most `max` characters.
 pub(crate) fn user_agent(headers: &HeaderMap, max: usize) -> Option<String> {
-    headers.get(axum::http::header::USER_AGENT).map(|v| {
-        // Bytes that are not UTF-8 become U+FFFD; a non-ASCII agent (`é`) is kept, not dropped.
-        String::from_utf8_lossy(v.as_bytes())
-            .chars()
-            .take(max)
-            .collect()
-    })
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .map(|v| agent_text(v, max))
+}
+
+/// A user agent's text, at most `max` characters: bytes that are not UTF-8 become U+FFFD; a
+/// non-ASCII agent (`é`) is kept, not dropped.
+pub(crate) fn agent_text(v: &HeaderValue, max: usize) -> String {
+    String::from_utf8_lossy(v.as_bytes())
+        .chars()
+        .take(max)
+        .collect()
 }
 
 /// The client's address: the TCP peer, unless the peer is a trusted reverse proxy; then the
