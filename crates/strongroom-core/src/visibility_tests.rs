@@ -174,6 +174,19 @@ async fn every_public_read_returns_exactly_what_the_rule_calls_public() {
             .map(|e| e.normalized.as_str().to_owned())
             .collect();
     assert_eq!(listed, entries);
+    // the same set, read in runs of two names by key (the streamed root page)
+    let mut in_runs: Vec<String> = Vec::new();
+    loop {
+        let after = in_runs.last().cloned().unwrap_or_default();
+        let run = db.index_projects_after(&after, 2).await.expect("index run");
+        assert!(run.len() <= 2, "{run:?}");
+        let done = run.len() < 2;
+        in_runs.extend(run.into_iter().map(|(_, n, _)| n));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(in_runs, listed.iter().cloned().collect::<Vec<_>>());
     let mut public_files_seen = 0;
     let mut want_dependents = BTreeSet::new();
     for (status, name) in &names {
