@@ -3,9 +3,10 @@
 //! costs the same at the millionth name as at the first), gzip-compressed as it goes when the
 //! client accepts it, and kept for the next request when it is at most [`KEEP_MAX`] bytes. So a
 //! million projects cost one run's memory, the first byte leaves after one run, and a
-//! PEP 691 client gets the document compressed. At most [`STREAMS`] such streams run at once
-//! (each reads the whole table); a request that waits [`WAIT`] for one is answered 503 with
-//! `Retry-After`, which pip and uv honour.
+//! PEP 691 client gets the document compressed. At most [`STREAMS`] reads of the index run at
+//! once (a stream reads the whole table); a request that waits [`WAIT`] for one is answered 503
+//! with `Retry-After`, which pip and uv honour. A client whose `If-None-Match` names the
+//! current serial's page is answered 304 before any of it is read.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub(crate) const RUN: i64 = 5_000;
 /// for the requests after it; a larger one is streamed again for each (a million projects
 /// are some 50 MB, which the cache's budget is not for).
 const KEEP_MAX: usize = 8 << 20;
-/// Streams of a large index at once.
+/// Reads of the index at once (renders and streams).
 const STREAMS: usize = 2;
 /// How long a request waits for a stream before it is answered 503.
 const WAIT: Duration = Duration::from_secs(10);
@@ -45,29 +46,48 @@ pub(crate) struct Plan {
     pub content_type: &'static str,
 }
 
-/// Stream the index whose first run (of [`RUN`] entries: there may be more) is `first`.
-pub(crate) async fn stream(
+/// The 304 for a client whose `If-None-Match` names the page at the plan's serial.
+pub(crate) fn not_modified(plan: &Plan, headers: &HeaderMap) -> Option<Response> {
+    let etag = plan.etag();
+    let tag = etag.as_ref().and_then(|e| e.to_str().ok())?;
+    if !crate::headers::etag_matches(headers, tag) {
+        return None;
+    }
+    let mut resp = StatusCode::NOT_MODIFIED.into_response();
+    crate::simple::page_headers(
+        resp.headers_mut(),
+        plan.content_type,
+        etag.as_ref(),
+        plan.serial,
+    );
+    Some(resp)
+}
+
+/// A slot to read the index in (taken before its first run is read, so requests that wait
+/// hold no part of it), or 503 after [`WAIT`].
+pub(crate) async fn slot() -> Result<SemaphorePermit<'static>, ApiError> {
+    match tokio::time::timeout(WAIT, STREAM_SLOTS.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::index_busy()),
+    }
+}
+
+impl Plan {
+    fn etag(&self) -> Option<HeaderValue> {
+        crate::cache::etag_of(self.serial, if self.json { "json" } else { "html" })
+    }
+}
+
+/// Stream the index whose first run (of [`RUN`] entries: there may be more) is `first`,
+/// holding `slot` until the last chunk is sent (or the client goes).
+pub(crate) fn stream(
     state: AppState,
     plan: Plan,
     first: Vec<IndexEntry>,
     headers: &HeaderMap,
-) -> Result<Response, ApiError> {
-    let etag = crate::cache::etag_of(plan.serial, if plan.json { "json" } else { "html" });
-    if let Some(tag) = etag.as_ref().and_then(|e| e.to_str().ok())
-        && crate::headers::etag_matches(headers, tag)
-    {
-        let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        crate::simple::page_headers(
-            resp.headers_mut(),
-            plan.content_type,
-            etag.as_ref(),
-            plan.serial,
-        );
-        return Ok(resp);
-    }
-    let Ok(Ok(permit)) = tokio::time::timeout(WAIT, STREAM_SLOTS.acquire()).await else {
-        return Err(ApiError::index_busy());
-    };
+    slot: SemaphorePermit<'static>,
+) -> Response {
+    let etag = plan.etag();
     let gzip = crate::headers::accepts_gzip(headers);
     let (content_type, serial) = (plan.content_type, plan.serial);
     let mut resp = Response::new(Body::from_stream(runs(Runs {
@@ -79,14 +99,14 @@ pub(crate) async fn stream(
         state,
         plan,
         done: false,
-        _permit: permit,
+        _slot: slot,
     })));
     let h = resp.headers_mut();
     crate::simple::page_headers(h, content_type, etag.as_ref(), serial);
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    Ok(resp)
+    resp
 }
 
 /// The stream's state between chunks.
@@ -102,7 +122,7 @@ struct Runs {
     /// The plain page so far, while it may still be kept.
     kept: Option<String>,
     done: bool,
-    _permit: SemaphorePermit<'static>,
+    _slot: SemaphorePermit<'static>,
 }
 
 fn runs(start: Runs) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {

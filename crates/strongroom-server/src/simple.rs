@@ -113,21 +113,35 @@ pub(crate) async fn index(
         None => {
             let ticket = state.cache.ticket();
             let serial = state.services.db.global_serial().await?;
+            let plan = crate::root_index::Plan {
+                json: fmt.is_json(),
+                serial,
+                ticket,
+                key,
+                content_type: fmt.content_type(),
+            };
+            // a client that has this serial's page reads nothing more
+            if let Some(unchanged) = crate::root_index::not_modified(&plan, headers) {
+                return Ok(unchanged);
+            }
+            // one render or stream of the index at a time per slot, before any run is read
+            let slot = crate::root_index::slot().await?;
             let entries = state
                 .services
                 .simple_index_run("", crate::root_index::RUN)
                 .await?;
             if i64::try_from(entries.len()).unwrap_or(i64::MAX) >= crate::root_index::RUN {
                 // more than one run: streamed (and kept when small enough)
-                let plan = crate::root_index::Plan {
-                    json: fmt.is_json(),
-                    serial,
-                    ticket,
-                    key,
-                    content_type: fmt.content_type(),
-                };
-                return crate::root_index::stream(state.clone(), plan, entries, headers).await;
+                return Ok(crate::root_index::stream(
+                    state.clone(),
+                    plan,
+                    entries,
+                    headers,
+                    slot,
+                ));
             }
+            drop(slot);
+            let crate::root_index::Plan { key, .. } = plan;
             let body = if fmt.is_json() {
                 simple::index_json(&entries, serial)
             } else {
