@@ -170,6 +170,10 @@ impl Track {
             resp.status().as_u16(),
             self.started.elapsed().as_secs_f64(),
         );
+        if self.method == "HEAD" {
+            // no body is sent, whatever the answer's size says
+            return resp;
+        }
         if let Some(n) = resp.body().size_hint().exact()
             && n <= COUNTED_AT_ONCE
         {
