@@ -323,4 +323,6 @@ def test_the_sampled_job_signals_a_damaged_blob_by_default_and_can_be_turned_off
     shown = [ln.split() for ln in on.cli("config", "show").stdout.splitlines() if ln.startswith("blobs.verify_sample")]
     assert shown and shown[0][:3] == ["blobs.verify_sample", "=", "5"], shown
     assert srkit.wait_until(lambda: signals(on, "blob:damaged") == [dist.filename], 30), on.stderr_text()[-3000:]
-    assert "blob check: 1 missing or damaged" in on.stderr_text()
+    # the job logs its summary after it has raised the signal: the line follows it
+    assert srkit.wait_until(lambda: "blob check: 1 missing or damaged" in on.stderr_text(), 10), \
+        on.stderr_text()[-3000:]
