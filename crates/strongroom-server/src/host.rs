@@ -5,7 +5,8 @@
 //! reveals nothing. Without `public_url` any Host is answered, and nothing kept by the server
 //! depends on it (see `state::simple_link_base`). Whatever the list, a Host (or absolute-form
 //! authority) that is not a well-formed authority of at most `MAX_AUTHORITY` bytes gets 400
-//! before routing (`refusal`, in the front door), so the base URL a response may carry is small and plain.
+//! before any handler runs (`refusal`, in the front door), so the base URL a response may
+//! carry is small and plain.
 
 use axum::extract::Request;
 use axum::http::header;
