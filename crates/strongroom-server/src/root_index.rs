@@ -73,8 +73,13 @@ pub(crate) async fn slot() -> Result<SemaphorePermit<'static>, ApiError> {
 }
 
 impl Plan {
+    /// The page's tag in its `ETag` and in the cache.
+    fn tag(&self) -> &'static str {
+        if self.json { "json" } else { "html" }
+    }
+
     fn etag(&self) -> Option<HeaderValue> {
-        crate::cache::etag_of(self.serial, if self.json { "json" } else { "html" })
+        crate::cache::etag_of(self.serial, self.tag())
     }
 }
 
@@ -190,8 +195,7 @@ impl Runs {
         if self.done
             && let Some(kept) = self.kept.take()
         {
-            let tag = if self.plan.json { "json" } else { "html" };
-            let page = CachedPage::new(self.plan.serial, tag, kept);
+            let page = CachedPage::new(self.plan.serial, self.plan.tag(), kept);
             self.state
                 .cache
                 .put_fresh(self.plan.key.clone(), page, self.plan.ticket);

@@ -141,7 +141,7 @@ pub(crate) async fn index(
                 ));
             }
             drop(slot);
-            let crate::root_index::Plan { key, .. } = plan;
+            let key = plan.key;
             let body = if fmt.is_json() {
                 simple::index_json(&entries, serial)
             } else {
