@@ -96,7 +96,10 @@ impl Freshness {
     /// The page under `key`, when it may be served without a database read (on SQLite, after
     /// catching up first when the write-ahead log moved since the last catch-up). Nothing kept
     /// under `key` is `None` at once: no catch-up could make a page servable, and the caller
-    /// reads the database anyway (a cold page after every write does not pay for one).
+    /// reads the database anyway (a cold page after every write does not pay for one). While
+    /// this process's own generation bump (an upstream rule, an advisory import) is not seen
+    /// committed, no page is served from the cache: any of them may have changed, and the
+    /// next catch-up drops them all.
     pub(crate) async fn page(
         &self,
         db: &Db,
@@ -107,6 +110,9 @@ impl Freshness {
             return None;
         }
         if self.wal_moved() && self.catch_up(db).await.is_err() {
+            return None;
+        }
+        if self.generation_pending.load(Ordering::Acquire) != 0 {
             return None;
         }
         if self.trusted() {

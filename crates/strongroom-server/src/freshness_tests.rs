@@ -220,12 +220,24 @@ async fn a_generation_bumped_here_is_read_from_the_database_until_seen_committed
     let (state, _dir) = state().await;
     let cache = Arc::new(PageCache::new(1 << 20));
     let marks = state.services.db.change_marks().await.expect("marks");
-    let fresh = Arc::new(Freshness::new(cache, marks, None));
+    let fresh = Arc::new(Freshness::new(cache.clone(), marks, None));
     let hook: Arc<dyn strongroom_store::change_feed::JournalHook> = fresh.clone();
     strongroom_store::change_feed::subscribe(&state.services.db, &hook)
         .await
         .expect("subscribe");
     assert_eq!(fresh.generation(), Some(0));
+    // an upstream project's page, kept under no generation of its own
+    let kept = PageKey::Simple {
+        project: "fresh-upstream".into(),
+        json: true,
+    };
+    fresh.catch_up(&state.services.db).await.expect("catch up");
+    cache.put_fresh(
+        kept.clone(),
+        CachedPage::new(0, "json", "{}".into()),
+        cache.ticket(),
+    );
+    assert!(fresh.page(&state.services.db, &kept).await.is_some());
     let g = state
         .services
         .db
@@ -237,8 +249,16 @@ async fn a_generation_bumped_here_is_read_from_the_database_until_seen_committed
         None,
         "the bump is not known committed yet"
     );
+    assert!(
+        fresh.page(&state.services.db, &kept).await.is_none(),
+        "no kept page is served while this process's bump is not seen: a rule may hide it"
+    );
     fresh.catch_up(&state.services.db).await.expect("catch up");
     assert_eq!(fresh.generation(), Some(g));
+    assert!(
+        cache.get_fresh(&kept).is_none(),
+        "the catch-up that sees the bump drops what was kept"
+    );
 }
 
 #[tokio::test]
