@@ -85,6 +85,21 @@ impl Reader {
     }
 }
 
+/// Files up to this size are read whole where they are opened ([`read_small`]).
+pub const SMALL_FILE: u64 = 128 * 1024;
+
+/// `len` bytes of `file` from its current position when `len` is at most [`SMALL_FILE`]
+/// (fewer if the file is shorter: the caller's length or digest check sees it); `None` for a
+/// larger part, which is streamed in chunks instead ([`file_body`]). Blocking.
+pub(crate) fn read_small(file: &std::fs::File, len: u64) -> std::io::Result<Option<Bytes>> {
+    if len > SMALL_FILE {
+        return Ok(None);
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(len).read_to_end(&mut buf)?;
+    Ok(Some(Bytes::from(buf)))
+}
+
 /// `len` bytes of `file` from its current position, as a stream of chunks. A file shorter
 /// than `len` ends the stream early (the caller's length or digest check sees it).
 pub(crate) fn file_body(file: std::fs::File, len: u64) -> BlobBody {
@@ -187,6 +202,26 @@ mod tests {
         let tail = collect(body_with(large, f, LARGE_CHUNK as u64 * 3)).await;
         assert_eq!(tail, data[LARGE_CHUNK * 2..]);
         assert_eq!(large.in_use.load(Ordering::Acquire), 0, "slots given back");
+    }
+
+    #[test]
+    fn a_small_part_is_read_at_once_and_a_larger_one_is_left_to_the_stream() {
+        let mut f = tempfile::tempfile().expect("tempfile");
+        let data: Vec<u8> = (0..SMALL_FILE + 1)
+            .map(|i| u8::try_from(i % 251).unwrap_or(0))
+            .collect();
+        f.write_all(&data).expect("write");
+        f.rewind().expect("rewind");
+        let whole = read_small(&f, SMALL_FILE).expect("read").expect("small");
+        assert_eq!(whole.as_ref(), &data[..data.len() - 1]);
+        assert_eq!(whole.len(), SMALL_FILE as usize);
+        f.rewind().expect("rewind");
+        assert!(read_small(&f, SMALL_FILE + 1).expect("read").is_none());
+        // asked for more than is left: what there is (the digest check sees the rest missing)
+        f.seek(std::io::SeekFrom::Start(SMALL_FILE - 9))
+            .expect("seek");
+        let tail = read_small(&f, 100).expect("read").expect("small");
+        assert_eq!(tail.as_ref(), &data[data.len() - 10..]);
     }
 
     #[tokio::test]

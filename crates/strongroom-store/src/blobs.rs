@@ -445,17 +445,28 @@ impl Blobs {
                     let len = meta.len();
                     let (start, end) = range.map_or((0, len), |r| (r.start, r.end.min(len)));
                     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start))?;
-                    Ok::<_, std::io::Error>((f, end.saturating_sub(start), meta))
+                    let len = end.saturating_sub(start);
+                    // a small file (most wheels, every PEP 658 file) is read here, in the
+                    // same task: one trip to the blocking pool, not two
+                    let body = crate::blob_read::read_small(&f, len)?;
+                    Ok::<_, std::io::Error>((f, len, meta, body))
                 })
                 .await
                 .map_err(|e| StoreError::Blob(format!("open task: {e}")))?;
-                let (f, len, meta) = match opened {
+                let (f, len, meta, small) = match opened {
                     Ok(x) => x,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                     Err(e) => return Err(e.into()),
                 };
+                let body = match small {
+                    Some(bytes) if bytes.is_empty() => futures_util::stream::empty().boxed(),
+                    Some(bytes) => {
+                        futures_util::stream::once(std::future::ready(Ok(bytes))).boxed()
+                    }
+                    None => crate::blob_read::file_body(f, len),
+                };
                 Ok(Some(Opened {
-                    body: crate::blob_read::file_body(f, len),
+                    body,
                     identity: Some(BlobIdentity::of_file(&meta)),
                 }))
             }
