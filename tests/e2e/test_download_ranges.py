@@ -12,7 +12,7 @@ import pytest
 import requests
 
 import srkit
-from test_fsck import signals, tamper
+from test_fsck import put_object, signals, tamper
 
 # Over two 1 MiB read chunks and not a multiple of any chunk size.
 SIZE = 2 * 1024 * 1024 + 12_345
@@ -102,3 +102,29 @@ def test_a_blob_changed_after_a_whole_download_is_still_never_served_whole(big, 
         assert got == tampered[: len(got)]
     assert srkit.wait_until(lambda: signals(server, "blob:damaged") == [dist.filename], 15), \
         signals(server, "blob:damaged")
+
+
+def test_a_damaged_metadata_file_is_refused_before_any_byte_and_signalled(server):
+    """A small PEP 658 file is read whole and checked before it is sent (then kept in memory):
+    damaged in the store, it answers 503 with a reason, never a byte of it, and raises the
+    signal; the file's own download is untouched. Restored, it is served again."""
+    token = server.user_with_token("alice")
+    dist = srkit.make_wheel("sr-meta-damaged", "1.0")
+    srkit.ok_upload(server, token, dist)
+    key = dist.path.removeprefix("/packages/") + ".metadata"
+    bad = bytearray(dist.metadata)
+    bad[len(bad) // 2] ^= 0xFF
+    put_object(server, key, bytes(bad))
+    for _ in range(2):
+        resp = requests.get(server.url + dist.path + ".metadata", timeout=30)
+        assert resp.status_code == 503 and "damaged" in resp.text, (resp.status_code, resp.text[:200])
+        assert resp.content != bytes(bad)
+    assert srkit.wait_until(lambda: signals(server, "blob:damaged") == [dist.filename], 15), \
+        signals(server, "blob:damaged")
+    assert get(server, dist).content == dist.data
+    put_object(server, key, dist.metadata)
+    for _ in range(2):
+        resp = requests.get(server.url + dist.path + ".metadata", timeout=30)
+        assert resp.status_code == 200 and resp.content == dist.metadata
+    part = requests.get(server.url + dist.path + ".metadata", headers={"Range": "bytes=2-9"}, timeout=30)
+    assert part.status_code == 206 and part.content == dist.metadata[2:10], part.status_code

@@ -53,13 +53,51 @@ pub(crate) enum PageKey {
     /// XML-RPC `changelog_since_serial`: the journal entries of one block of serials
     /// (`xmlrpc::CHANGELOG_PAGE` serials; only blocks below the global serial exist).
     Changelog { block: i64 },
+    /// `/packages/<blob key>` (`metadata: false`: what the database says of the file, no
+    /// bytes) or its `.metadata` (the PEP 658 file's bytes when small): kept until the
+    /// project's next journal entry, like its pages. The project rides along for
+    /// invalidation; the key's identity is the blob key alone (one blob key, one file), so a
+    /// request that knows only the path finds it ([`PageKey::download`]).
+    Download {
+        blob_key: String,
+        metadata: bool,
+        project: Rider,
+    },
+}
+
+/// A value carried in a key that takes no part in its identity (equal to every other, hashed
+/// as nothing).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rider(pub String);
+
+impl PartialEq for Rider {
+    fn eq(&self, _: &Rider) -> bool {
+        true
+    }
+}
+
+impl Eq for Rider {}
+
+impl std::hash::Hash for Rider {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
 impl PageKey {
+    /// The key a download request looks up (`project` unknown until found; see
+    /// [`PageKey::Download`]).
+    pub(crate) fn download(blob_key: &str, metadata: bool) -> PageKey {
+        PageKey::Download {
+            blob_key: blob_key.to_owned(),
+            metadata,
+            project: Rider::default(),
+        }
+    }
+
     /// The local project whose journal entries invalidate this page (`None`: not one project's).
     fn project(&self) -> Option<&str> {
         match self {
             PageKey::Simple { project, .. } | PageKey::PypiJson { project, .. } => Some(project),
+            PageKey::Download { project, .. } => Some(&project.0),
             _ => None,
         }
     }
@@ -79,6 +117,9 @@ impl PageKey {
             PageKey::PypiJson {
                 project, version, ..
             } => project.len() + version.as_ref().map_or(0, String::len),
+            PageKey::Download {
+                blob_key, project, ..
+            } => blob_key.len() + project.0.len(),
         }
     }
 }
@@ -117,6 +158,8 @@ pub(crate) struct CachedPage {
     /// An upstream project's page kept under its `PageKey::Simple` (served without a database
     /// read, like a local one): when the upstream confirmed it and until when it may be served.
     pub upstream: Option<UpstreamStamp>,
+    /// Under a `PageKey::Download`: the file as the database said it is public.
+    pub download: Option<Arc<strongroom_store::model::PublicDownload>>,
 }
 
 /// See [`CachedPage::upstream`] (µs, the services' clock).
@@ -166,6 +209,7 @@ impl CachedPage {
             base_slots: Arc::from([]),
             rows: Arc::from([]),
             upstream: None,
+            download: None,
         }
     }
 
@@ -179,6 +223,26 @@ impl CachedPage {
             base_slots: Arc::from([]),
             rows: Arc::from(rows),
             upstream: None,
+            download: None,
+        }
+    }
+
+    /// What a download answers from (`PageKey::Download`): the file's facts, its `ETag`
+    /// (`"<sha256>"` of the bytes served) and, for a `.metadata` file, its bytes (else empty).
+    pub fn of_download(
+        found: Arc<strongroom_store::model::PublicDownload>,
+        etag: HeaderValue,
+        body: Bytes,
+    ) -> CachedPage {
+        CachedPage {
+            serial: 0,
+            etag: Some(etag),
+            body,
+            gzip: None,
+            base_slots: Arc::from([]),
+            rows: Arc::from([]),
+            upstream: None,
+            download: Some(found),
         }
     }
 
@@ -222,6 +286,7 @@ impl CachedPage {
             base_slots: Arc::from(slots),
             rows: Arc::from([]),
             upstream: None,
+            download: None,
         }
     }
 
@@ -250,7 +315,25 @@ impl CachedPage {
             + self.gzip.as_ref().map_or(0, Bytes::len)
             + self.base_slots.len() * std::mem::size_of::<usize>()
             + self.rows.len() * std::mem::size_of::<(i64, usize)>()
+            + self.download.as_deref().map_or(0, download_bytes)
     }
+}
+
+/// What a kept download's facts cost: the struct and its strings.
+fn download_bytes(d: &strongroom_store::model::PublicDownload) -> usize {
+    let f = &d.file;
+    std::mem::size_of::<strongroom_store::model::PublicDownload>()
+        + d.project.len()
+        + d.version.len()
+        + f.filename.len()
+        + f.packagetype.len()
+        + f.python_version.len()
+        + f.md5.len()
+        + f.sha256.len()
+        + f.blake2_256.len()
+        + f.blob_key.len()
+        + f.metadata_sha256.as_ref().map_or(0, String::len)
+        + f.comment_text.as_ref().map_or(0, String::len)
 }
 
 /// What a key costs without its page: bookkeeping, and the key twice (map and project index).
@@ -614,292 +697,5 @@ impl PageCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(p: &str) -> PageKey {
-        PageKey::Simple {
-            project: p.into(),
-            json: false,
-        }
-    }
-
-    fn page(serial: i64, len: usize) -> CachedPage {
-        // letters from a small LCG: deterministic, and the gzip copy is not nothing
-        let mut x: u32 = 12_345;
-        let body: String = (0..len)
-            .map(|_| {
-                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                char::from(b'a' + u8::try_from((x >> 16) % 26).unwrap_or(0))
-            })
-            .collect();
-        CachedPage::new(serial, "html", body)
-    }
-
-    #[test]
-    fn pages_are_valid_for_one_serial_only() {
-        let c = PageCache::new(1 << 20);
-        c.put(key("a"), CachedPage::new(5, "html", "x".repeat(1000)));
-        assert!(c.get(&key("a"), 5).is_some());
-        assert!(c.get(&key("a"), 6).is_none());
-        let p = c.get(&key("a"), 5).expect("cached");
-        assert!(p.gzip.as_ref().is_some_and(|g| g.len() < 100));
-        c.put(key("a"), CachedPage::new(6, "html", "y".repeat(1000)));
-        assert!(c.get(&key("a"), 5).is_none());
-        assert_eq!(c.len(), 1, "a new serial replaces the entry");
-    }
-
-    #[test]
-    fn the_budget_counts_bytes_not_entries() {
-        let max = 100_000;
-        let c = PageCache::new(max);
-        let one = page(1, 10_000);
-        let cost = one.cost(&key("p0"));
-        assert!(
-            cost > 10_000 + 256,
-            "body, gzip copy and overhead all count: {cost}"
-        );
-        for i in 0..1_000 {
-            c.put(key(&format!("p{i}")), page(1, 10_000));
-            assert!(
-                c.bytes() <= usize::try_from(max).unwrap_or(0),
-                "over budget after {i}"
-            );
-        }
-        let per = usize::try_from(max).unwrap_or(0) / cost;
-        assert!(
-            c.len() <= per && c.len() + 1 >= per,
-            "{} pages of {cost} in {max}",
-            c.len()
-        );
-        // never flushed at once: the newest pages are all still there
-        for i in 1_000 - c.len()..1_000 {
-            assert!(
-                c.get(&key(&format!("p{i}")), 1).is_some(),
-                "p{i} evicted early"
-            );
-        }
-    }
-
-    #[test]
-    fn a_page_larger_than_the_budget_is_not_kept() {
-        let c = PageCache::new(50_000);
-        c.put(key("small"), page(1, 1_000));
-        c.put(key("big"), page(1, 60_000));
-        assert!(c.get(&key("big"), 1).is_none());
-        assert!(c.get(&key("small"), 1).is_some(), "others stay");
-        // a page that grew past the budget drops its older copy
-        c.put(key("small"), page(2, 60_000));
-        assert!(c.get(&key("small"), 1).is_none());
-        assert_eq!((c.len(), c.bytes()), (0, 0));
-    }
-
-    #[test]
-    fn eviction_spares_pages_read_since_the_hand_passed() {
-        let one = page(1, 1_000).cost(&key("k0"));
-        // room for exactly four pages
-        let c = PageCache::new(u64::try_from(one * 4 + one / 2).unwrap_or(0));
-        for k in ["a", "b", "c", "d"] {
-            c.put(key(k), page(1, 1_000));
-        }
-        // the first insert beyond the budget evicts the oldest unread page: a
-        c.put(key("e"), page(1, 1_000));
-        assert!(
-            c.get(&key("a"), 1).is_none(),
-            "oldest unread page goes first"
-        );
-        // b is read again; c is not: the next eviction skips b and takes c
-        assert!(c.get(&key("b"), 1).is_some());
-        c.put(key("f"), page(1, 1_000));
-        assert!(c.get(&key("c"), 1).is_none(), "unread c evicted");
-        assert!(c.get(&key("b"), 1).is_some(), "read b kept");
-        for k in ["d", "e", "f"] {
-            assert!(c.get(&key(k), 1).is_some(), "{k} kept");
-        }
-        assert_eq!(c.len(), 4);
-    }
-
-    #[test]
-    fn a_scan_of_cold_pages_does_not_push_out_a_hot_one() {
-        let one = page(1, 1_000).cost(&key("k0"));
-        let c = PageCache::new(u64::try_from(one * 8).unwrap_or(0));
-        c.put(key("hot"), page(1, 1_000));
-        for i in 0..200 {
-            assert!(c.get(&key("hot"), 1).is_some(), "hot page lost at {i}");
-            c.put(key(&format!("cold{i}")), page(1, 1_000));
-        }
-    }
-
-    #[test]
-    fn a_list_of_entries_is_answered_from_any_entry_on() {
-        let p = CachedPage::with_rows(
-            9,
-            "t",
-            "<a>3</a><a>5</a><a>8</a>".into(),
-            vec![(3, 0), (5, 8), (8, 16)],
-        );
-        let text = |after, upto| {
-            let (b, n, last) = p.rows_between(after, upto);
-            (String::from_utf8_lossy(&b).into_owned(), n, last)
-        };
-        assert_eq!(text(0, 99), ("<a>3</a><a>5</a><a>8</a>".into(), 3, Some(8)));
-        assert_eq!(text(3, 99), ("<a>5</a><a>8</a>".into(), 2, Some(8)));
-        assert_eq!(text(4, 7), ("<a>5</a>".into(), 1, Some(5)));
-        assert_eq!(text(0, 5), ("<a>3</a><a>5</a>".into(), 2, Some(5)));
-        assert_eq!(text(8, 99), (String::new(), 0, None));
-        assert_eq!(text(5, 7), (String::new(), 0, None));
-        assert!(p.cost(&PageKey::Changelog { block: 0 }) > 24 + 3 * 16);
-    }
-
-    #[test]
-    fn base_slots_are_filled_per_request_and_never_stored() {
-        let marker = "MARKERxyz";
-        let body = format!("{{\"url\":\"{marker}/packages/a\",\"b\":\"{marker}/project/x/\"}}");
-        let p = CachedPage::with_base_slots(3, "pypi-json", &body, marker);
-        assert!(p.gzip.is_none());
-        assert!(!String::from_utf8_lossy(&p.body).contains(marker));
-        assert_eq!(
-            p.body_for("http://h1:8080"),
-            "{\"url\":\"http://h1:8080/packages/a\",\"b\":\"http://h1:8080/project/x/\"}"
-        );
-        assert_eq!(
-            p.body_for("https://h2"),
-            "{\"url\":\"https://h2/packages/a\",\"b\":\"https://h2/project/x/\"}"
-        );
-        let plain = CachedPage::with_base_slots(3, "t", "no links", marker);
-        assert_eq!(plain.body_for("http://x"), "no links");
-    }
-
-    fn json_key(p: &str, v: Option<&str>) -> PageKey {
-        PageKey::PypiJson {
-            project: p.into(),
-            version: v.map(str::to_owned),
-            generation: 0,
-        }
-    }
-
-    #[test]
-    fn invalidating_a_project_drops_its_pages_and_the_lists_only() {
-        let c = PageCache::new(1 << 20);
-        let t = c.ticket();
-        for k in [
-            key("a"),
-            key("b"),
-            json_key("a", None),
-            json_key("a", Some("1.0")),
-            PageKey::Index { json: true },
-        ] {
-            assert!(c.put_fresh(k, page(1, 100), t));
-        }
-        let before = c.bytes();
-        c.invalidate_project("a");
-        assert!(c.get_fresh(&key("a")).is_none());
-        assert!(c.get_fresh(&json_key("a", None)).is_none());
-        assert!(c.get_fresh(&json_key("a", Some("1.0"))).is_none());
-        assert!(c.get_fresh(&PageKey::Index { json: true }).is_none());
-        assert!(
-            c.get_fresh(&key("b")).is_some(),
-            "another project's page stays"
-        );
-        assert!(c.bytes() < before, "an invalidated page's bytes are freed");
-        // a new rendering takes the tombstone's place
-        assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
-        assert_eq!(c.get_fresh(&key("a")).map(|p| p.serial), Some(2));
-        assert_eq!(c.len(), 5);
-    }
-
-    #[test]
-    fn a_page_rendered_across_an_invalidation_is_not_kept() {
-        let c = PageCache::new(1 << 20);
-        let t = c.ticket();
-        c.invalidate_project("a");
-        assert!(
-            !c.put_fresh(key("a"), page(1, 100), t),
-            "read before the change"
-        );
-        assert!(c.get_fresh(&key("a")).is_none());
-        assert!(
-            !c.put_fresh(PageKey::Index { json: false }, page(1, 100), t),
-            "the list of every project changed too"
-        );
-        assert!(c.put_fresh(key("b"), page(1, 100), t), "b did not change");
-        c.invalidate_all();
-        assert!(c.get_fresh(&key("b")).is_none());
-        assert!(!c.put_fresh(key("b"), page(1, 100), t));
-        assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
-    }
-
-    #[test]
-    fn a_ticket_older_than_the_log_is_refused() {
-        let c = PageCache::new(1 << 20);
-        let t = c.ticket();
-        for i in 0..INVALIDATION_LOG {
-            c.invalidate_project(&format!("other{i}"));
-        }
-        assert!(
-            c.put_fresh(key("a"), page(1, 100), t),
-            "the log still reaches t"
-        );
-        c.invalidate_project("one-more");
-        assert!(
-            !c.put_fresh(key("z"), page(1, 100), t),
-            "cannot tell any more"
-        );
-    }
-
-    #[test]
-    fn a_project_written_here_is_not_kept_until_the_write_is_seen_committed() {
-        let c = PageCache::new(1 << 20);
-        assert!(c.put_fresh(key("a"), page(1, 100), c.ticket()));
-        c.mark_dirty("a", 7);
-        assert!(c.get_fresh(&key("a")).is_none(), "dropped at once");
-        assert!(
-            !c.put_fresh(key("a"), page(1, 100), c.ticket()),
-            "uncommitted"
-        );
-        assert!(
-            !c.put_fresh(PageKey::Index { json: true }, page(1, 100), c.ticket()),
-            "the list waits as well"
-        );
-        assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
-        let t = c.ticket();
-        c.settle(6);
-        assert!(
-            !c.put_fresh(key("a"), page(1, 100), c.ticket()),
-            "7 not seen"
-        );
-        c.settle(7);
-        assert!(
-            !c.put_fresh(key("a"), page(1, 100), t),
-            "read before the commit was seen"
-        );
-        assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
-        assert!(c.put_fresh(PageKey::Index { json: true }, page(2, 100), c.ticket()));
-        // a write rolled back (never committed) stops holding the project after DIRTY_TTL
-        c.mark_dirty("b", 99);
-        c.settle(7);
-        assert!(!c.put_fresh(key("b"), page(1, 100), c.ticket()));
-        c.settle_at(7, std::time::Instant::now() + DIRTY_TTL * 2);
-        assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
-    }
-
-    #[test]
-    fn a_spread_load_over_pages_all_read_evicts_only_what_it_must() {
-        let one = page(1, 1_000).cost(&key("k0"));
-        let c = PageCache::new(u64::try_from(one * 100).unwrap_or(0));
-        for i in 0..100 {
-            c.put(key(&format!("p{i}")), page(1, 1_000));
-        }
-        let full = c.len();
-        for round in 0..5 {
-            // every page is read (all referenced), then a few new ones come
-            for i in 0..100 {
-                let _ = c.get(&key(&format!("p{i}")), 1);
-            }
-            for j in 0..10 {
-                c.put(key(&format!("new{round}-{j}")), page(1, 1_000));
-                assert!(c.len() + 1 >= full, "emptied: {} of {full}", c.len());
-            }
-        }
-    }
-}
+#[path = "cache_tests.rs"]
+mod tests;

@@ -26,12 +26,16 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::TryStreamExt;
+use std::sync::Arc;
 use strongroom_core::download_log::Origin;
 use strongroom_core::fsck::FindingKind;
 use strongroom_store::blob_check::BlobState;
+use strongroom_store::model::PublicDownload;
 use strongroom_store::{BlobKey, ByteRange};
 
+use crate::cache::{CachedPage, PageKey, Rider};
 use crate::error::ApiError;
 use crate::headers::etag_matches;
 use crate::state::{AppState, request_meta};
@@ -86,6 +90,164 @@ pub(crate) fn is_download(method: &Method, status: StatusCode) -> bool {
     *method == Method::GET && status == StatusCode::OK
 }
 
+/// `.metadata` files up to this size are kept in memory once read and checked whole (PEP 658
+/// files are a few KiB; an installer reads one per candidate while it resolves).
+pub(crate) const METADATA_KEEP_MAX: u64 = 64 * 1024;
+
+/// What a download answers from: the file the public sees, the `ETag` and length of the bytes
+/// served, and those bytes when they are kept in memory (a small `.metadata` file).
+struct Facts {
+    found: Arc<PublicDownload>,
+    etag: HeaderValue,
+    etag_hash: String,
+    len: u64,
+    kept: Option<Bytes>,
+}
+
+/// The facts of the file (or `.metadata`) at `key`: from the page cache when kept since the
+/// project's last journal entry (no database read), else from the database, then kept.
+async fn facts(
+    state: &AppState,
+    key: &BlobKey,
+    is_metadata: bool,
+    meta: &strongroom_core::RequestMeta,
+) -> Result<Facts, ApiError> {
+    let lookup = PageKey::download(key.as_str(), is_metadata);
+    if let Some(page) = state.fresh.page(&state.services.db, &lookup).await
+        && let (Some(found), Some(etag)) = (page.download, page.etag)
+    {
+        let etag_hash = if is_metadata {
+            found.file.metadata_sha256.clone().unwrap_or_default()
+        } else {
+            found.file.sha256.clone()
+        };
+        let len = if is_metadata {
+            u64::try_from(page.body.len()).unwrap_or(u64::MAX)
+        } else {
+            u64::try_from(found.file.size).unwrap_or(0)
+        };
+        let kept = is_metadata.then_some(page.body);
+        return Ok(Facts {
+            found,
+            etag,
+            etag_hash,
+            len,
+            kept,
+        });
+    }
+    let ticket = state.cache.ticket();
+    let found = Arc::new(
+        state
+            .services
+            .public_download(key.as_str())
+            .await?
+            .ok_or_else(ApiError::not_found)?,
+    );
+    let keep = |body: Bytes, etag: &HeaderValue| {
+        let key = PageKey::Download {
+            blob_key: key.as_str().to_owned(),
+            metadata: is_metadata,
+            project: Rider(found.project.clone()),
+        };
+        let page = CachedPage::of_download(found.clone(), etag.clone(), body);
+        state.cache.put_fresh(key, page, ticket);
+    };
+    if !is_metadata {
+        let etag_hash = found.file.sha256.clone();
+        let etag = etag_value(&etag_hash)?;
+        keep(Bytes::new(), &etag);
+        return Ok(Facts {
+            len: u64::try_from(found.file.size).unwrap_or(0),
+            found,
+            etag,
+            etag_hash,
+            kept: None,
+        });
+    }
+    let etag_hash = found
+        .file
+        .metadata_sha256
+        .clone()
+        .ok_or_else(ApiError::not_found)?;
+    let etag = etag_value(&etag_hash)?;
+    let Some(head) = state.services.blobs.head(&key.metadata()).await? else {
+        signal(
+            state,
+            key.as_str(),
+            FindingKind::MetadataMissing,
+            BlobState::Missing,
+            meta.clone(),
+        )
+        .await;
+        return Err(ApiError::blob_unavailable());
+    };
+    let mut kept = None;
+    if head.size <= METADATA_KEEP_MAX {
+        let bytes = read_checked(state, key, &etag_hash, head.size, meta).await?;
+        keep(bytes.clone(), &etag);
+        kept = Some(bytes);
+    }
+    Ok(Facts {
+        found,
+        etag,
+        etag_hash,
+        len: head.size,
+        kept,
+    })
+}
+
+fn etag_value(hash: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!("\"{hash}\"")).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a stored digest is not a header value",
+        )
+    })
+}
+
+/// A small `.metadata` file read whole and checked against its recorded sha256 before any
+/// byte is sent: damaged or gone, it answers 503 (and raises the signal) instead.
+async fn read_checked(
+    state: &AppState,
+    key: &BlobKey,
+    sha256: &str,
+    size: u64,
+    meta: &strongroom_core::RequestMeta,
+) -> Result<Bytes, ApiError> {
+    let (st, k, meta2) = (state.clone(), key.as_str().to_owned(), meta.clone());
+    let on_mismatch = move |found| {
+        tracing::error!(blob = %k, "a metadata file does not match its recorded sha256; answered 503");
+        tokio::spawn(
+            async move { signal(&st, &k, FindingKind::MetadataDamaged, found, meta2).await },
+        );
+    };
+    let Some(body) = state
+        .services
+        .blobs
+        .get_verified(&key.metadata(), size, sha256, on_mismatch)
+        .await?
+    else {
+        signal(
+            state,
+            key.as_str(),
+            FindingKind::MetadataMissing,
+            BlobState::Missing,
+            meta.clone(),
+        )
+        .await;
+        return Err(ApiError::blob_unavailable());
+    };
+    let chunks: Vec<Bytes> = match body.try_collect().await {
+        Ok(c) => c,
+        Err(_) => return Err(ApiError::blob_unavailable()),
+    };
+    Ok(match <[Bytes; 1]>::try_from(chunks) {
+        Ok([one]) => one,
+        // several chunks: one allocation of exactly the file's size
+        Err(chunks) => Bytes::from(chunks.concat()),
+    })
+}
+
 /// `GET /packages/{*path}`
 pub(crate) async fn download(
     State(state): State<AppState>,
@@ -104,50 +266,14 @@ pub(crate) async fn download(
         None => (path.as_str(), false),
     };
     let key = BlobKey::parse(file_path).ok_or_else(ApiError::not_found)?;
-    let found = state
-        .services
-        .public_download(key.as_str())
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let Facts {
+        found,
+        etag,
+        etag_hash,
+        len,
+        kept,
+    } = facts(&state, &key, is_metadata, &meta).await?;
     let file = &found.file;
-    // A whole file sent to a client: an install to record.
-    let record = |state: &AppState, meta: &strongroom_core::RequestMeta, status: StatusCode| {
-        if !is_metadata && is_download(&method, status) {
-            state.services.record_download(
-                Origin::Local,
-                &found.project,
-                &found.version,
-                &file.filename,
-                &file.sha256,
-                meta,
-            );
-        }
-    };
-    let (blob_key, etag_hash, len) = if is_metadata {
-        let sha = file
-            .metadata_sha256
-            .clone()
-            .ok_or_else(ApiError::not_found)?;
-        let Some(found) = state.services.blobs.head(&key.metadata()).await? else {
-            signal(
-                &state,
-                key.as_str(),
-                FindingKind::MetadataMissing,
-                BlobState::Missing,
-                meta,
-            )
-            .await;
-            return Err(ApiError::blob_unavailable());
-        };
-        (key.metadata(), sha, found.size)
-    } else {
-        (
-            key.as_str().to_owned(),
-            file.sha256.clone(),
-            u64::try_from(file.size).unwrap_or(0),
-        )
-    };
-    let etag = format!("\"{etag_hash}\"");
     let mut resp_headers = HeaderMap::new();
     resp_headers.insert(
         header::CONTENT_TYPE,
@@ -162,13 +288,12 @@ pub(crate) async fn download(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        resp_headers.insert(header::ETAG, v);
-    }
-    if etag_matches(&headers, &etag) {
+    let etag_text = etag.to_str().unwrap_or_default().to_owned();
+    resp_headers.insert(header::ETAG, etag);
+    if etag_matches(&headers, &etag_text) {
         return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
     }
-    let asked = if if_range_holds(&headers, &etag) {
+    let asked = if if_range_holds(&headers, &etag_text) {
         parse_range(&headers, len)
     } else {
         None
@@ -182,6 +307,27 @@ pub(crate) async fn download(
             }
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, resp_headers).into_response());
         }
+    };
+    let content_len = range.map_or(len, |r| r.end - r.start);
+    resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_len));
+    if let Some(r) = range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{len}", r.start, r.end - 1))
+    {
+        resp_headers.insert(header::CONTENT_RANGE, v);
+    }
+    // a kept `.metadata` file: its bytes (or the part asked), no read
+    if let Some(bytes) = kept {
+        let body = match range {
+            None => bytes,
+            Some(r) => bytes
+                .slice(usize::try_from(r.start).unwrap_or(0)..usize::try_from(r.end).unwrap_or(0)),
+        };
+        return Ok((status, resp_headers, Body::from(body)).into_response());
+    }
+    let blob_key = if is_metadata {
+        key.metadata()
+    } else {
+        key.as_str().to_owned()
     };
     let kind = if is_metadata {
         (FindingKind::MetadataMissing, FindingKind::MetadataDamaged)
@@ -211,15 +357,16 @@ pub(crate) async fn download(
         signal(&state, key.as_str(), kind.0, BlobState::Missing, meta).await;
         return Err(ApiError::blob_unavailable());
     };
-    if range.is_none() {
-        record(&state, &meta, status);
-    }
-    let content_len = range.map_or(len, |r| r.end - r.start);
-    resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_len));
-    if let Some(r) = range
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{len}", r.start, r.end - 1))
-    {
-        resp_headers.insert(header::CONTENT_RANGE, v);
+    // A whole file sent to a client: an install to record.
+    if range.is_none() && !is_metadata && is_download(&method, status) {
+        state.services.record_download(
+            Origin::Local,
+            &found.project,
+            &found.version,
+            &file.filename,
+            &file.sha256,
+            &meta,
+        );
     }
     let body = Body::from_stream(body.map_err(std::io::Error::other));
     Ok((status, resp_headers, body).into_response())

@@ -1,0 +1,370 @@
+//! The page cache's unit tests: budget, eviction, tickets, invalidation and dirty projects.
+
+use super::*;
+
+fn key(p: &str) -> PageKey {
+    PageKey::Simple {
+        project: p.into(),
+        json: false,
+    }
+}
+
+fn page(serial: i64, len: usize) -> CachedPage {
+    // letters from a small LCG: deterministic, and the gzip copy is not nothing
+    let mut x: u32 = 12_345;
+    let body: String = (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            char::from(b'a' + u8::try_from((x >> 16) % 26).unwrap_or(0))
+        })
+        .collect();
+    CachedPage::new(serial, "html", body)
+}
+
+#[test]
+fn pages_are_valid_for_one_serial_only() {
+    let c = PageCache::new(1 << 20);
+    c.put(key("a"), CachedPage::new(5, "html", "x".repeat(1000)));
+    assert!(c.get(&key("a"), 5).is_some());
+    assert!(c.get(&key("a"), 6).is_none());
+    let p = c.get(&key("a"), 5).expect("cached");
+    assert!(p.gzip.as_ref().is_some_and(|g| g.len() < 100));
+    c.put(key("a"), CachedPage::new(6, "html", "y".repeat(1000)));
+    assert!(c.get(&key("a"), 5).is_none());
+    assert_eq!(c.len(), 1, "a new serial replaces the entry");
+}
+
+#[test]
+fn the_budget_counts_bytes_not_entries() {
+    let max = 100_000;
+    let c = PageCache::new(max);
+    let one = page(1, 10_000);
+    let cost = one.cost(&key("p0"));
+    assert!(
+        cost > 10_000 + 256,
+        "body, gzip copy and overhead all count: {cost}"
+    );
+    for i in 0..1_000 {
+        c.put(key(&format!("p{i}")), page(1, 10_000));
+        assert!(
+            c.bytes() <= usize::try_from(max).unwrap_or(0),
+            "over budget after {i}"
+        );
+    }
+    let per = usize::try_from(max).unwrap_or(0) / cost;
+    assert!(
+        c.len() <= per && c.len() + 1 >= per,
+        "{} pages of {cost} in {max}",
+        c.len()
+    );
+    // never flushed at once: the newest pages are all still there
+    for i in 1_000 - c.len()..1_000 {
+        assert!(
+            c.get(&key(&format!("p{i}")), 1).is_some(),
+            "p{i} evicted early"
+        );
+    }
+}
+
+#[test]
+fn a_page_larger_than_the_budget_is_not_kept() {
+    let c = PageCache::new(50_000);
+    c.put(key("small"), page(1, 1_000));
+    c.put(key("big"), page(1, 60_000));
+    assert!(c.get(&key("big"), 1).is_none());
+    assert!(c.get(&key("small"), 1).is_some(), "others stay");
+    // a page that grew past the budget drops its older copy
+    c.put(key("small"), page(2, 60_000));
+    assert!(c.get(&key("small"), 1).is_none());
+    assert_eq!((c.len(), c.bytes()), (0, 0));
+}
+
+#[test]
+fn eviction_spares_pages_read_since_the_hand_passed() {
+    let one = page(1, 1_000).cost(&key("k0"));
+    // room for exactly four pages
+    let c = PageCache::new(u64::try_from(one * 4 + one / 2).unwrap_or(0));
+    for k in ["a", "b", "c", "d"] {
+        c.put(key(k), page(1, 1_000));
+    }
+    // the first insert beyond the budget evicts the oldest unread page: a
+    c.put(key("e"), page(1, 1_000));
+    assert!(
+        c.get(&key("a"), 1).is_none(),
+        "oldest unread page goes first"
+    );
+    // b is read again; c is not: the next eviction skips b and takes c
+    assert!(c.get(&key("b"), 1).is_some());
+    c.put(key("f"), page(1, 1_000));
+    assert!(c.get(&key("c"), 1).is_none(), "unread c evicted");
+    assert!(c.get(&key("b"), 1).is_some(), "read b kept");
+    for k in ["d", "e", "f"] {
+        assert!(c.get(&key(k), 1).is_some(), "{k} kept");
+    }
+    assert_eq!(c.len(), 4);
+}
+
+#[test]
+fn a_scan_of_cold_pages_does_not_push_out_a_hot_one() {
+    let one = page(1, 1_000).cost(&key("k0"));
+    let c = PageCache::new(u64::try_from(one * 8).unwrap_or(0));
+    c.put(key("hot"), page(1, 1_000));
+    for i in 0..200 {
+        assert!(c.get(&key("hot"), 1).is_some(), "hot page lost at {i}");
+        c.put(key(&format!("cold{i}")), page(1, 1_000));
+    }
+}
+
+#[test]
+fn a_list_of_entries_is_answered_from_any_entry_on() {
+    let p = CachedPage::with_rows(
+        9,
+        "t",
+        "<a>3</a><a>5</a><a>8</a>".into(),
+        vec![(3, 0), (5, 8), (8, 16)],
+    );
+    let text = |after, upto| {
+        let (b, n, last) = p.rows_between(after, upto);
+        (String::from_utf8_lossy(&b).into_owned(), n, last)
+    };
+    assert_eq!(text(0, 99), ("<a>3</a><a>5</a><a>8</a>".into(), 3, Some(8)));
+    assert_eq!(text(3, 99), ("<a>5</a><a>8</a>".into(), 2, Some(8)));
+    assert_eq!(text(4, 7), ("<a>5</a>".into(), 1, Some(5)));
+    assert_eq!(text(0, 5), ("<a>3</a><a>5</a>".into(), 2, Some(5)));
+    assert_eq!(text(8, 99), (String::new(), 0, None));
+    assert_eq!(text(5, 7), (String::new(), 0, None));
+    assert!(p.cost(&PageKey::Changelog { block: 0 }) > 24 + 3 * 16);
+}
+
+#[test]
+fn base_slots_are_filled_per_request_and_never_stored() {
+    let marker = "MARKERxyz";
+    let body = format!("{{\"url\":\"{marker}/packages/a\",\"b\":\"{marker}/project/x/\"}}");
+    let p = CachedPage::with_base_slots(3, "pypi-json", &body, marker);
+    assert!(p.gzip.is_none());
+    assert!(!String::from_utf8_lossy(&p.body).contains(marker));
+    assert_eq!(
+        p.body_for("http://h1:8080"),
+        "{\"url\":\"http://h1:8080/packages/a\",\"b\":\"http://h1:8080/project/x/\"}"
+    );
+    assert_eq!(
+        p.body_for("https://h2"),
+        "{\"url\":\"https://h2/packages/a\",\"b\":\"https://h2/project/x/\"}"
+    );
+    let plain = CachedPage::with_base_slots(3, "t", "no links", marker);
+    assert_eq!(plain.body_for("http://x"), "no links");
+}
+
+fn json_key(p: &str, v: Option<&str>) -> PageKey {
+    PageKey::PypiJson {
+        project: p.into(),
+        version: v.map(str::to_owned),
+        generation: 0,
+    }
+}
+
+#[test]
+fn invalidating_a_project_drops_its_pages_and_the_lists_only() {
+    let c = PageCache::new(1 << 20);
+    let t = c.ticket();
+    for k in [
+        key("a"),
+        key("b"),
+        json_key("a", None),
+        json_key("a", Some("1.0")),
+        PageKey::Index { json: true },
+    ] {
+        assert!(c.put_fresh(k, page(1, 100), t));
+    }
+    let before = c.bytes();
+    c.invalidate_project("a");
+    assert!(c.get_fresh(&key("a")).is_none());
+    assert!(c.get_fresh(&json_key("a", None)).is_none());
+    assert!(c.get_fresh(&json_key("a", Some("1.0"))).is_none());
+    assert!(c.get_fresh(&PageKey::Index { json: true }).is_none());
+    assert!(
+        c.get_fresh(&key("b")).is_some(),
+        "another project's page stays"
+    );
+    assert!(c.bytes() < before, "an invalidated page's bytes are freed");
+    // a new rendering takes the tombstone's place
+    assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
+    assert_eq!(c.get_fresh(&key("a")).map(|p| p.serial), Some(2));
+    assert_eq!(c.len(), 5);
+}
+
+#[test]
+fn a_download_is_found_by_its_blob_key_and_goes_with_its_project() {
+    let c = PageCache::new(1 << 20);
+    let kept = |project: &str, blob: &str, metadata: bool| PageKey::Download {
+        blob_key: blob.into(),
+        metadata,
+        project: Rider(project.into()),
+    };
+    let facts = |project: &str| {
+        Arc::new(strongroom_store::model::PublicDownload {
+            file: strongroom_store::model::DistFile {
+                id: 1,
+                release_id: 1,
+                project_id: 1,
+                filename: "a-1.0-py3-none-any.whl".into(),
+                packagetype: "bdist_wheel".into(),
+                python_version: "py3".into(),
+                size: 10,
+                md5: String::new(),
+                sha256: "ab".repeat(32),
+                blake2_256: "cd".repeat(32),
+                blob_key: "ab/cd/ef/a-1.0-py3-none-any.whl".into(),
+                metadata_sha256: None,
+                comment_text: None,
+                uploaded_at: 0,
+            },
+            project: project.into(),
+            version: "1.0".into(),
+        })
+    };
+    let etag = HeaderValue::from_static("\"ab\"");
+    let t = c.ticket();
+    for (project, blob, metadata, body) in [
+        ("a", "ab/cd/ef/a-1.0.whl", false, ""),
+        ("a", "ab/cd/ef/a-1.0.whl", true, "Metadata-Version: 2.1"),
+        ("b", "ab/cd/ef/b-1.0.whl", false, ""),
+    ] {
+        let page = CachedPage::of_download(facts(project), etag.clone(), Bytes::from(body));
+        assert!(c.put_fresh(kept(project, blob, metadata), page, t));
+    }
+    // found knowing only the path; the file and its PEP 658 file are two entries
+    let file = c.get_fresh(&PageKey::download("ab/cd/ef/a-1.0.whl", false));
+    assert_eq!(
+        file.and_then(|p| p.download).map(|d| d.project.clone()),
+        Some("a".into())
+    );
+    let metadata = c.get_fresh(&PageKey::download("ab/cd/ef/a-1.0.whl", true));
+    assert_eq!(
+        metadata.map(|p| p.body),
+        Some(Bytes::from("Metadata-Version: 2.1"))
+    );
+    assert!(
+        c.get_fresh(&PageKey::download("ab/cd/ef/c-1.0.whl", false))
+            .is_none()
+    );
+    // the facts and the bytes are counted against the budget
+    assert!(
+        c.bytes()
+            > 3 * (ENTRY_OVERHEAD + std::mem::size_of::<strongroom_store::model::PublicDownload>())
+    );
+    c.invalidate_project("a");
+    assert!(
+        c.get_fresh(&PageKey::download("ab/cd/ef/a-1.0.whl", false))
+            .is_none()
+    );
+    assert!(
+        c.get_fresh(&PageKey::download("ab/cd/ef/a-1.0.whl", true))
+            .is_none()
+    );
+    assert!(
+        c.get_fresh(&PageKey::download("ab/cd/ef/b-1.0.whl", false))
+            .is_some(),
+        "another project's download stays"
+    );
+    // looked up across an invalidation of its project: not kept
+    let t = c.ticket();
+    c.invalidate_project("b");
+    let page = CachedPage::of_download(facts("b"), etag, Bytes::new());
+    assert!(!c.put_fresh(kept("b", "ab/cd/ef/b-1.0.whl", false), page, t));
+}
+
+#[test]
+fn a_page_rendered_across_an_invalidation_is_not_kept() {
+    let c = PageCache::new(1 << 20);
+    let t = c.ticket();
+    c.invalidate_project("a");
+    assert!(
+        !c.put_fresh(key("a"), page(1, 100), t),
+        "read before the change"
+    );
+    assert!(c.get_fresh(&key("a")).is_none());
+    assert!(
+        !c.put_fresh(PageKey::Index { json: false }, page(1, 100), t),
+        "the list of every project changed too"
+    );
+    assert!(c.put_fresh(key("b"), page(1, 100), t), "b did not change");
+    c.invalidate_all();
+    assert!(c.get_fresh(&key("b")).is_none());
+    assert!(!c.put_fresh(key("b"), page(1, 100), t));
+    assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
+}
+
+#[test]
+fn a_ticket_older_than_the_log_is_refused() {
+    let c = PageCache::new(1 << 20);
+    let t = c.ticket();
+    for i in 0..INVALIDATION_LOG {
+        c.invalidate_project(&format!("other{i}"));
+    }
+    assert!(
+        c.put_fresh(key("a"), page(1, 100), t),
+        "the log still reaches t"
+    );
+    c.invalidate_project("one-more");
+    assert!(
+        !c.put_fresh(key("z"), page(1, 100), t),
+        "cannot tell any more"
+    );
+}
+
+#[test]
+fn a_project_written_here_is_not_kept_until_the_write_is_seen_committed() {
+    let c = PageCache::new(1 << 20);
+    assert!(c.put_fresh(key("a"), page(1, 100), c.ticket()));
+    c.mark_dirty("a", 7);
+    assert!(c.get_fresh(&key("a")).is_none(), "dropped at once");
+    assert!(
+        !c.put_fresh(key("a"), page(1, 100), c.ticket()),
+        "uncommitted"
+    );
+    assert!(
+        !c.put_fresh(PageKey::Index { json: true }, page(1, 100), c.ticket()),
+        "the list waits as well"
+    );
+    assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
+    let t = c.ticket();
+    c.settle(6);
+    assert!(
+        !c.put_fresh(key("a"), page(1, 100), c.ticket()),
+        "7 not seen"
+    );
+    c.settle(7);
+    assert!(
+        !c.put_fresh(key("a"), page(1, 100), t),
+        "read before the commit was seen"
+    );
+    assert!(c.put_fresh(key("a"), page(2, 100), c.ticket()));
+    assert!(c.put_fresh(PageKey::Index { json: true }, page(2, 100), c.ticket()));
+    // a write rolled back (never committed) stops holding the project after DIRTY_TTL
+    c.mark_dirty("b", 99);
+    c.settle(7);
+    assert!(!c.put_fresh(key("b"), page(1, 100), c.ticket()));
+    c.settle_at(7, std::time::Instant::now() + DIRTY_TTL * 2);
+    assert!(c.put_fresh(key("b"), page(1, 100), c.ticket()));
+}
+
+#[test]
+fn a_spread_load_over_pages_all_read_evicts_only_what_it_must() {
+    let one = page(1, 1_000).cost(&key("k0"));
+    let c = PageCache::new(u64::try_from(one * 100).unwrap_or(0));
+    for i in 0..100 {
+        c.put(key(&format!("p{i}")), page(1, 1_000));
+    }
+    let full = c.len();
+    for round in 0..5 {
+        // every page is read (all referenced), then a few new ones come
+        for i in 0..100 {
+            let _ = c.get(&key(&format!("p{i}")), 1);
+        }
+        for j in 0..10 {
+            c.put(key(&format!("new{round}-{j}")), page(1, 1_000));
+            assert!(c.len() + 1 >= full, "emptied: {} of {full}", c.len());
+        }
+    }
+}
