@@ -1,6 +1,9 @@
 //! `GET /packages/<aa>/<bb>/<rest>/<filename>` (and `.metadata`): files the database knows, with
 //! Range, ETag and conditional requests. Only files the public sees are served
-//! (`core::visibility`); a blob without such a row is never read.
+//! (`core::visibility`); a blob without such a row is never read. What the database says of a
+//! file is kept in the page cache (`PageKey::Download`) until its project's next journal entry,
+//! like its pages; a `.metadata` file up to [`METADATA_KEEP_MAX`] is kept whole, checked
+//! before its first byte is sent (damaged: 503, never a part of it).
 //!
 //! A blob that is gone answers 503 with a reason and raises the `blob:missing` signal. A whole
 //! file is checked against its recorded sha256 while it streams (`Blobs::get_verified`): the
