@@ -189,6 +189,12 @@ fn exact(v: Vec<u8>) -> Bytes {
     Bytes::from(v.into_boxed_slice())
 }
 
+/// The tag of a simple page in its `ETag` and in the cache: one body per format family (both
+/// HTML media types share one).
+pub(crate) fn format_tag(json: bool) -> &'static str {
+    if json { "json" } else { "html" }
+}
+
 pub(crate) fn etag_of(serial: i64, tag: &str) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from(format!(
         "\"{serial}-{tag}-{}\"",

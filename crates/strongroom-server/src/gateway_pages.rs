@@ -206,7 +206,7 @@ async fn render_simple(
     } else {
         simple::project_html(&model)
     };
-    let kind = if json { "json" } else { "html" };
+    let kind = crate::cache::format_tag(json);
     let p = CachedPage::new(validity.revision, &tag(kind, validity), body);
     state.cache.put(key(name, json, None, validity), p.clone());
     Ok(p)

@@ -75,7 +75,7 @@ pub(crate) async fn slot() -> Result<SemaphorePermit<'static>, ApiError> {
 impl Plan {
     /// The page's tag in its `ETag` and in the cache.
     fn tag(&self) -> &'static str {
-        if self.json { "json" } else { "html" }
+        crate::cache::format_tag(self.json)
     }
 
     fn etag(&self) -> Option<HeaderValue> {

@@ -147,7 +147,7 @@ pub(crate) async fn index(
             } else {
                 simple::index_html(&entries, serial)
             };
-            let page = CachedPage::new(serial, if fmt.is_json() { "json" } else { "html" }, body);
+            let page = CachedPage::new(serial, crate::cache::format_tag(fmt.is_json()), body);
             state.cache.put_fresh(key, page.clone(), ticket);
             page
         }
@@ -265,7 +265,7 @@ pub(crate) async fn project(
     };
     let page = CachedPage::new(
         project.last_serial,
-        if fmt.is_json() { "json" } else { "html" },
+        crate::cache::format_tag(fmt.is_json()),
         body,
     );
     state.cache.put_fresh(key.clone(), page.clone(), ticket);
