@@ -195,6 +195,8 @@ pub(crate) fn format_tag(json: bool) -> &'static str {
     if json { "json" } else { "html" }
 }
 
+/// A page's `ETag`: the serial it was rendered at, its tag and this server's version (a new
+/// release may render the same serial differently).
 pub(crate) fn etag_of(serial: i64, tag: &str) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from(format!(
         "\"{serial}-{tag}-{}\"",
