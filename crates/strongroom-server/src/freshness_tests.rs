@@ -169,6 +169,70 @@ async fn own_writes_are_seen_at_once_and_cached_pages_need_no_database() {
 }
 
 #[tokio::test]
+async fn a_download_kept_since_its_project_changed_needs_no_database() {
+    let (state, _dir) = state().await;
+    let user = owner(&state).await;
+    let name = "fresh-download-3d9";
+    publish(&state.services.db, user, name, "1.0").await;
+    state
+        .fresh
+        .catch_up(&state.services.db)
+        .await
+        .expect("catch up");
+    let (_, page) = get(
+        &state,
+        &format!("/simple/{name}/?format=application/vnd.pypi.simple.v1+json"),
+    )
+    .await;
+    let blob_key = page
+        .split("packages/")
+        .nth(1)
+        .and_then(|rest| rest.split(['#', '"']).next())
+        .expect("a file link")
+        .to_owned();
+    state
+        .services
+        .blobs
+        .put_bytes(&blob_key, bytes::Bytes::from_static(b"0123456789"))
+        .await
+        .expect("blob");
+    // a part of the file: served unchecked, so these stored bytes do
+    let part = |state: AppState| {
+        let path = format!("/packages/{blob_key}");
+        async move {
+            let mut req = Request::get(path)
+                .header(header::HOST, "localhost")
+                .header(header::RANGE, "bytes=2-5")
+                .body(Body::empty())
+                .expect("request");
+            req.extensions_mut()
+                .insert(ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 1))));
+            let resp = crate::router(state).oneshot(req).await.expect("answer");
+            let status = resp.status();
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            (status, body)
+        }
+    };
+    assert_eq!(
+        part(state.clone()).await,
+        (
+            StatusCode::PARTIAL_CONTENT,
+            bytes::Bytes::from_static(b"2345")
+        )
+    );
+    state.services.db.close().await;
+    // the database is closed: what the first download read of the file is kept
+    assert_eq!(
+        part(state.clone()).await,
+        (
+            StatusCode::PARTIAL_CONTENT,
+            bytes::Bytes::from_static(b"2345")
+        ),
+        "the download read the database"
+    );
+}
+
+#[tokio::test]
 async fn the_catch_up_read_invalidates_what_another_writer_journalled() {
     let (state, _dir) = state().await;
     let user = owner(&state).await;

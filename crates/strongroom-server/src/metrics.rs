@@ -339,13 +339,13 @@ pub(crate) async fn render(state: &AppState) -> String {
     counter(
         &mut out,
         "strongroom_page_cache_hits_total",
-        "Page-cache lookups answered from memory.",
+        "Page-cache lookups (pages, and what a download reads of its file) answered from memory.",
         hits,
     );
     counter(
         &mut out,
         "strongroom_page_cache_misses_total",
-        "Page-cache lookups that rendered the page.",
+        "Page-cache lookups that read the database (and rendered the page).",
         misses,
     );
     gauge(
