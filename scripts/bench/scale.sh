@@ -5,12 +5,15 @@
 #   - `admin log verify` time and peak RSS (the whole event chain),
 #   - start-up: `serve` launched to /readyz answering 200,
 #   - project pages with wrk (paths.lua): a Zipf spread over the projects (s = 1.1, a hot set as
-#     real traffic has) and a uniform one; p50/p99 and req/s, then the server's RSS.
+#     real traffic has) and a uniform one; p50/p99 and req/s, then the server's RSS;
+#   - upload latency: UPLOADS small wheels sent one at a time as new projects, then as new
+#     releases of one project (`upload_latency.py`): median and worst ms of each.
 #
 # usage: scripts/bench/scale.sh [PROJECTS...]        default: 10000 100000 1000000
 # env:   STRONGROOM_BIN=target/release/strongroom   FILES_PER_PROJECT=10  SAMPLE=100  SEED=1
 #        SCALE_WORK=/tmp/scale-work (one data folder per size, replaced)  PORT=9100
 #        WRK_DURATION=10  WRK_CONNS=64  PATHS=20000 (paths per spread)  KEEP=1 keeps the data
+#        UPLOADS=20 (0: no upload latency; the uploads stay in a kept data folder)
 #        REUSE=1: measure a data folder left by KEEP=1 (or generated otherwise) without generating
 # Prints one Markdown table (also written to $SCALE_WORK/scale.md). Listens on 127.0.0.1 only;
 # the server it starts is stopped by its PID. wrk must be installed (apt-get install wrk).
@@ -34,6 +37,9 @@ mkdir -p "$WORK"
 export STRONGROOM_LOG=${STRONGROOM_LOG:-warn}
 export STRONGROOM_RATE_LIMITS=false
 export STRONGROOM_DOMAINS__CHECK_INTERVAL_HOURS=0
+# the latency probe's account is made at the CLI, with no second factor
+export STRONGROOM_REQUIRE_2FA=false
+UPLOADS=${UPLOADS:-20}
 BASE=http://127.0.0.1:$PORT
 
 PID=""
@@ -64,8 +70,8 @@ else:
 
 TABLE=$WORK/scale.md
 {
-  echo "| projects | files | generate s | generate MB RSS | db MB | log verify s | verify MB RSS | start-up to /readyz s | zipf p50/p99 ms | zipf req/s | uniform p50/p99 ms | uniform req/s | server RSS MB after |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| projects | files | generate s | generate MB RSS | db MB | log verify s | verify MB RSS | start-up to /readyz s | zipf p50/p99 ms | zipf req/s | uniform p50/p99 ms | uniform req/s | server RSS MB after | upload new project p50/max ms | upload new release p50/max ms |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$TABLE"
 
 for N in "${SIZES[@]}"; do
@@ -118,11 +124,27 @@ EOF
   read -r UP50 UP99 URPS UBAD < <(wrk_run "$WORK/uniform-$N.txt")
   [ "$ZBAD" = 0 ] && [ "$UBAD" = 0 ] || echo "warning: non-2xx or errors: zipf $ZBAD, uniform $UBAD" >&2
   RSS_MB=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$PID/status")
+  NEW_P50=- NEW_MAX=- REL_P50=- REL_MAX=-
+  if [ "$UPLOADS" -gt 0 ]; then
+    echo "== upload latency ($UPLOADS + $UPLOADS uploads)" >&2
+    user=latency-$RANDOM
+    echo 'latency-password' | "$BIN" --data "$DATA" user create "$user" --email "$user@example.org" \
+      --password-stdin >/dev/null
+    TOKEN=$("$BIN" --data "$DATA" token create --user "$user")
+    read -r NEW_P50 NEW_MAX REL_P50 REL_MAX UPBAD < <(python3 "$HERE/upload_latency.py" \
+      "$BASE/legacy/" "$TOKEN" "$UPLOADS" "$WORK/latency-wheels-$N")
+    [ "$UPBAD" = 0 ] || echo "warning: $UPBAD uploads not answered 200" >&2
+    rm -rf "$WORK/latency-wheels-$N"
+  fi
   stop
-  NFILES=$((N * K))
-  printf '| %s | %s | %s | %.0f | %s | %s | %.0f | %s | %s/%s | %s | %s/%s | %s | %s |\n' \
+  # counted, not assumed: a REUSE'd folder may have been generated with another K
+  NFILES=$(python3 -c 'import sqlite3, sys
+print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT COUNT(*) FROM files").fetchone()[0])' \
+    "$DATA/strongroom.db")
+  printf '| %s | %s | %s | %.0f | %s | %s | %.0f | %s | %s/%s | %s | %s/%s | %s | %s | %s/%s | %s/%s |\n' \
     "$N" "$NFILES" "$GEN_S" "$(echo "$GEN_KB/1024" | bc -l)" "$DB_MB" "$VER_S" "$(echo "$VER_KB/1024" | bc -l)" \
-    "$START_S" "$ZP50" "$ZP99" "$ZRPS" "$UP50" "$UP99" "$URPS" "$RSS_MB" >>"$TABLE"
+    "$START_S" "$ZP50" "$ZP99" "$ZRPS" "$UP50" "$UP99" "$URPS" "$RSS_MB" \
+    "$NEW_P50" "$NEW_MAX" "$REL_P50" "$REL_MAX" >>"$TABLE"
   tail -1 "$TABLE" >&2
   [ -n "${KEEP:-}" ] || rm -rf "$DATA"
 done
