@@ -138,7 +138,7 @@ const DIRTY_CAP: usize = 10_000;
 /// A journal entry not seen committed after this long was rolled back (an upload's
 /// `check_publish` always is) or sits in a transaction left open: `settle` lets its project be
 /// kept again (the catch-up read still invalidates it if it ever commits).
-const DIRTY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const DIRTY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A rendered page and its gzip copy.
 #[derive(Debug, Clone)]

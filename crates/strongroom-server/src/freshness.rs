@@ -44,8 +44,11 @@ pub(crate) struct Freshness {
     serial: AtomicI64,
     /// The upstream generation last read.
     generation: AtomicI64,
-    /// A generation this process bumped in a transaction not yet seen committed (0: none).
+    /// A generation this process bumped in a transaction not yet seen committed (0: none), and
+    /// when (ms from `born`): one not seen after `cache::DIRTY_TTL` was rolled back (an
+    /// upload's `check_publish` always is) and is let go.
     generation_pending: AtomicI64,
+    generation_pending_ms: AtomicU64,
     born: std::time::Instant,
     /// SQLite: the write-ahead log's stamp as last caught up with; a request that finds it
     /// moved catches up first (so an admin CLI's write is seen by the next request).
@@ -74,6 +77,7 @@ impl Freshness {
             serial: AtomicI64::new(marks.serial),
             generation: AtomicI64::new(marks.generation),
             generation_pending: AtomicI64::new(0),
+            generation_pending_ms: AtomicU64::new(0),
             born: std::time::Instant::now(),
             caught_up_ms: AtomicU64::new(0),
         }
@@ -216,7 +220,8 @@ impl Freshness {
             self.cache.invalidate_all();
         }
         let pending = self.generation_pending.load(Ordering::Acquire);
-        if pending != 0 && pending <= marks.generation {
+        let pending_for = began.saturating_sub(self.generation_pending_ms.load(Ordering::Acquire));
+        if pending != 0 && pending_settled(pending, marks.generation, pending_for) {
             let _ = self.generation_pending.compare_exchange(
                 pending,
                 0,
@@ -229,6 +234,15 @@ impl Freshness {
     }
 }
 
+/// Whether a generation this process bumped `age_ms` ago no longer holds pages back: seen
+/// committed (`committed` reached it), or not seen for longer than `cache::DIRTY_TTL`, so rolled
+/// back (an upload's `check_publish` always is) or left open; if it ever commits, the catch-up
+/// that reads it still drops every page.
+fn pending_settled(pending: i64, committed: i64, age_ms: u64) -> bool {
+    let ttl = u64::try_from(crate::cache::DIRTY_TTL.as_millis()).unwrap_or(u64::MAX);
+    pending <= committed || age_ms > ttl
+}
+
 impl JournalHook for Freshness {
     fn journal_written(&self, serial: i64, project: &str) {
         self.cache
@@ -236,6 +250,8 @@ impl JournalHook for Freshness {
     }
 
     fn generation_bumped(&self, generation: i64) {
+        self.generation_pending_ms
+            .store(self.now_ms(), Ordering::Release);
         self.generation_pending
             .fetch_max(generation, Ordering::AcqRel);
     }

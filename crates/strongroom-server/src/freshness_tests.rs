@@ -325,6 +325,21 @@ async fn a_generation_bumped_here_is_read_from_the_database_until_seen_committed
     );
 }
 
+#[test]
+fn a_bump_never_seen_committed_holds_pages_back_for_the_dirty_ttl_only() {
+    let ttl = u64::try_from(crate::cache::DIRTY_TTL.as_millis()).expect("ms");
+    assert!(super::pending_settled(5, 5, 0), "seen committed");
+    assert!(super::pending_settled(5, 6, 0), "and past");
+    assert!(
+        !super::pending_settled(5, 4, ttl),
+        "not seen yet, within the TTL"
+    );
+    assert!(
+        super::pending_settled(5, 4, ttl + 1),
+        "rolled back (an upload's check): the cache is not bypassed for ever"
+    );
+}
+
 #[tokio::test]
 async fn a_commit_by_another_process_is_caught_up_by_the_first_request_after_a_look() {
     let (state, dir) = state().await;
