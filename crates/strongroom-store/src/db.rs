@@ -474,7 +474,9 @@ fn sqlite_setup<'c>(
 /// worker thread of its own: about 2.5 MB each, measured after a page spread).
 fn sqlite_readers() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    u32::try_from(cores.saturating_mul(2)).unwrap_or(8).clamp(2, 8)
+    u32::try_from(cores.saturating_mul(2))
+        .unwrap_or(8)
+        .clamp(2, 8)
 }
 
 /// A reading connection: as [`sqlite_setup`], with a page cache of 1 MiB instead of SQLite's
