@@ -636,12 +636,24 @@ impl PageCache {
 
     fn put_in(&self, inner: &mut Inner, key: PageKey, page: CachedPage) {
         let cost = page.cost(&key);
-        if cost > self.max_bytes {
-            if let Some(old) = inner.map.remove(&key) {
+        // The same identity kept under another project (a `Download`, whose project rides
+        // along: its project's name changed, as a removed project's names are freed): the old
+        // entry goes wholly, so the new one is indexed under the project it belongs to now.
+        // Also when the page is too large to keep.
+        if let Some(old_key) = inner
+            .map
+            .get_key_value(&key)
+            .map(|(k, _)| k)
+            .filter(|k| k.project() != key.project() || cost > self.max_bytes)
+            .cloned()
+        {
+            if let Some(old) = inner.map.remove(&old_key) {
                 inner.bytes -= old.cost;
-                inner.ring.retain(|k| k != &key);
-                inner.forget(&key);
             }
+            inner.ring.retain(|k| k != &old_key);
+            inner.forget(&old_key);
+        }
+        if cost > self.max_bytes {
             return;
         }
         match inner.map.get_mut(&key) {

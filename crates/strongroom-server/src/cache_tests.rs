@@ -267,6 +267,25 @@ fn a_download_is_found_by_its_blob_key_and_goes_with_its_project() {
             .is_some(),
         "another project's download stays"
     );
+    // the same blob key kept again under another project name (a removed project's names
+    // are freed by renaming them): indexed under the new name only, counted once
+    let before = c.bytes();
+    let t = c.ticket();
+    let page = CachedPage::of_download(facts("a-renamed"), etag.clone(), Bytes::new());
+    assert!(c.put_fresh(kept("a-renamed", "ab/cd/ef/b-1.0.whl", false), page, t));
+    assert!(c.bytes() <= before + 64, "{} after {before}", c.bytes());
+    c.invalidate_project("b");
+    assert!(
+        c.get_fresh(&PageKey::download("ab/cd/ef/b-1.0.whl", false))
+            .is_some(),
+        "no longer b's"
+    );
+    c.invalidate_project("a-renamed");
+    assert!(
+        c.get_fresh(&PageKey::download("ab/cd/ef/b-1.0.whl", false))
+            .is_none(),
+        "goes with the project it is kept under now"
+    );
     // looked up across an invalidation of its project: not kept
     let t = c.ticket();
     c.invalidate_project("b");
