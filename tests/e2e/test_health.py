@@ -218,6 +218,14 @@ def test_postgres_outage_is_answered_503_fast_and_service_returns_by_itself(stro
     pid = server.proc.pid
 
     pg_cluster.stop()
+    # What the server keeps (pages, and what it knows of a download) is served without a
+    # database read while its last catch-up read began under a second ago (the staleness
+    # bound); a killed server's sessions may still answer for a few seconds. After that every
+    # answer needs the database, and fails fast with the reason.
+    t = time.monotonic()
+    assert srkit.wait_until(lambda: requests.get(download, timeout=30).status_code == 503, timeout=20), \
+        "a kept download was still served 20 s into the outage"
+    print(f"the kept download was served for {time.monotonic() - t:.1f} s into the outage")
     for _ in range(3):
         # A pip loop while the database is down: each run fails in seconds, with the reason.
         t = time.monotonic()
