@@ -174,15 +174,7 @@ async fn facts(
         .ok_or_else(ApiError::not_found)?;
     let etag = etag_value(&etag_hash)?;
     let Some(head) = state.services.blobs.head(&key.metadata()).await? else {
-        signal(
-            state,
-            key.as_str(),
-            FindingKind::MetadataMissing,
-            BlobState::Missing,
-            meta.clone(),
-        )
-        .await;
-        return Err(ApiError::blob_unavailable());
+        return Err(metadata_missing(state, key, meta).await);
     };
     let mut kept = None;
     if head.size <= METADATA_KEEP_MAX {
@@ -197,6 +189,23 @@ async fn facts(
         len: head.size,
         kept,
     })
+}
+
+/// A `.metadata` file the store does not have: the signal raised, and the 503 to answer.
+async fn metadata_missing(
+    state: &AppState,
+    key: &BlobKey,
+    meta: &strongroom_core::RequestMeta,
+) -> ApiError {
+    signal(
+        state,
+        key.as_str(),
+        FindingKind::MetadataMissing,
+        BlobState::Missing,
+        meta.clone(),
+    )
+    .await;
+    ApiError::blob_unavailable()
 }
 
 fn etag_value(hash: &str) -> Result<HeaderValue, ApiError> {
@@ -230,15 +239,7 @@ async fn read_checked(
         .get_verified(&key.metadata(), size, sha256, on_mismatch)
         .await?
     else {
-        signal(
-            state,
-            key.as_str(),
-            FindingKind::MetadataMissing,
-            BlobState::Missing,
-            meta.clone(),
-        )
-        .await;
-        return Err(ApiError::blob_unavailable());
+        return Err(metadata_missing(state, key, meta).await);
     };
     let chunks: Vec<Bytes> = match body.try_collect().await {
         Ok(c) => c,
