@@ -116,6 +116,20 @@ async fn owner(state: &AppState) -> i64 {
         .id
 }
 
+/// A state whose database holds `name` 1.0, published by the returned owner and seen committed
+/// by a catch-up read.
+async fn published(name: &str) -> (AppState, tempfile::TempDir, i64) {
+    let (state, dir) = state().await;
+    let user = owner(&state).await;
+    publish(&state.services.db, user, name, "1.0").await;
+    state
+        .fresh
+        .catch_up(&state.services.db)
+        .await
+        .expect("catch up");
+    (state, dir, user)
+}
+
 #[tokio::test]
 async fn own_writes_are_seen_at_once_and_cached_pages_need_no_database() {
     let (state, _dir) = state().await;
@@ -170,15 +184,8 @@ async fn own_writes_are_seen_at_once_and_cached_pages_need_no_database() {
 
 #[tokio::test]
 async fn a_download_kept_since_its_project_changed_needs_no_database() {
-    let (state, _dir) = state().await;
-    let user = owner(&state).await;
     let name = "fresh-download-3d9";
-    publish(&state.services.db, user, name, "1.0").await;
-    state
-        .fresh
-        .catch_up(&state.services.db)
-        .await
-        .expect("catch up");
+    let (state, _dir, _) = published(name).await;
     let (_, page) = get(
         &state,
         &format!("/simple/{name}/?format=application/vnd.pypi.simple.v1+json"),
@@ -383,15 +390,8 @@ async fn a_commit_by_another_process_is_caught_up_by_the_first_request_after_a_l
 
 #[tokio::test]
 async fn a_server_behind_on_the_journal_still_serves_a_kept_page_whose_serial_the_row_confirms() {
-    let (state, _dir) = state().await;
-    let user = owner(&state).await;
     let name = "fresh-behind-3d9";
-    publish(&state.services.db, user, name, "1.0").await;
-    state
-        .fresh
-        .catch_up(&state.services.db)
-        .await
-        .expect("catch up");
+    let (state, _dir, user) = published(name).await;
     let page = format!("/simple/{name}/");
     let doc = format!("/pypi/{name}/json");
     assert_eq!(get(&state, &page).await.0, StatusCode::OK);
