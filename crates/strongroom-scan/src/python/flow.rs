@@ -8,7 +8,9 @@
 //! what it returns, and a function that passes its parameter to another module's `send` sends
 //! it, so `forward(gather())` with `gather → collect` and `forward → send` in four modules is
 //! the same finding. A name assigned from such a call (`data = collect(); send(data)`) carries
-//! it.
+//! it. A decorator of one module that sends what the function it wraps returns, on a function
+//! of another module that returns environment data (or returns what another module's
+//! function returns), is the same finding at the decorator's line (`decorators.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,6 +32,38 @@ pub struct Summary {
     /// them), directly or through a name it assigned from them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub return_callees: BTreeMap<String, Vec<String>>,
+    /// The module's functions that, used as decorators, send what the function they wrap
+    /// returns (`@report`, or `@telemetry(URL)` for a factory).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub wrappers: BTreeMap<String, Wrapper>,
+    /// The module's functions decorated with another module's function, or with one of
+    /// [`Summary::wrappers`] (the package pass may know more of what they return).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decorated: Vec<Decorated>,
+}
+
+/// How a function sends what a function it decorates returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Wrapper {
+    /// Used by name (`@report`): it, or a function it defines, sends the result of calling its
+    /// first parameter.
+    #[serde(default)]
+    pub by_name: bool,
+    /// Called (`@telemetry(URL)`): a function it defines is such a decorator.
+    #[serde(default)]
+    pub factory: bool,
+}
+
+/// A function and one of its decorators, the decorator's name as the file spells it through
+/// its imports (`.tele.report`, `pkg.tele.telemetry`, `report`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Decorated {
+    pub function: String,
+    pub decorator: String,
+    /// Written as a call (`@telemetry(URL)`): the decorator is what the factory returns.
+    pub called: bool,
+    pub line: u32,
+    pub snippet: String,
 }
 
 /// One call, names as the file spells them through its imports (`.c.send`, `pkg.c.send`,
@@ -166,10 +200,14 @@ pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
     let mut sinks: Index<u8> = Index::new();
     // Function id → the ids of the functions whose results it returns.
     let mut return_edges: Vec<(usize, Vec<String>, String, String)> = Vec::new();
+    let mut wrappers: Index<Wrapper> = Index::new();
     for (path, s) in files {
         let (module, package) = module_of(path);
         for (f, l) in &s.returns {
             returns.insert(format!("{module}.{f}"), *l);
+        }
+        for (f, w) in &s.wrappers {
+            wrappers.insert(format!("{module}.{f}"), *w);
         }
         for (f, mask) in &s.sinks {
             sinks.insert(format!("{module}.{f}"), *mask);
@@ -230,10 +268,10 @@ pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
             break;
         }
     }
+    let mut out = decorated_findings(files, &returns, &wrappers);
     if sinks.values.iter().all(|m| *m == 0) {
-        return Vec::new();
+        return out;
     }
-    let mut out = Vec::new();
     for (path, s) in files {
         let (module, package) = module_of(path);
         let local = |n: &str| !n.contains('.');
@@ -275,6 +313,55 @@ pub fn package_findings(files: &[(String, Summary)]) -> Vec<Finding> {
                 line: Some(call.line),
                 snippet: call.snippet.clone(),
                 message: format!("{how} by `{callee}`, a function of another module"),
+            });
+        }
+    }
+    out
+}
+
+/// M1 through a decorator the package pass completes: the decorator is another module's, or
+/// the decorated function returns what another module's function returns. A decorator and a
+/// function of one file, with what that file alone knows, are its own analysis.
+fn decorated_findings(
+    files: &[(String, Summary)],
+    returns: &Index<u16>,
+    wrappers: &Index<Wrapper>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (path, s) in files {
+        let (module, package) = module_of(path);
+        for d in &s.decorated {
+            let decorator = absolute(&d.decorator, &module, &package);
+            let sends = wrappers
+                .get(&decorator)
+                .is_some_and(|w| if d.called { w.factory } else { w.by_name });
+            if !sends {
+                continue;
+            }
+            let labels = returns
+                .get(&format!("{module}.{}", d.function))
+                .unwrap_or(0);
+            let Some(severity) = exfiltration_severity(labels) else {
+                continue;
+            };
+            let local = !d.decorator.contains('.');
+            let known = s
+                .returns
+                .get(&d.function)
+                .and_then(|l| exfiltration_severity(*l));
+            if local && known == Some(severity) {
+                continue;
+            }
+            out.push(Finding {
+                rule: Rule::EnvExfiltration,
+                severity,
+                path: path.clone(),
+                line: Some(d.line),
+                snippet: d.snippet.clone(),
+                message: format!(
+                    "`{}` returns environment data and is decorated with `{decorator}`, which sends what the function it wraps returns over the network",
+                    d.function
+                ),
             });
         }
     }

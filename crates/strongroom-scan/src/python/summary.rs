@@ -1,6 +1,7 @@
 //! A file's part of the package-wide flow check (`flow.rs`): its functions' summaries (what
 //! each returns, which parameters it sends, which package functions' results it returns) and
-//! its calls that name functions of other modules or send what they return.
+//! its calls that name functions of other modules or send what they return, its decorators
+//! that send what they wrap and its functions decorated from elsewhere.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,6 +27,8 @@ pub(super) fn summary(
         sinks: sinks.into_iter().map(|(k, v)| (k, v.mask)).collect(),
         calls: Vec::new(),
         return_callees: BTreeMap::new(),
+        wrappers: super::decorators::wrappers(ctx, col, calls),
+        decorated: Vec::new(),
     };
     // The package's own names: relative imports, and absolute ones under the file's top
     // directory (`pkg`, or `src/pkg`).
@@ -66,6 +69,7 @@ pub(super) fn summary(
             out.return_callees.insert(scope.name.clone(), callees);
         }
     }
+    decorated(ctx, col, &tops, &internal, &mut out);
     for (((scope_calls, t), scope), from) in calls
         .iter()
         .zip(taints)
@@ -119,6 +123,56 @@ pub(super) fn summary(
         }
     }
     out
+}
+
+/// The functions decorated with a decorator the package pass may complete: another module's
+/// (`@tele.report`, `@telemetry(URL)` imported from `.tele`), or one of this file's own
+/// wrappers on a function that returns what a package function returns.
+fn decorated(
+    ctx: &Ctx<'_>,
+    col: &Collected<'_>,
+    tops: &[&str],
+    internal: &dyn Fn(&str, &[&str]) -> bool,
+    out: &mut super::flow::Summary,
+) {
+    for scope in col
+        .scopes
+        .iter()
+        .skip(1)
+        .filter(|s| !s.decorators.is_empty())
+    {
+        for d in &scope.decorators {
+            if out.decorated.len() >= super::flow::MAX_CALLS {
+                return;
+            }
+            let (target, called) = match d.kind() {
+                "call" => (d.child_by_field_name("function"), true),
+                "identifier" | "attribute" => (Some(*d), false),
+                _ => (None, false),
+            };
+            let Some(q) = target.and_then(|t| ctx.qualify(t)) else {
+                continue;
+            };
+            let keep = if q.name.contains('.') {
+                internal(&q.name, tops)
+            } else {
+                out.return_callees.contains_key(&scope.name)
+                    && out
+                        .wrappers
+                        .get(&q.name)
+                        .is_some_and(|w| if called { w.factory } else { w.by_name })
+            };
+            if keep {
+                out.decorated.push(super::flow::Decorated {
+                    function: scope.name.clone(),
+                    decorator: q.name,
+                    called,
+                    line: u32::try_from(d.start_position().row + 1).unwrap_or(u32::MAX),
+                    snippet: super::snippet_of(ctx.src, *d),
+                });
+            }
+        }
+    }
 }
 
 /// For each name the scope assigns from a call of a package function (`data = collect()`,
