@@ -190,6 +190,8 @@ setup_nginx() {
         apt_install nginx
     fi
     command -v openssl >/dev/null 2>&1 || apt_install openssl
+    # tests/e2e/test_synthetic.py decodes the server's Zstandard pages with the reference tool
+    command -v zstd >/dev/null 2>&1 || apt_install zstd
     echo "nginx: $(/usr/sbin/nginx -v 2>&1 | head -1)"
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import subprocess
 import time
 
 import requests
@@ -92,8 +93,62 @@ def test_an_index_larger_than_one_run_is_streamed_compressed_then_kept(server):
     unchanged = server.get("/simple/", headers={"Accept": "text/html", "If-None-Match": html_etag})
     assert unchanged.status_code == 304 and unchanged.headers["ETag"] == html_etag, unchanged.headers
 
-    # the HTML page, plain to a client that does not ask for gzip
+    # the HTML page, streamed in Zstandard to a client that prefers it (uv asks for it), then
+    # kept: plain to a client that does not ask for any coding, the same bytes
+    html_z = server.get("/simple/", headers={"Accept": "text/html", "Accept-Encoding": "gzip;q=0.5, zstd"},
+                        stream=True)
+    assert html_z.status_code == 200 and html_z.headers.get("Content-Encoding") == "zstd", html_z.headers
+    assert html_z.headers.get("Transfer-Encoding") == "chunked", html_z.headers
+    streamed_html = unzstd(html_z.raw.read(decode_content=False))
     html = server.get("/simple/", headers={"Accept": "text/html", "Accept-Encoding": "identity"})
     assert html.status_code == 200 and "Content-Encoding" not in html.headers, html.headers
+    assert "Content-Length" in html.headers and html.content == streamed_html
     assert html.text.count('<a href="/simple/') == 12000, html.text[-300:]
     assert html.text.endswith(f"<!--SERIAL {doc['meta']['_last-serial']}-->"), html.text[-100:]
+
+
+def unzstd(data: bytes) -> bytes:
+    """Decode with the reference `zstd` tool (scripts/test.sh installs it), not the server's
+    own library."""
+    out = subprocess.run(["zstd", "-d", "-c", "-q"], input=data, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr.decode()
+    return out.stdout
+
+
+def test_a_big_project_page_goes_zstd_to_uv_and_gzip_to_pip_and_both_install(server, tmp_path):
+    """A page of at least 16 KiB (`cache::ZSTD_MIN`: here a project of 80 files) is kept with
+    a Zstandard copy beside its gzip one. uv asks for `gzip, deflate, zstd` and gets zstd; pip
+    asks for `gzip, deflate` and gets gzip; both decode to the page, and both install from it.
+    A small page has no zstd copy and goes gzip."""
+    gen = server.cli("admin", "generate-synthetic", "--projects", "2", "--files-per-project", "80",
+                     "--blobs-sample", "1", "--seed", "11")
+    samples = [ln.split()[1:] for ln in gen.stdout.splitlines() if ln.startswith("sample ")]
+    assert len(samples) == 1, srkit.output(gen)
+    name, version, _ = samples[0]
+    time.sleep(1.5)  # past the staleness bound: the other process's writes are seen
+
+    page = f"/simple/{name}/"
+    as_json = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    plain = server.get(page, headers={**as_json, "Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers, plain.headers
+    assert len(plain.content) >= 16 * 1024, len(plain.content)
+    for accept, coding in [("gzip, deflate, zstd", "zstd"), ("gzip, deflate", "gzip"),
+                           ("zstd;q=0, gzip", "gzip"), ("zstd;q=0.1, gzip;q=0.2", "gzip")]:
+        r = server.get(page, headers={**as_json, "Accept-Encoding": accept}, stream=True)
+        assert r.status_code == 200 and r.headers.get("Content-Encoding") == coding, (accept, r.headers)
+        assert "Accept-Encoding" in r.headers.get("Vary", ""), r.headers
+        assert r.headers["ETag"] == plain.headers["ETag"]
+        raw = r.raw.read(decode_content=False)
+        decoded = unzstd(raw) if coding == "zstd" else gzip.decompress(raw)
+        assert decoded == plain.content, accept
+        if coding == "zstd":
+            assert raw[:4] == b"\x28\xb5\x2f\xfd", raw[:8]  # a Zstandard frame
+
+    # a small page (the root of two projects, under 16 KiB) has no zstd copy
+    small = server.get("/simple/", headers={**as_json, "Accept-Encoding": "zstd"})
+    assert small.status_code == 200 and "zstd" not in small.headers.get("Content-Encoding", ""), small.headers
+
+    for install in (srkit.uv_install, srkit.pip_install):
+        target = tmp_path / install.__name__
+        install(server, [f"{name}=={version}"], target, tmp_path)
+        assert srkit.installed(target).get(srkit.normalize(name)) == version, install.__name__

@@ -140,7 +140,7 @@ const DIRTY_CAP: usize = 10_000;
 /// kept again (the catch-up read still invalidates it if it ever commits).
 pub(crate) const DIRTY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A rendered page and its gzip copy.
+/// A rendered page and its compressed copies.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedPage {
     pub serial: i64,
@@ -149,6 +149,8 @@ pub(crate) struct CachedPage {
     pub etag: Option<HeaderValue>,
     pub body: Bytes,
     pub gzip: Option<Bytes>,
+    /// A Zstandard copy, for a body of at least [`ZSTD_MIN`] bytes.
+    pub zstd: Option<Bytes>,
     /// Offsets in `body` where each request's own base URL goes (pages with absolute links
     /// when no `public_url` is set). Such pages have no gzip copy: it would differ per base.
     base_slots: Arc<[usize]>,
@@ -183,6 +185,21 @@ fn gzip_of(body: &Bytes) -> Option<Bytes> {
         .map(exact)
 }
 
+/// The smallest body kept with a Zstandard copy as well: a big page (a project of many files,
+/// the root index), where it saves bytes and the client's time; a small page is not worth a
+/// third copy in memory.
+pub(crate) const ZSTD_MIN: usize = 16 * 1024;
+
+/// Zstandard's level for kept copies (made once per change) and streamed pages.
+pub(crate) const ZSTD_LEVEL: i32 = 3;
+
+fn zstd_of(body: &Bytes) -> Option<Bytes> {
+    if body.len() < ZSTD_MIN {
+        return None;
+    }
+    zstd::bulk::compress(body, ZSTD_LEVEL).ok().map(exact)
+}
+
 /// The bytes of `v` in an allocation of exactly their size: a `Vec` or `String` grown by
 /// doubling can hold up to twice its length, and the cache counts a page by its length.
 fn exact(v: Vec<u8>) -> Bytes {
@@ -213,6 +230,7 @@ impl CachedPage {
             serial,
             etag: etag_of(serial, tag),
             gzip: gzip_of(&body),
+            zstd: zstd_of(&body),
             body,
             base_slots: Arc::from([]),
             rows: Arc::from([]),
@@ -228,6 +246,7 @@ impl CachedPage {
             etag: etag_of(serial, tag),
             body: exact(body.into_bytes()),
             gzip: None,
+            zstd: None,
             base_slots: Arc::from([]),
             rows: Arc::from(rows),
             upstream: None,
@@ -247,6 +266,7 @@ impl CachedPage {
             etag: Some(etag),
             body,
             gzip: None,
+            zstd: None,
             base_slots: Arc::from([]),
             rows: Arc::from([]),
             upstream: None,
@@ -291,6 +311,7 @@ impl CachedPage {
             etag: etag_of(serial, tag),
             body: exact(out.into_bytes()),
             gzip: None,
+            zstd: None,
             base_slots: Arc::from(slots),
             rows: Arc::from([]),
             upstream: None,
@@ -321,6 +342,7 @@ impl CachedPage {
             + self.etag.as_ref().map_or(0, HeaderValue::len)
             + self.body.len()
             + self.gzip.as_ref().map_or(0, Bytes::len)
+            + self.zstd.as_ref().map_or(0, Bytes::len)
             + self.base_slots.len() * std::mem::size_of::<usize>()
             + self.rows.len() * std::mem::size_of::<(i64, usize)>()
             + self.download.as_deref().map_or(0, download_bytes)

@@ -387,3 +387,28 @@ fn a_spread_load_over_pages_all_read_evicts_only_what_it_must() {
         }
     }
 }
+
+#[test]
+fn a_big_page_keeps_a_zstd_copy_that_decodes_to_its_body_and_is_counted() {
+    let small = CachedPage::new(1, "html", "<a>x</a>\n".repeat(ZSTD_MIN / 9 - 1));
+    assert!(small.zstd.is_none(), "{} bytes", small.body.len());
+    let big = CachedPage::new(1, "html", "<a href=\"x\">x</a>\n".repeat(ZSTD_MIN / 8));
+    let z = big.zstd.as_ref().expect("a zstd copy");
+    assert!(
+        z.len() < big.body.len() / 10,
+        "{} of {}",
+        z.len(),
+        big.body.len()
+    );
+    let back = zstd::bulk::decompress(z, big.body.len()).expect("decodes");
+    assert_eq!(back, big.body.as_ref());
+    let key = key("big");
+    assert_eq!(
+        big.cost(&key),
+        key_cost(&key)
+            + big.etag.as_ref().map_or(0, HeaderValue::len)
+            + big.body.len()
+            + big.gzip.as_ref().map_or(0, Bytes::len)
+            + z.len()
+    );
+}

@@ -10,7 +10,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 
 use crate::downloads::parse_range;
-use crate::headers::{accepts_gzip, etag_matches};
+use crate::headers::{choose_coding, etag_matches};
 use crate::web::session::cookie;
 use crate::xmlrpc::parse_call;
 
@@ -37,7 +37,7 @@ pub fn headers(data: &[u8]) {
         }
     }
     let _ = etag_matches(&map, "\"abc\"");
-    let _ = accepts_gzip(&map);
+    let _ = choose_coding(&map, true, true);
     if let Some(v) = cookie(&map, "__Host-strongroom-session") {
         assert!(!v.is_empty() && v.len() <= 512);
     }

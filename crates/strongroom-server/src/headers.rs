@@ -59,24 +59,75 @@ pub(crate) fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
-/// Whether the client accepts gzip.
-pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+/// A content coding a kept page may be sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coding {
+    Identity,
+    Gzip,
+    /// Zstandard (RFC 8878), which uv asks for: kept only for big pages.
+    Zstd,
+}
+
+impl Coding {
+    pub(crate) fn header(self) -> Option<HeaderValue> {
+        match self {
+            Coding::Identity => None,
+            Coding::Gzip => Some(HeaderValue::from_static("gzip")),
+            Coding::Zstd => Some(HeaderValue::from_static("zstd")),
+        }
+    }
+}
+
+/// The most `Accept-Encoding` entries read (a client lists a handful).
+const MAX_CODINGS: usize = 16;
+
+/// The coding to answer in, of those the page has (`zstd`, `gzip`): the one the client gives
+/// the highest weight (`q`), zstd first on a tie (smaller, and faster to decode); `*` stands
+/// for any coding the client does not name; `x-gzip` is gzip. Identity when the client
+/// accepts neither (or sends no `Accept-Encoding`).
+pub(crate) fn choose_coding(headers: &HeaderMap, zstd: bool, gzip: bool) -> Coding {
+    let Some(v) = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',').any(|part| {
-                let mut it = part.split(';');
-                let coding = it.next().unwrap_or("").trim();
-                let q_zero = it.any(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|q| q.trim().parse::<f32>().ok())
-                        .is_some_and(|q| q <= 0.0)
-                });
-                coding.eq_ignore_ascii_case("gzip") && !q_zero
+    else {
+        return Coding::Identity;
+    };
+    // The weight of each coding: named, and `*`.
+    let (mut q_zstd, mut q_gzip, mut q_any) = (None, None, None);
+    for part in v.split(',').take(MAX_CODINGS) {
+        let mut it = part.split(';');
+        let name = it.next().unwrap_or("").trim();
+        let q = it
+            .find_map(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
             })
-        })
+            .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+        let slot = if name.eq_ignore_ascii_case("zstd") {
+            &mut q_zstd
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            &mut q_gzip
+        } else if name == "*" {
+            &mut q_any
+        } else {
+            continue;
+        };
+        *slot = Some(q);
+    }
+    let weight = |named: Option<f32>, offered: bool| {
+        named
+            .or(q_any)
+            .filter(|q| offered && *q > 0.0)
+            .unwrap_or(0.0)
+    };
+    let (z, g) = (weight(q_zstd, zstd), weight(q_gzip, gzip));
+    if z > 0.0 && z >= g {
+        Coding::Zstd
+    } else if g > 0.0 {
+        Coding::Gzip
+    } else {
+        Coding::Identity
+    }
 }
 
 #[cfg(test)]
@@ -97,11 +148,53 @@ mod tests {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("br, gzip;q=0"),
         );
-        assert!(!accepts_gzip(&h));
+        assert_eq!(choose_coding(&h, false, true), Coding::Identity);
         h.insert(
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("gzip, deflate"),
         );
-        assert!(accepts_gzip(&h));
+        assert_eq!(choose_coding(&h, false, true), Coding::Gzip);
+    }
+
+    fn coding(accept: &str, zstd: bool, gzip: bool) -> Coding {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(accept) {
+            h.insert(header::ACCEPT_ENCODING, v);
+        }
+        choose_coding(&h, zstd, gzip)
+    }
+
+    #[test]
+    fn the_coding_follows_the_client_s_weights_and_what_the_page_has() {
+        use Coding::*;
+        let cases: &[(&str, bool, bool, Coding)] = &[
+            // uv and pip as they ask
+            ("gzip, deflate, zstd", true, true, Zstd),
+            ("gzip, deflate, zstd", false, true, Gzip),
+            ("gzip, deflate", true, true, Gzip),
+            ("gzip, deflate", false, false, Identity),
+            ("", true, true, Identity),
+            ("identity", true, true, Identity),
+            // weights
+            ("zstd;q=0.5, gzip", true, true, Gzip),
+            ("zstd, gzip;q=0.9", true, true, Zstd),
+            ("zstd;q=0, gzip", true, true, Gzip),
+            ("zstd;q=0", true, true, Identity),
+            ("gzip;q=0, *", true, true, Zstd),
+            ("*;q=0.1, gzip", true, true, Gzip),
+            ("*", false, true, Gzip),
+            ("*;q=0", true, true, Identity),
+            ("ZSTD", true, false, Zstd),
+            ("x-gzip", false, true, Gzip),
+            // a weight that is not a number counts as refused
+            ("zstd;q=x, gzip", true, true, Gzip),
+        ];
+        for (accept, zstd, gzip, want) in cases {
+            assert_eq!(
+                coding(accept, *zstd, *gzip),
+                *want,
+                "{accept:?} zstd={zstd} gzip={gzip}"
+            );
+        }
     }
 }

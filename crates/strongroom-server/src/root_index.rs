@@ -1,7 +1,7 @@
 //! `GET /simple/` when the cache does not hold it and the index is larger than one run of
 //! names: the page streamed in runs of [`RUN`] projects read by key (each run one query that
-//! costs the same at the millionth name as at the first), gzip-compressed as it goes when the
-//! client accepts it, and kept for the next request when it is at most [`KEEP_MAX`] bytes. So a
+//! costs the same at the millionth name as at the first), compressed as it goes in the coding
+//! the client prefers (zstd, which uv asks for, or gzip), and kept for the next request when it is at most [`KEEP_MAX`] bytes. So a
 //! million projects cost one run's memory, the first byte leaves after one run, and a
 //! PEP 691 client gets the document compressed. At most [`STREAMS`] reads of the index run at
 //! once (a stream reads the whole table); a request that waits [`WAIT`] for one is answered 503
@@ -18,9 +18,11 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 use strongroom_protocol::simple::{IndexEntry, IndexPieces};
 use tokio::sync::{Semaphore, SemaphorePermit};
+use zstd::stream::write::Encoder as ZstdEncoder;
 
 use crate::cache::{CachedPage, PageKey};
 use crate::error::ApiError;
+use crate::headers::Coding;
 use crate::state::AppState;
 
 /// Projects per run (one query, one chunk of the body: about 300 KB of JSON).
@@ -93,13 +95,15 @@ pub(crate) fn stream(
     slot: SemaphorePermit<'static>,
 ) -> Response {
     let etag = plan.etag();
-    let gzip = crate::headers::accepts_gzip(headers);
+    // A compressor that cannot be made (memory) leaves the page plain.
+    let enc = Encoder::new(crate::headers::choose_coding(headers, true, true));
+    let encoding = enc.as_ref().and_then(Encoder::header);
     let (content_type, serial) = (plan.content_type, plan.serial);
     let mut resp = Response::new(Body::from_stream(runs(Runs {
         pieces: IndexPieces::new(plan.json, plan.serial),
         after: None,
         pending: Some(first),
-        gz: gzip.then(|| GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+        enc,
         kept: Some(String::new()),
         state,
         plan,
@@ -108,10 +112,69 @@ pub(crate) fn stream(
     })));
     let h = resp.headers_mut();
     crate::simple::page_headers(h, content_type, etag.as_ref(), serial);
-    if gzip {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    if let Some(v) = encoding {
+        h.insert(header::CONTENT_ENCODING, v);
     }
     resp
+}
+
+/// The stream's compressor, if the client accepts one.
+enum Encoder {
+    Gzip(GzEncoder<Vec<u8>>),
+    Zstd(ZstdEncoder<'static, Vec<u8>>),
+}
+
+impl Encoder {
+    fn new(coding: Coding) -> Option<Encoder> {
+        match coding {
+            Coding::Identity => None,
+            Coding::Gzip => Some(Encoder::Gzip(GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::fast(),
+            ))),
+            Coding::Zstd => ZstdEncoder::new(Vec::new(), crate::cache::ZSTD_LEVEL)
+                .ok()
+                .map(Encoder::Zstd),
+        }
+    }
+
+    fn header(&self) -> Option<HeaderValue> {
+        match self {
+            Encoder::Gzip(_) => Coding::Gzip.header(),
+            Encoder::Zstd(_) => Coding::Zstd.header(),
+        }
+    }
+
+    /// Compress `text`; flushed, so the client can read every chunk as it comes. What is
+    /// written so far is taken out.
+    fn chunk(&mut self, text: &str) -> std::io::Result<Vec<u8>> {
+        Ok(match self {
+            Encoder::Gzip(e) => {
+                e.write_all(text.as_bytes())?;
+                e.flush()?;
+                std::mem::take(e.get_mut())
+            }
+            Encoder::Zstd(e) => {
+                e.write_all(text.as_bytes())?;
+                e.flush()?;
+                std::mem::take(e.get_mut())
+            }
+        })
+    }
+
+    /// Compress `text` and end the stream.
+    fn finish(self, text: &str) -> std::io::Result<Vec<u8>> {
+        match self {
+            Encoder::Gzip(mut e) => {
+                e.write_all(text.as_bytes())?;
+                e.finish()
+            }
+            Encoder::Zstd(mut e) => {
+                e.write_all(text.as_bytes())?;
+                e.finish()
+            }
+        }
+    }
 }
 
 /// The stream's state between chunks.
@@ -123,7 +186,7 @@ struct Runs {
     after: Option<String>,
     /// A run read before the stream began.
     pending: Option<Vec<IndexEntry>>,
-    gz: Option<GzEncoder<Vec<u8>>>,
+    enc: Option<Encoder>,
     /// The plain page so far, while it may still be kept.
     kept: Option<String>,
     done: bool,
@@ -168,19 +231,18 @@ fn runs(start: Runs) -> impl futures_util::Stream<Item = std::io::Result<Bytes>>
 }
 
 impl Runs {
-    /// The chunk to send for `text`: itself, or its gzip (flushed, so the client can read
-    /// every chunk as it comes; finished after the last).
+    /// The chunk to send for `text`: itself, or compressed (finished after the last).
     fn encode(&mut self, text: &str) -> std::io::Result<Bytes> {
-        let Some(gz) = self.gz.as_mut() else {
-            return Ok(Bytes::copy_from_slice(text.as_bytes()));
-        };
-        gz.write_all(text.as_bytes())?;
         if self.done {
-            let out = self.gz.take().map(GzEncoder::finish).transpose()?;
-            return Ok(Bytes::from(out.unwrap_or_default()));
+            return match self.enc.take() {
+                Some(enc) => enc.finish(text).map(Bytes::from),
+                None => Ok(Bytes::copy_from_slice(text.as_bytes())),
+            };
         }
-        gz.flush()?;
-        Ok(Bytes::from(std::mem::take(gz.get_mut())))
+        match self.enc.as_mut() {
+            Some(enc) => enc.chunk(text).map(Bytes::from),
+            None => Ok(Bytes::copy_from_slice(text.as_bytes())),
+        }
     }
 
     /// Add `text` to the copy to keep, give up on it past [`KEEP_MAX`], and keep it once whole.

@@ -9,7 +9,7 @@ use strongroom_protocol::simple::{self, SimpleFormat};
 
 use crate::cache::{CachedPage, PageKey};
 use crate::error::ApiError;
-use crate::headers::{accepts_gzip, etag_matches};
+use crate::headers::{Coding, choose_coding, etag_matches};
 use crate::state::AppState;
 use strongroom_core::gateway::fast::PageTarget;
 use strongroom_protocol::NormalizedName;
@@ -36,7 +36,8 @@ pub(crate) fn moved(target: &str) -> Response {
     }
 }
 
-/// Answer with a cached page: 304 when the ETag matches, gzip when accepted. `base` fills
+/// Answer with a cached page: 304 when the ETag matches, a compressed copy the client
+/// accepts (zstd or gzip, `headers::choose_coding`) when the page has one. `base` fills
 /// the page's base slots, if it has any (see `CachedPage::with_base_slots`).
 pub(crate) fn page_response(
     page: &CachedPage,
@@ -49,13 +50,21 @@ pub(crate) fn page_response(
     let etag = page.etag.as_ref().and_then(|e| e.to_str().ok());
     let mut resp = if etag.is_some_and(|e| etag_matches(headers, e)) {
         StatusCode::NOT_MODIFIED.into_response()
-    } else if let Some(gz) = page.gzip.as_ref().filter(|_| accepts_gzip(headers)) {
-        let mut r = gz.clone().into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        r
     } else {
-        page.body_for(base).into_response()
+        let coding = choose_coding(headers, page.zstd.is_some(), page.gzip.is_some());
+        let copy = match coding {
+            Coding::Zstd => page.zstd.as_ref(),
+            Coding::Gzip => page.gzip.as_ref(),
+            Coding::Identity => None,
+        };
+        match (copy, coding.header()) {
+            (Some(bytes), Some(encoding)) => {
+                let mut r = bytes.clone().into_response();
+                r.headers_mut().insert(header::CONTENT_ENCODING, encoding);
+                r
+            }
+            _ => page.body_for(base).into_response(),
+        }
     };
     page_headers(resp.headers_mut(), content_type, page.etag.as_ref(), serial);
     if !vary_accept {
