@@ -124,9 +124,26 @@ impl PageKey {
     }
 }
 
-/// Bookkeeping per entry (map slot, ring slot, project index, struct fields), counted against
-/// the budget.
-const ENTRY_OVERHEAD: usize = 256;
+/// Bookkeeping per entry, counted against the budget as the allocator holds it: the map's slot
+/// and control byte (a hash table is up to half empty after it grows), the key again in the
+/// clock's ring and in its project's set (each up to half empty), the page's own allocation,
+/// and the headers of the shared buffers a page holds (body, copies, `ETag`, each promoted to a
+/// shared allocation when first served) with the allocator's rounding. Measured against the
+/// process's memory in docs/benchmarks.md ("Server memory, where it goes").
+const ENTRY_OVERHEAD: usize = 2 * (std::mem::size_of::<(PageKey, Slot)>() + 1)
+    + 2 * 2 * (std::mem::size_of::<PageKey>() + 1)
+    + std::mem::size_of::<CachedPage>()
+    + 16
+    + 6 * 32;
+
+/// What the allocator holds for a heap string of `len` bytes: its header, rounded up to 16.
+const fn heap_alloc(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len + 8).div_ceil(16) * 16
+    }
+}
 
 /// Invalidations remembered for [`PageCache::put_fresh`]: a page rendered over a longer span
 /// than this many invalidations is not kept (it is served, and the next request renders again).
@@ -366,14 +383,16 @@ fn download_bytes(d: &strongroom_store::model::PublicDownload) -> usize {
         + f.comment_text.as_ref().map_or(0, String::len)
 }
 
-/// What a key costs without its page: bookkeeping, and the key twice (map and project index).
+/// What a key costs without its page: bookkeeping, and the key's strings three times (map,
+/// ring and project index).
 fn key_cost(key: &PageKey) -> usize {
-    ENTRY_OVERHEAD + 2 * key.heap_bytes()
+    ENTRY_OVERHEAD + 3 * heap_alloc(key.heap_bytes())
 }
 
 struct Slot {
     /// `None`: invalidated (a tombstone of `ENTRY_OVERHEAD` bytes until the hand passes).
-    page: Option<CachedPage>,
+    /// Shared with the requests it answers: a hit costs one reference count.
+    page: Option<Arc<CachedPage>>,
     cost: usize,
     /// Read since the clock hand last passed (set by readers under the shared lock).
     referenced: AtomicBool,
@@ -502,12 +521,12 @@ impl PageCache {
     }
 
     /// The page for `key` if it was rendered at `serial`.
-    pub fn get(&self, key: &PageKey, serial: i64) -> Option<CachedPage> {
+    pub fn get(&self, key: &PageKey, serial: i64) -> Option<Arc<CachedPage>> {
         self.count(self.lookup(key, Some(serial)))
     }
 
     /// The page for `key` if it was kept and not invalidated since (`put_fresh`).
-    pub fn get_fresh(&self, key: &PageKey) -> Option<CachedPage> {
+    pub fn get_fresh(&self, key: &PageKey) -> Option<Arc<CachedPage>> {
         self.count(self.lookup(key, None))
     }
 
@@ -523,7 +542,7 @@ impl PageCache {
             .is_ok_and(|inner| inner.map.get(key).is_some_and(|slot| slot.page.is_some()))
     }
 
-    fn count(&self, found: Option<CachedPage>) -> Option<CachedPage> {
+    fn count(&self, found: Option<Arc<CachedPage>>) -> Option<Arc<CachedPage>> {
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -533,7 +552,7 @@ impl PageCache {
         found
     }
 
-    fn lookup(&self, key: &PageKey, serial: Option<i64>) -> Option<CachedPage> {
+    fn lookup(&self, key: &PageKey, serial: Option<i64>) -> Option<Arc<CachedPage>> {
         let inner = self.inner.read().ok()?;
         let slot = inner.map.get(key)?;
         let page = slot
@@ -564,14 +583,14 @@ impl PageCache {
 
     /// Keep a page rendered from what was read after `ticket`, unless its project (or every
     /// page) was invalidated since or is being written now; `false` when not kept.
-    pub fn put_fresh(&self, key: PageKey, page: CachedPage, ticket: u64) -> bool {
+    pub fn put_fresh(&self, key: PageKey, page: impl Into<Arc<CachedPage>>, ticket: u64) -> bool {
         let Ok(mut inner) = self.inner.write() else {
             return false;
         };
         if !inner.may_keep(&key, ticket) {
             return false;
         }
-        self.put_in(&mut inner, key, page);
+        self.put_in(&mut inner, key, page.into());
         true
     }
 
@@ -650,13 +669,13 @@ impl PageCache {
 
     /// Remember a page; a page larger than the whole budget is not kept (and drops an older
     /// copy under the same key). Evicts unreferenced pages, oldest first, until within budget.
-    pub fn put(&self, key: PageKey, page: CachedPage) {
+    pub fn put(&self, key: PageKey, page: impl Into<Arc<CachedPage>>) {
         if let Ok(mut inner) = self.inner.write() {
-            self.put_in(&mut inner, key, page);
+            self.put_in(&mut inner, key, page.into());
         }
     }
 
-    fn put_in(&self, inner: &mut Inner, key: PageKey, page: CachedPage) {
+    fn put_in(&self, inner: &mut Inner, key: PageKey, page: Arc<CachedPage>) {
         let cost = page.cost(&key);
         // The same identity kept under another project (a `Download`, whose project rides
         // along: its project's name changed, as a removed project's names are freed): the old

@@ -236,12 +236,13 @@ fn a_download_is_found_by_its_blob_key_and_goes_with_its_project() {
     // found knowing only the path; the file and its PEP 658 file are two entries
     let file = c.get_fresh(&PageKey::download("ab/cd/ef/a-1.0.whl", false));
     assert_eq!(
-        file.and_then(|p| p.download).map(|d| d.project.clone()),
+        file.and_then(|p| p.download.clone())
+            .map(|d| d.project.clone()),
         Some("a".into())
     );
     let metadata = c.get_fresh(&PageKey::download("ab/cd/ef/a-1.0.whl", true));
     assert_eq!(
-        metadata.map(|p| p.body),
+        metadata.map(|p| p.body.clone()),
         Some(Bytes::from("Metadata-Version: 2.1"))
     );
     assert!(

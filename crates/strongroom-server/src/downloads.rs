@@ -117,7 +117,7 @@ async fn facts(
 ) -> Result<Facts, ApiError> {
     let lookup = PageKey::download(key.as_str(), is_metadata);
     if let Some(page) = state.fresh.page(&state.services.db, &lookup).await
-        && let (Some(found), Some(etag)) = (page.download, page.etag)
+        && let (Some(found), Some(etag)) = (page.download.clone(), page.etag.clone())
     {
         let etag_hash = if is_metadata {
             found.file.metadata_sha256.clone().unwrap_or_default()
@@ -129,7 +129,7 @@ async fn facts(
         } else {
             u64::try_from(found.file.size).unwrap_or(0)
         };
-        let kept = is_metadata.then_some(page.body);
+        let kept = is_metadata.then(|| page.body.clone());
         return Ok(Facts {
             found,
             etag,

@@ -108,7 +108,7 @@ impl Freshness {
         &self,
         db: &Db,
         key: &crate::cache::PageKey,
-    ) -> Option<crate::cache::CachedPage> {
+    ) -> Option<std::sync::Arc<crate::cache::CachedPage>> {
         if !self.cache.holds(key) {
             self.cache.note_miss();
             return None;

@@ -4,6 +4,8 @@
 //! `X-Strongroom-Upstream-Age` and `X-Strongroom-Upstream-Stale` headers on every answer.
 //! Asking the upstreams counts against the client address's `upstream.page_fetches_per_minute`.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use strongroom_core::gateway::fast::{FreshPage, Known, NameFilters};
@@ -157,7 +159,7 @@ pub(crate) async fn fresh_simple_page(
         }
     };
     let resp = page_response(&cached, "", fmt.content_type(), 0, headers, true);
-    let mut kept = cached;
+    let mut kept = CachedPage::clone(&cached);
     kept.upstream = Some(UpstreamStamp {
         confirmed_at: fresh.confirmed_at,
         fresh_until: fresh.fresh_until,
@@ -191,7 +193,7 @@ async fn render_simple(
     validity: PageValidity,
     page: &GatewayPage,
     filters: Option<NameFilters>,
-) -> Result<CachedPage, ApiError> {
+) -> Result<Arc<CachedPage>, ApiError> {
     let model = state
         .services
         .upstream_project_page(
@@ -207,7 +209,11 @@ async fn render_simple(
         simple::project_html(&model)
     };
     let kind = crate::cache::format_tag(json);
-    let p = CachedPage::new(validity.revision, &tag(kind, validity), body);
+    let p = Arc::new(CachedPage::new(
+        validity.revision,
+        &tag(kind, validity),
+        body,
+    ));
     state.cache.put(key(name, json, None, validity), p.clone());
     Ok(p)
 }
@@ -306,7 +312,7 @@ async fn render_json(
     validity: PageValidity,
     page: &GatewayPage,
     filters: Option<NameFilters>,
-) -> Result<CachedPage, ApiError> {
+) -> Result<Arc<CachedPage>, ApiError> {
     let public = state.public_base();
     let body = state
         .services
@@ -320,10 +326,10 @@ async fn render_json(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let t = tag("pypi-json", validity);
-    let p = match &public {
+    let p = Arc::new(match &public {
         Some(_) => CachedPage::new(validity.revision, &t, body),
         None => CachedPage::with_base_slots(validity.revision, &t, &body, &state.base_marker),
-    };
+    });
     state
         .cache
         .put(key(name, true, Some(canonical), validity), p.clone());

@@ -156,7 +156,11 @@ pub(crate) async fn index(
             } else {
                 simple::index_html(&entries, serial)
             };
-            let page = CachedPage::new(serial, crate::cache::format_tag(fmt.is_json()), body);
+            let page = std::sync::Arc::new(CachedPage::new(
+                serial,
+                crate::cache::format_tag(fmt.is_json()),
+                body,
+            ));
             state.cache.put_fresh(key, page.clone(), ticket);
             page
         }

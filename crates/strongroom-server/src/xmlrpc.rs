@@ -10,6 +10,8 @@
 //! The request parser is deliberately tiny: no DTDs, no entities beyond the five predefined
 //! ones, bounded size — so billion-laughs and external-entity payloads have nothing to expand.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -155,7 +157,7 @@ async fn package_list(state: &AppState) -> Result<XmlValue, CoreError> {
                         p.last_serial
                     ));
                 }
-                CachedPage::new(serial, "xmlrpc-packages", out)
+                Arc::new(CachedPage::new(serial, "xmlrpc-packages", out))
             })
             .await?;
             state.cache.put(key, page.clone());
@@ -175,7 +177,7 @@ async fn changelog_block(
     state: &AppState,
     block: i64,
     serial: i64,
-) -> Result<CachedPage, CoreError> {
+) -> Result<Arc<CachedPage>, CoreError> {
     let key = PageKey::Changelog { block };
     if let Some(p) = state.cache.get(&key, serial) {
         return Ok(p);
@@ -199,7 +201,7 @@ async fn changelog_block(
                 e.serial
             ));
         }
-        CachedPage::with_rows(serial, "xmlrpc-changelog", out, rows)
+        Arc::new(CachedPage::with_rows(serial, "xmlrpc-changelog", out, rows))
     })
     .await?;
     state.cache.put(key, page.clone());
