@@ -134,7 +134,7 @@ const ENTRY_OVERHEAD: usize = 2 * (std::mem::size_of::<(PageKey, Slot)>() + 1)
     + 2 * 2 * (std::mem::size_of::<PageKey>() + 1)
     + std::mem::size_of::<CachedPage>()
     + 16
-    + 6 * 32;
+    + 4 * 32;
 
 /// What the allocator holds for a heap string of `len` bytes: its header, rounded up to 16.
 const fn heap_alloc(len: usize) -> usize {
@@ -170,10 +170,10 @@ pub(crate) struct CachedPage {
     pub zstd: Option<Bytes>,
     /// Offsets in `body` where each request's own base URL goes (pages with absolute links
     /// when no `public_url` is set). Such pages have no gzip copy: it would differ per base.
-    base_slots: Arc<[usize]>,
+    base_slots: Box<[usize]>,
     /// For a list of entries (`PageKey::Changelog`): each entry's serial and where it starts in
     /// `body`, so an answer can begin at any entry without rendering again.
-    pub rows: Arc<[(i64, usize)]>,
+    pub rows: Box<[(i64, usize)]>,
     /// An upstream project's page kept under its `PageKey::Simple` (served without a database
     /// read, like a local one): when the upstream confirmed it and until when it may be served.
     pub upstream: Option<UpstreamStamp>,
@@ -249,8 +249,8 @@ impl CachedPage {
             gzip: gzip_of(&body),
             zstd: zstd_of(&body),
             body,
-            base_slots: Arc::from([]),
-            rows: Arc::from([]),
+            base_slots: Box::default(),
+            rows: Box::default(),
             upstream: None,
             download: None,
         }
@@ -264,8 +264,8 @@ impl CachedPage {
             body: exact(body.into_bytes()),
             gzip: None,
             zstd: None,
-            base_slots: Arc::from([]),
-            rows: Arc::from(rows),
+            base_slots: Box::default(),
+            rows: rows.into_boxed_slice(),
             upstream: None,
             download: None,
         }
@@ -284,8 +284,8 @@ impl CachedPage {
             body,
             gzip: None,
             zstd: None,
-            base_slots: Arc::from([]),
-            rows: Arc::from([]),
+            base_slots: Box::default(),
+            rows: Box::default(),
             upstream: None,
             download: Some(found),
         }
@@ -329,8 +329,8 @@ impl CachedPage {
             body: exact(out.into_bytes()),
             gzip: None,
             zstd: None,
-            base_slots: Arc::from(slots),
-            rows: Arc::from([]),
+            base_slots: slots.into_boxed_slice(),
+            rows: Box::default(),
             upstream: None,
             download: None,
         }
