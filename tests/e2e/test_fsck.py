@@ -288,6 +288,8 @@ def test_a_damaged_sqlite_file_is_refused_at_start_and_reported(strongroom, tmp_
     for v in ("1.0", "2.0", "3.0"):
         srkit.ok_upload(server, token, srkit.make_wheel("sr-fsck-damaged", v, payload=v))
     server.stop()
+    # the clean stop left its mark: the damage below must still be found (the file changed)
+    assert (server.data_dir / "strongroom.db.clean").exists()
     damage_pages(server.data_dir / "strongroom.db", where)
 
     try:
@@ -307,6 +309,33 @@ def test_a_damaged_sqlite_file_is_refused_at_start_and_reported(strongroom, tmp_
     assert "intact" not in verify.stdout, srkit.output(verify)
     if where == "events":
         assert "NOT VERIFIED" in verify.stdout, srkit.output(verify)
+
+
+def test_a_clean_stop_lets_the_next_start_skip_the_full_check_and_nothing_else_does(strongroom):
+    """`serve` reads the whole SQLite file at start (`quick_check`), unless the last stop was
+    clean and the file is exactly as it left it (`store::clean_close`): then the check is
+    skipped. A start takes the mark away; a killed server leaves none."""
+    server = strongroom("sqlite")
+    token = server.user_with_token("alice")
+    srkit.ok_upload(server, token, srkit.make_wheel("sr-clean-stop", "1.0"))
+    server.stop()
+    data = server.data_dir
+    mark = data / "strongroom.db.clean"
+    assert mark.exists() and mark.stat().st_mode & 0o777 == 0o600
+    wal = data / "strongroom.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0, "the log was folded into the file"
+
+    second = strongroom.pool.start(server.backend, data_dir=data)
+    assert "full check is skipped" in second.stderr_text(), second.stderr_text()[-2000:]
+    assert not mark.exists(), "taken away while the file may change"
+    srkit.ok_upload(second, token, srkit.make_wheel("sr-clean-stop", "2.0"))
+    second.kill()  # no clean stop: no mark
+    assert not mark.exists()
+
+    third = strongroom.pool.start(server.backend, data_dir=data)
+    assert "full check is skipped" not in third.stderr_text(), third.stderr_text()[-2000:]
+    versions = {f["filename"].split("-")[1] for f in third.project_files("sr-clean-stop")}
+    assert versions == {"1.0", "2.0"}, versions
 
 
 def test_the_sampled_job_signals_a_damaged_blob_by_default_and_can_be_turned_off(strongroom, backend_kind, tmp_path):

@@ -354,6 +354,20 @@ impl Db {
         Ok(())
     }
 
+    /// At a stop (SQLite): fold the write-ahead log into the file and empty it, then close every
+    /// connection. `true` when the log was folded in whole (no other reader or writer held it).
+    pub async fn close_folded(&self) -> Result<bool, StoreError> {
+        let mut folded = false;
+        if self.dialect == Dialect::Sqlite {
+            let row: (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.write)
+                .await?;
+            folded = row.0 == 0;
+        }
+        self.close().await;
+        Ok(folded)
+    }
+
     /// Close every connection.
     pub async fn close(&self) {
         self.read.close().await;

@@ -14,6 +14,7 @@ mod blob_key;
 mod blob_read;
 mod blobs;
 pub mod change_feed;
+pub mod clean_close;
 mod db;
 mod deletion;
 mod descriptions;

@@ -101,8 +101,16 @@ pub(crate) async fn connect_db(config: &Config) -> anyhow::Result<Db> {
 /// SQLite file), load the secrets key and seal what an older version left in plaintext.
 pub(crate) async fn open_db(config: &Config, db: Db, folder: DataFolder) -> anyhow::Result<Db> {
     if folder == DataFolder::Tighten {
-        // `serve`: never take uploads into a damaged database file.
-        refuse_damaged_database(&db).await?;
+        // `serve`: never take uploads into a damaged database file. A file exactly as the last
+        // clean stop left it was checked by an earlier start and written by SQLite alone since
+        // (`store::clean_close`): it is not read whole again.
+        if left_clean(config) {
+            tracing::info!(
+                "the database file is as the last clean stop left it: its full check is skipped (`strongroom admin fsck` reads it all)"
+            );
+        } else {
+            refuse_damaged_database(&db).await?;
+        }
     } else {
         existing_data::require_schema(config, &db).await?;
     }
@@ -156,6 +164,61 @@ pub(crate) fn is_unreachable(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<strongroom_core::CoreError>()
                 .is_some_and(|s| s.unavailable().is_some())
     })
+}
+
+/// Whether the SQLite file is exactly as a clean stop left it (the mark is taken away either
+/// way: the file changes from now on). Never for PostgreSQL.
+fn left_clean(config: &Config) -> bool {
+    let Some(file) = strongroom_store::private_fs::sqlite_file(&config.database) else {
+        return false;
+    };
+    strongroom_store::clean_close::take_clean_mark(&file).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the clean-stop mark beside the database could not be read: checking the file");
+        false
+    })
+}
+
+/// Close the database after a clean stop and mark its file so (see [`left_clean`]), within
+/// `wait`; a database still in use by then is left unmarked.
+pub(crate) async fn mark_clean_stop(
+    config: &Config,
+    db: &strongroom_store::Db,
+    wait: std::time::Duration,
+) {
+    let Some(file) = strongroom_store::private_fs::sqlite_file(&config.database) else {
+        return;
+    };
+    match tokio::time::timeout(wait, db.close_folded()).await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            tracing::info!("another process has the database open: the next start checks the file");
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the database could not be closed cleanly: the next start checks the file");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(
+                "the database was still in use {wait:?} after the stop: the next start checks the file"
+            );
+            return;
+        }
+    }
+    match tokio::task::spawn_blocking(move || strongroom_store::clean_close::mark_clean(&file))
+        .await
+    {
+        Ok(Ok(true)) => {
+            tracing::info!("database closed cleanly: the next start skips its full check")
+        }
+        Ok(Ok(false)) => {
+            tracing::info!("another process has the database open: the next start checks the file")
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the clean-stop mark could not be written: the next start checks the file")
+        }
+        Err(e) => tracing::warn!(error = %e, "the clean-stop mark could not be written"),
+    }
 }
 
 /// Refuse to go on when the database reports damage (SQLite `PRAGMA quick_check`: it reads

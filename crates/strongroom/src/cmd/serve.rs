@@ -129,6 +129,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(why) = stopped_why.get() {
         anyhow::bail!("{why}");
     }
+    super::mark_clean_stop(&config, &anchor.db, Duration::from_secs(5)).await;
     Ok(())
 }
 
