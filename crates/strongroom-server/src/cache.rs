@@ -535,11 +535,25 @@ impl PageCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether a page is kept under `key` (not counted as a hit or a miss).
-    pub fn holds(&self, key: &PageKey) -> bool {
-        self.inner
-            .read()
-            .is_ok_and(|inner| inner.map.get(key).is_some_and(|slot| slot.page.is_some()))
+    /// The page for `key` if it was rendered at `serial`, counted as a hit when found and not
+    /// as a miss when not (for a second look after a miss was counted).
+    pub fn get_held(&self, key: &PageKey, serial: i64) -> Option<Arc<CachedPage>> {
+        let found = self.lookup(key, Some(serial));
+        if found.is_some() {
+            self.note_hit();
+        }
+        found
+    }
+
+    /// Count a hit found by [`PageCache::peek`].
+    pub fn note_hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The page kept under `key`, if any (marked read, but not counted as a hit or a miss:
+    /// the caller decides whether it serves it).
+    pub fn peek(&self, key: &PageKey) -> Option<Arc<CachedPage>> {
+        self.lookup(key, None)
     }
 
     fn count(&self, found: Option<Arc<CachedPage>>) -> Option<Arc<CachedPage>> {

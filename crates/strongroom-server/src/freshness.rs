@@ -109,20 +109,24 @@ impl Freshness {
         db: &Db,
         key: &crate::cache::PageKey,
     ) -> Option<std::sync::Arc<crate::cache::CachedPage>> {
-        if !self.cache.holds(key) {
+        // One lookup in the common case: what is kept now is what is served, unless a
+        // catch-up runs first (it may drop the page: looked up again after it).
+        let Some(found) = self.cache.peek(key) else {
             self.cache.note_miss();
             return None;
-        }
-        if self.wal_moved() && self.catch_up(db).await.is_err() {
+        };
+        let caught_up = self.wal_moved();
+        if caught_up && self.catch_up(db).await.is_err() {
             return None;
         }
-        if self.generation_pending.load(Ordering::Acquire) != 0 {
+        if self.generation_pending.load(Ordering::Acquire) != 0 || !self.trusted() {
             return None;
         }
-        if self.trusted() {
+        if caught_up {
             self.cache.get_fresh(key)
         } else {
-            None
+            self.cache.note_hit();
+            Some(found)
         }
     }
 

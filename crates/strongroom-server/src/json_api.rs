@@ -89,9 +89,7 @@ async fn render(
     let key = key_at(generation);
     // Not servable unread (this process is behind on the journal): the row just read says
     // which serial is current, and a document kept at it is still the document.
-    if state.cache.holds(&key)
-        && let Some(page) = state.cache.get(&key, project.last_serial)
-    {
+    if let Some(page) = state.cache.get_held(&key, project.last_serial) {
         return Ok(local_document(state, &normalized, &page, public, headers));
     }
     let tag = format!("pypi-json-g{generation}");

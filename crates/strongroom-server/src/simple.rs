@@ -262,9 +262,7 @@ pub(crate) async fn project(
     // Not servable unread (this process has not caught up with the journal lately, as on a
     // busy PostgreSQL server between notifications): the row just read says which serial is
     // current, and a page kept at that serial is still the page.
-    if state.cache.holds(&key)
-        && let Some(page) = state.cache.get(&key, project.last_serial)
-    {
+    if let Some(page) = state.cache.get_held(&key, project.last_serial) {
         return Ok(local_page(&state, &key, &page, fmt, headers));
     }
     let model = state
