@@ -1,21 +1,32 @@
 //! A SQLite file closed cleanly, remembered so that the next start may skip reading it whole.
 //!
 //! `serve` checks the database file before it serves from it (SQLite's `quick_check` reads
-//! every page: seconds per gigabyte). A server that stops cleanly closes the database (the
-//! write-ahead log folded into the file) and writes a mark beside it, `<file>.clean`, with what
-//! identifies the file's state: its inode, size, modification and change times (the change
-//! time cannot be set back by any tool). The next start takes the mark away and skips the check
-//! when the file is exactly as it was left and has no write-ahead log content: nothing but
-//! SQLite wrote it since the last start checked it (or the one before that). Anything else (a
-//! crash, a restore, a copy over the file, bytes changed by any other program, a CLI still
-//! writing when the server stopped) leaves no mark or one that does not fit, and the file is
-//! checked as before. What the mark cannot see is the disk changing bytes on its own while the
-//! server is stopped; a server that keeps running does not look for that either, and
-//! `strongroom admin fsck` reads everything.
+//! every page: seconds per gigabyte). A server that stops cleanly, and met no damaged page while
+//! it ran, closes the database (the write-ahead log folded into the file) and writes a mark
+//! beside it, `<file>.clean`, with what identifies the file's state (its inode, size,
+//! modification and change times; the change time cannot be set back by any tool) and when
+//! the file was last read whole. The next start takes the mark away and skips the check when the
+//! file is exactly as it was left, has no write-ahead log content, and was read whole less than
+//! [`RECHECK_AFTER`] ago. Anything else (a crash, a restore, a copy over the file, bytes changed
+//! by another program while the server was stopped, a CLI still writing when it stopped, an
+//! older check) leaves no mark or one that does not fit, and the file is read whole as before.
+//! So a run of clean restarts reads the file at least once a day; what happens to the bytes
+//! between two checks (a disk changing them by itself, another program writing while the server
+//! runs) is found at the next full check, as it was found at the next start before, and at once
+//! by `strongroom admin fsck`.
 
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// How long after a full check a clean restart may skip the next one.
+pub const RECHECK_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// When this process's database file was last read whole (seconds since the epoch; 0: not
+/// known, and a stop does not vouch for the file).
+static LAST_CHECKED: AtomicU64 = AtomicU64::new(0);
 
 /// What identifies a file's bytes without reading them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +51,17 @@ impl Stamp {
         })
     }
 
-    fn line(&self) -> String {
+    fn line(&self, checked: u64) -> String {
         format!(
-            "strongroom-clean-close 1 {} {} {} {} {}\n",
+            "strongroom-clean-close 2 {} {} {} {} {} {checked}\n",
             self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns
         )
     }
 
-    fn parse(text: &str) -> Option<Stamp> {
+    /// The stamp and when the file was last read whole.
+    fn parse(text: &str) -> Option<(Stamp, u64)> {
         let mut it = text.split_whitespace();
-        if (it.next()?, it.next()?) != ("strongroom-clean-close", "1") {
+        if (it.next()?, it.next()?) != ("strongroom-clean-close", "2") {
             return None;
         }
         let stamp = Stamp {
@@ -59,8 +71,14 @@ impl Stamp {
             mtime_ns: it.next()?.parse().ok()?,
             ctime_ns: it.next()?.parse().ok()?,
         };
-        it.next().is_none().then_some(stamp)
+        let checked = it.next()?.parse().ok()?;
+        it.next().is_none().then_some((stamp, checked))
     }
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn mark_of(db: &Path) -> PathBuf {
@@ -80,18 +98,34 @@ fn wal_has_content(db: &Path) -> io::Result<bool> {
     }
 }
 
+/// This process read the database file whole just now, and found nothing wrong.
+pub fn note_checked() {
+    LAST_CHECKED.store(secs(SystemTime::now()), Ordering::Relaxed);
+}
+
 /// Record that `db` was closed cleanly as it is now; `false` (and no mark) when its
-/// write-ahead log still holds pages (another process has the file open).
+/// write-ahead log still holds pages (another process has the file open), when this process
+/// met a damaged page, or when no check of the file is known.
 pub fn mark_clean(db: &Path) -> io::Result<bool> {
-    let mark = mark_of(db);
-    remove_if_there(&mark)?;
-    if wal_has_content(db)? {
+    if crate::error::corruption_seen() {
+        remove_if_there(&mark_of(db))?;
         return Ok(false);
     }
-    let stamp = Stamp::of(db)?;
+    mark(db, LAST_CHECKED.load(Ordering::Relaxed))
+}
+
+/// [`mark_clean`] for a file last read whole at `checked` (0: never).
+fn mark(db: &Path, checked: u64) -> io::Result<bool> {
+    let mark = mark_of(db);
+    remove_if_there(&mark)?;
+    if checked == 0 || wal_has_content(db)? {
+        return Ok(false);
+    }
+    let stamp = settled_stamp(db)?;
     let mut f = crate::private_fs::create_new(&mark)?;
-    f.write_all(stamp.line().as_bytes())?;
+    f.write_all(stamp.line(checked).as_bytes())?;
     f.sync_all()?;
+    sync_parent(&mark)?;
     // Read back: a file changed between the stamp and now is not vouched for.
     if Stamp::of(db)? != stamp || wal_has_content(db)? {
         remove_if_there(&mark)?;
@@ -100,22 +134,56 @@ pub fn mark_clean(db: &Path) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Take the mark away (the file is about to change) and say whether `db` is exactly as it was
-/// when it was closed cleanly, with no write-ahead log content since.
-pub fn take_clean_mark(db: &Path) -> io::Result<bool> {
+/// The file's stamp, taken once its last change is at least a clock tick old: a file system
+/// whose times move in ticks (1-10 ms on many kernels) would give a write right after the stamp
+/// the same times, which then would not tell it.
+fn settled_stamp(db: &Path) -> io::Result<Stamp> {
+    const TICK: Duration = Duration::from_millis(20);
+    for _ in 0..50 {
+        let stamp = Stamp::of(db)?;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let now = i128::try_from(now).unwrap_or(i128::MAX);
+        let tick = i128::try_from(TICK.as_nanos()).unwrap_or(0);
+        if now - stamp.mtime_ns.max(stamp.ctime_ns) >= tick {
+            return Ok(stamp);
+        }
+        std::thread::sleep(TICK);
+    }
+    Err(io::Error::other("the database file kept changing"))
+}
+
+/// Take the mark away (the file is about to change) and say whether `db` may be served without
+/// reading it whole: exactly as it was when it was closed cleanly, with no write-ahead log
+/// content since, and read whole less than [`RECHECK_AFTER`] before `now`. When it may, the
+/// time of that check is what this process's own stop records.
+pub fn take_clean_mark(db: &Path, now: SystemTime) -> io::Result<bool> {
+    let checked = take(db, now)?;
+    if let Some(checked) = checked {
+        LAST_CHECKED.store(checked, Ordering::Relaxed);
+    }
+    Ok(checked.is_some())
+}
+
+/// [`take_clean_mark`]: when the file may be served unread, when it was last read whole.
+fn take(db: &Path, now: SystemTime) -> io::Result<Option<u64>> {
     let mark = mark_of(db);
     let text = match std::fs::read_to_string(&mark) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         // An unreadable mark (not UTF-8, say) vouches for nothing.
         Err(e) if e.kind() == io::ErrorKind::InvalidData => String::new(),
         Err(e) => return Err(e),
     };
     remove_if_there(&mark)?;
-    let Some(recorded) = Stamp::parse(&text) else {
-        return Ok(false);
+    sync_parent(&mark)?;
+    let Some((recorded, checked)) = Stamp::parse(&text) else {
+        return Ok(None);
     };
-    Ok(Stamp::of(db)? == recorded && !wal_has_content(db)?)
+    let recent = secs(now).saturating_sub(checked) < RECHECK_AFTER.as_secs();
+    let fits = recent && Stamp::of(db)? == recorded && !wal_has_content(db)?;
+    Ok(fits.then_some(checked))
 }
 
 fn remove_if_there(path: &Path) -> io::Result<()> {
@@ -125,9 +193,19 @@ fn remove_if_there(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Make a file's creation or removal in its folder durable.
+fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => std::fs::File::open(".")?.sync_all(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY: u64 = 24 * 3600;
 
     fn db_in(dir: &Path) -> PathBuf {
         let db = dir.join("s.db");
@@ -135,44 +213,80 @@ mod tests {
         db
     }
 
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    /// A check made now, and a start `later` seconds after it.
+    fn now_plus(later: u64) -> (u64, SystemTime) {
+        let now = secs(SystemTime::now());
+        (now, at(now + later))
+    }
+
     #[test]
-    fn an_untouched_file_is_vouched_for_once() {
+    fn an_untouched_file_checked_lately_is_vouched_for_once() {
         let dir = tempfile::tempdir().expect("tmp");
         let db = db_in(dir.path());
-        assert!(!take_clean_mark(&db).expect("take"), "no mark yet");
-        assert!(mark_clean(&db).expect("mark"));
+        let (checked, start) = now_plus(60);
+        assert_eq!(take(&db, start).expect("take"), None, "no mark yet");
+        assert!(mark(&db, checked).expect("mark"));
         let mode = std::fs::metadata(mark_of(&db)).expect("mark").mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(take_clean_mark(&db).expect("take"));
+        assert_eq!(
+            take(&db, start).expect("take"),
+            Some(checked),
+            "the check it rests on"
+        );
         assert!(!mark_of(&db).exists(), "taken away");
-        assert!(!take_clean_mark(&db).expect("take"), "only once");
+        assert_eq!(take(&db, start).expect("take"), None, "only once");
+    }
+
+    #[test]
+    fn no_mark_without_a_check_and_none_honoured_after_a_day() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = db_in(dir.path());
+        assert!(!mark(&db, 0).expect("mark"), "no check known");
+        assert!(!mark_of(&db).exists());
+        let (checked, _) = now_plus(0);
+        assert!(mark(&db, checked).expect("mark"));
+        assert_eq!(
+            take(&db, at(checked + DAY)).expect("take"),
+            None,
+            "a day old"
+        );
+        assert!(mark(&db, checked).expect("mark"));
+        assert_eq!(
+            take(&db, at(checked + DAY - 1)).expect("take"),
+            Some(checked)
+        );
     }
 
     #[test]
     fn a_file_changed_or_replaced_after_the_mark_is_not() {
         let dir = tempfile::tempdir().expect("tmp");
-        // the same size, bytes changed in place
+        let (checked, start) = now_plus(1);
+        // the same size, bytes changed in place right after the mark
         let db = db_in(dir.path());
-        assert!(mark_clean(&db).expect("mark"));
+        assert!(mark(&db, checked).expect("mark"));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .open(&db)
             .expect("open");
         f.write_all(b"Z").expect("write");
         drop(f);
-        assert!(!take_clean_mark(&db).expect("take"));
+        assert_eq!(take(&db, start).expect("take"), None);
         // replaced by another file (a restore)
-        assert!(mark_clean(&db).expect("mark"));
+        assert!(mark(&db, checked).expect("mark"));
         let other = dir.path().join("o.db");
         std::fs::write(&other, b"SQLite format 3\0 and some pages").expect("write");
         std::fs::rename(&other, &db).expect("rename");
-        assert!(!take_clean_mark(&db).expect("take"));
+        assert_eq!(take(&db, start).expect("take"), None);
         // write-ahead log content appears
-        assert!(mark_clean(&db).expect("mark"));
+        assert!(mark(&db, checked).expect("mark"));
         std::fs::write(dir.path().join("s.db-wal"), b"frames").expect("wal");
-        assert!(!take_clean_mark(&db).expect("take"));
+        assert_eq!(take(&db, start).expect("take"), None);
         // and with log content, no mark is written at all
-        assert!(!mark_clean(&db).expect("mark"));
+        assert!(!mark(&db, checked).expect("mark"));
         assert!(!mark_of(&db).exists());
     }
 
@@ -180,19 +294,21 @@ mod tests {
     fn a_forged_or_damaged_mark_vouches_for_nothing() {
         let dir = tempfile::tempdir().expect("tmp");
         let db = db_in(dir.path());
+        let (checked, start) = now_plus(1);
         for text in [
-            &b"strongroom-clean-close 1 1 2 3"[..],
+            &b"strongroom-clean-close 2 1 2 3"[..],
+            b"strongroom-clean-close 1 1 2 3 4 5",
             b"something else",
             b"\xff\xfe",
             b"",
         ] {
             std::fs::write(mark_of(&db), text).expect("write");
-            assert!(!take_clean_mark(&db).expect("take"), "{text:?}");
+            assert_eq!(take(&db, start).expect("take"), None, "{text:?}");
             assert!(!mark_of(&db).exists());
         }
-        assert!(mark_clean(&db).expect("mark"));
+        assert!(mark(&db, checked).expect("mark"));
         let line = std::fs::read_to_string(mark_of(&db)).expect("read");
         std::fs::write(mark_of(&db), format!("{} extra", line.trim())).expect("write");
-        assert!(!take_clean_mark(&db).expect("take"));
+        assert_eq!(take(&db, start).expect("take"), None);
     }
 }

@@ -128,8 +128,21 @@ impl From<sqlx::Error> for StoreError {
                 detail: e.to_string(),
             };
         }
-        StoreError::Database(e)
+        let e = StoreError::Database(e);
+        if e.is_corruption() {
+            CORRUPTION_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        e
     }
+}
+
+/// Set once any database call of this process met a damaged SQLite file: a stop after that
+/// does not vouch for the file (`clean_close`).
+static CORRUPTION_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process has met a damaged SQLite file.
+pub fn corruption_seen() -> bool {
+    CORRUPTION_SEEN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl From<std::io::Error> for StoreError {

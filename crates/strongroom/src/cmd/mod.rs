@@ -102,14 +102,15 @@ pub(crate) async fn connect_db(config: &Config) -> anyhow::Result<Db> {
 pub(crate) async fn open_db(config: &Config, db: Db, folder: DataFolder) -> anyhow::Result<Db> {
     if folder == DataFolder::Tighten {
         // `serve`: never take uploads into a damaged database file. A file exactly as the last
-        // clean stop left it was checked by an earlier start and written by SQLite alone since
-        // (`store::clean_close`): it is not read whole again.
+        // clean stop left it, read whole by a start less than a day before, is not read whole
+        // again (`store::clean_close`).
         if left_clean(config) {
             tracing::info!(
-                "the database file is as the last clean stop left it: its full check is skipped (`strongroom admin fsck` reads it all)"
+                "the database file is as the last clean stop left it and was read whole less than a day ago: its full check is skipped (`strongroom admin fsck` reads it all)"
             );
         } else {
             refuse_damaged_database(&db).await?;
+            strongroom_store::clean_close::note_checked();
         }
     } else {
         existing_data::require_schema(config, &db).await?;
@@ -172,7 +173,8 @@ fn left_clean(config: &Config) -> bool {
     let Some(file) = strongroom_store::private_fs::sqlite_file(&config.database) else {
         return false;
     };
-    strongroom_store::clean_close::take_clean_mark(&file).unwrap_or_else(|e| {
+    let now = std::time::SystemTime::now();
+    strongroom_store::clean_close::take_clean_mark(&file, now).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "the clean-stop mark beside the database could not be read: checking the file");
         false
     })
@@ -211,9 +213,9 @@ pub(crate) async fn mark_clean_stop(
         Ok(Ok(true)) => {
             tracing::info!("database closed cleanly: the next start skips its full check")
         }
-        Ok(Ok(false)) => {
-            tracing::info!("another process has the database open: the next start checks the file")
-        }
+        Ok(Ok(false)) => tracing::info!(
+            "the file is not vouched for (another process has it open, or a damaged page was met): the next start checks it"
+        ),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "the clean-stop mark could not be written: the next start checks the file")
         }
