@@ -84,17 +84,18 @@ const MAX_CODINGS: usize = 16;
 /// The coding to answer in, of those the page has (`zstd`, `gzip`): the one the client gives
 /// the highest weight (`q`), zstd first on a tie (smaller, and faster to decode); `*` stands
 /// for any coding the client does not name; `x-gzip` is gzip. Identity when the client
-/// accepts neither (or sends no `Accept-Encoding`).
+/// accepts neither (or sends no `Accept-Encoding`), or weighs `identity` above the coding
+/// chosen. Every `Accept-Encoding` line counts, [`MAX_CODINGS`] entries in all.
 pub(crate) fn choose_coding(headers: &HeaderMap, zstd: bool, gzip: bool) -> Coding {
-    let Some(v) = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Coding::Identity;
-    };
     // The weight of each coding: named, and `*`.
-    let (mut q_zstd, mut q_gzip, mut q_any) = (None, None, None);
-    for part in v.split(',').take(MAX_CODINGS) {
+    let (mut q_zstd, mut q_gzip, mut q_any, mut q_identity) = (None, None, None, None);
+    let parts = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .take(MAX_CODINGS);
+    for part in parts {
         let mut it = part.split(';');
         let name = it.next().unwrap_or("").trim();
         let q = it
@@ -109,6 +110,8 @@ pub(crate) fn choose_coding(headers: &HeaderMap, zstd: bool, gzip: bool) -> Codi
             &mut q_gzip
         } else if name == "*" {
             &mut q_any
+        } else if name.eq_ignore_ascii_case("identity") {
+            &mut q_identity
         } else {
             continue;
         };
@@ -121,7 +124,9 @@ pub(crate) fn choose_coding(headers: &HeaderMap, zstd: bool, gzip: bool) -> Codi
             .unwrap_or(0.0)
     };
     let (z, g) = (weight(q_zstd, zstd), weight(q_gzip, gzip));
-    if z > 0.0 && z >= g {
+    if q_identity.is_some_and(|q: f32| q > z.max(g)) {
+        Coding::Identity
+    } else if z > 0.0 && z >= g {
         Coding::Zstd
     } else if g > 0.0 {
         Coding::Gzip
@@ -188,7 +193,18 @@ mod tests {
             ("x-gzip", false, true, Gzip),
             // a weight that is not a number counts as refused
             ("zstd;q=x, gzip", true, true, Gzip),
+            // identity weighed above the codings
+            ("identity, zstd;q=0.5, gzip;q=0.5", true, true, Identity),
+            ("identity;q=0.5, zstd", true, true, Zstd),
         ];
+        // several lines count together
+        let mut h = HeaderMap::new();
+        h.append(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0.5"),
+        );
+        h.append(header::ACCEPT_ENCODING, HeaderValue::from_static("zstd"));
+        assert_eq!(choose_coding(&h, true, true), Zstd);
         for (accept, zstd, gzip, want) in cases {
             assert_eq!(
                 coding(accept, *zstd, *gzip),
