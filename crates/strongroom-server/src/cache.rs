@@ -256,6 +256,12 @@ impl CachedPage {
         }
     }
 
+    /// Wrap a body only ever served as it is (no compressed copies: an XML-RPC answer is built
+    /// from it, not sent).
+    pub fn plain(serial: i64, tag: &str, body: String) -> CachedPage {
+        CachedPage::with_rows(serial, tag, body, Vec::new())
+    }
+
     /// Wrap a list of entries rendered one after another, with each one's serial and start.
     pub fn with_rows(serial: i64, tag: &str, body: String, rows: Vec<(i64, usize)>) -> CachedPage {
         CachedPage {
@@ -535,14 +541,12 @@ impl PageCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The page for `key` if it was rendered at `serial`, counted as a hit when found and not
-    /// as a miss when not (for a second look after a miss was counted).
+    /// The page for `key` if it was rendered at `serial`: a second look after the fresh path
+    /// declined. Nothing kept is not counted (the fresh path counted that miss); a page kept
+    /// at another serial is a miss, one at `serial` a hit.
     pub fn get_held(&self, key: &PageKey, serial: i64) -> Option<Arc<CachedPage>> {
-        let found = self.lookup(key, Some(serial));
-        if found.is_some() {
-            self.note_hit();
-        }
-        found
+        let kept = self.lookup(key, None)?;
+        self.count((kept.serial == serial).then_some(kept))
     }
 
     /// Count a hit found by [`PageCache::peek`].

@@ -225,7 +225,10 @@ fn runs(start: Runs) -> impl futures_util::Stream<Item = std::io::Result<Bytes>>
             r.done = true;
         }
         let chunk = r.encode(&text)?;
-        r.keep(text);
+        if let Some(kept) = r.keep(text) {
+            // a page that could not be kept is still sent
+            let _ = kept.await;
+        }
         Ok(Some((chunk, r)))
     })
 }
@@ -245,8 +248,10 @@ impl Runs {
         }
     }
 
-    /// Add `text` to the copy to keep, give up on it past [`KEEP_MAX`], and keep it once whole.
-    fn keep(&mut self, text: String) {
+    /// Add `text` to the copy to keep and give up on it past [`KEEP_MAX`]; once it is whole,
+    /// the work that keeps it (compressed on a blocking thread), for the caller to await
+    /// before the last chunk goes, so the request after it finds the page kept.
+    fn keep(&mut self, text: String) -> Option<tokio::task::JoinHandle<()>> {
         if let Some(kept) = self.kept.as_mut() {
             if kept.len() + text.len() > KEEP_MAX {
                 self.kept = None;
@@ -257,10 +262,18 @@ impl Runs {
         if self.done
             && let Some(kept) = self.kept.take()
         {
-            let page = CachedPage::new(self.plan.serial, self.plan.tag(), kept);
-            self.state
-                .cache
-                .put_fresh(self.plan.key.clone(), page, self.plan.ticket);
+            // Compressing up to 8 MiB twice is CPU work: off the runtime's threads. The ticket
+            // still refuses the page if anything changed since the first run was read.
+            let (cache, key, ticket) = (
+                self.state.cache.clone(),
+                self.plan.key.clone(),
+                self.plan.ticket,
+            );
+            let (serial, tag) = (self.plan.serial, self.plan.tag());
+            return Some(tokio::task::spawn_blocking(move || {
+                cache.put_fresh(key, CachedPage::new(serial, tag, kept), ticket);
+            }));
         }
+        None
     }
 }

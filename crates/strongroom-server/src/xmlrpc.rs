@@ -157,7 +157,7 @@ async fn package_list(state: &AppState) -> Result<XmlValue, CoreError> {
                         p.last_serial
                     ));
                 }
-                Arc::new(CachedPage::new(serial, "xmlrpc-packages", out))
+                Arc::new(CachedPage::plain(serial, "xmlrpc-packages", out))
             })
             .await?;
             state.cache.put(key, page.clone());
