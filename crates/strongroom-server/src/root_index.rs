@@ -1,12 +1,13 @@
 //! `GET /simple/` when the cache does not hold it and the index is larger than one run of
 //! names: the page streamed in runs of [`RUN`] projects read by key (each run one query that
 //! costs the same at the millionth name as at the first), compressed as it goes in the coding
-//! the client prefers (zstd, which uv asks for, or gzip), and kept for the next request when it is at most [`KEEP_MAX`] bytes. So a
-//! million projects cost one run's memory, the first byte leaves after one run, and a
-//! PEP 691 client gets the document compressed. At most [`STREAMS`] reads of the index run at
-//! once (a stream reads the whole table); a request that waits [`WAIT`] for one is answered 503
-//! with `Retry-After`, which pip and uv honour. A client whose `If-None-Match` names the
-//! current serial's page is answered 304 before any of it is read.
+//! the client prefers (zstd, which uv asks for, or gzip), and kept for the next request when it
+//! is at most [`KEEP_MAX`] bytes. So a million projects cost one run's memory, the first byte
+//! leaves after one run, and a PEP 691 client gets the document compressed. At most
+//! [`STREAMS`] reads of the index run at once (a stream reads the whole table); a request that
+//! waits [`WAIT`] for one is answered 503 with `Retry-After`, which pip and uv honour. A client
+//! whose `If-None-Match` names the current serial's page is answered 304 before any of it is
+//! read.
 
 use std::io::Write as _;
 use std::time::Duration;
