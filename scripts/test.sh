@@ -35,6 +35,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 want() { case ",$STAGES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+# a misspelt stage would otherwise run nothing and report "all stages passed"
+for s in ${STAGES//,/ }; do
+    case "$s" in
+        fmt|clippy|build|rust|e2e) ;;
+        *) echo "test.sh: unknown stage '$s' (one of fmt,clippy,build,rust,e2e)" >&2; exit 2 ;;
+    esac
+done
 
 WORK="${TEST_WORK:-$REPO/.test-work}"
 VENV="$WORK/venv"

@@ -508,36 +508,29 @@ impl Services {
             _ => return Ok(()),
         };
         let now = self.now();
-        if self
-            .db
-            .event_logged_since(
-                signal.action(),
-                &f.filename,
+        // once an hour per file, however many downloads or servers meet it at once
+        self.db
+            .append_event_unless_since(
+                &NewEvent {
+                    at: now,
+                    actor_id: None,
+                    actor_name: Some(if meta.is_some() { "download" } else { "system" }.into()),
+                    action: signal.action().into(),
+                    subject_kind: "file".into(),
+                    subject_id: Some(f.id),
+                    subject_name: Some(f.filename.clone()),
+                    ip: meta.and_then(|m| m.ip.clone()),
+                    user_agent: meta.and_then(|m| m.user_agent.clone()),
+                    request_id: meta.and_then(|m| m.request_id.clone()),
+                    details: serde_json::json!({
+                        "project": f.project_name,
+                        "blob_key": f.blob_key,
+                        "kind": kind.as_str(),
+                        "found": describe(f, kind, state),
+                    }),
+                },
                 now.saturating_sub(SIGNAL_EVERY_MICROS),
             )
-            .await?
-        {
-            return Ok(());
-        }
-        self.db
-            .append_event(&NewEvent {
-                at: now,
-                actor_id: None,
-                actor_name: Some(if meta.is_some() { "download" } else { "system" }.into()),
-                action: signal.action().into(),
-                subject_kind: "file".into(),
-                subject_id: Some(f.id),
-                subject_name: Some(f.filename.clone()),
-                ip: meta.and_then(|m| m.ip.clone()),
-                user_agent: meta.and_then(|m| m.user_agent.clone()),
-                request_id: meta.and_then(|m| m.request_id.clone()),
-                details: serde_json::json!({
-                    "project": f.project_name,
-                    "blob_key": f.blob_key,
-                    "kind": kind.as_str(),
-                    "found": describe(f, kind, state),
-                }),
-            })
             .await?;
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use crate::{Db, Dialect, StoreError};
+use crate::{Db, Dialect, NewEvent, StoreError};
 
 /// What a file row says its blobs are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,21 +209,31 @@ impl Db {
         Ok(out)
     }
 
-    /// Whether an event `action` about `subject_name` was logged at or after `since`.
-    pub async fn event_logged_since(
+    /// Append `e` unless an event of the same action about the same subject was logged at or
+    /// after `since`: `Some(seq)` when appended, `None` when one already was. The look and the
+    /// append are one transaction under the log's tail lock, so two servers (or two downloads of
+    /// one server) that meet the same damaged blob at once log it once.
+    pub async fn append_event_unless_since(
         &self,
-        action: &str,
-        subject_name: &str,
+        e: &NewEvent,
         since: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        crate::events::lock_tail(&mut tx, self.dialect).await?;
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM events WHERE action = $1 AND subject_name = $2 AND at >= $3",
         )
-        .bind(action.to_owned())
-        .bind(subject_name.to_owned())
+        .bind(e.action.clone())
+        .bind(e.subject_name.clone())
         .bind(since)
-        .fetch_one(&self.read)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(n > 0)
+        if n > 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let seq = crate::events::append(&mut tx, e).await?;
+        tx.commit().await?;
+        Ok(Some(seq))
     }
 }

@@ -111,33 +111,62 @@ async fn the_fsck_queries_find_rows_gaps_claims_and_recent_signals() {
             "{name}: expired"
         );
 
-        db.append_event(&NewEvent {
-            at: 1_000,
-            action: "blob:missing".into(),
+        let signal = |at: i64, action: &str| NewEvent {
+            at,
+            action: action.into(),
             subject_kind: "file".into(),
             subject_name: Some("fa-1.0.tar.gz".into()),
             ..NewEvent::default()
-        })
-        .await
-        .expect("event");
+        };
+        let logged = |action: &'static str| {
+            let db = db.clone();
+            async move {
+                db.events(0, 1_000)
+                    .await
+                    .expect("events")
+                    .iter()
+                    .filter(|e| e.action == action)
+                    .count()
+            }
+        };
+        // eight at once, as eight downloads meeting one damaged blob: logged once
+        let tries = (0..8).map(|i| {
+            let (db, e) = (db.clone(), signal(1_000 + i, "blob:missing"));
+            tokio::spawn(async move { db.append_event_unless_since(&e, 500).await })
+        });
+        let mut appended = 0;
+        for t in tries {
+            appended += usize::from(t.await.expect("join").expect("append").is_some());
+        }
+        assert_eq!((appended, logged("blob:missing").await), (1, 1), "{name}");
+        // within the window nothing more; past it, or another action, a new entry
         assert!(
-            db.event_logged_since("blob:missing", "fa-1.0.tar.gz", 1_000)
+            db.append_event_unless_since(&signal(2_000, "blob:missing"), 1_000)
                 .await
-                .expect("q"),
+                .expect("q")
+                .is_none(),
             "{name}"
         );
         assert!(
-            !db.event_logged_since("blob:missing", "fa-1.0.tar.gz", 1_001)
+            db.append_event_unless_since(&signal(2_000, "blob:missing"), 1_008)
                 .await
-                .expect("q"),
+                .expect("q")
+                .is_some(),
             "{name}"
         );
         assert!(
-            !db.event_logged_since("blob:damaged", "fa-1.0.tar.gz", 0)
+            db.append_event_unless_since(&signal(2_000, "blob:damaged"), 0)
                 .await
-                .expect("q"),
+                .expect("q")
+                .is_some(),
             "{name}"
         );
+        assert_eq!(
+            (logged("blob:missing").await, logged("blob:damaged").await),
+            (2, 1),
+            "{name}"
+        );
+        assert_eq!(db.verify_events().await.expect("verify"), None, "{name}");
     }
 }
 
