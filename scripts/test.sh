@@ -17,7 +17,8 @@
 # Options:
 #   --stages LIST   comma-separated subset of: fmt,clippy,build,rust,e2e   (default: all)
 #   -- ARGS...      extra arguments for pytest (e.g. -- -k simple tests/e2e/test_simple_api.py)
-# Environment: PYTHON (interpreter for the venv, default python3), TEST_WORK (default .test-work).
+# Environment: PYTHON (interpreter for the venv, default python3), TEST_WORK (default .test-work),
+#   E2E_WORKERS (pytest processes for the end-to-end suite, default 2; 0 runs it in one).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -371,9 +372,14 @@ stage_e2e() {
     for a in "${PYTEST_EXTRA[@]}"; do
         case "$a" in tests/*) paths=() ;; esac   # the caller named what to run
     done
-    # The whole e2e run is bounded (a hung test must not eat CI's 90 minutes): 45 minutes, about
-    # 1.5x what the suite takes on a cold 2-core machine.
+    # Two pytest processes (E2E_WORKERS), each taking whole files (module fixtures stay
+    # shared): the suite mostly waits on servers and clients, so two halve its time on two
+    # cores. Every server binds port 0 and gets its own data folder, database and bucket.
+    # The whole e2e run is bounded (a hung test must not eat CI's 90 minutes): 45 minutes,
+    # about 2.5x what the suite takes on a cold 2-core machine.
+    local workers="${E2E_WORKERS:-2}"
     STRONGROOM_BIN="$bin" timeout 2700 "$VENV/bin/python" -m pytest "${paths[@]}" -q \
+        -n "$workers" --dist loadfile \
         --junitxml="$LOGDIR/e2e-junit.xml" "${PYTEST_EXTRA[@]}"
     local rc=$?
     [ $rc -eq 124 ] && echo "pytest was killed after 45 minutes" >&2
