@@ -152,3 +152,31 @@ def test_a_big_project_page_goes_zstd_to_uv_and_gzip_to_pip_and_both_install(ser
         target = tmp_path / install.__name__
         install(server, [f"{name}=={version}"], target, tmp_path)
         assert srkit.installed(target).get(srkit.normalize(name)) == version, install.__name__
+
+
+def test_a_small_page_kept_only_compressed_is_the_same_page_to_every_client(server):
+    """A page under 16 KiB (`cache::PACKED_MAX`) is kept only as its gzip copy. A client that
+    takes no compression (curl without --compressed) gets the page made from it: the same
+    bytes as the gzip answer decoded, the same ETag and length, from the cache or not."""
+    gen = server.cli("admin", "generate-synthetic", "--projects", "1", "--files-per-project", "12",
+                     "--blobs-sample", "0", "--seed", "5")
+    assert gen.returncode == 0, srkit.output(gen)
+    time.sleep(1.5)  # past the staleness bound: the other process's writes are seen
+    listed = server.get("/simple/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    name = listed["projects"][0]["name"]
+    for accept in ("application/vnd.pypi.simple.v1+json", "text/html"):
+        page = f"/simple/{srkit.normalize(name)}/"
+        zipped = server.get(page, headers={"Accept": accept, "Accept-Encoding": "gzip"}, stream=True)
+        assert zipped.headers.get("Content-Encoding") == "gzip", zipped.headers
+        raw = zipped.raw.read(decode_content=False)
+        rendered = gzip.decompress(raw)
+        assert 512 < len(rendered) < 16 * 1024 and len(raw) < len(rendered), (len(raw), len(rendered))
+        for _ in range(2):  # the second from the cache
+            plain = server.get(page, headers={"Accept": accept, "Accept-Encoding": "identity"})
+            assert plain.status_code == 200 and "Content-Encoding" not in plain.headers, plain.headers
+            assert plain.content == rendered, accept
+            assert plain.headers["ETag"] == zipped.headers["ETag"]
+            assert int(plain.headers["Content-Length"]) == len(rendered)
+        head = requests.head(server.url + page, headers={"Accept": accept, "Accept-Encoding": "identity"},
+                             timeout=30)
+        assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(rendered), head.headers

@@ -164,7 +164,11 @@ pub(crate) struct CachedPage {
     /// The page's `ETag` (made once: a clone shares its bytes); `None` only if it were not a
     /// valid header value, which one made of a serial, a tag and a version always is.
     pub etag: Option<HeaderValue>,
-    pub body: Bytes,
+    /// The page as rendered; empty when `packed`.
+    body: Bytes,
+    /// Only the gzip copy is kept (a page under [`PACKED_MAX`] bytes): the plain body is made
+    /// from it for the rare client that takes none, which costs a few microseconds.
+    packed: bool,
     pub gzip: Option<Bytes>,
     /// A Zstandard copy, for a body of at least [`ZSTD_MIN`] bytes.
     pub zstd: Option<Bytes>,
@@ -201,6 +205,13 @@ fn gzip_of(body: &Bytes) -> Option<Bytes> {
         .and_then(|()| enc.finish().ok())
         .map(exact)
 }
+
+/// The largest page kept only as its gzip copy. Clients that take gzip (pip, uv, browsers,
+/// mirrors) are nearly all of them, and a page of a project's few files is 1 to 3 KB, about
+/// three times its gzip copy: keeping both made most of a full cache's bytes. Pages above this
+/// keep their plain body too, so a client that takes no compression never costs the server
+/// a decompression of a large page per request.
+pub(crate) const PACKED_MAX: usize = 16 * 1024;
 
 /// The smallest body kept with a Zstandard copy as well: a big page (a project of many files,
 /// the root index), where it saves bytes and the client's time; a small page is not worth a
@@ -243,12 +254,15 @@ impl CachedPage {
     /// Wrap a freshly rendered body (gzip copy made once here, for bodies worth compressing).
     pub fn new(serial: i64, tag: &str, body: String) -> CachedPage {
         let body = exact(body.into_bytes());
+        let gzip = gzip_of(&body);
+        let packed = gzip.is_some() && body.len() < PACKED_MAX;
         CachedPage {
             serial,
             etag: etag_of(serial, tag),
-            gzip: gzip_of(&body),
             zstd: zstd_of(&body),
-            body,
+            gzip,
+            body: if packed { Bytes::new() } else { body },
+            packed,
             base_slots: Box::default(),
             rows: Box::default(),
             upstream: None,
@@ -268,6 +282,7 @@ impl CachedPage {
             serial,
             etag: etag_of(serial, tag),
             body: exact(body.into_bytes()),
+            packed: false,
             gzip: None,
             zstd: None,
             base_slots: Box::default(),
@@ -288,6 +303,7 @@ impl CachedPage {
             serial: 0,
             etag: Some(etag),
             body,
+            packed: false,
             gzip: None,
             zstd: None,
             base_slots: Box::default(),
@@ -333,6 +349,7 @@ impl CachedPage {
             serial,
             etag: etag_of(serial, tag),
             body: exact(out.into_bytes()),
+            packed: false,
             gzip: None,
             zstd: None,
             base_slots: slots.into_boxed_slice(),
@@ -342,11 +359,35 @@ impl CachedPage {
         }
     }
 
+    /// The stored body of a page never packed (a download's facts, an XML-RPC list, a page
+    /// of entries): `None` for a packed page, whose bytes only [`CachedPage::body`] makes.
+    pub fn unpacked(&self) -> Option<&Bytes> {
+        (!self.packed).then_some(&self.body)
+    }
+
+    /// The page as rendered: the stored bytes, or for a packed page its gzip copy decoded
+    /// (`None` only if that copy, made by this process, did not decode).
+    pub fn body(&self) -> Option<Bytes> {
+        if !self.packed {
+            return Some(self.body.clone());
+        }
+        let gz = self.gzip.as_ref()?;
+        let mut out = Vec::with_capacity(PACKED_MAX);
+        // `take`: never more than a packed page can hold, whatever the copy says
+        let limit = u64::try_from(PACKED_MAX).unwrap_or(u64::MAX);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(flate2::read::GzDecoder::new(&gz[..]), limit),
+            &mut out,
+        )
+        .ok()?;
+        Some(exact(out))
+    }
+
     /// The body for a request whose base URL is `base` (the stored bytes when the page has no
-    /// base slots; a fresh copy, never kept, when it has).
-    pub fn body_for(&self, base: &str) -> Bytes {
+    /// base slots; a fresh copy, never kept, when it has). `None` as [`CachedPage::body`].
+    pub fn body_for(&self, base: &str) -> Option<Bytes> {
         if self.base_slots.is_empty() {
-            return self.body.clone();
+            return self.body();
         }
         let mut out = BytesMut::with_capacity(self.body.len() + base.len() * self.base_slots.len());
         let mut from = 0;
@@ -356,7 +397,7 @@ impl CachedPage {
             from = at;
         }
         out.extend_from_slice(&self.body[from..]);
-        out.freeze()
+        Some(out.freeze())
     }
 
     /// Bytes this page costs in the cache under `key`.

@@ -144,15 +144,15 @@ fn base_slots_are_filled_per_request_and_never_stored() {
     assert!(p.gzip.is_none());
     assert!(!String::from_utf8_lossy(&p.body).contains(marker));
     assert_eq!(
-        p.body_for("http://h1:8080"),
+        p.body_for("http://h1:8080").expect("body"),
         "{\"url\":\"http://h1:8080/packages/a\",\"b\":\"http://h1:8080/project/x/\"}"
     );
     assert_eq!(
-        p.body_for("https://h2"),
+        p.body_for("https://h2").expect("body"),
         "{\"url\":\"https://h2/packages/a\",\"b\":\"https://h2/project/x/\"}"
     );
     let plain = CachedPage::with_base_slots(3, "t", "no links", marker);
-    assert_eq!(plain.body_for("http://x"), "no links");
+    assert_eq!(plain.body_for("http://x").expect("body"), "no links");
 }
 
 fn json_key(p: &str, v: Option<&str>) -> PageKey {
@@ -392,7 +392,11 @@ fn a_spread_load_over_pages_all_read_evicts_only_what_it_must() {
 #[test]
 fn a_big_page_keeps_a_zstd_copy_that_decodes_to_its_body_and_is_counted() {
     let small = CachedPage::new(1, "html", "<a>x</a>\n".repeat(ZSTD_MIN / 9 - 1));
-    assert!(small.zstd.is_none(), "{} bytes", small.body.len());
+    assert!(
+        small.zstd.is_none(),
+        "{:?} bytes",
+        small.body().map(|b| b.len())
+    );
     let big = CachedPage::new(1, "html", "<a href=\"x\">x</a>\n".repeat(ZSTD_MIN / 8));
     let z = big.zstd.as_ref().expect("a zstd copy");
     assert!(
@@ -412,4 +416,39 @@ fn a_big_page_keeps_a_zstd_copy_that_decodes_to_its_body_and_is_counted() {
             + big.gzip.as_ref().map_or(0, Bytes::len)
             + z.len()
     );
+}
+
+#[test]
+fn a_small_page_is_kept_only_compressed_and_decodes_to_what_was_rendered() {
+    let html = |n: usize| {
+        (0..n)
+            .map(|i| format!("<a href=\"../../packages/x-{i}.whl#sha256=ab\">x-{i}.whl</a><br/>\n"))
+            .collect::<String>()
+    };
+    let rendered = html(40);
+    assert!(rendered.len() > 1_000 && rendered.len() < PACKED_MAX);
+    let small = CachedPage::new(1, "html", rendered.clone());
+    assert!(small.unpacked().is_none() && small.body.is_empty());
+    assert_eq!(small.body().expect("decodes"), rendered.as_bytes());
+    assert_eq!(
+        small.body_for("http://h").expect("decodes"),
+        rendered.as_bytes()
+    );
+    // counted without the plain body it no longer holds
+    let k = key("small");
+    let gz = small.gzip.as_ref().expect("gzip").len();
+    assert!(gz < rendered.len() / 3, "{gz} of {}", rendered.len());
+    assert_eq!(
+        small.cost(&k),
+        key_cost(&k) + small.etag.as_ref().map_or(0, HeaderValue::len) + gz
+    );
+    // too small to compress: kept as it is
+    let tiny = CachedPage::new(1, "html", "<a>x</a>".into());
+    assert_eq!(tiny.unpacked().map(|b| b.len()), Some(8));
+    // a big page keeps its plain body: no decompression per request for a client without gzip
+    let big_text = html(PACKED_MAX / 40);
+    assert!(big_text.len() >= PACKED_MAX);
+    let big = CachedPage::new(1, "html", big_text.clone());
+    assert_eq!(big.unpacked().map(|b| b.len()), Some(big_text.len()));
+    assert_eq!(big.body().expect("body"), big_text.as_bytes());
 }

@@ -124,12 +124,14 @@ async fn facts(
         } else {
             found.file.sha256.clone()
         };
+        // a download's page is never packed: its body is the `.metadata` file's bytes
+        let stored = page.unpacked().cloned().unwrap_or_default();
         let len = if is_metadata {
-            u64::try_from(page.body.len()).unwrap_or(u64::MAX)
+            u64::try_from(stored.len()).unwrap_or(u64::MAX)
         } else {
             u64::try_from(found.file.size).unwrap_or(0)
         };
-        let kept = is_metadata.then(|| page.body.clone());
+        let kept = is_metadata.then_some(stored);
         return Ok(Facts {
             found,
             etag,

@@ -63,7 +63,17 @@ pub(crate) fn page_response(
                 r.headers_mut().insert(header::CONTENT_ENCODING, encoding);
                 r
             }
-            _ => page.body_for(base).into_response(),
+            _ => match page.body_for(base) {
+                Some(body) => body.into_response(),
+                None => {
+                    tracing::error!("a kept page's gzip copy did not decode");
+                    return ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "a kept page could not be read",
+                    )
+                    .into_response();
+                }
+            },
         }
     };
     page_headers(resp.headers_mut(), content_type, page.etag.as_ref(), serial);

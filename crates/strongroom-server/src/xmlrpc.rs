@@ -166,7 +166,7 @@ async fn package_list(state: &AppState) -> Result<XmlValue, CoreError> {
     };
     Ok(XmlValue::Parts(vec![
         Bytes::from_static(b"<struct>\n"),
-        page.body.clone(),
+        page.unpacked().cloned().unwrap_or_default(),
         Bytes::from_static(b"</struct>"),
     ]))
 }
