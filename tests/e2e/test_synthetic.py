@@ -137,7 +137,8 @@ def test_a_big_project_page_goes_zstd_to_uv_and_gzip_to_pip_and_both_install(ser
         r = server.get(page, headers={**as_json, "Accept-Encoding": accept}, stream=True)
         assert r.status_code == 200 and r.headers.get("Content-Encoding") == coding, (accept, r.headers)
         assert "Accept-Encoding" in r.headers.get("Vary", ""), r.headers
-        assert r.headers["ETag"] == plain.headers["ETag"]
+        # each coding is its own strong ETag: the page's, with the coding inside the quotes
+        assert r.headers["ETag"] == plain.headers["ETag"][:-1] + f'-{coding}"', r.headers
         raw = r.raw.read(decode_content=False)
         decoded = unzstd(raw) if coding == "zstd" else gzip.decompress(raw)
         assert decoded == plain.content, accept
@@ -175,8 +176,13 @@ def test_a_small_page_kept_only_compressed_is_the_same_page_to_every_client(serv
             plain = server.get(page, headers={"Accept": accept, "Accept-Encoding": "identity"})
             assert plain.status_code == 200 and "Content-Encoding" not in plain.headers, plain.headers
             assert plain.content == rendered, accept
-            assert plain.headers["ETag"] == zipped.headers["ETag"]
+            assert zipped.headers["ETag"] == plain.headers["ETag"][:-1] + '-gzip"', zipped.headers
             assert int(plain.headers["Content-Length"]) == len(rendered)
+        # a tag names one coding's bytes: it revalidates that answer, never the other one
+        for tag, enc, status in [(zipped.headers["ETag"], "gzip", 304), (plain.headers["ETag"], "identity", 304),
+                                 (zipped.headers["ETag"], "identity", 200), (plain.headers["ETag"], "gzip", 200)]:
+            r = server.get(page, headers={"Accept": accept, "Accept-Encoding": enc, "If-None-Match": tag})
+            assert r.status_code == status, (tag, enc, r.status_code)
         head = requests.head(server.url + page, headers={"Accept": accept, "Accept-Encoding": "identity"},
                              timeout=30)
         assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(rendered), head.headers

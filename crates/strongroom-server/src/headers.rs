@@ -70,12 +70,34 @@ pub(crate) enum Coding {
 
 impl Coding {
     pub(crate) fn header(self) -> Option<HeaderValue> {
+        self.name().map(HeaderValue::from_static)
+    }
+
+    /// The coding's token (`Content-Encoding`, and the `ETag` suffix); `None` for identity.
+    fn name(self) -> Option<&'static str> {
         match self {
             Coding::Identity => None,
-            Coding::Gzip => Some(HeaderValue::from_static("gzip")),
-            Coding::Zstd => Some(HeaderValue::from_static("zstd")),
+            Coding::Gzip => Some("gzip"),
+            Coding::Zstd => Some("zstd"),
         }
     }
+}
+
+/// The `ETag` of a page's answer in `coding`. A strong tag names one sequence of bytes (RFC
+/// 9110, 8.8.3), so a compressed answer's tag is the page's with the coding inside the
+/// quotes (`"7-html-1.0-gzip"`): a cache or a client never takes one coding's bytes for
+/// another's. `None` if `etag` is not a quoted tag (a page's always is).
+pub(crate) fn coded_etag(etag: &HeaderValue, coding: Coding) -> Option<HeaderValue> {
+    let Some(name) = coding.name() else {
+        return Some(etag.clone());
+    };
+    let inner = etag.as_bytes().strip_suffix(b"\"")?;
+    let mut v = Vec::with_capacity(inner.len() + name.len() + 2);
+    v.extend_from_slice(inner);
+    v.push(b'-');
+    v.extend_from_slice(name.as_bytes());
+    v.push(b'"');
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
 }
 
 /// The most `Accept-Encoding` entries read (a client lists a handful).
@@ -159,6 +181,16 @@ mod tests {
             HeaderValue::from_static("gzip, deflate"),
         );
         assert_eq!(choose_coding(&h, false, true), Coding::Gzip);
+    }
+
+    #[test]
+    fn each_coding_has_its_own_strong_tag() {
+        let page = HeaderValue::from_static("\"7-html-1.0\"");
+        let tag = |c| coded_etag(&page, c).map(|v| v.as_bytes().to_vec());
+        assert_eq!(tag(Coding::Identity), Some(b"\"7-html-1.0\"".to_vec()));
+        assert_eq!(tag(Coding::Gzip), Some(b"\"7-html-1.0-gzip\"".to_vec()));
+        assert_eq!(tag(Coding::Zstd), Some(b"\"7-html-1.0-zstd\"".to_vec()));
+        assert!(coded_etag(&HeaderValue::from_static("unquoted"), Coding::Gzip).is_none());
     }
 
     fn coding(accept: &str, zstd: bool, gzip: bool) -> Coding {

@@ -51,7 +51,8 @@ pub(crate) struct Plan {
 
 /// The 304 for a client whose `If-None-Match` names the page at the plan's serial.
 pub(crate) fn not_modified(plan: &Plan, headers: &HeaderMap) -> Option<Response> {
-    let etag = plan.etag();
+    let coding = crate::headers::choose_coding(headers, true, true);
+    let etag = plan.etag(coding);
     let tag = etag.as_ref().and_then(|e| e.to_str().ok())?;
     if !crate::headers::etag_matches(headers, tag) {
         return None;
@@ -81,8 +82,10 @@ impl Plan {
         crate::cache::format_tag(self.json)
     }
 
-    fn etag(&self) -> Option<HeaderValue> {
+    /// The `ETag` of the page sent in `coding` (`headers::coded_etag`).
+    fn etag(&self, coding: Coding) -> Option<HeaderValue> {
         crate::cache::etag_of(self.serial, self.tag())
+            .and_then(|e| crate::headers::coded_etag(&e, coding))
     }
 }
 
@@ -95,10 +98,10 @@ pub(crate) fn stream(
     headers: &HeaderMap,
     slot: SemaphorePermit<'static>,
 ) -> Response {
-    let etag = plan.etag();
     // A compressor that cannot be made (memory) leaves the page plain.
     let enc = Encoder::new(crate::headers::choose_coding(headers, true, true));
     let encoding = enc.as_ref().and_then(Encoder::header);
+    let etag = plan.etag(enc.as_ref().map_or(Coding::Identity, Encoder::coding));
     let (content_type, serial) = (plan.content_type, plan.serial);
     let mut resp = Response::new(Body::from_stream(runs(Runs {
         pieces: IndexPieces::new(plan.json, plan.serial),
@@ -139,11 +142,15 @@ impl Encoder {
         }
     }
 
-    fn header(&self) -> Option<HeaderValue> {
+    fn coding(&self) -> Coding {
         match self {
-            Encoder::Gzip(_) => Coding::Gzip.header(),
-            Encoder::Zstd(_) => Coding::Zstd.header(),
+            Encoder::Gzip(_) => Coding::Gzip,
+            Encoder::Zstd(_) => Coding::Zstd,
         }
+    }
+
+    fn header(&self) -> Option<HeaderValue> {
+        self.coding().header()
     }
 
     /// Compress `text`; flushed, so the client can read every chunk as it comes. What is

@@ -9,7 +9,7 @@ use strongroom_protocol::simple::{self, SimpleFormat};
 
 use crate::cache::{CachedPage, PageKey};
 use crate::error::ApiError;
-use crate::headers::{Coding, choose_coding, etag_matches};
+use crate::headers::{Coding, choose_coding, coded_etag, etag_matches};
 use crate::state::AppState;
 use strongroom_core::gateway::fast::PageTarget;
 use strongroom_protocol::NormalizedName;
@@ -36,8 +36,9 @@ pub(crate) fn moved(target: &str) -> Response {
     }
 }
 
-/// Answer with a cached page: 304 when the ETag matches, a compressed copy the client
-/// accepts (zstd or gzip, `headers::choose_coding`) when the page has one. `base` fills
+/// Answer with a cached page: a compressed copy the client accepts (zstd or gzip,
+/// `headers::choose_coding`) when the page has one, or 304 when `If-None-Match` names the
+/// `ETag` of that answer (`headers::coded_etag`: each coding has its own). `base` fills
 /// the page's base slots, if it has any (see `CachedPage::with_base_slots`).
 pub(crate) fn page_response(
     page: &CachedPage,
@@ -47,11 +48,15 @@ pub(crate) fn page_response(
     headers: &HeaderMap,
     vary_accept: bool,
 ) -> Response {
-    let etag = page.etag.as_ref().and_then(|e| e.to_str().ok());
-    let mut resp = if etag.is_some_and(|e| etag_matches(headers, e)) {
+    let coding = choose_coding(headers, page.zstd.is_some(), page.gzip.is_some());
+    let etag = page.etag.as_ref().and_then(|e| coded_etag(e, coding));
+    let matched = etag
+        .as_ref()
+        .and_then(|e| e.to_str().ok())
+        .is_some_and(|e| etag_matches(headers, e));
+    let mut resp = if matched {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let coding = choose_coding(headers, page.zstd.is_some(), page.gzip.is_some());
         let copy = match coding {
             Coding::Zstd => page.zstd.as_ref(),
             Coding::Gzip => page.gzip.as_ref(),
@@ -76,7 +81,7 @@ pub(crate) fn page_response(
             },
         }
     };
-    page_headers(resp.headers_mut(), content_type, page.etag.as_ref(), serial);
+    page_headers(resp.headers_mut(), content_type, etag.as_ref(), serial);
     if !vary_accept {
         resp.headers_mut()
             .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
