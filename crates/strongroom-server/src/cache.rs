@@ -213,6 +213,39 @@ fn gzip_of(body: &Bytes) -> Option<Bytes> {
 /// a decompression of a large page per request.
 pub(crate) const PACKED_MAX: usize = 16 * 1024;
 
+thread_local! {
+    /// One inflater per thread, reset for each packed page decoded: a fresh one would
+    /// allocate and clear its 32 KiB window on every request.
+    static INFLATE: std::cell::RefCell<flate2::Decompress> =
+        std::cell::RefCell::new(flate2::Decompress::new(false));
+}
+
+/// The bytes of a gzip copy this process made (`gzip_of`: a 10-byte header with no optional
+/// fields, the deflate stream, then CRC-32 and length), in an allocation of exactly their
+/// size; `None` for anything else or a page over [`PACKED_MAX`]. The CRC is not checked: the
+/// copy never left this process's memory.
+fn gunzip_own(gz: &[u8]) -> Option<Vec<u8>> {
+    let (head, rest) = gz.split_at_checked(10)?;
+    let (deflate, trailer) = rest.split_at_checked(rest.len().checked_sub(8)?)?;
+    if head[..4] != [0x1f, 0x8b, 8, 0] {
+        return None;
+    }
+    let len = usize::try_from(u32::from_le_bytes(trailer[4..].try_into().ok()?)).ok()?;
+    if len > PACKED_MAX {
+        return None;
+    }
+    let mut out = Vec::with_capacity(len);
+    INFLATE.with(|cell| {
+        let mut d = cell.try_borrow_mut().ok()?;
+        d.reset(false);
+        match d.decompress_vec(deflate, &mut out, flate2::FlushDecompress::Finish) {
+            Ok(flate2::Status::StreamEnd) => Some(()),
+            _ => None,
+        }
+    })?;
+    (out.len() == len).then_some(out)
+}
+
 /// The smallest body kept with a Zstandard copy as well: a big page (a project of many files,
 /// the root index), where it saves bytes and the client's time; a small page is not worth a
 /// third copy in memory.
@@ -372,15 +405,7 @@ impl CachedPage {
             return Some(self.body.clone());
         }
         let gz = self.gzip.as_ref()?;
-        let mut out = Vec::with_capacity(PACKED_MAX);
-        // `take`: never more than a packed page can hold, whatever the copy says
-        let limit = u64::try_from(PACKED_MAX).unwrap_or(u64::MAX);
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(flate2::read::GzDecoder::new(&gz[..]), limit),
-            &mut out,
-        )
-        .ok()?;
-        Some(exact(out))
+        gunzip_own(gz).map(Bytes::from)
     }
 
     /// The body for a request whose base URL is `base` (the stored bytes when the page has no

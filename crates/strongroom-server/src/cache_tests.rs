@@ -452,3 +452,24 @@ fn a_small_page_is_kept_only_compressed_and_decodes_to_what_was_rendered() {
     assert_eq!(big.unpacked().map(|b| b.len()), Some(big_text.len()));
     assert_eq!(big.body().expect("body"), big_text.as_bytes());
 }
+
+#[test]
+fn only_this_process_s_own_gzip_copies_are_unpacked() {
+    let text = "<a href=\"x\">x</a>\n".repeat(100);
+    let body = Bytes::from(text.clone());
+    let gz = gzip_of(&body).expect("gzip");
+    assert_eq!(gunzip_own(&gz).as_deref(), Some(text.as_bytes()));
+    // again on the same thread: the inflater is reset between pages
+    assert_eq!(gunzip_own(&gz).as_deref(), Some(text.as_bytes()));
+    // cut short, a length that does not match, a header with a file name, not gzip at all
+    assert_eq!(gunzip_own(&gz[..gz.len() - 9]), None);
+    let mut longer = gz.to_vec();
+    let n = longer.len();
+    longer[n - 4] ^= 1;
+    assert_eq!(gunzip_own(&longer), None);
+    let mut named = gz.to_vec();
+    named[3] = 8;
+    assert_eq!(gunzip_own(&named), None);
+    assert_eq!(gunzip_own(b"plain"), None);
+    assert_eq!(gunzip_own(&[]), None);
+}
