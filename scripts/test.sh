@@ -36,7 +36,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 want() { case ",$STAGES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
-# a misspelt stage would otherwise run nothing and report "all stages passed"
+# a misspelt (or empty) stage list would otherwise run nothing and report "all stages passed"
+[ -n "${STAGES//,/}" ] || { echo "test.sh: --stages names no stage" >&2; exit 2; }
 for s in ${STAGES//,/ }; do
     case "$s" in
         fmt|clippy|build|rust|e2e) ;;

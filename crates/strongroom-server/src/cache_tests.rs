@@ -473,3 +473,41 @@ fn only_this_process_s_own_gzip_copies_are_unpacked() {
     assert_eq!(gunzip_own(b"plain"), None);
     assert_eq!(gunzip_own(&[]), None);
 }
+
+/// `cargo test --release -p strongroom-server --lib unpack_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn unpack_cost() {
+    let page: String = (0..10)
+        .map(|i| {
+            format!(
+                "<a href=\"../../packages/ab/cd/{:064x}/benchpkg_{i:05}-1.0.{i}-py3-none-any.whl#sha256={:064x}\" data-requires-python=\"&gt;=3.8\" data-dist-info-metadata=\"sha256={:064x}\" data-core-metadata=\"sha256={:064x}\">benchpkg_{i:05}-1.0.{i}-py3-none-any.whl</a><br />\n",
+                i * 7919 + 13, i * 104_729 + 1, i * 1_299_709 + 3, i * 1_299_709 + 3
+            )
+        })
+        .collect();
+    let body = Bytes::from(page.clone());
+    let gz = gzip_of(&body).expect("gzip");
+    let z = zstd::bulk::compress(&body, ZSTD_LEVEL).expect("zstd");
+    let n = 200_000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(gunzip_own(std::hint::black_box(&gz)));
+    }
+    let inflate = t.elapsed() / n;
+    let mut d = zstd::bulk::Decompressor::new().expect("dctx");
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(
+            d.decompress(std::hint::black_box(&z), page.len())
+                .expect("z"),
+        );
+    }
+    let unz = t.elapsed() / n;
+    println!(
+        "page {} B, gzip {} B, zstd {} B; inflate {inflate:?}, zstd {unz:?} per page",
+        page.len(),
+        gz.len(),
+        z.len()
+    );
+}

@@ -125,7 +125,12 @@ async fn facts(
             found.file.sha256.clone()
         };
         // a download's page is never packed: its body is the `.metadata` file's bytes
-        let stored = page.unpacked().cloned().unwrap_or_default();
+        let Some(stored) = page.unpacked().cloned() else {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "a kept download's facts are packed",
+            ));
+        };
         let len = if is_metadata {
             u64::try_from(stored.len()).unwrap_or(u64::MAX)
         } else {

@@ -50,18 +50,25 @@ pub(crate) struct Plan {
 }
 
 /// The 304 for a client whose `If-None-Match` names the page at the plan's serial.
+/// The kept copy may have fewer codings than a stream (none in zstd under 16 KiB), so the tag
+/// of any coding the client takes, at this serial, answers 304.
 pub(crate) fn not_modified(plan: &Plan, headers: &HeaderMap) -> Option<Response> {
-    let coding = crate::headers::choose_coding(headers, true, true);
-    let etag = plan.etag(coding);
-    let tag = etag.as_ref().and_then(|e| e.to_str().ok())?;
-    if !crate::headers::etag_matches(headers, tag) {
-        return None;
-    }
+    let takes = |c: Coding| {
+        crate::headers::choose_coding(headers, c == Coding::Zstd, c == Coding::Gzip) == c
+    };
+    let etag = [Coding::Zstd, Coding::Gzip, Coding::Identity]
+        .into_iter()
+        .filter(|&c| takes(c))
+        .filter_map(|c| plan.etag(c))
+        .find(|e| {
+            e.to_str()
+                .is_ok_and(|t| crate::headers::etag_matches(headers, t))
+        })?;
     let mut resp = StatusCode::NOT_MODIFIED.into_response();
     crate::simple::page_headers(
         resp.headers_mut(),
         plan.content_type,
-        etag.as_ref(),
+        Some(&etag),
         plan.serial,
     );
     Some(resp)
@@ -101,7 +108,15 @@ pub(crate) fn stream(
     // A compressor that cannot be made (memory) leaves the page plain.
     let enc = Encoder::new(crate::headers::choose_coding(headers, true, true));
     let encoding = enc.as_ref().and_then(Encoder::header);
-    let etag = plan.etag(enc.as_ref().map_or(Coding::Identity, Encoder::coding));
+    // A compressed stream is flushed run by run, so its bytes differ from the copy kept
+    // after it (compressed whole): the same page, a weak tag (a weak `If-None-Match`
+    // comparison still answers 304 to either).
+    let etag = match &enc {
+        None => plan.etag(Coding::Identity),
+        Some(e) => plan
+            .etag(e.coding())
+            .and_then(|t| HeaderValue::from_maybe_shared([b"W/", t.as_bytes()].concat()).ok()),
+    };
     let (content_type, serial) = (plan.content_type, plan.serial);
     let mut resp = Response::new(Body::from_stream(runs(Runs {
         pieces: IndexPieces::new(plan.json, plan.serial),

@@ -166,7 +166,9 @@ async fn package_list(state: &AppState) -> Result<XmlValue, CoreError> {
     };
     Ok(XmlValue::Parts(vec![
         Bytes::from_static(b"<struct>\n"),
-        page.unpacked().cloned().unwrap_or_default(),
+        page.unpacked()
+            .cloned()
+            .ok_or_else(|| CoreError::Internal("the kept package list is packed".into()))?,
         Bytes::from_static(b"</struct>"),
     ]))
 }

@@ -209,15 +209,40 @@ impl Db {
         Ok(out)
     }
 
+    /// Whether an event `action` about `subject_name` was logged at or after `since`.
+    async fn event_logged_since(
+        &self,
+        action: &str,
+        subject_name: &str,
+        since: i64,
+    ) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE action = $1 AND subject_name = $2 AND at >= $3",
+        )
+        .bind(action.to_owned())
+        .bind(subject_name.to_owned())
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Append `e` unless an event of the same action about the same subject was logged at or
-    /// after `since`: `Some(seq)` when appended, `None` when one already was. The look and the
-    /// append are one transaction under the log's tail lock, so two servers (or two downloads of
-    /// one server) that meet the same damaged blob at once log it once.
+    /// after `since`: `Some(seq)` when appended, `None` when one already was. A read answers
+    /// the common case (logged already: every download of a damaged blob after the first)
+    /// without the write lock; otherwise the look and the append are one transaction under the
+    /// log's tail lock, so two servers (or two downloads of one server) that meet the same
+    /// damaged blob at once log it once. An event without a subject name is always appended.
     pub async fn append_event_unless_since(
         &self,
         e: &NewEvent,
         since: i64,
     ) -> Result<Option<i64>, StoreError> {
+        if let Some(name) = &e.subject_name
+            && self.event_logged_since(&e.action, name, since).await?
+        {
+            return Ok(None);
+        }
         let mut tx = self.begin_write().await?;
         crate::events::lock_tail(&mut tx, self.dialect).await?;
         let n: i64 = sqlx::query_scalar(
