@@ -106,9 +106,10 @@ for N in "${SIZES[@]}"; do
   # The names from the root JSON page (the same for every backend), then the two spreads.
   curl -s --max-time 600 -H 'Accept: application/vnd.pypi.simple.v1+json' "$BASE/simple/" >"$WORK/root-$N.json"
   python3 - "$WORK/root-$N.json" "$WORK" "$N" "$NPATHS" <<'EOF'
-import json, random, sys
+import json, random, re, sys
 root, work, n, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-names = [p["name"] for p in json.load(open(root))["projects"]]
+# the normalised names (PEP 503), as pip and uv ask for them: a display name answers 301
+names = [re.sub(r"[-_.]+", "-", p["name"]).lower() for p in json.load(open(root))["projects"]]
 rng = random.Random(14)
 rng.shuffle(names)  # rank order unrelated to name order
 s = 1.1
