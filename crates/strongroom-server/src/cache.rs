@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderValue;
@@ -169,6 +169,10 @@ pub(crate) struct CachedPage {
     /// Only the gzip copy is kept (a page under [`PACKED_MAX`] bytes): the plain body is made
     /// from it for the rare client that takes none, which costs a few microseconds.
     packed: bool,
+    /// A packed page's plain bytes, once asked for without compression, while all such
+    /// copies together stay within [`UNPACKED_MAX`]: the pages such clients ask for first
+    /// (a hot set, under a Zipf spread) are then not inflated on every request.
+    unpacked: std::sync::OnceLock<Arc<PlainCopy>>,
     pub gzip: Option<Bytes>,
     /// A Zstandard copy, for a body of at least [`ZSTD_MIN`] bytes.
     pub zstd: Option<Bytes>,
@@ -212,6 +216,36 @@ fn gzip_of(body: &Bytes) -> Option<Bytes> {
 /// keep their plain body too, so a client that takes no compression never costs the server
 /// a decompression of a large page per request.
 pub(crate) const PACKED_MAX: usize = 16 * 1024;
+
+/// The most bytes the plain copies of packed pages hold, all pages together (outside the
+/// cache's own budget, `cache.max_bytes`): some 700 project pages of 3 KB.
+pub(crate) const UNPACKED_MAX: usize = 2 * 1024 * 1024;
+
+/// Bytes held by [`PlainCopy`]s now.
+static UNPACKED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// A packed page's plain bytes, counted in [`UNPACKED_BYTES`] while they live.
+#[derive(Debug)]
+pub(crate) struct PlainCopy(Bytes);
+
+impl PlainCopy {
+    /// The copy, if `body` still fits within [`UNPACKED_MAX`].
+    fn reserve(body: Bytes) -> Option<PlainCopy> {
+        let n = body.len();
+        UNPACKED_BYTES
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(n).filter(|&t| t <= UNPACKED_MAX)
+            })
+            .ok()
+            .map(|_| PlainCopy(body))
+    }
+}
+
+impl Drop for PlainCopy {
+    fn drop(&mut self) {
+        UNPACKED_BYTES.fetch_sub(self.0.len(), Ordering::AcqRel);
+    }
+}
 
 thread_local! {
     /// One inflater per thread, reset for each packed page decoded: a fresh one would
@@ -296,6 +330,7 @@ impl CachedPage {
             gzip,
             body: if packed { Bytes::new() } else { body },
             packed,
+            unpacked: std::sync::OnceLock::new(),
             base_slots: Box::default(),
             rows: Box::default(),
             upstream: None,
@@ -316,6 +351,7 @@ impl CachedPage {
             etag: etag_of(serial, tag),
             body: exact(body.into_bytes()),
             packed: false,
+            unpacked: std::sync::OnceLock::new(),
             gzip: None,
             zstd: None,
             base_slots: Box::default(),
@@ -337,6 +373,7 @@ impl CachedPage {
             etag: Some(etag),
             body,
             packed: false,
+            unpacked: std::sync::OnceLock::new(),
             gzip: None,
             zstd: None,
             base_slots: Box::default(),
@@ -383,6 +420,7 @@ impl CachedPage {
             etag: etag_of(serial, tag),
             body: exact(out.into_bytes()),
             packed: false,
+            unpacked: std::sync::OnceLock::new(),
             gzip: None,
             zstd: None,
             base_slots: slots.into_boxed_slice(),
@@ -404,8 +442,15 @@ impl CachedPage {
         if !self.packed {
             return Some(self.body.clone());
         }
-        let gz = self.gzip.as_ref()?;
-        gunzip_own(gz).map(Bytes::from)
+        if let Some(copy) = self.unpacked.get() {
+            return Some(copy.0.clone());
+        }
+        let body = Bytes::from(gunzip_own(self.gzip.as_ref()?)?);
+        if let Some(copy) = PlainCopy::reserve(body.clone()) {
+            // another request may have set it first: this copy is then dropped (and uncounted)
+            let _ = self.unpacked.set(Arc::new(copy));
+        }
+        Some(body)
     }
 
     /// The body for a request whose base URL is `base` (the stored bytes when the page has no

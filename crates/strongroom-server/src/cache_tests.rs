@@ -511,3 +511,19 @@ fn unpack_cost() {
         z.len()
     );
 }
+
+#[test]
+fn a_packed_page_asked_for_plain_keeps_its_plain_bytes_within_a_bound() {
+    let text: String = (0..60)
+        .map(|i| format!("<a href=\"x-{i}.whl\">x-{i}.whl</a>\n"))
+        .collect();
+    let page = CachedPage::new(1, "html", text.clone());
+    assert!(page.packed && page.unpacked.get().is_none());
+    let first = page.body().expect("inflated");
+    assert_eq!(first, text.as_bytes());
+    // kept: the next plain answer shares those bytes instead of inflating again
+    let kept = page.unpacked.get().expect("a plain copy");
+    assert_eq!(kept.0.as_ptr(), page.body().expect("body").as_ptr());
+    // never more than the bound, whatever is asked
+    assert!(PlainCopy::reserve(Bytes::from(vec![0u8; UNPACKED_MAX + 1])).is_none());
+}
