@@ -167,7 +167,7 @@ def test_a_big_project_page_goes_zstd_to_uv_and_gzip_to_pip_and_both_install(ser
 
 
 def test_a_small_page_kept_only_compressed_is_the_same_page_to_every_client(server):
-    """A page under 16 KiB (`cache::PACKED_MAX`) is kept only as its gzip copy. A client that
+    """A page under 16 KiB (`packed::PACKED_MAX`) is kept only as its gzip copy. A client that
     takes no compression (curl without --compressed) gets the page made from it: the same
     bytes as the gzip answer decoded, the same length, and the ETag of its own coding."""
     gen = server.cli("admin", "generate-synthetic", "--projects", "1", "--files-per-project", "12",

@@ -14,11 +14,15 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderValue;
 use bytes::{Bytes, BytesMut};
+
+#[cfg(test)]
+use crate::packed::UNPACKED_MAX;
+use crate::packed::{PACKED_MAX, PlainCopy, gunzip_own};
 
 /// What a cached page is: a closed set of kinds, named by index-controlled values only.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -170,7 +174,7 @@ pub(crate) struct CachedPage {
     /// from it for the rare client that takes none, which costs a few microseconds.
     packed: bool,
     /// A packed page's plain bytes, once asked for without compression, while all such
-    /// copies together stay within [`UNPACKED_MAX`]: the pages such clients ask for first
+    /// copies together stay within [`UNPACKED_MAX`](crate::packed::UNPACKED_MAX): the pages such clients ask for first
     /// (a hot set, under a Zipf spread) are then not inflated on every request.
     unpacked: std::sync::OnceLock<Arc<PlainCopy>>,
     pub gzip: Option<Bytes>,
@@ -208,76 +212,6 @@ fn gzip_of(body: &Bytes) -> Option<Bytes> {
         .ok()
         .and_then(|()| enc.finish().ok())
         .map(exact)
-}
-
-/// The largest page kept only as its gzip copy. Clients that take gzip (pip, uv, browsers,
-/// mirrors) are nearly all of them, and a page of a project's few files is 1 to 3 KB, about
-/// three times its gzip copy: keeping both made most of a full cache's bytes. Pages above this
-/// keep their plain body too, so a client that takes no compression never costs the server
-/// a decompression of a large page per request.
-pub(crate) const PACKED_MAX: usize = 16 * 1024;
-
-/// The most bytes the plain copies of packed pages hold, all pages together (outside the
-/// cache's own budget, `cache.max_bytes`): some 700 project pages of 3 KB.
-pub(crate) const UNPACKED_MAX: usize = 2 * 1024 * 1024;
-
-/// Bytes held by [`PlainCopy`]s now.
-static UNPACKED_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-/// A packed page's plain bytes, counted in [`UNPACKED_BYTES`] while they live.
-#[derive(Debug)]
-pub(crate) struct PlainCopy(Bytes);
-
-impl PlainCopy {
-    /// The copy, if `body` still fits within [`UNPACKED_MAX`].
-    fn reserve(body: Bytes) -> Option<PlainCopy> {
-        let n = body.len();
-        UNPACKED_BYTES
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                held.checked_add(n).filter(|&t| t <= UNPACKED_MAX)
-            })
-            .ok()
-            .map(|_| PlainCopy(body))
-    }
-}
-
-impl Drop for PlainCopy {
-    fn drop(&mut self) {
-        UNPACKED_BYTES.fetch_sub(self.0.len(), Ordering::AcqRel);
-    }
-}
-
-thread_local! {
-    /// One inflater per thread, reset for each packed page decoded: a fresh one would
-    /// allocate and clear its 32 KiB window on every request.
-    static INFLATE: std::cell::RefCell<flate2::Decompress> =
-        std::cell::RefCell::new(flate2::Decompress::new(false));
-}
-
-/// The bytes of a gzip copy this process made (`gzip_of`: a 10-byte header with no optional
-/// fields, the deflate stream, then CRC-32 and length), in an allocation of exactly their
-/// size; `None` for anything else or a page over [`PACKED_MAX`]. The CRC is not checked: the
-/// copy never left this process's memory.
-fn gunzip_own(gz: &[u8]) -> Option<Vec<u8>> {
-    let (head, rest) = gz.split_at_checked(10)?;
-    let (deflate, trailer) = rest.split_at_checked(rest.len().checked_sub(8)?)?;
-    if head[..4] != [0x1f, 0x8b, 8, 0] {
-        return None;
-    }
-    let len = usize::try_from(u32::from_le_bytes(trailer[4..].try_into().ok()?)).ok()?;
-    if len > PACKED_MAX {
-        return None;
-    }
-    let mut out = Vec::with_capacity(len);
-    INFLATE.with(|cell| {
-        let mut d = cell.try_borrow_mut().ok()?;
-        d.reset(false);
-        match d.decompress_vec(deflate, &mut out, flate2::FlushDecompress::Finish) {
-            Ok(flate2::Status::StreamEnd) => Some(()),
-            _ => None,
-        }
-    })?;
-    (out.len() == len).then_some(out)
 }
 
 /// The smallest body kept with a Zstandard copy as well: a big page (a project of many files,

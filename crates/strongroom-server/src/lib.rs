@@ -23,6 +23,7 @@ mod json_api;
 mod metrics;
 mod osv_api;
 mod osv_out;
+mod packed;
 mod readiness;
 mod request_log;
 mod root_index;
