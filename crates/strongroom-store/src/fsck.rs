@@ -6,6 +6,11 @@ use sqlx::Row;
 
 use crate::{Db, Dialect, NewEvent, StoreError};
 
+/// How many events `$1` about `$2` were logged at or after `$3` (read alone, and again under
+/// the log's tail lock by `Db::append_event_unless_since`).
+const LOGGED_SINCE: &str =
+    "SELECT COUNT(*) FROM events WHERE action = $1 AND subject_name = $2 AND at >= $3";
+
 /// What a file row says its blobs are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileBlob {
@@ -216,14 +221,12 @@ impl Db {
         subject_name: &str,
         since: i64,
     ) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM events WHERE action = $1 AND subject_name = $2 AND at >= $3",
-        )
-        .bind(action.to_owned())
-        .bind(subject_name.to_owned())
-        .bind(since)
-        .fetch_one(&self.read)
-        .await?;
+        let n: i64 = sqlx::query_scalar(LOGGED_SINCE)
+            .bind(action.to_owned())
+            .bind(subject_name.to_owned())
+            .bind(since)
+            .fetch_one(&self.read)
+            .await?;
         Ok(n > 0)
     }
 
@@ -245,14 +248,12 @@ impl Db {
         }
         let mut tx = self.begin_write().await?;
         crate::events::lock_tail(&mut tx, self.dialect).await?;
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM events WHERE action = $1 AND subject_name = $2 AND at >= $3",
-        )
-        .bind(e.action.clone())
-        .bind(e.subject_name.clone())
-        .bind(since)
-        .fetch_one(&mut *tx)
-        .await?;
+        let n: i64 = sqlx::query_scalar(LOGGED_SINCE)
+            .bind(e.action.clone())
+            .bind(e.subject_name.clone())
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
         if n > 0 {
             tx.rollback().await?;
             return Ok(None);
