@@ -364,6 +364,20 @@ pub(crate) struct Tracked<S> {
     pub(crate) conn: Arc<Conn>,
 }
 
+impl<S> Tracked<S> {
+    /// An answer made without the inner service (`entry`): counted in flight, as the inner
+    /// service's are, until its body is sent.
+    pub(crate) fn answered(&self, resp: Response) -> Response {
+        let busy = Busy::start(self.conn.clone());
+        resp.map(|b| {
+            Body::new(BusyBody {
+                inner: b,
+                _busy: busy,
+            })
+        })
+    }
+}
+
 impl<S, B> tower::Service<axum::http::Request<B>> for Tracked<S>
 where
     S: tower::Service<axum::http::Request<B>, Response = Response, Error = Infallible>,

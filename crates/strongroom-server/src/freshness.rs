@@ -130,6 +130,29 @@ impl Freshness {
         }
     }
 
+    /// The page under `key` when [`Freshness::page`] would serve it without waiting for
+    /// anything: kept, trusted, and no look at the write-ahead log due (`None` otherwise, and
+    /// nothing counted or looked at: the caller then asks [`Freshness::page`]).
+    pub(crate) fn page_now(
+        &self,
+        key: &crate::cache::PageKey,
+    ) -> Option<std::sync::Arc<crate::cache::CachedPage>> {
+        if self.wal.is_some()
+            && self
+                .now_ms()
+                .saturating_sub(self.wal_looked_ms.load(Ordering::Relaxed))
+                >= WAL_LOOK_EVERY_MS
+        {
+            return None;
+        }
+        if self.generation_pending.load(Ordering::Acquire) != 0 || !self.trusted() {
+            return None;
+        }
+        let found = self.cache.peek(key)?;
+        self.cache.note_hit();
+        Some(found)
+    }
+
     fn wal_moved(&self) -> bool {
         let Some(wal) = &self.wal else { return false };
         let at = self.now_ms();

@@ -47,6 +47,34 @@ impl Front {
     }
 }
 
+impl Front {
+    /// A kept simple page for `req` from `peer`, answered as the router and this door would
+    /// answer it (`simple::kept_project_page` says which requests qualify); `None` sends the
+    /// request the whole way, through the router.
+    pub(crate) fn kept_page<B>(
+        &self,
+        req: &axum::http::Request<B>,
+        peer: std::net::IpAddr,
+    ) -> Option<Response> {
+        let door = &*self.0;
+        let (key, fmt) = crate::simple::kept_target(req)?;
+        // a refused Host is the router's to answer, with its reason
+        if crate::host::refusal(req, door.allowed.as_ref()).is_some() {
+            return None;
+        }
+        let page = crate::simple::kept_local_page(&door.state, &key)?;
+        let line = crate::request_log::Line::begin_from(&door.state, Some(peer), req);
+        let track = crate::metrics::Track::begin_bodiless(
+            &door.state,
+            crate::simple::PROJECT_ROUTE,
+            req.method(),
+        );
+        let https = door.state.is_https(req.headers());
+        let resp = crate::simple::local_page(&door.state, &key, &page, fmt, req.headers());
+        Some(line.end(way_out(door, https, resp, track)))
+    }
+}
+
 /// The middleware (see the module's comment).
 pub(crate) async fn front(State(front): State<Front>, req: Request, next: Next) -> Response {
     let door = &*front.0;
@@ -58,10 +86,16 @@ pub(crate) async fn front(State(front): State<Front>, req: Request, next: Next) 
 async fn through(door: &Door, req: Request, next: Next) -> Response {
     let (track, req) = crate::metrics::Track::begin(&door.state, req);
     let https = door.state.is_https(req.headers());
-    let mut resp = match crate::host::refusal(&req, door.allowed.as_ref()) {
+    let resp = match crate::host::refusal(&req, door.allowed.as_ref()) {
         Some(refused) => refused,
         None => crate::body_rate::min_body_rate(door.rate, req, |req| next.run(req)).await,
     };
+    way_out(door, https, resp, track)
+}
+
+/// What every answer gets on its way out: the security headers, `Connection: close` while
+/// the server drains, and its count.
+fn way_out(door: &Door, https: bool, mut resp: Response, track: crate::metrics::Track) -> Response {
     crate::headers::secure(https, &mut resp);
     crate::drain::mark(&door.state.drain, &mut resp);
     track.end(resp)

@@ -8,7 +8,7 @@
 //! before any handler runs (`refusal`, in the front door), so the base URL a response may
 //! carry is small and plain.
 
-use axum::extract::Request;
+use axum::http::Request;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
@@ -16,7 +16,7 @@ use crate::error::ApiError;
 
 /// The host name a request names (`Host`, or the authority of an absolute-form target),
 /// as the allow-list holds it: lowercase, port and trailing dot removed, IPv6 in brackets.
-fn requested_host(req: &Request) -> Option<String> {
+fn requested_host<B>(req: &Request<B>) -> Option<String> {
     let raw = match req.uri().authority() {
         Some(a) => a.as_str(),
         None => req.headers().get(header::HOST)?.to_str().ok()?,
@@ -88,7 +88,7 @@ pub(crate) fn is_valid_authority(s: &str) -> bool {
 /// one) and an absolute-form target's authority are well formed. An empty `Host` (allowed by
 /// HTTP/1.1 for a target without authority) and no `Host` at all (HTTP/1.0) pass: links then
 /// use `localhost`.
-fn authority_is_acceptable(req: &Request) -> bool {
+fn authority_is_acceptable<B>(req: &Request<B>) -> bool {
     let mut hosts = req.headers().get_all(header::HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
@@ -111,7 +111,7 @@ fn authority_is_acceptable(req: &Request) -> bool {
 pub(crate) const HEALTH_PATH: &str = "/healthz";
 
 /// Whether `req` names an allowed host (`allowed` empty = any), or asks for a health check.
-fn is_allowed(req: &Request, allowed: &[String]) -> Result<(), Option<String>> {
+fn is_allowed<B>(req: &Request<B>, allowed: &[String]) -> Result<(), Option<String>> {
     let path = req.uri().path();
     if allowed.is_empty() || path == HEALTH_PATH || path == crate::readiness::READY_PATH {
         return Ok(());
@@ -128,7 +128,7 @@ pub(crate) type AllowedHosts = std::sync::Arc<[String]>;
 /// The refusal of a request whose Host is not a well-formed authority (400), or names a host
 /// this index does not answer for (421 Misdirected Request; `allowed` is `None` when any host
 /// is), before it reaches a handler.
-pub(crate) fn refusal(req: &Request, allowed: Option<&AllowedHosts>) -> Option<Response> {
+pub(crate) fn refusal<B>(req: &Request<B>, allowed: Option<&AllowedHosts>) -> Option<Response> {
     if !authority_is_acceptable(req) {
         return Some(ApiError::bad_host().into_response());
     }
@@ -142,7 +142,7 @@ pub(crate) fn refusal(req: &Request, allowed: Option<&AllowedHosts>) -> Option<R
 mod tests {
     use super::*;
 
-    fn req(host: Option<&str>, uri: &str) -> Request {
+    fn req(host: Option<&str>, uri: &str) -> Request<axum::body::Body> {
         let mut b = Request::builder().uri(uri);
         if let Some(h) = host {
             b = b.header(header::HOST, h);

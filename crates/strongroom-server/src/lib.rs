@@ -9,6 +9,7 @@ mod conn_io;
 mod connections;
 mod downloads;
 mod drain;
+mod entry;
 mod error;
 mod file_status;
 mod freshness;

@@ -136,8 +136,17 @@ where
 pub(crate) struct Track {
     metrics: Arc<HttpMetrics>,
     started: Instant,
-    route: Option<MatchedPath>,
+    route: Route,
     method: &'static str,
+}
+
+/// The route template a request is counted under.
+enum Route {
+    /// As the router matched it.
+    Matched(MatchedPath),
+    /// Known without the router (`kept_pages` answers before it): one of the table's templates.
+    Template(&'static str),
+    Unmatched,
 }
 
 impl Track {
@@ -146,7 +155,10 @@ impl Track {
         let metrics = state.http_metrics.clone();
         let track = Track {
             started: Instant::now(),
-            route: req.extensions().get::<MatchedPath>().cloned(),
+            route: req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or(Route::Unmatched, |m| Route::Matched(m.clone())),
             method: method_label(req.method()),
             metrics,
         };
@@ -160,10 +172,29 @@ impl Track {
         (track, req)
     }
 
+    /// Start counting a request without a body that is answered under `template` (a route of
+    /// the table) without passing the router.
+    pub(crate) fn begin_bodiless(
+        state: &AppState,
+        template: &'static str,
+        method: &Method,
+    ) -> Track {
+        Track {
+            metrics: state.http_metrics.clone(),
+            started: Instant::now(),
+            route: Route::Template(template),
+            method: method_label(method),
+        }
+    }
+
     /// Count the answer; its body's bytes as they are sent (a body of known small size, a
     /// cached page, counted at once: only a download's are worth following).
     pub(crate) fn end(self, resp: Response) -> Response {
-        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let route = match &self.route {
+            Route::Matched(m) => m.as_str(),
+            Route::Template(t) => t,
+            Route::Unmatched => "unmatched",
+        };
         self.metrics.record(
             route,
             self.method,

@@ -73,11 +73,21 @@ pub(crate) struct Line {
 impl Line {
     /// Begin the line of `req`: its id (a trusted proxy's, else a fresh one) and client.
     pub(crate) fn begin(state: &AppState, req: &Request) -> Line {
-        let start = Instant::now();
         let peer = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        Line::begin_from(state, peer, req)
+    }
+
+    /// [`Line::begin`] for a request whose peer address is known apart from it (the kept
+    /// pages' path, `kept_pages`, which answers before the router adds it).
+    pub(crate) fn begin_from<B>(
+        state: &AppState,
+        peer: Option<std::net::IpAddr>,
+        req: &axum::http::Request<B>,
+    ) -> Line {
+        let start = Instant::now();
         let trusted = state.services.settings.trusted_proxies.current();
         let from_proxy = peer.is_some_and(|p| any_contains(&trusted, p));
         let id = from_proxy

@@ -441,7 +441,7 @@ fn table(upload_limit: usize, web: Option<AppState>) -> Table {
         )
         .protocol("/simple/", get(simple::index))
         .protocol("/simple/{name}", get(simple::project_no_slash))
-        .protocol("/simple/{name}/", get(simple::project))
+        .protocol(simple::PROJECT_ROUTE, get(simple::project))
         .protocol("/pypi/{name}/json", get(json_api::project))
         .protocol("/pypi/{name}/json/", get(json_api::project))
         .protocol("/pypi/{name}/{version}/json", get(json_api::release))

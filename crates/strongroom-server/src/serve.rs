@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -87,7 +86,7 @@ fn refuse(stream: TcpStream) {
 /// requests still open get the rest of `grace`; whatever is left then is cut short and logged.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    starting: crate::Starting,
     limits: ConnLimits,
     drain: crate::drain::Drain,
     grace: Duration,
@@ -121,7 +120,9 @@ pub async fn serve(
         idle_timeout_s = limits.idle_timeout.as_secs(),
         "accepting connections"
     );
-    let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let mut make = starting
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tasks = tokio::task::JoinSet::new();
@@ -194,9 +195,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let Ok(svc) = make.call(peer).await;
-        let svc = Tracked {
-            inner: svc,
-            conn: registered.conn.clone(),
+        let svc = crate::entry::Entry {
+            starting: starting.clone(),
+            peer: peer.ip(),
+            inner: Tracked {
+                inner: svc,
+                conn: registered.conn.clone(),
+            },
         };
         let mut stop = stop_rx.clone();
         let (idle, write) = (limits.idle_timeout, limits.write_timeout);

@@ -298,8 +298,53 @@ pub(crate) async fn project(
     Ok(local_page(&state, &key, &page, fmt, headers))
 }
 
+/// The route of a project's page in the table (and its metrics label).
+pub(crate) const PROJECT_ROUTE: &str = "/simple/{name}/";
+
+/// The page a request asks for, when it is one [`project`] would answer from a kept page
+/// whatever else it reads: a `GET` of `/simple/<name>/` with the name already normalised (no
+/// escapes, no redirect) and no query (the format from `Accept` alone). `None` for anything
+/// else, which the router answers.
+pub(crate) fn kept_target<B>(req: &axum::http::Request<B>) -> Option<(PageKey, SimpleFormat)> {
+    if req.method() != axum::http::Method::GET || req.uri().query().is_some() {
+        return None;
+    }
+    let name = req
+        .uri()
+        .path()
+        .strip_prefix("/simple/")?
+        .strip_suffix('/')?;
+    if name.contains(['/', '%']) || !strongroom_protocol::name::is_valid_project_name(name) {
+        return None;
+    }
+    let normalized = strongroom_protocol::name::normalize(name);
+    if normalized != name {
+        return None;
+    }
+    let fmt = SimpleFormat::negotiate(
+        None,
+        req.headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let key = PageKey::Simple {
+        project: normalized,
+        json: fmt.is_json(),
+    };
+    Some((key, fmt))
+}
+
+/// A local project's page kept under `key` and servable now, with nothing to wait for
+/// (`Freshness::page_now`); an upstream project's page is [`project`]'s to answer.
+pub(crate) fn kept_local_page(
+    state: &AppState,
+    key: &PageKey,
+) -> Option<std::sync::Arc<CachedPage>> {
+    state.fresh.page_now(key).filter(|p| p.upstream.is_none())
+}
+
 /// A local project's simple page as the answer (and its read counted for the impact report).
-fn local_page(
+pub(crate) fn local_page(
     state: &AppState,
     key: &PageKey,
     page: &CachedPage,
@@ -334,4 +379,63 @@ pub(crate) fn counted(
 pub(crate) async fn project_no_slash(Path(name): Path<String>) -> Response {
     let normalized = strongroom_protocol::name::normalize(&name);
     moved(&format!("/simple/{normalized}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{Method, Request};
+
+    fn target(method: Method, uri: &str, accept: Option<&str>) -> Option<(PageKey, SimpleFormat)> {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(a) = accept {
+            b = b.header(header::ACCEPT, a);
+        }
+        kept_target(&b.body(()).expect("request"))
+    }
+
+    #[test]
+    fn the_front_door_takes_only_a_plain_get_of_a_normalised_project_page() {
+        let html = target(Method::GET, "/simple/sr-demo/", None).expect("taken");
+        assert_eq!(
+            html.0,
+            PageKey::Simple {
+                project: "sr-demo".into(),
+                json: false
+            }
+        );
+        let json = target(
+            Method::GET,
+            "/simple/a1/",
+            Some("application/vnd.pypi.simple.v1+json"),
+        )
+        .expect("taken");
+        assert!(matches!(json.0, PageKey::Simple { json: true, .. }) && json.1.is_json());
+        // everything else is the router's: other methods, a query, a name to redirect or
+        // decode, another shape of path, a name that is not one
+        for (method, uri) in [
+            (Method::HEAD, "/simple/sr-demo/"),
+            (Method::POST, "/simple/sr-demo/"),
+            (
+                Method::GET,
+                "/simple/sr-demo/?format=application/vnd.pypi.simple.v1+json",
+            ),
+            (Method::GET, "/simple/sr-demo/?"),
+            (Method::GET, "/simple/Sr-Demo/"),
+            (Method::GET, "/simple/sr.demo/"),
+            (Method::GET, "/simple/sr_demo/"),
+            (Method::GET, "/simple/sr%2Ddemo/"),
+            (Method::GET, "/simple/sr-demo"),
+            (Method::GET, "/simple/sr-demo/x/"),
+            (Method::GET, "/simple//"),
+            (Method::GET, "/simple/"),
+            (Method::GET, "/simple/-sr-/"),
+            (Method::GET, "/pypi/sr-demo/json"),
+        ] {
+            assert!(
+                target(method.clone(), uri, None).is_none(),
+                "{method} {uri}"
+            );
+        }
+    }
 }

@@ -22,6 +22,8 @@ pub struct Starting {
 #[derive(Default)]
 struct Inner {
     app: OnceLock<Router>,
+    /// The front door's entrance for kept pages (`entry`), open with the application.
+    front: OnceLock<crate::front::Front>,
     /// What the start waits for, as `/readyz` says it.
     waiting: Mutex<Option<Failed>>,
 }
@@ -44,11 +46,20 @@ impl Starting {
         }
     }
 
-    /// Serve `app` from now on.
-    pub fn open(&self, app: Router) {
-        if self.inner.app.set(app).is_err() {
+    /// Serve the application on `state` from now on: its router (`routes::router`), and
+    /// kept pages at the front door (`entry`).
+    pub fn open(&self, state: crate::AppState) {
+        let front = crate::front::Front::new(state.clone());
+        if self.inner.app.set(crate::routes::router(state)).is_err() {
             tracing::warn!("the server was opened twice; the first application stays");
+            return;
         }
+        let _ = self.inner.front.set(front);
+    }
+
+    /// The front door, once the application is open.
+    pub(crate) fn front(&self) -> Option<&crate::front::Front> {
+        self.inner.front.get()
     }
 
     /// The router to serve: the application once opened, the starting answers before.

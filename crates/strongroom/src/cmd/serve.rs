@@ -69,7 +69,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let (schema_moved_tx, schema_moved_rx) = oneshot::channel::<String>();
     let mut server = tokio::spawn(strongroom_server::serve(
         listener,
-        starting.router(),
+        starting.clone(),
         limits,
         drain.clone(),
         grace,
@@ -105,7 +105,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     ));
     let metrics_addr = spawn_metrics(&config, &state).await?;
     let anchor = services.clone();
-    starting.open(strongroom_server::router(state));
+    starting.open(state);
     // Before the banner: whoever waits for "strongroom listening on" has every line before it.
     if let Some(m) = metrics_addr {
         println!("  metrics: http://{m}/metrics (metrics.bind)");
