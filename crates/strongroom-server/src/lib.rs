@@ -21,6 +21,7 @@ mod headers;
 mod host;
 mod image_proxy;
 mod json_api;
+mod lanes;
 mod metrics;
 mod osv_api;
 mod osv_out;

@@ -1,4 +1,4 @@
-//! The accept loop. HTTP/1.1 only (cleartext HTTP/2 is not offered: pip, uv and twine speak
+//! The accept loop; each connection is then served on a lane (`lanes`). HTTP/1.1 only (cleartext HTTP/2 is not offered: pip, uv and twine speak
 //! HTTP/1.1 over http://, and h2's own resource limits then need no tuning). Connections are
 //! capped in total and per client address (`connections`: at a cap the oldest idle connection
 //! makes room, else the one receiving an anonymous body longest; when all are busy, a new one gets 503 for its address, or waits for a slot in
@@ -74,6 +74,12 @@ fn is_per_connection(e: &std::io::Error) -> bool {
     )
 }
 
+/// An accepted connection: on the accepting runtime, or taken off it for a lane.
+enum Accepted {
+    Here(TcpStream),
+    Moved(std::net::TcpStream),
+}
+
 /// Tell a connection over its address's cap so (best effort, never blocking) and close it.
 fn refuse(stream: TcpStream) {
     let _ = stream.try_write(crate::error::TOO_MANY_CONNECTIONS);
@@ -118,6 +124,7 @@ pub async fn serve(
         max_connections = limits.max_connections,
         per_address = limits.max_per_address,
         idle_timeout_s = limits.idle_timeout.as_secs(),
+        lanes = crate::lanes::Lanes::get().map_or(0, crate::lanes::Lanes::len),
         "accepting connections"
     );
     let mut make = starting
@@ -205,7 +212,28 @@ pub async fn serve(
         };
         let mut stop = stop_rx.clone();
         let (idle, write) = (limits.idle_timeout, limits.write_timeout);
-        tasks.spawn(async move {
+        // served whole on one lane (`lanes`), registered with that lane's reactor
+        let (stream, lane) = match crate::lanes::Lanes::get() {
+            Some(lanes) => match stream.into_std() {
+                Ok(s) => (Accepted::Moved(s), Some(lanes.next())),
+                Err(e) => {
+                    tracing::debug!(error = %e, "accept: connection gone");
+                    continue;
+                }
+            },
+            None => (Accepted::Here(stream), None),
+        };
+        let task = async move {
+            let stream = match stream {
+                Accepted::Here(s) => s,
+                Accepted::Moved(s) => match TcpStream::from_std(s) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "connection lost on its way to a lane");
+                        return;
+                    }
+                },
+            };
             let conn_state = registered.conn.clone();
             let _held = (permit, registered);
             let io = TokioIo::new(WriteDeadline::new(stream, write));
@@ -234,7 +262,11 @@ pub async fn serve(
                     }
                 }
             }
-        });
+        };
+        match lane {
+            Some(lane) => tasks.spawn_on(task, lane),
+            None => tasks.spawn(task),
+        };
         while tasks.try_join_next().is_some() {}
     }
     drop(listener);
