@@ -55,7 +55,7 @@ fn generate() -> String {
             std::cell::RefCell::new(rand::rngs::SmallRng::from_rng(&mut rand::rng()));
     }
     let n: u128 = IDS.with(|r| r.borrow_mut().random());
-    format!("{n:032x}")
+    hex::encode(n.to_be_bytes())
 }
 
 /// What the request line needs from the request, taken before the handler consumes it: the

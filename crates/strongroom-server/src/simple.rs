@@ -15,11 +15,49 @@ use strongroom_core::gateway::fast::PageTarget;
 use strongroom_protocol::NormalizedName;
 
 fn format_of(params: &HashMap<String, String>, headers: &HeaderMap) -> SimpleFormat {
-    SimpleFormat::negotiate(
-        params.get("format").map(String::as_str),
-        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
-    )
+    match params.get("format") {
+        Some(f) => SimpleFormat::negotiate(
+            Some(f),
+            headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+        ),
+        None => format_accepted(headers),
+    }
 }
+
+/// Longest `Accept` value whose negotiated format a thread remembers.
+const ACCEPT_MEMO_MAX: usize = 256;
+
+/// The format `Accept` alone negotiates. A client sends the same `Accept` with every request,
+/// so each thread remembers the last value (at most [`ACCEPT_MEMO_MAX`] bytes) and its format:
+/// parsing q-values was a tenth of a kept page's own work.
+fn format_accepted(headers: &HeaderMap) -> SimpleFormat {
+    thread_local! {
+        static LAST: std::cell::RefCell<(Vec<u8>, SimpleFormat)> =
+            const { std::cell::RefCell::new((Vec::new(), SimpleFormat::TextHtml)) };
+    }
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return SimpleFormat::negotiate(None, None);
+    };
+    if accept.len() > ACCEPT_MEMO_MAX {
+        return SimpleFormat::negotiate(None, Some(accept));
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != accept.as_bytes() {
+            last.0.clear();
+            last.0.extend_from_slice(accept.as_bytes());
+            last.1 = SimpleFormat::negotiate(None, Some(accept));
+        }
+        last.1
+    })
+}
+
+/// `X-PyPI-Last-Serial` (PEP 691's name for the page's serial).
+const LAST_SERIAL: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-pypi-last-serial");
+
+/// Headers an answer from a kept page carries at most (room made once).
+const PAGE_HEADERS: usize = 16;
 
 /// The request's user agent, when it is text (for the impact report's page-read counts).
 pub(crate) fn user_agent(headers: &HeaderMap) -> Option<&str> {
@@ -81,6 +119,7 @@ pub(crate) fn page_response(
             },
         }
     };
+    resp.headers_mut().reserve(PAGE_HEADERS);
     page_headers(resp.headers_mut(), content_type, etag.as_ref(), serial);
     if !vary_accept {
         resp.headers_mut()
@@ -105,7 +144,7 @@ pub(crate) fn page_headers(
     if let Some(v) = etag {
         h.insert(header::ETAG, v.clone());
     }
-    h.insert("x-pypi-last-serial", HeaderValue::from(serial));
+    h.insert(LAST_SERIAL, HeaderValue::from(serial));
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("max-age=600, public"),
@@ -321,12 +360,7 @@ pub(crate) fn kept_target<B>(req: &axum::http::Request<B>) -> Option<(PageKey, S
     if normalized != name {
         return None;
     }
-    let fmt = SimpleFormat::negotiate(
-        None,
-        req.headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let fmt = format_accepted(req.headers());
     let key = PageKey::Simple {
         project: normalized,
         json: fmt.is_json(),
@@ -392,6 +426,37 @@ mod tests {
             b = b.header(header::ACCEPT, a);
         }
         kept_target(&b.body(()).expect("request"))
+    }
+
+    #[test]
+    fn the_remembered_accept_never_answers_for_another() {
+        let json = "application/vnd.pypi.simple.v1+json, text/html;q=0.01";
+        let long = format!(
+            "{}, application/vnd.pypi.simple.v1+json",
+            "x/y;q=0.1, ".repeat(40)
+        );
+        assert!(long.len() > ACCEPT_MEMO_MAX);
+        let cases = [
+            (Some(json), SimpleFormat::V1Json),
+            (Some(json), SimpleFormat::V1Json),
+            (Some("text/html"), SimpleFormat::TextHtml),
+            (None, SimpleFormat::TextHtml),
+            (Some(json), SimpleFormat::V1Json),
+            (Some(long.as_str()), SimpleFormat::V1Json),
+            (
+                Some("application/vnd.pypi.simple.v1+html"),
+                SimpleFormat::V1Html,
+            ),
+            (Some(json), SimpleFormat::V1Json),
+        ];
+        for (accept, want) in cases {
+            let mut h = HeaderMap::new();
+            if let Some(a) = accept {
+                h.insert(header::ACCEPT, HeaderValue::from_str(a).expect("value"));
+            }
+            assert_eq!(format_accepted(&h), want, "{accept:?}");
+            assert_eq!(format_accepted(&h), SimpleFormat::negotiate(None, accept));
+        }
     }
 
     #[test]
