@@ -58,39 +58,61 @@ impl IpRange {
 
 /// The trusted proxies: cheap to clone, every clone sees [`TrustedProxies::replace`].
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Arc<RwLock<Arc<[IpRange]>>>);
+pub struct TrustedProxies(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    list: RwLock<Arc<[IpRange]>>,
+    /// Whether the list is non-empty: read on every request without touching the lock (whose
+    /// reader count every core would otherwise write), as most servers trust no proxy.
+    any: std::sync::atomic::AtomicBool,
+}
 
 impl TrustedProxies {
     /// A handle on `ranges`.
     pub fn new(ranges: Vec<IpRange>) -> TrustedProxies {
-        TrustedProxies(Arc::new(RwLock::new(ranges.into())))
+        let any = !ranges.is_empty();
+        TrustedProxies(Arc::new(Shared {
+            list: RwLock::new(ranges.into()),
+            any: any.into(),
+        }))
     }
 
     /// The current list (a snapshot: one request reads one list).
     pub fn current(&self) -> Arc<[IpRange]> {
-        match self.0.read() {
+        match self.0.list.read() {
             Ok(g) => Arc::clone(&g),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
+    /// `f` of the current list; with no proxy trusted, without taking the lock.
+    pub fn with<R>(&self, f: impl FnOnce(&[IpRange]) -> R) -> R {
+        if self.is_empty() {
+            return f(&[]);
+        }
+        f(&self.current())
+    }
+
     /// Swap the list for every holder of this handle.
     pub fn replace(&self, ranges: Vec<IpRange>) {
+        let any = !ranges.is_empty();
         let new: Arc<[IpRange]> = ranges.into();
-        match self.0.write() {
+        match self.0.list.write() {
             Ok(mut g) => *g = new,
             Err(poisoned) => *poisoned.into_inner() = new,
         }
+        self.0.any.store(any, std::sync::atomic::Ordering::Release);
     }
 
     /// Whether `ip` is a trusted proxy.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.current().iter().any(|r| r.contains(ip))
+        self.with(|list| any_contains(list, ip))
     }
 
     /// Whether no proxy is trusted.
     pub fn is_empty(&self) -> bool {
-        self.current().is_empty()
+        !self.0.any.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

@@ -91,10 +91,13 @@ impl Freshness {
     /// catch-up read began within [`STALENESS_BOUND`] (a server that cannot read its journal
     /// serves from the database).
     pub(crate) fn trusted(&self) -> bool {
+        self.trusted_at(self.now_ms())
+    }
+
+    /// [`Freshness::trusted`] at `now` (ms from `born`).
+    fn trusted_at(&self, now: u64) -> bool {
         let bound = u64::try_from(STALENESS_BOUND.as_millis()).unwrap_or(u64::MAX);
-        self.now_ms()
-            .saturating_sub(self.caught_up_ms.load(Ordering::Acquire))
-            <= bound
+        now.saturating_sub(self.caught_up_ms.load(Ordering::Acquire)) <= bound
     }
 
     /// The page under `key`, when it may be served without a database read (on SQLite, after
@@ -137,15 +140,13 @@ impl Freshness {
         &self,
         key: &crate::cache::PageKey,
     ) -> Option<std::sync::Arc<crate::cache::CachedPage>> {
+        let now = self.now_ms();
         if self.wal.is_some()
-            && self
-                .now_ms()
-                .saturating_sub(self.wal_looked_ms.load(Ordering::Relaxed))
-                >= WAL_LOOK_EVERY_MS
+            && now.saturating_sub(self.wal_looked_ms.load(Ordering::Relaxed)) >= WAL_LOOK_EVERY_MS
         {
             return None;
         }
-        if self.generation_pending.load(Ordering::Acquire) != 0 || !self.trusted() {
+        if self.generation_pending.load(Ordering::Acquire) != 0 || !self.trusted_at(now) {
             return None;
         }
         let found = self.cache.peek(key)?;

@@ -88,8 +88,12 @@ impl Line {
         req: &axum::http::Request<B>,
     ) -> Line {
         let start = Instant::now();
-        let trusted = state.services.settings.trusted_proxies.current();
-        let from_proxy = peer.is_some_and(|p| any_contains(&trusted, p));
+        let (from_proxy, client) = state.services.settings.trusted_proxies.with(|trusted| {
+            (
+                peer.is_some_and(|p| any_contains(trusted, p)),
+                crate::state::client_ip(req.headers(), peer, trusted),
+            )
+        });
         let id = from_proxy
             .then(|| proxy_id(req.headers().get(HEADER)))
             .flatten()
@@ -97,7 +101,7 @@ impl Line {
         Line {
             start,
             id,
-            client: crate::state::client_ip(req.headers(), peer, &trusted),
+            client,
             method: req.method().clone(),
             uri: req.uri().clone(),
             agent: req.headers().get(axum::http::header::USER_AGENT).cloned(),
