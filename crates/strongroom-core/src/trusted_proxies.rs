@@ -98,10 +98,13 @@ impl TrustedProxies {
     pub fn replace(&self, ranges: Vec<IpRange>) {
         let any = !ranges.is_empty();
         let new: Arc<[IpRange]> = ranges.into();
-        match self.0.list.write() {
-            Ok(mut g) => *g = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        let mut g = self
+            .0
+            .list
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *g = new;
+        // under the lock: two replaces cannot leave the flag of one beside the list of the other
         self.0.any.store(any, std::sync::atomic::Ordering::Release);
     }
 

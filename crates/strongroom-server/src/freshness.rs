@@ -134,8 +134,9 @@ impl Freshness {
     }
 
     /// The page under `key` when [`Freshness::page`] would serve it without waiting for
-    /// anything: kept, trusted, and no look at the write-ahead log due (`None` otherwise, and
-    /// nothing counted or looked at: the caller then asks [`Freshness::page`]).
+    /// anything: kept, trusted, and no look at the write-ahead log due (`None` otherwise: the
+    /// caller then asks [`Freshness::page`]). Nothing is counted or looked at here: a caller
+    /// that serves the page counts the hit (`PageCache::note_hit`).
     pub(crate) fn page_now(
         &self,
         key: &crate::cache::PageKey,
@@ -149,9 +150,8 @@ impl Freshness {
         if self.generation_pending.load(Ordering::Acquire) != 0 || !self.trusted_at(now) {
             return None;
         }
-        let found = self.cache.peek(key)?;
-        self.cache.note_hit();
-        Some(found)
+        // counted by the caller, which may still decline it (an upstream project's page)
+        self.cache.peek(key)
     }
 
     fn wal_moved(&self) -> bool {

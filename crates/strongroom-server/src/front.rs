@@ -70,7 +70,9 @@ impl Front {
             req.method(),
         );
         let https = door.state.is_https(req.headers());
-        let resp = crate::simple::local_page(&door.state, &key, &page, fmt, req.headers());
+        let resp = line
+            .in_scope(|| crate::simple::local_page(&door.state, &key, &page, fmt, req.headers()));
+        door.state.http_metrics.front_door_page();
         Some(line.end(way_out(door, https, resp, track)))
     }
 }

@@ -17,6 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::runtime::Handle;
 
+/// Blocking threads of all lanes together, and of one lane at least.
+const BLOCKING_THREADS: usize = 512;
+const BLOCKING_MIN: usize = 32;
+/// How long a lane's thread may take to say it runs.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The process's lanes (made by the first `serve`).
 static LANES: OnceLock<Option<Lanes>> = OnceLock::new();
 
@@ -36,18 +42,7 @@ impl Lanes {
         let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let mut handles = Vec::with_capacity(n);
         for i in 0..n {
-            let built = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .and_then(|rt| {
-                    let handle = rt.handle().clone();
-                    std::thread::Builder::new()
-                        .name(format!("strongroom-lane-{i}"))
-                        // drives the lane's tasks, timers and sockets until the process ends
-                        .spawn(move || rt.block_on(std::future::pending::<()>()))
-                        .map(|_| handle)
-                });
-            match built {
+            match Lanes::start_one(i, n) {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     tracing::warn!(error = %e, lanes = handles.len(), "could not start a connection lane");
@@ -59,6 +54,33 @@ impl Lanes {
             handles,
             turn: AtomicUsize::new(0),
         })
+    }
+
+    /// Start lane `i` of `n`: its runtime is made and driven on its own thread (never dropped
+    /// where this caller runs, which may be inside another runtime), and its handle sent back.
+    fn start_one(i: usize, n: usize) -> std::io::Result<Handle> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name(format!("strongroom-lane-{i}"))
+            .spawn(move || {
+                let built = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    // the lanes share what one runtime had (tokio's default, 512) between them
+                    .max_blocking_threads((BLOCKING_THREADS / n).max(BLOCKING_MIN))
+                    .build();
+                match built {
+                    Ok(rt) => {
+                        let _ = tx.send(Ok(rt.handle().clone()));
+                        // drives the lane's tasks, timers and sockets until the process ends
+                        rt.block_on(std::future::pending::<()>());
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })?;
+        rx.recv_timeout(START_WAIT)
+            .map_err(|_| std::io::Error::other("the lane did not start"))?
     }
 
     /// The lane the next connection goes to.

@@ -63,6 +63,8 @@ pub(crate) struct HttpMetrics {
     routes: Mutex<BTreeMap<String, RouteStats>>,
     bytes_in: Arc<AtomicU64>,
     bytes_out: Arc<AtomicU64>,
+    /// Kept pages answered at the front door, before the router (`entry`).
+    front_door: AtomicU64,
 }
 
 /// A bounded method label.
@@ -80,6 +82,11 @@ fn method_label(m: &Method) -> &'static str {
 }
 
 impl HttpMetrics {
+    /// Count a kept page answered at the front door.
+    pub(crate) fn front_door_page(&self) {
+        self.front_door.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn record(&self, route: &str, method: &'static str, status: u16, secs: f64) {
         let mut routes = self
             .routes
@@ -365,6 +372,12 @@ pub(crate) async fn render(state: &AppState) -> String {
         "strongroom_draining",
         "1 while the server drains for shutdown, else 0.",
         u64::from(state.drain.is_draining()),
+    );
+    counter(
+        &mut out,
+        "strongroom_front_door_pages_total",
+        "Kept simple pages answered at the front door, before the router (also counted under their route).",
+        state.http_metrics.front_door.load(Ordering::Relaxed),
     );
     let (hits, misses) = state.cache.hits_misses();
     counter(

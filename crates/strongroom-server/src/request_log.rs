@@ -113,6 +113,11 @@ impl Line {
         REQUEST_ID.scope(self.id.clone(), fut)
     }
 
+    /// `f` with the request's id as [`current`] (an error answer made in it names the id).
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        REQUEST_ID.sync_scope(self.id.clone(), f)
+    }
+
     /// Echo the id and write the line.
     pub(crate) fn end(self, mut resp: Response) -> Response {
         if let Ok(v) = HeaderValue::from_str(&self.id) {

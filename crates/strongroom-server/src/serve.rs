@@ -27,6 +27,8 @@ use crate::connections::{ConnLimits, Registry, Tracked};
 
 /// Warnings of one kind (accept failures, refused connections) at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// How long the requests cut short at the end of the grace may take to be dropped.
+const ABORT_WAIT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Largest read buffer a connection may grow, and so the largest request head (431 beyond):
@@ -289,6 +291,12 @@ pub async fn serve(
             tracing::warn!(%upload, "upload cut short by the shutdown (the client may send it again)");
         }
         tasks.abort_all();
+        // the connections run on the lanes, which outlive this loop: wait (briefly) until
+        // each cut-short request is dropped there, its guards and files with it
+        let dropped = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(ABORT_WAIT, dropped).await.is_err() {
+            tracing::warn!("requests cut short were still being dropped when the server stopped");
+        }
     } else {
         tracing::info!("every request finished; stopping");
     }

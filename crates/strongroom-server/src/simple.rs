@@ -374,7 +374,9 @@ pub(crate) fn kept_local_page(
     state: &AppState,
     key: &PageKey,
 ) -> Option<std::sync::Arc<CachedPage>> {
-    state.fresh.page_now(key).filter(|p| p.upstream.is_none())
+    let page = state.fresh.page_now(key).filter(|p| p.upstream.is_none())?;
+    state.cache.note_hit();
+    Some(page)
 }
 
 /// A local project's simple page as the answer (and its read counted for the impact report).
