@@ -45,11 +45,9 @@ impl Front {
             rate,
         }))
     }
-}
 
-impl Front {
     /// A kept simple page for `req` from `peer`, answered as the router and this door would
-    /// answer it (`simple::kept_project_page` says which requests qualify); `None` sends the
+    /// answer it (`simple::kept_target` says which requests qualify); `None` sends the
     /// request the whole way, through the router.
     pub(crate) fn kept_page<B>(
         &self,

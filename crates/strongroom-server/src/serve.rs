@@ -1,5 +1,6 @@
-//! The accept loop; each connection is then served on a lane (`lanes`). HTTP/1.1 only (cleartext HTTP/2 is not offered: pip, uv and twine speak
-//! HTTP/1.1 over http://, and h2's own resource limits then need no tuning). Connections are
+//! The accept loop; each connection is then served on a lane (`lanes`). HTTP/1.1 only
+//! (cleartext HTTP/2 is not offered: pip, uv and twine speak HTTP/1.1 over http://, and h2's
+//! own resource limits then need no tuning). Connections are
 //! capped in total and per client address (`connections`: at a cap the oldest idle connection
 //! makes room, else the one receiving an anonymous body longest; when all are busy, a new one gets 503 for its address, or waits for a slot in
 //! total, the next ones in the kernel's listen queue). A failing accept (EMFILE, ENFILE) backs
