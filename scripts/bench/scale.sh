@@ -13,6 +13,7 @@
 # env:   STRONGROOM_BIN=target/release/strongroom   FILES_PER_PROJECT=10  SAMPLE=100  SEED=1
 #        SCALE_WORK=/tmp/scale-work (one data folder per size, replaced)  PORT=9100
 #        WRK_DURATION=10  WRK_CONNS=64  PATHS=20000 (paths per spread)  KEEP=1 keeps the data
+#        RSS_SETTLE=20: seconds after the pages before the server's RSS is read again (settled)
 #        UPLOADS=20 (0: no upload latency; the uploads stay in a kept data folder)
 #        REUSE=1: measure a data folder left by KEEP=1 (or generated otherwise) without generating
 # Prints one Markdown table (also written to $SCALE_WORK/scale.md). Listens on 127.0.0.1 only;
@@ -29,6 +30,7 @@ PORT=${PORT:-9100}
 DUR=${WRK_DURATION:-10}
 CONNS=${WRK_CONNS:-64}
 NPATHS=${PATHS:-20000}
+SETTLE=${RSS_SETTLE:-20}
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(10000 100000 1000000)
 [ -x "$BIN" ] || { echo "no $BIN: cargo build --release -p strongroom" >&2; exit 1; }
@@ -70,7 +72,7 @@ else:
 
 TABLE=$WORK/scale.md
 {
-  echo "| projects | files | generate s | generate MB RSS | db MB | log verify s | verify MB RSS | start-up to /readyz s | zipf p50/p99 ms | zipf req/s | uniform p50/p99 ms | uniform req/s | server RSS MB after | upload new project p50/max ms | upload new release p50/max ms |"
+  echo "| projects | files | generate s | generate MB RSS | db MB | log verify s | verify MB RSS | start-up to /readyz s | zipf p50/p99 ms | zipf req/s | uniform p50/p99 ms | uniform req/s | server RSS MB after (settled) | upload new project p50/max ms | upload new release p50/max ms |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$TABLE"
 
@@ -124,7 +126,11 @@ EOF
   read -r ZP50 ZP99 ZRPS ZBAD < <(wrk_run "$WORK/zipf-$N.txt")
   read -r UP50 UP99 URPS UBAD < <(wrk_run "$WORK/uniform-$N.txt")
   [ "$ZBAD" = 0 ] && [ "$UBAD" = 0 ] || echo "warning: non-2xx or errors: zipf $ZBAD, uniform $UBAD" >&2
-  RSS_MB=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$PID/status")
+  rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$PID/status"; }
+  # right after the load, and again once the allocator has given back what it freed
+  RSS_MB=$(rss)
+  sleep "$SETTLE"
+  RSS_MB="$RSS_MB ($(rss))"
   NEW_P50=- NEW_MAX=- REL_P50=- REL_MAX=-
   if [ "$UPLOADS" -gt 0 ]; then
     echo "== upload latency ($UPLOADS + $UPLOADS uploads)" >&2

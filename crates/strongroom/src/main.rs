@@ -153,6 +153,14 @@ fn quiet_on_broken_pipe() {
     }));
 }
 
+/// jemalloc, for every allocation of the process (SQLite's and the other C libraries' too): a
+/// server's freed memory goes back to the system within seconds of a load's end (its
+/// background thread's decay), where glibc's per-thread arenas kept it (docs/benchmarks.md,
+/// "Server memory").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
