@@ -61,6 +61,7 @@ pub mod sessions;
 pub mod settings;
 pub mod signals;
 pub mod site;
+pub mod striped;
 pub mod synthetic;
 pub mod timeline;
 pub mod tokens;

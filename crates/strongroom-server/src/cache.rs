@@ -14,11 +14,12 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderValue;
 use bytes::{Bytes, BytesMut};
+use strongroom_core::striped::Counter;
 
 #[cfg(test)]
 use crate::packed::UNPACKED_MAX;
@@ -547,9 +548,10 @@ impl Inner {
 pub(crate) struct PageCache {
     inner: RwLock<Inner>,
     max_bytes: usize,
-    /// Lookups answered from the cache, and lookups that were not (for the metrics).
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// Lookups answered from the cache, and lookups that were not (for the metrics; striped,
+    /// as every page request counts one).
+    hits: Counter,
+    misses: Counter,
 }
 
 impl std::fmt::Debug for PageCache {
@@ -566,8 +568,8 @@ impl PageCache {
         PageCache {
             inner: RwLock::new(Inner::default()),
             max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
     }
 
@@ -583,7 +585,7 @@ impl PageCache {
 
     /// Count a miss found without a lookup (see [`PageCache::holds`]).
     pub fn note_miss(&self) {
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.misses.add(1);
     }
 
     /// The page for `key` if it was rendered at `serial`: a second look after the fresh path
@@ -596,7 +598,7 @@ impl PageCache {
 
     /// Count a hit found by [`PageCache::peek`].
     pub fn note_hit(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.hits.add(1);
     }
 
     /// The page kept under `key`, if any (marked read, but not counted as a hit or a miss:
@@ -611,7 +613,7 @@ impl PageCache {
         } else {
             &self.misses
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.add(1);
         found
     }
 
@@ -622,16 +624,16 @@ impl PageCache {
             .page
             .as_ref()
             .filter(|p| serial.is_none_or(|s| p.serial == s))?;
-        slot.referenced.store(true, Ordering::Relaxed);
+        // a hot page's mark is already set: reading it leaves the line shared between cores
+        if !slot.referenced.load(Ordering::Relaxed) {
+            slot.referenced.store(true, Ordering::Relaxed);
+        }
         Some(page.clone())
     }
 
     /// Hits and misses since start (for the metrics).
     pub fn hits_misses(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        (self.hits.get(), self.misses.get())
     }
 
     /// The byte budget.

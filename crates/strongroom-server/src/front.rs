@@ -62,16 +62,18 @@ impl Front {
         }
         let page = crate::simple::kept_local_page(&door.state, &key)?;
         let line = crate::request_log::Line::begin_from(&door.state, Some(peer), req);
-        let track = crate::metrics::Track::begin_bodiless(
-            &door.state,
+        let started = std::time::Instant::now();
+        let https = door.state.is_https(req.headers());
+        let mut resp = line
+            .in_scope(|| crate::simple::local_page(&door.state, &key, &page, fmt, req.headers()));
+        secure_and_marked(door, https, &mut resp);
+        let resp = door.state.http_metrics.front_door_answer(
             crate::simple::PROJECT_ROUTE,
             req.method(),
+            started,
+            resp,
         );
-        let https = door.state.is_https(req.headers());
-        let resp = line
-            .in_scope(|| crate::simple::local_page(&door.state, &key, &page, fmt, req.headers()));
-        door.state.http_metrics.front_door_page();
-        Some(line.end(way_out(door, https, resp, track)))
+        Some(line.end(resp))
     }
 }
 
@@ -96,7 +98,12 @@ async fn through(door: &Door, req: Request, next: Next) -> Response {
 /// What every answer gets on its way out: the security headers, `Connection: close` while
 /// the server drains, and its count.
 fn way_out(door: &Door, https: bool, mut resp: Response, track: crate::metrics::Track) -> Response {
-    crate::headers::secure(https, &mut resp);
-    crate::drain::mark(&door.state.drain, &mut resp);
+    secure_and_marked(door, https, &mut resp);
     track.end(resp)
+}
+
+/// The security headers, and `Connection: close` while the server drains.
+fn secure_and_marked(door: &Door, https: bool, resp: &mut Response) {
+    crate::headers::secure(https, resp);
+    crate::drain::mark(&door.state.drain, resp);
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
+use strongroom_core::striped::{Counter, Tally};
 
 use crate::state::AppState;
 
@@ -50,21 +51,37 @@ impl Histogram {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct RouteStats {
     /// Requests by (method, status).
     requests: BTreeMap<(&'static str, u16), u64>,
     latency: Histogram,
 }
 
-/// The HTTP counters of this process.
+impl RouteStats {
+    fn merge(&mut self, other: &RouteStats) {
+        for (k, n) in &other.requests {
+            *self.requests.entry(*k).or_default() += n;
+        }
+        for (mine, theirs) in self.latency.counts.iter_mut().zip(other.latency.counts) {
+            *mine += theirs;
+        }
+        self.latency.sum += other.latency.sum;
+    }
+}
+
+/// The HTTP counters of this process. What every answer writes is striped
+/// (`strongroom_core::striped`): the lanes serving at once do not share its cache lines.
 #[derive(Debug, Default)]
 pub(crate) struct HttpMetrics {
-    routes: Mutex<BTreeMap<String, RouteStats>>,
+    routes: Tally<BTreeMap<String, RouteStats>>,
     bytes_in: Arc<AtomicU64>,
+    /// Bytes of bodies counted as they are sent (large ones: downloads).
     bytes_out: Arc<AtomicU64>,
+    /// Bytes of bodies counted when the answer left the handler (`COUNTED_AT_ONCE`).
+    bytes_out_at_once: Counter,
     /// Kept pages answered at the front door, before the router (`entry`).
-    front_door: AtomicU64,
+    front_door: Counter,
 }
 
 /// A bounded method label.
@@ -82,22 +99,74 @@ fn method_label(m: &Method) -> &'static str {
 }
 
 impl HttpMetrics {
-    /// Count a kept page answered at the front door.
-    pub(crate) fn front_door_page(&self) {
-        self.front_door.fetch_add(1, Ordering::Relaxed);
+    fn record(&self, route: &str, method: &'static str, status: u16, secs: f64) {
+        self.routes.with(|routes| {
+            let stats = match routes.get_mut(route) {
+                Some(s) => s,
+                None => routes.entry(route.to_owned()).or_default(),
+            };
+            *stats.requests.entry((method, status)).or_default() += 1;
+            stats.latency.observe(secs);
+        });
     }
 
-    fn record(&self, route: &str, method: &'static str, status: u16, secs: f64) {
-        let mut routes = self
-            .routes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stats = match routes.get_mut(route) {
-            Some(s) => s,
-            None => routes.entry(route.to_owned()).or_default(),
-        };
-        *stats.requests.entry((method, status)).or_default() += 1;
-        stats.latency.observe(secs);
+    /// Every route's counts, merged from the stripes.
+    fn routes(&self) -> BTreeMap<String, RouteStats> {
+        let mut all: BTreeMap<String, RouteStats> = BTreeMap::new();
+        self.routes.each(|stripe| {
+            for (route, s) in stripe.iter() {
+                match all.get_mut(route) {
+                    Some(merged) => merged.merge(s),
+                    None => {
+                        all.insert(route.clone(), s.clone());
+                    }
+                }
+            }
+        });
+        all
+    }
+
+    /// Count `resp`, answered under `route` to a request of `method` that arrived at
+    /// `started`; its body's bytes as they are sent (a body of known small size, a cached
+    /// page, counted at once: only a download's are worth following).
+    fn answered(
+        &self,
+        route: &str,
+        method: &'static str,
+        started: Instant,
+        resp: Response,
+    ) -> Response {
+        self.record(
+            route,
+            method,
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+        if method == "HEAD" {
+            // no body is sent, whatever the answer's size says
+            return resp;
+        }
+        if let Some(n) = resp.body().size_hint().exact()
+            && n <= COUNTED_AT_ONCE
+        {
+            self.bytes_out_at_once.add(n);
+            return resp;
+        }
+        let counter = self.bytes_out.clone();
+        resp.map(|b| Body::new(Counted { inner: b, counter }))
+    }
+
+    /// Count a kept page answered at the front door under `template` (a route of the
+    /// table), without a [`Track`].
+    pub(crate) fn front_door_answer(
+        &self,
+        template: &'static str,
+        method: &Method,
+        started: Instant,
+        resp: Response,
+    ) -> Response {
+        self.front_door.add(1);
+        self.answered(template, method_label(method), started, resp)
     }
 }
 
@@ -151,8 +220,6 @@ pub(crate) struct Track {
 enum Route {
     /// As the router matched it.
     Matched(MatchedPath),
-    /// Known without the router (`kept_pages` answers before it): one of the table's templates.
-    Template(&'static str),
     Unmatched,
 }
 
@@ -179,47 +246,14 @@ impl Track {
         (track, req)
     }
 
-    /// Start counting a request without a body that is answered under `template` (a route of
-    /// the table) without passing the router.
-    pub(crate) fn begin_bodiless(
-        state: &AppState,
-        template: &'static str,
-        method: &Method,
-    ) -> Track {
-        Track {
-            metrics: state.http_metrics.clone(),
-            started: Instant::now(),
-            route: Route::Template(template),
-            method: method_label(method),
-        }
-    }
-
-    /// Count the answer; its body's bytes as they are sent (a body of known small size, a
-    /// cached page, counted at once: only a download's are worth following).
+    /// Count the answer (`HttpMetrics::answered`).
     pub(crate) fn end(self, resp: Response) -> Response {
         let route = match &self.route {
             Route::Matched(m) => m.as_str(),
-            Route::Template(t) => t,
             Route::Unmatched => "unmatched",
         };
-        self.metrics.record(
-            route,
-            self.method,
-            resp.status().as_u16(),
-            self.started.elapsed().as_secs_f64(),
-        );
-        if self.method == "HEAD" {
-            // no body is sent, whatever the answer's size says
-            return resp;
-        }
-        if let Some(n) = resp.body().size_hint().exact()
-            && n <= COUNTED_AT_ONCE
-        {
-            self.metrics.bytes_out.fetch_add(n, Ordering::Relaxed);
-            return resp;
-        }
-        let counter = self.metrics.bytes_out.clone();
-        resp.map(|b| Body::new(Counted { inner: b, counter }))
+        self.metrics
+            .answered(route, self.method, self.started, resp)
     }
 }
 
@@ -272,11 +306,7 @@ fn disk_space(dir: &std::path::Path) -> Option<(u64, u64)> {
 pub(crate) async fn render(state: &AppState) -> String {
     let mut out = String::new();
     {
-        let routes = state
-            .http_metrics
-            .routes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let routes = state.http_metrics.routes();
         let name = "strongroom_http_requests_total";
         head(
             &mut out,
@@ -359,7 +389,9 @@ pub(crate) async fn render(state: &AppState) -> String {
         &mut out,
         "strongroom_http_response_bytes_total",
         "Bytes of response bodies sent.",
-        hm.bytes_out.load(Ordering::Relaxed),
+        hm.bytes_out
+            .load(Ordering::Relaxed)
+            .wrapping_add(hm.bytes_out_at_once.get()),
     );
     gauge(
         &mut out,
@@ -377,7 +409,7 @@ pub(crate) async fn render(state: &AppState) -> String {
         &mut out,
         "strongroom_front_door_pages_total",
         "Kept simple pages answered at the front door, before the router (also counted under their route).",
-        state.http_metrics.front_door.load(Ordering::Relaxed),
+        state.http_metrics.front_door.get(),
     );
     let (hits, misses) = state.cache.hits_misses();
     counter(
