@@ -18,9 +18,9 @@
 //! The same recorder counts page reads for the impact report (issue 13): a read of a local
 //! project's simple page or JSON API document adds one to a counter per (day, project, client
 //! kind) held in memory ([`DownloadRecorder::record_page_hit`]: no allocation but the project's
-//! name the first time it is read between two flushes; at most [`PAGE_HIT_KEYS`] projects and
-//! days between flushes, further ones dropped and counted), and each flush adds the counters to
-//! `page_hits`. Each flushed batch of downloads also adds its counts per file, day and client
+//! name the first time a thread's stripe counts it between two flushes; at most
+//! [`PAGE_HIT_KEYS`] such counters held, further ones dropped and counted), and each flush adds
+//! the counters, merged, to `page_hits`. Each flushed batch of downloads also adds its counts per file, day and client
 //! kind (the user agent classified at flush time, off the download path) to `download_kinds`
 //! in the batch's transaction; those counts outlive the retention period, the user agents do
 //! not.
@@ -30,7 +30,7 @@
 //! and user agents are kept for the retention period only.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,7 @@ pub use strongroom_store::download_log::{DownloadCount, DownloadRecord, Download
 use strongroom_store::page_hits::{DownloadKindCount, PageHitCount};
 
 use crate::client_kind::{self, ClientKind};
+use crate::striped::Tally;
 use crate::{CoreError, Services};
 
 mod repeats;
@@ -86,57 +87,79 @@ struct Inner {
     /// Drops not yet reported in the log.
     dropped_unlogged: AtomicU64,
     /// Page reads counted since the last flush.
-    page_hits: Mutex<PageHits>,
+    page_hits: PageHits,
     /// Page reads not counted since start (too many projects between two flushes).
     page_hits_dropped: AtomicU64,
 }
 
-/// Page reads per day, project and client kind, between two flushes.
+/// Page reads per client kind.
+type KindCounts = [u64; client_kind::ALL.len()];
+
+/// Page reads per day, project and client kind, between two flushes: striped
+/// (`crate::striped`), so that the threads serving pages at once count on their own stripe.
 #[derive(Debug, Default)]
 struct PageHits {
-    days: HashMap<i64, HashMap<String, [u64; client_kind::ALL.len()]>>,
-    keys: usize,
+    stripes: Tally<HashMap<i64, HashMap<String, KindCounts>>>,
+    /// (day, project) counters held in all the stripes together.
+    keys: AtomicUsize,
 }
 
 impl PageHits {
-    /// Count one read; false when the bound leaves no room for a new (day, project).
-    fn add(&mut self, day: i64, project: &str, kind: ClientKind, n: u64, bound: usize) -> bool {
-        let full = self.keys >= bound;
-        let projects = match self.days.get_mut(&day) {
-            Some(p) => p,
-            None if full => return false,
-            None => self.days.entry(day).or_default(),
-        };
-        if let Some(counts) = projects.get_mut(project) {
-            counts[kind.index()] += n;
-            return true;
-        }
-        if full {
-            return false;
-        }
-        let mut counts = [0; client_kind::ALL.len()];
-        counts[kind.index()] = n;
-        projects.insert(project.to_owned(), counts);
-        self.keys += 1;
-        true
+    /// Count `n` reads; false when the bound (counters over all stripes) leaves no room for a
+    /// new (day, project).
+    fn add(&self, day: i64, project: &str, kind: ClientKind, n: u64, bound: usize) -> bool {
+        self.stripes
+            .with(|days| {
+                if let Some(counts) = days.get_mut(&day).and_then(|p| p.get_mut(project)) {
+                    counts[kind.index()] += n;
+                    return true;
+                }
+                let room = self
+                    .keys
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |k| {
+                        (k < bound).then_some(k + 1)
+                    });
+                if room.is_err() {
+                    return false;
+                }
+                let mut counts = [0; client_kind::ALL.len()];
+                counts[kind.index()] = n;
+                days.entry(day)
+                    .or_default()
+                    .insert(project.to_owned(), counts);
+                true
+            })
+            .unwrap_or(false)
     }
 
-    /// The counters as rows (and the map emptied).
-    fn take(&mut self) -> Vec<PageHitCount> {
-        self.keys = 0;
-        let mut out = Vec::new();
-        for (day, projects) in std::mem::take(&mut self.days) {
-            for (project, counts) in projects {
-                for kind in client_kind::ALL {
-                    let n = counts[kind.index()];
-                    if n > 0 {
-                        out.push(PageHitCount {
-                            project: project.clone(),
-                            day,
-                            client_kind: kind.as_str().to_owned(),
-                            count: i64::try_from(n).unwrap_or(i64::MAX),
-                        });
+    /// The counters as rows, one per (day, project, kind) whatever stripes counted it (and
+    /// the stripes emptied).
+    fn take(&self) -> Vec<PageHitCount> {
+        let mut merged: HashMap<(i64, String), KindCounts> = HashMap::new();
+        self.stripes.each(|days| {
+            let mut taken = 0;
+            for (day, projects) in std::mem::take(days) {
+                for (project, counts) in projects {
+                    taken += 1;
+                    let m = merged.entry((day, project)).or_default();
+                    for (a, b) in m.iter_mut().zip(counts) {
+                        *a += b;
                     }
+                }
+            }
+            self.keys.fetch_sub(taken, Ordering::AcqRel);
+        });
+        let mut out = Vec::new();
+        for ((day, project), counts) in merged {
+            for kind in client_kind::ALL {
+                let n = counts[kind.index()];
+                if n > 0 {
+                    out.push(PageHitCount {
+                        project: project.clone(),
+                        day,
+                        client_kind: kind.as_str().to_owned(),
+                        count: i64::try_from(n).unwrap_or(i64::MAX),
+                    });
                 }
             }
         }
@@ -213,7 +236,7 @@ impl DownloadRecorder {
                 written: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 dropped_unlogged: AtomicU64::new(0),
-                page_hits: Mutex::new(PageHits::default()),
+                page_hits: PageHits::default(),
                 page_hits_dropped: AtomicU64::new(0),
             }),
         }
@@ -260,17 +283,13 @@ impl DownloadRecorder {
         buffer.push_back(record);
     }
 
-    fn page_hits(&self) -> std::sync::MutexGuard<'_, PageHits> {
-        // A poisoned lock still holds whole counters (adds do not panic midway).
-        match self.inner.page_hits.lock() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+    fn page_hits(&self) -> &PageHits {
+        &self.inner.page_hits
     }
 
     /// Count one read of `project`'s page (normalised name) at `at` (µs) by a client of
-    /// `kind`: a short lock and a map look-up, no I/O; the name is copied only the first time
-    /// the project is read between two flushes.
+    /// `kind`: a short lock of this thread's stripe and a map look-up, no I/O; the name is
+    /// copied only the first time the project is read on this stripe between two flushes.
     pub fn record_page_hit(&self, project: &str, kind: ClientKind, at: i64) {
         let day = strongroom_store::download_log::day_of(at);
         if !self.page_hits().add(day, project, kind, 1, PAGE_HIT_KEYS) {
@@ -291,7 +310,7 @@ impl DownloadRecorder {
             return Ok(());
         }
         if let Err(e) = db.add_page_hits(&rows).await {
-            let mut hits = self.page_hits();
+            let hits = self.page_hits();
             let mut lost = 0;
             for r in rows {
                 let kind = ClientKind::parse(&r.client_kind).unwrap_or(ClientKind::Other);
@@ -300,7 +319,6 @@ impl DownloadRecorder {
                     lost += n;
                 }
             }
-            drop(hits);
             self.inner
                 .page_hits_dropped
                 .fetch_add(lost, Ordering::Relaxed);
@@ -607,13 +625,54 @@ mod tests {
         );
         assert!(r.page_hits().take().is_empty(), "taken once");
         // Past the bound a new (day, project) is dropped and counted; known ones still count.
-        let mut hits = PageHits::default();
+        let hits = PageHits::default();
         assert!(hits.add(day, "a", ClientKind::Uv, 1, 2));
         assert!(hits.add(day, "b", ClientKind::Uv, 1, 2));
         assert!(!hits.add(day, "c", ClientKind::Uv, 1, 2));
         assert!(!hits.add(day + DAY_US, "a", ClientKind::Uv, 1, 2));
         assert!(hits.add(day, "a", ClientKind::Pip, 5, 2));
         assert_eq!(hits.take().iter().map(|h| h.count).sum::<i64>(), 7);
+        assert!(
+            hits.add(day, "c", ClientKind::Uv, 1, 2),
+            "a take frees the bound"
+        );
+    }
+
+    #[test]
+    fn page_hits_counted_on_many_threads_are_one_row_per_key_and_share_the_bound() {
+        let hits = Arc::new(PageHits::default());
+        let day = 20_000 * DAY_US;
+        let threads: Vec<_> = (0..crate::striped::STRIPES + 2)
+            .map(|_| {
+                let hits = hits.clone();
+                std::thread::spawn(move || {
+                    (0..10)
+                        .filter(|i| hits.add(day, &format!("p{i}"), ClientKind::Pip, 1, 6))
+                        .count()
+                })
+            })
+            .collect();
+        let mut counted = 0;
+        for t in threads {
+            counted += t.join().expect("thread");
+        }
+        // the bound is on counters held, over every stripe (a project counted on two
+        // stripes holds two until the flush)
+        assert!((6..=6 * (crate::striped::STRIPES + 2)).contains(&counted));
+        let rows = hits.take();
+        let mut keys: Vec<&str> = rows.iter().map(|r| r.project.as_str()).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "one row per (day, project, kind): {rows:?}");
+        assert!((1..=6).contains(&n), "{rows:?}");
+        let total: i64 = rows.iter().map(|r| r.count).sum();
+        assert_eq!(total, i64::try_from(counted).expect("small"));
+        assert_eq!(
+            hits.keys.load(Ordering::Relaxed),
+            0,
+            "a take frees what it took"
+        );
     }
 
     #[tokio::test]
