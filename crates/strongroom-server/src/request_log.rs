@@ -13,7 +13,8 @@ use strongroom_core::trusted_proxies::any_contains;
 use crate::state::AppState;
 
 /// The header carrying the request id, both ways.
-pub(crate) const HEADER: &str = "x-request-id";
+pub(crate) const HEADER: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-request-id");
 
 /// Longest request id accepted from a proxy (longer ones are replaced by a generated id).
 const MAX_ID: usize = 128;
@@ -22,12 +23,15 @@ const MAX_PATH: usize = 512;
 const MAX_AGENT: usize = 200;
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static REQUEST_ID: HeaderValue;
 }
 
 /// The id of the request this task is answering, if any (error pages, events).
 pub(crate) fn current() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    REQUEST_ID
+        .try_with(|id| id.to_str().ok().map(str::to_owned))
+        .ok()
+        .flatten()
 }
 
 /// Why a request was refused, as the client was told: attached to an error response so that
@@ -37,25 +41,37 @@ pub(crate) struct Refusal(pub String);
 
 /// A proxy's `X-Request-Id`, if it is one we can log and echo safely: 1 to `MAX_ID` characters
 /// of `[A-Za-z0-9._:-]` (no spaces, quotes or control characters to forge log fields with).
-fn proxy_id(value: Option<&HeaderValue>) -> Option<String> {
-    let v = value?.to_str().ok()?.trim();
+fn proxy_id(value: Option<&HeaderValue>) -> Option<HeaderValue> {
+    let value = value?;
+    let v = value.to_str().ok()?.trim();
     let ok = !v.is_empty()
         && v.len() <= MAX_ID
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    ok.then(|| v.to_owned())
+    if !ok {
+        return None;
+    }
+    if v.len() == value.len() {
+        return Some(value.clone());
+    }
+    HeaderValue::from_str(v).ok()
 }
 
 /// A fresh id: 128 random bits, hex. Ids name requests and are no secret, so each thread
-/// draws them from a small fast generator seeded once from the system's.
-fn generate() -> String {
+/// draws them from a small fast generator seeded once from the system's. Made once as the
+/// header value it is echoed in (the log line and the error pages read it from there).
+fn generate() -> HeaderValue {
     use rand::{RngExt, SeedableRng};
     thread_local! {
         static IDS: std::cell::RefCell<rand::rngs::SmallRng> =
             std::cell::RefCell::new(rand::rngs::SmallRng::from_rng(&mut rand::rng()));
     }
     let n: u128 = IDS.with(|r| r.borrow_mut().random());
-    hex::encode(n.to_be_bytes())
+    let mut hex = [0u8; 32];
+    // 32 hex digits for 16 bytes: the buffer's size is exact
+    let _ = hex::encode_to_slice(n.to_be_bytes(), &mut hex);
+    HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&hex))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// What the request line needs from the request, taken before the handler consumes it: the
@@ -63,7 +79,7 @@ fn generate() -> String {
 /// line's text is made only when the line is written (a filtered-out line costs no formatting).
 pub(crate) struct Line {
     start: Instant,
-    id: String,
+    id: HeaderValue,
     client: Option<std::net::IpAddr>,
     method: Method,
     uri: Uri,
@@ -120,9 +136,7 @@ impl Line {
 
     /// Echo the id and write the line.
     pub(crate) fn end(self, mut resp: Response) -> Response {
-        if let Ok(v) = HeaderValue::from_str(&self.id) {
-            resp.headers_mut().insert(HEADER, v);
-        }
+        resp.headers_mut().insert(HEADER, self.id.clone());
         let status = resp.status();
         let reason = resp
             .extensions()
@@ -181,7 +195,7 @@ impl Line {
             .map(|v| crate::state::agent_text(v, MAX_AGENT))
             .unwrap_or_default();
         write(
-            &self.id,
+            self.id.to_str().unwrap_or("-"),
             self.method.as_str(),
             &path,
             status,
@@ -214,11 +228,8 @@ mod tests {
     #[test]
     fn only_a_plain_bounded_id_is_taken_from_a_proxy() {
         let h = |s: &str| HeaderValue::from_str(s).ok();
-        assert_eq!(
-            proxy_id(h("abc-123_x.y:z").as_ref()),
-            Some("abc-123_x.y:z".into())
-        );
-        assert_eq!(proxy_id(h(" f00 ").as_ref()), Some("f00".into()));
+        assert_eq!(proxy_id(h("abc-123_x.y:z").as_ref()), h("abc-123_x.y:z"));
+        assert_eq!(proxy_id(h(" f00 ").as_ref()), h("f00"));
         for bad in [
             "",
             "a b",
@@ -231,13 +242,16 @@ mod tests {
         assert_eq!(proxy_id(None), None);
         let g = generate();
         assert_eq!(g.len(), 32);
+        assert!(g.as_bytes().iter().all(u8::is_ascii_hexdigit), "{g:?}");
         assert_ne!(g, generate());
     }
 
     #[tokio::test]
     async fn the_id_is_visible_inside_the_request_only() {
         assert_eq!(current(), None);
-        let seen = REQUEST_ID.scope("r1".to_owned(), async { current() }).await;
+        let seen = REQUEST_ID
+            .scope(HeaderValue::from_static("r1"), async { current() })
+            .await;
         assert_eq!(seen.as_deref(), Some("r1"));
     }
 }
