@@ -54,6 +54,22 @@ pub fn is_valid_project_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Whether `name` is its own PEP 503 normalisation ([`normalize`]), read without making it:
+/// no uppercase letter, no `_` or `.`, no run of `-`.
+pub fn is_normalized(name: &str) -> bool {
+    let mut after_dash = false;
+    name.chars().all(|c| {
+        let ok = match c {
+            '-' => !after_dash,
+            '_' | '.' => false,
+            c if c.is_ascii() => !c.is_ascii_uppercase(),
+            c => c.to_lowercase().eq(std::iter::once(c)),
+        };
+        after_dash = c == '-';
+        ok
+    })
+}
+
 /// PEP 503 normalisation of any string (no validation): lowercase, runs of `-_.` → `-`.
 pub fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

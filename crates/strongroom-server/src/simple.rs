@@ -356,13 +356,12 @@ pub(crate) fn kept_target<B>(req: &axum::http::Request<B>) -> Option<(PageKey, S
     if name.contains(['/', '%']) || !strongroom_protocol::name::is_valid_project_name(name) {
         return None;
     }
-    let normalized = strongroom_protocol::name::normalize(name);
-    if normalized != name {
+    if !strongroom_protocol::name::is_normalized(name) {
         return None;
     }
     let fmt = format_accepted(req.headers());
     let key = PageKey::Simple {
-        project: normalized,
+        project: name.to_owned(),
         json: fmt.is_json(),
     };
     Some((key, fmt))

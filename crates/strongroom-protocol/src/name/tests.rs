@@ -262,3 +262,37 @@ fn serde_round_trip_validates() {
     assert!(serde_json::from_str::<ProjectName>("\"bad name\"").is_err());
     assert_eq!("Foo".parse::<ProjectName>().expect("valid").as_str(), "Foo");
 }
+
+#[test]
+fn is_normalized_says_what_normalize_would_leave_unchanged() {
+    for name in [
+        "requests",
+        "Requests",
+        "zope.interface",
+        "zope-interface",
+        "zope--interface",
+        "zope_-interface",
+        "a",
+        "A",
+        "-",
+        "--",
+        "a-",
+        "-a",
+        "a-b-c",
+        "a.b",
+        "ab_",
+        "",
+        "x1-2",
+        "İstanbul",
+        "straße",
+        "ǅ",
+        "ﬀ",
+    ] {
+        assert_eq!(
+            is_normalized(name),
+            normalize(name) == name,
+            "{name:?} normalises to {:?}",
+            normalize(name)
+        );
+    }
+}
