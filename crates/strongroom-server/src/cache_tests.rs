@@ -527,3 +527,21 @@ fn a_packed_page_asked_for_plain_keeps_its_plain_bytes_within_a_bound() {
     // never more than the bound, whatever is asked
     assert!(PlainCopy::reserve(Bytes::from(vec![0u8; UNPACKED_MAX + 1])).is_none());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_page_made_for_a_request_is_the_page_whichever_thread_compressed_it() {
+    let small = "<a href=\"x\">x</a>\n".repeat(OFF_LANE_MIN / 18 - 1);
+    let big = "<a href=\"y\">y</a>\n".repeat(OFF_LANE_MIN / 18 + 1);
+    assert!(small.len() < OFF_LANE_MIN && big.len() >= OFF_LANE_MIN);
+    for body in [small, big] {
+        let made = CachedPage::made(7, "html", body.clone())
+            .await
+            .expect("made");
+        let new = CachedPage::new(7, "html", body.clone());
+        assert_eq!(made.etag, new.etag);
+        assert_eq!(made.gzip, new.gzip);
+        assert_eq!(made.zstd, new.zstd);
+        assert_eq!(made.body_for("").as_deref(), Some(body.as_bytes()));
+        assert!(made.gzip.is_some(), "compressed");
+    }
+}

@@ -209,11 +209,7 @@ async fn render_simple(
         simple::project_html(&model)
     };
     let kind = crate::cache::format_tag(json);
-    let p = Arc::new(CachedPage::new(
-        validity.revision,
-        &tag(kind, validity),
-        body,
-    ));
+    let p = Arc::new(CachedPage::made(validity.revision, &tag(kind, validity), body).await?);
     state.cache.put(key(name, json, None, validity), p.clone());
     Ok(p)
 }
@@ -327,7 +323,7 @@ async fn render_json(
         .ok_or_else(ApiError::not_found)?;
     let t = tag("pypi-json", validity);
     let p = Arc::new(match &public {
-        Some(_) => CachedPage::new(validity.revision, &t, body),
+        Some(_) => CachedPage::made(validity.revision, &t, body).await?,
         None => CachedPage::with_base_slots(validity.revision, &t, &body, &state.base_marker),
     });
     state

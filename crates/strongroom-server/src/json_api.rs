@@ -105,7 +105,7 @@ async fn render(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let page = match &public {
-        Some(_) => CachedPage::new(project.last_serial, &tag, body),
+        Some(_) => CachedPage::made(project.last_serial, &tag, body).await?,
         None => CachedPage::with_base_slots(project.last_serial, &tag, &body, &state.base_marker),
     };
     state.cache.put_fresh(key, page.clone(), ticket);

@@ -210,11 +210,9 @@ pub(crate) async fn index(
             } else {
                 simple::index_html(&entries, serial)
             };
-            let page = std::sync::Arc::new(CachedPage::new(
-                serial,
-                crate::cache::format_tag(fmt.is_json()),
-                body,
-            ));
+            let page = std::sync::Arc::new(
+                CachedPage::made(serial, crate::cache::format_tag(fmt.is_json()), body).await?,
+            );
             state.cache.put_fresh(key, page.clone(), ticket);
             page
         }
@@ -328,11 +326,12 @@ pub(crate) async fn project(
     } else {
         simple::project_html(&model)
     };
-    let page = CachedPage::new(
+    let page = CachedPage::made(
         project.last_serial,
         crate::cache::format_tag(fmt.is_json()),
         body,
-    );
+    )
+    .await?;
     state.cache.put_fresh(key.clone(), page.clone(), ticket);
     Ok(local_page(&state, &key, &page, fmt, headers))
 }
