@@ -247,7 +247,7 @@ fn runs(start: Runs) -> impl futures_util::Stream<Item = std::io::Result<Bytes>>
             text.push_str(&r.pieces.tail());
             r.done = true;
         }
-        let chunk = r.encode(&text)?;
+        let (chunk, text) = r.encode(text).await?;
         if let Some(kept) = r.keep(text) {
             // a page that could not be kept is still sent
             let _ = kept.await;
@@ -257,18 +257,27 @@ fn runs(start: Runs) -> impl futures_util::Stream<Item = std::io::Result<Bytes>>
 }
 
 impl Runs {
-    /// The chunk to send for `text`: itself, or compressed (finished after the last).
-    fn encode(&mut self, text: &str) -> std::io::Result<Bytes> {
-        if self.done {
-            return match self.enc.take() {
-                Some(enc) => enc.finish(text).map(Bytes::from),
-                None => Ok(Bytes::copy_from_slice(text.as_bytes())),
-            };
-        }
-        match self.enc.as_mut() {
-            Some(enc) => enc.chunk(text).map(Bytes::from),
-            None => Ok(Bytes::copy_from_slice(text.as_bytes())),
-        }
+    /// The chunk to send for `text`: itself, or compressed (finished after the last), with
+    /// `text` handed back. A run is some hundreds of KiB: compressing it takes milliseconds,
+    /// done on a blocking thread so that the lane's other connections are not held that long.
+    async fn encode(&mut self, text: String) -> std::io::Result<(Bytes, String)> {
+        let Some(mut enc) = self.enc.take() else {
+            return Ok((Bytes::copy_from_slice(text.as_bytes()), text));
+        };
+        let last = self.done;
+        let (enc, chunk, text) = tokio::task::spawn_blocking(move || {
+            if last {
+                let chunk = enc.finish(&text);
+                (None, chunk, text)
+            } else {
+                let chunk = enc.chunk(&text);
+                (Some(enc), chunk, text)
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        self.enc = enc;
+        Ok((Bytes::from(chunk?), text))
     }
 
     /// Add `text` to the copy to keep and give up on it past [`KEEP_MAX`]; once it is whole,
