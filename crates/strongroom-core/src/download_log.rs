@@ -53,8 +53,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
 pub const FLUSH_BATCH: usize = 1_000;
 /// A user agent is cut to this many bytes (on a character boundary).
 pub const USER_AGENT_MAX: usize = 512;
-/// (day, project) page-read counters held between two flushes at most.
-pub const PAGE_HIT_KEYS: usize = 50_000;
+/// Page-read counters held between two flushes at most: one per (day, project) on each
+/// thread's stripe that counted it, so a project read on both lanes of a two-core server holds
+/// two (some 130 bytes each: at most about 13 MB).
+pub const PAGE_HIT_KEYS: usize = 100_000;
 /// Rows the retention job folds per transaction, and transactions per run at most (the rest is
 /// left to the next run, so one run stays bounded).
 const FOLD_STEP: i64 = 5_000;
@@ -74,6 +76,8 @@ pub struct RecorderStats {
     /// Requests not recorded since start because they repeated a recent download of the same
     /// file by the same client address.
     pub repeated: u64,
+    /// Page reads not counted since start ([`PAGE_HIT_KEYS`] counters held between two flushes).
+    pub page_reads_dropped: u64,
 }
 
 #[derive(Debug)]
@@ -88,7 +92,7 @@ struct Inner {
     dropped_unlogged: AtomicU64,
     /// Page reads counted since the last flush.
     page_hits: PageHits,
-    /// Page reads not counted since start (too many projects between two flushes).
+    /// Page reads not counted since start (no counter free between two flushes).
     page_hits_dropped: AtomicU64,
 }
 
@@ -135,20 +139,24 @@ impl PageHits {
     /// The counters as rows, one per (day, project, kind) whatever stripes counted it (and
     /// the stripes emptied).
     fn take(&self) -> Vec<PageHitCount> {
-        let mut merged: HashMap<(i64, String), KindCounts> = HashMap::new();
+        // each stripe's map taken under its lock, merged after: a lane counting a page on
+        // that stripe waits for the swap only
+        let mut taken = Vec::new();
         self.stripes.each(|days| {
-            let mut taken = 0;
-            for (day, projects) in std::mem::take(days) {
-                for (project, counts) in projects {
-                    taken += 1;
-                    let m = merged.entry((day, project)).or_default();
-                    for (a, b) in m.iter_mut().zip(counts) {
-                        *a += b;
-                    }
+            let days = std::mem::take(days);
+            let held: usize = days.values().map(HashMap::len).sum();
+            self.keys.fetch_sub(held, Ordering::AcqRel);
+            taken.push(days);
+        });
+        let mut merged: HashMap<(i64, String), KindCounts> = HashMap::new();
+        for (day, projects) in taken.into_iter().flatten() {
+            for (project, counts) in projects {
+                let m = merged.entry((day, project)).or_default();
+                for (a, b) in m.iter_mut().zip(counts) {
+                    *a += b;
                 }
             }
-            self.keys.fetch_sub(taken, Ordering::AcqRel);
-        });
+        }
         let mut out = Vec::new();
         for ((day, project), counts) in merged {
             for kind in client_kind::ALL {
@@ -297,7 +305,8 @@ impl DownloadRecorder {
         }
     }
 
-    /// Page reads not counted since start (too many projects read between two flushes).
+    /// Page reads not counted since start (every counter, [`PAGE_HIT_KEYS`], held between two
+    /// flushes).
     pub fn page_hits_dropped(&self) -> u64 {
         self.inner.page_hits_dropped.load(Ordering::Relaxed)
     }
@@ -334,6 +343,7 @@ impl DownloadRecorder {
             written: self.inner.written.load(Ordering::Relaxed),
             dropped: self.inner.dropped.load(Ordering::Relaxed),
             repeated: self.inner.repeated.load(Ordering::Relaxed),
+            page_reads_dropped: self.page_hits_dropped(),
         }
     }
 
@@ -562,6 +572,7 @@ mod tests {
                 written: 0,
                 dropped: 2,
                 repeated: 0,
+                page_reads_dropped: 0,
             }
         );
         // The oldest are kept, in order.
@@ -636,6 +647,18 @@ mod tests {
             hits.add(day, "c", ClientKind::Uv, 1, 2),
             "a take frees the bound"
         );
+    }
+
+    #[test]
+    fn page_reads_past_the_bound_are_counted_as_dropped_in_the_stats() {
+        let r = DownloadRecorder::with_capacity(4);
+        let day = 20_000 * DAY_US;
+        for i in 0..PAGE_HIT_KEYS + 3 {
+            r.record_page_hit(&format!("p{i}"), ClientKind::Pip, day);
+        }
+        r.record_page_hit("p0", ClientKind::Pip, day);
+        assert_eq!(r.stats().page_reads_dropped, 3);
+        assert_eq!(r.page_hits().take().len(), PAGE_HIT_KEYS);
     }
 
     #[test]
@@ -781,6 +804,7 @@ mod tests {
                 written: 3,
                 dropped: 0,
                 repeated: 50,
+                page_reads_dropped: 0,
             }
         );
         let log = s.download_log_of("ctx", 0, 10).await.expect("log");

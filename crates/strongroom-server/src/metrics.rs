@@ -473,6 +473,12 @@ pub(crate) async fn render(state: &AppState) -> String {
     );
     counter(
         &mut out,
+        "strongroom_page_reads_dropped_total",
+        "Page reads not counted for the impact report because the counters held between two writes were full.",
+        dl.page_reads_dropped,
+    );
+    counter(
+        &mut out,
         "strongroom_download_log_repeats_total",
         "Requests not recorded because the same client address had downloaded the same file within the minute.",
         dl.repeated,
