@@ -141,12 +141,20 @@ const ENTRY_OVERHEAD: usize = 2 * (std::mem::size_of::<(PageKey, Slot)>() + 1)
     + 16
     + 4 * 32;
 
-/// What the allocator holds for a heap string of `len` bytes: its header, rounded up to 16.
+/// What the allocator (jemalloc, the binary's) holds for `len` bytes: the size class it is
+/// rounded up to. Classes are 8, then multiples of 16 up to 128, then four per doubling (160,
+/// 192, 224, 256, 320, ...), so a block wastes under a fifth of itself; no header sits beside it.
 const fn heap_alloc(len: usize) -> usize {
     if len == 0 {
         0
+    } else if len <= 8 {
+        8
+    } else if len <= 128 {
+        len.div_ceil(16) * 16
     } else {
-        (len + 8).div_ceil(16) * 16
+        // a quarter of the largest power of two below `len`
+        let step = (1usize << (usize::BITS - 1 - (len - 1).leading_zeros())) / 4;
+        len.div_ceil(step) * step
     }
 }
 
@@ -430,10 +438,10 @@ impl CachedPage {
     /// Bytes this page costs in the cache under `key`.
     fn cost(&self, key: &PageKey) -> usize {
         key_cost(key)
-            + self.etag.as_ref().map_or(0, HeaderValue::len)
-            + self.body.len()
-            + self.gzip.as_ref().map_or(0, Bytes::len)
-            + self.zstd.as_ref().map_or(0, Bytes::len)
+            + heap_alloc(self.etag.as_ref().map_or(0, HeaderValue::len))
+            + heap_alloc(self.body.len())
+            + heap_alloc(self.gzip.as_ref().map_or(0, Bytes::len))
+            + heap_alloc(self.zstd.as_ref().map_or(0, Bytes::len))
             + self.base_slots.len() * std::mem::size_of::<usize>()
             + self.rows.len() * std::mem::size_of::<(i64, usize)>()
             + self.download.as_deref().map_or(0, download_bytes)

@@ -411,10 +411,10 @@ fn a_big_page_keeps_a_zstd_copy_that_decodes_to_its_body_and_is_counted() {
     assert_eq!(
         big.cost(&key),
         key_cost(&key)
-            + big.etag.as_ref().map_or(0, HeaderValue::len)
-            + big.body.len()
-            + big.gzip.as_ref().map_or(0, Bytes::len)
-            + z.len()
+            + heap_alloc(big.etag.as_ref().map_or(0, HeaderValue::len))
+            + heap_alloc(big.body.len())
+            + heap_alloc(big.gzip.as_ref().map_or(0, Bytes::len))
+            + heap_alloc(z.len())
     );
 }
 
@@ -440,7 +440,7 @@ fn a_small_page_is_kept_only_compressed_and_decodes_to_what_was_rendered() {
     assert!(gz < rendered.len() / 3, "{gz} of {}", rendered.len());
     assert_eq!(
         small.cost(&k),
-        key_cost(&k) + small.etag.as_ref().map_or(0, HeaderValue::len) + gz
+        key_cost(&k) + heap_alloc(small.etag.as_ref().map_or(0, HeaderValue::len)) + heap_alloc(gz)
     );
     // too small to compress: kept as it is
     let tiny = CachedPage::new(1, "html", "<a>x</a>".into());
@@ -543,5 +543,33 @@ async fn a_page_made_for_a_request_is_the_page_whichever_thread_compressed_it() 
         assert_eq!(made.zstd, new.zstd);
         assert_eq!(made.body_for("").as_deref(), Some(body.as_bytes()));
         assert!(made.gzip.is_some(), "compressed");
+    }
+}
+
+#[test]
+fn a_block_is_counted_at_the_allocators_size_class() {
+    let classes = [
+        (0, 0),
+        (1, 8),
+        (8, 8),
+        (9, 16),
+        (100, 112),
+        (128, 128),
+        (129, 160),
+        (160, 160),
+        (161, 192),
+        (256, 256),
+        (257, 320),
+        (1_000, 1_024),
+        (2_100, 2_560),
+        (4_097, 5_120),
+    ];
+    for (len, class) in classes {
+        assert_eq!(heap_alloc(len), class, "{len} bytes");
+    }
+    // never less than asked, and never a fifth more past the small classes
+    for len in 129..100_000 {
+        let c = heap_alloc(len);
+        assert!(c >= len && c * 4 < len * 5 + 4 * 8, "{len} -> {c}");
     }
 }
