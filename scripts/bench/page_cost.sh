@@ -8,6 +8,8 @@
 #
 # usage: scripts/bench/page_cost.sh BIN_A [BIN_B ...]
 # env: ROUNDS=3 SECONDS_PER_RUN=6 CONNECTIONS=32 PORT=9161 WORK=/tmp/page-cost
+#      WARMUP=2: seconds of the same load before each measured run, not counted (a server just
+#      started still grows its allocator's arenas and faults its code in)
 #      NGINX=1: nginx serving the same project as a static tree (servers/nginx-static.sh, on
 #      PORT+1) is measured in every round beside the binaries (CPU of its master and workers)
 set -euo pipefail
@@ -15,6 +17,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,11p' "$0"; exit 2; }
 ROUNDS=${ROUNDS:-3}
 DUR=${SECONDS_PER_RUN:-6}
+WARMUP=${WARMUP:-2}
 CONN=${CONNECTIONS:-32}
 PORT=${PORT:-9161}
 WORK=${WORK:-/tmp/page-cost}
@@ -70,6 +73,7 @@ for round in $(seq "$ROUNDS"); do
     for fmt in html json; do
       hdr=(); [ "$fmt" = json ] && hdr=(-H 'Accept: application/vnd.pypi.simple.v1+json')
       curl -fsS "${hdr[@]}" "$url" >/dev/null
+      [ "$WARMUP" -gt 0 ] && wrk -t2 -c"$CONN" -d"${WARMUP}s" "${hdr[@]}" "$url" >/dev/null
       before=$(server_cpu "$bin")
       out=$(wrk -t2 -c"$CONN" -d"${DUR}s" "${hdr[@]}" "$url")
       after=$(server_cpu "$bin")

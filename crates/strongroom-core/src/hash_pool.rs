@@ -9,7 +9,8 @@
 //! freed size, so later ones come from heap arenas that do not shrink. With the memory owned
 //! by the slots the process holds at most `hash_concurrency × argon2_memory_kib` for hashing,
 //! however many logins arrive; once no hash has run for [`IDLE_RELEASE`] the slots' memory is
-//! dropped, so a quiet server gives it back.
+//! dropped, so a quiet server gives it back. (The binary now allocates with jemalloc, which
+//! returns freed blocks by itself; the slots still bound what a burst holds at once.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -335,6 +335,8 @@ impl HashMemory {
 /// request would be served from a heap arena once glibc's dynamic threshold has risen past it,
 /// and freed memory there stays with the process (that is how an idle pool kept its memory).
 /// Only the blocks a hash writes become resident; the rest of the reservation is never touched.
+/// (The `strongroom` binary allocates with jemalloc, which returns such blocks by itself; this
+/// keeps a build on the system allocator, MSVC's or a test's, from holding them.)
 const MAPPED_MIN_BLOCKS: usize = 32 * 1024 * 1024 / Block::SIZE + 1;
 
 /// An empty vector with room for at least `n` blocks, mapped on its own (see above).

@@ -1,8 +1,9 @@
 //! Counters and tallies that every request writes, kept in stripes (one cache line each) so
-//! that threads serving at once do not write the same line: each thread takes a stripe the
-//! first time it counts (in turn, so the server's lanes, which start together, take different
-//! ones), and a reader sums or visits them all. A shared atomic or mutex written by every
-//! request was a cache line the two cores handed to each other on every page.
+//! that threads serving at once mostly do not write the same line: each thread takes the next
+//! stripe the first time it counts (two lanes share one only when a multiple of [`STRIPES`]
+//! other threads counted between their first counts), and a reader sums or visits them all. A
+//! shared atomic or mutex written by every request was a cache line the two cores handed to
+//! each other on every page.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
