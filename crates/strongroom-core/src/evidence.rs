@@ -75,6 +75,8 @@ impl Services {
                     written = head;
                 }
                 Ok(_) => {}
+                // the server is stopping: `anchor_head_at_shutdown` wrote the last head
+                Err(_) if self.db.is_closed() => return,
                 Err(e) => tracing::warn!(error = %e, "cannot read the event log head"),
             }
         }

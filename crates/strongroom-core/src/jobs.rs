@@ -85,7 +85,12 @@ impl Services {
             }
             let first = logged_first_round;
             logged_first_round = true;
-            match self.run_jobs_with(scan).await {
+            let ran = self.run_jobs_with(scan).await;
+            if self.db.is_closed() {
+                // the server is stopping: a failure now is the closed pool's, not the job's
+                return;
+            }
+            match ran {
                 Ok(r) => {
                     for l in &r.lines {
                         tracing::info!(job = %l, "periodic job");
@@ -103,5 +108,38 @@ impl Services {
             }
             tokio::time::sleep(std::time::Duration::from_secs(interval_secs.max(1))).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// A server stops by closing its database while these loops still run: each ends at its
+    /// next round instead of reporting the closed pool as a failure every round until exit.
+    #[tokio::test]
+    async fn the_background_loops_end_once_the_database_is_closed() {
+        let (s, _clock, _dir) = crate::test_harness::services(|_, _| {}).await;
+        s.db.close().await;
+        let ended = |what: &str, done: Result<(), tokio::time::error::Elapsed>| {
+            assert!(done.is_ok(), "{what} still runs after the database closed");
+        };
+        let wait = Duration::from_secs(10);
+        ended(
+            "the periodic jobs",
+            tokio::time::timeout(wait, s.clone().run_jobs_forever(1)).await,
+        );
+        ended(
+            "the outbox delivery",
+            tokio::time::timeout(wait, s.clone().deliver_outbox_forever()).await,
+        );
+        ended(
+            "the event log's head",
+            tokio::time::timeout(
+                wait,
+                s.clone().anchor_head_forever(Duration::from_millis(10)),
+            )
+            .await,
+        );
     }
 }

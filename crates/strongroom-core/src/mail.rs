@@ -211,6 +211,10 @@ impl Services {
         let mut rounds: u64 = 0;
         loop {
             if let Err(e) = self.deliver_outbox().await {
+                if self.db.is_closed() {
+                    // the server is stopping; what was not sent stays queued
+                    return;
+                }
                 tracing::error!(error = %e, "outbox delivery round failed");
             }
             if rounds.is_multiple_of(300) {

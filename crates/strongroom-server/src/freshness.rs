@@ -320,6 +320,9 @@ async fn listen(fresh: Weak<Freshness>, db: Db) {
                 // lost; sqlx reconnects on the next call: read what was missed meanwhile
                 Ok(None) => {
                     if let Err(e) = f.catch_up(&db).await {
+                        if db.is_closed() {
+                            return;
+                        }
                         tracing::warn!(error = %e, "page cache: catch-up read failed");
                     }
                 }
@@ -360,6 +363,8 @@ async fn follow(fresh: Weak<Freshness>, db: Db) {
         if due {
             match f.catch_up(&db).await {
                 Ok(()) => last_catch_up = tokio::time::Instant::now(),
+                // the server is stopping: nothing more to follow
+                Err(_) if db.is_closed() => return,
                 Err(e) => tracing::warn!(error = %e, "page cache: catch-up read failed"),
             }
         }

@@ -373,6 +373,12 @@ impl Db {
         self.read.close().await;
         self.write.close().await;
     }
+
+    /// Whether [`Db::close`] has begun (the server is stopping): a background loop that meets
+    /// an error then ends quietly instead of reporting a closed pool as a failure.
+    pub fn is_closed(&self) -> bool {
+        self.read.is_closed() || self.write.is_closed()
+    }
 }
 
 /// Refuse a database file another local user owns (they could read it, or swap it for theirs).
