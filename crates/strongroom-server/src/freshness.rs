@@ -134,9 +134,10 @@ impl Freshness {
     }
 
     /// The page under `key` when [`Freshness::page`] would serve it without waiting for
-    /// anything: kept, trusted, and no look at the write-ahead log due (`None` otherwise: the
-    /// caller then asks [`Freshness::page`]). Nothing is counted or looked at here: a caller
-    /// that serves the page counts the hit (`PageCache::note_hit`).
+    /// anything: kept, trusted, and the write-ahead log as the last catch-up left it (looked at
+    /// here when a look is due: `None` when it moved, and the caller then asks
+    /// [`Freshness::page`], which catches up). Nothing is counted here: a caller that serves
+    /// the page counts the hit (`PageCache::note_hit`).
     pub(crate) fn page_now(
         &self,
         key: &crate::cache::PageKey,
@@ -144,6 +145,7 @@ impl Freshness {
         let now = self.now_ms();
         if self.wal.is_some()
             && now.saturating_sub(self.wal_looked_ms.load(Ordering::Relaxed)) >= WAL_LOOK_EVERY_MS
+            && !self.wal_unmoved_at(now)
         {
             return None;
         }
@@ -152,6 +154,26 @@ impl Freshness {
         }
         // counted by the caller, which may still decline it (an upstream project's page)
         self.cache.peek(key)
+    }
+
+    /// Whether the write-ahead log is as the last catch-up left it, looked at now (a `stat`).
+    /// The look is remembered only then: a moved log is left for [`Freshness::page`], whose own
+    /// look ([`Freshness::wal_moved`]) then finds it due and catches up before it serves.
+    /// Without this, a request came to the front door more than [`WAL_LOOK_EVERY_MS`] after
+    /// the router's last look (any server with requests further apart than that) and always
+    /// took the router.
+    fn wal_unmoved_at(&self, now: u64) -> bool {
+        let Some(wal) = &self.wal else { return true };
+        let stamp = wal.read();
+        let unmoved = *self
+            .wal_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            == stamp;
+        if unmoved {
+            self.wal_looked_ms.fetch_max(now, Ordering::Relaxed);
+        }
+        unmoved
     }
 
     fn wal_moved(&self) -> bool {
