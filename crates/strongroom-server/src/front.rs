@@ -62,7 +62,7 @@ impl Front {
         }
         let page = crate::simple::kept_local_page(&door.state, &key)?;
         let line = crate::request_log::Line::begin_from(&door.state, Some(peer), req);
-        let started = std::time::Instant::now();
+        let started = line.started();
         let https = door.state.is_https(req.headers());
         let mut resp = line
             .in_scope(|| crate::simple::local_page(&door.state, &key, &page, fmt, req.headers()));

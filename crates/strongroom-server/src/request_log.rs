@@ -124,6 +124,11 @@ impl Line {
         }
     }
 
+    /// When the request arrived (the line's duration runs from here; so does the metrics').
+    pub(crate) fn started(&self) -> Instant {
+        self.start
+    }
+
     /// The request's id (the handler sees it through [`current`] inside [`Line::scope`]).
     pub(crate) fn scope<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
         REQUEST_ID.scope(self.id.clone(), fut)
