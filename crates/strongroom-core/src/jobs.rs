@@ -2,7 +2,7 @@
 //! purging deleted accounts' personal data after retention, checking email domains, deleting
 //! blobs no file references (`blob_collector`), reading a random sample of blobs against their
 //! sha256 (`fsck`), rendering descriptions stored without HTML or by
-//! an older renderer, asking upstreams about private names (`upstream_names`), folding
+//! an older renderer, indexing releases published without a search row (`search_index`), asking upstreams about private names (`upstream_names`), folding
 //! download-log rows past `downloads.retention_days` into daily counts (`download_log`). Every
 //! job is idempotent and transactional, so several servers may run them
 //! at once.
@@ -55,6 +55,7 @@ impl Services {
         report.take("blob collector", self.blob_collector_job(scan_blobs).await);
         report.take("sampled blob check", self.blob_sample_job().await);
         report.take("description rendering", self.description_job().await);
+        report.take("search index", self.search_job().await);
         report.take("notice digests", self.notice_digest_job().await);
         report.take("refusal windows", self.close_refusal_windows().await);
         report.take("upstream name conflicts", self.upstream_names_job().await);

@@ -55,6 +55,7 @@ pub mod review;
 pub mod review_queue;
 pub mod scan_cache;
 pub mod scanning;
+pub mod search_index;
 pub mod second_factor;
 mod secrets;
 pub mod sessions;

@@ -243,3 +243,8 @@ pub async fn legacy_unverified(s: &Services, name: &str, address: &str) -> User 
     tx.commit(&[], &[]).await.expect("commit");
     s.db.user_by_id(id).await.expect("get").expect("exists")
 }
+
+/// Run one SQL statement on the services' database (`strongroom_store::testing::exec`).
+pub(crate) async fn exec(s: &Services, sql: &str) {
+    strongroom_store::testing::exec(&s.db, sql).await;
+}

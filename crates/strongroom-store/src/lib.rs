@@ -50,6 +50,7 @@ pub mod scan_cache;
 mod seal_pass;
 pub mod sealing;
 pub mod search;
+pub mod search_sweep;
 mod second_factor;
 mod server_secrets;
 mod sessions;

@@ -40,9 +40,6 @@ const BEFORE_THE_RULE: i64 = 17;
 /// The migration that creates `name_fold`, read by the runner's re-fold.
 const NAME_FOLD: i64 = 14;
 
-/// The migration that creates `release_search`, filled by the runner for releases without a row.
-const SEARCH: i64 = 19;
-
 /// The migration that creates `upstream_generation`, read by [`crate::Db::change_marks`].
 pub(crate) const UPSTREAM_GENERATION: i64 = 20;
 
@@ -205,7 +202,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 19,
         // a new table the previous release never reads; releases it publishes are indexed by
-        // the next `migrate` of this one (`search::index_unsearched`)
+        // this one's search job (`Services::search_job`)
         step: Step::Expand,
         name: "search",
         sqlite: include_str!("../migrations/sqlite/0019_search.sql"),
@@ -299,6 +296,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "upstream_metadata",
         sqlite: include_str!("../migrations/sqlite/0030_upstream_metadata.sql"),
         postgres: include_str!("../migrations/postgres/0030_upstream_metadata.sql"),
+    },
+    Migration {
+        version: 31,
+        // new table: the search job's mark; older binaries never read it (a release one of them
+        // publishes has an id past the mark, so the job still finds it)
+        step: Step::Expand,
+        name: "search_swept",
+        sqlite: include_str!("../migrations/sqlite/0031_search_swept.sql"),
+        postgres: include_str!("../migrations/postgres/0031_search_swept.sql"),
     },
 ];
 
@@ -604,12 +610,6 @@ pub(crate) async fn run(db: &Db, binary: i64) -> Result<Migrated, StoreError> {
     }
     if binary >= NAME_FOLD {
         refold_if_older(&mut tx).await?;
-    }
-    if binary >= SEARCH {
-        let indexed = crate::search::index_unsearched(&mut tx).await?;
-        if indexed > 0 {
-            tracing::info!(releases = indexed, "indexed releases for search");
-        }
     }
     let state = state_of(&recorded(&mut tx, db.dialect).await?, binary);
     tx.commit().await?;

@@ -180,30 +180,6 @@ pub(crate) async fn index_release(
     Ok(())
 }
 
-/// Index every release without a row (the releases before migration 0019, and any a binary
-/// without search published since); returns how many. Fifty at a time: a release's core
-/// metadata may be megabytes.
-pub(crate) async fn index_unsearched(tx: &mut Transaction<'_, Any>) -> Result<u64, StoreError> {
-    let mut done = 0;
-    loop {
-        let rows = sqlx::query(
-            "SELECT r.id, r.project_id, p.name, r.core_metadata FROM releases r JOIN projects p ON p.id = r.project_id \
-             WHERE NOT EXISTS (SELECT 1 FROM release_search s WHERE s.release_id = r.id) ORDER BY r.id LIMIT 50",
-        )
-        .fetch_all(&mut **tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(done);
-        }
-        for r in &rows {
-            let name: String = r.try_get(2)?;
-            let metadata: String = r.try_get(3)?;
-            index_release(tx, r.try_get(0)?, r.try_get(1)?, &name, &metadata).await?;
-            done += 1;
-        }
-    }
-}
-
 fn hit_from_row(r: &AnyRow) -> Result<(ProjectHit, i64), sqlx::Error> {
     Ok((
         ProjectHit {

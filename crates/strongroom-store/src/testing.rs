@@ -206,3 +206,12 @@ pub fn blob_stores(suite: &str, dir: &Path) -> Vec<(&'static str, Blobs)> {
     }
     out
 }
+
+/// Run one SQL statement as written (a test setting up a state no binary of today would make,
+/// such as a release published by one without search).
+pub async fn exec(db: &Db, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&db.write)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}

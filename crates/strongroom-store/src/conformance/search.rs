@@ -245,14 +245,49 @@ async fn search_finds_public_text_only_and_pages_are_bounded() {
         assert!(all.hits.len() <= crate::search::MAX_PAGE_SIZE as usize);
 
         // releases without an index row (a binary without search published them) are indexed
-        // by the next migrate
+        // by the search job's walk past its mark
         exec(&db, "DELETE FROM release_search").await;
         assert!(found(&db, "zebrafish").await.is_empty(), "{engine}");
-        db.migrate().await.expect("migrate");
+        let releases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM releases")
+            .fetch_one(&db.read)
+            .await
+            .expect("count");
+        let mark = db.search_mark().await.expect("mark");
+        assert_eq!(mark, 0, "{engine}");
+        let first = db
+            .index_unsearched_after(mark, i64::MAX, 2)
+            .await
+            .expect("batch");
+        assert_eq!((first.checked, first.indexed), (2, 2), "{engine}");
+        assert_eq!(
+            first.settled_through, first.last_id,
+            "{engine}: all settled"
+        );
+        let rest = db
+            .index_unsearched_after(first.last_id.expect("last"), 0, 10_000)
+            .await
+            .expect("batch");
+        assert_eq!(rest.indexed as i64, releases - 2, "{engine}");
+        assert_eq!(
+            rest.settled_through, None,
+            "{engine}: none settled before 0"
+        );
         assert_eq!(
             found(&db, "zebrafish").await,
             ["garden-tools"],
             "{engine}: re-indexed"
+        );
+        let again = db
+            .index_unsearched_after(0, i64::MAX, 10_000)
+            .await
+            .expect("batch");
+        assert_eq!(again.indexed, 0, "{engine}: indexed once");
+        db.advance_search_mark(5).await.expect("advance");
+        db.advance_search_mark(3).await.expect("advance");
+        assert_eq!(
+            db.search_mark().await.expect("mark"),
+            5,
+            "{engine}: never back"
         );
     }
 }
