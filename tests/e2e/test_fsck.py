@@ -292,14 +292,16 @@ def test_a_damaged_sqlite_file_is_refused_at_start_and_reported(strongroom, tmp_
     assert (server.data_dir / "strongroom.db.clean").exists()
     damage_pages(server.data_dir / "strongroom.db", where)
 
+    # the start answers first and reads the file in the background (or meets the damage while
+    # opening it): either way it stops by itself, saying so
     try:
         serve = srkit.run([srkit.strongroom_bin(), "serve", *server.global_args(), "--bind", "127.0.0.1:0"],
                           env=server.env(), check=False, timeout=30)
     except subprocess.TimeoutExpired:
-        pytest.fail("serve started on a damaged database")
+        pytest.fail("serve kept serving from a damaged database")
     assert serve.returncode != 0, srkit.output(serve)
     assert "database is damaged" in serve.stderr and "backup" in serve.stderr, srkit.output(serve)
-    assert "listening" not in serve.stdout
+    assert "read whole and is sound" not in serve.stderr, srkit.output(serve)
 
     r = fsck(server)
     assert r.returncode == 1, srkit.output(r)
@@ -335,6 +337,42 @@ def test_a_clean_stop_lets_the_next_start_skip_the_full_check_and_nothing_else_d
     assert "full check is skipped" not in third.stderr_text(), third.stderr_text()[-2000:]
     versions = {f["filename"].split("-")[1] for f in third.project_files("sr-clean-stop")}
     assert versions == {"1.0", "2.0"}, versions
+
+
+def test_after_an_unclean_stop_changes_wait_for_the_full_check_and_reads_do_not(strongroom, tmp_path):
+    """A start the last stop does not vouch for answers at once and reads the SQLite file whole
+    in the background (at 10M files that takes 40 s): pages and downloads are served meanwhile,
+    uploads are refused with 503 and Retry-After until the check passes, then taken."""
+    server = strongroom("sqlite")
+    token = server.user_with_token("alice")
+    first = srkit.make_wheel("sr-check-wait", "1.0")
+    srkit.ok_upload(server, token, first)
+    data = server.data_dir
+    server.kill()  # no clean stop: the next start owes the file its full check
+
+    second = strongroom.pool.start(server.backend, data_dir=data,
+                                   env={"STRONGROOM_TESTING__DATABASE_CHECK_DELAY_MS": "6000"})
+    log = second.stderr_text()
+    assert "reading it whole in the background" in log, log[-3000:]
+    assert "read whole and is sound" not in log, "the delay did not hold the check back"
+    # reads are served while the check runs
+    files = second.project_files("sr-check-wait")
+    assert [f["filename"] for f in files] == [first.filename]
+    got = requests.get(files[0]["url"], timeout=30)
+    assert got.status_code == 200 and got.content == first.data
+    # a change waits: refused with a reason and a time to come back, nothing stored
+    second_dist = srkit.make_wheel("sr-check-wait", "2.0")
+    refused = srkit.upload_raw(second, token, second_dist)
+    assert refused.status_code == 503, (refused.status_code, refused.text)
+    assert "checking its database after an unclean stop" in refused.text, refused.text
+    assert refused.headers.get("Retry-After") == "30", refused.headers
+    assert "read whole and is sound" not in second.stderr_text(), "the refusal came after the check"
+    assert [f["filename"] for f in second.project_files("sr-check-wait")] == [first.filename]
+    # once the check passed, the same upload is taken
+    assert srkit.wait_until(lambda: "read whole and is sound" in second.stderr_text(), 30), \
+        second.stderr_text()[-3000:]
+    srkit.ok_upload(second, token, second_dist)
+    assert len(second.project_files("sr-check-wait")) == 2
 
 
 def test_the_sampled_job_signals_a_damaged_blob_by_default_and_can_be_turned_off(strongroom, backend_kind, tmp_path):

@@ -9,6 +9,7 @@ pub mod breached;
 pub mod client_kind;
 pub mod clock;
 mod credential_gate;
+pub mod database_check;
 pub mod deletion;
 pub mod descriptions;
 pub mod domains;
@@ -168,6 +169,8 @@ pub struct Services {
     pub upstream_touches: upstream_cache::touches::UpstreamTouches,
     /// This process's estimate of the upstream cache's bytes (`upstream_cache`).
     pub(crate) upstream_bytes: upstream_cache::CacheBytes,
+    /// The SQLite file's full check, when `serve` runs it after answering (`database_check`).
+    pub database_check: database_check::DatabaseCheck,
 }
 
 impl Services {
@@ -198,6 +201,7 @@ impl Services {
             gateway_verdicts: gateway::fast::VerdictMemo::default(),
             upstream_touches: upstream_cache::touches::UpstreamTouches::default(),
             upstream_bytes: upstream_cache::CacheBytes::default(),
+            database_check: database_check::DatabaseCheck::default(),
             settings: Arc::new(settings),
         }
     }

@@ -64,7 +64,7 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
         existing_data::require_index(config).await?;
     }
     prepare(config, folder)?;
-    let db = open_db(config, connect_db(config).await?, folder).await?;
+    let (db, _) = open_db(config, connect_db(config).await?, folder).await?;
     let blobs = open_blobs(config)?;
     Ok(services(config, db, blobs))
 }
@@ -97,20 +97,41 @@ pub(crate) async fn connect_db(config: &Config) -> anyhow::Result<Db> {
     }
 }
 
-/// Check the schema (migrating it when `migrate_on_start`; `serve` first refuses a damaged
-/// SQLite file), load the secrets key and seal what an older version left in plaintext.
-pub(crate) async fn open_db(config: &Config, db: Db, folder: DataFolder) -> anyhow::Result<Db> {
+/// Whether the SQLite file still has to be read whole (`serve` does it after answering, see
+/// `strongroom_core::database_check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileCheck {
+    /// Checked, vouched for by a clean stop, or not a SQLite file.
+    Done,
+    /// Not vouched for: the check is owed before any change is taken.
+    Owed,
+}
+
+/// Check the schema (migrating it when `migrate_on_start`), load the secrets key and seal what
+/// an older version left in plaintext. `serve` (`DataFolder::Tighten`) first looks at the
+/// SQLite file: one a clean stop vouches for is not read whole; one with migrations to apply is
+/// read whole first (a damaged file is refused before anything is written into it); any other
+/// is owed its check ([`FileCheck::Owed`]), which `serve` runs once it answers.
+pub(crate) async fn open_db(
+    config: &Config,
+    db: Db,
+    folder: DataFolder,
+) -> anyhow::Result<(Db, FileCheck)> {
+    let mut check = FileCheck::Done;
     if folder == DataFolder::Tighten {
-        // `serve`: never take uploads into a damaged database file. A file exactly as the last
-        // clean stop left it, read whole by a start less than a day before, is not read whole
-        // again (`store::clean_close`).
+        // A file exactly as the last clean stop left it, read whole by a start less than a day
+        // before, is not read whole again (`store::clean_close`).
         if left_clean(config) {
             tracing::info!(
                 "the database file is as the last clean stop left it and was read whole less than a day ago: its full check is skipped (`strongroom admin fsck` reads it all)"
             );
-        } else {
+        } else if strongroom_store::private_fs::sqlite_file(&config.database).is_none() {
+            // PostgreSQL checks its pages as it reads them.
+        } else if config.migrate_on_start && migrations_pending(config, &db).await? {
             refuse_damaged_database(&db).await?;
             strongroom_store::clean_close::note_checked();
+        } else {
+            check = FileCheck::Owed;
         }
     } else {
         existing_data::require_schema(config, &db).await?;
@@ -136,7 +157,17 @@ pub(crate) async fn open_db(config: &Config, db: Db, folder: DataFolder) -> anyh
             db.secrets_key_id().unwrap_or("?")
         ));
     }
-    Ok(db)
+    Ok((db, check))
+}
+
+/// Whether the schema has migrations this binary would apply.
+async fn migrations_pending(config: &Config, db: &Db) -> anyhow::Result<bool> {
+    Ok(matches!(
+        db.schema_state(config.known_migrations)
+            .await
+            .context("reading the schema state")?,
+        strongroom_store::SchemaState::Behind { .. }
+    ))
 }
 
 /// The blob store as configured (no request is made: see `Blobs::probe`).
@@ -223,9 +254,25 @@ pub(crate) async fn mark_clean_stop(
     }
 }
 
+/// `e`, or, when a damaged page caused it (the start read the schema or the secrets from a file
+/// its full check had not read yet), the refusal that says so and what to do.
+pub(crate) fn name_damage(e: anyhow::Error) -> anyhow::Error {
+    let damaged = e.chain().any(|c| {
+        c.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_corruption)
+    });
+    if damaged {
+        anyhow::anyhow!(
+            "the database is damaged ({e:#}): refusing to serve from it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`"
+        )
+    } else {
+        e
+    }
+}
+
 /// Refuse to go on when the database reports damage (SQLite `PRAGMA quick_check`: it reads
-/// every page, once, at start).
-async fn refuse_damaged_database(db: &Db) -> anyhow::Result<()> {
+/// every page, once).
+pub(crate) async fn refuse_damaged_database(db: &Db) -> anyhow::Result<()> {
     let damaged = strongroom_core::fsck::check_database(db, false).await?;
     if damaged.is_empty() {
         return Ok(());

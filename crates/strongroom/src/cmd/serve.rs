@@ -13,12 +13,14 @@
 //!    answer is an outage: the start goes on and `/readyz` reports it until it is back;
 //! 5. open the database, retrying every few seconds while it is unreachable: connect, migrate,
 //!    the secrets key, the web signing key;
-//! 6. the temp-file sweep, the background jobs, the SIGHUP reload, the schema watch, the metrics
-//!    listener, then the full application, and the banner.
+//! 6. the temp-file sweep, the background jobs, the SQLite file's full check when no clean stop
+//!    vouches for it (changes to the index wait for it; damage stops the server), the SIGHUP
+//!    reload, the schema watch, the metrics listener, then the full application, and the banner.
 //!
 //! On SIGTERM or ctrl-c the server drains (`strongroom_server::Drain`): new uploads get 503,
 //! those in flight may finish for `shutdown.grace_seconds`. A contract migration this binary
-//! does not know, applied by another binary while it serves, stops it too (`cmd::schema`).
+//! does not know, applied by another binary while it serves, stops it too (`cmd::schema`), as
+//! does a damaged database file found by the background check.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -28,7 +30,7 @@ use strongroom_core::Services;
 use strongroom_core::trusted_proxies::TrustedProxies;
 use strongroom_server::{AppState, Drain, Starting};
 use strongroom_store::{Blobs, ProbeFailure};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 use crate::config::Config;
 
@@ -64,16 +66,17 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let drain = Drain::default();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    // Why the server stopped by itself (a contract migration it does not know), if it did.
+    // Why the server stopped by itself (a contract migration it does not know, a damaged
+    // database file), if it did.
     let stopped_why: Arc<OnceLock<String>> = Arc::default();
-    let (schema_moved_tx, schema_moved_rx) = oneshot::channel::<String>();
+    let (stop_tx, stop_rx) = mpsc::channel::<String>(2);
     let mut server = tokio::spawn(strongroom_server::serve(
         listener,
         starting.clone(),
         limits,
         drain.clone(),
         grace,
-        shutdown_signal(schema_moved_rx, stopped_why.clone()),
+        shutdown_signal(stop_rx, stopped_why.clone()),
     ));
     tracing::info!(address = %addr, "bound; opening the blob store and the database");
     check_blob_store(&blobs).await?;
@@ -85,8 +88,19 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let Opened { services, state } = opened;
+    let Opened {
+        services,
+        state,
+        check,
+    } = opened;
     spawn_background(&config, &services);
+    if check == super::FileCheck::Owed {
+        tokio::spawn(check_database_file(
+            services.clone(),
+            stop_tx.clone(),
+            config.database_check_delay,
+        ));
+    }
     say_what_is_off(&services);
     // A contract step this binary does not know, applied while it serves: stop (fail closed).
     let schema_moved = super::schema::moved_past(
@@ -95,7 +109,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         config.jobs_interval_secs,
     );
     tokio::spawn(async move {
-        let _ = schema_moved_tx.send(schema_moved.await);
+        let _ = stop_tx.send(schema_moved.await).await;
     });
     tokio::spawn(super::reload::reload_on_sighup(
         hup,
@@ -133,15 +147,15 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGINT, SIGTERM, or a contract migration this binary does not know (its reason is kept in
-/// `why`, and `serve` then exits non-zero).
-async fn shutdown_signal(schema_moved: oneshot::Receiver<String>, why: Arc<OnceLock<String>>) {
+/// SIGINT, SIGTERM, or a reason to stop sent on `stop` (a contract migration this binary does
+/// not know, a damaged database file: kept in `why`, and `serve` then exits non-zero).
+async fn shutdown_signal(mut stop: mpsc::Receiver<String>, why: Arc<OnceLock<String>>) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let moved = async {
-        match schema_moved.await {
-            Ok(reason) => reason,
-            // The watch never started (the start failed first): wait for a signal only.
-            Err(_) => std::future::pending().await,
+        match stop.recv().await {
+            Some(reason) => reason,
+            // Nothing can send any more (the start failed first): wait for a signal only.
+            None => std::future::pending().await,
         }
     };
     tokio::select! {
@@ -213,6 +227,7 @@ async fn check_blob_store(blobs: &Blobs) -> anyhow::Result<()> {
 struct Opened {
     services: Services,
     state: AppState,
+    check: super::FileCheck,
 }
 
 /// Step 5: open the database and everything that needs it, retrying while it is unreachable
@@ -266,13 +281,18 @@ async fn open_once(
     trusted: &TrustedProxies,
     drain: &Drain,
 ) -> anyhow::Result<Opened> {
-    let db = super::open_db(
+    let (db, check) = super::open_db(
         config,
         super::connect_db(config).await?,
         super::DataFolder::Tighten,
     )
-    .await?;
+    .await
+    .map_err(super::name_damage)?;
     let mut services = super::services(config, db, blobs.clone());
+    if check == super::FileCheck::Owed {
+        // From the first request on, changes wait for the check (`check_database_file`).
+        services.database_check.begin();
+    }
     let settings = Arc::make_mut(&mut services.settings);
     // The handle the connection caps already read, so SIGHUP changes both at once.
     settings.trusted_proxies = trusted.clone();
@@ -293,7 +313,42 @@ async fn open_once(
         .data_dir(config.data.clone())
         // The drain the accept loop already watches (uploads refused and awaited at shutdown).
         .drain(drain.clone());
-    Ok(Opened { services, state })
+    Ok(Opened {
+        services,
+        state,
+        check,
+    })
+}
+
+/// Read the SQLite file whole (`quick_check`) while the server answers; changes wait for it
+/// (`strongroom_core::database_check`). Damage, or a file that cannot be read whole, stops the
+/// server with the reason, as it stopped the start before the check ran in the background.
+async fn check_database_file(
+    services: Services,
+    stop: mpsc::Sender<String>,
+    delay: Option<Duration>,
+) {
+    tracing::info!(
+        "the database file is not vouched for by a clean stop: reading it whole in the background; changes to the index wait until it passes"
+    );
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let started = std::time::Instant::now();
+    match super::refuse_damaged_database(&services.db).await {
+        Ok(()) => {
+            strongroom_store::clean_close::note_checked();
+            services.database_check.passed();
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                "the database file was read whole and is sound: changes are taken"
+            );
+        }
+        Err(e) => {
+            services.database_check.damaged();
+            let _ = stop.send(format!("{e:#}")).await;
+        }
+    }
 }
 
 /// Where uploads are streamed: beside the blobs when they are a local folder (the final move

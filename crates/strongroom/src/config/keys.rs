@@ -507,6 +507,11 @@ pub(super) const KEYS: &[Key] = &[
         secret: false,
         help: "TEST SUITES ONLY: file holding seconds added to the clock",
     },
+    Key {
+        name: "testing.database_check_delay_ms",
+        secret: false,
+        help: "TEST SUITES ONLY: the background check of a SQLite file a start cannot vouch for waits this long first (changes wait with it)",
+    },
     // -- external images in descriptions (issue 11)
     Key {
         name: "images.proxy",

@@ -82,6 +82,9 @@ pub struct Config {
     pub safety: strongroom_core::SafetySettings,
     /// TEST SUITES ONLY: the clock reads an offset (seconds) from this file.
     pub clock_offset_file: Option<PathBuf>,
+    /// TEST SUITES ONLY: the background check of a SQLite file waits this long before it reads
+    /// the file (so a suite can see changes wait for it).
+    pub database_check_delay: Option<std::time::Duration>,
     /// Commands other than `migrate` apply pending migrations (`migrate_on_start`).
     pub migrate_on_start: bool,
     /// The migrations this binary knows: `1..=known_migrations` (all, unless
@@ -620,6 +623,11 @@ impl Config {
         let clock_offset_file = get("testing.clock_offset_file")
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
+        let database_check_delay = get("testing.database_check_delay_ms")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| parse_u64("testing.database_check_delay_ms", &v))
+            .transpose()?
+            .map(std::time::Duration::from_millis);
         let metrics_bind = get("metrics.bind").filter(|v| !v.trim().is_empty());
         let shutdown_grace_secs = parse_u64(
             "shutdown.grace_seconds",
@@ -663,6 +671,7 @@ impl Config {
             limits,
             db,
             clock_offset_file,
+            database_check_delay,
             secrets_key,
             trusted_proxies: parse_ips(
                 "proxy.trusted_ips",
