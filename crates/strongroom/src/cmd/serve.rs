@@ -93,9 +93,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         state,
         check,
     } = opened;
-    spawn_background(&config, &services);
+    let mut background = spawn_background(&config, &services);
     if check == super::FileCheck::Owed {
-        tokio::spawn(check_database_file(
+        background.spawn(check_database_file(
             services.clone(),
             stop_tx.clone(),
             config.database_check_delay,
@@ -126,6 +126,8 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     print_banner(&config, addr, &services);
     let served = server.await.context("the server task")?;
+    // The periodic work stops first: what is left below is done once, here.
+    background.stop().await;
     // Every request has finished (or the server failed): the final head covers all of them.
     anchor.anchor_head_at_shutdown().await;
     // And the downloads still in the recorder's buffer are written (the last batch).
@@ -362,7 +364,30 @@ fn temp_dir(config: &Config, services: &Services) -> std::path::PathBuf {
 }
 
 /// Step 6: the temp-file sweep and the periodic work.
-fn spawn_background(config: &Config, services: &Services) {
+/// The periodic work that may be stopped anywhere (each step a transaction of its own), stopped
+/// before the database is closed at a stop, so that a job in the middle of a pass does not hold
+/// a connection the close waits for.
+#[derive(Default)]
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Background {
+    fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.0.push(tokio::spawn(task));
+    }
+
+    /// Stop every task (each at its next await) and wait until they are gone.
+    async fn stop(self) {
+        for t in &self.0 {
+            t.abort();
+        }
+        for t in self.0 {
+            let _ = t.await;
+        }
+    }
+}
+
+fn spawn_background(config: &Config, services: &Services) -> Background {
+    let mut background = Background::default();
     let data_temp = config.data.join("tmp");
     let temp = temp_dir(config, services);
     // Temp files of uploads cut short by a crash or a kill: every file no live process holds
@@ -375,20 +400,23 @@ fn spawn_background(config: &Config, services: &Services) {
         sweep_temp_dir(dir);
     }
     // And again periodically (another process sharing the folder may have been killed).
-    tokio::spawn(sweep_temp_files(temp_dirs));
-    // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries.
+    background.spawn(sweep_temp_files(temp_dirs));
+    // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries. Not
+    // stopped before the close: a message sent but not yet marked would go out twice.
     tokio::spawn(services.clone().deliver_outbox_forever());
-    // The download log's recorder: its buffer written in batches (`core::download_log`).
+    // The download log's recorder: its buffer written in batches (`core::download_log`). Not
+    // stopped before the close either: a batch taken but not written would be lost.
     tokio::spawn(services.clone().flush_downloads_forever());
     // Held role changes, invitation expiry, retention purges, email-domain checks.
-    tokio::spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
+    background.spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
     // The event log's head, written to this process's log whenever it moves: the anchor
     // outside the database for `strongroom admin log verify --expect-head`.
-    tokio::spawn(
+    background.spawn(
         services
             .clone()
             .anchor_head_forever(strongroom_core::evidence::HEAD_ANCHOR_EVERY),
     );
+    background
 }
 
 /// Without `public_url`, links in mail name the bound address: fine on loopback (a trial on
