@@ -278,9 +278,10 @@ impl CachedPage {
             return Ok(CachedPage::new(serial, tag, body));
         }
         let tag = tag.to_owned();
-        tokio::task::spawn_blocking(move || CachedPage::new(serial, &tag, body))
-            .await
-            .map_err(|e| strongroom_core::CoreError::Internal(format!("page compression: {e}")))
+        crate::off_lane::run("page compression", move || {
+            CachedPage::new(serial, &tag, body)
+        })
+        .await
     }
 
     /// Wrap a freshly rendered body (gzip copy made once here, for bodies worth compressing).

@@ -164,16 +164,21 @@ impl Freshness {
     /// took the router.
     fn wal_unmoved_at(&self, now: u64) -> bool {
         let Some(wal) = &self.wal else { return true };
-        let stamp = wal.read();
-        let unmoved = *self
-            .wal_seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            == stamp;
+        let unmoved = self.wal_as_seen(wal);
         if unmoved {
             self.wal_looked_ms.fetch_max(now, Ordering::Relaxed);
         }
         unmoved
+    }
+
+    /// Whether the write-ahead log is as the last catch-up saw it.
+    fn wal_as_seen(&self, wal: &change_feed::WalStamp) -> bool {
+        let now = wal.read();
+        *self
+            .wal_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            == now
     }
 
     fn wal_moved(&self) -> bool {
@@ -189,12 +194,7 @@ impl Freshness {
             // looked at just now (by this request's neighbour)
             return false;
         }
-        let now = wal.read();
-        *self
-            .wal_seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            != now
+        !self.wal_as_seen(wal)
     }
 
     /// The upstream generation, when known without a database read (`None` while this

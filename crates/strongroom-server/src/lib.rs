@@ -23,6 +23,7 @@ mod image_proxy;
 mod json_api;
 mod lanes;
 mod metrics;
+mod off_lane;
 mod osv_api;
 mod osv_out;
 mod packed;

@@ -130,14 +130,11 @@ fn fault(code: i32, message: &str) -> Response {
         .into_response()
 }
 
-/// Render on a blocking thread (thousands of entries are milliseconds of CPU, not for the
-/// runtime's threads).
+/// Render off the lanes (thousands of entries are milliseconds of CPU).
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, CoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| CoreError::Internal(format!("xml-rpc render task: {e}")))
+    crate::off_lane::run("xml-rpc render task", f).await
 }
 
 /// `list_packages_with_serial`, rendered once per global serial.
