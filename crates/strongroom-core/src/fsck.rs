@@ -468,9 +468,14 @@ impl Services {
         if n == 0 {
             return Ok(Vec::new());
         }
+        // twice as many random points as files wanted: a point that meets a file already
+        // picked is spent
+        let seeds: Vec<u64> = (0..n.saturating_mul(2).min(1_000))
+            .map(|_| rand::random())
+            .collect();
         let sample = self
             .db
-            .sample_file_blobs(i64::try_from(n).unwrap_or(i64::MAX))
+            .sample_file_blobs(i64::try_from(n).unwrap_or(i64::MAX), &seeds)
             .await?;
         let mut bad = 0;
         for f in &sample {

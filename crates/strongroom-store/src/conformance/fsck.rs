@@ -52,12 +52,12 @@ async fn the_fsck_queries_find_rows_gaps_claims_and_recent_signals() {
             "{name}"
         );
         assert_eq!(
-            db.sample_file_blobs(2).await.expect("sample").len(),
+            db.sample_file_blobs(2, &[]).await.expect("sample").len(),
             2,
             "{name}"
         );
         assert_eq!(
-            db.sample_file_blobs(10).await.expect("sample").len(),
+            db.sample_file_blobs(10, &[]).await.expect("sample").len(),
             3,
             "{name}"
         );
@@ -216,5 +216,49 @@ async fn a_blob_check_tells_intact_missing_and_damaged_apart() {
             "{name}"
         );
         b.delete(key.as_str()).await.expect("delete");
+    }
+}
+
+#[tokio::test]
+async fn among_many_files_the_sample_takes_one_indexed_lookup_per_random_point() {
+    for (name, db, _d) in backends().await {
+        let alice = user(&db, "alice").await;
+        for p in ["sa", "sb", "sc"] {
+            let f = file(p, alice, &format!("{p}-1.0.tar.gz"), p);
+            db.publish_file(&f).await.expect("publish");
+        }
+        // ids far apart, as in a big index: the random points pick, not a sort of the table
+        let far = crate::fsck::SMALL_SPAN + 5_000;
+        db.write
+            .execute(sqlx::AssertSqlSafe(format!(
+                "UPDATE files SET id = id + {far} WHERE filename = 'sc-1.0.tar.gz'"
+            )))
+            .await
+            .expect("spread the ids");
+        let all = db.file_blobs_after(0, 10).await.expect("rows");
+        let (lo, hi) = (all[0].id, all[2].id);
+        let span = u64::try_from(hi - lo).expect("span") + 1;
+        let names = |v: Vec<crate::fsck::FileBlob>| -> Vec<String> {
+            v.into_iter().map(|f| f.filename).collect()
+        };
+        // a point picks the first file at or after it; one that meets a picked file is spent
+        let got = db.sample_file_blobs(2, &[0, 0, 1]).await.expect("sample");
+        assert_eq!(names(got), ["sa-1.0.tar.gz", "sb-1.0.tar.gz"], "{name}");
+        let got = db
+            .sample_file_blobs(3, &[span - 1, 5, span + 1])
+            .await
+            .expect("sample");
+        // (5 lands in the gap before sc, already picked; span + 1 wraps round to sb)
+        assert_eq!(names(got), ["sc-1.0.tar.gz", "sb-1.0.tar.gz"], "{name}");
+        // never more than asked for, and nothing without points
+        assert_eq!(
+            db.sample_file_blobs(1, &[0, 1, 2]).await.expect("s").len(),
+            1,
+            "{name}"
+        );
+        assert!(
+            db.sample_file_blobs(3, &[]).await.expect("s").is_empty(),
+            "{name}"
+        );
     }
 }
