@@ -421,7 +421,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "db.pool_size",
         secret: false,
-        help: "PostgreSQL connections this server opens at most (SQLite: one writer and eight readers, fixed)",
+        help: "PostgreSQL connections this server opens at most (SQLite: one writer and two readers per CPU, from 2 to 8, fixed)",
     },
     Key {
         name: "db.connect_timeout_seconds",
