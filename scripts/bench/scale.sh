@@ -133,6 +133,9 @@ EOF
   RSS_MB="$RSS_MB ($(rss))"
   NEW_P50=- NEW_MAX=- REL_P50=- REL_MAX=-
   if [ "$UPLOADS" -gt 0 ]; then
+    # after an unclean stop the database file is read whole in the background, and uploads
+    # wait for it (/readyz says so in a note): measure uploads once they are taken
+    until [ "$(curl -s --max-time 5 "$BASE/readyz")" = ready ]; do sleep 1; done
     echo "== upload latency ($UPLOADS + $UPLOADS uploads)" >&2
     user=latency-$RANDOM
     echo 'latency-password' | "$BIN" --data "$DATA" user create "$user" --email "$user@example.org" \

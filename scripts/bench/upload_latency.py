@@ -40,7 +40,9 @@ def main() -> int:
     url, token, n, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     os.makedirs(work, exist_ok=True)
     rng = random.Random(7)
-    tag = f"{rng.getrandbits(32):08x}"
+    # names no earlier run made (a REUSE'd data folder keeps the last run's probes, owned by
+    # that run's account); the wheels' contents stay seeded
+    tag = f"{random.SystemRandom().getrandbits(32):08x}"
     new, rel, bad = [], [], 0
     for i in range(n):
         name = f"latency-probe-{tag}-{i}"

@@ -355,6 +355,9 @@ def test_after_an_unclean_stop_changes_wait_for_the_full_check_and_reads_do_not(
     log = second.stderr_text()
     assert "reading it whole in the background" in log, log[-3000:]
     assert "read whole and is sound" not in log, "the delay did not hold the check back"
+    ready = second.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert "note: the database file is being read whole" in ready.text, ready.text
     # reads are served while the check runs
     files = second.project_files("sr-check-wait")
     assert [f["filename"] for f in files] == [first.filename]
@@ -373,6 +376,7 @@ def test_after_an_unclean_stop_changes_wait_for_the_full_check_and_reads_do_not(
         second.stderr_text()[-3000:]
     srkit.ok_upload(second, token, second_dist)
     assert len(second.project_files("sr-check-wait")) == 2
+    assert srkit.wait_until(lambda: second.get("/readyz").text == "ready\n", 5)
 
 
 def test_the_sampled_job_signals_a_damaged_blob_by_default_and_can_be_turned_off(strongroom, backend_kind, tmp_path):

@@ -45,6 +45,9 @@ pub struct Failed {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Readiness {
     pub failed: Vec<Failed>,
+    /// What a ready server does not do yet (one line each, after `ready`): the database file
+    /// being read whole after an unclean stop, while changes to the index wait.
+    pub notes: Vec<String>,
 }
 
 impl Readiness {
@@ -53,10 +56,15 @@ impl Readiness {
         self.failed.is_empty()
     }
 
-    /// Plain text: `ready`, or `not ready` and one `check: reason` line per failed check.
+    /// Plain text: `ready` and a line per note, or `not ready` and one `check: reason` line per
+    /// failed check.
     pub fn to_text(&self) -> String {
         if self.is_ready() {
-            return "ready\n".into();
+            let mut s = String::from("ready\n");
+            for n in &self.notes {
+                s.push_str(&format!("note: {}\n", one_line(n)));
+            }
+            return s;
         }
         let mut s = String::from("not ready\n");
         for f in &self.failed {
@@ -122,8 +130,18 @@ impl Services {
             }
         });
         let (d, b, m) = tokio::join!(database, blobs, migrations);
+        let notes = match self.database_check.state() {
+            crate::database_check::CheckState::Passed => Vec::new(),
+            crate::database_check::CheckState::Running => vec![
+                "the database file is being read whole after an unclean stop: pages and downloads are served, changes to the index wait until it passes".to_owned(),
+            ],
+            crate::database_check::CheckState::Damaged => vec![
+                "the database file is damaged: changes are refused and the server is stopping".to_owned(),
+            ],
+        };
         Readiness {
             failed: [d, b, m].into_iter().flatten().collect(),
+            notes,
         }
     }
 }
@@ -141,6 +159,16 @@ mod tests {
         let r = s.readiness().await;
         assert!(r.is_ready(), "{r:?}");
         assert_eq!(r.to_text(), "ready\n");
+        s.database_check.begin();
+        let r = s.readiness().await;
+        assert!(r.is_ready(), "reads are served: {r:?}");
+        assert!(
+            r.to_text()
+                .starts_with("ready\nnote: the database file is being read whole"),
+            "{}",
+            r.to_text()
+        );
+        s.database_check.passed();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")

@@ -87,6 +87,7 @@ impl Inner {
                 let waiting = self.waiting.lock().ok().and_then(|w| w.clone());
                 crate::readiness::answer(&Readiness {
                     failed: waiting.into_iter().collect(),
+                    notes: Vec::new(),
                 })
             }
             _ => crate::error::not_open_yet().into_response(),
