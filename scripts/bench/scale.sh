@@ -104,6 +104,14 @@ for N in "${SIZES[@]}"; do
   done
   T1=$(date +%s.%N)
   START_S=$(python3 -c "print('%.2f' % ($T1 - $T0))")
+  # After an unclean stop the server answers at once and reads the database file whole in the
+  # background (a `note:` on /readyz until it passes): measured apart, so the spreads below do
+  # not share the machine with it.
+  until [ "$(curl -s --max-time 5 "$BASE/readyz")" = ready ]; do
+    kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve-$N.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "   database file checked $(python3 -c "import time; print('%.1f' % (time.time() - $T0))") s after the start (0 when a clean stop vouched for it)" >&2
   echo "== pages (wrk ${DUR}s, $CONNS connections)" >&2
   # The names from the root JSON page (the same for every backend), then the two spreads.
   curl -s --max-time 600 -H 'Accept: application/vnd.pypi.simple.v1+json' "$BASE/simple/" >"$WORK/root-$N.json"
@@ -133,9 +141,6 @@ EOF
   RSS_MB="$RSS_MB ($(rss))"
   NEW_P50=- NEW_MAX=- REL_P50=- REL_MAX=-
   if [ "$UPLOADS" -gt 0 ]; then
-    # after an unclean stop the database file is read whole in the background, and uploads
-    # wait for it (/readyz says so in a note): measure uploads once they are taken
-    until [ "$(curl -s --max-time 5 "$BASE/readyz")" = ready ]; do sleep 1; done
     echo "== upload latency ($UPLOADS + $UPLOADS uploads)" >&2
     user=latency-$RANDOM
     echo 'latency-password' | "$BIN" --data "$DATA" user create "$user" --email "$user@example.org" \

@@ -342,7 +342,8 @@ def test_a_clean_stop_lets_the_next_start_skip_the_full_check_and_nothing_else_d
 def test_after_an_unclean_stop_changes_wait_for_the_full_check_and_reads_do_not(strongroom, tmp_path):
     """A start the last stop does not vouch for answers at once and reads the SQLite file whole
     in the background (at 10M files that takes 40 s): pages and downloads are served meanwhile,
-    uploads are refused with 503 and Retry-After until the check passes, then taken."""
+    uploads are refused with 503 and Retry-After and the periodic jobs wait until the check
+    passes; then both go on."""
     server = strongroom("sqlite")
     token = server.user_with_token("alice")
     first = srkit.make_wheel("sr-check-wait", "1.0")
@@ -370,12 +371,16 @@ def test_after_an_unclean_stop_changes_wait_for_the_full_check_and_reads_do_not(
     assert "checking its database after an unclean stop" in refused.text, refused.text
     assert refused.headers.get("Retry-After") == "30", refused.headers
     assert "read whole and is sound" not in second.stderr_text(), "the refusal came after the check"
+    # the periodic jobs wait too: the blob collector decides deletions from the file's rows
+    assert "blob collector: listed" not in second.stderr_text(), "a job ran on the unchecked file"
     assert [f["filename"] for f in second.project_files("sr-check-wait")] == [first.filename]
     # once the check passed, the same upload is taken
     assert srkit.wait_until(lambda: "read whole and is sound" in second.stderr_text(), 30), \
         second.stderr_text()[-3000:]
     srkit.ok_upload(second, token, second_dist)
     assert len(second.project_files("sr-check-wait")) == 2
+    assert srkit.wait_until(lambda: "blob collector: listed" in second.stderr_text(), 15), \
+        "the jobs never started after the check"
     assert srkit.wait_until(lambda: second.get("/readyz").text == "ready\n", 5)
 
 

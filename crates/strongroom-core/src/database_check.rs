@@ -1,9 +1,12 @@
 //! The full check of a SQLite file that a start cannot vouch for (no clean-stop mark:
 //! `store::clean_close`): `serve` answers first and reads the file whole in the background
-//! (SQLite's `quick_check`: 38-53 s at 10M files), while every change to the index waits for
-//! the verdict ([`Services::check_writable`] refuses with 503 and `Retry-After`). Pages and
-//! downloads are served meanwhile: reading cannot spread damage, writing into a damaged b-tree
-//! can. A damaged file stops the server, as it stopped the start before.
+//! (SQLite's `quick_check`: 38-53 s at 10M files). Until the verdict, the changes to the index
+//! that go through [`Services::check_writable`] (uploads, yanks, removals, role, token and
+//! account-deletion changes) are refused with 503 and `Retry-After`, and the periodic jobs,
+//! the download log's writes and the mail outbox wait ([`DatabaseCheck::settled`]). Pages and
+//! downloads are served meanwhile, and sign-ins still write their sessions: reading cannot
+//! spread damage, and those writes are small and kept. A damaged file stops the server, as it
+//! stopped the start before.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -54,9 +57,25 @@ impl DatabaseCheck {
         self.0.store(PASSED, Ordering::Release);
     }
 
-    /// Damage found (or the file could not be read whole): changes stay refused.
+    /// Damage found: changes stay refused.
     pub fn damaged(&self) {
         self.0.store(DAMAGED, Ordering::Release);
+    }
+
+    /// Wait while the check runs (looking twice a second); `true` once it passed, `false` when
+    /// it found damage. The periodic jobs wait here before their first round: the blob
+    /// collector decides what to delete from the file's rows, and a damaged b-tree that lists
+    /// fewer files would cost package files for good.
+    pub async fn settled(&self) -> bool {
+        loop {
+            match self.state() {
+                CheckState::Passed => return true,
+                CheckState::Damaged => return false,
+                CheckState::Running => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
+        }
     }
 }
 
@@ -65,6 +84,23 @@ mod tests {
     use super::*;
     use crate::CoreError;
     use crate::test_harness::Harness;
+
+    #[tokio::test]
+    async fn the_jobs_wait_for_the_verdict() {
+        let check = DatabaseCheck::default();
+        assert!(check.settled().await, "no check: nothing to wait for");
+        check.begin();
+        let waiting = tokio::spawn({
+            let check = check.clone();
+            async move { check.settled().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        assert!(!waiting.is_finished(), "still checking");
+        check.passed();
+        assert!(waiting.await.expect("task"));
+        check.damaged();
+        assert!(!check.settled().await);
+    }
 
     #[tokio::test]
     async fn changes_wait_for_the_check_and_are_refused_after_damage() {

@@ -469,8 +469,8 @@ impl Services {
             return Ok(Vec::new());
         }
         // twice as many random points as files wanted: a point that meets a file already
-        // picked is spent
-        let seeds: Vec<u64> = (0..n.saturating_mul(2).min(1_000))
+        // picked is spent (each point one indexed lookup)
+        let seeds: Vec<u64> = (0..n.saturating_mul(2).min(200_000))
             .map(|_| rand::random())
             .collect();
         let sample = self

@@ -130,19 +130,19 @@ impl Services {
             }
         });
         let (d, b, m) = tokio::join!(database, blobs, migrations);
-        let notes = match self.database_check.state() {
-            crate::database_check::CheckState::Passed => Vec::new(),
-            crate::database_check::CheckState::Running => vec![
+        let mut failed: Vec<Failed> = [d, b, m].into_iter().flatten().collect();
+        let mut notes = Vec::new();
+        match self.database_check.state() {
+            crate::database_check::CheckState::Passed => {}
+            crate::database_check::CheckState::Running => notes.push(
                 "the database file is being read whole after an unclean stop: pages and downloads are served, changes to the index wait until it passes".to_owned(),
-            ],
-            crate::database_check::CheckState::Damaged => vec![
-                "the database file is damaged: changes are refused and the server is stopping".to_owned(),
-            ],
-        };
-        Readiness {
-            failed: [d, b, m].into_iter().flatten().collect(),
-            notes,
+            ),
+            crate::database_check::CheckState::Damaged => failed.push(Failed {
+                check: Check::Database,
+                reason: "the database file is damaged: changes are refused and the server is stopping".into(),
+            }),
         }
+        Readiness { failed, notes }
     }
 }
 
@@ -165,6 +165,14 @@ mod tests {
         assert!(
             r.to_text()
                 .starts_with("ready\nnote: the database file is being read whole"),
+            "{}",
+            r.to_text()
+        );
+        s.database_check.damaged();
+        let r = s.readiness().await;
+        assert!(
+            r.to_text()
+                .starts_with("not ready\ndatabase: the database file is damaged"),
             "{}",
             r.to_text()
         );

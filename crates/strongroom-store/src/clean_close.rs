@@ -1,7 +1,8 @@
 //! A SQLite file closed cleanly, remembered so that the next start may skip reading it whole.
 //!
-//! `serve` checks the database file before it serves from it (SQLite's `quick_check` reads
-//! every page: seconds per gigabyte). A server that stops cleanly, and met no damaged page while
+//! `serve` checks the database file (SQLite's `quick_check` reads every page: seconds per
+//! gigabyte), before the start writes into it or, when it does not, in the background while
+//! changes wait (`core::database_check`). A server that stops cleanly, and met no damaged page while
 //! it ran, closes the database (the write-ahead log folded into the file) and writes a mark
 //! beside it, `<file>.clean`, with what identifies the file's state (its inode, size,
 //! modification and change times; the change time cannot be set back by any tool) and when

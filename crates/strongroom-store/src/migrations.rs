@@ -616,6 +616,17 @@ pub(crate) async fn run(db: &Db, binary: i64) -> Result<Migrated, StoreError> {
     Ok(Migrated { applied, state })
 }
 
+impl crate::Db {
+    /// Whether the next migrate re-folds the stored confusable skeletons (a binary with a newer
+    /// fold: a write over every project's row, with no migration to apply).
+    pub async fn fold_outdated(&self) -> Result<bool, StoreError> {
+        let folded_with: Option<i64> = sqlx::query_scalar("SELECT version FROM name_fold")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(folded_with.is_some_and(|v| v < crate::skeletons::FOLD_VERSION))
+    }
+}
+
 /// Re-fold the stored confusable skeletons when they were made with an older fold.
 async fn refold_if_older(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<(), StoreError> {
     let folded_with: i64 = sqlx::query_scalar("SELECT version FROM name_fold")

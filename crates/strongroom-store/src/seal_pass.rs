@@ -77,6 +77,21 @@ impl Db {
     /// finds nothing left. When something was sealed, the database is compacted so the
     /// plaintext does not linger in free pages (SQLite `VACUUM` and a truncated WAL; PostgreSQL
     /// `VACUUM FULL` of the tables changed).
+    /// Whether [`Db::seal_stored_secrets`] would write: a value an older version stored in
+    /// plaintext (one row read per table).
+    pub async fn holds_plaintext_secrets(&self) -> Result<bool, StoreError> {
+        for (table, column) in SEALED_COLUMNS {
+            let sql = format!("SELECT 1 FROM {table} WHERE {column} NOT LIKE 'sealed:%' LIMIT 1");
+            let found: Option<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_optional(&self.read)
+                .await?;
+            if found.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     pub async fn seal_stored_secrets(&self) -> Result<SealReport, StoreError> {
         self.seal_stored_secrets_in_batches(SEAL_BATCH).await
     }

@@ -64,7 +64,12 @@ pub(crate) async fn open(config: &Config, folder: DataFolder) -> anyhow::Result<
         existing_data::require_index(config).await?;
     }
     prepare(config, folder)?;
-    let (db, _) = open_db(config, connect_db(config).await?, folder).await?;
+    let (db, check) = open_db(config, connect_db(config).await?, folder).await?;
+    if check == FileCheck::Owed {
+        // a command serves nothing while it reads: the check before anything else
+        refuse_damaged_database(&db).await?;
+        strongroom_store::clean_close::note_checked();
+    }
     let blobs = open_blobs(config)?;
     Ok(services(config, db, blobs))
 }
@@ -127,7 +132,7 @@ pub(crate) async fn open_db(
             );
         } else if strongroom_store::private_fs::sqlite_file(&config.database).is_none() {
             // PostgreSQL checks its pages as it reads them.
-        } else if config.migrate_on_start && migrations_pending(config, &db).await? {
+        } else if writes_at_start(config, &db).await? {
             refuse_damaged_database(&db).await?;
             strongroom_store::clean_close::note_checked();
         } else {
@@ -160,14 +165,22 @@ pub(crate) async fn open_db(
     Ok((db, check))
 }
 
-/// Whether the schema has migrations this binary would apply.
-async fn migrations_pending(config: &Config, db: &Db) -> anyhow::Result<bool> {
-    Ok(matches!(
-        db.schema_state(config.known_migrations)
+/// Whether opening the database writes into it before serving: migrations to apply (with
+/// `migrate_on_start`), stored skeletons to re-fold, secrets an older version left in plaintext.
+/// Such a start reads an unvouched file whole first.
+async fn writes_at_start(config: &Config, db: &Db) -> anyhow::Result<bool> {
+    let state = db
+        .schema_state(config.known_migrations)
+        .await
+        .context("reading the schema state")?;
+    if matches!(state, strongroom_store::SchemaState::Behind { .. }) {
+        return Ok(config.migrate_on_start);
+    }
+    Ok(db.fold_outdated().await.context("reading the name fold")?
+        || db
+            .holds_plaintext_secrets()
             .await
-            .context("reading the schema state")?,
-        strongroom_store::SchemaState::Behind { .. }
-    ))
+            .context("reading the sealed secrets")?)
 }
 
 /// The blob store as configured (no request is made: see `Blobs::probe`).
@@ -272,13 +285,18 @@ pub(crate) fn name_damage(e: anyhow::Error) -> anyhow::Error {
 
 /// Refuse to go on when the database reports damage (SQLite `PRAGMA quick_check`: it reads
 /// every page, once).
-pub(crate) async fn refuse_damaged_database(db: &Db) -> anyhow::Result<()> {
+async fn refuse_damaged_database(db: &Db) -> anyhow::Result<()> {
     let damaged = strongroom_core::fsck::check_database(db, false).await?;
     if damaged.is_empty() {
         return Ok(());
     }
+    anyhow::bail!("{}", damage_refusal(&damaged))
+}
+
+/// What a damaged database file is refused with (the first few findings, and what to do).
+pub(crate) fn damage_refusal(damaged: &[strongroom_core::fsck::Finding]) -> String {
     let details: Vec<&str> = damaged.iter().take(5).map(|f| f.detail.as_str()).collect();
-    anyhow::bail!(
+    format!(
         "the database is damaged ({}): refusing to serve from it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`",
         details.join("; ")
     )

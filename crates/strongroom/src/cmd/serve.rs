@@ -130,16 +130,13 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     background.stop().await;
     // Every request has finished (or the server failed): the final head covers all of them.
     anchor.anchor_head_at_shutdown().await;
-    // And the downloads still in the recorder's buffer are written (the last batch).
-    match anchor.downloads.flush(&anchor.db).await {
-        Ok(n) => tracing::info!(written = n, "download log flushed at shutdown"),
-        Err(e) => {
-            tracing::error!(error = %e, lost = anchor.downloads.stats().buffered, "download log: the last batch could not be written at shutdown")
-        }
-    }
-    // And the download times of kept upstream files (their eviction order).
-    if let Err(e) = anchor.flush_upstream_touches().await {
-        tracing::warn!(error = %e, "upstream cache: the last download times could not be written at shutdown");
+    if anchor.database_check.state() == strongroom_core::database_check::CheckState::Passed {
+        final_writes(&anchor).await;
+    } else {
+        tracing::warn!(
+            lost = anchor.downloads.stats().buffered,
+            "the database file was not found sound before the stop: the download log's last batch is not written into it"
+        );
     }
     served?;
     if let Some(why) = stopped_why.get() {
@@ -147,6 +144,20 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     super::mark_clean_stop(&config, &anchor.db, Duration::from_secs(5)).await;
     Ok(())
+}
+
+/// What the buffers still hold at a stop, written once: the download log's last batch and the
+/// download times of kept upstream files (their eviction order).
+async fn final_writes(anchor: &Services) {
+    match anchor.downloads.flush(&anchor.db).await {
+        Ok(n) => tracing::info!(written = n, "download log flushed at shutdown"),
+        Err(e) => {
+            tracing::error!(error = %e, lost = anchor.downloads.stats().buffered, "download log: the last batch could not be written at shutdown")
+        }
+    }
+    if let Err(e) = anchor.flush_upstream_touches().await {
+        tracing::warn!(error = %e, "upstream cache: the last download times could not be written at shutdown");
+    }
 }
 
 /// SIGINT, SIGTERM, or a reason to stop sent on `stop` (a contract migration this binary does
@@ -337,21 +348,34 @@ async fn check_database_file(
         tokio::time::sleep(d).await;
     }
     let started = std::time::Instant::now();
-    match super::refuse_damaged_database(&services.db).await {
-        Ok(()) => {
-            strongroom_store::clean_close::note_checked();
-            services.database_check.passed();
-            tracing::info!(
-                seconds = started.elapsed().as_secs_f64(),
-                "the database file was read whole and is sound: changes are taken"
-            );
-        }
-        Err(e) => {
-            services.database_check.damaged();
-            let _ = stop.send(format!("{e:#}")).await;
+    loop {
+        match strongroom_core::fsck::check_database(&services.db, false).await {
+            Ok(damage) if damage.is_empty() => {
+                strongroom_store::clean_close::note_checked();
+                services.database_check.passed();
+                tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "the database file was read whole and is sound: changes are taken"
+                );
+                return;
+            }
+            Ok(damage) => {
+                services.database_check.damaged();
+                let _ = stop.send(super::damage_refusal(&damage)).await;
+                return;
+            }
+            // Not damage (a damaged page is a finding): no connection free in time, say. The
+            // check is tried again; changes keep waiting.
+            Err(e) => {
+                tracing::warn!(error = %e, "the database file could not be read whole now: trying again in {} s; changes to the index wait", CHECK_RETRY.as_secs());
+                tokio::time::sleep(CHECK_RETRY).await;
+            }
         }
     }
 }
+
+/// How soon the background file check is tried again after it could not run.
+const CHECK_RETRY: Duration = Duration::from_secs(10);
 
 /// Where uploads are streamed: beside the blobs when they are a local folder (the final move
 /// is a rename), else `<data>/tmp`.
@@ -363,10 +387,10 @@ fn temp_dir(config: &Config, services: &Services) -> std::path::PathBuf {
     }
 }
 
-/// Step 6: the temp-file sweep and the periodic work.
 /// The periodic work that may be stopped anywhere (each step a transaction of its own), stopped
 /// before the database is closed at a stop, so that a job in the middle of a pass does not hold
-/// a connection the close waits for.
+/// a connection the close waits for. (The background file check's statement runs on in SQLite's
+/// worker to its end: a stop during the check waits the close's limit and leaves no mark.)
 #[derive(Default)]
 struct Background(Vec<tokio::task::JoinHandle<()>>);
 
@@ -386,6 +410,9 @@ impl Background {
     }
 }
 
+/// Step 6: the temp-file sweep and the periodic work. The work that writes (the jobs, the
+/// download log, the outbox) waits for the file check's verdict when one is owed
+/// (`DatabaseCheck::settled`); it never starts on a damaged file.
 fn spawn_background(config: &Config, services: &Services) -> Background {
     let mut background = Background::default();
     let data_temp = config.data.join("tmp");
@@ -403,12 +430,29 @@ fn spawn_background(config: &Config, services: &Services) -> Background {
     background.spawn(sweep_temp_files(temp_dirs));
     // Mail queued by account changes: delivered (SMTP or <data>/outbox) with retries. Not
     // stopped before the close: a message sent but not yet marked would go out twice.
-    tokio::spawn(services.clone().deliver_outbox_forever());
+    let s = services.clone();
+    tokio::spawn(async move {
+        if s.database_check.settled().await {
+            s.deliver_outbox_forever().await;
+        }
+    });
     // The download log's recorder: its buffer written in batches (`core::download_log`). Not
     // stopped before the close either: a batch taken but not written would be lost.
-    tokio::spawn(services.clone().flush_downloads_forever());
-    // Held role changes, invitation expiry, retention purges, email-domain checks.
-    background.spawn(services.clone().run_jobs_forever(config.jobs_interval_secs));
+    let s = services.clone();
+    tokio::spawn(async move {
+        if s.database_check.settled().await {
+            s.flush_downloads_forever().await;
+        }
+    });
+    // Held role changes, invitation expiry, retention purges, email-domain checks, the blob
+    // collector (which deletes what the file's rows do not name: never from an unchecked file).
+    let s = services.clone();
+    let every = config.jobs_interval_secs;
+    background.spawn(async move {
+        if s.database_check.settled().await {
+            s.run_jobs_forever(every).await;
+        }
+    });
     // The event log's head, written to this process's log whenever it moves: the anchor
     // outside the database for `strongroom admin log verify --expect-head`.
     background.spawn(
