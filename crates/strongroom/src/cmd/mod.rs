@@ -130,14 +130,19 @@ pub(crate) async fn open_db(
             tracing::info!(
                 "the database file is as the last clean stop left it and was read whole less than a day ago: its full check is skipped (`strongroom admin fsck` reads it all)"
             );
-        } else if strongroom_store::private_fs::sqlite_file(&config.database).is_none() {
-            // PostgreSQL checks its pages as it reads them.
-        } else if writes_at_start(config, &db).await? {
-            refuse_damaged_database(&db).await?;
-            strongroom_store::clean_close::note_checked();
-        } else {
-            check = FileCheck::Owed;
+        } else if let Some(file) = strongroom_store::private_fs::sqlite_file(&config.database) {
+            // A small file is read whole before answering (under a second): a request right
+            // after the start never meets changes waiting. So is any file the start writes into.
+            let small = config.database_check_delay.is_none()
+                && std::fs::metadata(&file).is_ok_and(|m| m.len() <= INLINE_CHECK_MAX);
+            if small || writes_at_start(config, &db).await? {
+                refuse_damaged_database(&db).await?;
+                strongroom_store::clean_close::note_checked();
+            } else {
+                check = FileCheck::Owed;
+            }
         }
+        // (PostgreSQL checks its pages as it reads them.)
     } else {
         existing_data::require_schema(config, &db).await?;
     }
@@ -164,6 +169,10 @@ pub(crate) async fn open_db(
     }
     Ok((db, check))
 }
+
+/// The largest SQLite file read whole before `serve` answers when no clean stop vouches for it
+/// (about half a second here); a larger one is read in the background (`FileCheck::Owed`).
+const INLINE_CHECK_MAX: u64 = 64 * 1024 * 1024;
 
 /// Whether opening the database writes into it before serving: migrations to apply (with
 /// `migrate_on_start`), stored skeletons to re-fold, secrets an older version left in plaintext.

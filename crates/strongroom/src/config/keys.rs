@@ -510,7 +510,7 @@ pub(super) const KEYS: &[Key] = &[
     Key {
         name: "testing.database_check_delay_ms",
         secret: false,
-        help: "TEST SUITES ONLY: the background check of a SQLite file a start cannot vouch for waits this long first (changes wait with it)",
+        help: "TEST SUITES ONLY: a SQLite file a start cannot vouch for is checked in the background whatever its size, after this long (changes wait with it)",
     },
     // -- external images in descriptions (issue 11)
     Key {

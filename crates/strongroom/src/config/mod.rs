@@ -82,8 +82,8 @@ pub struct Config {
     pub safety: strongroom_core::SafetySettings,
     /// TEST SUITES ONLY: the clock reads an offset (seconds) from this file.
     pub clock_offset_file: Option<PathBuf>,
-    /// TEST SUITES ONLY: the background check of a SQLite file waits this long before it reads
-    /// the file (so a suite can see changes wait for it).
+    /// TEST SUITES ONLY: a SQLite file a start cannot vouch for is checked in the background
+    /// whatever its size, after this long (so a suite can see changes wait for it).
     pub database_check_delay: Option<std::time::Duration>,
     /// Commands other than `migrate` apply pending migrations (`migrate_on_start`).
     pub migrate_on_start: bool,
