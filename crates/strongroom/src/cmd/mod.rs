@@ -114,9 +114,10 @@ pub(crate) enum FileCheck {
 
 /// Check the schema (migrating it when `migrate_on_start`), load the secrets key and seal what
 /// an older version left in plaintext. `serve` (`DataFolder::Tighten`) first looks at the
-/// SQLite file: one a clean stop vouches for is not read whole; one with migrations to apply is
-/// read whole first (a damaged file is refused before anything is written into it); any other
-/// is owed its check ([`FileCheck::Owed`]), which `serve` runs once it answers.
+/// SQLite file: one a clean stop vouches for is not read whole; one the start writes into
+/// ([`writes_at_start`]) or of at most [`INLINE_CHECK_MAX`] is read whole first (a damaged file
+/// is refused before anything is written into it); any other is owed its check
+/// ([`FileCheck::Owed`]), which `serve` runs once it answers.
 pub(crate) async fn open_db(
     config: &Config,
     db: Db,
@@ -284,9 +285,7 @@ pub(crate) fn name_damage(e: anyhow::Error) -> anyhow::Error {
             .is_some_and(StoreError::is_corruption)
     });
     if damaged {
-        anyhow::anyhow!(
-            "the database is damaged ({e:#}): refusing to serve from it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`"
-        )
+        anyhow::anyhow!("{}", damaged_message(&format!("{e:#}")))
     } else {
         e
     }
@@ -305,9 +304,13 @@ async fn refuse_damaged_database(db: &Db) -> anyhow::Result<()> {
 /// What a damaged database file is refused with (the first few findings, and what to do).
 pub(crate) fn damage_refusal(damaged: &[strongroom_core::fsck::Finding]) -> String {
     let details: Vec<&str> = damaged.iter().take(5).map(|f| f.detail.as_str()).collect();
+    damaged_message(&details.join("; "))
+}
+
+/// The refusal of a damaged database file, naming what was found.
+fn damaged_message(details: &str) -> String {
     format!(
-        "the database is damaged ({}): refusing to serve from it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`",
-        details.join("; ")
+        "the database is damaged ({details}): refusing to serve from it. Stop, restore the database from a backup, and check it with `strongroom admin fsck`"
     )
 }
 

@@ -334,8 +334,9 @@ async fn open_once(
 }
 
 /// Read the SQLite file whole (`quick_check`) while the server answers; changes wait for it
-/// (`strongroom_core::database_check`). Damage, or a file that cannot be read whole, stops the
-/// server with the reason, as it stopped the start before the check ran in the background.
+/// (`strongroom_core::database_check`). Damage stops the server with the reason, as it stopped
+/// the start before the check ran in the background; a check that cannot run now (no
+/// connection free in time) is tried again.
 async fn check_database_file(
     services: Services,
     stop: mpsc::Sender<String>,
