@@ -1,6 +1,10 @@
 //! The page cache's unit tests: budget, eviction, tickets, invalidation and dirty projects.
 
+use super::page::{OFF_LANE_MIN, ZSTD_MIN, gzip_of};
 use super::*;
+use crate::packed::{PACKED_MAX, PlainCopy, UNPACKED_MAX, gunzip_own};
+use axum::http::HeaderValue;
+use bytes::Bytes;
 
 fn key(p: &str) -> PageKey {
     PageKey::Simple {
