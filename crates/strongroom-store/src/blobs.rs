@@ -381,7 +381,7 @@ impl Blobs {
     /// last-modified time, in no particular order. Keys are relative, `/`-separated.
     pub fn list(&self) -> BoxStream<'static, Result<ListedBlob, StoreError>> {
         match &*self.backend {
-            Backend::Local { root } => list_folder(root.clone()),
+            Backend::Local { root } => crate::blob_walk::list_folder(root.clone()),
             // object_store percent-encodes a few characters of each key part on the way in
             // (`ObjPath::from`); decoding gives back the key the database names.
             Backend::S3 { store, .. } => store
@@ -700,65 +700,6 @@ fn stage_file(src: &Path, tmp: &Path, dest: &Path) -> std::io::Result<()> {
     t.as_file().sync_all()?;
     t.persist(dest)?;
     Ok(())
-}
-
-/// Walk the folder store depth-first, skipping `.tmp`, one directory read at a time.
-fn list_folder(root: PathBuf) -> BoxStream<'static, Result<ListedBlob, StoreError>> {
-    struct Walk {
-        root: PathBuf,
-        dirs: Vec<PathBuf>,
-        found: std::collections::VecDeque<ListedBlob>,
-    }
-    let start = Walk {
-        dirs: vec![root.clone()],
-        root,
-        found: std::collections::VecDeque::new(),
-    };
-    futures_util::stream::try_unfold(start, |mut w| async move {
-        loop {
-            if let Some(b) = w.found.pop_front() {
-                return Ok(Some((b, w)));
-            }
-            let Some(dir) = w.dirs.pop() else {
-                return Ok(None);
-            };
-            let mut entries = match tokio::fs::read_dir(&dir).await {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::from(e)),
-            };
-            while let Some(e) = entries.next_entry().await? {
-                let path = e.path();
-                let ft = e.file_type().await?;
-                if ft.is_dir() {
-                    if dir != w.root || (e.file_name() != ".tmp" && e.file_name() != PROBE_PREFIX) {
-                        w.dirs.push(path);
-                    }
-                } else if ft.is_file() {
-                    let Ok(rel) = path.strip_prefix(&w.root) else {
-                        continue;
-                    };
-                    let key = rel
-                        .components()
-                        .map(|c| c.as_os_str().to_string_lossy())
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    let modified_micros = e
-                        .metadata()
-                        .await?
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-                    w.found.push_back(ListedBlob {
-                        key,
-                        modified_micros,
-                    });
-                }
-            }
-        }
-    })
-    .boxed()
 }
 
 /// Sync a folder after a rename into it (blocking; called on a blocking thread).

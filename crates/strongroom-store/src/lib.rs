@@ -12,6 +12,7 @@ pub mod blob_check;
 mod blob_claims;
 mod blob_key;
 mod blob_read;
+mod blob_walk;
 mod blobs;
 pub mod change_feed;
 pub mod clean_close;
