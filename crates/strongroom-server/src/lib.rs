@@ -27,6 +27,7 @@ mod off_lane;
 mod osv_api;
 mod osv_out;
 mod packed;
+mod plain_copies;
 mod readiness;
 mod request_log;
 mod root_index;

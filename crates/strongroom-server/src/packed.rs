@@ -1,10 +1,5 @@
-//! Small pages kept only as their gzip copy: the bound on what is packed, the reused
-//! inflater that makes a packed page's plain bytes, and the bounded plain copies kept for the
-//! pages asked for without compression (`cache::CachedPage::body`).
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use bytes::Bytes;
+//! Small pages kept only as their gzip copy: the bound on what is packed and the reused
+//! inflater that makes a packed page's plain bytes (kept, within a bound, by `plain_copies`).
 
 /// The largest page kept only as its gzip copy. Clients that take gzip (pip, uv, browsers,
 /// mirrors) are nearly all of them, and a page of a project's few files is 1 to 3 KB, about
@@ -12,36 +7,6 @@ use bytes::Bytes;
 /// keep their plain body too, so a client that takes no compression never costs the server
 /// a decompression of a large page per request.
 pub(crate) const PACKED_MAX: usize = 16 * 1024;
-
-/// The most bytes the plain copies of packed pages hold, all pages together (outside the
-/// cache's own budget, `cache.max_bytes`): some 700 project pages of 3 KB.
-pub(crate) const UNPACKED_MAX: usize = 2 * 1024 * 1024;
-
-/// Bytes held by [`PlainCopy`]s now.
-static UNPACKED_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-/// A packed page's plain bytes, counted in [`UNPACKED_BYTES`] while they live.
-#[derive(Debug)]
-pub(crate) struct PlainCopy(pub(crate) Bytes);
-
-impl PlainCopy {
-    /// The copy, if `body` still fits within [`UNPACKED_MAX`].
-    pub(crate) fn reserve(body: Bytes) -> Option<PlainCopy> {
-        let n = body.len();
-        UNPACKED_BYTES
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                held.checked_add(n).filter(|&t| t <= UNPACKED_MAX)
-            })
-            .ok()
-            .map(|_| PlainCopy(body))
-    }
-}
-
-impl Drop for PlainCopy {
-    fn drop(&mut self) {
-        UNPACKED_BYTES.fetch_sub(self.0.len(), Ordering::AcqRel);
-    }
-}
 
 thread_local! {
     /// One inflater per thread, reset for each packed page decoded: a fresh one would

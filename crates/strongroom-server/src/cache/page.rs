@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use bytes::{Bytes, BytesMut};
 
-use crate::packed::{PACKED_MAX, PlainCopy, gunzip_own};
+use crate::packed::PACKED_MAX;
 
 use super::{PageKey, heap_alloc, key_cost};
 
@@ -24,10 +24,6 @@ pub(crate) struct CachedPage {
     /// Only the gzip copy is kept (a page under [`PACKED_MAX`] bytes): the plain body is made
     /// from it for the rare client that takes none, which costs a few microseconds.
     pub(super) packed: bool,
-    /// A packed page's plain bytes, once asked for without compression, while all such
-    /// copies together stay within [`UNPACKED_MAX`](crate::packed::UNPACKED_MAX): the pages such clients ask for first
-    /// (a hot set, under a Zipf spread) are then not inflated on every request.
-    pub(super) unpacked: std::sync::OnceLock<Arc<PlainCopy>>,
     pub gzip: Option<Bytes>,
     /// A Zstandard copy, for a body of at least [`ZSTD_MIN`] bytes.
     pub zstd: Option<Bytes>,
@@ -138,7 +134,6 @@ impl CachedPage {
             gzip,
             body: if packed { Bytes::new() } else { body },
             packed,
-            unpacked: std::sync::OnceLock::new(),
             base_slots: Box::default(),
             rows: Box::default(),
             upstream: None,
@@ -159,7 +154,6 @@ impl CachedPage {
             etag: etag_of(serial, tag),
             body: exact(body.into_bytes()),
             packed: false,
-            unpacked: std::sync::OnceLock::new(),
             gzip: None,
             zstd: None,
             base_slots: Box::default(),
@@ -181,7 +175,6 @@ impl CachedPage {
             etag: Some(etag),
             body,
             packed: false,
-            unpacked: std::sync::OnceLock::new(),
             gzip: None,
             zstd: None,
             base_slots: Box::default(),
@@ -228,7 +221,6 @@ impl CachedPage {
             etag: etag_of(serial, tag),
             body: exact(out.into_bytes()),
             packed: false,
-            unpacked: std::sync::OnceLock::new(),
             gzip: None,
             zstd: None,
             base_slots: slots.into_boxed_slice(),
@@ -250,15 +242,8 @@ impl CachedPage {
         if !self.packed {
             return Some(self.body.clone());
         }
-        if let Some(copy) = self.unpacked.get() {
-            return Some(copy.0.clone());
-        }
-        let body = Bytes::from(gunzip_own(self.gzip.as_ref()?)?);
-        if let Some(copy) = PlainCopy::reserve(body.clone()) {
-            // another request may have set it first: this copy is then dropped (and uncounted)
-            let _ = self.unpacked.set(Arc::new(copy));
-        }
-        Some(body)
+        // kept for the pages asked for plain again and again (`plain_copies`)
+        crate::plain_copies::plain_of(self.gzip.as_ref()?)
     }
 
     /// The body for a request whose base URL is `base` (the stored bytes when the page has no
