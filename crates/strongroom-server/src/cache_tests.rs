@@ -523,9 +523,10 @@ fn a_packed_page_asked_for_plain_keeps_its_plain_bytes() {
         .collect();
     let page = CachedPage::new(1, "html", text.clone());
     assert!(page.packed && page.body.is_empty());
+    assert_eq!(page.body().expect("inflated"), text.as_bytes());
+    // kept from the second time on: the next plain answer shares those bytes
     let first = page.body().expect("inflated");
     assert_eq!(first, text.as_bytes());
-    // kept: the next plain answer shares those bytes instead of inflating again
     assert_eq!(first.as_ptr(), page.body().expect("body").as_ptr());
     // the same page rendered again (a new serial) is decoded from its own gzip bytes
     let next = CachedPage::new(2, "html", text.replace("x-1", "y-1"));

@@ -1,7 +1,8 @@
 //! The plain bytes of packed pages (kept by the cache only as gzip, `packed`), held for the
 //! clients that ask without compression: bounded in bytes ([`PLAIN_MAX`] in all, outside the
 //! cache's own budget), in shards that each evict by CLOCK (second chance). A page asked for
-//! again since the hand last passed stays; a spread of pages asked once passes through. The
+//! again since the hand last passed stays; a spread of pages asked once passes through (a
+//! page is kept from its second decoding on). The
 //! copies were first kept for the first pages asked, for as long as those pages lived: after
 //! a spread over every project had filled the bound, the page asked a hundred thousand times a
 //! second was inflated for each request (a fifth of the server's time on it).
@@ -43,13 +44,54 @@ fn key(gz: &Bytes) -> usize {
     gz.as_ptr() as usize
 }
 
-/// One shard: the copies, their index by key, the CLOCK's hand and the bytes held.
-#[derive(Default)]
+/// Keys of pages decoded once and not kept, per shard (direct-mapped: a later key in the same
+/// place takes it).
+const SEEN: usize = 256;
+
+/// Hashes an address (the index's only key) with one multiplication: SipHash's resistance
+/// to chosen keys is not needed for addresses no client chooses.
+#[derive(Default, Clone, Copy)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type AddressMap = HashMap<usize, usize, std::hash::BuildHasherDefault<AddressHasher>>;
+
+/// One shard: the copies, their index by key, the CLOCK's hand, the bytes held, and the pages
+/// decoded once (a page is kept from its second decoding on, so a spread of pages each asked
+/// once does not turn the copies over for nothing).
 struct Shard {
-    index: HashMap<usize, usize>,
+    index: AddressMap,
     slots: Vec<Slot>,
     hand: usize,
     bytes: usize,
+    seen: [usize; SEEN],
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard {
+            index: AddressMap::default(),
+            slots: Vec::new(),
+            hand: 0,
+            bytes: 0,
+            seen: [0; SEEN],
+        }
+    }
 }
 
 impl Shard {
@@ -58,6 +100,15 @@ impl Shard {
         let slot = self.slots.get_mut(i)?;
         slot.referenced = true;
         Some(slot.plain.clone())
+    }
+
+    /// Whether `gz` was decoded before (and if not, remember that it now was).
+    fn seen_before(&mut self, gz: &Bytes) -> bool {
+        let k = key(gz);
+        let at = &mut self.seen[(k >> 4) % SEEN];
+        let before = *at == k;
+        *at = k;
+        before
     }
 
     /// Keep `plain` for `gz` within `budget`, making room by CLOCK (nothing kept if the copy
@@ -118,11 +169,17 @@ fn shard(gz: &Bytes) -> MutexGuard<'static, Shard> {
 /// The plain bytes of the gzip copy `gz` this process made (`packed::gunzip_own`), from
 /// the kept copies or decoded now and kept.
 pub(crate) fn plain_of(gz: &Bytes) -> Option<Bytes> {
-    if let Some(plain) = shard(gz).get(gz) {
-        return Some(plain);
-    }
+    let keep = {
+        let mut s = shard(gz);
+        if let Some(plain) = s.get(gz) {
+            return Some(plain);
+        }
+        s.seen_before(gz)
+    };
     let plain = Bytes::from(gunzip_own(gz)?);
-    shard(gz).insert(gz.clone(), plain.clone(), PLAIN_MAX / SHARDS);
+    if keep {
+        shard(gz).insert(gz.clone(), plain.clone(), PLAIN_MAX / SHARDS);
+    }
     Some(plain)
 }
 
@@ -165,6 +222,17 @@ mod tests {
         assert!(s.get(&gz).is_none());
     }
 
+    /// A page decoded once is only remembered as seen; the second time, it is kept.
+    #[test]
+    fn a_page_is_kept_from_its_second_decoding_on() {
+        let mut s = Shard::default();
+        let (gz, _) = page(1, 10);
+        assert!(!s.seen_before(&gz));
+        assert!(s.seen_before(&gz));
+        let (other, _) = page(2, 10);
+        assert!(!s.seen_before(&other));
+    }
+
     /// A copy answers only for the gzip bytes it was made from: the same content in another
     /// buffer is another page (made at another serial), and is decoded and kept on its own.
     #[test]
@@ -175,6 +243,9 @@ mod tests {
         let gz = Bytes::from(enc.finish().expect("gzip"));
         let first = plain_of(&gz).expect("decoded");
         assert_eq!(first, body);
+        // kept from the second decoding on
+        let first = plain_of(&gz).expect("decoded");
+        assert_eq!(first, body);
         let again = plain_of(&gz).expect("kept");
         assert_eq!(
             again.as_ptr(),
@@ -182,6 +253,7 @@ mod tests {
             "decoded again instead of kept"
         );
         let other = Bytes::copy_from_slice(&gz);
+        let _ = plain_of(&other);
         let theirs = plain_of(&other).expect("decoded");
         assert_eq!(theirs, body);
         assert_ne!(theirs.as_ptr(), first.as_ptr());
