@@ -31,7 +31,7 @@ impl Walk {
     }
 
     /// Read on until [`BATCH`] files are found or nothing is left. A folder or file removed
-    /// while the walk runs (the collector deleting, an upload's rename) is passed over.
+    /// while the walk runs (the collector's deletes, an operator's tools) is passed over.
     fn fill(&mut self) -> std::io::Result<()> {
         while self.found.len() < BATCH {
             let Some((dir, entries)) = self.current.as_mut() else {
