@@ -127,17 +127,22 @@ impl PageKey {
     }
 }
 
-/// Bookkeeping per entry, counted against the budget as the allocator holds it: the map's slot
-/// and control byte (a hash table is up to half empty after it grows), the key again in the
-/// clock's ring and in its project's set (each up to half empty), the page's own allocation,
-/// and the headers of the shared buffers a page holds (body, copies, `ETag`, each promoted to a
-/// shared allocation when first served) with the allocator's rounding. Measured against the
-/// process's memory in docs/benchmarks.md ("Server memory, where it goes").
-const ENTRY_OVERHEAD: usize = 2 * (std::mem::size_of::<(PageKey, Slot)>() + 1)
-    + 2 * 2 * (std::mem::size_of::<PageKey>() + 1)
-    + std::mem::size_of::<CachedPage>()
-    + 16
+/// Bookkeeping per entry, counted against the budget as the allocator holds it: the key's one
+/// allocation (shared by the map, the clock's ring and its project's set), the map's slot and
+/// control byte (a hash table is up to half empty after it grows), the key's pointer in the
+/// ring and in the set (each up to half empty), the page's own allocation, and the headers of
+/// the shared buffers a page holds (body, copies, `ETag`, each promoted to a shared allocation
+/// when first served) with the allocator's rounding. Measured against the process's memory in
+/// docs/benchmarks.md ("Server memory, where it goes").
+const ENTRY_OVERHEAD: usize = heap_alloc(std::mem::size_of::<PageKey>() + 16)
+    + 2 * (std::mem::size_of::<(Key, Slot)>() + 1)
+    + 2 * 2 * (std::mem::size_of::<Key>() + 1)
+    + heap_alloc(std::mem::size_of::<CachedPage>() + 16)
     + 4 * 32;
+
+/// A key as the cache holds it: one allocation, shared by the map, the ring and the project's
+/// set (each held its own copy of the key and its strings: about 300 bytes a page more).
+type Key = Arc<PageKey>;
 
 /// What the allocator (jemalloc, the binary's) holds for `len` bytes: the size class it is
 /// rounded up to. Classes are 8, then multiples of 16 up to 128, then four per doubling (160,
@@ -168,10 +173,10 @@ const DIRTY_CAP: usize = 10_000;
 /// kept again (the catch-up read still invalidates it if it ever commits).
 pub(crate) const DIRTY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// What a key costs without its page: bookkeeping, and the key's strings three times (map,
-/// ring and project index).
+/// What a key costs without its page: bookkeeping, the key's strings, and its project's name
+/// again in the project index (shared by the project's pages, counted for each).
 pub(super) fn key_cost(key: &PageKey) -> usize {
-    ENTRY_OVERHEAD + 3 * heap_alloc(key.heap_bytes())
+    ENTRY_OVERHEAD + 2 * heap_alloc(key.heap_bytes())
 }
 
 struct Slot {
@@ -185,12 +190,12 @@ struct Slot {
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<PageKey, Slot>,
+    map: HashMap<Key, Slot>,
     /// The clock: every key in `map` exactly once; the hand is the front.
-    ring: VecDeque<PageKey>,
+    ring: VecDeque<Key>,
     bytes: usize,
     /// The keys in `map` of each project (`PageKey::project`).
-    by_project: HashMap<String, HashSet<PageKey>>,
+    by_project: HashMap<String, HashSet<Key>>,
     /// Invalidations so far; the last [`INVALIDATION_LOG`] of them, oldest first (`None`:
     /// everything).
     tick: u64,
@@ -222,7 +227,7 @@ impl Inner {
     }
 
     fn invalidate(&mut self, project: &str) {
-        let keys: Vec<PageKey> = self
+        let keys: Vec<Key> = self
             .by_project
             .get(project)
             .map(|k| k.iter().cloned().collect())
@@ -402,7 +407,7 @@ impl PageCache {
     /// Drop every page kept by `put_fresh` (the journal went back, or too far to read).
     pub fn invalidate_all(&self) {
         if let Ok(mut inner) = self.inner.write() {
-            let keys: Vec<PageKey> = inner
+            let keys: Vec<Key> = inner
                 .map
                 .keys()
                 .filter(|k| k.project().is_some() || k.is_global())
@@ -489,7 +494,7 @@ impl PageCache {
             if let Some(old) = inner.map.remove(&old_key) {
                 inner.bytes -= old.cost;
             }
-            inner.ring.retain(|k| k != &old_key);
+            inner.ring.retain(|k| !Arc::ptr_eq(k, &old_key));
             inner.forget(&old_key);
         }
         if cost > self.max_bytes {
@@ -503,6 +508,7 @@ impl PageCache {
                 *slot.referenced.get_mut() = true;
             }
             None => {
+                let key: Key = Arc::new(key.clone());
                 inner.ring.push_back(key.clone());
                 if let Some(p) = key.project() {
                     inner
@@ -512,7 +518,7 @@ impl PageCache {
                         .insert(key.clone());
                 }
                 inner.map.insert(
-                    key.clone(),
+                    key,
                     Slot {
                         page: Some(page),
                         cost,
@@ -530,7 +536,7 @@ impl PageCache {
             };
             // the page just put is passed over (it is being served now); the rest are
             // given a second chance if read since the hand last passed
-            let keep = k == key
+            let keep = *k == key
                 || inner
                     .map
                     .get_mut(&k)
