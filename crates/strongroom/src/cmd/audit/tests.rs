@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Format, Pin, endpoint, format_of, read_pins};
+use super::endpoint;
+use super::pins::{Format, Pin, format_of, read_pins};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
