@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import requests
 
@@ -46,12 +47,33 @@ def test_a_kept_page_is_the_routers_answer_to_every_client(strongroom, backend_k
     token = server.user_with_token("kim")
     srkit.ok_upload(server, token, srkit.make_wheel("sr-kept", "1.0"))
     page = "/simple/sr-kept/"
-    before = scrape(metrics_url(server))
+    metrics = metrics_url(server)
+    before = scrape(metrics)
     asked = 0
+    plain = 0  # requests without a query: the only ones the front door may take
+
+    def at_front_door(path: str, headers: dict) -> tuple[int, list, bytes]:
+        """The answer to a request the front door took (seen on its counter). Whether one
+        does is timing (on SQLite a request that finds the write-ahead log moved since the
+        last catch-up takes the router, and the page-read counters are written every 2 s;
+        a server too busy to catch up within the staleness bound answers from the database),
+        so a request the router took is asked again."""
+        nonlocal asked, plain
+        for _ in range(50):
+            was = value(scrape(metrics), "strongroom_front_door_pages_total")
+            got = answer(server, path, headers)
+            asked += 1
+            plain += 1
+            if value(scrape(metrics), "strongroom_front_door_pages_total") == was + 1:
+                return got
+            time.sleep(0.1)
+        raise AssertionError(f"the front door never took {path} with {headers}")
+
     for headers in CLIENTS:
         server.get(page, headers=headers)  # rendered, then kept
-        front, router = answer(server, page, headers), answer(server, page + "?via=router", headers)
-        asked += 3
+        front, router = at_front_door(page, headers), answer(server, page + "?via=router", headers)
+        asked += 2
+        plain += 1
         assert front[0] == 200 and front == router, (headers, front[:2], router[:2])
         heads = dict(front[1])
         assert heads["x-content-type-options"] == "nosniff" and "etag" in heads, heads
@@ -59,13 +81,14 @@ def test_a_kept_page_is_the_routers_answer_to_every_client(strongroom, backend_k
             assert heads["content-encoding"] in headers["Accept-Encoding"], heads
         # revalidation with this answer's tag: 304 on both ways, and the same 304
         again = {**headers, "If-None-Match": heads["etag"]}
-        front304, router304 = answer(server, page, again), answer(server, page + "?via=router", again)
-        asked += 2
+        front304, router304 = at_front_door(page, again), answer(server, page + "?via=router", again)
+        asked += 1
         assert front304[0] == 304 and front304 == router304, (front304, router304)
 
     # the request line and id of an answer from the front door
     r = server.get(page, headers={"User-Agent": "kept-check/1"})
     asked += 1
+    plain += 1
     rid = r.headers["X-Request-Id"]
     assert re.fullmatch(r"[0-9a-f]{32}", rid), rid
 
@@ -83,18 +106,16 @@ def test_a_kept_page_is_the_routers_answer_to_every_client(strongroom, backend_k
     assert found["client"] == "127.0.0.1" and found["user_agent"] == "kept-check/1", found
 
     # every answer counted under the route's template
-    after = scrape(metrics_url(server))
+    after = scrape(metrics)
     route = dict(route="/simple/{name}/", method="GET")
     counted = sum(value(after, "strongroom_http_requests_total", status=s, **{"class": c}, **route)
                   - value(before, "strongroom_http_requests_total", status=s, **{"class": c}, **route)
                   for s, c in (("200", "2xx"), ("304", "3xx")))
     assert counted == asked, (counted, asked)
-    # and most of those eligible (a kept page asked without a query) answered at the front
-    # door, however far apart they came: on SQLite only a request that finds the write-ahead
-    # log moved since the last catch-up (the page-read counters are written every 2 s) takes
-    # the router
+    # the front door took a plain and a revalidating request of every client (above), and
+    # never one with a query
     front = value(after, "strongroom_front_door_pages_total") - value(before, "strongroom_front_door_pages_total")
-    assert len(CLIENTS) <= front <= 3 * len(CLIENTS) + 1, front
+    assert 2 * len(CLIENTS) <= front <= plain, (front, plain)
 
     # a new release is on the next answer, on both ways
     srkit.ok_upload(server, token, srkit.make_wheel("sr-kept", "2.0"))
