@@ -240,7 +240,7 @@ fn a_download_is_found_by_its_blob_key_and_goes_with_its_project() {
     // found knowing only the path; the file and its PEP 658 file are two entries
     let file = c.get_fresh(&PageKey::download("ab/cd/ef/a-1.0.whl", false));
     assert_eq!(
-        file.and_then(|p| p.download.clone())
+        file.and_then(|p| p.download().cloned())
             .map(|d| d.project.clone()),
         Some("a".into())
     );
@@ -397,12 +397,12 @@ fn a_spread_load_over_pages_all_read_evicts_only_what_it_must() {
 fn a_big_page_keeps_a_zstd_copy_that_decodes_to_its_body_and_is_counted() {
     let small = CachedPage::new(1, "html", "<a>x</a>\n".repeat(ZSTD_MIN / 9 - 1));
     assert!(
-        small.zstd.is_none(),
+        small.zstd().is_none(),
         "{:?} bytes",
         small.body().map(|b| b.len())
     );
     let big = CachedPage::new(1, "html", "<a href=\"x\">x</a>\n".repeat(ZSTD_MIN / 8));
-    let z = big.zstd.as_ref().expect("a zstd copy");
+    let z = big.zstd().expect("a zstd copy");
     assert!(
         z.len() < big.body.len() / 10,
         "{} of {}",
@@ -418,6 +418,7 @@ fn a_big_page_keeps_a_zstd_copy_that_decodes_to_its_body_and_is_counted() {
             + heap_alloc(big.etag.as_ref().map_or(0, HeaderValue::len))
             + heap_alloc(big.body.len())
             + heap_alloc(big.gzip.as_ref().map_or(0, Bytes::len))
+            + heap_alloc(std::mem::size_of::<super::page::Rare>())
             + heap_alloc(z.len())
     );
 }
@@ -553,7 +554,7 @@ async fn a_page_made_for_a_request_is_the_page_whichever_thread_compressed_it() 
         let new = CachedPage::new(7, "html", body.clone());
         assert_eq!(made.etag, new.etag);
         assert_eq!(made.gzip, new.gzip);
-        assert_eq!(made.zstd, new.zstd);
+        assert_eq!(made.zstd(), new.zstd());
         assert_eq!(made.body_for("").as_deref(), Some(body.as_bytes()));
         assert!(made.gzip.is_some(), "compressed");
     }
@@ -585,4 +586,43 @@ fn a_block_is_counted_at_the_allocators_size_class() {
         let c = heap_alloc(len);
         assert!(c >= len && c * 4 < len * 5 + 4 * 8, "{len} -> {c}");
     }
+}
+
+#[test]
+fn a_project_page_carries_no_room_for_what_only_other_pages_have() {
+    // a project's simple page: body and gzip only, nothing out of line
+    let common = CachedPage::new(7, "html", "<a href=\"x\">x</a>\n".repeat(100));
+    assert!(common.zstd().is_none() && common.upstream().is_none());
+    assert!(common.download().is_none());
+    assert_eq!(common.cost(&key("p")), page_cost_without_rare(&common));
+    // tens of thousands of these are kept: the page and its `Arc` fit the allocator's 160-byte
+    // class (256 while the rare fields sat in line)
+    assert!(
+        super::heap_alloc(std::mem::size_of::<CachedPage>() + 16) <= 160,
+        "{} bytes",
+        std::mem::size_of::<CachedPage>()
+    );
+    // a page with one of them pays for the box and what it holds
+    let mut upstream = common.clone();
+    upstream.set_upstream(super::UpstreamStamp {
+        confirmed_at: 1,
+        fresh_until: 2,
+    });
+    assert_eq!(upstream.upstream().map(|s| s.fresh_until), Some(2));
+    assert!(upstream.cost(&key("p")) > common.cost(&key("p")));
+    let rows = CachedPage::with_rows(3, "t", "ab".into(), vec![(1, 0), (2, 1)]);
+    assert_eq!(rows.rows_between(0, 2).1, 2);
+    assert!(
+        rows.cost(&key("p"))
+            >= page_cost_without_rare(&rows) + 2 * std::mem::size_of::<(i64, usize)>()
+    );
+}
+
+/// What a page costs counting only its key, ETag, body and gzip copy.
+fn page_cost_without_rare(p: &CachedPage) -> usize {
+    use super::heap_alloc;
+    super::key_cost(&key("p"))
+        + heap_alloc(p.etag.as_ref().map_or(0, HeaderValue::len))
+        + heap_alloc(p.body.len())
+        + heap_alloc(p.gzip.as_ref().map_or(0, Bytes::len))
 }

@@ -117,7 +117,7 @@ async fn facts(
 ) -> Result<Facts, ApiError> {
     let lookup = PageKey::download(key.as_str(), is_metadata);
     if let Some(page) = state.fresh.page(&state.services.db, &lookup).await
-        && let (Some(found), Some(etag)) = (page.download.clone(), page.etag.clone())
+        && let (Some(found), Some(etag)) = (page.download().cloned(), page.etag.clone())
     {
         let etag_hash = if is_metadata {
             found.file.metadata_sha256.clone().unwrap_or_default()

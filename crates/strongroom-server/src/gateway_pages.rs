@@ -160,7 +160,7 @@ pub(crate) async fn fresh_simple_page(
     };
     let resp = page_response(&cached, "", fmt.content_type(), 0, headers, true);
     let mut kept = CachedPage::clone(&cached);
-    kept.upstream = Some(UpstreamStamp {
+    kept.set_upstream(UpstreamStamp {
         confirmed_at: fresh.confirmed_at,
         fresh_until: fresh.fresh_until,
     });

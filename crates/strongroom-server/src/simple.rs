@@ -86,7 +86,7 @@ pub(crate) fn page_response(
     headers: &HeaderMap,
     vary_accept: bool,
 ) -> Response {
-    let coding = choose_coding(headers, page.zstd.is_some(), page.gzip.is_some());
+    let coding = choose_coding(headers, page.zstd().is_some(), page.gzip.is_some());
     let etag = page.etag.as_ref().and_then(|e| coded_etag(e, coding));
     let matched = etag
         .as_ref()
@@ -96,7 +96,7 @@ pub(crate) fn page_response(
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let copy = match coding {
-            Coding::Zstd => page.zstd.as_ref(),
+            Coding::Zstd => page.zstd(),
             Coding::Gzip => page.gzip.as_ref(),
             Coding::Identity => None,
         };
@@ -254,7 +254,7 @@ pub(crate) async fn project(
     // upstream project's also until its TTL ends (or a new generation: rules, advisories,
     // prohibitions, a local project without a journal entry)
     if let Some(page) = state.fresh.page(&state.services.db, &key).await {
-        match page.upstream {
+        match page.upstream() {
             None => return Ok(local_page(&state, &key, &page, fmt, headers)),
             Some(stamp) => {
                 let now = state.services.now();
@@ -372,7 +372,10 @@ pub(crate) fn kept_local_page(
     state: &AppState,
     key: &PageKey,
 ) -> Option<std::sync::Arc<CachedPage>> {
-    let page = state.fresh.page_now(key).filter(|p| p.upstream.is_none())?;
+    let page = state
+        .fresh
+        .page_now(key)
+        .filter(|p| p.upstream().is_none())?;
     state.cache.note_hit();
     Some(page)
 }

@@ -25,19 +25,40 @@ pub(crate) struct CachedPage {
     /// from it for the rare client that takes none, which costs a few microseconds.
     pub(super) packed: bool,
     pub gzip: Option<Bytes>,
+    /// What few pages have, out of line: most pages (a project's simple page) have none of it,
+    /// and each of tens of thousands of kept pages would carry the room for it (about 100
+    /// bytes, a size class of the allocator).
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of a [`CachedPage`] that only some kinds of page have.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Rare {
     /// A Zstandard copy, for a body of at least [`ZSTD_MIN`] bytes.
-    pub zstd: Option<Bytes>,
+    zstd: Option<Bytes>,
     /// Offsets in `body` where each request's own base URL goes (pages with absolute links
     /// when no `public_url` is set). Such pages have no gzip copy: it would differ per base.
-    pub(super) base_slots: Box<[usize]>,
+    base_slots: Box<[usize]>,
     /// For a list of entries (`PageKey::Changelog`): each entry's serial and where it starts in
     /// `body`, so an answer can begin at any entry without rendering again.
-    pub rows: Box<[(i64, usize)]>,
+    rows: Box<[(i64, usize)]>,
     /// An upstream project's page kept under its `PageKey::Simple` (served without a database
     /// read, like a local one): when the upstream confirmed it and until when it may be served.
-    pub upstream: Option<UpstreamStamp>,
+    upstream: Option<UpstreamStamp>,
     /// Under a `PageKey::Download`: the file as the database said it is public.
-    pub download: Option<Arc<strongroom_store::model::PublicDownload>>,
+    download: Option<Arc<strongroom_store::model::PublicDownload>>,
+}
+
+impl Rare {
+    /// `None` when there is nothing in it (no allocation for the common page).
+    fn boxed(self) -> Option<Box<Rare>> {
+        let empty = self.zstd.is_none()
+            && self.base_slots.is_empty()
+            && self.rows.is_empty()
+            && self.upstream.is_none()
+            && self.download.is_none();
+        (!empty).then(|| Box::new(self))
+    }
 }
 
 /// See [`CachedPage::upstream`] (µs, the services' clock).
@@ -130,14 +151,14 @@ impl CachedPage {
         CachedPage {
             serial,
             etag: etag_of(serial, tag),
-            zstd: zstd_of(&body),
+            rare: Rare {
+                zstd: zstd_of(&body),
+                ..Rare::default()
+            }
+            .boxed(),
             gzip,
             body: if packed { Bytes::new() } else { body },
             packed,
-            base_slots: Box::default(),
-            rows: Box::default(),
-            upstream: None,
-            download: None,
         }
     }
 
@@ -155,11 +176,11 @@ impl CachedPage {
             body: exact(body.into_bytes()),
             packed: false,
             gzip: None,
-            zstd: None,
-            base_slots: Box::default(),
-            rows: rows.into_boxed_slice(),
-            upstream: None,
-            download: None,
+            rare: Rare {
+                rows: rows.into_boxed_slice(),
+                ..Rare::default()
+            }
+            .boxed(),
         }
     }
 
@@ -176,29 +197,61 @@ impl CachedPage {
             body,
             packed: false,
             gzip: None,
-            zstd: None,
-            base_slots: Box::default(),
-            rows: Box::default(),
-            upstream: None,
-            download: Some(found),
+            rare: Rare {
+                download: Some(found),
+                ..Rare::default()
+            }
+            .boxed(),
         }
     }
 
     /// The entries with a serial in `after+1..=upto` (a slice of the stored bytes, nothing
     /// copied), how many there are, and the last one's serial.
     pub fn rows_between(&self, after: i64, upto: i64) -> (Bytes, usize, Option<i64>) {
-        let first = self.rows.partition_point(|(serial, _)| *serial <= after);
-        let end = self.rows.partition_point(|(serial, _)| *serial <= upto);
+        let rows = self.rows();
+        let first = rows.partition_point(|(serial, _)| *serial <= after);
+        let end = rows.partition_point(|(serial, _)| *serial <= upto);
         if first >= end {
             return (Bytes::new(), 0, None);
         }
-        let start = self.rows[first].1;
-        let stop = self.rows.get(end).map_or(self.body.len(), |&(_, at)| at);
+        let start = rows[first].1;
+        let stop = rows.get(end).map_or(self.body.len(), |&(_, at)| at);
         (
             self.body.slice(start..stop),
             end - first,
-            Some(self.rows[end - 1].0),
+            Some(rows[end - 1].0),
         )
+    }
+
+    /// See [`Rare::rows`].
+    fn rows(&self) -> &[(i64, usize)] {
+        self.rare.as_deref().map_or(&[], |r| &r.rows)
+    }
+
+    /// See [`Rare::base_slots`].
+    fn base_slots(&self) -> &[usize] {
+        self.rare.as_deref().map_or(&[], |r| &r.base_slots)
+    }
+
+    /// The Zstandard copy, for a body of at least [`ZSTD_MIN`] bytes.
+    pub fn zstd(&self) -> Option<&Bytes> {
+        self.rare.as_deref().and_then(|r| r.zstd.as_ref())
+    }
+
+    /// An upstream project's page: when the upstream confirmed it and until when it may be
+    /// served (`None` for a local page).
+    pub fn upstream(&self) -> Option<UpstreamStamp> {
+        self.rare.as_deref().and_then(|r| r.upstream)
+    }
+
+    /// Marks the page as an upstream project's (see [`CachedPage::upstream`]).
+    pub fn set_upstream(&mut self, stamp: UpstreamStamp) {
+        self.rare.get_or_insert_with(Box::default).upstream = Some(stamp);
+    }
+
+    /// Under a `PageKey::Download`: the file as the database said it is public.
+    pub fn download(&self) -> Option<&Arc<strongroom_store::model::PublicDownload>> {
+        self.rare.as_deref().and_then(|r| r.download.as_ref())
     }
 
     /// Wrap a body rendered with `marker` where the base URL goes: the markers are cut out and
@@ -222,11 +275,11 @@ impl CachedPage {
             body: exact(out.into_bytes()),
             packed: false,
             gzip: None,
-            zstd: None,
-            base_slots: slots.into_boxed_slice(),
-            rows: Box::default(),
-            upstream: None,
-            download: None,
+            rare: Rare {
+                base_slots: slots.into_boxed_slice(),
+                ..Rare::default()
+            }
+            .boxed(),
         }
     }
 
@@ -249,12 +302,13 @@ impl CachedPage {
     /// The body for a request whose base URL is `base` (the stored bytes when the page has no
     /// base slots; a fresh copy, never kept, when it has). `None` as [`CachedPage::body`].
     pub fn body_for(&self, base: &str) -> Option<Bytes> {
-        if self.base_slots.is_empty() {
+        let slots = self.base_slots();
+        if slots.is_empty() {
             return self.body();
         }
-        let mut out = BytesMut::with_capacity(self.body.len() + base.len() * self.base_slots.len());
+        let mut out = BytesMut::with_capacity(self.body.len() + base.len() * slots.len());
         let mut from = 0;
-        for &at in self.base_slots.iter() {
+        for &at in slots {
             out.extend_from_slice(&self.body[from..at]);
             out.extend_from_slice(base.as_bytes());
             from = at;
@@ -269,9 +323,17 @@ impl CachedPage {
             + heap_alloc(self.etag.as_ref().map_or(0, HeaderValue::len))
             + heap_alloc(self.body.len())
             + heap_alloc(self.gzip.as_ref().map_or(0, Bytes::len))
+            + self.rare.as_deref().map_or(0, Rare::cost)
+    }
+}
+
+impl Rare {
+    /// Bytes it costs beside the page: itself and what it holds.
+    fn cost(&self) -> usize {
+        heap_alloc(std::mem::size_of::<Rare>())
             + heap_alloc(self.zstd.as_ref().map_or(0, Bytes::len))
-            + self.base_slots.len() * std::mem::size_of::<usize>()
-            + self.rows.len() * std::mem::size_of::<(i64, usize)>()
+            + heap_alloc(std::mem::size_of_val::<[usize]>(&self.base_slots))
+            + heap_alloc(std::mem::size_of_val::<[(i64, usize)]>(&self.rows))
             + self.download.as_deref().map_or(0, download_bytes)
     }
 }
