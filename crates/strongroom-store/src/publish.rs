@@ -4,12 +4,19 @@
 //! a new release of a dormant project may be quarantined: recorded, but with no journal entry and
 //! invisible to installers until an administrator approves it.
 
+mod duplicates;
+mod file_row;
+mod project_row;
+mod record;
+mod release_row;
+
+use std::ops::ControlFlow;
+
 use sqlx::{Any, Row, Transaction};
 
 use crate::blob_claims::BlobClaim;
-use crate::events::{NewEvent, append, lock_tail};
 use crate::states::ProjectStatus;
-use crate::{Db, Dialect, NewMail, StoreError};
+use crate::{Db, NewMail, StoreError};
 
 /// Everything needed to record one uploaded file. The blob must already be durable.
 #[derive(Debug, Clone)]
@@ -258,6 +265,9 @@ impl Db {
     }
 }
 
+/// Append a journal entry (the next serial: callers hold the events' tail lock, so serials
+/// follow commit order without gaps), note it as the project's last serial and tell the page
+/// caches.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_journal(
     tx: &mut Transaction<'_, Any>,
@@ -292,703 +302,54 @@ pub(crate) async fn write_journal(
     Ok(serial)
 }
 
-/// A project row created without a journal entry (its first upload held or quarantined): the
-/// name now resolves locally only, so every page cache forgets its pages (an upstream page of
-/// the name may be cached) through a new upstream generation.
-async fn unjournaled_project(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
-    crate::upstream_generation::bump_upstream_generation_in(tx).await?;
-    Ok(())
-}
-
-/// Whether the uploading account is no longer live (frozen, deleted) or its token no longer
-/// valid (revoked, expired), read inside the publish transaction.
-async fn credentials_gone(tx: &mut Transaction<'_, Any>, f: &NewFile) -> Result<bool, StoreError> {
-    let user = sqlx::query("SELECT frozen_at, deleted_at FROM users WHERE id = $1")
-        .bind(f.user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(user) = user else {
-        return Ok(true);
-    };
-    if user.try_get::<Option<i64>, _>(0)?.is_some() || user.try_get::<Option<i64>, _>(1)?.is_some()
-    {
-        return Ok(true);
-    }
-    let Some(token_id) = f.token_id else {
-        return Ok(false);
-    };
-    let token = sqlx::query("SELECT revoked_at, expires_at FROM api_tokens WHERE id = $1")
-        .bind(token_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(match token {
-        None => true,
-        Some(t) => {
-            t.try_get::<Option<i64>, _>(0)?.is_some()
-                || t.try_get::<Option<i64>, _>(1)?.is_some_and(|e| e <= f.at)
-        }
-    })
-}
-
-/// The upload's project row by normalised name, locked against other writers on PostgreSQL.
-fn project_row_sql(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Postgres => {
-            "SELECT id, name, status, total_size FROM projects WHERE normalized_name = $1 FOR NO KEY UPDATE"
-        }
-        Dialect::Sqlite => {
-            "SELECT id, name, status, total_size FROM projects WHERE normalized_name = $1"
-        }
-    }
-}
-
+/// The publish transaction's steps, each in the module named for what it owns; any refusal
+/// ends it with nothing written that the caller commits.
 async fn publish_in(
     tx: &mut Transaction<'_, Any>,
     db: &Db,
     f: &NewFile,
     policy: &UploadPolicy,
 ) -> Result<PublishOutcome, StoreError> {
-    // 1. The project: find it, or create it with the uploader as Owner. On PostgreSQL the row
-    //    is locked (FOR NO KEY UPDATE) before anything else touches it: uploads to one project
-    //    then take turns from here, so the size quota is checked against the total this
-    //    transaction will update (two uploads can no longer both fit under it), and no
-    //    transaction upgrades the key-share lock of its own foreign-key checks into an update
-    //    while others hold theirs (PostgreSQL 15 failed such an upgrade under 16 parallel
-    //    uploads with "new multixact has more than one updating member"). SQLite's single
-    //    writer already serialises the whole transaction.
-    let mut project_created = false;
-    let existing = sqlx::query(project_row_sql(db.dialect))
-        .bind(f.normalized_name.clone())
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (project_id, project_name, status, total_size) = match existing {
-        Some(r) => (
-            r.try_get::<i64, _>(0)?,
-            r.try_get::<String, _>(1)?,
-            ProjectStatus::decode("projects.status", &r.try_get::<String, _>(2)?)?,
-            r.try_get::<i64, _>(3)?,
-        ),
-        None => {
-            if f.token_project_id.is_some() {
-                return Ok(PublishOutcome::Refused(Refusal::TokenNotAllowed {
-                    project: f.project_name.clone(),
-                }));
-            }
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
-            )
-            .bind(f.project_name.clone())
-            .bind(f.normalized_name.clone())
-            .bind(f.ultranormalized_name.clone())
-            .bind(f.at)
-            .bind(f.user_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            match id {
-                Some(id) => {
-                    sqlx::query("INSERT INTO roles (project_id, user_id, role, granted_at) VALUES ($1, $2, 'Owner', $3)")
-                        .bind(id)
-                        .bind(f.user_id)
-                        .bind(f.at)
-                        .execute(&mut **tx)
-                        .await?;
-                    project_created = true;
-                    (id, f.project_name.clone(), ProjectStatus::Active, 0)
-                }
-                None => {
-                    // Lost a race, or a confusable name exists.
-                    let r = sqlx::query(project_row_sql(db.dialect))
-                        .bind(f.normalized_name.clone())
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                    match r {
-                        Some(r) => (
-                            r.try_get(0)?,
-                            r.try_get(1)?,
-                            ProjectStatus::decode("projects.status", &r.try_get::<String, _>(2)?)?,
-                            r.try_get(3)?,
-                        ),
-                        None => {
-                            let existing: String = sqlx::query_scalar(
-                                "SELECT name FROM projects WHERE ultranormalized_name = $1",
-                            )
-                            .bind(f.ultranormalized_name.clone())
-                            .fetch_optional(&mut **tx)
-                            .await?
-                            .unwrap_or_default();
-                            return Ok(PublishOutcome::Refused(Refusal::TooSimilar { existing }));
-                        }
-                    }
-                }
-            }
-        }
+    // 1. The project, found (and locked) or created with the uploader as Owner.
+    let project = match project_row::find_or_create(tx, db, f).await? {
+        ControlFlow::Continue(project) => project,
+        ControlFlow::Break(outcome) => return Ok(outcome),
     };
-
-    // 2. Permission, by database identity. The account and the token are read again here: a
-    //    freeze, a deletion or a revocation that landed while the body streamed wins.
-    if credentials_gone(tx, f).await? {
-        return Ok(PublishOutcome::Refused(Refusal::CredentialsGone));
+    // 2. Permission, by database identity.
+    if let Some(refusal) = project_row::refusal(tx, f, &project).await? {
+        return Ok(PublishOutcome::Refused(refusal));
     }
-    if !project_created {
-        if let Some(scope) = f.token_project_id
-            && scope != project_id
-        {
-            return Ok(PublishOutcome::Refused(Refusal::TokenNotAllowed {
-                project: project_name,
-            }));
-        }
-        let role: Option<String> =
-            sqlx::query_scalar("SELECT role FROM roles WHERE project_id = $1 AND user_id = $2")
-                .bind(project_id)
-                .bind(f.user_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if role.is_none() {
-            return Ok(PublishOutcome::Refused(Refusal::UserNotAllowed {
-                project: project_name,
-            }));
-        }
-        if status != ProjectStatus::Active {
-            return Ok(PublishOutcome::Refused(Refusal::ProjectNotActive {
-                project: project_name,
-                status,
-            }));
-        }
-        if held_out(tx, f, project_id).await? {
-            return Ok(PublishOutcome::Refused(Refusal::Held));
-        }
-    }
-
-    // 3. Duplicates: identical file → no-op; same name or content with other bytes → refused.
-    if let Some(outcome) = duplicate_check(tx, f).await? {
+    // 3. Duplicates, burned names, the size quota.
+    if let Some(outcome) = duplicates::not_new(tx, f, project.total_size).await? {
         return Ok(outcome);
     }
-    let used: Option<String> =
-        sqlx::query_scalar("SELECT filename FROM filename_registry WHERE filename = $1")
-            .bind(f.filename.clone())
-            .fetch_optional(&mut **tx)
-            .await?;
-    if used.is_some() {
-        // The registry row may belong to a concurrent upload that committed after the duplicate
-        // check above: then the file is live and this is a duplicate, not a deleted name.
-        if let Some(outcome) = duplicate_check(tx, f).await? {
-            return Ok(outcome);
-        }
-        return Ok(PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed));
-    }
-    if total_size.saturating_add(f.size) > f.max_project_size {
-        return Ok(PublishOutcome::Refused(Refusal::ProjectTooLarge));
-    }
-
-    // 4. The release: find it by canonical version or create it.
-    let mut release_created = false;
-    let mut quarantined = false;
-    let release = sqlx::query(
-        "SELECT id, created_at, removed_at, quarantined_at FROM releases WHERE project_id = $1 AND canonical_version = $2",
-    )
-    .bind(project_id)
-    .bind(f.canonical_version.clone())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let release_id: i64 = match release {
-        Some(r) => {
-            // A removed release's version is burned like its filenames.
-            if r.try_get::<Option<i64>, _>(2)?.is_some() {
-                return Ok(PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed));
-            }
-            let created_at: i64 = r.try_get(1)?;
-            if f.at.saturating_sub(created_at) > f.release_window_micros {
-                return Ok(PublishOutcome::Refused(Refusal::ReleaseTooOld));
-            }
-            // Files added to a quarantined release stay in quarantine with it.
-            quarantined = r.try_get::<Option<i64>, _>(3)?.is_some();
-            r.try_get(0)?
-        }
-        None => {
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO releases (project_id, version, canonical_version, created_at, requires_python, core_metadata, description_html, description_renderer, uploader_watched) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id",
-            )
-            .bind(project_id)
-            .bind(f.version.clone())
-            .bind(f.canonical_version.clone())
-            .bind(f.at)
-            .bind(f.requires_python.clone())
-            .bind(f.core_metadata.clone())
-            .bind(f.description.as_ref().map(|d| d.html.clone()))
-            .bind(f.description.as_ref().map(|d| d.renderer))
-            .bind(i64::from(policy.uploader_watched))
-            .fetch_optional(&mut **tx)
-            .await?;
-            match id {
-                Some(id) => {
-                    release_created = true;
-                    crate::search::index_release(
-                        tx,
-                        id,
-                        project_id,
-                        &project_name,
-                        &f.core_metadata,
-                    )
-                    .await?;
-                    id
-                }
-                None => {
-                    // A concurrent upload created it first: take its state as well as its id,
-                    // so a file never joins a quarantined or removed release as a published one.
-                    let r = sqlx::query(
-                        "SELECT id, removed_at, quarantined_at FROM releases WHERE project_id = $1 AND canonical_version = $2",
-                    )
-                    .bind(project_id)
-                    .bind(f.canonical_version.clone())
-                    .fetch_one(&mut **tx)
-                    .await?;
-                    if r.try_get::<Option<i64>, _>(1)?.is_some() {
-                        return Ok(PublishOutcome::Refused(Refusal::FilenamePreviouslyUsed));
-                    }
-                    quarantined = r.try_get::<Option<i64>, _>(2)?.is_some();
-                    r.try_get(0)?
-                }
-            }
-        }
+    // 4. The release, found or created, and what is held.
+    let release = match release_row::find_or_create(tx, f, policy, &project).await? {
+        ControlFlow::Continue(release) => release,
+        ControlFlow::Break(outcome) => return Ok(outcome),
     };
-    // A scan hold quarantines the new release whatever the project's age (a new project's
-    // first release too); otherwise a dormant project's new release may be.
-    let scan_quarantined = release_created
-        && match &policy.scan_hold {
-            Some(reason) => {
-                quarantine_release(tx, release_id, reason, f.at).await?;
-                true
-            }
-            None => false,
+    let hold = release_row::file_hold(f, policy, &release);
+    if f.packagetype == "sdist" && release_row::has_sdist(tx, release.id).await? {
+        return Ok(PublishOutcome::Refused(Refusal::OnlyOneSdist));
+    }
+    // 5. The file row.
+    let file_id =
+        match file_row::insert(tx, f, project.id, release.id, hold.reason.as_deref()).await? {
+            ControlFlow::Continue(id) => id,
+            ControlFlow::Break(outcome) => return Ok(outcome),
         };
-    let newly_quarantined = scan_quarantined
-        || (release_created
-            && !project_created
-            && quarantine_if_dormant(tx, policy, project_id, release_id, f.at).await?);
-    quarantined |= newly_quarantined;
-    // A file added to a release that is not held (published, or approved after review) by a
-    // watched account waits for its own review, and so does any file joining a quarantined
-    // release after the upload that quarantined it: approval is per file.
-    let (hold_file, hold_mails) = if release_created {
-        (None, &[][..])
-    } else if let Some(reason) = &policy.scan_hold {
-        // The scan holds a file joining an existing release, held or not: its own review item.
-        (Some(reason.clone()), &policy.scan_hold_mails[..])
-    } else if quarantined {
-        match &policy.hold_joined_file {
-            Some((reason, mails)) => (Some(reason.clone()), &mails[..]),
-            None => (
-                Some(format!(
-                    "file added to the quarantined release {} by {}",
-                    f.version, f.username
-                )),
-                &[][..],
-            ),
-        }
-    } else {
-        (policy.hold_added_file.clone(), &policy.held_file_mails[..])
+    // 6. Journal, events, notices and mails.
+    let written = record::Written {
+        f,
+        policy,
+        project: &project,
+        release: &release,
+        file_id,
     };
-    if f.packagetype == "sdist" {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM files WHERE release_id = $1 AND packagetype = 'sdist'",
-        )
-        .bind(release_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        if n > 0 {
-            return Ok(PublishOutcome::Refused(Refusal::OnlyOneSdist));
-        }
-    }
-
-    // 5. The file row; a concurrent winner shows up as "nothing inserted".
-    let file_id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO files (release_id, project_id, filename, packagetype, python_version, size, md5, sha256, blake2_256, \
-         blob_key, metadata_sha256, metadata_blake2_256, comment_text, uploaded_at, uploaded_by, user_agent, held_at, held_reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING RETURNING id",
-    )
-    .bind(release_id)
-    .bind(project_id)
-    .bind(f.filename.clone())
-    .bind(f.packagetype.clone())
-    .bind(f.python_version.clone())
-    .bind(f.size)
-    .bind(f.md5.clone())
-    .bind(f.sha256.clone())
-    .bind(f.blake2_256.clone())
-    .bind(f.blob_key.clone())
-    .bind(f.metadata_sha256.clone())
-    .bind(f.metadata_blake2_256.clone())
-    .bind(f.comment_text.clone())
-    .bind(f.at)
-    .bind(f.user_id)
-    .bind(f.user_agent.clone())
-    .bind(hold_file.as_ref().map(|_| f.at))
-    .bind(hold_file.clone())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(file_id) = file_id else {
-        if let Some(outcome) = duplicate_check(tx, f).await? {
-            return Ok(outcome);
-        }
-        if f.packagetype == "sdist" {
-            return Ok(PublishOutcome::Refused(Refusal::OnlyOneSdist));
-        }
-        return Err(StoreError::Conflict("file".into()));
-    };
-    if let Some(scan) = &f.scan {
-        crate::file_scans::insert(tx, file_id, scan, f.at).await?;
-    }
-    sqlx::query("INSERT INTO filename_registry (filename, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(f.filename.clone())
-        .bind(f.at)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE projects SET total_size = total_size + $1 WHERE id = $2")
-        .bind(f.size)
-        .bind(project_id)
-        .execute(&mut **tx)
-        .await?;
-
-    // 6. Journal and events, serialised so serials follow commit order without gaps.
-    // A quarantined release gets no journal entry: mirrors learn of it when it is approved.
-    lock_tail(tx, db.dialect).await?;
-    let by = f.username.as_str();
-    let base = NewEvent {
-        at: f.at,
-        actor_id: Some(f.user_id),
-        actor_name: Some(f.username.clone()),
-        ip: f.ip.clone(),
-        user_agent: f.user_agent.clone(),
-        request_id: f.request_id.clone(),
-        ..NewEvent::default()
-    };
-    // Every file added to an existing release is told to the project's Owners (batched).
-    // (A held file is told with the admins' review request instead, and a watched uploader's
-    // published file at once with the watch's reason, `policy.file_mails`: one notice, not two.)
-    let told_at_once = !quarantined && !policy.file_mails.is_empty();
-    if !release_created
-        && hold_file.is_none()
-        && !told_at_once
-        && let Some(notice) = &policy.added_file_notice
-    {
-        crate::owner_notices::record(tx, db.keyring.as_deref(), project_id, notice).await?;
-    }
-    if let Some(reason) = &hold_file {
-        append(
-            tx,
-            &NewEvent {
-                action: "file:held".into(),
-                subject_kind: "project".into(),
-                subject_id: Some(project_id),
-                subject_name: Some(project_name.clone()),
-                details: serde_json::json!({
-                    "file_id": file_id, "filename": f.filename, "version": f.version,
-                    "reason": reason, "user": f.username, "user_id": f.user_id,
-                    "scan": policy.scan_hold.is_some(),
-                }),
-                ..base.clone()
-            },
-        )
-        .await?;
-        crate::outbox::queue(tx, db.keyring.as_deref(), hold_mails, f.at).await?;
-        let ev = upload_event(f, file_id, project_id, &project_name, Some("held"), base);
-        append(tx, &ev).await?;
-        if project_created {
-            unjournaled_project(tx).await?;
-        }
-        return Ok(PublishOutcome::FileHeld { file_id });
-    }
-    if quarantined {
-        if newly_quarantined {
-            let (reason, mails) = match &policy.scan_hold {
-                Some(r) if scan_quarantined => (r, &policy.scan_hold_mails[..]),
-                _ => (&policy.quarantine_reason, &policy.quarantine_mails[..]),
-            };
-            if project_created {
-                append(
-                    tx,
-                    &NewEvent {
-                        action: "project:create".into(),
-                        subject_kind: "project".into(),
-                        subject_id: Some(project_id),
-                        subject_name: Some(project_name.clone()),
-                        details: serde_json::json!({"role": crate::states::ProjectRole::Owner.as_str(), "user": f.username}),
-                        ..base.clone()
-                    },
-                )
-                .await?;
-            }
-            append(
-                tx,
-                &NewEvent {
-                    action: "release:quarantine".into(),
-                    subject_kind: "project".into(),
-                    subject_id: Some(project_id),
-                    subject_name: Some(project_name.clone()),
-                    details: serde_json::json!({
-                        "version": f.version, "release_id": release_id,
-                        "reason": reason, "user": f.username,
-                        "user_id": f.user_id, "scan": scan_quarantined,
-                    }),
-                    ..base.clone()
-                },
-            )
-            .await?;
-            crate::outbox::queue(tx, db.keyring.as_deref(), mails, f.at).await?;
-        }
-        let ev = upload_event(
-            f,
-            file_id,
-            project_id,
-            &project_name,
-            Some("quarantined"),
-            base,
-        );
-        append(tx, &ev).await?;
-        if project_created {
-            unjournaled_project(tx).await?;
-        }
-        return Ok(PublishOutcome::Quarantined {
-            release_created: newly_quarantined,
-        });
-    }
-    if project_created {
-        write_journal(
-            tx,
-            project_id,
-            &project_name,
-            None,
-            None,
-            "create",
-            by,
-            f.at,
-        )
-        .await?;
-    }
-    if release_created {
-        write_journal(
-            tx,
-            project_id,
-            &project_name,
-            Some(&f.version),
-            None,
-            "new release",
-            by,
-            f.at,
-        )
-        .await?;
-        crate::outbox::queue(tx, db.keyring.as_deref(), &policy.release_mails, f.at).await?;
-    } else if !project_created {
-        crate::outbox::queue(tx, db.keyring.as_deref(), &policy.file_mails, f.at).await?;
-    }
-    let action = file_added_action(&f.python_version, &f.filename);
-    let serial = write_journal(
-        tx,
-        project_id,
-        &project_name,
-        Some(&f.version),
-        Some(&f.filename),
-        &action,
-        by,
-        f.at,
-    )
-    .await?;
-    if project_created {
-        append(
-            tx,
-            &NewEvent {
-                action: "project:create".into(),
-                subject_kind: "project".into(),
-                subject_id: Some(project_id),
-                subject_name: Some(project_name.clone()),
-                details: serde_json::json!({"role": crate::states::ProjectRole::Owner.as_str(), "user": f.username}),
-                ..base.clone()
-            },
-        )
-        .await?;
-    }
-    let ev = upload_event(f, file_id, project_id, &project_name, None, base);
-    append(tx, &ev).await?;
-    Ok(PublishOutcome::Published {
-        serial,
-        project_created,
-        release_created,
-    })
+    record::record(tx, db, &written, hold).await
 }
 
 /// The journal action of a file appearing on the index (what mirrors read in the changelog).
 pub(crate) fn file_added_action(python_version: &str, filename: &str) -> String {
     format!("add {python_version} file {filename}")
-}
-
-/// The `file:upload` event of this upload; `state` (`held`, `quarantined`) is set `true` in its
-/// details when the file is not published.
-fn upload_event(
-    f: &NewFile,
-    file_id: i64,
-    project_id: i64,
-    project_name: &str,
-    state: Option<&str>,
-    base: NewEvent,
-) -> NewEvent {
-    let mut details = serde_json::json!({
-        "file_id": file_id, "filename": f.filename, "version": f.version,
-        "sha256": f.sha256, "blake2_256": f.blake2_256, "size": f.size,
-        "token_scope": f.token_project_id, "token_id": f.token_id,
-    });
-    if let Some(state) = state {
-        details[state] = serde_json::json!(true);
-    }
-    NewEvent {
-        action: "file:upload".into(),
-        subject_kind: "project".into(),
-        subject_id: Some(project_id),
-        subject_name: Some(project_name.to_owned()),
-        details,
-        ..base
-    }
-}
-
-/// Whether the uploader is on a recovery hold that covers this (existing) project: held, and the
-/// project was not created by the uploader since the hold began.
-async fn held_out(
-    tx: &mut Transaction<'_, Any>,
-    f: &NewFile,
-    project_id: i64,
-) -> Result<bool, StoreError> {
-    let hold = sqlx::query("SELECT hold_until, recovered_at FROM users WHERE id = $1")
-        .bind(f.user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(hold) = hold else { return Ok(false) };
-    let until: Option<i64> = hold.try_get(0)?;
-    if until.is_none_or(|u| u <= f.at) {
-        return Ok(false);
-    }
-    let since: i64 = hold.try_get::<Option<i64>, _>(1)?.unwrap_or(i64::MIN);
-    let origin = sqlx::query("SELECT created_by, created_at FROM projects WHERE id = $1")
-        .bind(project_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let created_by: Option<i64> = origin.try_get(0)?;
-    let created_at: i64 = origin.try_get(1)?;
-    Ok(!(created_by == Some(f.user_id) && created_at >= since))
-}
-
-/// Quarantine the release just created when the policy says so and the project is dormant: its
-/// newest release that is not itself quarantined and was not created by a watched account
-/// (removed ones count: removing old releases must not make a project look fresh; a sock's
-/// release must not either) is older than `dormant_before`; without such a release, the project
-/// itself is; with `first_release_since`, only when that newest release came before it. True
-/// when quarantined.
-async fn quarantine_if_dormant(
-    tx: &mut Transaction<'_, Any>,
-    policy: &UploadPolicy,
-    project_id: i64,
-    release_id: i64,
-    at: i64,
-) -> Result<bool, StoreError> {
-    let Some(before) = policy.dormant_before else {
-        return Ok(false);
-    };
-    let newest: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(created_at) FROM releases WHERE project_id = $1 AND id <> $2 AND quarantined_at IS NULL \
-         AND uploader_watched = 0",
-    )
-    .bind(project_id)
-    .bind(release_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    // No release by an unwatched account: the project's own age decides (an old project whose
-    // every release came from watched accounts is dormant; a project made minutes ago is not).
-    let newest = match newest {
-        Some(n) => Some(n),
-        None => {
-            sqlx::query_scalar::<_, Option<i64>>("SELECT created_at FROM projects WHERE id = $1")
-                .bind(project_id)
-                .fetch_one(&mut **tx)
-                .await?
-        }
-    };
-    if newest.is_none_or(|n| n >= before) {
-        return Ok(false);
-    }
-    // A member's recovery counts, however long ago, until the project's first release after it
-    // is published by an unwatched account (or approved: then it is that release).
-    if let (Some(since), Some(n)) = (policy.first_release_since, newest)
-        && n >= since
-    {
-        return Ok(false);
-    }
-    quarantine_release(tx, release_id, &policy.quarantine_reason, at).await?;
-    Ok(true)
-}
-
-/// Mark the release just created quarantined, with `reason`.
-async fn quarantine_release(
-    tx: &mut Transaction<'_, Any>,
-    release_id: i64,
-    reason: &str,
-    at: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE releases SET quarantined_at = $1, quarantine_reason = $2 WHERE id = $3")
-        .bind(at)
-        .bind(reason.to_owned())
-        .bind(release_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-async fn duplicate_check(
-    tx: &mut Transaction<'_, Any>,
-    f: &NewFile,
-) -> Result<Option<PublishOutcome>, StoreError> {
-    use crate::visibility::{PUBLIC_FILE, PUBLIC_PROJECT, PUBLIC_RELEASE};
-    let sql = format!(
-        "SELECT f.filename, f.sha256, f.blake2_256, f.removed_at, p.status, r.removed_at, r.quarantined_at, r.yanked_at, \
-         CAST(CASE WHEN {PUBLIC_PROJECT} AND {PUBLIC_RELEASE} AND {PUBLIC_FILE} THEN 1 ELSE 0 END AS BIGINT), f.held_at \
-         FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = f.project_id \
-         WHERE f.filename = $1 OR f.blake2_256 = $2 OR f.sha256 = $3"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(f.filename.clone())
-        .bind(f.blake2_256.clone())
-        .bind(f.sha256.clone())
-        .fetch_all(&mut **tx)
-        .await?;
-    for r in &rows {
-        let filename: String = r.try_get(0)?;
-        let sha256: String = r.try_get(1)?;
-        let blake2: String = r.try_get(2)?;
-        if filename == f.filename && sha256 == f.sha256 && blake2 == f.blake2_256 {
-            // Only a file the public sees is "already there": anything hidden refuses by its
-            // state, and nothing about it changes.
-            if r.try_get::<i64, _>(8)? == 1 {
-                return Ok(Some(PublishOutcome::Duplicate));
-            }
-            return Ok(Some(PublishOutcome::Refused(Refusal::IdenticalHidden {
-                file_removed: r.try_get::<Option<i64>, _>(3)?.is_some(),
-                file_held: r.try_get::<Option<i64>, _>(9)?.is_some(),
-                release: crate::ReleaseFlags {
-                    held: r.try_get::<Option<i64>, _>(6)?.is_some(),
-                    removed: r.try_get::<Option<i64>, _>(5)?.is_some(),
-                    yanked: r.try_get::<Option<i64>, _>(7)?.is_some(),
-                },
-                project_status: ProjectStatus::decode(
-                    "projects.status",
-                    &r.try_get::<String, _>(4)?,
-                )?,
-            })));
-        }
-    }
-    if let Some(r) = rows.first() {
-        return Ok(Some(PublishOutcome::Refused(Refusal::FileExists {
-            filename: r.try_get(0)?,
-            blake2_256: r.try_get(2)?,
-        })));
-    }
-    Ok(None)
 }
