@@ -59,7 +59,8 @@ def test_a_kept_page_is_the_routers_answer_to_every_client(strongroom, backend_k
         a server too busy to catch up within the staleness bound answers from the database),
         so a request the router took is asked again."""
         nonlocal asked, plain
-        for _ in range(50):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             was = value(scrape(metrics), "strongroom_front_door_pages_total")
             got = answer(server, path, headers)
             asked += 1
@@ -67,7 +68,7 @@ def test_a_kept_page_is_the_routers_answer_to_every_client(strongroom, backend_k
             if value(scrape(metrics), "strongroom_front_door_pages_total") == was + 1:
                 return got
             time.sleep(0.1)
-        raise AssertionError(f"the front door never took {path} with {headers}")
+        raise AssertionError(f"the front door never took {path} with {headers} in 30 s")
 
     for headers in CLIENTS:
         server.get(page, headers=headers)  # rendered, then kept
@@ -113,9 +114,9 @@ def test_a_kept_page_is_the_routers_answer_to_every_client(strongroom, backend_k
                   for s, c in (("200", "2xx"), ("304", "3xx")))
     assert counted == asked, (counted, asked)
     # the front door took a plain and a revalidating request of every client (above), and
-    # never one with a query
+    # never one with a query: there were as many of those as plain requests
     front = value(after, "strongroom_front_door_pages_total") - value(before, "strongroom_front_door_pages_total")
-    assert 2 * len(CLIENTS) <= front <= plain, (front, plain)
+    assert front <= plain < asked, (front, plain, asked)
 
     # a new release is on the next answer, on both ways
     srkit.ok_upload(server, token, srkit.make_wheel("sr-kept", "2.0"))

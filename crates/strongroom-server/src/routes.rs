@@ -13,8 +13,8 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
 use crate::web::{
-    account_delete, accounts, admin, admin_invites, admin_review, admin_upstream, assets, manage,
-    pages, project_manage, review,
+    account_delete, accounts, admin, admin_invites, admin_projects, admin_review, admin_site,
+    admin_upstream, admin_users, assets, manage, pages, project_manage, review,
 };
 use crate::{downloads, json_api, simple, upload, upstream_files, xmlrpc};
 
@@ -341,73 +341,82 @@ fn table(upload_limit: usize, web: Option<AppState>) -> Table {
         .route("/admin/", get(admin::show_admin))
         .route("/admin/users/", get(admin::list_users))
         .route("/admin/projects/", get(admin::list_projects))
-        .route("/admin/users/{name}/", get(admin::show_user))
-        .route("/admin/users/{name}/freeze/", post(admin::freeze_user))
-        .route("/admin/users/{name}/unfreeze/", post(admin::unfreeze_user))
+        .route("/admin/users/{name}/", get(admin_users::show_user))
+        .route(
+            "/admin/users/{name}/freeze/",
+            post(admin_users::freeze_user),
+        )
+        .route(
+            "/admin/users/{name}/unfreeze/",
+            post(admin_users::unfreeze_user),
+        )
         .route(
             "/admin/users/{name}/reset-2fa/",
-            post(admin::reset_two_factor),
+            post(admin_users::reset_two_factor),
         )
-        .route("/admin/users/{name}/restore/", post(admin::restore_user))
-        .route("/admin/projects/{name}/", get(admin::show_project))
+        .route(
+            "/admin/users/{name}/restore/",
+            post(admin_users::restore_user),
+        )
+        .route("/admin/projects/{name}/", get(admin_projects::show_project))
         .route(
             "/admin/projects/{name}/quarantine/",
-            post(admin::quarantine_project),
+            post(admin_projects::quarantine_project),
         )
         .route(
             "/admin/projects/{name}/unquarantine/",
-            post(admin::unquarantine_project),
+            post(admin_projects::unquarantine_project),
         )
         .route(
             "/admin/projects/{name}/remove/",
-            post(admin::remove_project),
+            post(admin_projects::remove_project),
         )
         .route(
             "/admin/projects/{name}/restore/",
-            post(admin::restore_project),
+            post(admin_projects::restore_project),
         )
         .route(
             "/admin/projects/{name}/release/{version}/approve/",
-            post(admin::approve_release),
+            post(admin_projects::approve_release),
         )
         .route(
             "/admin/projects/{name}/release/{version}/remove/",
-            post(admin::remove_release),
+            post(admin_projects::remove_release),
         )
         .route(
             "/admin/projects/{name}/release/{version}/restore/",
-            post(admin::restore_release),
+            post(admin_projects::restore_release),
         )
         .route(
             "/admin/projects/{name}/release/{version}/file/{filename}/remove/",
-            post(admin::remove_file),
+            post(admin_projects::remove_file),
         )
         .route(
             "/admin/projects/{name}/release/{version}/file/{filename}/restore/",
-            post(admin::restore_file),
+            post(admin_projects::restore_file),
         )
         .route(
             "/admin/projects/{name}/release/{version}/file/{filename}/approve/",
-            post(admin::approve_file),
+            post(admin_projects::approve_file),
         )
         .route(
             "/admin/projects/{name}/release/{version}/file/{filename}/reject/",
-            post(admin::reject_file),
+            post(admin_projects::reject_file),
         )
-        .route("/admin/files/{id}", get(admin::download_file))
-        .route("/admin/names/", get(admin::show_names))
-        .route("/admin/names/prohibit/", post(admin::prohibit_name))
-        .route("/admin/names/allow/", post(admin::allow_name))
-        .route("/admin/site/", get(admin::show_site))
+        .route("/admin/files/{id}", get(admin_projects::download_file))
+        .route("/admin/names/", get(admin_site::show_names))
+        .route("/admin/names/prohibit/", post(admin_site::prohibit_name))
+        .route("/admin/names/allow/", post(admin_site::allow_name))
+        .route("/admin/site/", get(admin_site::show_site))
         .route(
             "/admin/site/switch/{switch}/on/",
-            post(admin::turn_switch_on),
+            post(admin_site::turn_switch_on),
         )
         .route(
             "/admin/site/switch/{switch}/off/",
-            post(admin::turn_switch_off),
+            post(admin_site::turn_switch_off),
         )
-        .route("/admin/site/domains/", post(admin::check_domains))
+        .route("/admin/site/domains/", post(admin_site::check_domains))
         .route("/admin/invitations/", get(admin_invites::show_invites))
         .route("/admin/invitations/new/", post(admin_invites::invite_user))
         .route(
@@ -420,7 +429,7 @@ fn table(upload_limit: usize, web: Option<AppState>) -> Table {
         .route("/admin/review/{id}/", get(admin_review::show_item))
         .route("/admin/review/{id}/approve/", post(admin_review::approve))
         .route("/admin/review/{id}/reject/", post(admin_review::reject))
-        .route("/admin/log/", get(admin::verify_log))
+        .route("/admin/log/", get(admin_site::verify_log))
         .route(
             "/admin/upstream/log",
             get(crate::web::admin_upstream_log::show_log),
@@ -430,8 +439,11 @@ fn table(upload_limit: usize, web: Option<AppState>) -> Table {
             get(crate::web::admin_impact::show_impact),
         )
         .route("/admin/signals/", get(admin::show_signals))
-        .route("/admin/changes/", get(admin::show_changes))
-        .route("/admin/changes/{id}/approve/", post(admin::approve_change))
+        .route("/admin/changes/", get(admin_site::show_changes))
+        .route(
+            "/admin/changes/{id}/approve/",
+            post(admin_site::approve_change),
+        )
         .protocol(crate::host::HEALTH_PATH, get(healthz))
         .protocol("/metrics", get(crate::metrics::main_listener))
         .protocol(crate::readiness::READY_PATH, get(crate::readiness::readyz))

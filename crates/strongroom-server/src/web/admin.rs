@@ -1,25 +1,22 @@
-//! The admin area: users and projects, and the incident tools (freeze, quarantine, removal and
-//! restore, held releases, prohibited names, site switches, pending role changes, timelines,
-//! the log check). Only admins see it; for anyone else every admin path is a 404 (its existence
-//! is not revealed). Every change is a CSRF-checked POST with a required reason.
+//! The admin area: its start page (signals), the lists of users and projects, and what every
+//! section shares (the change form, confirmations, links). The sections are `admin_users`,
+//! `admin_projects`, `admin_site`, `admin_review`, `admin_invites`, `admin_impact` and
+//! `admin_upstream`. Only admins see it; for anyone else every admin path is a 404 (its
+//! existence is not revealed). Every change is a CSRF-checked POST with a required reason.
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use futures_util::TryStreamExt;
+use axum::extract::{Query, State};
+use axum::response::Response;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use strongroom_core::admin::{Authority, SiteSwitch};
-use strongroom_core::timeline::{TimelineOf, parse_time};
+use strongroom_core::timeline::parse_time;
 
 use super::errors::WebError;
-use super::extract::{Admin, CsrfForm};
-use super::{Meta, PageCx, read, see_other};
+use super::extract::Admin;
+use super::{PageCx, read, see_other};
 use crate::state::AppState;
 
 /// An admin section with the `?done=` confirmation.
-fn section_page(cx: PageCx, q: &AdminQuery, ctx: Value) -> Result<Response, WebError> {
+pub(super) fn section_page(cx: PageCx, q: &AdminQuery, ctx: Value) -> Result<Response, WebError> {
     cx.render(
         "admin.html",
         context! { done => done_message(q.done.as_deref()), ..ctx },
@@ -30,21 +27,21 @@ fn section_page(cx: PageCx, q: &AdminQuery, ctx: Value) -> Result<Response, WebE
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct AdminForm {
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
     /// `prohibit_name`, `allow_name`: the name.
     #[serde(default)]
-    name: String,
+    pub(super) name: String,
     /// `restore_user`: when the roles to bring back were held (RFC 3339; empty = before the
     /// incident).
     #[serde(default)]
-    roles_at: String,
+    pub(super) roles_at: String,
     /// `unfreeze_user`, `restore_user`: an address the admin confirmed the owner controls.
     #[serde(default)]
-    trust_address: String,
+    pub(super) trust_address: String,
 }
 
 impl AdminForm {
-    fn trust(&self) -> Option<&str> {
+    pub(super) fn trust(&self) -> Option<&str> {
         Some(self.trust_address.as_str()).filter(|t| !t.trim().is_empty())
     }
 }
@@ -55,7 +52,7 @@ pub(crate) struct AdminQuery {
     #[serde(default)]
     done: Option<String>,
     #[serde(default)]
-    since: Option<String>,
+    pub(super) since: Option<String>,
 }
 
 /// Fixed confirmations (never reflected text).
@@ -96,11 +93,11 @@ fn done_message(key: Option<&str>) -> Option<&'static str> {
     })
 }
 
-fn done(page: &str, key: &str) -> Response {
+pub(super) fn done(page: &str, key: &str) -> Response {
     see_other(&format!("{page}?done={key}"), Vec::new())
 }
 
-fn since_of(q: &AdminQuery) -> Result<Option<i64>, WebError> {
+pub(super) fn since_of(q: &AdminQuery) -> Result<Option<i64>, WebError> {
     match q.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => Ok(Some(parse_time(s).map_err(WebError::from)?)),
@@ -214,553 +211,6 @@ pub(crate) async fn list_projects(
     )
 }
 
-/// `GET /admin/users/{name}/`
-pub(crate) async fn show_user(
-    State(state): State<AppState>,
-    Admin { cx, .. }: Admin,
-    Path(name): Path<String>,
-    Query(q): Query<AdminQuery>,
-) -> Result<Response, WebError> {
-    let user = state
-        .services
-        .db
-        .user_by_name(&name)
-        .await?
-        .ok_or_else(WebError::not_found)?;
-    let emails = state.services.db.emails_of(user.id).await?;
-    let two_factor = state.services.has_two_factor(user.id).await?;
-    let timeline = state
-        .services
-        .timeline(TimelineOf::User(&user.username), since_of(&q)?)
-        .await?;
-    section_page(
-        cx,
-        &q,
-        context! {
-            section => "user",
-            base => page_path("users", &name),
-            user => super::ser(&user),
-            emails => super::ser(&emails),
-            two_factor => two_factor,
-            timeline => super::ser(&timeline),
-            since => &q.since,
-        },
-    )
-}
-
-/// `/admin/users/{name}/`: the page every user action goes back to.
-fn user_done(name: &str, key: &str) -> Result<Response, WebError> {
-    Ok(done(&format!("/admin/users/{}/", encode(name)), key))
-}
-
-/// `POST /admin/users/{name}/freeze/`
-pub(crate) async fn freeze_user(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(name): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_freeze_user(admin.cap.actor(), &name, &form.reason, &meta)
-        .await?;
-    user_done(&name, "freeze")
-}
-
-/// `POST /admin/users/{name}/unfreeze/` (`trust_address` optional)
-pub(crate) async fn unfreeze_user(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(name): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_unfreeze_user(admin.cap.actor(), &name, form.trust(), &form.reason, &meta)
-        .await?;
-    user_done(&name, "unfreeze")
-}
-
-/// `POST /admin/users/{name}/reset-2fa/`
-pub(crate) async fn reset_two_factor(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(name): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_reset_two_factor(admin.cap.actor(), &name, &form.reason, &meta)
-        .await?;
-    user_done(&name, "reset-2fa")
-}
-
-/// `POST /admin/users/{name}/restore/` (`roles_at`, `trust_address` optional)
-pub(crate) async fn restore_user(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(name): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let at = match form.roles_at.trim() {
-        "" => None,
-        t => Some(parse_time(t)?),
-    };
-    let s = &state.services;
-    s.admin_restore_user(
-        admin.cap.actor(),
-        &name,
-        at,
-        form.trust(),
-        &form.reason,
-        &meta,
-    )
-    .await?;
-    user_done(&name, "restore-user")
-}
-
-/// `GET /admin/projects/{name}/`
-pub(crate) async fn show_project(
-    State(state): State<AppState>,
-    Admin { cx, .. }: Admin,
-    Path(name): Path<String>,
-    Query(q): Query<AdminQuery>,
-) -> Result<Response, WebError> {
-    let db = &state.services.db;
-    let normalized = strongroom_protocol::name::normalize(&name);
-    let p = match db.project_state(&normalized).await? {
-        Some(p) => p,
-        // A removed project whose name was freed keeps its row under the moved-away name.
-        None => db
-            .project_state(&name)
-            .await?
-            .ok_or_else(WebError::not_found)?,
-    };
-    let releases = db.releases_any_state(p.id).await?;
-    let files = db.files_any_state(p.id).await?;
-    let roles = db.roles_of_project(p.id).await?;
-    let timeline = state
-        .services
-        .timeline(TimelineOf::Project(&p.normalized_name), since_of(&q)?)
-        .await?;
-    section_page(
-        cx,
-        &q,
-        context! {
-            section => "project",
-            base => page_path("projects", &name),
-            project => super::ser(&p),
-            releases => super::ser(&releases),
-            files => super::ser(&files),
-            roles => super::ser(&roles),
-            timeline => super::ser(&timeline),
-            since => &q.since,
-        },
-    )
-}
-
-/// `/admin/projects/{name}/`: the page every project action goes back to.
-fn project_done(name: &str, key: &str) -> Result<Response, WebError> {
-    Ok(done(&format!("/admin/projects/{}/", encode(name)), key))
-}
-
-/// `POST /admin/projects/{name}/quarantine/`
-pub(crate) async fn quarantine_project(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(name): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_quarantine_project(&admin.cap, &name, &form.reason, &meta)
-        .await?;
-    project_done(&name, "quarantine")
-}
-
-/// `POST /admin/projects/{name}/unquarantine/`: released from quarantine.
-pub(crate) async fn unquarantine_project(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(name): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_release_project(&admin.cap, &name, &form.reason, &meta)
-        .await?;
-    project_done(&name, "release")
-}
-
-/// `POST /admin/projects/{name}/remove/`
-pub(crate) async fn remove_project(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(name): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.remove_project(&Authority::Admin(&admin.cap), &name, &form.reason, &meta)
-        .await?;
-    project_done(&name, "remove")
-}
-
-/// `POST /admin/projects/{name}/restore/`
-pub(crate) async fn restore_project(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(name): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_restore_project(&admin.cap, &name, &form.reason, &meta)
-        .await?;
-    project_done(&name, "restore")
-}
-
-/// `POST /admin/projects/{name}/release/{version}/approve/`: published with every file not held
-/// on its own.
-pub(crate) async fn approve_release(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((name, version)): Path<(String, String)>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    let approval = s
-        .admin_approve_release(&admin.cap, &name, &version, &form.reason, &meta)
-        .await?;
-    if approval.still_held.is_empty() {
-        project_done(&name, "approve")
-    } else {
-        project_done(&name, "approve-partial")
-    }
-}
-
-/// `POST /admin/projects/{name}/release/{version}/remove/`
-pub(crate) async fn remove_release(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((name, version)): Path<(String, String)>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.remove_release(
-        &Authority::Admin(&admin.cap),
-        &name,
-        &version,
-        &form.reason,
-        &meta,
-    )
-    .await?;
-    project_done(&name, "remove-release")
-}
-
-/// `POST /admin/projects/{name}/release/{version}/restore/`
-pub(crate) async fn restore_release(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((name, version)): Path<(String, String)>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_restore_release(&admin.cap, &name, &version, &form.reason, &meta)
-        .await?;
-    project_done(&name, "restore-release")
-}
-
-/// `POST /admin/projects/{name}/release/{version}/file/{filename}/remove/`
-pub(crate) async fn remove_file(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((name, version, filename)): Path<(String, String, String)>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let by = Authority::Admin(&admin.cap);
-    let s = &state.services;
-    s.remove_file(&by, &name, &version, &filename, &form.reason, &meta)
-        .await?;
-    project_done(&name, "remove-file")
-}
-
-/// `POST /admin/projects/{name}/release/{version}/file/{filename}/restore/`
-pub(crate) async fn restore_file(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((name, version, filename)): Path<(String, String, String)>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_restore_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
-        .await?;
-    project_done(&name, "restore-file")
-}
-
-/// `POST /admin/projects/{name}/release/{version}/file/{filename}/approve/`: a held file
-/// published.
-pub(crate) async fn approve_file(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((name, version, filename)): Path<(String, String, String)>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_approve_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
-        .await?;
-    project_done(&name, "approve-file")
-}
-
-/// `POST /admin/projects/{name}/release/{version}/file/{filename}/reject/`: a held file
-/// rejected and deleted.
-pub(crate) async fn reject_file(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path((name, version, filename)): Path<(String, String, String)>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_reject_file(&admin.cap, &name, &version, &filename, &form.reason, &meta)
-        .await?;
-    project_done(&name, "reject-file")
-}
-
-/// `GET /admin/files/{id}`: any file, whatever its state (quarantined, removed), for admins.
-pub(crate) async fn download_file(
-    State(state): State<AppState>,
-    _: Admin,
-    Path(id): Path<String>,
-) -> Result<Response, WebError> {
-    let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
-    let f = state
-        .services
-        .db
-        .file_any_state(id)
-        .await?
-        .ok_or_else(WebError::not_found)?;
-    let body = state
-        .services
-        .blobs
-        .get(&f.blob_key, None)
-        .await?
-        .ok_or_else(|| WebError::internal(format!("blob missing for {}", f.filename)))?;
-    let mut resp = Body::from_stream(body.map_err(std::io::Error::other)).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(f.size.max(0)));
-    // Filenames are checked at upload (no quotes or separators).
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", f.filename)) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(resp)
-}
-
-/// `GET /admin/names/`
-pub(crate) async fn show_names(
-    State(state): State<AppState>,
-    Admin { cx, .. }: Admin,
-    Query(q): Query<AdminQuery>,
-) -> Result<Response, WebError> {
-    let names = state.services.db.prohibited_names().await?;
-    section_page(
-        cx,
-        &q,
-        context! { section => "names", names => super::ser(&names) },
-    )
-}
-
-/// `POST /admin/names/prohibit/` (`name`)
-pub(crate) async fn prohibit_name(
-    State(state): State<AppState>,
-    admin: Admin,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_prohibit_name(admin.cap.actor(), &form.name, &form.reason, &meta)
-        .await?;
-    Ok(done("/admin/names/", "prohibit"))
-}
-
-/// `POST /admin/names/allow/` (`name`: a prohibited name, or a removed project's)
-pub(crate) async fn allow_name(
-    State(state): State<AppState>,
-    admin: Admin,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    let allowed = s
-        .admin_allow_name(admin.cap.actor(), &form.name, &form.reason, &meta)
-        .await?;
-    let key = if allowed.upstream.is_empty() {
-        "allow"
-    } else {
-        "allow-upstream"
-    };
-    Ok(done("/admin/names/", key))
-}
-
-/// `GET /admin/site/`: the switches, and (with `?verify=1`) the event log check.
-pub(crate) async fn show_site(
-    State(state): State<AppState>,
-    Admin { cx, .. }: Admin,
-    Query(q): Query<AdminQuery>,
-) -> Result<Response, WebError> {
-    let ctx = site_context(&state, None).await?;
-    section_page(cx, &q, ctx)
-}
-
-/// The site section: switches, their history, and (after a check) the email-domain report.
-async fn site_context(
-    state: &AppState,
-    domain_report: Option<Vec<String>>,
-) -> Result<Value, WebError> {
-    let s = &state.services;
-    let read_only = s.switch_enabled(SiteSwitch::ReadOnly).await?;
-    let no_new = s.switch_enabled(SiteSwitch::NoNewProjects).await?;
-    let flags: Vec<serde_json::Value> =
-        s.db.site_flags()
-            .await?
-            .into_iter()
-            .map(|f| {
-                serde_json::json!({"name": f.name, "enabled": f.enabled, "reason": f.reason,
-                "updated_at": f.updated_at, "updated_by": f.updated_by})
-            })
-            .collect();
-    Ok(context! {
-        section => "site",
-        read_only => read_only,
-        no_new_projects => no_new,
-        flags => super::ser(&flags),
-        domain_report => domain_report,
-    })
-}
-
-/// `POST /admin/site/domains/`: check every verified address's email domain now (DNS and RDAP),
-/// as `strongroom admin check-domains` does, and show what was found.
-pub(crate) async fn check_domains(
-    State(state): State<AppState>,
-    admin: Admin,
-    Meta(meta): Meta,
-    CsrfForm(_): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let report = state
-        .services
-        .check_domains(admin.cap.actor(), &meta)
-        .await?;
-    let cx = admin.cx;
-    let ctx = site_context(&state, Some(report.lines())).await?;
-    section_page(cx, &AdminQuery::default(), ctx)
-}
-
-/// A site switch as the path names it (`read_only`, `no_new_projects`); any other is a 404.
-fn switch_named(name: &str) -> Result<SiteSwitch, WebError> {
-    match name {
-        "read_only" => Ok(SiteSwitch::ReadOnly),
-        "no_new_projects" => Ok(SiteSwitch::NoNewProjects),
-        _ => Err(WebError::not_found()),
-    }
-}
-
-/// `POST /admin/site/switch/{switch}/on/`
-pub(crate) async fn turn_switch_on(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(switch): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_set_switch(
-        admin.cap.actor(),
-        switch_named(&switch)?,
-        true,
-        &form.reason,
-        &meta,
-    )
-    .await?;
-    Ok(done("/admin/site/", "switch"))
-}
-
-/// `POST /admin/site/switch/{switch}/off/`
-pub(crate) async fn turn_switch_off(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(switch): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let s = &state.services;
-    s.admin_set_switch(
-        admin.cap.actor(),
-        switch_named(&switch)?,
-        false,
-        &form.reason,
-        &meta,
-    )
-    .await?;
-    Ok(done("/admin/site/", "switch"))
-}
-
-/// `GET /admin/log/`: recompute the event log's hash chain.
-pub(crate) async fn verify_log(
-    State(state): State<AppState>,
-    Admin { cx, .. }: Admin,
-) -> Result<Response, WebError> {
-    let (intact, n) = match state.services.verify_log().await? {
-        Ok(n) => (true, n),
-        Err(seq) => (false, seq),
-    };
-    cx.render(
-        "admin.html",
-        context! { section => "log", intact => intact, n => n },
-    )
-}
-
-/// `GET /admin/changes/`: role changes held for cooling-off, every project.
-pub(crate) async fn show_changes(
-    State(state): State<AppState>,
-    Admin { cx, .. }: Admin,
-    Query(q): Query<AdminQuery>,
-) -> Result<Response, WebError> {
-    let changes = state.services.db.all_pending_role_changes().await?;
-    section_page(
-        cx,
-        &q,
-        context! { section => "changes", changes => super::ser(&changes) },
-    )
-}
-
-/// `POST /admin/changes/{id}/approve/`: a held role change applied now.
-pub(crate) async fn approve_change(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(id): Path<String>,
-    Meta(meta): Meta,
-    CsrfForm(form): CsrfForm<AdminForm>,
-) -> Result<Response, WebError> {
-    let id: i64 = id.parse().map_err(|_| WebError::not_found())?;
-    state
-        .services
-        .approve_role_change(admin.cap.actor(), id, &form.reason, &meta)
-        .await?;
-    Ok(done("/admin/changes/", "approve-change"))
-}
-
 impl AdminQuery {
     /// The `?done=` key.
     pub(super) fn done(&self) -> Option<&str> {
@@ -769,11 +219,11 @@ impl AdminQuery {
 }
 
 /// `/admin/{kind}/{name}/`, the name percent-encoded (so nothing in it needs HTML escaping).
-fn page_path(kind: &str, name: &str) -> Value {
+pub(super) fn page_path(kind: &str, name: &str) -> Value {
     Value::from_safe_string(format!("/admin/{kind}/{}/", encode(name)))
 }
 
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
