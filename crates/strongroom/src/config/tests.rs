@@ -32,7 +32,7 @@ fn defaults_derive_from_data() {
 #[test]
 fn precedence_and_sources() {
     let dir = tempfile_dir();
-    let file = dir.join("s.toml");
+    let file = dir.path().join("s.toml");
     std::fs::write(&file, "bind = \"127.0.0.1:1\"\n[limits]\nmax_file_size = 10\n[s3]\nsecret_access_key = \"topsecret\"\n").expect("write");
     let e = env(&[
         ("STRONGROOM_BIND", "127.0.0.1:2"),
@@ -154,7 +154,7 @@ fn registration_is_closed_by_default_and_typed_from_env_or_file() {
         Registration::Domains(vec!["example.org".into(), "xn--bcher-kva.example".into()])
     );
     let dir = tempfile_dir();
-    let file = dir.join("registration.toml");
+    let file = dir.path().join("registration.toml");
     std::fs::write(
         &file,
         "[accounts]\nregistration = \"domains\"\nallowed_email_domains = [\"corp.example\"]\n",
@@ -347,10 +347,9 @@ fn defaults_are_the_cores_defaults() {
     }
 }
 
-fn tempfile_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("strongroom-config-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("mkdir");
-    d
+/// A folder for a test's files, removed when the test ends.
+fn tempfile_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary folder")
 }
 
 #[test]
@@ -566,7 +565,7 @@ fn domain_check_switch_trusted_domains_and_breaker() {
         "{shown}"
     );
     let dir = tempfile_dir();
-    let file = dir.join("domains.toml");
+    let file = dir.path().join("domains.toml");
     std::fs::write(
         &file,
         "[domains]\ncheck = false\ntrusted = [\"Corp.Example\", \"bücher.example\"]\nmax_unverify_share = 0.1\n",
@@ -641,7 +640,7 @@ fn show_hides_secrets_in_url_query_parameters_and_userinfo() {
 #[test]
 fn trusted_proxies_take_ranges_as_a_list_or_a_comma_string() {
     let dir = tempfile_dir();
-    let file = dir.join("p.toml");
+    let file = dir.path().join("p.toml");
     std::fs::write(
         &file,
         "[proxy]\ntrusted_ips = [\"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.1\"]\n",
@@ -794,7 +793,8 @@ fn misspelt_environment_variables_are_refused() {
     );
     assert!(!err.contains("did you mean"), "{err}");
     // Every key, its _FILE form, the config path and the suite's own variables still load.
-    let secret = tempfile_dir().join("secret");
+    let dir = tempfile_dir();
+    let secret = dir.path().join("secret");
     std::fs::write(&secret, "s3cret\n").expect("write");
     let c = Config::load_from(
         &flags,
@@ -815,7 +815,8 @@ fn misspelt_environment_variables_are_refused() {
 
 #[test]
 fn toml_typos_say_what_was_meant() {
-    let file = tempfile_dir().join("typo.toml");
+    let dir = tempfile_dir();
+    let file = dir.path().join("typo.toml");
     std::fs::write(&file, "require2fa = true\n").expect("write");
     let err = Config::load_from(
         &Flags {
@@ -837,7 +838,8 @@ fn toml_typos_say_what_was_meant() {
 /// of falling back to defaults (the implicit ./strongroom.toml used to become "no file").
 #[test]
 fn reload_refuses_when_the_start_file_is_gone() {
-    let file = tempfile_dir().join("strongroom.toml");
+    let dir = tempfile_dir();
+    let file = dir.path().join("strongroom.toml");
     std::fs::write(&file, "proxy.trusted_ips = \"10.0.0.1\"\n").expect("write");
     let mut c = Config::load_from(
         &Flags {
