@@ -11,12 +11,14 @@ use strongroom_core::trusted_proxies::{IpRange, TrustedProxies};
 
 use keys::KEYS;
 
+mod defaults;
 mod keys;
 pub mod limits;
 mod names;
 mod parse;
 mod redact;
 
+use defaults::defaults;
 use parse::*;
 
 pub use redact::redact_url;
@@ -221,319 +223,12 @@ impl Config {
         if let Some(msg) = names::unknown_variable(env.keys()) {
             bail!("{msg}");
         }
-        let mut values: BTreeMap<&'static str, (String, Source)> = BTreeMap::new();
-        // File: explicit flag/env, else ./strongroom.toml if present.
-        let file = flags
-            .config
-            .clone()
-            .map(|p| (p, true))
-            .or_else(|| {
-                env.get("STRONGROOM_CONFIG")
-                    .map(|p| (PathBuf::from(p), true))
-            })
-            .or_else(|| {
-                Path::new("strongroom.toml")
-                    .exists()
-                    .then(|| (PathBuf::from("strongroom.toml"), false))
-            });
-        if let Some((path, _explicit)) = &file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config file {}", path.display()))?;
-            let parsed: toml::Value =
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-            let mut flat = BTreeMap::new();
-            flatten("", &parsed, &mut flat);
-            for (k, v) in flat {
-                let Some(key) = KEYS.iter().find(|key| key.name == k) else {
-                    let near = names::closest(&k, KEYS.iter().map(|key| key.name))
-                        .map(|n| format!(" (did you mean '{n}'?)"))
-                        .unwrap_or_default();
-                    bail!("{}: unknown setting '{k}'{near}", path.display());
-                };
-                values.insert(key.name, (v, Source::File(path.clone())));
-            }
-        }
-        for key in KEYS {
-            let name = env_name(key.name);
-            if let Some(v) = env.get(&name) {
-                values.insert(key.name, (v.clone(), Source::Env(name.clone())));
-            }
-            let file_var = format!("{name}_FILE");
-            // `secrets.key_file` is a key of its own: STRONGROOM_SECRETS__KEY_FILE names it
-            let file_is_a_key = KEYS.iter().any(|k| env_name(k.name) == file_var);
-            if let Some(p) = env.get(&file_var).filter(|_| !file_is_a_key) {
-                let v = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {file_var}={p}"))?;
-                values.insert(
-                    key.name,
-                    (
-                        v.trim_end_matches(['\n', '\r']).to_owned(),
-                        Source::Env(file_var),
-                    ),
-                );
-            }
-        }
-        for (name, v) in [
-            ("data", &flags.data),
-            ("database", &flags.database),
-            ("storage", &flags.storage),
-            ("bind", &flags.bind),
-            (
-                "migrate_on_start",
-                &flags.no_migrate.then(|| "false".to_owned()),
-            ),
-            (
-                "upstream.url",
-                &(!flags.upstream.is_empty()).then(|| flags.upstream.join(",")),
-            ),
-        ] {
-            if let Some(v) = v {
-                let key = KEYS
-                    .iter()
-                    .find(|k| k.name == name)
-                    .map_or("data", |k| k.name);
-                values.insert(key, (v.clone(), Source::Flag));
-            }
-        }
-        // Defaults. Every policy value the core has a default for is rendered from
-        // `strongroom_core::Settings::default()`, the one source (`config show` prints these, and
-        // parsing them back gives that default); the rest belong to this binary, some derived
-        // from `data`.
+        let (mut values, file) = gather(flags, env)?;
+        // Defaults where nothing was given (`defaults`; some derive from the data folder).
         let data = values
             .get("data")
             .map_or_else(|| "./strongroom-data".to_owned(), |(v, _)| v.clone());
-        let core = strongroom_core::Settings::default();
-        let (safety, blobs, http) = (&core.safety, &core.blobs, &core.http);
-        let (db, s3) = (
-            strongroom_store::DbSettings::default(),
-            strongroom_store::S3Settings::default(),
-        );
-        let defaults: [(&'static str, String); _] = [
-            ("require_2fa", core.require_2fa.to_string()),
-            ("rate_limits", core.rate_limits.to_string()),
-            (
-                "session_idle_minutes",
-                core.session_idle_minutes.to_string(),
-            ),
-            (
-                "session_absolute_hours",
-                core.session_absolute_hours.to_string(),
-            ),
-            ("reauth_minutes", core.reauth_minutes.to_string()),
-            (
-                "accounts.unverified_address_hours",
-                core.unverified_address_hours.to_string(),
-            ),
-            ("hibp.url", core.hibp_url.clone().unwrap_or_default()),
-            (
-                "password.argon2_memory_kib",
-                core.argon2_memory_kib.to_string(),
-            ),
-            (
-                "password.argon2_iterations",
-                core.argon2_iterations.to_string(),
-            ),
-            ("data", "./strongroom-data".into()),
-            ("bind", core.bind.clone()),
-            (
-                "database",
-                format!(
-                    "sqlite://{}",
-                    Path::new(&data).join("strongroom.db").display()
-                ),
-            ),
-            (
-                "storage",
-                format!("file://{}", Path::new(&data).join("files").display()),
-            ),
-            ("log", "info".into()),
-            ("log_format", "text".into()),
-            ("s3.region", "us-east-1".into()),
-            ("s3.allow_http", "false".into()),
-            ("limits.max_file_size", core.max_file_size.to_string()),
-            ("limits.max_project_size", core.max_project_size.to_string()),
-            ("upload.strict_filenames", core.strict_filenames.to_string()),
-            ("upload.strict_metadata", core.strict_metadata.to_string()),
-            (
-                "upload.release_file_window_days",
-                core.release_file_window_days.to_string(),
-            ),
-            (
-                "ownership.invitation_hours",
-                safety.invitation_hours.to_string(),
-            ),
-            ("ownership.newcomer_days", safety.newcomer_days.to_string()),
-            ("ownership.pending_hours", safety.pending_hours.to_string()),
-            (
-                "recovery.hold_hours",
-                safety.recovery_hold_hours.to_string(),
-            ),
-            (
-                "recovery.dormant_project_days",
-                safety.dormant_project_days.to_string(),
-            ),
-            (
-                "recovery.watch_days",
-                safety.recovery_watch_days.to_string(),
-            ),
-            (
-                "recovery.incident_lookback_days",
-                safety.incident_lookback_days.to_string(),
-            ),
-            (
-                "retention.deleted_account_days",
-                safety.deleted_account_retention_days.to_string(),
-            ),
-            (
-                "domains.check_interval_hours",
-                safety.domain_check_interval_hours.to_string(),
-            ),
-            (
-                "domains.rdap_url",
-                safety.rdap_url.clone().unwrap_or_default(),
-            ),
-            ("domains.check", safety.domain_check.to_string()),
-            ("domains.trusted", safety.trusted_domains.join(",")),
-            (
-                "domains.max_unverify_share",
-                safety.max_unverify_share.to_string(),
-            ),
-            ("jobs.interval_seconds", "60".into()),
-            ("migrate_on_start", "true".into()),
-            (
-                "blobs.claim_grace_minutes",
-                blobs.claim_grace_minutes.to_string(),
-            ),
-            (
-                "blobs.scan_interval_hours",
-                blobs.scan_interval_hours.to_string(),
-            ),
-            ("blobs.scan_at_start", blobs.scan_at_start.to_string()),
-            ("blobs.verify_sample", blobs.verify_sample.to_string()),
-            (
-                "notices.digest_minutes",
-                core.notices.digest_minutes.to_string(),
-            ),
-            (
-                "notices.digest_max_items",
-                core.notices.digest_max_items.to_string(),
-            ),
-            ("cache.max_bytes", http.cache_max_bytes.to_string()),
-            ("http.allowed_hosts", http.allowed_hosts.join(",")),
-            (
-                "http.idle_timeout_seconds",
-                http.idle_timeout_secs.to_string(),
-            ),
-            ("http.body_min_bytes", http.body_min_bytes.to_string()),
-            (
-                "http.body_window_seconds",
-                http.body_window_secs.to_string(),
-            ),
-            (
-                "http.write_timeout_seconds",
-                http.write_timeout_secs.to_string(),
-            ),
-            ("http.max_connections", http.max_connections.to_string()),
-            (
-                "http.max_connections_per_ip",
-                http.max_connections_per_ip.to_string(),
-            ),
-            (
-                "http.body_timeout_seconds",
-                http.body_timeout_secs.to_string(),
-            ),
-            (
-                "http.max_uploads_per_user",
-                http.max_uploads_per_user.to_string(),
-            ),
-            ("images.proxy", core.images.proxy.to_string()),
-            (
-                "images.proxy_max_bytes",
-                core.images.proxy_max_bytes.to_string(),
-            ),
-            (
-                "images.proxy_timeout_seconds",
-                core.images.proxy_timeout_secs.to_string(),
-            ),
-            (
-                "testing.image_proxy_allow_loopback",
-                core.images.allow_loopback.to_string(),
-            ),
-            ("metrics.bind", String::new()),
-            ("upstream.url", String::new()),
-            ("upstream.private_patterns", String::new()),
-            (
-                "upstream.min_age_days",
-                core.upstream.min_age_days.to_string(),
-            ),
-            (
-                "upstream.page_ttl_seconds",
-                core.upstream.page_ttl_secs.to_string(),
-            ),
-            (
-                "upstream.timeout_seconds",
-                core.upstream.client.timeout_secs.to_string(),
-            ),
-            ("upstream.ca_bundle", String::new()),
-            (
-                "upstream.max_page_bytes",
-                core.upstream.client.max_page_bytes.to_string(),
-            ),
-            (
-                "upstream.cache_max_bytes",
-                core.upstream.cache_max_bytes.to_string(),
-            ),
-            (
-                "upstream.max_file_bytes",
-                core.upstream.max_file_bytes.to_string(),
-            ),
-            (
-                "upstream.new_fetches_per_minute",
-                core.upstream.new_fetches_per_minute.to_string(),
-            ),
-            (
-                "upstream.name_check_interval_hours",
-                core.upstream.name_check_interval_hours.to_string(),
-            ),
-            (
-                "upstream.name_checks_per_run",
-                core.upstream.name_checks_per_run.to_string(),
-            ),
-            ("upstream.name_watch_exclude", String::new()),
-            (
-                "upstream.page_fetches_per_minute",
-                core.upstream.page_fetches_per_minute.to_string(),
-            ),
-            (
-                "upstream.pages_max_bytes",
-                core.upstream.pages_max_bytes.to_string(),
-            ),
-            (
-                "upstream.file_hosts",
-                strongroom_core::settings::DEFAULT_FILE_HOSTS.to_owned(),
-            ),
-            (
-                "downloads.retention_days",
-                core.downloads.retention_days.to_string(),
-            ),
-            ("scan.hold_score", core.scan.hold_score.to_string()),
-            ("osv.id_prefix", core.scan.osv_id_prefix.clone()),
-            ("shutdown.grace_seconds", "30".into()),
-            // health: database pool and blob-store timeouts
-            ("db.pool_size", db.pool_size.to_string()),
-            (
-                "db.connect_timeout_seconds",
-                db.connect_timeout.as_secs().to_string(),
-            ),
-            (
-                "db.acquire_timeout_seconds",
-                db.acquire_timeout.as_secs().to_string(),
-            ),
-            ("db.application_name", String::new()),
-            ("s3.timeout_seconds", s3.timeout.as_secs().to_string()),
-            ("s3.retries", s3.retries.to_string()),
-        ];
-        for (k, v) in defaults {
+        for (k, v) in defaults(&data) {
             values.entry(k).or_insert((v, Source::Default));
         }
         for (k, v) in limits::defaults() {
@@ -886,4 +581,90 @@ impl Config {
             scan: self.scan.clone(),
         }
     }
+}
+
+/// Each setting's value as given, and where it came from.
+type Values = BTreeMap<&'static str, (String, Source)>;
+
+/// The settings given in the config file, the environment (`STRONGROOM_*`, and `*_FILE` for a
+/// value read from a file) and the flags, each with where it came from; a later source wins.
+fn gather(
+    flags: &Flags,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<(Values, Option<(PathBuf, bool)>)> {
+    let mut values = Values::new();
+    // File: explicit flag/env, else ./strongroom.toml if present.
+    let file = flags
+        .config
+        .clone()
+        .map(|p| (p, true))
+        .or_else(|| {
+            env.get("STRONGROOM_CONFIG")
+                .map(|p| (PathBuf::from(p), true))
+        })
+        .or_else(|| {
+            Path::new("strongroom.toml")
+                .exists()
+                .then(|| (PathBuf::from("strongroom.toml"), false))
+        });
+    if let Some((path, _explicit)) = &file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let parsed: toml::Value =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut flat = BTreeMap::new();
+        flatten("", &parsed, &mut flat);
+        for (k, v) in flat {
+            let Some(key) = KEYS.iter().find(|key| key.name == k) else {
+                let near = names::closest(&k, KEYS.iter().map(|key| key.name))
+                    .map(|n| format!(" (did you mean '{n}'?)"))
+                    .unwrap_or_default();
+                bail!("{}: unknown setting '{k}'{near}", path.display());
+            };
+            values.insert(key.name, (v, Source::File(path.clone())));
+        }
+    }
+    for key in KEYS {
+        let name = env_name(key.name);
+        if let Some(v) = env.get(&name) {
+            values.insert(key.name, (v.clone(), Source::Env(name.clone())));
+        }
+        let file_var = format!("{name}_FILE");
+        // `secrets.key_file` is a key of its own: STRONGROOM_SECRETS__KEY_FILE names it
+        let file_is_a_key = KEYS.iter().any(|k| env_name(k.name) == file_var);
+        if let Some(p) = env.get(&file_var).filter(|_| !file_is_a_key) {
+            let v =
+                std::fs::read_to_string(p).with_context(|| format!("reading {file_var}={p}"))?;
+            values.insert(
+                key.name,
+                (
+                    v.trim_end_matches(['\n', '\r']).to_owned(),
+                    Source::Env(file_var),
+                ),
+            );
+        }
+    }
+    for (name, v) in [
+        ("data", &flags.data),
+        ("database", &flags.database),
+        ("storage", &flags.storage),
+        ("bind", &flags.bind),
+        (
+            "migrate_on_start",
+            &flags.no_migrate.then(|| "false".to_owned()),
+        ),
+        (
+            "upstream.url",
+            &(!flags.upstream.is_empty()).then(|| flags.upstream.join(",")),
+        ),
+    ] {
+        if let Some(v) = v {
+            let key = KEYS
+                .iter()
+                .find(|k| k.name == name)
+                .map_or("data", |k| k.name);
+            values.insert(key, (v.clone(), Source::Flag));
+        }
+    }
+    Ok((values, file))
 }
