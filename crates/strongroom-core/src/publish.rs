@@ -1,26 +1,31 @@
 //! The upload use case (`POST /legacy/`): check the form, the file and the archive, claim the
 //! blob key, store the blob, then record everything in one transaction that also settles the
 //! claim. Nothing becomes visible unless all of it worked, and a blob whose upload did not end in
-//! a row is deleted (`blob_collector`).
+//! a row is deleted (`blob_collector`). The archive's own checks are `archive`; what a refused
+//! publish answers, `refusals`.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use strongroom_dist::{Digests, Limits};
+use strongroom_dist::Digests;
 use strongroom_protocol::filename::DistFilename;
-use strongroom_protocol::metadata::CoreMetadata;
 use strongroom_protocol::name::ProjectName;
 use strongroom_store::ProjectStatus;
-use strongroom_store::{BlobKey, NewFile, PublishOutcome, Refusal, StoreError, UploadPolicy};
+use strongroom_store::{BlobClaim, BlobKey, NewFile, PublishOutcome, StoreError, UploadPolicy};
 
 use crate::help::HelpTopic;
 use crate::tokens::Principal;
 pub use crate::upload_checks::UploadForm;
-use crate::upload_checks::{CheckedForm, check_digests, check_filename, check_form};
+use crate::upload_checks::{check_digests, check_filename, check_form};
 use crate::{CoreError, RequestMeta, Services};
 
 use crate::names::FIRST_COME_HELP as NAME_HELP;
-const REUSE_HELP: &str = "A published file can never be replaced, even after it is deleted: publish a new version instead.";
+
+mod archive;
+mod refusals;
+
+use archive::{Inspected, check_metadata, inspect};
+use refusals::{token_not_allowed, user_not_allowed};
 
 /// The `content` part, already streamed to a temporary file and hashed.
 #[derive(Debug, Clone)]
@@ -373,53 +378,24 @@ impl Services {
                 .await?,
             );
         }
-        // Then the blob (and the wheel's .metadata), under a claim committed first: a row without
-        // a blob must be impossible, and a blob without a row must not stay (blob_collector).
-        let claim = self.claim_blob_key(&key).await?;
-        let stored: Result<(), CoreError> = async {
-            if let Some((bytes, _)) = wheel_metadata {
-                self.blobs.put_bytes(&key.metadata(), bytes).await?;
-            }
-            self.blobs.put_file(&key, &file.path).await?;
-            Ok(())
-        }
-        .await;
-        if let Err(e) = stored {
-            self.release_claim(&claim, true).await;
-            return Err(e);
-        }
-        let outcome = match self.db.publish(&new, &policy, Some(&claim)).await {
-            Ok(o) => o,
-            Err(e) => {
-                // ClaimExpired: a collector took the claim; the blob is ours alone to collect.
-                let still_held = !matches!(e, StoreError::ClaimExpired(_));
-                self.release_claim(&claim, still_held).await;
-                return Err(e.into());
-            }
-        };
+        let (claim, outcome) = self
+            .store_and_publish(&key, wheel_metadata, file, &new, &policy)
+            .await?;
         match outcome {
             PublishOutcome::Published {
                 serial,
                 project_created,
                 ..
             } => {
-                if project_created && !who.user.is_admin {
-                    self.rate_hit(&format!("project:create:user:{}", who.user.id))
-                        .await?;
-                    if let Some(ip) = &meta.ip {
-                        self.rate_hit(&format!("project:create:ip:{ip}")).await?;
-                    }
+                if project_created {
+                    self.count_new_project(who, meta).await?;
                 }
                 Ok(Published::New { serial })
             }
             PublishOutcome::Quarantined { .. } | PublishOutcome::FileHeld { .. } if scan_held => {
                 // A project created by a held first release counts against the creation limits.
-                if project_is_new && !who.user.is_admin {
-                    self.rate_hit(&format!("project:create:user:{}", who.user.id))
-                        .await?;
-                    if let Some(ip) = &meta.ip {
-                        self.rate_hit(&format!("project:create:ip:{ip}")).await?;
-                    }
+                if project_is_new {
+                    self.count_new_project(who, meta).await?;
                 }
                 Ok(Published::Quarantined {
                     message: crate::scanning::held_answer(
@@ -455,450 +431,57 @@ impl Services {
         }
     }
 
-    /// The answer to a refused publish (a held account's refusal is logged).
-    async fn publish_refusal(
+    /// Write the blob (and the wheel's `.metadata` file) under a claim committed first, then
+    /// record the file: a row without a blob must be impossible, and a blob without a row must
+    /// not stay (`blob_collector`). The claim is given up on every failure; on success it is
+    /// returned with the outcome, for the caller to give up when nothing was recorded.
+    async fn store_and_publish(
         &self,
-        r: Refusal,
-        checked: &CheckedForm,
+        key: &BlobKey,
+        wheel_metadata: Option<(Bytes, Digests)>,
+        file: &ReceivedFile,
+        new: &NewFile,
+        policy: &UploadPolicy,
+    ) -> Result<(BlobClaim, PublishOutcome), CoreError> {
+        let claim = self.claim_blob_key(key).await?;
+        let stored: Result<(), CoreError> = async {
+            if let Some((bytes, _)) = wheel_metadata {
+                self.blobs.put_bytes(&key.metadata(), bytes).await?;
+            }
+            self.blobs.put_file(key, &file.path).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = stored {
+            self.release_claim(&claim, true).await;
+            return Err(e);
+        }
+        match self.db.publish(new, policy, Some(&claim)).await {
+            Ok(outcome) => Ok((claim, outcome)),
+            Err(e) => {
+                // ClaimExpired: a collector took the claim; the blob is ours alone to collect.
+                let still_held = !matches!(e, StoreError::ClaimExpired(_));
+                self.release_claim(&claim, still_held).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A project this upload created counts against the creation limits (per account and per
+    /// address; an admin's do not).
+    async fn count_new_project(
+        &self,
         who: &Principal,
         meta: &RequestMeta,
-    ) -> CoreError {
-        match r {
-            Refusal::Held => self.held_refusal(who.user.id, &checked.name, meta).await,
-            r => self.refusal(r, checked, &who.user.username),
+    ) -> Result<(), CoreError> {
+        if who.user.is_admin {
+            return Ok(());
         }
-    }
-
-    fn refusal(&self, r: Refusal, form: &CheckedForm, username: &str) -> CoreError {
-        match r {
-            Refusal::TooSimilar { .. } => crate::names::too_similar(form.name.as_str()),
-            Refusal::UserNotAllowed { project } => user_not_allowed(username, &project),
-            Refusal::TokenNotAllowed { project } => token_not_allowed(&project),
-            Refusal::ProjectNotActive { project, status } => CoreError::Forbidden(format!(
-                "The project '{project}' is {status} and does not accept uploads."
-            )),
-            Refusal::FileExists {
-                filename,
-                blake2_256,
-            } => CoreError::Invalid(format!(
-                "File already exists ('{filename}', with blake2_256 hash '{blake2_256}'). {REUSE_HELP} {}",
-                HelpTopic::FileNameReuse.see()
-            )),
-            Refusal::FilenamePreviouslyUsed => previously_used(),
-            Refusal::IdenticalHidden {
-                file_removed,
-                file_held,
-                release,
-                project_status,
-            } => identical_hidden(file_removed, file_held, release, project_status, form),
-            Refusal::OnlyOneSdist => {
-                CoreError::Invalid("Only one sdist may be uploaded per release.".into())
-            }
-            Refusal::ReleaseTooOld => CoreError::Invalid(format!(
-                "Uploading new files to releases older than {} days is not allowed.",
-                self.settings.release_file_window_days
-            )),
-            Refusal::ProjectTooLarge => CoreError::Invalid(format!(
-                "Project size too large. Limit for project '{}' total size is {} GB. The index's administrators can raise it (limits.max_project_size).",
-                form.name.as_str(),
-                self.settings.max_project_size / (1024 * 1024 * 1024)
-            )),
-            Refusal::Held => CoreError::Forbidden(
-                "Your account is on a recovery hold and cannot upload to this project.".into(),
-            ),
-            Refusal::CredentialsGone => CoreError::Forbidden(crate::tokens::NO_AUTH.into()),
+        self.rate_hit(&format!("project:create:user:{}", who.user.id))
+            .await?;
+        if let Some(ip) = &meta.ip {
+            self.rate_hit(&format!("project:create:ip:{ip}")).await?;
         }
-    }
-}
-
-/// The refusal of an identical re-upload of a file the public does not see. The one visibility
-/// rule decides what the file is; only a member gets here (the store checks the role first), so
-/// the precise state may be named. Nothing is resurrected either way.
-fn identical_hidden(
-    file_removed: bool,
-    file_held: bool,
-    release: strongroom_store::ReleaseFlags,
-    project_status: ProjectStatus,
-    form: &CheckedForm,
-) -> CoreError {
-    use crate::visibility::State;
-    let state = State::of_file(file_removed, file_held)
-        .within(State::of_release(
-            release.held,
-            release.removed,
-            release.yanked,
-        ))
-        .within(State::of_project(project_status));
-    match state {
-        State::Held if file_held && !release.held => CoreError::Invalid(format!(
-            "This file was already uploaded to release '{}' and is held for review: it is published when the index's administrators approve it, and cannot be uploaded again meanwhile.",
-            form.version.normalized()
-        )),
-        State::Held => CoreError::Invalid(format!(
-            "This file was already uploaded to release '{}', which is held for review: it is published when the index's administrators approve the release, and cannot be uploaded again meanwhile.",
-            form.version.normalized()
-        )),
-        State::Quarantined => CoreError::Forbidden(format!(
-            "The project '{}' is quarantined and does not accept uploads.",
-            form.name.as_str()
-        )),
-        // Removed, or anything the store did not call public: burned for good.
-        _ => previously_used(),
-    }
-}
-
-fn previously_used() -> CoreError {
-    CoreError::Invalid(format!(
-        "This filename was previously used by a file that has since been deleted. Use a different version. {REUSE_HELP} {}",
-        HelpTopic::FileNameReuse.see()
-    ))
-}
-
-fn user_not_allowed(user: &str, project: &str) -> CoreError {
-    CoreError::Forbidden(format!(
-        "The user '{user}' isn't allowed to upload to project '{project}'. {NAME_HELP} {}",
-        HelpTopic::ProjectNames.see()
-    ))
-}
-
-fn token_not_allowed(project: &str) -> CoreError {
-    CoreError::Forbidden(format!(
-        "The given token isn't allowed to upload to project '{project}': it is scoped to another project. {}",
-        HelpTopic::ApiTokens.see()
-    ))
-}
-
-/// What the archive inspection found.
-enum Inspected {
-    Wheel(strongroom_dist::WheelInfo),
-    Sdist(strongroom_dist::SdistInfo),
-}
-
-impl Inspected {
-    fn metadata_bytes(&self) -> &[u8] {
-        match self {
-            Inspected::Wheel(w) => &w.metadata,
-            Inspected::Sdist(s) => &s.pkg_info,
-        }
-    }
-
-    fn members(&self) -> &[String] {
-        match self {
-            Inspected::Wheel(w) => &w.members,
-            Inspected::Sdist(s) => &s.members,
-        }
-    }
-}
-
-async fn inspect(path: PathBuf, parsed: DistFilename) -> Result<Inspected, CoreError> {
-    let limits = Limits::default();
-    let result = tokio::task::spawn_blocking(move || match parsed {
-        DistFilename::Wheel(_) => {
-            strongroom_dist::inspect_wheel(&path, &limits).map(Inspected::Wheel)
-        }
-        DistFilename::Sdist(s) => {
-            let kind = match s.kind {
-                strongroom_protocol::filename::SdistKind::TarGz => {
-                    strongroom_dist::SdistKind::TarGz
-                }
-                strongroom_protocol::filename::SdistKind::Zip => strongroom_dist::SdistKind::Zip,
-            };
-            strongroom_dist::inspect_sdist(&path, kind, &limits).map(Inspected::Sdist)
-        }
-    })
-    .await
-    .map_err(|e| CoreError::Internal(format!("inspection task failed: {e}")))?;
-    result.map_err(|e| match e {
-        strongroom_dist::DistError::Io(io) => {
-            CoreError::Internal(format!("reading the uploaded file: {io}"))
-        }
-        other => CoreError::Invalid(format!("Invalid distribution file. {other}")),
-    })
-}
-
-/// Rules PyPI added after many of the files it hosts were published: a field newer than the
-/// declared Metadata-Version, classifiers deprecated since (unknown classifiers were never
-/// accepted, so they stay refused). Private indexes hold
-/// copies of those files, so these are enforced only with `strict_metadata`.
-fn is_historical_rule(e: &strongroom_protocol::metadata::MetadataError) -> bool {
-    let msg = e.to_string();
-    (e.field() == Some("classifier") && msg.contains("has been deprecated"))
-        || msg.contains("introduced in metadata version")
-}
-
-/// Parse and validate the file's own metadata and make sure it agrees with the form and filename.
-fn check_metadata(
-    form: &CheckedForm,
-    parsed: &DistFilename,
-    inspected: &Inspected,
-    strict_metadata: bool,
-) -> Result<CoreMetadata, CoreError> {
-    let md = CoreMetadata::parse(inspected.metadata_bytes())
-        .map_err(|e| CoreError::Invalid(format!("Invalid distribution file. {e}")))?;
-    // Metadata-Version 2.0 was never a standard but bdist_wheel wrote it for years, and PyPI
-    // hosts those files: outside strict mode they are checked by the 2.1 rules.
-    let errors = if !strict_metadata && md.metadata_version.as_deref() == Some("2.0") {
-        let mut as_21 = md.clone();
-        as_21.metadata_version = Some("2.1".into());
-        as_21.validate_all()
-    } else {
-        md.validate_all()
-    };
-    if let Some(e) = errors
-        .iter()
-        .find(|e| strict_metadata || !is_historical_rule(e))
-    {
-        return Err(CoreError::Invalid(e.upload_message()));
-    }
-    let file_name = md.name.clone().unwrap_or_default();
-    if strongroom_protocol::name::normalize(&file_name) != form.name.normalized().as_str() {
-        return Err(CoreError::Invalid(format!(
-            "The name in the file's metadata ('{file_name}') does not match the upload form ('{}').",
-            form.name.as_str()
-        )));
-    }
-    let file_version = md.version.clone().unwrap_or_default();
-    let same_version = strongroom_protocol::version::Version::parse(&file_version)
-        .map(|v| v.canonical() == form.version.canonical())
-        .unwrap_or(false);
-    if !same_version {
-        return Err(CoreError::Invalid(format!(
-            "The version in the file's metadata ('{file_version}') does not match the upload form ('{}').",
-            form.version.raw()
-        )));
-    }
-    // License-File must name real files only from Metadata 2.4 (PEP 639) on: older metadata
-    // (setuptools wrote License-File into 2.1/2.2 for years) put them elsewhere, as PyPI allows.
-    let pep639 = md.metadata_version.as_deref().is_some_and(|v| {
-        let mut it = v.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (2, 4)
-    });
-    match (parsed, inspected) {
-        (DistFilename::Wheel(w), Inspected::Wheel(info)) => {
-            check_wheel(form, w, info, &md, pep639)?
-        }
-        (DistFilename::Sdist(_), Inspected::Sdist(info)) => {
-            check_sdist_top_dir(form, info)?;
-            for lic in md.license_files.iter().filter(|_| pep639) {
-                let path = format!("{}/{}", info.top_dir, lic);
-                if !inspected.members().iter().any(|m| m == &path) {
-                    return Err(CoreError::Invalid(format!(
-                        "License-File {lic} does not exist in distribution file."
-                    )));
-                }
-            }
-        }
-        _ => return Err(CoreError::Internal("inspection kind mismatch".into())),
-    }
-    Ok(md)
-}
-
-/// The sdist's single top-level folder (every member is inside it; `strongroom-dist` checked
-/// that) must be `{name}-{version}` of this release, in any spelling real sdists use.
-fn check_sdist_top_dir(
-    form: &CheckedForm,
-    info: &strongroom_dist::SdistInfo,
-) -> Result<(), CoreError> {
-    let project = form.name.normalized();
-    if strongroom_protocol::dist_dir_matches(&info.top_dir, &project, &form.version) {
-        return Ok(());
-    }
-    Err(CoreError::Invalid(format!(
-        "Invalid distribution file. The sdist's top-level directory '{}' does not match the project and version (expected '{}-{}').",
-        info.top_dir,
-        project.underscored(),
-        form.version.normalized()
-    )))
-}
-
-fn check_wheel(
-    form: &CheckedForm,
-    w: &strongroom_protocol::filename::WheelFilename,
-    info: &strongroom_dist::WheelInfo,
-    md: &CoreMetadata,
-    pep639: bool,
-) -> Result<(), CoreError> {
-    let ok = info
-        .dist_info_dir
-        .strip_suffix(".dist-info")
-        .is_some_and(|dir| {
-            strongroom_protocol::dist_dir_matches(dir, &form.name.normalized(), &form.version)
-        });
-    if !ok {
-        return Err(CoreError::Invalid(format!(
-            "Invalid distribution file. The .dist-info directory '{}' does not match the project and version.",
-            info.dist_info_dir
-        )));
-    }
-    if !info.tags.is_empty() {
-        // Tag lines may themselves be compressed tag sets (maturin writes `cp311-cp311-a.b`).
-        let listed = expand_tags(&info.tags);
-        for tag in expand_tags(&[format!(
-            "{}-{}-{}",
-            w.python_tags.join("."),
-            w.abi_tags.join("."),
-            w.platform_tags.join(".")
-        )]) {
-            if !listed.contains(&tag) {
-                return Err(CoreError::Invalid(format!(
-                    "Invalid distribution file. The wheel's filename tag '{tag}' is not listed in its WHEEL file."
-                )));
-            }
-        }
-    }
-    for lic in md.license_files.iter().filter(|_| pep639) {
-        let path = format!("{}/licenses/{}", info.dist_info_dir, lic);
-        if !info.members.iter().any(|m| m == &path) {
-            return Err(CoreError::Invalid(format!(
-                "License-File {lic} does not exist in distribution file."
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Expand compressed tag sets (`py2.py3-none-any` → `py2-none-any`, `py3-none-any`).
-fn expand_tags(tags: &[String]) -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
-    for t in tags {
-        let mut parts = t.trim().splitn(3, '-');
-        let (Some(py), Some(abi), Some(plat)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        for p in py.split('.') {
-            for a in abi.split('.') {
-                for pl in plat.split('.') {
-                    out.insert(format!("{p}-{a}-{pl}"));
-                }
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::expand_tags;
-
-    #[test]
-    fn only_rules_newer_than_hosted_files_are_relaxed() {
-        use strongroom_protocol::metadata::CoreMetadata;
-        let md = |extra: &str| {
-            CoreMetadata::parse(
-                format!("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n{extra}").as_bytes(),
-            )
-            .expect("parses")
-        };
-        let relaxed = |m: &CoreMetadata| m.validate_all().iter().all(super::is_historical_rule);
-        // Deprecated since: relaxed outside strict mode.
-        let deprecated = md("Classifier: License :: OSI Approved :: Intel Open Source License\n");
-        assert!(!deprecated.validate_all().is_empty());
-        assert!(relaxed(&deprecated));
-        // Never a classifier: always refused.
-        let bogus = md("Classifier: Totally :: Made Up\n");
-        assert!(!relaxed(&bogus));
-        // A 2.4 field in 2.1 metadata: relaxed.
-        let newer = md("License-Expression: MIT\n");
-        assert!(!newer.validate_all().is_empty());
-        assert!(relaxed(&newer));
-        // A direct URL dependency: always refused.
-        let direct = md("Requires-Dist: evil @ https://example.invalid/evil.whl\n");
-        assert!(!relaxed(&direct));
-    }
-
-    #[test]
-    fn sdist_top_dir_must_name_the_release() {
-        use crate::upload_checks::CheckedForm;
-        use strongroom_protocol::{ProjectName, Version};
-        let form = |name: &str, version: &str| CheckedForm {
-            name: ProjectName::new(name).expect("name"),
-            version: Version::parse(version).expect("version"),
-            filetype: "sdist".into(),
-            pyversion: "source".into(),
-            md5: None,
-            sha256: None,
-            blake2: None,
-            comment: None,
-        };
-        let info = |top: &str| strongroom_dist::SdistInfo {
-            top_dir: top.into(),
-            pkg_info: Vec::new(),
-            members: vec![format!("{top}/PKG-INFO")],
-        };
-        for (top, name, version) in [
-            ("Django-1.11.29", "Django", "1.11.29"),
-            ("zope.interface-4.1.3", "zope.interface", "4.1.3"),
-            ("demo_pkg-1.0", "demo-pkg", "1.0.0"),
-        ] {
-            super::check_sdist_top_dir(&form(name, version), &info(top)).expect(top);
-        }
-        let e = super::check_sdist_top_dir(&form("demo-pkg", "1.0"), &info("evil-1.0"))
-            .expect_err("another project's folder");
-        assert_eq!(
-            e.to_string(),
-            "Invalid distribution file. The sdist's top-level directory 'evil-1.0' does not match the project and version (expected 'demo_pkg-1.0')."
-        );
-        super::check_sdist_top_dir(&form("demo-pkg", "1.0"), &info("demo_pkg-2.0"))
-            .expect_err("another version's folder");
-    }
-
-    #[test]
-    fn identical_uploads_of_hidden_files_are_refused_by_their_state() {
-        use crate::upload_checks::CheckedForm;
-        use strongroom_protocol::{ProjectName, Version};
-        use strongroom_store::{ProjectStatus, ReleaseFlags};
-        let form = CheckedForm {
-            name: ProjectName::new("Demo").expect("name"),
-            version: Version::parse("1.0").expect("version"),
-            filetype: "bdist_wheel".into(),
-            pyversion: "py3".into(),
-            md5: None,
-            sha256: None,
-            blake2: None,
-            comment: None,
-        };
-        let live = ReleaseFlags {
-            held: false,
-            removed: false,
-            yanked: false,
-        };
-        let say = |file_removed: bool, release: ReleaseFlags, status: ProjectStatus| {
-            super::identical_hidden(file_removed, false, release, status, &form).to_string()
-        };
-        let burned = "This filename was previously used by a file that has since been deleted. Use a different version. A published file can never be replaced, even after it is deleted: publish a new version instead. See /help/#file-name-reuse for more information.";
-        assert_eq!(say(true, live, ProjectStatus::Active), burned);
-        let removed = ReleaseFlags {
-            removed: true,
-            ..live
-        };
-        assert_eq!(say(false, removed, ProjectStatus::Active), burned);
-        assert_eq!(say(false, live, ProjectStatus::Removed), burned);
-        let held = ReleaseFlags { held: true, ..live };
-        assert_eq!(
-            say(false, held, ProjectStatus::Active),
-            "This file was already uploaded to release '1.0', which is held for review: it is published when the index's administrators approve the release, and cannot be uploaded again meanwhile."
-        );
-        assert_eq!(
-            say(true, held, ProjectStatus::Active),
-            burned,
-            "removed wins over held"
-        );
-        assert_eq!(
-            say(false, live, ProjectStatus::Quarantined),
-            "The project 'Demo' is quarantined and does not accept uploads."
-        );
-        assert_eq!(say(false, held, ProjectStatus::Removed), burned);
-    }
-
-    #[test]
-    fn tag_sets_expand_on_both_sides() {
-        let a = expand_tags(&["cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64".to_owned()]);
-        assert_eq!(a.len(), 2);
-        assert!(a.contains("cp311-cp311-manylinux2014_x86_64"));
-        let b = expand_tags(&["py2.py3-none-any".to_owned(), "garbage".to_owned()]);
-        assert_eq!(
-            b.into_iter().collect::<Vec<_>>(),
-            vec!["py2-none-any", "py3-none-any"]
-        );
+        Ok(())
     }
 }
