@@ -11,6 +11,7 @@ mod decorators;
 pub mod flow;
 mod hooks;
 mod names;
+mod node;
 mod prefilter;
 mod resolve;
 mod rules;

@@ -3,6 +3,7 @@
 //! the second sorts calls, assignments and string literals in code into scopes (the module and
 //! each function), leaving docstrings and comments out.
 
+use super::node::{Field, NodeExt};
 use tree_sitter::{Node, Tree};
 
 use super::SourceRole;
@@ -115,21 +116,20 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
             budget_ok = false;
             return false;
         }
-        match node.kind() {
+        match node.kind_name() {
             "import_statement" => {
                 let mut c = node.walk();
                 for name in node.children_by_field_name("name", &mut c) {
-                    match name.kind() {
+                    match name.kind_name() {
                         "dotted_name" => {
                             let full = text(name);
                             let first = full.split('.').next().unwrap_or(full).trim();
                             aliases.push((first.to_owned(), first.to_owned()));
                         }
                         "aliased_import" => {
-                            if let (Some(n), Some(a)) = (
-                                name.child_by_field_name("name"),
-                                name.child_by_field_name("alias"),
-                            ) {
+                            if let (Some(n), Some(a)) =
+                                (name.field(Field::Name), name.field(Field::Alias))
+                            {
                                 aliases.push((text(a).to_owned(), squash(text(n))));
                             }
                         }
@@ -140,21 +140,20 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
             }
             "import_from_statement" => {
                 let module = node
-                    .child_by_field_name("module_name")
+                    .field(Field::ModuleName)
                     .map(|m| squash(text(m)))
                     .unwrap_or_default();
                 let mut c = node.walk();
                 for name in node.children_by_field_name("name", &mut c) {
-                    match name.kind() {
+                    match name.kind_name() {
                         "dotted_name" => {
                             let n = squash(text(name));
                             aliases.push((n.clone(), join_module(&module, &n)));
                         }
                         "aliased_import" => {
-                            if let (Some(n), Some(a)) = (
-                                name.child_by_field_name("name"),
-                                name.child_by_field_name("alias"),
-                            ) {
+                            if let (Some(n), Some(a)) =
+                                (name.field(Field::Name), name.field(Field::Alias))
+                            {
                                 aliases.push((
                                     text(a).to_owned(),
                                     join_module(&module, &squash(text(n))),
@@ -167,34 +166,34 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
                 let mut c = node.walk();
                 if node
                     .children(&mut c)
-                    .any(|ch| ch.kind() == "wildcard_import")
+                    .any(|ch| ch.kind_name() == "wildcard_import")
                 {
                     wildcard.push(module);
                 }
                 false
             }
             "assignment" => {
-                if let (Some(l), Some(r)) = (
-                    node.child_by_field_name("left"),
-                    node.child_by_field_name("right"),
-                ) && l.kind() == "attribute"
-                    && l.child_by_field_name("object")
+                if let (Some(l), Some(r)) = (node.field(Field::Left), node.field(Field::Right))
+                    && l.kind_name() == "attribute"
+                    && l.field(Field::Object)
                         .is_some_and(|o| matches!(text(o), "self" | "cls"))
-                    && matches!(r.kind(), "identifier" | "attribute")
+                    && matches!(r.kind_name(), "identifier" | "attribute")
                 {
                     // `self.send = requests.get` in a method: `self.send(…)` is that call.
                     assigned.push((squash(text(l)), r));
-                } else if let (Some(l), Some(r)) = (
-                    node.child_by_field_name("left"),
-                    node.child_by_field_name("right"),
-                ) && l.kind() == "identifier"
+                } else if let (Some(l), Some(r)) =
+                    (node.field(Field::Left), node.field(Field::Right))
+                    && l.kind_name() == "identifier"
                 {
-                    if matches!(r.kind(), "identifier" | "attribute" | "call" | "subscript") {
+                    if matches!(
+                        r.kind_name(),
+                        "identifier" | "attribute" | "call" | "subscript"
+                    ) {
                         assigned.push((text(l).to_owned(), r));
                     }
                     *assign_count.entry(text(l)).or_insert(0u32) += 1;
                     if matches!(
-                        r.kind(),
+                        r.kind_name(),
                         "string" | "concatenated_string" | "binary_operator" | "call" | "subscript"
                     ) {
                         consts.push((text(l), r));
@@ -226,12 +225,12 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
     let calls: Vec<String> = ctx
         .assigned
         .iter()
-        .filter(|(_, v)| v.kind() == "call")
+        .filter(|(_, v)| v.kind_name() == "call")
         .map(|(k, _)| k.clone())
         .collect();
     for k in calls {
         let keep = ctx.assigned.get(&k).is_some_and(|v| {
-            v.child_by_field_name("function")
+            v.field(Field::Function)
                 .and_then(|f| ctx.qualify(f))
                 .and_then(|q| super::names::classify(&q.name))
                 .is_some_and(|kind| {
@@ -306,37 +305,36 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
         }
         let current = stack.last().map_or(0, |s| s.1);
         let parent = path.last();
-        match node.kind() {
+        match node.kind_name() {
             "comment" => return false,
             "function_definition" => {
                 let name = node
-                    .child_by_field_name("name")
+                    .field(Field::Name)
                     .map(|n| ctx.text(n).to_owned())
                     .unwrap_or_else(|| "<function>".to_owned());
                 let class = match (path.len().checked_sub(2).map(|i| path[i]), parent) {
                     (Some(gp), Some(p))
-                        if p.kind() == "block" && gp.kind() == "class_definition" =>
+                        if p.kind_name() == "block" && gp.kind_name() == "class_definition" =>
                     {
-                        gp.child_by_field_name("name")
-                            .map(|n| ctx.text(n).to_owned())
+                        gp.field(Field::Name).map(|n| ctx.text(n).to_owned())
                     }
-                    (_, Some(p)) if p.kind() == "decorated_definition" => path
+                    (_, Some(p)) if p.kind_name() == "decorated_definition" => path
                         .len()
                         .checked_sub(3)
                         .map(|i| path[i])
-                        .filter(|gp| gp.kind() == "class_definition")
-                        .and_then(|gp| gp.child_by_field_name("name"))
+                        .filter(|gp| gp.kind_name() == "class_definition")
+                        .and_then(|gp| gp.field(Field::Name))
                         .map(|n| ctx.text(n).to_owned()),
                     _ => None,
                 };
                 let mut scope = Scope::new(name, class);
                 scope.params = params(ctx, node);
                 scope.parent = (current != 0).then_some(current);
-                if let Some(p) = parent.filter(|p| p.kind() == "decorated_definition") {
+                if let Some(p) = parent.filter(|p| p.kind_name() == "decorated_definition") {
                     let mut c = p.walk();
                     scope.decorators = p
                         .named_children(&mut c)
-                        .filter(|d| d.kind() == "decorator")
+                        .filter(|d| d.kind_name() == "decorator")
                         .filter_map(|d| d.named_child(0))
                         .take(8)
                         .collect();
@@ -348,9 +346,9 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
             // behaviour.
             "expression_statement"
                 if node.named_child_count() == 1
-                    && node
-                        .named_child(0)
-                        .is_some_and(|c| matches!(c.kind(), "string" | "concatenated_string")) =>
+                    && node.named_child(0).is_some_and(|c| {
+                        matches!(c.kind_name(), "string" | "concatenated_string")
+                    }) =>
             {
                 return false;
             }
@@ -362,16 +360,10 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
             }
             "string" => scopes[current].strings.push(node),
             "assignment" | "augmented_assignment" | "named_expression" => {
-                let (l, r) = if node.kind() == "named_expression" {
-                    (
-                        node.child_by_field_name("name"),
-                        node.child_by_field_name("value"),
-                    )
+                let (l, r) = if node.kind_name() == "named_expression" {
+                    (node.field(Field::Name), node.field(Field::Value))
                 } else {
-                    (
-                        node.child_by_field_name("left"),
-                        node.child_by_field_name("right"),
-                    )
+                    (node.field(Field::Left), node.field(Field::Right))
                 };
                 if let (Some(l), Some(r)) = (l, r) {
                     scopes[current].assigns.push((l, r));
@@ -380,57 +372,46 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
                     }
                 }
                 if setup_py
-                    && let Some(l) = node.child_by_field_name("left")
-                    && l.kind() == "subscript"
-                    && l.child_by_field_name("value")
+                    && let Some(l) = node.field(Field::Left)
+                    && l.kind_name() == "subscript"
+                    && l.field(Field::Value)
                         .is_some_and(|v| ctx.text(v) == "cmdclass")
-                    && let (Some(k), Some(r)) = (
-                        l.child_by_field_name("subscript"),
-                        node.child_by_field_name("right"),
-                    )
+                    && let (Some(k), Some(r)) =
+                        (l.field(Field::Subscript), node.field(Field::Right))
                     && let Some((command, _)) = ctx.const_str(k)
                 {
                     cmdclass.push(CmdclassEntry { command, class: r });
                 }
             }
             "for_statement" | "for_in_clause" => {
-                if let (Some(l), Some(r)) = (
-                    node.child_by_field_name("left"),
-                    node.child_by_field_name("right"),
-                ) {
+                if let (Some(l), Some(r)) = (node.field(Field::Left), node.field(Field::Right)) {
                     scopes[current].assigns.push((l, r));
                 }
             }
             "as_pattern" => {
-                if let (Some(v), Some(a)) = (node.named_child(0), node.child_by_field_name("alias"))
-                {
+                if let (Some(v), Some(a)) = (node.named_child(0), node.field(Field::Alias)) {
                     scopes[current].assigns.push((a, v));
                 }
             }
             // setup(**{"cmdclass": {...}}) and option dicts built the same way.
             "pair" if setup_py => {
-                if let (Some(k), Some(v)) = (
-                    node.child_by_field_name("key"),
-                    node.child_by_field_name("value"),
-                ) && ctx.const_str(k).is_some_and(|(k, _)| k == "cmdclass")
+                if let (Some(k), Some(v)) = (node.field(Field::Key), node.field(Field::Value))
+                    && ctx.const_str(k).is_some_and(|(k, _)| k == "cmdclass")
                 {
                     cmdclass_entries(ctx, v, &mut cmdclass);
                 }
             }
             "keyword_argument" if setup_py => {
-                if let (Some(n), Some(v)) = (
-                    node.child_by_field_name("name"),
-                    node.child_by_field_name("value"),
-                ) && ctx.text(n) == "cmdclass"
+                if let (Some(n), Some(v)) = (node.field(Field::Name), node.field(Field::Value))
+                    && ctx.text(n) == "cmdclass"
                 {
                     cmdclass_entries(ctx, v, &mut cmdclass);
                 }
             }
             "binary_operator" => {
                 let is_plus = |n: &Node<'_>| {
-                    n.kind() == "binary_operator"
-                        && n.child_by_field_name("operator")
-                            .is_some_and(|o| ctx.text(o) == "+")
+                    n.kind_name() == "binary_operator"
+                        && n.field(Field::Operator).is_some_and(|o| ctx.text(o) == "+")
                 };
                 if is_plus(&node) && !parent.is_some_and(is_plus) {
                     scopes[current].plus_chains.push(node);
@@ -442,8 +423,8 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
                     names.insert(t.to_owned());
                 }
                 let is_attr_name = parent.is_some_and(|p| {
-                    p.kind() == "attribute"
-                        && p.child_by_field_name("attribute")
+                    p.kind_name() == "attribute"
+                        && p.field(Field::Attribute)
                             .is_some_and(|a| a.id() == node.id())
                 });
                 if !is_attr_name
@@ -457,14 +438,14 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
             }
             "attribute" | "subscript"
                 if node
-                    .child_by_field_name(if node.kind() == "attribute" {
-                        "object"
+                    .field(if node.kind_name() == "attribute" {
+                        Field::Object
                     } else {
-                        "value"
+                        Field::Value
                     })
                     .is_some_and(|o| {
-                        o.kind() == "identifier"
-                            || (matches!(o.kind(), "subscript" | "call" | "attribute")
+                        o.kind_name() == "identifier"
+                            || (matches!(o.kind_name(), "subscript" | "call" | "attribute")
                                 && names_environ(ctx, node))
                     })
                     && ctx.qualify(node).is_some_and(|q| {
@@ -487,11 +468,11 @@ pub(super) fn collect_scopes<'t>(ctx: &Ctx<'t>, tree: &'t Tree, role: SourceRole
 /// Whether an attribute or subscript through a namespace names the environment
 /// (`sys.modules["os"].environ`, `vars(os)["environ"]`): a cheap test before resolving it.
 fn names_environ(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
-    let last = if node.kind() == "attribute" {
-        node.child_by_field_name("attribute").map(|a| ctx.text(a))
+    let last = if node.kind_name() == "attribute" {
+        node.field(Field::Attribute).map(|a| ctx.text(a))
     } else {
-        node.child_by_field_name("subscript")
-            .filter(|k| k.kind() == "string")
+        node.field(Field::Subscript)
+            .filter(|k| k.kind_name() == "string")
             .map(|k| ctx.text(k).trim_matches(|c| c == '"' || c == '\''))
     };
     matches!(last, Some("environ" | "environb" | "getenv"))
@@ -499,19 +480,19 @@ fn names_environ(ctx: &Ctx<'_>, node: Node<'_>) -> bool {
 
 /// The parameter names of a function definition, `self`/`cls` left out.
 fn params(ctx: &Ctx<'_>, def: Node<'_>) -> Vec<String> {
-    let Some(ps) = def.child_by_field_name("parameters") else {
+    let Some(ps) = def.field(Field::Parameters) else {
         return Vec::new();
     };
     let mut c = ps.walk();
     ps.named_children(&mut c)
         .take(64)
         .filter_map(|p| {
-            let id = if p.kind() == "identifier" {
+            let id = if p.kind_name() == "identifier" {
                 p
             } else {
                 let mut c = p.walk();
                 p.named_children(&mut c)
-                    .find(|n| n.kind() == "identifier")?
+                    .find(|n| n.kind_name() == "identifier")?
             };
             Some(ctx.text(id).to_owned())
         })
@@ -521,14 +502,15 @@ fn params(ctx: &Ctx<'_>, def: Node<'_>) -> Vec<String> {
 
 /// The entries of a `cmdclass` value: a dict literal or `dict(install=X)`.
 fn cmdclass_entries<'t>(ctx: &Ctx<'t>, value: Node<'t>, out: &mut Vec<CmdclassEntry<'t>>) {
-    match value.kind() {
+    match value.kind_name() {
         "dictionary" => {
             let mut c = value.walk();
-            for pair in value.named_children(&mut c).filter(|p| p.kind() == "pair") {
-                if let (Some(k), Some(v)) = (
-                    pair.child_by_field_name("key"),
-                    pair.child_by_field_name("value"),
-                ) && let Some((command, _)) = ctx.const_str(k)
+            for pair in value
+                .named_children(&mut c)
+                .filter(|p| p.kind_name() == "pair")
+            {
+                if let (Some(k), Some(v)) = (pair.field(Field::Key), pair.field(Field::Value))
+                    && let Some((command, _)) = ctx.const_str(k)
                 {
                     out.push(CmdclassEntry { command, class: v });
                 }
@@ -536,7 +518,7 @@ fn cmdclass_entries<'t>(ctx: &Ctx<'t>, value: Node<'t>, out: &mut Vec<CmdclassEn
         }
         "call"
             if value
-                .child_by_field_name("function")
+                .field(Field::Function)
                 .is_some_and(|f| ctx.text(f) == "dict") =>
         {
             for (name, v) in super::resolve::keyword_args(ctx, value) {

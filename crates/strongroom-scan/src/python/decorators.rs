@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::node::{Field, NodeExt};
 use tree_sitter::Node;
 
 use super::Out;
@@ -194,11 +195,11 @@ enum Named<'s> {
 }
 
 fn decorator_name<'s>(ctx: &Ctx<'s>, d: Node<'_>) -> Option<Named<'s>> {
-    match d.kind() {
+    match d.kind_name() {
         "identifier" => Some(Named::Name(ctx.text(d))),
         "call" => d
-            .child_by_field_name("function")
-            .filter(|n| n.kind() == "identifier")
+            .field(Field::Function)
+            .filter(|n| n.kind_name() == "identifier")
             .map(|n| Named::Factory(ctx.text(n))),
         _ => None,
     }
@@ -226,7 +227,7 @@ fn is_sender(
                     .filter(|c| matches!(c.kind, Some(Kind::Network | Kind::NetClient)))
                     .any(|c| {
                         c.node
-                            .child_by_field_name("arguments")
+                            .field(Field::Arguments)
                             .is_some_and(|a| holds_result(ctx, a, param, &carried))
                     })
             })
@@ -254,10 +255,10 @@ fn holds_result(ctx: &Ctx<'_>, expr: Node<'_>, param: &str, carried: &HashSet<St
         if !ctx.tick() {
             return false;
         }
-        match n.kind() {
+        match n.kind_name() {
             "call" => {
-                if n.child_by_field_name("function")
-                    .is_some_and(|f| f.kind() == "identifier" && ctx.text(f) == param)
+                if n.field(Field::Function)
+                    .is_some_and(|f| f.kind_name() == "identifier" && ctx.text(f) == param)
                 {
                     return true;
                 }

@@ -2,6 +2,7 @@
 //! run() starts a process, reaches the network or runs dynamic code (M2; `build_ext` and
 //! `sdist` are build steps, B2), and `.pth` lines that Python runs at every start (M5).
 
+use super::node::{Field, NodeExt};
 use tree_sitter::Tree;
 
 use super::Out;
@@ -39,11 +40,11 @@ pub(super) fn install_hooks(
             continue; // B2: build_ext, sdist and the like are build steps, not install hooks.
         }
         out.capability(Capability::InstallHook);
-        let class = match entry.class.kind() {
+        let class = match entry.class.kind_name() {
             "identifier" => ctx.text(entry.class),
             "attribute" => entry
                 .class
-                .child_by_field_name("attribute")
+                .field(Field::Attribute)
                 .map_or("", |a| ctx.text(a)),
             _ => "",
         };
@@ -61,20 +62,19 @@ pub(super) fn install_hooks(
         // run() and what it calls one level down: its class's methods and module functions.
         let mut reached = vec![run];
         for c in &calls[run] {
-            let Some(f) = c.node.child_by_field_name("function") else {
+            let Some(f) = c.node.field(Field::Function) else {
                 continue;
             };
-            let callee = match f.kind() {
+            let callee = match f.kind_name() {
                 "identifier" => col
                     .scopes
                     .iter()
                     .position(|s| s.class.is_none() && !s.is_module() && s.name == ctx.text(f)),
                 "attribute"
-                    if f.child_by_field_name("object")
+                    if f.field(Field::Object)
                         .is_some_and(|o| ctx.text(o) == "self") =>
                 {
-                    f.child_by_field_name("attribute")
-                        .and_then(|a| method(ctx.text(a)))
+                    f.field(Field::Attribute).and_then(|a| method(ctx.text(a)))
                 }
                 _ => None,
             };
@@ -151,15 +151,14 @@ fn exec_args_are_plain_literals(ctx: &Ctx<'_>, tree: &Tree) -> bool {
     let mut calls = 0usize;
     loop {
         let node = cursor.node();
-        if node.kind() == "call"
-            && let Some(f) = node.child_by_field_name("function")
+        if node.kind_name() == "call"
+            && let Some(f) = node.field(Field::Function)
             && matches!(ctx.text(f), "exec" | "eval" | "compile")
         {
             calls += 1;
-            let first = node
-                .child_by_field_name("arguments")
-                .and_then(|a| a.named_child(0));
-            let Some(arg) = first.filter(|a| matches!(a.kind(), "string" | "concatenated_string"))
+            let first = node.field(Field::Arguments).and_then(|a| a.named_child(0));
+            let Some(arg) =
+                first.filter(|a| matches!(a.kind_name(), "string" | "concatenated_string"))
             else {
                 return false;
             };

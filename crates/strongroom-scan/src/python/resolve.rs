@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
+use super::node::{Field, NodeExt};
 use tree_sitter::Node;
 
 use super::names::{
@@ -124,14 +125,13 @@ impl<'t> Ctx<'t> {
 
     /// The name of the function of this file a call target denotes: `f`, `self.f`, `cls.f`.
     pub fn local_function(&self, f: Node<'_>) -> Option<&'t str> {
-        let name = match f.kind() {
+        let name = match f.kind_name() {
             "identifier" => self.text(f),
             "attribute"
-                if f.child_by_field_name("object")
+                if f.field(Field::Object)
                     .is_some_and(|o| matches!(self.text(o), "self" | "cls")) =>
             {
-                f.child_by_field_name("attribute")
-                    .map_or("", |a| self.text(a))
+                f.field(Field::Attribute).map_or("", |a| self.text(a))
             }
             _ => return None,
         };
@@ -172,16 +172,16 @@ impl<'t> Ctx<'t> {
         }
         let mut attrs: Vec<&str> = Vec::new();
         let mut base = node;
-        while base.kind() == "attribute" {
+        while base.kind_name() == "attribute" {
             if attrs.len() >= MAX_CHAIN {
                 return None;
             }
-            attrs.push(self.text(base.child_by_field_name("attribute")?));
-            base = base.child_by_field_name("object")?;
+            attrs.push(self.text(base.field(Field::Attribute)?));
+            base = base.field(Field::Object)?;
         }
         // `self.send(…)` where a method bound `self.send = requests.get`, or the class body
         // `send = requests.get`.
-        if base.kind() == "identifier"
+        if base.kind_name() == "identifier"
             && matches!(self.text(base), "self" | "cls")
             && let Some(first) = attrs.pop()
         {
@@ -204,7 +204,7 @@ impl<'t> Ctx<'t> {
             }
             return Some(q);
         }
-        let mut q = match base.kind() {
+        let mut q = match base.kind_name() {
             "identifier" => self.resolve_ident(self.text(base), depth),
             "subscript" => self.qualify_subscript(base, depth)?,
             "parenthesized_expression" if attrs.is_empty() => {
@@ -252,15 +252,15 @@ impl<'t> Ctx<'t> {
     /// `vars(os)["environ"]` and `os.__dict__["environ"]` (`os.environ`), `globals()["requests"]`
     /// (the name), `__builtins__["exec"]` (`exec`).
     fn qualify_subscript(&self, node: Node<'_>, depth: u32) -> Option<Qual> {
-        let value = node.child_by_field_name("value")?;
-        let (key, plain) = self.const_str(node.child_by_field_name("subscript")?)?;
+        let value = node.field(Field::Value)?;
+        let (key, plain) = self.const_str(node.field(Field::Subscript)?)?;
         if key.is_empty() || key.len() > 256 {
             return None;
         }
         // `globals()[k]`, `vars()[k]`: the file's own name `k`; `vars(m)[k]`: `m.k`.
-        if value.kind() == "call"
-            && let Some(f) = value.child_by_field_name("function")
-            && f.kind() == "identifier"
+        if value.kind_name() == "call"
+            && let Some(f) = value.field(Field::Function)
+            && f.kind_name() == "identifier"
             && is_namespace_call(self.text(f))
             && !self.aliases.contains_key(self.text(f))
         {
@@ -293,7 +293,7 @@ impl<'t> Ctx<'t> {
 
     /// `__import__("os")`, `importlib.import_module("os")`, `getattr(os, "system")`.
     fn qualify_call_result(&self, call: Node<'_>, depth: u32) -> Option<Qual> {
-        let f = self.qualify_at(call.child_by_field_name("function")?, depth + 1)?;
+        let f = self.qualify_at(call.field(Field::Function)?, depth + 1)?;
         let args = positional_args(call);
         match classify(&f.name)? {
             Kind::Import => {
@@ -333,7 +333,7 @@ impl<'t> Ctx<'t> {
         if depth > MAX_DEPTH || !self.tick() {
             return None;
         }
-        let out = match node.kind() {
+        let out = match node.kind_name() {
             "string" => (self.literal(node)?, true),
             "concatenated_string" => {
                 let mut s = String::new();
@@ -346,34 +346,34 @@ impl<'t> Ctx<'t> {
             "parenthesized_expression" => self.const_at(node.named_child(0)?, depth + 1)?,
             "identifier" => self.const_at(*self.consts.get(self.text(node))?, depth + 1)?,
             "binary_operator" => {
-                if self.text(node.child_by_field_name("operator")?) != "+" {
+                if self.text(node.field(Field::Operator)?) != "+" {
                     return None;
                 }
-                let (l, _) = self.const_at(node.child_by_field_name("left")?, depth + 1)?;
-                let (r, _) = self.const_at(node.child_by_field_name("right")?, depth + 1)?;
+                let (l, _) = self.const_at(node.field(Field::Left)?, depth + 1)?;
+                let (r, _) = self.const_at(node.field(Field::Right)?, depth + 1)?;
                 (l + &r, false)
             }
             "subscript" => {
                 // "so"[::-1]
-                let slice = node.child_by_field_name("subscript")?;
-                if slice.kind() != "slice" || self.text(slice).replace(' ', "") != "::-1" {
+                let slice = node.field(Field::Subscript)?;
+                if slice.kind_name() != "slice" || self.text(slice).replace(' ', "") != "::-1" {
                     return None;
                 }
-                let (s, _) = self.const_at(node.child_by_field_name("value")?, depth + 1)?;
+                let (s, _) = self.const_at(node.field(Field::Value)?, depth + 1)?;
                 (s.chars().rev().collect(), false)
             }
             "call" => {
-                let f = node.child_by_field_name("function")?;
+                let f = node.field(Field::Function)?;
                 let args = positional_args(node);
-                if f.kind() == "identifier" && self.text(f) == "chr" && args.len() == 1 {
+                if f.kind_name() == "identifier" && self.text(f) == "chr" && args.len() == 1 {
                     let n = parse_int(self.text(args[0]))?;
                     (char::from_u32(n)?.to_string(), false)
-                } else if f.kind() == "attribute"
-                    && self.text(f.child_by_field_name("attribute")?) == "join"
+                } else if f.kind_name() == "attribute"
+                    && self.text(f.field(Field::Attribute)?) == "join"
                     && args.len() == 1
                 {
-                    let (sep, _) = self.const_at(f.child_by_field_name("object")?, depth + 1)?;
-                    let parts = match args[0].kind() {
+                    let (sep, _) = self.const_at(f.field(Field::Object)?, depth + 1)?;
+                    let parts = match args[0].kind_name() {
                         "list" | "tuple" => {
                             let mut parts = Vec::new();
                             let mut c = args[0].walk();
@@ -397,33 +397,33 @@ impl<'t> Ctx<'t> {
     /// `chr(c) for c in [115, 117, …]` (a generator or list comprehension) and
     /// `map(chr, [115, 117, …])`: the characters.
     fn chr_comprehension(&self, node: Node<'_>) -> Option<Vec<String>> {
-        let ints = match node.kind() {
+        let ints = match node.kind_name() {
             "generator_expression" | "list_comprehension" => {
-                let body = node.child_by_field_name("body")?;
+                let body = node.field(Field::Body)?;
                 let var = positional_args(body).first().map(|a| self.text(*a))?;
-                if body.kind() != "call"
-                    || body.child_by_field_name("function").map(|f| self.text(f)) != Some("chr")
+                if body.kind_name() != "call"
+                    || body.field(Field::Function).map(|f| self.text(f)) != Some("chr")
                 {
                     return None;
                 }
                 let mut c = node.walk();
                 let clauses: Vec<Node<'_>> = node
                     .named_children(&mut c)
-                    .filter(|n| matches!(n.kind(), "for_in_clause" | "if_clause"))
+                    .filter(|n| matches!(n.kind_name(), "for_in_clause" | "if_clause"))
                     .collect();
                 let [clause] = clauses.as_slice() else {
                     return None;
                 };
-                if clause.kind() != "for_in_clause"
-                    || clause.child_by_field_name("left").map(|l| self.text(l)) != Some(var)
+                if clause.kind_name() != "for_in_clause"
+                    || clause.field(Field::Left).map(|l| self.text(l)) != Some(var)
                 {
                     return None;
                 }
-                clause.child_by_field_name("right")?
+                clause.field(Field::Right)?
             }
             "call" => {
                 let args = positional_args(node);
-                if node.child_by_field_name("function").map(|f| self.text(f)) != Some("map")
+                if node.field(Field::Function).map(|f| self.text(f)) != Some("map")
                     || args.len() != 2
                     || self.text(args[0]) != "chr"
                 {
@@ -433,7 +433,8 @@ impl<'t> Ctx<'t> {
             }
             _ => return None,
         };
-        if !matches!(ints.kind(), "list" | "tuple") || ints.named_child_count() > MAX_CONST_LEN {
+        if !matches!(ints.kind_name(), "list" | "tuple") || ints.named_child_count() > MAX_CONST_LEN
+        {
             return None;
         }
         let mut c = ints.walk();
@@ -447,14 +448,14 @@ impl<'t> Ctx<'t> {
 
     /// The value of one string literal without interpolations (escapes decoded unless raw).
     pub fn literal(&self, node: Node<'_>) -> Option<String> {
-        if node.kind() != "string" {
+        if node.kind_name() != "string" {
             return None;
         }
         let mut raw = false;
         let mut s = String::new();
         let mut c = node.walk();
         for part in node.children(&mut c) {
-            match part.kind() {
+            match part.kind_name() {
                 "string_start" => raw = self.text(part).chars().any(|c| c == 'r' || c == 'R'),
                 "string_content" => s.push_str(self.text(part)),
                 "interpolation" => return None,
@@ -470,9 +471,9 @@ impl<'t> Ctx<'t> {
         let mut s = String::new();
         let mut c = node.walk();
         for part in node.children(&mut c) {
-            if part.kind() == "string_content" {
+            if part.kind_name() == "string_content" {
                 s.push_str(self.text(part));
-            } else if part.kind() == "interpolation" {
+            } else if part.kind_name() == "interpolation" {
                 s.push('{');
             }
         }
@@ -487,7 +488,7 @@ impl<'t> Ctx<'t> {
             if !self.tick() {
                 break;
             }
-            match n.kind() {
+            match n.kind_name() {
                 "identifier" => {
                     let t = self.text(n);
                     out |= taints.get(t).copied().unwrap_or(0);
@@ -510,10 +511,10 @@ impl<'t> Ctx<'t> {
                             }
                         }
                     }
-                    None => stack.extend(n.child_by_field_name("object")),
+                    None => stack.extend(n.field(Field::Object)),
                 },
                 "subscript" => {
-                    let value = n.child_by_field_name("value");
+                    let value = n.field(Field::Value);
                     let env = value
                         .and_then(|v| self.qualify(v))
                         .is_some_and(|q| is_environ(&q.name));
@@ -535,11 +536,11 @@ impl<'t> Ctx<'t> {
                     stack.extend(n.children_by_field_name("subscript", &mut c));
                 }
                 "call" => {
-                    let f = n.child_by_field_name("function");
+                    let f = n.field(Field::Function);
                     let kind = f
                         .and_then(|f| self.qualify(f))
                         .and_then(|q| classify(&q.name));
-                    let args = n.child_by_field_name("arguments");
+                    let args = n.field(Field::Arguments);
                     match kind {
                         Some(Kind::Decode | Kind::Marshal) => {
                             out |= DECODED;
@@ -574,10 +575,10 @@ impl<'t> Ctx<'t> {
                     let mut c = n.walk();
                     stack.extend(
                         n.named_children(&mut c)
-                            .filter(|c| c.kind() == "interpolation"),
+                            .filter(|c| c.kind_name() == "interpolation"),
                     );
                 }
-                "keyword_argument" => stack.extend(n.child_by_field_name("value")),
+                "keyword_argument" => stack.extend(n.field(Field::Value)),
                 "comment" | "lambda" => {}
                 _ => {
                     let mut c = n.walk();
@@ -596,7 +597,7 @@ impl<'t> Ctx<'t> {
             if out.len() > 64 || !self.tick() {
                 break;
             }
-            match n.kind() {
+            match n.kind_name() {
                 "identifier" => out.push(self.text(n).to_owned()),
                 "attribute" => {
                     let text: String = self
@@ -607,7 +608,7 @@ impl<'t> Ctx<'t> {
                     let key: Vec<&str> = text.splitn(3, '.').take(2).collect();
                     out.push(key.join("."));
                 }
-                "subscript" => stack.extend(n.child_by_field_name("value")),
+                "subscript" => stack.extend(n.field(Field::Value)),
                 "pattern_list"
                 | "tuple_pattern"
                 | "list_pattern"
@@ -648,17 +649,17 @@ pub(super) fn is_image_marker(s: &str) -> bool {
 
 /// The positional arguments of a call (keyword and splat arguments left out).
 pub(super) fn positional_args<'a>(call: Node<'a>) -> Vec<Node<'a>> {
-    let Some(args) = call.child_by_field_name("arguments") else {
+    let Some(args) = call.field(Field::Arguments) else {
         return Vec::new();
     };
-    if args.kind() == "generator_expression" {
+    if args.kind_name() == "generator_expression" {
         return vec![args];
     }
     let mut c = args.walk();
     args.named_children(&mut c)
         .filter(|a| {
             !matches!(
-                a.kind(),
+                a.kind_name(),
                 "keyword_argument" | "list_splat" | "dictionary_splat" | "comment"
             )
         })
@@ -667,15 +668,15 @@ pub(super) fn positional_args<'a>(call: Node<'a>) -> Vec<Node<'a>> {
 
 /// The keyword arguments of a call, by name.
 pub(super) fn keyword_args<'a>(ctx: &Ctx<'_>, call: Node<'a>) -> Vec<(String, Node<'a>)> {
-    let Some(args) = call.child_by_field_name("arguments") else {
+    let Some(args) = call.field(Field::Arguments) else {
         return Vec::new();
     };
     let mut c = args.walk();
     args.named_children(&mut c)
-        .filter(|a| a.kind() == "keyword_argument")
+        .filter(|a| a.kind_name() == "keyword_argument")
         .filter_map(|a| {
-            let name = a.child_by_field_name("name")?;
-            Some((ctx.text(name).to_owned(), a.child_by_field_name("value")?))
+            let name = a.field(Field::Name)?;
+            Some((ctx.text(name).to_owned(), a.field(Field::Value)?))
         })
         .collect()
 }

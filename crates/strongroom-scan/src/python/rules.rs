@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::node::{Field, NodeExt};
 use tree_sitter::{Node, Tree};
 
 use super::collect::{Collected, Scope, collect_imports, collect_scopes};
@@ -63,16 +64,16 @@ pub(super) fn arg_bit(i: usize) -> u16 {
 
 /// The labels of the arguments a sink sends.
 fn sink_payload(ctx: &Ctx<'_>, taints: &Taints, call: Node<'_>, sink: &Sink) -> u16 {
-    let Some(args) = call.child_by_field_name("arguments") else {
+    let Some(args) = call.field(Field::Arguments) else {
         return 0;
     };
     let sent = |i: usize| sink.mask & (1 << i.min(7)) != 0;
     let mut out = 0;
     let mut c = args.walk();
     for (i, a) in args.named_children(&mut c).enumerate() {
-        let take = match a.kind() {
+        let take = match a.kind_name() {
             "keyword_argument" => {
-                let name = a.child_by_field_name("name").map_or("", |n| ctx.text(n));
+                let name = a.field(Field::Name).map_or("", |n| ctx.text(n));
                 sink.params.iter().position(|p| p == name).is_some_and(sent)
             }
             "list_splat" | "dictionary_splat" => true,
@@ -272,15 +273,15 @@ fn resolve_calls<'t>(
         .calls
         .iter()
         .map(|&node| {
-            let f = node.child_by_field_name("function");
+            let f = node.field(Field::Function);
             let qual = f.and_then(|f| ctx.qualify(f));
             let mut kind = qual.as_ref().and_then(|q| classify(&q.name));
             // A method of a client or socket made in this scope: `s = requests.Session(); s.post(…)`.
             if kind.is_none()
                 && let Some(obj) = f
-                    .filter(|f| f.kind() == "attribute")
-                    .and_then(|f| f.child_by_field_name("object"))
-                && matches!(obj.kind(), "identifier" | "attribute")
+                    .filter(|f| f.kind_name() == "attribute")
+                    .and_then(|f| f.field(Field::Object))
+                && matches!(obj.kind_name(), "identifier" | "attribute")
                 && ctx.labels(obj, taints) & NETOBJ != 0
             {
                 kind = Some(Kind::Network);
@@ -304,14 +305,14 @@ fn resolve_calls<'t>(
 
 /// The labels of what a network call sends: its arguments except client configuration.
 fn payload_labels(ctx: &Ctx<'_>, taints: &Taints, call: Node<'_>) -> u16 {
-    let Some(args) = call.child_by_field_name("arguments") else {
+    let Some(args) = call.field(Field::Arguments) else {
         return 0;
     };
     let mut out = 0;
     let mut c = args.walk();
     for a in args.named_children(&mut c) {
-        if a.kind() == "keyword_argument" {
-            let name = a.child_by_field_name("name").map_or("", |n| ctx.text(n));
+        if a.kind_name() == "keyword_argument" {
+            let name = a.field(Field::Name).map_or("", |n| ctx.text(n));
             if CONFIG_KEYWORDS.contains(&name) {
                 continue;
             }
@@ -340,11 +341,11 @@ fn scope_flags(ctx: &Ctx<'_>, calls: &[Call<'_>], texts: &[String]) -> Flags {
 
 /// `x.name(…)` → `name`.
 fn method_name<'t>(ctx: &Ctx<'t>, call: Node<'_>) -> Option<&'t str> {
-    let f = call.child_by_field_name("function")?;
-    if f.kind() != "attribute" {
+    let f = call.field(Field::Function)?;
+    if f.kind_name() != "attribute" {
         return None;
     }
-    Some(ctx.text(f.child_by_field_name("attribute")?))
+    Some(ctx.text(f.field(Field::Attribute)?))
 }
 
 struct ScopeEnv<'a, 't> {
@@ -442,7 +443,7 @@ impl ScopeEnv<'_, '_> {
     /// `runpy.run_path(os.path.join(here, "cfg.dat"))`): the archive reads those members as
     /// Python source whatever their extension.
     fn loaded_files(&self, call: Node<'_>, out: &mut Out<'_>) {
-        let Some(args) = call.child_by_field_name("arguments") else {
+        let Some(args) = call.field(Field::Arguments) else {
             return;
         };
         // The arguments, and the values this scope assigns to names they use (`p = join(d,
@@ -454,7 +455,7 @@ impl ScopeEnv<'_, '_> {
             if seen > 512 || !self.ctx.tick() {
                 break;
             }
-            match n.kind() {
+            match n.kind_name() {
                 "string" => {
                     if let Some(s) = self.ctx.literal(n) {
                         let last = s.rsplit(['/', '\\']).next().unwrap_or("");
@@ -484,14 +485,14 @@ impl ScopeEnv<'_, '_> {
 
     /// Whether an expression denotes a module: an imported name or an `__import__(…)` call.
     fn is_module(&self, node: Node<'_>) -> bool {
-        match node.kind() {
+        match node.kind_name() {
             "identifier" => self
                 .ctx
                 .aliases
                 .get(self.ctx.text(node))
                 .is_some_and(|target| classify(target).is_none()),
             "call" => node
-                .child_by_field_name("function")
+                .field(Field::Function)
                 .and_then(|f| self.ctx.qualify(f))
                 .is_some_and(|q| classify(&q.name) == Some(Kind::Import)),
             _ => false,
@@ -658,14 +659,14 @@ impl ScopeEnv<'_, '_> {
                 if seen > 256 || !self.ctx.tick() {
                     return false;
                 }
-                if n.kind() == "call"
-                    && n.child_by_field_name("function")
+                if n.kind_name() == "call"
+                    && n.field(Field::Function)
                         .and_then(|f| self.ctx.qualify(f))
                         .is_some_and(|q| classify(&q.name) == Some(Kind::Decode))
                 {
                     return true;
                 }
-                if n.kind() != "lambda" {
+                if n.kind_name() != "lambda" {
                     let mut c = n.walk();
                     stack.extend(n.named_children(&mut c));
                 }
@@ -675,7 +676,7 @@ impl ScopeEnv<'_, '_> {
         if decodes(arg) {
             return true;
         }
-        arg.kind() == "identifier"
+        arg.kind_name() == "identifier"
             && self
                 .scope
                 .assigns
@@ -717,7 +718,7 @@ impl ScopeEnv<'_, '_> {
             .iter()
             .filter(|c| matches!(c.kind, Some(Kind::Process | Kind::Chmod)))
         {
-            let Some(args) = c.node.child_by_field_name("arguments") else {
+            let Some(args) = c.node.field(Field::Arguments) else {
                 continue;
             };
             if self.mentions(args).iter().any(|k| targets.contains(k)) {
@@ -738,7 +739,7 @@ impl ScopeEnv<'_, '_> {
 
     /// A name or literal that identifies a path: `p`, `self.p`, `"/tmp/x"`.
     fn key_of(&self, node: Node<'_>) -> Option<String> {
-        match node.kind() {
+        match node.kind_name() {
             "identifier" | "attribute" => Some(self.ctx.text(node).to_owned()),
             "string" => self.ctx.literal(node),
             _ => None,
@@ -753,12 +754,12 @@ impl ScopeEnv<'_, '_> {
             if out.len() > 256 || !self.ctx.tick() {
                 break;
             }
-            match n.kind() {
+            match n.kind_name() {
                 "identifier" | "attribute" => out.push(self.ctx.text(n).to_owned()),
                 "string" => out.extend(self.ctx.literal(n)),
                 _ => {}
             }
-            if n.kind() != "string" {
+            if n.kind_name() != "string" {
                 let mut c = n.walk();
                 stack.extend(n.named_children(&mut c));
             }
@@ -917,7 +918,7 @@ impl ScopeEnv<'_, '_> {
                 );
             }
             if method_name(self.ctx, c.node) == Some("join")
-                && let Some(args) = c.node.child_by_field_name("arguments")
+                && let Some(args) = c.node.field(Field::Arguments)
             {
                 let n = self.chr_count(args);
                 if n >= 8 {
@@ -956,10 +957,10 @@ impl ScopeEnv<'_, '_> {
             if !self.ctx.tick() {
                 break;
             }
-            match n.kind() {
+            match n.kind_name() {
                 "identifier" if self.ctx.text(n) == "chr" => uses_chr = true,
                 "call"
-                    if n.child_by_field_name("function")
+                    if n.field(Field::Function)
                         .is_some_and(|f| self.ctx.text(f) == "chr") =>
                 {
                     chr_calls += 1;
@@ -968,7 +969,7 @@ impl ScopeEnv<'_, '_> {
                     let mut c = n.walk();
                     longest = longest.max(
                         n.named_children(&mut c)
-                            .filter(|i| i.kind() == "integer")
+                            .filter(|i| i.kind_name() == "integer")
                             .count(),
                     );
                 }
@@ -987,14 +988,14 @@ impl ScopeEnv<'_, '_> {
             if !self.ctx.tick() {
                 break;
             }
-            match n.kind() {
+            match n.kind_name() {
                 "binary_operator" => {
-                    stack.extend(n.child_by_field_name("left"));
-                    stack.extend(n.child_by_field_name("right"));
+                    stack.extend(n.field(Field::Left));
+                    stack.extend(n.field(Field::Right));
                 }
                 "parenthesized_expression" => stack.extend(n.named_child(0)),
                 "call"
-                    if n.child_by_field_name("function")
+                    if n.field(Field::Function)
                         .is_some_and(|f| self.ctx.text(f) == "chr") =>
                 {
                     count += 1;

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::node::{Field, NodeExt};
 use tree_sitter::Node;
 
 use super::collect::{Collected, Scope};
@@ -145,8 +146,8 @@ fn decorated(
             if out.decorated.len() >= super::flow::MAX_CALLS {
                 return;
             }
-            let (target, called) = match d.kind() {
-                "call" => (d.child_by_field_name("function"), true),
+            let (target, called) = match d.kind_name() {
+                "call" => (d.field(Field::Function), true),
                 "identifier" | "attribute" => (Some(*d), false),
                 _ => (None, false),
             };
@@ -184,9 +185,9 @@ fn assigned_callees(ctx: &Ctx<'_>, scope: &Scope<'_>) -> HashMap<String, Vec<Str
         if out.len() >= 256 {
             break;
         }
-        let call = match value.kind() {
+        let call = match value.kind_name() {
             "call" => Some(*value),
-            "await" => value.named_child(0).filter(|v| v.kind() == "call"),
+            "await" => value.named_child(0).filter(|v| v.kind_name() == "call"),
             _ => None,
         };
         let Some(call) = call else { continue };
@@ -220,11 +221,11 @@ fn callees_of(
         if out.len() >= 16 || !ctx.tick() {
             break;
         }
-        if n.kind() == "identifier" {
+        if n.kind_name() == "identifier" {
             if let Some(c) = assigned.get(ctx.text(n)) {
                 out.extend(c.iter().cloned());
             }
-        } else if n.kind() != "lambda" {
+        } else if n.kind_name() != "lambda" {
             let mut c = n.walk();
             stack.extend(n.named_children(&mut c));
         }
@@ -242,15 +243,13 @@ fn arg_callees(ctx: &Ctx<'_>, arg: Node<'_>) -> Vec<String> {
         if out.len() >= 16 || !ctx.tick() {
             break;
         }
-        if n.kind() == "call"
-            && let Some(q) = n
-                .child_by_field_name("function")
-                .and_then(|f| ctx.qualify(f))
+        if n.kind_name() == "call"
+            && let Some(q) = n.field(Field::Function).and_then(|f| ctx.qualify(f))
             && classify(&q.name).is_none()
         {
             out.push(q.name);
         }
-        if n.kind() != "lambda" {
+        if n.kind_name() != "lambda" {
             let mut c = n.walk();
             stack.extend(n.named_children(&mut c));
         }
