@@ -107,8 +107,8 @@ def test_quarantine_hides_everywhere_and_release_restores_exactly(server, tmp_pa
     admin(server, "quarantine", "qz-pkg", "--reason", "malware report")
     # the CLI is another process: its write reaches kept pages within the staleness bound
     # (srkit.settled)
-    assert srkit.settled(lambda: server.simple_json("qz-pkg").status_code == 404)
-    assert srkit.settled(lambda: not listed(server, "qz-pkg"))
+    assert srkit.settled(server, lambda: server.simple_json("qz-pkg").status_code == 404)
+    assert srkit.settled(server, lambda: not listed(server, "qz-pkg"))
     assert server.get("/simple/qz-pkg/").status_code == 404
     assert server.get("/pypi/qz-pkg/json").status_code == 404
     assert server.get("/pypi/qz-pkg/1.0/json").status_code == 404
@@ -130,7 +130,7 @@ def test_quarantine_hides_everywhere_and_release_restores_exactly(server, tmp_pa
     assert server.get(link.group(1)).status_code == 404
 
     admin(server, "release", "qz-pkg", "--reason", "false alarm")
-    assert srkit.settled(lambda: listed(server, "qz-pkg"))
+    assert srkit.settled(server, lambda: listed(server, "qz-pkg"))
     assert server.project_files("qz-pkg") == before_files
     after_json = server.get("/pypi/qz-pkg/json").json()
     assert after_json["urls"] == before_json["urls"] and after_json["releases"] == before_json["releases"]
@@ -151,19 +151,19 @@ def test_removed_files_releases_and_projects_vanish_stay_burned_and_restore(serv
     proc = srkit.twine_upload(server, token, [wheel], tmp_path, check=False)
     assert proc.returncode != 0 and "previously used" in srkit.output(proc)
     admin(server, "restore", "sr-demo", "1.0", wheel.name, "--reason", "was fine")
-    assert srkit.settled(lambda: wheel.name in [f["filename"] for f in server.project_files("sr-demo")])
+    assert srkit.settled(server, lambda: wheel.name in [f["filename"] for f in server.project_files("sr-demo")])
 
     admin(server, "remove", "sr-demo", "1.1", "--reason", "compromised release")
-    assert srkit.settled(lambda: "1.1" not in server.get("/pypi/sr-demo/json").json()["releases"])
+    assert srkit.settled(server, lambda: "1.1" not in server.get("/pypi/sr-demo/json").json()["releases"])
     assert server.get("/pypi/sr-demo/1.1/json").status_code == 404
     resp = upload(server, token, srkit.make_wheel("sr-demo", "1.1", tag="py2.py3-none-any"))
     assert resp.status_code == 400 and "previously used" in resp.text, resp.text
     admin(server, "restore", "sr-demo", "1.1", "--reason", "reviewed")
-    assert srkit.settled(lambda: other.filename in [f["filename"] for f in server.project_files("sr-demo")])
+    assert srkit.settled(server, lambda: other.filename in [f["filename"] for f in server.project_files("sr-demo")])
 
     admin(server, "remove", "sr-demo", "--reason", "takeover")
-    assert srkit.settled(lambda: server.simple_json("sr-demo").status_code == 404)
-    assert srkit.settled(lambda: not listed(server, "sr-demo"))
+    assert srkit.settled(server, lambda: server.simple_json("sr-demo").status_code == 404)
+    assert srkit.settled(server, lambda: not listed(server, "sr-demo"))
     proc = srkit.pip_install(server, ["sr-demo"], tmp_path / "t1", tmp_path, check=False)
     assert proc.returncode != 0
     squatter = server.user_with_token("squatter")
@@ -178,7 +178,7 @@ def test_removed_files_releases_and_projects_vanish_stay_burned_and_restore(serv
         assert resp.status_code == 400, (name, resp.status_code, resp.text)
         assert "belonged to a project that was removed" in resp.text, resp.text
     admin(server, "restore", "sr-demo", "--reason", "owner recovered")
-    assert srkit.settled(lambda: listed(server, "sr-demo"))
+    assert srkit.settled(server, lambda: listed(server, "sr-demo"))
     srkit.pip_install(server, ["sr-demo==1.0"], tmp_path / "t2", tmp_path)
     assert srkit.installed(tmp_path / "t2") == {"sr-demo": "1.0"}
 

@@ -114,7 +114,7 @@ def test_import_fills_vulnerabilities_holds_a_named_local_release_and_withdrawal
         # -- The vulnerability database, as a .zip of YAML records.
         pysec = osv_import(world, zip_tree(FIXTURES / "advisory-database", tmp_path / "advisory-db.zip"), "pysec")
         assert (pysec["records"], pysec["advisories"], pysec["counts"]["added"]) == (1, 1, 1), pysec
-        assert srkit.settled(lambda: server.get("/pypi/sr-adv-vuln/1.0/json",
+        assert srkit.settled(server, lambda: server.get("/pypi/sr-adv-vuln/1.0/json",
                                                 headers={"If-None-Match": etag}).status_code == 200), \
             "the import must invalidate the cached document and its ETag"
         doc = server.get("/pypi/sr-adv-vuln/1.0/json", headers={"If-None-Match": etag})
@@ -173,7 +173,7 @@ def test_import_fills_vulnerabilities_holds_a_named_local_release_and_withdrawal
         named.rename(gone)
         back = osv_import(world, tree, "malicious-packages")
         assert back["released"] == ["sr-adv-hashed 1.0"] and back["counts"]["withdrawn"] == 1, back
-        assert srkit.settled(lambda: "1.0" in (versions(world, "sr-adv-hashed") or ()))
+        assert srkit.settled(server, lambda: "1.0" in (versions(world, "sr-adv-hashed") or ()))
         assert server.get(hashed.path).status_code == 200
         world.mail.wait_for(alice_addr, "sr-adv-hashed 1.0 is published again")
         assert world.log_verify()
@@ -236,8 +236,8 @@ def test_malicious_records_hide_upstream_versions_until_withdrawn(backend_kind, 
     shutil.copytree(FIXTURES / "malicious-packages", tree)
     gw.cli("admin", "osv", "import", str(tree), "--source", "malicious-packages")
     gw.cli("admin", "osv", "import", str(FIXTURES / "advisory-database"), "--source", "pysec")
-    assert srkit.settled(lambda: files("sr-adv-typosquat") == set())
-    assert srkit.settled(lambda: files("sr-adv-private") == {ok.filename})
+    assert srkit.settled(gw, lambda: files("sr-adv-typosquat") == set())
+    assert srkit.settled(gw, lambda: files("sr-adv-private") == {ok.filename})
     assert files("sr-adv-vuln") == {vuln.filename}
     doc = gw.get("/pypi/sr-adv-vuln/json")
     assert doc.status_code == 200, doc.text[:300]
@@ -248,7 +248,7 @@ def test_malicious_records_hide_upstream_versions_until_withdrawn(backend_kind, 
     gone.parent.mkdir(parents=True)
     (tree / "osv/malicious/pypi/sr-adv-private/MAL-2099-0102.json").rename(gone)
     gw.cli("admin", "osv", "import", str(tree), "--source", "malicious-packages")
-    assert srkit.settled(lambda: files("sr-adv-private") == {ok.filename, bad.filename})
+    assert srkit.settled(gw, lambda: files("sr-adv-private") == {ok.filename, bad.filename})
     assert files("sr-adv-typosquat") == set()
 
 

@@ -140,7 +140,7 @@ def test_yanked_release_is_skipped_unless_pinned_and_unyank_restores_it(server, 
     assert "broken build" in srkit.output(proc)  # pip warns with the yank reason
 
     server.unyank("sr-yank", "1.1")
-    assert srkit.settled(lambda: all(f["yanked"] is False for f in server.project_files("sr-yank")))
+    assert srkit.settled(server, lambda: all(f["yanked"] is False for f in server.project_files("sr-yank")))
     t = tmp_path / "after-unyank"
     srkit.pip_install(server, ["sr-yank"], t, tmp_path)
     assert srkit.installed(t) == {"sr-yank": "1.1"}

@@ -107,15 +107,16 @@ def test_prohibited_confusables_stay_local_and_freeing_a_name_known_upstream_war
 def test_a_name_prohibited_while_its_upstream_page_is_cached_is_refused_at_once(gateway, upstream, kind):
     """An upstream page is kept in the page cache (served without a database read): a
     prohibition, made by the admin CLI in another process, reaches it through the upstream
-    generation within the staleness bound (on PostgreSQL the notification may arrive after the
-    next request); lifting it serves the page again."""
+    generation: on SQLite the very next request is refused, on PostgreSQL within the staleness
+    bound (its notification may arrive after the next request); lifting it serves the page
+    again."""
     upstream.add_wheel("cached-lib", "9.9", upload_time=ago(days=400))
     server = gateway(kind, upstream)
     for _ in range(3):  # the first asks the upstream, the next ones are the cache's
         assert served_versions(server, "cached-lib") == ["9.9"]
     server.cli("admin", "prohibit", "cached-lib", "--reason", "malware")
-    assert srkit.settled(lambda: server.simple_json("cached-lib").status_code == 404)
+    assert srkit.settled(server, lambda: server.simple_json("cached-lib").status_code == 404)
     assert server.get("/simple/cached-lib/").status_code == 404
     server.cli("admin", "allow", "cached-lib", "--reason", "a mistake")
-    assert srkit.settled(lambda: server.simple_json("cached-lib").status_code == 200)
+    assert srkit.settled(server, lambda: server.simple_json("cached-lib").status_code == 200)
     assert served_versions(server, "cached-lib") == ["9.9"]

@@ -336,7 +336,7 @@ def test_a_name_stays_bound_to_the_private_upstream_that_answered_for_it(
     # the private index quarantines it (answers 404): the gateway answers 404 too, never with
     # the public project of that name, after any number of TTLs
     private.cli("admin", "quarantine", "corp-lib", "--reason", "incident")
-    assert srkit.settled(lambda: private.simple_json("corp-lib").status_code == 404)
+    assert srkit.settled(private, lambda: private.simple_json("corp-lib").status_code == 404)
     for _ in range(2):
         move_clock(clock, 301)
         assert page(gw, "never-anywhere").status_code == 404

@@ -155,7 +155,7 @@ def replay(world: Incident, tmp) -> None:
     # published by a watched account, so the project is still dormant: the recovered account's
     # own next release does not ride on it and is quarantined again.
     world.admin("release", "ctx", "0.3", "--reason", "reviewed: benign wheel")
-    assert srkit.settled(lambda: "0.3" in (world.simple_versions("ctx") or ()))
+    assert srkit.settled(server, lambda: "0.3" in (world.simple_versions("ctx") or ()))
     assert world.installable("ctx", "0.3")
     resp = srkit.upload_raw(server, token, srkit.make_wheel("ctx", "0.4", payload=b"import os; os.environ"))
     assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
@@ -272,7 +272,7 @@ def test_ctx_approve_then_add_a_file_is_held_per_file(strongroom, mail_sink, tmp
         assert resp.status_code == 200 and "review" in resp.text.lower(), (resp.status_code, resp.text)
         assert world.simple_versions("ctxfile") == {"0.1"}
         world.admin("release", "ctxfile", "0.2", "--reason", "reviewed: benign sdist")
-        assert srkit.settled(lambda: world.simple_versions("ctxfile") == {"0.1", "0.2"})
+        assert srkit.settled(server, lambda: world.simple_versions("ctxfile") == {"0.1", "0.2"})
         assert pip_gets(world, tmp_path, "ctxfile", "0.2") == "sdist"
         serial_before = server.global_serial()
         n_owner = len(world.mails_to(FILE_OWNER_ADDR))
@@ -313,8 +313,8 @@ def test_ctx_approve_then_add_a_file_is_held_per_file(strongroom, mail_sink, tmp
 
         # -- 4. The admin approves the file: published, journaled, pip prefers the wheel.
         world.admin("approve-file", "ctxfile", "0.2", wheel.filename, "--reason", "reviewed the wheel")
-        assert srkit.settled(lambda: wheel.filename in [f["filename"] for f in server.project_files("ctxfile")])
-        assert srkit.settled(lambda: server.global_serial() > serial_before)
+        assert srkit.settled(server, lambda: wheel.filename in [f["filename"] for f in server.project_files("ctxfile")])
+        assert srkit.settled(server, lambda: server.global_serial() > serial_before)
         assert server.get(wheel.path).status_code == 200
         assert pip_gets(world, tmp_path, "ctxfile", "0.2") == "wheel"
         proc = world.admin("approve-file", "ctxfile", "0.2", wheel.filename, "--reason", "again", check=False)
@@ -408,7 +408,7 @@ def test_ctx_a_file_joining_a_quarantined_release_is_held_on_its_own(strongroom,
         assert f"published file {sdist.filename}" in proc.stdout, proc.stdout
         assert f"still held for review: {wheel.filename}" in proc.stdout, proc.stdout
         assert f"published file {wheel.filename}" not in proc.stdout, proc.stdout
-        assert srkit.settled(lambda: sdist.filename in [f["filename"] for f in server.project_files("ctxjoin")])
+        assert srkit.settled(server, lambda: sdist.filename in [f["filename"] for f in server.project_files("ctxjoin")])
         names = [f["filename"] for f in server.project_files("ctxjoin")]
         assert sdist.filename in names and wheel.filename not in names, names
         assert server.get(wheel.path).status_code == 404
@@ -418,7 +418,7 @@ def test_ctx_a_file_joining_a_quarantined_release_is_held_on_its_own(strongroom,
 
         # -- Only its own approval publishes the wheel.
         world.admin("approve-file", "ctxjoin", "0.2.0", wheel.filename, "--reason", "reviewed the wheel")
-        assert srkit.settled(lambda: wheel.filename in [f["filename"] for f in server.project_files("ctxjoin")])
+        assert srkit.settled(server, lambda: wheel.filename in [f["filename"] for f in server.project_files("ctxjoin")])
         assert pip_gets(world, tmp_path, "ctxjoin", "0.2.0") == "wheel"
         assert "intact" in world.log_verify()
     finally:
@@ -450,7 +450,7 @@ def test_ctx_the_first_release_after_a_recovery_reaches_the_admins_however_late(
 
         # -- Approved, it is the project's newest lively release: a year on, the next one publishes.
         world.admin("release", "ctxlate", "0.2.0", "--reason", "the owner confirmed it")
-        assert srkit.settled(lambda: "0.2.0" in (world.simple_versions("ctxlate") or ()))
+        assert srkit.settled(server, lambda: "0.2.0" in (world.simple_versions("ctxlate") or ()))
         assert world.installable("ctxlate", "0.2.0")
         world.advance(400 * DAY)
         resp = srkit.upload_raw(server, server.create_token("alice"), srkit.make_wheel("ctxlate", "0.3.0"))

@@ -142,7 +142,7 @@ def test_a_quarantined_project_leaves_the_mirror(server, tmp_path, api_method):
     check_mirror(server, mirror, ["vz-bad", "vz-good"])
 
     server.cli("admin", "quarantine", "vz-bad", "--reason", "malware report")
-    assert srkit.settled(lambda: server.get("/pypi/vz-bad/json").status_code == 404)
+    assert srkit.settled(server, lambda: server.get("/pypi/vz-bad/json").status_code == 404)
     out = mirror_once(conf, tmp_path)
     if api_method == "xmlrpc":
         assert "vz-bad no longer exists" in out, out[-4000:]

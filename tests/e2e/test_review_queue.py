@@ -86,7 +86,7 @@ def test_held_releases_and_files_are_reviewed_through_the_cli_and_the_admin_area
         out = review(world, "approve", rel["id"], "--reason", "alice confirmed on the phone").stdout
         assert f"published sleepy-ctx 0.2: {wheel.filename}" in out, out
         assert queue(world) == []
-        assert srkit.settled(lambda: world.simple_versions("sleepy-ctx") == {"0.1", "0.2"})
+        assert srkit.settled(server, lambda: world.simple_versions("sleepy-ctx") == {"0.1", "0.2"})
         assert world.installable("sleepy-ctx", "0.2")
         again = srkit.upload_raw(server, token, sdist)
         assert again.status_code == 400, (again.status_code, again.text)

@@ -356,7 +356,7 @@ def test_a_medium_flow_new_to_the_project_is_held_and_the_same_flow_again_is_not
     assert "new behaviour since 0.1: SR-M1-env-exfiltration (medium)" in text, text[:2000]
     assert simple_versions(server, "stagedtoken") == {"0.1"}
     server.cli("admin", "review", "approve", str(item["id"]), "--reason", "the status ping is ours")
-    assert srkit.settled(lambda: simple_versions(server, "stagedtoken") == {"0.1", "0.2"})
+    assert srkit.settled(server, lambda: simple_versions(server, "stagedtoken") == {"0.1", "0.2"})
     third = dataclasses.replace(second, version="0.3", key="staged-token-0.3", expect="publish")
     for name, resp in upload_all(server, owner, build(third, tmp_path)).items():
         assert resp.status_code == 200 and "review" not in resp.text.lower(), (name, resp.text[:300])

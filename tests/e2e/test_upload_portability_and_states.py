@@ -153,7 +153,7 @@ def test_identical_reuploads_of_hidden_files_are_refused_by_their_state(server, 
     admin(server, "quarantine", "sr-reup", "--reason", "investigating")
     out = twine_refused(server, token, keep, tmp_path / "q")
     assert "quarantined" in out, out
-    assert srkit.settled(lambda: server.simple_json("sr-reup").status_code == 404)
+    assert srkit.settled(server, lambda: server.simple_json("sr-reup").status_code == 404)
 
 
 # ---- F8: a hidden project's state is its members' business -----------------------------------

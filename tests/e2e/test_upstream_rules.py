@@ -60,14 +60,14 @@ def test_block_and_allow_change_what_the_gateway_serves_at_once(gateway, upstrea
     assert versions(page(server, "ur-pub")) == ["1.0"]
     out = upstream_cli(server, "allow", "UR_Pub", "2.0", "--reason", "security fix CVE-1").stdout
     assert "allowed before the cooldown ends: ur-pub 2\n" in out, out
-    assert srkit.settled(lambda: versions(page(server, "ur-pub")) == ["1.0", "2.0"])
+    assert srkit.settled(server, lambda: versions(page(server, "ur-pub")) == ["1.0", "2.0"])
     doc = page(server, "ur-pub")
     assert versions(doc) == ["1.0", "2.0"], doc
     file_url = next(f["url"] for f in doc["files"] if "-1.0-" in f["filename"])
 
     # Block: quarantined with the reason at once, no files listed, a known file URL 403.
     upstream_cli(server, "block", "ur.pub", "--reason", "incident 12: stolen maintainer token")
-    assert srkit.settled(lambda: page(server, "ur-pub").get("project-status", {}).get("status") == "quarantined")
+    assert srkit.settled(server, lambda: page(server, "ur-pub").get("project-status", {}).get("status") == "quarantined")
     doc = page(server, "ur-pub")
     assert doc["project-status"] == {"status": "quarantined", "reason": "incident 12: stolen maintainer token"}, doc
     assert doc["files"] == [], doc
@@ -87,19 +87,19 @@ def test_block_and_allow_change_what_the_gateway_serves_at_once(gateway, upstrea
         ("allow", "2", "security fix CVE-1"), ("block", None, "incident 12: stolen maintainer token"),
         ("block", "1", "bad build")}, listed
     upstream_cli(server, "unblock", "ur-pub", "--reason", "token rotated, releases checked")
-    assert srkit.settled(lambda: page(server, "ur-pub").get("project-status", {}).get("status") in (None, "active"))
+    assert srkit.settled(server, lambda: page(server, "ur-pub").get("project-status", {}).get("status") in (None, "active"))
     doc = page(server, "ur-pub")
     assert doc.get("project-status", {}).get("status") in (None, "active"), doc
     assert versions(doc) == ["2.0"], doc
     assert fetch(server, "ur-pub", file_url).status_code == 403
     upstream_cli(server, "unblock", "ur-pub", "1.0", "--reason", "rebuilt")
-    assert srkit.settled(lambda: versions(page(server, "ur-pub")) == ["1.0", "2.0"])
+    assert srkit.settled(server, lambda: versions(page(server, "ur-pub")) == ["1.0", "2.0"])
     resp = fetch(server, "ur-pub", file_url)
     assert resp.status_code == 200 and resp.content == upstream.file(file_url.rsplit("/", 1)[1]).data
 
     # Unallow: the cooldown applies to 2.0 again.
     upstream_cli(server, "unallow", "ur-pub", "2.0", "--reason", "fix superseded")
-    assert srkit.settled(lambda: versions(page(server, "ur-pub")) == ["1.0"])
+    assert srkit.settled(server, lambda: versions(page(server, "ur-pub")) == ["1.0"])
     assert upstream_cli(server, "rules").stdout.strip() == "no upstream rules"
 
     # Refusals: one error line, nothing changed.

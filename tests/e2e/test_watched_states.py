@@ -72,7 +72,7 @@ def test_a_recovered_maintainers_recovery_release_and_added_wheel_are_told_to_ev
             assert "maxm" in world.mail.body(held) and "recovered" in world.mail.body(held), \
                 world.mail.body(held)
         world.admin("approve-file", "lively", "1.1", added.filename, "--reason", "olga asked maxm")
-        assert srkit.settled(lambda: added.filename in [f["filename"] for f in server.project_files("lively")])
+        assert srkit.settled(server, lambda: added.filename in [f["filename"] for f in server.project_files("lively")])
         assert world.mails_to(maxm, "published lively") == []
         assert world.mails_to(maxm, "held for review") == []
         # Once each: one mail per Owner for the release, one for the held file.
@@ -172,7 +172,7 @@ def test_a_dormant_projects_first_release_after_a_members_recovery_reaches_the_a
         # Approved, bob's release (bob is not watched) makes the project lively after the
         # recovery: the next release is published as before.
         world.admin("release", "old-tool", "2.1", "--reason", "bob confirmed it")
-        assert srkit.settled(lambda: "2.1" in (world.simple_versions("old-tool") or ()))
+        assert srkit.settled(server, lambda: "2.1" in (world.simple_versions("old-tool") or ()))
         assert world.installable("old-tool", "2.1")
         srkit.ok_upload(server, bob_token, srkit.make_wheel("old-tool", "2.2"))
         assert world.installable("old-tool", "2.2")
