@@ -1,7 +1,7 @@
 //! Measures what each pathological description family costs to render at a few sizes, to find
 //! every construct whose cost grows faster than its input (see the crate docs for the results).
 //!
-//! `cargo run --release -p strongroom-render --example costs -- [family] [n ...]`
+//! `cargo run --profile quick -p strongroom-render --example costs -- [family] [n ...]`
 //! prints one line per (family, n): input bytes, CPU milliseconds of `render` (this thread's
 //! utime+stime), output bytes and whether the output is the escaped fallback.
 

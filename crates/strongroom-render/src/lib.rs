@@ -48,7 +48,7 @@
 //! * Above [`MAX_INPUT`] bytes nothing is parsed: the text is shown escaped. Every fallback
 //!   shows at most [`MAX_HTML`] bytes of escaped text, so what a page view sends is bounded too.
 //!
-//! Measured CPU of one render (release build, `cargo run --release -p strongroom-render
+//! Measured CPU of one render (release build, `cargo run --profile quick -p strongroom-render
 //! --example costs -- FAMILY 10000 50000 100000`), before the bounds and after:
 //!
 //! | family (n = 100k) | input | before (10k / 50k / 100k) | after (100k) |

@@ -479,7 +479,7 @@ fn only_this_process_s_own_gzip_copies_are_unpacked() {
     assert_eq!(gunzip_own(&[]), None);
 }
 
-/// `cargo test --release -p strongroom-server --lib unpack_cost -- --ignored --nocapture`
+/// `cargo test --profile quick -p strongroom-server --lib unpack_cost -- --ignored --nocapture`
 #[test]
 #[ignore = "a measurement, not a check"]
 fn unpack_cost() {

@@ -227,10 +227,11 @@ impl Db {
             let n = PROJECTS_PER_TX.min(plan.projects - done);
             let mut tx = self.begin_write().await?;
             if self.dialect == Dialect::Sqlite {
-                // Every batch inserts into indexes keyed by random digests and names: with
-                // SQLite's 2 MiB page cache nearly each of those inserts read its B-tree pages
-                // back from the operating system (half the generator's time was the kernel's
-                // copies). The setting is the writing connection's, in this one-shot process.
+                // Every batch inserts into indexes keyed by names (and, before the made-up
+                // digests began with the file's id, by random digests): with SQLite's 2 MiB page
+                // cache nearly each of those inserts read its B-tree pages back from the
+                // operating system. The setting is the writing connection's, in this one-shot
+                // process.
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "PRAGMA cache_size = -{GENERATOR_CACHE_KIB}"
                 )))

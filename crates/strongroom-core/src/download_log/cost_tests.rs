@@ -3,7 +3,7 @@
 use super::{ClientKind, DownloadRecord, DownloadRecorder};
 
 /// What the recorder costs a request, for docs/benchmarks.md (issue 13: within the noise of
-/// the page and download benchmarks): `cargo test --release -p strongroom-core recorder_cost
+/// the page and download benchmarks): `cargo test --profile quick -p strongroom-core recorder_cost
 /// -- --ignored --nocapture`. Page reads spread over 10,000 projects with real user agents (the
 /// client kind parsed each time), and downloads from 1,000 addresses (the repeat filter and the
 /// queue), each timed over 1,000,000 calls on one thread.

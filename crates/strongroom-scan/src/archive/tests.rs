@@ -774,7 +774,7 @@ fn a_carriage_return_ends_a_pth_line_as_it_does_for_site() {
 
 /// Scan `$SCAN_FILE` (a wheel) `$SCAN_TIMES` times (default 5), for a profiler:
 /// `SCAN_FILE=.test-work/corpus/pip-26.3-py3-none-any.whl perf record --call-graph dwarf
-/// cargo test --release -p strongroom-scan profile_one_archive -- --ignored`.
+/// cargo test --profile quick -p strongroom-scan profile_one_archive -- --ignored`.
 #[test]
 #[ignore]
 fn profile_one_archive() {

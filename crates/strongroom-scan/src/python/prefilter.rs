@@ -349,7 +349,7 @@ mod tests {
 /// Every `.py` member of every wheel under `$SCAN_CORPUS` (default `.test-work/corpus`) scanned
 /// with and without the prefilter: the results must be equal. Prints the share of bytes the
 /// prefilter skips per wheel:
-/// `cargo test --release -p strongroom-scan corpus_differential -- --ignored --nocapture`.
+/// `cargo test --profile quick -p strongroom-scan corpus_differential -- --ignored --nocapture`.
 #[cfg(test)]
 #[test]
 #[ignore]
