@@ -119,7 +119,7 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
         match node.kind_name() {
             "import_statement" => {
                 let mut c = node.walk();
-                for name in node.children_by_field_name("name", &mut c) {
+                for name in node.fields(Field::Name, &mut c) {
                     match name.kind_name() {
                         "dotted_name" => {
                             let full = text(name);
@@ -144,7 +144,7 @@ pub(super) fn collect_imports<'t>(ctx: &mut Ctx<'t>, tree: &'t Tree) {
                     .map(|m| squash(text(m)))
                     .unwrap_or_default();
                 let mut c = node.walk();
-                for name in node.children_by_field_name("name", &mut c) {
+                for name in node.fields(Field::Name, &mut c) {
                     match name.kind_name() {
                         "dotted_name" => {
                             let n = squash(text(name));

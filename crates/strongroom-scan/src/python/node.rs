@@ -6,7 +6,7 @@
 use std::num::NonZeroU16;
 use std::sync::LazyLock;
 
-use tree_sitter::{Language, Node};
+use tree_sitter::{Language, Node, TreeCursor};
 
 /// The named fields the analysis reads (tree-sitter-python's names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,11 +88,11 @@ static KINDS: LazyLock<Box<[Box<str>]>> = LazyLock::new(|| {
     kinds.into_boxed_slice()
 });
 
-/// Each [`Field`]'s id in the grammar, in [`Field::ALL`]'s order (0, no field, if the grammar
-/// had no such name: a test checks that it has each).
-static FIELD_IDS: LazyLock<[u16; Field::ALL.len()]> = LazyLock::new(|| {
+/// Each [`Field`]'s id in the grammar, in [`Field::ALL`]'s order (`None` if the grammar had
+/// no such name: a test checks that it has each).
+static FIELD_IDS: LazyLock<[Option<NonZeroU16>; Field::ALL.len()]> = LazyLock::new(|| {
     let lang = language();
-    Field::ALL.map(|f| lang.field_id_for_name(f.name()).map_or(0, NonZeroU16::get))
+    Field::ALL.map(|f| lang.field_id_for_name(f.name()))
 });
 
 /// [`Node::kind`] and [`Node::child_by_field_name`], by id.
@@ -101,6 +101,12 @@ pub(crate) trait NodeExt<'t> {
     fn kind_name(&self) -> &'t str;
     /// The child in the named field, as [`Node::child_by_field_name`] gives it.
     fn field(&self, field: Field) -> Option<Node<'t>>;
+    /// The children in the named field, as [`Node::children_by_field_name`] gives them.
+    fn fields<'c>(
+        &self,
+        field: Field,
+        cursor: &'c mut TreeCursor<'t>,
+    ) -> impl Iterator<Item = Node<'t>> + 'c;
 }
 
 impl<'t> NodeExt<'t> for Node<'t> {
@@ -114,10 +120,18 @@ impl<'t> NodeExt<'t> for Node<'t> {
 
     #[inline]
     fn field(&self, field: Field) -> Option<Node<'t>> {
-        match FIELD_IDS[field as usize] {
-            0 => None,
-            id => self.child_by_field_id(id),
-        }
+        FIELD_IDS[field as usize].and_then(|id| self.child_by_field_id(id.get()))
+    }
+
+    fn fields<'c>(
+        &self,
+        field: Field,
+        cursor: &'c mut TreeCursor<'t>,
+    ) -> impl Iterator<Item = Node<'t>> + 'c {
+        FIELD_IDS[field as usize]
+            .map(|id| self.children_by_field_id(id, cursor))
+            .into_iter()
+            .flatten()
     }
 }
 
@@ -128,7 +142,7 @@ mod tests {
     #[test]
     fn every_field_the_analysis_reads_is_in_the_grammar() {
         for f in Field::ALL {
-            assert_ne!(FIELD_IDS[f as usize], 0, "{f:?}");
+            assert!(FIELD_IDS[f as usize].is_some(), "{f:?}");
             assert_eq!(Field::ALL[f as usize], f);
         }
     }
@@ -140,7 +154,7 @@ mod tests {
         parser.set_language(&language()).expect("grammar");
         let tree = parser.parse(src, None).expect("tree");
         let mut cursor = tree.walk();
-        let (mut seen, mut errors) = (0, 0);
+        let (mut seen, mut errors, mut fields) = (0, 0, 0);
         loop {
             let n = cursor.node();
             assert_eq!(n.kind_name(), n.kind(), "{n:?}");
@@ -151,6 +165,11 @@ mod tests {
                     n.child_by_field_name(f.name()),
                     "{f:?} of {n:?}"
                 );
+                let (mut a, mut b) = (n.walk(), n.walk());
+                let by_id: Vec<_> = n.fields(f, &mut a).collect();
+                let by_name: Vec<_> = n.children_by_field_name(f.name(), &mut b).collect();
+                assert_eq!(by_id, by_name, "{f:?} of {n:?}");
+                fields += by_id.len();
             }
             seen += 1;
             if cursor.goto_first_child() || cursor.goto_next_sibling() {
@@ -163,5 +182,6 @@ mod tests {
         }
         assert!(seen > 100, "{seen}");
         assert!(errors > 0, "the sample has an error node");
+        assert!(fields > 30, "{fields}");
     }
 }

@@ -533,7 +533,7 @@ impl<'t> Ctx<'t> {
                         stack.extend(value);
                     }
                     let mut c = n.walk();
-                    stack.extend(n.children_by_field_name("subscript", &mut c));
+                    stack.extend(n.fields(Field::Subscript, &mut c));
                 }
                 "call" => {
                     let f = n.field(Field::Function);
