@@ -7,6 +7,12 @@
 //!
 //! Each chunk read is one blocking-pool task, and a download yields its async thread between
 //! two chunks, so pages are answered between any two chunks of every download.
+//!
+//! A download reads into the buffers of its own earlier chunks once hyper has written and
+//! dropped them (`Reader::spent`), so a large file costs two buffers, not one per chunk: with a
+//! fresh megabyte per chunk, the allocator held the freed ones until its decay (eight
+//! concurrent downloads of a 105 MB file: 57-61 MB of anonymous memory at the peak, 37-39 MB
+//! with the reuse; three in a row made 300 large allocations, now 6).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -58,12 +64,19 @@ impl Drop for LargeSlot {
     }
 }
 
+/// How many of its handed-out chunks a download keeps a handle on, to read into again: the one
+/// being written and the one before it (written and dropped by the time the next read starts).
+const SPENT_KEPT: usize = 2;
+
 struct Reader {
     file: Arc<std::fs::File>,
     /// Bytes not yet asked of the blocking pool.
     left: u64,
     chunk: usize,
     ahead: Option<JoinHandle<std::io::Result<Bytes>>>,
+    /// Handles on the last chunks handed out, oldest first: one whose other handles are all
+    /// dropped is read into again.
+    spent: std::collections::VecDeque<Bytes>,
     _slot: Option<LargeSlot>,
 }
 
@@ -76,12 +89,33 @@ impl Reader {
         let n = u64::try_from(self.chunk).map_or(self.left, |c| c.min(self.left));
         self.left -= n;
         let file = self.file.clone();
+        let reuse = self.reusable();
         Some(tokio::task::spawn_blocking(move || {
-            let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+            let want = usize::try_from(n).unwrap_or(0);
+            let mut buf = reuse.unwrap_or_default();
+            buf.reserve_exact(want);
             // `Take` over `&File` reads into the spare capacity without zeroing it first.
             (&*file).take(n).read_to_end(&mut buf)?;
             Ok(Bytes::from(buf))
         }))
+    }
+
+    /// The buffer of a handed-out chunk nobody else holds any more (`None`: each is still
+    /// being written, or shared).
+    fn reusable(&mut self) -> Option<Vec<u8>> {
+        let at = self.spent.iter().position(Bytes::is_unique)?;
+        let mut b = self.spent.remove(at)?.try_into_mut().ok()?;
+        // emptied first: the conversion moves the bytes it holds to the buffer's start
+        b.clear();
+        Some(Vec::from(b))
+    }
+
+    /// Keep a handle on `chunk`, handed out now, to read into once it is written.
+    fn hand_out(&mut self, chunk: &Bytes) {
+        if self.spent.len() >= SPENT_KEPT {
+            self.spent.pop_front();
+        }
+        self.spent.push_back(chunk.clone());
     }
 }
 
@@ -118,6 +152,7 @@ fn body_with(large: &'static Large, file: std::fs::File, len: u64) -> BlobBody {
         left: len,
         chunk,
         ahead: None,
+        spent: std::collections::VecDeque::with_capacity(SPENT_KEPT),
         _slot: slot,
     };
     futures_util::stream::unfold(reader, |mut r| async move {
@@ -144,6 +179,7 @@ fn body_with(large: &'static Large, file: std::fs::File, len: u64) -> BlobBody {
                     // The file ended early: nothing more to read.
                     r.left = 0;
                 }
+                r.hand_out(&b);
                 r.ahead = r.start();
                 Some((Ok(b), r))
             }
@@ -202,6 +238,68 @@ mod tests {
         let tail = collect(body_with(large, f, LARGE_CHUNK as u64 * 3)).await;
         assert_eq!(tail, data[LARGE_CHUNK * 2..]);
         assert_eq!(large.in_use.load(Ordering::Acquire), 0, "slots given back");
+    }
+
+    #[tokio::test]
+    async fn chunks_dropped_as_written_or_all_held_read_the_same_bytes() {
+        let mut f = tempfile::tempfile().expect("tempfile");
+        let data: Vec<u8> = (0..(LARGE_CHUNK * 5 + 3))
+            .map(|i| u8::try_from(i % 253).unwrap_or(0))
+            .collect();
+        f.write_all(&data).expect("write");
+        let large = limiter(LARGE_READERS);
+        // Each chunk dropped once copied, as hyper does once it is written.
+        f.rewind().expect("rewind");
+        let mut b = body_with(large, f.try_clone().expect("clone"), data.len() as u64);
+        let (mut out, mut chunks) = (Vec::new(), 0);
+        while let Some(c) = b.next().await {
+            out.extend_from_slice(&c.expect("chunk"));
+            chunks += 1;
+        }
+        assert_eq!((out == data, chunks), (true, 6));
+        // Every chunk held: none is read into again, each keeps its bytes.
+        f.rewind().expect("rewind");
+        let mut b = body_with(large, f, data.len() as u64);
+        let mut held = Vec::new();
+        while let Some(c) = b.next().await {
+            held.push(c.expect("chunk"));
+        }
+        let mut ptrs: Vec<usize> = held.iter().map(|c| c.as_ptr() as usize).collect();
+        ptrs.sort_unstable();
+        ptrs.dedup();
+        assert_eq!(ptrs.len(), held.len());
+        assert_eq!(held.concat(), data);
+    }
+
+    #[tokio::test]
+    async fn only_a_chunk_nobody_else_holds_is_read_into_again() {
+        let mut r = Reader {
+            file: Arc::new(tempfile::tempfile().expect("tempfile")),
+            left: 0,
+            chunk: SMALL_CHUNK,
+            ahead: None,
+            spent: std::collections::VecDeque::new(),
+            _slot: None,
+        };
+        let (a, b, c) = (
+            Bytes::from(vec![1u8; 64]),
+            Bytes::from(vec![2u8; 64]),
+            Bytes::from(vec![3u8; 64]),
+        );
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        for x in [&a, &b, &c] {
+            r.hand_out(x);
+        }
+        assert_eq!(r.spent.len(), SPENT_KEPT, "the oldest handle let go");
+        assert!(r.reusable().is_none(), "every chunk still held");
+        drop(a);
+        assert!(r.reusable().is_none(), "a was let go: not reused");
+        drop(b);
+        let v = r.reusable().expect("b is free");
+        assert_eq!((v.as_ptr(), v.capacity() >= 64, v.len()), (pb, true, 0));
+        assert!(r.reusable().is_none(), "c is still held");
+        assert_ne!(pa, pb);
+        assert_eq!(c.as_ref(), &[3u8; 64][..], "a held chunk keeps its bytes");
     }
 
     #[test]
