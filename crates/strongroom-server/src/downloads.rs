@@ -12,10 +12,10 @@
 //! other bytes) and `blob:damaged` is raised. Once a stored copy has streamed out whole and
 //! matched, a verified mark (keyed on the copy's identity: inode, size, mtime, ctime) lets the
 //! next downloads of that unchanged copy skip the hashing (`store::blob_check` says what a mark
-//! does not see). Memory: two read chunks (1 MiB, or 128 KiB past 16 large readers) per
-//! download (`store::blob_read`). A Range request (a part of the file) cannot be checked
-//! without reading the rest and is served unchecked: the sampled job and `admin fsck` find
-//! such a blob.
+//! does not see). Memory: at most four read chunks (1 MiB, or 128 KiB past 16 large readers)
+//! per download, read into again once written (`store::blob_read`). A Range request (a part
+//! of the file) cannot be checked without reading the rest and is served unchecked: the
+//! sampled job and `admin fsck` find such a blob.
 //!
 //! Each download of a whole file (a 200 to a GET, [`is_download`]) is recorded in the download
 //! log (`core::download_log`, origin local): into the recorder's memory buffer, never a

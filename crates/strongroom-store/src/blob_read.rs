@@ -1,19 +1,21 @@
 //! Reading a blob from the local folder for a download: large reads (1 MiB) on the blocking
 //! pool straight into the chunk handed to hyper (no copy through tokio's file buffer), with the
 //! next chunk read while the current one is written. Bounded: at most [`LARGE_READERS`]
-//! downloads read 1 MiB chunks at once (two in memory each: the one being written and the one
-//! read ahead); any further download reads [`SMALL_CHUNK`] chunks, so read buffers stay under
-//! `LARGE_READERS × 2 MiB + connections × 2 × 128 KiB` however many downloads run.
+//! downloads read 1 MiB chunks at once; any further download reads [`SMALL_CHUNK`] chunks. A
+//! download holds at most four chunks' buffers: the one being read, and the last three handed
+//! out (hyper may still be writing one or two; the digest check, `blob_check`, holds one back),
+//! so read buffers stay under `LARGE_READERS × 4 MiB + connections × 4 × 128 KiB` however many
+//! downloads run.
 //!
 //! Each chunk read is one blocking-pool task, and a download yields its async thread between
 //! two chunks, so pages are answered between any two chunks of every download.
 //!
-//! A download reads into the buffers of its own earlier chunks once hyper has written and
-//! dropped them (`Reader::spent`), so a large file costs two buffers, not one per chunk: with a
-//! fresh megabyte per chunk, the allocator held the freed ones until its decay (eight
-//! concurrent downloads of a 105 MB file: 57-61 MB of anonymous memory at the peak, 37-39 MB
-//! with the reuse; three in a row made 300 large allocations, now 6).
+//! A download reads into the buffers of its own chunks once nobody else holds them
+//! (`Reader::hand_out`, `Reader::reusable`), so a large file costs a few buffers, not one per
+//! chunk: with a fresh megabyte per chunk, the allocator kept the freed ones until its decay,
+//! which the process's resident memory showed (docs/benchmarks.md, the evening of 2026-12-07).
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,11 +38,14 @@ pub const LARGE_READERS: usize = 16;
 struct Large {
     in_use: AtomicUsize,
     max: usize,
+    /// Chunk buffers allocated (not read into again) by the downloads this limits, ever.
+    fresh: AtomicUsize,
 }
 
 static LARGE: Large = Large {
     in_use: AtomicUsize::new(0),
     max: LARGE_READERS,
+    fresh: AtomicUsize::new(0),
 };
 
 /// A place among the large readers, given back when the download ends.
@@ -64,9 +69,10 @@ impl Drop for LargeSlot {
     }
 }
 
-/// How many of its handed-out chunks a download keeps a handle on, to read into again: the one
-/// being written and the one before it (written and dropped by the time the next read starts).
-const SPENT_KEPT: usize = 2;
+/// How many of its handed-out chunks a download keeps a handle on (the newest ones), to read
+/// into again once nobody else holds one: hyper asks for the next chunk while up to its buffer
+/// size of the last one is still queued, and the digest check (`blob_check`) holds one back.
+const SPENT_KEPT: usize = 3;
 
 struct Reader {
     file: Arc<std::fs::File>,
@@ -74,9 +80,11 @@ struct Reader {
     left: u64,
     chunk: usize,
     ahead: Option<JoinHandle<std::io::Result<Bytes>>>,
-    /// Handles on the last chunks handed out, oldest first: one whose other handles are all
-    /// dropped is read into again.
-    spent: std::collections::VecDeque<Bytes>,
+    /// Handles on the last chunks handed out, oldest first.
+    spent: VecDeque<Bytes>,
+    /// The buffer of a written chunk (nobody else held it), emptied, for the next read.
+    free: Option<Vec<u8>>,
+    large: &'static Large,
     _slot: Option<LargeSlot>,
 }
 
@@ -90,33 +98,49 @@ impl Reader {
         self.left -= n;
         let file = self.file.clone();
         let reuse = self.reusable();
+        if reuse.is_none() {
+            self.large.fresh.fetch_add(1, Ordering::Relaxed);
+        }
         Some(tokio::task::spawn_blocking(move || {
-            let want = usize::try_from(n).unwrap_or(0);
             let mut buf = reuse.unwrap_or_default();
-            buf.reserve_exact(want);
+            buf.reserve_exact(usize::try_from(n).unwrap_or(0));
             // `Take` over `&File` reads into the spare capacity without zeroing it first.
             (&*file).take(n).read_to_end(&mut buf)?;
             Ok(Bytes::from(buf))
         }))
     }
 
-    /// The buffer of a handed-out chunk nobody else holds any more (`None`: each is still
-    /// being written, or shared).
+    /// A buffer nobody else holds: the free one, or a handed-out chunk's once written.
     fn reusable(&mut self) -> Option<Vec<u8>> {
+        if let Some(v) = self.free.take() {
+            return Some(v);
+        }
         let at = self.spent.iter().position(Bytes::is_unique)?;
-        let mut b = self.spent.remove(at)?.try_into_mut().ok()?;
-        // emptied first: the conversion moves the bytes it holds to the buffer's start
-        b.clear();
-        Some(Vec::from(b))
+        self.spent.remove(at).and_then(emptied)
     }
 
-    /// Keep a handle on `chunk`, handed out now, to read into once it is written.
+    /// Keep a handle on `chunk`, handed out now. A written chunk becomes the free buffer
+    /// before the oldest handle is let go, so the newest chunks being held elsewhere (hyper
+    /// still writing one, the digest check holding one back) never cost a reuse.
     fn hand_out(&mut self, chunk: &Bytes) {
+        if self.free.is_none()
+            && let Some(at) = self.spent.iter().position(Bytes::is_unique)
+        {
+            self.free = self.spent.remove(at).and_then(emptied);
+        }
         if self.spent.len() >= SPENT_KEPT {
             self.spent.pop_front();
         }
         self.spent.push_back(chunk.clone());
     }
+}
+
+/// The buffer of `b`, emptied, when no other handle on it is left.
+fn emptied(b: Bytes) -> Option<Vec<u8>> {
+    let mut m = b.try_into_mut().ok()?;
+    // emptied first: the conversion moves the bytes it holds to the buffer's start
+    m.clear();
+    Some(Vec::from(m))
 }
 
 /// Files up to this size are read whole where they are opened ([`read_small`]).
@@ -152,7 +176,9 @@ fn body_with(large: &'static Large, file: std::fs::File, len: u64) -> BlobBody {
         left: len,
         chunk,
         ahead: None,
-        spent: std::collections::VecDeque::with_capacity(SPENT_KEPT),
+        spent: VecDeque::with_capacity(SPENT_KEPT),
+        free: None,
+        large,
         _slot: slot,
     };
     futures_util::stream::unfold(reader, |mut r| async move {
@@ -210,6 +236,7 @@ mod tests {
         Box::leak(Box::new(Large {
             in_use: AtomicUsize::new(0),
             max,
+            fresh: AtomicUsize::new(0),
         }))
     }
 
@@ -240,34 +267,52 @@ mod tests {
         assert_eq!(large.in_use.load(Ordering::Acquire), 0, "slots given back");
     }
 
+    /// Six chunks of `data`'s file, each dropped once copied (as hyper does once it has
+    /// written one), through the digest check or not: the bytes, and the buffers allocated.
+    async fn drain(body: BlobBody, large: &Large) -> (Vec<u8>, usize, usize) {
+        let before = large.fresh.load(Ordering::Relaxed);
+        let mut b = body;
+        let (mut out, mut chunks) = (Vec::new(), 0);
+        while let Some(c) = b.next().await {
+            out.extend_from_slice(&c.expect("chunk"));
+            chunks += 1;
+        }
+        (out, chunks, large.fresh.load(Ordering::Relaxed) - before)
+    }
+
     #[tokio::test]
-    async fn chunks_dropped_as_written_or_all_held_read_the_same_bytes() {
+    async fn written_chunks_are_read_into_again_through_the_digest_check_too() {
+        use sha2::Digest;
         let mut f = tempfile::tempfile().expect("tempfile");
         let data: Vec<u8> = (0..(LARGE_CHUNK * 5 + 3))
             .map(|i| u8::try_from(i % 253).unwrap_or(0))
             .collect();
         f.write_all(&data).expect("write");
         let large = limiter(LARGE_READERS);
-        // Each chunk dropped once copied, as hyper does once it is written.
         f.rewind().expect("rewind");
-        let mut b = body_with(large, f.try_clone().expect("clone"), data.len() as u64);
-        let (mut out, mut chunks) = (Vec::new(), 0);
-        while let Some(c) = b.next().await {
-            out.extend_from_slice(&c.expect("chunk"));
-            chunks += 1;
-        }
+        let plain = body_with(large, f.try_clone().expect("clone"), data.len() as u64);
+        let (out, chunks, fresh) = drain(plain, large).await;
         assert_eq!((out == data, chunks), (true, 6));
+        assert!(fresh <= 3, "{fresh} buffers for {chunks} chunks");
+        f.rewind().expect("rewind");
+        let sha = hex::encode(sha2::Sha256::digest(&data));
+        let body = body_with(large, f.try_clone().expect("clone"), data.len() as u64);
+        let checked = crate::blob_check::verified_body(body, data.len() as u64, sha, |_| {});
+        let (out, chunks, fresh) = drain(checked, large).await;
+        assert_eq!((out == data, chunks), (true, 6));
+        assert!(
+            fresh <= 4,
+            "{fresh} buffers for {chunks} chunks behind the check"
+        );
         // Every chunk held: none is read into again, each keeps its bytes.
         f.rewind().expect("rewind");
+        let before = large.fresh.load(Ordering::Relaxed);
         let mut b = body_with(large, f, data.len() as u64);
         let mut held = Vec::new();
         while let Some(c) = b.next().await {
             held.push(c.expect("chunk"));
         }
-        let mut ptrs: Vec<usize> = held.iter().map(|c| c.as_ptr() as usize).collect();
-        ptrs.sort_unstable();
-        ptrs.dedup();
-        assert_eq!(ptrs.len(), held.len());
+        assert_eq!(large.fresh.load(Ordering::Relaxed) - before, held.len());
         assert_eq!(held.concat(), data);
     }
 
@@ -278,28 +323,35 @@ mod tests {
             left: 0,
             chunk: SMALL_CHUNK,
             ahead: None,
-            spent: std::collections::VecDeque::new(),
+            spent: VecDeque::new(),
+            free: None,
+            large: limiter(1),
             _slot: None,
         };
-        let (a, b, c) = (
-            Bytes::from(vec![1u8; 64]),
-            Bytes::from(vec![2u8; 64]),
-            Bytes::from(vec![3u8; 64]),
-        );
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        for x in [&a, &b, &c] {
+        let chunk = |x: u8| Bytes::from(vec![x; 64]);
+        let (a, b, c, d) = (chunk(1), chunk(2), chunk(3), chunk(4));
+        for x in [&a, &b, &c, &d] {
             r.hand_out(x);
         }
         assert_eq!(r.spent.len(), SPENT_KEPT, "the oldest handle let go");
         assert!(r.reusable().is_none(), "every chunk still held");
         drop(a);
-        assert!(r.reusable().is_none(), "a was let go: not reused");
+        assert!(r.reusable().is_none(), "a's handle was let go: not reused");
+        let pb = b.as_ptr();
         drop(b);
         let v = r.reusable().expect("b is free");
         assert_eq!((v.as_ptr(), v.capacity() >= 64, v.len()), (pb, true, 0));
-        assert!(r.reusable().is_none(), "c is still held");
-        assert_ne!(pa, pb);
-        assert_eq!(c.as_ref(), &[3u8; 64][..], "a held chunk keeps its bytes");
+        assert!(r.reusable().is_none(), "c and d are still held");
+        // A written chunk is kept as the free buffer when the next is handed out, even as
+        // its handle is the oldest one let go.
+        let pc = c.as_ptr();
+        drop(c);
+        let (e, f) = (chunk(5), chunk(6));
+        r.hand_out(&e);
+        r.hand_out(&f);
+        let v = r.reusable().expect("c's buffer kept free");
+        assert_eq!(v.as_ptr(), pc);
+        assert_eq!(d.as_ref(), &[4u8; 64][..], "a held chunk keeps its bytes");
     }
 
     #[test]
