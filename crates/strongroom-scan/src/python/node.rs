@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn kinds_and_fields_by_id_are_tree_sitters_own() {
-        let src = "import os, sys as s\nfrom a.b import (c as d, e)\n@dec(1)\nclass K(B):\n    def f(self, x=1, *a, **k):\n        y = x[0] + os.environ.get('HOME', {'k': v for v in a})\n        return (lambda q: q)(y) if y else None\n    def g(: broken ))\n";
+        let src = "import os, sys as s\nfrom a.b import (c as d, e)\n@dec(1)\nclass K(B):\n    def f(self, x=1, *a, **k):\n        y = x[0] + os.environ.get('HOME', {'k': v for v in a})\n        z = x[0, 1:2]\n        return (lambda q: q)(y) if y else None\n    def g(: broken ))\n";
         let mut parser = tree_sitter::Parser::new();
         parser.set_language(&language()).expect("grammar");
         let tree = parser.parse(src, None).expect("tree");
