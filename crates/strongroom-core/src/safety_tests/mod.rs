@@ -185,3 +185,4 @@ mod file_review;
 mod hold;
 mod quarantine;
 mod undo;
+mod undo_window;
