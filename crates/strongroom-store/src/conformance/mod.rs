@@ -19,6 +19,7 @@ mod fsck;
 mod gateway_lookup;
 mod incidents;
 mod meta;
+mod outbox;
 mod page_hits;
 mod pending;
 mod refusals;
