@@ -12,7 +12,7 @@ use strongroom_store::{ProjectRole, ProjectStatus, RoleChangeStatus};
 
 use crate::accounts::purpose;
 use crate::clock::iso8601_seconds;
-use crate::mail::{notice, notice_recipients};
+use crate::mail::{Recipients, notice, notice_recipients};
 use crate::sessions::SessionInfo;
 use crate::settings::days;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
@@ -52,17 +52,13 @@ async fn addresses_of_owners(
     tx: &mut AccountTx,
     project_id: i64,
 ) -> Result<Vec<String>, CoreError> {
-    let mut to: Vec<String> = Vec::new();
+    let mut to = Recipients::default();
     for r in tx.project_roles(project_id).await? {
         if r.role == ProjectRole::Owner {
-            for a in notice_recipients(&tx.emails(r.user_id).await?) {
-                if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
-                    to.push(a);
-                }
-            }
+            to.add(notice_recipients(&tx.emails(r.user_id).await?));
         }
     }
-    Ok(to)
+    Ok(to.into_vec())
 }
 
 impl Services {

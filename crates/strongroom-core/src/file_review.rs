@@ -8,11 +8,10 @@
 //! once. Every other file added to an existing release is told to the Owners, batched
 //! (`owner_notices`).
 
-use strongroom_store::ProjectRole;
 use strongroom_store::model::{Role, User};
 use strongroom_store::{NewFile, NewMail, UploadPolicy};
 
-use crate::mail::{notice, notice_recipients};
+use crate::mail::notice;
 use crate::owner_notices::NoticeText;
 use crate::watch::Watch;
 use crate::{CoreError, Services};
@@ -101,20 +100,7 @@ impl Services {
         new: &NewFile,
         reason: &str,
     ) -> Result<Vec<NewMail>, CoreError> {
-        let mut to: Vec<String> = Vec::new();
-        let mut add = |addrs: Vec<String>| {
-            for a in addrs {
-                if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
-                    to.push(a);
-                }
-            }
-        };
-        for r in roles {
-            if r.role == ProjectRole::Owner {
-                add(notice_recipients(&self.db.emails_of(r.user_id).await?));
-            }
-        }
-        add(self.admin_addresses().await?);
+        let to = self.owner_and_admin_addresses(roles).await?;
         Ok(notice(
             &to,
             &format!("File {} of {project} was held for review", new.filename),

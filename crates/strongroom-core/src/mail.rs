@@ -8,8 +8,8 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use strongroom_store::model::{Email, OutboxMail};
-use strongroom_store::{NewMail, private_fs};
+use strongroom_store::model::{Email, OutboxMail, Role};
+use strongroom_store::{NewMail, ProjectRole, private_fs};
 
 use crate::settings::SmtpTls;
 use crate::{CoreError, Services};
@@ -54,6 +54,44 @@ impl Services {
             }
         }
         Ok(to)
+    }
+}
+
+/// The addresses a notice goes to, each once (compared without case: the same mailbox spelt
+/// twice gets one mail).
+#[derive(Debug, Default)]
+pub(crate) struct Recipients(Vec<String>);
+
+impl Recipients {
+    /// Add `addrs`, leaving out any already there.
+    pub(crate) fn add(&mut self, addrs: Vec<String>) {
+        for a in addrs {
+            if !self.0.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
+                self.0.push(a);
+            }
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+impl Services {
+    /// The notice addresses of a project's Owners (`roles`: the project's roles) and of every
+    /// administrator, each once: who decides about a held or quarantined upload.
+    pub(crate) async fn owner_and_admin_addresses(
+        &self,
+        roles: &[Role],
+    ) -> Result<Vec<String>, CoreError> {
+        let mut to = Recipients::default();
+        for r in roles {
+            if r.role == ProjectRole::Owner {
+                to.add(notice_recipients(&self.db.emails_of(r.user_id).await?));
+            }
+        }
+        to.add(self.admin_addresses().await?);
+        Ok(to.into_vec())
     }
 }
 

@@ -279,20 +279,7 @@ impl Services {
         filename: &str,
         why: &str,
     ) -> Result<Vec<NewMail>, CoreError> {
-        let mut to: Vec<String> = Vec::new();
-        let mut add = |addrs: Vec<String>| {
-            for a in addrs {
-                if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
-                    to.push(a);
-                }
-            }
-        };
-        for r in roles {
-            if r.role == ProjectRole::Owner {
-                add(notice_recipients(&self.db.emails_of(r.user_id).await?));
-            }
-        }
-        add(self.admin_addresses().await?);
+        let to = self.owner_and_admin_addresses(roles).await?;
         Ok(notice(
             &to,
             &format!("Release {project} {version} was quarantined for review"),

@@ -18,7 +18,7 @@ use strongroom_store::admin::{AdminTx, ProjectState};
 use strongroom_store::advisories::NamedLocalFile;
 
 use super::import::{HashMatch, ImportSummary, NameMatch};
-use crate::mail::{notice, notice_recipients};
+use crate::mail::{Recipients, notice, notice_recipients};
 use crate::visibility::State;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
 use strongroom_protocol::osv::Advisory;
@@ -46,21 +46,14 @@ impl Services {
         subject: &str,
         body: &str,
     ) -> Result<Vec<NewMail>, CoreError> {
-        let mut to: Vec<String> = Vec::new();
-        let mut add = |addrs: Vec<String>| {
-            for a in addrs {
-                if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
-                    to.push(a);
-                }
-            }
-        };
+        let mut to = Recipients::default();
         for r in self.db.roles_of_project(p.id).await? {
             if r.role == ProjectRole::Owner {
-                add(notice_recipients(&tx.emails(r.user_id).await?));
+                to.add(notice_recipients(&tx.emails(r.user_id).await?));
             }
         }
-        add(self.admin_addresses().await?);
-        Ok(notice(&to, subject, body))
+        to.add(self.admin_addresses().await?);
+        Ok(notice(&to.into_vec(), subject, body))
     }
 
     /// Hold every release a live malicious record names a file of, and end the holds no

@@ -16,7 +16,7 @@ use strongroom_store::{ProjectRole, ProjectStatus};
 
 use crate::admin::{AdminCap, Authority, begin, require_reason};
 use crate::hold::HeldAction;
-use crate::mail::{notice, notice_recipients};
+use crate::mail::{Recipients, notice, notice_recipients};
 use crate::refusal_log::RefusalKind;
 use crate::visibility::State;
 use crate::{Actor, CoreError, RequestMeta, Services, Subject};
@@ -266,18 +266,13 @@ impl Services {
         subject: &str,
         body: &str,
     ) -> Result<Vec<NewMail>, CoreError> {
-        let mut to: Vec<String> = Vec::new();
+        let mut to = Recipients::default();
         for r in self.db.roles_of_project(p.id).await? {
-            if r.role != ProjectRole::Owner {
-                continue;
-            }
-            for a in notice_recipients(&tx.emails(r.user_id).await?) {
-                if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
-                    to.push(a);
-                }
+            if r.role == ProjectRole::Owner {
+                to.add(notice_recipients(&tx.emails(r.user_id).await?));
             }
         }
-        Ok(notice(&to, subject, body))
+        Ok(notice(&to.into_vec(), subject, body))
     }
 
     /// Quarantine a project: gone from every index and download, files kept (admins can still

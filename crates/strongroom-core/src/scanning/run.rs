@@ -10,9 +10,9 @@ use strongroom_scan::{
 };
 use strongroom_store::file_scans::NewScan;
 use strongroom_store::model::{Role, User};
-use strongroom_store::{NewEvent, NewFile, NewMail, ProjectRole, UploadPolicy};
+use strongroom_store::{NewEvent, NewFile, NewMail, UploadPolicy};
 
-use crate::mail::{notice, notice_recipients};
+use crate::mail::notice;
 use crate::publish::ReceivedFile;
 use crate::settings::days;
 use crate::watch::Watch;
@@ -351,20 +351,7 @@ impl Services {
         new: &NewFile,
         reason: &str,
     ) -> Result<Vec<NewMail>, CoreError> {
-        let mut to: Vec<String> = Vec::new();
-        let mut add = |addrs: Vec<String>| {
-            for a in addrs {
-                if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
-                    to.push(a);
-                }
-            }
-        };
-        for r in roles {
-            if r.role == ProjectRole::Owner {
-                add(notice_recipients(&self.db.emails_of(r.user_id).await?));
-            }
-        }
-        add(self.admin_addresses().await?);
+        let to = self.owner_and_admin_addresses(roles).await?;
         Ok(notice(
             &to,
             &format!(
