@@ -45,8 +45,11 @@ def test_a_kept_page_is_the_routers_answer_to_every_client(strongroom, backend_k
     server = strongroom(backend_kind, env={"STRONGROOM_LOG_FORMAT": "json",
                                            "STRONGROOM_METRICS__BIND": f"127.0.0.1:{free_port()}"})
     token = server.user_with_token("kim")
-    srkit.ok_upload(server, token, srkit.make_wheel("sr-kept", "1.0"))
+    # two files: a page over GZIP_MIN (1 KiB), so it has a gzip copy for the gzip clients
+    for version in ("1.0", "1.1"):
+        srkit.ok_upload(server, token, srkit.make_wheel("sr-kept", version))
     page = "/simple/sr-kept/"
+    assert len(server.get(page, headers={"Accept-Encoding": "identity"}).content) > 1024
     metrics = metrics_url(server)
     before = scrape(metrics)
     asked = 0

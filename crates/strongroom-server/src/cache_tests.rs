@@ -1,6 +1,6 @@
 //! The page cache's unit tests: budget, eviction, tickets, invalidation and dirty projects.
 
-use super::page::{OFF_LANE_MIN, ZSTD_MIN, gzip_of};
+use super::page::{GZIP_MIN, OFF_LANE_MIN, ZSTD_MIN, gzip_of};
 use super::*;
 use crate::packed::{PACKED_MAX, gunzip_own};
 use axum::http::HeaderValue;
@@ -28,12 +28,12 @@ fn page(serial: i64, len: usize) -> CachedPage {
 #[test]
 fn pages_are_valid_for_one_serial_only() {
     let c = PageCache::new(1 << 20);
-    c.put(key("a"), CachedPage::new(5, "html", "x".repeat(1000)));
+    c.put(key("a"), CachedPage::new(5, "html", "x".repeat(2000)));
     assert!(c.get(&key("a"), 5).is_some());
     assert!(c.get(&key("a"), 6).is_none());
     let p = c.get(&key("a"), 5).expect("cached");
     assert!(p.gzip.as_ref().is_some_and(|g| g.len() < 100));
-    c.put(key("a"), CachedPage::new(6, "html", "y".repeat(1000)));
+    c.put(key("a"), CachedPage::new(6, "html", "y".repeat(2000)));
     assert!(c.get(&key("a"), 5).is_none());
     assert_eq!(c.len(), 1, "a new serial replaces the entry");
 }
@@ -447,9 +447,19 @@ fn a_small_page_is_kept_only_compressed_and_decodes_to_what_was_rendered() {
         small.cost(&k),
         key_cost(&k) + heap_alloc(small.etag.as_ref().map_or(0, HeaderValue::len)) + heap_alloc(gz)
     );
-    // too small to compress: kept as it is
+    // too small to compress (one segment with its headers either way): kept as it is, with
+    // no gzip copy, up to GZIP_MIN bytes; one byte more is packed
     let tiny = CachedPage::new(1, "html", "<a>x</a>".into());
     assert_eq!(tiny.unpacked().map(|b| b.len()), Some(8));
+    let one_file = "x".repeat(GZIP_MIN);
+    let at_bound = CachedPage::new(1, "html", one_file.clone());
+    assert!(at_bound.gzip.is_none());
+    assert_eq!(
+        at_bound.unpacked().map(|b| &b[..]),
+        Some(one_file.as_bytes())
+    );
+    let over = CachedPage::new(1, "html", format!("{one_file}x"));
+    assert!(over.gzip.is_some() && over.unpacked().is_none());
     // a big page keeps its plain body: no decompression per request for a client without gzip
     let big_text = html(PACKED_MAX / 40);
     assert!(big_text.len() >= PACKED_MAX);

@@ -68,8 +68,14 @@ pub(crate) struct UpstreamStamp {
     pub fresh_until: i64,
 }
 
+/// The largest body kept and served without a gzip copy: with its headers it goes in one TCP
+/// segment either way, so compressing it saves a client no packet and no round trip, while
+/// keeping it only compressed would cost every client that asks for no coding an inflate per
+/// request (a project of one or two files: most projects of a private index).
+pub(crate) const GZIP_MIN: usize = 1024;
+
 pub(super) fn gzip_of(body: &Bytes) -> Option<Bytes> {
-    if body.len() <= 512 {
+    if body.len() <= GZIP_MIN {
         return None;
     }
     let mut enc = flate2::write::GzEncoder::new(
