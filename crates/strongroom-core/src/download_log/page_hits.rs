@@ -13,11 +13,15 @@ use crate::striped::Tally;
 /// Page reads per client kind.
 type KindCounts = [u64; client_kind::ALL.len()];
 
+/// One stripe's counters: per day (one, or two around midnight: a list, looked through
+/// rather than hashed on every read), then per project.
+type Days = Vec<(i64, HashMap<String, KindCounts>)>;
+
 /// Page reads per day, project and client kind, between two flushes: striped
 /// (`crate::striped`), so that the threads serving pages at once count on their own stripe.
 #[derive(Debug, Default)]
 pub(super) struct PageHits {
-    stripes: Tally<HashMap<i64, HashMap<String, KindCounts>>>,
+    stripes: Tally<Days>,
     /// (day, project) counters held in all the stripes together.
     keys: AtomicUsize,
 }
@@ -35,7 +39,13 @@ impl PageHits {
     ) -> bool {
         self.stripes
             .with(|days| {
-                if let Some(counts) = days.get_mut(&day).and_then(|p| p.get_mut(project)) {
+                if !days.iter().any(|(d, _)| *d == day) {
+                    days.push((day, HashMap::new()));
+                }
+                let Some((_, projects)) = days.iter_mut().find(|(d, _)| *d == day) else {
+                    return false;
+                };
+                if let Some(counts) = projects.get_mut(project) {
                     counts[kind.index()] += n;
                     return true;
                 }
@@ -49,9 +59,7 @@ impl PageHits {
                 }
                 let mut counts = [0; client_kind::ALL.len()];
                 counts[kind.index()] = n;
-                days.entry(day)
-                    .or_default()
-                    .insert(project.to_owned(), counts);
+                projects.insert(project.to_owned(), counts);
                 true
             })
             .unwrap_or(false)
@@ -65,7 +73,7 @@ impl PageHits {
         let mut taken = Vec::new();
         self.stripes.each(|days| {
             let days = std::mem::take(days);
-            let held: usize = days.values().map(HashMap::len).sum();
+            let held: usize = days.iter().map(|(_, p)| p.len()).sum();
             self.keys.fetch_sub(held, Ordering::AcqRel);
             taken.push(days);
         });
