@@ -12,9 +12,6 @@ use crate::{Db, StoreError};
 /// µs in a day: `download_counts.day` is the UTC midnight a download's `at` falls in.
 pub const DAY_US: i64 = 86_400_000_000;
 
-/// Rows per `INSERT` statement (9 binds a row: well under both engines' bind limits).
-const INSERT_CHUNK: usize = 200;
-
 /// Where a downloaded file came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Origin {
@@ -134,9 +131,9 @@ impl Db {
             return Ok(0);
         }
         let mut tx = self.begin_write().await?;
-        crate::page_hits::add_download_kinds(&mut tx, kinds).await?;
+        crate::page_hits::add_download_kinds(&mut tx, self.dialect, kinds).await?;
         let mut written = 0;
-        for chunk in batch.chunks(INSERT_CHUNK) {
+        for chunk in batch.chunks(self.dialect.rows_per_insert(8)) {
             let values = (0..chunk.len())
                 .map(|i| {
                     let b = i * 8;

@@ -70,13 +70,6 @@ pub struct AddressCount {
     pub addresses: i64,
 }
 
-/// Rows per `INSERT` statement of counts. On SQLite, sqlx binds each parameter after looking
-/// its name up in the statement's list of names, from the start: a statement's binding costs
-/// the square of its parameters. At 100 rows (400 parameters) that was most of a page-read
-/// flush's time (10k counters every two seconds under a spread over every project); 32 rows
-/// cost a tenth as much per row, for three times the statements.
-const COUNT_CHUNK: usize = 32;
-
 fn origin_of(r: &sqlx::any::AnyRow) -> Result<Origin, sqlx::Error> {
     let s: String = r.try_get("origin")?;
     Origin::parse(&s).ok_or_else(|| sqlx::Error::Decode(format!("unknown origin {s:?}").into()))
@@ -99,9 +92,10 @@ fn placeholders(rows: usize, width: usize) -> String {
 /// Add download counts per client kind inside a write transaction (the download log's batch).
 pub(crate) async fn add_download_kinds(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    dialect: crate::Dialect,
     counts: &[DownloadKindCount],
 ) -> Result<(), StoreError> {
-    for chunk in counts.chunks(COUNT_CHUNK) {
+    for chunk in counts.chunks(dialect.rows_per_insert(8)) {
         let sql = format!(
             "INSERT INTO download_kinds (origin, project, version, filename, sha256, day, client_kind, count) \
              VALUES {} ON CONFLICT (project, day, origin, filename, sha256, client_kind) \
@@ -133,7 +127,7 @@ impl Db {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        for chunk in hits.chunks(COUNT_CHUNK) {
+        for chunk in hits.chunks(self.dialect.rows_per_insert(4)) {
             let sql = format!(
                 "INSERT INTO page_hits (project, day, client_kind, count) VALUES {} \
                  ON CONFLICT (project, day, client_kind) \
