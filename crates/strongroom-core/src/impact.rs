@@ -335,10 +335,56 @@ fn like_pattern(normalized: &str) -> String {
 impl Services {
     /// The impact report of `q`.
     pub async fn impact_report(&self, q: &ImpactQuery) -> Result<ImpactReport, CoreError> {
-        let project_row = self.db.project_state(&q.project).await?;
-        let local = project_row.is_some();
+        let project_id = self.db.project_state(&q.project).await?.map(|p| p.id);
+        let events = self.impact_events(q).await?;
+        let daily_rows: Vec<FileDay> = self
+            .db
+            .downloads_per_file_day(&q.project, q.since)
+            .await?
+            .into_iter()
+            .filter(|d| q.wants(&d.version))
+            .collect();
+        let files = self
+            .impact_files(q, project_id, &events, &daily_rows)
+            .await?;
+        let daily = daily_rows
+            .into_iter()
+            .map(|d| DailyDownloads {
+                day: d.day,
+                origin: d.origin.as_str(),
+                version: d.version,
+                filename: d.filename,
+                count: d.count,
+            })
+            .collect();
+        let by_kind = self.impact_kinds(q).await?;
+        let (clients, clients_truncated) = self.impact_clients(q).await?;
+        let addresses = self.impact_addresses(q).await?;
+        let (dependents, dependents_truncated) =
+            self.impact_dependents(q, project_id.unwrap_or(-1)).await?;
+        Ok(ImpactReport {
+            project: q.project.clone(),
+            version: q.version.clone(),
+            since: q.since,
+            local: project_id.is_some(),
+            retention_days: self.settings.downloads.retention_days,
+            files,
+            daily,
+            kinds: by_kind.kinds,
+            page_hits_daily: by_kind.page_hits_daily,
+            downloads_with_kind: by_kind.downloads_with_kind,
+            clients,
+            clients_truncated,
+            addresses,
+            dependents,
+            dependents_truncated,
+            events,
+        })
+    }
 
-        // Events (local projects, and upstream ones an admin acted on).
+    /// The project's incident events since `q.since` (local projects, and upstream ones an
+    /// admin acted on), of the versions asked for, the last [`EVENTS_MAX`].
+    async fn impact_events(&self, q: &ImpactQuery) -> Result<Vec<ImpactEvent>, CoreError> {
         let timeline: Vec<TimelineEntry> = match self
             .timeline(TimelineOf::Project(&q.project), Some(q.since))
             .await
@@ -372,16 +418,21 @@ impl Services {
         if events.len() > EVENTS_MAX {
             events.drain(..events.len() - EVENTS_MAX);
         }
+        Ok(events)
+    }
 
-        let daily_rows: Vec<FileDay> = self
-            .db
-            .downloads_per_file_day(&q.project, q.since)
-            .await?
-            .into_iter()
-            .filter(|d| q.wants(&d.version))
-            .collect();
+    /// Each file of the versions asked for, with its downloads in `daily_rows` and the window
+    /// in which it was installable (from `events`): the local project's files, then those
+    /// known only to the download log (upstream files through the gateway).
+    async fn impact_files(
+        &self,
+        q: &ImpactQuery,
+        project_id: Option<i64>,
+        events: &[ImpactEvent],
+        daily_rows: &[FileDay],
+    ) -> Result<Vec<FileWindow>, CoreError> {
         let mut per_file: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for d in &daily_rows {
+        for d in daily_rows {
             *per_file
                 .entry((d.filename.clone(), d.sha256.clone()))
                 .or_default() += d.count;
@@ -392,14 +443,13 @@ impl Services {
                 .copied()
                 .unwrap_or(0)
         };
-
         let mut files = Vec::new();
-        if let Some(p) = &project_row {
-            for f in self.db.impact_files(p.id).await? {
+        if let Some(id) = project_id {
+            for f in self.db.impact_files(id).await? {
                 if !q.wants(&f.version) {
                     continue;
                 }
-                let (from, until, ended_by) = window(&f, &events);
+                let (from, until, ended_by) = window(&f, events);
                 files.push(FileWindow {
                     downloads: downloads_of(&f.filename, &f.sha256),
                     version: f.version,
@@ -412,7 +462,6 @@ impl Services {
                 });
             }
         }
-        // Files known only to the download log (upstream files through the gateway).
         for f in self.db.downloaded_files(&q.project).await? {
             if !q.wants(&f.version)
                 || files
@@ -432,19 +481,12 @@ impl Services {
                 ended_by: None,
             });
         }
+        Ok(files)
+    }
 
-        let daily = daily_rows
-            .into_iter()
-            .map(|d| DailyDownloads {
-                day: d.day,
-                origin: d.origin.as_str(),
-                version: d.version,
-                filename: d.filename,
-                count: d.count,
-            })
-            .collect();
-
-        // Page reads and downloads by client kind.
+    /// Page reads (per project: every version) and downloads (of the versions asked for) by
+    /// client kind, and the page reads per day.
+    async fn impact_kinds(&self, q: &ImpactQuery) -> Result<ByKind, CoreError> {
         let mut hits = [0i64; client_kind::ALL.len()];
         let mut downloads = [0i64; client_kind::ALL.len()];
         let mut hits_per_day: BTreeMap<i64, i64> = BTreeMap::new();
@@ -470,8 +512,16 @@ impl Services {
                 downloads: downloads[kind.index()],
             })
             .collect();
+        Ok(ByKind {
+            kinds,
+            page_hits_daily: hits_per_day.into_iter().collect(),
+            downloads_with_kind,
+        })
+    }
 
-        // Client addresses: listed while on record, counted per day after.
+    /// The client addresses on record (the download log's), of the versions asked for: at
+    /// most [`CLIENTS_MAX`], and whether there were more.
+    async fn impact_clients(&self, q: &ImpactQuery) -> Result<(Vec<ClientRow>, bool), CoreError> {
         let mut clients: Vec<ClientRow> = self
             .db
             .download_clients_of(&q.project, q.since, CLIENTS_MAX + 1)
@@ -486,36 +536,35 @@ impl Services {
                 last: c.last,
             })
             .collect();
-        let clients_truncated = clients.len() as i64 > CLIENTS_MAX;
+        let truncated = clients.len() as i64 > CLIENTS_MAX;
         clients.truncate(usize::try_from(CLIENTS_MAX).unwrap_or(usize::MAX));
+        Ok((clients, truncated))
+    }
+
+    /// Distinct client addresses per version: those still on record, and the per-day counts
+    /// of those folded away.
+    async fn impact_addresses(&self, q: &ImpactQuery) -> Result<Vec<AddressSummary>, CoreError> {
         let mut addresses: BTreeMap<String, AddressSummary> = BTreeMap::new();
         for (version, n) in self.db.distinct_clients_of(&q.project, q.since).await? {
             if q.wants(&version) {
-                addresses
-                    .entry(version.clone())
-                    .or_insert_with(|| AddressSummary {
-                        version,
-                        on_record: 0,
-                        folded_day_sum: 0,
-                    })
-                    .on_record += n;
+                summary_of(&mut addresses, &version).on_record += n;
             }
         }
         for a in self.db.address_counts_of(&q.project, q.since).await? {
             if q.wants(&a.version) {
-                addresses
-                    .entry(a.version.clone())
-                    .or_insert_with(|| AddressSummary {
-                        version: a.version.clone(),
-                        on_record: 0,
-                        folded_day_sum: 0,
-                    })
-                    .folded_day_sum += a.addresses;
+                summary_of(&mut addresses, &a.version).folded_day_sum += a.addresses;
             }
         }
+        Ok(addresses.into_values().collect())
+    }
 
-        // Local projects whose latest release requires this one.
-        let exclude = project_row.as_ref().map_or(-1, |p| p.id);
+    /// Local projects (other than `exclude`) whose latest release requires `q.project`, from
+    /// at most [`DEPENDENT_CANDIDATES_MAX`] candidates, and whether there were more.
+    async fn impact_dependents(
+        &self,
+        q: &ImpactQuery,
+        exclude: i64,
+    ) -> Result<(Vec<Dependent>, bool), CoreError> {
         let candidates = self
             .db
             .dependent_candidates(
@@ -524,7 +573,7 @@ impl Services {
                 DEPENDENT_CANDIDATES_MAX + 1,
             )
             .await?;
-        let dependents_truncated = candidates.len() as i64 > DEPENDENT_CANDIDATES_MAX;
+        let truncated = candidates.len() as i64 > DEPENDENT_CANDIDATES_MAX;
         let mut dependents = Vec::new();
         for c in candidates
             .iter()
@@ -545,26 +594,29 @@ impl Services {
                 }
             }
         }
-
-        Ok(ImpactReport {
-            project: q.project.clone(),
-            version: q.version.clone(),
-            since: q.since,
-            local,
-            retention_days: self.settings.downloads.retention_days,
-            files,
-            daily,
-            kinds,
-            page_hits_daily: hits_per_day.into_iter().collect(),
-            downloads_with_kind,
-            clients,
-            clients_truncated,
-            addresses: addresses.into_values().collect(),
-            dependents,
-            dependents_truncated,
-            events,
-        })
+        Ok((dependents, truncated))
     }
+}
+
+/// The summary of `version` in `addresses`, made empty if there is none yet.
+fn summary_of<'a>(
+    addresses: &'a mut BTreeMap<String, AddressSummary>,
+    version: &str,
+) -> &'a mut AddressSummary {
+    addresses
+        .entry(version.to_owned())
+        .or_insert_with(|| AddressSummary {
+            version: version.to_owned(),
+            on_record: 0,
+            folded_day_sum: 0,
+        })
+}
+
+/// Page reads and downloads by client kind ([`Services::impact_kinds`]).
+struct ByKind {
+    kinds: Vec<KindCounts>,
+    page_hits_daily: Vec<(i64, i64)>,
+    downloads_with_kind: i64,
 }
 
 #[cfg(test)]
