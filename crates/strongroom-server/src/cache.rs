@@ -24,7 +24,7 @@ mod page;
 pub(crate) use page::{CachedPage, UpstreamStamp, ZSTD_LEVEL, etag_of, format_tag};
 
 /// What a cached page is: a closed set of kinds, named by index-controlled values only.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PageKey {
     /// `/simple/` in HTML (both HTML media types share one body) or JSON.
     Index { json: bool },
@@ -85,6 +85,90 @@ impl std::hash::Hash for Rider {
     fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
+/// A borrowed [`PageKey::Simple`]: what a request for a project's page looks up, made of its
+/// path as it is (no copy of the name per request). Hashed as the key it stands for
+/// ([`PageKey`]'s `Hash`), so the cache's map finds that key with it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SimpleKey<'a> {
+    pub project: &'a str,
+    pub json: bool,
+}
+
+impl std::hash::Hash for SimpleKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u8(SIMPLE_TAG);
+        self.project.hash(h);
+        self.json.hash(h);
+    }
+}
+
+impl hashbrown::Equivalent<Key> for SimpleKey<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        matches!(&**key, PageKey::Simple { project, json } if *json == self.json && project == self.project)
+    }
+}
+
+/// The tag [`PageKey::Simple`] hashes first (each kind its own, then its fields).
+const SIMPLE_TAG: u8 = 1;
+
+/// Written out rather than derived so that [`SimpleKey`] hashes as the key it borrows (what a
+/// derived enum hash writes for its variant is the compiler's choice). A [`Rider`] hashes as
+/// nothing, as it compares equal to every other.
+impl std::hash::Hash for PageKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            PageKey::Index { json } => {
+                h.write_u8(0);
+                json.hash(h);
+            }
+            PageKey::Simple { project, json } => SimpleKey {
+                project,
+                json: *json,
+            }
+            .hash(h),
+            PageKey::PypiJson {
+                project,
+                version,
+                generation,
+            } => {
+                h.write_u8(2);
+                project.hash(h);
+                version.hash(h);
+                generation.hash(h);
+            }
+            PageKey::XmlRpcPackages => h.write_u8(3),
+            PageKey::Upstream {
+                project,
+                json,
+                doc,
+                generation,
+                hour,
+            } => {
+                h.write_u8(4);
+                project.hash(h);
+                json.hash(h);
+                doc.hash(h);
+                generation.hash(h);
+                hour.hash(h);
+            }
+            PageKey::Changelog { block } => {
+                h.write_u8(5);
+                block.hash(h);
+            }
+            PageKey::Download {
+                blob_key,
+                metadata,
+                project,
+            } => {
+                h.write_u8(6);
+                blob_key.hash(h);
+                metadata.hash(h);
+                project.hash(h);
+            }
+        }
+    }
+}
+
 impl PageKey {
     /// The key a download request looks up (`project` unknown until found; see
     /// [`PageKey::Download`]).
@@ -142,7 +226,7 @@ const ENTRY_OVERHEAD: usize = heap_alloc(std::mem::size_of::<PageKey>() + 16)
 
 /// A key as the cache holds it: one allocation, shared by the map, the ring and the project's
 /// set (each held its own copy of the key and its strings: about 300 bytes a page more).
-type Key = Arc<PageKey>;
+pub(crate) type Key = Arc<PageKey>;
 
 /// What the allocator (jemalloc, the binary's) holds for `len` bytes: the size class it is
 /// rounded up to. Classes are 8, then multiples of 16 up to 128, then four per doubling (160,
@@ -190,7 +274,10 @@ struct Slot {
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<Key, Slot>,
+    /// hashbrown's map with its default hasher (foldhash, seeded at random per process): every
+    /// page request hashes a key here, and SipHash cost more than the rest of the lookup. Its
+    /// keys are the index's own (names of projects that exist); a request's key only looks.
+    map: hashbrown::HashMap<Key, Slot>,
     /// The clock: every key in `map` exactly once; the hand is the front.
     ring: VecDeque<Key>,
     bytes: usize,
@@ -339,9 +426,12 @@ impl PageCache {
         self.hits.add(1);
     }
 
-    /// The page kept under `key`, if any (marked read, but not counted as a hit or a miss:
-    /// the caller decides whether it serves it).
-    pub fn peek(&self, key: &PageKey) -> Option<Arc<CachedPage>> {
+    /// The page kept under `key` (a [`PageKey`] or a [`SimpleKey`]), if any (marked read, but
+    /// not counted as a hit or a miss: the caller decides whether it serves it).
+    pub fn peek<Q>(&self, key: &Q) -> Option<Arc<CachedPage>>
+    where
+        Q: std::hash::Hash + hashbrown::Equivalent<Key> + ?Sized,
+    {
         self.lookup(key, None)
     }
 
@@ -355,7 +445,10 @@ impl PageCache {
         found
     }
 
-    fn lookup(&self, key: &PageKey, serial: Option<i64>) -> Option<Arc<CachedPage>> {
+    fn lookup<Q>(&self, key: &Q, serial: Option<i64>) -> Option<Arc<CachedPage>>
+    where
+        Q: std::hash::Hash + hashbrown::Equivalent<Key> + ?Sized,
+    {
         let inner = self.inner.read().ok()?;
         let slot = inner.map.get(key)?;
         let page = slot

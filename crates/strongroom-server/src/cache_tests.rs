@@ -1,5 +1,7 @@
 //! The page cache's unit tests: budget, eviction, tickets, invalidation and dirty projects.
 
+use std::hash::BuildHasher;
+
 use super::page::{GZIP_MIN, OFF_LANE_MIN, ZSTD_MIN, gzip_of};
 use super::*;
 use crate::packed::{PACKED_MAX, gunzip_own};
@@ -36,6 +38,53 @@ fn pages_are_valid_for_one_serial_only() {
     c.put(key("a"), CachedPage::new(6, "html", "y".repeat(2000)));
     assert!(c.get(&key("a"), 5).is_none());
     assert_eq!(c.len(), 1, "a new serial replaces the entry");
+}
+
+#[test]
+fn a_borrowed_simple_key_finds_its_page_and_no_other() {
+    let c = PageCache::new(1 << 20);
+    c.put(key("sr-demo"), page(3, 100));
+    c.put(
+        PageKey::Simple {
+            project: "sr-demo".into(),
+            json: true,
+        },
+        page(4, 100),
+    );
+    // the same name under every other kind of key
+    c.put(json_key("sr-demo", None), page(5, 100));
+    c.put(
+        PageKey::Upstream {
+            project: "sr-demo".into(),
+            json: false,
+            doc: None,
+            generation: 0,
+            hour: 0,
+        },
+        page(6, 100),
+    );
+    c.put(PageKey::download("sr-demo", false), page(7, 100));
+    let serial = |project: &str, json: bool| c.peek(&SimpleKey { project, json }).map(|p| p.serial);
+    assert_eq!(serial("sr-demo", false), Some(3));
+    assert_eq!(serial("sr-demo", true), Some(4));
+    assert_eq!(serial("sr-dem", false), None);
+    assert_eq!(serial("sr-demo2", false), None);
+    // hashed as the key it stands for, with the map's own hasher
+    let build = hashbrown::DefaultHashBuilder::default();
+    for (project, json) in [("sr-demo", false), ("a", true), ("", false)] {
+        assert_eq!(
+            build.hash_one(SimpleKey { project, json }),
+            build.hash_one(PageKey::Simple {
+                project: project.into(),
+                json
+            }),
+            "{project} {json}"
+        );
+    }
+    // once invalidated, neither form finds it
+    c.invalidate_project("sr-demo");
+    assert_eq!(serial("sr-demo", false), None);
+    assert!(c.peek(&key("sr-demo")).is_none());
 }
 
 #[test]

@@ -138,10 +138,10 @@ impl Freshness {
     /// here when a look is due: `None` when it moved, and the caller then asks
     /// [`Freshness::page`], which catches up). Nothing is counted here: a caller that serves
     /// the page counts the hit (`PageCache::note_hit`).
-    pub(crate) fn page_now(
-        &self,
-        key: &crate::cache::PageKey,
-    ) -> Option<std::sync::Arc<crate::cache::CachedPage>> {
+    pub(crate) fn page_now<Q>(&self, key: &Q) -> Option<std::sync::Arc<crate::cache::CachedPage>>
+    where
+        Q: std::hash::Hash + hashbrown::Equivalent<crate::cache::Key> + ?Sized,
+    {
         let now = self.now_ms();
         if self.wal.is_some()
             && now.saturating_sub(self.wal_looked_ms.load(Ordering::Relaxed)) >= WAL_LOOK_EVERY_MS

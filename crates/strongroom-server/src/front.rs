@@ -60,12 +60,13 @@ impl Front {
         if crate::host::refusal(req, door.allowed.as_ref()).is_some() {
             return None;
         }
-        let page = crate::simple::kept_local_page(&door.state, &key)?;
+        let page = crate::simple::kept_local_page(&door.state, key)?;
         let line = crate::request_log::Line::begin_from(&door.state, Some(peer), req);
         let started = line.started();
         let https = door.state.is_https(req.headers());
-        let mut resp = line
-            .in_scope(|| crate::simple::local_page(&door.state, &key, &page, fmt, req.headers()));
+        let mut resp = line.in_scope(|| {
+            crate::simple::local_page(&door.state, key.project, &page, fmt, req.headers())
+        });
         secure_and_marked(door, https, &mut resp);
         let resp = door.state.http_metrics.front_door_answer(
             crate::simple::PROJECT_ROUTE,

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use strongroom_protocol::simple::{self, SimpleFormat};
 
-use crate::cache::{CachedPage, PageKey};
+use crate::cache::{CachedPage, PageKey, SimpleKey};
 use crate::error::ApiError;
 use crate::headers::{Coding, choose_coding, coded_etag, etag_matches};
 use crate::state::AppState;
@@ -250,12 +250,19 @@ pub(crate) async fn project(
         project: normalized,
         json: fmt.is_json(),
     };
+    let PageKey::Simple {
+        project: normalized,
+        ..
+    } = &key
+    else {
+        return Err(ApiError::not_found());
+    };
     // a local, public project's page is kept under this key until its next journal entry; an
     // upstream project's also until its TTL ends (or a new generation: rules, advisories,
     // prohibitions, a local project without a journal entry)
     if let Some(page) = state.fresh.page(&state.services.db, &key).await {
         match page.upstream() {
-            None => return Ok(local_page(&state, &key, &page, fmt, headers)),
+            None => return Ok(local_page(&state, normalized, &page, fmt, headers)),
             Some(stamp) => {
                 let now = state.services.now();
                 if now < stamp.fresh_until {
@@ -268,13 +275,6 @@ pub(crate) async fn project(
         }
     }
     let ticket = state.cache.ticket();
-    let PageKey::Simple {
-        project: normalized,
-        ..
-    } = &key
-    else {
-        return Err(ApiError::not_found());
-    };
     let project = if state.services.settings.upstream.enabled() {
         // one read says where the name is served from (`core::gateway::fast`)
         let name = NormalizedName::new(normalized).map_err(|_| ApiError::not_found())?;
@@ -315,7 +315,7 @@ pub(crate) async fn project(
     // busy PostgreSQL server between notifications): the row just read says which serial is
     // current, and a page kept at that serial is still the page.
     if let Some(page) = state.cache.get_held(&key, project.last_serial) {
-        return Ok(local_page(&state, &key, &page, fmt, headers));
+        return Ok(local_page(&state, normalized, &page, fmt, headers));
     }
     let model = state
         .services
@@ -333,7 +333,7 @@ pub(crate) async fn project(
     )
     .await?;
     state.cache.put_fresh(key.clone(), page.clone(), ticket);
-    Ok(local_page(&state, &key, &page, fmt, headers))
+    Ok(local_page(&state, normalized, &page, fmt, headers))
 }
 
 /// The route of a project's page in the table (and its metrics label).
@@ -343,7 +343,9 @@ pub(crate) const PROJECT_ROUTE: &str = "/simple/{name}/";
 /// whatever else it reads: a `GET` of `/simple/<name>/` with the name already normalised (no
 /// escapes, no redirect) and no query (the format from `Accept` alone). `None` for anything
 /// else, which the router answers.
-pub(crate) fn kept_target<B>(req: &axum::http::Request<B>) -> Option<(PageKey, SimpleFormat)> {
+pub(crate) fn kept_target<B>(
+    req: &axum::http::Request<B>,
+) -> Option<(SimpleKey<'_>, SimpleFormat)> {
     if req.method() != axum::http::Method::GET || req.uri().query().is_some() {
         return None;
     }
@@ -359,8 +361,8 @@ pub(crate) fn kept_target<B>(req: &axum::http::Request<B>) -> Option<(PageKey, S
         return None;
     }
     let fmt = format_accepted(req.headers());
-    let key = PageKey::Simple {
-        project: name.to_owned(),
+    let key = SimpleKey {
+        project: name,
         json: fmt.is_json(),
     };
     Some((key, fmt))
@@ -370,11 +372,11 @@ pub(crate) fn kept_target<B>(req: &axum::http::Request<B>) -> Option<(PageKey, S
 /// (`Freshness::page_now`); an upstream project's page is [`project`]'s to answer.
 pub(crate) fn kept_local_page(
     state: &AppState,
-    key: &PageKey,
+    key: SimpleKey<'_>,
 ) -> Option<std::sync::Arc<CachedPage>> {
     let page = state
         .fresh
-        .page_now(key)
+        .page_now(&key)
         .filter(|p| p.upstream().is_none())?;
     state.cache.note_hit();
     Some(page)
@@ -383,14 +385,12 @@ pub(crate) fn kept_local_page(
 /// A local project's simple page as the answer (and its read counted for the impact report).
 pub(crate) fn local_page(
     state: &AppState,
-    key: &PageKey,
+    project: &str,
     page: &CachedPage,
     fmt: SimpleFormat,
     headers: &HeaderMap,
 ) -> Response {
-    if let PageKey::Simple { project, .. } = key {
-        state.services.record_page_hit(project, user_agent(headers));
-    }
+    state.services.record_page_hit(project, user_agent(headers));
     page_response(page, "", fmt.content_type(), page.serial, headers, true)
 }
 
@@ -428,7 +428,13 @@ mod tests {
         if let Some(a) = accept {
             b = b.header(header::ACCEPT, a);
         }
-        kept_target(&b.body(()).expect("request"))
+        let req = b.body(()).expect("request");
+        let (key, fmt) = kept_target(&req)?;
+        let key = PageKey::Simple {
+            project: key.project.to_owned(),
+            json: key.json,
+        };
+        Some((key, fmt))
     }
 
     #[test]

@@ -14,8 +14,10 @@ use crate::striped::Tally;
 type KindCounts = [u64; client_kind::ALL.len()];
 
 /// One stripe's counters: per day (one, or two around midnight: a list, looked through
-/// rather than hashed on every read), then per project.
-type Days = Vec<(i64, HashMap<String, KindCounts>)>;
+/// rather than hashed on every read), then per project (hashbrown's map and default hasher,
+/// foldhash: every page served hashes its project's name here, and SipHash cost twice as
+/// much; the names are those of projects that exist).
+type Days = Vec<(i64, hashbrown::HashMap<String, KindCounts>)>;
 
 /// Page reads per day, project and client kind, between two flushes: striped
 /// (`crate::striped`), so that the threads serving pages at once count on their own stripe.
@@ -39,10 +41,14 @@ impl PageHits {
     ) -> bool {
         self.stripes
             .with(|days| {
-                if !days.iter().any(|(d, _)| *d == day) {
-                    days.push((day, HashMap::new()));
-                }
-                let Some((_, projects)) = days.iter_mut().find(|(d, _)| *d == day) else {
+                let at = match days.iter().position(|(d, _)| *d == day) {
+                    Some(at) => at,
+                    None => {
+                        days.push((day, hashbrown::HashMap::new()));
+                        days.len() - 1
+                    }
+                };
+                let Some((_, projects)) = days.get_mut(at) else {
                     return false;
                 };
                 if let Some(counts) = projects.get_mut(project) {
