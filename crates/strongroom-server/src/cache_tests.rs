@@ -81,6 +81,25 @@ fn a_borrowed_simple_key_finds_its_page_and_no_other() {
             "{project} {json}"
         );
     }
+    // names past what the map's slot holds of them: alike in their first bytes, or longer
+    // than a slot can say
+    let long = "a-project-name-longer-than-the-slot-holds";
+    let longer = format!("{long}-x");
+    let alike = long.replace("holds", "holdz");
+    let huge = "h".repeat(300);
+    for (i, name) in [long, longer.as_str(), huge.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        c.put(key(name), page(10 + i64::try_from(i).unwrap_or(0), 100));
+    }
+    assert_eq!(serial(long, false), Some(10));
+    assert_eq!(serial(&longer, false), Some(11));
+    assert_eq!(serial(&huge, false), Some(12));
+    assert_eq!(serial(&alike, false), None);
+    assert_eq!(serial(long, true), None);
+    assert_eq!(serial(&huge[1..], false), None);
+    assert_eq!(serial(&long[..SHORT_NAME], false), None);
     // once invalidated, neither form finds it
     c.invalidate_project("sr-demo");
     assert_eq!(serial("sr-demo", false), None);

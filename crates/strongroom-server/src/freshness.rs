@@ -140,7 +140,7 @@ impl Freshness {
     /// the page counts the hit (`PageCache::note_hit`).
     pub(crate) fn page_now<Q>(&self, key: &Q) -> Option<std::sync::Arc<crate::cache::CachedPage>>
     where
-        Q: std::hash::Hash + hashbrown::Equivalent<crate::cache::Key> + ?Sized,
+        Q: std::hash::Hash + hashbrown::Equivalent<crate::cache::MapKey> + ?Sized,
     {
         let now = self.now_ms();
         if self.wal.is_some()
