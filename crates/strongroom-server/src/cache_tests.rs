@@ -2,6 +2,7 @@
 
 use std::hash::BuildHasher;
 
+use super::key::SHORT_NAME;
 use super::page::{GZIP_MIN, OFF_LANE_MIN, ZSTD_MIN, gzip_of};
 use super::*;
 use crate::packed::{PACKED_MAX, gunzip_own};
