@@ -147,7 +147,7 @@ impl Db {
     /// blobs are kept for a restore) and no cached upstream file's or metadata's row does.
     pub async fn unreferenced_blob_keys(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for chunk in keys.chunks(200) {
+        for chunk in keys.chunks(self.dialect.values_per_list()) {
             let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let list = params.join(", ");
             let sql = format!(

@@ -53,6 +53,12 @@ impl Dialect {
         };
         (params / params_per_row.max(1)).max(1)
     }
+
+    /// Values one `IN (...)` list binds (one parameter each): the same bound, for the same
+    /// reason (the lists of a blob sweep, an audit's hashes, the scanner's cache keys).
+    pub(crate) fn values_per_list(self) -> usize {
+        self.rows_per_insert(1)
+    }
 }
 
 /// Connections of the database pools at one moment.
@@ -550,6 +556,8 @@ mod tests {
         assert_eq!(Dialect::Sqlite.rows_per_insert(4), 32);
         assert_eq!(Dialect::Sqlite.rows_per_insert(500), 1);
         assert_eq!(Dialect::Postgres.rows_per_insert(0), 1_000);
+        assert_eq!(Dialect::Sqlite.values_per_list(), 128);
+        assert_eq!(Dialect::Postgres.values_per_list(), 1_000);
     }
 
     #[test]

@@ -10,9 +10,6 @@ use sqlx::Row;
 use crate::states::ProjectStatus;
 use crate::{Db, StoreError};
 
-/// How many hashes one query binds (well under both backends' parameter limits).
-const CHUNK: usize = 500;
-
 /// One file found by its sha256, with what decides its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileStatusRow {
@@ -53,7 +50,7 @@ impl Db {
         sha256s: &[String],
     ) -> Result<Vec<FileStatusRow>, StoreError> {
         let mut out = Vec::new();
-        for chunk in sha256s.chunks(CHUNK) {
+        for chunk in sha256s.chunks(self.dialect.values_per_list()) {
             // Only placeholders are formatted in; the values are bound.
             let sql = format!(
                 "SELECT f.sha256, f.filename, r.version, p.name, p.status, p.status_reason, \
@@ -101,13 +98,13 @@ impl Db {
 
     /// The id of the index's own malicious-package verdict (OSV record, not withdrawn) naming
     /// each of `sha256s` that one names (`malicious_verdict_files`, migration 0027); the oldest
-    /// verdict when several do. One query per 500 hashes.
+    /// verdict when several do. One query per `Dialect::values_per_list` hashes.
     pub async fn verdicts_for_files(
         &self,
         sha256s: &[String],
     ) -> Result<BTreeMap<String, String>, StoreError> {
         let mut found = BTreeMap::new();
-        for chunk in sha256s.chunks(500) {
+        for chunk in sha256s.chunks(self.dialect.values_per_list()) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT f.sha256, v.id FROM malicious_verdict_files f \

@@ -7,9 +7,6 @@ use sqlx::Row;
 
 use crate::{Db, StoreError};
 
-/// How many keys one statement names at most.
-const CHUNK: usize = 200;
-
 impl Db {
     /// The remembered result of `key`, if any.
     pub async fn scan_cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -47,7 +44,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        for chunk in used.chunks(CHUNK) {
+        for chunk in used.chunks(self.dialect.values_per_list()) {
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "UPDATE scan_member_cache SET used_at = $1 WHERE key IN ({})",
