@@ -85,9 +85,10 @@ struct Slot {
 
 #[derive(Default)]
 struct Inner {
-    /// hashbrown's map with its default hasher (foldhash, seeded at random per process): every
-    /// page request hashes a key here, and SipHash cost more than the rest of the lookup. Its
-    /// keys are the index's own (names of projects that exist); a request's key only looks.
+    /// hashbrown's map with its default hasher (foldhash, seeded at random per process, in
+    /// place of SipHash: every page request hashes a key here), searched by a borrowed key
+    /// (`SimpleKey`). Its keys are the index's own (names of projects that exist); a
+    /// request's key only looks.
     map: hashbrown::HashMap<MapKey, Slot>,
     /// The clock: every key in `map` exactly once; the hand is the front.
     ring: VecDeque<Key>,

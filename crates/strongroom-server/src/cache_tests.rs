@@ -108,6 +108,53 @@ fn a_borrowed_simple_key_finds_its_page_and_no_other() {
 }
 
 #[test]
+fn a_borrowed_simple_key_is_equivalent_to_its_own_key_only() {
+    use hashbrown::Equivalent;
+    let held = |project: &str, json: bool| {
+        MapKey::new(Arc::new(PageKey::Simple {
+            project: project.into(),
+            json,
+        }))
+    };
+    let asks = |project: &str, json: bool, k: &MapKey| SimpleKey { project, json }.equivalent(k);
+    let long = "a-project-name-longer-than-the-slot-holds";
+    // the same length, the same first bytes as the slot holds them, another tail
+    let tail = long.replace("holds", "holdz");
+    // the same length, another byte within the slot's bytes
+    let head = long.replacen('a', "b", 1);
+    let huge = "h".repeat(300);
+    let huge_other = format!("{}i", "h".repeat(299));
+    for (name, json) in [
+        ("sr-demo", false),
+        ("sr-demo", true),
+        ("", false),
+        (long, true),
+    ] {
+        assert!(asks(name, json, &held(name, json)), "{name} {json}");
+        assert!(!asks(name, !json, &held(name, json)), "{name} {json}");
+    }
+    assert!(asks(&huge, false, &held(&huge, false)));
+    assert!(!asks(&huge_other, false, &held(&huge, false)));
+    assert!(!asks(&tail, false, &held(long, false)));
+    assert!(!asks(&head, false, &held(long, false)));
+    assert!(!asks("sr-demo", false, &held("sr-dem0", false)));
+    assert!(!asks("sr-demo", false, &held("sr-demo-", false)));
+    assert!(!asks("", false, &held("a", false)));
+    // never another kind of key under the same name
+    for other in [
+        PageKey::PypiJson {
+            project: "sr-demo".into(),
+            version: None,
+            generation: 0,
+        },
+        PageKey::download("sr-demo", false),
+        PageKey::Index { json: false },
+    ] {
+        assert!(!asks("sr-demo", false, &MapKey::new(Arc::new(other))));
+    }
+}
+
+#[test]
 fn the_budget_counts_bytes_not_entries() {
     let max = 100_000;
     let c = PageCache::new(max);

@@ -14,9 +14,9 @@ use crate::striped::Tally;
 type KindCounts = [u64; client_kind::ALL.len()];
 
 /// One stripe's counters: per day (one, or two around midnight: a list, looked through
-/// rather than hashed on every read), then per project (hashbrown's map and default hasher,
-/// foldhash: every page served hashes its project's name here, and SipHash cost twice as
-/// much; the names are those of projects that exist).
+/// rather than hashed on every read), then per project (hashbrown's map and its default
+/// hasher, foldhash, in place of SipHash: every page served hashes its project's name here;
+/// the names are those of projects that exist).
 type Days = Vec<(i64, hashbrown::HashMap<String, KindCounts>)>;
 
 /// Page reads per day, project and client kind, between two flushes: striped
