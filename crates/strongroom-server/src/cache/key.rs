@@ -88,15 +88,22 @@ impl hashbrown::Equivalent<MapKey> for SimpleKey<'_> {
         let s = &key.short;
         let n = self.project.len();
         if s.kind == SHORT_NONE {
-            return matches!(&*key.key, PageKey::Simple { project, json } if *json == self.json && project == self.project);
+            return self.is(&key.key);
         }
         if s.kind != Short::simple_kind(self.json) || usize::from(s.len) != n {
             return false;
         }
         let head = n.min(SHORT_NAME);
         s.name.get(..head) == self.project.as_bytes().get(..head)
-            && (n <= SHORT_NAME
-                || matches!(&*key.key, PageKey::Simple { project, .. } if project == self.project))
+            && (n <= SHORT_NAME || self.is(&key.key))
+    }
+}
+
+impl SimpleKey<'_> {
+    /// Whether `key` is the [`PageKey::Simple`] this stands for (compared through the key's
+    /// own name: what the slot does not hold).
+    fn is(&self, key: &PageKey) -> bool {
+        matches!(key, PageKey::Simple { project, json } if *json == self.json && project == self.project)
     }
 }
 
